@@ -1,0 +1,178 @@
+//! The error type of `ferry-core`, and `Problem`, one located complaint about
+//! user input (file, document index, field path, message, suggestion).
+//!
+//! Loaders collect every problem they find rather than stopping at the first,
+//! so a user fixes a file in one pass; `Problems` carries the whole list.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Errors raised by `ferry-core`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The input had one or more problems; each names where it is.
+    #[error("{0}")]
+    Invalid(Problems),
+}
+
+/// One problem in user input, located as precisely as the loader can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file the input came from (`<stdin>`, `<built-in>` when not a file).
+    pub file: String,
+    /// Zero-based index of the YAML document in a multi-document file.
+    pub document: Option<usize>,
+    /// `kind/name` of the object, once known.
+    pub object: Option<String>,
+    /// Dotted field path inside the document, e.g. `spec.listeners.api`.
+    pub path: Option<String>,
+    /// What is wrong, lowercase, no trailing period.
+    pub message: String,
+    /// The nearest valid name for a misspelt field or kind.
+    pub suggestion: Option<String>,
+}
+
+impl Problem {
+    /// A problem about a whole file.
+    pub fn file(file: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.into(),
+            document: None,
+            object: None,
+            path: None,
+            message: message.into(),
+            suggestion: None,
+        }
+    }
+
+    /// A problem at `path` inside document `document` of `file`.
+    pub fn at(
+        file: impl Into<String>,
+        document: usize,
+        path: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let path = path.into();
+        Self {
+            file: file.into(),
+            document: Some(document),
+            object: None,
+            path: (!path.is_empty()).then_some(path),
+            message: message.into(),
+            suggestion: None,
+        }
+    }
+
+    /// Names the object (`Kind/name`) the problem belongs to.
+    pub fn with_object(mut self, object: impl Into<String>) -> Self {
+        self.object = Some(object.into());
+        self
+    }
+
+    /// Adds a "did you mean" suggestion.
+    pub fn with_suggestion(mut self, suggestion: Option<String>) -> Self {
+        self.suggestion = suggestion;
+        self
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(doc) = self.document {
+            write!(f, ": document {doc}")?;
+        }
+        if let Some(object) = &self.object {
+            write!(f, " ({object})")?;
+        }
+        if let Some(path) = &self.path {
+            write!(f, ": field `{path}`")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(s) = &self.suggestion {
+            write!(f, " (did you mean `{s}`?)")?;
+        }
+        Ok(())
+    }
+}
+
+/// A non-empty list of problems, displayed one per line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Problems(pub Vec<Problem>);
+
+impl Problems {
+    /// Adds one problem.
+    pub fn push(&mut self, p: Problem) {
+        self.0.push(p);
+    }
+
+    /// True when nothing was found.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(value)` when empty, else `Err(Error::Invalid)`.
+    pub fn into_result<T>(self, value: T) -> Result<T, Error> {
+        if self.0.is_empty() { Ok(value) } else { Err(Error::Invalid(self)) }
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<Problem> for Error {
+    fn from(p: Problem) -> Self {
+        Error::Invalid(Problems(vec![p]))
+    }
+}
+
+/// The candidate closest to `word` by Jaro-Winkler similarity, if any is
+/// close enough to be a plausible typo.
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score >= 0.75)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_finds_typos_and_ignores_strangers() {
+        let fields = ["listeners", "dataDir", "labels"];
+        assert_eq!(nearest("listners", fields), Some("listeners".into()));
+        assert_eq!(nearest("datadir", fields), Some("dataDir".into()));
+        assert_eq!(nearest("zzz", fields), None);
+    }
+
+    #[test]
+    fn problem_display_names_everything() {
+        let p = Problem::at("topo.yaml", 1, "spec.listners", "unknown field")
+            .with_object("Region/uk")
+            .with_suggestion(Some("listeners".into()));
+        assert_eq!(
+            p.to_string(),
+            "topo.yaml: document 1 (Region/uk): field `spec.listners`: unknown field (did you mean `listeners`?)"
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! Shared types for every ferry crate: Kubernetes-style object metadata,
+//! label selectors, the topology kinds (`Region`, `Environment`), the strict
+//! multi-document YAML loader that names file, document and field path in
+//! every error, and the in-process event bus components publish to.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod events;
+pub mod labels;
+pub mod meta;
+pub mod topology;
+pub mod yaml;
+
+pub use error::{Error, Problem, Problems};
+pub use labels::LabelSelector;
+pub use meta::{ObjectMeta, TypeMeta};
+
+/// The API group and version of ferry's own kinds.
+pub const API_VERSION: &str = "ferry.dev/v1alpha1";
+
+/// Re-exported so every component registers into the same registry type.
+pub use prometheus_client::registry::Registry as MetricsRegistry;

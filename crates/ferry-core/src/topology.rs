@@ -1,0 +1,259 @@
+//! The topology: ferry's own kinds that say where things run.
+//!
+//! `Region` (its listeners and data directory) and `Environment` (a named
+//! target with labels, living in one region). Later components add their
+//! kinds (`ReplicationRule`, `Application`, `Pipeline`) to [`KINDS`] and to
+//! the dispatch in [`Topology::from_documents`]. Loading is strict and
+//! collects every problem before returning.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Problem, Problems, nearest};
+use crate::meta::{ObjectMeta, validate_dns_label};
+use crate::yaml::{Document, parse_documents};
+use crate::API_VERSION;
+
+/// The kinds a topology file may hold.
+pub const KINDS: &[&str] = &["Region", "Environment"];
+
+/// A document of one of ferry's own kinds: `apiVersion`, `kind`, `metadata`
+/// and a typed `spec`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Object<S> {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: S,
+}
+
+/// A region: one registry, runtime, gateway and API server.
+pub type Region = Object<RegionSpec>;
+/// An environment: a deployment target inside one region.
+pub type Environment = Object<EnvironmentSpec>;
+
+/// `spec` of a `Region`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegionSpec {
+    /// Where the region keeps its state; defaults to `<data root>/<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    pub listeners: Listeners,
+}
+
+/// The host addresses a region listens on. Port 0 picks a free port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Listeners {
+    pub api: SocketAddr,
+    pub registry: SocketAddr,
+    pub gateway: SocketAddr,
+}
+
+impl Listeners {
+    /// `(listener name, address)` pairs, in a fixed order.
+    pub fn named(&self) -> [(&'static str, SocketAddr); 3] {
+        [("api", self.api), ("registry", self.registry), ("gateway", self.gateway)]
+    }
+}
+
+/// `spec` of an `Environment`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvironmentSpec {
+    /// The region this environment runs in.
+    pub region: String,
+    /// Namespace its workloads go to; defaults to the environment's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+impl Environment {
+    /// The namespace workloads of this environment live in.
+    pub fn namespace(&self) -> &str {
+        self.spec.namespace.as_deref().unwrap_or(&self.metadata.name)
+    }
+}
+
+/// Every object of a topology, validated as a whole.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Topology {
+    pub regions: Vec<Region>,
+    pub environments: Vec<Environment>,
+}
+
+impl Topology {
+    /// The built-in topology used when `ferry up` is given no config: one
+    /// region `local` on 127.0.0.1 and one environment `default` in it.
+    pub fn builtin() -> Self {
+        Self::from_sources(&[("<built-in>".to_string(), BUILTIN.to_string())])
+            .expect("the built-in topology is valid")
+    }
+
+    /// Parses and validates several files given as `(name, text)`.
+    pub fn from_sources(sources: &[(String, String)]) -> Result<Self, Error> {
+        let mut problems = Problems::default();
+        let mut docs = Vec::new();
+        for (file, text) in sources {
+            match parse_documents(file, text) {
+                Ok(d) => docs.extend(d),
+                Err(p) => problems.push(p),
+            }
+        }
+        match Self::from_documents(&docs) {
+            Ok(t) => problems.into_result(t),
+            Err(Error::Invalid(more)) => {
+                problems.0.extend(more.0);
+                Err(Error::Invalid(problems))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Decodes and validates already-parsed documents.
+    pub fn from_documents(docs: &[Document]) -> Result<Self, Error> {
+        let mut problems = Problems::default();
+        let mut topo = Topology::default();
+        let mut regions = Vec::new();
+        let mut envs = Vec::new();
+        for doc in docs {
+            let Some(kind) = doc.kind() else {
+                problems.push(doc.problem("kind", "missing field `kind`"));
+                continue;
+            };
+            if doc.api_version() != Some(API_VERSION) {
+                problems.push(doc.problem(
+                    "apiVersion",
+                    format!("expected `{API_VERSION}`, found `{}`", doc.api_version().unwrap_or("")),
+                ));
+                continue;
+            }
+            let decoded = match kind {
+                "Region" => doc.decode::<Region>().map(|r| regions.push((doc, r))),
+                "Environment" => doc.decode::<Environment>().map(|e| envs.push((doc, e))),
+                other => Err(doc
+                    .problem("kind", format!("unknown kind `{other}` in {API_VERSION}"))
+                    .with_suggestion(nearest(other, KINDS.iter().copied()))),
+            };
+            if let Err(p) = decoded {
+                problems.push(p);
+            }
+        }
+        validate_regions(&regions, &mut problems);
+        validate_environments(&envs, docs, &mut problems);
+        topo.regions = regions.into_iter().map(|(_, r)| r).collect();
+        topo.environments = envs.into_iter().map(|(_, e)| e).collect();
+        if problems.is_empty() && topo.regions.is_empty() {
+            problems.push(Problem::file(
+                docs.first().map_or("<input>", |d| d.file.as_str()),
+                "no Region declared: a topology needs at least one",
+            ));
+        }
+        problems.into_result(topo)
+    }
+
+    /// The region called `name`.
+    pub fn region(&self, name: &str) -> Option<&Region> {
+        self.regions.iter().find(|r| r.metadata.name == name)
+    }
+
+    /// The environment called `name`.
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.metadata.name == name)
+    }
+}
+
+fn validate_regions(regions: &[(&Document, Region)], problems: &mut Problems) {
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    let mut addrs: BTreeMap<SocketAddr, String> = BTreeMap::new();
+    for (doc, region) in regions {
+        let name = region.metadata.name.as_str();
+        if let Err(m) = validate_dns_label(name) {
+            problems.push(doc.problem("metadata.name", m));
+        }
+        if let Some(first) = names.insert(name, doc.index) {
+            problems.push(doc.problem(
+                "metadata.name",
+                format!("duplicate region `{name}` (first declared in document {first})"),
+            ));
+        }
+        for (listener, addr) in region.spec.listeners.named() {
+            if addr.port() == 0 {
+                continue;
+            }
+            let here = format!("region `{name}` listener `{listener}`");
+            if let Some(other) = addrs.insert(addr, here.clone()) {
+                problems.push(doc.problem(
+                    &format!("spec.listeners.{listener}"),
+                    format!("address {addr} is already used by {other}"),
+                ));
+            }
+        }
+    }
+}
+
+fn validate_environments(
+    envs: &[(&Document, Environment)],
+    all_docs: &[Document],
+    problems: &mut Problems,
+) {
+    // Names of every Region document, decoded or not, so a typo inside a
+    // region does not also make each of its environments an error.
+    let region_names: Vec<&str> = all_docs
+        .iter()
+        .filter(|d| d.kind() == Some("Region"))
+        .filter_map(|d| d.name())
+        .collect();
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (doc, env) in envs {
+        let name = env.metadata.name.as_str();
+        if let Err(m) = validate_dns_label(name) {
+            problems.push(doc.problem("metadata.name", m));
+        }
+        if let Some(first) = names.insert(name, doc.index) {
+            problems.push(doc.problem(
+                "metadata.name",
+                format!("duplicate environment `{name}` (first declared in document {first})"),
+            ));
+        }
+        if !region_names.contains(&env.spec.region.as_str()) {
+            problems.push(
+                doc.problem("spec.region", format!("unknown region `{}`", env.spec.region))
+                    .with_suggestion(nearest(&env.spec.region, region_names.iter().copied())),
+            );
+        }
+        if let Some(ns) = &env.spec.namespace
+            && let Err(m) = validate_dns_label(ns)
+        {
+            problems.push(doc.problem("spec.namespace", m));
+        }
+    }
+}
+
+const BUILTIN: &str = "\
+apiVersion: ferry.dev/v1alpha1
+kind: Region
+metadata:
+  name: local
+spec:
+  listeners:
+    api: 127.0.0.1:7070
+    registry: 127.0.0.1:5000
+    gateway: 127.0.0.1:8080
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Environment
+metadata:
+  name: default
+spec:
+  region: local
+";
+
+#[cfg(test)]
+#[path = "topology_tests.rs"]
+mod tests;

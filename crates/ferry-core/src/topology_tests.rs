@@ -1,0 +1,122 @@
+//! Tests of topology loading and validation.
+
+use super::*;
+
+fn load(text: &str) -> Result<Topology, Error> {
+    Topology::from_sources(&[("topo.yaml".to_string(), text.to_string())])
+}
+
+fn problems(text: &str) -> Vec<Problem> {
+    match load(text) {
+        Err(Error::Invalid(p)) => p.0,
+        other => panic!("expected problems, got {other:?}"),
+    }
+}
+
+const TWO_REGIONS: &str = "\
+apiVersion: ferry.dev/v1alpha1
+kind: Region
+metadata: {name: uk}
+spec:
+  dataDir: /tmp/uk
+  listeners: {api: 127.0.0.1:7071, registry: 127.0.0.1:5001, gateway: 127.0.0.1:8081}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Region
+metadata: {name: shanghai}
+spec:
+  listeners: {api: 127.0.0.1:7072, registry: 127.0.0.1:5002, gateway: 127.0.0.1:8082}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Environment
+metadata: {name: dev, labels: {tier: dev}}
+spec: {region: uk}
+---
+apiVersion: ferry.dev/v1alpha1
+kind: Environment
+metadata: {name: prod, labels: {tier: prod}}
+spec: {region: shanghai, namespace: production}
+";
+
+#[test]
+fn builtin_is_one_local_region() {
+    let t = Topology::builtin();
+    assert_eq!(t.regions.len(), 1);
+    assert_eq!(t.regions[0].metadata.name, "local");
+    assert_eq!(t.environment("default").unwrap().spec.region, "local");
+}
+
+#[test]
+fn two_regions_and_environments_load() {
+    let t = load(TWO_REGIONS).unwrap();
+    assert_eq!(t.regions.len(), 2);
+    assert_eq!(t.region("uk").unwrap().spec.data_dir.as_deref(), Some(std::path::Path::new("/tmp/uk")));
+    assert_eq!(t.environment("prod").unwrap().namespace(), "production");
+    assert_eq!(t.environment("dev").unwrap().namespace(), "dev");
+    assert_eq!(t.environment("dev").unwrap().metadata.labels["tier"], "dev");
+}
+
+#[test]
+fn misspelt_field_names_document_path_and_suggestion() {
+    let text = TWO_REGIONS.replace("listeners: {api: 127.0.0.1:7072", "listners: {api: 127.0.0.1:7072");
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].document, Some(1));
+    assert_eq!(p[0].path.as_deref(), Some("spec.listners"));
+    assert_eq!(p[0].suggestion.as_deref(), Some("listeners"));
+    assert_eq!(p[0].object.as_deref(), Some("Region/shanghai"));
+}
+
+#[test]
+fn unknown_kind_is_named_with_suggestion() {
+    let p = problems("apiVersion: ferry.dev/v1alpha1\nkind: Regoin\nmetadata: {name: a}\nspec: {}\n");
+    assert_eq!(p[0].path.as_deref(), Some("kind"));
+    assert!(p[0].message.contains("Regoin"));
+    assert_eq!(p[0].suggestion.as_deref(), Some("Region"));
+}
+
+#[test]
+fn duplicate_region_and_shared_listener_are_each_reported() {
+    let text = format!(
+        "{TWO_REGIONS}---\napiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec:\n  listeners: {{api: 127.0.0.1:7071, registry: 127.0.0.1:5009, gateway: 127.0.0.1:8089}}\n"
+    );
+    let p = problems(&text);
+    assert!(p.iter().any(|p| p.message.contains("duplicate region `uk`")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.path.as_deref() == Some("spec.listeners.api")
+            && p.message.contains("already used by region `uk` listener `api`")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn environment_in_unknown_region_gets_suggestion() {
+    let text = TWO_REGIONS.replace("spec: {region: uk}", "spec: {region: ukk}");
+    let p = problems(&text);
+    assert_eq!(p[0].path.as_deref(), Some("spec.region"));
+    assert_eq!(p[0].suggestion.as_deref(), Some("uk"));
+}
+
+#[test]
+fn wrong_api_version_and_bad_yaml_are_reported_together() {
+    let sources = [
+        ("a.yaml".to_string(), "apiVersion: v1\nkind: Region\n".to_string()),
+        ("b.yaml".to_string(), "a: [\n".to_string()),
+    ];
+    let Err(Error::Invalid(p)) = Topology::from_sources(&sources) else { panic!() };
+    assert_eq!(p.0.len(), 2, "{p}");
+    assert!(p.0.iter().any(|p| p.file == "b.yaml" && p.message.starts_with("invalid YAML")));
+    assert!(p.0.iter().any(|p| p.file == "a.yaml" && p.path.as_deref() == Some("apiVersion")));
+}
+
+#[test]
+fn port_zero_never_conflicts() {
+    let text = TWO_REGIONS.replace(":7071", ":0").replace(":7072", ":0");
+    assert!(load(&text).is_ok());
+}
+
+#[test]
+fn empty_input_needs_a_region() {
+    let p = problems("# nothing here\n");
+    assert!(p[0].message.contains("no Region"));
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Idempotent set-up for ferry: installs the Debian packages ferry and its
+# tests use, and (with --test-peers) builds the Go-based test peers into a
+# cache directory. Safe to run again: it only installs what is missing.
+set -euo pipefail
+
+want_peers=0
+for arg in "$@"; do
+  case "$arg" in
+    --test-peers) want_peers=1 ;;
+    *) echo "setup.sh: unknown argument $arg (use --test-peers)" >&2; exit 2 ;;
+  esac
+done
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+# Packages the product needs at run time (runc for containers, iproute2 for
+# network namespaces) and packages the tests use as real peers and clients.
+RUNTIME_PKGS=(runc iproute2 busybox-static git curl ca-certificates pkg-config)
+TEST_PKGS=(skopeo podman buildah nginx haproxy wrk mosquitto mosquitto-clients jq)
+
+missing=()
+pkgs=("${RUNTIME_PKGS[@]}")
+if [ "$want_peers" = 1 ]; then pkgs+=("${TEST_PKGS[@]}"); fi
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Rust toolchain: the machine image ships rustup; make sure cargo is on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup" >&2; exit 1; }
+
+if [ "$want_peers" = 1 ]; then
+  PEERS="${FERRY_PEERS_DIR:-$HOME/.cache/ferry/peers}"
+  mkdir -p "$PEERS"
+  export GOFLAGS="${GOFLAGS:-} -modcacherw"
+  # OCI distribution-spec conformance suite, built as a test binary.
+  if [ ! -x "$PEERS/oci-conformance.test" ]; then
+    echo "setup: building the OCI conformance suite"
+    tmp=$(mktemp -d)
+    (
+      cd "$tmp"
+      go mod init ferry-peers >/dev/null 2>&1
+      go get github.com/opencontainers/distribution-spec/conformance@v1.1.1 >/dev/null 2>&1 \
+        || go get github.com/opencontainers/distribution-spec/conformance@latest >/dev/null
+      go test -c -o "$PEERS/oci-conformance.test" github.com/opencontainers/distribution-spec/conformance
+    )
+    rm -rf "$tmp"
+  fi
+fi
+echo "setup: ok"
