@@ -1,1 +1,73 @@
-//! placeholder
+//! Helpers for ferry's integration tests: temporary data directories, free
+//! loopback ports, polling with a deadline, and [`Proc`], a child process in
+//! its own process group that is killed (group and all) on drop and whose
+//! logs are printed when the test fails.
+#![forbid(unsafe_code)]
+
+mod proc;
+
+pub use proc::Proc;
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+pub use tempfile::TempDir;
+
+/// A fresh temporary directory, removed on drop.
+pub fn temp_dir() -> TempDir {
+    tempfile::Builder::new().prefix("ferry-test-").tempdir().expect("create temp dir")
+}
+
+/// A loopback port that was free a moment ago. Prefer port 0 where the code
+/// under test can report what it bound; use this when it cannot.
+pub fn free_port() -> u16 {
+    free_addr().port()
+}
+
+/// `127.0.0.1:<free port>`.
+pub fn free_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr")
+}
+
+/// Calls `check` until it returns `Some`, or panics with `what` once
+/// `timeout` has passed. Polls every 20 ms, backing off to 200 ms.
+pub fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
+    }
+}
+
+/// True when `url` answers with a 2xx status.
+pub fn http_ok(url: &str) -> bool {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("http client");
+    client.get(url).send().is_ok_and(|r| r.status().is_success())
+}
+
+/// A topology with `regions` regions named `names`, every listener on a
+/// fresh loopback port, data under `dir`. Returns the YAML text.
+pub fn topology_yaml(names: &[&str], dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for name in names {
+        out.push_str(&format!(
+            "---\napiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: {name}}}\nspec:\n  dataDir: {}\n  listeners: {{api: {}, registry: {}, gateway: {}}}\n",
+            dir.join(name).display(),
+            free_addr(),
+            free_addr(),
+            free_addr(),
+        ));
+    }
+    out
+}

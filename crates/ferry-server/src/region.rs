@@ -1,0 +1,114 @@
+//! One region: its data directory, metrics registry, readiness flags and
+//! components, each served on its own listener until shutdown.
+//!
+//! Components plug in here: each gets the [`RegionContext`], registers its
+//! metrics under its own prefix, raises its readiness flag once it serves,
+//! and contributes JSON routes under `/api/v1/`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use ferry_api::{ApiError, ApiState, ErrorCode, Readiness};
+use ferry_core::events::EventBus;
+use ferry_core::topology::{Region, Topology};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::listeners::RegionSockets;
+use crate::{Error, RegionEndpoints, ServerConfig};
+
+/// What every component of a region is given.
+#[derive(Debug, Clone)]
+pub struct RegionContext {
+    /// The region's name.
+    pub name: String,
+    /// Its state directory (created before components start).
+    pub data_dir: PathBuf,
+    /// The whole topology, for cross-region work such as replication.
+    pub topology: Arc<Topology>,
+    /// The bound addresses of every region.
+    pub endpoints: Arc<BTreeMap<String, RegionEndpoints>>,
+    /// The process-wide event bus.
+    pub events: EventBus,
+    /// Cancelled when the region must stop.
+    pub shutdown: CancellationToken,
+}
+
+pub(crate) fn data_dir(config: &ServerConfig, region: &Region) -> PathBuf {
+    match &region.spec.data_dir {
+        Some(p) if p.is_absolute() => p.clone(),
+        Some(p) => config.config_dir.join(p),
+        None => config.data_root.join(&region.metadata.name),
+    }
+}
+
+/// Starts the region's components on their sockets.
+pub(crate) async fn start(
+    ctx: RegionContext,
+    sockets: RegionSockets,
+    tasks: &mut JoinSet<()>,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(&ctx.data_dir).map_err(|source| Error::DataDir {
+        region: ctx.name.clone(),
+        path: ctx.data_dir.clone(),
+        source,
+    })?;
+    let mut metrics = Registry::with_prefix_and_labels(
+        "ferry",
+        [("region".into(), ctx.name.clone().into())].into_iter(),
+    );
+    let readiness = Readiness::default();
+    let v1 = Router::new();
+
+    // Components not built yet answer 503 on their listener, so clients get a
+    // clear answer rather than a refused connection.
+    serve(tasks, &ctx, "registry", sockets.registry, unavailable("registry"));
+    serve(tasks, &ctx, "gateway", sockets.gateway, unavailable("gateway"));
+
+    register_process_metrics(&mut metrics);
+    let api = ferry_api::router(
+        ApiState { region: ctx.name.clone(), metrics: Arc::new(metrics), readiness },
+        v1,
+    );
+    serve(tasks, &ctx, "api", sockets.api, api);
+    tracing::info!(region = %ctx.name, data_dir = %ctx.data_dir.display(), "region started");
+    Ok(())
+}
+
+fn unavailable(component: &'static str) -> Router {
+    Router::new().fallback(move || async move {
+        ApiError::new(ErrorCode::Unavailable, format!("the {component} is not part of this build"))
+    })
+}
+
+/// Serves `app` on `listener` until the region's shutdown, letting in-flight
+/// requests finish.
+pub(crate) fn serve(
+    tasks: &mut JoinSet<()>,
+    ctx: &RegionContext,
+    listener_name: &'static str,
+    listener: TcpListener,
+    app: Router,
+) {
+    let shutdown = ctx.shutdown.clone();
+    let region = ctx.name.clone();
+    tasks.spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(%region, listener = listener_name, error = %e, "listener failed");
+        }
+    });
+}
+
+fn register_process_metrics(metrics: &mut Registry) {
+    use prometheus_client::metrics::gauge::Gauge;
+    let info: Gauge = Gauge::default();
+    info.set(1);
+    metrics.register("build_info", "ferry build information (always 1)", info);
+}

@@ -1,0 +1,52 @@
+//! One module per verb; [`run`] dispatches.
+
+mod up;
+mod validate;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Marks an error as the user's input being wrong (exit status 2).
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Reads files given on the command line as `(display name, text)`;
+/// `-` is standard input. A file that cannot be read is bad input.
+pub fn read_sources(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String, String)>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    for f in files {
+        if f.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            out.push(("<stdin>".to_string(), text));
+            continue;
+        }
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| BadInput(format!("cannot read {}: {e}", f.display())))?;
+        out.push((f.display().to_string(), text));
+    }
+    Ok(out)
+}
+
+/// Runs the chosen verb.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Up(args) => up::run(args),
+        Command::Validate(args) => validate::run(args),
+    }
+}
+
+/// Builds a multi-threaded tokio runtime for async verbs.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

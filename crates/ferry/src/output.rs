@@ -1,0 +1,65 @@
+//! kubectl-like output: aligned tables for people, `-o json|yaml` for
+//! machines, `-o wide` for tables with more columns.
+
+use std::io::Write;
+
+use clap::ValueEnum;
+use serde::Serialize;
+
+/// `-o` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Json,
+    Yaml,
+    Wide,
+}
+
+/// Prints rows as a table with upper-case headers, columns padded to width
+/// and separated by three spaces, as kubectl does.
+pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.len());
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        for (i, cell) in cells.iter().enumerate() {
+            out.push_str(cell);
+            if i < last {
+                out.push_str(&" ".repeat(widths[i] - cell.len() + 3));
+            }
+        }
+        out.push('\n');
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// Writes `value` as JSON or YAML to stdout.
+pub fn structured<T: Serialize>(format: Format, value: &T) -> anyhow::Result<()> {
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(value)? + "\n",
+        Format::Yaml | Format::Wide => serde_saphyr::to_string(value)?,
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_columns() {
+        let t = table(&["REGION", "URL"], &[vec!["uk".into(), "http://a".into()]]);
+        assert_eq!(t, "REGION   URL\nuk       http://a\n");
+    }
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every ferry test: set-up (Debian packages, Go-built peers), then the
+# whole workspace's tests. Tests that need root or runc skip with a message
+# when run unprivileged; CI runs as root and runs them all.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test-peers
+export PATH="$HOME/.cargo/bin:$PATH"
+export FERRY_PEERS_DIR="${FERRY_PEERS_DIR:-$HOME/.cache/ferry/peers}"
+cargo build --workspace --all-targets --locked
+cargo test --workspace --locked -- --test-threads="${FERRY_TEST_THREADS:-2}"
