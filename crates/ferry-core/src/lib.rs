@@ -7,7 +7,9 @@
 pub mod error;
 pub mod events;
 pub mod labels;
+pub mod mesh;
 pub mod meta;
+pub mod objects;
 pub mod topology;
 pub mod yaml;
 
