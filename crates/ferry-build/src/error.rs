@@ -1,0 +1,68 @@
+//! The crate's one error type. Parse errors carry file, line and column;
+//! build errors name the step that failed.
+
+use std::path::PathBuf;
+
+/// A position in a Dockerfile (1-based line and column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pos {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// Everything that can go wrong parsing or building.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Dockerfile (or .dockerignore) is malformed.
+    #[error("{pos}: {message}")]
+    Syntax { pos: Pos, message: String },
+    /// The Dockerfile is well-formed but asks for something invalid
+    /// (unknown stage, unknown build argument, source outside the context...).
+    #[error("{pos}: {message}")]
+    Invalid { pos: Pos, message: String },
+    /// A RUN step exited non-zero.
+    #[error("step {step} `{instruction}` failed with exit code {code}; last output:\n{tail}")]
+    RunFailed { step: String, instruction: String, code: i32, tail: String },
+    /// A build-level option is wrong (target stage missing, bad --build-arg).
+    #[error("{0}")]
+    Options(String),
+    /// The image toolkit failed (pull, push, store).
+    #[error("{context}: {message}")]
+    Image { context: String, message: String },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn syntax(file: &str, line: usize, column: usize, message: impl Into<String>) -> Self {
+        Error::Syntax { pos: Pos { file: file.to_string(), line, column }, message: message.into() }
+    }
+
+    pub(crate) fn invalid(pos: &Pos, message: impl Into<String>) -> Self {
+        Error::Invalid { pos: pos.clone(), message: message.into() }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// True when the error is the user's input being wrong (exit status 2).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Error::Syntax { .. } | Error::Invalid { .. } | Error::Options(_))
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

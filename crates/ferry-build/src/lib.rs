@@ -1,0 +1,15 @@
+//! ferry-build: daemonless image builds from Dockerfiles.
+//!
+//! - [`parse`] turns a Dockerfile into stages and typed instructions
+//!   (pure; errors carry file, line and column);
+//! - [`expand`] does the reference's word splitting and `$VAR` substitution;
+//! - [`ignore`] applies `.dockerignore` patterns.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod expand;
+pub mod ignore;
+pub mod parse;
+
+pub use error::{Error, Pos, Result};
+pub use parse::{Dockerfile, parse};
