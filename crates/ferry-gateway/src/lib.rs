@@ -1,0 +1,34 @@
+//! ferry's gateway: routes HTTP entering a region (Ingress, Gateway API
+//! `Gateway`/`HTTPRoute`, Istio `Gateway`/`VirtualService`/`DestinationRule`)
+//! and between pods (VirtualServices bound to `mesh`), with Istio's traffic
+//! semantics: first-match rules, weights, subsets, faults, mirrors, retries,
+//! timeouts, rewrites, redirects, CORS, load balancing, outlier detection.
+//!
+//! Layers: `config` (typed specs) → `compile` (one [`table::RouteTable`],
+//! validated as a whole) → `select`/`lb` (pure matching and endpoint
+//! choice) → `proxy` (hyper IO). `owner` plugs the kinds into the runtime's
+//! object store; `routes` explains the table for `ferry get routes`.
+#![forbid(unsafe_code)]
+
+pub mod compile;
+pub mod config;
+pub mod lb;
+pub mod metrics;
+pub mod owner;
+pub mod proxy;
+pub mod routes;
+pub mod select;
+pub mod table;
+
+pub use proxy::{Gateway, GatewayConfig, HostDialer};
+
+/// Errors of the gateway crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The proposed routing objects are invalid; each problem names its object and field.
+    #[error("{0}")]
+    Invalid(ferry_core::error::Problems),
+    /// The routes API could not be reached or answered badly.
+    #[error("routes api: {0}")]
+    Api(String),
+}

@@ -1,0 +1,118 @@
+//! Upstream HTTP clients: hyper-util's pooling client (HTTP/1.1 keep-alive
+//! and HTTP/2 prior knowledge for h2c/gRPC backends) over a connector that
+//! dials endpoints through the runtime's [`Dialer`], so pods in their own
+//! network namespaces and plain host addresses are reached the same way.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_core::mesh::{Endpoint, SharedDialer};
+use http::Uri;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+
+/// Boxed error of bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// The body type used on both sides of the proxy.
+pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Where a pool key leads: the endpoint and its container port.
+#[derive(Debug, Default)]
+pub struct Targets(Mutex<HashMap<String, (Endpoint, u16)>>);
+
+impl Targets {
+    /// The authority naming `endpoint`'s `port`, registering it for the connector.
+    pub fn authority(&self, service_ns: &str, endpoint: &Endpoint, port: u16) -> String {
+        let key = match &endpoint.netns {
+            None => format!("{}", std::net::SocketAddr::new(endpoint.ip, port)),
+            Some(_) => format!("{}.{}.pod:{port}", endpoint.pod, service_ns),
+        };
+        let mut map = self.0.lock().expect("targets lock");
+        match map.get(&key) {
+            Some((e, _)) if e == endpoint => {}
+            _ => {
+                map.insert(key.clone(), (endpoint.clone(), port));
+            }
+        }
+        key
+    }
+
+    fn get(&self, authority: &str) -> Option<(Endpoint, u16)> {
+        self.0.lock().expect("targets lock").get(authority).cloned()
+    }
+}
+
+/// Connects pool keys to endpoints through the dialer.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    pub dialer: SharedDialer,
+    pub targets: Arc<Targets>,
+    pub connect_timeout: Duration,
+}
+
+impl tower::Service<Uri> for Connector {
+    type Response = TokioIo<TcpStream>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
+            let (endpoint, port) = this
+                .targets
+                .get(&authority)
+                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("unknown upstream {authority}")))?;
+            let stream = tokio::time::timeout(this.connect_timeout, this.dialer.dial(&endpoint, port))
+                .await
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout"))??;
+            let _ = stream.set_nodelay(true);
+            Ok(TokioIo::new(stream))
+        })
+    }
+}
+
+/// HTTP/1.1 and HTTP/2 (prior knowledge) pooling clients.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub h1: Client<Connector, Body>,
+    pub h2: Client<Connector, Body>,
+}
+
+impl Clients {
+    pub fn new(connector: Connector) -> Self {
+        let mut b = Client::builder(TokioExecutor::new());
+        b.pool_idle_timeout(Duration::from_secs(60)).pool_max_idle_per_host(1024).set_host(false);
+        let h1 = b.build(connector.clone());
+        let mut b2 = Client::builder(TokioExecutor::new());
+        b2.http2_only(true).set_host(false);
+        let h2 = b2.build(connector);
+        Self { h1, h2 }
+    }
+}
+
+/// A dialer for endpoints on the host network (netns `None`): plain TCP.
+#[derive(Debug, Default)]
+pub struct HostDialer;
+
+impl ferry_core::mesh::Dialer for HostDialer {
+    fn dial<'a>(&'a self, endpoint: &'a Endpoint, port: u16) -> ferry_core::mesh::DialFuture<'a> {
+        Box::pin(async move {
+            if endpoint.netns.is_some() {
+                return Err(std::io::Error::other("HostDialer cannot enter network namespaces"));
+            }
+            TcpStream::connect((endpoint.ip, port)).await
+        })
+    }
+}

@@ -1,0 +1,342 @@
+//! The request pipeline: find the rule (virtual host or mesh Service, then
+//! first match), answer locally (CORS preflight, directResponse, redirect,
+//! injected abort) or forward (delay, weighted destination, rewrites and
+//! header operations, mirrors, retries/timeouts, WebSocket upgrade), then
+//! record metrics and one JSON-able access-log event.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::client::Body;
+use super::respond::{self, text};
+use super::server::{ConnInfo, Direction};
+use super::upstream::{Head, ReqBody};
+use super::Inner;
+use crate::metrics::{FaultLabels, MirrorLabels, RequestLabels};
+use crate::select::{self, RequestView};
+use crate::table::{Action, Destination, Forward, LoadBalancer, RetryOn, RetryPolicy, Rule, WeightedDestination};
+
+/// Serves one request.
+pub async fn handle(gw: Arc<Inner>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let host_raw = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let req_bytes = req.body().size_hint().exact().unwrap_or(0);
+    let (resp, route, dest, retries) = route(gw.clone(), conn.clone(), req, &host_raw).await;
+    let status = resp.status().as_u16();
+    let (service, subset) = dest.as_ref().map_or((String::new(), String::new()), |d| {
+        (format!("{}.{}", d.service.name, d.service.namespace), d.subset.clone().unwrap_or_default())
+    });
+    let labels = RequestLabels {
+        direction: conn.direction.name().to_string(),
+        route: route.clone(),
+        destination_service: service.clone(),
+        destination_subset: subset.clone(),
+        response_code: status.to_string(),
+    };
+    let elapsed = start.elapsed();
+    let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
+    let m = &gw.metrics;
+    m.requests.get_or_create(&labels).inc();
+    m.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
+    m.request_bytes.get_or_create(&labels).observe(req_bytes as f64);
+    m.response_bytes.get_or_create(&labels).observe(resp_bytes as f64);
+    if retries > 0 {
+        m.retries.get_or_create(&labels).inc_by(u64::from(retries));
+    }
+    tracing::info!(
+        target: "ferry::access",
+        direction = conn.direction.name(),
+        client = %conn.remote,
+        method = %method,
+        authority = %host_raw,
+        path = %path,
+        status,
+        route = %route,
+        destination_service = %service,
+        destination_subset = %subset,
+        retries,
+        request_bytes = req_bytes,
+        response_bytes = resp_bytes,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        "access"
+    );
+    Ok(resp)
+}
+
+type Routed = (Response<Body>, String, Option<Destination>, u32);
+
+async fn route(gw: Arc<Inner>, conn: Arc<ConnInfo>, mut req: Request<Incoming>, host_raw: &str) -> Routed {
+    let table = gw.table.load_full();
+    let host = select::normalize_host(host_raw);
+    let fallback;
+    let rules: &[Rule] = match &conn.direction {
+        Direction::North => match select::virtual_host(&table, &host) {
+            Some(v) => &v.rules,
+            None => return (text(404, format!("no route for host {host}\n")), String::new(), None, 0),
+        },
+        Direction::Mesh { service, port, .. } => match table.mesh.get(service) {
+            Some(r) => r,
+            None => {
+                fallback = [default_mesh_rule(service, *port)];
+                &fallback
+            }
+        },
+    };
+    let source_labels = match &conn.direction {
+        Direction::Mesh { source, .. } => Some(&source.labels),
+        Direction::North => None,
+    };
+    let view = RequestView {
+        host: &host,
+        path: req.uri().path(),
+        query: req.uri().query(),
+        method: req.method().as_str(),
+        scheme: conn.scheme,
+        port: conn.local_port,
+        headers: req.headers(),
+        source_labels,
+    };
+    let Some((rule, matched)) = select::first_rule(rules, &view) else {
+        return (text(404, "no matching route\n"), String::new(), None, 0);
+    };
+    let name = rule.name.clone();
+    if let Some(cors) = &rule.cors
+        && let Some(r) = respond::preflight(cors, req.method(), req.headers())
+    {
+        return (r, name, None, 0);
+    }
+    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let finish = |mut r: Response<Body>, extra: Option<&WeightedDestination>| {
+        respond::apply_ops(r.headers_mut(), &rule.response_headers);
+        if let Some(wd) = extra {
+            respond::apply_ops(r.headers_mut(), &wd.response_headers);
+        }
+        if let Some(cors) = &rule.cors {
+            respond::cors_response(cors, origin.as_deref(), r.headers_mut());
+        }
+        r
+    };
+    let fwd = match &rule.action {
+        Action::Direct { status, body } => return (finish(text(*status, body.clone()), None), name, None, 0),
+        Action::Redirect(r) => {
+            let port = host_raw.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+            let resp = respond::redirect(r, conn.scheme, &host, port, req.uri().path(), req.uri().query(), matched.as_deref());
+            return (finish(resp, None), name, None, 0);
+        }
+        Action::Forward(f) => f,
+    };
+    let Some(wd) = select::pick_weighted(&fwd.destinations, fastrand::f64()).cloned() else {
+        return (text(500, "no destination has weight\n"), name, None, 0);
+    };
+    let dest = Some(wd.dest.clone());
+    // Faults (Istio: with faults, retries and timeouts are off).
+    if let Some((delay, pct)) = fwd.fault.delay
+        && select::hit(pct, fastrand::f64())
+    {
+        gw.metrics.faults.get_or_create(&FaultLabels { route: name.clone(), fault: "delay".into() }).inc();
+        tokio::time::sleep(delay).await;
+    }
+    if let Some((status, pct)) = fwd.fault.abort
+        && select::hit(pct, fastrand::f64())
+    {
+        gw.metrics.faults.get_or_create(&FaultLabels { route: name.clone(), fault: "abort".into() }).inc();
+        return (finish(text(status, "fault filter abort"), Some(&wd)), name, dest, 0);
+    }
+    let upgrade = req.headers().contains_key(header::UPGRADE);
+    let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (head, body) = match prepare(&gw, &conn, req, rule, fwd, &wd, matched.as_deref(), host_raw).await {
+        Ok(x) => x,
+        Err(r) => return (r, name, dest, 0),
+    };
+    mirror(&gw, &table, &name, fwd, &head, &body);
+    let (retry, timeout) = if fwd.fault.is_set() { (RetryPolicy::default(), None) } else { (fwd.retries.clone(), fwd.timeout) };
+    let hash_key = hash_key(&gw, &table, &wd.dest, &head, &conn);
+    let answer = gw.send(&table, &wd.dest, &head, body, &retry, timeout, hash_key).await;
+    match answer {
+        Err(f) => {
+            let (status, msg) = f.answer();
+            (finish(text(status, msg), Some(&wd)), name, dest, 0)
+        }
+        Ok(a) => {
+            let retries = a.retries;
+            let mut resp = a.response;
+            if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
+                && let Some(down) = on_upgrade
+            {
+                let up = hyper::upgrade::on(&mut resp);
+                tokio::spawn(async move {
+                    if let (Ok(down), Ok(up)) = (down.await, up.await) {
+                        let mut down = hyper_util::rt::TokioIo::new(down);
+                        let mut up = hyper_util::rt::TokioIo::new(up);
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+                let (parts, _) = resp.into_parts();
+                let r = Response::from_parts(parts, http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync());
+                return (r, name, dest, retries);
+            }
+            respond::strip_hop_by_hop(resp.headers_mut(), false);
+            let r = resp.map(|b| b.map_err(|e| Box::new(e) as super::BoxError).boxed_unsync());
+            (finish(r, Some(&wd)), name, dest, retries)
+        }
+    }
+}
+
+/// The request head to send upstream, and its body (buffered when small and
+/// retries or mirrors may replay it).
+#[allow(clippy::too_many_arguments)]
+async fn prepare(
+    gw: &Inner,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+    rule: &Rule,
+    fwd: &Forward,
+    wd: &WeightedDestination,
+    matched: Option<&str>,
+    host_raw: &str,
+) -> Result<(Head, ReqBody), Response<Body>> {
+    let (parts, incoming) = req.into_parts();
+    let upgrade = parts.headers.contains_key(header::UPGRADE);
+    let grpc = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/grpc"));
+    let mut headers = parts.headers;
+    respond::strip_hop_by_hop(&mut headers, upgrade);
+    if !headers.contains_key(header::HOST)
+        && let Ok(v) = HeaderValue::try_from(host_raw)
+    {
+        headers.insert(header::HOST, v);
+    }
+    if let Some(a) = &fwd.rewrite.authority
+        && let Ok(v) = HeaderValue::try_from(a.as_str())
+    {
+        headers.insert(header::HOST, v);
+    }
+    respond::apply_ops(&mut headers, &rule.request_headers);
+    respond::apply_ops(&mut headers, &wd.request_headers);
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", conn.remote.ip()),
+        None => conn.remote.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::try_from(xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.entry("x-forwarded-proto").or_insert(HeaderValue::from_static(if conn.scheme == "https" { "https" } else { "http" }));
+    let path = match &fwd.rewrite.path {
+        Some(rw) => respond::rewrite_path(parts.uri.path(), matched, rw),
+        None => parts.uri.path().to_string(),
+    };
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let head = Head { method: parts.method, path_and_query, headers, grpc };
+    let wants_copy = fwd.retries.attempts > 0 || !fwd.mirrors.is_empty();
+    let hint = incoming.size_hint();
+    let body = if incoming.is_end_stream() {
+        ReqBody::Buffered(Bytes::new())
+    } else if wants_copy && hint.exact().is_some_and(|n| n as usize <= gw.config.buffer_limit) {
+        match incoming.collect().await {
+            Ok(c) => ReqBody::Buffered(c.to_bytes()),
+            Err(_) => return Err(text(400, "request body ended early\n")),
+        }
+    } else {
+        ReqBody::Stream(Some(incoming.map_err(|e| Box::new(e) as super::BoxError).boxed_unsync()))
+    };
+    Ok((head, body))
+}
+
+/// Fires mirrors (fire-and-forget; Host suffixed `-shadow`; skipped and
+/// counted when the body was too large to buffer).
+fn mirror(gw: &Arc<Inner>, table: &Arc<crate::table::RouteTable>, route: &str, fwd: &Forward, head: &Head, body: &ReqBody) {
+    for m in &fwd.mirrors {
+        if !select::hit(m.percent, fastrand::f64()) {
+            continue;
+        }
+        let labels = |result: &str| MirrorLabels {
+            route: route.to_string(),
+            destination_service: format!("{}.{}", m.dest.service.name, m.dest.service.namespace),
+            result: result.to_string(),
+        };
+        let ReqBody::Buffered(bytes) = body else {
+            gw.metrics.mirrors.get_or_create(&labels("skipped_body_too_large")).inc();
+            continue;
+        };
+        let mut head = head.clone();
+        if let Some(h) = head.headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
+            let shadow = match h.rsplit_once(':') {
+                Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => format!("{name}-shadow:{port}"),
+                _ => format!("{h}-shadow"),
+            };
+            if let Ok(v) = HeaderValue::try_from(shadow) {
+                head.headers.insert(header::HOST, v);
+            }
+        }
+        let (gw, table, dest, bytes) = (gw.clone(), table.clone(), m.dest.clone(), bytes.clone());
+        let (sent, failed) = (labels("sent"), labels("failed"));
+        tokio::spawn(async move {
+            let none = RetryPolicy { attempts: 0, per_try_timeout: None, on: RetryOn::default() };
+            let r = gw.send(&table, &dest, &head, ReqBody::Buffered(bytes), &none, Some(Duration::from_secs(30)), None).await;
+            match r {
+                Ok(a) => {
+                    gw.metrics.mirrors.get_or_create(&sent).inc();
+                    let _ = a.response.into_body().collect().await;
+                }
+                Err(_) => {
+                    gw.metrics.mirrors.get_or_create(&failed).inc();
+                }
+            }
+        });
+    }
+}
+
+fn hash_key(gw: &Inner, table: &crate::table::RouteTable, dest: &Destination, head: &Head, conn: &ConnInfo) -> Option<String> {
+    let (policy, _) = gw.policy(table, dest);
+    match &policy.lb {
+        LoadBalancer::HashHeader(h) => head.headers.get(h.as_str()).and_then(|v| v.to_str().ok()).map(str::to_string),
+        LoadBalancer::HashCookie(name) => head.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|c| c.split(';')).find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        }),
+        LoadBalancer::HashQuery(q) => head.path_and_query.split_once('?').and_then(|(_, qs)| {
+            qs.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| k == q).map(|(_, v)| v.to_string()))
+        }),
+        LoadBalancer::HashSourceIp => Some(conn.remote.ip().to_string()),
+        _ => None,
+    }
+}
+
+fn default_mesh_rule(service: &ferry_core::mesh::ServiceKey, port: u16) -> Rule {
+    let dest = Destination { service: service.clone(), subset: None, port: Some(port) };
+    let fwd = Forward {
+        destinations: vec![WeightedDestination { dest, weight: 100, request_headers: Default::default(), response_headers: Default::default() }],
+        retries: RetryPolicy {
+            attempts: 2,
+            per_try_timeout: None,
+            on: RetryOn { connect_failure: true, reset: true, status_codes: vec![503], ..Default::default() },
+        },
+        ..Default::default()
+    };
+    Rule {
+        name: format!("default/{service}"),
+        matches: vec![],
+        action: Action::Forward(Box::new(fwd)),
+        request_headers: Default::default(),
+        response_headers: Default::default(),
+        cors: None,
+    }
+}

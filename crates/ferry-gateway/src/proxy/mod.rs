@@ -1,0 +1,124 @@
+//! The gateway as a running thing: the current route table and Service
+//! snapshot (both swapped atomically, so in-flight requests finish on the
+//! configuration they started with), upstream clients, per-destination
+//! load-balancing state and metrics. `server` accepts connections,
+//! `handler` runs the request pipeline, `upstream` picks endpoints and
+//! retries, `respond` builds local answers.
+
+mod client;
+mod handler;
+mod respond;
+mod server;
+mod upstream;
+
+pub use client::{Body, BoxError, HostDialer};
+pub use server::ConnInfo;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use ferry_core::error::Problems;
+use ferry_core::mesh::{ServiceSnapshot, SharedDialer};
+use ferry_core::objects::StoredObject;
+use tokio::sync::watch;
+
+use crate::lb::Cluster;
+use crate::metrics::Metrics;
+use crate::table::{Destination, RouteTable};
+
+/// Tunables of the proxy (runtime behaviour, not routing config).
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Largest request body buffered for mirroring or retries; bigger bodies
+    /// are streamed and the mirror is skipped (and counted).
+    pub buffer_limit: usize,
+    /// Upstream connect timeout when no DestinationRule sets one.
+    pub connect_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self { buffer_limit: 64 * 1024, connect_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// The gateway: cheap to clone, shared by the north-south listener and the
+/// mesh handler.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub table: ArcSwap<RouteTable>,
+    pub services: ArcSwap<ServiceSnapshot>,
+    pub objects: Mutex<Vec<Arc<StoredObject>>>,
+    pub clusters: Mutex<HashMap<Destination, Arc<Cluster>>>,
+    pub clients: client::Clients,
+    pub targets: Arc<client::Targets>,
+    pub metrics: Metrics,
+    pub config: GatewayConfig,
+}
+
+impl Gateway {
+    /// A gateway dialing through `dialer`, following `services`. Must be
+    /// called inside a tokio runtime (it spawns the snapshot follower).
+    pub fn new(dialer: SharedDialer, mut services: watch::Receiver<ServiceSnapshot>, config: GatewayConfig) -> Self {
+        let targets = Arc::new(client::Targets::default());
+        let connector = client::Connector { dialer, targets: targets.clone(), connect_timeout: config.connect_timeout };
+        let initial = services.borrow_and_update().clone();
+        let inner = Arc::new(Inner {
+            table: ArcSwap::from_pointee(RouteTable::default()),
+            services: ArcSwap::from_pointee(initial),
+            objects: Mutex::new(Vec::new()),
+            clusters: Mutex::new(HashMap::new()),
+            clients: client::Clients::new(connector),
+            targets,
+            metrics: Metrics::default(),
+            config,
+        });
+        let weak = Arc::downgrade(&inner);
+        tokio::spawn(async move {
+            while services.changed().await.is_ok() {
+                let snap = services.borrow_and_update().clone();
+                let Some(inner) = weak.upgrade() else { break };
+                inner.services.store(Arc::new(snap));
+            }
+        });
+        Self { inner }
+    }
+
+    /// The gateway's metrics (register them into the region's registry).
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Checks a complete proposed object set without applying it.
+    pub fn validate(&self, objects: &[Arc<StoredObject>]) -> Result<(), Problems> {
+        crate::compile::compile(objects).map(|_| ())
+    }
+
+    /// Compiles and swaps in a complete object set; on error the previous
+    /// routing stays in force.
+    pub fn apply(&self, objects: Vec<Arc<StoredObject>>) -> Result<(), Problems> {
+        let table = crate::compile::compile(&objects)?;
+        // Destination state follows the new policies (limits, outlier settings).
+        self.inner.clusters.lock().expect("clusters lock").clear();
+        self.inner.table.store(Arc::new(table));
+        *self.inner.objects.lock().expect("objects lock") = objects;
+        Ok(())
+    }
+
+    /// The table in force.
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.inner.table.load_full()
+    }
+
+    /// The Service snapshot in force.
+    pub fn services(&self) -> Arc<ServiceSnapshot> {
+        self.inner.services.load_full()
+    }
+}

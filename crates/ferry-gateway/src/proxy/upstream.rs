@@ -1,0 +1,215 @@
+//! Sending a request upstream: resolve the destination to ready endpoints
+//! (subset labels, Service port → container port), pick one with the
+//! destination's load balancer and outlier state, enforce connection-pool
+//! limits, and retry per the route's policy with per-try and overall
+//! timeouts. Request bodies are replayable only when buffered.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+
+use super::Inner;
+use super::client::Body;
+use crate::lb::{Cluster, Outcome};
+use crate::table::{Destination, RetryPolicy, RouteTable, TrafficPolicy};
+
+/// Why no upstream answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    UnknownService,
+    NoHealthyUpstream,
+    Overflow,
+    ConnectFailure,
+    Reset,
+    Timeout,
+}
+
+impl Failure {
+    /// The status and text sent downstream (Envoy's wording).
+    pub fn answer(self) -> (u16, &'static str) {
+        match self {
+            Failure::UnknownService => (503, "no such service"),
+            Failure::NoHealthyUpstream => (503, "no healthy upstream"),
+            Failure::Overflow => (503, "upstream connect error or disconnect/reset before headers. reset reason: overflow"),
+            Failure::ConnectFailure => (503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"),
+            Failure::Reset => (503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination"),
+            Failure::Timeout => (504, "upstream request timeout"),
+        }
+    }
+}
+
+/// The request body: replayable bytes, or a stream usable once.
+#[derive(Debug)]
+pub enum ReqBody {
+    Buffered(Bytes),
+    Stream(Option<Body>),
+}
+
+/// A request head to send (possibly several times).
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub method: Method,
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub grpc: bool,
+}
+
+/// What came back, with the endpoint that answered.
+#[derive(Debug)]
+pub struct Answer {
+    pub response: Response<Incoming>,
+    pub retries: u32,
+}
+
+impl Inner {
+    /// The policy for `dest`: its subset's, else the Service's, else defaults.
+    pub fn policy(&self, table: &RouteTable, dest: &Destination) -> (TrafficPolicy, Option<std::collections::BTreeMap<String, String>>) {
+        let Some(p) = table.policies.get(&dest.service) else { return (TrafficPolicy::default(), None) };
+        match dest.subset.as_ref().and_then(|s| p.subsets.get(s)) {
+            Some(s) => (s.policy.clone(), Some(s.labels.clone())),
+            None => (p.policy.clone(), None),
+        }
+    }
+
+    fn cluster(&self, dest: &Destination, policy: &TrafficPolicy) -> Arc<Cluster> {
+        let mut map = self.clusters.lock().expect("clusters lock");
+        map.entry(dest.clone()).or_insert_with(|| Arc::new(Cluster::new(policy))).clone()
+    }
+
+    /// Sends `head`/`body` to `dest` with `retry` and `timeout`.
+    pub async fn send(
+        &self,
+        table: &RouteTable,
+        dest: &Destination,
+        head: &Head,
+        mut body: ReqBody,
+        retry: &RetryPolicy,
+        timeout: Option<Duration>,
+        hash_key: Option<String>,
+    ) -> Result<Answer, Failure> {
+        let (policy, labels) = self.policy(table, dest);
+        let cluster = self.cluster(dest, &policy);
+        let _permit = match &cluster.limit {
+            None => None,
+            Some((sem, _)) => match sem.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    let pending = cluster.pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let _g = scopeguard(&cluster.pending);
+                    if policy.max_pending.is_some_and(|m| pending as u32 >= m) {
+                        return Err(Failure::Overflow);
+                    }
+                    Some(sem.clone().acquire_owned().await.map_err(|_| Failure::Overflow)?)
+                }
+            },
+        };
+        let attempt_all = async {
+            let mut tries = 0u32;
+            loop {
+                let replayable = matches!(body, ReqBody::Buffered(_));
+                let this_body = match &mut body {
+                    ReqBody::Buffered(b) => Full::new(b.clone()).map_err(|e| match e {}).boxed_unsync(),
+                    ReqBody::Stream(s) => s.take().unwrap_or_else(|| Full::new(Bytes::new()).map_err(|e| match e {}).boxed_unsync()),
+                };
+                let result = self.try_once(&cluster, &policy, labels.as_ref(), dest, head, this_body, retry.per_try_timeout, hash_key.as_deref()).await;
+                let can_retry = tries < retry.attempts && replayable;
+                let retryable = match &result {
+                    Ok(r) => retry.on.status(r.status().as_u16()),
+                    Err(Failure::ConnectFailure) => retry.on.connect_failure || retry.on.server_error || retry.on.gateway_error,
+                    Err(Failure::Reset) => retry.on.reset || retry.on.server_error || retry.on.gateway_error,
+                    Err(Failure::Timeout) => retry.on.server_error || retry.on.gateway_error || retry.on.reset,
+                    Err(Failure::NoHealthyUpstream) => retry.on.connect_failure,
+                    Err(_) => false,
+                };
+                if !(can_retry && retryable) {
+                    return result.map(|response| Answer { response, retries: tries });
+                }
+                tries += 1;
+                let backoff = Duration::from_millis(25u64 << tries.min(4)).mul_f64(0.5 + fastrand::f64() / 2.0);
+                tokio::time::sleep(backoff).await;
+            }
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, attempt_all).await.map_err(|_| Failure::Timeout)?,
+            None => attempt_all.await,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn try_once(
+        &self,
+        cluster: &Cluster,
+        policy: &TrafficPolicy,
+        labels: Option<&std::collections::BTreeMap<String, String>>,
+        dest: &Destination,
+        head: &Head,
+        body: Body,
+        per_try: Option<Duration>,
+        hash_key: Option<&str>,
+    ) -> Result<Response<Incoming>, Failure> {
+        let services = self.services.load();
+        let entry = services.services.get(&dest.service).ok_or(Failure::UnknownService)?;
+        let port = match dest.port {
+            Some(p) => entry.ports.iter().find(|sp| sp.port == p),
+            None => entry.ports.first(),
+        }
+        .ok_or(Failure::UnknownService)?;
+        let candidates: Vec<&ferry_core::mesh::Endpoint> = entry
+            .endpoints
+            .iter()
+            .filter(|e| e.ready && e.ports.contains_key(&port.port))
+            .filter(|e| labels.is_none_or(|l| l.iter().all(|(k, v)| e.labels.get(k) == Some(v))))
+            .collect();
+        let total = candidates.len();
+        let now = Instant::now();
+        let endpoint = cluster.pick(&candidates, &policy.lb, hash_key, now).ok_or(Failure::NoHealthyUpstream)?;
+        let container_port = endpoint.ports[&port.port];
+        let authority = self.targets.authority(&dest.service.namespace, endpoint, container_port);
+        let proto = port.app_protocol.as_deref().or(port.name.as_deref()).unwrap_or("");
+        let h2 = head.grpc || ["h2c", "grpc", "http2", "kubernetes.io/h2c"].iter().any(|p| proto.starts_with(p));
+        let uri: Uri = format!("http://{authority}{}", head.path_and_query).parse().map_err(|_| Failure::Reset)?;
+        let mut req = Request::builder().method(head.method.clone()).uri(uri).body(body).map_err(|_| Failure::Reset)?;
+        *req.headers_mut() = head.headers.clone();
+        if h2 {
+            *req.version_mut() = Version::HTTP_2;
+        }
+        let client = if h2 { &self.clients.h2 } else { &self.clients.h1 };
+        let fut = client.request(req);
+        let result = match per_try {
+            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| Failure::Timeout),
+            None => Ok(fut.await),
+        };
+        let pod = endpoint.pod.clone();
+        let outcome = match &result {
+            Ok(Ok(r)) => Outcome::Status(r.status().as_u16()),
+            _ => Outcome::Failed,
+        };
+        let before = cluster.is_ejected(&pod, now);
+        cluster.report(&pod, outcome, policy.outlier.as_ref(), total, Instant::now());
+        if !before && cluster.is_ejected(&pod, Instant::now()) {
+            self.metrics.ejections.inc();
+        }
+        match result {
+            Err(f) => Err(f),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) if e.is_connect() => Err(Failure::ConnectFailure),
+            Ok(Err(_)) => Err(Failure::Reset),
+        }
+    }
+}
+
+struct PendingGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn scopeguard(c: &std::sync::atomic::AtomicUsize) -> PendingGuard<'_> {
+    PendingGuard(c)
+}
