@@ -105,6 +105,15 @@ impl Topology {
                 Err(p) => problems.push(p),
             }
         }
+        if !problems.is_empty() && docs.is_empty() {
+            // Nothing parsed; "no Region declared" would only add noise.
+            return Err(Error::Invalid(problems));
+        }
+        if docs.is_empty() {
+            let file = sources.first().map_or("<input>", |(f, _)| f.as_str());
+            problems.push(Problem::file(file, "no Region declared: a topology needs at least one"));
+            return Err(Error::Invalid(problems));
+        }
         match Self::from_documents(&docs) {
             Ok(t) => problems.into_result(t),
             Err(Error::Invalid(more)) => {
