@@ -4,6 +4,7 @@
 //! every error, and the in-process event bus components publish to.
 #![forbid(unsafe_code)]
 
+pub mod app_spec;
 pub mod error;
 pub mod events;
 pub mod labels;

@@ -18,7 +18,7 @@ use crate::yaml::{Document, parse_documents};
 use crate::API_VERSION;
 
 /// The kinds a topology file may hold.
-pub const KINDS: &[&str] = &["Region", "Environment"];
+pub const KINDS: &[&str] = &["Region", "Environment", "Application", "Pipeline"];
 
 /// A document of one of ferry's own kinds: `apiVersion`, `kind`, `metadata`
 /// and a typed `spec`.
@@ -85,6 +85,8 @@ impl Environment {
 pub struct Topology {
     pub regions: Vec<Region>,
     pub environments: Vec<Environment>,
+    pub applications: Vec<crate::app_spec::Application>,
+    pub pipelines: Vec<crate::app_spec::Pipeline>,
 }
 
 impl Topology {
@@ -130,6 +132,8 @@ impl Topology {
         let mut topo = Topology::default();
         let mut regions = Vec::new();
         let mut envs = Vec::new();
+        let mut apps = Vec::new();
+        let mut pipelines = Vec::new();
         for doc in docs {
             let Some(kind) = doc.kind() else {
                 problems.push(doc.problem("kind", "missing field `kind`"));
@@ -145,6 +149,8 @@ impl Topology {
             let decoded = match kind {
                 "Region" => doc.decode::<Region>().map(|r| regions.push((doc, r))),
                 "Environment" => doc.decode::<Environment>().map(|e| envs.push((doc, e))),
+                "Application" => doc.decode().map(|a| apps.push((doc, a))),
+                "Pipeline" => doc.decode().map(|p| pipelines.push((doc, p))),
                 other => Err(doc
                     .problem("kind", format!("unknown kind `{other}` in {API_VERSION}"))
                     .with_suggestion(nearest(other, KINDS.iter().copied()))),
@@ -155,6 +161,10 @@ impl Topology {
         }
         validate_regions(&regions, &mut problems);
         validate_environments(&envs, docs, &mut problems);
+        let region_names: Vec<&str> = regions.iter().map(|(_, r)| r.metadata.name.as_str()).collect();
+        crate::app_spec::validate(&apps, &pipelines, &region_names, &mut problems);
+        topo.applications = apps.into_iter().map(|(_, a)| a).collect();
+        topo.pipelines = pipelines.into_iter().map(|(_, p)| p).collect();
         topo.regions = regions.into_iter().map(|(_, r)| r).collect();
         topo.environments = envs.into_iter().map(|(_, e)| e).collect();
         if problems.is_empty() && topo.regions.is_empty() {
