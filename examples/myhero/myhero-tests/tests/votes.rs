@@ -1,0 +1,154 @@
+//! 1,000 concurrent votes through myhero-app, in direct mode and in queue
+//! mode (real Debian mosquitto + myhero-ernst), all counted; a kill -9 of
+//! myhero-data mid-run loses none that were acknowledged; a redelivered
+//! queue message counts once; a dead broker fails votes but not reads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use myhero_tests::{Service, data_count, data_total, free_port, mosquitto, poll, start, temp_dir};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_myhero-stack");
+const HEROES: [&str; 4] = ["Deadpool", "Batman", "Wonder Woman", "Star-Lord"];
+
+fn data(dir: &std::path::Path, port: u16) -> Service {
+    start(BIN, "data", port, &[("myhero_data_key", "SecureData".into()), ("myhero_data_dir", dir.join("data").display().to_string())], dir)
+}
+
+fn app(dir: &std::path::Path, data_port: u16, queue: Option<u16>) -> Service {
+    let mut env = vec![
+        ("myhero_app_key", "SecureApp".to_string()),
+        ("myhero_data_key", "SecureData".into()),
+        ("myhero_data_srv", format!("127.0.0.1:{data_port}")),
+        ("myhero_app_mode", "direct".into()),
+    ];
+    if let Some(port) = queue {
+        env[3].1 = "queue".into();
+        env.push(("myhero_mqtt_host", "127.0.0.1".into()));
+        env.push(("myhero_mqtt_port", port.to_string()));
+    }
+    start(BIN, "app", free_port(), &env, dir)
+}
+
+fn ernst(dir: &std::path::Path, data_port: u16, mqtt: u16) -> Service {
+    let env = [
+        ("myhero_mqtt_host", "127.0.0.1".to_string()),
+        ("myhero_mqtt_port", mqtt.to_string()),
+        ("myhero_data_srv", format!("127.0.0.1:{data_port}")),
+        ("myhero_data_key", "SecureData".into()),
+    ];
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg("ernst").env_clear().env("RUST_LOG", "info").envs(env);
+    Service { proc: myhero_tests::Proc::spawn(&format!("ernst-{mqtt}"), cmd, dir), port: 0 }
+}
+
+/// Sends `n` votes to the app at once; returns how many were acknowledged
+/// ("vote submitted"). `acked` counts them as they arrive.
+async fn vote_burst(app_url: String, n: usize, acked: Arc<AtomicU64>) -> u64 {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(1024).timeout(Duration::from_secs(30)).build().unwrap();
+    let tasks = (0..n).map(|i| {
+        let (client, url, acked) = (client.clone(), format!("{app_url}/vote/{}", HEROES[i % HEROES.len()]), acked.clone());
+        tokio::spawn(async move {
+            let Ok(resp) = client.post(url).header("key", "SecureApp").send().await else { return false };
+            let ok = resp.json::<Value>().await.is_ok_and(|v| v["result"] == "vote submitted");
+            if ok {
+                acked.fetch_add(1, Ordering::SeqCst);
+            }
+            ok
+        })
+    });
+    let results = futures_util::future::join_all(tasks).await;
+    results.into_iter().filter(|r| matches!(r, Ok(true))).count() as u64
+}
+
+fn burst(app_url: String, n: usize) -> u64 {
+    tokio::runtime::Runtime::new().unwrap().block_on(vote_burst(app_url, n, Arc::default()))
+}
+
+#[test]
+fn a_thousand_concurrent_direct_votes_are_all_counted() {
+    let dir = temp_dir();
+    let d = data(dir.path(), free_port());
+    let a = app(dir.path(), d.port, None);
+    assert_eq!(burst(a.url(), 1000), 1000, "every vote acknowledged");
+    assert_eq!(data_total(&d.url()), Some(1000));
+    assert_eq!(data_count(&d.url(), "Star-Lord"), Some(250));
+}
+
+#[test]
+fn a_thousand_concurrent_queued_votes_are_all_counted_once() {
+    let dir = temp_dir();
+    let mqtt = free_port();
+    let _broker = mosquitto(mqtt, dir.path());
+    let d = data(dir.path(), free_port());
+    let _ernst = ernst(dir.path(), d.port, mqtt);
+    let a = app(dir.path(), d.port, Some(mqtt));
+    poll("myhero-app to connect to the broker", Duration::from_secs(20), || {
+        a.proc.stdout().contains("connected to mqtt broker").then_some(())
+    });
+    assert_eq!(burst(a.url(), 1000), 1000, "every vote acknowledged by the broker");
+    poll("ernst to record all 1000 votes", Duration::from_secs(60), || (data_total(&d.url()) == Some(1000)).then_some(()));
+
+    // Redelivery: the same message (same topic = same vote id) published
+    // twice is recorded once.
+    let topic = "MyHero-Votes/redelivered-vote-1";
+    for _ in 0..2 {
+        let st = std::process::Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &mqtt.to_string(), "-q", "1", "-r", "-t", topic, "-m", "Gamora"])
+            .status()
+            .expect("mosquitto_pub (Debian package mosquitto-clients; run scripts/setup.sh --test-peers)");
+        assert!(st.success());
+    }
+    poll("the redelivered vote to be recorded", Duration::from_secs(20), || (data_count(&d.url(), "Gamora") == Some(1)).then_some(()));
+    // A vote (id) already recorded and delivered again later is still one.
+    let st = std::process::Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &mqtt.to_string(), "-q", "1", "-t", topic, "-m", "Gamora"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let marker = "MyHero-Votes/after-redelivery";
+    std::process::Command::new("mosquitto_pub").args(["-h", "127.0.0.1", "-p", &mqtt.to_string(), "-q", "1", "-t", marker, "-m", "Iron Man"]).status().unwrap();
+    poll("a later vote to be recorded", Duration::from_secs(20), || (data_count(&d.url(), "Iron Man") == Some(1)).then_some(()));
+    assert_eq!(data_count(&d.url(), "Gamora"), Some(1), "a redelivered vote counts once");
+    assert_eq!(data_total(&d.url()), Some(1002));
+}
+
+#[test]
+fn kill_9_of_data_mid_run_loses_no_acknowledged_vote() {
+    let dir = temp_dir();
+    let data_port = free_port();
+    let mut d = data(dir.path(), data_port);
+    let a = app(dir.path(), data_port, None);
+    let acked = Arc::new(AtomicU64::new(0));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let run = rt.spawn(vote_burst(a.url(), 1000, acked.clone()));
+    poll("some votes to be acknowledged", Duration::from_secs(30), || (acked.load(Ordering::SeqCst) >= 200).then_some(()));
+    d.proc.kill(); // SIGKILL to the whole group, mid-run
+    let acked_total = rt.block_on(run).unwrap();
+    assert!(acked_total >= 200 && acked_total < 1000, "the kill landed mid-run ({acked_total} acknowledged)");
+    let d2 = data(dir.path(), data_port);
+    let counted = data_total(&d2.url()).expect("restarted data answers");
+    assert!(counted >= acked_total, "{counted} votes on disk but {acked_total} were acknowledged");
+    assert!(counted <= 1000);
+    // And the restarted service keeps taking votes.
+    assert_eq!(burst(a.url(), 100), 100);
+    assert_eq!(data_total(&d2.url()), Some(counted + 100));
+}
+
+#[test]
+fn a_dead_broker_fails_votes_but_options_and_results_still_answer() {
+    let dir = temp_dir();
+    let d = data(dir.path(), free_port());
+    let a = app(dir.path(), d.port, Some(free_port()));
+    let client = reqwest::blocking::Client::new();
+    let resp = client.post(format!("{}/vote/Batman", a.url())).header("key", "SecureApp").send().unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    assert_eq!(resp.json::<Value>().unwrap()["result"], "vote submission failed");
+    let resp = client.get(format!("{}/options", a.url())).header("key", "SecureApp").send().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let resp = client.get(format!("{}/v2/results", a.url())).header("key", "SecureApp").send().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(data_total(&d.url()), Some(0));
+}
