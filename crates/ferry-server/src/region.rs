@@ -67,7 +67,8 @@ pub(crate) async fn start(
     // Components not built yet answer 503 on their listener, so clients get a
     // clear answer rather than a refused connection.
     serve(tasks, &ctx, "registry", sockets.registry, unavailable("registry"));
-    serve(tasks, &ctx, "gateway", sockets.gateway, unavailable("gateway"));
+    let gateway = start_gateway(&ctx, sockets.gateway, tasks, &mut metrics, &readiness);
+    let v1 = v1.merge(ferry_gateway::routes::api(gateway.clone()));
 
     register_process_metrics(&mut metrics);
     let api = ferry_api::router(
@@ -77,6 +78,29 @@ pub(crate) async fn start(
     serve(tasks, &ctx, "api", sockets.api, api);
     tracing::info!(region = %ctx.name, data_dir = %ctx.data_dir.display(), "region started");
     Ok(())
+}
+
+/// The region's gateway (Ingress, Gateway API, Istio routing) on its listener.
+/// Until the runtime is started here it routes to Services of an empty
+/// snapshot; with the runtime, pass `runtime.services()` and
+/// `runtime.dialer()` instead, then `runtime.register_owner(gateway.kind_owner())`
+/// and `runtime.set_mesh_handler(gateway.mesh_handler(ctx.shutdown.clone()))`.
+fn start_gateway(
+    ctx: &RegionContext,
+    listener: TcpListener,
+    tasks: &mut JoinSet<()>,
+    metrics: &mut Registry,
+    readiness: &Readiness,
+) -> ferry_gateway::Gateway {
+    readiness.register("gateway");
+    let (_services_tx, services) = tokio::sync::watch::channel(ferry_core::mesh::ServiceSnapshot::default());
+    let dialer: ferry_core::mesh::SharedDialer = std::sync::Arc::new(ferry_gateway::HostDialer);
+    let gateway = ferry_gateway::Gateway::new(dialer, services, ferry_gateway::GatewayConfig::default());
+    gateway.metrics().register(metrics);
+    let (gw, shutdown) = (gateway.clone(), ctx.shutdown.clone());
+    tasks.spawn(async move { gw.serve(listener, shutdown).await });
+    readiness.set("gateway", true);
+    gateway
 }
 
 fn unavailable(component: &'static str) -> Router {
