@@ -11,6 +11,7 @@ pub mod labels;
 pub mod mesh;
 pub mod meta;
 pub mod objects;
+pub mod registry_spec;
 pub mod topology;
 pub mod yaml;
 

@@ -44,6 +44,9 @@ pub struct RegionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     pub listeners: Listeners,
+    /// Users, robots, TLS and webhooks of the region's registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<crate::registry_spec::RegistrySpec>,
 }
 
 /// The host addresses a region listens on. Port 0 picks a free port.

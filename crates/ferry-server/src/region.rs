@@ -66,7 +66,7 @@ pub(crate) async fn start(
 
     // Components not built yet answer 503 on their listener, so clients get a
     // clear answer rather than a refused connection.
-    serve(tasks, &ctx, "registry", sockets.registry, unavailable("registry"));
+    start_registry(&ctx, sockets.registry, tasks, &mut metrics, &readiness)?;
     let gateway = start_gateway(&ctx, sockets.gateway, tasks, &mut metrics, &readiness);
     let v1 = v1.merge(ferry_gateway::routes::api(gateway.clone()));
 
@@ -101,6 +101,29 @@ fn start_gateway(
     tasks.spawn(async move { gw.serve(listener, shutdown).await });
     readiness.set("gateway", true);
     gateway
+}
+
+/// The region's OCI registry on its listener, data under `<data dir>/registry`.
+fn start_registry(
+    ctx: &RegionContext,
+    listener: TcpListener,
+    tasks: &mut JoinSet<()>,
+    metrics: &mut Registry,
+    readiness: &Readiness,
+) -> Result<(), Error> {
+    readiness.register("registry");
+    let spec = ctx.topology.region(&ctx.name).and_then(|r| r.spec.registry.clone()).unwrap_or_default();
+    let config = ferry_registry::Config { region: ctx.name.clone(), data_dir: ctx.data_dir.join("registry"), spec };
+    let failed = |e: ferry_registry::Error| Error::Component {
+        region: ctx.name.clone(),
+        component: "registry",
+        message: e.to_string(),
+    };
+    let registry = ferry_registry::Registry::open(config.clone(), ctx.events.clone(), metrics).map_err(failed)?;
+    let server = registry.serve_on(&config, listener, ctx.shutdown.clone()).map_err(failed)?;
+    tasks.spawn(server);
+    readiness.set("registry", true);
+    Ok(())
 }
 
 fn unavailable(component: &'static str) -> Router {

@@ -33,6 +33,9 @@ pub enum Command {
     Up(UpArgs),
     /// Check topology files without starting anything
     Validate(ValidateArgs),
+    /// Run an OCI registry on its own, or collect its garbage
+    #[command(subcommand)]
+    Registry(RegistryCommand),
 }
 
 #[derive(Debug, Args)]
@@ -53,4 +56,52 @@ pub struct ValidateArgs {
     /// Files to check ('-' reads standard input)
     #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Serve an OCI registry (Distribution Spec v1.1) on one address
+    Serve(RegistryServeArgs),
+    /// Remove blobs and manifests nothing references (safe while serving)
+    Gc(RegistryGcArgs),
+    /// Print an argon2 hash of a secret read from stdin, for secretHash
+    HashSecret,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:5000", value_name = "ADDR")]
+    pub addr: std::net::SocketAddr,
+    /// Where the registry keeps its data (for a `ferry up` region: <region data dir>/registry)
+    #[arg(long, env = "FERRY_REGISTRY_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Registry settings (users, robots, anonymousPull, tls, webhooks) as YAML
+    #[arg(short = 'f', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Region name carried by events
+    #[arg(long, default_value = "standalone")]
+    pub region: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryGcArgs {
+    /// The registry's data directory (as given to `registry serve`)
+    #[arg(long, env = "FERRY_REGISTRY_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Report what would be removed without removing it
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove manifests no tag reaches
+    #[arg(long)]
+    pub untagged: bool,
+    /// Keep anything written or used more recently than this (e.g. 30m, 1h, 0s)
+    #[arg(long, default_value = "1h", value_parser = crate::commands::registry::parse_duration)]
+    pub grace: std::time::Duration,
+    /// Remove upload sessions idle longer than this
+    #[arg(long, default_value = "24h", value_parser = crate::commands::registry::parse_duration)]
+    pub upload_expiry: std::time::Duration,
+    /// Print the report as json or yaml
+    #[arg(short, long, value_enum)]
+    pub output: Option<crate::output::Format>,
 }

@@ -1,5 +1,6 @@
 //! One module per verb; [`run`] dispatches.
 
+pub mod registry;
 mod up;
 mod validate;
 
@@ -43,6 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Up(args) => up::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Registry(cmd) => registry::run(cmd),
     }
 }
 

@@ -1,0 +1,169 @@
+//! ferry's OCI registry: the Distribution Spec v1.1 served from one
+//! catch-all `/v2/{*rest}` route ([`api`]), over content-addressed,
+//! crash-safe [`storage`], with online garbage collection ([`gc`]), events on
+//! the region's bus and CloudEvents webhooks ([`webhooks`]), Docker token
+//! auth ([`auth`]) and Prometheus metrics ([`metrics`]).
+//!
+//! [`Registry::open`] is the public constructor: `ferry up` mounts its
+//! [`Registry::router`] on the region's registry listener, `ferry registry
+//! serve` runs it standalone, and other crates' tests start one in-process.
+#![forbid(unsafe_code)]
+
+mod api;
+pub mod auth;
+pub mod digest;
+mod error;
+pub mod gc;
+pub mod manifest;
+pub mod metrics;
+pub mod names;
+mod repo;
+mod serve;
+pub mod storage;
+pub mod webhooks;
+
+pub use error::{Error, Result};
+pub use gc::{GcOptions, GcReport};
+pub use serve::{serve, tls_acceptor};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ferry_core::events::EventBus;
+use ferry_core::registry_spec::RegistrySpec;
+use tokio_util::sync::CancellationToken;
+
+use crate::repo::Repos;
+use crate::storage::{FsStorage, Storage};
+
+/// What a registry needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The region it serves (events carry it).
+    pub region: String,
+    /// Its own directory (`<region data dir>/registry`).
+    pub data_dir: PathBuf,
+    /// Users, robots, TLS and webhooks.
+    pub spec: RegistrySpec,
+}
+
+/// A running registry; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    region: String,
+    repos: Repos,
+    events: EventBus,
+    metrics: metrics::Metrics,
+    auth: Option<auth::Auth>,
+    /// Held shared by manifest writes, exclusively by in-process GC while it
+    /// re-checks and removes one blob, so a manifest never commits against a
+    /// blob being removed.
+    gc_guard: tokio::sync::RwLock<()>,
+}
+
+impl Registry {
+    /// Opens (creating) the registry's storage under `config.data_dir`,
+    /// registers its metrics into `metrics` (under the `registry` prefix) and
+    /// prepares auth. Start [`Registry::run_background`] for webhooks.
+    pub fn open(config: Config, events: EventBus, metrics: &mut prometheus_client::registry::Registry) -> Result<Self> {
+        let storage: Arc<dyn Storage> = Arc::new(FsStorage::open(config.data_dir.join("store"))?);
+        Self::with_storage(config, storage, events, metrics)
+    }
+
+    /// Like [`Registry::open`] on any [`Storage`].
+    pub fn with_storage(
+        config: Config,
+        storage: Arc<dyn Storage>,
+        events: EventBus,
+        registry: &mut prometheus_client::registry::Registry,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| Error::io(&config.data_dir, e))?;
+        let auth = auth::Auth::from_spec(&config.spec, &config.data_dir)?;
+        let metrics = metrics::Metrics::register(registry.sub_registry_with_prefix("registry"));
+        let inner = Inner {
+            region: config.region,
+            repos: Repos { storage },
+            events,
+            metrics,
+            auth,
+            gc_guard: tokio::sync::RwLock::new(()),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    /// The HTTP routes: `/v2/...` and the token endpoint `/token`.
+    pub fn router(&self) -> axum::Router {
+        api::router(self.clone())
+    }
+
+    /// The storage behind this registry.
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        self.inner.repos.storage.clone()
+    }
+
+    /// Background work until `shutdown`: the storage gauges' first scan and
+    /// webhook delivery for `webhooks` (log under `log_dir`).
+    pub fn run_background(
+        &self,
+        webhooks: Vec<ferry_core::registry_spec::RegistryWebhook>,
+        log_dir: PathBuf,
+        shutdown: CancellationToken,
+    ) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.inner.metrics.rescan(&me.inner.repos).await {
+                tracing::warn!(error = %e, "registry: cannot scan storage for metrics");
+            }
+        });
+        if !webhooks.is_empty() {
+            let rx = self.inner.events.subscribe();
+            let dispatcher = webhooks::Dispatcher::new(self.inner.region.clone(), webhooks, log_dir);
+            tokio::spawn(dispatcher.run(rx, shutdown));
+        }
+    }
+
+    /// Everything a region (or `ferry registry serve`) needs in one call:
+    /// starts background work and returns the server future for `listener`,
+    /// over TLS when `config.spec.tls` says so. Bad TLS files fail here,
+    /// before anything serves.
+    pub fn serve_on(
+        &self,
+        config: &Config,
+        listener: tokio::net::TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<impl Future<Output = ()> + Send + 'static> {
+        let tls = match &config.spec.tls {
+            Some(t) => Some(tls_acceptor(&t.cert_file, &t.key_file)?),
+            None => None,
+        };
+        self.run_background(config.spec.webhooks.clone(), config.data_dir.clone(), shutdown.clone());
+        let app = self.router();
+        let region = self.inner.region.clone();
+        Ok(async move {
+            if let Err(e) = serve(listener, app, tls, shutdown).await {
+                tracing::error!(%region, error = %e, "registry listener failed");
+            }
+        })
+    }
+
+    /// Runs garbage collection online, alongside requests.
+    pub async fn gc(&self, options: &GcOptions) -> Result<GcReport> {
+        let report = gc::run(&self.inner.repos, options, Some(&self.inner.gc_guard)).await?;
+        if !options.dry_run {
+            self.inner.metrics.rescan(&self.inner.repos).await?;
+        }
+        Ok(report)
+    }
+}
+
+/// Runs GC on a registry directory without a server (`ferry registry gc`);
+/// a server may be running on the same directory meanwhile.
+pub async fn gc_dir(data_dir: &std::path::Path, options: &GcOptions) -> Result<GcReport> {
+    let storage: Arc<dyn Storage> = Arc::new(FsStorage::open(data_dir.join("store"))?);
+    gc::run(&Repos { storage }, options, None).await
+}
