@@ -46,6 +46,12 @@ if [ "$want_peers" = 1 ]; then
   mkdir -p "$PEERS"
   export GOFLAGS="${GOFLAGS:-} -modcacherw"
   # Go-built peers are added here by the components whose tests use them.
+  # CNCF Distribution: the reference registry ferry-image's client and
+  # ferry-replication are tested against (and the registry benchmark peer).
+  if [ ! -x "$PEERS/registry" ]; then
+    echo "setup: building CNCF Distribution v3.1.2 into $PEERS"
+    GOBIN="$PEERS" go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2
+  fi
   :
 fi
 echo "setup: ok"
