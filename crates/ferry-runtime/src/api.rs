@@ -1,0 +1,180 @@
+//! The runtime's JSON API, nested by the region under `/api/v1`: apply,
+//! list/get/delete objects, events, logs (with follow), exec, rollout and
+//! scale. Cluster-scoped objects use `_` as their namespace in paths.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ferry_api::{ApiError, ErrorCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::Runtime;
+use crate::kinds::Kind;
+
+/// The routes, to be nested under `/api/v1`.
+pub fn router(rt: Runtime) -> Router {
+    Router::new()
+        .route("/apply", post(apply))
+        .route("/objects/{kind}", get(list))
+        .route("/objects/{kind}/{namespace}/{name}", get(get_one).delete(delete))
+        .route("/events", get(events))
+        .route("/logs/{namespace}/{pod}", get(logs))
+        .route("/exec/{namespace}/{pod}", post(exec))
+        .route("/rollout/{namespace}/{name}/{action}", post(rollout))
+        .route("/scale/{namespace}/{name}", post(scale))
+        .with_state(rt)
+}
+
+fn kind(word: &str) -> Result<Kind, ApiError> {
+    Kind::from_cli(word).ok_or_else(|| {
+        ApiError::new(ErrorCode::BadRequest, format!("unknown resource type `{word}`; use pods, deployments, replicasets, services, configmaps, secrets or namespaces"))
+    })
+}
+
+/// Body of `POST /apply`.
+#[derive(Debug, Deserialize)]
+pub struct ApplyBody {
+    pub sources: Vec<Source>,
+}
+
+/// One file given to apply.
+#[derive(Debug, Deserialize)]
+pub struct Source {
+    pub file: String,
+    pub text: String,
+}
+
+async fn apply(State(rt): State<Runtime>, Json(body): Json<ApplyBody>) -> Result<Json<Value>, ApiError> {
+    let sources: Vec<(String, String)> = body.sources.into_iter().map(|s| (s.file, s.text)).collect();
+    let results = rt.apply(&sources)?;
+    Ok(Json(json!({ "results": results })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    namespace: Option<String>,
+}
+
+async fn list(State(rt): State<Runtime>, Path(k): Path<String>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let kind = kind(&k)?;
+    let ns = q.namespace.filter(|n| n != "*" && !n.is_empty());
+    Ok(Json(json!({ "items": rt.list(kind, ns.as_deref()) })))
+}
+
+async fn get_one(State(rt): State<Runtime>, Path((k, ns, name)): Path<(String, String, String)>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(rt.get(kind(&k)?, &ns, &name)?))
+}
+
+async fn delete(State(rt): State<Runtime>, Path((k, ns, name)): Path<(String, String, String)>) -> Result<Json<Value>, ApiError> {
+    let kind = kind(&k)?;
+    rt.delete(kind, &ns, &name)?;
+    Ok(Json(json!({ "deleted": format!("{}/{name}", kind.name().to_ascii_lowercase()) })))
+}
+
+#[derive(Debug, Deserialize)]
+struct EventsQuery {
+    namespace: Option<String>,
+    object: Option<String>,
+}
+
+async fn events(State(rt): State<Runtime>, Query(q): Query<EventsQuery>) -> Json<Value> {
+    Json(json!({ "items": rt.events(q.namespace.as_deref(), q.object.as_deref()) }))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogsQuery {
+    container: Option<String>,
+    #[serde(default)]
+    previous: bool,
+    #[serde(default)]
+    follow: bool,
+    tail: Option<usize>,
+}
+
+async fn logs(State(rt): State<Runtime>, Path((ns, pod)): Path<(String, String)>, Query(q): Query<LogsQuery>) -> Result<Response, ApiError> {
+    let path = rt.log_path(&ns, &pod, q.container.as_deref(), q.previous)?;
+    let text = tokio::fs::read(&path).await.map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    let mut start = 0;
+    if let Some(n) = q.tail {
+        let lines: Vec<usize> = text.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1).collect();
+        if lines.len() > n {
+            start = lines[lines.len() - n - 1];
+        }
+    }
+    let head = text[start..].to_vec();
+    if !q.follow {
+        return Ok(head.into_response());
+    }
+    let offset = text.len() as u64;
+    let stream = futures_util::stream::unfold((path, offset, Some(head)), |(path, mut offset, head)| async move {
+        if let Some(h) = head {
+            return Some((Ok::<_, std::io::Error>(bytes::Bytes::from(h)), (path, offset, None)));
+        }
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut f = tokio::fs::File::open(&path).await.ok()?;
+            let len = f.metadata().await.ok()?.len();
+            if len < offset {
+                offset = 0; // rotated
+            }
+            if len > offset {
+                f.seek(std::io::SeekFrom::Start(offset)).await.ok()?;
+                let mut buf = Vec::new();
+                f.take(len - offset).read_to_end(&mut buf).await.ok()?;
+                offset = len;
+                return Some((Ok(bytes::Bytes::from(buf)), (path, offset, None)));
+            }
+        }
+    });
+    Ok(Body::from_stream(stream).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ExecBody {
+    container: Option<String>,
+    command: Vec<String>,
+}
+
+async fn exec(State(rt): State<Runtime>, Path((ns, pod)): Path<(String, String)>, Json(b): Json<ExecBody>) -> Result<Json<Value>, ApiError> {
+    if b.command.is_empty() {
+        return Err(ApiError::new(ErrorCode::BadRequest, "give a command to run"));
+    }
+    let out = rt.exec(&ns, &pod, b.container.as_deref(), &b.command).await?;
+    Ok(Json(serde_json::to_value(out).unwrap_or(Value::Null)))
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RolloutBody {
+    to_revision: Option<i64>,
+}
+
+async fn rollout(State(rt): State<Runtime>, Path((ns, name, action)): Path<(String, String, String)>, body: Option<Json<RolloutBody>>) -> Result<Json<Value>, ApiError> {
+    let body = body.map(|b| b.0).unwrap_or_default();
+    let message = match action.as_str() {
+        "undo" => rt.rollout_undo(&ns, &name, body.to_revision)?,
+        "restart" => {
+            rt.rollout_restart(&ns, &name)?;
+            format!("deployment.apps/{name} restarted")
+        }
+        other => return Err(ApiError::new(ErrorCode::BadRequest, format!("unknown rollout action `{other}`; use undo or restart"))),
+    };
+    Ok(Json(json!({ "message": message })))
+}
+
+#[derive(Debug, Deserialize)]
+struct ScaleBody {
+    replicas: i32,
+}
+
+async fn scale(State(rt): State<Runtime>, Path((ns, name)): Path<(String, String)>, Json(b): Json<ScaleBody>) -> Result<Json<Value>, ApiError> {
+    rt.scale(&ns, &name, b.replicas)?;
+    Ok(Json(json!({ "message": format!("deployment.apps/{name} scaled") })))
+}

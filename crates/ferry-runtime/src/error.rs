@@ -1,0 +1,78 @@
+//! The one error type of `ferry-runtime`.
+
+use std::path::PathBuf;
+
+use ferry_core::Problems;
+
+/// Errors raised by the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input (manifests, a query) was wrong; every problem is located.
+    #[error("{0}")]
+    Invalid(Problems),
+    /// An object that was asked for does not exist.
+    #[error("{kind} `{name}` not found in namespace `{namespace}`")]
+    NotFound { kind: String, namespace: String, name: String },
+    /// The state store failed.
+    #[error("state store: {0}")]
+    Store(#[from] rusqlite::Error),
+    /// A file or directory operation failed.
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A kernel call (namespaces, mounts) failed.
+    #[error("{what}: {source}")]
+    Sys {
+        what: String,
+        #[source]
+        source: nix::Error,
+    },
+    /// The OCI runtime (runc) failed.
+    #[error("{runtime} {action} failed: {message}")]
+    Oci { runtime: String, action: String, message: String },
+    /// An image could not be made available.
+    #[error("image `{image}`: {message}")]
+    Image { image: String, message: String },
+    /// Anything else, with a message saying what to do.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// An IO error on `path`.
+    pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { what, path: path.into(), source }
+    }
+
+    /// A kernel call error.
+    pub fn sys(what: impl Into<String>, source: nix::Error) -> Self {
+        Error::Sys { what: what.into(), source }
+    }
+}
+
+impl From<ferry_core::Error> for Error {
+    fn from(e: ferry_core::Error) -> Self {
+        match e {
+            ferry_core::Error::Invalid(p) => Error::Invalid(p),
+            other => Error::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<Error> for ferry_api::ApiError {
+    fn from(e: Error) -> Self {
+        use ferry_api::{ApiError, ErrorCode};
+        match e {
+            Error::Invalid(p) => ApiError::from(ferry_core::Error::Invalid(p)),
+            Error::NotFound { .. } => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            other => ApiError::new(ErrorCode::Internal, other.to_string()),
+        }
+    }
+}
+
+/// Result alias.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

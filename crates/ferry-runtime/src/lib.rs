@@ -1,0 +1,120 @@
+//! ferry's embedded runtime: Kubernetes manifests (Namespace, ConfigMap,
+//! Secret, Service, Deployment, ReplicaSet, Pod) run on one machine with an
+//! OCI runtime (runc). Desired objects live in a SQLite store; a
+//! level-triggered loop reconciles Deployments into ReplicaSets and Pods;
+//! each pod runs in its own network namespace with loopback only, and
+//! Services are reached by name through listeners ferry holds inside every
+//! pod. Other components plug in through [`Runtime::register_owner`] (kinds
+//! they own) and [`Runtime::set_mesh_handler`] (L7 routing between pods).
+#![deny(unsafe_code)]
+
+pub mod api;
+mod apply;
+mod controller;
+mod deploy;
+mod error;
+pub mod images;
+pub mod kinds;
+mod net;
+mod ops;
+mod pod;
+mod runtime;
+mod services;
+mod store;
+mod sys;
+mod validate;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+
+use ferry_core::mesh::{ServiceSnapshot, SharedDialer, SharedMeshHandler};
+use ferry_core::objects::KindOwner;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+pub use apply::Outcome;
+pub use error::{Error, Result};
+pub use pod::runc::ExecOutput;
+pub use runtime::{Event, RuntimeConfig};
+
+use crate::images::LocalImages;
+use crate::pod::runc::Runc;
+use crate::runtime::{Inner, Objects};
+use crate::store::{Key, Store};
+
+/// A running runtime. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+impl Runtime {
+    /// Opens the state under `cfg.data_dir` and starts reconciling: stored
+    /// pods whose containers still run are re-adopted, the rest restarted.
+    pub async fn start(cfg: RuntimeConfig) -> Result<Self> {
+        for d in ["pods", "runc", "images"] {
+            let p = cfg.data_dir.join(d);
+            std::fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", &p, e))?;
+        }
+        let store = Store::open(&cfg.data_dir.join("state.db"))?;
+        let mut objects = Objects { rv: store.resource_version()?, ..Default::default() };
+        for o in store.load()? {
+            objects.map.insert(Key::of(&o), Arc::new(o));
+        }
+        sys::become_subreaper();
+        let images = cfg.images.clone().unwrap_or_else(|| Arc::new(LocalImages { dir: cfg.data_dir.join("images") }));
+        let runc = Runc { bin: cfg.oci_runtime.clone(), root: cfg.data_dir.join("runc") };
+        let (services, _) = watch::channel(ServiceSnapshot::default());
+        let inner = Arc::new(Inner {
+            cfg,
+            images,
+            runc,
+            objects: Mutex::new(objects),
+            store: Mutex::new(store),
+            owners: RwLock::new(Vec::new()),
+            mesh: RwLock::new(None),
+            services,
+            kick: Notify::new(),
+            pods: Mutex::new(HashMap::new()),
+            events: Mutex::new(VecDeque::new()),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        });
+        let task = tokio::spawn(controller::run(inner.clone()));
+        inner.kick();
+        Ok(Self { inner, task: Arc::new(Mutex::new(Some(task))) })
+    }
+
+    /// Every Service with its address and endpoints, updated on change.
+    pub fn services(&self) -> watch::Receiver<ServiceSnapshot> {
+        self.inner.services.subscribe()
+    }
+
+    /// Connects to endpoints inside their pods' network namespaces.
+    pub fn dialer(&self) -> SharedDialer {
+        Arc::new(services::NetnsDialer)
+    }
+
+    /// Registers a component owning kinds the runtime stores for it; it
+    /// receives its current objects at once.
+    pub fn register_owner(&self, owner: Arc<dyn KindOwner>) {
+        let kinds: std::collections::BTreeSet<_> = owner.kinds().into_iter().collect();
+        self.inner.owners.write().unwrap_or_else(|e| e.into_inner()).push(owner.clone());
+        let all: Vec<_> = self.inner.objects.lock().unwrap_or_else(|e| e.into_inner()).map.values().cloned().collect();
+        owner.update(all.into_iter().filter(|o| kinds.contains(&o.group_kind)).collect());
+    }
+
+    /// Installs the handler for connections pods make to Service addresses.
+    pub fn set_mesh_handler(&self, handler: SharedMeshHandler) {
+        *self.inner.mesh.write().unwrap_or_else(|e| e.into_inner()) = Some(handler);
+    }
+
+    /// Stops reconciling and stops every pod (processes, mounts, namespaces).
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.cancel();
+        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+}

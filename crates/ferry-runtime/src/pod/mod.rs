@@ -1,0 +1,215 @@
+//! The pod worker: one task per pod that sets up its network namespace,
+//! files and images, runs init containers in order, supervises the app
+//! containers, keeps volumes and the hosts file current, and on stop drains
+//! forwarded connections before terminating gracefully and cleaning up
+//! (processes, mounts, cgroups, namespace, files). After a ferry restart it
+//! re-adopts containers that are still running.
+
+pub mod container;
+pub mod probe;
+pub mod runc;
+pub mod spec;
+pub mod volumes;
+mod supervise;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use tokio_util::sync::CancellationToken;
+
+use crate::images::{PullPolicy, Unpacked};
+use crate::kinds::Kind;
+use crate::runtime::Inner;
+use crate::sys;
+use container::{Ctr, set_status, waiting};
+
+/// Runs pod `namespace/name` (uid `uid`) until `stop` is cancelled.
+pub async fn run(inner: Arc<Inner>, namespace: String, name: String, uid: String, stop: CancellationToken) {
+    let Some(pod) = inner.typed::<Pod>(Kind::Pod, &namespace, &name) else { return };
+    let rt = inner.pod_rt(&uid);
+    let dir = inner.pod_dir(&uid);
+    let netns = dir.join("netns");
+    let spec = pod.spec.clone().unwrap_or_default();
+    let inits: Vec<Container> = spec.init_containers.clone().unwrap_or_default();
+    let apps: Vec<Container> = spec.containers.clone();
+    rt.lock().unwrap_or_else(|e| e.into_inner()).status.phase = Some("Pending".into());
+
+    // Re-adopt running containers left by a previous ferry process.
+    let mut adopted: BTreeMap<String, i32> = BTreeMap::new();
+    if sys::netns_alive(&netns) {
+        for c in &apps {
+            let ctr = Ctr::new(&dir, &uid, &c.name);
+            if let Some((state, pid)) = inner.runc.state(&ctr.id).await
+                && state == "running"
+            {
+                adopted.insert(c.name.clone(), pid);
+            }
+        }
+        if adopted.len() != apps.len() {
+            adopted.clear();
+        }
+    }
+    if adopted.is_empty() {
+        teardown(&inner, &dir, &uid, &inits, &apps).await;
+        if let Err(e) = std::fs::create_dir_all(dir.join("logs")).map_err(|e| e.to_string()).and_then(|_| sys::create_netns(&netns).map_err(|e| e.to_string())) {
+            inner.event("Pod", &namespace, &name, true, "FailedCreatePodSandBox", e.clone());
+            for c in &apps {
+                set_status(&rt, false, &c.name, |s| s.state = Some(waiting("ContainerCreating", e.clone())));
+            }
+            stop.cancelled().await;
+            teardown(&inner, &dir, &uid, &inits, &apps).await;
+            return;
+        }
+    } else {
+        inner.event("Pod", &namespace, &name, false, "Adopted", "containers still running after a ferry restart were re-adopted");
+    }
+    let hosts = dir.join("hosts");
+    let _ = volumes::write_in_place(&hosts, &volumes::hosts_for(&inner.services.borrow(), &namespace, &name));
+    rt.lock().unwrap_or_else(|e| e.into_inner()).netns = Some(netns.clone());
+    inner.kick();
+
+    let containers_stop = CancellationToken::new();
+    let mut tasks = Vec::new();
+    let setup = async {
+        let files_ok = sync_volumes(&inner, &namespace, &pod, &dir, &rt, &apps).await;
+        if !files_ok {
+            return false;
+        }
+        let Some(images) = pull_all(&inner, &namespace, &name, &rt, &inits, &apps).await else { return false };
+        if adopted.is_empty() && !supervise::run_inits(&inner, &pod, &inits, &images, &dir, &netns, &rt).await {
+            return false;
+        }
+        for c in &apps {
+            let task = supervise::App {
+                inner: inner.clone(),
+                pod: pod.clone(),
+                c: c.clone(),
+                image: images[&c.name].clone(),
+                ctr: Ctr::new(&dir, &uid, &c.name),
+                netns: netns.clone(),
+                dir: dir.clone(),
+                rt: rt.clone(),
+                stop: containers_stop.clone(),
+                adopted: adopted.get(&c.name).copied(),
+            };
+            tasks.push(tokio::spawn(task.run()));
+        }
+        true
+    };
+    tokio::select! {
+        _ = setup => {}
+        _ = stop.cancelled() => {}
+    }
+    let mut services = inner.services.subscribe();
+    while !stop.is_cancelled() {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            _ = services.changed() => {
+                let text = volumes::hosts_for(&services.borrow_and_update(), &namespace, &name);
+                let _ = volumes::write_in_place(&hosts, &text);
+            }
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                if let Some(p) = inner.typed::<Pod>(Kind::Pod, &namespace, &name) {
+                    sync_volumes(&inner, &namespace, &p, &dir, &rt, &[]).await;
+                }
+            }
+        }
+    }
+
+    // Terminate: no new connections, drain forwarded ones, then stop containers.
+    let grace = Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
+    let active = {
+        let mut r = rt.lock().unwrap_or_else(|e| e.into_inner());
+        r.terminating = true;
+        r.active.clone()
+    };
+    inner.kick();
+    crate::services::publish(&inner);
+    let deadline = Instant::now() + grace.min(Duration::from_secs(10));
+    while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    containers_stop.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+    teardown(&inner, &dir, &uid, &inits, &apps).await;
+}
+
+/// Removes every trace of a pod: containers, mounts, cgroups, netns, files.
+pub async fn teardown(inner: &Inner, dir: &Path, uid: &str, inits: &[Container], apps: &[Container]) {
+    for c in inits.iter().chain(apps) {
+        container::cleanup(inner, &Ctr::new(dir, uid, &c.name)).await;
+    }
+    let _ = sys::remove_netns(&dir.join("netns"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Writes emptyDir, configMap and secret volumes; false (with the reason on
+/// the containers) while a referenced object is missing.
+async fn sync_volumes(inner: &Inner, ns: &str, pod: &Pod, dir: &Path, rt: &container::Rt, apps: &[Container]) -> bool {
+    let vols = pod.spec.as_ref().and_then(|s| s.volumes.clone()).unwrap_or_default();
+    for v in &vols {
+        let vdir = volumes::volume_dir(dir, &v.name);
+        if v.empty_dir.is_some() {
+            let _ = std::fs::create_dir_all(&vdir);
+            continue;
+        }
+        match volumes::volume_files(inner, ns, pod, &v.name) {
+            None => {}
+            Some(Ok(files)) => {
+                let _ = volumes::sync_dir(&vdir, &files);
+            }
+            Some(Err(why)) => {
+                for c in apps {
+                    set_status(rt, false, &c.name, |s| s.state = Some(waiting("ContainerCreating", format!("volume `{}`: {why}", v.name))));
+                }
+                if !apps.is_empty() {
+                    // Wait for the object to appear, as the kubelet does.
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    return Box::pin(sync_volumes(inner, ns, &inner.typed::<Pod>(Kind::Pod, ns, pod.metadata.name.as_deref().unwrap_or_default()).unwrap_or(pod.clone()), dir, rt, apps)).await;
+                }
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Gets every container's image, retrying with back-off (ImagePullBackOff).
+async fn pull_all(inner: &Inner, ns: &str, name: &str, rt: &container::Rt, inits: &[Container], apps: &[Container]) -> Option<BTreeMap<String, Unpacked>> {
+    let mut out = BTreeMap::new();
+    for (init, c) in inits.iter().map(|c| (true, c)).chain(apps.iter().map(|c| (false, c))) {
+        let image = c.image.clone().unwrap_or_default();
+        let policy = PullPolicy::resolve(c.image_pull_policy.as_deref(), &image);
+        let mut attempt = 0u32;
+        loop {
+            set_status(rt, init, &c.name, |s| {
+                s.image = image.clone();
+                if s.state.is_none() {
+                    s.state = Some(waiting("ContainerCreating", ""));
+                }
+            });
+            match inner.images.get(&image, policy).await {
+                Ok(u) => {
+                    set_status(rt, init, &c.name, |s| s.image_id = u.id.clone());
+                    out.insert(c.name.clone(), u);
+                    break;
+                }
+                Err(why) => {
+                    attempt += 1;
+                    let reason = if attempt == 1 { "ErrImagePull" } else { "ImagePullBackOff" };
+                    inner.event("Pod", ns, name, true, "Failed", format!("failed to pull image \"{image}\": {why}"));
+                    set_status(rt, init, &c.name, |s| s.state = Some(waiting(reason, why.clone())));
+                    let delay = container::backoff(inner.cfg.backoff_base, inner.cfg.backoff_max, attempt + 1);
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+    Some(out)
+}
