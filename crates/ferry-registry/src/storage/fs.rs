@@ -285,6 +285,13 @@ impl Storage for FsStorage {
 
     async fn upload_stat(&self, id: &str) -> Result<Option<Info>> {
         let p = self.upload_path(id)?;
+        // Wait for an append in progress, so the size reported is where the
+        // next chunk must start.
+        let session = self.sessions.lock().expect("sessions lock").get(id).cloned();
+        let _held = match &session {
+            Some(s) => Some(s.lock().await),
+            None => None,
+        };
         blocking(move || stat(&p)).await
     }
 
