@@ -90,6 +90,9 @@ pub struct Rule {
     pub request_headers: HeaderOps,
     pub response_headers: HeaderOps,
     pub cors: Option<Cors>,
+    /// Ingress and HTTPRoute rules hand off to the destination Service's
+    /// mesh rules, as an ingress controller inside the mesh would.
+    pub chain_mesh: bool,
 }
 
 /// How a string is matched.

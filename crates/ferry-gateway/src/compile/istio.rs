@@ -167,7 +167,7 @@ pub fn virtual_service(
             }
             Action::Forward(Box::new(forward(ctx, &path, r, strict_weights, policies, out)))
         };
-        c.rules.push(Rule { name, matches, action, request_headers, response_headers, cors });
+        c.rules.push(Rule { name, matches, action, request_headers, response_headers, cors, chain_mesh: false });
     }
     c
 }

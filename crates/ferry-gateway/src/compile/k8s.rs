@@ -70,6 +70,7 @@ pub fn ingress(ctx: &Ctx, spec: &api::IngressSpec, out: &mut Vec<Problem>) -> Ve
                     request_headers: HeaderOps::default(),
                     response_headers: HeaderOps::default(),
                     cors: None,
+                    chain_mesh: true,
                 },
                 claim: Some((claim, path)),
             });
@@ -88,6 +89,7 @@ pub fn ingress(ctx: &Ctx, spec: &api::IngressSpec, out: &mut Vec<Problem>) -> Ve
                 request_headers: HeaderOps::default(),
                 response_headers: HeaderOps::default(),
                 cors: None,
+                    chain_mesh: true,
             },
             claim: Some(("default-backend".into(), "spec.defaultBackend".into())),
         });
@@ -179,6 +181,7 @@ fn http_route_rule(ctx: &Ctx, path: &str, i: usize, r: &api::HttpRouteRule, m: M
         request_headers: HeaderOps::default(),
         response_headers: HeaderOps::default(),
         cors: None,
+                    chain_mesh: true,
     };
     let mut fwd = Forward::default();
     let mut redirect = None;

@@ -112,9 +112,22 @@ async fn route(gw: Arc<Inner>, conn: Arc<ConnInfo>, mut req: Request<Incoming>, 
         headers: req.headers(),
         source_labels,
     };
-    let Some((rule, matched)) = select::first_rule(rules, &view) else {
+    let Some((mut rule, mut matched)) = select::first_rule(rules, &view) else {
         return (text(404, "no matching route\n"), String::new(), None, 0);
     };
+    // An Ingress or HTTPRoute sending to a Service with mesh rules: those
+    // rules apply next, as for an ingress controller inside the mesh.
+    if rule.chain_mesh
+        && let Action::Forward(f) = &rule.action
+        && f.destinations.len() == 1
+        && f.rewrite.path.is_none()
+        && let Some(mesh_rules) = table.mesh.get(&f.destinations[0].dest.service)
+    {
+        match select::first_rule(mesh_rules, &view) {
+            Some((r, m)) => (rule, matched) = (r, m),
+            None => return (text(404, "no matching route\n"), String::new(), None, 0),
+        }
+    }
     let name = rule.name.clone();
     if let Some(cors) = &rule.cors
         && let Some(r) = respond::preflight(cors, req.method(), req.headers())
@@ -338,5 +351,6 @@ fn default_mesh_rule(service: &ferry_core::mesh::ServiceKey, port: u16) -> Rule 
         request_headers: Default::default(),
         response_headers: Default::default(),
         cors: None,
+        chain_mesh: false,
     }
 }
