@@ -12,6 +12,7 @@ pub mod mesh;
 pub mod meta;
 pub mod objects;
 pub mod registry_spec;
+pub mod replication_spec;
 pub mod topology;
 pub mod yaml;
 

@@ -18,7 +18,7 @@ use crate::yaml::{Document, parse_documents};
 use crate::API_VERSION;
 
 /// The kinds a topology file may hold.
-pub const KINDS: &[&str] = &["Region", "Environment", "Application", "Pipeline"];
+pub const KINDS: &[&str] = &["Region", "Environment", "Application", "Pipeline", "ReplicationRule"];
 
 /// A document of one of ferry's own kinds: `apiVersion`, `kind`, `metadata`
 /// and a typed `spec`.
@@ -90,6 +90,7 @@ pub struct Topology {
     pub environments: Vec<Environment>,
     pub applications: Vec<crate::app_spec::Application>,
     pub pipelines: Vec<crate::app_spec::Pipeline>,
+    pub replication_rules: Vec<crate::replication_spec::ReplicationRule>,
 }
 
 impl Topology {
@@ -137,6 +138,7 @@ impl Topology {
         let mut envs = Vec::new();
         let mut apps = Vec::new();
         let mut pipelines = Vec::new();
+        let mut replication_rules = Vec::new();
         for doc in docs {
             let Some(kind) = doc.kind() else {
                 problems.push(doc.problem("kind", "missing field `kind`"));
@@ -154,6 +156,7 @@ impl Topology {
                 "Environment" => doc.decode::<Environment>().map(|e| envs.push((doc, e))),
                 "Application" => doc.decode().map(|a| apps.push((doc, a))),
                 "Pipeline" => doc.decode().map(|p| pipelines.push((doc, p))),
+                "ReplicationRule" => doc.decode().map(|r| replication_rules.push((doc, r))),
                 other => Err(doc
                     .problem("kind", format!("unknown kind `{other}` in {API_VERSION}"))
                     .with_suggestion(nearest(other, KINDS.iter().copied()))),
@@ -168,6 +171,8 @@ impl Topology {
         crate::app_spec::validate(&apps, &pipelines, &region_names, &mut problems);
         topo.applications = apps.into_iter().map(|(_, a)| a).collect();
         topo.pipelines = pipelines.into_iter().map(|(_, p)| p).collect();
+        crate::replication_spec::validate(&replication_rules, &region_names, &mut problems);
+        topo.replication_rules = replication_rules.into_iter().map(|(_, r)| r).collect();
         topo.regions = regions.into_iter().map(|(_, r)| r).collect();
         topo.environments = envs.into_iter().map(|(_, e)| e).collect();
         if problems.is_empty() && topo.regions.is_empty() {

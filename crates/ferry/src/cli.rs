@@ -33,6 +33,9 @@ pub enum Command {
     Up(UpArgs),
     /// Check topology files without starting anything
     Validate(ValidateArgs),
+    /// Build, push, pull, list and inspect OCI images (local store, any registry)
+    #[command(subcommand)]
+    Image(crate::commands::image::ImageCommand),
     /// Run an OCI registry on its own, or collect its garbage
     #[command(subcommand)]
     Registry(RegistryCommand),

@@ -1,5 +1,6 @@
 //! One module per verb; [`run`] dispatches.
 
+pub mod image;
 pub mod registry;
 mod up;
 mod validate;
@@ -44,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Up(args) => up::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Image(cmd) => image::run(cmd),
         Command::Registry(cmd) => registry::run(cmd),
     }
 }

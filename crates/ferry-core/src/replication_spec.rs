@@ -1,0 +1,187 @@
+//! The `ReplicationRule` kind: copy images from one registry to another.
+//!
+//! ```yaml
+//! apiVersion: ferry.dev/v1alpha1
+//! kind: ReplicationRule
+//! metadata: {name: uk-to-shanghai}
+//! spec:
+//!   source: {region: uk}                  # or {url: https://reg.example, credentials: {...}}
+//!   target: {region: shanghai}
+//!   repositories: ["myhero/*"]            # globs; default: every repository
+//!   tags: {include: ["^v\\d+"], exclude: ["-dev$"]}   # regexes
+//!   deletes: false                        # propagate deletes
+//!   reconcileIntervalSeconds: 60          # periodic catch-up pass
+//! ```
+//!
+//! Validation is strict: exactly one of `region`/`url` per side, regions
+//! must exist, source and target differ, globs and regexes compile,
+//! credentials name where the password comes from (never inline).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Problems, nearest};
+use crate::topology::Object;
+use crate::yaml::Document;
+
+/// A replication rule.
+pub type ReplicationRule = Object<ReplicationRuleSpec>;
+
+/// `spec` of a `ReplicationRule`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplicationRuleSpec {
+    pub source: ReplicationEndpoint,
+    pub target: ReplicationEndpoint,
+    /// Repository globs (`*` within a path segment, `**` across); empty means all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repositories: Vec<String>,
+    #[serde(default)]
+    pub tags: TagFilter,
+    /// Delete in the target what is deleted in the source.
+    #[serde(default)]
+    pub deletes: bool,
+    /// Seconds between reconcile passes (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile_interval_seconds: Option<u64>,
+}
+
+/// One side of a rule: a region of the topology, or any OCI registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplicationEndpoint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// `http(s)://host[:port]` of a registry outside the topology.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialsRef>,
+}
+
+/// Where a registry password comes from (never written inline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CredentialsRef {
+    pub username: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+}
+
+/// Tag regexes: a tag is replicated when it matches any `include` (or
+/// `include` is empty) and no `exclude`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TagFilter {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+}
+
+/// Validates every rule against the topology's region names.
+pub fn validate(rules: &[(&Document, ReplicationRule)], regions: &[&str], problems: &mut Problems) {
+    let mut names = std::collections::HashMap::new();
+    for (doc, rule) in rules {
+        let name = rule.metadata.name.as_str();
+        if let Err(m) = crate::meta::validate_dns_label(name) {
+            problems.push(doc.problem("metadata.name", m));
+        }
+        if let Some(first) = names.insert(name.to_string(), doc.index) {
+            problems.push(doc.problem("metadata.name", format!("duplicate replication rule `{name}` (first declared in document {first})")));
+        }
+        let s = &rule.spec;
+        for (side, ep) in [("source", &s.source), ("target", &s.target)] {
+            validate_endpoint(doc, side, ep, regions, problems);
+        }
+        if s.source.region.is_some() && s.source.region == s.target.region
+            || s.source.url.is_some() && s.source.url == s.target.url
+        {
+            problems.push(doc.problem("spec.target", "source and target are the same registry"));
+        }
+        for (i, g) in s.repositories.iter().enumerate() {
+            if let Err(e) = globset::Glob::new(g) {
+                problems.push(doc.problem(&format!("spec.repositories[{i}]"), format!("invalid glob `{g}`: {e}")));
+            }
+        }
+        for (list, res) in [("include", &s.tags.include), ("exclude", &s.tags.exclude)] {
+            for (i, r) in res.iter().enumerate() {
+                if let Err(e) = regex::Regex::new(r) {
+                    let msg = e.to_string().lines().last().unwrap_or("").trim().to_string();
+                    problems.push(doc.problem(&format!("spec.tags.{list}[{i}]"), format!("invalid regex `{r}`: {msg}")));
+                }
+            }
+        }
+        if s.reconcile_interval_seconds == Some(0) {
+            problems.push(doc.problem("spec.reconcileIntervalSeconds", "must be at least 1"));
+        }
+    }
+}
+
+fn validate_endpoint(doc: &Document, side: &str, ep: &ReplicationEndpoint, regions: &[&str], problems: &mut Problems) {
+    match (&ep.region, &ep.url) {
+        (Some(_), Some(_)) | (None, None) => {
+            problems.push(doc.problem(&format!("spec.{side}"), "give exactly one of `region` or `url`"));
+        }
+        (Some(r), None) if !regions.contains(&r.as_str()) => {
+            problems.push(
+                doc.problem(&format!("spec.{side}.region"), format!("unknown region `{r}`"))
+                    .with_suggestion(nearest(r, regions.iter().copied())),
+            );
+        }
+        (None, Some(u)) => {
+            let host = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+            if host.is_none_or(|h| h.is_empty() || h.contains(' ')) {
+                problems.push(doc.problem(&format!("spec.{side}.url"), format!("`{u}` is not an http:// or https:// registry URL")));
+            }
+        }
+        _ => {}
+    }
+    if let Some(c) = &ep.credentials {
+        let path = format!("spec.{side}.credentials");
+        if c.username.is_empty() {
+            problems.push(doc.problem(&format!("{path}.username"), "must not be empty"));
+        }
+        if c.password_env.is_some() == c.password_file.is_some() {
+            problems.push(doc.problem(&path, "give exactly one of `passwordEnv` or `passwordFile`"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::topology::Topology;
+
+    const REGIONS: &str = "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {name: uk}\nspec:\n  listeners: {api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {name: sh}\nspec:\n  listeners: {api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}\n---\n";
+
+    fn load(rule: &str) -> Result<Topology, String> {
+        Topology::from_sources(&[("t.yaml".into(), format!("{REGIONS}apiVersion: ferry.dev/v1alpha1\nkind: ReplicationRule\nmetadata: {{name: r1}}\n{rule}"))])
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_good_rule_loads() {
+        let t = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  repositories: ['myhero/*']\n  tags: {include: ['^v'], exclude: ['-dev$']}\n  deletes: true\n").unwrap();
+        assert_eq!(t.replication_rules.len(), 1);
+        assert!(t.replication_rules[0].spec.deletes);
+        let u = load("spec:\n  source: {url: 'http://127.0.0.1:5000', credentials: {username: u, passwordEnv: P}}\n  target: {region: sh}\n").unwrap();
+        assert_eq!(u.replication_rules[0].spec.source.url.as_deref(), Some("http://127.0.0.1:5000"));
+    }
+
+    #[test]
+    fn bad_rules_name_the_field() {
+        let e = load("spec:\n  source: {region: ukk}\n  target: {region: sh}\n").unwrap_err();
+        assert!(e.contains("spec.source.region") && e.contains("did you mean `uk`"), "{e}");
+        let e = load("spec:\n  source: {region: uk}\n  target: {region: uk}\n").unwrap_err();
+        assert!(e.contains("same registry"), "{e}");
+        let e = load("spec:\n  source: {region: uk, url: 'http://x'}\n  target: {region: sh}\n  tags: {include: ['(']}\n  repositories: ['[']\n").unwrap_err();
+        assert!(e.contains("`spec.source`") && e.contains("spec.tags.include[0]") && e.contains("spec.repositories[0]"), "{e}");
+        let e = load("spec:\n  source: {url: 'ftp://x'}\n  target: {region: sh, credentials: {username: u}}\n").unwrap_err();
+        assert!(e.contains("spec.source.url") && e.contains("passwordEnv"), "{e}");
+        let e = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  tagz: {}\n").unwrap_err();
+        assert!(e.contains("tagz"), "{e}");
+    }
+}
