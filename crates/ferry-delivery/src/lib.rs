@@ -1,13 +1,27 @@
 //! ferry's delivery engine.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod diff;
+pub mod engine;
+mod gate;
+pub mod images;
+pub mod metrics;
+mod notify;
+pub mod plan;
+mod reconcile;
+mod runs;
+pub mod status;
 pub mod error;
 pub mod health;
 pub mod history;
 pub mod object;
+pub mod pipeline;
 pub mod render;
+pub mod source;
 pub mod sync;
 pub mod target;
+pub mod webhook;
 
+pub use engine::{Engine, EngineConfig, RegionTarget};
 pub use error::{Error, Result};

@@ -25,7 +25,8 @@ pub trait Target: Send + Sync + fmt::Debug {
     /// first); objects come in apply order.
     fn apply(&self, objects: Vec<StoredObject>) -> BoxFuture<'_, Result<()>>;
 
-    /// Live objects whose `metadata.labels[key] == value`.
+    /// Live objects whose `metadata.labels[key] == value` (any value when
+    /// `value` is empty).
     fn list(&self, key: &str, value: &str) -> BoxFuture<'_, Result<Vec<StoredObject>>>;
 
     /// Deletes the objects (those already gone are ignored).
@@ -109,7 +110,7 @@ impl Target for MemoryTarget {
 
     fn list(&self, key: &str, value: &str) -> BoxFuture<'_, Result<Vec<StoredObject>>> {
         let inner = self.inner.lock().expect("lock");
-        let out = inner.objects.values().filter(|o| label(&o.value, key) == Some(value)).cloned().collect();
+        let out = inner.objects.values().filter(|o| label(&o.value, key).is_some_and(|v| value.is_empty() || v == value)).cloned().collect();
         Box::pin(async move { Ok(out) })
     }
 

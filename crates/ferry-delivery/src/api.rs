@@ -1,0 +1,151 @@
+//! The engine's HTTP API, nested under `/api/v1/` of every region:
+//! applications (list, get, diff, sync, history, rollback, promote),
+//! pipeline runs, and the git webhook endpoint.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use ferry_api::{ApiError, ErrorCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::engine::Engine;
+use crate::error::Error;
+
+/// Routes to nest under `/api/v1`.
+pub fn router(engine: Engine) -> Router {
+    Router::new()
+        .route("/apps", get(list))
+        .route("/apps/{name}", get(get_app))
+        .route("/apps/{name}/diff", get(diff))
+        .route("/apps/{name}/history", get(history))
+        .route("/apps/{name}/sync", post(sync))
+        .route("/apps/{name}/rollback", post(rollback))
+        .route("/apps/{name}/promote", post(promote))
+        .route("/pipelines/runs", get(runs))
+        .route("/pipelines/runs/{id}", get(run))
+        .route("/hooks/git", post(hook))
+        .with_state(engine)
+}
+
+fn err(e: Error) -> ApiError {
+    let code = match &e {
+        Error::NotFound { .. } => ErrorCode::NotFound,
+        Error::Conflict(_) => ErrorCode::Conflict,
+        Error::Webhook(m) if m.contains("signature") || m.contains("Token") => ErrorCode::Unauthorized,
+        Error::Webhook(_) => ErrorCode::BadRequest,
+        _ => ErrorCode::Internal,
+    };
+    ApiError::new(code, e.to_string())
+}
+
+async fn list(State(e): State<Engine>) -> Json<Value> {
+    let apps: Vec<Value> = e
+        .list()
+        .into_iter()
+        .map(|a| {
+            let (health, sync) = (a.health(), a.sync());
+            let mut v = serde_json::to_value(&a).unwrap_or_default();
+            v["health"] = json!(health);
+            v["sync"] = json!(sync);
+            v
+        })
+        .collect();
+    Json(json!({ "items": apps }))
+}
+
+async fn get_app(State(e): State<Engine>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let a = e.get(&name).map_err(err)?;
+    let mut v = serde_json::to_value(&a).unwrap_or_default();
+    v["health"] = json!(a.health());
+    v["sync"] = json!(a.sync());
+    Ok(Json(v))
+}
+
+async fn diff(State(e): State<Engine>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let a = e.get(&name).map_err(err)?;
+    let envs: Vec<Value> = a
+        .environments
+        .iter()
+        .map(|env| {
+            let objects: Vec<Value> = env
+                .objects
+                .iter()
+                .filter(|o| o.sync != "Synced")
+                .map(|o| json!({"object": o.key.to_string(), "sync": o.sync, "diff": crate::diff::describe(&o.diff)}))
+                .collect();
+            json!({"environment": env.environment, "revision": env.desired_revision, "objects": objects})
+        })
+        .collect();
+    Ok(Json(json!({"name": name, "environments": envs})))
+}
+
+async fn history(State(e): State<Engine>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"items": e.history(&name).map_err(err)?})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Target {
+    #[serde(default)]
+    environment: Option<String>,
+    #[serde(default)]
+    revision: Option<String>,
+}
+
+fn target(body: &Bytes) -> Result<Target, ApiError> {
+    if body.is_empty() {
+        return Ok(Target::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid body: {e}")))
+}
+
+async fn sync(State(e): State<Engine>, Path(name): Path<String>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let t = target(&body)?;
+    e.sync_now(&name, t.environment.as_deref()).map_err(err)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"name": name, "sync": "requested"}))))
+}
+
+async fn rollback(State(e): State<Engine>, Path(name): Path<String>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let t = target(&body)?;
+    let entry = e.rollback(&name, t.environment.as_deref(), t.revision.as_deref()).map_err(err)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"name": name, "to": entry}))))
+}
+
+async fn promote(State(e): State<Engine>, Path(name): Path<String>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let t = target(&body)?;
+    let approved = e.promote(&name, t.environment.as_deref()).map_err(err)?;
+    let items: Vec<Value> = approved.into_iter().map(|(env, rev)| json!({"environment": env, "revision": rev})).collect();
+    Ok((StatusCode::ACCEPTED, Json(json!({"name": name, "approved": items}))))
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    #[serde(default)]
+    pipeline: Option<String>,
+}
+
+async fn runs(State(e): State<Engine>, Query(q): Query<RunsQuery>) -> Json<Value> {
+    let runs: Vec<_> = e.runs().into_iter().filter(|r| q.pipeline.as_ref().is_none_or(|p| *p == r.pipeline)).collect();
+    Json(json!({"items": runs}))
+}
+
+async fn run(State(e): State<Engine>, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {
+    let r = e.runs().into_iter().find(|r| r.id == id).ok_or_else(|| err(Error::NotFound { kind: "pipeline run", name: id.to_string() }))?;
+    Ok(Json(serde_json::to_value(r).unwrap_or_default()))
+}
+
+async fn hook(State(e): State<Engine>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    crate::webhook::verify(&headers, &body, e.inner.cfg.webhook_secret.as_deref()).map_err(err)?;
+    let push = crate::webhook::parse(&headers, &body).map_err(err)?;
+    let apps = e.trigger_repo(&push.urls);
+    tracing::info!(provider = push.provider, r#ref = ?push.git_ref, apps = ?apps, "git webhook");
+    Ok((StatusCode::ACCEPTED, Json(json!({"provider": push.provider, "ref": push.git_ref, "applications": apps}))))
+}
+
+#[cfg(test)]
+#[path = "api_tests.rs"]
+mod tests;

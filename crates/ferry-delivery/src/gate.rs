@@ -1,0 +1,79 @@
+//! Gates a new revision must pass before it is deployed to an environment:
+//! its dependencies are healthy there, it is already healthy in the
+//! environment the rule names, it was approved by hand when the rule asks,
+//! and every image it needs is present in the region's own registry.
+
+use ferry_core::app_spec::Application;
+
+use crate::engine::Engine;
+use crate::health::Health;
+use crate::history::AppRecord;
+use crate::plan::{Instance, pipeline_of};
+
+impl Engine {
+    /// Why `commit` may not be deployed to `inst` yet (None: go).
+    pub(crate) async fn gate(
+        &self,
+        app: &Application,
+        inst: &Instance,
+        commit: &str,
+        rec: &AppRecord,
+        new_revision: bool,
+    ) -> Option<String> {
+        if !new_revision {
+            return None;
+        }
+        let sha7 = &commit[..7.min(commit.len())];
+        {
+            let st = self.lock();
+            for dep in &app.spec.depends_on {
+                let ok = st.status.get(dep).is_some_and(|s| {
+                    s.environments
+                        .iter()
+                        .find(|e| e.environment == inst.env)
+                        .is_none_or(|e| e.synced_revision.is_some() && e.health == Health::Healthy)
+                });
+                if !ok {
+                    return Some(format!("waiting for dependency `{dep}` to be synced and healthy in `{}`", inst.env));
+                }
+            }
+            if let Some(rule) = &inst.rule {
+                if let Some(prev) = &rule.requires_healthy_in {
+                    let ok = st.status.get(&app.metadata.name).is_some_and(|s| {
+                        s.environments.iter().any(|e| {
+                            e.environment == *prev
+                                && e.synced_revision.as_deref() == Some(commit)
+                                && e.health == Health::Healthy
+                        })
+                    });
+                    if !ok {
+                        return Some(format!("waiting for {sha7} to be healthy in `{prev}` before promotion"));
+                    }
+                }
+                if rule.manual_approval && rec.approved.get(&inst.env).map(String::as_str) != Some(commit) {
+                    return Some(format!(
+                        "waiting for approval of {sha7}: run `ferry app promote {} --env {}`",
+                        app.metadata.name, inst.env
+                    ));
+                }
+            }
+        }
+        let (Some(p), Some(tag)) = (pipeline_of(&self.inner.topology, &app.metadata.name), &inst.image_tag) else {
+            return None;
+        };
+        let registry = self.lock().regions.get(&inst.region).map(|r| r.registry.clone())?;
+        for image in &p.spec.images {
+            match self.inner.images.present(&registry, &image.name, tag).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Some(format!(
+                        "image {}:{tag} is not in region `{}`'s registry yet (waiting for build/replication)",
+                        image.name, inst.region
+                    ));
+                }
+                Err(e) => return Some(format!("{e}; retrying")),
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,63 @@
+//! Whether an image is present in a region's registry — the gate that keeps
+//! an image that has not been replicated yet from ever being deployed there.
+//! [`HttpImageCheck`] asks the registry (`HEAD /v2/<name>/manifests/<tag>`);
+//! [`AnyImage`] says yes to everything (for targets that build locally).
+
+use std::fmt;
+
+use crate::target::BoxFuture;
+
+/// Answers "is `name:tag` in the registry at `registry`?".
+pub trait ImageCheck: Send + Sync + fmt::Debug {
+    /// `Ok(true)` present, `Ok(false)` absent, `Err` registry unreachable.
+    fn present<'a>(&'a self, registry: &'a str, name: &'a str, tag: &'a str) -> BoxFuture<'a, Result<bool, String>>;
+}
+
+/// Asks the registry over the OCI distribution API.
+#[derive(Debug, Clone)]
+pub struct HttpImageCheck {
+    client: reqwest::Client,
+}
+
+impl Default for HttpImageCheck {
+    fn default() -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .expect("http client");
+        Self { client }
+    }
+}
+
+const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+
+impl ImageCheck for HttpImageCheck {
+    fn present<'a>(&'a self, registry: &'a str, name: &'a str, tag: &'a str) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async move {
+            let url = format!("http://{registry}/v2/{name}/manifests/{tag}");
+            let resp = self
+                .client
+                .head(&url)
+                .header("accept", ACCEPT)
+                .send()
+                .await
+                .map_err(|e| format!("registry {registry} unreachable: {e}"))?;
+            match resp.status().as_u16() {
+                200..=299 => Ok(true),
+                404 => Ok(false),
+                s => Err(format!("registry {registry} answered {s} for {name}:{tag}")),
+            }
+        })
+    }
+}
+
+/// Every image is present.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnyImage;
+
+impl ImageCheck for AnyImage {
+    fn present<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<bool, String>> {
+        Box::pin(async { Ok(true) })
+    }
+}

@@ -1,0 +1,538 @@
+//! One reconcile pass: fetch due repositories (with back-off), plan the
+//! instances, then for each application in `dependsOn` order and each of
+//! its environments: render (cached per commit), check the gates (missing
+//! branch, bad manifests, dependencies, healthy-in, approval, image present
+//! in the region's registry), compare with live, sync when git moved, on
+//! demand or to heal drift, record history and update status.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ferry_core::app_spec::Application;
+use ferry_core::objects::{GroupKind, StoredObject};
+
+use crate::engine::Engine;
+use crate::health::Health;
+use crate::history::{HistoryEntry, Outcome};
+use crate::object::{LABEL_APP, LABEL_ENV, set_label};
+use crate::pipeline::StepState;
+use crate::plan::{Instance, instances, pipeline_of};
+use crate::render::{RenderContext, images_of, render};
+use crate::source::normalise_url;
+use crate::status::{AppStatus, EnvStatus, SyncState};
+use crate::sync::{compare, live_of, sync};
+
+/// Rendered manifests per (repo, commit, path, env, overrides).
+#[derive(Debug, Default)]
+pub struct RenderCache {
+    map: HashMap<String, Arc<Result<Vec<StoredObject>, String>>>,
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Status of an application nothing is known about yet.
+pub fn empty_status(a: &Application) -> AppStatus {
+    AppStatus {
+        name: a.metadata.name.clone(),
+        repo_url: a.spec.source.repo_url.clone(),
+        path: a.spec.source.path.clone(),
+        source_error: None,
+        environments: Vec::new(),
+    }
+}
+
+impl Engine {
+    /// One full pass over every application.
+    pub async fn pass(&self) {
+        let started = Instant::now();
+        self.fetch_due().await;
+        let regions = self.lock().regions.clone();
+        let mut live: BTreeMap<String, Vec<StoredObject>> = BTreeMap::new();
+        for (name, r) in &regions {
+            match r.target.list(LABEL_APP, "").await {
+                Ok(objs) => {
+                    live.insert(name.clone(), objs);
+                }
+                Err(e) => tracing::warn!(region = %name, error = %e, "cannot list live objects"),
+            }
+        }
+        let mut queue = 0;
+        for app in order(&self.inner.topology.applications) {
+            queue += self.reconcile_app(app, &live).await;
+        }
+        self.inner.metrics.queue_depth.set(queue);
+        self.inner.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
+    }
+
+    async fn fetch_due(&self) {
+        let poll = self.inner.cfg.poll_interval;
+        let now = Instant::now();
+        let urls: BTreeSet<String> =
+            self.inner.topology.applications.iter().map(|a| normalise_url(&a.spec.source.repo_url)).collect();
+        let mut due = Vec::new();
+        {
+            let mut st = self.lock();
+            for url in urls {
+                let r = st.repos.entry(url.clone()).or_default();
+                let stale = r.last_fetch.is_none_or(|t| now.duration_since(t) >= poll);
+                let allowed = r.next_try.is_none_or(|t| now >= t);
+                if (r.want_fetch || stale) && allowed {
+                    r.want_fetch = false;
+                    due.push(url);
+                }
+            }
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for url in due {
+            let cache = self.inner.cache.clone();
+            tasks.spawn_blocking(move || {
+                let r = cache.fetch(&url);
+                (url, r)
+            });
+        }
+        while let Some(Ok((url, result))) = tasks.join_next().await {
+            let mut st = self.lock();
+            let r = st.repos.entry(url.clone()).or_default();
+            let now = Instant::now();
+            match result {
+                Ok(refs) => {
+                    for c in refs.branches.values().chain(refs.tags.values()) {
+                        r.seen.entry(c.clone()).or_insert(now);
+                    }
+                    r.refs = Some(refs);
+                    r.last_fetch = Some(now);
+                    r.error = None;
+                    r.failures = 0;
+                    r.next_try = None;
+                }
+                Err(e) => {
+                    r.failures += 1;
+                    let wait = Duration::from_secs((1u64 << r.failures.min(6)).min(60));
+                    r.next_try = Some(now + wait);
+                    r.error = Some(format!("{e}; retrying in {}s", wait.as_secs()));
+                    tracing::warn!(%url, error = %e, "fetch failed");
+                }
+            }
+        }
+    }
+
+    /// Reconciles one application; returns how many environments still wait.
+    async fn reconcile_app(&self, app: &Application, live: &BTreeMap<String, Vec<StoredObject>>) -> i64 {
+        let name = &app.metadata.name;
+        let url = normalise_url(&app.spec.source.repo_url);
+        let (refs, source_error) = {
+            let st = self.lock();
+            let r = st.repos.get(&url);
+            (r.and_then(|r| r.refs.clone()), r.and_then(|r| r.error.clone()))
+        };
+        let insts = instances(&self.inner.topology, app, refs.as_ref());
+        let mut envs = Vec::new();
+        let mut waiting = 0;
+        for inst in &insts {
+            let status = self.reconcile_instance(app, inst, live).await;
+            if status.waiting.is_some() || status.error.is_some() || status.sync != SyncState::Synced {
+                waiting += 1;
+            }
+            envs.push(status);
+        }
+        if refs.is_some() {
+            self.teardown_vanished(app, &insts).await;
+        }
+        let status = AppStatus {
+            source_error,
+            environments: envs,
+            ..empty_status(app)
+        };
+        self.lock().status.insert(name.clone(), status);
+        waiting
+    }
+
+    async fn reconcile_instance(
+        &self,
+        app: &Application,
+        inst: &Instance,
+        live: &BTreeMap<String, Vec<StoredObject>>,
+    ) -> EnvStatus {
+        let name = &app.metadata.name;
+        let (region, rec, manual, prev) = {
+            let st = self.lock();
+            let rec = st.records.get(name).cloned().unwrap_or_default();
+            let manual = st.manual.contains(&(name.clone(), inst.env.clone())) || st.manual.contains(&(name.clone(), String::new()));
+            let prev = st.status.get(name).and_then(|s| s.environments.iter().find(|e| e.environment == inst.env).cloned());
+            (st.regions.get(&inst.region).cloned(), rec, manual, prev)
+        };
+        let last_good = rec.last_good(&inst.env).cloned();
+        let mut status = EnvStatus {
+            environment: inst.env.clone(),
+            region: inst.region.clone(),
+            namespace: inst.namespace.clone(),
+            git_ref: inst.git_ref.clone(),
+            desired_revision: inst.commit.clone(),
+            synced_revision: last_good.as_ref().map(|e| e.revision.clone()),
+            sync: SyncState::Unknown,
+            health: prev.as_ref().map_or(Health::Unknown, |p| p.health),
+            images: last_good.as_ref().map(|e| e.images.clone()).unwrap_or_default(),
+            waiting: None,
+            error: None,
+            ephemeral: inst.ephemeral,
+            objects: prev.map(|p| p.objects).unwrap_or_default(),
+        };
+        let Some(region) = region else {
+            status.waiting = Some(format!("region `{}` is not attached to the engine", inst.region));
+            return status;
+        };
+        // A rollback pins the environment to an earlier successful sync.
+        let mut inst = inst.clone();
+        let mut trigger = if manual { "manual" } else { "git" };
+        if let Some(pin) = rec.pinned.get(&inst.env)
+            && let Some(entry) = rec.history.iter().find(|e| e.id.to_string() == *pin)
+        {
+            inst.commit = Some(entry.revision.clone());
+            if let Some(rule) = &inst.rule {
+                inst.image_tag = Some(crate::pipeline::expand(&rule.image_tag, &entry.revision, &inst.git_ref));
+            }
+            trigger = "rollback";
+        }
+        let Some(commit) = inst.commit.clone() else {
+            status.waiting = Some(if status.desired_revision.is_none() && inst.git_ref.is_empty() {
+                "waiting for the repository to be fetched".into()
+            } else {
+                format!("`{}` does not exist in the repository (or it is not fetched yet)", inst.git_ref)
+            });
+            return status;
+        };
+        status.desired_revision = Some(commit.clone());
+        let pipeline = pipeline_of(&self.inner.topology, name);
+        let overrides = {
+            let mut o = app.spec.render.images.clone();
+            o.extend(inst.overrides(pipeline, &region.registry));
+            o
+        };
+        let desired = match self.rendered(app, &inst, &commit, &overrides).await {
+            Ok(d) => d,
+            Err(message) => {
+                self.run_step(&inst, &commit, &format!("render {}", inst.env), StepState::Failed, Some(message.clone()));
+                status.error = Some(message.clone());
+                self.record_failure(name, &inst, &commit, &message, trigger);
+                return status;
+            }
+        };
+        let live_all = live.get(&inst.region).map(Vec::as_slice).unwrap_or_default();
+        let live_objs = live_of(live_all, name, &inst.env);
+        let inventory = rec.inventory.get(&inst.env).cloned().unwrap_or_default();
+        let cmp = compare(region.target.as_ref(), &desired, &live_objs, &inventory);
+        status.objects = cmp.objects.clone();
+        status.health = if live_objs.is_empty() && last_good.is_none() { Health::Missing } else { cmp.health() };
+        let new_revision = status.synced_revision.as_deref() != Some(commit.as_str())
+            || last_good.as_ref().is_some_and(|e| e.images != desired_images(&desired));
+        status.sync = if cmp.in_sync() && !new_revision { SyncState::Synced } else { SyncState::OutOfSync };
+        if let Some(w) = self.gate(app, &inst, &commit, &rec, new_revision).await {
+            self.run_step(&inst, &commit, &format!("gate {}", inst.env), StepState::Waiting, Some(w.clone()));
+            status.waiting = Some(w);
+            return status;
+        }
+        if new_revision {
+            self.run_step(&inst, &commit, &format!("gate {}", inst.env), StepState::Succeeded, None);
+        }
+        if status.synced_revision.as_deref() == Some(commit.as_str()) {
+            let state = match status.health {
+                Health::Healthy => StepState::Succeeded,
+                Health::Degraded => StepState::Failed,
+                _ => StepState::Running,
+            };
+            self.run_step(&inst, &commit, &format!("healthy {}", inst.env), state, None);
+            if status.health == Health::Healthy {
+                self.served(&inst, &commit);
+            }
+        }
+        let policy = app.spec.sync_policy;
+        let drift = !cmp.in_sync() && !new_revision;
+        let go = manual
+            || (policy.automated && new_revision)
+            || (drift && policy.self_heal)
+            || (policy.prune && !cmp.extra.is_empty() && policy.automated);
+        if !go {
+            return status;
+        }
+        if drift && !manual {
+            trigger = "self-heal";
+        }
+        let started = Instant::now();
+        let result = sync(region.target.as_ref(), &desired, &cmp, &inventory, policy.prune || inst.ephemeral).await;
+        let elapsed = started.elapsed();
+        self.inner.metrics.sync_seconds.observe(elapsed.as_secs_f64());
+        self.lock().manual.retain(|(a, e)| !(a == name && (e.is_empty() || *e == inst.env)));
+        let images = desired_images(&desired);
+        let (outcome, message) = match &result {
+            Ok(_) => (Outcome::Succeeded, None),
+            Err(e) => (Outcome::Failed, Some(e.to_string())),
+        };
+        self.inner.metrics.syncs.get_or_create(&crate::metrics::OutcomeLabels { outcome: format!("{outcome:?}") }).inc();
+        let entry = HistoryEntry {
+            id: 0,
+            environment: inst.env.clone(),
+            revision: commit.clone(),
+            images: images.clone(),
+            outcome,
+            message: message.clone(),
+            trigger: trigger.to_string(),
+            started_ms: now_ms() - elapsed.as_millis() as u64,
+            duration_ms: elapsed.as_millis() as u64,
+        };
+        // Don't grow history with identical failures on every pass.
+        let repeat = outcome == Outcome::Failed
+            && rec.history.last().is_some_and(|l| l.outcome == Outcome::Failed && l.revision == commit && l.environment == inst.env);
+        let mut rec = rec;
+        if !repeat {
+            rec.record(entry.clone());
+        }
+        let step = if result.is_ok() { StepState::Succeeded } else { StepState::Failed };
+        self.run_step(&inst, &commit, &format!("sync {}", inst.env), step, message.clone());
+        if let Ok(r) = &result {
+            rec.inventory.insert(inst.env.clone(), r.inventory.clone());
+            status.synced_revision = Some(commit.clone());
+            status.images = images;
+            status.sync = SyncState::Synced;
+            status.health = Health::Progressing;
+        } else {
+            status.error = message;
+        }
+        if let Err(e) = self.inner.store.save(name, &rec) {
+            tracing::error!(app = %name, error = %e, "cannot store sync record");
+        }
+        self.lock().records.insert(name.clone(), rec);
+        crate::notify::sync_outcome(self, name, &entry);
+        tracing::info!(app = %name, env = %inst.env, revision = %&commit[..7.min(commit.len())], outcome = ?outcome, trigger, "sync");
+        status
+    }
+
+    async fn rendered(
+        &self,
+        app: &Application,
+        inst: &Instance,
+        commit: &str,
+        overrides: &[ferry_core::app_spec::ImageOverride],
+    ) -> Result<Arc<Vec<StoredObject>>, String> {
+        let url = normalise_url(&app.spec.source.repo_url);
+        let key = format!("{url}\n{commit}\n{}\n{}\n{}\n{}", app.spec.source.path, inst.env, inst.namespace, serde_json::to_string(overrides).unwrap_or_default());
+        if let Some(hit) = self.inner.renders.lock().unwrap_or_else(|e| e.into_inner()).map.get(&key).cloned() {
+            return (*hit).clone().map(Arc::new);
+        }
+        let cache = self.inner.cache.clone();
+        let spec = app.spec.clone();
+        let (name, env, ns, commit, ephemeral) =
+            (app.metadata.name.clone(), inst.env.clone(), inst.namespace.clone(), commit.to_string(), inst.ephemeral);
+        let overrides = overrides.to_vec();
+        let result = tokio::task::spawn_blocking(move || -> Result<Vec<StoredObject>, String> {
+            let files = cache.files(&url, &commit, &spec.source.path).map_err(|e| e.to_string())?;
+            let ctx = RenderContext {
+                app: &name,
+                environment: &env,
+                namespace: &ns,
+                revision: &commit[..7.min(commit.len())],
+                kind: spec.render.kind,
+                value_files: &spec.render.value_files,
+                images: &overrides,
+            };
+            let mut objs = render(&files, &spec.source.path, &ctx).map_err(|e| e.to_string())?;
+            if ephemeral {
+                objs.insert(0, namespace_object(&ns, &name, &env));
+            }
+            Ok(objs)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut cache = self.inner.renders.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.map.len() > 10_000 {
+            cache.map.clear();
+        }
+        cache.map.insert(key, Arc::new(result.clone()));
+        result.map(Arc::new)
+    }
+
+    fn record_failure(&self, app: &str, inst: &Instance, commit: &str, message: &str, trigger: &str) {
+        let mut st = self.lock();
+        let rec = st.records.entry(app.to_string()).or_default();
+        if rec.history.iter().rev().find(|e| e.environment == inst.env).is_some_and(|e| e.revision == commit && e.outcome == Outcome::Failed) {
+            return;
+        }
+        let entry = HistoryEntry {
+            id: 0,
+            environment: inst.env.clone(),
+            revision: commit.to_string(),
+            images: Vec::new(),
+            outcome: Outcome::Failed,
+            message: Some(message.to_string()),
+            trigger: trigger.to_string(),
+            started_ms: now_ms(),
+            duration_ms: 0,
+        };
+        rec.record(entry.clone());
+        let rec = rec.clone();
+        drop(st);
+        self.inner.metrics.syncs.get_or_create(&crate::metrics::OutcomeLabels { outcome: "Failed".into() }).inc();
+        if let Err(e) = self.inner.store.save(app, &rec) {
+            tracing::error!(%app, error = %e, "cannot store sync record");
+        }
+        crate::notify::sync_outcome(self, app, &entry);
+    }
+
+    /// Deletes what ferry created for ephemeral environments whose branch is gone.
+    async fn teardown_vanished(&self, app: &Application, insts: &[Instance]) {
+        let name = &app.metadata.name;
+        let (rec, regions) = {
+            let st = self.lock();
+            (st.records.get(name).cloned().unwrap_or_default(), st.regions.clone())
+        };
+        let known: BTreeSet<&str> = insts.iter().map(|i| i.env.as_str()).collect();
+        let declared: BTreeSet<&str> = self.inner.topology.environments.iter().map(|e| e.metadata.name.as_str()).collect();
+        let gone: Vec<String> = rec
+            .inventory
+            .keys()
+            .filter(|e| !known.contains(e.as_str()) && !declared.contains(e.as_str()))
+            .cloned()
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let mut rec = rec;
+        for env in gone {
+            let mut keys = rec.inventory.get(&env).cloned().unwrap_or_default();
+            keys.sort_by_key(|k| std::cmp::Reverse(crate::object::apply_rank(&k.group_kind)));
+            let mut ok = true;
+            for r in regions.values() {
+                if let Err(e) = r.target.delete(keys.clone()).await {
+                    tracing::warn!(app = %name, %env, error = %e, "cannot tear down ephemeral environment");
+                    ok = false;
+                }
+            }
+            if ok {
+                tracing::info!(app = %name, %env, "ephemeral environment torn down");
+                rec.inventory.remove(&env);
+            }
+        }
+        if let Err(e) = self.inner.store.save(name, &rec) {
+            tracing::error!(app = %name, error = %e, "cannot store record");
+        }
+        self.lock().records.insert(name.clone(), rec);
+    }
+}
+
+fn desired_images(objs: &[StoredObject]) -> Vec<String> {
+    let mut v: Vec<String> = objs.iter().flat_map(|o| images_of(&o.value)).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn namespace_object(ns: &str, app: &str, env: &str) -> StoredObject {
+    let mut value = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    set_label(&mut value, LABEL_APP, app);
+    set_label(&mut value, LABEL_ENV, env);
+    StoredObject {
+        group_kind: GroupKind::new("", "Namespace"),
+        namespace: None,
+        name: ns.to_string(),
+        source: "<ephemeral environment>".into(),
+        value,
+    }
+}
+
+/// Applications in `dependsOn` order (dependencies first; cycles last).
+pub fn order(apps: &[Application]) -> Vec<&Application> {
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut left: Vec<&Application> = apps.iter().collect();
+    while !left.is_empty() {
+        let before = left.len();
+        left.retain(|a| {
+            if a.spec.depends_on.iter().all(|d| done.contains(d.as_str())) {
+                done.insert(&a.metadata.name);
+                out.push(*a);
+                false
+            } else {
+                true
+            }
+        });
+        if left.len() == before {
+            out.extend(left);
+            break;
+        }
+    }
+    out
+}
+
+
+// === pipeline runs ===
+
+impl Engine {
+    /// Updates step `step` of the run for this instance's commit, creating
+    /// the run the first time the commit is seen.
+    fn run_step(&self, inst: &Instance, commit: &str, step: &str, state: StepState, message: Option<String>) {
+        let Some(pipeline) = &inst.pipeline else { return };
+        let now = now_ms();
+        let mut st = self.lock();
+        let idx = st.runs.iter().rposition(|r| r.pipeline == *pipeline && r.commit == commit && r.git_ref == inst.git_ref);
+        let idx = match idx {
+            Some(i) => i,
+            None => {
+                let id = st.runs.last().map_or(1, |r| r.id + 1);
+                st.runs.push(crate::pipeline::Run {
+                    id,
+                    pipeline: pipeline.clone(),
+                    git_ref: inst.git_ref.clone(),
+                    commit: commit.to_string(),
+                    image_tag: inst.image_tag.clone().unwrap_or_default(),
+                    state: StepState::Running,
+                    started_ms: now,
+                    steps: Vec::new(),
+                });
+                st.runs.len() - 1
+            }
+        };
+        let run = &mut st.runs[idx];
+        let before = run.steps.iter().find(|s| s.name == step).map(|s| (s.state, s.message.clone()));
+        if before == Some((state, message.clone())) {
+            return;
+        }
+        let was = run.state;
+        run.step(step, state, message, now);
+        let done = run.state != was && matches!(run.state, StepState::Succeeded | StepState::Failed);
+        let snapshot = run.clone();
+        let dir = self.inner.cfg.data_dir.clone();
+        crate::runs::save(&dir, &mut st.runs);
+        drop(st);
+        if done {
+            crate::notify::send(
+                self,
+                if snapshot.state == StepState::Succeeded { "dev.ferry.pipeline.succeeded" } else { "dev.ferry.pipeline.failed" },
+                &format!("/pipelines/{}/runs/{}", snapshot.pipeline, snapshot.id),
+                serde_json::to_value(&snapshot).unwrap_or_default(),
+            );
+        }
+    }
+
+    /// Records commit-to-serving latency once per (app, env, commit).
+    fn served(&self, inst: &Instance, commit: &str) {
+        let url = self
+            .inner
+            .topology
+            .applications
+            .iter()
+            .find(|a| a.metadata.name == inst.app)
+            .map(|a| normalise_url(&a.spec.source.repo_url))
+            .unwrap_or_default();
+        let mut st = self.lock();
+        let key = (inst.app.clone(), inst.env.clone(), commit.to_string());
+        if st.served.contains(&key) {
+            return;
+        }
+        if let Some(seen) = st.repos.get(&url).and_then(|r| r.seen.get(commit)).copied() {
+            self.inner.metrics.commit_to_serving_seconds.observe(seen.elapsed().as_secs_f64());
+        }
+        st.served.insert(key);
+    }
+}

@@ -1,0 +1,200 @@
+//! The engine end to end against real git repositories (created here with
+//! the `git` CLI) and the in-memory target: sync, new commits by webhook
+//! trigger, bad commit, drift and self-heal, prune, rollback, dependsOn,
+//! unreachable remote, pipeline image gate.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use ferry_core::topology::Topology;
+use ferry_delivery::health::Health;
+use ferry_delivery::images::AnyImage;
+use ferry_delivery::object::ObjKey;
+use ferry_delivery::status::SyncState;
+use ferry_delivery::target::{MemoryTarget, Target};
+use ferry_delivery::{Engine, EngineConfig, RegionTarget};
+use ferry_core::objects::GroupKind;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=master"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn commit(dir: &Path, files: &[(&str, &str)], msg: &str) -> String {
+    for (p, text) in files {
+        let path = dir.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        if text.is_empty() {
+            let _ = std::fs::remove_file(&path);
+        } else {
+            std::fs::write(path, text).unwrap();
+        }
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", msg]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+fn deployment(name: &str, replicas: u32, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      - {{name: {name}, image: '{image}'}}\n"
+    )
+}
+
+const SVC: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n";
+
+fn topology(repo: &str, extra: &str) -> Topology {
+    let text = format!(
+        "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec: {{listeners: {{api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}}}}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {{name: dev, labels: {{stage: dev}}}}\nspec: {{region: uk}}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {{name: web}}\nspec:\n  source: {{repoUrl: '{repo}', path: k8s}}\n  environments: {{matchLabels: {{stage: dev}}}}\n  syncPolicy: {{automated: true, selfHeal: true, prune: true}}\n{extra}"
+    );
+    Topology::from_sources(&[("topology.yaml".into(), text)]).unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    repo: std::path::PathBuf,
+    target: MemoryTarget,
+    engine: Engine,
+}
+
+fn fixture(extra: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    commit(&repo, &[("k8s/web.yaml", &deployment("web", 1, "web:1")), ("k8s/svc.yaml", SVC)], "first");
+    let topo = topology(repo.to_str().unwrap(), extra);
+    let cfg = EngineConfig::new(dir.path().join("state"));
+    let engine = Engine::new(cfg, Arc::new(topo), Default::default(), Arc::new(AnyImage)).unwrap();
+    let target = MemoryTarget::new();
+    engine.add_region("uk", RegionTarget { target: Arc::new(target.clone()), registry: "127.0.0.1:5000".into() });
+    Fixture { _dir: dir, repo, target, engine }
+}
+
+fn key(kind: &str, name: &str) -> ObjKey {
+    let api = if kind == "Deployment" { "apps/v1" } else { "v1" };
+    ObjKey { group_kind: GroupKind::of(api, kind), namespace: Some("dev".into()), name: name.into() }
+}
+
+fn replicas(t: &MemoryTarget) -> u64 {
+    t.get(&key("Deployment", "web")).unwrap().value["spec"]["replicas"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn sync_update_bad_commit_drift_prune_and_rollback() {
+    let f = fixture("");
+    f.engine.pass().await;
+    let st = f.engine.get("web").unwrap();
+    assert_eq!(st.environments.len(), 1);
+    assert_eq!(st.environments[0].sync, SyncState::Synced, "{st:?}");
+    assert_eq!(f.target.all().len(), 2);
+    f.engine.pass().await;
+    assert_eq!(f.engine.get("web").unwrap().health(), Health::Healthy);
+
+    // A new commit, picked up at once through the webhook trigger.
+    let c2 = commit(&f.repo, &[("k8s/web.yaml", &deployment("web", 3, "web:2"))], "scale");
+    assert_eq!(f.engine.trigger_repo(&[f.repo.display().to_string()]), ["web"]);
+    f.engine.pass().await;
+    assert_eq!(replicas(&f.target), 3);
+    assert_eq!(f.engine.get("web").unwrap().environments[0].synced_revision.as_deref(), Some(c2.as_str()));
+
+    // A bad commit fails with file, document and field; the previous revision keeps running.
+    let bad = commit(&f.repo, &[("k8s/web.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: many\n")], "bad");
+    f.engine.trigger_repo(&[f.repo.display().to_string()]);
+    f.engine.pass().await;
+    let env = &f.engine.get("web").unwrap().environments[0];
+    let error = env.error.clone().unwrap();
+    assert!(error.contains("k8s/web.yaml@") && error.contains("document 0") && error.contains("spec.replicas"), "{error}");
+    assert_eq!(env.synced_revision.as_deref(), Some(c2.as_str()));
+    assert_eq!(env.desired_revision.as_deref(), Some(bad.as_str()));
+    assert_eq!(replicas(&f.target), 3);
+
+    // Fix it, and drop the Service: it is pruned.
+    commit(&f.repo, &[("k8s/web.yaml", &deployment("web", 2, "web:3")), ("k8s/svc.yaml", "")], "fix");
+    f.engine.trigger_repo(&[f.repo.display().to_string()]);
+    f.engine.pass().await;
+    assert_eq!(replicas(&f.target), 2);
+    assert!(f.target.get(&key("Service", "web")).is_none(), "service pruned");
+
+    // Drift: changed by hand, reported, and reverted by self-heal.
+    let mut live = f.target.get(&key("Deployment", "web")).unwrap();
+    live.value["spec"]["replicas"] = 7.into();
+    f.target.put(live);
+    f.engine.pass().await;
+    assert_eq!(replicas(&f.target), 2, "self-heal reverted the drift");
+    let hist = f.engine.history("web").unwrap();
+    assert!(hist.iter().any(|h| h.trigger == "self-heal"), "{hist:?}");
+    assert!(hist.iter().any(|h| h.revision == bad && h.outcome == ferry_delivery::history::Outcome::Failed));
+
+    // Rollback to c2: back to 3 replicas, and the service returns.
+    let entry = f.engine.rollback("web", None, Some(&c2[..8])).unwrap();
+    assert_eq!(entry.revision, c2);
+    f.engine.pass().await;
+    assert_eq!(replicas(&f.target), 3);
+    assert!(f.target.get(&key("Service", "web")).is_some());
+    assert_eq!(f.engine.history("web").unwrap().last().unwrap().trigger, "rollback");
+    // Still pinned after another pass; `app sync` lifts the pin.
+    f.engine.pass().await;
+    assert_eq!(replicas(&f.target), 3);
+    f.engine.sync_now("web", None).unwrap();
+    f.engine.pass().await;
+    assert_eq!(replicas(&f.target), 2);
+}
+
+#[tokio::test]
+async fn objects_ferry_did_not_create_are_never_pruned() {
+    let f = fixture("");
+    f.engine.pass().await;
+    let mut theirs = f.target.get(&key("Service", "web")).unwrap();
+    theirs.name = "theirs".into();
+    theirs.value["metadata"]["name"] = "theirs".into();
+    f.target.put(theirs);
+    commit(&f.repo, &[("k8s/svc.yaml", "")], "drop service");
+    f.engine.trigger_repo(&[f.repo.display().to_string()]);
+    f.engine.pass().await;
+    assert!(f.target.get(&key("Service", "web")).is_none());
+    assert!(f.target.get(&key("Service", "theirs")).is_some());
+}
+
+#[tokio::test]
+async fn depends_on_waits_for_the_dependency() {
+    let extra = "---\napiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {name: front}\nspec:\n  source: {repoUrl: REPO, path: front}\n  dependsOn: [web]\n";
+    let f = fixture("");
+    commit(&f.repo, &[("front/f.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: front}\n")], "front");
+    let topo = topology(f.repo.to_str().unwrap(), &extra.replace("REPO", &format!("'{}'", f.repo.display())));
+    let engine = Engine::new(EngineConfig::new(f._dir.path().join("s2")), Arc::new(topo), Default::default(), Arc::new(AnyImage)).unwrap();
+    let t = MemoryTarget::new();
+    t.fail_applies(Some("target down"));
+    engine.add_region("uk", RegionTarget { target: Arc::new(t.clone()), registry: "r".into() });
+    engine.pass().await;
+    let front = engine.get("front").unwrap();
+    assert!(front.environments[0].waiting.as_deref().unwrap().contains("dependency `web`"), "{front:?}");
+    assert!(engine.get("web").unwrap().environments[0].error.as_deref().unwrap().contains("target down"));
+    t.fail_applies(None);
+    engine.pass().await;
+    engine.pass().await;
+    assert_eq!(engine.get("front").unwrap().environments[0].sync, SyncState::Synced);
+    assert!(t.list("app.ferry.dev/name", "front").await.unwrap().len() == 1);
+}
+
+#[tokio::test]
+async fn unreachable_remote_is_reported_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(&dir.path().join("missing").display().to_string(), "");
+    let engine = Engine::new(EngineConfig::new(dir.path().join("s")), Arc::new(topo), Default::default(), Arc::new(AnyImage)).unwrap();
+    let t = MemoryTarget::new();
+    engine.add_region("uk", RegionTarget { target: Arc::new(t.clone()), registry: "r".into() });
+    engine.pass().await;
+    let st = engine.get("web").unwrap();
+    let err = st.source_error.unwrap();
+    assert!(err.contains("retrying in"), "{err}");
+    assert!(st.environments[0].waiting.is_some());
+    assert!(t.all().is_empty());
+}
