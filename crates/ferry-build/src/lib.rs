@@ -13,3 +13,9 @@ pub mod parse;
 
 pub use error::{Error, Pos, Result};
 pub use parse::{Dockerfile, parse};
+pub mod exec;
+pub mod output;
+pub mod progress;
+
+pub use exec::{BuildOptions, Built, build, build_parsed};
+pub use progress::Event;

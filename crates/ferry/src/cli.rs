@@ -33,6 +33,8 @@ pub enum Command {
     Up(UpArgs),
     /// Check topology files without starting anything
     Validate(ValidateArgs),
+    /// Build an image from a Dockerfile (no daemon) and push it or write an OCI layout
+    Build(BuildArgs),
     /// Build, push, pull, list and inspect OCI images (local store, any registry)
     #[command(subcommand)]
     Image(crate::commands::image::ImageCommand),
@@ -107,4 +109,35 @@ pub struct RegistryGcArgs {
     /// Print the report as json or yaml
     #[arg(short, long, value_enum)]
     pub output: Option<crate::output::Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Image reference(s) to push to (e.g. 127.0.0.1:5000/app:v1); with --output, the names in the layout
+    #[arg(short = 't', long = "tag", value_name = "REF")]
+    pub tags: Vec<String>,
+    /// The Dockerfile (default: CONTEXT/Dockerfile)
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Build-time variable (NAME=VALUE, or NAME to take it from the environment)
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub build_args: Vec<String>,
+    /// Build only up to this stage (name or index)
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// Write the image as an OCI image layout into DIR instead of pushing
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Run every step again instead of using the layer cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Print only the image digest
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Data root; the build cache lives in <data root>/build
+    #[arg(long, env = "FERRY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The build context directory
+    #[arg(value_name = "CONTEXT")]
+    pub context: PathBuf,
 }

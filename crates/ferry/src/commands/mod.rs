@@ -2,6 +2,7 @@
 
 pub mod image;
 pub mod registry;
+mod build;
 mod up;
 mod validate;
 
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Up(args) => up::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Build(args) => build::run(args),
         Command::Image(cmd) => image::run(cmd),
         Command::Registry(cmd) => registry::run(cmd),
     }

@@ -64,7 +64,7 @@ async fn serve(config: ServerConfig, format: Option<Format>) -> anyhow::Result<E
 }
 
 /// `$XDG_DATA_HOME/ferry`, else `~/.local/share/ferry`, else `./.ferry`.
-fn default_data_root() -> PathBuf {
+pub(crate) fn default_data_root() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME") {
         return PathBuf::from(x).join("ferry");
     }

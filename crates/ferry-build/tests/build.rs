@@ -1,0 +1,244 @@
+//! Real builds: runc runs the RUN steps on a busybox base image made by the
+//! image toolkit; results are checked by reading the layers back.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ferry_build::{BuildOptions, Built, Error, Event, build};
+use ferry_image::Store;
+use ferry_image::build::busybox;
+
+const BASE: &str = "ferry.test/busybox:1";
+
+/// A context directory plus a cache directory holding the busybox base.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    context: PathBuf,
+    cache: PathBuf,
+}
+
+impl Fixture {
+    fn new(dockerfile: &str, files: &[(&str, &str)]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let context = tmp.path().join("ctx");
+        let cache = tmp.path().join("cache");
+        std::fs::create_dir_all(&context).unwrap();
+        let store = Store::open(cache.join("store")).unwrap();
+        busybox::busybox_image().unwrap().build(&store, Some(BASE)).unwrap();
+        std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
+        for (p, c) in files {
+            write(&context.join(p), c);
+        }
+        Fixture { _tmp: tmp, context, cache }
+    }
+
+    fn opts(&self) -> BuildOptions {
+        BuildOptions {
+            context: self.context.clone(),
+            dockerfile: None,
+            build_args: BTreeMap::new(),
+            target: None,
+            cache_dir: self.cache.clone(),
+            no_cache: false,
+        }
+    }
+
+    fn build(&self) -> Built {
+        self.build_with(&self.opts()).0.unwrap()
+    }
+
+    fn build_with(&self, opts: &BuildOptions) -> (Result<Built, Error>, Vec<Event>) {
+        let events = Mutex::new(Vec::new());
+        let r = build(opts, &|e| events.lock().unwrap().push(e));
+        (r, events.into_inner().unwrap())
+    }
+}
+
+fn write(p: &Path, c: &str) {
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, c).unwrap();
+}
+
+/// Every file of every layer: path → content (last layer wins; whiteouts
+/// recorded as "<whiteout>").
+fn files(built: &Built) -> BTreeMap<String, String> {
+    let m: ferry_image::oci::ImageManifest = serde_json::from_slice(&built.manifest_bytes).unwrap();
+    let mut out = BTreeMap::new();
+    for l in m.layers() {
+        let blob = built.store.read_blob(&l.digest().to_string()).unwrap();
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(blob.as_slice()));
+        for e in ar.entries().unwrap() {
+            let mut e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let mut s = String::new();
+            if e.header().entry_type().is_file() {
+                e.read_to_string(&mut s).ok();
+            }
+            if path.rsplit('/').next().unwrap_or("").starts_with(".wh.") {
+                s = "<whiteout>".into();
+            }
+            out.insert(path, s);
+        }
+    }
+    out
+}
+
+const MULTI: &str = r#"
+# a two-stage build: a busybox stage RUNs shell commands, scratch copies the result
+ARG GREETING=hello
+FROM ferry.test/busybox:1 AS build
+ARG GREETING
+ENV OUT=/work
+WORKDIR $OUT
+RUN echo "$GREETING from $(uname -s)" > out.txt \
+ && mkdir -p gen && echo generated > gen/file
+RUN rm -rf /tmp && ls / > /listing
+RUN --network=none sh -c 'cat /proc/net/dev | grep -c : > /ifaces'
+FROM scratch
+COPY --from=build /work/out.txt /out.txt
+COPY --from=build /work/gen /gen/
+LABEL org.opencontainers.image.title="multi stage" version=${GREETING:-none}
+EXPOSE 8080 53/udp
+ENTRYPOINT ["/bin/app"]
+CMD ["--serve"]
+"#;
+
+#[test]
+fn multi_stage_build_runs_shell_in_runc_and_copies_into_scratch() {
+    let fx = Fixture::new(MULTI, &[]);
+    let built = fx.build();
+    let f = files(&built);
+    assert_eq!(f.get("out.txt").map(String::as_str), Some("hello from Linux\n"), "{f:?}");
+    assert_eq!(f.get("gen/file").map(String::as_str), Some("generated\n"));
+    assert_eq!(f.len(), 3, "only the copied files (and /gen) are in the final image: {f:?}");
+    let cfg = &built.config["config"];
+    assert_eq!(cfg["Entrypoint"], serde_json::json!(["/bin/app"]));
+    assert_eq!(cfg["Cmd"], serde_json::json!(["--serve"]));
+    assert_eq!(cfg["Labels"]["version"], "none", "a meta ARG is out of scope unless the stage declares it");
+    assert_eq!(cfg["Labels"]["org.opencontainers.image.title"], "multi stage");
+    assert!(cfg["ExposedPorts"].get("8080/tcp").is_some() && cfg["ExposedPorts"].get("53/udp").is_some());
+    let history = built.config["history"].as_array().unwrap();
+    assert_eq!(history.len(), 6);
+    assert_eq!(history.iter().filter(|h| h.get("empty_layer").is_none()).count(), 2);
+
+    // --target the first stage: its layers record the RUNs, including the
+    // whiteout for the deleted /tmp and an empty network namespace (lo only).
+    let mut opts = fx.opts();
+    opts.target = Some("build".into());
+    opts.build_args.insert("GREETING".into(), "hi".into());
+    let (r, _) = fx.build_with(&opts);
+    let stage = r.unwrap();
+    let f = files(&stage);
+    assert_eq!(f.get(".wh.tmp").map(String::as_str), Some("<whiteout>"), "{:?}", f.keys().collect::<Vec<_>>());
+    assert_eq!(f.get("work/out.txt").map(String::as_str), Some("hi from Linux\n"));
+    assert_eq!(f.get("ifaces").map(String::as_str), Some("1\n"), "only lo in the build's network namespace");
+    assert!(!f.contains_key("proc/") && !f.contains_key("dev/"), "mount points stay out of layers");
+    assert_eq!(stage.config["config"]["WorkingDir"], "/work");
+    assert!(stage.config["config"]["Env"].as_array().unwrap().iter().any(|e| e == "OUT=/work"));
+}
+
+#[test]
+fn same_build_twice_gives_identical_digests_and_is_fully_cached() {
+    let fx = Fixture::new(MULTI, &[]);
+    let one = fx.build();
+    let two = fx.build();
+    assert_eq!(one.digest(), two.digest());
+    assert_eq!(two.steps_run, 0, "everything comes from the cache the second time");
+    // A fresh cache re-runs every step and still gives the same digest.
+    let fx2 = Fixture::new(MULTI, &[]);
+    let three = fx2.build();
+    assert!(three.steps_run > 0);
+    assert_eq!(one.digest(), three.digest());
+}
+
+#[test]
+fn changing_one_file_reruns_only_the_steps_after_its_copy() {
+    let df = "FROM ferry.test/busybox:1\nRUN echo base > /base\nCOPY a.txt /a.txt\nRUN cat /a.txt /base > /both\nCOPY b.txt /b.txt\nRUN cat /b.txt >> /both\n";
+    let fx = Fixture::new(df, &[("a.txt", "a1\n"), ("b.txt", "b1\n")]);
+    let first = fx.build();
+    assert_eq!((first.steps_run, first.steps_cached), (5, 0));
+    write(&fx.context.join("b.txt"), "b2\n");
+    let second = fx.build();
+    assert_eq!((second.steps_run, second.steps_cached), (2, 3), "only COPY b.txt and the RUN after it run again");
+    assert_eq!(files(&second).get("both").map(String::as_str), Some("a1\nbase\nb2\n"));
+    write(&fx.context.join("a.txt"), "a2\n");
+    let third = fx.build();
+    assert_eq!((third.steps_run, third.steps_cached), (4, 1));
+    assert_eq!(files(&third).get("both").map(String::as_str), Some("a2\nbase\nb2\n"));
+    // touching without changing content keeps the cache
+    write(&fx.context.join("a.txt"), "a2\n");
+    assert_eq!(fx.build().steps_run, 0);
+}
+
+#[test]
+fn failing_run_reports_step_exit_code_and_output_tail() {
+    let fx = Fixture::new("FROM ferry.test/busybox:1\nRUN echo preparing && echo boom >&2 && exit 3\nCMD x\n", &[]);
+    let (r, events) = fx.build_with(&fx.opts());
+    let err = r.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::RunFailed { code: 3, .. }), "{msg}");
+    assert!(msg.contains("Dockerfile:2") && msg.contains("exit code 3") && msg.contains("boom") && msg.contains("preparing"), "{msg}");
+    assert!(!events.iter().any(|e| matches!(e, Event::Done { .. })), "no image is produced");
+}
+
+#[test]
+fn copy_from_outside_the_context_is_refused() {
+    let fx = Fixture::new("FROM ferry.test/busybox:1\nCOPY ../secret /secret\n", &[]);
+    let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
+    assert!(err.contains("Dockerfile:2:1") && err.contains("outside the build context"), "{err}");
+    let fx = Fixture::new("FROM ferry.test/busybox:1\nCOPY link /secret\n", &[]);
+    std::os::unix::fs::symlink("/etc/hostname", fx.context.join("link")).unwrap();
+    let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
+    assert!(err.contains("outside the build context"), "{err}");
+}
+
+#[test]
+fn copy_add_heredoc_chown_chmod_globs_dockerignore_and_tarballs() {
+    let df = "FROM ferry.test/busybox:1\n\
+COPY --chown=nobody:nogroup --chmod=600 *.txt /data/\n\
+COPY <<EOF /etc/app.conf\nport=$PORT\nEOF\n\
+ADD bundle.tar /opt/\n\
+COPY . /ctx/\n\
+RUN stat -c '%u:%g %a' /data/keep.txt > /perm && cat /opt/inner/x > /fromtar\n";
+    let fx = Fixture::new(df, &[("keep.txt", "k"), ("skip.txt", "s"), (".dockerignore", "skip.txt\n")]);
+    // a small tarball in the context
+    let tar_path = fx.context.join("bundle.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&tar_path).unwrap());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    b.append_data(&mut h, "inner/x", &b"in tar"[..]).unwrap();
+    b.finish().unwrap();
+    drop(b);
+    let mut opts = fx.opts();
+    opts.build_args.insert("PORT".into(), "80".into());
+    let built = fx.build_with(&opts).0.unwrap();
+    let f = files(&built);
+    assert!(f.contains_key("data/keep.txt") && !f.contains_key("data/skip.txt"), "{:?}", f.keys().collect::<Vec<_>>());
+    assert_eq!(f.get("perm").map(String::as_str), Some("65534:65534 600\n"));
+    assert_eq!(f.get("fromtar").map(String::as_str), Some("in tar"));
+    assert_eq!(f.get("etc/app.conf").map(String::as_str), Some("port=\n"), "ARG not declared: empty");
+    assert!(f.contains_key("ctx/Dockerfile") && f.contains_key("ctx/bundle.tar") && !f.contains_key("ctx/skip.txt"));
+}
+
+#[test]
+fn bad_input_is_named() {
+    let fx = Fixture::new("FROM ferry.test/busybox:1\nCOPY missing.txt /x\n", &[]);
+    let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
+    assert!(err.contains("missing.txt") && err.contains("not found"), "{err}");
+    let mut opts = fx.opts();
+    opts.target = Some("nope".into());
+    let err = fx.build_with(&opts).0.unwrap_err().to_string();
+    assert!(err.contains("target stage `nope` not found"), "{err}");
+    let fx = Fixture::new("FROM --platform=linux/s390x ferry.test/busybox:1\n", &[]);
+    let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
+    assert!(err.contains("cannot be built here"), "{err}");
+    let fx = Fixture::new("FROM ferry.test/busybox:1\nRUN --mount=type=secret,id=x true\n", &[]);
+    let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
+    assert!(err.contains("only type=cache"), "{err}");
+}
