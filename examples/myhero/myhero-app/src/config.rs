@@ -32,14 +32,25 @@ pub struct Config {
     pub listen: SocketAddr,
 }
 
-fn required(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, what: &str) -> Result<String, Error> {
-    lookup(name).filter(|v| !v.is_empty()).ok_or(Error::Config { name, problem: format!("not set; set it to {what}") })
+fn required(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    what: &str,
+) -> Result<String, Error> {
+    lookup(name).filter(|v| !v.is_empty()).ok_or(Error::Config {
+        name,
+        problem: format!("not set; set it to {what}"),
+    })
 }
 
 /// `myhero-data` → `http://myhero-data`; URLs are kept, minus a trailing `/`.
 pub fn data_url(server: &str) -> String {
     let s = server.trim().trim_end_matches('/');
-    if s.contains("://") { s.to_string() } else { format!("http://{s}") }
+    if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    }
 }
 
 impl Config {
@@ -50,9 +61,15 @@ impl Config {
 
     /// Reads settings through `lookup` (name → value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
-        let app_key = required(&lookup, "myhero_app_key", "the key clients send in the `key` header")?;
+        let app_key = required(
+            &lookup,
+            "myhero_app_key",
+            "the key clients send in the `key` header",
+        )?;
         let data_key = required(&lookup, "myhero_data_key", "myhero-data's key")?;
-        let server = lookup("myhero_data_server").filter(|v| !v.is_empty()).or_else(|| lookup("myhero_data_srv").filter(|v| !v.is_empty()));
+        let server = lookup("myhero_data_server")
+            .filter(|v| !v.is_empty())
+            .or_else(|| lookup("myhero_data_srv").filter(|v| !v.is_empty()));
         let server = server.ok_or(Error::Config {
             name: "myhero_data_server",
             problem: "neither it (a URL) nor myhero_data_srv (a host) is set; set one to myhero-data's address".into(),
@@ -60,7 +77,11 @@ impl Config {
         let mode = match lookup("myhero_app_mode").as_deref().map(str::trim) {
             None | Some("") | Some("direct") => Mode::Direct,
             Some("queue") => {
-                let host = required(&lookup, "myhero_mqtt_host", "the MQTT broker's host (queue mode)")?;
+                let host = required(
+                    &lookup,
+                    "myhero_mqtt_host",
+                    "the MQTT broker's host (queue mode)",
+                )?;
                 let port = match lookup("myhero_mqtt_port") {
                     None => 1883,
                     Some(p) => p.trim().parse().map_err(|_| Error::Config {
@@ -71,14 +92,26 @@ impl Config {
                 Mode::Queue { host, port }
             }
             Some(other) => {
-                return Err(Error::Config { name: "myhero_app_mode", problem: format!("{other:?} is neither `direct` nor `queue`") });
+                return Err(Error::Config {
+                    name: "myhero_app_mode",
+                    problem: format!("{other:?} is neither `direct` nor `queue`"),
+                });
             }
         };
         let port = match lookup("PORT") {
             None => 5000,
-            Some(p) => p.parse().map_err(|_| Error::Config { name: "PORT", problem: format!("{p:?} is not a port number") })?,
+            Some(p) => p.parse().map_err(|_| Error::Config {
+                name: "PORT",
+                problem: format!("{p:?} is not a port number"),
+            })?,
         };
-        Ok(Config { app_key, data_key, data_url: data_url(&server), mode, listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)) })
+        Ok(Config {
+            app_key,
+            data_key,
+            data_url: data_url(&server),
+            mode,
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        })
     }
 }
 
@@ -87,7 +120,12 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+        move |n| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -102,7 +140,13 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(c.data_url, "http://myhero-data");
-        assert_eq!(c.mode, Mode::Queue { host: "myhero-mosca".into(), port: 1883 });
+        assert_eq!(
+            c.mode,
+            Mode::Queue {
+                host: "myhero-mosca".into(),
+                port: 1883
+            }
+        );
         assert_eq!(c.listen.port(), 5000);
     }
 
@@ -116,11 +160,18 @@ mod tests {
         .unwrap();
         assert_eq!(c.data_url, "http://myhero-data:5000");
         assert_eq!(c.mode, Mode::Direct);
-        let e = Config::from_lookup(env(&[("myhero_data_key", "d"), ("myhero_app_key", "a")])).unwrap_err().to_string();
-        assert!(e.contains("myhero_data_srv"), "{e}");
-        let e = Config::from_lookup(env(&[("myhero_data_srv", "x"), ("myhero_data_key", "d"), ("myhero_app_key", "a"), ("myhero_app_mode", "kafka")]))
+        let e = Config::from_lookup(env(&[("myhero_data_key", "d"), ("myhero_app_key", "a")]))
             .unwrap_err()
             .to_string();
+        assert!(e.contains("myhero_data_srv"), "{e}");
+        let e = Config::from_lookup(env(&[
+            ("myhero_data_srv", "x"),
+            ("myhero_data_key", "d"),
+            ("myhero_app_key", "a"),
+            ("myhero_app_mode", "kafka"),
+        ]))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("myhero_app_mode") && e.contains("kafka"), "{e}");
     }
 }

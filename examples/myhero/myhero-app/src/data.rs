@@ -42,25 +42,48 @@ impl DataClient {
             .pool_max_idle_per_host(256)
             .build()
             .expect("reqwest client with default TLS settings");
-        DataClient { http, base, key, options: Mutex::new(None) }
+        DataClient {
+            http,
+            base,
+            key,
+            options: Mutex::new(None),
+        }
     }
 
     fn url(&self, segments: &[&str]) -> Result<reqwest::Url, Error> {
         let mut url = reqwest::Url::parse(&self.base).map_err(|e| self.err(e))?;
-        url.path_segments_mut().map_err(|_| self.err("base URL cannot have a path"))?.pop_if_empty().extend(segments);
+        url.path_segments_mut()
+            .map_err(|_| self.err("base URL cannot have a path"))?
+            .pop_if_empty()
+            .extend(segments);
         Ok(url)
     }
 
     fn err(&self, e: impl std::fmt::Display) -> Error {
-        Error::Data { url: self.base.clone(), detail: e.to_string() }
+        Error::Data {
+            url: self.base.clone(),
+            detail: e.to_string(),
+        }
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Passed, Error> {
-        let resp = req.header("key", &self.key).send().await.map_err(|e| self.err(e))?;
+        let resp = req
+            .header("key", &self.key)
+            .send()
+            .await
+            .map_err(|e| self.err(e))?;
         let status = resp.status();
-        let total_votes = resp.headers().get("Total-Votes").and_then(|v| v.to_str().ok()).map(String::from);
+        let total_votes = resp
+            .headers()
+            .get("Total-Votes")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
         let body = resp.bytes().await.map_err(|e| self.err(e))?;
-        Ok(Passed { status, body, total_votes })
+        Ok(Passed {
+            status,
+            body,
+            total_votes,
+        })
     }
 
     /// GET /options, from the cache when fresh; a stale cache is served if
@@ -89,8 +112,16 @@ impl DataClient {
     }
 
     /// PUT or POST /options with `body`; drops the options cache.
-    pub async fn change_options(&self, method: reqwest::Method, body: Bytes) -> Result<Passed, Error> {
-        let req = self.http.request(method, self.url(&["options"])?).header("content-type", "application/json").body(body);
+    pub async fn change_options(
+        &self,
+        method: reqwest::Method,
+        body: Bytes,
+    ) -> Result<Passed, Error> {
+        let req = self
+            .http
+            .request(method, self.url(&["options"])?)
+            .header("content-type", "application/json")
+            .body(body);
         let p = self.send(req).await?;
         *self.options.lock().await = None;
         Ok(p)
@@ -106,13 +137,18 @@ impl DataClient {
         if p.status.is_success() {
             Ok(())
         } else {
-            Err(self.err(format!("vote answered {}: {}", p.status, String::from_utf8_lossy(&p.body))))
+            Err(self.err(format!(
+                "vote answered {}: {}",
+                p.status,
+                String::from_utf8_lossy(&p.body)
+            )))
         }
     }
 
     /// GET /v2/results.
     pub async fn results_v2(&self) -> Result<Passed, Error> {
-        self.send(self.http.get(self.url(&["v2", "results"])?)).await
+        self.send(self.http.get(self.url(&["v2", "results"])?))
+            .await
     }
 }
 
@@ -123,7 +159,13 @@ mod tests {
     #[test]
     fn hero_names_are_escaped_into_one_path_segment() {
         let c = DataClient::new("http://myhero-data:5000".into(), "k".into());
-        assert_eq!(c.url(&["vote", "Star-Lord"]).unwrap().as_str(), "http://myhero-data:5000/vote/Star-Lord");
-        assert_eq!(c.url(&["vote", "Captain Cloud/x?y"]).unwrap().as_str(), "http://myhero-data:5000/vote/Captain%20Cloud%2Fx%3Fy");
+        assert_eq!(
+            c.url(&["vote", "Star-Lord"]).unwrap().as_str(),
+            "http://myhero-data:5000/vote/Star-Lord"
+        );
+        assert_eq!(
+            c.url(&["vote", "Captain Cloud/x?y"]).unwrap().as_str(),
+            "http://myhero-data:5000/vote/Captain%20Cloud%2Fx%3Fy"
+        );
     }
 }

@@ -39,7 +39,9 @@ pub struct Publisher {
 
 impl std::fmt::Debug for Publisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Publisher").field("broker", &self.broker).finish()
+        f.debug_struct("Publisher")
+            .field("broker", &self.broker)
+            .finish()
     }
 }
 
@@ -47,7 +49,10 @@ impl Publisher {
     /// Starts connecting to `host:port` in the background (reconnecting
     /// with back-off for as long as the process runs).
     pub fn start(host: String, port: u16) -> Publisher {
-        let p = Publisher { broker: format!("{host}:{port}"), live: Arc::default() };
+        let p = Publisher {
+            broker: format!("{host}:{port}"),
+            live: Arc::default(),
+        };
         tokio::spawn(p.clone().connect_loop(host, port));
         p
     }
@@ -57,7 +62,10 @@ impl Publisher {
     }
 
     fn err(&self, detail: impl Into<String>) -> Error {
-        Error::Broker { broker: self.broker.clone(), detail: detail.into() }
+        Error::Broker {
+            broker: self.broker.clone(),
+            detail: detail.into(),
+        }
     }
 
     /// Publishes one vote and waits for the broker's acknowledgement.
@@ -70,7 +78,9 @@ impl Publisher {
                 return Err(self.err("not connected"));
             };
             // Hand over under the lock so `queued` is in the client's order.
-            client.try_publish(topic, QoS::AtLeastOnce, true, hero.as_bytes().to_vec()).map_err(|e| self.err(e.to_string()))?;
+            client
+                .try_publish(topic, QoS::AtLeastOnce, true, hero.as_bytes().to_vec())
+                .map_err(|e| self.err(e.to_string()))?;
             live.queued.push_back(tx);
         }
         match tokio::time::timeout(ACK_TIMEOUT, rx).await {
@@ -83,8 +93,14 @@ impl Publisher {
     async fn connect_loop(self, host: String, port: u16) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let mut opts = MqttOptions::new(format!("myhero-app-{}", uuid::Uuid::new_v4().simple()), host.clone(), port);
-            opts.set_keep_alive(Duration::from_secs(15)).set_clean_session(true).set_inflight(200);
+            let mut opts = MqttOptions::new(
+                format!("myhero-app-{}", uuid::Uuid::new_v4().simple()),
+                host.clone(),
+                port,
+            );
+            opts.set_keep_alive(Duration::from_secs(15))
+                .set_clean_session(true)
+                .set_inflight(200);
             let (client, mut events) = AsyncClient::new(opts, 8192);
             let mut connected = false;
             loop {

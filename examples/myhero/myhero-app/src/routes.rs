@@ -50,7 +50,10 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/health", get(|| async { "Service up." }))
-        .route("/options", get(get_options).put(put_options).post(post_options))
+        .route(
+            "/options",
+            get(get_options).put(put_options).post(post_options),
+        )
         .route("/vote/{hero}", post(vote))
         .route("/v2/results", get(results_v2))
         .layer(middleware::from_fn(cors))
@@ -60,12 +63,28 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Answers preflight requests and adds the CORS headers to every answer.
 async fn cors(req: Request, next: Next) -> Response {
-    let mut resp = if req.method() == Method::OPTIONS { StatusCode::OK.into_response() } else { next.run(req).await };
+    let mut resp = if req.method() == Method::OPTIONS {
+        StatusCode::OK.into_response()
+    } else {
+        next.run(req).await
+    };
     let h = resp.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Content-Type,Authorization,Key"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET,PUT,POST,DELETE,OPTIONS"));
-    h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("Total-Votes"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type,Authorization,Key"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET,PUT,POST,DELETE,OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Total-Votes"),
+    );
     resp
 }
 
@@ -92,7 +111,10 @@ fn pass(p: Passed) -> Response {
 
 fn upstream_down(e: crate::Error) -> Response {
     tracing::warn!(error = %e, "myhero-data request failed");
-    error(StatusCode::BAD_GATEWAY, format!("Data service unavailable: {e}"))
+    error(
+        StatusCode::BAD_GATEWAY,
+        format!("Data service unavailable: {e}"),
+    )
 }
 
 async fn get_options(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Response {
@@ -106,24 +128,43 @@ async fn get_options(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Resp
 fn json_body(raw: &Bytes, wanted: &str) -> Result<(), Response> {
     serde_json::from_slice::<serde_json::Value>(raw)
         .map(|_| ())
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("Request body must be JSON like {wanted}: {e}")))
+        .map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("Request body must be JSON like {wanted}: {e}"),
+            )
+        })
 }
 
 async fn put_options(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) -> Response {
-    if let Err(r) = check_key(&headers, &s.key).and_then(|()| json_body(&raw, r#"{"option": "Hero Name"}"#)) {
+    if let Err(r) =
+        check_key(&headers, &s.key).and_then(|()| json_body(&raw, r#"{"option": "Hero Name"}"#))
+    {
         return r;
     }
-    s.data.change_options(reqwest::Method::PUT, raw).await.map_or_else(upstream_down, pass)
+    s.data
+        .change_options(reqwest::Method::PUT, raw)
+        .await
+        .map_or_else(upstream_down, pass)
 }
 
 async fn post_options(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) -> Response {
-    if let Err(r) = check_key(&headers, &s.key).and_then(|()| json_body(&raw, r#"{"options": ["Hero One", "Hero Two"]}"#)) {
+    if let Err(r) = check_key(&headers, &s.key)
+        .and_then(|()| json_body(&raw, r#"{"options": ["Hero One", "Hero Two"]}"#))
+    {
         return r;
     }
-    s.data.change_options(reqwest::Method::POST, raw).await.map_or_else(upstream_down, pass)
+    s.data
+        .change_options(reqwest::Method::POST, raw)
+        .await
+        .map_or_else(upstream_down, pass)
 }
 
-async fn vote(State(s): State<Arc<AppState>>, headers: HeaderMap, Path(hero): Path<String>) -> Response {
+async fn vote(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(hero): Path<String>,
+) -> Response {
     if let Err(r) = check_key(&headers, &s.key) {
         return r;
     }
@@ -135,7 +176,11 @@ async fn vote(State(s): State<Arc<AppState>>, headers: HeaderMap, Path(hero): Pa
         Ok(()) => Json(json!({ "result": SUBMITTED })).into_response(),
         Err(e) => {
             tracing::warn!(%hero, error = %e, "vote submission failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "result": FAILED }))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "result": FAILED })),
+            )
+                .into_response()
         }
     }
 }

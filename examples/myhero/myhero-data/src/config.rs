@@ -31,11 +31,18 @@ impl Config {
 
     /// Reads settings through `lookup` (name → value).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
-        let key = lookup("myhero_data_key").filter(|k| !k.is_empty()).ok_or(Error::Config {
-            name: "myhero_data_key",
-            problem: "not set; set it to the shared key clients send in the `key` header".into(),
-        })?;
-        let dir = PathBuf::from(lookup("myhero_data_dir").filter(|d| !d.is_empty()).unwrap_or_else(|| DEFAULT_DIR.into()));
+        let key = lookup("myhero_data_key")
+            .filter(|k| !k.is_empty())
+            .ok_or(Error::Config {
+                name: "myhero_data_key",
+                problem: "not set; set it to the shared key clients send in the `key` header"
+                    .into(),
+            })?;
+        let dir = PathBuf::from(
+            lookup("myhero_data_dir")
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| DEFAULT_DIR.into()),
+        );
         let port = match lookup("PORT") {
             None => DEFAULT_PORT,
             Some(p) => p.parse().map_err(|_| Error::Config {
@@ -43,7 +50,11 @@ impl Config {
                 problem: format!("{p:?} is not a port number (1-65535)"),
             })?,
         };
-        Ok(Config { key, dir, listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)) })
+        Ok(Config {
+            key,
+            dir,
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        })
     }
 }
 
@@ -52,7 +63,12 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())
+        move |n| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]
@@ -67,7 +83,9 @@ mod tests {
     fn missing_key_and_bad_port_are_named() {
         let e = Config::from_lookup(env(&[])).unwrap_err().to_string();
         assert!(e.contains("myhero_data_key"), "{e}");
-        let e = Config::from_lookup(env(&[("myhero_data_key", "k"), ("PORT", "http")])).unwrap_err().to_string();
+        let e = Config::from_lookup(env(&[("myhero_data_key", "k"), ("PORT", "http")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("PORT") && e.contains("http"), "{e}");
     }
 }

@@ -19,7 +19,11 @@ pub enum Error {
     },
     /// A complete line in the middle of the vote log cannot be parsed.
     #[error("{}: line {line} is corrupt ({detail}); move the file aside or repair that line", path.display())]
-    CorruptLog { path: PathBuf, line: usize, detail: String },
+    CorruptLog {
+        path: PathBuf,
+        line: usize,
+        detail: String,
+    },
     /// The vote log writer thread is gone (it failed earlier or shut down).
     #[error("the vote log writer has stopped")]
     WriterGone,

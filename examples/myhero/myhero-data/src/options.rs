@@ -51,7 +51,11 @@ impl Options {
             }
             Err(source) => return Err(Error::Io { path, source }),
         };
-        Ok(Options { path, list: RwLock::new(list), write: Mutex::new(()) })
+        Ok(Options {
+            path,
+            list: RwLock::new(list),
+            write: Mutex::new(()),
+        })
     }
 
     /// The current list.
@@ -61,7 +65,10 @@ impl Options {
 
     /// Applies `change` to a copy of the list, stores it durably, then makes
     /// it current. Returns the new list.
-    pub async fn update(&self, change: impl FnOnce(&mut Vec<String>)) -> Result<Vec<String>, Error> {
+    pub async fn update(
+        &self,
+        change: impl FnOnce(&mut Vec<String>),
+    ) -> Result<Vec<String>, Error> {
         let _writer = self.write.lock().await;
         let mut next = self.list.read().await.clone();
         change(&mut next);
@@ -77,7 +84,11 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 fn parse(text: &str) -> Vec<String> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 async fn blocking_save(path: PathBuf, list: Vec<String>) -> Result<(), Error> {
@@ -87,7 +98,10 @@ async fn blocking_save(path: PathBuf, list: Vec<String>) -> Result<(), Error> {
 }
 
 fn save(path: &Path, list: &[String]) -> Result<(), Error> {
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(".{FILE}.tmp"));
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
@@ -97,7 +111,9 @@ fn save(path: &Path, list: &[String]) -> Result<(), Error> {
     f.sync_all().map_err(io)?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
     Ok(())
 }
 

@@ -38,7 +38,10 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/hero_list", get(hero_list))
-        .route("/options", get(get_options).put(put_option).post(post_options))
+        .route(
+            "/options",
+            get(get_options).put(put_option).post(post_options),
+        )
         .route("/options/{option}", delete(delete_option))
         .route("/vote/{hero}", post(vote))
         .route("/results", get(results))
@@ -67,20 +70,30 @@ fn check_key(headers: &HeaderMap, key: &str) -> Result<(), ApiError> {
 
 fn storage_error(e: crate::Error) -> ApiError {
     tracing::error!(error = %e, "storage failed");
-    ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("Storage failure: {e}"))
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("Storage failure: {e}"),
+    )
 }
 
 /// Parses a JSON body with the contract's 400 message naming what was wanted.
 fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes, wanted: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("Request body must be JSON like {wanted}: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("Request body must be JSON like {wanted}: {e}"),
+        )
+    })
 }
 
 async fn hero_list(State(s): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({ "heros": s.options.list().await }))
 }
 
-async fn get_options(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+async fn get_options(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
     check_key(&headers, &s.key)?;
     Ok(Json(json!({ "options": s.options.list().await })))
 }
@@ -95,11 +108,18 @@ struct AllOptions {
     options: Vec<String>,
 }
 
-async fn put_option(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) -> Result<Response, ApiError> {
+async fn put_option(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, ApiError> {
     check_key(&headers, &s.key)?;
     let OneOption { option } = body(&raw, r#"{"option": "Hero Name"}"#)?;
     if !valid_name(&option) {
-        return Err(ApiError(StatusCode::BAD_REQUEST, "Option must be a non-empty single line.".into()));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "Option must be a non-empty single line.".into(),
+        ));
     }
     let option = option.trim().to_string();
     let list = s
@@ -115,11 +135,18 @@ async fn put_option(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Byt
     Ok((StatusCode::CREATED, Json(json!({ "options": list }))).into_response())
 }
 
-async fn post_options(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: Bytes) -> Result<Response, ApiError> {
+async fn post_options(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    raw: Bytes,
+) -> Result<Response, ApiError> {
     check_key(&headers, &s.key)?;
     let AllOptions { options } = body(&raw, r#"{"options": ["Hero One", "Hero Two"]}"#)?;
     if let Some(bad) = options.iter().position(|o| !valid_name(o)) {
-        return Err(ApiError(StatusCode::BAD_REQUEST, format!("options[{bad}] must be a non-empty single line.")));
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("options[{bad}] must be a non-empty single line."),
+        ));
     }
     let mut clean: Vec<String> = Vec::with_capacity(options.len());
     for o in options.iter().map(|o| o.trim().to_string()) {
@@ -127,7 +154,11 @@ async fn post_options(State(s): State<Arc<AppState>>, headers: HeaderMap, raw: B
             clean.push(o);
         }
     }
-    let list = s.options.update(|l| *l = clean).await.map_err(storage_error)?;
+    let list = s
+        .options
+        .update(|l| *l = clean)
+        .await
+        .map_err(storage_error)?;
     tracing::info!(count = list.len(), "options replaced");
     Ok((StatusCode::CREATED, Json(json!({ "options": list }))).into_response())
 }
@@ -138,14 +169,25 @@ async fn delete_option(
     Path(option): Path<String>,
 ) -> Result<Response, ApiError> {
     check_key(&headers, &s.key)?;
-    let list = s.options.update(|l| l.retain(|o| *o != option)).await.map_err(storage_error)?;
+    let list = s
+        .options
+        .update(|l| l.retain(|o| *o != option))
+        .await
+        .map_err(storage_error)?;
     tracing::info!(%option, "option deleted");
     Ok((StatusCode::ACCEPTED, Json(json!({ "options": list }))).into_response())
 }
 
-async fn vote(State(s): State<Arc<AppState>>, headers: HeaderMap, Path(hero): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn vote(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(hero): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     check_key(&headers, &s.key)?;
-    let id = headers.get(VOTE_ID_HEADER).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    let id = headers
+        .get(VOTE_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty());
     s.votes.record(&hero, id).await.map_err(storage_error)?;
     Ok(Json(json!({ "result": "1" })))
 }
@@ -154,12 +196,16 @@ async fn results(State(s): State<Arc<AppState>>) -> Json<Value> {
     Json(json!(s.votes.tally().counts))
 }
 
-async fn results_v2(State(s): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn results_v2(
+    State(s): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     check_key(&headers, &s.key)?;
     let tally = s.votes.tally();
     let rows = v2_rows(&tally);
     let mut resp = Json(json!(rows)).into_response();
-    resp.headers_mut().insert("Total-Votes", HeaderValue::from(tally.total));
+    resp.headers_mut()
+        .insert("Total-Votes", HeaderValue::from(tally.total));
     Ok(resp)
 }
 
@@ -170,7 +216,11 @@ pub fn v2_rows(tally: &crate::Tally) -> Vec<(String, u64, f64)> {
         .counts
         .iter()
         .map(|(h, &n)| {
-            let pct = if tally.total == 0 { 0.0 } else { (n as f64 * 10000.0 / tally.total as f64).round() / 100.0 };
+            let pct = if tally.total == 0 {
+                0.0
+            } else {
+                (n as f64 * 10000.0 / tally.total as f64).round() / 100.0
+            };
             (h.clone(), n, pct)
         })
         .collect();

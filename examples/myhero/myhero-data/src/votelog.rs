@@ -43,7 +43,10 @@ pub struct VoteLog {
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending").field("hero", &self.hero).field("id", &self.id).finish()
+        f.debug_struct("Pending")
+            .field("hero", &self.hero)
+            .field("id", &self.id)
+            .finish()
     }
 }
 
@@ -51,8 +54,16 @@ impl VoteLog {
     /// Replays `<dir>/votes.log` (cutting a torn tail) and starts the writer.
     pub fn open(dir: &Path) -> Result<VoteLog, Error> {
         let path = dir.join(FILE);
-        let io = |source| Error::Io { path: path.clone(), source };
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(io)?;
+        let io = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io)?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io)?;
         let replay = replay(&path, &bytes)?;
@@ -64,8 +75,17 @@ impl VoteLog {
         File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         let tally = Arc::new(Mutex::new(replay.tally));
         let (tx, rx) = mpsc::channel(MAX_BATCH * 4);
-        let writer = Writer { path, file, good_len: replay.good_len, seen: replay.seen, tally: tally.clone() };
-        std::thread::Builder::new().name("vote-log".into()).spawn(move || writer.run(rx)).map_err(io_spawn)?;
+        let writer = Writer {
+            path,
+            file,
+            good_len: replay.good_len,
+            seen: replay.seen,
+            tally: tally.clone(),
+        };
+        std::thread::Builder::new()
+            .name("vote-log".into())
+            .spawn(move || writer.run(rx))
+            .map_err(io_spawn)?;
         Ok(VoteLog { tx, tally })
     }
 
@@ -73,9 +93,15 @@ impl VoteLog {
     /// `id` already recorded, returns Ok without counting it again.
     pub async fn record(&self, hero: &str, id: Option<&str>) -> Result<(), Error> {
         let (done, wait) = oneshot::channel();
-        let pending = Pending { hero: hero.to_string(), id: id.map(String::from), done };
+        let pending = Pending {
+            hero: hero.to_string(),
+            id: id.map(String::from),
+            done,
+        };
         self.tx.send(pending).await.map_err(|_| Error::WriterGone)?;
-        wait.await.map_err(|_| Error::WriterGone)?.map_err(Error::VoteWrite)
+        wait.await
+            .map_err(|_| Error::WriterGone)?
+            .map_err(Error::VoteWrite)
     }
 
     /// A snapshot of the durable counts.
@@ -85,7 +111,10 @@ impl VoteLog {
 }
 
 fn io_spawn(source: std::io::Error) -> Error {
-    Error::Io { path: PathBuf::from("<vote-log thread>"), source }
+    Error::Io {
+        path: PathBuf::from("<vote-log thread>"),
+        source,
+    }
 }
 
 // === replay ===
@@ -100,7 +129,11 @@ struct Replay {
 /// final line, is a torn write and is excluded from `good_len`; an
 /// unparseable line before the end is corruption.
 fn replay(path: &Path, bytes: &[u8]) -> Result<Replay, Error> {
-    let mut r = Replay { tally: Tally::default(), seen: HashSet::new(), good_len: 0 };
+    let mut r = Replay {
+        tally: Tally::default(),
+        seen: HashSet::new(),
+        good_len: 0,
+    };
     let mut start = 0usize;
     let mut line_no = 0usize;
     while let Some(nl) = bytes[start..].iter().position(|&b| b == b'\n') {
@@ -125,7 +158,11 @@ fn replay(path: &Path, bytes: &[u8]) -> Result<Replay, Error> {
                     Err(e) => e.to_string(),
                     Ok(f) => format!("expected [hero] or [hero, id], found {} fields", f.len()),
                 };
-                return Err(Error::CorruptLog { path: path.to_path_buf(), line: line_no, detail });
+                return Err(Error::CorruptLog {
+                    path: path.to_path_buf(),
+                    line: line_no,
+                    detail,
+                });
             }
         }
         start = end;
@@ -166,13 +203,19 @@ impl Writer {
             let mut fresh = Vec::with_capacity(batch.len());
             let mut batch_ids = HashSet::new();
             for p in &batch {
-                let dup = p.id.as_ref().is_some_and(|id| self.seen.contains(id) || !batch_ids.insert(id.as_str()));
+                let dup =
+                    p.id.as_ref()
+                        .is_some_and(|id| self.seen.contains(id) || !batch_ids.insert(id.as_str()));
                 if !dup {
                     encode(&p.hero, p.id.as_deref(), &mut buf);
                 }
                 fresh.push(!dup);
             }
-            let written = if buf.is_empty() { Ok(()) } else { self.append(&buf) };
+            let written = if buf.is_empty() {
+                Ok(())
+            } else {
+                self.append(&buf)
+            };
             match written {
                 Ok(()) => {
                     let mut tally = self.tally.lock().unwrap_or_else(|p| p.into_inner());
@@ -204,7 +247,10 @@ impl Writer {
     /// Appends and fdatasyncs; on failure cuts the file back to the last
     /// durable length so a partial batch never counts later.
     fn append(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        let res = self.file.write_all(buf).and_then(|()| self.file.sync_data());
+        let res = self
+            .file
+            .write_all(buf)
+            .and_then(|()| self.file.sync_data());
         match res {
             Ok(()) => {
                 self.good_len += buf.len() as u64;
@@ -230,7 +276,9 @@ mod tests {
         log.record("Deadpool", None).await.unwrap();
         log.record("Deadpool", Some("a")).await.unwrap();
         log.record("Deadpool", Some("a")).await.unwrap();
-        log.record("Batman \"the\"\nknight", Some("b")).await.unwrap();
+        log.record("Batman \"the\"\nknight", Some("b"))
+            .await
+            .unwrap();
         assert_eq!(log.tally().total, 3);
         drop(log);
         let again = VoteLog::open(dir.path()).unwrap();
@@ -238,7 +286,11 @@ mod tests {
         assert_eq!(t.counts["Deadpool"], 2);
         assert_eq!(t.counts["Batman \"the\"\nknight"], 1);
         again.record("Deadpool", Some("a")).await.unwrap();
-        assert_eq!(again.tally().total, 3, "an id seen before the restart is still a duplicate");
+        assert_eq!(
+            again.tally().total,
+            3,
+            "an id seen before the restart is still a duplicate"
+        );
     }
 
     #[test]
@@ -248,7 +300,10 @@ mod tests {
         std::fs::write(&path, "[\"Batman\"]\n[\"Deadpool\",\"x\"]\n[\"Sup").unwrap();
         let log = VoteLog::open(dir.path()).unwrap();
         assert_eq!(log.tally().total, 2);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "[\"Batman\"]\n[\"Deadpool\",\"x\"]\n");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "[\"Batman\"]\n[\"Deadpool\",\"x\"]\n"
+        );
         drop(log);
         std::fs::write(&path, "[\"Batman\"]\nnot json\n[\"Deadpool\"]\n").unwrap();
         let err = VoteLog::open(dir.path()).unwrap_err().to_string();

@@ -19,8 +19,15 @@ pub struct Config {
     pub client_id: String,
 }
 
-fn required(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, what: &str) -> Result<String, Error> {
-    lookup(name).filter(|v| !v.is_empty()).ok_or(Error::Config { name, problem: format!("not set; set it to {what}") })
+fn required(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    what: &str,
+) -> Result<String, Error> {
+    lookup(name).filter(|v| !v.is_empty()).ok_or(Error::Config {
+        name,
+        problem: format!("not set; set it to {what}"),
+    })
 }
 
 impl Config {
@@ -34,15 +41,26 @@ impl Config {
         let mqtt_host = required(&lookup, "myhero_mqtt_host", "the MQTT broker's host")?;
         let mqtt_port = match lookup("myhero_mqtt_port") {
             None => 1883,
-            Some(p) => p.trim().parse().map_err(|_| Error::Config { name: "myhero_mqtt_port", problem: format!("{p:?} is not a port number") })?,
+            Some(p) => p.trim().parse().map_err(|_| Error::Config {
+                name: "myhero_mqtt_port",
+                problem: format!("{p:?} is not a port number"),
+            })?,
         };
-        let server = lookup("myhero_data_server").filter(|v| !v.is_empty()).or_else(|| lookup("myhero_data_srv").filter(|v| !v.is_empty()));
+        let server = lookup("myhero_data_server")
+            .filter(|v| !v.is_empty())
+            .or_else(|| lookup("myhero_data_srv").filter(|v| !v.is_empty()));
         let server = server.ok_or(Error::Config {
             name: "myhero_data_srv",
             problem: "neither it (a host) nor myhero_data_server (a URL) is set; set one to myhero-data's address".into(),
         })?;
         let data_key = required(&lookup, "myhero_data_key", "myhero-data's key")?;
-        Ok(Config { mqtt_host, mqtt_port, data_url: myhero_app::data_url(&server), data_key, client_id: "myhero-ernst".into() })
+        Ok(Config {
+            mqtt_host,
+            mqtt_port,
+            data_url: myhero_app::data_url(&server),
+            data_key,
+            client_id: "myhero-ernst".into(),
+        })
     }
 }
 
@@ -52,8 +70,19 @@ mod tests {
 
     #[test]
     fn the_manifest_env_is_enough() {
-        let pairs = [("myhero_mqtt_host", "myhero-mosca"), ("myhero_mqtt_port", "1883"), ("myhero_data_srv", "myhero-data"), ("myhero_data_key", "SecureData")];
-        let c = Config::from_lookup(|n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string())).unwrap();
+        let pairs = [
+            ("myhero_mqtt_host", "myhero-mosca"),
+            ("myhero_mqtt_port", "1883"),
+            ("myhero_data_srv", "myhero-data"),
+            ("myhero_data_key", "SecureData"),
+        ];
+        let c = Config::from_lookup(|n| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
         assert_eq!(c.data_url, "http://myhero-data");
         assert_eq!((c.mqtt_host.as_str(), c.mqtt_port), ("myhero-mosca", 1883));
         let e = Config::from_lookup(|_| None).unwrap_err().to_string();

@@ -31,10 +31,23 @@ pub enum Error {
 const CONCURRENCY: usize = 64;
 
 /// Consumes votes until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
-    let data = Arc::new(DataClient::new(config.data_url.clone(), config.data_key.clone()));
-    let mut opts = MqttOptions::new(config.client_id.clone(), config.mqtt_host.clone(), config.mqtt_port);
-    opts.set_keep_alive(Duration::from_secs(15)).set_clean_session(false).set_manual_acks(true).set_inflight(200);
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let data = Arc::new(DataClient::new(
+        config.data_url.clone(),
+        config.data_key.clone(),
+    ));
+    let mut opts = MqttOptions::new(
+        config.client_id.clone(),
+        config.mqtt_host.clone(),
+        config.mqtt_port,
+    );
+    opts.set_keep_alive(Duration::from_secs(15))
+        .set_clean_session(false)
+        .set_manual_acks(true)
+        .set_inflight(200);
     let (client, mut events) = AsyncClient::new(opts, 4096);
     let slots = Arc::new(Semaphore::new(CONCURRENCY));
     tracing::info!(broker = %format!("{}:{}", config.mqtt_host, config.mqtt_port), data = %config.data_url, "myhero-ernst starting");
@@ -47,7 +60,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         };
         match event {
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                tracing::info!(session_present = ack.session_present, "connected to mqtt broker");
+                tracing::info!(
+                    session_present = ack.session_present,
+                    "connected to mqtt broker"
+                );
                 backoff = Duration::from_millis(100);
                 if let Err(e) = client.try_subscribe(format!("{TOPIC_PREFIX}#"), QoS::AtLeastOnce) {
                     tracing::error!(error = %e, "cannot subscribe");
@@ -81,7 +97,11 @@ async fn handle(client: &AsyncClient, data: &DataClient, p: Publish) {
         let _ = client.ack(&p).await;
         return;
     }
-    let id = p.topic.strip_prefix(TOPIC_PREFIX).unwrap_or(&p.topic).to_string();
+    let id = p
+        .topic
+        .strip_prefix(TOPIC_PREFIX)
+        .unwrap_or(&p.topic)
+        .to_string();
     let hero = String::from_utf8_lossy(&p.payload).into_owned();
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -95,6 +115,8 @@ async fn handle(client: &AsyncClient, data: &DataClient, p: Publish) {
         }
     }
     tracing::debug!(%hero, %id, "vote recorded");
-    let _ = client.publish(p.topic.clone(), QoS::AtLeastOnce, true, Vec::new()).await;
+    let _ = client
+        .publish(p.topic.clone(), QoS::AtLeastOnce, true, Vec::new())
+        .await;
     let _ = client.ack(&p).await;
 }

@@ -19,7 +19,10 @@ use crate::{Proc, poll};
 /// Debian's chromium, or a panic saying how to install it.
 pub fn chromium_bin() -> PathBuf {
     let p = PathBuf::from("/usr/bin/chromium");
-    assert!(p.exists(), "chromium is missing: run scripts/setup.sh --test-peers (installs Debian's chromium)");
+    assert!(
+        p.exists(),
+        "chromium is missing: run scripts/setup.sh --test-peers (installs Debian's chromium)"
+    );
     p
 }
 
@@ -53,30 +56,51 @@ impl Browser {
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("about:blank");
         let proc = Proc::spawn("chromium", cmd, dir);
-        let port: u16 = poll("chromium to print its DevTools address", Duration::from_secs(30), || {
-            assert!(proc.group_alive(), "chromium exited early:\n{}", proc.stderr());
-            let err = proc.stderr();
-            let rest = err.split("DevTools listening on ws://127.0.0.1:").nth(1)?;
-            rest.split('/').next()?.parse().ok()
-        });
+        let port: u16 = poll(
+            "chromium to print its DevTools address",
+            Duration::from_secs(30),
+            || {
+                assert!(
+                    proc.group_alive(),
+                    "chromium exited early:\n{}",
+                    proc.stderr()
+                );
+                let err = proc.stderr();
+                let rest = err.split("DevTools listening on ws://127.0.0.1:").nth(1)?;
+                rest.split('/').next()?.parse().ok()
+            },
+        );
         let list_url = format!("http://127.0.0.1:{port}/json/list");
         let page_ws: String = poll("chromium's page target", Duration::from_secs(20), || {
             let targets: Vec<Value> = reqwest::blocking::get(&list_url).ok()?.json().ok()?;
-            targets.iter().find(|t| t["type"] == "page")?["webSocketDebuggerUrl"].as_str().map(String::from)
+            targets.iter().find(|t| t["type"] == "page")?["webSocketDebuggerUrl"]
+                .as_str()
+                .map(String::from)
         });
-        let (ws, _) = tungstenite::connect(page_ws.as_str()).expect("connect to chromium's page over DevTools");
-        Browser { proc, ws, next_id: 0 }
+        let (ws, _) = tungstenite::connect(page_ws.as_str())
+            .expect("connect to chromium's page over DevTools");
+        Browser {
+            proc,
+            ws,
+            next_id: 0,
+        }
     }
 
     /// Sends one DevTools command and returns its `result`.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
         let id = self.next_id;
-        self.ws.send(Message::text(json!({ "id": id, "method": method, "params": params }).to_string())).expect("send DevTools command");
+        self.ws
+            .send(Message::text(
+                json!({ "id": id, "method": method, "params": params }).to_string(),
+            ))
+            .expect("send DevTools command");
         loop {
             let msg = self.ws.read().expect("read DevTools answer");
             let Ok(text) = msg.to_text() else { continue };
-            let Ok(v) = serde_json::from_str::<Value>(text) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(text) else {
+                continue;
+            };
             if v["id"] == id {
                 assert!(v.get("error").is_none(), "{method} failed: {}", v["error"]);
                 return v["result"].clone();
@@ -88,13 +112,24 @@ impl Browser {
     pub fn navigate(&mut self, url: &str) {
         self.call("Page.enable", json!({}));
         let r = self.call("Page.navigate", json!({ "url": url }));
-        assert!(r.get("errorText").is_none(), "cannot load {url}: {}", r["errorText"]);
+        assert!(
+            r.get("errorText").is_none(),
+            "cannot load {url}: {}",
+            r["errorText"]
+        );
     }
 
     /// Evaluates `expr` in the page and returns its value.
     pub fn eval(&mut self, expr: &str) -> Value {
-        let r = self.call("Runtime.evaluate", json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }));
-        assert!(r.get("exceptionDetails").is_none(), "{expr} threw: {}", r["exceptionDetails"]);
+        let r = self.call(
+            "Runtime.evaluate",
+            json!({ "expression": expr, "returnByValue": true, "awaitPromise": true }),
+        );
+        assert!(
+            r.get("exceptionDetails").is_none(),
+            "{expr} threw: {}",
+            r["exceptionDetails"]
+        );
         r["result"]["value"].clone()
     }
 
@@ -109,7 +144,9 @@ impl Browser {
     /// Saves a PNG screenshot of the page to `path`.
     pub fn screenshot(&mut self, path: &Path) {
         let r = self.call("Page.captureScreenshot", json!({ "format": "png" }));
-        let png = base64::engine::general_purpose::STANDARD.decode(r["data"].as_str().expect("screenshot data")).expect("base64 screenshot");
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().expect("screenshot data"))
+            .expect("base64 screenshot");
         assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
         std::fs::write(path, png).expect("write screenshot");
     }

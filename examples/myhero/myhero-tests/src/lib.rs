@@ -33,9 +33,18 @@ impl Service {
 
 /// Starts `myhero-stack <which>` from `bin` with `env` on `port`, logging
 /// into `logs`, and waits until the port accepts connections.
-pub fn start(bin: impl AsRef<Path>, which: &str, port: u16, env: &[(&str, String)], logs: &Path) -> Service {
+pub fn start(
+    bin: impl AsRef<Path>,
+    which: &str,
+    port: u16,
+    env: &[(&str, String)],
+    logs: &Path,
+) -> Service {
     let mut cmd = Command::new(bin.as_ref());
-    cmd.arg(which).env_clear().env("PORT", port.to_string()).env("RUST_LOG", "info");
+    cmd.arg(which)
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "info");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -45,16 +54,28 @@ pub fn start(bin: impl AsRef<Path>, which: &str, port: u16, env: &[(&str, String
 }
 
 fn wait_port(proc: &Proc, what: &str, port: u16) {
-    poll(&format!("{what} to listen on 127.0.0.1:{port}"), START, || {
-        assert!(proc.group_alive(), "{what} exited early:\n{}\n{}", proc.stdout(), proc.stderr());
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
+    poll(
+        &format!("{what} to listen on 127.0.0.1:{port}"),
+        START,
+        || {
+            assert!(
+                proc.group_alive(),
+                "{what} exited early:\n{}\n{}",
+                proc.stdout(),
+                proc.stderr()
+            );
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        },
+    );
 }
 
 /// Path of Debian's mosquitto, or a panic saying how to install it.
 pub fn mosquitto_bin() -> PathBuf {
     let p = PathBuf::from("/usr/sbin/mosquitto");
-    assert!(p.exists(), "mosquitto is missing: run scripts/setup.sh --test-peers (installs Debian's mosquitto)");
+    assert!(
+        p.exists(),
+        "mosquitto is missing: run scripts/setup.sh --test-peers (installs Debian's mosquitto)"
+    );
     p
 }
 
@@ -86,7 +107,11 @@ pub fn curl(args: &[&str]) -> (u16, String) {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run curl ({e}); run scripts/setup.sh to install it"));
-    assert!(out.status.success(), "curl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').expect("curl status line");
     (code.trim().parse().expect("status code"), body.to_string())
@@ -117,14 +142,30 @@ pub fn shell_words(line: &str) -> Vec<String> {
 
 /// Total votes myhero-data has durably counted (GET /results, no key).
 pub fn data_total(data_url: &str) -> Option<u64> {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
-    let v: serde_json::Value = client.get(format!("{data_url}/results")).send().ok()?.json().ok()?;
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .ok()?;
+    let v: serde_json::Value = client
+        .get(format!("{data_url}/results"))
+        .send()
+        .ok()?
+        .json()
+        .ok()?;
     Some(v.as_object()?.values().filter_map(|n| n.as_u64()).sum())
 }
 
 /// Votes myhero-data has counted for `hero`.
 pub fn data_count(data_url: &str, hero: &str) -> Option<u64> {
-    let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(5)).build().ok()?;
-    let v: serde_json::Value = client.get(format!("{data_url}/results")).send().ok()?.json().ok()?;
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .ok()?;
+    let v: serde_json::Value = client
+        .get(format!("{data_url}/results"))
+        .send()
+        .ok()?
+        .json()
+        .ok()?;
     Some(v.get(hero).and_then(|n| n.as_u64()).unwrap_or(0))
 }

@@ -66,19 +66,40 @@ impl Config {
     /// (default v1) and `PORT` through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
         let need = |name: &'static str, what: &str| {
-            lookup(name).filter(|v| !v.is_empty()).ok_or(Error::Config { name, problem: format!("not set; set it to {what}") })
+            lookup(name).filter(|v| !v.is_empty()).ok_or(Error::Config {
+                name,
+                problem: format!("not set; set it to {what}"),
+            })
         };
-        let app_server = need("myhero_app_server", "myhero-app's URL as the browser reaches it")?.trim_end_matches('/').to_string();
+        let app_server = need(
+            "myhero_app_server",
+            "myhero-app's URL as the browser reaches it",
+        )?
+        .trim_end_matches('/')
+        .to_string();
         let app_key = need("myhero_app_key", "myhero-app's key")?;
-        let version = lookup("myhero_ui_version").filter(|v| !v.is_empty()).unwrap_or_else(|| "v1".into());
+        let version = lookup("myhero_ui_version")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "v1".into());
         if heading(&version).is_none() {
-            return Err(Error::Config { name: "myhero_ui_version", problem: format!("{version:?} is not v1, v2 or v3") });
+            return Err(Error::Config {
+                name: "myhero_ui_version",
+                problem: format!("{version:?} is not v1, v2 or v3"),
+            });
         }
         let port = match lookup("PORT") {
             None => 80,
-            Some(p) => p.parse().map_err(|_| Error::Config { name: "PORT", problem: format!("{p:?} is not a port number") })?,
+            Some(p) => p.parse().map_err(|_| Error::Config {
+                name: "PORT",
+                problem: format!("{p:?} is not a port number"),
+            })?,
         };
-        Ok(Config { app_server, app_key, version, listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)) })
+        Ok(Config {
+            app_server,
+            app_key,
+            version,
+            listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        })
     }
 }
 
@@ -86,13 +107,22 @@ impl Config {
 pub fn render(config: &Config) -> String {
     let settings = serde_json::json!({ "app_server": config.app_server, "app_key": config.app_key, "version": config.version });
     let settings = settings.to_string().replace('<', "\\u003c");
-    PAGE.replace("__MYHERO_CONFIG__", &settings).replace("__MYHERO_HEADING__", heading(&config.version).unwrap_or_default())
+    PAGE.replace("__MYHERO_CONFIG__", &settings).replace(
+        "__MYHERO_HEADING__",
+        heading(&config.version).unwrap_or_default(),
+    )
 }
 
 /// The UI's router: the page at `/` and `/index.html`.
 pub fn router(config: &Config) -> Router {
     let page: Arc<str> = render(config).into();
-    let serve = |State(page): State<Arc<str>>| async move { ([(header::CACHE_CONTROL, "no-store")], Html(page.to_string())).into_response() };
+    let serve = |State(page): State<Arc<str>>| async move {
+        (
+            [(header::CACHE_CONTROL, "no-store")],
+            Html(page.to_string()),
+        )
+            .into_response()
+    };
     Router::new()
         .route("/", get(serve))
         .route("/index.html", get(serve))
@@ -108,12 +138,18 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// Serves the page on `config.listen` until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
     let addr = config.listen;
     let io = |source| Error::Serve { addr, source };
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
     tracing::info!(addr = %listener.local_addr().map_err(io)?, version = %config.version, app = %config.app_server, "myhero-ui listening");
-    axum::serve(listener, router(&config)).with_graceful_shutdown(shutdown).await.map_err(io)?;
+    axum::serve(listener, router(&config))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(io)?;
     tracing::info!("myhero-ui stopped");
     Ok(())
 }
@@ -123,17 +159,37 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, Error> {
-        Config::from_lookup(|n| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.to_string()))
+        Config::from_lookup(|n| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == n)
+                .map(|(_, v)| v.to_string())
+        })
     }
 
     #[test]
     fn each_version_renders_its_heading_and_settings() {
-        for (v, h) in [("v1", "Make ONE voice heard!!!"), ("v2", "Make TWO voices heard!!!"), ("v3", "Make THREE voices heard!!!")] {
-            let c = config(&[("myhero_app_server", "http://app.example/"), ("myhero_app_key", "Secure</script>App"), ("myhero_ui_version", v)]).unwrap();
+        for (v, h) in [
+            ("v1", "Make ONE voice heard!!!"),
+            ("v2", "Make TWO voices heard!!!"),
+            ("v3", "Make THREE voices heard!!!"),
+        ] {
+            let c = config(&[
+                ("myhero_app_server", "http://app.example/"),
+                ("myhero_app_key", "Secure</script>App"),
+                ("myhero_ui_version", v),
+            ])
+            .unwrap();
             let page = render(&c);
-            assert!(page.contains(&format!("<h1 id=\"heading\">{h}</h1>")), "{v}");
+            assert!(
+                page.contains(&format!("<h1 id=\"heading\">{h}</h1>")),
+                "{v}"
+            );
             assert!(page.contains("\"app_server\":\"http://app.example\""));
-            assert!(!page.contains("Secure</script>App"), "settings must not close the script element");
+            assert!(
+                !page.contains("Secure</script>App"),
+                "settings must not close the script element"
+            );
         }
     }
 
@@ -141,7 +197,13 @@ mod tests {
     fn bad_settings_are_named() {
         let e = config(&[("myhero_app_key", "k")]).unwrap_err().to_string();
         assert!(e.contains("myhero_app_server"), "{e}");
-        let e = config(&[("myhero_app_server", "x"), ("myhero_app_key", "k"), ("myhero_ui_version", "v9")]).unwrap_err().to_string();
+        let e = config(&[
+            ("myhero_app_server", "x"),
+            ("myhero_app_key", "k"),
+            ("myhero_ui_version", "v9"),
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("v9"), "{e}");
     }
 }
