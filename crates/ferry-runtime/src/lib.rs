@@ -16,6 +16,7 @@ mod error;
 pub mod images;
 pub mod kinds;
 mod net;
+mod oci_images;
 mod ops;
 mod pod;
 mod runtime;
@@ -33,11 +34,11 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 pub use apply::Outcome;
+pub use oci_images::OciImages;
 pub use error::{Error, Result};
 pub use pod::runc::ExecOutput;
 pub use runtime::{Event, RuntimeConfig};
 
-use crate::images::LocalImages;
 use crate::pod::runc::Runc;
 use crate::runtime::{Inner, Objects};
 use crate::store::{Key, Store};
@@ -63,7 +64,10 @@ impl Runtime {
             objects.map.insert(Key::of(&o), Arc::new(o));
         }
         sys::become_subreaper();
-        let images = cfg.images.clone().unwrap_or_else(|| Arc::new(LocalImages { dir: cfg.data_dir.join("images") }));
+        let images: Arc<dyn images::ImageSource> = match cfg.images.clone() {
+            Some(i) => i,
+            None => Arc::new(OciImages::open(cfg.data_dir.join("images")).map_err(Error::Other)?),
+        };
         let runc = Runc { bin: cfg.oci_runtime.clone(), root: cfg.data_dir.join("runc") };
         let (services, _) = watch::channel(ServiceSnapshot::default());
         let inner = Arc::new(Inner {

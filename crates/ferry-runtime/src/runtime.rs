@@ -31,7 +31,8 @@ pub struct RuntimeConfig {
     pub data_dir: PathBuf,
     /// The OCI runtime binary: runc, crun or youki.
     pub oci_runtime: String,
-    /// Where images come from; `None` uses unpacked images under `<data_dir>/images`.
+    /// Where images come from; `None`: an OCI store and rootfs cache under
+    /// `<data_dir>/images` ([`crate::OciImages`]), pulling from registries.
     pub images: Option<Arc<dyn ImageSource>>,
     pub allow_host_path: bool,
     pub allow_privileged: bool,

@@ -2,10 +2,9 @@
 //! dir with busybox test images whose httpd serves a version string.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use ferry_runtime::images::{ImageConfig, busybox_image};
+use ferry_image::build::busybox;
 use ferry_runtime::kinds::Kind;
 use ferry_runtime::{Runtime, RuntimeConfig};
 use serde_json::Value;
@@ -16,22 +15,45 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
-/// Starts a runtime with images `web:v1`, `web:v2` and `tools:1` built from busybox.
+impl Drop for Env {
+    /// A failed test never reaches `shutdown`: remove its containers and
+    /// mounts so nothing outlives the test.
+    fn drop(&mut self) {
+        let root = self.dir.path().join("runtime/runc");
+        let list = std::process::Command::new("runc").arg("--root").arg(&root).args(["list", "-q"]).output();
+        for id in list.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default().lines() {
+            let _ = std::process::Command::new("runc").arg("--root").arg(&root).args(["delete", "-f", id]).status();
+        }
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+        let base = self.dir.path().to_string_lossy().into_owned();
+        let mut ours: Vec<&str> = mounts.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|m| m.starts_with(&base)).collect();
+        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in ours {
+            let _ = std::process::Command::new("umount").args(["-l", m]).status();
+        }
+    }
+}
+
+/// Starts a runtime whose image store holds `web:v1` and `web:v2` (busybox
+/// httpd on 8080 answering the version) and `tools:1` (busybox, sleeping),
+/// built with the image toolkit.
 pub async fn env() -> Env {
     let dir = tempfile::Builder::new().prefix("ferry-rt-").tempdir().unwrap();
     let mut cfg = RuntimeConfig::new(dir.path().join("runtime"));
     cfg.backoff_base = Duration::from_millis(500);
     cfg.backoff_max = Duration::from_secs(4);
-    let images = cfg.data_dir.join("images");
-    std::fs::create_dir_all(&images).unwrap();
-    for v in ["v1", "v2"] {
-        let files = BTreeMap::from([("www/index.html".to_string(), format!("{v}\n")), ("www/healthz".to_string(), "ok\n".to_string())]);
-        let config = ImageConfig { cmd: vec!["httpd".into(), "-f".into(), "-p".into(), "8080".into(), "-h".into(), "/www".into()], ..Default::default() };
-        busybox_image(&images, &format!("web:{v}"), &files, &config).unwrap();
-    }
-    busybox_image(&images, "tools:1", &BTreeMap::new(), &ImageConfig { cmd: vec!["sleep".into(), "3600".into()], ..Default::default() }).unwrap();
+    build_images(&cfg.data_dir.join("images"));
     let rt = Runtime::start(cfg).await.unwrap();
     Env { rt, dir }
+}
+
+/// Builds the test images into the store under `images`.
+pub fn build_images(images: &std::path::Path) {
+    let oci = ferry_runtime::OciImages::open(images.to_path_buf()).unwrap();
+    for v in ["v1", "v2"] {
+        busybox::httpd_image(v, 8080).unwrap().build(&oci.store, Some(&format!("web:{v}"))).unwrap();
+    }
+    busybox::busybox_image().unwrap().cmd(["sleep", "3600"]).build(&oci.store, Some("tools:1")).unwrap();
 }
 
 /// Prints pods' statuses and events (for failing tests).

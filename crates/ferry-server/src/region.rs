@@ -67,8 +67,10 @@ pub(crate) async fn start(
     // Components not built yet answer 503 on their listener, so clients get a
     // clear answer rather than a refused connection.
     start_registry(&ctx, sockets.registry, tasks, &mut metrics, &readiness)?;
-    let gateway = start_gateway(&ctx, sockets.gateway, tasks, &mut metrics, &readiness);
+    let runtime = start_runtime(&ctx, tasks, &readiness).await?;
+    let gateway = start_gateway(&ctx, sockets.gateway, tasks, &mut metrics, &readiness, &runtime);
     let v1 = v1.merge(ferry_gateway::routes::api(gateway.clone()));
+    let v1 = v1.merge(ferry_runtime::api::router(runtime.clone()));
 
     register_process_metrics(&mut metrics);
     let api = ferry_api::router(
@@ -81,26 +83,44 @@ pub(crate) async fn start(
 }
 
 /// The region's gateway (Ingress, Gateway API, Istio routing) on its listener.
-/// Until the runtime is started here it routes to Services of an empty
-/// snapshot; with the runtime, pass `runtime.services()` and
-/// `runtime.dialer()` instead, then `runtime.register_owner(gateway.kind_owner())`
-/// and `runtime.set_mesh_handler(gateway.mesh_handler(ctx.shutdown.clone()))`.
+/// It routes to the runtime's Services (dialing into pods' namespaces), owns
+/// the routing kinds the runtime stores, and handles pod-to-Service traffic.
 fn start_gateway(
     ctx: &RegionContext,
     listener: TcpListener,
     tasks: &mut JoinSet<()>,
     metrics: &mut Registry,
     readiness: &Readiness,
+    runtime: &ferry_runtime::Runtime,
 ) -> ferry_gateway::Gateway {
     readiness.register("gateway");
-    let (_services_tx, services) = tokio::sync::watch::channel(ferry_core::mesh::ServiceSnapshot::default());
-    let dialer: ferry_core::mesh::SharedDialer = std::sync::Arc::new(ferry_gateway::HostDialer);
-    let gateway = ferry_gateway::Gateway::new(dialer, services, ferry_gateway::GatewayConfig::default());
+    let gateway = ferry_gateway::Gateway::new(runtime.dialer(), runtime.services(), ferry_gateway::GatewayConfig::default());
+    runtime.register_owner(gateway.kind_owner());
+    runtime.set_mesh_handler(gateway.mesh_handler(ctx.shutdown.clone()));
     gateway.metrics().register(metrics);
     let (gw, shutdown) = (gateway.clone(), ctx.shutdown.clone());
     tasks.spawn(async move { gw.serve(listener, shutdown).await });
     readiness.set("gateway", true);
     gateway
+}
+
+/// The region's runtime (pods through runc), state under `<data dir>/runtime`;
+/// on shutdown it stops every pod so no container outlives `ferry up`.
+async fn start_runtime(ctx: &RegionContext, tasks: &mut JoinSet<()>, readiness: &Readiness) -> Result<ferry_runtime::Runtime, Error> {
+    readiness.register("runtime");
+    let config = ferry_runtime::RuntimeConfig::new(ctx.data_dir.join("runtime"));
+    let runtime = ferry_runtime::Runtime::start(config).await.map_err(|e| Error::Component {
+        region: ctx.name.clone(),
+        component: "runtime",
+        message: e.to_string(),
+    })?;
+    let (rt, shutdown) = (runtime.clone(), ctx.shutdown.clone());
+    tasks.spawn(async move {
+        shutdown.cancelled().await;
+        rt.shutdown().await;
+    });
+    readiness.set("runtime", true);
+    Ok(runtime)
 }
 
 /// The region's OCI registry on its listener, data under `<data dir>/registry`.

@@ -41,6 +41,22 @@ pub enum Command {
     /// Run an OCI registry on its own, or collect its garbage
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Show objects of a running region
+    #[command(subcommand)]
+    Get(GetCommand),
+    /// Apply Kubernetes manifests to a region's runtime (all or nothing)
+    Apply(crate::commands::apply::ApplyArgs),
+    /// Show an object in detail, with its events
+    Describe(crate::commands::describe::DescribeArgs),
+    /// Delete objects by type and name, or those a manifest defines
+    Delete(crate::commands::delete::DeleteArgs),
+    /// Print a container's logs
+    Logs(crate::commands::logs::LogsArgs),
+    /// Run a command in a container
+    Exec(crate::commands::exec::ExecArgs),
+    /// Follow, undo or restart a Deployment's rollout
+    #[command(subcommand)]
+    Rollout(crate::commands::rollout::RolloutCommand),
 }
 
 #[derive(Debug, Args)]
@@ -140,4 +156,31 @@ pub struct BuildArgs {
     /// The build context directory
     #[arg(value_name = "CONTEXT")]
     pub context: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GetCommand {
+    /// Pods with their live status
+    #[command(visible_alias = "po", alias = "pod")]
+    Pods(crate::commands::get::GetArgs),
+    /// Deployments
+    #[command(visible_alias = "deploy", alias = "deployment")]
+    Deployments(crate::commands::get::GetArgs),
+    /// ReplicaSets (one per Deployment revision)
+    #[command(visible_alias = "rs", alias = "replicaset")]
+    Replicasets(crate::commands::get::GetArgs),
+    /// Services with their addresses and ports
+    #[command(visible_alias = "svc", alias = "service")]
+    Services(crate::commands::get::GetArgs),
+    /// ConfigMaps
+    #[command(visible_alias = "cm", alias = "configmap")]
+    Configmaps(crate::commands::get::GetArgs),
+    /// Secrets
+    #[command(alias = "secret")]
+    Secrets(crate::commands::get::GetArgs),
+    /// Namespaces
+    #[command(visible_alias = "ns", alias = "namespace")]
+    Namespaces(crate::commands::get::GetArgs),
+    /// Pods, Services, Deployments and ReplicaSets
+    All(crate::commands::get::GetArgs),
 }

@@ -3,6 +3,7 @@
 //! exit with status 2 for bad input, 1 for everything else.
 
 mod cli;
+mod client;
 mod commands;
 mod logging;
 mod output;

@@ -132,7 +132,7 @@ fn plan(inner: &Inner, pod: &Pod, c: &Container, image: &Unpacked, netns: &Path,
         privileged,
         add_caps: caps.add.unwrap_or_default(),
         drop_caps: caps.drop.unwrap_or_default(),
-        cgroups_path: Some(format!("/ferry/{}", pod.metadata.uid.clone().unwrap_or_default())),
+        cgroups_path: Some(format!("/ferry/{}/{}", pod.metadata.uid.clone().unwrap_or_default(), c.name)),
         rootfs: PathBuf::new(),
     })
 }

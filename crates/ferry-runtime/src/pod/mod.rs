@@ -147,6 +147,21 @@ pub async fn teardown(inner: &Inner, dir: &Path, uid: &str, inits: &[Container],
     }
     let _ = sys::remove_netns(&dir.join("netns"));
     let _ = std::fs::remove_dir_all(dir);
+    remove_cgroups(uid);
+}
+
+/// Removes the pod's (now empty) cgroups under every hierarchy.
+fn remove_cgroups(uid: &str) {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    for h in hierarchies.flatten() {
+        let pod = h.path().join("ferry").join(uid);
+        if let Ok(children) = std::fs::read_dir(&pod) {
+            for c in children.flatten().filter(|c| c.path().is_dir()) {
+                let _ = std::fs::remove_dir(c.path());
+            }
+        }
+        let _ = std::fs::remove_dir(&pod);
+    }
 }
 
 /// Writes emptyDir, configMap and secret volumes; false (with the reason on

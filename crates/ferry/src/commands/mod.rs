@@ -1,6 +1,13 @@
 //! One module per verb; [`run`] dispatches.
 
+pub mod apply;
+pub mod delete;
+pub mod describe;
+pub mod exec;
+pub mod get;
 pub mod image;
+pub mod logs;
+pub mod rollout;
 pub mod registry;
 mod build;
 mod up;
@@ -49,6 +56,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => build::run(args),
         Command::Image(cmd) => image::run(cmd),
         Command::Registry(cmd) => registry::run(cmd),
+        Command::Get(g) => {
+            use crate::cli::GetCommand as G;
+            match g {
+                G::Pods(a) => get::run("pods", a),
+                G::Deployments(a) => get::run("deployments", a),
+                G::Replicasets(a) => get::run("replicasets", a),
+                G::Services(a) => get::run("services", a),
+                G::Configmaps(a) => get::run("configmaps", a),
+                G::Secrets(a) => get::run("secrets", a),
+                G::Namespaces(a) => get::run("namespaces", a),
+                G::All(a) => get::run("all", a),
+            }
+        }
+        Command::Apply(args) => apply::run(args),
+        Command::Describe(args) => describe::run(args),
+        Command::Delete(args) => delete::run(args),
+        Command::Logs(args) => logs::run(args),
+        Command::Exec(args) => exec::run(args),
+        Command::Rollout(cmd) => rollout::run(cmd),
     }
 }
 

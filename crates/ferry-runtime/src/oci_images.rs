@@ -1,0 +1,90 @@
+//! The default [`ImageSource`]: images in an OCI layout store (built there
+//! by the image toolkit or pulled into it from any OCI registry), unpacked
+//! once per layer chain into a rootfs cache. `imagePullPolicy` decides
+//! whether the registry is asked: Never (store only), IfNotPresent (store,
+//! else pull), Always (pull; an image built locally with no reachable
+//! registry is used from the store, with a warning).
+
+use std::path::PathBuf;
+
+use ferry_image::rootfs::RootfsCache;
+use ferry_image::unpack::UnpackOptions;
+use ferry_image::{ImageRef, LocalImage, PullOptions, RegistryClient, Store};
+
+use crate::images::{ImageConfig, ImageFuture, ImageSource, PullPolicy, Unpacked};
+
+/// Images from an OCI store and registries.
+#[derive(Debug, Clone)]
+pub struct OciImages {
+    pub store: Store,
+    pub cache: RootfsCache,
+}
+
+impl OciImages {
+    /// Store under `<dir>/store`, rootfs cache under `<dir>/rootfs`.
+    pub fn open(dir: PathBuf) -> Result<Self, String> {
+        let store = Store::open(dir.join("store")).map_err(|e| e.to_string())?;
+        let cache = RootfsCache::open(dir.join("rootfs")).map_err(|e| e.to_string())?;
+        Ok(Self { store, cache })
+    }
+
+    fn local(&self, image: &str) -> Option<LocalImage> {
+        if let Ok(i) = self.store.image(image) {
+            return Some(i);
+        }
+        let r = ImageRef::parse(image).ok()?;
+        self.store.image(&r.to_string()).ok()
+    }
+
+    async fn pull(&self, image: &str) -> Result<LocalImage, String> {
+        let r = ImageRef::parse(image).map_err(|e| e.to_string())?;
+        let client = RegistryClient::new(&r.registry, None).map_err(|e| e.to_string())?;
+        let pulled = ferry_image::pull(&client, &r, &self.store, &PullOptions::default()).await.map_err(|e| e.to_string())?;
+        let _ = self.store.tag(image, &pulled.descriptor);
+        Ok(pulled)
+    }
+
+    async fn unpack(&self, image: LocalImage) -> Result<Unpacked, String> {
+        let (store, cache) = (self.store.clone(), self.cache.clone());
+        let id = image.digest();
+        let cfg = image.config.config().clone().unwrap_or_default();
+        let rootfs = tokio::task::spawn_blocking(move || cache.get_or_unpack(&store, &image, &UnpackOptions::default()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let config = ImageConfig {
+            entrypoint: cfg.entrypoint().clone().unwrap_or_default(),
+            cmd: cfg.cmd().clone().unwrap_or_default(),
+            env: cfg.env().clone().unwrap_or_default(),
+            working_dir: cfg.working_dir().clone().filter(|w| !w.is_empty()),
+            user: cfg.user().clone().filter(|u| !u.is_empty()),
+        };
+        Ok(Unpacked { rootfs, config, id })
+    }
+}
+
+impl ImageSource for OciImages {
+    fn get<'a>(&'a self, image: &'a str, policy: PullPolicy) -> ImageFuture<'a> {
+        Box::pin(async move {
+            let local = self.local(image);
+            let chosen = match (policy, local) {
+                (PullPolicy::Never, Some(l)) | (PullPolicy::IfNotPresent, Some(l)) => l,
+                (PullPolicy::Never, None) => {
+                    return Err(format!("image `{image}` is not present and imagePullPolicy is Never"));
+                }
+                (PullPolicy::IfNotPresent, None) => self.pull(image).await?,
+                (PullPolicy::Always, local) => match self.pull(image).await {
+                    Ok(l) => l,
+                    Err(e) => match local {
+                        Some(l) => {
+                            tracing::warn!(image, error = %e, "pull failed; using the image already in the store");
+                            l
+                        }
+                        None => return Err(e),
+                    },
+                },
+            };
+            self.unpack(chosen).await
+        })
+    }
+}

@@ -1,0 +1,219 @@
+//! `ferry get pods|deploy|rs|svc|cm|secrets|ns|all [NAME] [-n NS|-A] [-o wide|yaml|json]`:
+//! kubectl-like tables of the runtime's objects with live pod status.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::{Value, json};
+
+use crate::client::{Client, ServerArg};
+use crate::output::{self, Format};
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Only this object
+    pub name: Option<String>,
+    /// Namespace
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Every namespace
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Output format: wide (more columns), json or yaml
+    #[arg(short, long, value_enum)]
+    pub output: Option<Format>,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+/// Lists `kind` (`pods`, `deployments`...; `all` for the workload kinds).
+pub fn run(kind: &str, args: GetArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&args.server)?;
+    let kinds: Vec<&str> = if kind == "all" { vec!["pods", "services", "deployments", "replicasets"] } else { vec![kind] };
+    let mut all_items = Vec::new();
+    let mut printed = false;
+    for k in &kinds {
+        let items: Vec<Value> = match &args.name {
+            Some(n) => vec![client.get(&format!("/objects/{k}/{}/{n}", ns_path(k, &args.namespace)))?],
+            None => {
+                let q = if args.all_namespaces { String::new() } else { format!("?namespace={}", args.namespace) };
+                let v: Value = client.get(&format!("/objects/{k}{q}"))?;
+                v["items"].as_array().cloned().unwrap_or_default()
+            }
+        };
+        if matches!(args.output, Some(Format::Json | Format::Yaml)) {
+            all_items.extend(items);
+            continue;
+        }
+        if items.is_empty() {
+            continue;
+        }
+        if printed {
+            println!();
+        }
+        printed = true;
+        let (headers, rows) = table(k, &items, args.output == Some(Format::Wide), args.all_namespaces, kinds.len() > 1);
+        print!("{}", output::table(&headers.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+    }
+    match args.output {
+        Some(f @ (Format::Json | Format::Yaml)) => {
+            if args.name.is_some() && all_items.len() == 1 {
+                output::structured(f, &all_items[0])?;
+            } else {
+                output::structured(f, &json!({"apiVersion": "v1", "kind": "List", "items": all_items}))?;
+            }
+        }
+        _ if !printed => {
+            let scope = if args.all_namespaces { "any namespace".to_string() } else { format!("{} namespace", args.namespace) };
+            eprintln!("No resources found in {scope}.");
+        }
+        _ => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cluster-scoped kinds use `_` as namespace in paths.
+pub fn ns_path<'a>(kind: &str, ns: &'a str) -> &'a str {
+    if matches!(kind, "ns" | "namespace" | "namespaces") { "_" } else { ns }
+}
+
+fn s(v: &Value, p: &str) -> String {
+    match v.pointer(p) {
+        Some(Value::String(x)) => x.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn n(v: &Value, p: &str) -> i64 {
+    v.pointer(p).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// `5s`, `3m`, `2h`, `4d` since an RFC 3339 time.
+pub fn age(v: &Value) -> String {
+    let Some(t) = v.pointer("/metadata/creationTimestamp").and_then(Value::as_str) else { return "<unknown>".into() };
+    let Ok(t) = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339) else { return "<unknown>".into() };
+    let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
+    match secs {
+        0..120 => format!("{secs}s"),
+        120..7200 => format!("{}m", secs / 60),
+        7200..172800 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+/// A pod's STATUS column, as kubectl computes it.
+pub fn pod_status(p: &Value) -> String {
+    if p.pointer("/metadata/deletionTimestamp").is_some() {
+        return "Terminating".into();
+    }
+    let statuses = p.pointer("/status/initContainerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+    for c in &statuses {
+        if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
+            return format!("Init:{r}");
+        }
+        if c.pointer("/state/running").is_some() {
+            return format!("Init:0/{}", statuses.len());
+        }
+    }
+    for c in p.pointer("/status/containerStatuses").and_then(Value::as_array).into_iter().flatten() {
+        if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+            return r.to_string();
+        }
+        if let Some(r) = c.pointer("/state/terminated/reason").and_then(Value::as_str) {
+            return r.to_string();
+        }
+    }
+    s(p, "/status/phase")
+}
+
+fn table(kind: &str, items: &[Value], wide: bool, with_ns: bool, prefixed: bool) -> (Vec<String>, Vec<Vec<String>>) {
+    let prefix = |name: String| if prefixed { format!("{}/{name}", short(kind)) } else { name };
+    let (mut headers, mut rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
+        "pods" | "pod" | "po" => (
+            if wide { vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"] } else { vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"] },
+            items
+                .iter()
+                .map(|p| {
+                    let cs = p.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let total = p.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
+                    let ready = cs.iter().filter(|c| c["ready"] == true).count();
+                    let restarts: i64 = cs.iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum();
+                    let mut row = vec![prefix(s(p, "/metadata/name")), format!("{ready}/{total}"), pod_status(p), restarts.to_string(), age(p)];
+                    if wide {
+                        row.extend([s(p, "/status/podIP"), "ferry".into()]);
+                    }
+                    row
+                })
+                .collect(),
+        ),
+        "deployments" | "deploy" | "deployment" => (
+            if wide { vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES"] } else { vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"] },
+            items
+                .iter()
+                .map(|d| {
+                    let want = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+                    let mut row = vec![prefix(s(d, "/metadata/name")), format!("{}/{want}", n(d, "/status/readyReplicas")), n(d, "/status/updatedReplicas").to_string(), n(d, "/status/availableReplicas").to_string(), age(d)];
+                    if wide {
+                        let cs = d.pointer("/spec/template/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+                        row.push(cs.iter().map(|c| s(c, "/name")).collect::<Vec<_>>().join(","));
+                        row.push(cs.iter().map(|c| s(c, "/image")).collect::<Vec<_>>().join(","));
+                    }
+                    row
+                })
+                .collect(),
+        ),
+        "replicasets" | "rs" | "replicaset" => (
+            vec!["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+            items.iter().map(|r| vec![prefix(s(r, "/metadata/name")), n(r, "/spec/replicas").to_string(), n(r, "/status/replicas").to_string(), n(r, "/status/readyReplicas").to_string(), age(r)]).collect(),
+        ),
+        "services" | "svc" | "service" => (
+            vec!["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+            items
+                .iter()
+                .map(|v| {
+                    let ty = v.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+                    let ports: Vec<String> = v.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten().map(|p| match p.get("nodePort").and_then(Value::as_i64) {
+                        Some(np) => format!("{}:{np}/TCP", n(p, "/port")),
+                        None => format!("{}/TCP", n(p, "/port")),
+                    }).collect();
+                    let external = if ty == "LoadBalancer" { "127.0.0.1".to_string() } else { "<none>".into() };
+                    vec![prefix(s(v, "/metadata/name")), ty, s(v, "/spec/clusterIP"), external, ports.join(","), age(v)]
+                })
+                .collect(),
+        ),
+        "configmaps" | "cm" | "configmap" => (
+            vec!["NAME", "DATA", "AGE"],
+            items.iter().map(|c| vec![prefix(s(c, "/metadata/name")), c.get("data").and_then(Value::as_object).map_or(0, |m| m.len()).to_string(), age(c)]).collect(),
+        ),
+        "secrets" | "secret" => (
+            vec!["NAME", "TYPE", "DATA", "AGE"],
+            items
+                .iter()
+                .map(|c| {
+                    let count = c.get("data").and_then(Value::as_object).map_or(0, |m| m.len()) + c.get("stringData").and_then(Value::as_object).map_or(0, |m| m.len());
+                    let ty = c.get("type").and_then(Value::as_str).unwrap_or("Opaque").to_string();
+                    vec![prefix(s(c, "/metadata/name")), ty, count.to_string(), age(c)]
+                })
+                .collect(),
+        ),
+        _ => (vec!["NAME", "STATUS", "AGE"], items.iter().map(|c| vec![prefix(s(c, "/metadata/name")), "Active".into(), age(c)]).collect()),
+    };
+    if with_ns {
+        headers.insert(0, "NAMESPACE");
+        for (row, item) in rows.iter_mut().zip(items) {
+            row.insert(0, s(item, "/metadata/namespace"));
+        }
+    }
+    (headers.into_iter().map(String::from).collect(), rows)
+}
+
+fn short(kind: &str) -> &'static str {
+    match kind {
+        "pods" => "pod",
+        "services" => "service",
+        "deployments" => "deployment.apps",
+        "replicasets" => "replicaset.apps",
+        _ => "object",
+    }
+}
