@@ -20,6 +20,8 @@ use crate::{Options, VoteLog};
 pub const MISSING_KEY: &str = "Method requires authorization key.";
 /// Message for a request whose `key` header is wrong.
 pub const WRONG_KEY: &str = "Invalid authorization key.";
+/// Longest hero name a vote may carry, in bytes.
+pub const MAX_NAME: usize = 256;
 /// Optional header carrying a vote's idempotency key (sent by myhero-ernst).
 pub const VOTE_ID_HEADER: &str = "vote-id";
 
@@ -184,6 +186,12 @@ async fn vote(
     Path(hero): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     check_key(&headers, &s.key)?;
+    if hero.trim().is_empty() || hero.len() > MAX_NAME {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("Hero name must be 1 to {MAX_NAME} bytes."),
+        ));
+    }
     let id = headers
         .get(VOTE_ID_HEADER)
         .and_then(|v| v.to_str().ok())

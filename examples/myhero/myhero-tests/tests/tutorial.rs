@@ -234,6 +234,15 @@ fn bad_input_gets_the_contract_answers() {
         serde_json::from_str::<Value>(&body).unwrap(),
         json!({ "Nobody Special": 1 })
     );
+    let long = "x".repeat(300);
+    let (s, body) = curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "key: SecureData",
+        &format!("{}/vote/{long}", data.url()),
+    ]);
+    assert_eq!(s, 400, "{body}");
     let (_, body) = curl(&[&format!("{}/hero_list", data.url())]);
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap()["heros"]

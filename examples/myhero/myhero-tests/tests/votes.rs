@@ -200,6 +200,47 @@ fn a_thousand_concurrent_queued_votes_are_all_counted_once() {
     assert_eq!(data_total(&d.url()), Some(1002));
 }
 
+#[test]
+fn queued_votes_survive_a_kill_9_of_ernst_and_count_once() {
+    let dir = temp_dir();
+    let mqtt = free_port();
+    let _broker = mosquitto(mqtt, dir.path());
+    let d = data(dir.path(), free_port());
+    let a = app(dir.path(), d.port, Some(mqtt));
+    poll(
+        "myhero-app to connect to the broker",
+        Duration::from_secs(20),
+        || {
+            a.proc
+                .stdout()
+                .contains("connected to mqtt broker")
+                .then_some(())
+        },
+    );
+    // Ernst has never run: the broker holds the votes (retained messages).
+    assert_eq!(burst(a.url(), 600), 600);
+    assert_eq!(data_total(&d.url()), Some(0));
+    let mut first = ernst(dir.path(), d.port, mqtt);
+    poll(
+        "ernst to record some votes",
+        Duration::from_secs(30),
+        || (data_total(&d.url()).unwrap_or(0) >= 50).then_some(()),
+    );
+    first.proc.kill(); // mid-stream: some posted but not acknowledged to the broker
+    let _second = ernst(dir.path(), d.port, mqtt);
+    poll(
+        "all 600 queued votes to be recorded",
+        Duration::from_secs(60),
+        || (data_total(&d.url()) == Some(600)).then_some(()),
+    );
+    // A vote sent after everything else is recorded once all redeliveries
+    // before it were handled; the total must then be exactly 601.
+    assert_eq!(burst(a.url(), 1), 1);
+    poll("the last vote", Duration::from_secs(20), || {
+        (data_total(&d.url()) == Some(601)).then_some(())
+    });
+}
+
 /// 64 workers voting back to back through the app until `stop` is set;
 /// returns (acknowledged, attempted).
 async fn vote_until(
