@@ -29,7 +29,12 @@ pub enum Error {
     Invalid { pos: Pos, message: String },
     /// A RUN step exited non-zero.
     #[error("step {step} `{instruction}` failed with exit code {code}; last output:\n{tail}")]
-    RunFailed { step: String, instruction: String, code: i32, tail: String },
+    RunFailed {
+        step: String,
+        instruction: String,
+        code: i32,
+        tail: String,
+    },
     /// A build-level option is wrong (target stage missing, bad --build-arg).
     #[error("{0}")]
     Options(String),
@@ -46,21 +51,42 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn syntax(file: &str, line: usize, column: usize, message: impl Into<String>) -> Self {
-        Error::Syntax { pos: Pos { file: file.to_string(), line, column }, message: message.into() }
+    pub(crate) fn syntax(
+        file: &str,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Syntax {
+            pos: Pos {
+                file: file.to_string(),
+                line,
+                column,
+            },
+            message: message.into(),
+        }
     }
 
     pub(crate) fn invalid(pos: &Pos, message: impl Into<String>) -> Self {
-        Error::Invalid { pos: pos.clone(), message: message.into() }
+        Error::Invalid {
+            pos: pos.clone(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// True when the error is the user's input being wrong (exit status 2).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Error::Syntax { .. } | Error::Invalid { .. } | Error::Options(_))
+        matches!(
+            self,
+            Error::Syntax { .. } | Error::Invalid { .. } | Error::Options(_)
+        )
     }
 }
 

@@ -51,9 +51,18 @@ pub fn split_words(s: &str, escape: char) -> Vec<String> {
 
 /// Expands variables in `word` with `lookup`, removing quotes and escapes.
 /// The error is a message for the caller to position.
-pub fn expand(word: &str, escape: char, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn expand(
+    word: &str,
+    escape: char,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let chars: Vec<char> = word.chars().collect();
-    let mut lx = Lexer { chars: &chars, i: 0, escape, lookup };
+    let mut lx = Lexer {
+        chars: &chars,
+        i: 0,
+        escape,
+        lookup,
+    };
     lx.word(None)
 }
 
@@ -201,12 +210,18 @@ impl Lexer<'_> {
                     '+' => String::new(),
                     _ if set => value.unwrap_or_default(),
                     _ => {
-                        let msg = if word.is_empty() { "is not set".to_string() } else { word };
+                        let msg = if word.is_empty() {
+                            "is not set".to_string()
+                        } else {
+                            word
+                        };
                         return Err(format!("{name}: {msg}"));
                     }
                 })
             }
-            Some(c) => Err(format!("bad substitution: unexpected '{c}' in ${{{name}...}}")),
+            Some(c) => Err(format!(
+                "bad substitution: unexpected '{c}' in ${{{name}...}}"
+            )),
             None => Err("missing '}' in variable substitution".into()),
         }
     }
@@ -251,7 +266,11 @@ mod tests {
     #[test]
     fn errors() {
         assert!(expand("${foo", '\\', &env).is_err());
-        assert!(expand("${nope:?must be set}", '\\', &env).unwrap_err().contains("must be set"));
+        assert!(
+            expand("${nope:?must be set}", '\\', &env)
+                .unwrap_err()
+                .contains("must be set")
+        );
         assert!(expand("'abc", '\\', &env).is_err());
         assert!(expand("${}", '\\', &env).is_err());
     }
@@ -264,7 +283,10 @@ mod tests {
 
     #[test]
     fn splitting_keeps_quotes() {
-        assert_eq!(split_words(r#"a="b c" d=e\ f"#, '\\'), vec![r#"a="b c""#, r"d=e\ f"]);
+        assert_eq!(
+            split_words(r#"a="b c" d=e\ f"#, '\\'),
+            vec![r#"a="b c""#, r"d=e\ f"]
+        );
         assert_eq!(split_words("  x   y ", '\\'), vec!["x", "y"]);
         assert_eq!(split_words("'a b' c", '\\'), vec!["'a b'", "c"]);
     }

@@ -33,7 +33,9 @@ impl Ignore {
                 .literal_separator(true)
                 .backslash_escape(true)
                 .build()
-                .map_err(|e| Error::syntax(file, i + 1, 1, format!("invalid pattern `{line}`: {e}")))?;
+                .map_err(|e| {
+                    Error::syntax(file, i + 1, 1, format!("invalid pattern `{line}`: {e}"))
+                })?;
             rules.push((negate, glob.compile_matcher()));
         }
         Ok(Ignore { rules })
@@ -60,7 +62,9 @@ impl Ignore {
 
 /// `a/b/c` → `a`, `a/b`, `a/b/c`.
 fn prefixes(rel: &str) -> impl Iterator<Item = &str> {
-    rel.match_indices('/').map(move |(i, _)| &rel[..i]).chain(std::iter::once(rel))
+    rel.match_indices('/')
+        .map(move |(i, _)| &rel[..i])
+        .chain(std::iter::once(rel))
 }
 
 /// Like Go's `filepath.Clean` for relative patterns: no leading `/` or
@@ -85,7 +89,11 @@ mod tests {
 
     #[test]
     fn reference_examples() {
-        let ig = Ignore::parse(".dockerignore", "# comment\n*/temp*\n*/*/temp*\ntemp?\n*.md\n!README.md\n/target\n**/*.log\n").unwrap();
+        let ig = Ignore::parse(
+            ".dockerignore",
+            "# comment\n*/temp*\n*/*/temp*\ntemp?\n*.md\n!README.md\n/target\n**/*.log\n",
+        )
+        .unwrap();
         assert!(ig.excluded("somedir/temporary.txt"));
         assert!(ig.excluded("somedir/subdir/temporary.txt"));
         assert!(ig.excluded("tempa"));

@@ -11,7 +11,10 @@ use crate::error::{Error, Result};
 use crate::exec::{BuildOptions, Built};
 
 fn img(context: &str) -> impl Fn(ferry_image::Error) -> Error + '_ {
-    move |e| Error::Image { context: context.to_string(), message: e.to_string() }
+    move |e| Error::Image {
+        context: context.to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// Copies the image into the OCI layout at `dir` and names it `names`
@@ -19,8 +22,13 @@ fn img(context: &str) -> impl Fn(ferry_image::Error) -> Error + '_ {
 pub fn write_layout(built: &Built, dir: &Path, names: &[String]) -> Result<()> {
     let out = Store::open(dir).map_err(img("open output layout"))?;
     let manifest: ferry_image::oci::ImageManifest =
-        serde_json::from_slice(&built.manifest_bytes).map_err(|e| Error::Options(format!("manifest: {e}")))?;
-    let mut digests: Vec<String> = manifest.layers().iter().map(|l| l.digest().to_string()).collect();
+        serde_json::from_slice(&built.manifest_bytes)
+            .map_err(|e| Error::Options(format!("manifest: {e}")))?;
+    let mut digests: Vec<String> = manifest
+        .layers()
+        .iter()
+        .map(|l| l.digest().to_string())
+        .collect();
     digests.push(manifest.config().digest().to_string());
     digests.push(built.digest());
     for d in digests {
@@ -30,12 +38,15 @@ pub fn write_layout(built: &Built, dir: &Path, names: &[String]) -> Result<()> {
         let tmp = out.ingest_path();
         let src = built.store.blob_path(&d);
         std::fs::copy(&src, &tmp).map_err(|e| Error::io(&src, e))?;
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::io(&tmp, e))?;
         out.commit(&tmp, &d).map_err(img("write output layout"))?;
     }
     let default = vec!["latest".to_string()];
     for name in if names.is_empty() { &default } else { names } {
-        out.tag(name, &built.descriptor).map_err(img("name image in output layout"))?;
+        out.tag(name, &built.descriptor)
+            .map_err(img("name image in output layout"))?;
     }
     Ok(())
 }
@@ -45,9 +56,14 @@ pub async fn push(built: &Built, tags: &[String], opts: &PushOptions) -> Result<
     let mut digest = built.digest();
     for tag in tags {
         let target = ImageRef::parse(tag).map_err(img("image reference"))?;
-        built.store.tag(tag, &built.descriptor).map_err(img("name image in build store"))?;
+        built
+            .store
+            .tag(tag, &built.descriptor)
+            .map_err(img("name image in build store"))?;
         let client = RegistryClient::new(&target.registry, None).map_err(img("registry client"))?;
-        digest = push_image(&client, &built.store, tag, &target, opts).await.map_err(img(&format!("push {tag}")))?;
+        digest = push_image(&client, &built.store, tag, &target, opts)
+            .await
+            .map_err(img(&format!("push {tag}")))?;
     }
     Ok(digest)
 }

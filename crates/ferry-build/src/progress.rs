@@ -5,9 +5,18 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A stage starts (`index` is its position in the Dockerfile).
-    Stage { index: usize, name: Option<String>, base: String },
+    Stage {
+        index: usize,
+        name: Option<String>,
+        base: String,
+    },
     /// Step `n` of `total` in the stage starts.
-    Step { stage: usize, n: usize, total: usize, text: String },
+    Step {
+        stage: usize,
+        n: usize,
+        total: usize,
+        text: String,
+    },
     /// The step's result came from the cache.
     Cached,
     /// A line of a RUN step's output.
@@ -26,8 +35,16 @@ pub type Progress<'a> = &'a (dyn Fn(Event) + Sync);
 /// Formats an event the way `docker build` prints steps, one line each.
 pub fn render(ev: &Event) -> String {
     match ev {
-        Event::Stage { index, name: Some(n), base } => format!("[stage {index}: {n}] FROM {base}"),
-        Event::Stage { index, name: None, base } => format!("[stage {index}] FROM {base}"),
+        Event::Stage {
+            index,
+            name: Some(n),
+            base,
+        } => format!("[stage {index}: {n}] FROM {base}"),
+        Event::Stage {
+            index,
+            name: None,
+            base,
+        } => format!("[stage {index}] FROM {base}"),
         Event::Step { n, total, text, .. } => format!("STEP {n}/{total}: {text}"),
         Event::Cached => " ---> Using cache".to_string(),
         Event::Output(l) => format!("  | {l}"),

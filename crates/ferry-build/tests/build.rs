@@ -26,12 +26,19 @@ impl Fixture {
         let cache = tmp.path().join("cache");
         std::fs::create_dir_all(&context).unwrap();
         let store = Store::open(cache.join("store")).unwrap();
-        busybox::busybox_image().unwrap().build(&store, Some(BASE)).unwrap();
+        busybox::busybox_image()
+            .unwrap()
+            .build(&store, Some(BASE))
+            .unwrap();
         std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
         for (p, c) in files {
             write(&context.join(p), c);
         }
-        Fixture { _tmp: tmp, context, cache }
+        Fixture {
+            _tmp: tmp,
+            context,
+            cache,
+        }
     }
 
     fn opts(&self) -> BuildOptions {
@@ -67,7 +74,7 @@ fn files(built: &Built) -> BTreeMap<String, String> {
     let m: ferry_image::oci::ImageManifest = serde_json::from_slice(&built.manifest_bytes).unwrap();
     let mut out = BTreeMap::new();
     for l in m.layers() {
-        let blob = built.store.read_blob(&l.digest().to_string()).unwrap();
+        let blob = built.store.read_blob(l.digest().as_ref()).unwrap();
         let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(blob.as_slice()));
         for e in ar.entries().unwrap() {
             let mut e = e.unwrap();
@@ -110,18 +117,41 @@ fn multi_stage_build_runs_shell_in_runc_and_copies_into_scratch() {
     let fx = Fixture::new(MULTI, &[]);
     let built = fx.build();
     let f = files(&built);
-    assert_eq!(f.get("out.txt").map(String::as_str), Some("hello from Linux\n"), "{f:?}");
+    assert_eq!(
+        f.get("out.txt").map(String::as_str),
+        Some("hello from Linux\n"),
+        "{f:?}"
+    );
     assert_eq!(f.get("gen/file").map(String::as_str), Some("generated\n"));
-    assert_eq!(f.len(), 3, "only the copied files (and /gen) are in the final image: {f:?}");
+    assert_eq!(
+        f.len(),
+        3,
+        "only the copied files (and /gen) are in the final image: {f:?}"
+    );
     let cfg = &built.config["config"];
     assert_eq!(cfg["Entrypoint"], serde_json::json!(["/bin/app"]));
     assert_eq!(cfg["Cmd"], serde_json::json!(["--serve"]));
-    assert_eq!(cfg["Labels"]["version"], "none", "a meta ARG is out of scope unless the stage declares it");
-    assert_eq!(cfg["Labels"]["org.opencontainers.image.title"], "multi stage");
-    assert!(cfg["ExposedPorts"].get("8080/tcp").is_some() && cfg["ExposedPorts"].get("53/udp").is_some());
+    assert_eq!(
+        cfg["Labels"]["version"], "none",
+        "a meta ARG is out of scope unless the stage declares it"
+    );
+    assert_eq!(
+        cfg["Labels"]["org.opencontainers.image.title"],
+        "multi stage"
+    );
+    assert!(
+        cfg["ExposedPorts"].get("8080/tcp").is_some()
+            && cfg["ExposedPorts"].get("53/udp").is_some()
+    );
     let history = built.config["history"].as_array().unwrap();
     assert_eq!(history.len(), 6);
-    assert_eq!(history.iter().filter(|h| h.get("empty_layer").is_none()).count(), 2);
+    assert_eq!(
+        history
+            .iter()
+            .filter(|h| h.get("empty_layer").is_none())
+            .count(),
+        2
+    );
 
     // --target the first stage: its layers record the RUNs, including the
     // whiteout for the deleted /tmp and an empty network namespace (lo only).
@@ -131,12 +161,33 @@ fn multi_stage_build_runs_shell_in_runc_and_copies_into_scratch() {
     let (r, _) = fx.build_with(&opts);
     let stage = r.unwrap();
     let f = files(&stage);
-    assert_eq!(f.get(".wh.tmp").map(String::as_str), Some("<whiteout>"), "{:?}", f.keys().collect::<Vec<_>>());
-    assert_eq!(f.get("work/out.txt").map(String::as_str), Some("hi from Linux\n"));
-    assert_eq!(f.get("ifaces").map(String::as_str), Some("1\n"), "only lo in the build's network namespace");
-    assert!(!f.contains_key("proc/") && !f.contains_key("dev/"), "mount points stay out of layers");
+    assert_eq!(
+        f.get(".wh.tmp").map(String::as_str),
+        Some("<whiteout>"),
+        "{:?}",
+        f.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        f.get("work/out.txt").map(String::as_str),
+        Some("hi from Linux\n")
+    );
+    assert_eq!(
+        f.get("ifaces").map(String::as_str),
+        Some("1\n"),
+        "only lo in the build's network namespace"
+    );
+    assert!(
+        !f.contains_key("proc/") && !f.contains_key("dev/"),
+        "mount points stay out of layers"
+    );
     assert_eq!(stage.config["config"]["WorkingDir"], "/work");
-    assert!(stage.config["config"]["Env"].as_array().unwrap().iter().any(|e| e == "OUT=/work"));
+    assert!(
+        stage.config["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "OUT=/work")
+    );
 }
 
 #[test]
@@ -145,7 +196,10 @@ fn same_build_twice_gives_identical_digests_and_is_fully_cached() {
     let one = fx.build();
     let two = fx.build();
     assert_eq!(one.digest(), two.digest());
-    assert_eq!(two.steps_run, 0, "everything comes from the cache the second time");
+    assert_eq!(
+        two.steps_run, 0,
+        "everything comes from the cache the second time"
+    );
     // A fresh cache re-runs every step and still gives the same digest.
     let fx2 = Fixture::new(MULTI, &[]);
     let three = fx2.build();
@@ -161,12 +215,22 @@ fn changing_one_file_reruns_only_the_steps_after_its_copy() {
     assert_eq!((first.steps_run, first.steps_cached), (5, 0));
     write(&fx.context.join("b.txt"), "b2\n");
     let second = fx.build();
-    assert_eq!((second.steps_run, second.steps_cached), (2, 3), "only COPY b.txt and the RUN after it run again");
-    assert_eq!(files(&second).get("both").map(String::as_str), Some("a1\nbase\nb2\n"));
+    assert_eq!(
+        (second.steps_run, second.steps_cached),
+        (2, 3),
+        "only COPY b.txt and the RUN after it run again"
+    );
+    assert_eq!(
+        files(&second).get("both").map(String::as_str),
+        Some("a1\nbase\nb2\n")
+    );
     write(&fx.context.join("a.txt"), "a2\n");
     let third = fx.build();
     assert_eq!((third.steps_run, third.steps_cached), (4, 1));
-    assert_eq!(files(&third).get("both").map(String::as_str), Some("a2\nbase\nb2\n"));
+    assert_eq!(
+        files(&third).get("both").map(String::as_str),
+        Some("a2\nbase\nb2\n")
+    );
     // touching without changing content keeps the cache
     write(&fx.context.join("a.txt"), "a2\n");
     assert_eq!(fx.build().steps_run, 0);
@@ -174,20 +238,35 @@ fn changing_one_file_reruns_only_the_steps_after_its_copy() {
 
 #[test]
 fn failing_run_reports_step_exit_code_and_output_tail() {
-    let fx = Fixture::new("FROM ferry.test/busybox:1\nRUN echo preparing && echo boom >&2 && exit 3\nCMD x\n", &[]);
+    let fx = Fixture::new(
+        "FROM ferry.test/busybox:1\nRUN echo preparing && echo boom >&2 && exit 3\nCMD x\n",
+        &[],
+    );
     let (r, events) = fx.build_with(&fx.opts());
     let err = r.unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::RunFailed { code: 3, .. }), "{msg}");
-    assert!(msg.contains("Dockerfile:2") && msg.contains("exit code 3") && msg.contains("boom") && msg.contains("preparing"), "{msg}");
-    assert!(!events.iter().any(|e| matches!(e, Event::Done { .. })), "no image is produced");
+    assert!(
+        msg.contains("Dockerfile:2")
+            && msg.contains("exit code 3")
+            && msg.contains("boom")
+            && msg.contains("preparing"),
+        "{msg}"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(e, Event::Done { .. })),
+        "no image is produced"
+    );
 }
 
 #[test]
 fn copy_from_outside_the_context_is_refused() {
     let fx = Fixture::new("FROM ferry.test/busybox:1\nCOPY ../secret /secret\n", &[]);
     let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
-    assert!(err.contains("Dockerfile:2:1") && err.contains("outside the build context"), "{err}");
+    assert!(
+        err.contains("Dockerfile:2:1") && err.contains("outside the build context"),
+        "{err}"
+    );
     let fx = Fixture::new("FROM ferry.test/busybox:1\nCOPY link /secret\n", &[]);
     std::os::unix::fs::symlink("/etc/hostname", fx.context.join("link")).unwrap();
     let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
@@ -202,7 +281,14 @@ COPY <<EOF /etc/app.conf\nport=$PORT\nEOF\n\
 ADD bundle.tar /opt/\n\
 COPY . /ctx/\n\
 RUN stat -c '%u:%g %a' /data/keep.txt > /perm && cat /opt/inner/x > /fromtar\n";
-    let fx = Fixture::new(df, &[("keep.txt", "k"), ("skip.txt", "s"), (".dockerignore", "skip.txt\n")]);
+    let fx = Fixture::new(
+        df,
+        &[
+            ("keep.txt", "k"),
+            ("skip.txt", "s"),
+            (".dockerignore", "skip.txt\n"),
+        ],
+    );
     // a small tarball in the context
     let tar_path = fx.context.join("bundle.tar");
     let mut b = tar::Builder::new(std::fs::File::create(&tar_path).unwrap());
@@ -219,18 +305,33 @@ RUN stat -c '%u:%g %a' /data/keep.txt > /perm && cat /opt/inner/x > /fromtar\n";
     opts.build_args.insert("PORT".into(), "80".into());
     let built = fx.build_with(&opts).0.unwrap();
     let f = files(&built);
-    assert!(f.contains_key("data/keep.txt") && !f.contains_key("data/skip.txt"), "{:?}", f.keys().collect::<Vec<_>>());
+    assert!(
+        f.contains_key("data/keep.txt") && !f.contains_key("data/skip.txt"),
+        "{:?}",
+        f.keys().collect::<Vec<_>>()
+    );
     assert_eq!(f.get("perm").map(String::as_str), Some("65534:65534 600\n"));
     assert_eq!(f.get("fromtar").map(String::as_str), Some("in tar"));
-    assert_eq!(f.get("etc/app.conf").map(String::as_str), Some("port=\n"), "ARG not declared: empty");
-    assert!(f.contains_key("ctx/Dockerfile") && f.contains_key("ctx/bundle.tar") && !f.contains_key("ctx/skip.txt"));
+    assert_eq!(
+        f.get("etc/app.conf").map(String::as_str),
+        Some("port=\n"),
+        "ARG not declared: empty"
+    );
+    assert!(
+        f.contains_key("ctx/Dockerfile")
+            && f.contains_key("ctx/bundle.tar")
+            && !f.contains_key("ctx/skip.txt")
+    );
 }
 
 #[test]
 fn bad_input_is_named() {
     let fx = Fixture::new("FROM ferry.test/busybox:1\nCOPY missing.txt /x\n", &[]);
     let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
-    assert!(err.contains("missing.txt") && err.contains("not found"), "{err}");
+    assert!(
+        err.contains("missing.txt") && err.contains("not found"),
+        "{err}"
+    );
     let mut opts = fx.opts();
     opts.target = Some("nope".into());
     let err = fx.build_with(&opts).0.unwrap_err().to_string();
@@ -238,7 +339,10 @@ fn bad_input_is_named() {
     let fx = Fixture::new("FROM --platform=linux/s390x ferry.test/busybox:1\n", &[]);
     let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
     assert!(err.contains("cannot be built here"), "{err}");
-    let fx = Fixture::new("FROM ferry.test/busybox:1\nRUN --mount=type=secret,id=x true\n", &[]);
+    let fx = Fixture::new(
+        "FROM ferry.test/busybox:1\nRUN --mount=type=secret,id=x true\n",
+        &[],
+    );
     let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
     assert!(err.contains("only type=cache"), "{err}");
 }

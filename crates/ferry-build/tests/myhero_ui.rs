@@ -34,8 +34,16 @@ struct Container(String, std::path::PathBuf);
 impl Drop for Container {
     fn drop(&mut self) {
         let root = self.1.join("runc-state");
-        let _ = Command::new("runc").arg("--root").arg(&root).args(["kill", &self.0, "KILL"]).output();
-        let _ = Command::new("runc").arg("--root").arg(&root).args(["delete", "-f", &self.0]).output();
+        let _ = Command::new("runc")
+            .arg("--root")
+            .arg(&root)
+            .args(["kill", &self.0, "KILL"])
+            .output();
+        let _ = Command::new("runc")
+            .arg("--root")
+            .arg(&root)
+            .args(["delete", "-f", &self.0])
+            .output();
     }
 }
 
@@ -52,7 +60,10 @@ fn myhero_ui_image_builds_and_serves_its_page() {
     )
     .unwrap();
     let store = Store::open(cache.join("store")).unwrap();
-    busybox::busybox_image().unwrap().build(&store, Some("ferry.test/busybox:1")).unwrap();
+    busybox::busybox_image()
+        .unwrap()
+        .build(&store, Some("ferry.test/busybox:1"))
+        .unwrap();
     let port = free_port();
     let opts = BuildOptions {
         context: ctx.clone(),
@@ -92,16 +103,30 @@ fn myhero_ui_image_builds_and_serves_its_page() {
         binds: vec![],
     };
     let bundle = tmp.path().join("bundle");
-    std::fs::write(bundle.join("config.json"), serde_json::to_vec(&runtime_spec(&spec).unwrap()).unwrap()).unwrap();
+    std::fs::write(
+        bundle.join("config.json"),
+        serde_json::to_vec(&runtime_spec(&spec).unwrap()).unwrap(),
+    )
+    .unwrap();
     let id = format!("ferry-build-test-{}", std::process::id());
     let _guard = Container(id.clone(), bundle.clone());
     let mut cmd = Command::new("runc");
-    cmd.arg("--root").arg(bundle.join("runc-state")).args(["run", "--bundle"]).arg(&bundle).arg(&id);
+    cmd.arg("--root")
+        .arg(bundle.join("runc-state"))
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id);
     let _proc = Proc::spawn("myhero-ui", cmd, tmp.path());
     let url = format!("http://127.0.0.1:{port}/");
     let body = poll("myhero-ui to serve", Duration::from_secs(20), || {
-        reqwest::blocking::get(&url).ok().filter(|r| r.status().is_success()).and_then(|r| r.text().ok())
+        reqwest::blocking::get(&url)
+            .ok()
+            .filter(|r| r.status().is_success())
+            .and_then(|r| r.text().ok())
     });
     assert!(body.contains("Make ONE voice heard!!!"), "{body}");
-    assert!(body.contains("http://127.0.0.1:15000"), "the RUN step rewrote the page: {body}");
+    assert!(
+        body.contains("http://127.0.0.1:15000"),
+        "the RUN step rewrote the page: {body}"
+    );
 }

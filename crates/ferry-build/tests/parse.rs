@@ -40,8 +40,12 @@ fn exec_and_shell_forms() {
     )
     .unwrap();
     let s = &df.stages[0].steps;
-    assert!(matches!(&s[0].instr, Instr::Run(r) if r.cmd == CmdForm::Exec(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()])));
-    assert!(matches!(&s[1].instr, Instr::Run(r) if r.cmd == CmdForm::Shell("echo \"$HOME\"".into())));
+    assert!(
+        matches!(&s[0].instr, Instr::Run(r) if r.cmd == CmdForm::Exec(vec!["/bin/sh".into(), "-c".into(), "echo hi".into()]))
+    );
+    assert!(
+        matches!(&s[1].instr, Instr::Run(r) if r.cmd == CmdForm::Shell("echo \"$HOME\"".into()))
+    );
     assert!(matches!(&s[2].instr, Instr::Cmd(CmdForm::Exec(v)) if v == &["httpd", "-f"]));
     assert!(matches!(&s[3].instr, Instr::Entrypoint(CmdForm::Shell(v)) if v == "exec top -b"));
     // an invalid JSON array is the shell form, as the reference says
@@ -64,7 +68,9 @@ fn env_label_forms() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(&s[1].instr, Instr::Env(p) if p == &[("OLD".to_string(), "legacy value".to_string())]));
+    assert!(
+        matches!(&s[1].instr, Instr::Env(p) if p == &[("OLD".to_string(), "legacy value".to_string())])
+    );
     assert!(matches!(&s[2].instr, Instr::Label(p) if p.len() == 2));
 }
 
@@ -76,8 +82,12 @@ fn heredoc_run_and_copy() {
     )
     .unwrap();
     let s = &df.stages[0].steps;
-    assert!(matches!(&s[0].instr, Instr::Run(r) if r.cmd == CmdForm::Shell("set -e\necho one > /one\n".into())));
-    assert!(matches!(&s[1].instr, Instr::Run(r) if r.cmd == CmdForm::Shell("cat <<A > /a\nx\nA".into())));
+    assert!(
+        matches!(&s[0].instr, Instr::Run(r) if r.cmd == CmdForm::Shell("set -e\necho one > /one\n".into()))
+    );
+    assert!(
+        matches!(&s[1].instr, Instr::Run(r) if r.cmd == CmdForm::Shell("cat <<A > /a\nx\nA".into()))
+    );
     match &s[2].instr {
         Instr::Copy(c) => {
             assert_eq!(c.srcs, vec!["<<conf"]);
@@ -96,8 +106,12 @@ fn flags_and_healthcheck() {
     .unwrap();
     assert_eq!(df.stages[0].platform.as_deref(), Some("linux/amd64"));
     let s = &df.stages[0].steps;
-    assert!(matches!(&s[0].instr, Instr::Run(r) if r.mounts == ["type=cache,target=/c"] && r.network.as_deref() == Some("none")));
-    assert!(matches!(&s[1].instr, Instr::Copy(c) if c.chown.as_deref() == Some("1:2") && c.chmod.as_deref() == Some("644")));
+    assert!(
+        matches!(&s[0].instr, Instr::Run(r) if r.mounts == ["type=cache,target=/c"] && r.network.as_deref() == Some("none"))
+    );
+    assert!(
+        matches!(&s[1].instr, Instr::Copy(c) if c.chown.as_deref() == Some("1:2") && c.chmod.as_deref() == Some("644"))
+    );
     match &s[2].instr {
         Instr::Healthcheck(Some(h)) => {
             assert_eq!(h.interval, Some(std::time::Duration::from_secs(300)));
@@ -112,15 +126,25 @@ fn flags_and_healthcheck() {
 
 #[test]
 fn escape_directive_backtick() {
-    let df = parse("Dockerfile", "# escape=`\nFROM a\nCOPY testfile.txt c:\\\nRUN dir c:\\ `\n  && echo ok\n").unwrap();
+    let df = parse(
+        "Dockerfile",
+        "# escape=`\nFROM a\nCOPY testfile.txt c:\\\nRUN dir c:\\ `\n  && echo ok\n",
+    )
+    .unwrap();
     assert_eq!(df.escape, '`');
     assert!(matches!(&df.stages[0].steps[0].instr, Instr::Copy(c) if c.dest == "c:\\"));
-    assert!(matches!(&df.stages[0].steps[1].instr, Instr::Run(r) if r.cmd == CmdForm::Shell("dir c:\\ && echo ok".into())));
+    assert!(
+        matches!(&df.stages[0].steps[1].instr, Instr::Run(r) if r.cmd == CmdForm::Shell("dir c:\\ && echo ok".into()))
+    );
 }
 
 #[test]
 fn case_insensitive_keywords_and_maintainer() {
-    let df = parse("Dockerfile", "from a as B\nrun true\nMAINTAINER me <me@example.invalid>\n").unwrap();
+    let df = parse(
+        "Dockerfile",
+        "from a as B\nrun true\nMAINTAINER me <me@example.invalid>\n",
+    )
+    .unwrap();
     assert_eq!(df.stages[0].name.as_deref(), Some("b"));
     assert_eq!(df.stages[0].steps.len(), 2);
 }
@@ -128,13 +152,19 @@ fn case_insensitive_keywords_and_maintainer() {
 #[test]
 fn unknown_instruction_has_position_and_suggestion() {
     let e = err("FROM a\n\n  RUNN echo\n");
-    assert_eq!(e, "Dockerfile:3:3: unknown instruction `RUNN` (did you mean `RUN`?)");
+    assert_eq!(
+        e,
+        "Dockerfile:3:3: unknown instruction `RUNN` (did you mean `RUN`?)"
+    );
 }
 
 #[test]
 fn unknown_flag_is_named() {
     let e = err("FROM a\nCOPY --chwon=1 a b\n");
-    assert!(e.starts_with("Dockerfile:2:6: unknown flag `--chwon` for COPY"), "{e}");
+    assert!(
+        e.starts_with("Dockerfile:2:6: unknown flag `--chwon` for COPY"),
+        "{e}"
+    );
     assert!(e.contains("--chown"), "{e}");
     let e = err("FROM a\nWORKDIR --x /a\n");
     assert!(e.contains("WORKDIR takes no flags"), "{e}");
@@ -143,18 +173,27 @@ fn unknown_flag_is_named() {
 #[test]
 fn onbuild_is_refused_clearly() {
     let e = err("FROM a\nONBUILD RUN true\n");
-    assert!(e.starts_with("Dockerfile:2:1: ONBUILD is not supported"), "{e}");
+    assert!(
+        e.starts_with("Dockerfile:2:1: ONBUILD is not supported"),
+        "{e}"
+    );
 }
 
 #[test]
 fn structural_errors() {
     assert!(err("RUN true\n").contains("RUN before the first FROM"));
     assert!(err("# only a comment\n").contains("no FROM instruction"));
-    assert!(err("FROM a AS x\nFROM b AS x\n").starts_with("Dockerfile:2:1: stage name `x` is used twice"));
+    assert!(
+        err("FROM a AS x\nFROM b AS x\n")
+            .starts_with("Dockerfile:2:1: stage name `x` is used twice")
+    );
     assert!(err("FROM a\nCOPY onlyone\n").contains("at least one source"));
     assert!(err("FROM a\nSHELL /bin/sh -c\n").contains("JSON array"));
     assert!(err("FROM a\nENV\n").starts_with("Dockerfile:2:"));
-    assert!(err("FROM a\nHEALTHCHECK --interval=soon CMD true\n").contains("--interval: invalid duration"));
+    assert!(
+        err("FROM a\nHEALTHCHECK --interval=soon CMD true\n")
+            .contains("--interval: invalid duration")
+    );
     assert!(err("FROM a AS 1bad\n").contains("invalid stage name"));
     assert!(err("# escape=x\nFROM a\n").starts_with("Dockerfile:1:1: invalid escape directive"));
 }

@@ -29,13 +29,25 @@ impl Drop for Serving {
 async fn registry() -> Serving {
     let dir = tempfile::tempdir().unwrap();
     let mut metrics = prometheus_client::registry::Registry::default();
-    let config = Config { region: "uk".into(), data_dir: dir.path().join("registry"), spec: RegistrySpec::default() };
+    let config = Config {
+        region: "uk".into(),
+        data_dir: dir.path().join("registry"),
+        spec: RegistrySpec::default(),
+    };
     let registry = Registry::open(config.clone(), EventBus::default(), &mut metrics).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let shutdown = CancellationToken::new();
-    tokio::spawn(registry.serve_on(&config, listener, shutdown.clone()).unwrap());
-    Serving { host, shutdown, _dir: dir }
+    tokio::spawn(
+        registry
+            .serve_on(&config, listener, shutdown.clone())
+            .unwrap(),
+    );
+    Serving {
+        host,
+        shutdown,
+        _dir: dir,
+    }
 }
 
 fn fixture(dockerfile: &str) -> (tempfile::TempDir, BuildOptions) {
@@ -45,24 +57,53 @@ fn fixture(dockerfile: &str) -> (tempfile::TempDir, BuildOptions) {
     std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
     let cache = tmp.path().join("cache");
     let store = Store::open(cache.join("store")).unwrap();
-    busybox::busybox_image().unwrap().build(&store, Some("ferry.test/busybox:1")).unwrap();
-    let opts = BuildOptions { context: ctx, dockerfile: None, build_args: BTreeMap::new(), target: None, cache_dir: cache, no_cache: false };
+    busybox::busybox_image()
+        .unwrap()
+        .build(&store, Some("ferry.test/busybox:1"))
+        .unwrap();
+    let opts = BuildOptions {
+        context: ctx,
+        dockerfile: None,
+        build_args: BTreeMap::new(),
+        target: None,
+        cache_dir: cache,
+        no_cache: false,
+    };
     (tmp, opts)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn built_image_is_pushed_and_readable_by_skopeo() {
     let reg = registry().await;
-    let (_tmp, opts) = fixture("FROM ferry.test/busybox:1\nRUN echo pushed > /msg\nCMD [\"cat\", \"/msg\"]\n");
+    let (_tmp, opts) =
+        fixture("FROM ferry.test/busybox:1\nRUN echo pushed > /msg\nCMD [\"cat\", \"/msg\"]\n");
     let tag = format!("{}/team/app:v1", reg.host);
-    let built = ferry_build::output::build_and_push(opts, vec![tag.clone()], Arc::new(|_| {})).await.unwrap();
+    let built = ferry_build::output::build_and_push(opts, vec![tag.clone()], Arc::new(|_| {}))
+        .await
+        .unwrap();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{tag}")]).output().unwrap()
+        Command::new("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{tag}"),
+            ])
+            .output()
+            .unwrap()
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.stdout, built.manifest_bytes.to_vec(), "the registry serves the manifest byte for byte");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout,
+        built.manifest_bytes.to_vec(),
+        "the registry serves the manifest byte for byte"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,9 +111,15 @@ async fn failing_build_pushes_nothing() {
     let reg = registry().await;
     let (_tmp, opts) = fixture("FROM ferry.test/busybox:1\nRUN echo nope; exit 7\n");
     let tag = format!("{}/team/broken:v1", reg.host);
-    let err = ferry_build::output::build_and_push(opts, vec![tag], Arc::new(|_| {})).await.unwrap_err();
+    let err = ferry_build::output::build_and_push(opts, vec![tag], Arc::new(|_| {}))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::RunFailed { code: 7, .. }), "{err}");
     let url = format!("http://{}/v2/team/broken/tags/list", reg.host);
     let status = reqwest::get(&url).await.unwrap().status();
-    assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "no repository was created");
+    assert_eq!(
+        status,
+        reqwest::StatusCode::NOT_FOUND,
+        "no repository was created"
+    );
 }

@@ -37,7 +37,9 @@ pub fn key(parent: &str, parts: &[&str]) -> String {
 impl StepCache {
     pub fn new(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        Ok(Self { dir: dir.to_path_buf() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
     }
 
     fn path(&self, key: &str) -> PathBuf {

@@ -54,13 +54,29 @@ fn has_glob(s: &str) -> bool {
 }
 
 /// Every path below `root` (relative, sorted), skipping ignored ones.
-fn walk_all(root: &Path, rel: &str, ignore: Option<&Ignore>, out: &mut Vec<String>) -> Result<(), String> {
-    let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
-    let mut names: Vec<_> = fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?.filter_map(|e| e.ok()).collect();
+fn walk_all(
+    root: &Path,
+    rel: &str,
+    ignore: Option<&Ignore>,
+    out: &mut Vec<String>,
+) -> Result<(), String> {
+    let dir = if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    };
+    let mut names: Vec<_> = fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .collect();
     names.sort_by_key(|e| e.file_name());
     for e in names {
         let name = e.file_name().to_string_lossy().into_owned();
-        let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let r = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
         if ignore.is_some_and(|i| i.excluded(&r)) {
             continue;
         }
@@ -88,7 +104,9 @@ pub fn expand_source(source: &Source<'_>, src: &str) -> Result<Vec<String>, Stri
         walk_all(source.root, "", source.ignore, &mut all)?;
         let hits: Vec<String> = all.into_iter().filter(|p| glob.is_match(p)).collect();
         if hits.is_empty() {
-            return Err(format!("no source files were specified: `{src}` matches nothing"));
+            return Err(format!(
+                "no source files were specified: `{src}` matches nothing"
+            ));
         }
         return Ok(hits);
     }
@@ -101,13 +119,22 @@ pub fn expand_source(source: &Source<'_>, src: &str) -> Result<Vec<String>, Stri
 /// The host path of `rel`, checked to stay inside the root.
 fn host_path(source: &Source<'_>, rel: &str, src: &str) -> Result<PathBuf, String> {
     if source.is_rootfs {
-        return ferry_image::unpack::secure_join(source.root, Path::new(rel)).map_err(|e| format!("`{src}`: {e}"));
+        return ferry_image::unpack::secure_join(source.root, Path::new(rel))
+            .map_err(|e| format!("`{src}`: {e}"));
     }
     let p = source.root.join(rel);
-    let canon = p.canonicalize().map_err(|_| format!("`{src}` not found in the build context"))?;
-    let root = source.root.canonicalize().map_err(|e| format!("{}: {e}", source.root.display()))?;
+    let canon = p
+        .canonicalize()
+        .map_err(|_| format!("`{src}` not found in the build context"))?;
+    let root = source
+        .root
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", source.root.display()))?;
     if !canon.starts_with(&root) {
-        return Err(format!("source `{src}` is outside the build context (it resolves to {})", canon.display()));
+        return Err(format!(
+            "source `{src}` is outside the build context (it resolves to {})",
+            canon.display()
+        ));
     }
     Ok(canon)
 }
@@ -132,28 +159,55 @@ pub fn add_source(
         add_tree(source, &host, rel, dest, attrs, out)
     } else {
         let name = rel.rsplit('/').next().unwrap_or(rel);
-        let target = if dest_is_dir { join(dest, name) } else { dest.to_string() };
+        let target = if dest_is_dir {
+            join(dest, name)
+        } else {
+            dest.to_string()
+        };
         out.insert(target, entry(Node::File(host), &meta, attrs));
         Ok(())
     }
 }
 
-fn add_tree(source: &Source<'_>, dir: &Path, rel: &str, dest: &str, attrs: Attrs, out: &mut Entries) -> Result<(), String> {
-    let mut names: Vec<_> = fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.filter_map(|e| e.ok()).collect();
+fn add_tree(
+    source: &Source<'_>,
+    dir: &Path,
+    rel: &str,
+    dest: &str,
+    attrs: Attrs,
+    out: &mut Entries,
+) -> Result<(), String> {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .collect();
     names.sort_by_key(|e| e.file_name());
     for e in names {
         let name = e.file_name().to_string_lossy().into_owned();
-        let r = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let r = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         if !source.is_rootfs && source.ignore.is_some_and(|i| i.excluded(&r)) {
             continue;
         }
         let path = e.path();
-        let meta = fs::symlink_metadata(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let meta =
+            fs::symlink_metadata(&path).map_err(|err| format!("{}: {err}", path.display()))?;
         let d = join(dest, &name);
         let ft = meta.file_type();
         if ft.is_symlink() {
             let t = fs::read_link(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-            out.insert(d, Entry { node: Node::Symlink(t.to_string_lossy().into_owned()), mode: 0o777, uid: attrs.uid, gid: attrs.gid });
+            out.insert(
+                d,
+                Entry {
+                    node: Node::Symlink(t.to_string_lossy().into_owned()),
+                    mode: 0o777,
+                    uid: attrs.uid,
+                    gid: attrs.gid,
+                },
+            );
         } else if ft.is_dir() {
             out.insert(d.clone(), entry(Node::Dir, &meta, attrs));
             add_tree(source, &path, &r, &d, attrs, out)?;
@@ -166,12 +220,21 @@ fn add_tree(source: &Source<'_>, dir: &Path, rel: &str, dest: &str, attrs: Attrs
 
 fn entry(node: Node, meta: &fs::Metadata, attrs: Attrs) -> Entry {
     let mode = attrs.chmod.unwrap_or(meta.permissions().mode() & 0o7777);
-    Entry { node, mode, uid: attrs.uid, gid: attrs.gid }
+    Entry {
+        node,
+        mode,
+        uid: attrs.uid,
+        gid: attrs.gid,
+    }
 }
 
 /// `a` + `b` as an image path (no leading `/`).
 pub fn join(a: &str, b: &str) -> String {
-    if a.is_empty() { b.to_string() } else { format!("{a}/{b}") }
+    if a.is_empty() {
+        b.to_string()
+    } else {
+        format!("{a}/{b}")
+    }
 }
 
 /// True when `path` starts like a tar archive (plain, gzip, bzip2 or xz
@@ -179,10 +242,14 @@ pub fn join(a: &str, b: &str) -> String {
 pub fn is_archive(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; 262];
-    let Ok(mut f) = fs::File::open(path) else { return false };
+    let Ok(mut f) = fs::File::open(path) else {
+        return false;
+    };
     let n = f.read(&mut head).unwrap_or(0);
     let h = &head[..n];
-    h.starts_with(&[0x1f, 0x8b]) || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) || (n >= 262 && &h[257..262] == b"ustar")
+    h.starts_with(&[0x1f, 0x8b])
+        || h.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || (n >= 262 && &h[257..262] == b"ustar")
 }
 
 /// A digest over the entries and the content of every file: the cache key
@@ -232,11 +299,20 @@ mod tests {
         fs::create_dir_all(&ctx).unwrap();
         fs::write(d.path().join("secret"), "s").unwrap();
         std::os::unix::fs::symlink("../secret", ctx.join("link")).unwrap();
-        let src = Source { root: &ctx, ignore: None, is_rootfs: false };
+        let src = Source {
+            root: &ctx,
+            ignore: None,
+            is_rootfs: false,
+        };
         let mut out = Entries::new();
-        let err = add_source(&src, "link", "link", "x", false, Attrs::default(), &mut out).unwrap_err();
+        let err =
+            add_source(&src, "link", "link", "x", false, Attrs::default(), &mut out).unwrap_err();
         assert!(err.contains("outside the build context"), "{err}");
-        assert!(expand_source(&src, "../secret").unwrap_err().contains("outside"));
+        assert!(
+            expand_source(&src, "../secret")
+                .unwrap_err()
+                .contains("outside")
+        );
     }
 
     #[test]
@@ -248,13 +324,37 @@ mod tests {
             fs::write(p, f).unwrap();
         }
         let ig = Ignore::parse("i", "b.txt\n").unwrap();
-        let src = Source { root: d.path(), ignore: Some(&ig), is_rootfs: false };
+        let src = Source {
+            root: d.path(),
+            ignore: Some(&ig),
+            is_rootfs: false,
+        };
         assert_eq!(expand_source(&src, "*.txt").unwrap(), vec!["a.txt"]);
-        assert!(expand_source(&src, "b.txt").unwrap_err().contains(".dockerignore"));
+        assert!(
+            expand_source(&src, "b.txt")
+                .unwrap_err()
+                .contains(".dockerignore")
+        );
         let mut out = Entries::new();
-        add_source(&src, "", ".", "app", true, Attrs { uid: 5, gid: 6, chmod: Some(0o600) }, &mut out).unwrap();
+        add_source(
+            &src,
+            "",
+            ".",
+            "app",
+            true,
+            Attrs {
+                uid: 5,
+                gid: 6,
+                chmod: Some(0o600),
+            },
+            &mut out,
+        )
+        .unwrap();
         let keys: Vec<&str> = out.keys().map(String::as_str).collect();
-        assert_eq!(keys, vec!["app", "app/a.txt", "app/c.md", "app/sub", "app/sub/d.txt"]);
+        assert_eq!(
+            keys,
+            vec!["app", "app/a.txt", "app/c.md", "app/sub", "app/sub/d.txt"]
+        );
         assert_eq!(out["app/a.txt"].uid, 5);
         assert_eq!(out["app/a.txt"].mode, 0o600);
     }

@@ -37,11 +37,20 @@ pub fn snapshot(root: &Path, skip: &[String]) -> io::Result<Snapshot> {
     Ok(s)
 }
 
-fn walk(dir: &Path, rel: &str, skip: &[String], out: &mut BTreeMap<String, Meta>) -> io::Result<()> {
+fn walk(
+    dir: &Path,
+    rel: &str,
+    skip: &[String],
+    out: &mut BTreeMap<String, Meta>,
+) -> io::Result<()> {
     for e in fs::read_dir(dir)? {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
-        let r = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+        let r = if rel.is_empty() {
+            name
+        } else {
+            format!("{rel}/{name}")
+        };
         if skip.iter().any(|s| s == &r) {
             continue;
         }
@@ -72,16 +81,36 @@ pub fn diff(root: &Path, before: &Snapshot, after: &Snapshot) -> io::Result<Entr
         if before.paths.get(path) == Some(m) {
             continue;
         }
-        let Some(node) = node_of(root, path, m.mode)? else { continue };
-        out.insert(path.clone(), Entry { node, mode: m.mode & 0o7777, uid: m.uid, gid: m.gid });
+        let Some(node) = node_of(root, path, m.mode)? else {
+            continue;
+        };
+        out.insert(
+            path.clone(),
+            Entry {
+                node,
+                mode: m.mode & 0o7777,
+                uid: m.uid,
+                gid: m.gid,
+            },
+        );
     }
     for path in before.paths.keys() {
         if after.paths.contains_key(path) {
             continue;
         }
-        let parent_gone = path.rsplit_once('/').is_some_and(|(p, _)| !after.paths.contains_key(p));
+        let parent_gone = path
+            .rsplit_once('/')
+            .is_some_and(|(p, _)| !after.paths.contains_key(p));
         if !parent_gone {
-            out.insert(path.clone(), Entry { node: Node::Whiteout, mode: 0, uid: 0, gid: 0 });
+            out.insert(
+                path.clone(),
+                Entry {
+                    node: Node::Whiteout,
+                    mode: 0,
+                    uid: 0,
+                    gid: 0,
+                },
+            );
         }
     }
     // Parents keep their current metadata, so extracting the layer does not
@@ -94,7 +123,15 @@ pub fn diff(root: &Path, before: &Snapshot, after: &Snapshot) -> io::Result<Entr
                 break;
             }
             if let Some(m) = after.paths.get(parent) {
-                out.insert(parent.to_string(), Entry { node: Node::Dir, mode: m.mode & 0o7777, uid: m.uid, gid: m.gid });
+                out.insert(
+                    parent.to_string(),
+                    Entry {
+                        node: Node::Dir,
+                        mode: m.mode & 0o7777,
+                        uid: m.uid,
+                        gid: m.gid,
+                    },
+                );
             }
             p = parent;
         }
@@ -107,7 +144,9 @@ fn node_of(root: &Path, path: &str, mode: u32) -> io::Result<Option<Node>> {
     Ok(match mode & libc_s_ifmt() {
         0o040000 => Some(Node::Dir),
         0o100000 => Some(Node::File(full)),
-        0o120000 => Some(Node::Symlink(fs::read_link(&full)?.to_string_lossy().into_owned())),
+        0o120000 => Some(Node::Symlink(
+            fs::read_link(&full)?.to_string_lossy().into_owned(),
+        )),
         _ => None, // devices, fifos and sockets made by a step are not kept
     })
 }
@@ -140,7 +179,17 @@ mod tests {
         let after = snapshot(r, &skip).unwrap();
         let e = diff(r, &before, &after).unwrap();
         let keys: Vec<&str> = e.keys().map(String::as_str).collect();
-        assert_eq!(keys, vec!["del", "keep", "keep/sub", "keep/sub/change", "new", "olddir"]);
+        assert_eq!(
+            keys,
+            vec![
+                "del",
+                "keep",
+                "keep/sub",
+                "keep/sub/change",
+                "new",
+                "olddir"
+            ]
+        );
         assert_eq!(e["del"].node, Node::Whiteout);
         assert_eq!(e["olddir"].node, Node::Whiteout);
         assert_eq!(e["keep"].node, Node::Dir);

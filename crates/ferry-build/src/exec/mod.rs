@@ -104,7 +104,10 @@ struct Builder<'a> {
 
 /// Reads the Dockerfile and `.dockerignore` named by `opts` and builds.
 pub fn build(opts: &BuildOptions, progress: Progress<'_>) -> Result<Built> {
-    let path = opts.dockerfile.clone().unwrap_or_else(|| opts.context.join("Dockerfile"));
+    let path = opts
+        .dockerfile
+        .clone()
+        .unwrap_or_else(|| opts.context.join("Dockerfile"));
     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let df = parse(&path.display().to_string(), &text)?;
     build_parsed(opts, &df, progress)
@@ -113,17 +116,26 @@ pub fn build(opts: &BuildOptions, progress: Progress<'_>) -> Result<Built> {
 /// Builds an already parsed Dockerfile.
 pub fn build_parsed(opts: &BuildOptions, df: &Dockerfile, progress: Progress<'_>) -> Result<Built> {
     if !opts.context.is_dir() {
-        return Err(Error::Options(format!("build context {} is not a directory", opts.context.display())));
+        return Err(Error::Options(format!(
+            "build context {} is not a directory",
+            opts.context.display()
+        )));
     }
     let ig_path = opts.context.join(".dockerignore");
     let ignore = match std::fs::read_to_string(&ig_path) {
         Ok(t) => Ignore::parse(&ig_path.display().to_string(), &t)?,
         Err(_) => Ignore::default(),
     };
-    let store = Store::open(opts.cache_dir.join("store"))
-        .map_err(|e| Error::Image { context: "open build store".into(), message: e.to_string() })?;
-    let cache = StepCache::new(&opts.cache_dir.join("steps")).map_err(|e| Error::io(opts.cache_dir.join("steps"), e))?;
-    let work = opts.cache_dir.join("work").join(uuid::Uuid::new_v4().simple().to_string());
+    let store = Store::open(opts.cache_dir.join("store")).map_err(|e| Error::Image {
+        context: "open build store".into(),
+        message: e.to_string(),
+    })?;
+    let cache = StepCache::new(&opts.cache_dir.join("steps"))
+        .map_err(|e| Error::io(opts.cache_dir.join("steps"), e))?;
+    let work = opts
+        .cache_dir
+        .join("work")
+        .join(uuid::Uuid::new_v4().simple().to_string());
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
     let _cleanup = RemoveOnDrop(work.clone());
     let mut b = Builder {
@@ -143,8 +155,15 @@ pub fn build_parsed(opts: &BuildOptions, df: &Dockerfile, progress: Progress<'_>
     b.meta_args()?;
     let target = match &opts.target {
         Some(t) => df.stage_index(t).ok_or_else(|| {
-            let names: Vec<String> = df.stages.iter().map(|s| s.name.clone().unwrap_or_else(|| s.index.to_string())).collect();
-            Error::Options(format!("target stage `{t}` not found; stages are: {}", names.join(", ")))
+            let names: Vec<String> = df
+                .stages
+                .iter()
+                .map(|s| s.name.clone().unwrap_or_else(|| s.index.to_string()))
+                .collect();
+            Error::Options(format!(
+                "target stage `{t}` not found; stages are: {}",
+                names.join(", ")
+            ))
         })?,
         None => df.stages.len() - 1,
     };
@@ -153,9 +172,13 @@ pub fn build_parsed(opts: &BuildOptions, df: &Dockerfile, progress: Progress<'_>
     for i in needed {
         b.stage(i)?;
     }
-    let stage = b.done[target].take().ok_or_else(|| Error::Options("target stage was not built".into()))?;
+    let stage = b.done[target]
+        .take()
+        .ok_or_else(|| Error::Options("target stage was not built".into()))?;
     let built = b.finish(&stage.state)?;
-    (b.progress)(Event::Done { digest: built.digest() });
+    (b.progress)(Event::Done {
+        digest: built.digest(),
+    });
     Ok(built)
 }
 
@@ -175,8 +198,9 @@ impl Builder<'_> {
                 None => match &a.default {
                     Some(d) => {
                         let meta = &self.meta;
-                        expand(d, self.df.escape, &|n| meta.get(n).cloned())
-                            .map_err(|m| Error::invalid(&self.df.stages[0].pos, format!("ARG {}: {m}", a.name)))?
+                        expand(d, self.df.escape, &|n| meta.get(n).cloned()).map_err(|m| {
+                            Error::invalid(&self.df.stages[0].pos, format!("ARG {}: {m}", a.name))
+                        })?
                     }
                     None => continue,
                 },
@@ -187,7 +211,8 @@ impl Builder<'_> {
     }
 
     fn expand_meta(&self, s: &str, pos: &crate::Pos) -> Result<String> {
-        expand(s, self.df.escape, &|n| self.meta.get(n).cloned()).map_err(|m| Error::invalid(pos, m))
+        expand(s, self.df.escape, &|n| self.meta.get(n).cloned())
+            .map_err(|m| Error::invalid(pos, m))
     }
 
     /// Stages `i` depends on (FROM another stage, COPY --from), then `i`.
@@ -197,7 +222,10 @@ impl Builder<'_> {
         }
         let stage = &self.df.stages[i];
         let base = self.expand_meta(&stage.base, &stage.pos)?;
-        if let Some(j) = self.df.stages[..i].iter().position(|s| s.name.as_deref() == Some(base.to_ascii_lowercase().as_str())) {
+        if let Some(j) = self.df.stages[..i]
+            .iter()
+            .position(|s| s.name.as_deref() == Some(base.to_ascii_lowercase().as_str()))
+        {
             self.needed(j, out)?;
         }
         for step in &stage.steps {
@@ -207,7 +235,10 @@ impl Builder<'_> {
                 let from = self.expand_meta(from, &step.pos)?;
                 if let Some(j) = self.df.stage_index(&from) {
                     if j >= i {
-                        return Err(Error::invalid(&step.pos, format!("COPY --from={from} refers to a later stage (or this one)")));
+                        return Err(Error::invalid(
+                            &step.pos,
+                            format!("COPY --from={from} refers to a later stage (or this one)"),
+                        ));
                     }
                     self.needed(j, out)?;
                 }
@@ -231,12 +262,27 @@ impl Builder<'_> {
             let p = self.expand_meta(p, &stage.pos)?;
             base::check_platform(&p).map_err(|m| Error::invalid(&stage.pos, m))?;
         }
-        (self.progress)(Event::Stage { index: i, name: stage.name.clone(), base: base.clone() });
+        (self.progress)(Event::Stage {
+            index: i,
+            name: stage.name.clone(),
+            base: base.clone(),
+        });
         let rootfs = self.new_rootfs()?;
         let lower = base.to_ascii_lowercase();
-        if let Some(j) = self.df.stages[..i].iter().position(|s| s.name.as_deref() == Some(lower.as_str())) {
-            let parent = self.done[j].clone().ok_or_else(|| Error::invalid(&stage.pos, format!("stage `{base}` was not built")))?;
-            return Ok(StageRun { rootfs, applied: 0, args: BTreeMap::new(), cmd_set: false, ..parent });
+        if let Some(j) = self.df.stages[..i]
+            .iter()
+            .position(|s| s.name.as_deref() == Some(lower.as_str()))
+        {
+            let parent = self.done[j].clone().ok_or_else(|| {
+                Error::invalid(&stage.pos, format!("stage `{base}` was not built"))
+            })?;
+            return Ok(StageRun {
+                rootfs,
+                applied: 0,
+                args: BTreeMap::new(),
+                cmd_set: false,
+                ..parent
+            });
         }
         if lower == "scratch" {
             return Ok(StageRun {
@@ -249,8 +295,10 @@ impl Builder<'_> {
             });
         }
         let progress = self.progress;
-        let img = base::resolve(&self.store, &base, &|r| progress(Event::Pulling(r.to_string())))
-            .map_err(|e| Error::invalid(&stage.pos, e.to_string()))?;
+        let img = base::resolve(&self.store, &base, &|r| {
+            progress(Event::Pulling(r.to_string()))
+        })
+        .map_err(|e| Error::invalid(&stage.pos, e.to_string()))?;
         let state = ImageState::from_image(&img.config, img.manifest.layers());
         Ok(StageRun {
             state,
@@ -264,13 +312,20 @@ impl Builder<'_> {
 
     /// Unpacks the layers `run.rootfs` lacks.
     fn materialize(&self, run: &mut StageRun) -> Result<()> {
-        let opts = UnpackOptions { allow_devices: true, preserve_ownership: Some(true) };
+        let opts = UnpackOptions {
+            allow_devices: true,
+            preserve_ownership: Some(true),
+        };
         for l in &run.state.layers[run.applied..] {
             let digest = l.descriptor.digest().to_string();
             let path = self.store.blob_path(&digest);
             let f = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            unpack_layer(f, &run.rootfs, &digest, Some(&l.diff_id), &opts)
-                .map_err(|e| Error::Image { context: "unpack layer".into(), message: e.to_string() })?;
+            unpack_layer(f, &run.rootfs, &digest, Some(&l.diff_id), &opts).map_err(|e| {
+                Error::Image {
+                    context: "unpack layer".into(),
+                    message: e.to_string(),
+                }
+            })?;
         }
         run.applied = run.state.layers.len();
         Ok(())
@@ -281,7 +336,12 @@ impl Builder<'_> {
         let stage = &self.df.stages[i];
         let total = stage.steps.len();
         for (n, step) in stage.steps.iter().enumerate() {
-            (self.progress)(Event::Step { stage: i, n: n + 1, total, text: step.text.clone() });
+            (self.progress)(Event::Step {
+                stage: i,
+                n: n + 1,
+                total,
+                text: step.text.clone(),
+            });
             self.step(i, &mut run, step)?;
         }
         self.done[i] = Some(run);
@@ -290,21 +350,37 @@ impl Builder<'_> {
 
     /// Writes config and manifest of `state` into the store.
     fn finish(&self, state: &ImageState) -> Result<Built> {
-        let img = |e: ferry_image::Error| Error::Image { context: "write image".into(), message: e.to_string() };
+        let img = |e: ferry_image::Error| Error::Image {
+            context: "write image".into(),
+            message: e.to_string(),
+        };
         let config = state.config_json()?;
         let config_bytes = canonical_json(&config, "image config").map_err(img)?;
         let config_digest = self.store.write_blob(&config_bytes).map_err(img)?;
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
-            .config(Descriptor::new(MediaType::ImageConfig, config_bytes.len() as u64, digest::parse(&config_digest).map_err(img)?))
-            .layers(state.layers.iter().map(|l| l.descriptor.clone()).collect::<Vec<_>>())
+            .config(Descriptor::new(
+                MediaType::ImageConfig,
+                config_bytes.len() as u64,
+                digest::parse(&config_digest).map_err(img)?,
+            ))
+            .layers(
+                state
+                    .layers
+                    .iter()
+                    .map(|l| l.descriptor.clone())
+                    .collect::<Vec<_>>(),
+            )
             .build()
             .map_err(|e| Error::Options(format!("manifest: {e}")))?;
         let manifest_bytes = canonical_json(&manifest, "manifest").map_err(img)?;
         let manifest_digest = self.store.write_blob(&manifest_bytes).map_err(img)?;
-        let descriptor =
-            Descriptor::new(MediaType::ImageManifest, manifest_bytes.len() as u64, digest::parse(&manifest_digest).map_err(img)?);
+        let descriptor = Descriptor::new(
+            MediaType::ImageManifest,
+            manifest_bytes.len() as u64,
+            digest::parse(&manifest_digest).map_err(img)?,
+        );
         Ok(Built {
             store: self.store.clone(),
             descriptor,

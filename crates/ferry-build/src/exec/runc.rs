@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use oci_spec::runtime::{
-    Capability, LinuxCapabilitiesBuilder, LinuxNamespaceType, Mount, MountBuilder, ProcessBuilder, RootBuilder, Spec,
-    UserBuilder,
+    Capability, LinuxCapabilitiesBuilder, LinuxNamespaceType, Mount, MountBuilder, ProcessBuilder,
+    RootBuilder, Spec, UserBuilder,
 };
 
 use crate::error::{Error, Result};
@@ -89,7 +89,13 @@ pub fn runtime_spec(spec: &RunSpec) -> Result<Spec> {
     let mut s = Spec::default();
     s.set_hostname(Some("ferry-build".into()));
     s.set_process(Some(process));
-    s.set_root(Some(RootBuilder::default().path(&spec.rootfs).readonly(false).build().map_err(e)?));
+    s.set_root(Some(
+        RootBuilder::default()
+            .path(&spec.rootfs)
+            .readonly(false)
+            .build()
+            .map_err(e)?,
+    ));
     let mut mounts: Vec<Mount> = s.mounts().clone().unwrap_or_default();
     for (src, dst) in &spec.binds {
         mounts.push(
@@ -116,11 +122,17 @@ pub fn runtime_spec(spec: &RunSpec) -> Result<Spec> {
 
 /// Runs `spec` with runc in `bundle` (a fresh directory), streaming output
 /// lines to `on_line`.
-pub fn run(bundle: &Path, id: &str, spec: &RunSpec, on_line: &mut dyn FnMut(&str)) -> Result<RunResult> {
+pub fn run(
+    bundle: &Path,
+    id: &str,
+    spec: &RunSpec,
+    on_line: &mut dyn FnMut(&str),
+) -> Result<RunResult> {
     std::fs::create_dir_all(bundle).map_err(|e| Error::io(bundle, e))?;
     let config = runtime_spec(spec)?;
     let cfg_path = bundle.join("config.json");
-    let json = serde_json::to_vec(&config).map_err(|e| Error::Options(format!("runtime spec: {e}")))?;
+    let json =
+        serde_json::to_vec(&config).map_err(|e| Error::Options(format!("runtime spec: {e}")))?;
     std::fs::write(&cfg_path, json).map_err(|e| Error::io(&cfg_path, e))?;
     let state = bundle.join("runc-state");
     let mut child = Command::new("runc")
@@ -156,9 +168,16 @@ pub fn run(bundle: &Path, id: &str, spec: &RunSpec, on_line: &mut dyn FnMut(&str
         on_line(&line);
         push_tail(&mut tail, line);
     }
-    let _ = Command::new("runc").arg("--root").arg(&state).args(["delete", "-f", id]).output();
+    let _ = Command::new("runc")
+        .arg("--root")
+        .arg(&state)
+        .args(["delete", "-f", id])
+        .output();
     let code = status.code().unwrap_or(128);
-    Ok(RunResult { code, tail: tail.into_iter().collect::<Vec<_>>().join("\n") })
+    Ok(RunResult {
+        code,
+        tail: tail.into_iter().collect::<Vec<_>>().join("\n"),
+    })
 }
 
 fn push_tail(tail: &mut VecDeque<String>, line: String) {
@@ -187,10 +206,23 @@ mod tests {
         };
         let s = runtime_spec(&rs).unwrap();
         let has_net = |s: &Spec| {
-            s.linux().as_ref().unwrap().namespaces().as_ref().unwrap().iter().any(|n| n.typ() == LinuxNamespaceType::Network)
+            s.linux()
+                .as_ref()
+                .unwrap()
+                .namespaces()
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Network)
         };
         assert!(has_net(&s));
-        assert!(s.mounts().as_ref().unwrap().iter().any(|m| m.destination() == Path::new("/root/.cache")));
+        assert!(
+            s.mounts()
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|m| m.destination() == Path::new("/root/.cache"))
+        );
         rs.host_network = true;
         assert!(!has_net(&runtime_spec(&rs).unwrap()));
     }

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use ferry_image::build::FIXED_CREATED;
 use ferry_image::oci::{
-    Arch, ConfigBuilder, Descriptor, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os, RootFsBuilder,
+    Arch, ConfigBuilder, Descriptor, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder,
+    Os, RootFsBuilder,
 };
 use serde_json::json;
 
@@ -65,15 +66,28 @@ impl ImageState {
             s.workdir = c.working_dir().clone().filter(|w| !w.is_empty());
             s.user = c.user().clone().filter(|u| !u.is_empty());
             s.labels = c.labels().clone().unwrap_or_default().into_iter().collect();
-            s.ports = c.exposed_ports().clone().unwrap_or_default().into_iter().collect();
-            s.volumes = c.volumes().clone().unwrap_or_default().into_iter().collect();
+            s.ports = c
+                .exposed_ports()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            s.volumes = c
+                .volumes()
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
             s.stop_signal = c.stop_signal().clone();
         }
         let diff_ids = config.rootfs().diff_ids();
         s.layers = layers
             .iter()
             .zip(diff_ids)
-            .map(|(d, id)| ImageLayer { descriptor: d.clone(), diff_id: id.clone() })
+            .map(|(d, id)| ImageLayer {
+                descriptor: d.clone(),
+                diff_id: id.clone(),
+            })
             .collect();
         s.history = config
             .history()
@@ -96,7 +110,10 @@ impl ImageState {
     }
 
     pub fn get_env(&self, k: &str) -> Option<&str> {
-        self.env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.as_str())
+        self.env
+            .iter()
+            .find(|(ek, _)| ek == k)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `KEY=value` strings with PATH defaulted.
@@ -110,7 +127,9 @@ impl ImageState {
 
     /// The shell for shell-form commands.
     pub fn shell(&self) -> Vec<String> {
-        self.shell.clone().unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
+        self.shell
+            .clone()
+            .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
     }
 
     /// The OCI config as JSON, Docker extensions included.
@@ -145,7 +164,9 @@ impl ImageState {
             .history
             .iter()
             .map(|h| {
-                let mut b = HistoryBuilder::default().created(FIXED_CREATED).created_by(h.created_by.clone());
+                let mut b = HistoryBuilder::default()
+                    .created(FIXED_CREATED)
+                    .created_by(h.created_by.clone());
                 if h.empty_layer {
                     b = b.empty_layer(true);
                 }
@@ -161,14 +182,20 @@ impl ImageState {
             .rootfs(
                 RootFsBuilder::default()
                     .typ("layers")
-                    .diff_ids(self.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
+                    .diff_ids(
+                        self.layers
+                            .iter()
+                            .map(|l| l.diff_id.clone())
+                            .collect::<Vec<_>>(),
+                    )
                     .build()
                     .map_err(err)?,
             )
             .history(history)
             .build()
             .map_err(err)?;
-        let mut v = serde_json::to_value(&cfg).map_err(|e| Error::Options(format!("image config: {e}")))?;
+        let mut v =
+            serde_json::to_value(&cfg).map_err(|e| Error::Options(format!("image config: {e}")))?;
         if let Some(conf) = v.get_mut("config").and_then(|c| c.as_object_mut()) {
             if let Some(Some(h)) = &self.healthcheck {
                 let ns = |d: Option<std::time::Duration>| d.map(|d| d.as_nanos() as u64);
@@ -190,7 +217,10 @@ impl ImageState {
 
 /// Resolves `user[:group]` (names or numbers) against the stage's
 /// `/etc/passwd` and `/etc/group`: `(uid, gid, supplementary gids)`.
-pub fn resolve_user(rootfs: &Path, spec: &str) -> std::result::Result<(u32, u32, Vec<u32>), String> {
+pub fn resolve_user(
+    rootfs: &Path,
+    spec: &str,
+) -> std::result::Result<(u32, u32, Vec<u32>), String> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -225,7 +255,11 @@ pub fn resolve_user(rootfs: &Path, spec: &str) -> std::result::Result<(u32, u32,
                 .ok_or_else(|| format!("group `{g}` is not in the image's /etc/group"))?,
         };
     }
-    let name = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() > 2 && f[2] == uid.to_string()).map(|f| f[0].to_string());
+    let name = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[2] == uid.to_string())
+        .map(|f| f[0].to_string());
     let extra = match (group, name) {
         (None, Some(name)) => groups
             .lines()
@@ -247,12 +281,30 @@ mod tests {
     fn users_resolve_by_name_and_number() {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("etc")).unwrap();
-        std::fs::write(d.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n").unwrap();
-        std::fs::write(d.path().join("etc/group"), "root:x:0:\napp:x:1001:\nweb:x:33:app\n").unwrap();
-        assert_eq!(resolve_user(d.path(), "app").unwrap(), (1000, 1001, vec![33]));
-        assert_eq!(resolve_user(d.path(), "app:web").unwrap(), (1000, 33, vec![]));
+        std::fs::write(
+            d.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("etc/group"),
+            "root:x:0:\napp:x:1001:\nweb:x:33:app\n",
+        )
+        .unwrap();
+        assert_eq!(
+            resolve_user(d.path(), "app").unwrap(),
+            (1000, 1001, vec![33])
+        );
+        assert_eq!(
+            resolve_user(d.path(), "app:web").unwrap(),
+            (1000, 33, vec![])
+        );
         assert_eq!(resolve_user(d.path(), "42").unwrap(), (42, 42, vec![]));
         assert_eq!(resolve_user(d.path(), "1000:7").unwrap(), (1000, 7, vec![]));
-        assert!(resolve_user(d.path(), "ghost").unwrap_err().contains("ghost"));
+        assert!(
+            resolve_user(d.path(), "ghost")
+                .unwrap_err()
+                .contains("ghost")
+        );
     }
 }

@@ -22,27 +22,48 @@ use crate::progress::Event;
 impl Builder<'_> {
     /// Expands `s` with the stage's ENV (first) and ARGs.
     fn sub(&self, run: &StageRun, s: &str, pos: &Pos) -> Result<String> {
-        expand(s, self.df.escape, &|n| run.state.get_env(n).map(str::to_string).or_else(|| run.args.get(n).cloned()))
-            .map_err(|m| Error::invalid(pos, m))
+        expand(s, self.df.escape, &|n| {
+            run.state
+                .get_env(n)
+                .map(str::to_string)
+                .or_else(|| run.args.get(n).cloned())
+        })
+        .map_err(|m| Error::invalid(pos, m))
     }
 
     fn config_step(&self, run: &mut StageRun, step: &Step, summary: &str) {
         run.key = key(&run.key, &["CONFIG", summary]);
-        run.state.history.push(History { created_by: step.text.clone(), empty_layer: true });
+        run.state.history.push(History {
+            created_by: step.text.clone(),
+            empty_layer: true,
+        });
     }
 
-    fn push_layer(&mut self, run: &mut StageRun, step: &Step, layer: Option<LayerDesc>) -> Result<()> {
+    fn push_layer(
+        &mut self,
+        run: &mut StageRun,
+        step: &Step,
+        layer: Option<LayerDesc>,
+    ) -> Result<()> {
         match layer {
             Some(l) => {
-                let digest = ferry_image::digest::parse(&l.digest)
-                    .map_err(|e| Error::Image { context: "layer digest".into(), message: e.to_string() })?;
+                let digest = ferry_image::digest::parse(&l.digest).map_err(|e| Error::Image {
+                    context: "layer digest".into(),
+                    message: e.to_string(),
+                })?;
                 run.state.layers.push(ImageLayer {
                     descriptor: Descriptor::new(MediaType::ImageLayerGzip, l.size, digest),
                     diff_id: l.diff_id,
                 });
-                run.state.history.push(History { created_by: step.text.clone(), empty_layer: false });
+                run.state.history.push(History {
+                    created_by: step.text.clone(),
+                    empty_layer: false,
+                });
             }
-            None => run.state.history.push(History { created_by: step.text.clone(), empty_layer: true }),
+            None => run.state.history.push(History {
+                created_by: step.text.clone(),
+                empty_layer: true,
+            }),
         }
         Ok(())
     }
@@ -61,11 +82,22 @@ impl Builder<'_> {
     fn record(&mut self, k: &str, layer: Option<LayerDesc>) -> Result<Option<LayerDesc>> {
         self.ran += 1;
         if let Some(l) = &layer {
-            (self.progress)(Event::Layer { digest: l.digest.clone(), size: l.size });
+            (self.progress)(Event::Layer {
+                digest: l.digest.clone(),
+                size: l.size,
+            });
         }
         self.cache
-            .put(k, &StepRecord { layer: layer.clone() })
-            .map_err(|m| Error::Image { context: "write step cache".into(), message: m })?;
+            .put(
+                k,
+                &StepRecord {
+                    layer: layer.clone(),
+                },
+            )
+            .map_err(|m| Error::Image {
+                context: "write step cache".into(),
+                message: m,
+            })?;
         Ok(layer)
     }
 
@@ -126,7 +158,10 @@ impl Builder<'_> {
                         None => ok(num),
                     };
                     if !range_ok || !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-                        return Err(Error::invalid(pos, format!("EXPOSE: invalid port `{p}` (use e.g. 80, 80/tcp, 53/udp)")));
+                        return Err(Error::invalid(
+                            pos,
+                            format!("EXPOSE: invalid port `{p}` (use e.g. 80, 80/tcp, 53/udp)"),
+                        ));
                     }
                     run.state.ports.insert(format!("{num}/{proto}"));
                 }
@@ -198,21 +233,45 @@ impl Builder<'_> {
         let host_network = match r.network.as_deref() {
             None | Some("default") | Some("none") => false,
             Some("host") => true,
-            Some(other) => return Err(Error::invalid(pos, format!("RUN --network={other}: use none, default or host"))),
+            Some(other) => {
+                return Err(Error::invalid(
+                    pos,
+                    format!("RUN --network={other}: use none, default or host"),
+                ));
+            }
         };
         let mut binds = Vec::new();
         for m in &r.mounts {
-            let opts: BTreeMap<&str, &str> = m.split(',').map(|kv| kv.split_once('=').unwrap_or((kv, ""))).collect();
+            let opts: BTreeMap<&str, &str> = m
+                .split(',')
+                .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+                .collect();
             if opts.get("type").copied() != Some("cache") {
-                return Err(Error::invalid(pos, format!("RUN --mount={m}: only type=cache mounts are supported")));
+                return Err(Error::invalid(
+                    pos,
+                    format!("RUN --mount={m}: only type=cache mounts are supported"),
+                ));
             }
-            let target = opts.get("target").or(opts.get("dst")).or(opts.get("destination")).copied().ok_or_else(|| {
-                Error::invalid(pos, format!("RUN --mount={m}: a cache mount needs target=<path>"))
-            })?;
+            let target = opts
+                .get("target")
+                .or(opts.get("dst"))
+                .or(opts.get("destination"))
+                .copied()
+                .ok_or_else(|| {
+                    Error::invalid(
+                        pos,
+                        format!("RUN --mount={m}: a cache mount needs target=<path>"),
+                    )
+                })?;
             let id = opts.get("id").copied().unwrap_or(target);
-            let dir = self.opts.cache_dir.join("mounts").join(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(id.as_bytes())));
+            let dir = self.opts.cache_dir.join("mounts").join(hex::encode(
+                <sha2::Sha256 as sha2::Digest>::digest(id.as_bytes()),
+            ));
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-            binds.push((dir, format!("/{}", copy::clean_rel(target).unwrap_or_default())));
+            binds.push((
+                dir,
+                format!("/{}", copy::clean_rel(target).unwrap_or_default()),
+            ));
         }
         let user = run.state.user.clone().unwrap_or_else(|| "0".into());
         let cwd = run.state.workdir.clone().unwrap_or_else(|| "/".into());
@@ -223,17 +282,37 @@ impl Builder<'_> {
             return self.push_layer(run, step, rec.layer);
         }
         self.materialize(run)?;
-        let (uid, gid, additional_gids) = resolve_user(&run.rootfs, &user).map_err(|m| Error::invalid(pos, format!("USER {user}: {m}")))?;
+        let (uid, gid, additional_gids) = resolve_user(&run.rootfs, &user)
+            .map_err(|m| Error::invalid(pos, format!("USER {user}: {m}")))?;
         let mut skip: Vec<String> = vec!["proc".into(), "sys".into(), "dev".into()];
-        skip.extend(binds.iter().map(|(_, t)| t.trim_start_matches('/').to_string()));
-        let existed: Vec<bool> = skip.iter().map(|p| run.rootfs.join(p).symlink_metadata().is_ok()).collect();
+        skip.extend(
+            binds
+                .iter()
+                .map(|(_, t)| t.trim_start_matches('/').to_string()),
+        );
+        let existed: Vec<bool> = skip
+            .iter()
+            .map(|p| run.rootfs.join(p).symlink_metadata().is_ok())
+            .collect();
         let before = snapshot(&run.rootfs, &skip).map_err(|e| Error::io(&run.rootfs, e))?;
-        let spec = RunSpec { rootfs: run.rootfs.clone(), args: argv, env, cwd, uid, gid, additional_gids, host_network, binds };
+        let spec = RunSpec {
+            rootfs: run.rootfs.clone(),
+            args: argv,
+            env,
+            cwd,
+            uid,
+            gid,
+            additional_gids,
+            host_network,
+            binds,
+        };
         self.tmp_count += 1;
         let bundle = self.work.join(format!("bundle-{}", self.tmp_count));
         let id = format!("ferry-build-{}", uuid::Uuid::new_v4().simple());
         let progress = self.progress;
-        let result = runc::run(&bundle, &id, &spec, &mut |l| progress(Event::Output(l.to_string())))?;
+        let result = runc::run(&bundle, &id, &spec, &mut |l| {
+            progress(Event::Output(l.to_string()))
+        })?;
         for (p, existed) in skip.iter().zip(existed) {
             if !existed {
                 let _ = std::fs::remove_dir(run.rootfs.join(p));
@@ -249,7 +328,11 @@ impl Builder<'_> {
         }
         let after = snapshot(&run.rootfs, &skip).map_err(|e| Error::io(&run.rootfs, e))?;
         let entries = diff(&run.rootfs, &before, &after).map_err(|e| Error::io(&run.rootfs, e))?;
-        let layer = if entries.is_empty() { None } else { Some(self.write(&entries)?) };
+        let layer = if entries.is_empty() {
+            None
+        } else {
+            Some(self.write(&entries)?)
+        };
         let layer = self.record(&k, layer)?;
         self.push_layer(run, step, layer)?;
         run.applied = run.state.layers.len();
@@ -270,7 +353,9 @@ impl Builder<'_> {
             let from = self.sub(run, from, pos)?;
             match self.df.stage_index(&from) {
                 Some(j) => {
-                    let mut other = self.done[j].clone().ok_or_else(|| bad(format!("stage `{from}` was not built")))?;
+                    let mut other = self.done[j]
+                        .clone()
+                        .ok_or_else(|| bad(format!("stage `{from}` was not built")))?;
                     self.materialize(&mut other)?;
                     // keep the unpacked tree for later COPY --from of the same stage
                     self.done[j] = Some(other.clone());
@@ -278,11 +363,16 @@ impl Builder<'_> {
                 }
                 None => {
                     let progress = self.progress;
-                    let img = super::base::resolve(&self.store, &from, &|r| progress(Event::Pulling(r.to_string())))
-                        .map_err(|e| bad(e.to_string()))?;
+                    let img = super::base::resolve(&self.store, &from, &|r| {
+                        progress(Event::Pulling(r.to_string()))
+                    })
+                    .map_err(|e| bad(e.to_string()))?;
                     let rootfs = self.new_rootfs()?;
                     let mut other = StageRun {
-                        state: super::state::ImageState::from_image(&img.config, img.manifest.layers()),
+                        state: super::state::ImageState::from_image(
+                            &img.config,
+                            img.manifest.layers(),
+                        ),
                         key: String::new(),
                         args: BTreeMap::new(),
                         rootfs,
@@ -302,27 +392,43 @@ impl Builder<'_> {
             if !numeric {
                 self.materialize(run)?;
             }
-            let (uid, gid, _) = resolve_user(&run.rootfs, &ch).map_err(|m| bad(format!("--chown={ch}: {m}")))?;
+            let (uid, gid, _) =
+                resolve_user(&run.rootfs, &ch).map_err(|m| bad(format!("--chown={ch}: {m}")))?;
             attrs.uid = uid;
             attrs.gid = gid;
         }
         if let Some(m) = &c.chmod {
             let m = self.sub(run, m, pos)?;
-            attrs.chmod = Some(u32::from_str_radix(&m, 8).ok().filter(|m| *m <= 0o7777).ok_or_else(|| bad(format!("--chmod={m}: expected an octal mode like 0644")))?);
+            attrs.chmod = Some(
+                u32::from_str_radix(&m, 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| bad(format!("--chmod={m}: expected an octal mode like 0644")))?,
+            );
         }
         // Destination.
         let dest_raw = self.sub(run, &c.dest, pos)?;
         let dest_abs = if dest_raw.starts_with('/') {
             dest_raw.clone()
         } else {
-            format!("{}/{dest_raw}", run.state.workdir.clone().unwrap_or_default())
+            format!(
+                "{}/{dest_raw}",
+                run.state.workdir.clone().unwrap_or_default()
+            )
         };
-        let dest = copy::clean_rel(&dest_abs).ok_or_else(|| bad(format!("destination `{dest_raw}` climbs above /")))?;
-        let dir_hint = dest_raw.ends_with('/') || dest_raw == "." || dest_raw.ends_with("/.") || dest.is_empty();
+        let dest = copy::clean_rel(&dest_abs)
+            .ok_or_else(|| bad(format!("destination `{dest_raw}` climbs above /")))?;
+        let dir_hint = dest_raw.ends_with('/')
+            || dest_raw == "."
+            || dest_raw.ends_with("/.")
+            || dest.is_empty();
         let mut entries = Entries::new();
         let mut srcs: Vec<String> = Vec::new();
         for s in &c.srcs {
-            if c.heredocs.iter().any(|h| s == &format!("<<{}", h.name) || s == &format!("<<-{}", h.name)) {
+            if c.heredocs
+                .iter()
+                .any(|h| s == &format!("<<{}", h.name) || s == &format!("<<-{}", h.name))
+            {
                 srcs.push(s.clone());
             } else {
                 srcs.push(self.sub(run, s, pos)?);
@@ -330,33 +436,76 @@ impl Builder<'_> {
         }
         let multi = srcs.len() > 1 || srcs.iter().any(|s| s.contains(['*', '?', '[']));
         if multi && !dir_hint {
-            return Err(bad(format!("with several sources the destination must be a directory ending in `/` (got `{dest_raw}`)")));
+            return Err(bad(format!(
+                "with several sources the destination must be a directory ending in `/` (got `{dest_raw}`)"
+            )));
         }
         let ctx_root = self.opts.context.clone();
         let rootfs_root = from_run.as_ref().map(|r| r.rootfs.clone());
         let ignore = self.ignore.clone();
         let source = match &rootfs_root {
-            Some(r) => Source { root: r, ignore: None, is_rootfs: true },
-            None => Source { root: &ctx_root, ignore: Some(&ignore), is_rootfs: false },
+            Some(r) => Source {
+                root: r,
+                ignore: None,
+                is_rootfs: true,
+            },
+            None => Source {
+                root: &ctx_root,
+                ignore: Some(&ignore),
+                is_rootfs: false,
+            },
         };
         let mut extracted = Vec::new();
         for src in &srcs {
-            if let Some(h) = c.heredocs.iter().find(|h| src == &format!("<<{}", h.name) || src == &format!("<<-{}", h.name)) {
-                let content = if h.expand { self.sub(run, &h.content, pos).unwrap_or_else(|_| h.content.clone()) } else { h.content.clone() };
-                let target = if dir_hint { copy::join(&dest, &h.name) } else { dest.clone() };
+            if let Some(h) = c
+                .heredocs
+                .iter()
+                .find(|h| src == &format!("<<{}", h.name) || src == &format!("<<-{}", h.name))
+            {
+                let content = if h.expand {
+                    self.sub(run, &h.content, pos)
+                        .unwrap_or_else(|_| h.content.clone())
+                } else {
+                    h.content.clone()
+                };
+                let target = if dir_hint {
+                    copy::join(&dest, &h.name)
+                } else {
+                    dest.clone()
+                };
                 let mode = attrs.chmod.unwrap_or(0o644);
-                entries.insert(target, Entry { node: Node::Data(content.into_bytes()), mode, uid: attrs.uid, gid: attrs.gid });
+                entries.insert(
+                    target,
+                    Entry {
+                        node: Node::Data(content.into_bytes()),
+                        mode,
+                        uid: attrs.uid,
+                        gid: attrs.gid,
+                    },
+                );
                 continue;
             }
-            if is_add && (src.starts_with("http://") || src.starts_with("https://") || src.starts_with("git@")) {
-                return Err(bad(format!("remote source `{src}` is not supported: ferry builds only read the local context; download it with RUN or put it in the context")));
+            if is_add
+                && (src.starts_with("http://")
+                    || src.starts_with("https://")
+                    || src.starts_with("git@"))
+            {
+                return Err(bad(format!(
+                    "remote source `{src}` is not supported: ferry builds only read the local context; download it with RUN or put it in the context"
+                )));
             }
             for rel in copy::expand_source(&source, src).map_err(bad)? {
                 let host = source.root.join(&rel);
                 if is_add && from_run.is_none() && host.is_file() && copy::is_archive(&host) {
                     // ADD of a local tarball: extract it, then copy the tree.
-                    let canon = host.canonicalize().map_err(|e| bad(format!("`{src}`: {e}")))?;
-                    if !canon.starts_with(ctx_root.canonicalize().map_err(|e| Error::io(&ctx_root, e))?) {
+                    let canon = host
+                        .canonicalize()
+                        .map_err(|e| bad(format!("`{src}`: {e}")))?;
+                    if !canon.starts_with(
+                        ctx_root
+                            .canonicalize()
+                            .map_err(|e| Error::io(&ctx_root, e))?,
+                    ) {
                         return Err(bad(format!("source `{src}` is outside the build context")));
                     }
                     let dir = self.new_rootfs()?;
@@ -366,11 +515,24 @@ impl Builder<'_> {
                     extracted.push((dir, rel));
                     continue;
                 }
-                copy::add_source(&source, &rel, src, &dest, dir_hint || multi, attrs, &mut entries).map_err(bad)?;
+                copy::add_source(
+                    &source,
+                    &rel,
+                    src,
+                    &dest,
+                    dir_hint || multi,
+                    attrs,
+                    &mut entries,
+                )
+                .map_err(bad)?;
             }
         }
         for (dir, rel) in &extracted {
-            let s = Source { root: dir, ignore: None, is_rootfs: true };
+            let s = Source {
+                root: dir,
+                ignore: None,
+                is_rootfs: true,
+            };
             copy::add_source(&s, "", rel, &dest, true, attrs, &mut entries).map_err(bad)?;
         }
         let digest = copy::entries_digest(&entries).map_err(bad)?;
@@ -379,7 +541,11 @@ impl Builder<'_> {
         if let Some(rec) = self.lookup(&k) {
             return self.push_layer(run, step, rec.layer);
         }
-        let layer = if entries.is_empty() { None } else { Some(self.write(&entries)?) };
+        let layer = if entries.is_empty() {
+            None
+        } else {
+            Some(self.write(&entries)?)
+        };
         let layer = self.record(&k, layer)?;
         self.push_layer(run, step, layer)
     }

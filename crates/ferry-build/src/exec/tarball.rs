@@ -57,7 +57,12 @@ pub struct LayerDesc {
 pub fn add_parents(entries: &mut Entries, path: &str) {
     let mut p = path;
     while let Some((parent, _)) = p.rsplit_once('/') {
-        entries.entry(parent.to_string()).or_insert(Entry { node: Node::Dir, mode: 0o755, uid: 0, gid: 0 });
+        entries.entry(parent.to_string()).or_insert(Entry {
+            node: Node::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        });
         p = parent;
     }
 }
@@ -72,7 +77,8 @@ pub fn write_layer(store: &Store, entries: &Entries) -> Result<LayerDesc> {
     let mut tar = tar::Builder::new(HashingWriter::new(gz));
     tar.follow_symlinks(false);
     for (path, e) in entries {
-        append(&mut tar, path, e).map_err(|err| Error::io(format!("{}: /{path}", tmp.display()), err))?;
+        append(&mut tar, path, e)
+            .map_err(|err| Error::io(format!("{}: /{path}", tmp.display()), err))?;
     }
     let inner = tar.into_inner().map_err(io_err)?;
     let (gz, diff_id, _) = inner.finish();
@@ -81,8 +87,15 @@ pub fn write_layer(store: &Store, entries: &Entries) -> Result<LayerDesc> {
     let file = buf.into_inner().map_err(|e| io_err(e.into_error()))?;
     file.sync_all().map_err(io_err)?;
     drop(file);
-    store.commit(&tmp, &digest).map_err(|e| Error::Image { context: "store layer".into(), message: e.to_string() })?;
-    Ok(LayerDesc { digest, diff_id, size })
+    store.commit(&tmp, &digest).map_err(|e| Error::Image {
+        context: "store layer".into(),
+        message: e.to_string(),
+    })?;
+    Ok(LayerDesc {
+        digest,
+        diff_id,
+        size,
+    })
 }
 
 fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, e: &Entry) -> io::Result<()> {
@@ -138,17 +151,36 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path().join("s")).unwrap();
         let mut e = Entries::new();
-        e.insert("a/b/c".into(), Entry { node: Node::Data(b"x".to_vec()), mode: 0o600, uid: 7, gid: 8 });
+        e.insert(
+            "a/b/c".into(),
+            Entry {
+                node: Node::Data(b"x".to_vec()),
+                mode: 0o600,
+                uid: 7,
+                gid: 8,
+            },
+        );
         add_parents(&mut e, "a/b/c");
-        e.insert("gone".into(), Entry { node: Node::Whiteout, mode: 0, uid: 0, gid: 0 });
+        e.insert(
+            "gone".into(),
+            Entry {
+                node: Node::Whiteout,
+                mode: 0,
+                uid: 0,
+                gid: 0,
+            },
+        );
         assert!(e.contains_key("a") && e.contains_key("a/b"));
         let one = write_layer(&store, &e).unwrap();
         let two = write_layer(&store, &e).unwrap();
         assert_eq!(one, two);
         let bytes = store.read_blob(&one.digest).unwrap();
         let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
-        let names: Vec<String> =
-            ar.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(names, vec!["a/", "a/b/", "a/b/c", ".wh.gone"]);
     }
 }

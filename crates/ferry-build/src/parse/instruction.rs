@@ -12,13 +12,33 @@ use crate::expand::split_words;
 /// What a logical line turned into.
 #[derive(Debug)]
 pub(crate) enum Parsed {
-    From { base: String, name: Option<String>, platform: Option<String> },
+    From {
+        base: String,
+        name: Option<String>,
+        platform: Option<String>,
+    },
     Instr(Instr),
 }
 
 const KEYWORDS: &[&str] = &[
-    "FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "EXPOSE", "LABEL", "CMD",
-    "ENTRYPOINT", "VOLUME", "STOPSIGNAL", "HEALTHCHECK", "SHELL", "MAINTAINER", "ONBUILD",
+    "FROM",
+    "RUN",
+    "COPY",
+    "ADD",
+    "ENV",
+    "ARG",
+    "WORKDIR",
+    "USER",
+    "EXPOSE",
+    "LABEL",
+    "CMD",
+    "ENTRYPOINT",
+    "VOLUME",
+    "STOPSIGNAL",
+    "HEALTHCHECK",
+    "SHELL",
+    "MAINTAINER",
+    "ONBUILD",
 ];
 
 /// A `--name=value` flag and the char index where it starts.
@@ -45,7 +65,12 @@ impl Line<'_> {
 fn suggest(word: &str, options: &[&str]) -> String {
     let best = options
         .iter()
-        .map(|o| (strsim::jaro_winkler(&word.to_ascii_uppercase(), &o.to_ascii_uppercase()), o))
+        .map(|o| {
+            (
+                strsim::jaro_winkler(&word.to_ascii_uppercase(), &o.to_ascii_uppercase()),
+                o,
+            )
+        })
         .filter(|(s, _)| *s > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0));
     match best {
@@ -57,24 +82,50 @@ fn suggest(word: &str, options: &[&str]) -> String {
 /// Parses one logical line.
 pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
     let chars: Vec<char> = line.logical.text.chars().collect();
-    let kw_end = chars.iter().position(|c| c.is_whitespace()).unwrap_or(chars.len());
-    let kw: String = chars[..kw_end].iter().collect::<String>().to_ascii_uppercase();
+    let kw_end = chars
+        .iter()
+        .position(|c| c.is_whitespace())
+        .unwrap_or(chars.len());
+    let kw: String = chars[..kw_end]
+        .iter()
+        .collect::<String>()
+        .to_ascii_uppercase();
     let mut i = kw_end;
     while i < chars.len() && chars[i].is_whitespace() {
         i += 1;
     }
     let (flags, rest_idx) = take_flags(&chars, i);
-    let rest: String = chars[rest_idx..].iter().collect::<String>().trim_end().to_string();
+    let rest: String = chars[rest_idx..]
+        .iter()
+        .collect::<String>()
+        .trim_end()
+        .to_string();
     let allowed: &[&str] = match kw.as_str() {
         "FROM" => &["platform"],
         "RUN" => &["mount", "network", "security"],
         "COPY" => &["from", "chown", "chmod", "link", "parents", "exclude"],
-        "ADD" => &["chown", "chmod", "link", "checksum", "keep-git-dir", "exclude"],
-        "HEALTHCHECK" => &["interval", "timeout", "start-period", "start-interval", "retries"],
+        "ADD" => &[
+            "chown",
+            "chmod",
+            "link",
+            "checksum",
+            "keep-git-dir",
+            "exclude",
+        ],
+        "HEALTHCHECK" => &[
+            "interval",
+            "timeout",
+            "start-period",
+            "start-interval",
+            "retries",
+        ],
         _ => &[],
     };
     if !KEYWORDS.contains(&kw.as_str()) {
-        return Err(line.err(0, format!("unknown instruction `{kw}`{}", suggest(&kw, KEYWORDS))));
+        return Err(line.err(
+            0,
+            format!("unknown instruction `{kw}`{}", suggest(&kw, KEYWORDS)),
+        ));
     }
     for f in &flags {
         if !allowed.contains(&f.name.as_str()) {
@@ -86,7 +137,13 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
             return Err(line.err(f.idx, format!("unknown flag `--{}` for {kw}{hint}", f.name)));
         }
     }
-    let flag = |name: &str| flags.iter().rev().find(|f| f.name == name).map(|f| f.value.clone().unwrap_or_default());
+    let flag = |name: &str| {
+        flags
+            .iter()
+            .rev()
+            .find(|f| f.name == name)
+            .map(|f| f.value.clone().unwrap_or_default())
+    };
     let need_args = |what: &str| -> Result<()> {
         if rest.is_empty() {
             Err(line.err(chars.len(), format!("{kw} requires {what}")))
@@ -104,7 +161,8 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
                 [b, as_, n] if as_.eq_ignore_ascii_case("as") => {
                     let n = n.to_ascii_lowercase();
                     let ok = n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                        && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                        && n.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
                     if !ok {
                         return Err(line.err(rest_idx, format!("invalid stage name `{n}`: use letters, digits, `-`, `_` or `.`, starting with a letter")));
                     }
@@ -112,14 +170,20 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
                 }
                 _ => return Err(line.err(rest_idx, "FROM takes `image [AS name]`")),
             };
-            return Ok(Parsed::From { base, name, platform: flag("platform") });
+            return Ok(Parsed::From {
+                base,
+                name,
+                platform: flag("platform"),
+            });
         }
         "RUN" => {
             need_args("a command")?;
             let heredocs = line.logical.heredocs.clone();
             let cmd = match (exec_form(&rest), heredocs.as_slice()) {
                 (Some(v), _) => CmdForm::Exec(v),
-                (None, [h]) if rest == format!("<<{}", h.name) || rest == format!("<<-{}", h.name) => {
+                (None, [h])
+                    if rest == format!("<<{}", h.name) || rest == format!("<<-{}", h.name) =>
+                {
                     CmdForm::Shell(h.content.clone())
                 }
                 (None, []) => CmdForm::Shell(rest.clone()),
@@ -134,8 +198,17 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
                     CmdForm::Shell(s)
                 }
             };
-            let mounts = flags.iter().filter(|f| f.name == "mount").map(|f| f.value.clone().unwrap_or_default()).collect();
-            Instr::Run(Run { mounts, network: flag("network"), cmd, heredocs })
+            let mounts = flags
+                .iter()
+                .filter(|f| f.name == "mount")
+                .map(|f| f.value.clone().unwrap_or_default())
+                .collect();
+            Instr::Run(Run {
+                mounts,
+                network: flag("network"),
+                cmd,
+                heredocs,
+            })
         }
         "COPY" | "ADD" => {
             need_args("a source and a destination")?;
@@ -144,7 +217,10 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
                 None => (split_words(&rest, esc), false),
             };
             if words.len() < 2 {
-                return Err(line.err(rest_idx, format!("{kw} requires at least one source and a destination")));
+                return Err(line.err(
+                    rest_idx,
+                    format!("{kw} requires at least one source and a destination"),
+                ));
             }
             let dest = words.pop().unwrap_or_default();
             let c = Copy {
@@ -156,16 +232,27 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
                 heredocs: line.logical.heredocs.clone(),
                 json,
             };
-            if kw == "COPY" { Instr::Copy(c) } else { Instr::Add(c) }
+            if kw == "COPY" {
+                Instr::Copy(c)
+            } else {
+                Instr::Add(c)
+            }
         }
         "ENV" | "LABEL" => {
             need_args("at least one key=value pair")?;
             let pairs = key_values(line, &rest, rest_idx, kw == "ENV")?;
-            if kw == "ENV" { Instr::Env(pairs) } else { Instr::Label(pairs) }
+            if kw == "ENV" {
+                Instr::Env(pairs)
+            } else {
+                Instr::Label(pairs)
+            }
         }
         "MAINTAINER" => {
             need_args("a name")?;
-            Instr::Label(vec![("maintainer".into(), format!("\"{}\"", rest.replace('"', "\\\"")))])
+            Instr::Label(vec![(
+                "maintainer".into(),
+                format!("\"{}\"", rest.replace('"', "\\\"")),
+            )])
         }
         "ARG" => {
             need_args("a name")?;
@@ -204,12 +291,23 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
         }
         "CMD" | "ENTRYPOINT" => {
             need_args("a command")?;
-            let form = exec_form(&rest).map(CmdForm::Exec).unwrap_or(CmdForm::Shell(rest.clone()));
-            if kw == "CMD" { Instr::Cmd(form) } else { Instr::Entrypoint(form) }
+            let form = exec_form(&rest)
+                .map(CmdForm::Exec)
+                .unwrap_or(CmdForm::Shell(rest.clone()));
+            if kw == "CMD" {
+                Instr::Cmd(form)
+            } else {
+                Instr::Entrypoint(form)
+            }
         }
         "SHELL" => match exec_form(&rest) {
             Some(v) if !v.is_empty() => Instr::Shell(v),
-            _ => return Err(line.err(rest_idx, "SHELL requires a JSON array, e.g. SHELL [\"/bin/sh\", \"-c\"]")),
+            _ => {
+                return Err(line.err(
+                    rest_idx,
+                    "SHELL requires a JSON array, e.g. SHELL [\"/bin/sh\", \"-c\"]",
+                ));
+            }
         },
         "HEALTHCHECK" => {
             need_args("NONE or CMD <command>")?;
@@ -220,7 +318,10 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
                 }
                 Instr::Healthcheck(None)
             } else {
-                let Some(cmd) = rest.strip_prefix("CMD").or_else(|| rest.strip_prefix("cmd")) else {
+                let Some(cmd) = rest
+                    .strip_prefix("CMD")
+                    .or_else(|| rest.strip_prefix("cmd"))
+                else {
                     return Err(line.err(rest_idx, "HEALTHCHECK takes NONE or CMD <command>"));
                 };
                 let cmd = cmd.trim();
@@ -233,12 +334,23 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
                         None => Ok(None),
                         Some(f) => parse_duration(f.value.as_deref().unwrap_or(""))
                             .map(Some)
-                            .ok_or_else(|| line.err(f.idx, format!("--{name}: invalid duration (use e.g. 30s, 1m30s)"))),
+                            .ok_or_else(|| {
+                                line.err(
+                                    f.idx,
+                                    format!("--{name}: invalid duration (use e.g. 30s, 1m30s)"),
+                                )
+                            }),
                     }
                 };
                 let retries = match flags.iter().rev().find(|f| f.name == "retries") {
                     None => None,
-                    Some(f) => Some(f.value.as_deref().unwrap_or("").parse::<u32>().map_err(|_| line.err(f.idx, "--retries: expected a whole number"))?),
+                    Some(f) => Some(
+                        f.value
+                            .as_deref()
+                            .unwrap_or("")
+                            .parse::<u32>()
+                            .map_err(|_| line.err(f.idx, "--retries: expected a whole number"))?,
+                    ),
                 };
                 Instr::Healthcheck(Some(Healthcheck {
                     test,
@@ -261,7 +373,11 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
 /// Leading `--name[=value]` words; returns them and the index of the rest.
 fn take_flags(chars: &[char], mut i: usize) -> (Vec<Flag>, usize) {
     let mut flags = Vec::new();
-    while i + 2 < chars.len() && chars[i] == '-' && chars[i + 1] == '-' && chars[i + 2].is_ascii_alphabetic() {
+    while i + 2 < chars.len()
+        && chars[i] == '-'
+        && chars[i + 1] == '-'
+        && chars[i + 2].is_ascii_alphabetic()
+    {
         let start = i;
         let mut quote = None;
         while i < chars.len() && (quote.is_some() || !chars[i].is_whitespace()) {
@@ -277,7 +393,11 @@ fn take_flags(chars: &[char], mut i: usize) -> (Vec<Flag>, usize) {
             Some((n, v)) => (n.to_string(), Some(v.trim_matches('"').to_string())),
             None => (word, None),
         };
-        flags.push(Flag { name, value, idx: start });
+        flags.push(Flag {
+            name,
+            value,
+            idx: start,
+        });
         while i < chars.len() && chars[i].is_whitespace() {
             i += 1;
         }
@@ -295,12 +415,19 @@ pub(crate) fn exec_form(s: &str) -> Option<Vec<String>> {
 }
 
 /// `k=v k2="v 2"` pairs, or the legacy `KEY value with spaces` form.
-fn key_values(line: &Line<'_>, rest: &str, idx: usize, legacy_ok: bool) -> Result<Vec<(String, String)>> {
+fn key_values(
+    line: &Line<'_>,
+    rest: &str,
+    idx: usize,
+    legacy_ok: bool,
+) -> Result<Vec<(String, String)>> {
     let words = split_words(rest, line.escape);
     if !words[0].contains('=') {
         if legacy_ok && words.len() >= 2 {
             let key = words[0].clone();
-            let value = rest[rest.find(char::is_whitespace).unwrap_or(rest.len())..].trim().to_string();
+            let value = rest[rest.find(char::is_whitespace).unwrap_or(rest.len())..]
+                .trim()
+                .to_string();
             return Ok(vec![(key, value)]);
         }
         return Err(line.err(idx, format!("expected key=value, found `{}`", words[0])));
@@ -323,10 +450,14 @@ pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let n = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
+        let n = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
         let num: f64 = rest[..n].parse().ok()?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let secs = match &rest[..u] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,

@@ -35,19 +35,31 @@ impl Logical {
 
 /// Reads the directives at the top of `src`.
 fn directives(file: &str, lines: &[&str]) -> Result<(Directives, usize)> {
-    let mut d = Directives { escape: '\\', syntax: None };
+    let mut d = Directives {
+        escape: '\\',
+        syntax: None,
+    };
     let mut seen: Vec<String> = Vec::new();
     let mut consumed = 0;
     for (i, line) in lines.iter().enumerate() {
-        let Some(rest) = line.trim_start().strip_prefix('#') else { break };
-        let Some((key, value)) = rest.split_once('=') else { break };
+        let Some(rest) = line.trim_start().strip_prefix('#') else {
+            break;
+        };
+        let Some((key, value)) = rest.split_once('=') else {
+            break;
+        };
         let key = key.trim().to_ascii_lowercase();
         if key.is_empty() || key.contains(char::is_whitespace) {
             break;
         }
         let value = value.trim();
         if seen.contains(&key) {
-            return Err(Error::syntax(file, i + 1, 1, format!("parser directive `{key}` given twice")));
+            return Err(Error::syntax(
+                file,
+                i + 1,
+                1,
+                format!("parser directive `{key}` given twice"),
+            ));
         }
         match key.as_str() {
             "escape" => match value {
@@ -74,7 +86,10 @@ fn directives(file: &str, lines: &[&str]) -> Result<(Directives, usize)> {
 
 /// Splits `src` into logical lines.
 pub(crate) fn split(file: &str, src: &str) -> Result<(Directives, Vec<Logical>)> {
-    let lines: Vec<&str> = src.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let lines: Vec<&str> = src
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
     let (dirs, start) = directives(file, &lines)?;
     let esc = dirs.escape;
     let mut out = Vec::new();
@@ -116,7 +131,11 @@ pub(crate) fn split(file: &str, src: &str) -> Result<(Directives, Vec<Logical>)>
             }
         }
         let heredocs = heredocs(file, &text, &map, &lines, &mut i)?;
-        out.push(Logical { text, map, heredocs });
+        out.push(Logical {
+            text,
+            map,
+            heredocs,
+        });
     }
     Ok((dirs, out))
 }
@@ -130,7 +149,11 @@ struct Marker {
 
 /// Finds `<<NAME` markers outside quotes in RUN/COPY/ADD lines.
 fn markers(text: &str) -> Vec<Marker> {
-    let kw = text.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+    let kw = text
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase();
     if !matches!(kw.as_str(), "RUN" | "COPY" | "ADD") {
         return Vec::new();
     }
@@ -168,7 +191,11 @@ fn markers(text: &str) -> Vec<Marker> {
             }
             if j > s && (q.is_none() || chars.get(j).copied() == q) {
                 let name: String = chars[s..j].iter().collect();
-                out.push(Marker { name, strip_tabs, expand: q.is_none() });
+                out.push(Marker {
+                    name,
+                    strip_tabs,
+                    expand: q.is_none(),
+                });
                 i = j + usize::from(q.is_some());
                 continue;
             }
@@ -193,7 +220,11 @@ fn heredocs(
         while *i < lines.len() {
             let raw = lines[*i];
             *i += 1;
-            let line = if m.strip_tabs { raw.trim_start_matches('\t') } else { raw };
+            let line = if m.strip_tabs {
+                raw.trim_start_matches('\t')
+            } else {
+                raw
+            };
             if line == m.name {
                 closed = true;
                 break;
@@ -207,10 +238,17 @@ fn heredocs(
                 file,
                 line,
                 col,
-                format!("here-document `{}` is not terminated: add a line `{}`", m.name, m.name),
+                format!(
+                    "here-document `{}` is not terminated: add a line `{}`",
+                    m.name, m.name
+                ),
             ));
         }
-        out.push(Heredoc { name: m.name, content, expand: m.expand });
+        out.push(Heredoc {
+            name: m.name,
+            content,
+            expand: m.expand,
+        });
     }
     Ok(out)
 }
@@ -220,7 +258,12 @@ mod tests {
     use super::*;
 
     fn texts(src: &str) -> Vec<String> {
-        split("Dockerfile", src).unwrap().1.into_iter().map(|l| l.text).collect()
+        split("Dockerfile", src)
+            .unwrap()
+            .1
+            .into_iter()
+            .map(|l| l.text)
+            .collect()
     }
 
     #[test]

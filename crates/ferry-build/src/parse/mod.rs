@@ -22,21 +22,49 @@ pub fn parse(file: &str, src: &str) -> Result<Dockerfile> {
         stages: Vec::new(),
     };
     for l in &logical {
-        let line = Line { file, logical: l, escape: dirs.escape };
+        let line = Line {
+            file,
+            logical: l,
+            escape: dirs.escape,
+        };
         let (ln, col) = l.at(0);
-        let pos = Pos { file: file.to_string(), line: ln, column: col };
+        let pos = Pos {
+            file: file.to_string(),
+            line: ln,
+            column: col,
+        };
         match parse_line(&line)? {
-            Parsed::From { base, name, platform } => {
+            Parsed::From {
+                base,
+                name,
+                platform,
+            } => {
                 if let Some(n) = &name
                     && df.stages.iter().any(|s| s.name.as_deref() == Some(n))
                 {
-                    return Err(Error::syntax(file, ln, col, format!("stage name `{n}` is used twice")));
+                    return Err(Error::syntax(
+                        file,
+                        ln,
+                        col,
+                        format!("stage name `{n}` is used twice"),
+                    ));
                 }
                 let index = df.stages.len();
-                df.stages.push(Stage { index, name, base, platform, pos, steps: Vec::new() });
+                df.stages.push(Stage {
+                    index,
+                    name,
+                    base,
+                    platform,
+                    pos,
+                    steps: Vec::new(),
+                });
             }
             Parsed::Instr(instr) => match df.stages.last_mut() {
-                Some(stage) => stage.steps.push(Step { pos, text: l.text.clone(), instr }),
+                Some(stage) => stage.steps.push(Step {
+                    pos,
+                    text: l.text.clone(),
+                    instr,
+                }),
                 None => match instr {
                     Instr::Arg(decls) => df.meta_args.extend(decls),
                     other => {
@@ -44,7 +72,10 @@ pub fn parse(file: &str, src: &str) -> Result<Dockerfile> {
                             file,
                             ln,
                             col,
-                            format!("{} before the first FROM: only ARG may come before FROM", other.keyword()),
+                            format!(
+                                "{} before the first FROM: only ARG may come before FROM",
+                                other.keyword()
+                            ),
                         ));
                     }
                 },
@@ -52,7 +83,12 @@ pub fn parse(file: &str, src: &str) -> Result<Dockerfile> {
         }
     }
     if df.stages.is_empty() {
-        return Err(Error::syntax(file, 1, 1, "no FROM instruction: a Dockerfile needs at least one stage"));
+        return Err(Error::syntax(
+            file,
+            1,
+            1,
+            "no FROM instruction: a Dockerfile needs at least one stage",
+        ));
     }
     Ok(df)
 }
@@ -64,6 +100,11 @@ impl Dockerfile {
         self.stages
             .iter()
             .position(|s| s.name.as_deref() == Some(lower.as_str()))
-            .or_else(|| name_or_index.parse::<usize>().ok().filter(|i| *i < self.stages.len()))
+            .or_else(|| {
+                name_or_index
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|i| *i < self.stages.len())
+            })
     }
 }
