@@ -160,6 +160,8 @@ pub struct BuildArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum GetCommand {
+    /// What each gateway host and path, and each mesh Service, resolves to
+    Routes(crate::commands::routes::RoutesArgs),
     /// Pods with their live status
     #[command(visible_alias = "po", alias = "pod")]
     Pods(crate::commands::get::GetArgs),

@@ -23,7 +23,7 @@ pub enum Failure {
     UnknownService,
     NoHealthyUpstream,
     Overflow,
-    ConnectFailure,
+    Connect,
     Reset,
     Timeout,
 }
@@ -35,7 +35,7 @@ impl Failure {
             Failure::UnknownService => (503, "no such service"),
             Failure::NoHealthyUpstream => (503, "no healthy upstream"),
             Failure::Overflow => (503, "upstream connect error or disconnect/reset before headers. reset reason: overflow"),
-            Failure::ConnectFailure => (503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"),
+            Failure::Connect => (503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"),
             Failure::Reset => (503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination"),
             Failure::Timeout => (504, "upstream request timeout"),
         }
@@ -81,6 +81,7 @@ impl Inner {
     }
 
     /// Sends `head`/`body` to `dest` with `retry` and `timeout`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
         table: &RouteTable,
@@ -119,7 +120,7 @@ impl Inner {
                 let can_retry = tries < retry.attempts && replayable;
                 let retryable = match &result {
                     Ok(r) => retry.on.status(r.status().as_u16()),
-                    Err(Failure::ConnectFailure) => retry.on.connect_failure || retry.on.server_error || retry.on.gateway_error,
+                    Err(Failure::Connect) => retry.on.connect_failure || retry.on.server_error || retry.on.gateway_error,
                     Err(Failure::Reset) => retry.on.reset || retry.on.server_error || retry.on.gateway_error,
                     Err(Failure::Timeout) => retry.on.server_error || retry.on.gateway_error || retry.on.reset,
                     Err(Failure::NoHealthyUpstream) => retry.on.connect_failure,
@@ -196,7 +197,7 @@ impl Inner {
         match result {
             Err(f) => Err(f),
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) if e.is_connect() => Err(Failure::ConnectFailure),
+            Ok(Err(e)) if e.is_connect() => Err(Failure::Connect),
             Ok(Err(_)) => Err(Failure::Reset),
         }
     }

@@ -10,6 +10,7 @@ pub mod logs;
 pub mod rollout;
 pub mod registry;
 mod build;
+pub mod routes;
 mod up;
 mod validate;
 
@@ -59,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Get(g) => {
             use crate::cli::GetCommand as G;
             match g {
+                G::Routes(a) => routes::run(a),
                 G::Pods(a) => get::run("pods", a),
                 G::Deployments(a) => get::run("deployments", a),
                 G::Replicasets(a) => get::run("replicasets", a),
