@@ -80,7 +80,7 @@ fn the_data_binary_image_runs_on_its_own_libraries() {
         std::time::Duration::from_secs(20),
         || {
             assert!(p.group_alive(), "data image exited:\n{}", p.stdout());
-            (curl(&["-o", "/dev/null", &url]).0 == 200).then_some(())
+            ferry_test_support::http_ok(&url).then_some(())
         },
     );
     let (s, body) = curl(&[
