@@ -66,6 +66,9 @@ impl Runc {
             .arg(id)
             .stdout(Stdio::from(file))
             .stderr(Stdio::from(err_file))
+            // Containers get their own process group: a Ctrl-C or a signal
+            // to ferry's group must not reach them.
+            .process_group(0)
             .status()
             .await
             .map_err(|e| Error::Oci { runtime: self.bin.clone(), action: "run".into(), message: e.to_string() })?;

@@ -203,7 +203,7 @@ async fn probes(inner: Arc<Inner>, c: Container, netns: PathBuf, id: String, rt:
         inner.kick();
     }
     let ready_loop = async {
-        let Some(p) = readiness else { return };
+        let Some(p) = readiness else { return std::future::pending::<()>().await };
         let t = probe::timing(&p);
         tokio::time::sleep(t.initial_delay).await;
         let (mut ok, mut bad, mut ready) = (0u32, 0u32, false);
