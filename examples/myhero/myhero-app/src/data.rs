@@ -136,6 +136,11 @@ impl DataClient {
         let p = self.send(req).await?;
         if p.status.is_success() {
             Ok(())
+        } else if p.status == StatusCode::BAD_REQUEST {
+            Err(Error::VoteRefused {
+                url: self.base.clone(),
+                body: String::from_utf8_lossy(&p.body).into_owned(),
+            })
         } else {
             Err(self.err(format!(
                 "vote answered {}: {}",

@@ -12,6 +12,9 @@ pub enum Error {
     /// myhero-data could not be reached or answered badly.
     #[error("myhero-data at {url}: {detail}")]
     Data { url: String, detail: String },
+    /// myhero-data refused a vote as invalid (HTTP 400); retrying cannot help.
+    #[error("myhero-data at {url} refused the vote: {body}")]
+    VoteRefused { url: String, body: String },
     /// The MQTT broker is not connected or did not acknowledge in time.
     #[error("mqtt broker {broker}: {detail}")]
     Broker { broker: String, detail: String },

@@ -107,6 +107,12 @@ async fn handle(client: &AsyncClient, data: &DataClient, p: Publish) {
     loop {
         match data.vote(&hero, Some(&id)).await {
             Ok(()) => break,
+            Err(e @ myhero_app::Error::VoteRefused { .. }) => {
+                // An invalid vote (e.g. an over-long name) never succeeds:
+                // drop it rather than block the queue behind it.
+                tracing::error!(%hero, %id, error = %e, "dropping a vote myhero-data refuses");
+                break;
+            }
             Err(e) => {
                 tracing::warn!(%hero, %id, error = %e, "cannot record vote yet; retrying");
                 tokio::time::sleep(backoff).await;
@@ -114,7 +120,7 @@ async fn handle(client: &AsyncClient, data: &DataClient, p: Publish) {
             }
         }
     }
-    tracing::debug!(%hero, %id, "vote recorded");
+    tracing::debug!(%hero, %id, "vote handled");
     let _ = client
         .publish(p.topic.clone(), QoS::AtLeastOnce, true, Vec::new())
         .await;

@@ -116,7 +116,7 @@ fn a_thousand_concurrent_queued_votes_are_all_counted_once() {
     let mqtt = free_port();
     let _broker = mosquitto(mqtt, dir.path());
     let d = data(dir.path(), free_port());
-    let _ernst = ernst(dir.path(), d.port, mqtt);
+    let consumer = ernst(dir.path(), d.port, mqtt);
     let a = app(dir.path(), d.port, Some(mqtt));
     poll(
         "myhero-app to connect to the broker",
@@ -171,6 +171,36 @@ fn a_thousand_concurrent_queued_votes_are_all_counted_once() {
         .status()
         .unwrap();
     assert!(st.success());
+    // A vote myhero-data refuses (over-long name) is dropped, not retried
+    // forever in front of later votes.
+    let poison = "x".repeat(300);
+    let st = std::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &mqtt.to_string(),
+            "-q",
+            "1",
+            "-t",
+            "MyHero-Votes/poison",
+            "-m",
+            &poison,
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    poll(
+        "ernst to drop the refused vote",
+        Duration::from_secs(20),
+        || {
+            consumer
+                .proc
+                .stdout()
+                .contains("dropping a vote myhero-data refuses")
+                .then_some(())
+        },
+    );
     let marker = "MyHero-Votes/after-redelivery";
     std::process::Command::new("mosquitto_pub")
         .args([
