@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# bench/runtime.sh — ferry's embedded runtime vs `podman kube play`, same
+# machine, same run, same image (busybox httpd built with `ferry image`,
+# copied into podman's storage with skopeo), same manifest (a Deployment,
+# image cached, no network: ferry pods are loopback-only, podman runs with
+# --network none).
+#
+# Measures, for 1, 10 and 50 replicas: wall time from apply to every pod
+# running and Ready (ferry: `ferry apply` then polling `ferry get deploy`;
+# podman: `podman kube play`, which returns once every container started,
+# then polling `podman pod ps` until all are Running). Prints the ratio
+# (podman / ferry; the target is >= 3). Then ferry's own memory (RSS of
+# `ferry up`) for 100 running pods, minus its RSS with none (target < 50 MB).
+#
+# Needs root, runc, podman, catatonit, skopeo. FERRY defaults to the release
+# binary (cargo build --release -p ferry). Podman is given a runc wrapper
+# that drops process.rlimits, because this sandbox forbids raising limits
+# (ferry's containers inherit its limits instead).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FERRY=${FERRY:-target/release/ferry}
+[ -x "$FERRY" ] || { echo "build first: cargo build --release -p ferry (or set FERRY)" >&2; exit 1; }
+FERRY=$(realpath "$FERRY")
+SIZES=${SIZES:-"1 10 50"}
+MEM_PODS=${MEM_PODS:-100}
+work=$(mktemp -d /tmp/ferry-bench-runtime.XXXXXX)
+api_port=$((20000 + RANDOM % 20000))
+export FERRY_SERVER="http://127.0.0.1:$api_port"
+export CONTAINERS_CONF="$work/containers.conf"
+up_pid=""
+
+cleanup() {
+  if [ -n "$up_pid" ]; then kill -INT "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; fi
+  for f in "$work"/podman-*.yaml; do [ -f "$f" ] && podman kube down "$f" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+since() { echo "$(now) - $1" | bc -l; }
+
+# --- image, built once, cached on both sides -------------------------------
+"$FERRY" image build --httpd v1 --port 8080 -t bench-web:v1 --store "$work/local/runtime/images/store" >/dev/null
+skopeo copy -q "oci:$work/local/runtime/images/store:bench-web:v1" containers-storage:localhost/bench-web:v1
+
+cat > "$work/runc-norlimit" <<'WRAP'
+#!/bin/bash
+bundle=""; prev=""
+for a in "$@"; do [ "$prev" = "--bundle" ] && bundle="$a"; prev="$a"; done
+if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
+  python3 -c 'import json,sys; p=sys.argv[1]; c=json.load(open(p)); c.get("process",{}).pop("rlimits",None); json.dump(c,open(p,"w"))' "$bundle/config.json"
+fi
+exec runc "$@"
+WRAP
+chmod +x "$work/runc-norlimit"
+printf '[engine]\nruntime = "norlimit"\n[engine.runtimes]\nnorlimit = ["%s"]\n' "$work/runc-norlimit" > "$CONTAINERS_CONF"
+
+manifest() { # name replicas image
+  cat <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: $1}
+spec:
+  replicas: $2
+  selector: {matchLabels: {app: $1}}
+  template:
+    metadata: {labels: {app: $1}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: web
+        image: $3
+        imagePullPolicy: Never
+YAML
+}
+
+# --- ferry up ----------------------------------------------------------------
+cat > "$work/topology.yaml" <<YAML
+apiVersion: ferry.dev/v1alpha1
+kind: Region
+metadata: {name: local}
+spec:
+  dataDir: $work/local
+  listeners: {api: 127.0.0.1:$api_port, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}
+YAML
+"$FERRY" up -f "$work/topology.yaml" > "$work/up.log" 2>&1 &
+up_pid=$!
+for _ in $(seq 100); do curl -sf "$FERRY_SERVER/readyz" >/dev/null && break; sleep 0.1; done
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$up_pid/status"; }
+
+ferry_ready() { # name replicas
+  local r
+  r=$("$FERRY" get deploy "$1" -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",{}).get("readyReplicas",0))' 2>/dev/null || echo 0)
+  [ "$r" = "$2" ]
+}
+ferry_gone() {
+  [ "$("$FERRY" get pods -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')" = 0 ]
+}
+podman_ready() { # replicas
+  [ "$(podman pod ps --format '{{.Status}}' | grep -c '^Running$')" = "$1" ]
+}
+
+# Warm-up on both sides: ferry unpacks the image into its rootfs cache on
+# first use (podman's storage already holds it unpacked); podman builds its
+# pause image on first use.
+manifest warm 1 bench-web:v1 > "$work/warm.yaml"
+"$FERRY" apply -f "$work/warm.yaml" >/dev/null
+until ferry_ready warm 1; do sleep 0.05; done
+"$FERRY" delete deploy warm >/dev/null
+until ferry_gone; do sleep 0.1; done
+manifest podman-warm 1 localhost/bench-web:v1 > "$work/podman-warm.yaml"
+podman kube play --network none "$work/podman-warm.yaml" >/dev/null
+podman kube down "$work/podman-warm.yaml" >/dev/null 2>&1
+
+printf '%-9s %12s %12s %8s\n' replicas ferry_s podman_s ratio
+for n in $SIZES; do
+  manifest "ferry-$n" "$n" bench-web:v1 > "$work/ferry-$n.yaml"
+  manifest "podman-$n" "$n" localhost/bench-web:v1 > "$work/podman-$n.yaml"
+
+  t0=$(now)
+  "$FERRY" apply -f "$work/ferry-$n.yaml" >/dev/null
+  until ferry_ready "ferry-$n" "$n"; do sleep 0.02; done
+  ferry_s=$(since "$t0")
+  "$FERRY" delete deploy "ferry-$n" >/dev/null
+  until ferry_gone; do sleep 0.1; done
+
+  t0=$(now)
+  podman kube play --network none "$work/podman-$n.yaml" >/dev/null
+  until podman_ready "$n"; do sleep 0.02; done
+  podman_s=$(since "$t0")
+  podman kube down "$work/podman-$n.yaml" >/dev/null 2>&1
+
+  printf '%-9s %12.3f %12.3f %7.1fx\n' "$n" "$ferry_s" "$podman_s" "$(echo "$podman_s / $ferry_s" | bc -l)"
+done
+
+# --- memory per running pods ----------------------------------------------------
+base=$(rss_kb)
+manifest mem "$MEM_PODS" bench-web:v1 > "$work/mem.yaml"
+"$FERRY" apply -f "$work/mem.yaml" >/dev/null
+until ferry_ready mem "$MEM_PODS"; do sleep 0.1; done
+sleep 2
+loaded=$(rss_kb)
+echo "ferry RSS: ${base} kB idle, ${loaded} kB with $MEM_PODS running pods"
+echo "ferry memory per $MEM_PODS running pods: $(( (loaded - base) / 1024 )) MB (target < 50 MB)"
+"$FERRY" delete deploy mem >/dev/null
+until ferry_gone; do sleep 0.2; done
