@@ -346,3 +346,30 @@ fn bad_input_is_named() {
     let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
     assert!(err.contains("only type=cache"), "{err}");
 }
+
+#[test]
+fn run_heredoc_user_shell_and_cache_mounts() {
+    let df = "FROM ferry.test/busybox:1\n\
+SHELL [\"/bin/sh\", \"-ec\"]\n\
+RUN <<EOF\n\
+echo one > /one\n\
+echo two >> /one\n\
+EOF\n\
+USER nobody\n\
+RUN id -u > /tmp/uid\n\
+USER root\n\
+RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && wc -l < /var/cache/app/log > /runs\n";
+    let fx = Fixture::new(df, &[]);
+    let first = fx.build();
+    let f = files(&first);
+    assert_eq!(f.get("one").map(String::as_str), Some("one\ntwo\n"));
+    assert_eq!(f.get("tmp/uid").map(String::as_str), Some("65534\n"));
+    assert_eq!(f.get("runs").map(String::as_str), Some("1\n"));
+    assert!(!f.keys().any(|k| k.starts_with("var/cache/app/")), "cache mounts stay out of layers: {f:?}");
+    assert_eq!(first.config["config"]["Shell"], serde_json::json!(["/bin/sh", "-ec"]));
+    // --no-cache runs every step again; the cache mount keeps its content
+    let mut opts = fx.opts();
+    opts.no_cache = true;
+    let second = fx.build_with(&opts).0.unwrap();
+    assert_eq!(files(&second).get("runs").map(String::as_str), Some("2\n"));
+}
