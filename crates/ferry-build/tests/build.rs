@@ -365,8 +365,14 @@ RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && w
     assert_eq!(f.get("one").map(String::as_str), Some("one\ntwo\n"));
     assert_eq!(f.get("tmp/uid").map(String::as_str), Some("65534\n"));
     assert_eq!(f.get("runs").map(String::as_str), Some("1\n"));
-    assert!(!f.keys().any(|k| k.starts_with("var/cache/app/")), "cache mounts stay out of layers: {f:?}");
-    assert_eq!(first.config["config"]["Shell"], serde_json::json!(["/bin/sh", "-ec"]));
+    assert!(
+        !f.keys().any(|k| k.starts_with("var/cache/app/")),
+        "cache mounts stay out of layers: {f:?}"
+    );
+    assert_eq!(
+        first.config["config"]["Shell"],
+        serde_json::json!(["/bin/sh", "-ec"])
+    );
     // --no-cache runs every step again; the cache mount keeps its content
     let mut opts = fx.opts();
     opts.no_cache = true;

@@ -132,11 +132,15 @@ pub fn build_parsed(opts: &BuildOptions, df: &Dockerfile, progress: Progress<'_>
     })?;
     let cache = StepCache::new(&opts.cache_dir.join("steps"))
         .map_err(|e| Error::io(opts.cache_dir.join("steps"), e))?;
+    remove_abandoned(&opts.cache_dir.join("work"));
     let work = opts
         .cache_dir
         .join("work")
         .join(uuid::Uuid::new_v4().simple().to_string());
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    let pid_file = work.join("pid");
+    std::fs::write(&pid_file, std::process::id().to_string())
+        .map_err(|e| Error::io(&pid_file, e))?;
     let _cleanup = RemoveOnDrop(work.clone());
     let mut b = Builder {
         opts,
@@ -180,6 +184,23 @@ pub fn build_parsed(opts: &BuildOptions, df: &Dockerfile, progress: Progress<'_>
         digest: built.digest(),
     });
     Ok(built)
+}
+
+/// Removes work directories of builds whose process is gone (killed
+/// before it could clean up).
+fn remove_abandoned(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let pid = std::fs::read_to_string(e.path().join("pid"))
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok());
+        if pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists()) {
+            tracing::info!(dir = %e.path().display(), "removing the work directory of an interrupted build");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 struct RemoveOnDrop(PathBuf);
@@ -395,4 +416,26 @@ impl Builder<'_> {
 /// Where builds keep their cache under a data directory.
 pub fn cache_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("build")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abandoned_work_dirs_are_removed_live_ones_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let dead = d.path().join("dead");
+        let live = d.path().join("live");
+        for (dir, pid) in [
+            (&dead, u32::MAX.to_string()),
+            (&live, std::process::id().to_string()),
+        ] {
+            std::fs::create_dir_all(dir.join("rootfs-1")).unwrap();
+            std::fs::write(dir.join("pid"), pid).unwrap();
+        }
+        remove_abandoned(d.path());
+        assert!(!dead.exists());
+        assert!(live.join("rootfs-1").exists());
+    }
 }
