@@ -379,3 +379,17 @@ RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && w
     let second = fx.build_with(&opts).0.unwrap();
     assert_eq!(files(&second).get("runs").map(String::as_str), Some("2\n"));
 }
+
+#[test]
+fn copy_of_a_file_onto_an_existing_directory_goes_inside_it() {
+    let df = "FROM ferry.test/busybox:1\nCOPY app.py /tmp\nCOPY app.py /renamed.py\nWORKDIR /srv\nCOPY app.py .\n";
+    let fx = Fixture::new(df, &[("app.py", "print()\n")]);
+    let f = files(&fx.build());
+    assert!(
+        f.contains_key("tmp/app.py")
+            && f.contains_key("renamed.py")
+            && f.contains_key("srv/app.py"),
+        "{:?}",
+        f.keys().collect::<Vec<_>>()
+    );
+}
