@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds every myhero image with ferry itself (`ferry image build`, no
-# Docker): the four Rust services as binary images (the binary plus the
-# shared libraries and loader it links), the UI in its three versions, and
-# myhero-mosca from Debian's mosquitto binary plus its libraries, a config
-# and a minimal /etc. Names follow k8s/*.yml:
+# Builds every myhero image with ferry itself (no Docker): the Rust services
+# as binary images (`ferry image build --binary`: the binary plus the shared
+# libraries and loader it links), the UI from its Dockerfile (`ferry build`,
+# busybox httpd + the static page) in its three versions, and myhero-mosca
+# from Debian's mosquitto binary plus its libraries, a config and a minimal
+# /etc. Names follow k8s/*.yml:
 #   $REGISTRY/myhero/{data,app,ernst,mosca}:v1 and $REGISTRY/myhero/ui:{v1,v2,v3}
+# (plus ui-rs:v1, the same page served by the Rust myhero-ui). Without
+# --push the Dockerfile builds are written as OCI layouts under target/.
 #
 # Usage: examples/myhero/build-images.sh [--push]
 #   MYHERO_REGISTRY  registry host:port in the names (default 127.0.0.1:5000)
@@ -40,13 +43,25 @@ build "$REGISTRY/myhero/app:v1" --binary "$TARGET/myhero-app:/app/myhero-app" \
   --expose 5000 -l org.opencontainers.image.title=myhero-app
 build "$REGISTRY/myhero/ernst:v1" --binary "$TARGET/myhero-ernst:/app/myhero-ernst" \
   -l org.opencontainers.image.title=myhero-ernst
+build "$REGISTRY/myhero/ui-rs:v1" --binary "$TARGET/myhero-ui:/app/myhero-ui" \
+  --expose 80 -l org.opencontainers.image.title=myhero-ui
+# The UI the manifests deploy: its Dockerfile (busybox httpd + the static
+# page), built by `ferry build` once per version.
+CTX="$(mktemp -d)"
+trap 'rm -rf "$CTX"' EXIT
+cp "$HERE/myhero-ui/docker/Dockerfile" "$HERE/myhero-ui/docker/entrypoint.sh" "$HERE/myhero-ui/static/index.html" "$CTX/"
+cp /bin/busybox "$CTX/busybox"
 for v in v1 v2 v3; do
-  build "$REGISTRY/myhero/ui:$v" --binary "$TARGET/myhero-ui:/app/myhero-ui" \
-    -e myhero_ui_version=$v --expose 80 -l org.opencontainers.image.title=myhero-ui
+  echo "== $REGISTRY/myhero/ui:$v (Dockerfile)"
+  if [ "${#PUSH[@]}" -gt 0 ]; then
+    "$FERRY" build --build-arg version=$v -t "$REGISTRY/myhero/ui:$v" "$CTX"
+  else
+    "$FERRY" build --build-arg version=$v -t "$REGISTRY/myhero/ui:$v" --output "${UI_LAYOUT_DIR:-$ROOT/target/myhero-ui-$v}" "$CTX"
+  fi
 done
 build "$REGISTRY/myhero/mosca:v1" --binary "$MOSQUITTO:/usr/sbin/mosquitto" \
   --dir "$HERE/mosca/config:/mosquitto/config" --dir "$HERE/mosca/data:/mosquitto/data" \
   --dir "$HERE/mosca/etc:/etc" \
   --entrypoint '["/usr/sbin/mosquitto", "-c", "/mosquitto/config/mosquitto.conf"]' \
   --expose 1883 -l org.opencontainers.image.title=myhero-mosca
-echo "built: data app ernst mosca (v1), ui (v1 v2 v3) under $REGISTRY/myhero/"
+echo "built: data app ernst mosca ui-rs (v1), ui (v1 v2 v3) under $REGISTRY/myhero/"

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
@@ -103,31 +103,55 @@ impl Config {
     }
 }
 
-/// The page with `config` filled in (JSON-escaped, `<` escaped for HTML).
+/// The page with its heading filled in.
 pub fn render(config: &Config) -> String {
-    let settings = serde_json::json!({ "app_server": config.app_server, "app_key": config.app_key, "version": config.version });
-    let settings = settings.to_string().replace('<', "\\u003c");
-    PAGE.replace("__MYHERO_CONFIG__", &settings).replace(
+    PAGE.replace(
         "__MYHERO_HEADING__",
         heading(&config.version).unwrap_or_default(),
+    )
+}
+
+/// `config.js`: the browser's settings as a JSON object (with `<` escaped).
+pub fn config_js(config: &Config) -> String {
+    let settings = serde_json::json!({ "app_server": config.app_server, "app_key": config.app_key, "version": config.version });
+    format!(
+        "window.MYHERO = {};\n",
+        settings.to_string().replace('<', "\\u003c")
     )
 }
 
 /// The UI's router: the page at `/` and `/index.html`.
 pub fn router(config: &Config) -> Router {
     let page: Arc<str> = render(config).into();
-    let serve = |State(page): State<Arc<str>>| async move {
-        (
-            [(header::CACHE_CONTROL, "no-store")],
-            Html(page.to_string()),
-        )
-            .into_response()
+    let js: Arc<str> = config_js(config).into();
+    let serve = move || {
+        let page = page.clone();
+        async move {
+            (
+                [(header::CACHE_CONTROL, "no-store")],
+                Html(page.to_string()),
+            )
+                .into_response()
+        }
+    };
+    let script = move || {
+        let js = js.clone();
+        async move {
+            (
+                [
+                    (header::CONTENT_TYPE, "text/javascript"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                js.to_string(),
+            )
+                .into_response()
+        }
     };
     Router::new()
-        .route("/", get(serve))
+        .route("/", get(serve.clone()))
         .route("/index.html", get(serve))
+        .route("/config.js", get(script))
         .layer(middleware::from_fn(log_request))
-        .with_state(page)
 }
 
 async fn log_request(req: Request, next: Next) -> Response {
@@ -185,10 +209,11 @@ mod tests {
                 page.contains(&format!("<h1 id=\"heading\">{h}</h1>")),
                 "{v}"
             );
-            assert!(page.contains("\"app_server\":\"http://app.example\""));
+            let js = config_js(&c);
+            assert!(js.contains("\"app_server\":\"http://app.example\""), "{js}");
             assert!(
-                !page.contains("Secure</script>App"),
-                "settings must not close the script element"
+                !js.contains("Secure</script>App"),
+                "settings must not close a script element"
             );
         }
     }
