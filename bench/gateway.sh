@@ -4,14 +4,15 @@
 #
 # Measures, for each proxy pinned to CPU 0 (one core, one worker):
 #   * p99 latency added over calling a backend directly, at fixed rates
-#     (1k and 10k requests/s, oha with latency correction);
+#     (1k and 10k requests/s; the crate's open-loop `loadgen` example,
+#     latency measured from each request's scheduled time);
 #   * saturation throughput (wrk, 64 connections);
 #   * resident memory while holding 10,000 idle keep-alive connections.
 # and prints ratios against nginx. Load generator and backends share CPU 1.
 #
 # Usage: bench/gateway.sh        (env: DURATION=seconds per run, default 10;
 #                                 IDLE_CONNS, default 10000)
-# Needs: nginx, haproxy, wrk (Debian), oha (`cargo install oha`), python3.
+# Needs: nginx, haproxy, wrk (Debian), python3.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
@@ -22,12 +23,11 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 ulimit -n 200000 2>/dev/null || ulimit -n 65536
-OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
-[ -x "$OHA" ] || { echo "oha not found: cargo install oha" >&2; exit 1; }
 
 echo "building ferry gateway (release)..." >&2
-(cd "$ROOT" && cargo build -q --release -p ferry-gateway --example standalone)
+(cd "$ROOT" && cargo build -q --release -p ferry-gateway --example standalone --example loadgen)
 FERRY_BIN="$ROOT/target/release/examples/standalone"
+LOADGEN="$ROOT/target/release/examples/loadgen"
 
 # --- backends: a trivial static answer, on CPU 1 ---
 mkdir -p "$WORK/be" "$WORK/ngx" "$WORK/logs"
@@ -111,9 +111,10 @@ for p in $NGX $HAP $FRY; do
   echo "port $p: $v1/200 to v1" >&2
 done
 
-p99() { # rate port -> p99 ms
-  "$OHA" --no-tui -j -z "${DURATION}s" -q "$1" -c 64 --latency-correction "http://127.0.0.1:$2/" 2>/dev/null |
-    python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.3f" % (d["latencyPercentiles"]["p99"]*1000))'
+p99() { # rate port -> p99 ms (errors are reported on stderr)
+  local out; out=$(taskset -c 1 "$LOADGEN" "http://127.0.0.1:$2/" "$1" "$DURATION" 64)
+  echo "  $2 @ $1/s: $out" >&2
+  echo "$out" | sed -E 's/.*p99=([0-9.]+).*/\1/'
 }
 sat() { taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
 rss_kb() { local t=0; for pid in "$@"; do for q in $pid $(pgrep -P "$pid" || true); do

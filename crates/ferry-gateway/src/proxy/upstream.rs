@@ -67,11 +67,12 @@ pub struct Answer {
 
 impl Inner {
     /// The policy for `dest`: its subset's, else the Service's, else defaults.
-    pub fn policy(&self, table: &RouteTable, dest: &Destination) -> (TrafficPolicy, Option<std::collections::BTreeMap<String, String>>) {
-        let Some(p) = table.policies.get(&dest.service) else { return (TrafficPolicy::default(), None) };
+    pub fn policy<'t>(&self, table: &'t RouteTable, dest: &Destination) -> (&'t TrafficPolicy, Option<&'t std::collections::BTreeMap<String, String>>) {
+        static DEFAULT: std::sync::LazyLock<TrafficPolicy> = std::sync::LazyLock::new(TrafficPolicy::default);
+        let Some(p) = table.policies.get(&dest.service) else { return (&DEFAULT, None) };
         match dest.subset.as_ref().and_then(|s| p.subsets.get(s)) {
-            Some(s) => (s.policy.clone(), Some(s.labels.clone())),
-            None => (p.policy.clone(), None),
+            Some(s) => (&s.policy, Some(&s.labels)),
+            None => (&p.policy, None),
         }
     }
 
@@ -93,7 +94,7 @@ impl Inner {
         hash_key: Option<String>,
     ) -> Result<Answer, Failure> {
         let (policy, labels) = self.policy(table, dest);
-        let cluster = self.cluster(dest, &policy);
+        let cluster = self.cluster(dest, policy);
         let _permit = match &cluster.limit {
             None => None,
             Some((sem, _)) => match sem.clone().try_acquire_owned() {
@@ -116,7 +117,7 @@ impl Inner {
                     ReqBody::Buffered(b) => Full::new(b.clone()).map_err(|e| match e {}).boxed_unsync(),
                     ReqBody::Stream(s) => s.take().unwrap_or_else(|| Full::new(Bytes::new()).map_err(|e| match e {}).boxed_unsync()),
                 };
-                let result = self.try_once(&cluster, &policy, labels.as_ref(), dest, head, this_body, retry.per_try_timeout, hash_key.as_deref()).await;
+                let result = self.try_once(&cluster, policy, labels, dest, head, this_body, retry.per_try_timeout, hash_key.as_deref()).await;
                 let can_retry = tries < retry.attempts && replayable;
                 let retryable = match &result {
                     Ok(r) => retry.on.status(r.status().as_u16()),

@@ -1,0 +1,68 @@
+//! An open-loop HTTP/1.1 load generator for bench/gateway.sh: sends GETs at
+//! a fixed rate over keep-alive connections and prints the p50/p99/max
+//! latency in milliseconds, measured from each request's *scheduled* time
+//! (so a stalled server cannot hide its queueing: no coordinated omission).
+//!
+//! usage: loadgen URL RATE SECONDS [CONNECTIONS]
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+
+fn main() {
+    let a: Vec<String> = std::env::args().skip(1).collect();
+    if a.len() < 3 {
+        eprintln!("usage: loadgen URL RATE SECONDS [CONNECTIONS]");
+        std::process::exit(2);
+    }
+    let uri: hyper::Uri = a[0].parse().expect("url");
+    let rate: f64 = a[1].parse().expect("rate");
+    let secs: f64 = a[2].parse().expect("seconds");
+    let conns: usize = a.get(3).map_or(64, |c| c.parse().expect("connections"));
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    rt.block_on(async move {
+        let total = (rate * secs) as usize;
+        let start = Instant::now() + Duration::from_millis(200);
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let mut tasks = Vec::new();
+        for k in 0..conns {
+            let uri = uri.clone();
+            tasks.push(tokio::spawn(async move {
+                let addr = format!("{}:{}", uri.host().unwrap(), uri.port_u16().unwrap_or(80));
+                let stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+                stream.set_nodelay(true).unwrap();
+                let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+                tokio::spawn(conn);
+                let mut lat = Vec::new();
+                let mut errors = 0usize;
+                let mut i = k;
+                while i < total {
+                    let due = start + interval * i as u32;
+                    tokio::time::sleep_until(due.into()).await;
+                    let req = hyper::Request::get(uri.path()).header("host", "bench").body(Empty::<Bytes>::new()).unwrap();
+                    match send.send_request(req).await {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.into_body().collect().await;
+                        }
+                        _ => errors += 1,
+                    }
+                    lat.push(due.elapsed());
+                    i += conns;
+                }
+                (lat, errors)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for t in tasks {
+            let (l, e) = t.await.unwrap();
+            all.extend(l);
+            errors += e;
+        }
+        all.sort();
+        let q = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+        println!("p50={:.3} p99={:.3} max={:.3} n={} errors={}", q(0.5), q(0.99), q(1.0), all.len(), errors);
+    });
+}
