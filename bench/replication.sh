@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Replication benchmark (issue 3): a 1 GiB image (four 256 MiB layers)
+# replicated from region A to region B on loopback by ferry's engine, side by
+# side with a plain HTTP copy of the same bytes (curl GET | curl PUT, layers in
+# parallel), printing the ratio (target <= 1.3x); then the time from a small
+# image's push completing in A to it being pullable in B (target < 500 ms).
+# Registries are ferry's own, in-process, as `ferry up` runs them.
+# Usage: bench/replication.sh   (BENCH_DIR=<dir> for the ~2.5 GiB of scratch)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v curl >/dev/null || { echo "bench: curl is needed" >&2; exit 1; }
+cargo build --release -q -p ferry-replication --example replication_bench
+exec target/release/examples/replication_bench

@@ -1,0 +1,118 @@
+//! Copying one image (a manifest, or an index and its children) from a
+//! source registry to a target registry, blob by blob: blobs the target has
+//! are skipped, the others stream from source to target without touching
+//! disk, several at once, each resumable from the offset the target holds.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::stream::{self, TryStreamExt};
+use ferry_image::client::{RegistrySource, UploadOptions, UploadSession};
+use ferry_image::{ProgressEvent, RegistryClient};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Where upload sessions are remembered between attempts (the queue).
+pub trait SessionStore: Send + Sync {
+    fn load(&self, blob: &str) -> Option<UploadSession>;
+    fn save(&self, blob: &str, session: &UploadSession);
+}
+
+/// What a copy did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Digest of the top manifest.
+    pub digest: String,
+    /// Blob bytes sent to the target.
+    pub bytes: u64,
+    /// Blobs the target already had.
+    pub skipped_blobs: u64,
+    /// True when the target already had the manifest under the reference.
+    pub up_to_date: bool,
+}
+
+/// Copies `repo:reference` from `src` to `dst` (same repository name).
+pub async fn copy_image(src: &RegistryClient, dst: &RegistryClient, repo: &str, reference: &str, sessions: Arc<dyn SessionStore>, parallelism: usize) -> Result<CopyReport> {
+    let top = src.get_manifest(repo, reference).await?;
+    if let Ok(Some((have, _, _))) = dst.head_manifest(repo, reference).await
+        && have == top.digest
+    {
+        return Ok(CopyReport { digest: top.digest, up_to_date: true, ..Default::default() });
+    }
+    let sent = Arc::new(AtomicU64::new(0));
+    let skipped = Arc::new(AtomicU64::new(0));
+    let ctx = Ctx { src, dst, repo, sessions, parallelism: parallelism.max(1), sent: sent.clone(), skipped: skipped.clone() };
+    if top.is_index() {
+        let index: Value = serde_json::from_slice(&top.bytes).map_err(|e| protocol(src, format!("index {repo}:{reference}: {e}")))?;
+        for child in index["manifests"].as_array().into_iter().flatten() {
+            let digest = child["digest"].as_str().ok_or_else(|| protocol(src, "index entry without digest".into()))?;
+            if matches!(dst.head_manifest(repo, digest).await, Ok(Some(_))) {
+                continue;
+            }
+            let m = src.get_manifest(repo, digest).await?;
+            ctx.copy_blobs(&m.bytes).await?;
+            dst.put_manifest(repo, digest, &m.media_type, m.bytes.clone()).await?;
+        }
+    } else {
+        ctx.copy_blobs(&top.bytes).await?;
+    }
+    dst.put_manifest(repo, reference, &top.media_type, top.bytes.clone()).await?;
+    Ok(CopyReport { digest: top.digest, bytes: sent.load(Ordering::Relaxed), skipped_blobs: skipped.load(Ordering::Relaxed), up_to_date: false })
+}
+
+struct Ctx<'a> {
+    src: &'a RegistryClient,
+    dst: &'a RegistryClient,
+    repo: &'a str,
+    sessions: Arc<dyn SessionStore>,
+    parallelism: usize,
+    sent: Arc<AtomicU64>,
+    skipped: Arc<AtomicU64>,
+}
+
+impl Ctx<'_> {
+    async fn copy_blobs(&self, manifest: &[u8]) -> Result<()> {
+        let m: Value = serde_json::from_slice(manifest).map_err(|e| protocol(self.src, format!("manifest of {}: {e}", self.repo)))?;
+        let mut blobs: Vec<(String, u64)> = Vec::new();
+        for d in std::iter::once(&m["config"]).chain(m["layers"].as_array().into_iter().flatten()) {
+            if let (Some(digest), Some(size)) = (d["digest"].as_str(), d["size"].as_u64()) {
+                blobs.push((digest.to_string(), size));
+            }
+        }
+        // Largest first: the long transfers start early and overlap the rest.
+        blobs.sort_by(|a, b| b.1.cmp(&a.1));
+        stream::iter(blobs.into_iter().map(Ok::<_, Error>))
+            .try_for_each_concurrent(self.parallelism, |(digest, size)| async move { self.copy_blob(&digest, size).await })
+            .await
+    }
+
+    async fn copy_blob(&self, digest: &str, size: u64) -> Result<()> {
+        let source = RegistrySource { client: self.src.clone(), repository: self.repo.to_string(), digest: digest.to_string() };
+        let sessions = self.sessions.clone();
+        let blob = digest.to_string();
+        let sent = self.sent.clone();
+        let skipped = self.skipped.clone();
+        let opts = UploadOptions {
+            resume: self.sessions.load(digest),
+            on_session: Some(Arc::new(move |s: &UploadSession| sessions.save(&blob, s))),
+            progress: Some(Arc::new(move |e: ProgressEvent| match e {
+                ProgressEvent::Advance { bytes, .. } => {
+                    sent.fetch_add(bytes, Ordering::Relaxed);
+                }
+                ProgressEvent::Done { skipped: true, .. } => {
+                    skipped.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {}
+            })),
+            retries: 3,
+            ..UploadOptions::default()
+        };
+        self.dst.upload_blob(self.repo, digest, size, &source, &opts).await?;
+        Ok(())
+    }
+}
+
+fn protocol(client: &RegistryClient, message: String) -> Error {
+    Error::Image(ferry_image::Error::Protocol { registry: client.registry().to_string(), message })
+}

@@ -1,0 +1,149 @@
+//! Per-rule status (last success, lag, pending, failures) as the API and
+//! CLI show it, and the same figures as Prometheus metrics
+//! (`ferry_replication_lag_seconds`, `..._queue_depth`, `..._images_total`,
+//! `..._failures_total`, `..._bytes_total`, labelled by rule).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::{Deserialize, Serialize};
+
+use crate::queue::now_ms;
+
+/// What the API returns for one rule.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleStatus {
+    pub name: String,
+    pub source: String,
+    pub target: String,
+    /// Tasks waiting or in flight.
+    pub pending: usize,
+    /// Age of the oldest pending task (0 when nothing is pending).
+    pub lag_seconds: f64,
+    /// When the last copy or delete completed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<String>,
+    /// `repository:reference` of that copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_image: Option<String>,
+    /// Images copied since start.
+    pub replicated: u64,
+    /// Blob bytes sent since start.
+    pub bytes: u64,
+    /// Failed attempts since start.
+    pub failures: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the last reconcile pass finished (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile: Option<String>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabel {
+    rule: String,
+}
+
+/// The engine's metrics, registered under `replication_`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    lag: Family<RuleLabel, Gauge<f64, AtomicU64>>,
+    depth: Family<RuleLabel, Gauge>,
+    images: Family<RuleLabel, Counter>,
+    failures: Family<RuleLabel, Counter>,
+    bytes: Family<RuleLabel, Counter>,
+}
+
+impl Metrics {
+    /// Registers the metrics into `registry` under the `replication` prefix.
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        let sub = registry.sub_registry_with_prefix("replication");
+        sub.register("lag_seconds", "Age of the oldest pending replication task", m.lag.clone());
+        sub.register("queue_depth", "Replication tasks pending", m.depth.clone());
+        sub.register("images", "Images replicated", m.images.clone());
+        sub.register("failures", "Failed replication attempts", m.failures.clone());
+        sub.register("bytes", "Blob bytes sent by replication", m.bytes.clone());
+        m
+    }
+}
+
+/// Running totals per rule, shared by the engine's tasks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    rules: Mutex<BTreeMap<String, RuleStatus>>,
+    pub metrics: Metrics,
+}
+
+impl Stats {
+    pub fn new(metrics: Metrics, rules: impl IntoIterator<Item = (String, String, String)>) -> Self {
+        let rules = rules
+            .into_iter()
+            .map(|(name, source, target)| (name.clone(), RuleStatus { name, source, target, ..Default::default() }))
+            .collect();
+        Self { rules: Mutex::new(rules), metrics }
+    }
+
+    fn with(&self, rule: &str, f: impl FnOnce(&mut RuleStatus)) {
+        if let Some(s) = self.rules.lock().expect("stats lock").get_mut(rule) {
+            f(s);
+        }
+    }
+
+    pub fn success(&self, rule: &str, image: &str, bytes: u64, copied: bool) {
+        let l = RuleLabel { rule: rule.into() };
+        if copied {
+            self.metrics.images.get_or_create(&l).inc();
+        }
+        self.metrics.bytes.get_or_create(&l).inc_by(bytes);
+        self.with(rule, |s| {
+            s.last_success = Some(now_rfc3339());
+            s.last_success_image = Some(image.into());
+            s.replicated += u64::from(copied);
+            s.bytes += bytes;
+        });
+    }
+
+    pub fn failure(&self, rule: &str, error: &str) {
+        self.metrics.failures.get_or_create(&RuleLabel { rule: rule.into() }).inc();
+        self.with(rule, |s| {
+            s.failures += 1;
+            s.last_error = Some(error.into());
+        });
+    }
+
+    pub fn reconciled(&self, rule: &str, error: Option<&str>) {
+        self.with(rule, |s| {
+            s.last_reconcile = Some(now_rfc3339());
+            if let Some(e) = error {
+                s.last_error = Some(e.into());
+            }
+        });
+    }
+
+    /// Refreshes pending and lag from the queue; returns every rule's status.
+    pub fn snapshot(&self, pending: impl Fn(&str) -> (usize, Option<u64>)) -> Vec<RuleStatus> {
+        let mut rules = self.rules.lock().expect("stats lock");
+        let now = now_ms();
+        for s in rules.values_mut() {
+            let (n, oldest) = pending(&s.name);
+            s.pending = n;
+            s.lag_seconds = oldest.map_or(0.0, |o| now.saturating_sub(o) as f64 / 1000.0);
+            let l = RuleLabel { rule: s.name.clone() };
+            self.metrics.depth.get_or_create(&l).set(n as i64);
+            self.metrics.lag.get_or_create(&l).set(s.lag_seconds);
+        }
+        rules.values().cloned().collect()
+    }
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
