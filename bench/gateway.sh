@@ -25,9 +25,10 @@ trap cleanup EXIT
 ulimit -n 200000 2>/dev/null || ulimit -n 65536
 
 echo "building ferry gateway (release)..." >&2
-(cd "$ROOT" && cargo build -q --release -p ferry-gateway --example standalone --example loadgen)
-FERRY_BIN="$ROOT/target/release/examples/standalone"
-LOADGEN="$ROOT/target/release/examples/loadgen"
+[ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && cargo build -q --release -p ferry-gateway --example standalone --example loadgen)
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+FERRY_BIN="$TARGET/release/examples/standalone"
+LOADGEN="$TARGET/release/examples/loadgen"
 
 # --- backends: a trivial static answer, on CPU 1 ---
 mkdir -p "$WORK/be" "$WORK/ngx" "$WORK/logs"

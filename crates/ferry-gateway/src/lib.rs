@@ -19,6 +19,7 @@ pub mod proxy;
 pub mod routes;
 pub mod select;
 pub mod table;
+pub mod tls;
 
 pub use proxy::{Gateway, GatewayConfig, HostDialer};
 

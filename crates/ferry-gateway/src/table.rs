@@ -18,8 +18,18 @@ pub struct RouteTable {
     pub mesh: BTreeMap<ServiceKey, Vec<Rule>>,
     /// DestinationRule policies, by Service.
     pub policies: BTreeMap<ServiceKey, DestinationPolicy>,
-    /// TLS certificates for SNI, by host pattern (PEM chain, PEM key).
-    pub tls: Vec<(HostPattern, String, String)>,
+    /// TLS Secrets for SNI, by host pattern.
+    pub tls: Vec<TlsRef>,
+}
+
+/// A TLS Secret serving a host pattern.
+#[derive(Debug, Clone)]
+pub struct TlsRef {
+    pub host: HostPattern,
+    pub namespace: String,
+    pub secret: String,
+    /// The object that asked for it.
+    pub origin: String,
 }
 
 /// A host pattern: `*`, `*.example.com` or an exact name (lowercase).

@@ -14,7 +14,7 @@ use ferry_core::mesh::ServiceKey;
 use ferry_core::objects::StoredObject;
 
 use crate::config::{self, Ctx, GATEWAY_API, ISTIO, NETWORKING};
-use crate::table::{HostPattern, Rule, RouteTable, VirtualHost};
+use crate::table::{HostPattern, Rule, RouteTable, TlsRef, VirtualHost};
 
 /// Compiles `objects` (the complete set) into a route table.
 pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
@@ -68,6 +68,12 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
                 out.push(ctx.problem(format!("spec.servers[{i}].hosts"), "at least one host is required"));
             }
             hosts.extend(s.hosts.iter().map(|h| HostPattern::parse(h.rsplit('/').next().unwrap_or(h))));
+            if let Some(name) = s.tls.as_ref().and_then(|t| t.credential_name.as_ref()) {
+                for h in &s.hosts {
+                    let host = HostPattern::parse(h.rsplit('/').next().unwrap_or(h));
+                    table.tls.push(TlsRef { host, namespace: ctx.namespace.clone(), secret: name.clone(), origin: ctx.id() });
+                }
+            }
         }
         gateways.insert(format!("{}/{}", ctx.namespace, o.name), hosts);
     }
@@ -115,6 +121,12 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
             let ctx = Ctx::new(o);
             let rules = if kind == "Ingress" {
                 let Ok(spec) = ctx.spec::<config::k8s::IngressSpec>().map_err(|p| out.push(p)) else { continue };
+                for t in &spec.tls {
+                    let Some(secret) = &t.secret_name else { continue };
+                    for h in &t.hosts {
+                        table.tls.push(TlsRef { host: HostPattern::parse(h), namespace: ctx.namespace.clone(), secret: secret.clone(), origin: ctx.id() });
+                    }
+                }
                 k8s::ingress(&ctx, &spec, &mut out)
             } else {
                 let Ok(spec) = ctx.spec::<config::k8s::HttpRouteSpec>().map_err(|p| out.push(p)) else { continue };
@@ -134,7 +146,14 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
     }
     for o in by(GATEWAY_API, "Gateway") {
         let ctx = Ctx::new(o);
-        let _ = ctx.spec::<config::k8s::GatewayApiSpec>().map_err(|p| out.push(p));
+        let Ok(spec) = ctx.spec::<config::k8s::GatewayApiSpec>().map_err(|p| out.push(p)) else { continue };
+        for l in &spec.listeners {
+            for r in l.tls.iter().flat_map(|t| t.certificate_refs.iter()) {
+                let host = l.hostname.as_deref().map_or(HostPattern::Any, HostPattern::parse);
+                let namespace = r.namespace.clone().unwrap_or_else(|| ctx.namespace.clone());
+                table.tls.push(TlsRef { host, namespace, secret: r.name.clone(), origin: ctx.id() });
+            }
+        }
     }
 
     if !out.is_empty() {

@@ -61,6 +61,8 @@ pub(crate) struct Inner {
     pub targets: Arc<client::Targets>,
     pub metrics: Metrics,
     pub config: GatewayConfig,
+    pub secrets: Mutex<Option<Arc<dyn crate::tls::SecretSource>>>,
+    pub tls: ArcSwap<Option<Arc<rustls::ServerConfig>>>,
 }
 
 impl Gateway {
@@ -79,6 +81,8 @@ impl Gateway {
             targets,
             metrics: Metrics::default(),
             config,
+            secrets: Mutex::new(None),
+            tls: ArcSwap::from_pointee(None),
         });
         let weak = Arc::downgrade(&inner);
         tokio::spawn(async move {
@@ -109,7 +113,22 @@ impl Gateway {
         self.inner.clusters.lock().expect("clusters lock").clear();
         self.inner.table.store(Arc::new(table));
         *self.inner.objects.lock().expect("objects lock") = objects;
+        self.reload_tls();
         Ok(())
+    }
+
+    /// Where TLS Secrets are read from; reloads certificates.
+    pub fn set_secret_source(&self, source: Arc<dyn crate::tls::SecretSource>) {
+        *self.inner.secrets.lock().expect("secrets lock") = Some(source);
+        self.reload_tls();
+    }
+
+    /// Re-reads the TLS Secrets the table names (after a Secret changed).
+    pub fn reload_tls(&self) {
+        let source = self.inner.secrets.lock().expect("secrets lock").clone();
+        let table = self.inner.table.load();
+        let cfg = source.and_then(|s| crate::tls::server_config(&table.tls, s.as_ref()));
+        self.inner.tls.store(Arc::new(cfg));
     }
 
     /// The table in force.

@@ -62,10 +62,28 @@ impl Gateway {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let info = ConnInfo { direction: Direction::North, remote, local_port, scheme: "http" };
             let this = self.clone();
             let stop = shutdown.clone();
-            tasks.spawn(async move { this.serve_stream(stream, info, stop).await });
+            tasks.spawn(async move {
+                // HTTPS and HTTP share the port: a TLS handshake starts with 0x16.
+                let tls = this.inner.tls.load_full();
+                let mut first = [0u8; 1];
+                if let Some(cfg) = tls.as_ref()
+                    && matches!(stream.peek(&mut first).await, Ok(1))
+                    && first[0] == 0x16
+                {
+                    match tokio_rustls::TlsAcceptor::from(cfg.clone()).accept(stream).await {
+                        Ok(s) => {
+                            let info = ConnInfo { direction: Direction::North, remote, local_port, scheme: "https" };
+                            this.serve_stream(s, info, stop).await;
+                        }
+                        Err(e) => tracing::debug!(error = %e, %remote, "TLS handshake failed"),
+                    }
+                    return;
+                }
+                let info = ConnInfo { direction: Direction::North, remote, local_port, scheme: "http" };
+                this.serve_stream(stream, info, stop).await
+            });
         }
         tasks.close();
         tasks.wait().await;
