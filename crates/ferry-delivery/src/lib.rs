@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+mod attach;
 pub mod diff;
 pub mod engine;
 mod gate;
@@ -18,10 +19,12 @@ pub mod history;
 pub mod object;
 pub mod pipeline;
 pub mod render;
+pub mod runtime_target;
 pub mod source;
 pub mod sync;
 pub mod target;
 pub mod webhook;
 
+pub use attach::{Attach, attach};
 pub use engine::{Engine, EngineConfig, RegionTarget};
 pub use error::{Error, Result};

@@ -71,6 +71,7 @@ pub(crate) async fn start(
     let gateway = start_gateway(&ctx, sockets.gateway, tasks, &mut metrics, &readiness, &runtime);
     let v1 = v1.merge(ferry_gateway::routes::api(gateway.clone()));
     let v1 = v1.merge(ferry_runtime::api::router(runtime.clone()));
+    let v1 = v1.merge(start_delivery(&ctx, &runtime, &mut metrics)?);
 
     register_process_metrics(&mut metrics);
     let api = ferry_api::router(
@@ -144,6 +145,24 @@ fn start_registry(
     tasks.spawn(server);
     readiness.set("registry", true);
     Ok(())
+}
+
+/// The delivery engine (one per process, shared by every region): this
+/// region's runtime is its sync target and its registry the image source.
+fn start_delivery(ctx: &RegionContext, runtime: &ferry_runtime::Runtime, metrics: &mut Registry) -> Result<Router, Error> {
+    let registry = ctx.endpoints.get(&ctx.name).map(|e| e.registry.to_string()).unwrap_or_default();
+    let (engine, routes) = ferry_delivery::attach(ferry_delivery::Attach {
+        region: &ctx.name,
+        data_dir: &ctx.data_dir,
+        topology: &ctx.topology,
+        events: &ctx.events,
+        shutdown: &ctx.shutdown,
+        target: Arc::new(ferry_delivery::runtime_target::RuntimeTarget::new(runtime.clone())),
+        registry,
+    })
+    .map_err(|e| Error::Component { region: ctx.name.clone(), component: "delivery", message: e.to_string() })?;
+    engine.metrics().register(metrics);
+    Ok(routes)
 }
 
 fn unavailable(component: &'static str) -> Router {

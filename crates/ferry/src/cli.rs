@@ -57,6 +57,12 @@ pub enum Command {
     /// Follow, undo or restart a Deployment's rollout
     #[command(subcommand)]
     Rollout(crate::commands::rollout::RolloutCommand),
+    /// Applications delivered from git: list, get, diff, sync, history, rollback, promote
+    #[command(subcommand)]
+    App(crate::commands::app::AppCommand),
+    /// Pipeline runs (build, replicate, deploy) and their steps
+    #[command(subcommand)]
+    Pipeline(crate::commands::pipeline::PipelineCommand),
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +93,9 @@ pub enum RegistryCommand {
     Gc(RegistryGcArgs),
     /// Print an argon2 hash of a secret read from stdin, for secretHash
     HashSecret,
+    /// Replication between regions: status of every ReplicationRule
+    #[command(subcommand)]
+    Replication(crate::commands::replication::ReplicationCommand),
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
 //! One module per verb; [`run`] dispatches.
 
+pub mod app;
 pub mod apply;
 pub mod delete;
 pub mod describe;
@@ -7,8 +8,10 @@ pub mod exec;
 pub mod get;
 pub mod image;
 pub mod logs;
+pub mod pipeline;
 pub mod rollout;
 pub mod registry;
+pub mod replication;
 mod build;
 pub mod routes;
 mod up;
@@ -77,6 +80,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Logs(args) => logs::run(args),
         Command::Exec(args) => exec::run(args),
         Command::Rollout(cmd) => rollout::run(cmd),
+        Command::App(cmd) => app::run(cmd),
+        Command::Pipeline(cmd) => pipeline::run(cmd),
     }
 }
 

@@ -1,0 +1,102 @@
+//! [`Target`] over the embedded runtime (`ferry-runtime`): apply goes
+//! through the runtime's strict, all-or-nothing apply (kind owners such as
+//! the gateway validate their kinds in the same step); list reads the
+//! built-in kinds with their live status. Kinds owned by other components
+//! cannot be listed through the runtime's API, so the adapter reports the
+//! last applied copy of those (drift of routing objects is not detected).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use ferry_core::objects::StoredObject;
+use ferry_runtime::Runtime;
+use ferry_runtime::kinds::Kind;
+
+use crate::error::{Error, Result};
+use crate::object::{ObjKey, label};
+use crate::target::{BoxFuture, Target};
+
+/// The runtime of one region as a sync target.
+#[derive(Debug, Clone)]
+pub struct RuntimeTarget {
+    rt: Runtime,
+    owned: Arc<Mutex<BTreeMap<ObjKey, StoredObject>>>,
+}
+
+impl RuntimeTarget {
+    /// Wraps a running runtime.
+    pub fn new(rt: Runtime) -> Self {
+        Self { rt, owned: Arc::default() }
+    }
+}
+
+fn to_error(e: ferry_runtime::Error) -> Error {
+    Error::Target(e.to_string())
+}
+
+impl Target for RuntimeTarget {
+    fn apply(&self, objects: Vec<StoredObject>) -> BoxFuture<'_, Result<()>> {
+        let rt = self.rt.clone();
+        let owned = self.owned.clone();
+        Box::pin(async move {
+            let sources: Vec<(String, String)> =
+                objects.iter().map(|o| (o.source.clone(), o.value.to_string())).collect();
+            tokio::task::spawn_blocking(move || rt.apply(&sources))
+                .await
+                .map_err(|e| Error::Target(e.to_string()))?
+                .map_err(to_error)?;
+            let mut owned = owned.lock().unwrap_or_else(|e| e.into_inner());
+            for o in objects.into_iter().filter(|o| Kind::from_group_kind(&o.group_kind).is_none()) {
+                owned.insert(ObjKey::of(&o), o);
+            }
+            Ok(())
+        })
+    }
+
+    fn list(&self, key: &str, value: &str) -> BoxFuture<'_, Result<Vec<StoredObject>>> {
+        let rt = self.rt.clone();
+        let owned: Vec<StoredObject> = self.owned.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let (key, value) = (key.to_string(), value.to_string());
+        Box::pin(async move {
+            let wanted = |v: &serde_json::Value| label(v, &key).is_some_and(|l| value.is_empty() || l == value);
+            let mut out = Vec::new();
+            for kind in [Kind::Namespace, Kind::ConfigMap, Kind::Secret, Kind::Service, Kind::Deployment] {
+                for v in rt.list(kind, None) {
+                    if !wanted(&v) {
+                        continue;
+                    }
+                    let Some(k) = ObjKey::of_value(&v) else { continue };
+                    out.push(StoredObject {
+                        group_kind: k.group_kind,
+                        namespace: k.namespace,
+                        name: k.name,
+                        source: String::new(),
+                        value: v,
+                    });
+                }
+            }
+            out.extend(owned.into_iter().filter(|o| wanted(&o.value)));
+            Ok(out)
+        })
+    }
+
+    fn delete(&self, keys: Vec<ObjKey>) -> BoxFuture<'_, Result<()>> {
+        let rt = self.rt.clone();
+        let owned = self.owned.clone();
+        Box::pin(async move {
+            for k in keys {
+                match Kind::from_group_kind(&k.group_kind) {
+                    Some(kind) => match rt.delete(kind, k.namespace.as_deref().unwrap_or(""), &k.name) {
+                        Ok(()) | Err(ferry_runtime::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(to_error(e)),
+                    },
+                    None => {
+                        owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&k);
+                        tracing::warn!(object = %k, "the runtime offers no delete for this kind; left in place");
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
