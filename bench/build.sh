@@ -14,7 +14,7 @@ if [ -z "${FERRY_BIN:-}" ]; then
 fi
 command -v buildah >/dev/null || { echo "bench: buildah is not installed (scripts/setup.sh --test-peers)" >&2; exit 1; }
 
-WORK="$(mktemp -d /tmp/ferry-bench-build.XXXXXX)"
+WORK="/tmp/ferry-bench-build-$$"; rm -rf "$WORK"; mkdir -p "$WORK"   # lowercase: buildah names images after the path
 STORAGE="$WORK/containers"   # buildah's own storage, removed at the end
 trap 'buildah --root "$STORAGE/root" --runroot "$STORAGE/run" rm --all >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 BA=(buildah --root "$STORAGE/root" --runroot "$STORAGE/run" --storage-driver vfs)

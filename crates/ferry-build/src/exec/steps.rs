@@ -397,6 +397,47 @@ impl Builder<'_> {
         let pos = &step.pos;
         let kw = if is_add { "ADD" } else { "COPY" };
         let bad = |m: String| Error::invalid(pos, format!("{kw}: {m}"));
+        // With --from, the source stage's cache key (or the image digest)
+        // stands for its content: a hit needs no unpacking at all.
+        let mut from_key: Option<String> = None;
+        if let Some(from) = &c.from {
+            let from = self.sub(run, from, pos)?;
+            let id = match self.df.stage_index(&from) {
+                Some(j) => self.done[j].as_ref().map(|o| o.key.clone()),
+                None => {
+                    let progress = self.progress;
+                    let img = super::base::resolve(&self.store, &from, &|r| {
+                        progress(Event::Pulling(r.to_string()))
+                    })
+                    .map_err(|e| bad(e.to_string()))?;
+                    Some(img.digest())
+                }
+            };
+            if let Some(id) = id {
+                let mut parts = vec![
+                    kw.to_string(),
+                    "from".into(),
+                    id,
+                    self.sub(run, &c.dest, pos)?,
+                ];
+                for src in &c.srcs {
+                    parts.push(self.sub(run, src, pos)?);
+                }
+                for o in [&c.chown, &c.chmod] {
+                    parts.push(match o {
+                        Some(v) => self.sub(run, v, pos)?,
+                        None => String::new(),
+                    });
+                }
+                let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+                let k = key(&run.key, &refs);
+                if let Some(rec) = self.lookup(&k) {
+                    run.key = k;
+                    return self.push_layer(run, step, rec.layer);
+                }
+                from_key = Some(k);
+            }
+        }
         // Where sources come from.
         let mut from_run: Option<StageRun> = None;
         if let Some(from) = &c.from {
@@ -490,10 +531,16 @@ impl Builder<'_> {
                 "with several sources the destination must be a directory ending in `/` (got `{dest_raw}`)"
             )));
         }
-        // `COPY file /existing-dir` copies into the directory, as docker does.
-        let dir_hint = dir_hint || (!multi && self.is_dir_in_image(run, &dest)?);
         let ctx_root = self.opts.context.clone();
         let rootfs_root = from_run.as_ref().map(|r| r.rootfs.clone());
+        // `COPY file /existing-dir` copies into the directory, as docker does.
+        let single_file = !multi
+            && !dir_hint
+            && srcs.len() == 1
+            && !srcs[0].starts_with("<<")
+            && copy::clean_rel(&srcs[0])
+                .is_some_and(|r| rootfs_root.as_ref().unwrap_or(&ctx_root).join(r).is_file());
+        let dir_hint = dir_hint || (single_file && self.is_dir_in_image(run, &dest)?);
         let ignore = self.ignore.clone();
         let source = match &rootfs_root {
             Some(r) => Source {
@@ -588,7 +635,7 @@ impl Builder<'_> {
             copy::add_source(&s, "", rel, &dest, true, attrs, &mut entries).map_err(bad)?;
         }
         let digest = copy::entries_digest(&entries).map_err(bad)?;
-        let k = key(&run.key, &[kw, &dest, &digest]);
+        let k = from_key.unwrap_or_else(|| key(&run.key, &[kw, &dest, &digest]));
         run.key = k.clone();
         if let Some(rec) = self.lookup(&k) {
             return self.push_layer(run, step, rec.layer);

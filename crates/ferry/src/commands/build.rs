@@ -48,16 +48,22 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Err(e) if e.is_bad_input() => return Err(BadInput(e.to_string()).into()),
         Err(e) => return Err(anyhow::Error::new(e).context("build failed; nothing was pushed")),
     };
-    eprintln!("{} step(s) run, {} from cache", built.steps_run, built.steps_cached);
+    if !quiet {
+        eprintln!("{} step(s) run, {} from cache", built.steps_run, built.steps_cached);
+    }
     if let Some(dir) = &args.output {
         ferry_build::output::write_layout(&built, dir, &args.tags)
             .with_context(|| format!("writing OCI layout {}", dir.display()))?;
-        eprintln!("wrote OCI layout {}", dir.display());
+        if !quiet {
+            eprintln!("wrote OCI layout {}", dir.display());
+        }
     } else if !args.tags.is_empty() {
         let rt = super::runtime()?;
         rt.block_on(ferry_build::output::push(&built, &args.tags, &Default::default()))?;
-        for t in &args.tags {
-            eprintln!("pushed {t}");
+        if !quiet {
+            for t in &args.tags {
+                eprintln!("pushed {t}");
+            }
         }
     }
     println!("{}", built.digest());
