@@ -66,9 +66,13 @@ fn pods(inner: &Arc<Inner>, workers: &mut HashMap<String, Worker>) {
         live.insert(uid.clone());
         let deleting = o.value.pointer("/metadata/deletionTimestamp").is_some();
         match workers.get(&uid) {
-            None if deleting => finished.push(Key::of(o)),
             None => {
+                // A pod being deleted still gets a worker (stopped at once):
+                // it tears down whatever a previous ferry process left.
                 let stop = inner.shutdown.child_token();
+                if deleting {
+                    stop.cancel();
+                }
                 let ns = o.namespace.clone().unwrap_or_default();
                 let task = tokio::spawn(crate::pod::run(inner.clone(), ns, o.name.clone(), uid.clone(), stop.clone()));
                 workers.insert(uid, Worker { stop, task, key: Key::of(o) });

@@ -271,3 +271,28 @@ pub fn mark_deleted(po: &StoredObject) -> StoredObject {
     v["metadata"]["deletionTimestamp"] = json!(now());
     StoredObject { value: v, ..po.clone() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn surge_rounds_up_and_unavailable_rounds_down() {
+        let pct = |s: &str| IntOrString::String(s.into());
+        assert_eq!(percent(Some(&pct("25%")), 3, "25%", true), 1);
+        assert_eq!(percent(Some(&pct("25%")), 3, "25%", false), 0);
+        assert_eq!(percent(None, 10, "25%", true), 3);
+        assert_eq!(percent(Some(&IntOrString::Int(2)), 10, "25%", false), 2);
+    }
+
+    #[test]
+    fn template_hash_ignores_its_own_label() {
+        let a = json!({"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "w", "image": "web:v1"}]}});
+        let mut b = a.clone();
+        b["metadata"]["labels"][HASH] = json!("x");
+        assert_eq!(template_hash(&a), template_hash(&b));
+        let mut c = a.clone();
+        c["spec"]["containers"][0]["image"] = json!("web:v2");
+        assert_ne!(template_hash(&a), template_hash(&c));
+    }
+}

@@ -43,6 +43,13 @@ use crate::pod::runc::Runc;
 use crate::runtime::{Inner, Objects};
 use crate::store::{Key, Store};
 
+/// Validates manifests without a running runtime (as `apply` would, with
+/// only `default` existing): `Ok` with the objects' keys, or every problem.
+pub fn plan_manifests(sources: &[(String, String)], owners: &[Arc<dyn KindOwner>]) -> std::result::Result<Vec<String>, ferry_core::Problems> {
+    let namespaces = ["default".to_string()].into_iter().collect();
+    apply::plan(sources, owners, &namespaces).map(|p| p.into_iter().map(|p| p.key.to_string()).collect())
+}
+
 /// A running runtime. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Runtime {

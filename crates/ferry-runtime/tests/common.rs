@@ -10,6 +10,7 @@ use ferry_runtime::{Runtime, RuntimeConfig};
 use serde_json::Value;
 
 /// A started runtime and its directory.
+#[derive(Debug)]
 pub struct Env {
     pub rt: Runtime,
     pub dir: tempfile::TempDir,

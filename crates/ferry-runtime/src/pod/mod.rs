@@ -37,6 +37,11 @@ pub async fn run(inner: Arc<Inner>, namespace: String, name: String, uid: String
     let inits: Vec<Container> = spec.init_containers.clone().unwrap_or_default();
     let apps: Vec<Container> = spec.containers.clone();
     rt.lock().unwrap_or_else(|e| e.into_inner()).status.phase = Some("Pending".into());
+    if stop.is_cancelled() {
+        // Deleted before it ran (or while ferry was down): clean up only.
+        teardown(&inner, &dir, &uid, &inits, &apps).await;
+        return;
+    }
 
     // Re-adopt running containers left by a previous ferry process.
     let mut adopted: BTreeMap<String, i32> = BTreeMap::new();
@@ -101,8 +106,9 @@ pub async fn run(inner: Arc<Inner>, namespace: String, name: String, uid: String
         true
     };
     tokio::select! {
-        _ = setup => {}
+        biased;
         _ = stop.cancelled() => {}
+        _ = setup => {}
     }
     let mut services = inner.services.subscribe();
     while !stop.is_cancelled() {
