@@ -45,6 +45,12 @@ if [ "$want_peers" = 1 ]; then
   PEERS="${FERRY_PEERS_DIR:-$HOME/.cache/ferry/peers}"
   mkdir -p "$PEERS"
   export GOFLAGS="${GOFLAGS:-} -modcacherw"
+  # oras (Python SDK from PyPI): the registry's referrers test pushes with it.
+  if ! python3 -c 'import oras' 2>/dev/null; then
+    echo "setup: installing oras from PyPI"
+    python3 -m pip --version >/dev/null 2>&1 || $SUDO apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+    python3 -m pip install --quiet oras 2>/dev/null || python3 -m pip install --quiet --break-system-packages oras
+  fi
   # Go-built peers are added here by the components whose tests use them.
   # CNCF Distribution: the reference registry ferry-image's client and
   # ferry-replication are tested against (and the registry benchmark peer).

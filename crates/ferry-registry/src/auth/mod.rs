@@ -156,7 +156,9 @@ impl Registry {
             None => None,
         };
         let Some(claims) = claims else {
-            if auth.anonymous_pull && needed.iter().all(|a| a.action == RegistryAction::Pull) {
+            // `/v2/` always challenges (clients learn the token realm from
+            // it); anonymous pulls of repositories need no token.
+            if auth.anonymous_pull && !needed.is_empty() && needed.iter().all(|a| a.action == RegistryAction::Pull) {
                 return Ok(());
             }
             return Err(Error::Unauthorized { challenge: Some(auth.challenge(headers, needed, false)) });

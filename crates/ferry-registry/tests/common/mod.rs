@@ -139,3 +139,16 @@ pub async fn error_code(r: reqwest::Response) -> String {
     let v: serde_json::Value = r.json().await.expect("error body is JSON");
     v["errors"][0]["code"].as_str().expect("errors[0].code").to_string()
 }
+
+/// Polls `url` until it answers 2xx, panicking after `secs` seconds.
+pub async fn wait_ok(url: &str, secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let c = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().unwrap();
+    loop {
+        if c.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {url}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -20,6 +20,7 @@ pub fn run(cmd: RegistryCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RegistryCommand::Serve(args) => serve(args),
         RegistryCommand::Gc(args) => gc(args),
+        RegistryCommand::Replication(cmd) => super::replication::run(cmd),
         RegistryCommand::HashSecret => {
             let mut secret = String::new();
             std::io::stdin().read_line(&mut secret).context("reading the secret from stdin")?;
