@@ -97,6 +97,16 @@ impl Engine {
         for _ in 0..cfg.workers.max(1) {
             tokio::spawn(engine.clone().work(shutdown.clone()));
         }
+        // Keep the lag and queue-depth gauges fresh between API calls.
+        let gauges = engine.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => { gauges.status(); }
+                }
+            }
+        });
         Ok(engine)
     }
 

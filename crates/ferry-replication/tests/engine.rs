@@ -88,12 +88,14 @@ async fn pending_queue_survives_an_engine_restart() {
     first.cancel();
     let files: Vec<_> = std::fs::read_dir(state.join("queue")).unwrap().collect();
     assert_eq!(files.len(), 1, "the task is on disk");
-    // A new engine with a different (quiet) bus: only the persisted queue
-    // can tell it about team/q:v1 (its reconcile pass would too, so use a
-    // rule restricted to a repository the catalog has nothing else in).
+    // A new engine on a quiet bus: no event will tell it about team/q:v1.
     let b = Reg::start("b", dir.path(), &EventBus::default(), b_addr).await;
     let second = CancellationToken::new();
-    let e2 = engine(state.clone(), vec![rule("r", &[])], a.addr, b_addr, &EventBus::default(), second.clone());
+    // Its rule now only matches a tag that does not exist, so its reconcile
+    // pass finds nothing: only the persisted task can copy team/q:v1.
+    let mut quiet = rule("r", &[]);
+    quiet.spec.tags.include = vec!["^never$".into()];
+    let e2 = engine(state.clone(), vec![quiet], a.addr, b_addr, &EventBus::default(), second.clone());
     eventually("the persisted task to complete", 30, || async { digest_in(&b.host(), "team/q", "v1").await.as_deref() == Some(d.as_str()) }).await;
     eventually("an empty queue", 10, || async { status(&e2, "r").pending == 0 }).await;
     assert_eq!(std::fs::read_dir(state.join("queue")).unwrap().count(), 0);

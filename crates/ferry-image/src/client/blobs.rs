@@ -268,7 +268,7 @@ impl RegistryClient {
             },
             None => self.start_upload(repo).await?,
         };
-        self.session_changed(opts, &session, 0);
+        self.session_changed(opts, &session);
         let mut attempt = 0;
         loop {
             match self.send_rest(repo, digest, size, source, &mut session, opts).await {
@@ -277,14 +277,12 @@ impl RegistryClient {
                     attempt += 1;
                     tracing::info!(%digest, offset = session.offset, attempt, error = %e, "blob upload interrupted; resuming");
                     tokio::time::sleep(backoff(attempt)).await;
-                    let before = session.offset;
                     session = match self.upload_status(repo, &session.location).await {
                         Ok(offset) if offset <= size => UploadSession { offset, ..session },
                         Ok(_) | Err(Error::NotFound { .. }) => self.start_upload(repo).await?,
                         Err(e) => return Err(e),
                     };
-                    let _ = before;
-                    self.session_changed(opts, &session, 0);
+                    self.session_changed(opts, &session);
                 }
                 Err(e) => return Err(e),
             }
@@ -293,7 +291,7 @@ impl RegistryClient {
         Ok(true)
     }
 
-    fn session_changed(&self, opts: &UploadOptions, session: &UploadSession, _sent: u64) {
+    fn session_changed(&self, opts: &UploadOptions, session: &UploadSession) {
         if let Some(f) = &opts.on_session {
             f(session);
         }
@@ -316,7 +314,7 @@ impl RegistryClient {
                 let resp = self.expect(resp, &[StatusCode::ACCEPTED, StatusCode::NO_CONTENT], "PATCH", &session.location).await?;
                 session.location = self.location(&resp, "PATCH").unwrap_or_else(|_| session.location.clone());
                 session.offset = end;
-                self.session_changed(opts, session, len);
+                self.session_changed(opts, session);
             }
         }
         let url = with_digest(&session.location, digest);
