@@ -67,10 +67,12 @@ pub(crate) async fn start(
     // Components not built yet answer 503 on their listener, so clients get a
     // clear answer rather than a refused connection.
     start_registry(&ctx, sockets.registry, tasks, &mut metrics, &readiness)?;
+    let replication = start_replication(&ctx, &mut metrics)?;
     let runtime = start_runtime(&ctx, tasks, &readiness).await?;
     let gateway = start_gateway(&ctx, sockets.gateway, tasks, &mut metrics, &readiness, &runtime);
     let v1 = v1.merge(ferry_gateway::routes::api(gateway.clone()));
     let v1 = v1.merge(ferry_runtime::api::router(runtime.clone()));
+    let v1 = v1.merge(ferry_replication::api::router(replication));
     let v1 = v1.merge(start_delivery(&ctx, &runtime, &mut metrics)?);
 
     register_process_metrics(&mut metrics);
@@ -122,6 +124,38 @@ async fn start_runtime(ctx: &RegionContext, tasks: &mut JoinSet<()>, readiness: 
     });
     readiness.set("runtime", true);
     Ok(runtime)
+}
+
+/// The region's replication engine (one per region): it runs the
+/// ReplicationRules whose source is this region (a URL source runs in its
+/// target region), state under `<data dir>/replication`, status at
+/// `/api/v1/replication`.
+fn start_replication(ctx: &RegionContext, metrics: &mut Registry) -> Result<ferry_replication::Engine, Error> {
+    let registries = ctx
+        .endpoints
+        .iter()
+        .map(|(name, e)| {
+            let mut addr = e.registry;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            (name.clone(), addr.to_string())
+        })
+        .collect();
+    let mut cfg = ferry_replication::EngineConfig::new(
+        &ctx.name,
+        ctx.data_dir.join("replication"),
+        ctx.topology.replication_rules.clone(),
+        registries,
+        ctx.events.clone(),
+        ctx.shutdown.clone(),
+    );
+    cfg.first_region = ctx.topology.regions.first().is_some_and(|r| r.metadata.name == ctx.name);
+    ferry_replication::Engine::start(cfg, metrics).map_err(|e| Error::Component {
+        region: ctx.name.clone(),
+        component: "replication",
+        message: e.to_string(),
+    })
 }
 
 /// The region's OCI registry on its listener, data under `<data dir>/registry`.
