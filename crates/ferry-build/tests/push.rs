@@ -123,3 +123,57 @@ async fn failing_build_pushes_nothing() {
         "no repository was created"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_pulls_the_base_image_from_a_registry() {
+    let reg = registry().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let seed = Store::open(tmp.path().join("seed")).unwrap();
+    busybox::busybox_image()
+        .unwrap()
+        .build(&seed, Some("busybox:1"))
+        .unwrap();
+    let base = format!("{}/base/busybox:1", reg.host);
+    let target = ferry_image::ImageRef::parse(&base).unwrap();
+    let client = ferry_image::RegistryClient::new(&target.registry, None).unwrap();
+    ferry_image::push(&client, &seed, "busybox:1", &target, &Default::default())
+        .await
+        .unwrap();
+
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {base}\nRUN echo pulled > /p\n"),
+    )
+    .unwrap();
+    let opts = BuildOptions {
+        context: ctx,
+        dockerfile: None,
+        build_args: BTreeMap::new(),
+        target: None,
+        cache_dir: tmp.path().join("cache"),
+        no_cache: false,
+    };
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        ferry_build::build(&opts, &|e| ev.lock().unwrap().push(e))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| matches!(e, ferry_build::Event::Pulling(r) if r == &base))
+    );
+    let m: ferry_image::oci::ImageManifest = serde_json::from_slice(&built.manifest_bytes).unwrap();
+    assert_eq!(
+        m.layers().len(),
+        2,
+        "the pulled busybox layer plus the RUN layer"
+    );
+}
