@@ -88,13 +88,11 @@ up_pid=$!
 for _ in $(seq 100); do curl -sf "$FERRY_SERVER/readyz" >/dev/null && break; sleep 0.1; done
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$up_pid/status"; }
 
-ferry_ready() { # name replicas
-  local r
-  r=$("$FERRY" get deploy "$1" -o json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",{}).get("readyReplicas",0))' 2>/dev/null || echo 0)
-  [ "$r" = "$2" ]
+ferry_ready() { # name replicas (straight from the API: a CLI process per poll would dominate)
+  curl -sf "$FERRY_SERVER/api/v1/objects/deployments/default/$1" | grep -q "\"readyReplicas\":$2[,}]"
 }
 ferry_gone() {
-  [ "$("$FERRY" get pods -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')" = 0 ]
+  curl -sf "$FERRY_SERVER/api/v1/objects/pods" | grep -q '"items":\[\]'
 }
 podman_ready() { # replicas
   [ "$(podman pod ps --format '{{.Status}}' | grep -c '^Running$')" = "$1" ]
