@@ -41,6 +41,14 @@ impl Ignore {
         Ok(Ignore { rules })
     }
 
+    /// These rules plus `patterns` (later ones win), e.g. `COPY --exclude`.
+    pub fn with(&self, file: &str, patterns: &[String]) -> Result<Self> {
+        let mut out = self.clone();
+        out.rules
+            .extend(Ignore::parse(file, &patterns.join("\n"))?.rules);
+        Ok(out)
+    }
+
     /// True when `rel` (a `/`-separated path relative to the context) is
     /// excluded.
     pub fn excluded(&self, rel: &str) -> bool {

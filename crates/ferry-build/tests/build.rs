@@ -279,7 +279,7 @@ fn copy_add_heredoc_chown_chmod_globs_dockerignore_and_tarballs() {
 COPY --chown=nobody:nogroup --chmod=600 *.txt /data/\n\
 COPY <<EOF /etc/app.conf\nport=$PORT\nEOF\n\
 ADD bundle.tar /opt/\n\
-COPY . /ctx/\n\
+COPY --exclude=*.tar . /ctx/\n\
 RUN stat -c '%u:%g %a' /data/keep.txt > /perm && cat /opt/inner/x > /fromtar\n";
     let fx = Fixture::new(
         df,
@@ -319,7 +319,7 @@ RUN stat -c '%u:%g %a' /data/keep.txt > /perm && cat /opt/inner/x > /fromtar\n";
     );
     assert!(
         f.contains_key("ctx/Dockerfile")
-            && f.contains_key("ctx/bundle.tar")
+            && !f.contains_key("ctx/bundle.tar")
             && !f.contains_key("ctx/skip.txt")
     );
 }

@@ -189,7 +189,7 @@ fn add_tree(
         } else {
             format!("{rel}/{name}")
         };
-        if !source.is_rootfs && source.ignore.is_some_and(|i| i.excluded(&r)) {
+        if source.ignore.is_some_and(|i| i.excluded(&r)) {
             continue;
         }
         let path = e.path();

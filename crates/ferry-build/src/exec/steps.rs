@@ -16,6 +16,7 @@ use super::tarball::{self, Entries, Entry, LayerDesc, Node};
 use super::{Builder, StageRun};
 use crate::error::{Error, Pos, Result};
 use crate::expand::expand;
+use crate::ignore::Ignore;
 use crate::parse::{CmdForm, Copy, Instr, Run, Step};
 use crate::progress::Event;
 
@@ -541,11 +542,16 @@ impl Builder<'_> {
             && copy::clean_rel(&srcs[0])
                 .is_some_and(|r| rootfs_root.as_ref().unwrap_or(&ctx_root).join(r).is_file());
         let dir_hint = dir_hint || (single_file && self.is_dir_in_image(run, &dest)?);
-        let ignore = self.ignore.clone();
+        let mut excludes = Vec::new();
+        for e in &c.exclude {
+            excludes.push(self.sub(run, e, pos)?);
+        }
+        let ignore = self.ignore.with(&pos.file, &excludes)?;
+        let exclude = Ignore::default().with(&pos.file, &excludes)?;
         let source = match &rootfs_root {
             Some(r) => Source {
                 root: r,
-                ignore: None,
+                ignore: (!excludes.is_empty()).then_some(&exclude),
                 is_rootfs: true,
             },
             None => Source {

@@ -83,6 +83,8 @@ pub struct Copy {
     pub from: Option<String>,
     pub chown: Option<String>,
     pub chmod: Option<String>,
+    /// `--exclude` patterns (`.dockerignore` syntax).
+    pub exclude: Vec<String>,
     /// Raw sources (names of heredocs refer to `heredocs`).
     pub srcs: Vec<String>,
     pub dest: String,

@@ -62,7 +62,7 @@ impl Line<'_> {
     }
 }
 
-fn suggest(word: &str, options: &[&str]) -> String {
+fn suggest(word: &str, options: &[&str], prefix: &str) -> String {
     let best = options
         .iter()
         .map(|o| {
@@ -74,7 +74,7 @@ fn suggest(word: &str, options: &[&str]) -> String {
         .filter(|(s, _)| *s > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0));
     match best {
-        Some((_, o)) => format!(" (did you mean `{o}`?)"),
+        Some((_, o)) => format!(" (did you mean `{prefix}{o}`?)"),
         None => String::new(),
     }
 }
@@ -124,7 +124,7 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
     if !KEYWORDS.contains(&kw.as_str()) {
         return Err(line.err(
             0,
-            format!("unknown instruction `{kw}`{}", suggest(&kw, KEYWORDS)),
+            format!("unknown instruction `{kw}`{}", suggest(&kw, KEYWORDS, "")),
         ));
     }
     for f in &flags {
@@ -132,9 +132,26 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
             let hint = if allowed.is_empty() {
                 format!(" ({kw} takes no flags)")
             } else {
-                suggest(&f.name, allowed).replace('`', "`--")
+                suggest(&f.name, allowed, "--")
             };
             return Err(line.err(f.idx, format!("unknown flag `--{}` for {kw}{hint}", f.name)));
+        }
+    }
+    let unsupported: &[&str] = match kw.as_str() {
+        "COPY" => &["parents"],
+        "ADD" => &["parents", "checksum", "keep-git-dir"],
+        _ => &[],
+    };
+    for f in &flags {
+        let insecure = f.name == "security" && f.value.as_deref() != Some("sandbox");
+        if unsupported.contains(&f.name.as_str()) || insecure {
+            return Err(line.err(
+                f.idx,
+                format!(
+                    "{kw} --{} is not supported by ferry builds; remove it",
+                    f.name
+                ),
+            ));
         }
     }
     let flag = |name: &str| {
@@ -227,6 +244,11 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
                 from: flag("from"),
                 chown: flag("chown"),
                 chmod: flag("chmod"),
+                exclude: flags
+                    .iter()
+                    .filter(|f| f.name == "exclude")
+                    .filter_map(|f| f.value.clone())
+                    .collect(),
                 srcs: words,
                 dest,
                 heredocs: line.logical.heredocs.clone(),
