@@ -25,6 +25,8 @@ pub enum Event {
     Layer { digest: String, size: u64 },
     /// The base image is being pulled.
     Pulling(String),
+    /// Something the user should know (an unused `--build-arg`).
+    Warning(String),
     /// The image is complete.
     Done { digest: String },
 }
@@ -50,6 +52,7 @@ pub fn render(ev: &Event) -> String {
         Event::Output(l) => format!("  | {l}"),
         Event::Layer { digest, size } => format!(" ---> layer {} ({size} bytes)", short(digest)),
         Event::Pulling(r) => format!(" ---> pulling {r}"),
+        Event::Warning(w) => format!("WARNING: {w}"),
         Event::Done { digest } => format!("built {digest}"),
     }
 }

@@ -158,8 +158,15 @@ fn multi_stage_build_runs_shell_in_runc_and_copies_into_scratch() {
     let mut opts = fx.opts();
     opts.target = Some("build".into());
     opts.build_args.insert("GREETING".into(), "hi".into());
-    let (r, _) = fx.build_with(&opts);
+    opts.build_args.insert("UNUSED".into(), "x".into());
+    let (r, events) = fx.build_with(&opts);
     let stage = r.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Warning(w) if w.contains("UNUSED"))),
+        "{events:?}"
+    );
     let f = files(&stage);
     assert_eq!(
         f.get(".wh.tmp").map(String::as_str),

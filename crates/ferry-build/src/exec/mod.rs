@@ -176,6 +176,32 @@ pub fn build_parsed(opts: &BuildOptions, df: &Dockerfile, progress: Progress<'_>
     for i in needed {
         b.stage(i)?;
     }
+    let declared: BTreeSet<&str> = df
+        .meta_args
+        .iter()
+        .map(|a| a.name.as_str())
+        .chain(
+            df.stages
+                .iter()
+                .flat_map(|s| s.steps.iter())
+                .flat_map(|st| match &st.instr {
+                    Instr::Arg(decls) => decls.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+                    _ => Vec::new(),
+                }),
+        )
+        .collect();
+    let unused: Vec<&str> = opts
+        .build_args
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !declared.contains(k))
+        .collect();
+    if !unused.is_empty() {
+        (b.progress)(Event::Warning(format!(
+            "build argument(s) {} not declared by any ARG in the Dockerfile",
+            unused.join(", ")
+        )));
+    }
     let stage = b.done[target]
         .take()
         .ok_or_else(|| Error::Options("target stage was not built".into()))?;
