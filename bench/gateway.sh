@@ -16,13 +16,13 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
-IDLE_CONNS=${IDLE_CONNS:-10000}
+IDLE_CONNS=${IDLE_CONNS:-9500}
 WORK=$(mktemp -d /tmp/ferry-bench-gateway.XXXXXX)
 B1=19101 B2=19102 NGX=19201 HAP=19202 FRY=19203
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-ulimit -n 200000 2>/dev/null || ulimit -n 65536
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 echo "building ferry gateway (release)..." >&2
 [ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && cargo build -q --release -p ferry-gateway --example standalone --example loadgen)
@@ -43,7 +43,7 @@ taskset -c 1 nginx -p "$WORK/be" -c "$WORK/be/nginx.conf" -g 'daemon off;' & PID
 
 # --- nginx proxy ---
 cat > "$WORK/ngx/nginx.conf" <<EOF
-worker_processes 1; worker_rlimit_nofile 100000; pid $WORK/ngx/nginx.pid; error_log $WORK/logs/ngx.err;
+worker_processes 1; worker_rlimit_nofile 19000; pid $WORK/ngx/nginx.pid; error_log $WORK/logs/ngx.err;
 events { worker_connections 30000; }
 http { access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
   upstream be { server 127.0.0.1:$B1 weight=50; server 127.0.0.1:$B2 weight=50; keepalive 256; keepalive_requests 10000000; }
@@ -56,7 +56,8 @@ taskset -c 0 nginx -p "$WORK/ngx" -c "$WORK/ngx/nginx.conf" -g 'daemon off;' & P
 cat > "$WORK/haproxy.cfg" <<EOF
 global
   nbthread 1
-  maxconn 30000
+  maxconn 9800
+  ulimit-n 19900
 defaults
   mode http
   timeout connect 5s

@@ -100,6 +100,10 @@ fn start_gateway(
     let gateway = ferry_gateway::Gateway::new(runtime.dialer(), runtime.services(), ferry_gateway::GatewayConfig::default());
     runtime.register_owner(gateway.kind_owner());
     runtime.set_mesh_handler(gateway.mesh_handler(ctx.shutdown.clone()));
+    let rt = runtime.clone();
+    gateway.set_secret_source(std::sync::Arc::new(ferry_gateway::tls::FnSecrets(move |ns: &str, name: &str| {
+        rt.get(ferry_runtime::kinds::Kind::Secret, ns, name).ok()
+    })));
     gateway.metrics().register(metrics);
     let (gw, shutdown) = (gateway.clone(), ctx.shutdown.clone());
     tasks.spawn(async move { gw.serve(listener, shutdown).await });

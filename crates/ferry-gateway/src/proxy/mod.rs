@@ -117,10 +117,19 @@ impl Gateway {
         Ok(())
     }
 
-    /// Where TLS Secrets are read from; reloads certificates.
+    /// Where TLS Secrets are read from; reloads certificates now and every
+    /// 10 s after (Secrets may be applied after the routes naming them).
     pub fn set_secret_source(&self, source: Arc<dyn crate::tls::SecretSource>) {
         *self.inner.secrets.lock().expect("secrets lock") = Some(source);
         self.reload_tls();
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                let Some(inner) = weak.upgrade() else { break };
+                Gateway { inner }.reload_tls();
+            }
+        });
     }
 
     /// Re-reads the TLS Secrets the table names (after a Secret changed).
