@@ -84,18 +84,18 @@ PY
 bench_server() {
   local name="$1" addr="$2" pid="$3"
   local t0 t1
-  t0=$(now); "$CRANE" push --insecure "$WORK/big" "$addr/big/image:v1" >/dev/null; t1=$(now)
+  t0=$(now); "$CRANE" push --insecure "$WORK/big" "$addr/big/image:v1" >/dev/null 2>&1; t1=$(now)
   BIG_PUSH=$(echo "$t1 - $t0" | bc -l)
   rm -rf "$WORK/pulled-$name"
-  t0=$(now); "$CRANE" pull --insecure --format oci "$addr/big/image:v1" "$WORK/pulled-$name" >/dev/null; t1=$(now)
+  t0=$(now); "$CRANE" pull --insecure --format oci "$addr/big/image:v1" "$WORK/pulled-$name" >/dev/null 2>&1; t1=$(now)
   BIG_PULL=$(echo "$t1 - $t0" | bc -l)
   rm -rf "$WORK/pulled-$name"
   t0=$(now)
-  seq 0 $((SMALL - 1)) | xargs -P 8 -I{} "$CRANE" push --insecure "$WORK/small/{}" "$addr/small/img{}:v1" >/dev/null
+  seq 0 $((SMALL - 1)) | xargs -P 8 -I{} "$CRANE" push --insecure "$WORK/small/{}" "$addr/small/img{}:v1" >/dev/null 2>&1
   t1=$(now); SMALL_PUSH=$(echo "$t1 - $t0" | bc -l)
   mkdir -p "$WORK/spull-$name"
   t0=$(now)
-  seq 0 $((SMALL - 1)) | xargs -P 8 -I{} "$CRANE" pull --insecure --format oci "$addr/small/img{}:v1" "$WORK/spull-$name/{}" >/dev/null
+  seq 0 $((SMALL - 1)) | xargs -P 8 -I{} "$CRANE" pull --insecure --format oci "$addr/small/img{}:v1" "$WORK/spull-$name/{}" >/dev/null 2>&1
   t1=$(now); SMALL_PULL=$(echo "$t1 - $t0" | bc -l)
   rm -rf "$WORK/spull-$name"
   RSS=$(peak_rss_kib "$pid")
@@ -133,8 +133,8 @@ F=("$BIG_PUSH" "$BIG_PULL" "$SMALL_PUSH" "$SMALL_PULL" "$RSS")
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 echo
 echo "== ferry / distribution (throughput ratio = distribution time / ferry time) =="
-echo "push 1 GiB image:      $(ratio "${D[0]}" "${F[0]}")x   (target >= 1.2)"
-echo "pull 1 GiB image:      $(ratio "${D[1]}" "${F[1]}")x   (target >= 1.5)"
+echo "push ${BIG_MIB} MiB image:    $(ratio "${D[0]}" "${F[0]}")x   (target >= 1.2)"
+echo "pull ${BIG_MIB} MiB image:    $(ratio "${D[1]}" "${F[1]}")x   (target >= 1.5)"
 echo "push $SMALL small images: $(ratio "${D[2]}" "${F[2]}")x   (target >= 1.2)"
 echo "pull $SMALL small images: $(ratio "${D[3]}" "${F[3]}")x   (target >= 1.5)"
 echo "peak RSS:              $(ratio "${F[4]}" "${D[4]}")x   (target <= 0.5)"
