@@ -101,7 +101,7 @@ pub async fn pull(client: &RegistryClient, image: &ImageRef, store: &Store, opts
                 .collect::<Vec<_>>()
                 .join(", "),
         })?;
-        fetched = client.get_manifest(repo, &chosen.digest().to_string()).await?;
+        fetched = client.get_manifest(repo, chosen.digest().as_ref()).await?;
     }
     let manifest: ImageManifest = decode(&fetched.bytes, "image manifest")?;
     let blobs: Vec<Descriptor> = std::iter::once(manifest.config().clone()).chain(manifest.layers().iter().cloned()).collect();

@@ -196,7 +196,7 @@ impl Store {
         let digest = descriptor.digest().to_string();
         let manifest: ImageManifest = decode(&self.read_blob(&digest)?, "manifest")?;
         let config: ImageConfiguration =
-            decode(&self.read_blob(&manifest.config().digest().to_string())?, "image config")?;
+            decode(&self.read_blob(manifest.config().digest().as_ref())?, "image config")?;
         Ok(LocalImage { name: name.to_string(), descriptor, manifest, config })
     }
 

@@ -46,7 +46,7 @@ async fn push_then_pull_round_trips_with_identical_digests() {
     let pulled = pull(&client, &target, &fresh, &PullOptions::default()).await.unwrap();
     assert_eq!(pulled.digest(), built.digest());
     for l in pulled.manifest.layers() {
-        fresh.verify_blob(&l.digest().to_string()).unwrap();
+        fresh.verify_blob(l.digest().as_ref()).unwrap();
     }
     assert_eq!(client.tags("test/httpd").await.unwrap(), vec!["v1"]);
     let mut repos = client.catalog().await.unwrap();

@@ -81,7 +81,7 @@ impl Ctx<'_> {
             }
         }
         // Largest first: the long transfers start early and overlap the rest.
-        blobs.sort_by(|a, b| b.1.cmp(&a.1));
+        blobs.sort_by_key(|b| std::cmp::Reverse(b.1));
         stream::iter(blobs.into_iter().map(Ok::<_, Error>))
             .try_for_each_concurrent(self.parallelism, |(digest, size)| async move { self.copy_blob(&digest, size).await })
             .await

@@ -296,12 +296,11 @@ impl Engine {
     async fn delete(&self, rule: &Rule, task: &Task) -> Result<()> {
         let dst = &rule.target.client;
         // Still present in the source (re-pushed since)? Then keep it.
-        if task.reference.contains(':') || rule.source.client.head_manifest(&task.repository, &task.reference).await?.is_none() {
-            if dst.delete_manifest(&task.repository, &task.reference).await.is_err()
-                && let Some((digest, _, _)) = dst.head_manifest(&task.repository, &task.reference).await?
-            {
-                dst.delete_manifest(&task.repository, &digest).await?;
-            }
+        if (task.reference.contains(':') || rule.source.client.head_manifest(&task.repository, &task.reference).await?.is_none())
+            && dst.delete_manifest(&task.repository, &task.reference).await.is_err()
+            && let Some((digest, _, _)) = dst.head_manifest(&task.repository, &task.reference).await?
+        {
+            dst.delete_manifest(&task.repository, &digest).await?;
         }
         Ok(())
     }

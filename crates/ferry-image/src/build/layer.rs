@@ -107,7 +107,7 @@ impl Layer {
         if !meta.is_dir() {
             return Err(Error::Build(format!("{} is not a directory", source.display())));
         }
-        if normalize(dest)? != "" {
+        if !normalize(dest)?.is_empty() {
             self.insert(dest, Entry::Dir { mode: meta.permissions().mode() & 0o7777 })?;
         }
         let mut names: Vec<_> = fs::read_dir(source)

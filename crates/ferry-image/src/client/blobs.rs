@@ -70,6 +70,9 @@ pub struct UploadSession {
     pub offset: u64,
 }
 
+/// Called with every change of an upload session.
+pub type SessionHook = Arc<dyn Fn(&UploadSession) + Send + Sync>;
+
 /// How [`RegistryClient::upload_blob`] behaves.
 #[derive(Clone, Default)]
 pub struct UploadOptions {
@@ -79,7 +82,7 @@ pub struct UploadOptions {
     /// A session to continue (from an earlier, interrupted attempt).
     pub resume: Option<UploadSession>,
     /// Told about every session change, so the caller can persist it.
-    pub on_session: Option<Arc<dyn Fn(&UploadSession) + Send + Sync>>,
+    pub on_session: Option<SessionHook>,
     /// Transfer progress.
     pub progress: Option<Progress>,
     /// How often to retry after a transient failure (resuming each time).

@@ -10,7 +10,7 @@ mod blobs;
 mod manifests;
 
 pub use auth::{Challenge, Credentials, parse_challenge};
-pub use blobs::{BlobSource, ByteStream, FileSource, MONOLITHIC_MAX, RegistrySource, UploadOptions, UploadSession, backoff};
+pub use blobs::{BlobSource, ByteStream, FileSource, MONOLITHIC_MAX, RegistrySource, SessionHook, UploadOptions, UploadSession, backoff};
 pub use manifests::{FetchedManifest, MANIFEST_ACCEPT};
 
 use std::collections::HashMap;
