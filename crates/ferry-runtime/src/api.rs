@@ -23,7 +23,10 @@ pub fn router(rt: Runtime) -> Router {
     Router::new()
         .route("/apply", post(apply))
         .route("/objects/{kind}", get(list))
-        .route("/objects/{kind}/{namespace}/{name}", get(get_one).delete(delete))
+        .route(
+            "/objects/{kind}/{namespace}/{name}",
+            get(get_one).delete(delete),
+        )
         .route("/events", get(events))
         .route("/logs/{namespace}/{pod}", get(logs))
         .route("/exec/{namespace}/{pod}", post(exec))
@@ -51,8 +54,12 @@ pub struct Source {
     pub text: String,
 }
 
-async fn apply(State(rt): State<Runtime>, Json(body): Json<ApplyBody>) -> Result<Json<Value>, ApiError> {
-    let sources: Vec<(String, String)> = body.sources.into_iter().map(|s| (s.file, s.text)).collect();
+async fn apply(
+    State(rt): State<Runtime>,
+    Json(body): Json<ApplyBody>,
+) -> Result<Json<Value>, ApiError> {
+    let sources: Vec<(String, String)> =
+        body.sources.into_iter().map(|s| (s.file, s.text)).collect();
     let results = rt.apply(&sources)?;
     Ok(Json(json!({ "results": results })))
 }
@@ -62,20 +69,32 @@ struct ListQuery {
     namespace: Option<String>,
 }
 
-async fn list(State(rt): State<Runtime>, Path(k): Path<String>, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(rt): State<Runtime>,
+    Path(k): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     let kind = kind(&k)?;
     let ns = q.namespace.filter(|n| n != "*" && !n.is_empty());
     Ok(Json(json!({ "items": rt.list(kind, ns.as_deref()) })))
 }
 
-async fn get_one(State(rt): State<Runtime>, Path((k, ns, name)): Path<(String, String, String)>) -> Result<Json<Value>, ApiError> {
+async fn get_one(
+    State(rt): State<Runtime>,
+    Path((k, ns, name)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(rt.get(kind(&k)?, &ns, &name)?))
 }
 
-async fn delete(State(rt): State<Runtime>, Path((k, ns, name)): Path<(String, String, String)>) -> Result<Json<Value>, ApiError> {
+async fn delete(
+    State(rt): State<Runtime>,
+    Path((k, ns, name)): Path<(String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
     let kind = kind(&k)?;
     rt.delete(kind, &ns, &name)?;
-    Ok(Json(json!({ "deleted": format!("{}/{name}", kind.name().to_ascii_lowercase()) })))
+    Ok(Json(
+        json!({ "deleted": format!("{}/{name}", kind.name().to_ascii_lowercase()) }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,12 +117,23 @@ struct LogsQuery {
     tail: Option<usize>,
 }
 
-async fn logs(State(rt): State<Runtime>, Path((ns, pod)): Path<(String, String)>, Query(q): Query<LogsQuery>) -> Result<Response, ApiError> {
+async fn logs(
+    State(rt): State<Runtime>,
+    Path((ns, pod)): Path<(String, String)>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Response, ApiError> {
     let path = rt.log_path(&ns, &pod, q.container.as_deref(), q.previous)?;
-    let text = tokio::fs::read(&path).await.map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    let text = tokio::fs::read(&path)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
     let mut start = 0;
     if let Some(n) = q.tail {
-        let lines: Vec<usize> = text.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i + 1).collect();
+        let lines: Vec<usize> = text
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i + 1)
+            .collect();
         if lines.len() > n {
             start = lines[lines.len() - n - 1];
         }
@@ -113,26 +143,32 @@ async fn logs(State(rt): State<Runtime>, Path((ns, pod)): Path<(String, String)>
         return Ok(head.into_response());
     }
     let offset = text.len() as u64;
-    let stream = futures_util::stream::unfold((path, offset, Some(head)), |(path, mut offset, head)| async move {
-        if let Some(h) = head {
-            return Some((Ok::<_, std::io::Error>(bytes::Bytes::from(h)), (path, offset, None)));
-        }
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let mut f = tokio::fs::File::open(&path).await.ok()?;
-            let len = f.metadata().await.ok()?.len();
-            if len < offset {
-                offset = 0; // rotated
+    let stream = futures_util::stream::unfold(
+        (path, offset, Some(head)),
+        |(path, mut offset, head)| async move {
+            if let Some(h) = head {
+                return Some((
+                    Ok::<_, std::io::Error>(bytes::Bytes::from(h)),
+                    (path, offset, None),
+                ));
             }
-            if len > offset {
-                f.seek(std::io::SeekFrom::Start(offset)).await.ok()?;
-                let mut buf = Vec::new();
-                f.take(len - offset).read_to_end(&mut buf).await.ok()?;
-                offset = len;
-                return Some((Ok(bytes::Bytes::from(buf)), (path, offset, None)));
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let mut f = tokio::fs::File::open(&path).await.ok()?;
+                let len = f.metadata().await.ok()?.len();
+                if len < offset {
+                    offset = 0; // rotated
+                }
+                if len > offset {
+                    f.seek(std::io::SeekFrom::Start(offset)).await.ok()?;
+                    let mut buf = Vec::new();
+                    f.take(len - offset).read_to_end(&mut buf).await.ok()?;
+                    offset = len;
+                    return Some((Ok(bytes::Bytes::from(buf)), (path, offset, None)));
+                }
             }
-        }
-    });
+        },
+    );
     Ok(Body::from_stream(stream).into_response())
 }
 
@@ -142,11 +178,20 @@ struct ExecBody {
     command: Vec<String>,
 }
 
-async fn exec(State(rt): State<Runtime>, Path((ns, pod)): Path<(String, String)>, Json(b): Json<ExecBody>) -> Result<Json<Value>, ApiError> {
+async fn exec(
+    State(rt): State<Runtime>,
+    Path((ns, pod)): Path<(String, String)>,
+    Json(b): Json<ExecBody>,
+) -> Result<Json<Value>, ApiError> {
     if b.command.is_empty() {
-        return Err(ApiError::new(ErrorCode::BadRequest, "give a command to run"));
+        return Err(ApiError::new(
+            ErrorCode::BadRequest,
+            "give a command to run",
+        ));
     }
-    let out = rt.exec(&ns, &pod, b.container.as_deref(), &b.command).await?;
+    let out = rt
+        .exec(&ns, &pod, b.container.as_deref(), &b.command)
+        .await?;
     Ok(Json(serde_json::to_value(out).unwrap_or(Value::Null)))
 }
 
@@ -156,7 +201,11 @@ struct RolloutBody {
     to_revision: Option<i64>,
 }
 
-async fn rollout(State(rt): State<Runtime>, Path((ns, name, action)): Path<(String, String, String)>, body: Option<Json<RolloutBody>>) -> Result<Json<Value>, ApiError> {
+async fn rollout(
+    State(rt): State<Runtime>,
+    Path((ns, name, action)): Path<(String, String, String)>,
+    body: Option<Json<RolloutBody>>,
+) -> Result<Json<Value>, ApiError> {
     let body = body.map(|b| b.0).unwrap_or_default();
     let message = match action.as_str() {
         "undo" => rt.rollout_undo(&ns, &name, body.to_revision)?,
@@ -164,7 +213,12 @@ async fn rollout(State(rt): State<Runtime>, Path((ns, name, action)): Path<(Stri
             rt.rollout_restart(&ns, &name)?;
             format!("deployment.apps/{name} restarted")
         }
-        other => return Err(ApiError::new(ErrorCode::BadRequest, format!("unknown rollout action `{other}`; use undo or restart"))),
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("unknown rollout action `{other}`; use undo or restart"),
+            ));
+        }
     };
     Ok(Json(json!({ "message": message })))
 }
@@ -174,7 +228,13 @@ struct ScaleBody {
     replicas: i32,
 }
 
-async fn scale(State(rt): State<Runtime>, Path((ns, name)): Path<(String, String)>, Json(b): Json<ScaleBody>) -> Result<Json<Value>, ApiError> {
+async fn scale(
+    State(rt): State<Runtime>,
+    Path((ns, name)): Path<(String, String)>,
+    Json(b): Json<ScaleBody>,
+) -> Result<Json<Value>, ApiError> {
     rt.scale(&ns, &name, b.replicas)?;
-    Ok(Json(json!({ "message": format!("deployment.apps/{name} scaled") })))
+    Ok(Json(
+        json!({ "message": format!("deployment.apps/{name} scaled") }),
+    ))
 }

@@ -63,30 +63,44 @@ pub fn plan(
         match plan_one(doc, &owned) {
             Ok(p) => {
                 if let Some(first) = seen.insert(p.key.clone(), p.source.clone()) {
-                    problems.push(doc.problem("metadata.name", format!("{} is also defined in {first}", p.key)));
+                    problems.push(doc.problem(
+                        "metadata.name",
+                        format!("{} is also defined in {first}", p.key),
+                    ));
                 }
                 planned.push((p, doc));
             }
             Err(found) => found.into_iter().for_each(|p| problems.push(p)),
         }
     }
-    let new_namespaces: BTreeSet<&str> =
-        planned.iter().filter(|(p, _)| p.kind == Some(Kind::Namespace)).map(|(p, _)| p.key.name.as_str()).collect();
+    let new_namespaces: BTreeSet<&str> = planned
+        .iter()
+        .filter(|(p, _)| p.kind == Some(Kind::Namespace))
+        .map(|(p, _)| p.key.name.as_str())
+        .collect();
     for (p, doc) in &planned {
         let ns = p.key.namespace.as_str();
         if !ns.is_empty() && !existing_namespaces.contains(ns) && !new_namespaces.contains(ns) {
             problems.push(doc.problem(
                 "metadata.namespace",
-                format!("namespace `{ns}` does not exist; add a Namespace document or apply one first"),
+                format!(
+                    "namespace `{ns}` does not exist; add a Namespace document or apply one first"
+                ),
             ));
         }
     }
-    if problems.is_empty() { Ok(planned.into_iter().map(|(p, _)| p).collect()) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(planned.into_iter().map(|(p, _)| p).collect())
+    } else {
+        Err(problems)
+    }
 }
 
 fn plan_one(doc: &Document, owned: &BTreeSet<GroupKind>) -> Result<Planned, Vec<Problem>> {
     let (Some(api_version), Some(kind_name)) = (doc.api_version(), doc.kind()) else {
-        return Err(vec![doc.problem("", "every document needs apiVersion and kind")]);
+        return Err(vec![
+            doc.problem("", "every document needs apiVersion and kind"),
+        ]);
     };
     let gk = GroupKind::of(api_version, kind_name);
     let kind = Kind::from_group_kind(&gk);
@@ -94,15 +108,26 @@ fn plan_one(doc: &Document, owned: &BTreeSet<GroupKind>) -> Result<Planned, Vec<
     match kind {
         Some(k) => {
             if api_version != k.api_version() {
-                found.push(doc.problem("apiVersion", format!("{kind_name} is served as `{}`, not `{api_version}`", k.api_version())));
+                found.push(doc.problem(
+                    "apiVersion",
+                    format!(
+                        "{kind_name} is served as `{}`, not `{api_version}`",
+                        k.api_version()
+                    ),
+                ));
                 return Err(found);
             }
             check_builtin(doc, k, &mut found);
         }
         None if owned.contains(&gk) => validate::name(doc, doc.name(), false, &mut found),
         None => {
-            let known: Vec<String> = crate::kinds::Kind::ALL.iter().map(|k| k.name().to_string()).chain(owned.iter().map(|g| g.kind.clone())).collect();
-            let suggestion = ferry_core::error::nearest(kind_name, known.iter().map(String::as_str));
+            let known: Vec<String> = crate::kinds::Kind::ALL
+                .iter()
+                .map(|k| k.name().to_string())
+                .chain(owned.iter().map(|g| g.kind.clone()))
+                .collect();
+            let suggestion =
+                ferry_core::error::nearest(kind_name, known.iter().map(String::as_str));
             found.push(
                 doc.problem("kind", format!("unknown kind `{kind_name}` (apiVersion {api_version}): no part of ferry runs it"))
                     .with_suggestion(suggestion),
@@ -114,7 +139,11 @@ fn plan_one(doc: &Document, owned: &BTreeSet<GroupKind>) -> Result<Planned, Vec<
     }
     let namespaced = kind.is_none_or(Kind::namespaced);
     let namespace = if namespaced {
-        doc.value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_string()
+        doc.value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string()
     } else {
         String::new()
     };
@@ -170,9 +199,21 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
 /// Merges a planned document with the stored object it replaces: keeps uid,
 /// creation time, status and server-assigned fields; bumps generation when
 /// the spec changed. Returns the object and what happened.
-pub fn merge(p: &Planned, old: Option<&StoredObject>, rv: u64, now: &str) -> (StoredObject, &'static str) {
+pub fn merge(
+    p: &Planned,
+    old: Option<&StoredObject>,
+    rv: u64,
+    now: &str,
+) -> (StoredObject, &'static str) {
     let mut value = p.value.clone();
-    let old_hash = old.and_then(|o| o.value.pointer(&format!("/metadata/annotations/{}", APPLIED_HASH.replace('/', "~1")))).and_then(Value::as_str);
+    let old_hash = old
+        .and_then(|o| {
+            o.value.pointer(&format!(
+                "/metadata/annotations/{}",
+                APPLIED_HASH.replace('/', "~1")
+            ))
+        })
+        .and_then(Value::as_str);
     let meta = &mut value["metadata"];
     meta["annotations"][APPLIED_HASH] = json!(p.hash);
     let action = match old {
@@ -188,7 +229,11 @@ pub fn merge(p: &Planned, old: Option<&StoredObject>, rv: u64, now: &str) -> (St
             meta["creationTimestamp"] = om["creationTimestamp"].clone();
             let generation = om["generation"].as_i64().unwrap_or(1);
             let spec_changed = o.value.get("spec") != p.value.get("spec");
-            meta["generation"] = json!(if spec_changed { generation + 1 } else { generation });
+            meta["generation"] = json!(if spec_changed {
+                generation + 1
+            } else {
+                generation
+            });
             if let Some(status) = o.value.get("status") {
                 value["status"] = status.clone();
             }
@@ -198,7 +243,11 @@ pub fn merge(p: &Planned, old: Option<&StoredObject>, rv: u64, now: &str) -> (St
             {
                 value["spec"]["clusterIP"] = ip.clone();
             }
-            if old_hash == Some(p.hash.as_str()) { "unchanged" } else { "configured" }
+            if old_hash == Some(p.hash.as_str()) {
+                "unchanged"
+            } else {
+                "configured"
+            }
         }
     };
     value["metadata"]["resourceVersion"] = json!(rv.to_string());
@@ -217,7 +266,11 @@ mod tests {
     use super::*;
 
     fn run(text: &str) -> Result<Vec<Planned>, Problems> {
-        plan(&[("m.yaml".into(), text.into())], &[], &["default".to_string()].into_iter().collect())
+        plan(
+            &[("m.yaml".into(), text.into())],
+            &[],
+            &["default".to_string()].into_iter().collect(),
+        )
     }
 
     const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: web:v1}]\n";
@@ -236,27 +289,45 @@ mod tests {
         let err = run(&text).unwrap_err();
         assert_eq!(err.0.len(), 1);
         let s = err.0[0].to_string();
-        assert!(s.starts_with("m.yaml: document 1 (Deployment/web): field `spec.template.metadata.labels`"), "{s}");
+        assert!(
+            s.starts_with(
+                "m.yaml: document 1 (Deployment/web): field `spec.template.metadata.labels`"
+            ),
+            "{s}"
+        );
     }
 
     #[test]
     fn unknown_kind_is_named() {
-        let err = run("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n").unwrap_err();
+        let err =
+            run("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n").unwrap_err();
         assert!(err.to_string().contains("unknown kind `Widget`"), "{err}");
     }
 
     #[test]
     fn bad_port_and_quantity_are_named() {
-        let bad = DEPLOY.replace("image: web:v1}", "image: web:v1, ports: [{containerPort: 70000}], resources: {limits: {memory: lots}}}");
+        let bad = DEPLOY.replace(
+            "image: web:v1}",
+            "image: web:v1, ports: [{containerPort: 70000}], resources: {limits: {memory: lots}}}",
+        );
         let err = run(&bad).unwrap_err().to_string();
-        assert!(err.contains("containers[0].ports[0].containerPort"), "{err}");
-        assert!(err.contains("containers[0].resources.limits.memory"), "{err}");
+        assert!(
+            err.contains("containers[0].ports[0].containerPort"),
+            "{err}"
+        );
+        assert!(
+            err.contains("containers[0].resources.limits.memory"),
+            "{err}"
+        );
     }
 
     #[test]
     fn missing_namespace_is_an_error() {
         let err = run(&DEPLOY.replace("{name: web}", "{name: web, namespace: prod}")).unwrap_err();
-        assert!(err.to_string().contains("namespace `prod` does not exist"), "{err}");
+        assert!(
+            err.to_string().contains("namespace `prod` does not exist"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -266,7 +337,10 @@ mod tests {
         assert_eq!(a, "created");
         let (second, a) = merge(p, Some(&first), 2, "t");
         assert_eq!(a, "unchanged");
-        assert_eq!(second.value["metadata"]["uid"], first.value["metadata"]["uid"]);
+        assert_eq!(
+            second.value["metadata"]["uid"],
+            first.value["metadata"]["uid"]
+        );
         let p2 = &run(&DEPLOY.replace("web:v1", "web:v2")).unwrap()[0];
         let (third, a) = merge(p2, Some(&second), 3, "t");
         assert_eq!(a, "configured");

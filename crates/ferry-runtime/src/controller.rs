@@ -62,7 +62,14 @@ fn pods(inner: &Arc<Inner>, workers: &mut HashMap<String, Worker>) {
     let mut live = BTreeSet::new();
     let mut finished = Vec::new();
     for o in &pods {
-        let Some(uid) = o.value.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_string) else { continue };
+        let Some(uid) = o
+            .value
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            continue;
+        };
         live.insert(uid.clone());
         let deleting = o.value.pointer("/metadata/deletionTimestamp").is_some();
         match workers.get(&uid) {
@@ -74,15 +81,32 @@ fn pods(inner: &Arc<Inner>, workers: &mut HashMap<String, Worker>) {
                     stop.cancel();
                 }
                 let ns = o.namespace.clone().unwrap_or_default();
-                let task = tokio::spawn(crate::pod::run(inner.clone(), ns, o.name.clone(), uid.clone(), stop.clone()));
-                workers.insert(uid, Worker { stop, task, key: Key::of(o) });
+                let task = tokio::spawn(crate::pod::run(
+                    inner.clone(),
+                    ns,
+                    o.name.clone(),
+                    uid.clone(),
+                    stop.clone(),
+                ));
+                workers.insert(
+                    uid,
+                    Worker {
+                        stop,
+                        task,
+                        key: Key::of(o),
+                    },
+                );
             }
             Some(w) if deleting => {
                 w.stop.cancel();
                 if w.task.is_finished() {
                     finished.push(w.key.clone());
                     workers.remove(&uid);
-                    inner.pods.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+                    inner
+                        .pods
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .remove(&uid);
                 }
             }
             Some(_) => {}
@@ -106,23 +130,39 @@ fn pods(inner: &Arc<Inner>, workers: &mut HashMap<String, Worker>) {
 /// Gives each Service a cluster address and its node ports.
 fn assign_addresses(inner: &Inner) -> crate::Result<()> {
     let svcs = inner.list(Kind::Service);
-    let mut used_ips: BTreeSet<Ipv4Addr> = svcs.iter().filter_map(|s| s.value.pointer("/spec/clusterIP")?.as_str()?.parse().ok()).collect();
+    let mut used_ips: BTreeSet<Ipv4Addr> = svcs
+        .iter()
+        .filter_map(|s| s.value.pointer("/spec/clusterIP")?.as_str()?.parse().ok())
+        .collect();
     let mut used_ports: BTreeSet<i64> = svcs
         .iter()
-        .flat_map(|s| s.value.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default())
+        .flat_map(|s| {
+            s.value
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
         .filter_map(|p| p.get("nodePort")?.as_i64())
         .collect();
     let mut puts = Vec::new();
     for s in &svcs {
         let mut v = s.value.clone();
         let mut changed = false;
-        if v.pointer("/spec/clusterIP").and_then(Value::as_str).is_none_or(|ip| ip.parse::<Ipv4Addr>().is_err()) {
+        if v.pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .is_none_or(|ip| ip.parse::<Ipv4Addr>().is_err())
+        {
             let ip = services::allocate_vip(inner.cfg.vip_base, &used_ips);
             used_ips.insert(ip);
             v["spec"]["clusterIP"] = json!(ip.to_string());
             changed = true;
         }
-        let ty = v.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+        let ty = v
+            .pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string();
         if ty != "ClusterIP"
             && let Some(ports) = v.pointer_mut("/spec/ports").and_then(Value::as_array_mut)
         {
@@ -131,7 +171,9 @@ fn assign_addresses(inner: &Inner) -> crate::Result<()> {
                     let np = if ty == "LoadBalancer" {
                         p.get("port").and_then(Value::as_i64).unwrap_or(0)
                     } else {
-                        (30000..=32767).find(|n| !used_ports.contains(n)).unwrap_or(30000)
+                        (30000..=32767)
+                            .find(|n| !used_ports.contains(n))
+                            .unwrap_or(30000)
                     };
                     used_ports.insert(np);
                     p["nodePort"] = json!(np);
@@ -140,8 +182,15 @@ fn assign_addresses(inner: &Inner) -> crate::Result<()> {
             }
         }
         if changed {
-            puts.push(StoredObject { value: v, ..(**s).clone() });
+            puts.push(StoredObject {
+                value: v,
+                ..(**s).clone()
+            });
         }
     }
-    if puts.is_empty() { Ok(()) } else { inner.commit(puts, vec![]) }
+    if puts.is_empty() {
+        Ok(())
+    } else {
+        inner.commit(puts, vec![])
+    }
 }

@@ -29,16 +29,27 @@ pub struct Changes {
 }
 
 fn stored(kind: Kind, ns: &str, name: &str, value: Value) -> StoredObject {
-    StoredObject { group_kind: kind.group_kind(), namespace: Some(ns.to_string()), name: name.to_string(), source: "controller".into(), value }
+    StoredObject {
+        group_kind: kind.group_kind(),
+        namespace: Some(ns.to_string()),
+        name: name.to_string(),
+        source: "controller".into(),
+        value,
+    }
 }
 
-fn owned_by(meta_owner: &Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>, uid: &str) -> bool {
+fn owned_by(
+    meta_owner: &Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
+    uid: &str,
+) -> bool {
     meta_owner.iter().flatten().any(|o| o.uid == uid)
 }
 
 /// Pod readiness by pod uid.
 fn ready(inner: &Inner, p: &Pod) -> bool {
-    let Some(uid) = &p.metadata.uid else { return false };
+    let Some(uid) = &p.metadata.uid else {
+        return false;
+    };
     let rt = inner.pod_rt(uid);
     let rt = rt.lock().unwrap_or_else(|e| e.into_inner());
     !rt.terminating && pod_ready(&rt.status)
@@ -59,7 +70,10 @@ fn percent(v: Option<&IntOrString>, total: i32, default: &str, round_up: bool) -
 /// Template hash of a pod template.
 pub fn template_hash(template: &Value) -> String {
     let mut t = template.clone();
-    if let Some(l) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+    if let Some(l) = t
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
         l.remove(HASH);
     }
     hex::encode(&Sha256::digest(t.to_string().as_bytes())[..5])
@@ -68,22 +82,39 @@ pub fn template_hash(template: &Value) -> String {
 /// Reconciles every Deployment and ReplicaSet.
 pub fn reconcile(inner: &Inner) -> Changes {
     let mut ch = Changes::default();
-    let rss: Vec<ReplicaSet> = inner.list(Kind::ReplicaSet).iter().filter_map(|o| serde_json::from_value(o.value.clone()).ok()).collect();
-    let pods: Vec<Pod> = inner.list(Kind::Pod).iter().filter_map(|o| serde_json::from_value(o.value.clone()).ok()).collect();
+    let rss: Vec<ReplicaSet> = inner
+        .list(Kind::ReplicaSet)
+        .iter()
+        .filter_map(|o| serde_json::from_value(o.value.clone()).ok())
+        .collect();
+    let pods: Vec<Pod> = inner
+        .list(Kind::Pod)
+        .iter()
+        .filter_map(|o| serde_json::from_value(o.value.clone()).ok())
+        .collect();
     let mut rs_replicas: BTreeMap<(String, String), i32> = BTreeMap::new();
     for o in inner.list(Kind::Deployment) {
-        let Ok(d) = serde_json::from_value::<Deployment>(o.value.clone()) else { continue };
+        let Ok(d) = serde_json::from_value::<Deployment>(o.value.clone()) else {
+            continue;
+        };
         deployment(inner, &o, &d, &rss, &pods, &mut ch, &mut rs_replicas);
     }
     // Orphaned ReplicaSets (their Deployment deleted) go away with their pods.
     for rs in &rss {
         let ns = rs.metadata.namespace.clone().unwrap_or_default();
         let name = rs.metadata.name.clone().unwrap_or_default();
-        let owner = rs.metadata.owner_references.iter().flatten().next().map(|o| o.name.clone());
+        let owner = rs
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .next()
+            .map(|o| o.name.clone());
         let want = match rs_replicas.get(&(ns.clone(), name.clone())) {
             Some(n) => *n,
             None if owner.is_some_and(|d| inner.get(Kind::Deployment, &ns, &d).is_none()) => {
-                ch.deletes.push(Key::new(Kind::ReplicaSet.group_kind(), &ns, &name));
+                ch.deletes
+                    .push(Key::new(Kind::ReplicaSet.group_kind(), &ns, &name));
                 0
             }
             None => rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1),
@@ -94,23 +125,57 @@ pub fn reconcile(inner: &Inner) -> Changes {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn deployment(inner: &Inner, o: &StoredObject, d: &Deployment, rss: &[ReplicaSet], pods: &[Pod], ch: &mut Changes, out: &mut BTreeMap<(String, String), i32>) {
+fn deployment(
+    inner: &Inner,
+    o: &StoredObject,
+    d: &Deployment,
+    rss: &[ReplicaSet],
+    pods: &[Pod],
+    ch: &mut Changes,
+    out: &mut BTreeMap<(String, String), i32>,
+) {
     let ns = o.namespace.clone().unwrap_or_default();
     let uid = d.metadata.uid.clone().unwrap_or_default();
     let Some(spec) = &d.spec else { return };
     let replicas = spec.replicas.unwrap_or(1);
-    let template = o.value.pointer("/spec/template").cloned().unwrap_or(Value::Null);
+    let template = o
+        .value
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or(Value::Null);
     let hash = template_hash(&template);
-    let mut mine: Vec<&ReplicaSet> = rss.iter().filter(|r| owned_by(&r.metadata.owner_references, &uid)).collect();
-    let rev = |r: &ReplicaSet| r.metadata.annotations.as_ref().and_then(|a| a.get(REVISION)).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let mut mine: Vec<&ReplicaSet> = rss
+        .iter()
+        .filter(|r| owned_by(&r.metadata.owner_references, &uid))
+        .collect();
+    let rev = |r: &ReplicaSet| {
+        r.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(REVISION))
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
     mine.sort_by_key(|r| rev(r));
     let max_rev = mine.iter().map(|r| rev(r)).max().unwrap_or(0);
     let rs_name = format!("{}-{hash}", o.name);
-    let new_rs = mine.iter().find(|r| r.metadata.labels.as_ref().and_then(|l| l.get(HASH)) == Some(&hash)).copied();
+    let new_rs = mine
+        .iter()
+        .find(|r| r.metadata.labels.as_ref().and_then(|l| l.get(HASH)) == Some(&hash))
+        .copied();
     let count = |rs_name: &str, only_ready: bool| -> i32 {
         pods.iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none() && p.metadata.namespace.as_deref() == Some(&ns))
-            .filter(|p| p.metadata.owner_references.iter().flatten().any(|r| r.name == rs_name))
+            .filter(|p| {
+                p.metadata.deletion_timestamp.is_none()
+                    && p.metadata.namespace.as_deref() == Some(&ns)
+            })
+            .filter(|p| {
+                p.metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .any(|r| r.name == rs_name)
+            })
             .filter(|p| !only_ready || ready(inner, p))
             .count() as i32
     };
@@ -118,13 +183,22 @@ fn deployment(inner: &Inner, o: &StoredObject, d: &Deployment, rss: &[ReplicaSet
     let mut new_replicas = new_rs.map(cur).unwrap_or(0);
     if new_rs.is_none() || new_rs.is_some_and(|r| rev(r) < max_rev) {
         // A new template (or an undo to an old one): it becomes the newest revision.
-        let mut labels = template.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+        let mut labels = template
+            .pointer("/metadata/labels")
+            .cloned()
+            .unwrap_or(json!({}));
         labels[HASH] = json!(hash);
         let mut tpl = template.clone();
         tpl["metadata"]["labels"] = labels.clone();
-        let mut selector = o.value.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+        let mut selector = o
+            .value
+            .pointer("/spec/selector")
+            .cloned()
+            .unwrap_or(json!({}));
         selector["matchLabels"][HASH] = json!(hash);
-        let existing_uid = new_rs.and_then(|r| r.metadata.uid.clone()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let existing_uid = new_rs
+            .and_then(|r| r.metadata.uid.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let value = json!({
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {
@@ -135,18 +209,39 @@ fn deployment(inner: &Inner, o: &StoredObject, d: &Deployment, rss: &[ReplicaSet
             },
             "spec": { "replicas": new_replicas, "selector": selector, "template": tpl },
         });
-        inner.event("Deployment", &ns, &o.name, false, "ScalingReplicaSet", format!("new revision {} uses replica set {rs_name}", max_rev + 1));
+        inner.event(
+            "Deployment",
+            &ns,
+            &o.name,
+            false,
+            "ScalingReplicaSet",
+            format!("new revision {} uses replica set {rs_name}", max_rev + 1),
+        );
         ch.puts.push(stored(Kind::ReplicaSet, &ns, &rs_name, value));
     }
-    let olds: Vec<&ReplicaSet> = mine.iter().filter(|r| r.metadata.name.as_deref() != Some(&rs_name)).copied().collect();
-    let mut old_replicas: Vec<(String, i32)> = olds.iter().map(|r| (r.metadata.name.clone().unwrap_or_default(), cur(r))).collect();
+    let olds: Vec<&ReplicaSet> = mine
+        .iter()
+        .filter(|r| r.metadata.name.as_deref() != Some(&rs_name))
+        .copied()
+        .collect();
+    let mut old_replicas: Vec<(String, i32)> = olds
+        .iter()
+        .map(|r| (r.metadata.name.clone().unwrap_or_default(), cur(r)))
+        .collect();
     let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
     if recreate {
         old_replicas.iter_mut().for_each(|(_, n)| *n = 0);
-        let old_pods: i32 = olds.iter().map(|r| count(r.metadata.name.as_deref().unwrap_or_default(), false)).sum();
+        let old_pods: i32 = olds
+            .iter()
+            .map(|r| count(r.metadata.name.as_deref().unwrap_or_default(), false))
+            .sum();
         new_replicas = if old_pods == 0 { replicas } else { 0 };
     } else {
-        let ru = spec.strategy.as_ref().and_then(|s| s.rolling_update.clone()).unwrap_or_default();
+        let ru = spec
+            .strategy
+            .as_ref()
+            .and_then(|s| s.rolling_update.clone())
+            .unwrap_or_default();
         let surge = percent(ru.max_surge.as_ref(), replicas, "25%", true);
         let mut unavail = percent(ru.max_unavailable.as_ref(), replicas, "25%", false);
         if surge == 0 && unavail == 0 {
@@ -170,7 +265,9 @@ fn deployment(inner: &Inner, o: &StoredObject, d: &Deployment, rss: &[ReplicaSet
             budget -= unready;
         }
         let old_ready_total: i32 = old_replicas.iter().map(|(name, _)| count(name, true)).sum();
-        let mut can_remove = (old_ready_total + new_ready - min_available).max(0).min(budget.max(0));
+        let mut can_remove = (old_ready_total + new_ready - min_available)
+            .max(0)
+            .min(budget.max(0));
         for (_, n) in old_replicas.iter_mut() {
             let take = can_remove.min(*n);
             *n -= take;
@@ -183,18 +280,48 @@ fn deployment(inner: &Inner, o: &StoredObject, d: &Deployment, rss: &[ReplicaSet
     }
     // Revision history: keep the newest `revisionHistoryLimit` empty old ReplicaSets.
     let limit = spec.revision_history_limit.unwrap_or(10).max(0) as usize;
-    let empty_olds: Vec<&ReplicaSet> = olds.iter().filter(|r| out.get(&(ns.clone(), r.metadata.name.clone().unwrap_or_default())) == Some(&0) && count(r.metadata.name.as_deref().unwrap_or_default(), false) == 0).copied().collect();
+    let empty_olds: Vec<&ReplicaSet> = olds
+        .iter()
+        .filter(|r| {
+            out.get(&(ns.clone(), r.metadata.name.clone().unwrap_or_default())) == Some(&0)
+                && count(r.metadata.name.as_deref().unwrap_or_default(), false) == 0
+        })
+        .copied()
+        .collect();
     if empty_olds.len() > limit {
         for r in &empty_olds[..empty_olds.len() - limit] {
-            ch.deletes.push(Key::new(Kind::ReplicaSet.group_kind(), &ns, r.metadata.name.as_deref().unwrap_or_default()));
+            ch.deletes.push(Key::new(
+                Kind::ReplicaSet.group_kind(),
+                &ns,
+                r.metadata.name.as_deref().unwrap_or_default(),
+            ));
         }
     }
     // Status.
     let updated = count(&rs_name, false);
     let ready_new = count(&rs_name, true);
-    let all: i32 = mine.iter().map(|r| count(r.metadata.name.as_deref().unwrap_or_default(), false)).sum::<i32>() + if new_rs.is_none() { updated } else { 0 };
-    let ready_all: i32 = mine.iter().map(|r| count(r.metadata.name.as_deref().unwrap_or_default(), true)).sum();
-    let unavail_allowed = if recreate { 0 } else { percent(spec.strategy.as_ref().and_then(|s| s.rolling_update.as_ref()).and_then(|r| r.max_unavailable.as_ref()), replicas, "25%", false) };
+    let all: i32 = mine
+        .iter()
+        .map(|r| count(r.metadata.name.as_deref().unwrap_or_default(), false))
+        .sum::<i32>()
+        + if new_rs.is_none() { updated } else { 0 };
+    let ready_all: i32 = mine
+        .iter()
+        .map(|r| count(r.metadata.name.as_deref().unwrap_or_default(), true))
+        .sum();
+    let unavail_allowed = if recreate {
+        0
+    } else {
+        percent(
+            spec.strategy
+                .as_ref()
+                .and_then(|s| s.rolling_update.as_ref())
+                .and_then(|r| r.max_unavailable.as_ref()),
+            replicas,
+            "25%",
+            false,
+        )
+    };
     let available = ready_all >= replicas - unavail_allowed;
     let complete = updated == replicas && ready_new == replicas && all == replicas;
     let status = json!({
@@ -213,7 +340,10 @@ fn deployment(inner: &Inner, o: &StoredObject, d: &Deployment, rss: &[ReplicaSet
     if o.value.get("status") != Some(&status) {
         let mut v = o.value.clone();
         v["status"] = status;
-        ch.puts.push(StoredObject { value: v, ..o.clone() });
+        ch.puts.push(StoredObject {
+            value: v,
+            ..o.clone()
+        });
     }
 }
 
@@ -221,17 +351,34 @@ fn replicaset(inner: &Inner, rs: &ReplicaSet, want: i32, pods: &[Pod], ch: &mut 
     let ns = rs.metadata.namespace.clone().unwrap_or_default();
     let name = rs.metadata.name.clone().unwrap_or_default();
     let uid = rs.metadata.uid.clone().unwrap_or_default();
-    let Some(obj) = inner.get(Kind::ReplicaSet, &ns, &name) else { return };
-    if ch.puts.iter().any(|p| p.group_kind == obj.group_kind && p.name == name && p.namespace == obj.namespace) {
+    let Some(obj) = inner.get(Kind::ReplicaSet, &ns, &name) else {
+        return;
+    };
+    if ch
+        .puts
+        .iter()
+        .any(|p| p.group_kind == obj.group_kind && p.name == name && p.namespace == obj.namespace)
+    {
         // Rewritten by its Deployment this round; reconciled next round.
         return;
     }
-    let mut live: Vec<&Pod> = pods.iter().filter(|p| p.metadata.deletion_timestamp.is_none() && owned_by(&p.metadata.owner_references, &uid)).collect();
+    let mut live: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| {
+            p.metadata.deletion_timestamp.is_none() && owned_by(&p.metadata.owner_references, &uid)
+        })
+        .collect();
     let have = live.len() as i32;
     if have < want {
-        let template = obj.value.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        let template = obj
+            .value
+            .pointer("/spec/template")
+            .cloned()
+            .unwrap_or(json!({}));
         for _ in have..want {
-            let suffix: String = (0..5).map(|_| fastrand::alphanumeric().to_ascii_lowercase()).collect();
+            let suffix: String = (0..5)
+                .map(|_| fastrand::alphanumeric().to_ascii_lowercase())
+                .collect();
             let pod_name = format!("{name}-{suffix}");
             let mut meta = template.get("metadata").cloned().unwrap_or(json!({}));
             meta["name"] = json!(pod_name);
@@ -240,28 +387,54 @@ fn replicaset(inner: &Inner, rs: &ReplicaSet, want: i32, pods: &[Pod], ch: &mut 
             meta["creationTimestamp"] = json!(now());
             meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "uid": uid, "controller": true}]);
             let value = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec").cloned().unwrap_or(json!({}))});
-            inner.event("ReplicaSet", &ns, &name, false, "SuccessfulCreate", format!("created pod: {pod_name}"));
+            inner.event(
+                "ReplicaSet",
+                &ns,
+                &name,
+                false,
+                "SuccessfulCreate",
+                format!("created pod: {pod_name}"),
+            );
             ch.puts.push(stored(Kind::Pod, &ns, &pod_name, value));
         }
     } else if have > want {
         // Not-ready pods first, then the newest.
-        live.sort_by_key(|p| (ready(inner, p), std::cmp::Reverse(p.metadata.creation_timestamp.clone())));
+        live.sort_by_key(|p| {
+            (
+                ready(inner, p),
+                std::cmp::Reverse(p.metadata.creation_timestamp.clone()),
+            )
+        });
         for p in live.iter().take((have - want) as usize) {
             let pname = p.metadata.name.clone().unwrap_or_default();
-            inner.event("ReplicaSet", &ns, &name, false, "SuccessfulDelete", format!("deleted pod: {pname}"));
+            inner.event(
+                "ReplicaSet",
+                &ns,
+                &name,
+                false,
+                "SuccessfulDelete",
+                format!("deleted pod: {pname}"),
+            );
             if let Some(po) = inner.get(Kind::Pod, &ns, &pname) {
                 ch.puts.push(mark_deleted(&po));
             }
         }
     }
-    let replicas_now = obj.value.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(-1);
+    let replicas_now = obj
+        .value
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(-1);
     let ready_n = live.iter().filter(|p| ready(inner, p)).count();
     let status = json!({"replicas": live.len().min(want.max(0) as usize).max(have.min(want) as usize), "readyReplicas": ready_n, "availableReplicas": ready_n});
     if replicas_now != want as i64 || obj.value.get("status") != Some(&status) {
         let mut v = obj.value.clone();
         v["spec"]["replicas"] = json!(want);
         v["status"] = status;
-        ch.puts.push(StoredObject { value: v, ..(*obj).clone() });
+        ch.puts.push(StoredObject {
+            value: v,
+            ..(*obj).clone()
+        });
     }
 }
 
@@ -269,7 +442,10 @@ fn replicaset(inner: &Inner, rs: &ReplicaSet, want: i32, pods: &[Pod], ch: &mut 
 pub fn mark_deleted(po: &StoredObject) -> StoredObject {
     let mut v = po.value.clone();
     v["metadata"]["deletionTimestamp"] = json!(now());
-    StoredObject { value: v, ..po.clone() }
+    StoredObject {
+        value: v,
+        ..po.clone()
+    }
 }
 
 #[cfg(test)]

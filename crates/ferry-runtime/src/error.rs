@@ -12,7 +12,11 @@ pub enum Error {
     Invalid(Problems),
     /// An object that was asked for does not exist.
     #[error("{kind} `{name}` not found in namespace `{namespace}`")]
-    NotFound { kind: String, namespace: String, name: String },
+    NotFound {
+        kind: String,
+        namespace: String,
+        name: String,
+    },
     /// The state store failed.
     #[error("state store: {0}")]
     Store(#[from] rusqlite::Error),
@@ -33,7 +37,11 @@ pub enum Error {
     },
     /// The OCI runtime (runc) failed.
     #[error("{runtime} {action} failed: {message}")]
-    Oci { runtime: String, action: String, message: String },
+    Oci {
+        runtime: String,
+        action: String,
+        message: String,
+    },
     /// An image could not be made available.
     #[error("image `{image}`: {message}")]
     Image { image: String, message: String },
@@ -45,12 +53,19 @@ pub enum Error {
 impl Error {
     /// An IO error on `path`.
     pub fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { what, path: path.into(), source }
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
     }
 
     /// A kernel call error.
     pub fn sys(what: impl Into<String>, source: nix::Error) -> Self {
-        Error::Sys { what: what.into(), source }
+        Error::Sys {
+            what: what.into(),
+            source,
+        }
     }
 }
 

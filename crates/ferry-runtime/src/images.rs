@@ -95,7 +95,11 @@ impl ImageSource for LocalImages {
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .unwrap_or_default();
-            Ok(Unpacked { rootfs, config, id: format!("local:{}", normalize(image)) })
+            Ok(Unpacked {
+                rootfs,
+                config,
+                id: format!("local:{}", normalize(image)),
+            })
         })
     }
 }
@@ -103,11 +107,24 @@ impl ImageSource for LocalImages {
 /// `busybox` → `busybox:latest`.
 fn normalize(reference: &str) -> String {
     let last = reference.rsplit('/').next().unwrap_or(reference);
-    if reference.contains('@') || last.contains(':') { reference.to_string() } else { format!("{reference}:latest") }
+    if reference.contains('@') || last.contains(':') {
+        reference.to_string()
+    } else {
+        format!("{reference}:latest")
+    }
 }
 
 fn escape(reference: &str) -> String {
-    reference.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
+    reference
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Writes an image `reference` under `dir` made of the host's busybox-static
@@ -122,11 +139,16 @@ pub fn busybox_image(
     let tmp = root.with_extension("tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     let rootfs = tmp.join("rootfs");
-    for d in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "proc", "sys", "dev", "root", "www", "var"] {
+    for d in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "proc", "sys", "dev", "root", "www",
+        "var",
+    ] {
         std::fs::create_dir_all(rootfs.join(d))?;
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))?;
-    let applets = std::process::Command::new("/bin/busybox").arg("--list-full").output()?;
+    let applets = std::process::Command::new("/bin/busybox")
+        .arg("--list-full")
+        .output()?;
     for line in String::from_utf8_lossy(&applets.stdout).lines() {
         let path = rootfs.join(line);
         if line == "bin/busybox" || path.exists() {
@@ -137,7 +159,10 @@ pub fn busybox_image(
         }
         std::os::unix::fs::symlink("/bin/busybox", &path)?;
     }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")?;
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )?;
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
     for (path, text) in files {
         let p = rootfs.join(path.trim_start_matches('/'));
@@ -160,9 +185,18 @@ mod tests {
     fn pull_policy_defaults_like_kubernetes() {
         assert_eq!(PullPolicy::resolve(None, "busybox"), PullPolicy::Always);
         assert_eq!(PullPolicy::resolve(None, "a/b:latest"), PullPolicy::Always);
-        assert_eq!(PullPolicy::resolve(None, "localhost:5000/b:v1"), PullPolicy::IfNotPresent);
-        assert_eq!(PullPolicy::resolve(None, "localhost:5000/b"), PullPolicy::Always);
-        assert_eq!(PullPolicy::resolve(Some("Never"), "b:v1"), PullPolicy::Never);
+        assert_eq!(
+            PullPolicy::resolve(None, "localhost:5000/b:v1"),
+            PullPolicy::IfNotPresent
+        );
+        assert_eq!(
+            PullPolicy::resolve(None, "localhost:5000/b"),
+            PullPolicy::Always
+        );
+        assert_eq!(
+            PullPolicy::resolve(Some("Never"), "b:v1"),
+            PullPolicy::Never
+        );
     }
 
     #[test]

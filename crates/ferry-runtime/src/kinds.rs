@@ -49,7 +49,11 @@ impl Kind {
 
     /// The `apiVersion` objects of this kind are written with.
     pub fn api_version(self) -> &'static str {
-        if self.group() == "apps" { "apps/v1" } else { "v1" }
+        if self.group() == "apps" {
+            "apps/v1"
+        } else {
+            "v1"
+        }
     }
 
     /// The kind's name as in manifests.
@@ -72,7 +76,9 @@ impl Kind {
 
     /// The kind for a group/kind, if built in.
     pub fn from_group_kind(gk: &GroupKind) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.group() == gk.group && k.name() == gk.kind)
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.group() == gk.group && k.name() == gk.kind)
     }
 
     /// Resolves what users type on the command line (`po`, `deploy`, `svc`…).
@@ -110,7 +116,11 @@ fn first_unknown(orig: &Value, back: &Value, path: String) -> Option<(String, St
     match (orig, back) {
         (Value::Object(o), Value::Object(b)) => {
             for (k, v) in o {
-                let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match b.get(k) {
                     Some(bv) => {
                         if let Some(found) = first_unknown(v, bv, child) {
@@ -148,20 +158,29 @@ mod tests {
     use k8s_openapi::api::apps::v1::Deployment;
 
     fn doc(text: &str) -> Document {
-        ferry_core::yaml::parse_documents("d.yaml", text).unwrap().remove(0)
+        ferry_core::yaml::parse_documents("d.yaml", text)
+            .unwrap()
+            .remove(0)
     }
 
     #[test]
     fn unknown_nested_field_is_named_with_path() {
-        let d = doc("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    spec:\n      containers:\n      - name: c\n        image: i\n        imagePullPolicyy: Always\n");
+        let d = doc(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    spec:\n      containers:\n      - name: c\n        image: i\n        imagePullPolicyy: Always\n",
+        );
         let p = decode_strict::<Deployment>(&d).unwrap_err();
-        assert_eq!(p.path.as_deref(), Some("spec.template.spec.containers[0].imagePullPolicyy"));
+        assert_eq!(
+            p.path.as_deref(),
+            Some("spec.template.spec.containers[0].imagePullPolicyy")
+        );
         assert_eq!(p.message, "unknown field `imagePullPolicyy`");
     }
 
     #[test]
     fn wrong_type_is_named_with_path() {
-        let d = doc("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  replicas: many\n  selector: {}\n  template: {}\n");
+        let d = doc(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  replicas: many\n  selector: {}\n  template: {}\n",
+        );
         let p = decode_strict::<Deployment>(&d).unwrap_err();
         assert_eq!(p.path.as_deref(), Some("spec.replicas"));
     }

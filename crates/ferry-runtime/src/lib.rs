@@ -34,8 +34,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 pub use apply::Outcome;
-pub use oci_images::OciImages;
 pub use error::{Error, Result};
+pub use oci_images::OciImages;
 pub use pod::runc::ExecOutput;
 pub use runtime::{Event, RuntimeConfig};
 
@@ -45,9 +45,13 @@ use crate::store::{Key, Store};
 
 /// Validates manifests without a running runtime (as `apply` would, with
 /// only `default` existing): `Ok` with the objects' keys, or every problem.
-pub fn plan_manifests(sources: &[(String, String)], owners: &[Arc<dyn KindOwner>]) -> std::result::Result<Vec<String>, ferry_core::Problems> {
+pub fn plan_manifests(
+    sources: &[(String, String)],
+    owners: &[Arc<dyn KindOwner>],
+) -> std::result::Result<Vec<String>, ferry_core::Problems> {
     let namespaces = ["default".to_string()].into_iter().collect();
-    apply::plan(sources, owners, &namespaces).map(|p| p.into_iter().map(|p| p.key.to_string()).collect())
+    apply::plan(sources, owners, &namespaces)
+        .map(|p| p.into_iter().map(|p| p.key.to_string()).collect())
 }
 
 /// A running runtime. Cheap to clone.
@@ -66,7 +70,10 @@ impl Runtime {
             std::fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", &p, e))?;
         }
         let store = Store::open(&cfg.data_dir.join("state.db"))?;
-        let mut objects = Objects { rv: store.resource_version()?, ..Default::default() };
+        let mut objects = Objects {
+            rv: store.resource_version()?,
+            ..Default::default()
+        };
         for o in store.load()? {
             objects.map.insert(Key::of(&o), Arc::new(o));
         }
@@ -75,7 +82,10 @@ impl Runtime {
             Some(i) => i,
             None => Arc::new(OciImages::open(cfg.data_dir.join("images")).map_err(Error::Other)?),
         };
-        let runc = Runc { bin: cfg.oci_runtime.clone(), root: cfg.data_dir.join("runc") };
+        let runc = Runc {
+            bin: cfg.oci_runtime.clone(),
+            root: cfg.data_dir.join("runc"),
+        };
         let (services, _) = watch::channel(ServiceSnapshot::default());
         let inner = Arc::new(Inner {
             cfg,
@@ -93,7 +103,10 @@ impl Runtime {
         });
         let task = tokio::spawn(controller::run(inner.clone()));
         inner.kick();
-        Ok(Self { inner, task: Arc::new(Mutex::new(Some(task))) })
+        Ok(Self {
+            inner,
+            task: Arc::new(Mutex::new(Some(task))),
+        })
     }
 
     /// Every Service with its address and endpoints, updated on change.
@@ -110,9 +123,25 @@ impl Runtime {
     /// receives its current objects at once.
     pub fn register_owner(&self, owner: Arc<dyn KindOwner>) {
         let kinds: std::collections::BTreeSet<_> = owner.kinds().into_iter().collect();
-        self.inner.owners.write().unwrap_or_else(|e| e.into_inner()).push(owner.clone());
-        let all: Vec<_> = self.inner.objects.lock().unwrap_or_else(|e| e.into_inner()).map.values().cloned().collect();
-        owner.update(all.into_iter().filter(|o| kinds.contains(&o.group_kind)).collect());
+        self.inner
+            .owners
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(owner.clone());
+        let all: Vec<_> = self
+            .inner
+            .objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .values()
+            .cloned()
+            .collect();
+        owner.update(
+            all.into_iter()
+                .filter(|o| kinds.contains(&o.group_kind))
+                .collect(),
+        );
     }
 
     /// Installs the handler for connections pods make to Service addresses.

@@ -12,13 +12,27 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use crate::sys::in_netns;
 
 /// Connects to `addr` inside the namespace at `netns` (`None`: the host's).
-pub async fn dial(netns: Option<&Path>, addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+pub async fn dial(
+    netns: Option<&Path>,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
     let socket = match netns {
-        None => if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? },
+        None => {
+            if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            }
+        }
         Some(ns) => {
             let v4 = addr.is_ipv4();
             let std_sock = in_netns(ns.to_path_buf(), move || {
-                let domain = if v4 { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+                let domain = if v4 {
+                    socket2::Domain::IPV4
+                } else {
+                    socket2::Domain::IPV6
+                };
                 let s = socket2::Socket::new(domain, socket2::Type::STREAM, None)?;
                 s.set_nonblocking(true)?;
                 Ok(std::net::TcpStream::from(s))
@@ -29,7 +43,10 @@ pub async fn dial(netns: Option<&Path>, addr: SocketAddr, timeout: Duration) -> 
     };
     match tokio::time::timeout(timeout, socket.connect(addr)).await {
         Ok(r) => r,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, format!("connect to {addr} timed out"))),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("connect to {addr} timed out"),
+        )),
     }
 }
 

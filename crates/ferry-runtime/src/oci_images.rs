@@ -39,7 +39,9 @@ impl OciImages {
     async fn pull(&self, image: &str) -> Result<LocalImage, String> {
         let r = ImageRef::parse(image).map_err(|e| e.to_string())?;
         let client = RegistryClient::new(&r.registry, None).map_err(|e| e.to_string())?;
-        let pulled = ferry_image::pull(&client, &r, &self.store, &PullOptions::default()).await.map_err(|e| e.to_string())?;
+        let pulled = ferry_image::pull(&client, &r, &self.store, &PullOptions::default())
+            .await
+            .map_err(|e| e.to_string())?;
         let _ = self.store.tag(image, &pulled.descriptor);
         Ok(pulled)
     }
@@ -48,10 +50,12 @@ impl OciImages {
         let (store, cache) = (self.store.clone(), self.cache.clone());
         let id = image.digest();
         let cfg = image.config.config().clone().unwrap_or_default();
-        let rootfs = tokio::task::spawn_blocking(move || cache.get_or_unpack(&store, &image, &UnpackOptions::default()))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let rootfs = tokio::task::spawn_blocking(move || {
+            cache.get_or_unpack(&store, &image, &UnpackOptions::default())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
         let config = ImageConfig {
             entrypoint: cfg.entrypoint().clone().unwrap_or_default(),
             cmd: cfg.cmd().clone().unwrap_or_default(),
@@ -70,7 +74,9 @@ impl ImageSource for OciImages {
             let chosen = match (policy, local) {
                 (PullPolicy::Never, Some(l)) | (PullPolicy::IfNotPresent, Some(l)) => l,
                 (PullPolicy::Never, None) => {
-                    return Err(format!("image `{image}` is not present and imagePullPolicy is Never"));
+                    return Err(format!(
+                        "image `{image}` is not present and imagePullPolicy is Never"
+                    ));
                 }
                 (PullPolicy::IfNotPresent, None) => self.pull(image).await?,
                 (PullPolicy::Always, local) => match self.pull(image).await {

@@ -23,7 +23,11 @@ use crate::store::Key;
 use crate::{Runtime, services};
 
 fn not_found(kind: Kind, ns: &str, name: &str) -> Error {
-    Error::NotFound { kind: kind.name().to_string(), namespace: ns.to_string(), name: name.to_string() }
+    Error::NotFound {
+        kind: kind.name().to_string(),
+        namespace: ns.to_string(),
+        name: name.to_string(),
+    }
 }
 
 impl Runtime {
@@ -31,16 +35,31 @@ impl Runtime {
     /// all are valid (kind owners agreeing), stores them in one transaction.
     pub fn apply(&self, sources: &[(String, String)]) -> Result<Vec<Outcome>> {
         let inner = &self.inner;
-        let owners = inner.owners.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let owners = inner
+            .owners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let planned = apply::plan(sources, &owners, &inner.namespaces()).map_err(Error::Invalid)?;
-        let current: Vec<Arc<StoredObject>> = inner.objects.lock().unwrap_or_else(|e| e.into_inner()).map.values().cloned().collect();
+        let current: Vec<Arc<StoredObject>> = inner
+            .objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .values()
+            .cloned()
+            .collect();
         let stamp = now();
         let mut puts = Vec::new();
         let mut outcomes = Vec::new();
         for p in &planned {
             let old = current.iter().find(|o| Key::of(o) == p.key);
             let (obj, action) = apply::merge(p, old.map(|o| &**o), 0, &stamp);
-            outcomes.push(Outcome { object: p.key.to_string(), namespace: (!p.key.namespace.is_empty()).then(|| p.key.namespace.clone()), action: action.into() });
+            outcomes.push(Outcome {
+                object: p.key.to_string(),
+                namespace: (!p.key.namespace.is_empty()).then(|| p.key.namespace.clone()),
+                action: action.into(),
+            });
             if action != "unchanged" {
                 puts.push(obj);
             }
@@ -49,8 +68,20 @@ impl Runtime {
         let mut problems = Problems::default();
         for owner in &owners {
             let kinds: std::collections::BTreeSet<_> = owner.kinds().into_iter().collect();
-            let mut proposed: Vec<Arc<StoredObject>> = current.iter().filter(|o| kinds.contains(&o.group_kind) && !puts.iter().any(|p: &StoredObject| Key::of(p) == Key::of(o))).cloned().collect();
-            proposed.extend(puts.iter().filter(|p| kinds.contains(&p.group_kind)).cloned().map(Arc::new));
+            let mut proposed: Vec<Arc<StoredObject>> = current
+                .iter()
+                .filter(|o| {
+                    kinds.contains(&o.group_kind)
+                        && !puts.iter().any(|p: &StoredObject| Key::of(p) == Key::of(o))
+                })
+                .cloned()
+                .collect();
+            proposed.extend(
+                puts.iter()
+                    .filter(|p| kinds.contains(&p.group_kind))
+                    .cloned()
+                    .map(Arc::new),
+            );
             if puts.iter().any(|p| kinds.contains(&p.group_kind))
                 && let Err(found) = owner.validate(&proposed)
             {
@@ -71,14 +102,19 @@ impl Runtime {
         self.inner
             .list(kind)
             .iter()
-            .filter(|o| namespace.is_none() || !kind.namespaced() || o.namespace.as_deref() == namespace)
+            .filter(|o| {
+                namespace.is_none() || !kind.namespaced() || o.namespace.as_deref() == namespace
+            })
             .map(|o| self.render(kind, o))
             .collect()
     }
 
     /// One object, pods with live status.
     pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Value> {
-        let o = self.inner.get(kind, namespace, name).ok_or_else(|| not_found(kind, namespace, name))?;
+        let o = self
+            .inner
+            .get(kind, namespace, name)
+            .ok_or_else(|| not_found(kind, namespace, name))?;
         Ok(self.render(kind, &o))
     }
 
@@ -91,13 +127,28 @@ impl Runtime {
             let rt = rt.lock().unwrap_or_else(|e| e.into_inner());
             let mut st = rt.status.clone();
             let ready = !rt.terminating && pod_ready(&st);
-            let running = st.container_statuses.iter().flatten().all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()));
+            let running = st
+                .container_statuses
+                .iter()
+                .flatten()
+                .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()));
             if st.phase.as_deref() != Some("Failed") && st.phase.as_deref() != Some("Succeeded") {
-                st.phase = Some(if running && st.container_statuses.is_some() { "Running" } else { "Pending" }.into());
+                st.phase = Some(
+                    if running && st.container_statuses.is_some() {
+                        "Running"
+                    } else {
+                        "Pending"
+                    }
+                    .into(),
+                );
             }
             st.pod_ip = Some("127.0.0.1".into());
             st.host_ip = Some("127.0.0.1".into());
-            st.conditions = Some(vec![PodCondition { type_: "Ready".into(), status: if ready { "True" } else { "False" }.into(), ..Default::default() }]);
+            st.conditions = Some(vec![PodCondition {
+                type_: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+                ..Default::default()
+            }]);
             v["status"] = serde_json::to_value(st).unwrap_or(Value::Null);
         }
         v
@@ -107,13 +158,22 @@ impl Runtime {
     /// ReplicaSets and pods along, a Namespace everything in it.
     pub fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<()> {
         let inner = &self.inner;
-        let obj = inner.get(kind, namespace, name).ok_or_else(|| not_found(kind, namespace, name))?;
+        let obj = inner
+            .get(kind, namespace, name)
+            .ok_or_else(|| not_found(kind, namespace, name))?;
         let mut puts = Vec::new();
         let mut deletes = Vec::new();
         match kind {
             Kind::Pod => puts.push(mark_deleted(&obj)),
             Kind::Namespace => {
-                let all: Vec<Arc<StoredObject>> = inner.objects.lock().unwrap_or_else(|e| e.into_inner()).map.values().cloned().collect();
+                let all: Vec<Arc<StoredObject>> = inner
+                    .objects
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .map
+                    .values()
+                    .cloned()
+                    .collect();
                 for o in all.iter().filter(|o| o.namespace.as_deref() == Some(name)) {
                     if o.group_kind == Kind::Pod.group_kind() {
                         puts.push(mark_deleted(o));
@@ -139,43 +199,100 @@ impl Runtime {
     }
 
     /// Log file of a container (`None`: the pod's first container).
-    pub fn log_path(&self, namespace: &str, pod: &str, container: Option<&str>, previous: bool) -> Result<PathBuf> {
+    pub fn log_path(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        previous: bool,
+    ) -> Result<PathBuf> {
         let (p, uid, cname) = self.container_of(namespace, pod, container)?;
         let _ = p;
         let ctr = Ctr::new(&self.inner.pod_dir(&uid), &uid, &cname);
-        let path = if previous { ctr.previous_log() } else { ctr.log };
+        let path = if previous {
+            ctr.previous_log()
+        } else {
+            ctr.log
+        };
         if !path.exists() {
-            let what = if previous { "previous terminated container" } else { "container" };
-            return Err(Error::Other(format!("{what} `{cname}` in pod `{pod}` has no logs yet")));
+            let what = if previous {
+                "previous terminated container"
+            } else {
+                "container"
+            };
+            return Err(Error::Other(format!(
+                "{what} `{cname}` in pod `{pod}` has no logs yet"
+            )));
         }
         Ok(path)
     }
 
-    fn container_of(&self, namespace: &str, pod: &str, container: Option<&str>) -> Result<(Pod, String, String)> {
-        let p: Pod = self.inner.typed(Kind::Pod, namespace, pod).ok_or_else(|| not_found(Kind::Pod, namespace, pod))?;
+    fn container_of(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+    ) -> Result<(Pod, String, String)> {
+        let p: Pod = self
+            .inner
+            .typed(Kind::Pod, namespace, pod)
+            .ok_or_else(|| not_found(Kind::Pod, namespace, pod))?;
         let uid = p.metadata.uid.clone().unwrap_or_default();
         let spec = p.spec.clone().unwrap_or_default();
-        let names: Vec<String> = spec.init_containers.iter().flatten().chain(&spec.containers).map(|c| c.name.clone()).collect();
+        let names: Vec<String> = spec
+            .init_containers
+            .iter()
+            .flatten()
+            .chain(&spec.containers)
+            .map(|c| c.name.clone())
+            .collect();
         let cname = match container {
             Some(c) if names.iter().any(|n| n == c) => c.to_string(),
             Some(c) => {
-                return Err(Error::Invalid(Problems(vec![Problem::file("<request>", format!("container `{c}` is not in pod `{pod}`; choose one of: {}", names.join(", ")))])));
+                return Err(Error::Invalid(Problems(vec![Problem::file(
+                    "<request>",
+                    format!(
+                        "container `{c}` is not in pod `{pod}`; choose one of: {}",
+                        names.join(", ")
+                    ),
+                )])));
             }
-            None => spec.containers.first().map(|c| c.name.clone()).unwrap_or_default(),
+            None => spec
+                .containers
+                .first()
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
         };
         Ok((p, uid, cname))
     }
 
     /// Runs `command` in a container of a pod.
-    pub async fn exec(&self, namespace: &str, pod: &str, container: Option<&str>, command: &[String]) -> Result<ExecOutput> {
+    pub async fn exec(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: Option<&str>,
+        command: &[String],
+    ) -> Result<ExecOutput> {
         let (_, uid, cname) = self.container_of(namespace, pod, container)?;
         let ctr = Ctr::new(&self.inner.pod_dir(&uid), &uid, &cname);
-        self.inner.runc.exec(&ctr.id, command, Duration::from_secs(300)).await
+        self.inner
+            .runc
+            .exec(&ctr.id, command, Duration::from_secs(300))
+            .await
     }
 
     /// Rolls a Deployment back to `revision` (default: the previous one).
-    pub fn rollout_undo(&self, namespace: &str, name: &str, revision: Option<i64>) -> Result<String> {
-        let d = self.inner.get(Kind::Deployment, namespace, name).ok_or_else(|| not_found(Kind::Deployment, namespace, name))?;
+    pub fn rollout_undo(
+        &self,
+        namespace: &str,
+        name: &str,
+        revision: Option<i64>,
+    ) -> Result<String> {
+        let d = self
+            .inner
+            .get(Kind::Deployment, namespace, name)
+            .ok_or_else(|| not_found(Kind::Deployment, namespace, name))?;
         let uid = d.value.pointer("/metadata/uid").cloned();
         let mut rss: Vec<(i64, Arc<StoredObject>)> = self
             .inner
@@ -183,7 +300,12 @@ impl Runtime {
             .into_iter()
             .filter(|r| r.value.pointer("/metadata/ownerReferences/0/uid") == uid.as_ref())
             .map(|r| {
-                let rev = r.value.pointer("/metadata/annotations/deployment.kubernetes.io~1revision").and_then(Value::as_str).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let rev = r
+                    .value
+                    .pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
                 (rev, r)
             })
             .collect();
@@ -192,33 +314,74 @@ impl Runtime {
             Some(r) => rss.iter().find(|(rev, _)| *rev == r),
             None => rss.len().checked_sub(2).and_then(|i| rss.get(i)),
         }
-        .ok_or_else(|| Error::Other(format!("deployment `{name}` has no {} to roll back to", revision.map_or("previous revision".into(), |r| format!("revision {r}")))))?;
-        let mut tpl = target.1.value.pointer("/spec/template").cloned().unwrap_or(Value::Null);
-        if let Some(l) = tpl.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "deployment `{name}` has no {} to roll back to",
+                revision.map_or("previous revision".into(), |r| format!("revision {r}"))
+            ))
+        })?;
+        let mut tpl = target
+            .1
+            .value
+            .pointer("/spec/template")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if let Some(l) = tpl
+            .pointer_mut("/metadata/labels")
+            .and_then(Value::as_object_mut)
+        {
             l.remove("pod-template-hash");
         }
         let mut v = d.value.clone();
         v["spec"]["template"] = tpl;
         v["metadata"]["generation"] = json!(v["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
-        self.inner.commit(vec![StoredObject { value: v, ..(*d).clone() }], vec![])?;
-        Ok(format!("deployment.apps/{name} rolled back to revision {}", target.0))
+        self.inner.commit(
+            vec![StoredObject {
+                value: v,
+                ..(*d).clone()
+            }],
+            vec![],
+        )?;
+        Ok(format!(
+            "deployment.apps/{name} rolled back to revision {}",
+            target.0
+        ))
     }
 
     /// Restarts a Deployment's pods with a rolling update.
     pub fn rollout_restart(&self, namespace: &str, name: &str) -> Result<()> {
-        let d = self.inner.get(Kind::Deployment, namespace, name).ok_or_else(|| not_found(Kind::Deployment, namespace, name))?;
+        let d = self
+            .inner
+            .get(Kind::Deployment, namespace, name)
+            .ok_or_else(|| not_found(Kind::Deployment, namespace, name))?;
         let mut v = d.value.clone();
-        v["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = json!(now());
+        v["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
+            json!(now());
         v["metadata"]["generation"] = json!(v["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
-        self.inner.commit(vec![StoredObject { value: v, ..(*d).clone() }], vec![])
+        self.inner.commit(
+            vec![StoredObject {
+                value: v,
+                ..(*d).clone()
+            }],
+            vec![],
+        )
     }
 
     /// Sets a Deployment's replicas.
     pub fn scale(&self, namespace: &str, name: &str, replicas: i32) -> Result<()> {
-        let d = self.inner.get(Kind::Deployment, namespace, name).ok_or_else(|| not_found(Kind::Deployment, namespace, name))?;
+        let d = self
+            .inner
+            .get(Kind::Deployment, namespace, name)
+            .ok_or_else(|| not_found(Kind::Deployment, namespace, name))?;
         let mut v = d.value.clone();
         v["spec"]["replicas"] = json!(replicas.max(0));
-        self.inner.commit(vec![StoredObject { value: v, ..(*d).clone() }], vec![])
+        self.inner.commit(
+            vec![StoredObject {
+                value: v,
+                ..(*d).clone()
+            }],
+            vec![],
+        )
     }
 
     /// Events, optionally of one namespace and object (`Kind/name`).

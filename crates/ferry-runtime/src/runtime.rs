@@ -120,7 +120,15 @@ impl Inner {
     }
 
     /// Records an event.
-    pub fn event(&self, kind: &str, namespace: &str, name: &str, warning: bool, reason: &str, message: impl Into<String>) {
+    pub fn event(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        warning: bool,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
         let message = message.into();
         if warning {
             tracing::warn!(object = %format!("{kind}/{name}"), namespace, reason, %message);
@@ -145,23 +153,46 @@ impl Inner {
     pub fn list(&self, kind: Kind) -> Vec<Arc<StoredObject>> {
         let gk = kind.group_kind();
         let objs = self.objects.lock().unwrap_or_else(|e| e.into_inner());
-        objs.map.iter().filter(|(k, _)| k.group_kind == gk).map(|(_, v)| v.clone()).collect()
+        objs.map
+            .iter()
+            .filter(|(k, _)| k.group_kind == gk)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// One object.
     pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<Arc<StoredObject>> {
-        let key = Key::new(kind.group_kind(), if kind.namespaced() { namespace } else { "" }, name);
-        self.objects.lock().unwrap_or_else(|e| e.into_inner()).map.get(&key).cloned()
+        let key = Key::new(
+            kind.group_kind(),
+            if kind.namespaced() { namespace } else { "" },
+            name,
+        );
+        self.objects
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .get(&key)
+            .cloned()
     }
 
     /// Decodes one object into its typed form.
-    pub fn typed<T: serde::de::DeserializeOwned>(&self, kind: Kind, namespace: &str, name: &str) -> Option<T> {
-        self.get(kind, namespace, name).and_then(|o| serde_json::from_value(o.value.clone()).ok())
+    pub fn typed<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Option<T> {
+        self.get(kind, namespace, name)
+            .and_then(|o| serde_json::from_value(o.value.clone()).ok())
     }
 
     /// Namespaces that exist (`default` always does).
     pub fn namespaces(&self) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = self.list(Kind::Namespace).iter().map(|o| o.name.clone()).collect();
+        let mut out: BTreeSet<String> = self
+            .list(Kind::Namespace)
+            .iter()
+            .map(|o| o.name.clone())
+            .collect();
         out.insert("default".into());
         out
     }
@@ -180,7 +211,10 @@ impl Inner {
             puts_done.push(o);
         }
         writes.extend(deletes.iter().cloned().map(Write::Delete));
-        self.store.lock().unwrap_or_else(|e| e.into_inner()).commit(&writes, rv)?;
+        self.store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .commit(&writes, rv)?;
         objs.rv = rv;
         let mut owner_kinds = BTreeSet::new();
         for o in puts_done {
@@ -200,18 +234,32 @@ impl Inner {
 
     /// Hands each owner whose kinds changed its complete new set.
     pub fn notify_owners(&self, changed: &BTreeSet<GroupKind>, all: &[Arc<StoredObject>]) {
-        let owners = self.owners.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let owners = self
+            .owners
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         for owner in owners {
             let kinds: BTreeSet<GroupKind> = owner.kinds().into_iter().collect();
             if kinds.iter().any(|k| changed.contains(k)) {
-                owner.update(all.iter().filter(|o| kinds.contains(&o.group_kind)).cloned().collect());
+                owner.update(
+                    all.iter()
+                        .filter(|o| kinds.contains(&o.group_kind))
+                        .cloned()
+                        .collect(),
+                );
             }
         }
     }
 
     /// Runtime state of a pod by uid, created on first use.
     pub fn pod_rt(&self, uid: &str) -> Arc<Mutex<PodRt>> {
-        self.pods.lock().unwrap_or_else(|e| e.into_inner()).entry(uid.to_string()).or_default().clone()
+        self.pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(uid.to_string())
+            .or_default()
+            .clone()
     }
 
     /// The directory of pod `uid`.
@@ -225,6 +273,9 @@ pub fn now() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

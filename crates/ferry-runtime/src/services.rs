@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ferry_core::mesh::{DialFuture, Dialer, Endpoint, ServiceEntry, ServiceKey, ServicePort, ServiceSnapshot, SourcePod};
+use ferry_core::mesh::{
+    DialFuture, Dialer, Endpoint, ServiceEntry, ServiceKey, ServicePort, ServiceSnapshot, SourcePod,
+};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tokio::net::{TcpListener, TcpStream};
@@ -48,11 +50,22 @@ fn snapshot(inner: &Inner) -> ServiceSnapshot {
         .collect();
     let mut out = ServiceSnapshot::default();
     for o in inner.list(Kind::Service) {
-        let Ok(svc) = serde_json::from_value::<Service>(o.value.clone()) else { continue };
+        let Ok(svc) = serde_json::from_value::<Service>(o.value.clone()) else {
+            continue;
+        };
         let spec = svc.spec.clone().unwrap_or_default();
-        let Some(vip) = spec.cluster_ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()) else { continue };
+        let Some(vip) = spec
+            .cluster_ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<IpAddr>().ok())
+        else {
+            continue;
+        };
         let ns = o.namespace.clone().unwrap_or_default();
-        let key = ServiceKey { namespace: ns.clone(), name: o.name.clone() };
+        let key = ServiceKey {
+            namespace: ns.clone(),
+            name: o.name.clone(),
+        };
         let ports: Vec<ServicePort> = spec
             .ports
             .iter()
@@ -68,18 +81,30 @@ fn snapshot(inner: &Inner) -> ServiceSnapshot {
         if let Some(selector) = spec.selector.as_ref().filter(|s| !s.is_empty()) {
             for (pod, uid) in &pods {
                 let labels = pod.metadata.labels.clone().unwrap_or_default();
-                if pod.metadata.namespace.as_deref() != Some(ns.as_str()) || !selects(selector, &labels) {
+                if pod.metadata.namespace.as_deref() != Some(ns.as_str())
+                    || !selects(selector, &labels)
+                {
                     continue;
                 }
                 let rt = inner.pod_rt(uid);
                 let rt = rt.lock().unwrap_or_else(|e| e.into_inner());
-                let Some(netns) = rt.netns.clone() else { continue };
+                let Some(netns) = rt.netns.clone() else {
+                    continue;
+                };
                 let ready = !rt.terminating && pod_ready(&rt.status);
-                let containers = pod.spec.as_ref().map(|s| s.containers.clone()).unwrap_or_default();
+                let containers = pod
+                    .spec
+                    .as_ref()
+                    .map(|s| s.containers.clone())
+                    .unwrap_or_default();
                 let mut map = BTreeMap::new();
                 for p in spec.ports.iter().flatten() {
                     let target = p.target_port.clone().unwrap_or(IntOrString::Int(p.port));
-                    let named: BTreeMap<&str, i32> = containers.iter().flat_map(|c| c.ports.iter().flatten()).filter_map(|cp| Some((cp.name.as_deref()?, cp.container_port))).collect();
+                    let named: BTreeMap<&str, i32> = containers
+                        .iter()
+                        .flat_map(|c| c.ports.iter().flatten())
+                        .filter_map(|cp| Some((cp.name.as_deref()?, cp.container_port)))
+                        .collect();
                     if let Some(tp) = crate::validate::resolve_port(&target, &named) {
                         map.insert(p.port as u16, tp);
                     }
@@ -94,7 +119,15 @@ fn snapshot(inner: &Inner) -> ServiceSnapshot {
                 });
             }
         }
-        out.services.insert(key.clone(), ServiceEntry { key, vip, ports, endpoints });
+        out.services.insert(
+            key.clone(),
+            ServiceEntry {
+                key,
+                vip,
+                ports,
+                endpoints,
+            },
+        );
     }
     out
 }
@@ -102,7 +135,10 @@ fn snapshot(inner: &Inner) -> ServiceSnapshot {
 /// True when every app container is ready.
 pub fn pod_ready(s: &k8s_openapi::api::core::v1::PodStatus) -> bool {
     let cs = s.container_statuses.as_deref().unwrap_or_default();
-    !cs.is_empty() && cs.iter().all(|c| c.ready && c.state.as_ref().is_some_and(|st| st.running.is_some()))
+    !cs.is_empty()
+        && cs
+            .iter()
+            .all(|c| c.ready && c.state.as_ref().is_some_and(|st| st.running.is_some()))
 }
 
 /// Picks the next free address from `base` not in `used`.
@@ -144,18 +180,34 @@ impl Listeners {
                 let uid = o.value.pointer("/metadata/uid")?.as_str()?.to_string();
                 let rt = inner.pod_rt(&uid);
                 let rt = rt.lock().unwrap_or_else(|e| e.into_inner());
-                if rt.terminating { return None; }
-                Some((o.namespace.clone().unwrap_or_default(), o.name.clone(), rt.netns.clone()?))
+                if rt.terminating {
+                    return None;
+                }
+                Some((
+                    o.namespace.clone().unwrap_or_default(),
+                    o.name.clone(),
+                    rt.netns.clone()?,
+                ))
             })
             .collect();
         for s in snap.services.values() {
             for p in &s.ports {
                 for pod in &pods {
-                    desired.push(ListenKey { pod: Some(pod.clone()), service: s.key.clone(), addr: SocketAddr::new(s.vip, p.port), port: p.port });
+                    desired.push(ListenKey {
+                        pod: Some(pod.clone()),
+                        service: s.key.clone(),
+                        addr: SocketAddr::new(s.vip, p.port),
+                        port: p.port,
+                    });
                 }
                 if let Some(np) = p.node_port {
                     let host = IpAddr::V4(inner.cfg.host_ip);
-                    desired.push(ListenKey { pod: None, service: s.key.clone(), addr: SocketAddr::new(host, np), port: p.port });
+                    desired.push(ListenKey {
+                        pod: None,
+                        service: s.key.clone(),
+                        addr: SocketAddr::new(host, np),
+                        port: p.port,
+                    });
                 }
             }
         }
@@ -180,10 +232,18 @@ impl Listeners {
             match listener {
                 Ok(l) => {
                     let tok = inner.shutdown.child_token();
-                    tokio::spawn(serve(inner.clone(), l, k.clone(), tok.clone(), self.rr.clone()));
+                    tokio::spawn(serve(
+                        inner.clone(),
+                        l,
+                        k.clone(),
+                        tok.clone(),
+                        self.rr.clone(),
+                    ));
                     self.held.insert(k, tok);
                 }
-                Err(e) => tracing::debug!(addr = %k.addr, service = %k.service, error = %e, "cannot listen (will retry)"),
+                Err(e) => {
+                    tracing::debug!(addr = %k.addr, service = %k.service, error = %e, "cannot listen (will retry)")
+                }
             }
         }
     }
@@ -196,7 +256,13 @@ impl Listeners {
     }
 }
 
-async fn serve(inner: Arc<Inner>, l: TcpListener, k: ListenKey, stop: CancellationToken, rr: Arc<AtomicUsize>) {
+async fn serve(
+    inner: Arc<Inner>,
+    l: TcpListener,
+    k: ListenKey,
+    stop: CancellationToken,
+    rr: Arc<AtomicUsize>,
+) {
     loop {
         let conn = tokio::select! {
             _ = stop.cancelled() => return,
@@ -204,20 +270,47 @@ async fn serve(inner: Arc<Inner>, l: TcpListener, k: ListenKey, stop: Cancellati
         };
         let mesh = inner.mesh.read().unwrap_or_else(|e| e.into_inner()).clone();
         if let (Some(h), Some((ns, pod, _))) = (mesh, &k.pod) {
-            let labels = inner.typed::<Pod>(Kind::Pod, ns, pod).and_then(|p| p.metadata.labels).unwrap_or_default();
-            h.handle(conn, SourcePod { namespace: ns.clone(), pod: pod.clone(), labels }, k.service.clone(), k.port);
+            let labels = inner
+                .typed::<Pod>(Kind::Pod, ns, pod)
+                .and_then(|p| p.metadata.labels)
+                .unwrap_or_default();
+            h.handle(
+                conn,
+                SourcePod {
+                    namespace: ns.clone(),
+                    pod: pod.clone(),
+                    labels,
+                },
+                k.service.clone(),
+                k.port,
+            );
             continue;
         }
-        tokio::spawn(forward(inner.clone(), conn, k.service.clone(), k.port, rr.clone()));
+        tokio::spawn(forward(
+            inner.clone(),
+            conn,
+            k.service.clone(),
+            k.port,
+            rr.clone(),
+        ));
     }
 }
 
 /// L4 round-robin forwarding to a ready endpoint; a refused connection
 /// tries the next endpoint.
-async fn forward(inner: Arc<Inner>, mut conn: TcpStream, key: ServiceKey, port: u16, rr: Arc<AtomicUsize>) {
+async fn forward(
+    inner: Arc<Inner>,
+    mut conn: TcpStream,
+    key: ServiceKey,
+    port: u16,
+    rr: Arc<AtomicUsize>,
+) {
     let ready: Vec<Endpoint> = {
         let snap = inner.services.borrow();
-        snap.services.get(&key).map(|s| s.endpoints.iter().filter(|e| e.ready).cloned().collect()).unwrap_or_default()
+        snap.services
+            .get(&key)
+            .map(|s| s.endpoints.iter().filter(|e| e.ready).cloned().collect())
+            .unwrap_or_default()
     };
     if ready.is_empty() {
         return;
@@ -225,21 +318,31 @@ async fn forward(inner: Arc<Inner>, mut conn: TcpStream, key: ServiceKey, port: 
     let start = rr.fetch_add(1, Ordering::Relaxed);
     for i in 0..ready.len() {
         let ep = &ready[(start + i) % ready.len()];
-        let Some(target) = ep.target(port) else { continue };
+        let Some(target) = ep.target(port) else {
+            continue;
+        };
         let active = inner
             .typed::<Pod>(Kind::Pod, &key.namespace, &ep.pod)
             .and_then(|p| p.metadata.uid)
-            .map(|uid| inner.pod_rt(&uid).lock().unwrap_or_else(|e| e.into_inner()).active.clone());
+            .map(|uid| {
+                inner
+                    .pod_rt(&uid)
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .active
+                    .clone()
+            });
         if let Some(a) = &active {
             a.fetch_add(1, Ordering::SeqCst);
         }
-        let result = match crate::net::dial(ep.netns.as_deref(), target, Duration::from_secs(2)).await {
-            Ok(mut upstream) => {
-                let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
-                true
-            }
-            Err(_) => false,
-        };
+        let result =
+            match crate::net::dial(ep.netns.as_deref(), target, Duration::from_secs(2)).await {
+                Ok(mut upstream) => {
+                    let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+                    true
+                }
+                Err(_) => false,
+            };
         if let Some(a) = &active {
             a.fetch_sub(1, Ordering::SeqCst);
         }

@@ -22,12 +22,20 @@ pub struct Key {
 impl Key {
     /// A key.
     pub fn new(group_kind: GroupKind, namespace: &str, name: &str) -> Self {
-        Self { group_kind, namespace: namespace.to_string(), name: name.to_string() }
+        Self {
+            group_kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        }
     }
 
     /// The key of a stored object.
     pub fn of(o: &StoredObject) -> Self {
-        Self::new(o.group_kind.clone(), o.namespace.as_deref().unwrap_or(""), &o.name)
+        Self::new(
+            o.group_kind.clone(),
+            o.namespace.as_deref().unwrap_or(""),
+            &o.name,
+        )
     }
 }
 
@@ -73,12 +81,17 @@ impl Store {
 
     /// Every stored object.
     pub fn load(&self) -> Result<Vec<StoredObject>> {
-        let mut stmt = self.conn.prepare("SELECT grp, kind, namespace, name, source, value FROM objects")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT grp, kind, namespace, name, source, value FROM objects")?;
         let rows = stmt.query_map([], |r| {
             let ns: String = r.get(2)?;
             let value: String = r.get(5)?;
             Ok(StoredObject {
-                group_kind: GroupKind { group: r.get(0)?, kind: r.get(1)? },
+                group_kind: GroupKind {
+                    group: r.get(0)?,
+                    kind: r.get(1)?,
+                },
                 namespace: (!ns.is_empty()).then_some(ns),
                 name: r.get(3)?,
                 source: r.get(4)?,
@@ -92,7 +105,11 @@ impl Store {
     pub fn resource_version(&self) -> Result<u64> {
         let v: Option<i64> = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'resourceVersion'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'resourceVersion'",
+                [],
+                |r| r.get(0),
+            )
             .ok();
         Ok(v.unwrap_or(0) as u64)
     }

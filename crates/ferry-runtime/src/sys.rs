@@ -21,8 +21,14 @@ pub fn create_netns(path: &Path) -> Result<()> {
     // A fresh thread unshares, so no other thread of ferry changes namespace.
     let joined = std::thread::spawn(move || -> Result<()> {
         unshare(CloneFlags::CLONE_NEWNET).map_err(|e| Error::sys("unshare(CLONE_NEWNET)", e))?;
-        mount(Some("/proc/thread-self/ns/net"), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(|e| Error::sys(format!("bind-mount netns to {}", target.display()), e))?;
+        mount(
+            Some("/proc/thread-self/ns/net"),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| Error::sys(format!("bind-mount netns to {}", target.display()), e))?;
         loopback_up().map_err(|e| Error::io("cannot bring loopback up in", target.clone(), e))
     })
     .join();
@@ -49,8 +55,12 @@ pub fn remove_netns(path: &Path) -> Result<()> {
 
 /// True when `path` is a live namespace mount (survives a ferry restart).
 pub fn netns_alive(path: &Path) -> bool {
-    let Ok(ns) = std::fs::metadata(path) else { return false };
-    let Ok(parent) = std::fs::metadata("/proc/self/ns/net") else { return false };
+    let Ok(ns) = std::fs::metadata(path) else {
+        return false;
+    };
+    let Ok(parent) = std::fs::metadata("/proc/self/ns/net") else {
+        return false;
+    };
     use std::os::unix::fs::MetadataExt;
     // An nsfs inode lives on the nsfs device, unlike the plain file below it.
     ns.dev() == parent.dev() && ns.ino() != parent.ino()
@@ -64,14 +74,17 @@ where
     F: FnOnce() -> io::Result<T> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new().name("ferry-netns".into()).spawn(move || {
-        let result = std::fs::File::open(&netns).and_then(|file| {
-            setns(&file, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
-            f()
-        });
-        let _ = tx.send(result);
-    })?;
-    rx.await.map_err(|_| io::Error::other("netns thread ended without answering"))?
+    std::thread::Builder::new()
+        .name("ferry-netns".into())
+        .spawn(move || {
+            let result = std::fs::File::open(&netns).and_then(|file| {
+                setns(&file, CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
+                f()
+            });
+            let _ = tx.send(result);
+        })?;
+    rx.await
+        .map_err(|_| io::Error::other("netns thread ended without answering"))?
 }
 
 /// Sets IFF_UP on `lo` in the calling thread's network namespace.
@@ -102,9 +115,20 @@ fn loopback_up() -> io::Result<()> {
 
 /// Mounts an overlay of `lower` (read-only image) with `upper`/`work` at `target`.
 pub fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> Result<()> {
-    let data = format!("lowerdir={},upperdir={},workdir={}", lower.display(), upper.display(), work.display());
-    mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
-        .map_err(|e| Error::sys(format!("mount overlay at {}", target.display()), e))
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data.as_str()),
+    )
+    .map_err(|e| Error::sys(format!("mount overlay at {}", target.display()), e))
 }
 
 /// Lazily unmounts `target`; not mounted is fine.
@@ -141,7 +165,16 @@ pub fn try_wait(pid: i32) -> Exit {
         Err(_) => {
             // Not our child: alive while /proc/<pid> exists and is no zombie.
             match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-                Ok(stat) if !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z') => Exit::Running,
+                Ok(stat)
+                    if !stat
+                        .rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z') =>
+                {
+                    Exit::Running
+                }
                 _ => Exit::Vanished,
             }
         }

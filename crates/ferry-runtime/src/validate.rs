@@ -27,7 +27,8 @@ pub fn name(doc: &Document, name: Option<&str>, label: bool, out: &mut Found) {
 
 fn dns_name(n: &str, label: bool) -> bool {
     let max = if label { 63 } else { 253 };
-    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label && c == '.');
+    let ok_char =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label && c == '.');
     !n.is_empty()
         && n.len() <= max
         && n.chars().all(ok_char)
@@ -46,14 +47,32 @@ pub fn deployment(doc: &Document, d: &Deployment, out: &mut Found) {
         out.push(doc.problem("spec.replicas", "must not be negative"));
     }
     let selector = spec.selector.match_labels.clone().unwrap_or_default();
-    if selector.is_empty() && spec.selector.match_expressions.as_ref().is_none_or(Vec::is_empty) {
-        out.push(doc.problem("spec.selector", "a selector is required (spec.selector.matchLabels)"));
+    if selector.is_empty()
+        && spec
+            .selector
+            .match_expressions
+            .as_ref()
+            .is_none_or(Vec::is_empty)
+    {
+        out.push(doc.problem(
+            "spec.selector",
+            "a selector is required (spec.selector.matchLabels)",
+        ));
     }
-    let labels = spec.template.metadata.as_ref().and_then(|m| m.labels.clone()).unwrap_or_default();
+    let labels = spec
+        .template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
     if !selector.is_empty() && !selects(&selector, &labels) {
         out.push(doc.problem(
             "spec.template.metadata.labels",
-            format!("selector {} does not match the template labels {}", show(&selector), show(&labels)),
+            format!(
+                "selector {} does not match the template labels {}",
+                show(&selector),
+                show(&labels)
+            ),
         ));
     }
     if let Some(strategy) = &spec.strategy {
@@ -65,10 +84,19 @@ pub fn deployment(doc: &Document, d: &Deployment, out: &mut Found) {
             )),
         }
         if let Some(ru) = &strategy.rolling_update {
-            let surge = ru.max_surge.as_ref().map(|v| int_or_percent(doc, "spec.strategy.rollingUpdate.maxSurge", v, out));
-            let unavail = ru.max_unavailable.as_ref().map(|v| int_or_percent(doc, "spec.strategy.rollingUpdate.maxUnavailable", v, out));
+            let surge = ru
+                .max_surge
+                .as_ref()
+                .map(|v| int_or_percent(doc, "spec.strategy.rollingUpdate.maxSurge", v, out));
+            let unavail = ru
+                .max_unavailable
+                .as_ref()
+                .map(|v| int_or_percent(doc, "spec.strategy.rollingUpdate.maxUnavailable", v, out));
             if surge == Some(Some(0)) && unavail == Some(Some(0)) {
-                out.push(doc.problem("spec.strategy.rollingUpdate", "maxSurge and maxUnavailable cannot both be 0"));
+                out.push(doc.problem(
+                    "spec.strategy.rollingUpdate",
+                    "maxSurge and maxUnavailable cannot both be 0",
+                ));
             }
         }
     }
@@ -76,7 +104,10 @@ pub fn deployment(doc: &Document, d: &Deployment, out: &mut Found) {
         Some(pod) => {
             pod_spec(doc, "spec.template.spec", pod, out);
             if pod.restart_policy.as_deref().is_some_and(|p| p != "Always") {
-                out.push(doc.problem("spec.template.spec.restartPolicy", "a Deployment's pods must use restartPolicy Always"));
+                out.push(doc.problem(
+                    "spec.template.spec.restartPolicy",
+                    "a Deployment's pods must use restartPolicy Always",
+                ));
             }
         }
         None => out.push(doc.problem("spec.template.spec", "a pod template needs a spec")),
@@ -90,7 +121,10 @@ fn int_or_percent(doc: &Document, path: &str, v: &IntOrString, out: &mut Found) 
         IntOrString::String(s) => match s.strip_suffix('%').and_then(|p| p.parse::<i32>().ok()) {
             Some(p) if (0..=100).contains(&p) => Some(p),
             _ => {
-                out.push(doc.problem(path, format!("`{s}` is neither a count nor a percentage like 25%")));
+                out.push(doc.problem(
+                    path,
+                    format!("`{s}` is neither a count nor a percentage like 25%"),
+                ));
                 None
             }
         },
@@ -104,16 +138,33 @@ fn int_or_percent(doc: &Document, path: &str, v: &IntOrString, out: &mut Found) 
 /// A pod spec at `base`.
 pub fn pod_spec(doc: &Document, base: &str, spec: &PodSpec, out: &mut Found) {
     if spec.containers.is_empty() {
-        out.push(doc.problem(&format!("{base}.containers"), "a pod needs at least one container"));
+        out.push(doc.problem(
+            &format!("{base}.containers"),
+            "a pod needs at least one container",
+        ));
     }
     let mut names = BTreeSet::new();
-    let volumes: BTreeSet<&str> = spec.volumes.iter().flatten().map(|v| v.name.as_str()).collect();
-    let lists = [("initContainers", spec.init_containers.as_deref().unwrap_or_default()), ("containers", &spec.containers[..])];
+    let volumes: BTreeSet<&str> = spec
+        .volumes
+        .iter()
+        .flatten()
+        .map(|v| v.name.as_str())
+        .collect();
+    let lists = [
+        (
+            "initContainers",
+            spec.init_containers.as_deref().unwrap_or_default(),
+        ),
+        ("containers", &spec.containers[..]),
+    ];
     for (list, containers) in lists {
         for (i, c) in containers.iter().enumerate() {
             let at = format!("{base}.{list}[{i}]");
             if !names.insert(c.name.clone()) {
-                out.push(doc.problem(&format!("{at}.name"), format!("duplicate container name `{}`", c.name)));
+                out.push(doc.problem(
+                    &format!("{at}.name"),
+                    format!("duplicate container name `{}`", c.name),
+                ));
             }
             container(doc, &at, c, &volumes, out);
         }
@@ -121,10 +172,18 @@ pub fn pod_spec(doc: &Document, base: &str, spec: &PodSpec, out: &mut Found) {
     if let Some(p) = spec.restart_policy.as_deref()
         && !matches!(p, "Always" | "OnFailure" | "Never")
     {
-        out.push(doc.problem(&format!("{base}.restartPolicy"), format!("`{p}` is not one of Always, OnFailure, Never")));
+        out.push(doc.problem(
+            &format!("{base}.restartPolicy"),
+            format!("`{p}` is not one of Always, OnFailure, Never"),
+        ));
     }
     for (i, v) in spec.volumes.iter().flatten().enumerate() {
-        let sources = [v.empty_dir.is_some(), v.config_map.is_some(), v.secret.is_some(), v.host_path.is_some()];
+        let sources = [
+            v.empty_dir.is_some(),
+            v.config_map.is_some(),
+            v.secret.is_some(),
+            v.host_path.is_some(),
+        ];
         if sources.iter().filter(|s| **s).count() != 1 {
             out.push(doc.problem(&format!("{base}.volumes[{i}]"), "give exactly one of emptyDir, configMap, secret, hostPath (the volume types ferry runs)"));
         }
@@ -133,7 +192,10 @@ pub fn pod_spec(doc: &Document, base: &str, spec: &PodSpec, out: &mut Found) {
 
 fn container(doc: &Document, at: &str, c: &Container, volumes: &BTreeSet<&str>, out: &mut Found) {
     if !dns_name(&c.name, true) {
-        out.push(doc.problem(&format!("{at}.name"), format!("`{}` is not a valid container name", c.name)));
+        out.push(doc.problem(
+            &format!("{at}.name"),
+            format!("`{}` is not a valid container name", c.name),
+        ));
     }
     if c.image.as_deref().is_none_or(str::is_empty) {
         out.push(doc.problem(&format!("{at}.image"), "an image is required"));
@@ -141,29 +203,50 @@ fn container(doc: &Document, at: &str, c: &Container, volumes: &BTreeSet<&str>, 
     if let Some(p) = c.image_pull_policy.as_deref()
         && !matches!(p, "Always" | "IfNotPresent" | "Never")
     {
-        out.push(doc.problem(&format!("{at}.imagePullPolicy"), format!("`{p}` is not one of Always, IfNotPresent, Never")));
+        out.push(doc.problem(
+            &format!("{at}.imagePullPolicy"),
+            format!("`{p}` is not one of Always, IfNotPresent, Never"),
+        ));
     }
     for (i, p) in c.ports.iter().flatten().enumerate() {
         if !(1..=65535).contains(&p.container_port) {
-            out.push(doc.problem(&format!("{at}.ports[{i}].containerPort"), format!("{} is not a port (1-65535)", p.container_port)));
+            out.push(doc.problem(
+                &format!("{at}.ports[{i}].containerPort"),
+                format!("{} is not a port (1-65535)", p.container_port),
+            ));
         }
     }
     if let Some(r) = &c.resources {
         for (field, map) in [("limits", &r.limits), ("requests", &r.requests)] {
             for (k, q) in map.iter().flatten() {
                 if parse_quantity(&q.0).is_none() {
-                    out.push(doc.problem(&format!("{at}.resources.{field}.{k}"), format!("`{}` is not a quantity (e.g. 200m, 64Mi, 1)", q.0)));
+                    out.push(doc.problem(
+                        &format!("{at}.resources.{field}.{k}"),
+                        format!("`{}` is not a quantity (e.g. 200m, 64Mi, 1)", q.0),
+                    ));
                 }
             }
         }
     }
     for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
         if !volumes.contains(m.name.as_str()) {
-            out.push(doc.problem(&format!("{at}.volumeMounts[{i}].name"), format!("no volume named `{}` in the pod", m.name)));
+            out.push(doc.problem(
+                &format!("{at}.volumeMounts[{i}].name"),
+                format!("no volume named `{}` in the pod", m.name),
+            ));
         }
     }
-    let ports: BTreeMap<&str, i32> = c.ports.iter().flatten().filter_map(|p| Some((p.name.as_deref()?, p.container_port))).collect();
-    for (field, probe) in [("livenessProbe", &c.liveness_probe), ("readinessProbe", &c.readiness_probe), ("startupProbe", &c.startup_probe)] {
+    let ports: BTreeMap<&str, i32> = c
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p| Some((p.name.as_deref()?, p.container_port)))
+        .collect();
+    for (field, probe) in [
+        ("livenessProbe", &c.liveness_probe),
+        ("readinessProbe", &c.readiness_probe),
+        ("startupProbe", &c.startup_probe),
+    ] {
         if let Some(p) = probe {
             self::probe(doc, &format!("{at}.{field}"), p, &ports, out);
         }
@@ -171,18 +254,36 @@ fn container(doc: &Document, at: &str, c: &Container, volumes: &BTreeSet<&str>, 
 }
 
 fn probe(doc: &Document, at: &str, p: &Probe, ports: &BTreeMap<&str, i32>, out: &mut Found) {
-    let handlers = [p.http_get.is_some(), p.tcp_socket.is_some(), p.exec.is_some(), p.grpc.is_some()];
+    let handlers = [
+        p.http_get.is_some(),
+        p.tcp_socket.is_some(),
+        p.exec.is_some(),
+        p.grpc.is_some(),
+    ];
     if handlers.iter().filter(|h| **h).count() != 1 {
         out.push(doc.problem(at, "give exactly one of httpGet, tcpSocket, exec"));
     }
     if p.grpc.is_some() {
-        out.push(doc.problem(&format!("{at}.grpc"), "grpc probes are not supported; use httpGet, tcpSocket or exec"));
+        out.push(doc.problem(
+            &format!("{at}.grpc"),
+            "grpc probes are not supported; use httpGet, tcpSocket or exec",
+        ));
     }
-    let port = p.http_get.as_ref().map(|h| (&h.port, "httpGet")).or(p.tcp_socket.as_ref().map(|t| (&t.port, "tcpSocket")));
+    let port = p
+        .http_get
+        .as_ref()
+        .map(|h| (&h.port, "httpGet"))
+        .or(p.tcp_socket.as_ref().map(|t| (&t.port, "tcpSocket")));
     if let Some((port, field)) = port
         && resolve_port(port, ports).is_none()
     {
-        out.push(doc.problem(&format!("{at}.{field}.port"), format!("{} is neither a port (1-65535) nor a named container port", show_port(port))));
+        out.push(doc.problem(
+            &format!("{at}.{field}.port"),
+            format!(
+                "{} is neither a port (1-65535) nor a named container port",
+                show_port(port)
+            ),
+        ));
     }
 }
 
@@ -194,13 +295,21 @@ pub fn service(doc: &Document, s: &Service, out: &mut Found) {
     };
     match spec.type_.as_deref() {
         None | Some("ClusterIP") | Some("NodePort") | Some("LoadBalancer") => {}
-        Some(t) => out.push(doc.problem("spec.type", format!("unsupported Service type `{t}`; use ClusterIP, NodePort or LoadBalancer"))),
+        Some(t) => out.push(doc.problem(
+            "spec.type",
+            format!("unsupported Service type `{t}`; use ClusterIP, NodePort or LoadBalancer"),
+        )),
     }
     if let Some(ip) = spec.cluster_ip.as_deref()
         && ip != "None"
-        && !ip.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback())
+        && !ip
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|a| a.is_loopback())
     {
-        out.push(doc.problem("spec.clusterIP", format!("`{ip}` is not in 127.0.0.0/8; leave it out and ferry assigns one")));
+        out.push(doc.problem(
+            "spec.clusterIP",
+            format!("`{ip}` is not in 127.0.0.0/8; leave it out and ferry assigns one"),
+        ));
     }
     let ports = spec.ports.as_deref().unwrap_or_default();
     if ports.is_empty() {
@@ -208,24 +317,39 @@ pub fn service(doc: &Document, s: &Service, out: &mut Found) {
     }
     for (i, p) in ports.iter().enumerate() {
         if !(1..=65535).contains(&p.port) {
-            out.push(doc.problem(&format!("spec.ports[{i}].port"), format!("{} is not a port (1-65535)", p.port)));
+            out.push(doc.problem(
+                &format!("spec.ports[{i}].port"),
+                format!("{} is not a port (1-65535)", p.port),
+            ));
         }
         if let Some(t) = &p.target_port
             && let IntOrString::Int(n) = t
             && !(1..=65535).contains(n)
         {
-            out.push(doc.problem(&format!("spec.ports[{i}].targetPort"), format!("{n} is not a port (1-65535)")));
+            out.push(doc.problem(
+                &format!("spec.ports[{i}].targetPort"),
+                format!("{n} is not a port (1-65535)"),
+            ));
         }
         if let Some(n) = p.node_port
             && !(1..=65535).contains(&n)
         {
-            out.push(doc.problem(&format!("spec.ports[{i}].nodePort"), format!("{n} is not a port (1-65535)")));
+            out.push(doc.problem(
+                &format!("spec.ports[{i}].nodePort"),
+                format!("{n} is not a port (1-65535)"),
+            ));
         }
         if p.protocol.as_deref().is_some_and(|p| p != "TCP") {
-            out.push(doc.problem(&format!("spec.ports[{i}].protocol"), "only TCP is supported"));
+            out.push(doc.problem(
+                &format!("spec.ports[{i}].protocol"),
+                "only TCP is supported",
+            ));
         }
         if ports.len() > 1 && p.name.is_none() {
-            out.push(doc.problem(&format!("spec.ports[{i}].name"), "every port of a multi-port Service needs a name"));
+            out.push(doc.problem(
+                &format!("spec.ports[{i}].name"),
+                "every port of a multi-port Service needs a name",
+            ));
         }
     }
 }
@@ -262,16 +386,29 @@ fn show(m: &BTreeMap<String, String>) -> String {
 pub fn parse_quantity(s: &str) -> Option<f64> {
     let s = s.trim();
     let suffixes: [(&str, f64); 14] = [
-        ("Ki", 1024f64), ("Mi", 1024f64.powi(2)), ("Gi", 1024f64.powi(3)), ("Ti", 1024f64.powi(4)),
-        ("Pi", 1024f64.powi(5)), ("Ei", 1024f64.powi(6)), ("n", 1e-9), ("u", 1e-6), ("m", 1e-3),
-        ("k", 1e3), ("M", 1e6), ("G", 1e9), ("T", 1e12), ("P", 1e15),
+        ("Ki", 1024f64),
+        ("Mi", 1024f64.powi(2)),
+        ("Gi", 1024f64.powi(3)),
+        ("Ti", 1024f64.powi(4)),
+        ("Pi", 1024f64.powi(5)),
+        ("Ei", 1024f64.powi(6)),
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
     ];
     let (num, mult) = suffixes
         .iter()
         .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
         .unwrap_or((s, 1.0));
     let num = num.strip_suffix('E').map_or(num, |_| num);
-    if num.is_empty() || !num.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '+' || c == '-') {
+    if num.is_empty()
+        || !num.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '+' || c == '-')
+    {
         return None;
     }
     let v: f64 = num.parse().ok()?;

@@ -21,16 +21,34 @@ impl Drop for Env {
     /// mounts so nothing outlives the test.
     fn drop(&mut self) {
         let root = self.dir.path().join("runtime/runc");
-        let list = std::process::Command::new("runc").arg("--root").arg(&root).args(["list", "-q"]).output();
-        for id in list.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default().lines() {
-            let _ = std::process::Command::new("runc").arg("--root").arg(&root).args(["delete", "-f", id]).status();
+        let list = std::process::Command::new("runc")
+            .arg("--root")
+            .arg(&root)
+            .args(["list", "-q"])
+            .output();
+        for id in list
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+            .lines()
+        {
+            let _ = std::process::Command::new("runc")
+                .arg("--root")
+                .arg(&root)
+                .args(["delete", "-f", id])
+                .status();
         }
         let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
         let base = self.dir.path().to_string_lossy().into_owned();
-        let mut ours: Vec<&str> = mounts.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|m| m.starts_with(&base)).collect();
+        let mut ours: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| m.starts_with(&base))
+            .collect();
         ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in ours {
-            let _ = std::process::Command::new("umount").args(["-l", m]).status();
+            let _ = std::process::Command::new("umount")
+                .args(["-l", m])
+                .status();
         }
     }
 }
@@ -39,7 +57,10 @@ impl Drop for Env {
 /// httpd on 8080 answering the version) and `tools:1` (busybox, sleeping),
 /// built with the image toolkit.
 pub async fn env() -> Env {
-    let dir = tempfile::Builder::new().prefix("ferry-rt-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("ferry-rt-")
+        .tempdir()
+        .unwrap();
     let mut cfg = RuntimeConfig::new(dir.path().join("runtime"));
     cfg.backoff_base = Duration::from_millis(500);
     cfg.backoff_max = Duration::from_secs(4);
@@ -52,9 +73,16 @@ pub async fn env() -> Env {
 pub fn build_images(images: &std::path::Path) {
     let oci = ferry_runtime::OciImages::open(images.to_path_buf()).unwrap();
     for v in ["v1", "v2"] {
-        busybox::httpd_image(v, 8080).unwrap().build(&oci.store, Some(&format!("web:{v}"))).unwrap();
+        busybox::httpd_image(v, 8080)
+            .unwrap()
+            .build(&oci.store, Some(&format!("web:{v}")))
+            .unwrap();
     }
-    busybox::busybox_image().unwrap().cmd(["sleep", "3600"]).build(&oci.store, Some("tools:1")).unwrap();
+    busybox::busybox_image()
+        .unwrap()
+        .cmd(["sleep", "3600"])
+        .build(&oci.store, Some("tools:1"))
+        .unwrap();
 }
 
 /// Prints pods' statuses and events (for failing tests).
@@ -69,7 +97,8 @@ pub fn dump(rt: &Runtime) {
 
 /// Applies one YAML text.
 pub fn apply(rt: &Runtime, text: &str) -> Vec<ferry_runtime::Outcome> {
-    rt.apply(&[("test.yaml".to_string(), text.to_string())]).unwrap()
+    rt.apply(&[("test.yaml".to_string(), text.to_string())])
+        .unwrap()
 }
 
 /// Polls (async) until `f` returns Some.
@@ -97,7 +126,9 @@ pub fn pods(rt: &Runtime, app: &str) -> Vec<Value> {
 
 /// True when the pod's Ready condition is True.
 pub fn ready(p: &Value) -> bool {
-    p.pointer("/status/conditions/0/status").and_then(Value::as_str) == Some("True")
+    p.pointer("/status/conditions/0/status")
+        .and_then(Value::as_str)
+        == Some("True")
 }
 
 /// A Deployment of `replicas` web pods at `version`, with a readiness probe.
@@ -113,10 +144,13 @@ pub const TOOLS: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: tools, labe
 /// GETs `http://host:port/` with busybox nc in the tools pod (busybox-static's
 /// wget crashes); the body on a 200 answer.
 pub async fn fetch(rt: &Runtime, host: &str, port: u16) -> Option<String> {
-    let script = format!("printf 'GET / HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' | nc -w 2 {host} {port}");
+    let script =
+        format!("printf 'GET / HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n' | nc -w 2 {host} {port}");
     let cmd: Vec<String> = vec!["sh".into(), "-c".into(), script];
     let out = rt.exec("default", "tools", None, &cmd).await.ok()?;
-    if std::env::var("FERRY_TEST_DEBUG").is_ok() { eprintln!("fetch {host}: {out:?}"); }
+    if std::env::var("FERRY_TEST_DEBUG").is_ok() {
+        eprintln!("fetch {host}: {out:?}");
+    }
     let (head, body) = out.stdout.split_once("\r\n\r\n")?;
     head.contains(" 200 ").then(|| body.to_string())
 }

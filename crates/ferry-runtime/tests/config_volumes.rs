@@ -42,7 +42,16 @@ spec:
 "#;
 
 async fn run(env: &Env, cmd: &str) -> String {
-    let out = env.rt.exec("default", "reader", None, &["sh".into(), "-c".into(), cmd.into()]).await.unwrap();
+    let out = env
+        .rt
+        .exec(
+            "default",
+            "reader",
+            None,
+            &["sh".into(), "-c".into(), cmd.into()],
+        )
+        .await
+        .unwrap();
     assert_eq!(out.exit_code, 0, "{cmd}: {out:?}");
     out.stdout
 }
@@ -51,15 +60,40 @@ async fn run(env: &Env, cmd: &str) -> String {
 async fn configmap_as_file_and_env_secret_as_file() {
     let env = env().await;
     apply(&env.rt, CONFIG);
-    wait("reader running", Duration::from_secs(60), || pods(&env.rt, "reader").first().filter(|p| ready(p)).map(|_| ())).await;
+    wait("reader running", Duration::from_secs(60), || {
+        pods(&env.rt, "reader")
+            .first()
+            .filter(|p| ready(p))
+            .map(|_| ())
+    })
+    .await;
     assert_eq!(run(&env, "cat /etc/settings/greeting").await, "hello");
-    assert_eq!(run(&env, "echo $GREETING $POD $USER_NAME $CFG_mode").await, "hello reader admin fast\n");
+    assert_eq!(
+        run(&env, "echo $GREETING $POD $USER_NAME $CFG_mode").await,
+        "hello reader admin fast\n"
+    );
     assert_eq!(run(&env, "cat /etc/creds/password").await, "s3cr3t");
     assert_eq!(run(&env, "cat /etc/creds/user").await, "admin");
-    let denied = env.rt.exec("default", "reader", None, &["sh".into(), "-c".into(), "echo x > /etc/settings/greeting".into()]).await.unwrap();
+    let denied = env
+        .rt
+        .exec(
+            "default",
+            "reader",
+            None,
+            &[
+                "sh".into(),
+                "-c".into(),
+                "echo x > /etc/settings/greeting".into(),
+            ],
+        )
+        .await
+        .unwrap();
     assert_ne!(denied.exit_code, 0, "configMap volumes are read-only");
 
-    apply(&env.rt, &CONFIG.replace("greeting: hello", "greeting: bonjour"));
+    apply(
+        &env.rt,
+        &CONFIG.replace("greeting: hello", "greeting: bonjour"),
+    );
     let mut seen = String::new();
     for _ in 0..100 {
         seen = run(&env, "cat /etc/settings/greeting").await;

@@ -11,7 +11,8 @@ const VALID: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web
 
 fn check(text: &str) {
     let owners: Vec<Arc<dyn KindOwner>> = Vec::new();
-    if let Err(problems) = ferry_runtime::plan_manifests(&[("m.yaml".into(), text.into())], &owners) {
+    if let Err(problems) = ferry_runtime::plan_manifests(&[("m.yaml".into(), text.into())], &owners)
+    {
         assert!(!problems.is_empty());
         for p in &problems.0 {
             assert_eq!(p.file, "m.yaml");

@@ -14,10 +14,21 @@ async fn three_replicas_reached_by_service_name_from_a_pod() {
     assert!(out.iter().all(|o| o.action == "created"), "{out:?}");
     wait("3 ready hello pods", Duration::from_secs(60), || {
         let p = pods(&env.rt, "hello");
-        if p.len() == 3 && p.iter().all(ready) { Some(()) } else { dump(&env.rt); None }
+        if p.len() == 3 && p.iter().all(ready) {
+            Some(())
+        } else {
+            dump(&env.rt);
+            None
+        }
     })
     .await;
-    wait("tools running", Duration::from_secs(30), || pods(&env.rt, "tools").first().filter(|p| p.pointer("/status/phase").and_then(|v| v.as_str()) == Some("Running")).map(|_| ())).await;
+    wait("tools running", Duration::from_secs(30), || {
+        pods(&env.rt, "tools")
+            .first()
+            .filter(|p| p.pointer("/status/phase").and_then(|v| v.as_str()) == Some("Running"))
+            .map(|_| ())
+    })
+    .await;
     for host in ["hello", "hello.default", "hello.default.svc.cluster.local"] {
         let mut body = None;
         for _ in 0..50 {
@@ -32,6 +43,8 @@ async fn three_replicas_reached_by_service_name_from_a_pod() {
     let again = apply(&env.rt, &format!("{}---\n{TOOLS}", web("hello", 3, "v1")));
     assert!(again.iter().all(|o| o.action == "unchanged"), "{again:?}");
     env.rt.shutdown().await;
-    let leftover = std::fs::read_dir(env.dir.path().join("runtime/pods")).unwrap().count();
+    let leftover = std::fs::read_dir(env.dir.path().join("runtime/pods"))
+        .unwrap()
+        .count();
     assert_eq!(leftover, 0, "pod directories left after shutdown");
 }

@@ -17,7 +17,13 @@ use crate::commands::BadInput;
 #[derive(Debug, Clone, Args)]
 pub struct ServerArg {
     /// The region's API address (the built-in region listens on 127.0.0.1:7070)
-    #[arg(long, env = "FERRY_SERVER", default_value = "http://127.0.0.1:7070", value_name = "URL", global = true)]
+    #[arg(
+        long,
+        env = "FERRY_SERVER",
+        default_value = "http://127.0.0.1:7070",
+        value_name = "URL",
+        global = true
+    )]
     pub server: String,
 }
 
@@ -31,26 +37,48 @@ pub struct Client {
 impl Client {
     /// A client for `server` (no overall timeout: logs may follow).
     pub fn new(server: &ServerArg) -> anyhow::Result<Self> {
-        let http = reqwest::blocking::Client::builder().connect_timeout(Duration::from_secs(5)).timeout(None).build()?;
-        Ok(Self { base: format!("{}/api/v1", server.server.trim_end_matches('/')), http })
+        let http = reqwest::blocking::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(None)
+            .build()?;
+        Ok(Self {
+            base: format!("{}/api/v1", server.server.trim_end_matches('/')),
+            http,
+        })
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn send(&self, req: reqwest::blocking::RequestBuilder, url: &str) -> anyhow::Result<reqwest::blocking::Response> {
+    fn send(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+        url: &str,
+    ) -> anyhow::Result<reqwest::blocking::Response> {
         let resp = req.send().map_err(|e| anyhow!("cannot reach the region API at {url}: {e}; is `ferry up` running? (set --server or FERRY_SERVER)"))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
         let status = resp.status();
         let body: Value = resp.json().unwrap_or(Value::Null);
-        let message = body["message"].as_str().unwrap_or("request failed").to_string();
-        let details: Vec<String> = body["details"].as_array().into_iter().flatten().filter_map(|d| d.as_str().map(String::from)).collect();
+        let message = body["message"]
+            .as_str()
+            .unwrap_or("request failed")
+            .to_string();
+        let details: Vec<String> = body["details"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str().map(String::from))
+            .collect();
         match body["code"].as_str() {
             Some("Invalid") | Some("BadRequest") | Some("NotFound") => {
-                let text = if details.is_empty() { message } else { details.join("\n") };
+                let text = if details.is_empty() {
+                    message
+                } else {
+                    details.join("\n")
+                };
                 Err(BadInput(text).into())
             }
             _ => Err(anyhow!("{url} answered {status}: {message}")),
@@ -60,7 +88,9 @@ impl Client {
     /// GET a JSON document.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let url = self.url(path);
-        self.send(self.http.get(&url), &url)?.json().with_context(|| format!("bad answer from {url}"))
+        self.send(self.http.get(&url), &url)?
+            .json()
+            .with_context(|| format!("bad answer from {url}"))
     }
 
     /// GET a streaming body.
@@ -70,9 +100,15 @@ impl Client {
     }
 
     /// POST JSON, answer JSON.
-    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
         let url = self.url(path);
-        self.send(self.http.post(&url).json(body), &url)?.json().with_context(|| format!("bad answer from {url}"))
+        self.send(self.http.post(&url).json(body), &url)?
+            .json()
+            .with_context(|| format!("bad answer from {url}"))
     }
 
     /// DELETE, answer JSON.

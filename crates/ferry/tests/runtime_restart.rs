@@ -18,14 +18,30 @@ fn up(topo: &std::path::Path, dir: &std::path::Path) -> (Proc, String) {
     let mut cmd = ferry();
     cmd.args(["up", "-f"]).arg(topo).args(["-o", "json"]);
     let up = Proc::spawn("ferry-up", cmd, dir);
-    let endpoints: Value = poll("endpoint table", Duration::from_secs(20), || serde_json::from_str(&up.stdout()).ok());
-    let api = endpoints.as_array().unwrap().iter().find(|e| e["listener"] == "api").unwrap()["url"].as_str().unwrap().to_string();
-    poll("runtime ready", Duration::from_secs(20), || http_ok(&format!("{api}/readyz")).then_some(()));
+    let endpoints: Value = poll("endpoint table", Duration::from_secs(20), || {
+        serde_json::from_str(&up.stdout()).ok()
+    });
+    let api = endpoints
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["listener"] == "api")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    poll("runtime ready", Duration::from_secs(20), || {
+        http_ok(&format!("{api}/readyz")).then_some(())
+    });
     (up, api)
 }
 
 fn cli(api: &str, args: &[&str]) -> std::process::Output {
-    ferry().args(args).env("FERRY_SERVER", api).output().unwrap()
+    ferry()
+        .args(args)
+        .env("FERRY_SERVER", api)
+        .output()
+        .unwrap()
 }
 
 fn pod_names(api: &str) -> Vec<String> {
@@ -36,7 +52,11 @@ fn pod_names(api: &str) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
-        .filter_map(|p| p.pointer("/metadata/name").and_then(Value::as_str).map(String::from))
+        .filter_map(|p| {
+            p.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
         .collect();
     names.sort();
     names
@@ -48,7 +68,10 @@ fn sigkilled_ferry_restarts_readopts_pods_and_service_keeps_answering() {
     let topo = dir.path().join("topology.yaml");
     std::fs::write(&topo, topology_yaml(&["local"], dir.path())).unwrap();
     let store = ferry_image::Store::open(dir.path().join("local/runtime/images/store")).unwrap();
-    ferry_image::build::busybox::httpd_image("v1", 8080).unwrap().build(&store, Some("web:v1")).unwrap();
+    ferry_image::build::busybox::httpd_image("v1", 8080)
+        .unwrap()
+        .build(&store, Some("web:v1"))
+        .unwrap();
     let node_port = free_port();
     let manifest = dir.path().join("web.yaml");
     std::fs::write(&manifest, format!(
@@ -58,28 +81,60 @@ fn sigkilled_ferry_restarts_readopts_pods_and_service_keeps_answering() {
 
     let (mut first, api) = up(&topo, dir.path());
     let out = cli(&api, &["apply", "-f", manifest.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "deployment.apps/web created\nservice/web created\n");
-    poll("service answers", Duration::from_secs(60), || http_ok(&url).then_some(()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "deployment.apps/web created\nservice/web created\n"
+    );
+    poll("service answers", Duration::from_secs(60), || {
+        http_ok(&url).then_some(())
+    });
     let before = pod_names(&api);
     assert_eq!(before.len(), 2, "{before:?}");
 
     first.signal(Signal::SIGKILL);
-    first.wait_timeout(Duration::from_secs(10)).expect("ferry exits on SIGKILL");
+    first
+        .wait_timeout(Duration::from_secs(10))
+        .expect("ferry exits on SIGKILL");
     let (mut second, api) = up(&topo, dir.path());
-    poll("service answers after restart", Duration::from_secs(30), || http_ok(&url).then_some(()));
+    poll(
+        "service answers after restart",
+        Duration::from_secs(30),
+        || http_ok(&url).then_some(()),
+    );
     // Converged on the same pods: re-adopted, none duplicated.
-    poll("same two pods", Duration::from_secs(30), || (pod_names(&api) == before).then_some(()));
+    poll("same two pods", Duration::from_secs(30), || {
+        (pod_names(&api) == before).then_some(())
+    });
     for _ in 0..20 {
         assert!(http_ok(&url));
     }
     let get = cli(&api, &["get", "deploy", "web"]);
-    assert!(String::from_utf8_lossy(&get.stdout).contains("web    2/2"), "{}", String::from_utf8_lossy(&get.stdout));
+    assert!(
+        String::from_utf8_lossy(&get.stdout).contains("web    2/2"),
+        "{}",
+        String::from_utf8_lossy(&get.stdout)
+    );
 
     second.signal(Signal::SIGINT);
-    second.wait_timeout(Duration::from_secs(30)).expect("ferry stops on SIGINT");
+    second
+        .wait_timeout(Duration::from_secs(30))
+        .expect("ferry stops on SIGINT");
     let runc_root = dir.path().join("local/runtime/runc");
-    let left = Command::new("runc").arg("--root").arg(&runc_root).args(["list", "-q"]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "", "containers left after Ctrl-C");
+    let left = Command::new("runc")
+        .arg("--root")
+        .arg(&runc_root)
+        .args(["list", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&left.stdout).trim(),
+        "",
+        "containers left after Ctrl-C"
+    );
     assert!(!http_ok(&url));
 }

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, Pod,
+    Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, Pod,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
@@ -46,24 +47,49 @@ impl Ctr {
 }
 
 /// Writes the bundle and starts the container; returns its pid.
-pub async fn start(inner: &Inner, pod: &Pod, c: &Container, image: &Unpacked, ctr: &Ctr, netns: &Path, pod_dir: &Path) -> Result<i32> {
+pub async fn start(
+    inner: &Inner,
+    pod: &Pod,
+    c: &Container,
+    image: &Unpacked,
+    ctr: &Ctr,
+    netns: &Path,
+    pod_dir: &Path,
+) -> Result<i32> {
     cleanup(inner, ctr).await;
     let plan = plan(inner, pod, c, image, netns, pod_dir)?;
     let rootfs = ctr.bundle.join("rootfs");
     let (upper, work) = (ctr.bundle.join("upper"), ctr.bundle.join("work"));
-    for d in [&rootfs, &upper, &work, &ctr.log.parent().unwrap_or(pod_dir).to_path_buf()] {
+    for d in [
+        &rootfs,
+        &upper,
+        &work,
+        &ctr.log.parent().unwrap_or(pod_dir).to_path_buf(),
+    ] {
         std::fs::create_dir_all(d).map_err(|e| Error::io("cannot create", d, e))?;
     }
     if sys::mount_overlay(&image.rootfs, &upper, &work, &rootfs).is_err() {
         // No overlayfs here: a private copy of the image.
-        let st = tokio::process::Command::new("cp").arg("-a").arg(format!("{}/.", image.rootfs.display())).arg(&rootfs).status().await;
+        let st = tokio::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", image.rootfs.display()))
+            .arg(&rootfs)
+            .status()
+            .await;
         if !st.is_ok_and(|s| s.success()) {
-            return Err(Error::Other(format!("cannot copy image rootfs into {}", rootfs.display())));
+            return Err(Error::Other(format!(
+                "cannot copy image rootfs into {}",
+                rootfs.display()
+            )));
         }
     }
-    let spec = generate(&Plan { rootfs: rootfs.clone(), ..plan })?;
+    let spec = generate(&Plan {
+        rootfs: rootfs.clone(),
+        ..plan
+    })?;
     let cfg = ctr.bundle.join("config.json");
-    spec.save(&cfg).map_err(|e| Error::Other(format!("cannot write {}: {e}", cfg.display())))?;
+    spec.save(&cfg)
+        .map_err(|e| Error::Other(format!("cannot write {}: {e}", cfg.display())))?;
     inner.runc.run(&ctr.id, &ctr.bundle, &ctr.log).await
 }
 
@@ -76,42 +102,92 @@ pub async fn cleanup(inner: &Inner, ctr: &Ctr) {
     let _ = std::fs::remove_dir_all(ctr.bundle.join("rootfs"));
 }
 
-fn plan(inner: &Inner, pod: &Pod, c: &Container, image: &Unpacked, netns: &Path, pod_dir: &Path) -> Result<Plan> {
+fn plan(
+    inner: &Inner,
+    pod: &Pod,
+    c: &Container,
+    image: &Unpacked,
+    netns: &Path,
+    pod_dir: &Path,
+) -> Result<Plan> {
     let bad = |m: String| Error::Other(m);
     let spec = pod.spec.clone().unwrap_or_default();
     let args = match (&c.command, &c.args) {
         (Some(cmd), args) => cmd.iter().chain(args.iter().flatten()).cloned().collect(),
-        (None, Some(args)) => image.config.entrypoint.iter().chain(args).cloned().collect(),
-        (None, None) => image.config.entrypoint.iter().chain(&image.config.cmd).cloned().collect::<Vec<_>>(),
+        (None, Some(args)) => image
+            .config
+            .entrypoint
+            .iter()
+            .chain(args)
+            .cloned()
+            .collect(),
+        (None, None) => image
+            .config
+            .entrypoint
+            .iter()
+            .chain(&image.config.cmd)
+            .cloned()
+            .collect::<Vec<_>>(),
     };
     if args.is_empty() {
-        return Err(bad("no command: the image has no entrypoint or cmd and the container sets no command".into()));
+        return Err(bad(
+            "no command: the image has no entrypoint or cmd and the container sets no command"
+                .into(),
+        ));
     }
     let mut env = volumes::environment(inner, pod, c, &image.config.env).map_err(bad)?;
     if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
     }
     let psc = spec.security_context.clone().unwrap_or_default();
     let csc = c.security_context.clone().unwrap_or_default();
     let privileged = csc.privileged.unwrap_or(false);
     if privileged && !inner.cfg.allow_privileged {
-        return Err(bad("privileged containers are not allowed by this runtime's configuration".into()));
+        return Err(bad(
+            "privileged containers are not allowed by this runtime's configuration".into(),
+        ));
     }
-    let mut binds = vec![Bind { source: pod_dir.join("hosts"), destination: "/etc/hosts".into(), read_only: true }];
+    let mut binds = vec![Bind {
+        source: pod_dir.join("hosts"),
+        destination: "/etc/hosts".into(),
+        read_only: true,
+    }];
     for m in c.volume_mounts.iter().flatten() {
-        let v = spec.volumes.iter().flatten().find(|v| v.name == m.name).ok_or_else(|| bad(format!("no volume `{}`", m.name)))?;
+        let v = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == m.name)
+            .ok_or_else(|| bad(format!("no volume `{}`", m.name)))?;
         let mut source = match &v.host_path {
             Some(hp) if inner.cfg.allow_host_path => PathBuf::from(&hp.path),
-            Some(_) => return Err(bad(format!("hostPath volume `{}` is not allowed by this runtime's configuration", v.name))),
+            Some(_) => {
+                return Err(bad(format!(
+                    "hostPath volume `{}` is not allowed by this runtime's configuration",
+                    v.name
+                )));
+            }
             None => volumes::volume_dir(pod_dir, &v.name),
         };
         if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
             source = source.join(sub);
         }
-        let read_only = m.read_only.unwrap_or(false) || v.config_map.is_some() || v.secret.is_some();
-        binds.push(Bind { source, destination: m.mount_path.clone(), read_only });
+        let read_only =
+            m.read_only.unwrap_or(false) || v.config_map.is_some() || v.secret.is_some();
+        binds.push(Bind {
+            source,
+            destination: m.mount_path.clone(),
+            read_only,
+        });
     }
-    let limits = c.resources.as_ref().and_then(|r| r.limits.clone()).unwrap_or_default();
+    let limits = c
+        .resources
+        .as_ref()
+        .and_then(|r| r.limits.clone())
+        .unwrap_or_default();
     let caps = csc.capabilities.clone().unwrap_or_default();
     let (uid, gid) = (
         csc.run_as_user.or(psc.run_as_user).unwrap_or(0),
@@ -120,19 +196,33 @@ fn plan(inner: &Inner, pod: &Pod, c: &Container, image: &Unpacked, netns: &Path,
     Ok(Plan {
         args,
         env,
-        cwd: c.working_dir.clone().or(image.config.working_dir.clone()).unwrap_or_else(|| "/".into()),
+        cwd: c
+            .working_dir
+            .clone()
+            .or(image.config.working_dir.clone())
+            .unwrap_or_else(|| "/".into()),
         uid: uid as u32,
         gid: gid as u32,
         read_only_rootfs: csc.read_only_root_filesystem.unwrap_or(false),
         hostname: pod.metadata.name.clone().unwrap_or_default(),
         netns: netns.to_path_buf(),
         binds,
-        memory_limit: limits.get("memory").and_then(|q| parse_quantity(&q.0)).map(|v| v as i64),
-        cpu_millis: limits.get("cpu").and_then(|q| parse_quantity(&q.0)).map(|v| (v * 1000.0) as i64),
+        memory_limit: limits
+            .get("memory")
+            .and_then(|q| parse_quantity(&q.0))
+            .map(|v| v as i64),
+        cpu_millis: limits
+            .get("cpu")
+            .and_then(|q| parse_quantity(&q.0))
+            .map(|v| (v * 1000.0) as i64),
         privileged,
         add_caps: caps.add.unwrap_or_default(),
         drop_caps: caps.drop.unwrap_or_default(),
-        cgroups_path: Some(format!("/ferry/{}/{}", pod.metadata.uid.clone().unwrap_or_default(), c.name)),
+        cgroups_path: Some(format!(
+            "/ferry/{}/{}",
+            pod.metadata.uid.clone().unwrap_or_default(),
+            c.name
+        )),
         rootfs: PathBuf::new(),
     })
 }
@@ -140,9 +230,16 @@ fn plan(inner: &Inner, pod: &Pod, c: &Container, image: &Unpacked, netns: &Path,
 /// Sets the status of container `name` in the pod's runtime state.
 pub fn set_status(rt: &Mutex<PodRt>, init: bool, name: &str, f: impl FnOnce(&mut ContainerStatus)) {
     let mut rt = rt.lock().unwrap_or_else(|e| e.into_inner());
-    let list = if init { rt.status.init_container_statuses.get_or_insert_default() } else { rt.status.container_statuses.get_or_insert_default() };
+    let list = if init {
+        rt.status.init_container_statuses.get_or_insert_default()
+    } else {
+        rt.status.container_statuses.get_or_insert_default()
+    };
     if !list.iter().any(|s| s.name == name) {
-        list.push(ContainerStatus { name: name.to_string(), ..Default::default() });
+        list.push(ContainerStatus {
+            name: name.to_string(),
+            ..Default::default()
+        });
     }
     if let Some(s) = list.iter_mut().find(|s| s.name == name) {
         f(s);
@@ -151,17 +248,28 @@ pub fn set_status(rt: &Mutex<PodRt>, init: bool, name: &str, f: impl FnOnce(&mut
 
 /// A waiting state.
 pub fn waiting(reason: &str, message: impl Into<String>) -> ContainerState {
-    ContainerState { waiting: Some(ContainerStateWaiting { reason: Some(reason.into()), message: Some(message.into()) }), ..Default::default() }
+    ContainerState {
+        waiting: Some(ContainerStateWaiting {
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+        }),
+        ..Default::default()
+    }
 }
 
 /// A running state since now.
 pub fn running() -> ContainerState {
-    ContainerState { running: Some(ContainerStateRunning { started_at: Some(Time(chrono_now())) }), ..Default::default() }
+    ContainerState {
+        running: Some(ContainerStateRunning {
+            started_at: Some(Time(chrono_now())),
+        }),
+        ..Default::default()
+    }
 }
 
 /// A terminated state.
 pub fn terminated(code: i32, started: Option<Time>) -> ContainerState {
-    let reason = if code == 0 { "Completed" } else if code == 137 { "Error" } else { "Error" };
+    let reason = if code == 0 { "Completed" } else { "Error" };
     ContainerState {
         terminated: Some(ContainerStateTerminated {
             exit_code: code,
@@ -175,7 +283,9 @@ pub fn terminated(code: i32, started: Option<Time>) -> ContainerState {
 }
 
 fn chrono_now() -> k8s_openapi::chrono::DateTime<k8s_openapi::chrono::Utc> {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     k8s_openapi::chrono::DateTime::from_timestamp(d.as_secs() as i64, 0).unwrap_or_default()
 }
 
@@ -208,13 +318,20 @@ pub async fn wait_exit(pid: i32, log: &Path, max_log: u64) -> i32 {
 fn rotate(log: &Path, max: u64) {
     if std::fs::metadata(log).is_ok_and(|m| m.len() > max) {
         let _ = std::fs::copy(log, log.with_extension("log.1"));
-        let _ = std::fs::OpenOptions::new().write(true).truncate(true).open(log);
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(log);
     }
 }
 
 /// Container ports by name.
 pub fn named_ports(c: &Container) -> BTreeMap<&str, i32> {
-    c.ports.iter().flatten().filter_map(|p| Some((p.name.as_deref()?, p.container_port))).collect()
+    c.ports
+        .iter()
+        .flatten()
+        .filter_map(|p| Some((p.name.as_deref()?, p.container_port)))
+        .collect()
 }
 
 /// Shared pointer helper.

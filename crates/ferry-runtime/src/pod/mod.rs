@@ -9,8 +9,8 @@ pub mod container;
 pub mod probe;
 pub mod runc;
 pub mod spec;
-pub mod volumes;
 mod supervise;
+pub mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,8 +28,16 @@ use crate::sys;
 use container::{Ctr, set_status, waiting};
 
 /// Runs pod `namespace/name` (uid `uid`) until `stop` is cancelled.
-pub async fn run(inner: Arc<Inner>, namespace: String, name: String, uid: String, stop: CancellationToken) {
-    let Some(pod) = inner.typed::<Pod>(Kind::Pod, &namespace, &name) else { return };
+pub async fn run(
+    inner: Arc<Inner>,
+    namespace: String,
+    name: String,
+    uid: String,
+    stop: CancellationToken,
+) {
+    let Some(pod) = inner.typed::<Pod>(Kind::Pod, &namespace, &name) else {
+        return;
+    };
     let rt = inner.pod_rt(&uid);
     let dir = inner.pod_dir(&uid);
     let netns = dir.join("netns");
@@ -60,20 +68,42 @@ pub async fn run(inner: Arc<Inner>, namespace: String, name: String, uid: String
     }
     if adopted.is_empty() {
         teardown(&inner, &dir, &uid, &inits, &apps).await;
-        if let Err(e) = std::fs::create_dir_all(dir.join("logs")).map_err(|e| e.to_string()).and_then(|_| sys::create_netns(&netns).map_err(|e| e.to_string())) {
-            inner.event("Pod", &namespace, &name, true, "FailedCreatePodSandBox", e.clone());
+        if let Err(e) = std::fs::create_dir_all(dir.join("logs"))
+            .map_err(|e| e.to_string())
+            .and_then(|_| sys::create_netns(&netns).map_err(|e| e.to_string()))
+        {
+            inner.event(
+                "Pod",
+                &namespace,
+                &name,
+                true,
+                "FailedCreatePodSandBox",
+                e.clone(),
+            );
             for c in &apps {
-                set_status(&rt, false, &c.name, |s| s.state = Some(waiting("ContainerCreating", e.clone())));
+                set_status(&rt, false, &c.name, |s| {
+                    s.state = Some(waiting("ContainerCreating", e.clone()))
+                });
             }
             stop.cancelled().await;
             teardown(&inner, &dir, &uid, &inits, &apps).await;
             return;
         }
     } else {
-        inner.event("Pod", &namespace, &name, false, "Adopted", "containers still running after a ferry restart were re-adopted");
+        inner.event(
+            "Pod",
+            &namespace,
+            &name,
+            false,
+            "Adopted",
+            "containers still running after a ferry restart were re-adopted",
+        );
     }
     let hosts = dir.join("hosts");
-    let _ = volumes::write_in_place(&hosts, &volumes::hosts_for(&inner.services.borrow(), &namespace, &name));
+    let _ = volumes::write_in_place(
+        &hosts,
+        &volumes::hosts_for(&inner.services.borrow(), &namespace, &name),
+    );
     rt.lock().unwrap_or_else(|e| e.into_inner()).netns = Some(netns.clone());
     inner.kick();
 
@@ -84,8 +114,12 @@ pub async fn run(inner: Arc<Inner>, namespace: String, name: String, uid: String
         if !files_ok {
             return false;
         }
-        let Some(images) = pull_all(&inner, &namespace, &name, &rt, &inits, &apps).await else { return false };
-        if adopted.is_empty() && !supervise::run_inits(&inner, &pod, &inits, &images, &dir, &netns, &rt).await {
+        let Some(images) = pull_all(&inner, &namespace, &name, &rt, &inits, &apps).await else {
+            return false;
+        };
+        if adopted.is_empty()
+            && !supervise::run_inits(&inner, &pod, &inits, &images, &dir, &netns, &rt).await
+        {
             return false;
         }
         for c in &apps {
@@ -127,7 +161,8 @@ pub async fn run(inner: Arc<Inner>, namespace: String, name: String, uid: String
     }
 
     // Terminate: no new connections, drain forwarded ones, then stop containers.
-    let grace = Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
+    let grace =
+        Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
     let active = {
         let mut r = rt.lock().unwrap_or_else(|e| e.into_inner());
         r.terminating = true;
@@ -147,7 +182,13 @@ pub async fn run(inner: Arc<Inner>, namespace: String, name: String, uid: String
 }
 
 /// Removes every trace of a pod: containers, mounts, cgroups, netns, files.
-pub async fn teardown(inner: &Inner, dir: &Path, uid: &str, inits: &[Container], apps: &[Container]) {
+pub async fn teardown(
+    inner: &Inner,
+    dir: &Path,
+    uid: &str,
+    inits: &[Container],
+    apps: &[Container],
+) {
     for c in inits.iter().chain(apps) {
         container::cleanup(inner, &Ctr::new(dir, uid, &c.name)).await;
     }
@@ -158,7 +199,9 @@ pub async fn teardown(inner: &Inner, dir: &Path, uid: &str, inits: &[Container],
 
 /// Removes the pod's (now empty) cgroups under every hierarchy.
 fn remove_cgroups(uid: &str) {
-    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
     for h in hierarchies.flatten() {
         let pod = h.path().join("ferry").join(uid);
         if let Ok(children) = std::fs::read_dir(&pod) {
@@ -172,8 +215,19 @@ fn remove_cgroups(uid: &str) {
 
 /// Writes emptyDir, configMap and secret volumes; false (with the reason on
 /// the containers) while a referenced object is missing.
-async fn sync_volumes(inner: &Inner, ns: &str, pod: &Pod, dir: &Path, rt: &container::Rt, apps: &[Container]) -> bool {
-    let vols = pod.spec.as_ref().and_then(|s| s.volumes.clone()).unwrap_or_default();
+async fn sync_volumes(
+    inner: &Inner,
+    ns: &str,
+    pod: &Pod,
+    dir: &Path,
+    rt: &container::Rt,
+    apps: &[Container],
+) -> bool {
+    let vols = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.clone())
+        .unwrap_or_default();
     for v in &vols {
         let vdir = volumes::volume_dir(dir, &v.name);
         if v.empty_dir.is_some() {
@@ -187,12 +241,31 @@ async fn sync_volumes(inner: &Inner, ns: &str, pod: &Pod, dir: &Path, rt: &conta
             }
             Some(Err(why)) => {
                 for c in apps {
-                    set_status(rt, false, &c.name, |s| s.state = Some(waiting("ContainerCreating", format!("volume `{}`: {why}", v.name))));
+                    set_status(rt, false, &c.name, |s| {
+                        s.state = Some(waiting(
+                            "ContainerCreating",
+                            format!("volume `{}`: {why}", v.name),
+                        ))
+                    });
                 }
                 if !apps.is_empty() {
                     // Wait for the object to appear, as the kubelet does.
                     tokio::time::sleep(Duration::from_secs(1)).await;
-                    return Box::pin(sync_volumes(inner, ns, &inner.typed::<Pod>(Kind::Pod, ns, pod.metadata.name.as_deref().unwrap_or_default()).unwrap_or(pod.clone()), dir, rt, apps)).await;
+                    return Box::pin(sync_volumes(
+                        inner,
+                        ns,
+                        &inner
+                            .typed::<Pod>(
+                                Kind::Pod,
+                                ns,
+                                pod.metadata.name.as_deref().unwrap_or_default(),
+                            )
+                            .unwrap_or(pod.clone()),
+                        dir,
+                        rt,
+                        apps,
+                    ))
+                    .await;
                 }
                 return false;
             }
@@ -202,9 +275,20 @@ async fn sync_volumes(inner: &Inner, ns: &str, pod: &Pod, dir: &Path, rt: &conta
 }
 
 /// Gets every container's image, retrying with back-off (ImagePullBackOff).
-async fn pull_all(inner: &Inner, ns: &str, name: &str, rt: &container::Rt, inits: &[Container], apps: &[Container]) -> Option<BTreeMap<String, Unpacked>> {
+async fn pull_all(
+    inner: &Inner,
+    ns: &str,
+    name: &str,
+    rt: &container::Rt,
+    inits: &[Container],
+    apps: &[Container],
+) -> Option<BTreeMap<String, Unpacked>> {
     let mut out = BTreeMap::new();
-    for (init, c) in inits.iter().map(|c| (true, c)).chain(apps.iter().map(|c| (false, c))) {
+    for (init, c) in inits
+        .iter()
+        .map(|c| (true, c))
+        .chain(apps.iter().map(|c| (false, c)))
+    {
         let image = c.image.clone().unwrap_or_default();
         let policy = PullPolicy::resolve(c.image_pull_policy.as_deref(), &image);
         let mut attempt = 0u32;
@@ -223,10 +307,27 @@ async fn pull_all(inner: &Inner, ns: &str, name: &str, rt: &container::Rt, inits
                 }
                 Err(why) => {
                     attempt += 1;
-                    let reason = if attempt == 1 { "ErrImagePull" } else { "ImagePullBackOff" };
-                    inner.event("Pod", ns, name, true, "Failed", format!("failed to pull image \"{image}\": {why}"));
-                    set_status(rt, init, &c.name, |s| s.state = Some(waiting(reason, why.clone())));
-                    let delay = container::backoff(inner.cfg.backoff_base, inner.cfg.backoff_max, attempt + 1);
+                    let reason = if attempt == 1 {
+                        "ErrImagePull"
+                    } else {
+                        "ImagePullBackOff"
+                    };
+                    inner.event(
+                        "Pod",
+                        ns,
+                        name,
+                        true,
+                        "Failed",
+                        format!("failed to pull image \"{image}\": {why}"),
+                    );
+                    set_status(rt, init, &c.name, |s| {
+                        s.state = Some(waiting(reason, why.clone()))
+                    });
+                    let delay = container::backoff(
+                        inner.cfg.backoff_base,
+                        inner.cfg.backoff_max,
+                        attempt + 1,
+                    );
                     tokio::time::sleep(delay).await;
                 }
             }

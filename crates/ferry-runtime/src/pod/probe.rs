@@ -35,20 +35,32 @@ pub fn timing(p: &Probe) -> Timing {
 }
 
 /// Runs `p` once; `Err` carries why it failed.
-pub async fn check(p: &Probe, netns: &Path, ports: &BTreeMap<&str, i32>, runc: &Runc, ctr_id: &str) -> Result<(), String> {
+pub async fn check(
+    p: &Probe,
+    netns: &Path,
+    ports: &BTreeMap<&str, i32>,
+    runc: &Runc,
+    ctr_id: &str,
+) -> Result<(), String> {
     let t = timing(p);
     if let Some(h) = &p.http_get {
         let port = resolve_port(&h.port, ports).ok_or("bad probe port")?;
         let path = h.path.clone().unwrap_or_else(|| "/".into());
         let fut = async {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            let mut s = crate::net::dial(Some(netns), addr, t.timeout).await.map_err(|e| format!("Get http://127.0.0.1:{port}{path}: {e}"))?;
-            let mut req = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: ferry-probe\r\n");
+            let mut s = crate::net::dial(Some(netns), addr, t.timeout)
+                .await
+                .map_err(|e| format!("Get http://127.0.0.1:{port}{path}: {e}"))?;
+            let mut req = format!(
+                "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: ferry-probe\r\n"
+            );
             for hd in h.http_headers.iter().flatten() {
                 req.push_str(&format!("{}: {}\r\n", hd.name, hd.value));
             }
             req.push_str("\r\n");
-            s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+            s.write_all(req.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
             let mut buf = [0u8; 64];
             let mut got = 0;
             while got < 12 {
@@ -59,20 +71,44 @@ pub async fn check(p: &Probe, netns: &Path, ports: &BTreeMap<&str, i32>, runc: &
                 got += n;
             }
             let line = String::from_utf8_lossy(&buf[..got]).to_string();
-            let code: u16 = line.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or(format!("bad HTTP answer {line:?}"))?;
-            if (200..400).contains(&code) { Ok(()) } else { Err(format!("HTTP probe failed with statuscode: {code}")) }
+            let code: u16 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .ok_or(format!("bad HTTP answer {line:?}"))?;
+            if (200..400).contains(&code) {
+                Ok(())
+            } else {
+                Err(format!("HTTP probe failed with statuscode: {code}"))
+            }
         };
-        return tokio::time::timeout(t.timeout, fut).await.unwrap_or_else(|_| Err("probe timed out".into()));
+        return tokio::time::timeout(t.timeout, fut)
+            .await
+            .unwrap_or_else(|_| Err("probe timed out".into()));
     }
     if let Some(tcp) = &p.tcp_socket {
         let port = resolve_port(&tcp.port, ports).ok_or("bad probe port")?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        return crate::net::dial(Some(netns), addr, t.timeout).await.map(drop).map_err(|e| format!("dial tcp {addr}: {e}"));
+        return crate::net::dial(Some(netns), addr, t.timeout)
+            .await
+            .map(drop)
+            .map_err(|e| format!("dial tcp {addr}: {e}"));
     }
     if let Some(e) = &p.exec {
         let cmd = e.command.clone().unwrap_or_default();
-        let out = runc.exec(ctr_id, &cmd, t.timeout).await.map_err(|e| e.to_string())?;
-        return if out.exit_code == 0 { Ok(()) } else { Err(format!("command {cmd:?} exited with {}: {}", out.exit_code, out.stdout.trim())) };
+        let out = runc
+            .exec(ctr_id, &cmd, t.timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        return if out.exit_code == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "command {cmd:?} exited with {}: {}",
+                out.exit_code,
+                out.stdout.trim()
+            ))
+        };
     }
     Err("probe has no handler".into())
 }

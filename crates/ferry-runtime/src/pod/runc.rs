@@ -39,7 +39,11 @@ impl Runc {
         if message.is_empty() {
             message = format!("exit status {}", out.status);
         }
-        Error::Oci { runtime: self.bin.clone(), action: action.to_string(), message }
+        Error::Oci {
+            runtime: self.bin.clone(),
+            action: action.to_string(),
+            message,
+        }
     }
 
     /// Starts container `id` from `bundle`, detached, stdout and stderr
@@ -50,7 +54,9 @@ impl Runc {
             .append(true)
             .open(log)
             .map_err(|e| Error::io("cannot open log", log, e))?;
-        let err_file = file.try_clone().map_err(|e| Error::io("cannot open log", log, e))?;
+        let err_file = file
+            .try_clone()
+            .map_err(|e| Error::io("cannot open log", log, e))?;
         let pid_file = bundle.join("pid");
         let _ = std::fs::remove_file(&pid_file);
         let runc_log = bundle.join("runc.log");
@@ -71,7 +77,11 @@ impl Runc {
             .process_group(0)
             .status()
             .await
-            .map_err(|e| Error::Oci { runtime: self.bin.clone(), action: "run".into(), message: e.to_string() })?;
+            .map_err(|e| Error::Oci {
+                runtime: self.bin.clone(),
+                action: "run".into(),
+                message: e.to_string(),
+            })?;
         if !status.success() {
             let log_text = std::fs::read_to_string(&runc_log).unwrap_or_default();
             let message = log_text
@@ -81,29 +91,49 @@ impl Runc {
                 .unwrap_or("container failed to start")
                 .to_string();
             let _ = self.delete(id).await;
-            return Err(Error::Oci { runtime: self.bin.clone(), action: "run".into(), message });
+            return Err(Error::Oci {
+                runtime: self.bin.clone(),
+                action: "run".into(),
+                message,
+            });
         }
         let pid = std::fs::read_to_string(&pid_file)
             .ok()
             .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| Error::Oci { runtime: self.bin.clone(), action: "run".into(), message: "no pid file".into() })?;
+            .ok_or_else(|| Error::Oci {
+                runtime: self.bin.clone(),
+                action: "run".into(),
+                message: "no pid file".into(),
+            })?;
         Ok(pid)
     }
 
     /// Sends `signal` (`TERM`, `KILL`) to the container's processes.
     pub async fn kill(&self, id: &str, signal: &str) {
-        let _ = self.cmd().args(["kill", "--all", id, signal]).stdout(Stdio::null()).stderr(Stdio::null()).status().await;
+        let _ = self
+            .cmd()
+            .args(["kill", "--all", id, signal])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await;
     }
 
     /// Removes the container (forcibly); its cgroup goes with it.
     pub async fn delete(&self, id: &str) -> Result<()> {
-        let out = self.cmd().args(["delete", "--force", id]).output().await.map_err(|e| Error::Oci {
-            runtime: self.bin.clone(),
-            action: "delete".into(),
-            message: e.to_string(),
-        })?;
+        let out = self
+            .cmd()
+            .args(["delete", "--force", id])
+            .output()
+            .await
+            .map_err(|e| Error::Oci {
+                runtime: self.bin.clone(),
+                action: "delete".into(),
+                message: e.to_string(),
+            })?;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        if out.status.success() || stderr.contains("does not exist") || stderr.contains("not exist") {
+        if out.status.success() || stderr.contains("does not exist") || stderr.contains("not exist")
+        {
             Ok(())
         } else {
             Err(self.fail("delete", &out))
@@ -123,11 +153,24 @@ impl Runc {
     /// Runs `args` inside container `id`, collecting output, killed after `timeout`.
     pub async fn exec(&self, id: &str, args: &[String], timeout: Duration) -> Result<ExecOutput> {
         let mut c = self.cmd();
-        c.args(["exec", id]).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.args(["exec", id])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let fut = c.output();
         let out = match tokio::time::timeout(timeout, fut).await {
-            Ok(r) => r.map_err(|e| Error::Oci { runtime: self.bin.clone(), action: "exec".into(), message: e.to_string() })?,
-            Err(_) => return Ok(ExecOutput { exit_code: 124, stdout: String::new(), stderr: "timed out".into() }),
+            Ok(r) => r.map_err(|e| Error::Oci {
+                runtime: self.bin.clone(),
+                action: "exec".into(),
+                message: e.to_string(),
+            })?,
+            Err(_) => {
+                return Ok(ExecOutput {
+                    exit_code: 124,
+                    stdout: String::new(),
+                    stderr: "timed out".into(),
+                });
+            }
         };
         Ok(ExecOutput {
             exit_code: out.status.code().unwrap_or(128),

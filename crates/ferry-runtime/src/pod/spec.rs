@@ -7,17 +7,28 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceType,
-    LinuxResourcesBuilder, Mount, MountBuilder, RootBuilder, Spec, UserBuilder,
+    Capability, LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace,
+    LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, RootBuilder, Spec, UserBuilder,
 };
 
 use crate::error::{Error, Result};
 
 /// Docker's default capability set.
 pub const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
 ];
 
 /// A bind mount into the container.
@@ -57,13 +68,29 @@ pub fn generate(plan: &Plan) -> Result<Spec> {
     let err = |e: oci_spec::OciSpecError| Error::Other(format!("cannot build OCI config: {e}"));
     let mut spec = Spec::default();
     spec.set_hostname(Some(plan.hostname.clone()));
-    spec.set_root(Some(RootBuilder::default().path(plan.rootfs.clone()).readonly(plan.read_only_rootfs).build().map_err(err)?));
+    spec.set_root(Some(
+        RootBuilder::default()
+            .path(plan.rootfs.clone())
+            .readonly(plan.read_only_rootfs)
+            .build()
+            .map_err(err)?,
+    ));
 
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(plan.args.clone()));
     process.set_env(Some(plan.env.clone()));
-    process.set_cwd(PathBuf::from(if plan.cwd.is_empty() { "/" } else { &plan.cwd }));
-    process.set_user(UserBuilder::default().uid(plan.uid).gid(plan.gid).build().map_err(err)?);
+    process.set_cwd(PathBuf::from(if plan.cwd.is_empty() {
+        "/"
+    } else {
+        &plan.cwd
+    }));
+    process.set_user(
+        UserBuilder::default()
+            .uid(plan.uid)
+            .gid(plan.gid)
+            .build()
+            .map_err(err)?,
+    );
     process.set_no_new_privileges(Some(!plan.privileged));
     let caps = capabilities(plan);
     let mut pc = process.capabilities().clone().unwrap_or_default();
@@ -104,12 +131,23 @@ pub fn generate(plan: &Plan) -> Result<Spec> {
     namespaces.retain(|ns| ns.typ() != LinuxNamespaceType::Cgroup);
     let mut resources = LinuxResourcesBuilder::default().devices(vec![]);
     if let Some(limit) = plan.memory_limit {
-        resources = resources.memory(LinuxMemoryBuilder::default().limit(limit).build().map_err(err)?);
+        resources = resources.memory(
+            LinuxMemoryBuilder::default()
+                .limit(limit)
+                .build()
+                .map_err(err)?,
+        );
     }
     if let Some(millis) = plan.cpu_millis {
         let period: u64 = 100_000;
         let quota = (millis.max(10) * period as i64) / 1000;
-        resources = resources.cpu(LinuxCpuBuilder::default().period(period).quota(quota).build().map_err(err)?);
+        resources = resources.cpu(
+            LinuxCpuBuilder::default()
+                .period(period)
+                .quota(quota)
+                .build()
+                .map_err(err)?,
+        );
     }
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
@@ -130,7 +168,11 @@ pub fn generate(plan: &Plan) -> Result<Spec> {
 fn capabilities(plan: &Plan) -> oci_spec::runtime::Capabilities {
     let norm = |c: &String| {
         let c = c.to_ascii_uppercase();
-        if c.starts_with("CAP_") { c } else { format!("CAP_{c}") }
+        if c.starts_with("CAP_") {
+            c
+        } else {
+            format!("CAP_{c}")
+        }
     };
     let mut names: BTreeSet<String> = if plan.privileged {
         all_caps()
@@ -151,19 +193,54 @@ fn capabilities(plan: &Plan) -> oci_spec::runtime::Capabilities {
             names.remove(&norm(c));
         }
     }
-    names.iter().filter_map(|n| serde_json::from_value::<Capability>(serde_json::Value::String(n.clone())).ok()).collect()
+    names
+        .iter()
+        .filter_map(|n| {
+            serde_json::from_value::<Capability>(serde_json::Value::String(n.clone())).ok()
+        })
+        .collect()
 }
 
 fn all_caps() -> BTreeSet<String> {
     let all = [
-        "CAP_AUDIT_CONTROL", "CAP_AUDIT_READ", "CAP_AUDIT_WRITE", "CAP_BLOCK_SUSPEND", "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_IPC_LOCK",
-        "CAP_IPC_OWNER", "CAP_KILL", "CAP_LEASE", "CAP_LINUX_IMMUTABLE", "CAP_MAC_ADMIN",
-        "CAP_MAC_OVERRIDE", "CAP_MKNOD", "CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-        "CAP_NET_RAW", "CAP_SETGID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_ADMIN",
-        "CAP_SYS_BOOT", "CAP_SYS_CHROOT", "CAP_SYS_MODULE", "CAP_SYS_NICE", "CAP_SYS_PACCT",
-        "CAP_SYS_PTRACE", "CAP_SYS_RAWIO", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG",
-        "CAP_SYSLOG", "CAP_WAKE_ALARM",
+        "CAP_AUDIT_CONTROL",
+        "CAP_AUDIT_READ",
+        "CAP_AUDIT_WRITE",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_KILL",
+        "CAP_LEASE",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_MAC_ADMIN",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MKNOD",
+        "CAP_NET_ADMIN",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_RAW",
+        "CAP_SETGID",
+        "CAP_SETFCAP",
+        "CAP_SETPCAP",
+        "CAP_SETUID",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_NICE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
     ];
     all.iter().map(|s| s.to_string()).collect()
 }
@@ -180,17 +257,34 @@ mod tests {
             memory_limit: Some(64_000_000),
             cpu_millis: Some(200),
             drop_caps: vec!["NET_RAW".into()],
-            binds: vec![Bind { source: "/h".into(), destination: "/etc/hosts".into(), read_only: true }],
+            binds: vec![Bind {
+                source: "/h".into(),
+                destination: "/etc/hosts".into(),
+                read_only: true,
+            }],
             ..Plan::default()
         };
         let v = serde_json::to_value(generate(&plan).unwrap()).unwrap();
         let ns = v["linux"]["namespaces"].as_array().unwrap();
-        assert!(ns.iter().any(|n| n["type"] == "network" && n["path"] == "/run/x"));
+        assert!(
+            ns.iter()
+                .any(|n| n["type"] == "network" && n["path"] == "/run/x")
+        );
         assert_eq!(v["linux"]["resources"]["memory"]["limit"], 64_000_000);
         assert_eq!(v["linux"]["resources"]["cpu"]["quota"], 20_000);
         let caps = v["process"]["capabilities"]["bounding"].as_array().unwrap();
         assert!(caps.iter().any(|c| c == "CAP_CHOWN"));
-        assert!(!caps.iter().any(|c| c == "CAP_NET_RAW" || c == "CAP_SYS_ADMIN"));
-        assert!(v["mounts"].as_array().unwrap().iter().any(|m| m["destination"] == "/etc/hosts"));
+        assert!(
+            !caps
+                .iter()
+                .any(|c| c == "CAP_NET_RAW" || c == "CAP_SYS_ADMIN")
+        );
+        assert!(
+            v["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["destination"] == "/etc/hosts")
+        );
     }
 }

@@ -13,21 +13,52 @@ use crate::kinds::Kind;
 use crate::runtime::Inner;
 
 /// The files of a configMap or secret volume, `None` when the object is missing.
-pub fn volume_files(inner: &Inner, ns: &str, pod: &Pod, volume: &str) -> Option<Result<BTreeMap<String, Vec<u8>>, String>> {
-    let v = pod.spec.as_ref()?.volumes.iter().flatten().find(|v| v.name == volume)?;
+pub fn volume_files(
+    inner: &Inner,
+    ns: &str,
+    pod: &Pod,
+    volume: &str,
+) -> Option<Result<BTreeMap<String, Vec<u8>>, String>> {
+    let v = pod
+        .spec
+        .as_ref()?
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == volume)?;
     let (data, items, optional, what) = if let Some(cm) = &v.config_map {
         let obj: Option<ConfigMap> = inner.typed(Kind::ConfigMap, ns, &cm.name);
         let data = obj.map(|c| {
-            let mut d: BTreeMap<String, Vec<u8>> = c.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())).collect();
-            d.extend(c.binary_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)));
+            let mut d: BTreeMap<String, Vec<u8>> = c
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_bytes()))
+                .collect();
+            d.extend(
+                c.binary_data
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0)),
+            );
             d
         });
-        (data, cm.items.clone(), cm.optional.unwrap_or(false), format!("configmap `{}`", cm.name))
+        (
+            data,
+            cm.items.clone(),
+            cm.optional.unwrap_or(false),
+            format!("configmap `{}`", cm.name),
+        )
     } else if let Some(s) = &v.secret {
         let name = s.secret_name.clone().unwrap_or_default();
         let obj: Option<Secret> = inner.typed(Kind::Secret, ns, &name);
         let data = obj.map(secret_data);
-        (data, s.items.clone(), s.optional.unwrap_or(false), format!("secret `{name}`"))
+        (
+            data,
+            s.items.clone(),
+            s.optional.unwrap_or(false),
+            format!("secret `{name}`"),
+        )
     } else {
         return None;
     };
@@ -38,15 +69,29 @@ pub fn volume_files(inner: &Inner, ns: &str, pod: &Pod, volume: &str) -> Option<
             None => Ok(data),
             Some(items) => items
                 .iter()
-                .map(|i| data.get(&i.key).map(|d| (i.path.clone(), d.clone())).ok_or(format!("{what} has no key `{}`", i.key)))
+                .map(|i| {
+                    data.get(&i.key)
+                        .map(|d| (i.path.clone(), d.clone()))
+                        .ok_or(format!("{what} has no key `{}`", i.key))
+                })
                 .collect(),
         },
     })
 }
 
 fn secret_data(s: Secret) -> BTreeMap<String, Vec<u8>> {
-    let mut d: BTreeMap<String, Vec<u8>> = s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
-    d.extend(s.string_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes())));
+    let mut d: BTreeMap<String, Vec<u8>> = s
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    d.extend(
+        s.string_data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.into_bytes())),
+    );
     d
 }
 
@@ -70,7 +115,10 @@ pub fn sync_dir(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> std::io::Resul
     }
     for entry in std::fs::read_dir(dir)?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !files.keys().any(|k| k == &name || k.starts_with(&format!("{name}/"))) {
+        if !files
+            .keys()
+            .any(|k| k == &name || k.starts_with(&format!("{name}/")))
+        {
             let _ = std::fs::remove_file(entry.path());
             changed = true;
         }
@@ -83,7 +131,10 @@ pub fn hosts_file(snapshot: &ServiceSnapshot, hostname: &str) -> String {
     let mut out = format!("127.0.0.1\tlocalhost {hostname}\n::1\tlocalhost ip6-localhost\n");
     for s in snapshot.services.values() {
         let (n, ns) = (&s.key.name, &s.key.namespace);
-        out.push_str(&format!("{}\t{n}.{ns}.svc.cluster.local {n}.{ns}.svc {n}.{ns}\n", s.vip));
+        out.push_str(&format!(
+            "{}\t{n}.{ns}.svc.cluster.local {n}.{ns}.svc {n}.{ns}\n",
+            s.vip
+        ));
     }
     out
 }
@@ -107,18 +158,30 @@ pub fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// The container's environment (`NAME=value`), or why it cannot be built
 /// (the container then waits in CreateContainerConfigError).
-pub fn environment(inner: &Inner, pod: &Pod, c: &Container, image_env: &[String]) -> Result<Vec<String>, String> {
+pub fn environment(
+    inner: &Inner,
+    pod: &Pod,
+    c: &Container,
+    image_env: &[String],
+) -> Result<Vec<String>, String> {
     let meta = &pod.metadata;
     let ns = meta.namespace.clone().unwrap_or_default();
     let mut env: Vec<(String, String)> = image_env
         .iter()
-        .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .filter_map(|e| {
+            e.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
         .collect();
     fn set(env: &mut Vec<(String, String)>, k: String, v: String) {
         env.retain(|(ek, _)| *ek != k);
         env.push((k, v));
     }
-    set(&mut env, "HOSTNAME".into(), meta.name.clone().unwrap_or_default());
+    set(
+        &mut env,
+        "HOSTNAME".into(),
+        meta.name.clone().unwrap_or_default(),
+    );
     for from in c.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
         let data = if let Some(r) = &from.config_map_ref {
@@ -129,7 +192,10 @@ pub fn environment(inner: &Inner, pod: &Pod, c: &Container, image_env: &[String]
             }
         } else if let Some(r) = &from.secret_ref {
             match inner.typed::<Secret>(Kind::Secret, &ns, &r.name) {
-                Some(s) => secret_data(s).into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect(),
+                Some(s) => secret_data(s)
+                    .into_iter()
+                    .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+                    .collect(),
                 None if r.optional == Some(true) => BTreeMap::new(),
                 None => return Err(format!("secret `{}` not found", r.name)),
             }
@@ -148,14 +214,24 @@ pub fn environment(inner: &Inner, pod: &Pod, c: &Container, image_env: &[String]
                     match cm.and_then(|c| c.data.unwrap_or_default().get(&r.key).cloned()) {
                         Some(v) => v,
                         None if r.optional == Some(true) => continue,
-                        None => return Err(format!("configmap `{}` key `{}` not found (env {})", r.name, r.key, e.name)),
+                        None => {
+                            return Err(format!(
+                                "configmap `{}` key `{}` not found (env {})",
+                                r.name, r.key, e.name
+                            ));
+                        }
                     }
                 } else if let Some(r) = &from.secret_key_ref {
                     let s: Option<Secret> = inner.typed(Kind::Secret, &ns, &r.name);
                     match s.and_then(|s| secret_data(s).get(&r.key).cloned()) {
                         Some(v) => String::from_utf8_lossy(&v).into_owned(),
                         None if r.optional == Some(true) => continue,
-                        None => return Err(format!("secret `{}` key `{}` not found (env {})", r.name, r.key, e.name)),
+                        None => {
+                            return Err(format!(
+                                "secret `{}` key `{}` not found (env {})",
+                                r.name, r.key, e.name
+                            ));
+                        }
                     }
                 } else if let Some(f) = &from.field_ref {
                     match f.field_path.as_str() {
@@ -165,10 +241,20 @@ pub fn environment(inner: &Inner, pod: &Pod, c: &Container, image_env: &[String]
                         "status.podIP" | "status.hostIP" => "127.0.0.1".into(),
                         "spec.nodeName" => "ferry".into(),
                         p if p.starts_with("metadata.labels['") => {
-                            let k = p.trim_start_matches("metadata.labels['").trim_end_matches("']");
-                            meta.labels.as_ref().and_then(|l| l.get(k).cloned()).unwrap_or_default()
+                            let k = p
+                                .trim_start_matches("metadata.labels['")
+                                .trim_end_matches("']");
+                            meta.labels
+                                .as_ref()
+                                .and_then(|l| l.get(k).cloned())
+                                .unwrap_or_default()
                         }
-                        other => return Err(format!("fieldRef `{other}` is not supported (env {})", e.name)),
+                        other => {
+                            return Err(format!(
+                                "fieldRef `{other}` is not supported (env {})",
+                                e.name
+                            ));
+                        }
                     }
                 } else {
                     return Err(format!("env {}: resourceFieldRef is not supported", e.name));
@@ -203,7 +289,10 @@ mod tests {
     #[test]
     fn sync_dir_writes_and_prunes() {
         let d = tempfile::tempdir().unwrap();
-        let mut files = BTreeMap::from([("a".to_string(), b"1".to_vec()), ("b".to_string(), b"2".to_vec())]);
+        let mut files = BTreeMap::from([
+            ("a".to_string(), b"1".to_vec()),
+            ("b".to_string(), b"2".to_vec()),
+        ]);
         assert!(sync_dir(d.path(), &files).unwrap());
         assert!(!sync_dir(d.path(), &files).unwrap());
         files.remove("b");
@@ -215,6 +304,9 @@ mod tests {
 
     #[test]
     fn expand_refers_to_earlier_vars() {
-        assert_eq!(expand("http://$(HOST):80", &[("HOST".into(), "x".into())]), "http://x:80");
+        assert_eq!(
+            expand("http://$(HOST):80", &[("HOST".into(), "x".into())]),
+            "http://x:80"
+        );
     }
 }

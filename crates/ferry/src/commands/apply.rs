@@ -14,7 +14,12 @@ use crate::commands::BadInput;
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     /// Manifest files or directories (.yaml, .yml, .json inside); '-' reads stdin
-    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR", required = true)]
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE|DIR",
+        required = true
+    )]
     pub files: Vec<PathBuf>,
     /// Print the results as json or yaml
     #[arg(short, long, value_enum)]
@@ -36,7 +41,11 @@ pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 .collect();
             files.sort();
             if files.is_empty() {
-                return Err(BadInput(format!("{} holds no .yaml, .yml or .json files", p.display())).into());
+                return Err(BadInput(format!(
+                    "{} holds no .yaml, .yml or .json files",
+                    p.display()
+                ))
+                .into());
             }
             out.extend(files);
         } else {
@@ -47,7 +56,10 @@ pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn is_manifest(p: &Path) -> bool {
-    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json"))
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
 }
 
 /// Applies the files.
@@ -59,10 +71,16 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let answer: Value = client.post("/apply", &body)?;
     let results = answer["results"].as_array().cloned().unwrap_or_default();
     match args.output {
-        Some(f @ (crate::output::Format::Json | crate::output::Format::Yaml)) => crate::output::structured(f, &results)?,
+        Some(f @ (crate::output::Format::Json | crate::output::Format::Yaml)) => {
+            crate::output::structured(f, &results)?
+        }
         _ => {
             for r in &results {
-                println!("{} {}", r["object"].as_str().unwrap_or("?"), r["action"].as_str().unwrap_or("?"));
+                println!(
+                    "{} {}",
+                    r["object"].as_str().unwrap_or("?"),
+                    r["action"].as_str().unwrap_or("?")
+                );
             }
         }
     }

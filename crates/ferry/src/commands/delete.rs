@@ -31,14 +31,23 @@ pub fn run(args: DeleteArgs) -> anyhow::Result<ExitCode> {
     if !args.files.is_empty() {
         let files = crate::commands::apply::expand(&args.files)?;
         for (file, text) in crate::commands::read_sources(&files)? {
-            for doc in ferry_core::yaml::parse_documents(&file, &text).map_err(|p| BadInput(p.to_string()))? {
+            for doc in ferry_core::yaml::parse_documents(&file, &text)
+                .map_err(|p| BadInput(p.to_string()))?
+            {
                 let kind = doc.kind().unwrap_or_default().to_ascii_lowercase();
-                let ns = doc.value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(&args.namespace).to_string();
+                let ns = doc
+                    .value
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&args.namespace)
+                    .to_string();
                 targets.push((kind, ns, doc.name().unwrap_or_default().to_string()));
             }
         }
     } else {
-        let Some(kind) = &args.kind else { return Err(BadInput("give TYPE NAME, TYPE/NAME or -f FILE".into()).into()) };
+        let Some(kind) = &args.kind else {
+            return Err(BadInput("give TYPE NAME, TYPE/NAME or -f FILE".into()).into());
+        };
         let (kind, name) = kind_and_name(kind, args.name.as_deref())?;
         targets.push((kind, args.namespace.clone(), name));
     }

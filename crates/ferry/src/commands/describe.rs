@@ -24,32 +24,82 @@ pub struct DescribeArgs {
 pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
     let (kind, name) = kind_and_name(&args.kind, args.name.as_deref())?;
     let client = Client::new(&args.server)?;
-    let obj: Value = client.get(&format!("/objects/{kind}/{}/{name}", ns_path(&kind, &args.namespace)))?;
+    let obj: Value = client.get(&format!(
+        "/objects/{kind}/{}/{name}",
+        ns_path(&kind, &args.namespace)
+    ))?;
     let k = obj["kind"].as_str().unwrap_or("?").to_string();
     println!("Name:         {name}");
     if let Some(ns) = obj.pointer("/metadata/namespace").and_then(Value::as_str) {
         println!("Namespace:    {ns}");
     }
     println!("Kind:         {k}");
-    println!("Created:      {} ago ({})", age(&obj), obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("?"));
-    for (title, map) in [("Labels", "/metadata/labels"), ("Annotations", "/metadata/annotations")] {
-        let pairs: Vec<String> = obj.pointer(map).and_then(Value::as_object).into_iter().flatten().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
-        println!("{title}:{}{}", " ".repeat(13 - title.len() - 1), if pairs.is_empty() { "<none>".into() } else { pairs.join("\n              ") });
+    println!(
+        "Created:      {} ago ({})",
+        age(&obj),
+        obj.pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+    );
+    for (title, map) in [
+        ("Labels", "/metadata/labels"),
+        ("Annotations", "/metadata/annotations"),
+    ] {
+        let pairs: Vec<String> = obj
+            .pointer(map)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+            .collect();
+        println!(
+            "{title}:{}{}",
+            " ".repeat(13 - title.len() - 1),
+            if pairs.is_empty() {
+                "<none>".into()
+            } else {
+                pairs.join("\n              ")
+            }
+        );
     }
     match k.as_str() {
         "Pod" => {
             println!("Status:       {}", pod_status(&obj));
-            println!("IP:           {}", obj.pointer("/status/podIP").and_then(Value::as_str).unwrap_or(""));
+            println!(
+                "IP:           {}",
+                obj.pointer("/status/podIP")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            );
             println!("Containers:");
-            let statuses = obj.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
-            for c in obj.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten() {
+            let statuses = obj
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for c in obj
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let cname = c["name"].as_str().unwrap_or("");
                 println!("  {cname}:");
                 println!("    Image:          {}", c["image"].as_str().unwrap_or(""));
                 if let Some(st) = statuses.iter().find(|s| s["name"] == cname) {
-                    let state = st["state"].as_object().and_then(|m| m.iter().next()).map(|(k, v)| (k.clone(), v.clone()));
+                    let state = st["state"]
+                        .as_object()
+                        .and_then(|m| m.iter().next())
+                        .map(|(k, v)| (k.clone(), v.clone()));
                     if let Some((state, detail)) = state {
-                        println!("    State:          {}{}", capitalize(&state), detail["reason"].as_str().map(|r| format!(" ({r})")).unwrap_or_default());
+                        println!(
+                            "    State:          {}{}",
+                            capitalize(&state),
+                            detail["reason"]
+                                .as_str()
+                                .map(|r| format!(" ({r})"))
+                                .unwrap_or_default()
+                        );
                         if let Some(m) = detail["message"].as_str().filter(|m| !m.is_empty()) {
                             println!("      Message:      {m}");
                         }
@@ -57,38 +107,110 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
                             println!("      Exit Code:    {code}");
                         }
                     }
-                    println!("    Ready:          {}", st["ready"].as_bool().unwrap_or(false));
-                    println!("    Restart Count:  {}", st["restartCount"].as_i64().unwrap_or(0));
+                    println!(
+                        "    Ready:          {}",
+                        st["ready"].as_bool().unwrap_or(false)
+                    );
+                    println!(
+                        "    Restart Count:  {}",
+                        st["restartCount"].as_i64().unwrap_or(0)
+                    );
                 }
             }
         }
         "Deployment" => {
-            let want = obj.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-            let st = |f: &str| obj.pointer(&format!("/status/{f}")).and_then(Value::as_i64).unwrap_or(0);
-            println!("Replicas:     {want} desired | {} updated | {} total | {} available | {} unavailable", st("updatedReplicas"), st("replicas"), st("availableReplicas"), st("unavailableReplicas"));
-            println!("Strategy:     {}", obj.pointer("/spec/strategy/type").and_then(Value::as_str).unwrap_or("RollingUpdate"));
+            let want = obj
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let st = |f: &str| {
+                obj.pointer(&format!("/status/{f}"))
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            };
+            println!(
+                "Replicas:     {want} desired | {} updated | {} total | {} available | {} unavailable",
+                st("updatedReplicas"),
+                st("replicas"),
+                st("availableReplicas"),
+                st("unavailableReplicas")
+            );
+            println!(
+                "Strategy:     {}",
+                obj.pointer("/spec/strategy/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("RollingUpdate")
+            );
             println!("Conditions:");
-            for c in obj.pointer("/status/conditions").and_then(Value::as_array).into_iter().flatten() {
-                println!("  {:<12} {:<6} {}", c["type"].as_str().unwrap_or(""), c["status"].as_str().unwrap_or(""), c["reason"].as_str().unwrap_or(""));
+            for c in obj
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "  {:<12} {:<6} {}",
+                    c["type"].as_str().unwrap_or(""),
+                    c["status"].as_str().unwrap_or(""),
+                    c["reason"].as_str().unwrap_or("")
+                );
             }
         }
         "Service" => {
-            println!("Type:         {}", obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP"));
-            println!("IP:           {}", obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or(""));
-            for p in obj.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
-                println!("Port:         {} -> {}{}", p["port"], p.get("targetPort").unwrap_or(&p["port"]), p.get("nodePort").map(|n| format!(" (host 127.0.0.1:{n})")).unwrap_or_default());
+            println!(
+                "Type:         {}",
+                obj.pointer("/spec/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("ClusterIP")
+            );
+            println!(
+                "IP:           {}",
+                obj.pointer("/spec/clusterIP")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            );
+            for p in obj
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "Port:         {} -> {}{}",
+                    p["port"],
+                    p.get("targetPort").unwrap_or(&p["port"]),
+                    p.get("nodePort")
+                        .map(|n| format!(" (host 127.0.0.1:{n})"))
+                        .unwrap_or_default()
+                );
             }
         }
         _ => {}
     }
-    let q = format!("/events?namespace={}&object={k}/{name}", obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(""));
+    let q = format!(
+        "/events?namespace={}&object={k}/{name}",
+        obj.pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    );
     let events: Value = client.get(&q)?;
     let events = events["items"].as_array().cloned().unwrap_or_default();
     if events.is_empty() {
         println!("Events:       <none>");
     } else {
         println!("Events:");
-        let rows: Vec<Vec<String>> = events.iter().rev().take(20).rev().map(|e| ["type", "reason", "time", "message"].iter().map(|f| e[*f].as_str().unwrap_or("").to_string()).collect()).collect();
+        let rows: Vec<Vec<String>> = events
+            .iter()
+            .rev()
+            .take(20)
+            .rev()
+            .map(|e| {
+                ["type", "reason", "time", "message"]
+                    .iter()
+                    .map(|f| e[*f].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .collect();
         for line in crate::output::table(&["TYPE", "REASON", "TIME", "MESSAGE"], &rows).lines() {
             println!("  {line}");
         }
@@ -98,5 +220,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }

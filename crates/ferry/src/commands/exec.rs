@@ -29,7 +29,10 @@ pub struct ExecArgs {
 pub fn run(args: ExecArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.server)?;
     let pod = args.pod.strip_prefix("pod/").unwrap_or(&args.pod);
-    let out: Value = client.post(&format!("/exec/{}/{pod}", args.namespace), &json!({"container": args.container, "command": args.command}))?;
+    let out: Value = client.post(
+        &format!("/exec/{}/{pod}", args.namespace),
+        &json!({"container": args.container, "command": args.command}),
+    )?;
     std::io::stdout().write_all(out["stdout"].as_str().unwrap_or("").as_bytes())?;
     std::io::stderr().write_all(out["stderr"].as_str().unwrap_or("").as_bytes())?;
     let code = out["exit_code"].as_i64().unwrap_or(1);

@@ -29,14 +29,24 @@ pub struct GetArgs {
 /// Lists `kind` (`pods`, `deployments`...; `all` for the workload kinds).
 pub fn run(kind: &str, args: GetArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.server)?;
-    let kinds: Vec<&str> = if kind == "all" { vec!["pods", "services", "deployments", "replicasets"] } else { vec![kind] };
+    let kinds: Vec<&str> = if kind == "all" {
+        vec!["pods", "services", "deployments", "replicasets"]
+    } else {
+        vec![kind]
+    };
     let mut all_items = Vec::new();
     let mut printed = false;
     for k in &kinds {
         let items: Vec<Value> = match &args.name {
-            Some(n) => vec![client.get(&format!("/objects/{k}/{}/{n}", ns_path(k, &args.namespace)))?],
+            Some(n) => {
+                vec![client.get(&format!("/objects/{k}/{}/{n}", ns_path(k, &args.namespace)))?]
+            }
             None => {
-                let q = if args.all_namespaces { String::new() } else { format!("?namespace={}", args.namespace) };
+                let q = if args.all_namespaces {
+                    String::new()
+                } else {
+                    format!("?namespace={}", args.namespace)
+                };
                 let v: Value = client.get(&format!("/objects/{k}{q}"))?;
                 v["items"].as_array().cloned().unwrap_or_default()
             }
@@ -52,19 +62,38 @@ pub fn run(kind: &str, args: GetArgs) -> anyhow::Result<ExitCode> {
             println!();
         }
         printed = true;
-        let (headers, rows) = table(k, &items, args.output == Some(Format::Wide), args.all_namespaces, kinds.len() > 1);
-        print!("{}", output::table(&headers.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+        let (headers, rows) = table(
+            k,
+            &items,
+            args.output == Some(Format::Wide),
+            args.all_namespaces,
+            kinds.len() > 1,
+        );
+        print!(
+            "{}",
+            output::table(
+                &headers.iter().map(String::as_str).collect::<Vec<_>>(),
+                &rows
+            )
+        );
     }
     match args.output {
         Some(f @ (Format::Json | Format::Yaml)) => {
             if args.name.is_some() && all_items.len() == 1 {
                 output::structured(f, &all_items[0])?;
             } else {
-                output::structured(f, &json!({"apiVersion": "v1", "kind": "List", "items": all_items}))?;
+                output::structured(
+                    f,
+                    &json!({"apiVersion": "v1", "kind": "List", "items": all_items}),
+                )?;
             }
         }
         _ if !printed => {
-            let scope = if args.all_namespaces { "any namespace".to_string() } else { format!("{} namespace", args.namespace) };
+            let scope = if args.all_namespaces {
+                "any namespace".to_string()
+            } else {
+                format!("{} namespace", args.namespace)
+            };
             eprintln!("No resources found in {scope}.");
         }
         _ => {}
@@ -74,7 +103,11 @@ pub fn run(kind: &str, args: GetArgs) -> anyhow::Result<ExitCode> {
 
 /// Cluster-scoped kinds use `_` as namespace in paths.
 pub fn ns_path<'a>(kind: &str, ns: &'a str) -> &'a str {
-    if matches!(kind, "ns" | "namespace" | "namespaces") { "_" } else { ns }
+    if matches!(kind, "ns" | "namespace" | "namespaces") {
+        "_"
+    } else {
+        ns
+    }
 }
 
 fn s(v: &Value, p: &str) -> String {
@@ -91,8 +124,16 @@ fn n(v: &Value, p: &str) -> i64 {
 
 /// `5s`, `3m`, `2h`, `4d` since an RFC 3339 time.
 pub fn age(v: &Value) -> String {
-    let Some(t) = v.pointer("/metadata/creationTimestamp").and_then(Value::as_str) else { return "<unknown>".into() };
-    let Ok(t) = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339) else { return "<unknown>".into() };
+    let Some(t) = v
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+    else {
+        return "<unknown>".into();
+    };
+    let Ok(t) = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+    else {
+        return "<unknown>".into();
+    };
     let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
     match secs {
         0..120 => format!("{secs}s"),
@@ -107,7 +148,11 @@ pub fn pod_status(p: &Value) -> String {
     if p.pointer("/metadata/deletionTimestamp").is_some() {
         return "Terminating".into();
     }
-    let statuses = p.pointer("/status/initContainerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+    let statuses = p
+        .pointer("/status/initContainerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     for c in &statuses {
         if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
             return format!("Init:{r}");
@@ -116,30 +161,74 @@ pub fn pod_status(p: &Value) -> String {
             return format!("Init:0/{}", statuses.len());
         }
     }
-    for c in p.pointer("/status/containerStatuses").and_then(Value::as_array).into_iter().flatten() {
-        if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+    for c in p
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(r) = c
+            .pointer("/state/waiting/reason")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+        {
             return r.to_string();
         }
-        if let Some(r) = c.pointer("/state/terminated/reason").and_then(Value::as_str) {
+        if let Some(r) = c
+            .pointer("/state/terminated/reason")
+            .and_then(Value::as_str)
+        {
             return r.to_string();
         }
     }
     s(p, "/status/phase")
 }
 
-fn table(kind: &str, items: &[Value], wide: bool, with_ns: bool, prefixed: bool) -> (Vec<String>, Vec<Vec<String>>) {
-    let prefix = |name: String| if prefixed { format!("{}/{name}", short(kind)) } else { name };
+fn table(
+    kind: &str,
+    items: &[Value],
+    wide: bool,
+    with_ns: bool,
+    prefixed: bool,
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let prefix = |name: String| {
+        if prefixed {
+            format!("{}/{name}", short(kind))
+        } else {
+            name
+        }
+    };
     let (mut headers, mut rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
         "pods" | "pod" | "po" => (
-            if wide { vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"] } else { vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"] },
+            if wide {
+                vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+            } else {
+                vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+            },
             items
                 .iter()
                 .map(|p| {
-                    let cs = p.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
-                    let total = p.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
+                    let cs = p
+                        .pointer("/status/containerStatuses")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    let total = p
+                        .pointer("/spec/containers")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len);
                     let ready = cs.iter().filter(|c| c["ready"] == true).count();
-                    let restarts: i64 = cs.iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum();
-                    let mut row = vec![prefix(s(p, "/metadata/name")), format!("{ready}/{total}"), pod_status(p), restarts.to_string(), age(p)];
+                    let restarts: i64 = cs
+                        .iter()
+                        .map(|c| c["restartCount"].as_i64().unwrap_or(0))
+                        .sum();
+                    let mut row = vec![
+                        prefix(s(p, "/metadata/name")),
+                        format!("{ready}/{total}"),
+                        pod_status(p),
+                        restarts.to_string(),
+                        age(p),
+                    ];
                     if wide {
                         row.extend([s(p, "/status/podIP"), "ferry".into()]);
                     }
@@ -148,16 +237,51 @@ fn table(kind: &str, items: &[Value], wide: bool, with_ns: bool, prefixed: bool)
                 .collect(),
         ),
         "deployments" | "deploy" | "deployment" => (
-            if wide { vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES"] } else { vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"] },
+            if wide {
+                vec![
+                    "NAME",
+                    "READY",
+                    "UP-TO-DATE",
+                    "AVAILABLE",
+                    "AGE",
+                    "CONTAINERS",
+                    "IMAGES",
+                ]
+            } else {
+                vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+            },
             items
                 .iter()
                 .map(|d| {
-                    let want = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-                    let mut row = vec![prefix(s(d, "/metadata/name")), format!("{}/{want}", n(d, "/status/readyReplicas")), n(d, "/status/updatedReplicas").to_string(), n(d, "/status/availableReplicas").to_string(), age(d)];
+                    let want = d
+                        .pointer("/spec/replicas")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1);
+                    let mut row = vec![
+                        prefix(s(d, "/metadata/name")),
+                        format!("{}/{want}", n(d, "/status/readyReplicas")),
+                        n(d, "/status/updatedReplicas").to_string(),
+                        n(d, "/status/availableReplicas").to_string(),
+                        age(d),
+                    ];
                     if wide {
-                        let cs = d.pointer("/spec/template/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
-                        row.push(cs.iter().map(|c| s(c, "/name")).collect::<Vec<_>>().join(","));
-                        row.push(cs.iter().map(|c| s(c, "/image")).collect::<Vec<_>>().join(","));
+                        let cs = d
+                            .pointer("/spec/template/spec/containers")
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default();
+                        row.push(
+                            cs.iter()
+                                .map(|c| s(c, "/name"))
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        );
+                        row.push(
+                            cs.iter()
+                                .map(|c| s(c, "/image"))
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        );
                     }
                     row
                 })
@@ -165,39 +289,111 @@ fn table(kind: &str, items: &[Value], wide: bool, with_ns: bool, prefixed: bool)
         ),
         "replicasets" | "rs" | "replicaset" => (
             vec!["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
-            items.iter().map(|r| vec![prefix(s(r, "/metadata/name")), n(r, "/spec/replicas").to_string(), n(r, "/status/replicas").to_string(), n(r, "/status/readyReplicas").to_string(), age(r)]).collect(),
+            items
+                .iter()
+                .map(|r| {
+                    vec![
+                        prefix(s(r, "/metadata/name")),
+                        n(r, "/spec/replicas").to_string(),
+                        n(r, "/status/replicas").to_string(),
+                        n(r, "/status/readyReplicas").to_string(),
+                        age(r),
+                    ]
+                })
+                .collect(),
         ),
         "services" | "svc" | "service" => (
-            vec!["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+            vec![
+                "NAME",
+                "TYPE",
+                "CLUSTER-IP",
+                "EXTERNAL-IP",
+                "PORT(S)",
+                "AGE",
+            ],
             items
                 .iter()
                 .map(|v| {
-                    let ty = v.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
-                    let ports: Vec<String> = v.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten().map(|p| match p.get("nodePort").and_then(Value::as_i64) {
-                        Some(np) => format!("{}:{np}/TCP", n(p, "/port")),
-                        None => format!("{}/TCP", n(p, "/port")),
-                    }).collect();
-                    let external = if ty == "LoadBalancer" { "127.0.0.1".to_string() } else { "<none>".into() };
-                    vec![prefix(s(v, "/metadata/name")), ty, s(v, "/spec/clusterIP"), external, ports.join(","), age(v)]
+                    let ty = v
+                        .pointer("/spec/type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("ClusterIP")
+                        .to_string();
+                    let ports: Vec<String> = v
+                        .pointer("/spec/ports")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .map(|p| match p.get("nodePort").and_then(Value::as_i64) {
+                            Some(np) => format!("{}:{np}/TCP", n(p, "/port")),
+                            None => format!("{}/TCP", n(p, "/port")),
+                        })
+                        .collect();
+                    let external = if ty == "LoadBalancer" {
+                        "127.0.0.1".to_string()
+                    } else {
+                        "<none>".into()
+                    };
+                    vec![
+                        prefix(s(v, "/metadata/name")),
+                        ty,
+                        s(v, "/spec/clusterIP"),
+                        external,
+                        ports.join(","),
+                        age(v),
+                    ]
                 })
                 .collect(),
         ),
         "configmaps" | "cm" | "configmap" => (
             vec!["NAME", "DATA", "AGE"],
-            items.iter().map(|c| vec![prefix(s(c, "/metadata/name")), c.get("data").and_then(Value::as_object).map_or(0, |m| m.len()).to_string(), age(c)]).collect(),
+            items
+                .iter()
+                .map(|c| {
+                    vec![
+                        prefix(s(c, "/metadata/name")),
+                        c.get("data")
+                            .and_then(Value::as_object)
+                            .map_or(0, |m| m.len())
+                            .to_string(),
+                        age(c),
+                    ]
+                })
+                .collect(),
         ),
         "secrets" | "secret" => (
             vec!["NAME", "TYPE", "DATA", "AGE"],
             items
                 .iter()
                 .map(|c| {
-                    let count = c.get("data").and_then(Value::as_object).map_or(0, |m| m.len()) + c.get("stringData").and_then(Value::as_object).map_or(0, |m| m.len());
-                    let ty = c.get("type").and_then(Value::as_str).unwrap_or("Opaque").to_string();
-                    vec![prefix(s(c, "/metadata/name")), ty, count.to_string(), age(c)]
+                    let count = c
+                        .get("data")
+                        .and_then(Value::as_object)
+                        .map_or(0, |m| m.len())
+                        + c.get("stringData")
+                            .and_then(Value::as_object)
+                            .map_or(0, |m| m.len());
+                    let ty = c
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("Opaque")
+                        .to_string();
+                    vec![
+                        prefix(s(c, "/metadata/name")),
+                        ty,
+                        count.to_string(),
+                        age(c),
+                    ]
                 })
                 .collect(),
         ),
-        _ => (vec!["NAME", "STATUS", "AGE"], items.iter().map(|c| vec![prefix(s(c, "/metadata/name")), "Active".into(), age(c)]).collect()),
+        _ => (
+            vec!["NAME", "STATUS", "AGE"],
+            items
+                .iter()
+                .map(|c| vec![prefix(s(c, "/metadata/name")), "Active".into(), age(c)])
+                .collect(),
+        ),
     };
     if with_ns {
         headers.insert(0, "NAMESPACE");

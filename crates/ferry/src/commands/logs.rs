@@ -33,7 +33,10 @@ pub struct LogsArgs {
 pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
     let client = Client::new(&args.server)?;
     let pod = args.pod.strip_prefix("pod/").unwrap_or(&args.pod);
-    let mut q = format!("/logs/{}/{pod}?follow={}&previous={}", args.namespace, args.follow, args.previous);
+    let mut q = format!(
+        "/logs/{}/{pod}?follow={}&previous={}",
+        args.namespace, args.follow, args.previous
+    );
     if let Some(c) = &args.container {
         q.push_str(&format!("&container={c}"));
     }

@@ -50,13 +50,19 @@ pub fn run(cmd: RolloutCommand) -> anyhow::Result<ExitCode> {
         RolloutCommand::Status(a) => status(&a),
         RolloutCommand::Undo(a) => {
             let client = Client::new(&a.server)?;
-            let v: Value = client.post(&format!("/rollout/{}/{}/undo", a.namespace, name(&a.deployment)?), &json!({"toRevision": a.to_revision}))?;
+            let v: Value = client.post(
+                &format!("/rollout/{}/{}/undo", a.namespace, name(&a.deployment)?),
+                &json!({"toRevision": a.to_revision}),
+            )?;
             println!("{}", v["message"].as_str().unwrap_or("rolled back"));
             Ok(ExitCode::SUCCESS)
         }
         RolloutCommand::Restart(a) => {
             let client = Client::new(&a.server)?;
-            let v: Value = client.post(&format!("/rollout/{}/{}/restart", a.namespace, name(&a.deployment)?), &json!({}))?;
+            let v: Value = client.post(
+                &format!("/rollout/{}/{}/restart", a.namespace, name(&a.deployment)?),
+                &json!({}),
+            )?;
             println!("{}", v["message"].as_str().unwrap_or("restarted"));
             Ok(ExitCode::SUCCESS)
         }
@@ -70,18 +76,39 @@ fn status(a: &RolloutArgs) -> anyhow::Result<ExitCode> {
     let mut last = String::new();
     loop {
         let d: Value = client.get(&format!("/objects/deployments/{}/{n}", a.namespace))?;
-        let want = d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
-        let st = |f: &str| d.pointer(&format!("/status/{f}")).and_then(Value::as_i64).unwrap_or(0);
-        let (updated, total, available) = (st("updatedReplicas"), st("replicas"), st("availableReplicas"));
-        let observed = st("observedGeneration") >= d.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        let want = d
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
+        let st = |f: &str| {
+            d.pointer(&format!("/status/{f}"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0)
+        };
+        let (updated, total, available) = (
+            st("updatedReplicas"),
+            st("replicas"),
+            st("availableReplicas"),
+        );
+        let observed = st("observedGeneration")
+            >= d.pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
         let msg = if !observed {
             "Waiting for deployment spec update to be observed...".to_string()
         } else if updated < want {
-            format!("Waiting for deployment \"{n}\" rollout to finish: {updated} out of {want} new replicas have been updated...")
+            format!(
+                "Waiting for deployment \"{n}\" rollout to finish: {updated} out of {want} new replicas have been updated..."
+            )
         } else if total > updated {
-            format!("Waiting for deployment \"{n}\" rollout to finish: {} old replicas are pending termination...", total - updated)
+            format!(
+                "Waiting for deployment \"{n}\" rollout to finish: {} old replicas are pending termination...",
+                total - updated
+            )
         } else if available < updated {
-            format!("Waiting for deployment \"{n}\" rollout to finish: {available} of {updated} updated replicas are available...")
+            format!(
+                "Waiting for deployment \"{n}\" rollout to finish: {available} of {updated} updated replicas are available..."
+            )
         } else {
             println!("deployment \"{n}\" successfully rolled out");
             return Ok(ExitCode::SUCCESS);
@@ -91,7 +118,9 @@ fn status(a: &RolloutArgs) -> anyhow::Result<ExitCode> {
             last = msg;
         }
         if Instant::now() > deadline {
-            anyhow::bail!("timed out waiting for deployment \"{n}\" to roll out; see `ferry describe deploy {n}`");
+            anyhow::bail!(
+                "timed out waiting for deployment \"{n}\" to roll out; see `ferry describe deploy {n}`"
+            );
         }
         std::thread::sleep(Duration::from_millis(250));
     }
