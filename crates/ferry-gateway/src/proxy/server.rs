@@ -98,7 +98,9 @@ impl Gateway {
         gauge.inc();
         let inner = self.inner.clone();
         let info = Arc::new(info);
-        let svc = service_fn(move |req| super::handler::handle(inner.clone(), info.clone(), req));
+        // Boxed: the connection stores its in-flight future inline, so an unboxed
+        // pipeline would cost its full size on every idle keep-alive connection.
+        let svc = service_fn(move |req| Box::pin(super::handler::handle(inner.clone(), info.clone(), req)));
         let builder = auto::Builder::new(TokioExecutor::new());
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
         tokio::pin!(conn);
