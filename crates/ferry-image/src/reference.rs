@@ -145,4 +145,14 @@ mod tests {
         assert!(e.contains("UPPER"), "{e}");
         assert!(ImageRef::parse("127.0.0.1:1/a@sha256:zz").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics_and_round_trips(s in "[a-z0-9./:@_-]{0,80}") {
+            if let Ok(r) = ImageRef::parse(&s) {
+                let again = ImageRef::parse(&r.to_string()).unwrap();
+                proptest::prop_assert_eq!(again, r);
+            }
+        }
+    }
 }
