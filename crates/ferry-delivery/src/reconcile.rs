@@ -5,7 +5,7 @@
 //! in the region's registry), compare with live, sync when git moved, on
 //! demand or to heal drift, record history and update status.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,6 +22,8 @@ use crate::render::{RenderContext, images_of, render};
 use crate::source::normalise_url;
 use crate::status::{AppStatus, EnvStatus, SyncState};
 use crate::sync::{compare, live_of, sync};
+
+type Live = HashMap<(String, String, String), Vec<StoredObject>>;
 
 /// Rendered manifests per (repo, commit, path, env, overrides).
 #[derive(Debug, Default)]
@@ -50,11 +52,17 @@ impl Engine {
         let started = Instant::now();
         self.fetch_due().await;
         let regions = self.lock().regions.clone();
-        let mut live: BTreeMap<String, Vec<StoredObject>> = BTreeMap::new();
+        // Live objects grouped by (region, app, environment), so each
+        // instance looks only at its own.
+        let mut live: Live = HashMap::new();
         for (name, r) in &regions {
             match r.target.list(LABEL_APP, "").await {
                 Ok(objs) => {
-                    live.insert(name.clone(), objs);
+                    for o in objs {
+                        let app = crate::object::label(&o.value, LABEL_APP).unwrap_or_default().to_string();
+                        let env = crate::object::label(&o.value, LABEL_ENV).unwrap_or_default().to_string();
+                        live.entry((name.clone(), app, env)).or_default().push(o);
+                    }
                 }
                 Err(e) => tracing::warn!(region = %name, error = %e, "cannot list live objects"),
             }
@@ -120,7 +128,7 @@ impl Engine {
     }
 
     /// Reconciles one application; returns how many environments still wait.
-    async fn reconcile_app(&self, app: &Application, live: &BTreeMap<String, Vec<StoredObject>>) -> i64 {
+    async fn reconcile_app(&self, app: &Application, live: &Live) -> i64 {
         let name = &app.metadata.name;
         let url = normalise_url(&app.spec.source.repo_url);
         let (refs, source_error) = {
@@ -154,7 +162,7 @@ impl Engine {
         &self,
         app: &Application,
         inst: &Instance,
-        live: &BTreeMap<String, Vec<StoredObject>>,
+        live: &Live,
     ) -> EnvStatus {
         let name = &app.metadata.name;
         let (region, rec, manual, prev) = {
@@ -220,7 +228,10 @@ impl Engine {
                 return status;
             }
         };
-        let live_all = live.get(&inst.region).map(Vec::as_slice).unwrap_or_default();
+        let live_all = live
+            .get(&(inst.region.clone(), name.clone(), inst.env.clone()))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let live_objs = live_of(live_all, name, &inst.env);
         let inventory = rec.inventory.get(&inst.env).cloned().unwrap_or_default();
         let cmp = compare(region.target.as_ref(), &desired, &live_objs, &inventory);
