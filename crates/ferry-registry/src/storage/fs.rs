@@ -95,12 +95,8 @@ impl FsStorage {
 
 // === blocking helpers ===
 
-fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> impl Future<Output = Result<T>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| Error::io("<blocking task>", std::io::Error::other(e)))?
-    }
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Error::io("<blocking task>", std::io::Error::other(e)))?
 }
 
 /// Renames `from` to `to` (creating `to`'s directory) and fsyncs the directory.
