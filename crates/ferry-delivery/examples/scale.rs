@@ -16,7 +16,14 @@ use ferry_delivery::{Engine, EngineConfig, RegionTarget};
 
 fn git(dir: &std::path::Path, args: &[&str]) {
     let ok = Command::new("git")
-        .args(["-c", "user.name=b", "-c", "user.email=b@b", "-c", "init.defaultBranch=master"])
+        .args([
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@b",
+            "-c",
+            "init.defaultBranch=master",
+        ])
         .args(args)
         .current_dir(dir)
         .status()
@@ -36,7 +43,10 @@ fn rss_kb(field: &str) -> u64 {
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1000);
     let dir = tempfile::tempdir().expect("tempdir");
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
@@ -62,10 +72,21 @@ async fn main() {
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "apps"]);
     let topology = Topology::from_sources(&[("scale.yaml".into(), topo)]).expect("topology");
-    let engine = Engine::new(EngineConfig::new(dir.path().join("state")), Arc::new(topology), Default::default(), Arc::new(AnyImage))
-        .expect("engine");
+    let engine = Engine::new(
+        EngineConfig::new(dir.path().join("state")),
+        Arc::new(topology),
+        Default::default(),
+        Arc::new(AnyImage),
+    )
+    .expect("engine");
     let target = MemoryTarget::new();
-    engine.add_region("uk", RegionTarget { target: Arc::new(target.clone()), registry: "127.0.0.1:5000".into() });
+    engine.add_region(
+        "uk",
+        RegionTarget {
+            target: Arc::new(target.clone()),
+            registry: "127.0.0.1:5000".into(),
+        },
+    );
     let t = Instant::now();
     engine.pass().await;
     let first = t.elapsed();
@@ -78,6 +99,13 @@ async fn main() {
     }
     assert_eq!(target.applies(), n, "no-change passes applied nothing");
     times.sort_by(f64::total_cmp);
-    println!("apps={n} objects={} first_sync_pass_s={:.3} nochange_pass_median_s={:.3} nochange_pass_max_s={:.3} rss_mb={:.1} peak_rss_mb={:.1}",
-        3 * n, first.as_secs_f64(), times[times.len() / 2], times[times.len() - 1], rss_kb("VmRSS:") as f64 / 1024.0, rss_kb("VmHWM:") as f64 / 1024.0);
+    println!(
+        "apps={n} objects={} first_sync_pass_s={:.3} nochange_pass_median_s={:.3} nochange_pass_max_s={:.3} rss_mb={:.1} peak_rss_mb={:.1}",
+        3 * n,
+        first.as_secs_f64(),
+        times[times.len() / 2],
+        times[times.len() - 1],
+        rss_kb("VmRSS:") as f64 / 1024.0,
+        rss_kb("VmHWM:") as f64 / 1024.0
+    );
 }

@@ -35,7 +35,9 @@ fn err(e: Error) -> ApiError {
     let code = match &e {
         Error::NotFound { .. } => ErrorCode::NotFound,
         Error::Conflict(_) => ErrorCode::Conflict,
-        Error::Webhook(m) if m.contains("signature") || m.contains("Token") => ErrorCode::Unauthorized,
+        Error::Webhook(m) if m.contains("signature") || m.contains("Token") => {
+            ErrorCode::Unauthorized
+        }
         Error::Webhook(_) => ErrorCode::BadRequest,
         _ => ErrorCode::Internal,
     };
@@ -57,7 +59,10 @@ async fn list(State(e): State<Engine>) -> Json<Value> {
     Json(json!({ "items": apps }))
 }
 
-async fn get_app(State(e): State<Engine>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn get_app(
+    State(e): State<Engine>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let a = e.get(&name).map_err(err)?;
     let mut v = serde_json::to_value(&a).unwrap_or_default();
     v["health"] = json!(a.health());
@@ -83,7 +88,10 @@ async fn diff(State(e): State<Engine>, Path(name): Path<String>) -> Result<Json<
     Ok(Json(json!({"name": name, "environments": envs})))
 }
 
-async fn history(State(e): State<Engine>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn history(
+    State(e): State<Engine>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"items": e.history(&name).map_err(err)?})))
 }
 
@@ -100,26 +108,53 @@ fn target(body: &Bytes) -> Result<Target, ApiError> {
     if body.is_empty() {
         return Ok(Target::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("invalid body: {e}")))
 }
 
-async fn sync(State(e): State<Engine>, Path(name): Path<String>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn sync(
+    State(e): State<Engine>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = target(&body)?;
     e.sync_now(&name, t.environment.as_deref()).map_err(err)?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"name": name, "sync": "requested"}))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"name": name, "sync": "requested"})),
+    ))
 }
 
-async fn rollback(State(e): State<Engine>, Path(name): Path<String>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn rollback(
+    State(e): State<Engine>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = target(&body)?;
-    let entry = e.rollback(&name, t.environment.as_deref(), t.revision.as_deref()).map_err(err)?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"name": name, "to": entry}))))
+    let entry = e
+        .rollback(&name, t.environment.as_deref(), t.revision.as_deref())
+        .map_err(err)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"name": name, "to": entry})),
+    ))
 }
 
-async fn promote(State(e): State<Engine>, Path(name): Path<String>, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn promote(
+    State(e): State<Engine>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = target(&body)?;
     let approved = e.promote(&name, t.environment.as_deref()).map_err(err)?;
-    let items: Vec<Value> = approved.into_iter().map(|(env, rev)| json!({"environment": env, "revision": rev})).collect();
-    Ok((StatusCode::ACCEPTED, Json(json!({"name": name, "approved": items}))))
+    let items: Vec<Value> = approved
+        .into_iter()
+        .map(|(env, rev)| json!({"environment": env, "revision": rev}))
+        .collect();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"name": name, "approved": items})),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,21 +164,37 @@ struct RunsQuery {
 }
 
 async fn runs(State(e): State<Engine>, Query(q): Query<RunsQuery>) -> Json<Value> {
-    let runs: Vec<_> = e.runs().into_iter().filter(|r| q.pipeline.as_ref().is_none_or(|p| *p == r.pipeline)).collect();
+    let runs: Vec<_> = e
+        .runs()
+        .into_iter()
+        .filter(|r| q.pipeline.as_ref().is_none_or(|p| *p == r.pipeline))
+        .collect();
     Json(json!({"items": runs}))
 }
 
 async fn run(State(e): State<Engine>, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {
-    let r = e.runs().into_iter().find(|r| r.id == id).ok_or_else(|| err(Error::NotFound { kind: "pipeline run", name: id.to_string() }))?;
+    let r = e.runs().into_iter().find(|r| r.id == id).ok_or_else(|| {
+        err(Error::NotFound {
+            kind: "pipeline run",
+            name: id.to_string(),
+        })
+    })?;
     Ok(Json(serde_json::to_value(r).unwrap_or_default()))
 }
 
-async fn hook(State(e): State<Engine>, headers: HeaderMap, body: Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn hook(
+    State(e): State<Engine>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     crate::webhook::verify(&headers, &body, e.inner.cfg.webhook_secret.as_deref()).map_err(err)?;
     let push = crate::webhook::parse(&headers, &body).map_err(err)?;
     let apps = e.trigger_repo(&push.urls);
     tracing::info!(provider = push.provider, r#ref = ?push.git_ref, apps = ?apps, "git webhook");
-    Ok((StatusCode::ACCEPTED, Json(json!({"provider": push.provider, "ref": push.git_ref, "applications": apps}))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"provider": push.provider, "ref": push.git_ref, "applications": apps})),
+    ))
 }
 
 #[cfg(test)]

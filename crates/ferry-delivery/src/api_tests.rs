@@ -13,21 +13,33 @@ fn engine(secret: Option<&str>) -> (Engine, tempfile::TempDir) {
     .unwrap();
     let mut cfg = crate::EngineConfig::new(dir.path().to_path_buf());
     cfg.webhook_secret = secret.map(str::to_string);
-    let e = Engine::new(cfg, Arc::new(topo), Default::default(), Arc::new(crate::images::AnyImage)).unwrap();
+    let e = Engine::new(
+        cfg,
+        Arc::new(topo),
+        Default::default(),
+        Arc::new(crate::images::AnyImage),
+    )
+    .unwrap();
     (e, dir)
 }
 
 async fn call(r: Router, req: Request<Body>) -> (StatusCode, Value) {
     let resp = r.oneshot(req).await.unwrap();
     let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
 async fn signed_webhook_triggers_the_repository_and_unsigned_is_refused() {
     let (e, _d) = engine(Some("k"));
-    let body = r#"{"ref":"refs/heads/master","repository":{"clone_url":"https://git.example/o/web.git"}}"#;
+    let body =
+        r#"{"ref":"refs/heads/master","repository":{"clone_url":"https://git.example/o/web.git"}}"#;
     let sig = crate::webhook::sign(body.as_bytes(), "k");
     let req = Request::post("/hooks/git")
         .header("x-github-event", "push")
@@ -45,11 +57,25 @@ async fn signed_webhook_triggers_the_repository_and_unsigned_is_refused() {
 #[tokio::test]
 async fn apps_are_listed_and_unknown_ones_are_404() {
     let (e, _d) = engine(None);
-    let (status, v) = call(router(e.clone()), Request::get("/apps").body(Body::empty()).unwrap()).await;
+    let (status, v) = call(
+        router(e.clone()),
+        Request::get("/apps").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["items"][0]["name"], "web");
-    let (status, _) = call(router(e.clone()), Request::get("/apps/nope").body(Body::empty()).unwrap()).await;
+    let (status, _) = call(
+        router(e.clone()),
+        Request::get("/apps/nope").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(router(e), Request::post("/apps/web/rollback").body(Body::empty()).unwrap()).await;
+    let (status, _) = call(
+        router(e),
+        Request::post("/apps/web/rollback")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }

@@ -40,25 +40,49 @@ pub struct Attach<'a> {
 pub fn attach(a: Attach<'_>) -> Result<(Engine, Router)> {
     let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
     engines.retain(|(t, _)| t.strong_count() > 0);
-    let found = engines.iter().find(|(t, _)| t.upgrade().is_some_and(|t| Arc::ptr_eq(&t, a.topology)));
+    let found = engines
+        .iter()
+        .find(|(t, _)| t.upgrade().is_some_and(|t| Arc::ptr_eq(&t, a.topology)));
     let engine = match found {
         Some((_, e)) => e.clone(),
         None => {
             let mut cfg = EngineConfig::new(a.data_dir.join("delivery"));
-            if let Some(s) = std::env::var("FERRY_GIT_POLL_SECONDS").ok().and_then(|s| s.parse().ok()) {
+            if let Some(s) = std::env::var("FERRY_GIT_POLL_SECONDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+            {
                 cfg.poll_interval = Duration::from_secs(s);
             }
-            cfg.webhook_secret = std::env::var("FERRY_GIT_WEBHOOK_SECRET").ok().filter(|s| !s.is_empty());
+            cfg.webhook_secret = std::env::var("FERRY_GIT_WEBHOOK_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty());
             cfg.notify = std::env::var("FERRY_DELIVERY_NOTIFY")
-                .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+                .map(|s| {
+                    s.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
-            let e = Engine::new(cfg, a.topology.clone(), a.events.clone(), Arc::new(HttpImageCheck::default()))?;
+            let e = Engine::new(
+                cfg,
+                a.topology.clone(),
+                a.events.clone(),
+                Arc::new(HttpImageCheck::default()),
+            )?;
             e.start(a.shutdown.clone());
             engines.push((Arc::downgrade(a.topology), e.clone()));
             e
         }
     };
-    engine.add_region(a.region, RegionTarget { target: a.target, registry: a.registry });
+    engine.add_region(
+        a.region,
+        RegionTarget {
+            target: a.target,
+            registry: a.registry,
+        },
+    );
     let router = crate::api::router(engine.clone());
     Ok((engine, router))
 }

@@ -17,8 +17,14 @@ pub struct FieldDiff {
 }
 
 /// Metadata fields that belong to the server, never compared.
-const SERVER_META: &[&str] =
-    &["uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink"];
+const SERVER_META: &[&str] = &[
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+];
 
 /// The fields of `desired` whose value differs in `live`.
 pub fn diff(desired: &Value, live: &Value) -> Vec<FieldDiff> {
@@ -45,7 +51,11 @@ fn walk(desired: &Value, live: &Value, path: &mut String, out: &mut Vec<FieldDif
                 match l.get(k) {
                     Some(lv) => walk(dv, lv, path, out),
                     None if is_empty(dv) => {}
-                    None => out.push(FieldDiff { path: path.clone(), desired: dv.clone(), live: Value::Null }),
+                    None => out.push(FieldDiff {
+                        path: path.clone(),
+                        desired: dv.clone(),
+                        live: Value::Null,
+                    }),
                 }
                 path.truncate(len);
             }
@@ -59,7 +69,11 @@ fn walk(desired: &Value, live: &Value, path: &mut String, out: &mut Vec<FieldDif
             }
         }
         (d, l) if scalar_eq(d, l) => {}
-        (d, l) => out.push(FieldDiff { path: path.clone(), desired: d.clone(), live: l.clone() }),
+        (d, l) => out.push(FieldDiff {
+            path: path.clone(),
+            desired: d.clone(),
+            live: l.clone(),
+        }),
     }
 }
 
@@ -77,7 +91,9 @@ fn scalar_eq(d: &Value, l: &Value) -> bool {
         return true;
     }
     match (d, l) {
-        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => n.to_string() == *s,
+        (Value::Number(n), Value::String(s)) | (Value::String(s), Value::Number(n)) => {
+            n.to_string() == *s
+        }
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         (Value::Object(a), Value::Object(b)) => a.is_empty() && b.is_empty(),
         (Value::Null, Value::Object(m)) => m.is_empty(),
@@ -88,7 +104,10 @@ fn scalar_eq(d: &Value, l: &Value) -> bool {
 
 /// Renders diffs as `path: live → desired` lines.
 pub fn describe(diffs: &[FieldDiff]) -> Vec<String> {
-    diffs.iter().map(|d| format!("{}: {} → {}", d.path, short(&d.live), short(&d.desired))).collect()
+    diffs
+        .iter()
+        .map(|d| format!("{}: {} → {}", d.path, short(&d.live), short(&d.desired)))
+        .collect()
 }
 
 fn short(v: &Value) -> String {
@@ -97,7 +116,14 @@ fn short(v: &Value) -> String {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    if s.len() > 80 { format!("{}…", &s[..s.char_indices().nth(79).map_or(s.len(), |(i, _)| i)]) } else { s }
+    if s.len() > 80 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(79).map_or(s.len(), |(i, _)| i)]
+        )
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -114,7 +140,11 @@ mod tests {
             "spec": {"replicas": 1, "strategy": {"type": "RollingUpdate"}, "template": {"spec": {"containers": [
                 {"name": "a", "image": "x", "imagePullPolicy": "Always", "ports": [{"containerPort": 80, "protocol": "TCP"}]}]}}},
             "status": {"readyReplicas": 1}});
-        assert!(diff(&desired, &live).is_empty(), "{:?}", diff(&desired, &live));
+        assert!(
+            diff(&desired, &live).is_empty(),
+            "{:?}",
+            diff(&desired, &live)
+        );
     }
 
     #[test]
@@ -123,8 +153,14 @@ mod tests {
         let live = json!({"spec": {"template": {"spec": {"containers": [{"image": "x:1"}]}}}});
         let d = diff(&desired, &live);
         let paths: Vec<_> = d.iter().map(|d| d.path.as_str()).collect();
-        assert_eq!(paths, ["spec.replicas", "spec.template.spec.containers.0.image"]);
-        assert_eq!(describe(&d)[1], "spec.template.spec.containers.0.image: x:1 → x:2");
+        assert_eq!(
+            paths,
+            ["spec.replicas", "spec.template.spec.containers.0.image"]
+        );
+        assert_eq!(
+            describe(&d)[1],
+            "spec.template.spec.containers.0.image: x:1 → x:2"
+        );
     }
 
     #[test]

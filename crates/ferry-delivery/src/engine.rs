@@ -100,7 +100,9 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("data_dir", &self.cfg.data_dir).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("data_dir", &self.cfg.data_dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -126,7 +128,11 @@ impl Engine {
         }
         let cache = GitCache::new(&cfg.data_dir.join("git"));
         let runs = crate::runs::load(&cfg.data_dir);
-        let state = State { records, runs, ..State::default() };
+        let state = State {
+            records,
+            runs,
+            ..State::default()
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 cfg,
@@ -217,7 +223,8 @@ impl Engine {
     pub fn sync_now(&self, app: &str, env: Option<&str>) -> Result<()> {
         let spec = self.app(app)?;
         let mut st = self.lock();
-        st.manual.insert((app.to_string(), env.unwrap_or("").to_string()));
+        st.manual
+            .insert((app.to_string(), env.unwrap_or("").to_string()));
         let rec = st.records.entry(app.to_string()).or_default();
         match env {
             Some(e) => {
@@ -226,7 +233,10 @@ impl Engine {
             None => rec.pinned.clear(),
         }
         let rec = rec.clone();
-        st.repos.entry(normalise_url(&spec.spec.source.repo_url)).or_default().want_fetch = true;
+        st.repos
+            .entry(normalise_url(&spec.spec.source.repo_url))
+            .or_default()
+            .want_fetch = true;
         drop(st);
         self.inner.store.save(app, &rec)?;
         self.inner.wake.notify_one();
@@ -236,14 +246,22 @@ impl Engine {
     /// `ferry app rollback APP [REV]`: pins an environment to an earlier
     /// successful sync (by history id or revision prefix; default: the one
     /// before the current).
-    pub fn rollback(&self, app: &str, env: Option<&str>, to: Option<&str>) -> Result<crate::history::HistoryEntry> {
+    pub fn rollback(
+        &self,
+        app: &str,
+        env: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<crate::history::HistoryEntry> {
         self.app(app)?;
         let mut st = self.lock();
         let rec = st.records.entry(app.to_string()).or_default();
         let good: Vec<_> = rec
             .history
             .iter()
-            .filter(|e| e.outcome == crate::history::Outcome::Succeeded && env.is_none_or(|x| x == e.environment))
+            .filter(|e| {
+                e.outcome == crate::history::Outcome::Succeeded
+                    && env.is_none_or(|x| x == e.environment)
+            })
             .cloned()
             .collect();
         let entry = match to {
@@ -252,19 +270,33 @@ impl Engine {
                 .rev()
                 .find(|e| e.id.to_string() == t || (t.len() >= 4 && e.revision.starts_with(t)))
                 .cloned()
-                .ok_or_else(|| Error::NotFound { kind: "successful sync", name: t.to_string() })?,
+                .ok_or_else(|| Error::NotFound {
+                    kind: "successful sync",
+                    name: t.to_string(),
+                })?,
             None => {
-                let current = good.last().ok_or_else(|| Error::Conflict(format!("`{app}` has no successful sync to roll back from")))?;
+                let current = good.last().ok_or_else(|| {
+                    Error::Conflict(format!("`{app}` has no successful sync to roll back from"))
+                })?;
                 good.iter()
                     .rev()
-                    .find(|e| e.environment == current.environment && e.revision != current.revision)
+                    .find(|e| {
+                        e.environment == current.environment && e.revision != current.revision
+                    })
                     .cloned()
-                    .ok_or_else(|| Error::Conflict(format!("`{app}` has no earlier revision in `{}`", current.environment)))?
+                    .ok_or_else(|| {
+                        Error::Conflict(format!(
+                            "`{app}` has no earlier revision in `{}`",
+                            current.environment
+                        ))
+                    })?
             }
         };
-        rec.pinned.insert(entry.environment.clone(), entry.id.to_string());
+        rec.pinned
+            .insert(entry.environment.clone(), entry.id.to_string());
         let rec = rec.clone();
-        st.manual.insert((app.to_string(), entry.environment.clone()));
+        st.manual
+            .insert((app.to_string(), entry.environment.clone()));
         drop(st);
         self.inner.store.save(app, &rec)?;
         self.inner.wake.notify_one();
@@ -289,7 +321,9 @@ impl Engine {
             })
             .unwrap_or_default();
         if waiting.is_empty() {
-            return Err(Error::Conflict(format!("`{app}` has no revision waiting for approval")));
+            return Err(Error::Conflict(format!(
+                "`{app}` has no revision waiting for approval"
+            )));
         }
         let rec = st.records.entry(app.to_string()).or_default();
         for (e, rev) in &waiting {
@@ -309,20 +343,35 @@ impl Engine {
             .topology
             .applications
             .iter()
-            .map(|a| st.status.get(&a.metadata.name).cloned().unwrap_or_else(|| crate::reconcile::empty_status(a)))
+            .map(|a| {
+                st.status
+                    .get(&a.metadata.name)
+                    .cloned()
+                    .unwrap_or_else(|| crate::reconcile::empty_status(a))
+            })
             .collect()
     }
 
     /// Status of one application.
     pub fn get(&self, app: &str) -> Result<AppStatus> {
         let a = self.app(app)?;
-        Ok(self.lock().status.get(app).cloned().unwrap_or_else(|| crate::reconcile::empty_status(a)))
+        Ok(self
+            .lock()
+            .status
+            .get(app)
+            .cloned()
+            .unwrap_or_else(|| crate::reconcile::empty_status(a)))
     }
 
     /// Sync history of one application.
     pub fn history(&self, app: &str) -> Result<Vec<crate::history::HistoryEntry>> {
         self.app(app)?;
-        Ok(self.lock().records.get(app).map(|r| r.history.clone()).unwrap_or_default())
+        Ok(self
+            .lock()
+            .records
+            .get(app)
+            .map(|r| r.history.clone())
+            .unwrap_or_default())
     }
 
     /// Pipeline runs, newest last.
@@ -336,7 +385,10 @@ impl Engine {
             .applications
             .iter()
             .find(|a| a.metadata.name == name)
-            .ok_or_else(|| Error::NotFound { kind: "application", name: name.to_string() })
+            .ok_or_else(|| Error::NotFound {
+                kind: "application",
+                name: name.to_string(),
+            })
     }
 }
 
@@ -358,9 +410,18 @@ mod tests {
 
     #[test]
     fn repo_urls_compare_loosely() {
-        assert!(same_repo("https://git.example/org/r.git", "ssh://git@git.example/org/r"));
-        assert!(same_repo("git@git.example:org/r.git", "https://git.example/org/r"));
+        assert!(same_repo(
+            "https://git.example/org/r.git",
+            "ssh://git@git.example/org/r"
+        ));
+        assert!(same_repo(
+            "git@git.example:org/r.git",
+            "https://git.example/org/r"
+        ));
         assert!(same_repo("file:///srv/r", "/srv/r"));
-        assert!(!same_repo("https://git.example/org/r", "https://git.example/org/s"));
+        assert!(!same_repo(
+            "https://git.example/org/r",
+            "https://git.example/org/s"
+        ));
     }
 }

@@ -47,11 +47,18 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { what, path: path.into(), source }
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn git(repo: &str, message: impl std::fmt::Display) -> Self {
-        Error::Git { repo: repo.to_string(), message: message.to_string() }
+        Error::Git {
+            repo: repo.to_string(),
+            message: message.to_string(),
+        }
     }
 }
 

@@ -34,7 +34,10 @@ impl Engine {
                         .is_none_or(|e| e.synced_revision.is_some() && e.health == Health::Healthy)
                 });
                 if !ok {
-                    return Some(format!("waiting for dependency `{dep}` to be synced and healthy in `{}`", inst.env));
+                    return Some(format!(
+                        "waiting for dependency `{dep}` to be synced and healthy in `{}`",
+                        inst.env
+                    ));
                 }
             }
             if let Some(rule) = &inst.rule {
@@ -47,10 +50,14 @@ impl Engine {
                         })
                     });
                     if !ok {
-                        return Some(format!("waiting for {sha7} to be healthy in `{prev}` before promotion"));
+                        return Some(format!(
+                            "waiting for {sha7} to be healthy in `{prev}` before promotion"
+                        ));
                     }
                 }
-                if rule.manual_approval && rec.approved.get(&inst.env).map(String::as_str) != Some(commit) {
+                if rule.manual_approval
+                    && rec.approved.get(&inst.env).map(String::as_str) != Some(commit)
+                {
                     return Some(format!(
                         "waiting for approval of {sha7}: run `ferry app promote {} --env {}`",
                         app.metadata.name, inst.env
@@ -58,10 +65,17 @@ impl Engine {
                 }
             }
         }
-        let (Some(p), Some(tag)) = (pipeline_of(&self.inner.topology, &app.metadata.name), &inst.image_tag) else {
+        let (Some(p), Some(tag)) = (
+            pipeline_of(&self.inner.topology, &app.metadata.name),
+            &inst.image_tag,
+        ) else {
             return None;
         };
-        let registry = self.lock().regions.get(&inst.region).map(|r| r.registry.clone())?;
+        let registry = self
+            .lock()
+            .regions
+            .get(&inst.region)
+            .map(|r| r.registry.clone())?;
         for image in &p.spec.images {
             match self.inner.images.present(&registry, &image.name, tag).await {
                 Ok(true) => {}

@@ -24,7 +24,9 @@ impl std::fmt::Display for Health {
 
 /// Health of one live object; `None` means it does not exist.
 pub fn object_health(live: Option<&Value>) -> Health {
-    let Some(v) = live else { return Health::Missing };
+    let Some(v) = live else {
+        return Health::Missing;
+    };
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
     match kind {
         "Deployment" | "StatefulSet" | "ReplicaSet" => workload(v),
@@ -38,7 +40,9 @@ fn int(v: &Value, ptr: &str) -> Option<i64> {
 }
 
 fn workload(v: &Value) -> Health {
-    let Some(status) = v.get("status") else { return Health::Progressing };
+    let Some(status) = v.get("status") else {
+        return Health::Progressing;
+    };
     let conditions = status.get("conditions").and_then(Value::as_array);
     if conditions.into_iter().flatten().any(|c| {
         c.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded")
@@ -48,9 +52,10 @@ fn workload(v: &Value) -> Health {
         return Health::Degraded;
     }
     let want = int(v, "/spec/replicas").unwrap_or(1);
-    if let (Some(generation), Some(observed)) =
-        (int(v, "/metadata/generation"), int(status, "/observedGeneration"))
-        && observed < generation
+    if let (Some(generation), Some(observed)) = (
+        int(v, "/metadata/generation"),
+        int(status, "/observedGeneration"),
+    ) && observed < generation
     {
         return Health::Progressing;
     }
@@ -65,7 +70,9 @@ fn workload(v: &Value) -> Health {
 }
 
 fn pod(v: &Value) -> Health {
-    let statuses = v.pointer("/status/containerStatuses").and_then(Value::as_array);
+    let statuses = v
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array);
     if statuses.into_iter().flatten().any(|s| {
         matches!(
             s.pointer("/state/waiting/reason").and_then(Value::as_str),
@@ -102,19 +109,27 @@ mod tests {
 
     #[test]
     fn deployment_health_follows_ready_replicas() {
-        let mut d = json!({"kind": "Deployment", "spec": {"replicas": 2}, "status": {"readyReplicas": 1}});
+        let mut d =
+            json!({"kind": "Deployment", "spec": {"replicas": 2}, "status": {"readyReplicas": 1}});
         assert_eq!(object_health(Some(&d)), Health::Progressing);
         d["status"]["readyReplicas"] = json!(2);
         assert_eq!(object_health(Some(&d)), Health::Healthy);
-        d["status"]["conditions"] = json!([{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]);
+        d["status"]["conditions"] =
+            json!([{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]);
         assert_eq!(object_health(Some(&d)), Health::Degraded);
-        assert_eq!(object_health(Some(&json!({"kind": "Deployment"}))), Health::Progressing);
+        assert_eq!(
+            object_health(Some(&json!({"kind": "Deployment"}))),
+            Health::Progressing
+        );
     }
 
     #[test]
     fn missing_and_other_kinds() {
         assert_eq!(object_health(None), Health::Missing);
-        assert_eq!(object_health(Some(&json!({"kind": "Service"}))), Health::Healthy);
+        assert_eq!(
+            object_health(Some(&json!({"kind": "Service"}))),
+            Health::Healthy
+        );
         let crash = json!({"kind": "Pod", "status": {"phase": "Running",
             "containerStatuses": [{"state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}});
         assert_eq!(object_health(Some(&crash)), Health::Degraded);
@@ -122,7 +137,10 @@ mod tests {
 
     #[test]
     fn app_health_is_the_worst() {
-        assert_eq!(worst([Health::Healthy, Health::Progressing]), Health::Progressing);
+        assert_eq!(
+            worst([Health::Healthy, Health::Progressing]),
+            Health::Progressing
+        );
         assert_eq!(worst([Health::Missing, Health::Degraded]), Health::Degraded);
         assert_eq!(worst([]), Health::Healthy);
     }

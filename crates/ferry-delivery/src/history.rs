@@ -80,7 +80,10 @@ impl AppRecord {
 
     /// The latest successful sync to `env`.
     pub fn last_good(&self, env: &str) -> Option<&HistoryEntry> {
-        self.history.iter().rev().find(|e| e.environment == env && e.outcome == Outcome::Succeeded)
+        self.history
+            .iter()
+            .rev()
+            .find(|e| e.environment == env && e.outcome == Outcome::Succeeded)
     }
 }
 
@@ -94,7 +97,9 @@ impl Store {
     /// Opens (creating) `<dir>`.
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-        Ok(Self { dir: dir.to_path_buf() })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
     }
 
     fn path(&self, app: &str) -> PathBuf {
@@ -105,8 +110,10 @@ impl Store {
     pub fn load(&self, app: &str) -> Result<AppRecord> {
         let path = self.path(app);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Corrupt { path: path.clone(), message: e.to_string() }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                path: path.clone(),
+                message: e.to_string(),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AppRecord::default()),
             Err(e) => Err(Error::io("read", path, e)),
         }
@@ -123,9 +130,14 @@ impl Store {
 /// Writes `bytes` to `path` through a temporary file, fsync and rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().and_then(|n| n.to_str()).unwrap_or("x"), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
+        std::process::id()
+    ));
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io("write", &tmp, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("write", &tmp, e))?;
     f.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| Error::io("rename", path, e))?;

@@ -10,7 +10,12 @@ use crate::target::BoxFuture;
 /// Answers "is `name:tag` in the registry at `registry`?".
 pub trait ImageCheck: Send + Sync + fmt::Debug {
     /// `Ok(true)` present, `Ok(false)` absent, `Err` registry unreachable.
-    fn present<'a>(&'a self, registry: &'a str, name: &'a str, tag: &'a str) -> BoxFuture<'a, Result<bool, String>>;
+    fn present<'a>(
+        &'a self,
+        registry: &'a str,
+        name: &'a str,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<bool, String>>;
 }
 
 /// Asks the registry over the OCI distribution API.
@@ -33,7 +38,12 @@ const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.o
 application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
 impl ImageCheck for HttpImageCheck {
-    fn present<'a>(&'a self, registry: &'a str, name: &'a str, tag: &'a str) -> BoxFuture<'a, Result<bool, String>> {
+    fn present<'a>(
+        &'a self,
+        registry: &'a str,
+        name: &'a str,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async move {
             let url = format!("http://{registry}/v2/{name}/manifests/{tag}");
             let resp = self
@@ -57,7 +67,12 @@ impl ImageCheck for HttpImageCheck {
 pub struct AnyImage;
 
 impl ImageCheck for AnyImage {
-    fn present<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<bool, String>> {
+    fn present<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<bool, String>> {
         Box::pin(async { Ok(true) })
     }
 }

@@ -40,14 +40,26 @@ impl Metrics {
     /// Registers every metric under `delivery_`.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("delivery");
-        r.register("sync_duration_seconds", "Time to sync one application environment", self.sync_seconds.clone());
+        r.register(
+            "sync_duration_seconds",
+            "Time to sync one application environment",
+            self.sync_seconds.clone(),
+        );
         r.register("syncs", "Syncs by outcome", self.syncs.clone());
         r.register(
             "commit_to_serving_seconds",
             "From a commit being seen (webhook or poll) to it being healthy",
             self.commit_to_serving_seconds.clone(),
         );
-        r.register("queue_depth", "Application environments waiting for a sync", self.queue_depth.clone());
-        r.register("reconcile_pass_seconds", "Duration of a full reconcile pass", self.reconcile_seconds.clone());
+        r.register(
+            "queue_depth",
+            "Application environments waiting for a sync",
+            self.queue_depth.clone(),
+        );
+        r.register(
+            "reconcile_pass_seconds",
+            "Duration of a full reconcile pass",
+            self.reconcile_seconds.clone(),
+        );
     }
 }

@@ -13,7 +13,12 @@ pub fn sync_outcome(engine: &Engine, app: &str, entry: &HistoryEntry) {
         crate::history::Outcome::Succeeded => "dev.ferry.app.synced",
         crate::history::Outcome::Failed => "dev.ferry.app.sync.failed",
     };
-    send(engine, ty, &format!("/apps/{app}"), json!({"application": app, "sync": entry}));
+    send(
+        engine,
+        ty,
+        &format!("/apps/{app}"),
+        json!({"application": app, "sync": entry}),
+    );
 }
 
 /// Sends one event to every sink.

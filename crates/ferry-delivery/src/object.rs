@@ -26,7 +26,11 @@ pub struct ObjKey {
 impl ObjKey {
     /// The key of a stored object.
     pub fn of(o: &StoredObject) -> Self {
-        Self { group_kind: o.group_kind.clone(), namespace: o.namespace.clone(), name: o.name.clone() }
+        Self {
+            group_kind: o.group_kind.clone(),
+            namespace: o.namespace.clone(),
+            name: o.name.clone(),
+        }
     }
 
     /// The key of a JSON object (its apiVersion, kind and metadata).
@@ -34,8 +38,15 @@ impl ObjKey {
         let api = v.get("apiVersion")?.as_str()?;
         let kind = v.get("kind")?.as_str()?;
         let name = v.pointer("/metadata/name")?.as_str()?;
-        let namespace = v.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
-        Some(Self { group_kind: GroupKind::of(api, kind), namespace, name: name.to_string() })
+        let namespace = v
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Some(Self {
+            group_kind: GroupKind::of(api, kind),
+            namespace,
+            name: name.to_string(),
+        })
     }
 }
 
@@ -68,12 +79,16 @@ pub fn apply_rank(gk: &GroupKind) -> u8 {
     match gk.kind.as_str() {
         "Namespace" => 0,
         "CustomResourceDefinition" => 1,
-        "ServiceAccount" | "ConfigMap" | "Secret" | "PersistentVolumeClaim" | "PersistentVolume" => 2,
+        "ServiceAccount"
+        | "ConfigMap"
+        | "Secret"
+        | "PersistentVolumeClaim"
+        | "PersistentVolume" => 2,
         "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => 3,
         "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Pod" | "Job" | "CronJob" => 4,
         "Service" => 5,
-        "Ingress" | "HTTPRoute" | "Gateway" | "GatewayClass" | "VirtualService" | "DestinationRule"
-        | "ServiceEntry" => 6,
+        "Ingress" | "HTTPRoute" | "Gateway" | "GatewayClass" | "VirtualService"
+        | "DestinationRule" | "ServiceEntry" => 6,
         _ => 7,
     }
 }
@@ -102,9 +117,15 @@ pub fn set_annotation(v: &mut Value, key: &str, value: &str) {
 
 fn set_meta_map(v: &mut Value, map: &str, key: &str, value: &str) {
     let Some(obj) = v.as_object_mut() else { return };
-    let meta = obj.entry("metadata").or_insert_with(|| Value::Object(Default::default()));
-    let Some(meta) = meta.as_object_mut() else { return };
-    let m = meta.entry(map).or_insert_with(|| Value::Object(Default::default()));
+    let meta = obj
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    let Some(meta) = meta.as_object_mut() else {
+        return;
+    };
+    let m = meta
+        .entry(map)
+        .or_insert_with(|| Value::Object(Default::default()));
     if let Some(m) = m.as_object_mut() {
         m.insert(key.to_string(), Value::String(value.to_string()));
     }
@@ -136,7 +157,16 @@ mod tests {
         ];
         sort_for_apply(&mut v);
         let kinds: Vec<_> = v.iter().map(|o| o.group_kind.kind.as_str()).collect();
-        assert_eq!(kinds, ["Namespace", "ConfigMap", "Deployment", "Service", "VirtualService"]);
+        assert_eq!(
+            kinds,
+            [
+                "Namespace",
+                "ConfigMap",
+                "Deployment",
+                "Service",
+                "VirtualService"
+            ]
+        );
     }
 
     #[test]

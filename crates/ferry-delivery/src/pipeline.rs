@@ -20,12 +20,16 @@ pub struct Resolved {
 }
 
 fn glob_match(pattern: &str, name: &str) -> bool {
-    Glob::new(pattern).map(|g| g.compile_matcher().is_match(name)).unwrap_or(pattern == name)
+    Glob::new(pattern)
+        .map(|g| g.compile_matcher().is_match(name))
+        .unwrap_or(pattern == name)
 }
 
 /// Whether `rule` matches branch `branch`.
 pub fn matches_branch(rule: &PipelineRule, branch: &str) -> bool {
-    rule.branch.as_deref().is_some_and(|p| glob_match(p, branch))
+    rule.branch
+        .as_deref()
+        .is_some_and(|p| glob_match(p, branch))
 }
 
 /// Expands a tag template for a commit on a ref.
@@ -43,7 +47,13 @@ pub fn expand(template: &str, commit: &str, git_ref: &str) -> String {
 pub fn slug(name: &str) -> String {
     let mut s: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     s.truncate(40);
     s.trim_matches('-').to_string()
@@ -61,12 +71,22 @@ pub fn resolve(rule: &PipelineRule, refs: &Refs) -> Option<Resolved> {
             .tags
             .iter()
             .filter(|(t, _)| glob_match(pattern, t))
-            .filter_map(|(t, c)| Some((semver::Version::parse(t.strip_prefix('v').unwrap_or(t)).ok()?, t, c)))
+            .filter_map(|(t, c)| {
+                Some((
+                    semver::Version::parse(t.strip_prefix('v').unwrap_or(t)).ok()?,
+                    t,
+                    c,
+                ))
+            })
             .max_by(|a, b| a.0.cmp(&b.0))?;
         (best.1.clone(), best.2.clone())
     };
     let image_tag = expand(&rule.image_tag, &commit, &git_ref);
-    Some(Resolved { git_ref, commit, image_tag })
+    Some(Resolved {
+        git_ref,
+        commit,
+        image_tag,
+    })
 }
 
 /// Branches matching an ephemeral rule, with what each resolves to.
@@ -74,12 +94,20 @@ pub fn ephemeral_branches(rule: &PipelineRule, refs: &Refs) -> Vec<Resolved> {
     refs.branches
         .iter()
         .filter(|(b, _)| matches_branch(rule, b))
-        .map(|(b, c)| Resolved { git_ref: b.clone(), commit: c.clone(), image_tag: expand(&rule.image_tag, c, b) })
+        .map(|(b, c)| Resolved {
+            git_ref: b.clone(),
+            commit: c.clone(),
+            image_tag: expand(&rule.image_tag, c, b),
+        })
         .collect()
 }
 
 /// The rule that builds a push of `git_ref` (a branch, or `tags/<name>`).
-pub fn rule_for_push<'a>(spec: &'a PipelineSpec, branch: Option<&str>, tag: Option<&str>) -> Option<&'a PipelineRule> {
+pub fn rule_for_push<'a>(
+    spec: &'a PipelineSpec,
+    branch: Option<&str>,
+    tag: Option<&str>,
+) -> Option<&'a PipelineRule> {
     spec.rules.iter().find(|r| match (branch, tag) {
         (Some(b), _) => matches_branch(r, b),
         (_, Some(t)) => r.tag.as_deref().is_some_and(|p| glob_match(p, t)),
@@ -140,7 +168,8 @@ impl Run {
                 state,
                 message,
                 started_ms: now,
-                finished_ms: matches!(state, StepState::Succeeded | StepState::Failed).then_some(now),
+                finished_ms: matches!(state, StepState::Succeeded | StepState::Failed)
+                    .then_some(now),
             }),
         }
         self.state = if self.steps.iter().any(|s| s.state == StepState::Failed) {
@@ -174,7 +203,8 @@ mod tests {
     fn refs() -> Refs {
         let mut r = Refs::default();
         r.branches.insert("dev".into(), "1234567abcdef".into());
-        r.branches.insert("feature/Login_x".into(), "abcdef0123".into());
+        r.branches
+            .insert("feature/Login_x".into(), "abcdef0123".into());
         r.tags.insert("v1.2.0".into(), "aaaaaaa1".into());
         r.tags.insert("v1.10.0".into(), "bbbbbbb2".into());
         r.tags.insert("v2.0.0-rc.1".into(), "ccccccc3".into());
@@ -200,7 +230,10 @@ mod tests {
 
     #[test]
     fn ephemeral_branches_are_slugged() {
-        let e = ephemeral_branches(&rule(Some("feature/*"), None, "feat-{branch}-{sha7}"), &refs());
+        let e = ephemeral_branches(
+            &rule(Some("feature/*"), None, "feat-{branch}-{sha7}"),
+            &refs(),
+        );
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].image_tag, "feat-feature-login-x-abcdef0");
         assert_eq!(slug("feature/Login_x"), "feature-login-x");

@@ -31,7 +31,9 @@ pub struct Instance {
 impl Instance {
     /// Image overrides rewriting each pipeline image to `registry`.
     pub fn overrides(&self, pipeline: Option<&Pipeline>, registry: &str) -> Vec<ImageOverride> {
-        let (Some(p), Some(tag)) = (pipeline, &self.image_tag) else { return Vec::new() };
+        let (Some(p), Some(tag)) = (pipeline, &self.image_tag) else {
+            return Vec::new();
+        };
         p.spec
             .images
             .iter()
@@ -72,20 +74,23 @@ pub fn instances(topo: &Topology, app: &Application, refs: Option<&Refs>) -> Vec
         };
         match pipeline {
             Some(p) => {
-                let Some(rule) = p
-                    .spec
-                    .rules
-                    .iter()
-                    .find(|r| r.ephemeral_region.is_none() && r.environments.matches(&env.metadata.labels))
-                else {
+                let Some(rule) = p.spec.rules.iter().find(|r| {
+                    r.ephemeral_region.is_none() && r.environments.matches(&env.metadata.labels)
+                }) else {
                     continue;
                 };
                 let resolved = refs.and_then(|r| resolve(rule, r));
-                let git_ref = rule.branch.clone().or_else(|| rule.tag.clone()).unwrap_or_default();
+                let git_ref = rule
+                    .branch
+                    .clone()
+                    .or_else(|| rule.tag.clone())
+                    .unwrap_or_default();
                 out.push(with_rule(base, p, rule, git_ref, resolved));
             }
             None => {
-                let commit = refs.and_then(|r| r.resolve(&base.git_ref)).map(str::to_string);
+                let commit = refs
+                    .and_then(|r| r.resolve(&base.git_ref))
+                    .map(str::to_string);
                 out.push(Instance { commit, ..base });
             }
         }
@@ -115,7 +120,13 @@ pub fn instances(topo: &Topology, app: &Application, refs: Option<&Refs>) -> Vec
     out
 }
 
-fn with_rule(base: Instance, p: &Pipeline, rule: &PipelineRule, git_ref: String, r: Option<Resolved>) -> Instance {
+fn with_rule(
+    base: Instance,
+    p: &Pipeline,
+    rule: &PipelineRule,
+    git_ref: String,
+    r: Option<Resolved>,
+) -> Instance {
     Instance {
         git_ref: r.as_ref().map_or(git_ref, |r| r.git_ref.clone()),
         commit: r.as_ref().map(|r| r.commit.clone()),

@@ -50,12 +50,19 @@ fn branches_map_to_environments_and_registries() {
     let mut refs = Refs::default();
     refs.branches.insert("dev".into(), "1111111aaaa".into());
     refs.branches.insert("master".into(), "2222222bbbb".into());
-    refs.branches.insert("feature/login".into(), "3333333cccc".into());
+    refs.branches
+        .insert("feature/login".into(), "3333333cccc".into());
     let inst = instances(&t, &t.applications[0], Some(&refs));
     assert_eq!(inst.len(), 3);
-    assert_eq!((inst[0].env.as_str(), inst[0].region.as_str()), ("dev", "uk"));
+    assert_eq!(
+        (inst[0].env.as_str(), inst[0].region.as_str()),
+        ("dev", "uk")
+    );
     assert_eq!(inst[0].image_tag.as_deref(), Some("dev-1111111"));
-    assert_eq!((inst[1].env.as_str(), inst[1].region.as_str()), ("prod", "shanghai"));
+    assert_eq!(
+        (inst[1].env.as_str(), inst[1].region.as_str()),
+        ("prod", "shanghai")
+    );
     assert_eq!(inst[1].image_tag.as_deref(), Some("prod-2222222"));
     assert_eq!(inst[2].env, "myhero-feature-login");
     assert!(inst[2].ephemeral);
@@ -75,9 +82,13 @@ fn unfetched_or_missing_branches_have_no_commit() {
 #[test]
 fn bad_pipeline_is_rejected_with_field() {
     let bad = TOPO.replace("imageTag: 'dev-{sha7}'", "imageTag: 'dev-{sha8}'");
-    let err = Topology::from_sources(&[("t.yaml".into(), bad)]).unwrap_err().to_string();
+    let err = Topology::from_sources(&[("t.yaml".into(), bad)])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("spec.rules.0.imageTag"), "{err}");
     let bad = TOPO.replace("buildRegion: uk", "buildRegion: ukk");
-    let err = Topology::from_sources(&[("t.yaml".into(), bad)]).unwrap_err().to_string();
+    let err = Topology::from_sources(&[("t.yaml".into(), bad)])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("did you mean `uk`"), "{err}");
 }

@@ -32,7 +32,9 @@ pub struct RenderCache {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Status of an application nothing is known about yet.
@@ -59,8 +61,12 @@ impl Engine {
             match r.target.list(LABEL_APP, "").await {
                 Ok(objs) => {
                     for o in objs {
-                        let app = crate::object::label(&o.value, LABEL_APP).unwrap_or_default().to_string();
-                        let env = crate::object::label(&o.value, LABEL_ENV).unwrap_or_default().to_string();
+                        let app = crate::object::label(&o.value, LABEL_APP)
+                            .unwrap_or_default()
+                            .to_string();
+                        let env = crate::object::label(&o.value, LABEL_ENV)
+                            .unwrap_or_default()
+                            .to_string();
                         live.entry((name.clone(), app, env)).or_default().push(o);
                     }
                 }
@@ -72,14 +78,22 @@ impl Engine {
             queue += self.reconcile_app(app, &live).await;
         }
         self.inner.metrics.queue_depth.set(queue);
-        self.inner.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
+        self.inner
+            .metrics
+            .reconcile_seconds
+            .observe(started.elapsed().as_secs_f64());
     }
 
     async fn fetch_due(&self) {
         let poll = self.inner.cfg.poll_interval;
         let now = Instant::now();
-        let urls: BTreeSet<String> =
-            self.inner.topology.applications.iter().map(|a| normalise_url(&a.spec.source.repo_url)).collect();
+        let urls: BTreeSet<String> = self
+            .inner
+            .topology
+            .applications
+            .iter()
+            .map(|a| normalise_url(&a.spec.source.repo_url))
+            .collect();
         let mut due = Vec::new();
         {
             let mut st = self.lock();
@@ -134,14 +148,20 @@ impl Engine {
         let (refs, source_error) = {
             let st = self.lock();
             let r = st.repos.get(&url);
-            (r.and_then(|r| r.refs.clone()), r.and_then(|r| r.error.clone()))
+            (
+                r.and_then(|r| r.refs.clone()),
+                r.and_then(|r| r.error.clone()),
+            )
         };
         let insts = instances(&self.inner.topology, app, refs.as_ref());
         let mut envs = Vec::new();
         let mut waiting = 0;
         for inst in &insts {
             let status = self.reconcile_instance(app, inst, live).await;
-            if status.waiting.is_some() || status.error.is_some() || status.sync != SyncState::Synced {
+            if status.waiting.is_some()
+                || status.error.is_some()
+                || status.sync != SyncState::Synced
+            {
                 waiting += 1;
             }
             envs.push(status);
@@ -168,8 +188,14 @@ impl Engine {
         let (region, rec, manual, prev) = {
             let st = self.lock();
             let rec = st.records.get(name).cloned().unwrap_or_default();
-            let manual = st.manual.contains(&(name.clone(), inst.env.clone())) || st.manual.contains(&(name.clone(), String::new()));
-            let prev = st.status.get(name).and_then(|s| s.environments.iter().find(|e| e.environment == inst.env).cloned());
+            let manual = st.manual.contains(&(name.clone(), inst.env.clone()))
+                || st.manual.contains(&(name.clone(), String::new()));
+            let prev = st.status.get(name).and_then(|s| {
+                s.environments
+                    .iter()
+                    .find(|e| e.environment == inst.env)
+                    .cloned()
+            });
             (st.regions.get(&inst.region).cloned(), rec, manual, prev)
         };
         let last_good = rec.last_good(&inst.env).cloned();
@@ -182,14 +208,20 @@ impl Engine {
             synced_revision: last_good.as_ref().map(|e| e.revision.clone()),
             sync: SyncState::Unknown,
             health: prev.as_ref().map_or(Health::Unknown, |p| p.health),
-            images: last_good.as_ref().map(|e| e.images.clone()).unwrap_or_default(),
+            images: last_good
+                .as_ref()
+                .map(|e| e.images.clone())
+                .unwrap_or_default(),
             waiting: None,
             error: None,
             ephemeral: inst.ephemeral,
             objects: prev.map(|p| p.objects).unwrap_or_default(),
         };
         let Some(region) = region else {
-            status.waiting = Some(format!("region `{}` is not attached to the engine", inst.region));
+            status.waiting = Some(format!(
+                "region `{}` is not attached to the engine",
+                inst.region
+            ));
             return status;
         };
         // A rollback pins the environment to an earlier successful sync.
@@ -200,16 +232,25 @@ impl Engine {
         {
             inst.commit = Some(entry.revision.clone());
             if let Some(rule) = &inst.rule {
-                inst.image_tag = Some(crate::pipeline::expand(&rule.image_tag, &entry.revision, &inst.git_ref));
+                inst.image_tag = Some(crate::pipeline::expand(
+                    &rule.image_tag,
+                    &entry.revision,
+                    &inst.git_ref,
+                ));
             }
             trigger = "rollback";
         }
         let Some(commit) = inst.commit.clone() else {
-            status.waiting = Some(if status.desired_revision.is_none() && inst.git_ref.is_empty() {
-                "waiting for the repository to be fetched".into()
-            } else {
-                format!("`{}` does not exist in the repository (or it is not fetched yet)", inst.git_ref)
-            });
+            status.waiting = Some(
+                if status.desired_revision.is_none() && inst.git_ref.is_empty() {
+                    "waiting for the repository to be fetched".into()
+                } else {
+                    format!(
+                        "`{}` does not exist in the repository (or it is not fetched yet)",
+                        inst.git_ref
+                    )
+                },
+            );
             return status;
         };
         status.desired_revision = Some(commit.clone());
@@ -222,7 +263,13 @@ impl Engine {
         let desired = match self.rendered(app, &inst, &commit, &overrides).await {
             Ok(d) => d,
             Err(message) => {
-                self.run_step(&inst, &commit, &format!("render {}", inst.env), StepState::Failed, Some(message.clone()));
+                self.run_step(
+                    &inst,
+                    &commit,
+                    &format!("render {}", inst.env),
+                    StepState::Failed,
+                    Some(message.clone()),
+                );
                 status.error = Some(message.clone());
                 self.record_failure(name, &inst, &commit, &message, trigger);
                 return status;
@@ -236,17 +283,39 @@ impl Engine {
         let inventory = rec.inventory.get(&inst.env).cloned().unwrap_or_default();
         let cmp = compare(region.target.as_ref(), &desired, &live_objs, &inventory);
         status.objects = cmp.objects.clone();
-        status.health = if live_objs.is_empty() && last_good.is_none() { Health::Missing } else { cmp.health() };
+        status.health = if live_objs.is_empty() && last_good.is_none() {
+            Health::Missing
+        } else {
+            cmp.health()
+        };
         let new_revision = status.synced_revision.as_deref() != Some(commit.as_str())
-            || last_good.as_ref().is_some_and(|e| e.images != desired_images(&desired));
-        status.sync = if cmp.in_sync() && !new_revision { SyncState::Synced } else { SyncState::OutOfSync };
+            || last_good
+                .as_ref()
+                .is_some_and(|e| e.images != desired_images(&desired));
+        status.sync = if cmp.in_sync() && !new_revision {
+            SyncState::Synced
+        } else {
+            SyncState::OutOfSync
+        };
         if let Some(w) = self.gate(app, &inst, &commit, &rec, new_revision).await {
-            self.run_step(&inst, &commit, &format!("gate {}", inst.env), StepState::Waiting, Some(w.clone()));
+            self.run_step(
+                &inst,
+                &commit,
+                &format!("gate {}", inst.env),
+                StepState::Waiting,
+                Some(w.clone()),
+            );
             status.waiting = Some(w);
             return status;
         }
         if new_revision {
-            self.run_step(&inst, &commit, &format!("gate {}", inst.env), StepState::Succeeded, None);
+            self.run_step(
+                &inst,
+                &commit,
+                &format!("gate {}", inst.env),
+                StepState::Succeeded,
+                None,
+            );
         }
         if status.synced_revision.as_deref() == Some(commit.as_str()) {
             let state = match status.health {
@@ -254,7 +323,13 @@ impl Engine {
                 Health::Degraded => StepState::Failed,
                 _ => StepState::Running,
             };
-            self.run_step(&inst, &commit, &format!("healthy {}", inst.env), state, None);
+            self.run_step(
+                &inst,
+                &commit,
+                &format!("healthy {}", inst.env),
+                state,
+                None,
+            );
             if status.health == Health::Healthy {
                 self.served(&inst, &commit);
             }
@@ -272,16 +347,34 @@ impl Engine {
             trigger = "self-heal";
         }
         let started = Instant::now();
-        let result = sync(region.target.as_ref(), &desired, &cmp, &inventory, policy.prune || inst.ephemeral).await;
+        let result = sync(
+            region.target.as_ref(),
+            &desired,
+            &cmp,
+            &inventory,
+            policy.prune || inst.ephemeral,
+        )
+        .await;
         let elapsed = started.elapsed();
-        self.inner.metrics.sync_seconds.observe(elapsed.as_secs_f64());
-        self.lock().manual.retain(|(a, e)| !(a == name && (e.is_empty() || *e == inst.env)));
+        self.inner
+            .metrics
+            .sync_seconds
+            .observe(elapsed.as_secs_f64());
+        self.lock()
+            .manual
+            .retain(|(a, e)| !(a == name && (e.is_empty() || *e == inst.env)));
         let images = desired_images(&desired);
         let (outcome, message) = match &result {
             Ok(_) => (Outcome::Succeeded, None),
             Err(e) => (Outcome::Failed, Some(e.to_string())),
         };
-        self.inner.metrics.syncs.get_or_create(&crate::metrics::OutcomeLabels { outcome: format!("{outcome:?}") }).inc();
+        self.inner
+            .metrics
+            .syncs
+            .get_or_create(&crate::metrics::OutcomeLabels {
+                outcome: format!("{outcome:?}"),
+            })
+            .inc();
         let entry = HistoryEntry {
             id: 0,
             environment: inst.env.clone(),
@@ -295,13 +388,25 @@ impl Engine {
         };
         // Don't grow history with identical failures on every pass.
         let repeat = outcome == Outcome::Failed
-            && rec.history.last().is_some_and(|l| l.outcome == Outcome::Failed && l.revision == commit && l.environment == inst.env);
+            && rec.history.last().is_some_and(|l| {
+                l.outcome == Outcome::Failed && l.revision == commit && l.environment == inst.env
+            });
         let mut rec = rec;
         if !repeat {
             rec.record(entry.clone());
         }
-        let step = if result.is_ok() { StepState::Succeeded } else { StepState::Failed };
-        self.run_step(&inst, &commit, &format!("sync {}", inst.env), step, message.clone());
+        let step = if result.is_ok() {
+            StepState::Succeeded
+        } else {
+            StepState::Failed
+        };
+        self.run_step(
+            &inst,
+            &commit,
+            &format!("sync {}", inst.env),
+            step,
+            message.clone(),
+        );
         if let Ok(r) = &result {
             rec.inventory.insert(inst.env.clone(), r.inventory.clone());
             status.synced_revision = Some(commit.clone());
@@ -328,17 +433,38 @@ impl Engine {
         overrides: &[ferry_core::app_spec::ImageOverride],
     ) -> Result<Arc<Vec<StoredObject>>, String> {
         let url = normalise_url(&app.spec.source.repo_url);
-        let key = format!("{url}\n{commit}\n{}\n{}\n{}\n{}", app.spec.source.path, inst.env, inst.namespace, serde_json::to_string(overrides).unwrap_or_default());
-        if let Some(hit) = self.inner.renders.lock().unwrap_or_else(|e| e.into_inner()).map.get(&key).cloned() {
+        let key = format!(
+            "{url}\n{commit}\n{}\n{}\n{}\n{}",
+            app.spec.source.path,
+            inst.env,
+            inst.namespace,
+            serde_json::to_string(overrides).unwrap_or_default()
+        );
+        if let Some(hit) = self
+            .inner
+            .renders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .get(&key)
+            .cloned()
+        {
             return (*hit).clone().map(Arc::new);
         }
         let cache = self.inner.cache.clone();
         let spec = app.spec.clone();
-        let (name, env, ns, commit, ephemeral) =
-            (app.metadata.name.clone(), inst.env.clone(), inst.namespace.clone(), commit.to_string(), inst.ephemeral);
+        let (name, env, ns, commit, ephemeral) = (
+            app.metadata.name.clone(),
+            inst.env.clone(),
+            inst.namespace.clone(),
+            commit.to_string(),
+            inst.ephemeral,
+        );
         let overrides = overrides.to_vec();
         let result = tokio::task::spawn_blocking(move || -> Result<Vec<StoredObject>, String> {
-            let files = cache.files(&url, &commit, &spec.source.path).map_err(|e| e.to_string())?;
+            let files = cache
+                .files(&url, &commit, &spec.source.path)
+                .map_err(|e| e.to_string())?;
             let ctx = RenderContext {
                 app: &name,
                 environment: &env,
@@ -364,10 +490,23 @@ impl Engine {
         result.map(Arc::new)
     }
 
-    fn record_failure(&self, app: &str, inst: &Instance, commit: &str, message: &str, trigger: &str) {
+    fn record_failure(
+        &self,
+        app: &str,
+        inst: &Instance,
+        commit: &str,
+        message: &str,
+        trigger: &str,
+    ) {
         let mut st = self.lock();
         let rec = st.records.entry(app.to_string()).or_default();
-        if rec.history.iter().rev().find(|e| e.environment == inst.env).is_some_and(|e| e.revision == commit && e.outcome == Outcome::Failed) {
+        if rec
+            .history
+            .iter()
+            .rev()
+            .find(|e| e.environment == inst.env)
+            .is_some_and(|e| e.revision == commit && e.outcome == Outcome::Failed)
+        {
             return;
         }
         let entry = HistoryEntry {
@@ -384,7 +523,13 @@ impl Engine {
         rec.record(entry.clone());
         let rec = rec.clone();
         drop(st);
-        self.inner.metrics.syncs.get_or_create(&crate::metrics::OutcomeLabels { outcome: "Failed".into() }).inc();
+        self.inner
+            .metrics
+            .syncs
+            .get_or_create(&crate::metrics::OutcomeLabels {
+                outcome: "Failed".into(),
+            })
+            .inc();
         if let Err(e) = self.inner.store.save(app, &rec) {
             tracing::error!(%app, error = %e, "cannot store sync record");
         }
@@ -396,10 +541,19 @@ impl Engine {
         let name = &app.metadata.name;
         let (rec, regions) = {
             let st = self.lock();
-            (st.records.get(name).cloned().unwrap_or_default(), st.regions.clone())
+            (
+                st.records.get(name).cloned().unwrap_or_default(),
+                st.regions.clone(),
+            )
         };
         let known: BTreeSet<&str> = insts.iter().map(|i| i.env.as_str()).collect();
-        let declared: BTreeSet<&str> = self.inner.topology.environments.iter().map(|e| e.metadata.name.as_str()).collect();
+        let declared: BTreeSet<&str> = self
+            .inner
+            .topology
+            .environments
+            .iter()
+            .map(|e| e.metadata.name.as_str())
+            .collect();
         let gone: Vec<String> = rec
             .inventory
             .keys()
@@ -440,7 +594,8 @@ fn desired_images(objs: &[StoredObject]) -> Vec<String> {
 }
 
 fn namespace_object(ns: &str, app: &str, env: &str) -> StoredObject {
-    let mut value = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    let mut value =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
     set_label(&mut value, LABEL_APP, app);
     set_label(&mut value, LABEL_ENV, env);
     StoredObject {
@@ -476,17 +631,27 @@ pub fn order(apps: &[Application]) -> Vec<&Application> {
     out
 }
 
-
 // === pipeline runs ===
 
 impl Engine {
     /// Updates step `step` of the run for this instance's commit, creating
     /// the run the first time the commit is seen.
-    fn run_step(&self, inst: &Instance, commit: &str, step: &str, state: StepState, message: Option<String>) {
-        let Some(pipeline) = &inst.pipeline else { return };
+    fn run_step(
+        &self,
+        inst: &Instance,
+        commit: &str,
+        step: &str,
+        state: StepState,
+        message: Option<String>,
+    ) {
+        let Some(pipeline) = &inst.pipeline else {
+            return;
+        };
         let now = now_ms();
         let mut st = self.lock();
-        let idx = st.runs.iter().rposition(|r| r.pipeline == *pipeline && r.commit == commit && r.git_ref == inst.git_ref);
+        let idx = st.runs.iter().rposition(|r| {
+            r.pipeline == *pipeline && r.commit == commit && r.git_ref == inst.git_ref
+        });
         let idx = match idx {
             Some(i) => i,
             None => {
@@ -505,13 +670,18 @@ impl Engine {
             }
         };
         let run = &mut st.runs[idx];
-        let before = run.steps.iter().find(|s| s.name == step).map(|s| (s.state, s.message.clone()));
+        let before = run
+            .steps
+            .iter()
+            .find(|s| s.name == step)
+            .map(|s| (s.state, s.message.clone()));
         if before == Some((state, message.clone())) {
             return;
         }
         let was = run.state;
         run.step(step, state, message, now);
-        let done = run.state != was && matches!(run.state, StepState::Succeeded | StepState::Failed);
+        let done =
+            run.state != was && matches!(run.state, StepState::Succeeded | StepState::Failed);
         let snapshot = run.clone();
         let dir = self.inner.cfg.data_dir.clone();
         crate::runs::save(&dir, &mut st.runs);
@@ -519,7 +689,11 @@ impl Engine {
         if done {
             crate::notify::send(
                 self,
-                if snapshot.state == StepState::Succeeded { "dev.ferry.pipeline.succeeded" } else { "dev.ferry.pipeline.failed" },
+                if snapshot.state == StepState::Succeeded {
+                    "dev.ferry.pipeline.succeeded"
+                } else {
+                    "dev.ferry.pipeline.failed"
+                },
                 &format!("/pipelines/{}/runs/{}", snapshot.pipeline, snapshot.id),
                 serde_json::to_value(&snapshot).unwrap_or_default(),
             );
@@ -542,7 +716,10 @@ impl Engine {
             return;
         }
         if let Some(seen) = st.repos.get(&url).and_then(|r| r.seen.get(commit)).copied() {
-            self.inner.metrics.commit_to_serving_seconds.observe(seen.elapsed().as_secs_f64());
+            self.inner
+                .metrics
+                .commit_to_serving_seconds
+                .observe(seen.elapsed().as_secs_f64());
         }
         st.served.insert(key);
     }

@@ -47,7 +47,11 @@ pub fn render(files: &Files, root: &str, ctx: &RenderContext<'_>) -> Result<Vec<
         })?,
         RenderKind::Helm => external(files, root, "helm", |dir| {
             let mut c = Command::new("helm");
-            c.arg("template").arg(ctx.app).arg(dir).arg("--namespace").arg(ctx.namespace);
+            c.arg("template")
+                .arg(ctx.app)
+                .arg(dir)
+                .arg("--namespace")
+                .arg(ctx.namespace);
             for v in ctx.value_files {
                 c.arg("-f").arg(dir.join(v));
             }
@@ -75,7 +79,10 @@ pub fn render(files: &Files, root: &str, ctx: &RenderContext<'_>) -> Result<Vec<
     let mut seen = BTreeMap::new();
     for o in &out {
         if let Some(first) = seen.insert(crate::object::ObjKey::of(o), o.source.clone()) {
-            problems.push(Problem::file(o.source.clone(), format!("duplicate object (also in {first})")));
+            problems.push(Problem::file(
+                o.source.clone(),
+                format!("duplicate object (also in {first})"),
+            ));
         }
     }
     if !problems.is_empty() {
@@ -97,7 +104,11 @@ fn detect(files: &Files, root: &str) -> RenderKind {
 }
 
 fn join(root: &str, name: &str) -> String {
-    if root.is_empty() { name.to_string() } else { format!("{}/{name}", root.trim_end_matches('/')) }
+    if root.is_empty() {
+        name.to_string()
+    } else {
+        format!("{}/{name}", root.trim_end_matches('/'))
+    }
 }
 
 fn yaml_files(files: &Files) -> Vec<(String, String)> {
@@ -114,7 +125,10 @@ fn external(
     tool: &'static str,
     command: impl Fn(&Path) -> Command,
 ) -> Result<Vec<(String, String)>> {
-    let dir = tempfile_dir().map_err(|e| Error::Render { tool, message: e.to_string() })?;
+    let dir = tempfile_dir().map_err(|e| Error::Render {
+        tool,
+        message: e.to_string(),
+    })?;
     for (path, bytes) in files {
         let p = dir.path().join(path);
         if let Some(parent) = p.parent() {
@@ -122,15 +136,22 @@ fn external(
         }
         std::fs::write(&p, bytes).map_err(|e| Error::io("write", &p, e))?;
     }
-    let out = command(&dir.path().join(root)).output().map_err(|e| Error::Render {
-        tool,
-        message: format!("cannot run `{tool}` ({e}); install it or set spec.render.kind: directory"),
-    })?;
+    let out = command(&dir.path().join(root))
+        .output()
+        .map_err(|e| Error::Render {
+            tool,
+            message: format!(
+                "cannot run `{tool}` ({e}); install it or set spec.render.kind: directory"
+            ),
+        })?;
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr).trim().to_string();
         return Err(Error::Render { tool, message: msg });
     }
-    Ok(vec![(format!("{}({tool})", if root.is_empty() { "." } else { root }), String::from_utf8_lossy(&out.stdout).into_owned())])
+    Ok(vec![(
+        format!("{}({tool})", if root.is_empty() { "." } else { root }),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )])
 }
 
 fn tempfile_dir() -> std::io::Result<TempDir> {
@@ -154,14 +175,23 @@ impl Drop for TempDir {
     }
 }
 
-fn to_object(doc: &ferry_core::yaml::Document, ctx: &RenderContext<'_>) -> Result<StoredObject, Problem> {
+fn to_object(
+    doc: &ferry_core::yaml::Document,
+    ctx: &RenderContext<'_>,
+) -> Result<StoredObject, Problem> {
     let mut value = doc.value.clone();
     if !value.is_object() {
         return Err(doc.problem("", "a manifest must be a mapping"));
     }
-    let api = doc.api_version().ok_or_else(|| doc.problem("apiVersion", "missing field `apiVersion`"))?;
-    let kind = doc.kind().ok_or_else(|| doc.problem("kind", "missing field `kind`"))?;
-    let name = doc.name().ok_or_else(|| doc.problem("metadata.name", "missing field `metadata.name`"))?;
+    let api = doc
+        .api_version()
+        .ok_or_else(|| doc.problem("apiVersion", "missing field `apiVersion`"))?;
+    let kind = doc
+        .kind()
+        .ok_or_else(|| doc.problem("kind", "missing field `kind`"))?;
+    let name = doc
+        .name()
+        .ok_or_else(|| doc.problem("metadata.name", "missing field `metadata.name`"))?;
     ferry_core::meta::validate_dns_label(name.split('.').next().unwrap_or(name))
         .map_err(|m| doc.problem("metadata.name", m))?;
     let gk = GroupKind::of(api, kind);
@@ -169,7 +199,11 @@ fn to_object(doc: &ferry_core::yaml::Document, ctx: &RenderContext<'_>) -> Resul
     let namespace = if cluster_scoped(&gk) {
         None
     } else {
-        let ns = value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(ctx.namespace).to_string();
+        let ns = value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(ctx.namespace)
+            .to_string();
         value["metadata"]["namespace"] = Value::String(ns.clone());
         Some(ns)
     };
@@ -190,7 +224,10 @@ fn check_workload(doc: &ferry_core::yaml::Document, v: &Value) -> Result<(), Pro
     if let Some(r) = v.pointer("/spec/replicas")
         && !r.is_u64()
     {
-        return Err(doc.problem("spec.replicas", format!("expected a non-negative integer, found {r}")));
+        return Err(doc.problem(
+            "spec.replicas",
+            format!("expected a non-negative integer, found {r}"),
+        ));
     }
     for (path, containers) in pod_specs(v) {
         for (i, c) in containers.iter().enumerate() {
@@ -198,7 +235,10 @@ fn check_workload(doc: &ferry_core::yaml::Document, v: &Value) -> Result<(), Pro
             if c.get("name").and_then(Value::as_str).is_none() {
                 return Err(doc.problem(&format!("{at}.name"), "missing field `name`"));
             }
-            if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
+            if c.get("image")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
                 return Err(doc.problem(&format!("{at}.image"), "missing field `image`"));
             }
         }
@@ -211,7 +251,10 @@ fn pod_specs(v: &Value) -> Vec<(&'static str, &Vec<Value>)> {
     for (path, ptr) in [
         ("spec", "/spec/containers"),
         ("spec.template.spec", "/spec/template/spec/containers"),
-        ("spec.jobTemplate.spec.template.spec", "/spec/jobTemplate/spec/template/spec/containers"),
+        (
+            "spec.jobTemplate.spec.template.spec",
+            "/spec/jobTemplate/spec/template/spec/containers",
+        ),
     ] {
         if let Some(Value::Array(a)) = v.pointer(ptr) {
             out.push((path, a));
@@ -223,10 +266,17 @@ fn pod_specs(v: &Value) -> Vec<(&'static str, &Vec<Value>)> {
 /// Image references of every container of `v`.
 pub fn images_of(v: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    for base in ["/spec", "/spec/template/spec", "/spec/jobTemplate/spec/template/spec"] {
+    for base in [
+        "/spec",
+        "/spec/template/spec",
+        "/spec/jobTemplate/spec/template/spec",
+    ] {
         for list in ["containers", "initContainers"] {
             if let Some(Value::Array(a)) = v.pointer(&format!("{base}/{list}")) {
-                out.extend(a.iter().filter_map(|c| c.get("image")?.as_str().map(str::to_string)));
+                out.extend(
+                    a.iter()
+                        .filter_map(|c| c.get("image")?.as_str().map(str::to_string)),
+                );
             }
         }
     }
@@ -238,11 +288,19 @@ pub fn override_images(v: &mut Value, overrides: &[ImageOverride]) {
     if overrides.is_empty() {
         return;
     }
-    for base in ["/spec", "/spec/template/spec", "/spec/jobTemplate/spec/template/spec"] {
+    for base in [
+        "/spec",
+        "/spec/template/spec",
+        "/spec/jobTemplate/spec/template/spec",
+    ] {
         for list in ["containers", "initContainers"] {
-            let Some(Value::Array(a)) = v.pointer_mut(&format!("{base}/{list}")) else { continue };
+            let Some(Value::Array(a)) = v.pointer_mut(&format!("{base}/{list}")) else {
+                continue;
+            };
             for c in a {
-                let Some(image) = c.get("image").and_then(Value::as_str) else { continue };
+                let Some(image) = c.get("image").and_then(Value::as_str) else {
+                    continue;
+                };
                 if let Some(new) = apply_override(image, overrides) {
                     c["image"] = Value::String(new);
                 }
@@ -266,7 +324,9 @@ pub fn split_image(image: &str) -> (&str, Option<&str>, Option<&str>) {
 
 fn apply_override(image: &str, overrides: &[ImageOverride]) -> Option<String> {
     let (name, tag, digest) = split_image(image);
-    let o = overrides.iter().find(|o| o.name == name || name.ends_with(&format!("/{}", o.name)))?;
+    let o = overrides
+        .iter()
+        .find(|o| o.name == name || name.ends_with(&format!("/{}", o.name)))?;
     let name = o.new_name.as_deref().unwrap_or(name);
     Some(match (&o.new_tag, tag, digest) {
         (Some(t), _, _) => format!("{name}:{t}"),

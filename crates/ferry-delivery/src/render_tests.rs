@@ -13,7 +13,9 @@ fn ctx<'a>(images: &'a [ImageOverride]) -> RenderContext<'a> {
 }
 
 fn files(list: &[(&str, &str)]) -> Files {
-    list.iter().map(|(p, t)| (p.to_string(), t.as_bytes().to_vec())).collect()
+    list.iter()
+        .map(|(p, t)| (p.to_string(), t.as_bytes().to_vec()))
+        .collect()
 }
 
 const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - {name: web, image: 'myhero/data:latest'}\n";
@@ -22,7 +24,10 @@ const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: we
 fn directory_renders_in_apply_order_with_labels_and_namespace() {
     let f = files(&[
         ("k8s/a.yaml", DEPLOY),
-        ("k8s/b.yml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n"),
+        (
+            "k8s/b.yml",
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n",
+        ),
         ("k8s/README.md", "not yaml"),
     ]);
     let objs = render(&f, "k8s", &ctx(&[])).unwrap();
@@ -42,20 +47,30 @@ fn image_override_rewrites_name_and_tag() {
         new_tag: Some("dev-abc1234".into()),
     }];
     let objs = render(&files(&[("a.yaml", DEPLOY)]), "", &ctx(&o)).unwrap();
-    assert_eq!(images_of(&objs[0].value), ["127.0.0.1:5000/myhero/data:dev-abc1234"]);
+    assert_eq!(
+        images_of(&objs[0].value),
+        ["127.0.0.1:5000/myhero/data:dev-abc1234"]
+    );
 }
 
 #[test]
 fn split_image_handles_registry_ports() {
-    assert_eq!(split_image("127.0.0.1:5000/a/b:v1"), ("127.0.0.1:5000/a/b", Some("v1"), None));
-    assert_eq!(split_image("127.0.0.1:5000/a/b"), ("127.0.0.1:5000/a/b", None, None));
+    assert_eq!(
+        split_image("127.0.0.1:5000/a/b:v1"),
+        ("127.0.0.1:5000/a/b", Some("v1"), None)
+    );
+    assert_eq!(
+        split_image("127.0.0.1:5000/a/b"),
+        ("127.0.0.1:5000/a/b", None, None)
+    );
     assert_eq!(split_image("a@sha256:00"), ("a", None, Some("sha256:00")));
 }
 
 #[test]
 fn bad_manifest_names_file_document_and_field() {
     let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: two\n";
-    let Err(Error::Manifests(p)) = render(&files(&[("k8s/app.yaml", bad)]), "k8s", &ctx(&[])) else {
+    let Err(Error::Manifests(p)) = render(&files(&[("k8s/app.yaml", bad)]), "k8s", &ctx(&[]))
+    else {
         panic!("expected manifest problems")
     };
     let text = p.to_string();
@@ -66,9 +81,17 @@ fn bad_manifest_names_file_document_and_field() {
 #[test]
 fn missing_image_and_syntax_errors_are_reported() {
     let no_image = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n      - {name: web}\n";
-    let err = render(&files(&[("a.yaml", no_image), ("b.yaml", "a: [\n")]), "", &ctx(&[])).unwrap_err();
+    let err = render(
+        &files(&[("a.yaml", no_image), ("b.yaml", "a: [\n")]),
+        "",
+        &ctx(&[]),
+    )
+    .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("spec.template.spec.containers.0.image"), "{text}");
+    assert!(
+        text.contains("spec.template.spec.containers.0.image"),
+        "{text}"
+    );
     assert!(text.contains("b.yaml"), "{text}");
 }
 
@@ -83,5 +106,8 @@ fn duplicates_are_rejected() {
 fn kustomize_is_detected() {
     let f = files(&[("k/kustomization.yaml", "resources: []\n")]);
     assert_eq!(detect(&f, "k"), RenderKind::Kustomize);
-    assert_eq!(detect(&files(&[("c/Chart.yaml", "")]), "c"), RenderKind::Helm);
+    assert_eq!(
+        detect(&files(&[("c/Chart.yaml", "")]), "c"),
+        RenderKind::Helm
+    );
 }

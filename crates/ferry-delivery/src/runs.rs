@@ -10,7 +10,10 @@ pub const LIMIT: usize = 200;
 
 /// Loads stored runs (none when absent or unreadable: runs are a log).
 pub fn load(dir: &Path) -> Vec<Run> {
-    std::fs::read(dir.join("runs.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+    std::fs::read(dir.join("runs.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 /// Stores runs, trimming old ones.

@@ -26,7 +26,10 @@ pub struct RuntimeTarget {
 impl RuntimeTarget {
     /// Wraps a running runtime.
     pub fn new(rt: Runtime) -> Self {
-        Self { rt, owned: Arc::default() }
+        Self {
+            rt,
+            owned: Arc::default(),
+        }
     }
 }
 
@@ -39,14 +42,19 @@ impl Target for RuntimeTarget {
         let rt = self.rt.clone();
         let owned = self.owned.clone();
         Box::pin(async move {
-            let sources: Vec<(String, String)> =
-                objects.iter().map(|o| (o.source.clone(), o.value.to_string())).collect();
+            let sources: Vec<(String, String)> = objects
+                .iter()
+                .map(|o| (o.source.clone(), o.value.to_string()))
+                .collect();
             tokio::task::spawn_blocking(move || rt.apply(&sources))
                 .await
                 .map_err(|e| Error::Target(e.to_string()))?
                 .map_err(to_error)?;
             let mut owned = owned.lock().unwrap_or_else(|e| e.into_inner());
-            for o in objects.into_iter().filter(|o| Kind::from_group_kind(&o.group_kind).is_none()) {
+            for o in objects
+                .into_iter()
+                .filter(|o| Kind::from_group_kind(&o.group_kind).is_none())
+            {
                 owned.insert(ObjKey::of(&o), o);
             }
             Ok(())
@@ -55,17 +63,33 @@ impl Target for RuntimeTarget {
 
     fn list(&self, key: &str, value: &str) -> BoxFuture<'_, Result<Vec<StoredObject>>> {
         let rt = self.rt.clone();
-        let owned: Vec<StoredObject> = self.owned.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let owned: Vec<StoredObject> = self
+            .owned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         let (key, value) = (key.to_string(), value.to_string());
         Box::pin(async move {
-            let wanted = |v: &serde_json::Value| label(v, &key).is_some_and(|l| value.is_empty() || l == value);
+            let wanted = |v: &serde_json::Value| {
+                label(v, &key).is_some_and(|l| value.is_empty() || l == value)
+            };
             let mut out = Vec::new();
-            for kind in [Kind::Namespace, Kind::ConfigMap, Kind::Secret, Kind::Service, Kind::Deployment] {
+            for kind in [
+                Kind::Namespace,
+                Kind::ConfigMap,
+                Kind::Secret,
+                Kind::Service,
+                Kind::Deployment,
+            ] {
                 for v in rt.list(kind, None) {
                     if !wanted(&v) {
                         continue;
                     }
-                    let Some(k) = ObjKey::of_value(&v) else { continue };
+                    let Some(k) = ObjKey::of_value(&v) else {
+                        continue;
+                    };
                     out.push(StoredObject {
                         group_kind: k.group_kind,
                         namespace: k.namespace,
@@ -86,10 +110,12 @@ impl Target for RuntimeTarget {
         Box::pin(async move {
             for k in keys {
                 match Kind::from_group_kind(&k.group_kind) {
-                    Some(kind) => match rt.delete(kind, k.namespace.as_deref().unwrap_or(""), &k.name) {
-                        Ok(()) | Err(ferry_runtime::Error::NotFound { .. }) => {}
-                        Err(e) => return Err(to_error(e)),
-                    },
+                    Some(kind) => {
+                        match rt.delete(kind, k.namespace.as_deref().unwrap_or(""), &k.name) {
+                            Ok(()) | Err(ferry_runtime::Error::NotFound { .. }) => {}
+                            Err(e) => return Err(to_error(e)),
+                        }
+                    }
                     None => {
                         owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&k);
                         tracing::warn!(object = %k, "the runtime offers no delete for this kind; left in place");

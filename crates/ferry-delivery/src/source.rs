@@ -29,7 +29,9 @@ impl Refs {
             .get(rev)
             .or_else(|| self.tags.get(rev))
             .map(String::as_str)
-            .or_else(|| (rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit())).then_some(rev))
+            .or_else(|| {
+                (rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit())).then_some(rev)
+            })
     }
 }
 
@@ -45,7 +47,11 @@ pub fn normalise_url(url: &str) -> String {
         url.to_string()
     } else {
         let p = Path::new(url);
-        let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(p)
+        };
         format!("file://{}", abs.display())
     }
 }
@@ -53,7 +59,9 @@ pub fn normalise_url(url: &str) -> String {
 impl GitCache {
     /// A cache under `dir` (created on first fetch).
     pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf() }
+        Self {
+            dir: dir.to_path_buf(),
+        }
     }
 
     fn mirror(&self, url: &str) -> PathBuf {
@@ -79,7 +87,9 @@ impl GitCache {
                 gix::remote::Direction::Fetch,
             )
             .map_err(|e| Error::git(&url, e))?;
-        let connection = remote.connect(gix::remote::Direction::Fetch).map_err(|e| Error::git(&url, e))?;
+        let connection = remote
+            .connect(gix::remote::Direction::Fetch)
+            .map_err(|e| Error::git(&url, e))?;
         let outcome = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(|e| Error::git(&url, e))?
@@ -88,7 +98,9 @@ impl GitCache {
         let mut refs = Refs::default();
         for r in &outcome.ref_map.remote_refs {
             let (name, target, peeled) = r.unpack();
-            let Some(id) = peeled.or(target) else { continue };
+            let Some(id) = peeled.or(target) else {
+                continue;
+            };
             let name = name.to_string();
             if let Some(b) = name.strip_prefix("refs/heads/") {
                 refs.branches.insert(b.to_string(), id.to_string());
@@ -105,14 +117,24 @@ impl GitCache {
         let url = normalise_url(url);
         let repo = gix::open(self.mirror(&url)).map_err(|e| Error::git(&url, e))?;
         let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| Error::git(&url, e))?;
-        let commit_obj = repo.find_commit(id).map_err(|e| Error::git(&url, format!("commit {commit}: {e}")))?;
+        let commit_obj = repo
+            .find_commit(id)
+            .map_err(|e| Error::git(&url, format!("commit {commit}: {e}")))?;
         let mut tree = commit_obj.tree().map_err(|e| Error::git(&url, e))?;
         let dir = dir.trim_matches('/');
         if !dir.is_empty() {
             let entry = tree
                 .peel_to_entry_by_path(dir)
                 .map_err(|e| Error::git(&url, e))?
-                .ok_or_else(|| Error::git(&url, format!("path `{dir}` does not exist at {}", &commit[..7.min(commit.len())])))?;
+                .ok_or_else(|| {
+                    Error::git(
+                        &url,
+                        format!(
+                            "path `{dir}` does not exist at {}",
+                            &commit[..7.min(commit.len())]
+                        ),
+                    )
+                })?;
             tree = entry.object().map_err(|e| Error::git(&url, e))?.into_tree();
         }
         let mut out = Files::new();
@@ -130,7 +152,10 @@ impl GitCache {
         for info in walk.take(limit) {
             let info = info.map_err(|e| Error::git(&url, e))?;
             let c = info.object().map_err(|e| Error::git(&url, e))?;
-            let summary = c.message().map(|m| m.summary().to_string()).unwrap_or_default();
+            let summary = c
+                .message()
+                .map(|m| m.summary().to_string())
+                .unwrap_or_default();
             out.push((info.id.to_string(), summary));
         }
         Ok(out)
@@ -146,7 +171,11 @@ fn collect(
     for entry in tree.iter() {
         let entry = entry?;
         let name = entry.filename().to_string();
-        let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let path = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
         let mode = entry.mode();
         if mode.is_tree() {
             let sub = repo.find_object(entry.oid())?.into_tree();

@@ -64,9 +64,17 @@ impl AppStatus {
 
     /// Synced when every environment is.
     pub fn sync(&self) -> SyncState {
-        if self.environments.iter().all(|e| e.sync == SyncState::Synced) {
+        if self
+            .environments
+            .iter()
+            .all(|e| e.sync == SyncState::Synced)
+        {
             SyncState::Synced
-        } else if self.environments.iter().any(|e| e.sync == SyncState::OutOfSync) {
+        } else if self
+            .environments
+            .iter()
+            .any(|e| e.sync == SyncState::OutOfSync)
+        {
             SyncState::OutOfSync
         } else {
             SyncState::Unknown

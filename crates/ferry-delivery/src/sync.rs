@@ -49,7 +49,11 @@ impl Comparison {
 
     /// Keys of objects that must be (re-)applied.
     pub fn to_apply(&self) -> BTreeSet<&ObjKey> {
-        self.objects.iter().filter(|o| o.sync != "Synced").map(|o| &o.key).collect()
+        self.objects
+            .iter()
+            .filter(|o| o.sync != "Synced")
+            .map(|o| &o.key)
+            .collect()
     }
 }
 
@@ -60,7 +64,9 @@ pub fn live_of<'a>(
     env: &str,
 ) -> BTreeMap<ObjKey, &'a StoredObject> {
     all.iter()
-        .filter(|o| label(&o.value, LABEL_APP) == Some(app) && label(&o.value, LABEL_ENV) == Some(env))
+        .filter(|o| {
+            label(&o.value, LABEL_APP) == Some(app) && label(&o.value, LABEL_ENV) == Some(env)
+        })
         .map(|o| (ObjKey::of(o), o))
         .collect()
 }
@@ -81,13 +87,29 @@ pub fn compare(
             None => ("Missing", Vec::new()),
             Some(l) => {
                 let diffs = diff(&d.value, &l.value);
-                (if diffs.is_empty() { "Synced" } else { "OutOfSync" }, diffs)
+                (
+                    if diffs.is_empty() {
+                        "Synced"
+                    } else {
+                        "OutOfSync"
+                    },
+                    diffs,
+                )
             }
         };
         let health = target.health(l.map(|o| &o.value));
-        objects.push(ObjectStatus { key, sync, health, diff: diffs });
+        objects.push(ObjectStatus {
+            key,
+            sync,
+            health,
+            diff: diffs,
+        });
     }
-    let extra = inventory.iter().filter(|k| !wanted.contains(*k) && live.contains_key(*k)).cloned().collect();
+    let extra = inventory
+        .iter()
+        .filter(|k| !wanted.contains(*k) && live.contains_key(*k))
+        .cloned()
+        .collect();
     Comparison { objects, extra }
 }
 
@@ -110,7 +132,11 @@ pub async fn sync(
     prune: bool,
 ) -> Result<SyncResult> {
     let todo = cmp.to_apply();
-    let batch: Vec<StoredObject> = desired.iter().filter(|o| todo.contains(&ObjKey::of(o))).cloned().collect();
+    let batch: Vec<StoredObject> = desired
+        .iter()
+        .filter(|o| todo.contains(&ObjKey::of(o)))
+        .cloned()
+        .collect();
     let applied: Vec<ObjKey> = batch.iter().map(ObjKey::of).collect();
     if !batch.is_empty() {
         target.apply(batch).await?;
@@ -128,7 +154,11 @@ pub async fn sync(
     if !prune {
         inv.extend(inventory.iter().filter(|k| cmp.extra.contains(k)).cloned());
     }
-    Ok(SyncResult { applied, pruned, inventory: inv.into_iter().collect() })
+    Ok(SyncResult {
+        applied,
+        pruned,
+        inventory: inv.into_iter().collect(),
+    })
 }
 
 #[cfg(test)]

@@ -1,11 +1,15 @@
 use super::*;
-use crate::object::{set_label, LABEL_APP, LABEL_ENV};
+use crate::object::{LABEL_APP, LABEL_ENV, set_label};
 use crate::target::MemoryTarget;
 use ferry_core::objects::GroupKind;
 use serde_json::{Value, json};
 
 fn obj(kind: &str, name: &str, spec: Value) -> StoredObject {
-    let api = if kind == "Deployment" { "apps/v1" } else { "v1" };
+    let api = if kind == "Deployment" {
+        "apps/v1"
+    } else {
+        "v1"
+    };
     let mut value = json!({"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "dev"}, "spec": spec});
     set_label(&mut value, LABEL_APP, "web");
     set_label(&mut value, LABEL_ENV, "dev");
@@ -18,7 +22,12 @@ fn obj(kind: &str, name: &str, spec: Value) -> StoredObject {
     }
 }
 
-async fn run(t: &MemoryTarget, desired: &[StoredObject], inv: &[ObjKey], prune: bool) -> (Comparison, SyncResult) {
+async fn run(
+    t: &MemoryTarget,
+    desired: &[StoredObject],
+    inv: &[ObjKey],
+    prune: bool,
+) -> (Comparison, SyncResult) {
     let all = t.list(LABEL_APP, "web").await.unwrap();
     let live = live_of(&all, "web", "dev");
     let cmp = compare(t, desired, &live, inv);
@@ -34,9 +43,15 @@ async fn status(t: &MemoryTarget, desired: &[StoredObject], inv: &[ObjKey]) -> C
 #[tokio::test]
 async fn first_sync_applies_everything_then_nothing() {
     let t = MemoryTarget::new();
-    let desired = vec![obj("Deployment", "web", json!({"replicas": 1})), obj("Service", "web", json!({}))];
+    let desired = vec![
+        obj("Deployment", "web", json!({"replicas": 1})),
+        obj("Service", "web", json!({})),
+    ];
     let (cmp, res) = run(&t, &desired, &[], false).await;
-    assert_eq!(cmp.objects.iter().filter(|o| o.sync == "Missing").count(), 2);
+    assert_eq!(
+        cmp.objects.iter().filter(|o| o.sync == "Missing").count(),
+        2
+    );
     assert_eq!(res.applied.len(), 2);
     assert_eq!(res.inventory.len(), 2);
     let after = status(&t, &desired, &res.inventory).await;
@@ -60,13 +75,19 @@ async fn drift_is_reported_and_reverted() {
     assert_eq!(cmp.objects[0].sync, "OutOfSync");
     assert_eq!(cmp.objects[0].diff[0].path, "spec.replicas");
     run(&t, &desired, &res.inventory, false).await;
-    assert_eq!(t.get(&res.inventory[0]).unwrap().value["spec"]["replicas"], 2);
+    assert_eq!(
+        t.get(&res.inventory[0]).unwrap().value["spec"]["replicas"],
+        2
+    );
 }
 
 #[tokio::test]
 async fn prune_deletes_only_what_ferry_created() {
     let t = MemoryTarget::new();
-    let v1 = vec![obj("Deployment", "web", json!({})), obj("Service", "old", json!({}))];
+    let v1 = vec![
+        obj("Deployment", "web", json!({})),
+        obj("Service", "old", json!({})),
+    ];
     let (_, res) = run(&t, &v1, &[], true).await;
     // Someone else's object that happens to carry ferry's labels but is not
     // in the inventory must survive.
@@ -94,5 +115,8 @@ async fn failed_apply_changes_nothing() {
     let all = t.list(LABEL_APP, "web").await.unwrap();
     let cmp = compare(&t, &v2, &live_of(&all, "web", "dev"), &res.inventory);
     assert!(sync(&t, &v2, &cmp, &res.inventory, true).await.is_err());
-    assert_eq!(t.get(&res.inventory[0]).unwrap().value["spec"]["replicas"], 1);
+    assert_eq!(
+        t.get(&res.inventory[0]).unwrap().value["spec"]["replicas"],
+        1
+    );
 }

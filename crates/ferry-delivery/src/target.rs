@@ -75,18 +75,32 @@ impl MemoryTarget {
 
     /// Every live object.
     pub fn all(&self) -> Vec<StoredObject> {
-        self.inner.lock().expect("lock").objects.values().cloned().collect()
+        self.inner
+            .lock()
+            .expect("lock")
+            .objects
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Changes a live object by hand (drift), or creates one ferry did not.
     pub fn put(&self, o: StoredObject) {
-        self.inner.lock().expect("lock").objects.insert(ObjKey::of(&o), o);
+        self.inner
+            .lock()
+            .expect("lock")
+            .objects
+            .insert(ObjKey::of(&o), o);
     }
 }
 
 fn with_status(mut o: StoredObject) -> StoredObject {
     if matches!(o.group_kind.kind.as_str(), "Deployment" | "StatefulSet") {
-        let replicas = o.value.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+        let replicas = o
+            .value
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
         o.value["status"] = serde_json::json!({"replicas": replicas, "readyReplicas": replicas, "updatedReplicas": replicas});
     }
     o
@@ -110,7 +124,12 @@ impl Target for MemoryTarget {
 
     fn list(&self, key: &str, value: &str) -> BoxFuture<'_, Result<Vec<StoredObject>>> {
         let inner = self.inner.lock().expect("lock");
-        let out = inner.objects.values().filter(|o| label(&o.value, key).is_some_and(|v| value.is_empty() || v == value)).cloned().collect();
+        let out = inner
+            .objects
+            .values()
+            .filter(|o| label(&o.value, key).is_some_and(|v| value.is_empty() || v == value))
+            .cloned()
+            .collect();
         Box::pin(async move { Ok(out) })
     }
 

@@ -28,7 +28,8 @@ fn provider(headers: &HeaderMap) -> &'static str {
         "gitea"
     } else if headers.contains_key("x-gitlab-event") || headers.contains_key("x-gitlab-token") {
         "gitlab"
-    } else if headers.contains_key("x-github-event") || headers.contains_key("x-hub-signature-256") {
+    } else if headers.contains_key("x-github-event") || headers.contains_key("x-hub-signature-256")
+    {
         "github"
     } else {
         "generic"
@@ -43,19 +44,27 @@ pub fn verify(headers: &HeaderMap, body: &[u8], secret: Option<&str>) -> Result<
         return if constant_eq(token.as_bytes(), secret.as_bytes()) {
             Ok(())
         } else {
-            Err(Error::Webhook("X-Gitlab-Token does not match the configured secret".into()))
+            Err(Error::Webhook(
+                "X-Gitlab-Token does not match the configured secret".into(),
+            ))
         };
     }
     let sig = header("x-hub-signature-256")
         .map(|s| s.strip_prefix("sha256=").unwrap_or(s))
         .or_else(|| header("x-gitea-signature"))
         .ok_or_else(|| {
-            Error::Webhook("missing signature: send X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token".into())
+            Error::Webhook(
+                "missing signature: send X-Hub-Signature-256, X-Gitea-Signature or X-Gitlab-Token"
+                    .into(),
+            )
         })?;
-    let want = hex::decode(sig.trim()).map_err(|_| Error::Webhook("signature is not hex".into()))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
+    let want =
+        hex::decode(sig.trim()).map_err(|_| Error::Webhook("signature is not hex".into()))?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
     mac.update(body);
-    mac.verify_slice(&want).map_err(|_| Error::Webhook("signature does not match the body and secret".into()))
+    mac.verify_slice(&want)
+        .map_err(|_| Error::Webhook("signature does not match the body and secret".into()))
 }
 
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
@@ -64,27 +73,49 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Signs `body` as GitHub does (for tests and `ferry` clients).
 pub fn sign(body: &[u8], secret: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Parses a push payload of any of the supported providers.
 pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Push> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| Error::Webhook(format!("body is not JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::Webhook(format!("body is not JSON: {e}")))?;
     let mut urls = Vec::new();
     for obj in ["repository", "project"] {
-        for field in ["clone_url", "html_url", "ssh_url", "git_http_url", "git_ssh_url", "url", "web_url", "git_url"] {
-            if let Some(u) = v.get(obj).and_then(|o| o.get(field)).and_then(Value::as_str) {
+        for field in [
+            "clone_url",
+            "html_url",
+            "ssh_url",
+            "git_http_url",
+            "git_ssh_url",
+            "url",
+            "web_url",
+            "git_url",
+        ] {
+            if let Some(u) = v
+                .get(obj)
+                .and_then(|o| o.get(field))
+                .and_then(Value::as_str)
+            {
                 urls.push(u.to_string());
             }
         }
     }
     if urls.is_empty() {
-        return Err(Error::Webhook("payload names no repository (repository.clone_url or project.git_http_url)".into()));
+        return Err(Error::Webhook(
+            "payload names no repository (repository.clone_url or project.git_http_url)".into(),
+        ));
     }
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    Ok(Push { provider: provider(headers), urls, git_ref: s("ref"), after: s("after").or_else(|| s("checkout_sha")) })
+    Ok(Push {
+        provider: provider(headers),
+        urls,
+        git_ref: s("ref"),
+        after: s("after").or_else(|| s("checkout_sha")),
+    })
 }
 
 #[cfg(test)]
@@ -118,7 +149,10 @@ mod tests {
     #[test]
     fn gitea_and_gitlab() {
         let sig = sign(GITHUB.as_bytes(), "k");
-        let h = headers(&[("x-gitea-event", "push"), ("x-gitea-signature", sig.trim_start_matches("sha256="))]);
+        let h = headers(&[
+            ("x-gitea-event", "push"),
+            ("x-gitea-signature", sig.trim_start_matches("sha256=")),
+        ]);
         verify(&h, GITHUB.as_bytes(), Some("k")).unwrap();
         assert_eq!(parse(&h, GITHUB.as_bytes()).unwrap().provider, "gitea");
         let h = headers(&[("x-gitlab-event", "Push Hook"), ("x-gitlab-token", "k")]);

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
+use ferry_core::objects::GroupKind;
 use ferry_core::topology::Topology;
 use ferry_delivery::health::Health;
 use ferry_delivery::images::AnyImage;
@@ -14,16 +15,26 @@ use ferry_delivery::object::ObjKey;
 use ferry_delivery::status::SyncState;
 use ferry_delivery::target::{MemoryTarget, Target};
 use ferry_delivery::{Engine, EngineConfig, RegionTarget};
-use ferry_core::objects::GroupKind;
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=master"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "init.defaultBranch=master",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -48,7 +59,8 @@ fn deployment(name: &str, replicas: u32, image: &str) -> String {
     )
 }
 
-const SVC: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n";
+const SVC: &str =
+    "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n";
 
 fn topology(repo: &str, extra: &str) -> Topology {
     let text = format!(
@@ -69,22 +81,50 @@ fn fixture(extra: &str) -> Fixture {
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q"]);
-    commit(&repo, &[("k8s/web.yaml", &deployment("web", 1, "web:1")), ("k8s/svc.yaml", SVC)], "first");
+    commit(
+        &repo,
+        &[
+            ("k8s/web.yaml", &deployment("web", 1, "web:1")),
+            ("k8s/svc.yaml", SVC),
+        ],
+        "first",
+    );
     let topo = topology(repo.to_str().unwrap(), extra);
     let cfg = EngineConfig::new(dir.path().join("state"));
     let engine = Engine::new(cfg, Arc::new(topo), Default::default(), Arc::new(AnyImage)).unwrap();
     let target = MemoryTarget::new();
-    engine.add_region("uk", RegionTarget { target: Arc::new(target.clone()), registry: "127.0.0.1:5000".into() });
-    Fixture { _dir: dir, repo, target, engine }
+    engine.add_region(
+        "uk",
+        RegionTarget {
+            target: Arc::new(target.clone()),
+            registry: "127.0.0.1:5000".into(),
+        },
+    );
+    Fixture {
+        _dir: dir,
+        repo,
+        target,
+        engine,
+    }
 }
 
 fn key(kind: &str, name: &str) -> ObjKey {
-    let api = if kind == "Deployment" { "apps/v1" } else { "v1" };
-    ObjKey { group_kind: GroupKind::of(api, kind), namespace: Some("dev".into()), name: name.into() }
+    let api = if kind == "Deployment" {
+        "apps/v1"
+    } else {
+        "v1"
+    };
+    ObjKey {
+        group_kind: GroupKind::of(api, kind),
+        namespace: Some("dev".into()),
+        name: name.into(),
+    }
 }
 
 fn replicas(t: &MemoryTarget) -> u64 {
-    t.get(&key("Deployment", "web")).unwrap().value["spec"]["replicas"].as_u64().unwrap()
+    t.get(&key("Deployment", "web")).unwrap().value["spec"]["replicas"]
+        .as_u64()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -99,29 +139,63 @@ async fn sync_update_bad_commit_drift_prune_and_rollback() {
     assert_eq!(f.engine.get("web").unwrap().health(), Health::Healthy);
 
     // A new commit, picked up at once through the webhook trigger.
-    let c2 = commit(&f.repo, &[("k8s/web.yaml", &deployment("web", 3, "web:2"))], "scale");
-    assert_eq!(f.engine.trigger_repo(&[f.repo.display().to_string()]), ["web"]);
+    let c2 = commit(
+        &f.repo,
+        &[("k8s/web.yaml", &deployment("web", 3, "web:2"))],
+        "scale",
+    );
+    assert_eq!(
+        f.engine.trigger_repo(&[f.repo.display().to_string()]),
+        ["web"]
+    );
     f.engine.pass().await;
     assert_eq!(replicas(&f.target), 3);
-    assert_eq!(f.engine.get("web").unwrap().environments[0].synced_revision.as_deref(), Some(c2.as_str()));
+    assert_eq!(
+        f.engine.get("web").unwrap().environments[0]
+            .synced_revision
+            .as_deref(),
+        Some(c2.as_str())
+    );
 
     // A bad commit fails with file, document and field; the previous revision keeps running.
-    let bad = commit(&f.repo, &[("k8s/web.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: many\n")], "bad");
+    let bad = commit(
+        &f.repo,
+        &[(
+            "k8s/web.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: many\n",
+        )],
+        "bad",
+    );
     f.engine.trigger_repo(&[f.repo.display().to_string()]);
     f.engine.pass().await;
     let env = &f.engine.get("web").unwrap().environments[0];
     let error = env.error.clone().unwrap();
-    assert!(error.contains("k8s/web.yaml@") && error.contains("document 0") && error.contains("spec.replicas"), "{error}");
+    assert!(
+        error.contains("k8s/web.yaml@")
+            && error.contains("document 0")
+            && error.contains("spec.replicas"),
+        "{error}"
+    );
     assert_eq!(env.synced_revision.as_deref(), Some(c2.as_str()));
     assert_eq!(env.desired_revision.as_deref(), Some(bad.as_str()));
     assert_eq!(replicas(&f.target), 3);
 
     // Fix it, and drop the Service: it is pruned.
-    commit(&f.repo, &[("k8s/web.yaml", &deployment("web", 2, "web:3")), ("k8s/svc.yaml", "")], "fix");
+    commit(
+        &f.repo,
+        &[
+            ("k8s/web.yaml", &deployment("web", 2, "web:3")),
+            ("k8s/svc.yaml", ""),
+        ],
+        "fix",
+    );
     f.engine.trigger_repo(&[f.repo.display().to_string()]);
     f.engine.pass().await;
     assert_eq!(replicas(&f.target), 2);
-    assert!(f.target.get(&key("Service", "web")).is_none(), "service pruned");
+    assert!(
+        f.target.get(&key("Service", "web")).is_none(),
+        "service pruned"
+    );
 
     // Drift: changed by hand, reported, and reverted by self-heal.
     let mut live = f.target.get(&key("Deployment", "web")).unwrap();
@@ -131,7 +205,10 @@ async fn sync_update_bad_commit_drift_prune_and_rollback() {
     assert_eq!(replicas(&f.target), 2, "self-heal reverted the drift");
     let hist = f.engine.history("web").unwrap();
     assert!(hist.iter().any(|h| h.trigger == "self-heal"), "{hist:?}");
-    assert!(hist.iter().any(|h| h.revision == bad && h.outcome == ferry_delivery::history::Outcome::Failed));
+    assert!(
+        hist.iter()
+            .any(|h| h.revision == bad && h.outcome == ferry_delivery::history::Outcome::Failed)
+    );
 
     // Rollback to c2: back to 3 replicas, and the service returns.
     let entry = f.engine.rollback("web", None, Some(&c2[..8])).unwrap();
@@ -139,7 +216,10 @@ async fn sync_update_bad_commit_drift_prune_and_rollback() {
     f.engine.pass().await;
     assert_eq!(replicas(&f.target), 3);
     assert!(f.target.get(&key("Service", "web")).is_some());
-    assert_eq!(f.engine.history("web").unwrap().last().unwrap().trigger, "rollback");
+    assert_eq!(
+        f.engine.history("web").unwrap().last().unwrap().trigger,
+        "rollback"
+    );
     // Still pinned after another pass; `app sync` lifts the pin.
     f.engine.pass().await;
     assert_eq!(replicas(&f.target), 3);
@@ -167,20 +247,58 @@ async fn objects_ferry_did_not_create_are_never_pruned() {
 async fn depends_on_waits_for_the_dependency() {
     let extra = "---\napiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {name: front}\nspec:\n  source: {repoUrl: REPO, path: front}\n  dependsOn: [web]\n";
     let f = fixture("");
-    commit(&f.repo, &[("front/f.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: front}\n")], "front");
-    let topo = topology(f.repo.to_str().unwrap(), &extra.replace("REPO", &format!("'{}'", f.repo.display())));
-    let engine = Engine::new(EngineConfig::new(f._dir.path().join("s2")), Arc::new(topo), Default::default(), Arc::new(AnyImage)).unwrap();
+    commit(
+        &f.repo,
+        &[(
+            "front/f.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: front}\n",
+        )],
+        "front",
+    );
+    let topo = topology(
+        f.repo.to_str().unwrap(),
+        &extra.replace("REPO", &format!("'{}'", f.repo.display())),
+    );
+    let engine = Engine::new(
+        EngineConfig::new(f._dir.path().join("s2")),
+        Arc::new(topo),
+        Default::default(),
+        Arc::new(AnyImage),
+    )
+    .unwrap();
     let t = MemoryTarget::new();
     t.fail_applies(Some("target down"));
-    engine.add_region("uk", RegionTarget { target: Arc::new(t.clone()), registry: "r".into() });
+    engine.add_region(
+        "uk",
+        RegionTarget {
+            target: Arc::new(t.clone()),
+            registry: "r".into(),
+        },
+    );
     engine.pass().await;
     let front = engine.get("front").unwrap();
-    assert!(front.environments[0].waiting.as_deref().unwrap().contains("dependency `web`"), "{front:?}");
-    assert!(engine.get("web").unwrap().environments[0].error.as_deref().unwrap().contains("target down"));
+    assert!(
+        front.environments[0]
+            .waiting
+            .as_deref()
+            .unwrap()
+            .contains("dependency `web`"),
+        "{front:?}"
+    );
+    assert!(
+        engine.get("web").unwrap().environments[0]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("target down")
+    );
     t.fail_applies(None);
     engine.pass().await;
     engine.pass().await;
-    assert_eq!(engine.get("front").unwrap().environments[0].sync, SyncState::Synced);
+    assert_eq!(
+        engine.get("front").unwrap().environments[0].sync,
+        SyncState::Synced
+    );
     assert!(t.list("app.ferry.dev/name", "front").await.unwrap().len() == 1);
 }
 
@@ -188,9 +306,21 @@ async fn depends_on_waits_for_the_dependency() {
 async fn unreachable_remote_is_reported_and_retried() {
     let dir = tempfile::tempdir().unwrap();
     let topo = topology(&dir.path().join("missing").display().to_string(), "");
-    let engine = Engine::new(EngineConfig::new(dir.path().join("s")), Arc::new(topo), Default::default(), Arc::new(AnyImage)).unwrap();
+    let engine = Engine::new(
+        EngineConfig::new(dir.path().join("s")),
+        Arc::new(topo),
+        Default::default(),
+        Arc::new(AnyImage),
+    )
+    .unwrap();
     let t = MemoryTarget::new();
-    engine.add_region("uk", RegionTarget { target: Arc::new(t.clone()), registry: "r".into() });
+    engine.add_region(
+        "uk",
+        RegionTarget {
+            target: Arc::new(t.clone()),
+            registry: "r".into(),
+        },
+    );
     engine.pass().await;
     let st = engine.get("web").unwrap();
     let err = st.source_error.unwrap();

@@ -18,25 +18,48 @@ struct Registries(Mutex<BTreeSet<(String, String, String)>>);
 
 impl Registries {
     fn push(&self, registry: &str, name: &str, tag: &str) {
-        self.0.lock().unwrap().insert((registry.into(), name.into(), tag.into()));
+        self.0
+            .lock()
+            .unwrap()
+            .insert((registry.into(), name.into(), tag.into()));
     }
 }
 
 impl ImageCheck for Registries {
-    fn present<'a>(&'a self, registry: &'a str, name: &'a str, tag: &'a str) -> BoxFuture<'a, Result<bool, String>> {
-        let found = self.0.lock().unwrap().contains(&(registry.to_string(), name.to_string(), tag.to_string()));
+    fn present<'a>(
+        &'a self,
+        registry: &'a str,
+        name: &'a str,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<bool, String>> {
+        let found = self.0.lock().unwrap().contains(&(
+            registry.to_string(),
+            name.to_string(),
+            tag.to_string(),
+        ));
         Box::pin(async move { Ok(found) })
     }
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=master"])
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "init.defaultBranch=master",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -88,19 +111,53 @@ fn world(manual: bool) -> World {
     git(&repo, &["commit", "-q", "-m", "one"]);
     git(&repo, &["branch", "dev"]);
     let regs = Arc::new(Registries::default());
-    let engine = Engine::new(EngineConfig::new(dir.path().join("s")), Arc::new(topology(&repo, manual)), Default::default(), regs.clone()).unwrap();
+    let engine = Engine::new(
+        EngineConfig::new(dir.path().join("s")),
+        Arc::new(topology(&repo, manual)),
+        Default::default(),
+        regs.clone(),
+    )
+    .unwrap();
     let (uk, sh) = (MemoryTarget::new(), MemoryTarget::new());
-    engine.add_region("uk", RegionTarget { target: Arc::new(uk.clone()), registry: "uk.reg:5000".into() });
-    engine.add_region("shanghai", RegionTarget { target: Arc::new(sh.clone()), registry: "sh.reg:5000".into() });
-    World { _dir: dir, repo, uk, sh, regs, engine }
+    engine.add_region(
+        "uk",
+        RegionTarget {
+            target: Arc::new(uk.clone()),
+            registry: "uk.reg:5000".into(),
+        },
+    );
+    engine.add_region(
+        "shanghai",
+        RegionTarget {
+            target: Arc::new(sh.clone()),
+            registry: "sh.reg:5000".into(),
+        },
+    );
+    World {
+        _dir: dir,
+        repo,
+        uk,
+        sh,
+        regs,
+        engine,
+    }
 }
 
 fn image(t: &MemoryTarget) -> Option<String> {
-    t.all().iter().find(|o| o.group_kind.kind == "Deployment").map(|o| images_of(&o.value)[0].clone())
+    t.all()
+        .iter()
+        .find(|o| o.group_kind.kind == "Deployment")
+        .map(|o| images_of(&o.value)[0].clone())
 }
 
-fn env<'a>(s: &'a ferry_delivery::status::AppStatus, name: &str) -> &'a ferry_delivery::status::EnvStatus {
-    s.environments.iter().find(|e| e.environment == name).unwrap()
+fn env<'a>(
+    s: &'a ferry_delivery::status::AppStatus,
+    name: &str,
+) -> &'a ferry_delivery::status::EnvStatus {
+    s.environments
+        .iter()
+        .find(|e| e.environment == name)
+        .unwrap()
 }
 
 #[tokio::test]
@@ -111,33 +168,68 @@ async fn dev_and_master_deploy_only_images_present_in_their_region() {
     w.engine.pass().await;
     // Nothing built yet: neither region deploys.
     let st = w.engine.get("myhero").unwrap();
-    assert!(env(&st, "dev").waiting.as_deref().unwrap().contains(&format!("myhero/data:dev-{sha7}")));
+    assert!(
+        env(&st, "dev")
+            .waiting
+            .as_deref()
+            .unwrap()
+            .contains(&format!("myhero/data:dev-{sha7}"))
+    );
     assert!(w.uk.all().is_empty() && w.sh.all().is_empty());
     // Built and pushed in uk: dev deploys from uk's registry.
-    w.regs.push("uk.reg:5000", "myhero/data", &format!("dev-{sha7}"));
-    w.regs.push("uk.reg:5000", "myhero/data", &format!("prod-{sha7}"));
+    w.regs
+        .push("uk.reg:5000", "myhero/data", &format!("dev-{sha7}"));
+    w.regs
+        .push("uk.reg:5000", "myhero/data", &format!("prod-{sha7}"));
     w.engine.pass().await;
-    assert_eq!(image(&w.uk), Some(format!("uk.reg:5000/myhero/data:dev-{sha7}")));
+    assert_eq!(
+        image(&w.uk),
+        Some(format!("uk.reg:5000/myhero/data:dev-{sha7}"))
+    );
     // prod-* is not in shanghai until replication: never deployed there.
     assert!(w.sh.all().is_empty());
     let st = w.engine.get("myhero").unwrap();
-    assert!(env(&st, "prod").waiting.as_deref().unwrap().contains("not in region `shanghai`"));
+    assert!(
+        env(&st, "prod")
+            .waiting
+            .as_deref()
+            .unwrap()
+            .contains("not in region `shanghai`")
+    );
     // Replicated: shanghai deploys from its own registry.
-    w.regs.push("sh.reg:5000", "myhero/data", &format!("prod-{sha7}"));
+    w.regs
+        .push("sh.reg:5000", "myhero/data", &format!("prod-{sha7}"));
     w.engine.pass().await;
-    assert_eq!(image(&w.sh), Some(format!("sh.reg:5000/myhero/data:prod-{sha7}")));
+    assert_eq!(
+        image(&w.sh),
+        Some(format!("sh.reg:5000/myhero/data:prod-{sha7}"))
+    );
     let runs = w.engine.runs();
-    assert!(runs.iter().any(|r| r.git_ref == "master" && r.image_tag == format!("prod-{sha7}")), "{runs:?}");
+    assert!(
+        runs.iter()
+            .any(|r| r.git_ref == "master" && r.image_tag == format!("prod-{sha7}")),
+        "{runs:?}"
+    );
 }
 
 #[tokio::test]
 async fn manual_approval_gates_prod() {
     let w = world(true);
     let master = git(&w.repo, &["rev-parse", "master"]);
-    w.regs.push("sh.reg:5000", "myhero/data", &format!("prod-{}", &master[..7]));
+    w.regs.push(
+        "sh.reg:5000",
+        "myhero/data",
+        &format!("prod-{}", &master[..7]),
+    );
     w.engine.pass().await;
     let st = w.engine.get("myhero").unwrap();
-    assert!(env(&st, "prod").waiting.as_deref().unwrap().contains("ferry app promote"));
+    assert!(
+        env(&st, "prod")
+            .waiting
+            .as_deref()
+            .unwrap()
+            .contains("ferry app promote")
+    );
     assert!(w.sh.all().is_empty());
     let approved = w.engine.promote("myhero", Some("prod")).unwrap();
     assert_eq!(approved, [("prod".to_string(), master.clone())]);
@@ -150,13 +242,28 @@ async fn feature_branch_gets_and_loses_its_environment() {
     let w = world(false);
     git(&w.repo, &["branch", "feature/login"]);
     let sha = git(&w.repo, &["rev-parse", "feature/login"]);
-    w.regs.push("uk.reg:5000", "myhero/data", &format!("feat-{}", &sha[..7]));
+    w.regs
+        .push("uk.reg:5000", "myhero/data", &format!("feat-{}", &sha[..7]));
     w.engine.pass().await;
-    let ns: Vec<_> = w.uk.all().into_iter().filter(|o| o.group_kind.kind == "Namespace").map(|o| o.name).collect();
+    let ns: Vec<_> =
+        w.uk.all()
+            .into_iter()
+            .filter(|o| o.group_kind.kind == "Namespace")
+            .map(|o| o.name)
+            .collect();
     assert_eq!(ns, ["myhero-feature-login"]);
-    assert!(w.uk.all().iter().any(|o| o.namespace.as_deref() == Some("myhero-feature-login")));
+    assert!(
+        w.uk.all()
+            .iter()
+            .any(|o| o.namespace.as_deref() == Some("myhero-feature-login"))
+    );
     git(&w.repo, &["branch", "-D", "feature/login"]);
     w.engine.trigger_repo(&[w.repo.display().to_string()]);
     w.engine.pass().await;
-    assert!(w.uk.all().iter().all(|o| o.namespace.as_deref() != Some("myhero-feature-login") && o.name != "myhero-feature-login"));
+    assert!(
+        w.uk.all()
+            .iter()
+            .all(|o| o.namespace.as_deref() != Some("myhero-feature-login")
+                && o.name != "myhero-feature-login")
+    );
 }
