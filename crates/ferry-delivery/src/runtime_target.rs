@@ -42,10 +42,22 @@ impl Target for RuntimeTarget {
         let rt = self.rt.clone();
         let owned = self.owned.clone();
         Box::pin(async move {
-            let sources: Vec<(String, String)> = objects
+            let mut sources: Vec<(String, String)> = Vec::new();
+            // The environment's namespace is created when missing (as Argo
+            // CD's CreateNamespace does), unlabelled: never pruned.
+            let mut missing: Vec<&str> = objects
                 .iter()
-                .map(|o| (o.source.clone(), o.value.to_string()))
+                .filter_map(|o| o.namespace.as_deref())
+                .filter(|ns| !objects.iter().any(|o| o.group_kind.kind == "Namespace" && o.name == *ns))
+                .filter(|ns| rt.get(Kind::Namespace, "", ns).is_err())
                 .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            for ns in missing {
+                let doc = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                sources.push(("<environment namespace>".into(), doc.to_string()));
+            }
+            sources.extend(objects.iter().map(|o| (o.source.clone(), o.value.to_string())));
             tokio::task::spawn_blocking(move || rt.apply(&sources))
                 .await
                 .map_err(|e| Error::Target(e.to_string()))?
