@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use ferry_api::{ApiError, ApiState, ErrorCode, Readiness};
+use ferry_api::{ApiState, Readiness};
 use ferry_core::events::EventBus;
 use ferry_core::topology::{Region, Topology};
 use prometheus_client::registry::Registry;
@@ -201,12 +201,6 @@ fn start_delivery(ctx: &RegionContext, runtime: &ferry_runtime::Runtime, metrics
     .map_err(|e| Error::Component { region: ctx.name.clone(), component: "delivery", message: e.to_string() })?;
     engine.metrics().register(metrics);
     Ok(routes)
-}
-
-fn unavailable(component: &'static str) -> Router {
-    Router::new().fallback(move || async move {
-        ApiError::new(ErrorCode::Unavailable, format!("the {component} is not part of this build"))
-    })
 }
 
 /// Serves `app` on `listener` until the region's shutdown, letting in-flight
