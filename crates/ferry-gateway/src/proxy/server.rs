@@ -101,7 +101,10 @@ impl Gateway {
         // Boxed: the connection stores its in-flight future inline, so an unboxed
         // pipeline would cost its full size on every idle keep-alive connection.
         let svc = service_fn(move |req| Box::pin(super::handler::handle(inner.clone(), info.clone(), req)));
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // A client may send its request and shut down its write side (`printf | nc`,
+        // HTTP/1.0 tools); keep the connection to answer it.
+        builder.http1().half_close(true);
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
         tokio::pin!(conn);
         tokio::select! {
