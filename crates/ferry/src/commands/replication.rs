@@ -21,8 +21,9 @@ pub enum ReplicationCommand {
 pub struct StatusArgs {
     /// Only this rule
     pub rule: Option<String>,
-    /// The region's API (source region of the rules)
-    #[arg(long, env = "FERRY_API", default_value = "http://127.0.0.1:7070")]
+    /// The region's API (source region of the rules), as for every verb
+    /// that talks to a region
+    #[arg(long = "server", env = "FERRY_SERVER", default_value = "http://127.0.0.1:7070", value_name = "URL")]
     pub api: String,
     /// Output format
     #[arg(short, long, value_enum)]
@@ -45,7 +46,7 @@ pub fn run(cmd: ReplicationCommand) -> anyhow::Result<ExitCode> {
 
 fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
     let url = format!("{}/api/v1/replication", a.api.trim_end_matches('/'));
-    let resp = reqwest::blocking::get(&url).with_context(|| format!("cannot reach the region API at {url}; is `ferry up` running (or pass --api)?"))?;
+    let resp = reqwest::blocking::get(&url).with_context(|| format!("cannot reach the region API at {url}; is `ferry up` running? (set --server or FERRY_SERVER)"))?;
     if !resp.status().is_success() {
         anyhow::bail!("{url} answered {}", resp.status());
     }
