@@ -109,6 +109,11 @@ impl IntoResponse for Error {
                     resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
             }
+            // The rest of an oversized body is never read, so the connection
+            // cannot carry another request: tell the client not to reuse it.
+            Error::TooLarge(_) => {
+                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             Error::RangeInvalid { size, .. } => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                     resp.headers_mut().insert(header::CONTENT_RANGE, v);
