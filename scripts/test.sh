@@ -10,4 +10,4 @@ export FERRY_PEERS_DIR="${FERRY_PEERS_DIR:-$HOME/.cache/ferry/peers}"
 # A one-off build gains nothing from incremental artifacts; they cost disk.
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 cargo build --workspace --all-targets --locked
-cargo test --workspace --locked -- --test-threads="${FERRY_TEST_THREADS:-2}"
+cargo test --workspace --locked --no-fail-fast -- --test-threads="${FERRY_TEST_THREADS:-2}"
