@@ -23,7 +23,11 @@ impl Readiness {
 
     /// Components that are registered and not ready, sorted.
     pub fn not_ready(&self) -> Vec<String> {
-        self.lock().iter().filter(|(_, up)| !**up).map(|(k, _)| k.clone()).collect()
+        self.lock()
+            .iter()
+            .filter(|(_, up)| !**up)
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, bool>> {

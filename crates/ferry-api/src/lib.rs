@@ -57,8 +57,11 @@ async fn readyz(State(s): State<ApiState>) -> Response {
     if waiting.is_empty() {
         (StatusCode::OK, "ok\n").into_response()
     } else {
-        ApiError::new(ErrorCode::Unavailable, format!("waiting for: {}", waiting.join(", ")))
-            .into_response()
+        ApiError::new(
+            ErrorCode::Unavailable,
+            format!("waiting for: {}", waiting.join(", ")),
+        )
+        .into_response()
     }
 }
 
@@ -67,7 +70,10 @@ async fn metrics(State(s): State<ApiState>) -> Result<Response, ApiError> {
     prometheus_client::encoding::text::encode(&mut body, &s.metrics)
         .map_err(|e| ApiError::internal(Error::from(e)))?;
     Ok((
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         body,
     )
         .into_response())

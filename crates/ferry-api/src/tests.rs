@@ -12,11 +12,18 @@ fn state() -> ApiState {
     let c: Counter = Counter::default();
     c.inc();
     reg.register("test_events", "events seen", c);
-    ApiState { region: "uk".into(), metrics: Arc::new(reg), readiness: Readiness::default() }
+    ApiState {
+        region: "uk".into(),
+        metrics: Arc::new(reg),
+        readiness: Readiness::default(),
+    }
 }
 
 async fn call(app: Router, path: &str) -> (StatusCode, String, String) {
-    let res = app.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+    let res = app
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = res.status();
     let ctype = res
         .headers()

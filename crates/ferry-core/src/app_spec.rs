@@ -119,7 +119,11 @@ fn yes() -> bool {
 
 impl Default for SyncPolicy {
     fn default() -> Self {
-        Self { automated: true, self_heal: false, prune: false }
+        Self {
+            automated: true,
+            self_heal: false,
+            prune: false,
+        }
     }
 }
 
@@ -220,11 +224,17 @@ pub fn validate(
         }
         for (i, dep) in app.spec.depends_on.iter().enumerate() {
             if dep == name {
-                problems.push(doc.problem(&format!("spec.dependsOn.{i}"), "an application cannot depend on itself"));
+                problems.push(doc.problem(
+                    &format!("spec.dependsOn.{i}"),
+                    "an application cannot depend on itself",
+                ));
             } else if !app_names.contains(&dep.as_str()) {
                 problems.push(
-                    doc.problem(&format!("spec.dependsOn.{i}"), format!("unknown application `{dep}`"))
-                        .with_suggestion(crate::error::nearest(dep, app_names.iter().copied())),
+                    doc.problem(
+                        &format!("spec.dependsOn.{i}"),
+                        format!("unknown application `{dep}`"),
+                    )
+                    .with_suggestion(crate::error::nearest(dep, app_names.iter().copied())),
                 );
             }
         }
@@ -244,14 +254,26 @@ pub fn validate(
         }
         if !app_names.contains(&p.spec.application.as_str()) {
             problems.push(
-                doc.problem("spec.application", format!("unknown application `{}`", p.spec.application))
-                    .with_suggestion(crate::error::nearest(&p.spec.application, app_names.iter().copied())),
+                doc.problem(
+                    "spec.application",
+                    format!("unknown application `{}`", p.spec.application),
+                )
+                .with_suggestion(crate::error::nearest(
+                    &p.spec.application,
+                    app_names.iter().copied(),
+                )),
             );
         }
         if !regions.contains(&p.spec.build_region.as_str()) {
             problems.push(
-                doc.problem("spec.buildRegion", format!("unknown region `{}`", p.spec.build_region))
-                    .with_suggestion(crate::error::nearest(&p.spec.build_region, regions.iter().copied())),
+                doc.problem(
+                    "spec.buildRegion",
+                    format!("unknown region `{}`", p.spec.build_region),
+                )
+                .with_suggestion(crate::error::nearest(
+                    &p.spec.build_region,
+                    regions.iter().copied(),
+                )),
             );
         }
         if p.spec.rules.is_empty() {
@@ -268,7 +290,10 @@ pub fn validate(
             if let Some(region) = &r.ephemeral_region
                 && !regions.contains(&region.as_str())
             {
-                problems.push(doc.problem(&format!("{at}.ephemeralRegion"), format!("unknown region `{region}`")));
+                problems.push(doc.problem(
+                    &format!("{at}.ephemeralRegion"),
+                    format!("unknown region `{region}`"),
+                ));
             }
         }
     }
@@ -288,7 +313,9 @@ fn check_template(t: &str) -> Result<(), String> {
         };
         let var = &rest[open + 1..open + close];
         if !TEMPLATE_VARS.contains(&var) {
-            return Err(format!("unknown placeholder `{{{var}}}`; use one of {{sha7}}, {{sha}}, {{branch}}, {{semver}}"));
+            return Err(format!(
+                "unknown placeholder `{{{var}}}`; use one of {{sha7}}, {{sha}}, {{branch}}, {{semver}}"
+            ));
         }
         rest = &rest[open + close + 1..];
     }

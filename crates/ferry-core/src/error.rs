@@ -120,7 +120,11 @@ impl Problems {
 
     /// `Ok(value)` when empty, else `Err(Error::Invalid)`.
     pub fn into_result<T>(self, value: T) -> Result<T, Error> {
-        if self.0.is_empty() { Ok(value) } else { Err(Error::Invalid(self)) }
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(Error::Invalid(self))
+        }
     }
 }
 

@@ -18,9 +18,18 @@ use tokio::sync::broadcast;
 #[non_exhaustive]
 pub enum Event {
     /// A manifest was stored under a tag (or by digest when `tag` is none).
-    ImagePushed { region: String, repository: String, tag: Option<String>, digest: String },
+    ImagePushed {
+        region: String,
+        repository: String,
+        tag: Option<String>,
+        digest: String,
+    },
     /// A manifest or tag was deleted.
-    ImageDeleted { region: String, repository: String, reference: String },
+    ImageDeleted {
+        region: String,
+        repository: String,
+        reference: String,
+    },
     /// An image now exists in `target` region's registry as well.
     ImageReplicated {
         source: String,
@@ -51,7 +60,9 @@ pub struct EventBus {
 impl EventBus {
     /// A bus that buffers up to `capacity` events per slow subscriber.
     pub fn new(capacity: usize) -> Self {
-        Self { tx: broadcast::channel(capacity).0 }
+        Self {
+            tx: broadcast::channel(capacity).0,
+        }
     }
 
     /// Publishes an event; with no subscriber it is dropped.

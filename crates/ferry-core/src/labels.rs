@@ -38,7 +38,9 @@ pub enum Operator {
 impl LabelSelector {
     /// True when `labels` satisfy every requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
             && self.match_expressions.iter().all(|r| r.matches(labels))
     }
 
@@ -100,7 +102,11 @@ fn parse_clause(clause: &str) -> Result<Requirement, String> {
         if key.is_empty() {
             return Err(format!("selector clause `{clause}` has no key"));
         }
-        Ok(Requirement { key: key.to_string(), operator, values })
+        Ok(Requirement {
+            key: key.to_string(),
+            operator,
+            values,
+        })
     };
     if let Some((k, v)) = clause.split_once("!=") {
         return req(k, Operator::NotIn, vec![v.trim().to_string()]);
@@ -130,7 +136,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -154,7 +163,11 @@ mod tests {
     fn cli_form() {
         let sel = LabelSelector::parse("app=web,tier in (dev, prod),!legacy,env!=qa").unwrap();
         assert!(sel.matches(&labels(&[("app", "web"), ("tier", "prod")])));
-        assert!(!sel.matches(&labels(&[("app", "web"), ("tier", "prod"), ("legacy", "1")])));
+        assert!(!sel.matches(&labels(&[
+            ("app", "web"),
+            ("tier", "prod"),
+            ("legacy", "1")
+        ])));
         assert!(!sel.matches(&labels(&[("app", "web"), ("tier", "prod"), ("env", "qa")])));
         assert!(LabelSelector::parse("a in b").is_err());
         assert!(LabelSelector::parse("=x").is_err());

@@ -93,7 +93,10 @@ impl ServiceSnapshot {
         let host = host.strip_suffix(".cluster.local").unwrap_or(host);
         let host = host.strip_suffix(".svc").unwrap_or(host);
         let (name, ns) = host.split_once('.').unwrap_or((host, default_ns));
-        self.services.get(&ServiceKey { namespace: ns.to_string(), name: name.to_string() })
+        self.services.get(&ServiceKey {
+            namespace: ns.to_string(),
+            name: name.to_string(),
+        })
     }
 }
 
@@ -131,15 +134,26 @@ mod tests {
 
     #[test]
     fn resolve_accepts_every_kubernetes_spelling() {
-        let key = ServiceKey { namespace: "prod".into(), name: "myhero-app".into() };
+        let key = ServiceKey {
+            namespace: "prod".into(),
+            name: "myhero-app".into(),
+        };
         let entry = ServiceEntry {
             key: key.clone(),
             vip: "127.77.0.2".parse().unwrap(),
             ports: vec![],
             endpoints: vec![],
         };
-        let snap = ServiceSnapshot { services: [(key, entry)].into_iter().collect() };
-        for host in ["myhero-app", "myhero-app.prod", "myhero-app.prod.svc", "myhero-app.prod.svc.cluster.local", "myhero-app:80"] {
+        let snap = ServiceSnapshot {
+            services: [(key, entry)].into_iter().collect(),
+        };
+        for host in [
+            "myhero-app",
+            "myhero-app.prod",
+            "myhero-app.prod.svc",
+            "myhero-app.prod.svc.cluster.local",
+            "myhero-app:80",
+        ] {
             assert!(snap.resolve(host, "prod").is_some(), "{host}");
         }
         assert!(snap.resolve("myhero-app", "default").is_none());

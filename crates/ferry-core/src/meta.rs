@@ -41,7 +41,10 @@ pub struct ObjectMeta {
 impl ObjectMeta {
     /// Metadata with just a name.
     pub fn named(name: impl Into<String>) -> Self {
-        Self { name: name.into(), ..Self::default() }
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
     }
 }
 
@@ -81,10 +84,9 @@ mod tests {
 
     #[test]
     fn metadata_round_trips_in_kubernetes_spelling() {
-        let m: ObjectMeta = serde_json::from_str(
-            r#"{"name":"a","labels":{"tier":"dev"},"resourceVersion":"3"}"#,
-        )
-        .unwrap();
+        let m: ObjectMeta =
+            serde_json::from_str(r#"{"name":"a","labels":{"tier":"dev"},"resourceVersion":"3"}"#)
+                .unwrap();
         assert_eq!(m.resource_version.as_deref(), Some("3"));
         let back = serde_json::to_value(&m).unwrap();
         assert_eq!(back["labels"]["tier"], "dev");

@@ -27,7 +27,10 @@ pub struct GroupKind {
 impl GroupKind {
     /// Builds a `GroupKind`.
     pub fn new(group: &str, kind: &str) -> Self {
-        Self { group: group.to_string(), kind: kind.to_string() }
+        Self {
+            group: group.to_string(),
+            kind: kind.to_string(),
+        }
     }
 
     /// The group of an `apiVersion` (`apps/v1` → `apps`, `v1` → ``).
@@ -39,7 +42,11 @@ impl GroupKind {
 
 impl fmt::Display for GroupKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.group.is_empty() { f.write_str(&self.kind) } else { write!(f, "{}.{}", self.kind, self.group) }
+        if self.group.is_empty() {
+            f.write_str(&self.kind)
+        } else {
+            write!(f, "{}.{}", self.kind, self.group)
+        }
     }
 }
 

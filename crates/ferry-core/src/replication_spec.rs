@@ -91,7 +91,10 @@ pub fn validate(rules: &[(&Document, ReplicationRule)], regions: &[&str], proble
             problems.push(doc.problem("metadata.name", m));
         }
         if let Some(first) = names.insert(name.to_string(), doc.index) {
-            problems.push(doc.problem("metadata.name", format!("duplicate replication rule `{name}` (first declared in document {first})")));
+            problems.push(doc.problem(
+                "metadata.name",
+                format!("duplicate replication rule `{name}` (first declared in document {first})"),
+            ));
         }
         let s = &rule.spec;
         for (side, ep) in [("source", &s.source), ("target", &s.target)] {
@@ -104,14 +107,26 @@ pub fn validate(rules: &[(&Document, ReplicationRule)], regions: &[&str], proble
         }
         for (i, g) in s.repositories.iter().enumerate() {
             if let Err(e) = globset::Glob::new(g) {
-                problems.push(doc.problem(&format!("spec.repositories[{i}]"), format!("invalid glob `{g}`: {e}")));
+                problems.push(doc.problem(
+                    &format!("spec.repositories[{i}]"),
+                    format!("invalid glob `{g}`: {e}"),
+                ));
             }
         }
         for (list, res) in [("include", &s.tags.include), ("exclude", &s.tags.exclude)] {
             for (i, r) in res.iter().enumerate() {
                 if let Err(e) = regex::Regex::new(r) {
-                    let msg = e.to_string().lines().last().unwrap_or("").trim().to_string();
-                    problems.push(doc.problem(&format!("spec.tags.{list}[{i}]"), format!("invalid regex `{r}`: {msg}")));
+                    let msg = e
+                        .to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string();
+                    problems.push(doc.problem(
+                        &format!("spec.tags.{list}[{i}]"),
+                        format!("invalid regex `{r}`: {msg}"),
+                    ));
                 }
             }
         }
@@ -121,21 +136,38 @@ pub fn validate(rules: &[(&Document, ReplicationRule)], regions: &[&str], proble
     }
 }
 
-fn validate_endpoint(doc: &Document, side: &str, ep: &ReplicationEndpoint, regions: &[&str], problems: &mut Problems) {
+fn validate_endpoint(
+    doc: &Document,
+    side: &str,
+    ep: &ReplicationEndpoint,
+    regions: &[&str],
+    problems: &mut Problems,
+) {
     match (&ep.region, &ep.url) {
         (Some(_), Some(_)) | (None, None) => {
-            problems.push(doc.problem(&format!("spec.{side}"), "give exactly one of `region` or `url`"));
+            problems.push(doc.problem(
+                &format!("spec.{side}"),
+                "give exactly one of `region` or `url`",
+            ));
         }
         (Some(r), None) if !regions.contains(&r.as_str()) => {
             problems.push(
-                doc.problem(&format!("spec.{side}.region"), format!("unknown region `{r}`"))
-                    .with_suggestion(nearest(r, regions.iter().copied())),
+                doc.problem(
+                    &format!("spec.{side}.region"),
+                    format!("unknown region `{r}`"),
+                )
+                .with_suggestion(nearest(r, regions.iter().copied())),
             );
         }
         (None, Some(u)) => {
-            let host = u.strip_prefix("http://").or_else(|| u.strip_prefix("https://"));
+            let host = u
+                .strip_prefix("http://")
+                .or_else(|| u.strip_prefix("https://"));
             if host.is_none_or(|h| h.is_empty() || h.contains(' ')) {
-                problems.push(doc.problem(&format!("spec.{side}.url"), format!("`{u}` is not an http:// or https:// registry URL")));
+                problems.push(doc.problem(
+                    &format!("spec.{side}.url"),
+                    format!("`{u}` is not an http:// or https:// registry URL"),
+                ));
             }
         }
         _ => {}
@@ -146,7 +178,8 @@ fn validate_endpoint(doc: &Document, side: &str, ep: &ReplicationEndpoint, regio
             problems.push(doc.problem(&format!("{path}.username"), "must not be empty"));
         }
         if c.password_env.is_some() == c.password_file.is_some() {
-            problems.push(doc.problem(&path, "give exactly one of `passwordEnv` or `passwordFile`"));
+            problems
+                .push(doc.problem(&path, "give exactly one of `passwordEnv` or `passwordFile`"));
         }
     }
 }
@@ -168,20 +201,35 @@ mod tests {
         assert_eq!(t.replication_rules.len(), 1);
         assert!(t.replication_rules[0].spec.deletes);
         let u = load("spec:\n  source: {url: 'http://127.0.0.1:5000', credentials: {username: u, passwordEnv: P}}\n  target: {region: sh}\n").unwrap();
-        assert_eq!(u.replication_rules[0].spec.source.url.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(
+            u.replication_rules[0].spec.source.url.as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
     }
 
     #[test]
     fn bad_rules_name_the_field() {
         let e = load("spec:\n  source: {region: ukk}\n  target: {region: sh}\n").unwrap_err();
-        assert!(e.contains("spec.source.region") && e.contains("did you mean `uk`"), "{e}");
+        assert!(
+            e.contains("spec.source.region") && e.contains("did you mean `uk`"),
+            "{e}"
+        );
         let e = load("spec:\n  source: {region: uk}\n  target: {region: uk}\n").unwrap_err();
         assert!(e.contains("same registry"), "{e}");
         let e = load("spec:\n  source: {region: uk, url: 'http://x'}\n  target: {region: sh}\n  tags: {include: ['(']}\n  repositories: ['[']\n").unwrap_err();
-        assert!(e.contains("`spec.source`") && e.contains("spec.tags.include[0]") && e.contains("spec.repositories[0]"), "{e}");
+        assert!(
+            e.contains("`spec.source`")
+                && e.contains("spec.tags.include[0]")
+                && e.contains("spec.repositories[0]"),
+            "{e}"
+        );
         let e = load("spec:\n  source: {url: 'ftp://x'}\n  target: {region: sh, credentials: {username: u}}\n").unwrap_err();
-        assert!(e.contains("spec.source.url") && e.contains("passwordEnv"), "{e}");
-        let e = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  tagz: {}\n").unwrap_err();
+        assert!(
+            e.contains("spec.source.url") && e.contains("passwordEnv"),
+            "{e}"
+        );
+        let e = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  tagz: {}\n")
+            .unwrap_err();
         assert!(e.contains("tagz"), "{e}");
     }
 }

@@ -12,13 +12,19 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::API_VERSION;
 use crate::error::{Error, Problem, Problems, nearest};
 use crate::meta::{ObjectMeta, validate_dns_label};
 use crate::yaml::{Document, parse_documents};
-use crate::API_VERSION;
 
 /// The kinds a topology file may hold.
-pub const KINDS: &[&str] = &["Region", "Environment", "Application", "Pipeline", "ReplicationRule"];
+pub const KINDS: &[&str] = &[
+    "Region",
+    "Environment",
+    "Application",
+    "Pipeline",
+    "ReplicationRule",
+];
 
 /// A document of one of ferry's own kinds: `apiVersion`, `kind`, `metadata`
 /// and a typed `spec`.
@@ -61,7 +67,11 @@ pub struct Listeners {
 impl Listeners {
     /// `(listener name, address)` pairs, in a fixed order.
     pub fn named(&self) -> [(&'static str, SocketAddr); 3] {
-        [("api", self.api), ("registry", self.registry), ("gateway", self.gateway)]
+        [
+            ("api", self.api),
+            ("registry", self.registry),
+            ("gateway", self.gateway),
+        ]
     }
 }
 
@@ -79,7 +89,10 @@ pub struct EnvironmentSpec {
 impl Environment {
     /// The namespace workloads of this environment live in.
     pub fn namespace(&self) -> &str {
-        self.spec.namespace.as_deref().unwrap_or(&self.metadata.name)
+        self.spec
+            .namespace
+            .as_deref()
+            .unwrap_or(&self.metadata.name)
     }
 }
 
@@ -117,7 +130,10 @@ impl Topology {
         }
         if docs.is_empty() {
             let file = sources.first().map_or("<input>", |(f, _)| f.as_str());
-            problems.push(Problem::file(file, "no Region declared: a topology needs at least one"));
+            problems.push(Problem::file(
+                file,
+                "no Region declared: a topology needs at least one",
+            ));
             return Err(Error::Invalid(problems));
         }
         match Self::from_documents(&docs) {
@@ -147,7 +163,10 @@ impl Topology {
             if doc.api_version() != Some(API_VERSION) {
                 problems.push(doc.problem(
                     "apiVersion",
-                    format!("expected `{API_VERSION}`, found `{}`", doc.api_version().unwrap_or("")),
+                    format!(
+                        "expected `{API_VERSION}`, found `{}`",
+                        doc.api_version().unwrap_or("")
+                    ),
                 ));
                 continue;
             }
@@ -167,7 +186,10 @@ impl Topology {
         }
         validate_regions(&regions, &mut problems);
         validate_environments(&envs, docs, &mut problems);
-        let region_names: Vec<&str> = regions.iter().map(|(_, r)| r.metadata.name.as_str()).collect();
+        let region_names: Vec<&str> = regions
+            .iter()
+            .map(|(_, r)| r.metadata.name.as_str())
+            .collect();
         crate::app_spec::validate(&apps, &pipelines, &region_names, &mut problems);
         topo.applications = apps.into_iter().map(|(_, a)| a).collect();
         topo.pipelines = pipelines.into_iter().map(|(_, p)| p).collect();
@@ -250,8 +272,11 @@ fn validate_environments(
         }
         if !region_names.contains(&env.spec.region.as_str()) {
             problems.push(
-                doc.problem("spec.region", format!("unknown region `{}`", env.spec.region))
-                    .with_suggestion(nearest(&env.spec.region, region_names.iter().copied())),
+                doc.problem(
+                    "spec.region",
+                    format!("unknown region `{}`", env.spec.region),
+                )
+                .with_suggestion(nearest(&env.spec.region, region_names.iter().copied())),
             );
         }
         if let Some(ns) = &env.spec.namespace

@@ -50,7 +50,10 @@ fn builtin_is_one_local_region() {
 fn two_regions_and_environments_load() {
     let t = load(TWO_REGIONS).unwrap();
     assert_eq!(t.regions.len(), 2);
-    assert_eq!(t.region("uk").unwrap().spec.data_dir.as_deref(), Some(std::path::Path::new("/tmp/uk")));
+    assert_eq!(
+        t.region("uk").unwrap().spec.data_dir.as_deref(),
+        Some(std::path::Path::new("/tmp/uk"))
+    );
     assert_eq!(t.environment("prod").unwrap().namespace(), "production");
     assert_eq!(t.environment("dev").unwrap().namespace(), "dev");
     assert_eq!(t.environment("dev").unwrap().metadata.labels["tier"], "dev");
@@ -58,7 +61,10 @@ fn two_regions_and_environments_load() {
 
 #[test]
 fn misspelt_field_names_document_path_and_suggestion() {
-    let text = TWO_REGIONS.replace("listeners: {api: 127.0.0.1:7072", "listners: {api: 127.0.0.1:7072");
+    let text = TWO_REGIONS.replace(
+        "listeners: {api: 127.0.0.1:7072",
+        "listners: {api: 127.0.0.1:7072",
+    );
     let p = problems(&text);
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(p[0].document, Some(1));
@@ -69,7 +75,8 @@ fn misspelt_field_names_document_path_and_suggestion() {
 
 #[test]
 fn unknown_kind_is_named_with_suggestion() {
-    let p = problems("apiVersion: ferry.dev/v1alpha1\nkind: Regoin\nmetadata: {name: a}\nspec: {}\n");
+    let p =
+        problems("apiVersion: ferry.dev/v1alpha1\nkind: Regoin\nmetadata: {name: a}\nspec: {}\n");
     assert_eq!(p[0].path.as_deref(), Some("kind"));
     assert!(p[0].message.contains("Regoin"));
     assert_eq!(p[0].suggestion.as_deref(), Some("Region"));
@@ -81,10 +88,16 @@ fn duplicate_region_and_shared_listener_are_each_reported() {
         "{TWO_REGIONS}---\napiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec:\n  listeners: {{api: 127.0.0.1:7071, registry: 127.0.0.1:5009, gateway: 127.0.0.1:8089}}\n"
     );
     let p = problems(&text);
-    assert!(p.iter().any(|p| p.message.contains("duplicate region `uk`")), "{p:?}");
     assert!(
-        p.iter().any(|p| p.path.as_deref() == Some("spec.listeners.api")
-            && p.message.contains("already used by region `uk` listener `api`")),
+        p.iter()
+            .any(|p| p.message.contains("duplicate region `uk`")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.path.as_deref() == Some("spec.listeners.api")
+                && p.message
+                    .contains("already used by region `uk` listener `api`")),
         "{p:?}"
     );
 }
@@ -100,13 +113,24 @@ fn environment_in_unknown_region_gets_suggestion() {
 #[test]
 fn wrong_api_version_and_bad_yaml_are_reported_together() {
     let sources = [
-        ("a.yaml".to_string(), "apiVersion: v1\nkind: Region\n".to_string()),
+        (
+            "a.yaml".to_string(),
+            "apiVersion: v1\nkind: Region\n".to_string(),
+        ),
         ("b.yaml".to_string(), "a: [\n".to_string()),
     ];
-    let Err(Error::Invalid(p)) = Topology::from_sources(&sources) else { panic!() };
+    let Err(Error::Invalid(p)) = Topology::from_sources(&sources) else {
+        panic!()
+    };
     assert_eq!(p.0.len(), 2, "{p}");
-    assert!(p.0.iter().any(|p| p.file == "b.yaml" && p.message.starts_with("invalid YAML")));
-    assert!(p.0.iter().any(|p| p.file == "a.yaml" && p.path.as_deref() == Some("apiVersion")));
+    assert!(
+        p.0.iter()
+            .any(|p| p.file == "b.yaml" && p.message.starts_with("invalid YAML"))
+    );
+    assert!(
+        p.0.iter()
+            .any(|p| p.file == "a.yaml" && p.path.as_deref() == Some("apiVersion"))
+    );
 }
 
 #[test]

@@ -41,7 +41,11 @@ impl Document {
 
     /// `Kind/name` for messages, as far as known.
     pub fn label(&self) -> String {
-        format!("{}/{}", self.kind().unwrap_or("?"), self.name().unwrap_or("?"))
+        format!(
+            "{}/{}",
+            self.kind().unwrap_or("?"),
+            self.name().unwrap_or("?")
+        )
     }
 
     /// A problem located in this document at `path`.
@@ -67,13 +71,22 @@ fn options() -> serde_saphyr::Options {
 /// Splits `text` into its YAML documents. Empty documents (a lone `---`, or
 /// only comments) are skipped, as `kubectl apply` does.
 pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, Problem> {
-    let values: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options())
-        .map_err(|e| Problem::file(file, format!("invalid YAML: {}", first_line(&e.to_string()))))?;
+    let values: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, options()).map_err(|e| {
+            Problem::file(
+                file,
+                format!("invalid YAML: {}", first_line(&e.to_string())),
+            )
+        })?;
     Ok(values
         .into_iter()
         .filter(|v| !v.is_null())
         .enumerate()
-        .map(|(index, value)| Document { file: file.to_string(), index, value })
+        .map(|(index, value)| Document {
+            file: file.to_string(),
+            index,
+            value,
+        })
         .collect())
 }
 
@@ -188,6 +201,10 @@ mod tests {
     fn missing_field_is_named() {
         let docs = parse_documents("t.yaml", "listeners: {api: a}\n").unwrap();
         let err = docs[0].decode::<Spec>().unwrap_err();
-        assert!(err.message.contains("missing field `dataDir`"), "{}", err.message);
+        assert!(
+            err.message.contains("missing field `dataDir`"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -48,7 +48,11 @@ impl Target for RuntimeTarget {
             let mut missing: Vec<&str> = objects
                 .iter()
                 .filter_map(|o| o.namespace.as_deref())
-                .filter(|ns| !objects.iter().any(|o| o.group_kind.kind == "Namespace" && o.name == *ns))
+                .filter(|ns| {
+                    !objects
+                        .iter()
+                        .any(|o| o.group_kind.kind == "Namespace" && o.name == *ns)
+                })
                 .filter(|ns| rt.get(Kind::Namespace, "", ns).is_err())
                 .collect();
             missing.sort_unstable();
@@ -57,7 +61,11 @@ impl Target for RuntimeTarget {
                 let doc = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
                 sources.push(("<environment namespace>".into(), doc.to_string()));
             }
-            sources.extend(objects.iter().map(|o| (o.source.clone(), o.value.to_string())));
+            sources.extend(
+                objects
+                    .iter()
+                    .map(|o| (o.source.clone(), o.value.to_string())),
+            );
             tokio::task::spawn_blocking(move || rt.apply(&sources))
                 .await
                 .map_err(|e| Error::Target(e.to_string()))?

@@ -21,7 +21,11 @@ fn main() {
     let rate: f64 = a[1].parse().expect("rate");
     let secs: f64 = a[2].parse().expect("seconds");
     let conns: usize = a.get(3).map_or(64, |c| c.parse().expect("connections"));
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async move {
         let total = (rate * secs) as usize;
         let start = Instant::now() + Duration::from_millis(200);
@@ -31,9 +35,13 @@ fn main() {
             let uri = uri.clone();
             tasks.push(tokio::spawn(async move {
                 let addr = format!("{}:{}", uri.host().unwrap(), uri.port_u16().unwrap_or(80));
-                let stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+                let stream = tokio::net::TcpStream::connect(&addr)
+                    .await
+                    .expect("connect");
                 stream.set_nodelay(true).unwrap();
-                let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+                let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .expect("handshake");
                 tokio::spawn(conn);
                 let mut lat = Vec::new();
                 let mut errors = 0usize;
@@ -41,7 +49,10 @@ fn main() {
                 while i < total {
                     let due = start + interval * i as u32;
                     tokio::time::sleep_until(due.into()).await;
-                    let req = hyper::Request::get(uri.path()).header("host", "bench").body(Empty::<Bytes>::new()).unwrap();
+                    let req = hyper::Request::get(uri.path())
+                        .header("host", "bench")
+                        .body(Empty::<Bytes>::new())
+                        .unwrap();
                     match send.send_request(req).await {
                         Ok(r) if r.status().is_success() => {
                             let _ = r.into_body().collect().await;
@@ -62,7 +73,16 @@ fn main() {
             errors += e;
         }
         all.sort();
-        let q = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
-        println!("p50={:.3} p99={:.3} max={:.3} n={} errors={}", q(0.5), q(0.99), q(1.0), all.len(), errors);
+        let q = |p: f64| {
+            all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0
+        };
+        println!(
+            "p50={:.3} p99={:.3} max={:.3} n={} errors={}",
+            q(0.5),
+            q(0.99),
+            q(1.0),
+            all.len(),
+            errors
+        );
     });
 }

@@ -24,19 +24,29 @@ fn main() {
     let mut services = BTreeMap::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
-        let v = it.next().unwrap_or_else(|| usage(&format!("{a} needs a value")));
+        let v = it
+            .next()
+            .unwrap_or_else(|| usage(&format!("{a} needs a value")));
         match a.as_str() {
             "--listen" => listen = v,
             "--routes" => routes.push(v),
             "--service" => {
-                let (key, eps) = v.split_once('=').unwrap_or_else(|| usage("--service ns/name=ver@addr,..."));
+                let (key, eps) = v
+                    .split_once('=')
+                    .unwrap_or_else(|| usage("--service ns/name=ver@addr,..."));
                 let (ns, name) = key.split_once('/').unwrap_or(("default", key));
-                let key = ServiceKey { namespace: ns.into(), name: name.into() };
+                let key = ServiceKey {
+                    namespace: ns.into(),
+                    name: name.into(),
+                };
                 let endpoints = eps
                     .split(',')
                     .map(|e| {
-                        let (ver, addr) = e.split_once('@').unwrap_or_else(|| usage("endpoint is ver@addr"));
-                        let addr: std::net::SocketAddr = addr.parse().unwrap_or_else(|_| usage("bad address"));
+                        let (ver, addr) = e
+                            .split_once('@')
+                            .unwrap_or_else(|| usage("endpoint is ver@addr"));
+                        let addr: std::net::SocketAddr =
+                            addr.parse().unwrap_or_else(|_| usage("bad address"));
                         Endpoint {
                             pod: format!("{name}-{ver}-{}", addr.port()),
                             labels: [("version".to_string(), ver.to_string())].into(),
@@ -47,8 +57,21 @@ fn main() {
                         }
                     })
                     .collect();
-                let ports = vec![ServicePort { name: Some("http".into()), port: 80, node_port: None, app_protocol: None }];
-                services.insert(key.clone(), ServiceEntry { key, vip: "127.0.0.1".parse().unwrap(), ports, endpoints });
+                let ports = vec![ServicePort {
+                    name: Some("http".into()),
+                    port: 80,
+                    node_port: None,
+                    app_protocol: None,
+                }];
+                services.insert(
+                    key.clone(),
+                    ServiceEntry {
+                        key,
+                        vip: "127.0.0.1".parse().unwrap(),
+                        ports,
+                        endpoints,
+                    },
+                );
             }
             other => usage(&format!("unknown flag {other}")),
         }
@@ -56,34 +79,59 @@ fn main() {
     let mut objects = Vec::new();
     for file in &routes {
         let text = std::fs::read_to_string(file).unwrap_or_else(|e| usage(&format!("{file}: {e}")));
-        for d in ferry_core::yaml::parse_documents(file, &text).unwrap_or_else(|p| usage(&p.to_string())) {
+        for d in
+            ferry_core::yaml::parse_documents(file, &text).unwrap_or_else(|p| usage(&p.to_string()))
+        {
             let v = d.value;
             objects.push(Arc::new(StoredObject {
-                group_kind: GroupKind::of(v["apiVersion"].as_str().unwrap_or(""), v["kind"].as_str().unwrap_or("")),
-                namespace: Some(v.pointer("/metadata/namespace").and_then(|n| n.as_str()).unwrap_or("default").to_string()),
-                name: v.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("").to_string(),
+                group_kind: GroupKind::of(
+                    v["apiVersion"].as_str().unwrap_or(""),
+                    v["kind"].as_str().unwrap_or(""),
+                ),
+                namespace: Some(
+                    v.pointer("/metadata/namespace")
+                        .and_then(|n| n.as_str())
+                        .unwrap_or("default")
+                        .to_string(),
+                ),
+                name: v
+                    .pointer("/metadata/name")
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("")
+                    .to_string(),
                 source: format!("{file}: document {}", d.index),
                 value: v,
             }));
         }
     }
     let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = std::env::var("FERRY_WORKERS").ok().and_then(|n| n.parse().ok()) {
+    if let Some(n) = std::env::var("FERRY_WORKERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
         rt.worker_threads(n);
     }
-    rt.enable_all().build().expect("tokio").block_on(async move {
-        let (_tx, rx) = tokio::sync::watch::channel(ServiceSnapshot { services });
-        let gw = Gateway::new(Arc::new(HostDialer), rx, GatewayConfig::default());
-        if let Err(p) = gw.apply(objects) {
-            usage(&p.to_string());
-        }
-        let listener = tokio::net::TcpListener::bind(&listen).await.unwrap_or_else(|e| usage(&format!("{listen}: {e}")));
-        eprintln!("gateway listening on {listen}");
-        gw.serve(listener, tokio_util::sync::CancellationToken::new()).await;
-    });
+    rt.enable_all()
+        .build()
+        .expect("tokio")
+        .block_on(async move {
+            let (_tx, rx) = tokio::sync::watch::channel(ServiceSnapshot { services });
+            let gw = Gateway::new(Arc::new(HostDialer), rx, GatewayConfig::default());
+            if let Err(p) = gw.apply(objects) {
+                usage(&p.to_string());
+            }
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .unwrap_or_else(|e| usage(&format!("{listen}: {e}")));
+            eprintln!("gateway listening on {listen}");
+            gw.serve(listener, tokio_util::sync::CancellationToken::new())
+                .await;
+        });
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("standalone: {msg}\nusage: standalone --listen ADDR --routes FILE.yaml --service ns/name=ver@addr[,ver@addr]");
+    eprintln!(
+        "standalone: {msg}\nusage: standalone --listen ADDR --routes FILE.yaml --service ns/name=ver@addr[,ver@addr]"
+    );
     std::process::exit(2)
 }

@@ -46,13 +46,27 @@ pub enum Outcome {
 impl Cluster {
     /// A fresh cluster with `policy`'s connection limits.
     pub fn new(policy: &TrafficPolicy) -> Self {
-        let limit = policy.max_connections.or(policy.max_requests).map(|n| (Arc::new(Semaphore::new(n as usize)), n));
-        Self { rr: AtomicUsize::new(0), endpoints: Mutex::new(HashMap::new()), limit, pending: AtomicUsize::new(0) }
+        let limit = policy
+            .max_connections
+            .or(policy.max_requests)
+            .map(|n| (Arc::new(Semaphore::new(n as usize)), n));
+        Self {
+            rr: AtomicUsize::new(0),
+            endpoints: Mutex::new(HashMap::new()),
+            limit,
+            pending: AtomicUsize::new(0),
+        }
     }
 
     /// Picks among `candidates` (ready endpoints) with `lb`, skipping ejected
     /// ones. `hash` is the consistent-hash key when the policy has one.
-    pub fn pick<'e>(&self, candidates: &[&'e Endpoint], lb: &LoadBalancer, hash: Option<&str>, now: Instant) -> Option<&'e Endpoint> {
+    pub fn pick<'e>(
+        &self,
+        candidates: &[&'e Endpoint],
+        lb: &LoadBalancer,
+        hash: Option<&str>,
+        now: Instant,
+    ) -> Option<&'e Endpoint> {
         let mut states = self.endpoints.lock().expect("lb lock");
         let healthy: Vec<&'e Endpoint> = candidates
             .iter()
@@ -74,7 +88,13 @@ impl Cluster {
             return None;
         }
         let chosen = match (lb, hash) {
-            (LoadBalancer::HashHeader(_) | LoadBalancer::HashCookie(_) | LoadBalancer::HashQuery(_) | LoadBalancer::HashSourceIp, Some(key)) => {
+            (
+                LoadBalancer::HashHeader(_)
+                | LoadBalancer::HashCookie(_)
+                | LoadBalancer::HashQuery(_)
+                | LoadBalancer::HashSourceIp,
+                Some(key),
+            ) => {
                 // Rendezvous hashing: stable per key, minimal movement on change.
                 *healthy.iter().max_by_key(|e| {
                     let mut h = DefaultHasher::new();
@@ -97,9 +117,19 @@ impl Cluster {
     }
 
     /// Records how a request to `pod` ended; may eject it.
-    pub fn report(&self, pod: &str, outcome: Outcome, policy: Option<&OutlierPolicy>, total: usize, now: Instant) {
+    pub fn report(
+        &self,
+        pod: &str,
+        outcome: Outcome,
+        policy: Option<&OutlierPolicy>,
+        total: usize,
+        now: Instant,
+    ) {
         let mut states = self.endpoints.lock().expect("lb lock");
-        let ejected_now = states.values().filter(|s| s.ejected_until.is_some_and(|t| t > now)).count();
+        let ejected_now = states
+            .values()
+            .filter(|s| s.ejected_until.is_some_and(|t| t > now))
+            .count();
         let Some(s) = states.get_mut(pod) else { return };
         s.active = s.active.saturating_sub(1);
         let (is_5xx, is_gateway) = match outcome {
@@ -107,10 +137,15 @@ impl Cluster {
             Outcome::Failed => (true, true),
         };
         s.consecutive_5xx = if is_5xx { s.consecutive_5xx + 1 } else { 0 };
-        s.consecutive_gateway = if is_gateway { s.consecutive_gateway + 1 } else { 0 };
+        s.consecutive_gateway = if is_gateway {
+            s.consecutive_gateway + 1
+        } else {
+            0
+        };
         let Some(p) = policy else { return };
         let tripped = p.consecutive_5xx.is_some_and(|n| s.consecutive_5xx >= n)
-            || p.consecutive_gateway.is_some_and(|n| s.consecutive_gateway >= n);
+            || p.consecutive_gateway
+                .is_some_and(|n| s.consecutive_gateway >= n);
         let max = ((total as u64 * u64::from(p.max_ejection_percent)) / 100).max(1) as usize;
         if tripped && s.ejected_until.is_none_or(|t| t <= now) && ejected_now < max {
             s.times_ejected += 1;
@@ -130,7 +165,12 @@ impl Cluster {
 
     /// True when `pod` is ejected at `now`.
     pub fn is_ejected(&self, pod: &str, now: Instant) -> bool {
-        self.endpoints.lock().expect("lb lock").get(pod).and_then(|s| s.ejected_until).is_some_and(|t| t > now)
+        self.endpoints
+            .lock()
+            .expect("lb lock")
+            .get(pod)
+            .and_then(|s| s.ejected_until)
+            .is_some_and(|t| t > now)
     }
 }
 
@@ -155,7 +195,14 @@ mod tests {
         let c = Cluster::new(&TrafficPolicy::default());
         let (a, b) = (ep("a"), ep("b"));
         let now = Instant::now();
-        let picks: Vec<_> = (0..4).map(|_| c.pick(&[&a, &b], &LoadBalancer::RoundRobin, None, now).unwrap().pod.clone()).collect();
+        let picks: Vec<_> = (0..4)
+            .map(|_| {
+                c.pick(&[&a, &b], &LoadBalancer::RoundRobin, None, now)
+                    .unwrap()
+                    .pod
+                    .clone()
+            })
+            .collect();
         assert_eq!(picks, ["a", "b", "a", "b"]);
     }
 
@@ -196,9 +243,17 @@ mod tests {
         }
         assert!(!c.is_ejected("b", t0));
         for _ in 0..5 {
-            assert_eq!(c.pick(&[&a, &b], &LoadBalancer::RoundRobin, None, t0).unwrap().pod, "b");
+            assert_eq!(
+                c.pick(&[&a, &b], &LoadBalancer::RoundRobin, None, t0)
+                    .unwrap()
+                    .pod,
+                "b"
+            );
         }
         let later = t0 + Duration::from_secs(31);
-        assert!(c.pick(&[&a], &LoadBalancer::RoundRobin, None, later).is_some());
+        assert!(
+            c.pick(&[&a], &LoadBalancer::RoundRobin, None, later)
+                .is_some()
+        );
     }
 }

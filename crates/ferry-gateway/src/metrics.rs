@@ -85,14 +85,50 @@ impl Metrics {
     /// Registers every metric under `gateway_` in `registry`.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("gateway");
-        r.register("requests", "Requests answered, by route, destination and response code", self.requests.clone());
-        r.register("request_duration_seconds", "Time from request head to response head", self.duration.clone());
-        r.register("request_bytes", "Request body sizes (Content-Length)", self.request_bytes.clone());
-        r.register("response_bytes", "Response body sizes (Content-Length)", self.response_bytes.clone());
-        r.register("active_connections", "Open downstream connections", self.active_connections.clone());
-        r.register("mirror_requests", "Mirrored requests by outcome", self.mirrors.clone());
-        r.register("faults", "Injected faults by route and kind", self.faults.clone());
-        r.register("retries", "Retried tries by route and destination", self.retries.clone());
-        r.register("outlier_ejections", "Endpoints ejected by outlier detection", self.ejections.clone());
+        r.register(
+            "requests",
+            "Requests answered, by route, destination and response code",
+            self.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time from request head to response head",
+            self.duration.clone(),
+        );
+        r.register(
+            "request_bytes",
+            "Request body sizes (Content-Length)",
+            self.request_bytes.clone(),
+        );
+        r.register(
+            "response_bytes",
+            "Response body sizes (Content-Length)",
+            self.response_bytes.clone(),
+        );
+        r.register(
+            "active_connections",
+            "Open downstream connections",
+            self.active_connections.clone(),
+        );
+        r.register(
+            "mirror_requests",
+            "Mirrored requests by outcome",
+            self.mirrors.clone(),
+        );
+        r.register(
+            "faults",
+            "Injected faults by route and kind",
+            self.faults.clone(),
+        );
+        r.register(
+            "retries",
+            "Retried tries by route and destination",
+            self.retries.clone(),
+        );
+        r.register(
+            "outlier_ejections",
+            "Endpoints ejected by outlier detection",
+            self.ejections.clone(),
+        );
     }
 }

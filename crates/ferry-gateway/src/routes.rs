@@ -42,7 +42,11 @@ pub fn rows(table: &RouteTable) -> Vec<RouteRow> {
 
 fn push(out: &mut Vec<RouteRow>, direction: &str, host: &str, r: &Rule) {
     let (target, policies) = describe(&r.action);
-    let matches = if r.matches.is_empty() { vec!["*".to_string()] } else { r.matches.iter().map(describe_match).collect() };
+    let matches = if r.matches.is_empty() {
+        vec!["*".to_string()]
+    } else {
+        r.matches.iter().map(describe_match).collect()
+    };
     for m in matches {
         out.push(RouteRow {
             direction: direction.into(),
@@ -59,7 +63,10 @@ fn sm(m: &StrMatch) -> String {
     match m {
         StrMatch::Exact(s) => format!("={s}"),
         StrMatch::Prefix(s) => format!("^={s}"),
-        StrMatch::Regex(r) => format!("~{}", r.as_str().trim_start_matches("^(?:").trim_end_matches(")$")),
+        StrMatch::Regex(r) => format!(
+            "~{}",
+            r.as_str().trim_start_matches("^(?:").trim_end_matches(")$")
+        ),
         StrMatch::Present => " present".into(),
     }
 }
@@ -84,7 +91,11 @@ fn describe_match(m: &Match) -> String {
     for (k, v) in &m.query {
         parts.push(format!("query {k}{}", sm(v)));
     }
-    if parts.is_empty() { "*".into() } else { parts.join(" ") }
+    if parts.is_empty() {
+        "*".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 fn describe(a: &Action) -> (String, String) {
@@ -105,7 +116,10 @@ fn describe(a: &Action) -> (String, String) {
                         s.push_str(&format!("[{sub}]"));
                     }
                     if f.destinations.len() > 1 {
-                        s.push_str(&format!(" {}%", (f64::from(d.weight) * 100.0 / f64::from(total)).round()));
+                        s.push_str(&format!(
+                            " {}%",
+                            (f64::from(d.weight) * 100.0 / f64::from(total)).round()
+                        ));
                     }
                     s
                 })
@@ -118,7 +132,17 @@ fn describe(a: &Action) -> (String, String) {
                 p.push(format!("abort {s} {pct}%"));
             }
             for m in &f.mirrors {
-                p.push(format!("mirror {}.{}{} {}%", m.dest.service.name, m.dest.service.namespace, m.dest.subset.as_ref().map(|s| format!("[{s}]")).unwrap_or_default(), m.percent));
+                p.push(format!(
+                    "mirror {}.{}{} {}%",
+                    m.dest.service.name,
+                    m.dest.service.namespace,
+                    m.dest
+                        .subset
+                        .as_ref()
+                        .map(|s| format!("[{s}]"))
+                        .unwrap_or_default(),
+                    m.percent
+                ));
             }
             if let Some(t) = f.timeout {
                 p.push(format!("timeout {t:?}"));

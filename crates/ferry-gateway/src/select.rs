@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use http::HeaderMap;
 
-use crate::table::{HostPattern, Match, PathMatch, Rule, RouteTable, StrMatch, VirtualHost, WeightedDestination};
+use crate::table::{
+    HostPattern, Match, PathMatch, RouteTable, Rule, StrMatch, VirtualHost, WeightedDestination,
+};
 
 /// What matching looks at.
 #[derive(Debug, Clone, Copy)]
@@ -28,7 +30,10 @@ pub fn virtual_host<'t>(table: &'t RouteTable, host: &str) -> Option<&'t Virtual
 }
 
 /// The first rule matching `req`, and the path prefix its match consumed.
-pub fn first_rule<'r>(rules: &'r [Rule], req: &RequestView<'_>) -> Option<(&'r Rule, Option<String>)> {
+pub fn first_rule<'r>(
+    rules: &'r [Rule],
+    req: &RequestView<'_>,
+) -> Option<(&'r Rule, Option<String>)> {
     for rule in rules {
         if rule.matches.is_empty() {
             return Some((rule, None));
@@ -54,7 +59,13 @@ fn match_block(m: &Match, req: &RequestView<'_>) -> Option<Option<String>> {
         } else {
             path = req.path;
         }
-        let cmp = |s: &str| if m.ignore_case { s.to_ascii_lowercase() } else { s.to_string() };
+        let cmp = |s: &str| {
+            if m.ignore_case {
+                s.to_ascii_lowercase()
+            } else {
+                s.to_string()
+            }
+        };
         let ok = match pm {
             PathMatch::Exact(e) => path == cmp(e),
             PathMatch::Prefix(p) => {
@@ -79,7 +90,10 @@ fn match_block(m: &Match, req: &RequestView<'_>) -> Option<Option<String>> {
         }
     }
     let str_ok = |sm: &Option<StrMatch>, v: &str| sm.as_ref().is_none_or(|s| s.matches(v));
-    if !str_ok(&m.method, req.method) || !str_ok(&m.authority, req.host) || !str_ok(&m.scheme, req.scheme) {
+    if !str_ok(&m.method, req.method)
+        || !str_ok(&m.authority, req.host)
+        || !str_ok(&m.scheme, req.scheme)
+    {
         return None;
     }
     if m.port.is_some_and(|p| p != req.port) {
@@ -92,7 +106,12 @@ fn match_block(m: &Match, req: &RequestView<'_>) -> Option<Option<String>> {
         }
     }
     for (name, sm) in &m.without_headers {
-        if req.headers.get(name).and_then(|v| v.to_str().ok()).is_some_and(|v| sm.matches(v)) {
+        if req
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| sm.matches(v))
+        {
             return None;
         }
     }
@@ -107,7 +126,11 @@ fn match_block(m: &Match, req: &RequestView<'_>) -> Option<Option<String>> {
     }
     if !m.source_labels.is_empty() {
         let labels = req.source_labels?;
-        if !m.source_labels.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+        if !m
+            .source_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+        {
             return None;
         }
     }
@@ -146,18 +169,30 @@ pub fn hit(percent: f64, roll: f64) -> bool {
 
 /// Lowercases `host` and strips a port.
 pub fn normalize_host(host: &str) -> String {
-    let h = if host.starts_with('[') { host.split(']').next().map(|s| format!("{s}]")).unwrap_or_default() } else {
-        host.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(host, |(h, _)| h).to_string()
+    let h = if host.starts_with('[') {
+        host.split(']')
+            .next()
+            .map(|s| format!("{s}]"))
+            .unwrap_or_default()
+    } else {
+        host.rsplit_once(':')
+            .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
+            .map_or(host, |(h, _)| h)
+            .to_string()
     };
     h.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// The virtual host names shown by `get routes`.
 pub fn host_names(table: &RouteTable) -> Vec<String> {
-    table.north.iter().map(|v| match &v.host {
-        HostPattern::Any => "*".to_string(),
-        h => h.to_string(),
-    }).collect()
+    table
+        .north
+        .iter()
+        .map(|v| match &v.host {
+            HostPattern::Any => "*".to_string(),
+            h => h.to_string(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -168,7 +203,14 @@ mod tests {
 
     fn wd(w: u32, name: &str) -> WeightedDestination {
         WeightedDestination {
-            dest: Destination { service: ServiceKey { namespace: "d".into(), name: name.into() }, subset: None, port: None },
+            dest: Destination {
+                service: ServiceKey {
+                    namespace: "d".into(),
+                    name: name.into(),
+                },
+                subset: None,
+                port: None,
+            },
             weight: w,
             request_headers: HeaderOps::default(),
             response_headers: HeaderOps::default(),

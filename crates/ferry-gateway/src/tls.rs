@@ -40,18 +40,28 @@ impl<F: Fn(&str, &str) -> Option<Value> + Send + Sync> SecretSource for FnSecret
 /// `tls.crt` and `tls.key` of a Secret (`data` is base64, `stringData` plain).
 pub fn pem_pair(secret: &Value) -> Option<(Vec<u8>, Vec<u8>)> {
     let field = |k: &str| -> Option<Vec<u8>> {
-        if let Some(s) = secret.pointer("/stringData").and_then(|d| d.get(k)).and_then(Value::as_str) {
+        if let Some(s) = secret
+            .pointer("/stringData")
+            .and_then(|d| d.get(k))
+            .and_then(Value::as_str)
+        {
             return Some(s.as_bytes().to_vec());
         }
-        let b = secret.pointer("/data").and_then(|d| d.get(k)).and_then(Value::as_str)?;
-        base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()
+        let b = secret
+            .pointer("/data")
+            .and_then(|d| d.get(k))
+            .and_then(Value::as_str)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(b.trim())
+            .ok()
     };
     Some((field("tls.crt")?, field("tls.key")?))
 }
 
 fn certified(cert: &[u8], key: &[u8]) -> Result<CertifiedKey, String> {
-    let chain: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(cert).collect::<Result<_, _>>().map_err(|e| format!("tls.crt: {e}"))?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("tls.crt: {e}"))?;
     if chain.is_empty() {
         return Err("tls.crt holds no certificate".into());
     }
@@ -70,7 +80,11 @@ impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let name = hello.server_name().map(|s| s.to_ascii_lowercase());
         match name {
-            Some(n) => self.certs.iter().find(|(p, _)| p.matches(&n)).map(|(_, k)| k.clone()),
+            Some(n) => self
+                .certs
+                .iter()
+                .find(|(p, _)| p.matches(&n))
+                .map(|(_, k)| k.clone()),
             None => self.certs.first().map(|(_, k)| k.clone()),
         }
     }
@@ -78,17 +92,24 @@ impl ResolvesServerCert for SniResolver {
 
 /// Builds the server TLS config for `refs`, or `None` when there are no
 /// usable certificates. Unusable Secrets are logged and skipped.
-pub fn server_config(refs: &[TlsRef], source: &dyn SecretSource) -> Option<Arc<rustls::ServerConfig>> {
+pub fn server_config(
+    refs: &[TlsRef],
+    source: &dyn SecretSource,
+) -> Option<Arc<rustls::ServerConfig>> {
     let mut certs = Vec::new();
     for r in refs {
         let Some(secret) = source.secret(&r.namespace, &r.secret) else {
             tracing::warn!(secret = %format!("{}/{}", r.namespace, r.secret), host = %r.host, origin = %r.origin, "TLS secret not found; host served without it");
             continue;
         };
-        let loaded = pem_pair(&secret).ok_or_else(|| "secret lacks tls.crt or tls.key".to_string()).and_then(|(c, k)| certified(&c, &k));
+        let loaded = pem_pair(&secret)
+            .ok_or_else(|| "secret lacks tls.crt or tls.key".to_string())
+            .and_then(|(c, k)| certified(&c, &k));
         match loaded {
             Ok(k) => certs.push((r.host.clone(), Arc::new(k))),
-            Err(e) => tracing::warn!(secret = %format!("{}/{}", r.namespace, r.secret), origin = %r.origin, error = %e, "unusable TLS secret"),
+            Err(e) => {
+                tracing::warn!(secret = %format!("{}/{}", r.namespace, r.secret), origin = %r.origin, error = %e, "unusable TLS secret")
+            }
         }
     }
     if certs.is_empty() {

@@ -6,7 +6,10 @@ mod common;
 use common::*;
 
 fn expect_error(gw: &ferry_gateway::Gateway, yaml: &str, needles: &[&str]) {
-    let err = gw.apply(objects(yaml)).expect_err("must be rejected").to_string();
+    let err = gw
+        .apply(objects(yaml))
+        .expect_err("must be rejected")
+        .to_string();
     for n in needles {
         assert!(err.contains(n), "error {err:?} should mention {n:?}");
     }
@@ -15,44 +18,96 @@ fn expect_error(gw: &ferry_gateway::Gateway, yaml: &str, needles: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_objects_are_rejected_and_previous_routing_stays() {
     let (v1, v2) = (Backend::start("v1").await, Backend::start("v2").await);
-    let snap = snapshot(vec![service("myhero", "myhero-ui", vec![v1.endpoint("ui-v1"), v2.endpoint("ui-v2")])]);
+    let snap = snapshot(vec![service(
+        "myhero",
+        "myhero-ui",
+        vec![v1.endpoint("ui-v1"), v2.endpoint("ui-v2")],
+    )]);
     let vs = |http: &str| {
-        format!("{UI_DESTINATION_RULE}---\napiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\nmetadata: {{name: myhero-ui}}\nspec:\n  hosts: [ui.myhero.test]\n  gateways: [myhero-gateway]\n  http:\n{http}")
+        format!(
+            "{UI_DESTINATION_RULE}---\napiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\nmetadata: {{name: myhero-ui}}\nspec:\n  hosts: [ui.myhero.test]\n  gateways: [myhero-gateway]\n  http:\n{http}"
+        )
     };
-    let gw = gateway(snap, &vs("  - route:\n    - destination: {host: myhero-ui, subset: v1}\n")).await;
+    let gw = gateway(
+        snap,
+        &vs("  - route:\n    - destination: {host: myhero-ui, subset: v1}\n"),
+    )
+    .await;
     let c = client();
     assert_eq!(get(&c, gw.addr, "ui.myhero.test", "/", &[]).await.1, "v1");
 
     expect_error(
         &gw.gateway,
         &vs("  - route:\n    - destination: {host: myhero-ui, subset: v9}\n"),
-        &["VirtualService/myhero-ui", "spec.http[0].route[0].destination.subset", "unknown subset \"v9\"", "v1, v2, v3"],
+        &[
+            "VirtualService/myhero-ui",
+            "spec.http[0].route[0].destination.subset",
+            "unknown subset \"v9\"",
+            "v1, v2, v3",
+        ],
     );
     expect_error(
         &gw.gateway,
-        &vs("  - route:\n    - destination: {host: myhero-ui, subset: v1}\n      weight: 60\n    - destination: {host: myhero-ui, subset: v2}\n      weight: 60\n"),
-        &["VirtualService/myhero-ui", "spec.http[0].route", "weights sum to 120", "must sum to 100"],
+        &vs(
+            "  - route:\n    - destination: {host: myhero-ui, subset: v1}\n      weight: 60\n    - destination: {host: myhero-ui, subset: v2}\n      weight: 60\n",
+        ),
+        &[
+            "VirtualService/myhero-ui",
+            "spec.http[0].route",
+            "weights sum to 120",
+            "must sum to 100",
+        ],
     );
     expect_error(
         &gw.gateway,
-        &vs("  - match:\n    - uri: {regex: \"/(unclosed\"}\n    route:\n    - destination: {host: myhero-ui}\n"),
+        &vs(
+            "  - match:\n    - uri: {regex: \"/(unclosed\"}\n    route:\n    - destination: {host: myhero-ui}\n",
+        ),
         &["spec.http[0].match[0].uri.regex", "invalid regex"],
     );
-    expect_error(&gw.gateway, &vs("  - route:\n    - destination: {host: myhero-ui}\n    timeout: soon\n"), &["spec.http[0].timeout", "invalid duration"]);
     expect_error(
         &gw.gateway,
-        &vs("  - fault:\n      abort: {percentage: {value: 130}, httpStatus: 500}\n    route:\n    - destination: {host: myhero-ui}\n"),
-        &["spec.http[0].fault.abort.percentage.value", "between 0 and 100"],
+        &vs("  - route:\n    - destination: {host: myhero-ui}\n    timeout: soon\n"),
+        &["spec.http[0].timeout", "invalid duration"],
     );
-    expect_error(&gw.gateway, &vs("  - rout:\n    - destination: {host: myhero-ui}\n"), &["spec.http[0]", "rout", "route"]);
+    expect_error(
+        &gw.gateway,
+        &vs(
+            "  - fault:\n      abort: {percentage: {value: 130}, httpStatus: 500}\n    route:\n    - destination: {host: myhero-ui}\n",
+        ),
+        &[
+            "spec.http[0].fault.abort.percentage.value",
+            "between 0 and 100",
+        ],
+    );
+    expect_error(
+        &gw.gateway,
+        &vs("  - rout:\n    - destination: {host: myhero-ui}\n"),
+        &["spec.http[0]", "rout", "route"],
+    );
     // Two objects claiming the same host and path.
     let dup = format!(
         "{}---\napiVersion: networking.istio.io/v1alpha3\nkind: VirtualService\nmetadata: {{name: other}}\nspec:\n  hosts: [ui.myhero.test]\n  gateways: [myhero-gateway]\n  http:\n  - route:\n    - destination: {{host: myhero-ui, subset: v2}}\n",
         vs("  - route:\n    - destination: {host: myhero-ui, subset: v1}\n")
     );
-    expect_error(&gw.gateway, &dup, &["already routed by VirtualService/myhero/myhero-ui", "host ui.myhero.test"]);
+    expect_error(
+        &gw.gateway,
+        &dup,
+        &[
+            "already routed by VirtualService/myhero/myhero-ui",
+            "host ui.myhero.test",
+        ],
+    );
     let two_ingresses = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: a}\nspec:\n  rules:\n  - host: x.test\n    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: s, port: {number: 80}}}}]}\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: b}\nspec:\n  rules:\n  - host: x.test\n    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: t, port: {number: 80}}}}]}\n";
-    expect_error(&gw.gateway, two_ingresses, &["Ingress/b", "spec.rules[0].http.paths[0]", "already routed by Ingress/myhero/a"]);
+    expect_error(
+        &gw.gateway,
+        two_ingresses,
+        &[
+            "Ingress/b",
+            "spec.rules[0].http.paths[0]",
+            "already routed by Ingress/myhero/a",
+        ],
+    );
 
     // Nothing was half-applied.
     for _ in 0..10 {
@@ -69,8 +124,12 @@ fn v1_weights_are_relative() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].direction, "mesh");
     assert_eq!(rows[0].target, "reviews.myhero 25%, ratings.myhero 75%");
-    let zero = yaml.replace("weight: 1", "weight: 0").replace("weight: 3", "weight: 0");
-    let err = ferry_gateway::compile::compile(&objects(&zero)).unwrap_err().to_string();
+    let zero = yaml
+        .replace("weight: 1", "weight: 0")
+        .replace("weight: 3", "weight: 0");
+    let err = ferry_gateway::compile::compile(&objects(&zero))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("weights sum to 0"), "{err}");
 }
 
@@ -92,7 +151,30 @@ proptest::proptest! {
 
 fn arb_json(depth: u32) -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
     use proptest::prelude::*;
-    let keys = prop::sample::select(vec!["hosts", "http", "route", "destination", "host", "subset", "weight", "match", "uri", "prefix", "regex", "fault", "delay", "abort", "percentage", "value", "fixedDelay", "httpStatus", "mirror", "retries", "attempts", "gateways"]);
+    let keys = prop::sample::select(vec![
+        "hosts",
+        "http",
+        "route",
+        "destination",
+        "host",
+        "subset",
+        "weight",
+        "match",
+        "uri",
+        "prefix",
+        "regex",
+        "fault",
+        "delay",
+        "abort",
+        "percentage",
+        "value",
+        "fixedDelay",
+        "httpStatus",
+        "mirror",
+        "retries",
+        "attempts",
+        "gateways",
+    ]);
     let leaf = prop_oneof![
         Just(serde_json::Value::Null),
         any::<i64>().prop_map(serde_json::Value::from),
@@ -101,8 +183,9 @@ fn arb_json(depth: u32) -> impl proptest::strategy::Strategy<Value = serde_json:
     leaf.prop_recursive(depth, 32, 4, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..3).prop_map(serde_json::Value::from),
-            prop::collection::btree_map(keys.clone(), inner, 0..4)
-                .prop_map(|m| serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            prop::collection::btree_map(keys.clone(), inner, 0..4).prop_map(|m| {
+                serde_json::Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            }),
         ]
     })
 }

@@ -13,20 +13,32 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// A fake "service address": every accepted connection goes to the handler
 /// as if a pod labelled `labels` had dialed `myhero/<service>:80`.
-async fn service_address(gw: &ferry_gateway::Gateway, service: &str, labels: &[(&str, &str)]) -> std::net::SocketAddr {
+async fn service_address(
+    gw: &ferry_gateway::Gateway,
+    service: &str,
+    labels: &[(&str, &str)],
+) -> std::net::SocketAddr {
     let handler = gw.mesh_handler(tokio_util::sync::CancellationToken::new());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let key = ServiceKey { namespace: "myhero".into(), name: service.into() };
+    let key = ServiceKey {
+        namespace: "myhero".into(),
+        name: service.into(),
+    };
     let source = SourcePod {
         namespace: "myhero".into(),
         pod: "caller".into(),
-        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     };
     let handler = Arc::clone(&handler);
     tokio::spawn(async move {
         loop {
-            let Ok((conn, _)): std::io::Result<(TcpStream, _)> = listener.accept().await else { break };
+            let Ok((conn, _)): std::io::Result<(TcpStream, _)> = listener.accept().await else {
+                break;
+            };
             handler.handle(conn, source.clone(), key.clone(), 80);
         }
     });
@@ -36,10 +48,18 @@ async fn service_address(gw: &ferry_gateway::Gateway, service: &str, labels: &[(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mesh_calls_get_the_seed_abort_and_subset_rules() {
     let app = Backend::start("app").await;
-    let (v1, v2, _v3) = (Backend::start("v1").await, Backend::start("v2").await, Backend::start("v3").await);
+    let (v1, v2, _v3) = (
+        Backend::start("v1").await,
+        Backend::start("v2").await,
+        Backend::start("v3").await,
+    );
     let snap = snapshot(vec![
         service("myhero", "myhero-app", vec![app.endpoint("app-1")]),
-        service("myhero", "myhero-ui", vec![v1.endpoint("ui-v1"), v2.endpoint("ui-v2")]),
+        service(
+            "myhero",
+            "myhero-ui",
+            vec![v1.endpoint("ui-v1"), v2.endpoint("ui-v2")],
+        ),
     ]);
     // No gateways: mesh only. The seed's HTTP abort on myhero-app, and
     // header routing on myhero-ui.
@@ -52,10 +72,23 @@ async fn mesh_calls_get_the_seed_abort_and_subset_rules() {
     let canary_addr = service_address(&gw.gateway, "myhero-ui", &[("tier", "canary")]).await;
     let c = client();
     for _ in 0..10 {
-        assert_eq!(get(&c, app_addr, "myhero-app", "/options", &[]).await.0, 500, "every caller sees the abort");
+        assert_eq!(
+            get(&c, app_addr, "myhero-app", "/options", &[]).await.0,
+            500,
+            "every caller sees the abort"
+        );
         assert_eq!(get(&c, ui_addr, "myhero-ui", "/", &[]).await.1, "v1");
-        assert_eq!(get(&c, ui_addr, "myhero-ui", "/", &[("end-user", "jason")]).await.1, "v2");
-        assert_eq!(get(&c, canary_addr, "myhero-ui", "/", &[]).await.1, "v2", "sourceLabels match the calling pod");
+        assert_eq!(
+            get(&c, ui_addr, "myhero-ui", "/", &[("end-user", "jason")])
+                .await
+                .1,
+            "v2"
+        );
+        assert_eq!(
+            get(&c, canary_addr, "myhero-ui", "/", &[]).await.1,
+            "v2",
+            "sourceLabels match the calling pod"
+        );
     }
     assert_eq!(app.count(), 0);
     // The north-south listener does not serve mesh-only rules.
@@ -63,7 +96,10 @@ async fn mesh_calls_get_the_seed_abort_and_subset_rules() {
 
     // A Service without rules is forwarded as is.
     gw.gateway.apply(objects(UI_DESTINATION_RULE)).unwrap();
-    assert_eq!(get(&c, app_addr, "myhero-app", "/options", &[]).await, (200, "app".into()));
+    assert_eq!(
+        get(&c, app_addr, "myhero-app", "/options", &[]).await,
+        (200, "app".into())
+    );
     let rows = ferry_gateway::routes::rows(&gw.gateway.table());
     assert!(rows.iter().all(|r| r.direction != "mesh"), "{rows:?}");
 }

@@ -17,9 +17,21 @@ async fn h2c_clients_and_http2_backends() {
     let ui = Backend::start("ui").await;
     let mut svc = service("myhero", "myhero-ui", vec![ui.endpoint("ui-1")]);
     svc.ports[0].app_protocol = Some("kubernetes.io/h2c".into());
-    let gw = gateway(snapshot(vec![svc]), &format!("{UI_DESTINATION_RULE}---\n{ALL_TO_UI}")).await;
-    let h2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
-    let r = h2.get(format!("http://{}/", gw.addr)).header("host", "ui.test").send().await.unwrap();
+    let gw = gateway(
+        snapshot(vec![svc]),
+        &format!("{UI_DESTINATION_RULE}---\n{ALL_TO_UI}"),
+    )
+    .await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let r = h2
+        .get(format!("http://{}/", gw.addr))
+        .header("host", "ui.test")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
     assert_eq!(r.text().await.unwrap(), "ui");
     // A gRPC-style request (HTTP/2, application/grpc) passes through with its body.
@@ -32,27 +44,54 @@ async fn h2c_clients_and_http2_backends() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(ui.seen.lock().unwrap().iter().any(|s| s.path == "/pkg.Svc/Method"));
+    assert!(
+        ui.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.path == "/pkg.Svc/Method")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_bodies_stream_and_skip_the_mirror() {
     let (v1, v2) = (Backend::start("v1").await, Backend::start("v2").await);
-    let snap = snapshot(vec![service("myhero", "myhero-ui", vec![v1.endpoint("ui-v1"), v2.endpoint("ui-v2")])]);
+    let snap = snapshot(vec![service(
+        "myhero",
+        "myhero-ui",
+        vec![v1.endpoint("ui-v1"), v2.endpoint("ui-v2")],
+    )]);
     let vs = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: ui}\nspec:\n  hosts: [ui.test]\n  gateways: [myhero-gateway]\n  http:\n  - route: [{destination: {host: myhero-ui, subset: v1}}]\n    mirror: {host: myhero-ui, subset: v2}\n    mirrorPercentage: {value: 100.0}\n";
     let gw = gateway(snap, &format!("{UI_DESTINATION_RULE}---\n{vs}")).await;
     let c = client();
     let big = "x".repeat(1 << 20);
-    let r = c.post(format!("http://{}/upload", gw.addr)).header("host", "ui.test").body(big.clone()).send().await.unwrap();
+    let r = c
+        .post(format!("http://{}/upload", gw.addr))
+        .header("host", "ui.test")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.text().await.unwrap(), format!("v1 {big}"));
-    let small = c.post(format!("http://{}/upload", gw.addr)).header("host", "ui.test").body("hello").send().await.unwrap();
+    let small = c
+        .post(format!("http://{}/upload", gw.addr))
+        .header("host", "ui.test")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(small.text().await.unwrap(), "v1 hello");
-    ferry_test_support::poll("small body mirrored", Duration::from_secs(5), || (v2.count() == 1).then_some(()));
+    ferry_test_support::poll("small body mirrored", Duration::from_secs(5), || {
+        (v2.count() == 1).then_some(())
+    });
     let mut reg = prometheus_client::registry::Registry::default();
     gw.gateway.metrics().register(&mut reg);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
-    assert!(text.contains("result=\"skipped_body_too_large\"} 1"), "{text}");
+    assert!(
+        text.contains("result=\"skipped_body_too_large\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("result=\"sent\"} 1"), "{text}");
     assert!(text.contains("gateway_requests_total{direction=\"north\",route=\"VirtualService/myhero/ui/0\",destination_service=\"myhero-ui.myhero\",destination_subset=\"v1\",response_code=\"200\"} 2"), "{text}");
 }
@@ -70,7 +109,11 @@ async fn websocket_upgrade_tunnels_both_ways() {
             let n = s.read(&mut buf).await.unwrap();
             head.extend_from_slice(&buf[..n]);
         }
-        assert!(String::from_utf8_lossy(&head).to_ascii_lowercase().contains("upgrade: websocket"));
+        assert!(
+            String::from_utf8_lossy(&head)
+                .to_ascii_lowercase()
+                .contains("upgrade: websocket")
+        );
         s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n").await.unwrap();
         loop {
             let n = s.read(&mut buf).await.unwrap();
@@ -88,7 +131,11 @@ async fn websocket_upgrade_tunnels_both_ways() {
         ip: be.ip(),
         ports: [(80, be.port())].into(),
     };
-    let gw = gateway(snapshot(vec![service("myhero", "myhero-ui", vec![ep])]), &format!("{UI_DESTINATION_RULE}---\n{ALL_TO_UI}")).await;
+    let gw = gateway(
+        snapshot(vec![service("myhero", "myhero-ui", vec![ep])]),
+        &format!("{UI_DESTINATION_RULE}---\n{ALL_TO_UI}"),
+    )
+    .await;
     let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     s.write_all(b"GET /ws HTTP/1.1\r\nHost: ui.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").await.unwrap();
     let mut buf = vec![0u8; 1024];
@@ -98,7 +145,11 @@ async fn websocket_upgrade_tunnels_both_ways() {
         assert!(n > 0);
         head.extend_from_slice(&buf[..n]);
     }
-    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
     s.write_all(b"ping-frame").await.unwrap();
     let mut echo = [0u8; 10];
     s.read_exact(&mut echo).await.unwrap();
@@ -108,17 +159,35 @@ async fn websocket_upgrade_tunnels_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_swaps_keep_in_flight_requests_and_endpoints_follow_readiness() {
     let (v1, v2) = (Backend::start("v1").await, Backend::start("v2").await);
-    let snap = snapshot(vec![service("myhero", "myhero-ui", vec![v1.endpoint("ui-v1"), v2.endpoint("ui-v2")])]);
-    let to = |subset: &str| format!("{UI_DESTINATION_RULE}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: ui}}\nspec:\n  hosts: [ui.test]\n  gateways: [myhero-gateway]\n  http:\n  - route: [{{destination: {{host: myhero-ui, subset: {subset}}}}}]\n");
+    let snap = snapshot(vec![service(
+        "myhero",
+        "myhero-ui",
+        vec![v1.endpoint("ui-v1"), v2.endpoint("ui-v2")],
+    )]);
+    let to = |subset: &str| {
+        format!(
+            "{UI_DESTINATION_RULE}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: ui}}\nspec:\n  hosts: [ui.test]\n  gateways: [myhero-gateway]\n  http:\n  - route: [{{destination: {{host: myhero-ui, subset: {subset}}}}}]\n"
+        )
+    };
     let gw = gateway(snap.clone(), &to("v1")).await;
     let c = client();
     v1.delay_ms.store(800, Ordering::SeqCst);
     let (c2, addr) = (c.clone(), gw.addr);
     let slow = tokio::spawn(async move { get(&c2, addr, "ui.test", "/slow", &[]).await });
-    ferry_test_support::poll("slow request in flight", Duration::from_secs(5), || (v1.count() == 1).then_some(()));
+    ferry_test_support::poll("slow request in flight", Duration::from_secs(5), || {
+        (v1.count() == 1).then_some(())
+    });
     gw.gateway.apply(objects(&to("v2"))).unwrap();
-    assert_eq!(get(&c, gw.addr, "ui.test", "/", &[]).await.1, "v2", "new requests use the new table");
-    assert_eq!(slow.await.unwrap(), (200, "v1".into()), "the in-flight request finished");
+    assert_eq!(
+        get(&c, gw.addr, "ui.test", "/", &[]).await.1,
+        "v2",
+        "new requests use the new table"
+    );
+    assert_eq!(
+        slow.await.unwrap(),
+        (200, "v1".into()),
+        "the in-flight request finished"
+    );
 
     // Readiness: an endpoint that is not ready gets no traffic.
     let mut snap2 = snap.clone();
@@ -135,13 +204,19 @@ async fn config_swaps_keep_in_flight_requests_and_endpoints_follow_readiness() {
             assert_eq!(r.1, "no healthy upstream");
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "unready endpoint still served");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unready endpoint still served"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     gw.services.send(snap).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while get(&c, gw.addr, "ui.test", "/", &[]).await.1 != "v2" {
-        assert!(std::time::Instant::now() < deadline, "endpoint never came back");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "endpoint never came back"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -16,25 +16,40 @@ fn app_vs(http_extra: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_turn_intermittent_503_into_success() {
     let app = Backend::start("app").await;
-    let snap = snapshot(vec![service("myhero", "myhero-app", vec![app.endpoint("app-1")])]);
+    let snap = snapshot(vec![service(
+        "myhero",
+        "myhero-app",
+        vec![app.endpoint("app-1")],
+    )]);
     let no_retries = app_vs("    retries: {attempts: 0}\n");
     let gw = gateway(snap, &format!("{UI_DESTINATION_RULE}---\n{no_retries}")).await;
     let c = client();
     app.fail_first.store(1, Ordering::SeqCst);
-    assert_eq!(get(&c, gw.addr, "app.myhero.test", "/", &[]).await.0, 503, "without retries the 503 shows");
+    assert_eq!(
+        get(&c, gw.addr, "app.myhero.test", "/", &[]).await.0,
+        503,
+        "without retries the 503 shows"
+    );
 
     let retries = app_vs("    retries: {attempts: 3, retryOn: \"5xx\"}\n");
-    gw.gateway.apply(objects(&format!("{UI_DESTINATION_RULE}---\n{retries}"))).unwrap();
+    gw.gateway
+        .apply(objects(&format!("{UI_DESTINATION_RULE}---\n{retries}")))
+        .unwrap();
     for _ in 0..5 {
         app.fail_first.store(2, Ordering::SeqCst);
         let before = app.count();
-        assert_eq!(get(&c, gw.addr, "app.myhero.test", "/", &[]).await, (200, "app".into()));
+        assert_eq!(
+            get(&c, gw.addr, "app.myhero.test", "/", &[]).await,
+            (200, "app".into())
+        );
         assert_eq!(app.count() - before, 3, "two failed tries and one success");
     }
 
     // retryOn naming the status code works too; other codes are not retried.
     let codes = app_vs("    retries: {attempts: 2, retryOn: \"gateway-error,503\"}\n");
-    gw.gateway.apply(objects(&format!("{UI_DESTINATION_RULE}---\n{codes}"))).unwrap();
+    gw.gateway
+        .apply(objects(&format!("{UI_DESTINATION_RULE}---\n{codes}")))
+        .unwrap();
     app.fail_first.store(1, Ordering::SeqCst);
     assert_eq!(get(&c, gw.addr, "app.myhero.test", "/", &[]).await.0, 200);
 }
@@ -43,19 +58,31 @@ async fn retries_turn_intermittent_503_into_success() {
 async fn per_try_timeout_fires_and_retries() {
     let app = Backend::start("app").await;
     app.delay_ms.store(3000, Ordering::SeqCst);
-    let snap = snapshot(vec![service("myhero", "myhero-app", vec![app.endpoint("app-1")])]);
-    let vs = app_vs("    timeout: 10s\n    retries: {attempts: 2, perTryTimeout: 200ms, retryOn: \"5xx\"}\n");
+    let snap = snapshot(vec![service(
+        "myhero",
+        "myhero-app",
+        vec![app.endpoint("app-1")],
+    )]);
+    let vs = app_vs(
+        "    timeout: 10s\n    retries: {attempts: 2, perTryTimeout: 200ms, retryOn: \"5xx\"}\n",
+    );
     let gw = gateway(snap, &format!("{UI_DESTINATION_RULE}---\n{vs}")).await;
     let c = client();
     let t = Instant::now();
     let (status, body) = get(&c, gw.addr, "app.myhero.test", "/", &[]).await;
     assert_eq!((status, body.as_str()), (504, "upstream request timeout"));
-    assert!(t.elapsed() < Duration::from_millis(2500), "per-try timeouts cut it short: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(2500),
+        "per-try timeouts cut it short: {:?}",
+        t.elapsed()
+    );
     assert_eq!(app.count(), 3, "first try and two retries");
 
     // The route timeout caps everything.
     let vs = app_vs("    timeout: 300ms\n    retries: {attempts: 0}\n");
-    gw.gateway.apply(objects(&format!("{UI_DESTINATION_RULE}---\n{vs}"))).unwrap();
+    gw.gateway
+        .apply(objects(&format!("{UI_DESTINATION_RULE}---\n{vs}")))
+        .unwrap();
     let t = Instant::now();
     assert_eq!(get(&c, gw.addr, "app.myhero.test", "/", &[]).await.0, 504);
     assert!(t.elapsed() < Duration::from_millis(2500));
@@ -65,7 +92,11 @@ async fn per_try_timeout_fires_and_retries() {
 async fn outlier_detection_ejects_and_restores() {
     let (bad, good) = (Backend::start("bad").await, Backend::start("good").await);
     bad.fail_all.store(1, Ordering::SeqCst);
-    let snap = snapshot(vec![service("myhero", "myhero-app", vec![bad.endpoint("app-bad"), good.endpoint("app-good")])]);
+    let snap = snapshot(vec![service(
+        "myhero",
+        "myhero-app",
+        vec![bad.endpoint("app-bad"), good.endpoint("app-good")],
+    )]);
     let yaml = format!(
         "{UI_DESTINATION_RULE}---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: app}}\nspec:\n  host: myhero-app\n  trafficPolicy:\n    loadBalancer: {{simple: ROUND_ROBIN}}\n    outlierDetection: {{consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 2s, maxEjectionPercent: 100}}\n---\n{}",
         app_vs("    retries: {attempts: 0}\n")

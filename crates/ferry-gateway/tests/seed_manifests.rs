@@ -16,7 +16,11 @@ fn file(name: &str) -> String {
 }
 
 fn with(vs: &[&str]) -> Vec<std::sync::Arc<ferry_core::objects::StoredObject>> {
-    let mut yaml = format!("{}\n---\n{}", file("myhero-ingress.yml"), file("istio/1-ui_destinationrule.yml"));
+    let mut yaml = format!(
+        "{}\n---\n{}",
+        file("myhero-ingress.yml"),
+        file("istio/1-ui_destinationrule.yml")
+    );
     for f in vs {
         yaml.push_str("\n---\n");
         yaml.push_str(&file(&format!("istio/{f}")));
@@ -26,9 +30,22 @@ fn with(vs: &[&str]) -> Vec<std::sync::Arc<ferry_core::objects::StoredObject>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_manifests_drive_ingress_traffic() {
-    let (v1, v2, v3, app) = (Backend::start("v1").await, Backend::start("v2").await, Backend::start("v3").await, Backend::start("app").await);
+    let (v1, v2, v3, app) = (
+        Backend::start("v1").await,
+        Backend::start("v2").await,
+        Backend::start("v3").await,
+        Backend::start("app").await,
+    );
     let snap = snapshot(vec![
-        service("myhero", "myhero-ui", vec![v1.endpoint("ui-v1"), v2.endpoint("ui-v2"), v3.endpoint("ui-v3")]),
+        service(
+            "myhero",
+            "myhero-ui",
+            vec![
+                v1.endpoint("ui-v1"),
+                v2.endpoint("ui-v2"),
+                v3.endpoint("ui-v3"),
+            ],
+        ),
         service("myhero", "myhero-app", vec![app.endpoint("app-1")]),
     ]);
     let gw = gateway(snap, "").await;
@@ -54,8 +71,15 @@ async fn the_seed_manifests_drive_ingress_traffic() {
     assert_eq!(get(&c, gw.addr, ui, "/", &[]).await.1, "v1");
     assert!(t.elapsed() >= Duration::from_secs(5));
     // 3: abort on myhero-app (its Ingress host), UI unaffected.
-    gw.gateway.apply(with(&["1-ui_all_to_v1.yml", "3-app_HTTP_abort.yml"])).unwrap();
-    assert_eq!(get(&c, gw.addr, "myhero-app.myhero.local", "/options", &[]).await.0, 500);
+    gw.gateway
+        .apply(with(&["1-ui_all_to_v1.yml", "3-app_HTTP_abort.yml"]))
+        .unwrap();
+    assert_eq!(
+        get(&c, gw.addr, "myhero-app.myhero.local", "/options", &[])
+            .await
+            .0,
+        500
+    );
     assert_eq!(get(&c, gw.addr, ui, "/", &[]).await.1, "v1");
     // 4: 50 % to v3, then all to v3.
     gw.gateway.apply(with(&["4-ui_50_to_v3.yml"])).unwrap();
@@ -69,11 +93,21 @@ async fn the_seed_manifests_drive_ingress_traffic() {
     gw.gateway.apply(with(&["5-ui_all_to_v3.yml"])).unwrap();
     assert_eq!(get(&c, gw.addr, ui, "/", &[]).await.1, "v3");
     // 5: mirror v1 → v2.
-    gw.gateway.apply(with(&["6-ui_v1_mirror_to_v2.yml"])).unwrap();
+    gw.gateway
+        .apply(with(&["6-ui_v1_mirror_to_v2.yml"]))
+        .unwrap();
     let before = v2.count();
     for _ in 0..20 {
         assert_eq!(get(&c, gw.addr, ui, "/", &[]).await.1, "v1");
     }
-    ferry_test_support::poll("v2 sees the mirrored requests", Duration::from_secs(5), || (v2.count() == before + 20).then_some(()));
-    assert!(v2.seen.lock().unwrap()[before..].iter().all(|s| s.host == format!("{ui}-shadow")));
+    ferry_test_support::poll(
+        "v2 sees the mirrored requests",
+        Duration::from_secs(5),
+        || (v2.count() == before + 20).then_some(()),
+    );
+    assert!(
+        v2.seen.lock().unwrap()[before..]
+            .iter()
+            .all(|s| s.host == format!("{ui}-shadow"))
+    );
 }

@@ -12,9 +12,23 @@ use common::*;
 use ferry_gateway::tls::FnSecrets;
 
 fn self_signed(dir: &std::path::Path, host: &str) -> (String, String) {
-    let (crt, key) = (dir.join(format!("{host}.crt")), dir.join(format!("{host}.key")));
+    let (crt, key) = (
+        dir.join(format!("{host}.crt")),
+        dir.join(format!("{host}.key")),
+    );
     let ok = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+        ])
         .arg(format!("/CN={host}"))
         .arg("-addext")
         .arg(format!("subjectAltName=DNS:{host}"))
@@ -24,15 +38,25 @@ fn self_signed(dir: &std::path::Path, host: &str) -> (String, String) {
         .arg(&crt)
         .output()
         .expect("openssl");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    (crt.display().to_string(), std::fs::read_to_string(&key).unwrap())
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    (
+        crt.display().to_string(),
+        std::fs::read_to_string(&key).unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_by_sni_with_secrets_from_ingress_tls() {
     let dir = ferry_test_support::temp_dir();
     let (a, b) = (Backend::start("a").await, Backend::start("b").await);
-    let snap = snapshot(vec![service("myhero", "svc-a", vec![a.endpoint("a")]), service("myhero", "svc-b", vec![b.endpoint("b")])]);
+    let snap = snapshot(vec![
+        service("myhero", "svc-a", vec![a.endpoint("a")]),
+        service("myhero", "svc-b", vec![b.endpoint("b")]),
+    ]);
     let yaml = r#"
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -59,23 +83,41 @@ spec:
             (format!("myhero/{h}-cert"), secret)
         })
         .collect();
-    gw.gateway.set_secret_source(Arc::new(FnSecrets(move |ns: &str, name: &str| certs.get(&format!("{ns}/{name}")).cloned())));
+    gw.gateway
+        .set_secret_source(Arc::new(FnSecrets(move |ns: &str, name: &str| {
+            certs.get(&format!("{ns}/{name}")).cloned()
+        })));
     let port = gw.addr.port();
     let dirp = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         let curl = |host: &str, http2: bool| {
             let mut c = Command::new("curl");
-            c.args(["-sS", "--max-time", "10", "-w", " %{http_version}", "--resolve"])
-                .arg(format!("{host}:{port}:127.0.0.1"))
-                .arg("--cacert")
-                .arg(dirp.join(format!("{host}.crt")));
+            c.args([
+                "-sS",
+                "--max-time",
+                "10",
+                "-w",
+                " %{http_version}",
+                "--resolve",
+            ])
+            .arg(format!("{host}:{port}:127.0.0.1"))
+            .arg("--cacert")
+            .arg(dirp.join(format!("{host}.crt")));
             if !http2 {
                 c.arg("--http1.1");
             }
             let o = c.arg(format!("https://{host}:{port}/")).output().unwrap();
-            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
         };
-        (curl("a.test", true), curl("b.test", false), curl("b.test", true))
+        (
+            curl("a.test", true),
+            curl("b.test", false),
+            curl("b.test", true),
+        )
     })
     .await
     .unwrap();
@@ -83,7 +125,16 @@ spec:
     assert_eq!(out.0, "a 2", "ALPN h2 for a.test");
     assert_eq!(out.1, "b 1.1");
     assert_eq!(out.2, "b 2");
-    assert_eq!(a.seen.lock().unwrap()[0].headers.get("x-forwarded-proto").map(String::as_str), Some("https"));
+    assert_eq!(
+        a.seen.lock().unwrap()[0]
+            .headers
+            .get("x-forwarded-proto")
+            .map(String::as_str),
+        Some("https")
+    );
     // Plain HTTP still works on the same port.
-    assert_eq!(get(&client(), gw.addr, "a.test", "/", &[]).await, (200, "a".into()));
+    assert_eq!(
+        get(&client(), gw.addr, "a.test", "/", &[]).await,
+        (200, "a".into())
+    );
 }

@@ -10,13 +10,18 @@ use crate::error::{Error, Result};
 
 /// Parses and validates a digest; only sha256 and sha512 are accepted.
 pub fn parse(s: &str) -> Result<Digest> {
-    let d: Digest = s.parse().map_err(|e: oci_spec::OciSpecError| Error::Digest {
-        digest: s.to_string(),
-        message: e.to_string(),
-    })?;
+    let d: Digest = s
+        .parse()
+        .map_err(|e: oci_spec::OciSpecError| Error::Digest {
+            digest: s.to_string(),
+            message: e.to_string(),
+        })?;
     match s.split_once(':').map(|(a, _)| a) {
         Some("sha256") | Some("sha512") => Ok(d),
-        _ => Err(Error::Digest { digest: s.to_string(), message: "only sha256 and sha512 are supported".into() }),
+        _ => Err(Error::Digest {
+            digest: s.to_string(),
+            message: "only sha256 and sha512 are supported".into(),
+        }),
     }
 }
 
@@ -40,7 +45,11 @@ impl Hasher {
 
     /// A hasher for the algorithm `digest` names (sha512, else sha256).
     pub fn for_digest(digest: &str) -> Self {
-        if digest.starts_with("sha512:") { Hasher::Sha512(Sha512::new()) } else { Self::sha256() }
+        if digest.starts_with("sha512:") {
+            Hasher::Sha512(Sha512::new())
+        } else {
+            Self::sha256()
+        }
     }
 
     /// Feeds bytes.
@@ -71,7 +80,11 @@ pub struct HashingWriter<W> {
 impl<W: Write> HashingWriter<W> {
     /// Wraps `inner`.
     pub fn new(inner: W) -> Self {
-        Self { inner, hasher: Hasher::sha256(), len: 0 }
+        Self {
+            inner,
+            hasher: Hasher::sha256(),
+            len: 0,
+        }
     }
 
     /// The inner writer, the digest and the byte count.
@@ -98,7 +111,11 @@ pub fn verify(what: &str, expected: &str, actual: &str) -> Result<()> {
     if expected == actual {
         Ok(())
     } else {
-        Err(Error::DigestMismatch { what: what.to_string(), expected: expected.into(), actual: actual.into() })
+        Err(Error::DigestMismatch {
+            what: what.to_string(),
+            expected: expected.into(),
+            actual: actual.into(),
+        })
     }
 }
 
@@ -114,7 +131,10 @@ mod tests {
         w.write_all(b"{}").unwrap();
         let (buf, d, n) = w.finish();
         assert_eq!((buf.len(), n), (2, 2));
-        assert_eq!(d, "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+        assert_eq!(
+            d,
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
         assert!(verify("x", empty, &d).is_err());
         assert!(parse(empty).is_ok());
         assert!(parse("md5:00").is_err());

@@ -15,10 +15,18 @@ pub enum Error {
     Digest { digest: String, message: String },
     /// Content did not hash to the digest it was announced with.
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
-    DigestMismatch { what: String, expected: String, actual: String },
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
     /// Content was shorter or longer than its descriptor says.
     #[error("size mismatch for {what}: expected {expected} bytes, got {actual}")]
-    SizeMismatch { what: String, expected: u64, actual: u64 },
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
     /// A local file operation failed.
     #[error("{action} {path}: {source}")]
     Io {
@@ -36,13 +44,23 @@ pub enum Error {
     },
     /// The registry answered with an error status.
     #[error("registry {registry} answered {status} to {method} {path}{}", fmt_body(.body))]
-    Registry { registry: String, method: String, path: String, status: u16, body: String },
+    Registry {
+        registry: String,
+        method: String,
+        path: String,
+        status: u16,
+        body: String,
+    },
     /// The registry wants credentials we do not have, or rejected ours.
     #[error(
         "registry {registry} refused access to {scope} ({status}); \
          pass credentials (--username/--password or FERRY_REGISTRY_USERNAME/FERRY_REGISTRY_PASSWORD)"
     )]
-    Unauthorized { registry: String, scope: String, status: u16 },
+    Unauthorized {
+        registry: String,
+        scope: String,
+        status: u16,
+    },
     /// The manifest, tag or blob does not exist.
     #[error("{what} not found in {registry}")]
     NotFound { registry: String, what: String },
@@ -58,13 +76,21 @@ pub enum Error {
     },
     /// No manifest of an index matches the wanted platform.
     #[error("no image for platform {wanted} in {reference} (available: {available})")]
-    NoPlatform { reference: String, wanted: String, available: String },
+    NoPlatform {
+        reference: String,
+        wanted: String,
+        available: String,
+    },
     /// An image is not in the local store.
     #[error("image {0} is not in the local store; pull or build it first")]
     NotInStore(String),
     /// A layer archive is unsafe or malformed (path escape, device node...).
     #[error("layer {layer}: entry `{entry}`: {message}")]
-    UnsafeLayer { layer: String, entry: String, message: String },
+    UnsafeLayer {
+        layer: String,
+        entry: String,
+        message: String,
+    },
     /// Building an image failed (missing file, unreadable ELF...).
     #[error("build: {0}")]
     Build(String),
@@ -74,13 +100,21 @@ pub enum Error {
 }
 
 fn fmt_body(body: &str) -> String {
-    if body.trim().is_empty() { String::new() } else { format!(": {}", body.trim()) }
+    if body.trim().is_empty() {
+        String::new()
+    } else {
+        format!(": {}", body.trim())
+    }
 }
 
 impl Error {
     /// An [`Error::Io`] with the action and path it concerned.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { action, path: path.into(), source }
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
     }
 
     /// True for failures worth retrying: transport errors, 5xx, 429, 408.

@@ -32,7 +32,11 @@ impl Platform {
             "powerpc64" => "ppc64le",
             other => other,
         };
-        Self { os: "linux".into(), architecture: architecture.into(), variant: None }
+        Self {
+            os: "linux".into(),
+            architecture: architecture.into(),
+            variant: None,
+        }
     }
 
     /// Parses `os/arch[/variant]`.
@@ -41,7 +45,11 @@ impl Platform {
         let os = it.next().filter(|s| !s.is_empty())?.to_string();
         let architecture = it.next().filter(|s| !s.is_empty())?.to_string();
         let variant = it.next().map(str::to_string);
-        Some(Self { os, architecture, variant })
+        Some(Self {
+            os,
+            architecture,
+            variant,
+        })
     }
 
     fn matches(&self, d: &Descriptor) -> bool {
@@ -74,37 +82,59 @@ pub struct PullOptions {
 
 impl Default for PullOptions {
     fn default() -> Self {
-        Self { platform: Platform::current(), parallelism: 4, progress: None }
+        Self {
+            platform: Platform::current(),
+            parallelism: 4,
+            progress: None,
+        }
     }
 }
 
 impl std::fmt::Debug for PullOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PullOptions").field("platform", &self.platform).field("parallelism", &self.parallelism).finish()
+        f.debug_struct("PullOptions")
+            .field("platform", &self.platform)
+            .field("parallelism", &self.parallelism)
+            .finish()
     }
 }
 
 /// Pulls `image` into `store` and names it there by `image` (as written,
 /// e.g. `127.0.0.1:5000/app:v1`). Returns the stored image.
-pub async fn pull(client: &RegistryClient, image: &ImageRef, store: &Store, opts: &PullOptions) -> Result<LocalImage> {
+pub async fn pull(
+    client: &RegistryClient,
+    image: &ImageRef,
+    store: &Store,
+    opts: &PullOptions,
+) -> Result<LocalImage> {
     let repo = &image.repository;
     let mut fetched = client.get_manifest(repo, image.reference()).await?;
     if fetched.is_index() {
         let index: ImageIndex = decode(&fetched.bytes, "image index")?;
-        let chosen = index.manifests().iter().find(|d| opts.platform.matches(d)).ok_or_else(|| Error::NoPlatform {
-            reference: image.to_string(),
-            wanted: opts.platform.to_string(),
-            available: index
-                .manifests()
-                .iter()
-                .filter_map(|d| d.platform().as_ref().map(|p| format!("{}/{}", p.os(), p.architecture())))
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+        let chosen = index
+            .manifests()
+            .iter()
+            .find(|d| opts.platform.matches(d))
+            .ok_or_else(|| Error::NoPlatform {
+                reference: image.to_string(),
+                wanted: opts.platform.to_string(),
+                available: index
+                    .manifests()
+                    .iter()
+                    .filter_map(|d| {
+                        d.platform()
+                            .as_ref()
+                            .map(|p| format!("{}/{}", p.os(), p.architecture()))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
         fetched = client.get_manifest(repo, chosen.digest().as_ref()).await?;
     }
     let manifest: ImageManifest = decode(&fetched.bytes, "image manifest")?;
-    let blobs: Vec<Descriptor> = std::iter::once(manifest.config().clone()).chain(manifest.layers().iter().cloned()).collect();
+    let blobs: Vec<Descriptor> = std::iter::once(manifest.config().clone())
+        .chain(manifest.layers().iter().cloned())
+        .collect();
     let progress = opts.progress.clone();
     stream::iter(blobs.into_iter().map(Ok))
         .try_for_each_concurrent(opts.parallelism.max(1), |d| {
@@ -115,7 +145,11 @@ pub async fn pull(client: &RegistryClient, image: &ImageRef, store: &Store, opts
     let stored = store.write_blob(&fetched.bytes)?;
     crate::digest::verify("manifest", &fetched.digest, &stored)?;
     let media_type = MediaType::from(fetched.media_type.as_str());
-    let desc = Descriptor::new(media_type, fetched.bytes.len() as u64, crate::digest::parse(&fetched.digest)?);
+    let desc = Descriptor::new(
+        media_type,
+        fetched.bytes.len() as u64,
+        crate::digest::parse(&fetched.digest)?,
+    );
     let name = image_name(image);
     store.tag(&name, &desc)?;
     store.image(&name)
@@ -131,15 +165,35 @@ pub fn image_name(image: &ImageRef) -> String {
     }
 }
 
-async fn fetch_blob(client: &RegistryClient, repo: &str, store: &Store, d: &Descriptor, progress: Option<&Progress>) -> Result<()> {
+async fn fetch_blob(
+    client: &RegistryClient,
+    repo: &str,
+    store: &Store,
+    d: &Descriptor,
+    progress: Option<&Progress>,
+) -> Result<()> {
     let digest = d.digest().to_string();
     if store.blob_size(&digest) == Some(d.size()) {
-        emit(progress, ProgressEvent::Start { id: digest.clone(), total: d.size() });
-        emit(progress, ProgressEvent::Done { id: digest, skipped: true });
+        emit(
+            progress,
+            ProgressEvent::Start {
+                id: digest.clone(),
+                total: d.size(),
+            },
+        );
+        emit(
+            progress,
+            ProgressEvent::Done {
+                id: digest,
+                skipped: true,
+            },
+        );
         return Ok(());
     }
     let tmp = store.ingest_path();
-    let result = client.download_blob(repo, &digest, Some(d.size()), &tmp, progress).await;
+    let result = client
+        .download_blob(repo, &digest, Some(d.size()), &tmp, progress)
+        .await;
     match result {
         Ok(_) => store.commit(&tmp, &digest).map(drop),
         Err(e) => {

@@ -40,18 +40,31 @@ impl std::fmt::Debug for ProgressHandle {
 
 impl Default for PushOptions {
     fn default() -> Self {
-        Self { parallelism: 4, mount_from: None, chunk_size: None, retries: 5, progress: None }
+        Self {
+            parallelism: 4,
+            mount_from: None,
+            chunk_size: None,
+            retries: 5,
+            progress: None,
+        }
     }
 }
 
 /// Pushes the stored image `name` (a store name or manifest digest) to
 /// `target`, under its tag (or by digest when it has none). Returns the
 /// manifest digest.
-pub async fn push(client: &RegistryClient, store: &Store, name: &str, target: &ImageRef, opts: &PushOptions) -> Result<String> {
+pub async fn push(
+    client: &RegistryClient,
+    store: &Store,
+    name: &str,
+    target: &ImageRef,
+    opts: &PushOptions,
+) -> Result<String> {
     let image = store.image(name)?;
     let repo = target.repository.as_str();
-    let blobs: Vec<Descriptor> =
-        std::iter::once(image.manifest.config().clone()).chain(image.manifest.layers().iter().cloned()).collect();
+    let blobs: Vec<Descriptor> = std::iter::once(image.manifest.config().clone())
+        .chain(image.manifest.layers().iter().cloned())
+        .collect();
     let upload = UploadOptions {
         chunk_size: opts.chunk_size,
         retries: opts.retries,
@@ -66,10 +79,17 @@ pub async fn push(client: &RegistryClient, store: &Store, name: &str, target: &I
                 let digest = d.digest().to_string();
                 let actual = store.blob_size(&digest).unwrap_or(0);
                 if actual != d.size() {
-                    return Err(crate::Error::SizeMismatch { what: format!("local blob {digest} of {name}"), expected: d.size(), actual });
+                    return Err(crate::Error::SizeMismatch {
+                        what: format!("local blob {digest} of {name}"),
+                        expected: d.size(),
+                        actual,
+                    });
                 }
                 let source = FileSource(store.blob_path(&digest));
-                client.upload_blob(repo, &digest, d.size(), &source, upload).await.map(drop)
+                client
+                    .upload_blob(repo, &digest, d.size(), &source, upload)
+                    .await
+                    .map(drop)
             }
         })
         .await?;
@@ -82,6 +102,8 @@ pub async fn push(client: &RegistryClient, store: &Store, name: &str, target: &I
         .map(|m| m.to_string())
         .unwrap_or_else(|| image.descriptor.media_type().to_string());
     let reference = target.tag.clone().unwrap_or_else(|| digest.clone());
-    client.put_manifest(repo, &reference, &media_type, bytes).await?;
+    client
+        .put_manifest(repo, &reference, &media_type, bytes)
+        .await?;
     Ok(digest)
 }

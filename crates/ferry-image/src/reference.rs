@@ -23,15 +23,23 @@ pub struct ImageRef {
 impl ImageRef {
     /// Parses `s`; see the type docs for defaults.
     pub fn parse(s: &str) -> Result<Self> {
-        let err = |message: String| Error::Reference { reference: s.to_string(), message };
-        let parsed: oci_spec::distribution::Reference =
-            s.parse().map_err(|e: oci_spec::distribution::ParseError| err(e.to_string()))?;
+        let err = |message: String| Error::Reference {
+            reference: s.to_string(),
+            message,
+        };
+        let parsed: oci_spec::distribution::Reference = s
+            .parse()
+            .map_err(|e: oci_spec::distribution::ParseError| err(e.to_string()))?;
         let tag = parsed.tag().map(str::to_string);
         let digest = parsed.digest().map(str::to_string);
         if let Some(d) = &digest {
             crate::digest::parse(d)?;
         }
-        let tag = if tag.is_none() && digest.is_none() { Some("latest".to_string()) } else { tag };
+        let tag = if tag.is_none() && digest.is_none() {
+            Some("latest".to_string())
+        } else {
+            tag
+        };
         Ok(Self {
             registry: parsed.registry().to_string(),
             repository: parsed.repository().to_string(),
@@ -48,22 +56,36 @@ impl ImageRef {
         } else {
             (Some(reference.to_string()), None)
         };
-        Self { registry: registry.to_string(), repository: repository.to_string(), tag, digest }
+        Self {
+            registry: registry.to_string(),
+            repository: repository.to_string(),
+            tag,
+            digest,
+        }
     }
 
     /// What to ask the registry for: the digest if known, else the tag.
     pub fn reference(&self) -> &str {
-        self.digest.as_deref().or(self.tag.as_deref()).unwrap_or("latest")
+        self.digest
+            .as_deref()
+            .or(self.tag.as_deref())
+            .unwrap_or("latest")
     }
 
     /// The same image pinned to `digest` (the tag is kept for display).
     pub fn with_digest(&self, digest: &str) -> Self {
-        Self { digest: Some(digest.to_string()), ..self.clone() }
+        Self {
+            digest: Some(digest.to_string()),
+            ..self.clone()
+        }
     }
 
     /// The same repository in another registry.
     pub fn with_registry(&self, registry: &str) -> Self {
-        Self { registry: registry.to_string(), ..self.clone() }
+        Self {
+            registry: registry.to_string(),
+            ..self.clone()
+        }
     }
 
     /// `scheme://host` of the registry: `http` for loopback hosts
@@ -91,7 +113,9 @@ fn is_loopback(host: &str) -> bool {
     };
     name == "localhost"
         || name == "::1"
-        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 impl fmt::Display for ImageRef {
@@ -133,7 +157,10 @@ mod tests {
         let r = ImageRef::parse("registry.example:443/app").unwrap();
         assert_eq!(r.reference(), "latest");
         assert_eq!(r.base_url(), "https://registry.example:443");
-        assert_eq!(ImageRef::parse("localhost:5000/a").unwrap().base_url(), "http://localhost:5000");
+        assert_eq!(
+            ImageRef::parse("localhost:5000/a").unwrap().base_url(),
+            "http://localhost:5000"
+        );
     }
 
     #[test]
@@ -141,7 +168,9 @@ mod tests {
         let d = format!("sha256:{}", "a".repeat(64));
         let r = ImageRef::parse(&format!("127.0.0.1:1/a:t@{d}")).unwrap();
         assert_eq!(r.reference(), d);
-        let e = ImageRef::parse("127.0.0.1:1/UPPER:t").unwrap_err().to_string();
+        let e = ImageRef::parse("127.0.0.1:1/UPPER:t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("UPPER"), "{e}");
         assert!(ImageRef::parse("127.0.0.1:1/a@sha256:zz").is_err());
     }

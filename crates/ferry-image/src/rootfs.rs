@@ -42,14 +42,21 @@ impl RootfsCache {
 
     /// The unpacked root filesystem of `image` (its layers from `store`),
     /// unpacking it first if this cache does not have it yet.
-    pub fn get_or_unpack(&self, store: &Store, image: &LocalImage, opts: &UnpackOptions) -> Result<PathBuf> {
+    pub fn get_or_unpack(
+        &self,
+        store: &Store,
+        image: &LocalImage,
+        opts: &UnpackOptions,
+    ) -> Result<PathBuf> {
         let diff_ids = image.config.rootfs().diff_ids();
         let key = chain_id(diff_ids).unwrap_or_else(|| digest::sha256(b""));
         let dst = self.dir.join(key.replace(':', "-"));
         if dst.is_dir() {
             return Ok(dst);
         }
-        let tmp = self.dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+        let tmp = self
+            .dir
+            .join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
         fs::create_dir_all(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         let result = unpack_into(store, image, &tmp, opts);
         if let Err(e) = result {
@@ -69,7 +76,12 @@ impl RootfsCache {
 }
 
 /// Unpacks every layer of `image` in order into `root`.
-pub fn unpack_into(store: &Store, image: &LocalImage, root: &Path, opts: &UnpackOptions) -> Result<()> {
+pub fn unpack_into(
+    store: &Store,
+    image: &LocalImage,
+    root: &Path,
+    opts: &UnpackOptions,
+) -> Result<()> {
     let diff_ids = image.config.rootfs().diff_ids();
     for (i, layer) in image.manifest.layers().iter().enumerate() {
         let digest = layer.digest().to_string();

@@ -14,7 +14,9 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
+use oci_spec::image::{
+    Descriptor, ImageConfiguration, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType,
+};
 
 use crate::digest::{self, Hasher};
 use crate::error::{Error, Result};
@@ -110,7 +112,9 @@ impl Store {
 
     /// A fresh temporary path under `ingest/` for a blob being written.
     pub fn ingest_path(&self) -> PathBuf {
-        self.root.join("ingest").join(uuid::Uuid::new_v4().simple().to_string())
+        self.root
+            .join("ingest")
+            .join(uuid::Uuid::new_v4().simple().to_string())
     }
 
     /// Moves a finished, already fsynced temp file into place as `digest`.
@@ -130,7 +134,8 @@ impl Store {
         let mut h = Hasher::for_digest(digest);
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| Error::io("read blob", &p, e))?;
+            let n =
+                std::io::Read::read(&mut f, &mut buf).map_err(|e| Error::io("read blob", &p, e))?;
             if n == 0 {
                 break;
             }
@@ -181,7 +186,11 @@ impl Store {
     pub fn resolve(&self, name: &str) -> Result<Descriptor> {
         if name.contains(':') && digest::parse(name).is_ok() && self.has_blob(name) {
             let size = self.blob_size(name).unwrap_or(0);
-            return Ok(Descriptor::new(MediaType::ImageManifest, size, digest::parse(name)?));
+            return Ok(Descriptor::new(
+                MediaType::ImageManifest,
+                size,
+                digest::parse(name)?,
+            ));
         }
         self.list()?
             .into_iter()
@@ -195,9 +204,16 @@ impl Store {
         let descriptor = self.resolve(name)?;
         let digest = descriptor.digest().to_string();
         let manifest: ImageManifest = decode(&self.read_blob(&digest)?, "manifest")?;
-        let config: ImageConfiguration =
-            decode(&self.read_blob(manifest.config().digest().as_ref())?, "image config")?;
-        Ok(LocalImage { name: name.to_string(), descriptor, manifest, config })
+        let config: ImageConfiguration = decode(
+            &self.read_blob(manifest.config().digest().as_ref())?,
+            "image config",
+        )?;
+        Ok(LocalImage {
+            name: name.to_string(),
+            descriptor,
+            manifest,
+            config,
+        })
     }
 
     fn index_path(&self) -> PathBuf {
@@ -211,7 +227,10 @@ impl Store {
     }
 
     fn write_index(&self, index: &ImageIndex) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(index).map_err(|source| Error::Json { what: "index.json".into(), source })?;
+        let bytes = serde_json::to_vec_pretty(index).map_err(|source| Error::Json {
+            what: "index.json".into(),
+            source,
+        })?;
         write_atomic(&self.index_path(), &bytes)
     }
 
@@ -243,12 +262,16 @@ fn empty_index() -> ImageIndex {
 
 /// Decodes JSON, naming `what` on failure.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|source| Error::Json { what: what.to_string(), source })
+    serde_json::from_slice(bytes).map_err(|source| Error::Json {
+        what: what.to_string(),
+        source,
+    })
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = File::create(path).map_err(|e| Error::io("create", path, e))?;
-    f.write_all(bytes).map_err(|e| Error::io("write", path, e))?;
+    f.write_all(bytes)
+        .map_err(|e| Error::io("write", path, e))?;
     f.sync_all().map_err(|e| Error::io("fsync", path, e))
 }
 
@@ -285,9 +308,19 @@ mod tests {
         store.tag("127.0.0.1:5000/a:v1", &desc).unwrap();
         let again = Store::open(dir.path()).unwrap();
         assert_eq!(again.list().unwrap().len(), 1);
-        assert_eq!(again.resolve("127.0.0.1:5000/a:v1").unwrap().digest().to_string(), d);
+        assert_eq!(
+            again
+                .resolve("127.0.0.1:5000/a:v1")
+                .unwrap()
+                .digest()
+                .to_string(),
+            d
+        );
         assert!(again.untag("127.0.0.1:5000/a:v1").unwrap());
-        assert!(matches!(again.resolve("127.0.0.1:5000/a:v1"), Err(Error::NotInStore(_))));
+        assert!(matches!(
+            again.resolve("127.0.0.1:5000/a:v1"),
+            Err(Error::NotInStore(_))
+        ));
         fs::write(store.blob_path(&d), b"tampered").unwrap();
         assert!(store.verify_blob(&d).is_err());
     }

@@ -10,9 +10,12 @@ use ferry_test_support::Proc;
 
 /// The peers directory (`$FERRY_PEERS_DIR`, default `~/.cache/ferry/peers`).
 pub fn peers_dir() -> PathBuf {
-    std::env::var_os("FERRY_PEERS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".cache/ferry/peers")
-    })
+    std::env::var_os("FERRY_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/ferry/peers")
+        })
 }
 
 /// A running Distribution registry; killed on drop.
@@ -33,7 +36,11 @@ impl Distribution {
     /// one on the same address).
     pub fn start_on(dir: &Path, addr: SocketAddr) -> Self {
         let bin = peers_dir().join("registry");
-        assert!(bin.exists(), "{} missing: run scripts/setup.sh --test-peers", bin.display());
+        assert!(
+            bin.exists(),
+            "{} missing: run scripts/setup.sh --test-peers",
+            bin.display()
+        );
         let root = dir.join("storage");
         std::fs::create_dir_all(&root).unwrap();
         let config = dir.join("config.yml");
@@ -46,11 +53,15 @@ impl Distribution {
         )
         .unwrap();
         let mut cmd = Command::new(bin);
-        cmd.arg("serve").arg(&config).env("OTEL_TRACES_EXPORTER", "none");
+        cmd.arg("serve")
+            .arg(&config)
+            .env("OTEL_TRACES_EXPORTER", "none");
         let proc = Proc::spawn(&format!("distribution-{}", addr.port()), cmd, dir);
-        ferry_test_support::poll("distribution to answer /v2/", Duration::from_secs(20), || {
-            answers_v2(addr).then_some(())
-        });
+        ferry_test_support::poll(
+            "distribution to answer /v2/",
+            Duration::from_secs(20),
+            || answers_v2(addr).then_some(()),
+        );
         Self { proc, addr, root }
     }
 
@@ -64,9 +75,13 @@ impl Distribution {
 /// inside async tests too).
 pub fn answers_v2(addr: SocketAddr) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else { return false };
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: x\r\n\r\n").is_err() {
+    if s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: x\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut buf = [0u8; 12];

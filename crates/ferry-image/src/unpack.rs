@@ -41,22 +41,41 @@ pub struct UnpackReport {
 
 /// Unpacks one layer blob (compressed or not) from `reader` into `root`.
 /// `layer` names it in errors; `diff_id`, when given, is checked.
-pub fn unpack_layer(reader: impl Read, root: &Path, layer: &str, diff_id: Option<&str>, opts: &UnpackOptions) -> Result<UnpackReport> {
+pub fn unpack_layer(
+    reader: impl Read,
+    root: &Path,
+    layer: &str,
+    diff_id: Option<&str>,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport> {
     let mut buffered = BufReader::with_capacity(1 << 20, reader);
-    let head = buffered.fill_buf().map_err(|e| Error::io("read layer", layer, e))?.to_vec();
+    let head = buffered
+        .fill_buf()
+        .map_err(|e| Error::io("read layer", layer, e))?
+        .to_vec();
     let tar: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::GzDecoder::new(buffered))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Box::new(zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| Error::io("read layer", layer, e))?)
+        Box::new(
+            zstd::stream::read::Decoder::with_buffer(buffered)
+                .map_err(|e| Error::io("read layer", layer, e))?,
+        )
     } else {
         Box::new(buffered)
     };
-    let mut hashing = HashingReader { inner: tar, hasher: Hasher::for_digest(diff_id.unwrap_or("sha256:")) };
+    let mut hashing = HashingReader {
+        inner: tar,
+        hasher: Hasher::for_digest(diff_id.unwrap_or("sha256:")),
+    };
     let report = unpack_tar(&mut hashing, root, layer, opts)?;
     // Drain padding after the end-of-archive marker so the hash covers it.
     io::copy(&mut hashing, &mut io::sink()).map_err(|e| Error::io("read layer", layer, e))?;
     if let Some(expected) = diff_id {
-        digest::verify(&format!("layer {layer} (diffID)"), expected, &hashing.hasher.finish())?;
+        digest::verify(
+            &format!("layer {layer} (diffID)"),
+            expected,
+            &hashing.hasher.finish(),
+        )?;
     }
     Ok(report)
 }
@@ -74,7 +93,12 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-fn unpack_tar(reader: impl Read, root: &Path, layer: &str, opts: &UnpackOptions) -> Result<UnpackReport> {
+fn unpack_tar(
+    reader: impl Read,
+    root: &Path,
+    layer: &str,
+    opts: &UnpackOptions,
+) -> Result<UnpackReport> {
     let mut archive = tar::Archive::new(reader);
     let is_root = nix_is_root();
     archive.set_preserve_permissions(true);
@@ -84,13 +108,21 @@ fn unpack_tar(reader: impl Read, root: &Path, layer: &str, opts: &UnpackOptions)
     let mut report = UnpackReport::default();
     // Paths this layer wrote: whiteouts only remove lower-layer content.
     let mut ours: HashSet<PathBuf> = HashSet::new();
-    let entries = archive.entries().map_err(|e| Error::io("read layer", layer, e))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::io("read layer", layer, e))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::io("read layer", layer, e))?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let fail = |message: String| Error::UnsafeLayer { layer: layer.to_string(), entry: raw.clone(), message };
+        let fail = |message: String| Error::UnsafeLayer {
+            layer: layer.to_string(),
+            entry: raw.clone(),
+            message,
+        };
         let rel = clean_entry_path(&raw).map_err(&fail)?;
-        let Some(name) = rel.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
+        let Some(name) = rel.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
         let parent_rel = rel.parent().unwrap_or(Path::new(""));
         let parent = secure_join(root, parent_rel).map_err(&fail)?;
         report.entries += 1;
@@ -120,12 +152,20 @@ fn unpack_tar(reader: impl Read, root: &Path, layer: &str, opts: &UnpackOptions)
             remove_any(&dst).map_err(|e| fail(format!("replace: {e}")))?;
         }
         if kind.is_hard_link() {
-            let target_raw = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            let target_raw = entry
+                .link_name_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             let target_rel = clean_entry_path(&target_raw).map_err(&fail)?;
-            let target = secure_join(root, target_rel.parent().unwrap_or(Path::new(""))).map_err(&fail)?.join(target_rel.file_name().unwrap_or_default());
-            fs::hard_link(&target, &dst).map_err(|e| fail(format!("hard link to {target_raw}: {e}")))?;
+            let target = secure_join(root, target_rel.parent().unwrap_or(Path::new("")))
+                .map_err(&fail)?
+                .join(target_rel.file_name().unwrap_or_default());
+            fs::hard_link(&target, &dst)
+                .map_err(|e| fail(format!("hard link to {target_raw}: {e}")))?;
         } else {
-            entry.unpack(&dst).map_err(|e| fail(format!("unpack: {e}")))?;
+            entry
+                .unpack(&dst)
+                .map_err(|e| fail(format!("unpack: {e}")))?;
         }
         ours.insert(dst);
     }
@@ -153,7 +193,10 @@ fn clean_entry_path(raw: &str) -> std::result::Result<PathBuf, String> {
 /// result has no symlink components, so writing below it stays inside.
 pub fn secure_join(root: &Path, rel: &Path) -> std::result::Result<PathBuf, String> {
     let mut resolved = PathBuf::new();
-    let mut pending: VecDeque<PathBuf> = rel.components().map(|c| PathBuf::from(c.as_os_str())).collect();
+    let mut pending: VecDeque<PathBuf> = rel
+        .components()
+        .map(|c| PathBuf::from(c.as_os_str()))
+        .collect();
     let mut links = 0;
     while let Some(part) = pending.pop_front() {
         match part.to_str() {
@@ -195,7 +238,9 @@ fn remove_any(path: &Path) -> io::Result<()> {
 }
 
 fn clear_dir(dir: &Path, keep: &HashSet<PathBuf>) -> io::Result<()> {
-    let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
     for e in entries {
         let p = e?.path();
         if !keep.contains(&p) {

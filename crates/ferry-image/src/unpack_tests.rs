@@ -33,7 +33,9 @@ fn refuses_dotdot_and_absolute_escapes() {
     let root = dir.path().join("root");
     fs::create_dir(&root).unwrap();
     let bad = tar_of(&[("../evil", T::Regular, "", b"x")]);
-    let e = unpack_layer(&bad[..], &root, "l", None, &UnpackOptions::default()).unwrap_err().to_string();
+    let e = unpack_layer(&bad[..], &root, "l", None, &UnpackOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("..") && e.contains("../evil"), "{e}");
     assert!(!dir.path().join("evil").exists());
 }
@@ -56,7 +58,11 @@ fn symlink_escapes_stay_inside_root() {
     assert!(!outside.join("pwned").exists());
     assert!(!dir.path().join("pwned2").exists());
     // They landed inside the root instead.
-    assert!(root.join(abs.trim_start_matches('/')).join("pwned").exists());
+    assert!(
+        root.join(abs.trim_start_matches('/'))
+            .join("pwned")
+            .exists()
+    );
     assert!(root.join("pwned2").exists());
 }
 
@@ -116,12 +122,30 @@ fn gzip_zstd_and_plain_with_diff_id_check() {
     let zst = zstd::encode_all(&tar[..], 1).unwrap();
     for (name, blob) in [("plain", tar.clone()), ("gzip", gz), ("zstd", zst)] {
         let dir = tempfile::tempdir().unwrap();
-        unpack_layer(&blob[..], dir.path(), name, Some(&diff_id), &UnpackOptions::default()).unwrap();
-        assert_eq!(fs::read(dir.path().join("hello")).unwrap(), b"world", "{name}");
+        unpack_layer(
+            &blob[..],
+            dir.path(),
+            name,
+            Some(&diff_id),
+            &UnpackOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            fs::read(dir.path().join("hello")).unwrap(),
+            b"world",
+            "{name}"
+        );
     }
     let dir = tempfile::tempdir().unwrap();
     let wrong = crate::digest::sha256(b"other");
-    let e = unpack_layer(&tar[..], dir.path(), "l", Some(&wrong), &UnpackOptions::default()).unwrap_err();
+    let e = unpack_layer(
+        &tar[..],
+        dir.path(),
+        "l",
+        Some(&wrong),
+        &UnpackOptions::default(),
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::DigestMismatch { .. }), "{e}");
 }
 

@@ -92,12 +92,22 @@ impl FromStr for Digest {
     fn from_str(s: &str) -> Result<Self, Error> {
         let bad = || Error::DigestInvalid(format!("`{s}` is not a sha256 or sha512 digest"));
         let (alg, hex) = s.split_once(':').ok_or_else(bad)?;
-        let algorithm = Algorithm::parse(alg)
-            .ok_or_else(|| Error::DigestInvalid(format!("unsupported digest algorithm in `{s}` (use sha256 or sha512)")))?;
-        if hex.len() != algorithm.hex_len() || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        let algorithm = Algorithm::parse(alg).ok_or_else(|| {
+            Error::DigestInvalid(format!(
+                "unsupported digest algorithm in `{s}` (use sha256 or sha512)"
+            ))
+        })?;
+        if hex.len() != algorithm.hex_len()
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(bad());
         }
-        Ok(Digest { algorithm, hex: hex.to_string() })
+        Ok(Digest {
+            algorithm,
+            hex: hex.to_string(),
+        })
     }
 }
 
@@ -120,8 +130,14 @@ impl Hasher {
     /// The digest of everything fed so far.
     pub fn finish(self) -> Digest {
         match self {
-            Hasher::Sha256(h) => Digest { algorithm: Algorithm::Sha256, hex: hex::encode(h.finalize()) },
-            Hasher::Sha512(h) => Digest { algorithm: Algorithm::Sha512, hex: hex::encode(h.finalize()) },
+            Hasher::Sha256(h) => Digest {
+                algorithm: Algorithm::Sha256,
+                hex: hex::encode(h.finalize()),
+            },
+            Hasher::Sha512(h) => Digest {
+                algorithm: Algorithm::Sha512,
+                hex: hex::encode(h.finalize()),
+            },
         }
     }
 }
@@ -134,7 +150,10 @@ mod tests {
     #[test]
     fn parses_and_prints_both_algorithms() {
         let d = Digest::of(Algorithm::Sha256, b"");
-        assert_eq!(d.to_string(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            d.to_string(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
         let d = Digest::of(Algorithm::Sha512, b"a");
         assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
@@ -142,7 +161,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_digests() {
-        for bad in ["", "sha256", "sha256:", "sha256:xyz", "md5:abc", "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"] {
+        for bad in [
+            "",
+            "sha256",
+            "sha256:",
+            "sha256:xyz",
+            "md5:abc",
+            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+        ] {
             assert!(bad.parse::<Digest>().is_err(), "{bad}");
         }
     }

@@ -58,7 +58,10 @@ pub enum Error {
 impl Error {
     /// Wraps an IO error with the path it concerns.
     pub fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     /// The OCI error code and HTTP status.
@@ -112,7 +115,8 @@ impl IntoResponse for Error {
             // The rest of an oversized body is never read, so the connection
             // cannot carry another request: tell the client not to reuse it.
             Error::TooLarge(_) => {
-                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }
             Error::RangeInvalid { size, .. } => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {

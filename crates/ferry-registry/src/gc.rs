@@ -32,7 +32,12 @@ pub struct GcOptions {
 
 impl Default for GcOptions {
     fn default() -> Self {
-        Self { dry_run: false, untagged: false, grace: Duration::from_secs(3600), upload_expiry: Duration::from_secs(24 * 3600) }
+        Self {
+            dry_run: false,
+            untagged: false,
+            grace: Duration::from_secs(3600),
+            upload_expiry: Duration::from_secs(24 * 3600),
+        }
     }
 }
 
@@ -53,10 +58,19 @@ fn older_than(modified: SystemTime, cutoff: SystemTime) -> bool {
 }
 
 /// Runs one GC pass; `guard` is the in-process lock shared with manifest writes.
-pub async fn run(repos: &Repos, opts: &GcOptions, guard: Option<&tokio::sync::RwLock<()>>) -> Result<GcReport> {
+pub async fn run(
+    repos: &Repos,
+    opts: &GcOptions,
+    guard: Option<&tokio::sync::RwLock<()>>,
+) -> Result<GcReport> {
     let started = SystemTime::now();
-    let cutoff = started.checked_sub(opts.grace).unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut report = GcReport { dry_run: opts.dry_run, ..Default::default() };
+    let cutoff = started
+        .checked_sub(opts.grace)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut report = GcReport {
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
     let mut marked: HashSet<Digest> = HashSet::new();
 
     // === mark ===
@@ -80,19 +94,31 @@ pub async fn run(repos: &Repos, opts: &GcOptions, guard: Option<&tokio::sync::Rw
             marked.insert(d.clone());
             // Referrers of a kept manifest are kept with it.
             for r in repos.referrers(&name, &d).await? {
-                if let Some(rd) = r.get("digest").and_then(|v| v.as_str()).and_then(|s| s.parse().ok()) {
+                if let Some(rd) = r
+                    .get("digest")
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| s.parse().ok())
+                {
                     work.push(rd);
                 }
             }
-            let Some(bytes) = repos.storage.blob_read(&d, MAX_MANIFEST).await? else { continue };
+            let Some(bytes) = repos.storage.blob_read(&d, MAX_MANIFEST).await? else {
+                continue;
+            };
             let media_type = repos.manifest_type(&name, &d).await?;
-            let Ok(parsed) = manifest::parse(&bytes, media_type.as_deref()) else { continue };
+            let Ok(parsed) = manifest::parse(&bytes, media_type.as_deref()) else {
+                continue;
+            };
             marked.extend(parsed.blobs.iter().cloned());
             work.extend(parsed.manifests.iter().cloned());
         }
         // Untagged manifests nothing reaches, unless fresh.
         for d in revisions.difference(&kept.iter().cloned().collect()) {
-            let fresh = repos.storage.blob_stat(d).await?.is_none_or(|i| !older_than(i.modified, cutoff));
+            let fresh = repos
+                .storage
+                .blob_stat(d)
+                .await?
+                .is_none_or(|i| !older_than(i.modified, cutoff));
             if fresh {
                 marked.insert(d.clone());
                 continue;
@@ -148,9 +174,15 @@ pub async fn run(repos: &Repos, opts: &GcOptions, guard: Option<&tokio::sync::Rw
     }
 
     // === stale uploads ===
-    let upload_cutoff = started.checked_sub(opts.upload_expiry).unwrap_or(SystemTime::UNIX_EPOCH);
+    let upload_cutoff = started
+        .checked_sub(opts.upload_expiry)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
     for (id, info) in repos.storage.upload_list().await? {
-        let stale = if id.starts_with("tmp/") { older_than(info.modified, cutoff) } else { older_than(info.modified, upload_cutoff) };
+        let stale = if id.starts_with("tmp/") {
+            older_than(info.modified, cutoff)
+        } else {
+            older_than(info.modified, upload_cutoff)
+        };
         if stale {
             report.uploads_removed += 1;
             if !opts.dry_run {

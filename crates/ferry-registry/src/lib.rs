@@ -70,7 +70,11 @@ impl Registry {
     /// Opens (creating) the registry's storage under `config.data_dir`,
     /// registers its metrics into `metrics` (under the `registry` prefix) and
     /// prepares auth. Start [`Registry::run_background`] for webhooks.
-    pub fn open(config: Config, events: EventBus, metrics: &mut prometheus_client::registry::Registry) -> Result<Self> {
+    pub fn open(
+        config: Config,
+        events: EventBus,
+        metrics: &mut prometheus_client::registry::Registry,
+    ) -> Result<Self> {
         let storage: Arc<dyn Storage> = Arc::new(FsStorage::open(config.data_dir.join("store"))?);
         Self::with_storage(config, storage, events, metrics)
     }
@@ -93,7 +97,9 @@ impl Registry {
             auth,
             gc_guard: tokio::sync::RwLock::new(()),
         };
-        Ok(Self { inner: Arc::new(inner) })
+        Ok(Self {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The HTTP routes: `/v2/...` and the token endpoint `/token`.
@@ -122,7 +128,8 @@ impl Registry {
         });
         if !webhooks.is_empty() {
             let rx = self.inner.events.subscribe();
-            let dispatcher = webhooks::Dispatcher::new(self.inner.region.clone(), webhooks, log_dir);
+            let dispatcher =
+                webhooks::Dispatcher::new(self.inner.region.clone(), webhooks, log_dir);
             tokio::spawn(dispatcher.run(rx, shutdown));
         }
     }
@@ -141,7 +148,11 @@ impl Registry {
             Some(t) => Some(tls_acceptor(&t.cert_file, &t.key_file)?),
             None => None,
         };
-        self.run_background(config.spec.webhooks.clone(), config.data_dir.clone(), shutdown.clone());
+        self.run_background(
+            config.spec.webhooks.clone(),
+            config.data_dir.clone(),
+            shutdown.clone(),
+        );
         let app = self.router();
         let region = self.inner.region.clone();
         Ok(async move {

@@ -65,23 +65,34 @@ struct RawDescriptor {
 }
 
 fn digest_of(d: &RawDescriptor, field: &str) -> Result<Digest, Error> {
-    d.digest.parse().map_err(|_| Error::ManifestInvalid(format!("{field}: invalid digest `{}`", d.digest)))
+    d.digest
+        .parse()
+        .map_err(|_| Error::ManifestInvalid(format!("{field}: invalid digest `{}`", d.digest)))
 }
 
 /// Parses a manifest body given the request's `Content-Type`.
 pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Parsed, Error> {
-    let raw: Raw = serde_json::from_slice(body).map_err(|e| Error::ManifestInvalid(format!("malformed JSON: {e}")))?;
+    let raw: Raw = serde_json::from_slice(body)
+        .map_err(|e| Error::ManifestInvalid(format!("malformed JSON: {e}")))?;
     if raw.schema_version != Some(2) {
         return Err(Error::ManifestInvalid("schemaVersion must be 2".into()));
     }
-    let header = content_type.map(|c| c.split(';').next().unwrap_or("").trim()).filter(|c| MEDIA_TYPES.contains(c));
+    let header = content_type
+        .map(|c| c.split(';').next().unwrap_or("").trim())
+        .filter(|c| MEDIA_TYPES.contains(c));
     let media_type = match (header, raw.media_type.as_deref()) {
         (Some(h), Some(b)) if h != b => {
-            return Err(Error::ManifestInvalid(format!("mediaType `{b}` does not match Content-Type `{h}`")));
+            return Err(Error::ManifestInvalid(format!(
+                "mediaType `{b}` does not match Content-Type `{h}`"
+            )));
         }
         (Some(h), _) => h.to_string(),
         (None, Some(b)) if MEDIA_TYPES.contains(&b) => b.to_string(),
-        (None, Some(b)) => return Err(Error::ManifestInvalid(format!("unsupported manifest media type `{b}`"))),
+        (None, Some(b)) => {
+            return Err(Error::ManifestInvalid(format!(
+                "unsupported manifest media type `{b}`"
+            )));
+        }
         (None, None) if raw.manifests.is_some() => OCI_INDEX.to_string(),
         (None, None) => OCI_MANIFEST.to_string(),
     };
@@ -89,16 +100,24 @@ pub fn parse(body: &[u8], content_type: Option<&str>) -> Result<Parsed, Error> {
         media_type,
         blobs: Vec::new(),
         manifests: Vec::new(),
-        subject: raw.subject.as_ref().map(|s| digest_of(s, "subject")).transpose()?,
+        subject: raw
+            .subject
+            .as_ref()
+            .map(|s| digest_of(s, "subject"))
+            .transpose()?,
         artifact_type: raw.artifact_type.clone(),
         annotations: raw.annotations,
     };
     if parsed.is_index() {
         for (i, m) in raw.manifests.unwrap_or_default().iter().enumerate() {
-            parsed.manifests.push(digest_of(m, &format!("manifests[{i}]"))?);
+            parsed
+                .manifests
+                .push(digest_of(m, &format!("manifests[{i}]"))?);
         }
     } else {
-        let config = raw.config.ok_or_else(|| Error::ManifestInvalid("missing field `config`".into()))?;
+        let config = raw
+            .config
+            .ok_or_else(|| Error::ManifestInvalid("missing field `config`".into()))?;
         parsed.blobs.push(digest_of(&config, "config")?);
         if parsed.artifact_type.is_none() {
             parsed.artifact_type = config.media_type.clone();
@@ -153,13 +172,21 @@ mod tests {
 
     #[test]
     fn index_lists_children_and_mismatched_type_is_invalid() {
-        let body = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"digest":"{D}","size":1}}]}}"#);
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"digest":"{D}","size":1}}]}}"#
+        );
         let p = parse(body.as_bytes(), None).unwrap();
         assert!(p.is_index());
         assert_eq!(p.manifests.len(), 1);
-        assert!(matches!(parse(body.as_bytes(), Some(OCI_MANIFEST)), Err(Error::ManifestInvalid(_))));
+        assert!(matches!(
+            parse(body.as_bytes(), Some(OCI_MANIFEST)),
+            Err(Error::ManifestInvalid(_))
+        ));
         assert!(matches!(parse(b"{", None), Err(Error::ManifestInvalid(_))));
-        assert!(matches!(parse(br#"{"schemaVersion":1}"#, None), Err(Error::ManifestInvalid(_))));
+        assert!(matches!(
+            parse(br#"{"schemaVersion":1}"#, None),
+            Err(Error::ManifestInvalid(_))
+        ));
     }
 
     proptest! {

@@ -48,17 +48,48 @@ impl Metrics {
             blobs: Gauge::default(),
             manifests: Gauge::default(),
         };
-        registry.register("requests", "Registry HTTP requests by route, method and status", h.requests.clone());
-        registry.register("received_bytes", "Bytes received in uploads and manifests", h.received.clone());
-        registry.register("sent_bytes", "Bytes sent in blob and manifest responses", h.sent.clone());
-        registry.register("storage_bytes", "Bytes stored in blobs", h.storage_bytes.clone());
-        registry.register("blobs", "Blobs stored (layers, configs and manifests)", h.blobs.clone());
-        registry.register("manifests", "Manifests stored, counted per repository", h.manifests.clone());
+        registry.register(
+            "requests",
+            "Registry HTTP requests by route, method and status",
+            h.requests.clone(),
+        );
+        registry.register(
+            "received_bytes",
+            "Bytes received in uploads and manifests",
+            h.received.clone(),
+        );
+        registry.register(
+            "sent_bytes",
+            "Bytes sent in blob and manifest responses",
+            h.sent.clone(),
+        );
+        registry.register(
+            "storage_bytes",
+            "Bytes stored in blobs",
+            h.storage_bytes.clone(),
+        );
+        registry.register(
+            "blobs",
+            "Blobs stored (layers, configs and manifests)",
+            h.blobs.clone(),
+        );
+        registry.register(
+            "manifests",
+            "Manifests stored, counted per repository",
+            h.manifests.clone(),
+        );
         Self { inner: Arc::new(h) }
     }
 
     pub(crate) fn request(&self, route: &'static str, method: &str, status: u16) {
-        self.inner.requests.get_or_create(&RequestLabels { route, method: method.to_string(), status }).inc();
+        self.inner
+            .requests
+            .get_or_create(&RequestLabels {
+                route,
+                method: method.to_string(),
+                status,
+            })
+            .inc();
     }
 
     pub(crate) fn received(&self, n: u64) {
@@ -86,7 +117,9 @@ impl Metrics {
     pub(crate) async fn rescan(&self, repos: &Repos) -> Result<()> {
         let blobs = repos.storage.blob_list().await?;
         self.inner.blobs.set(blobs.len() as i64);
-        self.inner.storage_bytes.set(blobs.iter().map(|(_, i)| i.size as i64).sum());
+        self.inner
+            .storage_bytes
+            .set(blobs.iter().map(|(_, i)| i.size as i64).sum());
         let mut manifests = 0;
         for repo in repos.storage.repositories().await? {
             manifests += repos.revisions(&repo).await?.len() as i64;

@@ -56,8 +56,16 @@ pub fn validate_tag(tag: &str) -> Result<(), Error> {
     let ok = !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b[1..].iter().all(|x| x.is_ascii_alphanumeric() || b"._-".contains(x));
-    if ok { Ok(()) } else { Err(Error::TagInvalid(format!("`{tag}` does not match [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}"))) }
+        && b[1..]
+            .iter()
+            .all(|x| x.is_ascii_alphanumeric() || b"._-".contains(x));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::TagInvalid(format!(
+            "`{tag}` does not match [a-zA-Z0-9_][a-zA-Z0-9._-]{{0,127}}"
+        )))
+    }
 }
 
 /// A manifest reference: a tag or a digest.
@@ -73,7 +81,8 @@ impl Reference {
         if s.contains(':') {
             Ok(Reference::Digest(s.parse()?))
         } else {
-            validate_tag(s).map_err(|_| Error::ManifestInvalid(format!("invalid reference `{s}`")))?;
+            validate_tag(s)
+                .map_err(|_| Error::ManifestInvalid(format!("invalid reference `{s}`")))?;
             Ok(Reference::Tag(s.to_string()))
         }
     }
@@ -155,22 +164,38 @@ pub fn parse_route(rest: &str) -> Result<Option<Route>, Error> {
         Ok(name)
     };
     let route = if n >= 3 && segs[n - 2] == "tags" && segs[n - 1] == "list" {
-        Route::Tags { name: name_of(n - 2)? }
+        Route::Tags {
+            name: name_of(n - 2)?,
+        }
     } else if n >= 4 && segs[n - 3] == "blobs" && segs[n - 2] == "uploads" {
         let name = name_of(n - 3)?;
         if segs[n - 1].is_empty() {
             Route::UploadStart { name }
         } else {
-            Route::Upload { name, id: segs[n - 1].to_string() }
+            Route::Upload {
+                name,
+                id: segs[n - 1].to_string(),
+            }
         }
     } else if n >= 3 && segs[n - 2] == "blobs" && segs[n - 1] == "uploads" {
-        Route::UploadStart { name: name_of(n - 2)? }
+        Route::UploadStart {
+            name: name_of(n - 2)?,
+        }
     } else if n >= 3 && segs[n - 2] == "manifests" {
-        Route::Manifest { name: name_of(n - 2)?, reference: segs[n - 1].to_string() }
+        Route::Manifest {
+            name: name_of(n - 2)?,
+            reference: segs[n - 1].to_string(),
+        }
     } else if n >= 3 && segs[n - 2] == "blobs" {
-        Route::Blob { name: name_of(n - 2)?, digest: segs[n - 1].to_string() }
+        Route::Blob {
+            name: name_of(n - 2)?,
+            digest: segs[n - 1].to_string(),
+        }
     } else if n >= 3 && segs[n - 2] == "referrers" {
-        Route::Referrers { name: name_of(n - 2)?, digest: segs[n - 1].to_string() }
+        Route::Referrers {
+            name: name_of(n - 2)?,
+            digest: segs[n - 1].to_string(),
+        }
     } else {
         return Ok(None);
     };
@@ -187,7 +212,18 @@ mod tests {
         for ok in ["a", "myhero/data", "a.b/c_d/e__f/g--h", "0/1"] {
             validate_name(ok).unwrap();
         }
-        for bad in ["", "A", "a//b", "-a", "a-", "a___b", "a._b", "/a", "a/", &"a".repeat(256)] {
+        for bad in [
+            "",
+            "A",
+            "a//b",
+            "-a",
+            "a-",
+            "a___b",
+            "a._b",
+            "/a",
+            "a/",
+            &"a".repeat(256),
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
     }
@@ -205,16 +241,36 @@ mod tests {
         assert_eq!(parse_route("").unwrap(), Some(Route::Base));
         assert_eq!(
             parse_route("a/b/manifests/latest").unwrap(),
-            Some(Route::Manifest { name: "a/b".into(), reference: "latest".into() })
+            Some(Route::Manifest {
+                name: "a/b".into(),
+                reference: "latest".into()
+            })
         );
-        assert_eq!(parse_route("a/blobs/uploads/").unwrap(), Some(Route::UploadStart { name: "a".into() }));
-        assert_eq!(parse_route("a/blobs/uploads").unwrap(), Some(Route::UploadStart { name: "a".into() }));
+        assert_eq!(
+            parse_route("a/blobs/uploads/").unwrap(),
+            Some(Route::UploadStart { name: "a".into() })
+        );
+        assert_eq!(
+            parse_route("a/blobs/uploads").unwrap(),
+            Some(Route::UploadStart { name: "a".into() })
+        );
         assert_eq!(
             parse_route("x/blobs/uploads/123").unwrap(),
-            Some(Route::Upload { name: "x".into(), id: "123".into() })
+            Some(Route::Upload {
+                name: "x".into(),
+                id: "123".into()
+            })
         );
-        assert_eq!(parse_route("tags/tags/list").unwrap(), Some(Route::Tags { name: "tags".into() }));
-        assert!(matches!(parse_route("Bad/manifests/x"), Err(Error::NameInvalid(_))));
+        assert_eq!(
+            parse_route("tags/tags/list").unwrap(),
+            Some(Route::Tags {
+                name: "tags".into()
+            })
+        );
+        assert!(matches!(
+            parse_route("Bad/manifests/x"),
+            Err(Error::NameInvalid(_))
+        ));
         assert_eq!(parse_route("nothing").unwrap(), None);
     }
 

@@ -26,7 +26,11 @@ fn layer_key(name: &str, d: &Digest) -> String {
 }
 
 fn revision_key(name: &str, d: &Digest) -> String {
-    format!("{name}/_manifests/revisions/{}/{}", d.algorithm().as_str(), d.hex())
+    format!(
+        "{name}/_manifests/revisions/{}/{}",
+        d.algorithm().as_str(),
+        d.hex()
+    )
 }
 
 fn tag_key(name: &str, tag: &str) -> String {
@@ -34,11 +38,20 @@ fn tag_key(name: &str, tag: &str) -> String {
 }
 
 fn referrers_dir(name: &str, subject: &Digest) -> String {
-    format!("{name}/_referrers/{}/{}", subject.algorithm().as_str(), subject.hex())
+    format!(
+        "{name}/_referrers/{}/{}",
+        subject.algorithm().as_str(),
+        subject.hex()
+    )
 }
 
 fn referrer_key(name: &str, subject: &Digest, d: &Digest) -> String {
-    format!("{}/{}-{}", referrers_dir(name, subject), d.algorithm().as_str(), d.hex())
+    format!(
+        "{}/{}-{}",
+        referrers_dir(name, subject),
+        d.algorithm().as_str(),
+        d.hex()
+    )
 }
 
 impl Repos {
@@ -85,7 +98,9 @@ impl Repos {
     }
 
     pub async fn put_revision(&self, name: &str, d: &Digest, media_type: &str) -> Result<()> {
-        self.storage.meta_put(&revision_key(name, d), media_type.as_bytes()).await
+        self.storage
+            .meta_put(&revision_key(name, d), media_type.as_bytes())
+            .await
     }
 
     pub async fn delete_revision(&self, name: &str, d: &Digest) -> Result<bool> {
@@ -94,7 +109,8 @@ impl Repos {
 
     /// Every manifest stored in `name`.
     pub async fn revisions(&self, name: &str) -> Result<Vec<Digest>> {
-        self.digests_under(&format!("{name}/_manifests/revisions")).await
+        self.digests_under(&format!("{name}/_manifests/revisions"))
+            .await
     }
 
     // === tags ===
@@ -108,7 +124,9 @@ impl Repos {
     }
 
     pub async fn set_tag(&self, name: &str, tag: &str, d: &Digest) -> Result<()> {
-        self.storage.meta_put(&tag_key(name, tag), d.to_string().as_bytes()).await
+        self.storage
+            .meta_put(&tag_key(name, tag), d.to_string().as_bytes())
+            .await
     }
 
     pub async fn delete_tag(&self, name: &str, tag: &str) -> Result<bool> {
@@ -117,24 +135,44 @@ impl Repos {
 
     /// Tags of `name`, sorted.
     pub async fn tags(&self, name: &str) -> Result<Vec<String>> {
-        self.storage.meta_list(&format!("{name}/_manifests/tags")).await
+        self.storage
+            .meta_list(&format!("{name}/_manifests/tags"))
+            .await
     }
 
     /// True when the repository has a manifest area.
     pub async fn exists(&self, name: &str) -> Result<bool> {
-        Ok(!self.storage.meta_list(&format!("{name}/_manifests")).await?.is_empty()
-            || !self.storage.meta_list(&format!("{name}/_layers")).await?.is_empty())
+        Ok(!self
+            .storage
+            .meta_list(&format!("{name}/_manifests"))
+            .await?
+            .is_empty()
+            || !self
+                .storage
+                .meta_list(&format!("{name}/_layers"))
+                .await?
+                .is_empty())
     }
 
     // === referrers ===
 
-    pub async fn add_referrer(&self, name: &str, subject: &Digest, d: &Digest, descriptor: &serde_json::Value) -> Result<()> {
+    pub async fn add_referrer(
+        &self,
+        name: &str,
+        subject: &Digest,
+        d: &Digest,
+        descriptor: &serde_json::Value,
+    ) -> Result<()> {
         let bytes = serde_json::to_vec(descriptor).expect("descriptors serialize");
-        self.storage.meta_put(&referrer_key(name, subject, d), &bytes).await
+        self.storage
+            .meta_put(&referrer_key(name, subject, d), &bytes)
+            .await
     }
 
     pub async fn remove_referrer(&self, name: &str, subject: &Digest, d: &Digest) -> Result<bool> {
-        self.storage.meta_delete(&referrer_key(name, subject, d)).await
+        self.storage
+            .meta_delete(&referrer_key(name, subject, d))
+            .await
     }
 
     /// Descriptors of every manifest whose subject is `subject`.

@@ -34,9 +34,16 @@ pub fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor> {
 }
 
 /// Serves `app` on `listener` (TLS when `tls` is given) until `shutdown`.
-pub async fn serve(listener: TcpListener, app: Router, tls: Option<TlsAcceptor>, shutdown: CancellationToken) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let Some(tls) = tls else {
-        return axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+        return axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
     };
     let tracker = tokio_util::task::TaskTracker::new();
     loop {
@@ -56,10 +63,14 @@ pub async fn serve(listener: TcpListener, app: Router, tls: Option<TlsAcceptor>,
                     return;
                 }
             };
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                app.clone().oneshot(req.map(axum::body::Body::new))
-            });
-            if let Err(e) = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await {
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    app.clone().oneshot(req.map(axum::body::Body::new))
+                });
+            if let Err(e) = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(%peer, error = %e, "registry: connection ended with an error");
             }
         });

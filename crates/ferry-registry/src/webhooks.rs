@@ -35,7 +35,9 @@ pub struct Delivery {
 /// The CloudEvents 1.0 envelope for `event`.
 pub fn cloud_event(event: &Event, id: &str, source: &str) -> serde_json::Value {
     let subject = match event {
-        Event::ImagePushed { repository, .. } | Event::ImageDeleted { repository, .. } => repository.clone(),
+        Event::ImagePushed { repository, .. } | Event::ImageDeleted { repository, .. } => {
+            repository.clone()
+        }
         Event::ImageReplicated { repository, .. } => repository.clone(),
         _ => String::new(),
     };
@@ -52,7 +54,9 @@ pub fn cloud_event(event: &Event, id: &str, source: &str) -> serde_json::Value {
 }
 
 fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Delivers this region's registry events to its webhooks.
@@ -68,8 +72,17 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// A dispatcher logging into `log_dir`.
     pub fn new(region: String, hooks: Vec<RegistryWebhook>, log_dir: PathBuf) -> Self {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("http client");
-        Self { region, hooks, log: log_dir.join(LOG_FILE), client, log_lock: Arc::default() }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("http client");
+        Self {
+            region,
+            hooks,
+            log: log_dir.join(LOG_FILE),
+            client,
+            log_lock: Arc::default(),
+        }
     }
 
     /// Runs until `shutdown`, delivering each event to each hook concurrently.
@@ -88,30 +101,49 @@ impl Dispatcher {
                 },
             };
             let ours = match &*event {
-                Event::ImagePushed { region, .. } | Event::ImageDeleted { region, .. } => region == &me.region,
+                Event::ImagePushed { region, .. } | Event::ImageDeleted { region, .. } => {
+                    region == &me.region
+                }
                 _ => false,
             };
             if !ours {
                 continue;
             }
             let id = uuid::Uuid::new_v4().to_string();
-            let body = cloud_event(&event, &id, &format!("/ferry/regions/{}/registry", me.region));
+            let body = cloud_event(
+                &event,
+                &id,
+                &format!("/ferry/regions/{}/registry", me.region),
+            );
             for hook in me.hooks.clone() {
-                let (me, body, id, shutdown) = (me.clone(), body.clone(), id.clone(), shutdown.clone());
+                let (me, body, id, shutdown) =
+                    (me.clone(), body.clone(), id.clone(), shutdown.clone());
                 let event_type = event.cloud_event_type().to_string();
-                tokio::spawn(async move { me.deliver(&hook, &id, &event_type, &body, shutdown).await });
+                tokio::spawn(
+                    async move { me.deliver(&hook, &id, &event_type, &body, shutdown).await },
+                );
             }
         }
     }
 
-    async fn deliver(&self, hook: &RegistryWebhook, id: &str, event_type: &str, body: &serde_json::Value, shutdown: CancellationToken) {
+    async fn deliver(
+        &self,
+        hook: &RegistryWebhook,
+        id: &str,
+        event_type: &str,
+        body: &serde_json::Value,
+        shutdown: CancellationToken,
+    ) {
         let attempts = hook.max_attempts.unwrap_or(5).max(1);
         let mut backoff = Duration::from_millis(200);
         for attempt in 1..=attempts {
             let result = self
                 .client
                 .post(&hook.url)
-                .header("content-type", "application/cloudevents+json; charset=utf-8")
+                .header(
+                    "content-type",
+                    "application/cloudevents+json; charset=utf-8",
+                )
                 .json(body)
                 .send()
                 .await;
@@ -148,7 +180,11 @@ impl Dispatcher {
         let mut line = serde_json::to_vec(&d).expect("delivery serializes");
         line.push(b'\n');
         let r = async {
-            let mut f = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.log).await?;
+            let mut f = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.log)
+                .await?;
             f.write_all(&line).await?;
             f.flush().await
         }

@@ -20,13 +20,23 @@ fn age_blobs(dir: &std::path::Path, except: &[&str]) {
             if except.iter().any(|e| e.ends_with(&name)) {
                 continue;
             }
-            std::fs::File::options().write(true).open(f.path()).unwrap().set_modified(old).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(f.path())
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
         }
     }
 }
 
 fn opts(dry_run: bool, untagged: bool) -> GcOptions {
-    GcOptions { dry_run, untagged, grace: Duration::from_secs(600), upload_expiry: Duration::from_secs(3600) }
+    GcOptions {
+        dry_run,
+        untagged,
+        grace: Duration::from_secs(600),
+        upload_expiry: Duration::from_secs(3600),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -40,14 +50,42 @@ async fn gc_removes_old_orphans_only_and_dry_run_changes_nothing() {
     let dry = reg.registry.gc(&opts(true, false)).await.unwrap();
     assert_eq!(dry.blobs_removed, vec![orphan.clone()]);
     // GET, not HEAD: a HEAD marks the blob as used (pushers check with it).
-    assert_eq!(client().get(format!("{}/v2/gc/app/blobs/{orphan}", reg.url)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        client()
+            .get(format!("{}/v2/gc/app/blobs/{orphan}", reg.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     let report = reg.registry.gc(&opts(false, false)).await.unwrap();
     assert_eq!(report.blobs_removed, vec![orphan.clone()]);
     assert_eq!(report.bytes_freed, 12);
-    assert_eq!(client().head(format!("{}/v2/gc/app/blobs/{orphan}", reg.url)).send().await.unwrap().status(), 404);
-    assert_eq!(client().head(format!("{}/v2/gc/app/blobs/{fresh_orphan}", reg.url)).send().await.unwrap().status(), 200);
-    let r = client().get(format!("{}/v2/gc/app/manifests/v1", reg.url)).send().await.unwrap();
+    assert_eq!(
+        client()
+            .head(format!("{}/v2/gc/app/blobs/{orphan}", reg.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        client()
+            .head(format!("{}/v2/gc/app/blobs/{fresh_orphan}", reg.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let r = client()
+        .get(format!("{}/v2/gc/app/manifests/v1", reg.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(sha256(&r.bytes().await.unwrap()), d1);
 }
 
@@ -66,17 +104,55 @@ async fn gc_untagged_removes_unreachable_manifests_but_keeps_referrers() {
     .unwrap();
     let sig_digest = put_manifest(&reg.url, "u/app", &sha256(&sig), &sig, OCI_MANIFEST).await;
     // Untag v0.
-    assert_eq!(client().delete(format!("{}/v2/u/app/manifests/v0", reg.url)).send().await.unwrap().status(), 202);
+    assert_eq!(
+        client()
+            .delete(format!("{}/v2/u/app/manifests/v0", reg.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
     age_blobs(reg.dir.path(), &[]);
     // Without `untagged`, the untagged manifest stays.
     let r = reg.registry.gc(&opts(false, false)).await.unwrap();
-    assert!(r.manifests_removed.is_empty() && r.blobs_removed.is_empty(), "{r:?}");
+    assert!(
+        r.manifests_removed.is_empty() && r.blobs_removed.is_empty(),
+        "{r:?}"
+    );
     let r = reg.registry.gc(&opts(false, true)).await.unwrap();
     assert_eq!(r.manifests_removed, vec![format!("u/app@{old}")]);
-    assert_eq!(r.blobs_removed.len(), 3, "manifest, config and layer of v0: {r:?}");
-    assert_eq!(client().get(format!("{}/v2/u/app/manifests/{old}", reg.url)).send().await.unwrap().status(), 404);
-    assert_eq!(client().get(format!("{}/v2/u/app/manifests/{sig_digest}", reg.url)).send().await.unwrap().status(), 200);
-    let v: serde_json::Value = client().get(format!("{}/v2/u/app/referrers/{kept}", reg.url)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        r.blobs_removed.len(),
+        3,
+        "manifest, config and layer of v0: {r:?}"
+    );
+    assert_eq!(
+        client()
+            .get(format!("{}/v2/u/app/manifests/{old}", reg.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        client()
+            .get(format!("{}/v2/u/app/manifests/{sig_digest}", reg.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let v: serde_json::Value = client()
+        .get(format!("{}/v2/u/app/referrers/{kept}", reg.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["manifests"][0]["digest"], sig_digest.as_str());
 }
 
@@ -104,18 +180,36 @@ async fn gc_during_concurrent_pushes_loses_nothing() {
     let mut runs = 0;
     let mut removed = 0;
     while !pushers.iter().all(|p| p.is_finished()) || runs == 0 {
-        removed += reg.registry.gc(&opts(false, runs % 2 == 1)).await.unwrap().blobs_removed.len();
+        removed += reg
+            .registry
+            .gc(&opts(false, runs % 2 == 1))
+            .await
+            .unwrap()
+            .blobs_removed
+            .len();
         runs += 1;
     }
     assert_eq!(removed, 50, "the aged junk went, nothing else");
     for p in pushers {
         for (repo, tag, digest) in p.await.unwrap() {
-            let r = client().get(format!("{}/v2/{repo}/manifests/{tag}", reg.url)).send().await.unwrap();
+            let r = client()
+                .get(format!("{}/v2/{repo}/manifests/{tag}", reg.url))
+                .send()
+                .await
+                .unwrap();
             let body = r.bytes().await.unwrap();
             assert_eq!(sha256(&body), digest);
             let m: serde_json::Value = serde_json::from_slice(&body).unwrap();
             for b in [&m["config"]["digest"], &m["layers"][0]["digest"]] {
-                let got = client().get(format!("{}/v2/{repo}/blobs/{}", reg.url, b.as_str().unwrap())).send().await.unwrap();
+                let got = client()
+                    .get(format!(
+                        "{}/v2/{repo}/blobs/{}",
+                        reg.url,
+                        b.as_str().unwrap()
+                    ))
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(got.status(), 200);
             }
         }
@@ -130,22 +224,32 @@ async fn webhooks_send_cloudevents_with_retries_and_a_delivery_log() {
     let r2 = received.clone();
     let app = axum::Router::new().route(
         "/hook",
-        axum::routing::post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let r = r2.clone();
-            async move {
-                let mut got = r.lock().unwrap();
-                let ct = headers["content-type"].to_str().unwrap().to_string();
-                got.push((ct, serde_json::from_slice(&body).unwrap()));
-                // Fail the first delivery to exercise the retry.
-                if got.len() == 1 { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
-            }
-        }),
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let r = r2.clone();
+                async move {
+                    let mut got = r.lock().unwrap();
+                    let ct = headers["content-type"].to_str().unwrap().to_string();
+                    got.push((ct, serde_json::from_slice(&body).unwrap()));
+                    // Fail the first delivery to exercise the retry.
+                    if got.len() == 1 {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            },
+        ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let spec = RegistrySpec {
-        webhooks: vec![RegistryWebhook { name: "ci".into(), url: hook, max_attempts: Some(3) }],
+        webhooks: vec![RegistryWebhook {
+            name: "ci".into(),
+            url: hook,
+            max_attempts: Some(3),
+        }],
         ..Default::default()
     };
     let reg = start_with(spec).await;
@@ -162,15 +266,27 @@ async fn webhooks_send_cloudevents_with_retries_and_a_delivery_log() {
     assert_eq!(ev["type"], "dev.ferry.image.pushed");
     assert_eq!(ev["source"], "/ferry/regions/uk/registry");
     assert_eq!(ev["data"]["digest"], digest.as_str());
-    assert_eq!(ev["id"], got[0].1["id"], "a retry carries the same event id");
+    assert_eq!(
+        ev["id"], got[0].1["id"],
+        "a retry carries the same event id"
+    );
     let log_path = reg.dir.path().join("registry/webhooks.log");
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let lines: Vec<serde_json::Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         if lines.len() == 2 {
-            assert_eq!((lines[0]["ok"].as_bool(), lines[0]["status"].as_u64()), (Some(false), Some(500)));
-            assert_eq!((lines[1]["ok"].as_bool(), lines[1]["attempt"].as_u64()), (Some(true), Some(2)));
+            assert_eq!(
+                (lines[0]["ok"].as_bool(), lines[0]["status"].as_u64()),
+                (Some(false), Some(500))
+            );
+            assert_eq!(
+                (lines[1]["ok"].as_bool(), lines[1]["attempt"].as_u64()),
+                (Some(true), Some(2))
+            );
             break;
         }
         assert!(std::time::Instant::now() < deadline, "delivery log: {log}");

@@ -13,7 +13,11 @@ async fn monolithic_post_then_put() {
     let data = bytes(70_000, 1);
     let digest = sha256(&data);
     let c = client();
-    let r = c.post(format!("{}/v2/a/b/blobs/uploads/", reg.url)).send().await.unwrap();
+    let r = c
+        .post(format!("{}/v2/a/b/blobs/uploads/", reg.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let loc = r.headers()["location"].to_str().unwrap().to_string();
     assert!(loc.starts_with("/v2/a/b/blobs/uploads/"), "{loc}");
@@ -26,9 +30,16 @@ async fn monolithic_post_then_put() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    assert_eq!(r.headers()["location"], format!("/v2/a/b/blobs/{digest}").as_str());
+    assert_eq!(
+        r.headers()["location"],
+        format!("/v2/a/b/blobs/{digest}").as_str()
+    );
     assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
-    let got = c.get(format!("{}/v2/a/b/blobs/{digest}", reg.url)).send().await.unwrap();
+    let got = c
+        .get(format!("{}/v2/a/b/blobs/{digest}", reg.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.unwrap().as_ref(), &data[..]);
 }
@@ -39,7 +50,11 @@ async fn chunked_upload_with_status_out_of_order_and_finish() {
     let data = bytes(3 * 1024 * 1024 + 17, 2);
     let digest = sha256(&data);
     let c = client();
-    let r = c.post(format!("{}/v2/chunky/blobs/uploads/", reg.url)).send().await.unwrap();
+    let r = c
+        .post(format!("{}/v2/chunky/blobs/uploads/", reg.url))
+        .send()
+        .await
+        .unwrap();
     let mut loc = r.headers()["location"].to_str().unwrap().to_string();
     let chunk = 1024 * 1024;
     let mut offset = 0;
@@ -80,7 +95,11 @@ async fn chunked_upload_with_status_out_of_order_and_finish() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let got = c.get(format!("{}/v2/chunky/blobs/{digest}", reg.url)).send().await.unwrap();
+    let got = c
+        .get(format!("{}/v2/chunky/blobs/{digest}", reg.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(sha256(&got.bytes().await.unwrap()), digest);
 }
 
@@ -90,7 +109,11 @@ async fn upload_resumes_after_a_dropped_connection() {
     let data = bytes(4 * 1024 * 1024, 3);
     let digest = sha256(&data);
     let c = client();
-    let r = c.post(format!("{}/v2/resume/blobs/uploads/", reg.url)).send().await.unwrap();
+    let r = c
+        .post(format!("{}/v2/resume/blobs/uploads/", reg.url))
+        .send()
+        .await
+        .unwrap();
     let loc = r.headers()["location"].to_str().unwrap().to_string();
     // Send 2.5 MiB, then fail the body stream: the connection is cut.
     let first: Vec<Result<Vec<u8>, std::io::Error>> = data[..5 * 512 * 1024]
@@ -103,7 +126,10 @@ async fn upload_resumes_after_a_dropped_connection() {
     assert!(cut.is_err(), "the request must fail");
     // The server kept what arrived; ask where to resume.
     let received = ferry_poll(&c, &format!("{}{loc}", reg.url)).await;
-    assert!(received > 0 && received <= 5 * 512 * 1024, "received {received}");
+    assert!(
+        received > 0 && received <= 5 * 512 * 1024,
+        "received {received}"
+    );
     let r = c
         .patch(format!("{}{loc}", reg.url))
         .header("content-range", format!("{}-{}", received, data.len() - 1))
@@ -112,9 +138,20 @@ async fn upload_resumes_after_a_dropped_connection() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let r = c.put(format!("{}{loc}?digest={digest}", reg.url)).send().await.unwrap();
+    let r = c
+        .put(format!("{}{loc}?digest={digest}", reg.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let got = c.get(format!("{}/v2/resume/blobs/{digest}", reg.url)).send().await.unwrap().bytes().await.unwrap();
+    let got = c
+        .get(format!("{}/v2/resume/blobs/{digest}", reg.url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(sha256(&got), digest);
 }
 
@@ -132,7 +169,10 @@ async fn ferry_poll(c: &reqwest::Client, url: &str) -> u64 {
         if size == last && size > 0 {
             return size;
         }
-        assert!(std::time::Instant::now() < deadline, "upload size never settled");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upload size never settled"
+        );
         last = size;
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -142,26 +182,55 @@ async fn ferry_poll(c: &reqwest::Client, url: &str) -> u64 {
 async fn cancel_single_post_and_digest_mismatch() {
     let reg = start().await;
     let c = client();
-    let r = c.post(format!("{}/v2/x/blobs/uploads/", reg.url)).send().await.unwrap();
+    let r = c
+        .post(format!("{}/v2/x/blobs/uploads/", reg.url))
+        .send()
+        .await
+        .unwrap();
     let loc = r.headers()["location"].to_str().unwrap().to_string();
-    assert_eq!(c.delete(format!("{}{loc}", reg.url)).send().await.unwrap().status(), 204);
+    assert_eq!(
+        c.delete(format!("{}{loc}", reg.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
     let r = c.get(format!("{}{loc}", reg.url)).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
 
     // Single POST with a digest that does not match the body.
     let wrong = sha256(b"something else");
-    let r = c.post(format!("{}/v2/x/blobs/uploads/?digest={wrong}", reg.url)).body(b"hello".to_vec()).send().await.unwrap();
+    let r = c
+        .post(format!("{}/v2/x/blobs/uploads/?digest={wrong}", reg.url))
+        .body(b"hello".to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
-    let r = c.head(format!("{}/v2/x/blobs/{wrong}", reg.url)).send().await.unwrap();
+    let r = c
+        .head(format!("{}/v2/x/blobs/{wrong}", reg.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404, "nothing half-written is served");
     let right = sha256(b"hello");
-    let r = c.get(format!("{}/v2/x/blobs/{right}", reg.url)).send().await.unwrap();
+    let r = c
+        .get(format!("{}/v2/x/blobs/{right}", reg.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 
     // A malformed digest.
-    let r = c.post(format!("{}/v2/x/blobs/uploads/?digest=sha256:zz", reg.url)).body(b"hello".to_vec()).send().await.unwrap();
+    let r = c
+        .post(format!("{}/v2/x/blobs/uploads/?digest=sha256:zz", reg.url))
+        .body(b"hello".to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
 }
@@ -171,14 +240,43 @@ async fn cross_repository_mount() {
     let reg = start().await;
     let c = client();
     let digest = push_blob(&reg.url, "src/repo", b"shared layer").await;
-    let r = c.post(format!("{}/v2/dst/blobs/uploads/?mount={digest}&from=src/repo", reg.url)).send().await.unwrap();
+    let r = c
+        .post(format!(
+            "{}/v2/dst/blobs/uploads/?mount={digest}&from=src/repo",
+            reg.url
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    assert_eq!(r.headers()["location"], format!("/v2/dst/blobs/{digest}").as_str());
-    assert_eq!(c.head(format!("{}/v2/dst/blobs/{digest}", reg.url)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/v2/dst/blobs/{digest}").as_str()
+    );
+    assert_eq!(
+        c.head(format!("{}/v2/dst/blobs/{digest}", reg.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     // From a repository that lacks the blob: an ordinary upload session.
-    let r = c.post(format!("{}/v2/dst2/blobs/uploads/?mount={digest}&from=nothing", reg.url)).send().await.unwrap();
+    let r = c
+        .post(format!(
+            "{}/v2/dst2/blobs/uploads/?mount={digest}&from=nothing",
+            reg.url
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
-    assert!(r.headers()["location"].to_str().unwrap().starts_with("/v2/dst2/blobs/uploads/"));
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/v2/dst2/blobs/uploads/")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,15 +286,34 @@ async fn manifest_put_checks_references_and_input() {
     let config = push_blob(&reg.url, "m", b"{}").await;
     let missing = sha256(b"never uploaded");
     let body = image_manifest((&config, 2), &[(&missing, 14)], serde_json::json!({}));
-    let r = c.put(format!("{}/v2/m/manifests/v1", reg.url)).header("content-type", OCI_MANIFEST).body(body).send().await.unwrap();
+    let r = c
+        .put(format!("{}/v2/m/manifests/v1", reg.url))
+        .header("content-type", OCI_MANIFEST)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "MANIFEST_BLOB_UNKNOWN");
-    assert_eq!(c.get(format!("{}/v2/m/manifests/v1", reg.url)).send().await.unwrap().status(), 404);
+    assert_eq!(
+        c.get(format!("{}/v2/m/manifests/v1", reg.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 
     // A blob that exists, but only in another repository, does not count.
     let elsewhere = push_blob(&reg.url, "other", b"layer").await;
     let body = image_manifest((&config, 2), &[(&elsewhere, 5)], serde_json::json!({}));
-    let r = c.put(format!("{}/v2/m/manifests/v1", reg.url)).header("content-type", OCI_MANIFEST).body(body).send().await.unwrap();
+    let r = c
+        .put(format!("{}/v2/m/manifests/v1", reg.url))
+        .header("content-type", OCI_MANIFEST)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(r).await, "MANIFEST_BLOB_UNKNOWN");
 
     // An index naming a manifest the repository lacks.
@@ -205,30 +322,68 @@ async fn manifest_put_checks_references_and_input() {
         "manifests": [{"mediaType": OCI_MANIFEST, "digest": missing, "size": 10}]
     }))
     .unwrap();
-    let r = c.put(format!("{}/v2/m/manifests/idx", reg.url)).header("content-type", OCI_INDEX).body(index).send().await.unwrap();
+    let r = c
+        .put(format!("{}/v2/m/manifests/idx", reg.url))
+        .header("content-type", OCI_INDEX)
+        .body(index)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(r).await, "MANIFEST_BLOB_UNKNOWN");
 
-    for bad in [&b"{not json"[..], br#"{"schemaVersion":1}"#, br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#] {
-        let r = c.put(format!("{}/v2/m/manifests/bad", reg.url)).header("content-type", OCI_MANIFEST).body(bad.to_vec()).send().await.unwrap();
+    for bad in [
+        &b"{not json"[..],
+        br#"{"schemaVersion":1}"#,
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#,
+    ] {
+        let r = c
+            .put(format!("{}/v2/m/manifests/bad", reg.url))
+            .header("content-type", OCI_MANIFEST)
+            .body(bad.to_vec())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
         assert_eq!(error_code(r).await, "MANIFEST_INVALID");
     }
     // Reference by digest must match the body.
     let good = image_manifest((&config, 2), &[], serde_json::json!({}));
-    let r = c.put(format!("{}/v2/m/manifests/{missing}", reg.url)).header("content-type", OCI_MANIFEST).body(good.clone()).send().await.unwrap();
+    let r = c
+        .put(format!("{}/v2/m/manifests/{missing}", reg.url))
+        .header("content-type", OCI_MANIFEST)
+        .body(good.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
     // Too large: 413.
     let huge = vec![b' '; 5 << 20];
-    let r = c.put(format!("{}/v2/m/manifests/huge", reg.url)).header("content-type", OCI_MANIFEST).body(huge).send().await.unwrap();
+    let r = c
+        .put(format!("{}/v2/m/manifests/huge", reg.url))
+        .header("content-type", OCI_MANIFEST)
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     // Names outside the grammar.
     for name in ["UPPER", "a//b", "a-", "_x"] {
-        let r = c.get(format!("{}/v2/{name}/manifests/latest", reg.url)).send().await.unwrap();
+        let r = c
+            .get(format!("{}/v2/{name}/manifests/latest", reg.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{name}");
         assert_eq!(error_code(r).await, "NAME_INVALID");
     }
     // Tags outside the grammar.
-    let r = c.put(format!("{}/v2/m/manifests/.bad", reg.url)).header("content-type", OCI_MANIFEST).body(good).send().await.unwrap();
+    let r = c
+        .put(format!("{}/v2/m/manifests/.bad", reg.url))
+        .header("content-type", OCI_MANIFEST)
+        .body(good)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 }
 
@@ -239,9 +394,18 @@ async fn sha512_blobs_and_manifests_and_docker_media_types() {
     let c = client();
     let data = bytes(5000, 9);
     let d512 = format!("sha512:{}", hex::encode(sha2::Sha512::digest(&data)));
-    let r = c.post(format!("{}/v2/s/blobs/uploads/?digest={d512}", reg.url)).body(data.clone()).send().await.unwrap();
+    let r = c
+        .post(format!("{}/v2/s/blobs/uploads/?digest={d512}", reg.url))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    let got = c.get(format!("{}/v2/s/blobs/{d512}", reg.url)).send().await.unwrap();
+    let got = c
+        .get(format!("{}/v2/s/blobs/{d512}", reg.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.headers()["docker-content-digest"], d512.as_str());
     assert_eq!(got.bytes().await.unwrap().as_ref(), &data[..]);
 
@@ -258,7 +422,11 @@ async fn sha512_blobs_and_manifests_and_docker_media_types() {
     let dt = "application/vnd.docker.distribution.manifest.v2+json";
     let d = put_manifest(&reg.url, "s", &m512, &docker, dt).await;
     assert_eq!(d, m512);
-    let r = c.get(format!("{}/v2/s/manifests/{m512}", reg.url)).send().await.unwrap();
+    let r = c
+        .get(format!("{}/v2/s/manifests/{m512}", reg.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], dt);
     assert_eq!(r.bytes().await.unwrap().as_ref(), &docker[..]);
     // And a manifest list over it, tagged.
@@ -269,9 +437,23 @@ async fn sha512_blobs_and_manifests_and_docker_media_types() {
                        "platform": {"architecture": "amd64", "os": "linux"}}]
     }))
     .unwrap();
-    put_manifest(&reg.url, "s", "multi", &list, "application/vnd.docker.distribution.manifest.list.v2+json").await;
-    let r = c.head(format!("{}/v2/s/manifests/multi", reg.url)).send().await.unwrap();
-    assert_eq!(r.headers()["content-type"], "application/vnd.docker.distribution.manifest.list.v2+json");
+    put_manifest(
+        &reg.url,
+        "s",
+        "multi",
+        &list,
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    )
+    .await;
+    let r = c
+        .head(format!("{}/v2/s/manifests/multi", reg.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-type"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -286,15 +468,37 @@ async fn concurrent_pushes_of_the_same_blob_store_it_once() {
             let c = client();
             let repo = format!("same/r{}", i % 3);
             if i % 2 == 0 {
-                let r = c.post(format!("{url}/v2/{repo}/blobs/uploads/?digest={digest}")).body(data).send().await.unwrap();
+                let r = c
+                    .post(format!("{url}/v2/{repo}/blobs/uploads/?digest={digest}"))
+                    .body(data)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 201);
             } else {
-                let r = c.post(format!("{url}/v2/{repo}/blobs/uploads/")).send().await.unwrap();
+                let r = c
+                    .post(format!("{url}/v2/{repo}/blobs/uploads/"))
+                    .send()
+                    .await
+                    .unwrap();
                 let loc = r.headers()["location"].to_str().unwrap().to_string();
-                let stream = futures_util::stream::iter(data.chunks(100_000).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
-                let r = c.patch(format!("{url}{loc}")).body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
+                let stream = futures_util::stream::iter(
+                    data.chunks(100_000)
+                        .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+                        .collect::<Vec<_>>(),
+                );
+                let r = c
+                    .patch(format!("{url}{loc}"))
+                    .body(reqwest::Body::wrap_stream(stream))
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 202);
-                let r = c.put(format!("{url}{loc}?digest={digest}")).send().await.unwrap();
+                let r = c
+                    .put(format!("{url}{loc}?digest={digest}"))
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 201);
             }
         }));
@@ -303,12 +507,23 @@ async fn concurrent_pushes_of_the_same_blob_store_it_once() {
         t.await.unwrap();
     }
     let hex = digest.trim_start_matches("sha256:");
-    let path = reg.dir.path().join("registry/store/blobs/sha256").join(&hex[..2]).join(hex);
+    let path = reg
+        .dir
+        .path()
+        .join("registry/store/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex);
     assert_eq!(std::fs::read(&path).unwrap(), data, "stored once, intact");
-    let uploads = std::fs::read_dir(reg.dir.path().join("registry/store/uploads")).unwrap().count();
+    let uploads = std::fs::read_dir(reg.dir.path().join("registry/store/uploads"))
+        .unwrap()
+        .count();
     assert_eq!(uploads, 0, "duplicates were dropped");
     for r in 0..3 {
-        let got = client().get(format!("{}/v2/same/r{r}/blobs/{digest}", reg.url)).send().await.unwrap();
+        let got = client()
+            .get(format!("{}/v2/same/r{r}/blobs/{digest}", reg.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(sha256(&got.bytes().await.unwrap()), digest);
     }
 }

@@ -29,15 +29,26 @@ pub fn router(engine: Engine) -> Router {
 }
 
 async fn list(State(e): State<Engine>) -> Json<StatusList> {
-    Json(StatusList { region: e.region().to_string(), rules: e.status() })
+    Json(StatusList {
+        region: e.region().to_string(),
+        rules: e.status(),
+    })
 }
 
-async fn one(State(e): State<Engine>, Path(rule): Path<String>) -> Result<Json<RuleStatus>, ApiError> {
+async fn one(
+    State(e): State<Engine>,
+    Path(rule): Path<String>,
+) -> Result<Json<RuleStatus>, ApiError> {
     e.status()
         .into_iter()
         .find(|s| s.name == rule)
         .map(Json)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no replication rule `{rule}` runs in region {}", e.region())))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("no replication rule `{rule}` runs in region {}", e.region()),
+            )
+        })
 }
 
 async fn reconcile(State(e): State<Engine>) -> StatusCode {

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use futures_util::stream::{self, TryStreamExt};
 use ferry_image::client::{RegistrySource, UploadOptions, UploadSession};
 use ferry_image::{ProgressEvent, RegistryClient};
+use futures_util::stream::{self, TryStreamExt};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -33,32 +33,61 @@ pub struct CopyReport {
 }
 
 /// Copies `repo:reference` from `src` to `dst` (same repository name).
-pub async fn copy_image(src: &RegistryClient, dst: &RegistryClient, repo: &str, reference: &str, sessions: Arc<dyn SessionStore>, parallelism: usize) -> Result<CopyReport> {
+pub async fn copy_image(
+    src: &RegistryClient,
+    dst: &RegistryClient,
+    repo: &str,
+    reference: &str,
+    sessions: Arc<dyn SessionStore>,
+    parallelism: usize,
+) -> Result<CopyReport> {
     let top = src.get_manifest(repo, reference).await?;
     if let Ok(Some((have, _, _))) = dst.head_manifest(repo, reference).await
         && have == top.digest
     {
-        return Ok(CopyReport { digest: top.digest, up_to_date: true, ..Default::default() });
+        return Ok(CopyReport {
+            digest: top.digest,
+            up_to_date: true,
+            ..Default::default()
+        });
     }
     let sent = Arc::new(AtomicU64::new(0));
     let skipped = Arc::new(AtomicU64::new(0));
-    let ctx = Ctx { src, dst, repo, sessions, parallelism: parallelism.max(1), sent: sent.clone(), skipped: skipped.clone() };
+    let ctx = Ctx {
+        src,
+        dst,
+        repo,
+        sessions,
+        parallelism: parallelism.max(1),
+        sent: sent.clone(),
+        skipped: skipped.clone(),
+    };
     if top.is_index() {
-        let index: Value = serde_json::from_slice(&top.bytes).map_err(|e| protocol(src, format!("index {repo}:{reference}: {e}")))?;
+        let index: Value = serde_json::from_slice(&top.bytes)
+            .map_err(|e| protocol(src, format!("index {repo}:{reference}: {e}")))?;
         for child in index["manifests"].as_array().into_iter().flatten() {
-            let digest = child["digest"].as_str().ok_or_else(|| protocol(src, "index entry without digest".into()))?;
+            let digest = child["digest"]
+                .as_str()
+                .ok_or_else(|| protocol(src, "index entry without digest".into()))?;
             if matches!(dst.head_manifest(repo, digest).await, Ok(Some(_))) {
                 continue;
             }
             let m = src.get_manifest(repo, digest).await?;
             ctx.copy_blobs(&m.bytes).await?;
-            dst.put_manifest(repo, digest, &m.media_type, m.bytes.clone()).await?;
+            dst.put_manifest(repo, digest, &m.media_type, m.bytes.clone())
+                .await?;
         }
     } else {
         ctx.copy_blobs(&top.bytes).await?;
     }
-    dst.put_manifest(repo, reference, &top.media_type, top.bytes.clone()).await?;
-    Ok(CopyReport { digest: top.digest, bytes: sent.load(Ordering::Relaxed), skipped_blobs: skipped.load(Ordering::Relaxed), up_to_date: false })
+    dst.put_manifest(repo, reference, &top.media_type, top.bytes.clone())
+        .await?;
+    Ok(CopyReport {
+        digest: top.digest,
+        bytes: sent.load(Ordering::Relaxed),
+        skipped_blobs: skipped.load(Ordering::Relaxed),
+        up_to_date: false,
+    })
 }
 
 struct Ctx<'a> {
@@ -73,7 +102,8 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     async fn copy_blobs(&self, manifest: &[u8]) -> Result<()> {
-        let m: Value = serde_json::from_slice(manifest).map_err(|e| protocol(self.src, format!("manifest of {}: {e}", self.repo)))?;
+        let m: Value = serde_json::from_slice(manifest)
+            .map_err(|e| protocol(self.src, format!("manifest of {}: {e}", self.repo)))?;
         let mut blobs: Vec<(String, u64)> = Vec::new();
         for d in std::iter::once(&m["config"]).chain(m["layers"].as_array().into_iter().flatten()) {
             if let (Some(digest), Some(size)) = (d["digest"].as_str(), d["size"].as_u64()) {
@@ -83,12 +113,18 @@ impl Ctx<'_> {
         // Largest first: the long transfers start early and overlap the rest.
         blobs.sort_by_key(|b| std::cmp::Reverse(b.1));
         stream::iter(blobs.into_iter().map(Ok::<_, Error>))
-            .try_for_each_concurrent(self.parallelism, |(digest, size)| async move { self.copy_blob(&digest, size).await })
+            .try_for_each_concurrent(self.parallelism, |(digest, size)| async move {
+                self.copy_blob(&digest, size).await
+            })
             .await
     }
 
     async fn copy_blob(&self, digest: &str, size: u64) -> Result<()> {
-        let source = RegistrySource { client: self.src.clone(), repository: self.repo.to_string(), digest: digest.to_string() };
+        let source = RegistrySource {
+            client: self.src.clone(),
+            repository: self.repo.to_string(),
+            digest: digest.to_string(),
+        };
         let sessions = self.sessions.clone();
         let blob = digest.to_string();
         let sent = self.sent.clone();
@@ -108,11 +144,16 @@ impl Ctx<'_> {
             retries: 3,
             ..UploadOptions::default()
         };
-        self.dst.upload_blob(self.repo, digest, size, &source, &opts).await?;
+        self.dst
+            .upload_blob(self.repo, digest, size, &source, &opts)
+            .await?;
         Ok(())
     }
 }
 
 fn protocol(client: &RegistryClient, message: String) -> Error {
-    Error::Image(ferry_image::Error::Protocol { registry: client.registry().to_string(), message })
+    Error::Image(ferry_image::Error::Protocol {
+        registry: client.registry().to_string(),
+        message,
+    })
 }

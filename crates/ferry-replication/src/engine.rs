@@ -47,8 +47,26 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     /// A config with defaults: 4 workers, backoff up to 30 s.
-    pub fn new(region: &str, data_dir: PathBuf, rules: Vec<ReplicationRule>, registries: BTreeMap<String, String>, events: EventBus, shutdown: CancellationToken) -> Self {
-        Self { region: region.into(), data_dir, rules, registries, first_region: false, events, shutdown, workers: 4, max_backoff: Duration::from_secs(30), reconcile_interval: None }
+    pub fn new(
+        region: &str,
+        data_dir: PathBuf,
+        rules: Vec<ReplicationRule>,
+        registries: BTreeMap<String, String>,
+        events: EventBus,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            region: region.into(),
+            data_dir,
+            rules,
+            registries,
+            first_region: false,
+            events,
+            shutdown,
+            workers: 4,
+            max_backoff: Duration::from_secs(30),
+            reconcile_interval: None,
+        }
     }
 }
 
@@ -74,17 +92,45 @@ struct Inner {
 impl Engine {
     /// Compiles the rules this region owns, loads the queue and starts the
     /// listener, reconcile loop and workers (on the current tokio runtime).
-    pub fn start(cfg: EngineConfig, metrics: &mut prometheus_client::registry::Registry) -> Result<Self> {
+    pub fn start(
+        cfg: EngineConfig,
+        metrics: &mut prometheus_client::registry::Registry,
+    ) -> Result<Self> {
         let mut rules = BTreeMap::new();
-        for r in cfg.rules.iter().filter(|r| owned_by(r, &cfg.region, cfg.first_region)) {
+        for r in cfg
+            .rules
+            .iter()
+            .filter(|r| owned_by(r, &cfg.region, cfg.first_region))
+        {
             let rule = Rule::compile(r, &cfg.registries)?;
             rules.insert(rule.name.clone(), rule);
         }
         let queue = Arc::new(Queue::open(&cfg.data_dir.join("queue"))?);
-        let stats = Stats::new(Metrics::register(metrics), rules.values().map(|r| (r.name.clone(), r.source.name.clone(), r.target.name.clone())));
-        let interval = cfg.reconcile_interval.unwrap_or_else(|| rules.values().map(|r| r.interval).min().unwrap_or(crate::rule::DEFAULT_INTERVAL));
+        let stats = Stats::new(
+            Metrics::register(metrics),
+            rules
+                .values()
+                .map(|r| (r.name.clone(), r.source.name.clone(), r.target.name.clone())),
+        );
+        let interval = cfg.reconcile_interval.unwrap_or_else(|| {
+            rules
+                .values()
+                .map(|r| r.interval)
+                .min()
+                .unwrap_or(crate::rule::DEFAULT_INTERVAL)
+        });
         let engine = Self {
-            inner: Arc::new(Inner { region: cfg.region.clone(), rules, queue, stats, events: cfg.events.clone(), wake: Notify::new(), reconcile: Notify::new(), max_backoff: cfg.max_backoff, interval }),
+            inner: Arc::new(Inner {
+                region: cfg.region.clone(),
+                rules,
+                queue,
+                stats,
+                events: cfg.events.clone(),
+                wake: Notify::new(),
+                reconcile: Notify::new(),
+                max_backoff: cfg.max_backoff,
+                interval,
+            }),
         };
         if engine.inner.rules.is_empty() {
             return Ok(engine);
@@ -135,7 +181,11 @@ impl Engine {
 
     // === impl Engine: event listener ===
 
-    async fn listen(self, mut rx: tokio::sync::broadcast::Receiver<Arc<Event>>, shutdown: CancellationToken) {
+    async fn listen(
+        self,
+        mut rx: tokio::sync::broadcast::Receiver<Arc<Event>>,
+        shutdown: CancellationToken,
+    ) {
         loop {
             let event = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -144,7 +194,10 @@ impl Engine {
             match event {
                 Ok(e) => self.on_event(&e),
                 Err(RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "replication fell behind the event bus; reconciling");
+                    tracing::warn!(
+                        missed = n,
+                        "replication fell behind the event bus; reconciling"
+                    );
                     self.reconcile_now();
                 }
                 Err(RecvError::Closed) => return,
@@ -154,14 +207,33 @@ impl Engine {
 
     fn on_event(&self, event: &Event) {
         let (region, repo, reference, op) = match event {
-            Event::ImagePushed { region, repository, tag, digest } => (region, repository, tag.clone().unwrap_or_else(|| digest.clone()), Op::Copy),
-            Event::ImageDeleted { region, repository, reference } => (region, repository, reference.clone(), Op::Delete),
+            Event::ImagePushed {
+                region,
+                repository,
+                tag,
+                digest,
+            } => (
+                region,
+                repository,
+                tag.clone().unwrap_or_else(|| digest.clone()),
+                Op::Copy,
+            ),
+            Event::ImageDeleted {
+                region,
+                repository,
+                reference,
+            } => (region, repository, reference.clone(), Op::Delete),
             _ => return,
         };
         let is_tag = !reference.contains(':');
         for rule in self.inner.rules.values() {
             let from_here = rule.source.region.as_deref() == Some(region.as_str());
-            let wanted = rule.matches_repo(repo) && if is_tag { rule.matches_tag(&reference) } else { !rule.has_tag_filter() };
+            let wanted = rule.matches_repo(repo)
+                && if is_tag {
+                    rule.matches_tag(&reference)
+                } else {
+                    !rule.has_tag_filter()
+                };
             if !from_here || !wanted || (op == Op::Delete && !rule.deletes) {
                 continue;
             }
@@ -180,7 +252,9 @@ impl Engine {
                 if let Err(e) = &result {
                     tracing::warn!(rule = %rule.name, error = %e, "reconcile pass failed");
                 }
-                self.inner.stats.reconciled(&rule.name, result.err().map(|e| e.to_string()).as_deref());
+                self.inner
+                    .stats
+                    .reconciled(&rule.name, result.err().map(|e| e.to_string()).as_deref());
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -192,15 +266,30 @@ impl Engine {
 
     async fn reconcile_rule(&self, rule: &Rule) -> Result<()> {
         let (src, dst) = (&rule.source.client, &rule.target.client);
-        for repo in src.catalog().await?.into_iter().filter(|r| rule.matches_repo(r)) {
-            let tags: Vec<String> = src.tags(&repo).await?.into_iter().filter(|t| rule.matches_tag(t)).collect();
+        for repo in src
+            .catalog()
+            .await?
+            .into_iter()
+            .filter(|r| rule.matches_repo(r))
+        {
+            let tags: Vec<String> = src
+                .tags(&repo)
+                .await?
+                .into_iter()
+                .filter(|t| rule.matches_tag(t))
+                .collect();
             for tag in &tags {
                 let task = Task::new(&rule.name, &repo, tag, Op::Copy);
                 if self.inner.queue.contains(&task) {
                     continue;
                 }
                 let want = src.head_manifest(&repo, tag).await?.map(|m| m.0);
-                let have = dst.head_manifest(&repo, tag).await.ok().flatten().map(|m| m.0);
+                let have = dst
+                    .head_manifest(&repo, tag)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|m| m.0);
                 if want.is_some() && want != have {
                     tracing::info!(rule = %rule.name, %repo, %tag, "reconcile: target is missing or behind");
                     self.enqueue(task)?;
@@ -256,9 +345,13 @@ impl Engine {
                 if let Err(e) = self.inner.queue.done(&key) {
                     tracing::error!(error = %e, "cannot remove finished replication task");
                 }
-                self.inner.stats.success(&rule.name, &image, bytes, task.op == Op::Copy);
+                self.inner
+                    .stats
+                    .success(&rule.name, &image, bytes, task.op == Op::Copy);
             }
-            Err(Error::Image(ferry_image::Error::NotFound { what, .. })) if task.op == Op::Copy && what.starts_with("manifest") => {
+            Err(Error::Image(ferry_image::Error::NotFound { what, .. }))
+                if task.op == Op::Copy && what.starts_with("manifest") =>
+            {
                 tracing::info!(rule = %rule.name, %image, "source image is gone; nothing to replicate");
                 let _ = self.inner.queue.done(&key);
             }
@@ -278,8 +371,19 @@ impl Engine {
     }
 
     async fn copy(&self, rule: &Rule, task: &Task, key: &str) -> Result<u64> {
-        let sessions: Arc<dyn SessionStore> = Arc::new(QueueSessions { queue: self.inner.queue.clone(), key: key.to_string() });
-        let report = copy_image(&rule.source.client, &rule.target.client, &task.repository, &task.reference, sessions, 4).await?;
+        let sessions: Arc<dyn SessionStore> = Arc::new(QueueSessions {
+            queue: self.inner.queue.clone(),
+            key: key.to_string(),
+        });
+        let report = copy_image(
+            &rule.source.client,
+            &rule.target.client,
+            &task.repository,
+            &task.reference,
+            sessions,
+            4,
+        )
+        .await?;
         if !report.up_to_date {
             tracing::info!(rule = %rule.name, repo = %task.repository, reference = %task.reference, digest = %report.digest, bytes = report.bytes, skipped_blobs = report.skipped_blobs, "replicated");
             self.inner.events.publish(Event::ImageReplicated {
@@ -296,9 +400,19 @@ impl Engine {
     async fn delete(&self, rule: &Rule, task: &Task) -> Result<()> {
         let dst = &rule.target.client;
         // Still present in the source (re-pushed since)? Then keep it.
-        if (task.reference.contains(':') || rule.source.client.head_manifest(&task.repository, &task.reference).await?.is_none())
-            && dst.delete_manifest(&task.repository, &task.reference).await.is_err()
-            && let Some((digest, _, _)) = dst.head_manifest(&task.repository, &task.reference).await?
+        if (task.reference.contains(':')
+            || rule
+                .source
+                .client
+                .head_manifest(&task.repository, &task.reference)
+                .await?
+                .is_none())
+            && dst
+                .delete_manifest(&task.repository, &task.reference)
+                .await
+                .is_err()
+            && let Some((digest, _, _)) =
+                dst.head_manifest(&task.repository, &task.reference).await?
         {
             dst.delete_manifest(&task.repository, &digest).await?;
         }

@@ -21,7 +21,9 @@ impl Error {
     /// True when a retry may succeed (registry down, connection cut...).
     pub fn is_transient(&self) -> bool {
         match self {
-            Error::Image(e) => e.is_transient() || matches!(e, ferry_image::Error::Unauthorized { .. }),
+            Error::Image(e) => {
+                e.is_transient() || matches!(e, ferry_image::Error::Unauthorized { .. })
+            }
             Error::Queue { .. } => true,
             Error::Rule { .. } => false,
         }

@@ -65,7 +65,16 @@ impl Task {
     /// The task's identity (and file name).
     pub fn key(&self) -> String {
         let mut h = Sha256::new();
-        for part in [self.rule.as_str(), &self.repository, &self.reference, if self.op == Op::Copy { "copy" } else { "delete" }] {
+        for part in [
+            self.rule.as_str(),
+            &self.repository,
+            &self.reference,
+            if self.op == Op::Copy {
+                "copy"
+            } else {
+                "delete"
+            },
+        ] {
             h.update(part.as_bytes());
             h.update([0]);
         }
@@ -75,7 +84,9 @@ impl Task {
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[derive(Debug)]
@@ -97,26 +108,47 @@ pub struct Queue {
 impl Queue {
     /// Opens the queue in `dir`, loading every task left by an earlier run.
     pub fn open(dir: &Path) -> Result<Self> {
-        let qerr = |message: String| Error::Queue { path: dir.to_path_buf(), message };
+        let qerr = |message: String| Error::Queue {
+            path: dir.to_path_buf(),
+            message,
+        };
         std::fs::create_dir_all(dir).map_err(|e| qerr(e.to_string()))?;
         let mut slots = BTreeMap::new();
         for entry in std::fs::read_dir(dir).map_err(|e| qerr(e.to_string()))? {
             let path = entry.map_err(|e| qerr(e.to_string()))?.path();
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if !name.ends_with(".json") {
                 // A temp file from a write cut by a crash.
                 let _ = std::fs::remove_file(&path);
                 continue;
             }
-            let parsed = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Task>(&b).ok());
+            let parsed = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Task>(&b).ok());
             match parsed {
                 Some(task) => {
-                    slots.insert(task.key(), Slot { task, ready_at: Instant::now(), in_flight: false, again: false });
+                    slots.insert(
+                        task.key(),
+                        Slot {
+                            task,
+                            ready_at: Instant::now(),
+                            in_flight: false,
+                            again: false,
+                        },
+                    );
                 }
-                None => tracing::warn!(path = %path.display(), "ignoring unreadable replication task"),
+                None => {
+                    tracing::warn!(path = %path.display(), "ignoring unreadable replication task")
+                }
             }
         }
-        Ok(Self { dir: dir.to_path_buf(), slots: Mutex::new(slots) })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            slots: Mutex::new(slots),
+        })
     }
 
     fn path(&self, key: &str) -> PathBuf {
@@ -124,8 +156,16 @@ impl Queue {
     }
 
     fn persist(&self, task: &Task) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(task).map_err(|e| Error::Queue { path: self.dir.clone(), message: e.to_string() })?;
-        ferry_image::store::write_atomic(&self.path(&task.key()), &bytes).map_err(|e| Error::Queue { path: self.dir.clone(), message: e.to_string() })
+        let bytes = serde_json::to_vec_pretty(task).map_err(|e| Error::Queue {
+            path: self.dir.clone(),
+            message: e.to_string(),
+        })?;
+        ferry_image::store::write_atomic(&self.path(&task.key()), &bytes).map_err(|e| {
+            Error::Queue {
+                path: self.dir.clone(),
+                message: e.to_string(),
+            }
+        })
     }
 
     /// Queues `task` (persisted before this returns). Queuing what is
@@ -141,7 +181,15 @@ impl Queue {
             return Ok(());
         }
         self.persist(&task)?;
-        slots.insert(key, Slot { task, ready_at: Instant::now(), in_flight: false, again: false });
+        slots.insert(
+            key,
+            Slot {
+                task,
+                ready_at: Instant::now(),
+                in_flight: false,
+                again: false,
+            },
+        );
         Ok(())
     }
 
@@ -174,7 +222,10 @@ impl Queue {
         }
         slots.remove(key);
         match std::fs::remove_file(self.path(key)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Queue { path: self.path(key), message: e.to_string() }),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Queue {
+                path: self.path(key),
+                message: e.to_string(),
+            }),
             _ => Ok(()),
         }
     }
@@ -182,11 +233,17 @@ impl Queue {
     /// Records a failed attempt and makes the task ready again after `delay`.
     pub fn failed(&self, key: &str, error: &str, delay: Duration) -> Result<u32> {
         let mut slots = self.slots.lock().expect("queue lock");
-        let Some(slot) = slots.get_mut(key) else { return Ok(0) };
+        let Some(slot) = slots.get_mut(key) else {
+            return Ok(0);
+        };
         slot.task.attempts += 1;
         slot.task.last_error = Some(error.to_string());
         slot.in_flight = false;
-        slot.ready_at = if slot.again { Instant::now() } else { Instant::now() + delay };
+        slot.ready_at = if slot.again {
+            Instant::now()
+        } else {
+            Instant::now() + delay
+        };
         slot.again = false;
         let task = slot.task.clone();
         drop(slots);
@@ -198,7 +255,9 @@ impl Queue {
     pub fn save_upload(&self, key: &str, blob: &str, session: &UploadSession) -> Result<()> {
         let task = {
             let mut slots = self.slots.lock().expect("queue lock");
-            let Some(slot) = slots.get_mut(key) else { return Ok(()) };
+            let Some(slot) = slots.get_mut(key) else {
+                return Ok(());
+            };
             slot.task.uploads.insert(blob.to_string(), session.clone());
             slot.task.clone()
         };
@@ -207,19 +266,31 @@ impl Queue {
 
     /// The upload session saved for `blob` of task `key`.
     pub fn upload(&self, key: &str, blob: &str) -> Option<UploadSession> {
-        self.slots.lock().expect("queue lock").get(key).and_then(|s| s.task.uploads.get(blob).cloned())
+        self.slots
+            .lock()
+            .expect("queue lock")
+            .get(key)
+            .and_then(|s| s.task.uploads.get(blob).cloned())
     }
 
     /// `(pending tasks, enqueue time of the oldest)` of rule `rule`.
     pub fn pending(&self, rule: &str) -> (usize, Option<u64>) {
         let slots = self.slots.lock().expect("queue lock");
         let mine = slots.values().filter(|s| s.task.rule == rule);
-        mine.fold((0, None), |(n, oldest), s| (n + 1, Some(oldest.map_or(s.task.enqueued_at_ms, |o: u64| o.min(s.task.enqueued_at_ms)))))
+        mine.fold((0, None), |(n, oldest), s| {
+            (
+                n + 1,
+                Some(oldest.map_or(s.task.enqueued_at_ms, |o: u64| o.min(s.task.enqueued_at_ms))),
+            )
+        })
     }
 
     /// True when `task`'s key is queued.
     pub fn contains(&self, task: &Task) -> bool {
-        self.slots.lock().expect("queue lock").contains_key(&task.key())
+        self.slots
+            .lock()
+            .expect("queue lock")
+            .contains_key(&task.key())
     }
 }
 
@@ -236,10 +307,17 @@ mod tests {
         q.push(Task::new("r", "a/b", "v1", Op::Copy)).unwrap();
         assert_eq!(q.pending("r").0, 1);
         let taken = q.take().unwrap();
-        assert!(q.take().is_err(), "in-flight tasks are not handed out twice");
-        let s = UploadSession { location: "http://x/u".into(), offset: 42 };
+        assert!(
+            q.take().is_err(),
+            "in-flight tasks are not handed out twice"
+        );
+        let s = UploadSession {
+            location: "http://x/u".into(),
+            offset: 42,
+        };
         q.save_upload(&taken.key(), "sha256:1", &s).unwrap();
-        q.failed(&taken.key(), "boom", Duration::from_secs(3600)).unwrap();
+        q.failed(&taken.key(), "boom", Duration::from_secs(3600))
+            .unwrap();
         // A crash leaves a temp file behind; reopening ignores it.
         std::fs::write(dir.path().join("x.tmp-1"), b"partial").unwrap();
         drop(q);

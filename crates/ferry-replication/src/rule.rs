@@ -41,16 +41,33 @@ impl Rule {
     /// address (`host:port` or URL).
     pub fn compile(rule: &ReplicationRule, registries: &BTreeMap<String, String>) -> Result<Self> {
         let name = rule.metadata.name.clone();
-        let err = |message: String| Error::Rule { rule: name.clone(), message };
+        let err = |message: String| Error::Rule {
+            rule: name.clone(),
+            message,
+        };
         let spec = &rule.spec;
         let endpoint = |ep: &ReplicationEndpoint| -> Result<Endpoint> {
             let (label, addr) = match (&ep.region, &ep.url) {
-                (Some(r), _) => (r.clone(), registries.get(r).cloned().ok_or_else(|| err(format!("region `{r}` has no registry address")))?),
+                (Some(r), _) => (
+                    r.clone(),
+                    registries
+                        .get(r)
+                        .cloned()
+                        .ok_or_else(|| err(format!("region `{r}` has no registry address")))?,
+                ),
                 (None, Some(u)) => (u.clone(), u.clone()),
                 (None, None) => return Err(err("endpoint has neither region nor url".into())),
             };
-            let creds = ep.credentials.as_ref().map(|c| credentials(c).map_err(&err)).transpose()?;
-            Ok(Endpoint { name: label, region: ep.region.clone(), client: RegistryClient::new(&addr, creds)? })
+            let creds = ep
+                .credentials
+                .as_ref()
+                .map(|c| credentials(c).map_err(&err))
+                .transpose()?;
+            Ok(Endpoint {
+                name: label,
+                region: ep.region.clone(),
+                client: RegistryClient::new(&addr, creds)?,
+            })
         };
         let repositories = if spec.repositories.is_empty() {
             None
@@ -62,7 +79,9 @@ impl Rule {
             Some(b.build().map_err(|e| err(e.to_string()))?)
         };
         let regexes = |list: &[String]| -> Result<Vec<Regex>> {
-            list.iter().map(|r| Regex::new(r).map_err(|e| err(format!("regex `{r}`: {e}")))).collect()
+            list.iter()
+                .map(|r| Regex::new(r).map_err(|e| err(format!("regex `{r}`: {e}"))))
+                .collect()
         };
         Ok(Self {
             source: endpoint(&spec.source)?,
@@ -71,7 +90,9 @@ impl Rule {
             include: regexes(&spec.tags.include)?,
             exclude: regexes(&spec.tags.exclude)?,
             deletes: spec.deletes,
-            interval: spec.reconcile_interval_seconds.map_or(DEFAULT_INTERVAL, Duration::from_secs),
+            interval: spec
+                .reconcile_interval_seconds
+                .map_or(DEFAULT_INTERVAL, Duration::from_secs),
             name,
         })
     }
@@ -89,7 +110,8 @@ impl Rule {
 
     /// True when `tag` passes the include/exclude regexes.
     pub fn matches_tag(&self, tag: &str) -> bool {
-        (self.include.is_empty() || self.include.iter().any(|r| r.is_match(tag))) && !self.exclude.iter().any(|r| r.is_match(tag))
+        (self.include.is_empty() || self.include.iter().any(|r| r.is_match(tag)))
+            && !self.exclude.iter().any(|r| r.is_match(tag))
     }
 }
 
@@ -105,14 +127,18 @@ pub fn owned_by(rule: &ReplicationRule, region: &str, first_region: bool) -> boo
 
 fn credentials(c: &CredentialsRef) -> std::result::Result<Credentials, String> {
     let password = match (&c.password_env, &c.password_file) {
-        (Some(var), _) => std::env::var(var).map_err(|_| format!("environment variable {var} (passwordEnv) is not set"))?,
+        (Some(var), _) => std::env::var(var)
+            .map_err(|_| format!("environment variable {var} (passwordEnv) is not set"))?,
         (None, Some(path)) => std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read passwordFile {}: {e}", path.display()))?
             .trim_end_matches(['\n', '\r'])
             .to_string(),
         (None, None) => return Err("credentials need passwordEnv or passwordFile".into()),
     };
-    Ok(Credentials { username: c.username.clone(), password })
+    Ok(Credentials {
+        username: c.username.clone(),
+        password,
+    })
 }
 
 #[cfg(test)]
@@ -124,12 +150,24 @@ mod tests {
         ReplicationRule {
             api_version: ferry_core::API_VERSION.into(),
             kind: "ReplicationRule".into(),
-            metadata: ferry_core::ObjectMeta { name: "r".into(), ..Default::default() },
+            metadata: ferry_core::ObjectMeta {
+                name: "r".into(),
+                ..Default::default()
+            },
             spec: ReplicationRuleSpec {
-                source: ReplicationEndpoint { region: Some("a".into()), ..Default::default() },
-                target: ReplicationEndpoint { url: Some("http://127.0.0.1:9".into()), ..Default::default() },
+                source: ReplicationEndpoint {
+                    region: Some("a".into()),
+                    ..Default::default()
+                },
+                target: ReplicationEndpoint {
+                    url: Some("http://127.0.0.1:9".into()),
+                    ..Default::default()
+                },
                 repositories: repos.iter().map(|s| s.to_string()).collect(),
-                tags: TagFilter { include: include.iter().map(|s| s.to_string()).collect(), exclude: exclude.iter().map(|s| s.to_string()).collect() },
+                tags: TagFilter {
+                    include: include.iter().map(|s| s.to_string()).collect(),
+                    exclude: exclude.iter().map(|s| s.to_string()).collect(),
+                },
                 deletes: false,
                 reconcile_interval_seconds: None,
             },

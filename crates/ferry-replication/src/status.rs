@@ -66,10 +66,18 @@ impl Metrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
         let sub = registry.sub_registry_with_prefix("replication");
-        sub.register("lag_seconds", "Age of the oldest pending replication task", m.lag.clone());
+        sub.register(
+            "lag_seconds",
+            "Age of the oldest pending replication task",
+            m.lag.clone(),
+        );
         sub.register("queue_depth", "Replication tasks pending", m.depth.clone());
         sub.register("images", "Images replicated", m.images.clone());
-        sub.register("failures", "Failed replication attempts", m.failures.clone());
+        sub.register(
+            "failures",
+            "Failed replication attempts",
+            m.failures.clone(),
+        );
         sub.register("bytes", "Blob bytes sent by replication", m.bytes.clone());
         m
     }
@@ -83,12 +91,28 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn new(metrics: Metrics, rules: impl IntoIterator<Item = (String, String, String)>) -> Self {
+    pub fn new(
+        metrics: Metrics,
+        rules: impl IntoIterator<Item = (String, String, String)>,
+    ) -> Self {
         let rules = rules
             .into_iter()
-            .map(|(name, source, target)| (name.clone(), RuleStatus { name, source, target, ..Default::default() }))
+            .map(|(name, source, target)| {
+                (
+                    name.clone(),
+                    RuleStatus {
+                        name,
+                        source,
+                        target,
+                        ..Default::default()
+                    },
+                )
+            })
             .collect();
-        Self { rules: Mutex::new(rules), metrics }
+        Self {
+            rules: Mutex::new(rules),
+            metrics,
+        }
     }
 
     fn with(&self, rule: &str, f: impl FnOnce(&mut RuleStatus)) {
@@ -112,7 +136,10 @@ impl Stats {
     }
 
     pub fn failure(&self, rule: &str, error: &str) {
-        self.metrics.failures.get_or_create(&RuleLabel { rule: rule.into() }).inc();
+        self.metrics
+            .failures
+            .get_or_create(&RuleLabel { rule: rule.into() })
+            .inc();
         self.with(rule, |s| {
             s.failures += 1;
             s.last_error = Some(error.into());
@@ -136,7 +163,9 @@ impl Stats {
             let (n, oldest) = pending(&s.name);
             s.pending = n;
             s.lag_seconds = oldest.map_or(0.0, |o| now.saturating_sub(o) as f64 / 1000.0);
-            let l = RuleLabel { rule: s.name.clone() };
+            let l = RuleLabel {
+                rule: s.name.clone(),
+            };
             self.metrics.depth.get_or_create(&l).set(n as i64);
             self.metrics.lag.get_or_create(&l).set(s.lag_seconds);
         }
@@ -145,5 +174,7 @@ impl Stats {
 }
 
 fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use common::*;
 use ferry_core::events::EventBus;
-use ferry_image::client::{FileSource, UploadOptions};
 use ferry_image::RegistryClient;
+use ferry_image::client::{FileSource, UploadOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -31,7 +31,9 @@ async fn cutting_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<AtomicU64>, Arc
         while let Ok((client, _)) = listener.accept().await {
             let (sent, cut) = (s.clone(), c.clone());
             tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else { return };
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
                 let (mut cr, mut cw) = client.into_split();
                 let (mut sr, mut sw) = server.into_split();
                 let down = tokio::spawn(async move {
@@ -63,7 +65,13 @@ async fn a_cut_1gib_blob_resumes_instead_of_restarting() {
     let dir = ferry_test_support::temp_dir();
     let bus = EventBus::default();
     let a = Reg::start("a", dir.path(), &bus, ferry_test_support::free_addr()).await;
-    let b = Reg::start("b", dir.path(), &EventBus::default(), ferry_test_support::free_addr()).await;
+    let b = Reg::start(
+        "b",
+        dir.path(),
+        &EventBus::default(),
+        ferry_test_support::free_addr(),
+    )
+    .await;
     let (proxy, sent, cut) = cutting_proxy(b.addr).await;
 
     // A 1 GiB layer (a sparse file: fast to make, real bytes on the wire).
@@ -77,12 +85,29 @@ async fn a_cut_1gib_blob_resumes_instead_of_restarting() {
         format!("sha256:{}", hex::encode(h.finalize()))
     };
     let src = RegistryClient::new(&a.host(), None).unwrap();
-    src.upload_blob("big/img", &digest, GIB, &FileSource(layer.clone()), &UploadOptions::default()).await.unwrap();
-    let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    src.upload_blob(
+        "big/img",
+        &digest,
+        GIB,
+        &FileSource(layer.clone()),
+        &UploadOptions::default(),
+    )
+    .await
+    .unwrap();
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let config_digest = ferry_image::digest::sha256(config);
     let cfg_file = dir.path().join("config.json");
     std::fs::write(&cfg_file, config).unwrap();
-    src.upload_blob("big/img", &config_digest, config.len() as u64, &FileSource(cfg_file), &UploadOptions::default()).await.unwrap();
+    src.upload_blob(
+        "big/img",
+        &config_digest,
+        config.len() as u64,
+        &FileSource(cfg_file),
+        &UploadOptions::default(),
+    )
+    .await
+    .unwrap();
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -93,17 +118,42 @@ async fn a_cut_1gib_blob_resumes_instead_of_restarting() {
 
     // The engine reaches b only through the cutting proxy.
     let shutdown = CancellationToken::new();
-    let engine = engine(dir.path().join("state"), vec![rule("big", &[])], a.addr, proxy, &bus, shutdown.clone());
-    let want = src.put_manifest("big/img", "v1", "application/vnd.oci.image.manifest.v1+json", manifest).await.unwrap();
-    eventually("big/img:v1 in b", 240, || async { digest_in(&b.host(), "big/img", "v1").await.as_deref() == Some(want.as_str()) }).await;
+    let engine = engine(
+        dir.path().join("state"),
+        vec![rule("big", &[])],
+        a.addr,
+        proxy,
+        &bus,
+        shutdown.clone(),
+    );
+    let want = src
+        .put_manifest(
+            "big/img",
+            "v1",
+            "application/vnd.oci.image.manifest.v1+json",
+            manifest,
+        )
+        .await
+        .unwrap();
+    eventually("big/img:v1 in b", 240, || async {
+        digest_in(&b.host(), "big/img", "v1").await.as_deref() == Some(want.as_str())
+    })
+    .await;
     assert!(cut.load(Ordering::SeqCst), "the transfer was cut");
     let total = sent.load(Ordering::SeqCst);
     // Restarting would send 400 MiB + 1 GiB; resuming sends about 1 GiB.
-    assert!(total < GIB + (100 << 20), "sent {} MiB: the blob restarted instead of resuming", total >> 20);
+    assert!(
+        total < GIB + (100 << 20),
+        "sent {} MiB: the blob restarted instead of resuming",
+        total >> 20
+    );
     assert!(total >= GIB, "sent only {} MiB", total >> 20);
     assert!(status(&engine, "big").failures >= 1 || total >= GIB);
     let dst = RegistryClient::new(&b.host(), None).unwrap();
-    assert_eq!(dst.blob_exists("big/img", &digest).await.unwrap(), Some(GIB));
+    assert_eq!(
+        dst.blob_exists("big/img", &digest).await.unwrap(),
+        Some(GIB)
+    );
     shutdown.cancel();
     a.stop().await;
     b.stop().await;

@@ -45,7 +45,11 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("region `{region}`: {component} failed to start: {message}")]
-    Component { region: String, component: &'static str, message: String },
+    Component {
+        region: String,
+        component: &'static str,
+        message: String,
+    },
 }
 
 /// What `ferry up` needs to start.
@@ -86,14 +90,20 @@ pub struct Running {
 /// Binds every listener, then starts every region.
 pub async fn start(config: ServerConfig) -> Result<Running, Error> {
     let bound = listeners::bind_all(&config.topology)?;
-    let endpoints: Arc<BTreeMap<String, RegionEndpoints>> =
-        Arc::new(bound.iter().map(|b| (b.region.clone(), b.endpoints())).collect());
+    let endpoints: Arc<BTreeMap<String, RegionEndpoints>> = Arc::new(
+        bound
+            .iter()
+            .map(|b| (b.region.clone(), b.endpoints()))
+            .collect(),
+    );
     let shutdown = CancellationToken::new();
     let events = EventBus::default();
     let topology = Arc::new(config.topology.clone());
     let mut tasks = JoinSet::new();
     for sockets in bound {
-        let region = topology.region(&sockets.region).expect("bound regions come from the topology");
+        let region = topology
+            .region(&sockets.region)
+            .expect("bound regions come from the topology");
         let data_dir = region::data_dir(&config, region);
         let ctx = RegionContext {
             name: sockets.region.clone(),
@@ -109,7 +119,11 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
             return Err(e);
         }
     }
-    Ok(Running { endpoints, shutdown, tasks })
+    Ok(Running {
+        endpoints,
+        shutdown,
+        tasks,
+    })
 }
 
 impl Running {
@@ -117,8 +131,16 @@ impl Running {
     pub fn endpoints(&self) -> Vec<Endpoint> {
         let mut out = Vec::new();
         for (region, e) in self.endpoints.iter() {
-            for (listener, addr) in [("api", e.api), ("registry", e.registry), ("gateway", e.gateway)] {
-                out.push(Endpoint { region: region.clone(), listener, url: format!("http://{addr}") });
+            for (listener, addr) in [
+                ("api", e.api),
+                ("registry", e.registry),
+                ("gateway", e.gateway),
+            ] {
+                out.push(Endpoint {
+                    region: region.clone(),
+                    listener,
+                    url: format!("http://{addr}"),
+                });
             }
         }
         out

@@ -46,7 +46,12 @@ pub(crate) fn bind_all(topology: &Topology) -> Result<Vec<RegionSockets>, Error>
 }
 
 fn bind(region: &str, listener: &'static str, addr: SocketAddr) -> Result<TcpListener, Error> {
-    let err = |source| Error::Bind { region: region.to_string(), listener, addr, source };
+    let err = |source| Error::Bind {
+        region: region.to_string(),
+        listener,
+        addr,
+        source,
+    };
     let std = std::net::TcpListener::bind(addr).map_err(err)?;
     std.set_nonblocking(true).map_err(err)?;
     TcpListener::from_std(std).map_err(err)

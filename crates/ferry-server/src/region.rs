@@ -69,7 +69,14 @@ pub(crate) async fn start(
     start_registry(&ctx, sockets.registry, tasks, &mut metrics, &readiness)?;
     let replication = start_replication(&ctx, &mut metrics)?;
     let runtime = start_runtime(&ctx, tasks, &readiness).await?;
-    let gateway = start_gateway(&ctx, sockets.gateway, tasks, &mut metrics, &readiness, &runtime);
+    let gateway = start_gateway(
+        &ctx,
+        sockets.gateway,
+        tasks,
+        &mut metrics,
+        &readiness,
+        &runtime,
+    );
     let v1 = v1.merge(ferry_gateway::routes::api(gateway.clone()));
     let v1 = v1.merge(ferry_runtime::api::router(runtime.clone()));
     let v1 = v1.merge(ferry_replication::api::router(replication));
@@ -77,7 +84,11 @@ pub(crate) async fn start(
 
     register_process_metrics(&mut metrics);
     let api = ferry_api::router(
-        ApiState { region: ctx.name.clone(), metrics: Arc::new(metrics), readiness },
+        ApiState {
+            region: ctx.name.clone(),
+            metrics: Arc::new(metrics),
+            readiness,
+        },
         v1,
     );
     serve(tasks, &ctx, "api", sockets.api, api);
@@ -97,13 +108,17 @@ fn start_gateway(
     runtime: &ferry_runtime::Runtime,
 ) -> ferry_gateway::Gateway {
     readiness.register("gateway");
-    let gateway = ferry_gateway::Gateway::new(runtime.dialer(), runtime.services(), ferry_gateway::GatewayConfig::default());
+    let gateway = ferry_gateway::Gateway::new(
+        runtime.dialer(),
+        runtime.services(),
+        ferry_gateway::GatewayConfig::default(),
+    );
     runtime.register_owner(gateway.kind_owner());
     runtime.set_mesh_handler(gateway.mesh_handler(ctx.shutdown.clone()));
     let rt = runtime.clone();
-    gateway.set_secret_source(std::sync::Arc::new(ferry_gateway::tls::FnSecrets(move |ns: &str, name: &str| {
-        rt.get(ferry_runtime::kinds::Kind::Secret, ns, name).ok()
-    })));
+    gateway.set_secret_source(std::sync::Arc::new(ferry_gateway::tls::FnSecrets(
+        move |ns: &str, name: &str| rt.get(ferry_runtime::kinds::Kind::Secret, ns, name).ok(),
+    )));
     gateway.metrics().register(metrics);
     let (gw, shutdown) = (gateway.clone(), ctx.shutdown.clone());
     tasks.spawn(async move { gw.serve(listener, shutdown).await });
@@ -113,14 +128,20 @@ fn start_gateway(
 
 /// The region's runtime (pods through runc), state under `<data dir>/runtime`;
 /// on shutdown it stops every pod so no container outlives `ferry up`.
-async fn start_runtime(ctx: &RegionContext, tasks: &mut JoinSet<()>, readiness: &Readiness) -> Result<ferry_runtime::Runtime, Error> {
+async fn start_runtime(
+    ctx: &RegionContext,
+    tasks: &mut JoinSet<()>,
+    readiness: &Readiness,
+) -> Result<ferry_runtime::Runtime, Error> {
     readiness.register("runtime");
     let config = ferry_runtime::RuntimeConfig::new(ctx.data_dir.join("runtime"));
-    let runtime = ferry_runtime::Runtime::start(config).await.map_err(|e| Error::Component {
-        region: ctx.name.clone(),
-        component: "runtime",
-        message: e.to_string(),
-    })?;
+    let runtime = ferry_runtime::Runtime::start(config)
+        .await
+        .map_err(|e| Error::Component {
+            region: ctx.name.clone(),
+            component: "runtime",
+            message: e.to_string(),
+        })?;
     let (rt, shutdown) = (runtime.clone(), ctx.shutdown.clone());
     tasks.spawn(async move {
         shutdown.cancelled().await;
@@ -134,7 +155,10 @@ async fn start_runtime(ctx: &RegionContext, tasks: &mut JoinSet<()>, readiness: 
 /// ReplicationRules whose source is this region (a URL source runs in its
 /// target region), state under `<data dir>/replication`, status at
 /// `/api/v1/replication`.
-fn start_replication(ctx: &RegionContext, metrics: &mut Registry) -> Result<ferry_replication::Engine, Error> {
+fn start_replication(
+    ctx: &RegionContext,
+    metrics: &mut Registry,
+) -> Result<ferry_replication::Engine, Error> {
     let registries = ctx
         .endpoints
         .iter()
@@ -154,7 +178,11 @@ fn start_replication(ctx: &RegionContext, metrics: &mut Registry) -> Result<ferr
         ctx.events.clone(),
         ctx.shutdown.clone(),
     );
-    cfg.first_region = ctx.topology.regions.first().is_some_and(|r| r.metadata.name == ctx.name);
+    cfg.first_region = ctx
+        .topology
+        .regions
+        .first()
+        .is_some_and(|r| r.metadata.name == ctx.name);
     ferry_replication::Engine::start(cfg, metrics).map_err(|e| Error::Component {
         region: ctx.name.clone(),
         component: "replication",
@@ -171,15 +199,26 @@ fn start_registry(
     readiness: &Readiness,
 ) -> Result<(), Error> {
     readiness.register("registry");
-    let spec = ctx.topology.region(&ctx.name).and_then(|r| r.spec.registry.clone()).unwrap_or_default();
-    let config = ferry_registry::Config { region: ctx.name.clone(), data_dir: ctx.data_dir.join("registry"), spec };
+    let spec = ctx
+        .topology
+        .region(&ctx.name)
+        .and_then(|r| r.spec.registry.clone())
+        .unwrap_or_default();
+    let config = ferry_registry::Config {
+        region: ctx.name.clone(),
+        data_dir: ctx.data_dir.join("registry"),
+        spec,
+    };
     let failed = |e: ferry_registry::Error| Error::Component {
         region: ctx.name.clone(),
         component: "registry",
         message: e.to_string(),
     };
-    let registry = ferry_registry::Registry::open(config.clone(), ctx.events.clone(), metrics).map_err(failed)?;
-    let server = registry.serve_on(&config, listener, ctx.shutdown.clone()).map_err(failed)?;
+    let registry = ferry_registry::Registry::open(config.clone(), ctx.events.clone(), metrics)
+        .map_err(failed)?;
+    let server = registry
+        .serve_on(&config, listener, ctx.shutdown.clone())
+        .map_err(failed)?;
     tasks.spawn(server);
     readiness.set("registry", true);
     Ok(())
@@ -187,18 +226,32 @@ fn start_registry(
 
 /// The delivery engine (one per process, shared by every region): this
 /// region's runtime is its sync target and its registry the image source.
-fn start_delivery(ctx: &RegionContext, runtime: &ferry_runtime::Runtime, metrics: &mut Registry) -> Result<Router, Error> {
-    let registry = ctx.endpoints.get(&ctx.name).map(|e| e.registry.to_string()).unwrap_or_default();
+fn start_delivery(
+    ctx: &RegionContext,
+    runtime: &ferry_runtime::Runtime,
+    metrics: &mut Registry,
+) -> Result<Router, Error> {
+    let registry = ctx
+        .endpoints
+        .get(&ctx.name)
+        .map(|e| e.registry.to_string())
+        .unwrap_or_default();
     let (engine, routes) = ferry_delivery::attach(ferry_delivery::Attach {
         region: &ctx.name,
         data_dir: &ctx.data_dir,
         topology: &ctx.topology,
         events: &ctx.events,
         shutdown: &ctx.shutdown,
-        target: Arc::new(ferry_delivery::runtime_target::RuntimeTarget::new(runtime.clone())),
+        target: Arc::new(ferry_delivery::runtime_target::RuntimeTarget::new(
+            runtime.clone(),
+        )),
         registry,
     })
-    .map_err(|e| Error::Component { region: ctx.name.clone(), component: "delivery", message: e.to_string() })?;
+    .map_err(|e| Error::Component {
+        region: ctx.name.clone(),
+        component: "delivery",
+        message: e.to_string(),
+    })?;
     engine.metrics().register(metrics);
     Ok(routes)
 }

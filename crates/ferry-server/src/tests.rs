@@ -11,7 +11,11 @@ fn topology(api: u16, registry: u16) -> Topology {
 }
 
 fn config(topology: Topology, dir: &std::path::Path) -> ServerConfig {
-    ServerConfig { topology, data_root: dir.to_path_buf(), config_dir: dir.to_path_buf() }
+    ServerConfig {
+        topology,
+        data_root: dir.to_path_buf(),
+        config_dir: dir.to_path_buf(),
+    }
 }
 
 #[tokio::test]
@@ -20,13 +24,27 @@ async fn regions_serve_health_and_metrics_then_shut_down() {
     let running = start(config(topology(0, 0), dir.path())).await.unwrap();
     assert_eq!(running.endpoints().len(), 6);
     let uk = running.region("uk").unwrap();
-    let health = reqwest::get(format!("http://{}/healthz", uk.api)).await.unwrap();
+    let health = reqwest::get(format!("http://{}/healthz", uk.api))
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
-    let metrics = reqwest::get(format!("http://{}/metrics", uk.api)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("ferry_build_info{region=\"uk\"} 1"), "{metrics}");
+    let metrics = reqwest::get(format!("http://{}/metrics", uk.api))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ferry_build_info{region=\"uk\"} 1"),
+        "{metrics}"
+    );
     assert!(dir.path().join("uk").is_dir() && dir.path().join("shanghai").is_dir());
     running.shutdown().await;
-    assert!(reqwest::get(format!("http://{}/healthz", uk.api)).await.is_err());
+    assert!(
+        reqwest::get(format!("http://{}/healthz", uk.api))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -37,9 +55,14 @@ async fn port_in_use_names_region_and_listener_and_releases_the_rest() {
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let api_port = free.local_addr().unwrap().port();
     drop(free);
-    let err = start(config(topology(api_port, port), dir.path())).await.unwrap_err();
+    let err = start(config(topology(api_port, port), dir.path()))
+        .await
+        .unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("region `uk`") && msg.contains("registry listener"), "{msg}");
+    assert!(
+        msg.contains("region `uk`") && msg.contains("registry listener"),
+        "{msg}"
+    );
     // The api listener bound before the failure was released again.
     std::net::TcpListener::bind(("127.0.0.1", api_port)).expect("api port released");
 }

@@ -15,7 +15,10 @@ pub use tempfile::TempDir;
 
 /// A fresh temporary directory, removed on drop.
 pub fn temp_dir() -> TempDir {
-    tempfile::Builder::new().prefix("ferry-test-").tempdir().expect("create temp dir")
+    tempfile::Builder::new()
+        .prefix("ferry-test-")
+        .tempdir()
+        .expect("create temp dir")
 }
 
 /// A loopback port that was free a moment ago. Prefer port 0 where the code
@@ -53,7 +56,10 @@ pub fn http_ok(url: &str) -> bool {
         .timeout(Duration::from_secs(2))
         .build()
         .expect("http client");
-    client.get(url).send().is_ok_and(|r| r.status().is_success())
+    client
+        .get(url)
+        .send()
+        .is_ok_and(|r| r.status().is_success())
 }
 
 /// A topology with `regions` regions named `names`, every listener on a

@@ -29,8 +29,15 @@ impl Proc {
             .stdout(File::create(&stdout).expect("create stdout log"))
             .stderr(File::create(&stderr).expect("create stderr log"))
             .process_group(0);
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Proc { name: name.to_string(), child, stdout, stderr }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            name: name.to_string(),
+            child,
+            stdout,
+            stderr,
+        }
     }
 
     /// The child's process id.

@@ -19,8 +19,13 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
-            let bad_input = err.chain().any(|e| e.downcast_ref::<commands::BadInput>().is_some()
-                || matches!(e.downcast_ref::<ferry_core::Error>(), Some(ferry_core::Error::Invalid(_))));
+            let bad_input = err.chain().any(|e| {
+                e.downcast_ref::<commands::BadInput>().is_some()
+                    || matches!(
+                        e.downcast_ref::<ferry_core::Error>(),
+                        Some(ferry_core::Error::Invalid(_))
+                    )
+            });
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }

@@ -32,16 +32,25 @@ fn up_serves_health_and_metrics_and_stops_cleanly_on_sigint() {
         .as_str()
         .unwrap()
         .to_string();
-    poll("healthz", Duration::from_secs(2), || http_ok(&format!("{api}/healthz")).then_some(()));
+    poll("healthz", Duration::from_secs(2), || {
+        http_ok(&format!("{api}/healthz")).then_some(())
+    });
     assert!(started.elapsed() < Duration::from_secs(5));
     let metrics = reqwest::blocking::get(format!("{api}/metrics")).unwrap();
-    assert!(metrics.headers()["content-type"].to_str().unwrap().contains("openmetrics-text"));
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("openmetrics-text")
+    );
     let body = metrics.text().unwrap();
     assert!(body.contains("# TYPE ferry_build_info gauge"), "{body}");
     assert!(body.trim_end().ends_with("# EOF"));
 
     up.signal(Signal::SIGINT);
-    let status = up.wait_timeout(Duration::from_secs(10)).expect("ferry exits after SIGINT");
+    let status = up
+        .wait_timeout(Duration::from_secs(10))
+        .expect("ferry exits after SIGINT");
     assert!(status.success(), "exit status {status:?}\n{}", up.stderr());
     assert!(!up.group_alive(), "processes left in ferry's group");
 }
@@ -64,7 +73,11 @@ fn up_with_no_config_uses_the_builtin_local_region() {
     assert!(start.elapsed() <= Duration::from_secs(2));
     assert!(up.stdout().contains("local"));
     up.signal(Signal::SIGTERM);
-    assert!(up.wait_timeout(Duration::from_secs(10)).expect("exits").success());
+    assert!(
+        up.wait_timeout(Duration::from_secs(10))
+            .expect("exits")
+            .success()
+    );
 }
 
 #[test]
@@ -79,10 +92,19 @@ fn port_in_use_is_reported_with_region_and_listener() {
     );
     let topo = dir.path().join("t.yaml");
     std::fs::write(&topo, text).unwrap();
-    let out = ferry().args(["up", "--data-dir"]).arg(dir.path()).arg("-f").arg(&topo).output().unwrap();
+    let out = ferry()
+        .args(["up", "--data-dir"])
+        .arg(dir.path())
+        .arg("-f")
+        .arg(&topo)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("region `uk`") && err.contains("gateway listener"), "{err}");
+    assert!(
+        err.contains("region `uk`") && err.contains("gateway listener"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -92,7 +114,12 @@ fn validate_reports_misspelt_field_with_document_and_suggestion() {
     let mut text = topology_yaml(&["uk"], dir.path());
     text.push_str("---\napiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {name: dev}\nspec: {regoin: uk}\n");
     std::fs::write(&file, text).unwrap();
-    let out = ferry().arg("validate").arg("-f").arg(&file).output().unwrap();
+    let out = ferry()
+        .arg("validate")
+        .arg("-f")
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("document 1"), "{err}");
@@ -106,9 +133,21 @@ fn validate_accepts_a_good_file_and_rejects_a_missing_one() {
     let dir = temp_dir();
     let file = dir.path().join("topo.yaml");
     std::fs::write(&file, topology_yaml(&["uk", "shanghai"], dir.path())).unwrap();
-    let out = ferry().arg("validate").arg("-f").arg(&file).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ferry()
+        .arg("validate")
+        .arg("-f")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 region(s)"));
-    let out = ferry().args(["validate", "-f", "/nonexistent/topo.yaml"]).output().unwrap();
+    let out = ferry()
+        .args(["validate", "-f", "/nonexistent/topo.yaml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

@@ -11,17 +11,49 @@ use crate::config::{Ctx, full_regex, parse_duration};
 use crate::table::*;
 
 /// Compiles a DestinationRule.
-pub fn destination_rule(ctx: &Ctx, spec: &api::DestinationRuleSpec, out: &mut Vec<Problem>) -> DestinationPolicy {
-    let base = traffic_policy(ctx, "spec.trafficPolicy", spec.traffic_policy.as_ref(), &TrafficPolicy::default(), out);
+pub fn destination_rule(
+    ctx: &Ctx,
+    spec: &api::DestinationRuleSpec,
+    out: &mut Vec<Problem>,
+) -> DestinationPolicy {
+    let base = traffic_policy(
+        ctx,
+        "spec.trafficPolicy",
+        spec.traffic_policy.as_ref(),
+        &TrafficPolicy::default(),
+        out,
+    );
     let mut subsets = BTreeMap::new();
     for (i, s) in spec.subsets.iter().enumerate() {
         let path = format!("spec.subsets[{i}]");
-        let policy = traffic_policy(ctx, &format!("{path}.trafficPolicy"), s.traffic_policy.as_ref(), &base, out);
-        if subsets.insert(s.name.clone(), SubsetPolicy { labels: s.labels.clone(), policy }).is_some() {
-            out.push(ctx.problem(format!("{path}.name"), format!("duplicate subset name {:?}", s.name)));
+        let policy = traffic_policy(
+            ctx,
+            &format!("{path}.trafficPolicy"),
+            s.traffic_policy.as_ref(),
+            &base,
+            out,
+        );
+        if subsets
+            .insert(
+                s.name.clone(),
+                SubsetPolicy {
+                    labels: s.labels.clone(),
+                    policy,
+                },
+            )
+            .is_some()
+        {
+            out.push(ctx.problem(
+                format!("{path}.name"),
+                format!("duplicate subset name {:?}", s.name),
+            ));
         }
     }
-    DestinationPolicy { origin: ctx.id(), policy: base, subsets }
+    DestinationPolicy {
+        origin: ctx.id(),
+        policy: base,
+        subsets,
+    }
 }
 
 fn traffic_policy(
@@ -34,12 +66,19 @@ fn traffic_policy(
     let mut tp = parent.clone();
     let Some(p) = p else { return tp };
     let dur = |field: &str, v: &Option<String>, out: &mut Vec<Problem>| {
-        v.as_ref().and_then(|s| parse_duration(s).map_err(|e| out.push(ctx.problem(format!("{path}.{field}"), e))).ok())
+        v.as_ref().and_then(|s| {
+            parse_duration(s)
+                .map_err(|e| out.push(ctx.problem(format!("{path}.{field}"), e)))
+                .ok()
+        })
     };
     if let Some(lb) = &p.load_balancer {
         tp.lb = match (&lb.simple, &lb.consistent_hash) {
             (Some(_), Some(_)) => {
-                out.push(ctx.problem(format!("{path}.loadBalancer"), "set either simple or consistentHash, not both"));
+                out.push(ctx.problem(
+                    format!("{path}.loadBalancer"),
+                    "set either simple or consistentHash, not both",
+                ));
                 LoadBalancer::RoundRobin
             }
             (Some(s), None) => match s.as_str() {
@@ -77,7 +116,12 @@ fn traffic_policy(
     if let Some(cp) = &p.connection_pool {
         if let Some(tcp) = &cp.tcp {
             tp.max_connections = tcp.max_connections.or(tp.max_connections);
-            tp.connect_timeout = dur("connectionPool.tcp.connectTimeout", &tcp.connect_timeout, out).or(tp.connect_timeout);
+            tp.connect_timeout = dur(
+                "connectionPool.tcp.connectTimeout",
+                &tcp.connect_timeout,
+                out,
+            )
+            .or(tp.connect_timeout);
         }
         if let Some(http) = &cp.http {
             tp.max_pending = http.http1_max_pending_requests.or(tp.max_pending);
@@ -85,12 +129,20 @@ fn traffic_policy(
         }
     }
     if let Some(od) = &p.outlier_detection {
-        let interval = dur("outlierDetection.interval", &od.interval, out).unwrap_or(std::time::Duration::from_secs(10));
-        let base_ejection =
-            dur("outlierDetection.baseEjectionTime", &od.base_ejection_time, out).unwrap_or(std::time::Duration::from_secs(30));
+        let interval = dur("outlierDetection.interval", &od.interval, out)
+            .unwrap_or(std::time::Duration::from_secs(10));
+        let base_ejection = dur(
+            "outlierDetection.baseEjectionTime",
+            &od.base_ejection_time,
+            out,
+        )
+        .unwrap_or(std::time::Duration::from_secs(30));
         let max = od.max_ejection_percent.unwrap_or(10);
         if max > 100 {
-            out.push(ctx.problem(format!("{path}.outlierDetection.maxEjectionPercent"), "must be between 0 and 100"));
+            out.push(ctx.problem(
+                format!("{path}.outlierDetection.maxEjectionPercent"),
+                "must be between 0 and 100",
+            ));
         }
         let gateway = od.consecutive_gateway_errors.or(od.consecutive_errors);
         tp.outlier = Some(OutlierPolicy {
@@ -132,12 +184,19 @@ pub fn virtual_service(
     let strict_weights = matches!(ctx.version(), "v1alpha3" | "v1beta1");
     for (i, r) in spec.http.iter().enumerate() {
         let path = format!("spec.http[{i}]");
-        let name = format!("{}/{}", ctx.id(), r.name.clone().unwrap_or_else(|| i.to_string()));
+        let name = format!(
+            "{}/{}",
+            ctx.id(),
+            r.name.clone().unwrap_or_else(|| i.to_string())
+        );
         let mut matches = Vec::new();
         for (j, m) in r.matches.iter().enumerate() {
             matches.push(http_match(ctx, &format!("{path}.match[{j}]"), m, out));
             let key = m.uri.as_ref().map_or("prefix:/".to_string(), claim_key);
-            let only_uri = m.headers.is_empty() && m.query_params.is_empty() && m.method.is_none() && m.without_headers.is_empty();
+            let only_uri = m.headers.is_empty()
+                && m.query_params.is_empty()
+                && m.method.is_none()
+                && m.without_headers.is_empty();
             if only_uri && m.authority.is_none() && m.port.is_none() && m.source_labels.is_empty() {
                 c.claims.push((key, format!("{path}.match[{j}].uri")));
             }
@@ -146,13 +205,26 @@ pub fn virtual_service(
             c.claims.push(("prefix:/".into(), format!("{path}.route")));
         }
         let (request_headers, response_headers) = headers(r.headers.as_ref());
-        let cors = r.cors_policy.as_ref().map(|p| cors(ctx, &format!("{path}.corsPolicy"), p, out));
+        let cors = r
+            .cors_policy
+            .as_ref()
+            .map(|p| cors(ctx, &format!("{path}.corsPolicy"), p, out));
         let action = if let Some(d) = &r.direct_response {
-            let body = d.body.as_ref().and_then(|b| b.string.clone().or_else(|| b.bytes.clone())).unwrap_or_default();
+            let body = d
+                .body
+                .as_ref()
+                .and_then(|b| b.string.clone().or_else(|| b.bytes.clone()))
+                .unwrap_or_default();
             if !(200..=599).contains(&d.status) {
-                out.push(ctx.problem(format!("{path}.directResponse.status"), "must be an HTTP status code"));
+                out.push(ctx.problem(
+                    format!("{path}.directResponse.status"),
+                    "must be an HTTP status code",
+                ));
             }
-            Action::Direct { status: d.status, body }
+            Action::Direct {
+                status: d.status,
+                body,
+            }
         } else if let Some(rd) = &r.redirect {
             Action::Redirect(Redirect {
                 scheme: rd.scheme.clone(),
@@ -163,11 +235,29 @@ pub fn virtual_service(
             })
         } else {
             if r.route.is_empty() && r.delegate.is_none() {
-                out.push(ctx.problem(format!("{path}.route"), "a route needs a destination, redirect or directResponse"));
+                out.push(ctx.problem(
+                    format!("{path}.route"),
+                    "a route needs a destination, redirect or directResponse",
+                ));
             }
-            Action::Forward(Box::new(forward(ctx, &path, r, strict_weights, policies, out)))
+            Action::Forward(Box::new(forward(
+                ctx,
+                &path,
+                r,
+                strict_weights,
+                policies,
+                out,
+            )))
         };
-        c.rules.push(Rule { name, matches, action, request_headers, response_headers, cors, chain_mesh: false });
+        c.rules.push(Rule {
+            name,
+            matches,
+            action,
+            request_headers,
+            response_headers,
+            cors,
+            chain_mesh: false,
+        });
     }
     c
 }
@@ -193,28 +283,55 @@ fn forward(
     let mut sum = 0i64;
     for (k, d) in r.route.iter().enumerate() {
         let dpath = format!("{path}.route[{k}]");
-        let dest = destination(ctx, &format!("{dpath}.destination"), &d.destination, policies, out);
-        let w = if r.route.len() == 1 { d.weight.unwrap_or(100).max(0) } else { d.weight.unwrap_or(0) };
+        let dest = destination(
+            ctx,
+            &format!("{dpath}.destination"),
+            &d.destination,
+            policies,
+            out,
+        );
+        let w = if r.route.len() == 1 {
+            d.weight.unwrap_or(100).max(0)
+        } else {
+            d.weight.unwrap_or(0)
+        };
         if w < 0 || (strict_weights && w > 100) {
-            out.push(ctx.problem(format!("{dpath}.weight"), format!("weight {w} must be between 0 and 100")));
+            out.push(ctx.problem(
+                format!("{dpath}.weight"),
+                format!("weight {w} must be between 0 and 100"),
+            ));
         }
         sum += w;
         let (rq, rs) = headers(d.headers.as_ref());
-        f.destinations.push(WeightedDestination { dest, weight: w.max(0) as u32, request_headers: rq, response_headers: rs });
+        f.destinations.push(WeightedDestination {
+            dest,
+            weight: w.max(0) as u32,
+            request_headers: rq,
+            response_headers: rs,
+        });
     }
     if r.route.len() > 1 {
         if strict_weights && sum != 100 {
             out.push(ctx.problem(
                 format!("{path}.route"),
-                format!("weights sum to {sum}; in {} they must sum to 100", ctx.version()),
+                format!(
+                    "weights sum to {sum}; in {} they must sum to 100",
+                    ctx.version()
+                ),
             ));
         } else if sum <= 0 {
-            out.push(ctx.problem(format!("{path}.route"), "weights sum to 0; at least one destination needs weight"));
+            out.push(ctx.problem(
+                format!("{path}.route"),
+                "weights sum to 0; at least one destination needs weight",
+            ));
         }
     }
     // Mirrors.
     if r.mirror.is_some() && !r.mirrors.is_empty() {
-        out.push(ctx.problem(format!("{path}.mirrors"), "set either mirror or mirrors, not both"));
+        out.push(ctx.problem(
+            format!("{path}.mirrors"),
+            "set either mirror or mirrors, not both",
+        ));
     }
     if let Some(m) = &r.mirror {
         let pct = match (&r.mirror_percentage, r.mirror_percent) {
@@ -228,8 +345,19 @@ fn forward(
     }
     for (k, m) in r.mirrors.iter().enumerate() {
         let pct = m.percentage.as_ref().map_or(100.0, |p| p.value);
-        check_percent(ctx, &format!("{path}.mirrors[{k}].percentage.value"), pct, out);
-        let dest = destination(ctx, &format!("{path}.mirrors[{k}].destination"), &m.destination, policies, out);
+        check_percent(
+            ctx,
+            &format!("{path}.mirrors[{k}].percentage.value"),
+            pct,
+            out,
+        );
+        let dest = destination(
+            ctx,
+            &format!("{path}.mirrors[{k}].destination"),
+            &m.destination,
+            policies,
+            out,
+        );
         f.mirrors.push(Mirror { dest, percent: pct });
     }
     // Faults.
@@ -248,8 +376,14 @@ fn forward(
             let pct = percent_of(ctx, &p, a.percentage.as_ref(), a.percent, out);
             match a.http_status {
                 Some(s) if (200..=599).contains(&s) => f.fault.abort = Some((s, pct)),
-                Some(s) => out.push(ctx.problem(format!("{p}.httpStatus"), format!("{s} is not an HTTP status code"))),
-                None => out.push(ctx.problem(format!("{p}.httpStatus"), "httpStatus is required (grpcStatus is not supported)")),
+                Some(s) => out.push(ctx.problem(
+                    format!("{p}.httpStatus"),
+                    format!("{s} is not an HTTP status code"),
+                )),
+                None => out.push(ctx.problem(
+                    format!("{p}.httpStatus"),
+                    "httpStatus is required (grpcStatus is not supported)",
+                )),
             }
         }
     }
@@ -265,7 +399,12 @@ fn forward(
     f.retries = RetryPolicy {
         attempts: 2,
         per_try_timeout: None,
-        on: RetryOn { connect_failure: true, reset: true, status_codes: vec![503], ..Default::default() },
+        on: RetryOn {
+            connect_failure: true,
+            reset: true,
+            status_codes: vec![503],
+            ..Default::default()
+        },
     };
     if let Some(rt) = &r.retries {
         f.retries.attempts = rt.attempts;
@@ -286,11 +425,19 @@ fn forward(
     if let Some(rw) = &r.rewrite {
         f.rewrite.authority = rw.authority.clone();
         match (&rw.uri, &rw.uri_regex_rewrite) {
-            (Some(_), Some(_)) => out.push(ctx.problem(format!("{path}.rewrite"), "set either uri or uriRegexRewrite, not both")),
+            (Some(_), Some(_)) => out.push(ctx.problem(
+                format!("{path}.rewrite"),
+                "set either uri or uriRegexRewrite, not both",
+            )),
             (Some(u), None) => f.rewrite.path = Some(PathRewrite::Prefix(u.clone())),
             (None, Some(rr)) => match regex::Regex::new(&rr.pattern) {
-                Ok(re) => f.rewrite.path = Some(PathRewrite::Regex(re, rr.rewrite.replace("\\", "$"))),
-                Err(e) => out.push(ctx.problem(format!("{path}.rewrite.uriRegexRewrite.match"), format!("invalid regex: {e}"))),
+                Ok(re) => {
+                    f.rewrite.path = Some(PathRewrite::Regex(re, rr.rewrite.replace("\\", "$")))
+                }
+                Err(e) => out.push(ctx.problem(
+                    format!("{path}.rewrite.uriRegexRewrite.match"),
+                    format!("invalid regex: {e}"),
+                )),
             },
             (None, None) => {}
         }
@@ -298,7 +445,13 @@ fn forward(
     f
 }
 
-fn percent_of(ctx: &Ctx, path: &str, p: Option<&api::Percent>, legacy: Option<u32>, out: &mut Vec<Problem>) -> f64 {
+fn percent_of(
+    ctx: &Ctx,
+    path: &str,
+    p: Option<&api::Percent>,
+    legacy: Option<u32>,
+    out: &mut Vec<Problem>,
+) -> f64 {
     let (v, field) = match (p, legacy) {
         (Some(p), _) => (p.value, "percentage.value"),
         (None, Some(n)) => (n as f64, "percent"),
@@ -325,11 +478,22 @@ pub fn parse_retry_on(s: &str) -> Result<RetryOn, String> {
             "connect-failure" => on.connect_failure = true,
             "reset" | "refused-stream" | "reset-before-request" => on.reset = true,
             "retriable-4xx" => on.retriable_4xx = true,
-            "retriable-status-codes" | "unavailable" | "cancelled" | "deadline-exceeded" | "internal"
-            | "resource-exhausted" | "envoy-ratelimited" | "retriable-headers" | "http3-post-connect-failure" => {}
+            "retriable-status-codes"
+            | "unavailable"
+            | "cancelled"
+            | "deadline-exceeded"
+            | "internal"
+            | "resource-exhausted"
+            | "envoy-ratelimited"
+            | "retriable-headers"
+            | "http3-post-connect-failure" => {}
             code => match code.parse::<u16>() {
                 Ok(c) if (100..=599).contains(&c) => on.status_codes.push(c),
-                _ => return Err(format!("unknown retry condition {code:?} (use 5xx, gateway-error, connect-failure, reset or a status code)")),
+                _ => {
+                    return Err(format!(
+                        "unknown retry condition {code:?} (use 5xx, gateway-error, connect-failure, reset or a status code)"
+                    ));
+                }
             },
         }
     }
@@ -348,19 +512,29 @@ fn destination(
         match policies.get(&service) {
             None => out.push(ctx.problem(
                 format!("{path}.subset"),
-                format!("unknown subset {subset:?}: no DestinationRule defines subsets for {service}"),
+                format!(
+                    "unknown subset {subset:?}: no DestinationRule defines subsets for {service}"
+                ),
             )),
             Some(p) if !p.subsets.contains_key(subset) => {
                 let known: Vec<_> = p.subsets.keys().cloned().collect();
                 out.push(ctx.problem(
                     format!("{path}.subset"),
-                    format!("unknown subset {subset:?}: {} defines {}", p.origin, known.join(", ")),
+                    format!(
+                        "unknown subset {subset:?}: {} defines {}",
+                        p.origin,
+                        known.join(", ")
+                    ),
                 ))
             }
             Some(_) => {}
         }
     }
-    Destination { service, subset: d.subset.clone(), port: d.port.as_ref().map(|p| p.number) }
+    Destination {
+        service,
+        subset: d.subset.clone(),
+        port: d.port.as_ref().map(|p| p.number),
+    }
 }
 
 fn str_match(ctx: &Ctx, path: &str, m: &StringMatch, out: &mut Vec<Problem>) -> StrMatch {
@@ -383,29 +557,51 @@ fn str_match(ctx: &Ctx, path: &str, m: &StringMatch, out: &mut Vec<Problem>) -> 
 }
 
 fn http_match(ctx: &Ctx, path: &str, m: &api::HttpMatchRequest, out: &mut Vec<Problem>) -> Match {
-    let path_match = m.uri.as_ref().map(|u| match str_match(ctx, &format!("{path}.uri"), u, out) {
-        StrMatch::Exact(s) => PathMatch::Exact(s),
-        StrMatch::Prefix(s) => PathMatch::Prefix(s),
-        StrMatch::Regex(r) => PathMatch::Regex(r),
-        StrMatch::Present => PathMatch::Prefix(String::new()),
-    });
+    let path_match = m
+        .uri
+        .as_ref()
+        .map(|u| match str_match(ctx, &format!("{path}.uri"), u, out) {
+            StrMatch::Exact(s) => PathMatch::Exact(s),
+            StrMatch::Prefix(s) => PathMatch::Prefix(s),
+            StrMatch::Regex(r) => PathMatch::Regex(r),
+            StrMatch::Present => PathMatch::Prefix(String::new()),
+        });
     let named = |map: &BTreeMap<String, StringMatch>, field: &str, out: &mut Vec<Problem>| {
         map.iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), str_match(ctx, &format!("{path}.{field}.{k}"), v, out)))
+            .map(|(k, v)| {
+                (
+                    k.to_ascii_lowercase(),
+                    str_match(ctx, &format!("{path}.{field}.{k}"), v, out),
+                )
+            })
             .collect::<Vec<_>>()
     };
     Match {
         path: path_match,
         ignore_case: m.ignore_uri_case,
-        method: m.method.as_ref().map(|v| str_match(ctx, &format!("{path}.method"), v, out)),
-        authority: m.authority.as_ref().map(|v| str_match(ctx, &format!("{path}.authority"), v, out)),
-        scheme: m.scheme.as_ref().map(|v| str_match(ctx, &format!("{path}.scheme"), v, out)),
+        method: m
+            .method
+            .as_ref()
+            .map(|v| str_match(ctx, &format!("{path}.method"), v, out)),
+        authority: m
+            .authority
+            .as_ref()
+            .map(|v| str_match(ctx, &format!("{path}.authority"), v, out)),
+        scheme: m
+            .scheme
+            .as_ref()
+            .map(|v| str_match(ctx, &format!("{path}.scheme"), v, out)),
         headers: named(&m.headers, "headers", out),
         without_headers: named(&m.without_headers, "withoutHeaders", out),
         query: m
             .query_params
             .iter()
-            .map(|(k, v)| (k.clone(), str_match(ctx, &format!("{path}.queryParams.{k}"), v, out)))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    str_match(ctx, &format!("{path}.queryParams.{k}"), v, out),
+                )
+            })
             .collect(),
         port: m.port,
         source_labels: m.source_labels.clone(),
@@ -415,20 +611,39 @@ fn http_match(ctx: &Ctx, path: &str, m: &api::HttpMatchRequest, out: &mut Vec<Pr
 fn headers(h: Option<&api::Headers>) -> (HeaderOps, HeaderOps) {
     let conv = |o: Option<&api::HeaderOperations>| {
         o.map(|o| HeaderOps {
-            set: o.set.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
-            add: o.add.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect(),
+            set: o
+                .set
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
+            add: o
+                .add
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                .collect(),
             remove: o.remove.iter().map(|k| k.to_ascii_lowercase()).collect(),
         })
         .unwrap_or_default()
     };
-    (conv(h.and_then(|h| h.request.as_ref())), conv(h.and_then(|h| h.response.as_ref())))
+    (
+        conv(h.and_then(|h| h.request.as_ref())),
+        conv(h.and_then(|h| h.response.as_ref())),
+    )
 }
 
 fn cors(ctx: &Ctx, path: &str, p: &api::CorsPolicy, out: &mut Vec<Problem>) -> Cors {
-    let mut origins: Vec<StrMatch> =
-        p.allow_origins.iter().enumerate().map(|(i, m)| str_match(ctx, &format!("{path}.allowOrigins[{i}]"), m, out)).collect();
+    let mut origins: Vec<StrMatch> = p
+        .allow_origins
+        .iter()
+        .enumerate()
+        .map(|(i, m)| str_match(ctx, &format!("{path}.allowOrigins[{i}]"), m, out))
+        .collect();
     origins.extend(p.allow_origin.iter().map(|o| StrMatch::Exact(o.clone())));
-    let max_age = p.max_age.as_ref().and_then(|s| parse_duration(s).map_err(|e| out.push(ctx.problem(format!("{path}.maxAge"), e))).ok());
+    let max_age = p.max_age.as_ref().and_then(|s| {
+        parse_duration(s)
+            .map_err(|e| out.push(ctx.problem(format!("{path}.maxAge"), e)))
+            .ok()
+    });
     Cors {
         origins,
         methods: p.allow_methods.clone(),

@@ -14,14 +14,17 @@ use ferry_core::mesh::ServiceKey;
 use ferry_core::objects::StoredObject;
 
 use crate::config::{self, Ctx, GATEWAY_API, ISTIO, NETWORKING};
-use crate::table::{HostPattern, Rule, RouteTable, TlsRef, VirtualHost};
+use crate::table::{HostPattern, RouteTable, Rule, TlsRef, VirtualHost};
 
 /// Compiles `objects` (the complete set) into a route table.
 pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
     let mut out: Vec<Problem> = Vec::new();
     let by = |group: &str, kind: &str| {
-        let mut v: Vec<&StoredObject> =
-            objects.iter().map(|o| o.as_ref()).filter(|o| o.group_kind.group == group && o.group_kind.kind == kind).collect();
+        let mut v: Vec<&StoredObject> = objects
+            .iter()
+            .map(|o| o.as_ref())
+            .filter(|o| o.group_kind.group == group && o.group_kind.kind == kind)
+            .collect();
         v.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         v
     };
@@ -39,7 +42,10 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
             _ => false,
         };
         if !ok {
-            out.push(ctx.problem("apiVersion", format!("unsupported apiVersion {:?} for {}", ctx.version(), gk.kind)));
+            out.push(ctx.problem(
+                "apiVersion",
+                format!("unsupported apiVersion {:?} for {}", ctx.version(), gk.kind),
+            ));
         }
     }
     let mut table = RouteTable::default();
@@ -47,11 +53,19 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
     // DestinationRules first: VirtualServices resolve subsets against them.
     for o in by(ISTIO, "DestinationRule") {
         let ctx = Ctx::new(o);
-        let Ok(spec) = ctx.spec::<config::istio::DestinationRuleSpec>().map_err(|p| out.push(p)) else { continue };
+        let Ok(spec) = ctx
+            .spec::<config::istio::DestinationRuleSpec>()
+            .map_err(|p| out.push(p))
+        else {
+            continue;
+        };
         let policy = istio::destination_rule(&ctx, &spec, &mut out);
         let key = ctx.service(&spec.host);
         if let Some(prev) = table.policies.get(&key) {
-            out.push(ctx.problem("spec.host", format!("{key} already has a DestinationRule ({})", prev.origin)));
+            out.push(ctx.problem(
+                "spec.host",
+                format!("{key} already has a DestinationRule ({})", prev.origin),
+            ));
             continue;
         }
         table.policies.insert(key, policy);
@@ -61,17 +75,34 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
     let mut gateways: BTreeMap<String, Vec<HostPattern>> = BTreeMap::new();
     for o in by(ISTIO, "Gateway") {
         let ctx = Ctx::new(o);
-        let Ok(spec) = ctx.spec::<config::istio::GatewaySpec>().map_err(|p| out.push(p)) else { continue };
+        let Ok(spec) = ctx
+            .spec::<config::istio::GatewaySpec>()
+            .map_err(|p| out.push(p))
+        else {
+            continue;
+        };
         let mut hosts = Vec::new();
         for (i, s) in spec.servers.iter().enumerate() {
             if s.hosts.is_empty() {
-                out.push(ctx.problem(format!("spec.servers[{i}].hosts"), "at least one host is required"));
+                out.push(ctx.problem(
+                    format!("spec.servers[{i}].hosts"),
+                    "at least one host is required",
+                ));
             }
-            hosts.extend(s.hosts.iter().map(|h| HostPattern::parse(h.rsplit('/').next().unwrap_or(h))));
+            hosts.extend(
+                s.hosts
+                    .iter()
+                    .map(|h| HostPattern::parse(h.rsplit('/').next().unwrap_or(h))),
+            );
             if let Some(name) = s.tls.as_ref().and_then(|t| t.credential_name.as_ref()) {
                 for h in &s.hosts {
                     let host = HostPattern::parse(h.rsplit('/').next().unwrap_or(h));
-                    table.tls.push(TlsRef { host, namespace: ctx.namespace.clone(), secret: name.clone(), origin: ctx.id() });
+                    table.tls.push(TlsRef {
+                        host,
+                        namespace: ctx.namespace.clone(),
+                        secret: name.clone(),
+                        origin: ctx.id(),
+                    });
                 }
             }
         }
@@ -82,7 +113,12 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
     let mut north: BTreeMap<HostPattern, Vec<Rule>> = BTreeMap::new();
     for o in by(ISTIO, "VirtualService") {
         let ctx = Ctx::new(o);
-        let Ok(spec) = ctx.spec::<config::istio::VirtualServiceSpec>().map_err(|p| out.push(p)) else { continue };
+        let Ok(spec) = ctx
+            .spec::<config::istio::VirtualServiceSpec>()
+            .map_err(|p| out.push(p))
+        else {
+            continue;
+        };
         let compiled = istio::virtual_service(&ctx, &spec, &table.policies, &mut out);
         let mesh = spec.gateways.is_empty() || spec.gateways.iter().any(|g| g == "mesh");
         let bound: Vec<&Vec<HostPattern>> = spec
@@ -90,18 +126,29 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
             .iter()
             .filter(|g| *g != "mesh")
             .filter_map(|g| {
-                let full = if g.contains('/') { g.clone() } else { format!("{}/{g}", ctx.namespace) };
+                let full = if g.contains('/') {
+                    g.clone()
+                } else {
+                    format!("{}/{g}", ctx.namespace)
+                };
                 gateways.get(&full)
             })
             .collect();
         for (i, h) in spec.hosts.iter().enumerate() {
             let pattern = HostPattern::parse(h);
-            let served = bound.iter().any(|hosts| hosts.iter().any(|g| g == &pattern || matches_pattern(g, &pattern)));
+            let served = bound.iter().any(|hosts| {
+                hosts
+                    .iter()
+                    .any(|g| g == &pattern || matches_pattern(g, &pattern))
+            });
             if served {
                 for (claim, path) in &compiled.claims {
                     claims.claim(&ctx, &format!("host {h}"), claim, path, &mut out);
                 }
-                north.entry(pattern.clone()).or_default().extend(compiled.rules.iter().cloned());
+                north
+                    .entry(pattern.clone())
+                    .or_default()
+                    .extend(compiled.rules.iter().cloned());
             }
             if mesh && !matches!(pattern, HostPattern::Any | HostPattern::Wildcard(_)) {
                 let key = ctx.service(h);
@@ -109,7 +156,11 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
                     claims.claim(&ctx, &format!("mesh service {key}"), claim, path, &mut out);
                 }
                 let _ = i;
-                table.mesh.entry(key).or_default().extend(compiled.rules.iter().cloned());
+                table
+                    .mesh
+                    .entry(key)
+                    .or_default()
+                    .extend(compiled.rules.iter().cloned());
             }
         }
     }
@@ -120,16 +171,33 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
         for o in by(group, kind) {
             let ctx = Ctx::new(o);
             let rules = if kind == "Ingress" {
-                let Ok(spec) = ctx.spec::<config::k8s::IngressSpec>().map_err(|p| out.push(p)) else { continue };
+                let Ok(spec) = ctx
+                    .spec::<config::k8s::IngressSpec>()
+                    .map_err(|p| out.push(p))
+                else {
+                    continue;
+                };
                 for t in &spec.tls {
-                    let Some(secret) = &t.secret_name else { continue };
+                    let Some(secret) = &t.secret_name else {
+                        continue;
+                    };
                     for h in &t.hosts {
-                        table.tls.push(TlsRef { host: HostPattern::parse(h), namespace: ctx.namespace.clone(), secret: secret.clone(), origin: ctx.id() });
+                        table.tls.push(TlsRef {
+                            host: HostPattern::parse(h),
+                            namespace: ctx.namespace.clone(),
+                            secret: secret.clone(),
+                            origin: ctx.id(),
+                        });
                     }
                 }
                 k8s::ingress(&ctx, &spec, &mut out)
             } else {
-                let Ok(spec) = ctx.spec::<config::k8s::HttpRouteSpec>().map_err(|p| out.push(p)) else { continue };
+                let Ok(spec) = ctx
+                    .spec::<config::k8s::HttpRouteSpec>()
+                    .map_err(|p| out.push(p))
+                else {
+                    continue;
+                };
                 k8s::http_route(&ctx, &spec, &mut out)
             };
             for k in &rules {
@@ -146,12 +214,25 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
     }
     for o in by(GATEWAY_API, "Gateway") {
         let ctx = Ctx::new(o);
-        let Ok(spec) = ctx.spec::<config::k8s::GatewayApiSpec>().map_err(|p| out.push(p)) else { continue };
+        let Ok(spec) = ctx
+            .spec::<config::k8s::GatewayApiSpec>()
+            .map_err(|p| out.push(p))
+        else {
+            continue;
+        };
         for l in &spec.listeners {
             for r in l.tls.iter().flat_map(|t| t.certificate_refs.iter()) {
-                let host = l.hostname.as_deref().map_or(HostPattern::Any, HostPattern::parse);
+                let host = l
+                    .hostname
+                    .as_deref()
+                    .map_or(HostPattern::Any, HostPattern::parse);
                 let namespace = r.namespace.clone().unwrap_or_else(|| ctx.namespace.clone());
-                table.tls.push(TlsRef { host, namespace, secret: r.name.clone(), origin: ctx.id() });
+                table.tls.push(TlsRef {
+                    host,
+                    namespace,
+                    secret: r.name.clone(),
+                    origin: ctx.id(),
+                });
             }
         }
     }
@@ -159,7 +240,10 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
     if !out.is_empty() {
         return Err(Problems(out));
     }
-    let mut hosts: Vec<VirtualHost> = north.into_iter().map(|(host, rules)| VirtualHost { host, rules }).collect();
+    let mut hosts: Vec<VirtualHost> = north
+        .into_iter()
+        .map(|(host, rules)| VirtualHost { host, rules })
+        .collect();
     hosts.sort_by_key(|v| std::cmp::Reverse(v.host.specificity()));
     table.north = hosts;
     Ok(table)

@@ -37,13 +37,19 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     pub fn new(obj: &'a StoredObject) -> Self {
-        let namespace = obj.namespace.clone().unwrap_or_else(|| "default".to_string());
+        let namespace = obj
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
         Self { obj, namespace }
     }
 
     /// `Kind/namespace/name`.
     pub fn id(&self) -> String {
-        format!("{}/{}/{}", self.obj.group_kind.kind, self.namespace, self.obj.name)
+        format!(
+            "{}/{}/{}",
+            self.obj.group_kind.kind, self.namespace, self.obj.name
+        )
     }
 
     /// A problem at `path` (a dotted field path) of this object.
@@ -61,19 +67,33 @@ impl<'a> Ctx<'a> {
 
     /// Decodes `spec` into `T`, naming the field path on failure.
     pub fn spec<T: DeserializeOwned>(&self) -> Result<T, Problem> {
-        let spec = self.obj.value.get("spec").cloned().unwrap_or(serde_json::Value::Null);
+        let spec = self
+            .obj
+            .value
+            .get("spec")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
         if spec.is_null() {
             return Err(self.problem("spec", "missing spec"));
         }
         ferry_core::yaml::decode_value::<T>(&spec).map_err(|(path, message, suggestion)| {
-            let path = if path.is_empty() { "spec".to_string() } else { format!("spec.{path}") };
+            let path = if path.is_empty() {
+                "spec".to_string()
+            } else {
+                format!("spec.{path}")
+            };
             self.problem(path, message).with_suggestion(suggestion)
         })
     }
 
     /// The version part of `apiVersion`.
     pub fn version(&self) -> &str {
-        let v = self.obj.value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
+        let v = self
+            .obj
+            .value
+            .get("apiVersion")
+            .and_then(|v| v.as_str())
+            .unwrap_or("");
         v.rsplit('/').next().unwrap_or(v)
     }
 
@@ -89,7 +109,10 @@ pub fn service_key(host: &str, default_ns: &str) -> ServiceKey {
     let host = host.strip_suffix(".cluster.local").unwrap_or(&host);
     let host = host.strip_suffix(".svc").unwrap_or(host);
     let (name, ns) = host.split_once('.').unwrap_or((host, default_ns));
-    ServiceKey { namespace: ns.to_string(), name: name.to_string() }
+    ServiceKey {
+        namespace: ns.to_string(),
+        name: name.to_string(),
+    }
 }
 
 /// Parses a duration such as `5s`, `0.5s`, `100ms`, `1m30s`, `1h`.
@@ -101,13 +124,17 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(err());
     }
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(err)?;
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
         if num_end == 0 {
             return Err(err());
         }
         let n: f64 = rest[..num_end].parse().map_err(|_| err())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let factor = match &rest[..unit_end] {
             "h" => 3600.0,
             "m" => 60.0,
@@ -125,7 +152,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Compiles an anchored regex (RE2 semantics: the whole value must match).
 pub fn full_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+    regex::Regex::new(&format!("^(?:{pattern})$"))
+        .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -146,7 +174,10 @@ mod tests {
     #[test]
     fn service_hosts_resolve_in_the_object_namespace() {
         let k = service_key("myhero-ui", "myhero");
-        assert_eq!((k.namespace.as_str(), k.name.as_str()), ("myhero", "myhero-ui"));
+        assert_eq!(
+            (k.namespace.as_str(), k.name.as_str()),
+            ("myhero", "myhero-ui")
+        );
         let k = service_key("reviews.prod.svc.cluster.local", "default");
         assert_eq!((k.namespace.as_str(), k.name.as_str()), ("prod", "reviews"));
     }

@@ -69,14 +69,22 @@ impl tower::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let authority = uri.authority().map(|a| a.as_str().to_string()).unwrap_or_default();
-            let (endpoint, port) = this
-                .targets
-                .get(&authority)
-                .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("unknown upstream {authority}")))?;
-            let stream = tokio::time::timeout(this.connect_timeout, this.dialer.dial(&endpoint, port))
-                .await
-                .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout"))??;
+            let authority = uri
+                .authority()
+                .map(|a| a.as_str().to_string())
+                .unwrap_or_default();
+            let (endpoint, port) = this.targets.get(&authority).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("unknown upstream {authority}"),
+                )
+            })?;
+            let stream =
+                tokio::time::timeout(this.connect_timeout, this.dialer.dial(&endpoint, port))
+                    .await
+                    .map_err(|_| {
+                        std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout")
+                    })??;
             let _ = stream.set_nodelay(true);
             Ok(TokioIo::new(stream))
         })
@@ -93,7 +101,9 @@ pub struct Clients {
 impl Clients {
     pub fn new(connector: Connector) -> Self {
         let mut b = Client::builder(TokioExecutor::new());
-        b.pool_idle_timeout(Duration::from_secs(60)).pool_max_idle_per_host(1024).set_host(false);
+        b.pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(1024)
+            .set_host(false);
         let h1 = b.build(connector.clone());
         let mut b2 = Client::builder(TokioExecutor::new());
         b2.http2_only(true).set_host(false);
@@ -110,7 +120,9 @@ impl ferry_core::mesh::Dialer for HostDialer {
     fn dial<'a>(&'a self, endpoint: &'a Endpoint, port: u16) -> ferry_core::mesh::DialFuture<'a> {
         Box::pin(async move {
             if endpoint.netns.is_some() {
-                return Err(std::io::Error::other("HostDialer cannot enter network namespaces"));
+                return Err(std::io::Error::other(
+                    "HostDialer cannot enter network namespaces",
+                ));
             }
             TcpStream::connect((endpoint.ip, port)).await
         })

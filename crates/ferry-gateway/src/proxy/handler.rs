@@ -15,17 +15,23 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::Inner;
 use super::client::Body;
 use super::respond::{self, text};
 use super::server::{ConnInfo, Direction};
 use super::upstream::{Head, ReqBody};
-use super::Inner;
 use crate::metrics::{FaultLabels, MirrorLabels, RequestLabels};
 use crate::select::{self, RequestView};
-use crate::table::{Action, Destination, Forward, LoadBalancer, RetryOn, RetryPolicy, Rule, WeightedDestination};
+use crate::table::{
+    Action, Destination, Forward, LoadBalancer, RetryOn, RetryPolicy, Rule, WeightedDestination,
+};
 
 /// Serves one request.
-pub async fn handle(gw: Arc<Inner>, conn: Arc<ConnInfo>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+pub async fn handle(
+    gw: Arc<Inner>,
+    conn: Arc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
@@ -40,7 +46,10 @@ pub async fn handle(gw: Arc<Inner>, conn: Arc<ConnInfo>, req: Request<Incoming>)
     let (resp, route, dest, retries) = route(gw.clone(), conn.clone(), req, &host_raw).await;
     let status = resp.status().as_u16();
     let (service, subset) = dest.as_ref().map_or((String::new(), String::new()), |d| {
-        (format!("{}.{}", d.service.name, d.service.namespace), d.subset.clone().unwrap_or_default())
+        (
+            format!("{}.{}", d.service.name, d.service.namespace),
+            d.subset.clone().unwrap_or_default(),
+        )
     });
     let labels = RequestLabels {
         direction: conn.direction.name().to_string(),
@@ -53,9 +62,15 @@ pub async fn handle(gw: Arc<Inner>, conn: Arc<ConnInfo>, req: Request<Incoming>)
     let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
     let m = &gw.metrics;
     m.requests.get_or_create(&labels).inc();
-    m.duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
-    m.request_bytes.get_or_create(&labels).observe(req_bytes as f64);
-    m.response_bytes.get_or_create(&labels).observe(resp_bytes as f64);
+    m.duration
+        .get_or_create(&labels)
+        .observe(elapsed.as_secs_f64());
+    m.request_bytes
+        .get_or_create(&labels)
+        .observe(req_bytes as f64);
+    m.response_bytes
+        .get_or_create(&labels)
+        .observe(resp_bytes as f64);
     if retries > 0 {
         m.retries.get_or_create(&labels).inc_by(u64::from(retries));
     }
@@ -81,14 +96,26 @@ pub async fn handle(gw: Arc<Inner>, conn: Arc<ConnInfo>, req: Request<Incoming>)
 
 type Routed = (Response<Body>, String, Option<Destination>, u32);
 
-async fn route(gw: Arc<Inner>, conn: Arc<ConnInfo>, mut req: Request<Incoming>, host_raw: &str) -> Routed {
+async fn route(
+    gw: Arc<Inner>,
+    conn: Arc<ConnInfo>,
+    mut req: Request<Incoming>,
+    host_raw: &str,
+) -> Routed {
     let table = gw.table.load_full();
     let host = select::normalize_host(host_raw);
     let fallback;
     let rules: &[Rule] = match &conn.direction {
         Direction::North => match select::virtual_host(&table, &host) {
             Some(v) => &v.rules,
-            None => return (text(404, format!("no route for host {host}\n")), String::new(), None, 0),
+            None => {
+                return (
+                    text(404, format!("no route for host {host}\n")),
+                    String::new(),
+                    None,
+                    0,
+                );
+            }
         },
         Direction::Mesh { service, port, .. } => match table.mesh.get(service) {
             Some(r) => r,
@@ -134,7 +161,11 @@ async fn route(gw: Arc<Inner>, conn: Arc<ConnInfo>, mut req: Request<Incoming>, 
     {
         return (r, name, None, 0);
     }
-    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let finish = |mut r: Response<Body>, extra: Option<&WeightedDestination>| {
         respond::apply_ops(r.headers_mut(), &rule.response_headers);
         if let Some(wd) = extra {
@@ -146,10 +177,20 @@ async fn route(gw: Arc<Inner>, conn: Arc<ConnInfo>, mut req: Request<Incoming>, 
         r
     };
     let fwd = match &rule.action {
-        Action::Direct { status, body } => return (finish(text(*status, body.clone()), None), name, None, 0),
+        Action::Direct { status, body } => {
+            return (finish(text(*status, body.clone()), None), name, None, 0);
+        }
         Action::Redirect(r) => {
             let port = host_raw.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
-            let resp = respond::redirect(r, conn.scheme, &host, port, req.uri().path(), req.uri().query(), matched.as_deref());
+            let resp = respond::redirect(
+                r,
+                conn.scheme,
+                &host,
+                port,
+                req.uri().path(),
+                req.uri().query(),
+                matched.as_deref(),
+            );
             return (finish(resp, None), name, None, 0);
         }
         Action::Forward(f) => f,
@@ -162,25 +203,59 @@ async fn route(gw: Arc<Inner>, conn: Arc<ConnInfo>, mut req: Request<Incoming>, 
     if let Some((delay, pct)) = fwd.fault.delay
         && select::hit(pct, fastrand::f64())
     {
-        gw.metrics.faults.get_or_create(&FaultLabels { route: name.clone(), fault: "delay".into() }).inc();
+        gw.metrics
+            .faults
+            .get_or_create(&FaultLabels {
+                route: name.clone(),
+                fault: "delay".into(),
+            })
+            .inc();
         tokio::time::sleep(delay).await;
     }
     if let Some((status, pct)) = fwd.fault.abort
         && select::hit(pct, fastrand::f64())
     {
-        gw.metrics.faults.get_or_create(&FaultLabels { route: name.clone(), fault: "abort".into() }).inc();
-        return (finish(text(status, "fault filter abort"), Some(&wd)), name, dest, 0);
+        gw.metrics
+            .faults
+            .get_or_create(&FaultLabels {
+                route: name.clone(),
+                fault: "abort".into(),
+            })
+            .inc();
+        return (
+            finish(text(status, "fault filter abort"), Some(&wd)),
+            name,
+            dest,
+            0,
+        );
     }
     let upgrade = req.headers().contains_key(header::UPGRADE);
     let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (head, body) = match prepare(&gw, &conn, req, rule, fwd, &wd, matched.as_deref(), host_raw).await {
+    let (head, body) = match prepare(
+        &gw,
+        &conn,
+        req,
+        rule,
+        fwd,
+        &wd,
+        matched.as_deref(),
+        host_raw,
+    )
+    .await
+    {
         Ok(x) => x,
         Err(r) => return (r, name, dest, 0),
     };
     mirror(&gw, &table, &name, fwd, &head, &body);
-    let (retry, timeout) = if fwd.fault.is_set() { (RetryPolicy::default(), None) } else { (fwd.retries.clone(), fwd.timeout) };
+    let (retry, timeout) = if fwd.fault.is_set() {
+        (RetryPolicy::default(), None)
+    } else {
+        (fwd.retries.clone(), fwd.timeout)
+    };
     let hash_key = hash_key(&gw, &table, &wd.dest, &head, &conn);
-    let answer = gw.send(&table, &wd.dest, &head, body, &retry, timeout, hash_key).await;
+    let answer = gw
+        .send(&table, &wd.dest, &head, body, &retry, timeout, hash_key)
+        .await;
     match answer {
         Err(f) => {
             let (status, msg) = f.answer();
@@ -201,7 +276,12 @@ async fn route(gw: Arc<Inner>, conn: Arc<ConnInfo>, mut req: Request<Incoming>, 
                     }
                 });
                 let (parts, _) = resp.into_parts();
-                let r = Response::from_parts(parts, http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync());
+                let r = Response::from_parts(
+                    parts,
+                    http_body_util::Empty::new()
+                        .map_err(|e| match e {})
+                        .boxed_unsync(),
+                );
                 return (r, name, dest, retries);
             }
             respond::strip_hop_by_hop(resp.headers_mut(), false);
@@ -226,7 +306,11 @@ async fn prepare(
 ) -> Result<(Head, ReqBody), Response<Body>> {
     let (parts, incoming) = req.into_parts();
     let upgrade = parts.headers.contains_key(header::UPGRADE);
-    let grpc = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("application/grpc"));
+    let grpc = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/grpc"));
     let mut headers = parts.headers;
     respond::strip_hop_by_hop(&mut headers, upgrade);
     if !headers.contains_key(header::HOST)
@@ -248,7 +332,13 @@ async fn prepare(
     if let Ok(v) = HeaderValue::try_from(xff) {
         headers.insert("x-forwarded-for", v);
     }
-    headers.entry("x-forwarded-proto").or_insert(HeaderValue::from_static(if conn.scheme == "https" { "https" } else { "http" }));
+    headers
+        .entry("x-forwarded-proto")
+        .or_insert(HeaderValue::from_static(if conn.scheme == "https" {
+            "https"
+        } else {
+            "http"
+        }));
     let path = match &fwd.rewrite.path {
         Some(rw) => respond::rewrite_path(parts.uri.path(), matched, rw),
         None => parts.uri.path().to_string(),
@@ -257,25 +347,45 @@ async fn prepare(
         Some(q) => format!("{path}?{q}"),
         None => path,
     };
-    let head = Head { method: parts.method, path_and_query, headers, grpc };
+    let head = Head {
+        method: parts.method,
+        path_and_query,
+        headers,
+        grpc,
+    };
     let wants_copy = fwd.retries.attempts > 0 || !fwd.mirrors.is_empty();
     let hint = incoming.size_hint();
     let body = if incoming.is_end_stream() {
         ReqBody::Buffered(Bytes::new())
-    } else if wants_copy && hint.exact().is_some_and(|n| n as usize <= gw.config.buffer_limit) {
+    } else if wants_copy
+        && hint
+            .exact()
+            .is_some_and(|n| n as usize <= gw.config.buffer_limit)
+    {
         match incoming.collect().await {
             Ok(c) => ReqBody::Buffered(c.to_bytes()),
             Err(_) => return Err(text(400, "request body ended early\n")),
         }
     } else {
-        ReqBody::Stream(Some(incoming.map_err(|e| Box::new(e) as super::BoxError).boxed_unsync()))
+        ReqBody::Stream(Some(
+            incoming
+                .map_err(|e| Box::new(e) as super::BoxError)
+                .boxed_unsync(),
+        ))
     };
     Ok((head, body))
 }
 
 /// Fires mirrors (fire-and-forget; Host suffixed `-shadow`; skipped and
 /// counted when the body was too large to buffer).
-fn mirror(gw: &Arc<Inner>, table: &Arc<crate::table::RouteTable>, route: &str, fwd: &Forward, head: &Head, body: &ReqBody) {
+fn mirror(
+    gw: &Arc<Inner>,
+    table: &Arc<crate::table::RouteTable>,
+    route: &str,
+    fwd: &Forward,
+    head: &Head,
+    body: &ReqBody,
+) {
     for m in &fwd.mirrors {
         if !select::hit(m.percent, fastrand::f64()) {
             continue;
@@ -286,13 +396,18 @@ fn mirror(gw: &Arc<Inner>, table: &Arc<crate::table::RouteTable>, route: &str, f
             result: result.to_string(),
         };
         let ReqBody::Buffered(bytes) = body else {
-            gw.metrics.mirrors.get_or_create(&labels("skipped_body_too_large")).inc();
+            gw.metrics
+                .mirrors
+                .get_or_create(&labels("skipped_body_too_large"))
+                .inc();
             continue;
         };
         let mut head = head.clone();
         if let Some(h) = head.headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
             let shadow = match h.rsplit_once(':') {
-                Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => format!("{name}-shadow:{port}"),
+                Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => {
+                    format!("{name}-shadow:{port}")
+                }
                 _ => format!("{h}-shadow"),
             };
             if let Ok(v) = HeaderValue::try_from(shadow) {
@@ -302,8 +417,22 @@ fn mirror(gw: &Arc<Inner>, table: &Arc<crate::table::RouteTable>, route: &str, f
         let (gw, table, dest, bytes) = (gw.clone(), table.clone(), m.dest.clone(), bytes.clone());
         let (sent, failed) = (labels("sent"), labels("failed"));
         tokio::spawn(async move {
-            let none = RetryPolicy { attempts: 0, per_try_timeout: None, on: RetryOn::default() };
-            let r = gw.send(&table, &dest, &head, ReqBody::Buffered(bytes), &none, Some(Duration::from_secs(30)), None).await;
+            let none = RetryPolicy {
+                attempts: 0,
+                per_try_timeout: None,
+                on: RetryOn::default(),
+            };
+            let r = gw
+                .send(
+                    &table,
+                    &dest,
+                    &head,
+                    ReqBody::Buffered(bytes),
+                    &none,
+                    Some(Duration::from_secs(30)),
+                    None,
+                )
+                .await;
             match r {
                 Ok(a) => {
                     gw.metrics.mirrors.get_or_create(&sent).inc();
@@ -317,16 +446,36 @@ fn mirror(gw: &Arc<Inner>, table: &Arc<crate::table::RouteTable>, route: &str, f
     }
 }
 
-fn hash_key(gw: &Inner, table: &crate::table::RouteTable, dest: &Destination, head: &Head, conn: &ConnInfo) -> Option<String> {
+fn hash_key(
+    gw: &Inner,
+    table: &crate::table::RouteTable,
+    dest: &Destination,
+    head: &Head,
+    conn: &ConnInfo,
+) -> Option<String> {
     let (policy, _) = gw.policy(table, dest);
     match &policy.lb {
-        LoadBalancer::HashHeader(h) => head.headers.get(h.as_str()).and_then(|v| v.to_str().ok()).map(str::to_string),
-        LoadBalancer::HashCookie(name) => head.headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|c| c.split(';')).find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == name).then(|| v.to_string())
-        }),
+        LoadBalancer::HashHeader(h) => head
+            .headers
+            .get(h.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        LoadBalancer::HashCookie(name) => head
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|c| c.split(';'))
+            .find_map(|kv| {
+                let (k, v) = kv.trim().split_once('=')?;
+                (k == name).then(|| v.to_string())
+            }),
         LoadBalancer::HashQuery(q) => head.path_and_query.split_once('?').and_then(|(_, qs)| {
-            qs.split('&').find_map(|kv| kv.split_once('=').filter(|(k, _)| k == q).map(|(_, v)| v.to_string()))
+            qs.split('&').find_map(|kv| {
+                kv.split_once('=')
+                    .filter(|(k, _)| k == q)
+                    .map(|(_, v)| v.to_string())
+            })
         }),
         LoadBalancer::HashSourceIp => Some(conn.remote.ip().to_string()),
         _ => None,
@@ -334,13 +483,27 @@ fn hash_key(gw: &Inner, table: &crate::table::RouteTable, dest: &Destination, he
 }
 
 fn default_mesh_rule(service: &ferry_core::mesh::ServiceKey, port: u16) -> Rule {
-    let dest = Destination { service: service.clone(), subset: None, port: Some(port) };
+    let dest = Destination {
+        service: service.clone(),
+        subset: None,
+        port: Some(port),
+    };
     let fwd = Forward {
-        destinations: vec![WeightedDestination { dest, weight: 100, request_headers: Default::default(), response_headers: Default::default() }],
+        destinations: vec![WeightedDestination {
+            dest,
+            weight: 100,
+            request_headers: Default::default(),
+            response_headers: Default::default(),
+        }],
         retries: RetryPolicy {
             attempts: 2,
             per_try_timeout: None,
-            on: RetryOn { connect_failure: true, reset: true, status_codes: vec![503], ..Default::default() },
+            on: RetryOn {
+                connect_failure: true,
+                reset: true,
+                status_codes: vec![503],
+                ..Default::default()
+            },
         },
         ..Default::default()
     };

@@ -40,7 +40,10 @@ pub struct GatewayConfig {
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        Self { buffer_limit: 64 * 1024, connect_timeout: Duration::from_secs(10) }
+        Self {
+            buffer_limit: 64 * 1024,
+            connect_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -68,9 +71,17 @@ pub(crate) struct Inner {
 impl Gateway {
     /// A gateway dialing through `dialer`, following `services`. Must be
     /// called inside a tokio runtime (it spawns the snapshot follower).
-    pub fn new(dialer: SharedDialer, mut services: watch::Receiver<ServiceSnapshot>, config: GatewayConfig) -> Self {
+    pub fn new(
+        dialer: SharedDialer,
+        mut services: watch::Receiver<ServiceSnapshot>,
+        config: GatewayConfig,
+    ) -> Self {
         let targets = Arc::new(client::Targets::default());
-        let connector = client::Connector { dialer, targets: targets.clone(), connect_timeout: config.connect_timeout };
+        let connector = client::Connector {
+            dialer,
+            targets: targets.clone(),
+            connect_timeout: config.connect_timeout,
+        };
         let initial = services.borrow_and_update().clone();
         let inner = Arc::new(Inner {
             table: ArcSwap::from_pointee(RouteTable::default()),

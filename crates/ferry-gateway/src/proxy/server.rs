@@ -22,7 +22,11 @@ use crate::metrics::ConnLabels;
 #[derive(Debug, Clone)]
 pub enum Direction {
     North,
-    Mesh { service: ServiceKey, port: u16, source: SourcePod },
+    Mesh {
+        service: ServiceKey,
+        port: u16,
+        source: SourcePod,
+    },
 }
 
 impl Direction {
@@ -72,16 +76,29 @@ impl Gateway {
                     && matches!(stream.peek(&mut first).await, Ok(1))
                     && first[0] == 0x16
                 {
-                    match tokio_rustls::TlsAcceptor::from(cfg.clone()).accept(stream).await {
+                    match tokio_rustls::TlsAcceptor::from(cfg.clone())
+                        .accept(stream)
+                        .await
+                    {
                         Ok(s) => {
-                            let info = ConnInfo { direction: Direction::North, remote, local_port, scheme: "https" };
+                            let info = ConnInfo {
+                                direction: Direction::North,
+                                remote,
+                                local_port,
+                                scheme: "https",
+                            };
                             this.serve_stream(s, info, stop).await;
                         }
                         Err(e) => tracing::debug!(error = %e, %remote, "TLS handshake failed"),
                     }
                     return;
                 }
-                let info = ConnInfo { direction: Direction::North, remote, local_port, scheme: "http" };
+                let info = ConnInfo {
+                    direction: Direction::North,
+                    remote,
+                    local_port,
+                    scheme: "http",
+                };
                 this.serve_stream(stream, info, stop).await
             });
         }
@@ -90,17 +107,30 @@ impl Gateway {
     }
 
     /// Serves one connection (either direction).
-    pub(crate) async fn serve_stream<S>(&self, stream: S, info: ConnInfo, shutdown: CancellationToken)
-    where
+    pub(crate) async fn serve_stream<S>(
+        &self,
+        stream: S,
+        info: ConnInfo,
+        shutdown: CancellationToken,
+    ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let gauge = self.inner.metrics.active_connections.get_or_create(&ConnLabels { direction: info.direction.name().into() }).clone();
+        let gauge = self
+            .inner
+            .metrics
+            .active_connections
+            .get_or_create(&ConnLabels {
+                direction: info.direction.name().into(),
+            })
+            .clone();
         gauge.inc();
         let inner = self.inner.clone();
         let info = Arc::new(info);
         // Boxed: the connection stores its in-flight future inline, so an unboxed
         // pipeline would cost its full size on every idle keep-alive connection.
-        let svc = service_fn(move |req| Box::pin(super::handler::handle(inner.clone(), info.clone(), req)));
+        let svc = service_fn(move |req| {
+            Box::pin(super::handler::handle(inner.clone(), info.clone(), req))
+        });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // A client may send its request and shut down its write side (`printf | nc`,
         // HTTP/1.0 tools); keep the connection to answer it.
@@ -119,7 +149,11 @@ impl Gateway {
 
     /// The handler the runtime calls for pod-to-service connections.
     pub fn mesh_handler(&self, shutdown: CancellationToken) -> Arc<dyn MeshHandler> {
-        Arc::new(Mesh { gateway: self.clone(), shutdown, handle: tokio::runtime::Handle::current() })
+        Arc::new(Mesh {
+            gateway: self.clone(),
+            shutdown,
+            handle: tokio::runtime::Handle::current(),
+        })
     }
 }
 
@@ -133,10 +167,22 @@ struct Mesh {
 
 impl MeshHandler for Mesh {
     fn handle(&self, conn: TcpStream, source: SourcePod, service: ServiceKey, port: u16) {
-        let remote = conn.peer_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let info = ConnInfo { direction: Direction::Mesh { service, port, source }, remote, local_port: port, scheme: "http" };
+        let remote = conn
+            .peer_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let info = ConnInfo {
+            direction: Direction::Mesh {
+                service,
+                port,
+                source,
+            },
+            remote,
+            local_port: port,
+            scheme: "http",
+        };
         let gw = self.gateway.clone();
         let stop = self.shutdown.clone();
-        self.handle.spawn(async move { gw.serve_stream(conn, info, stop).await });
+        self.handle
+            .spawn(async move { gw.serve_stream(conn, info, stop).await });
     }
 }

@@ -34,9 +34,18 @@ impl Failure {
         match self {
             Failure::UnknownService => (503, "no such service"),
             Failure::NoHealthyUpstream => (503, "no healthy upstream"),
-            Failure::Overflow => (503, "upstream connect error or disconnect/reset before headers. reset reason: overflow"),
-            Failure::Connect => (503, "upstream connect error or disconnect/reset before headers. reset reason: connection failure"),
-            Failure::Reset => (503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination"),
+            Failure::Overflow => (
+                503,
+                "upstream connect error or disconnect/reset before headers. reset reason: overflow",
+            ),
+            Failure::Connect => (
+                503,
+                "upstream connect error or disconnect/reset before headers. reset reason: connection failure",
+            ),
+            Failure::Reset => (
+                503,
+                "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+            ),
             Failure::Timeout => (504, "upstream request timeout"),
         }
     }
@@ -67,9 +76,19 @@ pub struct Answer {
 
 impl Inner {
     /// The policy for `dest`: its subset's, else the Service's, else defaults.
-    pub fn policy<'t>(&self, table: &'t RouteTable, dest: &Destination) -> (&'t TrafficPolicy, Option<&'t std::collections::BTreeMap<String, String>>) {
-        static DEFAULT: std::sync::LazyLock<TrafficPolicy> = std::sync::LazyLock::new(TrafficPolicy::default);
-        let Some(p) = table.policies.get(&dest.service) else { return (&DEFAULT, None) };
+    pub fn policy<'t>(
+        &self,
+        table: &'t RouteTable,
+        dest: &Destination,
+    ) -> (
+        &'t TrafficPolicy,
+        Option<&'t std::collections::BTreeMap<String, String>>,
+    ) {
+        static DEFAULT: std::sync::LazyLock<TrafficPolicy> =
+            std::sync::LazyLock::new(TrafficPolicy::default);
+        let Some(p) = table.policies.get(&dest.service) else {
+            return (&DEFAULT, None);
+        };
         match dest.subset.as_ref().and_then(|s| p.subsets.get(s)) {
             Some(s) => (&s.policy, Some(&s.labels)),
             None => (&p.policy, None),
@@ -78,7 +97,9 @@ impl Inner {
 
     fn cluster(&self, dest: &Destination, policy: &TrafficPolicy) -> Arc<Cluster> {
         let mut map = self.clusters.lock().expect("clusters lock");
-        map.entry(dest.clone()).or_insert_with(|| Arc::new(Cluster::new(policy))).clone()
+        map.entry(dest.clone())
+            .or_insert_with(|| Arc::new(Cluster::new(policy)))
+            .clone()
     }
 
     /// Sends `head`/`body` to `dest` with `retry` and `timeout`.
@@ -100,12 +121,19 @@ impl Inner {
             Some((sem, _)) => match sem.clone().try_acquire_owned() {
                 Ok(p) => Some(p),
                 Err(_) => {
-                    let pending = cluster.pending.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let pending = cluster
+                        .pending
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     let _g = scopeguard(&cluster.pending);
                     if policy.max_pending.is_some_and(|m| pending as u32 >= m) {
                         return Err(Failure::Overflow);
                     }
-                    Some(sem.clone().acquire_owned().await.map_err(|_| Failure::Overflow)?)
+                    Some(
+                        sem.clone()
+                            .acquire_owned()
+                            .await
+                            .map_err(|_| Failure::Overflow)?,
+                    )
                 }
             },
         };
@@ -114,29 +142,58 @@ impl Inner {
             loop {
                 let replayable = matches!(body, ReqBody::Buffered(_));
                 let this_body = match &mut body {
-                    ReqBody::Buffered(b) => Full::new(b.clone()).map_err(|e| match e {}).boxed_unsync(),
-                    ReqBody::Stream(s) => s.take().unwrap_or_else(|| Full::new(Bytes::new()).map_err(|e| match e {}).boxed_unsync()),
+                    ReqBody::Buffered(b) => {
+                        Full::new(b.clone()).map_err(|e| match e {}).boxed_unsync()
+                    }
+                    ReqBody::Stream(s) => s.take().unwrap_or_else(|| {
+                        Full::new(Bytes::new())
+                            .map_err(|e| match e {})
+                            .boxed_unsync()
+                    }),
                 };
-                let result = self.try_once(&cluster, policy, labels, dest, head, this_body, retry.per_try_timeout, hash_key.as_deref()).await;
+                let result = self
+                    .try_once(
+                        &cluster,
+                        policy,
+                        labels,
+                        dest,
+                        head,
+                        this_body,
+                        retry.per_try_timeout,
+                        hash_key.as_deref(),
+                    )
+                    .await;
                 let can_retry = tries < retry.attempts && replayable;
                 let retryable = match &result {
                     Ok(r) => retry.on.status(r.status().as_u16()),
-                    Err(Failure::Connect) => retry.on.connect_failure || retry.on.server_error || retry.on.gateway_error,
-                    Err(Failure::Reset) => retry.on.reset || retry.on.server_error || retry.on.gateway_error,
-                    Err(Failure::Timeout) => retry.on.server_error || retry.on.gateway_error || retry.on.reset,
+                    Err(Failure::Connect) => {
+                        retry.on.connect_failure || retry.on.server_error || retry.on.gateway_error
+                    }
+                    Err(Failure::Reset) => {
+                        retry.on.reset || retry.on.server_error || retry.on.gateway_error
+                    }
+                    Err(Failure::Timeout) => {
+                        retry.on.server_error || retry.on.gateway_error || retry.on.reset
+                    }
                     Err(Failure::NoHealthyUpstream) => retry.on.connect_failure,
                     Err(_) => false,
                 };
                 if !(can_retry && retryable) {
-                    return result.map(|response| Answer { response, retries: tries });
+                    return result.map(|response| Answer {
+                        response,
+                        retries: tries,
+                    });
                 }
                 tries += 1;
-                let backoff = Duration::from_millis(25u64 << tries.min(4)).mul_f64(0.5 + fastrand::f64() / 2.0);
+                let backoff = Duration::from_millis(25u64 << tries.min(4))
+                    .mul_f64(0.5 + fastrand::f64() / 2.0);
                 tokio::time::sleep(backoff).await;
             }
         };
         match timeout {
-            Some(t) => tokio::time::timeout(t, attempt_all).await.map_err(|_| Failure::Timeout)?,
+            Some(t) => tokio::time::timeout(t, attempt_all)
+                .await
+                .map_err(|_| Failure::Timeout)?,
             None => attempt_all.await,
         }
     }
@@ -154,7 +211,10 @@ impl Inner {
         hash_key: Option<&str>,
     ) -> Result<Response<Incoming>, Failure> {
         let services = self.services.load();
-        let entry = services.services.get(&dest.service).ok_or(Failure::UnknownService)?;
+        let entry = services
+            .services
+            .get(&dest.service)
+            .ok_or(Failure::UnknownService)?;
         let port = match dest.port {
             Some(p) => entry.ports.iter().find(|sp| sp.port == p),
             None => entry.ports.first(),
@@ -168,21 +228,44 @@ impl Inner {
             .collect();
         let total = candidates.len();
         let now = Instant::now();
-        let endpoint = cluster.pick(&candidates, &policy.lb, hash_key, now).ok_or(Failure::NoHealthyUpstream)?;
+        let endpoint = cluster
+            .pick(&candidates, &policy.lb, hash_key, now)
+            .ok_or(Failure::NoHealthyUpstream)?;
         let container_port = endpoint.ports[&port.port];
-        let authority = self.targets.authority(&dest.service.namespace, endpoint, container_port);
-        let proto = port.app_protocol.as_deref().or(port.name.as_deref()).unwrap_or("");
-        let h2 = head.grpc || ["h2c", "grpc", "http2", "kubernetes.io/h2c"].iter().any(|p| proto.starts_with(p));
-        let uri: Uri = format!("http://{authority}{}", head.path_and_query).parse().map_err(|_| Failure::Reset)?;
-        let mut req = Request::builder().method(head.method.clone()).uri(uri).body(body).map_err(|_| Failure::Reset)?;
+        let authority = self
+            .targets
+            .authority(&dest.service.namespace, endpoint, container_port);
+        let proto = port
+            .app_protocol
+            .as_deref()
+            .or(port.name.as_deref())
+            .unwrap_or("");
+        let h2 = head.grpc
+            || ["h2c", "grpc", "http2", "kubernetes.io/h2c"]
+                .iter()
+                .any(|p| proto.starts_with(p));
+        let uri: Uri = format!("http://{authority}{}", head.path_and_query)
+            .parse()
+            .map_err(|_| Failure::Reset)?;
+        let mut req = Request::builder()
+            .method(head.method.clone())
+            .uri(uri)
+            .body(body)
+            .map_err(|_| Failure::Reset)?;
         *req.headers_mut() = head.headers.clone();
         if h2 {
             *req.version_mut() = Version::HTTP_2;
         }
-        let client = if h2 { &self.clients.h2 } else { &self.clients.h1 };
+        let client = if h2 {
+            &self.clients.h2
+        } else {
+            &self.clients.h1
+        };
         let fut = client.request(req);
         let result = match per_try {
-            Some(t) => tokio::time::timeout(t, fut).await.map_err(|_| Failure::Timeout),
+            Some(t) => tokio::time::timeout(t, fut)
+                .await
+                .map_err(|_| Failure::Timeout),
             None => Ok(fut.await),
         };
         let pod = endpoint.pod.clone();
@@ -191,7 +274,13 @@ impl Inner {
             _ => Outcome::Failed,
         };
         let before = cluster.is_ejected(&pod, now);
-        cluster.report(&pod, outcome, policy.outlier.as_ref(), total, Instant::now());
+        cluster.report(
+            &pod,
+            outcome,
+            policy.outlier.as_ref(),
+            total,
+            Instant::now(),
+        );
         if !before && cluster.is_ejected(&pod, Instant::now()) {
             self.metrics.ejections.inc();
         }

@@ -57,26 +57,53 @@ impl Backend {
         let this = b.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { break };
+                let Ok((stream, _)) = listener.accept().await else {
+                    break;
+                };
                 let this = this.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let this = this.clone();
                         async move {
                             let seen = Seen {
-                                host: req.headers().get("host").and_then(|v| v.to_str().ok()).unwrap_or("").to_string(),
+                                host: req
+                                    .headers()
+                                    .get("host")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("")
+                                    .to_string(),
                                 path: req.uri().path().to_string(),
-                                headers: req.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect(),
+                                headers: req
+                                    .headers()
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        (k.to_string(), v.to_str().unwrap_or("").to_string())
+                                    })
+                                    .collect(),
                             };
                             this.seen.lock().unwrap().push(seen);
-                            let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|c| c.to_bytes())
+                                .unwrap_or_default();
                             let delay = this.delay_ms.load(Ordering::SeqCst);
                             if delay > 0 {
                                 tokio::time::sleep(Duration::from_millis(delay)).await;
                             }
                             let fail = this.fail_all.load(Ordering::SeqCst) > 0
-                                || this.fail_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-                            let text = if body.is_empty() { this.version.clone() } else { format!("{} {}", this.version, String::from_utf8_lossy(&body)) };
+                                || this
+                                    .fail_first
+                                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                                        n.checked_sub(1)
+                                    })
+                                    .is_ok();
+                            let text = if body.is_empty() {
+                                this.version.clone()
+                            } else {
+                                format!("{} {}", this.version, String::from_utf8_lossy(&body))
+                            };
                             let mut resp = hyper::Response::new(Full::new(Bytes::from(text)));
                             if fail {
                                 *resp.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
@@ -101,7 +128,11 @@ impl Backend {
     pub fn endpoint(&self, pod: &str) -> Endpoint {
         Endpoint {
             pod: pod.to_string(),
-            labels: [("app".to_string(), "myhero".to_string()), ("version".to_string(), self.version.clone())].into(),
+            labels: [
+                ("app".to_string(), "myhero".to_string()),
+                ("version".to_string(), self.version.clone()),
+            ]
+            .into(),
             ready: true,
             netns: None,
             ip: self.addr.ip(),
@@ -113,15 +144,25 @@ impl Backend {
 /// A Service `ns/name` on port 80 with `endpoints`.
 pub fn service(ns: &str, name: &str, endpoints: Vec<Endpoint>) -> ServiceEntry {
     ServiceEntry {
-        key: ServiceKey { namespace: ns.into(), name: name.into() },
+        key: ServiceKey {
+            namespace: ns.into(),
+            name: name.into(),
+        },
         vip: "127.0.0.1".parse().unwrap(),
-        ports: vec![ServicePort { name: Some("http".into()), port: 80, node_port: None, app_protocol: None }],
+        ports: vec![ServicePort {
+            name: Some("http".into()),
+            port: 80,
+            node_port: None,
+            app_protocol: None,
+        }],
         endpoints,
     }
 }
 
 pub fn snapshot(services: Vec<ServiceEntry>) -> ServiceSnapshot {
-    ServiceSnapshot { services: services.into_iter().map(|s| (s.key.clone(), s)).collect() }
+    ServiceSnapshot {
+        services: services.into_iter().map(|s| (s.key.clone(), s)).collect(),
+    }
 }
 
 /// Parses multi-document YAML into stored objects.
@@ -131,9 +172,20 @@ pub fn objects(yaml: &str) -> Vec<Arc<StoredObject>> {
         .map(|d| {
             let v = d.value;
             Arc::new(StoredObject {
-                group_kind: GroupKind::of(v["apiVersion"].as_str().unwrap(), v["kind"].as_str().unwrap()),
-                namespace: v.pointer("/metadata/namespace").and_then(|n| n.as_str()).map(str::to_string).or(Some("myhero".into())),
-                name: v.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap().to_string(),
+                group_kind: GroupKind::of(
+                    v["apiVersion"].as_str().unwrap(),
+                    v["kind"].as_str().unwrap(),
+                ),
+                namespace: v
+                    .pointer("/metadata/namespace")
+                    .and_then(|n| n.as_str())
+                    .map(str::to_string)
+                    .or(Some("myhero".into())),
+                name: v
+                    .pointer("/metadata/name")
+                    .and_then(|n| n.as_str())
+                    .unwrap()
+                    .to_string(),
                 source: format!("test.yaml: document {}", d.index),
                 value: v,
             })
@@ -158,22 +210,38 @@ impl Drop for Running {
 pub async fn gateway(snap: ServiceSnapshot, yaml: &str) -> Running {
     let (tx, rx) = watch::channel(snap);
     let gateway = Gateway::new(Arc::new(HostDialer), rx, GatewayConfig::default());
-    gateway.apply(objects(yaml)).unwrap_or_else(|p| panic!("apply: {p}"));
+    gateway
+        .apply(objects(yaml))
+        .unwrap_or_else(|p| panic!("apply: {p}"));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let (g, s) = (gateway.clone(), stop.clone());
     tokio::spawn(async move { g.serve(listener, s).await });
-    Running { gateway, addr, services: tx, stop }
+    Running {
+        gateway,
+        addr,
+        services: tx,
+        stop,
+    }
 }
 
 /// A client that keeps connections alive.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// GET `path` with `Host: host` through the gateway; (status, body).
-pub async fn get(c: &reqwest::Client, addr: SocketAddr, host: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+pub async fn get(
+    c: &reqwest::Client,
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     let mut rb = c.get(format!("http://{addr}{path}")).header("host", host);
     for (k, v) in headers {
         rb = rb.header(*k, *v);

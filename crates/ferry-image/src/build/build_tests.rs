@@ -6,10 +6,19 @@ use crate::unpack::UnpackOptions;
 fn busybox_httpd_image_is_deterministic_and_unpacks() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path().join("store")).unwrap();
-    let a = busybox::httpd_image("v1", 8080).unwrap().build(&store, Some("t/httpd:v1")).unwrap();
-    let b = busybox::httpd_image("v1", 8080).unwrap().build(&store, None).unwrap();
+    let a = busybox::httpd_image("v1", 8080)
+        .unwrap()
+        .build(&store, Some("t/httpd:v1"))
+        .unwrap();
+    let b = busybox::httpd_image("v1", 8080)
+        .unwrap()
+        .build(&store, None)
+        .unwrap();
     assert_eq!(a.digest(), b.digest(), "same input, same digest");
-    let c = busybox::httpd_image("v2", 8080).unwrap().build(&store, None).unwrap();
+    let c = busybox::httpd_image("v2", 8080)
+        .unwrap()
+        .build(&store, None)
+        .unwrap();
     assert_ne!(a.digest(), c.digest());
 
     let image = store.image("t/httpd:v1").unwrap();
@@ -19,13 +28,27 @@ fn busybox_httpd_image_is_deterministic_and_unpacks() {
     assert_eq!(cfg.labels().clone().unwrap()["dev.ferry.version"], "v1");
 
     let cache = RootfsCache::open(dir.path().join("rootfs")).unwrap();
-    let root = cache.get_or_unpack(&store, &image, &UnpackOptions::default()).unwrap();
-    assert_eq!(std::fs::read_to_string(root.join("www/version")).unwrap(), "v1\n");
-    assert_eq!(std::fs::read_link(root.join("bin/sh")).unwrap(), Path::new("/bin/busybox"));
-    let again = cache.get_or_unpack(&store, &image, &UnpackOptions::default()).unwrap();
+    let root = cache
+        .get_or_unpack(&store, &image, &UnpackOptions::default())
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.join("www/version")).unwrap(),
+        "v1\n"
+    );
+    assert_eq!(
+        std::fs::read_link(root.join("bin/sh")).unwrap(),
+        Path::new("/bin/busybox")
+    );
+    let again = cache
+        .get_or_unpack(&store, &image, &UnpackOptions::default())
+        .unwrap();
     assert_eq!(root, again);
     // The unpacked busybox really runs.
-    let out = std::process::Command::new(root.join("bin/busybox")).arg("echo").arg("hi").output().unwrap();
+    let out = std::process::Command::new(root.join("bin/busybox"))
+        .arg("echo")
+        .arg("hi")
+        .output()
+        .unwrap();
     assert_eq!(out.stdout, b"hi\n");
 }
 
@@ -48,7 +71,10 @@ fn binary_image_carries_its_libraries_and_runs_chrooted_layout() {
     assert!(root.join("app/ls").is_file());
     let deps = elf::dependencies(Path::new("/bin/ls")).unwrap();
     for p in deps.files.keys() {
-        assert!(root.join(p.trim_start_matches('/')).is_file(), "{p} missing from the image");
+        assert!(
+            root.join(p.trim_start_matches('/')).is_file(),
+            "{p} missing from the image"
+        );
     }
     let cfg = image.config.config().clone().unwrap();
     assert_eq!(cfg.entrypoint().clone().unwrap(), vec!["/app/ls"]);
@@ -59,7 +85,10 @@ fn binary_image_carries_its_libraries_and_runs_chrooted_layout() {
 fn empty_image_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    let e = ImageBuilder::new().build(&store, None).unwrap_err().to_string();
+    let e = ImageBuilder::new()
+        .build(&store, None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("at least one layer"), "{e}");
 }
 

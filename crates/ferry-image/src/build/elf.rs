@@ -44,9 +44,18 @@ struct Info {
 
 fn inspect(path: &Path) -> Result<Info> {
     let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-    let elf = Elf::parse(&bytes).map_err(|e| Error::Build(format!("{} is not a Linux ELF binary: {e}", path.display())))?;
-    let origin = path.parent().unwrap_or(Path::new("/")).to_string_lossy().into_owned();
-    let expand = |p: &&str| p.split(':').map(|d| d.replace("$ORIGIN", &origin).replace("${ORIGIN}", &origin)).collect::<Vec<_>>();
+    let elf = Elf::parse(&bytes)
+        .map_err(|e| Error::Build(format!("{} is not a Linux ELF binary: {e}", path.display())))?;
+    let origin = path
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .to_string_lossy()
+        .into_owned();
+    let expand = |p: &&str| {
+        p.split(':')
+            .map(|d| d.replace("$ORIGIN", &origin).replace("${ORIGIN}", &origin))
+            .collect::<Vec<_>>()
+    };
     let mut search: Vec<String> = Vec::new();
     if elf.runpaths.is_empty() {
         search.extend(elf.rpaths.iter().flat_map(expand));
@@ -63,14 +72,24 @@ fn inspect(path: &Path) -> Result<Info> {
 
 fn ld_so_conf_dirs() -> Vec<String> {
     fn read(path: &Path, out: &mut Vec<String>, depth: u32) {
-        let Ok(text) = std::fs::read_to_string(path) else { return };
-        for line in text.lines().map(|l| l.split('#').next().unwrap_or("").trim()) {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        for line in text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+        {
             if let Some(pattern) = line.strip_prefix("include ") {
                 let pattern = pattern.trim();
                 let (dir, suffix) = pattern.rsplit_once('/').unwrap_or((".", pattern));
                 let suffix = suffix.trim_start_matches('*');
-                let Ok(entries) = std::fs::read_dir(dir) else { continue };
-                let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.to_string_lossy().ends_with(suffix)).collect();
+                let Ok(entries) = std::fs::read_dir(dir) else {
+                    continue;
+                };
+                let mut files: Vec<PathBuf> = entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.to_string_lossy().ends_with(suffix))
+                    .collect();
                 files.sort();
                 for f in files.iter().filter(|_| depth < 4) {
                     read(f, out, depth + 1);
@@ -89,13 +108,21 @@ fn ld_so_conf_dirs() -> Vec<String> {
 /// A statically linked binary needs nothing.
 pub fn dependencies(binary: &Path) -> Result<Dependencies> {
     let root = inspect(binary)?;
-    let mut deps = Dependencies { interpreter: root.interpreter.clone(), files: BTreeMap::new() };
+    let mut deps = Dependencies {
+        interpreter: root.interpreter.clone(),
+        files: BTreeMap::new(),
+    };
     if let Some(interp) = &root.interpreter {
-        let host = std::fs::canonicalize(interp).map_err(|e| Error::io("find the dynamic loader", interp, e))?;
+        let host = std::fs::canonicalize(interp)
+            .map_err(|e| Error::io("find the dynamic loader", interp, e))?;
         deps.files.insert(interp.clone(), host);
     }
     let conf = ld_so_conf_dirs();
-    let mut queue: VecDeque<(String, Vec<String>)> = root.needed.iter().map(|n| (n.clone(), root.search.clone())).collect();
+    let mut queue: VecDeque<(String, Vec<String>)> = root
+        .needed
+        .iter()
+        .map(|n| (n.clone(), root.search.clone()))
+        .collect();
     let mut seen: BTreeMap<String, ()> = BTreeMap::new();
     while let Some((name, search)) = queue.pop_front() {
         if seen.insert(name.clone(), ()).is_some() {
@@ -110,14 +137,22 @@ pub fn dependencies(binary: &Path) -> Result<Dependencies> {
                 .chain(conf.iter().map(String::as_str))
                 .chain(DEFAULT_DIRS.iter().copied())
                 .map(|d| Path::new(d).join(&name))
-                .find(|p| p.is_file() && inspect(p).is_ok_and(|i| i.is_64 == root.is_64 && i.machine == root.machine))
+                .find(|p| {
+                    p.is_file()
+                        && inspect(p)
+                            .is_ok_and(|i| i.is_64 == root.is_64 && i.machine == root.machine)
+                })
         };
         let path = found.ok_or_else(|| {
             Error::Build(format!("{} needs {name}, which was not found on this host (install the package that provides it)", binary.display()))
         })?;
         let info = inspect(&path)?;
         let host = std::fs::canonicalize(&path).map_err(|e| Error::io("resolve", &path, e))?;
-        if deps.interpreter.as_deref().is_some_and(|i| std::fs::canonicalize(i).ok() == Some(host.clone())) {
+        if deps
+            .interpreter
+            .as_deref()
+            .is_some_and(|i| std::fs::canonicalize(i).ok() == Some(host.clone()))
+        {
             continue;
         }
         deps.files.insert(path.to_string_lossy().into_owned(), host);
@@ -141,13 +176,19 @@ mod tests {
         let d = dependencies(Path::new("/bin/ls")).unwrap();
         let interp = d.interpreter.clone().expect("ls is dynamically linked");
         assert!(d.files.contains_key(&interp));
-        assert!(d.files.keys().any(|k| k.ends_with("/libc.so.6")), "{:?}", d.files);
+        assert!(
+            d.files.keys().any(|k| k.ends_with("/libc.so.6")),
+            "{:?}",
+            d.files
+        );
         assert!(d.files.values().all(|p| p.is_file()));
     }
 
     #[test]
     fn non_elf_is_a_clear_error() {
-        let e = dependencies(Path::new("/etc/passwd")).unwrap_err().to_string();
+        let e = dependencies(Path::new("/etc/passwd"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a Linux ELF binary"), "{e}");
     }
 }

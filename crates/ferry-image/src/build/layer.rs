@@ -41,12 +41,22 @@ impl Compression {
 /// What one path of a layer holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    Dir { mode: u32 },
+    Dir {
+        mode: u32,
+    },
     /// A file copied from the host (its content is read at build time).
-    File { source: PathBuf, mode: u32 },
+    File {
+        source: PathBuf,
+        mode: u32,
+    },
     /// A file with the given content.
-    Data { data: Vec<u8>, mode: u32 },
-    Symlink { target: String },
+    Data {
+        data: Vec<u8>,
+        mode: u32,
+    },
+    Symlink {
+        target: String,
+    },
 }
 
 /// A layer being assembled: paths (absolute inside the image) to entries.
@@ -86,7 +96,9 @@ impl Layer {
         let key = normalize(path)?;
         let mut parent = Path::new(&key).parent();
         while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
-            self.entries.entry(p.to_string_lossy().into_owned()).or_insert(Entry::Dir { mode: 0o755 });
+            self.entries
+                .entry(p.to_string_lossy().into_owned())
+                .or_insert(Entry::Dir { mode: 0o755 });
             parent = p.parent();
         }
         self.entries.insert(key, entry);
@@ -97,7 +109,13 @@ impl Layer {
     /// are followed: the image gets the content.
     pub fn add_file(&mut self, source: &Path, dest: &str) -> Result<()> {
         let meta = fs::metadata(source).map_err(|e| Error::io("stat", source, e))?;
-        self.insert(dest, Entry::File { source: source.to_path_buf(), mode: meta.permissions().mode() & 0o7777 })
+        self.insert(
+            dest,
+            Entry::File {
+                source: source.to_path_buf(),
+                mode: meta.permissions().mode() & 0o7777,
+            },
+        )
     }
 
     /// Adds a whole host directory tree under `dest`, keeping symlinks as
@@ -105,10 +123,18 @@ impl Layer {
     pub fn add_dir(&mut self, source: &Path, dest: &str) -> Result<()> {
         let meta = fs::metadata(source).map_err(|e| Error::io("stat", source, e))?;
         if !meta.is_dir() {
-            return Err(Error::Build(format!("{} is not a directory", source.display())));
+            return Err(Error::Build(format!(
+                "{} is not a directory",
+                source.display()
+            )));
         }
         if !normalize(dest)?.is_empty() {
-            self.insert(dest, Entry::Dir { mode: meta.permissions().mode() & 0o7777 })?;
+            self.insert(
+                dest,
+                Entry::Dir {
+                    mode: meta.permissions().mode() & 0o7777,
+                },
+            )?;
         }
         let mut names: Vec<_> = fs::read_dir(source)
             .map_err(|e| Error::io("read directory", source, e))?
@@ -121,14 +147,23 @@ impl Layer {
             let inner = format!("{}/{name}", dest.trim_end_matches('/'));
             let ft = e.file_type().map_err(|err| Error::io("stat", &path, err))?;
             if ft.is_symlink() {
-                let target = fs::read_link(&path).map_err(|err| Error::io("read link", &path, err))?;
-                self.insert(&inner, Entry::Symlink { target: target.to_string_lossy().into_owned() })?;
+                let target =
+                    fs::read_link(&path).map_err(|err| Error::io("read link", &path, err))?;
+                self.insert(
+                    &inner,
+                    Entry::Symlink {
+                        target: target.to_string_lossy().into_owned(),
+                    },
+                )?;
             } else if ft.is_dir() {
                 self.add_dir(&path, &inner)?;
             } else if ft.is_file() {
                 self.add_file(&path, &inner)?;
             } else {
-                return Err(Error::Build(format!("{}: only files, directories and symlinks can go into an image", path.display())));
+                return Err(Error::Build(format!(
+                    "{}: only files, directories and symlinks can go into an image",
+                    path.display()
+                )));
             }
         }
         Ok(())
@@ -142,20 +177,28 @@ impl Layer {
         let result = match compression {
             Compression::Gzip => {
                 let enc = flate2::write::GzEncoder::new(outer, flate2::Compression::default());
-                self.write_tar(enc).and_then(|(enc, diff_id)| Ok((enc.finish()?, diff_id)))
+                self.write_tar(enc)
+                    .and_then(|(enc, diff_id)| Ok((enc.finish()?, diff_id)))
             }
             Compression::Zstd => {
-                let enc = zstd::stream::write::Encoder::new(outer, 3).map_err(|e| Error::io("compress layer", &tmp, e))?;
-                self.write_tar(enc).and_then(|(enc, diff_id)| Ok((enc.finish()?, diff_id)))
+                let enc = zstd::stream::write::Encoder::new(outer, 3)
+                    .map_err(|e| Error::io("compress layer", &tmp, e))?;
+                self.write_tar(enc)
+                    .and_then(|(enc, diff_id)| Ok((enc.finish()?, diff_id)))
             }
             Compression::None => self.write_tar(outer),
         };
         let (outer, diff_id) = result.map_err(|e| Error::io("write layer", &tmp, e))?;
         let (buf, digest, size) = outer.finish();
-        let file = buf.into_inner().map_err(|e| Error::io("write layer", &tmp, e.into_error()))?;
+        let file = buf
+            .into_inner()
+            .map_err(|e| Error::io("write layer", &tmp, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
         store.commit(&tmp, &digest)?;
-        Ok(WrittenLayer { descriptor: Descriptor::new(compression.media_type(), size, digest::parse(&digest)?), diff_id })
+        Ok(WrittenLayer {
+            descriptor: Descriptor::new(compression.media_type(), size, digest::parse(&digest)?),
+            diff_id,
+        })
     }
 
     fn write_tar<W: Write>(&self, out: W) -> io::Result<(W, String)> {
@@ -204,7 +247,11 @@ fn normalize(path: &str) -> Result<String> {
     for c in path.split('/') {
         match c {
             "" | "." => {}
-            ".." => return Err(Error::Build(format!("image path `{path}` must not contain `..`"))),
+            ".." => {
+                return Err(Error::Build(format!(
+                    "image path `{path}` must not contain `..`"
+                )));
+            }
             c => parts.push(c),
         }
     }

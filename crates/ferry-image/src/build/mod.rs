@@ -14,8 +14,8 @@ use std::path::Path;
 
 use bytes::Bytes;
 use oci_spec::image::{
-    Arch, ConfigBuilder, Descriptor, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, ImageManifest,
-    ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+    Arch, ConfigBuilder, Descriptor, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder,
+    ImageManifest, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
 };
 
 pub use layer::{Compression, Entry, Layer, WrittenLayer};
@@ -98,7 +98,8 @@ impl ImageBuilder {
 
     /// Adds `KEY=value` to the environment (replacing an earlier `KEY`).
     pub fn env(mut self, key: &str, value: &str) -> Self {
-        self.env.retain(|e| e.split_once('=').map(|(k, _)| k) != Some(key));
+        self.env
+            .retain(|e| e.split_once('=').map(|(k, _)| k) != Some(key));
         self.env.push(format!("{key}={value}"));
         self
     }
@@ -115,7 +116,11 @@ impl ImageBuilder {
 
     /// Declares an exposed port: `8080` (tcp implied) or `53/udp`.
     pub fn expose(mut self, port: &str) -> Self {
-        let p = if port.contains('/') { port.to_string() } else { format!("{port}/tcp") };
+        let p = if port.contains('/') {
+            port.to_string()
+        } else {
+            format!("{port}/tcp")
+        };
         if !self.exposed_ports.contains(&p) {
             self.exposed_ports.push(p);
         }
@@ -148,26 +153,50 @@ impl ImageBuilder {
     /// from `spawn_blocking` in async code.
     pub fn build(&self, store: &Store, name: Option<&str>) -> Result<BuiltImage> {
         if self.layers.is_empty() {
-            return Err(Error::Build("an image needs at least one layer (add a directory, a binary or busybox)".into()));
+            return Err(Error::Build(
+                "an image needs at least one layer (add a directory, a binary or busybox)".into(),
+            ));
         }
-        let written: Vec<WrittenLayer> = self.layers.iter().map(|l| l.write(store, self.compression)).collect::<Result<_>>()?;
+        let written: Vec<WrittenLayer> = self
+            .layers
+            .iter()
+            .map(|l| l.write(store, self.compression))
+            .collect::<Result<_>>()?;
         let config = self.config(&written)?;
         let config_bytes = canonical_json(&config, "image config")?;
         let config_digest = store.write_blob(&config_bytes)?;
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
-            .config(Descriptor::new(MediaType::ImageConfig, config_bytes.len() as u64, digest::parse(&config_digest)?))
-            .layers(written.iter().map(|w| w.descriptor.clone()).collect::<Vec<_>>())
+            .config(Descriptor::new(
+                MediaType::ImageConfig,
+                config_bytes.len() as u64,
+                digest::parse(&config_digest)?,
+            ))
+            .layers(
+                written
+                    .iter()
+                    .map(|w| w.descriptor.clone())
+                    .collect::<Vec<_>>(),
+            )
             .build()
             .map_err(|e| Error::Build(format!("manifest: {e}")))?;
         let manifest_bytes = canonical_json(&manifest, "manifest")?;
         let manifest_digest = store.write_blob(&manifest_bytes)?;
-        let descriptor = Descriptor::new(MediaType::ImageManifest, manifest_bytes.len() as u64, digest::parse(&manifest_digest)?);
+        let descriptor = Descriptor::new(
+            MediaType::ImageManifest,
+            manifest_bytes.len() as u64,
+            digest::parse(&manifest_digest)?,
+        );
         if let Some(name) = name {
             store.tag(name, &descriptor)?;
         }
-        Ok(BuiltImage { descriptor, manifest, config, manifest_bytes: Bytes::from(manifest_bytes) })
+        Ok(BuiltImage {
+            descriptor,
+            manifest,
+            config,
+            manifest_bytes: Bytes::from(manifest_bytes),
+        })
     }
 
     fn config(&self, layers: &[WrittenLayer]) -> Result<ImageConfiguration> {
@@ -175,7 +204,10 @@ impl ImageBuilder {
         let mut c = ConfigBuilder::default();
         let mut env = self.env.clone();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
-            env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+            env.insert(
+                0,
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            );
         }
         c = c.env(env);
         if let Some(e) = &self.entrypoint {
@@ -188,7 +220,12 @@ impl ImageBuilder {
             c = c.exposed_ports(self.exposed_ports.clone());
         }
         if !self.labels.is_empty() {
-            c = c.labels(self.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<HashMap<_, _>>());
+            c = c.labels(
+                self.labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect::<HashMap<_, _>>(),
+            );
         }
         if let Some(w) = &self.working_dir {
             c = c.working_dir(w.clone());
@@ -198,7 +235,12 @@ impl ImageBuilder {
         }
         let history: Vec<_> = layers
             .iter()
-            .map(|_| HistoryBuilder::default().created(FIXED_CREATED).created_by("ferry image build").build())
+            .map(|_| {
+                HistoryBuilder::default()
+                    .created(FIXED_CREATED)
+                    .created_by("ferry image build")
+                    .build()
+            })
             .collect::<std::result::Result<_, _>>()
             .map_err(err)?;
         ImageConfigurationBuilder::default()
@@ -206,7 +248,13 @@ impl ImageBuilder {
             .architecture(Arch::default())
             .os(Os::Linux)
             .config(c.build().map_err(err)?)
-            .rootfs(RootFsBuilder::default().typ("layers").diff_ids(layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()).build().map_err(err)?)
+            .rootfs(
+                RootFsBuilder::default()
+                    .typ("layers")
+                    .diff_ids(layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
+                    .build()
+                    .map_err(err)?,
+            )
             .history(history)
             .build()
             .map_err(err)
@@ -219,14 +267,20 @@ pub fn canonical_json<T: serde::Serialize>(value: &T, what: &str) -> Result<Vec<
     fn sort(v: serde_json::Value) -> serde_json::Value {
         match v {
             serde_json::Value::Object(map) => {
-                let sorted: BTreeMap<String, serde_json::Value> = map.into_iter().map(|(k, v)| (k, sort(v))).collect();
+                let sorted: BTreeMap<String, serde_json::Value> =
+                    map.into_iter().map(|(k, v)| (k, sort(v))).collect();
                 serde_json::Value::Object(sorted.into_iter().collect())
             }
-            serde_json::Value::Array(a) => serde_json::Value::Array(a.into_iter().map(sort).collect()),
+            serde_json::Value::Array(a) => {
+                serde_json::Value::Array(a.into_iter().map(sort).collect())
+            }
             other => other,
         }
     }
-    let json = |source| Error::Json { what: what.to_string(), source };
+    let json = |source| Error::Json {
+        what: what.to_string(),
+        source,
+    };
     let v = serde_json::to_value(value).map_err(json)?;
     // Write through a BTreeMap-backed structure so the order holds even when
     // serde_json's `preserve_order` feature is on elsewhere in the build.

@@ -10,7 +10,10 @@ mod blobs;
 mod manifests;
 
 pub use auth::{Challenge, Credentials, parse_challenge};
-pub use blobs::{BlobSource, ByteStream, FileSource, MONOLITHIC_MAX, RegistrySource, SessionHook, UploadOptions, UploadSession, backoff};
+pub use blobs::{
+    BlobSource, ByteStream, FileSource, MONOLITHIC_MAX, RegistrySource, SessionHook, UploadOptions,
+    UploadSession, backoff,
+};
 pub use manifests::{FetchedManifest, MANIFEST_ACCEPT};
 
 use std::collections::HashMap;
@@ -52,11 +55,23 @@ impl RegistryClient {
             .redirect(reqwest::redirect::Policy::limited(5))
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|source| Error::Transport { registry: registry.to_string(), source })?;
+            .map_err(|source| Error::Transport {
+                registry: registry.to_string(),
+                source,
+            })?;
         let base = registry_base_url(registry);
-        let host = base.split_once("://").map_or(registry, |(_, h)| h).to_string();
+        let host = base
+            .split_once("://")
+            .map_or(registry, |(_, h)| h)
+            .to_string();
         Ok(Self {
-            inner: Arc::new(Inner { http, registry: host, base, credentials, auth: Mutex::new(HashMap::new()) }),
+            inner: Arc::new(Inner {
+                http,
+                registry: host,
+                base,
+                credentials,
+                auth: Mutex::new(HashMap::new()),
+            }),
         })
     }
 
@@ -73,8 +88,12 @@ impl RegistryClient {
     /// Checks the registry speaks the distribution API (`GET /v2/`),
     /// authenticating if it asks.
     pub async fn ping(&self) -> Result<()> {
-        let resp = self.send(Method::GET, "/v2/", "registry:catalog:*", |r| r).await?;
-        self.expect(resp, &[StatusCode::OK], "GET", "/v2/").await.map(drop)
+        let resp = self
+            .send(Method::GET, "/v2/", "registry:catalog:*", |r| r)
+            .await?;
+        self.expect(resp, &[StatusCode::OK], "GET", "/v2/")
+            .await
+            .map(drop)
     }
 
     /// Absolute URL for a path (`/v2/...`) or a `Location` header value.
@@ -100,8 +119,14 @@ impl RegistryClient {
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
         }
-        let challenge = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).and_then(parse_challenge);
-        let Some(challenge) = challenge else { return Ok(resp) };
+        let challenge = resp
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_challenge);
+        let Some(challenge) = challenge else {
+            return Ok(resp);
+        };
         self.authenticate(&challenge, scope).await?;
         self.send_once(&method, &url, scope, &build).await
     }
@@ -109,7 +134,13 @@ impl RegistryClient {
     /// Sends a request whose body cannot be replayed (a stream): auth for
     /// `scope` must already be cached (any earlier request on the scope
     /// does that); a 401 is an error.
-    pub(crate) async fn send_streaming(&self, method: Method, url: &str, scope: &str, req: impl FnOnce(RequestBuilder) -> RequestBuilder) -> Result<Response> {
+    pub(crate) async fn send_streaming(
+        &self,
+        method: Method,
+        url: &str,
+        scope: &str,
+        req: impl FnOnce(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response> {
         let mut r = self.inner.http.request(method, url);
         if let Some(h) = self.cached_auth(scope) {
             r = r.header(AUTHORIZATION, h);
@@ -117,12 +148,21 @@ impl RegistryClient {
         req(r).send().await.map_err(|source| self.transport(source))
     }
 
-    async fn send_once(&self, method: &Method, url: &str, scope: &str, build: &impl Fn(RequestBuilder) -> RequestBuilder) -> Result<Response> {
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &str,
+        scope: &str,
+        build: &impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response> {
         let mut r = self.inner.http.request(method.clone(), url);
         if let Some(h) = self.cached_auth(scope) {
             r = r.header(AUTHORIZATION, h);
         }
-        build(r).send().await.map_err(|source| self.transport(source))
+        build(r)
+            .send()
+            .await
+            .map_err(|source| self.transport(source))
     }
 
     fn cached_auth(&self, scope: &str) -> Option<String> {
@@ -133,7 +173,9 @@ impl RegistryClient {
     async fn authenticate(&self, challenge: &Challenge, scope: &str) -> Result<()> {
         let header = match challenge {
             Challenge::Basic => {
-                let Some(c) = &self.inner.credentials else { return Ok(()) };
+                let Some(c) = &self.inner.credentials else {
+                    return Ok(());
+                };
                 let mut map = self.inner.auth.lock().expect("auth cache lock");
                 let value = basic_header(c);
                 map.insert("*basic*".into(), value);
@@ -159,7 +201,8 @@ impl RegistryClient {
                         status: resp.status().as_u16(),
                     });
                 }
-                let body: auth::TokenResponse = resp.json().await.map_err(|source| self.transport(source))?;
+                let body: auth::TokenResponse =
+                    resp.json().await.map_err(|source| self.transport(source))?;
                 let token = body.into_token().ok_or_else(|| Error::Protocol {
                     registry: self.inner.registry.clone(),
                     message: format!("token endpoint {realm} returned no token"),
@@ -167,36 +210,67 @@ impl RegistryClient {
                 format!("Bearer {token}")
             }
         };
-        self.inner.auth.lock().expect("auth cache lock").insert(scope.to_string(), header);
+        self.inner
+            .auth
+            .lock()
+            .expect("auth cache lock")
+            .insert(scope.to_string(), header);
         Ok(())
     }
 
     pub(crate) fn transport(&self, source: reqwest::Error) -> Error {
-        Error::Transport { registry: self.inner.registry.clone(), source }
+        Error::Transport {
+            registry: self.inner.registry.clone(),
+            source,
+        }
     }
 
     /// Turns a response with an unexpected status into an error: 401/403 →
     /// [`Error::Unauthorized`], else [`Error::Registry`] with the body.
-    pub(crate) async fn expect(&self, resp: Response, ok: &[StatusCode], method: &str, path: &str) -> Result<Response> {
+    pub(crate) async fn expect(
+        &self,
+        resp: Response,
+        ok: &[StatusCode],
+        method: &str,
+        path: &str,
+    ) -> Result<Response> {
         let status = resp.status();
         if ok.contains(&status) {
             return Ok(resp);
         }
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            return Err(Error::Unauthorized { registry: self.inner.registry.clone(), scope: path.to_string(), status: status.as_u16() });
+            return Err(Error::Unauthorized {
+                registry: self.inner.registry.clone(),
+                scope: path.to_string(),
+                status: status.as_u16(),
+            });
         }
         let body = resp.text().await.unwrap_or_default();
         let body: String = body.chars().take(500).collect();
-        Err(Error::Registry { registry: self.inner.registry.clone(), method: method.into(), path: path.into(), status: status.as_u16(), body })
+        Err(Error::Registry {
+            registry: self.inner.registry.clone(),
+            method: method.into(),
+            path: path.into(),
+            status: status.as_u16(),
+            body,
+        })
     }
 }
 
 fn basic_header(c: &Credentials) -> String {
     // reqwest builds the same header for `basic_auth`; build it by hand here
     // because the cache stores header values.
-    let req = reqwest::Client::new().get("http://x/").basic_auth(&c.username, Some(&c.password)).build();
+    let req = reqwest::Client::new()
+        .get("http://x/")
+        .basic_auth(&c.username, Some(&c.password))
+        .build();
     req.ok()
-        .and_then(|r| r.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string))
+        .and_then(|r| {
+            r.headers()
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
         .unwrap_or_default()
 }
 

@@ -19,7 +19,10 @@ const READ_CHUNK: usize = 256 << 10;
 /// Parses a `Range: bytes=...` header against a blob of `size` bytes into an
 /// inclusive `(start, end)`. Multiple ranges are not supported (whole blob).
 pub(crate) fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>> {
-    let bad = || Error::RangeInvalid { message: format!("range `{value}` outside 0-{size}"), size };
+    let bad = || Error::RangeInvalid {
+        message: format!("range `{value}` outside 0-{size}"),
+        size,
+    };
     let Some(spec) = value.trim().strip_prefix("bytes=") else {
         return Ok(None);
     };
@@ -36,7 +39,13 @@ pub(crate) fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>> 
         (size.saturating_sub(n), size - 1)
     } else {
         let start: u64 = a.parse().map_err(|_| bad())?;
-        let end = if b.is_empty() { size.saturating_sub(1) } else { b.parse::<u64>().map_err(|_| bad())?.min(size.saturating_sub(1)) };
+        let end = if b.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            b.parse::<u64>()
+                .map_err(|_| bad())?
+                .min(size.saturating_sub(1))
+        };
         (start, end)
     };
     if start >= size || end < start {
@@ -45,14 +54,24 @@ pub(crate) fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>> 
     Ok(Some((start, end)))
 }
 
-pub(crate) async fn get(reg: &Registry, name: &str, digest: &str, headers: &HeaderMap, head: bool) -> Result<Response> {
+pub(crate) async fn get(
+    reg: &Registry,
+    name: &str,
+    digest: &str,
+    headers: &HeaderMap,
+    head: bool,
+) -> Result<Response> {
     let digest: Digest = digest.parse()?;
     let repos = &reg.inner.repos;
     let missing = || Error::BlobUnknown(digest.to_string());
     if !repos.has_blob(name, &digest).await? {
         return Err(missing());
     }
-    let info = repos.storage.blob_stat(&digest).await?.ok_or_else(missing)?;
+    let info = repos
+        .storage
+        .blob_stat(&digest)
+        .await?
+        .ok_or_else(missing)?;
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(v) => parse_range(v, info.size)?,
         None => None,
@@ -65,7 +84,11 @@ pub(crate) async fn get(reg: &Registry, name: &str, digest: &str, headers: &Head
         repos.storage.blob_touch(&digest).await?;
         Response::new(Body::empty())
     } else {
-        let reader = repos.storage.blob_open(&digest, start).await?.ok_or_else(missing)?;
+        let reader = repos
+            .storage
+            .blob_open(&digest, start)
+            .await?
+            .ok_or_else(missing)?;
         let metrics = reg.inner.metrics.clone();
         let stream = ReaderStream::with_capacity(reader.take(len), READ_CHUNK).map(move |chunk| {
             if let Ok(c) = &chunk {
@@ -82,7 +105,11 @@ pub(crate) async fn get(reg: &Registry, name: &str, digest: &str, headers: &Head
     set(h, "etag", format!("\"{digest}\""));
     set(h, "accept-ranges", "bytes");
     if range.is_some() {
-        set(h, "content-range", format!("bytes {start}-{end}/{}", info.size));
+        set(
+            h,
+            "content-range",
+            format!("bytes {start}-{end}/{}", info.size),
+        );
         *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     Ok(resp)
@@ -94,7 +121,11 @@ pub(crate) async fn delete(reg: &Registry, name: &str, digest: &str) -> Result<R
         return Err(Error::BlobUnknown(digest.to_string()));
     }
     // The bytes stay until GC finds nothing else uses them.
-    Ok((StatusCode::ACCEPTED, [("docker-content-digest", digest.to_string())]).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        [("docker-content-digest", digest.to_string())],
+    )
+        .into_response())
 }
 
 #[cfg(test)]

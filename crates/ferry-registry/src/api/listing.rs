@@ -17,7 +17,10 @@ use crate::manifest::OCI_INDEX;
 /// more entries follow it.
 pub(crate) fn paginate(all: Vec<String>, q: &Query) -> Result<(Vec<String>, bool)> {
     let n = match q.get("n") {
-        Some(v) => Some(v.parse::<usize>().map_err(|_| Error::BadRequest(format!("n=`{v}` is not a number")))?),
+        Some(v) => Some(
+            v.parse::<usize>()
+                .map_err(|_| Error::BadRequest(format!("n=`{v}` is not a number")))?,
+        ),
         None => None,
     };
     let mut items: Vec<String> = match q.get("last") {
@@ -34,8 +37,13 @@ pub(crate) fn paginate(all: Vec<String>, q: &Query) -> Result<(Vec<String>, bool
 fn with_link(mut resp: Response, path: &str, page: &[String], more: bool, q: &Query) -> Response {
     if more && let Some(last) = page.last() {
         let n = q.get("n").unwrap_or("100");
-        let last: String = serde_urlencoded::to_string([("last", last.as_str())]).unwrap_or_default();
-        set(resp.headers_mut(), "link", format!("<{path}?n={n}&{last}>; rel=\"next\""));
+        let last: String =
+            serde_urlencoded::to_string([("last", last.as_str())]).unwrap_or_default();
+        set(
+            resp.headers_mut(),
+            "link",
+            format!("<{path}?n={n}&{last}>; rel=\"next\""),
+        );
     }
     resp
 }
@@ -46,7 +54,13 @@ pub(crate) async fn tags(reg: &Registry, name: &str, q: &Query) -> Result<Respon
     all.sort();
     let (page, more) = paginate(all, q)?;
     let resp = Json(json!({ "name": name, "tags": page })).into_response();
-    Ok(with_link(resp, &format!("/v2/{name}/tags/list"), &page, more, q))
+    Ok(with_link(
+        resp,
+        &format!("/v2/{name}/tags/list"),
+        &page,
+        more,
+        q,
+    ))
 }
 
 pub(crate) async fn catalog(reg: &Registry, q: &Query) -> Result<Response> {
@@ -56,7 +70,12 @@ pub(crate) async fn catalog(reg: &Registry, q: &Query) -> Result<Response> {
     Ok(with_link(resp, "/v2/_catalog", &page, more, q))
 }
 
-pub(crate) async fn referrers(reg: &Registry, name: &str, digest: &str, q: &Query) -> Result<Response> {
+pub(crate) async fn referrers(
+    reg: &Registry,
+    name: &str,
+    digest: &str,
+    q: &Query,
+) -> Result<Response> {
     let subject: Digest = digest.parse()?;
     let mut manifests = reg.inner.repos.referrers(name, &subject).await?;
     let filter = q.get("artifactType");
@@ -77,14 +96,25 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> Query {
-        Query(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Query(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
     fn pages_follow_last_and_n() {
         let all: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(paginate(all.clone(), &q(&[("n", "2")])).unwrap(), (vec!["a".into(), "b".into()], true));
-        assert_eq!(paginate(all.clone(), &q(&[("n", "2"), ("last", "b")])).unwrap(), (vec!["c".into(), "d".into()], false));
+        assert_eq!(
+            paginate(all.clone(), &q(&[("n", "2")])).unwrap(),
+            (vec!["a".into(), "b".into()], true)
+        );
+        assert_eq!(
+            paginate(all.clone(), &q(&[("n", "2"), ("last", "b")])).unwrap(),
+            (vec!["c".into(), "d".into()], false)
+        );
         assert_eq!(paginate(all.clone(), &q(&[("n", "0")])).unwrap().0.len(), 0);
         assert!(paginate(all, &q(&[("n", "x")])).is_err());
     }

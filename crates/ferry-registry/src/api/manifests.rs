@@ -26,11 +26,19 @@ async fn resolve(reg: &Registry, name: &str, reference: &Reference) -> Result<(D
         Reference::Tag(t) => repos.tag(name, t).await?.ok_or_else(unknown)?,
         Reference::Digest(d) => d.clone(),
     };
-    let media_type = repos.manifest_type(name, &digest).await?.ok_or_else(unknown)?;
+    let media_type = repos
+        .manifest_type(name, &digest)
+        .await?
+        .ok_or_else(unknown)?;
     Ok((digest, media_type))
 }
 
-pub(crate) async fn get(reg: &Registry, name: &str, reference: &str, head: bool) -> Result<Response> {
+pub(crate) async fn get(
+    reg: &Registry,
+    name: &str,
+    reference: &str,
+    head: bool,
+) -> Result<Response> {
     let reference = Reference::parse(reference)?;
     require_repo(reg, name).await?;
     let (digest, media_type) = resolve(reg, name, &reference).await?;
@@ -56,23 +64,35 @@ pub(crate) async fn get(reg: &Registry, name: &str, reference: &str, head: bool)
     Ok(resp)
 }
 
-pub(crate) async fn put(reg: &Registry, name: &str, reference: &str, headers: &HeaderMap, body: Body) -> Result<Response> {
+pub(crate) async fn put(
+    reg: &Registry,
+    name: &str,
+    reference: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let reference = Reference::parse(reference)?;
     let bytes: Bytes = match Limited::new(body, MAX_MANIFEST as usize).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return Err(Error::TooLarge(format!("manifests are limited to {MAX_MANIFEST} bytes")));
+            return Err(Error::TooLarge(format!(
+                "manifests are limited to {MAX_MANIFEST} bytes"
+            )));
         }
         Err(e) => return Err(Error::Body(e.to_string())),
     };
     reg.inner.metrics.received(bytes.len() as u64);
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     let parsed = manifest::parse(&bytes, content_type)?;
     let digest = match &reference {
         Reference::Digest(d) => {
             let actual = Digest::of(d.algorithm(), &bytes);
             if &actual != d {
-                return Err(Error::DigestInvalid(format!("manifest hashes to {actual}, not {d}")));
+                return Err(Error::DigestInvalid(format!(
+                    "manifest hashes to {actual}, not {d}"
+                )));
             }
             actual
         }
@@ -84,13 +104,17 @@ pub(crate) async fn put(reg: &Registry, name: &str, reference: &str, headers: &H
     let _guard = reg.inner.gc_guard.read().await;
     for b in &parsed.blobs {
         if !repos.has_blob(name, b).await? || repos.storage.blob_stat(b).await?.is_none() {
-            return Err(Error::ManifestBlobUnknown(format!("blob {b} is not in repository {name}")));
+            return Err(Error::ManifestBlobUnknown(format!(
+                "blob {b} is not in repository {name}"
+            )));
         }
         repos.storage.blob_touch(b).await?;
     }
     for m in &parsed.manifests {
         if repos.manifest_type(name, m).await?.is_none() {
-            return Err(Error::ManifestBlobUnknown(format!("manifest {m} is not in repository {name}")));
+            return Err(Error::ManifestBlobUnknown(format!(
+                "manifest {m} is not in repository {name}"
+            )));
         }
         repos.storage.blob_touch(m).await?;
     }
@@ -100,10 +124,14 @@ pub(crate) async fn put(reg: &Registry, name: &str, reference: &str, headers: &H
     if !new_blob {
         repos.storage.blob_touch(&digest).await?;
     }
-    repos.put_revision(name, &digest, &parsed.media_type).await?;
+    repos
+        .put_revision(name, &digest, &parsed.media_type)
+        .await?;
     if let Some(subject) = &parsed.subject {
         let descriptor = manifest::referrer_descriptor(&parsed, &digest, bytes.len() as u64);
-        repos.add_referrer(name, subject, &digest, &descriptor).await?;
+        repos
+            .add_referrer(name, subject, &digest, &descriptor)
+            .await?;
     }
     let tag = match &reference {
         Reference::Tag(t) => {

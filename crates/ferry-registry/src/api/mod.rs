@@ -18,11 +18,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use futures_util::TryStreamExt;
 
+use crate::Registry;
 use crate::auth::Access;
 use crate::error::{Error, Result};
 use crate::names::{Route, parse_route};
 use crate::storage::ByteStream;
-use crate::Registry;
 
 pub(crate) fn router(reg: Registry) -> Router {
     Router::new()
@@ -47,12 +47,19 @@ async fn dispatch(State(reg): State<Registry>, req: Request) -> Response {
             };
             (label, resp)
         }
-        Ok(None) => ("unknown", Error::NameUnknown(format!("no such endpoint {path}")).into_response()),
+        Ok(None) => (
+            "unknown",
+            Error::NameUnknown(format!("no such endpoint {path}")).into_response(),
+        ),
         Err(e) => ("invalid", e.into_response()),
     };
-    resp.headers_mut()
-        .insert("docker-distribution-api-version", HeaderValue::from_static("registry/2.0"));
-    reg.inner.metrics.request(label, method.as_str(), resp.status().as_u16());
+    resp.headers_mut().insert(
+        "docker-distribution-api-version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    reg.inner
+        .metrics
+        .request(label, method.as_str(), resp.status().as_u16());
     tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "registry request");
     resp
 }
@@ -67,19 +74,40 @@ async fn handle(reg: &Registry, route: Route, req: Request) -> Result<Response> 
     let head = method == Method::HEAD;
     use Route::*;
     match (route, method.clone()) {
-        (Base, Method::GET | Method::HEAD) => Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response()),
+        (Base, Method::GET | Method::HEAD) => Ok((
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            "{}",
+        )
+            .into_response()),
         (Catalog, Method::GET) => listing::catalog(reg, &query).await,
         (Tags { name }, Method::GET) => listing::tags(reg, &name, &query).await,
-        (Referrers { name, digest }, Method::GET) => listing::referrers(reg, &name, &digest, &query).await,
-        (Blob { name, digest }, Method::GET | Method::HEAD) => blobs::get(reg, &name, &digest, &headers, head).await,
+        (Referrers { name, digest }, Method::GET) => {
+            listing::referrers(reg, &name, &digest, &query).await
+        }
+        (Blob { name, digest }, Method::GET | Method::HEAD) => {
+            blobs::get(reg, &name, &digest, &headers, head).await
+        }
         (Blob { name, digest }, Method::DELETE) => blobs::delete(reg, &name, &digest).await,
-        (Manifest { name, reference }, Method::GET | Method::HEAD) => manifests::get(reg, &name, &reference, head).await,
-        (Manifest { name, reference }, Method::PUT) => manifests::put(reg, &name, &reference, &headers, body).await,
-        (Manifest { name, reference }, Method::DELETE) => manifests::delete(reg, &name, &reference).await,
-        (UploadStart { name }, Method::POST) => uploads::start(reg, &name, &query, &headers, body).await,
+        (Manifest { name, reference }, Method::GET | Method::HEAD) => {
+            manifests::get(reg, &name, &reference, head).await
+        }
+        (Manifest { name, reference }, Method::PUT) => {
+            manifests::put(reg, &name, &reference, &headers, body).await
+        }
+        (Manifest { name, reference }, Method::DELETE) => {
+            manifests::delete(reg, &name, &reference).await
+        }
+        (UploadStart { name }, Method::POST) => {
+            uploads::start(reg, &name, &query, &headers, body).await
+        }
         (Upload { name, id }, Method::GET) => uploads::status(reg, &name, &id).await,
-        (Upload { name, id }, Method::PATCH) => uploads::patch(reg, &name, &id, &headers, body).await,
-        (Upload { name, id }, Method::PUT) => uploads::finish(reg, &name, &id, &query, &headers, body).await,
+        (Upload { name, id }, Method::PATCH) => {
+            uploads::patch(reg, &name, &id, &headers, body).await
+        }
+        (Upload { name, id }, Method::PUT) => {
+            uploads::finish(reg, &name, &id, &query, &headers, body).await
+        }
         (Upload { name, id }, Method::DELETE) => uploads::cancel(reg, &name, &id).await,
         (_, m) => Err(Error::Unsupported(format!("method {m} on this endpoint"))),
     }
@@ -97,12 +125,21 @@ fn needed_access(route: &Route, method: &Method, query: &Query) -> Vec<Access> {
         Method::DELETE if !matches!(route, Route::Upload { .. }) => A::Delete,
         _ => A::Push,
     };
-    let mut out = vec![Access { repository: name.to_string(), action }];
+    let mut out = vec![Access {
+        repository: name.to_string(),
+        action,
+    }];
     if action == A::Push {
         // Pushing needs to read back what it pushed (HEAD checks, mounts).
-        out.push(Access { repository: name.to_string(), action: A::Pull });
+        out.push(Access {
+            repository: name.to_string(),
+            action: A::Pull,
+        });
         if let Some(from) = query.get("from") {
-            out.push(Access { repository: from.to_string(), action: A::Pull });
+            out.push(Access {
+                repository: from.to_string(),
+                action: A::Pull,
+            });
         }
     }
     out
@@ -114,11 +151,17 @@ pub(crate) struct Query(Vec<(String, String)>);
 
 impl Query {
     fn parse(q: Option<&str>) -> Self {
-        Query(q.map(|q| serde_urlencoded::from_str(q).unwrap_or_default()).unwrap_or_default())
+        Query(
+            q.map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
+                .unwrap_or_default(),
+        )
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 

@@ -45,8 +45,13 @@ fn created(name: &str, digest: &Digest) -> Response {
 /// The start offset a `Content-Range` header asks for (`<start>-<end>`,
 /// optionally prefixed by `bytes `); a malformed header is a 416.
 fn content_range_start(headers: &HeaderMap, size_hint: u64) -> Result<Option<u64>> {
-    let Some(v) = headers.get(header::CONTENT_RANGE) else { return Ok(None) };
-    let bad = || Error::RangeInvalid { message: "malformed Content-Range (want <start>-<end>)".into(), size: size_hint };
+    let Some(v) = headers.get(header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
+    let bad = || Error::RangeInvalid {
+        message: "malformed Content-Range (want <start>-<end>)".into(),
+        size: size_hint,
+    };
     let s = v.to_str().map_err(|_| bad())?.trim();
     let s = s.strip_prefix("bytes ").unwrap_or(s);
     let s = s.split('/').next().unwrap_or(s);
@@ -56,7 +61,10 @@ fn content_range_start(headers: &HeaderMap, size_hint: u64) -> Result<Option<u64
     if end < start {
         return Err(bad());
     }
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
         && len != end - start + 1
     {
         return Err(bad());
@@ -75,7 +83,13 @@ async fn commit(reg: &Registry, name: &str, id: &str, digest: &Digest) -> Result
     Ok(created(name, digest))
 }
 
-pub(crate) async fn start(reg: &Registry, name: &str, q: &Query, headers: &HeaderMap, body: Body) -> Result<Response> {
+pub(crate) async fn start(
+    reg: &Registry,
+    name: &str,
+    q: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let repos = &reg.inner.repos;
     if let Some(mount) = q.get("mount") {
         let digest: Digest = mount.parse()?;
@@ -103,7 +117,10 @@ pub(crate) async fn start(reg: &Registry, name: &str, q: &Query, headers: &Heade
                 return Err(e);
             }
         };
-        let appended = repos.storage.upload_append(&id, Some(0), body_stream(reg, body)).await;
+        let appended = repos
+            .storage
+            .upload_append(&id, Some(0), body_stream(reg, body))
+            .await;
         if let Err(e) = appended {
             repos.storage.upload_delete(&id).await?;
             return Err(e);
@@ -115,21 +132,53 @@ pub(crate) async fn start(reg: &Registry, name: &str, q: &Query, headers: &Heade
 }
 
 pub(crate) async fn status(reg: &Registry, name: &str, id: &str) -> Result<Response> {
-    let info = reg.inner.repos.storage.upload_stat(id).await?.ok_or_else(|| Error::BlobUploadUnknown(id.to_string()))?;
-    Ok(session_response(StatusCode::NO_CONTENT, name, id, info.size))
+    let info = reg
+        .inner
+        .repos
+        .storage
+        .upload_stat(id)
+        .await?
+        .ok_or_else(|| Error::BlobUploadUnknown(id.to_string()))?;
+    Ok(session_response(
+        StatusCode::NO_CONTENT,
+        name,
+        id,
+        info.size,
+    ))
 }
 
-pub(crate) async fn patch(reg: &Registry, name: &str, id: &str, headers: &HeaderMap, body: Body) -> Result<Response> {
+pub(crate) async fn patch(
+    reg: &Registry,
+    name: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let storage = &reg.inner.repos.storage;
-    let current = storage.upload_stat(id).await?.ok_or_else(|| Error::BlobUploadUnknown(id.to_string()))?;
+    let current = storage
+        .upload_stat(id)
+        .await?
+        .ok_or_else(|| Error::BlobUploadUnknown(id.to_string()))?;
     let at = content_range_start(headers, current.size)?;
-    let size = storage.upload_append(id, at, body_stream(reg, body)).await?;
+    let size = storage
+        .upload_append(id, at, body_stream(reg, body))
+        .await?;
     Ok(session_response(StatusCode::ACCEPTED, name, id, size))
 }
 
-pub(crate) async fn finish(reg: &Registry, name: &str, id: &str, q: &Query, headers: &HeaderMap, body: Body) -> Result<Response> {
+pub(crate) async fn finish(
+    reg: &Registry,
+    name: &str,
+    id: &str,
+    q: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let storage = &reg.inner.repos.storage;
-    let current = storage.upload_stat(id).await?.ok_or_else(|| Error::BlobUploadUnknown(id.to_string()))?;
+    let current = storage
+        .upload_stat(id)
+        .await?
+        .ok_or_else(|| Error::BlobUploadUnknown(id.to_string()))?;
     let digest: Digest = q
         .get("digest")
         .ok_or_else(|| Error::DigestInvalid("PUT needs ?digest=<digest>".into()))?
@@ -141,7 +190,9 @@ pub(crate) async fn finish(reg: &Registry, name: &str, id: &str, q: &Query, head
         .is_none_or(|n| n > 0);
     if has_body {
         let at = content_range_start(headers, current.size)?;
-        storage.upload_append(id, at, body_stream(reg, body)).await?;
+        storage
+            .upload_append(id, at, body_stream(reg, body))
+            .await?;
     }
     commit(reg, name, id, &digest).await
 }

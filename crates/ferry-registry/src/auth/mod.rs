@@ -60,12 +60,19 @@ pub struct Auth {
 
 /// An argon2id PHC string for `secret`, for `secretHash` in the config.
 pub fn hash_secret(secret: &str) -> String {
-    let salt = SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).expect("16 bytes is a valid salt");
-    argon2::Argon2::default().hash_password(secret.as_bytes(), &salt).expect("argon2 hashing").to_string()
+    let salt =
+        SaltString::encode_b64(uuid::Uuid::new_v4().as_bytes()).expect("16 bytes is a valid salt");
+    argon2::Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .expect("argon2 hashing")
+        .to_string()
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Auth {
@@ -75,19 +82,35 @@ impl Auth {
             return Ok(None);
         }
         let mut accounts = Vec::new();
-        let all = spec.users.iter().map(|u| (u.name.clone(), u)).chain(spec.robots.iter().map(|r| (format!("robot${}", r.name), r)));
+        let all = spec
+            .users
+            .iter()
+            .map(|u| (u.name.clone(), u))
+            .chain(spec.robots.iter().map(|r| (format!("robot${}", r.name), r)));
         for (login, a) in all {
-            PasswordHash::new(&a.secret_hash)
-                .map_err(|e| Error::Config(format!("account `{login}`: secretHash is not an argon2 PHC string: {e}")))?;
+            PasswordHash::new(&a.secret_hash).map_err(|e| {
+                Error::Config(format!(
+                    "account `{login}`: secretHash is not an argon2 PHC string: {e}"
+                ))
+            })?;
             let mut rules = Vec::new();
             for p in &a.permissions {
                 let glob = GlobBuilder::new(&p.repositories)
                     .literal_separator(true)
                     .build()
-                    .map_err(|e| Error::Config(format!("account `{login}`: repositories `{}`: {e}", p.repositories)))?;
+                    .map_err(|e| {
+                        Error::Config(format!(
+                            "account `{login}`: repositories `{}`: {e}",
+                            p.repositories
+                        ))
+                    })?;
                 rules.push((glob.compile_matcher(), p.actions.clone()));
             }
-            accounts.push(Account { login, hash: a.secret_hash.clone(), rules });
+            accounts.push(Account {
+                login,
+                hash: a.secret_hash.clone(),
+                rules,
+            });
         }
         Ok(Some(Auth {
             signer: Signer::load_or_create(&dir.join("token.key"))?,
@@ -117,24 +140,49 @@ impl Auth {
 
     fn check_secret(&self, account: &Account, secret: &str) -> bool {
         let fingerprint: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        if self.verified.lock().expect("verified lock").get(&account.login) == Some(&fingerprint) {
+        if self
+            .verified
+            .lock()
+            .expect("verified lock")
+            .get(&account.login)
+            == Some(&fingerprint)
+        {
             return true;
         }
-        let ok = PasswordHash::new(&account.hash)
-            .is_ok_and(|h| argon2::Argon2::default().verify_password(secret.as_bytes(), &h).is_ok());
+        let ok = PasswordHash::new(&account.hash).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(secret.as_bytes(), &h)
+                .is_ok()
+        });
         if ok {
-            self.verified.lock().expect("verified lock").insert(account.login.clone(), fingerprint);
+            self.verified
+                .lock()
+                .expect("verified lock")
+                .insert(account.login.clone(), fingerprint);
         }
         ok
     }
 
     fn challenge(&self, headers: &HeaderMap, needed: &[Access], insufficient: bool) -> String {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        let mut c = format!("Bearer realm=\"{}://{host}/token\",service=\"{SERVICE}\"", self.scheme);
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let mut c = format!(
+            "Bearer realm=\"{}://{host}/token\",service=\"{SERVICE}\"",
+            self.scheme
+        );
         if let Some(first) = needed.first() {
-            let actions: Vec<&str> =
-                needed.iter().filter(|a| a.repository == first.repository).map(|a| a.action.as_str()).collect();
-            c.push_str(&format!(",scope=\"repository:{}:{}\"", first.repository, actions.join(",")));
+            let actions: Vec<&str> = needed
+                .iter()
+                .filter(|a| a.repository == first.repository)
+                .map(|a| a.action.as_str())
+                .collect();
+            c.push_str(&format!(
+                ",scope=\"repository:{}:{}\"",
+                first.repository,
+                actions.join(",")
+            ));
         }
         if insufficient {
             c.push_str(",error=\"insufficient_scope\"");
@@ -146,11 +194,16 @@ impl Auth {
 impl Registry {
     /// Checks the request's token grants every access in `needed`.
     pub(crate) fn authorize(&self, headers: &HeaderMap, needed: &[Access]) -> Result<()> {
-        let Some(auth) = &self.inner.auth else { return Ok(()) };
+        let Some(auth) = &self.inner.auth else {
+            return Ok(());
+        };
         let bearer = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            });
         let claims = match bearer {
             Some(t) => auth.signer.verify(t.trim(), now()),
             None => None,
@@ -158,20 +211,29 @@ impl Registry {
         let Some(claims) = claims else {
             // `/v2/` always challenges (clients learn the token realm from
             // it); anonymous pulls of repositories need no token.
-            if auth.anonymous_pull && !needed.is_empty() && needed.iter().all(|a| a.action == RegistryAction::Pull) {
+            if auth.anonymous_pull
+                && !needed.is_empty()
+                && needed.iter().all(|a| a.action == RegistryAction::Pull)
+            {
                 return Ok(());
             }
-            return Err(Error::Unauthorized { challenge: Some(auth.challenge(headers, needed, false)) });
+            return Err(Error::Unauthorized {
+                challenge: Some(auth.challenge(headers, needed, false)),
+            });
         };
         let granted = |a: &Access| {
             claims.access.iter().any(|g| {
-                g.kind == "repository" && g.name == a.repository && g.actions.iter().any(|x| x == a.action.as_str() || x == "*")
+                g.kind == "repository"
+                    && g.name == a.repository
+                    && g.actions.iter().any(|x| x == a.action.as_str() || x == "*")
             }) || (auth.anonymous_pull && a.action == RegistryAction::Pull)
         };
         if needed.iter().all(granted) {
             Ok(())
         } else {
-            Err(Error::Unauthorized { challenge: Some(auth.challenge(headers, needed, true)) })
+            Err(Error::Unauthorized {
+                challenge: Some(auth.challenge(headers, needed, true)),
+            })
         }
     }
 }
@@ -180,20 +242,35 @@ impl Registry {
 fn parse_scope(scope: &str) -> Option<(String, Vec<String>)> {
     let rest = scope.strip_prefix("repository:")?;
     let (name, actions) = rest.rsplit_once(':')?;
-    Some((name.to_string(), actions.split(',').map(str::to_string).collect()))
+    Some((
+        name.to_string(),
+        actions.split(',').map(str::to_string).collect(),
+    ))
 }
 
 /// `GET /token?service=...&scope=repository:<name>:<actions>...`
-pub(crate) async fn token_endpoint(State(reg): State<Registry>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+pub(crate) async fn token_endpoint(
+    State(reg): State<Registry>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let Some(auth) = &reg.inner.auth else {
-        return Error::Unsupported("this registry has no accounts; no token is needed".into()).into_response();
+        return Error::Unsupported("this registry has no accounts; no token is needed".into())
+            .into_response();
     };
-    let params: Vec<(String, String)> = query.as_deref().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
+    let params: Vec<(String, String)> = query
+        .as_deref()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok());
     let account = match basic {
         Some(pair) => {
@@ -204,7 +281,10 @@ pub(crate) async fn token_endpoint(State(reg): State<Registry>, RawQuery(query):
                     let (reg2, login, secret) = (reg.clone(), a.login.clone(), secret.to_string());
                     tokio::task::spawn_blocking(move || {
                         let auth = reg2.inner.auth.as_ref().expect("auth present");
-                        auth.accounts.iter().find(|x| x.login == login).is_some_and(|x| auth.check_secret(x, &secret))
+                        auth.accounts
+                            .iter()
+                            .find(|x| x.login == login)
+                            .is_some_and(|x| auth.check_secret(x, &secret))
                     })
                     .await
                     .unwrap_or(false)
@@ -222,21 +302,36 @@ pub(crate) async fn token_endpoint(State(reg): State<Registry>, RawQuery(query):
     let mut access = Vec::new();
     for (_, scope) in params.iter().filter(|(k, _)| k == "scope") {
         for one in scope.split(' ') {
-            let Some((name, wanted)) = parse_scope(one) else { continue };
+            let Some((name, wanted)) = parse_scope(one) else {
+                continue;
+            };
             let allowed = auth.allowed(account, &name);
             let actions: Vec<String> = wanted
                 .into_iter()
-                .filter(|w| w == "*" && !allowed.is_empty() || allowed.iter().any(|a| a.as_str() == w))
+                .filter(|w| {
+                    w == "*" && !allowed.is_empty() || allowed.iter().any(|a| a.as_str() == w)
+                })
                 .collect();
-            access.push(Grant { kind: "repository".into(), name, actions });
+            access.push(Grant {
+                kind: "repository".into(),
+                name,
+                actions,
+            });
         }
     }
     let issued = now();
-    let claims = Claims { sub: account.map(|a| a.login.clone()).unwrap_or_default(), exp: issued + TOKEN_TTL, access };
+    let claims = Claims {
+        sub: account.map(|a| a.login.clone()).unwrap_or_default(),
+        exp: issued + TOKEN_TTL,
+        access,
+    };
     let token = auth.signer.sign(&claims);
     let issued_at = time::OffsetDateTime::from_unix_timestamp(issued as i64)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default();
     Json(serde_json::json!({ "token": token, "access_token": token, "expires_in": TOKEN_TTL, "issued_at": issued_at }))
         .into_response()
@@ -248,7 +343,10 @@ mod tests {
 
     #[test]
     fn scopes_parse_names_with_slashes_and_ports() {
-        assert_eq!(parse_scope("repository:a/b:pull,push"), Some(("a/b".into(), vec!["pull".into(), "push".into()])));
+        assert_eq!(
+            parse_scope("repository:a/b:pull,push"),
+            Some(("a/b".into(), vec!["pull".into(), "push".into()]))
+        );
         assert_eq!(parse_scope("registry:catalog:*"), None);
     }
 
@@ -257,7 +355,15 @@ mod tests {
         let h = hash_secret("s3cret");
         assert!(h.starts_with("$argon2id$"));
         let parsed = PasswordHash::new(&h).unwrap();
-        assert!(argon2::Argon2::default().verify_password(b"s3cret", &parsed).is_ok());
-        assert!(argon2::Argon2::default().verify_password(b"nope", &parsed).is_err());
+        assert!(
+            argon2::Argon2::default()
+                .verify_password(b"s3cret", &parsed)
+                .is_ok()
+        );
+        assert!(
+            argon2::Argon2::default()
+                .verify_password(b"nope", &parsed)
+                .is_err()
+        );
     }
 }

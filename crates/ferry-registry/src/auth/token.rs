@@ -66,7 +66,9 @@ impl Signer {
                 .mode(0o600)
                 .open(&tmp)
                 .map_err(|e| Error::io(&tmp, e))?;
-            f.write_all(&key).and_then(|_| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(&key)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::io(&tmp, e))?;
         }
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
         Ok(Self { key })
@@ -107,7 +109,11 @@ mod tests {
         let claims = Claims {
             sub: "alice".into(),
             exp: 100,
-            access: vec![Grant { kind: "repository".into(), name: "a/b".into(), actions: vec!["pull".into()] }],
+            access: vec![Grant {
+                kind: "repository".into(),
+                name: "a/b".into(),
+                actions: vec!["pull".into()],
+            }],
         };
         let t = s.sign(&claims);
         assert_eq!(s.verify(&t, 50), Some(claims));

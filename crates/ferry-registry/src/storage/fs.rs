@@ -53,7 +53,10 @@ impl FsStorage {
             let p = root.join(sub);
             std::fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
         }
-        Ok(Self { root, sessions: Arc::default() })
+        Ok(Self {
+            root,
+            sessions: Arc::default(),
+        })
     }
 
     /// The root directory.
@@ -62,7 +65,11 @@ impl FsStorage {
     }
 
     fn blob_path(&self, d: &Digest) -> PathBuf {
-        self.root.join("blobs").join(d.algorithm().as_str()).join(&d.hex()[..2]).join(d.hex())
+        self.root
+            .join("blobs")
+            .join(d.algorithm().as_str())
+            .join(&d.hex()[..2])
+            .join(d.hex())
     }
 
     fn upload_path(&self, id: &str) -> Result<PathBuf> {
@@ -71,7 +78,10 @@ impl FsStorage {
     }
 
     fn meta_path(&self, key: &str) -> Result<PathBuf> {
-        if key.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        if key
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
             return Err(Error::BadRequest(format!("invalid metadata key `{key}`")));
         }
         Ok(self.root.join("repositories").join(key))
@@ -84,7 +94,12 @@ impl FsStorage {
     fn session(&self, id: &str) -> Arc<tokio::sync::Mutex<Session>> {
         let mut map = self.sessions.lock().expect("sessions lock");
         map.entry(id.to_string())
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Session { hashed: 0, hasher: Algorithm::Sha256.hasher() })))
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(Session {
+                    hashed: 0,
+                    hasher: Algorithm::Sha256.hasher(),
+                }))
+            })
             .clone()
     }
 
@@ -96,7 +111,9 @@ impl FsStorage {
 // === blocking helpers ===
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::io("<blocking task>", std::io::Error::other(e)))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::io("<blocking task>", std::io::Error::other(e)))?
 }
 
 /// Renames `from` to `to` (creating `to`'s directory) and fsyncs the directory.
@@ -108,12 +125,16 @@ fn install(from: &Path, to: &Path) -> Result<()> {
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| Error::io(path, e))
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Error::io(path, e))
 }
 
 fn hash_file(path: &Path, alg: Algorithm) -> Result<Digest> {
@@ -130,7 +151,10 @@ fn hash_file(path: &Path, alg: Algorithm) -> Result<Digest> {
 }
 
 fn info(meta: &std::fs::Metadata) -> Info {
-    Info { size: meta.len(), modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH) }
+    Info {
+        size: meta.len(),
+        modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    }
 }
 
 fn stat(path: &Path) -> Result<Option<Info>> {
@@ -173,7 +197,11 @@ fn find_repositories(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<
         if name == "_manifests" && !prefix.is_empty() {
             out.push(prefix.to_string());
         } else if !name.starts_with('_') {
-            let child = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let child = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
             find_repositories(&dir.join(&name), &child, out)?;
         }
     }
@@ -195,7 +223,9 @@ impl Storage for FsStorage {
             Err(e) => return Err(Error::io(&p, e)),
         };
         if offset > 0 {
-            f.seek(std::io::SeekFrom::Start(offset)).await.map_err(|e| Error::io(&p, e))?;
+            f.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| Error::io(&p, e))?;
         }
         f.set_max_buf_size(WRITE_BATCH);
         Ok(Some(Box::pin(f)))
@@ -206,7 +236,10 @@ impl Storage for FsStorage {
         blocking(move || {
             let Some(i) = stat(&p)? else { return Ok(None) };
             if i.size > limit {
-                return Err(Error::TooLarge(format!("{} bytes exceeds the limit of {limit}", i.size)));
+                return Err(Error::TooLarge(format!(
+                    "{} bytes exceeds the limit of {limit}",
+                    i.size
+                )));
             }
             match std::fs::read(&p) {
                 Ok(b) => Ok(Some(Bytes::from(b))),
@@ -220,7 +253,9 @@ impl Storage for FsStorage {
     async fn blob_write(&self, digest: &Digest, bytes: Bytes) -> Result<()> {
         let actual = Digest::of(digest.algorithm(), &bytes);
         if &actual != digest {
-            return Err(Error::DigestInvalid(format!("content hashes to {actual}, not {digest}")));
+            return Err(Error::DigestInvalid(format!(
+                "content hashes to {actual}, not {digest}"
+            )));
         }
         let (tmp, dest) = (self.tmp_path(), self.blob_path(digest));
         blocking(move || {
@@ -235,13 +270,15 @@ impl Storage for FsStorage {
 
     async fn blob_touch(&self, digest: &Digest) -> Result<()> {
         let p = self.blob_path(digest);
-        blocking(move || {
-            match std::fs::File::options().write(true).open(&p) {
-                Ok(f) => f.set_modified(SystemTime::now()).map_err(|e| Error::io(&p, e)),
+        blocking(
+            move || match std::fs::File::options().write(true).open(&p) {
+                Ok(f) => f
+                    .set_modified(SystemTime::now())
+                    .map_err(|e| Error::io(&p, e)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 Err(e) => Err(Error::io(&p, e)),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -283,7 +320,12 @@ impl Storage for FsStorage {
         let p = self.upload_path(id)?;
         // Wait for an append in progress, so the size reported is where the
         // next chunk must start.
-        let session = self.sessions.lock().expect("sessions lock").get(id).cloned();
+        let session = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .get(id)
+            .cloned();
         let _held = match &session {
             Some(s) => Some(s.lock().await),
             None => None,
@@ -297,10 +339,15 @@ impl Storage for FsStorage {
         let mut s = session.lock().await;
         let p = path.clone();
         let (file, size) = blocking(move || {
-            let f = std::fs::File::options().append(true).open(&p).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::BlobUploadUnknown("upload session not found".into()),
-                _ => Error::io(&p, e),
-            })?;
+            let f = std::fs::File::options()
+                .append(true)
+                .open(&p)
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        Error::BlobUploadUnknown("upload session not found".into())
+                    }
+                    _ => Error::io(&p, e),
+                })?;
             let size = f.metadata().map_err(|e| Error::io(&p, e))?.len();
             Ok((f, size))
         })
@@ -308,7 +355,10 @@ impl Storage for FsStorage {
         if let Some(at) = at
             && at != size
         {
-            return Err(Error::RangeInvalid { message: format!("chunk starts at {at}, upload has {size} bytes"), size });
+            return Err(Error::RangeInvalid {
+                message: format!("chunk starts at {at}, upload has {size} bytes"),
+                size,
+            });
         }
         let hashing = s.hashed == size;
         // A writer thread writes and hashes batches while this task receives
@@ -336,7 +386,8 @@ impl Storage for FsStorage {
             match item {
                 Ok(chunk) => {
                     batch.extend_from_slice(&chunk);
-                    if batch.len() >= WRITE_BATCH && tx.send(batch.split().freeze()).await.is_err() {
+                    if batch.len() >= WRITE_BATCH && tx.send(batch.split().freeze()).await.is_err()
+                    {
                         break;
                     }
                 }
@@ -350,8 +401,9 @@ impl Storage for FsStorage {
             let _ = tx.send(batch.freeze()).await;
         }
         drop(tx);
-        let (hasher, written, result) =
-            writer.await.map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
+        let (hasher, written, result) = writer
+            .await
+            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
         s.hasher = hasher;
         s.hashed = if hashing { size + written } else { u64::MAX };
         result?;
@@ -391,13 +443,19 @@ impl Storage for FsStorage {
             };
             if actual != want {
                 remove(&p)?;
-                return Err(Error::DigestInvalid(format!("uploaded content hashes to {actual}, not {want}")));
+                return Err(Error::DigestInvalid(format!(
+                    "uploaded content hashes to {actual}, not {want}"
+                )));
             }
             if dest.exists() {
                 // Stored once: drop the duplicate, keep the original fresh.
                 remove(&p)?;
-                let f = std::fs::File::options().write(true).open(&dest).map_err(|e| Error::io(&dest, e))?;
-                f.set_modified(SystemTime::now()).map_err(|e| Error::io(&dest, e))?;
+                let f = std::fs::File::options()
+                    .write(true)
+                    .open(&dest)
+                    .map_err(|e| Error::io(&dest, e))?;
+                f.set_modified(SystemTime::now())
+                    .map_err(|e| Error::io(&dest, e))?;
                 return Ok(());
             }
             install(&p, &dest)
@@ -426,10 +484,16 @@ impl Storage for FsStorage {
         let dir = self.root.join("uploads");
         let tmp = self.root.join("tmp");
         blocking(move || {
-            let mut out: Vec<(String, Info)> =
-                list_dir(&dir)?.into_iter().map(|(n, m)| (n, info(&m))).collect();
+            let mut out: Vec<(String, Info)> = list_dir(&dir)?
+                .into_iter()
+                .map(|(n, m)| (n, info(&m)))
+                .collect();
             // Staging files of interrupted writes count as uploads too.
-            out.extend(list_dir(&tmp)?.into_iter().map(|(n, m)| (format!("tmp/{n}"), info(&m))));
+            out.extend(
+                list_dir(&tmp)?
+                    .into_iter()
+                    .map(|(n, m)| (format!("tmp/{n}"), info(&m))),
+            );
             Ok(out)
         })
         .await
@@ -439,7 +503,14 @@ impl Storage for FsStorage {
         let p = self.meta_path(key)?;
         blocking(move || match std::fs::read(&p) {
             Ok(b) => Ok(Some(b)),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(Error::io(&p, e)),
         })
         .await

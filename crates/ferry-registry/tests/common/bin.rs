@@ -13,7 +13,11 @@ pub fn ferry() -> PathBuf {
             return PathBuf::from(p);
         }
         let exe = std::env::current_exe().unwrap();
-        let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>/deps/<test>").to_path_buf();
+        let profile_dir = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .expect("target/<profile>/deps/<test>")
+            .to_path_buf();
         let bin = profile_dir.join("ferry");
         // `cargo test --workspace` has built it already; alone, build it.
         let status = std::process::Command::new(env!("CARGO"))
@@ -21,7 +25,10 @@ pub fn ferry() -> PathBuf {
             .env("CARGO_TARGET_DIR", profile_dir.parent().unwrap())
             .status()
             .expect("run cargo build");
-        assert!(status.success() || bin.exists(), "cannot build the ferry binary");
+        assert!(
+            status.success() || bin.exists(),
+            "cannot build the ferry binary"
+        );
         bin
     })
     .clone()

@@ -14,7 +14,9 @@ pub struct Layout {
 
 fn put_blob(dir: &Path, bytes: &[u8]) -> String {
     let d = sha256(bytes);
-    let p = dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+    let p = dir
+        .join("blobs/sha256")
+        .join(d.trim_start_matches("sha256:"));
     std::fs::write(p, bytes).unwrap();
     d
 }
@@ -23,11 +25,19 @@ fn put_blob(dir: &Path, bytes: &[u8]) -> String {
 pub fn busybox_layout(dir: &Path, scratch: &Path) -> Layout {
     let rootfs = scratch.join("rootfs");
     std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is installed (/bin/busybox)");
+    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
+        .expect("busybox-static is installed (/bin/busybox)");
     let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin/sh"));
     let tar = scratch.join("layer.tar");
     let ok = Command::new("tar")
-        .args(["--sort=name", "--mtime=@0", "--owner=0", "--group=0", "--numeric-owner", "-C"])
+        .args([
+            "--sort=name",
+            "--mtime=@0",
+            "--owner=0",
+            "--group=0",
+            "--numeric-owner",
+            "-C",
+        ])
         .arg(&rootfs)
         .arg("-cf")
         .arg(&tar)
@@ -37,7 +47,11 @@ pub fn busybox_layout(dir: &Path, scratch: &Path) -> Layout {
         .success();
     assert!(ok, "tar failed");
     let raw = std::fs::read(&tar).unwrap();
-    let gz = Command::new("gzip").args(["-n", "-c"]).arg(&tar).output().unwrap();
+    let gz = Command::new("gzip")
+        .args(["-n", "-c"])
+        .arg(&tar)
+        .output()
+        .unwrap();
     assert!(gz.status.success());
     std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
     let layer_digest = put_blob(dir, &gz.stdout);
@@ -63,5 +77,8 @@ pub fn busybox_layout(dir: &Path, scratch: &Path) -> Layout {
     });
     std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
     std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    Layout { manifest_digest, layer_digest }
+    Layout {
+        manifest_digest,
+        layer_digest,
+    }
 }

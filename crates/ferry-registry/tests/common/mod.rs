@@ -40,12 +40,23 @@ pub async fn start_with(spec: RegistrySpec) -> TestRegistry {
     let dir = ferry_test_support::temp_dir();
     let events = EventBus::default();
     let mut metrics = prometheus_client::registry::Registry::with_prefix("ferry");
-    let config = Config { region: "uk".into(), data_dir: dir.path().join("registry"), spec };
-    let registry = Registry::open(config.clone(), events.clone(), &mut metrics).expect("open registry");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let config = Config {
+        region: "uk".into(),
+        data_dir: dir.path().join("registry"),
+        spec,
+    };
+    let registry =
+        Registry::open(config.clone(), events.clone(), &mut metrics).expect("open registry");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    tokio::spawn(registry.serve_on(&config, listener, shutdown.clone()).expect("serve"));
+    tokio::spawn(
+        registry
+            .serve_on(&config, listener, shutdown.clone())
+            .expect("serve"),
+    );
     TestRegistry {
         url: format!("http://{addr}"),
         host: addr.to_string(),
@@ -58,7 +69,10 @@ pub async fn start_with(spec: RegistrySpec) -> TestRegistry {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
@@ -67,7 +81,9 @@ pub fn sha256(bytes: &[u8]) -> String {
 
 /// Deterministic pseudo-random bytes.
 pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             x ^= x << 13;
@@ -93,7 +109,11 @@ pub async fn push_blob(url: &str, repo: &str, data: &[u8]) -> String {
 }
 
 /// An image manifest over `config` and `layers` (digest, size) pairs.
-pub fn image_manifest(config: (&str, usize), layers: &[(&str, usize)], extra: serde_json::Value) -> Vec<u8> {
+pub fn image_manifest(
+    config: (&str, usize),
+    layers: &[(&str, usize)],
+    extra: serde_json::Value,
+) -> Vec<u8> {
     let mut m = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -117,12 +137,22 @@ pub async fn push_image(url: &str, repo: &str, tag: &str, seed: u64) -> (String,
     let layer = bytes(1000 + seed as usize % 500, seed);
     let c = push_blob(url, repo, &config).await;
     let l = push_blob(url, repo, &layer).await;
-    let m = image_manifest((&c, config.len()), &[(&l, layer.len())], serde_json::json!({}));
+    let m = image_manifest(
+        (&c, config.len()),
+        &[(&l, layer.len())],
+        serde_json::json!({}),
+    );
     let d = put_manifest(url, repo, tag, &m, OCI_MANIFEST).await;
     (d, m)
 }
 
-pub async fn put_manifest(url: &str, repo: &str, reference: &str, body: &[u8], media_type: &str) -> String {
+pub async fn put_manifest(
+    url: &str,
+    repo: &str,
+    reference: &str,
+    body: &[u8],
+    media_type: &str,
+) -> String {
     let r = client()
         .put(format!("{url}/v2/{repo}/manifests/{reference}"))
         .header("content-type", media_type)
@@ -131,24 +161,40 @@ pub async fn put_manifest(url: &str, repo: &str, reference: &str, body: &[u8], m
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "put manifest: {}", r.text().await.unwrap());
-    r.headers()["docker-content-digest"].to_str().unwrap().to_string()
+    r.headers()["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 /// The `code` of the first error of an OCI error body.
 pub async fn error_code(r: reqwest::Response) -> String {
     let v: serde_json::Value = r.json().await.expect("error body is JSON");
-    v["errors"][0]["code"].as_str().expect("errors[0].code").to_string()
+    v["errors"][0]["code"]
+        .as_str()
+        .expect("errors[0].code")
+        .to_string()
 }
 
 /// Polls `url` until it answers 2xx, panicking after `secs` seconds.
 pub async fn wait_ok(url: &str, secs: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    let c = reqwest::Client::builder().timeout(std::time::Duration::from_secs(2)).build().unwrap();
+    let c = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
     loop {
-        if c.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+        if c.get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return;
         }
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {url}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {url}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ferry_core::events::EventBus;
-use ferry_core::replication_spec::{ReplicationEndpoint, ReplicationRule, ReplicationRuleSpec, TagFilter};
+use ferry_core::replication_spec::{
+    ReplicationEndpoint, ReplicationRule, ReplicationRuleSpec, TagFilter,
+};
 use ferry_image::build::{Entry, ImageBuilder, Layer};
 use ferry_image::{ImageRef, PushOptions, RegistryClient, Store};
 use ferry_replication::{Engine, EngineConfig, RuleStatus};
@@ -24,13 +26,22 @@ pub struct Reg {
 
 impl Reg {
     pub async fn start(region: &str, dir: &Path, events: &EventBus, addr: SocketAddr) -> Reg {
-        let config = ferry_registry::Config { region: region.into(), data_dir: dir.join(region), spec: Default::default() };
+        let config = ferry_registry::Config {
+            region: region.into(),
+            data_dir: dir.join(region),
+            spec: Default::default(),
+        };
         let mut metrics = prometheus_client::registry::Registry::default();
-        let reg = ferry_registry::Registry::open(config.clone(), events.clone(), &mut metrics).unwrap();
+        let reg =
+            ferry_registry::Registry::open(config.clone(), events.clone(), &mut metrics).unwrap();
         let listener = bind_retry(addr).await;
         let shutdown = CancellationToken::new();
         let server = reg.serve_on(&config, listener, shutdown.clone()).unwrap();
-        Reg { addr, shutdown, task: tokio::spawn(server) }
+        Reg {
+            addr,
+            shutdown,
+            task: tokio::spawn(server),
+        }
     }
 
     pub async fn stop(self) {
@@ -58,17 +69,41 @@ async fn bind_retry(addr: SocketAddr) -> tokio::net::TcpListener {
 /// `host/repo:tag`; returns the manifest digest.
 pub async fn push_small(store: &Store, host: &str, repo: &str, tag: &str, content: &str) -> String {
     let mut l = Layer::new();
-    l.insert("/content", Entry::Data { data: content.as_bytes().to_vec(), mode: 0o644 }).unwrap();
+    l.insert(
+        "/content",
+        Entry::Data {
+            data: content.as_bytes().to_vec(),
+            mode: 0o644,
+        },
+    )
+    .unwrap();
     let name = format!("{host}/{repo}:{tag}");
-    ImageBuilder::new().layer(l).label("content", content).build(store, Some(&name)).unwrap();
+    ImageBuilder::new()
+        .layer(l)
+        .label("content", content)
+        .build(store, Some(&name))
+        .unwrap();
     let client = RegistryClient::new(host, None).unwrap();
-    ferry_image::push(&client, store, &name, &ImageRef::parse(&name).unwrap(), &PushOptions::default()).await.unwrap()
+    ferry_image::push(
+        &client,
+        store,
+        &name,
+        &ImageRef::parse(&name).unwrap(),
+        &PushOptions::default(),
+    )
+    .await
+    .unwrap()
 }
 
 /// The digest `host` has for `repo:tag`, if any.
 pub async fn digest_in(host: &str, repo: &str, tag: &str) -> Option<String> {
     let client = RegistryClient::new(host, None).unwrap();
-    client.head_manifest(repo, tag).await.ok().flatten().map(|m| m.0)
+    client
+        .head_manifest(repo, tag)
+        .await
+        .ok()
+        .flatten()
+        .map(|m| m.0)
 }
 
 /// A rule `name` copying region `a` to region `b`.
@@ -76,10 +111,19 @@ pub fn rule(name: &str, repos: &[&str]) -> ReplicationRule {
     ReplicationRule {
         api_version: ferry_core::API_VERSION.into(),
         kind: "ReplicationRule".into(),
-        metadata: ferry_core::ObjectMeta { name: name.into(), ..Default::default() },
+        metadata: ferry_core::ObjectMeta {
+            name: name.into(),
+            ..Default::default()
+        },
         spec: ReplicationRuleSpec {
-            source: ReplicationEndpoint { region: Some("a".into()), ..Default::default() },
-            target: ReplicationEndpoint { region: Some("b".into()), ..Default::default() },
+            source: ReplicationEndpoint {
+                region: Some("a".into()),
+                ..Default::default()
+            },
+            target: ReplicationEndpoint {
+                region: Some("b".into()),
+                ..Default::default()
+            },
             repositories: repos.iter().map(|s| s.to_string()).collect(),
             tags: TagFilter::default(),
             deletes: false,
@@ -89,8 +133,18 @@ pub fn rule(name: &str, repos: &[&str]) -> ReplicationRule {
 }
 
 /// An engine for region `a` with fast retries.
-pub fn engine(state: PathBuf, rules: Vec<ReplicationRule>, a: SocketAddr, b: SocketAddr, events: &EventBus, shutdown: CancellationToken) -> Engine {
-    let registries = BTreeMap::from([("a".to_string(), a.to_string()), ("b".to_string(), b.to_string())]);
+pub fn engine(
+    state: PathBuf,
+    rules: Vec<ReplicationRule>,
+    a: SocketAddr,
+    b: SocketAddr,
+    events: &EventBus,
+    shutdown: CancellationToken,
+) -> Engine {
+    let registries = BTreeMap::from([
+        ("a".to_string(), a.to_string()),
+        ("b".to_string(), b.to_string()),
+    ]);
     let mut cfg = EngineConfig::new("a", state, rules, registries, events.clone(), shutdown);
     cfg.max_backoff = Duration::from_millis(400);
     cfg.reconcile_interval = Some(Duration::from_secs(3600));
@@ -106,11 +160,18 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {secs}s waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 pub fn status(engine: &Engine, rule: &str) -> RuleStatus {
-    engine.status().into_iter().find(|s| s.name == rule).expect("rule status")
+    engine
+        .status()
+        .into_iter()
+        .find(|s| s.name == rule)
+        .expect("rule status")
 }

@@ -66,7 +66,8 @@ pub struct RollbackArgs {
 }
 
 fn short(v: &Value) -> String {
-    v.as_str().map_or("-".into(), |s| s.chars().take(7).collect())
+    v.as_str()
+        .map_or("-".into(), |s| s.chars().take(7).collect())
 }
 
 /// Runs the subcommand.
@@ -84,7 +85,13 @@ pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .map(|e| format!("{}@{}", e["environment"].as_str().unwrap_or("?"), short(&e["syncedRevision"])))
+                    .map(|e| {
+                        format!(
+                            "{}@{}",
+                            e["environment"].as_str().unwrap_or("?"),
+                            short(&e["syncedRevision"])
+                        )
+                    })
                     .collect();
                 rows.push(vec![
                     app["name"].as_str().unwrap_or_default().to_string(),
@@ -94,7 +101,10 @@ pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
                     app["repoUrl"].as_str().unwrap_or_default().to_string(),
                 ]);
             }
-            print!("{}", table(&["NAME", "SYNC", "HEALTH", "ENVIRONMENTS", "REPO"], &rows));
+            print!(
+                "{}",
+                table(&["NAME", "SYNC", "HEALTH", "ENVIRONMENTS", "REPO"], &rows)
+            );
         }
         AppCommand::Get(a) => {
             let v: Value = Client::new(&a.server)?.get(&format!("/apps/{}", a.name))?;
@@ -102,9 +112,14 @@ pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
                 structured(f, &v)?;
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("Name:    {}\nRepo:    {} ({})\nSync:    {}\nHealth:  {}", v["name"].as_str().unwrap_or_default(),
-                v["repoUrl"].as_str().unwrap_or_default(), v["path"].as_str().unwrap_or_default(),
-                v["sync"].as_str().unwrap_or_default(), v["health"].as_str().unwrap_or_default());
+            println!(
+                "Name:    {}\nRepo:    {} ({})\nSync:    {}\nHealth:  {}",
+                v["name"].as_str().unwrap_or_default(),
+                v["repoUrl"].as_str().unwrap_or_default(),
+                v["path"].as_str().unwrap_or_default(),
+                v["sync"].as_str().unwrap_or_default(),
+                v["health"].as_str().unwrap_or_default()
+            );
             if let Some(e) = v["sourceError"].as_str() {
                 println!("Source:  {e}");
             }
@@ -133,7 +148,10 @@ pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
                     .map(|o| {
                         let k = &o["key"];
                         vec![
-                            k["group_kind"]["kind"].as_str().unwrap_or_default().to_string(),
+                            k["group_kind"]["kind"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
                             k["name"].as_str().unwrap_or_default().to_string(),
                             o["sync"].as_str().unwrap_or_default().to_string(),
                             o["health"].as_str().unwrap_or_default().to_string(),
@@ -157,17 +175,29 @@ pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
             for e in v["environments"].as_array().into_iter().flatten() {
                 for o in e["objects"].as_array().into_iter().flatten() {
                     differs = true;
-                    println!("=== {} {} ({})", e["environment"].as_str().unwrap_or_default(), o["object"].as_str().unwrap_or_default(), o["sync"].as_str().unwrap_or_default());
+                    println!(
+                        "=== {} {} ({})",
+                        e["environment"].as_str().unwrap_or_default(),
+                        o["object"].as_str().unwrap_or_default(),
+                        o["sync"].as_str().unwrap_or_default()
+                    );
                     for line in o["diff"].as_array().into_iter().flatten() {
                         println!("  {}", line.as_str().unwrap_or_default());
                     }
                 }
             }
             // Like `diff` and `kubectl diff`: exit 1 when something differs.
-            return Ok(if differs { ExitCode::from(1) } else { ExitCode::SUCCESS });
+            return Ok(if differs {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
         }
         AppCommand::Sync(a) => {
-            let _: Value = Client::new(&a.server)?.post(&format!("/apps/{}/sync", a.name), &json!({"environment": a.environment}))?;
+            let _: Value = Client::new(&a.server)?.post(
+                &format!("/apps/{}/sync", a.name),
+                &json!({"environment": a.environment}),
+            )?;
             println!("sync of {} requested", a.name);
         }
         AppCommand::History(a) => {
@@ -188,16 +218,39 @@ pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
                         h["outcome"].as_str().unwrap_or_default().to_string(),
                         h["trigger"].as_str().unwrap_or_default().to_string(),
                         format!("{}ms", h["durationMs"]),
-                        h["images"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
-                        h["message"].as_str().unwrap_or_default().lines().next().unwrap_or_default().to_string(),
+                        h["images"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        h["message"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .lines()
+                            .next()
+                            .unwrap_or_default()
+                            .to_string(),
                     ]
                 })
                 .collect();
-            print!("{}", table(&["ID", "ENV", "REVISION", "OUTCOME", "TRIGGER", "DURATION", "IMAGES", "MESSAGE"], &rows));
+            print!(
+                "{}",
+                table(
+                    &[
+                        "ID", "ENV", "REVISION", "OUTCOME", "TRIGGER", "DURATION", "IMAGES",
+                        "MESSAGE"
+                    ],
+                    &rows
+                )
+            );
         }
         AppCommand::Rollback(a) => {
-            let v: Value = Client::new(&a.server)?
-                .post(&format!("/apps/{}/rollback", a.name), &json!({"environment": a.environment, "revision": a.revision}))?;
+            let v: Value = Client::new(&a.server)?.post(
+                &format!("/apps/{}/rollback", a.name),
+                &json!({"environment": a.environment, "revision": a.revision}),
+            )?;
             println!(
                 "{} in {} rolls back to {} (sync #{}); `ferry app sync {}` resumes following git",
                 a.name,
@@ -208,9 +261,16 @@ pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
             );
         }
         AppCommand::Promote(a) => {
-            let v: Value = Client::new(&a.server)?.post(&format!("/apps/{}/promote", a.name), &json!({"environment": a.environment}))?;
+            let v: Value = Client::new(&a.server)?.post(
+                &format!("/apps/{}/promote", a.name),
+                &json!({"environment": a.environment}),
+            )?;
             for i in v["approved"].as_array().into_iter().flatten() {
-                println!("approved {} for {}", short(&i["revision"]), i["environment"].as_str().unwrap_or_default());
+                println!(
+                    "approved {} for {}",
+                    short(&i["revision"]),
+                    i["environment"].as_str().unwrap_or_default()
+                );
             }
         }
     }

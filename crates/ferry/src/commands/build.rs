@@ -24,11 +24,19 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
                 Ok(v) => {
                     build_args.insert(kv.clone(), v);
                 }
-                Err(_) => return Err(BadInput(format!("--build-arg {kv}: expected NAME=VALUE (or NAME set in the environment)")).into()),
+                Err(_) => {
+                    return Err(BadInput(format!(
+                        "--build-arg {kv}: expected NAME=VALUE (or NAME set in the environment)"
+                    ))
+                    .into());
+                }
             },
         }
     }
-    let data_root = args.data_dir.clone().unwrap_or_else(super::up::default_data_root);
+    let data_root = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(super::up::default_data_root);
     let opts = BuildOptions {
         context: args.context.clone(),
         dockerfile: args.file.clone(),
@@ -49,7 +57,10 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(anyhow::Error::new(e).context("build failed; nothing was pushed")),
     };
     if !quiet {
-        eprintln!("{} step(s) run, {} from cache", built.steps_run, built.steps_cached);
+        eprintln!(
+            "{} step(s) run, {} from cache",
+            built.steps_run, built.steps_cached
+        );
     }
     if let Some(dir) = &args.output {
         ferry_build::output::write_layout(&built, dir, &args.tags)
@@ -59,7 +70,11 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
     } else if !args.tags.is_empty() {
         let rt = super::runtime()?;
-        rt.block_on(ferry_build::output::push(&built, &args.tags, &Default::default()))?;
+        rt.block_on(ferry_build::output::push(
+            &built,
+            &args.tags,
+            &Default::default(),
+        ))?;
         if !quiet {
             for t in &args.tags {
                 eprintln!("pushed {t}");

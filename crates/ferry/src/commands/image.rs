@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use ferry_image::build::{Compression, ImageBuilder, busybox};
-use ferry_image::{Credentials, ImageRef, ProgressEvent, PullOptions, PushOptions, RegistryClient, Store};
+use ferry_image::{
+    Credentials, ImageRef, ProgressEvent, PullOptions, PushOptions, RegistryClient, Store,
+};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::Serialize;
 
@@ -178,29 +180,39 @@ fn default_store() -> PathBuf {
     if let Some(d) = std::env::var_os("FERRY_DATA_DIR") {
         return PathBuf::from(d).join("images");
     }
-    let data = std::env::var_os("XDG_DATA_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".local/share")
-    });
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".local/share")
+        });
     data.join("ferry/images")
 }
 
 fn credentials(a: &AuthArgs) -> Option<Credentials> {
-    a.username.clone().map(|username| Credentials { username, password: a.password.clone().unwrap_or_default() })
+    a.username.clone().map(|username| Credentials {
+        username,
+        password: a.password.clone().unwrap_or_default(),
+    })
 }
 
 fn parse_ref(s: &str) -> anyhow::Result<ImageRef> {
-    ImageRef::parse(s).map_err(|e| BadInput(format!("{e} (expected e.g. 127.0.0.1:5000/team/app:v1)")).into())
+    ImageRef::parse(s)
+        .map_err(|e| BadInput(format!("{e} (expected e.g. 127.0.0.1:5000/team/app:v1)")).into())
 }
 
 fn words(s: &str) -> anyhow::Result<Vec<String>> {
     if s.trim_start().starts_with('[') {
-        return serde_json::from_str(s).map_err(|e| BadInput(format!("`{s}` is not a JSON array of strings: {e}")).into());
+        return serde_json::from_str(s)
+            .map_err(|e| BadInput(format!("`{s}` is not a JSON array of strings: {e}")).into());
     }
     Ok(s.split_whitespace().map(str::to_string).collect())
 }
 
 fn key_value<'a>(flag: &str, s: &'a str) -> anyhow::Result<(&'a str, &'a str)> {
-    s.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| BadInput(format!("{flag} `{s}`: expected KEY=VALUE")).into())
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| BadInput(format!("{flag} `{s}`: expected KEY=VALUE")).into())
 }
 
 fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
@@ -220,7 +232,16 @@ fn build(a: BuildArgs) -> anyhow::Result<ExitCode> {
     if let Some(bin) = &a.binary {
         let (src, dest) = match bin.split_once(':') {
             Some((s, d)) => (s.to_string(), d.to_string()),
-            None => (bin.clone(), format!("/app/{}", Path::new(bin).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())),
+            None => (
+                bin.clone(),
+                format!(
+                    "/app/{}",
+                    Path::new(bin)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                ),
+            ),
         };
         if !Path::new(&src).is_file() {
             return Err(BadInput(format!("--binary {src}: no such file")).into());
@@ -278,10 +299,20 @@ fn push(a: PushArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn push_image(store: &Store, name: &str, target: &ImageRef, mount_from: Option<String>, auth: &AuthArgs) -> anyhow::Result<()> {
+fn push_image(
+    store: &Store,
+    name: &str,
+    target: &ImageRef,
+    mount_from: Option<String>,
+    auth: &AuthArgs,
+) -> anyhow::Result<()> {
     let client = RegistryClient::new(&target.registry, credentials(auth))?;
     let (bars, progress) = progress_bars();
-    let opts = PushOptions { mount_from, progress: Some(ferry_image::push::ProgressHandle(progress)), ..PushOptions::default() };
+    let opts = PushOptions {
+        mount_from,
+        progress: Some(ferry_image::push::ProgressHandle(progress)),
+        ..PushOptions::default()
+    };
     let digest = super::runtime()?.block_on(ferry_image::push(&client, store, name, target, &opts));
     bars.clear().ok();
     let digest = digest.with_context(|| format!("push {name} to {target}"))?;
@@ -294,7 +325,8 @@ fn pull(a: PullArgs) -> anyhow::Result<ExitCode> {
     let image = parse_ref(&a.image)?;
     let mut opts = PullOptions::default();
     if let Some(p) = &a.platform {
-        opts.platform = ferry_image::pull::Platform::parse(p).ok_or_else(|| BadInput(format!("--platform `{p}`: expected os/arch[/variant]")))?;
+        opts.platform = ferry_image::pull::Platform::parse(p)
+            .ok_or_else(|| BadInput(format!("--platform `{p}`: expected os/arch[/variant]")))?;
     }
     let client = RegistryClient::new(&image.registry, credentials(&a.auth))?;
     let (bars, progress) = progress_bars();
@@ -341,8 +373,16 @@ fn ls(a: LsArgs) -> anyhow::Result<ExitCode> {
             let table: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| {
-                    let digest = if wide { r.digest.clone() } else { r.digest.chars().take(19).collect() };
-                    let mut row = vec![r.name.clone(), digest, indicatif::HumanBytes(r.size).to_string()];
+                    let digest = if wide {
+                        r.digest.clone()
+                    } else {
+                        r.digest.chars().take(19).collect()
+                    };
+                    let mut row = vec![
+                        r.name.clone(),
+                        digest,
+                        indicatif::HumanBytes(r.size).to_string(),
+                    ];
                     if wide {
                         row.extend([r.layers.to_string(), r.media_type.clone()]);
                     }
@@ -375,9 +415,11 @@ fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
 /// indicatif bars, one per blob, fed by transfer progress events.
 fn progress_bars() -> (MultiProgress, ferry_image::Progress) {
     let multi = MultiProgress::new();
-    let style = ProgressStyle::with_template("{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template(
+        "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
     let bars: Arc<Mutex<HashMap<String, ProgressBar>>> = Arc::default();
     let m = multi.clone();
     let progress: ferry_image::Progress = Arc::new(move |e: ProgressEvent| {
@@ -385,7 +427,14 @@ fn progress_bars() -> (MultiProgress, ferry_image::Progress) {
         match e {
             ProgressEvent::Start { id, total } => {
                 let bar = m.add(ProgressBar::new(total).with_style(style.clone()));
-                bar.set_prefix(id.split(':').nth(1).unwrap_or(&id).chars().take(12).collect::<String>());
+                bar.set_prefix(
+                    id.split(':')
+                        .nth(1)
+                        .unwrap_or(&id)
+                        .chars()
+                        .take(12)
+                        .collect::<String>(),
+                );
                 bars.insert(id, bar);
             }
             ProgressEvent::Advance { id, bytes } => {

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod apply;
+mod build;
 pub mod delete;
 pub mod describe;
 pub mod exec;
@@ -9,10 +10,9 @@ pub mod get;
 pub mod image;
 pub mod logs;
 pub mod pipeline;
-pub mod rollout;
 pub mod registry;
 pub mod replication;
-mod build;
+pub mod rollout;
 pub mod routes;
 mod up;
 mod validate;
@@ -87,5 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Builds a multi-threaded tokio runtime for async verbs.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

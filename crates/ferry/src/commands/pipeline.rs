@@ -73,7 +73,13 @@ pub fn run(cmd: PipelineCommand) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect();
-            print!("{}", table(&["ID", "PIPELINE", "REF", "COMMIT", "TAG", "STATE", "STEPS"], &rows));
+            print!(
+                "{}",
+                table(
+                    &["ID", "PIPELINE", "REF", "COMMIT", "TAG", "STATE", "STEPS"],
+                    &rows
+                )
+            );
         }
         PipelineCommand::Logs(a) => {
             let client = Client::new(&a.server)?;
@@ -81,19 +87,40 @@ pub fn run(cmd: PipelineCommand) -> anyhow::Result<ExitCode> {
                 Some(id) => id,
                 None => {
                     let v: Value = client.get("/pipelines/runs")?;
-                    v["items"].as_array().and_then(|i| i.last()).and_then(|r| r["id"].as_u64()).ok_or_else(|| {
-                        crate::commands::BadInput("no pipeline run yet: push to a branch a pipeline rule matches".into())
-                    })?
+                    v["items"]
+                        .as_array()
+                        .and_then(|i| i.last())
+                        .and_then(|r| r["id"].as_u64())
+                        .ok_or_else(|| {
+                            crate::commands::BadInput(
+                                "no pipeline run yet: push to a branch a pipeline rule matches"
+                                    .into(),
+                            )
+                        })?
                 }
             };
             let mut printed: BTreeMap<String, String> = BTreeMap::new();
             loop {
                 let r: Value = client.get(&format!("/pipelines/runs/{id}"))?;
                 if printed.is_empty() {
-                    println!("run {id}: {} {} {} → {}", s(&r["pipeline"]), s(&r["gitRef"]), s(&r["commit"]).chars().take(7).collect::<String>(), s(&r["imageTag"]));
+                    println!(
+                        "run {id}: {} {} {} → {}",
+                        s(&r["pipeline"]),
+                        s(&r["gitRef"]),
+                        s(&r["commit"]).chars().take(7).collect::<String>(),
+                        s(&r["imageTag"])
+                    );
                 }
                 for step in r["steps"].as_array().into_iter().flatten() {
-                    let line = format!("{:<10} {}{}", s(&step["state"]), s(&step["name"]), step["message"].as_str().map(|m| format!(": {m}")).unwrap_or_default());
+                    let line = format!(
+                        "{:<10} {}{}",
+                        s(&step["state"]),
+                        s(&step["name"]),
+                        step["message"]
+                            .as_str()
+                            .map(|m| format!(": {m}"))
+                            .unwrap_or_default()
+                    );
                     if printed.get(s(&step["name"])) != Some(&line) {
                         println!("{line}");
                         printed.insert(s(&step["name"]).to_string(), line);
@@ -102,7 +129,11 @@ pub fn run(cmd: PipelineCommand) -> anyhow::Result<ExitCode> {
                 let state = s(&r["state"]);
                 if !a.follow || state == "Succeeded" || state == "Failed" {
                     println!("state: {state}");
-                    return Ok(if state == "Failed" { ExitCode::from(1) } else { ExitCode::SUCCESS });
+                    return Ok(if state == "Failed" {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    });
                 }
                 std::thread::sleep(Duration::from_millis(300));
             }

@@ -23,7 +23,9 @@ pub fn run(cmd: RegistryCommand) -> anyhow::Result<ExitCode> {
         RegistryCommand::Replication(cmd) => super::replication::run(cmd),
         RegistryCommand::HashSecret => {
             let mut secret = String::new();
-            std::io::stdin().read_line(&mut secret).context("reading the secret from stdin")?;
+            std::io::stdin()
+                .read_line(&mut secret)
+                .context("reading the secret from stdin")?;
             let secret = secret.trim_end_matches(['\r', '\n']);
             if secret.is_empty() {
                 return Err(BadInput("no secret on stdin: pipe it in, e.g. `echo -n s3cret | ferry registry hash-secret`".into()).into());
@@ -38,7 +40,9 @@ pub fn run(cmd: RegistryCommand) -> anyhow::Result<ExitCode> {
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration like 30s, 10m, 1h or 2d"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 30s, 10m, 1h or 2d"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -50,26 +54,42 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 fn load_spec(args: &RegistryServeArgs) -> anyhow::Result<RegistrySpec> {
-    let Some(file) = &args.config else { return Ok(RegistrySpec::default()) };
+    let Some(file) = &args.config else {
+        return Ok(RegistrySpec::default());
+    };
     let (name, text) = read_sources(std::slice::from_ref(file))?.remove(0);
-    serde_saphyr::from_str::<RegistrySpec>(&text).map_err(|e| BadInput(format!("{name}: {e}")).into())
+    serde_saphyr::from_str::<RegistrySpec>(&text)
+        .map_err(|e| BadInput(format!("{name}: {e}")).into())
 }
 
 fn serve(args: RegistryServeArgs) -> anyhow::Result<ExitCode> {
     let spec = load_spec(&args)?;
-    let config = Config { region: args.region.clone(), data_dir: args.data_dir.clone(), spec };
+    let config = Config {
+        region: args.region.clone(),
+        data_dir: args.data_dir.clone(),
+        spec,
+    };
     runtime()?.block_on(async move {
         let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
         let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-        let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| {
-            BadInput(format!("cannot listen on {}: {e}; pick another --addr or stop the process using it", args.addr))
-        })?;
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .map_err(|e| {
+                BadInput(format!(
+                    "cannot listen on {}: {e}; pick another --addr or stop the process using it",
+                    args.addr
+                ))
+            })?;
         let mut metrics = ferry_core::MetricsRegistry::with_prefix("ferry");
         let registry = Registry::open(config.clone(), EventBus::default(), &mut metrics)
             .with_context(|| format!("opening the registry in {}", args.data_dir.display()))?;
         let shutdown = CancellationToken::new();
         let server = registry.serve_on(&config, listener, shutdown.clone())?;
-        let scheme = if config.spec.tls.is_some() { "https" } else { "http" };
+        let scheme = if config.spec.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         println!("registry listening on {scheme}://{}", args.addr);
         use std::io::Write;
         std::io::stdout().flush()?;
@@ -93,12 +113,21 @@ fn gc(args: RegistryGcArgs) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
-    let options = GcOptions { dry_run: args.dry_run, untagged: args.untagged, grace: args.grace, upload_expiry: args.upload_expiry };
+    let options = GcOptions {
+        dry_run: args.dry_run,
+        untagged: args.untagged,
+        grace: args.grace,
+        upload_expiry: args.upload_expiry,
+    };
     let report = runtime()?.block_on(ferry_registry::gc_dir(&args.data_dir, &options))?;
     match args.output {
         Some(f @ (Format::Json | Format::Yaml)) => output::structured(f, &report)?,
         _ => {
-            let verb = if report.dry_run { "would remove" } else { "removed" };
+            let verb = if report.dry_run {
+                "would remove"
+            } else {
+                "removed"
+            };
             println!(
                 "{verb} {} blobs ({} bytes), {} manifests, {} stale uploads; kept {} blobs",
                 report.blobs_removed.len(),

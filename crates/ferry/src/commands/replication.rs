@@ -23,7 +23,12 @@ pub struct StatusArgs {
     pub rule: Option<String>,
     /// The region's API (source region of the rules), as for every verb
     /// that talks to a region
-    #[arg(long = "server", env = "FERRY_SERVER", default_value = "http://127.0.0.1:7070", value_name = "URL")]
+    #[arg(
+        long = "server",
+        env = "FERRY_SERVER",
+        default_value = "http://127.0.0.1:7070",
+        value_name = "URL"
+    )]
     pub api: String,
     /// Output format
     #[arg(short, long, value_enum)]
@@ -50,22 +55,44 @@ fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
     if !resp.status().is_success() {
         anyhow::bail!("{url} answered {}", resp.status());
     }
-    let mut list: StatusList = resp.json().with_context(|| format!("unexpected answer from {url}"))?;
+    let mut list: StatusList = resp
+        .json()
+        .with_context(|| format!("unexpected answer from {url}"))?;
     if let Some(rule) = &a.rule {
         list.rules.retain(|r| r["name"] == rule.as_str());
         if list.rules.is_empty() {
-            return Err(BadInput(format!("no replication rule `{rule}` runs in region {}", list.region)).into());
+            return Err(BadInput(format!(
+                "no replication rule `{rule}` runs in region {}",
+                list.region
+            ))
+            .into());
         }
     }
     match a.output {
         Some(f @ (Format::Json | Format::Yaml)) => output::structured(f, &list.rules)?,
         wide => {
             let wide = wide == Some(Format::Wide);
-            let mut headers = vec!["RULE", "SOURCE", "TARGET", "PENDING", "LAG", "LAST SUCCESS", "FAILURES"];
+            let mut headers = vec![
+                "RULE",
+                "SOURCE",
+                "TARGET",
+                "PENDING",
+                "LAG",
+                "LAST SUCCESS",
+                "FAILURES",
+            ];
             if wide {
                 headers.extend(["REPLICATED", "BYTES", "LAST ERROR"]);
             }
-            let s = |v: &serde_json::Value| v.as_str().map(str::to_string).unwrap_or_else(|| if v.is_null() { "-".into() } else { v.to_string() });
+            let s = |v: &serde_json::Value| {
+                v.as_str().map(str::to_string).unwrap_or_else(|| {
+                    if v.is_null() {
+                        "-".into()
+                    } else {
+                        v.to_string()
+                    }
+                })
+            };
             let rows: Vec<Vec<String>> = list
                 .rules
                 .iter()

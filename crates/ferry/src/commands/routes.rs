@@ -32,9 +32,18 @@ pub fn run(args: RoutesArgs) -> anyhow::Result<ExitCode> {
             let table: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| {
-                    let mut row = vec![r.direction.clone(), r.host.clone(), r.matches.clone(), r.target.clone()];
+                    let mut row = vec![
+                        r.direction.clone(),
+                        r.host.clone(),
+                        r.matches.clone(),
+                        r.target.clone(),
+                    ];
                     if wide {
-                        row.push(if r.policies.is_empty() { "-".into() } else { r.policies.clone() });
+                        row.push(if r.policies.is_empty() {
+                            "-".into()
+                        } else {
+                            r.policies.clone()
+                        });
                         row.push(r.rule.clone());
                     }
                     row

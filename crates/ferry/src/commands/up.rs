@@ -28,7 +28,11 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let data_root = args.data_dir.clone().unwrap_or_else(default_data_root);
-    let config = ServerConfig { topology, data_root, config_dir };
+    let config = ServerConfig {
+        topology,
+        data_root,
+        config_dir,
+    };
     runtime()?.block_on(serve(config, args.output))
 }
 
