@@ -2,29 +2,16 @@
 //! stdout and serves until SIGTERM or Ctrl-C.
 #![forbid(unsafe_code)]
 
+#[path = "../../service_main.rs"]
+mod service_main;
+
 use anyhow::Context;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stdout)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
+    service_main::init_logging();
     let config = myhero_app::Config::from_env().context("myhero-app configuration")?;
-    myhero_app::run(config, shutdown())
+    myhero_app::run(config, service_main::shutdown())
         .await
         .context("myhero-app")
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
-    }
 }
