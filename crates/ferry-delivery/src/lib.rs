@@ -16,6 +16,8 @@ pub mod object;
 pub mod pipeline;
 pub mod plan;
 mod reconcile;
+mod reconcile_inputs;
+mod reconcile_records;
 pub mod render;
 mod runs;
 pub mod runtime_target;

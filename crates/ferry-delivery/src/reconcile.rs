@@ -5,32 +5,26 @@
 //! in the region's registry), compare with live, sync when git moved, on
 //! demand or to heal drift, record history and update status.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_core::app_spec::Application;
-use ferry_core::objects::{GroupKind, StoredObject};
+use ferry_core::objects::StoredObject;
 
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::history::{HistoryEntry, Outcome};
-use crate::object::{LABEL_APP, LABEL_ENV, set_label};
+use crate::object::{LABEL_APP, LABEL_ENV};
 use crate::pipeline::StepState;
 use crate::plan::{Instance, instances, pipeline_of};
-use crate::render::{RenderContext, images_of, render};
+pub(crate) use crate::reconcile_inputs::RenderCache;
+use crate::reconcile_inputs::order;
+use crate::render::images_of;
 use crate::source::normalise_url;
 use crate::status::{AppStatus, EnvStatus, SyncState};
 use crate::sync::{compare, live_of, sync};
 
 type Live = HashMap<(String, String, String), Vec<StoredObject>>;
-
-/// Rendered manifests per (repo, commit, path, env, overrides).
-#[derive(Debug, Default)]
-pub struct RenderCache {
-    map: HashMap<String, Arc<Result<Vec<StoredObject>, String>>>,
-}
-
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -83,64 +77,6 @@ impl Engine {
             .reconcile_seconds
             .observe(started.elapsed().as_secs_f64());
     }
-
-    async fn fetch_due(&self) {
-        let poll = self.inner.cfg.poll_interval;
-        let now = Instant::now();
-        let urls: BTreeSet<String> = self
-            .inner
-            .topology
-            .applications
-            .iter()
-            .map(|a| normalise_url(&a.spec.source.repo_url))
-            .collect();
-        let mut due = Vec::new();
-        {
-            let mut st = self.lock();
-            for url in urls {
-                let r = st.repos.entry(url.clone()).or_default();
-                let stale = r.last_fetch.is_none_or(|t| now.duration_since(t) >= poll);
-                let allowed = r.next_try.is_none_or(|t| now >= t);
-                if (r.want_fetch || stale) && allowed {
-                    r.want_fetch = false;
-                    due.push(url);
-                }
-            }
-        }
-        let mut tasks = tokio::task::JoinSet::new();
-        for url in due {
-            let cache = self.inner.cache.clone();
-            tasks.spawn_blocking(move || {
-                let r = cache.fetch(&url);
-                (url, r)
-            });
-        }
-        while let Some(Ok((url, result))) = tasks.join_next().await {
-            let mut st = self.lock();
-            let r = st.repos.entry(url.clone()).or_default();
-            let now = Instant::now();
-            match result {
-                Ok(refs) => {
-                    for c in refs.branches.values().chain(refs.tags.values()) {
-                        r.seen.entry(c.clone()).or_insert(now);
-                    }
-                    r.refs = Some(refs);
-                    r.last_fetch = Some(now);
-                    r.error = None;
-                    r.failures = 0;
-                    r.next_try = None;
-                }
-                Err(e) => {
-                    r.failures += 1;
-                    let wait = Duration::from_secs((1u64 << r.failures.min(6)).min(60));
-                    r.next_try = Some(now + wait);
-                    r.error = Some(format!("{e}; retrying in {}s", wait.as_secs()));
-                    tracing::warn!(%url, error = %e, "fetch failed");
-                }
-            }
-        }
-    }
-
     /// Reconciles one application; returns how many environments still wait.
     async fn reconcile_app(&self, app: &Application, live: &Live) -> i64 {
         let name = &app.metadata.name;
@@ -424,166 +360,6 @@ impl Engine {
         tracing::info!(app = %name, env = %inst.env, revision = %&commit[..7.min(commit.len())], outcome = ?outcome, trigger, "sync");
         status
     }
-
-    async fn rendered(
-        &self,
-        app: &Application,
-        inst: &Instance,
-        commit: &str,
-        overrides: &[ferry_core::app_spec::ImageOverride],
-    ) -> Result<Arc<Vec<StoredObject>>, String> {
-        let url = normalise_url(&app.spec.source.repo_url);
-        let key = format!(
-            "{url}\n{commit}\n{}\n{}\n{}\n{}",
-            app.spec.source.path,
-            inst.env,
-            inst.namespace,
-            serde_json::to_string(overrides).unwrap_or_default()
-        );
-        if let Some(hit) = self
-            .inner
-            .renders
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map
-            .get(&key)
-            .cloned()
-        {
-            return (*hit).clone().map(Arc::new);
-        }
-        let cache = self.inner.cache.clone();
-        let spec = app.spec.clone();
-        let (name, env, ns, commit, ephemeral) = (
-            app.metadata.name.clone(),
-            inst.env.clone(),
-            inst.namespace.clone(),
-            commit.to_string(),
-            inst.ephemeral,
-        );
-        let overrides = overrides.to_vec();
-        let result = tokio::task::spawn_blocking(move || -> Result<Vec<StoredObject>, String> {
-            let files = cache
-                .files(&url, &commit, &spec.source.path)
-                .map_err(|e| e.to_string())?;
-            let ctx = RenderContext {
-                app: &name,
-                environment: &env,
-                namespace: &ns,
-                revision: &commit[..7.min(commit.len())],
-                kind: spec.render.kind,
-                value_files: &spec.render.value_files,
-                images: &overrides,
-            };
-            let mut objs = render(&files, &spec.source.path, &ctx).map_err(|e| e.to_string())?;
-            if ephemeral {
-                objs.insert(0, namespace_object(&ns, &name, &env));
-            }
-            Ok(objs)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        let mut cache = self.inner.renders.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.map.len() > 10_000 {
-            cache.map.clear();
-        }
-        cache.map.insert(key, Arc::new(result.clone()));
-        result.map(Arc::new)
-    }
-
-    fn record_failure(
-        &self,
-        app: &str,
-        inst: &Instance,
-        commit: &str,
-        message: &str,
-        trigger: &str,
-    ) {
-        let mut st = self.lock();
-        let rec = st.records.entry(app.to_string()).or_default();
-        if rec
-            .history
-            .iter()
-            .rev()
-            .find(|e| e.environment == inst.env)
-            .is_some_and(|e| e.revision == commit && e.outcome == Outcome::Failed)
-        {
-            return;
-        }
-        let entry = HistoryEntry {
-            id: 0,
-            environment: inst.env.clone(),
-            revision: commit.to_string(),
-            images: Vec::new(),
-            outcome: Outcome::Failed,
-            message: Some(message.to_string()),
-            trigger: trigger.to_string(),
-            started_ms: now_ms(),
-            duration_ms: 0,
-        };
-        rec.record(entry.clone());
-        let rec = rec.clone();
-        drop(st);
-        self.inner
-            .metrics
-            .syncs
-            .get_or_create(&crate::metrics::OutcomeLabels {
-                outcome: "Failed".into(),
-            })
-            .inc();
-        if let Err(e) = self.inner.store.save(app, &rec) {
-            tracing::error!(%app, error = %e, "cannot store sync record");
-        }
-        crate::notify::sync_outcome(self, app, &entry);
-    }
-
-    /// Deletes what ferry created for ephemeral environments whose branch is gone.
-    async fn teardown_vanished(&self, app: &Application, insts: &[Instance]) {
-        let name = &app.metadata.name;
-        let (rec, regions) = {
-            let st = self.lock();
-            (
-                st.records.get(name).cloned().unwrap_or_default(),
-                st.regions.clone(),
-            )
-        };
-        let known: BTreeSet<&str> = insts.iter().map(|i| i.env.as_str()).collect();
-        let declared: BTreeSet<&str> = self
-            .inner
-            .topology
-            .environments
-            .iter()
-            .map(|e| e.metadata.name.as_str())
-            .collect();
-        let gone: Vec<String> = rec
-            .inventory
-            .keys()
-            .filter(|e| !known.contains(e.as_str()) && !declared.contains(e.as_str()))
-            .cloned()
-            .collect();
-        if gone.is_empty() {
-            return;
-        }
-        let mut rec = rec;
-        for env in gone {
-            let mut keys = rec.inventory.get(&env).cloned().unwrap_or_default();
-            keys.sort_by_key(|k| std::cmp::Reverse(crate::object::apply_rank(&k.group_kind)));
-            let mut ok = true;
-            for r in regions.values() {
-                if let Err(e) = r.target.delete(keys.clone()).await {
-                    tracing::warn!(app = %name, %env, error = %e, "cannot tear down ephemeral environment");
-                    ok = false;
-                }
-            }
-            if ok {
-                tracing::info!(app = %name, %env, "ephemeral environment torn down");
-                rec.inventory.remove(&env);
-            }
-        }
-        if let Err(e) = self.inner.store.save(name, &rec) {
-            tracing::error!(app = %name, error = %e, "cannot store record");
-        }
-        self.lock().records.insert(name.clone(), rec);
-    }
 }
 
 fn desired_images(objs: &[StoredObject]) -> Vec<String> {
@@ -591,136 +367,4 @@ fn desired_images(objs: &[StoredObject]) -> Vec<String> {
     v.sort();
     v.dedup();
     v
-}
-
-fn namespace_object(ns: &str, app: &str, env: &str) -> StoredObject {
-    let mut value =
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-    set_label(&mut value, LABEL_APP, app);
-    set_label(&mut value, LABEL_ENV, env);
-    StoredObject {
-        group_kind: GroupKind::new("", "Namespace"),
-        namespace: None,
-        name: ns.to_string(),
-        source: "<ephemeral environment>".into(),
-        value,
-    }
-}
-
-/// Applications in `dependsOn` order (dependencies first; cycles last).
-pub fn order(apps: &[Application]) -> Vec<&Application> {
-    let mut done: BTreeSet<&str> = BTreeSet::new();
-    let mut out = Vec::new();
-    let mut left: Vec<&Application> = apps.iter().collect();
-    while !left.is_empty() {
-        let before = left.len();
-        left.retain(|a| {
-            if a.spec.depends_on.iter().all(|d| done.contains(d.as_str())) {
-                done.insert(&a.metadata.name);
-                out.push(*a);
-                false
-            } else {
-                true
-            }
-        });
-        if left.len() == before {
-            out.extend(left);
-            break;
-        }
-    }
-    out
-}
-
-// === pipeline runs ===
-
-impl Engine {
-    /// Updates step `step` of the run for this instance's commit, creating
-    /// the run the first time the commit is seen.
-    fn run_step(
-        &self,
-        inst: &Instance,
-        commit: &str,
-        step: &str,
-        state: StepState,
-        message: Option<String>,
-    ) {
-        let Some(pipeline) = &inst.pipeline else {
-            return;
-        };
-        let now = now_ms();
-        let mut st = self.lock();
-        let idx = st.runs.iter().rposition(|r| {
-            r.pipeline == *pipeline && r.commit == commit && r.git_ref == inst.git_ref
-        });
-        let idx = match idx {
-            Some(i) => i,
-            None => {
-                let id = st.runs.last().map_or(1, |r| r.id + 1);
-                st.runs.push(crate::pipeline::Run {
-                    id,
-                    pipeline: pipeline.clone(),
-                    git_ref: inst.git_ref.clone(),
-                    commit: commit.to_string(),
-                    image_tag: inst.image_tag.clone().unwrap_or_default(),
-                    state: StepState::Running,
-                    started_ms: now,
-                    steps: Vec::new(),
-                });
-                st.runs.len() - 1
-            }
-        };
-        let run = &mut st.runs[idx];
-        let before = run
-            .steps
-            .iter()
-            .find(|s| s.name == step)
-            .map(|s| (s.state, s.message.clone()));
-        if before == Some((state, message.clone())) {
-            return;
-        }
-        let was = run.state;
-        run.step(step, state, message, now);
-        let done =
-            run.state != was && matches!(run.state, StepState::Succeeded | StepState::Failed);
-        let snapshot = run.clone();
-        let dir = self.inner.cfg.data_dir.clone();
-        crate::runs::save(&dir, &mut st.runs);
-        drop(st);
-        if done {
-            crate::notify::send(
-                self,
-                if snapshot.state == StepState::Succeeded {
-                    "dev.ferry.pipeline.succeeded"
-                } else {
-                    "dev.ferry.pipeline.failed"
-                },
-                &format!("/pipelines/{}/runs/{}", snapshot.pipeline, snapshot.id),
-                serde_json::to_value(&snapshot).unwrap_or_default(),
-            );
-        }
-    }
-
-    /// Records commit-to-serving latency once per (app, env, commit).
-    fn served(&self, inst: &Instance, commit: &str) {
-        let url = self
-            .inner
-            .topology
-            .applications
-            .iter()
-            .find(|a| a.metadata.name == inst.app)
-            .map(|a| normalise_url(&a.spec.source.repo_url))
-            .unwrap_or_default();
-        let mut st = self.lock();
-        let key = (inst.app.clone(), inst.env.clone(), commit.to_string());
-        if st.served.contains(&key) {
-            return;
-        }
-        if let Some(seen) = st.repos.get(&url).and_then(|r| r.seen.get(commit)).copied() {
-            self.inner
-                .metrics
-                .commit_to_serving_seconds
-                .observe(seen.elapsed().as_secs_f64());
-        }
-        st.served.insert(key);
-    }
 }

@@ -1,0 +1,184 @@
+//! Inputs of a reconcile pass: fetching due repositories with back-off,
+//! ordering applications by `dependsOn`, and rendering manifests (cached
+//! per commit) including the namespace of ephemeral environments.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry_core::app_spec::Application;
+use ferry_core::objects::{GroupKind, StoredObject};
+
+use crate::engine::Engine;
+use crate::object::{LABEL_APP, LABEL_ENV, set_label};
+use crate::plan::Instance;
+use crate::render::{RenderContext, render};
+use crate::source::normalise_url;
+
+/// Rendered manifests per (repo, commit, path, env, overrides).
+#[derive(Debug, Default)]
+pub struct RenderCache {
+    map: HashMap<String, Arc<Result<Vec<StoredObject>, String>>>,
+}
+
+impl Engine {
+    pub(crate) async fn fetch_due(&self) {
+        let poll = self.inner.cfg.poll_interval;
+        let now = Instant::now();
+        let urls: BTreeSet<String> = self
+            .inner
+            .topology
+            .applications
+            .iter()
+            .map(|a| normalise_url(&a.spec.source.repo_url))
+            .collect();
+        let mut due = Vec::new();
+        {
+            let mut st = self.lock();
+            for url in urls {
+                let r = st.repos.entry(url.clone()).or_default();
+                let stale = r.last_fetch.is_none_or(|t| now.duration_since(t) >= poll);
+                let allowed = r.next_try.is_none_or(|t| now >= t);
+                if (r.want_fetch || stale) && allowed {
+                    r.want_fetch = false;
+                    due.push(url);
+                }
+            }
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for url in due {
+            let cache = self.inner.cache.clone();
+            tasks.spawn_blocking(move || {
+                let r = cache.fetch(&url);
+                (url, r)
+            });
+        }
+        while let Some(Ok((url, result))) = tasks.join_next().await {
+            let mut st = self.lock();
+            let r = st.repos.entry(url.clone()).or_default();
+            let now = Instant::now();
+            match result {
+                Ok(refs) => {
+                    for c in refs.branches.values().chain(refs.tags.values()) {
+                        r.seen.entry(c.clone()).or_insert(now);
+                    }
+                    r.refs = Some(refs);
+                    r.last_fetch = Some(now);
+                    r.error = None;
+                    r.failures = 0;
+                    r.next_try = None;
+                }
+                Err(e) => {
+                    r.failures += 1;
+                    let wait = Duration::from_secs((1u64 << r.failures.min(6)).min(60));
+                    r.next_try = Some(now + wait);
+                    r.error = Some(format!("{e}; retrying in {}s", wait.as_secs()));
+                    tracing::warn!(%url, error = %e, "fetch failed");
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn rendered(
+        &self,
+        app: &Application,
+        inst: &Instance,
+        commit: &str,
+        overrides: &[ferry_core::app_spec::ImageOverride],
+    ) -> Result<Arc<Vec<StoredObject>>, String> {
+        let url = normalise_url(&app.spec.source.repo_url);
+        let key = format!(
+            "{url}\n{commit}\n{}\n{}\n{}\n{}",
+            app.spec.source.path,
+            inst.env,
+            inst.namespace,
+            serde_json::to_string(overrides).unwrap_or_default()
+        );
+        if let Some(hit) = self
+            .inner
+            .renders
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .get(&key)
+            .cloned()
+        {
+            return (*hit).clone().map(Arc::new);
+        }
+        let cache = self.inner.cache.clone();
+        let spec = app.spec.clone();
+        let (name, env, ns, commit, ephemeral) = (
+            app.metadata.name.clone(),
+            inst.env.clone(),
+            inst.namespace.clone(),
+            commit.to_string(),
+            inst.ephemeral,
+        );
+        let overrides = overrides.to_vec();
+        let result = tokio::task::spawn_blocking(move || -> Result<Vec<StoredObject>, String> {
+            let files = cache
+                .files(&url, &commit, &spec.source.path)
+                .map_err(|e| e.to_string())?;
+            let ctx = RenderContext {
+                app: &name,
+                environment: &env,
+                namespace: &ns,
+                revision: &commit[..7.min(commit.len())],
+                kind: spec.render.kind,
+                value_files: &spec.render.value_files,
+                images: &overrides,
+            };
+            let mut objs = render(&files, &spec.source.path, &ctx).map_err(|e| e.to_string())?;
+            if ephemeral {
+                objs.insert(0, namespace_object(&ns, &name, &env));
+            }
+            Ok(objs)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut cache = self.inner.renders.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.map.len() > 10_000 {
+            cache.map.clear();
+        }
+        cache.map.insert(key, Arc::new(result.clone()));
+        result.map(Arc::new)
+    }
+}
+
+fn namespace_object(ns: &str, app: &str, env: &str) -> StoredObject {
+    let mut value =
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+    set_label(&mut value, LABEL_APP, app);
+    set_label(&mut value, LABEL_ENV, env);
+    StoredObject {
+        group_kind: GroupKind::new("", "Namespace"),
+        namespace: None,
+        name: ns.to_string(),
+        source: "<ephemeral environment>".into(),
+        value,
+    }
+}
+
+/// Applications in `dependsOn` order (dependencies first; cycles last).
+pub fn order(apps: &[Application]) -> Vec<&Application> {
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut out = Vec::new();
+    let mut left: Vec<&Application> = apps.iter().collect();
+    while !left.is_empty() {
+        let before = left.len();
+        left.retain(|a| {
+            if a.spec.depends_on.iter().all(|d| done.contains(d.as_str())) {
+                done.insert(&a.metadata.name);
+                out.push(*a);
+                false
+            } else {
+                true
+            }
+        });
+        if left.len() == before {
+            out.extend(left);
+            break;
+        }
+    }
+    out
+}

@@ -1,0 +1,199 @@
+//! Bookkeeping of a reconcile pass: failure history, teardown of vanished
+//! ephemeral environments, pipeline run steps and commit-to-serving latency.
+
+use std::collections::BTreeSet;
+
+use ferry_core::app_spec::Application;
+
+use crate::engine::Engine;
+use crate::history::{HistoryEntry, Outcome};
+use crate::pipeline::StepState;
+use crate::plan::Instance;
+use crate::reconcile::now_ms;
+use crate::source::normalise_url;
+
+impl Engine {
+    pub(crate) fn record_failure(
+        &self,
+        app: &str,
+        inst: &Instance,
+        commit: &str,
+        message: &str,
+        trigger: &str,
+    ) {
+        let mut st = self.lock();
+        let rec = st.records.entry(app.to_string()).or_default();
+        if rec
+            .history
+            .iter()
+            .rev()
+            .find(|e| e.environment == inst.env)
+            .is_some_and(|e| e.revision == commit && e.outcome == Outcome::Failed)
+        {
+            return;
+        }
+        let entry = HistoryEntry {
+            id: 0,
+            environment: inst.env.clone(),
+            revision: commit.to_string(),
+            images: Vec::new(),
+            outcome: Outcome::Failed,
+            message: Some(message.to_string()),
+            trigger: trigger.to_string(),
+            started_ms: now_ms(),
+            duration_ms: 0,
+        };
+        rec.record(entry.clone());
+        let rec = rec.clone();
+        drop(st);
+        self.inner
+            .metrics
+            .syncs
+            .get_or_create(&crate::metrics::OutcomeLabels {
+                outcome: "Failed".into(),
+            })
+            .inc();
+        if let Err(e) = self.inner.store.save(app, &rec) {
+            tracing::error!(%app, error = %e, "cannot store sync record");
+        }
+        crate::notify::sync_outcome(self, app, &entry);
+    }
+
+    /// Deletes what ferry created for ephemeral environments whose branch is gone.
+    pub(crate) async fn teardown_vanished(&self, app: &Application, insts: &[Instance]) {
+        let name = &app.metadata.name;
+        let (rec, regions) = {
+            let st = self.lock();
+            (
+                st.records.get(name).cloned().unwrap_or_default(),
+                st.regions.clone(),
+            )
+        };
+        let known: BTreeSet<&str> = insts.iter().map(|i| i.env.as_str()).collect();
+        let declared: BTreeSet<&str> = self
+            .inner
+            .topology
+            .environments
+            .iter()
+            .map(|e| e.metadata.name.as_str())
+            .collect();
+        let gone: Vec<String> = rec
+            .inventory
+            .keys()
+            .filter(|e| !known.contains(e.as_str()) && !declared.contains(e.as_str()))
+            .cloned()
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let mut rec = rec;
+        for env in gone {
+            let mut keys = rec.inventory.get(&env).cloned().unwrap_or_default();
+            keys.sort_by_key(|k| std::cmp::Reverse(crate::object::apply_rank(&k.group_kind)));
+            let mut ok = true;
+            for r in regions.values() {
+                if let Err(e) = r.target.delete(keys.clone()).await {
+                    tracing::warn!(app = %name, %env, error = %e, "cannot tear down ephemeral environment");
+                    ok = false;
+                }
+            }
+            if ok {
+                tracing::info!(app = %name, %env, "ephemeral environment torn down");
+                rec.inventory.remove(&env);
+            }
+        }
+        if let Err(e) = self.inner.store.save(name, &rec) {
+            tracing::error!(app = %name, error = %e, "cannot store record");
+        }
+        self.lock().records.insert(name.clone(), rec);
+    }
+    /// Updates step `step` of the run for this instance's commit, creating
+    /// the run the first time the commit is seen.
+    pub(crate) fn run_step(
+        &self,
+        inst: &Instance,
+        commit: &str,
+        step: &str,
+        state: StepState,
+        message: Option<String>,
+    ) {
+        let Some(pipeline) = &inst.pipeline else {
+            return;
+        };
+        let now = now_ms();
+        let mut st = self.lock();
+        let idx = st.runs.iter().rposition(|r| {
+            r.pipeline == *pipeline && r.commit == commit && r.git_ref == inst.git_ref
+        });
+        let idx = match idx {
+            Some(i) => i,
+            None => {
+                let id = st.runs.last().map_or(1, |r| r.id + 1);
+                st.runs.push(crate::pipeline::Run {
+                    id,
+                    pipeline: pipeline.clone(),
+                    git_ref: inst.git_ref.clone(),
+                    commit: commit.to_string(),
+                    image_tag: inst.image_tag.clone().unwrap_or_default(),
+                    state: StepState::Running,
+                    started_ms: now,
+                    steps: Vec::new(),
+                });
+                st.runs.len() - 1
+            }
+        };
+        let run = &mut st.runs[idx];
+        let before = run
+            .steps
+            .iter()
+            .find(|s| s.name == step)
+            .map(|s| (s.state, s.message.clone()));
+        if before == Some((state, message.clone())) {
+            return;
+        }
+        let was = run.state;
+        run.step(step, state, message, now);
+        let done =
+            run.state != was && matches!(run.state, StepState::Succeeded | StepState::Failed);
+        let snapshot = run.clone();
+        let dir = self.inner.cfg.data_dir.clone();
+        crate::runs::save(&dir, &mut st.runs);
+        drop(st);
+        if done {
+            crate::notify::send(
+                self,
+                if snapshot.state == StepState::Succeeded {
+                    "dev.ferry.pipeline.succeeded"
+                } else {
+                    "dev.ferry.pipeline.failed"
+                },
+                &format!("/pipelines/{}/runs/{}", snapshot.pipeline, snapshot.id),
+                serde_json::to_value(&snapshot).unwrap_or_default(),
+            );
+        }
+    }
+
+    /// Records commit-to-serving latency once per (app, env, commit).
+    pub(crate) fn served(&self, inst: &Instance, commit: &str) {
+        let url = self
+            .inner
+            .topology
+            .applications
+            .iter()
+            .find(|a| a.metadata.name == inst.app)
+            .map(|a| normalise_url(&a.spec.source.repo_url))
+            .unwrap_or_default();
+        let mut st = self.lock();
+        let key = (inst.app.clone(), inst.env.clone(), commit.to_string());
+        if st.served.contains(&key) {
+            return;
+        }
+        if let Some(seen) = st.repos.get(&url).and_then(|r| r.seen.get(commit)).copied() {
+            self.inner
+                .metrics
+                .commit_to_serving_seconds
+                .observe(seen.elapsed().as_secs_f64());
+        }
+        st.served.insert(key);
+    }
+}
