@@ -9,7 +9,9 @@
 mod base;
 mod cache;
 mod copy;
+mod copy_step;
 mod diff;
+mod run_step;
 mod runc;
 mod state;
 mod steps;
