@@ -5,47 +5,14 @@
 //! VirtualService: header `end-user: jason` goes to subset v2, the rest to
 //! v1; then an abort fault makes every call answer 500.
 
-use std::process::Command;
 use std::time::Duration;
 
-use ferry_test_support::{Proc, http_ok, poll, temp_dir, topology_yaml};
+use ferry_test_support::{poll, temp_dir, topology_yaml};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-fn ferry() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
-}
-
-/// Starts `ferry up` and waits for the region's readiness; the API URL.
-fn up(topo: &std::path::Path, dir: &std::path::Path) -> (Proc, String) {
-    let mut cmd = ferry();
-    cmd.args(["up", "-f"]).arg(topo).args(["-o", "json"]);
-    let up = Proc::spawn("ferry-up", cmd, dir);
-    let endpoints: Value = poll("endpoint table", Duration::from_secs(20), || {
-        serde_json::from_str(&up.stdout()).ok()
-    });
-    let api = endpoints
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["listener"] == "api")
-        .unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    poll("region ready", Duration::from_secs(20), || {
-        http_ok(&format!("{api}/readyz")).then_some(())
-    });
-    (up, api)
-}
-
-fn cli(api: &str, args: &[&str]) -> std::process::Output {
-    ferry()
-        .args(args)
-        .env("FERRY_SERVER", api)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{cli, up};
 
 /// `ferry apply` of one YAML text; panics with ferry's stderr on failure.
 fn apply(api: &str, dir: &std::path::Path, name: &str, yaml: &str) -> String {

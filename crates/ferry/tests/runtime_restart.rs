@@ -6,43 +6,12 @@
 use std::process::Command;
 use std::time::Duration;
 
-use ferry_test_support::{Proc, free_port, http_ok, poll, temp_dir, topology_yaml};
+use ferry_test_support::{free_port, http_ok, poll, temp_dir, topology_yaml};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-fn ferry() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
-}
-
-fn up(topo: &std::path::Path, dir: &std::path::Path) -> (Proc, String) {
-    let mut cmd = ferry();
-    cmd.args(["up", "-f"]).arg(topo).args(["-o", "json"]);
-    let up = Proc::spawn("ferry-up", cmd, dir);
-    let endpoints: Value = poll("endpoint table", Duration::from_secs(20), || {
-        serde_json::from_str(&up.stdout()).ok()
-    });
-    let api = endpoints
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["listener"] == "api")
-        .unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    poll("runtime ready", Duration::from_secs(20), || {
-        http_ok(&format!("{api}/readyz")).then_some(())
-    });
-    (up, api)
-}
-
-fn cli(api: &str, args: &[&str]) -> std::process::Output {
-    ferry()
-        .args(args)
-        .env("FERRY_SERVER", api)
-        .output()
-        .unwrap()
-}
+mod common;
+use common::{cli, up};
 
 fn pod_names(api: &str) -> Vec<String> {
     let out = cli(api, &["get", "pods", "-o", "json"]);
