@@ -167,6 +167,9 @@ pub struct BuildImage {
     /// Dockerfile path relative to the context; `Dockerfile` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dockerfile: Option<String>,
+    /// `--build-arg` values passed to the build.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub build_args: BTreeMap<String, String>,
 }
 
 /// Maps a branch or tag pattern to a tag template and target environments.
@@ -275,6 +278,28 @@ pub fn validate(
                     regions.iter().copied(),
                 )),
             );
+        }
+        for (i, image) in p.spec.images.iter().enumerate() {
+            let at = format!("spec.images.{i}");
+            if image.name.is_empty() || image.name.contains(':') || image.name.contains('@') {
+                problems.push(doc.problem(
+                    &format!("{at}.name"),
+                    "must be a repository name without registry, tag or digest (e.g. `myhero/ui`)",
+                ));
+            }
+            let escapes = |p: &str| p.starts_with('/') || p.split('/').any(|c| c == "..");
+            if escapes(&image.context) {
+                problems.push(doc.problem(
+                    &format!("{at}.context"),
+                    "must be a relative path inside the repository",
+                ));
+            }
+            if image.dockerfile.as_deref().is_some_and(escapes) {
+                problems.push(doc.problem(
+                    &format!("{at}.dockerfile"),
+                    "must be a relative path inside the context",
+                ));
+            }
         }
         if p.spec.rules.is_empty() {
             problems.push(doc.problem("spec.rules", "a pipeline needs at least one rule"));

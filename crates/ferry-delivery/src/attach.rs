@@ -14,6 +14,7 @@ use ferry_core::events::EventBus;
 use ferry_core::topology::Topology;
 use tokio_util::sync::CancellationToken;
 
+use crate::builder::ImageBuilder;
 use crate::engine::{Engine, EngineConfig, RegionTarget};
 use crate::error::Result;
 use crate::images::HttpImageCheck;
@@ -34,6 +35,8 @@ pub struct Attach<'a> {
     pub target: Arc<dyn Target>,
     /// `host:port` of the region's registry.
     pub registry: String,
+    /// Builds pipeline images (the first region's builder serves all).
+    pub builder: Option<Arc<dyn ImageBuilder>>,
 }
 
 /// Attaches a region; returns the engine and the routes for `/api/v1`.
@@ -76,6 +79,9 @@ pub fn attach(a: Attach<'_>) -> Result<(Engine, Router)> {
             e
         }
     };
+    if let Some(b) = a.builder {
+        engine.set_builder(b);
+    }
     engine.add_region(
         a.region,
         RegionTarget {

@@ -14,6 +14,7 @@ use ferry_core::topology::Topology;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::builder::{BuildKey, BuildState, ImageBuilder};
 use crate::error::{Error, Result};
 use crate::history::{AppRecord, Store};
 use crate::images::ImageCheck;
@@ -83,6 +84,8 @@ pub(crate) struct State {
     pub runs: Vec<Run>,
     /// `(app, env, commit)` whose commit-to-serving latency was recorded.
     pub served: BTreeSet<(String, String, String)>,
+    /// Pipeline builds started or finished by this process.
+    pub builds: BTreeMap<BuildKey, BuildState>,
 }
 
 pub(crate) struct Inner {
@@ -96,6 +99,9 @@ pub(crate) struct Inner {
     pub metrics: Metrics,
     pub events: EventBus,
     pub renders: Mutex<crate::reconcile::RenderCache>,
+    pub builder: std::sync::OnceLock<Arc<dyn ImageBuilder>>,
+    /// One build at a time: builds are CPU- and disk-bound.
+    pub build_slots: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Inner {
@@ -145,6 +151,8 @@ impl Engine {
                 metrics: Metrics::default(),
                 events,
                 renders: Mutex::new(Default::default()),
+                builder: std::sync::OnceLock::new(),
+                build_slots: tokio::sync::Semaphore::new(1),
             }),
         })
     }
@@ -153,6 +161,14 @@ impl Engine {
     pub fn add_region(&self, name: &str, region: RegionTarget) {
         self.lock().regions.insert(name.to_string(), region);
         self.inner.wake.notify_one();
+    }
+
+    /// Lets pipelines build their images with `builder` (without one, the
+    /// engine only waits for images pushed by someone else). Set once.
+    pub fn set_builder(&self, builder: Arc<dyn ImageBuilder>) {
+        if self.inner.builder.set(builder).is_ok() {
+            self.inner.wake.notify_one();
+        }
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -233,6 +249,10 @@ impl Engine {
             None => rec.pinned.clear(),
         }
         let rec = rec.clone();
+        if let Some(p) = crate::plan::pipeline_of(&self.inner.topology, app) {
+            st.builds
+                .retain(|k, v| k.0 != p.metadata.name || !matches!(v, BuildState::Failed(_)));
+        }
         st.repos
             .entry(normalise_url(&spec.spec.source.repo_url))
             .or_default()

@@ -80,8 +80,15 @@ impl Engine {
             match self.inner.images.present(&registry, &image.name, tag).await {
                 Ok(true) => {}
                 Ok(false) => {
+                    let why = match self.build_note(&p.metadata.name, tag, commit) {
+                        Some(note) => note,
+                        None if p.spec.build_region == inst.region => {
+                            "waiting for the build".to_string()
+                        }
+                        None => "waiting for build and replication".to_string(),
+                    };
                     return Some(format!(
-                        "image {}:{tag} is not in region `{}`'s registry yet (waiting for build/replication)",
+                        "image {}:{tag} is not in region `{}`'s registry yet ({why})",
                         image.name, inst.region
                     ));
                 }

@@ -3,6 +3,8 @@
 
 pub mod api;
 mod attach;
+mod build_runs;
+pub mod builder;
 pub mod diff;
 pub mod engine;
 pub mod error;

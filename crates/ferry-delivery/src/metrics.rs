@@ -1,5 +1,5 @@
-//! Delivery metrics: sync duration and outcomes, commit-to-serving latency,
-//! and how many application environments wait for a sync (queue depth).
+//! Delivery metrics: sync and build durations and outcomes,
+//! commit-to-serving latency, and how many application environments wait for a sync (queue depth).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -22,6 +22,8 @@ pub struct Metrics {
     pub commit_to_serving_seconds: Histogram,
     pub queue_depth: Gauge,
     pub reconcile_seconds: Histogram,
+    pub build_seconds: Histogram,
+    pub builds: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -32,6 +34,8 @@ impl Default for Metrics {
             commit_to_serving_seconds: Histogram::new(exponential_buckets(0.1, 2.0, 12)),
             queue_depth: Gauge::default(),
             reconcile_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            build_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 14)),
+            builds: Family::default(),
         }
     }
 }
@@ -61,5 +65,11 @@ impl Metrics {
             "Duration of a full reconcile pass",
             self.reconcile_seconds.clone(),
         );
+        r.register(
+            "build_duration_seconds",
+            "Time to check out, build and push every image of one pipeline commit",
+            self.build_seconds.clone(),
+        );
+        r.register("builds", "Pipeline builds by outcome", self.builds.clone());
     }
 }

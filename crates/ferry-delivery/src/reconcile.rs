@@ -47,6 +47,7 @@ impl Engine {
     pub async fn pass(&self) {
         let started = Instant::now();
         self.fetch_due().await;
+        self.start_builds().await;
         let regions = self.lock().regions.clone();
         // Live objects grouped by (region, app, environment), so each
         // instance looks only at its own.

@@ -12,6 +12,15 @@ use crate::plan::Instance;
 use crate::reconcile::now_ms;
 use crate::source::normalise_url;
 
+/// Names one pipeline run: pipeline, ref, commit and image tag.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunRef<'a> {
+    pub pipeline: &'a str,
+    pub git_ref: &'a str,
+    pub commit: &'a str,
+    pub image_tag: &'a str,
+}
+
 impl Engine {
     pub(crate) fn record_failure(
         &self,
@@ -120,10 +129,27 @@ impl Engine {
         let Some(pipeline) = &inst.pipeline else {
             return;
         };
+        let run = RunRef {
+            pipeline,
+            git_ref: &inst.git_ref,
+            commit,
+            image_tag: inst.image_tag.as_deref().unwrap_or_default(),
+        };
+        self.run_step_for(&run, step, state, message);
+    }
+
+    /// Updates step `step` of the run `run` names, creating it if needed.
+    pub(crate) fn run_step_for(
+        &self,
+        run: &RunRef<'_>,
+        step: &str,
+        state: StepState,
+        message: Option<String>,
+    ) {
         let now = now_ms();
         let mut st = self.lock();
         let idx = st.runs.iter().rposition(|r| {
-            r.pipeline == *pipeline && r.commit == commit && r.git_ref == inst.git_ref
+            r.pipeline == run.pipeline && r.commit == run.commit && r.git_ref == run.git_ref
         });
         let idx = match idx {
             Some(i) => i,
@@ -131,10 +157,10 @@ impl Engine {
                 let id = st.runs.last().map_or(1, |r| r.id + 1);
                 st.runs.push(crate::pipeline::Run {
                     id,
-                    pipeline: pipeline.clone(),
-                    git_ref: inst.git_ref.clone(),
-                    commit: commit.to_string(),
-                    image_tag: inst.image_tag.clone().unwrap_or_default(),
+                    pipeline: run.pipeline.to_string(),
+                    git_ref: run.git_ref.to_string(),
+                    commit: run.commit.to_string(),
+                    image_tag: run.image_tag.to_string(),
                     state: StepState::Running,
                     started_ms: now,
                     steps: Vec::new(),

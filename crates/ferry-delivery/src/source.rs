@@ -142,6 +142,21 @@ impl GitCache {
         Ok(out)
     }
 
+    /// Writes the whole tree of `commit` into `dest` (created; must not
+    /// exist), keeping executable bits and symlinks, as a build context.
+    pub fn checkout(&self, url: &str, commit: &str, dest: &Path) -> Result<()> {
+        let url = normalise_url(url);
+        let repo = gix::open(self.mirror(&url)).map_err(|e| Error::git(&url, e))?;
+        let id = gix::ObjectId::from_hex(commit.as_bytes()).map_err(|e| Error::git(&url, e))?;
+        let tree = repo
+            .find_commit(id)
+            .map_err(|e| Error::git(&url, format!("commit {commit}: {e}")))?
+            .tree()
+            .map_err(|e| Error::git(&url, e))?;
+        std::fs::create_dir_all(dest).map_err(|e| Error::io("create", dest, e))?;
+        write_tree(&repo, &tree, dest).map_err(|e| Error::git(&url, e))
+    }
+
     /// Commit ids of `branch`'s history, newest first, up to `limit`.
     pub fn log(&self, url: &str, commit: &str, limit: usize) -> Result<Vec<(String, String)>> {
         let url = normalise_url(url);
@@ -183,6 +198,38 @@ fn collect(
         } else if mode.is_blob() {
             let blob = repo.find_object(entry.oid())?;
             out.insert(path, blob.data.clone());
+        }
+    }
+    Ok(())
+}
+
+fn write_tree(
+    repo: &gix::Repository,
+    tree: &gix::Tree<'_>,
+    dir: &Path,
+) -> std::result::Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in tree.iter() {
+        let entry = entry?;
+        let name = entry.filename().to_string();
+        if name == ".." || name == "." || name.contains('/') {
+            return Err(format!("unsafe path `{name}` in tree").into());
+        }
+        let path = dir.join(&name);
+        let mode = entry.mode();
+        if mode.is_tree() {
+            std::fs::create_dir(&path)?;
+            let sub = repo.find_object(entry.oid())?.into_tree();
+            write_tree(repo, &sub, &path)?;
+        } else if mode.is_link() {
+            let target = repo.find_object(entry.oid())?;
+            let target = String::from_utf8_lossy(&target.data).to_string();
+            std::os::unix::fs::symlink(target, &path)?;
+        } else if mode.is_blob() {
+            let blob = repo.find_object(entry.oid())?;
+            std::fs::write(&path, &blob.data)?;
+            let bits = if mode.is_executable() { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(bits))?;
         }
     }
     Ok(())

@@ -7,6 +7,7 @@
 //! in-flight requests finish, components stop their children.
 #![forbid(unsafe_code)]
 
+pub mod builder;
 mod listeners;
 mod region;
 

@@ -246,6 +246,9 @@ fn start_delivery(
             runtime.clone(),
         )),
         registry,
+        builder: Some(Arc::new(crate::builder::DockerfileBuilder::new(
+            &ctx.data_dir,
+        ))),
     })
     .map_err(|e| Error::Component {
         region: ctx.name.clone(),

@@ -1,0 +1,66 @@
+//! The seam between pipelines and image builds: [`ImageBuilder`] builds one
+//! image from a checked-out build context and pushes it to a registry. The
+//! server implements it with ferry's Dockerfile builder; the engine only
+//! decides *what* to build and *when* (see `build_runs.rs`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::target::BoxFuture;
+
+/// One image to build and push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildRequest {
+    /// The build context: a directory of the checked-out commit.
+    pub context: PathBuf,
+    /// The Dockerfile; `<context>/Dockerfile` when `None`.
+    pub dockerfile: Option<PathBuf>,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// Full reference to push: `registry/name:tag`.
+    pub reference: String,
+}
+
+/// Builds and pushes images for pipelines.
+pub trait ImageBuilder: Send + Sync + fmt::Debug {
+    /// Builds `req` and pushes it; returns the manifest digest, or an error
+    /// message for the run's log (file and line for a bad Dockerfile, the
+    /// exit code and last output of a failing RUN).
+    fn build_push<'a>(&'a self, req: &'a BuildRequest) -> BoxFuture<'a, Result<String, String>>;
+}
+
+/// Where a build of one pipeline commit stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildState {
+    Running,
+    /// Every image is in the build region's registry.
+    Done,
+    /// The message of the first failing image; retried on `ferry app sync`
+    /// or a new commit.
+    Failed(String),
+}
+
+/// Identifies one build: pipeline, image tag and commit.
+pub type BuildKey = (String, String, String);
+
+/// Whether a tag template names its commit (so an existing tag in the
+/// registry proves the commit was built, e.g. after a restart).
+pub fn template_pins_commit(template: &str) -> bool {
+    ["{sha7}", "{sha}", "{semver}"]
+        .iter()
+        .any(|t| template.contains(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_that_name_the_commit() {
+        assert!(template_pins_commit("dev-{sha7}"));
+        assert!(template_pins_commit("{semver}"));
+        assert!(!template_pins_commit("latest"));
+        assert!(!template_pins_commit("{branch}"));
+    }
+}
