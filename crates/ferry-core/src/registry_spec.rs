@@ -1,5 +1,5 @@
-//! `spec.registry` of a `Region`: who may use the region's OCI registry and
-//! where it sends webhooks. Secrets are stored hashed (argon2 PHC strings,
+//! `spec.registry` of a `Region`: who may use the region's OCI registry,
+//! where it sends webhooks and how often it collects garbage. Secrets are stored hashed (argon2 PHC strings,
 //! made with `ferry registry hash-secret`); nothing here is ever logged.
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +25,9 @@ pub struct RegistrySpec {
     /// Where to POST CloudEvents for pushes and deletes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<RegistryWebhook>,
+    /// Periodic online garbage collection inside the server (off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc: Option<RegistryGc>,
 }
 
 /// A user or robot account.
@@ -87,4 +90,45 @@ pub struct RegistryWebhook {
     /// Attempts before a delivery is logged as failed (default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+}
+
+/// Periodic garbage collection: `gc: {intervalSeconds: 3600}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistryGc {
+    /// Seconds between two runs; zero is rejected when the spec is read.
+    pub interval_seconds: std::num::NonZeroU64,
+    /// Blobs written or used more recently than this many seconds are kept
+    /// (default 3600), so in-flight pushes lose nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace_period_seconds: Option<u64>,
+    /// Also remove manifests that no tag reaches.
+    #[serde(default)]
+    pub delete_untagged: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::topology::Topology;
+
+    fn region(gc: &str) -> Result<Topology, String> {
+        let text = format!(
+            "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec:\n  listeners: {{api: 127.0.0.1:7070, registry: 127.0.0.1:5000, gateway: 127.0.0.1:8080}}\n  registry:\n    gc: {gc}\n"
+        );
+        Topology::from_sources(&[("t.yaml".into(), text)]).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn gc_settings_are_read_and_checked_by_field() {
+        let t =
+            region("{intervalSeconds: 60, gracePeriodSeconds: 5, deleteUntagged: true}").unwrap();
+        let gc = t.regions[0].spec.registry.clone().unwrap().gc.unwrap();
+        assert_eq!(gc.interval_seconds.get(), 60);
+        assert_eq!(gc.grace_period_seconds, Some(5));
+        assert!(gc.delete_untagged);
+        let zero = region("{intervalSeconds: 0}").unwrap_err();
+        assert!(zero.contains("spec.registry.gc.intervalSeconds"), "{zero}");
+        let unknown = region("{intervalSeconds: 5, interval: 1h}").unwrap_err();
+        assert!(unknown.contains("interval"), "{unknown}");
+    }
 }
