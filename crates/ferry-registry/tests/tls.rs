@@ -1,0 +1,133 @@
+//! The registry over HTTPS (`spec.registry.tls`, rustls): a CA and a server
+//! certificate for 127.0.0.1 are made at test time (rcgen), skopeo pushes an
+//! image and pulls it back verifying the chain against that CA, digests stay
+//! identical, and a client that does not trust the CA is refused.
+
+mod common;
+#[path = "common/layout.rs"]
+mod layout;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use ferry_core::registry_spec::{RegistrySpec, RegistryTls};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+
+/// Writes `ca/ca.crt` (the CA skopeo trusts), `server.crt` and `server.key`.
+fn make_certs(dir: &Path) -> RegistryTls {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "ferry test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    std::fs::create_dir_all(dir.join("ca")).unwrap();
+    std::fs::write(dir.join("ca/ca.crt"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    RegistryTls {
+        cert_file: dir.join("server.crt"),
+        key_file: dir.join("server.key"),
+    }
+}
+
+fn skopeo(scratch: &Path, args: &[&str]) -> Output {
+    Command::new("skopeo")
+        .env("HOME", scratch)
+        .env("XDG_RUNTIME_DIR", scratch)
+        .env("REGISTRY_AUTH_FILE", scratch.join("auth.json"))
+        .args(args)
+        .output()
+        .expect("skopeo runs (scripts/setup.sh --test-peers installs it)")
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "skopeo failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skopeo_pushes_and_pulls_over_https_with_a_test_ca() {
+    let tmp = ferry_test_support::temp_dir();
+    let t = tmp.path().to_path_buf();
+    let tls = make_certs(&t);
+    let reg = start_with(RegistrySpec {
+        tls: Some(tls),
+        ..RegistrySpec::default()
+    })
+    .await;
+    let src = t.join("src");
+    let img = layout::busybox_layout(&src, &t);
+    std::fs::write(t.join("auth.json"), "{}").unwrap();
+    let (host, ca) = (reg.host.clone(), t.join("ca"));
+
+    tokio::task::spawn_blocking(move || {
+        let ca = ca.to_str().unwrap();
+        let remote = format!("docker://{host}/secure/busybox:1");
+        ok(skopeo(
+            &t,
+            &[
+                "copy",
+                "--dest-cert-dir",
+                ca,
+                &format!("oci:{}:latest", src.display()),
+                &remote,
+            ],
+        ));
+        let raw = ok(skopeo(&t, &["inspect", "--raw", "--cert-dir", ca, &remote]));
+        assert_eq!(sha256(raw.as_bytes()), img.manifest_digest);
+
+        let back = t.join("back");
+        ok(skopeo(
+            &t,
+            &[
+                "copy",
+                "--src-cert-dir",
+                ca,
+                &remote,
+                &format!("oci:{}:latest", back.display()),
+            ],
+        ));
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(back.join("index.json")).unwrap()).unwrap();
+        assert_eq!(
+            index["manifests"][0]["digest"],
+            img.manifest_digest.as_str()
+        );
+        let layer = img.layer_digest.trim_start_matches("sha256:");
+        let pulled = std::fs::read(back.join("blobs/sha256").join(layer)).unwrap();
+        assert_eq!(sha256(&pulled), img.layer_digest, "layer bytes unchanged");
+
+        // Without the CA the chain does not verify: the TLS is real.
+        let empty = t.join("no-ca");
+        std::fs::create_dir_all(&empty).unwrap();
+        let refused = skopeo(
+            &t,
+            &[
+                "inspect",
+                "--raw",
+                "--cert-dir",
+                empty.to_str().unwrap(),
+                &remote,
+            ],
+        );
+        assert!(
+            !refused.status.success(),
+            "an untrusted certificate is refused"
+        );
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert!(err.contains("certificate"), "{err}");
+    })
+    .await
+    .unwrap();
+}
