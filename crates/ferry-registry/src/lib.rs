@@ -1,6 +1,7 @@
 //! ferry's OCI registry: the Distribution Spec v1.1 served from one
 //! catch-all `/v2/{*rest}` route ([`api`]), over content-addressed,
-//! crash-safe [`storage`], with online garbage collection ([`gc`]), events on
+//! crash-safe [`storage`], with online garbage collection ([`gc`], also run
+//! periodically inside the server), events on
 //! the region's bus and CloudEvents webhooks ([`webhooks`]), Docker token
 //! auth ([`auth`]) and Prometheus metrics ([`metrics`]).
 //!
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod digest;
 mod error;
 pub mod gc;
+mod gc_schedule;
 pub mod manifest;
 pub mod metrics;
 pub mod names;
@@ -64,6 +66,8 @@ struct Inner {
     /// re-checks and removes one blob, so a manifest never commits against a
     /// blob being removed.
     gc_guard: tokio::sync::RwLock<()>,
+    /// Serialises GC runs.
+    gc_running: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -96,6 +100,7 @@ impl Registry {
             metrics,
             auth,
             gc_guard: tokio::sync::RwLock::new(()),
+            gc_running: tokio::sync::Mutex::new(()),
         };
         Ok(Self {
             inner: Arc::new(inner),
@@ -135,7 +140,8 @@ impl Registry {
     }
 
     /// Everything a region (or `ferry registry serve`) needs in one call:
-    /// starts background work and returns the server future for `listener`,
+    /// starts background work (webhooks, periodic GC when `spec.gc` is set)
+    /// and returns the server future for `listener`,
     /// over TLS when `config.spec.tls` says so. Bad TLS files fail here,
     /// before anything serves.
     pub fn serve_on(
@@ -153,6 +159,9 @@ impl Registry {
             config.data_dir.clone(),
             shutdown.clone(),
         );
+        if let Some(gc) = &config.spec.gc {
+            tokio::spawn(gc_schedule::run(self.clone(), gc.clone(), shutdown.clone()));
+        }
         let app = self.router();
         let region = self.inner.region.clone();
         Ok(async move {
@@ -162,12 +171,20 @@ impl Registry {
         })
     }
 
-    /// Runs garbage collection online, alongside requests.
+    /// Runs garbage collection online, alongside requests; one run at a
+    /// time (an API call waits for the periodic run, and the other way round).
     pub async fn gc(&self, options: &GcOptions) -> Result<GcReport> {
-        let report = gc::run(&self.inner.repos, options, Some(&self.inner.gc_guard)).await?;
-        if !options.dry_run {
-            self.inner.metrics.rescan(&self.inner.repos).await?;
+        let _one = self.inner.gc_running.lock().await;
+        let started = std::time::Instant::now();
+        let result = gc::run(&self.inner.repos, options, Some(&self.inner.gc_guard)).await;
+        if options.dry_run {
+            return result;
         }
+        self.inner
+            .metrics
+            .gc_run(started.elapsed(), result.as_ref().ok());
+        let report = result?;
+        self.inner.metrics.rescan(&self.inner.repos).await?;
         Ok(report)
     }
 }
