@@ -173,7 +173,7 @@ impl Listeners {
         let snap = inner.services.borrow().clone();
         let mut want: BTreeSet<String> = BTreeSet::new();
         let mut desired = Vec::new();
-        let pods: Vec<(String, String, PathBuf)> = inner
+        let pods: Vec<((String, String, PathBuf), BTreeSet<u16>)> = inner
             .list(Kind::Pod)
             .iter()
             .filter_map(|o| {
@@ -184,15 +184,22 @@ impl Listeners {
                     return None;
                 }
                 Some((
-                    o.namespace.clone().unwrap_or_default(),
-                    o.name.clone(),
-                    rt.netns.clone()?,
+                    (
+                        o.namespace.clone().unwrap_or_default(),
+                        o.name.clone(),
+                        rt.netns.clone()?,
+                    ),
+                    container_ports(&o.value),
                 ))
             })
             .collect();
         for s in snap.services.values() {
             for p in &s.ports {
-                for pod in &pods {
+                // A pod's own ports win: its server binds the wildcard
+                // address, which a Service listener on the same port (on any
+                // loopback address) would block. From such a pod, Services
+                // on that port are not reachable by name.
+                for (pod, _) in pods.iter().filter(|(_, own)| !own.contains(&p.port)) {
                     desired.push(ListenKey {
                         pod: Some(pod.clone()),
                         service: s.key.clone(),
@@ -254,6 +261,23 @@ impl Listeners {
             t.cancel();
         }
     }
+}
+
+/// The `containerPort`s a pod's containers declare.
+fn container_ports(pod: &serde_json::Value) -> BTreeSet<u16> {
+    pod.pointer("/spec/containers")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|c| {
+            c.get("ports")
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|p| p.get("containerPort")?.as_u64())
+        .filter_map(|p| u16::try_from(p).ok())
+        .collect()
 }
 
 async fn serve(

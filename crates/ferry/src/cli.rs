@@ -29,6 +29,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole path on this machine: two regions, a git repo, dev → uk, master → shanghai
+    Demo(crate::commands::demo::DemoArgs),
     /// Start every region of a topology (registry, runtime, gateway, API)
     Up(UpArgs),
     /// Check topology files without starting anything

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod apply;
 mod build;
+pub mod demo;
 pub mod delete;
 pub mod describe;
 pub mod exec;
@@ -55,6 +56,7 @@ pub fn read_sources(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String,
 /// Runs the chosen verb.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Up(args) => up::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Build(args) => build::run(args),
