@@ -13,6 +13,7 @@
 #   MYHERO_REGISTRY  registry host:port in the names (default 127.0.0.1:5000)
 #   FERRY            ferry binary to use (default: built from this tree)
 #   FERRY_IMAGE_STORE  local image store (ferry's default when unset)
+#   MYHERO_BIN_DIR   use the myhero binaries there (stripped) instead of a release build; needs FERRY
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
@@ -27,12 +28,24 @@ MOSQUITTO=/usr/sbin/mosquitto
 [ -x "$MOSQUITTO" ] || { echo "Debian's mosquitto is missing: run scripts/setup.sh --test-peers" >&2; exit 1; }
 
 cd "$ROOT"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-if [ -z "${FERRY:-}" ]; then
-  cargo build -q --release -p ferry -p myhero-data -p myhero-app -p myhero-ernst -p myhero-ui
-  FERRY="$TARGET/ferry"
+if [ -n "${MYHERO_BIN_DIR:-}" ]; then
+  # Prebuilt binaries (e.g. a test's debug build): stripped copies, as a
+  # release image would carry them.
+  TARGET="$(mktemp -d)"
+  trap 'rm -rf "$TARGET"' EXIT
+  for b in myhero-data myhero-app myhero-ernst myhero-ui; do
+    [ -x "$MYHERO_BIN_DIR/$b" ] || { echo "$MYHERO_BIN_DIR/$b is missing: cargo build -p $b" >&2; exit 1; }
+    strip --strip-debug -o "$TARGET/$b" "$MYHERO_BIN_DIR/$b" 2>/dev/null || cp "$MYHERO_BIN_DIR/$b" "$TARGET/$b"
+  done
+  : "${FERRY:?set FERRY with MYHERO_BIN_DIR}"
 else
-  cargo build -q --release -p myhero-data -p myhero-app -p myhero-ernst -p myhero-ui
+  TARGET="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+  if [ -z "${FERRY:-}" ]; then
+    cargo build -q --release -p ferry -p myhero-data -p myhero-app -p myhero-ernst -p myhero-ui
+    FERRY="$TARGET/ferry"
+  else
+    cargo build -q --release -p myhero-data -p myhero-app -p myhero-ernst -p myhero-ui
+  fi
 fi
 
 build() { echo "== $1"; "$FERRY" image build -t "$@" "${PUSH[@]}"; }
@@ -48,7 +61,7 @@ build "$REGISTRY/myhero/ui-rs:v1" --binary "$TARGET/myhero-ui:/app/myhero-ui" \
 # The UI the manifests deploy: its Dockerfile (busybox httpd + the static
 # page), built by `ferry build` once per version.
 CTX="$(mktemp -d)"
-trap 'rm -rf "$CTX"' EXIT
+trap 'rm -rf "$CTX"; [ -n "${MYHERO_BIN_DIR:-}" ] && rm -rf "$TARGET"' EXIT
 cp "$HERE/myhero-ui/docker/Dockerfile" "$HERE/myhero-ui/docker/entrypoint.sh" "$HERE/myhero-ui/static/index.html" "$CTX/"
 cp /bin/busybox "$CTX/busybox"
 for v in v1 v2 v3; do

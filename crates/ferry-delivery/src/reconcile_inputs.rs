@@ -130,6 +130,9 @@ impl Engine {
             };
             let mut objs = render(&files, &spec.source.path, &ctx).map_err(|e| e.to_string())?;
             if ephemeral {
+                for o in &mut objs {
+                    crate::render::preview_hosts(&mut o.value, &env);
+                }
                 objs.insert(0, namespace_object(&ns, &name, &env));
             }
             Ok(objs)

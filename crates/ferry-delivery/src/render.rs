@@ -336,6 +336,47 @@ fn apply_override(image: &str, overrides: &[ImageOverride]) -> Option<String> {
     })
 }
 
+/// Gives an ephemeral environment its own public hosts: every Ingress rule
+/// and TLS host and every HTTPRoute hostname `h` becomes `<env>.h`, so a
+/// preview never claims the hosts of the environment it was branched from
+/// (the gateway rejects two routes for one host and path).
+pub fn preview_hosts(v: &mut Value, env: &str) {
+    let prefix = |h: &mut Value| {
+        if let Some(s) = h.as_str()
+            && !s.is_empty()
+        {
+            *h = Value::String(match s.strip_prefix("*.") {
+                Some(rest) => format!("*.{env}.{rest}"),
+                None => format!("{env}.{s}"),
+            });
+        }
+    };
+    match v.get("kind").and_then(Value::as_str) {
+        Some("Ingress") => {
+            if let Some(Value::Array(rules)) = v.pointer_mut("/spec/rules") {
+                for r in rules {
+                    if let Some(h) = r.get_mut("host") {
+                        prefix(h);
+                    }
+                }
+            }
+            if let Some(Value::Array(tls)) = v.pointer_mut("/spec/tls") {
+                for t in tls {
+                    if let Some(Value::Array(hosts)) = t.get_mut("hosts") {
+                        hosts.iter_mut().for_each(prefix);
+                    }
+                }
+            }
+        }
+        Some("HTTPRoute") => {
+            if let Some(Value::Array(hosts)) = v.pointer_mut("/spec/hostnames") {
+                hosts.iter_mut().for_each(prefix);
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 #[path = "render_tests.rs"]
 mod tests;

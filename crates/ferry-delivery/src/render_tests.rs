@@ -111,3 +111,23 @@ fn kustomize_is_detected() {
         RenderKind::Helm
     );
 }
+
+#[test]
+fn preview_hosts_prefix_ingress_and_httproute_hosts() {
+    let mut ing = serde_json::json!({"kind": "Ingress", "spec": {
+        "rules": [{"host": "ui.example"}, {"http": {}}],
+        "tls": [{"hosts": ["ui.example", "*.apps.example"]}]}});
+    preview_hosts(&mut ing, "app-feature-x");
+    assert_eq!(ing["spec"]["rules"][0]["host"], "app-feature-x.ui.example");
+    assert!(ing["spec"]["rules"][1].get("host").is_none());
+    assert_eq!(
+        ing["spec"]["tls"][0]["hosts"][1],
+        "*.app-feature-x.apps.example"
+    );
+    let mut route = serde_json::json!({"kind": "HTTPRoute", "spec": {"hostnames": ["a.example"]}});
+    preview_hosts(&mut route, "e");
+    assert_eq!(route["spec"]["hostnames"][0], "e.a.example");
+    let mut svc = serde_json::json!({"kind": "Service", "spec": {"hostnames": ["x"]}});
+    preview_hosts(&mut svc, "e");
+    assert_eq!(svc["spec"]["hostnames"][0], "x");
+}

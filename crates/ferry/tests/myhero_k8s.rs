@@ -1,0 +1,134 @@
+//! The tutorial's myhero manifests (`examples/myhero/k8s`, only the
+//! registry host changed) deployed on the embedded runtime and answering
+//! through the region's gateway: images built by `build-images.sh` with
+//! ferry itself and pushed to the region's registry, every manifest applied
+//! with `ferry apply`, then the tutorial's calls through the Ingress hosts —
+//! options, votes in queue mode (app → mosca → ernst → data) counted in the
+//! results, and the UI's three versions behind one Service. Needs root,
+//! runc and Debian's mosquitto.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{cli, up};
+use ferry_test_support::{free_addr, poll, temp_dir};
+use serde_json::Value;
+
+fn curl(gateway: &str, host: &str, method: &str, path: &str) -> Option<String> {
+    let out = Command::new("curl")
+        .args(["-s", "-f", "-m", "5", "-X", method])
+        .args(["-H", &format!("Host: {host}"), "-H", "key: SecureApp"])
+        .arg(format!("http://{gateway}{path}"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+#[test]
+fn tutorial_manifests_run_on_the_runtime_behind_the_gateway() {
+    let dir = temp_dir();
+    let (api_addr, registry, gateway) = (free_addr(), free_addr(), free_addr());
+    let topo = dir.path().join("topology.yaml");
+    std::fs::write(
+        &topo,
+        format!(
+            "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: local}}\n\
+             spec: {{dataDir: data, listeners: {{api: {api_addr}, registry: {registry}, gateway: {gateway}}}}}\n"
+        ),
+    )
+    .unwrap();
+    let (_up, api) = up(&topo, dir.path());
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ferry_bin = Path::new(env!("CARGO_BIN_EXE_ferry"));
+    let build = Command::new("bash")
+        .arg(root.join("examples/myhero/build-images.sh"))
+        .arg("--push")
+        .env("MYHERO_REGISTRY", registry.to_string())
+        .env("MYHERO_BIN_DIR", ferry_bin.parent().unwrap())
+        .env("FERRY", ferry_bin)
+        .env("FERRY_IMAGE_STORE", dir.path().join("images"))
+        .env("XDG_DATA_HOME", dir.path().join("xdg"))
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "build-images.sh:\n{}\n{}",
+        String::from_utf8_lossy(&build.stdout),
+        String::from_utf8_lossy(&build.stderr)
+    );
+
+    // The tutorial's manifests with only the registry host changed.
+    let mut files = Vec::new();
+    for name in ["mosca", "data", "app", "ernst", "ui", "ingress"] {
+        let src = root.join(format!("examples/myhero/k8s/myhero-{name}.yml"));
+        let text = std::fs::read_to_string(&src).unwrap();
+        let dest = dir.path().join(format!("myhero-{name}.yml"));
+        std::fs::write(&dest, text.replace("127.0.0.1:5000", &registry.to_string())).unwrap();
+        files.push(dest);
+    }
+    let mut args = vec!["apply".to_string()];
+    for f in &files {
+        args.push("-f".into());
+        args.push(f.display().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let applied = cli(&api, &args);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+
+    let gw = gateway.to_string();
+    let app = "myhero-app.myhero.local";
+    let options = poll(
+        "myhero-app through the gateway",
+        Duration::from_secs(240),
+        || curl(&gw, app, "GET", "/options").filter(|b| b.contains("Deadpool")),
+    );
+    let options: Value = serde_json::from_str(&options).unwrap();
+    assert!(
+        options["options"].as_array().unwrap().len() >= 10,
+        "{options}"
+    );
+
+    // Queue mode: app publishes to mosca, ernst records each vote in data.
+    for _ in 0..3 {
+        let r = curl(&gw, app, "POST", "/vote/Deadpool").expect("vote accepted");
+        assert!(r.contains("vote submitted"), "{r}");
+    }
+    poll(
+        "three votes in the results",
+        Duration::from_secs(60),
+        || {
+            let r: Value = serde_json::from_str(&curl(&gw, app, "GET", "/v2/results")?).ok()?;
+            r.as_array()?
+                .iter()
+                .any(|row| row[0] == "Deadpool" && row[1] == 3)
+                .then_some(())
+        },
+    );
+
+    // The three UI versions answer behind the one myhero-ui Service.
+    let mut seen = std::collections::BTreeSet::new();
+    poll("all three UI versions", Duration::from_secs(120), || {
+        if let Some(page) = curl(&gw, "myhero-ui.myhero.local", "GET", "/") {
+            for (v, heading) in [
+                ("v1", "Make ONE voice heard!!!"),
+                ("v2", "Make TWO voices heard!!!"),
+                ("v3", "Make THREE voices heard!!!"),
+            ] {
+                if page.contains(heading) {
+                    seen.insert(v);
+                }
+            }
+        }
+        (seen.len() == 3).then_some(())
+    });
+}
