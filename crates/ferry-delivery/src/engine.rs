@@ -86,6 +86,8 @@ pub(crate) struct State {
     pub served: BTreeSet<(String, String, String)>,
     /// Pipeline builds started or finished by this process.
     pub builds: BTreeMap<BuildKey, BuildState>,
+    /// Tags per (registry, image) for image policies, with when they were listed.
+    pub tags: BTreeMap<(String, String), (Instant, Vec<String>)>,
 }
 
 pub(crate) struct Inner {
@@ -191,7 +193,8 @@ impl Engine {
                 tokio::select! {
                     _ = stop.cancelled() => return,
                     e = events.recv() => match e {
-                        Ok(ev) => if matches!(&*ev, Event::ImagePushed { .. } | Event::ImageReplicated { .. }) {
+                        Ok(ev) => if matches!(&*ev, Event::ImagePushed { .. } | Event::ImageReplicated { .. } | Event::ImageDeleted { .. }) {
+                            waker.clear_tag_cache();
                             waker.inner.wake.notify_one();
                         },
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => waker.inner.wake.notify_one(),

@@ -1,4 +1,5 @@
-//! Whether an image is present in a region's registry — the gate that keeps
+//! Whether an image is present in a region's registry (and which tags it
+//! has, for image policies) — the gate that keeps
 //! an image that has not been replicated yet from ever being deployed there.
 //! [`HttpImageCheck`] asks the registry (`HEAD /v2/<name>/manifests/<tag>`);
 //! [`AnyImage`] says yes to everything (for targets that build locally).
@@ -16,6 +17,17 @@ pub trait ImageCheck: Send + Sync + fmt::Debug {
         name: &'a str,
         tag: &'a str,
     ) -> BoxFuture<'a, Result<bool, String>>;
+
+    /// Every tag of `name` in the registry at `registry` (for image
+    /// policies); `Err` when the registry is unreachable.
+    fn tags<'a>(
+        &'a self,
+        registry: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
+        let _ = (registry, name);
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// Asks the registry over the OCI distribution API.
@@ -57,6 +69,40 @@ impl ImageCheck for HttpImageCheck {
                 200..=299 => Ok(true),
                 404 => Ok(false),
                 s => Err(format!("registry {registry} answered {s} for {name}:{tag}")),
+            }
+        })
+    }
+
+    fn tags<'a>(
+        &'a self,
+        registry: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
+        Box::pin(async move {
+            let url = format!("http://{registry}/v2/{name}/tags/list?n=10000");
+            let resp = self
+                .client
+                .get(&url)
+                .send()
+                .await
+                .map_err(|e| format!("registry {registry} unreachable: {e}"))?;
+            match resp.status().as_u16() {
+                404 => Ok(Vec::new()),
+                200..=299 => {
+                    let v: serde_json::Value = resp
+                        .json()
+                        .await
+                        .map_err(|e| format!("registry {registry}: tag list of {name}: {e}"))?;
+                    Ok(v["tags"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|t| t.as_str().map(str::to_string))
+                        .collect())
+                }
+                s => Err(format!(
+                    "registry {registry} answered {s} listing tags of {name}"
+                )),
             }
         })
     }

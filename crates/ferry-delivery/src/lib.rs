@@ -3,6 +3,7 @@
 
 pub mod api;
 mod attach;
+pub mod automation;
 mod build_runs;
 pub mod builder;
 pub mod diff;

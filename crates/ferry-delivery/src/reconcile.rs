@@ -192,8 +192,12 @@ impl Engine {
         };
         status.desired_revision = Some(commit.clone());
         let pipeline = pipeline_of(&self.inner.topology, name);
+        // Image policies first: the first matching override wins.
         let overrides = {
-            let mut o = app.spec.render.images.clone();
+            let mut o = self
+                .policy_overrides(&app.spec.image_policies, &region.registry)
+                .await;
+            o.extend(app.spec.render.images.iter().cloned());
             o.extend(inst.overrides(pipeline, &region.registry));
             o
         };
@@ -225,10 +229,13 @@ impl Engine {
         } else {
             cmp.health()
         };
-        let new_revision = status.synced_revision.as_deref() != Some(commit.as_str())
-            || last_good
-                .as_ref()
-                .is_some_and(|e| e.images != desired_images(&desired));
+        let new_images = last_good
+            .as_ref()
+            .is_some_and(|e| e.images != desired_images(&desired));
+        let new_revision = status.synced_revision.as_deref() != Some(commit.as_str()) || new_images;
+        if new_images && status.synced_revision.as_deref() == Some(commit.as_str()) && !manual {
+            trigger = "image";
+        }
         status.sync = if cmp.in_sync() && !new_revision {
             SyncState::Synced
         } else {

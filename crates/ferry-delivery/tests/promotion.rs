@@ -39,6 +39,22 @@ impl ImageCheck for Registries {
         ));
         Box::pin(async move { Ok(found) })
     }
+
+    fn tags<'a>(
+        &'a self,
+        registry: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
+        let tags = self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(r, n, _)| r == registry && n == name)
+            .map(|(_, _, t)| t.clone())
+            .collect();
+        Box::pin(async move { Ok(tags) })
+    }
 }
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -102,6 +118,10 @@ struct World {
 }
 
 fn world(manual: bool) -> World {
+    world_with(|repo| topology(repo, manual))
+}
+
+fn world_with(topology: impl Fn(&Path) -> Topology) -> World {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(repo.join("k8s")).unwrap();
@@ -113,7 +133,7 @@ fn world(manual: bool) -> World {
     let regs = Arc::new(Registries::default());
     let engine = Engine::new(
         EngineConfig::new(dir.path().join("s")),
-        Arc::new(topology(&repo, manual)),
+        Arc::new(topology(&repo)),
         Default::default(),
         regs.clone(),
     )
@@ -266,4 +286,44 @@ async fn feature_branch_gets_and_loses_its_environment() {
             .all(|o| o.namespace.as_deref() != Some("myhero-feature-login")
                 && o.name != "myhero-feature-login")
     );
+}
+
+#[tokio::test]
+async fn image_policy_follows_new_tags_without_a_commit() {
+    let w = world_with(|repo| {
+        let text = format!(
+            "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec: {{listeners: {{api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}}}}
+---
+apiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {{name: dev}}\nspec: {{region: uk}}
+---
+apiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {{name: myhero}}
+spec:
+  source: {{repoUrl: '{}', path: k8s}}
+  imagePolicies: [{{image: myhero/data, semver: '>=1.0, <2'}}]
+",
+            repo.display()
+        );
+        Topology::from_sources(&[("t.yaml".into(), text)]).unwrap()
+    });
+    for t in ["1.0.0", "1.2.0", "2.0.0", "latest"] {
+        w.regs.push("uk.reg:5000", "myhero/data", t);
+    }
+    w.engine.pass().await;
+    assert_eq!(
+        image(&w.uk).as_deref(),
+        Some("uk.reg:5000/myhero/data:1.2.0")
+    );
+    // A new tag inside the range is deployed on the next pass (a registry
+    // event wakes the engine and drops the cached tag list).
+    w.regs.push("uk.reg:5000", "myhero/data", "1.3.0");
+    w.engine.clear_tag_cache();
+    w.engine.pass().await;
+    assert_eq!(
+        image(&w.uk).as_deref(),
+        Some("uk.reg:5000/myhero/data:1.3.0")
+    );
+    let history = w.engine.history("myhero").unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.trigger, "image", "{history:?}");
+    assert_eq!(last.images, ["uk.reg:5000/myhero/data:1.3.0"]);
 }
