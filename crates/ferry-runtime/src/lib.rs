@@ -19,6 +19,7 @@ mod net;
 mod oci_images;
 mod ops;
 mod pod;
+mod protocol;
 mod runtime;
 mod services;
 mod store;

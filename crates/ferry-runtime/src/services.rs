@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::kinds::Kind;
+use crate::protocol::{Protocol, protocol_of};
 use crate::runtime::Inner;
 use crate::validate::selects;
 
@@ -158,6 +159,8 @@ pub struct ListenKey {
     pub service: ServiceKey,
     pub addr: SocketAddr,
     pub port: u16,
+    /// How connections are handled: HTTP through the mesh, or plain TCP.
+    pub protocol: Protocol,
 }
 
 /// The listeners currently held.
@@ -205,6 +208,7 @@ impl Listeners {
                         service: s.key.clone(),
                         addr: SocketAddr::new(s.vip, p.port),
                         port: p.port,
+                        protocol: protocol_of(p),
                     });
                 }
                 if let Some(np) = p.node_port {
@@ -214,6 +218,7 @@ impl Listeners {
                         service: s.key.clone(),
                         addr: SocketAddr::new(host, np),
                         port: p.port,
+                        protocol: Protocol::Tcp,
                     });
                 }
             }
@@ -293,21 +298,32 @@ async fn serve(
             c = l.accept() => match c { Ok((c, _)) => c, Err(_) => continue },
         };
         let mesh = inner.mesh.read().unwrap_or_else(|e| e.into_inner()).clone();
-        if let (Some(h), Some((ns, pod, _))) = (mesh, &k.pod) {
+        if let (Some(h), Some((ns, pod, _))) = (mesh, &k.pod)
+            && k.protocol != Protocol::Tcp
+        {
             let labels = inner
                 .typed::<Pod>(Kind::Pod, ns, pod)
                 .and_then(|p| p.metadata.labels)
                 .unwrap_or_default();
-            h.handle(
-                conn,
-                SourcePod {
-                    namespace: ns.clone(),
-                    pod: pod.clone(),
-                    labels,
-                },
-                k.service.clone(),
-                k.port,
-            );
+            let source = SourcePod {
+                namespace: ns.clone(),
+                pod: pod.clone(),
+                labels,
+            };
+            if k.protocol == Protocol::Http {
+                h.handle(conn, source, k.service.clone(), k.port);
+                continue;
+            }
+            // Unnamed port: HTTP goes to the mesh, anything else (MQTT,
+            // databases, server-first protocols) is forwarded as TCP.
+            let (inner, k, rr) = (inner.clone(), k.clone(), rr.clone());
+            tokio::spawn(async move {
+                if crate::protocol::sniff_http(&conn).await {
+                    h.handle(conn, source, k.service.clone(), k.port);
+                } else {
+                    forward(inner, conn, k.service.clone(), k.port, rr).await;
+                }
+            });
             continue;
         }
         tokio::spawn(forward(
