@@ -55,6 +55,19 @@ pub struct Metrics {
     pub faults: Family<FaultLabels, Counter>,
     pub retries: Family<RequestLabels, Counter>,
     pub ejections: Counter,
+    /// `active_connections` handles per direction, resolved once.
+    active_north: Gauge,
+    active_mesh: Gauge,
+}
+
+/// Counts one open downstream connection until dropped.
+#[derive(Debug)]
+pub struct ActiveConnection(Gauge);
+
+impl Drop for ActiveConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 fn duration_hist() -> Histogram {
@@ -67,12 +80,23 @@ fn size_hist() -> Histogram {
 
 impl Default for Metrics {
     fn default() -> Self {
+        let active_connections = Family::<ConnLabels, Gauge>::default();
+        let active = |direction: &str| {
+            active_connections
+                .get_or_create(&ConnLabels {
+                    direction: direction.into(),
+                })
+                .clone()
+        };
+        let (active_north, active_mesh) = (active("north"), active("mesh"));
         Self {
             requests: Family::default(),
             duration: Family::new_with_constructor(duration_hist),
             request_bytes: Family::new_with_constructor(size_hist),
             response_bytes: Family::new_with_constructor(size_hist),
-            active_connections: Family::default(),
+            active_connections,
+            active_north,
+            active_mesh,
             mirrors: Family::default(),
             faults: Family::default(),
             retries: Family::default(),
@@ -82,6 +106,18 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Counts an open connection in `direction` (`north` or `mesh`) until
+    /// the guard is dropped.
+    pub fn connection(&self, direction: &str) -> ActiveConnection {
+        let g = if direction == "mesh" {
+            self.active_mesh.clone()
+        } else {
+            self.active_north.clone()
+        };
+        g.inc();
+        ActiveConnection(g)
+    }
+
     /// Registers every metric under `gateway_` in `registry`.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("gateway");

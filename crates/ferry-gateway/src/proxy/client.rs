@@ -101,8 +101,11 @@ pub struct Clients {
 impl Clients {
     pub fn new(connector: Connector) -> Self {
         let mut b = Client::builder(TokioExecutor::new());
+        // Idle upstream connections cost ~17 KiB each (hyper's buffers); keep
+        // enough for steady concurrency, close what a burst opened beyond it
+        // (nginx's `keepalive 256` per worker plays the same role).
         b.pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(1024)
+            .pool_max_idle_per_host(128)
             .set_host(false);
         let h1 = b.build(connector.clone());
         let mut b2 = Client::builder(TokioExecutor::new());

@@ -7,6 +7,7 @@
 
 mod client;
 mod handler;
+mod park;
 mod respond;
 mod server;
 mod upstream;
@@ -64,6 +65,8 @@ pub(crate) struct Inner {
     pub targets: Arc<client::Targets>,
     pub metrics: Metrics,
     pub config: GatewayConfig,
+    /// HTTP/1.1 server settings, built once (every connection uses them).
+    pub http1: hyper::server::conn::http1::Builder,
     pub secrets: Mutex<Option<Arc<dyn crate::tls::SecretSource>>>,
     pub tls: ArcSwap<Option<Arc<rustls::ServerConfig>>>,
 }
@@ -92,6 +95,7 @@ impl Gateway {
             targets,
             metrics: Metrics::default(),
             config,
+            http1: server::http1_builder(),
             secrets: Mutex::new(None),
             tls: ArcSwap::from_pointee(None),
         });

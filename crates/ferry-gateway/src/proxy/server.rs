@@ -4,8 +4,12 @@
 //! connections handed over by the runtime. Upgrades (WebSocket) are served;
 //! shutdown lets in-flight requests finish.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 use ferry_core::mesh::{MeshHandler, ServiceKey, SourcePod};
 use hyper::service::service_fn;
@@ -15,8 +19,19 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::Gateway;
-use crate::metrics::ConnLabels;
+use super::{Gateway, handler, park};
+
+/// What an h2c connection starts with.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// HTTP/1.1 settings of every plain connection.
+pub(crate) fn http1_builder() -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    // A client may send its request and shut down its write side (`printf | nc`,
+    // HTTP/1.0 tools); keep the connection to answer it.
+    b.half_close(true);
+    b
+}
 
 /// Where traffic on a connection comes from.
 #[derive(Debug, Clone)]
@@ -66,47 +81,133 @@ impl Gateway {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let this = self.clone();
-            let stop = shutdown.clone();
-            tasks.spawn(async move {
-                // HTTPS and HTTP share the port: a TLS handshake starts with 0x16.
-                let tls = this.inner.tls.load_full();
-                let mut first = [0u8; 1];
-                if let Some(cfg) = tls.as_ref()
-                    && matches!(stream.peek(&mut first).await, Ok(1))
-                    && first[0] == 0x16
-                {
-                    match tokio_rustls::TlsAcceptor::from(cfg.clone())
-                        .accept(stream)
-                        .await
-                    {
-                        Ok(s) => {
-                            let info = ConnInfo {
-                                direction: Direction::North,
-                                remote,
-                                local_port,
-                                scheme: "https",
-                            };
-                            this.serve_stream(s, info, stop).await;
-                        }
-                        Err(e) => tracing::debug!(error = %e, %remote, "TLS handshake failed"),
-                    }
-                    return;
-                }
-                let info = ConnInfo {
-                    direction: Direction::North,
-                    remote,
-                    local_port,
-                    scheme: "http",
-                };
-                this.serve_stream(stream, info, stop).await
-            });
+            let info = ConnInfo {
+                direction: Direction::North,
+                remote,
+                local_port,
+                scheme: "http",
+            };
+            tasks.spawn(self.clone().serve_tcp(stream, info, shutdown.clone()));
         }
         tasks.close();
         tasks.wait().await;
     }
 
-    /// Serves one connection (either direction).
+    /// Serves one plain TCP connection: HTTPS (first byte 0x16, when
+    /// certificates are configured) and h2c are boxed off the common path;
+    /// HTTP/1.1 is served in parked episodes (`park`).
+    async fn serve_tcp(self, stream: TcpStream, info: ConnInfo, shutdown: CancellationToken) {
+        let _active = self.inner.metrics.connection(info.direction.name());
+        let mut first = [0u8; H2_PREFACE.len()];
+        let n = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = stream.peek(&mut first) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+        };
+        if first[0] == 0x16
+            && matches!(info.direction, Direction::North)
+            && let Some(cfg) = self.inner.tls.load().as_ref()
+        {
+            let cfg = cfg.clone();
+            Box::pin(self.serve_tls(stream, info, cfg, shutdown)).await;
+            return;
+        }
+        // The h2c preface, or too little of a request to tell: let hyper's
+        // protocol detection decide (it reads until it can).
+        if H2_PREFACE.starts_with(&first[..n]) {
+            Box::pin(self.serve_stream(stream, info, shutdown)).await;
+            return;
+        }
+        self.serve_parked(stream, info, shutdown).await;
+    }
+
+    /// Terminates TLS, then serves the decrypted stream (HTTP/1.1 or h2 by ALPN).
+    async fn serve_tls(
+        self,
+        stream: TcpStream,
+        mut info: ConnInfo,
+        cfg: Arc<rustls::ServerConfig>,
+        shutdown: CancellationToken,
+    ) {
+        let remote = info.remote;
+        info.scheme = "https";
+        match tokio_rustls::TlsAcceptor::from(cfg).accept(stream).await {
+            Ok(s) => self.serve_stream(s, info, shutdown).await,
+            Err(e) => tracing::debug!(error = %e, %remote, "TLS handshake failed"),
+        }
+    }
+
+    /// Serves HTTP/1.1 on `stream`, one boxed hyper connection per run of
+    /// requests, holding only the socket while the client is idle.
+    async fn serve_parked(self, stream: TcpStream, info: ConnInfo, shutdown: CancellationToken) {
+        let state = Arc::new(park::ConnState::new(info));
+        let mut io = park::ParkIo {
+            stream,
+            pre: Bytes::new(),
+            state: state.clone(),
+            parked: false,
+        };
+        loop {
+            let inner = self.inner.clone();
+            let st = state.clone();
+            let svc = service_fn(move |req| {
+                st.start();
+                let (st, handled) = (
+                    st.clone(),
+                    handler::handle(inner.clone(), st.info.clone(), req),
+                );
+                Box::pin(async move {
+                    let Ok(resp) = handled.await;
+                    if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+                        st.upgrade();
+                    }
+                    Ok::<_, Infallible>(resp.map(|body| park::Tracked { body, state: st }))
+                })
+            });
+            let mut conn = Box::pin(
+                self.inner
+                    .http1
+                    .serve_connection(TokioIo::new(io), svc)
+                    .with_upgrades(),
+            );
+            let done = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                    return;
+                }
+            };
+            // Upgraded (the upgrade task owns the stream now) or closed.
+            let Some(parts) = Pin::into_inner(conn).into_parts() else {
+                return;
+            };
+            io = parts.io.into_inner();
+            if !io.parked {
+                if let Err(e) = done {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                return;
+            }
+            // Parked; an error here is hyper's answer to a head we cut short,
+            // which `ParkIo` swallowed (its bytes are in `read_buf`).
+            io.parked = false;
+            // Unparsed bytes of the next request (rare): keep a small copy;
+            // hyper's read buffer and the service go with `parts`.
+            io.pre = Bytes::copy_from_slice(&parts.read_buf);
+            drop(parts.read_buf);
+            drop(parts.service);
+            tokio::select! {
+                r = io.stream.readable() => if r.is_err() { return },
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Serves one connection (either direction) with hyper's protocol
+    /// detection (HTTP/1.1 or h2c), not parked: TLS and h2c connections.
     pub(crate) async fn serve_stream<S>(
         &self,
         stream: S,
@@ -115,22 +216,12 @@ impl Gateway {
     ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let gauge = self
-            .inner
-            .metrics
-            .active_connections
-            .get_or_create(&ConnLabels {
-                direction: info.direction.name().into(),
-            })
-            .clone();
-        gauge.inc();
         let inner = self.inner.clone();
         let info = Arc::new(info);
         // Boxed: the connection stores its in-flight future inline, so an unboxed
         // pipeline would cost its full size on every idle keep-alive connection.
-        let svc = service_fn(move |req| {
-            Box::pin(super::handler::handle(inner.clone(), info.clone(), req))
-        });
+        let svc =
+            service_fn(move |req| Box::pin(handler::handle(inner.clone(), info.clone(), req)));
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // A client may send its request and shut down its write side (`printf | nc`,
         // HTTP/1.0 tools); keep the connection to answer it.
@@ -144,7 +235,6 @@ impl Gateway {
                 let _ = conn.await;
             }
         }
-        gauge.dec();
     }
 
     /// The handler the runtime calls for pod-to-service connections.
@@ -181,8 +271,7 @@ impl MeshHandler for Mesh {
             scheme: "http",
         };
         let gw = self.gateway.clone();
-        let stop = self.shutdown.clone();
         self.handle
-            .spawn(async move { gw.serve_stream(conn, info, stop).await });
+            .spawn(gw.serve_tcp(conn, info, self.shutdown.clone()));
     }
 }

@@ -1,0 +1,175 @@
+//! Parking idle HTTP/1.1 keep-alive connections. hyper keeps an 8 KiB read
+//! buffer, an 8 KiB header write buffer and its connection state for as long
+//! as a connection lives, so 10,000 idle keep-alive clients would cost
+//! ~200 MB. Instead each run of requests is served by a boxed hyper
+//! connection (an *episode*) over [`ParkIo`]: when hyper waits for the next
+//! request head and the socket has nothing to read, `ParkIo` reports a
+//! clean end of stream (no request is in flight, so hyper finishes without
+//! an error and without shutting the socket down). The episode is dropped
+//! with its buffers; the task keeps only the socket and waits for it to
+//! become readable, then starts the next episode with the bytes hyper had
+//! already read. A request head cut short by the park (the client sent part
+//! of it) makes hyper answer 400 and fail the episode: once parked, `ParkIo`
+//! discards whatever hyper writes, and the unparsed bytes it hands back
+//! start the next episode, so the client never sees the difference. What an
+//! idle connection costs is then its task, its
+//! socket registration and its [`ConnState`] (well under 1 KiB).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::server::ConnInfo;
+
+/// What the service and the IO of one parked connection share.
+#[derive(Debug)]
+pub struct ConnState {
+    pub info: Arc<ConnInfo>,
+    /// A request is being served: from the service call until hyper drops
+    /// the response body (it has been written). Reads must then wait.
+    busy: AtomicBool,
+    /// A 101 response switched protocols: the stream is no longer HTTP.
+    upgraded: AtomicBool,
+}
+
+impl ConnState {
+    pub fn new(info: ConnInfo) -> Self {
+        Self {
+            info: Arc::new(info),
+            busy: AtomicBool::new(false),
+            upgraded: AtomicBool::new(false),
+        }
+    }
+
+    /// A request head was parsed and handed to the service.
+    pub fn start(&self) {
+        self.busy.store(true, Ordering::Relaxed);
+    }
+
+    /// The response switched protocols; never park this stream again.
+    pub fn upgrade(&self) {
+        self.upgraded.store(true, Ordering::Relaxed);
+    }
+
+    fn parkable(&self) -> bool {
+        !self.busy.load(Ordering::Relaxed) && !self.upgraded.load(Ordering::Relaxed)
+    }
+}
+
+/// The socket as the episode's hyper connection sees it: bytes read by the
+/// previous episode first, then the socket; end of stream when idle.
+#[derive(Debug)]
+pub struct ParkIo {
+    pub stream: TcpStream,
+    pub pre: Bytes,
+    pub state: Arc<ConnState>,
+    /// Set when a read ended the episode because the connection was idle.
+    pub parked: bool,
+}
+
+impl AsyncRead for ParkIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if !this.pre.is_empty() {
+            let n = this.pre.len().min(buf.remaining());
+            buf.put_slice(&this.pre[..n]);
+            this.pre.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Pending if this.state.parkable() => {
+                // Idle between requests: end the episode. The readiness
+                // just registered wakes the parked task instead.
+                this.parked = true;
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for ParkIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.parked {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        if self.parked {
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.parked {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if self.parked {
+            // The episode ended because we said so; the client is still there.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// A response body that marks the request finished when hyper drops it
+/// (after writing it, or on error).
+pub struct Tracked<B> {
+    pub body: B,
+    pub state: Arc<ConnState>,
+}
+
+impl<B> Drop for Tracked<B> {
+    fn drop(&mut self) {
+        self.state.busy.store(false, Ordering::Relaxed);
+    }
+}
+
+impl<B: HttpBody + Unpin> HttpBody for Tracked<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
