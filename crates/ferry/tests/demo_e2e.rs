@@ -143,6 +143,15 @@ fn demo_delivers_myhero_to_both_regions_and_stays_live() {
     assert!(ui_answers(uk_gw, "Make TWO voices heard"));
 
     let repo = demo_dir.join("myhero");
+    // The first commit (v1), for the rollback below.
+    let v1 = {
+        let out = Command::new("git")
+            .args(["rev-list", "--max-parents=0", "dev"])
+            .current_dir(&repo)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
     // A feature branch gets its own environment in uk…
     git(&repo, &["checkout", "-q", "-b", "feature/login"]);
     std::fs::write(repo.join("README.md"), "login work\n").unwrap();
@@ -196,6 +205,59 @@ fn demo_delivers_myhero_to_both_regions_and_stays_live() {
     assert!(error.contains("k8s/bad.yml"), "{error}");
     assert!(ui_answers(uk_gw, "Make TWO voices heard"));
     git(&repo, &["reset", "-q", "--hard", "HEAD~1"]);
+
+    // An object that leaves git is pruned (only what ferry created).
+    std::fs::write(
+        repo.join("k8s/extra.yml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {a: b}\n",
+    )
+    .unwrap();
+    git(&repo, &["add", "k8s/extra.yml"]);
+    git(&repo, &["commit", "-q", "-m", "extra config"]);
+    let configmap = |present: bool| {
+        let out = cli(
+            &uk_api,
+            &["get", "configmap", "extra", "-n", "dev", "-o", "json"],
+        );
+        (out.status.success() == present).then_some(())
+    };
+    poll(
+        "the ConfigMap to be applied",
+        Duration::from_secs(300),
+        || configmap(true),
+    );
+    git(&repo, &["rm", "-q", "k8s/extra.yml"]);
+    git(&repo, &["commit", "-q", "-m", "drop extra config"]);
+    poll(
+        "the ConfigMap to be pruned",
+        Duration::from_secs(300),
+        || configmap(false),
+    );
+
+    // Rollback pins dev to the v1 revision; a sync lifts the pin.
+    let rb = cli(
+        &uk_api,
+        &["app", "rollback", "myhero", &v1[..7], "--env", "dev"],
+    );
+    assert!(
+        rb.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rb.stderr)
+    );
+    poll("dev to serve v1 again", Duration::from_secs(120), || {
+        ui_answers(uk_gw, "Make ONE voice heard").then_some(())
+    });
+    let sync = cli(&uk_api, &["app", "sync", "myhero", "--env", "dev"]);
+    assert!(
+        sync.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    poll(
+        "dev to serve the head of dev again",
+        Duration::from_secs(120),
+        || ui_answers(uk_gw, "Make TWO voices heard").then_some(()),
+    );
 
     // A Deployment scaled by hand is put back by self-heal.
     let live = cli(
