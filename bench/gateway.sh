@@ -2,27 +2,37 @@
 # bench/gateway.sh — ferry's gateway against nginx and HAProxy, side by side,
 # each proxying to the same two backends with 50/50 weights.
 #
-# Measures, for each proxy pinned to CPU 0 (one core, one worker):
+# Measures, for each proxy pinned to CPU 0 (one core: nginx and HAProxy with
+# one worker, ferry's standalone example with one tokio worker; the load
+# generators and the backends share CPU 1):
 #   * p99 latency added over calling a backend directly, at fixed rates
 #     (1k and 10k requests/s; the crate's open-loop `loadgen` example,
 #     latency measured from each request's scheduled time);
 #   * saturation throughput (wrk, 64 connections);
-#   * resident memory while holding 10,000 idle keep-alive connections.
-# and prints ratios against nginx. Load generator and backends share CPU 1.
+#   * memory held by idle keep-alive connections: resident set size (all
+#     processes of the proxy) while IDLE_CONNS clients that each sent one
+#     request stay connected, minus the resident set size before they came,
+#     measured the same way for all three.
+# Each measurement runs ROUNDS times, the three proxies one after another in
+# every round (so background load hits them alike); the report gives medians
+# and the ratios ferry ÷ nginx and ferry ÷ haproxy.
 #
-# Usage: bench/gateway.sh        (env: DURATION=seconds per run, default 10;
-#                                 IDLE_CONNS, default 10000)
+# Usage: bench/gateway.sh   (env: DURATION=seconds per run, default 10;
+#                            IDLE_CONNS, default 9900; ROUNDS, default 2;
+#                            TESTS, default "lat sat mem"; SKIP_BUILD=1)
 # Needs: nginx, haproxy, wrk (Debian), python3.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
-IDLE_CONNS=${IDLE_CONNS:-9500}
+IDLE_CONNS=${IDLE_CONNS:-9900}  # HAProxy needs 2 fds per connection within the 20000 fd limit
+ROUNDS=${ROUNDS:-2}
+TESTS=${TESTS:-lat sat mem}
 WORK=$(mktemp -d /tmp/ferry-bench-gateway.XXXXXX)
 B1=19101 B2=19102 NGX=19201 HAP=19202 FRY=19203
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 20000 here; IDLE_CONNS must fit
 
 echo "building ferry gateway (release)..." >&2
 [ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && cargo build -q --release -p ferry-gateway --example standalone --example loadgen)
@@ -43,7 +53,7 @@ taskset -c 1 nginx -p "$WORK/be" -c "$WORK/be/nginx.conf" -g 'daemon off;' & PID
 
 # --- nginx proxy ---
 cat > "$WORK/ngx/nginx.conf" <<EOF
-worker_processes 1; worker_rlimit_nofile 19000; pid $WORK/ngx/nginx.pid; error_log $WORK/logs/ngx.err;
+worker_processes 1; worker_rlimit_nofile 19990; pid $WORK/ngx/nginx.pid; error_log $WORK/logs/ngx.err;
 events { worker_connections 30000; }
 http { access_log off; keepalive_requests 10000000; keepalive_timeout 300s;
   upstream be { server 127.0.0.1:$B1 weight=50; server 127.0.0.1:$B2 weight=50; keepalive 256; keepalive_requests 10000000; }
@@ -56,8 +66,8 @@ taskset -c 0 nginx -p "$WORK/ngx" -c "$WORK/ngx/nginx.conf" -g 'daemon off;' & P
 cat > "$WORK/haproxy.cfg" <<EOF
 global
   nbthread 1
-  maxconn 9800
-  ulimit-n 19900
+  maxconn 9950
+  ulimit-n 19990
 defaults
   mode http
   timeout connect 5s
@@ -121,8 +131,8 @@ p99() { # rate port -> p99 ms (errors are reported on stderr)
 sat() { taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
 rss_kb() { local t=0; for pid in "$@"; do for q in $pid $(pgrep -P "$pid" || true); do
   t=$((t + $(awk '/VmRSS/ {print $2}' /proc/$q/status))); done; done; echo $t; }
-hold_idle() { # port -> holds IDLE_CONNS keep-alive connections until killed
-  python3 - "$1" "$IDLE_CONNS" <<'PY' &
+hold_idle() { # port file -> holds IDLE_CONNS keep-alive connections until killed; prints its pid
+  python3 - "$1" "$IDLE_CONNS" > "$2" <<'PY' &
 import asyncio, sys
 port, n = int(sys.argv[1]), int(sys.argv[2])
 async def one(conns):
@@ -141,43 +151,63 @@ PY
   echo $!
 }
 
-declare -A R
-for rate in 1000 10000; do
-  R[direct,$rate]=$(p99 $rate $B1)
-  for name in nginx haproxy ferry; do
-    case $name in nginx) port=$NGX;; haproxy) port=$HAP;; ferry) port=$FRY;; esac
-    R[$name,$rate]=$(p99 $rate $port)
-  done
+declare -A R S # medians; space-separated samples per key
+median() { python3 -c 'import sys, statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+port_of() { case $1 in nginx) echo $NGX;; haproxy) echo $HAP;; ferry) echo $FRY;; direct) echo $B1;; esac; }
+pid_of() { case $1 in nginx) echo $NGX_PID;; haproxy) echo $HAP_PID;; ferry) echo $FRY_PID;; esac; }
+for round in $(seq 1 "$ROUNDS"); do
+  echo "round $round/$ROUNDS" >&2
+  if [[ " $TESTS " == *" lat "* ]]; then
+    for rate in 1000 10000; do
+      for name in direct nginx haproxy ferry; do S[$name,$rate]+=" $(p99 $rate "$(port_of $name)")"; done
+    done
+  fi
+  if [[ " $TESTS " == *" sat "* ]]; then
+    for name in nginx haproxy ferry; do
+      v=$(sat "$(port_of $name)"); echo "  $name saturation: $v req/s" >&2; S[$name,sat]+=" $v"
+    done
+  fi
+  if [[ " $TESTS " == *" mem "* ]]; then
+    for name in nginx haproxy ferry; do
+      pid=$(pid_of $name); before=$(rss_kb "$pid")
+      fifo="$WORK/hold.$name"; hp=$(hold_idle "$(port_of $name)" "$fifo")
+      for _ in $(seq 1 600); do grep -q ready "$fifo" 2>/dev/null && break; sleep 0.1; done
+      grep -q ready "$fifo" || { echo "$name: idle clients never connected" >&2; exit 1; }
+      sleep 1
+      after=$(rss_kb "$pid")
+      kill "$hp" 2>/dev/null || true; wait "$hp" 2>/dev/null || true
+      echo "  $name RSS: $before KB before, $after KB with $IDLE_CONNS idle connections" >&2
+      S[$name,rss0]+=" $before"; S[$name,rss]+=" $after"; S[$name,drss]+=" $((after - before))"
+    done
+  fi
 done
-for name in nginx haproxy ferry; do
-  case $name in nginx) port=$NGX;; haproxy) port=$HAP;; ferry) port=$FRY;; esac
-  R[$name,sat]=$(sat $port)
-done
-for name in nginx haproxy ferry; do
-  case $name in nginx) port=$NGX pid=$NGX_PID;; haproxy) port=$HAP pid=$HAP_PID;; ferry) port=$FRY pid=$FRY_PID;; esac
-  R[$name,rss0]=$(rss_kb $pid)
-  fifo="$WORK/hold.$name"; hold_idle $port > "$fifo"; hp=$(tail -n1 "$fifo")
-  for _ in $(seq 1 600); do grep -q ready "$fifo" 2>/dev/null && break; sleep 0.1; done
-  sleep 1
-  R[$name,rss]=$(rss_kb $pid)
-  kill "$hp" 2>/dev/null || true; wait "$hp" 2>/dev/null || true
-done
+for k in "${!S[@]}"; do R[$k]=$(median ${S[$k]}); done
 
-python3 - <<PY
-r = {$(for k in "${!R[@]}"; do printf '"%s": "%s", ' "$k" "${R[$k]}"; done)}
-f = lambda k: float(r[k])
+python3 - "$IDLE_CONNS" "$ROUNDS" "$TESTS" <<REPORT
+import sys
+conns, rounds, tests = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split()
+r = {$(for k in "${!R[@]}"; do printf '"%s": %s, ' "$k" "${R[$k]}"; done)}
+names = ["nginx", "haproxy", "ferry"]
 print()
-print("gateway benchmark: 50/50 weighted proxying to two static backends, proxy on 1 core")
-print(f"{'':10} {'p99+ @1k (ms)':>15} {'p99+ @10k (ms)':>15} {'saturation rps':>15} {'RSS idle (MB)':>14} {'RSS 10k conns (MB)':>19}")
-print(f"{'direct':10} {f('direct,1000'):>15.3f} {f('direct,10000'):>15.3f}   (backend p99, subtracted below)")
-added = {}
-for n in ["nginx", "haproxy", "ferry"]:
-    a1 = max(f(f"{n},1000") - f("direct,1000"), 0.001); a10 = max(f(f"{n},10000") - f("direct,10000"), 0.001)
-    added[n] = (a1, a10)
-    print(f"{n:10} {a1:>15.3f} {a10:>15.3f} {f(n+',sat'):>15.0f} {f(n+',rss0')/1024:>14.1f} {f(n+',rss')/1024:>19.1f}")
-print()
-for n in ["haproxy", "ferry"]:
-    print(f"{n} / nginx: p99 added @1k x{added[n][0]/added['nginx'][0]:.2f}, @10k x{added[n][1]/added['nginx'][1]:.2f} (lower is better); "
-          f"saturation x{f(n+',sat')/f('nginx,sat'):.2f} (higher is better); memory with {$IDLE_CONNS} idle conns x{f(n+',rss')/f('nginx,rss'):.2f}")
-print(f"ferry memory with {$IDLE_CONNS} idle keep-alive connections: {f('ferry,rss')/1024:.1f} MB (target < 40 MB)")
-PY
+print(f"gateway benchmark: 50/50 weighted proxying to two static backends, proxy on 1 core, median of {rounds} rounds")
+rows = []
+if "lat" in tests:
+    for rate in (1000, 10000):
+        d = r[f"direct,{rate}"]
+        print(f"  direct backend p99 @{rate // 1000}k req/s: {d:.3f} ms (subtracted below)")
+        rows.append((f"p99 added @{rate // 1000}k req/s (ms)", {n: max(r[f"{n},{rate}"] - d, 0.001) for n in names}, "lower"))
+if "sat" in tests:
+    rows.append(("saturation (req/s)", {n: r[f"{n},sat"] for n in names}, "higher"))
+if "mem" in tests:
+    rows.append(("RSS before clients (MB)", {n: r[f"{n},rss0"] / 1024 for n in names}, None))
+    rows.append((f"RSS with {conns} idle conns (MB)", {n: r[f"{n},rss"] / 1024 for n in names}, None))
+    rows.append(("idle conn memory (MB per 10k conns)", {n: r[f"{n},drss"] / 1024 * 10000 / conns for n in names}, "lower"))
+print(f"{'':38} {'nginx':>10} {'haproxy':>10} {'ferry':>10} {'ferry/nginx':>12} {'ferry/haproxy':>14}")
+for label, v, better in rows:
+    ratio = lambda peer: f"x{v['ferry'] / v[peer]:.2f}" if v[peer] > 0 else "-"
+    tail = f" {ratio('nginx'):>12} {ratio('haproxy'):>14}  ({better} is better)" if better else ""
+    print(f"{label:38} {v['nginx']:>10.3f} {v['haproxy']:>10.3f} {v['ferry']:>10.3f}{tail}")
+if "mem" in tests:
+    print(f"ferry: {r['ferry,drss'] / conns:.2f} KB per idle connection; "
+          f"RSS with {conns} idle connections {r['ferry,rss'] / 1024:.1f} MB (issue #5 target < 40 MB)")
+REPORT

@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 
 use super::Inner;
 use super::client::Body;
+use super::park::ConnState;
 use super::respond::{self, text};
 use super::server::{ConnInfo, Direction};
 use super::upstream::{Head, ReqBody};
@@ -29,7 +30,7 @@ use crate::table::{
 /// Serves one request.
 pub async fn handle(
     gw: Arc<Inner>,
-    conn: Arc<ConnInfo>,
+    conn: Arc<ConnState>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
@@ -98,7 +99,7 @@ type Routed = (Response<Body>, String, Option<Destination>, u32);
 
 async fn route(
     gw: Arc<Inner>,
-    conn: Arc<ConnInfo>,
+    conn: Arc<ConnState>,
     mut req: Request<Incoming>,
     host_raw: &str,
 ) -> Routed {

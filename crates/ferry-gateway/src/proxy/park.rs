@@ -27,10 +27,11 @@ use tokio::net::TcpStream;
 
 use super::server::ConnInfo;
 
-/// What the service and the IO of one parked connection share.
+/// One downstream connection as its requests see it: its facts, plus what
+/// the service and the IO of a parked connection share.
 #[derive(Debug)]
 pub struct ConnState {
-    pub info: Arc<ConnInfo>,
+    pub info: ConnInfo,
     /// A request is being served: from the service call until hyper drops
     /// the response body (it has been written). Reads must then wait.
     busy: AtomicBool,
@@ -41,7 +42,7 @@ pub struct ConnState {
 impl ConnState {
     pub fn new(info: ConnInfo) -> Self {
         Self {
-            info: Arc::new(info),
+            info,
             busy: AtomicBool::new(false),
             upgraded: AtomicBool::new(false),
         }
@@ -59,6 +60,14 @@ impl ConnState {
 
     fn parkable(&self) -> bool {
         !self.busy.load(Ordering::Relaxed) && !self.upgraded.load(Ordering::Relaxed)
+    }
+}
+
+impl std::ops::Deref for ConnState {
+    type Target = ConnInfo;
+
+    fn deref(&self) -> &ConnInfo {
+        &self.info
     }
 }
 

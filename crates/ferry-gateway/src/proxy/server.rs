@@ -19,7 +19,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::{Gateway, handler, park};
+use super::park::{self, ConnState};
+use super::{Gateway, handler};
 
 /// What an h2c connection starts with.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -87,7 +88,8 @@ impl Gateway {
                 local_port,
                 scheme: "http",
             };
-            tasks.spawn(self.clone().serve_tcp(stream, info, shutdown.clone()));
+            let conn = Arc::new(ConnState::new(info));
+            tasks.spawn(self.clone().serve_tcp(stream, conn, shutdown.clone()));
         }
         tasks.close();
         tasks.wait().await;
@@ -96,8 +98,8 @@ impl Gateway {
     /// Serves one plain TCP connection: HTTPS (first byte 0x16, when
     /// certificates are configured) and h2c are boxed off the common path;
     /// HTTP/1.1 is served in parked episodes (`park`).
-    async fn serve_tcp(self, stream: TcpStream, info: ConnInfo, shutdown: CancellationToken) {
-        let _active = self.inner.metrics.connection(info.direction.name());
+    async fn serve_tcp(self, stream: TcpStream, conn: Arc<ConnState>, shutdown: CancellationToken) {
+        let _active = self.inner.metrics.connection(conn.direction.name());
         let mut first = [0u8; H2_PREFACE.len()];
         let n = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -107,42 +109,52 @@ impl Gateway {
             },
         };
         if first[0] == 0x16
-            && matches!(info.direction, Direction::North)
+            && matches!(conn.direction, Direction::North)
             && let Some(cfg) = self.inner.tls.load().as_ref()
         {
             let cfg = cfg.clone();
-            Box::pin(self.serve_tls(stream, info, cfg, shutdown)).await;
+            Box::pin(self.serve_tls(stream, conn, cfg, shutdown)).await;
             return;
         }
         // The h2c preface, or too little of a request to tell: let hyper's
         // protocol detection decide (it reads until it can).
         if H2_PREFACE.starts_with(&first[..n]) {
-            Box::pin(self.serve_stream(stream, info, shutdown)).await;
+            Box::pin(self.serve_stream(stream, conn, shutdown)).await;
             return;
         }
-        self.serve_parked(stream, info, shutdown).await;
+        self.serve_parked(stream, conn, shutdown).await;
     }
 
     /// Terminates TLS, then serves the decrypted stream (HTTP/1.1 or h2 by ALPN).
     async fn serve_tls(
         self,
         stream: TcpStream,
-        mut info: ConnInfo,
+        conn: Arc<ConnState>,
         cfg: Arc<rustls::ServerConfig>,
         shutdown: CancellationToken,
     ) {
-        let remote = info.remote;
-        info.scheme = "https";
+        let remote = conn.remote;
+        let info = ConnInfo {
+            scheme: "https",
+            ..conn.info.clone()
+        };
         match tokio_rustls::TlsAcceptor::from(cfg).accept(stream).await {
-            Ok(s) => self.serve_stream(s, info, shutdown).await,
+            Ok(s) => {
+                self.serve_stream(s, Arc::new(ConnState::new(info)), shutdown)
+                    .await
+            }
             Err(e) => tracing::debug!(error = %e, %remote, "TLS handshake failed"),
         }
     }
 
     /// Serves HTTP/1.1 on `stream`, one boxed hyper connection per run of
     /// requests, holding only the socket while the client is idle.
-    async fn serve_parked(self, stream: TcpStream, info: ConnInfo, shutdown: CancellationToken) {
-        let state = Arc::new(park::ConnState::new(info));
+    async fn serve_parked(
+        self,
+        stream: TcpStream,
+        state: Arc<ConnState>,
+        shutdown: CancellationToken,
+    ) {
         let mut io = park::ParkIo {
             stream,
             pre: Bytes::new(),
@@ -154,10 +166,7 @@ impl Gateway {
             let st = state.clone();
             let svc = service_fn(move |req| {
                 st.start();
-                let (st, handled) = (
-                    st.clone(),
-                    handler::handle(inner.clone(), st.info.clone(), req),
-                );
+                let (st, handled) = (st.clone(), handler::handle(inner.clone(), st.clone(), req));
                 Box::pin(async move {
                     let Ok(resp) = handled.await;
                     if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
@@ -211,17 +220,16 @@ impl Gateway {
     pub(crate) async fn serve_stream<S>(
         &self,
         stream: S,
-        info: ConnInfo,
+        conn: Arc<ConnState>,
         shutdown: CancellationToken,
     ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let inner = self.inner.clone();
-        let info = Arc::new(info);
         // Boxed: the connection stores its in-flight future inline, so an unboxed
         // pipeline would cost its full size on every idle keep-alive connection.
         let svc =
-            service_fn(move |req| Box::pin(handler::handle(inner.clone(), info.clone(), req)));
+            service_fn(move |req| Box::pin(handler::handle(inner.clone(), conn.clone(), req)));
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // A client may send its request and shut down its write side (`printf | nc`,
         // HTTP/1.0 tools); keep the connection to answer it.
@@ -271,7 +279,10 @@ impl MeshHandler for Mesh {
             scheme: "http",
         };
         let gw = self.gateway.clone();
-        self.handle
-            .spawn(gw.serve_tcp(conn, info, self.shutdown.clone()));
+        self.handle.spawn(gw.serve_tcp(
+            conn,
+            Arc::new(ConnState::new(info)),
+            self.shutdown.clone(),
+        ));
     }
 }
