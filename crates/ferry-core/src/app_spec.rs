@@ -55,6 +55,9 @@ pub struct AppSource {
     /// Branch or tag to follow when no pipeline rule picks the revision.
     #[serde(default = "default_revision")]
     pub target_revision: String,
+    /// HTTP(S) credentials (ssh uses the `ssh` client's keys and agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<crate::replication_spec::CredentialsRef>,
 }
 
 fn default_revision() -> String {
@@ -221,6 +224,17 @@ pub fn validate(
         }
         if app.spec.source.repo_url.trim().is_empty() {
             problems.push(doc.problem("spec.source.repoUrl", "must not be empty"));
+        }
+        if let Some(c) = &app.spec.source.credentials {
+            if c.username.is_empty() {
+                problems.push(doc.problem("spec.source.credentials.username", "must not be empty"));
+            }
+            if c.password_env.is_some() == c.password_file.is_some() {
+                problems.push(doc.problem(
+                    "spec.source.credentials",
+                    "give exactly one of `passwordEnv` or `passwordFile`",
+                ));
+            }
         }
         if app.spec.source.path.split('/').any(|c| c == "..") {
             problems.push(doc.problem("spec.source.path", "must stay inside the repository"));

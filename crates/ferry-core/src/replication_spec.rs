@@ -60,7 +60,7 @@ pub struct ReplicationEndpoint {
     pub credentials: Option<CredentialsRef>,
 }
 
-/// Where a registry password comes from (never written inline).
+/// Where a registry or git password comes from (never written inline).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialsRef {
@@ -69,6 +69,21 @@ pub struct CredentialsRef {
     pub password_env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_file: Option<PathBuf>,
+}
+
+impl CredentialsRef {
+    /// Reads the password from its environment variable or file (a
+    /// trailing newline dropped); the error says which and what to do.
+    pub fn password(&self) -> Result<String, String> {
+        match (&self.password_env, &self.password_file) {
+            (Some(var), _) => std::env::var(var)
+                .map_err(|_| format!("environment variable {var} (passwordEnv) is not set")),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("cannot read passwordFile {}: {e}", path.display())),
+            (None, None) => Err("credentials need passwordEnv or passwordFile".into()),
+        }
+    }
 }
 
 /// Tag regexes: a tag is replicated when it matches any `include` (or

@@ -48,8 +48,26 @@ impl Engine {
         let mut tasks = tokio::task::JoinSet::new();
         for url in due {
             let cache = self.inner.cache.clone();
+            // The first application naming credentials for the URL gives them.
+            let creds = self
+                .inner
+                .topology
+                .applications
+                .iter()
+                .filter(|a| normalise_url(&a.spec.source.repo_url) == url)
+                .find_map(|a| a.spec.source.credentials.clone());
             tasks.spawn_blocking(move || {
-                let r = cache.fetch(&url);
+                let creds = match creds.map(|c| c.password().map(|p| (c.username.clone(), p))) {
+                    Some(Err(e)) => {
+                        return (
+                            url.clone(),
+                            Err(crate::error::Error::git(&url, format!("credentials: {e}"))),
+                        );
+                    }
+                    Some(Ok(c)) => Some(c),
+                    None => None,
+                };
+                let r = cache.fetch(&url, creds);
                 (url, r)
             });
         }

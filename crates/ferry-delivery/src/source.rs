@@ -69,8 +69,9 @@ impl GitCache {
         self.dir.join(format!("{h}.git"))
     }
 
-    /// Fetches every branch and tag of `url` into its mirror.
-    pub fn fetch(&self, url: &str) -> Result<Refs> {
+    /// Fetches every branch and tag of `url` into its mirror, answering an
+    /// HTTP authentication challenge with `credentials` (user, password).
+    pub fn fetch(&self, url: &str, credentials: Option<(String, String)>) -> Result<Refs> {
         let url = normalise_url(url);
         let path = self.mirror(&url);
         let repo = if path.join("HEAD").exists() {
@@ -87,14 +88,29 @@ impl GitCache {
                 gix::remote::Direction::Fetch,
             )
             .map_err(|e| Error::git(&url, e))?;
-        let connection = remote
+        let mut connection = remote
             .connect(gix::remote::Direction::Fetch)
-            .map_err(|e| Error::git(&url, e))?;
+            .map_err(|e| Error::git(&url, chain(&e)))?;
+        if let Some((username, password)) = credentials {
+            connection = connection.with_credentials(move |action| match action {
+                gix::credentials::helper::Action::Get(ctx) => {
+                    Ok(Some(gix::credentials::protocol::Outcome {
+                        identity: gix::sec::identity::Account {
+                            username: username.clone(),
+                            password: password.clone(),
+                            oauth_refresh_token: None,
+                        },
+                        next: ctx.into(),
+                    }))
+                }
+                _ => Ok(None),
+            });
+        }
         let outcome = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
-            .map_err(|e| Error::git(&url, e))?
+            .map_err(|e| Error::git(&url, chain(&e)))?
             .receive(gix::progress::Discard, &AtomicBool::new(false))
-            .map_err(|e| Error::git(&url, e))?;
+            .map_err(|e| Error::git(&url, chain(&e)))?;
         let mut refs = Refs::default();
         for r in &outcome.ref_map.remote_refs {
             let (name, target, peeled) = r.unpack();
@@ -201,6 +217,22 @@ fn collect(
         }
     }
     Ok(())
+}
+
+/// An error with its causes, `outer: inner: root` (gix's top-level
+/// messages alone, such as "Transport handshake failed", do not say why).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
 }
 
 fn write_tree(

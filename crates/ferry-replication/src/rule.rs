@@ -126,18 +126,9 @@ pub fn owned_by(rule: &ReplicationRule, region: &str, first_region: bool) -> boo
 }
 
 fn credentials(c: &CredentialsRef) -> std::result::Result<Credentials, String> {
-    let password = match (&c.password_env, &c.password_file) {
-        (Some(var), _) => std::env::var(var)
-            .map_err(|_| format!("environment variable {var} (passwordEnv) is not set"))?,
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read passwordFile {}: {e}", path.display()))?
-            .trim_end_matches(['\n', '\r'])
-            .to_string(),
-        (None, None) => return Err("credentials need passwordEnv or passwordFile".into()),
-    };
     Ok(Credentials {
         username: c.username.clone(),
-        password,
+        password: c.password()?,
     })
 }
 

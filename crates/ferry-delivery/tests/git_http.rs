@@ -1,0 +1,162 @@
+//! Fetching over smart HTTP: a real git server (git's own `upload-pack
+//! --stateless-rpc` behind a small axum front, as a git host runs it) on
+//! loopback. A public repository fetches every branch; a private one
+//! answers 401 without credentials, and the Application's credentials reach
+//! the transport, which refuses to send them in clear text over `http://`
+//! (they are sent over `https://` only).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ferry_delivery::source::GitCache;
+
+const AUTH: &str = "Basic YWxpY2U6czNjcmV0"; // alice:s3cret
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "init.defaultBranch=master",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn upload_pack(repo: &Path, headers: &HeaderMap, advertise: bool, input: &[u8]) -> Vec<u8> {
+    let mut cmd = Command::new("git");
+    cmd.args(["upload-pack", "--stateless-rpc"]);
+    if advertise {
+        cmd.arg("--advertise-refs");
+    }
+    if let Some(p) = headers.get("git-protocol").and_then(|v| v.to_str().ok()) {
+        cmd.env("GIT_PROTOCOL", p);
+    }
+    let mut child = cmd
+        .arg(repo)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap().stdout
+}
+
+fn denied(headers: &HeaderMap, public: bool) -> Option<Response> {
+    let ok = public
+        || headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            == Some(AUTH);
+    (!ok).then(|| {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"git\"")],
+            "",
+        )
+            .into_response()
+    })
+}
+
+async fn refs(State(repo): State<PathBuf>, uri: Uri, headers: HeaderMap) -> Response {
+    if let Some(r) = denied(&headers, uri.path().starts_with("/public")) {
+        return r;
+    }
+    let out = tokio::task::spawn_blocking(move || {
+        let v2 = headers.get("git-protocol").is_some();
+        let mut body = Vec::new();
+        if !v2 {
+            body.extend_from_slice(b"001e# service=git-upload-pack\n0000");
+        }
+        body.extend(upload_pack(&repo, &headers, true, b""));
+        body
+    })
+    .await
+    .unwrap();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/x-git-upload-pack-advertisement",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+async fn pack(State(repo): State<PathBuf>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(r) = denied(&headers, uri.path().starts_with("/public")) {
+        return r;
+    }
+    let out = tokio::task::spawn_blocking(move || upload_pack(&repo, &headers, false, &body))
+        .await
+        .unwrap();
+    (
+        [(header::CONTENT_TYPE, "application/x-git-upload-pack-result")],
+        out,
+    )
+        .into_response()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn smart_http_fetch_and_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    std::fs::write(repo.join("a.yaml"), "a: 1\n").unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "one"]);
+    git(&repo, &["branch", "dev"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+
+    let app = Router::new()
+        .route("/repo.git/info/refs", get(refs))
+        .route("/repo.git/git-upload-pack", post(pack))
+        .route("/public.git/info/refs", get(refs))
+        .route("/public.git/git-upload-pack", post(pack))
+        .with_state(repo.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let fetch = |path: &str, creds: Option<(&str, &str)>, cache: &str| {
+        let cache = GitCache::new(&dir.path().join(cache));
+        let url = format!("{base}/{path}");
+        let creds = creds.map(|(u, p)| (u.to_string(), p.to_string()));
+        tokio::task::spawn_blocking(move || cache.fetch(&url, creds))
+    };
+    let refs = fetch("public.git", None, "c0").await.unwrap().unwrap();
+    assert_eq!(refs.branches.get("master"), Some(&head));
+    assert_eq!(refs.branches.get("dev"), Some(&head));
+    let err = fetch("repo.git", None, "c1")
+        .await
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("repo.git"), "{err}");
+    let err = fetch("repo.git", Some(("alice", "s3cret")), "c2")
+        .await
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("clear text"), "{err}");
+    server.abort();
+}
