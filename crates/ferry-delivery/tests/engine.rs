@@ -4,7 +4,6 @@
 //! unreachable remote, pipeline image gate.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use ferry_core::objects::GroupKind;
@@ -15,28 +14,7 @@ use ferry_delivery::object::ObjKey;
 use ferry_delivery::status::SyncState;
 use ferry_delivery::target::{MemoryTarget, Target};
 use ferry_delivery::{Engine, EngineConfig, RegionTarget};
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "init.defaultBranch=master",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
+use ferry_test_support::git;
 
 fn commit(dir: &Path, files: &[(&str, &str)], msg: &str) -> String {
     for (p, text) in files {

@@ -15,30 +15,9 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ferry_delivery::source::GitCache;
+use ferry_test_support::git;
 
 const AUTH: &str = "Basic YWxpY2U6czNjcmV0"; // alice:s3cret
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "init.defaultBranch=master",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn upload_pack(repo: &Path, headers: &HeaderMap, advertise: bool, input: &[u8]) -> Vec<u8> {
     let mut cmd = Command::new("git");

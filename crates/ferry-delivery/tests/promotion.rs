@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use ferry_core::topology::Topology;
@@ -12,6 +11,7 @@ use ferry_delivery::images::ImageCheck;
 use ferry_delivery::render::images_of;
 use ferry_delivery::target::{BoxFuture, MemoryTarget};
 use ferry_delivery::{Engine, EngineConfig, RegionTarget};
+use ferry_test_support::git;
 
 #[derive(Debug, Default)]
 struct Registries(Mutex<BTreeSet<(String, String, String)>>);
@@ -55,28 +55,6 @@ impl ImageCheck for Registries {
             .collect();
         Box::pin(async move { Ok(tags) })
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@t",
-            "-c",
-            "init.defaultBranch=master",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: data}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: data}}\n  template:\n    metadata: {labels: {app: data}}\n    spec:\n      containers:\n      - {name: data, image: 'myhero/data:latest'}\n";

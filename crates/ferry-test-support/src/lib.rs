@@ -77,3 +77,22 @@ pub fn topology_yaml(names: &[&str], dir: &std::path::Path) -> String {
     }
     out
 }
+
+/// Runs `git ARGS` in `dir` with a fixed identity and `master` as the
+/// default branch; panics with git's stderr on failure; returns trimmed
+/// stdout.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@ferry.invalid"])
+        .args(["-c", "init.defaultBranch=master"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs (apt-get install git)");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}

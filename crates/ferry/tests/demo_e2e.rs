@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{cli, ferry};
-use ferry_test_support::{Proc, poll, temp_dir};
+use ferry_test_support::{Proc, git, poll, temp_dir};
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
@@ -37,20 +37,6 @@ fn port_range() -> u16 {
         drop(held);
         Some(base)
     })
-}
-
-fn git(repo: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=dev", "-c", "user.email=dev@ferry.invalid"])
-        .args(args)
-        .current_dir(repo)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn app(api: &str) -> Value {
