@@ -8,7 +8,7 @@
 //!   --service default/web=v1@127.0.0.1:9001,v2@127.0.0.1:9002
 //! ```
 //! Each endpoint gets the labels `version=<name>`; `FERRY_WORKERS` sets the
-//! number of tokio worker threads.
+//! number of tokio worker threads (1: a current-thread runtime).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -104,11 +104,17 @@ fn main() {
             }));
         }
     }
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = std::env::var("FERRY_WORKERS")
+    // FERRY_WORKERS=1 runs everything on the main thread (a current-thread
+    // runtime: one event loop, like one nginx worker); more start that many
+    // worker threads.
+    let workers: Option<usize> = std::env::var("FERRY_WORKERS")
         .ok()
-        .and_then(|n| n.parse().ok())
-    {
+        .and_then(|n| n.parse().ok());
+    let mut rt = match workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if let Some(n) = workers.filter(|&n| n > 1) {
         rt.worker_threads(n);
     }
     rt.enable_all()

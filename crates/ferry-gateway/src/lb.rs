@@ -72,7 +72,10 @@ impl Cluster {
             .iter()
             .copied()
             .filter(|e| {
-                let s = states.entry(e.pod.clone()).or_default();
+                // No state yet: never ejected (and no allocation per request).
+                let Some(s) = states.get_mut(&e.pod) else {
+                    return true;
+                };
                 match s.ejected_until {
                     Some(t) if t > now => false,
                     Some(_) => {
@@ -112,11 +115,21 @@ impl Cluster {
             }
             _ => healthy[self.rr.fetch_add(1, Ordering::Relaxed) % healthy.len()],
         };
-        states.entry(chosen.pod.clone()).or_default().active += 1;
+        match states.get_mut(&chosen.pod) {
+            Some(s) => s.active += 1,
+            None => {
+                let s = EndpointState {
+                    active: 1,
+                    ..Default::default()
+                };
+                states.insert(chosen.pod.clone(), s);
+            }
+        }
         Some(chosen)
     }
 
-    /// Records how a request to `pod` ended; may eject it.
+    /// Records how a request to `pod` ended; may eject it. True when this
+    /// report ejected it.
     pub fn report(
         &self,
         pod: &str,
@@ -124,13 +137,11 @@ impl Cluster {
         policy: Option<&OutlierPolicy>,
         total: usize,
         now: Instant,
-    ) {
+    ) -> bool {
         let mut states = self.endpoints.lock().expect("lb lock");
-        let ejected_now = states
-            .values()
-            .filter(|s| s.ejected_until.is_some_and(|t| t > now))
-            .count();
-        let Some(s) = states.get_mut(pod) else { return };
+        let Some(s) = states.get_mut(pod) else {
+            return false;
+        };
         s.active = s.active.saturating_sub(1);
         let (is_5xx, is_gateway) = match outcome {
             Outcome::Status(c) => (c >= 500, matches!(c, 502..=504)),
@@ -142,18 +153,28 @@ impl Cluster {
         } else {
             0
         };
-        let Some(p) = policy else { return };
+        let Some(p) = policy else { return false };
         let tripped = p.consecutive_5xx.is_some_and(|n| s.consecutive_5xx >= n)
             || p.consecutive_gateway
                 .is_some_and(|n| s.consecutive_gateway >= n);
+        if !tripped || s.ejected_until.is_some_and(|t| t > now) {
+            return false;
+        }
         let max = ((total as u64 * u64::from(p.max_ejection_percent)) / 100).max(1) as usize;
-        if tripped && s.ejected_until.is_none_or(|t| t <= now) && ejected_now < max {
+        let ejected_now = states
+            .values()
+            .filter(|s| s.ejected_until.is_some_and(|t| t > now))
+            .count();
+        let s = states.get_mut(pod).expect("present above");
+        if ejected_now < max {
             s.times_ejected += 1;
             s.ejected_until = Some(now + p.base_ejection * s.times_ejected);
             s.consecutive_5xx = 0;
             s.consecutive_gateway = 0;
             tracing::info!(%pod, until = ?p.base_ejection * s.times_ejected, "outlier detection: endpoint ejected");
+            return true;
         }
+        false
     }
 
     /// Releases the active count without judging the outcome (cancelled tries).

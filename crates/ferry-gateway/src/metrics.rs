@@ -3,6 +3,10 @@
 //! are per route, destination service, subset and response code, so a
 //! Flagger-style success rate or p99 is a one-line query (ARCHITECTURE.md).
 
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -58,6 +62,74 @@ pub struct Metrics {
     /// `active_connections` handles per direction, resolved once.
     active_north: Gauge,
     active_mesh: Gauge,
+    /// The four per-request metrics of each label set seen, found by a hash
+    /// of the borrowed labels (no label strings are built per request).
+    request_cache: Arc<Mutex<HashMap<u64, Vec<CachedStats>>>>,
+}
+
+/// The labels of one answered request, borrowed from the route table.
+#[derive(Debug, Clone, Copy, Hash)]
+pub struct RequestKey<'a> {
+    pub direction: &'static str,
+    pub route: &'a str,
+    /// Destination Service `(name, namespace)`, if the request had one.
+    pub service: Option<(&'a str, &'a str)>,
+    pub subset: &'a str,
+    pub status: u16,
+}
+
+/// What one request adds to its label set's metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestSample {
+    pub seconds: f64,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+}
+
+#[derive(Debug)]
+struct CachedStats {
+    labels: RequestLabels,
+    status: u16,
+    requests: Counter,
+    duration: Histogram,
+    request_bytes: Histogram,
+    response_bytes: Histogram,
+}
+
+impl CachedStats {
+    fn matches(&self, k: &RequestKey<'_>) -> bool {
+        let l = &self.labels;
+        let service_matches = match k.service {
+            None => l.destination_service.is_empty(),
+            Some((name, ns)) => {
+                l.destination_service.len() == name.len() + 1 + ns.len()
+                    && l.destination_service.starts_with(name)
+                    && l.destination_service[name.len()..].starts_with('.')
+                    && l.destination_service.ends_with(ns)
+            }
+        };
+        self.status == k.status
+            && l.direction == k.direction
+            && l.route == k.route
+            && l.destination_subset == k.subset
+            && service_matches
+    }
+}
+
+impl RequestKey<'_> {
+    /// The label set as prometheus-client stores it.
+    pub fn labels(&self) -> RequestLabels {
+        RequestLabels {
+            direction: self.direction.to_string(),
+            route: self.route.to_string(),
+            destination_service: self
+                .service
+                .map(|(name, ns)| format!("{name}.{ns}"))
+                .unwrap_or_default(),
+            destination_subset: self.subset.to_string(),
+            response_code: self.status.to_string(),
+        }
+    }
 }
 
 /// Counts one open downstream connection until dropped.
@@ -97,6 +169,7 @@ impl Default for Metrics {
             active_connections,
             active_north,
             active_mesh,
+            request_cache: Arc::default(),
             mirrors: Family::default(),
             faults: Family::default(),
             retries: Family::default(),
@@ -106,6 +179,35 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Records one answered request (count, duration, body sizes) under `key`.
+    pub fn record_request(&self, key: &RequestKey<'_>, sample: RequestSample) {
+        let mut h = DefaultHasher::new();
+        key.hash(&mut h);
+        let hash = h.finish();
+        let mut cache = self.request_cache.lock().expect("metrics cache lock");
+        let entries = cache.entry(hash).or_default();
+        let i = match entries.iter().position(|c| c.matches(key)) {
+            Some(i) => i,
+            None => {
+                let labels = key.labels();
+                entries.push(CachedStats {
+                    status: key.status,
+                    requests: self.requests.get_or_create(&labels).clone(),
+                    duration: self.duration.get_or_create(&labels).clone(),
+                    request_bytes: self.request_bytes.get_or_create(&labels).clone(),
+                    response_bytes: self.response_bytes.get_or_create(&labels).clone(),
+                    labels,
+                });
+                entries.len() - 1
+            }
+        };
+        let c = &entries[i];
+        c.requests.inc();
+        c.duration.observe(sample.seconds);
+        c.request_bytes.observe(sample.request_bytes as f64);
+        c.response_bytes.observe(sample.response_bytes as f64);
+    }
+
     /// Counts an open connection in `direction` (`north` or `mesh`) until
     /// the guard is dropped.
     pub fn connection(&self, direction: &str) -> ActiveConnection {

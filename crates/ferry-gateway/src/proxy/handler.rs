@@ -21,7 +21,7 @@ use super::park::ConnState;
 use super::respond::{self, text};
 use super::server::{ConnInfo, Direction};
 use super::upstream::{Head, ReqBody};
-use crate::metrics::{FaultLabels, MirrorLabels, RequestLabels};
+use crate::metrics::{FaultLabels, MirrorLabels, RequestKey, RequestSample};
 use crate::select::{self, RequestView};
 use crate::table::{
     Action, Destination, Forward, LoadBalancer, RetryOn, RetryPolicy, Rule, WeightedDestination,
@@ -34,8 +34,9 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
+    // The access log's fields are gathered only when someone listens.
+    let log = tracing::enabled!(target: "ferry::access", tracing::Level::INFO);
+    let logged = log.then(|| (req.method().clone(), req.uri().path().to_string()));
     let host_raw = req
         .headers()
         .get(header::HOST)
@@ -46,52 +47,57 @@ pub async fn handle(
     let req_bytes = req.body().size_hint().exact().unwrap_or(0);
     let (resp, route, dest, retries) = route(gw.clone(), conn.clone(), req, &host_raw).await;
     let status = resp.status().as_u16();
-    let (service, subset) = dest.as_ref().map_or((String::new(), String::new()), |d| {
-        (
-            format!("{}.{}", d.service.name, d.service.namespace),
-            d.subset.clone().unwrap_or_default(),
-        )
-    });
-    let labels = RequestLabels {
-        direction: conn.direction.name().to_string(),
-        route: route.clone(),
-        destination_service: service.clone(),
-        destination_subset: subset.clone(),
-        response_code: status.to_string(),
-    };
     let elapsed = start.elapsed();
     let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
-    let m = &gw.metrics;
-    m.requests.get_or_create(&labels).inc();
-    m.duration
-        .get_or_create(&labels)
-        .observe(elapsed.as_secs_f64());
-    m.request_bytes
-        .get_or_create(&labels)
-        .observe(req_bytes as f64);
-    m.response_bytes
-        .get_or_create(&labels)
-        .observe(resp_bytes as f64);
-    if retries > 0 {
-        m.retries.get_or_create(&labels).inc_by(u64::from(retries));
-    }
-    tracing::info!(
-        target: "ferry::access",
-        direction = conn.direction.name(),
-        client = %conn.remote,
-        method = %method,
-        authority = %host_raw,
-        path = %path,
+    let key = RequestKey {
+        direction: conn.direction.name(),
+        route: &route,
+        service: dest
+            .as_ref()
+            .map(|d| (d.service.name.as_str(), d.service.namespace.as_str())),
+        subset: dest
+            .as_ref()
+            .and_then(|d| d.subset.as_deref())
+            .unwrap_or(""),
         status,
-        route = %route,
-        destination_service = %service,
-        destination_subset = %subset,
-        retries,
-        request_bytes = req_bytes,
-        response_bytes = resp_bytes,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        "access"
+    };
+    gw.metrics.record_request(
+        &key,
+        RequestSample {
+            seconds: elapsed.as_secs_f64(),
+            request_bytes: req_bytes,
+            response_bytes: resp_bytes,
+        },
     );
+    if retries > 0 {
+        gw.metrics
+            .retries
+            .get_or_create(&key.labels())
+            .inc_by(u64::from(retries));
+    }
+    if let Some((method, path)) = logged {
+        let service = key
+            .service
+            .map(|(n, ns)| format!("{n}.{ns}"))
+            .unwrap_or_default();
+        tracing::info!(
+            target: "ferry::access",
+            direction = conn.direction.name(),
+            client = %conn.remote,
+            method = %method,
+            authority = %host_raw,
+            path = %path,
+            status,
+            route = %route,
+            destination_service = %service,
+            destination_subset = %key.subset,
+            retries,
+            request_bytes = req_bytes,
+            response_bytes = resp_bytes,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "access"
+        );
+    }
     Ok(resp)
 }
 
@@ -196,7 +202,7 @@ async fn route(
         }
         Action::Forward(f) => f,
     };
-    let Some(wd) = select::pick_weighted(&fwd.destinations, fastrand::f64()).cloned() else {
+    let Some(wd) = select::pick_weighted(&fwd.destinations, fastrand::f64()) else {
         return (text(500, "no destination has weight\n"), name, None, 0);
     };
     let dest = Some(wd.dest.clone());
@@ -224,7 +230,7 @@ async fn route(
             })
             .inc();
         return (
-            finish(text(status, "fault filter abort"), Some(&wd)),
+            finish(text(status, "fault filter abort"), Some(wd)),
             name,
             dest,
             0,
@@ -232,21 +238,11 @@ async fn route(
     }
     let upgrade = req.headers().contains_key(header::UPGRADE);
     let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (head, body) = match prepare(
-        &gw,
-        &conn,
-        req,
-        rule,
-        fwd,
-        &wd,
-        matched.as_deref(),
-        host_raw,
-    )
-    .await
-    {
-        Ok(x) => x,
-        Err(r) => return (r, name, dest, 0),
-    };
+    let (head, body) =
+        match prepare(&gw, &conn, req, rule, fwd, wd, matched.as_deref(), host_raw).await {
+            Ok(x) => x,
+            Err(r) => return (r, name, dest, 0),
+        };
     mirror(&gw, &table, &name, fwd, &head, &body);
     let (retry, timeout) = if fwd.fault.is_set() {
         (RetryPolicy::default(), None)
@@ -260,7 +256,7 @@ async fn route(
     match answer {
         Err(f) => {
             let (status, msg) = f.answer();
-            (finish(text(status, msg), Some(&wd)), name, dest, 0)
+            (finish(text(status, msg), Some(wd)), name, dest, 0)
         }
         Ok(a) => {
             let retries = a.retries;
@@ -287,7 +283,7 @@ async fn route(
             }
             respond::strip_hop_by_hop(resp.headers_mut(), false);
             let r = resp.map(|b| b.map_err(|e| Box::new(e) as super::BoxError).boxed_unsync());
-            (finish(r, Some(&wd)), name, dest, retries)
+            (finish(r, Some(wd)), name, dest, retries)
         }
     }
 }

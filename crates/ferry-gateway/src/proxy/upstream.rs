@@ -97,6 +97,9 @@ impl Inner {
 
     fn cluster(&self, dest: &Destination, policy: &TrafficPolicy) -> Arc<Cluster> {
         let mut map = self.clusters.lock().expect("clusters lock");
+        if let Some(c) = map.get(dest) {
+            return c.clone();
+        }
         map.entry(dest.clone())
             .or_insert_with(|| Arc::new(Cluster::new(policy)))
             .clone()
@@ -268,20 +271,18 @@ impl Inner {
                 .map_err(|_| Failure::Timeout),
             None => Ok(fut.await),
         };
-        let pod = endpoint.pod.clone();
         let outcome = match &result {
             Ok(Ok(r)) => Outcome::Status(r.status().as_u16()),
             _ => Outcome::Failed,
         };
-        let before = cluster.is_ejected(&pod, now);
-        cluster.report(
-            &pod,
+        let ejected = cluster.report(
+            &endpoint.pod,
             outcome,
             policy.outlier.as_ref(),
             total,
             Instant::now(),
         );
-        if !before && cluster.is_ejected(&pod, Instant::now()) {
+        if ejected {
             self.metrics.ejections.inc();
         }
         match result {
