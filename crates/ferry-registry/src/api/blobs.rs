@@ -1,20 +1,16 @@
 //! `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`: streamed from storage,
+//! in large read-ahead chunks ([`crate::storage::Storage::blob_stream`]),
 //! with single `Range` requests answered `206` and ranges past the end `416`.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
-use tokio::io::AsyncReadExt;
-use tokio_util::io::ReaderStream;
 
 use super::set;
 use crate::Registry;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-
-/// Read size when streaming a blob out.
-const READ_CHUNK: usize = 256 << 10;
 
 /// Parses a `Range: bytes=...` header against a blob of `size` bytes into an
 /// inclusive `(start, end)`. Multiple ranges are not supported (whole blob).
@@ -84,13 +80,13 @@ pub(crate) async fn get(
         repos.storage.blob_touch(&digest).await?;
         Response::new(Body::empty())
     } else {
-        let reader = repos
+        let chunks = repos
             .storage
-            .blob_open(&digest, start)
+            .blob_stream(&digest, start, len)
             .await?
             .ok_or_else(missing)?;
         let metrics = reg.inner.metrics.clone();
-        let stream = ReaderStream::with_capacity(reader.take(len), READ_CHUNK).map(move |chunk| {
+        let stream = chunks.map(move |chunk| {
             if let Ok(c) = &chunk {
                 metrics.sent(c.len() as u64);
             }

@@ -27,7 +27,7 @@ use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, Result};
 
 /// How many bytes are batched before a write to disk.
-const WRITE_BATCH: usize = 1 << 20;
+const WRITE_BATCH: usize = 256 << 10;
 
 /// Filesystem storage rooted at one directory.
 #[derive(Debug, Clone)]
@@ -231,6 +231,25 @@ impl Storage for FsStorage {
         Ok(Some(Box::pin(f)))
     }
 
+    async fn blob_stream(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<ByteStream>> {
+        let p = self.blob_path(digest);
+        let file = blocking({
+            let p = p.clone();
+            move || match std::fs::File::open(&p) {
+                Ok(f) => Ok(Some(f)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::io(&p, e)),
+            }
+        })
+        .await?;
+        Ok(file.map(|f| super::chunks::stream_file(f, p, offset, len)))
+    }
+
     async fn blob_read(&self, digest: &Digest, limit: u64) -> Result<Option<Bytes>> {
         let p = self.blob_path(digest);
         blocking(move || {
@@ -362,8 +381,9 @@ impl Storage for FsStorage {
         }
         let hashing = s.hashed == size;
         // A writer thread writes and hashes batches while this task receives
-        // the next ones; the channel bounds memory to a few batches.
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+        // the next ones; the channel bounds memory to a few batches (peak
+        // RSS with several layers uploading at once).
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
         let hasher = std::mem::replace(&mut s.hasher, Algorithm::Sha256.hasher());
         let wpath = path.clone();
         let writer = tokio::task::spawn_blocking(move || {
@@ -385,6 +405,10 @@ impl Storage for FsStorage {
         while let Some(item) = body.next().await {
             match item {
                 Ok(chunk) => {
+                    if batch.is_empty() {
+                        // One allocation per batch instead of doubling from empty.
+                        batch.reserve(WRITE_BATCH + chunk.len());
+                    }
                     batch.extend_from_slice(&chunk);
                     if batch.len() >= WRITE_BATCH && tx.send(batch.split().freeze()).await.is_err()
                     {

@@ -8,6 +8,7 @@
 //! - **metadata**, small keyed records (tags, repository links, referrers)
 //!   replaced atomically.
 
+mod chunks;
 mod fs;
 
 pub use fs::FsStorage;
@@ -44,6 +45,25 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn blob_stat(&self, digest: &Digest) -> Result<Option<Info>>;
     /// The blob's bytes from `offset` on, `None` when absent.
     async fn blob_open(&self, digest: &Digest, offset: u64) -> Result<Option<BlobReader>>;
+    /// `len` bytes of the blob from `offset` on, as a stream of chunks
+    /// (serving downloads), `None` when absent. The default reads through
+    /// [`Storage::blob_open`].
+    async fn blob_stream(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<ByteStream>> {
+        use futures_util::TryStreamExt;
+        use tokio::io::AsyncReadExt;
+        let Some(reader) = self.blob_open(digest, offset).await? else {
+            return Ok(None);
+        };
+        let path = std::path::PathBuf::from(digest.to_string());
+        let stream = tokio_util::io::ReaderStream::with_capacity(reader.take(len), 256 << 10)
+            .map_err(move |e| crate::error::Error::io(&path, e));
+        Ok(Some(Box::pin(stream)))
+    }
     /// The whole blob if it is at most `limit` bytes (manifests).
     async fn blob_read(&self, digest: &Digest, limit: u64) -> Result<Option<Bytes>>;
     /// Stores `bytes` under `digest` after checking they hash to it.

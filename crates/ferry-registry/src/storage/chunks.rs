@@ -1,0 +1,110 @@
+//! Reading a file out as a stream of large chunks on a blocking thread.
+//!
+//! Serving a blob through `tokio::fs::File` costs a blocking-pool round trip
+//! and an extra copy per read, and reads only when the socket asks for more.
+//! Here one blocking task reads ahead in [`CHUNK`]-sized pieces straight into
+//! the buffers the response sends, at most [`AHEAD`] chunks in front of the
+//! socket, so disk reads overlap network writes and memory stays bounded.
+//! The task stops as soon as the receiver is dropped (client gone).
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::ByteStream;
+use crate::error::{Error, Result};
+
+/// Bytes per read and per body chunk.
+pub(crate) const CHUNK: usize = 512 << 10;
+/// Chunks read ahead of the socket.
+const AHEAD: usize = 2;
+
+/// Streams `len` bytes of the opened file `file` (at `path`, for errors)
+/// from `offset`. A file shorter than `offset + len` ends the stream with an
+/// error, so a truncated body is never mistaken for a whole one.
+pub(crate) fn stream_file(
+    mut file: std::fs::File,
+    path: PathBuf,
+    offset: u64,
+    len: u64,
+) -> ByteStream {
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes>>(AHEAD);
+    tokio::task::spawn_blocking(move || {
+        if offset > 0
+            && let Err(e) = file.seek(SeekFrom::Start(offset))
+        {
+            let _ = tx.blocking_send(Err(Error::io(&path, e)));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let want = left.min(CHUNK as u64);
+            // `read_to_end` fills the spare capacity without zeroing it first.
+            let mut buf = Vec::with_capacity(want as usize);
+            let read = (&mut file).take(want).read_to_end(&mut buf);
+            let failed = match read {
+                Ok(n) if n as u64 == want => None,
+                Ok(_) => Some(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("blob ended {} bytes early", left - buf.len() as u64),
+                )),
+                Err(e) => Some(e),
+            };
+            if let Some(e) = failed {
+                let _ = tx.blocking_send(Err(Error::io(&path, e)));
+                return;
+            }
+            left -= want;
+            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                return; // the client went away
+            }
+        }
+    });
+    Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::TryStreamExt;
+
+    use super::*;
+
+    async fn collect(s: ByteStream) -> Result<Vec<u8>> {
+        let chunks: Vec<Bytes> = s.try_collect().await?;
+        Ok(chunks.concat())
+    }
+
+    #[tokio::test]
+    async fn streams_ranges_across_chunk_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..(CHUNK * 2 + 123)).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let open = || std::fs::File::open(&path).unwrap();
+        let all = collect(stream_file(open(), path.clone(), 0, data.len() as u64));
+        assert_eq!(all.await.unwrap(), data);
+        let mid = CHUNK as u64 - 10;
+        let part = collect(stream_file(open(), path.clone(), mid, CHUNK as u64 + 20));
+        assert_eq!(
+            part.await.unwrap(),
+            &data[mid as usize..mid as usize + CHUNK + 20]
+        );
+        let empty = collect(stream_file(open(), path.clone(), 0, 0));
+        assert!(empty.await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_promised_ends_in_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"short").unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        let err = collect(stream_file(f, path.clone(), 0, 100)).await;
+        assert!(
+            err.is_err(),
+            "a truncated read is an error, not a short body"
+        );
+    }
+}
