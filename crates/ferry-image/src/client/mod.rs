@@ -7,6 +7,7 @@
 
 mod auth;
 mod blobs;
+pub mod docker_config;
 mod manifests;
 
 pub use auth::{Challenge, Credentials, parse_challenge};
@@ -46,7 +47,9 @@ struct Inner {
 
 impl RegistryClient {
     /// A client for `registry` (`host:port`, or a full `http(s)://` URL).
-    /// Loopback hosts are spoken to over plain HTTP.
+    /// Loopback hosts are spoken to over plain HTTP. Without `credentials`,
+    /// those of Docker's `config.json` for the host are used, if any
+    /// ([`docker_config`]).
     pub fn new(registry: &str, credentials: Option<Credentials>) -> Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
@@ -64,6 +67,7 @@ impl RegistryClient {
             .split_once("://")
             .map_or(registry, |(_, h)| h)
             .to_string();
+        let credentials = credentials.or_else(|| docker_config::lookup(&host));
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
