@@ -160,6 +160,7 @@ impl Gateway {
             pre: Bytes::new(),
             state: state.clone(),
             parked: false,
+            idle_once: false,
         };
         loop {
             let inner = self.inner.clone();
@@ -202,7 +203,7 @@ impl Gateway {
             }
             // Parked; an error here is hyper's answer to a head we cut short,
             // which `ParkIo` swallowed (its bytes are in `read_buf`).
-            io.parked = false;
+            (io.parked, io.idle_once) = (false, false);
             // Unparsed bytes of the next request (rare): keep a small copy;
             // hyper's read buffer and the service go with `parts`.
             io.pre = Bytes::copy_from_slice(&parts.read_buf);
