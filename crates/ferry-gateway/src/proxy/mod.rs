@@ -1,12 +1,14 @@
 //! The gateway as a running thing: the current route table and Service
 //! snapshot (both swapped atomically, so in-flight requests finish on the
 //! configuration they started with), upstream clients, per-destination
-//! load-balancing state and metrics. `server` accepts connections,
-//! `handler` runs the request pipeline, `upstream` picks endpoints and
+//! load-balancing state and metrics. `server` accepts connections (`park`
+//! keeps idle HTTP/1.1 ones cheap), `handler` runs the request pipeline
+//! (`outbound` builds what it sends), `upstream` picks endpoints and
 //! retries, `respond` builds local answers.
 
 mod client;
 mod handler;
+mod outbound;
 mod park;
 mod respond;
 mod server;

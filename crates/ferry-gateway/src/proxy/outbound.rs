@@ -1,0 +1,217 @@
+//! Building what goes upstream: the request head (hop-by-hop headers
+//! stripped, Host, header operations, X-Forwarded-For/-Proto, path rewrite)
+//! and its body (buffered when small and retries or mirrors may replay it),
+//! the consistent-hash key of the destination's load balancer, and mirrored
+//! copies (fire-and-forget).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::Inner;
+use super::client::Body;
+use super::respond::{self, text};
+use super::server::ConnInfo;
+use super::upstream::{Head, ReqBody};
+use crate::metrics::MirrorLabels;
+use crate::select;
+use crate::table::{
+    Destination, Forward, LoadBalancer, RetryOn, RetryPolicy, Rule, WeightedDestination,
+};
+
+/// The request head to send upstream, and its body (buffered when small and
+/// retries or mirrors may replay it).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn prepare(
+    gw: &Inner,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+    rule: &Rule,
+    fwd: &Forward,
+    wd: &WeightedDestination,
+    matched: Option<&str>,
+    host_raw: &str,
+) -> Result<(Head, ReqBody), Response<Body>> {
+    let (parts, incoming) = req.into_parts();
+    let upgrade = parts.headers.contains_key(header::UPGRADE);
+    let grpc = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/grpc"));
+    let mut headers = parts.headers;
+    respond::strip_hop_by_hop(&mut headers, upgrade);
+    if !headers.contains_key(header::HOST)
+        && let Ok(v) = HeaderValue::try_from(host_raw)
+    {
+        headers.insert(header::HOST, v);
+    }
+    if let Some(a) = &fwd.rewrite.authority
+        && let Ok(v) = HeaderValue::try_from(a.as_str())
+    {
+        headers.insert(header::HOST, v);
+    }
+    respond::apply_ops(&mut headers, &rule.request_headers);
+    respond::apply_ops(&mut headers, &wd.request_headers);
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {}", conn.remote.ip()),
+        None => conn.remote.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::try_from(xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers
+        .entry("x-forwarded-proto")
+        .or_insert(HeaderValue::from_static(if conn.scheme == "https" {
+            "https"
+        } else {
+            "http"
+        }));
+    let path = match &fwd.rewrite.path {
+        Some(rw) => respond::rewrite_path(parts.uri.path(), matched, rw),
+        None => parts.uri.path().to_string(),
+    };
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let head = Head {
+        method: parts.method,
+        path_and_query,
+        headers,
+        grpc,
+    };
+    let wants_copy = fwd.retries.attempts > 0 || !fwd.mirrors.is_empty();
+    let hint = incoming.size_hint();
+    let body = if incoming.is_end_stream() {
+        ReqBody::Buffered(Bytes::new())
+    } else if wants_copy
+        && hint
+            .exact()
+            .is_some_and(|n| n as usize <= gw.config.buffer_limit)
+    {
+        match incoming.collect().await {
+            Ok(c) => ReqBody::Buffered(c.to_bytes()),
+            Err(_) => return Err(text(400, "request body ended early\n")),
+        }
+    } else {
+        ReqBody::Stream(Some(
+            incoming
+                .map_err(|e| Box::new(e) as super::BoxError)
+                .boxed_unsync(),
+        ))
+    };
+    Ok((head, body))
+}
+
+/// Fires mirrors (fire-and-forget; Host suffixed `-shadow`; skipped and
+/// counted when the body was too large to buffer).
+pub(super) fn mirror(
+    gw: &Arc<Inner>,
+    table: &Arc<crate::table::RouteTable>,
+    route: &str,
+    fwd: &Forward,
+    head: &Head,
+    body: &ReqBody,
+) {
+    for m in &fwd.mirrors {
+        if !select::hit(m.percent, fastrand::f64()) {
+            continue;
+        }
+        let labels = |result: &str| MirrorLabels {
+            route: route.to_string(),
+            destination_service: format!("{}.{}", m.dest.service.name, m.dest.service.namespace),
+            result: result.to_string(),
+        };
+        let ReqBody::Buffered(bytes) = body else {
+            gw.metrics
+                .mirrors
+                .get_or_create(&labels("skipped_body_too_large"))
+                .inc();
+            continue;
+        };
+        let mut head = head.clone();
+        if let Some(h) = head.headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
+            let shadow = match h.rsplit_once(':') {
+                Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => {
+                    format!("{name}-shadow:{port}")
+                }
+                _ => format!("{h}-shadow"),
+            };
+            if let Ok(v) = HeaderValue::try_from(shadow) {
+                head.headers.insert(header::HOST, v);
+            }
+        }
+        let (gw, table, dest, bytes) = (gw.clone(), table.clone(), m.dest.clone(), bytes.clone());
+        let (sent, failed) = (labels("sent"), labels("failed"));
+        tokio::spawn(async move {
+            let none = RetryPolicy {
+                attempts: 0,
+                per_try_timeout: None,
+                on: RetryOn::default(),
+            };
+            let r = gw
+                .send(
+                    &table,
+                    &dest,
+                    &head,
+                    ReqBody::Buffered(bytes),
+                    &none,
+                    Some(Duration::from_secs(30)),
+                    None,
+                )
+                .await;
+            match r {
+                Ok(a) => {
+                    gw.metrics.mirrors.get_or_create(&sent).inc();
+                    let _ = a.response.into_body().collect().await;
+                }
+                Err(_) => {
+                    gw.metrics.mirrors.get_or_create(&failed).inc();
+                }
+            }
+        });
+    }
+}
+
+pub(super) fn hash_key(
+    gw: &Inner,
+    table: &crate::table::RouteTable,
+    dest: &Destination,
+    head: &Head,
+    conn: &ConnInfo,
+) -> Option<String> {
+    let (policy, _) = gw.policy(table, dest);
+    match &policy.lb {
+        LoadBalancer::HashHeader(h) => head
+            .headers
+            .get(h.as_str())
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        LoadBalancer::HashCookie(name) => head
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|c| c.split(';'))
+            .find_map(|kv| {
+                let (k, v) = kv.trim().split_once('=')?;
+                (k == name).then(|| v.to_string())
+            }),
+        LoadBalancer::HashQuery(q) => head.path_and_query.split_once('?').and_then(|(_, qs)| {
+            qs.split('&').find_map(|kv| {
+                kv.split_once('=')
+                    .filter(|(k, _)| k == q)
+                    .map(|(_, v)| v.to_string())
+            })
+        }),
+        LoadBalancer::HashSourceIp => Some(conn.remote.ip().to_string()),
+        _ => None,
+    }
+}
