@@ -1,21 +1,33 @@
 #!/usr/bin/env bash
 # Benchmark: ferry's registry against CNCF Distribution v3, side by side on
 # this machine in the same run. Push and pull (with crane) of one 1 GiB image
-# of four layers and of 1,000 small images; peak RSS of each server. Prints
-# the throughput and RSS ratios (targets: pull >= 1.5x Distribution's, push
-# >= 1.2x, peak RSS <= 0.5x).
+# of four layers and of 1,000 small images; peak RSS of each server. Both
+# servers run at once and every phase alternates between them (which one
+# goes first flips each round), so page cache and machine noise hit both.
+# Prints each round's times and the ratios ferry / Distribution: throughput
+# (Distribution's time / ferry's; targets: pull >= 1.5, push >= 1.2) and
+# peak RSS (ferry's / Distribution's; target <= 0.5).
 #
-# Usage: bench/registry.sh [--small N] [--big-mib M]
-# Needs Go (builds Distribution and crane into $FERRY_PEERS_DIR once).
+# Figures on the 2-core dev machine (2026-11-22, two runs of --rounds 2,
+# other builds running alongside, load average 5-8), ferry / Distribution:
+#   pull big 1.17x, 1.34x; pull small 1.67x, 1.70x; push big 1.02x, 0.83x;
+#   push small 2.06x, 2.37x; peak RSS 0.33x, 0.34x (31-32 vs 94 MiB).
+#   The 1 GiB phases last 1-4 s and swing up to 2x between rounds.
+#
+# Usage: bench/registry.sh [--small N] [--big-mib M] [--rounds R]
+# Needs Go (builds Distribution and crane into $FERRY_PEERS_DIR once);
+# FERRY_BIN=path skips building ferry.
 set -euo pipefail
 
 SMALL=1000
 BIG_MIB=1024
+ROUNDS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --small) SMALL="$2"; shift 2 ;;
     --big-mib) BIG_MIB="$2"; shift 2 ;;
-    *) echo "usage: $0 [--small N] [--big-mib M]" >&2; exit 2 ;;
+    --rounds) ROUNDS="$2"; shift 2 ;;
+    *) echo "usage: $0 [--small N] [--big-mib M] [--rounds R]" >&2; exit 2 ;;
   esac
 done
 
@@ -30,18 +42,20 @@ CRANE="$PEERS/crane"
 FERRY="${FERRY_BIN:-}"
 if [ -z "$FERRY" ]; then
   (cd "$ROOT" && cargo build --release -q -p ferry)
-  FERRY="$ROOT/target/release/ferry"
+  FERRY="${CARGO_TARGET_DIR:-$ROOT/target}/release/ferry"
 fi
 
 WORK="$(mktemp -d /tmp/ferry-bench-registry.XXXXXX)"
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+cleanup() { for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 wait_up() { for _ in $(seq 200); do curl -fs "http://$1/v2/" >/dev/null && return 0; sleep 0.05; done; echo "server $1 did not start" >&2; exit 1; }
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+# CPU seconds (user + system) a process has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 
 echo "== generating images (1 x ${BIG_MIB} MiB in 4 layers, ${SMALL} small) =="
 python3 - "$WORK" "$BIG_MIB" "$SMALL" <<'PY'
@@ -81,32 +95,39 @@ for i in range(small):
     layout(f"{work}/small/{i}", [lambda i=i: [os.urandom(2048) + str(i).encode()]])
 PY
 
-bench_server() {
-  local name="$1" addr="$2" pid="$3"
-  local t0 t1
-  t0=$(now); "$CRANE" push --insecure "$WORK/big" "$addr/big/image:v1" >/dev/null 2>&1; t1=$(now)
-  BIG_PUSH=$(echo "$t1 - $t0" | bc -l)
-  rm -rf "$WORK/pulled-$name"
-  t0=$(now); "$CRANE" pull --insecure --format oci "$addr/big/image:v1" "$WORK/pulled-$name" >/dev/null 2>&1; t1=$(now)
-  BIG_PULL=$(echo "$t1 - $t0" | bc -l)
-  rm -rf "$WORK/pulled-$name"
-  t0=$(now)
-  seq 0 $((SMALL - 1)) | xargs -P 8 -I{} "$CRANE" push --insecure "$WORK/small/{}" "$addr/small/img{}:v1" >/dev/null 2>&1
-  t1=$(now); SMALL_PUSH=$(echo "$t1 - $t0" | bc -l)
-  mkdir -p "$WORK/spull-$name"
-  t0=$(now)
-  seq 0 $((SMALL - 1)) | xargs -P 8 -I{} "$CRANE" pull --insecure --format oci "$addr/small/img{}:v1" "$WORK/spull-$name/{}" >/dev/null 2>&1
-  t1=$(now); SMALL_PULL=$(echo "$t1 - $t0" | bc -l)
-  rm -rf "$WORK/spull-$name"
-  RSS=$(peak_rss_kib "$pid")
-  printf "%-13s big push %6.2fs (%6.1f MiB/s)  big pull %6.2fs (%6.1f MiB/s)  %d small: push %6.2fs  pull %6.2fs  peak RSS %s MiB\n" \
-    "$name" "$BIG_PUSH" "$(echo "$BIG_MIB / $BIG_PUSH" | bc -l)" "$BIG_PULL" "$(echo "$BIG_MIB / $BIG_PULL" | bc -l)" \
-    "$SMALL" "$SMALL_PUSH" "$SMALL_PULL" "$((RSS / 1024))"
+# One phase against one server; sets T (seconds).
+phase() {
+  local what="$1" addr="$2" tag="$3" t0 t1
+  rm -rf "$WORK/pulled" "$WORK/spull"
+  # Flush dirty pages first: ferry fsyncs what it stores, and on ext4 an
+  # fsync can end up writing back what the previous phase (or the other
+  # server, which does not fsync) left dirty.
+  sync
+  case "$what" in
+    push_big)
+      t0=$(now); "$CRANE" push --insecure "$WORK/big" "$addr/big/image:$tag" >/dev/null 2>&1; t1=$(now) ;;
+    pull_big)
+      t0=$(now); "$CRANE" pull --insecure --format oci "$addr/big/image:$tag" "$WORK/pulled" >/dev/null 2>&1; t1=$(now)
+      rm -rf "$WORK/pulled" ;;
+    push_small)
+      t0=$(now)
+      seq 0 $((SMALL - 1)) | xargs -P 8 -I{} "$CRANE" push --insecure "$WORK/small/{}" "$addr/small/img{}:$tag" >/dev/null 2>&1
+      t1=$(now) ;;
+    pull_small)
+      mkdir -p "$WORK/spull"
+      t0=$(now)
+      seq 0 $((SMALL - 1)) | xargs -P 8 -I{} "$CRANE" pull --insecure --format oci "$addr/small/img{}:$tag" "$WORK/spull/{}" >/dev/null 2>&1
+      t1=$(now)
+      rm -rf "$WORK/spull" ;;
+  esac
+  T=$(echo "$t1 - $t0" | bc -l)
 }
 
-# Distribution v3.
-DPORT=$(free_port)
-cat > "$WORK/dist.yml" <<YML
+# Fresh, empty Distribution v3 and ferry servers for one round.
+start_servers() {
+  rm -rf "$WORK/dist-data" "$WORK/ferry-data"
+  DPORT=$(free_port)
+  cat > "$WORK/dist.yml" <<YML
 version: 0.1
 log: {level: error}
 storage:
@@ -114,27 +135,58 @@ storage:
   delete: {enabled: true}
 http: {addr: 127.0.0.1:$DPORT}
 YML
-OTEL_TRACES_EXPORTER=none "$PEERS/registry" serve "$WORK/dist.yml" >"$WORK/dist.log" 2>&1 &
-DPID=$!; PIDS+=("$DPID")
-wait_up "127.0.0.1:$DPORT"
-
-# ferry.
-FPORT=$(free_port)
-RUST_LOG=warn "$FERRY" registry serve --addr "127.0.0.1:$FPORT" --data-dir "$WORK/ferry-data" >"$WORK/ferry.log" 2>&1 &
-FPID=$!; PIDS+=("$FPID")
-wait_up "127.0.0.1:$FPORT"
-
-echo "== running (crane, 8 parallel clients for small images) =="
-bench_server distribution "127.0.0.1:$DPORT" "$DPID"
-D=("$BIG_PUSH" "$BIG_PULL" "$SMALL_PUSH" "$SMALL_PULL" "$RSS")
-bench_server ferry "127.0.0.1:$FPORT" "$FPID"
-F=("$BIG_PUSH" "$BIG_PULL" "$SMALL_PUSH" "$SMALL_PULL" "$RSS")
+  OTEL_TRACES_EXPORTER=none "$PEERS/registry" serve "$WORK/dist.yml" >"$WORK/dist.log" 2>&1 &
+  DPID=$!; PIDS+=("$DPID")
+  wait_up "127.0.0.1:$DPORT"
+  FPORT=$(free_port)
+  RUST_LOG=warn "$FERRY" registry serve --addr "127.0.0.1:$FPORT" --data-dir "$WORK/ferry-data" >"$WORK/ferry.log" 2>&1 &
+  FPID=$!; PIDS+=("$FPID")
+  wait_up "127.0.0.1:$FPORT"
+}
+stop_servers() {
+  kill "$DPID" "$FPID" 2>/dev/null || true
+  wait "$DPID" "$FPID" 2>/dev/null || true
+  PIDS=()
+  rm -rf "$WORK/dist-data" "$WORK/ferry-data"
+}
 
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
+PHASES=(push_big pull_big push_small pull_small)
+declare -A SUM_D SUM_F
+for p in "${PHASES[@]}"; do SUM_D[$p]=0; SUM_F[$p]=0; done
+
+DRSS=0; FRSS=0
+echo "== running ${ROUNDS} round(s), each on fresh servers: crane, 8 parallel clients for small images =="
+for round in $(seq 1 "$ROUNDS"); do
+  start_servers
+  tag="r$round"
+  for p in "${PHASES[@]}"; do
+    if [ $((round % 2)) -eq 1 ]; then order="d f"; else order="f d"; fi
+    for who in $order; do
+      if [ "$who" = d ]; then
+        c0=$(cpu_s "$DPID"); phase "$p" "127.0.0.1:$DPORT" "$tag"; TD=$T; CD=$(echo "$(cpu_s "$DPID") - $c0" | bc -l)
+      else
+        c0=$(cpu_s "$FPID"); phase "$p" "127.0.0.1:$FPORT" "$tag"; TF=$T; CF=$(echo "$(cpu_s "$FPID") - $c0" | bc -l)
+      fi
+    done
+    SUM_D[$p]=$(echo "${SUM_D[$p]} + $TD" | bc -l); SUM_F[$p]=$(echo "${SUM_F[$p]} + $TF" | bc -l)
+    printf "round %d %-10s distribution %7.2fs (server cpu %6.2fs, peak RSS %4d MiB)  ferry %7.2fs (server cpu %6.2fs, peak RSS %4d MiB)  ferry/distribution %sx\n" \
+      "$round" "$p" "$TD" "$CD" $(($(peak_rss_kib "$DPID") / 1024)) "$TF" "$CF" $(($(peak_rss_kib "$FPID") / 1024)) "$(ratio "$TD" "$TF")"
+  done
+  d=$(peak_rss_kib "$DPID"); f=$(peak_rss_kib "$FPID")
+  [ "$d" -gt "$DRSS" ] && DRSS=$d
+  [ "$f" -gt "$FRSS" ] && FRSS=$f
+  stop_servers
+done
 echo
-echo "== ferry / distribution (throughput ratio = distribution time / ferry time) =="
-echo "push ${BIG_MIB} MiB image:    $(ratio "${D[0]}" "${F[0]}")x   (target >= 1.2)"
-echo "pull ${BIG_MIB} MiB image:    $(ratio "${D[1]}" "${F[1]}")x   (target >= 1.5)"
-echo "push $SMALL small images: $(ratio "${D[2]}" "${F[2]}")x   (target >= 1.2)"
-echo "pull $SMALL small images: $(ratio "${D[3]}" "${F[3]}")x   (target >= 1.5)"
-echo "peak RSS:              $(ratio "${F[4]}" "${D[4]}")x   (target <= 0.5)"
+echo "== totals over ${ROUNDS} round(s) (${BIG_MIB} MiB image in 4 layers; ${SMALL} small images) =="
+printf "%-12s %10s %10s\n" "" distribution ferry
+for p in "${PHASES[@]}"; do printf "%-12s %9.2fs %9.2fs\n" "$p" "${SUM_D[$p]}" "${SUM_F[$p]}"; done
+printf "%-12s %7d MiB %6d MiB\n" "peak RSS" $((DRSS / 1024)) $((FRSS / 1024))
+echo
+echo "== ratios ferry / distribution (throughput = distribution time / ferry time) =="
+echo "pull big   (${BIG_MIB} MiB):   $(ratio "${SUM_D[pull_big]}" "${SUM_F[pull_big]}")x   (target >= 1.5)"
+echo "pull small (${SMALL} images): $(ratio "${SUM_D[pull_small]}" "${SUM_F[pull_small]}")x   (target >= 1.5)"
+echo "push big   (${BIG_MIB} MiB):   $(ratio "${SUM_D[push_big]}" "${SUM_F[push_big]}")x   (target >= 1.2)"
+echo "push small (${SMALL} images): $(ratio "${SUM_D[push_small]}" "${SUM_F[push_small]}")x   (target >= 1.2)"
+echo "peak RSS:                 $(ratio "$FRSS" "$DRSS")x   (target <= 0.5)"
