@@ -55,6 +55,10 @@ pub struct AppSource {
     /// Branch or tag to follow when no pipeline rule picks the revision.
     #[serde(default = "default_revision")]
     pub target_revision: String,
+    /// Shallow fetch: only this many commits of each branch and tag (a
+    /// rollback can still go to any revision deployed since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
     /// HTTP(S) credentials (ssh uses the `ssh` client's keys and agent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<crate::replication_spec::CredentialsRef>,
@@ -224,6 +228,12 @@ pub fn validate(
         }
         if app.spec.source.repo_url.trim().is_empty() {
             problems.push(doc.problem("spec.source.repoUrl", "must not be empty"));
+        }
+        if app.spec.source.depth == Some(0) {
+            problems.push(doc.problem(
+                "spec.source.depth",
+                "must be at least 1 (leave it out for full history)",
+            ));
         }
         if let Some(c) = &app.spec.source.credentials {
             if c.username.is_empty() {

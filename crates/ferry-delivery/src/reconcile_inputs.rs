@@ -48,14 +48,17 @@ impl Engine {
         let mut tasks = tokio::task::JoinSet::new();
         for url in due {
             let cache = self.inner.cache.clone();
-            // The first application naming credentials for the URL gives them.
-            let creds = self
-                .inner
-                .topology
-                .applications
-                .iter()
-                .filter(|a| normalise_url(&a.spec.source.repo_url) == url)
-                .find_map(|a| a.spec.source.credentials.clone());
+            // The first application naming credentials (or a depth) for the
+            // URL gives them.
+            let users = || {
+                self.inner
+                    .topology
+                    .applications
+                    .iter()
+                    .filter(|a| normalise_url(&a.spec.source.repo_url) == url)
+            };
+            let creds = users().find_map(|a| a.spec.source.credentials.clone());
+            let depth = users().find_map(|a| a.spec.source.depth);
             tasks.spawn_blocking(move || {
                 let creds = match creds.map(|c| c.password().map(|p| (c.username.clone(), p))) {
                     Some(Err(e)) => {
@@ -67,7 +70,11 @@ impl Engine {
                     Some(Ok(c)) => Some(c),
                     None => None,
                 };
-                let r = cache.fetch(&url, creds);
+                let opts = crate::source::FetchOptions {
+                    credentials: creds,
+                    depth: depth.and_then(std::num::NonZeroU32::new),
+                };
+                let r = cache.fetch(&url, opts);
                 (url, r)
             });
         }

@@ -35,6 +35,16 @@ impl Refs {
     }
 }
 
+/// How a repository is fetched.
+#[derive(Debug, Clone, Default)]
+pub struct FetchOptions {
+    /// Answer an HTTP authentication challenge with (user, password);
+    /// sent over `https://` only.
+    pub credentials: Option<(String, String)>,
+    /// Shallow fetch: only this many commits of each ref's history.
+    pub depth: Option<std::num::NonZeroU32>,
+}
+
 /// Where mirrors live.
 #[derive(Debug, Clone)]
 pub struct GitCache {
@@ -69,9 +79,9 @@ impl GitCache {
         self.dir.join(format!("{h}.git"))
     }
 
-    /// Fetches every branch and tag of `url` into its mirror, answering an
-    /// HTTP authentication challenge with `credentials` (user, password).
-    pub fn fetch(&self, url: &str, credentials: Option<(String, String)>) -> Result<Refs> {
+    /// Fetches every branch and tag of `url` into its mirror.
+    pub fn fetch(&self, url: &str, opts: FetchOptions) -> Result<Refs> {
+        let FetchOptions { credentials, depth } = opts;
         let url = normalise_url(url);
         let path = self.mirror(&url);
         let repo = if path.join("HEAD").exists() {
@@ -109,6 +119,10 @@ impl GitCache {
         let outcome = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(|e| Error::git(&url, chain(&e)))?
+            .with_shallow(match depth {
+                Some(d) => gix::remote::fetch::Shallow::DepthAtRemote(d),
+                None => gix::remote::fetch::Shallow::NoChange,
+            })
             .receive(gix::progress::Discard, &AtomicBool::new(false))
             .map_err(|e| Error::git(&url, chain(&e)))?;
         let mut refs = Refs::default();

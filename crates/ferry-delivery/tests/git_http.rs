@@ -14,7 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ferry_delivery::source::GitCache;
+use ferry_delivery::source::{FetchOptions, GitCache};
 use ferry_test_support::git;
 
 const AUTH: &str = "Basic YWxpY2U6czNjcmV0"; // alice:s3cret
@@ -120,7 +120,15 @@ async fn smart_http_fetch_and_credentials() {
         let cache = GitCache::new(&dir.path().join(cache));
         let url = format!("{base}/{path}");
         let creds = creds.map(|(u, p)| (u.to_string(), p.to_string()));
-        tokio::task::spawn_blocking(move || cache.fetch(&url, creds))
+        tokio::task::spawn_blocking(move || {
+            cache.fetch(
+                &url,
+                FetchOptions {
+                    credentials: creds,
+                    depth: None,
+                },
+            )
+        })
     };
     let refs = fetch("public.git", None, "c0").await.unwrap().unwrap();
     assert_eq!(refs.branches.get("master"), Some(&head));
@@ -138,4 +146,31 @@ async fn smart_http_fetch_and_credentials() {
         .to_string();
     assert!(err.contains("clear text"), "{err}");
     server.abort();
+}
+
+#[test]
+fn shallow_fetch_keeps_only_the_requested_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    for i in 0..3 {
+        std::fs::write(repo.join("a.yaml"), format!("a: {i}\n")).unwrap();
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "-q", "-m", &format!("c{i}")]);
+    }
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let url = format!("file://{}", repo.display());
+    let history = |cache: &str, depth: Option<u32>| {
+        let cache = GitCache::new(&dir.path().join(cache));
+        let opts = FetchOptions {
+            credentials: None,
+            depth: depth.and_then(std::num::NonZeroU32::new),
+        };
+        let refs = cache.fetch(&url, opts).unwrap();
+        assert_eq!(refs.branches.get("master"), Some(&head));
+        cache.log(&url, &head, 10).unwrap().len()
+    };
+    assert_eq!(history("full", None), 3);
+    assert_eq!(history("shallow", Some(1)), 1);
 }
