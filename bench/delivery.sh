@@ -34,7 +34,12 @@ RUNS="${DEMO_RUNS:-2}"
 if [ "$RUNS" -gt 0 ]; then
   cargo build --release -q -p ferry -p myhero-data -p myhero-app
   for i in $(seq 1 "$RUNS"); do
-    port=$(( 30000 + (RANDOM % 2000) * 6 ))
+    # six consecutive ports nothing listens on
+    for _ in $(seq 1 50); do
+      port=$(( 30000 + (RANDOM % 2000) * 6 ))
+      busy=$(ss -Htln | awk '{print $4}' | sed 's/.*://' | awk -v p="$port" '$1 >= p && $1 < p + 6' | wc -l)
+      [ "$busy" -eq 0 ] && break
+    done
     dir=$(mktemp -d)
     ./target/release/ferry demo --no-wait --ports "$port" --dir "$dir/demo" --timeout 300 >"$dir/out" 2>"$dir/err" || { cat "$dir/out" "$dir/err"; rm -rf "$dir"; exit 1; }
     uk=$(sed -n 's/.*commit-to-serving in uk: \([0-9.]*\)s.*/\1/p' "$dir/out")
