@@ -6,11 +6,14 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
-/// Installs the global subscriber. `RUST_LOG` overrides the level.
-pub fn init(format: LogFormat, verbose: u8) {
-    let level = match verbose {
-        0 => "info",
-        1 => "debug",
+/// Installs the global subscriber. `RUST_LOG` overrides the level; `quiet`
+/// (commands that narrate on stdout, such as `ferry demo`) shows only
+/// warnings unless `-v` asks for more.
+pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
+    let level = match (verbose, quiet) {
+        (0, true) => "warn",
+        (0, false) => "info",
+        (1, _) => "debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));

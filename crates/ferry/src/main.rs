@@ -14,7 +14,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    logging::init(cli.log_format, cli.verbose);
+    let quiet = matches!(cli.command, cli::Command::Demo(_));
+    logging::init(cli.log_format, cli.verbose, quiet);
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
