@@ -17,6 +17,7 @@ pub struct Proc {
     child: Child,
     stdout: PathBuf,
     stderr: PathBuf,
+    grace: Option<Duration>,
 }
 
 impl Proc {
@@ -37,7 +38,17 @@ impl Proc {
             child,
             stdout,
             stderr,
+            grace: None,
         }
+    }
+
+    /// On drop, send SIGTERM and wait up to `grace` before killing the
+    /// group: for a `ferry` that runs containers, which live outside its
+    /// process group and outlive a SIGKILL by design (the runtime re-adopts
+    /// them), so only a graceful stop removes them.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
+        self
     }
 
     /// The child's process id.
@@ -87,7 +98,15 @@ impl Proc {
 }
 
 impl Drop for Proc {
+    /// With a grace period, asks the child to stop (SIGTERM) and waits for
+    /// it first; then kills the whole group.
     fn drop(&mut self) {
+        if let Some(grace) = self.grace
+            && matches!(self.child.try_wait(), Ok(None))
+        {
+            self.signal(Signal::SIGTERM);
+            let _ = self.wait_timeout(grace);
+        }
         self.kill();
         if std::thread::panicking() {
             eprintln!("----- {} stdout -----\n{}", self.name, self.stdout());

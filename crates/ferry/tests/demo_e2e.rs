@@ -86,7 +86,7 @@ fn demo_delivers_myhero_to_both_regions_and_stays_live() {
         .arg("--bin")
         .arg(bin)
         .env("RUST_LOG", "warn");
-    let mut demo = Proc::spawn("ferry-demo", cmd, dir.path());
+    let mut demo = Proc::spawn("ferry-demo", cmd, dir.path()).with_grace(Duration::from_secs(60));
     let out = poll(
         "the demo to reach both regions",
         Duration::from_secs(900),

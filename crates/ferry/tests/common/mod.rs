@@ -18,7 +18,7 @@ pub fn ferry() -> Command {
 pub fn up(topo: &std::path::Path, dir: &std::path::Path) -> (Proc, String) {
     let mut cmd = ferry();
     cmd.args(["up", "-f"]).arg(topo).args(["-o", "json"]);
-    let up = Proc::spawn("ferry-up", cmd, dir);
+    let up = Proc::spawn("ferry-up", cmd, dir).with_grace(Duration::from_secs(45));
     let endpoints: Value = poll("endpoint table", Duration::from_secs(20), || {
         serde_json::from_str(&up.stdout()).ok()
     });
