@@ -1,6 +1,6 @@
 # myhero-ui's entrypoint in the Dockerfile build (run by busybox sh): checks
 # the tutorial's settings, renders /www from the page template, then serves
-# it with busybox httpd in the foreground, logging requests.
+# it with busybox httpd, logging requests, and stops it on SIGTERM.
 set -eu
 bb=/bin/busybox
 case "${myhero_ui_version:-v1}" in
@@ -19,4 +19,8 @@ $bb sed -e "s/__MYHERO_HEADING__/$heading/" /srv/index.html.in > /www/index.html
 printf 'window.MYHERO = {"app_server":"%s","app_key":"%s","version":"%s"};\n' \
   "$(json "$server")" "$(json "$myhero_app_key")" "$(json "${myhero_ui_version:-v1}")" > /www/config.js
 echo "myhero-ui (${myhero_ui_version:-v1}) serving on port ${PORT:-80} for $server"
-exec $bb httpd -f -v -p "${PORT:-80}" -h /www 2>&1
+# httpd as PID 1 would ignore SIGTERM (PID 1 gets no default actions), so
+# the shell stays PID 1 and stops it: `docker stop`/a rollout ends at once.
+$bb httpd -f -v -p "${PORT:-80}" -h /www 2>&1 &
+trap 'kill -TERM $! 2>/dev/null; exit 0' TERM INT
+wait $!
