@@ -86,8 +86,17 @@ async fn large_bodies_stream_and_skip_the_mirror() {
     });
     let mut reg = prometheus_client::registry::Registry::default();
     gw.gateway.metrics().register(&mut reg);
-    let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
+    let encode = || {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
+        text
+    };
+    // The mirror counts `sent` once its response head is back, which may be
+    // after the backend counted the request.
+    let text = ferry_test_support::poll("mirror counted", Duration::from_secs(5), || {
+        let text = encode();
+        text.contains("result=\"sent\"} 1").then_some(text)
+    });
     assert!(
         text.contains("result=\"skipped_body_too_large\"} 1"),
         "{text}"

@@ -28,23 +28,19 @@ pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 pub struct Targets(Mutex<HashMap<String, (Endpoint, u16)>>);
 
 impl Targets {
-    /// The authority naming `endpoint`'s `port`, registering it for the connector.
-    pub fn authority(&self, service_ns: &str, endpoint: &Endpoint, port: u16) -> String {
-        let key = match &endpoint.netns {
-            None => format!("{}", std::net::SocketAddr::new(endpoint.ip, port)),
-            Some(_) => format!("{}.{}.pod:{port}", endpoint.pod, service_ns),
-        };
+    /// Registers `authority` as leading to `endpoint`'s `port` (called once
+    /// per snapshot, see `resolve`).
+    pub fn register(&self, authority: &str, endpoint: &Endpoint, port: u16) {
         let mut map = self.0.lock().expect("targets lock");
-        match map.get(&key) {
-            Some((e, _)) if e == endpoint => {}
+        match map.get(authority) {
+            Some((e, p)) if e == endpoint && *p == port => {}
             _ => {
-                map.insert(key.clone(), (endpoint.clone(), port));
+                map.insert(authority.to_string(), (endpoint.clone(), port));
             }
         }
-        key
     }
 
-    fn get(&self, authority: &str) -> Option<(Endpoint, u16)> {
+    pub(super) fn get(&self, authority: &str) -> Option<(Endpoint, u16)> {
         self.0.lock().expect("targets lock").get(authority).cloned()
     }
 }

@@ -249,7 +249,7 @@ async fn route(
     };
     let hash_key = hash_key(&gw, &table, &wd.dest, &head, &conn);
     let answer = gw
-        .send(&table, &wd.dest, &head, body, &retry, timeout, hash_key)
+        .send(&table, &wd.dest, head, body, &retry, timeout, hash_key)
         .await;
     match answer {
         Err(f) => {

@@ -4,12 +4,14 @@
 //! load-balancing state and metrics. `server` accepts connections (`park`
 //! keeps idle HTTP/1.1 ones cheap), `handler` runs the request pipeline
 //! (`outbound` builds what it sends), `upstream` picks endpoints and
-//! retries, `respond` builds local answers.
+//! retries (`resolve` builds their authorities once per Service snapshot),
+//! `respond` builds local answers.
 
 mod client;
 mod handler;
 mod outbound;
 mod park;
+mod resolve;
 mod respond;
 mod server;
 mod upstream;
@@ -60,7 +62,8 @@ pub struct Gateway {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub table: ArcSwap<RouteTable>,
-    pub services: ArcSwap<ServiceSnapshot>,
+    /// The Service snapshot in force, with its upstream authorities.
+    pub services: ArcSwap<resolve::Resolved>,
     pub objects: Mutex<Vec<Arc<StoredObject>>>,
     pub clusters: Mutex<HashMap<Destination, Arc<Cluster>>>,
     pub clients: client::Clients,
@@ -87,7 +90,8 @@ impl Gateway {
             targets: targets.clone(),
             connect_timeout: config.connect_timeout,
         };
-        let initial = services.borrow_and_update().clone();
+        let initial =
+            resolve::Resolved::new(Arc::new(services.borrow_and_update().clone()), &targets);
         let inner = Arc::new(Inner {
             table: ArcSwap::from_pointee(RouteTable::default()),
             services: ArcSwap::from_pointee(initial),
@@ -106,7 +110,8 @@ impl Gateway {
             while services.changed().await.is_ok() {
                 let snap = services.borrow_and_update().clone();
                 let Some(inner) = weak.upgrade() else { break };
-                inner.services.store(Arc::new(snap));
+                let resolved = resolve::Resolved::new(Arc::new(snap), &inner.targets);
+                inner.services.store(Arc::new(resolved));
             }
         });
         Self { inner }
@@ -164,6 +169,6 @@ impl Gateway {
 
     /// The Service snapshot in force.
     pub fn services(&self) -> Arc<ServiceSnapshot> {
-        self.inner.services.load_full()
+        self.inner.services.load().snapshot.clone()
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
+use http::uri::PathAndQuery;
 use http::{Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
@@ -73,13 +74,21 @@ pub(super) async fn prepare(
         } else {
             "http"
         }));
-    let path = match &fwd.rewrite.path {
-        Some(rw) => respond::rewrite_path(parts.uri.path(), matched, rw),
-        None => parts.uri.path().to_string(),
-    };
-    let path_and_query = match parts.uri.query() {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
+    let path_and_query = match &fwd.rewrite.path {
+        Some(rw) => {
+            let path = respond::rewrite_path(parts.uri.path(), matched, rw);
+            let rewritten = match parts.uri.query() {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            };
+            PathAndQuery::try_from(rewritten)
+                .map_err(|_| text(500, "rewritten path is not a valid URI path\n"))?
+        }
+        None => parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
     };
     let head = Head {
         method: parts.method,
@@ -160,7 +169,7 @@ pub(super) fn mirror(
                 .send(
                     &table,
                     &dest,
-                    &head,
+                    head,
                     ReqBody::Buffered(bytes),
                     &none,
                     Some(Duration::from_secs(30)),
@@ -204,7 +213,7 @@ pub(super) fn hash_key(
                 let (k, v) = kv.trim().split_once('=')?;
                 (k == name).then(|| v.to_string())
             }),
-        LoadBalancer::HashQuery(q) => head.path_and_query.split_once('?').and_then(|(_, qs)| {
+        LoadBalancer::HashQuery(q) => head.path_and_query.query().and_then(|qs| {
             qs.split('&').find_map(|kv| {
                 kv.split_once('=')
                     .filter(|(k, _)| k == q)

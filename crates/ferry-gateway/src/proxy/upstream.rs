@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -62,7 +63,7 @@ pub enum ReqBody {
 #[derive(Debug, Clone)]
 pub struct Head {
     pub method: Method,
-    pub path_and_query: String,
+    pub path_and_query: PathAndQuery,
     pub headers: HeaderMap,
     pub grpc: bool,
 }
@@ -105,13 +106,15 @@ impl Inner {
             .clone()
     }
 
-    /// Sends `head`/`body` to `dest` with `retry` and `timeout`.
+    /// Sends `head`/`body` to `dest` with `retry` and `timeout`. The headers
+    /// are copied only for a try that a retry may follow; the last possible
+    /// try takes them.
     #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
         table: &RouteTable,
         dest: &Destination,
-        head: &Head,
+        mut head: Head,
         mut body: ReqBody,
         retry: &RetryPolicy,
         timeout: Option<Duration>,
@@ -154,19 +157,25 @@ impl Inner {
                             .boxed_unsync()
                     }),
                 };
+                let can_retry = tries < retry.attempts && replayable;
+                let headers = if can_retry {
+                    head.headers.clone()
+                } else {
+                    std::mem::take(&mut head.headers)
+                };
                 let result = self
                     .try_once(
                         &cluster,
                         policy,
                         labels,
                         dest,
-                        head,
+                        &head,
+                        headers,
                         this_body,
                         retry.per_try_timeout,
                         hash_key.as_deref(),
                     )
                     .await;
-                let can_retry = tries < retry.attempts && replayable;
                 let retryable = match &result {
                     Ok(r) => retry.on.status(r.status().as_u16()),
                     Err(Failure::Connect) => {
@@ -209,15 +218,17 @@ impl Inner {
         labels: Option<&std::collections::BTreeMap<String, String>>,
         dest: &Destination,
         head: &Head,
+        headers: HeaderMap,
         body: Body,
         per_try: Option<Duration>,
         hash_key: Option<&str>,
     ) -> Result<Response<Incoming>, Failure> {
         let services = self.services.load();
-        let entry = services
+        let resolved = services
             .services
             .get(&dest.service)
             .ok_or(Failure::UnknownService)?;
+        let entry = &resolved.entry;
         let port = match dest.port {
             Some(p) => entry.ports.iter().find(|sp| sp.port == p),
             None => entry.ports.first(),
@@ -235,9 +246,14 @@ impl Inner {
             .pick(&candidates, &policy.lb, hash_key, now)
             .ok_or(Failure::NoHealthyUpstream)?;
         let container_port = endpoint.ports[&port.port];
-        let authority = self
-            .targets
-            .authority(&dest.service.namespace, endpoint, container_port);
+        let index = entry
+            .endpoints
+            .iter()
+            .position(|e| std::ptr::eq(e, endpoint))
+            .ok_or(Failure::NoHealthyUpstream)?;
+        let authority = resolved
+            .authority(index, container_port)
+            .ok_or(Failure::Reset)?;
         let proto = port
             .app_protocol
             .as_deref()
@@ -247,15 +263,15 @@ impl Inner {
             || ["h2c", "grpc", "http2", "kubernetes.io/h2c"]
                 .iter()
                 .any(|p| proto.starts_with(p));
-        let uri: Uri = format!("http://{authority}{}", head.path_and_query)
-            .parse()
-            .map_err(|_| Failure::Reset)?;
-        let mut req = Request::builder()
-            .method(head.method.clone())
-            .uri(uri)
-            .body(body)
-            .map_err(|_| Failure::Reset)?;
-        *req.headers_mut() = head.headers.clone();
+        let mut uri = http::uri::Parts::default();
+        uri.scheme = Some(Scheme::HTTP);
+        uri.authority = Some(authority.clone());
+        uri.path_and_query = Some(head.path_and_query.clone());
+        let uri = Uri::from_parts(uri).map_err(|_| Failure::Reset)?;
+        let mut req = Request::new(body);
+        *req.method_mut() = head.method.clone();
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
         if h2 {
             *req.version_mut() = Version::HTTP_2;
         }
