@@ -20,7 +20,12 @@ printf 'window.MYHERO = {"app_server":"%s","app_key":"%s","version":"%s"};\n' \
   "$(json "$server")" "$(json "$myhero_app_key")" "$(json "${myhero_ui_version:-v1}")" > /www/config.js
 echo "myhero-ui (${myhero_ui_version:-v1}) serving on port ${PORT:-80} for $server"
 # httpd as PID 1 would ignore SIGTERM (PID 1 gets no default actions), so
-# the shell stays PID 1 and stops it: `docker stop`/a rollout ends at once.
+# the shell stays PID 1 and stops it: a stop or rollout ends at once. (A
+# background job needs /dev/null; a bare chroot without /dev runs httpd in
+# the foreground instead.)
+if [ ! -e /dev/null ]; then
+  exec $bb httpd -f -v -p "${PORT:-80}" -h /www 2>&1
+fi
 $bb httpd -f -v -p "${PORT:-80}" -h /www 2>&1 &
 trap 'kill -TERM $! 2>/dev/null; exit 0' TERM INT
 wait $!
