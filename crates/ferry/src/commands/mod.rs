@@ -3,8 +3,8 @@
 pub mod app;
 pub mod apply;
 mod build;
-pub mod demo;
 pub mod delete;
+pub mod demo;
 pub mod describe;
 pub mod exec;
 pub mod get;
