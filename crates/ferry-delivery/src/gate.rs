@@ -1,13 +1,15 @@
 //! Gates a new revision must pass before it is deployed to an environment:
 //! its dependencies are healthy there, it is already healthy in the
 //! environment the rule names, it was approved by hand when the rule asks,
-//! and every image it needs is present in the region's own registry.
+//! and every image it needs is present in the region's own registry (for
+//! a region other than the build region: replication has delivered it).
 
 use ferry_core::app_spec::Application;
 
 use crate::engine::Engine;
 use crate::health::Health;
 use crate::history::AppRecord;
+use crate::pipeline::StepState;
 use crate::plan::{Instance, pipeline_of};
 
 impl Engine {
@@ -96,5 +98,26 @@ impl Engine {
             }
         }
         None
+    }
+
+    /// Records the `replicate to <region>` step of a run whose images are
+    /// built in another region: running while the gate waits for them to
+    /// arrive in the region's registry (`waiting`), succeeded once the gate
+    /// lets the revision through (`None`).
+    pub(crate) fn replication_step(&self, inst: &Instance, commit: &str, waiting: Option<&str>) {
+        let Some(p) = pipeline_of(&self.inner.topology, &inst.app) else {
+            return;
+        };
+        if p.spec.images.is_empty() || p.spec.build_region == inst.region {
+            return;
+        }
+        let step = format!("replicate to {}", inst.region);
+        match waiting {
+            Some(w) if w.starts_with("image ") => {
+                self.run_step(inst, commit, &step, StepState::Running, Some(w.to_string()))
+            }
+            Some(_) => {}
+            None => self.run_step(inst, commit, &step, StepState::Succeeded, None),
+        }
     }
 }

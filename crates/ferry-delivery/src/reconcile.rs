@@ -242,6 +242,7 @@ impl Engine {
             SyncState::OutOfSync
         };
         if let Some(w) = self.gate(app, &inst, &commit, &rec, new_revision).await {
+            self.replication_step(&inst, &commit, Some(&w));
             self.run_step(
                 &inst,
                 &commit,
@@ -253,6 +254,7 @@ impl Engine {
             return status;
         }
         if new_revision {
+            self.replication_step(&inst, &commit, None);
             self.run_step(
                 &inst,
                 &commit,

@@ -203,10 +203,21 @@ async fn dev_and_master_deploy_only_images_present_in_their_region() {
         Some(format!("sh.reg:5000/myhero/data:prod-{sha7}"))
     );
     let runs = w.engine.runs();
+    let prod = runs
+        .iter()
+        .find(|r| r.git_ref == "master" && r.image_tag == format!("prod-{sha7}"))
+        .unwrap_or_else(|| panic!("{runs:?}"));
+    // The run shows replication to shanghai, done once the image arrived.
+    let step = prod
+        .steps
+        .iter()
+        .find(|s| s.name == "replicate to shanghai")
+        .unwrap_or_else(|| panic!("{prod:?}"));
+    assert_eq!(step.state, ferry_delivery::pipeline::StepState::Succeeded);
+    let dev = runs.iter().find(|r| r.git_ref == "dev").unwrap();
     assert!(
-        runs.iter()
-            .any(|r| r.git_ref == "master" && r.image_tag == format!("prod-{sha7}")),
-        "{runs:?}"
+        dev.steps.iter().all(|s| !s.name.starts_with("replicate")),
+        "{dev:?}"
     );
 }
 

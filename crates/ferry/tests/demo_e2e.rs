@@ -102,6 +102,7 @@ fn demo_delivers_myhero_to_both_regions_and_stays_live() {
     for image in ["myhero/data", "myhero/app", "myhero/ui"] {
         assert!(out.contains(&format!("✓ build {image}")), "{out}");
     }
+    assert!(out.contains("✓ replicate to shanghai"), "{out}");
     let prod_line = out
         .lines()
         .find(|l| l.contains("prod runs from shanghai's own registry"))
