@@ -60,7 +60,7 @@ pub fn protocol_of(p: &ServicePort) -> Protocol {
     }
     p.name
         .as_deref()
-        .and_then(|n| classify(n.split('-').next().unwrap_or(n)).or_else(|| classify(n)))
+        .and_then(|n| classify(n.split('-').next().unwrap_or(n)))
         .unwrap_or(Protocol::Detect)
 }
 

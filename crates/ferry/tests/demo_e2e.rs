@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{cli, ferry};
+use common::{cli, ferry, via_gateway};
 use ferry_test_support::{Proc, git, poll, temp_dir};
 use nix::sys::signal::Signal;
 use serde_json::Value;
@@ -62,12 +62,8 @@ fn ui_answers(gateway: u16, needle: &str) -> bool {
 }
 
 fn ui_answers_host(gateway: u16, host: &str, needle: &str) -> bool {
-    let out = Command::new("curl")
-        .args(["-s", "-m", "2", "-H", &format!("Host: {host}")])
-        .arg(format!("http://127.0.0.1:{gateway}/"))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).contains(needle)
+    via_gateway(&format!("127.0.0.1:{gateway}"), host, "GET", "/", None)
+        .is_some_and(|body| body.contains(needle))
 }
 
 #[test]

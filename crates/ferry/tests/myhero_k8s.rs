@@ -13,20 +13,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{cli, up};
+use common::{cli, up, via_gateway};
 use ferry_test_support::{free_addr, poll, temp_dir};
 use serde_json::Value;
 
 fn curl(gateway: &str, host: &str, method: &str, path: &str) -> Option<String> {
-    let out = Command::new("curl")
-        .args(["-s", "-f", "-m", "5", "-X", method])
-        .args(["-H", &format!("Host: {host}"), "-H", "key: SecureApp"])
-        .arg(format!("http://{gateway}{path}"))
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+    via_gateway(gateway, host, method, path, Some("SecureApp"))
 }
 
 #[test]

@@ -45,3 +45,24 @@ pub fn cli(api: &str, args: &[&str]) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// `curl -X METHOD http://GATEWAY/PATH` with `Host: HOST` (and a myhero
+/// `key` header when given): the body of a 2xx answer, else `None`.
+pub fn via_gateway(
+    gateway: &str,
+    host: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+) -> Option<String> {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-f", "-m", "5", "-X", method])
+        .args(["-H", &format!("Host: {host}")]);
+    if let Some(k) = key {
+        cmd.args(["-H", &format!("key: {k}")]);
+    }
+    let out = cmd.arg(format!("http://{gateway}{path}")).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}

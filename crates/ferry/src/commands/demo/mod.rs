@@ -149,8 +149,8 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         step("1. commit myhero to `dev` → build in uk, push to uk's registry, deploy to dev");
         repo::git(&repo, &["add", "-A"])?;
         repo::git(&repo, &["commit", "-q", "-m", "myhero v1"])?;
-        let dev = |needle| Answer { env: "dev", gateway: addr(uk.gateway), host: UI_HOST, path: "/", key: None, needle };
-        let dev_app = Answer { env: "dev", gateway: addr(uk.gateway), host: APP_HOST, path: "/options", key: Some("SecureApp"), needle: "options" };
+        let dev = |heading| Answer::ui("dev", addr(uk.gateway), heading);
+        let dev_app = Answer::app("dev", addr(uk.gateway));
         w.until(&[dev("Make ONE voice heard"), dev_app], limit, async |_| {}).await?;
         println!("  dev answers through uk's gateway:\n    curl -H 'Host: {UI_HOST}' http://127.0.0.1:{}/", uk.gateway);
 
@@ -158,8 +158,8 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         repo::git(&repo, &["branch", "master"])?;
         let sha7 = repo::git(&repo, &["rev-parse", "--short=7", "HEAD"])?;
         let tag = format!("prod-{sha7}");
-        let prod = |needle| Answer { env: "prod", gateway: addr(sh.gateway), host: UI_HOST, path: "/", key: None, needle };
-        let prod_app = Answer { env: "prod", gateway: addr(sh.gateway), host: APP_HOST, path: "/options", key: Some("SecureApp"), needle: "options" };
+        let prod = |heading| Answer::ui("prod", addr(sh.gateway), heading);
+        let prod_app = Answer::app("prod", addr(sh.gateway));
         w.until(&[prod("Make ONE voice heard"), prod_app], limit, async |w| {
             w.print_arrival(addr(uk.registry), "uk", "myhero/ui", &tag).await;
             w.print_arrival(addr(sh.registry), "shanghai", "myhero/ui", &tag).await;

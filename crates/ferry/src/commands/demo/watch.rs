@@ -31,6 +31,32 @@ pub struct Answer<'a> {
     pub needle: &'a str,
 }
 
+impl<'a> Answer<'a> {
+    /// The UI page of `env` through `gateway`, showing `heading`.
+    pub fn ui(env: &'a str, gateway: SocketAddr, heading: &'a str) -> Self {
+        Self {
+            env,
+            gateway,
+            host: super::UI_HOST,
+            path: "/",
+            key: None,
+            needle: heading,
+        }
+    }
+
+    /// myhero-app's options of `env` through `gateway`.
+    pub fn app(env: &'a str, gateway: SocketAddr) -> Self {
+        Self {
+            env,
+            gateway,
+            host: super::APP_HOST,
+            path: "/options",
+            key: Some("SecureApp"),
+            needle: "options",
+        }
+    }
+}
+
 impl Watcher {
     pub fn new(api: SocketAddr) -> Self {
         let client = reqwest::Client::builder()
@@ -98,15 +124,17 @@ impl Watcher {
         }
     }
 
+    /// The status of environment `env` of the demo's application.
+    async fn env_status(&self, env: &str) -> Option<Value> {
+        let mut app = self.get_json("/apps/myhero").await?;
+        let envs = app["environments"].as_array_mut()?;
+        let i = envs.iter().position(|e| e["environment"] == env)?;
+        Some(envs.swap_remove(i))
+    }
+
     /// Prints an environment's waiting or error message when it changes.
-    pub async fn print_env(&mut self, env: &str) {
-        let Some(app) = self.get_json("/apps/myhero").await else {
-            return;
-        };
-        let Some(e) = app["environments"]
-            .as_array()
-            .and_then(|a| a.iter().find(|e| e["environment"] == env))
-        else {
+    async fn print_env(&mut self, env: &str) {
+        let Some(e) = self.env_status(env).await else {
             return;
         };
         let note = e["error"]
@@ -154,17 +182,14 @@ impl Watcher {
 
     /// The images an environment's last successful sync deployed.
     pub async fn env_images(&self, env: &str) -> Vec<String> {
-        let Some(app) = self.get_json("/apps/myhero").await else {
-            return Vec::new();
-        };
-        app["environments"]
-            .as_array()
-            .and_then(|a| a.iter().find(|e| e["environment"] == env))
-            .and_then(|e| e["images"].as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
+        self.env_status(env)
+            .await
+            .and_then(|e| {
+                e["images"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
             })
             .unwrap_or_default()
     }
@@ -196,8 +221,12 @@ impl Watcher {
         let started = Instant::now();
         loop {
             self.print_runs().await;
-            for a in answers {
-                self.print_env(a.env).await;
+            // One status read per environment, however many answers wait on it.
+            let mut envs: Vec<&str> = answers.iter().map(|a| a.env).collect();
+            envs.sort_unstable();
+            envs.dedup();
+            for env in envs {
+                self.print_env(env).await;
             }
             tick(self).await;
             let mut all = true;
