@@ -30,19 +30,21 @@ pub trait ImageBuilder: Send + Sync + fmt::Debug {
     fn build_push<'a>(&'a self, req: &'a BuildRequest) -> BoxFuture<'a, Result<String, String>>;
 }
 
-/// Where a build of one pipeline commit stands.
+/// Where the build of one pipeline image stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildState {
     Running,
-    /// Every image is in the build region's registry.
+    /// The image is in the build region's registry.
     Done,
-    /// The message of the first failing image; retried on `ferry app sync`
-    /// or a new commit.
+    /// The build's error; retried on `ferry app sync` or when the image's
+    /// inputs change (a new key).
     Failed(String),
 }
 
-/// Identifies one build: pipeline, image tag and commit.
-pub type BuildKey = (String, String, String);
+/// Identifies one image build: pipeline, image name, tag and the commit the
+/// tag is named after (the oldest commit with the image's current inputs;
+/// it tells builds apart when the template does not name the commit).
+pub type BuildKey = (String, String, String, String);
 
 /// Whether a tag template names its commit (so an existing tag in the
 /// registry proves the commit was built, e.g. after a restart).

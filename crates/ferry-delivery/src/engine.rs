@@ -86,6 +86,8 @@ pub(crate) struct State {
     pub served: BTreeSet<(String, String, String)>,
     /// Pipeline builds started or finished by this process.
     pub builds: BTreeMap<BuildKey, BuildState>,
+    /// Which commit names each pipeline image, per (url, pipeline, commit).
+    pub sources: crate::image_tags::SourceCache,
     /// Tags per (registry, image) for image policies, with when they were listed.
     pub tags: BTreeMap<(String, String), (Instant, Vec<String>)>,
 }

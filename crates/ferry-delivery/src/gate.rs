@@ -67,22 +67,21 @@ impl Engine {
                 }
             }
         }
-        let (Some(p), Some(tag)) = (
-            pipeline_of(&self.inner.topology, &app.metadata.name),
-            &inst.image_tag,
-        ) else {
-            return None;
-        };
+        let p = pipeline_of(&self.inner.topology, &app.metadata.name)?;
+        inst.rule.as_ref()?;
         let registry = self
             .lock()
             .regions
             .get(&inst.region)
             .map(|r| r.registry.clone())?;
         for image in &p.spec.images {
+            let Some(tag) = inst.image_tags.get(&image.name) else {
+                return Some(format!("no tag for image {} yet; retrying", image.name));
+            };
             match self.inner.images.present(&registry, &image.name, tag).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    let why = match self.build_note(&p.metadata.name, tag, commit) {
+                    let why = match self.build_note(&p.metadata.name, &image.name, tag) {
                         Some(note) => note,
                         None if p.spec.build_region == inst.region => {
                             "waiting for the build".to_string()

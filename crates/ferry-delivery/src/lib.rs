@@ -12,6 +12,8 @@ pub mod error;
 mod gate;
 pub mod health;
 pub mod history;
+pub mod image_inputs;
+mod image_tags;
 pub mod images;
 pub mod metrics;
 mod notify;

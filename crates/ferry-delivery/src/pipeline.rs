@@ -3,6 +3,8 @@
 //! the record of a pipeline run with its steps (what `ferry pipeline logs`
 //! streams).
 
+use std::collections::BTreeMap;
+
 use ferry_core::app_spec::{PipelineRule, PipelineSpec};
 use globset::Glob;
 use serde::{Deserialize, Serialize};
@@ -146,7 +148,12 @@ pub struct Run {
     pub pipeline: String,
     pub git_ref: String,
     pub commit: String,
+    /// The rule's tag template applied to `commit`.
     pub image_tag: String,
+    /// Each image's own tag: the template applied to the commit its inputs
+    /// last changed in (an image the commit did not touch keeps its tag).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, String>,
     pub state: StepState,
     pub started_ms: u64,
     pub steps: Vec<Step>,
@@ -247,6 +254,7 @@ mod tests {
             git_ref: "dev".into(),
             commit: "c".into(),
             image_tag: "t".into(),
+            images: Default::default(),
             state: StepState::Pending,
             started_ms: 0,
             steps: vec![],

@@ -5,6 +5,8 @@
 //! ephemeral environments for branch patterns. Pure over the topology and
 //! the fetched refs.
 
+use std::collections::BTreeMap;
+
 use ferry_core::app_spec::{Application, ImageOverride, Pipeline, PipelineRule};
 use ferry_core::topology::Topology;
 
@@ -24,23 +26,31 @@ pub struct Instance {
     /// The pipeline and rule that drive this instance, if any.
     pub pipeline: Option<String>,
     pub rule: Option<PipelineRule>,
+    /// The rule's tag template applied to `commit`.
     pub image_tag: Option<String>,
+    /// Each pipeline image's own tag (image name → tag), filled in by the
+    /// engine from git: an image `commit` did not change keeps the tag of
+    /// the commit its inputs last changed in.
+    pub image_tags: BTreeMap<String, String>,
     pub ephemeral: bool,
 }
 
 impl Instance {
-    /// Image overrides rewriting each pipeline image to `registry`.
+    /// Image overrides rewriting each pipeline image to `registry`, with
+    /// its own tag.
     pub fn overrides(&self, pipeline: Option<&Pipeline>, registry: &str) -> Vec<ImageOverride> {
-        let (Some(p), Some(tag)) = (pipeline, &self.image_tag) else {
+        let Some(p) = pipeline else {
             return Vec::new();
         };
         p.spec
             .images
             .iter()
-            .map(|i| ImageOverride {
-                name: i.name.clone(),
-                new_name: Some(format!("{registry}/{}", i.name)),
-                new_tag: Some(tag.clone()),
+            .filter_map(|i| {
+                Some(ImageOverride {
+                    name: i.name.clone(),
+                    new_name: Some(format!("{registry}/{}", i.name)),
+                    new_tag: Some(self.image_tags.get(&i.name)?.clone()),
+                })
             })
             .collect()
     }
@@ -70,6 +80,7 @@ pub fn instances(topo: &Topology, app: &Application, refs: Option<&Refs>) -> Vec
             pipeline: None,
             rule: None,
             image_tag: None,
+            image_tags: BTreeMap::new(),
             ephemeral: false,
         };
         match pipeline {
@@ -110,6 +121,7 @@ pub fn instances(topo: &Topology, app: &Application, refs: Option<&Refs>) -> Vec
                     pipeline: None,
                     rule: None,
                     image_tag: None,
+                    image_tags: BTreeMap::new(),
                     ephemeral: true,
                 };
                 let git_ref = r.git_ref.clone();

@@ -66,7 +66,12 @@ fn branches_map_to_environments_and_registries() {
     assert_eq!(inst[1].image_tag.as_deref(), Some("prod-2222222"));
     assert_eq!(inst[2].env, "myhero-feature-login");
     assert!(inst[2].ephemeral);
-    let o = inst[1].overrides(pipeline_of(&t, "myhero"), "127.0.0.1:5001");
+    // Each image gets its own tag (filled in by the engine from git).
+    let mut prod = inst[1].clone();
+    assert!(prod.overrides(pipeline_of(&t, "myhero"), "r").is_empty());
+    prod.image_tags
+        .insert("myhero/data".into(), "prod-2222222".into());
+    let o = prod.overrides(pipeline_of(&t, "myhero"), "127.0.0.1:5001");
     assert_eq!(o[0].new_name.as_deref(), Some("127.0.0.1:5001/myhero/data"));
     assert_eq!(o[0].new_tag.as_deref(), Some("prod-2222222"));
 }

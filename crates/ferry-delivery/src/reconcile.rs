@@ -192,6 +192,19 @@ impl Engine {
         };
         status.desired_revision = Some(commit.clone());
         let pipeline = pipeline_of(&self.inner.topology, name);
+        if let (Some(p), Some(rule)) = (pipeline, inst.rule.clone()) {
+            let url = normalise_url(&app.spec.source.repo_url);
+            match self
+                .image_tags(p, &url, &rule, &inst.git_ref, &commit)
+                .await
+            {
+                Ok(t) => inst.image_tags = t.into_iter().map(|(n, t)| (n, t.tag)).collect(),
+                Err(e) => {
+                    status.waiting = Some(format!("cannot tell which images changed: {e}"));
+                    return status;
+                }
+            }
+        }
         // Image policies first: the first matching override wins.
         let overrides = {
             let mut o = self

@@ -1,7 +1,7 @@
 //! Bookkeeping of a reconcile pass: failure history, teardown of vanished
 //! ephemeral environments, pipeline run steps and commit-to-serving latency.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_core::app_spec::Application;
 
@@ -12,13 +12,15 @@ use crate::plan::Instance;
 use crate::reconcile::now_ms;
 use crate::source::normalise_url;
 
-/// Names one pipeline run: pipeline, ref, commit and image tag.
+/// Names one pipeline run: pipeline, ref, commit, the rule's tag for the
+/// commit and each image's own tag.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RunRef<'a> {
     pub pipeline: &'a str,
     pub git_ref: &'a str,
     pub commit: &'a str,
     pub image_tag: &'a str,
+    pub images: &'a BTreeMap<String, String>,
 }
 
 impl Engine {
@@ -134,6 +136,7 @@ impl Engine {
             git_ref: &inst.git_ref,
             commit,
             image_tag: inst.image_tag.as_deref().unwrap_or_default(),
+            images: &inst.image_tags,
         };
         self.run_step_for(&run, step, state, message);
     }
@@ -161,6 +164,7 @@ impl Engine {
                     git_ref: run.git_ref.to_string(),
                     commit: run.commit.to_string(),
                     image_tag: run.image_tag.to_string(),
+                    images: run.images.clone(),
                     state: StepState::Running,
                     started_ms: now,
                     steps: Vec::new(),
@@ -168,7 +172,11 @@ impl Engine {
                 st.runs.len() - 1
             }
         };
+        let images = run.images;
         let run = &mut st.runs[idx];
+        if run.images.is_empty() && !images.is_empty() {
+            run.images = images.clone();
+        }
         let before = run
             .steps
             .iter()

@@ -187,6 +187,20 @@ impl GitCache {
         write_tree(&repo, &tree, dest).map_err(|e| Error::git(&url, e))
     }
 
+    /// For each of `inputs`, the commit whose tag names the image at
+    /// `commit` (see [`crate::image_inputs::source_commits`]).
+    pub fn source_commits(
+        &self,
+        url: &str,
+        commit: &str,
+        inputs: &[crate::image_inputs::Inputs],
+    ) -> Result<Vec<String>> {
+        let url = normalise_url(url);
+        let repo = gix::open(self.mirror(&url)).map_err(|e| Error::git(&url, e))?;
+        crate::image_inputs::source_commits(&repo, commit, inputs, crate::image_inputs::WALK_LIMIT)
+            .map_err(|e| Error::git(&url, e))
+    }
+
     /// Commit ids of `branch`'s history, newest first, up to `limit`.
     pub fn log(&self, url: &str, commit: &str, limit: usize) -> Result<Vec<(String, String)>> {
         let url = normalise_url(url);

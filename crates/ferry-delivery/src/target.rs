@@ -50,6 +50,7 @@ struct Inner {
     objects: BTreeMap<ObjKey, StoredObject>,
     fail_apply: Option<String>,
     applies: usize,
+    applied: Vec<ObjKey>,
 }
 
 impl MemoryTarget {
@@ -66,6 +67,11 @@ impl MemoryTarget {
     /// How many apply batches succeeded.
     pub fn applies(&self) -> usize {
         self.inner.lock().expect("lock").applies
+    }
+
+    /// Every object applied so far, in order (one entry per apply of it).
+    pub fn applied(&self) -> Vec<ObjKey> {
+        self.inner.lock().expect("lock").applied.clone()
     }
 
     /// The live object under `key`.
@@ -113,6 +119,7 @@ impl Target for MemoryTarget {
             Some(m) => Err(Error::Target(m.clone())),
             None => {
                 for o in objects {
+                    inner.applied.push(ObjKey::of(&o));
                     inner.objects.insert(ObjKey::of(&o), with_status(o));
                 }
                 inner.applies += 1;
