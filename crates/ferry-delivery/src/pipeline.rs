@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::source::Refs;
 
 /// What a rule resolved to for one environment: the git ref, its commit
-/// and the image tag to deploy.
+/// and the rule's tag for that commit (an image the commit did not change
+/// keeps an older commit's tag: see `image_tags.rs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
     /// `dev`, `feature/login`, `v1.2.0`.

@@ -2,7 +2,8 @@
 //! between them, runc containers and both gateways: the demo itself asserts
 //! dev answering in uk, prod answering in shanghai from shanghai's own
 //! registry and the one-line change reaching both. The test then works the
-//! live repository as a developer would: a feature branch gets and loses its
+//! live repository as a developer would: a UI-only commit restarts only the
+//! UI (votes survive), a feature branch gets and loses its
 //! own environment, a bad commit is reported without disturbing what runs,
 //! and a Deployment changed by hand is put back (self-heal). Ctrl-C (SIGTERM)
 //! stops everything and removes the demo directory. Needs root and runc.
@@ -18,6 +19,8 @@ use common::{cli, ferry, via_gateway};
 use ferry_test_support::{Proc, git, poll, temp_dir};
 use nix::sys::signal::Signal;
 use serde_json::Value;
+
+const APP_HOST: &str = "myhero-app.myhero.local";
 
 /// Six consecutive free ports.
 fn port_range() -> u16 {
@@ -126,6 +129,35 @@ fn demo_delivers_myhero_to_both_regions_and_stays_live() {
     assert!(ui_answers(uk_gw, "Make TWO voices heard"));
 
     let repo = demo_dir.join("myhero");
+    // A change to the UI alone rebuilds and restarts only myhero-ui: votes
+    // cast before it are still counted (myhero-data keeps them in an
+    // emptyDir, lost if its pod restarted).
+    let data_pods = || -> Vec<String> {
+        pods(&uk_api, "dev")
+            .iter()
+            .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_string))
+            .filter(|n| n.starts_with("myhero-data"))
+            .collect()
+    };
+    let before = data_pods();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let gw = format!("127.0.0.1:{uk_gw}");
+    let results =
+        || via_gateway(&gw, APP_HOST, "GET", "/v2/results", Some("SecureApp")).unwrap_or_default();
+    assert!(via_gateway(&gw, APP_HOST, "POST", "/vote/Batman", Some("SecureApp")).is_some());
+    assert!(results().contains("\"Batman\",1"), "{}", results());
+    let page = repo.join("ui/index.html");
+    let mut html = std::fs::read_to_string(&page).unwrap();
+    html.push_str("<!-- ui only -->\n");
+    std::fs::write(&page, html).unwrap();
+    git(&repo, &["commit", "-q", "-am", "ui: a comment"]);
+    poll(
+        "dev to serve the UI change",
+        Duration::from_secs(300),
+        || ui_answers(uk_gw, "<!-- ui only -->").then_some(()),
+    );
+    assert_eq!(data_pods(), before, "myhero-data was restarted");
+    assert!(results().contains("\"Batman\",1"), "{}", results());
     // The first commit (v1), for the rollback below.
     let v1 = {
         let out = Command::new("git")

@@ -3,8 +3,9 @@
 //! git repository holding myhero is created; a commit to `dev` is built,
 //! pushed to uk's registry and deployed to dev; the merge to `master` is
 //! built as `prod-…`, replicated to shanghai's registry and deployed there
-//! from shanghai's own registry; then a one-line change travels the same
-//! path while the demo measures commit-to-serving in each region. It keeps
+//! from shanghai's own registry; then a one-line change to the UI travels
+//! the same path (only the UI's image is rebuilt and its pods restarted)
+//! while the demo measures commit-to-serving in each region. It keeps
 //! running (the repository stays live: commit to it and watch) until Ctrl-C,
 //! then removes everything it created.
 
@@ -173,7 +174,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         println!("  prod runs from shanghai's own registry: {}", images.join(", "));
         println!("  prod answers through shanghai's gateway:\n    curl -H 'Host: {UI_HOST}' http://127.0.0.1:{}/", sh.gateway);
 
-        step("3. a one-line change (the UI's heading, v1 → v2) through both regions");
+        step("3. a one-line change (the UI's heading, v1 → v2) through both regions: only myhero-ui is rebuilt and restarted");
         repo::bump_ui_version(&repo)?;
         repo::git(&repo, &["commit", "-q", "-am", "ui: v2 heading"])?;
         let t_uk = w.until(&[dev("Make TWO voices heard")], limit, async |_| {}).await?;

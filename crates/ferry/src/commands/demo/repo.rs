@@ -1,9 +1,9 @@
 //! The demo's git repository: the myhero app as a team would keep it —
-//! Kubernetes manifests under `k8s/`, Dockerfiles for each service, the
-//! services' Linux binaries with the shared libraries they link (so no base
-//! image is pulled), and the UI's static page served by busybox httpd. A
-//! `reference-transaction` hook posts a push webhook to ferry on every ref
-//! change, as a git host would, so commits deploy at once.
+//! Kubernetes manifests under `k8s/` and one build context per service
+//! (`data/`, `app/`: a Dockerfile, the Linux binary and the shared libraries
+//! it links, so no base image is pulled; `ui/`: the static page served by
+//! busybox httpd). A `reference-transaction` hook posts a push webhook to
+//! ferry on every ref change, as a git host would, so commits deploy at once.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,9 +67,13 @@ pub fn write(repo: &Path, bin_dir: &Path) -> anyhow::Result<()> {
     put("ui/index.html", UI_PAGE)?;
     copy_exec(Path::new("/bin/busybox"), &repo.join("ui/busybox"))
         .context("the UI image needs busybox-static (apt-get install busybox-static)")?;
+    // Each service is its own build context (`data/`, `app/`): a commit
+    // touching one service rebuilds and restarts only that service.
     for (bin, image) in SERVICES {
+        let name = image.rsplit('/').next().unwrap_or(image);
+        let context = repo.join(name);
         let src = bin_dir.join(bin);
-        copy_stripped(&src, &repo.join("bin").join(bin)).with_context(|| {
+        copy_stripped(&src, &context.join(bin)).with_context(|| {
             format!(
                 "{} is missing: build it with `cargo build --release -p {bin}` or pass --bin DIR",
                 src.display()
@@ -78,18 +82,14 @@ pub fn write(repo: &Path, bin_dir: &Path) -> anyhow::Result<()> {
         let deps = ferry_image::build::elf::dependencies(&src)
             .with_context(|| format!("finding the shared libraries {} links", src.display()))?;
         for (image_path, host) in &deps.files {
-            let dest = repo
+            let dest = context
                 .join("sysroot")
                 .join(image_path.trim_start_matches('/'));
             if !dest.exists() {
                 copy_exec(host, &dest)?;
             }
         }
-        let name = image.rsplit('/').next().unwrap_or(image);
-        put(
-            &format!("docker/{name}.Dockerfile"),
-            &service_dockerfile(bin),
-        )?;
+        put(&format!("{name}/Dockerfile"), &service_dockerfile(bin))?;
     }
     Ok(())
 }
@@ -132,7 +132,7 @@ fn service_dockerfile(bin: &str) -> String {
     format!(
         "# {bin}: its binary plus the loader and libraries it links (sysroot/),\n\
          # so the image needs no base image.\n\
-         FROM scratch\nCOPY sysroot/ /\nCOPY bin/{bin} /app/{bin}\n{data}EXPOSE 5000\n\
+         FROM scratch\nCOPY sysroot/ /\nCOPY {bin} /app/{bin}\n{data}EXPOSE 5000\n\
          ENTRYPOINT [\"/app/{bin}\"]\n"
     )
 }

@@ -58,7 +58,7 @@ pub fn yaml(repo: &Path, uk: Listeners, shanghai: Listeners) -> String {
         .iter()
         .map(|(_, image)| {
             let short = image.rsplit('/').next().unwrap_or(image);
-            format!("  - {{name: {image}, context: ., dockerfile: docker/{short}.Dockerfile}}\n")
+            format!("  - {{name: {image}, context: {short}}}\n")
         })
         .collect();
     format!(
