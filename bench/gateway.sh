@@ -167,8 +167,16 @@ for round in $(seq 1 "$ROUNDS"); do
       fifo="$WORK/hold.$name"; hp=$(hold_idle "$(port_of $name)" "$fifo")
       for _ in $(seq 1 600); do grep -q ready "$fifo" 2>/dev/null && break; sleep 0.1; done
       grep -q ready "$fifo" || { echo "$name: idle clients never connected" >&2; exit 1; }
-      sleep 1
-      after=$(rss_kb "$pid")
+      # Settled resident size: sample each second until it stops moving (an
+      # allocator may hand freed pages back a few seconds after the burst of
+      # connects), at most 20 s; the first sample is reported too.
+      sleep 1; first=$(rss_kb "$pid"); after=$first
+      for _ in $(seq 1 20); do
+        sleep 1; now=$(rss_kb "$pid")
+        [ $(( (after - now) * 200 )) -lt "$after" ] && [ $(( (now - after) * 200 )) -lt "$after" ] && { after=$now; break; }
+        after=$now
+      done
+      echo "  $name RSS 1 s after the clients connected: $first KB; settled: $after KB" >&2
       kill "$hp" 2>/dev/null || true; wait "$hp" 2>/dev/null || true
       echo "  $name RSS: $before KB before, $after KB with $IDLE_CONNS idle connections" >&2
       S[$name,rss0]+=" $before"; S[$name,rss]+=" $after"; S[$name,drss]+=" $((after - before))"

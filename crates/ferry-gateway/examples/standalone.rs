@@ -17,6 +17,10 @@ use ferry_core::mesh::{Endpoint, ServiceEntry, ServiceKey, ServicePort, ServiceS
 use ferry_core::objects::{GroupKind, StoredObject};
 use ferry_gateway::{Gateway, GatewayConfig, HostDialer};
 
+// The same allocator and settings as the `ferry` binary (see its main.rs).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut listen = "127.0.0.1:8080".to_string();

@@ -59,6 +59,8 @@ pub struct Metrics {
     pub faults: Family<FaultLabels, Counter>,
     pub retries: Family<RequestLabels, Counter>,
     pub ejections: Counter,
+    /// Idle keep-alive connections parked (their buffers freed).
+    pub parks: Counter,
     /// `active_connections` handles per direction, resolved once.
     active_north: Gauge,
     active_mesh: Gauge,
@@ -174,6 +176,7 @@ impl Default for Metrics {
             faults: Family::default(),
             retries: Family::default(),
             ejections: Counter::default(),
+            parks: Counter::default(),
         }
     }
 }
@@ -267,6 +270,11 @@ impl Metrics {
             "outlier_ejections",
             "Endpoints ejected by outlier detection",
             self.ejections.clone(),
+        );
+        r.register(
+            "connection_parks",
+            "Idle keep-alive connections parked (their buffers freed until the next request)",
+            self.parks.clone(),
         );
     }
 }

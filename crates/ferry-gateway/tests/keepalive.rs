@@ -1,13 +1,15 @@
 //! Keep-alive connections that go idle between requests (the gateway parks
 //! them and drops hyper's per-connection buffers): later requests on the
 //! same connection, pipelined requests, a request head split across writes,
-//! and a request body that arrives late must all be answered as usual.
+//! and a request body that arrives late must all be answered as usual. The
+//! gateway here parks after 10 ms idle, so the tests' 50 ms pauses park.
 
 mod common;
 
 use std::time::Duration;
 
 use common::*;
+use ferry_gateway::GatewayConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -18,12 +20,24 @@ const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: ui.test\r\n\r\n";
 async fn start() -> (Backend, Running) {
     let ui = Backend::start("ui").await;
     let svc = service("myhero", "myhero-ui", vec![ui.endpoint("ui-1")]);
-    let gw = gateway(
+    let config = GatewayConfig {
+        park_after: PARK_AFTER,
+        ..GatewayConfig::default()
+    };
+    let gw = gateway_with(
         snapshot(vec![svc]),
         &format!("{UI_DESTINATION_RULE}---\n{ALL_TO_UI}"),
+        config,
     )
     .await;
     (ui, gw)
+}
+
+const PARK_AFTER: Duration = Duration::from_millis(10);
+
+/// How many times the gateway has parked a connection.
+fn parks(gw: &Running) -> u64 {
+    gw.gateway.metrics().parks.get()
 }
 
 /// Reads one response with a Content-Length body: (status, body).
@@ -62,9 +76,25 @@ async fn idle_keep_alive_connection_serves_later_requests() {
     let (_ui, gw) = start().await;
     let mut s = TcpStream::connect(gw.addr).await.unwrap();
     let mut buf = Vec::new();
-    for _ in 0..3 {
+    for i in 0..3 {
         s.write_all(GET).await.unwrap();
         assert_eq!(response(&mut s, &mut buf).await, (200, "ui".to_string()));
+        // Idle well past the park delay: the connection parks, then serves
+        // the next request from a fresh episode.
+        wait_for_parks(&gw, i + 1).await;
+    }
+}
+
+/// Polls until the gateway has parked `n` times (deadline 10 s).
+async fn wait_for_parks(gw: &Running, n: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while parks(gw) < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "parked {} times, wanted {n}",
+            parks(gw)
+        );
+        tokio::time::sleep(PARK_AFTER).await;
     }
 }
 
@@ -92,6 +122,10 @@ async fn request_head_split_across_writes() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     s.write_all(&GET[20..]).await.unwrap();
     assert_eq!(response(&mut s, &mut buf).await, (200, "ui".to_string()));
+    assert!(
+        parks(&gw) >= 1,
+        "the pause should have parked the connection"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,4 +160,8 @@ async fn pipelined_request_cut_short_is_completed_later() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     s.write_all(&GET[20..]).await.unwrap();
     assert_eq!(response(&mut s, &mut buf).await, (200, "ui".to_string()));
+    assert!(
+        parks(&gw) >= 1,
+        "the pause should have parked the connection"
+    );
 }

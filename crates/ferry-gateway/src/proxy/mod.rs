@@ -41,6 +41,9 @@ pub struct GatewayConfig {
     pub buffer_limit: usize,
     /// Upstream connect timeout when no DestinationRule sets one.
     pub connect_timeout: Duration,
+    /// How long an HTTP/1.1 keep-alive connection waits for its next request
+    /// before it is parked (its buffers freed; see `park`).
+    pub park_after: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -48,6 +51,7 @@ impl Default for GatewayConfig {
         Self {
             buffer_limit: 64 * 1024,
             connect_timeout: Duration::from_secs(10),
+            park_after: park::PARK_AFTER,
         }
     }
 }

@@ -8,22 +8,28 @@
 //! an error and without shutting the socket down). The episode is dropped
 //! with its buffers; the task keeps only the socket and waits for it to
 //! become readable, then starts the next episode with the bytes hyper had
-//! already read. A request head cut short by the park (the client sent part
+//! already read. A connection parks only after it has been idle for
+//! `GatewayConfig::park_after` ([`PARK_AFTER`] by default): a client that sends its next request promptly keeps its
+//! episode (building one per request would cost a fifth of the throughput
+//! under load). A request head cut short by the park (the client sent part
 //! of it) makes hyper answer 400 and fail the episode: once parked, `ParkIo`
 //! discards whatever hyper writes, and the unparsed bytes it hands back
 //! start the next episode, so the client never sees the difference. What an
 //! idle connection costs is then its task, its
 //! socket registration and its [`ConnState`] (well under 1 KiB).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use super::server::ConnInfo;
 
@@ -71,6 +77,10 @@ impl std::ops::Deref for ConnState {
     }
 }
 
+/// How long a keep-alive connection waits for its next request before its
+/// episode ends and it parks (the default of `GatewayConfig::park_after`).
+pub const PARK_AFTER: Duration = Duration::from_millis(250);
+
 /// The socket as the episode's hyper connection sees it: bytes read by the
 /// previous episode first, then the socket; end of stream when idle.
 #[derive(Debug)]
@@ -80,8 +90,49 @@ pub struct ParkIo {
     pub state: Arc<ConnState>,
     /// Set when a read ended the episode because the connection was idle.
     pub parked: bool,
-    /// A read already found the idle connection with nothing to read once.
-    pub idle_once: bool,
+    /// The idle timer of this episode (allocated on its first idle wait,
+    /// dropped with the episode).
+    pub idle: Option<Pin<Box<Sleep>>>,
+    /// `idle` runs: the connection has been idle since it was armed.
+    pub idle_armed: bool,
+    /// How long an idle connection waits before it parks.
+    pub park_after: Duration,
+}
+
+impl ParkIo {
+    pub fn new(stream: TcpStream, state: Arc<ConnState>, park_after: Duration) -> Self {
+        Self {
+            stream,
+            pre: Bytes::new(),
+            state,
+            parked: false,
+            idle: None,
+            idle_armed: false,
+            park_after,
+        }
+    }
+
+    /// Ends an episode's parking: the connection is parked, its timer goes.
+    pub fn unpark(&mut self) {
+        self.parked = false;
+        self.idle = None;
+        self.idle_armed = false;
+    }
+
+    /// The connection is idle: arms the timer on the first idle read and
+    /// reports whether it has run out (time to park).
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.idle_armed {
+            self.idle_armed = true;
+            let deadline = Instant::now() + self.park_after;
+            match &mut self.idle {
+                Some(sleep) => sleep.as_mut().reset(deadline),
+                None => self.idle = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+        }
+        let sleep = self.idle.as_mut().expect("armed above");
+        sleep.as_mut().poll(cx).is_ready()
+    }
 }
 
 impl AsyncRead for ParkIo {
@@ -99,21 +150,17 @@ impl AsyncRead for ParkIo {
         }
         match Pin::new(&mut this.stream).poll_read(cx, buf) {
             Poll::Pending if this.state.parkable() => {
-                if !this.idle_once {
-                    // Give the client one turn of the scheduler to send its
-                    // next request: a busy connection keeps its episode
-                    // (building one per request costs ~10 % throughput).
-                    this.idle_once = true;
-                    cx.waker().wake_by_ref();
+                if !this.idle_expired(cx) {
+                    // The timer (or the socket) wakes this read again.
                     return Poll::Pending;
                 }
-                // Idle between requests: end the episode. The readiness
-                // just registered wakes the parked task instead.
+                // Idle long enough: end the episode. The readiness just
+                // registered wakes the parked task instead.
                 this.parked = true;
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Ok(())) => {
-                this.idle_once = false;
+                this.idle_armed = false;
                 Poll::Ready(Ok(()))
             }
             other => other,

@@ -155,13 +155,7 @@ impl Gateway {
         state: Arc<ConnState>,
         shutdown: CancellationToken,
     ) {
-        let mut io = park::ParkIo {
-            stream,
-            pre: Bytes::new(),
-            state: state.clone(),
-            parked: false,
-            idle_once: false,
-        };
+        let mut io = park::ParkIo::new(stream, state.clone(), self.inner.config.park_after);
         loop {
             let inner = self.inner.clone();
             let st = state.clone();
@@ -203,7 +197,8 @@ impl Gateway {
             }
             // Parked; an error here is hyper's answer to a head we cut short,
             // which `ParkIo` swallowed (its bytes are in `read_buf`).
-            (io.parked, io.idle_once) = (false, false);
+            io.unpark();
+            self.inner.metrics.parks.inc();
             // Unparsed bytes of the next request (rare): keep a small copy;
             // hyper's read buffer and the service go with `parts`.
             io.pre = Bytes::copy_from_slice(&parts.read_buf);

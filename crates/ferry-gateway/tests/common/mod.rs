@@ -208,8 +208,13 @@ impl Drop for Running {
 }
 
 pub async fn gateway(snap: ServiceSnapshot, yaml: &str) -> Running {
+    gateway_with(snap, yaml, GatewayConfig::default()).await
+}
+
+/// [`gateway`] with its tunables.
+pub async fn gateway_with(snap: ServiceSnapshot, yaml: &str, config: GatewayConfig) -> Running {
     let (tx, rx) = watch::channel(snap);
-    let gateway = Gateway::new(Arc::new(HostDialer), rx, GatewayConfig::default());
+    let gateway = Gateway::new(Arc::new(HostDialer), rx, config);
     gateway
         .apply(objects(yaml))
         .unwrap_or_else(|p| panic!("apply: {p}"));
