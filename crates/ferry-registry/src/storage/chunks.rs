@@ -32,6 +32,9 @@ pub(crate) fn stream_file(
 ) -> ByteStream {
     let (tx, mut rx) = mpsc::channel::<Result<Bytes>>(AHEAD);
     tokio::task::spawn_blocking(move || {
+        // Blob downloads read the file front to back: let the kernel read
+        // further ahead than its default.
+        super::sys::advise_sequential(&file);
         if offset > 0
             && let Err(e) = file.seek(SeekFrom::Start(offset))
         {

@@ -10,39 +10,32 @@
 //!
 //! Every write lands in `tmp/` or `uploads/`, is fsynced, verified and then
 //! renamed into place (and the directory fsynced), so `kill -9` at any point
-//! leaves either nothing or a complete, verified file.
+//! leaves either nothing or a complete, verified file. Upload sessions are
+//! in `uploads.rs`, the write path (writeback during uploads, fsync and
+//! rename helpers) in `write.rs`, blob downloads in `chunks.rs`.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use bytes::Bytes;
 use tokio::io::AsyncSeekExt;
 
+use super::uploads::Sessions;
+use super::write::{install, sync_dir, write_synced};
 use super::{BlobReader, ByteStream, Info, Storage};
-use crate::digest::{Algorithm, Digest, Hasher};
+use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};
 
-/// How many bytes are batched before a write to disk.
-const WRITE_BATCH: usize = 256 << 10;
+/// Read buffer of a [`BlobReader`].
+const READ_BUF: usize = 256 << 10;
 
 /// Filesystem storage rooted at one directory.
 #[derive(Debug, Clone)]
 pub struct FsStorage {
-    root: PathBuf,
+    pub(super) root: PathBuf,
     /// Running sha256 of each upload this process has appended to, so a
     /// commit need not read the file again.
-    sessions: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<Session>>>>>,
-}
-
-#[derive(Debug)]
-struct Session {
-    /// Bytes covered by `hasher`; valid only while it equals the file size.
-    hashed: u64,
-    hasher: Hasher,
+    pub(super) sessions: Sessions,
 }
 
 impl FsStorage {
@@ -55,7 +48,7 @@ impl FsStorage {
         }
         Ok(Self {
             root,
-            sessions: Arc::default(),
+            sessions: Sessions::default(),
         })
     }
 
@@ -64,7 +57,7 @@ impl FsStorage {
         &self.root
     }
 
-    fn blob_path(&self, d: &Digest) -> PathBuf {
+    pub(super) fn blob_path(&self, d: &Digest) -> PathBuf {
         self.root
             .join("blobs")
             .join(d.algorithm().as_str())
@@ -72,7 +65,7 @@ impl FsStorage {
             .join(d.hex())
     }
 
-    fn upload_path(&self, id: &str) -> Result<PathBuf> {
+    pub(super) fn upload_path(&self, id: &str) -> Result<PathBuf> {
         uuid::Uuid::parse_str(id).map_err(|_| Error::BlobUploadUnknown(id.to_string()))?;
         Ok(self.root.join("uploads").join(id))
     }
@@ -90,74 +83,26 @@ impl FsStorage {
     fn tmp_path(&self) -> PathBuf {
         self.root.join("tmp").join(uuid::Uuid::new_v4().to_string())
     }
-
-    fn session(&self, id: &str) -> Arc<tokio::sync::Mutex<Session>> {
-        let mut map = self.sessions.lock().expect("sessions lock");
-        map.entry(id.to_string())
-            .or_insert_with(|| {
-                Arc::new(tokio::sync::Mutex::new(Session {
-                    hashed: 0,
-                    hasher: Algorithm::Sha256.hasher(),
-                }))
-            })
-            .clone()
-    }
-
-    fn forget(&self, id: &str) {
-        self.sessions.lock().expect("sessions lock").remove(id);
-    }
 }
 
 // === blocking helpers ===
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::io("<blocking task>", std::io::Error::other(e)))?
 }
 
-/// Renames `from` to `to` (creating `to`'s directory) and fsyncs the directory.
-fn install(from: &Path, to: &Path) -> Result<()> {
-    let dir = to.parent().expect("installed paths have a parent");
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    std::fs::rename(from, to).map_err(|e| Error::io(to, e))?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(path, e))
-}
-
-fn hash_file(path: &Path, alg: Algorithm) -> Result<Digest> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut h = alg.hasher();
-    let mut buf = vec![0u8; WRITE_BATCH];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            return Ok(h.finish());
-        }
-        h.update(&buf[..n]);
-    }
-}
-
-fn info(meta: &std::fs::Metadata) -> Info {
+pub(super) fn info(meta: &std::fs::Metadata) -> Info {
     Info {
         size: meta.len(),
         modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
     }
 }
 
-fn stat(path: &Path) -> Result<Option<Info>> {
+pub(super) fn stat(path: &Path) -> Result<Option<Info>> {
     match std::fs::metadata(path) {
         Ok(m) => Ok(Some(info(&m))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -165,7 +110,7 @@ fn stat(path: &Path) -> Result<Option<Info>> {
     }
 }
 
-fn remove(path: &Path) -> Result<bool> {
+pub(super) fn remove(path: &Path) -> Result<bool> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -173,7 +118,7 @@ fn remove(path: &Path) -> Result<bool> {
     }
 }
 
-fn list_dir(path: &Path) -> Result<Vec<(String, std::fs::Metadata)>> {
+pub(super) fn list_dir(path: &Path) -> Result<Vec<(String, std::fs::Metadata)>> {
     let rd = match std::fs::read_dir(path) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -227,7 +172,7 @@ impl Storage for FsStorage {
                 .await
                 .map_err(|e| Error::io(&p, e))?;
         }
-        f.set_max_buf_size(WRITE_BATCH);
+        f.set_max_buf_size(READ_BUF);
         Ok(Some(Box::pin(f)))
     }
 
@@ -329,198 +274,27 @@ impl Storage for FsStorage {
     }
 
     async fn upload_create(&self) -> Result<String> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let p = self.upload_path(&id)?;
-        blocking(move || write_synced(&p, b"")).await?;
-        Ok(id)
+        self.create_upload().await
     }
 
     async fn upload_stat(&self, id: &str) -> Result<Option<Info>> {
-        let p = self.upload_path(id)?;
-        // Wait for an append in progress, so the size reported is where the
-        // next chunk must start.
-        let session = self
-            .sessions
-            .lock()
-            .expect("sessions lock")
-            .get(id)
-            .cloned();
-        let _held = match &session {
-            Some(s) => Some(s.lock().await),
-            None => None,
-        };
-        blocking(move || stat(&p)).await
+        self.stat_upload(id).await
     }
 
-    async fn upload_append(&self, id: &str, at: Option<u64>, mut body: ByteStream) -> Result<u64> {
-        let path = self.upload_path(id)?;
-        let session = self.session(id);
-        let mut s = session.lock().await;
-        let p = path.clone();
-        let (file, size) = blocking(move || {
-            let f = std::fs::File::options()
-                .append(true)
-                .open(&p)
-                .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => {
-                        Error::BlobUploadUnknown("upload session not found".into())
-                    }
-                    _ => Error::io(&p, e),
-                })?;
-            let size = f.metadata().map_err(|e| Error::io(&p, e))?.len();
-            Ok((f, size))
-        })
-        .await?;
-        if let Some(at) = at
-            && at != size
-        {
-            return Err(Error::RangeInvalid {
-                message: format!("chunk starts at {at}, upload has {size} bytes"),
-                size,
-            });
-        }
-        let hashing = s.hashed == size;
-        // A writer thread writes and hashes batches while this task receives
-        // the next ones; the channel bounds memory to a few batches (peak
-        // RSS with several layers uploading at once).
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(2);
-        let hasher = std::mem::replace(&mut s.hasher, Algorithm::Sha256.hasher());
-        let wpath = path.clone();
-        let writer = tokio::task::spawn_blocking(move || {
-            let (mut file, mut hasher, mut written) = (file, hasher, 0u64);
-            while let Some(chunk) = rx.blocking_recv() {
-                if let Err(e) = file.write_all(&chunk) {
-                    return (hasher, written, Err(Error::io(&wpath, e)));
-                }
-                if hashing {
-                    hasher.update(&chunk);
-                }
-                written += chunk.len() as u64;
-            }
-            let r = file.sync_data().map_err(|e| Error::io(&wpath, e));
-            (hasher, written, r)
-        });
-        let mut batch = BytesMut::new();
-        let mut body_err = None;
-        while let Some(item) = body.next().await {
-            match item {
-                Ok(chunk) => {
-                    if batch.is_empty() {
-                        // One allocation per batch instead of doubling from empty.
-                        batch.reserve(WRITE_BATCH + chunk.len());
-                    }
-                    batch.extend_from_slice(&chunk);
-                    if batch.len() >= WRITE_BATCH && tx.send(batch.split().freeze()).await.is_err()
-                    {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    body_err = Some(e);
-                    break;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let _ = tx.send(batch.freeze()).await;
-        }
-        drop(tx);
-        let (hasher, written, result) = writer
-            .await
-            .map_err(|e| Error::io(&path, std::io::Error::other(e)))?;
-        s.hasher = hasher;
-        s.hashed = if hashing { size + written } else { u64::MAX };
-        result?;
-        match body_err {
-            Some(e) => Err(e),
-            None => Ok(size + written),
-        }
+    async fn upload_append(&self, id: &str, at: Option<u64>, body: ByteStream) -> Result<u64> {
+        self.append(id, at, body).await
     }
 
     async fn upload_commit(&self, id: &str, digest: &Digest) -> Result<u64> {
-        let path = self.upload_path(id)?;
-        let session = self.session(id);
-        let mut s = session.lock().await;
-        let size = match blocking({
-            let p = path.clone();
-            move || stat(&p)
-        })
-        .await?
-        {
-            Some(i) => i.size,
-            None => {
-                drop(s);
-                self.forget(id);
-                return Err(Error::BlobUploadUnknown(id.to_string()));
-            }
-        };
-        let cached = (digest.algorithm() == Algorithm::Sha256 && s.hashed == size)
-            .then(|| std::mem::replace(&mut s.hasher, Algorithm::Sha256.hasher()).finish());
-        s.hashed = u64::MAX;
-        let dest = self.blob_path(digest);
-        let alg = digest.algorithm();
-        let (p, want) = (path.clone(), digest.clone());
-        let result = blocking(move || {
-            let actual = match cached {
-                Some(d) => d,
-                None => hash_file(&p, alg)?,
-            };
-            if actual != want {
-                remove(&p)?;
-                return Err(Error::DigestInvalid(format!(
-                    "uploaded content hashes to {actual}, not {want}"
-                )));
-            }
-            if dest.exists() {
-                // Stored once: drop the duplicate, keep the original fresh.
-                remove(&p)?;
-                let f = std::fs::File::options()
-                    .write(true)
-                    .open(&dest)
-                    .map_err(|e| Error::io(&dest, e))?;
-                f.set_modified(SystemTime::now())
-                    .map_err(|e| Error::io(&dest, e))?;
-                return Ok(());
-            }
-            install(&p, &dest)
-        })
-        .await;
-        drop(s);
-        self.forget(id);
-        result.map(|()| size)
+        self.commit(id, digest).await
     }
 
     async fn upload_delete(&self, id: &str) -> Result<bool> {
-        if let Some(t) = id.strip_prefix("tmp/") {
-            uuid::Uuid::parse_str(t).map_err(|_| Error::BlobUploadUnknown(id.to_string()))?;
-            let p = self.root.join("tmp").join(t);
-            return blocking(move || remove(&p)).await;
-        }
-        let p = self.upload_path(id)?;
-        let session = self.session(id);
-        let _s = session.lock().await;
-        let r = blocking(move || remove(&p)).await;
-        self.forget(id);
-        r
+        self.delete_upload(id).await
     }
 
     async fn upload_list(&self) -> Result<Vec<(String, Info)>> {
-        let dir = self.root.join("uploads");
-        let tmp = self.root.join("tmp");
-        blocking(move || {
-            let mut out: Vec<(String, Info)> = list_dir(&dir)?
-                .into_iter()
-                .map(|(n, m)| (n, info(&m)))
-                .collect();
-            // Staging files of interrupted writes count as uploads too.
-            out.extend(
-                list_dir(&tmp)?
-                    .into_iter()
-                    .map(|(n, m)| (format!("tmp/{n}"), info(&m))),
-            );
-            Ok(out)
-        })
-        .await
+        self.list_uploads().await
     }
 
     async fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {

@@ -10,6 +10,9 @@
 
 mod chunks;
 mod fs;
+mod sys;
+mod uploads;
+mod write;
 
 pub use fs::FsStorage;
 

@@ -1,0 +1,73 @@
+//! The registry's only kernel calls beyond `std`: starting and waiting for
+//! writeback of a file range (`sync_file_range`, which neither `std`, `nix`
+//! nor `rustix` wrap), and read-ahead hints (`posix_fadvise`, through `nix`).
+//!
+//! Both are hints for speed, never for safety: durability still comes from
+//! the `fdatasync` before a blob is installed, so failures here are ignored
+//! by the callers (a filesystem without the call just loses the overlap).
+#![allow(unsafe_code)]
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+/// What [`sync_range`] should do with a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sync {
+    /// Start writeback of the range's dirty pages and return without
+    /// waiting (the disk works while the caller receives more bytes).
+    Start,
+    /// Write the range out and wait until it is on its way to the disk (not
+    /// durable: no metadata, no cache flush), so dirty memory stays bounded.
+    Wait,
+}
+
+/// `sync_file_range(2)` on `len` bytes of `file` from `offset`.
+pub(crate) fn sync_range(file: &std::fs::File, offset: u64, len: u64, how: Sync) -> io::Result<()> {
+    let flags = match how {
+        Sync::Start => libc::SYNC_FILE_RANGE_WRITE,
+        Sync::Wait => {
+            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                | libc::SYNC_FILE_RANGE_WRITE
+                | libc::SYNC_FILE_RANGE_WAIT_AFTER
+        }
+    };
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    // SAFETY: the descriptor is open for the duration of the call (borrowed
+    // from `file`); the call only reads its integer arguments.
+    let r = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Tells the kernel `file` will be read sequentially from start to end, so
+/// it reads further ahead.
+pub(crate) fn advise_sequential(file: &std::fs::File) {
+    let _ = nix::fcntl::posix_fadvise(
+        file,
+        0,
+        0,
+        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_SEQUENTIAL,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn ranges_of_a_written_file_sync() {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&vec![7u8; 1 << 20]).unwrap();
+        sync_range(&f, 0, 1 << 19, Sync::Start).unwrap();
+        sync_range(&f, 0, 1 << 20, Sync::Wait).unwrap();
+        advise_sequential(&f);
+        assert!(sync_range(&f, u64::MAX, 1, Sync::Start).is_err());
+    }
+}
