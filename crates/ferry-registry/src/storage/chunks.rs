@@ -6,9 +6,14 @@
 //! the buffers the response sends, at most [`AHEAD`] chunks in front of the
 //! socket, so disk reads overlap network writes and memory stays bounded.
 //! The task stops as soon as the receiver is dropped (client gone).
+//!
+//! The buffers come back once the response has sent them ([`Pooled`]), so a
+//! download allocates (and the kernel zeroes and maps) a few buffers, not a
+//! fresh one per chunk.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -17,9 +22,40 @@ use super::ByteStream;
 use crate::error::{Error, Result};
 
 /// Bytes per read and per body chunk.
-pub(crate) const CHUNK: usize = 512 << 10;
+pub(crate) const CHUNK: usize = 256 << 10;
 /// Chunks read ahead of the socket.
 const AHEAD: usize = 2;
+/// Buffers a download keeps for reuse: those queued, the one being read and
+/// the ones the connection is still writing.
+const POOLED: usize = AHEAD + 3;
+
+/// Spare read buffers of one download.
+type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A chunk read from the file; its buffer goes back to the download's pool
+/// when the response is done with it.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: Pool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        if let Ok(mut spare) = self.pool.lock()
+            && spare.len() < POOLED
+        {
+            spare.push(buf);
+        }
+    }
+}
 
 /// Streams `len` bytes of the opened file `file` (at `path`, for errors)
 /// from `offset`. A file shorter than `offset + len` ends the stream with an
@@ -41,11 +77,13 @@ pub(crate) fn stream_file(
             let _ = tx.blocking_send(Err(Error::io(&path, e)));
             return;
         }
+        let pool = Pool::default();
         let mut left = len;
         while left > 0 {
             let want = left.min(CHUNK as u64);
+            let reused = pool.lock().ok().and_then(|mut spare| spare.pop());
             // `read_to_end` fills the spare capacity without zeroing it first.
-            let mut buf = Vec::with_capacity(want as usize);
+            let mut buf = reused.unwrap_or_else(|| Vec::with_capacity(CHUNK));
             let read = (&mut file).take(want).read_to_end(&mut buf);
             let failed = match read {
                 Ok(n) if n as u64 == want => None,
@@ -60,7 +98,11 @@ pub(crate) fn stream_file(
                 return;
             }
             left -= want;
-            if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+            let chunk = Bytes::from_owner(Pooled {
+                buf,
+                pool: pool.clone(),
+            });
+            if tx.blocking_send(Ok(chunk)).is_err() {
                 return; // the client went away
             }
         }
@@ -96,6 +138,24 @@ mod tests {
         );
         let empty = collect(stream_file(open(), path.clone(), 0, 0));
         assert!(empty.await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_sent_chunk_gives_its_buffer_back() {
+        let pool = Pool::default();
+        let mut buf = Vec::with_capacity(CHUNK);
+        buf.extend_from_slice(b"chunk");
+        let chunk = Bytes::from_owner(Pooled {
+            buf,
+            pool: pool.clone(),
+        });
+        let sent = chunk.slice(1..); // the connection may hold a part
+        drop(chunk);
+        assert!(pool.lock().unwrap().is_empty(), "still in use");
+        assert_eq!(&sent[..], b"hunk");
+        drop(sent);
+        let spare = pool.lock().unwrap().pop().expect("returned");
+        assert!(spare.is_empty() && spare.capacity() >= CHUNK);
     }
 
     #[tokio::test]
