@@ -8,7 +8,9 @@
 #   * p99 latency added over calling a backend directly, at fixed rates
 #     (1k and 10k requests/s; the crate's open-loop `loadgen` example,
 #     latency measured from each request's scheduled time);
-#   * saturation throughput (wrk, 64 connections);
+#   * saturation throughput (wrk, 64 connections), and the requests served
+#     per CPU-second the proxy used during it (a single-core capacity that
+#     other load on the machine disturbs far less than the raw rate);
 #   * memory held by idle keep-alive connections: resident set size (all
 #     processes of the proxy) while IDLE_CONNS clients that each sent one
 #     request stay connected, minus the resident set size before they came,
@@ -129,7 +131,20 @@ p99() { # rate port -> p99 ms (errors are reported on stderr)
   echo "  $2 @ $1/s: $out" >&2
   echo "$out" | sed -E 's/.*p99=([0-9.]+).*/\1/'
 }
-sat() { taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$1/" | awk '/Requests\/sec/ {print $2}'; }
+# CPU time (user + system, clock ticks) of a process and its children.
+cpu_ticks() { local t=0; for q in $1 $(pgrep -P "$1" || true); do
+  t=$((t + $(awk '{print $14 + $15}' /proc/$q/stat))); done; echo $t; }
+# sat port pid -> "req/s requests-per-CPU-second": wrk's rate, and the
+# requests the proxy served per second of CPU it used (what one core would
+# serve; unlike the rate, it holds when other work shares the machine).
+sat() {
+  local c0 c1 out n
+  c0=$(cpu_ticks "$2")
+  out=$(taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$1/")
+  c1=$(cpu_ticks "$2")
+  n=$(echo "$out" | awk '/requests in/ {print $1}')
+  echo "$(echo "$out" | awk '/Requests\/sec/ {print $2}') $(echo "$n * $(getconf CLK_TCK) / ($c1 - $c0)" | bc -l)"
+}
 rss_kb() { local t=0; for pid in "$@"; do for q in $pid $(pgrep -P "$pid" || true); do
   t=$((t + $(awk '/VmRSS/ {print $2}' /proc/$q/status))); done; done; echo $t; }
 hold_idle() { # port file -> holds IDLE_CONNS keep-alive connections until killed; prints its pid
@@ -189,7 +204,9 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
   if [[ " $TESTS " == *" sat "* ]]; then
     for name in nginx haproxy ferry; do
-      v=$(sat "$(port_of $name)"); echo "  $name saturation: $v req/s" >&2; S[$name,sat]+=" $v"
+      read -r v e < <(sat "$(port_of $name)" "$(pid_of $name)")
+      echo "  $name saturation: $v req/s, $e requests per CPU-second" >&2
+      S[$name,sat]+=" $v"; S[$name,eff]+=" $e"
     done
   fi
 done
@@ -210,6 +227,7 @@ if "lat" in tests:
         rows.append((f"p99 added @{rate // 1000}k req/s (ms)", {n: max(r[f"{n},{rate}"] - d, 0.001) for n in names}, "lower"))
 if "sat" in tests:
     rows.append(("saturation (req/s)", {n: r[f"{n},sat"] for n in names}, "higher"))
+    rows.append(("requests per CPU-second", {n: r[f"{n},eff"] for n in names}, "higher"))
 if "mem" in tests:
     rows.append(("RSS before clients (MB)", {n: r[f"{n},rss0"] / 1024 for n in names}, None))
     rows.append((f"RSS with {conns} idle conns (MB)", {n: r[f"{n},rss"] / 1024 for n in names}, None))

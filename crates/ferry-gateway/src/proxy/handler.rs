@@ -43,7 +43,10 @@ pub async fn handle(
         .or_else(|| req.uri().authority().map(|a| a.to_string()))
         .unwrap_or_default();
     let req_bytes = req.body().size_hint().exact().unwrap_or(0);
-    let (resp, route, dest, retries) = route(gw.clone(), conn.clone(), req, &host_raw).await;
+    // Boxed, like the big awaits inside `route`: this future stays small
+    // (hyper moves it, copying its whole size, several times per request).
+    let (resp, route, dest, retries) =
+        Box::pin(route(gw.clone(), conn.clone(), req, &host_raw)).await;
     let status = resp.status().as_u16();
     let elapsed = start.elapsed();
     let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
@@ -236,11 +239,22 @@ async fn route(
     }
     let upgrade = req.headers().contains_key(header::UPGRADE);
     let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    let (head, body) =
-        match prepare(&gw, &conn, req, rule, fwd, wd, matched.as_deref(), host_raw).await {
-            Ok(x) => x,
-            Err(r) => return (r, name, dest, 0),
-        };
+    // The two big awaits are boxed: the handler's own future stays small,
+    // and hyper moves it (memcpy of its whole size) several times per request.
+    let prepared = Box::pin(prepare(
+        &gw,
+        &conn,
+        req,
+        rule,
+        fwd,
+        wd,
+        matched.as_deref(),
+        host_raw,
+    ));
+    let (head, body) = match prepared.await {
+        Ok(x) => x,
+        Err(r) => return (r, name, dest, 0),
+    };
     mirror(&gw, &table, &name, fwd, &head, &body);
     let (retry, timeout) = if fwd.fault.is_set() {
         (RetryPolicy::default(), None)
@@ -248,9 +262,7 @@ async fn route(
         (fwd.retries.clone(), fwd.timeout)
     };
     let hash_key = hash_key(&gw, &table, &wd.dest, &head, &conn);
-    let answer = gw
-        .send(&table, &wd.dest, head, body, &retry, timeout, hash_key)
-        .await;
+    let answer = Box::pin(gw.send(&table, &wd.dest, head, body, &retry, timeout, hash_key)).await;
     match answer {
         Err(f) => {
             let (status, msg) = f.answer();
