@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Benchmark: ferry's registry against CNCF Distribution v3, side by side on
-# this machine in the same run. Push and pull (with crane) of one 1 GiB image
-# of four layers and of 1,000 small images; peak RSS of each server. Both
-# servers run at once and every phase alternates between them (which one
-# goes first flips each round), so page cache and machine noise hit both.
+# this machine in the same run. Push (crane) of one 1 GiB image of four
+# layers and of 1,000 small images; pull of the small images with crane and
+# of the big one's layers with curl (see pull_big); peak RSS of each server.
+# Both servers run at once and every phase alternates between them (which
+# one goes first flips each round), so page cache and machine noise hit both.
 # Prints each round's times and the ratios ferry / Distribution: throughput
 # (Distribution's time / ferry's; targets: pull >= 1.5, push >= 1.2) and
 # peak RSS (ferry's / Distribution's; target <= 0.5).
 #
 # Figures on the 2-core dev machine (2026-11-22, two runs of --rounds 2,
-# other builds running alongside, load average 5-8), ferry / Distribution:
-#   pull big 1.17x, 1.34x; pull small 1.67x, 1.70x; push big 1.02x, 0.83x;
-#   push small 2.06x, 2.37x; peak RSS 0.33x, 0.34x (31-32 vs 94 MiB).
-#   The 1 GiB phases last 1-4 s and swing up to 2x between rounds.
+# other builds running alongside, load average 3-9), ferry / Distribution:
+#   pull big 1.56x, 1.62x; pull small 1.58x, 1.28x; push big 1.73x, 1.72x;
+#   push small 1.75x, 1.75x; peak RSS 0.33x, 0.33x (27-29 vs 86 MiB).
+#   Under load 9-11 (three runs): push big 1.14-1.58x, pull big 1.41-1.54x.
+#   Before (issue #3), same client, one run: push big 1.07x, pull big 1.41x.
+#   The 1 GiB phases last 0.3-2 s and swing up to 2x between rounds.
 #
 # Usage: bench/registry.sh [--small N] [--big-mib M] [--rounds R]
 # Needs Go (builds Distribution and crane into $FERRY_PEERS_DIR once);

@@ -83,7 +83,8 @@ pub(crate) fn stream_file(
             let want = left.min(CHUNK as u64);
             let reused = pool.lock().ok().and_then(|mut spare| spare.pop());
             // `read_to_end` fills the spare capacity without zeroing it first.
-            let mut buf = reused.unwrap_or_else(|| Vec::with_capacity(CHUNK));
+            // (Sized to the chunk: a small blob needs no 256 KiB buffer.)
+            let mut buf = reused.unwrap_or_else(|| Vec::with_capacity(want as usize));
             let read = (&mut file).take(want).read_to_end(&mut buf);
             let failed = match read {
                 Ok(n) if n as u64 == want => None,

@@ -26,8 +26,9 @@ use crate::error::{Error, Result};
 
 /// Bytes of body chunks gathered before they are handed to the writer:
 /// small enough to stay in the writer core's cache between hashing a batch
-/// and copying it into the page cache.
-const BATCH: usize = 512 << 10;
+/// and copying it into the page cache, and to keep peak RSS where it was
+/// with a copying 256 KiB batch (the chunks pin the connection's buffers).
+const BATCH: usize = 256 << 10;
 /// Batches queued for the writer (bounds memory per upload).
 const QUEUED: usize = 2;
 /// Bytes written between two starts of writeback.
