@@ -16,20 +16,8 @@ fn image(context: &str, dockerfile: Option<&str>) -> BuildImage {
     }
 }
 
-/// Writes `files` (empty text: delete) and commits; returns the commit id.
 fn commit(dir: &Path, files: &[(&str, &str)]) -> String {
-    for (p, text) in files {
-        let path = dir.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        if text.is_empty() {
-            let _ = std::fs::remove_file(&path);
-        } else {
-            std::fs::write(path, text).unwrap();
-        }
-    }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "--allow-empty", "-m", "c"]);
-    git(dir, &["rev-parse", "HEAD"])
+    ferry_test_support::git_commit(dir, files, "c")
 }
 
 fn repo() -> (tempfile::TempDir, std::path::PathBuf) {

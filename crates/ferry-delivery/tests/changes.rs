@@ -151,14 +151,7 @@ fn engine(dir: &Path, repo: &Path, target: &MemoryTarget, registry: &Arc<Registr
 }
 
 fn commit(dir: &Path, files: &[(&str, &str)]) -> String {
-    for (p, text) in files {
-        let path = dir.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "c"]);
-    git(dir, &["rev-parse", "HEAD"])
+    ferry_test_support::git_commit(dir, files, "c")
 }
 
 fn key(env: &str, name: &str) -> ObjKey {

@@ -16,20 +16,7 @@ use ferry_delivery::target::{MemoryTarget, Target};
 use ferry_delivery::{Engine, EngineConfig, RegionTarget};
 use ferry_test_support::git;
 
-fn commit(dir: &Path, files: &[(&str, &str)], msg: &str) -> String {
-    for (p, text) in files {
-        let path = dir.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        if text.is_empty() {
-            let _ = std::fs::remove_file(&path);
-        } else {
-            std::fs::write(path, text).unwrap();
-        }
-    }
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", msg]);
-    git(dir, &["rev-parse", "HEAD"])
-}
+use ferry_test_support::git_commit as commit;
 
 fn deployment(name: &str, replicas: u32, image: &str) -> String {
     format!(

@@ -96,3 +96,22 @@ pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// Writes `files` in the work tree at `dir` (an empty text deletes the
+/// file), commits everything with `msg` (an empty commit when nothing
+/// changed) and returns the commit id.
+pub fn git_commit(dir: &std::path::Path, files: &[(&str, &str)], msg: &str) -> String {
+    for (p, text) in files {
+        let path = dir.join(p);
+        std::fs::create_dir_all(path.parent().expect("file path has a parent"))
+            .expect("create parent directories");
+        if text.is_empty() {
+            let _ = std::fs::remove_file(&path);
+        } else {
+            std::fs::write(path, text).expect("write file");
+        }
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "--allow-empty", "-m", msg]);
+    git(dir, &["rev-parse", "HEAD"])
+}
