@@ -18,16 +18,12 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use tokio::io::AsyncSeekExt;
 
 use super::uploads::Sessions;
 use super::write::{install, sync_dir, write_synced};
-use super::{BlobReader, ByteStream, Info, Storage};
+use super::{ByteStream, Info, Storage};
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};
-
-/// Read buffer of a [`BlobReader`].
-const READ_BUF: usize = 256 << 10;
 
 /// Filesystem storage rooted at one directory.
 #[derive(Debug, Clone)]
@@ -158,22 +154,6 @@ impl Storage for FsStorage {
     async fn blob_stat(&self, digest: &Digest) -> Result<Option<Info>> {
         let p = self.blob_path(digest);
         blocking(move || stat(&p)).await
-    }
-
-    async fn blob_open(&self, digest: &Digest, offset: u64) -> Result<Option<BlobReader>> {
-        let p = self.blob_path(digest);
-        let mut f = match tokio::fs::File::open(&p).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&p, e)),
-        };
-        if offset > 0 {
-            f.seek(std::io::SeekFrom::Start(offset))
-                .await
-                .map_err(|e| Error::io(&p, e))?;
-        }
-        f.set_max_buf_size(READ_BUF);
-        Ok(Some(Box::pin(f)))
     }
 
     async fn blob_stream(

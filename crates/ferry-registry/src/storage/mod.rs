@@ -21,15 +21,12 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::io::AsyncRead;
 
 use crate::digest::Digest;
 use crate::error::Result;
 
 /// A request body or any other stream of bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
-/// A blob's content from some offset on.
-pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 
 /// Size and last-use time of a stored blob or upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,27 +43,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     // === blobs ===
     /// Size and age of a blob, `None` when absent.
     async fn blob_stat(&self, digest: &Digest) -> Result<Option<Info>>;
-    /// The blob's bytes from `offset` on, `None` when absent.
-    async fn blob_open(&self, digest: &Digest, offset: u64) -> Result<Option<BlobReader>>;
     /// `len` bytes of the blob from `offset` on, as a stream of chunks
-    /// (serving downloads), `None` when absent. The default reads through
-    /// [`Storage::blob_open`].
+    /// (serving downloads), `None` when absent.
     async fn blob_stream(
         &self,
         digest: &Digest,
         offset: u64,
         len: u64,
-    ) -> Result<Option<ByteStream>> {
-        use futures_util::TryStreamExt;
-        use tokio::io::AsyncReadExt;
-        let Some(reader) = self.blob_open(digest, offset).await? else {
-            return Ok(None);
-        };
-        let path = std::path::PathBuf::from(digest.to_string());
-        let stream = tokio_util::io::ReaderStream::with_capacity(reader.take(len), 256 << 10)
-            .map_err(move |e| crate::error::Error::io(&path, e));
-        Ok(Some(Box::pin(stream)))
-    }
+    ) -> Result<Option<ByteStream>>;
     /// The whole blob if it is at most `limit` bytes (manifests).
     async fn blob_read(&self, digest: &Digest, limit: u64) -> Result<Option<Bytes>>;
     /// Stores `bytes` under `digest` after checking they hash to it.
