@@ -235,6 +235,23 @@ pub struct RetryPolicy {
     pub on: RetryOn,
 }
 
+impl RetryPolicy {
+    /// Istio's default for HTTP routes without a `retries` block: two
+    /// retries on connect failure, reset or 503.
+    pub fn istio_default() -> Self {
+        Self {
+            attempts: 2,
+            per_try_timeout: None,
+            on: RetryOn {
+                connect_failure: true,
+                reset: true,
+                status_codes: vec![503],
+                ..Default::default()
+            },
+        }
+    }
+}
+
 /// Conditions (Envoy `x-envoy-retry-on` names) that allow a retry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RetryOn {

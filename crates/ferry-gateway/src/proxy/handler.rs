@@ -23,7 +23,7 @@ use super::respond::{self, text};
 use super::server::Direction;
 use crate::metrics::{FaultLabels, RequestKey, RequestSample};
 use crate::select::{self, RequestView};
-use crate::table::{Action, Destination, Forward, RetryOn, RetryPolicy, Rule, WeightedDestination};
+use crate::table::{Action, Destination, Forward, RetryPolicy, Rule, WeightedDestination};
 
 /// Serves one request.
 pub async fn handle(
@@ -311,16 +311,7 @@ fn default_mesh_rule(service: &ferry_core::mesh::ServiceKey, port: u16) -> Rule 
             request_headers: Default::default(),
             response_headers: Default::default(),
         }],
-        retries: RetryPolicy {
-            attempts: 2,
-            per_try_timeout: None,
-            on: RetryOn {
-                connect_failure: true,
-                reset: true,
-                status_codes: vec![503],
-                ..Default::default()
-            },
-        },
+        retries: RetryPolicy::istio_default(),
         ..Default::default()
     };
     Rule {

@@ -248,16 +248,7 @@ fn forward(
             Err(e) => out.push(ctx.problem(format!("{path}.timeout"), e)),
         }
     }
-    f.retries = RetryPolicy {
-        attempts: 2,
-        per_try_timeout: None,
-        on: RetryOn {
-            connect_failure: true,
-            reset: true,
-            status_codes: vec![503],
-            ..Default::default()
-        },
-    };
+    f.retries = RetryPolicy::istio_default();
     if let Some(rt) = &r.retries {
         f.retries.attempts = rt.attempts;
         if let Some(t) = &rt.per_try_timeout {
