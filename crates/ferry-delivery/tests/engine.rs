@@ -3,7 +3,6 @@
 //! trigger, bad commit, drift and self-heal, prune, rollback, dependsOn,
 //! unreachable remote, pipeline image gate.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use ferry_core::objects::GroupKind;
