@@ -65,31 +65,36 @@ impl tower::Service<Uri> for Connector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let authority = uri
-                .authority()
-                .map(|a| a.as_str().to_string())
-                .unwrap_or_default();
-            let (endpoint, port) = this.targets.get(&authority).ok_or_else(|| {
-                std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("unknown upstream {authority}"),
-                )
-            })?;
-            let stream =
-                tokio::time::timeout(this.connect_timeout, this.dialer.dial(&endpoint, port))
-                    .await
-                    .map_err(|_| {
-                        std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout")
-                    })??;
-            let _ = stream.set_nodelay(true);
-            Ok(TokioIo::new(stream))
+            let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+            this.connect(authority).await.map(TokioIo::new)
         })
     }
 }
 
-/// HTTP/1.1 and HTTP/2 (prior knowledge) pooling clients.
+impl Connector {
+    /// Dials the endpoint registered for `authority` (with TCP_NODELAY).
+    pub async fn connect(&self, authority: &str) -> std::io::Result<TcpStream> {
+        let (endpoint, port) = self.targets.get(authority).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("unknown upstream {authority}"),
+            )
+        })?;
+        let stream = tokio::time::timeout(self.connect_timeout, self.dialer.dial(&endpoint, port))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout"))??;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
+
+/// The upstream clients: the inline HTTP/1.1 exchange for requests whose
+/// body is buffered (nearly all), and hyper's pooling clients for streamed
+/// request bodies and upgrades (HTTP/1.1) and for HTTP/2 prior knowledge.
 #[derive(Debug, Clone)]
 pub struct Clients {
+    pub inline: Arc<super::h1::Pool>,
+    pub connector: Connector,
     pub h1: Client<Connector, Body>,
     pub h2: Client<Connector, Body>,
 }
@@ -106,8 +111,14 @@ impl Clients {
         let h1 = b.build(connector.clone());
         let mut b2 = Client::builder(TokioExecutor::new());
         b2.http2_only(true).set_host(false);
-        let h2 = b2.build(connector);
-        Self { h1, h2 }
+        let h2 = b2.build(connector.clone());
+        let inline = Arc::new(super::h1::Pool::new(128, Duration::from_secs(60)));
+        Self {
+            inline,
+            connector,
+            h1,
+            h2,
+        }
     }
 }
 

@@ -292,8 +292,7 @@ async fn route(
                 return (r, name, dest, retries);
             }
             respond::strip_hop_by_hop(resp.headers_mut(), false);
-            let r = resp.map(|b| b.map_err(|e| Box::new(e) as super::BoxError).boxed_unsync());
-            (finish(r, Some(wd)), name, dest, retries)
+            (finish(resp, Some(wd)), name, dest, retries)
         }
     }
 }

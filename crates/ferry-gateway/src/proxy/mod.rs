@@ -8,6 +8,7 @@
 //! `respond` builds local answers.
 
 mod client;
+mod h1;
 mod handler;
 mod outbound;
 mod park;

@@ -177,30 +177,31 @@ fn set(h: &mut HeaderMap, name: HeaderName, v: &str) {
 /// Removes hop-by-hop headers (keeping `upgrade`/`connection` when
 /// `upgrade` is true, so WebSocket handshakes pass through).
 pub fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
-    if let Some(listed) = h
-        .get(header::CONNECTION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-    {
-        for name in listed.split(',').map(str::trim) {
-            if !(upgrade && name.eq_ignore_ascii_case("upgrade")) {
-                h.remove(name);
-            }
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+    // One pass over the names present (a handful), comparing known names
+    // without parsing or hashing; only what is found is removed.
+    let listed = h.get(header::CONNECTION).and_then(|v| v.to_str().ok());
+    let mut hop: Vec<HeaderName> = Vec::new();
+    for name in h.keys() {
+        let is_hop = *name == KEEP_ALIVE
+            || *name == PROXY_CONNECTION
+            || *name == header::PROXY_AUTHENTICATE
+            || *name == header::PROXY_AUTHORIZATION
+            || *name == header::TRAILER
+            || *name == header::TRANSFER_ENCODING
+            || (!upgrade && (*name == header::CONNECTION || *name == header::UPGRADE))
+            || (!(upgrade && *name == header::UPGRADE)
+                && listed.is_some_and(|l| {
+                    l.split(',')
+                        .any(|t| t.trim().eq_ignore_ascii_case(name.as_str()))
+                }));
+        if is_hop {
+            hop.push(name.clone());
         }
     }
-    for name in [
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "trailer",
-        "transfer-encoding",
-    ] {
-        h.remove(name);
-    }
-    if !upgrade {
-        h.remove(header::CONNECTION);
-        h.remove(header::UPGRADE);
+    for name in hop {
+        h.remove(&name);
     }
 }
 
@@ -252,5 +253,32 @@ mod tests {
         );
         assert_eq!(resp.status(), 301);
         assert_eq!(resp.headers()["location"], "https://example.com/a?b=1");
+    }
+
+    #[test]
+    fn hop_by_hop_fields_and_those_connection_lists_are_removed() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("connection", "keep-alive, X-Private, upgrade"),
+            ("keep-alive", "timeout=5"),
+            ("x-private", "secret"),
+            ("transfer-encoding", "chunked"),
+            ("trailer", "x-t"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "basic x"),
+            ("x-end-to-end", "kept"),
+        ] {
+            h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let mut plain = h.clone();
+        strip_hop_by_hop(&mut plain, false);
+        assert_eq!(
+            plain.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+            ["x-end-to-end"]
+        );
+        strip_hop_by_hop(&mut h, true);
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["connection", "upgrade", "x-end-to-end"]);
     }
 }

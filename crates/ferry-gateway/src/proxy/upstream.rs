@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::uri::{PathAndQuery, Scheme};
+use http::header;
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
 
 use super::Inner;
-use super::client::Body;
+use super::client::{Body, BoxError};
+use super::h1;
 use crate::lb::{Cluster, Outcome};
 use crate::table::{Destination, RetryPolicy, RouteTable, TrafficPolicy};
 
@@ -71,7 +72,7 @@ pub struct Head {
 /// What came back, with the endpoint that answered.
 #[derive(Debug)]
 pub struct Answer {
-    pub response: Response<Incoming>,
+    pub response: Response<Body>,
     pub retries: u32,
 }
 
@@ -148,14 +149,11 @@ impl Inner {
             loop {
                 let replayable = matches!(body, ReqBody::Buffered(_));
                 let this_body = match &mut body {
-                    ReqBody::Buffered(b) => {
-                        Full::new(b.clone()).map_err(|e| match e {}).boxed_unsync()
-                    }
-                    ReqBody::Stream(s) => s.take().unwrap_or_else(|| {
-                        Full::new(Bytes::new())
-                            .map_err(|e| match e {})
-                            .boxed_unsync()
-                    }),
+                    ReqBody::Buffered(b) => Outgoing::Bytes(b.clone()),
+                    ReqBody::Stream(s) => match s.take() {
+                        Some(s) => Outgoing::Stream(s),
+                        None => Outgoing::Bytes(Bytes::new()),
+                    },
                 };
                 let can_retry = tries < retry.attempts && replayable;
                 let headers = if can_retry {
@@ -219,10 +217,10 @@ impl Inner {
         dest: &Destination,
         head: &Head,
         headers: HeaderMap,
-        body: Body,
+        body: Outgoing,
         per_try: Option<Duration>,
         hash_key: Option<&str>,
-    ) -> Result<Response<Incoming>, Failure> {
+    ) -> Result<Response<Body>, Failure> {
         let services = self.services.load();
         let resolved = services
             .services
@@ -263,6 +261,62 @@ impl Inner {
             || ["h2c", "grpc", "http2", "kubernetes.io/h2c"]
                 .iter()
                 .any(|p| proto.starts_with(p));
+        let fut = self.exchange(authority, h2, head, headers, body);
+        let result = match per_try {
+            Some(t) => tokio::time::timeout(t, fut)
+                .await
+                .unwrap_or(Err(Failure::Timeout)),
+            None => fut.await,
+        };
+        let outcome = match &result {
+            Ok(r) => Outcome::Status(r.status().as_u16()),
+            Err(_) => Outcome::Failed,
+        };
+        let ejected = cluster.report(
+            &endpoint.pod,
+            outcome,
+            policy.outlier.as_ref(),
+            total,
+            Instant::now(),
+        );
+        if ejected {
+            self.metrics.ejections.inc();
+        }
+        result
+    }
+
+    /// One exchange with the endpoint at `authority`: inline HTTP/1.1 for a
+    /// buffered body, else hyper (streamed bodies, upgrades, HTTP/2).
+    async fn exchange(
+        &self,
+        authority: &Authority,
+        h2: bool,
+        head: &Head,
+        headers: HeaderMap,
+        body: Outgoing,
+    ) -> Result<Response<Body>, Failure> {
+        let body = match body {
+            Outgoing::Bytes(b) if !h2 && !headers.contains_key(header::UPGRADE) => {
+                let pool = &self.clients.inline;
+                return Box::pin(pool.exchange(
+                    &self.clients.connector,
+                    authority,
+                    head,
+                    headers,
+                    b,
+                ))
+                .await
+                .map_err(|e| {
+                    tracing::debug!(error = %e, %authority, "upstream exchange failed");
+                    match e {
+                        h1::Error::Connect(_) => Failure::Connect,
+                        h1::Error::Reset(_) => Failure::Reset,
+                    }
+                });
+            }
+            Outgoing::Bytes(b) => Full::new(b).map_err(|e| match e {}).boxed_unsync(),
+            Outgoing::Stream(s) => s,
+        };
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(Scheme::HTTP);
         uri.authority = Some(authority.clone());
@@ -280,34 +334,18 @@ impl Inner {
         } else {
             &self.clients.h1
         };
-        let fut = client.request(req);
-        let result = match per_try {
-            Some(t) => tokio::time::timeout(t, fut)
-                .await
-                .map_err(|_| Failure::Timeout),
-            None => Ok(fut.await),
-        };
-        let outcome = match &result {
-            Ok(Ok(r)) => Outcome::Status(r.status().as_u16()),
-            _ => Outcome::Failed,
-        };
-        let ejected = cluster.report(
-            &endpoint.pod,
-            outcome,
-            policy.outlier.as_ref(),
-            total,
-            Instant::now(),
-        );
-        if ejected {
-            self.metrics.ejections.inc();
-        }
-        match result {
-            Err(f) => Err(f),
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) if e.is_connect() => Err(Failure::Connect),
-            Ok(Err(_)) => Err(Failure::Reset),
+        match client.request(req).await {
+            Ok(r) => Ok(r.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync())),
+            Err(e) if e.is_connect() => Err(Failure::Connect),
+            Err(_) => Err(Failure::Reset),
         }
     }
+}
+
+/// One try's request body.
+enum Outgoing {
+    Bytes(Bytes),
+    Stream(Body),
 }
 
 struct PendingGuard<'a>(&'a std::sync::atomic::AtomicUsize);

@@ -1,0 +1,298 @@
+//! The HTTP/1.1 upstream exchange run inline in the request's own task:
+//! check an idle keep-alive connection out of the pool (or dial one), write
+//! the head and buffered body, read the response head, and hand back the
+//! body — whole when it has already arrived (the connection goes straight
+//! back to the pool), else streamed from the socket by [`body::Upstream`].
+//!
+//! This is the common path of a proxied request. hyper's pooling client
+//! costs a connection task per upstream connection, two channels and two
+//! task wake-ups per request; here the request's task does the IO itself.
+//! Requests with streamed bodies, upgrades and HTTP/2 still use hyper
+//! (`client::Clients`).
+
+mod body;
+mod codec;
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use http::uri::Authority;
+use http::{HeaderMap, Method, Response};
+use http_body_util::{BodyExt, Empty, Full};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::client::{Body, Connector};
+use super::upstream::Head;
+use codec::{Framing, Parsed};
+
+/// Request bodies up to this size are written with the head in one call.
+const COALESCE: usize = 16 * 1024;
+
+/// Why an exchange failed.
+#[derive(Debug)]
+pub enum Error {
+    /// No connection could be made.
+    Connect(io::Error),
+    /// The connection failed or the response was not valid HTTP/1.1.
+    Reset(io::Error),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Connect(e) => write!(f, "connect: {e}"),
+            Error::Reset(e) => write!(f, "exchange: {e}"),
+        }
+    }
+}
+
+/// An open upstream connection and the bytes read from it but not used yet.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+#[derive(Debug)]
+struct Idle {
+    stream: TcpStream,
+    since: Instant,
+}
+
+/// Idle keep-alive connections per upstream authority (most recently used
+/// first out), with a cap per authority and an idle timeout.
+#[derive(Debug)]
+pub struct Pool {
+    idle: Mutex<Idles>,
+    max_idle_per_host: usize,
+    idle_timeout: Duration,
+}
+
+#[derive(Debug)]
+struct Idles {
+    by_authority: HashMap<Authority, Vec<Idle>>,
+    last_sweep: Instant,
+}
+
+impl Pool {
+    pub fn new(max_idle_per_host: usize, idle_timeout: Duration) -> Self {
+        Self {
+            idle: Mutex::new(Idles {
+                by_authority: HashMap::new(),
+                last_sweep: Instant::now(),
+            }),
+            max_idle_per_host,
+            idle_timeout,
+        }
+    }
+
+    /// A live idle connection to `authority`, if there is one.
+    fn checkout(&self, authority: &Authority) -> Option<TcpStream> {
+        let mut idle = self.idle.lock().expect("pool lock");
+        let list = idle.by_authority.get_mut(authority)?;
+        while let Some(c) = list.pop() {
+            if c.since.elapsed() < self.idle_timeout && !closed(&c.stream) {
+                return Some(c.stream);
+            }
+        }
+        None
+    }
+
+    /// Returns a connection whose exchange is complete.
+    fn checkin(&self, authority: &Authority, stream: TcpStream) {
+        let now = Instant::now();
+        let mut idle = self.idle.lock().expect("pool lock");
+        if now.duration_since(idle.last_sweep) > self.idle_timeout / 4 {
+            idle.last_sweep = now;
+            let timeout = self.idle_timeout;
+            idle.by_authority.retain(|_, list| {
+                list.retain(|c| now.duration_since(c.since) < timeout);
+                !list.is_empty()
+            });
+        }
+        let list = idle.by_authority.entry(authority.clone()).or_default();
+        if list.len() < self.max_idle_per_host {
+            list.push(Idle { stream, since: now });
+        }
+    }
+
+    /// Idle connections held.
+    #[cfg(test)]
+    fn idle_count(&self) -> usize {
+        let idle = self.idle.lock().expect("pool lock");
+        idle.by_authority.values().map(Vec::len).sum()
+    }
+
+    /// Sends `head` with `body` to `authority` and reads the response head.
+    /// A reused connection the server closed meanwhile is replaced by a new
+    /// one when nothing was answered on it and the request is idempotent
+    /// (RFC 9110 §9.2.2), or when the request could not even be written.
+    pub async fn exchange(
+        self: &Arc<Self>,
+        connector: &Connector,
+        authority: &Authority,
+        head: &Head,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response<Body>, Error> {
+        let mut wire = Vec::with_capacity(512 + body.len().min(COALESCE));
+        codec::encode_request(
+            &mut wire,
+            &head.method,
+            &head.path_and_query,
+            &headers,
+            body.len(),
+        );
+        drop(headers);
+        let separate_body = body.len() > COALESCE;
+        if !separate_body {
+            wire.extend_from_slice(&body);
+        }
+        let idempotent = matches!(
+            head.method,
+            Method::GET
+                | Method::HEAD
+                | Method::OPTIONS
+                | Method::TRACE
+                | Method::PUT
+                | Method::DELETE
+        );
+        let mut pooled = self.checkout(authority);
+        loop {
+            let reused = pooled.is_some();
+            let stream = match pooled.take() {
+                Some(s) => s,
+                None => connector
+                    .connect(authority.as_str())
+                    .await
+                    .map_err(Error::Connect)?,
+            };
+            let mut conn = Conn {
+                stream,
+                buf: BytesMut::new(),
+            };
+            let written = async {
+                conn.stream.write_all(&wire).await?;
+                if separate_body {
+                    conn.stream.write_all(&body).await?;
+                }
+                io::Result::Ok(())
+            }
+            .await;
+            if let Err(e) = written {
+                if reused {
+                    continue;
+                }
+                return Err(Error::Reset(e));
+            }
+            match read_head(&mut conn, &head.method).await {
+                Ok(parsed) => return Ok(self.respond(authority, conn, parsed)),
+                Err(e) if reused && idempotent && conn.buf.is_empty() && resettish(&e) => continue,
+                Err(e) => return Err(Error::Reset(e)),
+            }
+        }
+    }
+
+    /// The response, its body whole when it is all here (the connection goes
+    /// back to the pool at once), else streamed.
+    fn respond(
+        self: &Arc<Self>,
+        authority: &Authority,
+        mut conn: Conn,
+        head: codec::ResponseHead,
+    ) -> Response<Body> {
+        let body = match head.framing {
+            Framing::Empty => {
+                self.release(authority, conn, head.keep_alive);
+                Empty::new().map_err(|e| match e {}).boxed_unsync()
+            }
+            Framing::Length(n) if conn.buf.len() as u64 >= n => {
+                let bytes = conn.buf.split_to(n as usize).freeze();
+                self.release(authority, conn, head.keep_alive);
+                Full::new(bytes).map_err(|e| match e {}).boxed_unsync()
+            }
+            framing => body::Upstream::new(
+                self.clone(),
+                authority.clone(),
+                conn,
+                framing,
+                head.keep_alive,
+            )
+            .boxed_unsync(),
+        };
+        let mut resp = Response::new(body);
+        *resp.status_mut() = head.status;
+        *resp.version_mut() = head.version;
+        *resp.headers_mut() = head.headers;
+        resp
+    }
+
+    /// Pools `conn` when the exchange left it clean and reusable.
+    fn release(&self, authority: &Authority, conn: Conn, keep_alive: bool) {
+        if keep_alive && conn.buf.is_empty() {
+            self.checkin(authority, conn.stream);
+        }
+    }
+}
+
+/// Reads until a final response head is parsed, skipping interim ones.
+async fn read_head(conn: &mut Conn, method: &Method) -> io::Result<codec::ResponseHead> {
+    loop {
+        if !conn.buf.is_empty() {
+            match codec::parse_response(&conn.buf, method)? {
+                Parsed::Head(head, used) => {
+                    let _ = conn.buf.split_to(used);
+                    return Ok(head);
+                }
+                Parsed::Interim(used) => {
+                    let _ = conn.buf.split_to(used);
+                    continue;
+                }
+                Parsed::Partial => {}
+            }
+        }
+        conn.buf.reserve(8 * 1024);
+        if conn.stream.read_buf(&mut conn.buf).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "upstream closed the connection before a full response head",
+            ));
+        }
+    }
+}
+
+/// Whether an error means the server dropped the connection (as an idle
+/// keep-alive connection may be dropped while a request is on its way).
+fn resettish(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Whether an idle connection was closed by its server (or sent something
+/// unasked, which breaks it just as well). The reactor's readiness says
+/// so without a system call unless the socket is flagged readable.
+fn closed(stream: &TcpStream) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    match stream.poll_read_ready(&mut cx) {
+        Poll::Pending => false,
+        Poll::Ready(Err(_)) => true,
+        Poll::Ready(Ok(())) => {
+            let mut probe = [0u8; 1];
+            !matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "pool_tests.rs"]
+mod tests;
