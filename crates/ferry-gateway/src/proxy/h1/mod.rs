@@ -60,9 +60,12 @@ pub struct Conn {
 
 #[derive(Debug)]
 struct Idle {
-    stream: TcpStream,
+    conn: Conn,
     since: Instant,
 }
+
+/// Read buffers bigger than this (grown by a large body) are not pooled.
+const KEEP_BUF: usize = 64 * 1024;
 
 /// Idle keep-alive connections per upstream authority (most recently used
 /// first out), with a cap per authority and an idle timeout.
@@ -92,19 +95,24 @@ impl Pool {
     }
 
     /// A live idle connection to `authority`, if there is one.
-    fn checkout(&self, authority: &Authority) -> Option<TcpStream> {
+    fn checkout(&self, authority: &Authority) -> Option<Conn> {
         let mut idle = self.idle.lock().expect("pool lock");
         let list = idle.by_authority.get_mut(authority)?;
         while let Some(c) = list.pop() {
-            if c.since.elapsed() < self.idle_timeout && !closed(&c.stream) {
-                return Some(c.stream);
+            if c.since.elapsed() < self.idle_timeout && !closed(&c.conn.stream) {
+                return Some(c.conn);
             }
         }
         None
     }
 
-    /// Returns a connection whose exchange is complete.
-    fn checkin(&self, authority: &Authority, stream: TcpStream) {
+    /// Returns a connection whose exchange is complete (its read buffer is
+    /// kept: once the last response's bytes are dropped, it is reused
+    /// without allocating).
+    fn checkin(&self, authority: &Authority, mut conn: Conn) {
+        if conn.buf.capacity() > KEEP_BUF {
+            conn.buf = BytesMut::new();
+        }
         let now = Instant::now();
         let mut idle = self.idle.lock().expect("pool lock");
         if now.duration_since(idle.last_sweep) > self.idle_timeout / 4 {
@@ -117,7 +125,7 @@ impl Pool {
         }
         let list = idle.by_authority.entry(authority.clone()).or_default();
         if list.len() < self.max_idle_per_host {
-            list.push(Idle { stream, since: now });
+            list.push(Idle { conn, since: now });
         }
     }
 
@@ -165,16 +173,15 @@ impl Pool {
         let mut pooled = self.checkout(authority);
         loop {
             let reused = pooled.is_some();
-            let stream = match pooled.take() {
-                Some(s) => s,
-                None => connector
-                    .connect(authority.as_str())
-                    .await
-                    .map_err(Error::Connect)?,
-            };
-            let mut conn = Conn {
-                stream,
-                buf: BytesMut::new(),
+            let mut conn = match pooled.take() {
+                Some(c) => c,
+                None => Conn {
+                    stream: connector
+                        .connect(authority.as_str())
+                        .await
+                        .map_err(Error::Connect)?,
+                    buf: BytesMut::new(),
+                },
             };
             let written = async {
                 conn.stream.write_all(&wire).await?;
@@ -235,7 +242,7 @@ impl Pool {
     /// Pools `conn` when the exchange left it clean and reusable.
     fn release(&self, authority: &Authority, conn: Conn, keep_alive: bool) {
         if keep_alive && conn.buf.is_empty() {
-            self.checkin(authority, conn.stream);
+            self.checkin(authority, conn);
         }
     }
 }
@@ -256,7 +263,7 @@ async fn read_head(conn: &mut Conn, method: &Method) -> io::Result<codec::Respon
                 Parsed::Partial => {}
             }
         }
-        conn.buf.reserve(8 * 1024);
+        conn.buf.reserve(4 * 1024);
         if conn.stream.read_buf(&mut conn.buf).await? == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

@@ -5,10 +5,14 @@
 use super::*;
 use tokio::net::TcpListener;
 
-async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+async fn pair(listener: &TcpListener) -> (Conn, TcpStream) {
     let addr = listener.local_addr().unwrap();
     let (client, server) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    (client.unwrap(), server.unwrap().0)
+    let conn = Conn {
+        stream: client.unwrap(),
+        buf: BytesMut::new(),
+    };
+    (conn, server.unwrap().0)
 }
 
 fn authority(s: &str) -> Authority {
@@ -22,13 +26,16 @@ async fn live_connections_are_reused_most_recent_first() {
     let a = authority("a:80");
     let (c1, _s1) = pair(&l).await;
     let (c2, _s2) = pair(&l).await;
-    let (p1, p2) = (c1.local_addr().unwrap(), c2.local_addr().unwrap());
+    let (p1, p2) = (
+        c1.stream.local_addr().unwrap(),
+        c2.stream.local_addr().unwrap(),
+    );
     pool.checkin(&a, c1);
     pool.checkin(&a, c2);
     assert_eq!(pool.idle_count(), 2);
     assert!(pool.checkout(&authority("b:80")).is_none());
-    assert_eq!(pool.checkout(&a).unwrap().local_addr().unwrap(), p2);
-    assert_eq!(pool.checkout(&a).unwrap().local_addr().unwrap(), p1);
+    assert_eq!(pool.checkout(&a).unwrap().stream.local_addr().unwrap(), p2);
+    assert_eq!(pool.checkout(&a).unwrap().stream.local_addr().unwrap(), p1);
     assert!(pool.checkout(&a).is_none());
 }
 
@@ -39,17 +46,20 @@ async fn connections_closed_by_the_server_are_not_handed_out() {
     let a = authority("a:80");
     let (live, _keep) = pair(&l).await;
     let (dead, server) = pair(&l).await;
-    let live_port = live.local_addr().unwrap();
+    let live_port = live.stream.local_addr().unwrap();
     drop(server);
     // Wait (with a deadline) until the reactor has seen the FIN.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !closed(&dead) {
+    while !closed(&dead.stream) {
         assert!(Instant::now() < deadline, "close never observed");
         tokio::task::yield_now().await;
     }
     pool.checkin(&a, live);
     pool.checkin(&a, dead);
-    assert_eq!(pool.checkout(&a).unwrap().local_addr().unwrap(), live_port);
+    assert_eq!(
+        pool.checkout(&a).unwrap().stream.local_addr().unwrap(),
+        live_port
+    );
     assert!(pool.checkout(&a).is_none());
 }
 
@@ -57,11 +67,11 @@ async fn connections_closed_by_the_server_are_not_handed_out() {
 async fn a_live_connection_is_not_taken_for_closed() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (c, mut s) = pair(&l).await;
-    assert!(!closed(&c));
+    assert!(!closed(&c.stream));
     // Unasked bytes break an idle HTTP/1.1 connection too.
     s.write_all(b"x").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !closed(&c) {
+    while !closed(&c.stream) {
         assert!(Instant::now() < deadline, "unasked bytes never observed");
         tokio::task::yield_now().await;
     }
