@@ -2,6 +2,7 @@
 //! prefix it matched (for prefix rewrites), and which weighted destination
 //! it goes to. No IO; randomness is passed in.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use http::HeaderMap;
@@ -168,19 +169,23 @@ pub fn hit(percent: f64, roll: f64) -> bool {
 }
 
 /// Lowercases `host` and strips a port.
-pub fn normalize_host(host: &str) -> String {
+pub fn normalize_host(host: &str) -> Cow<'_, str> {
     let h = if host.starts_with('[') {
-        host.split(']')
-            .next()
-            .map(|s| format!("{s}]"))
-            .unwrap_or_default()
+        match host.find(']') {
+            Some(end) => &host[..=end],
+            None => return Cow::Owned(format!("{host}]").to_ascii_lowercase()),
+        }
     } else {
         host.rsplit_once(':')
             .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
             .map_or(host, |(h, _)| h)
-            .to_string()
     };
-    h.trim_end_matches('.').to_ascii_lowercase()
+    let h = h.trim_end_matches('.');
+    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(h.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(h)
+    }
 }
 
 /// The virtual host names shown by `get routes`.

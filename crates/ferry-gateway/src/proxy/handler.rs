@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header;
+use http::header::{self, HeaderValue};
 use http::{Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
@@ -23,7 +23,9 @@ use super::respond::{self, text};
 use super::server::Direction;
 use crate::metrics::{FaultLabels, RequestKey, RequestSample};
 use crate::select::{self, RequestView};
-use crate::table::{Action, Destination, Forward, RetryPolicy, Rule, WeightedDestination};
+use crate::table::{
+    Action, Destination, Forward, RetryPolicy, RouteTable, Rule, WeightedDestination,
+};
 
 /// Serves one request.
 pub async fn handle(
@@ -35,24 +37,48 @@ pub async fn handle(
     // The access log's fields are gathered only when someone listens.
     let log = tracing::enabled!(target: "ferry::access", tracing::Level::INFO);
     let logged = log.then(|| (req.method().clone(), req.uri().path().to_string()));
-    let host_raw = req
+    // The Host value is shared, not copied (HTTP/2 requests carry the
+    // authority instead).
+    let host_value = req
         .headers()
         .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_default();
+        .filter(|h| h.to_str().is_ok())
+        .cloned()
+        .or_else(|| {
+            req.uri()
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+    let host_raw = host_value
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let req_bytes = req.body().size_hint().exact().unwrap_or(0);
+    let table = gw.table.load_full();
+    // A mesh Service without rules of its own gets the default one.
+    let fallback = match &conn.direction {
+        Direction::Mesh { service, port, .. } if !table.mesh.contains_key(service) => {
+            Some(default_mesh_rule(service, *port))
+        }
+        _ => None,
+    };
     // Boxed, like the big awaits inside `route`: this future stays small
     // (hyper moves it, copying its whole size, several times per request).
-    let (resp, route, dest, retries) =
-        Box::pin(route(gw.clone(), conn.clone(), req, &host_raw)).await;
+    let (resp, route, dest, retries) = Box::pin(route(
+        gw.clone(),
+        conn.clone(),
+        req,
+        host_raw,
+        &table,
+        fallback.as_ref(),
+    ))
+    .await;
     let status = resp.status().as_u16();
     let elapsed = start.elapsed();
     let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
     let key = RequestKey {
         direction: conn.direction.name(),
-        route: &route,
+        route,
         service: dest
             .as_ref()
             .map(|d| (d.service.name.as_str(), d.service.namespace.as_str())),
@@ -102,35 +128,33 @@ pub async fn handle(
     Ok(resp)
 }
 
-type Routed = (Response<Body>, String, Option<Destination>, u32);
+/// The answer, the route's name, the destination chosen and the retries made.
+type Routed<'a> = (Response<Body>, &'a str, Option<&'a Destination>, u32);
 
-async fn route(
+async fn route<'a>(
     gw: Arc<Inner>,
     conn: Arc<ConnState>,
     mut req: Request<Incoming>,
     host_raw: &str,
-) -> Routed {
-    let table = gw.table.load_full();
+    table: &'a Arc<RouteTable>,
+    fallback: Option<&'a Rule>,
+) -> Routed<'a> {
     let host = select::normalize_host(host_raw);
-    let fallback;
-    let rules: &[Rule] = match &conn.direction {
+    let rules: &'a [Rule] = match &conn.direction {
         Direction::North => match select::virtual_host(&table, &host) {
             Some(v) => &v.rules,
             None => {
                 return (
                     text(404, format!("no route for host {host}\n")),
-                    String::new(),
+                    "",
                     None,
                     0,
                 );
             }
         },
-        Direction::Mesh { service, port, .. } => match table.mesh.get(service) {
+        Direction::Mesh { service, .. } => match table.mesh.get(service) {
             Some(r) => r,
-            None => {
-                fallback = [default_mesh_rule(service, *port)];
-                &fallback
-            }
+            None => fallback.map(std::slice::from_ref).unwrap_or_default(),
         },
     };
     let source_labels = match &conn.direction {
@@ -148,7 +172,7 @@ async fn route(
         source_labels,
     };
     let Some((mut rule, mut matched)) = select::first_rule(rules, &view) else {
-        return (text(404, "no matching route\n"), String::new(), None, 0);
+        return (text(404, "no matching route\n"), "", None, 0);
     };
     // An Ingress or HTTPRoute sending to a Service with mesh rules: those
     // rules apply next, as for an ingress controller inside the mesh.
@@ -160,10 +184,10 @@ async fn route(
     {
         match select::first_rule(mesh_rules, &view) {
             Some((r, m)) => (rule, matched) = (r, m),
-            None => return (text(404, "no matching route\n"), String::new(), None, 0),
+            None => return (text(404, "no matching route\n"), "", None, 0),
         }
     }
-    let name = rule.name.clone();
+    let name = rule.name.as_str();
     if let Some(cors) = &rule.cors
         && let Some(r) = respond::preflight(cors, req.method(), req.headers())
     {
@@ -206,7 +230,7 @@ async fn route(
     let Some(wd) = select::pick_weighted(&fwd.destinations, fastrand::f64()) else {
         return (text(500, "no destination has weight\n"), name, None, 0);
     };
-    let dest = Some(wd.dest.clone());
+    let dest = Some(&wd.dest);
     // Faults (Istio: with faults, retries and timeouts are off).
     if let Some((delay, pct)) = fwd.fault.delay
         && select::hit(pct, fastrand::f64())
@@ -214,7 +238,7 @@ async fn route(
         gw.metrics
             .faults
             .get_or_create(&FaultLabels {
-                route: name.clone(),
+                route: name.to_string(),
                 fault: "delay".into(),
             })
             .inc();
@@ -226,7 +250,7 @@ async fn route(
         gw.metrics
             .faults
             .get_or_create(&FaultLabels {
-                route: name.clone(),
+                route: name.to_string(),
                 fault: "abort".into(),
             })
             .inc();

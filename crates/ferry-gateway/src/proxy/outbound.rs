@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Request, Response};
 use http_body::Body as _;
@@ -25,6 +25,10 @@ use crate::select;
 use crate::table::{
     Destination, Forward, LoadBalancer, RetryOn, RetryPolicy, Rule, WeightedDestination,
 };
+
+// Constants: a name given as `&str` is parsed, and allocated, on every use.
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// The request head to send upstream, and its body (buffered when small and
 /// retries or mirrors may replay it).
@@ -60,15 +64,15 @@ pub(super) async fn prepare(
     }
     respond::apply_ops(&mut headers, &rule.request_headers);
     respond::apply_ops(&mut headers, &wd.request_headers);
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {}", conn.remote.ip()),
         None => conn.remote.ip().to_string(),
     };
     if let Ok(v) = HeaderValue::try_from(xff) {
-        headers.insert("x-forwarded-for", v);
+        headers.insert(X_FORWARDED_FOR, v);
     }
     headers
-        .entry("x-forwarded-proto")
+        .entry(X_FORWARDED_PROTO)
         .or_insert(HeaderValue::from_static(if conn.scheme == "https" {
             "https"
         } else {

@@ -179,28 +179,32 @@ fn set(h: &mut HeaderMap, name: HeaderName, v: &str) {
 pub fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
     const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
     const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-    // One pass over the names present (a handful), comparing known names
-    // without parsing or hashing; only what is found is removed.
-    let listed = h.get(header::CONNECTION).and_then(|v| v.to_str().ok());
-    let mut hop: Vec<HeaderName> = Vec::new();
-    for name in h.keys() {
-        let is_hop = *name == KEEP_ALIVE
-            || *name == PROXY_CONNECTION
-            || *name == header::PROXY_AUTHENTICATE
-            || *name == header::PROXY_AUTHORIZATION
-            || *name == header::TRAILER
-            || *name == header::TRANSFER_ENCODING
-            || (!upgrade && (*name == header::CONNECTION || *name == header::UPGRADE))
-            || (!(upgrade && *name == header::UPGRADE)
-                && listed.is_some_and(|l| {
-                    l.split(',')
-                        .any(|t| t.trim().eq_ignore_ascii_case(name.as_str()))
-                }));
-        if is_hop {
-            hop.push(name.clone());
-        }
-    }
-    for name in hop {
+    // Passes over the names present (a handful), comparing known names
+    // without parsing, hashing or allocating; only what is found is removed.
+    // The Connection value is read once (a reference-counted copy): it may be
+    // removed before the fields it lists.
+    let connection = h.get(header::CONNECTION).cloned();
+    let listed = connection.as_ref().and_then(|v| v.to_str().ok());
+    let hop = |h: &HeaderMap| {
+        h.keys()
+            .find(|name| {
+                **name == KEEP_ALIVE
+                    || **name == PROXY_CONNECTION
+                    || **name == header::PROXY_AUTHENTICATE
+                    || **name == header::PROXY_AUTHORIZATION
+                    || **name == header::TRAILER
+                    || **name == header::TRANSFER_ENCODING
+                    || (!upgrade && (**name == header::CONNECTION || **name == header::UPGRADE))
+                    || (!(upgrade && **name == header::UPGRADE)
+                        && **name != header::CONNECTION
+                        && listed.is_some_and(|l| {
+                            l.split(',')
+                                .any(|t| t.trim().eq_ignore_ascii_case(name.as_str()))
+                        }))
+            })
+            .cloned()
+    };
+    while let Some(name) = hop(h) {
         h.remove(&name);
     }
 }

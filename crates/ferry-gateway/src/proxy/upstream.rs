@@ -107,9 +107,7 @@ impl Inner {
             .clone()
     }
 
-    /// Sends `head`/`body` to `dest` with `retry` and `timeout`. The headers
-    /// are copied only for a try that a retry may follow; the last possible
-    /// try takes them.
+    /// Sends `head`/`body` to `dest` with `retry` and `timeout`.
     #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
@@ -156,19 +154,14 @@ impl Inner {
                     },
                 };
                 let can_retry = tries < retry.attempts && replayable;
-                let headers = if can_retry {
-                    head.headers.clone()
-                } else {
-                    std::mem::take(&mut head.headers)
-                };
                 let result = self
                     .try_once(
                         &cluster,
                         policy,
                         labels,
                         dest,
-                        &head,
-                        headers,
+                        &mut head,
+                        !can_retry,
                         this_body,
                         retry.per_try_timeout,
                         hash_key.as_deref(),
@@ -215,8 +208,8 @@ impl Inner {
         policy: &TrafficPolicy,
         labels: Option<&std::collections::BTreeMap<String, String>>,
         dest: &Destination,
-        head: &Head,
-        headers: HeaderMap,
+        head: &mut Head,
+        last: bool,
         body: Outgoing,
         per_try: Option<Duration>,
         hash_key: Option<&str>,
@@ -261,7 +254,7 @@ impl Inner {
             || ["h2c", "grpc", "http2", "kubernetes.io/h2c"]
                 .iter()
                 .any(|p| proto.starts_with(p));
-        let fut = self.exchange(authority, h2, head, headers, body);
+        let fut = self.exchange(authority, h2, head, last, body);
         let result = match per_try {
             Some(t) => tokio::time::timeout(t, fut)
                 .await
@@ -286,33 +279,28 @@ impl Inner {
     }
 
     /// One exchange with the endpoint at `authority`: inline HTTP/1.1 for a
-    /// buffered body, else hyper (streamed bodies, upgrades, HTTP/2).
+    /// buffered body, else hyper (streamed bodies, upgrades, HTTP/2), which
+    /// takes the headers on the `last` possible try and a copy before.
     async fn exchange(
         &self,
         authority: &Authority,
         h2: bool,
-        head: &Head,
-        headers: HeaderMap,
+        head: &mut Head,
+        last: bool,
         body: Outgoing,
     ) -> Result<Response<Body>, Failure> {
         let body = match body {
-            Outgoing::Bytes(b) if !h2 && !headers.contains_key(header::UPGRADE) => {
+            Outgoing::Bytes(b) if !h2 && !head.headers.contains_key(header::UPGRADE) => {
                 let pool = &self.clients.inline;
-                return Box::pin(pool.exchange(
-                    &self.clients.connector,
-                    authority,
-                    head,
-                    headers,
-                    b,
-                ))
-                .await
-                .map_err(|e| {
-                    tracing::debug!(error = %e, %authority, "upstream exchange failed");
-                    match e {
-                        h1::Error::Connect(_) => Failure::Connect,
-                        h1::Error::Reset(_) => Failure::Reset,
-                    }
-                });
+                return Box::pin(pool.exchange(&self.clients.connector, authority, head, b))
+                    .await
+                    .map_err(|e| {
+                        tracing::debug!(error = %e, %authority, "upstream exchange failed");
+                        match e {
+                            h1::Error::Connect(_) => Failure::Connect,
+                            h1::Error::Reset(_) => Failure::Reset,
+                        }
+                    });
             }
             Outgoing::Bytes(b) => Full::new(b).map_err(|e| match e {}).boxed_unsync(),
             Outgoing::Stream(s) => s,
@@ -325,7 +313,11 @@ impl Inner {
         let mut req = Request::new(body);
         *req.method_mut() = head.method.clone();
         *req.uri_mut() = uri;
-        *req.headers_mut() = headers;
+        *req.headers_mut() = if last {
+            std::mem::take(&mut head.headers)
+        } else {
+            head.headers.clone()
+        };
         if h2 {
             *req.version_mut() = Version::HTTP_2;
         }

@@ -84,17 +84,21 @@ pub struct ResponseHead {
 /// What the bytes read so far hold.
 #[derive(Debug)]
 pub enum Parsed {
-    /// Not a whole head yet.
+    /// Not a whole head yet (nothing consumed).
     Partial,
-    /// An interim (1xx) response of this many bytes, to skip.
-    Interim(usize),
-    /// A final response head of this many bytes.
-    Head(ResponseHead, usize),
+    /// An interim (1xx) response, consumed; the final one follows.
+    Interim,
+    /// A final response head, consumed.
+    Head(ResponseHead),
 }
 
+/// Where one header field's name and value lie in the head.
+type Span = (usize, usize, usize, usize);
+
 /// Parses a response head from the start of `buf` (the response to a
-/// request with `method`).
-pub fn parse_response(buf: &[u8], method: &Method) -> io::Result<Parsed> {
+/// request with `method`) and consumes it. Header values share the head's
+/// bytes instead of being copied.
+pub fn parse_response(buf: &mut BytesMut, method: &Method) -> io::Result<Parsed> {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut slots);
     let len = match resp.parse(buf) {
@@ -112,25 +116,36 @@ pub fn parse_response(buf: &[u8], method: &Method) -> io::Result<Parsed> {
             // Only upgrade requests may be switched, and they go through hyper.
             return Err(invalid("unexpected 101 Switching Protocols"));
         }
-        return Ok(Parsed::Interim(len));
+        buf.advance(len);
+        return Ok(Parsed::Interim);
     }
     let version = if resp.version == Some(0) {
         Version::HTTP_10
     } else {
         Version::HTTP_11
     };
-    let mut headers = HeaderMap::with_capacity(resp.headers.len());
+    let base = buf.as_ptr() as usize;
+    let offset = |s: &[u8]| s.as_ptr() as usize - base;
+    let mut spans: [Span; MAX_HEADERS] = [(0, 0, 0, 0); MAX_HEADERS];
+    let count = resp.headers.len();
+    for (span, h) in spans.iter_mut().zip(resp.headers.iter()) {
+        let (n, v) = (offset(h.name.as_bytes()), offset(h.value));
+        *span = (n, n + h.name.len(), v, v + h.value.len());
+    }
+    let head = buf.split_to(len).freeze();
+    let mut headers = HeaderMap::with_capacity(count);
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut coded = false;
     let mut close = version == Version::HTTP_10;
-    for h in resp.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| invalid("invalid header name"))?;
-        let value =
-            HeaderValue::from_bytes(h.value).map_err(|_| invalid("invalid header value"))?;
+    for &(ns, ne, vs, ve) in &spans[..count] {
+        let name =
+            HeaderName::from_bytes(&head[ns..ne]).map_err(|_| invalid("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(vs..ve))
+            .map_err(|_| invalid("invalid header value"))?;
         if name == header::CONTENT_LENGTH {
-            let n = std::str::from_utf8(h.value)
+            let n = value
+                .to_str()
                 .ok()
                 .map(str::trim)
                 .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
@@ -179,14 +194,13 @@ pub fn parse_response(buf: &[u8], method: &Method) -> io::Result<Parsed> {
             None => Framing::Eof,
         }
     };
-    let head = ResponseHead {
+    Ok(Parsed::Head(ResponseHead {
         status,
         version,
         headers,
         framing,
         keep_alive: !close && framing != Framing::Eof,
-    };
-    Ok(Parsed::Head(head, len))
+    }))
 }
 
 /// One step of chunked decoding.

@@ -4,10 +4,20 @@
 use super::*;
 use proptest::prelude::*;
 
+fn parse(text: &[u8], method: &Method) -> io::Result<(Parsed, BytesMut)> {
+    let mut buf = BytesMut::from(text);
+    parse_response(&mut buf, method).map(|p| (p, buf))
+}
+
 fn head(text: &str, method: &Method) -> ResponseHead {
-    match parse_response(text.as_bytes(), method).unwrap() {
-        Parsed::Head(h, n) => {
-            assert_eq!(n, text.find("\r\n\r\n").unwrap() + 4);
+    let body = "BODY";
+    match parse(format!("{text}{body}").as_bytes(), method).unwrap() {
+        (Parsed::Head(h), rest) => {
+            assert_eq!(
+                &rest[..],
+                body.as_bytes(),
+                "the head, and only it, is consumed"
+            );
             h
         }
         other => panic!("not a head: {other:?}"),
@@ -91,12 +101,12 @@ fn framing_follows_rfc_9112() {
 #[test]
 fn interim_partial_and_invalid_heads() {
     let get = Method::GET;
-    let r = parse_response(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200", &get).unwrap();
-    assert!(matches!(r, Parsed::Interim(25)));
-    assert!(matches!(
-        parse_response(b"HTTP/1.1 200 OK\r\nContent-Le", &get).unwrap(),
-        Parsed::Partial
-    ));
+    let (r, rest) = parse(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200", &get).unwrap();
+    assert!(matches!(r, Parsed::Interim));
+    assert_eq!(&rest[..], b"HTTP/1.1 200");
+    let (r, rest) = parse(b"HTTP/1.1 200 OK\r\nContent-Le", &get).unwrap();
+    assert!(matches!(r, Parsed::Partial));
+    assert_eq!(rest.len(), 27);
     for bad in [
         "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
@@ -104,10 +114,10 @@ fn interim_partial_and_invalid_heads() {
         "HTTP/1.1 101 Switching Protocols\r\n\r\n",
         "HTTX/1.1 200 OK\r\n\r\n",
     ] {
-        assert!(parse_response(bad.as_bytes(), &get).is_err(), "{bad}");
+        assert!(parse(bad.as_bytes(), &get).is_err(), "{bad}");
     }
     let huge = format!("HTTP/1.1 200 OK\r\nx: {}", "a".repeat(MAX_HEAD));
-    assert!(parse_response(huge.as_bytes(), &get).is_err());
+    assert!(parse(huge.as_bytes(), &get).is_err());
 }
 
 const CHUNKED: &[u8] =
@@ -158,7 +168,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic_the_parsers(data in proptest::collection::vec(any::<u8>(), 0..300)) {
-        let _ = parse_response(&data, &Method::GET);
+        let _ = parse(&data, &Method::GET);
         let _ = decode_in_pieces(&data, &[7, 31]);
     }
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::uri::Authority;
-use http::{HeaderMap, Method, Response};
+use http::{Method, Response};
 use http_body_util::{BodyExt, Empty, Full};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -145,7 +145,6 @@ impl Pool {
         connector: &Connector,
         authority: &Authority,
         head: &Head,
-        headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response<Body>, Error> {
         let mut wire = Vec::with_capacity(512 + body.len().min(COALESCE));
@@ -153,10 +152,9 @@ impl Pool {
             &mut wire,
             &head.method,
             &head.path_and_query,
-            &headers,
+            &head.headers,
             body.len(),
         );
-        drop(headers);
         let separate_body = body.len() > COALESCE;
         if !separate_body {
             wire.extend_from_slice(&body);
@@ -251,15 +249,9 @@ impl Pool {
 async fn read_head(conn: &mut Conn, method: &Method) -> io::Result<codec::ResponseHead> {
     loop {
         if !conn.buf.is_empty() {
-            match codec::parse_response(&conn.buf, method)? {
-                Parsed::Head(head, used) => {
-                    let _ = conn.buf.split_to(used);
-                    return Ok(head);
-                }
-                Parsed::Interim(used) => {
-                    let _ = conn.buf.split_to(used);
-                    continue;
-                }
+            match codec::parse_response(&mut conn.buf, method)? {
+                Parsed::Head(head) => return Ok(head),
+                Parsed::Interim => continue,
                 Parsed::Partial => {}
             }
         }
