@@ -141,7 +141,7 @@ async fn route<'a>(
 ) -> Routed<'a> {
     let host = select::normalize_host(host_raw);
     let rules: &'a [Rule] = match &conn.direction {
-        Direction::North => match select::virtual_host(&table, &host) {
+        Direction::North => match select::virtual_host(table, &host) {
             Some(v) => &v.rules,
             None => {
                 return (
@@ -279,14 +279,14 @@ async fn route<'a>(
         Ok(x) => x,
         Err(r) => return (r, name, dest, 0),
     };
-    mirror(&gw, &table, &name, fwd, &head, &body);
+    mirror(&gw, table, name, fwd, &head, &body);
     let (retry, timeout) = if fwd.fault.is_set() {
         (RetryPolicy::default(), None)
     } else {
         (fwd.retries.clone(), fwd.timeout)
     };
-    let hash_key = hash_key(&gw, &table, &wd.dest, &head, &conn);
-    let answer = Box::pin(gw.send(&table, &wd.dest, head, body, &retry, timeout, hash_key)).await;
+    let hash_key = hash_key(&gw, table, &wd.dest, &head, &conn);
+    let answer = Box::pin(gw.send(table, &wd.dest, head, body, &retry, timeout, hash_key)).await;
     match answer {
         Err(f) => {
             let (status, msg) = f.answer();
