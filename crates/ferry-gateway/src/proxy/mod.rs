@@ -43,7 +43,8 @@ pub struct GatewayConfig {
     /// Upstream connect timeout when no DestinationRule sets one.
     pub connect_timeout: Duration,
     /// How long an HTTP/1.1 keep-alive connection waits for its next request
-    /// before it is parked (its buffers freed; see `park`).
+    /// before it is parked (its buffers freed; see `park`): at least this
+    /// long, at most twice.
     pub park_after: Duration,
 }
 
@@ -95,14 +96,18 @@ impl Gateway {
             targets: targets.clone(),
             connect_timeout: config.connect_timeout,
         };
-        let initial =
-            resolve::Resolved::new(Arc::new(services.borrow_and_update().clone()), &targets);
+        let clients = client::Clients::new(connector);
+        let initial = resolve::Resolved::new(
+            Arc::new(services.borrow_and_update().clone()),
+            &targets,
+            &clients.inline,
+        );
         let inner = Arc::new(Inner {
             table: ArcSwap::from_pointee(RouteTable::default()),
             services: ArcSwap::from_pointee(initial),
             objects: Mutex::new(Vec::new()),
             clusters: Mutex::new(HashMap::new()),
-            clients: client::Clients::new(connector),
+            clients,
             targets,
             metrics: Metrics::default(),
             config,
@@ -115,7 +120,8 @@ impl Gateway {
             while services.changed().await.is_ok() {
                 let snap = services.borrow_and_update().clone();
                 let Some(inner) = weak.upgrade() else { break };
-                let resolved = resolve::Resolved::new(Arc::new(snap), &inner.targets);
+                let resolved =
+                    resolve::Resolved::new(Arc::new(snap), &inner.targets, &inner.clients.inline);
                 inner.services.store(Arc::new(resolved));
             }
         });

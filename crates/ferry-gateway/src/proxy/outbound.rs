@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 
 use super::Inner;
 use super::client::Body;
+use super::park::ConnState;
 use super::respond::{self, text};
 use super::server::ConnInfo;
 use super::upstream::{Head, ReqBody};
@@ -35,7 +36,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn prepare(
     gw: &Inner,
-    conn: &ConnInfo,
+    conn: &ConnState,
     req: Request<Incoming>,
     rule: &Rule,
     fwd: &Forward,
@@ -65,10 +66,10 @@ pub(super) async fn prepare(
     respond::apply_ops(&mut headers, &rule.request_headers);
     respond::apply_ops(&mut headers, &wd.request_headers);
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {}", conn.remote.ip()),
-        None => conn.remote.ip().to_string(),
+        Some(prev) => HeaderValue::try_from(format!("{prev}, {}", conn.remote.ip())).ok(),
+        None => Some(conn.client_ip.clone()),
     };
-    if let Ok(v) = HeaderValue::try_from(xff) {
+    if let Some(v) = xff {
         headers.insert(X_FORWARDED_FOR, v);
     }
     headers

@@ -9,9 +9,11 @@
 //! with its buffers; the task keeps only the socket and waits for it to
 //! become readable, then starts the next episode with the bytes hyper had
 //! already read. A connection parks only after it has been idle for
-//! `GatewayConfig::park_after` ([`PARK_AFTER`] by default): a client that sends its next request promptly keeps its
-//! episode (building one per request would cost a fifth of the throughput
-//! under load). A request head cut short by the park (the client sent part
+//! `GatewayConfig::park_after` ([`PARK_AFTER`] by default) to twice that
+//! (the timer is not reset per request; after traffic it runs once more):
+//! a client that sends its next request promptly keeps its episode
+//! (building one per request would cost a fifth of the throughput under
+//! load). A request head cut short by the park (the client sent part
 //! of it) makes hyper answer 400 and fail the episode: once parked, `ParkIo`
 //! discards whatever hyper writes, and the unparsed bytes it hands back
 //! start the next episode, so the client never sees the difference. What an
@@ -43,14 +45,19 @@ pub struct ConnState {
     busy: AtomicBool,
     /// A 101 response switched protocols: the stream is no longer HTTP.
     upgraded: AtomicBool,
+    /// The client's address as an `X-Forwarded-For` element, formatted once.
+    pub client_ip: http::HeaderValue,
 }
 
 impl ConnState {
     pub fn new(info: ConnInfo) -> Self {
+        let client_ip = http::HeaderValue::try_from(info.remote.ip().to_string())
+            .expect("an IP address is a valid header value");
         Self {
             info,
             busy: AtomicBool::new(false),
             upgraded: AtomicBool::new(false),
+            client_ip,
         }
     }
 
@@ -91,10 +98,12 @@ pub struct ParkIo {
     /// Set when a read ended the episode because the connection was idle.
     pub parked: bool,
     /// The idle timer of this episode (allocated on its first idle wait,
-    /// dropped with the episode).
+    /// dropped with the episode). It is not reset per request: when it
+    /// fires after traffic it runs once more, so an idle connection parks
+    /// after between one and two `park_after`.
     pub idle: Option<Pin<Box<Sleep>>>,
-    /// `idle` runs: the connection has been idle since it was armed.
-    pub idle_armed: bool,
+    /// Bytes arrived since `idle` was (re)armed.
+    pub active: bool,
     /// How long an idle connection waits before it parks.
     pub park_after: Duration,
 }
@@ -107,7 +116,7 @@ impl ParkIo {
             state,
             parked: false,
             idle: None,
-            idle_armed: false,
+            active: false,
             park_after,
         }
     }
@@ -116,22 +125,25 @@ impl ParkIo {
     pub fn unpark(&mut self) {
         self.parked = false;
         self.idle = None;
-        self.idle_armed = false;
+        self.active = false;
     }
 
     /// The connection is idle: arms the timer on the first idle read and
-    /// reports whether it has run out (time to park).
+    /// reports whether the connection has now been idle long enough to park.
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.idle_armed {
-            self.idle_armed = true;
-            let deadline = Instant::now() + self.park_after;
-            match &mut self.idle {
-                Some(sleep) => sleep.as_mut().reset(deadline),
-                None => self.idle = Some(Box::pin(tokio::time::sleep_until(deadline))),
+        let park_after = self.park_after;
+        let sleep = self.idle.get_or_insert_with(|| {
+            self.active = false;
+            Box::pin(tokio::time::sleep_until(Instant::now() + park_after))
+        });
+        while sleep.as_mut().poll(cx).is_ready() {
+            if !self.active {
+                return true;
             }
+            self.active = false;
+            sleep.as_mut().reset(Instant::now() + park_after);
         }
-        let sleep = self.idle.as_mut().expect("armed above");
-        sleep.as_mut().poll(cx).is_ready()
+        false
     }
 }
 
@@ -160,7 +172,7 @@ impl AsyncRead for ParkIo {
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Ok(())) => {
-                this.idle_armed = false;
+                this.active = true;
                 Poll::Ready(Ok(()))
             }
             other => other,

@@ -12,23 +12,25 @@ use ferry_core::mesh::{Endpoint, ServiceEntry, ServiceKey, ServiceSnapshot};
 use http::uri::Authority;
 
 use super::client::Targets;
+use super::h1::{Pool, Slot};
 
 /// One Service with the authorities of its endpoints.
 #[derive(Debug)]
 pub struct ResolvedService {
     pub entry: ServiceEntry,
-    /// Per endpoint (in `entry.endpoints` order): container port → authority.
-    authorities: Vec<Vec<(u16, Authority)>>,
+    /// Per endpoint (in `entry.endpoints` order): container port → its
+    /// idle-connection slot (which carries the authority).
+    authorities: Vec<Vec<(u16, Arc<Slot>)>>,
 }
 
 impl ResolvedService {
-    /// The authority of endpoint number `index` on `container_port`.
-    pub fn authority(&self, index: usize, container_port: u16) -> Option<&Authority> {
+    /// The slot (and authority) of endpoint number `index` on `container_port`.
+    pub fn upstream(&self, index: usize, container_port: u16) -> Option<&Arc<Slot>> {
         self.authorities
             .get(index)?
             .iter()
             .find(|(p, _)| *p == container_port)
-            .map(|(_, a)| a)
+            .map(|(_, s)| s)
     }
 }
 
@@ -40,8 +42,9 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// Resolves `snapshot`, registering every authority with `targets`.
-    pub fn new(snapshot: Arc<ServiceSnapshot>, targets: &Targets) -> Self {
+    /// Resolves `snapshot`, registering every authority with `targets` and
+    /// taking its slot from `pool`.
+    pub fn new(snapshot: Arc<ServiceSnapshot>, targets: &Targets, pool: &Pool) -> Self {
         let services = snapshot
             .services
             .iter()
@@ -55,7 +58,7 @@ impl Resolved {
                             .filter_map(|&port| {
                                 let a = authority(&key.namespace, e, port)?;
                                 targets.register(a.as_str(), e, port);
-                                Some((port, a))
+                                Some((port, pool.slot(&a)))
                             })
                             .collect()
                     })
@@ -83,6 +86,10 @@ fn authority(service_ns: &str, endpoint: &Endpoint, port: u16) -> Option<Authori
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pool() -> Pool {
+        Pool::new(8, std::time::Duration::from_secs(60))
+    }
 
     fn endpoint(pod: &str, netns: bool, ports: &[(u16, u16)]) -> Endpoint {
         Endpoint {
@@ -118,16 +125,14 @@ mod tests {
             endpoint("web-a", false, &[(80, 9001), (81, 9002)]),
             endpoint("web-b", true, &[(80, 8080)]),
         ]);
-        let r = Resolved::new(Arc::new(snap), &targets);
+        let r = Resolved::new(Arc::new(snap), &targets, &pool());
         let svc = r.services.values().next().unwrap();
-        assert_eq!(svc.authority(0, 9001).unwrap().as_str(), "127.0.0.1:9001");
-        assert_eq!(svc.authority(0, 9002).unwrap().as_str(), "127.0.0.1:9002");
-        assert_eq!(
-            svc.authority(1, 8080).unwrap().as_str(),
-            "web-b.shop.pod:8080"
-        );
-        assert!(svc.authority(1, 9001).is_none());
-        assert!(svc.authority(2, 8080).is_none());
+        let authority = |i, p| svc.upstream(i, p).map(|s| s.authority.as_str());
+        assert_eq!(authority(0, 9001), Some("127.0.0.1:9001"));
+        assert_eq!(authority(0, 9002), Some("127.0.0.1:9002"));
+        assert_eq!(authority(1, 8080), Some("web-b.shop.pod:8080"));
+        assert!(authority(1, 9001).is_none());
+        assert!(authority(2, 8080).is_none());
         let (e, port) = targets.get("web-b.shop.pod:8080").unwrap();
         assert_eq!((e.pod.as_str(), port), ("web-b", 8080));
     }
@@ -138,10 +143,12 @@ mod tests {
         Resolved::new(
             Arc::new(snapshot(vec![endpoint("old", false, &[(80, 9001)])])),
             &targets,
+            &pool(),
         );
         Resolved::new(
             Arc::new(snapshot(vec![endpoint("new", false, &[(80, 9001)])])),
             &targets,
+            &pool(),
         );
         assert_eq!(targets.get("127.0.0.1:9001").unwrap().0.pod, "new");
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header;
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Full};
 
@@ -242,8 +242,8 @@ impl Inner {
             .iter()
             .position(|e| std::ptr::eq(e, endpoint))
             .ok_or(Failure::NoHealthyUpstream)?;
-        let authority = resolved
-            .authority(index, container_port)
+        let upstream = resolved
+            .upstream(index, container_port)
             .ok_or(Failure::Reset)?;
         let proto = port
             .app_protocol
@@ -254,7 +254,7 @@ impl Inner {
             || ["h2c", "grpc", "http2", "kubernetes.io/h2c"]
                 .iter()
                 .any(|p| proto.starts_with(p));
-        let fut = self.exchange(authority, h2, head, last, body);
+        let fut = self.exchange(upstream, h2, head, last, body);
         let result = match per_try {
             Some(t) => tokio::time::timeout(t, fut)
                 .await
@@ -283,7 +283,7 @@ impl Inner {
     /// takes the headers on the `last` possible try and a copy before.
     async fn exchange(
         &self,
-        authority: &Authority,
+        upstream: &Arc<h1::Slot>,
         h2: bool,
         head: &mut Head,
         last: bool,
@@ -291,8 +291,8 @@ impl Inner {
     ) -> Result<Response<Body>, Failure> {
         let body = match body {
             Outgoing::Bytes(b) if !h2 && !head.headers.contains_key(header::UPGRADE) => {
-                let pool = &self.clients.inline;
-                return Box::pin(pool.exchange(&self.clients.connector, authority, head, b))
+                let authority = &upstream.authority;
+                return Box::pin(h1::exchange(&self.clients.connector, upstream, head, b))
                     .await
                     .map_err(|e| {
                         tracing::debug!(error = %e, %authority, "upstream exchange failed");
@@ -307,7 +307,7 @@ impl Inner {
         };
         let mut uri = http::uri::Parts::default();
         uri.scheme = Some(Scheme::HTTP);
-        uri.authority = Some(authority.clone());
+        uri.authority = Some(upstream.authority.clone());
         uri.path_and_query = Some(head.path_and_query.clone());
         let uri = Uri::from_parts(uri).map_err(|_| Failure::Reset)?;
         let mut req = Request::new(body);

@@ -9,11 +9,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::uri::Authority;
 use http_body::{Frame, SizeHint};
 
 use super::codec::{Chunked, Framing, Step};
-use super::{Conn, Pool};
+use super::{Conn, Slot};
 use crate::proxy::client::BoxError;
 
 /// Largest read for a body (a single frame is at most this big).
@@ -29,21 +28,14 @@ enum Left {
 /// The body of an upstream response, still arriving.
 #[derive(Debug)]
 pub struct Upstream {
-    pool: Arc<Pool>,
-    authority: Authority,
+    slot: Arc<Slot>,
     conn: Option<Conn>,
     left: Left,
     keep_alive: bool,
 }
 
 impl Upstream {
-    pub(super) fn new(
-        pool: Arc<Pool>,
-        authority: Authority,
-        conn: Conn,
-        framing: Framing,
-        keep_alive: bool,
-    ) -> Self {
+    pub(super) fn new(slot: Arc<Slot>, conn: Conn, framing: Framing, keep_alive: bool) -> Self {
         let left = match framing {
             Framing::Empty => Left::Length(0),
             Framing::Length(n) => Left::Length(n),
@@ -51,8 +43,7 @@ impl Upstream {
             Framing::Eof => Left::Eof,
         };
         Self {
-            pool,
-            authority,
+            slot,
             conn: Some(conn),
             left,
             keep_alive,
@@ -62,7 +53,7 @@ impl Upstream {
     /// The body is complete: the connection is reusable if it is clean.
     fn finish(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.pool.release(&self.authority, conn, self.keep_alive);
+            self.slot.release(conn, self.keep_alive);
         }
     }
 

@@ -92,8 +92,10 @@ pub enum Parsed {
     Head(ResponseHead),
 }
 
-/// Where one header field's name and value lie in the head.
-type Span = (usize, usize, usize, usize);
+/// Where one header field's name and value lie in the head (the read
+/// buffer never grows far past [`MAX_HEAD`] before a head completes, so
+/// offsets fit in `u32`).
+type Span = (u32, u32, u32, u32);
 
 /// Parses a response head from the start of `buf` (the response to a
 /// request with `method`) and consumes it. Header values share the head's
@@ -125,12 +127,12 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> io::Result<Parsed>
         Version::HTTP_11
     };
     let base = buf.as_ptr() as usize;
-    let offset = |s: &[u8]| s.as_ptr() as usize - base;
+    let offset = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
     let mut spans: [Span; MAX_HEADERS] = [(0, 0, 0, 0); MAX_HEADERS];
     let count = resp.headers.len();
     for (span, h) in spans.iter_mut().zip(resp.headers.iter()) {
         let (n, v) = (offset(h.name.as_bytes()), offset(h.value));
-        *span = (n, n + h.name.len(), v, v + h.value.len());
+        *span = (n, n + h.name.len() as u32, v, v + h.value.len() as u32);
     }
     let head = buf.split_to(len).freeze();
     let mut headers = HeaderMap::with_capacity(count);
@@ -139,6 +141,7 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> io::Result<Parsed>
     let mut coded = false;
     let mut close = version == Version::HTTP_10;
     for &(ns, ne, vs, ve) in &spans[..count] {
+        let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
         let name =
             HeaderName::from_bytes(&head[ns..ne]).map_err(|_| invalid("invalid header name"))?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..ve))

@@ -12,15 +12,14 @@
 
 mod body;
 mod codec;
+mod pool;
 
-use std::collections::HashMap;
+pub use pool::{Pool, Slot};
+
 use std::io;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use http::uri::Authority;
 use http::{Method, Response};
 use http_body_util::{BodyExt, Empty, Full};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -58,191 +57,87 @@ pub struct Conn {
     buf: BytesMut,
 }
 
-#[derive(Debug)]
-struct Idle {
-    conn: Conn,
-    since: Instant,
-}
-
-/// Read buffers bigger than this (grown by a large body) are not pooled.
-const KEEP_BUF: usize = 64 * 1024;
-
-/// Idle keep-alive connections per upstream authority (most recently used
-/// first out), with a cap per authority and an idle timeout.
-#[derive(Debug)]
-pub struct Pool {
-    idle: Mutex<Idles>,
-    max_idle_per_host: usize,
-    idle_timeout: Duration,
-}
-
-#[derive(Debug)]
-struct Idles {
-    by_authority: HashMap<Authority, Vec<Idle>>,
-    last_sweep: Instant,
-}
-
-impl Pool {
-    pub fn new(max_idle_per_host: usize, idle_timeout: Duration) -> Self {
-        Self {
-            idle: Mutex::new(Idles {
-                by_authority: HashMap::new(),
-                last_sweep: Instant::now(),
-            }),
-            max_idle_per_host,
-            idle_timeout,
-        }
+/// Sends `head` with `body` to `authority` and reads the response head.
+/// A reused connection the server closed meanwhile is replaced by a new
+/// one when nothing was answered on it and the request is idempotent
+/// (RFC 9110 §9.2.2), or when the request could not even be written.
+pub async fn exchange(
+    connector: &Connector,
+    slot: &Arc<Slot>,
+    head: &Head,
+    body: Bytes,
+) -> Result<Response<Body>, Error> {
+    let mut wire = Vec::with_capacity(512 + body.len().min(COALESCE));
+    codec::encode_request(
+        &mut wire,
+        &head.method,
+        &head.path_and_query,
+        &head.headers,
+        body.len(),
+    );
+    let separate_body = body.len() > COALESCE;
+    if !separate_body {
+        wire.extend_from_slice(&body);
     }
-
-    /// A live idle connection to `authority`, if there is one.
-    fn checkout(&self, authority: &Authority) -> Option<Conn> {
-        let mut idle = self.idle.lock().expect("pool lock");
-        let list = idle.by_authority.get_mut(authority)?;
-        while let Some(c) = list.pop() {
-            if c.since.elapsed() < self.idle_timeout && !closed(&c.conn.stream) {
-                return Some(c.conn);
-            }
-        }
-        None
-    }
-
-    /// Returns a connection whose exchange is complete (its read buffer is
-    /// kept: once the last response's bytes are dropped, it is reused
-    /// without allocating).
-    fn checkin(&self, authority: &Authority, mut conn: Conn) {
-        if conn.buf.capacity() > KEEP_BUF {
-            conn.buf = BytesMut::new();
-        }
-        let now = Instant::now();
-        let mut idle = self.idle.lock().expect("pool lock");
-        if now.duration_since(idle.last_sweep) > self.idle_timeout / 4 {
-            idle.last_sweep = now;
-            let timeout = self.idle_timeout;
-            idle.by_authority.retain(|_, list| {
-                list.retain(|c| now.duration_since(c.since) < timeout);
-                !list.is_empty()
-            });
-        }
-        let list = idle.by_authority.entry(authority.clone()).or_default();
-        if list.len() < self.max_idle_per_host {
-            list.push(Idle { conn, since: now });
-        }
-    }
-
-    /// Idle connections held.
-    #[cfg(test)]
-    fn idle_count(&self) -> usize {
-        let idle = self.idle.lock().expect("pool lock");
-        idle.by_authority.values().map(Vec::len).sum()
-    }
-
-    /// Sends `head` with `body` to `authority` and reads the response head.
-    /// A reused connection the server closed meanwhile is replaced by a new
-    /// one when nothing was answered on it and the request is idempotent
-    /// (RFC 9110 §9.2.2), or when the request could not even be written.
-    pub async fn exchange(
-        self: &Arc<Self>,
-        connector: &Connector,
-        authority: &Authority,
-        head: &Head,
-        body: Bytes,
-    ) -> Result<Response<Body>, Error> {
-        let mut wire = Vec::with_capacity(512 + body.len().min(COALESCE));
-        codec::encode_request(
-            &mut wire,
-            &head.method,
-            &head.path_and_query,
-            &head.headers,
-            body.len(),
-        );
-        let separate_body = body.len() > COALESCE;
-        if !separate_body {
-            wire.extend_from_slice(&body);
-        }
-        let idempotent = matches!(
-            head.method,
-            Method::GET
-                | Method::HEAD
-                | Method::OPTIONS
-                | Method::TRACE
-                | Method::PUT
-                | Method::DELETE
-        );
-        let mut pooled = self.checkout(authority);
-        loop {
-            let reused = pooled.is_some();
-            let mut conn = match pooled.take() {
-                Some(c) => c,
-                None => Conn {
-                    stream: connector
-                        .connect(authority.as_str())
-                        .await
-                        .map_err(Error::Connect)?,
-                    buf: BytesMut::new(),
-                },
-            };
-            let written = async {
-                conn.stream.write_all(&wire).await?;
-                if separate_body {
-                    conn.stream.write_all(&body).await?;
-                }
-                io::Result::Ok(())
-            }
-            .await;
-            if let Err(e) = written {
-                if reused {
-                    continue;
-                }
-                return Err(Error::Reset(e));
-            }
-            match read_head(&mut conn, &head.method).await {
-                Ok(parsed) => return Ok(self.respond(authority, conn, parsed)),
-                Err(e) if reused && idempotent && conn.buf.is_empty() && resettish(&e) => continue,
-                Err(e) => return Err(Error::Reset(e)),
-            }
-        }
-    }
-
-    /// The response, its body whole when it is all here (the connection goes
-    /// back to the pool at once), else streamed.
-    fn respond(
-        self: &Arc<Self>,
-        authority: &Authority,
-        mut conn: Conn,
-        head: codec::ResponseHead,
-    ) -> Response<Body> {
-        let body = match head.framing {
-            Framing::Empty => {
-                self.release(authority, conn, head.keep_alive);
-                Empty::new().map_err(|e| match e {}).boxed_unsync()
-            }
-            Framing::Length(n) if conn.buf.len() as u64 >= n => {
-                let bytes = conn.buf.split_to(n as usize).freeze();
-                self.release(authority, conn, head.keep_alive);
-                Full::new(bytes).map_err(|e| match e {}).boxed_unsync()
-            }
-            framing => body::Upstream::new(
-                self.clone(),
-                authority.clone(),
-                conn,
-                framing,
-                head.keep_alive,
-            )
-            .boxed_unsync(),
+    let idempotent = matches!(
+        head.method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    );
+    let mut pooled = slot.checkout();
+    loop {
+        let reused = pooled.is_some();
+        let mut conn = match pooled.take() {
+            Some(c) => c,
+            None => Conn {
+                stream: connector
+                    .connect(slot.authority.as_str())
+                    .await
+                    .map_err(Error::Connect)?,
+                buf: BytesMut::new(),
+            },
         };
-        let mut resp = Response::new(body);
-        *resp.status_mut() = head.status;
-        *resp.version_mut() = head.version;
-        *resp.headers_mut() = head.headers;
-        resp
-    }
-
-    /// Pools `conn` when the exchange left it clean and reusable.
-    fn release(&self, authority: &Authority, conn: Conn, keep_alive: bool) {
-        if keep_alive && conn.buf.is_empty() {
-            self.checkin(authority, conn);
+        let written = async {
+            conn.stream.write_all(&wire).await?;
+            if separate_body {
+                conn.stream.write_all(&body).await?;
+            }
+            io::Result::Ok(())
+        }
+        .await;
+        if let Err(e) = written {
+            if reused {
+                continue;
+            }
+            return Err(Error::Reset(e));
+        }
+        match read_head(&mut conn, &head.method).await {
+            Ok(parsed) => return Ok(respond(slot, conn, parsed)),
+            Err(e) if reused && idempotent && conn.buf.is_empty() && resettish(&e) => continue,
+            Err(e) => return Err(Error::Reset(e)),
         }
     }
+}
+
+/// The response, its body whole when it is all here (the connection goes
+/// back to the pool at once), else streamed.
+fn respond(slot: &Arc<Slot>, mut conn: Conn, head: codec::ResponseHead) -> Response<Body> {
+    let body = match head.framing {
+        Framing::Empty => {
+            slot.release(conn, head.keep_alive);
+            Empty::new().map_err(|e| match e {}).boxed_unsync()
+        }
+        Framing::Length(n) if conn.buf.len() as u64 >= n => {
+            let bytes = conn.buf.split_to(n as usize).freeze();
+            slot.release(conn, head.keep_alive);
+            Full::new(bytes).map_err(|e| match e {}).boxed_unsync()
+        }
+        framing => body::Upstream::new(slot.clone(), conn, framing, head.keep_alive).boxed_unsync(),
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = head.status;
+    *resp.version_mut() = head.version;
+    *resp.headers_mut() = head.headers;
+    resp
 }
 
 /// Reads until a final response head is parsed, skipping interim ones.
@@ -276,22 +171,3 @@ fn resettish(e: &io::Error) -> bool {
             | io::ErrorKind::BrokenPipe
     )
 }
-
-/// Whether an idle connection was closed by its server (or sent something
-/// unasked, which breaks it just as well). The reactor's readiness says
-/// so without a system call unless the socket is flagged readable.
-fn closed(stream: &TcpStream) -> bool {
-    let mut cx = Context::from_waker(Waker::noop());
-    match stream.poll_read_ready(&mut cx) {
-        Poll::Pending => false,
-        Poll::Ready(Err(_)) => true,
-        Poll::Ready(Ok(())) => {
-            let mut probe = [0u8; 1];
-            !matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
-        }
-    }
-}
-
-#[cfg(test)]
-#[path = "pool_tests.rs"]
-mod tests;

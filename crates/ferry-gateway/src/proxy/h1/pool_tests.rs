@@ -1,8 +1,9 @@
-//! Tests of the idle-connection pool with real sockets on 127.0.0.1: live
-//! connections come back out, closed and expired ones never do, and the
-//! per-authority cap holds.
+//! Tests of the idle-connection slots with real sockets on 127.0.0.1: live
+//! connections come back out, closed and expired ones never do, the cap
+//! holds, and an authority keeps its slot while a snapshot holds it.
 
 use super::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 async fn pair(listener: &TcpListener) -> (Conn, TcpStream) {
@@ -23,27 +24,29 @@ fn authority(s: &str) -> Authority {
 async fn live_connections_are_reused_most_recent_first() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let pool = Pool::new(8, Duration::from_secs(60));
-    let a = authority("a:80");
+    let a = pool.slot(&authority("a:80"));
     let (c1, _s1) = pair(&l).await;
     let (c2, _s2) = pair(&l).await;
     let (p1, p2) = (
         c1.stream.local_addr().unwrap(),
         c2.stream.local_addr().unwrap(),
     );
-    pool.checkin(&a, c1);
-    pool.checkin(&a, c2);
-    assert_eq!(pool.idle_count(), 2);
-    assert!(pool.checkout(&authority("b:80")).is_none());
-    assert_eq!(pool.checkout(&a).unwrap().stream.local_addr().unwrap(), p2);
-    assert_eq!(pool.checkout(&a).unwrap().stream.local_addr().unwrap(), p1);
-    assert!(pool.checkout(&a).is_none());
+    a.checkin(c1);
+    a.checkin(c2);
+    assert_eq!(a.idle_count(), 2);
+    assert!(pool.slot(&authority("b:80")).checkout().is_none());
+    // Authorities compare without case; a held slot is the same slot.
+    assert!(Arc::ptr_eq(&a, &pool.slot(&authority("A:80"))));
+    assert_eq!(a.checkout().unwrap().stream.local_addr().unwrap(), p2);
+    assert_eq!(a.checkout().unwrap().stream.local_addr().unwrap(), p1);
+    assert!(a.checkout().is_none());
 }
 
 #[tokio::test]
 async fn connections_closed_by_the_server_are_not_handed_out() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let pool = Pool::new(8, Duration::from_secs(60));
-    let a = authority("a:80");
+    let a = pool.slot(&authority("a:80"));
     let (live, _keep) = pair(&l).await;
     let (dead, server) = pair(&l).await;
     let live_port = live.stream.local_addr().unwrap();
@@ -54,13 +57,13 @@ async fn connections_closed_by_the_server_are_not_handed_out() {
         assert!(Instant::now() < deadline, "close never observed");
         tokio::task::yield_now().await;
     }
-    pool.checkin(&a, live);
-    pool.checkin(&a, dead);
+    a.checkin(live);
+    a.checkin(dead);
     assert_eq!(
-        pool.checkout(&a).unwrap().stream.local_addr().unwrap(),
+        a.checkout().unwrap().stream.local_addr().unwrap(),
         live_port
     );
-    assert!(pool.checkout(&a).is_none());
+    assert!(a.checkout().is_none());
 }
 
 #[tokio::test]
@@ -81,17 +84,36 @@ async fn a_live_connection_is_not_taken_for_closed() {
 async fn expired_and_surplus_connections_are_dropped() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let a = authority("a:80");
-    let expired = Pool::new(8, Duration::ZERO);
+    let expired = Pool::new(8, Duration::ZERO).slot(&a);
     let (c, _s) = pair(&l).await;
-    expired.checkin(&a, c);
-    assert!(expired.checkout(&a).is_none());
+    expired.checkin(c);
+    assert!(expired.checkout().is_none());
 
-    let capped = Pool::new(2, Duration::from_secs(60));
+    let capped = Pool::new(2, Duration::from_secs(60)).slot(&a);
     let mut servers = Vec::new();
     for _ in 0..3 {
         let (c, s) = pair(&l).await;
         servers.push(s);
-        capped.checkin(&a, c);
+        capped.checkin(c);
     }
     assert_eq!(capped.idle_count(), 2);
+}
+
+#[tokio::test]
+async fn a_slot_no_snapshot_holds_is_forgotten_with_its_connections() {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pool = Pool::new(8, Duration::from_secs(60));
+    let a = authority("a:80");
+    let slot = pool.slot(&a);
+    let (c, mut server) = pair(&l).await;
+    slot.checkin(c);
+    drop(slot);
+    assert_eq!(pool.slot(&a).idle_count(), 0);
+    // The pooled connection was closed: the server reads end of stream.
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), server.read(&mut byte))
+        .await
+        .expect("close observed")
+        .unwrap();
+    assert_eq!(n, 0);
 }
