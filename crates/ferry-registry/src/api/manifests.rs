@@ -64,6 +64,23 @@ pub(crate) async fn get(
     Ok(resp)
 }
 
+/// Reads and discards what is left of a rejected request body (at most
+/// 16 MiB, for at most 5 s), so a client that writes its whole body before
+/// reading gets the error response instead of a reset connection.
+async fn drain(mut body: Body) {
+    let mut left: usize = 16 << 20;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(Ok(frame)) = body.frame().await {
+            let n = frame.data_ref().map_or(0, |d| d.len());
+            match left.checked_sub(n) {
+                Some(l) => left = l,
+                None => break,
+            }
+        }
+    })
+    .await;
+}
+
 pub(crate) async fn put(
     reg: &Registry,
     name: &str,
@@ -72,9 +89,14 @@ pub(crate) async fn put(
     body: Body,
 ) -> Result<Response> {
     let reference = Reference::parse(reference)?;
-    let bytes: Bytes = match Limited::new(body, MAX_MANIFEST as usize).collect().await {
+    let mut body = body;
+    let bytes: Bytes = match Limited::new(&mut body, MAX_MANIFEST as usize)
+        .collect()
+        .await
+    {
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            drain(body).await;
             return Err(Error::TooLarge(format!(
                 "manifests are limited to {MAX_MANIFEST} bytes"
             )));
