@@ -1,8 +1,9 @@
 //! The Service snapshot as the proxy reads it: every endpoint's upstream
 //! authority (`ip:port` on the host network, `pod.ns.pod:port` inside a
-//! network namespace) built once per snapshot and registered with the
-//! connector, so a request finds its upstream by Service and endpoint index
-//! with no string formatting, locking or endpoint comparison.
+//! network namespace) built once per snapshot with its idle-connection slot
+//! and registered with the connector, so a request finds its upstream by
+//! Service and endpoint index with no string formatting, lookup or endpoint
+//! comparison.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,19 +15,19 @@ use http::uri::Authority;
 use super::client::Targets;
 use super::h1::{Pool, Slot};
 
-/// One Service with the authorities of its endpoints.
+/// One Service with the upstreams of its endpoints.
 #[derive(Debug)]
 pub struct ResolvedService {
     pub entry: ServiceEntry,
     /// Per endpoint (in `entry.endpoints` order): container port → its
     /// idle-connection slot (which carries the authority).
-    authorities: Vec<Vec<(u16, Arc<Slot>)>>,
+    upstreams: Vec<Vec<(u16, Arc<Slot>)>>,
 }
 
 impl ResolvedService {
     /// The slot (and authority) of endpoint number `index` on `container_port`.
     pub fn upstream(&self, index: usize, container_port: u16) -> Option<&Arc<Slot>> {
-        self.authorities
+        self.upstreams
             .get(index)?
             .iter()
             .find(|(p, _)| *p == container_port)
@@ -49,7 +50,7 @@ impl Resolved {
             .services
             .iter()
             .map(|(key, entry)| {
-                let authorities = entry
+                let upstreams = entry
                     .endpoints
                     .iter()
                     .map(|e| {
@@ -65,7 +66,7 @@ impl Resolved {
                     .collect();
                 let resolved = ResolvedService {
                     entry: entry.clone(),
-                    authorities,
+                    upstreams,
                 };
                 (key.clone(), resolved)
             })
@@ -119,7 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn authorities_per_endpoint_and_port_are_registered_for_the_connector() {
+    fn upstreams_per_endpoint_and_port_are_registered_for_the_connector() {
         let targets = Targets::default();
         let snap = snapshot(vec![
             endpoint("web-a", false, &[(80, 9001), (81, 9002)]),

@@ -57,6 +57,12 @@ impl Upstream {
         }
     }
 
+    /// Ends the body with `e`; the connection is closed, not pooled.
+    fn fail(&mut self, e: BoxError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.conn = None;
+        Poll::Ready(Some(Err(e)))
+    }
+
     /// Reads more from the connection; `Ok(0)` is the server closing it.
     fn poll_fill(conn: &mut Conn, cx: &mut Context<'_>, want: u64) -> Poll<io::Result<usize>> {
         let want = want.clamp(1, READ as u64) as usize;
@@ -87,7 +93,8 @@ impl http_body::Body for Upstream {
             let Some(conn) = this.conn.as_mut() else {
                 return Poll::Ready(None);
             };
-            match &mut this.left {
+            // Serve what the buffer holds; else how much to read next.
+            let want = match &mut this.left {
                 Left::Length(0) => {
                     this.finish();
                     return Poll::Ready(None);
@@ -102,18 +109,7 @@ impl http_body::Body for Upstream {
                         }
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
-                    let want = *left;
-                    match ready!(Self::poll_fill(conn, cx, want)) {
-                        Ok(0) => {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(truncated())));
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(Box::new(e))));
-                        }
-                    }
+                    *left
                 }
                 Left::Chunked(decoder) => match decoder.step(&mut conn.buf) {
                     Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
@@ -121,40 +117,26 @@ impl http_body::Body for Upstream {
                         this.finish();
                         return Poll::Ready(None);
                     }
-                    Ok(Step::NeedMore) => match ready!(Self::poll_fill(conn, cx, READ as u64)) {
-                        Ok(0) => {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(truncated())));
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(Box::new(e))));
-                        }
-                    },
-                    Err(e) => {
-                        this.conn = None;
-                        return Poll::Ready(Some(Err(Box::new(e))));
-                    }
+                    Ok(Step::NeedMore) => READ as u64,
+                    Err(e) => return this.fail(Box::new(e)),
                 },
                 Left::Eof => {
                     if !conn.buf.is_empty() {
                         let data = conn.buf.split().freeze();
                         return Poll::Ready(Some(Ok(Frame::data(data))));
                     }
-                    match ready!(Self::poll_fill(conn, cx, READ as u64)) {
-                        Ok(0) => {
-                            // The close is the end of this body; never pooled.
-                            this.conn = None;
-                            return Poll::Ready(None);
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            this.conn = None;
-                            return Poll::Ready(Some(Err(Box::new(e))));
-                        }
-                    }
+                    READ as u64
                 }
+            };
+            match ready!(Self::poll_fill(conn, cx, want)) {
+                // The close is the end of a close-delimited body; never pooled.
+                Ok(0) if matches!(this.left, Left::Eof) => {
+                    this.conn = None;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => return this.fail(truncated()),
+                Ok(_) => {}
+                Err(e) => return this.fail(Box::new(e)),
             }
         }
     }
