@@ -13,14 +13,13 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::Inner;
 use super::client::Body;
+use super::downstream::{OnUpgrade, RequestBody, Upgraded};
 use super::outbound::{hash_key, mirror, prepare};
-use super::park::ConnState;
 use super::respond::{self, text};
-use super::server::Direction;
+use super::server::{ConnState, Direction};
 use crate::metrics::{FaultLabels, RequestKey, RequestSample};
 use crate::select::{self, RequestView};
 use crate::table::{
@@ -31,7 +30,7 @@ use crate::table::{
 pub async fn handle(
     gw: Arc<Inner>,
     conn: Arc<ConnState>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, Infallible> {
     let start = Instant::now();
     // The access log's fields are gathered only when someone listens.
@@ -134,7 +133,7 @@ type Routed<'a> = (Response<Body>, &'a str, Option<&'a Destination>, u32);
 async fn route<'a>(
     gw: Arc<Inner>,
     conn: Arc<ConnState>,
-    mut req: Request<Incoming>,
+    mut req: Request<RequestBody>,
     host_raw: &str,
     table: &'a Arc<RouteTable>,
     fallback: Option<&'a Rule>,
@@ -262,7 +261,7 @@ async fn route<'a>(
         );
     }
     let upgrade = req.headers().contains_key(header::UPGRADE);
-    let on_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let on_upgrade = upgrade.then(|| DownstreamUpgrade::of(&mut req));
     // The two big awaits are boxed: the handler's own future stays small,
     // and hyper moves it (memcpy of its whole size) several times per request.
     let prepared = Box::pin(prepare(
@@ -300,11 +299,21 @@ async fn route<'a>(
             {
                 let up = hyper::upgrade::on(&mut resp);
                 tokio::spawn(async move {
-                    if let (Ok(down), Ok(up)) = (down.await, up.await) {
-                        let mut down = hyper_util::rt::TokioIo::new(down);
-                        let mut up = hyper_util::rt::TokioIo::new(up);
-                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
-                    }
+                    let Ok(up) = up.await else { return };
+                    let mut up = hyper_util::rt::TokioIo::new(up);
+                    let _ = match down {
+                        DownstreamUpgrade::Own(rx) => match rx.await {
+                            Ok(mut down) => tokio::io::copy_bidirectional(&mut down, &mut up).await,
+                            Err(_) => return,
+                        },
+                        DownstreamUpgrade::Hyper(on) => match on.await {
+                            Ok(down) => {
+                                let mut down = hyper_util::rt::TokioIo::new(down);
+                                tokio::io::copy_bidirectional(&mut down, &mut up).await
+                            }
+                            Err(_) => return,
+                        },
+                    };
                 });
                 let (parts, _) = resp.into_parts();
                 let r = Response::from_parts(
@@ -317,6 +326,27 @@ async fn route<'a>(
             }
             respond::strip_hop_by_hop(resp.headers_mut(), false);
             (finish(resp, Some(wd)), name, dest, retries)
+        }
+    }
+}
+
+/// Where the client's side of an upgraded connection comes from: ferry's
+/// HTTP/1.1 server hands its stream over after the `101`; hyper (TLS
+/// connections) has its own.
+enum DownstreamUpgrade {
+    Own(tokio::sync::oneshot::Receiver<Upgraded>),
+    Hyper(hyper::upgrade::OnUpgrade),
+}
+
+impl DownstreamUpgrade {
+    fn of(req: &mut Request<RequestBody>) -> Self {
+        match req
+            .extensions_mut()
+            .remove::<OnUpgrade>()
+            .and_then(|o| o.take())
+        {
+            Some(rx) => DownstreamUpgrade::Own(rx),
+            None => DownstreamUpgrade::Hyper(hyper::upgrade::on(req)),
         }
     }
 }

@@ -1,17 +1,17 @@
 //! The gateway as a running thing: the current route table and Service
 //! snapshot (both swapped atomically, so in-flight requests finish on the
 //! configuration they started with), upstream clients, per-destination
-//! load-balancing state and metrics. `server` accepts connections (`park`
-//! keeps idle HTTP/1.1 ones cheap), `handler` runs the request pipeline
+//! load-balancing state and metrics. `server` accepts connections (`downstream`
+//! serves plain HTTP/1.1 ones), `handler` runs the request pipeline
 //! (`outbound` builds what it sends), `upstream` picks endpoints and
 //! retries (`resolve` builds their authorities once per Service snapshot),
 //! `respond` builds local answers.
 
 mod client;
+mod downstream;
 mod h1;
 mod handler;
 mod outbound;
-mod park;
 mod resolve;
 mod respond;
 mod server;
@@ -43,7 +43,7 @@ pub struct GatewayConfig {
     /// Upstream connect timeout when no DestinationRule sets one.
     pub connect_timeout: Duration,
     /// How long an HTTP/1.1 keep-alive connection waits for its next request
-    /// before it is parked (its buffers freed; see `park`): at least this
+    /// before it is parked (its buffers freed; see `downstream`): at least this
     /// long, at most twice.
     pub park_after: Duration,
 }
@@ -53,7 +53,7 @@ impl Default for GatewayConfig {
         Self {
             buffer_limit: 64 * 1024,
             connect_timeout: Duration::from_secs(10),
-            park_after: park::PARK_AFTER,
+            park_after: downstream::PARK_AFTER,
         }
     }
 }
@@ -76,8 +76,6 @@ pub(crate) struct Inner {
     pub targets: Arc<client::Targets>,
     pub metrics: Metrics,
     pub config: GatewayConfig,
-    /// HTTP/1.1 server settings, built once (every connection uses them).
-    pub http1: hyper::server::conn::http1::Builder,
     pub secrets: Mutex<Option<Arc<dyn crate::tls::SecretSource>>>,
     pub tls: ArcSwap<Option<Arc<rustls::ServerConfig>>>,
 }
@@ -111,7 +109,6 @@ impl Gateway {
             targets,
             metrics: Metrics::default(),
             config,
-            http1: server::http1_builder(),
             secrets: Mutex::new(None),
             tls: ArcSwap::from_pointee(None),
         });

@@ -13,13 +13,12 @@ use http::uri::PathAndQuery;
 use http::{Request, Response};
 use http_body::Body as _;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::Inner;
 use super::client::Body;
-use super::park::ConnState;
+use super::downstream::RequestBody;
 use super::respond::{self, text};
-use super::server::ConnInfo;
+use super::server::{ConnInfo, ConnState};
 use super::upstream::{Head, ReqBody};
 use crate::metrics::MirrorLabels;
 use crate::select;
@@ -37,7 +36,7 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 pub(super) async fn prepare(
     gw: &Inner,
     conn: &ConnState,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     rule: &Rule,
     fwd: &Forward,
     wd: &WeightedDestination,
@@ -115,11 +114,7 @@ pub(super) async fn prepare(
             Err(_) => return Err(text(400, "request body ended early\n")),
         }
     } else {
-        ReqBody::Stream(Some(
-            incoming
-                .map_err(|e| Box::new(e) as super::BoxError)
-                .boxed_unsync(),
-        ))
+        ReqBody::Stream(Some(incoming.boxed_unsync()))
     };
     Ok((head, body))
 }

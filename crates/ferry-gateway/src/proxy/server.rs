@@ -4,12 +4,8 @@
 //! connections handed over by the runtime. Upgrades (WebSocket) are served;
 //! shutdown lets in-flight requests finish.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-
-use bytes::Bytes;
 
 use ferry_core::mesh::{MeshHandler, ServiceKey, SourcePod};
 use hyper::service::service_fn;
@@ -19,20 +15,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
-use super::park::{self, ConnState};
+use super::downstream::RequestBody;
 use super::{Gateway, handler};
 
 /// What an h2c connection starts with.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// HTTP/1.1 settings of every plain connection.
-pub(crate) fn http1_builder() -> hyper::server::conn::http1::Builder {
-    let mut b = hyper::server::conn::http1::Builder::new();
-    // A client may send its request and shut down its write side (`printf | nc`,
-    // HTTP/1.0 tools); keep the connection to answer it.
-    b.half_close(true);
-    b
-}
 
 /// Where traffic on a connection comes from.
 #[derive(Debug, Clone)]
@@ -61,6 +48,30 @@ pub struct ConnInfo {
     pub remote: SocketAddr,
     pub local_port: u16,
     pub scheme: &'static str,
+}
+
+/// One downstream connection as its requests see it.
+#[derive(Debug)]
+pub struct ConnState {
+    pub info: ConnInfo,
+    /// The client's address as an `X-Forwarded-For` element, formatted once.
+    pub client_ip: http::HeaderValue,
+}
+
+impl ConnState {
+    pub fn new(info: ConnInfo) -> Self {
+        let client_ip = http::HeaderValue::try_from(info.remote.ip().to_string())
+            .expect("an IP address is a valid header value");
+        Self { info, client_ip }
+    }
+}
+
+impl std::ops::Deref for ConnState {
+    type Target = ConnInfo;
+
+    fn deref(&self) -> &ConnInfo {
+        &self.info
+    }
 }
 
 impl Gateway {
@@ -97,7 +108,7 @@ impl Gateway {
 
     /// Serves one plain TCP connection: HTTPS (first byte 0x16, when
     /// certificates are configured) and h2c are boxed off the common path;
-    /// HTTP/1.1 is served in parked episodes (`park`).
+    /// HTTP/1.1 is served by ferry's own server (`downstream`).
     async fn serve_tcp(self, stream: TcpStream, conn: Arc<ConnState>, shutdown: CancellationToken) {
         let _active = self.inner.metrics.connection(conn.direction.name());
         let mut first = [0u8; H2_PREFACE.len()];
@@ -122,7 +133,7 @@ impl Gateway {
             Box::pin(self.serve_stream(stream, conn, shutdown)).await;
             return;
         }
-        self.serve_parked(stream, conn, shutdown).await;
+        super::downstream::serve(self.inner.clone(), stream, conn, shutdown).await;
     }
 
     /// Terminates TLS, then serves the decrypted stream (HTTP/1.1 or h2 by ALPN).
@@ -147,72 +158,8 @@ impl Gateway {
         }
     }
 
-    /// Serves HTTP/1.1 on `stream`, one boxed hyper connection per run of
-    /// requests, holding only the socket while the client is idle.
-    async fn serve_parked(
-        self,
-        stream: TcpStream,
-        state: Arc<ConnState>,
-        shutdown: CancellationToken,
-    ) {
-        let mut io = park::ParkIo::new(stream, state.clone(), self.inner.config.park_after);
-        loop {
-            let inner = self.inner.clone();
-            let st = state.clone();
-            let svc = service_fn(move |req| {
-                st.start();
-                let (st, handled) = (st.clone(), handler::handle(inner.clone(), st.clone(), req));
-                Box::pin(async move {
-                    let Ok(resp) = handled.await;
-                    if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
-                        st.upgrade();
-                    }
-                    Ok::<_, Infallible>(resp.map(|body| park::Tracked { body, state: st }))
-                })
-            });
-            let mut conn = Box::pin(
-                self.inner
-                    .http1
-                    .serve_connection(TokioIo::new(io), svc)
-                    .with_upgrades(),
-            );
-            let done = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                    return;
-                }
-            };
-            // Upgraded (the upgrade task owns the stream now) or closed.
-            let Some(parts) = Pin::into_inner(conn).into_parts() else {
-                return;
-            };
-            io = parts.io.into_inner();
-            if !io.parked {
-                if let Err(e) = done {
-                    tracing::debug!(error = %e, "connection ended");
-                }
-                return;
-            }
-            // Parked; an error here is hyper's answer to a head we cut short,
-            // which `ParkIo` swallowed (its bytes are in `read_buf`).
-            io.unpark();
-            self.inner.metrics.parks.inc();
-            // Unparsed bytes of the next request (rare): keep a small copy;
-            // hyper's read buffer and the service go with `parts`.
-            io.pre = Bytes::copy_from_slice(&parts.read_buf);
-            drop(parts.read_buf);
-            drop(parts.service);
-            tokio::select! {
-                r = io.stream.readable() => if r.is_err() { return },
-                _ = shutdown.cancelled() => return,
-            }
-        }
-    }
-
     /// Serves one connection (either direction) with hyper's protocol
-    /// detection (HTTP/1.1 or h2c), not parked: TLS and h2c connections.
+    /// detection (HTTP/1.1 or h2c): TLS and h2c connections.
     pub(crate) async fn serve_stream<S>(
         &self,
         stream: S,
@@ -224,8 +171,10 @@ impl Gateway {
         let inner = self.inner.clone();
         // Boxed: the connection stores its in-flight future inline, so an unboxed
         // pipeline would cost its full size on every idle keep-alive connection.
-        let svc =
-            service_fn(move |req| Box::pin(handler::handle(inner.clone(), conn.clone(), req)));
+        let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+            let req = req.map(RequestBody::Hyper);
+            Box::pin(handler::handle(inner.clone(), conn.clone(), req))
+        });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // A client may send its request and shut down its write side (`printf | nc`,
         // HTTP/1.0 tools); keep the connection to answer it.

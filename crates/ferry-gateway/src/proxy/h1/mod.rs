@@ -11,7 +11,7 @@
 //! (`client::Clients`).
 
 mod body;
-mod codec;
+pub(crate) mod codec;
 mod pool;
 
 pub use pool::{Pool, Slot};

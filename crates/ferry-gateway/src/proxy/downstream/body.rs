@@ -1,0 +1,234 @@
+//! Request bodies as the handler sees them, from either server: none, the
+//! whole body when it arrived with the head (a slice of the read buffer),
+//! a body still arriving on an HTTP/1.1 connection ([`Reader`], read by
+//! whichever task polls it), or hyper's body (TLS and HTTP/2 connections).
+//!
+//! A [`Reader`] owns the connection's read half and read buffer while it
+//! reads; when the body has ended it hands both, with any pipelined bytes
+//! after the body, back to the connection through a [`Handback`]. A body
+//! dropped unfinished hands nothing back (unless the rest is already
+//! buffered), and the connection closes after its response.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::net::tcp::OwnedReadHalf;
+
+use super::request::Framing;
+use crate::proxy::client::BoxError;
+use crate::proxy::h1::codec::{Chunked, Step};
+
+/// Largest read for a body (a single frame is at most this big).
+const READ: usize = 64 * 1024;
+
+/// A request body.
+#[derive(Debug)]
+pub enum RequestBody {
+    Empty,
+    /// All of it (taken by the first poll).
+    Full(Bytes),
+    /// Still arriving on the connection.
+    Stream(Reader),
+    /// hyper's (HTTPS and HTTP/2 connections).
+    Hyper(Incoming),
+}
+
+/// The read side of a connection: the socket's read half and the bytes
+/// read from it but not used yet.
+pub type ReadSide = (OwnedReadHalf, BytesMut);
+
+/// Where a finished [`Reader`] leaves the connection's read side.
+#[derive(Debug, Default)]
+pub struct Handback(Mutex<Option<ReadSide>>);
+
+impl Handback {
+    /// The read side, if the body ended cleanly.
+    pub fn take(&self) -> Option<ReadSide> {
+        self.0.lock().expect("handback lock").take()
+    }
+
+    fn put(&self, side: ReadSide) {
+        *self.0.lock().expect("handback lock") = Some(side);
+    }
+}
+
+#[derive(Debug)]
+enum Left {
+    Length(u64),
+    Chunked(Chunked),
+    Done,
+    Failed,
+}
+
+/// A body still arriving on a client's HTTP/1.1 connection.
+#[derive(Debug)]
+pub struct Reader {
+    /// The read half (`None` once handed back or failed).
+    read: Option<OwnedReadHalf>,
+    buf: BytesMut,
+    left: Left,
+    handback: Arc<Handback>,
+}
+
+impl Reader {
+    pub fn new(side: ReadSide, framing: Framing, handback: Arc<Handback>) -> Self {
+        let left = match framing {
+            Framing::None => Left::Length(0),
+            Framing::Length(n) => Left::Length(n),
+            Framing::Chunked => Left::Chunked(Chunked::default()),
+        };
+        let (read, buf) = side;
+        Self {
+            read: Some(read),
+            buf,
+            left,
+            handback,
+        }
+    }
+
+    /// The body has ended: the read side (and pipelined bytes) goes back.
+    fn finish(&mut self) {
+        self.left = Left::Done;
+        if let Some(read) = self.read.take() {
+            self.handback.put((read, std::mem::take(&mut self.buf)));
+        }
+    }
+
+    fn fail(&mut self, e: io::Error) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.left = Left::Failed;
+        self.read = None;
+        Poll::Ready(Some(Err(Box::new(e))))
+    }
+
+    /// Reads more; `Ok(0)` is the client closing (or half-closing).
+    fn poll_fill(&mut self, cx: &mut Context<'_>, want: u64) -> Poll<io::Result<usize>> {
+        let Some(read) = self.read.as_mut() else {
+            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
+        };
+        let want = want.clamp(1, READ as u64) as usize;
+        if self.buf.capacity() - self.buf.len() < want.min(8 * 1024) {
+            self.buf.reserve(want);
+        }
+        tokio_util::io::poll_read_buf(Pin::new(read), cx, &mut self.buf)
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        // Unread but already here (a handler that answered without reading
+        // a small body): skip it, so the connection can go on.
+        if let Left::Length(n) = self.left
+            && self.buf.len() as u64 >= n
+        {
+            self.buf.advance(n as usize);
+            self.finish();
+        }
+    }
+}
+
+impl http_body::Body for Reader {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            let want = match &mut this.left {
+                Left::Done | Left::Failed => return Poll::Ready(None),
+                Left::Length(0) => {
+                    this.finish();
+                    return Poll::Ready(None);
+                }
+                Left::Length(left) => {
+                    if !this.buf.is_empty() {
+                        let take = (*left).min(this.buf.len() as u64);
+                        let data = this.buf.split_to(take as usize).freeze();
+                        *left -= take;
+                        if *left == 0 {
+                            this.finish();
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                    *left
+                }
+                Left::Chunked(decoder) => match decoder.step(&mut this.buf) {
+                    Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Ok(Step::Done) => {
+                        this.finish();
+                        return Poll::Ready(None);
+                    }
+                    Ok(Step::NeedMore) => READ as u64,
+                    Err(e) => return this.fail(e),
+                },
+            };
+            match ready!(this.poll_fill(cx, want)) {
+                Ok(0) => {
+                    return this.fail(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the client closed the connection in the middle of the request body",
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => return this.fail(e),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.left, Left::Done | Left::Failed | Left::Length(0))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.left {
+            Left::Length(n) => SizeHint::with_exact(n),
+            Left::Done | Left::Failed => SizeHint::with_exact(0),
+            Left::Chunked(_) => SizeHint::default(),
+        }
+    }
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            RequestBody::Empty => Poll::Ready(None),
+            RequestBody::Full(b) if b.is_empty() => Poll::Ready(None),
+            RequestBody::Full(b) => Poll::Ready(Some(Ok(Frame::data(std::mem::take(b))))),
+            RequestBody::Stream(r) => Pin::new(r).poll_frame(cx),
+            RequestBody::Hyper(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as BoxError),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            RequestBody::Empty => true,
+            RequestBody::Full(b) => b.is_empty(),
+            RequestBody::Stream(r) => r.is_end_stream(),
+            RequestBody::Hyper(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            RequestBody::Empty => SizeHint::with_exact(0),
+            RequestBody::Full(b) => SizeHint::with_exact(b.len() as u64),
+            RequestBody::Stream(r) => r.size_hint(),
+            RequestBody::Hyper(b) => b.size_hint(),
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! ferry's own HTTP/1.1 server for plain client connections (north-south
+//! and mesh): read a request head into the connection's buffer, parse it
+//! (`request`), hand the request to the handler with its body (`body`),
+//! write the response (`response`), and go on with the next request on the
+//! connection (keep-alive and pipelining), until the client closes, asks to
+//! close, or switches protocols (the stream is handed to the upgrade). TLS
+//! and HTTP/2 connections are served by hyper (`server`).
+//!
+//! This is the common path of every request. hyper's server dispatch, its
+//! per-connection buffers and the response body wrapper it needed cost a
+//! tenth of the proxy's CPU; here one task does a request in straight-line
+//! code, and header values share the read buffer.
+//!
+//! **Parking.** A connection idle for `GatewayConfig::park_after` (to twice
+//! that: the timer is not reset per request, after traffic it runs once
+//! more) gives back its read and write buffers, keeping only the bytes of
+//! a request head cut short; what an idle keep-alive connection then costs
+//! is its task, its socket and its [`ConnState`] (well under 1 KiB).
+
+mod body;
+mod io;
+mod request;
+mod response;
+
+pub use body::RequestBody;
+pub use io::Upgraded;
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use std::io::IoSlice;
+
+use bytes::BytesMut;
+use http::{Method, Request, StatusCode};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::oneshot;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+
+use super::Inner;
+use super::handler;
+use super::server::ConnState;
+use body::{Handback, Reader};
+use request::{Framing, RequestHead};
+use response::{Asked, Sent};
+
+/// How long a keep-alive connection waits for its next request before it
+/// parks (the default of `GatewayConfig::park_after`).
+pub const PARK_AFTER: Duration = Duration::from_millis(250);
+
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Where the handler finds the client's stream once a `101` went out
+/// (shared only because request extensions must be `Clone`).
+#[derive(Debug, Clone)]
+pub struct OnUpgrade(Arc<std::sync::Mutex<Option<oneshot::Receiver<Upgraded>>>>);
+
+impl OnUpgrade {
+    /// The receiver (once).
+    pub fn take(&self) -> Option<oneshot::Receiver<Upgraded>> {
+        self.0.lock().expect("upgrade lock").take()
+    }
+}
+
+/// One client connection.
+struct Conn {
+    gw: Arc<Inner>,
+    state: Arc<ConnState>,
+    /// The read half: away while a request body [`Reader`] has it.
+    read: Option<OwnedReadHalf>,
+    write: OwnedWriteHalf,
+    buf: BytesMut,
+    out: Vec<u8>,
+    /// The idle timer (allocated on the first idle wait after parking).
+    idle: Option<Pin<Box<Sleep>>>,
+    /// A request arrived since the idle timer was (re)armed.
+    active: bool,
+    parked: bool,
+}
+
+/// Serves HTTP/1.1 on `stream` until the client is done or `shutdown`
+/// (in-flight requests finish first).
+pub(super) async fn serve(
+    gw: Arc<Inner>,
+    stream: TcpStream,
+    state: Arc<ConnState>,
+    shutdown: CancellationToken,
+) {
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
+    let (read, write) = stream.into_split();
+    let mut c = Conn {
+        gw,
+        state,
+        read: Some(read),
+        write,
+        buf: BytesMut::new(),
+        out: Vec::new(),
+        idle: None,
+        active: false,
+        parked: false,
+    };
+    loop {
+        let head = match request::parse(&mut c.buf) {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                if !c.read_more(cancelled.as_mut()).await {
+                    return;
+                }
+                continue;
+            }
+            Err(refused) => {
+                let status =
+                    StatusCode::from_u16(refused.status).unwrap_or(StatusCode::BAD_REQUEST);
+                tracing::debug!(remote = %c.state.remote, %status, "request refused");
+                let resp = super::respond::text(refused.status, "");
+                let asked = Asked {
+                    version: http::Version::HTTP_11,
+                    head_only: false,
+                    close: true,
+                };
+                let _ = response::write(&mut c.write, &mut c.out, resp, asked).await;
+                io::linger_close(c.read.as_mut(), &mut c.write).await;
+                return;
+            }
+        };
+        c.active = true;
+        match c.exchange(head, shutdown.is_cancelled()).await {
+            Next::Request => {}
+            Next::Close => {
+                io::linger_close(c.read.as_mut(), &mut c.write).await;
+                return;
+            }
+            Next::Done => return,
+            Next::Upgrade(tx) => {
+                // The handler's copy task takes the stream from here.
+                let Conn {
+                    read, write, buf, ..
+                } = c;
+                if let Some(Ok(stream)) = read.map(|r| r.reunite(write)) {
+                    let _ = tx.send(Upgraded {
+                        pre: buf.freeze(),
+                        stream,
+                    });
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// What the connection does after a response.
+enum Next {
+    Request,
+    /// Close after the client has had the response.
+    Close,
+    /// Nothing more to do (the connection failed).
+    Done,
+    /// A `101` went out: the stream goes to the upgrade.
+    Upgrade(oneshot::Sender<Upgraded>),
+}
+
+impl Conn {
+    /// Serves one request.
+    async fn exchange(&mut self, head: RequestHead, shutting_down: bool) -> Next {
+        let RequestHead {
+            method,
+            uri,
+            version,
+            headers,
+            framing,
+            keep_alive,
+            expect_continue,
+            upgrade,
+        } = head;
+        let handback = Arc::new(Handback::default());
+        let body = match (framing, self.read.take()) {
+            (Framing::None, read) => {
+                self.read = read;
+                RequestBody::Empty
+            }
+            (Framing::Length(n), read) if self.buf.len() as u64 >= n => {
+                self.read = read;
+                RequestBody::Full(self.buf.split_to(n as usize).freeze())
+            }
+            (_, Some(read)) => {
+                if expect_continue {
+                    // The body is not here yet: the client waits for this.
+                    let mut interim = [IoSlice::new(CONTINUE)];
+                    if io::write_all(&mut self.write, &mut interim).await.is_err() {
+                        return Next::Done;
+                    }
+                }
+                let side = (read, std::mem::take(&mut self.buf));
+                RequestBody::Stream(Reader::new(side, framing, handback.clone()))
+            }
+            (_, None) => return Next::Done,
+        };
+        let streamed = matches!(body, RequestBody::Stream(_));
+        let mut req = Request::new(body);
+        *req.method_mut() = method;
+        *req.uri_mut() = uri;
+        *req.version_mut() = version;
+        *req.headers_mut() = headers;
+        let head_only = req.method() == Method::HEAD;
+        let mut upgrade_tx = None;
+        if upgrade {
+            let (tx, rx) = oneshot::channel();
+            req.extensions_mut()
+                .insert(OnUpgrade(Arc::new(std::sync::Mutex::new(Some(rx)))));
+            upgrade_tx = Some(tx);
+        }
+        // Boxed: the connection's task stays small while it waits idle.
+        let Ok(resp) = Box::pin(handler::handle(self.gw.clone(), self.state.clone(), req)).await;
+        let mut close = !keep_alive || shutting_down;
+        if streamed {
+            // The buffer comes back with the body's end; an unfinished body
+            // leaves the connection unusable.
+            match handback.take() {
+                Some((read, buf)) => (self.read, self.buf) = (Some(read), buf),
+                None => close = true,
+            }
+        }
+        let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+        if switching && upgrade_tx.is_none() {
+            close = true;
+        }
+        let asked = Asked {
+            version,
+            head_only,
+            close,
+        };
+        let sent = response::write(&mut self.write, &mut self.out, resp, asked).await;
+        match sent {
+            Err(e) => {
+                tracing::debug!(error = %e, remote = %self.state.remote, "writing the response failed");
+                Next::Done
+            }
+            Ok(_) if switching => match upgrade_tx {
+                Some(tx) => Next::Upgrade(tx),
+                None => Next::Close,
+            },
+            Ok(Sent::Close) => Next::Close,
+            Ok(Sent::KeepAlive) => Next::Request,
+        }
+    }
+
+    /// Reads more of a request head; false when the connection is over
+    /// (closed, failed, or shutting down while idle).
+    async fn read_more(&mut self, mut cancelled: Pin<&mut impl Future<Output = ()>>) -> bool {
+        poll_fn(|cx| self.poll_read_more(cx, cancelled.as_mut())).await
+    }
+
+    /// Reads what the socket has (true; false at its end or on an error);
+    /// while it has nothing, watches for shutdown (only when no request is
+    /// pending) and parks when idle long enough.
+    fn poll_read_more(
+        &mut self,
+        cx: &mut Context<'_>,
+        cancelled: Pin<&mut impl Future<Output = ()>>,
+    ) -> Poll<bool> {
+        let Some(read) = self.read.as_mut() else {
+            return Poll::Ready(false);
+        };
+        // A parked connection holds no buffer; the read allocates a small one.
+        if !self.parked && self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(8 * 1024);
+        }
+        if let Poll::Ready(r) = tokio_util::io::poll_read_buf(Pin::new(read), cx, &mut self.buf) {
+            if self.parked {
+                self.parked = false;
+                self.idle = None;
+            }
+            return Poll::Ready(matches!(r, Ok(n) if n > 0));
+        }
+        if self.buf.is_empty() && cancelled.poll(cx).is_ready() {
+            return Poll::Ready(false);
+        }
+        if !self.parked && self.idle_expired(cx) {
+            self.park();
+        }
+        Poll::Pending
+    }
+
+    /// The connection is idle: arms the timer on the first idle wait and
+    /// reports whether the connection has now been idle long enough.
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        let park_after = self.gw.config.park_after;
+        let sleep = self.idle.get_or_insert_with(|| {
+            self.active = false;
+            Box::pin(tokio::time::sleep_until(Instant::now() + park_after))
+        });
+        while sleep.as_mut().poll(cx).is_ready() {
+            if !self.active {
+                return true;
+            }
+            self.active = false;
+            sleep.as_mut().reset(Instant::now() + park_after);
+        }
+        false
+    }
+
+    /// Gives back the buffers, keeping only the bytes of a head cut short.
+    fn park(&mut self) {
+        self.buf = BytesMut::from(&self.buf[..]);
+        self.out = Vec::new();
+        self.idle = None;
+        self.parked = true;
+        self.gw.metrics.parks.inc();
+    }
+}

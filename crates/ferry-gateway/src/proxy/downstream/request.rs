@@ -1,0 +1,189 @@
+//! Parsing a client's HTTP/1.1 request head, without IO: `httparse` over
+//! the connection's read buffer, into `http` types whose header values and
+//! request target share the buffer's bytes instead of copies, plus what the
+//! connection needs to know: how the body is delimited (RFC 9112 §6.3:
+//! chunked when it is the final transfer coding, else Content-Length, else
+//! none; both at once, or an unknown coding, is refused, as nginx does, so
+//! no request can be smuggled past a backend that frames it differently),
+//! whether the connection stays open, whether the client waits for
+//! `100 Continue`, and whether it asks for a protocol upgrade.
+
+use std::mem::MaybeUninit;
+
+use bytes::{Buf, BytesMut};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Uri, Version};
+
+/// Longest request head accepted; longer gets 431 (nginx's default for all
+/// of a request's header buffers is 32 KiB; hyper's is larger).
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Most header fields accepted (hyper's default).
+const MAX_HEADERS: usize = 100;
+
+/// How the request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    None,
+    /// Exactly this many bytes (more than zero).
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+}
+
+/// A parsed request head and the facts the connection acts on.
+#[derive(Debug)]
+pub struct RequestHead {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub framing: Framing,
+    /// The client allows another request on the connection afterwards.
+    pub keep_alive: bool,
+    /// The client waits for `100 Continue` before it sends the body.
+    pub expect_continue: bool,
+    /// The client asks to switch protocols (`Upgrade`, e.g. WebSocket).
+    pub upgrade: bool,
+}
+
+/// A request the connection refuses: answered with `status`, then closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub status: u16,
+    pub reason: &'static str,
+}
+
+fn refuse(status: u16, reason: &'static str) -> Refused {
+    Refused { status, reason }
+}
+
+/// Where one header field's name and value lie in the head.
+type Span = (u32, u32, u32, u32);
+
+/// Parses a request head from the front of `buf` and consumes it; `None`
+/// while the head is incomplete (nothing consumed). Empty lines before a
+/// request line are skipped (RFC 9112 §2.2).
+pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, Refused> {
+    let blank = buf
+        .iter()
+        .take_while(|b| matches!(b, b'\r' | b'\n'))
+        .count();
+    if blank > 0 {
+        buf.advance(blank);
+    }
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut slots) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+            return Err(refuse(431, "Request Header Fields Too Large"));
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(refuse(431, "Request Header Fields Too Large"));
+        }
+        Err(_) => return Err(refuse(400, "Bad Request")),
+    };
+    if len > MAX_HEAD {
+        return Err(refuse(431, "Request Header Fields Too Large"));
+    }
+    let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
+        .map_err(|_| refuse(400, "Bad Request"))?;
+    let version = match req.version {
+        Some(0) => Version::HTTP_10,
+        _ => Version::HTTP_11,
+    };
+    let base = buf.as_ptr() as usize;
+    let offset = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+    let path = req.path.unwrap_or("");
+    let target = (offset(path.as_bytes()), path.len() as u32);
+    let mut spans: [Span; MAX_HEADERS] = [(0, 0, 0, 0); MAX_HEADERS];
+    let count = req.headers.len();
+    for (span, h) in spans.iter_mut().zip(req.headers.iter()) {
+        let (n, v) = (offset(h.name.as_bytes()), offset(h.value));
+        *span = (n, n + h.name.len() as u32, v, v + h.value.len() as u32);
+    }
+    let head = buf.split_to(len).freeze();
+    let (ts, tl) = (target.0 as usize, target.1 as usize);
+    let uri =
+        Uri::from_maybe_shared(head.slice(ts..ts + tl)).map_err(|_| refuse(400, "Bad Request"))?;
+    let mut headers = HeaderMap::with_capacity(count);
+    let mut length: Option<u64> = None;
+    let mut coded = false;
+    let mut chunked = false;
+    let mut close = version == Version::HTTP_10;
+    let mut expect_continue = false;
+    let mut upgrade = false;
+    for &(ns, ne, vs, ve) in &spans[..count] {
+        let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
+        let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| refuse(400, "Bad Request"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(vs..ve))
+            .map_err(|_| refuse(400, "Bad Request"))?;
+        if name == header::CONTENT_LENGTH {
+            let n = content_length(value.as_bytes()).ok_or(refuse(400, "Bad Request"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(refuse(400, "Bad Request"));
+            }
+            length = Some(n);
+        } else if name == header::TRANSFER_ENCODING {
+            coded = true;
+            // Only the final coding says how the message ends (§6.3).
+            let last = value.to_str().unwrap_or("").rsplit(',').next();
+            chunked = last.is_some_and(|c| c.trim().eq_ignore_ascii_case("chunked"));
+        } else if name == header::CONNECTION {
+            for token in value.to_str().unwrap_or("").split(',').map(str::trim) {
+                if token.eq_ignore_ascii_case("close") {
+                    close = true;
+                } else if token.eq_ignore_ascii_case("keep-alive") && version == Version::HTTP_10 {
+                    close = false;
+                }
+            }
+        } else if name == header::EXPECT {
+            expect_continue = value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+        } else if name == header::UPGRADE {
+            upgrade = true;
+        }
+        headers.append(name, value);
+    }
+    let framing = match (coded, length) {
+        // Both: refused (§6.3 allows treating it as an error; a proxy must
+        // not forward what two parties could read two ways).
+        (true, Some(_)) => return Err(refuse(400, "Bad Request")),
+        (true, None) if !chunked || version == Version::HTTP_10 => {
+            return Err(refuse(400, "Bad Request"));
+        }
+        (true, None) => Framing::Chunked,
+        (false, Some(0) | None) => Framing::None,
+        (false, Some(n)) => Framing::Length(n),
+    };
+    Ok(Some(RequestHead {
+        method,
+        uri,
+        version,
+        headers,
+        framing,
+        keep_alive: !close,
+        expect_continue: expect_continue && version == Version::HTTP_11,
+        upgrade,
+    }))
+}
+
+/// A Content-Length value: digits only (a list of equal values, which
+/// RFC 9110 §8.6 allows a recipient to accept, is refused like nginx does).
+fn content_length(v: &[u8]) -> Option<u64> {
+    let v = v.trim_ascii();
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+#[cfg(test)]
+#[path = "request_tests.rs"]
+mod tests;
