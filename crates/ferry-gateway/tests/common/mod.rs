@@ -1,7 +1,11 @@
 //! Test fixtures: tiny HTTP backends on 127.0.0.1 that answer their version
 //! and record what they saw, Service snapshots built from them, and a
 //! gateway serving on a loopback port with objects parsed from YAML.
+//! `wire` reads HTTP/1.1 by hand; `raw` is a scripted raw-TCP backend.
 #![allow(dead_code)]
+
+pub mod raw;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
