@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use super::Inner;
 use super::client::Body;
 use super::downstream::{OnUpgrade, RequestBody, Upgraded};
-use super::outbound::{hash_key, mirror, prepare};
+use super::outbound::{collect, hash_key, mirror, prepare};
 use super::respond::{self, text};
 use super::server::{ConnState, Direction};
 use crate::metrics::{FaultLabels, RequestKey, RequestSample};
@@ -61,16 +61,14 @@ pub async fn handle(
         }
         _ => None,
     };
-    // Boxed, like the big awaits inside `route`: this future stays small
-    // (hyper moves it, copying its whole size, several times per request).
-    let (resp, route, dest, retries) = Box::pin(route(
+    let (resp, route, dest, retries) = route(
         gw.clone(),
         conn.clone(),
         req,
         host_raw,
         &table,
         fallback.as_ref(),
-    ))
+    )
     .await;
     let status = resp.status().as_u16();
     let elapsed = start.elapsed();
@@ -262,21 +260,17 @@ async fn route<'a>(
     }
     let upgrade = req.headers().contains_key(header::UPGRADE);
     let on_upgrade = upgrade.then(|| DownstreamUpgrade::of(&mut req));
-    // The two big awaits are boxed: the handler's own future stays small,
-    // and hyper moves it (memcpy of its whole size) several times per request.
-    let prepared = Box::pin(prepare(
-        &gw,
-        &conn,
-        req,
-        rule,
-        fwd,
-        wd,
-        matched.as_deref(),
-        host_raw,
-    ));
-    let (head, body) = match prepared.await {
+    let (head, body) = match prepare(&gw, &conn, req, rule, fwd, wd, matched.as_deref(), host_raw) {
         Ok(x) => x,
         Err(r) => return (r, name, dest, 0),
+    };
+    let body = match body {
+        Ok(b) => b,
+        // Boxed: rare, and this future stays small without it.
+        Err(b) => match Box::pin(collect(b)).await {
+            Ok(b) => b,
+            Err(r) => return (r, name, dest, 0),
+        },
     };
     mirror(&gw, table, name, fwd, &head, &body);
     let (retry, timeout) = if fwd.fault.is_set() {

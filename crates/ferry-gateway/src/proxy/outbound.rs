@@ -30,10 +30,12 @@ use crate::table::{
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-/// The request head to send upstream, and its body (buffered when small and
-/// retries or mirrors may replay it).
+/// The request head to send upstream, and its body (buffered when it is
+/// already whole, or small and retries or mirrors may replay it; a body
+/// still to be collected for that comes back as `Err(Ok(body))`, to be
+/// awaited with [`collect`] off the common path).
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn prepare(
+pub(super) fn prepare(
     gw: &Inner,
     conn: &ConnState,
     req: Request<RequestBody>,
@@ -42,7 +44,7 @@ pub(super) async fn prepare(
     wd: &WeightedDestination,
     matched: Option<&str>,
     host_raw: &str,
-) -> Result<(Head, ReqBody), Response<Body>> {
+) -> Result<(Head, Result<ReqBody, RequestBody>), Response<Body>> {
     let (parts, incoming) = req.into_parts();
     let upgrade = parts.headers.contains_key(header::UPGRADE);
     let grpc = parts
@@ -101,22 +103,28 @@ pub(super) async fn prepare(
         grpc,
     };
     let wants_copy = fwd.retries.attempts > 0 || !fwd.mirrors.is_empty();
-    let hint = incoming.size_hint();
-    let body = if incoming.is_end_stream() {
-        ReqBody::Buffered(Bytes::new())
-    } else if wants_copy
-        && hint
-            .exact()
-            .is_some_and(|n| n as usize <= gw.config.buffer_limit)
-    {
-        match incoming.collect().await {
-            Ok(c) => ReqBody::Buffered(c.to_bytes()),
-            Err(_) => return Err(text(400, "request body ended early\n")),
+    let body = match incoming {
+        RequestBody::Empty => Ok(ReqBody::Buffered(Bytes::new())),
+        RequestBody::Full(b) => Ok(ReqBody::Buffered(b)),
+        b if b.is_end_stream() => Ok(ReqBody::Buffered(Bytes::new())),
+        b if wants_copy
+            && b.size_hint()
+                .exact()
+                .is_some_and(|n| n as usize <= gw.config.buffer_limit) =>
+        {
+            Err(b)
         }
-    } else {
-        ReqBody::Stream(Some(incoming.boxed_unsync()))
+        b => Ok(ReqBody::Stream(Some(b.boxed_unsync()))),
     };
     Ok((head, body))
+}
+
+/// Collects a small body that retries or mirrors may replay.
+pub(super) async fn collect(body: RequestBody) -> Result<ReqBody, Response<Body>> {
+    match body.collect().await {
+        Ok(c) => Ok(ReqBody::Buffered(c.to_bytes())),
+        Err(_) => Err(text(400, "request body ended early\n")),
+    }
 }
 
 /// Fires mirrors (fire-and-forget; Host suffixed `-shadow`; skipped and

@@ -179,33 +179,49 @@ fn set(h: &mut HeaderMap, name: HeaderName, v: &str) {
 pub fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
     const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
     const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-    // Passes over the names present (a handful), comparing known names
-    // without parsing, hashing or allocating; only what is found is removed.
-    // The Connection value is read once (a reference-counted copy): it may be
-    // removed before the fields it lists.
-    let connection = h.get(header::CONNECTION).cloned();
-    let listed = connection.as_ref().and_then(|v| v.to_str().ok());
-    let hop = |h: &HeaderMap| {
-        h.keys()
-            .find(|name| {
-                **name == KEEP_ALIVE
-                    || **name == PROXY_CONNECTION
-                    || **name == header::PROXY_AUTHENTICATE
-                    || **name == header::PROXY_AUTHORIZATION
-                    || **name == header::TRAILER
-                    || **name == header::TRANSFER_ENCODING
-                    || (!upgrade && (**name == header::CONNECTION || **name == header::UPGRADE))
-                    || (!(upgrade && **name == header::UPGRADE)
-                        && **name != header::CONNECTION
-                        && listed.is_some_and(|l| {
-                            l.split(',')
-                                .any(|t| t.trim().eq_ignore_ascii_case(name.as_str()))
-                        }))
-            })
-            .cloned()
+    // One pass over the names present (a handful), comparing known names
+    // without parsing, hashing or allocating; then only what was found is
+    // removed, and the fields the Connection value lists.
+    let fixed = |name: &HeaderName| {
+        *name == KEEP_ALIVE
+            || *name == PROXY_CONNECTION
+            || *name == header::PROXY_AUTHENTICATE
+            || *name == header::PROXY_AUTHORIZATION
+            || *name == header::TRAILER
+            || *name == header::TRANSFER_ENCODING
+            || (!upgrade && (*name == header::CONNECTION || *name == header::UPGRADE))
     };
-    while let Some(name) = hop(h) {
-        h.remove(&name);
+    let mut found: [Option<HeaderName>; 4] = Default::default();
+    let mut more = false;
+    let mut slots = found.iter_mut();
+    for name in h.keys().filter(|n| fixed(n)) {
+        match slots.next() {
+            Some(slot) => *slot = Some(name.clone()),
+            None => more = true,
+        }
+    }
+    // The Connection value is read before the field may go (a
+    // reference-counted copy).
+    let connection = h.get(header::CONNECTION).cloned();
+    for name in found.iter().flatten() {
+        h.remove(name);
+    }
+    if more {
+        while let Some(name) = h.keys().find(|n| fixed(n)).cloned() {
+            h.remove(&name);
+        }
+    }
+    let listed = connection.as_ref().and_then(|v| v.to_str().ok());
+    for token in listed.into_iter().flat_map(|l| l.split(',')).map(str::trim) {
+        let keep = token.is_empty()
+            || token.eq_ignore_ascii_case("close")
+            || token.eq_ignore_ascii_case("keep-alive")
+            || token.eq_ignore_ascii_case("connection")
+            || (upgrade && token.eq_ignore_ascii_case("upgrade"));
+        if !keep {
+            // A `&str` name is looked up without allocating.
+            h.remove(token);
+        }
     }
 }
 

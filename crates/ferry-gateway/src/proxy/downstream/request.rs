@@ -111,7 +111,8 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, Refused> {
     let (ts, tl) = (target.0 as usize, target.1 as usize);
     let uri =
         Uri::from_maybe_shared(head.slice(ts..ts + tl)).map_err(|_| refuse(400, "Bad Request"))?;
-    let mut headers = HeaderMap::with_capacity(count);
+    // Room for the fields the proxy adds (X-Forwarded-For/-Proto, Host).
+    let mut headers = HeaderMap::with_capacity(count + 3);
     let mut length: Option<u64> = None;
     let mut coded = false;
     let mut chunked = false;
