@@ -14,6 +14,8 @@ use bytes::{Buf, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Uri, Version};
 
+use crate::proxy::h1::codec::Spans;
+
 /// Longest request head accepted; longer gets 431 (nginx's default for all
 /// of a request's header buffers is 32 KiB; hyper's is larger).
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -58,9 +60,6 @@ fn refuse(status: u16, reason: &'static str) -> Refused {
     Refused { status, reason }
 }
 
-/// Where one header field's name and value lie in the head.
-type Span = (u32, u32, u32, u32);
-
 /// Parses a request head from the front of `buf` and consumes it; `None`
 /// while the head is incomplete (nothing consumed). Empty lines before a
 /// request line are skipped (RFC 9112 §2.2).
@@ -97,18 +96,12 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, Refused> {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let base = buf.as_ptr() as usize;
-    let offset = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
     let path = req.path.unwrap_or("");
-    let target = (offset(path.as_bytes()), path.len() as u32);
-    let mut spans: [Span; MAX_HEADERS] = [(0, 0, 0, 0); MAX_HEADERS];
+    let (ts, tl) = (path.as_ptr() as usize - buf.as_ptr() as usize, path.len());
     let count = req.headers.len();
-    for (span, h) in spans.iter_mut().zip(req.headers.iter()) {
-        let (n, v) = (offset(h.name.as_bytes()), offset(h.value));
-        *span = (n, n + h.name.len() as u32, v, v + h.value.len() as u32);
-    }
+    let mut spans = Spans::default();
+    spans.record(buf, req.headers);
     let head = buf.split_to(len).freeze();
-    let (ts, tl) = (target.0 as usize, target.1 as usize);
     let uri =
         Uri::from_maybe_shared(head.slice(ts..ts + tl)).map_err(|_| refuse(400, "Bad Request"))?;
     // Room for the fields the proxy adds (X-Forwarded-For/-Proto, Host).
@@ -119,7 +112,7 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, Refused> {
     let mut close = version == Version::HTTP_10;
     let mut expect_continue = false;
     let mut upgrade = false;
-    for &(ns, ne, vs, ve) in &spans[..count] {
+    for &(ns, ne, vs, ve) in spans.get() {
         let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
         let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| refuse(400, "Bad Request"))?;
         let value = HeaderValue::from_maybe_shared(head.slice(vs..ve))

@@ -6,11 +6,14 @@
 //! and decoding a chunked body incrementally.
 
 use std::io::{self, Write as _};
+use std::mem::MaybeUninit;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, StatusCode, Version};
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 
 /// Longest response head accepted (hyper's default buffer is larger, but a
 /// backend sending more than 64 KiB of headers is broken).
@@ -95,15 +98,53 @@ pub enum Parsed {
 /// Where one header field's name and value lie in the head (the read
 /// buffer never grows far past [`MAX_HEAD`] before a head completes, so
 /// offsets fit in `u32`).
-type Span = (u32, u32, u32, u32);
+pub type Span = (u32, u32, u32, u32);
+
+/// Header spans of one head: on the stack for the usual handful of fields
+/// (a full-size array would cost more to zero than the parse itself).
+#[derive(Default)]
+pub struct Spans {
+    small: [Span; 16],
+    count: usize,
+    large: Vec<Span>,
+}
+
+impl Spans {
+    /// Records where `headers`, parsed from `buf`, lie in it.
+    pub fn record(&mut self, buf: &[u8], headers: &[httparse::Header<'_>]) {
+        let base = buf.as_ptr() as usize;
+        let offset = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+        let span = |h: &httparse::Header<'_>| {
+            let (n, v) = (offset(h.name.as_bytes()), offset(h.value));
+            (n, n + h.name.len() as u32, v, v + h.value.len() as u32)
+        };
+        self.count = headers.len();
+        if headers.len() <= self.small.len() {
+            for (slot, h) in self.small.iter_mut().zip(headers) {
+                *slot = span(h);
+            }
+        } else {
+            self.large = headers.iter().map(span).collect();
+        }
+    }
+
+    pub fn get(&self) -> &[Span] {
+        if self.count <= self.small.len() {
+            &self.small[..self.count]
+        } else {
+            &self.large
+        }
+    }
+}
 
 /// Parses a response head from the start of `buf` (the response to a
 /// request with `method`) and consumes it. Header values share the head's
 /// bytes instead of being copied.
 pub fn parse_response(buf: &mut BytesMut, method: &Method) -> io::Result<Parsed> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut slots);
-    let len = match resp.parse(buf) {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let config = httparse::ParserConfig::default();
+    let len = match config.parse_response_with_uninit_headers(&mut resp, buf, &mut slots) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
             return Err(invalid("response head too large"));
@@ -126,21 +167,18 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> io::Result<Parsed>
     } else {
         Version::HTTP_11
     };
-    let base = buf.as_ptr() as usize;
-    let offset = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
-    let mut spans: [Span; MAX_HEADERS] = [(0, 0, 0, 0); MAX_HEADERS];
-    let count = resp.headers.len();
-    for (span, h) in spans.iter_mut().zip(resp.headers.iter()) {
-        let (n, v) = (offset(h.name.as_bytes()), offset(h.value));
-        *span = (n, n + h.name.len() as u32, v, v + h.value.len() as u32);
-    }
+    let mut spans = Spans::default();
+    spans.record(buf, resp.headers);
     let head = buf.split_to(len).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
+    let mut headers = HeaderMap::with_capacity(spans.get().len());
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut coded = false;
     let mut close = version == Version::HTTP_10;
-    for &(ns, ne, vs, ve) in &spans[..count] {
+    // The Connection field lists other fields (rare): kept for the handler
+    // to strip them by it.
+    let mut listed = false;
+    for &(ns, ne, vs, ve) in spans.get() {
         let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
         let name =
             HeaderName::from_bytes(&head[ns..ne]).map_err(|_| invalid("invalid header name"))?;
@@ -172,10 +210,19 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> io::Result<Parsed>
             for token in value.to_str().unwrap_or("").split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {
                     close = true;
-                } else if token.eq_ignore_ascii_case("keep-alive") && version == Version::HTTP_10 {
-                    close = false;
+                } else if token.eq_ignore_ascii_case("keep-alive") {
+                    close &= version != Version::HTTP_10;
+                } else if !token.is_empty() {
+                    listed = true;
                 }
             }
+            if !listed {
+                // Hop-by-hop, and nothing else to strip by it: not kept
+                // (the handler's stripping then finds nothing to remove).
+                continue;
+            }
+        } else if name == KEEP_ALIVE {
+            continue;
         }
         headers.append(name, value);
     }

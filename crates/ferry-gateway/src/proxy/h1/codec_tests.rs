@@ -172,3 +172,26 @@ proptest! {
         let _ = decode_in_pieces(&data, &[7, 31]);
     }
 }
+
+#[test]
+fn connection_management_fields_are_not_kept_unless_they_list_others() {
+    let get = Method::GET;
+    let h = head(
+        "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 4\r\n\r\n",
+        &get,
+    );
+    assert!(h.keep_alive);
+    assert!(!h.headers.contains_key(header::CONNECTION));
+    assert!(!h.headers.contains_key("keep-alive"));
+    // A listed field stays with the Connection value, for the handler to strip.
+    let h = head(
+        "HTTP/1.1 200 OK\r\nConnection: x-private\r\nX-Private: 1\r\nContent-Length: 4\r\n\r\n",
+        &get,
+    );
+    assert_eq!(h.headers[header::CONNECTION], "x-private");
+    let h = head(
+        "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 4\r\n\r\n",
+        &get,
+    );
+    assert!(h.keep_alive);
+}
