@@ -11,6 +11,10 @@
 #   * saturation throughput (wrk, 64 connections), and the requests served
 #     per CPU-second the proxy used during it (a single-core capacity that
 #     other load on the machine disturbs far less than the raw rate);
+#   * user-space instructions per proxied request (`ir`), counted by
+#     valgrind's callgrind over a wrk run (each proxy alone, on its own
+#     port, counters zeroed after a warm-up): unlike times, a count that
+#     other load on this shared machine cannot disturb;
 #   * memory held by idle keep-alive connections: resident set size (all
 #     processes of the proxy) while IDLE_CONNS clients that each sent one
 #     request stay connected, minus the resident set size before they came,
@@ -22,14 +26,14 @@
 #
 # Usage: bench/gateway.sh   (env: DURATION=seconds per run, default 10;
 #                            IDLE_CONNS, default 9900; ROUNDS, default 2;
-#                            TESTS, default "lat sat mem"; SKIP_BUILD=1)
-# Needs: nginx, haproxy, wrk (Debian), python3.
+#                            TESTS, default "lat sat mem ir"; SKIP_BUILD=1)
+# Needs: nginx, haproxy, wrk, valgrind (Debian), python3.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
 IDLE_CONNS=${IDLE_CONNS:-9900}  # HAProxy needs 2 fds per connection within the 20000 fd limit
 ROUNDS=${ROUNDS:-2}
-TESTS=${TESTS:-lat sat mem}
+TESTS=${TESTS:-lat sat mem ir}
 WORK=$(mktemp -d /tmp/ferry-bench-gateway.XXXXXX)
 B1=19101 B2=19102 NGX=19201 HAP=19202 FRY=19203
 PIDS=()
@@ -167,7 +171,41 @@ PY
   echo $!
 }
 
+# ir name -> user-space instructions per request under callgrind (the
+# proxy alone on port IRP, single process, counters zeroed after warm-up).
+IRP=19211
+ir() {
+  local vp n total out cg="$WORK/cg.$1"
+  case $1 in
+    nginx) sed -e "s/127.0.0.1:$NGX/127.0.0.1:$IRP/" -e "s#$WORK/ngx/#$WORK/ngx-ir/#g" "$WORK/ngx/nginx.conf" > "$WORK/ngx-ir.conf"
+           mkdir -p "$WORK/ngx-ir"
+           taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$cg.%p" \
+             nginx -p "$WORK/ngx-ir" -c "$WORK/ngx-ir.conf" -g 'daemon off; master_process off;' 2>"$WORK/logs/ir.nginx" & vp=$! ;;
+    # (valgrind keeps the top file descriptors: no fd limit of 20000 here)
+    haproxy) sed -e "s/127.0.0.1:$HAP/127.0.0.1:$IRP/" -e '/ulimit-n/d' -e 's/maxconn 9950/maxconn 1000/' \
+               "$WORK/haproxy.cfg" > "$WORK/haproxy-ir.cfg"
+           taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$cg.%p" \
+             haproxy -f "$WORK/haproxy-ir.cfg" -db 2>"$WORK/logs/ir.haproxy" & vp=$! ;;
+    ferry) FERRY_WORKERS=1 taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$cg.%p" \
+             "$FERRY_BIN" --listen 127.0.0.1:$IRP --routes "$WORK/routes.yaml" \
+             --service "default/web=v1@127.0.0.1:$B1,v2@127.0.0.1:$B2" 2>"$WORK/logs/ir.ferry" & vp=$! ;;
+  esac
+  for _ in $(seq 1 300); do curl -sf -o /dev/null "http://127.0.0.1:$IRP/" && break; sleep 0.1; done
+  taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:$IRP/" >/dev/null
+  callgrind_control -z "$vp" >/dev/null
+  out=$(taskset -c 1 wrk -t1 -c64 -d"${DURATION}s" "http://127.0.0.1:$IRP/")
+  callgrind_control -d "$vp" >/dev/null
+  n=$(echo "$out" | awk '/requests in/ {print $1}')
+  kill "$vp"; wait "$vp" 2>/dev/null || true
+  total=$(awk '/^summary:/ {print $2}' "$cg".*.1)
+  echo "  $1 under callgrind: $n requests, $total instructions" >&2
+  echo "$total / $n" | bc -l
+}
+
 declare -A R S # medians; space-separated samples per key
+if [[ " $TESTS " == *" ir "* ]]; then
+  for name in nginx haproxy ferry; do S[$name,ir]=$(ir $name); done
+fi
 median() { python3 -c 'import sys, statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 port_of() { case $1 in nginx) echo $NGX;; haproxy) echo $HAP;; ferry) echo $FRY;; direct) echo $B1;; esac; }
 pid_of() { case $1 in nginx) echo $NGX_PID;; haproxy) echo $HAP_PID;; ferry) echo $FRY_PID;; esac; }
@@ -228,6 +266,8 @@ if "lat" in tests:
 if "sat" in tests:
     rows.append(("saturation (req/s)", {n: r[f"{n},sat"] for n in names}, "higher"))
     rows.append(("requests per CPU-second", {n: r[f"{n},eff"] for n in names}, "higher"))
+if "ir" in tests:
+    rows.append(("user instructions per request", {n: r[f"{n},ir"] for n in names}, "lower"))
 if "mem" in tests:
     rows.append(("RSS before clients (MB)", {n: r[f"{n},rss0"] / 1024 for n in names}, None))
     rows.append((f"RSS with {conns} idle conns (MB)", {n: r[f"{n},rss"] / 1024 for n in names}, None))

@@ -18,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # Packages the product needs at run time (runc for containers, iproute2 for
 # network namespaces) and packages the tests use as real peers and clients.
 RUNTIME_PKGS=(runc iproute2 busybox-static git curl ca-certificates pkg-config binutils)
-TEST_PKGS=(skopeo podman catatonit buildah nginx haproxy wrk mosquitto mosquitto-clients jq chromium)
+TEST_PKGS=(skopeo podman catatonit buildah nginx haproxy wrk valgrind mosquitto mosquitto-clients jq chromium)
 
 missing=()
 pkgs=("${RUNTIME_PKGS[@]}")
