@@ -4,8 +4,10 @@
 //! Flagger-style success rate or p99 is a one-line query (ARCHITECTURE.md).
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
+
+use foldhash::fast::RandomState;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -66,7 +68,16 @@ pub struct Metrics {
     active_mesh: Gauge,
     /// The four per-request metrics of each label set seen, found by a hash
     /// of the borrowed labels (no label strings are built per request).
-    request_cache: Arc<Mutex<HashMap<u64, Vec<CachedStats>>>>,
+    request_cache: Arc<Mutex<RequestCache>>,
+}
+
+/// Per-request metric handles by a foldhash of their [`RequestKey`]; equal
+/// hashes share a list (label sets come from the route table and status
+/// codes, so there are few).
+#[derive(Debug, Default)]
+struct RequestCache {
+    hasher: RandomState,
+    by_hash: HashMap<u64, Vec<CachedStats>, RandomState>,
 }
 
 /// The labels of one answered request, borrowed from the route table.
@@ -184,11 +195,9 @@ impl Default for Metrics {
 impl Metrics {
     /// Records one answered request (count, duration, body sizes) under `key`.
     pub fn record_request(&self, key: &RequestKey<'_>, sample: RequestSample) {
-        let mut h = DefaultHasher::new();
-        key.hash(&mut h);
-        let hash = h.finish();
         let mut cache = self.request_cache.lock().expect("metrics cache lock");
-        let entries = cache.entry(hash).or_default();
+        let hash = cache.hasher.hash_one(key);
+        let entries = cache.by_hash.entry(hash).or_default();
         let i = match entries.iter().position(|c| c.matches(key)) {
             Some(i) => i,
             None => {
@@ -276,5 +285,70 @@ impl Metrics {
             "Idle keep-alive connections parked (their buffers freed until the next request)",
             self.parks.clone(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus_client::encoding::text::encode;
+
+    const SAMPLE: RequestSample = RequestSample {
+        seconds: 0.001,
+        request_bytes: 10,
+        response_bytes: 100,
+    };
+
+    fn key(status: u16) -> RequestKey<'static> {
+        RequestKey {
+            direction: "north",
+            route: "web",
+            service: Some(("web", "default")),
+            subset: "v1",
+            status,
+        }
+    }
+
+    #[test]
+    fn each_label_set_counts_in_its_own_series() {
+        let m = Metrics::default();
+        for _ in 0..3 {
+            m.record_request(&key(200), SAMPLE);
+        }
+        m.record_request(&key(503), SAMPLE);
+        let unrouted = RequestKey {
+            service: None,
+            subset: "",
+            ..key(404)
+        };
+        m.record_request(&unrouted, SAMPLE);
+        let mesh = RequestKey {
+            direction: "mesh",
+            ..key(200)
+        };
+        m.record_request(&mesh, SAMPLE);
+        let count = |k: &RequestKey<'_>| m.requests.get_or_create(&k.labels()).get();
+        assert_eq!(count(&key(200)), 3);
+        assert_eq!(count(&key(503)), 1);
+        assert_eq!(count(&unrouted), 1);
+        assert_eq!(count(&mesh), 1);
+        let cache = m.request_cache.lock().unwrap();
+        assert_eq!(cache.by_hash.values().map(Vec::len).sum::<usize>(), 4);
+    }
+
+    #[test]
+    fn recorded_requests_are_exported_with_their_labels() {
+        let m = Metrics::default();
+        m.record_request(&key(200), SAMPLE);
+        let mut registry = Registry::default();
+        m.register(&mut registry);
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        let labels = r#"direction="north",route="web",destination_service="web.default",destination_subset="v1",response_code="200""#;
+        assert!(
+            text.contains(&format!("gateway_requests_total{{{labels}}} 1")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("gateway_request_bytes_count{{{labels}}} 1")));
     }
 }

@@ -30,11 +30,12 @@ pub fn virtual_host<'t>(table: &'t RouteTable, host: &str) -> Option<&'t Virtual
     table.north.iter().find(|v| v.host.matches(host))
 }
 
-/// The first rule matching `req`, and the path prefix its match consumed.
+/// The first rule matching `req`, and the path prefix its match consumed
+/// (borrowed from the rule unless the match ignores case).
 pub fn first_rule<'r>(
     rules: &'r [Rule],
     req: &RequestView<'_>,
-) -> Option<(&'r Rule, Option<String>)> {
+) -> Option<(&'r Rule, Option<Cow<'r, str>>)> {
     for rule in rules {
         if rule.matches.is_empty() {
             return Some((rule, None));
@@ -49,38 +50,31 @@ pub fn first_rule<'r>(
 }
 
 /// `Some(prefix)` when every condition of `m` holds (`prefix` is the matched
-/// path prefix for prefix matches).
-fn match_block(m: &Match, req: &RequestView<'_>) -> Option<Option<String>> {
+/// path prefix for prefix matches). Allocates only for the prefix of a
+/// case-insensitive prefix match (the request's spelling of it).
+fn match_block<'r>(m: &'r Match, req: &RequestView<'_>) -> Option<Option<Cow<'r, str>>> {
     let mut prefix = None;
     if let Some(pm) = &m.path {
-        let (path, lower);
-        if m.ignore_case {
-            lower = req.path.to_ascii_lowercase();
-            path = lower.as_str();
-        } else {
-            path = req.path;
-        }
-        let cmp = |s: &str| {
-            if m.ignore_case {
-                s.to_ascii_lowercase()
-            } else {
-                s.to_string()
-            }
-        };
         let ok = match pm {
-            PathMatch::Exact(e) => path == cmp(e),
+            PathMatch::Exact(e) => same(req.path, e, m.ignore_case),
             PathMatch::Prefix(p) => {
-                let p = cmp(p);
-                let ok = path.starts_with(&p);
+                let ok = req
+                    .path
+                    .get(..p.len())
+                    .is_some_and(|head| same(head, p, m.ignore_case));
                 if ok {
-                    prefix = Some(req.path[..p.len()].to_string());
+                    prefix = Some(if m.ignore_case {
+                        Cow::Owned(req.path[..p.len()].to_string())
+                    } else {
+                        Cow::Borrowed(p.as_str())
+                    });
                 }
                 ok
             }
             PathMatch::Segments(p) => {
-                let ok = segment_prefix(path, &cmp(p));
+                let ok = segment_prefix_case(req.path, p, m.ignore_case);
                 if ok {
-                    prefix = Some(p.trim_end_matches('/').to_string());
+                    prefix = Some(Cow::Borrowed(p.trim_end_matches('/')));
                 }
                 ok
             }
@@ -140,11 +134,28 @@ fn match_block(m: &Match, req: &RequestView<'_>) -> Option<Option<String>> {
 
 /// Element-wise prefix: `/foo` matches `/foo`, `/foo/` and `/foo/bar`, not `/foobar`.
 pub fn segment_prefix(path: &str, prefix: &str) -> bool {
+    segment_prefix_case(path, prefix, false)
+}
+
+/// [`segment_prefix`], ignoring ASCII case when `ignore_case`.
+fn segment_prefix_case(path: &str, prefix: &str, ignore_case: bool) -> bool {
     let p = prefix.trim_end_matches('/');
     if p.is_empty() {
         return true;
     }
-    path == p || (path.starts_with(p) && path.as_bytes().get(p.len()) == Some(&b'/'))
+    path.get(..p.len())
+        .is_some_and(|head| same(head, p, ignore_case))
+        && matches!(path.as_bytes().get(p.len()), None | Some(b'/'))
+}
+
+/// `a == b`, ignoring ASCII case when `ignore_case` (as comparing their
+/// ASCII-lowercased copies would, without making them).
+fn same(a: &str, b: &str, ignore_case: bool) -> bool {
+    if ignore_case {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a == b
+    }
 }
 
 /// Picks a destination by weight; `roll` is uniform in `[0, 1)`.
@@ -246,7 +257,116 @@ mod tests {
         assert_eq!(normalize_host("[::1]:80"), "[::1]");
     }
 
+    fn path_match(path: PathMatch, ignore_case: bool) -> Match {
+        Match {
+            path: Some(path),
+            ignore_case,
+            ..Match::default()
+        }
+    }
+
+    fn view<'a>(path: &'a str, headers: &'a HeaderMap) -> RequestView<'a> {
+        RequestView {
+            host: "example.com",
+            path,
+            query: None,
+            method: "GET",
+            scheme: "http",
+            port: 80,
+            headers,
+            source_labels: None,
+        }
+    }
+
+    /// The path prefix `m` consumes from `path`: `None` for no match.
+    fn matched(m: &Match, path: &str) -> Option<Option<String>> {
+        let headers = HeaderMap::new();
+        match_block(m, &view(path, &headers)).map(|p| p.map(Cow::into_owned))
+    }
+
+    #[test]
+    fn path_matches_consume_their_prefix() {
+        let exact = path_match(PathMatch::Exact("/Api".into()), false);
+        assert_eq!(matched(&exact, "/Api"), Some(None));
+        assert_eq!(matched(&exact, "/api"), None);
+        let prefix = path_match(PathMatch::Prefix("/Api".into()), false);
+        assert_eq!(matched(&prefix, "/Api/x"), Some(Some("/Api".into())));
+        assert_eq!(matched(&prefix, "/Apix"), Some(Some("/Api".into())));
+        assert_eq!(matched(&prefix, "/api/x"), None);
+        assert_eq!(matched(&prefix, "/Ap"), None);
+        let segments = path_match(PathMatch::Segments("/Api/".into()), false);
+        assert_eq!(matched(&segments, "/Api/x"), Some(Some("/Api".into())));
+        assert_eq!(matched(&segments, "/Api"), Some(Some("/Api".into())));
+        assert_eq!(matched(&segments, "/Apix"), None);
+    }
+
+    #[test]
+    fn case_insensitive_prefixes_are_spelled_as_requested() {
+        let exact = path_match(PathMatch::Exact("/Api".into()), true);
+        assert_eq!(matched(&exact, "/aPI"), Some(None));
+        let prefix = path_match(PathMatch::Prefix("/Api".into()), true);
+        assert_eq!(matched(&prefix, "/aPI/x"), Some(Some("/aPI".into())));
+        assert_eq!(matched(&prefix, "/\u{e9}"), None);
+        let segments = path_match(PathMatch::Segments("/Api".into()), true);
+        assert_eq!(matched(&segments, "/API/x"), Some(Some("/Api".into())));
+        assert_eq!(matched(&segments, "/APIx"), None);
+    }
+
+    #[test]
+    fn case_sensitive_prefixes_are_borrowed_from_the_rule() {
+        let m = path_match(PathMatch::Prefix("/api".into()), false);
+        let headers = HeaderMap::new();
+        let found = match_block(&m, &view("/api/x", &headers));
+        assert!(matches!(found, Some(Some(Cow::Borrowed("/api")))));
+    }
+
+    /// Path matching as it was before it stopped making lowercased copies.
+    fn lowercasing_match(pm: &PathMatch, ignore_case: bool, path: &str) -> Option<Option<String>> {
+        let fold = |s: &str| {
+            if ignore_case {
+                s.to_ascii_lowercase()
+            } else {
+                s.to_string()
+            }
+        };
+        let lower = fold(path);
+        match pm {
+            PathMatch::Exact(e) => (lower == fold(e)).then_some(None),
+            PathMatch::Prefix(p) => {
+                let p = fold(p);
+                lower
+                    .starts_with(&p)
+                    .then(|| Some(path[..p.len()].to_string()))
+            }
+            PathMatch::Segments(p) => {
+                let lp = fold(p);
+                let lp = lp.trim_end_matches('/');
+                let ok = lp.is_empty()
+                    || lower == lp
+                    || (lower.starts_with(lp) && lower.as_bytes().get(lp.len()) == Some(&b'/'));
+                ok.then(|| Some(p.trim_end_matches('/').to_string()))
+            }
+            PathMatch::Regex(_) => unreachable!(),
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn case_folding_agrees_with_lowercased_copies(
+            path in "[/aAbB\u{e9}\u{c9}]{0,6}",
+            p in "[/aAbB\u{e9}\u{c9}]{0,4}",
+            kind in 0..3,
+            ignore_case: bool,
+        ) {
+            let pm = match kind {
+                0 => PathMatch::Exact(p),
+                1 => PathMatch::Prefix(p),
+                _ => PathMatch::Segments(p),
+            };
+            let want = lowercasing_match(&pm, ignore_case, &path);
+            proptest::prop_assert_eq!(matched(&path_match(pm, ignore_case), &path), want);
+        }
+
         #[test]
         fn weighted_pick_never_panics(ws in proptest::collection::vec(0u32..1000, 0..6), roll in 0f64..1.0) {
             let d: Vec<_> = ws.iter().map(|w| wd(*w, "x")).collect();

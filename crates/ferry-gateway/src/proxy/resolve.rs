@@ -39,7 +39,9 @@ impl ResolvedService {
 #[derive(Debug, Default)]
 pub struct Resolved {
     pub snapshot: Arc<ServiceSnapshot>,
-    pub services: HashMap<ServiceKey, ResolvedService>,
+    /// Looked up per request: a fast hasher (not SipHash; Service keys come
+    /// from the cluster's own objects, not from requests).
+    pub services: HashMap<ServiceKey, ResolvedService, foldhash::fast::RandomState>,
 }
 
 impl Resolved {

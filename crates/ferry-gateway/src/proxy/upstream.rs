@@ -4,10 +4,12 @@
 //! limits, and retry per the route's policy with per-try and overall
 //! timeouts. Request bodies are replayable only when buffered.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use ferry_core::mesh::Endpoint;
 use http::header;
 use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderMap, Method, Request, Response, Uri, Version};
@@ -82,10 +84,7 @@ impl Inner {
         &self,
         table: &'t RouteTable,
         dest: &Destination,
-    ) -> (
-        &'t TrafficPolicy,
-        Option<&'t std::collections::BTreeMap<String, String>>,
-    ) {
+    ) -> (&'t TrafficPolicy, Option<&'t BTreeMap<String, String>>) {
         static DEFAULT: std::sync::LazyLock<TrafficPolicy> =
             std::sync::LazyLock::new(TrafficPolicy::default);
         let Some(p) = table.policies.get(&dest.service) else {
@@ -113,8 +112,8 @@ impl Inner {
         &self,
         table: &RouteTable,
         dest: &Destination,
-        mut head: Head,
-        mut body: ReqBody,
+        head: Head,
+        body: ReqBody,
         retry: &RetryPolicy,
         timeout: Option<Duration>,
         hash_key: Option<String>,
@@ -142,78 +141,95 @@ impl Inner {
                 }
             },
         };
-        let attempt_all = async {
-            let mut tries = 0u32;
-            loop {
-                let replayable = matches!(body, ReqBody::Buffered(_));
-                let this_body = match &mut body {
-                    ReqBody::Buffered(b) => Outgoing::Bytes(b.clone()),
-                    ReqBody::Stream(s) => match s.take() {
-                        Some(s) => Outgoing::Stream(s),
-                        None => Outgoing::Bytes(Bytes::new()),
-                    },
-                };
-                let can_retry = tries < retry.attempts && replayable;
-                let result = self
-                    .try_once(
-                        &cluster,
-                        policy,
-                        labels,
-                        dest,
-                        &mut head,
-                        !can_retry,
-                        this_body,
-                        retry.per_try_timeout,
-                        hash_key.as_deref(),
-                    )
-                    .await;
-                let retryable = match &result {
-                    Ok(r) => retry.on.status(r.status().as_u16()),
-                    Err(Failure::Connect) => {
-                        retry.on.connect_failure || retry.on.server_error || retry.on.gateway_error
-                    }
-                    Err(Failure::Reset) => {
-                        retry.on.reset || retry.on.server_error || retry.on.gateway_error
-                    }
-                    Err(Failure::Timeout) => {
-                        retry.on.server_error || retry.on.gateway_error || retry.on.reset
-                    }
-                    Err(Failure::NoHealthyUpstream) => retry.on.connect_failure,
-                    Err(_) => false,
-                };
-                if !(can_retry && retryable) {
-                    return result.map(|response| Answer {
-                        response,
-                        retries: tries,
-                    });
-                }
-                tries += 1;
-                let backoff = Duration::from_millis(25u64 << tries.min(4))
-                    .mul_f64(0.5 + fastrand::f64() / 2.0);
-                tokio::time::sleep(backoff).await;
-            }
+        let target = Target {
+            cluster: &cluster,
+            policy,
+            labels,
+            dest,
+            hash_key: hash_key.as_deref(),
         };
+        // The tries future is made in each arm, not once before the match:
+        // a future moved into `timeout` would keep its slot in this one too.
         match timeout {
-            Some(t) => tokio::time::timeout(t, attempt_all)
+            Some(t) => tokio::time::timeout(t, self.tries(&target, head, body, retry))
                 .await
                 .map_err(|_| Failure::Timeout)?,
-            None => attempt_all.await,
+            None => self.tries(&target, head, body, retry).await,
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Tries per `retry` until an answer is final.
+    async fn tries(
+        &self,
+        target: &Target<'_>,
+        mut head: Head,
+        mut body: ReqBody,
+        retry: &RetryPolicy,
+    ) -> Result<Answer, Failure> {
+        let mut tries = 0u32;
+        loop {
+            let replayable = matches!(body, ReqBody::Buffered(_));
+            let this_body = match &mut body {
+                ReqBody::Buffered(b) => Outgoing::Bytes(b.clone()),
+                ReqBody::Stream(s) => match s.take() {
+                    Some(s) => Outgoing::Stream(s),
+                    None => Outgoing::Bytes(Bytes::new()),
+                },
+            };
+            let can_retry = tries < retry.attempts && replayable;
+            let result = self
+                .try_once(
+                    target,
+                    &mut head,
+                    !can_retry,
+                    this_body,
+                    retry.per_try_timeout,
+                )
+                .await;
+            let retryable = match &result {
+                Ok(r) => retry.on.status(r.status().as_u16()),
+                Err(Failure::Connect) => {
+                    retry.on.connect_failure || retry.on.server_error || retry.on.gateway_error
+                }
+                Err(Failure::Reset) => {
+                    retry.on.reset || retry.on.server_error || retry.on.gateway_error
+                }
+                Err(Failure::Timeout) => {
+                    retry.on.server_error || retry.on.gateway_error || retry.on.reset
+                }
+                Err(Failure::NoHealthyUpstream) => retry.on.connect_failure,
+                Err(_) => false,
+            };
+            if !(can_retry && retryable) {
+                return result.map(|response| Answer {
+                    response,
+                    retries: tries,
+                });
+            }
+            tries += 1;
+            let backoff =
+                Duration::from_millis(25u64 << tries.min(4)).mul_f64(0.5 + fastrand::f64() / 2.0);
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// One try: picks an endpoint, exchanges with it and reports how that
+    /// went to outlier detection.
     async fn try_once(
         &self,
-        cluster: &Cluster,
-        policy: &TrafficPolicy,
-        labels: Option<&std::collections::BTreeMap<String, String>>,
-        dest: &Destination,
+        target: &Target<'_>,
         head: &mut Head,
         last: bool,
         body: Outgoing,
         per_try: Option<Duration>,
-        hash_key: Option<&str>,
     ) -> Result<Response<Body>, Failure> {
+        let Target {
+            cluster,
+            policy,
+            labels,
+            dest,
+            hash_key,
+        } = *target;
         let services = self.services.load();
         let resolved = services
             .services
@@ -225,25 +241,25 @@ impl Inner {
             None => entry.ports.first(),
         }
         .ok_or(Failure::UnknownService)?;
-        let candidates: Vec<&ferry_core::mesh::Endpoint> = entry
-            .endpoints
-            .iter()
-            .filter(|e| e.ready && e.ports.contains_key(&port.port))
-            .filter(|e| labels.is_none_or(|l| l.iter().all(|(k, v)| e.labels.get(k) == Some(v))))
-            .collect();
-        let total = candidates.len();
-        let now = Instant::now();
-        let endpoint = cluster
-            .pick(&candidates, &policy.lb, hash_key, now)
+        // Ready endpoints serving the port, in the subset.
+        let candidate = |e: &Endpoint| {
+            e.ready
+                && e.ports.contains_key(&port.port)
+                && labels.is_none_or(|l| l.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
+        };
+        let picked = cluster
+            .pick(
+                &entry.endpoints,
+                candidate,
+                &policy.lb,
+                hash_key,
+                Instant::now(),
+            )
             .ok_or(Failure::NoHealthyUpstream)?;
+        let endpoint = picked.endpoint;
         let container_port = endpoint.ports[&port.port];
-        let index = entry
-            .endpoints
-            .iter()
-            .position(|e| std::ptr::eq(e, endpoint))
-            .ok_or(Failure::NoHealthyUpstream)?;
         let upstream = resolved
-            .upstream(index, container_port)
+            .upstream(picked.index, container_port)
             .ok_or(Failure::Reset)?;
         let proto = port
             .app_protocol
@@ -254,12 +270,12 @@ impl Inner {
             || ["h2c", "grpc", "http2", "kubernetes.io/h2c"]
                 .iter()
                 .any(|p| proto.starts_with(p));
-        let fut = self.exchange(upstream, h2, head, last, body);
+        // Made in each arm, like the tries in `send`.
         let result = match per_try {
-            Some(t) => tokio::time::timeout(t, fut)
+            Some(t) => tokio::time::timeout(t, self.exchange(upstream, h2, head, last, body))
                 .await
                 .unwrap_or(Err(Failure::Timeout)),
-            None => fut.await,
+            None => self.exchange(upstream, h2, head, last, body).await,
         };
         let outcome = match &result {
             Ok(r) => Outcome::Status(r.status().as_u16()),
@@ -269,7 +285,7 @@ impl Inner {
             &endpoint.pod,
             outcome,
             policy.outlier.as_ref(),
-            total,
+            picked.candidates,
             Instant::now(),
         );
         if ejected {
@@ -292,7 +308,7 @@ impl Inner {
         let body = match body {
             Outgoing::Bytes(b) if !h2 && !head.headers.contains_key(header::UPGRADE) => {
                 let authority = &upstream.authority;
-                return Box::pin(h1::exchange(&self.clients.connector, upstream, head, b))
+                return h1::exchange(&self.clients.connector, upstream, head, b)
                     .await
                     .map_err(|e| {
                         tracing::debug!(error = %e, %authority, "upstream exchange failed");
@@ -332,6 +348,17 @@ impl Inner {
             Err(_) => Err(Failure::Reset),
         }
     }
+}
+
+/// What every try of one request shares.
+#[derive(Debug, Clone, Copy)]
+struct Target<'a> {
+    cluster: &'a Cluster,
+    policy: &'a TrafficPolicy,
+    /// The subset's labels, if the destination names one.
+    labels: Option<&'a BTreeMap<String, String>>,
+    dest: &'a Destination,
+    hash_key: Option<&'a str>,
 }
 
 /// One try's request body.
