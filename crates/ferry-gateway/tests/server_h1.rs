@@ -1,6 +1,7 @@
 //! The gateway's client-facing HTTP/1.1 server, seen from raw TCP clients
 //! that write exact bytes: connection persistence (HTTP/1.0 with and
-//! without keep-alive, `Connection: close`, a half-closed client), request
+//! without keep-alive, `Connection: close`, a half-closed client, closing
+//! on shutdown), request
 //! bodies (chunked in pieces, `Expect: 100-continue`), malformed and
 //! ambiguous requests (garbage, conflicting lengths, chunked plus a length,
 //! an oversized head, an unread body after a local 404), and what reaches
@@ -108,6 +109,23 @@ async fn half_closed_client_still_gets_the_whole_response() {
     assert_eq!((status, body.len()), (200, big.len()));
     assert!(body == big, "body bytes differ");
     assert_closed(&mut w).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_idle_connections_and_those_with_half_a_head() {
+    let (_b, gw) = start(echo).await;
+    let mut idle = Wire::connect(gw.addr).await;
+    let (status, _, _) = idle.fetch("GET", "/first").await;
+    assert_eq!(status, 200);
+    let mut partial = Wire::connect(gw.addr).await;
+    send(&mut partial, "GET /never-fini").await;
+    // Both connections are known to the gateway before it stops: the idle
+    // one answered, the partial one is polled until it has been read.
+    let mut probe = Wire::connect(gw.addr).await;
+    assert_eq!(probe.fetch("GET", "/probe").await.0, 200);
+    gw.stop.cancel();
+    assert_closed(&mut idle).await;
+    assert_closed(&mut partial).await;
 }
 
 // === request bodies ===

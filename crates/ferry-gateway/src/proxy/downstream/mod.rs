@@ -250,14 +250,14 @@ impl Conn {
     }
 
     /// Reads more of a request head; false when the connection is over
-    /// (closed, failed, or shutting down while idle).
+    /// (closed, failed, or shutting down between requests).
     async fn read_more(&mut self, mut cancelled: Pin<&mut impl Future<Output = ()>>) -> bool {
         poll_fn(|cx| self.poll_read_more(cx, cancelled.as_mut())).await
     }
 
     /// Reads what the socket has (true; false at its end or on an error);
-    /// while it has nothing, watches for shutdown (only when no request is
-    /// pending) and parks when idle long enough.
+    /// while it has nothing, watches for shutdown and parks when idle long
+    /// enough.
     fn poll_read_more(
         &mut self,
         cx: &mut Context<'_>,
@@ -277,7 +277,9 @@ impl Conn {
             }
             return Poll::Ready(matches!(r, Ok(n) if n > 0));
         }
-        if self.buf.is_empty() && cancelled.poll(cx).is_ready() {
+        // No request is in flight (at most the start of a head): shutting
+        // down closes the connection.
+        if cancelled.poll(cx).is_ready() {
             return Poll::Ready(false);
         }
         if !self.parked && self.idle_expired(cx) {
