@@ -71,7 +71,8 @@ pub(crate) struct Inner {
     /// The Service snapshot in force, with its upstream authorities.
     pub services: ArcSwap<resolve::Resolved>,
     pub objects: Mutex<Vec<Arc<StoredObject>>>,
-    pub clusters: Mutex<HashMap<Destination, Arc<Cluster>>>,
+    /// Per destination (looked up per request: foldhash, not SipHash).
+    pub clusters: Mutex<HashMap<Destination, Arc<Cluster>, foldhash::fast::RandomState>>,
     pub clients: client::Clients,
     pub targets: Arc<client::Targets>,
     pub metrics: Metrics,
@@ -104,7 +105,7 @@ impl Gateway {
             table: ArcSwap::from_pointee(RouteTable::default()),
             services: ArcSwap::from_pointee(initial),
             objects: Mutex::new(Vec::new()),
-            clusters: Mutex::new(HashMap::new()),
+            clusters: Mutex::new(HashMap::default()),
             clients,
             targets,
             metrics: Metrics::default(),
