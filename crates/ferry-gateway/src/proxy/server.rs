@@ -123,14 +123,18 @@ impl Gateway {
             && matches!(conn.direction, Direction::North)
             && let Some(cfg) = self.inner.tls.load().as_ref()
         {
-            let cfg = cfg.clone();
-            Box::pin(self.serve_tls(stream, conn, cfg, shutdown)).await;
+            // Boxed in a statement of its own: a temporary inside an
+            // awaited expression would keep its room in this future too,
+            // and this future lives as long as every idle connection.
+            let tls = Box::pin(self.serve_tls(stream, conn, cfg.clone(), shutdown));
+            tls.await;
             return;
         }
         // The h2c preface, or too little of a request to tell: let hyper's
         // protocol detection decide (it reads until it can).
         if H2_PREFACE.starts_with(&first[..n]) {
-            Box::pin(self.serve_stream(stream, conn, shutdown)).await;
+            let h2c = Box::pin(self.serve_stream(stream, conn, shutdown));
+            h2c.await;
             return;
         }
         super::downstream::serve(self.inner.clone(), stream, conn, shutdown).await;

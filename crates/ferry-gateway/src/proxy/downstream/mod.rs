@@ -123,16 +123,26 @@ pub(super) async fn serve(
                     head_only: false,
                     close: true,
                 };
-                let _ = response::write(&mut c.write, &mut c.out, resp, asked).await;
-                io::linger_close(c.read.as_mut(), &mut c.write).await;
+                let refusal = Box::pin(async {
+                    let _ = response::write(&mut c.write, &mut c.out, resp, asked).await;
+                    io::linger_close(c.read.as_mut(), &mut c.write).await;
+                });
+                refusal.await;
                 return;
             }
         };
         c.active = true;
-        match c.exchange(head, shutdown.is_cancelled()).await {
+        // One box per request holds the whole exchange (the handler's
+        // future inline): this task stays small while it waits idle, and
+        // is boxed in a statement of its own (a temporary in an awaited
+        // expression would keep its room here too).
+        let exchange = Box::pin(c.exchange(head, shutdown.is_cancelled()));
+        let next = exchange.await;
+        match next {
             Next::Request => {}
             Next::Close => {
-                io::linger_close(c.read.as_mut(), &mut c.write).await;
+                let linger = Box::pin(io::linger_close(c.read.as_mut(), &mut c.write));
+                linger.await;
                 return;
             }
             Next::Done => return,
@@ -214,8 +224,7 @@ impl Conn {
                 .insert(OnUpgrade(Arc::new(std::sync::Mutex::new(Some(rx)))));
             upgrade_tx = Some(tx);
         }
-        // Boxed: the connection's task stays small while it waits idle.
-        let Ok(resp) = Box::pin(handler::handle(self.gw.clone(), self.state.clone(), req)).await;
+        let Ok(resp) = handler::handle(self.gw.clone(), self.state.clone(), req).await;
         let mut close = !keep_alive || shutting_down;
         if streamed {
             // The buffer comes back with the body's end; an unfinished body
