@@ -2,6 +2,9 @@
 //! a fixed rate over keep-alive connections and prints the p50/p99/max
 //! latency in milliseconds, measured from each request's *scheduled* time
 //! (so a stalled server cannot hide its queueing: no coordinated omission).
+//! The schedule is kept by a pacer thread sleeping with the OS timer
+//! (tens of microseconds late at most) rather than by tokio's timer, whose
+//! millisecond ticks would add up to a millisecond to every latency.
 //!
 //! usage: loadgen URL RATE SECONDS [CONNECTIONS]
 
@@ -31,8 +34,11 @@ fn main() {
         let start = Instant::now() + Duration::from_millis(200);
         let interval = Duration::from_secs_f64(1.0 / rate);
         let mut tasks = Vec::new();
-        for k in 0..conns {
+        let mut lanes = Vec::new();
+        for _ in 0..conns {
             let uri = uri.clone();
+            let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+            lanes.push(due_tx);
             tasks.push(tokio::spawn(async move {
                 let addr = format!("{}:{}", uri.host().unwrap(), uri.port_u16().unwrap_or(80));
                 let stream = tokio::net::TcpStream::connect(&addr)
@@ -45,10 +51,9 @@ fn main() {
                 tokio::spawn(conn);
                 let mut lat = Vec::new();
                 let mut errors = 0usize;
-                let mut i = k;
-                while i < total {
-                    let due = start + interval * i as u32;
-                    tokio::time::sleep_until(due.into()).await;
+                // A request due while the previous one is still out waits
+                // here; its wait counts in its latency.
+                while let Some(due) = due_rx.recv().await {
                     let req = hyper::Request::get(uri.path())
                         .header("host", "bench")
                         .body(Empty::<Bytes>::new())
@@ -60,11 +65,21 @@ fn main() {
                         _ => errors += 1,
                     }
                     lat.push(due.elapsed());
-                    i += conns;
                 }
                 (lat, errors)
             }));
         }
+        // The pacer: request i is due at start + i × interval, on connection
+        // i mod conns.
+        std::thread::spawn(move || {
+            for i in 0..total {
+                let due = start + interval * i as u32;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let _ = lanes[i % conns].send(due);
+            }
+        });
         let mut all = Vec::new();
         let mut errors = 0;
         for t in tasks {
