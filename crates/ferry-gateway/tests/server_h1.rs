@@ -309,4 +309,23 @@ async fn absolute_form_target_is_routed_like_origin_form() {
     assert_eq!((status, &*body), (200, b"/abs?q=1".as_slice()));
     let seen = b.st.requests.lock().unwrap()[0].clone();
     assert_eq!(header(&seen.headers, "host"), Some("raw.test"));
+    // The target's authority wins over a Host field that disagrees
+    // (RFC 9112 §3.2.2), for routing and upstream.
+    let head = "GET http://raw.test/second HTTP/1.1\r\nHost: elsewhere.test\r\n\r\n";
+    send(&mut w, head).await;
+    let (status, _, body) = w.response("GET").await;
+    assert_eq!((status, &*body), (200, b"/second".as_slice()));
+    let seen = b.st.requests.lock().unwrap()[1].clone();
+    assert_eq!(header(&seen.headers, "host"), Some("raw.test"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http11_request_without_host_gets_400() {
+    let (b, gw) = start(echo).await;
+    let mut w = Wire::connect(gw.addr).await;
+    send(&mut w, "GET /nohost HTTP/1.1\r\n\r\n").await;
+    let (status, _, _) = w.response("GET").await;
+    assert_eq!(status, 400);
+    assert_closed(&mut w).await;
+    assert!(b.paths().is_empty(), "nothing reaches the backend");
 }

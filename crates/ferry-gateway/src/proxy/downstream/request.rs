@@ -6,7 +6,9 @@
 //! none; both at once, or an unknown coding, is refused, as nginx does, so
 //! no request can be smuggled past a backend that frames it differently),
 //! whether the connection stays open, whether the client waits for
-//! `100 Continue`, and whether it asks for a protocol upgrade.
+//! `100 Continue`, and whether it asks for a protocol upgrade. Host follows
+//! RFC 9112 §3.2: one per HTTP/1.1 request, replaced by the authority of an
+//! absolute-form target.
 
 use std::mem::MaybeUninit;
 
@@ -112,6 +114,7 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, Refused> {
     let mut close = version == Version::HTTP_10;
     let mut expect_continue = false;
     let mut upgrade = false;
+    let mut hosts = 0;
     for &(ns, ne, vs, ve) in spans.get() {
         let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
         let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| refuse(400, "Bad Request"))?;
@@ -140,8 +143,20 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, Refused> {
             expect_continue = value.as_bytes().eq_ignore_ascii_case(b"100-continue");
         } else if name == header::UPGRADE {
             upgrade = true;
+        } else if name == header::HOST {
+            hosts += 1;
         }
         headers.append(name, value);
+    }
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1 (at most one before);
+    // an absolute-form target's authority replaces it (§3.2.2).
+    if hosts > 1 || (hosts == 0 && version == Version::HTTP_11) {
+        return Err(refuse(400, "Bad Request"));
+    }
+    if let Some(authority) = uri.authority()
+        && let Ok(v) = HeaderValue::from_str(authority.as_str())
+    {
+        headers.insert(header::HOST, v);
     }
     let framing = match (coded, length) {
         // Both: refused (§6.3 allows treating it as an error; a proxy must

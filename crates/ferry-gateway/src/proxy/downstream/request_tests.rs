@@ -1,17 +1,34 @@
 //! Tests of the request-head parser: framing per RFC 9112 §6.3 (and the
 //! smuggling-shaped combinations it refuses), connection management per
-//! version, limits, shared (not copied) header bytes, and that arbitrary
-//! bytes split anywhere never panic it and parse the same as whole.
+//! version, Host per RFC 9112 §3.2, limits, shared (not copied) header
+//! bytes, and that arbitrary bytes split anywhere never panic it and parse
+//! the same as whole.
 
 use super::*;
 use proptest::prelude::*;
 
+/// `text` with a Host field after its request line, unless it has one.
+fn with_host(text: &str) -> String {
+    match text.split_once("\r\n") {
+        Some((line, rest)) if !text.to_ascii_lowercase().contains("\r\nhost:") => {
+            format!("{line}\r\nHost: web\r\n{rest}")
+        }
+        _ => text.to_string(),
+    }
+}
+
 fn parsed(text: &str) -> Result<Option<RequestHead>, Refused> {
+    parse(&mut BytesMut::from(with_host(text).as_bytes()))
+}
+
+fn raw_status(text: &str) -> u16 {
     parse(&mut BytesMut::from(text.as_bytes()))
+        .expect_err("refused")
+        .status
 }
 
 fn head(text: &str) -> RequestHead {
-    let mut buf = BytesMut::from(format!("{text}BODY").as_bytes());
+    let mut buf = BytesMut::from(format!("{}BODY", with_host(text)).as_bytes());
     let h = parse(&mut buf).unwrap().expect("a whole head");
     assert_eq!(&buf[..], b"BODY", "the head, and only it, is consumed");
     h
@@ -85,7 +102,7 @@ fn connection_management_per_version() {
 fn partial_heads_wait_and_blank_lines_are_skipped() {
     assert!(parsed("").unwrap().is_none());
     assert!(parsed("GET / HTTP/1.1\r\nHost: w").unwrap().is_none());
-    let mut buf = BytesMut::from(&b"\r\n\r\nGET / HTTP/1.1\r\n\r\n"[..]);
+    let mut buf = BytesMut::from(&b"\r\n\r\nGET / HTTP/1.1\r\nHost: web\r\n\r\n"[..]);
     assert!(parse(&mut buf).unwrap().is_some());
     assert!(buf.is_empty());
 }
@@ -109,16 +126,31 @@ fn limits_and_garbage() {
 
 #[test]
 fn targets_in_every_form() {
-    let h = head("GET http://web.test:8080/p?q HTTP/1.1\r\n\r\n");
+    let h = head("GET http://web.test:8080/p?q HTTP/1.1\r\nHost: other\r\n\r\n");
     assert_eq!(h.uri.authority().unwrap().as_str(), "web.test:8080");
     assert_eq!(h.uri.path(), "/p");
-    let h = head("OPTIONS * HTTP/1.1\r\n\r\n");
+    // The target's authority wins over the Host field (RFC 9112 §3.2.2).
+    assert_eq!(h.headers["host"], "web.test:8080");
+    let h = head("OPTIONS * HTTP/1.1\r\nHost: web\r\n\r\n");
     assert_eq!(h.uri, "*");
 }
 
 #[test]
+fn host_is_required_once_in_http11() {
+    assert_eq!(raw_status("GET / HTTP/1.1\r\n\r\n"), 400);
+    assert_eq!(
+        raw_status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        400
+    );
+    assert_eq!(raw_status("GET http://web.test/ HTTP/1.1\r\n\r\n"), 400);
+    // HTTP/1.0 did not require it.
+    let h = parse(&mut BytesMut::from(&b"GET / HTTP/1.0\r\n\r\n"[..])).unwrap();
+    assert!(h.expect("a whole head").headers.get("host").is_none());
+}
+
+#[test]
 fn obs_text_and_tabs_survive() {
-    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nX-A: a\tb\xe9\r\n\r\n"[..]);
+    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\nHost: web\r\nX-A: a\tb\xe9\r\n\r\n"[..]);
     let h = parse(&mut buf).unwrap().unwrap();
     assert_eq!(h.headers["x-a"].as_bytes(), b"a\tb\xe9");
 }
