@@ -1,8 +1,9 @@
 //! Keep-alive connections that go idle between requests (the gateway parks
-//! them and drops hyper's per-connection buffers): later requests on the
+//! them and drops their buffers): later requests on the
 //! same connection, pipelined requests, a request head split across writes,
-//! and a request body that arrives late must all be answered as usual. The
-//! gateway here parks after 10 ms idle, so the tests' 50 ms pauses park.
+//! and a request body that arrives late must all be answered as usual; a
+//! head never completed is dropped after the header timeout. The gateway
+//! here parks after 10 ms idle, so the tests' 50 ms pauses park.
 
 mod common;
 
@@ -22,6 +23,7 @@ async fn start() -> (Backend, Running) {
     let svc = service("myhero", "myhero-ui", vec![ui.endpoint("ui-1")]);
     let config = GatewayConfig {
         park_after: PARK_AFTER,
+        header_timeout: HEADER_TIMEOUT,
         ..GatewayConfig::default()
     };
     let gw = gateway_with(
@@ -34,6 +36,8 @@ async fn start() -> (Backend, Running) {
 }
 
 const PARK_AFTER: Duration = Duration::from_millis(10);
+/// Long enough for the tests' 50 ms pauses inside a head.
+const HEADER_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// How many times the gateway has parked a connection.
 fn parks(gw: &Running) -> u64 {
@@ -163,5 +167,29 @@ async fn pipelined_request_cut_short_is_completed_later() {
     assert!(
         parks(&gw) >= 1,
         "the pause should have parked the connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_never_completed_is_dropped_after_the_header_timeout() {
+    let (_ui, gw) = start().await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    let mut buf = Vec::new();
+    s.write_all(GET).await.unwrap();
+    assert_eq!(response(&mut s, &mut buf).await, (200, "ui".to_string()));
+    // Idle with nothing begun: kept (well past the timeout).
+    tokio::time::sleep(HEADER_TIMEOUT * 2).await;
+    s.write_all(&GET[..20]).await.unwrap();
+    // Half a head, then silence: closed, without an answer.
+    let started = tokio::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+    assert!(
+        matches!(read, Ok(Ok(0))),
+        "closed without an answer: {read:?} {rest:?}"
+    );
+    assert!(
+        started.elapsed() >= HEADER_TIMEOUT / 2,
+        "not before its time"
     );
 }

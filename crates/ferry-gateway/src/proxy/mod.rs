@@ -46,6 +46,10 @@ pub struct GatewayConfig {
     /// before it is parked (its buffers freed; see `downstream`): at least this
     /// long, at most twice.
     pub park_after: Duration,
+    /// How long a client may take to send a whole request head once it has
+    /// started one (HTTP/1.1); then the connection is closed, so a client
+    /// trickling bytes cannot hold it forever (hyper's default).
+    pub header_timeout: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -54,6 +58,7 @@ impl Default for GatewayConfig {
             buffer_limit: 64 * 1024,
             connect_timeout: Duration::from_secs(10),
             park_after: downstream::PARK_AFTER,
+            header_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -15,7 +15,9 @@
 //! that: the timer is not reset per request, after traffic it runs once
 //! more) gives back its read and write buffers, keeping only the bytes of
 //! a request head cut short; what an idle keep-alive connection then costs
-//! is its task, its socket and its [`ConnState`] (well under 1 KiB).
+//! is its task, its socket and its [`ConnState`] (well under 1 KiB). A
+//! head once begun must be complete within `GatewayConfig::header_timeout`,
+//! parked or not, or the connection is closed.
 
 mod body;
 mod io;
@@ -77,6 +79,8 @@ struct Conn {
     out: Vec<u8>,
     /// The idle timer (allocated on the first idle wait after parking).
     idle: Option<Pin<Box<Sleep>>>,
+    /// When the request head begun in `buf` must be complete.
+    head_deadline: Option<Pin<Box<Sleep>>>,
     /// A request arrived since the idle timer was (re)armed.
     active: bool,
     parked: bool,
@@ -101,13 +105,22 @@ pub(super) async fn serve(
         buf: BytesMut::new(),
         out: Vec::new(),
         idle: None,
+        head_deadline: None,
         active: false,
         parked: false,
     };
     loop {
         let head = match request::parse(&mut c.buf) {
-            Ok(Some(head)) => head,
+            Ok(Some(head)) => {
+                c.head_deadline = None;
+                head
+            }
             Ok(None) => {
+                if !c.buf.is_empty() && c.head_deadline.is_none() {
+                    // Rare: a head split across reads (or a slow client).
+                    let at = Instant::now() + c.gw.config.header_timeout;
+                    c.head_deadline = Some(Box::pin(tokio::time::sleep_until(at)));
+                }
                 if !c.read_more(cancelled.as_mut()).await {
                     return;
                 }
@@ -287,8 +300,15 @@ impl Conn {
             return Poll::Ready(matches!(r, Ok(n) if n > 0));
         }
         // No request is in flight (at most the start of a head): shutting
-        // down closes the connection.
+        // down closes the connection, and so does a head not completed in
+        // time.
         if cancelled.poll(cx).is_ready() {
+            return Poll::Ready(false);
+        }
+        if let Some(deadline) = self.head_deadline.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            tracing::debug!(remote = %self.state.remote, "request head not completed in time");
             return Poll::Ready(false);
         }
         if !self.parked && self.idle_expired(cx) {
