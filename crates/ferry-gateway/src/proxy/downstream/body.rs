@@ -21,10 +21,8 @@ use tokio::net::tcp::OwnedReadHalf;
 
 use super::request::Framing;
 use crate::proxy::client::BoxError;
-use crate::proxy::h1::codec::{Chunked, Step};
-
-/// Largest read for a body (a single frame is at most this big).
-const READ: usize = 64 * 1024;
+use crate::proxy::h1::codec::Chunked;
+use crate::proxy::h1::decode::{Decoded, Decoder, poll_fill};
 
 /// A request body.
 #[derive(Debug)]
@@ -57,64 +55,42 @@ impl Handback {
     }
 }
 
-#[derive(Debug)]
-enum Left {
-    Length(u64),
-    Chunked(Chunked),
-    Done,
-    Failed,
-}
-
 /// A body still arriving on a client's HTTP/1.1 connection.
 #[derive(Debug)]
 pub struct Reader {
-    /// The read half (`None` once handed back or failed).
+    /// The read half (`None` once the body has ended or failed).
     read: Option<OwnedReadHalf>,
     buf: BytesMut,
-    left: Left,
+    decoder: Decoder,
     handback: Arc<Handback>,
 }
 
 impl Reader {
     pub fn new(side: ReadSide, framing: Framing, handback: Arc<Handback>) -> Self {
-        let left = match framing {
-            Framing::None => Left::Length(0),
-            Framing::Length(n) => Left::Length(n),
-            Framing::Chunked => Left::Chunked(Chunked::default()),
+        let decoder = match framing {
+            Framing::None => Decoder::Length(0),
+            Framing::Length(n) => Decoder::Length(n),
+            Framing::Chunked => Decoder::Chunked(Chunked::default()),
         };
         let (read, buf) = side;
         Self {
             read: Some(read),
             buf,
-            left,
+            decoder,
             handback,
         }
     }
 
     /// The body has ended: the read side (and pipelined bytes) goes back.
     fn finish(&mut self) {
-        self.left = Left::Done;
         if let Some(read) = self.read.take() {
             self.handback.put((read, std::mem::take(&mut self.buf)));
         }
     }
 
     fn fail(&mut self, e: io::Error) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.left = Left::Failed;
         self.read = None;
         Poll::Ready(Some(Err(Box::new(e))))
-    }
-
-    /// Reads more; `Ok(0)` is the client closing (or half-closing).
-    fn poll_fill(&mut self, cx: &mut Context<'_>, want: u64) -> Poll<io::Result<usize>> {
-        let Some(read) = self.read.as_mut() else {
-            return Poll::Ready(Err(io::ErrorKind::NotConnected.into()));
-        };
-        let want = want.clamp(1, READ as u64) as usize;
-        if self.buf.capacity() - self.buf.len() < want.min(8 * 1024) {
-            self.buf.reserve(want);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(read), cx, &mut self.buf)
     }
 }
 
@@ -122,7 +98,8 @@ impl Drop for Reader {
     fn drop(&mut self) {
         // Unread but already here (a handler that answered without reading
         // a small body): skip it, so the connection can go on.
-        if let Left::Length(n) = self.left
+        if let Decoder::Length(n) = self.decoder
+            && self.read.is_some()
             && self.buf.len() as u64 >= n
         {
             self.buf.advance(n as usize);
@@ -141,35 +118,24 @@ impl http_body::Body for Reader {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
         loop {
-            let want = match &mut this.left {
-                Left::Done | Left::Failed => return Poll::Ready(None),
-                Left::Length(0) => {
+            let Some(read) = this.read.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let want = match this.decoder.step(&mut this.buf) {
+                Ok(Decoded::Data(data)) => {
+                    if this.decoder.is_complete() {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(Decoded::Done) => {
                     this.finish();
                     return Poll::Ready(None);
                 }
-                Left::Length(left) => {
-                    if !this.buf.is_empty() {
-                        let take = (*left).min(this.buf.len() as u64);
-                        let data = this.buf.split_to(take as usize).freeze();
-                        *left -= take;
-                        if *left == 0 {
-                            this.finish();
-                        }
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                    *left
-                }
-                Left::Chunked(decoder) => match decoder.step(&mut this.buf) {
-                    Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
-                    Ok(Step::Done) => {
-                        this.finish();
-                        return Poll::Ready(None);
-                    }
-                    Ok(Step::NeedMore) => READ as u64,
-                    Err(e) => return this.fail(e),
-                },
+                Ok(Decoded::NeedMore(want)) => want,
+                Err(e) => return this.fail(e),
             };
-            match ready!(this.poll_fill(cx, want)) {
+            match ready!(poll_fill(read, cx, &mut this.buf, want)) {
                 Ok(0) => {
                     return this.fail(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -183,14 +149,13 @@ impl http_body::Body for Reader {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.left, Left::Done | Left::Failed | Left::Length(0))
+        self.read.is_none() || self.decoder.is_complete()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.left {
-            Left::Length(n) => SizeHint::with_exact(n),
-            Left::Done | Left::Failed => SizeHint::with_exact(0),
-            Left::Chunked(_) => SizeHint::default(),
+        match self.read {
+            Some(_) => self.decoder.size_hint(),
+            None => SizeHint::with_exact(0),
         }
     }
 }

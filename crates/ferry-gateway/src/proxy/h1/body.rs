@@ -11,41 +11,32 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
-use super::codec::{Chunked, Framing, Step};
+use super::codec::{Chunked, Framing};
+use super::decode::{Decoded, Decoder, poll_fill};
 use super::{Conn, Slot};
 use crate::proxy::client::BoxError;
-
-/// Largest read for a body (a single frame is at most this big).
-const READ: usize = 64 * 1024;
-
-#[derive(Debug)]
-enum Left {
-    Length(u64),
-    Chunked(Chunked),
-    Eof,
-}
 
 /// The body of an upstream response, still arriving.
 #[derive(Debug)]
 pub struct Upstream {
     slot: Arc<Slot>,
     conn: Option<Conn>,
-    left: Left,
+    decoder: Decoder,
     keep_alive: bool,
 }
 
 impl Upstream {
     pub(super) fn new(slot: Arc<Slot>, conn: Conn, framing: Framing, keep_alive: bool) -> Self {
-        let left = match framing {
-            Framing::Empty => Left::Length(0),
-            Framing::Length(n) => Left::Length(n),
-            Framing::Chunked => Left::Chunked(Chunked::default()),
-            Framing::Eof => Left::Eof,
+        let decoder = match framing {
+            Framing::Empty => Decoder::Length(0),
+            Framing::Length(n) => Decoder::Length(n),
+            Framing::Chunked => Decoder::Chunked(Chunked::default()),
+            Framing::Eof => Decoder::Eof,
         };
         Self {
             slot,
             conn: Some(conn),
-            left,
+            decoder,
             keep_alive,
         }
     }
@@ -61,15 +52,6 @@ impl Upstream {
     fn fail(&mut self, e: BoxError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         self.conn = None;
         Poll::Ready(Some(Err(e)))
-    }
-
-    /// Reads more from the connection; `Ok(0)` is the server closing it.
-    fn poll_fill(conn: &mut Conn, cx: &mut Context<'_>, want: u64) -> Poll<io::Result<usize>> {
-        let want = want.clamp(1, READ as u64) as usize;
-        if conn.buf.capacity() - conn.buf.len() < want.min(8 * 1024) {
-            conn.buf.reserve(want);
-        }
-        tokio_util::io::poll_read_buf(Pin::new(&mut conn.stream), cx, &mut conn.buf)
     }
 }
 
@@ -93,44 +75,23 @@ impl http_body::Body for Upstream {
             let Some(conn) = this.conn.as_mut() else {
                 return Poll::Ready(None);
             };
-            // Serve what the buffer holds; else how much to read next.
-            let want = match &mut this.left {
-                Left::Length(0) => {
+            let want = match this.decoder.step(&mut conn.buf) {
+                Ok(Decoded::Data(data)) => {
+                    if this.decoder.is_complete() {
+                        this.finish();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(Decoded::Done) => {
                     this.finish();
                     return Poll::Ready(None);
                 }
-                Left::Length(left) => {
-                    if !conn.buf.is_empty() {
-                        let take = (*left).min(conn.buf.len() as u64);
-                        let data = conn.buf.split_to(take as usize).freeze();
-                        *left -= take;
-                        if *left == 0 {
-                            this.finish();
-                        }
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                    *left
-                }
-                Left::Chunked(decoder) => match decoder.step(&mut conn.buf) {
-                    Ok(Step::Data(data)) => return Poll::Ready(Some(Ok(Frame::data(data)))),
-                    Ok(Step::Done) => {
-                        this.finish();
-                        return Poll::Ready(None);
-                    }
-                    Ok(Step::NeedMore) => READ as u64,
-                    Err(e) => return this.fail(Box::new(e)),
-                },
-                Left::Eof => {
-                    if !conn.buf.is_empty() {
-                        let data = conn.buf.split().freeze();
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                    READ as u64
-                }
+                Ok(Decoded::NeedMore(want)) => want,
+                Err(e) => return this.fail(Box::new(e)),
             };
-            match ready!(Self::poll_fill(conn, cx, want)) {
+            match ready!(poll_fill(&mut conn.stream, cx, &mut conn.buf, want)) {
                 // The close is the end of a close-delimited body; never pooled.
-                Ok(0) if matches!(this.left, Left::Eof) => {
+                Ok(0) if this.decoder.ends_at_close() => {
                     this.conn = None;
                     return Poll::Ready(None);
                 }
@@ -142,13 +103,10 @@ impl http_body::Body for Upstream {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.conn.is_none() || matches!(self.left, Left::Length(0))
+        self.conn.is_none() || self.decoder.is_complete()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.left {
-            Left::Length(n) => SizeHint::with_exact(n),
-            _ => SizeHint::default(),
-        }
+        self.decoder.size_hint()
     }
 }

@@ -12,6 +12,7 @@
 
 mod body;
 pub(crate) mod codec;
+pub(crate) mod decode;
 mod pool;
 
 pub use pool::{Pool, Slot};
