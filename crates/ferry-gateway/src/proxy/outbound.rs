@@ -30,10 +30,10 @@ use crate::table::{
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
-/// The request head to send upstream, and its body (buffered when it is
-/// already whole, or small and retries or mirrors may replay it; a body
-/// still to be collected for that comes back as `Err(Ok(body))`, to be
-/// awaited with [`collect`] off the common path).
+/// The request head to send upstream, and its body: buffered when it is
+/// already whole; streamed when it is big or nothing may replay it; and
+/// `Err(body)` when it is small and retries or mirrors may replay it, to
+/// be buffered with [`collect`] (an await kept off the common path).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn prepare(
     gw: &Inner,

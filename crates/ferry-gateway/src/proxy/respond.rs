@@ -179,9 +179,11 @@ fn set(h: &mut HeaderMap, name: HeaderName, v: &str) {
 pub fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
     const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
     const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-    // One pass over the names present (a handful), comparing known names
-    // without parsing, hashing or allocating; then only what was found is
-    // removed, and the fields the Connection value lists.
+    // Passes over the names present (a handful), comparing known names
+    // without parsing, hashing or allocating; only what is found is
+    // removed (usually nothing: one pass), then the fields the Connection
+    // value lists. That value is read first (a reference-counted copy):
+    // the field itself may go.
     let fixed = |name: &HeaderName| {
         *name == KEEP_ALIVE
             || *name == PROXY_CONNECTION
@@ -191,25 +193,9 @@ pub fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
             || *name == header::TRANSFER_ENCODING
             || (!upgrade && (*name == header::CONNECTION || *name == header::UPGRADE))
     };
-    let mut found: [Option<HeaderName>; 4] = Default::default();
-    let mut more = false;
-    let mut slots = found.iter_mut();
-    for name in h.keys().filter(|n| fixed(n)) {
-        match slots.next() {
-            Some(slot) => *slot = Some(name.clone()),
-            None => more = true,
-        }
-    }
-    // The Connection value is read before the field may go (a
-    // reference-counted copy).
     let connection = h.get(header::CONNECTION).cloned();
-    for name in found.iter().flatten() {
-        h.remove(name);
-    }
-    if more {
-        while let Some(name) = h.keys().find(|n| fixed(n)).cloned() {
-            h.remove(&name);
-        }
+    while let Some(name) = h.keys().find(|n| fixed(n)).cloned() {
+        h.remove(&name);
     }
     let listed = connection.as_ref().and_then(|v| v.to_str().ok());
     for token in listed.into_iter().flat_map(|l| l.split(',')).map(str::trim) {

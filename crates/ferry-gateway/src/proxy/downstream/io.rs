@@ -1,11 +1,8 @@
-//! Socket IO of a client connection, split in halves: the connection's
-//! task keeps the write half for responses, while the read half goes to a
-//! [`super::body::Reader`] for as long as a request body is read in another
-//! task. Also: the stream handed to an upgrade (WebSocket) with the bytes
-//! already read, a lingering close, and the cached `Date` value.
+//! The IO a client connection needs beyond tokio's: the stream handed to
+//! an upgrade (WebSocket) with the bytes already read past the head, a
+//! lingering close, and the cached `Date` value.
 
-use std::future::poll_fn;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -14,17 +11,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-
-/// Writes all of `bufs` (advanced as they are written).
-pub async fn write_all(w: &mut OwnedWriteHalf, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
-    while !bufs.is_empty() {
-        match poll_fn(|cx| Pin::new(&mut *w).poll_write_vectored(cx, bufs)).await? {
-            0 => return Err(io::ErrorKind::WriteZero.into()),
-            n => IoSlice::advance_slices(&mut bufs, n),
-        }
-    }
-    Ok(())
-}
 
 /// Closes a connection the client may still be writing to: shuts the write
 /// side (the client sees the end of the response), then reads and discards

@@ -33,10 +33,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use std::io::IoSlice;
-
 use bytes::BytesMut;
 use http::{Method, Request, StatusCode};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
@@ -47,7 +46,7 @@ use super::Inner;
 use super::handler;
 use super::server::ConnState;
 use body::{Handback, Reader};
-use request::{Framing, RequestHead};
+use request::{Framing, Refused, RequestHead};
 use response::{Asked, Sent};
 
 /// How long a keep-alive connection waits for its next request before it
@@ -126,11 +125,9 @@ pub(super) async fn serve(
                 }
                 continue;
             }
-            Err(refused) => {
-                let status =
-                    StatusCode::from_u16(refused.status).unwrap_or(StatusCode::BAD_REQUEST);
+            Err(Refused(status)) => {
                 tracing::debug!(remote = %c.state.remote, %status, "request refused");
-                let resp = super::respond::text(refused.status, "");
+                let resp = super::respond::text(status.as_u16(), "");
                 let asked = Asked {
                     version: http::Version::HTTP_11,
                     head_only: false,
@@ -200,7 +197,8 @@ impl Conn {
             expect_continue,
             upgrade,
         } = head;
-        let handback = Arc::new(Handback::default());
+        // Only a body still arriving takes the read side (and hands it back).
+        let mut handback = None;
         let body = match (framing, self.read.take()) {
             (Framing::None, read) => {
                 self.read = read;
@@ -213,17 +211,16 @@ impl Conn {
             (_, Some(read)) => {
                 if expect_continue {
                     // The body is not here yet: the client waits for this.
-                    let mut interim = [IoSlice::new(CONTINUE)];
-                    if io::write_all(&mut self.write, &mut interim).await.is_err() {
+                    if self.write.write_all(CONTINUE).await.is_err() {
                         return Next::Done;
                     }
                 }
                 let side = (read, std::mem::take(&mut self.buf));
-                RequestBody::Stream(Reader::new(side, framing, handback.clone()))
+                let back = handback.insert(Arc::new(Handback::default()));
+                RequestBody::Stream(Reader::new(side, framing, back.clone()))
             }
             (_, None) => return Next::Done,
         };
-        let streamed = matches!(body, RequestBody::Stream(_));
         let mut req = Request::new(body);
         *req.method_mut() = method;
         *req.uri_mut() = uri;
@@ -239,7 +236,7 @@ impl Conn {
         }
         let Ok(resp) = handler::handle(self.gw.clone(), self.state.clone(), req).await;
         let mut close = !keep_alive || shutting_down;
-        if streamed {
+        if let Some(handback) = handback {
             // The buffer comes back with the body's end; an unfinished body
             // leaves the connection unusable.
             match handback.take() {

@@ -14,7 +14,7 @@ use std::mem::MaybeUninit;
 
 use bytes::{Buf, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Uri, Version};
+use http::{Method, StatusCode, Uri, Version};
 
 use crate::proxy::h1::codec::Spans;
 
@@ -51,16 +51,12 @@ pub struct RequestHead {
     pub upgrade: bool,
 }
 
-/// A request the connection refuses: answered with `status`, then closed.
+/// A request the connection refuses: answered with this status, then closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Refused {
-    pub status: u16,
-    pub reason: &'static str,
-}
+pub struct Refused(pub StatusCode);
 
-fn refuse(status: u16, reason: &'static str) -> Refused {
-    Refused { status, reason }
-}
+const BAD: Refused = Refused(StatusCode::BAD_REQUEST);
+const TOO_LARGE: Refused = Refused(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
 
 /// Parses a request head from the front of `buf` and consumes it; `None`
 /// while the head is incomplete (nothing consumed). Empty lines before a
@@ -81,19 +77,18 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, Refused> {
     let len = match req.parse_with_uninit_headers(buf, &mut slots) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
-            return Err(refuse(431, "Request Header Fields Too Large"));
+            return Err(TOO_LARGE);
         }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(refuse(431, "Request Header Fields Too Large"));
+            return Err(TOO_LARGE);
         }
-        Err(_) => return Err(refuse(400, "Bad Request")),
+        Err(_) => return Err(BAD),
     };
     if len > MAX_HEAD {
-        return Err(refuse(431, "Request Header Fields Too Large"));
+        return Err(TOO_LARGE);
     }
-    let method = Method::from_bytes(req.method.unwrap_or("").as_bytes())
-        .map_err(|_| refuse(400, "Bad Request"))?;
+    let method = Method::from_bytes(req.method.unwrap_or("").as_bytes()).map_err(|_| BAD)?;
     let version = match req.version {
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
@@ -104,8 +99,7 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, Refused> {
     let mut spans = Spans::default();
     spans.record(buf, req.headers);
     let head = buf.split_to(len).freeze();
-    let uri =
-        Uri::from_maybe_shared(head.slice(ts..ts + tl)).map_err(|_| refuse(400, "Bad Request"))?;
+    let uri = Uri::from_maybe_shared(head.slice(ts..ts + tl)).map_err(|_| BAD)?;
     // Room for the fields the proxy adds (X-Forwarded-For/-Proto, Host).
     let mut headers = HeaderMap::with_capacity(count + 3);
     let mut length: Option<u64> = None;
@@ -117,13 +111,12 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, Refused> {
     let mut hosts = 0;
     for &(ns, ne, vs, ve) in spans.get() {
         let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
-        let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| refuse(400, "Bad Request"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(vs..ve))
-            .map_err(|_| refuse(400, "Bad Request"))?;
+        let name = HeaderName::from_bytes(&head[ns..ne]).map_err(|_| BAD)?;
+        let value = HeaderValue::from_maybe_shared(head.slice(vs..ve)).map_err(|_| BAD)?;
         if name == header::CONTENT_LENGTH {
-            let n = content_length(value.as_bytes()).ok_or(refuse(400, "Bad Request"))?;
+            let n = content_length(value.as_bytes()).ok_or(BAD)?;
             if length.is_some_and(|l| l != n) {
-                return Err(refuse(400, "Bad Request"));
+                return Err(BAD);
             }
             length = Some(n);
         } else if name == header::TRANSFER_ENCODING {
@@ -151,7 +144,7 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, Refused> {
     // RFC 9112 §3.2: exactly one Host in HTTP/1.1 (at most one before);
     // an absolute-form target's authority replaces it (§3.2.2).
     if hosts > 1 || (hosts == 0 && version == Version::HTTP_11) {
-        return Err(refuse(400, "Bad Request"));
+        return Err(BAD);
     }
     if let Some(authority) = uri.authority()
         && let Ok(v) = HeaderValue::from_str(authority.as_str())
@@ -161,9 +154,9 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<RequestHead>, Refused> {
     let framing = match (coded, length) {
         // Both: refused (§6.3 allows treating it as an error; a proxy must
         // not forward what two parties could read two ways).
-        (true, Some(_)) => return Err(refuse(400, "Bad Request")),
+        (true, Some(_)) => return Err(BAD),
         (true, None) if !chunked || version == Version::HTTP_10 => {
-            return Err(refuse(400, "Bad Request"));
+            return Err(BAD);
         }
         (true, None) => Framing::Chunked,
         (false, Some(0) | None) => Framing::None,

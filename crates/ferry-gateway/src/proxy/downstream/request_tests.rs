@@ -24,7 +24,8 @@ fn parsed(text: &str) -> Result<Option<RequestHead>, Refused> {
 fn raw_status(text: &str) -> u16 {
     parse(&mut BytesMut::from(text.as_bytes()))
         .expect_err("refused")
-        .status
+        .0
+        .as_u16()
 }
 
 fn head(text: &str) -> RequestHead {
@@ -35,7 +36,7 @@ fn head(text: &str) -> RequestHead {
 }
 
 fn status(text: &str) -> u16 {
-    parsed(text).expect_err("refused").status
+    parsed(text).expect_err("refused").0.as_u16()
 }
 
 #[test]

@@ -6,17 +6,18 @@
 //! go out with the head in one write; the writer waits on the body only
 //! after flushing what it has. No body is sent for HEAD, 1xx, 204 and 304.
 
-use std::io::{self, IoSlice, Write as _};
+use std::io::{self, Write as _};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use futures_util::FutureExt;
 use http::header::{self, HeaderMap};
 use http::{Response, StatusCode, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 
-use super::io::{write_all, write_date};
+use super::io::write_date;
 use crate::proxy::client::Body;
 
 /// Frames bigger than this are written from their own buffer (vectored
@@ -229,8 +230,8 @@ async fn flush(stream: &mut OwnedWriteHalf, out: &mut Vec<u8>, more: &[u8]) -> i
     if out.is_empty() && more.is_empty() {
         return Ok(());
     }
-    let mut slices = [IoSlice::new(out), IoSlice::new(more)];
-    write_all(stream, &mut slices).await?;
+    // Vectored: the pending bytes and `more` in one call.
+    stream.write_all_buf(&mut (&out[..]).chain(more)).await?;
     out.clear();
     Ok(())
 }
