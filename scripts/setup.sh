@@ -58,6 +58,14 @@ if [ "$want_peers" = 1 ]; then
     echo "setup: building CNCF Distribution v3.1.2 into $PEERS"
     GOBIN="$PEERS" go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2
   fi
+  # The OCI distribution-spec conformance suite (ferry-registry's
+  # tests/conformance.rs). Pinned: the module has no tagged releases.
+  conformance_version=v0.0.0-20260831232431-97274622c111
+  if [ "$(cat "$PEERS/conformance.version" 2>/dev/null)" != "$conformance_version" ]; then
+    echo "setup: building the OCI conformance suite ($conformance_version) into $PEERS"
+    GOBIN="$PEERS" go install "github.com/opencontainers/distribution-spec/conformance@$conformance_version"
+    echo "$conformance_version" > "$PEERS/conformance.version"
+  fi
   :
 fi
 echo "setup: ok"

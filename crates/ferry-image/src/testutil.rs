@@ -8,15 +8,7 @@ use std::time::Duration;
 
 use ferry_test_support::Proc;
 
-/// The peers directory (`$FERRY_PEERS_DIR`, default `~/.cache/ferry/peers`).
-pub fn peers_dir() -> PathBuf {
-    std::env::var_os("FERRY_PEERS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
-                .join(".cache/ferry/peers")
-        })
-}
+pub use ferry_test_support::peers_dir;
 
 /// A running Distribution registry; killed on drop.
 #[derive(Debug)]

@@ -11,31 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::*;
-use ferry_core::registry_spec::{RegistrySpec, RegistryTls};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-
-/// Writes `ca/ca.crt` (the CA skopeo trusts), `server.crt` and `server.key`.
-fn make_certs(dir: &Path) -> RegistryTls {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "ferry test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    std::fs::create_dir_all(dir.join("ca")).unwrap();
-    std::fs::write(dir.join("ca/ca.crt"), ca.pem()).unwrap();
-    std::fs::write(dir.join("server.crt"), cert.pem()).unwrap();
-    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
-    RegistryTls {
-        cert_file: dir.join("server.crt"),
-        key_file: dir.join("server.key"),
-    }
-}
+use ferry_core::registry_spec::RegistrySpec;
 
 fn skopeo(scratch: &Path, args: &[&str]) -> Output {
     Command::new("skopeo")

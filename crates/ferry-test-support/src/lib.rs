@@ -13,6 +13,17 @@ use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
 
+/// Where `scripts/setup.sh --test-peers` puts the Go-built test peers
+/// (`$FERRY_PEERS_DIR`, default `~/.cache/ferry/peers`).
+pub fn peers_dir() -> std::path::PathBuf {
+    std::env::var_os("FERRY_PEERS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+                .join(".cache/ferry/peers")
+        })
+}
+
 /// A fresh temporary directory, removed on drop.
 pub fn temp_dir() -> TempDir {
     tempfile::Builder::new()

@@ -1,8 +1,10 @@
 //! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`. A `PUT`
 //! checks every referenced blob and child manifest exists in the repository,
 //! stores the manifest as a blob, then links its revision, its referrer entry
-//! and its tag (in that order, so nothing points at what is not there yet),
-//! and publishes `ImagePushed`.
+//! and its tags (in that order, so nothing points at what is not there yet),
+//! and publishes `ImagePushed`. Besides the tag in the path, a `PUT` may name
+//! more tags as `?tag=` parameters (distribution-spec 1.2's tag parameters);
+//! the response lists every tag it set in `OCI-Tag`.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -11,12 +13,12 @@ use bytes::Bytes;
 use ferry_core::events::Event;
 use http_body_util::{BodyExt, Limited};
 
-use super::{require_repo, set};
+use super::{Query, require_repo, set};
 use crate::Registry;
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};
 use crate::manifest::{self, MAX_MANIFEST};
-use crate::names::Reference;
+use crate::names::{Reference, validate_tag};
 
 /// Resolves a reference to a stored manifest's digest and media type.
 async fn resolve(reg: &Registry, name: &str, reference: &Reference) -> Result<(Digest, String)> {
@@ -85,10 +87,23 @@ pub(crate) async fn put(
     reg: &Registry,
     name: &str,
     reference: &str,
+    query: &Query,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
     let reference = Reference::parse(reference)?;
+    // Every tag is checked before anything is stored, so a bad one leaves
+    // the repository as it was.
+    let mut tags: Vec<String> = match &reference {
+        Reference::Tag(t) => vec![t.clone()],
+        Reference::Digest(_) => Vec::new(),
+    };
+    for t in query.all("tag") {
+        validate_tag(t).map_err(|_| Error::TagInvalid(format!("invalid tag parameter `{t}`")))?;
+        if !tags.iter().any(|have| have == t) {
+            tags.push(t.to_string());
+        }
+    }
     let mut body = body;
     let bytes: Bytes = match Limited::new(&mut body, MAX_MANIFEST as usize)
         .collect()
@@ -155,13 +170,9 @@ pub(crate) async fn put(
             .add_referrer(name, subject, &digest, &descriptor)
             .await?;
     }
-    let tag = match &reference {
-        Reference::Tag(t) => {
-            repos.set_tag(name, t, &digest).await?;
-            Some(t.clone())
-        }
-        Reference::Digest(_) => None,
-    };
+    for t in &tags {
+        repos.set_tag(name, t, &digest).await?;
+    }
     drop(_guard);
     if new_blob {
         reg.inner.metrics.blob_added(bytes.len() as u64);
@@ -169,13 +180,19 @@ pub(crate) async fn put(
     if new_revision {
         reg.inner.metrics.manifest_added();
     }
-    tracing::info!(repository = name, reference = %reference, %digest, "manifest pushed");
-    reg.inner.events.publish(Event::ImagePushed {
+    tracing::info!(repository = name, reference = %reference, %digest, tags = ?tags, "manifest pushed");
+    let pushed = |tag| Event::ImagePushed {
         region: reg.inner.region.clone(),
         repository: name.to_string(),
         tag,
         digest: digest.to_string(),
-    });
+    };
+    if tags.is_empty() {
+        reg.inner.events.publish(pushed(None));
+    }
+    for t in &tags {
+        reg.inner.events.publish(pushed(Some(t.clone())));
+    }
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::CREATED;
     let h = resp.headers_mut();
@@ -184,6 +201,9 @@ pub(crate) async fn put(
     set(h, "content-length", "0");
     if let Some(s) = &parsed.subject {
         set(h, "oci-subject", s.to_string());
+    }
+    if !tags.is_empty() {
+        set(h, "oci-tag", tags.join(", "));
     }
     Ok(resp)
 }

@@ -93,7 +93,7 @@ async fn handle(reg: &Registry, route: Route, req: Request) -> Result<Response> 
             manifests::get(reg, &name, &reference, head).await
         }
         (Manifest { name, reference }, Method::PUT) => {
-            manifests::put(reg, &name, &reference, &headers, body).await
+            manifests::put(reg, &name, &reference, &query, &headers, body).await
         }
         (Manifest { name, reference }, Method::DELETE) => {
             manifests::delete(reg, &name, &reference).await
@@ -145,7 +145,7 @@ fn needed_access(route: &Route, method: &Method, query: &Query) -> Vec<Access> {
     out
 }
 
-/// Decoded query parameters (repeated keys keep the first value).
+/// Decoded query parameters: `get` gives a key's first value, `all` every one.
 #[derive(Debug, Default)]
 pub(crate) struct Query(Vec<(String, String)>);
 
@@ -161,6 +161,14 @@ impl Query {
         self.0
             .iter()
             .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeated key, in request order.
+    pub(crate) fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
 }

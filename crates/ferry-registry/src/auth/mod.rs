@@ -172,17 +172,24 @@ impl Auth {
             "Bearer realm=\"{}://{host}/token\",service=\"{SERVICE}\"",
             self.scheme
         );
-        if let Some(first) = needed.first() {
-            let actions: Vec<&str> = needed
+        // One scope per repository, space-separated (a mount also needs
+        // pull on the source repository).
+        let mut scopes: Vec<(&str, Vec<&str>)> = Vec::new();
+        for a in needed {
+            match scopes.iter_mut().find(|(r, _)| *r == a.repository) {
+                Some((_, actions)) if !actions.contains(&a.action.as_str()) => {
+                    actions.push(a.action.as_str())
+                }
+                Some(_) => {}
+                None => scopes.push((&a.repository, vec![a.action.as_str()])),
+            }
+        }
+        if !scopes.is_empty() {
+            let scopes: Vec<String> = scopes
                 .iter()
-                .filter(|a| a.repository == first.repository)
-                .map(|a| a.action.as_str())
+                .map(|(r, actions)| format!("repository:{r}:{}", actions.join(",")))
                 .collect();
-            c.push_str(&format!(
-                ",scope=\"repository:{}:{}\"",
-                first.repository,
-                actions.join(",")
-            ));
+            c.push_str(&format!(",scope=\"{}\"", scopes.join(" ")));
         }
         if insufficient {
             c.push_str(",error=\"insufficient_scope\"");

@@ -1,13 +1,15 @@
 //! Shared helpers of the registry's integration tests: an in-process
-//! registry on a loopback port, and small builders for blobs and manifests.
+//! registry on a loopback port, small builders for blobs and manifests, and
+//! a test CA with a server certificate for 127.0.0.1.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 
 use ferry_core::events::EventBus;
-use ferry_core::registry_spec::RegistrySpec;
+use ferry_core::registry_spec::{RegistrySpec, RegistryTls};
 use ferry_registry::{Config, Registry};
 use ferry_test_support::TempDir;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -196,5 +198,28 @@ pub async fn wait_ok(url: &str, secs: u64) {
             "timed out waiting for {url}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Writes `ca/ca.crt` (the CA skopeo trusts), `server.crt` and `server.key`.
+pub fn make_certs(dir: &std::path::Path) -> RegistryTls {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "ferry test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    std::fs::create_dir_all(dir.join("ca")).unwrap();
+    std::fs::write(dir.join("ca/ca.crt"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.crt"), cert.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    RegistryTls {
+        cert_file: dir.join("server.crt"),
+        key_file: dir.join("server.key"),
     }
 }
