@@ -17,6 +17,7 @@ use http_body_util::BodyExt;
 use super::Inner;
 use super::client::Body;
 use super::downstream::{OnUpgrade, RequestBody, Upgraded};
+use super::h1::fields;
 use super::outbound::{collect, hash_key, mirror, prepare};
 use super::respond::{self, text};
 use super::server::{ConnState, Direction};
@@ -196,6 +197,13 @@ async fn route<'a>(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let finish = |mut r: Response<Body>, extra: Option<&WeightedDestination>| {
+        if !rule.response_headers.is_empty()
+            || extra.is_some_and(|wd| !wd.response_headers.is_empty())
+            || rule.cors.is_some()
+        {
+            // The operations see (and may change) the upstream's fields.
+            fields::materialize(&mut r);
+        }
         respond::apply_ops(r.headers_mut(), &rule.response_headers);
         if let Some(wd) = extra {
             respond::apply_ops(r.headers_mut(), &wd.response_headers);

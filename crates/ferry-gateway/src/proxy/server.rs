@@ -177,7 +177,13 @@ impl Gateway {
         // pipeline would cost its full size on every idle keep-alive connection.
         let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let req = req.map(RequestBody::Hyper);
-            Box::pin(handler::handle(inner.clone(), conn.clone(), req))
+            let handled = handler::handle(inner.clone(), conn.clone(), req);
+            Box::pin(async move {
+                let mut resp = handled.await?;
+                // hyper writes the HeaderMap only.
+                super::h1::fields::materialize(&mut resp);
+                Ok::<_, std::convert::Infallible>(resp)
+            })
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // A client may send its request and shut down its write side (`printf | nc`,

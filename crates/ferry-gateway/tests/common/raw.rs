@@ -69,6 +69,15 @@ impl RawBackend {
 pub async fn start(
     script: impl Fn(&Req) -> Reply + Send + Sync + 'static,
 ) -> (RawBackend, Running) {
+    start_routed(script, ROUTE).await
+}
+
+/// [`start`] with the gateway's routing objects in `routes` (YAML; the
+/// backend is Service `myhero/raw`).
+pub async fn start_routed(
+    script: impl Fn(&Req) -> Reply + Send + Sync + 'static,
+    routes: &str,
+) -> (RawBackend, Running) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (script, st): (Arc<Script>, Arc<State>) = (Arc::new(script), Arc::default());
@@ -89,7 +98,7 @@ pub async fn start(
         ports: [(80u16, addr.port())].into(),
     };
     let snap = snapshot(vec![service("myhero", "raw", vec![endpoint])]);
-    let gw = gateway(snap, &format!("{UI_DESTINATION_RULE}---\n{ROUTE}")).await;
+    let gw = gateway(snap, &format!("{UI_DESTINATION_RULE}---\n{routes}")).await;
     let _task = AbortOnDropHandle::new(task);
     (RawBackend { st, _task }, gw)
 }

@@ -1,5 +1,6 @@
-//! Writing a response to an HTTP/1.1 client: the head (status line, the
-//! handler's fields, `Date` when missing, ferry's own framing and
+//! Writing a response to an HTTP/1.1 client: the head (status line, an
+//! upstream's pass-through field lines, the handler's fields, `Date` when
+//! missing, ferry's own framing and
 //! connection fields) and the body, framed by its Content-Length (declared,
 //! or known from the body), else chunked for HTTP/1.1 clients, else by
 //! closing the connection (HTTP/1.0). Body frames that are already there
@@ -19,6 +20,7 @@ use tokio::net::tcp::OwnedWriteHalf;
 
 use super::io::write_date;
 use crate::proxy::client::Body;
+use crate::proxy::h1::fields::RawFields;
 
 /// Frames bigger than this are written from their own buffer (vectored
 /// with what is pending) instead of being copied.
@@ -59,6 +61,7 @@ fn encode_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
+    raw: Option<&RawFields>,
     body_len: Option<u64>,
     asked: Asked,
     close: &mut bool,
@@ -74,6 +77,13 @@ fn encode_head(
     let upgrade = status == StatusCode::SWITCHING_PROTOCOLS;
     let mut declared: Option<u64> = None;
     let mut has_date = false;
+    if let Some(raw) = raw {
+        // An upstream's plain fields, as received (no framing or
+        // connection fields among them but one Content-Length).
+        raw.write_to(out);
+        has_date = raw.date;
+        declared = raw.length.filter(|_| !bodiless);
+    }
     for (name, value) in headers {
         if *name == header::CONTENT_LENGTH {
             if bodiless {
@@ -147,6 +157,7 @@ pub async fn write(
         out,
         parts.status,
         &parts.headers,
+        parts.extensions.get::<RawFields>(),
         body.size_hint().exact(),
         asked,
         &mut close,

@@ -3,7 +3,8 @@
 //! response head with `httparse` into `http` types plus its framing (§6.3:
 //! no body for HEAD, 1xx, 204 and 304; chunked when it is the final
 //! transfer coding; else Content-Length; else until the server closes),
-//! and decoding a chunked body incrementally.
+//! and decoding a chunked body incrementally. A plain response head keeps
+//! its fields as received instead of building a `HeaderMap` (`fields`).
 
 use std::io::{self, Write as _};
 use std::mem::MaybeUninit;
@@ -12,6 +13,8 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, StatusCode, Version};
+
+use super::fields::{self, RawFields};
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 
@@ -78,13 +81,19 @@ pub enum Framing {
 pub struct ResponseHead {
     pub status: StatusCode,
     pub version: Version,
+    /// Empty when `raw` holds the fields.
     pub headers: HeaderMap,
+    /// The fields as received, for a plain head (see `fields`).
+    pub raw: Option<RawFields>,
     pub framing: Framing,
     /// Whether the connection may carry another request afterwards.
     pub keep_alive: bool,
 }
 
 /// What the bytes read so far hold.
+// The head is matched at once by its only caller: boxing it would cost an
+// allocation per response for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Parsed {
     /// Not a whole head yet (nothing consumed).
@@ -170,6 +179,24 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> io::Result<Parsed>
     let mut spans = Spans::default();
     spans.record(buf, resp.headers);
     let head = buf.split_to(len).freeze();
+    let bodiless = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    if !bodiless && let Some(plain) = fields::classify(&head, spans.get()) {
+        let framing = match plain.fields.length {
+            _ if *method == Method::HEAD => Framing::Empty,
+            Some(0) => Framing::Empty,
+            Some(n) => Framing::Length(n),
+            None => Framing::Eof,
+        };
+        let close = plain.close || (version == Version::HTTP_10 && !plain.keep_alive);
+        return Ok(Parsed::Head(ResponseHead {
+            status,
+            version,
+            headers: HeaderMap::new(),
+            raw: Some(plain.fields),
+            framing,
+            keep_alive: !close && framing != Framing::Eof,
+        }));
+    }
     let mut headers = HeaderMap::with_capacity(spans.get().len());
     let mut length: Option<u64> = None;
     let mut chunked = false;
@@ -248,6 +275,7 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> io::Result<Parsed>
         status,
         version,
         headers,
+        raw: None,
         framing,
         keep_alive: !close && framing != Framing::Eof,
     }))

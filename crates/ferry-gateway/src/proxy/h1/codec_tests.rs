@@ -9,15 +9,20 @@ fn parse(text: &[u8], method: &Method) -> io::Result<(Parsed, BytesMut)> {
     parse_response(&mut buf, method).map(|p| (p, buf))
 }
 
+/// The parsed head, with pass-through fields (if any) moved into `headers`.
 fn head(text: &str, method: &Method) -> ResponseHead {
     let body = "BODY";
     match parse(format!("{text}{body}").as_bytes(), method).unwrap() {
-        (Parsed::Head(h), rest) => {
+        (Parsed::Head(mut h), rest) => {
             assert_eq!(
                 &rest[..],
                 body.as_bytes(),
                 "the head, and only it, is consumed"
             );
+            if let Some(raw) = h.raw.take() {
+                assert!(h.headers.is_empty());
+                h.headers = raw.to_map();
+            }
             h
         }
         other => panic!("not a head: {other:?}"),

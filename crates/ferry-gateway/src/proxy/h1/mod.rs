@@ -13,6 +13,7 @@
 mod body;
 pub(crate) mod codec;
 pub(crate) mod decode;
+pub(crate) mod fields;
 mod pool;
 
 pub use pool::{Pool, Slot};
@@ -138,6 +139,9 @@ fn respond(slot: &Arc<Slot>, mut conn: Conn, head: codec::ResponseHead) -> Respo
     *resp.status_mut() = head.status;
     *resp.version_mut() = head.version;
     *resp.headers_mut() = head.headers;
+    if let Some(raw) = head.raw {
+        resp.extensions_mut().insert(raw);
+    }
     resp
 }
 
