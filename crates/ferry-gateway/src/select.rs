@@ -179,20 +179,28 @@ pub fn hit(percent: f64, roll: f64) -> bool {
     roll * 100.0 < percent
 }
 
-/// Lowercases `host` and strips a port.
+/// Lowercases `host` and strips a port and trailing dots. One pass over
+/// the bytes from the end (this runs on every request).
 pub fn normalize_host(host: &str) -> Cow<'_, str> {
-    let h = if host.starts_with('[') {
-        match host.find(']') {
-            Some(end) => &host[..=end],
+    let b = host.as_bytes();
+    let mut end = b.len();
+    if b.first() == Some(&b'[') {
+        match b.iter().position(|&c| c == b']') {
+            Some(close) => end = close + 1,
             None => return Cow::Owned(format!("{host}]").to_ascii_lowercase()),
         }
     } else {
-        host.rsplit_once(':')
-            .filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit()))
-            .map_or(host, |(h, _)| h)
-    };
-    let h = h.trim_end_matches('.');
-    if h.bytes().any(|b| b.is_ascii_uppercase()) {
+        // `:digits` at the end is a port.
+        let digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+        if digits < b.len() && b[b.len() - digits - 1] == b':' {
+            end = b.len() - digits - 1;
+        }
+    }
+    while end > 0 && b[end - 1] == b'.' {
+        end -= 1;
+    }
+    let h = &host[..end];
+    if h.bytes().any(|c| c.is_ascii_uppercase()) {
         Cow::Owned(h.to_ascii_lowercase())
     } else {
         Cow::Borrowed(h)
@@ -255,6 +263,15 @@ mod tests {
     fn hosts_lose_ports_and_case() {
         assert_eq!(normalize_host("Example.COM:8080"), "example.com");
         assert_eq!(normalize_host("[::1]:80"), "[::1]");
+        assert_eq!(normalize_host("[::1"), "[::1]");
+        assert_eq!(normalize_host("127.0.0.1:19213"), "127.0.0.1");
+        assert_eq!(normalize_host("Example.com.:80"), "example.com");
+        assert_eq!(normalize_host("web.."), "web");
+        assert_eq!(normalize_host("web:"), "web");
+        assert_eq!(normalize_host("a:b"), "a:b", "not a port");
+        assert_eq!(normalize_host("80"), "80");
+        assert_eq!(normalize_host(""), "");
+        assert!(matches!(normalize_host("web:80"), Cow::Borrowed("web")));
     }
 
     fn path_match(path: PathMatch, ignore_case: bool) -> Match {

@@ -18,7 +18,7 @@ use super::Inner;
 use super::client::Body;
 use super::downstream::{OnUpgrade, RequestBody, Upgraded};
 use super::h1::fields;
-use super::outbound::{collect, hash_key, mirror, prepare};
+use super::outbound::{collect, mirror, prepare};
 use super::respond::{self, text};
 use super::server::{ConnState, Direction};
 use crate::metrics::{FaultLabels, RequestKey, RequestSample};
@@ -286,8 +286,8 @@ async fn route<'a>(
     } else {
         (fwd.retries.clone(), fwd.timeout)
     };
-    let hash_key = hash_key(&gw, table, &wd.dest, &head, &conn);
-    let answer = Box::pin(gw.send(table, &wd.dest, head, body, &retry, timeout, hash_key)).await;
+    let client = Some(&conn.info);
+    let answer = Box::pin(gw.send(table, &wd.dest, head, body, &retry, timeout, client)).await;
     match answer {
         Err(f) => {
             let (status, msg) = f.answer();

@@ -23,7 +23,7 @@ use super::upstream::{Head, ReqBody};
 use crate::metrics::MirrorLabels;
 use crate::select;
 use crate::table::{
-    Destination, Forward, LoadBalancer, RetryOn, RetryPolicy, Rule, WeightedDestination,
+    Forward, LoadBalancer, RetryOn, RetryPolicy, Rule, TrafficPolicy, WeightedDestination,
 };
 
 // Constants: a name given as `&str` is parsed, and allocated, on every use.
@@ -197,14 +197,7 @@ pub(super) fn mirror(
     }
 }
 
-pub(super) fn hash_key(
-    gw: &Inner,
-    table: &crate::table::RouteTable,
-    dest: &Destination,
-    head: &Head,
-    conn: &ConnInfo,
-) -> Option<String> {
-    let (policy, _) = gw.policy(table, dest);
+pub(super) fn hash_key(policy: &TrafficPolicy, head: &Head, conn: &ConnInfo) -> Option<String> {
     match &policy.lb {
         LoadBalancer::HashHeader(h) => head
             .headers

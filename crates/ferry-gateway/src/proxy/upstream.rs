@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use super::Inner;
 use super::client::{Body, BoxError};
 use super::h1;
+use super::server::ConnInfo;
 use crate::lb::{Cluster, Outcome};
 use crate::table::{Destination, RetryPolicy, RouteTable, TrafficPolicy};
 
@@ -106,7 +107,8 @@ impl Inner {
             .clone()
     }
 
-    /// Sends `head`/`body` to `dest` with `retry` and `timeout`.
+    /// Sends `head`/`body` to `dest` with `retry` and `timeout`; `client`
+    /// is where a client's request came from (None for mirrors).
     #[allow(clippy::too_many_arguments)]
     pub async fn send(
         &self,
@@ -116,9 +118,11 @@ impl Inner {
         body: ReqBody,
         retry: &RetryPolicy,
         timeout: Option<Duration>,
-        hash_key: Option<String>,
+        client: Option<&ConnInfo>,
     ) -> Result<Answer, Failure> {
         let (policy, labels) = self.policy(table, dest);
+        // The consistent-hash key of the client's request (mirrors have none).
+        let hash_key = client.and_then(|c| super::outbound::hash_key(policy, &head, c));
         let cluster = self.cluster(dest, policy);
         let _permit = match &cluster.limit {
             None => None,
