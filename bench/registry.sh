@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # Benchmark: ferry's registry against CNCF Distribution v3, side by side on
 # this machine in the same run. Push (crane) of one 1 GiB image of four
-# layers and of 1,000 small images; pull of the small images with crane and
-# of the big one's layers with curl (see pull_big); peak RSS of each server.
-# Both servers run at once and every phase alternates between them (which
-# one goes first flips each round), so page cache and machine noise hit both.
-# Prints each round's times and the ratios ferry / Distribution: throughput
-# (Distribution's time / ferry's; targets: pull >= 1.5, push >= 1.2) and
-# peak RSS (ferry's / Distribution's; target <= 0.5).
+# layers and of 1,000 small images; pull of the same with curl into
+# /dev/null (see pull_big and pull_small: a fast client, so the servers are
+# timed, not the client's process starts and disk writes); peak RSS of each
+# server. Both servers run at once and every phase alternates between them
+# (which one goes first flips each round), so page cache and machine noise
+# hit both. Prints each round's times, each server's CPU time per phase and
+# the ratios ferry / Distribution: throughput (Distribution's time /
+# ferry's; targets: pull >= 1.5, push >= 1.2) and peak RSS (ferry's /
+# Distribution's; target <= 0.5).
 #
-# Figures on the 2-core dev machine (2026-11-22, two runs of --rounds 2,
-# other builds running alongside, load average 3-9), ferry / Distribution:
-#   pull big 1.56x, 1.62x; pull small 1.58x, 1.28x; push big 1.73x, 1.72x;
-#   push small 1.75x, 1.75x; peak RSS 0.33x, 0.33x (27-29 vs 86 MiB).
-#   Under load 9-11 (three runs): push big 1.14-1.58x, pull big 1.41-1.54x.
-#   Before (issue #3), same client, one run: push big 1.07x, pull big 1.41x.
+# Figures on the 2-core dev machine (2026-11-22, one run of --rounds 3,
+# another engineer's builds alongside, load average 7-8), ferry /
+# Distribution, per round:
+#   pull big 1.42x, 1.06x, 1.72x; pull small 5.72x, 7.11x, 4.16x;
+#   push big 1.62x, 1.14x, 1.87x; push small 1.98x, 1.90x, 2.37x;
+#   peak RSS 0.34x (31 vs 91 MiB).
+#   pull small: ferry 0.55-0.58 s (server CPU 0.37-0.55 s), Distribution
+#   2.4-3.9 s (server CPU 3.8-4.1 s). With crane pull into directories (one
+#   process per image) the same phase took 5.3-5.5 s for both and measured
+#   crane: 1.41x with ferry's server CPU at 0.93 s vs Distribution's 5.50 s.
 #   The 1 GiB phases last 0.3-2 s and swing up to 2x between rounds.
 #
 # Usage: bench/registry.sh [--small N] [--big-mib M] [--rounds R]
@@ -104,6 +110,21 @@ BIG_LAYERS=$(python3 -c 'import json,sys
 d=sys.argv[1]; i=json.load(open(d+"/index.json"))["manifests"][0]["digest"].split(":")[1]
 print(" ".join(l["digest"] for l in json.load(open(d+"/blobs/sha256/"+i))["layers"]))' "$WORK/big")
 
+# One line per small image, from its generated layout (outside any timing,
+# like BIG_LAYERS): its number, its manifest's digest and size, then the
+# digest and size of each blob (config, layer).
+python3 - "$WORK/small" "$SMALL" >"$WORK/small.list" <<'PY'
+import json, os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    d = f"{root}/{i}"
+    md = json.load(open(d + "/index.json"))["manifests"][0]["digest"]
+    m = json.load(open(d + "/blobs/sha256/" + md.split(":")[1]))
+    blobs = [m["config"]] + m["layers"]
+    ms = os.path.getsize(d + "/blobs/sha256/" + md.split(":")[1])
+    print(i, md, ms, " ".join(f'{b["digest"]} {b["size"]}' for b in blobs))
+PY
+
 # Pull of the big image as a registry sees it from a fast client: the
 # manifest by tag, then the four layers at once, each read by curl into
 # /dev/null. A pull into a directory (crane pull) timed the client's own
@@ -133,6 +154,66 @@ verify_big() {
   done
 }
 
+# Pull of the small images the same way: 8 clients at once (as crane
+# pulls were run with xargs -P 8 before), each one curl process fetching
+# its share of the images in turn over one keep-alive connection: per
+# image the manifest by tag, then its config and its layer, into
+# /dev/null. crane pull into a directory, one process per image, spent
+# most of the phase starting processes and writing files (ferry's server
+# CPU was a sixth of the wall time). The URL lists and the expected
+# status and size of every response are written before the timing
+# (small_lists); every response is checked after it (small_check), and a
+# sample of images is fetched with crane, which checks digests
+# (verify_small).
+SMALL_CLIENTS=8
+small_lists() {
+  local addr="$1" tag="$2"
+  awk -v addr="$addr" -v tag="$tag" -v dir="$WORK/spull" -v k="$SMALL_CLIENTS" '{
+    c = $1 % k; cfg = dir "/urls." c; want = dir "/expect." c
+    u = "http://" addr "/v2/small/img" $1
+    printf "url = \"%s/manifests/%s\"\noutput = \"/dev/null\"\n", u, tag > cfg
+    printf "200 %s %s/manifests/%s\n", $3, u, tag > want
+    for (j = 4; j < NF; j += 2) {
+      printf "url = \"%s/blobs/%s\"\noutput = \"/dev/null\"\n", u, $j > cfg
+      printf "200 %s %s/blobs/%s\n", $(j + 1), u, $j > want
+    }
+  }' "$WORK/small.list"
+}
+pull_small() {
+  local c pids=() pid
+  for c in $(seq 0 $((SMALL_CLIENTS - 1))); do
+    curl -sS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+      -w '%{http_code} %{size_download} %{url_effective}\n' \
+      -K "$WORK/spull/urls.$c" >"$WORK/spull/got.$c" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || true; done
+}
+small_check() {
+  local addr="$1" c
+  for c in $(seq 0 $((SMALL_CLIENTS - 1))); do
+    cmp -s "$WORK/spull/expect.$c" "$WORK/spull/got.$c" || {
+      echo "pull small from $addr: unexpected responses (expected < > got):" >&2
+      diff "$WORK/spull/expect.$c" "$WORK/spull/got.$c" | head -5 >&2
+      exit 1
+    }
+  done
+}
+verify_small() {
+  local addr="$1" tag="$2" i md ms rest d
+  while read -r i md ms rest; do
+    [ $((i % (SMALL / 10 > 0 ? SMALL / 10 : 1))) -eq 0 ] || continue
+    [ "sha256:$("$CRANE" manifest --insecure "$addr/small/img$i:$tag" | sha256sum | cut -d' ' -f1)" = "$md" ] ||
+      { echo "manifest of small/img$i from $addr does not match its digest" >&2; exit 1; }
+    set -- $rest
+    while [ $# -gt 0 ]; do
+      "$CRANE" blob --insecure "$addr/small/img$i@$1" >/dev/null ||
+        { echo "blob $1 of small/img$i from $addr does not match its digest" >&2; exit 1; }
+      shift 2
+    done
+  done <"$WORK/small.list"
+}
+
 # One phase against one server; sets T (seconds).
 phase() {
   local what="$1" addr="$2" tag="$3" t0 t1
@@ -152,10 +233,9 @@ phase() {
       t1=$(now) ;;
     pull_small)
       mkdir -p "$WORK/spull"
-      t0=$(now)
-      seq 0 $((SMALL - 1)) | xargs -P 8 -I{} "$CRANE" pull --insecure --format oci "$addr/small/img{}:$tag" "$WORK/spull/{}" >/dev/null 2>&1
-      t1=$(now)
-      rm -rf "$WORK/spull" ;;
+      small_lists "$addr" "$tag"
+      t0=$(now); pull_small; t1=$(now)
+      small_check "$addr" ;;
   esac
   T=$(echo "$t1 - $t0" | bc -l)
 }
@@ -193,7 +273,11 @@ declare -A SUM_D SUM_F
 for p in "${PHASES[@]}"; do SUM_D[$p]=0; SUM_F[$p]=0; done
 
 DRSS=0; FRSS=0
-echo "== running ${ROUNDS} round(s), each on fresh servers: crane, 8 parallel clients for small images =="
+echo "== running ${ROUNDS} round(s), each on fresh servers =="
+echo "   push: crane push (small images: 8 crane processes at once)"
+echo "   pull big: manifest by tag, then the 4 layers at once, curl into /dev/null"
+echo "   pull small: ${SMALL_CLIENTS} curl clients at once, each over one connection: per image"
+echo "     the manifest by tag, then config and layer into /dev/null; every status and size checked"
 for round in $(seq 1 "$ROUNDS"); do
   start_servers
   tag="r$round"
@@ -212,6 +296,7 @@ for round in $(seq 1 "$ROUNDS"); do
   done
   d=$(peak_rss_kib "$DPID"); f=$(peak_rss_kib "$FPID")
   verify_big "127.0.0.1:$DPORT" "$tag"; verify_big "127.0.0.1:$FPORT" "$tag"
+  verify_small "127.0.0.1:$DPORT" "$tag"; verify_small "127.0.0.1:$FPORT" "$tag"
   [ "$d" -gt "$DRSS" ] && DRSS=$d
   [ "$f" -gt "$FRSS" ] && FRSS=$f
   stop_servers
