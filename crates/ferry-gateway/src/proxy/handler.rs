@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use super::Inner;
 use super::client::Body;
 use super::downstream::{OnUpgrade, RequestBody, Upgraded};
-use super::h1::fields;
+use super::h1::fields::{self, RawFields};
 use super::outbound::{collect, mirror, prepare};
 use super::respond::{self, text};
 use super::server::{ConnState, Direction};
@@ -27,12 +27,25 @@ use crate::table::{
     Action, Destination, Forward, RetryPolicy, RouteTable, Rule, WeightedDestination,
 };
 
-/// Serves one request.
+/// Serves one request (for hyper's server: every field in the response's
+/// `HeaderMap`).
 pub async fn handle(
     gw: Arc<Inner>,
     conn: Arc<ConnState>,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, Infallible> {
+    let (mut resp, raw) = handle_raw(gw, conn, req).await;
+    fields::materialize(&mut resp, raw);
+    Ok(resp)
+}
+
+/// Serves one request; an upstream's pass-through fields (`h1::fields`)
+/// come back next to the response, for ferry's HTTP/1.1 server to write.
+pub async fn handle_raw(
+    gw: Arc<Inner>,
+    conn: Arc<ConnState>,
+    req: Request<RequestBody>,
+) -> (Response<Body>, Option<RawFields>) {
     let start = Instant::now();
     // The access log's fields are gathered only when someone listens.
     let log = tracing::enabled!(target: "ferry::access", tracing::Level::INFO);
@@ -62,7 +75,7 @@ pub async fn handle(
         }
         _ => None,
     };
-    let (resp, route, dest, retries) = route(
+    let (resp, raw, route, dest, retries) = route(
         gw.clone(),
         conn.clone(),
         req,
@@ -123,11 +136,18 @@ pub async fn handle(
             "access"
         );
     }
-    Ok(resp)
+    (resp, raw)
 }
 
-/// The answer, the route's name, the destination chosen and the retries made.
-type Routed<'a> = (Response<Body>, &'a str, Option<&'a Destination>, u32);
+/// The answer and its pass-through fields, the route's name, the
+/// destination chosen and the retries made.
+type Routed<'a> = (
+    Response<Body>,
+    Option<RawFields>,
+    &'a str,
+    Option<&'a Destination>,
+    u32,
+);
 
 async fn route<'a>(
     gw: Arc<Inner>,
@@ -144,6 +164,7 @@ async fn route<'a>(
             None => {
                 return (
                     text(404, format!("no route for host {host}\n")),
+                    None,
                     "",
                     None,
                     0,
@@ -170,7 +191,7 @@ async fn route<'a>(
         source_labels,
     };
     let Some((mut rule, mut matched)) = select::first_rule(rules, &view) else {
-        return (text(404, "no matching route\n"), "", None, 0);
+        return (text(404, "no matching route\n"), None, "", None, 0);
     };
     // An Ingress or HTTPRoute sending to a Service with mesh rules: those
     // rules apply next, as for an ingress controller inside the mesh.
@@ -182,40 +203,43 @@ async fn route<'a>(
     {
         match select::first_rule(mesh_rules, &view) {
             Some((r, m)) => (rule, matched) = (r, m),
-            None => return (text(404, "no matching route\n"), "", None, 0),
+            None => return (text(404, "no matching route\n"), None, "", None, 0),
         }
     }
     let name = rule.name.as_str();
     if let Some(cors) = &rule.cors
         && let Some(r) = respond::preflight(cors, req.method(), req.headers())
     {
-        return (r, name, None, 0);
+        return (r, None, name, None, 0);
     }
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let finish = |mut r: Response<Body>, extra: Option<&WeightedDestination>| {
-        if !rule.response_headers.is_empty()
-            || extra.is_some_and(|wd| !wd.response_headers.is_empty())
-            || rule.cors.is_some()
-        {
-            // The operations see (and may change) the upstream's fields.
-            fields::materialize(&mut r);
-        }
-        respond::apply_ops(r.headers_mut(), &rule.response_headers);
-        if let Some(wd) = extra {
-            respond::apply_ops(r.headers_mut(), &wd.response_headers);
-        }
-        if let Some(cors) = &rule.cors {
-            respond::cors_response(cors, origin.as_deref(), r.headers_mut());
-        }
-        r
-    };
+    // Local answers have no pass-through fields (`raw` is None).
+    let finish =
+        |mut r: Response<Body>, mut raw: Option<RawFields>, extra: Option<&WeightedDestination>| {
+            if !rule.response_headers.is_empty()
+                || extra.is_some_and(|wd| !wd.response_headers.is_empty())
+                || rule.cors.is_some()
+            {
+                // The operations see (and may change) the upstream's fields.
+                fields::materialize(&mut r, raw.take());
+            }
+            respond::apply_ops(r.headers_mut(), &rule.response_headers);
+            if let Some(wd) = extra {
+                respond::apply_ops(r.headers_mut(), &wd.response_headers);
+            }
+            if let Some(cors) = &rule.cors {
+                respond::cors_response(cors, origin.as_deref(), r.headers_mut());
+            }
+            (r, raw)
+        };
     let fwd = match &rule.action {
         Action::Direct { status, body } => {
-            return (finish(text(*status, body.clone()), None), name, None, 0);
+            let (r, raw) = finish(text(*status, body.clone()), None, None);
+            return (r, raw, name, None, 0);
         }
         Action::Redirect(r) => {
             let port = host_raw.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
@@ -228,12 +252,19 @@ async fn route<'a>(
                 req.uri().query(),
                 matched.as_deref(),
             );
-            return (finish(resp, None), name, None, 0);
+            let (r, raw) = finish(resp, None, None);
+            return (r, raw, name, None, 0);
         }
         Action::Forward(f) => f,
     };
     let Some(wd) = select::pick_weighted(&fwd.destinations, fastrand::f64()) else {
-        return (text(500, "no destination has weight\n"), name, None, 0);
+        return (
+            text(500, "no destination has weight\n"),
+            None,
+            name,
+            None,
+            0,
+        );
     };
     let dest = Some(&wd.dest);
     // Faults (Istio: with faults, retries and timeouts are off).
@@ -259,25 +290,21 @@ async fn route<'a>(
                 fault: "abort".into(),
             })
             .inc();
-        return (
-            finish(text(status, "fault filter abort"), Some(wd)),
-            name,
-            dest,
-            0,
-        );
+        let (r, raw) = finish(text(status, "fault filter abort"), None, Some(wd));
+        return (r, raw, name, dest, 0);
     }
     let upgrade = req.headers().contains_key(header::UPGRADE);
     let on_upgrade = upgrade.then(|| DownstreamUpgrade::of(&mut req));
     let (head, body) = match prepare(&gw, &conn, req, rule, fwd, wd, matched.as_deref(), host_raw) {
         Ok(x) => x,
-        Err(r) => return (r, name, dest, 0),
+        Err(r) => return (r, None, name, dest, 0),
     };
     let body = match body {
         Ok(b) => b,
         // Boxed: rare, and this future stays small without it.
         Err(b) => match Box::pin(collect(b)).await {
             Ok(b) => b,
-            Err(r) => return (r, name, dest, 0),
+            Err(r) => return (r, None, name, dest, 0),
         },
     };
     mirror(&gw, table, name, fwd, &head, &body);
@@ -291,7 +318,8 @@ async fn route<'a>(
     match answer {
         Err(f) => {
             let (status, msg) = f.answer();
-            (finish(text(status, msg), Some(wd)), name, dest, 0)
+            let (r, raw) = finish(text(status, msg), None, Some(wd));
+            (r, raw, name, dest, 0)
         }
         Ok(a) => {
             let retries = a.retries;
@@ -324,10 +352,11 @@ async fn route<'a>(
                         .map_err(|e| match e {})
                         .boxed_unsync(),
                 );
-                return (r, name, dest, retries);
+                return (r, None, name, dest, retries);
             }
             respond::strip_hop_by_hop(resp.headers_mut(), false);
-            (finish(resp, Some(wd)), name, dest, retries)
+            let (r, raw) = finish(resp, a.raw, Some(wd));
+            (r, raw, name, dest, retries)
         }
     }
 }

@@ -177,13 +177,7 @@ impl Gateway {
         // pipeline would cost its full size on every idle keep-alive connection.
         let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
             let req = req.map(RequestBody::Hyper);
-            let handled = handler::handle(inner.clone(), conn.clone(), req);
-            Box::pin(async move {
-                let mut resp = handled.await?;
-                // hyper writes the HeaderMap only.
-                super::h1::fields::materialize(&mut resp);
-                Ok::<_, std::convert::Infallible>(resp)
-            })
+            Box::pin(handler::handle(inner.clone(), conn.clone(), req))
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // A client may send its request and shut down its write side (`printf | nc`,

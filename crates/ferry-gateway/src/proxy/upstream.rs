@@ -18,6 +18,7 @@ use http_body_util::{BodyExt, Full};
 use super::Inner;
 use super::client::{Body, BoxError};
 use super::h1;
+use super::h1::fields::RawFields;
 use super::server::ConnInfo;
 use crate::lb::{Cluster, Outcome};
 use crate::table::{Destination, RetryPolicy, RouteTable, TrafficPolicy};
@@ -76,6 +77,8 @@ pub struct Head {
 #[derive(Debug)]
 pub struct Answer {
     pub response: Response<Body>,
+    /// The upstream's pass-through fields (`h1::fields`), if any.
+    pub raw: Option<RawFields>,
     pub retries: u32,
 }
 
@@ -191,7 +194,7 @@ impl Inner {
                 )
                 .await;
             let retryable = match &result {
-                Ok(r) => retry.on.status(r.status().as_u16()),
+                Ok((r, _)) => retry.on.status(r.status().as_u16()),
                 Err(Failure::Connect) => {
                     retry.on.connect_failure || retry.on.server_error || retry.on.gateway_error
                 }
@@ -205,8 +208,9 @@ impl Inner {
                 Err(_) => false,
             };
             if !(can_retry && retryable) {
-                return result.map(|response| Answer {
+                return result.map(|(response, raw)| Answer {
                     response,
+                    raw,
                     retries: tries,
                 });
             }
@@ -226,7 +230,7 @@ impl Inner {
         last: bool,
         body: Outgoing,
         per_try: Option<Duration>,
-    ) -> Result<Response<Body>, Failure> {
+    ) -> Result<(Response<Body>, Option<RawFields>), Failure> {
         let Target {
             cluster,
             policy,
@@ -282,7 +286,7 @@ impl Inner {
             None => self.exchange(upstream, h2, head, last, body).await,
         };
         let outcome = match &result {
-            Ok(r) => Outcome::Status(r.status().as_u16()),
+            Ok((r, _)) => Outcome::Status(r.status().as_u16()),
             Err(_) => Outcome::Failed,
         };
         let ejected = cluster.report(
@@ -308,7 +312,7 @@ impl Inner {
         head: &mut Head,
         last: bool,
         body: Outgoing,
-    ) -> Result<Response<Body>, Failure> {
+    ) -> Result<(Response<Body>, Option<RawFields>), Failure> {
         let body = match body {
             Outgoing::Bytes(b) if !h2 && !head.headers.contains_key(header::UPGRADE) => {
                 let authority = &upstream.authority;
@@ -347,7 +351,10 @@ impl Inner {
             &self.clients.h1
         };
         match client.request(req).await {
-            Ok(r) => Ok(r.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync())),
+            Ok(r) => Ok((
+                r.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync()),
+                None,
+            )),
             Err(e) if e.is_connect() => Err(Failure::Connect),
             Err(_) => Err(Failure::Reset),
         }

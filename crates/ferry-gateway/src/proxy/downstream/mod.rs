@@ -134,7 +134,7 @@ pub(super) async fn serve(
                     close: true,
                 };
                 let refusal = Box::pin(async {
-                    let _ = response::write(&mut c.write, &mut c.out, resp, asked).await;
+                    let _ = response::write(&mut c.write, &mut c.out, resp, None, asked).await;
                     io::linger_close(c.read.as_mut(), &mut c.write).await;
                 });
                 refusal.await;
@@ -234,7 +234,7 @@ impl Conn {
                 .insert(OnUpgrade(Arc::new(std::sync::Mutex::new(Some(rx)))));
             upgrade_tx = Some(tx);
         }
-        let Ok(resp) = handler::handle(self.gw.clone(), self.state.clone(), req).await;
+        let (resp, raw) = handler::handle_raw(self.gw.clone(), self.state.clone(), req).await;
         let mut close = !keep_alive || shutting_down;
         if let Some(handback) = handback {
             // The buffer comes back with the body's end; an unfinished body
@@ -253,7 +253,7 @@ impl Conn {
             head_only,
             close,
         };
-        let sent = response::write(&mut self.write, &mut self.out, resp, asked).await;
+        let sent = response::write(&mut self.write, &mut self.out, resp, raw.as_ref(), asked).await;
         match sent {
             Err(e) => {
                 tracing::debug!(error = %e, remote = %self.state.remote, "writing the response failed");

@@ -144,11 +144,13 @@ fn encode_head(
     }
 }
 
-/// Writes `resp` to `stream`, using `out` as the write buffer (left empty).
+/// Writes `resp` (with `raw`, an upstream's pass-through fields, ahead of
+/// its own) to `stream`, using `out` as the write buffer (left empty).
 pub async fn write(
     stream: &mut OwnedWriteHalf,
     out: &mut Vec<u8>,
     resp: Response<Body>,
+    raw: Option<&RawFields>,
     asked: Asked,
 ) -> io::Result<Sent> {
     let (parts, mut body) = resp.into_parts();
@@ -157,7 +159,7 @@ pub async fn write(
         out,
         parts.status,
         &parts.headers,
-        parts.extensions.get::<RawFields>(),
+        raw,
         body.size_hint().exact(),
         asked,
         &mut close,

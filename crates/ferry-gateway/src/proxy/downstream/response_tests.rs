@@ -51,7 +51,9 @@ async fn send(resp: Response<Body>, asked: Asked) -> (Sent, String) {
     let (server, mut client) = pair().await;
     let (read, mut write_half) = server.into_split();
     let mut out = Vec::new();
-    let sent = write(&mut write_half, &mut out, resp, asked).await.unwrap();
+    let sent = write(&mut write_half, &mut out, resp, None, asked)
+        .await
+        .unwrap();
     assert!(out.is_empty(), "the write buffer is left empty");
     drop((read, write_half));
     let mut wire = Vec::new();

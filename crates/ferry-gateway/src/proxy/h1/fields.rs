@@ -6,9 +6,10 @@
 //! proxied request. Most responses need none of it: no route operation
 //! touches their fields, and the client gets them back as they came. For
 //! those, the codec keeps the field lines as byte ranges of the head
-//! (already validated by `httparse`), the response carries them as a
-//! [`RawFields`] extension next to an empty `HeaderMap`, and ferry's
-//! HTTP/1.1 server writes the lines verbatim.
+//! (already validated by `httparse`), they travel next to the response
+//! (whose `HeaderMap` stays empty) up to ferry's HTTP/1.1 server, which
+//! writes the lines verbatim. They are not a response extension: inserting
+//! one costs three allocations and a hash table per response.
 //!
 //! Only plain heads take this path ([`classify`]): a final status with a
 //! body, at most one `Content-Length`, no `Transfer-Encoding`, a
@@ -86,10 +87,10 @@ impl RawFields {
     }
 }
 
-/// Moves the pass-through fields of `resp`, if it has any, into its
+/// Moves `raw`, the pass-through fields of `resp` (if it has any), into its
 /// `HeaderMap`, ahead of the fields already there.
-pub fn materialize<B>(resp: &mut Response<B>) {
-    let Some(raw) = resp.extensions_mut().remove::<RawFields>() else {
+pub fn materialize<B>(resp: &mut Response<B>, raw: Option<RawFields>) {
+    let Some(raw) = raw else {
         return;
     };
     let mut map = raw.to_map();

@@ -30,6 +30,7 @@ use tokio::net::TcpStream;
 use super::client::{Body, Connector};
 use super::upstream::Head;
 use codec::{Framing, Parsed};
+use fields::RawFields;
 
 /// Request bodies up to this size are written with the head in one call.
 const COALESCE: usize = 16 * 1024;
@@ -68,7 +69,7 @@ pub async fn exchange(
     slot: &Arc<Slot>,
     head: &Head,
     body: Bytes,
-) -> Result<Response<Body>, Error> {
+) -> Result<(Response<Body>, Option<RawFields>), Error> {
     let mut wire = Vec::with_capacity(512 + body.len().min(COALESCE));
     codec::encode_request(
         &mut wire,
@@ -121,8 +122,12 @@ pub async fn exchange(
 }
 
 /// The response, its body whole when it is all here (the connection goes
-/// back to the pool at once), else streamed.
-fn respond(slot: &Arc<Slot>, mut conn: Conn, head: codec::ResponseHead) -> Response<Body> {
+/// back to the pool at once), else streamed; and its pass-through fields.
+fn respond(
+    slot: &Arc<Slot>,
+    mut conn: Conn,
+    head: codec::ResponseHead,
+) -> (Response<Body>, Option<RawFields>) {
     let body = match head.framing {
         Framing::Empty => {
             slot.release(conn, head.keep_alive);
@@ -139,10 +144,7 @@ fn respond(slot: &Arc<Slot>, mut conn: Conn, head: codec::ResponseHead) -> Respo
     *resp.status_mut() = head.status;
     *resp.version_mut() = head.version;
     *resp.headers_mut() = head.headers;
-    if let Some(raw) = head.raw {
-        resp.extensions_mut().insert(raw);
-    }
-    resp
+    (resp, head.raw)
 }
 
 /// Reads until a final response head is parsed, skipping interim ones.
