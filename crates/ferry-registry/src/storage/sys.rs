@@ -1,10 +1,12 @@
 //! The registry's only kernel calls beyond `std`: starting and waiting for
 //! writeback of a file range (`sync_file_range`, which neither `std`, `nix`
-//! nor `rustix` wrap), and read-ahead hints (`posix_fadvise`, through `nix`).
+//! nor `rustix` wrap), read-ahead hints (`posix_fadvise`, through `nix`),
+//! and read-only memory maps of installed blobs (`mmap`, through `memmap2`).
 //!
-//! Both are hints for speed, never for safety: durability still comes from
-//! the `fdatasync` before a blob is installed, so failures here are ignored
-//! by the callers (a filesystem without the call just loses the overlap).
+//! The first two are hints for speed, never for safety: durability still
+//! comes from the `fdatasync` before a blob is installed, so failures here
+//! are ignored by the callers (a filesystem without the call just loses the
+//! overlap).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -55,6 +57,33 @@ pub(crate) fn advise_sequential(file: &std::fs::File) {
     );
 }
 
+/// Maps `len` bytes of the installed blob `file` from `offset` read-only,
+/// with the pages read ahead into the page cache now (on the blocking
+/// thread), so the thread writing them to a socket only takes minor faults.
+/// `offset + len` must not exceed the file's size (the caller checks it
+/// first): a page past the end of a file cannot be read through a map.
+pub(crate) fn map_blob(file: &std::fs::File, offset: u64, len: usize) -> io::Result<memmap2::Mmap> {
+    // SAFETY: the map is read-only and `file` is a blob under `blobs/`.
+    // Those are never written in place: a blob is written to a temporary
+    // file, verified, fsynced and then renamed into `blobs/`, and GC
+    // unlinks (a map keeps an unlinked file's pages), so the bytes behind
+    // the map cannot change while it lives and nothing ferry does can
+    // shorten the file under it. What remains is someone outside ferry
+    // truncating a file in the data directory: reading a page past the
+    // new end then raises SIGBUS and the process dies (ARCHITECTURE.md,
+    // Registry). The range is within the file's size as the caller checked.
+    let map = unsafe {
+        memmap2::MmapOptions::new()
+            .offset(offset)
+            .len(len)
+            .map(file)?
+    };
+    // Have the pages read into the page cache now (a no-op for cached
+    // ones), so the writer's page faults find them there.
+    let _ = map.advise(memmap2::Advice::WillNeed);
+    Ok(map)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -69,5 +98,14 @@ mod tests {
         sync_range(&f, 0, 1 << 20, Sync::Wait).unwrap();
         advise_sequential(&f);
         assert!(sync_range(&f, u64::MAX, 1, Sync::Start).is_err());
+    }
+
+    #[test]
+    fn a_blob_maps_at_any_offset() {
+        let mut f = tempfile::tempfile().unwrap();
+        let data: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+        f.write_all(&data).unwrap();
+        let m = map_blob(&f, 4099, 10_000).unwrap();
+        assert_eq!(&m[..], &data[4099..14_099]);
     }
 }
