@@ -46,15 +46,18 @@ pub(super) fn prepare(
     host_raw: &str,
 ) -> Result<(Head, Result<ReqBody, RequestBody>), Response<Body>> {
     let (parts, incoming) = req.into_parts();
-    let upgrade = parts.headers.contains_key(header::UPGRADE);
-    let grpc = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/grpc"));
     let mut headers = parts.headers;
-    respond::strip_hop_by_hop(&mut headers, upgrade);
-    if !headers.contains_key(header::HOST)
+    // One pass over the names (no hashing) says which lookups are needed.
+    let seen = Seen::of(&headers);
+    let grpc = seen.content_type
+        && headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("application/grpc"));
+    if seen.hop_by_hop {
+        respond::strip_hop_by_hop(&mut headers, seen.upgrade);
+    }
+    if !seen.host
         && let Ok(v) = HeaderValue::try_from(host_raw)
     {
         headers.insert(header::HOST, v);
@@ -66,20 +69,27 @@ pub(super) fn prepare(
     }
     respond::apply_ops(&mut headers, &rule.request_headers);
     respond::apply_ops(&mut headers, &wd.request_headers);
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+    let ops = !rule.request_headers.is_empty() || !wd.request_headers.is_empty();
+    let prev = (seen.xff || ops)
+        .then(|| headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()))
+        .flatten();
+    let xff = match prev {
         Some(prev) => HeaderValue::try_from(format!("{prev}, {}", conn.remote.ip())).ok(),
         None => Some(conn.client_ip.clone()),
     };
     if let Some(v) = xff {
         headers.insert(X_FORWARDED_FOR, v);
     }
-    headers
-        .entry(X_FORWARDED_PROTO)
-        .or_insert(HeaderValue::from_static(if conn.scheme == "https" {
-            "https"
-        } else {
-            "http"
-        }));
+    let proto = HeaderValue::from_static(if conn.scheme == "https" {
+        "https"
+    } else {
+        "http"
+    });
+    if seen.xfp || ops {
+        headers.entry(X_FORWARDED_PROTO).or_insert(proto);
+    } else {
+        headers.append(X_FORWARDED_PROTO, proto);
+    }
     let path_and_query = match &fwd.rewrite.path {
         Some(rw) => {
             let path = respond::rewrite_path(parts.uri.path(), matched, rw);
@@ -117,6 +127,50 @@ pub(super) fn prepare(
         b => Ok(ReqBody::Stream(Some(b.boxed_unsync()))),
     };
     Ok((head, body))
+}
+
+/// Which fields a request head has that building the upstream head cares
+/// about.
+#[derive(Debug, Default)]
+struct Seen {
+    upgrade: bool,
+    content_type: bool,
+    host: bool,
+    xff: bool,
+    xfp: bool,
+    /// Any field `strip_hop_by_hop` may remove.
+    hop_by_hop: bool,
+}
+
+impl Seen {
+    fn of(headers: &http::HeaderMap) -> Self {
+        let mut s = Seen::default();
+        for name in headers.keys() {
+            if name == header::HOST {
+                s.host = true;
+            } else if name == header::CONTENT_TYPE {
+                s.content_type = true;
+            } else if name == X_FORWARDED_FOR {
+                s.xff = true;
+            } else if name == X_FORWARDED_PROTO {
+                s.xfp = true;
+            } else if name == header::UPGRADE {
+                s.upgrade = true;
+                s.hop_by_hop = true;
+            } else if name == header::CONNECTION
+                || name == header::TE
+                || name == header::TRAILER
+                || name == header::TRANSFER_ENCODING
+                || name == header::PROXY_AUTHENTICATE
+                || name == header::PROXY_AUTHORIZATION
+                || name.as_str() == "keep-alive"
+                || name.as_str() == "proxy-connection"
+            {
+                s.hop_by_hop = true;
+            }
+        }
+        s
+    }
 }
 
 /// Collects a small body that retries or mirrors may replay.
