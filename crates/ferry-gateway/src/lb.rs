@@ -86,16 +86,6 @@ impl States {
         }
     }
 
-    /// True unless `e` is ejected, once `check` has restored the candidates
-    /// whose ejection is over (so any ejection left is still running).
-    fn healthy(&self, e: &Endpoint) -> bool {
-        self.ejected == 0
-            || self
-                .by_pod
-                .get(&e.pod)
-                .is_none_or(|s| s.ejected_until.is_none())
-    }
-
     fn active(&self, e: &Endpoint) -> usize {
         self.by_pod.get(&e.pod).map_or(0, |s| s.active)
     }
@@ -126,9 +116,9 @@ impl Cluster {
 
     /// Picks with `lb` among the `endpoints` for which `candidate` holds
     /// (ready ones), skipping ejected ones. `hash` is the consistent-hash
-    /// key when the policy has one. Allocates nothing (but the first state
-    /// of an endpoint): a pass counts the healthy candidates, a second finds
-    /// the chosen one.
+    /// key when the policy has one. One pass over the endpoints collects
+    /// the eligible ones' positions (on the stack for up to 16; allocating
+    /// nothing else but the first state of an endpoint).
     pub fn pick<'e>(
         &self,
         endpoints: &'e [Endpoint],
@@ -138,20 +128,36 @@ impl Cluster {
         now: Instant,
     ) -> Option<Picked<'e>> {
         let mut states = self.endpoints.lock().expect("lb lock");
+        let (mut small, mut large) = ([0usize; 16], Vec::new());
         let (mut candidates, mut healthy) = (0, 0);
-        for e in endpoints.iter().filter(|e| candidate(e)) {
+        for (i, e) in endpoints.iter().enumerate() {
+            if !candidate(e) {
+                continue;
+            }
             candidates += 1;
-            healthy += usize::from(states.check(e, now));
+            if !states.check(e, now) {
+                continue;
+            }
+            if healthy < small.len() {
+                small[healthy] = i;
+            } else {
+                if large.is_empty() {
+                    large.extend_from_slice(&small);
+                }
+                large.push(i);
+            }
+            healthy += 1;
         }
-        if healthy == 0 {
+        let eligible: &[usize] = if healthy <= small.len() {
+            &small[..healthy]
+        } else {
+            &large
+        };
+        if eligible.is_empty() {
             return None;
         }
-        let eligible = endpoints
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| candidate(e) && states.healthy(e));
-        let nth = |n: usize| eligible.clone().nth(n);
-        let (index, endpoint) = match (lb, hash) {
+        let nth = |n: usize| eligible[n % eligible.len()];
+        let index = match (lb, hash) {
             (
                 LoadBalancer::HashHeader(_)
                 | LoadBalancer::HashCookie(_)
@@ -160,21 +166,24 @@ impl Cluster {
                 Some(key),
             ) => {
                 // Rendezvous hashing: stable per key, minimal movement on change.
-                eligible.max_by_key(|(_, e)| rendezvous(key, &e.pod))?
+                *eligible
+                    .iter()
+                    .max_by_key(|&&i| rendezvous(key, &endpoints[i].pod))?
             }
-            (LoadBalancer::Random, _) => nth(fastrand::usize(..healthy))?,
+            (LoadBalancer::Random, _) => nth(fastrand::usize(..healthy)),
             (LoadBalancer::LeastRequest, _) => {
                 // Power of two choices.
-                let a = nth(fastrand::usize(..healthy))?;
-                let b = nth(fastrand::usize(..healthy))?;
-                if states.active(b.1) < states.active(a.1) {
+                let a = nth(fastrand::usize(..healthy));
+                let b = nth(fastrand::usize(..healthy));
+                if states.active(&endpoints[b]) < states.active(&endpoints[a]) {
                     b
                 } else {
                     a
                 }
             }
-            _ => nth(self.rr.fetch_add(1, Ordering::Relaxed) % healthy)?,
+            _ => nth(self.rr.fetch_add(1, Ordering::Relaxed) % healthy),
         };
+        let endpoint = &endpoints[index];
         match states.by_pod.get_mut(&endpoint.pod) {
             Some(s) => s.active += 1,
             None => {
@@ -344,6 +353,32 @@ mod tests {
             c.pick(&eps, |_| false, &LoadBalancer::RoundRobin, None, now)
                 .is_none()
         );
+    }
+
+    #[test]
+    fn more_endpoints_than_the_stack_holds_are_all_picked() {
+        let c = Cluster::new(&TrafficPolicy::default());
+        let eps: Vec<Endpoint> = (0..40).map(|i| ep(&format!("p{i}"))).collect();
+        // Every other endpoint is a candidate: 20 of them, more than 16.
+        let even = |e: &Endpoint| e.pod[1..].parse::<usize>().unwrap() % 2 == 0;
+        let now = Instant::now();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            let p = c
+                .pick(&eps, even, &LoadBalancer::RoundRobin, None, now)
+                .unwrap();
+            assert!(even(p.endpoint));
+            assert!(std::ptr::eq(&eps[p.index], p.endpoint));
+            assert_eq!(p.candidates, 20);
+            seen.insert(p.index);
+        }
+        assert_eq!(seen.len(), 20, "round robin visits each candidate once");
+        let key = Some("user-42");
+        let lb = LoadBalancer::HashHeader("x-user".into());
+        let first = c.pick(&eps, even, &lb, key, now).unwrap().index;
+        for _ in 0..5 {
+            assert_eq!(c.pick(&eps, even, &lb, key, now).unwrap().index, first);
+        }
     }
 
     #[test]
