@@ -21,6 +21,11 @@
 #   2.4-3.9 s (server CPU 3.8-4.1 s). With crane pull into directories (one
 #   process per image) the same phase took 5.3-5.5 s for both and measured
 #   crane: 1.41x with ferry's server CPU at 0.93 s vs Distribution's 5.50 s.
+#   With blobs sent from memory maps (storage/chunks.rs), two runs of
+#   --rounds 3 right after (load 2-7): pull big 1.57x, 1.68x, 1.67x and
+#   1.45x, 1.45x, 1.73x (ferry's server CPU 0.24-0.40 s, was 0.34-0.48 s;
+#   Distribution's 0.54-0.73 s); pull small 6.02-7.20x; push big
+#   1.59-1.92x; push small 1.55-2.14x; peak RSS 0.38-0.39x (33-35 MiB).
 #   The 1 GiB phases last 0.3-2 s and swing up to 2x between rounds.
 #
 # Usage: bench/registry.sh [--small N] [--big-mib M] [--rounds R]
