@@ -8,7 +8,8 @@
 //! [`Registry::open`] is the public constructor: `ferry up` mounts its
 //! [`Registry::router`] on the region's registry listener, `ferry registry
 //! serve` runs it standalone, and other crates' tests start one in-process.
-// `unsafe` is denied everywhere but `storage/sys.rs` (one syscall).
+// `unsafe` is denied everywhere but `storage/sys.rs` (sync_file_range,
+// mmap and mincore).
 #![deny(unsafe_code)]
 
 mod api;

@@ -1,7 +1,8 @@
 //! The registry's only kernel calls beyond `std`: starting and waiting for
 //! writeback of a file range (`sync_file_range`, which neither `std`, `nix`
 //! nor `rustix` wrap), read-ahead hints (`posix_fadvise`, through `nix`),
-//! and read-only memory maps of installed blobs (`mmap`, through `memmap2`).
+//! and read-only memory maps of installed blobs (`mmap`, through `memmap2`,
+//! with `mincore` to see whether their pages are cached).
 //!
 //! The first two are hints for speed, never for safety: durability still
 //! comes from the `fdatasync` before a blob is installed, so failures here
@@ -58,7 +59,7 @@ pub(crate) fn advise_sequential(file: &std::fs::File) {
 }
 
 /// Maps `len` bytes of the installed blob `file` from `offset` read-only,
-/// with the pages read ahead into the page cache now (on the blocking
+/// with any page not in the page cache read in now (on the blocking
 /// thread), so the thread writing them to a socket only takes minor faults.
 /// `offset + len` must not exceed the file's size (the caller checks it
 /// first): a page past the end of a file cannot be read through a map.
@@ -78,10 +79,46 @@ pub(crate) fn map_blob(file: &std::fs::File, offset: u64, len: usize) -> io::Res
             .len(len)
             .map(file)?
     };
-    // Have the pages read into the page cache now (a no-op for cached
-    // ones), so the writer's page faults find them there.
-    let _ = map.advise(memmap2::Advice::WillNeed);
+    // Pages not in the page cache yet (a blob not read since the server
+    // started) are read in here, on the blocking thread: otherwise the
+    // runtime thread writing the map to a socket would wait for the disk
+    // in its page faults, stalling every task on that thread. Cached pages
+    // (the usual case) are left to the writer's cheap minor faults.
+    if !resident(&map) {
+        let _ = map.advise(memmap2::Advice::WillNeed);
+        let page = page_size();
+        let mut sum = 0u8;
+        for i in (0..map.len()).step_by(page) {
+            sum = sum.wrapping_add(map[i]);
+        }
+        std::hint::black_box(sum);
+    }
     Ok(map)
+}
+
+fn page_size() -> usize {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |p| p as usize)
+}
+
+/// Whether every page of `map` is in the page cache (`mincore(2)`); false
+/// when that cannot be told.
+fn resident(map: &memmap2::Mmap) -> bool {
+    if map.is_empty() {
+        return true;
+    }
+    let page = page_size();
+    let start = map.as_ptr() as usize;
+    let aligned = start & !(page - 1);
+    let len = start + map.len() - aligned;
+    let mut vec = vec![0u8; len.div_ceil(page)];
+    // SAFETY: `[aligned, aligned + len)` lies within the pages of the live
+    // map (memmap2 maps from the page boundary below the offset asked for),
+    // and `vec` has one byte per page of that range, as mincore writes.
+    let r = unsafe { libc::mincore(aligned as *mut libc::c_void, len, vec.as_mut_ptr()) };
+    r == 0 && vec.iter().all(|b| b & 1 == 1)
 }
 
 #[cfg(test)]
@@ -107,5 +144,33 @@ mod tests {
         f.write_all(&data).unwrap();
         let m = map_blob(&f, 4099, 10_000).unwrap();
         assert_eq!(&m[..], &data[4099..14_099]);
+        assert!(resident(&m), "just read in");
+    }
+
+    #[test]
+    fn pages_dropped_from_the_cache_are_not_resident_until_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("blob");
+        std::fs::write(&path, vec![3u8; 1 << 20]).unwrap();
+        let f = std::fs::File::open(&path).unwrap();
+        f.sync_all().unwrap();
+        // Clean pages can be dropped: then the map is not resident...
+        let _ = nix::fcntl::posix_fadvise(
+            &f,
+            0,
+            0,
+            nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+        );
+        // SAFETY: a test file nothing else writes.
+        let cold = unsafe { memmap2::MmapOptions::new().len(1 << 20).map(&f).unwrap() };
+        if resident(&cold) {
+            // Some filesystems (tmpfs) keep every page in memory.
+            return;
+        }
+        drop(cold);
+        // ...and `map_blob` reads it in before handing it out.
+        let m = map_blob(&f, 0, 1 << 20).unwrap();
+        assert!(resident(&m));
+        assert!(m.iter().all(|&b| b == 3));
     }
 }
