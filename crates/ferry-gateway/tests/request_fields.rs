@@ -18,13 +18,6 @@ async fn send(gw: &common::Running, fields: &str) {
     assert_eq!(status, 200, "{headers:?}");
 }
 
-fn all<'a>(h: &'a Headers, name: &str) -> Vec<&'a str> {
-    h.iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_fields_and_hop_by_hop_fields() {
     let (b, gw) = start(|_| (ok("ok"), KEEP)).await;

@@ -35,13 +35,6 @@ async fn raw_get(gw: &common::Running, extra: &str) -> (String, Headers, Vec<u8>
     (start, headers, body)
 }
 
-fn all<'a>(h: &'a Headers, name: &str) -> Vec<&'a str> {
-    h.iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untouched_fields_pass_through_in_order() {
     let (_b, gw) = start(|_| (reply(), KEEP)).await;

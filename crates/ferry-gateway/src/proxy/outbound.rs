@@ -157,15 +157,7 @@ impl Seen {
             } else if name == header::UPGRADE {
                 s.upgrade = true;
                 s.hop_by_hop = true;
-            } else if name == header::CONNECTION
-                || name == header::TE
-                || name == header::TRAILER
-                || name == header::TRANSFER_ENCODING
-                || name == header::PROXY_AUTHENTICATE
-                || name == header::PROXY_AUTHORIZATION
-                || name.as_str() == "keep-alive"
-                || name.as_str() == "proxy-connection"
-            {
+            } else if respond::is_hop_by_hop(name, false) {
                 s.hop_by_hop = true;
             }
         }

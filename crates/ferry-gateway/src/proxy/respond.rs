@@ -174,27 +174,30 @@ fn set(h: &mut HeaderMap, name: HeaderName, v: &str) {
     }
 }
 
+/// Whether `name` is a hop-by-hop field [`strip_hop_by_hop`] removes by
+/// name (`upgrade`: a WebSocket handshake keeps Connection and Upgrade).
+pub fn is_hop_by_hop(name: &HeaderName, upgrade: bool) -> bool {
+    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+    *name == KEEP_ALIVE
+        || *name == PROXY_CONNECTION
+        || *name == header::PROXY_AUTHENTICATE
+        || *name == header::PROXY_AUTHORIZATION
+        || *name == header::TRAILER
+        || *name == header::TRANSFER_ENCODING
+        || (!upgrade && (*name == header::CONNECTION || *name == header::UPGRADE))
+}
+
 /// Removes hop-by-hop headers (keeping `upgrade`/`connection` when
 /// `upgrade` is true, so WebSocket handshakes pass through).
 pub fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
-    const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-    const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
     // Passes over the names present (a handful), comparing known names
     // without parsing, hashing or allocating; only what is found is
     // removed (usually nothing: one pass), then the fields the Connection
     // value lists. That value is read first (a reference-counted copy):
     // the field itself may go.
-    let fixed = |name: &HeaderName| {
-        *name == KEEP_ALIVE
-            || *name == PROXY_CONNECTION
-            || *name == header::PROXY_AUTHENTICATE
-            || *name == header::PROXY_AUTHORIZATION
-            || *name == header::TRAILER
-            || *name == header::TRANSFER_ENCODING
-            || (!upgrade && (*name == header::CONNECTION || *name == header::UPGRADE))
-    };
     let connection = h.get(header::CONNECTION).cloned();
-    while let Some(name) = h.keys().find(|n| fixed(n)).cloned() {
+    while let Some(name) = h.keys().find(|n| is_hop_by_hop(n, upgrade)).cloned() {
         h.remove(&name);
     }
     let listed = connection.as_ref().and_then(|v| v.to_str().ok());

@@ -22,6 +22,14 @@ pub struct Wire {
 /// Header fields in order, names lowercased.
 pub type Headers = Vec<(String, String)>;
 
+/// Every value of header `name` (lowercase), in order.
+pub fn all<'a>(h: &'a Headers, name: &str) -> Vec<&'a str> {
+    h.iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 /// The first value of header `name` (lowercase).
 pub fn header<'a>(h: &'a Headers, name: &str) -> Option<&'a str> {
     h.iter().find_map(|(k, v)| (k == name).then_some(&**v))

@@ -180,83 +180,77 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> io::Result<Parsed>
     spans.record(buf, resp.headers);
     let head = buf.split_to(len).freeze();
     let bodiless = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-    if !bodiless && let Some(plain) = fields::classify(&head, spans.get()) {
-        let framing = match plain.fields.length {
-            _ if *method == Method::HEAD => Framing::Empty,
-            Some(0) => Framing::Empty,
-            Some(n) => Framing::Length(n),
-            None => Framing::Eof,
-        };
-        let close = plain.close || (version == Version::HTTP_10 && !plain.keep_alive);
-        return Ok(Parsed::Head(ResponseHead {
-            status,
-            version,
-            headers: HeaderMap::new(),
-            raw: Some(plain.fields),
-            framing,
-            keep_alive: !close && framing != Framing::Eof,
-        }));
-    }
-    let mut headers = HeaderMap::with_capacity(spans.get().len());
+    let mut headers = HeaderMap::new();
+    let mut raw = None;
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut coded = false;
     let mut close = version == Version::HTTP_10;
-    // The Connection field lists other fields (rare): kept for the handler
-    // to strip them by it.
-    let mut listed = false;
-    for &(ns, ne, vs, ve) in spans.get() {
-        let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
-        let name =
-            HeaderName::from_bytes(&head[ns..ne]).map_err(|_| invalid("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(vs..ve))
-            .map_err(|_| invalid("invalid header value"))?;
-        if name == header::CONTENT_LENGTH {
-            let n = value
-                .to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| invalid("invalid Content-Length"))?;
-            if length.is_some_and(|l| l != n) {
-                return Err(invalid("conflicting Content-Length values"));
-            }
-            length = Some(n);
-        } else if name == header::TRANSFER_ENCODING {
-            coded = true;
-            // Only the final coding matters: chunked must be last (RFC 9112 §6.3).
-            let last = value
-                .to_str()
-                .unwrap_or("")
-                .rsplit(',')
-                .next()
-                .unwrap_or("");
-            chunked = last.trim().eq_ignore_ascii_case("chunked");
-        } else if name == header::CONNECTION {
-            for token in value.to_str().unwrap_or("").split(',').map(str::trim) {
-                if token.eq_ignore_ascii_case("close") {
-                    close = true;
-                } else if token.eq_ignore_ascii_case("keep-alive") {
-                    close &= version != Version::HTTP_10;
-                } else if !token.is_empty() {
-                    listed = true;
+    let plain = if bodiless {
+        None
+    } else {
+        fields::classify(&head, spans.get())
+    };
+    if let Some(plain) = plain {
+        // Passed through as received: no map (see `fields`).
+        length = plain.fields.length;
+        close = plain.close || (close && !plain.keep_alive);
+        raw = Some(plain.fields);
+    } else {
+        headers.reserve(spans.get().len());
+        // The Connection field lists other fields (rare): kept for the
+        // handler to strip them by it.
+        let mut listed = false;
+        for &(ns, ne, vs, ve) in spans.get() {
+            let (ns, ne, vs, ve) = (ns as usize, ne as usize, vs as usize, ve as usize);
+            let name = HeaderName::from_bytes(&head[ns..ne])
+                .map_err(|_| invalid("invalid header name"))?;
+            let value = HeaderValue::from_maybe_shared(head.slice(vs..ve))
+                .map_err(|_| invalid("invalid header value"))?;
+            if name == header::CONTENT_LENGTH {
+                let n = value
+                    .to_str()
+                    .ok()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| invalid("invalid Content-Length"))?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(invalid("conflicting Content-Length values"));
                 }
-            }
-            if !listed {
-                // Hop-by-hop, and nothing else to strip by it: not kept
-                // (the handler's stripping then finds nothing to remove).
+                length = Some(n);
+            } else if name == header::TRANSFER_ENCODING {
+                coded = true;
+                // Only the final coding matters: chunked must be last (RFC 9112 §6.3).
+                let last = value
+                    .to_str()
+                    .unwrap_or("")
+                    .rsplit(',')
+                    .next()
+                    .unwrap_or("");
+                chunked = last.trim().eq_ignore_ascii_case("chunked");
+            } else if name == header::CONNECTION {
+                for token in value.to_str().unwrap_or("").split(',').map(str::trim) {
+                    if token.eq_ignore_ascii_case("close") {
+                        close = true;
+                    } else if token.eq_ignore_ascii_case("keep-alive") {
+                        close &= version != Version::HTTP_10;
+                    } else if !token.is_empty() {
+                        listed = true;
+                    }
+                }
+                if !listed {
+                    // Hop-by-hop, and nothing else to strip by it: not kept
+                    // (the handler's stripping then finds nothing to remove).
+                    continue;
+                }
+            } else if name == KEEP_ALIVE {
                 continue;
             }
-        } else if name == KEEP_ALIVE {
-            continue;
+            headers.append(name, value);
         }
-        headers.append(name, value);
     }
-    let framing = if *method == Method::HEAD
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
+    let framing = if *method == Method::HEAD || bodiless {
         Framing::Empty
     } else if coded {
         if chunked {
@@ -275,7 +269,7 @@ pub fn parse_response(buf: &mut BytesMut, method: &Method) -> io::Result<Parsed>
         status,
         version,
         headers,
-        raw: None,
+        raw,
         framing,
         keep_alive: !close && framing != Framing::Eof,
     }))
