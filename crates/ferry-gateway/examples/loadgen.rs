@@ -7,6 +7,11 @@
 //! millisecond ticks would add up to a millisecond to every latency.
 //!
 //! usage: loadgen URL RATE SECONDS [CONNECTIONS]
+//!
+//! With `LOADGEN_DUMP=FILE`, every request's scheduled time and latency
+//! (microseconds since the start, and taken) go to FILE, one per line: to
+//! tell a tail made of a few stalls (runs of late requests) from one spread
+//! over the whole run.
 
 use std::time::{Duration, Instant};
 
@@ -64,7 +69,7 @@ fn main() {
                         }
                         _ => errors += 1,
                     }
-                    lat.push(due.elapsed());
+                    lat.push((due, due.elapsed()));
                 }
                 (lat, errors)
             }));
@@ -87,6 +92,14 @@ fn main() {
             all.extend(l);
             errors += e;
         }
+        if let Ok(path) = std::env::var("LOADGEN_DUMP") {
+            let mut out = String::new();
+            for (due, l) in &all {
+                out += &format!("{} {}\n", (*due - start).as_micros(), l.as_micros());
+            }
+            std::fs::write(path, out).expect("dump");
+        }
+        let mut all: Vec<Duration> = all.into_iter().map(|(_, l)| l).collect();
         all.sort();
         let q = |p: f64| {
             all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0

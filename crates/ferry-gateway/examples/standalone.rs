@@ -114,6 +114,17 @@ fn main() {
     let workers: Option<usize> = std::env::var("FERRY_WORKERS")
         .ok()
         .and_then(|n| n.parse().ok());
+    if workers == Some(1) {
+        // One thread in all, like an nginx worker: jemalloc's purging thread
+        // (on in `.cargo/config.toml`) is stopped. A process of one thread
+        // takes no reference on a file for each socket call (the kernel's
+        // fast path for an unshared descriptor table): about 2 % more
+        // requests per CPU-second in the one-core benchmark. The cost: freed
+        // pages go back to the system only while the allocator is in use
+        // (34 MB instead of 26 MB resident with 9,900 idle connections).
+        tikv_jemalloc_ctl::background_thread::write(false)
+            .unwrap_or_else(|e| usage(&format!("jemalloc background thread: {e}")));
+    }
     let mut rt = match workers {
         Some(1) => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),

@@ -64,9 +64,9 @@ pub struct Picked<'e> {
 }
 
 impl States {
-    /// True unless `e` is ejected at `now`; restores it if its ejection is
-    /// over.
-    fn check(&mut self, e: &Endpoint, now: Instant) -> bool {
+    /// True unless `e` is ejected at `now()`; restores it if its ejection is
+    /// over. The clock is read only when some endpoint is ejected.
+    fn check(&mut self, e: &Endpoint, now: &mut impl FnMut() -> Instant) -> bool {
         if self.ejected == 0 {
             return true;
         }
@@ -75,7 +75,7 @@ impl States {
             return true;
         };
         match s.ejected_until {
-            Some(t) if t > now => false,
+            Some(t) if t > now() => false,
             Some(_) => {
                 s.ejected_until = None;
                 self.ejected -= 1;
@@ -116,7 +116,8 @@ impl Cluster {
 
     /// Picks with `lb` among the `endpoints` for which `candidate` holds
     /// (ready ones), skipping ejected ones. `hash` is the consistent-hash
-    /// key when the policy has one. One pass over the endpoints collects
+    /// key when the policy has one; `clock` tells the time, and is asked
+    /// only while some endpoint is ejected (once at most). One pass over the endpoints collects
     /// the eligible ones' positions (on the stack for up to 16; allocating
     /// nothing else but the first state of an endpoint).
     pub fn pick<'e>(
@@ -125,9 +126,11 @@ impl Cluster {
         candidate: impl Fn(&Endpoint) -> bool,
         lb: &LoadBalancer,
         hash: Option<&str>,
-        now: Instant,
+        clock: impl Fn() -> Instant,
     ) -> Option<Picked<'e>> {
         let mut states = self.endpoints.lock().expect("lb lock");
+        let mut at = None;
+        let mut now = || *at.get_or_insert_with(&clock);
         let (mut small, mut large) = ([0usize; 16], Vec::new());
         let (mut candidates, mut healthy) = (0, 0);
         for (i, e) in endpoints.iter().enumerate() {
@@ -135,7 +138,7 @@ impl Cluster {
                 continue;
             }
             candidates += 1;
-            if !states.check(e, now) {
+            if !states.check(e, &mut now) {
                 continue;
             }
             if healthy < small.len() {
@@ -202,14 +205,15 @@ impl Cluster {
     }
 
     /// Records how a request to `pod` ended; may eject it. True when this
-    /// report ejected it.
+    /// report ejected it. `clock` is asked only when the outcome trips the
+    /// outlier policy.
     pub fn report(
         &self,
         pod: &str,
         outcome: Outcome,
         policy: Option<&OutlierPolicy>,
         total: usize,
-        now: Instant,
+        clock: impl FnOnce() -> Instant,
     ) -> bool {
         let mut guard = self.endpoints.lock().expect("lb lock");
         let states = &mut *guard;
@@ -231,7 +235,11 @@ impl Cluster {
         let tripped = p.consecutive_5xx.is_some_and(|n| s.consecutive_5xx >= n)
             || p.consecutive_gateway
                 .is_some_and(|n| s.consecutive_gateway >= n);
-        if !tripped || s.ejected_until.is_some_and(|t| t > now) {
+        if !tripped {
+            return false;
+        }
+        let now = clock();
+        if s.ejected_until.is_some_and(|t| t > now) {
             return false;
         }
         let max = ((total as u64 * u64::from(p.max_ejection_percent)) / 100).max(1) as usize;

@@ -32,9 +32,15 @@ fn policy(consecutive_5xx: u32, max_ejection_percent: u32) -> OutlierPolicy {
 /// Fails `pod` until it is ejected at `now`.
 fn eject(c: &Cluster, eps: &[Endpoint], pod: &str, p: &OutlierPolicy, now: Instant) {
     for _ in 0..p.consecutive_5xx.unwrap() {
-        let picked = c.pick(eps, |e| e.pod == pod, &LoadBalancer::RoundRobin, None, now);
+        let picked = c.pick(
+            eps,
+            |e| e.pod == pod,
+            &LoadBalancer::RoundRobin,
+            None,
+            || now,
+        );
         assert_eq!(picked.unwrap().endpoint.pod, pod);
-        c.report(pod, Outcome::Status(503), Some(p), eps.len(), now);
+        c.report(pod, Outcome::Status(503), Some(p), eps.len(), || now);
     }
     assert!(c.is_ejected(pod, now));
 }
@@ -46,7 +52,7 @@ fn round_robin_cycles() {
     let now = Instant::now();
     let picks: Vec<_> = (0..4)
         .map(|_| {
-            let p = c.pick(&eps, all, &LoadBalancer::RoundRobin, None, now);
+            let p = c.pick(&eps, all, &LoadBalancer::RoundRobin, None, || now);
             let p = p.unwrap();
             assert_eq!(p.candidates, 2);
             (p.index, p.endpoint.pod.clone())
@@ -68,14 +74,14 @@ fn only_candidates_are_picked_and_indexed_in_the_whole_slice() {
         LoadBalancer::LeastRequest,
     ] {
         for _ in 0..20 {
-            let p = c.pick(&eps, odd, &lb, None, now).unwrap();
+            let p = c.pick(&eps, odd, &lb, None, || now).unwrap();
             assert!(odd(p.endpoint), "{lb:?} picked {}", p.endpoint.pod);
             assert!(std::ptr::eq(&eps[p.index], p.endpoint));
             assert_eq!(p.candidates, 2);
         }
     }
     assert!(
-        c.pick(&eps, |_| false, &LoadBalancer::RoundRobin, None, now)
+        c.pick(&eps, |_| false, &LoadBalancer::RoundRobin, None, || now)
             .is_none()
     );
 }
@@ -90,7 +96,7 @@ fn more_endpoints_than_the_stack_holds_are_all_picked() {
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..20 {
         let p = c
-            .pick(&eps, even, &LoadBalancer::RoundRobin, None, now)
+            .pick(&eps, even, &LoadBalancer::RoundRobin, None, || now)
             .unwrap();
         assert!(even(p.endpoint));
         assert!(std::ptr::eq(&eps[p.index], p.endpoint));
@@ -100,9 +106,9 @@ fn more_endpoints_than_the_stack_holds_are_all_picked() {
     assert_eq!(seen.len(), 20, "round robin visits each candidate once");
     let key = Some("user-42");
     let lb = LoadBalancer::HashHeader("x-user".into());
-    let first = c.pick(&eps, even, &lb, key, now).unwrap().index;
+    let first = c.pick(&eps, even, &lb, key, || now).unwrap().index;
     for _ in 0..5 {
-        assert_eq!(c.pick(&eps, even, &lb, key, now).unwrap().index, first);
+        assert_eq!(c.pick(&eps, even, &lb, key, || now).unwrap().index, first);
     }
 }
 
@@ -113,12 +119,18 @@ fn least_request_prefers_the_less_busy_endpoint() {
     let now = Instant::now();
     // Ten requests in flight on "a".
     for _ in 0..10 {
-        c.pick(&eps, |e| e.pod == "a", &LoadBalancer::RoundRobin, None, now);
+        c.pick(
+            &eps,
+            |e| e.pod == "a",
+            &LoadBalancer::RoundRobin,
+            None,
+            || now,
+        );
     }
     // Both choices land on "a" a quarter of the time; else "b" wins.
     let to_b = (0..400)
         .filter(|_| {
-            let p = c.pick(&eps, all, &LoadBalancer::LeastRequest, None, now);
+            let p = c.pick(&eps, all, &LoadBalancer::LeastRequest, None, || now);
             let pod = &p.unwrap().endpoint.pod;
             c.release(pod);
             pod == "b"
@@ -133,9 +145,9 @@ fn consistent_hash_is_stable_per_key() {
     let eps = [ep("a"), ep("b"), ep("c")];
     let lb = LoadBalancer::HashHeader("x-user".into());
     let now = Instant::now();
-    let first = c.pick(&eps, all, &lb, Some("jason"), now).unwrap();
+    let first = c.pick(&eps, all, &lb, Some("jason"), || now).unwrap();
     for _ in 0..10 {
-        let p = c.pick(&eps, all, &lb, Some("jason"), now).unwrap();
+        let p = c.pick(&eps, all, &lb, Some("jason"), || now).unwrap();
         assert_eq!(p.endpoint.pod, first.endpoint.pod);
     }
     // The same endpoint as before picking stopped allocating: the
@@ -151,17 +163,17 @@ fn consistent_hash_moves_off_an_ejected_endpoint_and_back() {
     let lb = LoadBalancer::HashHeader("x-user".into());
     let t0 = Instant::now();
     let home = c
-        .pick(&eps, all, &lb, Some("k"), t0)
+        .pick(&eps, all, &lb, Some("k"), || t0)
         .unwrap()
         .endpoint
         .pod
         .clone();
     eject(&c, &eps, &home, &policy(1, 100), t0);
-    let away = c.pick(&eps, all, &lb, Some("k"), t0).unwrap();
+    let away = c.pick(&eps, all, &lb, Some("k"), || t0).unwrap();
     assert_ne!(away.endpoint.pod, home);
     assert_eq!(away.candidates, 3, "ejected candidates still count");
     let later = t0 + Duration::from_secs(31);
-    let back = c.pick(&eps, all, &lb, Some("k"), later).unwrap();
+    let back = c.pick(&eps, all, &lb, Some("k"), || later).unwrap();
     assert_eq!(back.endpoint.pod, home);
 }
 
@@ -175,24 +187,24 @@ fn restoring_the_last_ejected_endpoint_clears_the_ejected_count() {
     // Ejected again once its ejection is over, before a pick restored
     // it: still one ejected endpoint, for longer.
     let t1 = t0 + Duration::from_secs(31);
-    assert!(c.report("a", Outcome::Status(503), Some(&p), 3, t1));
+    assert!(c.report("a", Outcome::Status(503), Some(&p), 3, || t1));
     assert_eq!(c.endpoints.lock().unwrap().ejected, 1);
     eject(&c, &eps, "b", &p, t1);
     assert_eq!(c.endpoints.lock().unwrap().ejected, 2);
     for _ in 0..4 {
-        let picked = c.pick(&eps, all, &LoadBalancer::RoundRobin, None, t1);
+        let picked = c.pick(&eps, all, &LoadBalancer::RoundRobin, None, || t1);
         assert_eq!(picked.unwrap().endpoint.pod, "c");
     }
     // "b" (30 s) is restored before "a" (60 s, ejected twice).
     let t2 = t1 + Duration::from_secs(31);
     let pods: Vec<_> = (0..4)
-        .map(|_| c.pick(&eps, all, &LoadBalancer::RoundRobin, None, t2))
+        .map(|_| c.pick(&eps, all, &LoadBalancer::RoundRobin, None, || t2))
         .map(|p| p.unwrap().endpoint.pod.clone())
         .collect();
     assert!(pods.contains(&"b".to_string()) && !pods.contains(&"a".to_string()));
     assert_eq!(c.endpoints.lock().unwrap().ejected, 1);
     let t3 = t1 + Duration::from_secs(61);
-    c.pick(&eps, all, &LoadBalancer::RoundRobin, None, t3);
+    c.pick(&eps, all, &LoadBalancer::RoundRobin, None, || t3);
     assert_eq!(c.endpoints.lock().unwrap().ejected, 0);
     assert!(!c.is_ejected("a", t3));
 }
@@ -205,27 +217,27 @@ fn consecutive_errors_eject_then_restore() {
     let policy = policy(2, 50);
     let t0 = Instant::now();
     for _ in 0..2 {
-        c.pick(&eps, only_a, &LoadBalancer::RoundRobin, None, t0);
-        c.report("a", Outcome::Status(503), Some(&policy), 2, t0);
+        c.pick(&eps, only_a, &LoadBalancer::RoundRobin, None, || t0);
+        c.report("a", Outcome::Status(503), Some(&policy), 2, || t0);
     }
     assert!(c.is_ejected("a", t0));
     // The cap (50% of 2) stops a second ejection.
     for _ in 0..2 {
-        c.pick(&eps, only_b, &LoadBalancer::RoundRobin, None, t0);
-        c.report("b", Outcome::Failed, Some(&policy), 2, t0);
+        c.pick(&eps, only_b, &LoadBalancer::RoundRobin, None, || t0);
+        c.report("b", Outcome::Failed, Some(&policy), 2, || t0);
     }
     assert!(!c.is_ejected("b", t0));
     for _ in 0..5 {
-        let p = c.pick(&eps, all, &LoadBalancer::RoundRobin, None, t0);
+        let p = c.pick(&eps, all, &LoadBalancer::RoundRobin, None, || t0);
         assert_eq!(p.unwrap().endpoint.pod, "b");
     }
     assert!(
-        c.pick(&eps, only_a, &LoadBalancer::RoundRobin, None, t0)
+        c.pick(&eps, only_a, &LoadBalancer::RoundRobin, None, || t0)
             .is_none()
     );
     let later = t0 + Duration::from_secs(31);
     assert!(
-        c.pick(&eps, only_a, &LoadBalancer::RoundRobin, None, later)
+        c.pick(&eps, only_a, &LoadBalancer::RoundRobin, None, || later)
             .is_some()
     );
 }

@@ -261,7 +261,7 @@ impl Inner {
                 candidate,
                 &policy.lb,
                 hash_key,
-                Instant::now(),
+                Instant::now,
             )
             .ok_or(Failure::NoHealthyUpstream)?;
         let endpoint = picked.endpoint;
@@ -294,7 +294,7 @@ impl Inner {
             outcome,
             policy.outlier.as_ref(),
             picked.candidates,
-            Instant::now(),
+            Instant::now,
         );
         if ejected {
             self.metrics.ejections.inc();
