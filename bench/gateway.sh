@@ -20,19 +20,20 @@
 #     request stay connected, minus the resident set size before they came,
 #     measured the same way for all three.
 # Latency and throughput run ROUNDS times, the three proxies one after
-# another in every round (so background load hits them alike); memory is
+# another in every round, each round starting with the next one (so
+# background load hits them alike); memory is
 # measured once, first, on the fresh processes. The report gives medians and
 # the ratios ferry ÷ nginx and ferry ÷ haproxy.
 #
 # Usage: bench/gateway.sh   (env: DURATION=seconds per run, default 10;
-#                            IDLE_CONNS, default 9900; ROUNDS, default 2;
+#                            IDLE_CONNS, default 9900; ROUNDS, default 3;
 #                            TESTS, default "lat sat mem ir"; SKIP_BUILD=1)
 # Needs: nginx, haproxy, wrk, valgrind (Debian), python3.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${DURATION:-10}
 IDLE_CONNS=${IDLE_CONNS:-9900}  # HAProxy needs 2 fds per connection within the 20000 fd limit
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 TESTS=${TESTS:-lat sat mem ir}
 WORK=$(mktemp -d /tmp/ferry-bench-gateway.XXXXXX)
 B1=19101 B2=19102 NGX=19201 HAP=19202 FRY=19203
@@ -235,13 +236,18 @@ for round in $(seq 1 "$ROUNDS"); do
       S[$name,rss0]+=" $before"; S[$name,rss]+=" $after"; S[$name,drss]+=" $((after - before))"
     done
   fi
+  # The proxies take turns going first: this machine's host preempts its
+  # virtual CPUs for several milliseconds at a time, more often in some
+  # stretches than others, and a fixed order would hand one proxy the
+  # same place in every round.
+  order=$(echo nginx haproxy ferry nginx haproxy ferry | cut -d' ' -f$(( (round - 1) % 3 + 1 ))-$(( (round - 1) % 3 + 3 )))
   if [[ " $TESTS " == *" lat "* ]]; then
     for rate in 1000 10000; do
-      for name in direct nginx haproxy ferry; do S[$name,$rate]+=" $(p99 $rate "$(port_of $name)")"; done
+      for name in direct $order; do S[$name,$rate]+=" $(p99 $rate "$(port_of $name)")"; done
     done
   fi
   if [[ " $TESTS " == *" sat "* ]]; then
-    for name in nginx haproxy ferry; do
+    for name in $order; do
       read -r v e < <(sat "$(port_of $name)" "$(pid_of $name)")
       echo "  $name saturation: $v req/s, $e requests per CPU-second" >&2
       S[$name,sat]+=" $v"; S[$name,eff]+=" $e"
@@ -254,6 +260,7 @@ python3 - "$IDLE_CONNS" "$ROUNDS" "$TESTS" <<REPORT
 import sys
 conns, rounds, tests = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split()
 r = {$(for k in "${!R[@]}"; do printf '"%s": %s, ' "$k" "${R[$k]}"; done)}
+samples = {$(for k in "${!S[@]}"; do printf '"%s": [%s], ' "$k" "$(echo ${S[$k]} | tr ' ' ',')"; done)}
 names = ["nginx", "haproxy", "ferry"]
 print()
 print(f"gateway benchmark: 50/50 weighted proxying to two static backends, proxy on 1 core; latency and throughput: median of {rounds} rounds")
@@ -277,6 +284,18 @@ for label, v, better in rows:
     ratio = lambda peer: f"x{v['ferry'] / v[peer]:.2f}" if v[peer] > 0 else "-"
     tail = f" {ratio('nginx'):>12} {ratio('haproxy'):>14}  ({better} is better)" if better else ""
     print(f"{label:38} {v['nginx']:>10.3f} {v['haproxy']:>10.3f} {v['ferry']:>10.3f}{tail}")
+# Each round's own ratio (the runs of one round are minutes apart at most).
+per_round = []
+if "lat" in tests:
+    for rate in (1000, 10000):
+        d = samples[f"direct,{rate}"]
+        per_round.append((f"p99 added @{rate // 1000}k", [max(f - x, 0.001) / max(n - x, 0.001)
+            for f, n, x in zip(samples[f"ferry,{rate}"], samples[f"nginx,{rate}"], d)]))
+if "sat" in tests:
+    per_round.append(("saturation", [f / n for f, n in zip(samples["ferry,sat"], samples["nginx,sat"])]))
+    per_round.append(("requests per CPU-second", [f / n for f, n in zip(samples["ferry,eff"], samples["nginx,eff"])]))
+for label, ratios in per_round:
+    print(f"  ferry/nginx per round, {label}: " + " ".join(f"x{x:.2f}" for x in ratios))
 if "mem" in tests:
     print(f"ferry: {r['ferry,drss'] / conns:.2f} KB per idle connection; "
           f"RSS with {conns} idle connections {r['ferry,rss'] / 1024:.1f} MB (issue #5 target < 40 MB)")
