@@ -41,102 +41,105 @@ pub async fn handle(
 
 /// Serves one request; an upstream's pass-through fields (`h1::fields`)
 /// come back next to the response, for ferry's HTTP/1.1 server to write.
-pub async fn handle_raw(
+pub fn handle_raw(
     gw: Arc<Inner>,
     conn: Arc<ConnState>,
     req: Request<RequestBody>,
-) -> (Response<Body>, Option<RawFields>) {
-    let start = Instant::now();
-    // The access log's fields are gathered only when someone listens.
-    let log = tracing::enabled!(target: "ferry::access", tracing::Level::INFO);
-    let logged = log.then(|| (req.method().clone(), req.uri().path().to_string()));
-    // The Host value is shared, not copied (HTTP/2 requests carry the
-    // authority instead).
-    let host_value = req
-        .headers()
-        .get(header::HOST)
-        .filter(|h| h.to_str().is_ok())
-        .cloned()
-        .or_else(|| {
-            req.uri()
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-    let host_raw = host_value
-        .as_ref()
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let req_bytes = req.body().size_hint().exact().unwrap_or(0);
-    let table = gw.table.load_full();
-    // A mesh Service without rules of its own gets the default one.
-    let fallback = match &conn.direction {
-        Direction::Mesh { service, port, .. } if !table.mesh.contains_key(service) => {
-            Some(default_mesh_rule(service, *port))
-        }
-        _ => None,
-    };
-    let (resp, raw, route, dest, retries) = route(
-        gw.clone(),
-        conn.clone(),
-        req,
-        host_raw,
-        &table,
-        fallback.as_ref(),
-    )
-    .await;
-    let status = resp.status().as_u16();
-    let elapsed = start.elapsed();
-    let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
-    let key = RequestKey {
-        direction: conn.direction.name(),
-        route,
-        service: dest
+) -> impl Future<Output = (Response<Body>, Option<RawFields>)> {
+    async move {
+        let start = Instant::now();
+        // The access log's fields are gathered only when someone listens.
+        let log = tracing::enabled!(target: "ferry::access", tracing::Level::INFO);
+        let logged = log.then(|| (req.method().clone(), req.uri().path().to_string()));
+        // The Host value is shared, not copied (HTTP/2 requests carry the
+        // authority instead).
+        let host_value = req
+            .headers()
+            .get(header::HOST)
+            .filter(|h| h.to_str().is_ok())
+            .cloned()
+            .or_else(|| {
+                req.uri()
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            });
+        let host_raw = host_value
             .as_ref()
-            .map(|d| (d.service.name.as_str(), d.service.namespace.as_str())),
-        subset: dest
-            .as_ref()
-            .and_then(|d| d.subset.as_deref())
-            .unwrap_or(""),
-        status,
-    };
-    gw.metrics.record_request(
-        &key,
-        RequestSample {
-            seconds: elapsed.as_secs_f64(),
-            request_bytes: req_bytes,
-            response_bytes: resp_bytes,
-        },
-    );
-    if retries > 0 {
-        gw.metrics
-            .retries
-            .get_or_create(&key.labels())
-            .inc_by(u64::from(retries));
-    }
-    if let Some((method, path)) = logged {
-        let service = key
-            .service
-            .map(|(n, ns)| format!("{n}.{ns}"))
-            .unwrap_or_default();
-        tracing::info!(
-            target: "ferry::access",
-            direction = conn.direction.name(),
-            client = %conn.remote,
-            method = %method,
-            authority = %host_raw,
-            path = %path,
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let req_bytes = req.body().size_hint().exact().unwrap_or(0);
+        let table = gw.table.load_full();
+        // A mesh Service without rules of its own gets the default one
+        // (boxed: a rule is large, and this future holds it while waiting).
+        let fallback = match &conn.direction {
+            Direction::Mesh { service, port, .. } if !table.mesh.contains_key(service) => {
+                Some(Box::new(default_mesh_rule(service, *port)))
+            }
+            _ => None,
+        };
+        let (resp, raw, route, dest, retries) = route(
+            gw.clone(),
+            conn.clone(),
+            req,
+            host_raw,
+            &table,
+            fallback.as_deref(),
+        )
+        .await;
+        let status = resp.status().as_u16();
+        let elapsed = start.elapsed();
+        let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
+        let key = RequestKey {
+            direction: conn.direction.name(),
+            route,
+            service: dest
+                .as_ref()
+                .map(|d| (d.service.name.as_str(), d.service.namespace.as_str())),
+            subset: dest
+                .as_ref()
+                .and_then(|d| d.subset.as_deref())
+                .unwrap_or(""),
             status,
-            route = %route,
-            destination_service = %service,
-            destination_subset = %key.subset,
-            retries,
-            request_bytes = req_bytes,
-            response_bytes = resp_bytes,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            "access"
+        };
+        gw.metrics.record_request(
+            &key,
+            RequestSample {
+                seconds: elapsed.as_secs_f64(),
+                request_bytes: req_bytes,
+                response_bytes: resp_bytes,
+            },
         );
+        if retries > 0 {
+            gw.metrics
+                .retries
+                .get_or_create(&key.labels())
+                .inc_by(u64::from(retries));
+        }
+        if let Some((method, path)) = logged {
+            let service = key
+                .service
+                .map(|(n, ns)| format!("{n}.{ns}"))
+                .unwrap_or_default();
+            tracing::info!(
+                target: "ferry::access",
+                direction = conn.direction.name(),
+                client = %conn.remote,
+                method = %method,
+                authority = %host_raw,
+                path = %path,
+                status,
+                route = %route,
+                destination_service = %service,
+                destination_subset = %key.subset,
+                retries,
+                request_bytes = req_bytes,
+                response_bytes = resp_bytes,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                "access"
+            );
+        }
+        (resp, raw)
     }
-    (resp, raw)
 }
 
 /// The answer and its pass-through fields, the route's name, the
@@ -149,77 +152,79 @@ type Routed<'a> = (
     u32,
 );
 
-async fn route<'a>(
+fn route<'a>(
     gw: Arc<Inner>,
     conn: Arc<ConnState>,
     mut req: Request<RequestBody>,
     host_raw: &str,
     table: &'a Arc<RouteTable>,
     fallback: Option<&'a Rule>,
-) -> Routed<'a> {
-    let host = select::normalize_host(host_raw);
-    let rules: &'a [Rule] = match &conn.direction {
-        Direction::North => match select::virtual_host(table, &host) {
-            Some(v) => &v.rules,
-            None => {
-                return (
-                    text(404, format!("no route for host {host}\n")),
-                    None,
-                    "",
-                    None,
-                    0,
-                );
+) -> impl Future<Output = Routed<'a>> {
+    async move {
+        let host = select::normalize_host(host_raw);
+        let rules: &'a [Rule] = match &conn.direction {
+            Direction::North => match select::virtual_host(table, &host) {
+                Some(v) => &v.rules,
+                None => {
+                    return (
+                        text(404, format!("no route for host {host}\n")),
+                        None,
+                        "",
+                        None,
+                        0,
+                    );
+                }
+            },
+            Direction::Mesh { service, .. } => match table.mesh.get(service) {
+                Some(r) => r,
+                None => fallback.map(std::slice::from_ref).unwrap_or_default(),
+            },
+        };
+        let source_labels = match &conn.direction {
+            Direction::Mesh { source, .. } => Some(&source.labels),
+            Direction::North => None,
+        };
+        let view = RequestView {
+            host: &host,
+            path: req.uri().path(),
+            query: req.uri().query(),
+            method: req.method().as_str(),
+            scheme: conn.scheme,
+            port: conn.local_port,
+            headers: req.headers(),
+            source_labels,
+        };
+        let Some((mut rule, mut matched)) = select::first_rule(rules, &view) else {
+            return (text(404, "no matching route\n"), None, "", None, 0);
+        };
+        // An Ingress or HTTPRoute sending to a Service with mesh rules: those
+        // rules apply next, as for an ingress controller inside the mesh.
+        if rule.chain_mesh
+            && let Action::Forward(f) = &rule.action
+            && f.destinations.len() == 1
+            && f.rewrite.path.is_none()
+            && let Some(mesh_rules) = table.mesh.get(&f.destinations[0].dest.service)
+        {
+            match select::first_rule(mesh_rules, &view) {
+                Some((r, m)) => (rule, matched) = (r, m),
+                None => return (text(404, "no matching route\n"), None, "", None, 0),
             }
-        },
-        Direction::Mesh { service, .. } => match table.mesh.get(service) {
-            Some(r) => r,
-            None => fallback.map(std::slice::from_ref).unwrap_or_default(),
-        },
-    };
-    let source_labels = match &conn.direction {
-        Direction::Mesh { source, .. } => Some(&source.labels),
-        Direction::North => None,
-    };
-    let view = RequestView {
-        host: &host,
-        path: req.uri().path(),
-        query: req.uri().query(),
-        method: req.method().as_str(),
-        scheme: conn.scheme,
-        port: conn.local_port,
-        headers: req.headers(),
-        source_labels,
-    };
-    let Some((mut rule, mut matched)) = select::first_rule(rules, &view) else {
-        return (text(404, "no matching route\n"), None, "", None, 0);
-    };
-    // An Ingress or HTTPRoute sending to a Service with mesh rules: those
-    // rules apply next, as for an ingress controller inside the mesh.
-    if rule.chain_mesh
-        && let Action::Forward(f) = &rule.action
-        && f.destinations.len() == 1
-        && f.rewrite.path.is_none()
-        && let Some(mesh_rules) = table.mesh.get(&f.destinations[0].dest.service)
-    {
-        match select::first_rule(mesh_rules, &view) {
-            Some((r, m)) => (rule, matched) = (r, m),
-            None => return (text(404, "no matching route\n"), None, "", None, 0),
         }
-    }
-    let name = rule.name.as_str();
-    if let Some(cors) = &rule.cors
-        && let Some(r) = respond::preflight(cors, req.method(), req.headers())
-    {
-        return (r, None, name, None, 0);
-    }
-    let origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    // Local answers have no pass-through fields (`raw` is None).
-    let finish =
-        |mut r: Response<Body>, mut raw: Option<RawFields>, extra: Option<&WeightedDestination>| {
+        let name = rule.name.as_str();
+        if let Some(cors) = &rule.cors
+            && let Some(r) = respond::preflight(cors, req.method(), req.headers())
+        {
+            return (r, None, name, None, 0);
+        }
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        // Local answers have no pass-through fields (`raw` is None).
+        let finish = |mut r: Response<Body>,
+                      mut raw: Option<RawFields>,
+                      extra: Option<&WeightedDestination>| {
             if !rule.response_headers.is_empty()
                 || extra.is_some_and(|wd| !wd.response_headers.is_empty())
                 || rule.cors.is_some()
@@ -236,127 +241,131 @@ async fn route<'a>(
             }
             (r, raw)
         };
-    let fwd = match &rule.action {
-        Action::Direct { status, body } => {
-            let (r, raw) = finish(text(*status, body.clone()), None, None);
-            return (r, raw, name, None, 0);
-        }
-        Action::Redirect(r) => {
-            let port = host_raw.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
-            let resp = respond::redirect(
-                r,
-                conn.scheme,
-                &host,
-                port,
-                req.uri().path(),
-                req.uri().query(),
-                matched.as_deref(),
-            );
-            let (r, raw) = finish(resp, None, None);
-            return (r, raw, name, None, 0);
-        }
-        Action::Forward(f) => f,
-    };
-    let Some(wd) = select::pick_weighted(&fwd.destinations, fastrand::f64()) else {
-        return (
-            text(500, "no destination has weight\n"),
-            None,
-            name,
-            None,
-            0,
-        );
-    };
-    let dest = Some(&wd.dest);
-    // Faults (Istio: with faults, retries and timeouts are off).
-    if let Some((delay, pct)) = fwd.fault.delay
-        && select::hit(pct, fastrand::f64())
-    {
-        gw.metrics
-            .faults
-            .get_or_create(&FaultLabels {
-                route: name.to_string(),
-                fault: "delay".into(),
-            })
-            .inc();
-        tokio::time::sleep(delay).await;
-    }
-    if let Some((status, pct)) = fwd.fault.abort
-        && select::hit(pct, fastrand::f64())
-    {
-        gw.metrics
-            .faults
-            .get_or_create(&FaultLabels {
-                route: name.to_string(),
-                fault: "abort".into(),
-            })
-            .inc();
-        let (r, raw) = finish(text(status, "fault filter abort"), None, Some(wd));
-        return (r, raw, name, dest, 0);
-    }
-    let upgrade = req.headers().contains_key(header::UPGRADE);
-    let on_upgrade = upgrade.then(|| DownstreamUpgrade::of(&mut req));
-    let (head, body) = match prepare(&gw, &conn, req, rule, fwd, wd, matched.as_deref(), host_raw) {
-        Ok(x) => x,
-        Err(r) => return (r, None, name, dest, 0),
-    };
-    let body = match body {
-        Ok(b) => b,
-        // Boxed: rare, and this future stays small without it.
-        Err(b) => match Box::pin(collect(b)).await {
-            Ok(b) => b,
-            Err(r) => return (r, None, name, dest, 0),
-        },
-    };
-    mirror(&gw, table, name, fwd, &head, &body);
-    let (retry, timeout) = if fwd.fault.is_set() {
-        (RetryPolicy::default(), None)
-    } else {
-        (fwd.retries.clone(), fwd.timeout)
-    };
-    let client = Some(&conn.info);
-    let answer = Box::pin(gw.send(table, &wd.dest, head, body, &retry, timeout, client)).await;
-    match answer {
-        Err(f) => {
-            let (status, msg) = f.answer();
-            let (r, raw) = finish(text(status, msg), None, Some(wd));
-            (r, raw, name, dest, 0)
-        }
-        Ok(a) => {
-            let retries = a.retries;
-            let mut resp = a.response;
-            if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
-                && let Some(down) = on_upgrade
-            {
-                let up = hyper::upgrade::on(&mut resp);
-                tokio::spawn(async move {
-                    let Ok(up) = up.await else { return };
-                    let mut up = hyper_util::rt::TokioIo::new(up);
-                    let _ = match down {
-                        DownstreamUpgrade::Own(rx) => match rx.await {
-                            Ok(mut down) => tokio::io::copy_bidirectional(&mut down, &mut up).await,
-                            Err(_) => return,
-                        },
-                        DownstreamUpgrade::Hyper(on) => match on.await {
-                            Ok(down) => {
-                                let mut down = hyper_util::rt::TokioIo::new(down);
-                                tokio::io::copy_bidirectional(&mut down, &mut up).await
-                            }
-                            Err(_) => return,
-                        },
-                    };
-                });
-                let (parts, _) = resp.into_parts();
-                let r = Response::from_parts(
-                    parts,
-                    http_body_util::Empty::new()
-                        .map_err(|e| match e {})
-                        .boxed_unsync(),
-                );
-                return (r, None, name, dest, retries);
+        let fwd = match &rule.action {
+            Action::Direct { status, body } => {
+                let (r, raw) = finish(text(*status, body.clone()), None, None);
+                return (r, raw, name, None, 0);
             }
-            respond::strip_hop_by_hop(resp.headers_mut(), false);
-            let (r, raw) = finish(resp, a.raw, Some(wd));
-            (r, raw, name, dest, retries)
+            Action::Redirect(r) => {
+                let port = host_raw.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+                let resp = respond::redirect(
+                    r,
+                    conn.scheme,
+                    &host,
+                    port,
+                    req.uri().path(),
+                    req.uri().query(),
+                    matched.as_deref(),
+                );
+                let (r, raw) = finish(resp, None, None);
+                return (r, raw, name, None, 0);
+            }
+            Action::Forward(f) => f,
+        };
+        let Some(wd) = select::pick_weighted(&fwd.destinations, fastrand::f64()) else {
+            return (
+                text(500, "no destination has weight\n"),
+                None,
+                name,
+                None,
+                0,
+            );
+        };
+        let dest = Some(&wd.dest);
+        // Faults (Istio: with faults, retries and timeouts are off).
+        if let Some((delay, pct)) = fwd.fault.delay
+            && select::hit(pct, fastrand::f64())
+        {
+            gw.metrics
+                .faults
+                .get_or_create(&FaultLabels {
+                    route: name.to_string(),
+                    fault: "delay".into(),
+                })
+                .inc();
+            tokio::time::sleep(delay).await;
+        }
+        if let Some((status, pct)) = fwd.fault.abort
+            && select::hit(pct, fastrand::f64())
+        {
+            gw.metrics
+                .faults
+                .get_or_create(&FaultLabels {
+                    route: name.to_string(),
+                    fault: "abort".into(),
+                })
+                .inc();
+            let (r, raw) = finish(text(status, "fault filter abort"), None, Some(wd));
+            return (r, raw, name, dest, 0);
+        }
+        let upgrade = req.headers().contains_key(header::UPGRADE);
+        let on_upgrade = upgrade.then(|| DownstreamUpgrade::of(&mut req));
+        let (head, body) =
+            match prepare(&gw, &conn, req, rule, fwd, wd, matched.as_deref(), host_raw) {
+                Ok(x) => x,
+                Err(r) => return (r, None, name, dest, 0),
+            };
+        let body = match body {
+            Ok(b) => b,
+            // Boxed: rare, and this future stays small without it.
+            Err(b) => match Box::pin(collect(b)).await {
+                Ok(b) => b,
+                Err(r) => return (r, None, name, dest, 0),
+            },
+        };
+        mirror(&gw, table, name, fwd, &head, &body);
+        let (retry, timeout) = if fwd.fault.is_set() {
+            (RetryPolicy::default(), None)
+        } else {
+            (fwd.retries.clone(), fwd.timeout)
+        };
+        let client = Some(&conn.info);
+        let answer = Box::pin(gw.send(table, &wd.dest, head, body, &retry, timeout, client)).await;
+        match answer {
+            Err(f) => {
+                let (status, msg) = f.answer();
+                let (r, raw) = finish(text(status, msg), None, Some(wd));
+                (r, raw, name, dest, 0)
+            }
+            Ok(a) => {
+                let retries = a.retries;
+                let mut resp = a.response;
+                if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
+                    && let Some(down) = on_upgrade
+                {
+                    let up = hyper::upgrade::on(&mut resp);
+                    tokio::spawn(async move {
+                        let Ok(up) = up.await else { return };
+                        let mut up = hyper_util::rt::TokioIo::new(up);
+                        let _ = match down {
+                            DownstreamUpgrade::Own(rx) => match rx.await {
+                                Ok(mut down) => {
+                                    tokio::io::copy_bidirectional(&mut down, &mut up).await
+                                }
+                                Err(_) => return,
+                            },
+                            DownstreamUpgrade::Hyper(on) => match on.await {
+                                Ok(down) => {
+                                    let mut down = hyper_util::rt::TokioIo::new(down);
+                                    tokio::io::copy_bidirectional(&mut down, &mut up).await
+                                }
+                                Err(_) => return,
+                            },
+                        };
+                    });
+                    let (parts, _) = resp.into_parts();
+                    let r = Response::from_parts(
+                        parts,
+                        http_body_util::Empty::new()
+                            .map_err(|e| match e {})
+                            .boxed_unsync(),
+                    );
+                    return (r, None, name, dest, retries);
+                }
+                respond::strip_hop_by_hop(resp.headers_mut(), false);
+                let (r, raw) = finish(resp, a.raw, Some(wd));
+                (r, raw, name, dest, retries)
+            }
         }
     }
 }

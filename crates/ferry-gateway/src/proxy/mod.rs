@@ -6,6 +6,15 @@
 //! (`outbound` builds what it sends), `upstream` picks endpoints and
 //! retries (`resolve` builds their authorities once per Service snapshot),
 //! `respond` builds local answers.
+//!
+//! **Futures on the request path.** The steps of one request (`Conn::exchange`,
+//! `handle_raw`, `route`, `send`, `tries`, `try_once`) are functions that
+//! return an `async move` block rather than `async fn`s: an `async fn` copies
+//! each argument into a local of its own, so its future holds the request
+//! twice and every step copies it once more. The block uses the captured
+//! arguments where they are: the per-request future that is boxed went from
+//! 3,056 to 1,696 bytes, `send`'s from 2,400 to 1,960, and a proxied request
+//! runs 27 large copies (7.9 KB) instead of 38 (10.7 KB).
 
 mod client;
 mod downstream;

@@ -113,7 +113,7 @@ impl Inner {
     /// Sends `head`/`body` to `dest` with `retry` and `timeout`; `client`
     /// is where a client's request came from (None for mirrors).
     #[allow(clippy::too_many_arguments)]
-    pub async fn send(
+    pub fn send(
         &self,
         table: &RouteTable,
         dest: &Destination,
@@ -122,184 +122,190 @@ impl Inner {
         retry: &RetryPolicy,
         timeout: Option<Duration>,
         client: Option<&ConnInfo>,
-    ) -> Result<Answer, Failure> {
-        let (policy, labels) = self.policy(table, dest);
-        // The consistent-hash key of the client's request (mirrors have none).
-        let hash_key = client.and_then(|c| super::outbound::hash_key(policy, &head, c));
-        let cluster = self.cluster(dest, policy);
-        let _permit = match &cluster.limit {
-            None => None,
-            Some((sem, _)) => match sem.clone().try_acquire_owned() {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    let pending = cluster
-                        .pending
-                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let _g = scopeguard(&cluster.pending);
-                    if policy.max_pending.is_some_and(|m| pending as u32 >= m) {
-                        return Err(Failure::Overflow);
+    ) -> impl Future<Output = Result<Answer, Failure>> {
+        async move {
+            let (policy, labels) = self.policy(table, dest);
+            // The consistent-hash key of the client's request (mirrors have none).
+            let hash_key = client.and_then(|c| super::outbound::hash_key(policy, &head, c));
+            let cluster = self.cluster(dest, policy);
+            let _permit = match &cluster.limit {
+                None => None,
+                Some((sem, _)) => match sem.clone().try_acquire_owned() {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        let pending = cluster
+                            .pending
+                            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let _g = scopeguard(&cluster.pending);
+                        if policy.max_pending.is_some_and(|m| pending as u32 >= m) {
+                            return Err(Failure::Overflow);
+                        }
+                        Some(
+                            sem.clone()
+                                .acquire_owned()
+                                .await
+                                .map_err(|_| Failure::Overflow)?,
+                        )
                     }
-                    Some(
-                        sem.clone()
-                            .acquire_owned()
-                            .await
-                            .map_err(|_| Failure::Overflow)?,
-                    )
-                }
-            },
-        };
-        let target = Target {
-            cluster: &cluster,
-            policy,
-            labels,
-            dest,
-            hash_key: hash_key.as_deref(),
-        };
-        // The tries future is made in each arm, not once before the match:
-        // a future moved into `timeout` would keep its slot in this one too.
-        match timeout {
-            Some(t) => tokio::time::timeout(t, self.tries(&target, head, body, retry))
-                .await
-                .map_err(|_| Failure::Timeout)?,
-            None => self.tries(&target, head, body, retry).await,
+                },
+            };
+            let target = Target {
+                cluster: &cluster,
+                policy,
+                labels,
+                dest,
+                hash_key: hash_key.as_deref(),
+            };
+            // The tries future is made in each arm, not once before the match:
+            // a future moved into `timeout` would keep its slot in this one too.
+            match timeout {
+                Some(t) => tokio::time::timeout(t, self.tries(&target, head, body, retry))
+                    .await
+                    .map_err(|_| Failure::Timeout)?,
+                None => self.tries(&target, head, body, retry).await,
+            }
         }
     }
 
     /// Tries per `retry` until an answer is final.
-    async fn tries(
+    fn tries(
         &self,
         target: &Target<'_>,
         mut head: Head,
         mut body: ReqBody,
         retry: &RetryPolicy,
-    ) -> Result<Answer, Failure> {
-        let mut tries = 0u32;
-        loop {
-            let replayable = matches!(body, ReqBody::Buffered(_));
-            let this_body = match &mut body {
-                ReqBody::Buffered(b) => Outgoing::Bytes(b.clone()),
-                ReqBody::Stream(s) => match s.take() {
-                    Some(s) => Outgoing::Stream(s),
-                    None => Outgoing::Bytes(Bytes::new()),
-                },
-            };
-            let can_retry = tries < retry.attempts && replayable;
-            let result = self
-                .try_once(
-                    target,
-                    &mut head,
-                    !can_retry,
-                    this_body,
-                    retry.per_try_timeout,
-                )
-                .await;
-            let retryable = match &result {
-                Ok((r, _)) => retry.on.status(r.status().as_u16()),
-                Err(Failure::Connect) => {
-                    retry.on.connect_failure || retry.on.server_error || retry.on.gateway_error
+    ) -> impl Future<Output = Result<Answer, Failure>> {
+        async move {
+            let mut tries = 0u32;
+            loop {
+                let replayable = matches!(body, ReqBody::Buffered(_));
+                let this_body = match &mut body {
+                    ReqBody::Buffered(b) => Outgoing::Bytes(b.clone()),
+                    ReqBody::Stream(s) => match s.take() {
+                        Some(s) => Outgoing::Stream(s),
+                        None => Outgoing::Bytes(Bytes::new()),
+                    },
+                };
+                let can_retry = tries < retry.attempts && replayable;
+                let result = self
+                    .try_once(
+                        target,
+                        &mut head,
+                        !can_retry,
+                        this_body,
+                        retry.per_try_timeout,
+                    )
+                    .await;
+                let retryable = match &result {
+                    Ok((r, _)) => retry.on.status(r.status().as_u16()),
+                    Err(Failure::Connect) => {
+                        retry.on.connect_failure || retry.on.server_error || retry.on.gateway_error
+                    }
+                    Err(Failure::Reset) => {
+                        retry.on.reset || retry.on.server_error || retry.on.gateway_error
+                    }
+                    Err(Failure::Timeout) => {
+                        retry.on.server_error || retry.on.gateway_error || retry.on.reset
+                    }
+                    Err(Failure::NoHealthyUpstream) => retry.on.connect_failure,
+                    Err(_) => false,
+                };
+                if !(can_retry && retryable) {
+                    return result.map(|(response, raw)| Answer {
+                        response,
+                        raw,
+                        retries: tries,
+                    });
                 }
-                Err(Failure::Reset) => {
-                    retry.on.reset || retry.on.server_error || retry.on.gateway_error
-                }
-                Err(Failure::Timeout) => {
-                    retry.on.server_error || retry.on.gateway_error || retry.on.reset
-                }
-                Err(Failure::NoHealthyUpstream) => retry.on.connect_failure,
-                Err(_) => false,
-            };
-            if !(can_retry && retryable) {
-                return result.map(|(response, raw)| Answer {
-                    response,
-                    raw,
-                    retries: tries,
-                });
+                tries += 1;
+                let backoff = Duration::from_millis(25u64 << tries.min(4))
+                    .mul_f64(0.5 + fastrand::f64() / 2.0);
+                tokio::time::sleep(backoff).await;
             }
-            tries += 1;
-            let backoff =
-                Duration::from_millis(25u64 << tries.min(4)).mul_f64(0.5 + fastrand::f64() / 2.0);
-            tokio::time::sleep(backoff).await;
         }
     }
 
     /// One try: picks an endpoint, exchanges with it and reports how that
     /// went to outlier detection.
-    async fn try_once(
+    fn try_once(
         &self,
         target: &Target<'_>,
         head: &mut Head,
         last: bool,
         body: Outgoing,
         per_try: Option<Duration>,
-    ) -> Result<(Response<Body>, Option<RawFields>), Failure> {
-        let Target {
-            cluster,
-            policy,
-            labels,
-            dest,
-            hash_key,
-        } = *target;
-        let services = self.services.load();
-        let resolved = services
-            .services
-            .get(&dest.service)
-            .ok_or(Failure::UnknownService)?;
-        let entry = &resolved.entry;
-        let port = match dest.port {
-            Some(p) => entry.ports.iter().find(|sp| sp.port == p),
-            None => entry.ports.first(),
-        }
-        .ok_or(Failure::UnknownService)?;
-        // Ready endpoints serving the port, in the subset.
-        let candidate = |e: &Endpoint| {
-            e.ready
-                && e.ports.contains_key(&port.port)
-                && labels.is_none_or(|l| l.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
-        };
-        let picked = cluster
-            .pick(
-                &entry.endpoints,
-                candidate,
-                &policy.lb,
+    ) -> impl Future<Output = Result<(Response<Body>, Option<RawFields>), Failure>> {
+        async move {
+            let Target {
+                cluster,
+                policy,
+                labels,
+                dest,
                 hash_key,
+            } = *target;
+            let services = self.services.load();
+            let resolved = services
+                .services
+                .get(&dest.service)
+                .ok_or(Failure::UnknownService)?;
+            let entry = &resolved.entry;
+            let port = match dest.port {
+                Some(p) => entry.ports.iter().find(|sp| sp.port == p),
+                None => entry.ports.first(),
+            }
+            .ok_or(Failure::UnknownService)?;
+            // Ready endpoints serving the port, in the subset.
+            let candidate = |e: &Endpoint| {
+                e.ready
+                    && e.ports.contains_key(&port.port)
+                    && labels.is_none_or(|l| l.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
+            };
+            let picked = cluster
+                .pick(
+                    &entry.endpoints,
+                    candidate,
+                    &policy.lb,
+                    hash_key,
+                    Instant::now,
+                )
+                .ok_or(Failure::NoHealthyUpstream)?;
+            let endpoint = picked.endpoint;
+            let container_port = endpoint.ports[&port.port];
+            let upstream = resolved
+                .upstream(picked.index, container_port)
+                .ok_or(Failure::Reset)?;
+            let proto = port
+                .app_protocol
+                .as_deref()
+                .or(port.name.as_deref())
+                .unwrap_or("");
+            let h2 = head.grpc
+                || ["h2c", "grpc", "http2", "kubernetes.io/h2c"]
+                    .iter()
+                    .any(|p| proto.starts_with(p));
+            // Made in each arm, like the tries in `send`.
+            let result = match per_try {
+                Some(t) => tokio::time::timeout(t, self.exchange(upstream, h2, head, last, body))
+                    .await
+                    .unwrap_or(Err(Failure::Timeout)),
+                None => self.exchange(upstream, h2, head, last, body).await,
+            };
+            let outcome = match &result {
+                Ok((r, _)) => Outcome::Status(r.status().as_u16()),
+                Err(_) => Outcome::Failed,
+            };
+            let ejected = cluster.report(
+                &endpoint.pod,
+                outcome,
+                policy.outlier.as_ref(),
+                picked.candidates,
                 Instant::now,
-            )
-            .ok_or(Failure::NoHealthyUpstream)?;
-        let endpoint = picked.endpoint;
-        let container_port = endpoint.ports[&port.port];
-        let upstream = resolved
-            .upstream(picked.index, container_port)
-            .ok_or(Failure::Reset)?;
-        let proto = port
-            .app_protocol
-            .as_deref()
-            .or(port.name.as_deref())
-            .unwrap_or("");
-        let h2 = head.grpc
-            || ["h2c", "grpc", "http2", "kubernetes.io/h2c"]
-                .iter()
-                .any(|p| proto.starts_with(p));
-        // Made in each arm, like the tries in `send`.
-        let result = match per_try {
-            Some(t) => tokio::time::timeout(t, self.exchange(upstream, h2, head, last, body))
-                .await
-                .unwrap_or(Err(Failure::Timeout)),
-            None => self.exchange(upstream, h2, head, last, body).await,
-        };
-        let outcome = match &result {
-            Ok((r, _)) => Outcome::Status(r.status().as_u16()),
-            Err(_) => Outcome::Failed,
-        };
-        let ejected = cluster.report(
-            &endpoint.pod,
-            outcome,
-            policy.outlier.as_ref(),
-            picked.candidates,
-            Instant::now,
-        );
-        if ejected {
-            self.metrics.ejections.inc();
+            );
+            if ejected {
+                self.metrics.ejections.inc();
+            }
+            result
         }
-        result
     }
 
     /// One exchange with the endpoint at `authority`: inline HTTP/1.1 for a

@@ -185,86 +185,88 @@ enum Next {
 }
 
 impl Conn {
-    /// Serves one request.
-    async fn exchange(&mut self, head: RequestHead, shutting_down: bool) -> Next {
-        let RequestHead {
-            method,
-            uri,
-            version,
-            headers,
-            framing,
-            keep_alive,
-            expect_continue,
-            upgrade,
-        } = head;
-        // Only a body still arriving takes the read side (and hands it back).
-        let mut handback = None;
-        let body = match (framing, self.read.take()) {
-            (Framing::None, read) => {
-                self.read = read;
-                RequestBody::Empty
-            }
-            (Framing::Length(n), read) if self.buf.len() as u64 >= n => {
-                self.read = read;
-                RequestBody::Full(self.buf.split_to(n as usize).freeze())
-            }
-            (_, Some(read)) => {
-                if expect_continue {
-                    // The body is not here yet: the client waits for this.
-                    if self.write.write_all(CONTINUE).await.is_err() {
-                        return Next::Done;
-                    }
+    /// Serves one request (an `async` block: see the `proxy` module docs).
+    #[allow(clippy::manual_async_fn)]
+    fn exchange(&mut self, head: RequestHead, shutting_down: bool) -> impl Future<Output = Next> {
+        // The head's parts are used where they are (a local of their own
+        // would take room in this future next to the captured head).
+        async move {
+            let (version, framing, keep_alive) = (head.version, head.framing, head.keep_alive);
+            // Only a body still arriving takes the read side (and hands it back).
+            let mut handback = None;
+            let body = match (framing, self.read.take()) {
+                (Framing::None, read) => {
+                    self.read = read;
+                    RequestBody::Empty
                 }
-                let side = (read, std::mem::take(&mut self.buf));
-                let back = handback.insert(Arc::new(Handback::default()));
-                RequestBody::Stream(Reader::new(side, framing, back.clone()))
+                (Framing::Length(n), read) if self.buf.len() as u64 >= n => {
+                    self.read = read;
+                    RequestBody::Full(self.buf.split_to(n as usize).freeze())
+                }
+                (_, Some(read)) => {
+                    if head.expect_continue {
+                        // The body is not here yet: the client waits for this.
+                        if self.write.write_all(CONTINUE).await.is_err() {
+                            return Next::Done;
+                        }
+                    }
+                    let side = (read, std::mem::take(&mut self.buf));
+                    let back = handback.insert(Arc::new(Handback::default()));
+                    RequestBody::Stream(Reader::new(side, framing, back.clone()))
+                }
+                (_, None) => return Next::Done,
+            };
+            let head_only = head.method == Method::HEAD;
+            let mut upgrade_tx = None;
+            // The request is made in a block of its own: it ends before the
+            // await, so the future keeps no room for a moved-out request.
+            let handled = {
+                let mut req = Request::new(body);
+                *req.method_mut() = head.method;
+                *req.uri_mut() = head.uri;
+                *req.version_mut() = version;
+                *req.headers_mut() = head.headers;
+                if head.upgrade {
+                    let (tx, rx) = oneshot::channel();
+                    req.extensions_mut()
+                        .insert(OnUpgrade(Arc::new(std::sync::Mutex::new(Some(rx)))));
+                    upgrade_tx = Some(tx);
+                }
+                handler::handle_raw(self.gw.clone(), self.state.clone(), req)
+            };
+            let (resp, raw) = handled.await;
+            let mut close = !keep_alive || shutting_down;
+            if let Some(handback) = handback {
+                // The buffer comes back with the body's end; an unfinished body
+                // leaves the connection unusable.
+                match handback.take() {
+                    Some((read, buf)) => (self.read, self.buf) = (Some(read), buf),
+                    None => close = true,
+                }
             }
-            (_, None) => return Next::Done,
-        };
-        let mut req = Request::new(body);
-        *req.method_mut() = method;
-        *req.uri_mut() = uri;
-        *req.version_mut() = version;
-        *req.headers_mut() = headers;
-        let head_only = req.method() == Method::HEAD;
-        let mut upgrade_tx = None;
-        if upgrade {
-            let (tx, rx) = oneshot::channel();
-            req.extensions_mut()
-                .insert(OnUpgrade(Arc::new(std::sync::Mutex::new(Some(rx)))));
-            upgrade_tx = Some(tx);
-        }
-        let (resp, raw) = handler::handle_raw(self.gw.clone(), self.state.clone(), req).await;
-        let mut close = !keep_alive || shutting_down;
-        if let Some(handback) = handback {
-            // The buffer comes back with the body's end; an unfinished body
-            // leaves the connection unusable.
-            match handback.take() {
-                Some((read, buf)) => (self.read, self.buf) = (Some(read), buf),
-                None => close = true,
+            let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+            if switching && upgrade_tx.is_none() {
+                close = true;
             }
-        }
-        let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-        if switching && upgrade_tx.is_none() {
-            close = true;
-        }
-        let asked = Asked {
-            version,
-            head_only,
-            close,
-        };
-        let sent = response::write(&mut self.write, &mut self.out, resp, raw.as_ref(), asked).await;
-        match sent {
-            Err(e) => {
-                tracing::debug!(error = %e, remote = %self.state.remote, "writing the response failed");
-                Next::Done
+            let asked = Asked {
+                version,
+                head_only,
+                close,
+            };
+            let sent =
+                response::write(&mut self.write, &mut self.out, resp, raw.as_ref(), asked).await;
+            match sent {
+                Err(e) => {
+                    tracing::debug!(error = %e, remote = %self.state.remote, "writing the response failed");
+                    Next::Done
+                }
+                Ok(_) if switching => match upgrade_tx {
+                    Some(tx) => Next::Upgrade(tx),
+                    None => Next::Close,
+                },
+                Ok(Sent::Close) => Next::Close,
+                Ok(Sent::KeepAlive) => Next::Request,
             }
-            Ok(_) if switching => match upgrade_tx {
-                Some(tx) => Next::Upgrade(tx),
-                None => Next::Close,
-            },
-            Ok(Sent::Close) => Next::Close,
-            Ok(Sent::KeepAlive) => Next::Request,
         }
     }
 
