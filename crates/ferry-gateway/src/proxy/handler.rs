@@ -41,6 +41,7 @@ pub async fn handle(
 
 /// Serves one request; an upstream's pass-through fields (`h1::fields`)
 /// come back next to the response, for ferry's HTTP/1.1 server to write.
+#[allow(clippy::manual_async_fn)] // an async block: see the `proxy` module docs
 pub fn handle_raw(
     gw: Arc<Inner>,
     conn: Arc<ConnState>,
@@ -152,6 +153,7 @@ type Routed<'a> = (
     u32,
 );
 
+#[allow(clippy::manual_async_fn)] // an async block: see the `proxy` module docs
 fn route<'a>(
     gw: Arc<Inner>,
     conn: Arc<ConnState>,

@@ -113,6 +113,7 @@ impl Inner {
     /// Sends `head`/`body` to `dest` with `retry` and `timeout`; `client`
     /// is where a client's request came from (None for mirrors).
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::manual_async_fn)] // an async block: see the `proxy` module docs
     pub fn send(
         &self,
         table: &RouteTable,
@@ -168,6 +169,7 @@ impl Inner {
     }
 
     /// Tries per `retry` until an answer is final.
+    #[allow(clippy::manual_async_fn)] // an async block: see the `proxy` module docs
     fn tries(
         &self,
         target: &Target<'_>,
@@ -227,6 +229,7 @@ impl Inner {
 
     /// One try: picks an endpoint, exchanges with it and reports how that
     /// went to outlier detection.
+    #[allow(clippy::manual_async_fn)] // an async block: see the `proxy` module docs
     fn try_once(
         &self,
         target: &Target<'_>,
