@@ -121,7 +121,7 @@ fn main() {
         // fast path for an unshared descriptor table): about 2 % more
         // requests per CPU-second in the one-core benchmark. The cost: freed
         // pages go back to the system only while the allocator is in use
-        // (34 MB instead of 26 MB resident with 9,900 idle connections).
+        // (27-34 MB instead of 25 MB resident with 9,900 idle connections).
         tikv_jemalloc_ctl::background_thread::write(false)
             .unwrap_or_else(|e| usage(&format!("jemalloc background thread: {e}")));
     }
