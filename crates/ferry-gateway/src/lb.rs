@@ -117,9 +117,9 @@ impl Cluster {
     /// Picks with `lb` among the `endpoints` for which `candidate` holds
     /// (ready ones), skipping ejected ones. `hash` is the consistent-hash
     /// key when the policy has one; `clock` tells the time, and is asked
-    /// only while some endpoint is ejected (once at most). One pass over the endpoints collects
-    /// the eligible ones' positions (on the stack for up to 16; allocating
-    /// nothing else but the first state of an endpoint).
+    /// only while some endpoint is ejected (once at most). One pass over the
+    /// endpoints collects the eligible ones' positions (on the stack for up
+    /// to 16; allocating nothing else but the first state of an endpoint).
     pub fn pick<'e>(
         &self,
         endpoints: &'e [Endpoint],

@@ -241,3 +241,46 @@ fn consecutive_errors_eject_then_restore() {
             .is_some()
     );
 }
+
+#[test]
+fn the_clock_is_read_only_when_an_ejection_needs_it() {
+    let c = Cluster::new(&TrafficPolicy::default());
+    let eps = [ep("a"), ep("b"), ep("c")];
+    let p = policy(2, 100);
+    let unread = || -> Instant { panic!("clock read") };
+    // Nothing ejected: picking, a success and a first failure need no time.
+    let picked = c.pick(&eps, all, &LoadBalancer::RoundRobin, None, unread);
+    let pod = picked.unwrap().endpoint.pod.clone();
+    assert!(!c.report(&pod, Outcome::Status(200), Some(&p), 3, unread));
+    c.pick(
+        &eps,
+        |e| e.pod == "a",
+        &LoadBalancer::RoundRobin,
+        None,
+        unread,
+    );
+    assert!(!c.report("a", Outcome::Status(503), Some(&p), 3, unread));
+    // The second failure trips the policy: now the time is asked, once.
+    let reads = std::cell::Cell::new(0);
+    let t0 = Instant::now();
+    let counted = || {
+        reads.set(reads.get() + 1);
+        t0
+    };
+    c.pick(
+        &eps,
+        |e| e.pod == "a",
+        &LoadBalancer::RoundRobin,
+        None,
+        counted,
+    );
+    assert_eq!(reads.get(), 0);
+    assert!(c.report("a", Outcome::Status(503), Some(&p), 3, counted));
+    assert_eq!(reads.get(), 1);
+    // With two endpoints ejected, a pick over all of them asks once.
+    eject(&c, &eps, "b", &p, t0);
+    let before = reads.get();
+    let left = c.pick(&eps, all, &LoadBalancer::RoundRobin, None, counted);
+    assert_eq!(left.unwrap().endpoint.pod, "c");
+    assert_eq!(reads.get(), before + 1);
+}

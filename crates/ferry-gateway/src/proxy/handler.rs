@@ -278,25 +278,13 @@ fn route<'a>(
         if let Some((delay, pct)) = fwd.fault.delay
             && select::hit(pct, fastrand::f64())
         {
-            gw.metrics
-                .faults
-                .get_or_create(&FaultLabels {
-                    route: name.to_string(),
-                    fault: "delay".into(),
-                })
-                .inc();
+            count_fault(&gw, name, "delay");
             tokio::time::sleep(delay).await;
         }
         if let Some((status, pct)) = fwd.fault.abort
             && select::hit(pct, fastrand::f64())
         {
-            gw.metrics
-                .faults
-                .get_or_create(&FaultLabels {
-                    route: name.to_string(),
-                    fault: "abort".into(),
-                })
-                .inc();
+            count_fault(&gw, name, "abort");
             let (r, raw) = finish(text(status, "fault filter abort"), None, Some(wd));
             return (r, raw, name, dest, 0);
         }
@@ -391,6 +379,17 @@ impl DownstreamUpgrade {
             None => DownstreamUpgrade::Hyper(hyper::upgrade::on(req)),
         }
     }
+}
+
+/// Counts an injected fault (`delay` or `abort`) of `route`.
+fn count_fault(gw: &Inner, route: &str, fault: &str) {
+    gw.metrics
+        .faults
+        .get_or_create(&FaultLabels {
+            route: route.to_string(),
+            fault: fault.to_string(),
+        })
+        .inc();
 }
 
 fn default_mesh_rule(service: &ferry_core::mesh::ServiceKey, port: u16) -> Rule {

@@ -14,7 +14,7 @@
 //! twice and every step copies it once more. The block uses the captured
 //! arguments where they are: the per-request future that is boxed went from
 //! 3,056 to 1,696 bytes, `send`'s from 2,400 to 1,960, and a proxied request
-//! runs 27 large copies (7.9 KB) instead of 38 (10.7 KB).
+//! calls `memmove` 27 times (7.9 KB) instead of 38 (10.7 KB).
 
 mod client;
 mod downstream;
