@@ -8,9 +8,11 @@
 
 mod error;
 mod health;
+pub mod identity;
 
 pub use error::{ApiError, ErrorCode};
 pub use health::Readiness;
+pub use identity::{Identity, Role};
 
 use std::sync::Arc;
 

@@ -5,10 +5,10 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use ferry_api::{ApiError, ErrorCode};
+use ferry_api::{ApiError, ErrorCode, Identity};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -44,10 +44,17 @@ fn err(e: Error) -> ApiError {
     ApiError::new(code, e.to_string())
 }
 
-async fn list(State(e): State<Engine>) -> Json<Value> {
+/// Whether the caller's token reaches application `app` (no identity: no
+/// authentication layer ran, as when the router is tested alone).
+fn reaches(who: &Option<Extension<Identity>>, app: &str) -> bool {
+    who.as_deref().is_none_or(|w| w.allows_app(app))
+}
+
+async fn list(State(e): State<Engine>, who: Option<Extension<Identity>>) -> Json<Value> {
     let apps: Vec<Value> = e
         .list()
         .into_iter()
+        .filter(|a| reaches(&who, &a.name))
         .map(|a| {
             let (health, sync) = (a.health(), a.sync());
             let mut v = serde_json::to_value(&a).unwrap_or_default();
@@ -163,22 +170,45 @@ struct RunsQuery {
     pipeline: Option<String>,
 }
 
-async fn runs(State(e): State<Engine>, Query(q): Query<RunsQuery>) -> Json<Value> {
+/// Whether the caller reaches the application a pipeline delivers.
+fn reaches_pipeline(e: &Engine, who: &Option<Extension<Identity>>, pipeline: &str) -> bool {
+    let topo = &e.inner.topology;
+    let app = topo
+        .pipelines
+        .iter()
+        .find(|p| p.metadata.name == pipeline)
+        .map(|p| p.spec.application.as_str());
+    app.is_some_and(|a| reaches(who, a)) || (app.is_none() && reaches(who, pipeline))
+}
+
+async fn runs(
+    State(e): State<Engine>,
+    who: Option<Extension<Identity>>,
+    Query(q): Query<RunsQuery>,
+) -> Json<Value> {
     let runs: Vec<_> = e
         .runs()
         .into_iter()
         .filter(|r| q.pipeline.as_ref().is_none_or(|p| *p == r.pipeline))
+        .filter(|r| reaches_pipeline(&e, &who, &r.pipeline))
         .collect();
     Json(json!({"items": runs}))
 }
 
-async fn run(State(e): State<Engine>, Path(id): Path<u64>) -> Result<Json<Value>, ApiError> {
-    let r = e.runs().into_iter().find(|r| r.id == id).ok_or_else(|| {
-        err(Error::NotFound {
-            kind: "pipeline run",
-            name: id.to_string(),
-        })
-    })?;
+async fn run(
+    State(e): State<Engine>,
+    who: Option<Extension<Identity>>,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+    let found = e.runs().into_iter().find(|r| r.id == id);
+    let r = found
+        .filter(|r| reaches_pipeline(&e, &who, &r.pipeline))
+        .ok_or_else(|| {
+            err(Error::NotFound {
+                kind: "pipeline run",
+                name: id.to_string(),
+            })
+        })?;
     Ok(Json(serde_json::to_value(r).unwrap_or_default()))
 }
 

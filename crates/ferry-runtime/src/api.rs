@@ -7,10 +7,11 @@ use std::time::Duration;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ferry_api::{ApiError, ErrorCode};
+use ferry_api::identity::sees_secret_values;
+use ferry_api::{ApiError, ErrorCode, Identity};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -56,11 +57,12 @@ pub struct Source {
 
 async fn apply(
     State(rt): State<Runtime>,
+    who: Option<Extension<Identity>>,
     Json(body): Json<ApplyBody>,
 ) -> Result<Json<Value>, ApiError> {
     let sources: Vec<(String, String)> =
         body.sources.into_iter().map(|s| (s.file, s.text)).collect();
-    let results = rt.apply(&sources)?;
+    let results = rt.apply_as(&sources, who.as_deref())?;
     Ok(Json(json!({ "results": results })))
 }
 
@@ -71,19 +73,50 @@ struct ListQuery {
 
 async fn list(
     State(rt): State<Runtime>,
+    who: Option<Extension<Identity>>,
     Path(k): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let kind = kind(&k)?;
     let ns = q.namespace.filter(|n| n != "*" && !n.is_empty());
-    Ok(Json(json!({ "items": rt.list(kind, ns.as_deref()) })))
+    let mut items = rt.list(kind, ns.as_deref());
+    if kind == Kind::Secret && !sees_secret_values(who.as_deref()) {
+        items.iter_mut().for_each(redact_secret);
+    }
+    Ok(Json(json!({ "items": items })))
 }
 
 async fn get_one(
     State(rt): State<Runtime>,
+    who: Option<Extension<Identity>>,
     Path((k, ns, name)): Path<(String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(rt.get(kind(&k)?, &ns, &name)?))
+    let kind = kind(&k)?;
+    let mut v = rt.get(kind, &ns, &name)?;
+    if kind == Kind::Secret && !sees_secret_values(who.as_deref()) {
+        redact_secret(&mut v);
+    }
+    Ok(Json(v))
+}
+
+/// What a Secret value reads as for callers without the admin role (Argo
+/// CD's mask): the keys stay, so `ferry get secrets` and describe still show
+/// what a Secret holds, but not the values. The last-applied annotation,
+/// which carries the values too, is dropped.
+const REDACTED: &str = "++++++++";
+
+fn redact_secret(v: &mut Value) {
+    for field in ["data", "stringData"] {
+        if let Some(map) = v.get_mut(field).and_then(Value::as_object_mut) {
+            map.values_mut().for_each(|x| *x = json!(REDACTED));
+        }
+    }
+    if let Some(a) = v
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        a.retain(|k, _| k != "kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 async fn delete(

@@ -45,6 +45,9 @@ pub enum Error {
     /// An image could not be made available.
     #[error("image `{image}`: {message}")]
     Image { image: String, message: String },
+    /// The caller's token does not reach what the request touches.
+    #[error("{0}")]
+    Forbidden(String),
     /// Anything else, with a message saying what to do.
     #[error("{0}")]
     Other(String),
@@ -84,6 +87,7 @@ impl From<Error> for ferry_api::ApiError {
         match e {
             Error::Invalid(p) => ApiError::from(ferry_core::Error::Invalid(p)),
             Error::NotFound { .. } => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            Error::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
             other => ApiError::new(ErrorCode::Internal, other.to_string()),
         }
     }

@@ -30,10 +30,42 @@ fn not_found(kind: Kind, ns: &str, name: &str) -> Error {
     }
 }
 
+/// Whether `who` may write the object at `key`.
+fn in_scope(who: &ferry_api::Identity, key: &Key) -> Result<()> {
+    let kind = &key.group_kind.kind;
+    let denied = |where_: String| {
+        Err(Error::Forbidden(format!(
+            "token `{}` is limited to namespaces {}; {kind} `{}` is {where_}",
+            who.name,
+            who.namespaces.join(", "),
+            key.name
+        )))
+    };
+    match key.namespace.as_str() {
+        "" if kind == "Namespace" && who.allows_namespace(&key.name) => Ok(()),
+        "" if who.is_scoped() => denied("cluster-scoped".to_string()),
+        "" => Ok(()),
+        ns if who.allows_namespace(ns) => Ok(()),
+        ns => denied(format!("in namespace `{ns}`")),
+    }
+}
+
 impl Runtime {
     /// Validates every document of `sources` (`(file, text)`) and, only if
     /// all are valid (kind owners agreeing), stores them in one transaction.
     pub fn apply(&self, sources: &[(String, String)]) -> Result<Vec<Outcome>> {
+        self.apply_as(sources, None)
+    }
+
+    /// [`Runtime::apply`] on behalf of `who`: nothing is stored unless every
+    /// object lies in a namespace the caller's token reaches (a token limited
+    /// to namespaces may write cluster-scoped objects only as the Namespace
+    /// objects of its own namespaces).
+    pub fn apply_as(
+        &self,
+        sources: &[(String, String)],
+        who: Option<&ferry_api::Identity>,
+    ) -> Result<Vec<Outcome>> {
         let inner = &self.inner;
         let owners = inner
             .owners
@@ -41,6 +73,9 @@ impl Runtime {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let planned = apply::plan(sources, &owners, &inner.namespaces()).map_err(Error::Invalid)?;
+        if let Some(who) = who {
+            planned.iter().try_for_each(|p| in_scope(who, &p.key))?;
+        }
         let current: Vec<Arc<StoredObject>> = inner
             .objects
             .lock()

@@ -45,6 +45,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("region `{region}`: cannot open its tokens under {}: {source}", path.display())]
+    Auth {
+        region: String,
+        path: PathBuf,
+        #[source]
+        source: ferry_auth::Error,
+    },
     #[error("region `{region}`: {component} failed to start: {message}")]
     Component {
         region: String,
@@ -61,6 +68,11 @@ pub struct ServerConfig {
     pub data_root: PathBuf,
     /// Base for relative `spec.dataDir` paths (the config file's directory).
     pub config_dir: PathBuf,
+    /// The admin token the operator's client config holds for each region
+    /// (by region name); a region creates a new admin token when its entry
+    /// is missing or no longer valid, and [`Running::new_admin_tokens`]
+    /// hands it back to be written into the client config.
+    pub known_tokens: BTreeMap<String, String>,
 }
 
 /// The actual addresses one region listens on (port 0 resolved).
@@ -84,6 +96,7 @@ pub struct Endpoint {
 #[derive(Debug)]
 pub struct Running {
     endpoints: Arc<BTreeMap<String, RegionEndpoints>>,
+    new_admin_tokens: BTreeMap<String, String>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -101,6 +114,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
     let events = EventBus::default();
     let topology = Arc::new(config.topology.clone());
     let mut tasks = JoinSet::new();
+    let mut new_admin_tokens = BTreeMap::new();
     for sockets in bound {
         let region = topology
             .region(&sockets.region)
@@ -114,14 +128,23 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
             events: events.clone(),
             shutdown: shutdown.child_token(),
         };
-        if let Err(e) = region::start(ctx, sockets, &mut tasks).await {
-            shutdown.cancel();
-            while tasks.join_next().await.is_some() {}
-            return Err(e);
+        let known = config.known_tokens.get(&sockets.region).map(String::as_str);
+        match region::start(ctx, sockets, known, &mut tasks).await {
+            Ok(started) => {
+                if let Some(t) = started.new_admin_token {
+                    new_admin_tokens.insert(region.metadata.name.clone(), t);
+                }
+            }
+            Err(e) => {
+                shutdown.cancel();
+                while tasks.join_next().await.is_some() {}
+                return Err(e);
+            }
         }
     }
     Ok(Running {
         endpoints,
+        new_admin_tokens,
         shutdown,
         tasks,
     })
@@ -145,6 +168,12 @@ impl Running {
             }
         }
         out
+    }
+
+    /// Admin tokens created at this start (region → token), for the client
+    /// config; empty when every known token was still valid.
+    pub fn new_admin_tokens(&self) -> &BTreeMap<String, String> {
+        &self.new_admin_tokens
     }
 
     /// The bound addresses of region `name`.

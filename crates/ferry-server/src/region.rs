@@ -46,12 +46,21 @@ pub(crate) fn data_dir(config: &ServerConfig, region: &Region) -> PathBuf {
     }
 }
 
-/// Starts the region's components on their sockets.
+/// What starting a region gave back.
+#[derive(Debug)]
+pub(crate) struct Started {
+    /// A new admin token, when `known` was missing or not valid.
+    pub new_admin_token: Option<String>,
+}
+
+/// Starts the region's components on their sockets; `known` is the admin
+/// token the operator's client config holds for this region.
 pub(crate) async fn start(
     ctx: RegionContext,
     sockets: RegionSockets,
+    known: Option<&str>,
     tasks: &mut JoinSet<()>,
-) -> Result<(), Error> {
+) -> Result<Started, Error> {
     std::fs::create_dir_all(&ctx.data_dir).map_err(|source| Error::DataDir {
         region: ctx.name.clone(),
         path: ctx.data_dir.clone(),
@@ -62,7 +71,14 @@ pub(crate) async fn start(
         [("region".into(), ctx.name.clone().into())].into_iter(),
     );
     let readiness = Readiness::default();
-    let v1 = Router::new();
+    let auth_failed = |source| Error::Auth {
+        region: ctx.name.clone(),
+        path: ctx.data_dir.join("auth"),
+        source,
+    };
+    let auth = ferry_auth::Auth::open(&ctx.data_dir).map_err(auth_failed)?;
+    let new_admin_token = auth.ensure_admin(known).map_err(auth_failed)?;
+    let v1 = ferry_auth::api::router(auth.clone());
 
     // Components not built yet answer 503 on their listener, so clients get a
     // clear answer rather than a refused connection.
@@ -90,10 +106,14 @@ pub(crate) async fn start(
             readiness,
         },
         v1,
-    );
+    )
+    .layer(axum::middleware::from_fn_with_state(
+        auth,
+        ferry_auth::layer::authenticate,
+    ));
     serve(tasks, &ctx, "api", sockets.api, api);
     tracing::info!(region = %ctx.name, data_dir = %ctx.data_dir.display(), "region started");
-    Ok(())
+    Ok(Started { new_admin_token })
 }
 
 /// The region's gateway (Ingress, Gateway API, Istio routing) on its listener.

@@ -15,6 +15,7 @@ fn config(topology: Topology, dir: &std::path::Path) -> ServerConfig {
         topology,
         data_root: dir.to_path_buf(),
         config_dir: dir.to_path_buf(),
+        known_tokens: BTreeMap::new(),
     }
 }
 
@@ -65,4 +66,85 @@ async fn port_in_use_names_region_and_listener_and_releases_the_rest() {
     );
     // The api listener bound before the failure was released again.
     std::net::TcpListener::bind(("127.0.0.1", api_port)).expect("api port released");
+}
+
+/// One request per route group, without a token: each must be refused
+/// before it reaches the component (today's attack: all of these answered).
+#[tokio::test]
+async fn every_route_group_refuses_calls_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(config(topology(0, 0), dir.path())).await.unwrap();
+    let api = running.region("uk").unwrap().api;
+    let admin = running.new_admin_tokens()["uk"].clone();
+    let http = reqwest::Client::new();
+    let apply = serde_json::json!({"sources": [{"file": "x.yaml", "text":
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n"}]});
+    let calls: Vec<(reqwest::Method, &str, Option<serde_json::Value>)> = vec![
+        (reqwest::Method::GET, "/api/v1", None),
+        (reqwest::Method::POST, "/api/v1/apply", Some(apply.clone())),
+        (reqwest::Method::GET, "/api/v1/objects/secrets", None),
+        (
+            reqwest::Method::GET,
+            "/api/v1/objects/configmaps/default/x",
+            None,
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/api/v1/objects/configmaps/default/x",
+            None,
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/exec/default/p",
+            Some(serde_json::json!({"command": ["id"]})),
+        ),
+        (reqwest::Method::GET, "/api/v1/logs/default/p", None),
+        (
+            reqwest::Method::POST,
+            "/api/v1/scale/default/web",
+            Some(serde_json::json!({"replicas": 3})),
+        ),
+        (reqwest::Method::GET, "/api/v1/apps", None),
+        (
+            reqwest::Method::POST,
+            "/api/v1/apps/x/sync",
+            Some(serde_json::json!({})),
+        ),
+        (reqwest::Method::GET, "/api/v1/pipelines/runs", None),
+        (reqwest::Method::GET, "/api/v1/replication", None),
+        (
+            reqwest::Method::POST,
+            "/api/v1/replication/reconcile",
+            Some(serde_json::json!({})),
+        ),
+        (reqwest::Method::GET, "/api/v1/routes", None),
+        (reqwest::Method::GET, "/api/v1/tokens", None),
+    ];
+    for (method, path, body) in &calls {
+        let mut req = http.request(method.clone(), format!("http://{api}{path}"));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 401, "{method} {path} without a token");
+    }
+    // The admin token ferry created reaches them.
+    let resp = http
+        .post(format!("http://{api}/api/v1/apply"))
+        .bearer_auth(&admin)
+        .json(&apply)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let known: BTreeMap<String, String> = running.new_admin_tokens().clone();
+    assert_eq!(known.len(), 2, "one admin token per region");
+    running.shutdown().await;
+
+    // Started again with the tokens the client config holds: none is minted.
+    let mut again = config(topology(0, 0), dir.path());
+    again.known_tokens = known;
+    let running = start(again).await.unwrap();
+    assert!(running.new_admin_tokens().is_empty());
+    running.shutdown().await;
 }

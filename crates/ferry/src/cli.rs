@@ -65,6 +65,9 @@ pub enum Command {
     /// Pipeline runs (build, replicate, deploy) and their steps
     #[command(subcommand)]
     Pipeline(crate::commands::pipeline::PipelineCommand),
+    /// API tokens: create (with a role and scope), list, revoke (admin)
+    #[command(subcommand)]
+    Token(crate::commands::token::TokenCommand),
 }
 
 #[derive(Debug, Args)]

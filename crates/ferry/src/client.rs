@@ -13,19 +13,71 @@ use serde_json::Value;
 
 use crate::commands::BadInput;
 
-/// `--server`, shared by every verb that talks to a region.
-#[derive(Debug, Clone, Args)]
+/// `--server`, `--context` and `--token`, shared by every verb that talks
+/// to a region. Without them, the client config's current context decides
+/// (`ferry up` writes it); `--server` alone picks the context with that URL.
+#[derive(Debug, Clone, Args, Default)]
 pub struct ServerArg {
-    /// The region's API address (the built-in region listens on 127.0.0.1:7070)
+    /// The region's API URL (default: the client config's current context, else http://127.0.0.1:7070)
+    #[arg(long, env = "FERRY_SERVER", value_name = "URL", global = true)]
+    pub server: Option<String>,
+    /// A context of the client config ($FERRY_CONFIG, default ~/.config/ferry/config.yaml)
+    #[arg(long, env = "FERRY_CONTEXT", value_name = "NAME", global = true)]
+    pub context: Option<String>,
+    /// Bearer token to use instead of the context's
     #[arg(
         long,
-        env = "FERRY_SERVER",
-        default_value = "http://127.0.0.1:7070",
-        value_name = "URL",
-        global = true
+        env = "FERRY_TOKEN",
+        value_name = "TOKEN",
+        global = true,
+        hide_env_values = true
     )]
-    pub server: String,
+    pub token: Option<String>,
 }
+
+/// Where a verb's requests go and with which credentials.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub server: String,
+    pub token: Option<String>,
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl ServerArg {
+    /// Resolves the server, token and CA from the flags and the client config.
+    pub fn target(&self) -> anyhow::Result<Target> {
+        let path = ferry_auth::ClientConfig::default_path();
+        let config = ferry_auth::ClientConfig::load(&path)?;
+        let ctx = match (&self.context, &self.server) {
+            (Some(name), _) => Some(config.context(name).ok_or_else(|| {
+                BadInput(format!(
+                    "no context `{name}` in {}; its contexts: {}",
+                    path.display(),
+                    config
+                        .contexts
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?),
+            (None, Some(server)) => config.for_server(server),
+            (None, None) => config.current(),
+        };
+        Ok(Target {
+            server: self
+                .server
+                .clone()
+                .or_else(|| ctx.map(|c| c.server.clone()))
+                .unwrap_or_else(|| DEFAULT_SERVER.to_string()),
+            token: self.token.clone().or_else(|| ctx.map(|c| c.token.clone())),
+            ca: ctx.and_then(|c| c.certificate_authority.clone()),
+        })
+    }
+}
+
+/// Where the built-in region listens.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
 
 /// The API client.
 #[derive(Debug)]
@@ -35,15 +87,29 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `server` (no overall timeout: logs may follow).
+    /// A client for the region `server` resolves to (no overall timeout:
+    /// logs may follow), sending its bearer token on every request.
     pub fn new(server: &ServerArg) -> anyhow::Result<Self> {
-        let http = reqwest::blocking::Client::builder()
+        let target = server.target()?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = &target.token {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                .map_err(|_| BadInput("the token holds characters a header cannot carry".into()))?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        let mut http = reqwest::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(None)
-            .build()?;
+            .default_headers(headers);
+        if let Some(ca) = &target.ca {
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("reading the context's CA {}", ca.display()))?;
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
         Ok(Self {
-            base: format!("{}/api/v1", server.server.trim_end_matches('/')),
-            http,
+            base: format!("{}/api/v1", target.server.trim_end_matches('/')),
+            http: http.build()?,
         })
     }
 
@@ -56,7 +122,7 @@ impl Client {
         req: reqwest::blocking::RequestBuilder,
         url: &str,
     ) -> anyhow::Result<reqwest::blocking::Response> {
-        let resp = req.send().map_err(|e| anyhow!("cannot reach the region API at {url}: {e}; is `ferry up` running? (set --server or FERRY_SERVER)"))?;
+        let resp = req.send().map_err(|e| anyhow!("cannot reach the region API at {url}: {e}; is `ferry up` running? (set --server, FERRY_SERVER or --context)"))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -81,6 +147,10 @@ impl Client {
                 };
                 Err(BadInput(text).into())
             }
+            Some("Unauthorized") => Err(anyhow!(
+                "{url} answered {status}: {message}\n(the CLI reads its token from {}; pass --token or --context to choose another)",
+                ferry_auth::ClientConfig::default_path().display()
+            )),
             _ => Err(anyhow!("{url} answered {status}: {message}")),
         }
     }

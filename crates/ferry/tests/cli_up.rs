@@ -7,8 +7,12 @@ use std::time::{Duration, Instant};
 use ferry_test_support::{Proc, free_addr, http_ok, poll, temp_dir, topology_yaml};
 use nix::sys::signal::Signal;
 
-fn ferry() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
+/// The binary, writing its client config (admin tokens) under `dir`, not
+/// into the user's.
+fn ferry_in(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    cmd.env("FERRY_CONFIG", dir.join("client-config.yaml"));
+    cmd
 }
 
 #[test]
@@ -16,7 +20,7 @@ fn up_serves_health_and_metrics_and_stops_cleanly_on_sigint() {
     let dir = temp_dir();
     let topo = dir.path().join("topology.yaml");
     std::fs::write(&topo, topology_yaml(&["uk", "shanghai"], dir.path())).unwrap();
-    let mut cmd = ferry();
+    let mut cmd = ferry_in(dir.path());
     cmd.args(["up", "-f"]).arg(&topo).args(["-o", "json"]);
     let started = Instant::now();
     let mut up = Proc::spawn("ferry-up", cmd, dir.path());
@@ -63,7 +67,7 @@ fn up_with_no_config_uses_the_builtin_local_region() {
         return;
     }
     let dir = temp_dir();
-    let mut cmd = ferry();
+    let mut cmd = ferry_in(dir.path());
     cmd.arg("up").env("FERRY_DATA_DIR", dir.path());
     let mut up = Proc::spawn("ferry-up-default", cmd, dir.path());
     let start = Instant::now();
@@ -71,7 +75,9 @@ fn up_with_no_config_uses_the_builtin_local_region() {
         http_ok("http://127.0.0.1:7070/healthz").then_some(())
     });
     assert!(start.elapsed() <= Duration::from_secs(2));
-    assert!(up.stdout().contains("local"));
+    poll("the endpoint table", Duration::from_secs(5), || {
+        up.stdout().contains("local").then_some(())
+    });
     up.signal(Signal::SIGTERM);
     assert!(
         up.wait_timeout(Duration::from_secs(10))
@@ -92,7 +98,7 @@ fn port_in_use_is_reported_with_region_and_listener() {
     );
     let topo = dir.path().join("t.yaml");
     std::fs::write(&topo, text).unwrap();
-    let out = ferry()
+    let out = ferry_in(dir.path())
         .args(["up", "--data-dir"])
         .arg(dir.path())
         .arg("-f")
@@ -114,7 +120,7 @@ fn validate_reports_misspelt_field_with_document_and_suggestion() {
     let mut text = topology_yaml(&["uk"], dir.path());
     text.push_str("---\napiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {name: dev}\nspec: {regoin: uk}\n");
     std::fs::write(&file, text).unwrap();
-    let out = ferry()
+    let out = ferry_in(dir.path())
         .arg("validate")
         .arg("-f")
         .arg(&file)
@@ -133,7 +139,7 @@ fn validate_accepts_a_good_file_and_rejects_a_missing_one() {
     let dir = temp_dir();
     let file = dir.path().join("topo.yaml");
     std::fs::write(&file, topology_yaml(&["uk", "shanghai"], dir.path())).unwrap();
-    let out = ferry()
+    let out = ferry_in(dir.path())
         .arg("validate")
         .arg("-f")
         .arg(&file)
@@ -145,7 +151,7 @@ fn validate_accepts_a_good_file_and_rejects_a_missing_one() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("2 region(s)"));
-    let out = ferry()
+    let out = ferry_in(dir.path())
         .args(["validate", "-f", "/nonexistent/topo.yaml"])
         .output()
         .unwrap();

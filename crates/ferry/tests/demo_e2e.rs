@@ -84,7 +84,10 @@ fn demo_delivers_myhero_to_both_regions_and_stays_live() {
         .arg(&demo_dir)
         .arg("--bin")
         .arg(bin)
-        .env("RUST_LOG", "warn");
+        .env("RUST_LOG", "warn")
+        .env("FERRY_CONFIG", client_config(dir.path()));
+    remember(&uk_api, client_config(dir.path()));
+    remember(&sh_api, client_config(dir.path()));
     let mut demo = Proc::spawn("ferry-demo", cmd, dir.path()).with_grace(Duration::from_secs(60));
     let out = poll(
         "the demo to reach both regions",

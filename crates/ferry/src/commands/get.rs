@@ -135,6 +135,11 @@ pub fn age(v: &Value) -> String {
         return "<unknown>".into();
     };
     let secs = (time::OffsetDateTime::now_utc() - t).whole_seconds().max(0);
+    duration(secs.unsigned_abs())
+}
+
+/// `5s`, `3m`, `2h`, `4d`: a span as kubectl's AGE column shows it.
+pub fn duration(secs: u64) -> String {
     match secs {
         0..120 => format!("{secs}s"),
         120..7200 => format!("{}m", secs / 60),

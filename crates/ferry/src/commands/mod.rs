@@ -15,6 +15,7 @@ pub mod registry;
 pub mod replication;
 pub mod rollout;
 pub mod routes;
+pub mod token;
 mod up;
 mod validate;
 
@@ -84,6 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Rollout(cmd) => rollout::run(cmd),
         Command::App(cmd) => app::run(cmd),
         Command::Pipeline(cmd) => pipeline::run(cmd),
+        Command::Token(cmd) => token::run(cmd),
     }
 }
 

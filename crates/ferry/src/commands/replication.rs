@@ -4,11 +4,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 
 use super::BadInput;
+use crate::client::{Client, ServerArg};
 use crate::output::{self, Format};
 
 #[derive(Debug, Subcommand)]
@@ -23,13 +23,8 @@ pub struct StatusArgs {
     pub rule: Option<String>,
     /// The region's API (source region of the rules), as for every verb
     /// that talks to a region
-    #[arg(
-        long = "server",
-        env = "FERRY_SERVER",
-        default_value = "http://127.0.0.1:7070",
-        value_name = "URL"
-    )]
-    pub api: String,
+    #[command(flatten)]
+    pub server: ServerArg,
     /// Output format
     #[arg(short, long, value_enum)]
     pub output: Option<Format>,
@@ -50,14 +45,7 @@ pub fn run(cmd: ReplicationCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn status(a: StatusArgs) -> anyhow::Result<ExitCode> {
-    let url = format!("{}/api/v1/replication", a.api.trim_end_matches('/'));
-    let resp = reqwest::blocking::get(&url).with_context(|| format!("cannot reach the region API at {url}; is `ferry up` running? (set --server or FERRY_SERVER)"))?;
-    if !resp.status().is_success() {
-        anyhow::bail!("{url} answered {}", resp.status());
-    }
-    let mut list: StatusList = resp
-        .json()
-        .with_context(|| format!("unexpected answer from {url}"))?;
+    let mut list: StatusList = Client::new(&a.server)?.get("/replication")?;
     if let Some(rule) = &a.rule {
         list.rules.retain(|r| r["name"] == rule.as_str());
         if list.rules.is_empty() {

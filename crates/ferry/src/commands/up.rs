@@ -12,6 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::UpArgs;
 use crate::commands::{read_sources, runtime};
+use crate::credentials::Credentials;
 use crate::output::{self, Format};
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
@@ -28,18 +29,25 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let data_root = args.data_dir.clone().unwrap_or_else(default_data_root);
+    let mut credentials = Credentials::load()?;
     let config = ServerConfig {
+        known_tokens: credentials.known_tokens(&topology),
         topology,
         data_root,
         config_dir,
     };
-    runtime()?.block_on(serve(config, args.output))
+    runtime()?.block_on(serve(config, &mut credentials, args.output))
 }
 
-async fn serve(config: ServerConfig, format: Option<Format>) -> anyhow::Result<ExitCode> {
+async fn serve(
+    config: ServerConfig,
+    credentials: &mut Credentials,
+    format: Option<Format>,
+) -> anyhow::Result<ExitCode> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut running = ferry_server::start(config).await?;
+    credentials.record(&running)?;
     let endpoints = running.endpoints();
     match format {
         Some(f @ (Format::Json | Format::Yaml)) => output::structured(f, &endpoints)?,

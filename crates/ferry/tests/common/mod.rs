@@ -2,7 +2,10 @@
 //! wait for the region's readiness, and run CLI verbs against its API.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use ferry_test_support::{Proc, http_ok, poll};
@@ -13,11 +16,32 @@ pub fn ferry() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
 }
 
+/// Each region API's client config (the file `ferry up` or `ferry demo`
+/// wrote its admin token to), so [`cli`] calls carry that region's token.
+static CONFIGS: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+
+/// The client config of a test whose files live in `dir` (each test has its
+/// own, so tests running side by side never share tokens or contexts).
+pub fn client_config(dir: &Path) -> PathBuf {
+    dir.join("ferry-client-config.yaml")
+}
+
+/// Makes [`cli`] calls to `api` use the client config `config`.
+pub fn remember(api: &str, config: PathBuf) {
+    CONFIGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(api.trim_end_matches('/').to_string(), config);
+}
+
 /// Starts `ferry up -f topo` (logs under `dir`) and waits for the first
 /// region's `/readyz`; returns the process and that region's API URL.
-pub fn up(topo: &std::path::Path, dir: &std::path::Path) -> (Proc, String) {
+pub fn up(topo: &Path, dir: &Path) -> (Proc, String) {
     let mut cmd = ferry();
-    cmd.args(["up", "-f"]).arg(topo).args(["-o", "json"]);
+    cmd.args(["up", "-f"])
+        .arg(topo)
+        .args(["-o", "json"])
+        .env("FERRY_CONFIG", client_config(dir));
     let up = Proc::spawn("ferry-up", cmd, dir).with_grace(Duration::from_secs(45));
     let endpoints: Value = poll("endpoint table", Duration::from_secs(20), || {
         serde_json::from_str(&up.stdout()).ok()
@@ -34,14 +58,25 @@ pub fn up(topo: &std::path::Path, dir: &std::path::Path) -> (Proc, String) {
     poll("region ready", Duration::from_secs(20), || {
         http_ok(&format!("{api}/readyz")).then_some(())
     });
+    remember(&api, client_config(dir));
     (up, api)
 }
 
-/// Runs `ferry ARGS` against the region at `api`.
+/// Runs `ferry ARGS` against the region at `api`, with the token its
+/// `ferry up` wrote to the test's client config.
 pub fn cli(api: &str, args: &[&str]) -> std::process::Output {
+    let config = CONFIGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(api.trim_end_matches('/'))
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!("no client config known for {api}: start it with up() or remember()")
+        });
     ferry()
         .args(args)
         .env("FERRY_SERVER", api)
+        .env("FERRY_CONFIG", config)
         .output()
         .unwrap()
 }

@@ -21,6 +21,8 @@ use anyhow::{Context, bail};
 use clap::Args;
 use ferry_core::topology::Topology;
 use ferry_server::ServerConfig;
+
+use crate::credentials::Credentials;
 use tokio::signal::unix::{SignalKind, signal};
 
 use watch::{Answer, Watcher};
@@ -133,18 +135,25 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
     std::fs::write(&topo_file, &text)?;
     let topology = Topology::from_sources(&[(topo_file.display().to_string(), text)])?;
     step("starting regions uk (builds, runs dev) and shanghai (runs prod)");
+    let mut credentials = Credentials::load()?;
     let mut running = ferry_server::start(ServerConfig {
+        known_tokens: credentials.known_tokens(&topology),
         topology,
         data_root: dir.to_path_buf(),
         config_dir: dir.to_path_buf(),
     })
     .await?;
+    credentials.record(&running)?;
     for e in running.endpoints() {
         println!("  {:<9} {:<9} {}", e.region, e.listener, e.url);
     }
+    println!(
+        "  admin tokens for both regions are in {} (every ferry verb uses them)",
+        credentials.path().display()
+    );
     let addr = |p: u16| std::net::SocketAddr::from(([127, 0, 0, 1], p));
     let limit = Duration::from_secs(args.timeout);
-    let mut w = Watcher::new(addr(uk.api));
+    let mut w = Watcher::new(addr(uk.api), credentials.token("uk").unwrap_or_default());
 
     let outcome = async {
         step("1. commit myhero to `dev` → build in uk, push to uk's registry, deploy to dev");

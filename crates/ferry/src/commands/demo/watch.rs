@@ -14,6 +14,7 @@ use serde_json::Value;
 /// Polls one region's API and prints what changed.
 pub struct Watcher {
     client: reqwest::Client,
+    api_client: reqwest::Client,
     api: SocketAddr,
     steps: BTreeMap<(u64, String), String>,
     env_notes: BTreeMap<String, String>,
@@ -58,14 +59,27 @@ impl<'a> Answer<'a> {
 }
 
 impl Watcher {
-    pub fn new(api: SocketAddr) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .no_proxy()
+    /// A watcher reading region `api`'s API with `token` (its admin token).
+    pub fn new(api: SocketAddr, token: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(mut v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .no_proxy()
+        };
+        // The token goes to the API only, never to registries or gateways
+        // (a gateway would hand it to the workload).
+        let api_client = builder()
+            .default_headers(headers)
             .build()
             .expect("http client");
         Self {
-            client,
+            client: builder().build().expect("http client"),
+            api_client,
             api,
             steps: BTreeMap::new(),
             env_notes: BTreeMap::new(),
@@ -75,7 +89,14 @@ impl Watcher {
 
     async fn get_json(&self, path: &str) -> Option<Value> {
         let url = format!("http://{}/api/v1{path}", self.api);
-        self.client.get(url).send().await.ok()?.json().await.ok()
+        self.api_client
+            .get(url)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
     }
 
     /// Prints pipeline steps that changed since the last call.
