@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{cli, ferry, via_gateway};
+use common::{cli, client_config, ferry, remember, via_gateway};
 use ferry_test_support::{Proc, git, poll, temp_dir};
 use nix::sys::signal::Signal;
 use serde_json::Value;
