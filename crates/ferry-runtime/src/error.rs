@@ -45,6 +45,10 @@ pub enum Error {
     /// An image could not be made available.
     #[error("image `{image}`: {message}")]
     Image { image: String, message: String },
+    /// A container's configuration cannot be honoured (runAsNonRoot with a
+    /// root image, a subPath leaving its volume…): CreateContainerConfigError.
+    #[error("{0}")]
+    ContainerConfig(String),
     /// Anything else, with a message saying what to do.
     #[error("{0}")]
     Other(String),

@@ -15,11 +15,13 @@ mod deploy;
 mod error;
 pub mod images;
 pub mod kinds;
+mod local_paths;
 mod net;
 mod oci_images;
 mod ops;
 mod pod;
 mod protocol;
+mod pss;
 mod runtime;
 mod services;
 mod store;
@@ -50,7 +52,9 @@ pub fn plan_manifests(
     sources: &[(String, String)],
     owners: &[Arc<dyn KindOwner>],
 ) -> std::result::Result<Vec<String>, ferry_core::Problems> {
-    let namespaces = ["default".to_string()].into_iter().collect();
+    let namespaces = [("default".to_string(), pss::Level::Baseline)]
+        .into_iter()
+        .collect();
     apply::plan(sources, owners, &namespaces)
         .map(|p| p.into_iter().map(|p| p.key.to_string()).collect())
 }

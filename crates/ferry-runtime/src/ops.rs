@@ -40,7 +40,8 @@ impl Runtime {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let planned = apply::plan(sources, &owners, &inner.namespaces()).map_err(Error::Invalid)?;
+        let planned =
+            apply::plan(sources, &owners, &inner.namespace_levels()).map_err(Error::Invalid)?;
         let current: Vec<Arc<StoredObject>> = inner
             .objects
             .lock()

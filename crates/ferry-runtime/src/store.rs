@@ -64,10 +64,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating) the database at `path`.
+    /// Opens (creating) the database at `path`. It holds Secrets: the
+    /// database and its `-wal`/`-shm` files are mode 0600 (SQLite gives the
+    /// latter the database's mode when it creates them).
     pub fn open(path: &Path) -> Result<Self> {
+        private(path)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        for suffix in ["-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            if Path::new(&p).exists() {
+                private(Path::new(&p))?;
+            }
+        }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS objects (
@@ -149,6 +159,18 @@ impl Store {
     }
 }
 
+/// Creates `path` (if missing) and makes it mode 0600.
+fn private(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|_| std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)))
+        .map_err(|e| crate::error::Error::io("cannot create", path, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +192,14 @@ mod tests {
         }
         let mut s = Store::open(&path).unwrap();
         assert_eq!(s.load().unwrap(), vec![obj.clone()]);
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["s.db", "s.db-wal", "s.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
         assert_eq!(s.resource_version().unwrap(), 7);
         s.commit(&[Write::Delete(Key::of(&obj))], 8).unwrap();
         assert!(s.load().unwrap().is_empty());
