@@ -179,7 +179,11 @@ mod tests {
         let e = write(&root, Path::new("../outside/x"), b"pwned", 0o644, None).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
         let e = open(&root, Path::new("link"), OFlag::O_PATH, 0).unwrap_err();
-        assert_eq!(e.raw_os_error(), Some(libc::EXDEV), "a subPath through the link: {e}");
+        assert_eq!(
+            e.raw_os_error(),
+            Some(libc::EXDEV),
+            "a subPath through the link: {e}"
+        );
         assert!(std::fs::read_dir(&outside).unwrap().next().is_none());
         write(&root, Path::new("a/b"), b"ok", 0o600, None).unwrap();
         assert_eq!(read(&root, Path::new("a/b")).unwrap(), b"ok");
