@@ -7,6 +7,7 @@
 
 mod beneath;
 pub mod container;
+mod mounts;
 pub mod probe;
 pub mod runc;
 mod seccomp;
