@@ -12,6 +12,7 @@ pub mod api;
 mod apply;
 mod controller;
 mod deploy;
+mod encryption;
 mod error;
 pub mod images;
 pub mod kinds;
@@ -74,7 +75,10 @@ impl Runtime {
             let p = cfg.data_dir.join(d);
             std::fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", &p, e))?;
         }
-        let store = Store::open(&cfg.data_dir.join("state.db"))?;
+        let mut store = Store::open(&cfg.data_dir.join("state.db"))?;
+        if let Some(path) = &cfg.encryption_config {
+            store.set_encryption(encryption::Encryption::load(path)?)?;
+        }
         let mut objects = Objects {
             rv: store.resource_version()?,
             ..Default::default()

@@ -34,6 +34,9 @@ pub struct RuntimeConfig {
     /// Where images come from; `None`: an OCI store and rootfs cache under
     /// `<data_dir>/images` ([`crate::OciImages`]), pulling from registries.
     pub images: Option<Arc<dyn ImageSource>>,
+    /// A Kubernetes `EncryptionConfiguration` (secretbox) whose first key
+    /// encrypts Secrets in `state.db`; `None`: stored plain (mode 0600).
+    pub encryption_config: Option<PathBuf>,
     pub allow_host_path: bool,
     pub allow_privileged: bool,
     /// First CrashLoopBackOff delay (Kubernetes: 10 s), doubled up to `backoff_max`.
@@ -57,6 +60,7 @@ impl RuntimeConfig {
             data_dir: data_dir.into(),
             oci_runtime: std::env::var("FERRY_OCI_RUNTIME").unwrap_or_else(|_| "runc".into()),
             images: None,
+            encryption_config: None,
             allow_host_path: false,
             allow_privileged: false,
             backoff_base: Duration::from_secs(10),
