@@ -10,12 +10,14 @@ use ferry_core::objects::{GroupKind, KindOwner, StoredObject};
 use ferry_core::yaml::{Document, parse_documents};
 use ferry_core::{Problem, Problems};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, PodSpec, Secret, Service};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::kinds::{Kind, decode_strict};
+use crate::local_paths;
+use crate::pss::{self, Level};
 use crate::store::Key;
 use crate::validate;
 
@@ -46,7 +48,7 @@ pub struct Planned {
 pub fn plan(
     sources: &[(String, String)],
     owners: &[Arc<dyn KindOwner>],
-    existing_namespaces: &BTreeSet<String>,
+    existing_namespaces: &BTreeMap<String, Level>,
 ) -> Result<Vec<Planned>, Problems> {
     let mut problems = Problems::default();
     let mut docs = Vec::new();
@@ -73,20 +75,36 @@ pub fn plan(
             Err(found) => found.into_iter().for_each(|p| problems.push(p)),
         }
     }
-    let new_namespaces: BTreeSet<&str> = planned
+    let mut levels = existing_namespaces.clone();
+    for (p, doc) in planned
         .iter()
         .filter(|(p, _)| p.kind == Some(Kind::Namespace))
-        .map(|(p, _)| p.key.name.as_str())
-        .collect();
+    {
+        let labels: Option<BTreeMap<String, String>> = p
+            .value
+            .pointer("/metadata/labels")
+            .and_then(|l| serde_json::from_value(l.clone()).ok());
+        match Level::of_labels(labels.as_ref()) {
+            Ok(level) => {
+                levels.insert(p.key.name.clone(), level);
+            }
+            Err(why) => {
+                levels.insert(p.key.name.clone(), Level::Baseline);
+                problems.push(doc.problem(&format!("metadata.labels.{}", pss::ENFORCE_LABEL), why));
+            }
+        }
+    }
     for (p, doc) in &planned {
         let ns = p.key.namespace.as_str();
-        if !ns.is_empty() && !existing_namespaces.contains(ns) && !new_namespaces.contains(ns) {
-            problems.push(doc.problem(
+        match levels.get(ns) {
+            _ if ns.is_empty() => {}
+            None => problems.push(doc.problem(
                 "metadata.namespace",
                 format!(
                     "namespace `{ns}` does not exist; add a Namespace document or apply one first"
                 ),
-            ));
+            )),
+            Some(level) => pod_security(doc, p, *level, &mut problems),
         }
     }
     if problems.is_empty() {
@@ -94,6 +112,25 @@ pub fn plan(
     } else {
         Err(problems)
     }
+}
+
+/// The Pod Security Standards check of a Pod or a workload's pod template.
+fn pod_security(doc: &Document, p: &Planned, level: Level, problems: &mut Problems) {
+    let (pointer, base) = match p.kind {
+        Some(Kind::Pod) => ("/spec", "spec"),
+        Some(Kind::Deployment | Kind::ReplicaSet) => ("/spec/template/spec", "spec.template.spec"),
+        _ => return,
+    };
+    let Some(Ok(spec)) = p
+        .value
+        .pointer(pointer)
+        .map(|v| serde_json::from_value::<PodSpec>(v.clone()))
+    else {
+        return;
+    };
+    let mut found = Vec::new();
+    pss::check(doc, base, &spec, &p.key.namespace, level, &mut found);
+    found.into_iter().for_each(|f| problems.push(f));
 }
 
 fn plan_one(doc: &Document, owned: &BTreeSet<GroupKind>) -> Result<Planned, Vec<Problem>> {
@@ -181,11 +218,27 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
     validate::name(doc, doc.name(), label, found);
     match kind {
         Kind::Namespace => drop(decode!(Namespace)),
-        Kind::ConfigMap => drop(decode!(ConfigMap)),
-        Kind::Secret => drop(decode!(Secret)),
+        Kind::ConfigMap => {
+            let cm = decode!(ConfigMap);
+            local_paths::keys(doc, "data", cm.data.iter().flat_map(|d| d.keys()), found);
+            let binary = cm.binary_data.iter().flat_map(|d| d.keys());
+            local_paths::keys(doc, "binaryData", binary, found);
+        }
+        Kind::Secret => {
+            let s = decode!(Secret);
+            local_paths::keys(doc, "data", s.data.iter().flat_map(|d| d.keys()), found);
+            let string = s.string_data.iter().flat_map(|d| d.keys());
+            local_paths::keys(doc, "stringData", string, found);
+        }
         Kind::Service => validate::service(doc, &decode!(Service), found),
         Kind::Deployment => validate::deployment(doc, &decode!(Deployment), found),
-        Kind::ReplicaSet => drop(decode!(ReplicaSet)),
+        Kind::ReplicaSet => {
+            let rs = decode!(ReplicaSet);
+            let spec = rs.spec.and_then(|s| s.template).and_then(|t| t.spec);
+            if let Some(spec) = spec {
+                validate::pod_spec(doc, "spec.template.spec", &spec, found);
+            }
+        }
         Kind::Pod => {
             let pod = decode!(Pod);
             match &pod.spec {
@@ -269,7 +322,9 @@ mod tests {
         plan(
             &[("m.yaml".into(), text.into())],
             &[],
-            &["default".to_string()].into_iter().collect(),
+            &[("default".to_string(), Level::Baseline)]
+                .into_iter()
+                .collect(),
         )
     }
 

@@ -48,6 +48,10 @@ pub enum Error {
     /// The caller's token does not reach what the request touches.
     #[error("{0}")]
     Forbidden(String),
+    /// A container's configuration cannot be honoured (runAsNonRoot with a
+    /// root image, a subPath leaving its volume…): CreateContainerConfigError.
+    #[error("{0}")]
+    ContainerConfig(String),
     /// Anything else, with a message saying what to do.
     #[error("{0}")]
     Other(String),

@@ -12,14 +12,17 @@ pub mod api;
 mod apply;
 mod controller;
 mod deploy;
+mod encryption;
 mod error;
 pub mod images;
 pub mod kinds;
+mod local_paths;
 mod net;
 mod oci_images;
 mod ops;
 mod pod;
 mod protocol;
+mod pss;
 mod runtime;
 mod services;
 mod store;
@@ -50,7 +53,9 @@ pub fn plan_manifests(
     sources: &[(String, String)],
     owners: &[Arc<dyn KindOwner>],
 ) -> std::result::Result<Vec<String>, ferry_core::Problems> {
-    let namespaces = ["default".to_string()].into_iter().collect();
+    let namespaces = [("default".to_string(), pss::Level::Baseline)]
+        .into_iter()
+        .collect();
     apply::plan(sources, owners, &namespaces)
         .map(|p| p.into_iter().map(|p| p.key.to_string()).collect())
 }
@@ -70,7 +75,10 @@ impl Runtime {
             let p = cfg.data_dir.join(d);
             std::fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", &p, e))?;
         }
-        let store = Store::open(&cfg.data_dir.join("state.db"))?;
+        let mut store = Store::open(&cfg.data_dir.join("state.db"))?;
+        if let Some(path) = &cfg.encryption_config {
+            store.set_encryption(encryption::Encryption::load(path)?)?;
+        }
         let mut objects = Objects {
             rv: store.resource_version()?,
             ..Default::default()

@@ -72,7 +72,8 @@ impl Runtime {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let planned = apply::plan(sources, &owners, &inner.namespaces()).map_err(Error::Invalid)?;
+        let planned =
+            apply::plan(sources, &owners, &inner.namespace_levels()).map_err(Error::Invalid)?;
         if let Some(who) = who {
             planned.iter().try_for_each(|p| in_scope(who, &p.key))?;
         }

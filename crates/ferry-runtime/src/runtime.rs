@@ -34,11 +34,17 @@ pub struct RuntimeConfig {
     /// Where images come from; `None`: an OCI store and rootfs cache under
     /// `<data_dir>/images` ([`crate::OciImages`]), pulling from registries.
     pub images: Option<Arc<dyn ImageSource>>,
+    /// A Kubernetes `EncryptionConfiguration` (secretbox) whose first key
+    /// encrypts Secrets in `state.db`; `None`: stored plain (mode 0600).
+    pub encryption_config: Option<PathBuf>,
     pub allow_host_path: bool,
     pub allow_privileged: bool,
     /// First CrashLoopBackOff delay (Kubernetes: 10 s), doubled up to `backoff_max`.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Most processes (and threads) one pod may have (`pids.max` of its
+    /// cgroup and of each container's).
+    pub pids_limit: i64,
     /// A container log is rotated past this size.
     pub log_max_bytes: u64,
     /// Services get addresses from here up (in 127.0.0.0/8).
@@ -54,10 +60,12 @@ impl RuntimeConfig {
             data_dir: data_dir.into(),
             oci_runtime: std::env::var("FERRY_OCI_RUNTIME").unwrap_or_else(|_| "runc".into()),
             images: None,
+            encryption_config: None,
             allow_host_path: false,
             allow_privileged: false,
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(300),
+            pids_limit: 1024,
             log_max_bytes: 10 * 1024 * 1024,
             vip_base: Ipv4Addr::new(127, 77, 0, 10),
             host_ip: Ipv4Addr::LOCALHOST,
@@ -186,14 +194,22 @@ impl Inner {
             .and_then(|o| serde_json::from_value(o.value.clone()).ok())
     }
 
-    /// Namespaces that exist (`default` always does).
-    pub fn namespaces(&self) -> BTreeSet<String> {
-        let mut out: BTreeSet<String> = self
+    /// Namespaces that exist with the Pod Security Standards level each
+    /// enforces (`default`, unless stored with a label: baseline).
+    pub fn namespace_levels(&self) -> BTreeMap<String, crate::pss::Level> {
+        let mut out: BTreeMap<String, crate::pss::Level> = self
             .list(Kind::Namespace)
             .iter()
-            .map(|o| o.name.clone())
+            .map(|o| {
+                let labels: Option<BTreeMap<String, String>> = o
+                    .value
+                    .pointer("/metadata/labels")
+                    .and_then(|l| serde_json::from_value(l.clone()).ok());
+                let level = crate::pss::Level::of_labels(labels.as_ref()).unwrap_or_default();
+                (o.name.clone(), level)
+            })
             .collect();
-        out.insert("default".into());
+        out.entry("default".into()).or_default();
         out
     }
 

@@ -1,6 +1,7 @@
 //! The runtime's only kernel module: network namespaces (create with
 //! loopback up, run code inside one, remove) and the process calls pods
-//! need. Everything goes through safe `nix` APIs except bringing the
+//! need (tmpfs and bind mounts of descriptors for volumes, unmounting all
+//! under a pod). Everything goes through safe `nix` APIs except bringing the
 //! loopback interface up, which needs one `ioctl`.
 #![allow(unsafe_code)]
 
@@ -129,6 +130,82 @@ pub fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> 
         Some(data.as_str()),
     )
     .map_err(|e| Error::sys(format!("mount overlay at {}", target.display()), e))
+}
+
+/// Bind-mounts what the descriptor `source` refers to (opened beneath a
+/// volume, so already resolved safely) onto `target`, through its
+/// `/proc/self/fd` link: the mount cannot follow a symlink swapped in later.
+pub fn bind_fd(source: &impl AsRawFd, target: &Path) -> Result<()> {
+    let link = format!("/proc/self/fd/{}", source.as_raw_fd());
+    mount(
+        Some(link.as_str()),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys(format!("bind-mount onto {}", target.display()), e))
+}
+
+/// Mounts a tmpfs of `size` bytes (mode 0755, noexec, nosuid, nodev) on the
+/// directory open as `dir`, unless it already is a tmpfs; true when mounted.
+pub fn mount_tmpfs(dir: &impl std::os::fd::AsFd, size: u64) -> Result<bool> {
+    use nix::sys::statfs::{TMPFS_MAGIC, fstatfs};
+    let fs = fstatfs(dir).map_err(|e| Error::sys("fstatfs", e))?;
+    if fs.filesystem_type() == TMPFS_MAGIC {
+        return Ok(false);
+    }
+    let link = format!("/proc/self/fd/{}", dir.as_fd().as_raw_fd());
+    let data = format!("size={size},mode=0755");
+    mount(
+        Some("tmpfs"),
+        link.as_str(),
+        Some("tmpfs"),
+        MsFlags::MS_NOEXEC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(data.as_str()),
+    )
+    .map_err(|e| Error::sys("mount tmpfs for a secret volume", e))?;
+    Ok(true)
+}
+
+/// Lazily unmounts every mount at or below `dir` (deepest first), so that
+/// removing `dir` never descends into a mounted volume.
+pub fn unmount_under(dir: &Path) {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape_mount_path)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    for p in points {
+        unmount(&p);
+    }
+}
+
+/// Mount points in mountinfo escape space, tab, newline and `\` as octal.
+fn unescape_mount_path(s: &str) -> PathBuf {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
 /// Lazily unmounts `target`; not mounted is fine.

@@ -177,6 +177,7 @@ pub fn pod_spec(doc: &Document, base: &str, spec: &PodSpec, out: &mut Found) {
             format!("`{p}` is not one of Always, OnFailure, Never"),
         ));
     }
+    crate::local_paths::pod_spec(doc, base, spec, out);
     for (i, v) in spec.volumes.iter().flatten().enumerate() {
         let sources = [
             v.empty_dir.is_some(),

@@ -15,8 +15,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::error::{Error, Result};
 use crate::images::Unpacked;
-use crate::pod::spec::{Bind, Plan, generate};
-use crate::pod::volumes;
+use crate::pod::spec::{Plan, generate};
+use crate::pod::{mounts, user, volumes};
 use crate::runtime::{Inner, PodRt};
 use crate::sys;
 use crate::validate::parse_quantity;
@@ -57,7 +57,7 @@ pub async fn start(
     pod_dir: &Path,
 ) -> Result<i32> {
     cleanup(inner, ctr).await;
-    let plan = plan(inner, pod, c, image, netns, pod_dir)?;
+    let plan = plan(inner, pod, c, image, netns, pod_dir, ctr)?;
     let rootfs = ctr.bundle.join("rootfs");
     let (upper, work) = (ctr.bundle.join("upper"), ctr.bundle.join("work"));
     for d in [
@@ -90,12 +90,19 @@ pub async fn start(
     let cfg = ctr.bundle.join("config.json");
     spec.save(&cfg)
         .map_err(|e| Error::Other(format!("cannot write {}: {e}", cfg.display())))?;
+    // The config holds the environment, Secrets' values included.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::io("cannot restrict", &cfg, e))?;
     inner.runc.run(&ctr.id, &ctr.bundle, &ctr.log).await
 }
 
 /// Removes whatever is left of a previous instance.
 pub async fn cleanup(inner: &Inner, ctr: &Ctr) {
     let _ = inner.runc.delete(&ctr.id).await;
+    let subpaths = ctr.bundle.join("subpaths");
+    sys::unmount_under(&subpaths);
+    let _ = std::fs::remove_dir_all(&subpaths);
     sys::unmount(&ctr.bundle.join("rootfs"));
     let _ = std::fs::remove_dir_all(ctr.bundle.join("upper"));
     let _ = std::fs::remove_dir_all(ctr.bundle.join("work"));
@@ -109,6 +116,7 @@ fn plan(
     image: &Unpacked,
     netns: &Path,
     pod_dir: &Path,
+    ctr: &Ctr,
 ) -> Result<Plan> {
     let bad = |m: String| Error::Other(m);
     let spec = pod.spec.clone().unwrap_or_default();
@@ -150,49 +158,40 @@ fn plan(
             "privileged containers are not allowed by this runtime's configuration".into(),
         ));
     }
-    let mut binds = vec![Bind {
-        source: pod_dir.join("hosts"),
-        destination: "/etc/hosts".into(),
-        read_only: true,
-    }];
-    for m in c.volume_mounts.iter().flatten() {
-        let v = spec
-            .volumes
-            .iter()
-            .flatten()
-            .find(|v| v.name == m.name)
-            .ok_or_else(|| bad(format!("no volume `{}`", m.name)))?;
-        let mut source = match &v.host_path {
-            Some(hp) if inner.cfg.allow_host_path => PathBuf::from(&hp.path),
-            Some(_) => {
-                return Err(bad(format!(
-                    "hostPath volume `{}` is not allowed by this runtime's configuration",
-                    v.name
-                )));
-            }
-            None => volumes::volume_dir(pod_dir, &v.name),
-        };
-        if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
-            source = source.join(sub);
-        }
-        let read_only =
-            m.read_only.unwrap_or(false) || v.config_map.is_some() || v.secret.is_some();
-        binds.push(Bind {
-            source,
-            destination: m.mount_path.clone(),
-            read_only,
-        });
+    let accounts = user::Accounts::read(&image.rootfs);
+    let id = user::resolve(image.config.user.as_deref(), &accounts, &psc, &csc)
+        .map_err(Error::ContainerConfig)?;
+    if csc.run_as_non_root.or(psc.run_as_non_root) == Some(true) && id.uid == 0 {
+        return Err(Error::ContainerConfig(format!(
+            "container has runAsNonRoot and image will run as root (container {}): set runAsUser or a non-root USER in the image",
+            c.name
+        )));
     }
+    let seccomp = csc
+        .seccomp_profile
+        .as_ref()
+        .or(psc.seccomp_profile.as_ref())
+        .map(|p| p.type_.as_str());
+    if seccomp == Some("Localhost") {
+        return Err(Error::ContainerConfig(
+            "seccompProfile Localhost is not supported; use RuntimeDefault".into(),
+        ));
+    }
+    let fs_group = psc.fs_group.map(|g| g as u32);
+    let binds = mounts::binds(
+        inner,
+        &spec,
+        c,
+        pod_dir,
+        &ctr.bundle.join("subpaths"),
+        fs_group,
+    )?;
     let limits = c
         .resources
         .as_ref()
         .and_then(|r| r.limits.clone())
         .unwrap_or_default();
     let caps = csc.capabilities.clone().unwrap_or_default();
-    let (uid, gid) = (
-        csc.run_as_user.or(psc.run_as_user).unwrap_or(0),
-        csc.run_as_group.or(psc.run_as_group).unwrap_or(0),
-    );
     Ok(Plan {
         args,
         env,
@@ -201,8 +200,12 @@ fn plan(
             .clone()
             .or(image.config.working_dir.clone())
             .unwrap_or_else(|| "/".into()),
-        uid: uid as u32,
-        gid: gid as u32,
+        uid: id.uid,
+        gid: id.gid,
+        additional_gids: id.additional_gids,
+        no_new_privileges: csc.allow_privilege_escalation.map_or(!privileged, |a| !a),
+        seccomp_unconfined: seccomp == Some("Unconfined"),
+        pids_limit: Some(inner.cfg.pids_limit),
         read_only_rootfs: csc.read_only_root_filesystem.unwrap_or(false),
         hostname: pod.metadata.name.clone().unwrap_or_default(),
         netns: netns.to_path_buf(),

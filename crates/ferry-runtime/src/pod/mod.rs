@@ -5,11 +5,15 @@
 //! (processes, mounts, cgroups, namespace, files). After a ferry restart it
 //! re-adopts containers that are still running.
 
+mod beneath;
 pub mod container;
+mod mounts;
 pub mod probe;
 pub mod runc;
+mod seccomp;
 pub mod spec;
 mod supervise;
+mod user;
 pub mod volumes;
 
 use std::collections::BTreeMap;
@@ -69,6 +73,8 @@ pub async fn run(
     if adopted.is_empty() {
         teardown(&inner, &dir, &uid, &inits, &apps).await;
         if let Err(e) = std::fs::create_dir_all(dir.join("logs"))
+            .and_then(|_| private(&dir))
+            .and_then(|_| pod_pids_limit(&uid, inner.cfg.pids_limit))
             .map_err(|e| e.to_string())
             .and_then(|_| sys::create_netns(&netns).map_err(|e| e.to_string()))
         {
@@ -181,6 +187,25 @@ pub async fn run(
     teardown(&inner, &dir, &uid, &inits, &apps).await;
 }
 
+/// A pod's directory holds its Secrets' files: mode 0700, root only.
+fn private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Caps the processes of the whole pod: `pids.max` of its cgroup in the
+/// v1 pids hierarchy (containers' cgroups are created beneath it by runc,
+/// each with the same limit). A v2-only host gets the per-container limit.
+fn pod_pids_limit(uid: &str, limit: i64) -> std::io::Result<()> {
+    let pids = Path::new("/sys/fs/cgroup/pids");
+    if !pids.join("cgroup.procs").exists() {
+        return Ok(());
+    }
+    let pod = pids.join("ferry").join(uid);
+    std::fs::create_dir_all(&pod)?;
+    std::fs::write(pod.join("pids.max"), limit.to_string())
+}
+
 /// Removes every trace of a pod: containers, mounts, cgroups, netns, files.
 pub async fn teardown(
     inner: &Inner,
@@ -193,6 +218,8 @@ pub async fn teardown(
         container::cleanup(inner, &Ctr::new(dir, uid, &c.name)).await;
     }
     let _ = sys::remove_netns(&dir.join("netns"));
+    // Secret tmpfs and subPath binds: gone before anything is removed.
+    sys::unmount_under(dir);
     let _ = std::fs::remove_dir_all(dir);
     remove_cgroups(uid);
 }
@@ -228,18 +255,27 @@ async fn sync_volumes(
         .as_ref()
         .and_then(|s| s.volumes.clone())
         .unwrap_or_default();
-    for v in &vols {
-        let vdir = volumes::volume_dir(dir, &v.name);
-        if v.empty_dir.is_some() {
-            let _ = std::fs::create_dir_all(&vdir);
-            continue;
-        }
-        match volumes::volume_files(inner, ns, pod, &v.name) {
-            None => {}
-            Some(Ok(files)) => {
-                let _ = volumes::sync_dir(&vdir, &files);
-            }
-            Some(Err(why)) => {
+    let gid = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.security_context.as_ref())
+        .and_then(|c| c.fs_group)
+        .map(|g| g as u32);
+    for v in vols.iter().filter(|v| v.host_path.is_none()) {
+        // emptyDir is world-writable, as Kubernetes makes it.
+        let mode = if v.empty_dir.is_some() { 0o777 } else { 0o755 };
+        let written = match volumes::open_volume(dir, &v.name, mode, gid) {
+            Err(e) => Err(e.to_string()),
+            Ok(_) if v.empty_dir.is_some() => continue,
+            Ok(fd) => match volumes::volume_files(inner, ns, pod, &v.name) {
+                None => continue,
+                Some(Ok(files)) => write_volume(dir, v, fd, &files, gid),
+                Some(Err(why)) => Err(why),
+            },
+        };
+        match written {
+            Ok(()) => {}
+            Err(why) => {
                 for c in apps {
                     set_status(rt, false, &c.name, |s| {
                         s.state = Some(waiting(
@@ -273,6 +309,37 @@ async fn sync_volumes(
     }
     true
 }
+
+/// Writes the files of a configMap or secret volume; a secret volume is a
+/// tmpfs of its own, so its data never reaches a disk.
+fn write_volume(
+    dir: &Path,
+    v: &k8s_openapi::api::core::v1::Volume,
+    fd: std::os::fd::OwnedFd,
+    files: &BTreeMap<String, Vec<u8>>,
+    gid: Option<u32>,
+) -> Result<(), String> {
+    let mut fd = fd;
+    let mode = v
+        .config_map
+        .as_ref()
+        .and_then(|c| c.default_mode)
+        .or(v.secret.as_ref().and_then(|s| s.default_mode))
+        .unwrap_or(0o644) as u32
+        & 0o777;
+    if v.secret.is_some() {
+        let mounted = sys::mount_tmpfs(&fd, SECRET_TMPFS_BYTES).map_err(|e| e.to_string())?;
+        if mounted {
+            fd = volumes::open_volume(dir, &v.name, 0o755, gid).map_err(|e| e.to_string())?;
+        }
+    }
+    volumes::sync_dir(&fd, files, mode, gid)
+        .map(|_| ())
+        .map_err(|e| format!("cannot write its files: {e}"))
+}
+
+/// The size of a secret volume's tmpfs (Kubernetes caps Secrets at 1 MiB).
+const SECRET_TMPFS_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Gets every container's image, retrying with back-off (ImagePullBackOff).
 async fn pull_all(

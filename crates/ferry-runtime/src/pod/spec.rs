@@ -1,17 +1,21 @@
 //! Generates a container's OCI runtime config (`config.json`) with the
 //! `oci-spec` crate: the pod's network namespace joined by path, Docker's
-//! default capability set, cgroup limits, bind mounts for volumes and the
-//! pod's hosts file, and the user/read-only settings of `securityContext`.
+//! default capability set, the `RuntimeDefault` seccomp profile, cgroup
+//! limits (memory, CPU, pids), bind mounts for volumes and the pod's hosts
+//! file, and the user, groups, no-new-privileges and read-only settings of
+//! `securityContext`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use oci_spec::runtime::{
     Capability, LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace,
-    LinuxNamespaceType, LinuxResourcesBuilder, Mount, MountBuilder, RootBuilder, Spec, UserBuilder,
+    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, Mount, MountBuilder, RootBuilder,
+    Spec, UserBuilder,
 };
 
 use crate::error::{Error, Result};
+use crate::pod::seccomp;
 
 /// Docker's default capability set.
 pub const DEFAULT_CAPS: [&str; 14] = [
@@ -47,6 +51,14 @@ pub struct Plan {
     pub cwd: String,
     pub uid: u32,
     pub gid: u32,
+    /// Supplementary groups (the user's, `supplementalGroups`, `fsGroup`).
+    pub additional_gids: Vec<u32>,
+    /// `no_new_privileges` (`allowPrivilegeEscalation: false`).
+    pub no_new_privileges: bool,
+    /// No seccomp filter (privileged or `seccompProfile.type: Unconfined`).
+    pub seccomp_unconfined: bool,
+    /// `pids.max` of the container's cgroup.
+    pub pids_limit: Option<i64>,
     pub rootfs: PathBuf,
     pub read_only_rootfs: bool,
     pub hostname: String,
@@ -88,11 +100,18 @@ pub fn generate(plan: &Plan) -> Result<Spec> {
         UserBuilder::default()
             .uid(plan.uid)
             .gid(plan.gid)
+            .additional_gids(plan.additional_gids.clone())
             .build()
             .map_err(err)?,
     );
-    process.set_no_new_privileges(Some(!plan.privileged));
-    let caps = capabilities(plan);
+    process.set_no_new_privileges(Some(plan.no_new_privileges));
+    let names = capability_names(plan);
+    let caps: oci_spec::runtime::Capabilities = names
+        .iter()
+        .filter_map(|n| {
+            serde_json::from_value::<Capability>(serde_json::Value::String(n.clone())).ok()
+        })
+        .collect();
     let mut pc = process.capabilities().clone().unwrap_or_default();
     pc.set_bounding(Some(caps.clone()));
     pc.set_effective(Some(caps.clone()));
@@ -130,6 +149,14 @@ pub fn generate(plan: &Plan) -> Result<Spec> {
     }
     namespaces.retain(|ns| ns.typ() != LinuxNamespaceType::Cgroup);
     let mut resources = LinuxResourcesBuilder::default().devices(vec![]);
+    if let Some(limit) = plan.pids_limit {
+        resources = resources.pids(
+            LinuxPidsBuilder::default()
+                .limit(limit)
+                .build()
+                .map_err(err)?,
+        );
+    }
     if let Some(limit) = plan.memory_limit {
         resources = resources.memory(
             LinuxMemoryBuilder::default()
@@ -161,11 +188,15 @@ pub fn generate(plan: &Plan) -> Result<Spec> {
     if let Some(path) = &plan.cgroups_path {
         linux = linux.cgroups_path(PathBuf::from(path));
     }
+    if !plan.privileged && !plan.seccomp_unconfined {
+        linux = linux.seccomp(seccomp::runtime_default(&names)?);
+    }
     spec.set_linux(Some(linux.build().map_err(err)?));
     Ok(spec)
 }
 
-fn capabilities(plan: &Plan) -> oci_spec::runtime::Capabilities {
+/// The capabilities (`CAP_…`) the container holds.
+pub fn capability_names(plan: &Plan) -> BTreeSet<String> {
     let norm = |c: &String| {
         let c = c.to_ascii_uppercase();
         if c.starts_with("CAP_") {
@@ -194,11 +225,6 @@ fn capabilities(plan: &Plan) -> oci_spec::runtime::Capabilities {
         }
     }
     names
-        .iter()
-        .filter_map(|n| {
-            serde_json::from_value::<Capability>(serde_json::Value::String(n.clone())).ok()
-        })
-        .collect()
 }
 
 fn all_caps() -> BTreeSet<String> {
@@ -272,6 +298,7 @@ mod tests {
         );
         assert_eq!(v["linux"]["resources"]["memory"]["limit"], 64_000_000);
         assert_eq!(v["linux"]["resources"]["cpu"]["quota"], 20_000);
+        assert_eq!(v["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
         let caps = v["process"]["capabilities"]["bounding"].as_array().unwrap();
         assert!(caps.iter().any(|c| c == "CAP_CHOWN"));
         assert!(

@@ -157,7 +157,8 @@ impl App {
                         pid
                     }
                     Err(e) => {
-                        let reason = if e.to_string().contains("not allowed")
+                        let reason = if matches!(e, crate::Error::ContainerConfig(_))
+                            || e.to_string().contains("not allowed")
                             || e.to_string().contains("not found")
                         {
                             "CreateContainerConfigError"

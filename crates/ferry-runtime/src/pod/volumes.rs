@@ -4,12 +4,15 @@
 //! built from `env`/`envFrom`.
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use ferry_core::mesh::ServiceSnapshot;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
 
 use crate::kinds::Kind;
+use crate::local_paths;
+use crate::pod::beneath;
 use crate::runtime::Inner;
 
 /// The files of a configMap or secret volume, `None` when the object is missing.
@@ -95,35 +98,56 @@ fn secret_data(s: Secret) -> BTreeMap<String, Vec<u8>> {
     d
 }
 
-/// Writes `files` into `dir` (each atomically), removing stale files;
-/// returns true when anything changed.
-pub fn sync_dir(dir: &Path, files: &BTreeMap<String, Vec<u8>>) -> std::io::Result<bool> {
-    std::fs::create_dir_all(dir)?;
+/// Writes `files` into the volume directory `dir` (each atomically, each
+/// path resolved beneath `dir`), removing stale entries; returns true when
+/// anything changed.
+pub fn sync_dir(
+    dir: &OwnedFd,
+    files: &BTreeMap<String, Vec<u8>>,
+    mode: u32,
+    gid: Option<u32>,
+) -> std::io::Result<bool> {
     let mut changed = false;
     for (name, data) in files {
-        let path = dir.join(name);
-        if std::fs::read(&path).ok().as_deref() == Some(&data[..]) {
+        if let Some(why) = local_paths::item_path_problem(name) {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+        }
+        if beneath::read(dir, Path::new(name)).as_deref() == Some(&data[..]) {
             continue;
         }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let tmp = dir.join(format!(".{}.tmp", name.replace('/', "_")));
-        std::fs::write(&tmp, data)?;
-        std::fs::rename(&tmp, &path)?;
+        beneath::write(dir, Path::new(name), data, mode, gid)?;
         changed = true;
     }
-    for entry in std::fs::read_dir(dir)?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for name in beneath::entries(dir)? {
         if !files
             .keys()
             .any(|k| k == &name || k.starts_with(&format!("{name}/")))
         {
-            let _ = std::fs::remove_file(entry.path());
+            let _ = beneath::remove(dir, &name);
             changed = true;
         }
     }
     Ok(changed)
+}
+
+/// Opens (creating, with `mode`) the directory of volume `name` beneath
+/// the pod's, group-owned by `gid` (setgid) when the pod sets `fsGroup`.
+pub fn open_volume(
+    pod_dir: &Path,
+    name: &str,
+    mode: u32,
+    gid: Option<u32>,
+) -> std::io::Result<OwnedFd> {
+    let rel = volume_rel(name)
+        .map_err(|why| std::io::Error::new(std::io::ErrorKind::InvalidInput, why))?;
+    let pod = beneath::open_dir(pod_dir)?;
+    let volumes = beneath::mkdir_all(&pod, Path::new("volumes"), 0o755, None)?;
+    beneath::mkdir_all(
+        &volumes,
+        Path::new(&rel.file_name().unwrap_or_default()),
+        mode,
+        gid,
+    )
 }
 
 /// The hosts file of a pod in namespace `ns` named `hostname`.
@@ -277,9 +301,18 @@ fn expand(v: &str, env: &[(String, String)]) -> String {
     out
 }
 
-/// Host directory of volume `name` of a pod.
-pub fn volume_dir(pod_dir: &Path, name: &str) -> PathBuf {
-    pod_dir.join("volumes").join(name)
+/// Host directory of volume `name` of a pod; the name must be a DNS-1123
+/// label (apply checks it; this keeps a stored object from older versions
+/// from naming `/` or `..`).
+pub fn volume_dir(pod_dir: &Path, name: &str) -> Result<PathBuf, String> {
+    Ok(pod_dir.join(volume_rel(name)?))
+}
+
+fn volume_rel(name: &str) -> Result<PathBuf, String> {
+    match local_paths::volume_name_problem(name) {
+        Some(why) => Err(why),
+        None => Ok(Path::new("volumes").join(name)),
+    }
 }
 
 #[cfg(test)]
@@ -289,17 +322,29 @@ mod tests {
     #[test]
     fn sync_dir_writes_and_prunes() {
         let d = tempfile::tempdir().unwrap();
+        let fd = beneath::open_dir(d.path()).unwrap();
         let mut files = BTreeMap::from([
             ("a".to_string(), b"1".to_vec()),
             ("b".to_string(), b"2".to_vec()),
         ]);
-        assert!(sync_dir(d.path(), &files).unwrap());
-        assert!(!sync_dir(d.path(), &files).unwrap());
+        assert!(sync_dir(&fd, &files, 0o644, None).unwrap());
+        assert!(!sync_dir(&fd, &files, 0o644, None).unwrap());
         files.remove("b");
         files.insert("a".into(), b"3".to_vec());
-        assert!(sync_dir(d.path(), &files).unwrap());
+        assert!(sync_dir(&fd, &files, 0o644, None).unwrap());
         assert_eq!(std::fs::read(d.path().join("a")).unwrap(), b"3");
         assert!(!d.path().join("b").exists());
+    }
+
+    /// Issue 17: an emptyDir named `/` made the volume's host directory `/`
+    /// (`Path::join` with an absolute name replaces the base).
+    #[test]
+    fn volume_named_slash_or_dotdot_has_no_host_dir() {
+        let pod = Path::new("/data/pods/u1");
+        assert_eq!(volume_dir(pod, "web").unwrap(), pod.join("volumes/web"));
+        for bad in ["/", "..", "../../etc", "a/b", ""] {
+            assert!(volume_dir(pod, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,0 +1,108 @@
+//! A container's bind mounts: the pod's hosts file and its volume mounts.
+//! A `subPath` is opened beneath its volume (`RESOLVE_BENEATH`: a `..` or a
+//! symlink a container planted cannot lead outside) and bind-mounted by
+//! descriptor onto a staging path under the container's bundle, which runc
+//! then mounts; so runc never resolves a path a container could change.
+
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Container, PodSpec};
+
+use crate::error::{Error, Result};
+use crate::pod::spec::Bind;
+use crate::pod::{beneath, volumes};
+use crate::runtime::Inner;
+use crate::sys;
+
+/// The container's bind mounts: the hosts file and its volume mounts, a
+/// `subPath` resolved beneath its volume and bind-mounted by descriptor
+/// onto a staging path under `stage` (so runc never follows a path a
+/// container could have changed).
+pub fn binds(
+    inner: &Inner,
+    spec: &PodSpec,
+    c: &Container,
+    pod_dir: &Path,
+    stage: &Path,
+    fs_group: Option<u32>,
+) -> Result<Vec<Bind>> {
+    let bad = |m: String| Error::ContainerConfig(m);
+    let mut binds = vec![Bind {
+        source: pod_dir.join("hosts"),
+        destination: "/etc/hosts".into(),
+        read_only: true,
+    }];
+    for (j, m) in c.volume_mounts.iter().flatten().enumerate() {
+        let v = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == m.name)
+            .ok_or_else(|| bad(format!("no volume `{}`", m.name)))?;
+        let base = match &v.host_path {
+            Some(hp) if inner.cfg.allow_host_path => PathBuf::from(&hp.path),
+            Some(_) => {
+                return Err(Error::Other(format!(
+                    "hostPath volume `{}` is not allowed by this runtime's configuration",
+                    v.name
+                )));
+            }
+            None => volumes::volume_dir(pod_dir, &v.name).map_err(bad)?,
+        };
+        let source = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            None => base,
+            Some(sub) => {
+                let at = stage.join(j.to_string());
+                sub_path(&base, sub, &at, fs_group)
+                    .map_err(|e| bad(format!("volume `{}` subPath `{sub}`: {e}", v.name)))?;
+                at
+            }
+        };
+        let read_only =
+            m.read_only.unwrap_or(false) || v.config_map.is_some() || v.secret.is_some();
+        binds.push(Bind {
+            source,
+            destination: m.mount_path.clone(),
+            read_only,
+        });
+    }
+    Ok(binds)
+}
+
+/// Opens `sub` beneath the volume at `base` (creating it as a directory
+/// when missing, as the kubelet does) and bind-mounts it onto `at`.
+fn sub_path(
+    base: &Path,
+    sub: &str,
+    at: &Path,
+    gid: Option<u32>,
+) -> std::result::Result<(), String> {
+    use nix::fcntl::OFlag;
+    if let Some(why) = crate::local_paths::rel_path_problem(sub) {
+        return Err(why);
+    }
+    let root = beneath::open_dir(base).map_err(|e| e.to_string())?;
+    let fd = match beneath::open(&root, Path::new(sub), OFlag::O_PATH, 0) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            beneath::mkdir_all(&root, Path::new(sub), 0o755, gid).map_err(|e| e.to_string())?
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            return Err("it leads outside its volume (a `..` or a symlink); refused".into());
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let is_dir = std::fs::metadata(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&fd)
+    ))
+    .map_err(|e| e.to_string())?
+    .is_dir();
+    if is_dir {
+        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+    } else {
+        std::fs::create_dir_all(at.parent().unwrap_or(at)).map_err(|e| e.to_string())?;
+        std::fs::File::create(at).map_err(|e| e.to_string())?;
+    }
+    sys::bind_fd(&fd, at).map_err(|e| e.to_string())
+}
