@@ -3,14 +3,18 @@
 //! - [`parse`] turns a Dockerfile into stages and typed instructions
 //!   (pure; errors carry file, line and column);
 //! - [`expand`] does the reference's word splitting and `$VAR` substitution;
-//! - [`ignore`] applies `.dockerignore` patterns.
+//! - [`ignore`] applies `.dockerignore` patterns;
+//! - [`entitlement`] says what a build must be allowed (`RUN --network=host`
+//!   needs `--allow network.host`).
 #![forbid(unsafe_code)]
 
+pub mod entitlement;
 pub mod error;
 pub mod expand;
 pub mod ignore;
 pub mod parse;
 
+pub use entitlement::Entitlement;
 pub use error::{Error, Pos, Result};
 pub use parse::{Dockerfile, parse};
 pub mod exec;

@@ -49,6 +49,7 @@ impl Fixture {
             target: None,
             cache_dir: self.cache.clone(),
             no_cache: false,
+            allow: Default::default(),
         }
     }
 

@@ -72,6 +72,7 @@ fn myhero_ui_image_builds_and_serves_its_page() {
         target: None,
         cache_dir: cache,
         no_cache: false,
+        allow: Default::default(),
     };
     let built = build(&opts, &|_| {}).unwrap();
     let layout = tmp.path().join("layout");

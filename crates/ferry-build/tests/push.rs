@@ -68,6 +68,7 @@ fn fixture(dockerfile: &str) -> (tempfile::TempDir, BuildOptions) {
         target: None,
         cache_dir: cache,
         no_cache: false,
+        allow: Default::default(),
     };
     (tmp, opts)
 }
@@ -154,6 +155,7 @@ async fn from_pulls_the_base_image_from_a_registry() {
         target: None,
         cache_dir: tmp.path().join("cache"),
         no_cache: false,
+        allow: Default::default(),
     };
     let events = Arc::new(std::sync::Mutex::new(Vec::new()));
     let ev = events.clone();

@@ -2,7 +2,9 @@
 //!
 //! Layers may be gzip, zstd or plain tar (detected from their first bytes).
 //! OCI whiteouts (`.wh.<name>` deletes `<name>` from lower layers,
-//! `.wh..wh..opq` empties a directory of lower-layer content) are applied.
+//! `.wh..wh..opq` empties a directory of lower-layer content) are applied;
+//! a whiteout naming nothing (`.wh.`, `.wh..`, `.wh...`) is refused, since
+//! it would remove the directory itself or the one above the root.
 //! Every path is resolved inside the root the way `filepath-securejoin`
 //! does it: `..` never climbs above the root and symlinks — including ones
 //! planted by earlier entries — are followed *within* the root, so no entry
@@ -133,6 +135,14 @@ fn unpack_tar(
         }
         if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
             report.whiteouts += 1;
+            // `.wh.`, `.wh..` and `.wh...` would name the directory itself
+            // or its parent (`root/..`: outside the root).
+            if !is_plain_name(hidden) {
+                return Err(fail(format!(
+                    "whiteout `{name}` names no entry (`{hidden}`): a whiteout hides one \
+                     file or directory of its own directory; the layer is malformed or malicious"
+                )));
+            }
             let victim = parent.join(hidden);
             if !ours.contains(&victim) {
                 remove_any(&victim).map_err(|e| fail(format!("whiteout: {e}")))?;
@@ -170,6 +180,15 @@ fn unpack_tar(
         ours.insert(dst);
     }
     Ok(report)
+}
+
+/// True for a single ordinary path component (not empty, `.` or `..`).
+fn is_plain_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(Component::Normal(n)), None) if n == name
+    )
 }
 
 /// Entry name → a relative path with no `..`; absolute names are refused

@@ -158,3 +158,161 @@ proptest::proptest! {
         proptest::prop_assert!(joined.starts_with(root));
     }
 }
+
+/// A scratch tree for escape tests: `<tmp>/outer/root` is unpacked into,
+/// `<tmp>/outer/sentinel` and `<tmp>/outer/secret` sit beside it and must
+/// come through every layer untouched. Everything stays under the temp dir.
+struct Escape {
+    _tmp: tempfile::TempDir,
+    outer: PathBuf,
+    root: PathBuf,
+}
+
+impl Escape {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let outer = tmp.path().join("outer");
+        let root = outer.join("root");
+        fs::create_dir_all(&root).unwrap();
+        fs::write(outer.join("sentinel"), b"keep me").unwrap();
+        fs::write(outer.join("secret"), b"secret").unwrap();
+        let lower = tar_of(&[
+            ("keep", T::Regular, "", b"1"),
+            ("dir/", T::Directory, "", b""),
+            ("dir/keep", T::Regular, "", b"1"),
+        ]);
+        unpack_layer(&lower[..], &root, "lower", None, &UnpackOptions::default()).unwrap();
+        Escape {
+            _tmp: tmp,
+            outer,
+            root,
+        }
+    }
+
+    fn unpack(&self, layer: &[(&str, tar::EntryType, &str, &[u8])]) -> Result<UnpackReport> {
+        let t = tar_of(layer);
+        unpack_layer(&t[..], &self.root, "upper", None, &UnpackOptions::default())
+    }
+
+    fn outer_abs(&self) -> String {
+        self.outer.to_string_lossy().into_owned()
+    }
+
+    /// Nothing beside the root changed, and the lower layer is intact.
+    fn assert_untouched(&self, what: &str) {
+        assert_eq!(
+            fs::read(self.outer.join("sentinel")).ok().as_deref(),
+            Some(&b"keep me"[..]),
+            "{what}: the sentinel beside the root was removed or changed"
+        );
+        let secret = fs::metadata(self.outer.join("secret")).unwrap();
+        assert_eq!(
+            fs::read(self.outer.join("secret")).unwrap(),
+            b"secret",
+            "{what}: the file beside the root was written"
+        );
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            secret.nlink(),
+            1,
+            "{what}: the file beside the root got a hard link"
+        );
+        assert!(
+            self.root.join("keep").exists(),
+            "{what}: root/keep was removed"
+        );
+        assert!(
+            self.root.join("dir/keep").exists(),
+            "{what}: root/dir/keep was removed"
+        );
+    }
+}
+
+#[test]
+fn whiteouts_of_dot_dotdot_and_empty_names_are_refused() {
+    for name in [
+        ".wh..",
+        ".wh...",
+        ".wh.",
+        "dir/.wh..",
+        "dir/.wh...",
+        "dir/.wh.",
+    ] {
+        let t = Escape::new();
+        let r = t.unpack(&[(name, T::Regular, "", b"")]);
+        t.assert_untouched(name);
+        let e = r.expect_err(name).to_string();
+        assert!(
+            e.contains(name) && e.contains("whiteout") && e.contains("names no entry"),
+            "{name}: {e}"
+        );
+    }
+}
+
+#[test]
+fn whiteouts_and_opaque_markers_under_symlinks_stay_inside_root() {
+    let t = Escape::new();
+    let abs = t.outer_abs();
+    t.unpack(&[
+        ("up", T::Symlink, "..", b""),
+        ("up/.wh.sentinel", T::Regular, "", b""),
+        ("out", T::Symlink, &abs, b""),
+        ("out/.wh.sentinel", T::Regular, "", b""),
+        ("out/.wh..wh..opq", T::Regular, "", b""),
+        ("ln", T::Symlink, &abs, b""),
+    ])
+    .unwrap();
+    t.assert_untouched("whiteouts under symlinked parents");
+    // Hiding a symlink to outside removes the link, never its target.
+    t.unpack(&[(".wh.ln", T::Regular, "", b"")]).unwrap();
+    assert!(fs::symlink_metadata(t.root.join("ln")).is_err());
+    t.assert_untouched("whiteout of a symlink to outside");
+}
+
+#[test]
+fn hard_links_never_reach_outside_root() {
+    let t = Escape::new();
+    let secret = t.outer.join("secret").to_string_lossy().into_owned();
+    let abs = t.outer_abs();
+    // A hard link to a symlink that points outside links the symlink itself.
+    t.unpack(&[
+        ("evil", T::Symlink, &secret, b""),
+        ("hl", T::Link, "evil", b""),
+    ])
+    .unwrap();
+    assert!(
+        fs::symlink_metadata(t.root.join("hl"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    // Writing over the link replaces it instead of writing through it.
+    t.unpack(&[
+        ("hl", T::Regular, "", b"pwned"),
+        ("evil", T::Regular, "", b"pwned"),
+    ])
+    .unwrap();
+    assert_eq!(fs::read(t.root.join("hl")).unwrap(), b"pwned");
+    t.assert_untouched("hard link to a symlink to outside");
+    // A hard link through a symlinked parent resolves inside the root, where
+    // the target does not exist.
+    let e = t
+        .unpack(&[
+            ("d", T::Symlink, &abs, b""),
+            ("hl2", T::Link, "d/secret", b""),
+        ])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("hard link"), "{e}");
+    t.assert_untouched("hard link through a symlinked parent");
+}
+
+#[test]
+fn files_written_over_symlinks_to_outside_replace_the_link() {
+    let t = Escape::new();
+    let secret = t.outer.join("secret").to_string_lossy().into_owned();
+    t.unpack(&[("f", T::Symlink, &secret, b"")]).unwrap();
+    t.unpack(&[("f", T::Regular, "", b"pwned")]).unwrap();
+    assert_eq!(fs::read(t.root.join("f")).unwrap(), b"pwned");
+    t.assert_untouched("a file over a symlink to outside");
+}

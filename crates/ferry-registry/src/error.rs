@@ -37,6 +37,8 @@ pub enum Error {
     Unauthorized { challenge: Option<String> },
     #[error("requested access to the resource is denied")]
     Denied,
+    #[error("too many failed logins from this address; retry in {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
     #[error("the operation is unsupported: {0}")]
     Unsupported(String),
     #[error("invalid tag: {0}")]
@@ -82,6 +84,7 @@ impl Error {
             TooLarge(_) => ("SIZE_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
             Unauthorized { .. } => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
             Denied => ("DENIED", StatusCode::FORBIDDEN),
+            TooManyRequests { .. } => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
             Unsupported(_) => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
             TagInvalid(_) => ("TAG_INVALID", StatusCode::BAD_REQUEST),
             BadRequest(_) => ("UNSUPPORTED", StatusCode::BAD_REQUEST),
@@ -117,6 +120,10 @@ impl IntoResponse for Error {
             Error::TooLarge(_) => {
                 resp.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            Error::TooManyRequests { retry_after } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
             }
             Error::RangeInvalid { size, .. } => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {

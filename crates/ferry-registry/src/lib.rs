@@ -28,7 +28,7 @@ pub mod webhooks;
 
 pub use error::{Error, Result};
 pub use gc::{GcOptions, GcReport};
-pub use serve::{serve, tls_acceptor};
+pub use serve::{ListenerLimits, check_exposure, serve, tls_acceptor};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -144,14 +144,32 @@ impl Registry {
     /// Everything a region (or `ferry registry serve`) needs in one call:
     /// starts background work (webhooks, periodic GC when `spec.gc` is set)
     /// and returns the server future for `listener`,
-    /// over TLS when `config.spec.tls` says so. Bad TLS files fail here,
-    /// before anything serves.
+    /// over TLS when `config.spec.tls` says so, under the default
+    /// [`ListenerLimits`]. Bad TLS files, and a registry without accounts on
+    /// a non-loopback address ([`check_exposure`]), fail here, before
+    /// anything serves.
     pub fn serve_on(
         &self,
         config: &Config,
         listener: tokio::net::TcpListener,
         shutdown: CancellationToken,
     ) -> Result<impl Future<Output = ()> + Send + 'static> {
+        self.serve_with_limits(config, listener, ListenerLimits::default(), shutdown)
+    }
+
+    /// [`Registry::serve_on`] with the listener's timeouts and connection
+    /// cap given.
+    pub fn serve_with_limits(
+        &self,
+        config: &Config,
+        listener: tokio::net::TcpListener,
+        limits: ListenerLimits,
+        shutdown: CancellationToken,
+    ) -> Result<impl Future<Output = ()> + Send + 'static> {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Config(format!("registry listener address: {e}")))?;
+        check_exposure(addr, &config.spec)?;
         let tls = match &config.spec.tls {
             Some(t) => Some(tls_acceptor(&t.cert_file, &t.key_file)?),
             None => None,
@@ -167,7 +185,7 @@ impl Registry {
         let app = self.router();
         let region = self.inner.region.clone();
         Ok(async move {
-            if let Err(e) = serve(listener, app, tls, shutdown).await {
+            if let Err(e) = serve(listener, app, tls, limits, shutdown).await {
                 tracing::error!(%region, error = %e, "registry listener failed");
             }
         })

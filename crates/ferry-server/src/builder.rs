@@ -35,6 +35,9 @@ impl ImageBuilder for DockerfileBuilder {
                 target: None,
                 cache_dir: self.cache_dir.clone(),
                 no_cache: false,
+                // Pipelines never grant entitlements: a pushed Dockerfile
+                // does not get the host's network (`RUN --network=host`).
+                allow: Default::default(),
             };
             let reference = req.reference.clone();
             let built = tokio::task::spawn_blocking(move || {

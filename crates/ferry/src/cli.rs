@@ -161,6 +161,9 @@ pub struct BuildArgs {
     /// Run every step again instead of using the layer cache
     #[arg(long)]
     pub no_cache: bool,
+    /// Grant an entitlement (repeatable); `network.host` lets `RUN --network=host` use the host's network
+    #[arg(long = "allow", value_name = "ENTITLEMENT", value_parser = clap::value_parser!(ferry_build::Entitlement))]
+    pub allow: Vec<ferry_build::Entitlement>,
     /// Print only the image digest
     #[arg(short, long)]
     pub quiet: bool,

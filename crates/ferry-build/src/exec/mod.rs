@@ -52,6 +52,8 @@ pub struct BuildOptions {
     pub cache_dir: PathBuf,
     /// Ignore cached steps (they are still recorded).
     pub no_cache: bool,
+    /// Entitlements granted (`--allow`); none for pipeline builds.
+    pub allow: BTreeSet<crate::Entitlement>,
 }
 
 /// A finished image, stored in [`Built::store`].
@@ -175,6 +177,7 @@ pub fn build_parsed(opts: &BuildOptions, df: &Dockerfile, progress: Progress<'_>
     };
     let mut needed = BTreeSet::new();
     b.needed(target, &mut needed)?;
+    crate::entitlement::check(df, needed.iter().copied(), &opts.allow)?;
     for i in needed {
         b.stage(i)?;
     }

@@ -32,6 +32,7 @@ impl Builder<'_> {
                 env.push(format!("{k}={v}"));
             }
         }
+        crate::entitlement::check_step(step, &self.opts.allow)?;
         let host_network = match r.network.as_deref() {
             None | Some("default") | Some("none") => false,
             Some("host") => true,

@@ -68,7 +68,9 @@ async fn handle(reg: &Registry, route: Route, req: Request) -> Result<Response> 
     let method = req.method().clone();
     let query = Query::parse(req.uri().query());
     let needed = needed_access(&route, &method, &query);
-    reg.authorize(req.headers(), &needed)?;
+    // The catalog lists every repository: anonymous tokens do not see it.
+    let named = matches!(route, Route::Catalog);
+    reg.authorize(req.headers(), &needed, named)?;
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     let head = method == Method::HEAD;

@@ -3,10 +3,17 @@
 //! `WWW-Authenticate: Bearer realm=".../token",service=...,scope=...`
 //! challenge. `GET /token` checks Basic credentials against argon2 hashes and
 //! issues a signed token granting the requested scopes the account's
-//! permissions allow (pull only, for anyone, with `anonymousPull`). Secrets
-//! and tokens are never logged.
+//! permissions allow (pull only, for anyone, with `anonymousPull`;
+//! [`endpoint`]). Tokens list explicit actions, each checked as such;
+//! `_catalog` needs a named account. Failed logins are rate-limited and
+//! argon2 runs under a semaphore ([`limits`]). Secrets and tokens are never
+//! logged.
 
+mod endpoint;
+pub mod limits;
 pub mod token;
+
+pub(crate) use endpoint::token_endpoint;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -14,18 +21,15 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::Json;
-use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use ferry_core::registry_spec::{RegistryAction, RegistrySpec};
 use globset::{GlobBuilder, GlobMatcher};
 use sha2::{Digest as _, Sha256};
 
 use crate::Registry;
 use crate::error::{Error, Result};
-use token::{Claims, Grant, Signer};
+use limits::{Argon2Pool, LoginLimiter};
+use token::Signer;
 
 /// The `service` of challenges and tokens.
 pub const SERVICE: &str = "ferry-registry";
@@ -56,6 +60,8 @@ pub struct Auth {
     /// sha256 of secrets already verified against their argon2 hash, so
     /// repeated logins do not pay for argon2 each time.
     verified: Mutex<HashMap<String, [u8; 32]>>,
+    logins: LoginLimiter,
+    argon2: Argon2Pool,
 }
 
 /// An argon2id PHC string for `secret`, for `secretHash` in the config.
@@ -118,6 +124,8 @@ impl Auth {
             anonymous_pull: spec.anonymous_pull,
             scheme: if spec.tls.is_some() { "https" } else { "http" },
             verified: Mutex::default(),
+            logins: LoginLimiter::default(),
+            argon2: Argon2Pool::default(),
         }))
     }
 
@@ -138,7 +146,9 @@ impl Auth {
         out
     }
 
-    fn check_secret(&self, account: &Account, secret: &str) -> bool {
+    /// Whether `secret` is the account's: a secret verified before is
+    /// recognised by its sha256; otherwise argon2 runs in [`Argon2Pool`].
+    async fn check_secret(&self, account: &Account, secret: String) -> bool {
         let fingerprint: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         if self
             .verified
@@ -149,11 +159,18 @@ impl Auth {
         {
             return true;
         }
-        let ok = PasswordHash::new(&account.hash).is_ok_and(|h| {
-            argon2::Argon2::default()
-                .verify_password(secret.as_bytes(), &h)
-                .is_ok()
-        });
+        let hash = account.hash.clone();
+        let ok = self
+            .argon2
+            .run(move || {
+                PasswordHash::new(&hash).is_ok_and(|h| {
+                    argon2::Argon2::default()
+                        .verify_password(secret.as_bytes(), &h)
+                        .is_ok()
+                })
+            })
+            .await
+            .unwrap_or(false);
         if ok {
             self.verified
                 .lock()
@@ -199,8 +216,14 @@ impl Auth {
 }
 
 impl Registry {
-    /// Checks the request's token grants every access in `needed`.
-    pub(crate) fn authorize(&self, headers: &HeaderMap, needed: &[Access]) -> Result<()> {
+    /// Checks the request's token grants every access in `needed` and, when
+    /// `named` (the catalog), that it was issued to an account.
+    pub(crate) fn authorize(
+        &self,
+        headers: &HeaderMap,
+        needed: &[Access],
+        named: bool,
+    ) -> Result<()> {
         let Some(auth) = &self.inner.auth else {
             return Ok(());
         };
@@ -219,6 +242,7 @@ impl Registry {
             // `/v2/` always challenges (clients learn the token realm from
             // it); anonymous pulls of repositories need no token.
             if auth.anonymous_pull
+                && !named
                 && !needed.is_empty()
                 && needed.iter().all(|a| a.action == RegistryAction::Pull)
             {
@@ -228,14 +252,15 @@ impl Registry {
                 challenge: Some(auth.challenge(headers, needed, false)),
             });
         };
+        // Explicit actions only: a `*` in a token (never issued) grants nothing.
         let granted = |a: &Access| {
             claims.access.iter().any(|g| {
                 g.kind == "repository"
                     && g.name == a.repository
-                    && g.actions.iter().any(|x| x == a.action.as_str() || x == "*")
+                    && g.actions.iter().any(|x| x == a.action.as_str())
             }) || (auth.anonymous_pull && a.action == RegistryAction::Pull)
         };
-        if needed.iter().all(granted) {
+        if needed.iter().all(granted) && !(named && claims.sub.is_empty()) {
             Ok(())
         } else {
             Err(Error::Unauthorized {
@@ -245,117 +270,9 @@ impl Registry {
     }
 }
 
-/// Parses `repository:<name>:<a,b>` scopes.
-fn parse_scope(scope: &str) -> Option<(String, Vec<String>)> {
-    let rest = scope.strip_prefix("repository:")?;
-    let (name, actions) = rest.rsplit_once(':')?;
-    Some((
-        name.to_string(),
-        actions.split(',').map(str::to_string).collect(),
-    ))
-}
-
-/// `GET /token?service=...&scope=repository:<name>:<actions>...`
-pub(crate) async fn token_endpoint(
-    State(reg): State<Registry>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let Some(auth) = &reg.inner.auth else {
-        return Error::Unsupported("this registry has no accounts; no token is needed".into())
-            .into_response();
-    };
-    let params: Vec<(String, String)> = query
-        .as_deref()
-        .and_then(|q| serde_urlencoded::from_str(q).ok())
-        .unwrap_or_default();
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|b| String::from_utf8(b).ok());
-    let account = match basic {
-        Some(pair) => {
-            let (user, secret) = pair.split_once(':').unwrap_or((pair.as_str(), ""));
-            let found = auth.accounts.iter().find(|a| a.login == user);
-            let ok = match found {
-                Some(a) => {
-                    let (reg2, login, secret) = (reg.clone(), a.login.clone(), secret.to_string());
-                    tokio::task::spawn_blocking(move || {
-                        let auth = reg2.inner.auth.as_ref().expect("auth present");
-                        auth.accounts
-                            .iter()
-                            .find(|x| x.login == login)
-                            .is_some_and(|x| auth.check_secret(x, &secret))
-                    })
-                    .await
-                    .unwrap_or(false)
-                }
-                None => false,
-            };
-            if !ok {
-                tracing::info!(account = user, "registry login failed");
-                return Error::Unauthorized { challenge: None }.into_response();
-            }
-            found
-        }
-        None => None,
-    };
-    let mut access = Vec::new();
-    for (_, scope) in params.iter().filter(|(k, _)| k == "scope") {
-        for one in scope.split(' ') {
-            let Some((name, wanted)) = parse_scope(one) else {
-                continue;
-            };
-            let allowed = auth.allowed(account, &name);
-            let actions: Vec<String> = wanted
-                .into_iter()
-                .filter(|w| {
-                    w == "*" && !allowed.is_empty() || allowed.iter().any(|a| a.as_str() == w)
-                })
-                .collect();
-            access.push(Grant {
-                kind: "repository".into(),
-                name,
-                actions,
-            });
-        }
-    }
-    let issued = now();
-    let claims = Claims {
-        sub: account.map(|a| a.login.clone()).unwrap_or_default(),
-        exp: issued + TOKEN_TTL,
-        access,
-    };
-    let token = auth.signer.sign(&claims);
-    let issued_at = time::OffsetDateTime::from_unix_timestamp(issued as i64)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default();
-    Json(serde_json::json!({ "token": token, "access_token": token, "expires_in": TOKEN_TTL, "issued_at": issued_at }))
-        .into_response()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scopes_parse_names_with_slashes_and_ports() {
-        assert_eq!(
-            parse_scope("repository:a/b:pull,push"),
-            Some(("a/b".into(), vec!["pull".into(), "push".into()]))
-        );
-        assert_eq!(parse_scope("registry:catalog:*"), None);
-    }
 
     #[test]
     fn secrets_hash_and_verify() {

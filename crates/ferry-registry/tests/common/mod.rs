@@ -39,6 +39,14 @@ pub async fn start() -> TestRegistry {
 }
 
 pub async fn start_with(spec: RegistrySpec) -> TestRegistry {
+    start_with_limits(spec, ferry_registry::ListenerLimits::default()).await
+}
+
+/// A registry serving `spec` under the listener `limits`.
+pub async fn start_with_limits(
+    spec: RegistrySpec,
+    limits: ferry_registry::ListenerLimits,
+) -> TestRegistry {
     let dir = ferry_test_support::temp_dir();
     let events = EventBus::default();
     let mut metrics = prometheus_client::registry::Registry::with_prefix("ferry");
@@ -56,7 +64,7 @@ pub async fn start_with(spec: RegistrySpec) -> TestRegistry {
     let shutdown = CancellationToken::new();
     tokio::spawn(
         registry
-            .serve_on(&config, listener, shutdown.clone())
+            .serve_with_limits(&config, listener, limits, shutdown.clone())
             .expect("serve"),
     );
     TestRegistry {

@@ -1,5 +1,5 @@
 //! `ferry build -t REF [-f Dockerfile] [--build-arg K=V] [--target STAGE]
-//! [--output DIR] CONTEXT`: builds an image from a Dockerfile without a
+//! [--allow network.host] [--output DIR] CONTEXT`: builds an image from a Dockerfile without a
 //! daemon (RUN steps in runc), printing steps like `docker build`, then
 //! pushes it to every `-t` reference or writes it as an OCI layout.
 
@@ -44,6 +44,7 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         target: args.target.clone(),
         cache_dir: ferry_build::exec::cache_dir(&data_root),
         no_cache: args.no_cache,
+        allow: args.allow.iter().copied().collect(),
     };
     let quiet = args.quiet;
     let print = |e: Event| {

@@ -130,6 +130,7 @@ fn the_dockerfile_ui_built_by_ferry_works_in_chromium() {
         target: None,
         cache_dir: dir.path().join("build"),
         no_cache: false,
+        allow: Default::default(),
     };
     let built = ferry_build::build(&opts, &|_| {}).expect("ferry-build builds the UI Dockerfile");
     let image = built.store.image(&built.digest()).unwrap();
