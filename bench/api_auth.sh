@@ -12,5 +12,5 @@
 # Usage: bench/api_auth.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p ferry-auth --example overhead
-./target/release/examples/overhead
+cargo build --profile perf -q -p ferry-auth --example overhead
+./target/perf/examples/overhead

@@ -4,13 +4,13 @@
 # machine, in the same run. Prints cold-build and fully-cached-rebuild times
 # and the ratios ferry/buildah (targets: cold <= 1.0x, cached <= 0.5x).
 #
-# Usage: bench/build.sh [runs]   (needs root, runc and buildah; builds ferry in release mode)
+# Usage: bench/build.sh [runs]   (needs root, runc and buildah; builds ferry with the perf profile)
 set -euo pipefail
 RUNS="${1:-3}"
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-FERRY="${FERRY_BIN:-$ROOT/target/release/ferry}"
+FERRY="${FERRY_BIN:-$ROOT/target/perf/ferry}"
 if [ -z "${FERRY_BIN:-}" ]; then
-  (cd "$ROOT" && cargo build --release -q -p ferry)
+  (cd "$ROOT" && cargo build --profile perf -q -p ferry)
 fi
 command -v buildah >/dev/null || { echo "bench: buildah is not installed (scripts/setup.sh --test-peers)" >&2; exit 1; }
 

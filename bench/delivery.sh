@@ -8,7 +8,7 @@
 # Argo CD's published test needed 53 min to sync 10,000 one-object apps at
 # defaults; its default refresh is a 180 s poll, Flux's 60 s.
 #
-# Commit-to-serving: `ferry demo --no-wait` (release build, real git, both
+# Commit-to-serving: `ferry demo --no-wait` (perf build, real git, both
 # registries, replication, runc, both gateways) times a one-line change of
 # the UI from `git commit` (the hook posts the push webhook) to the new
 # heading answering through uk's gateway, and from the merge to `master` to
@@ -19,8 +19,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APPS="${1:-1000}"
-cargo build --release -q -p ferry-delivery --example scale
-out=$(./target/release/examples/scale "$APPS")
+cargo build --profile perf -q -p ferry-delivery --example scale
+out=$(./target/perf/examples/scale "$APPS")
 echo "$out"
 pass=$(sed -n 's/.*nochange_pass_median_s=\([0-9.]*\).*/\1/p' <<<"$out")
 rss=$(sed -n 's/.*peak_rss_mb=\([0-9.]*\).*/\1/p' <<<"$out")
@@ -32,7 +32,7 @@ awk -v p="$pass" -v r="$rss" 'BEGIN {
 
 RUNS="${DEMO_RUNS:-2}"
 if [ "$RUNS" -gt 0 ]; then
-  cargo build --release -q -p ferry -p myhero-data -p myhero-app
+  cargo build --profile perf -q -p ferry -p myhero-data -p myhero-app
   for i in $(seq 1 "$RUNS"); do
     # six consecutive ports nothing listens on
     for _ in $(seq 1 50); do
@@ -41,7 +41,7 @@ if [ "$RUNS" -gt 0 ]; then
       [ "$busy" -eq 0 ] && break
     done
     dir=$(mktemp -d)
-    ./target/release/ferry demo --no-wait --ports "$port" --dir "$dir/demo" --timeout 300 >"$dir/out" 2>"$dir/err" || { cat "$dir/out" "$dir/err"; rm -rf "$dir"; exit 1; }
+    ./target/perf/ferry demo --no-wait --ports "$port" --dir "$dir/demo" --timeout 300 >"$dir/out" 2>"$dir/err" || { cat "$dir/out" "$dir/err"; rm -rf "$dir"; exit 1; }
     uk=$(sed -n 's/.*commit-to-serving in uk: \([0-9.]*\)s.*/\1/p' "$dir/out")
     sh=$(sed -n 's/.*merge-to-serving in shanghai.*: \([0-9.]*\)s.*/\1/p' "$dir/out")
     rm -rf "$dir"

@@ -42,11 +42,11 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 20000 here; IDLE_CONNS must fit
 
-echo "building ferry gateway (release)..." >&2
-[ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && cargo build -q --release -p ferry-gateway --example standalone --example loadgen)
+echo "building ferry gateway (perf profile)..." >&2
+[ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && cargo build -q --profile perf -p ferry-gateway --example standalone --example loadgen)
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-FERRY_BIN="$TARGET/release/examples/standalone"
-LOADGEN="$TARGET/release/examples/loadgen"
+FERRY_BIN="$TARGET/perf/examples/standalone"
+LOADGEN="$TARGET/perf/examples/loadgen"
 
 # --- backends: a trivial static answer, on CPU 1 ---
 mkdir -p "$WORK/be" "$WORK/ngx" "$WORK/logs"

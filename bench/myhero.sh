@@ -17,8 +17,8 @@ command -v wrk >/dev/null || { echo "wrk is missing: run scripts/setup.sh --test
 
 BIN="${MYHERO_DATA_BIN:-}"
 if [ -z "$BIN" ]; then
-  cargo build -q --release -p myhero-data
-  BIN="${CARGO_TARGET_DIR:-target}/release/myhero-data"
+  cargo build -q --profile perf -p myhero-data
+  BIN="${CARGO_TARGET_DIR:-target}/perf/myhero-data"
 fi
 
 WORK="$(mktemp -d /tmp/myhero-bench.XXXXXX)"

@@ -55,8 +55,8 @@ CRANE="$PEERS/crane"
 
 FERRY="${FERRY_BIN:-}"
 if [ -z "$FERRY" ]; then
-  (cd "$ROOT" && cargo build --release -q -p ferry)
-  FERRY="${CARGO_TARGET_DIR:-$ROOT/target}/release/ferry"
+  (cd "$ROOT" && cargo build --profile perf -q -p ferry)
+  FERRY="${CARGO_TARGET_DIR:-$ROOT/target}/perf/ferry"
 fi
 
 WORK="$(mktemp -d /tmp/ferry-bench-registry.XXXXXX)"

@@ -13,5 +13,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v curl >/dev/null || { echo "bench: curl is needed" >&2; exit 1; }
-cargo build --release -q -p ferry-replication --example replication_bench
-exec target/release/examples/replication_bench
+cargo build --profile perf -q -p ferry-replication --example replication_bench
+exec target/perf/examples/replication_bench

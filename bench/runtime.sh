@@ -12,14 +12,14 @@
 # (podman / ferry; the target is >= 3). Then ferry's own memory (RSS of
 # `ferry up`) for 100 running pods, minus its RSS with none (target < 50 MB).
 #
-# Needs root, runc, podman, catatonit, skopeo. FERRY defaults to the release
-# binary (cargo build --release -p ferry). Podman is given a runc wrapper
+# Needs root, runc, podman, catatonit, skopeo. FERRY defaults to the perf
+# binary (cargo build --profile perf -p ferry). Podman is given a runc wrapper
 # that drops process.rlimits, because this sandbox forbids raising limits
 # (ferry's containers inherit its limits instead).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FERRY=${FERRY:-target/release/ferry}
-[ -x "$FERRY" ] || { echo "build first: cargo build --release -p ferry (or set FERRY)" >&2; exit 1; }
+FERRY=${FERRY:-target/perf/ferry}
+[ -x "$FERRY" ] || { echo "build first: cargo build --profile perf -p ferry (or set FERRY)" >&2; exit 1; }
 FERRY=$(realpath "$FERRY")
 SIZES=${SIZES:-"1 10 50"}
 MEM_PODS=${MEM_PODS:-100}
