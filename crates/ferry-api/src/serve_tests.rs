@@ -258,3 +258,18 @@ async fn tls_serves_https_with_the_given_certificate() {
         .expect("a foreign key is refused");
     assert!(err.to_string().contains("api.crt"), "{err}");
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    let (addr, stop, task) = start(ServeConfig::default(), app()).await;
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(HELLO).await.unwrap();
+    read_until(&mut s, "hello").await;
+    // The client keeps the connection open; shutdown does not wait for it.
+    stop.cancel();
+    timeout(Duration::from_secs(3), task)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(closed_within(&mut s, Duration::from_secs(1)).await);
+}
