@@ -107,7 +107,9 @@ fn fetch_requested(e: &Engine) -> bool {
     st.repos
         .values_mut()
         .map(|r| std::mem::take(&mut r.want_fetch))
-        .fold(false, |a, b| a || b)
+        .filter(|asked| *asked)
+        .count()
+        > 0
 }
 
 #[tokio::test]

@@ -168,3 +168,41 @@ async fn loopback_api_url_is_plain_http_with_no_ca() {
     assert!(api.ca_file.is_none());
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_api_takes_the_clis_json_mutations_and_refuses_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(config(topology(0, 0), dir.path())).await.unwrap();
+    let api = &running.api("uk").unwrap().url;
+    let client = reqwest::Client::new();
+    let url = format!("{api}/api/v1/objects/configmaps/default/missing");
+    // What `ferry delete` sends: a JSON body `{}`.
+    let json = client
+        .delete(&url)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 404, "{:?}", json.text().await);
+    let bare = client.delete(&url).send().await.unwrap();
+    assert_eq!(bare.status(), 415);
+    let form = client
+        .post(format!("{api}/api/v1/apply"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "http://evil.example")
+        .body("sources=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 403);
+    assert!(form.headers().get("access-control-allow-origin").is_none());
+    let rebound = client
+        .get(format!("{api}/api/v1/objects/pods"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 421);
+    drop(client);
+    running.shutdown().await;
+}
