@@ -17,6 +17,10 @@ pub enum ErrorCode {
     Forbidden,
     Unavailable,
     Internal,
+    /// The request's body is not JSON where JSON is required (415).
+    UnsupportedMediaType,
+    /// The request names a host this listener does not answer to (421).
+    Misdirected,
 }
 
 impl ErrorCode {
@@ -31,6 +35,8 @@ impl ErrorCode {
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::Misdirected => StatusCode::MISDIRECTED_REQUEST,
         }
     }
 }

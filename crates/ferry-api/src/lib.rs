@@ -3,16 +3,24 @@
 //! [`router`] serves `/healthz`, `/readyz`, `/metrics` and nests each
 //! component's JSON routes under `/api/v1/`. Components report readiness
 //! through [`Readiness`] and return errors as [`ApiError`], which renders as
-//! `{"code": "...", "message": "..."}` with a matching HTTP status.
+//! `{"code": "...", "message": "..."}` with a matching HTTP status. The
+//! [`guard`] refuses what a web page could send (rebinding hosts,
+//! cross-origin requests, non-JSON mutations); [`serve()`] runs the router on a
+//! listener with timeouts, a connection cap and optional TLS ([`tls`]).
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod guard;
 mod health;
 pub mod identity;
+pub mod serve;
+pub mod tls;
 
 pub use error::{ApiError, ErrorCode};
+pub use guard::ListenerNames;
 pub use health::Readiness;
 pub use identity::{Identity, Role};
+pub use serve::{ConnInfo, ServeConfig, serve};
 
 use std::sync::Arc;
 
@@ -28,6 +36,11 @@ use prometheus_client::registry::Registry;
 pub enum Error {
     #[error("cannot encode metrics: {0}")]
     Metrics(#[from] std::fmt::Error),
+    #[error("tls: {path}: {message}; check spec.tls.certFile and spec.tls.keyFile of the region")]
+    Tls {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 /// Everything the built-in routes need.
@@ -36,18 +49,24 @@ pub struct ApiState {
     pub region: String,
     pub metrics: Arc<Registry>,
     pub readiness: Readiness,
+    /// The names the listener answers to (the guard's Host check).
+    pub names: ListenerNames,
 }
 
-/// The region's API: built-in routes plus `v1`, nested under `/api/v1`.
-/// Unknown paths answer a JSON 404.
+/// The region's API: built-in routes plus `v1`, nested under `/api/v1`,
+/// behind the browser [`guard`]. Unknown paths answer a JSON 404.
 pub fn router(state: ApiState, v1: Router) -> Router {
+    let names = state.names.clone();
     let builtin = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1", get(version))
         .with_state(state);
-    builtin.nest("/api/v1", v1).fallback(not_found)
+    builtin
+        .nest("/api/v1", v1)
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(names, guard::guard))
 }
 
 async fn healthz() -> &'static str {

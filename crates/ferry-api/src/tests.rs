@@ -16,6 +16,7 @@ fn state() -> ApiState {
         region: "uk".into(),
         metrics: Arc::new(reg),
         readiness: Readiness::default(),
+        names: ListenerNames::default(),
     }
 }
 

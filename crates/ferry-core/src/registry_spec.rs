@@ -19,7 +19,8 @@ pub struct RegistrySpec {
     /// Robot accounts for CI and replication; they log in as `robot$<name>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub robots: Vec<RegistryAccount>,
-    /// Serve HTTPS with this certificate and key (PEM files).
+    /// Serve HTTPS with this certificate and key (PEM files), or with one
+    /// ferry makes from the region's CA (`generate: true`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<RegistryTls>,
     /// Where to POST CloudEvents for pushes and deletes.
@@ -73,12 +74,44 @@ impl RegistryAction {
     }
 }
 
-/// PEM files for HTTPS.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// HTTPS for the registry: PEM files, or `generate: true` (a certificate
+/// from the region's CA under `<data dir>/tls/`, for `localhost`, the
+/// loopback and bound addresses and `hostnames`). `ferry up` fills in
+/// `certFile` and `keyFile` of a generated certificate before the registry
+/// starts; they are empty until then.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RegistryTls {
+    #[serde(default, skip_serializing_if = "path_is_empty")]
     pub cert_file: std::path::PathBuf,
+    #[serde(default, skip_serializing_if = "path_is_empty")]
     pub key_file: std::path::PathBuf,
+    /// Make the certificate from the region's CA.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub generate: bool,
+    /// Further DNS names or IP addresses of a generated certificate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<String>,
+}
+
+fn path_is_empty(p: &std::path::Path) -> bool {
+    p.as_os_str().is_empty()
+}
+
+impl RegistryTls {
+    pub(crate) fn validate(&self, doc: &crate::yaml::Document, problems: &mut crate::Problems) {
+        crate::tls_spec::validate_choice(
+            doc,
+            "spec.registry.tls",
+            self.generate,
+            (
+                !path_is_empty(&self.cert_file),
+                !path_is_empty(&self.key_file),
+            ),
+            &self.hostnames,
+            problems,
+        );
+    }
 }
 
 /// A webhook receiver.

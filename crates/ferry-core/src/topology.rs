@@ -53,6 +53,10 @@ pub struct RegionSpec {
     /// Users, robots, TLS and webhooks of the region's registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<crate::registry_spec::RegistrySpec>,
+    /// HTTPS for the API listener (plain HTTP when absent; needed to bind
+    /// the API beyond loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls_spec::TlsSpec>,
 }
 
 /// The host addresses a region listens on. Port 0 picks a free port.
@@ -230,6 +234,12 @@ fn validate_regions(regions: &[(&Document, Region)], problems: &mut Problems) {
                 "metadata.name",
                 format!("duplicate region `{name}` (first declared in document {first})"),
             ));
+        }
+        if let Some(tls) = &region.spec.tls {
+            tls.validate(doc, problems);
+        }
+        if let Some(tls) = region.spec.registry.as_ref().and_then(|r| r.tls.as_ref()) {
+            tls.validate(doc, problems);
         }
         for (listener, addr) in region.spec.listeners.named() {
             if addr.port() == 0 {

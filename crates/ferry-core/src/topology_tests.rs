@@ -144,3 +144,83 @@ fn empty_input_needs_a_region() {
     let p = problems("# nothing here\n");
     assert!(p[0].message.contains("no Region"));
 }
+
+fn region_with(extra: &str) -> String {
+    format!(
+        "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec:\n  listeners: {{api: 127.0.0.1:7071, registry: 127.0.0.1:5001, gateway: 127.0.0.1:8081}}\n{extra}"
+    )
+}
+
+#[test]
+fn tls_is_generated_or_named_by_files() {
+    let t = load(&region_with(
+        "  tls: {generate: true, hostnames: [ferry.example.org, 10.0.0.5]}\n  registry: {tls: {generate: true}}\n",
+    ))
+    .unwrap();
+    let tls = t.regions[0].spec.tls.clone().unwrap();
+    assert!(tls.generate);
+    assert_eq!(tls.hostnames, ["ferry.example.org", "10.0.0.5"]);
+    let reg = t.regions[0].spec.registry.clone().unwrap().tls.unwrap();
+    assert!(reg.generate && reg.cert_file.as_os_str().is_empty());
+    let t = load(&region_with(
+        "  tls: {certFile: api.crt, keyFile: api.key, caFile: ca.crt}\n",
+    ))
+    .unwrap();
+    let tls = t.regions[0].spec.tls.clone().unwrap();
+    assert_eq!(
+        tls.cert_file.as_deref(),
+        Some(std::path::Path::new("api.crt"))
+    );
+    assert!(
+        load(&region_with("")).unwrap().regions[0]
+            .spec
+            .tls
+            .is_none()
+    );
+}
+
+#[test]
+fn tls_mistakes_name_the_field() {
+    for (extra, path, says) in [
+        ("  tls: {}\n", "spec.tls", "generate: true"),
+        (
+            "  tls: {generate: true, certFile: a.crt}\n",
+            "spec.tls.generate",
+            "not both",
+        ),
+        ("  tls: {certFile: a.crt}\n", "spec.tls.keyFile", "missing"),
+        ("  tls: {keyFile: a.key}\n", "spec.tls.certFile", "missing"),
+        (
+            "  tls: {generate: true, caFile: ca.crt}\n",
+            "spec.tls.caFile",
+            "only with `certFile`",
+        ),
+        (
+            "  tls: {generate: true, hostnames: [ok.example, 'bad host:1']}\n",
+            "spec.tls.hostnames[1]",
+            "neither an IP address nor a DNS name",
+        ),
+        (
+            "  tls: {generat: true}\n",
+            "spec.tls.generat",
+            "unknown field",
+        ),
+        (
+            "  registry: {tls: {certFile: a.crt}}\n",
+            "spec.registry.tls.keyFile",
+            "missing",
+        ),
+        (
+            "  registry: {tls: {}}\n",
+            "spec.registry.tls",
+            "generate: true",
+        ),
+    ] {
+        let p = problems(&region_with(extra));
+        assert_eq!(p.len(), 1, "{extra}: {p:?}");
+        assert_eq!(p[0].path.as_deref(), Some(path), "{extra}: {p:?}");
+        assert!(p[0].message.contains(says), "{extra}: {p:?}");
+        assert_eq!(p[0].file, "topo.yaml");
+        assert_eq!(p[0].object.as_deref(), Some("Region/uk"));
+    }
+}

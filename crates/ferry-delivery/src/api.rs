@@ -15,8 +15,21 @@ use serde_json::{Value, json};
 use crate::engine::Engine;
 use crate::error::Error;
 
-/// Routes to nest under `/api/v1`.
+/// How one region's API treats the git webhook.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HookPolicy {
+    /// The region's API listens beyond loopback: the webhook refuses to run
+    /// without a configured secret (so every delivery must be signed).
+    pub require_secret: bool,
+}
+
+/// Routes to nest under `/api/v1`, for an API on loopback.
 pub fn router(engine: Engine) -> Router {
+    router_with(engine, HookPolicy::default())
+}
+
+/// Routes to nest under `/api/v1`, with the webhook under `policy`.
+pub fn router_with(engine: Engine, policy: HookPolicy) -> Router {
     Router::new()
         .route("/apps", get(list))
         .route("/apps/{name}", get(get_app))
@@ -27,7 +40,14 @@ pub fn router(engine: Engine) -> Router {
         .route("/apps/{name}/promote", post(promote))
         .route("/pipelines/runs", get(runs))
         .route("/pipelines/runs/{id}", get(run))
-        .route("/hooks/git", post(hook))
+        .route(
+            "/hooks/git",
+            post(
+                move |State(e): State<Engine>, headers: HeaderMap, body: Bytes| {
+                    hook(e, policy, headers, body)
+                },
+            ),
+        )
         .with_state(engine)
 }
 
@@ -213,17 +233,48 @@ async fn run(
 }
 
 async fn hook(
-    State(e): State<Engine>,
+    e: Engine,
+    policy: HookPolicy,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    crate::webhook::verify(&headers, &body, e.inner.cfg.webhook_secret.as_deref()).map_err(err)?;
+    let secret = e.inner.cfg.webhook_secret.as_deref();
+    if policy.require_secret && secret.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this region's API listens beyond loopback, so git webhooks must be signed: \
+             set FERRY_GIT_WEBHOOK_SECRET for `ferry up` and the same secret in the git host's webhook",
+        ));
+    }
+    crate::webhook::verify(&headers, &body, secret).map_err(err)?;
     let push = crate::webhook::parse(&headers, &body).map_err(err)?;
+    let delivery = crate::webhook::delivery_id(&headers);
+    let keys = crate::webhook::delivery_keys(&headers, secret);
+    let first = e
+        .inner
+        .deliveries
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .first_time(&keys);
+    if !first {
+        tracing::info!(provider = push.provider, delivery = ?delivery, "git webhook delivered again; ignored");
+        return Ok((
+            StatusCode::OK,
+            Json(json!({
+                "provider": push.provider,
+                "delivery": delivery,
+                "replayed": true,
+                "message": "this delivery was already received; ignored",
+            })),
+        ));
+    }
     let apps = e.trigger_repo(&push.urls);
-    tracing::info!(provider = push.provider, r#ref = ?push.git_ref, apps = ?apps, "git webhook");
+    tracing::info!(provider = push.provider, r#ref = ?push.git_ref, delivery = ?delivery, apps = ?apps, "git webhook");
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"provider": push.provider, "ref": push.git_ref, "applications": apps})),
+        Json(
+            json!({"provider": push.provider, "ref": push.git_ref, "delivery": delivery, "applications": apps}),
+        ),
     ))
 }
 

@@ -79,3 +79,115 @@ async fn apps_are_listed_and_unknown_ones_are_404() {
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
+
+/// A push of commit `after`, delivered as `delivery` (header, ID).
+fn push_req(delivery: (&str, &str), secret: Option<&str>, after: &str) -> Request<Body> {
+    let body = format!(
+        r#"{{"ref":"refs/heads/master","after":"{after}","repository":{{"clone_url":"https://git.example/o/web.git"}}}}"#
+    );
+    let mut req = Request::post("/hooks/git")
+        .header("content-type", "application/json")
+        .header(delivery.0, delivery.1);
+    if let Some(s) = secret {
+        req = req.header(
+            "x-hub-signature-256",
+            crate::webhook::sign(body.as_bytes(), s),
+        );
+    }
+    req.body(Body::from(body)).unwrap()
+}
+
+fn hook_req(delivery: (&str, &str), secret: Option<&str>) -> Request<Body> {
+    push_req(delivery, secret, "abc")
+}
+
+/// Whether a webhook asked for a fetch since the last call (and clears it).
+fn fetch_requested(e: &Engine) -> bool {
+    let mut st = e.lock();
+    st.repos
+        .values_mut()
+        .map(|r| std::mem::take(&mut r.want_fetch))
+        .filter(|asked| *asked)
+        .count()
+        > 0
+}
+
+#[tokio::test]
+async fn a_replayed_delivery_is_answered_but_not_run_again() {
+    for (header, secret) in [
+        ("x-github-delivery", Some("k")),
+        ("x-gitea-delivery", None),
+        ("x-gitlab-webhook-uuid", None),
+        ("x-gitlab-event-uuid", None),
+    ] {
+        let (e, _d) = engine(secret);
+        let (status, v) = call(router(e.clone()), hook_req((header, "d-1"), secret)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{header}: {v}");
+        assert_eq!(v["delivery"], "d-1");
+        assert!(fetch_requested(&e), "{header}");
+        let (status, v) = call(router(e.clone()), hook_req((header, "d-1"), secret)).await;
+        assert_eq!(status, StatusCode::OK, "{header}: {v}");
+        assert_eq!(v["replayed"], true, "{v}");
+        assert!(!fetch_requested(&e), "{header}: the replay ran again");
+        // A new delivery runs.
+        let (status, _) = call(router(e.clone()), push_req((header, "d-2"), secret, "def")).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert!(fetch_requested(&e));
+    }
+}
+
+#[tokio::test]
+async fn a_captured_signed_body_under_a_new_delivery_id_is_a_replay() {
+    let (e, _d) = engine(Some("k"));
+    let (status, _) = call(
+        router(e.clone()),
+        hook_req(("x-github-delivery", "a"), Some("k")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(fetch_requested(&e));
+    let (status, v) = call(
+        router(e.clone()),
+        hook_req(("x-github-delivery", "b"), Some("k")),
+    )
+    .await;
+    assert_eq!((status, &v["replayed"]), (StatusCode::OK, &json!(true)));
+    assert!(!fetch_requested(&e));
+}
+
+#[tokio::test]
+async fn beyond_loopback_an_unsigned_webhook_needs_a_secret() {
+    let exposed = HookPolicy {
+        require_secret: true,
+    };
+    // No secret configured: every delivery is refused, saying what to set.
+    let (e, _d) = engine(None);
+    let (status, v) = call(
+        router_with(e.clone(), exposed),
+        hook_req(("x-github-delivery", "x"), None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("FERRY_GIT_WEBHOOK_SECRET"),
+        "{v}"
+    );
+    assert!(!fetch_requested(&e));
+    // On loopback the same request runs (a local git hook without a secret).
+    let (status, _) = call(
+        router(e.clone()),
+        hook_req(("x-github-delivery", "x"), None),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    // With a secret, signed deliveries run and unsigned ones are refused.
+    let (e, _d) = engine(Some("k"));
+    let r = router_with(e.clone(), exposed);
+    let (status, _) = call(r.clone(), hook_req(("x-github-delivery", "y"), None)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = call(r, hook_req(("x-github-delivery", "y"), Some("k"))).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}

@@ -37,6 +37,9 @@ pub struct Attach<'a> {
     pub registry: String,
     /// Builds pipeline images (the first region's builder serves all).
     pub builder: Option<Arc<dyn ImageBuilder>>,
+    /// The region's API listens on a loopback address only; otherwise its
+    /// git webhook needs `FERRY_GIT_WEBHOOK_SECRET`.
+    pub api_loopback: bool,
 }
 
 /// Attaches a region; returns the engine and the routes for `/api/v1`.
@@ -89,6 +92,15 @@ pub fn attach(a: Attach<'_>) -> Result<(Engine, Router)> {
             registry: a.registry,
         },
     );
-    let router = crate::api::router(engine.clone());
+    let policy = crate::api::HookPolicy {
+        require_secret: !a.api_loopback,
+    };
+    if policy.require_secret && engine.inner.cfg.webhook_secret.is_none() {
+        tracing::warn!(
+            region = a.region,
+            "the API listens beyond loopback and FERRY_GIT_WEBHOOK_SECRET is unset: git webhooks are refused"
+        );
+    }
+    let router = crate::api::router_with(engine.clone(), policy);
     Ok((engine, router))
 }

@@ -106,6 +106,8 @@ pub(crate) struct Inner {
     pub builder: std::sync::OnceLock<Arc<dyn ImageBuilder>>,
     /// One build at a time: builds are CPU- and disk-bound.
     pub build_slots: tokio::sync::Semaphore,
+    /// Recent git webhook deliveries, so a replayed one is ignored.
+    pub deliveries: Mutex<crate::webhook::Deliveries>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -157,6 +159,7 @@ impl Engine {
                 renders: Mutex::new(Default::default()),
                 builder: std::sync::OnceLock::new(),
                 build_slots: tokio::sync::Semaphore::new(1),
+                deliveries: Mutex::new(crate::webhook::Deliveries::new(1000)),
             }),
         })
     }

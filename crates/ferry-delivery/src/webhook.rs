@@ -1,8 +1,11 @@
 //! Git push webhooks from GitHub, GitLab and Gitea: verification (HMAC
 //! SHA-256 of the body for GitHub's `X-Hub-Signature-256` and Gitea's
 //! `X-Gitea-Signature`; the shared token for GitLab's `X-Gitlab-Token`) and
-//! the repository URLs, ref and commit a push names. Pure functions; the
+//! the repository URLs, ref and commit a push names, and the memory of
+//! recent deliveries that makes a replayed one a no-op. Pure functions; the
 //! HTTP handler is in `api.rs`.
+
+use std::collections::{HashSet, VecDeque};
 
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
@@ -118,9 +121,114 @@ pub fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Push> {
     })
 }
 
+/// Headers naming a delivery, in the order they are trusted: GitHub's and
+/// Gitea's delivery GUIDs, GitLab's per-request UUID, then GitLab's event
+/// UUID (shared by the hooks one event triggers).
+const DELIVERY_HEADERS: [&str; 4] = [
+    "x-github-delivery",
+    "x-gitea-delivery",
+    "x-gitlab-webhook-uuid",
+    "x-gitlab-event-uuid",
+];
+
+/// The delivery ID the git host gave this request, if any.
+pub fn delivery_id(headers: &HeaderMap) -> Option<String> {
+    DELIVERY_HEADERS.iter().find_map(|h| {
+        headers
+            .get(*h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    })
+}
+
+/// What identifies a delivery: its ID, and its body signature when one was
+/// verified (so a captured signed body replayed under a new ID is caught).
+pub fn delivery_keys(headers: &HeaderMap, secret: Option<&str>) -> Vec<String> {
+    let mut keys: Vec<String> = delivery_id(headers)
+        .map(|id| format!("id:{id}"))
+        .into_iter()
+        .collect();
+    if secret.is_some() {
+        let sig = ["x-hub-signature-256", "x-gitea-signature"]
+            .iter()
+            .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()));
+        if let Some(sig) = sig {
+            let sig = sig
+                .trim()
+                .trim_start_matches("sha256=")
+                .to_ascii_lowercase();
+            keys.push(format!("sig:{sig}"));
+        }
+    }
+    keys
+}
+
+/// The most recent deliveries (bounded: the oldest are forgotten first).
+#[derive(Debug)]
+pub struct Deliveries {
+    seen: HashSet<String>,
+    order: VecDeque<String>,
+    capacity: usize,
+}
+
+impl Deliveries {
+    /// Remembers up to `capacity` keys.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Records `keys`; false when any of them was seen before (a replay).
+    pub fn first_time(&mut self, keys: &[String]) -> bool {
+        if keys.iter().any(|k| self.seen.contains(k)) {
+            return false;
+        }
+        for k in keys {
+            if self.order.len() == self.capacity
+                && let Some(old) = self.order.pop_front()
+            {
+                self.seen.remove(&old);
+            }
+            self.seen.insert(k.clone());
+            self.order.push_back(k.clone());
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deliveries_are_remembered_within_the_bound() {
+        let mut d = Deliveries::new(2);
+        let key = |s: &str| vec![format!("id:{s}")];
+        assert!(d.first_time(&key("a")));
+        assert!(!d.first_time(&key("a")));
+        assert!(d.first_time(&key("b")));
+        assert!(d.first_time(&key("c")));
+        // `a` was the oldest and is forgotten; `b` and `c` are remembered.
+        assert!(d.first_time(&key("a")));
+        assert!(!d.first_time(&key("c")));
+        assert!(d.first_time(&[]));
+        let h = headers(&[
+            ("x-gitlab-event-uuid", "e1"),
+            ("x-gitlab-webhook-uuid", "w1"),
+        ]);
+        assert_eq!(delivery_id(&h).as_deref(), Some("w1"));
+        let h = headers(&[
+            ("x-hub-signature-256", "sha256=AB"),
+            ("x-github-delivery", "g"),
+        ]);
+        assert_eq!(delivery_keys(&h, Some("k")), ["id:g", "sig:ab"]);
+        assert_eq!(delivery_keys(&h, None), ["id:g"]);
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -5,11 +5,18 @@
 //! each region's components on those sockets and serves until
 //! [`Running::shutdown`]. Shutdown is graceful: listeners stop accepting,
 //! in-flight requests finish, components stop their children.
+//!
+//! Before binding, [`start`] refuses an API or registry listener beyond
+//! loopback without TLS and authentication (`exposure.rs`); TLS material is
+//! generated or resolved per region (`tls.rs`), and [`Running::api`] says how
+//! clients reach each region's API (URL and CA).
 #![forbid(unsafe_code)]
 
 pub mod builder;
+mod exposure;
 mod listeners;
 mod region;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,6 +29,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use exposure::is_loopback;
 pub use region::RegionContext;
 
 /// Errors starting or running regions.
@@ -58,6 +66,10 @@ pub enum Error {
         component: &'static str,
         message: String,
     },
+    #[error("refusing to expose listeners:\n  {}", problems.join("\n  "))]
+    Exposed { problems: Vec<String> },
+    #[error("region `{region}`: TLS: {message}")]
+    Tls { region: String, message: String },
 }
 
 /// What `ferry up` needs to start.
@@ -73,6 +85,9 @@ pub struct ServerConfig {
     /// is missing or no longer valid, and [`Running::new_admin_tokens`]
     /// hands it back to be written into the client config.
     pub known_tokens: BTreeMap<String, String>,
+    /// The API checks bearer tokens; without it no API listener may be
+    /// bound beyond loopback.
+    pub auth_enabled: bool,
 }
 
 /// The actual addresses one region listens on (port 0 resolved).
@@ -91,18 +106,32 @@ pub struct Endpoint {
     pub url: String,
 }
 
+/// How clients reach one region's API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiEndpoint {
+    /// `http://127.0.0.1:7070`, or `https://...` when the API serves TLS.
+    pub url: String,
+    /// The CA certificate (PEM) that signed the API's certificate, when it
+    /// is ferry's own CA or the topology's `spec.tls.caFile`.
+    pub ca_file: Option<PathBuf>,
+}
+
 /// Regions that are up; dropping it without [`Running::shutdown`] still
 /// cancels everything, but does not wait.
 #[derive(Debug)]
 pub struct Running {
     endpoints: Arc<BTreeMap<String, RegionEndpoints>>,
     new_admin_tokens: BTreeMap<String, String>,
+    apis: BTreeMap<String, ApiEndpoint>,
+    /// Regions whose registry serves HTTPS.
+    registry_tls: Vec<String>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
 
-/// Binds every listener, then starts every region.
+/// Checks exposure, binds every listener, then starts every region.
 pub async fn start(config: ServerConfig) -> Result<Running, Error> {
+    exposure::check(&config.topology, config.auth_enabled)?;
     let bound = listeners::bind_all(&config.topology)?;
     let endpoints: Arc<BTreeMap<String, RegionEndpoints>> = Arc::new(
         bound
@@ -115,11 +144,31 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
     let topology = Arc::new(config.topology.clone());
     let mut tasks = JoinSet::new();
     let mut new_admin_tokens = BTreeMap::new();
+    let (mut apis, mut registry_tls) = (BTreeMap::new(), Vec::new());
     for sockets in bound {
         let region = topology
             .region(&sockets.region)
             .expect("bound regions come from the topology");
         let data_dir = region::data_dir(&config, region);
+        let addrs = sockets.endpoints();
+        let tls = match tls::prepare(
+            region,
+            &data_dir,
+            &config.config_dir,
+            addrs.api,
+            addrs.registry,
+        ) {
+            Ok(t) => t,
+            Err(e) => {
+                shutdown.cancel();
+                while tasks.join_next().await.is_some() {}
+                return Err(e);
+            }
+        };
+        apis.insert(sockets.region.clone(), api_endpoint(addrs.api, &tls));
+        if tls.registry.is_some() {
+            registry_tls.push(sockets.region.clone());
+        }
         let ctx = RegionContext {
             name: sockets.region.clone(),
             data_dir,
@@ -129,7 +178,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
             shutdown: shutdown.child_token(),
         };
         let known = config.known_tokens.get(&sockets.region).map(String::as_str);
-        match region::start(ctx, sockets, known, &mut tasks).await {
+        match region::start(ctx, sockets, tls, known, &mut tasks).await {
             Ok(started) => {
                 if let Some(t) = started.new_admin_token {
                     new_admin_tokens.insert(region.metadata.name.clone(), t);
@@ -145,9 +194,30 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
     Ok(Running {
         endpoints,
         new_admin_tokens,
+        apis,
+        registry_tls,
         shutdown,
         tasks,
     })
+}
+
+/// The URL a client on this host uses (an unspecified bind becomes loopback).
+fn api_endpoint(addr: SocketAddr, tls: &tls::RegionTls) -> ApiEndpoint {
+    let scheme = if tls.api.is_some() { "https" } else { "http" };
+    ApiEndpoint {
+        url: format!("{scheme}://{}", reachable(addr)),
+        ca_file: tls.api_ca.clone(),
+    }
+}
+
+fn reachable(mut addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    addr
 }
 
 impl Running {
@@ -155,15 +225,21 @@ impl Running {
     pub fn endpoints(&self) -> Vec<Endpoint> {
         let mut out = Vec::new();
         for (region, e) in self.endpoints.iter() {
-            for (listener, addr) in [
-                ("api", e.api),
-                ("registry", e.registry),
-                ("gateway", e.gateway),
+            let registry_scheme = if self.registry_tls.contains(region) {
+                "https"
+            } else {
+                "http"
+            };
+            let api = self.apis.get(region).map(|a| a.url.clone());
+            for (listener, url) in [
+                ("api", api.unwrap_or_else(|| format!("http://{}", e.api))),
+                ("registry", format!("{registry_scheme}://{}", e.registry)),
+                ("gateway", format!("http://{}", e.gateway)),
             ] {
                 out.push(Endpoint {
                     region: region.clone(),
                     listener,
-                    url: format!("http://{addr}"),
+                    url,
                 });
             }
         }
@@ -174,6 +250,11 @@ impl Running {
     /// config; empty when every known token was still valid.
     pub fn new_admin_tokens(&self) -> &BTreeMap<String, String> {
         &self.new_admin_tokens
+    }
+
+    /// How clients reach region `name`'s API: URL and the CA to trust.
+    pub fn api(&self, name: &str) -> Option<&ApiEndpoint> {
+        self.apis.get(name)
     }
 
     /// The bound addresses of region `name`.

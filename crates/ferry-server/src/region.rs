@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::listeners::RegionSockets;
+use crate::tls::RegionTls;
 use crate::{Error, RegionEndpoints, ServerConfig};
 
 /// What every component of a region is given.
@@ -58,6 +59,7 @@ pub(crate) struct Started {
 pub(crate) async fn start(
     ctx: RegionContext,
     sockets: RegionSockets,
+    tls: RegionTls,
     known: Option<&str>,
     tasks: &mut JoinSet<()>,
 ) -> Result<Started, Error> {
@@ -82,7 +84,15 @@ pub(crate) async fn start(
 
     // Components not built yet answer 503 on their listener, so clients get a
     // clear answer rather than a refused connection.
-    start_registry(&ctx, sockets.registry, tasks, &mut metrics, &readiness)?;
+    let api_addr = sockets.endpoints().api;
+    start_registry(
+        &ctx,
+        sockets.registry,
+        tls.registry.clone(),
+        tasks,
+        &mut metrics,
+        &readiness,
+    )?;
     let replication = start_replication(&ctx, &mut metrics)?;
     let runtime = start_runtime(&ctx, tasks, &readiness).await?;
     let gateway = start_gateway(
@@ -96,14 +106,22 @@ pub(crate) async fn start(
     let v1 = v1.merge(ferry_gateway::routes::api(gateway.clone()));
     let v1 = v1.merge(ferry_runtime::api::router(runtime.clone()));
     let v1 = v1.merge(ferry_replication::api::router(replication));
-    let v1 = v1.merge(start_delivery(&ctx, &runtime, &mut metrics)?);
+    let api_loopback = crate::exposure::is_loopback(api_addr);
+    let v1 = v1.merge(start_delivery(&ctx, &runtime, &mut metrics, api_loopback)?);
 
     register_process_metrics(&mut metrics);
+    let hostnames = ctx
+        .topology
+        .region(&ctx.name)
+        .and_then(|r| r.spec.tls.as_ref())
+        .map(|t| t.hostnames.clone())
+        .unwrap_or_default();
     let api = ferry_api::router(
         ApiState {
             region: ctx.name.clone(),
             metrics: Arc::new(metrics),
             readiness,
+            names: ferry_api::ListenerNames::new(api_addr.ip(), &hostnames),
         },
         v1,
     )
@@ -111,7 +129,7 @@ pub(crate) async fn start(
         auth,
         ferry_auth::layer::authenticate,
     ));
-    serve(tasks, &ctx, "api", sockets.api, api);
+    serve_api(tasks, &ctx, sockets.api, api, &tls)?;
     tracing::info!(region = %ctx.name, data_dir = %ctx.data_dir.display(), "region started");
     Ok(Started { new_admin_token })
 }
@@ -211,19 +229,22 @@ fn start_replication(
 }
 
 /// The region's OCI registry on its listener, data under `<data dir>/registry`.
+/// `tls` is `spec.registry.tls` with generated files filled in.
 fn start_registry(
     ctx: &RegionContext,
     listener: TcpListener,
+    tls: Option<ferry_core::registry_spec::RegistryTls>,
     tasks: &mut JoinSet<()>,
     metrics: &mut Registry,
     readiness: &Readiness,
 ) -> Result<(), Error> {
     readiness.register("registry");
-    let spec = ctx
+    let mut spec = ctx
         .topology
         .region(&ctx.name)
         .and_then(|r| r.spec.registry.clone())
         .unwrap_or_default();
+    spec.tls = tls;
     let config = ferry_registry::Config {
         region: ctx.name.clone(),
         data_dir: ctx.data_dir.join("registry"),
@@ -250,6 +271,7 @@ fn start_delivery(
     ctx: &RegionContext,
     runtime: &ferry_runtime::Runtime,
     metrics: &mut Registry,
+    api_loopback: bool,
 ) -> Result<Router, Error> {
     let registry = ctx
         .endpoints
@@ -269,6 +291,7 @@ fn start_delivery(
         builder: Some(Arc::new(crate::builder::DockerfileBuilder::new(
             &ctx.data_dir,
         ))),
+        api_loopback,
     })
     .map_err(|e| Error::Component {
         region: ctx.name.clone(),
@@ -279,25 +302,37 @@ fn start_delivery(
     Ok(routes)
 }
 
-/// Serves `app` on `listener` until the region's shutdown, letting in-flight
-/// requests finish.
-pub(crate) fn serve(
+/// Serves the API on its listener (over TLS when the region says so) with
+/// ferry-api's timeouts and connection cap until the region's shutdown,
+/// letting in-flight requests finish.
+fn serve_api(
     tasks: &mut JoinSet<()>,
     ctx: &RegionContext,
-    listener_name: &'static str,
     listener: TcpListener,
     app: Router,
-) {
-    let shutdown = ctx.shutdown.clone();
-    let region = ctx.name.clone();
-    tasks.spawn(async move {
-        let result = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-        if let Err(e) = result {
-            tracing::error!(%region, listener = listener_name, error = %e, "listener failed");
-        }
-    });
+    tls: &RegionTls,
+) -> Result<(), Error> {
+    let acceptor = match &tls.api {
+        Some(files) => Some(
+            ferry_api::tls::acceptor(&files.cert, &files.key).map_err(|e| Error::Component {
+                region: ctx.name.clone(),
+                component: "api",
+                message: e.to_string(),
+            })?,
+        ),
+        None => None,
+    };
+    let config = ferry_api::ServeConfig {
+        tls: acceptor,
+        ..ferry_api::ServeConfig::default()
+    };
+    tasks.spawn(ferry_api::serve(
+        listener,
+        app,
+        config,
+        ctx.shutdown.clone(),
+    ));
+    Ok(())
 }
 
 fn register_process_metrics(metrics: &mut Registry) {

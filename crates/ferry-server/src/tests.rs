@@ -15,6 +15,7 @@ fn config(topology: Topology, dir: &std::path::Path) -> ServerConfig {
         topology,
         data_root: dir.to_path_buf(),
         config_dir: dir.to_path_buf(),
+        auth_enabled: false,
         known_tokens: BTreeMap::new(),
     }
 }
@@ -66,6 +67,145 @@ async fn port_in_use_names_region_and_listener_and_releases_the_rest() {
     );
     // The api listener bound before the failure was released again.
     std::net::TcpListener::bind(("127.0.0.1", api_port)).expect("api port released");
+}
+
+fn tls_topology() -> Topology {
+    let text = "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {name: uk}\nspec:\n  listeners: {api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}\n  tls: {generate: true}\n  registry: {tls: {generate: true}}\n";
+    Topology::from_sources(&[("t.yaml".into(), text.into())]).unwrap()
+}
+
+/// No keep-alive: the registry's TLS loop waits for idle connections at
+/// shutdown (ferry-registry serve.rs).
+fn https_client(ca_pem: &[u8]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem).unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn generated_tls_serves_api_and_registry_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(config(tls_topology(), dir.path())).await.unwrap();
+    let api = running.api("uk").unwrap().clone();
+    assert!(api.url.starts_with("https://127.0.0.1:"), "{api:?}");
+    let ca_file = api.ca_file.clone().unwrap();
+    assert_eq!(ca_file, dir.path().join("uk/tls/ca.crt"));
+    let ca = std::fs::read(&ca_file).unwrap();
+    let client = https_client(&ca);
+    let health = client
+        .get(format!("{}/healthz", api.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let registry = running.region("uk").unwrap().registry;
+    let v2 = client
+        .get(format!("https://{registry}/v2/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v2.status(), 200);
+    assert!(
+        running
+            .endpoints()
+            .iter()
+            .any(|e| e.listener == "registry" && e.url.starts_with("https://"))
+    );
+    // Plain HTTP is not served on the TLS port.
+    assert!(
+        reqwest::get(format!(
+            "http://{}/healthz",
+            running.region("uk").unwrap().api
+        ))
+        .await
+        .is_err()
+    );
+    running.shutdown().await;
+
+    // The next start reuses the CA: a client holding the old ca.crt connects.
+    let running = start(config(tls_topology(), dir.path())).await.unwrap();
+    assert_eq!(std::fs::read(&ca_file).unwrap(), ca);
+    let url = &running.api("uk").unwrap().url;
+    let health = https_client(&ca)
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_exposed_api_without_tls_is_refused_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let text = format!(
+        "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec:\n  listeners: {{api: 0.0.0.0:{port}, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}}\n"
+    );
+    let topology = Topology::from_sources(&[("t.yaml".into(), text)]).unwrap();
+    let mut cfg = config(topology, dir.path());
+    cfg.auth_enabled = true;
+    let err = start(cfg).await.unwrap_err().to_string();
+    assert!(
+        err.contains("spec.tls") && err.contains("generate: true"),
+        "{err}"
+    );
+    std::net::TcpListener::bind(("0.0.0.0", port)).expect("nothing was bound");
+}
+
+#[tokio::test]
+async fn loopback_api_url_is_plain_http_with_no_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(config(topology(0, 0), dir.path())).await.unwrap();
+    let api = running.api("uk").unwrap();
+    assert_eq!(
+        api.url,
+        format!("http://{}", running.region("uk").unwrap().api)
+    );
+    assert!(api.ca_file.is_none());
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_api_takes_the_clis_json_mutations_and_refuses_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(config(topology(0, 0), dir.path())).await.unwrap();
+    let api = &running.api("uk").unwrap().url;
+    let client = reqwest::Client::new();
+    let url = format!("{api}/api/v1/objects/configmaps/default/missing");
+    // What `ferry delete` sends: a JSON body `{}`.
+    let json = client
+        .delete(&url)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 404, "{:?}", json.text().await);
+    let bare = client.delete(&url).send().await.unwrap();
+    assert_eq!(bare.status(), 415);
+    let form = client
+        .post(format!("{api}/api/v1/apply"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "http://evil.example")
+        .body("sources=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 403);
+    assert!(form.headers().get("access-control-allow-origin").is_none());
+    let rebound = client
+        .get(format!("{api}/api/v1/objects/pods"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 421);
+    drop(client);
+    running.shutdown().await;
 }
 
 /// One request per route group, without a token: each must be refused

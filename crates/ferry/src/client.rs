@@ -181,10 +181,12 @@ impl Client {
             .with_context(|| format!("bad answer from {url}"))
     }
 
-    /// DELETE, answer JSON.
+    /// DELETE, answer JSON. The body is `{}`: the API takes mutations only
+    /// as JSON (no HTML form can send that).
     pub fn delete(&self, path: &str) -> anyhow::Result<Value> {
         let url = self.url(path);
-        Ok(self.send(self.http.delete(&url), &url)?.json()?)
+        let req = self.http.delete(&url).json(&serde_json::json!({}));
+        Ok(self.send(req, &url)?.json()?)
     }
 }
 

@@ -42,23 +42,31 @@ impl Credentials {
     /// none is set. Writes the file only when something changed.
     pub fn record(&mut self, running: &ferry_server::Running) -> anyhow::Result<()> {
         let before = self.config.clone();
-        for e in running.endpoints().iter().filter(|e| e.listener == "api") {
-            let server = e.url.replace("0.0.0.0", "127.0.0.1");
-            let token = match running.new_admin_tokens().get(&e.region) {
+        let regions: Vec<String> = running
+            .endpoints()
+            .into_iter()
+            .filter(|e| e.listener == "api")
+            .map(|e| e.region)
+            .collect();
+        for region in regions {
+            let Some(api) = running.api(&region) else {
+                continue;
+            };
+            let token = match running.new_admin_tokens().get(&region) {
                 Some(t) => t.clone(),
-                None => match self.config.context(&e.region) {
+                None => match self.config.context(&region) {
                     Some(c) => c.token.clone(),
                     None => continue,
                 },
             };
             self.config.upsert(Context {
-                name: e.region.clone(),
-                server,
-                certificate_authority: None,
+                name: region.clone(),
+                server: api.url.clone(),
+                certificate_authority: api.ca_file.clone(),
                 token,
             });
             if self.config.current().is_none() {
-                self.config.current_context = Some(e.region.clone());
+                self.config.current_context = Some(region);
             }
         }
         if self.config != before {

@@ -132,3 +132,23 @@ fn tokens_roles_and_scopes_through_the_cli() {
         text(&nobody)
     );
 }
+
+#[test]
+fn a_region_with_generated_tls_is_reached_over_https_with_its_ca() {
+    let dir = temp_dir();
+    let topo = dir.path().join("topology.yaml");
+    let yaml = topology_yaml(&["eu"], dir.path()) + "  tls: {generate: true}\n";
+    std::fs::write(&topo, yaml).unwrap();
+    let (_up, api) = up(&topo, dir.path());
+    assert!(api.starts_with("https://"), "{api}");
+    let config = std::fs::read_to_string(client_config(dir.path())).unwrap();
+    assert!(
+        config.contains("certificate-authority:") && config.contains("ca.crt"),
+        "{config}"
+    );
+    let pods = ok(cli(&api, &["get", "pods", "-o", "json"]));
+    assert!(pods.contains("items"), "{pods}");
+    // Plain HTTP to the TLS listener gets no API answer.
+    let plain = api.replacen("https://", "http://", 1);
+    assert!(!ferry_test_support::http_ok(&format!("{plain}/healthz")));
+}

@@ -229,5 +229,6 @@ pub fn make_certs(dir: &std::path::Path) -> RegistryTls {
     RegistryTls {
         cert_file: dir.join("server.crt"),
         key_file: dir.join("server.key"),
+        ..Default::default()
     }
 }

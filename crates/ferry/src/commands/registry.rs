@@ -64,6 +64,12 @@ fn load_spec(args: &RegistryServeArgs) -> anyhow::Result<RegistrySpec> {
 
 fn serve(args: RegistryServeArgs) -> anyhow::Result<ExitCode> {
     let spec = load_spec(&args)?;
+    if spec.tls.as_ref().is_some_and(|t| t.generate) {
+        return Err(BadInput(
+            "tls.generate needs a region's CA, so it works under `ferry up` only; give tls.certFile and tls.keyFile".into(),
+        )
+        .into());
+    }
     let config = Config {
         region: args.region.clone(),
         data_dir: args.data_dir.clone(),

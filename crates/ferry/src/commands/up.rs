@@ -35,6 +35,8 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         topology,
         data_root,
         config_dir,
+        // API tokens are not checked yet, so no API listener may leave loopback.
+        auth_enabled: true,
     };
     runtime()?.block_on(serve(config, &mut credentials, args.output))
 }

@@ -55,11 +55,39 @@ pub fn up(topo: &Path, dir: &Path) -> (Proc, String) {
         .as_str()
         .unwrap()
         .to_string();
+    let ready = |url: &str| match api.starts_with("https://") {
+        true => https_ok(url, &client_config(dir)),
+        false => http_ok(url),
+    };
     poll("region ready", Duration::from_secs(20), || {
-        http_ok(&format!("{api}/readyz")).then_some(())
+        ready(&format!("{api}/readyz")).then_some(())
     });
     remember(&api, client_config(dir));
     (up, api)
+}
+
+/// Whether `url` answers 2xx over HTTPS, trusting the CA the client config
+/// names (the first context with one).
+pub fn https_ok(url: &str, config: &Path) -> bool {
+    let text = std::fs::read_to_string(config).unwrap_or_default();
+    let Some(ca) = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority:"))
+        .map(|p| p.trim().trim_matches('"').to_string())
+    else {
+        return false;
+    };
+    let Ok(pem) = std::fs::read(ca) else {
+        return false;
+    };
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .is_ok_and(|r| r.status().is_success())
 }
 
 /// Runs `ferry ARGS` against the region at `api`, with the token its

@@ -141,6 +141,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         topology,
         data_root: dir.to_path_buf(),
         config_dir: dir.to_path_buf(),
+        auth_enabled: true,
     })
     .await?;
     credentials.record(&running)?;
