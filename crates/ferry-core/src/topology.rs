@@ -57,6 +57,11 @@ pub struct RegionSpec {
     /// the API beyond loopback).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls_spec::TlsSpec>,
+    /// A Kubernetes `EncryptionConfiguration` file (`secretbox` provider):
+    /// Secrets are stored encrypted with its first key (relative to the
+    /// topology file's directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_config: Option<PathBuf>,
 }
 
 /// The host addresses a region listens on. Port 0 picks a free port.

@@ -172,6 +172,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
         let ctx = RegionContext {
             name: sockets.region.clone(),
             data_dir,
+            config_dir: config.config_dir.clone(),
             topology: topology.clone(),
             endpoints: endpoints.clone(),
             events: events.clone(),

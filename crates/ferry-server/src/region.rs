@@ -29,6 +29,8 @@ pub struct RegionContext {
     pub name: String,
     /// Its state directory (created before components start).
     pub data_dir: PathBuf,
+    /// The topology file's directory: base of relative paths in it.
+    pub config_dir: PathBuf,
     /// The whole topology, for cross-region work such as replication.
     pub topology: Arc<Topology>,
     /// The bound addresses of every region.
@@ -172,7 +174,12 @@ async fn start_runtime(
     readiness: &Readiness,
 ) -> Result<ferry_runtime::Runtime, Error> {
     readiness.register("runtime");
-    let config = ferry_runtime::RuntimeConfig::new(ctx.data_dir.join("runtime"));
+    let mut config = ferry_runtime::RuntimeConfig::new(ctx.data_dir.join("runtime"));
+    config.encryption_config = ctx
+        .topology
+        .region(&ctx.name)
+        .and_then(|r| r.spec.encryption_config.as_ref())
+        .map(|p| ctx.config_dir.join(p));
     let runtime = ferry_runtime::Runtime::start(config)
         .await
         .map_err(|e| Error::Component {
