@@ -2,6 +2,7 @@
 //! list/get/delete objects, events, logs (with follow), exec, rollout and
 //! scale. Cluster-scoped objects use `_` as their namespace in paths.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -12,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ferry_api::identity::sees_secret_values;
 use ferry_api::{ApiError, ErrorCode, Identity};
+use ferry_core::labels::LabelSelector;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -46,6 +48,9 @@ fn kind(word: &str) -> Result<Kind, ApiError> {
 #[derive(Debug, Deserialize)]
 pub struct ApplyBody {
     pub sources: Vec<Source>,
+    /// `apply -n NS`: the namespace of objects that name none.
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// One file given to apply.
@@ -62,13 +67,17 @@ async fn apply(
 ) -> Result<Json<Value>, ApiError> {
     let sources: Vec<(String, String)> =
         body.sources.into_iter().map(|s| (s.file, s.text)).collect();
-    let results = rt.apply_as(&sources, who.as_deref())?;
+    let ns = body.namespace.filter(|n| !n.is_empty());
+    let results = rt.apply_in(&sources, ns.as_deref(), who.as_deref())?;
     Ok(Json(json!({ "results": results })))
 }
 
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     namespace: Option<String>,
+    /// `a=b,c!=d,e in (x,y)`, as Kubernetes' list calls take it.
+    #[serde(rename = "labelSelector")]
+    label_selector: Option<String>,
 }
 
 async fn list(
@@ -79,11 +88,25 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let kind = kind(&k)?;
     let ns = q.namespace.filter(|n| n != "*" && !n.is_empty());
+    let selector = LabelSelector::parse(q.label_selector.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("labelSelector: {e}")))?;
     let mut items = rt.list(kind, ns.as_deref());
+    if !selector.is_empty() {
+        items.retain(|o| selector.matches(&labels_of(o)));
+    }
     if kind == Kind::Secret && !sees_secret_values(who.as_deref()) {
         items.iter_mut().for_each(redact_secret);
     }
     Ok(Json(json!({ "items": items })))
+}
+
+fn labels_of(o: &Value) -> BTreeMap<String, String> {
+    o.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
 }
 
 async fn get_one(

@@ -13,8 +13,8 @@ use crate::output::{self, Format};
 pub struct GetArgs {
     /// Only this object
     pub name: Option<String>,
-    /// Namespace
-    #[arg(short, long, default_value = "default")]
+    /// Set from the global `-n/--namespace` (default `default`)
+    #[arg(skip)]
     pub namespace: String,
     /// Every namespace
     #[arg(short = 'A', long)]

@@ -23,7 +23,8 @@ pub struct LogsArgs {
     /// Only the last N lines
     #[arg(long)]
     pub tail: Option<usize>,
-    #[arg(short, long, default_value = "default")]
+    /// Set from the global `-n/--namespace` (default `default`)
+    #[arg(skip)]
     pub namespace: String,
     #[command(flatten)]
     pub server: ServerArg,
