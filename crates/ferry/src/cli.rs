@@ -59,6 +59,8 @@ pub enum Command {
     Logs(crate::commands::logs::LogsArgs),
     /// Run a command in a container
     Exec(crate::commands::exec::ExecArgs),
+    /// Set a Deployment's number of replicas (`scale deploy/NAME --replicas N`)
+    Scale(crate::commands::scale::ScaleArgs),
     /// Follow, undo or restart a Deployment's rollout
     #[command(subcommand)]
     Rollout(crate::commands::rollout::RolloutCommand),
@@ -205,6 +207,9 @@ pub enum GetCommand {
     Namespaces(crate::commands::get::GetArgs),
     /// Pods, Services, Deployments and ReplicaSets
     All(crate::commands::get::GetArgs),
+    /// TYPE/NAME [TYPE/NAME...], as kubectl takes it (`ferry get deploy/web`)
+    #[command(external_subcommand)]
+    Typed(Vec<String>),
 }
 
 impl GetCommand {
@@ -219,7 +224,7 @@ impl GetCommand {
             | Self::Secrets(a)
             | Self::Namespaces(a)
             | Self::All(a) => a.namespace = ns.to_string(),
-            Self::Routes(_) => {}
+            Self::Routes(_) | Self::Typed(_) => {}
         }
         self
     }

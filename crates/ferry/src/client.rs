@@ -196,3 +196,17 @@ pub fn kind_and_name(first: &str, second: Option<&str>) -> anyhow::Result<(Strin
         _ => Err(BadInput(format!("give TYPE NAME or TYPE/NAME (got `{first}`)")).into()),
     }
 }
+
+/// Percent-encodes a query parameter's value (everything but RFC 3986's
+/// unreserved characters).
+pub fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

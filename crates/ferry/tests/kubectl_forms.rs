@@ -6,8 +6,10 @@ mod common;
 
 use std::process::Output;
 
-use common::{cli, up};
-use ferry_test_support::{temp_dir, topology_yaml};
+use std::time::Duration;
+
+use common::{cli, client_config, ferry, up};
+use ferry_test_support::{Proc, poll, temp_dir, topology_yaml};
 
 fn text(o: &Output) -> String {
     format!(
@@ -73,4 +75,130 @@ fn apply_namespace_flag_before_or_after_the_verb() {
         text(&refused)
     );
     assert!(!cli(&api, &["get", "cm", "three"]).status.success());
+}
+
+const DEPLOY: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, labels: {app: web}}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: web, image: 127.0.0.1:1/none:v1}]\n";
+
+const LABELLED: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: front, labels: {app: x, tier: web, env: a}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: db, labels: {app: x, tier: db, env: b}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: other, labels: {app: y, env: c}}\n";
+
+/// The NAME column of a table.
+fn names(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect()
+}
+
+#[test]
+fn get_type_slash_name_selectors_and_scale() {
+    let dir = temp_dir();
+    let topo = dir.path().join("topology.yaml");
+    std::fs::write(&topo, topology_yaml(&["uk"], dir.path())).unwrap();
+    let (_up, api) = up(&topo, dir.path());
+    let m = write(dir.path(), "m.yaml", &format!("{DEPLOY}---\n{LABELLED}"));
+    ok(cli(&api, &["apply", "-f", &m]));
+
+    let one = ok(cli(&api, &["get", "deploy/web"]));
+    assert!(one.starts_with("NAME "), "{one}");
+    assert_eq!(names(&one), ["web"], "{one}");
+    let both = ok(cli(&api, &["get", "deploy/web", "cm/db", "-o", "json"]));
+    assert!(
+        both.contains("\"Deployment\"") && both.contains("\"db\""),
+        "{both}"
+    );
+    let missing = cli(&api, &["get", "deploy/nope"]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    let bad_type = cli(&api, &["get", "widgets/a"]);
+    assert!(
+        text(&bad_type).contains("doesn't have a resource type \"widgets\""),
+        "{}",
+        text(&bad_type)
+    );
+
+    let cases: [(&str, &[&str]); 5] = [
+        ("app=x", &["db", "front"]),
+        ("app=x,tier!=db", &["front"]),
+        ("env in (a,c)", &["front", "other"]),
+        ("env notin (a,c),app", &["db"]),
+        ("!tier", &["other"]),
+    ];
+    for (sel, want) in cases {
+        let got = names(&ok(cli(&api, &["get", "cm", "-l", sel])));
+        let got: Vec<&str> = got
+            .iter()
+            .map(String::as_str)
+            .filter(|n| *n != "kube-root-ca.crt")
+            .collect();
+        assert_eq!(got, want, "-l {sel}");
+    }
+    let none = cli(&api, &["get", "cm", "-l", "app=zzz"]);
+    assert!(
+        text(&none).contains("No resources found"),
+        "{}",
+        text(&none)
+    );
+    let bad = cli(&api, &["get", "cm", "-l", "env in a"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+
+    let scaled = ok(cli(&api, &["scale", "deploy/web", "--replicas", "3"]));
+    assert_eq!(scaled.trim(), "deployment.apps/web scaled");
+    let d: serde_json::Value =
+        serde_json::from_str(&ok(cli(&api, &["get", "deploy/web", "-o", "json"]))).unwrap();
+    assert_eq!(d["spec"]["replicas"], 3, "{d}");
+    ok(cli(&api, &["scale", "deployment", "web", "--replicas=0"]));
+    let d: serde_json::Value =
+        serde_json::from_str(&ok(cli(&api, &["get", "deploy", "web", "-o", "json"]))).unwrap();
+    assert_eq!(d["spec"]["replicas"], 0, "{d}");
+    let wrong = cli(&api, &["scale", "svc/web", "--replicas", "2"]);
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong));
+}
+
+#[test]
+fn get_watch_prints_the_table_then_each_change() {
+    let dir = temp_dir();
+    let topo = dir.path().join("topology.yaml");
+    std::fs::write(&topo, topology_yaml(&["uk"], dir.path())).unwrap();
+    let (_up, api) = up(&topo, dir.path());
+    let cm = |name: &str, data: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, labels: {{w: x}}}}\ndata: {{{data}}}\n"
+        )
+    };
+    let first = write(dir.path(), "a.yaml", &cm("first", ""));
+    ok(cli(&api, &["apply", "-f", &first]));
+
+    let mut cmd = ferry();
+    cmd.args(["get", "cm", "-w", "-l", "w=x"])
+        .env("FERRY_SERVER", &api)
+        .env("FERRY_CONFIG", client_config(dir.path()));
+    let watch = Proc::spawn("get-watch", cmd, dir.path());
+    let table = poll("the first table", Duration::from_secs(10), || {
+        let out = watch.stdout();
+        out.contains("first").then_some(out)
+    });
+    assert!(table.starts_with("NAME "), "{table}");
+    assert_eq!(names(&table), ["first"], "{table}");
+
+    let second = write(dir.path(), "b.yaml", &cm("second", "k: v"));
+    ok(cli(&api, &["apply", "-f", &second]));
+    let out = poll("the new object's row", Duration::from_secs(10), || {
+        let out = watch.stdout();
+        out.contains("second").then_some(out)
+    });
+    let changed = write(dir.path(), "c.yaml", &cm("first", "k: v, l: w"));
+    ok(cli(&api, &["apply", "-f", &changed]));
+    let out2 = poll("the changed object's row", Duration::from_secs(10), || {
+        let out = watch.stdout();
+        (names(&out).len() >= 3).then_some(out)
+    });
+    assert_eq!(names(&out2), ["first", "second", "first"], "{out2}");
+    let last = out2.lines().last().unwrap();
+    assert_eq!(
+        last.split_whitespace().nth(1),
+        Some("2"),
+        "DATA is 2 now: {out2}"
+    );
+    assert_eq!(out2.matches("NAME").count(), 1, "one header: {out}");
+    assert!(watch.stderr().is_empty(), "{}", watch.stderr());
 }

@@ -15,6 +15,7 @@ pub mod registry;
 pub mod replication;
 pub mod rollout;
 pub mod routes;
+pub mod scale;
 pub mod token;
 mod up;
 mod validate;
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 G::Secrets(a) => get::run("secrets", a),
                 G::Namespaces(a) => get::run("namespaces", a),
                 G::All(a) => get::run("all", a),
+                G::Typed(words) => get::run_typed(words, given_ns),
             }
         }
         Command::Apply(mut args) => {
@@ -99,6 +101,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(mut args) => {
             args.namespace = ns;
             exec::run(args)
+        }
+        Command::Scale(mut args) => {
+            args.namespace = ns;
+            scale::run(args)
         }
         Command::Rollout(cmd) => rollout::run(cmd.in_namespace(&ns)),
         Command::App(cmd) => app::run(cmd),
