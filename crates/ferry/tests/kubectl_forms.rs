@@ -202,3 +202,51 @@ fn get_watch_prints_the_table_then_each_change() {
     assert_eq!(out2.matches("NAME").count(), 1, "one header: {out}");
     assert!(watch.stderr().is_empty(), "{}", watch.stderr());
 }
+
+/// Runs real pods (runc, root): a Deployment of two busybox pods that say
+/// hello with their hostname.
+#[test]
+fn logs_of_a_deployment_picks_one_of_its_pods() {
+    let dir = temp_dir();
+    let topo = dir.path().join("topology.yaml");
+    std::fs::write(&topo, topology_yaml(&["local"], dir.path())).unwrap();
+    let store = ferry_image::Store::open(dir.path().join("local/runtime/images/store")).unwrap();
+    ferry_image::build::busybox::busybox_image()
+        .unwrap()
+        .build(&store, Some("hello:v1"))
+        .unwrap();
+    let m = write(
+        dir.path(),
+        "hello.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: hello}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: hello}}\n  template:\n    metadata: {labels: {app: hello}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: hello\n        image: hello:v1\n        imagePullPolicy: Never\n        command: [sh, -c, 'echo hello from $(hostname); exec sleep 3600']\n---\napiVersion: v1\nkind: Service\nmetadata: {name: hello}\nspec:\n  selector: {app: hello}\n  ports: [{port: 80}]\n",
+    );
+    let (_up, api) = up(&topo, dir.path());
+    ok(cli(&api, &["apply", "-f", &m]));
+    poll("two ready pods", Duration::from_secs(60), || {
+        let out = cli(&api, &["get", "deploy/hello"]);
+        String::from_utf8_lossy(&out.stdout)
+            .contains(" 2/2 ")
+            .then_some(())
+    });
+    let pods = names(&ok(cli(&api, &["get", "pods", "-l", "app=hello"])));
+    assert_eq!(pods.len(), 2, "{pods:?}");
+
+    for target in ["deploy/hello", "deployment.apps/hello", "svc/hello"] {
+        let out = cli(&api, &["logs", target]);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        );
+        assert!(out.status.success(), "{stdout}{stderr}");
+        let chosen = stderr
+            .trim()
+            .strip_prefix("Found 2 pods, using pod/")
+            .unwrap_or_else(|| panic!("logs {target}: {stderr}"));
+        assert!(pods.iter().any(|p| p == chosen), "{chosen} in {pods:?}");
+        assert!(stdout.starts_with("hello from "), "{stdout}");
+        let by_pod = ok(cli(&api, &["logs", &format!("pod/{chosen}")]));
+        assert_eq!(by_pod, stdout, "the same pod's log");
+    }
+    let none = cli(&api, &["logs", "cm/hello"]);
+    assert_eq!(none.status.code(), Some(2), "{}", text(&none));
+}
