@@ -1,6 +1,7 @@
 //! The runtime's JSON API, nested by the region under `/api/v1`: apply,
-//! list/get/delete objects, events, logs (with follow), exec, rollout and
-//! scale. Cluster-scoped objects use `_` as their namespace in paths.
+//! list/get/delete objects, events, logs (with follow), exec, port-forward
+//! (an upgraded raw tunnel, see `portforward`), rollout and scale.
+//! Cluster-scoped objects use `_` as their namespace in paths.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,6 +34,10 @@ pub fn router(rt: Runtime) -> Router {
         .route("/events", get(events))
         .route("/logs/{namespace}/{pod}", get(logs))
         .route("/exec/{namespace}/{pod}", post(exec))
+        .route(
+            "/portforward/{namespace}/{pod}/{port}",
+            post(crate::portforward::handler),
+        )
         .route("/rollout/{namespace}/{name}/{action}", post(rollout))
         .route("/scale/{namespace}/{name}", post(scale))
         .with_state(rt)

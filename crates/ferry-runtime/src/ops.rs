@@ -275,7 +275,7 @@ impl Runtime {
         Ok(path)
     }
 
-    fn container_of(
+    pub(crate) fn container_of(
         &self,
         namespace: &str,
         pod: &str,

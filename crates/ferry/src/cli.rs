@@ -59,6 +59,8 @@ pub enum Command {
     Logs(crate::commands::logs::LogsArgs),
     /// Run a command in a container
     Exec(crate::commands::exec::ExecArgs),
+    /// Forward local ports to a pod's ports (pod/NAME, deploy/NAME or svc/NAME)
+    PortForward(crate::commands::port_forward::PortForwardArgs),
     /// Set a Deployment's number of replicas (`scale deploy/NAME --replicas N`)
     Scale(crate::commands::scale::ScaleArgs),
     /// Follow, undo or restart a Deployment's rollout

@@ -1,6 +1,8 @@
 //! kubectl's command forms through the real binary against a real `ferry
 //! up`, as tutorials type them: `apply -f FILE -n NS` and `-n NS apply`,
-//! `get TYPE/NAME`, `get -l SELECTOR`, `get -w`, `scale --replicas`.
+//! `get TYPE/NAME`, `get -l SELECTOR`, `get -w`, `scale --replicas`,
+//! `logs deploy/NAME`, `port-forward`. The last two run real pods (runc,
+//! root) with busybox images built by ferry itself.
 
 mod common;
 
@@ -249,4 +251,90 @@ fn logs_of_a_deployment_picks_one_of_its_pods() {
     }
     let none = cli(&api, &["logs", "cm/hello"]);
     assert_eq!(none.status.code(), Some(2), "{}", text(&none));
+}
+
+/// The local port a `port-forward` printed it listens on.
+fn forwarded_port(out: &str) -> Option<u16> {
+    let line = out.lines().find(|l| l.starts_with("Forwarding from "))?;
+    let addr = line.split_whitespace().nth(2)?;
+    addr.rsplit_once(':')?.1.parse().ok()
+}
+
+/// Runs real pods (runc, root): busybox httpd behind a Deployment and a
+/// Service, reached through `port-forward` to the pod, the Deployment and
+/// the Service (whose port 80 maps to the pod's 8080).
+#[test]
+fn port_forward_reaches_a_pods_port() {
+    let dir = temp_dir();
+    let topo = dir.path().join("topology.yaml");
+    std::fs::write(&topo, topology_yaml(&["local"], dir.path())).unwrap();
+    let store = ferry_image::Store::open(dir.path().join("local/runtime/images/store")).unwrap();
+    ferry_image::build::busybox::httpd_image("v7", 8080)
+        .unwrap()
+        .build(&store, Some("web:v7"))
+        .unwrap();
+    let m = write(
+        dir.path(),
+        "web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: web\n        image: web:v7\n        imagePullPolicy: Never\n        ports: [{containerPort: 8080, name: http}]\n        readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: http}]\n",
+    );
+    let (_up, api) = up(&topo, dir.path());
+    ok(cli(&api, &["apply", "-f", &m]));
+    poll("a ready pod", Duration::from_secs(60), || {
+        let out = cli(&api, &["get", "deploy/web"]);
+        String::from_utf8_lossy(&out.stdout)
+            .contains(" 1/1 ")
+            .then_some(())
+    });
+    let pod = names(&ok(cli(&api, &["get", "pods", "-l", "app=web"])))
+        .pop()
+        .unwrap();
+
+    let fixed = ferry_test_support::free_port();
+    let pod_target = format!("pod/{pod}");
+    let forwards: [(&str, String); 3] = [
+        (pod_target.as_str(), format!("{fixed}:8080")),
+        ("deploy/web", ":8080".into()),
+        ("svc/web", ":80".into()),
+    ];
+    for (i, (target, ports)) in forwards.iter().enumerate() {
+        let mut cmd = ferry();
+        cmd.args(["port-forward", target, ports])
+            .env("FERRY_SERVER", &api)
+            .env("FERRY_CONFIG", client_config(dir.path()));
+        let pf = Proc::spawn(&format!("port-forward-{i}"), cmd, dir.path());
+        let local = poll("port-forward listens", Duration::from_secs(10), || {
+            forwarded_port(&pf.stdout())
+        });
+        if i == 0 {
+            assert_eq!(local, fixed);
+        }
+        assert!(pf.stdout().contains(" -> 8080"), "{}", pf.stdout());
+        for _ in 0..3 {
+            let body = reqwest::blocking::get(format!("http://127.0.0.1:{local}/version"))
+                .and_then(|r| r.text())
+                .unwrap_or_else(|e| panic!("{target}: {e}; {}", pf.stderr()));
+            assert_eq!(body, "v7\n", "{target}");
+        }
+        assert!(
+            pf.stdout()
+                .contains(&format!("Handling connection for {local}"))
+        );
+    }
+
+    // A port nothing listens on: the refusal shows per connection.
+    let mut cmd = ferry();
+    cmd.args(["port-forward", &pod_target, ":9"])
+        .env("FERRY_SERVER", &api)
+        .env("FERRY_CONFIG", client_config(dir.path()));
+    let pf = Proc::spawn("port-forward-closed", cmd, dir.path());
+    let local = poll("port-forward listens", Duration::from_secs(10), || {
+        forwarded_port(&pf.stdout())
+    });
+    let _ = reqwest::blocking::get(format!("http://127.0.0.1:{local}/"));
+    let err = poll("the refusal", Duration::from_secs(10), || {
+        let e = pf.stderr();
+        e.contains("error forwarding port").then_some(e)
+    });
+    assert!(err.contains("cannot connect to port 9"), "{err}");
 }

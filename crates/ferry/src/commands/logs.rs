@@ -66,8 +66,9 @@ pub fn run(args: LogsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The pod `target` (`NAME`, `pod/NAME`, `deploy/NAME`...) names or selects.
-fn pod_for(client: &Client, ns: &str, target: &str) -> anyhow::Result<String> {
+/// The pod `target` (`NAME`, `pod/NAME`, `deploy/NAME`...) names or
+/// selects (shared with port-forward).
+pub fn pod_for(client: &Client, ns: &str, target: &str) -> anyhow::Result<String> {
     let Some((kind, name)) = target.split_once('/') else {
         return Ok(target.to_string());
     };

@@ -11,6 +11,7 @@ pub mod get;
 pub mod image;
 pub mod logs;
 pub mod pipeline;
+pub mod port_forward;
 pub mod registry;
 pub mod replication;
 pub mod rollout;
@@ -101,6 +102,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(mut args) => {
             args.namespace = ns;
             exec::run(args)
+        }
+        Command::PortForward(mut args) => {
+            args.namespace = ns;
+            port_forward::run(args)
         }
         Command::Scale(mut args) => {
             args.namespace = ns;
