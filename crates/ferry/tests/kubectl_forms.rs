@@ -134,6 +134,24 @@ fn get_type_slash_name_selectors_and_scale() {
             .collect();
         assert_eq!(got, want, "-l {sel}");
     }
+    // The filtering happens on the server, on the list route Kubernetes' way.
+    let config = std::fs::read_to_string(client_config(dir.path())).unwrap();
+    let token = config
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("token: "))
+        .unwrap();
+    let listed: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!(
+            "{api}/api/v1/objects/configmaps?namespace=default&labelSelector=tier%21%3Ddb%2Capp%3Dx"
+        ))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{listed}");
+    assert_eq!(items[0]["metadata"]["name"], "front");
     let none = cli(&api, &["get", "cm", "-l", "app=zzz"]);
     assert!(
         text(&none).contains("No resources found"),

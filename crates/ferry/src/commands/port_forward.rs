@@ -125,8 +125,13 @@ pub fn run(args: PortForwardArgs) -> anyhow::Result<ExitCode> {
 
 async fn serve(listener: TcpListener, http: reqwest::Client, url: String, local: u16) {
     loop {
-        let Ok((conn, _)) = listener.accept().await else {
-            continue;
+        let conn = match listener.accept().await {
+            Ok((conn, _)) => conn,
+            Err(e) => {
+                eprintln!("error accepting on port {local}: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         println!("Handling connection for {local}");
         let (http, url) = (http.clone(), url.clone());
