@@ -5,18 +5,20 @@
 //! every second and prints each row that changed (AGE aside), as kubectl's
 //! watch does, until interrupted.
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Args, Parser};
+use clap::Args;
 use ferry_core::labels::LabelSelector;
 use serde_json::{Value, json};
 
 use crate::client::{Client, ServerArg, query_escape};
 use crate::commands::BadInput;
 use crate::output::{self, Format};
+
+mod typed;
+mod watch;
+
+pub use typed::{plural, run_typed};
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
@@ -41,89 +43,8 @@ pub struct GetArgs {
     pub server: ServerArg,
 }
 
-/// `ferry get TYPE/NAME [TYPE/NAME...] [-n NS] [-o ...] [-w]`: what clap
-/// hands over as an external subcommand (`words[0]` is the first TYPE/NAME).
-#[derive(Debug, Parser)]
-#[command(name = "ferry get TYPE/NAME", no_binary_name = true)]
-pub struct TypedArgs {
-    /// More TYPE/NAME
-    pub more: Vec<String>,
-    #[arg(short = 'n', long)]
-    pub namespace: Option<String>,
-    #[arg(short, long, value_enum)]
-    pub output: Option<Format>,
-    #[arg(short = 'w', long)]
-    pub watch: bool,
-    #[command(flatten)]
-    pub server: ServerArg,
-}
-
-/// The list route's word for a kind kubectl users type (`deploy`, `svc`...).
-pub fn plural(kind: &str) -> Option<&'static str> {
-    let k = kind.to_ascii_lowercase();
-    Some(match k.split('.').next().unwrap_or_default() {
-        "po" | "pod" | "pods" => "pods",
-        "deploy" | "deployment" | "deployments" => "deployments",
-        "rs" | "replicaset" | "replicasets" => "replicasets",
-        "svc" | "service" | "services" => "services",
-        "cm" | "configmap" | "configmaps" => "configmaps",
-        "secret" | "secrets" => "secrets",
-        "ns" | "namespace" | "namespaces" => "namespaces",
-        _ => return None,
-    })
-}
-
-/// Splits `TYPE/NAME` into the list route's kind and the name.
-pub fn typed_name(word: &str) -> anyhow::Result<(&'static str, String)> {
-    let (kind, name) = word.split_once('/').unwrap_or((word, ""));
-    let Some(kind) = plural(kind) else {
-        return Err(BadInput(format!(
-            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, svc, cm, secrets, ns, all or routes)"
-        ))
-        .into());
-    };
-    if name.is_empty() || name.contains('/') {
-        return Err(BadInput(format!("give TYPE/NAME (got `{word}`)")).into());
-    }
-    Ok((kind, name.to_string()))
-}
-
-/// Runs `ferry get TYPE/NAME...`; `global_ns` is the global `-n`.
-pub fn run_typed(words: Vec<String>, global_ns: Option<String>) -> anyhow::Result<ExitCode> {
-    let (first, rest) = words
-        .split_first()
-        .expect("clap gives the subcommand's name");
-    let t = TypedArgs::try_parse_from(rest).unwrap_or_else(|e| e.exit());
-    let namespace = t
-        .namespace
-        .or(global_ns)
-        .unwrap_or_else(|| "default".into());
-    let targets: Vec<(&str, String)> = std::iter::once(first)
-        .chain(&t.more)
-        .map(|w| typed_name(w))
-        .collect::<anyhow::Result<_>>()?;
-    if t.watch && targets.len() > 1 {
-        return Err(BadInput("watch is only supported on one resource at a time".into()).into());
-    }
-    for (kind, name) in targets {
-        run(
-            kind,
-            GetArgs {
-                name: Some(name),
-                namespace: namespace.clone(),
-                all_namespaces: false,
-                selector: None,
-                watch: t.watch,
-                output: t.output,
-                server: t.server.clone(),
-            },
-        )?;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 /// The objects `args` asks for: one by name, or a list (with `-l`).
-fn fetch(client: &Client, kind: &str, args: &GetArgs) -> anyhow::Result<Vec<Value>> {
+pub(crate) fn fetch(client: &Client, kind: &str, args: &GetArgs) -> anyhow::Result<Vec<Value>> {
     if let Some(n) = &args.name {
         let path = format!("/objects/{kind}/{}/{n}", ns_path(kind, &args.namespace));
         return Ok(vec![client.get(&path)?]);
@@ -156,7 +77,7 @@ pub fn run(kind: &str, args: GetArgs) -> anyhow::Result<ExitCode> {
     }
     let client = Client::new(&args.server)?;
     if args.watch {
-        return watch(&client, kind, &args);
+        return watch::watch(&client, kind, &args);
     }
     let kinds: Vec<&str> = if kind == "all" {
         vec!["pods", "services", "deployments", "replicasets"]
@@ -217,92 +138,6 @@ pub fn run(kind: &str, args: GetArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `get -w`: prints the current rows, then each row whose cells (AGE
-/// aside) changed, and the last row of each object that went away, polling
-/// once a second until interrupted.
-fn watch(client: &Client, kind: &str, args: &GetArgs) -> anyhow::Result<ExitCode> {
-    if kind == "all" || matches!(args.output, Some(Format::Json | Format::Yaml)) {
-        return Err(BadInput("-w prints tables of one resource type".into()).into());
-    }
-    // The named object must exist at first, as kubectl's watch requires;
-    // later polls list the namespace so a deletion shows as a change.
-    fetch(client, kind, args)?;
-    let listing = GetArgs {
-        name: None,
-        namespace: args.namespace.clone(),
-        all_namespaces: args.all_namespaces,
-        selector: args.selector.clone(),
-        watch: true,
-        output: args.output,
-        server: args.server.clone(),
-    };
-    let mut last: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
-    let mut widths: Option<Vec<usize>> = None;
-    let mut out = std::io::stdout();
-    loop {
-        let mut items = fetch(client, kind, &listing)?;
-        if let Some(n) = &args.name {
-            items.retain(|i| i.pointer("/metadata/name").and_then(Value::as_str) == Some(n));
-        }
-        let wide = args.output == Some(Format::Wide);
-        let (headers, rows) = table(kind, &items, wide, args.all_namespaces, false);
-        let (now, changed) = changes(&headers, &items, rows, &last);
-        if !changed.is_empty() {
-            let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-            let w = widths.get_or_insert_with(|| output::widths(&headers, &changed));
-            if last.is_empty() && out.write_all(output::line(w, &headers).as_bytes()).is_err() {
-                return Ok(ExitCode::SUCCESS);
-            }
-            for row in &changed {
-                if out.write_all(output::line(w, row).as_bytes()).is_err() {
-                    return Ok(ExitCode::SUCCESS); // the reader went away
-                }
-            }
-            out.flush()?;
-        }
-        last = now;
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
-type Rows = BTreeMap<String, (Vec<String>, Vec<String>)>;
-
-/// The rows keyed by namespace/name with their signature (the cells but
-/// AGE), and the rows to print: new or changed ones, then vanished ones.
-fn changes(
-    headers: &[String],
-    items: &[Value],
-    rows: Vec<Vec<String>>,
-    last: &Rows,
-) -> (Rows, Vec<Vec<String>>) {
-    let age = headers.iter().position(|h| h == "AGE");
-    let mut now = BTreeMap::new();
-    let mut changed = Vec::new();
-    for (item, row) in items.iter().zip(rows) {
-        let key = format!(
-            "{}/{}",
-            s(item, "/metadata/namespace"),
-            s(item, "/metadata/name")
-        );
-        let sig: Vec<String> = row
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| Some(*i) != age)
-            .map(|(_, c)| c.clone())
-            .collect();
-        if last.get(&key).is_none_or(|(old, _)| *old != sig) {
-            changed.push(row.clone());
-        }
-        now.insert(key, (sig, row));
-    }
-    for (key, (_, row)) in last {
-        if !now.contains_key(key) {
-            changed.push(row.clone());
-        }
-    }
-    (now, changed)
-}
-
 /// Cluster-scoped kinds use `_` as namespace in paths.
 pub fn ns_path<'a>(kind: &str, ns: &'a str) -> &'a str {
     if matches!(kind, "ns" | "namespace" | "namespaces") {
@@ -312,7 +147,7 @@ pub fn ns_path<'a>(kind: &str, ns: &'a str) -> &'a str {
     }
 }
 
-fn s(v: &Value, p: &str) -> String {
+pub(crate) fn s(v: &Value, p: &str) -> String {
     match v.pointer(p) {
         Some(Value::String(x)) => x.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -391,7 +226,7 @@ pub fn pod_status(p: &Value) -> String {
     s(p, "/status/phase")
 }
 
-fn table(
+pub(crate) fn table(
     kind: &str,
     items: &[Value],
     wide: bool,
@@ -618,58 +453,5 @@ fn short(kind: &str) -> &'static str {
         "deployments" => "deployment.apps",
         "replicasets" => "replicaset.apps",
         _ => "object",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn typed_names_as_kubectl_takes_them() {
-        assert_eq!(
-            typed_name("deploy/web").unwrap(),
-            ("deployments", "web".to_string())
-        );
-        assert_eq!(
-            typed_name("deployment.apps/web").unwrap(),
-            ("deployments", "web".to_string())
-        );
-        assert_eq!(typed_name("po/a").unwrap(), ("pods", "a".to_string()));
-        let err = typed_name("widgets/a").unwrap_err().to_string();
-        assert!(
-            err.contains("doesn't have a resource type \"widgets\""),
-            "{err}"
-        );
-        assert!(typed_name("deploy/").is_err());
-    }
-
-    #[test]
-    fn watch_prints_changed_rows_but_not_age_ticks() {
-        let headers: Vec<String> = ["NAME", "DATA", "AGE"].map(String::from).to_vec();
-        let item = |n: &str| json!({"metadata": {"name": n, "namespace": "default"}});
-        let row = |n: &str, d: &str, a: &str| vec![n.to_string(), d.to_string(), a.to_string()];
-        let (first, printed) = changes(
-            &headers,
-            &[item("a")],
-            vec![row("a", "1", "1s")],
-            &Rows::new(),
-        );
-        assert_eq!(printed, [row("a", "1", "1s")]);
-        let (same, printed) = changes(&headers, &[item("a")], vec![row("a", "1", "2s")], &first);
-        assert!(printed.is_empty(), "only AGE moved: {printed:?}");
-        let (_, printed) = changes(
-            &headers,
-            &[item("a"), item("b")],
-            vec![row("a", "2", "3s"), row("b", "0", "0s")],
-            &same,
-        );
-        assert_eq!(printed, [row("a", "2", "3s"), row("b", "0", "0s")]);
-        let (_, printed) = changes(&headers, &[], vec![], &same);
-        assert_eq!(
-            printed,
-            [row("a", "1", "2s")],
-            "a deletion prints the last row"
-        );
     }
 }
