@@ -71,6 +71,7 @@ fn v1(method: &Method, reads: bool, rest: &[&str], query: Option<&str>) -> Need 
         (["events"], true) => (Role::Viewer, namespace_query(query)),
         (["logs", n, _], true) => (Role::Viewer, ns(n)),
         (["exec", n, _], false) => (Role::Admin, ns(n)),
+        (["portforward", n, _, _], false) => (Role::Admin, ns(n)),
         (["rollout", n, _, _], false) | (["scale", n, _], false) => (Role::Deployer, ns(n)),
         (["apply"], false) => (Role::Deployer, Handler),
         (["apps"], true) | (["pipelines", "runs", ..], true) => (Role::Viewer, Handler),

@@ -60,6 +60,11 @@ fn runtime_routes() {
     assert_eq!(post("/api/v1/apply"), token(Role::Deployer, Scope::Handler));
     assert_eq!(post("/api/v1/exec/web/ui-1"), token(Role::Admin, ns("web")));
     assert_eq!(
+        post("/api/v1/portforward/web/ui-1/8080"),
+        token(Role::Admin, ns("web")),
+        "port-forward is pods/portforward create: admin, in the pod's namespace"
+    );
+    assert_eq!(
         post("/api/v1/rollout/web/ui/restart"),
         token(Role::Deployer, ns("web"))
     );

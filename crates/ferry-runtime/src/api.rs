@@ -1,7 +1,9 @@
 //! The runtime's JSON API, nested by the region under `/api/v1`: apply,
-//! list/get/delete objects, events, logs (with follow), exec, rollout and
-//! scale. Cluster-scoped objects use `_` as their namespace in paths.
+//! list/get/delete objects, events, logs (with follow), exec, port-forward
+//! (an upgraded raw tunnel, see `portforward`), rollout and scale.
+//! Cluster-scoped objects use `_` as their namespace in paths.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -12,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ferry_api::identity::sees_secret_values;
 use ferry_api::{ApiError, ErrorCode, Identity};
+use ferry_core::labels::LabelSelector;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -31,6 +34,10 @@ pub fn router(rt: Runtime) -> Router {
         .route("/events", get(events))
         .route("/logs/{namespace}/{pod}", get(logs))
         .route("/exec/{namespace}/{pod}", post(exec))
+        .route(
+            "/portforward/{namespace}/{pod}/{port}",
+            post(crate::portforward::handler),
+        )
         .route("/rollout/{namespace}/{name}/{action}", post(rollout))
         .route("/scale/{namespace}/{name}", post(scale))
         .with_state(rt)
@@ -46,6 +53,9 @@ fn kind(word: &str) -> Result<Kind, ApiError> {
 #[derive(Debug, Deserialize)]
 pub struct ApplyBody {
     pub sources: Vec<Source>,
+    /// `apply -n NS`: the namespace of objects that name none.
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// One file given to apply.
@@ -62,13 +72,17 @@ async fn apply(
 ) -> Result<Json<Value>, ApiError> {
     let sources: Vec<(String, String)> =
         body.sources.into_iter().map(|s| (s.file, s.text)).collect();
-    let results = rt.apply_as(&sources, who.as_deref())?;
+    let ns = body.namespace.filter(|n| !n.is_empty());
+    let results = rt.apply_in(&sources, ns.as_deref(), who.as_deref())?;
     Ok(Json(json!({ "results": results })))
 }
 
 #[derive(Debug, Deserialize)]
 struct ListQuery {
     namespace: Option<String>,
+    /// `a=b,c!=d,e in (x,y)`, as Kubernetes' list calls take it.
+    #[serde(rename = "labelSelector")]
+    label_selector: Option<String>,
 }
 
 async fn list(
@@ -79,11 +93,25 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let kind = kind(&k)?;
     let ns = q.namespace.filter(|n| n != "*" && !n.is_empty());
+    let selector = LabelSelector::parse(q.label_selector.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("labelSelector: {e}")))?;
     let mut items = rt.list(kind, ns.as_deref());
+    if !selector.is_empty() {
+        items.retain(|o| selector.matches(&labels_of(o)));
+    }
     if kind == Kind::Secret && !sees_secret_values(who.as_deref()) {
         items.iter_mut().for_each(redact_secret);
     }
     Ok(Json(json!({ "items": items })))
+}
+
+fn labels_of(o: &Value) -> BTreeMap<String, String> {
+    o.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
 }
 
 async fn get_one(

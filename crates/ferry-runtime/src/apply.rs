@@ -44,9 +44,22 @@ pub struct Planned {
     pub hash: String,
 }
 
-/// Parses and validates every document of `sources` (`(file, text)`).
+/// Parses and validates every document of `sources` (`(file, text)`);
+/// namespaced objects without `metadata.namespace` go into `default`.
 pub fn plan(
     sources: &[(String, String)],
+    owners: &[Arc<dyn KindOwner>],
+    existing_namespaces: &BTreeMap<String, Level>,
+) -> Result<Vec<Planned>, Problems> {
+    plan_in(sources, None, owners, existing_namespaces)
+}
+
+/// [`plan`] with the namespace of `kubectl apply -n NS`: namespaced objects
+/// without `metadata.namespace` go into `namespace`, and one naming another
+/// namespace is a problem, as kubectl refuses it.
+pub fn plan_in(
+    sources: &[(String, String)],
+    namespace: Option<&str>,
     owners: &[Arc<dyn KindOwner>],
     existing_namespaces: &BTreeMap<String, Level>,
 ) -> Result<Vec<Planned>, Problems> {
@@ -62,7 +75,7 @@ pub fn plan(
     let mut planned: Vec<(Planned, &Document)> = Vec::new();
     let mut seen = BTreeMap::new();
     for doc in &docs {
-        match plan_one(doc, &owned) {
+        match plan_one(doc, &owned, namespace) {
             Ok(p) => {
                 if let Some(first) = seen.insert(p.key.clone(), p.source.clone()) {
                     problems.push(doc.problem(
@@ -133,7 +146,11 @@ fn pod_security(doc: &Document, p: &Planned, level: Level, problems: &mut Proble
     found.into_iter().for_each(|f| problems.push(f));
 }
 
-fn plan_one(doc: &Document, owned: &BTreeSet<GroupKind>) -> Result<Planned, Vec<Problem>> {
+fn plan_one(
+    doc: &Document,
+    owned: &BTreeSet<GroupKind>,
+    default_ns: Option<&str>,
+) -> Result<Planned, Vec<Problem>> {
     let (Some(api_version), Some(kind_name)) = (doc.api_version(), doc.kind()) else {
         return Err(vec![
             doc.problem("", "every document needs apiVersion and kind"),
@@ -176,11 +193,22 @@ fn plan_one(doc: &Document, owned: &BTreeSet<GroupKind>) -> Result<Planned, Vec<
     }
     let namespaced = kind.is_none_or(Kind::namespaced);
     let namespace = if namespaced {
-        doc.value
+        let given = doc
+            .value
             .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or("default")
-            .to_string()
+            .and_then(Value::as_str);
+        match (given, default_ns) {
+            (Some(g), Some(d)) if g != d => {
+                return Err(vec![doc.problem(
+                    "metadata.namespace",
+                    format!(
+                        "the namespace from the provided object \"{g}\" does not match the namespace \"{d}\"; pass -n {g} or drop metadata.namespace"
+                    ),
+                )]);
+            }
+            (Some(g), _) => g.to_string(),
+            (None, d) => d.unwrap_or("default").to_string(),
+        }
     } else {
         String::new()
     };
@@ -383,6 +411,31 @@ mod tests {
             err.to_string().contains("namespace `prod` does not exist"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn apply_namespace_fills_and_must_match() {
+        let levels = [("default", Level::Baseline), ("team", Level::Baseline)]
+            .into_iter()
+            .map(|(n, l)| (n.to_string(), l))
+            .collect();
+        let src = |t: &str| vec![("m.yaml".to_string(), t.to_string())];
+        let p = plan_in(&src(DEPLOY), Some("team"), &[], &levels).unwrap();
+        assert_eq!(p[0].key.namespace, "team");
+        assert_eq!(p[0].value["metadata"]["namespace"], "team");
+        let named = DEPLOY.replace("{name: web}", "{name: web, namespace: default}");
+        let err = plan_in(&src(&named), Some("team"), &[], &levels).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "the namespace from the provided object \"default\" does not match the namespace \"team\""
+            ),
+            "{err}"
+        );
+        let same = DEPLOY.replace("{name: web}", "{name: web, namespace: team}");
+        assert!(plan_in(&src(&same), Some("team"), &[], &levels).is_ok());
+        let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n";
+        let p = plan_in(&src(ns), Some("team"), &[], &levels).unwrap();
+        assert_eq!(p[0].key.namespace, "", "cluster-scoped objects ignore -n");
     }
 
     #[test]

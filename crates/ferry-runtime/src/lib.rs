@@ -21,6 +21,7 @@ mod net;
 mod oci_images;
 mod ops;
 mod pod;
+pub mod portforward;
 mod protocol;
 mod pss;
 mod runtime;

@@ -66,14 +66,26 @@ impl Runtime {
         sources: &[(String, String)],
         who: Option<&ferry_api::Identity>,
     ) -> Result<Vec<Outcome>> {
+        self.apply_in(sources, None, who)
+    }
+
+    /// [`Runtime::apply_as`] with `kubectl apply -n NS`'s namespace: objects
+    /// without `metadata.namespace` go into `namespace`; the scope check sees
+    /// the namespaces so decided.
+    pub fn apply_in(
+        &self,
+        sources: &[(String, String)],
+        namespace: Option<&str>,
+        who: Option<&ferry_api::Identity>,
+    ) -> Result<Vec<Outcome>> {
         let inner = &self.inner;
         let owners = inner
             .owners
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let planned =
-            apply::plan(sources, &owners, &inner.namespace_levels()).map_err(Error::Invalid)?;
+        let planned = apply::plan_in(sources, namespace, &owners, &inner.namespace_levels())
+            .map_err(Error::Invalid)?;
         if let Some(who) = who {
             planned.iter().try_for_each(|p| in_scope(who, &p.key))?;
         }
@@ -263,7 +275,7 @@ impl Runtime {
         Ok(path)
     }
 
-    fn container_of(
+    pub(crate) fn container_of(
         &self,
         namespace: &str,
         pod: &str,

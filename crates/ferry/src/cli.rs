@@ -15,6 +15,9 @@ pub struct Cli {
     /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The namespace to work in (default: `default`); before or after the verb, as kubectl takes it
+    #[arg(short = 'n', long = "namespace", global = true, value_name = "NS")]
+    pub namespace: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -56,6 +59,10 @@ pub enum Command {
     Logs(crate::commands::logs::LogsArgs),
     /// Run a command in a container
     Exec(crate::commands::exec::ExecArgs),
+    /// Forward local ports to a pod's ports (pod/NAME, deploy/NAME or svc/NAME)
+    PortForward(crate::commands::port_forward::PortForwardArgs),
+    /// Set a Deployment's number of replicas (`scale deploy/NAME --replicas N`)
+    Scale(crate::commands::scale::ScaleArgs),
     /// Follow, undo or restart a Deployment's rollout
     #[command(subcommand)]
     Rollout(crate::commands::rollout::RolloutCommand),
@@ -202,4 +209,64 @@ pub enum GetCommand {
     Namespaces(crate::commands::get::GetArgs),
     /// Pods, Services, Deployments and ReplicaSets
     All(crate::commands::get::GetArgs),
+    /// TYPE/NAME [TYPE/NAME...], as kubectl takes it (`ferry get deploy/web`)
+    #[command(external_subcommand)]
+    Typed(Vec<String>),
+}
+
+impl GetCommand {
+    /// Sets the namespace the global `-n` chose.
+    pub fn in_namespace(mut self, ns: &str) -> Self {
+        match &mut self {
+            Self::Pods(a)
+            | Self::Deployments(a)
+            | Self::Replicasets(a)
+            | Self::Services(a)
+            | Self::Configmaps(a)
+            | Self::Secrets(a)
+            | Self::Namespaces(a)
+            | Self::All(a) => a.namespace = ns.to_string(),
+            Self::Routes(_) | Self::Typed(_) => {}
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn namespace_before_or_after_the_verb() {
+        for args in [
+            &["ferry", "-n", "team", "apply", "-f", "m.yaml"][..],
+            &["ferry", "apply", "-f", "m.yaml", "-n", "team"][..],
+            &["ferry", "apply", "--namespace=team", "-f", "m.yaml"][..],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.namespace.as_deref(), Some("team"), "{args:?}");
+        }
+        let cli = Cli::try_parse_from(["ferry", "get", "pods", "-n", "x"]).unwrap();
+        assert_eq!(cli.namespace.as_deref(), Some("x"));
+        let cli = Cli::try_parse_from(["ferry", "get", "pods"]).unwrap();
+        assert_eq!(cli.namespace, None);
+    }
+
+    #[test]
+    fn token_create_keeps_its_repeatable_namespace() {
+        let cli = Cli::try_parse_from([
+            "ferry", "token", "create", "ci", "--role", "viewer", "-n", "a", "-n", "b",
+        ])
+        .unwrap();
+        let Command::Token(crate::commands::token::TokenCommand::Create(c)) = cli.command else {
+            panic!("not token create");
+        };
+        assert_eq!(c.namespaces, ["a", "b"]);
+    }
 }

@@ -79,6 +79,31 @@ impl ServerArg {
 /// Where the built-in region listens.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
 
+impl Target {
+    /// An async HTTP/1.1 client (upgrades need HTTP/1.1) sending this
+    /// target's token, and the API base URL (`…/api/v1`).
+    pub fn async_client(&self) -> anyhow::Result<(reqwest::Client, String)> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(t) = &self.token {
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                .map_err(|_| BadInput("the token holds characters a header cannot carry".into()))?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .http1_only()
+            .default_headers(headers);
+        if let Some(ca) = &self.ca {
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("reading the context's CA {}", ca.display()))?;
+            http = http.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+        }
+        let base = format!("{}/api/v1", self.server.trim_end_matches('/'));
+        Ok((http.build()?, base))
+    }
+}
+
 /// The API client.
 #[derive(Debug)]
 pub struct Client {
@@ -197,4 +222,18 @@ pub fn kind_and_name(first: &str, second: Option<&str>) -> anyhow::Result<(Strin
         (None, Some(n)) => Ok((first.to_string(), n.to_string())),
         _ => Err(BadInput(format!("give TYPE NAME or TYPE/NAME (got `{first}`)")).into()),
     }
+}
+
+/// Percent-encodes a query parameter's value (everything but RFC 3986's
+/// unreserved characters).
+pub fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -17,6 +17,16 @@ pub enum Format {
 /// Prints rows as a table with upper-case headers, columns padded to width
 /// and separated by three spaces, as kubectl does.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let widths = widths(headers, rows);
+    let mut out = line(&widths, headers);
+    for row in rows {
+        out.push_str(&line(&widths, row));
+    }
+    out
+}
+
+/// Each column's width: its widest cell or header.
+pub fn widths(headers: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -25,21 +35,23 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
+    widths
+}
+
+/// One table line, cells padded to `widths` (a cell wider than its column
+/// still gets the three spaces).
+pub fn line<S: AsRef<str>>(widths: &[usize], cells: &[S]) -> String {
     let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let last = cells.len().saturating_sub(1);
-        for (i, cell) in cells.iter().enumerate() {
-            out.push_str(cell);
-            if i < last {
-                out.push_str(&" ".repeat(widths[i] - cell.len() + 3));
-            }
+    let last = cells.len().saturating_sub(1);
+    for (i, cell) in cells.iter().enumerate() {
+        let cell = cell.as_ref();
+        out.push_str(cell);
+        if i < last {
+            let w = widths.get(i).copied().unwrap_or(0);
+            out.push_str(&" ".repeat(w.saturating_sub(cell.len()) + 3));
         }
-        out.push('\n');
-    };
-    line(headers.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
     }
+    out.push('\n');
     out
 }
 

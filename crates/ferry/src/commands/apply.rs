@@ -1,6 +1,7 @@
 //! `ferry apply -f FILE|DIR`: sends every manifest to the region's runtime,
 //! which validates all documents and applies all or nothing; prints
-//! created/configured/unchanged per object like kubectl.
+//! created/configured/unchanged per object like kubectl. With `-n NS`,
+//! objects that name no namespace go into NS; one naming another is refused.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -24,6 +25,9 @@ pub struct ApplyArgs {
     /// Print the results as json or yaml
     #[arg(short, long, value_enum)]
     pub output: Option<crate::output::Format>,
+    /// The global `-n/--namespace`: where objects naming no namespace go
+    #[arg(skip)]
+    pub namespace: Option<String>,
     #[command(flatten)]
     pub server: ServerArg,
 }
@@ -66,7 +70,10 @@ fn is_manifest(p: &Path) -> bool {
 pub fn run(args: ApplyArgs) -> anyhow::Result<ExitCode> {
     let files = expand(&args.files)?;
     let sources = crate::commands::read_sources(&files)?;
-    let body = json!({ "sources": sources.iter().map(|(f, t)| json!({"file": f, "text": t})).collect::<Vec<_>>() });
+    let body = json!({
+        "sources": sources.iter().map(|(f, t)| json!({"file": f, "text": t})).collect::<Vec<_>>(),
+        "namespace": args.namespace,
+    });
     let client = Client::new(&args.server)?;
     let answer: Value = client.post("/apply", &body)?;
     let results = answer["results"].as_array().cloned().unwrap_or_default();

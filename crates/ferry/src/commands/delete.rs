@@ -18,7 +18,8 @@ pub struct DeleteArgs {
     /// Delete the objects these manifests define
     #[arg(short = 'f', long = "filename", value_name = "FILE|DIR")]
     pub files: Vec<std::path::PathBuf>,
-    #[arg(short, long, default_value = "default")]
+    /// Set from the global `-n/--namespace` (default `default`)
+    #[arg(skip)]
     pub namespace: String,
     #[command(flatten)]
     pub server: ServerArg,

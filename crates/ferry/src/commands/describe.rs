@@ -14,7 +14,8 @@ pub struct DescribeArgs {
     /// TYPE (pod, deploy, svc...) or TYPE/NAME
     pub kind: String,
     pub name: Option<String>,
-    #[arg(short, long, default_value = "default")]
+    /// Set from the global `-n/--namespace` (default `default`)
+    #[arg(skip)]
     pub namespace: String,
     #[command(flatten)]
     pub server: ServerArg,

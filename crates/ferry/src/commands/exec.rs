@@ -16,7 +16,8 @@ pub struct ExecArgs {
     /// The container (default: the pod's first)
     #[arg(short, long)]
     pub container: Option<String>,
-    #[arg(short, long, default_value = "default")]
+    /// Set from the global `-n/--namespace` (default `default`)
+    #[arg(skip)]
     pub namespace: String,
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true)]

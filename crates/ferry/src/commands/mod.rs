@@ -11,10 +11,12 @@ pub mod get;
 pub mod image;
 pub mod logs;
 pub mod pipeline;
+pub mod port_forward;
 pub mod registry;
 pub mod replication;
 pub mod rollout;
 pub mod routes;
+pub mod scale;
 pub mod token;
 mod up;
 mod validate;
@@ -56,6 +58,8 @@ pub fn read_sources(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String,
 
 /// Runs the chosen verb.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let given_ns = cli.namespace.clone();
+    let ns = given_ns.clone().unwrap_or_else(|| "default".to_string());
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Up(args) => up::run(args),
@@ -65,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Registry(cmd) => registry::run(cmd),
         Command::Get(g) => {
             use crate::cli::GetCommand as G;
+            let g = g.in_namespace(&ns);
             match g {
                 G::Routes(a) => routes::run(a),
                 G::Pods(a) => get::run("pods", a),
@@ -75,14 +80,38 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 G::Secrets(a) => get::run("secrets", a),
                 G::Namespaces(a) => get::run("namespaces", a),
                 G::All(a) => get::run("all", a),
+                G::Typed(words) => get::run_typed(words, given_ns),
             }
         }
-        Command::Apply(args) => apply::run(args),
-        Command::Describe(args) => describe::run(args),
-        Command::Delete(args) => delete::run(args),
-        Command::Logs(args) => logs::run(args),
-        Command::Exec(args) => exec::run(args),
-        Command::Rollout(cmd) => rollout::run(cmd),
+        Command::Apply(mut args) => {
+            args.namespace = given_ns;
+            apply::run(args)
+        }
+        Command::Describe(mut args) => {
+            args.namespace = ns;
+            describe::run(args)
+        }
+        Command::Delete(mut args) => {
+            args.namespace = ns;
+            delete::run(args)
+        }
+        Command::Logs(mut args) => {
+            args.namespace = ns;
+            logs::run(args)
+        }
+        Command::Exec(mut args) => {
+            args.namespace = ns;
+            exec::run(args)
+        }
+        Command::PortForward(mut args) => {
+            args.namespace = ns;
+            port_forward::run(args)
+        }
+        Command::Scale(mut args) => {
+            args.namespace = ns;
+            scale::run(args)
+        }
+        Command::Rollout(cmd) => rollout::run(cmd.in_namespace(&ns)),
         Command::App(cmd) => app::run(cmd),
         Command::Pipeline(cmd) => pipeline::run(cmd),
         Command::Token(cmd) => token::run(cmd),

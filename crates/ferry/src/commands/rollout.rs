@@ -24,7 +24,8 @@ pub enum RolloutCommand {
 pub struct RolloutArgs {
     /// deploy/NAME or NAME
     pub deployment: String,
-    #[arg(short, long, default_value = "default")]
+    /// Set from the global `-n/--namespace` (default `default`)
+    #[arg(skip)]
     pub namespace: String,
     /// For undo: the revision to go back to
     #[arg(long)]
@@ -34,6 +35,16 @@ pub struct RolloutArgs {
     pub timeout: u64,
     #[command(flatten)]
     pub server: ServerArg,
+}
+
+impl RolloutCommand {
+    /// Sets the namespace the global `-n` chose.
+    pub fn in_namespace(mut self, ns: &str) -> Self {
+        match &mut self {
+            Self::Status(a) | Self::Undo(a) | Self::Restart(a) => a.namespace = ns.to_string(),
+        }
+        self
+    }
 }
 
 fn name(d: &str) -> anyhow::Result<&str> {

@@ -38,7 +38,9 @@ pub struct CreateArgs {
     #[arg(long, value_enum)]
     pub role: RoleArg,
     /// Limit the token to this namespace (repeat for more)
-    #[arg(long = "namespace", short = 'n', value_name = "NS")]
+    /// (shares its id with the global `-n`, which therefore does not
+    /// propagate here: `token create -n a -n b` scopes the token)
+    #[arg(id = "namespace", long = "namespace", short = 'n', value_name = "NS")]
     pub namespaces: Vec<String>,
     /// Limit the token to this application (repeat for more)
     #[arg(long = "app", value_name = "APP")]

@@ -1,24 +1,41 @@
-//! `ferry get pods|deploy|rs|svc|cm|secrets|ns|all [NAME] [-n NS|-A] [-o wide|yaml|json]`:
-//! kubectl-like tables of the runtime's objects with live pod status.
+//! `ferry get pods|deploy|rs|svc|cm|secrets|ns|all [NAME] [-n NS|-A] [-l SELECTOR] [-w] [-o wide|yaml|json]`
+//! and `ferry get TYPE/NAME...`: kubectl-like tables of the runtime's
+//! objects with live pod status. `-l` filters on the server (the list
+//! route's `labelSelector`); `-w` prints the table, then polls the list
+//! every second and prints each row that changed (AGE aside), as kubectl's
+//! watch does, until interrupted.
 
 use std::process::ExitCode;
 
 use clap::Args;
+use ferry_core::labels::LabelSelector;
 use serde_json::{Value, json};
 
-use crate::client::{Client, ServerArg};
+use crate::client::{Client, ServerArg, query_escape};
+use crate::commands::BadInput;
 use crate::output::{self, Format};
+
+mod typed;
+mod watch;
+
+pub use typed::{plural, run_typed};
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// Only this object
     pub name: Option<String>,
-    /// Namespace
-    #[arg(short, long, default_value = "default")]
+    /// Set from the global `-n/--namespace` (default `default`)
+    #[arg(skip)]
     pub namespace: String,
     /// Every namespace
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
+    /// Only objects whose labels match (`app=web`, `tier!=db`, `env in (a,b)`, `!canary`; comma-separated)
+    #[arg(short = 'l', long = "selector", value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// After listing, keep printing the rows of objects that change, until interrupted
+    #[arg(short = 'w', long)]
+    pub watch: bool,
     /// Output format: wide (more columns), json or yaml
     #[arg(short, long, value_enum)]
     pub output: Option<Format>,
@@ -26,9 +43,42 @@ pub struct GetArgs {
     pub server: ServerArg,
 }
 
+/// The objects `args` asks for: one by name, or a list (with `-l`).
+pub(crate) fn fetch(client: &Client, kind: &str, args: &GetArgs) -> anyhow::Result<Vec<Value>> {
+    if let Some(n) = &args.name {
+        let path = format!("/objects/{kind}/{}/{n}", ns_path(kind, &args.namespace));
+        return Ok(vec![client.get(&path)?]);
+    }
+    let mut q = Vec::new();
+    if !args.all_namespaces {
+        q.push(format!("namespace={}", query_escape(&args.namespace)));
+    }
+    if let Some(sel) = &args.selector {
+        q.push(format!("labelSelector={}", query_escape(sel)));
+    }
+    let q = if q.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", q.join("&"))
+    };
+    let v: Value = client.get(&format!("/objects/{kind}{q}"))?;
+    Ok(v["items"].as_array().cloned().unwrap_or_default())
+}
+
 /// Lists `kind` (`pods`, `deployments`...; `all` for the workload kinds).
 pub fn run(kind: &str, args: GetArgs) -> anyhow::Result<ExitCode> {
+    if let Some(sel) = &args.selector {
+        if args.name.is_some() {
+            return Err(
+                BadInput("name cannot be provided when a selector is specified".into()).into(),
+            );
+        }
+        LabelSelector::parse(sel).map_err(|e| BadInput(format!("-l {sel}: {e}")))?;
+    }
     let client = Client::new(&args.server)?;
+    if args.watch {
+        return watch::watch(&client, kind, &args);
+    }
     let kinds: Vec<&str> = if kind == "all" {
         vec!["pods", "services", "deployments", "replicasets"]
     } else {
@@ -37,20 +87,7 @@ pub fn run(kind: &str, args: GetArgs) -> anyhow::Result<ExitCode> {
     let mut all_items = Vec::new();
     let mut printed = false;
     for k in &kinds {
-        let items: Vec<Value> = match &args.name {
-            Some(n) => {
-                vec![client.get(&format!("/objects/{k}/{}/{n}", ns_path(k, &args.namespace)))?]
-            }
-            None => {
-                let q = if args.all_namespaces {
-                    String::new()
-                } else {
-                    format!("?namespace={}", args.namespace)
-                };
-                let v: Value = client.get(&format!("/objects/{k}{q}"))?;
-                v["items"].as_array().cloned().unwrap_or_default()
-            }
-        };
+        let items = fetch(&client, k, &args)?;
         if matches!(args.output, Some(Format::Json | Format::Yaml)) {
             all_items.extend(items);
             continue;
@@ -110,7 +147,7 @@ pub fn ns_path<'a>(kind: &str, ns: &'a str) -> &'a str {
     }
 }
 
-fn s(v: &Value, p: &str) -> String {
+pub(crate) fn s(v: &Value, p: &str) -> String {
     match v.pointer(p) {
         Some(Value::String(x)) => x.clone(),
         Some(Value::Number(n)) => n.to_string(),
@@ -189,7 +226,7 @@ pub fn pod_status(p: &Value) -> String {
     s(p, "/status/phase")
 }
 
-fn table(
+pub(crate) fn table(
     kind: &str,
     items: &[Value],
     wide: bool,
