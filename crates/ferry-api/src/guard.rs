@@ -123,6 +123,7 @@ fn check(names: &ListenerNames, req: &Request) -> Result<(), ApiError> {
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     ) && !is_json(req.headers())
+        && !is_upgrade(req.headers())
     {
         return Err(ApiError::new(
             ErrorCode::UnsupportedMediaType,
@@ -191,6 +192,13 @@ fn origin_of(scheme: &str, authority: &str) -> (String, String, String) {
         normalise(host),
         port.unwrap_or(default).to_string(),
     )
+}
+
+/// A connection upgrade (port-forward's tunnel) carries no body to type,
+/// and browsers cannot send `Upgrade` or `Connection` from a page (they are
+/// forbidden request headers), so it is no cross-site form.
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

@@ -175,3 +175,23 @@ async fn configured_hostnames_and_the_bound_address_are_names() {
         assert_eq!(resp.status(), want, "{host}");
     }
 }
+
+#[tokio::test]
+async fn an_upgrade_needs_no_json_type_but_still_its_own_origin() {
+    // port-forward's tunnel: POST with `Upgrade`, no body to type.
+    let upgrade = |origin: Option<&str>| {
+        let mut req = Request::post("/api/v1/apply")
+            .header(header::HOST, "127.0.0.1:7070")
+            .header(header::CONNECTION, "Upgrade")
+            .header(header::UPGRADE, "ferry-portforward");
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    assert_eq!(send(upgrade(None)).await.0, StatusCode::OK);
+    assert_eq!(
+        send(upgrade(Some("http://evil.example"))).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
