@@ -9,5 +9,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export FERRY_PEERS_DIR="${FERRY_PEERS_DIR:-$HOME/.cache/ferry/peers}"
 # A one-off build gains nothing from incremental artifacts; they cost disk.
 if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+# Gates: formatting and every clippy lint as an error, before any test.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${FERRY_TEST_THREADS:-2}"
