@@ -48,7 +48,8 @@ for t in $targets; do
         cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
         echo "fuzz: $t ok ($runs runs, $cov, ${FUZZ_SECONDS} s)"
     else
-        tail -n 40 "$log"
+        # The panic and libFuzzer's summary; not the input's dump.
+        grep -E -A4 'panicked at|ERROR: libFuzzer|SUMMARY' "$log" | cut -c1-300 | head -n 20
         input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
         echo "fuzz: $t FAILED; input: fuzz/${input:-artifacts/$t/ (see the log above)}"
         echo "fuzz: replay with: cd fuzz && cargo +nightly fuzz run ${FLAGS[*]} $t ${input:-artifacts/$t/<file>}"
