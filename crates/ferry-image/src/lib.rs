@@ -32,6 +32,8 @@ pub mod build;
 pub mod client;
 pub mod digest;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod progress;
 pub mod pull;
 pub mod push;

@@ -30,6 +30,14 @@ impl ImageRef {
         let parsed: oci_spec::distribution::Reference = s
             .parse()
             .map_err(|e: oci_spec::distribution::ParseError| err(e.to_string()))?;
+        // oci-spec reads `Upper/name` as `docker.io/Upper/name`, which it
+        // then refuses to parse back: repositories are lower case.
+        if parsed.repository().bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(err(format!(
+                "repository `{}` must be lower case",
+                parsed.repository()
+            )));
+        }
         let tag = parsed.tag().map(str::to_string);
         let digest = parsed.digest().map(str::to_string);
         if let Some(d) = &digest {

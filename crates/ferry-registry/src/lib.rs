@@ -16,6 +16,8 @@ mod api;
 pub mod auth;
 pub mod digest;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gc;
 mod gc_schedule;
 pub mod manifest;

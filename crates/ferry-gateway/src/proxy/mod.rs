@@ -18,6 +18,8 @@
 
 mod client;
 mod downstream;
+#[doc(hidden)]
+pub mod fuzzing;
 mod h1;
 mod handler;
 mod outbound;

@@ -566,15 +566,16 @@ fn with_digest(location: &str, digest: &str) -> String {
 }
 
 /// The offset after an upload-status `Range: 0-<end>` (inclusive end).
-/// Distribution answers `0-0` for an empty upload, so that reads as 0.
-fn parse_range_end(range: &str) -> u64 {
+/// Distribution answers `0-0` for an empty upload, so that reads as 0; an
+/// end that does not parse, or that no byte can follow, also starts over.
+pub(crate) fn parse_range_end(range: &str) -> u64 {
     let range = range.trim().trim_start_matches("bytes=");
     match range
         .split_once('-')
         .and_then(|(_, end)| end.parse::<u64>().ok())
     {
         Some(0) | None => 0,
-        Some(end) => end + 1,
+        Some(end) => end.checked_add(1).unwrap_or(0),
     }
 }
 

@@ -6,7 +6,7 @@
 //! bearer tokens are cached per scope.
 
 mod auth;
-mod blobs;
+pub(crate) mod blobs;
 pub mod docker_config;
 mod manifests;
 

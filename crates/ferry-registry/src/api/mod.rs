@@ -3,10 +3,10 @@
 //! to the handler for route and method, and counted in the metrics. Errors
 //! render as OCI error JSON ([`crate::Error`]).
 
-mod blobs;
+pub(crate) mod blobs;
 mod listing;
 mod manifests;
-mod uploads;
+pub(crate) mod uploads;
 
 use std::time::Instant;
 

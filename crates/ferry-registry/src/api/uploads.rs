@@ -44,7 +44,7 @@ fn created(name: &str, digest: &Digest) -> Response {
 
 /// The start offset a `Content-Range` header asks for (`<start>-<end>`,
 /// optionally prefixed by `bytes `); a malformed header is a 416.
-fn content_range_start(headers: &HeaderMap, size_hint: u64) -> Result<Option<u64>> {
+pub(crate) fn content_range_start(headers: &HeaderMap, size_hint: u64) -> Result<Option<u64>> {
     let Some(v) = headers.get(header::CONTENT_RANGE) else {
         return Ok(None);
     };
@@ -65,7 +65,7 @@ fn content_range_start(headers: &HeaderMap, size_hint: u64) -> Result<Option<u64
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
-        && len != end - start + 1
+        && (end - start).checked_add(1) != Some(len)
     {
         return Err(bad());
     }

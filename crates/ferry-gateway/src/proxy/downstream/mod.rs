@@ -21,7 +21,7 @@
 
 mod body;
 mod io;
-mod request;
+pub(super) mod request;
 mod response;
 
 pub use body::RequestBody;
