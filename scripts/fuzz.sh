@@ -23,6 +23,10 @@ if ! rustup toolchain list | grep -q '^nightly'; then
 fi
 
 cd fuzz
+# The instrumented build is kept between runs outside the checkout (CI
+# starts from a fresh clone on the same machine): a cold build is about ten
+# minutes on two cores, a rebuild after a change to ferry's crates three.
+export CARGO_TARGET_DIR="${FERRY_FUZZ_TARGET_DIR:-$HOME/.cache/ferry/fuzz-target}"
 # Release code with debug assertions, so arithmetic overflow is a crash. No
 # sanitizer: the workspace forbids `unsafe` (but for two small modules), and
 # without AddressSanitizer the build is shorter and runs about twice as many

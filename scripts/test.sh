@@ -14,3 +14,5 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --all-targets --locked
 cargo test --workspace --locked --no-fail-fast -- --test-threads="${FERRY_TEST_THREADS:-2}"
+# Every parser facing users under the fuzzer, about 20 s a target.
+bash scripts/fuzz.sh
