@@ -43,7 +43,9 @@ fn provider(headers: &HeaderMap) -> &'static str {
 pub fn verify(headers: &HeaderMap, body: &[u8], secret: Option<&str>) -> Result<()> {
     let Some(secret) = secret else { return Ok(()) };
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    if let Some(token) = header("x-gitlab-token") {
+    // The token's raw bytes: a secret with non-ASCII characters arrives as
+    // its UTF-8 bytes, which `to_str` would refuse (found by fuzzing).
+    if let Some(token) = headers.get("x-gitlab-token") {
         return if constant_eq(token.as_bytes(), secret.as_bytes()) {
             Ok(())
         } else {
@@ -204,6 +206,20 @@ impl Deliveries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing: a GitLab secret with non-ASCII characters could
+    /// never verify, since the header was read as visible ASCII only.
+    #[test]
+    fn a_gitlab_token_with_non_ascii_bytes_verifies() {
+        let secret = "s\u{452}cret";
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-gitlab-token",
+            http::HeaderValue::from_bytes(secret.as_bytes()).unwrap(),
+        );
+        assert!(verify(&h, b"{}", Some(secret)).is_ok());
+        assert!(verify(&h, b"{}", Some("other")).is_err());
+    }
 
     #[test]
     fn deliveries_are_remembered_within_the_bound() {
