@@ -100,26 +100,17 @@ pub fn pod_spec(doc: &Document, base: &str, spec: &PodSpec, out: &mut Found) {
             items(doc, &format!("{at}.secret"), s.items.as_deref(), out);
         }
     }
-    let lists = [
-        (
-            "initContainers",
-            spec.init_containers.as_deref().unwrap_or_default(),
-        ),
-        ("containers", &spec.containers[..]),
-    ];
-    for (list, containers) in lists {
-        for (i, c) in containers.iter().enumerate() {
-            for (j, m) in c.volume_mounts.iter().flatten().enumerate() {
-                let at = format!("{base}.{list}[{i}].volumeMounts[{j}]");
-                if let Some(why) = m.sub_path.as_deref().and_then(rel_path_problem) {
-                    out.push(doc.problem(&format!("{at}.subPath"), why));
-                }
-                if m.sub_path_expr.as_deref().is_some_and(|s| !s.is_empty()) {
-                    out.push(doc.problem(
-                        &format!("{at}.subPathExpr"),
-                        "subPathExpr is not supported; use subPath",
-                    ));
-                }
+    for (container, c) in crate::validate::containers_at(spec, base) {
+        for (j, m) in c.volume_mounts.iter().flatten().enumerate() {
+            let at = format!("{container}.volumeMounts[{j}]");
+            if let Some(why) = m.sub_path.as_deref().and_then(rel_path_problem) {
+                out.push(doc.problem(&format!("{at}.subPath"), why));
+            }
+            if m.sub_path_expr.as_deref().is_some_and(|s| !s.is_empty()) {
+                out.push(doc.problem(
+                    &format!("{at}.subPathExpr"),
+                    "subPathExpr is not supported; use subPath",
+                ));
             }
         }
     }

@@ -112,20 +112,10 @@ pub fn check(doc: &Document, base: &str, spec: &PodSpec, ns: &str, level: Level,
             Level::Privileged,
         );
     }
-    let lists = [
-        (
-            "initContainers",
-            spec.init_containers.as_deref().unwrap_or_default(),
-        ),
-        ("containers", &spec.containers[..]),
-    ];
-    for (list, containers) in lists {
-        for (i, c) in containers.iter().enumerate() {
-            let at = format!("{base}.{list}[{i}]");
-            baseline_container(&at, c, &mut deny);
-            if level == Level::Restricted {
-                restricted_container(&at, c, &psc, pod_seccomp, &mut deny);
-            }
+    for (at, c) in crate::validate::containers_at(spec, base) {
+        baseline_container(&at, c, &mut deny);
+        if level == Level::Restricted {
+            restricted_container(&at, c, &psc, pod_seccomp, &mut deny);
         }
     }
     if level == Level::Restricted {

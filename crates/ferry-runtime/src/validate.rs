@@ -150,24 +150,14 @@ pub fn pod_spec(doc: &Document, base: &str, spec: &PodSpec, out: &mut Found) {
         .flatten()
         .map(|v| v.name.as_str())
         .collect();
-    let lists = [
-        (
-            "initContainers",
-            spec.init_containers.as_deref().unwrap_or_default(),
-        ),
-        ("containers", &spec.containers[..]),
-    ];
-    for (list, containers) in lists {
-        for (i, c) in containers.iter().enumerate() {
-            let at = format!("{base}.{list}[{i}]");
-            if !names.insert(c.name.clone()) {
-                out.push(doc.problem(
-                    &format!("{at}.name"),
-                    format!("duplicate container name `{}`", c.name),
-                ));
-            }
-            container(doc, &at, c, &volumes, out);
+    for (at, c) in containers_at(spec, base) {
+        if !names.insert(c.name.clone()) {
+            out.push(doc.problem(
+                &format!("{at}.name"),
+                format!("duplicate container name `{}`", c.name),
+            ));
         }
+        container(doc, &at, c, &volumes, out);
     }
     if let Some(p) = spec.restart_policy.as_deref()
         && !matches!(p, "Always" | "OnFailure" | "Never")
@@ -189,6 +179,18 @@ pub fn pod_spec(doc: &Document, base: &str, spec: &PodSpec, out: &mut Found) {
             out.push(doc.problem(&format!("{base}.volumes[{i}]"), "give exactly one of emptyDir, configMap, secret, hostPath (the volume types ferry runs)"));
         }
     }
+}
+
+/// Every container of `spec` (init containers first) with its field path
+/// under `base` (`spec.template.spec.containers[0]`).
+pub(crate) fn containers_at<'a>(
+    spec: &'a PodSpec,
+    base: &str,
+) -> impl Iterator<Item = (String, &'a Container)> {
+    let init = spec.init_containers.iter().flatten().enumerate();
+    let init = init.map(move |(i, c)| (format!("{base}.initContainers[{i}]"), c));
+    let main = spec.containers.iter().enumerate();
+    init.chain(main.map(move |(i, c)| (format!("{base}.containers[{i}]"), c)))
 }
 
 fn container(doc: &Document, at: &str, c: &Container, volumes: &BTreeSet<&str>, out: &mut Found) {

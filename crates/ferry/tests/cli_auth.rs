@@ -9,21 +9,8 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Output;
 
-use common::{cli, client_config, up};
+use common::{cli, client_config, ok, text, up};
 use ferry_test_support::{temp_dir, topology_yaml};
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> String {
-    assert!(o.status.success(), "{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
 
 fn with_token(api: &str, token: &str, args: &[&str]) -> Output {
     let mut all = args.to_vec();

@@ -6,25 +6,10 @@
 
 mod common;
 
-use std::process::Output;
-
 use std::time::Duration;
 
-use common::{cli, client_config, ferry, up};
+use common::{cli, client_config, ferry, ok, text, up};
 use ferry_test_support::{Proc, poll, temp_dir, topology_yaml};
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: Output) -> String {
-    assert!(o.status.success(), "{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
 
 fn write(dir: &std::path::Path, name: &str, body: &str) -> String {
     let p = dir.join(name);

@@ -129,3 +129,18 @@ pub fn via_gateway(
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).to_string())
 }
+
+/// A finished command's stdout and stderr together, for assertion messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The stdout of a command that must have succeeded.
+pub fn ok(o: std::process::Output) -> String {
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
