@@ -17,7 +17,12 @@ use crate::output::{self, Format};
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let topology = if args.config.is_empty() {
-        Topology::builtin()
+        let mut t = Topology::builtin();
+        let l = &mut t.regions[0].spec.listeners;
+        l.api = args.api.unwrap_or(l.api);
+        l.registry = args.registry.unwrap_or(l.registry);
+        l.gateway = args.gateway.unwrap_or(l.gateway);
+        t
     } else {
         let sources = read_sources(&args.config)?;
         Topology::from_sources(&sources)?
