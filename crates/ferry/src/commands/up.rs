@@ -34,6 +34,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let data_root = args.data_dir.clone().unwrap_or_else(default_data_root);
+    report_leftovers(&data_root);
     let mut credentials = Credentials::load()?;
     let config = ServerConfig {
         known_tokens: credentials.known_tokens(&topology),
@@ -55,17 +56,28 @@ async fn serve(
     credentials.record(&running)?;
     let endpoints = running.endpoints();
     match format {
-        Some(f @ (Format::Json | Format::Yaml)) => output::structured(f, &endpoints)?,
+        Some(f @ (Format::Json | Format::Yaml)) => {
+            if let Err(e) = output::structured(f, &endpoints) {
+                tracing::warn!(error = %e, "cannot print the endpoints");
+            }
+        }
         _ => {
             let rows: Vec<Vec<String>> = endpoints
                 .iter()
                 .map(|e| vec![e.region.clone(), e.listener.to_string(), e.url.clone()])
                 .collect();
-            print!("{}", output::table(&["REGION", "LISTENER", "URL"], &rows));
+            // Errors ignored: a closed stdout must not stop ferry (or skip
+            // its shutdown later).
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = write!(
+                out,
+                "{}",
+                output::table(&["REGION", "LISTENER", "URL"], &rows)
+            );
+            let _ = out.flush();
         }
     }
-    use std::io::Write;
-    std::io::stdout().flush()?;
     tracing::info!("ferry is up; press Ctrl-C to stop");
     let failed = tokio::select! {
         _ = sigint.recv() => false,
@@ -78,6 +90,22 @@ async fn serve(
         anyhow::bail!("a component stopped unexpectedly; see the log above");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says what a previous ferry process on this data directory left running
+/// (it was killed, or crashed, before shutting down). The runtime
+/// re-adopts the pods it still stores — their containers keep running —
+/// and tears down and restarts those whose containers are gone.
+fn report_leftovers(data_root: &Path) {
+    let found = crate::leftovers::find(data_root);
+    if !found.is_empty() {
+        tracing::warn!(
+            data_dir = %data_root.display(),
+            "a previous ferry on this data directory did not shut down: found {}; re-adopting \
+             the pods it still stores (see `ferry get events`, reason Adopted), restarting the rest",
+            found.summary()
+        );
+    }
 }
 
 /// `$XDG_DATA_HOME/ferry`, else `~/.local/share/ferry`, else `./.ferry`.
