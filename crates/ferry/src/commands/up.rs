@@ -34,7 +34,6 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let data_root = args.data_dir.clone().unwrap_or_else(default_data_root);
-    report_leftovers(&data_root);
     let mut credentials = Credentials::load()?;
     let config = ServerConfig {
         known_tokens: credentials.known_tokens(&topology),
@@ -42,6 +41,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         data_root,
         config_dir,
     };
+    for dir in config.region_data_dirs() {
+        report_leftovers(&dir);
+    }
     runtime()?.block_on(serve(config, &mut credentials, args.output))
 }
 
@@ -96,11 +98,11 @@ async fn serve(
 /// (it was killed, or crashed, before shutting down). The runtime
 /// re-adopts the pods it still stores — their containers keep running —
 /// and tears down and restarts those whose containers are gone.
-fn report_leftovers(data_root: &Path) {
-    let found = crate::leftovers::find(data_root);
+fn report_leftovers(data_dir: &Path) {
+    let found = crate::leftovers::find(data_dir);
     if !found.is_empty() {
         tracing::warn!(
-            data_dir = %data_root.display(),
+            data_dir = %data_dir.display(),
             "a previous ferry on this data directory did not shut down: found {}; re-adopting \
              the pods it still stores (see `ferry get events`, reason Adopted), restarting the rest",
             found.summary()
