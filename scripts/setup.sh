@@ -66,6 +66,20 @@ if [ "$want_peers" = 1 ]; then
     GOBIN="$PEERS" go install "github.com/opencontainers/distribution-spec/conformance@$conformance_version"
     echo "$conformance_version" > "$PEERS/conformance.version"
   fi
+  # Kustomize and Helm: ferry-delivery renders overlays and charts with
+  # them (tests/render_tools.rs); pinned, built from the Go module proxy.
+  kustomize_version=v5.8.1
+  if [ "$(cat "$PEERS/kustomize.version" 2>/dev/null)" != "$kustomize_version" ]; then
+    echo "setup: building kustomize $kustomize_version into $PEERS"
+    GOBIN="$PEERS" go install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version"
+    echo "$kustomize_version" > "$PEERS/kustomize.version"
+  fi
+  helm_version=v3.22.1
+  if [ "$(cat "$PEERS/helm.version" 2>/dev/null)" != "$helm_version" ]; then
+    echo "setup: building helm $helm_version into $PEERS"
+    GOBIN="$PEERS" go install "helm.sh/helm/v3/cmd/helm@$helm_version"
+    echo "$helm_version" > "$PEERS/helm.version"
+  fi
   :
 fi
 echo "setup: ok"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every ferry test: set-up (Debian packages, Go-built peers), then the
-# whole workspace's tests. Tests that need root or runc skip with a message
-# when run unprivileged; CI runs as root and runs them all.
+# whole workspace's tests. Run it as root (CI does): the tests that start
+# runc containers, mount overlays or make network namespaces do not skip
+# when unprivileged, they fail (runc and mount report EPERM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test-peers

@@ -98,33 +98,25 @@ impl GitCache {
                 gix::remote::Direction::Fetch,
             )
             .map_err(|e| Error::git(&url, e))?;
-        let mut connection = remote
+        let challenged = std::sync::Arc::new(AtomicBool::new(false));
+        let has_credentials = credentials.is_some();
+        let connection = remote
             .connect(gix::remote::Direction::Fetch)
-            .map_err(|e| Error::git(&url, chain(&e)))?;
-        if let Some((username, password)) = credentials {
-            connection = connection.with_credentials(move |action| match action {
-                gix::credentials::helper::Action::Get(ctx) => {
-                    Ok(Some(gix::credentials::protocol::Outcome {
-                        identity: gix::sec::identity::Account {
-                            username: username.clone(),
-                            password: password.clone(),
-                            oauth_refresh_token: None,
-                        },
-                        next: ctx.into(),
-                    }))
-                }
-                _ => Ok(None),
-            });
-        }
+            .map_err(|e| Error::git(&url, chain(&e)))?
+            .with_credentials(only_configured(credentials, challenged.clone()));
+        let fail = |e: &dyn std::error::Error| {
+            let asked = challenged.load(std::sync::atomic::Ordering::SeqCst);
+            Error::git(&url, auth_failure(asked, has_credentials, chain(e)))
+        };
         let outcome = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
-            .map_err(|e| Error::git(&url, chain(&e)))?
+            .map_err(|e| fail(&e))?
             .with_shallow(match depth {
                 Some(d) => gix::remote::fetch::Shallow::DepthAtRemote(d),
                 None => gix::remote::fetch::Shallow::NoChange,
             })
             .receive(gix::progress::Discard, &AtomicBool::new(false))
-            .map_err(|e| Error::git(&url, chain(&e)))?;
+            .map_err(|e| fail(&e))?;
         let mut refs = Refs::default();
         for r in &outcome.ref_map.remote_refs {
             let (name, target, peeled) = r.unpack();
@@ -249,6 +241,51 @@ fn collect(
 
 /// An error with its causes, `outer: inner: root` (gix's top-level
 /// messages alone, such as "Transport handshake failed", do not say why).
+/// The only source of credentials a fetch has: the Application's, given
+/// in `credentials`. Git's credential helpers, askpass programs and the
+/// terminal prompt (`/dev/tty`) are never consulted, so a server that asks
+/// for a password can never stop ferry waiting for a person. `challenged`
+/// records that the server asked.
+fn only_configured(
+    credentials: Option<(String, String)>,
+    challenged: std::sync::Arc<AtomicBool>,
+) -> gix::remote::AuthenticateFn<'static> {
+    Box::new(move |action| match action {
+        gix::credentials::helper::Action::Get(ctx) => {
+            challenged.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(credentials.as_ref().map(|(username, password)| {
+                gix::credentials::protocol::Outcome {
+                    identity: gix::sec::identity::Account {
+                        username: username.clone(),
+                        password: password.clone(),
+                        oauth_refresh_token: None,
+                    },
+                    next: ctx.into(),
+                }
+            }))
+        }
+        // Nothing is stored or erased: there is no helper to tell.
+        _ => Ok(None),
+    })
+}
+
+/// The message of a failed fetch, made clear when the server asked for
+/// credentials (HTTP 401): either none are configured or the configured
+/// ones were refused (or could not be sent).
+fn auth_failure(challenged: bool, has_credentials: bool, cause: String) -> String {
+    match (challenged, has_credentials) {
+        (false, _) => cause,
+        (true, false) => "the server requires authentication (HTTP 401) and the Application \
+             has no credentials: set spec.source.credentials (username and a password \
+             Secret); ferry never prompts and never runs git credential helpers"
+            .into(),
+        (true, true) => format!(
+            "authentication with the Application's credentials failed (HTTP 401): {cause}; \
+             check spec.source.credentials (username and password Secret)"
+        ),
+    }
+}
+
 fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

@@ -130,6 +130,16 @@ async fn smart_http_fetch_and_credentials() {
             )
         })
     };
+    // Every fetch gets a deadline: a transport waiting for a person fails
+    // the test instead of hanging it.
+    let fetch = |path: &str, creds: Option<(&str, &str)>, cache: &str| {
+        let task = fetch(path, creds, cache);
+        async move {
+            tokio::time::timeout(std::time::Duration::from_secs(60), task)
+                .await
+                .expect("the fetch finished within 60 s")
+        }
+    };
     let refs = fetch("public.git", None, "c0").await.unwrap().unwrap();
     assert_eq!(refs.branches.get("master"), Some(&head));
     assert_eq!(refs.branches.get("dev"), Some(&head));
@@ -139,12 +149,97 @@ async fn smart_http_fetch_and_credentials() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("repo.git"), "{err}");
+    assert!(
+        err.contains("HTTP 401") && err.contains("spec.source.credentials"),
+        "a 401 without credentials is a clear error: {err}"
+    );
     let err = fetch("repo.git", Some(("alice", "s3cret")), "c2")
         .await
         .unwrap()
         .unwrap_err()
         .to_string();
     assert!(err.contains("clear text"), "{err}");
+    server.abort();
+}
+
+/// A server that answers every request 401, as a private repository does.
+async fn always_401() -> (String, tokio::task::JoinHandle<()>) {
+    let app = Router::new().fallback(|| async {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Basic realm=\"git\"")],
+            "",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (base, server)
+}
+
+/// The child half of `a_401_never_prompts_even_on_a_terminal`: fetches
+/// `FERRY_TEST_401_URL` without credentials and prints the error.
+#[test]
+#[ignore = "run by a_401_never_prompts_even_on_a_terminal in a pty"]
+fn fetch_401_child() {
+    let Some(url) = std::env::var_os("FERRY_TEST_401_URL") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let err = GitCache::new(dir.path())
+        .fetch(url.to_str().unwrap(), FetchOptions::default())
+        .unwrap_err();
+    println!("FETCH-ERROR: {err}");
+}
+
+/// `bash scripts/test.sh` in a terminal used to stop here for good: the git
+/// transport opened /dev/tty and printed `Username for http://...`. The
+/// fetch runs in a child whose controlling terminal is a pty (`script`)
+/// and whose stdin is a pipe nobody writes: a prompt would block it, so the
+/// deadline fails the test; a transport that never prompts answers at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_401_never_prompts_even_on_a_terminal() {
+    let (base, server) = always_401().await;
+    let me = std::env::current_exe().unwrap();
+    let cmd = format!(
+        "{} --exact fetch_401_child --ignored --nocapture --test-threads=1",
+        me.display()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qefc", &cmd, "/dev/null"])
+        .env("FERRY_TEST_401_URL", format!("{base}/private.git"))
+        // No helper may answer for the user either.
+        .env_remove("GIT_ASKPASS")
+        .env_remove("SSH_ASKPASS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("script(1) from util-linux runs the child in a pty");
+    let _stdin = child.stdin.take(); // held open, never written
+    let mut stdout = child.stdout.take().unwrap();
+    let read = async {
+        use tokio::io::AsyncReadExt;
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).await.unwrap();
+        out
+    };
+    let out = tokio::time::timeout(std::time::Duration::from_secs(60), read)
+        .await
+        .expect("the fetch waited for a person: it must fail at once instead");
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "child failed: {out}");
+    assert!(
+        !out.contains("Username for"),
+        "the transport prompted: {out}"
+    );
+    assert!(
+        out.contains("FETCH-ERROR:") && out.contains("HTTP 401"),
+        "the 401 is a clear error: {out}"
+    );
     server.abort();
 }
 

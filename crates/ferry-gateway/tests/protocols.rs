@@ -34,16 +34,14 @@ async fn h2c_clients_and_http2_backends() {
         .unwrap();
     assert_eq!(r.version(), reqwest::Version::HTTP_2);
     assert_eq!(r.text().await.unwrap(), "ui");
-    // A gRPC-style request (HTTP/2, application/grpc) passes through with its body.
-    let r = h2
-        .post(format!("http://{}/pkg.Svc/Method", gw.addr))
-        .header("host", "ui.test")
-        .header("content-type", "application/grpc")
-        .body(vec![0u8, 0, 0, 0, 1, 42])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    // A gRPC call (HTTP/2, application/grpc) passes through with its body,
+    // and the backend's trailers (where gRPC puts its status) come back.
+    let (status, body, trailers) = grpc_call(gw.addr, "ui.test", &[0u8, 0, 0, 0, 1, 42]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, [0u8, 0, 0, 0, 1, 42], "the message is echoed");
+    let trailers = trailers.expect("the gRPC trailers reach the client");
+    assert_eq!(trailers.get("grpc-status").unwrap(), "0", "{trailers:?}");
+    assert_eq!(trailers.get("grpc-message").unwrap(), "ui", "{trailers:?}");
     assert!(
         ui.seen
             .lock()
@@ -51,6 +49,45 @@ async fn h2c_clients_and_http2_backends() {
             .iter()
             .any(|s| s.path == "/pkg.Svc/Method")
     );
+    // appProtocol kubernetes.io/h2c: the upstream leg is HTTP/2 too.
+    assert_eq!(
+        ui.http_versions(),
+        [hyper::Version::HTTP_2, hyper::Version::HTTP_2],
+        "the gateway spoke HTTP/1.1 to an h2c backend"
+    );
+}
+
+/// One gRPC-style call over h2c (prior knowledge) with hyper's client,
+/// which, unlike reqwest, exposes trailers: (status, body, trailers).
+async fn grpc_call(
+    gw: std::net::SocketAddr,
+    authority: &str,
+    message: &'static [u8],
+) -> (u16, Vec<u8>, Option<hyper::HeaderMap>) {
+    use http_body_util::BodyExt;
+    let tcp = tokio::net::TcpStream::connect(gw).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tcp),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::post(format!("http://{authority}/pkg.Svc/Method"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(
+            message,
+        )))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), send.send_request(req))
+        .await
+        .expect("the gRPC call answered within 10 s")
+        .unwrap();
+    let status = resp.status().as_u16();
+    let collected = resp.into_body().collect().await.unwrap();
+    let trailers = collected.trailers().cloned();
+    (status, collected.to_bytes().to_vec(), trailers)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,6 +90,18 @@ pub struct ServerConfig {
     pub auth_enabled: bool,
 }
 
+impl ServerConfig {
+    /// Each region's data directory (`spec.dataDir`, relative to
+    /// `config_dir`, else `<data_root>/<name>`), as the regions will use it.
+    pub fn region_data_dirs(&self) -> Vec<PathBuf> {
+        self.topology
+            .regions
+            .iter()
+            .map(|r| region::data_dir(self, r))
+            .collect()
+    }
+}
+
 /// The actual addresses one region listens on (port 0 resolved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct RegionEndpoints {

@@ -88,6 +88,15 @@ pub struct UpArgs {
     /// Print the endpoint table as json or yaml instead of a table
     #[arg(short, long, value_enum)]
     pub output: Option<crate::output::Format>,
+    /// API listener of the built-in `local` region instead of 127.0.0.1:7070 (without -f; port 0 picks a free port, the table says which)
+    #[arg(long, value_name = "ADDR", conflicts_with = "config")]
+    pub api: Option<std::net::SocketAddr>,
+    /// Registry listener of the built-in region instead of 127.0.0.1:5000 (without -f)
+    #[arg(long, value_name = "ADDR", conflicts_with = "config")]
+    pub registry: Option<std::net::SocketAddr>,
+    /// Gateway listener of the built-in region instead of 127.0.0.1:8080 (without -f)
+    #[arg(long, value_name = "ADDR", conflicts_with = "config")]
+    pub gateway: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Args)]

@@ -24,7 +24,11 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // A closed stderr (`ferry up 2>&1 | tee log`, reader gone at
+        // Ctrl-C) drops log lines; reporting that with eprintln! would
+        // panic and skip shutdown.
+        .log_internal_errors(false);
     if json {
         builder.json().flatten_event(true).init();
     } else {

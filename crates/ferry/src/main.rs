@@ -6,9 +6,11 @@ mod cli;
 mod client;
 mod commands;
 mod credentials;
+mod leftovers;
 mod logging;
 mod output;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -27,7 +29,8 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            // Never panics on a closed stderr (eprintln! would).
+            let _ = writeln!(std::io::stderr(), "error: {err:#}");
             let bad_input = err.chain().any(|e| {
                 e.downcast_ref::<commands::BadInput>().is_some()
                     || matches!(

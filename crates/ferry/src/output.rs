@@ -6,6 +6,18 @@ use std::io::Write;
 use clap::ValueEnum;
 use serde::Serialize;
 
+/// `println!` that ignores write errors. `println!` panics when stdout is
+/// a closed pipe (`ferry demo | tee log` with the reader gone at Ctrl-C:
+/// Rust ignores SIGPIPE, so the write fails with EPIPE), and a panic on the
+/// way out skips stopping containers; narration is never worth that.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 /// `-o` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {

@@ -61,29 +61,54 @@ fn up_serves_health_and_metrics_and_stops_cleanly_on_sigint() {
 
 #[test]
 fn up_with_no_config_uses_the_builtin_local_region() {
-    // The built-in topology uses fixed ports; only check it when they are free.
-    if std::net::TcpListener::bind("127.0.0.1:7070").is_err() {
-        eprintln!("skipping: 127.0.0.1:7070 is in use");
-        return;
-    }
+    // The built-in region's fixed ports (7070, 5000, 8080) may be taken on
+    // the machine; --api/--registry/--gateway move them, port 0 picks free
+    // ones and the endpoint table says which.
     let dir = temp_dir();
     let mut cmd = ferry_in(dir.path());
-    cmd.arg("up").env("FERRY_DATA_DIR", dir.path());
-    let mut up = Proc::spawn("ferry-up-default", cmd, dir.path());
+    cmd.args(["up", "-o", "json"])
+        .args(["--api", "127.0.0.1:0", "--registry", "127.0.0.1:0"])
+        .args(["--gateway", "127.0.0.1:0"])
+        .env("FERRY_DATA_DIR", dir.path());
     let start = Instant::now();
+    let mut up = Proc::spawn("ferry-up-default", cmd, dir.path());
+    let endpoints: serde_json::Value = poll("endpoint table", Duration::from_secs(10), || {
+        serde_json::from_str(&up.stdout()).ok()
+    });
+    let rows = endpoints.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{endpoints}");
+    assert!(rows.iter().all(|e| e["region"] == "local"), "{endpoints}");
+    let api = rows.iter().find(|e| e["listener"] == "api").unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!api.ends_with(":7070") && !api.ends_with(":0"), "{api}");
     poll("default healthz", Duration::from_secs(2), || {
-        http_ok("http://127.0.0.1:7070/healthz").then_some(())
+        http_ok(&format!("{api}/healthz")).then_some(())
     });
-    assert!(start.elapsed() <= Duration::from_secs(2));
-    poll("the endpoint table", Duration::from_secs(5), || {
-        up.stdout().contains("local").then_some(())
-    });
+    assert!(start.elapsed() <= Duration::from_secs(5));
     up.signal(Signal::SIGTERM);
     assert!(
         up.wait_timeout(Duration::from_secs(10))
             .expect("exits")
             .success()
     );
+}
+
+#[test]
+fn builtin_listener_flags_need_the_builtin_topology() {
+    let dir = temp_dir();
+    let topo = dir.path().join("topology.yaml");
+    std::fs::write(&topo, topology_yaml(&["uk"], dir.path())).unwrap();
+    let out = ferry_in(dir.path())
+        .args(["up", "-f"])
+        .arg(&topo)
+        .args(["--api", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--api") && err.contains("--config"), "{err}");
 }
 
 #[test]

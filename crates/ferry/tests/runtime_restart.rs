@@ -70,6 +70,14 @@ fn sigkilled_ferry_restarts_readopts_pods_and_service_keeps_answering() {
         .wait_timeout(Duration::from_secs(10))
         .expect("ferry exits on SIGKILL");
     let (mut second, api) = up(&topo, dir.path());
+    // It says what the killed ferry left and that it re-adopts it.
+    let log = second.stderr();
+    assert!(
+        log.contains("did not shut down")
+            && log.contains("2 container(s)")
+            && log.contains("re-adopting"),
+        "{log}"
+    );
     poll(
         "service answers after restart",
         Duration::from_secs(30),

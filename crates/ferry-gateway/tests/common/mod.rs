@@ -28,6 +28,8 @@ use tokio_util::sync::CancellationToken;
 /// What a backend saw of one request.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// The HTTP version of the leg from the gateway to the backend.
+    pub http_version: hyper::Version,
     pub host: String,
     pub path: String,
     pub headers: BTreeMap<String, String>,
@@ -69,7 +71,12 @@ impl Backend {
                     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                         let this = this.clone();
                         async move {
+                            let grpc = req
+                                .headers()
+                                .get("content-type")
+                                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
                             let seen = Seen {
+                                http_version: req.version(),
                                 host: req
                                     .headers()
                                     .get("host")
@@ -108,7 +115,11 @@ impl Backend {
                             } else {
                                 format!("{} {}", this.version, String::from_utf8_lossy(&body))
                             };
-                            let mut resp = hyper::Response::new(Full::new(Bytes::from(text)));
+                            if grpc {
+                                return Ok::<_, Infallible>(grpc_answer(&this.version, body));
+                            }
+                            let mut resp =
+                                hyper::Response::new(Full::new(Bytes::from(text)).boxed());
                             if fail {
                                 *resp.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
                             }
@@ -122,6 +133,16 @@ impl Backend {
             }
         });
         b
+    }
+
+    /// The versions of the requests this backend received.
+    pub fn http_versions(&self) -> Vec<hyper::Version> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.http_version)
+            .collect()
     }
 
     pub fn count(&self) -> usize {
@@ -143,6 +164,30 @@ impl Backend {
             ports: [(80u16, self.addr.port())].into(),
         }
     }
+}
+
+/// A gRPC answer: the request's message echoed, then the trailers
+/// `grpc-status: 0` and `grpc-message: <version>`, as a gRPC server ends
+/// every call (the status is in the trailers, not the HTTP status).
+fn grpc_answer(
+    version: &str,
+    body: Bytes,
+) -> hyper::Response<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
+    let mut trailers = hyper::HeaderMap::new();
+    trailers.insert("grpc-status", hyper::header::HeaderValue::from_static("0"));
+    trailers.insert(
+        "grpc-message",
+        hyper::header::HeaderValue::from_str(version).unwrap(),
+    );
+    let frames = [
+        Ok::<_, Infallible>(hyper::body::Frame::data(body)),
+        Ok(hyper::body::Frame::trailers(trailers)),
+    ];
+    let body = http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+    hyper::Response::builder()
+        .header("content-type", "application/grpc")
+        .body(BodyExt::boxed(body))
+        .unwrap()
 }
 
 /// A Service `ns/name` on port 80 with `endpoints`.

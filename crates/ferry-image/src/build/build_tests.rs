@@ -79,6 +79,23 @@ fn binary_image_carries_its_libraries_and_runs_chrooted_layout() {
     let cfg = image.config.config().clone().unwrap();
     assert_eq!(cfg.entrypoint().clone().unwrap(), vec!["/app/ls"]);
     assert!(cfg.env().clone().unwrap().contains(&"A=1".to_string()));
+    // It runs with nothing but the image as its root, as the image's user:
+    // the loader and every library it needs came along. (Needs root, for
+    // chroot(2).)
+    let out = std::process::Command::new("chroot")
+        .arg("--userspec=65534:65534")
+        .arg(&root)
+        .args(["/app/ls", "/app"])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .output()
+        .expect("chroot(8) from coreutils");
+    assert!(
+        out.status.success(),
+        "/app/ls did not run chrooted: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ls\n");
 }
 
 #[test]

@@ -17,7 +17,12 @@ use crate::output::{self, Format};
 
 pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let topology = if args.config.is_empty() {
-        Topology::builtin()
+        let mut t = Topology::builtin();
+        let l = &mut t.regions[0].spec.listeners;
+        l.api = args.api.unwrap_or(l.api);
+        l.registry = args.registry.unwrap_or(l.registry);
+        l.gateway = args.gateway.unwrap_or(l.gateway);
+        t
     } else {
         let sources = read_sources(&args.config)?;
         Topology::from_sources(&sources)?
@@ -38,6 +43,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         // API tokens are not checked yet, so no API listener may leave loopback.
         auth_enabled: true,
     };
+    for dir in config.region_data_dirs() {
+        report_leftovers(&dir);
+    }
     runtime()?.block_on(serve(config, &mut credentials, args.output))
 }
 
@@ -52,17 +60,28 @@ async fn serve(
     credentials.record(&running)?;
     let endpoints = running.endpoints();
     match format {
-        Some(f @ (Format::Json | Format::Yaml)) => output::structured(f, &endpoints)?,
+        Some(f @ (Format::Json | Format::Yaml)) => {
+            if let Err(e) = output::structured(f, &endpoints) {
+                tracing::warn!(error = %e, "cannot print the endpoints");
+            }
+        }
         _ => {
             let rows: Vec<Vec<String>> = endpoints
                 .iter()
                 .map(|e| vec![e.region.clone(), e.listener.to_string(), e.url.clone()])
                 .collect();
-            print!("{}", output::table(&["REGION", "LISTENER", "URL"], &rows));
+            // Errors ignored: a closed stdout must not stop ferry (or skip
+            // its shutdown later).
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = write!(
+                out,
+                "{}",
+                output::table(&["REGION", "LISTENER", "URL"], &rows)
+            );
+            let _ = out.flush();
         }
     }
-    use std::io::Write;
-    std::io::stdout().flush()?;
     tracing::info!("ferry is up; press Ctrl-C to stop");
     let failed = tokio::select! {
         _ = sigint.recv() => false,
@@ -75,6 +94,22 @@ async fn serve(
         anyhow::bail!("a component stopped unexpectedly; see the log above");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says what a previous ferry process on this data directory left running
+/// (it was killed, or crashed, before shutting down). The runtime
+/// re-adopts the pods it still stores — their containers keep running —
+/// and tears down and restarts those whose containers are gone.
+fn report_leftovers(data_dir: &Path) {
+    let found = crate::leftovers::find(data_dir);
+    if !found.is_empty() {
+        tracing::warn!(
+            data_dir = %data_dir.display(),
+            "a previous ferry on this data directory did not shut down: found {}; re-adopting \
+             the pods it still stores (see `ferry get events`, reason Adopted), restarting the rest",
+            found.summary()
+        );
+    }
 }
 
 /// `$XDG_DATA_HOME/ferry`, else `~/.local/share/ferry`, else `./.ferry`.

@@ -13,6 +13,7 @@ mod repo;
 mod topology;
 mod watch;
 
+use crate::output::say;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use ferry_core::topology::Topology;
 use ferry_server::ServerConfig;
 
 use crate::credentials::Credentials;
+use crate::leftovers;
 use tokio::signal::unix::{SignalKind, signal};
 
 use watch::{Answer, Watcher};
@@ -62,10 +64,28 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| super::up::default_data_root().join("demo"));
     prepare_dir(&dir)?;
     let result = super::runtime()?.block_on(demo(&args, &dir));
-    if !args.keep {
-        let _ = std::fs::remove_dir_all(&dir);
+    if !args.keep && dir.exists() {
+        // Whatever shutdown could not stop is stopped here, before any
+        // file is removed (never delete through a mounted root filesystem).
+        if let Err(e) = remove_demo_dir(&dir, &leftovers::find(&dir)) {
+            tracing::warn!(error = %format!("{e:#}"), "cleaning up the demo directory");
+        }
     }
     result
+}
+
+/// Stops `found`'s containers, unmounts its mounts, then removes `dir`.
+fn remove_demo_dir(dir: &Path, found: &leftovers::Leftovers) -> anyhow::Result<()> {
+    let failed = leftovers::clean(found);
+    if !failed.is_empty() {
+        bail!(
+            "could not remove {} under {}; remove them by hand (runc delete --force, umount -l): {}",
+            failed.len(),
+            dir.display(),
+            failed.join("; ")
+        );
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
 }
 
 /// Root and runc are needed to run containers.
@@ -89,7 +109,9 @@ fn preflight() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Empties `dir` if an earlier demo left it; refuses a directory it did not create.
+/// Empties `dir` if an earlier demo left it, first stopping the containers
+/// and removing the mounts of a demo that died without cleaning up (and
+/// saying so); refuses a directory it did not create.
 fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     if dir.exists() {
         if !dir.join(MARKER).exists() {
@@ -98,7 +120,15 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
                 dir.display()
             );
         }
-        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+        let found = leftovers::find(dir);
+        if !found.is_empty() {
+            say!(
+                "a previous ferry demo in {} did not clean up: stopping and removing its {}",
+                dir.display(),
+                found.summary()
+            );
+        }
+        remove_demo_dir(dir, &found)?;
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join(MARKER), "created by ferry demo; removed on exit\n")?;
@@ -106,7 +136,7 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn step(title: &str) {
-    println!("\n== {title}");
+    say!("\n== {title}");
 }
 
 async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
@@ -125,7 +155,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
     repo::write(&repo, &bin_dir)?;
     repo::git(&repo, &["init", "-q", "-b", "dev"])?;
     repo::install_hook(&repo, &format!("127.0.0.1:{}", uk.api))?;
-    println!(
+    say!(
         "  {} (branch dev; a hook tells ferry about every commit)",
         repo.display()
     );
@@ -146,9 +176,9 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
     .await?;
     credentials.record(&running)?;
     for e in running.endpoints() {
-        println!("  {:<9} {:<9} {}", e.region, e.listener, e.url);
+        say!("  {:<9} {:<9} {}", e.region, e.listener, e.url);
     }
-    println!(
+    say!(
         "  admin tokens for both regions are in {} (every ferry verb uses them)",
         credentials.path().display()
     );
@@ -156,14 +186,18 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
     let limit = Duration::from_secs(args.timeout);
     let mut w = Watcher::new(addr(uk.api), credentials.token("uk").unwrap_or_default());
 
-    let outcome = async {
+    let steps = async {
         step("1. commit myhero to `dev` → build in uk, push to uk's registry, deploy to dev");
         repo::git(&repo, &["add", "-A"])?;
         repo::git(&repo, &["commit", "-q", "-m", "myhero v1"])?;
         let dev = |heading| Answer::ui("dev", addr(uk.gateway), heading);
         let dev_app = Answer::app("dev", addr(uk.gateway));
-        w.until(&[dev("Make ONE voice heard"), dev_app], limit, async |_| {}).await?;
-        println!("  dev answers through uk's gateway:\n    curl -H 'Host: {UI_HOST}' http://127.0.0.1:{}/", uk.gateway);
+        w.until(&[dev("Make ONE voice heard"), dev_app], limit, async |_| {})
+            .await?;
+        say!(
+            "  dev answers through uk's gateway:\n    curl -H 'Host: {UI_HOST}' http://127.0.0.1:{}/",
+            uk.gateway
+        );
 
         step("2. merge `dev` into `master` → build prod-…, replicate to shanghai, deploy to prod");
         repo::git(&repo, &["branch", "master"])?;
@@ -171,57 +205,90 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
         let tag = format!("prod-{sha7}");
         let prod = |heading| Answer::ui("prod", addr(sh.gateway), heading);
         let prod_app = Answer::app("prod", addr(sh.gateway));
-        w.until(&[prod("Make ONE voice heard"), prod_app], limit, async |w| {
-            w.print_arrival(addr(uk.registry), "uk", "myhero/ui", &tag).await;
-            w.print_arrival(addr(sh.registry), "shanghai", "myhero/ui", &tag).await;
-        })
+        w.until(
+            &[prod("Make ONE voice heard"), prod_app],
+            limit,
+            async |w| {
+                w.print_arrival(addr(uk.registry), "uk", "myhero/ui", &tag)
+                    .await;
+                w.print_arrival(addr(sh.registry), "shanghai", "myhero/ui", &tag)
+                    .await;
+            },
+        )
         .await?;
         let images = w.env_images("prod").await;
         let own = format!("127.0.0.1:{}/", sh.registry);
         if images.is_empty() || !images.iter().all(|i| i.starts_with(&own)) {
             bail!("prod should run images from shanghai's registry ({own}), runs {images:?}");
         }
-        println!("  prod runs from shanghai's own registry: {}", images.join(", "));
-        println!("  prod answers through shanghai's gateway:\n    curl -H 'Host: {UI_HOST}' http://127.0.0.1:{}/", sh.gateway);
+        say!(
+            "  prod runs from shanghai's own registry: {}",
+            images.join(", ")
+        );
+        say!(
+            "  prod answers through shanghai's gateway:\n    curl -H 'Host: {UI_HOST}' http://127.0.0.1:{}/",
+            sh.gateway
+        );
 
-        step("3. a one-line change (the UI's heading, v1 → v2) through both regions: only myhero-ui is rebuilt and restarted");
+        step(
+            "3. a one-line change (the UI's heading, v1 → v2) through both regions: only myhero-ui is rebuilt and restarted",
+        );
         repo::bump_ui_version(&repo)?;
         repo::git(&repo, &["commit", "-q", "-am", "ui: v2 heading"])?;
-        let t_uk = w.until(&[dev("Make TWO voices heard")], limit, async |_| {}).await?;
-        println!("  commit-to-serving in uk: {:.2}s", t_uk.as_secs_f64());
+        let t_uk = w
+            .until(&[dev("Make TWO voices heard")], limit, async |_| {})
+            .await?;
+        say!("  commit-to-serving in uk: {:.2}s", t_uk.as_secs_f64());
         repo::git(&repo, &["checkout", "-q", "master"])?;
         repo::git(&repo, &["merge", "-q", "--ff-only", "dev"])?;
         repo::git(&repo, &["checkout", "-q", "dev"])?;
-        let t_sh = w.until(&[prod("Make TWO voices heard")], limit, async |_| {}).await?;
-        println!("  merge-to-serving in shanghai (build, replication, deploy): {:.2}s", t_sh.as_secs_f64());
+        let t_sh = w
+            .until(&[prod("Make TWO voices heard")], limit, async |_| {})
+            .await?;
+        say!(
+            "  merge-to-serving in shanghai (build, replication, deploy): {:.2}s",
+            t_sh.as_secs_f64()
+        );
         anyhow::Ok(())
-    }
-    .await;
-
-    if let Err(e) = outcome {
-        running.shutdown().await;
-        return Err(e);
+    };
+    // Ctrl-C stops the demo at any step, not only once it is serving.
+    let outcome = tokio::select! {
+        r = steps => r.map(|()| true),
+        _ = sigint.recv() => Ok(false),
+        _ = sigterm.recv() => Ok(false),
+    };
+    match outcome {
+        Err(e) => {
+            running.shutdown().await;
+            return Err(e);
+        }
+        Ok(false) => {
+            say!("stopping…");
+            running.shutdown().await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Ok(true) => {}
     }
     step("ferry is delivering myhero");
-    println!(
+    say!(
         "  repository: {} — commit to `dev` (uk) or merge to `master` (shanghai)",
         repo.display()
     );
-    println!(
+    say!(
         "  ferry app get myhero --server http://127.0.0.1:{}",
         uk.api
     );
-    println!("  ferry pipeline runs --server http://127.0.0.1:{}", uk.api);
-    println!(
+    say!("  ferry pipeline runs --server http://127.0.0.1:{}", uk.api);
+    say!(
         "  curl -H 'Host: {UI_HOST}' http://127.0.0.1:{}/   (dev, uk)",
         uk.gateway
     );
-    println!(
+    say!(
         "  curl -H 'Host: {UI_HOST}' http://127.0.0.1:{}/   (prod, shanghai)",
         sh.gateway
     );
     if !args.no_wait {
-        println!("\nPress Ctrl-C to stop and clean up.");
+        say!("\nPress Ctrl-C to stop and clean up.");
         tokio::select! {
             _ = sigint.recv() => {},
             _ = sigterm.recv() => {},
@@ -231,7 +298,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
             },
         }
     }
-    println!("stopping…");
+    say!("stopping…");
     running.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

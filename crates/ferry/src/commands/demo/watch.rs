@@ -4,6 +4,7 @@
 //! is read the way a user would: ferry's HTTP API, the registry API and the
 //! gateway, polled with a deadline.
 
+use crate::output::say;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -138,7 +139,7 @@ impl Watcher {
                     } else {
                         format!("  {msg}")
                     };
-                    println!("{head}  {mark} {name}{msg}");
+                    say!("{head}  {mark} {name}{msg}");
                 }
                 self.steps.insert((id, name), line);
             }
@@ -170,7 +171,7 @@ impl Watcher {
                 )
             });
         if self.env_notes.get(env) != Some(&note) {
-            println!("  [{env}] {note}");
+            say!("  [{env}] {note}");
             self.env_notes.insert(env.to_string(), note);
         }
     }
@@ -196,7 +197,7 @@ impl Watcher {
             .await
             .is_ok_and(|r| r.status().is_success());
         if ok {
-            println!("  [{region}] registry has {image}:{tag} ✓");
+            say!("  [{region}] registry has {image}:{tag} ✓");
         }
         self.arrived.insert(key, ok);
     }
