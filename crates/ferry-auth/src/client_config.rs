@@ -113,10 +113,13 @@ impl ClientConfig {
         {
             create_private_dir(dir)?;
         }
-        let text = serde_saphyr::to_string(self).map_err(|e| Error::Config {
+        let mut text = serde_saphyr::to_string(self).map_err(|e| Error::Config {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
         write_private(path, text.as_bytes())
     }
 

@@ -84,6 +84,12 @@ fn tokens_roles_and_scopes_through_the_cli() {
         ],
     ));
     let team = team.trim();
+    let listed = ok(cli(&api, &["token", "list"]));
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("team "))
+        .unwrap_or_default();
+    assert!(row.contains("team-a") && row.contains("<none>"), "{listed}");
     let elsewhere = with_token(&api, team, &["apply", "-f", m]);
     assert!(
         text(&elsewhere).contains("namespace `default`"),

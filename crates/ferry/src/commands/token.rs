@@ -121,17 +121,18 @@ fn list(a: ListArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .flatten()
         .map(|t| {
+            let list = |k: &str| -> Vec<&str> {
+                let items = t[k].as_array().into_iter().flatten();
+                items.filter_map(Value::as_str).collect()
+            };
+            // A token with no scope reaches everything (`*`); a scoped one
+            // reaches only what it names (`<none>` where it names nothing).
+            let scoped = !list("namespaces").is_empty() || !list("apps").is_empty();
             let strings = |k: &str| -> String {
-                let items: Vec<&str> = t[k]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                if items.is_empty() {
-                    "*".into()
-                } else {
-                    items.join(",")
+                match (list(k), scoped) {
+                    (items, _) if !items.is_empty() => items.join(","),
+                    (_, true) => "<none>".into(),
+                    (_, false) => "*".into(),
                 }
             };
             let age = |secs: u64| crate::commands::get::duration(now.saturating_sub(secs));
