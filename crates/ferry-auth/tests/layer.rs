@@ -50,6 +50,16 @@ fn token(auth: &Auth, name: &str, role: Role, namespaces: &[&str]) -> String {
         .0
 }
 
+async fn status(
+    app: &Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> StatusCode {
+    call(app, method, path, token, body).await.0
+}
+
 async fn call(
     app: &Router,
     method: &str,
@@ -114,7 +124,7 @@ async fn health_and_the_webhook_need_no_token() {
     let tmp = ferry_test_support::temp_dir();
     let app = app(Auth::open(tmp.path()).unwrap());
     assert_eq!(
-        call(&app, "GET", "/healthz", None, None).await.0,
+        status(&app, "GET", "/healthz", None, None).await,
         StatusCode::OK
     );
     let (s, v, _) = call(&app, "POST", "/api/v1/hooks/git", None, Some(json!({}))).await;
@@ -233,7 +243,7 @@ async fn tokens_are_managed_by_admins_and_revocation_is_immediate() {
         "{text}"
     );
     assert_eq!(
-        call(&app, "GET", "/api/v1/tokens", Some(&ci), None).await.0,
+        status(&app, "GET", "/api/v1/tokens", Some(&ci), None).await,
         StatusCode::FORBIDDEN
     );
 
@@ -257,27 +267,19 @@ async fn tokens_are_managed_by_admins_and_revocation_is_immediate() {
     assert_eq!(s, StatusCode::CONFLICT);
 
     assert_eq!(
-        call(&app, "POST", "/api/v1/apply", Some(&ci), Some(json!({})))
-            .await
-            .0,
+        status(&app, "POST", "/api/v1/apply", Some(&ci), Some(json!({}))).await,
         StatusCode::OK
     );
     assert_eq!(
-        call(&app, "DELETE", "/api/v1/tokens/ci", Some(&admin), None)
-            .await
-            .0,
+        status(&app, "DELETE", "/api/v1/tokens/ci", Some(&admin), None).await,
         StatusCode::OK
     );
     assert_eq!(
-        call(&app, "POST", "/api/v1/apply", Some(&ci), Some(json!({})))
-            .await
-            .0,
+        status(&app, "POST", "/api/v1/apply", Some(&ci), Some(json!({}))).await,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        call(&app, "DELETE", "/api/v1/tokens/ci", Some(&admin), None)
-            .await
-            .0,
+        status(&app, "DELETE", "/api/v1/tokens/ci", Some(&admin), None).await,
         StatusCode::NOT_FOUND
     );
 }
