@@ -50,7 +50,8 @@ PEERS="${FERRY_PEERS_DIR:-$HOME/.cache/ferry/peers}"
 mkdir -p "$PEERS"
 export GOFLAGS="${GOFLAGS:-} -modcacherw"
 [ -x "$PEERS/registry" ] || GOBIN="$PEERS" go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2
-[ -x "$PEERS/crane" ] || GOBIN="$PEERS" go install github.com/google/go-containerregistry/cmd/crane@latest
+# crane is pinned and built by scripts/setup.sh --test-peers.
+[ -x "$PEERS/crane" ] || bash "$ROOT/scripts/setup.sh" --test-peers >&2
 CRANE="$PEERS/crane"
 
 FERRY="${FERRY_BIN:-}"

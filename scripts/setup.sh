@@ -80,6 +80,13 @@ if [ "$want_peers" = 1 ]; then
     GOBIN="$PEERS" go install "helm.sh/helm/v3/cmd/helm@$helm_version"
     echo "$helm_version" > "$PEERS/helm.version"
   fi
+  # crane: bench/registry.sh's push client and the digest checks after it.
+  crane_version=v0.22.1
+  if [ "$(cat "$PEERS/crane.version" 2>/dev/null)" != "$crane_version" ]; then
+    echo "setup: building crane $crane_version into $PEERS"
+    GOBIN="$PEERS" go install "github.com/google/go-containerregistry/cmd/crane@$crane_version"
+    echo "$crane_version" > "$PEERS/crane.version"
+  fi
   :
 fi
 echo "setup: ok"
