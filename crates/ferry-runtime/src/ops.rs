@@ -54,24 +54,14 @@ impl Runtime {
     /// Validates every document of `sources` (`(file, text)`) and, only if
     /// all are valid (kind owners agreeing), stores them in one transaction.
     pub fn apply(&self, sources: &[(String, String)]) -> Result<Vec<Outcome>> {
-        self.apply_as(sources, None)
+        self.apply_in(sources, None, None)
     }
 
-    /// [`Runtime::apply`] on behalf of `who`: nothing is stored unless every
-    /// object lies in a namespace the caller's token reaches (a token limited
-    /// to namespaces may write cluster-scoped objects only as the Namespace
-    /// objects of its own namespaces).
-    pub fn apply_as(
-        &self,
-        sources: &[(String, String)],
-        who: Option<&ferry_api::Identity>,
-    ) -> Result<Vec<Outcome>> {
-        self.apply_in(sources, None, who)
-    }
-
-    /// [`Runtime::apply_as`] with `kubectl apply -n NS`'s namespace: objects
-    /// without `metadata.namespace` go into `namespace`; the scope check sees
-    /// the namespaces so decided.
+    /// [`Runtime::apply`] on behalf of `who`, with `kubectl apply -n NS`'s
+    /// namespace: objects without `metadata.namespace` go into `namespace`;
+    /// nothing is stored unless every object lies in a namespace the
+    /// caller's token reaches (a token limited to namespaces may write
+    /// cluster-scoped objects only as the Namespace objects of its own).
     pub fn apply_in(
         &self,
         sources: &[(String, String)],
