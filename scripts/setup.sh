@@ -58,35 +58,24 @@ if [ "$want_peers" = 1 ]; then
     echo "setup: building CNCF Distribution v3.1.2 into $PEERS"
     GOBIN="$PEERS" go install github.com/distribution/distribution/v3/cmd/registry@v3.1.2
   fi
+  # go_peer NAME MODULE VERSION: `go install MODULE@VERSION` into $PEERS,
+  # again only when $PEERS/NAME.version names another version.
+  go_peer() {
+    if [ "$(cat "$PEERS/$1.version" 2>/dev/null)" != "$3" ]; then
+      echo "setup: building $1 $3 into $PEERS"
+      GOBIN="$PEERS" go install "$2@$3"
+      echo "$3" > "$PEERS/$1.version"
+    fi
+  }
   # The OCI distribution-spec conformance suite (ferry-registry's
   # tests/conformance.rs). Pinned: the module has no tagged releases.
-  conformance_version=v0.0.0-20260831232431-97274622c111
-  if [ "$(cat "$PEERS/conformance.version" 2>/dev/null)" != "$conformance_version" ]; then
-    echo "setup: building the OCI conformance suite ($conformance_version) into $PEERS"
-    GOBIN="$PEERS" go install "github.com/opencontainers/distribution-spec/conformance@$conformance_version"
-    echo "$conformance_version" > "$PEERS/conformance.version"
-  fi
+  go_peer conformance github.com/opencontainers/distribution-spec/conformance v0.0.0-20260831232431-97274622c111
   # Kustomize and Helm: ferry-delivery renders overlays and charts with
   # them (tests/render_tools.rs); pinned, built from the Go module proxy.
-  kustomize_version=v5.8.1
-  if [ "$(cat "$PEERS/kustomize.version" 2>/dev/null)" != "$kustomize_version" ]; then
-    echo "setup: building kustomize $kustomize_version into $PEERS"
-    GOBIN="$PEERS" go install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version"
-    echo "$kustomize_version" > "$PEERS/kustomize.version"
-  fi
-  helm_version=v3.22.1
-  if [ "$(cat "$PEERS/helm.version" 2>/dev/null)" != "$helm_version" ]; then
-    echo "setup: building helm $helm_version into $PEERS"
-    GOBIN="$PEERS" go install "helm.sh/helm/v3/cmd/helm@$helm_version"
-    echo "$helm_version" > "$PEERS/helm.version"
-  fi
+  go_peer kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.8.1
+  go_peer helm helm.sh/helm/v3/cmd/helm v3.22.1
   # crane: bench/registry.sh's push client and the digest checks after it.
-  crane_version=v0.22.1
-  if [ "$(cat "$PEERS/crane.version" 2>/dev/null)" != "$crane_version" ]; then
-    echo "setup: building crane $crane_version into $PEERS"
-    GOBIN="$PEERS" go install "github.com/google/go-containerregistry/cmd/crane@$crane_version"
-    echo "$crane_version" > "$PEERS/crane.version"
-  fi
+  go_peer crane github.com/google/go-containerregistry/cmd/crane v0.22.1
   :
 fi
 echo "setup: ok"
