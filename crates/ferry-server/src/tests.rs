@@ -215,10 +215,13 @@ async fn the_api_takes_the_clis_json_mutations_and_refuses_forms() {
     running.shutdown().await;
 }
 
-/// One request per route group, without a token: each must be refused
-/// before it reaches the component (today's attack: all of these answered).
+/// Every API route, without a token and with the strongest role that is
+/// still too weak: each must be refused before it reaches the component
+/// (on 4da9006 all of these answered without a token).
 #[tokio::test]
-async fn every_route_group_refuses_calls_without_a_token() {
+async fn every_route_refuses_calls_without_a_token_or_with_too_weak_a_role() {
+    use ferry_api::Role::{Admin, Deployer, Viewer};
+    use reqwest::Method as M;
     let dir = tempfile::tempdir().unwrap();
     let running = start(config(topology(0, 0), dir.path())).await.unwrap();
     let api = running.region("uk").unwrap().api;
@@ -226,54 +229,94 @@ async fn every_route_group_refuses_calls_without_a_token() {
     let http = reqwest::Client::new();
     let apply = serde_json::json!({"sources": [{"file": "x.yaml", "text":
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n"}]});
-    let calls: Vec<(reqwest::Method, &str, Option<serde_json::Value>)> = vec![
-        (reqwest::Method::GET, "/api/v1", None),
-        (reqwest::Method::POST, "/api/v1/apply", Some(apply.clone())),
-        (reqwest::Method::GET, "/api/v1/objects/secrets", None),
+    let empty = || Some(serde_json::json!({}));
+    // (method, path, body, the weakest role allowed)
+    let calls: Vec<(M, &str, Option<serde_json::Value>, ferry_api::Role)> = vec![
+        (M::GET, "/api/v1", None, Viewer),
+        (M::POST, "/api/v1/apply", Some(apply.clone()), Deployer),
+        (M::GET, "/api/v1/objects/secrets", None, Viewer),
+        (M::GET, "/api/v1/objects/configmaps/default/x", None, Viewer),
         (
-            reqwest::Method::GET,
+            M::DELETE,
             "/api/v1/objects/configmaps/default/x",
-            None,
+            empty(),
+            Deployer,
         ),
+        (M::GET, "/api/v1/events", None, Viewer),
         (
-            reqwest::Method::DELETE,
-            "/api/v1/objects/configmaps/default/x",
-            None,
-        ),
-        (
-            reqwest::Method::POST,
+            M::POST,
             "/api/v1/exec/default/p",
             Some(serde_json::json!({"command": ["id"]})),
+            Admin,
         ),
-        (reqwest::Method::GET, "/api/v1/logs/default/p", None),
+        (M::POST, "/api/v1/portforward/default/p/80", empty(), Admin),
+        (M::GET, "/api/v1/logs/default/p", None, Viewer),
         (
-            reqwest::Method::POST,
+            M::POST,
+            "/api/v1/rollout/default/web/restart",
+            empty(),
+            Deployer,
+        ),
+        (
+            M::POST,
             "/api/v1/scale/default/web",
             Some(serde_json::json!({"replicas": 3})),
+            Deployer,
         ),
-        (reqwest::Method::GET, "/api/v1/apps", None),
+        (M::GET, "/api/v1/apps", None, Viewer),
+        (M::GET, "/api/v1/apps/x/diff", None, Viewer),
+        (M::POST, "/api/v1/apps/x/sync", empty(), Deployer),
+        (M::POST, "/api/v1/apps/x/rollback", empty(), Deployer),
+        (M::POST, "/api/v1/apps/x/promote", empty(), Deployer),
+        (M::GET, "/api/v1/pipelines/runs", None, Viewer),
+        (M::GET, "/api/v1/replication", None, Viewer),
+        (M::POST, "/api/v1/replication/reconcile", empty(), Deployer),
+        (M::GET, "/api/v1/routes", None, Viewer),
+        (M::GET, "/api/v1/tokens", None, Admin),
         (
-            reqwest::Method::POST,
-            "/api/v1/apps/x/sync",
-            Some(serde_json::json!({})),
+            M::POST,
+            "/api/v1/tokens",
+            Some(serde_json::json!({"name": "x", "role": "admin"})),
+            Admin,
         ),
-        (reqwest::Method::GET, "/api/v1/pipelines/runs", None),
-        (reqwest::Method::GET, "/api/v1/replication", None),
-        (
-            reqwest::Method::POST,
-            "/api/v1/replication/reconcile",
-            Some(serde_json::json!({})),
-        ),
-        (reqwest::Method::GET, "/api/v1/routes", None),
-        (reqwest::Method::GET, "/api/v1/tokens", None),
+        (M::DELETE, "/api/v1/tokens/admin", empty(), Admin),
     ];
-    for (method, path, body) in &calls {
+    let send = |method: &M, path: &str, body: &Option<serde_json::Value>, token: Option<&str>| {
         let mut req = http.request(method.clone(), format!("http://{api}{path}"));
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.unwrap();
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let mint = |role: &'static str| {
+        let body = serde_json::json!({"name": role, "role": role});
+        let req = http.post(format!("http://{api}/api/v1/tokens"));
+        let req = req.bearer_auth(&admin).json(&body);
+        async move {
+            let v: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+            v["token"].as_str().unwrap().to_string()
+        }
+    };
+    let (viewer, deployer) = (mint("viewer").await, mint("deployer").await);
+    for (method, path, body, needs) in &calls {
+        let resp = send(method, path, body, None).await.unwrap();
         assert_eq!(resp.status(), 401, "{method} {path} without a token");
+        let weaker = match needs {
+            Viewer => None,
+            Deployer => Some(&viewer),
+            Admin => Some(&deployer),
+        };
+        if let Some(t) = weaker {
+            let resp = send(method, path, body, Some(t)).await.unwrap();
+            assert_eq!(
+                resp.status(),
+                403,
+                "{method} {path} with a role below {needs}"
+            );
+        }
     }
     // The admin token ferry created reaches them.
     let resp = http
