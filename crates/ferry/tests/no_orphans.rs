@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{cli, client_config, remember, up};
+use common::{api_url, cli, client_config, remember, up};
 use ferry_test_support::{free_port, poll, temp_dir, topology_yaml};
 use nix::sys::signal::Signal;
 
@@ -202,15 +202,7 @@ fn up_with_closed_output_pipes_still_stops_everything_on_sigint() {
         let start = text.find('[')?;
         serde_json::from_str(&text[start..end + 2]).ok()
     });
-    let api = endpoints
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["listener"] == "api")
-        .unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api = api_url(&endpoints);
     remember(&api, client_config(dir.path()));
     poll("region ready", Duration::from_secs(20), || {
         ferry.drain();

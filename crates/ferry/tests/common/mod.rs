@@ -16,6 +16,13 @@ pub fn ferry() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
 }
 
+/// The first API URL of `ferry up -o json`'s endpoint table.
+pub fn api_url(endpoints: &Value) -> String {
+    let mut api = endpoints.as_array().unwrap().iter();
+    let api = api.find(|e| e["listener"] == "api").unwrap();
+    api["url"].as_str().unwrap().to_string()
+}
+
 /// Each region API's client config (the file `ferry up` or `ferry demo`
 /// wrote its admin token to), so [`cli`] calls carry that region's token.
 static CONFIGS: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
@@ -46,15 +53,7 @@ pub fn up(topo: &Path, dir: &Path) -> (Proc, String) {
     let endpoints: Value = poll("endpoint table", Duration::from_secs(20), || {
         serde_json::from_str(&up.stdout()).ok()
     });
-    let api = endpoints
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["listener"] == "api")
-        .unwrap()["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api = api_url(&endpoints);
     let ready = |url: &str| match api.starts_with("https://") {
         true => https_ok(url, &client_config(dir)),
         false => http_ok(url),
