@@ -282,12 +282,18 @@ impl Engine {
                 Health::Degraded => StepState::Failed,
                 _ => StepState::Running,
             };
+            // A degraded environment says why (the first degraded object).
+            let why = cmp
+                .objects
+                .iter()
+                .filter(|o| o.health == Health::Degraded)
+                .find_map(|o| o.why());
             self.run_step(
                 &inst,
                 &commit,
                 &format!("healthy {}", inst.env),
                 state,
-                None,
+                why.filter(|_| state == StepState::Failed),
             );
             if status.health == Health::Healthy {
                 self.served(&inst, &commit);

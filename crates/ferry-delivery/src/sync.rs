@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::diff::{FieldDiff, diff};
 use crate::error::Result;
-use crate::health::{Health, worst};
+use crate::health::{Health, assess, worst};
 use crate::object::{LABEL_APP, LABEL_ENV, ObjKey, apply_rank, label};
 use crate::target::Target;
 
@@ -22,8 +22,26 @@ pub struct ObjectStatus {
     /// `Synced`, `OutOfSync` or `Missing` (not on the target yet).
     pub sync: &'static str,
     pub health: Health,
+    /// Why it is not Healthy (`ImagePullBackOff`, `ProgressDeadlineExceeded`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diff: Vec<FieldDiff>,
+}
+
+impl ObjectStatus {
+    /// `Kind/name: reason: message`, for objects that are not Healthy.
+    pub fn why(&self) -> Option<String> {
+        let what = [self.reason.as_deref(), self.message.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(": ");
+        (!what.is_empty())
+            .then(|| format!("{}/{}: {what}", self.key.group_kind.kind, self.key.name))
+    }
 }
 
 /// Desired versus live for one app in one environment.
@@ -97,11 +115,22 @@ pub fn compare(
                 )
             }
         };
-        let health = target.health(l.map(|o| &o.value));
+        let value = l.map(|o| &o.value);
+        let health = target.health(value);
+        // The reason comes from the shared rules, shown when the target
+        // agrees with them.
+        let a = assess(value);
+        let (reason, message) = if a.health == health {
+            (a.reason, a.message)
+        } else {
+            (None, None)
+        };
         objects.push(ObjectStatus {
             key,
             sync,
             health,
+            reason,
+            message,
             diff: diffs,
         });
     }
