@@ -18,6 +18,7 @@ pub mod images;
 pub mod metrics;
 mod notify;
 pub mod object;
+pub mod order;
 pub mod pipeline;
 pub mod plan;
 mod reconcile;

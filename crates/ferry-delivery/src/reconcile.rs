@@ -325,6 +325,14 @@ impl Engine {
             .metrics
             .sync_seconds
             .observe(elapsed.as_secs_f64());
+        if let Ok(r) = &result
+            && let Some(w) = &r.waiting
+        {
+            self.wave_pending(name, rec, &inst, &commit, r, w);
+            status.waiting = Some(w.clone());
+            status.sync = SyncState::OutOfSync;
+            return status;
+        }
         self.lock()
             .manual
             .retain(|(a, e)| !(a == name && (e.is_empty() || *e == inst.env)));
