@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
+mod delivery;
 mod exposure;
 mod listeners;
 mod region;
@@ -154,6 +155,23 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
     let shutdown = CancellationToken::new();
     let events = EventBus::default();
     let topology = Arc::new(config.topology.clone());
+    // One delivery engine for every region, its data under the first's.
+    let engine = match bound.first() {
+        Some(first) => {
+            let region = topology
+                .region(&first.region)
+                .expect("bound regions come from the topology");
+            let dir = region::data_dir(&config, region);
+            Some(delivery::engine(
+                &first.region,
+                &dir,
+                &topology,
+                &events,
+                &shutdown,
+            )?)
+        }
+        None => None,
+    };
     let mut tasks = JoinSet::new();
     let mut new_admin_tokens = BTreeMap::new();
     let (mut apis, mut registry_tls) = (BTreeMap::new(), Vec::new());
@@ -191,7 +209,10 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
             shutdown: shutdown.child_token(),
         };
         let known = config.known_tokens.get(&sockets.region).map(String::as_str);
-        match region::start(ctx, sockets, tls, known, &mut tasks).await {
+        let engine = engine
+            .as_ref()
+            .expect("an engine exists when a region does");
+        match region::start(ctx, sockets, tls, known, engine, &mut tasks).await {
             Ok(started) => {
                 if let Some(t) = started.new_admin_token {
                     new_admin_tokens.insert(region.metadata.name.clone(), t);
