@@ -292,3 +292,32 @@ async fn unreachable_remote_is_reported_and_retried() {
     assert!(st.environments[0].waiting.is_some());
     assert!(t.all().is_empty());
 }
+
+#[tokio::test]
+async fn an_environment_with_its_own_target_syncs_there_not_to_its_region() {
+    let f = fixture("");
+    let cluster = MemoryTarget::new();
+    f.engine
+        .set_environment_target("dev", Arc::new(cluster.clone()));
+    f.engine.pass().await;
+    assert_eq!(
+        cluster.all().len(),
+        2,
+        "the environment's target got the app"
+    );
+    assert!(f.target.all().is_empty(), "the region's target got nothing");
+    f.engine.pass().await;
+    let st = f.engine.get("web").unwrap();
+    assert_eq!(st.environments[0].sync, SyncState::Synced, "{st:?}");
+    assert_eq!(
+        st.health(),
+        Health::Healthy,
+        "health read from the environment's target"
+    );
+    // Drift on the environment's target is seen and healed there.
+    let mut d = cluster.get(&key("Deployment", "web")).unwrap();
+    d.value["spec"]["replicas"] = serde_json::json!(7);
+    cluster.put(d);
+    f.engine.pass().await;
+    assert_eq!(replicas(&cluster), 1);
+}

@@ -57,14 +57,14 @@ pub(crate) struct Started {
 }
 
 /// Starts the region's components on their sockets and attaches it to the
-/// process's delivery `engine`; `known` is the admin token the operator's
+/// process's delivery engine; `known` is the admin token the operator's
 /// client config holds for this region.
 pub(crate) async fn start(
     ctx: RegionContext,
     sockets: RegionSockets,
     tls: RegionTls,
     known: Option<&str>,
-    engine: &ferry_delivery::Engine,
+    delivery: &crate::delivery::Delivery,
     tasks: &mut JoinSet<()>,
 ) -> Result<Started, Error> {
     std::fs::create_dir_all(&ctx.data_dir).map_err(|source| Error::DataDir {
@@ -111,13 +111,11 @@ pub(crate) async fn start(
     let v1 = v1.merge(ferry_runtime::api::router(runtime.clone()));
     let v1 = v1.merge(ferry_replication::api::router(replication));
     let api_loopback = crate::exposure::is_loopback(api_addr);
-    let v1 = v1.merge(crate::delivery::attach(
-        &ctx,
-        engine,
-        &runtime,
-        &mut metrics,
-        api_loopback,
-    ));
+    let v1 = v1.merge(
+        delivery
+            .attach(&ctx, &runtime, &mut metrics, api_loopback)
+            .await?,
+    );
 
     register_process_metrics(&mut metrics);
     let hostnames = ctx

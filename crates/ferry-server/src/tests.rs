@@ -17,6 +17,7 @@ fn config(topology: Topology, dir: &std::path::Path) -> ServerConfig {
         config_dir: dir.to_path_buf(),
         auth_enabled: false,
         known_tokens: BTreeMap::new(),
+        kube_targets: None,
     }
 }
 
