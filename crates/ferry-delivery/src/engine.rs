@@ -94,45 +94,6 @@ pub(crate) struct State {
     pub tags: BTreeMap<(String, String), (Instant, Vec<String>)>,
 }
 
-impl State {
-    /// Where an instance of region `region`, environment `env` syncs: the
-    /// region's target unless the environment has its own. `None` while
-    /// the region is not attached (its registry is needed either way).
-    pub(crate) fn target_for(&self, region: &str, env: &str) -> Option<RegionTarget> {
-        let mut r = self.regions.get(region)?.clone();
-        if let Some(t) = self.env_targets.get(env) {
-            r.target = t.clone();
-        }
-        Some(r)
-    }
-
-    /// Every distinct target (regions' and environments'), each once,
-    /// named for logs.
-    pub(crate) fn targets(&self) -> Vec<(String, Arc<dyn Target>)> {
-        let regions = self
-            .regions
-            .iter()
-            .map(|(n, r)| (format!("region `{n}`"), &r.target));
-        let envs = self
-            .env_targets
-            .iter()
-            .map(|(n, t)| (format!("environment `{n}`"), t));
-        let mut out: Vec<(String, Arc<dyn Target>)> = Vec::new();
-        for (name, t) in regions.chain(envs) {
-            if !out.iter().any(|(_, o)| target_id(o) == target_id(t)) {
-                out.push((name, t.clone()));
-            }
-        }
-        out
-    }
-}
-
-/// A target's identity: environments that share one cluster share one
-/// listing.
-pub(crate) fn target_id(t: &Arc<dyn Target>) -> usize {
-    Arc::as_ptr(t) as *const () as usize
-}
-
 pub(crate) struct Inner {
     pub cfg: EngineConfig,
     pub topology: Arc<Topology>,
@@ -203,19 +164,6 @@ impl Engine {
                 deliveries: Mutex::new(crate::webhook::Deliveries::new(1000)),
             }),
         })
-    }
-
-    /// Attaches a region's target.
-    pub fn add_region(&self, name: &str, region: RegionTarget) {
-        self.lock().regions.insert(name.to_string(), region);
-        self.inner.wake.notify_one();
-    }
-
-    /// Sends environment `env`'s applications to `target` instead of its
-    /// region's (images still come from the region's registry).
-    pub fn set_environment_target(&self, env: &str, target: Arc<dyn Target>) {
-        self.lock().env_targets.insert(env.to_string(), target);
-        self.inner.wake.notify_one();
     }
 
     /// Lets pipelines build their images with `builder` (without one, the

@@ -31,6 +31,7 @@ pub mod source;
 pub mod status;
 pub mod sync;
 pub mod target;
+mod targets;
 pub mod webhook;
 
 pub use attach::{Attach, attach};

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use ferry_core::app_spec::Application;
 use ferry_core::objects::StoredObject;
 
-use crate::engine::{Engine, target_id};
+use crate::engine::Engine;
 use crate::health::Health;
 use crate::history::{HistoryEntry, Outcome};
 use crate::object::{LABEL_APP, LABEL_ENV};
@@ -23,6 +23,7 @@ use crate::render::images_of;
 use crate::source::normalise_url;
 use crate::status::{AppStatus, EnvStatus, SyncState};
 use crate::sync::{compare, live_of, sync};
+use crate::targets::target_id;
 
 type Live = HashMap<(usize, String, String), Vec<StoredObject>>;
 pub(crate) fn now_ms() -> u64 {
