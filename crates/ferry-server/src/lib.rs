@@ -75,8 +75,9 @@ pub enum Error {
     #[error("region `{region}`: TLS: {message}")]
     Tls { region: String, message: String },
     #[error(
-        "{} name a Kubernetes target (spec.target.kubernetes), but this ferry has no Kubernetes \
-         target built in; use `target: {{embedded: {{}}}}` or a ferry built with Kubernetes support",
+        "a Kubernetes target (spec.target.kubernetes) is named by {}, but this ferry has no \
+         Kubernetes target built in; use `target: {{embedded: {{}}}}` or a ferry built with \
+         Kubernetes support",
         named.join(", ")
     )]
     NoKubernetes { named: Vec<String> },
