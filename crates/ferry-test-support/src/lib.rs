@@ -1,12 +1,15 @@
 //! Helpers for ferry's integration tests: temporary data directories, free
 //! loopback ports, polling with a deadline, and [`Proc`], a child process in
 //! its own process group that is killed (group and all) on drop and whose
-//! logs are printed when the test fails.
+//! logs are printed when the test fails; [`SmallFs`], a tmpfs of a few MiB
+//! for tests of a full disk.
 #![forbid(unsafe_code)]
 
 mod proc;
+mod smallfs;
 
 pub use proc::Proc;
+pub use smallfs::SmallFs;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
