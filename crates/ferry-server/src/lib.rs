@@ -153,7 +153,14 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
     );
     let shutdown = CancellationToken::new();
     let events = EventBus::default();
-    let topology = Arc::new(config.topology.clone());
+    let mut topology = config.topology.clone();
+    // Paths an Application names are relative to the topology file.
+    for app in &mut topology.applications {
+        if let Some(ca) = &mut app.spec.source.ca_file {
+            *ca = config.config_dir.join(&*ca);
+        }
+    }
+    let topology = Arc::new(topology);
     let mut tasks = JoinSet::new();
     let mut new_admin_tokens = BTreeMap::new();
     let (mut apis, mut registry_tls) = (BTreeMap::new(), Vec::new());
