@@ -5,9 +5,14 @@
 //! says the storage is full and what to do; nothing of it is left in the
 //! store (no upload session, no staging file, no blob, no link); the
 //! images pushed before still pull byte for byte, and once space is free
-//! again a push succeeds. Needs root (mount).
+//! again a push succeeds. skopeo, pushing a layer too big for the disk,
+//! reports `507 Insufficient Storage` (it shows no body on a 5xx, so the
+//! status is the message there). Needs root (mount).
 
 mod common;
+
+use std::path::Path;
+use std::process::Command;
 
 use common::*;
 use ferry_test_support::SmallFs;
@@ -197,4 +202,110 @@ async fn a_manifest_put_on_a_full_disk_is_507_and_links_nothing() {
     std::fs::remove_file(ballast).unwrap();
     let d = put_manifest(&reg.url, "app", "v2", &m, OCI_MANIFEST).await;
     assert_pulls(&reg.url, "app", "manifests", &d, &m).await;
+}
+
+/// Writes an OCI layout at `dir` holding one image (`latest`) whose single
+/// layer is `layer`.
+fn layout_with_layer(dir: &Path, layer: &[u8]) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let d = sha256(bytes);
+        std::fs::write(blobs.join(d.trim_start_matches("sha256:")), bytes).unwrap();
+        d
+    };
+    let l = put(layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha256(layer)]}
+    }))
+    .unwrap();
+    let c = put(&config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": l, "size": layer.len()}]
+    }))
+    .unwrap();
+    let m = put(&manifest);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": m, "size": manifest.len(),
+                       "annotations": {"org.opencontainers.image.ref.name": "latest"}}]
+    });
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+/// skopeo with its caches and auth file inside `scratch`.
+fn skopeo(scratch: &Path) -> Command {
+    let mut c = Command::new("skopeo");
+    c.env("HOME", scratch)
+        .env("XDG_RUNTIME_DIR", scratch)
+        .env("REGISTRY_AUTH_FILE", scratch.join("auth.json"));
+    c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skopeo_pushing_more_than_fits_says_insufficient_storage() {
+    let fs = SmallFs::mount(16);
+    let reg = start_in(fs.path().join("reg")).await;
+    let tmp = ferry_test_support::temp_dir();
+    let (small, big) = (tmp.path().join("small"), tmp.path().join("big"));
+    layout_with_layer(&small, &bytes(2 << 20, 21));
+    layout_with_layer(&big, &bytes(24 << 20, 22));
+    std::fs::write(tmp.path().join("auth.json"), "{}").unwrap();
+    let (host, t) = (reg.host.clone(), tmp.path().to_path_buf());
+    let blobs_after_small = tokio::task::spawn_blocking({
+        let fs_blobs = fs.path().join("reg/store/blobs");
+        move || {
+            let push = |src: &Path, tag: &str| {
+                skopeo(&t)
+                    .args(["copy", "--dest-tls-verify=false"])
+                    .arg(format!("oci:{}:latest", src.display()))
+                    .arg(format!("docker://{host}/app:{tag}"))
+                    .output()
+                    .expect("skopeo runs (scripts/setup.sh --test-peers)")
+            };
+            let out = push(&small, "small");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let blobs = std::fs::read_dir(&fs_blobs).map(|d| d.count()).unwrap();
+            let out = push(&big, "big");
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(!out.status.success(), "the big push cannot succeed");
+            // containers/image (like Docker's client) reads an error body on
+            // 4xx only; on 5xx it shows the status line, so the status is
+            // what tells the user the disk is full.
+            assert!(
+                stderr.contains("507 Insufficient Storage"),
+                "skopeo says the registry's storage is full: {stderr}"
+            );
+            // skopeo compresses the layer on the way (docker:// wants gzip),
+            // so the pushed manifest is read by tag, then pulled by digest.
+            let inspect = |reference: &str| {
+                let out = skopeo(&t)
+                    .args(["inspect", "--raw", "--tls-verify=false"])
+                    .arg(format!("docker://{host}/app{reference}"))
+                    .output()
+                    .unwrap();
+                let err = String::from_utf8_lossy(&out.stderr).into_owned();
+                assert!(out.status.success(), "{err}");
+                out.stdout
+            };
+            let by_tag = inspect(":small");
+            let by_digest = inspect(&format!("@{}", sha256(&by_tag)));
+            assert_eq!(by_digest, by_tag, "the earlier image pulls by digest");
+            blobs
+        }
+    })
+    .await
+    .unwrap();
+    assert!(blobs_after_small > 0);
+    assert_eq!(store_files(&fs, "uploads"), Vec::<String>::new());
+    assert_eq!(store_files(&fs, "tmp"), Vec::<String>::new());
 }
