@@ -48,6 +48,29 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The filesystem holding `path` is full (`ENOSPC`) or its quota used
+    /// up (`EDQUOT`); what the step had written there was removed.
+    #[error(
+        "{path}: no space left on device: the disk is full; free space on the filesystem \
+         holding it (the build cache, or the output directory) or use a cache directory on a \
+         larger disk, then build again"
+    )]
+    DiskFull {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// True when `e` (or the IO error it wraps, as `tar` and `flate2` do) is
+/// `ENOSPC` or `EDQUOT`.
+pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+    let full = |e: &std::io::Error| matches!(e.kind(), StorageFull | QuotaExceeded);
+    full(e)
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+            .is_some_and(full)
 }
 
 impl Error {
@@ -74,11 +97,25 @@ impl Error {
         }
     }
 
+    /// An IO error on `path`; a full disk becomes [`Error::DiskFull`].
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
+        let path = path.into();
+        if is_disk_full(&source) {
+            Error::DiskFull { path, source }
+        } else {
+            Error::Io { path, source }
         }
+    }
+
+    /// Copies `src` to the new file `dest` (a store's ingest file): a
+    /// failure removes `dest` and names it when the disk is full, `src`
+    /// otherwise.
+    pub(crate) fn copy(src: &std::path::Path, dest: &std::path::Path) -> Result<()> {
+        std::fs::copy(src, dest).map(drop).map_err(|e| {
+            let _ = std::fs::remove_file(dest);
+            let named = if is_disk_full(&e) { dest } else { src };
+            Error::io(named, e)
+        })
     }
 
     /// True when the error is the user's input being wrong (exit status 2).

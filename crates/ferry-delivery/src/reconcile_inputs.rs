@@ -48,7 +48,7 @@ impl Engine {
         let mut tasks = tokio::task::JoinSet::new();
         for url in due {
             let cache = self.inner.cache.clone();
-            // The first application naming credentials (or a depth) for the
+            // The first application naming credentials (or a depth, a CA) for the
             // URL gives them.
             let users = || {
                 self.inner
@@ -59,6 +59,7 @@ impl Engine {
             };
             let creds = users().find_map(|a| a.spec.source.credentials.clone());
             let depth = users().find_map(|a| a.spec.source.depth);
+            let ca_file = users().find_map(|a| a.spec.source.ca_file.clone());
             tasks.spawn_blocking(move || {
                 let creds = match creds.map(|c| c.password().map(|p| (c.username.clone(), p))) {
                     Some(Err(e)) => {
@@ -73,6 +74,7 @@ impl Engine {
                 let opts = crate::source::FetchOptions {
                     credentials: creds,
                     depth: depth.and_then(std::num::NonZeroU32::new),
+                    ca_file,
                 };
                 let r = cache.fetch(&url, opts);
                 (url, r)

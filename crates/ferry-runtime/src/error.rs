@@ -20,6 +20,18 @@ pub enum Error {
     /// The state store failed.
     #[error("state store: {0}")]
     Store(#[from] rusqlite::Error),
+    /// The disk under the state store is full (SQLite's `SQLITE_FULL`):
+    /// the transaction was rolled back, the store keeps its last state.
+    #[error(
+        "state store {path}: no space left on device: the disk is full; nothing of this apply \
+         was stored and the previous objects stay in effect; free space on that filesystem, \
+         then apply again"
+    )]
+    StoreFull {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     /// A file or directory operation failed.
     #[error("{what} {path}: {source}")]
     Io {

@@ -110,7 +110,7 @@ fn from_layout(store: &Store, reference: &str, rest: &str) -> Result<LocalImage>
         }
         let tmp = store.ingest_path();
         let src = layout.blob_path(&d);
-        std::fs::copy(&src, &tmp).map_err(|e| Error::io(&src, e))?;
+        Error::copy(&src, &tmp)?;
         store.commit(&tmp, &d).map_err(img_err)?;
     }
     store.tag(reference, &img.descriptor).map_err(img_err)?;

@@ -67,11 +67,18 @@ pub fn add_parents(entries: &mut Entries, path: &str) {
     }
 }
 
-/// Writes `entries` as a gzip layer into `store`.
+/// Writes `entries` as a gzip layer into `store`. A failure (a full disk)
+/// leaves no partial file in the store's `ingest/`.
 pub fn write_layer(store: &Store, entries: &Entries) -> Result<LayerDesc> {
     let tmp = store.ingest_path();
-    let io_err = |e: io::Error| Error::io(&tmp, e);
-    let file = File::create(&tmp).map_err(io_err)?;
+    write_layer_at(store, entries, &tmp).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+fn write_layer_at(store: &Store, entries: &Entries, tmp: &std::path::Path) -> Result<LayerDesc> {
+    let io_err = |e: io::Error| Error::io(tmp, e);
+    let file = File::create(tmp).map_err(io_err)?;
     let outer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
     let gz = flate2::write::GzEncoder::new(outer, flate2::Compression::fast());
     let mut tar = tar::Builder::new(HashingWriter::new(gz));
@@ -87,7 +94,7 @@ pub fn write_layer(store: &Store, entries: &Entries) -> Result<LayerDesc> {
     let file = buf.into_inner().map_err(|e| io_err(e.into_error()))?;
     file.sync_all().map_err(io_err)?;
     drop(file);
-    store.commit(&tmp, &digest).map_err(|e| Error::Image {
+    store.commit(tmp, &digest).map_err(|e| Error::Image {
         context: "store layer".into(),
         message: e.to_string(),
     })?;

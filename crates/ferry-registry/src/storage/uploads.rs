@@ -104,14 +104,25 @@ impl FsStorage {
         let hasher = std::mem::replace(&mut s.hasher, Algorithm::Sha256.hasher());
         // Until the writer hands the hasher back, the session has none.
         s.hashed = u64::MAX;
-        let appended = append_to(file, path, size, hasher, hashing, body).await?;
+        let appended = append_to(file, path.clone(), size, hasher, hashing, body).await?;
         s.hasher = appended.hasher;
         s.hashed = if appended.hashed {
             size + appended.written
         } else {
             u64::MAX
         };
-        appended.result.map(|()| size + appended.written)
+        match appended.result {
+            Ok(()) => Ok(size + appended.written),
+            Err(e) if e.is_storage_full() => {
+                // A session holding the disk full would fail every other
+                // write too: give its space back; the client starts again.
+                drop(s);
+                self.forget(id);
+                let _ = blocking(move || remove(&path)).await;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub(super) async fn commit(&self, id: &str, digest: &Digest) -> Result<u64> {
@@ -164,6 +175,11 @@ impl FsStorage {
         .await;
         drop(s);
         self.forget(id);
+        if let Err(e) = &result
+            && e.is_storage_full()
+        {
+            let _ = blocking(move || remove(&path)).await;
+        }
         result.map(|()| size)
     }
 
