@@ -15,12 +15,11 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 
 use super::Inner;
-use super::client::Body;
 use super::downstream::{OnUpgrade, RequestBody, Upgraded};
 use super::h1::fields::{self, RawFields};
 use super::outbound::{collect, mirror, prepare};
 use super::respond::{self, text};
-use super::server::{ConnState, Direction};
+use super::types::{Body, ConnState, Direction};
 use crate::metrics::{FaultLabels, RequestKey, RequestSample};
 use crate::select::{self, RequestView};
 use crate::table::{

@@ -5,7 +5,7 @@
 //! serves plain HTTP/1.1 ones), `handler` runs the request pipeline
 //! (`outbound` builds what it sends), `upstream` picks endpoints and
 //! retries (`resolve` builds their authorities once per Service snapshot),
-//! `respond` builds local answers.
+//! `respond` builds local answers; `types` holds what several of them share.
 //!
 //! **Futures on the request path.** The steps of one request (`Conn::exchange`,
 //! `handle_raw`, `route`, `send`, `tries`, `try_once`) are functions that
@@ -26,10 +26,11 @@ mod outbound;
 mod resolve;
 mod respond;
 mod server;
+mod types;
 mod upstream;
 
-pub use client::{Body, BoxError, HostDialer};
-pub use server::ConnInfo;
+pub use client::HostDialer;
+pub use types::{Body, BoxError, ConnInfo};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -90,6 +91,8 @@ pub(crate) struct Inner {
     /// Per destination (looked up per request: foldhash, not SipHash).
     pub clusters: Mutex<HashMap<Destination, Arc<Cluster>, foldhash::fast::RandomState>>,
     pub clients: client::Clients,
+    /// Idle connections of the inline HTTP/1.1 exchange (`h1`).
+    pub pool: Arc<h1::Pool>,
     pub targets: Arc<client::Targets>,
     pub metrics: Metrics,
     pub config: GatewayConfig,
@@ -112,10 +115,11 @@ impl Gateway {
             connect_timeout: config.connect_timeout,
         };
         let clients = client::Clients::new(connector);
+        let pool = Arc::new(h1::Pool::new(128, Duration::from_secs(60)));
         let initial = resolve::Resolved::new(
             Arc::new(services.borrow_and_update().clone()),
             &targets,
-            &clients.inline,
+            &pool,
         );
         let inner = Arc::new(Inner {
             table: ArcSwap::from_pointee(RouteTable::default()),
@@ -123,6 +127,7 @@ impl Gateway {
             objects: Mutex::new(Vec::new()),
             clusters: Mutex::new(HashMap::default()),
             clients,
+            pool,
             targets,
             metrics: Metrics::default(),
             config,
@@ -134,8 +139,7 @@ impl Gateway {
             while services.changed().await.is_ok() {
                 let snap = services.borrow_and_update().clone();
                 let Some(inner) = weak.upgrade() else { break };
-                let resolved =
-                    resolve::Resolved::new(Arc::new(snap), &inner.targets, &inner.clients.inline);
+                let resolved = resolve::Resolved::new(Arc::new(snap), &inner.targets, &inner.pool);
                 inner.services.store(Arc::new(resolved));
             }
         });

@@ -20,9 +20,9 @@ use hyper::body::Incoming;
 use tokio::net::tcp::OwnedReadHalf;
 
 use super::request::Framing;
-use crate::proxy::client::BoxError;
 use crate::proxy::h1::codec::Chunked;
 use crate::proxy::h1::decode::{Decoded, Decoder, poll_fill};
+use crate::proxy::types::BoxError;
 
 /// A request body.
 #[derive(Debug)]

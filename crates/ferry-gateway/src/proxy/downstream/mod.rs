@@ -44,7 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::handler;
-use super::server::ConnState;
+use super::types::ConnState;
 use body::{Handback, Reader};
 use request::{Framing, Refused, RequestHead};
 use response::{Asked, Sent};

@@ -14,7 +14,7 @@ use http_body::{Frame, SizeHint};
 use super::codec::{Chunked, Framing};
 use super::decode::{Decoded, Decoder, poll_fill};
 use super::{Conn, Slot};
-use crate::proxy::client::BoxError;
+use crate::proxy::types::BoxError;
 
 /// The body of an upstream response, still arriving.
 #[derive(Debug)]
