@@ -12,14 +12,14 @@ use std::time::Instant;
 use http::header::{self, HeaderValue};
 use http::{Request, Response};
 use http_body::Body as _;
-use http_body_util::BodyExt;
 
 use super::Inner;
-use super::downstream::{OnUpgrade, RequestBody, Upgraded};
+use super::downstream::RequestBody;
 use super::h1::fields::{self, RawFields};
 use super::outbound::{collect, mirror, prepare};
 use super::respond::{self, text};
 use super::types::{Body, ConnState, Direction};
+use super::upgrade::{self, DownstreamUpgrade};
 use crate::metrics::{FaultLabels, RequestKey, RequestSample};
 use crate::select::{self, RequestView};
 use crate::table::{
@@ -287,8 +287,7 @@ fn route<'a>(
             let (r, raw) = finish(text(status, "fault filter abort"), None, Some(wd));
             return (r, raw, name, dest, 0);
         }
-        let upgrade = req.headers().contains_key(header::UPGRADE);
-        let on_upgrade = upgrade.then(|| DownstreamUpgrade::of(&mut req));
+        let on_upgrade = DownstreamUpgrade::of(&mut req);
         let (head, body) =
             match prepare(&gw, &conn, req, rule, fwd, wd, matched.as_deref(), host_raw) {
                 Ok(x) => x,
@@ -322,60 +321,13 @@ fn route<'a>(
                 if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
                     && let Some(down) = on_upgrade
                 {
-                    let up = hyper::upgrade::on(&mut resp);
-                    tokio::spawn(async move {
-                        let Ok(up) = up.await else { return };
-                        let mut up = hyper_util::rt::TokioIo::new(up);
-                        let _ = match down {
-                            DownstreamUpgrade::Own(rx) => match rx.await {
-                                Ok(mut down) => {
-                                    tokio::io::copy_bidirectional(&mut down, &mut up).await
-                                }
-                                Err(_) => return,
-                            },
-                            DownstreamUpgrade::Hyper(on) => match on.await {
-                                Ok(down) => {
-                                    let mut down = hyper_util::rt::TokioIo::new(down);
-                                    tokio::io::copy_bidirectional(&mut down, &mut up).await
-                                }
-                                Err(_) => return,
-                            },
-                        };
-                    });
-                    let (parts, _) = resp.into_parts();
-                    let r = Response::from_parts(
-                        parts,
-                        http_body_util::Empty::new()
-                            .map_err(|e| match e {})
-                            .boxed_unsync(),
-                    );
+                    let r = upgrade::splice(resp, down);
                     return (r, None, name, dest, retries);
                 }
                 respond::strip_hop_by_hop(resp.headers_mut(), false);
                 let (r, raw) = finish(resp, a.raw, Some(wd));
                 (r, raw, name, dest, retries)
             }
-        }
-    }
-}
-
-/// Where the client's side of an upgraded connection comes from: ferry's
-/// HTTP/1.1 server hands its stream over after the `101`; hyper (TLS
-/// connections) has its own.
-enum DownstreamUpgrade {
-    Own(tokio::sync::oneshot::Receiver<Upgraded>),
-    Hyper(hyper::upgrade::OnUpgrade),
-}
-
-impl DownstreamUpgrade {
-    fn of(req: &mut Request<RequestBody>) -> Self {
-        match req
-            .extensions_mut()
-            .remove::<OnUpgrade>()
-            .and_then(|o| o.take())
-        {
-            Some(rx) => DownstreamUpgrade::Own(rx),
-            None => DownstreamUpgrade::Hyper(hyper::upgrade::on(req)),
         }
     }
 }

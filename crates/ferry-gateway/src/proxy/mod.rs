@@ -27,6 +27,7 @@ mod resolve;
 mod respond;
 mod server;
 mod types;
+mod upgrade;
 mod upstream;
 
 pub use client::HostDialer;
