@@ -16,6 +16,7 @@
 //! 3,056 to 1,696 bytes, `send`'s from 2,400 to 1,960, and a proxied request
 //! calls `memmove` 27 times (7.9 KB) instead of 38 (10.7 KB).
 
+mod access;
 mod client;
 mod downstream;
 #[doc(hidden)]
