@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ferry_core::mesh::{Endpoint, SharedDialer};
+use ferry_core::sync::MutexExt;
 use http::Uri;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -26,7 +27,7 @@ impl Targets {
     /// Registers `authority` as leading to `endpoint`'s `port` (called once
     /// per snapshot, see `resolve`).
     pub fn register(&self, authority: &str, endpoint: &Endpoint, port: u16) {
-        let mut map = self.0.lock().expect("targets lock");
+        let mut map = self.0.lock_or_recover();
         match map.get(authority) {
             Some((e, p)) if e == endpoint && *p == port => {}
             _ => {
@@ -36,7 +37,7 @@ impl Targets {
     }
 
     pub(super) fn get(&self, authority: &str) -> Option<(Endpoint, u16)> {
-        self.0.lock().expect("targets lock").get(authority).cloned()
+        self.0.lock_or_recover().get(authority).cloned()
     }
 }
 

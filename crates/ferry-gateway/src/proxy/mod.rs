@@ -42,6 +42,7 @@ use arc_swap::ArcSwap;
 use ferry_core::error::Problems;
 use ferry_core::mesh::{ServiceSnapshot, SharedDialer};
 use ferry_core::objects::StoredObject;
+use ferry_core::sync::MutexExt;
 use tokio::sync::watch;
 
 use crate::lb::Cluster;
@@ -163,9 +164,9 @@ impl Gateway {
     pub fn apply(&self, objects: Vec<Arc<StoredObject>>) -> Result<(), Problems> {
         let table = crate::compile::compile(&objects)?;
         // Destination state follows the new policies (limits, outlier settings).
-        self.inner.clusters.lock().expect("clusters lock").clear();
+        self.inner.clusters.lock_or_recover().clear();
         self.inner.table.store(Arc::new(table));
-        *self.inner.objects.lock().expect("objects lock") = objects;
+        *self.inner.objects.lock_or_recover() = objects;
         self.reload_tls();
         Ok(())
     }
@@ -173,7 +174,7 @@ impl Gateway {
     /// Where TLS Secrets are read from; reloads certificates now and every
     /// 10 s after (Secrets may be applied after the routes naming them).
     pub fn set_secret_source(&self, source: Arc<dyn crate::tls::SecretSource>) {
-        *self.inner.secrets.lock().expect("secrets lock") = Some(source);
+        *self.inner.secrets.lock_or_recover() = Some(source);
         self.reload_tls();
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
@@ -187,7 +188,7 @@ impl Gateway {
 
     /// Re-reads the TLS Secrets the table names (after a Secret changed).
     pub fn reload_tls(&self) {
-        let source = self.inner.secrets.lock().expect("secrets lock").clone();
+        let source = self.inner.secrets.lock_or_recover().clone();
         let table = self.inner.table.load();
         let cfg = source.and_then(|s| crate::tls::server_config(&table.tls, s.as_ref()));
         self.inner.tls.store(Arc::new(cfg));

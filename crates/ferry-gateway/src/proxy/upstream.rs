@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferry_core::mesh::Endpoint;
+use ferry_core::sync::MutexExt;
 use http::header;
 use http::uri::Scheme;
 use http::{Request, Response, Uri, Version};
@@ -84,7 +85,7 @@ impl Inner {
     }
 
     fn cluster(&self, dest: &Destination, policy: &TrafficPolicy) -> Arc<Cluster> {
-        let mut map = self.clusters.lock().expect("clusters lock");
+        let mut map = self.clusters.lock_or_recover();
         if let Some(c) = map.get(dest) {
             return c.clone();
         }

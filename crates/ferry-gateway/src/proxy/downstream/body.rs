@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
+use ferry_core::sync::MutexExt;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::net::tcp::OwnedReadHalf;
@@ -47,11 +48,11 @@ pub struct Handback(Mutex<Option<ReadSide>>);
 impl Handback {
     /// The read side, if the body ended cleanly.
     pub fn take(&self) -> Option<ReadSide> {
-        self.0.lock().expect("handback lock").take()
+        self.0.lock_or_recover().take()
     }
 
     fn put(&self, side: ReadSide) {
-        *self.0.lock().expect("handback lock") = Some(side);
+        *self.0.lock_or_recover() = Some(side);
     }
 }
 
