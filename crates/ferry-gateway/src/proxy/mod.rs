@@ -1,11 +1,13 @@
 //! The gateway as a running thing: the current route table and Service
 //! snapshot (both swapped atomically, so in-flight requests finish on the
 //! configuration they started with), upstream clients, per-destination
-//! load-balancing state and metrics. `server` accepts connections (`downstream`
-//! serves plain HTTP/1.1 ones), `handler` runs the request pipeline
-//! (`outbound` builds what it sends), `upstream` picks endpoints and
-//! retries (`resolve` builds their authorities once per Service snapshot),
-//! `respond` builds local answers; `types` holds what several of them share.
+//! load-balancing state and metrics. `server` accepts connections
+//! (`downstream` serves plain HTTP/1.1 ones), `handler` runs the request
+//! pipeline (`outbound` builds what it sends, `upgrade` splices upgraded
+//! connections, `access` records metrics and the access log), `upstream`
+//! picks endpoints and retries (`resolve` builds their authorities once per
+//! Service snapshot), `respond` builds local answers; `types` holds what
+//! several of them share.
 //!
 //! **Futures on the request path.** The steps of one request (`Conn::exchange`,
 //! `handle_raw`, `route`, `send`, `tries`, `try_once`) are functions that
