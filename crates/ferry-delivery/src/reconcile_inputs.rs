@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use ferry_core::app_spec::Application;
 use ferry_core::objects::{GroupKind, StoredObject};
+use ferry_core::sync::MutexExt;
 
 use crate::engine::Engine;
 use crate::object::{LABEL_APP, LABEL_ENV, set_label};
@@ -121,15 +122,7 @@ impl Engine {
             inst.namespace,
             serde_json::to_string(overrides).unwrap_or_default()
         );
-        if let Some(hit) = self
-            .inner
-            .renders
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map
-            .get(&key)
-            .cloned()
-        {
+        if let Some(hit) = self.inner.renders.lock_or_recover().map.get(&key).cloned() {
             return (*hit).clone().map(Arc::new);
         }
         let cache = self.inner.cache.clone();
@@ -166,7 +159,7 @@ impl Engine {
         })
         .await
         .map_err(|e| e.to_string())?;
-        let mut cache = self.inner.renders.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.renders.lock_or_recover();
         if cache.map.len() > 10_000 {
             cache.map.clear();
         }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use ferry_core::objects::StoredObject;
+use ferry_core::sync::MutexExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -51,7 +52,7 @@ fn ready(inner: &Inner, p: &Pod) -> bool {
         return false;
     };
     let rt = inner.pod_rt(uid);
-    let rt = rt.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = rt.lock_or_recover();
     !rt.terminating && pod_ready(&rt.status)
 }
 
