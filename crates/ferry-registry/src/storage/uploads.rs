@@ -4,6 +4,7 @@
 //! digest without reading the file back; a session lock orders appends,
 //! status queries and the commit of one upload.
 
+use ferry_core::sync::MutexExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -26,7 +27,7 @@ pub(super) struct Session {
 
 impl FsStorage {
     fn session(&self, id: &str) -> Arc<tokio::sync::Mutex<Session>> {
-        let mut map = self.sessions.lock().expect("sessions lock");
+        let mut map = self.sessions.lock_or_recover();
         map.entry(id.to_string())
             .or_insert_with(|| {
                 Arc::new(tokio::sync::Mutex::new(Session {
@@ -38,7 +39,7 @@ impl FsStorage {
     }
 
     fn forget(&self, id: &str) {
-        self.sessions.lock().expect("sessions lock").remove(id);
+        self.sessions.lock_or_recover().remove(id);
     }
 
     pub(super) async fn create_upload(&self) -> Result<String> {
