@@ -9,7 +9,15 @@ use ferry_image::Store;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::tarball::LayerDesc;
+/// A layer blob a step wrote into the store (the cache record's format).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerDesc {
+    /// Digest of the gzip blob.
+    pub digest: String,
+    /// Digest of the uncompressed tar.
+    pub diff_id: String,
+    pub size: u64,
+}
 
 /// What a cached step produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use globset::GlobBuilder;
 use sha2::{Digest, Sha256};
 
-use super::tarball::{Entries, Entry, Node};
 use crate::ignore::Ignore;
+use ferry_image::build::layer::{Entry, Layer, Owner};
 
 /// Where sources are read from.
 #[derive(Debug)]
@@ -148,13 +148,13 @@ pub fn add_source(
     dest: &str,
     dest_is_dir: bool,
     attrs: Attrs,
-    out: &mut Entries,
+    out: &mut Layer,
 ) -> Result<(), String> {
     let host = host_path(source, rel, src)?;
     let meta = fs::metadata(&host).map_err(|e| format!("`{src}`: {e}"))?;
     if meta.is_dir() {
         if !dest.is_empty() {
-            out.insert(dest.to_string(), entry(Node::Dir, &meta, attrs));
+            put(out, dest, dir_entry(&meta, attrs), attrs)?;
         }
         add_tree(source, &host, rel, dest, attrs, out)
     } else {
@@ -164,8 +164,7 @@ pub fn add_source(
         } else {
             dest.to_string()
         };
-        out.insert(target, entry(Node::File(host), &meta, attrs));
-        Ok(())
+        put(out, &target, file_entry(host, &meta, attrs), attrs)
     }
 }
 
@@ -175,7 +174,7 @@ fn add_tree(
     rel: &str,
     dest: &str,
     attrs: Attrs,
-    out: &mut Entries,
+    out: &mut Layer,
 ) -> Result<(), String> {
     let mut names: Vec<_> = fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -199,33 +198,43 @@ fn add_tree(
         let ft = meta.file_type();
         if ft.is_symlink() {
             let t = fs::read_link(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-            out.insert(
-                d,
-                Entry {
-                    node: Node::Symlink(t.to_string_lossy().into_owned()),
-                    mode: 0o777,
-                    uid: attrs.uid,
-                    gid: attrs.gid,
-                },
-            );
+            let target = t.to_string_lossy().into_owned();
+            put(out, &d, Entry::Symlink { target }, attrs)?;
         } else if ft.is_dir() {
-            out.insert(d.clone(), entry(Node::Dir, &meta, attrs));
+            put(out, &d, dir_entry(&meta, attrs), attrs)?;
             add_tree(source, &path, &r, &d, attrs, out)?;
         } else if ft.is_file() {
-            out.insert(d, entry(Node::File(path), &meta, attrs));
+            put(out, &d, file_entry(path, &meta, attrs), attrs)?;
         }
     }
     Ok(())
 }
 
-fn entry(node: Node, meta: &fs::Metadata, attrs: Attrs) -> Entry {
-    let mode = attrs.chmod.unwrap_or(meta.permissions().mode() & 0o7777);
-    Entry {
-        node,
-        mode,
+/// The mode `--chmod` gives, else the source's permission bits.
+fn mode(meta: &fs::Metadata, attrs: Attrs) -> u32 {
+    attrs.chmod.unwrap_or(meta.permissions().mode() & 0o7777)
+}
+
+fn dir_entry(meta: &fs::Metadata, attrs: Attrs) -> Entry {
+    Entry::Dir {
+        mode: mode(meta, attrs),
+    }
+}
+
+fn file_entry(source: PathBuf, meta: &fs::Metadata, attrs: Attrs) -> Entry {
+    Entry::File {
+        source,
+        mode: mode(meta, attrs),
+    }
+}
+
+/// Adds `entry` at `path` owned as `--chown` says.
+pub fn put(out: &mut Layer, path: &str, entry: Entry, attrs: Attrs) -> Result<(), String> {
+    let owner = Owner {
         uid: attrs.uid,
         gid: attrs.gid,
-    }
+    };
+    out.put(path, entry, owner).map_err(|e| e.to_string())
 }
 
 /// `a` + `b` as an image path (no leading `/`).
@@ -254,19 +263,19 @@ pub fn is_archive(path: &Path) -> bool {
 
 /// A digest over the entries and the content of every file: the cache key
 /// input of a COPY step.
-pub fn entries_digest(entries: &Entries) -> Result<String, String> {
+pub fn entries_digest(layer: &Layer) -> Result<String, String> {
     let mut h = Sha256::new();
-    for (path, e) in entries {
-        h.update(format!("{path}\0{:o}\0{}\0{}\0", e.mode, e.uid, e.gid).as_bytes());
-        match &e.node {
-            Node::Dir => h.update(b"d"),
-            Node::Whiteout => h.update(b"w"),
-            Node::Symlink(t) => h.update(format!("l{t}").as_bytes()),
-            Node::Data(d) => {
+    for (path, e, o) in layer.iter() {
+        h.update(format!("{path}\0{:o}\0{}\0{}\0", e.mode(), o.uid, o.gid).as_bytes());
+        match e {
+            Entry::Dir { .. } => h.update(b"d"),
+            Entry::Whiteout => h.update(b"w"),
+            Entry::Symlink { target } => h.update(format!("l{target}").as_bytes()),
+            Entry::Data { data, .. } => {
                 h.update(b"f");
-                h.update(Sha256::digest(d));
+                h.update(Sha256::digest(data));
             }
-            Node::File(p) => {
+            Entry::File { source: p, .. } => {
                 let mut f = fs::File::open(p).map_err(|err| format!("{}: {err}", p.display()))?;
                 let size = f.metadata().map(|m| m.size()).unwrap_or(0);
                 let mut fh = Sha256::new();
@@ -304,7 +313,7 @@ mod tests {
             ignore: None,
             is_rootfs: false,
         };
-        let mut out = Entries::new();
+        let mut out = Layer::new();
         let err =
             add_source(&src, "link", "link", "x", false, Attrs::default(), &mut out).unwrap_err();
         assert!(err.contains("outside the build context"), "{err}");
@@ -335,7 +344,7 @@ mod tests {
                 .unwrap_err()
                 .contains(".dockerignore")
         );
-        let mut out = Entries::new();
+        let mut out = Layer::new();
         add_source(
             &src,
             "",
@@ -350,12 +359,13 @@ mod tests {
             &mut out,
         )
         .unwrap();
-        let keys: Vec<&str> = out.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = out.iter().map(|(p, _, _)| p).collect();
         assert_eq!(
             keys,
             vec!["app", "app/a.txt", "app/c.md", "app/sub", "app/sub/d.txt"]
         );
-        assert_eq!(out["app/a.txt"].uid, 5);
-        assert_eq!(out["app/a.txt"].mode, 0o600);
+        let (entry, owner) = out.get("app/a.txt").unwrap();
+        assert_eq!((owner.uid, owner.gid), (5, 6));
+        assert_eq!(entry.mode(), 0o600);
     }
 }

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use super::cache::key;
 use super::copy::{self, Attrs, Source};
 use super::state::resolve_user;
-use super::tarball::{Entries, Entry, Node};
 use super::{Builder, StageRun};
 use crate::error::{Error, Result};
 use crate::ignore::Ignore;
 use crate::parse::{Copy, Step};
 use crate::progress::Event;
+use ferry_image::build::layer::{Entry, Layer};
 
 impl Builder<'_> {
     /// True when `path` (relative) is a directory in the stage's image so
@@ -191,7 +191,7 @@ impl Builder<'_> {
             || dest_raw == "."
             || dest_raw.ends_with("/.")
             || dest.is_empty();
-        let mut entries = Entries::new();
+        let mut entries = Layer::new();
         let mut srcs: Vec<String> = Vec::new();
         for s in &c.srcs {
             if c.heredocs
@@ -256,15 +256,8 @@ impl Builder<'_> {
                     dest.clone()
                 };
                 let mode = attrs.chmod.unwrap_or(0o644);
-                entries.insert(
-                    target,
-                    Entry {
-                        node: Node::Data(content.into_bytes()),
-                        mode,
-                        uid: attrs.uid,
-                        gid: attrs.gid,
-                    },
-                );
+                let data = content.into_bytes();
+                copy::put(&mut entries, &target, Entry::Data { data, mode }, attrs).map_err(bad)?;
                 continue;
             }
             if is_add
