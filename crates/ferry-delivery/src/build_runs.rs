@@ -283,7 +283,8 @@ impl Engine {
                     );
                     outcomes.push(Ok(()));
                 }
-                Err(m) => {
+                Err(e) => {
+                    let m = crate::error::report(&e);
                     self.run_step_for(run, &step, StepState::Failed, Some(m.clone()));
                     outcomes.push(Err(m));
                 }
