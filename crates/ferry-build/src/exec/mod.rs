@@ -11,6 +11,7 @@ mod cache;
 mod copy;
 mod copy_step;
 mod diff;
+mod image_paths;
 mod run_step;
 mod runc;
 mod state;
