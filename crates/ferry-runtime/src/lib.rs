@@ -24,6 +24,7 @@ mod pod;
 pub mod portforward;
 mod protocol;
 mod pss;
+mod rollout;
 mod runtime;
 mod services;
 mod store;
