@@ -65,8 +65,11 @@ impl StepCache {
     }
 
     /// Stores `rec` under `key`.
-    pub fn put(&self, key: &str, rec: &StepRecord) -> Result<(), String> {
-        let bytes = serde_json::to_vec(rec).map_err(|e| e.to_string())?;
-        ferry_image::store::write_atomic(&self.path(key), &bytes).map_err(|e| e.to_string())
+    pub fn put(&self, key: &str, rec: &StepRecord) -> ferry_image::Result<()> {
+        let bytes = serde_json::to_vec(rec).map_err(|source| ferry_image::Error::Json {
+            what: "step cache record".into(),
+            source,
+        })?;
+        ferry_image::store::write_atomic(&self.path(key), &bytes)
     }
 }

@@ -66,7 +66,7 @@ impl Builder<'_> {
             from_rootfs: from_run.is_some(),
         };
         let entries = self.copy_entries(run, step, &gather, &root, &bad)?;
-        let digest = copy::entries_digest(&entries).map_err(bad)?;
+        let digest = copy::entries_digest(&entries).map_err(|e| bad(e.to_string()))?;
         let k = from_key.unwrap_or_else(|| key(&run.key, &[kw, &dest.path, &digest]));
         run.key = k.clone();
         if let Some(rec) = self.lookup(&k) {
@@ -286,7 +286,7 @@ impl Builder<'_> {
                 let mode = g.attrs.chmod.unwrap_or(0o644);
                 let data = content.into_bytes();
                 copy::put(&mut entries, &target, Entry::Data { data, mode }, g.attrs)
-                    .map_err(bad)?;
+                    .map_err(|e| bad(e.to_string()))?;
                 continue;
             }
             if g.is_add
@@ -298,7 +298,7 @@ impl Builder<'_> {
                     "remote source `{src}` is not supported: ferry builds only read the local context; download it with RUN or put it in the context"
                 )));
             }
-            for rel in copy::expand_source(&source, src).map_err(bad)? {
+            for rel in copy::expand_source(&source, src).map_err(|e| bad(e.to_string()))? {
                 let host = source.root.join(&rel);
                 if g.is_add && !g.from_rootfs && host.is_file() && copy::is_archive(&host) {
                     let dir = self.extract_archive(&host, src, bad)?;
@@ -308,7 +308,7 @@ impl Builder<'_> {
                 let dest = &g.dest.path;
                 let into_dir = g.dest.dir || g.multi;
                 copy::add_source(&source, &rel, src, dest, into_dir, g.attrs, &mut entries)
-                    .map_err(bad)?;
+                    .map_err(|e| bad(e.to_string()))?;
             }
         }
         for (dir, rel) in &extracted {
@@ -318,7 +318,7 @@ impl Builder<'_> {
                 is_rootfs: true,
             };
             copy::add_source(&s, "", rel, &g.dest.path, true, g.attrs, &mut entries)
-                .map_err(bad)?;
+                .map_err(|e| bad(e.to_string()))?;
         }
         Ok(entries)
     }

@@ -12,7 +12,7 @@ use ferry_image::build::{ConfigSpec, HistoryEntry};
 use ferry_image::oci::{Descriptor, ImageConfiguration};
 use serde_json::json;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::parse::Healthcheck;
 
 /// One layer of the image: its blob descriptor and uncompressed digest.
@@ -181,7 +181,7 @@ impl ImageState {
 pub fn resolve_user(
     rootfs: &Path,
     spec: &str,
-) -> std::result::Result<(u32, u32, Vec<u32>), String> {
+) -> std::result::Result<(u32, u32, Vec<u32>), InputError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -203,7 +203,7 @@ pub fn resolve_user(
             .map(|l| l.split(':').collect::<Vec<_>>())
             .find(|f| f.len() > 3 && f[0] == user)
             .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-            .ok_or_else(|| format!("user `{user}` is not in the image's /etc/passwd"))?,
+            .ok_or_else(|| InputError::UnknownUser(user.to_string()))?,
     };
     if let Some(g) = group {
         gid = match g.parse::<u32>() {
@@ -213,7 +213,7 @@ pub fn resolve_user(
                 .map(|l| l.split(':').collect::<Vec<_>>())
                 .find(|f| f.len() > 2 && f[0] == g)
                 .and_then(|f| f[2].parse().ok())
-                .ok_or_else(|| format!("group `{g}` is not in the image's /etc/group"))?,
+                .ok_or_else(|| InputError::UnknownGroup(g.to_string()))?,
         };
     }
     let name = passwd
@@ -262,10 +262,8 @@ mod tests {
         );
         assert_eq!(resolve_user(d.path(), "42").unwrap(), (42, 42, vec![]));
         assert_eq!(resolve_user(d.path(), "1000:7").unwrap(), (1000, 7, vec![]));
-        assert!(
-            resolve_user(d.path(), "ghost")
-                .unwrap_err()
-                .contains("ghost")
-        );
+        let ghost = resolve_user(d.path(), "ghost").unwrap_err();
+        assert!(matches!(&ghost, InputError::UnknownUser(u) if u == "ghost"));
+        assert!(ghost.to_string().contains("/etc/passwd"), "{ghost}");
     }
 }

@@ -94,9 +94,9 @@ impl Builder<'_> {
                     layer: layer.clone(),
                 },
             )
-            .map_err(|m| Error::Image {
+            .map_err(|e| Error::Image {
                 context: "write step cache".into(),
-                message: m,
+                message: e.to_string(),
             })?;
         Ok(layer)
     }
