@@ -75,7 +75,8 @@ impl Engine {
                 {
                     Ok(t) => t,
                     Err(e) => {
-                        tracing::warn!(pipeline = %p.metadata.name, commit = %resolved.commit, error = %e, "cannot tell which images changed");
+                        let error = crate::error::report(&e);
+                        tracing::warn!(pipeline = %p.metadata.name, commit = %resolved.commit, %error, "cannot tell which images changed");
                         continue;
                     }
                 };

@@ -54,6 +54,13 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A blocking task of the engine panicked or was cancelled.
+    #[error("{what} task failed")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: BoxError,
+    },
     /// A registry could not be reached or its answer not be read.
     #[error("registry {registry} {what}")]
     RegistryTransport {
@@ -71,6 +78,16 @@ pub enum Error {
         /// `for NAME:TAG`, `listing tags of NAME`.
         what: String,
     },
+}
+
+impl Error {
+    /// A blocking task that panicked or was cancelled.
+    pub(crate) fn task(what: &'static str, e: tokio::task::JoinError) -> Self {
+        Error::Task {
+            what,
+            source: Box::new(e),
+        }
+    }
 }
 
 /// Any error, as the builder seam carries it.

@@ -151,6 +151,7 @@ impl Engine {
         status.desired_revision = Some(commit.clone());
         let pipeline = pipeline_of(&self.inner.topology, name);
         if let Err(e) = self.resolve_image_tags(app, &mut inst, &commit).await {
+            let e = crate::error::report(&e);
             status.waiting = Some(format!("cannot tell which images changed: {e}"));
             return status;
         }
@@ -257,7 +258,7 @@ impl Engine {
         app: &Application,
         inst: &mut Instance,
         commit: &str,
-    ) -> Result<(), String> {
+    ) -> crate::Result<()> {
         let pipeline = pipeline_of(&self.inner.topology, &app.metadata.name);
         let (Some(p), Some(rule)) = (pipeline, inst.rule.clone()) else {
             return Ok(());
