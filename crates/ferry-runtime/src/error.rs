@@ -57,6 +57,9 @@ pub enum Error {
         "image `{image}` not found: no registry holds it (build it or push it to the region's registry)"
     )]
     NoImage { image: String },
+    /// A `pod-security.kubernetes.io/enforce` value that is not a level.
+    #[error("`{0}` is not a Pod Security Standards level: use privileged, baseline or restricted")]
+    PssLevel(String),
     /// The caller's token does not reach what the request touches.
     #[error("{0}")]
     Forbidden(String),
