@@ -90,10 +90,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn invalid(pos: &Pos, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(pos: &Pos, message: impl std::fmt::Display) -> Self {
         Error::Invalid {
             pos: pos.clone(),
-            message: message.into(),
+            message: message.to_string(),
         }
     }
 
@@ -124,6 +124,88 @@ impl Error {
             self,
             Error::Syntax { .. } | Error::Invalid { .. } | Error::Options(_)
         )
+    }
+}
+
+/// What is wrong with one input of a step (a source path, a variable
+/// reference, a user, a platform, an entitlement) before the step's
+/// position is known; the executor turns it into [`Error::Invalid`] with
+/// `Dockerfile:line:column` and the instruction.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    #[error("source `{src}` is outside the build context")]
+    OutsideContext { src: String },
+    #[error("source `{src}` is outside the build context (it resolves to {})", resolved.display())]
+    Escapes { src: String, resolved: PathBuf },
+    #[error("`{src}` not found in the build context")]
+    NotFound { src: String },
+    #[error("`{src}` is excluded by .dockerignore")]
+    Ignored { src: String },
+    #[error("no source files were specified: `{src}` matches nothing")]
+    NoMatch { src: String },
+    #[error("invalid pattern `{src}`: {source}")]
+    Pattern {
+        src: String,
+        #[source]
+        source: globset::Error,
+    },
+    /// A source in another stage's or image's tree cannot be resolved.
+    #[error("`{src}`: {source}")]
+    Rootfs {
+        src: String,
+        #[source]
+        source: ferry_image::Error,
+    },
+    #[error("`{src}`: {source}")]
+    Source {
+        src: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The layer refused an entry (a path with `..`).
+    #[error(transparent)]
+    Layer(ferry_image::Error),
+    #[error("user `{0}` is not in the image's /etc/passwd")]
+    UnknownUser(String),
+    #[error("group `{0}` is not in the image's /etc/group")]
+    UnknownGroup(String),
+    #[error("invalid platform `{0}` (use os/arch, e.g. linux/amd64)")]
+    InvalidPlatform(String),
+    #[error(
+        "platform `{wanted}` cannot be built here: this host runs {host} and ferry does not emulate other platforms"
+    )]
+    ForeignPlatform { wanted: String, host: String },
+    #[error(
+        "entitlement `security.insecure` is not supported by ferry build (RUN --security=insecure is refused)"
+    )]
+    InsecureEntitlement,
+    #[error("unknown entitlement `{0}`; ferry build knows `network.host`")]
+    UnknownEntitlement(String),
+    /// A variable reference or quote in an instruction is malformed.
+    #[error("{0}")]
+    Substitution(&'static str),
+    #[error("unsupported modifier '{op}' in ${{{name}...}}")]
+    Modifier { op: char, name: String },
+    #[error("bad substitution: unexpected '{found}' in ${{{name}...}}")]
+    Unexpected { found: char, name: String },
+    /// `${NAME?message}` with NAME unset.
+    #[error("{name}: {message}")]
+    Required { name: String, message: String },
+}
+
+impl InputError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        InputError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 

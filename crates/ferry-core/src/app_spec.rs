@@ -223,7 +223,7 @@ pub fn validate(
     for (doc, app) in apps {
         let name = app.metadata.name.as_str();
         if let Err(m) = validate_dns_label(name) {
-            problems.push(doc.problem("metadata.name", m));
+            problems.push(doc.problem("metadata.name", m.to_string()));
         }
         if let Some(first) = names.insert(name, doc.index) {
             problems.push(doc.problem(
@@ -288,7 +288,7 @@ pub fn validate(
     }
     for (doc, p) in pipelines {
         if let Err(m) = validate_dns_label(&p.metadata.name) {
-            problems.push(doc.problem("metadata.name", m));
+            problems.push(doc.problem("metadata.name", m.to_string()));
         }
         if !app_names.contains(&p.spec.application.as_str()) {
             problems.push(

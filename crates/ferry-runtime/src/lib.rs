@@ -24,6 +24,7 @@ mod pod;
 pub mod portforward;
 mod protocol;
 mod pss;
+mod rollout;
 mod runtime;
 mod services;
 mod store;
@@ -91,7 +92,7 @@ impl Runtime {
         sys::become_subreaper();
         let images: Arc<dyn images::ImageSource> = match cfg.images.clone() {
             Some(i) => i,
-            None => Arc::new(OciImages::open(cfg.data_dir.join("images")).map_err(Error::Other)?),
+            None => Arc::new(OciImages::open(cfg.data_dir.join("images"))?),
         };
         let runc = Runc {
             bin: cfg.oci_runtime.clone(),

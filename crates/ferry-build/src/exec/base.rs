@@ -5,18 +5,18 @@
 use ferry_image::pull::{Platform, PullOptions, image_name, pull};
 use ferry_image::{ImageRef, LocalImage, RegistryClient, Store};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 
 /// Checks a `--platform` value against the host.
-pub fn check_platform(wanted: &str) -> std::result::Result<(), String> {
+pub fn check_platform(wanted: &str) -> std::result::Result<(), InputError> {
     let host = Platform::current();
-    let want = Platform::parse(wanted)
-        .ok_or_else(|| format!("invalid platform `{wanted}` (use os/arch, e.g. linux/amd64)"))?;
+    let want =
+        Platform::parse(wanted).ok_or_else(|| InputError::InvalidPlatform(wanted.to_string()))?;
     if want.os != host.os || want.architecture != host.architecture {
-        return Err(format!(
-            "platform `{wanted}` cannot be built here: this host runs {}/{} and ferry does not emulate other platforms",
-            host.os, host.architecture
-        ));
+        return Err(InputError::ForeignPlatform {
+            wanted: wanted.to_string(),
+            host: format!("{}/{}", host.os, host.architecture),
+        });
     }
     Ok(())
 }

@@ -389,7 +389,7 @@ async fn pull_all(
                         format!("failed to pull image \"{image}\": {why}"),
                     );
                     set_status(rt, init, &c.name, |s| {
-                        s.state = Some(waiting(reason, why.clone()))
+                        s.state = Some(waiting(reason, why.to_string()))
                     });
                     let delay = container::backoff(
                         inner.cfg.backoff_base,
