@@ -218,9 +218,12 @@ impl Builder<'_> {
     pub(super) fn write(&self, layer: &Layer) -> Result<LayerDesc> {
         let written = layer
             .write(&self.store, Compression::GzipFast)
-            .map_err(|e| Error::Image {
-                context: "store layer".into(),
-                message: e.to_string(),
+            .map_err(|e| match e {
+                ferry_image::Error::Io { path, source, .. } => Error::io(path, source),
+                e => Error::Image {
+                    context: "store layer".into(),
+                    message: e.to_string(),
+                },
             })?;
         Ok(LayerDesc {
             digest: written.descriptor.digest().to_string(),

@@ -228,10 +228,22 @@ impl Layer {
         Ok(())
     }
 
-    /// Writes the layer as a compressed blob into `store`.
+    /// Writes the layer as a compressed blob into `store`. A failure (a
+    /// full disk) leaves no partial file in the store's `ingest/`.
     pub fn write(&self, store: &Store, compression: Compression) -> Result<WrittenLayer> {
         let tmp = store.ingest_path();
-        let file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        self.write_at(store, compression, &tmp).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
+
+    fn write_at(
+        &self,
+        store: &Store,
+        compression: Compression,
+        tmp: &std::path::Path,
+    ) -> Result<WrittenLayer> {
+        let file = File::create(tmp).map_err(|e| Error::io("create", tmp, e))?;
         let outer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
         let result = match compression {
             Compression::Gzip | Compression::GzipFast => {
@@ -246,19 +258,19 @@ impl Layer {
             }
             Compression::Zstd => {
                 let enc = zstd::stream::write::Encoder::new(outer, 3)
-                    .map_err(|e| Error::io("compress layer", &tmp, e))?;
+                    .map_err(|e| Error::io("compress layer", tmp, e))?;
                 self.write_tar(enc)
                     .and_then(|(enc, diff_id)| Ok((enc.finish()?, diff_id)))
             }
             Compression::None => self.write_tar(outer),
         };
-        let (outer, diff_id) = result.map_err(|e| Error::io("write layer", &tmp, e))?;
+        let (outer, diff_id) = result.map_err(|e| Error::io("write layer", tmp, e))?;
         let (buf, digest, size) = outer.finish();
         let file = buf
             .into_inner()
-            .map_err(|e| Error::io("write layer", &tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io("fsync", &tmp, e))?;
-        store.commit(&tmp, &digest)?;
+            .map_err(|e| Error::io("write layer", tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io("fsync", tmp, e))?;
+        store.commit(tmp, &digest)?;
         Ok(WrittenLayer {
             descriptor: Descriptor::new(compression.media_type(), size, digest::parse(&digest)?),
             diff_id,
