@@ -3,8 +3,8 @@
 # each proxying to the same two backends with 50/50 weights.
 #
 # Measures, for each proxy pinned to CPU 0 (one core: nginx and HAProxy with
-# one worker, ferry's standalone example with one tokio worker; the load
-# generators and the backends share CPU 1):
+# one worker, ferry as shipped, `ferry gateway serve --workers 1`, one
+# thread; the load generators and the backends share CPU 1):
 #   * p99 latency added over calling a backend directly, at fixed rates
 #     (1k and 10k requests/s; the crate's open-loop `loadgen` example,
 #     latency measured from each request's scheduled time);
@@ -27,7 +27,8 @@
 #
 # Usage: bench/gateway.sh   (env: DURATION=seconds per run, default 10;
 #                            IDLE_CONNS, default 9900; ROUNDS, default 3;
-#                            TESTS, default "lat sat mem ir"; SKIP_BUILD=1)
+#                            TESTS, default "lat sat mem ir"; SKIP_BUILD=1;
+#                            FERRY_BIN, default the perf build of `ferry`)
 # Needs: nginx, haproxy, wrk, valgrind (Debian), python3.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,10 +43,10 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # 20000 here; IDLE_CONNS must fit
 
-echo "building ferry gateway (perf profile)..." >&2
-[ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && cargo build -q --profile perf -p ferry-gateway --example standalone --example loadgen)
+echo "building ferry and the load generator (perf profile)..." >&2
+[ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && cargo build -q --profile perf -p ferry && cargo build -q --profile perf -p ferry-gateway --example loadgen)
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-FERRY_BIN="$TARGET/perf/examples/standalone"
+FERRY_BIN="${FERRY_BIN:-$TARGET/perf/ferry}"
 LOADGEN="$TARGET/perf/examples/loadgen"
 
 # --- backends: a trivial static answer, on CPU 1 ---
@@ -93,7 +94,8 @@ backend b
 EOF
 taskset -c 0 haproxy -f "$WORK/haproxy.cfg" -db 2>"$WORK/logs/haproxy.err" & PIDS+=($!); HAP_PID=$!
 
-# --- ferry: the same split as an Istio VirtualService ---
+# --- ferry: the same split as an Istio VirtualService; the two backends
+# as a ServiceEntry listing their addresses ---
 cat > "$WORK/routes.yaml" <<EOF
 apiVersion: networking.istio.io/v1
 kind: Gateway
@@ -118,9 +120,25 @@ spec:
   - route:
     - {destination: {host: web, subset: v1}, weight: 50}
     - {destination: {host: web, subset: v2}, weight: 50}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: web}
+spec:
+  hosts: [web]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: STATIC
+  endpoints:
+  - {address: 127.0.0.1, ports: {http: $B1}, labels: {version: v1}}
+  - {address: 127.0.0.1, ports: {http: $B2}, labels: {version: v2}}
 EOF
-FERRY_WORKERS=1 taskset -c 0 "$FERRY_BIN" --listen 127.0.0.1:$FRY --routes "$WORK/routes.yaml" \
-  --service "default/web=v1@127.0.0.1:$B1,v2@127.0.0.1:$B2" 2>"$WORK/logs/ferry.err" & PIDS+=($!); FRY_PID=$!
+# Access logs are off on all three: nginx's `access_log off`, HAProxy's
+# default (no `log` line), and ferry's per-request `ferry::access` event
+# (on at info level by default; 2.2x the instructions per request when
+# written to a file, about 50k instead of 22k).
+FERRY_LOG="info,ferry::access=off"
+RUST_LOG=$FERRY_LOG taskset -c 0 "$FERRY_BIN" gateway serve --workers 1 --listen 127.0.0.1:$FRY -f "$WORK/routes.yaml" \
+  >"$WORK/logs/ferry.out" 2>"$WORK/logs/ferry.err" & PIDS+=($!); FRY_PID=$!
 
 wait_port() { for _ in $(seq 1 100); do curl -sf -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.1; done; echo "port $1 never answered" >&2; cat "$WORK"/logs/* >&2; exit 1; }
 for p in $B1 $B2 $NGX $HAP $FRY; do wait_port $p; done
@@ -192,9 +210,9 @@ ir() {
                "$WORK/haproxy.cfg" > "$WORK/haproxy-ir.cfg"
            taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$cg.%p" \
              haproxy -f "$WORK/haproxy-ir.cfg" -db 2>"$WORK/logs/ir.haproxy" & vp=$! ;;
-    ferry) FERRY_WORKERS=1 taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$cg.%p" \
-             "$FERRY_BIN" --listen 127.0.0.1:$IRP --routes "$WORK/routes.yaml" \
-             --service "default/web=v1@127.0.0.1:$B1,v2@127.0.0.1:$B2" 2>"$WORK/logs/ir.ferry" & vp=$! ;;
+    ferry) RUST_LOG=$FERRY_LOG taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$cg.%p" \
+             "$FERRY_BIN" gateway serve --workers 1 --listen 127.0.0.1:$IRP -f "$WORK/routes.yaml" \
+             >/dev/null 2>"$WORK/logs/ir.ferry" & vp=$! ;;
   esac
   for _ in $(seq 1 300); do curl -sf -o /dev/null "http://127.0.0.1:$IRP/" && break; sleep 0.1; done
   taskset -c 1 wrk -t1 -c64 -d2s "http://127.0.0.1:$IRP/" >/dev/null

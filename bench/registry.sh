@@ -1,49 +1,49 @@
 #!/usr/bin/env bash
 # Benchmark: ferry's registry against CNCF Distribution v3, side by side on
-# this machine in the same run. Push (crane) of one 1 GiB image of four
-# layers and of 1,000 small images; pull of the same with curl into
-# /dev/null (see pull_big and pull_small: a fast client, so the servers are
-# timed, not the client's process starts and disk writes); peak RSS of each
-# server. Both servers run at once and every phase alternates between them
-# (which one goes first flips each round), so page cache and machine noise
-# hit both. Prints each round's times, each server's CPU time per phase and
-# the ratios ferry / Distribution: throughput (Distribution's time /
-# ferry's; targets: pull >= 1.5, push >= 1.2) and peak RSS (ferry's /
-# Distribution's; target <= 0.5).
+# this machine in the same run, with the machine's floor beside them: nginx
+# serving the very blob files the images were made of (sendfile on), for
+# the pulls. Phases:
+#   push big:   crane push of one image of BIG_MIB (default 2.5 GiB) in four
+#               layers, to fresh servers each round;
+#   pull big:   that image pulled PULL_REPEAT times in a row (default 3, so
+#               7.5 GiB per phase): manifest by tag, then the four layers at
+#               once, each read by curl into /dev/null;
+#   push small: 1,000 small images, 8 crane processes at once;
+#   pull small: the 1,000 images pulled PULL_REPEAT times by 8 curl
+#               clients at once, each over one keep-alive connection.
+# The same client, data and checks for every server. Servers run side by
+# side; the order rotates every round (pushes: Distribution first in odd
+# rounds, ferry first in even ones; pulls: the three take turns going
+# first), so page cache and machine noise hit them alike. Each phase lasts
+# seconds (several GiB), and runs ROUNDS times (default 5): the report gives
+# the median and the spread (min-max) per phase and server, the ratios of
+# the medians with the spread of the per-round ratios, each server's CPU
+# time, and peak RSS. Ratios are throughputs: ferry / Distribution =
+# Distribution's time / ferry's (targets: pull >= 1.5, push >= 1.2), and
+# ferry / nginx = nginx's time / ferry's (1.0 = as fast as the machine
+# serves the files; peak RSS: ferry's / Distribution's, target <= 0.5).
+# Disk: the generated image plus one copy in each registry (3 x BIG_MIB at
+# once), checked with df before starting; everything is removed on exit.
 #
-# Figures on the 2-core dev machine (2026-11-22, one run of --rounds 3,
-# another engineer's builds alongside, load average 7-8), ferry /
-# Distribution, per round:
-#   pull big 1.42x, 1.06x, 1.72x; pull small 5.72x, 7.11x, 4.16x;
-#   push big 1.62x, 1.14x, 1.87x; push small 1.98x, 1.90x, 2.37x;
-#   peak RSS 0.34x (31 vs 91 MiB).
-#   pull small: ferry 0.55-0.58 s (server CPU 0.37-0.55 s), Distribution
-#   2.4-3.9 s (server CPU 3.8-4.1 s). With crane pull into directories (one
-#   process per image) the same phase took 5.3-5.5 s for both and measured
-#   crane: 1.41x with ferry's server CPU at 0.93 s vs Distribution's 5.50 s.
-#   With blobs sent from memory maps (storage/chunks.rs), two runs of
-#   --rounds 3 right after (load 2-7): pull big 1.57x, 1.68x, 1.67x and
-#   1.45x, 1.45x, 1.73x (ferry's server CPU 0.24-0.40 s, was 0.34-0.48 s;
-#   Distribution's 0.54-0.73 s); pull small 6.02-7.20x; push big
-#   1.59-1.92x; push small 1.55-2.14x; peak RSS 0.38-0.39x (33-35 MiB).
-#   The 1 GiB phases last 0.3-2 s and swing up to 2x between rounds.
-#
-# Usage: bench/registry.sh [--small N] [--big-mib M] [--rounds R]
-# Needs Go (builds Distribution and crane into $FERRY_PEERS_DIR once);
+# Usage: bench/registry.sh [--small N] [--big-mib M] [--rounds R] [--pull-repeat K]
+# Needs Go (builds Distribution and crane into $FERRY_PEERS_DIR once), nginx;
 # FERRY_BIN=path skips building ferry.
 set -euo pipefail
 
 SMALL=1000
-BIG_MIB=1024
-ROUNDS=1
+BIG_MIB=2560
+ROUNDS=5
+PULL_REPEAT=3
 while [ $# -gt 0 ]; do
   case "$1" in
     --small) SMALL="$2"; shift 2 ;;
     --big-mib) BIG_MIB="$2"; shift 2 ;;
     --rounds) ROUNDS="$2"; shift 2 ;;
-    *) echo "usage: $0 [--small N] [--big-mib M] [--rounds R]" >&2; exit 2 ;;
+    --pull-repeat) PULL_REPEAT="$2"; shift 2 ;;
+    *) echo "usage: $0 [--small N] [--big-mib M] [--rounds R] [--pull-repeat K]" >&2; exit 2 ;;
   esac
 done
+NGINX=${NGINX:-/usr/sbin/nginx}
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PEERS="${FERRY_PEERS_DIR:-$HOME/.cache/ferry/peers}"
@@ -61,16 +61,29 @@ if [ -z "$FERRY" ]; then
 fi
 
 WORK="$(mktemp -d /tmp/ferry-bench-registry.XXXXXX)"
+# The generated image and a copy in each registry, plus 1 GiB to spare.
+need_mib=$((3 * BIG_MIB + 1024))
+free_mib=$(df -m --output=avail "$WORK" | tail -1)
+if [ "$free_mib" -lt "$need_mib" ]; then
+  echo "$WORK has $free_mib MiB free, the benchmark needs $need_mib MiB: lower --big-mib" >&2
+  rm -rf "$WORK"; exit 1
+fi
+# nginx's workers run as nobody: they read the generated files.
+chmod 755 "$WORK"
 PIDS=()
-cleanup() { for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+NGPID=""
+cleanup() { for p in "${PIDS[@]+"${PIDS[@]}"}" $NGPID; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 wait_up() { for _ in $(seq 200); do curl -fs "http://$1/v2/" >/dev/null && return 0; sleep 0.05; done; echo "server $1 did not start" >&2; exit 1; }
 peak_rss_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
-# CPU seconds (user + system) a process has used so far.
-cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# CPU seconds (user + system) a process and its children (nginx's workers)
+# have used so far.
+cpu_s() { local q t=0; for q in $1 $(pgrep -P "$1" || true); do
+  t=$((t + $(awk '{print $14 + $15}' "/proc/$q/stat"))); done
+  echo "$t / $(getconf CLK_TCK)" | bc -l; }
 
 echo "== generating images (1 x ${BIG_MIB} MiB in 4 layers, ${SMALL} small) =="
 python3 - "$WORK" "$BIG_MIB" "$SMALL" <<'PY'
@@ -137,7 +150,7 @@ PY
 # disk writes and hashing more than the server, and made any two servers
 # look alike; curl stays out of the way (it checks the status and, below,
 # the byte count). Every layer is also fetched with crane, which verifies
-# the digest, once per server and round, outside the timing (verify_big).
+# the digest, once per server in the first round, outside the timing (verify_big).
 pull_big() {
   local addr="$1" tag="$2" pids=() d pid
   curl -fsS -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
@@ -184,6 +197,14 @@ small_lists() {
       printf "200 %s %s/blobs/%s\n", $(j + 1), u, $j > want
     }
   }' "$WORK/small.list"
+  # The whole set PULL_REPEAT times over, by the same clients.
+  local c f
+  for c in $(seq 0 $((SMALL_CLIENTS - 1))); do
+    for f in urls expect; do
+      for _ in $(seq "$PULL_REPEAT"); do cat "$WORK/spull/$f.$c"; done >"$WORK/spull/$f.$c.all"
+      mv "$WORK/spull/$f.$c.all" "$WORK/spull/$f.$c"
+    done
+  done
 }
 pull_small() {
   local c pids=() pid
@@ -232,7 +253,7 @@ phase() {
     push_big)
       t0=$(now); "$CRANE" push --insecure "$WORK/big" "$addr/big/image:$tag" >/dev/null 2>&1; t1=$(now) ;;
     pull_big)
-      t0=$(now); pull_big "$addr" "$tag"; t1=$(now) ;;
+      t0=$(now); for _ in $(seq "$PULL_REPEAT"); do pull_big "$addr" "$tag"; done; t1=$(now) ;;
     push_small)
       t0=$(now)
       seq 0 $((SMALL - 1)) | xargs -P 8 -I{} "$CRANE" push --insecure "$WORK/small/{}" "$addr/small/img{}:$tag" >/dev/null 2>&1
@@ -273,49 +294,116 @@ stop_servers() {
   rm -rf "$WORK/dist-data" "$WORK/ferry-data"
 }
 
-ratio() { echo "scale=2; $1 / $2" | bc -l; }
-PHASES=(push_big pull_big push_small pull_small)
-declare -A SUM_D SUM_F
-for p in "${PHASES[@]}"; do SUM_D[$p]=0; SUM_F[$p]=0; done
+# nginx, the floor for pulls: the generated files themselves, under the
+# URLs a registry serves them at (symbolic links: tag `latest`), sendfile
+# on, one worker per core as the registries use every core.
+start_nginx() {
+  local r="$WORK/ngx/root/v2" md i rest d
+  mkdir -p "$r/big/image/manifests" "$r/big/image/blobs" "$WORK/ngx/logs"
+  md=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"])' "$WORK/big/index.json")
+  ln -s "$WORK/big/blobs/sha256/${md#sha256:}" "$r/big/image/manifests/latest"
+  for d in $BIG_LAYERS; do ln -s "$WORK/big/blobs/sha256/${d#sha256:}" "$r/big/image/blobs/$d"; done
+  while read -r i md _ rest; do
+    mkdir -p "$r/small/img$i/manifests" "$r/small/img$i/blobs"
+    ln -s "$WORK/small/$i/blobs/sha256/${md#sha256:}" "$r/small/img$i/manifests/latest"
+    set -- $rest
+    while [ $# -gt 0 ]; do ln -s "$WORK/small/$i/blobs/sha256/${1#sha256:}" "$r/small/img$i/blobs/$1"; shift 2; done
+  done <"$WORK/small.list"
+  chmod -R a+rX "$WORK/big" "$WORK/small" "$WORK/ngx/root"
+  NPORT=$(free_port)
+  cat > "$WORK/ngx/nginx.conf" <<NGX
+worker_processes $(nproc); pid $WORK/ngx/nginx.pid; error_log $WORK/ngx/logs/error.log;
+events { worker_connections 1024; }
+http { access_log off; sendfile on; tcp_nopush on; keepalive_requests 100000;
+  default_type application/octet-stream; open_file_cache max=10000;
+  server { listen 127.0.0.1:$NPORT; root $WORK/ngx/root; } }
+NGX
+  "$NGINX" -p "$WORK/ngx" -c "$WORK/ngx/nginx.conf" -g 'daemon off;' 2>"$WORK/ngx/logs/stderr" &
+  NGPID=$!
+  for _ in $(seq 200); do curl -fs -o /dev/null "http://127.0.0.1:$NPORT/v2/big/image/manifests/latest" && return 0; sleep 0.05; done
+  echo "nginx did not start" >&2; cat "$WORK/ngx/logs/"* >&2; exit 1
+}
 
+# Per phase and server: the seconds and server CPU seconds of every round.
+declare -A T_ CPU_
+PHASES=(push_big pull_big push_small pull_small)
+run_one() { # phase server round
+  local pid addr tag="r$3" c0
+  case $2 in
+    distribution) pid=$DPID; addr="127.0.0.1:$DPORT" ;;
+    ferry) pid=$FPID; addr="127.0.0.1:$FPORT" ;;
+    nginx) pid=$NGPID; addr="127.0.0.1:$NPORT"; tag=latest ;;
+  esac
+  c0=$(cpu_s "$pid")
+  phase "$1" "$addr" "$tag"
+  T_[$1,$2]+=" $T"; CPU_[$1,$2]+=" $(echo "$(cpu_s "$pid") - $c0" | bc -l)"
+}
+
+start_nginx
 DRSS=0; FRSS=0
-echo "== running ${ROUNDS} round(s), each on fresh servers =="
-echo "   push: crane push (small images: 8 crane processes at once)"
-echo "   pull big: manifest by tag, then the 4 layers at once, curl into /dev/null"
-echo "   pull small: ${SMALL_CLIENTS} curl clients at once, each over one connection: per image"
+echo "== running ${ROUNDS} round(s), each on fresh registries =="
+echo "   push big: crane push of ${BIG_MIB} MiB in 4 layers; push small: ${SMALL} images, 8 crane processes at once"
+echo "   pull big: ${PULL_REPEAT} x (manifest by tag, then the 4 layers at once, curl into /dev/null)"
+echo "   pull small: ${SMALL_CLIENTS} curl clients at once, each over one connection: ${PULL_REPEAT} x per image"
 echo "     the manifest by tag, then config and layer into /dev/null; every status and size checked"
+echo "   pulls also from nginx serving the generated files (sendfile): the machine's floor"
 for round in $(seq 1 "$ROUNDS"); do
   start_servers
-  tag="r$round"
   for p in "${PHASES[@]}"; do
-    if [ $((round % 2)) -eq 1 ]; then order="d f"; else order="f d"; fi
+    case $p in
+      push_*) if [ $((round % 2)) -eq 1 ]; then order="distribution ferry"; else order="ferry distribution"; fi ;;
+      pull_*) order=$(echo distribution ferry nginx distribution ferry nginx | cut -d' ' -f$(( (round - 1) % 3 + 1 ))-$(( (round - 1) % 3 + 3 ))) ;;
+    esac
+    line=""
     for who in $order; do
-      if [ "$who" = d ]; then
-        c0=$(cpu_s "$DPID"); phase "$p" "127.0.0.1:$DPORT" "$tag"; TD=$T; CD=$(echo "$(cpu_s "$DPID") - $c0" | bc -l)
-      else
-        c0=$(cpu_s "$FPID"); phase "$p" "127.0.0.1:$FPORT" "$tag"; TF=$T; CF=$(echo "$(cpu_s "$FPID") - $c0" | bc -l)
-      fi
+      run_one "$p" "$who" "$round"
+      line+=$(printf "  %s %.2fs (cpu %.2fs)" "$who" "$T" "$(echo "${CPU_[$p,$who]}" | awk '{print $NF}')")
     done
-    SUM_D[$p]=$(echo "${SUM_D[$p]} + $TD" | bc -l); SUM_F[$p]=$(echo "${SUM_F[$p]} + $TF" | bc -l)
-    printf "round %d %-10s distribution %7.2fs (server cpu %6.2fs, peak RSS %4d MiB)  ferry %7.2fs (server cpu %6.2fs, peak RSS %4d MiB)  ferry/distribution %sx\n" \
-      "$round" "$p" "$TD" "$CD" $(($(peak_rss_kib "$DPID") / 1024)) "$TF" "$CF" $(($(peak_rss_kib "$FPID") / 1024)) "$(ratio "$TD" "$TF")"
+    echo "round $round $p:$line"
   done
   d=$(peak_rss_kib "$DPID"); f=$(peak_rss_kib "$FPID")
-  verify_big "127.0.0.1:$DPORT" "$tag"; verify_big "127.0.0.1:$FPORT" "$tag"
-  verify_small "127.0.0.1:$DPORT" "$tag"; verify_small "127.0.0.1:$FPORT" "$tag"
+  # Digests checked with crane in the first round (every round checks each
+  # response's status and size); the servers start empty every round.
+  if [ "$round" = 1 ]; then
+    verify_big "127.0.0.1:$DPORT" "r$round"; verify_big "127.0.0.1:$FPORT" "r$round"
+    verify_small "127.0.0.1:$DPORT" "r$round"; verify_small "127.0.0.1:$FPORT" "r$round"
+  fi
   [ "$d" -gt "$DRSS" ] && DRSS=$d
   [ "$f" -gt "$FRSS" ] && FRSS=$f
   stop_servers
 done
-echo
-echo "== totals over ${ROUNDS} round(s) (${BIG_MIB} MiB image in 4 layers; ${SMALL} small images) =="
-printf "%-12s %10s %10s\n" "" distribution ferry
-for p in "${PHASES[@]}"; do printf "%-12s %9.2fs %9.2fs\n" "$p" "${SUM_D[$p]}" "${SUM_F[$p]}"; done
-printf "%-12s %7d MiB %6d MiB\n" "peak RSS" $((DRSS / 1024)) $((FRSS / 1024))
-echo
-echo "== ratios ferry / distribution (throughput = distribution time / ferry time) =="
-echo "pull big   (${BIG_MIB} MiB):   $(ratio "${SUM_D[pull_big]}" "${SUM_F[pull_big]}")x   (target >= 1.5)"
-echo "pull small (${SMALL} images): $(ratio "${SUM_D[pull_small]}" "${SUM_F[pull_small]}")x   (target >= 1.5)"
-echo "push big   (${BIG_MIB} MiB):   $(ratio "${SUM_D[push_big]}" "${SUM_F[push_big]}")x   (target >= 1.2)"
-echo "push small (${SMALL} images): $(ratio "${SUM_D[push_small]}" "${SUM_F[push_small]}")x   (target >= 1.2)"
-echo "peak RSS:                 $(ratio "$FRSS" "$DRSS")x   (target <= 0.5)"
+
+python3 - "$ROUNDS" "$BIG_MIB" "$SMALL" "$PULL_REPEAT" "$DRSS" "$FRSS" <<REPORT
+import statistics, sys
+rounds, big_mib, small, rep, drss, frss = map(int, sys.argv[1:])
+t = {$(for k in "${!T_[@]}"; do printf '"%s": [%s], ' "$k" "$(echo ${T_[$k]} | tr ' ' ',')"; done)}
+cpu = {$(for k in "${!CPU_[@]}"; do printf '"%s": [%s], ' "$k" "$(echo ${CPU_[$k]} | tr ' ' ',')"; done)}
+med = statistics.median
+gib = {"push_big": big_mib / 1024, "pull_big": rep * big_mib / 1024}
+what = {"push_big": f"{big_mib} MiB", "pull_big": f"{rep} x {big_mib} MiB",
+        "push_small": f"{small} images", "pull_small": f"{rep} x {small} images"}
+print()
+print(f"== seconds per phase over {rounds} rounds: median (min-max), server CPU median ==")
+for p in ["push_big", "pull_big", "push_small", "pull_small"]:
+    cells = []
+    for who in ["distribution", "ferry", "nginx"]:
+        v = t.get(f"{p},{who}")
+        if not v:
+            continue
+        rate = f", {gib[p] / med(v):.2f} GiB/s" if p in gib else ""
+        cells.append(f"{who} {med(v):.2f}s ({min(v):.2f}-{max(v):.2f}{rate}; cpu {med(cpu[f'{p},{who}']):.2f}s)")
+    print(f"{p:10} {what[p]:>18}: " + "; ".join(cells))
+print()
+print("== ratios (throughput: the other's time / ferry's; median of rounds, per-round spread) ==")
+targets = {"pull_big": 1.5, "pull_small": 1.5, "push_big": 1.2, "push_small": 1.2}
+for p in ["pull_big", "pull_small", "push_big", "push_small"]:
+    f = t[f"{p},ferry"]
+    for peer in ["distribution", "nginx"]:
+        o = t.get(f"{p},{peer}")
+        if not o:
+            continue
+        per = [b / a for a, b in zip(f, o)]
+        tail = f"(target >= {targets[p]})" if peer == "distribution" else "(1.00 = the machine's floor)"
+        print(f"{p:10} ferry / {peer:12} {med(o) / med(f):5.2f}x  (rounds {min(per):.2f}-{max(per):.2f})  {tail}")
+print(f"peak RSS   ferry / distribution {frss / drss:5.2f}x  ({frss // 1024} vs {drss // 1024} MiB; target <= 0.5)")
+REPORT

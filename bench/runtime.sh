@@ -6,19 +6,32 @@
 # --network none).
 #
 # Measures, for 1, 10 and 50 replicas: wall time from apply to every pod
-# running and Ready (ferry: `ferry apply` then polling `ferry get deploy`;
-# podman: `podman kube play`, which returns once every container started,
-# then polling `podman pod ps` until all are Running). Prints the ratio
-# (podman / ferry; the target is >= 3). Then ferry's own memory (RSS of
-# `ferry up`) for 100 running pods, minus its RSS with none (target < 50 MB).
+# running (ferry: `ferry apply`; podman: `podman kube play`, which returns
+# once every container started; each one CLI process), then polled until
+# all are up. Prints the ratio (podman / ferry; the target is >= 3). Then
+# ferry's own memory (RSS of `ferry up`) for 100 running pods, minus its RSS
+# with none (target < 50 MB).
 #
-# Needs root, runc, podman, catatonit, skopeo. FERRY defaults to the perf
-# binary (cargo build --profile perf -p ferry). Podman is given a runc wrapper
-# that drops process.rlimits, because this sandbox forbids raising limits
-# (ferry's containers inherit its limits instead).
+# The same on both sides:
+#   * polling: one curl request every 20 ms against each side's own served
+#     API, never a CLI process per poll (whose start-up would dominate and
+#     load the CPUs the containers start on): ferry's API
+#     (`readyReplicas` of the Deployment; no readiness probe, so a pod is
+#     ready once its container runs), and podman's REST API from `podman
+#     system service` on a unix socket, started before the runs (the
+#     pods' `Status` is `Running` once all their containers run);
+#   * the OCI runtime: both call runc through the same wrapper, a shell
+#     script that rewrites the bundle's config.json without
+#     `process.rlimits` (jq) and execs runc. This sandbox forbids runc to
+#     set limits, and podman always asks for some (containers.conf cannot
+#     say "inherit"); ferry asks for none, so for ferry the rewrite changes
+#     nothing, but it costs the same as for podman.
+#
+# Needs root, runc, podman, catatonit, skopeo, jq. FERRY defaults to the perf
+# binary (cargo build --profile perf -p ferry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FERRY=${FERRY:-target/perf/ferry}
+FERRY=${FERRY:-${CARGO_TARGET_DIR:-target}/perf/ferry}
 [ -x "$FERRY" ] || { echo "build first: cargo build --profile perf -p ferry (or set FERRY)" >&2; exit 1; }
 FERRY=$(realpath "$FERRY")
 SIZES=${SIZES:-"1 10 50"}
@@ -26,11 +39,15 @@ MEM_PODS=${MEM_PODS:-100}
 work=$(mktemp -d /tmp/ferry-bench-runtime.XXXXXX)
 api_port=$((20000 + RANDOM % 20000))
 export FERRY_SERVER="http://127.0.0.1:$api_port"
+# `ferry up` writes its admin token here; the CLI and the polls use it.
+export FERRY_CONFIG="$work/client-config.yaml"
 export CONTAINERS_CONF="$work/containers.conf"
 up_pid=""
+svc_pid=""
 
 cleanup() {
   if [ -n "$up_pid" ]; then kill -INT "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; fi
+  if [ -n "$svc_pid" ]; then kill "$svc_pid" 2>/dev/null || true; wait "$svc_pid" 2>/dev/null || true; fi
   for f in "$work"/podman-*.yaml; do [ -f "$f" ] && podman kube down "$f" >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
@@ -43,17 +60,31 @@ since() { echo "$(now) - $1" | bc -l; }
 "$FERRY" image build --httpd v1 --port 8080 -t bench-web:v1 --store "$work/local/runtime/images/store" >/dev/null
 skopeo copy -q "oci:$work/local/runtime/images/store:bench-web:v1" containers-storage:localhost/bench-web:v1
 
+# The OCI runtime wrapper both sides use (see the header).
 cat > "$work/runc-norlimit" <<'WRAP'
 #!/bin/bash
 bundle=""; prev=""
-for a in "$@"; do [ "$prev" = "--bundle" ] && bundle="$a"; prev="$a"; done
+for a in "$@"; do
+  case "$prev" in --bundle|-b) bundle="$a" ;; esac
+  case "$a" in --bundle=*) bundle="${a#--bundle=}" ;; esac
+  prev="$a"
+done
 if [ -n "$bundle" ] && [ -f "$bundle/config.json" ]; then
-  python3 -c 'import json,sys; p=sys.argv[1]; c=json.load(open(p)); c.get("process",{}).pop("rlimits",None); json.dump(c,open(p,"w"))' "$bundle/config.json"
+  jq -c 'del(.process.rlimits)' "$bundle/config.json" > "$bundle/config.json.norlimit"
+  mv "$bundle/config.json.norlimit" "$bundle/config.json"
 fi
 exec runc "$@"
 WRAP
 chmod +x "$work/runc-norlimit"
 printf '[engine]\nruntime = "norlimit"\n[engine.runtimes]\nnorlimit = ["%s"]\n' "$work/runc-norlimit" > "$CONTAINERS_CONF"
+export FERRY_OCI_RUNTIME="$work/runc-norlimit"
+
+# podman's API, for polling (see the header).
+podman system service --time=0 "unix://$work/podman.sock" > "$work/podman-service.log" 2>&1 &
+svc_pid=$!
+podman_api() { curl -sf --unix-socket "$work/podman.sock" "http://d/v4.0.0/libpod/$1"; }
+for _ in $(seq 100); do podman_api _ping >/dev/null && break; sleep 0.1; done
+podman_api _ping >/dev/null || { echo "podman system service did not answer" >&2; cat "$work/podman-service.log" >&2; exit 1; }
 
 manifest() { # name replicas image
   cat <<YAML
@@ -86,16 +117,18 @@ YAML
 "$FERRY" up -f "$work/topology.yaml" > "$work/up.log" 2>&1 &
 up_pid=$!
 for _ in $(seq 100); do curl -sf "$FERRY_SERVER/readyz" >/dev/null && break; sleep 0.1; done
+token=$(awk '/token:/ {print $2; exit}' "$FERRY_CONFIG")
+ferry_api() { curl -sf -H "Authorization: Bearer $token" "$FERRY_SERVER/api/v1/$1"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$up_pid/status"; }
 
-ferry_ready() { # name replicas (straight from the API: a CLI process per poll would dominate)
-  curl -sf "$FERRY_SERVER/api/v1/objects/deployments/default/$1" | grep -q "\"readyReplicas\":$2[,}]"
+ferry_ready() { # name replicas
+  ferry_api "objects/deployments/default/$1" | grep -q "\"readyReplicas\":$2[,}]"
 }
 ferry_gone() {
-  curl -sf "$FERRY_SERVER/api/v1/objects/pods" | grep -q '"items":\[\]'
+  ferry_api objects/pods | grep -q '"items":\[\]'
 }
 podman_ready() { # replicas
-  [ "$(podman pod ps --format '{{.Status}}' | grep -c '^Running$')" = "$1" ]
+  [ "$(podman_api pods/json | grep -o '"Status":"Running"' | wc -l)" = "$1" ]
 }
 
 # Warm-up on both sides: ferry unpacks the image into its rootfs cache on

@@ -6,12 +6,14 @@
 //!
 //! Layers: `config` (typed specs) → `compile` (one [`table::RouteTable`],
 //! validated as a whole) → `select`/`lb` (pure matching and endpoint
-//! choice) → `proxy` (hyper IO). `owner` plugs the kinds into the runtime's
+//! choice) → `proxy` (hyper IO). `files` loads routes and ServiceEntries from
+//! manifest files for `ferry gateway serve`; `owner` plugs the kinds into the runtime's
 //! object store; `routes` explains the table for `ferry get routes`.
 #![forbid(unsafe_code)]
 
 pub mod compile;
 pub mod config;
+pub mod files;
 pub mod lb;
 pub mod metrics;
 pub mod owner;

@@ -46,6 +46,9 @@ pub enum Command {
     /// Run an OCI registry on its own, or collect its garbage
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Run the gateway on its own, routing from manifest files
+    #[command(subcommand)]
+    Gateway(crate::commands::gateway::GatewayCommand),
     /// Show objects of a running region
     #[command(subcommand)]
     Get(GetCommand),

@@ -4,6 +4,7 @@
 
 pub mod istio;
 pub mod k8s;
+pub mod service_entry;
 
 use std::time::Duration;
 

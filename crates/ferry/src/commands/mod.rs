@@ -7,6 +7,7 @@ pub mod delete;
 pub mod demo;
 pub mod describe;
 pub mod exec;
+pub mod gateway;
 pub mod get;
 pub mod image;
 pub mod logs;
@@ -67,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => build::run(args),
         Command::Image(cmd) => image::run(cmd),
         Command::Registry(cmd) => registry::run(cmd),
+        Command::Gateway(cmd) => gateway::run(cmd),
         Command::Get(g) => {
             use crate::cli::GetCommand as G;
             let g = g.in_namespace(&ns);
