@@ -1,0 +1,89 @@
+//! Server-side apply conflicts, read from the API server's message
+//! (`Apply failed with 2 conflicts: conflicts with "other" using v1:` and
+//! field lines) into the other field managers' names and the fields, so the
+//! error tells the user whom ferry would take the fields from and how.
+
+/// The managers (in order of first mention, no duplicates) and fields named
+/// in a 409 apply conflict message.
+pub fn parse(message: &str) -> (Vec<String>, Vec<String>) {
+    let mut managers: Vec<String> = Vec::new();
+    let mut rest = message;
+    while let Some(i) = rest.find("with \"") {
+        rest = &rest[i + "with \"".len()..];
+        let Some(end) = rest.find('"') else { break };
+        let name = rest[..end].to_string();
+        if !managers.contains(&name) {
+            managers.push(name);
+        }
+        rest = &rest[end + 1..];
+    }
+    let mut fields = Vec::new();
+    for line in message.lines() {
+        let line = line.trim();
+        if let Some(f) = line.strip_prefix("- ") {
+            fields.push(f.trim().to_string());
+        } else if let Some((_, tail)) = line.split_once(" using ")
+            && let Some((_, f)) = tail.split_once(": ")
+            && f.starts_with('.')
+        {
+            fields.push(f.trim().to_string());
+        }
+    }
+    (managers, fields)
+}
+
+/// The sentence ferry reports for a conflict on `object`.
+pub fn describe(object: &str, managers: &[String], fields: &[String]) -> String {
+    let who = if managers.is_empty() {
+        "another field manager".to_string()
+    } else {
+        let quoted: Vec<String> = managers.iter().map(|m| format!("`{m}`")).collect();
+        format!("field manager {}", quoted.join(", "))
+    };
+    let what = if fields.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", fields.join(", "))
+    };
+    format!(
+        "{object}: server-side apply conflict: {who} owns fields ferry sets{what}; \
+         change the object back, or set `force: true` on the application to take the fields over"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_conflict_on_one_line() {
+        let m = r#"Apply failed with 1 conflict: conflict with "other" using v1: .data.key"#;
+        let (who, fields) = parse(m);
+        assert_eq!(who, ["other"]);
+        assert_eq!(fields, [".data.key"]);
+    }
+
+    #[test]
+    fn several_managers_and_field_lines() {
+        let m = "Apply failed with 3 conflicts: conflicts with \"kubectl-edit\" using apps/v1:\n\
+                 - .spec.replicas\n- .spec.template.spec.containers[name=\"web\"].image\n\
+                 conflicts with \"helm\" using apps/v1:\n- .metadata.labels.tier";
+        let (who, fields) = parse(m);
+        assert_eq!(who, ["kubectl-edit", "helm"]);
+        assert_eq!(fields.len(), 3);
+        assert_eq!(fields[0], ".spec.replicas");
+    }
+
+    #[test]
+    fn description_names_managers_and_says_what_to_do() {
+        let d = describe(
+            "ConfigMap/apps/cfg",
+            &["other".into()],
+            &[".data.key".into()],
+        );
+        assert!(d.contains("`other`"), "{d}");
+        assert!(d.contains(".data.key"), "{d}");
+        assert!(d.contains("force: true"), "{d}");
+        assert!(describe("x", &[], &[]).contains("another field manager"));
+    }
+}
