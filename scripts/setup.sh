@@ -18,7 +18,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 # Packages the product needs at run time (runc for containers, iproute2 for
 # network namespaces) and packages the tests use as real peers and clients.
 RUNTIME_PKGS=(runc iproute2 busybox-static git curl ca-certificates pkg-config binutils)
-TEST_PKGS=(skopeo podman catatonit buildah nginx haproxy wrk valgrind mosquitto mosquitto-clients jq chromium)
+TEST_PKGS=(openssl gcc skopeo podman catatonit buildah nginx haproxy wrk valgrind mosquitto mosquitto-clients jq chromium)
 
 missing=()
 pkgs=("${RUNTIME_PKGS[@]}")
@@ -76,6 +76,11 @@ if [ "$want_peers" = 1 ]; then
   go_peer helm helm.sh/helm/v3/cmd/helm v3.22.1
   # crane: bench/registry.sh's push client and the digest checks after it.
   go_peer crane github.com/google/go-containerregistry/cmd/crane v0.22.1
+  # A real Kubernetes v1.34.4 (etcd, kube-apiserver, controller-manager,
+  # scheduler, kubelet, kube-proxy, kubectl, kwok; containerd and runc
+  # extracted from Debian packages) for ferry-kube's tests: see
+  # scripts/k8s/README.md. About 17 minutes cold; seconds when cached.
+  bash "$(dirname "$0")/k8s/build.sh" | sed 's/^/setup: k8s: /'
   :
 fi
 echo "setup: ok"

@@ -1,9 +1,12 @@
 //! Helpers for ferry's integration tests: temporary data directories, free
 //! loopback ports, polling with a deadline, and [`Proc`], a child process in
 //! its own process group that is killed (group and all) on drop and whose
-//! logs are printed when the test fails.
+//! logs are printed when the test fails; [`kube::KubeCluster`], a real
+//! Kubernetes API server (and controllers) per test.
 #![forbid(unsafe_code)]
 
+pub mod kube;
+mod kube_cmd;
 mod proc;
 
 pub use proc::Proc;
