@@ -57,6 +57,10 @@ impl ClusterSource {
 
     /// A connected client (no request is made yet).
     pub async fn client(&self) -> Result<Client> {
+        // The workspace builds rustls with more than one crypto backend, so
+        // rustls cannot pick one by itself; ferry uses ring everywhere.
+        // (Already installed by another component: that one stays.)
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let config = self.config().await?;
         tracing::info!(source = %self, server = %config.cluster_url, "kubernetes target");
         Client::try_from(config).map_err(|e| Error::api("building the kubernetes client", e))

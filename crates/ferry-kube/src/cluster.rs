@@ -94,10 +94,15 @@ impl KubeTarget {
             self.record_in_parent(&set, kinds, namespaces).await?;
         }
         let mut out = Vec::with_capacity(objects.len());
+        let mut new_groups: Vec<String> = Vec::new();
         for o in objects {
             let mut value = o.value.clone();
             set_label(&mut value, PART_OF_LABEL, &set.id());
-            let live = match self.apply_one(&o, &value, ctx.force, dry_run).await {
+            let fresh = new_groups.contains(&o.group_kind.group);
+            let live = match self
+                .apply_fresh(&o, &value, ctx.force, dry_run, fresh)
+                .await
+            {
                 Ok(v) => v,
                 // A dry run of an object whose namespace or kind does not
                 // exist yet: it would be created as written.
@@ -109,6 +114,7 @@ impl KubeTarget {
                 self.established(&o.name).await?;
                 if let Some(group) = crd_group(&o) {
                     self.discovery.forget_group(group);
+                    new_groups.push(group.to_string());
                 }
             }
             out.push(StoredObject { value: live, ..o });
@@ -135,6 +141,30 @@ impl KubeTarget {
             .await
         {
             self.watches.ensure(o.group_kind.clone(), served);
+        }
+    }
+
+    /// [`Self::apply_one`], retried while the kind is unknown if its CRD
+    /// was just applied (`fresh`): discovery serves a new group a moment
+    /// after the CRD is Established.
+    async fn apply_fresh(
+        &self,
+        o: &StoredObject,
+        value: &Value,
+        force: bool,
+        dry_run: bool,
+        fresh: bool,
+    ) -> Result<Value> {
+        let deadline = tokio::time::Instant::now() + ESTABLISH_TIMEOUT;
+        loop {
+            match self.apply_one(o, value, force, dry_run).await {
+                Err(Error::UnknownKind { .. })
+                    if fresh && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -176,6 +206,7 @@ impl KubeTarget {
                     object: key,
                     managers,
                     fields,
+                    server: r.message,
                 })
             }
             Err(e) => Err(Error::api(format!("apply {key} (from {})", o.source), e)),

@@ -17,18 +17,13 @@ pub fn parse(message: &str) -> (Vec<String>, Vec<String>) {
         }
         rest = &rest[end + 1..];
     }
-    let mut fields = Vec::new();
-    for line in message.lines() {
-        let line = line.trim();
-        if let Some(f) = line.strip_prefix("- ") {
-            fields.push(f.trim().to_string());
-        } else if let Some((_, tail)) = line.split_once(" using ")
-            && let Some((_, f)) = tail.split_once(": ")
-            && f.starts_with('.')
-        {
-            fields.push(f.trim().to_string());
-        }
-    }
+    // Field paths start with a dot and hold no spaces, inline
+    // (`conflict with "x": .data.key`) or listed (`- .spec.replicas`).
+    let fields = message
+        .split_whitespace()
+        .filter(|t| t.starts_with('.') && t.len() > 1)
+        .map(|t| t.trim_end_matches(',').to_string())
+        .collect();
     (managers, fields)
 }
 
@@ -57,10 +52,16 @@ mod tests {
 
     #[test]
     fn one_conflict_on_one_line() {
-        let m = r#"Apply failed with 1 conflict: conflict with "other" using v1: .data.key"#;
+        // As kube-apiserver 1.34 words it.
+        let m = r#"Apply failed with 1 conflict: conflict with "other": .data.key"#;
         let (who, fields) = parse(m);
         assert_eq!(who, ["other"]);
         assert_eq!(fields, [".data.key"]);
+        let m = r#"Apply failed with 1 conflict: conflict with "other" using v1: .data.key"#;
+        assert_eq!(
+            parse(m),
+            (vec!["other".to_string()], vec![".data.key".to_string()])
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub enum Error {
         managers: Vec<String>,
         fields: Vec<String>,
         message: String,
+        /// The API server's own message.
+        server: String,
     },
     /// The ApplySet parent belongs to another tool.
     #[error(

@@ -6,12 +6,11 @@ mod common;
 
 use common::{config_map, ctx, kubectl_ok, obj, target};
 use ferry_kube::Error;
-use ferry_test_support::kube::KubeCluster;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crd_and_its_custom_resource_apply_in_one_batch() {
-    let cluster = KubeCluster::start_api();
+    let cluster = common::start_api().await;
     let t = target(&cluster).await;
     let c = ctx("widgets", "apps");
     let crd = obj(
@@ -65,7 +64,7 @@ async fn a_crd_and_its_custom_resource_apply_in_one_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conflict_names_the_other_manager_and_force_takes_over() {
-    let cluster = KubeCluster::start_api();
+    let cluster = common::start_api().await;
     let t = target(&cluster).await;
     let mut c = ctx("web", "apps");
     t.apply_batch(&c, vec![config_map(&c, "cfg", "one")], false)
@@ -97,8 +96,8 @@ async fn a_conflict_names_the_other_manager_and_force_takes_over() {
         Error::Conflict {
             managers, fields, ..
         } => {
-            assert_eq!(managers, &["other"]);
-            assert_eq!(fields, &[".data.key"]);
+            assert_eq!(managers, &["other"], "{err}");
+            assert_eq!(fields, &[".data.key"], "{err:?}");
         }
         other => panic!("want a conflict, got {other}"),
     }
@@ -124,7 +123,7 @@ async fn a_conflict_names_the_other_manager_and_force_takes_over() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_shows_the_servers_object_and_changes_nothing() {
-    let cluster = KubeCluster::start_api();
+    let cluster = common::start_api().await;
     let t = target(&cluster).await;
     let c = ctx("web", "apps");
     t.apply_batch(&c, vec![config_map(&c, "cfg", "one")], false)

@@ -15,7 +15,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deployment_becomes_healthy() {
-    let cluster = KubeCluster::start_with_controllers();
+    let cluster = common::start_with_controllers().await;
     let t = target(&cluster).await;
     let c = ctx("web", "apps");
     let dep = obj(

@@ -24,7 +24,7 @@ fn exists(cluster: &KubeCluster, kind: &str, name: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_deletes_only_members_that_left_the_set() {
-    let cluster = KubeCluster::start_api();
+    let cluster = common::start_api().await;
     let t = target(&cluster).await;
     let c = ctx("web", "apps");
     let a = config_map(&c, "a", "1");
@@ -48,7 +48,10 @@ async fn prune_deletes_only_members_that_left_the_set() {
          {app.ferry.dev/name: web, app.ferry.dev/environment: dev}}\n",
     );
 
-    let gone = t.prune(&c, &keys_of(&[a])).await.expect("prune");
+    let gone = t
+        .prune(&c, &keys_of(std::slice::from_ref(&a)))
+        .await
+        .expect("prune");
     let names: Vec<_> = gone.iter().map(|k| k.name.as_str()).collect();
     assert_eq!(names, ["web", "b"], "routing first, then config");
     assert!(exists(&cluster, "cm", "a"));
@@ -99,7 +102,7 @@ fn kubectl_applyset(cluster: &KubeCluster, args: &[&str]) -> std::process::Outpu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_applyset_prune_agrees_with_ferry() {
-    let cluster = KubeCluster::start_api();
+    let cluster = common::start_api().await;
     let t = target(&cluster).await;
     let c = ctx("web", "apps");
     t.apply_batch(

@@ -48,7 +48,7 @@ async fn edit_and_time(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_edits_arrive_within_two_seconds_also_after_an_apiserver_restart() {
-    let mut cluster = KubeCluster::start_api();
+    let mut cluster = common::start_api().await;
     let t = target(&cluster).await;
     let c = ctx("web", "apps");
     let mut rx = t.changes();

@@ -12,6 +12,21 @@ use ferry_kube::{ClusterSource, KubeTarget};
 use ferry_test_support::kube::KubeCluster;
 use serde_json::Value;
 
+/// A cluster with the API server only (started off the async runtime: the
+/// helper's readiness checks block).
+pub async fn start_api() -> KubeCluster {
+    tokio::task::spawn_blocking(KubeCluster::start_api)
+        .await
+        .expect("start the cluster")
+}
+
+/// A cluster with controllers, a scheduler and a kwok node.
+pub async fn start_with_controllers() -> KubeCluster {
+    tokio::task::spawn_blocking(KubeCluster::start_with_controllers)
+        .await
+        .expect("start the cluster")
+}
+
 /// The target for `cluster`, through its kubeconfig and named context.
 pub async fn target(cluster: &KubeCluster) -> KubeTarget {
     let source = ClusterSource::kubeconfig(cluster.kubeconfig(), Some("ferry-test"));
