@@ -10,7 +10,6 @@ use common::{ctx, eventually, obj, target};
 use ferry_delivery::health::Health;
 use ferry_delivery::object::LABEL_APP;
 use ferry_delivery::target::Target;
-use ferry_test_support::kube::KubeCluster;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
