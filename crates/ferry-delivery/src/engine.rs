@@ -166,6 +166,11 @@ impl Engine {
 
     /// Attaches a region's target.
     pub fn add_region(&self, name: &str, region: RegionTarget) {
+        // A watching target (Kubernetes) wakes the loop when objects drift.
+        let inner = Arc::downgrade(&self.inner);
+        crate::target::forward_changes(region.target.as_ref(), move || {
+            inner.upgrade().map(|i| i.wake.notify_one()).is_some()
+        });
         self.lock().regions.insert(name.to_string(), region);
         self.inner.wake.notify_one();
     }

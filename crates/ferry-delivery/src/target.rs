@@ -72,6 +72,24 @@ pub trait Target: Send + Sync + fmt::Debug {
     }
 }
 
+/// Calls `on_change` for every change a watching target reports (and once
+/// per lag, when changes were missed) until it returns false or the target
+/// goes away. No-op for targets that are polled, or outside a runtime.
+pub fn forward_changes(target: &dyn Target, on_change: impl Fn() -> bool + Send + 'static) {
+    use tokio::sync::broadcast::error::RecvError;
+    let (Some(mut changes), Ok(rt)) = (target.changes(), tokio::runtime::Handle::try_current())
+    else {
+        return;
+    };
+    rt.spawn(async move {
+        while let Ok(_) | Err(RecvError::Lagged(_)) = changes.recv().await {
+            if !on_change() {
+                return;
+            }
+        }
+    });
+}
+
 /// Which application and environment a batch is for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyContext {

@@ -168,8 +168,11 @@ impl KubeTarget {
         }
     }
 
-    /// Server-side applies one object; a 409 becomes [`Error::Conflict`]
-    /// naming the other field managers.
+    /// Server-side applies one object. A 409 whose other managers only
+    /// edited imperatively (kubectl edit, patch, scale: operation Update)
+    /// is drift, and ferry takes the fields back as Argo CD and Flux do; a
+    /// conflict with another *applier* becomes [`Error::Conflict`] naming
+    /// it, unless `force`.
     async fn apply_one(
         &self,
         o: &StoredObject,
@@ -187,29 +190,50 @@ impl KubeTarget {
             .resolve(&self.client, api_version, &o.group_kind.kind, &key)
             .await?;
         let api = self.api(&served, o.namespace.as_deref());
-        let mut params = PatchParams::apply(FIELD_MANAGER);
-        if force {
-            params = params.force();
-        }
-        if dry_run {
-            params = params.dry_run();
-        }
-        match api.patch(&o.name, &params, &Patch::Apply(value)).await {
-            Ok(live) => serde_json::to_value(live).map_err(|e| Error::Invalid {
-                object: key,
-                message: format!("the server's answer is not an object: {e}"),
-            }),
-            Err(kube::Error::Api(r)) if r.code == 409 => {
-                let (managers, fields) = conflict::parse(&r.message);
-                Err(Error::Conflict {
-                    message: conflict::describe(&key, &managers, &fields),
-                    object: key,
-                    managers,
-                    fields,
-                    server: r.message,
-                })
+        let mut force = force;
+        loop {
+            let mut params = PatchParams::apply(FIELD_MANAGER);
+            if force {
+                params = params.force();
             }
-            Err(e) => Err(Error::api(format!("apply {key} (from {})", o.source), e)),
+            if dry_run {
+                params = params.dry_run();
+            }
+            let r = match api.patch(&o.name, &params, &Patch::Apply(value)).await {
+                Ok(live) => {
+                    return serde_json::to_value(live).map_err(|e| Error::Invalid {
+                        object: key,
+                        message: format!("the server's answer is not an object: {e}"),
+                    });
+                }
+                Err(kube::Error::Api(r)) if r.code == 409 && !force => r,
+                Err(e) => return Err(Error::api(format!("apply {key} (from {})", o.source), e)),
+            };
+            let (managers, fields) = conflict::parse(&r.message);
+            let live = api.get_opt(&o.name).await.ok().flatten();
+            let entries: Vec<(String, String)> = live
+                .and_then(|l| l.metadata.managed_fields)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|m| {
+                    (
+                        m.manager.unwrap_or_default(),
+                        m.operation.unwrap_or_default(),
+                    )
+                })
+                .collect();
+            if conflict::only_imperative(&managers, &entries) {
+                tracing::info!(object = %key, ?managers, ?fields, "taking back fields edited by hand");
+                force = true;
+                continue;
+            }
+            return Err(Error::Conflict {
+                message: conflict::describe(&key, &managers, &fields),
+                object: key,
+                managers,
+                fields,
+                server: r.message,
+            });
         }
     }
 

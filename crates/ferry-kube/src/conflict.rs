@@ -1,7 +1,9 @@
 //! Server-side apply conflicts, read from the API server's message
 //! (`Apply failed with 2 conflicts: conflicts with "other" using v1:` and
 //! field lines) into the other field managers' names and the fields, so the
-//! error tells the user whom ferry would take the fields from and how.
+//! error tells the user whom ferry would take the fields from and how; and
+//! the rule telling drift (fields edited by hand, taken back) from a
+//! conflict with another applier (reported unless the app says `force`).
 
 /// The managers (in order of first mention, no duplicates) and fields named
 /// in a 409 apply conflict message.
@@ -25,6 +27,22 @@ pub fn parse(message: &str) -> (Vec<String>, Vec<String>) {
         .map(|t| t.trim_end_matches(',').to_string())
         .collect();
     (managers, fields)
+}
+
+/// True when every conflicting manager only edited the object
+/// imperatively (`managedFields` entries with operation `Update`, as
+/// kubectl edit, patch and scale make): drift to take back, not another
+/// tool applying its own desired state. `entries` are (manager, operation).
+pub fn only_imperative(managers: &[String], entries: &[(String, String)]) -> bool {
+    !managers.is_empty()
+        && managers.iter().all(|m| {
+            let ops: Vec<&str> = entries
+                .iter()
+                .filter(|(who, _)| who == m)
+                .map(|(_, op)| op.as_str())
+                .collect();
+            !ops.is_empty() && ops.iter().all(|op| *op == "Update")
+        })
 }
 
 /// The sentence ferry reports for a conflict on `object`.
@@ -73,6 +91,27 @@ mod tests {
         assert_eq!(who, ["kubectl-edit", "helm"]);
         assert_eq!(fields.len(), 3);
         assert_eq!(fields[0], ".spec.replicas");
+    }
+
+    #[test]
+    fn imperative_edits_are_drift_and_appliers_are_conflicts() {
+        let e = |m: &str, op: &str| (m.to_string(), op.to_string());
+        let entries = [
+            e("ferry", "Apply"),
+            e("kubectl-patch", "Update"),
+            e("other", "Apply"),
+        ];
+        assert!(only_imperative(&["kubectl-patch".into()], &entries));
+        assert!(!only_imperative(&["other".into()], &entries));
+        assert!(!only_imperative(
+            &["kubectl-patch".into(), "other".into()],
+            &entries
+        ));
+        assert!(!only_imperative(&[], &entries));
+        assert!(
+            !only_imperative(&["gone".into()], &entries),
+            "unknown: report it"
+        );
     }
 
     #[test]
