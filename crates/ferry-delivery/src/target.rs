@@ -236,3 +236,41 @@ impl Target for MemoryTarget {
         Box::pin(async move { Ok(()) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::set_label;
+    use ferry_core::objects::GroupKind;
+
+    fn obj(kind: &str, ns: Option<&str>) -> StoredObject {
+        let mut value = serde_json::json!({"kind": kind, "metadata": {"name": "x"}});
+        set_label(&mut value, LABEL_APP, "web");
+        set_label(&mut value, LABEL_ENV, "dev");
+        StoredObject {
+            group_kind: GroupKind::new("", kind),
+            namespace: ns.map(str::to_string),
+            name: "x".into(),
+            source: String::new(),
+            value,
+        }
+    }
+
+    #[test]
+    fn the_context_comes_from_labels_and_the_usual_namespace() {
+        let batch = [
+            obj("Namespace", None),
+            obj("ConfigMap", Some("web-dev")),
+            obj("Secret", Some("web-dev")),
+            obj("Service", Some("elsewhere")),
+        ];
+        let ctx = ApplyContext::of_batch(&batch).unwrap();
+        assert_eq!((ctx.app.as_str(), ctx.environment.as_str()), ("web", "dev"));
+        assert_eq!(ctx.namespace, "web-dev");
+        assert!(!ctx.force);
+        let mut bare = obj("ConfigMap", Some("x"));
+        bare.value = serde_json::json!({});
+        assert_eq!(ApplyContext::of_batch(&[bare]), None);
+        assert_eq!(ApplyContext::of_batch(&[]), None);
+    }
+}
