@@ -103,6 +103,10 @@ impl KubeTarget {
                 let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
                 v["apiVersion"] = Value::String(served.resource.api_version.clone());
                 v["kind"] = Value::String(gk.kind.clone());
+                // Never compared (diff skips it) and the bulk of each object.
+                if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.remove("managedFields");
+                }
                 out.push(v);
             }
         }

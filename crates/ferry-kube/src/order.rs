@@ -2,7 +2,11 @@
 //! CustomResourceDefinitions and Namespaces first, then configuration
 //! (ConfigMap, Secret, ServiceAccount, RBAC, claims), then workloads and
 //! custom resources, then routing (Service, Ingress, Gateway API routes).
-//! Within a phase the engine's order is kept (the sort is stable).
+//! Within a phase the engine's order is kept (the sort is stable). Sync
+//! waves, as Argo CD spells them, come before phases: an object annotated
+//! `app.ferry.dev/sync-wave` (or `argocd.argoproj.io/sync-wave`) with a
+//! lower number is applied first; unannotated objects are wave 0. Waves
+//! order the apply only; ferry does not wait for a wave to be healthy.
 
 use ferry_core::objects::{GroupKind, StoredObject};
 
@@ -49,9 +53,22 @@ pub fn phase(gk: &GroupKind) -> Phase {
     }
 }
 
-/// The batch in apply order (stable: equal phases keep the engine's order).
+/// Annotations naming an object's sync wave, ferry's first.
+pub const WAVE_ANNOTATIONS: [&str; 2] = ["app.ferry.dev/sync-wave", "argocd.argoproj.io/sync-wave"];
+
+/// An object's sync wave (0 when unannotated or not a number).
+pub fn wave(o: &StoredObject) -> i64 {
+    let ann = o.value.pointer("/metadata/annotations");
+    WAVE_ANNOTATIONS
+        .iter()
+        .find_map(|k| ann?.get(*k)?.as_str()?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The batch in apply order: by wave, then phase (stable: the engine's
+/// order is kept among equals).
 pub fn ordered(mut objects: Vec<StoredObject>) -> Vec<StoredObject> {
-    objects.sort_by_key(|o| phase(&o.group_kind));
+    objects.sort_by_key(|o| (wave(o), phase(&o.group_kind)));
     objects
 }
 
@@ -114,6 +131,21 @@ mod tests {
             obj("v1", "ServiceAccount", "c"),
         ];
         assert_eq!(names(&ordered(batch)), ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn waves_come_before_phases() {
+        let mut late = obj("v1", "Namespace", "late-ns");
+        late.value["metadata"]["annotations"] = json!({"app.ferry.dev/sync-wave": "2"});
+        let mut early = obj("v1", "Service", "early-svc");
+        early.value["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-wave": "-1"});
+        let mut junk = obj("v1", "ConfigMap", "junk");
+        junk.value["metadata"]["annotations"] = json!({"app.ferry.dev/sync-wave": "soon"});
+        let batch = vec![late, obj("apps/v1", "Deployment", "dep"), junk, early];
+        assert_eq!(
+            names(&ordered(batch)),
+            ["early-svc", "junk", "dep", "late-ns"]
+        );
     }
 
     #[test]
