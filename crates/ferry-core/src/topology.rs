@@ -1,7 +1,8 @@
 //! The topology: ferry's own kinds that say where things run.
 //!
 //! `Region` (its listeners and data directory) and `Environment` (a named
-//! target with labels, living in one region). Later components add their
+//! target with labels, living in one region); either may name where its
+//! applications run (`spec.target`, see `target_spec`). Later components add their
 //! kinds (`ReplicationRule`, `Application`, `Pipeline`) to [`KINDS`] and to
 //! the dispatch in [`Topology::from_documents`]. Loading is strict and
 //! collects every problem before returning.
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::API_VERSION;
 use crate::error::{Error, Problem, Problems, nearest};
 use crate::meta::{ObjectMeta, validate_dns_label};
+use crate::target_spec::{TargetKind, TargetSpec};
 use crate::yaml::{Document, parse_documents};
 
 /// The kinds a topology file may hold.
@@ -62,6 +64,10 @@ pub struct RegionSpec {
     /// topology file's directory).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_config: Option<PathBuf>,
+    /// Where the region's environments run unless they name their own
+    /// target (default: the embedded runtime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetSpec>,
 }
 
 /// The host addresses a region listens on. Port 0 picks a free port.
@@ -93,6 +99,9 @@ pub struct EnvironmentSpec {
     /// Namespace its workloads go to; defaults to the environment's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    /// Where its applications run (default: the region's target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetSpec>,
 }
 
 impl Environment {
@@ -224,6 +233,21 @@ impl Topology {
     pub fn environment(&self, name: &str) -> Option<&Environment> {
         self.environments.iter().find(|e| e.metadata.name == name)
     }
+
+    /// Where region `name`'s environments run by default.
+    pub fn region_target(&self, name: &str) -> TargetKind<'_> {
+        self.region(name)
+            .and_then(|r| r.spec.target.as_ref())
+            .map_or(TargetKind::Embedded, TargetSpec::kind)
+    }
+
+    /// Where `env` runs: its own target, else its region's, else embedded.
+    pub fn environment_target<'a>(&'a self, env: &'a Environment) -> TargetKind<'a> {
+        match &env.spec.target {
+            Some(t) => t.kind(),
+            None => self.region_target(&env.spec.region),
+        }
+    }
 }
 
 fn validate_regions(regions: &[(&Document, Region)], problems: &mut Problems) {
@@ -242,6 +266,9 @@ fn validate_regions(regions: &[(&Document, Region)], problems: &mut Problems) {
         }
         if let Some(tls) = &region.spec.tls {
             tls.validate(doc, problems);
+        }
+        if let Some(t) = &region.spec.target {
+            t.validate(doc, "spec.target", problems);
         }
         if let Some(tls) = region.spec.registry.as_ref().and_then(|r| r.tls.as_ref()) {
             tls.validate(doc, problems);
@@ -298,6 +325,9 @@ fn validate_environments(
             && let Err(m) = validate_dns_label(ns)
         {
             problems.push(doc.problem("spec.namespace", m));
+        }
+        if let Some(t) = &env.spec.target {
+            t.validate(doc, "spec.target", problems);
         }
     }
 }

@@ -224,3 +224,99 @@ fn tls_mistakes_name_the_field() {
         assert_eq!(p[0].object.as_deref(), Some("Region/uk"));
     }
 }
+
+fn with_targets(region_target: &str, env_target: &str) -> String {
+    format!(
+        "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec:\n  listeners: {{api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}}\n{region_target}---\napiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {{name: dev}}\nspec:\n  region: uk\n{env_target}---\napiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {{name: prod}}\nspec: {{region: uk}}\n"
+    )
+}
+
+#[test]
+fn targets_default_to_embedded_and_environments_inherit_their_regions() {
+    use crate::target_spec::TargetKind;
+    let t = load(&with_targets("", "")).unwrap();
+    let dev = t.environment("dev").unwrap();
+    assert_eq!(t.environment_target(dev), TargetKind::Embedded);
+    let text = with_targets(
+        "  target: {kubernetes: {kubeconfig: kube/uk.yaml, context: uk-admin}}\n",
+        "  target: {embedded: {}}\n",
+    );
+    let t = load(&text).unwrap();
+    assert_eq!(
+        t.environment_target(t.environment("dev").unwrap()),
+        TargetKind::Embedded
+    );
+    let TargetKind::Kubernetes(k) = t.environment_target(t.environment("prod").unwrap()) else {
+        panic!("prod inherits the region's cluster");
+    };
+    assert_eq!(k.context.as_deref(), Some("uk-admin"));
+    assert_eq!(
+        k.kubeconfig_in(std::path::Path::new("/etc/ferry")),
+        Some(std::path::PathBuf::from("/etc/ferry/kube/uk.yaml"))
+    );
+    let t = load(&with_targets(
+        "",
+        "  target: {kubernetes: {inCluster: true}}\n",
+    ))
+    .unwrap();
+    let TargetKind::Kubernetes(k) = t.environment_target(t.environment("dev").unwrap()) else {
+        panic!("dev names its own cluster");
+    };
+    assert!(k.in_cluster);
+}
+
+#[test]
+fn a_target_names_exactly_one_way_to_run() {
+    let cases = [
+        ("  target: {}\n", "spec.target", "name a target"),
+        (
+            "  target: {embedded: {}, kubernetes: {inCluster: true}}\n",
+            "spec.target",
+            "not both",
+        ),
+        (
+            "  target: {kubernetes: {}}\n",
+            "spec.target.kubernetes",
+            "how to reach the cluster",
+        ),
+        (
+            "  target: {kubernetes: {kubeconfig: k.yaml, inCluster: true}}\n",
+            "spec.target.kubernetes.inCluster",
+            "not both",
+        ),
+        (
+            "  target: {kubernetes: {inCluster: true, context: x}}\n",
+            "spec.target.kubernetes.context",
+            "belongs to a kubeconfig",
+        ),
+        (
+            "  target: {kubernetes: {kubeconfig: ''}}\n",
+            "spec.target.kubernetes.kubeconfig",
+            "must not be empty",
+        ),
+    ];
+    for (target, path, message) in cases {
+        let p = problems(&with_targets("", target));
+        assert_eq!(p.len(), 1, "{target}: {p:?}");
+        assert_eq!(p[0].document, Some(1), "{target}");
+        assert_eq!(p[0].path.as_deref(), Some(path), "{target}");
+        assert!(p[0].message.contains(message), "{target}: {}", p[0].message);
+    }
+    // The same checks hold for a region's default target.
+    let p = problems(&with_targets("  target: {kubernetes: {}}\n", ""));
+    assert_eq!(p[0].document, Some(0));
+    assert_eq!(p[0].path.as_deref(), Some("spec.target.kubernetes"));
+}
+
+#[test]
+fn a_misspelt_target_field_is_named_with_a_suggestion() {
+    let p = problems(&with_targets(
+        "",
+        "  target: {kubernetes: {kubeConfig: k.yaml}}\n",
+    ));
+    assert_eq!(
+        p[0].path.as_deref(),
+        Some("spec.target.kubernetes.kubeConfig")
+    );
+    assert_eq!(p[0].suggestion.as_deref(), Some("kubeconfig"));
+}

@@ -1,37 +1,26 @@
-//! How a region joins the process's delivery engine. All regions of one
-//! `ferry up` share one engine (promotion gates and `dependsOn` look across
-//! regions); the first region to attach creates and starts it with its data
-//! under `<that region's data dir>/delivery`. Runtime flags come from the
-//! environment: `FERRY_GIT_POLL_SECONDS`, `FERRY_GIT_WEBHOOK_SECRET`,
-//! `FERRY_DELIVERY_NOTIFY` (comma-separated CloudEvents sinks).
+//! How a process's regions join its one delivery engine. The server
+//! creates the engine once ([`EngineConfig::from_env`], [`Engine::new`],
+//! [`Engine::start`]) and hands it to every region, which [`attach`]es its
+//! target and registry and serves the engine's routes under `/api/v1`. All
+//! regions share it: promotion gates and `dependsOn` look across regions.
+//! Runtime flags come from the environment: `FERRY_GIT_POLL_SECONDS`,
+//! `FERRY_GIT_WEBHOOK_SECRET`, `FERRY_DELIVERY_NOTIFY` (comma-separated
+//! CloudEvents sinks).
 
-use std::path::Path;
-use std::sync::{Arc, Mutex, Weak};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use ferry_core::events::EventBus;
-use ferry_core::topology::Topology;
-use tokio_util::sync::CancellationToken;
 
 use crate::builder::ImageBuilder;
 use crate::engine::{Engine, EngineConfig, RegionTarget};
-use crate::error::Result;
-use crate::images::HttpImageCheck;
 use crate::target::Target;
-
-type Engines = Mutex<Vec<(Weak<Topology>, Engine)>>;
-
-static ENGINES: Engines = Mutex::new(Vec::new());
 
 /// What a region brings.
 #[derive(Debug)]
 pub struct Attach<'a> {
     pub region: &'a str,
-    pub data_dir: &'a Path,
-    pub topology: &'a Arc<Topology>,
-    pub events: &'a EventBus,
-    pub shutdown: &'a CancellationToken,
     pub target: Arc<dyn Target>,
     /// `host:port` of the region's registry.
     pub registry: String,
@@ -42,46 +31,30 @@ pub struct Attach<'a> {
     pub api_loopback: bool,
 }
 
-/// Attaches a region; returns the engine and the routes for `/api/v1`.
-pub fn attach(a: Attach<'_>) -> Result<(Engine, Router)> {
-    let mut engines = ENGINES.lock().unwrap_or_else(|e| e.into_inner());
-    engines.retain(|(t, _)| t.strong_count() > 0);
-    let found = engines
-        .iter()
-        .find(|(t, _)| t.upgrade().is_some_and(|t| Arc::ptr_eq(&t, a.topology)));
-    let engine = match found {
-        Some((_, e)) => e.clone(),
-        None => {
-            let mut cfg = EngineConfig::new(a.data_dir.join("delivery"));
-            if let Some(s) = std::env::var("FERRY_GIT_POLL_SECONDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-            {
-                cfg.poll_interval = Duration::from_secs(s);
-            }
-            cfg.webhook_secret = std::env::var("FERRY_GIT_WEBHOOK_SECRET")
-                .ok()
-                .filter(|s| !s.is_empty());
-            cfg.notify = std::env::var("FERRY_DELIVERY_NOTIFY")
-                .map(|s| {
-                    s.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            let e = Engine::new(
-                cfg,
-                a.topology.clone(),
-                a.events.clone(),
-                Arc::new(HttpImageCheck::default()),
-            )?;
-            e.start(a.shutdown.clone());
-            engines.push((Arc::downgrade(a.topology), e.clone()));
-            e
+impl EngineConfig {
+    /// The engine's configuration with data under `data_dir` and runtime
+    /// flags read through `var` (the process environment in production).
+    pub fn from_env(data_dir: PathBuf, var: impl Fn(&str) -> Option<String>) -> Self {
+        let mut cfg = EngineConfig::new(data_dir);
+        if let Some(s) = var("FERRY_GIT_POLL_SECONDS").and_then(|s| s.parse().ok()) {
+            cfg.poll_interval = Duration::from_secs(s);
         }
-    };
+        cfg.webhook_secret = var("FERRY_GIT_WEBHOOK_SECRET").filter(|s| !s.is_empty());
+        cfg.notify = var("FERRY_DELIVERY_NOTIFY")
+            .map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default();
+        cfg
+    }
+}
+
+/// Attaches a region to `engine`; returns the routes for its `/api/v1`.
+pub fn attach(engine: &Engine, a: Attach<'_>) -> Router {
     if let Some(b) = a.builder {
         engine.set_builder(b);
     }
@@ -101,6 +74,25 @@ pub fn attach(a: Attach<'_>) -> Result<(Engine, Router)> {
             "the API listens beyond loopback and FERRY_GIT_WEBHOOK_SECRET is unset: git webhooks are refused"
         );
     }
-    let router = crate::api::router_with(engine.clone(), policy);
-    Ok((engine, router))
+    crate::api::router_with(engine.clone(), policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_come_from_the_injected_environment() {
+        let env = |k: &str| match k {
+            "FERRY_GIT_POLL_SECONDS" => Some("5".to_string()),
+            "FERRY_GIT_WEBHOOK_SECRET" => Some(String::new()),
+            "FERRY_DELIVERY_NOTIFY" => Some(" http://a/ ,, http://b/".to_string()),
+            _ => None,
+        };
+        let cfg = EngineConfig::from_env("/d".into(), env);
+        assert_eq!(cfg.poll_interval, Duration::from_secs(5));
+        assert_eq!(cfg.webhook_secret, None, "empty means unset");
+        assert_eq!(cfg.notify, ["http://a/", "http://b/"]);
+        assert_eq!(cfg.data_dir, PathBuf::from("/d"));
+    }
 }

@@ -76,6 +76,8 @@ pub(crate) struct RepoState {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub regions: BTreeMap<String, RegionTarget>,
+    /// Environments that run elsewhere than their region's target.
+    pub env_targets: BTreeMap<String, Arc<dyn Target>>,
     pub repos: BTreeMap<String, RepoState>,
     pub status: BTreeMap<String, AppStatus>,
     pub records: BTreeMap<String, AppRecord>,
@@ -162,17 +164,6 @@ impl Engine {
                 deliveries: Mutex::new(crate::webhook::Deliveries::new(1000)),
             }),
         })
-    }
-
-    /// Attaches a region's target.
-    pub fn add_region(&self, name: &str, region: RegionTarget) {
-        // A watching target (Kubernetes) wakes the loop when objects drift.
-        let inner = Arc::downgrade(&self.inner);
-        crate::target::forward_changes(region.target.as_ref(), move || {
-            inner.upgrade().map(|i| i.wake.notify_one()).is_some()
-        });
-        self.lock().regions.insert(name.to_string(), region);
-        self.inner.wake.notify_one();
     }
 
     /// Lets pipelines build their images with `builder` (without one, the

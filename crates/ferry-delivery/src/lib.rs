@@ -18,6 +18,7 @@ pub mod images;
 pub mod metrics;
 mod notify;
 pub mod object;
+pub mod order;
 pub mod pipeline;
 pub mod plan;
 mod reconcile;
@@ -30,6 +31,7 @@ pub mod source;
 pub mod status;
 pub mod sync;
 pub mod target;
+mod targets;
 pub mod webhook;
 
 pub use attach::{Attach, attach};

@@ -1,4 +1,4 @@
-//! Object identity, apply order and the labels ferry stamps on what it
+//! Object identity and the labels ferry stamps on what it
 //! creates (its inventory mark).
 
 use std::fmt;
@@ -73,33 +73,6 @@ pub fn cluster_scoped(gk: &GroupKind) -> bool {
     )
 }
 
-/// Apply order: namespaces, then configuration, then workloads, then
-/// services, then routing. Deletion runs the other way round.
-pub fn apply_rank(gk: &GroupKind) -> u8 {
-    match gk.kind.as_str() {
-        "Namespace" => 0,
-        "CustomResourceDefinition" => 1,
-        "ServiceAccount"
-        | "ConfigMap"
-        | "Secret"
-        | "PersistentVolumeClaim"
-        | "PersistentVolume" => 2,
-        "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => 3,
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Pod" | "Job" | "CronJob" => 4,
-        "Service" => 5,
-        "Ingress" | "HTTPRoute" | "Gateway" | "GatewayClass" | "VirtualService"
-        | "DestinationRule" | "ServiceEntry" => 6,
-        _ => 7,
-    }
-}
-
-/// Sorts objects into apply order (stable by key within a rank).
-pub fn sort_for_apply(objects: &mut [StoredObject]) {
-    objects.sort_by(|a, b| {
-        (apply_rank(&a.group_kind), ObjKey::of(a)).cmp(&(apply_rank(&b.group_kind), ObjKey::of(b)))
-    });
-}
-
 /// The labels of an object's metadata, if any.
 pub fn label<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.pointer("/metadata/labels")?.get(key)?.as_str()
@@ -135,39 +108,6 @@ fn set_meta_map(v: &mut Value, map: &str, key: &str, value: &str) {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn obj(api: &str, kind: &str, name: &str) -> StoredObject {
-        StoredObject {
-            group_kind: GroupKind::of(api, kind),
-            namespace: None,
-            name: name.into(),
-            source: String::new(),
-            value: json!({}),
-        }
-    }
-
-    #[test]
-    fn apply_order_puts_namespaces_first_and_routes_last() {
-        let mut v = vec![
-            obj("networking.istio.io/v1", "VirtualService", "a"),
-            obj("v1", "Service", "a"),
-            obj("apps/v1", "Deployment", "a"),
-            obj("v1", "ConfigMap", "a"),
-            obj("v1", "Namespace", "a"),
-        ];
-        sort_for_apply(&mut v);
-        let kinds: Vec<_> = v.iter().map(|o| o.group_kind.kind.as_str()).collect();
-        assert_eq!(
-            kinds,
-            [
-                "Namespace",
-                "ConfigMap",
-                "Deployment",
-                "Service",
-                "VirtualService"
-            ]
-        );
-    }
 
     #[test]
     fn labels_are_set_on_bare_objects() {

@@ -23,8 +23,9 @@ use crate::render::images_of;
 use crate::source::normalise_url;
 use crate::status::{AppStatus, EnvStatus, SyncState};
 use crate::sync::{compare, live_of, sync};
+use crate::targets::target_id;
 
-type Live = HashMap<(String, String, String), Vec<StoredObject>>;
+type Live = HashMap<(usize, String, String), Vec<StoredObject>>;
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -48,12 +49,12 @@ impl Engine {
         let started = Instant::now();
         self.fetch_due().await;
         self.start_builds().await;
-        let regions = self.lock().regions.clone();
-        // Live objects grouped by (region, app, environment), so each
+        let targets = self.lock().targets();
+        // Live objects grouped by (target, app, environment), so each
         // instance looks only at its own.
         let mut live: Live = HashMap::new();
-        for (name, r) in &regions {
-            match r.target.list(LABEL_APP, "").await {
+        for (name, target) in &targets {
+            match target.list(LABEL_APP, "").await {
                 Ok(objs) => {
                     for o in objs {
                         let app = crate::object::label(&o.value, LABEL_APP)
@@ -62,10 +63,12 @@ impl Engine {
                         let env = crate::object::label(&o.value, LABEL_ENV)
                             .unwrap_or_default()
                             .to_string();
-                        live.entry((name.clone(), app, env)).or_default().push(o);
+                        live.entry((target_id(target), app, env))
+                            .or_default()
+                            .push(o);
                     }
                 }
-                Err(e) => tracing::warn!(region = %name, error = %e, "cannot list live objects"),
+                Err(e) => tracing::warn!(target = %name, error = %e, "cannot list live objects"),
             }
         }
         let mut queue = 0;
@@ -133,7 +136,7 @@ impl Engine {
                     .find(|e| e.environment == inst.env)
                     .cloned()
             });
-            (st.regions.get(&inst.region).cloned(), rec, manual, prev)
+            (st.target_for(&inst.region, &inst.env), rec, manual, prev)
         };
         let last_good = rec.last_good(&inst.env).cloned();
         let mut status = EnvStatus {
@@ -230,7 +233,7 @@ impl Engine {
             }
         };
         let live_all = live
-            .get(&(inst.region.clone(), name.clone(), inst.env.clone()))
+            .get(&(target_id(&region.target), name.clone(), inst.env.clone()))
             .map(Vec::as_slice)
             .unwrap_or_default();
         let live_objs = live_of(live_all, name, &inst.env);
@@ -282,12 +285,18 @@ impl Engine {
                 Health::Degraded => StepState::Failed,
                 _ => StepState::Running,
             };
+            // A degraded environment says why (the first degraded object).
+            let why = cmp
+                .objects
+                .iter()
+                .filter(|o| o.health == Health::Degraded)
+                .find_map(|o| o.why());
             self.run_step(
                 &inst,
                 &commit,
                 &format!("healthy {}", inst.env),
                 state,
-                None,
+                why.filter(|_| state == StepState::Failed),
             );
             if status.health == Health::Healthy {
                 self.served(&inst, &commit);
@@ -319,6 +328,14 @@ impl Engine {
             .metrics
             .sync_seconds
             .observe(elapsed.as_secs_f64());
+        if let Ok(r) = &result
+            && let Some(w) = &r.waiting
+        {
+            self.wave_pending(name, rec, &inst, &commit, r, w);
+            status.waiting = Some(w.clone());
+            status.sync = SyncState::OutOfSync;
+            return status;
+        }
         self.lock()
             .manual
             .retain(|(a, e)| !(a == name && (e.is_empty() || *e == inst.env)));

@@ -1,5 +1,6 @@
 //! Bookkeeping of a reconcile pass: failure history, teardown of vanished
-//! ephemeral environments, pipeline run steps and commit-to-serving latency.
+//! ephemeral environments, pipeline run steps, commit-to-serving latency
+//! and syncs paused between waves.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -100,7 +101,7 @@ impl Engine {
         let mut rec = rec;
         for env in gone {
             let mut keys = rec.inventory.get(&env).cloned().unwrap_or_default();
-            keys.sort_by_key(|k| std::cmp::Reverse(crate::object::apply_rank(&k.group_kind)));
+            crate::order::sort_for_delete(&mut keys);
             let mut ok = true;
             for r in regions.values() {
                 if let Err(e) = r.target.delete(keys.clone()).await {
@@ -229,5 +230,34 @@ impl Engine {
                 .observe(seen.elapsed().as_secs_f64());
         }
         st.served.insert(key);
+    }
+}
+
+impl Engine {
+    /// A sync stopped between waves: keep what it applied in the inventory
+    /// and leave the sync pending (a manual request stays asked for), so
+    /// the next pass goes on with the next wave once this one is healthy.
+    pub(crate) fn wave_pending(
+        &self,
+        app: &str,
+        mut rec: crate::history::AppRecord,
+        inst: &Instance,
+        commit: &str,
+        r: &crate::sync::SyncResult,
+        waiting: &str,
+    ) {
+        rec.inventory.insert(inst.env.clone(), r.inventory.clone());
+        if let Err(e) = self.inner.store.save(app, &rec) {
+            tracing::error!(app = %app, error = %e, "cannot store sync record");
+        }
+        self.lock().records.insert(app.to_string(), rec);
+        self.run_step(
+            inst,
+            commit,
+            &format!("sync {}", inst.env),
+            StepState::Running,
+            Some(waiting.to_string()),
+        );
+        tracing::info!(app = %app, env = %inst.env, waiting, "sync continues at the next wave");
     }
 }

@@ -14,7 +14,8 @@ use ferry_core::{Problem, Problems};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::object::{LABEL_APP, LABEL_ENV, cluster_scoped, set_label, sort_for_apply};
+use crate::object::{LABEL_APP, LABEL_ENV, cluster_scoped, set_label};
+use crate::order::sort_for_apply;
 
 /// The files of an application's directory at one commit, keyed by their
 /// path inside the repository.
@@ -196,6 +197,7 @@ fn to_object(
         .map_err(|m| doc.problem("metadata.name", m))?;
     let gk = GroupKind::of(api, kind);
     check_workload(doc, &value)?;
+    crate::order::wave(&value).map_err(|(path, m)| doc.problem(&path, m))?;
     let namespace = if cluster_scoped(&gk) {
         None
     } else {

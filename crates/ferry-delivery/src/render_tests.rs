@@ -131,3 +131,26 @@ fn preview_hosts_prefix_ingress_and_httproute_hosts() {
     preview_hosts(&mut svc, "e");
     assert_eq!(svc["spec"]["hostnames"][0], "x");
 }
+
+#[test]
+fn a_bad_sync_wave_names_file_document_and_annotation() {
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  annotations: {argocd.argoproj.io/sync-wave: soon}\n";
+    let Err(Error::Manifests(p)) = render(&files(&[("k8s/c.yaml", text)]), "k8s", &ctx(&[])) else {
+        panic!("a bad wave must fail the render");
+    };
+    assert_eq!(p.0.len(), 1, "{p:?}");
+    assert_eq!(p.0[0].file, "k8s/c.yaml@abc1234");
+    assert_eq!(p.0[0].document, Some(1));
+    assert_eq!(
+        p.0[0].path.as_deref(),
+        Some("metadata.annotations[\"argocd.argoproj.io/sync-wave\"]")
+    );
+}
+
+#[test]
+fn waves_order_the_rendered_objects() {
+    let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: first\n  annotations: {ferry.dev/sync-wave: '-1'}\n";
+    let objs = render(&files(&[("c.yaml", text)]), "", &ctx(&[])).unwrap();
+    let names: Vec<_> = objs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["first", "dev"]);
+}

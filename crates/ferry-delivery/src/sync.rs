@@ -1,6 +1,7 @@
 //! One sync of one application to one environment, as pure steps over a
-//! [`Target`]: compare desired with live, apply what differs in dependency
-//! order (all or nothing), prune what left git — only objects in ferry's
+//! [`Target`]: compare desired with live, apply what differs wave by wave
+//! in dependency order (each wave all or nothing, the next once it is
+//! healthy), prune what left git — only objects in ferry's
 //! inventory that still carry ferry's label — and evaluate health.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -10,8 +11,8 @@ use serde::Serialize;
 
 use crate::diff::{FieldDiff, diff};
 use crate::error::Result;
-use crate::health::{Health, worst};
-use crate::object::{LABEL_APP, LABEL_ENV, ObjKey, apply_rank, label};
+use crate::health::{Health, assess, worst};
+use crate::object::{LABEL_APP, LABEL_ENV, ObjKey, label};
 use crate::target::Target;
 
 /// The state of one object, as `ferry app get` shows it.
@@ -22,8 +23,26 @@ pub struct ObjectStatus {
     /// `Synced`, `OutOfSync` or `Missing` (not on the target yet).
     pub sync: &'static str,
     pub health: Health,
+    /// Why it is not Healthy (`ImagePullBackOff`, `ProgressDeadlineExceeded`...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub diff: Vec<FieldDiff>,
+}
+
+impl ObjectStatus {
+    /// `Kind/name: reason: message`, for objects that are not Healthy.
+    pub fn why(&self) -> Option<String> {
+        let what = [self.reason.as_deref(), self.message.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(": ");
+        (!what.is_empty())
+            .then(|| format!("{}/{}: {what}", self.key.group_kind.kind, self.key.name))
+    }
 }
 
 /// Desired versus live for one app in one environment.
@@ -97,11 +116,22 @@ pub fn compare(
                 )
             }
         };
-        let health = target.health(l.map(|o| &o.value));
+        let value = l.map(|o| &o.value);
+        let health = target.health(value);
+        // The reason comes from the shared rules, shown when the target
+        // agrees with them.
+        let a = assess(value);
+        let (reason, message) = if a.health == health {
+            (a.reason, a.message)
+        } else {
+            (None, None)
+        };
         objects.push(ObjectStatus {
             key,
             sync,
             health,
+            reason,
+            message,
             diff: diffs,
         });
     }
@@ -121,9 +151,16 @@ pub struct SyncResult {
     pub pruned: Vec<ObjKey>,
     /// The new inventory: what ferry now owns in this environment.
     pub inventory: Vec<ObjKey>,
+    /// Set when a wave was applied and the next one waits for it to become
+    /// healthy: the sync goes on at a later pass (nothing pruned yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
-/// Applies what differs and, with `prune`, deletes what left git.
+/// Applies what differs, wave by wave (each wave all or nothing, in kind
+/// order; a wave starts once every object of the previous one is
+/// healthy), and with `prune`, once the last wave is applied, deletes
+/// what left git.
 pub async fn sync(
     target: &dyn Target,
     desired: &[StoredObject],
@@ -132,19 +169,40 @@ pub async fn sync(
     prune: bool,
 ) -> Result<SyncResult> {
     let todo = cmp.to_apply();
-    let batch: Vec<StoredObject> = desired
-        .iter()
-        .filter(|o| todo.contains(&ObjKey::of(o)))
-        .cloned()
-        .collect();
-    let applied: Vec<ObjKey> = batch.iter().map(ObjKey::of).collect();
-    if !batch.is_empty() {
-        target.apply(batch).await?;
+    let waves = crate::order::waves(desired.to_vec());
+    let last = waves.len().saturating_sub(1);
+    let mut applied: Vec<ObjKey> = Vec::new();
+    for (i, (wave, objects)) in waves.into_iter().enumerate() {
+        let batch: Vec<StoredObject> = objects
+            .iter()
+            .filter(|o| todo.contains(&ObjKey::of(o)))
+            .cloned()
+            .collect();
+        let changed = !batch.is_empty();
+        applied.extend(batch.iter().map(ObjKey::of));
+        if changed {
+            target.apply(batch).await?;
+        }
+        if i == last {
+            break;
+        }
+        if let Some(w) = unhealthy(target, cmp, &objects, changed).await? {
+            // Keep what was applied in the inventory, so it can be pruned
+            // even if git drops it before the sync completes.
+            let mut inv: BTreeSet<ObjKey> = desired.iter().map(ObjKey::of).collect();
+            inv.extend(inventory.iter().cloned());
+            return Ok(SyncResult {
+                applied,
+                pruned: Vec::new(),
+                inventory: inv.into_iter().collect(),
+                waiting: Some(format!("sync wave {wave}: waiting for {w}")),
+            });
+        }
     }
     let mut pruned = Vec::new();
     if prune && !cmp.extra.is_empty() {
         let mut gone = cmp.extra.clone();
-        gone.sort_by_key(|k| std::cmp::Reverse(apply_rank(&k.group_kind)));
+        crate::order::sort_for_delete(&mut gone);
         target.delete(gone.clone()).await?;
         pruned = gone;
     }
@@ -158,7 +216,45 @@ pub async fn sync(
         applied,
         pruned,
         inventory: inv.into_iter().collect(),
+        waiting: None,
     })
+}
+
+/// The first object of a wave that is not Healthy (`Kind/name to become
+/// healthy (Progressing)`), or `None`. A wave that changed nothing uses
+/// the comparison's health; otherwise its objects are listed again.
+async fn unhealthy(
+    target: &dyn Target,
+    cmp: &Comparison,
+    wave: &[StoredObject],
+    changed: bool,
+) -> Result<Option<String>> {
+    let keys: Vec<ObjKey> = wave.iter().map(ObjKey::of).collect();
+    let healths: Vec<(ObjKey, Health)> = if changed {
+        let Some(first) = wave.first() else {
+            return Ok(None);
+        };
+        let app = label(&first.value, LABEL_APP).unwrap_or_default();
+        let env = label(&first.value, LABEL_ENV).unwrap_or_default();
+        let all = target.list(LABEL_APP, app).await?;
+        let live = live_of(&all, app, env);
+        keys.into_iter()
+            .map(|k| {
+                let h = target.health(live.get(&k).map(|o| &o.value));
+                (k, h)
+            })
+            .collect()
+    } else {
+        cmp.objects
+            .iter()
+            .filter(|o| keys.contains(&o.key))
+            .map(|o| (o.key.clone(), o.health))
+            .collect()
+    };
+    Ok(healths
+        .into_iter()
+        .find(|(_, h)| *h != Health::Healthy)
+        .map(|(k, h)| format!("{}/{} to become healthy ({h})", k.group_kind.kind, k.name)))
 }
 
 #[cfg(test)]

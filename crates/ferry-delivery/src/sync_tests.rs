@@ -120,3 +120,55 @@ async fn failed_apply_changes_nothing() {
         1
     );
 }
+
+fn in_wave(mut o: StoredObject, wave: &str) -> StoredObject {
+    o.value["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-wave": wave});
+    o
+}
+
+fn job(name: &str) -> StoredObject {
+    let mut o = obj("Job", name, json!({}));
+    o.value["apiVersion"] = json!("batch/v1");
+    o.group_kind = GroupKind::of("batch/v1", "Job");
+    o
+}
+
+#[tokio::test]
+async fn a_wave_waits_until_the_previous_one_is_healthy() {
+    let t = MemoryTarget::new();
+    let desired = vec![
+        in_wave(job("migrate"), "-1"),
+        obj("Deployment", "web", json!({"replicas": 1})),
+    ];
+    let (_, first) = run(&t, &desired, &[], true).await;
+    assert_eq!(first.applied.len(), 1, "only wave -1: {first:?}");
+    assert_eq!(first.applied[0].name, "migrate");
+    let waiting = first.waiting.clone().expect("wave 0 waits");
+    assert!(waiting.contains("Job/migrate"), "{waiting}");
+    assert!(t.get(&ObjKey::of(&desired[1])).is_none());
+    assert_eq!(first.inventory.len(), 2, "applied objects stay owned");
+    // Still running: nothing more is applied.
+    let (_, second) = run(&t, &desired, &first.inventory, true).await;
+    assert!(second.applied.is_empty() && second.waiting.is_some());
+    let mut done = t.get(&first.applied[0]).unwrap();
+    done.value["status"] = json!({"conditions": [{"type": "Complete", "status": "True"}]});
+    t.put(done);
+    let (_, third) = run(&t, &desired, &first.inventory, true).await;
+    assert_eq!(third.waiting, None);
+    assert_eq!(third.applied.len(), 1);
+    assert_eq!(third.applied[0].name, "web");
+}
+
+#[tokio::test]
+async fn waves_healthy_at_once_apply_in_one_sync_lowest_first() {
+    let t = MemoryTarget::new();
+    let desired = vec![
+        in_wave(obj("Deployment", "web", json!({"replicas": 1})), "1"),
+        obj("ConfigMap", "conf", json!({})),
+    ];
+    let (_, res) = run(&t, &desired, &[], false).await;
+    assert_eq!(res.waiting, None);
+    assert_eq!(t.applies(), 2, "one batch per wave");
+    let order: Vec<_> = t.applied().into_iter().map(|k| k.name).collect();
+    assert_eq!(order, ["conf", "web"]);
+}

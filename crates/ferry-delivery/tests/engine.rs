@@ -292,3 +292,72 @@ async fn unreachable_remote_is_reported_and_retried() {
     assert!(st.environments[0].waiting.is_some());
     assert!(t.all().is_empty());
 }
+
+#[tokio::test]
+async fn an_environment_with_its_own_target_syncs_there_not_to_its_region() {
+    let f = fixture("");
+    let cluster = MemoryTarget::new();
+    f.engine
+        .set_environment_target("dev", Arc::new(cluster.clone()));
+    f.engine.pass().await;
+    assert_eq!(
+        cluster.all().len(),
+        2,
+        "the environment's target got the app"
+    );
+    assert!(f.target.all().is_empty(), "the region's target got nothing");
+    f.engine.pass().await;
+    let st = f.engine.get("web").unwrap();
+    assert_eq!(st.environments[0].sync, SyncState::Synced, "{st:?}");
+    assert_eq!(
+        st.health(),
+        Health::Healthy,
+        "health read from the environment's target"
+    );
+    // Drift on the environment's target is seen and healed there.
+    let mut d = cluster.get(&key("Deployment", "web")).unwrap();
+    d.value["spec"]["replicas"] = serde_json::json!(7);
+    cluster.put(d);
+    f.engine.pass().await;
+    assert_eq!(replicas(&cluster), 1);
+}
+
+#[tokio::test]
+async fn a_sync_goes_wave_by_wave_across_passes_and_records_once() {
+    let f = fixture("");
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\n  annotations: {argocd.argoproj.io/sync-wave: '-1'}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - {name: m, image: 'migrate:1'}\n";
+    commit(&f.repo, &[("k8s/job.yaml", job)], "migrate first");
+    f.engine.pass().await;
+    let env = f.engine.get("web").unwrap().environments[0].clone();
+    let waiting = env.waiting.clone().unwrap_or_default();
+    assert!(
+        waiting.contains("wave -1") && waiting.contains("Job/migrate"),
+        "{env:?}"
+    );
+    assert_eq!(env.sync, SyncState::OutOfSync);
+    assert!(env.synced_revision.is_none());
+    assert!(
+        f.target.get(&key("Deployment", "web")).is_none(),
+        "wave 0 waits"
+    );
+    assert!(
+        f.engine.history("web").unwrap().is_empty(),
+        "no entry for half a sync"
+    );
+    // The Job completes: the next pass applies wave 0 and records the sync.
+    let job_key = ObjKey {
+        group_kind: GroupKind::of("batch/v1", "Job"),
+        namespace: Some("dev".into()),
+        name: "migrate".into(),
+    };
+    let mut done = f.target.get(&job_key).expect("wave -1 applied");
+    done.value["status"] =
+        serde_json::json!({"conditions": [{"type": "Complete", "status": "True"}]});
+    f.target.put(done);
+    f.engine.pass().await;
+    let env = f.engine.get("web").unwrap().environments[0].clone();
+    assert_eq!(env.waiting, None, "{env:?}");
+    assert_eq!(env.sync, SyncState::Synced);
+    assert_eq!(replicas(&f.target), 1);
+    assert_eq!(f.engine.history("web").unwrap().len(), 1);
+}

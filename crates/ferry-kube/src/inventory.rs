@@ -16,7 +16,6 @@ use serde_json::Value;
 use crate::applyset::{ApplySet, ID_LABEL, PART_OF_LABEL, Recorded, prune_candidates, scope_of};
 use crate::cluster::{FIELD_MANAGER, KubeTarget, is_not_found};
 use crate::error::{Error, Result};
-use crate::order::phase;
 
 impl KubeTarget {
     fn secrets(&self, namespace: Option<&str>) -> Api<Secret> {
@@ -127,7 +126,7 @@ impl KubeTarget {
             .list_kinds(&rec.kinds, &format!("{PART_OF_LABEL}={id}"))
             .await?;
         let mut gone = prune_candidates(&id, &members, keep);
-        gone.sort_by_key(|k| std::cmp::Reverse(phase(&k.group_kind)));
+        ferry_delivery::order::sort_for_delete(&mut gone);
         for k in &gone {
             let live = members
                 .iter()

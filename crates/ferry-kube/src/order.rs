@@ -1,74 +1,17 @@
-//! Apply order on a cluster, as a pure decision over the engine's batch:
-//! CustomResourceDefinitions and Namespaces first, then configuration
-//! (ConfigMap, Secret, ServiceAccount, RBAC, claims), then workloads and
-//! custom resources, then routing (Service, Ingress, Gateway API routes).
-//! Within a phase the engine's order is kept (the sort is stable). Sync
-//! waves, as Argo CD spells them, come before phases: an object annotated
-//! `app.ferry.dev/sync-wave` (or `argocd.argoproj.io/sync-wave`) with a
-//! lower number is applied first; unannotated objects are wave 0. Waves
-//! order the apply only; ferry does not wait for a wave to be healthy.
+//! Apply order on a cluster: the engine's own rules
+//! (`ferry_delivery::order`: sync waves, then kind phases — CRDs and
+//! Namespaces, configuration, workloads, routing, then custom resources),
+//! applied again to whatever batch arrives, stably, so within a phase the
+//! engine's order is kept; and which custom resources of a batch wait for a
+//! CustomResourceDefinition applied before them.
 
 use ferry_core::objects::{GroupKind, StoredObject};
+use ferry_delivery::order::{apply_rank, wave_of};
 
-/// The phases a batch is applied in, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Phase {
-    /// CRDs and Namespaces: what other objects need to exist at all.
-    Foundation,
-    /// ConfigMaps, Secrets, ServiceAccounts, RBAC, volume claims.
-    Config,
-    /// Workloads, and any kind not named elsewhere (custom resources).
-    Workload,
-    /// Services and routes: traffic goes to workloads that exist.
-    Routing,
-}
-
-/// The phase of one kind.
-pub fn phase(gk: &GroupKind) -> Phase {
-    match (gk.group.as_str(), gk.kind.as_str()) {
-        ("", "Namespace") | ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            Phase::Foundation
-        }
-        (
-            "",
-            "ConfigMap"
-            | "Secret"
-            | "ServiceAccount"
-            | "PersistentVolumeClaim"
-            | "PersistentVolume"
-            | "LimitRange"
-            | "ResourceQuota",
-        )
-        | (
-            "rbac.authorization.k8s.io",
-            "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding",
-        )
-        | ("storage.k8s.io", "StorageClass")
-        | ("scheduling.k8s.io", "PriorityClass") => Phase::Config,
-        ("", "Service" | "Endpoints")
-        | ("networking.k8s.io", "Ingress" | "IngressClass" | "NetworkPolicy")
-        | ("gateway.networking.k8s.io", _)
-        | ("networking.istio.io", _) => Phase::Routing,
-        _ => Phase::Workload,
-    }
-}
-
-/// Annotations naming an object's sync wave, ferry's first.
-pub const WAVE_ANNOTATIONS: [&str; 2] = ["app.ferry.dev/sync-wave", "argocd.argoproj.io/sync-wave"];
-
-/// An object's sync wave (0 when unannotated or not a number).
-pub fn wave(o: &StoredObject) -> i64 {
-    let ann = o.value.pointer("/metadata/annotations");
-    WAVE_ANNOTATIONS
-        .iter()
-        .find_map(|k| ann?.get(*k)?.as_str()?.trim().parse().ok())
-        .unwrap_or(0)
-}
-
-/// The batch in apply order: by wave, then phase (stable: the engine's
-/// order is kept among equals).
+/// The batch in apply order (stable: equal wave and phase keep the
+/// engine's order).
 pub fn ordered(mut objects: Vec<StoredObject>) -> Vec<StoredObject> {
-    objects.sort_by_key(|o| (wave(o), phase(&o.group_kind)));
+    objects.sort_by_cached_key(|o| (wave_of(o), apply_rank(&o.group_kind)));
     objects
 }
 
@@ -106,7 +49,7 @@ mod tests {
     }
 
     #[test]
-    fn foundation_config_workload_routing() {
+    fn foundation_config_workload_routing_custom() {
         let batch = vec![
             obj("v1", "Service", "svc"),
             obj("example.com/v1", "Widget", "w"),
@@ -119,33 +62,21 @@ mod tests {
         ];
         assert_eq!(
             names(&ordered(batch)),
-            ["crd", "ns", "rb", "cm", "w", "dep", "svc", "route"]
+            ["ns", "crd", "cm", "rb", "dep", "svc", "route", "w"]
         );
     }
 
     #[test]
-    fn engine_order_is_kept_within_a_phase() {
+    fn engine_order_is_kept_within_a_phase_and_waves_come_first() {
+        let mut late = obj("v1", "Namespace", "late");
+        late.value["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-wave": "2"});
         let batch = vec![
+            late,
             obj("v1", "Secret", "b"),
             obj("v1", "ConfigMap", "a"),
             obj("v1", "ServiceAccount", "c"),
         ];
-        assert_eq!(names(&ordered(batch)), ["b", "a", "c"]);
-    }
-
-    #[test]
-    fn waves_come_before_phases() {
-        let mut late = obj("v1", "Namespace", "late-ns");
-        late.value["metadata"]["annotations"] = json!({"app.ferry.dev/sync-wave": "2"});
-        let mut early = obj("v1", "Service", "early-svc");
-        early.value["metadata"]["annotations"] = json!({"argocd.argoproj.io/sync-wave": "-1"});
-        let mut junk = obj("v1", "ConfigMap", "junk");
-        junk.value["metadata"]["annotations"] = json!({"app.ferry.dev/sync-wave": "soon"});
-        let batch = vec![late, obj("apps/v1", "Deployment", "dep"), junk, early];
-        assert_eq!(
-            names(&ordered(batch)),
-            ["early-svc", "junk", "dep", "late-ns"]
-        );
+        assert_eq!(names(&ordered(batch)), ["b", "a", "c", "late"]);
     }
 
     #[test]

@@ -9,10 +9,13 @@
 //! Before binding, [`start`] refuses an API or registry listener beyond
 //! loopback without TLS and authentication (`exposure.rs`); TLS material is
 //! generated or resolved per region (`tls.rs`), and [`Running::api`] says how
-//! clients reach each region's API (URL and CA).
+//! clients reach each region's API (URL and CA). The one delivery engine is
+//! created here and shared by every region (`delivery.rs`), which also
+//! turns each environment's `spec.target` into a sync target.
 #![forbid(unsafe_code)]
 
 pub mod builder;
+mod delivery;
 mod exposure;
 mod listeners;
 mod region;
@@ -29,6 +32,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+pub use delivery::KubeTargets;
 pub use exposure::is_loopback;
 pub use region::RegionContext;
 
@@ -70,6 +74,13 @@ pub enum Error {
     Exposed { problems: Vec<String> },
     #[error("region `{region}`: TLS: {message}")]
     Tls { region: String, message: String },
+    #[error(
+        "a Kubernetes target (spec.target.kubernetes) is named by {}, but this ferry has no \
+         Kubernetes target built in; use `target: {{embedded: {{}}}}` or a ferry built with \
+         Kubernetes support",
+        named.join(", ")
+    )]
+    NoKubernetes { named: Vec<String> },
 }
 
 /// What `ferry up` needs to start.
@@ -88,6 +99,9 @@ pub struct ServerConfig {
     /// The API checks bearer tokens; without it no API listener may be
     /// bound beyond loopback.
     pub auth_enabled: bool,
+    /// Connects `target: {kubernetes: ...}` environments and regions to
+    /// their clusters; without it such a topology is refused.
+    pub kube_targets: Option<Arc<dyn KubeTargets>>,
 }
 
 impl ServerConfig {
@@ -144,6 +158,7 @@ pub struct Running {
 /// Checks exposure, binds every listener, then starts every region.
 pub async fn start(config: ServerConfig) -> Result<Running, Error> {
     exposure::check(&config.topology, config.auth_enabled)?;
+    delivery::check_targets(&config.topology, config.kube_targets.is_some())?;
     let bound = listeners::bind_all(&config.topology)?;
     let endpoints: Arc<BTreeMap<String, RegionEndpoints>> = Arc::new(
         bound
@@ -154,6 +169,24 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
     let shutdown = CancellationToken::new();
     let events = EventBus::default();
     let topology = Arc::new(config.topology.clone());
+    // One delivery engine for every region, its data under the first's.
+    let delivery = match bound.first() {
+        Some(first) => {
+            let region = topology
+                .region(&first.region)
+                .expect("bound regions come from the topology");
+            let dir = region::data_dir(&config, region);
+            Some(delivery::Delivery::start(
+                &first.region,
+                &dir,
+                &config,
+                &topology,
+                &events,
+                &shutdown,
+            )?)
+        }
+        None => None,
+    };
     let mut tasks = JoinSet::new();
     let mut new_admin_tokens = BTreeMap::new();
     let (mut apis, mut registry_tls) = (BTreeMap::new(), Vec::new());
@@ -191,7 +224,10 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
             shutdown: shutdown.child_token(),
         };
         let known = config.known_tokens.get(&sockets.region).map(String::as_str);
-        match region::start(ctx, sockets, tls, known, &mut tasks).await {
+        let delivery = delivery
+            .as_ref()
+            .expect("the engine exists when a region does");
+        match region::start(ctx, sockets, tls, known, delivery, &mut tasks).await {
             Ok(started) => {
                 if let Some(t) = started.new_admin_token {
                     new_admin_tokens.insert(region.metadata.name.clone(), t);

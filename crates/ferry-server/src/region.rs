@@ -56,13 +56,15 @@ pub(crate) struct Started {
     pub new_admin_token: Option<String>,
 }
 
-/// Starts the region's components on their sockets; `known` is the admin
-/// token the operator's client config holds for this region.
+/// Starts the region's components on their sockets and attaches it to the
+/// process's delivery engine; `known` is the admin token the operator's
+/// client config holds for this region.
 pub(crate) async fn start(
     ctx: RegionContext,
     sockets: RegionSockets,
     tls: RegionTls,
     known: Option<&str>,
+    delivery: &crate::delivery::Delivery,
     tasks: &mut JoinSet<()>,
 ) -> Result<Started, Error> {
     std::fs::create_dir_all(&ctx.data_dir).map_err(|source| Error::DataDir {
@@ -109,7 +111,11 @@ pub(crate) async fn start(
     let v1 = v1.merge(ferry_runtime::api::router(runtime.clone()));
     let v1 = v1.merge(ferry_replication::api::router(replication));
     let api_loopback = crate::exposure::is_loopback(api_addr);
-    let v1 = v1.merge(start_delivery(&ctx, &runtime, &mut metrics, api_loopback)?);
+    let v1 = v1.merge(
+        delivery
+            .attach(&ctx, &runtime, &mut metrics, api_loopback)
+            .await?,
+    );
 
     register_process_metrics(&mut metrics);
     let hostnames = ctx
@@ -270,43 +276,6 @@ fn start_registry(
     tasks.spawn(server);
     readiness.set("registry", true);
     Ok(())
-}
-
-/// The delivery engine (one per process, shared by every region): this
-/// region's runtime is its sync target and its registry the image source.
-fn start_delivery(
-    ctx: &RegionContext,
-    runtime: &ferry_runtime::Runtime,
-    metrics: &mut Registry,
-    api_loopback: bool,
-) -> Result<Router, Error> {
-    let registry = ctx
-        .endpoints
-        .get(&ctx.name)
-        .map(|e| e.registry.to_string())
-        .unwrap_or_default();
-    let (engine, routes) = ferry_delivery::attach(ferry_delivery::Attach {
-        region: &ctx.name,
-        data_dir: &ctx.data_dir,
-        topology: &ctx.topology,
-        events: &ctx.events,
-        shutdown: &ctx.shutdown,
-        target: Arc::new(ferry_delivery::runtime_target::RuntimeTarget::new(
-            runtime.clone(),
-        )),
-        registry,
-        builder: Some(Arc::new(crate::builder::DockerfileBuilder::new(
-            &ctx.data_dir,
-        ))),
-        api_loopback,
-    })
-    .map_err(|e| Error::Component {
-        region: ctx.name.clone(),
-        component: "delivery",
-        message: e.to_string(),
-    })?;
-    engine.metrics().register(metrics);
-    Ok(routes)
 }
 
 /// Serves the API on its listener (over TLS when the region says so) with

@@ -17,6 +17,7 @@ fn config(topology: Topology, dir: &std::path::Path) -> ServerConfig {
         config_dir: dir.to_path_buf(),
         auth_enabled: false,
         known_tokens: BTreeMap::new(),
+        kube_targets: None,
     }
 }
 
@@ -25,6 +26,9 @@ async fn regions_serve_health_and_metrics_then_shut_down() {
     let dir = tempfile::tempdir().unwrap();
     let running = start(config(topology(0, 0), dir.path())).await.unwrap();
     assert_eq!(running.endpoints().len(), 6);
+    // One delivery engine for both regions, its data under the first's.
+    assert!(dir.path().join("uk/delivery/apps").is_dir());
+    assert!(!dir.path().join("shanghai/delivery").exists());
     let uk = running.region("uk").unwrap();
     let health = reqwest::get(format!("http://{}/healthz", uk.api))
         .await

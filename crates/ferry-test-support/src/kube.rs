@@ -87,27 +87,9 @@ impl KubeCluster {
     /// kwok reports it Running).
     pub fn start_with_controllers() -> KubeCluster {
         let mut c = Self::start_api();
-        for b in ["kube-controller-manager", "kube-scheduler", "kwok"] {
-            assert!(
-                c.bin.join(b).is_file(),
-                "{b} is missing: run `bash scripts/setup.sh --test-peers`"
-            );
-        }
-        let pki = c.dir.path().join("pki");
-        let logs = c.dir.path().join("logs");
-        let kcm = controller_manager_command(&c.bin, &pki);
-        c.others
-            .push(Proc::spawn("kube-controller-manager", kcm, &logs));
-        let mut sched = Command::new(c.bin.join("kube-scheduler"));
-        let k = pki.join("scheduler.kubeconfig");
-        sched
-            .arg(format!("--kubeconfig={}", k.display()))
-            .arg(format!("--authentication-kubeconfig={}", k.display()))
-            .arg(format!("--authorization-kubeconfig={}", k.display()))
-            .args(["--bind-address=127.0.0.1", "--leader-elect=false"])
-            .arg(format!("--secure-port={}", free_port()));
-        c.others.push(Proc::spawn("kube-scheduler", sched, &logs));
+        c.start_controllers();
         let mut kwok = Command::new(c.bin.join("kwok"));
+        let pki = c.dir.path().join("pki");
         kwok.arg(format!(
             "--kubeconfig={}",
             pki.join("kwok.kubeconfig").display()
@@ -116,13 +98,7 @@ impl KubeCluster {
         .args(["--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake"])
         .args(["--cidr=10.250.0.0/16", "--node-ip=10.250.255.254"])
         .arg(format!("--server-address=127.0.0.1:{}", free_port()));
-        c.others.push(Proc::spawn("kwok", kwok, &logs));
-        poll("the default ServiceAccount", READY, || {
-            c.kubectl(&["get", "sa", "default", "-n", "default"])
-                .status
-                .success()
-                .then_some(())
-        });
+        c.others.push(Proc::spawn("kwok", kwok, &c.log_dir()));
         c.apply_text(FAKE_NODE);
         poll("node kwok-node-0 to be Ready", READY, || {
             let out = c.kubectl(&[
@@ -135,6 +111,54 @@ impl KubeCluster {
             (String::from_utf8_lossy(&out.stdout) == "True").then_some(())
         });
         c
+    }
+
+    /// The API server, controller-manager and scheduler, no node (a
+    /// [`crate::kube_node::KubeNode`] adds a real one).
+    pub fn start_controllers_without_nodes() -> KubeCluster {
+        let mut c = Self::start_api();
+        c.start_controllers();
+        c
+    }
+
+    fn start_controllers(&mut self) {
+        for b in ["kube-controller-manager", "kube-scheduler", "kwok"] {
+            assert!(
+                self.bin.join(b).is_file(),
+                "{b} is missing: run `bash scripts/setup.sh --test-peers`"
+            );
+        }
+        let pki = self.dir.path().join("pki");
+        let logs = self.log_dir();
+        let kcm = controller_manager_command(&self.bin, &pki);
+        self.others
+            .push(Proc::spawn("kube-controller-manager", kcm, &logs));
+        let mut sched = Command::new(self.bin.join("kube-scheduler"));
+        let k = pki.join("scheduler.kubeconfig");
+        sched
+            .arg(format!("--kubeconfig={}", k.display()))
+            .arg(format!("--authentication-kubeconfig={}", k.display()))
+            .arg(format!("--authorization-kubeconfig={}", k.display()))
+            .args(["--bind-address=127.0.0.1", "--leader-elect=false"])
+            .arg(format!("--secure-port={}", free_port()));
+        self.others
+            .push(Proc::spawn("kube-scheduler", sched, &logs));
+        poll("the default ServiceAccount", READY, || {
+            self.kubectl(&["get", "sa", "default", "-n", "default"])
+                .status
+                .success()
+                .then_some(())
+        });
+    }
+
+    /// The cluster's temporary directory (pki/, logs/, etcd/, ...).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The API server's loopback address.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
     /// The admin kubeconfig (client certificate; context `ferry-test`).

@@ -34,6 +34,7 @@ pub(crate) fn make_certs(dir: &Path, port: u16) {
         .env("K8S_PKI", dir.join("pki"))
         .env("K8S_API_PORT", port.to_string())
         .env("K8S_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("FERRY_K8S_NODE", crate::kube_node::NODE)
         .env_remove("FERRY_K8S_NETNS")
         .output()
         .expect("run scripts/k8s/certs.sh (bash, openssl)");

@@ -7,6 +7,9 @@
 
 pub mod kube;
 mod kube_cmd;
+pub mod kube_node;
+mod kube_node_cleanup;
+pub mod netns;
 mod proc;
 
 pub use proc::Proc;

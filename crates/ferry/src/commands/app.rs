@@ -155,12 +155,18 @@ pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
                             k["name"].as_str().unwrap_or_default().to_string(),
                             o["sync"].as_str().unwrap_or_default().to_string(),
                             o["health"].as_str().unwrap_or_default().to_string(),
+                            ["reason", "message"]
+                                .iter()
+                                .filter_map(|f| o[*f].as_str())
+                                .collect::<Vec<_>>()
+                                .join(": "),
                         ]
                     })
                     .collect();
                 if !rows.is_empty() {
-                    for line in table(&["KIND", "NAME", "SYNC", "HEALTH"], &rows).lines() {
-                        println!("  {line}");
+                    let header = ["KIND", "NAME", "SYNC", "HEALTH", "MESSAGE"];
+                    for line in table(&header, &rows).lines() {
+                        println!("  {}", line.trim_end());
                     }
                 }
             }

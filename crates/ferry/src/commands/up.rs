@@ -37,6 +37,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let mut credentials = Credentials::load()?;
     let config = ServerConfig {
         known_tokens: credentials.known_tokens(&topology),
+        kube_targets: None,
         topology,
         data_root,
         config_dir,

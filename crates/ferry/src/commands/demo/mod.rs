@@ -168,6 +168,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> anyhow::Result<ExitCode> {
     let mut credentials = Credentials::load()?;
     let mut running = ferry_server::start(ServerConfig {
         known_tokens: credentials.known_tokens(&topology),
+        kube_targets: None,
         topology,
         data_root: dir.to_path_buf(),
         config_dir: dir.to_path_buf(),

@@ -1,0 +1,196 @@
+//! The process's one delivery engine and where it delivers.
+//!
+//! [`crate::start`] creates and starts the engine before any region, with
+//! its data under the first region's data directory (`<data
+//! dir>/delivery`), and hands it to every region. Each region attaches its
+//! registry and its sync target: the region's `spec.target` (its embedded
+//! runtime by default), and for each of its environments naming another
+//! `spec.target`, that target instead. Kubernetes targets come from the
+//! [`KubeTargets`] plugged into [`crate::ServerConfig::kube_targets`]
+//! (ferry-kube); one target per distinct cluster spec, shared by every
+//! region and environment naming it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use ferry_core::events::EventBus;
+use ferry_core::target_spec::{KubernetesTarget, TargetKind};
+use ferry_core::topology::Topology;
+use ferry_delivery::target::{BoxFuture, Target};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+use crate::region::RegionContext;
+
+/// Connects to Kubernetes clusters for `target: {kubernetes: ...}`.
+pub trait KubeTargets: Send + Sync + std::fmt::Debug {
+    /// A sync target for the cluster `spec` names; `spec.kubeconfig` is
+    /// already resolved against the topology file's directory.
+    fn connect<'a>(
+        &'a self,
+        spec: &'a KubernetesTarget,
+    ) -> BoxFuture<'a, ferry_delivery::Result<Arc<dyn Target>>>;
+}
+
+/// The engine and the targets built for it so far.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    pub engine: ferry_delivery::Engine,
+    kube: Option<Arc<dyn KubeTargets>>,
+    config_dir: PathBuf,
+    clusters: tokio::sync::Mutex<HashMap<KubernetesTarget, Arc<dyn Target>>>,
+}
+
+/// Refuses, before anything binds, a topology naming a Kubernetes target
+/// when no [`KubeTargets`] is plugged in.
+pub(crate) fn check_targets(topology: &Topology, kube: bool) -> Result<(), Error> {
+    if kube {
+        return Ok(());
+    }
+    let regions = topology
+        .regions
+        .iter()
+        .filter(|r| {
+            matches!(
+                topology.region_target(&r.metadata.name),
+                TargetKind::Kubernetes(_)
+            )
+        })
+        .map(|r| format!("region `{}`", r.metadata.name));
+    let envs = topology
+        .environments
+        .iter()
+        .filter(|e| e.spec.target.is_some())
+        .filter(|e| matches!(topology.environment_target(e), TargetKind::Kubernetes(_)))
+        .map(|e| format!("environment `{}`", e.metadata.name));
+    let named: Vec<String> = regions.chain(envs).collect();
+    if named.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::NoKubernetes { named })
+    }
+}
+
+impl Delivery {
+    /// Creates and starts the engine (runtime flags from the process
+    /// environment); `region` names the region whose data directory holds it.
+    pub(crate) fn start(
+        region: &str,
+        data_dir: &Path,
+        config: &crate::ServerConfig,
+        topology: &Arc<Topology>,
+        events: &EventBus,
+        shutdown: &CancellationToken,
+    ) -> Result<Self, Error> {
+        let cfg = ferry_delivery::EngineConfig::from_env(data_dir.join("delivery"), |k| {
+            std::env::var(k).ok()
+        });
+        let engine = ferry_delivery::Engine::new(
+            cfg,
+            topology.clone(),
+            events.clone(),
+            Arc::new(ferry_delivery::images::HttpImageCheck::default()),
+        )
+        .map_err(|e| Error::Component {
+            region: region.to_string(),
+            component: "delivery",
+            message: e.to_string(),
+        })?;
+        engine.start(shutdown.clone());
+        Ok(Self {
+            engine,
+            kube: config.kube_targets.clone(),
+            config_dir: config.config_dir.clone(),
+            clusters: Default::default(),
+        })
+    }
+
+    /// The target for `spec`, connecting on first use.
+    async fn cluster(
+        &self,
+        spec: &KubernetesTarget,
+        region: &str,
+    ) -> Result<Arc<dyn Target>, Error> {
+        let resolved = KubernetesTarget {
+            kubeconfig: spec.kubeconfig_in(&self.config_dir),
+            ..spec.clone()
+        };
+        let mut clusters = self.clusters.lock().await;
+        if let Some(t) = clusters.get(&resolved) {
+            return Ok(t.clone());
+        }
+        let failed = |message: String| Error::Component {
+            region: region.to_string(),
+            component: "kubernetes target",
+            message,
+        };
+        let kube = self
+            .kube
+            .as_ref()
+            .ok_or_else(|| failed("no Kubernetes target is built in".into()))?;
+        let target = kube
+            .connect(&resolved)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        clusters.insert(resolved, target.clone());
+        Ok(target)
+    }
+
+    /// Attaches a region: its environments' own targets first (so no pass
+    /// syncs them to the region's), then the region's target, registry and
+    /// image builder. Returns the engine's routes.
+    pub(crate) async fn attach(
+        &self,
+        ctx: &RegionContext,
+        runtime: &ferry_runtime::Runtime,
+        metrics: &mut Registry,
+        api_loopback: bool,
+    ) -> Result<Router, Error> {
+        let embedded: Arc<dyn Target> = Arc::new(
+            ferry_delivery::runtime_target::RuntimeTarget::new(runtime.clone()),
+        );
+        let topo = &ctx.topology;
+        let mine = topo
+            .environments
+            .iter()
+            .filter(|e| e.spec.region == ctx.name && e.spec.target.is_some());
+        for env in mine {
+            let target = match topo.environment_target(env) {
+                TargetKind::Embedded => embedded.clone(),
+                TargetKind::Kubernetes(k) => self.cluster(k, &ctx.name).await?,
+            };
+            self.engine
+                .set_environment_target(&env.metadata.name, target);
+        }
+        let target = match topo.region_target(&ctx.name) {
+            TargetKind::Embedded => embedded,
+            TargetKind::Kubernetes(k) => self.cluster(k, &ctx.name).await?,
+        };
+        let registry = ctx
+            .endpoints
+            .get(&ctx.name)
+            .map(|e| e.registry.to_string())
+            .unwrap_or_default();
+        let routes = ferry_delivery::attach(
+            &self.engine,
+            ferry_delivery::Attach {
+                region: &ctx.name,
+                target,
+                registry,
+                builder: Some(Arc::new(crate::builder::DockerfileBuilder::new(
+                    &ctx.data_dir,
+                ))),
+                api_loopback,
+            },
+        );
+        self.engine.metrics().register(metrics);
+        Ok(routes)
+    }
+}
+
+#[cfg(test)]
+#[path = "delivery_tests.rs"]
+mod tests;
