@@ -31,6 +31,16 @@ impl ClusterSource {
         }
     }
 
+    /// The source a topology's `spec.target.kubernetes` names (its
+    /// kubeconfig already resolved against the topology's directory).
+    pub fn from_spec(spec: &ferry_core::target_spec::KubernetesTarget) -> Self {
+        match (&spec.kubeconfig, spec.in_cluster) {
+            (Some(path), false) => Self::kubeconfig(path, spec.context.as_deref()),
+            // Validation allows only one; without a file, the pod's account.
+            _ => ClusterSource::InCluster,
+        }
+    }
+
     /// The client configuration (reads the file or the mounted account).
     pub async fn config(&self) -> Result<Config> {
         match self {
@@ -96,6 +106,25 @@ fn redact(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_topology_spec_becomes_a_source() {
+        use ferry_core::target_spec::KubernetesTarget;
+        let spec = KubernetesTarget {
+            kubeconfig: Some("/etc/ferry/prod.yaml".into()),
+            context: Some("prod".into()),
+            in_cluster: false,
+        };
+        assert_eq!(
+            ClusterSource::from_spec(&spec),
+            ClusterSource::kubeconfig("/etc/ferry/prod.yaml", Some("prod"))
+        );
+        let spec = KubernetesTarget {
+            in_cluster: true,
+            ..Default::default()
+        };
+        assert_eq!(ClusterSource::from_spec(&spec), ClusterSource::InCluster);
+    }
 
     #[tokio::test]
     async fn a_missing_file_names_path_and_context() {
