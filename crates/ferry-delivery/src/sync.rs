@@ -13,7 +13,7 @@ use crate::diff::{FieldDiff, diff};
 use crate::error::Result;
 use crate::health::{Health, assess, worst};
 use crate::object::{LABEL_APP, LABEL_ENV, ObjKey, label};
-use crate::target::Target;
+use crate::target::{ApplyContext, Target};
 
 /// The state of one object, as `ferry app get` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -167,6 +167,7 @@ pub async fn sync(
     cmp: &Comparison,
     inventory: &[ObjKey],
     prune: bool,
+    force: bool,
 ) -> Result<SyncResult> {
     let todo = cmp.to_apply();
     let waves = crate::order::waves(desired.to_vec());
@@ -181,7 +182,13 @@ pub async fn sync(
         let changed = !batch.is_empty();
         applied.extend(batch.iter().map(ObjKey::of));
         if changed {
-            target.apply(batch).await?;
+            match ApplyContext::of_batch(&batch) {
+                Some(ctx) => {
+                    let ctx = ApplyContext { force, ..ctx };
+                    target.apply_in(ctx, batch).await?;
+                }
+                None => target.apply(batch).await?,
+            }
         }
         if i == last {
             break;
