@@ -170,6 +170,9 @@ pub async fn sync(
     force: bool,
 ) -> Result<SyncResult> {
     let todo = cmp.to_apply();
+    // One context for every wave (read from the whole desired set, so a
+    // wave of cluster-scoped objects names the same namespace as the rest).
+    let ctx = ApplyContext::of_batch(desired).map(|c| ApplyContext { force, ..c });
     let waves = crate::order::waves(desired.to_vec());
     let last = waves.len().saturating_sub(1);
     let mut applied: Vec<ObjKey> = Vec::new();
@@ -182,11 +185,8 @@ pub async fn sync(
         let changed = !batch.is_empty();
         applied.extend(batch.iter().map(ObjKey::of));
         if changed {
-            match ApplyContext::of_batch(&batch) {
-                Some(ctx) => {
-                    let ctx = ApplyContext { force, ..ctx };
-                    target.apply_in(ctx, batch).await?;
-                }
+            match &ctx {
+                Some(ctx) => drop(target.apply_in(ctx.clone(), batch).await?),
                 None => target.apply(batch).await?,
             }
         }
