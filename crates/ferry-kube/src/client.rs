@@ -127,6 +127,20 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn in_cluster_outside_a_pod_says_what_to_do() {
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+            return; // really in a pod: nothing to refuse
+        }
+        let e = ClusterSource::InCluster
+            .config()
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("in-cluster"), "{e}");
+        assert!(e.contains("name a kubeconfig"), "{e}");
+    }
+
+    #[tokio::test]
     async fn a_missing_file_names_path_and_context() {
         let src = ClusterSource::kubeconfig("/nonexistent/kubeconfig", Some("prod"));
         let e = src.config().await.unwrap_err().to_string();
