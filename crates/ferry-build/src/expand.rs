@@ -4,6 +4,8 @@
 //! literal, double quotes allow substitution, the escape character (`\` or
 //! the `# escape` directive's) escapes the next character.
 
+use crate::error::InputError;
+
 /// Splits `s` on unquoted whitespace, keeping quotes and escapes in the
 /// words so [`expand`] can process them afterwards.
 pub fn split_words(s: &str, escape: char) -> Vec<String> {
@@ -50,12 +52,12 @@ pub fn split_words(s: &str, escape: char) -> Vec<String> {
 }
 
 /// Expands variables in `word` with `lookup`, removing quotes and escapes.
-/// The error is a message for the caller to position.
+/// The caller positions the error.
 pub fn expand(
     word: &str,
     escape: char,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+) -> Result<String, InputError> {
     let chars: Vec<char> = word.chars().collect();
     let mut lx = Lexer {
         chars: &chars,
@@ -79,7 +81,7 @@ impl Lexer<'_> {
     }
 
     /// Processes until the end, or until an unquoted `stop` (for `${..}`).
-    fn word(&mut self, stop: Option<char>) -> Result<String, String> {
+    fn word(&mut self, stop: Option<char>) -> Result<String, InputError> {
         let mut out = String::new();
         while let Some(c) = self.peek() {
             if Some(c) == stop {
@@ -97,7 +99,7 @@ impl Lexer<'_> {
             } else if c == '\'' {
                 loop {
                     match self.peek() {
-                        None => return Err("unterminated single quote".into()),
+                        None => return Err(InputError::Substitution("unterminated single quote")),
                         Some('\'') => {
                             self.i += 1;
                             break;
@@ -111,7 +113,7 @@ impl Lexer<'_> {
             } else if c == '"' {
                 loop {
                     match self.peek() {
-                        None => return Err("unterminated double quote".into()),
+                        None => return Err(InputError::Substitution("unterminated double quote")),
                         Some('"') => {
                             self.i += 1;
                             break;
@@ -143,13 +145,15 @@ impl Lexer<'_> {
             }
         }
         if stop.is_some() {
-            return Err("missing '}' in variable substitution".into());
+            return Err(InputError::Substitution(
+                "missing '}' in variable substitution",
+            ));
         }
         Ok(out)
     }
 
     /// Called after a `$`: expands `$NAME` or `${...}`.
-    fn dollar(&mut self) -> Result<String, String> {
+    fn dollar(&mut self) -> Result<String, InputError> {
         match self.peek() {
             Some('{') => {
                 self.i += 1;
@@ -176,10 +180,12 @@ impl Lexer<'_> {
         name
     }
 
-    fn braced(&mut self) -> Result<String, String> {
+    fn braced(&mut self) -> Result<String, InputError> {
         let name = self.name();
         if name.is_empty() {
-            return Err("bad substitution: expected a variable name after '${'".into());
+            return Err(InputError::Substitution(
+                "bad substitution: expected a variable name after '${'",
+            ));
         }
         let value = (self.lookup)(&name);
         match self.peek() {
@@ -192,9 +198,11 @@ impl Lexer<'_> {
                 if colon {
                     self.i += 1;
                 }
-                let op = self.peek().ok_or("missing '}' in variable substitution")?;
+                let op = self.peek().ok_or(InputError::Substitution(
+                    "missing '}' in variable substitution",
+                ))?;
                 if !matches!(op, '-' | '+' | '?') {
-                    return Err(format!("unsupported modifier '{op}' in ${{{name}...}}"));
+                    return Err(InputError::Modifier { op, name });
                 }
                 self.i += 1;
                 let word = self.word(Some('}'))?;
@@ -215,14 +223,14 @@ impl Lexer<'_> {
                         } else {
                             word
                         };
-                        return Err(format!("{name}: {msg}"));
+                        return Err(InputError::Required { name, message: msg });
                     }
                 })
             }
-            Some(c) => Err(format!(
-                "bad substitution: unexpected '{c}' in ${{{name}...}}"
+            Some(found) => Err(InputError::Unexpected { found, name }),
+            None => Err(InputError::Substitution(
+                "missing '}' in variable substitution",
             )),
-            None => Err("missing '}' in variable substitution".into()),
         }
     }
 }
@@ -269,6 +277,7 @@ mod tests {
         assert!(
             expand("${nope:?must be set}", '\\', &env)
                 .unwrap_err()
+                .to_string()
                 .contains("must be set")
         );
         assert!(expand("'abc", '\\', &env).is_err());

@@ -15,7 +15,7 @@ pub mod ignore;
 pub mod parse;
 
 pub use entitlement::Entitlement;
-pub use error::{Error, Pos, Result};
+pub use error::{Error, InputError, Pos, Result};
 pub use parse::{Dockerfile, parse};
 pub mod exec;
 pub mod output;

@@ -37,10 +37,13 @@ pub fn write_layout(built: &Built, dir: &Path, names: &[String]) -> Result<()> {
         }
         let tmp = out.ingest_path();
         let src = built.store.blob_path(&d);
-        std::fs::copy(&src, &tmp).map_err(|e| Error::io(&src, e))?;
+        Error::copy(&src, &tmp)?;
         std::fs::File::open(&tmp)
             .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io(&tmp, e))?;
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                Error::io(&tmp, e)
+            })?;
         out.commit(&tmp, &d).map_err(img("write output layout"))?;
     }
     let default = vec!["latest".to_string()];

@@ -62,6 +62,11 @@ pub struct AppSource {
     /// HTTP(S) credentials (ssh uses the `ssh` client's keys and agent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<crate::replication_spec::CredentialsRef>,
+    /// PEM file of the CA(s) an `https://` repository's certificate chains
+    /// to, trusted besides the built-in roots (Flux's `ca.crt`, Argo CD's
+    /// repository CA); relative to the topology file's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn default_revision() -> String {
@@ -224,7 +229,7 @@ pub fn validate(
     for (doc, app) in apps {
         let name = app.metadata.name.as_str();
         if let Err(m) = validate_dns_label(name) {
-            problems.push(doc.problem("metadata.name", m));
+            problems.push(doc.problem("metadata.name", m.to_string()));
         }
         if let Some(first) = names.insert(name, doc.index) {
             problems.push(doc.problem(
@@ -251,6 +256,12 @@ pub fn validate(
                     "give exactly one of `passwordEnv` or `passwordFile`",
                 ));
             }
+        }
+        if app.spec.source.ca_file.is_some() && !app.spec.source.repo_url.starts_with("https://") {
+            problems.push(doc.problem(
+                "spec.source.caFile",
+                "only applies to an `https://` repoUrl",
+            ));
         }
         if app.spec.source.path.split('/').any(|c| c == "..") {
             problems.push(doc.problem("spec.source.path", "must stay inside the repository"));
@@ -283,7 +294,7 @@ pub fn validate(
     }
     for (doc, p) in pipelines {
         if let Err(m) = validate_dns_label(&p.metadata.name) {
-            problems.push(doc.problem("metadata.name", m));
+            problems.push(doc.problem("metadata.name", m.to_string()));
         }
         if !app_names.contains(&p.spec.application.as_str()) {
             problems.push(
@@ -380,6 +391,23 @@ fn check_template(t: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ca_file_needs_an_https_repo_url() {
+        let topology = |url: &str| {
+            let text = format!(
+                "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec: {{listeners: {{api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}}}}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {{name: a}}\nspec: {{source: {{repoUrl: '{url}', caFile: ca.crt}}}}\n"
+            );
+            crate::topology::Topology::from_sources(&[("t.yaml".into(), text)])
+        };
+        let err = topology("http://git.example/r.git")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spec.source.caFile"), "{err}");
+        let t = topology("https://git.example/r.git").unwrap();
+        let ca = t.applications[0].spec.source.ca_file.as_deref();
+        assert_eq!(ca, Some(std::path::Path::new("ca.crt")));
+    }
 
     #[test]
     fn templates() {

@@ -20,6 +20,41 @@ pub enum Error {
     /// The input had one or more problems; each names where it is.
     #[error("{0}")]
     Invalid(Problems),
+    /// A name that is not an RFC 1123 DNS label.
+    #[error("{}", dns_label_message(name, *too_long))]
+    DnsLabel { name: String, too_long: bool },
+    /// A label selector clause (`-l`, `labelSelector`) that does not parse.
+    #[error("selector clause `{clause}`{reason}")]
+    Selector {
+        clause: String,
+        /// ` has no key`, `: expected a set like (a,b)`.
+        reason: &'static str,
+    },
+    /// `passwordEnv` names a variable that is not set.
+    #[error("environment variable {var} (passwordEnv) is not set")]
+    PasswordEnv { var: String },
+    /// `passwordFile` cannot be read.
+    #[error("cannot read passwordFile {}: {source}", path.display())]
+    PasswordFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Credentials name neither a variable nor a file.
+    #[error("credentials need passwordEnv or passwordFile")]
+    NoPassword,
+}
+
+fn dns_label_message(name: &str, too_long: bool) -> String {
+    if name.is_empty() {
+        "must not be empty".into()
+    } else if too_long {
+        format!("`{name}` is longer than 63 characters")
+    } else {
+        format!(
+            "`{name}` is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit"
+        )
+    }
 }
 
 /// One problem in user input, located as precisely as the loader can.

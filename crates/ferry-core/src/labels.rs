@@ -51,7 +51,7 @@ impl LabelSelector {
 
     /// Parses the CLI form: `k=v`, `k==v`, `k!=v`, `k in (a,b)`,
     /// `k notin (a,b)`, `k`, `!k`, separated by commas.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, crate::Error> {
         let mut sel = LabelSelector::default();
         for clause in split_clauses(text) {
             let clause = clause.trim();
@@ -96,11 +96,15 @@ fn split_clauses(text: &str) -> Vec<&str> {
     out
 }
 
-fn parse_clause(clause: &str) -> Result<Requirement, String> {
+fn parse_clause(clause: &str) -> Result<Requirement, crate::Error> {
+    let bad = |reason| crate::Error::Selector {
+        clause: clause.to_string(),
+        reason,
+    };
     let req = |key: &str, operator, values: Vec<String>| {
         let key = key.trim();
         if key.is_empty() {
-            return Err(format!("selector clause `{clause}` has no key"));
+            return Err(bad(" has no key"));
         }
         Ok(Requirement {
             key: key.to_string(),
@@ -120,7 +124,7 @@ fn parse_clause(clause: &str) -> Result<Requirement, String> {
             let inner = set
                 .strip_prefix('(')
                 .and_then(|s| s.strip_suffix(')'))
-                .ok_or_else(|| format!("selector clause `{clause}`: expected a set like (a,b)"))?;
+                .ok_or_else(|| bad(": expected a set like (a,b)"))?;
             let values = inner.split(',').map(|v| v.trim().to_string()).collect();
             return req(k, op, values);
         }

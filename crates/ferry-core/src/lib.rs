@@ -13,6 +13,7 @@ pub mod meta;
 pub mod objects;
 pub mod registry_spec;
 pub mod replication_spec;
+pub mod sync;
 pub mod target_spec;
 pub mod tls_spec;
 pub mod topology;

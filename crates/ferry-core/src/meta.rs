@@ -51,19 +51,21 @@ impl ObjectMeta {
 /// Checks a name against RFC 1123 DNS label rules (what Kubernetes requires
 /// of most object names): lowercase alphanumerics and `-`, at most 63
 /// characters, starting and ending with an alphanumeric.
-pub fn validate_dns_label(name: &str) -> Result<(), String> {
+pub fn validate_dns_label(name: &str) -> Result<(), crate::Error> {
+    let err = |too_long| crate::Error::DnsLabel {
+        name: name.to_string(),
+        too_long,
+    };
     if name.is_empty() {
-        return Err("must not be empty".into());
+        return Err(err(false));
     }
     if name.len() > 63 {
-        return Err(format!("`{name}` is longer than 63 characters"));
+        return Err(err(true));
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
     let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if !name.chars().all(ok_char) || !edge(name.chars().next()) || !edge(name.chars().last()) {
-        return Err(format!(
-            "`{name}` is not a valid name: use lowercase letters, digits and '-', starting and ending with a letter or digit"
-        ));
+        return Err(err(false));
     }
     Ok(())
 }

@@ -74,14 +74,18 @@ pub struct CredentialsRef {
 impl CredentialsRef {
     /// Reads the password from its environment variable or file (a
     /// trailing newline dropped); the error says which and what to do.
-    pub fn password(&self) -> Result<String, String> {
+    pub fn password(&self) -> Result<String, crate::Error> {
         match (&self.password_env, &self.password_file) {
-            (Some(var), _) => std::env::var(var)
-                .map_err(|_| format!("environment variable {var} (passwordEnv) is not set")),
+            (Some(var), _) => {
+                std::env::var(var).map_err(|_| crate::Error::PasswordEnv { var: var.clone() })
+            }
             (None, Some(path)) => std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
-                .map_err(|e| format!("cannot read passwordFile {}: {e}", path.display())),
-            (None, None) => Err("credentials need passwordEnv or passwordFile".into()),
+                .map_err(|source| crate::Error::PasswordFile {
+                    path: path.clone(),
+                    source,
+                }),
+            (None, None) => Err(crate::Error::NoPassword),
         }
     }
 }
@@ -103,7 +107,7 @@ pub fn validate(rules: &[(&Document, ReplicationRule)], regions: &[&str], proble
     for (doc, rule) in rules {
         let name = rule.metadata.name.as_str();
         if let Err(m) = crate::meta::validate_dns_label(name) {
-            problems.push(doc.problem("metadata.name", m));
+            problems.push(doc.problem("metadata.name", m.to_string()));
         }
         if let Some(first) = names.insert(name.to_string(), doc.index) {
             problems.push(doc.problem(

@@ -256,7 +256,7 @@ fn validate_regions(regions: &[(&Document, Region)], problems: &mut Problems) {
     for (doc, region) in regions {
         let name = region.metadata.name.as_str();
         if let Err(m) = validate_dns_label(name) {
-            problems.push(doc.problem("metadata.name", m));
+            problems.push(doc.problem("metadata.name", m.to_string()));
         }
         if let Some(first) = names.insert(name, doc.index) {
             problems.push(doc.problem(
@@ -304,7 +304,7 @@ fn validate_environments(
     for (doc, env) in envs {
         let name = env.metadata.name.as_str();
         if let Err(m) = validate_dns_label(name) {
-            problems.push(doc.problem("metadata.name", m));
+            problems.push(doc.problem("metadata.name", m.to_string()));
         }
         if let Some(first) = names.insert(name, doc.index) {
             problems.push(doc.problem(
@@ -324,7 +324,7 @@ fn validate_environments(
         if let Some(ns) = &env.spec.namespace
             && let Err(m) = validate_dns_label(ns)
         {
-            problems.push(doc.problem("spec.namespace", m));
+            problems.push(doc.problem("spec.namespace", m.to_string()));
         }
         if let Some(t) = &env.spec.target {
             t.validate(doc, "spec.target", problems);

@@ -9,6 +9,7 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use ferry_api::{ApiError, ErrorCode, Identity};
+use ferry_core::sync::MutexExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -250,12 +251,7 @@ async fn hook(
     let push = crate::webhook::parse(&headers, &body).map_err(err)?;
     let delivery = crate::webhook::delivery_id(&headers);
     let keys = crate::webhook::delivery_keys(&headers, secret);
-    let first = e
-        .inner
-        .deliveries
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .first_time(&keys);
+    let first = e.inner.deliveries.lock_or_recover().first_time(&keys);
     if !first {
         tracing::info!(provider = push.provider, delivery = ?delivery, "git webhook delivered again; ignored");
         return Ok((

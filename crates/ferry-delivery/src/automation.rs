@@ -76,7 +76,8 @@ impl Engine {
                 Some(tags)
             }
             Err(e) => {
-                tracing::warn!(%registry, %image, error = %e, "cannot list tags for an image policy");
+                let error = crate::error::report(&e);
+                tracing::warn!(%registry, %image, %error, "cannot list tags for an image policy");
                 None
             }
         }

@@ -75,7 +75,8 @@ impl Engine {
                 {
                     Ok(t) => t,
                     Err(e) => {
-                        tracing::warn!(pipeline = %p.metadata.name, commit = %resolved.commit, error = %e, "cannot tell which images changed");
+                        let error = crate::error::report(&e);
+                        tracing::warn!(pipeline = %p.metadata.name, commit = %resolved.commit, %error, "cannot tell which images changed");
                         continue;
                     }
                 };
@@ -283,7 +284,8 @@ impl Engine {
                     );
                     outcomes.push(Ok(()));
                 }
-                Err(m) => {
+                Err(e) => {
+                    let m = crate::error::report(&e);
                     self.run_step_for(run, &step, StepState::Failed, Some(m.clone()));
                     outcomes.push(Err(m));
                 }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::error::Result;
 use crate::target::BoxFuture;
 
 /// One image to build and push.
@@ -24,10 +25,11 @@ pub struct BuildRequest {
 
 /// Builds and pushes images for pipelines.
 pub trait ImageBuilder: Send + Sync + fmt::Debug {
-    /// Builds `req` and pushes it; returns the manifest digest, or an error
-    /// message for the run's log (file and line for a bad Dockerfile, the
-    /// exit code and last output of a failing RUN).
-    fn build_push<'a>(&'a self, req: &'a BuildRequest) -> BoxFuture<'a, Result<String, String>>;
+    /// Builds `req` and pushes it; returns the manifest digest, or an
+    /// [`Error::Build`](crate::Error::Build) whose source the run's log
+    /// shows (file and line for a bad Dockerfile, the exit code and last
+    /// output of a failing RUN).
+    fn build_push<'a>(&'a self, req: &'a BuildRequest) -> BoxFuture<'a, Result<String>>;
 }
 
 /// Where the build of one pipeline image stands.

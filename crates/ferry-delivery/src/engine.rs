@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_core::events::{Event, EventBus};
+use ferry_core::sync::MutexExt;
 use ferry_core::topology::Topology;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -175,7 +176,7 @@ impl Engine {
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.state.lock_or_recover()
     }
 
     /// The engine's metrics, to register in a region's registry.

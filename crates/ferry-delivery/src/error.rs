@@ -43,6 +43,67 @@ pub enum Error {
     /// An image build or registry check failed.
     #[error("image {image}: {message}")]
     Image { image: String, message: String },
+    /// A pipeline image could not be built or pushed; the builder's error
+    /// is the source (a Dockerfile's file:line:column, a RUN step's exit
+    /// code and output, the registry's answer).
+    #[error("{step} {reference}")]
+    Build {
+        /// `build` or `push`.
+        step: &'static str,
+        reference: String,
+        #[source]
+        source: BoxError,
+    },
+    /// A blocking task of the engine panicked or was cancelled.
+    #[error("{what} task failed")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// A registry could not be reached or its answer not be read.
+    #[error("registry {registry} {what}")]
+    RegistryTransport {
+        registry: String,
+        /// `unreachable`, `tag list of NAME`...
+        what: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A registry answered with an unexpected status.
+    #[error("registry {registry} answered {status} {what}")]
+    RegistryStatus {
+        registry: String,
+        status: u16,
+        /// `for NAME:TAG`, `listing tags of NAME`.
+        what: String,
+    },
+}
+
+impl Error {
+    /// A blocking task that panicked or was cancelled.
+    pub(crate) fn task(what: &'static str, e: tokio::task::JoinError) -> Self {
+        Error::Task {
+            what,
+            source: Box::new(e),
+        }
+    }
+}
+
+/// Any error, as the builder seam carries it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `error: cause: cause...` — an error and its sources on one line, for
+/// run steps, gate notes and logs.
+pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
 }
 
 impl Error {
@@ -64,3 +125,22 @@ impl Error {
 
 /// Result with the crate's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_names_the_step_the_image_and_every_cause() {
+        let cause = std::io::Error::other("Dockerfile:3:1: unknown instruction `RUNN`");
+        let e = Error::Build {
+            step: "build",
+            reference: "127.0.0.1:5000/web:abc".into(),
+            source: Box::new(cause),
+        };
+        assert_eq!(
+            report(&e),
+            "build 127.0.0.1:5000/web:abc: Dockerfile:3:1: unknown instruction `RUNN`"
+        );
+    }
+}

@@ -93,7 +93,7 @@ impl Engine {
                         image.name, inst.region
                     ));
                 }
-                Err(e) => return Some(format!("{e}; retrying")),
+                Err(e) => return Some(format!("{}; retrying", crate::error::report(&e))),
             }
         }
         None

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use ferry_core::app_spec::{Pipeline, PipelineRule};
 
 use crate::engine::Engine;
+use crate::error::{Error, Result};
 use crate::image_inputs::Inputs;
 use crate::pipeline::expand;
 
@@ -38,7 +39,7 @@ impl Engine {
         rule: &PipelineRule,
         git_ref: &str,
         commit: &str,
-    ) -> Result<ImageTags, String> {
+    ) -> Result<ImageTags> {
         let sources = self.image_sources(p, url, commit).await?;
         Ok(sources
             .iter()
@@ -55,7 +56,7 @@ impl Engine {
         p: &Pipeline,
         url: &str,
         commit: &str,
-    ) -> Result<Arc<BTreeMap<String, String>>, String> {
+    ) -> Result<Arc<BTreeMap<String, String>>> {
         let key = (url.to_string(), p.metadata.name.clone(), commit.to_string());
         if let Some(hit) = self.lock().sources.get(&key) {
             return Ok(hit.clone());
@@ -68,8 +69,7 @@ impl Engine {
         );
         let found = tokio::task::spawn_blocking(move || cache.source_commits(&u, &c, &inputs))
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::task("image inputs", e))??;
         let map: BTreeMap<String, String> = p
             .spec
             .images

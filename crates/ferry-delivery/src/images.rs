@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::error::{Error, Result};
 use crate::target::BoxFuture;
 
 /// Answers "is `name:tag` in the registry at `registry`?".
@@ -16,15 +17,11 @@ pub trait ImageCheck: Send + Sync + fmt::Debug {
         registry: &'a str,
         name: &'a str,
         tag: &'a str,
-    ) -> BoxFuture<'a, Result<bool, String>>;
+    ) -> BoxFuture<'a, Result<bool>>;
 
     /// Every tag of `name` in the registry at `registry` (for image
     /// policies); `Err` when the registry is unreachable.
-    fn tags<'a>(
-        &'a self,
-        registry: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
+    fn tags<'a>(&'a self, registry: &'a str, name: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
         let _ = (registry, name);
         Box::pin(async { Ok(Vec::new()) })
     }
@@ -55,7 +52,7 @@ impl ImageCheck for HttpImageCheck {
         registry: &'a str,
         name: &'a str,
         tag: &'a str,
-    ) -> BoxFuture<'a, Result<bool, String>> {
+    ) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
             let url = format!("http://{registry}/v2/{name}/manifests/{tag}");
             let resp = self
@@ -64,35 +61,47 @@ impl ImageCheck for HttpImageCheck {
                 .header("accept", ACCEPT)
                 .send()
                 .await
-                .map_err(|e| format!("registry {registry} unreachable: {e}"))?;
+                .map_err(|source| Error::RegistryTransport {
+                    registry: registry.to_string(),
+                    what: "unreachable".into(),
+                    source,
+                })?;
             match resp.status().as_u16() {
                 200..=299 => Ok(true),
                 404 => Ok(false),
-                s => Err(format!("registry {registry} answered {s} for {name}:{tag}")),
+                status => Err(Error::RegistryStatus {
+                    registry: registry.to_string(),
+                    status,
+                    what: format!("for {name}:{tag}"),
+                }),
             }
         })
     }
 
-    fn tags<'a>(
-        &'a self,
-        registry: &'a str,
-        name: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
+    fn tags<'a>(&'a self, registry: &'a str, name: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
         Box::pin(async move {
             let url = format!("http://{registry}/v2/{name}/tags/list?n=10000");
-            let resp = self
-                .client
-                .get(&url)
-                .send()
-                .await
-                .map_err(|e| format!("registry {registry} unreachable: {e}"))?;
+            let resp =
+                self.client
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|source| Error::RegistryTransport {
+                        registry: registry.to_string(),
+                        what: "unreachable".into(),
+                        source,
+                    })?;
             match resp.status().as_u16() {
                 404 => Ok(Vec::new()),
                 200..=299 => {
-                    let v: serde_json::Value = resp
-                        .json()
-                        .await
-                        .map_err(|e| format!("registry {registry}: tag list of {name}: {e}"))?;
+                    let v: serde_json::Value =
+                        resp.json()
+                            .await
+                            .map_err(|source| Error::RegistryTransport {
+                                registry: registry.to_string(),
+                                what: format!("tag list of {name}"),
+                                source,
+                            })?;
                     Ok(v["tags"]
                         .as_array()
                         .into_iter()
@@ -100,9 +109,11 @@ impl ImageCheck for HttpImageCheck {
                         .filter_map(|t| t.as_str().map(str::to_string))
                         .collect())
                 }
-                s => Err(format!(
-                    "registry {registry} answered {s} listing tags of {name}"
-                )),
+                status => Err(Error::RegistryStatus {
+                    registry: registry.to_string(),
+                    status,
+                    what: format!("listing tags of {name}"),
+                }),
             }
         })
     }
@@ -113,12 +124,7 @@ impl ImageCheck for HttpImageCheck {
 pub struct AnyImage;
 
 impl ImageCheck for AnyImage {
-    fn present<'a>(
-        &'a self,
-        _: &'a str,
-        _: &'a str,
-        _: &'a str,
-    ) -> BoxFuture<'a, Result<bool, String>> {
+    fn present<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async { Ok(true) })
     }
 }

@@ -10,6 +10,7 @@ pub mod diff;
 pub mod engine;
 pub mod error;
 mod gate;
+mod git_tls;
 pub mod health;
 pub mod history;
 pub mod image_inputs;

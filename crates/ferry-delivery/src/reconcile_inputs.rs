@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use ferry_core::app_spec::Application;
 use ferry_core::objects::{GroupKind, StoredObject};
+use ferry_core::sync::MutexExt;
 
 use crate::engine::Engine;
 use crate::object::{LABEL_APP, LABEL_ENV, set_label};
@@ -48,7 +49,7 @@ impl Engine {
         let mut tasks = tokio::task::JoinSet::new();
         for url in due {
             let cache = self.inner.cache.clone();
-            // The first application naming credentials (or a depth) for the
+            // The first application naming credentials (or a depth, a CA) for the
             // URL gives them.
             let users = || {
                 self.inner
@@ -59,6 +60,7 @@ impl Engine {
             };
             let creds = users().find_map(|a| a.spec.source.credentials.clone());
             let depth = users().find_map(|a| a.spec.source.depth);
+            let ca_file = users().find_map(|a| a.spec.source.ca_file.clone());
             tasks.spawn_blocking(move || {
                 let creds = match creds.map(|c| c.password().map(|p| (c.username.clone(), p))) {
                     Some(Err(e)) => {
@@ -73,6 +75,7 @@ impl Engine {
                 let opts = crate::source::FetchOptions {
                     credentials: creds,
                     depth: depth.and_then(std::num::NonZeroU32::new),
+                    ca_file,
                 };
                 let r = cache.fetch(&url, opts);
                 (url, r)
@@ -119,15 +122,7 @@ impl Engine {
             inst.namespace,
             serde_json::to_string(overrides).unwrap_or_default()
         );
-        if let Some(hit) = self
-            .inner
-            .renders
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map
-            .get(&key)
-            .cloned()
-        {
+        if let Some(hit) = self.inner.renders.lock_or_recover().map.get(&key).cloned() {
             return (*hit).clone().map(Arc::new);
         }
         let cache = self.inner.cache.clone();
@@ -164,7 +159,7 @@ impl Engine {
         })
         .await
         .map_err(|e| e.to_string())?;
-        let mut cache = self.inner.renders.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.inner.renders.lock_or_recover();
         if cache.map.len() > 10_000 {
             cache.map.clear();
         }

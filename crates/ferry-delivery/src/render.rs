@@ -194,7 +194,7 @@ fn to_object(
         .name()
         .ok_or_else(|| doc.problem("metadata.name", "missing field `metadata.name`"))?;
     ferry_core::meta::validate_dns_label(name.split('.').next().unwrap_or(name))
-        .map_err(|m| doc.problem("metadata.name", m))?;
+        .map_err(|m| doc.problem("metadata.name", m.to_string()))?;
     let gk = GroupKind::of(api, kind);
     check_workload(doc, &value)?;
     crate::order::wave(&value).map_err(|(path, m)| doc.problem(&path, m))?;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use ferry_core::objects::StoredObject;
+use ferry_core::sync::MutexExt;
 use ferry_runtime::Runtime;
 use ferry_runtime::kinds::Kind;
 
@@ -70,7 +71,7 @@ impl Target for RuntimeTarget {
                 .await
                 .map_err(|e| Error::Target(e.to_string()))?
                 .map_err(to_error)?;
-            let mut owned = owned.lock().unwrap_or_else(|e| e.into_inner());
+            let mut owned = owned.lock_or_recover();
             for o in objects
                 .into_iter()
                 .filter(|o| Kind::from_group_kind(&o.group_kind).is_none())
@@ -83,13 +84,7 @@ impl Target for RuntimeTarget {
 
     fn list(&self, key: &str, value: &str) -> BoxFuture<'_, Result<Vec<StoredObject>>> {
         let rt = self.rt.clone();
-        let owned: Vec<StoredObject> = self
-            .owned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let owned: Vec<StoredObject> = self.owned.lock_or_recover().values().cloned().collect();
         let (key, value) = (key.to_string(), value.to_string());
         Box::pin(async move {
             let wanted = |v: &serde_json::Value| {
@@ -137,7 +132,7 @@ impl Target for RuntimeTarget {
                         }
                     }
                     None => {
-                        owned.lock().unwrap_or_else(|e| e.into_inner()).remove(&k);
+                        owned.lock_or_recover().remove(&k);
                         tracing::warn!(object = %k, "the runtime offers no delete for this kind; left in place");
                     }
                 }

@@ -43,6 +43,8 @@ pub struct FetchOptions {
     pub credentials: Option<(String, String)>,
     /// Shallow fetch: only this many commits of each ref's history.
     pub depth: Option<std::num::NonZeroU32>,
+    /// PEM file of CAs trusted besides the built-in roots (`https://`).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where mirrors live.
@@ -81,8 +83,16 @@ impl GitCache {
 
     /// Fetches every branch and tag of `url` into its mirror.
     pub fn fetch(&self, url: &str, opts: FetchOptions) -> Result<Refs> {
-        let FetchOptions { credentials, depth } = opts;
+        let FetchOptions {
+            credentials,
+            depth,
+            ca_file,
+        } = opts;
         let url = normalise_url(url);
+        let certs = match &ca_file {
+            Some(path) => Some(crate::git_tls::load(path).map_err(|e| Error::git(&url, e))?),
+            None => None,
+        };
         let path = self.mirror(&url);
         let repo = if path.join("HEAD").exists() {
             gix::open(&path).map_err(|e| Error::git(&url, e))?
@@ -100,10 +110,15 @@ impl GitCache {
             .map_err(|e| Error::git(&url, e))?;
         let challenged = std::sync::Arc::new(AtomicBool::new(false));
         let has_credentials = credentials.is_some();
-        let connection = remote
+        let mut connection = remote
             .connect(gix::remote::Direction::Fetch)
             .map_err(|e| Error::git(&url, chain(&e)))?
             .with_credentials(only_configured(credentials, challenged.clone()));
+        if let Some(certs) = certs {
+            let opts = crate::git_tls::transport_options(&repo, &url, certs)
+                .map_err(|e| Error::git(&url, e))?;
+            connection = connection.with_transport_options(opts);
+        }
         let fail = |e: &dyn std::error::Error| {
             let asked = challenged.load(std::sync::atomic::Ordering::SeqCst);
             Error::git(&url, auth_failure(asked, has_credentials, chain(e)))

@@ -40,7 +40,7 @@ impl ImageCheck for Registry {
         registry: &'a str,
         name: &'a str,
         tag: &'a str,
-    ) -> BoxFuture<'a, Result<bool, String>> {
+    ) -> BoxFuture<'a, ferry_delivery::Result<bool>> {
         let found = registry == REGISTRY
             && self
                 .tags
@@ -52,7 +52,10 @@ impl ImageCheck for Registry {
 }
 
 impl ImageBuilder for Registry {
-    fn build_push<'a>(&'a self, req: &'a BuildRequest) -> BoxFuture<'a, Result<String, String>> {
+    fn build_push<'a>(
+        &'a self,
+        req: &'a BuildRequest,
+    ) -> BoxFuture<'a, ferry_delivery::Result<String>> {
         let reference = req.reference.clone();
         let rest = reference.strip_prefix(&format!("{REGISTRY}/")).unwrap();
         let (name, tag) = rest.rsplit_once(':').unwrap();

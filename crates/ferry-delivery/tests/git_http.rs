@@ -2,163 +2,236 @@
 //! --stateless-rpc` behind a small axum front, as a git host runs it) on
 //! loopback. A public repository fetches every branch; a private one
 //! answers 401 without credentials, and the Application's credentials reach
-//! the transport, which refuses to send them in clear text over `http://`
-//! (they are sent over `https://` only).
+//! the transport, which refuses to send them in clear text over `http://`.
+//! Over `https://` (the same front behind rustls, with a CA made here and
+//! given as `spec.source.caFile`) the right password fetches the commit and
+//! a wrong one is a clear 401 in the Application's status.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+#[path = "common/git_server.rs"]
+mod git_server;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use ferry_delivery::source::{FetchOptions, GitCache};
+use axum::http::{StatusCode, header};
+use ferry_core::topology::Topology;
+use ferry_delivery::images::AnyImage;
+use ferry_delivery::source::{FetchOptions, GitCache, Refs};
+use ferry_delivery::status::SyncState;
+use ferry_delivery::target::MemoryTarget;
+use ferry_delivery::{Engine, EngineConfig, RegionTarget};
 use ferry_test_support::git;
 
-const AUTH: &str = "Basic YWxpY2U6czNjcmV0"; // alice:s3cret
+const CONFIG_MAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {a: '1'}\n";
 
-fn upload_pack(repo: &Path, headers: &HeaderMap, advertise: bool, input: &[u8]) -> Vec<u8> {
-    let mut cmd = Command::new("git");
-    cmd.args(["upload-pack", "--stateless-rpc"]);
-    if advertise {
-        cmd.arg("--advertise-refs");
-    }
-    if let Some(p) = headers.get("git-protocol").and_then(|v| v.to_str().ok()) {
-        cmd.env("GIT_PROTOCOL", p);
-    }
-    let mut child = cmd
-        .arg(repo)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap().stdout
+/// A repository under `dir/repo` with one commit (a ConfigMap) on `master`
+/// and `dev`; returns its path and the commit.
+fn make_repo(dir: &Path) -> (std::path::PathBuf, String) {
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q"]);
+    std::fs::write(repo.join("a.yaml"), CONFIG_MAP).unwrap();
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "one"]);
+    git(&repo, &["branch", "dev"]);
+    let head = git(&repo, &["rev-parse", "HEAD"]);
+    (repo, head)
 }
 
-fn denied(headers: &HeaderMap, public: bool) -> Option<Response> {
-    let ok = public
-        || headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            == Some(AUTH);
-    (!ok).then(|| {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"git\"")],
-            "",
-        )
-            .into_response()
-    })
-}
-
-async fn refs(State(repo): State<PathBuf>, uri: Uri, headers: HeaderMap) -> Response {
-    if let Some(r) = denied(&headers, uri.path().starts_with("/public")) {
-        return r;
-    }
-    let out = tokio::task::spawn_blocking(move || {
-        let v2 = headers.get("git-protocol").is_some();
-        let mut body = Vec::new();
-        if !v2 {
-            body.extend_from_slice(b"001e# service=git-upload-pack\n0000");
-        }
-        body.extend(upload_pack(&repo, &headers, true, b""));
-        body
-    })
-    .await
-    .unwrap();
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/x-git-upload-pack-advertisement",
-        )],
-        out,
-    )
-        .into_response()
-}
-
-async fn pack(State(repo): State<PathBuf>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(r) = denied(&headers, uri.path().starts_with("/public")) {
-        return r;
-    }
-    let out = tokio::task::spawn_blocking(move || upload_pack(&repo, &headers, false, &body))
+/// Fetches `url` into a fresh cache under `cache` on a blocking thread,
+/// with a deadline: a transport waiting for a person fails the test
+/// instead of hanging it.
+async fn fetch(url: String, cache: &Path, opts: FetchOptions) -> Result<Refs, String> {
+    let cache = GitCache::new(cache);
+    let task = tokio::task::spawn_blocking(move || cache.fetch(&url, opts));
+    tokio::time::timeout(Duration::from_secs(60), task)
         .await
-        .unwrap();
-    (
-        [(header::CONTENT_TYPE, "application/x-git-upload-pack-result")],
-        out,
-    )
-        .into_response()
+        .expect("the fetch finished within 60 s")
+        .unwrap()
+        .map_err(|e| e.to_string())
+}
+
+fn with_credentials(user: &str, password: &str) -> FetchOptions {
+    FetchOptions {
+        credentials: Some((user.to_string(), password.to_string())),
+        ..Default::default()
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn smart_http_fetch_and_credentials() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("repo");
-    std::fs::create_dir_all(&repo).unwrap();
-    git(&repo, &["init", "-q"]);
-    std::fs::write(repo.join("a.yaml"), "a: 1\n").unwrap();
-    git(&repo, &["add", "-A"]);
-    git(&repo, &["commit", "-q", "-m", "one"]);
-    git(&repo, &["branch", "dev"]);
-    let head = git(&repo, &["rev-parse", "HEAD"]);
+    let (repo, head) = make_repo(dir.path());
+    let (base, server) = git_server::serve_http(&repo).await;
+    let cache = |name: &str| dir.path().join(name);
 
-    let app = Router::new()
-        .route("/repo.git/info/refs", get(refs))
-        .route("/repo.git/git-upload-pack", post(pack))
-        .route("/public.git/info/refs", get(refs))
-        .route("/public.git/git-upload-pack", post(pack))
-        .with_state(repo.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let fetch = |path: &str, creds: Option<(&str, &str)>, cache: &str| {
-        let cache = GitCache::new(&dir.path().join(cache));
-        let url = format!("{base}/{path}");
-        let creds = creds.map(|(u, p)| (u.to_string(), p.to_string()));
-        tokio::task::spawn_blocking(move || {
-            cache.fetch(
-                &url,
-                FetchOptions {
-                    credentials: creds,
-                    depth: None,
-                },
-            )
-        })
-    };
-    // Every fetch gets a deadline: a transport waiting for a person fails
-    // the test instead of hanging it.
-    let fetch = |path: &str, creds: Option<(&str, &str)>, cache: &str| {
-        let task = fetch(path, creds, cache);
-        async move {
-            tokio::time::timeout(std::time::Duration::from_secs(60), task)
-                .await
-                .expect("the fetch finished within 60 s")
-        }
-    };
-    let refs = fetch("public.git", None, "c0").await.unwrap().unwrap();
+    let refs = fetch(
+        format!("{base}/public.git"),
+        &cache("c0"),
+        FetchOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(refs.branches.get("master"), Some(&head));
     assert_eq!(refs.branches.get("dev"), Some(&head));
-    let err = fetch("repo.git", None, "c1")
-        .await
-        .unwrap()
-        .unwrap_err()
-        .to_string();
+    let err = fetch(
+        format!("{base}/repo.git"),
+        &cache("c1"),
+        FetchOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(err.contains("repo.git"), "{err}");
     assert!(
         err.contains("HTTP 401") && err.contains("spec.source.credentials"),
         "a 401 without credentials is a clear error: {err}"
     );
-    let err = fetch("repo.git", Some(("alice", "s3cret")), "c2")
-        .await
-        .unwrap()
-        .unwrap_err()
-        .to_string();
+    let err = fetch(
+        format!("{base}/repo.git"),
+        &cache("c2"),
+        with_credentials("alice", "s3cret"),
+    )
+    .await
+    .unwrap_err();
     assert!(err.contains("clear text"), "{err}");
+    server.abort();
+}
+
+/// Over HTTPS with the test's CA as `caFile`: the right password fetches
+/// every branch, a wrong one is a clear 401 that never shows a password,
+/// and without the CA the server's certificate is refused (gix's transport
+/// trusts only the built-in roots, so `caFile` is what makes it work).
+#[tokio::test(flavor = "multi_thread")]
+async fn https_basic_auth_fetches_with_the_applications_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, head) = make_repo(dir.path());
+    git_server::make_certs(dir.path());
+    let (base, server) = git_server::serve_https(&repo, dir.path()).await;
+    let url = format!("{base}/repo.git");
+    let ca = Some(dir.path().join("ca.crt"));
+    let cache = |name: &str| dir.path().join(name);
+
+    let opts = FetchOptions {
+        ca_file: ca.clone(),
+        ..with_credentials("alice", "s3cret")
+    };
+    let refs = fetch(url.clone(), &cache("ok"), opts).await.unwrap();
+    assert_eq!(refs.branches.get("master"), Some(&head));
+    assert_eq!(refs.branches.get("dev"), Some(&head));
+
+    let opts = FetchOptions {
+        ca_file: ca.clone(),
+        ..with_credentials("alice", "wr0ng-pass")
+    };
+    let err = fetch(url.clone(), &cache("wrong"), opts).await.unwrap_err();
+    assert!(
+        err.contains("HTTP 401") && err.contains("spec.source.credentials"),
+        "a refused password is a clear 401: {err}"
+    );
+    assert!(
+        !err.contains("wr0ng-pass") && !err.contains("s3cret"),
+        "{err}"
+    );
+
+    let err = fetch(
+        url.clone(),
+        &cache("no-ca"),
+        with_credentials("alice", "s3cret"),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    let opts = FetchOptions {
+        ca_file: Some(dir.path().join("server.key")),
+        ..with_credentials("alice", "s3cret")
+    };
+    let err = fetch(url, &cache("bad-ca"), opts).await.unwrap_err();
+    assert!(
+        err.contains("spec.source.caFile") && err.contains("server.key"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("PRIVATE KEY"),
+        "the file's content is never shown: {err}"
+    );
+    server.abort();
+}
+
+/// An engine over one Application whose source is `source` (YAML flow
+/// mapping entries after `repoUrl`), deploying into a memory target.
+fn engine(dir: &Path, url: &str, source: &str) -> (Engine, MemoryTarget) {
+    let text = format!(
+        "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec: {{listeners: {{api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}}}}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {{name: dev, labels: {{stage: dev}}}}\nspec: {{region: uk}}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {{name: web}}\nspec:\n  source: {{repoUrl: '{url}', {source}}}\n  environments: {{matchLabels: {{stage: dev}}}}\n  syncPolicy: {{automated: true}}\n"
+    );
+    let topo = Topology::from_sources(&[("topology.yaml".into(), text)]).unwrap();
+    let cfg = EngineConfig::new(dir.join("state"));
+    let engine = Engine::new(cfg, Arc::new(topo), Default::default(), Arc::new(AnyImage)).unwrap();
+    let target = MemoryTarget::new();
+    let region = RegionTarget {
+        target: Arc::new(target.clone()),
+        registry: "127.0.0.1:5000".into(),
+    };
+    engine.add_region("uk", region);
+    (engine, target)
+}
+
+/// One engine pass, with a deadline.
+async fn pass(e: &Engine) {
+    tokio::time::timeout(Duration::from_secs(60), e.pass())
+        .await
+        .expect("a pass finished within 60 s");
+}
+
+/// The Application's own configuration end to end: `credentials` with a
+/// `passwordFile` and `caFile`. A wrong password is a 401 in the app's
+/// status (never a prompt, never the password); the right one syncs the
+/// commit.
+#[tokio::test(flavor = "multi_thread")]
+async fn https_credentials_from_the_application_reach_its_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let (repo, head) = make_repo(dir.path());
+    git_server::make_certs(dir.path());
+    let (base, server) = git_server::serve_https(&repo, dir.path()).await;
+    let url = format!("{base}/repo.git");
+    let ca = dir.path().join("ca.crt");
+    let source = |password_file: &Path| {
+        format!(
+            "caFile: '{}', credentials: {{username: alice, passwordFile: '{}'}}",
+            ca.display(),
+            password_file.display()
+        )
+    };
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "wr0ng-pass\n").unwrap();
+    let (e, target) = engine(&dir.path().join("e1"), &url, &source(&wrong));
+    pass(&e).await;
+    let st = e.get("web").unwrap();
+    let err = st.source_error.clone().expect("the fetch failed");
+    assert!(
+        err.contains("HTTP 401") && err.contains("spec.source.credentials"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("wr0ng-pass"),
+        "the password is never shown: {err}"
+    );
+    assert!(target.all().is_empty());
+
+    let right = dir.path().join("right");
+    std::fs::write(&right, "s3cret\n").unwrap();
+    let (e, target) = engine(&dir.path().join("e2"), &url, &source(&right));
+    pass(&e).await;
+    let st = e.get("web").unwrap();
+    assert_eq!(st.source_error, None);
+    assert_eq!(st.environments[0].sync, SyncState::Synced, "{st:?}");
+    assert_eq!(
+        st.environments[0].synced_revision.as_deref(),
+        Some(head.as_str())
+    );
+    assert_eq!(target.all().len(), 1, "the ConfigMap was applied");
     server.abort();
 }
 
@@ -259,8 +332,8 @@ fn shallow_fetch_keeps_only_the_requested_depth() {
     let history = |cache: &str, depth: Option<u32>| {
         let cache = GitCache::new(&dir.path().join(cache));
         let opts = FetchOptions {
-            credentials: None,
             depth: depth.and_then(std::num::NonZeroU32::new),
+            ..Default::default()
         };
         let refs = cache.fetch(&url, opts).unwrap();
         assert_eq!(refs.branches.get("master"), Some(&head));

@@ -31,7 +31,7 @@ impl ImageCheck for Registries {
         registry: &'a str,
         name: &'a str,
         tag: &'a str,
-    ) -> BoxFuture<'a, Result<bool, String>> {
+    ) -> BoxFuture<'a, ferry_delivery::Result<bool>> {
         let found = self.0.lock().unwrap().contains(&(
             registry.to_string(),
             name.to_string(),
@@ -44,7 +44,7 @@ impl ImageCheck for Registries {
         &'a self,
         registry: &'a str,
         name: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
+    ) -> BoxFuture<'a, ferry_delivery::Result<Vec<String>>> {
         let tags = self
             .0
             .lock()

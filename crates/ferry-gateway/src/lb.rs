@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use ferry_core::mesh::Endpoint;
+use ferry_core::sync::MutexExt;
 use tokio::sync::Semaphore;
 
 use crate::table::{LoadBalancer, OutlierPolicy, TrafficPolicy};
@@ -128,7 +129,7 @@ impl Cluster {
         hash: Option<&str>,
         clock: impl Fn() -> Instant,
     ) -> Option<Picked<'e>> {
-        let mut states = self.endpoints.lock().expect("lb lock");
+        let mut states = self.endpoints.lock_or_recover();
         let mut at = None;
         let mut now = || *at.get_or_insert_with(&clock);
         let (mut small, mut large) = ([0usize; 16], Vec::new());
@@ -215,7 +216,7 @@ impl Cluster {
         total: usize,
         clock: impl FnOnce() -> Instant,
     ) -> bool {
-        let mut guard = self.endpoints.lock().expect("lb lock");
+        let mut guard = self.endpoints.lock_or_recover();
         let states = &mut *guard;
         let Some(s) = states.by_pod.get_mut(pod) else {
             return false;
@@ -265,7 +266,7 @@ impl Cluster {
 
     /// Releases the active count without judging the outcome (cancelled tries).
     pub fn release(&self, pod: &str) {
-        if let Some(s) = self.endpoints.lock().expect("lb lock").by_pod.get_mut(pod) {
+        if let Some(s) = self.endpoints.lock_or_recover().by_pod.get_mut(pod) {
             s.active = s.active.saturating_sub(1);
         }
     }
@@ -273,8 +274,7 @@ impl Cluster {
     /// True when `pod` is ejected at `now`.
     pub fn is_ejected(&self, pod: &str, now: Instant) -> bool {
         self.endpoints
-            .lock()
-            .expect("lb lock")
+            .lock_or_recover()
             .by_pod
             .get(pod)
             .and_then(|s| s.ejected_until)

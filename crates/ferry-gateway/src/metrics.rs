@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
+use ferry_core::sync::MutexExt;
 use foldhash::fast::RandomState;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -195,7 +196,7 @@ impl Default for Metrics {
 impl Metrics {
     /// Records one answered request (count, duration, body sizes) under `key`.
     pub fn record_request(&self, key: &RequestKey<'_>, sample: RequestSample) {
-        let mut cache = self.request_cache.lock().expect("metrics cache lock");
+        let mut cache = self.request_cache.lock_or_recover();
         let hash = cache.hasher.hash_one(key);
         let entries = cache.by_hash.entry(hash).or_default();
         let i = match entries.iter().position(|c| c.matches(key)) {

@@ -91,6 +91,10 @@ pub enum Error {
         entry: String,
         message: String,
     },
+    /// A path inside an image root cannot be resolved safely (`..` in a
+    /// tar entry, an absolute name, a symlink loop).
+    #[error("path `{}` {reason}", path.display())]
+    UnsafePath { path: PathBuf, reason: &'static str },
     /// Building an image failed (missing file, unreadable ELF...).
     #[error("build: {0}")]
     Build(String),

@@ -121,12 +121,12 @@ fn unpack_tar(
             entry: raw.clone(),
             message,
         };
-        let rel = clean_entry_path(&raw).map_err(&fail)?;
+        let rel = clean_entry_path(&raw).map_err(|e| fail(e.to_string()))?;
         let Some(name) = rel.file_name().map(|n| n.to_string_lossy().into_owned()) else {
             continue;
         };
         let parent_rel = rel.parent().unwrap_or(Path::new(""));
-        let parent = secure_join(root, parent_rel).map_err(&fail)?;
+        let parent = secure_join(root, parent_rel).map_err(|e| fail(e.to_string()))?;
         report.entries += 1;
         if name == OPAQUE {
             report.whiteouts += 1;
@@ -166,9 +166,9 @@ fn unpack_tar(
                 .link_name_bytes()
                 .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .unwrap_or_default();
-            let target_rel = clean_entry_path(&target_raw).map_err(&fail)?;
+            let target_rel = clean_entry_path(&target_raw).map_err(|e| fail(e.to_string()))?;
             let target = secure_join(root, target_rel.parent().unwrap_or(Path::new("")))
-                .map_err(&fail)?
+                .map_err(|e| fail(e.to_string()))?
                 .join(target_rel.file_name().unwrap_or_default());
             fs::hard_link(&target, &dst)
                 .map_err(|e| fail(format!("hard link to {target_raw}: {e}")))?;
@@ -193,15 +193,19 @@ fn is_plain_name(name: &str) -> bool {
 
 /// Entry name → a relative path with no `..`; absolute names are refused
 /// (`./` and a single leading `/` as tar writes them are accepted).
-fn clean_entry_path(raw: &str) -> std::result::Result<PathBuf, String> {
+fn clean_entry_path(raw: &str) -> Result<PathBuf> {
     let trimmed = raw.strip_prefix('/').unwrap_or(raw);
+    let unsafe_path = |reason| Error::UnsafePath {
+        path: raw.into(),
+        reason,
+    };
     let mut out = PathBuf::new();
     for c in Path::new(trimmed).components() {
         match c {
             Component::Normal(n) => out.push(n),
             Component::CurDir => {}
-            Component::ParentDir => return Err("path contains `..`".into()),
-            Component::RootDir | Component::Prefix(_) => return Err("absolute path".into()),
+            Component::ParentDir => return Err(unsafe_path("contains `..`")),
+            Component::RootDir | Component::Prefix(_) => return Err(unsafe_path("is absolute")),
         }
     }
     Ok(out)
@@ -210,7 +214,7 @@ fn clean_entry_path(raw: &str) -> std::result::Result<PathBuf, String> {
 /// `root/rel` with every symlink on the way resolved *inside* `root`
 /// (absolute targets are relative to `root`, `..` stops at `root`). The
 /// result has no symlink components, so writing below it stays inside.
-pub fn secure_join(root: &Path, rel: &Path) -> std::result::Result<PathBuf, String> {
+pub fn secure_join(root: &Path, rel: &Path) -> Result<PathBuf> {
     let mut resolved = PathBuf::new();
     let mut pending: VecDeque<PathBuf> = rel
         .components()
@@ -231,9 +235,13 @@ pub fn secure_join(root: &Path, rel: &Path) -> std::result::Result<PathBuf, Stri
             Ok(m) if m.file_type().is_symlink() => {
                 links += 1;
                 if links > 40 {
-                    return Err("too many levels of symbolic links".into());
+                    return Err(Error::UnsafePath {
+                        path: rel.to_path_buf(),
+                        reason: "has too many levels of symbolic links",
+                    });
                 }
-                let target = fs::read_link(&candidate).map_err(|e| e.to_string())?;
+                let target =
+                    fs::read_link(&candidate).map_err(|e| Error::io("read link", &candidate, e))?;
                 if target.is_absolute() {
                     resolved.clear();
                 }

@@ -6,6 +6,12 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+/// What a client is told when the store's disk is full (the server's log
+/// has the path).
+const FULL: &str = "registry storage is full (no space left on device); nothing of this \
+    push was kept. Free space on the registry's volume (delete unused tags, then run \
+    `ferry registry gc`) or grow it, then push again";
+
 /// Everything that can go wrong in the registry.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -51,6 +57,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The filesystem under the store is full (`ENOSPC`) or the quota is
+    /// used up (`EDQUOT`): what the failed write had stored was removed.
+    #[error("storage full at {path}: {source}")]
+    StorageFull {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("configuration: {0}")]
     Config(String),
     #[error("request body: {0}")]
@@ -58,12 +72,19 @@ pub enum Error {
 }
 
 impl Error {
-    /// Wraps an IO error with the path it concerns.
+    /// Wraps an IO error with the path it concerns; a full disk or quota
+    /// becomes [`Error::StorageFull`].
     pub fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
+        let path = path.into();
+        match source.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT) => Error::StorageFull { path, source },
+            _ => Error::Io { path, source },
         }
+    }
+
+    /// True when the storage ran out of space.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, Error::StorageFull { .. })
     }
 
     /// The OCI error code and HTTP status.
@@ -89,6 +110,9 @@ impl Error {
             TagInvalid(_) => ("TAG_INVALID", StatusCode::BAD_REQUEST),
             BadRequest(_) => ("UNSUPPORTED", StatusCode::BAD_REQUEST),
             Body(_) => ("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
+            // The Distribution Spec has no code for it; Distribution itself
+            // answers UNKNOWN. The status tells clients and proxies.
+            StorageFull { .. } => ("UNKNOWN", StatusCode::INSUFFICIENT_STORAGE),
             Io { .. } | Config(_) => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -103,6 +127,7 @@ impl IntoResponse for Error {
         let message = match &self {
             // Never leak server paths to clients.
             Error::Io { .. } => "internal storage error".to_string(),
+            Error::StorageFull { .. } => FULL.to_string(),
             other => other.to_string(),
         };
         let body = serde_json::json!({
@@ -115,9 +140,11 @@ impl IntoResponse for Error {
                     resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
             }
-            // The rest of an oversized body is never read, so the connection
-            // cannot carry another request: tell the client not to reuse it.
-            Error::TooLarge(_) => {
+            // The rest of an oversized body (or of an upload the disk had no
+            // room for, past what is drained) is never read, so the
+            // connection cannot carry another request: tell the client not
+            // to reuse it.
+            Error::TooLarge(_) | Error::StorageFull { .. } => {
                 resp.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
             }

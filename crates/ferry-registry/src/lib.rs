@@ -185,12 +185,7 @@ impl Registry {
             tokio::spawn(gc_schedule::run(self.clone(), gc.clone(), shutdown.clone()));
         }
         let app = self.router();
-        let region = self.inner.region.clone();
-        Ok(async move {
-            if let Err(e) = serve(listener, app, tls, limits, shutdown).await {
-                tracing::error!(%region, error = %e, "registry listener failed");
-            }
-        })
+        Ok(serve(listener, app, tls, limits, shutdown))
     }
 
     /// Runs garbage collection online, alongside requests; one run at a

@@ -16,19 +16,22 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
         return Err(bad("must be 1 to 255 characters"));
     }
     for component in name.split('/') {
-        validate_component(component).map_err(|why| bad(&why))?;
+        validate_component(component, &bad)?;
     }
     Ok(())
 }
 
-fn validate_component(c: &str) -> Result<(), String> {
+/// One `/`-separated component; `bad` turns a reason into the name's error.
+fn validate_component(c: &str, bad: &dyn Fn(&str) -> Error) -> Result<(), Error> {
     let b = c.as_bytes();
     if b.is_empty() {
-        return Err("empty path component".into());
+        return Err(bad("empty path component"));
     }
     let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
     if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return Err(format!("component `{c}` must start and end with [a-z0-9]"));
+        return Err(bad(&format!(
+            "component `{c}` must start and end with [a-z0-9]"
+        )));
     }
     let mut i = 0;
     while i < b.len() {
@@ -44,7 +47,9 @@ fn validate_component(c: &str) -> Result<(), String> {
         let sep = &c[start..i];
         let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
         if !ok {
-            return Err(format!("component `{c}` has invalid separator `{sep}`"));
+            return Err(bad(&format!(
+                "component `{c}` has invalid separator `{sep}`"
+            )));
         }
     }
     Ok(())

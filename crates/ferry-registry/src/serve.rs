@@ -1,19 +1,18 @@
 //! Serving the registry's router on a listener, over plain HTTP or over TLS
-//! with rustls, until a cancellation token fires (in-flight requests finish).
-//! Accepted sockets get `TCP_NODELAY`: without it a response whose head and
-//! body leave in two writes waits for the client's delayed ACK (~40 ms per
-//! small request).
+//! with rustls, until a cancellation token fires: ferry-api's serve loop
+//! (`ferry_api::serve`, the API listener's), with the registry's limits.
+//! Accepted sockets get `TCP_NODELAY` (without it a response whose head
+//! and body leave in two writes waits for the client's delayed ACK, ~40 ms
+//! per small request).
 //!
-//! Every connection is held to [`ListenerLimits`] (the gateway's server has
-//! the same): a request head (or a TLS handshake) once begun must arrive
-//! within `header_timeout`, a connection with no request in flight and no
-//! byte received for `idle_timeout` is closed, and at most
-//! `max_connections` are served at once — past the cap new connections wait
-//! in the listen backlog until one closes (one `warn!` line per burst). A
-//! registry without accounts refuses to serve on a non-loopback address
-//! ([`check_exposure`]).
-
-mod watch;
+//! Every connection is held to [`ListenerLimits`]: a request head (or a TLS
+//! handshake) once begun must arrive within `header_timeout`, a connection
+//! with no request in flight and no byte received for `idle_timeout` is
+//! closed, and at most `max_connections` are served at once — past the cap
+//! new connections wait in the listen backlog until one closes (a `warn!`
+//! line at most every 10 s). On shutdown in-flight requests finish, however
+//! long (a large blob). A registry without accounts refuses to serve on a
+//! non-loopback address ([`check_exposure`]).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -21,25 +20,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use ferry_api::ServeConfig;
 use ferry_core::registry_spec::RegistrySpec;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 use crate::error::{Error, Result};
-use watch::{Activity, Watched};
-
-/// The peer of a request's connection (a request extension), for per-client
-/// limits such as failed logins.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientAddr(pub SocketAddr);
 
 /// Timeouts and the connection cap of the registry listener.
 #[derive(Debug, Clone)]
@@ -60,6 +49,21 @@ impl Default for ListenerLimits {
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             max_connections: 1024,
+        }
+    }
+}
+
+impl ListenerLimits {
+    /// ferry-api's serve configuration for these limits (`tls` when given).
+    fn serve_config(&self, tls: Option<TlsAcceptor>) -> ServeConfig {
+        ServeConfig {
+            name: "registry",
+            header_read_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+            // In-flight requests always finish (a push of a large blob).
+            drain_timeout: Duration::MAX,
+            tls,
         }
     }
 }
@@ -99,117 +103,17 @@ pub fn tls_acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor> {
 }
 
 /// Serves `app` on `listener` (TLS when `tls` is given) under `limits`
-/// until `shutdown`; open connections finish their requests.
+/// until `shutdown`; open connections finish their requests. Each request
+/// carries ferry-api's `ConnInfo` (its peer, for per-client limits such as
+/// failed logins).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     tls: Option<TlsAcceptor>,
     limits: ListenerLimits,
     shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let tracker = tokio_util::task::TaskTracker::new();
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let mut warned = false;
-    loop {
-        let permit = match slots.clone().try_acquire_owned() {
-            Ok(p) => {
-                warned = false;
-                p
-            }
-            Err(_) => {
-                if !warned {
-                    tracing::warn!(
-                        max_connections = limits.max_connections,
-                        "registry: connection cap reached; new connections wait until one closes"
-                    );
-                    warned = true;
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    p = slots.clone().acquire_owned() => p.expect("the slots are never closed"),
-                }
-            }
-        };
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            r = listener.accept() => match r {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "registry: accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        no_delay(&stream);
-        let (tls, app, limits, shutdown) =
-            (tls.clone(), app.clone(), limits.clone(), shutdown.clone());
-        tracker.spawn(async move {
-            let _permit = permit;
-            let Some(tls) = tls else {
-                return connection(stream, peer, app, &limits, shutdown).await;
-            };
-            let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
-            match handshake.await {
-                Ok(Ok(s)) => connection(s, peer, app, &limits, shutdown).await,
-                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "registry: TLS handshake failed"),
-                Err(_) => tracing::debug!(%peer, "registry: TLS handshake timed out"),
-            }
-        });
-    }
-    tracker.close();
-    tracker.wait().await;
-    Ok(())
-}
-
-/// Serves one connection (HTTP/1.1 or h2c) until it ends, times out
-/// (`limits`) or `shutdown` fires.
-async fn connection<S>(
-    stream: S,
-    peer: SocketAddr,
-    app: Router,
-    limits: &ListenerLimits,
-    shutdown: CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let activity = Activity::new();
-    let io = Watched::new(stream, activity.clone());
-    let svc_activity = activity.clone();
-    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let guard = svc_activity.request_started();
-        let mut req = req.map(axum::body::Body::new);
-        req.extensions_mut().insert(ClientAddr(peer));
-        let app = app.clone();
-        async move {
-            let resp = app.oneshot(req).await?;
-            Ok::<_, std::convert::Infallible>(watch::hold_until_sent(resp, guard))
-        }
-    });
-    let builder = auto::Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        r = conn.as_mut() => {
-            if let Err(e) = r {
-                tracing::debug!(%peer, error = %e, "registry: connection ended with an error");
-            }
-        }
-        why = activity.expired(limits.header_timeout, limits.idle_timeout) => {
-            tracing::debug!(%peer, reason = why, "registry: connection closed");
-        }
-        _ = shutdown.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
-}
-
-/// Sends small writes at once (see the module docs).
-fn no_delay(tcp: &tokio::net::TcpStream) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(error = %e, "registry: cannot set TCP_NODELAY");
-    }
+) {
+    ferry_api::serve(listener, app, limits.serve_config(tls), shutdown).await;
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 //! partly copied blobs are stored in the task, so a restarted engine
 //! resumes a large blob where it stopped.
 
+use ferry_core::sync::MutexExt;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -172,7 +173,7 @@ impl Queue {
     /// already queued makes it ready now and keeps its original age.
     pub fn push(&self, task: Task) -> Result<()> {
         let key = task.key();
-        let mut slots = self.slots.lock().expect("queue lock");
+        let mut slots = self.slots.lock_or_recover();
         if let Some(slot) = slots.get_mut(&key) {
             slot.ready_at = Instant::now();
             if slot.in_flight {
@@ -195,7 +196,7 @@ impl Queue {
 
     /// Takes the next ready task, or tells how long until one is ready.
     pub fn take(&self) -> std::result::Result<Task, Option<Duration>> {
-        let mut slots = self.slots.lock().expect("queue lock");
+        let mut slots = self.slots.lock_or_recover();
         let now = Instant::now();
         let mut wait: Option<Duration> = None;
         for slot in slots.values_mut().filter(|s| !s.in_flight) {
@@ -211,7 +212,7 @@ impl Queue {
 
     /// Marks a task done: removed, unless it was queued again meanwhile.
     pub fn done(&self, key: &str) -> Result<()> {
-        let mut slots = self.slots.lock().expect("queue lock");
+        let mut slots = self.slots.lock_or_recover();
         if let Some(slot) = slots.get_mut(key)
             && slot.again
         {
@@ -232,7 +233,7 @@ impl Queue {
 
     /// Records a failed attempt and makes the task ready again after `delay`.
     pub fn failed(&self, key: &str, error: &str, delay: Duration) -> Result<u32> {
-        let mut slots = self.slots.lock().expect("queue lock");
+        let mut slots = self.slots.lock_or_recover();
         let Some(slot) = slots.get_mut(key) else {
             return Ok(0);
         };
@@ -254,7 +255,7 @@ impl Queue {
     /// Stores the upload session of a blob being copied for task `key`.
     pub fn save_upload(&self, key: &str, blob: &str, session: &UploadSession) -> Result<()> {
         let task = {
-            let mut slots = self.slots.lock().expect("queue lock");
+            let mut slots = self.slots.lock_or_recover();
             let Some(slot) = slots.get_mut(key) else {
                 return Ok(());
             };
@@ -275,7 +276,7 @@ impl Queue {
 
     /// `(pending tasks, enqueue time of the oldest)` of rule `rule`.
     pub fn pending(&self, rule: &str) -> (usize, Option<u64>) {
-        let slots = self.slots.lock().expect("queue lock");
+        let slots = self.slots.lock_or_recover();
         let mine = slots.values().filter(|s| s.task.rule == rule);
         mine.fold((0, None), |(n, oldest), s| {
             (

@@ -61,7 +61,7 @@ impl Rule {
             let creds = ep
                 .credentials
                 .as_ref()
-                .map(|c| credentials(c).map_err(&err))
+                .map(|c| credentials(c).map_err(|e| err(e.to_string())))
                 .transpose()?;
             Ok(Endpoint {
                 name: label,
@@ -125,7 +125,7 @@ pub fn owned_by(rule: &ReplicationRule, region: &str, first_region: bool) -> boo
     }
 }
 
-fn credentials(c: &CredentialsRef) -> std::result::Result<Credentials, String> {
+fn credentials(c: &CredentialsRef) -> std::result::Result<Credentials, ferry_core::Error> {
     Ok(Credentials {
         username: c.username.clone(),
         password: c.password()?,

@@ -3,6 +3,7 @@
 //! (`ferry_replication_lag_seconds`, `..._queue_depth`, `..._images_total`,
 //! `..._failures_total`, `..._bytes_total`, labelled by rule).
 
+use ferry_core::sync::MutexExt;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
@@ -116,7 +117,7 @@ impl Stats {
     }
 
     fn with(&self, rule: &str, f: impl FnOnce(&mut RuleStatus)) {
-        if let Some(s) = self.rules.lock().expect("stats lock").get_mut(rule) {
+        if let Some(s) = self.rules.lock_or_recover().get_mut(rule) {
             f(s);
         }
     }
@@ -157,7 +158,7 @@ impl Stats {
 
     /// Refreshes pending and lag from the queue; returns every rule's status.
     pub fn snapshot(&self, pending: impl Fn(&str) -> (usize, Option<u64>)) -> Vec<RuleStatus> {
-        let mut rules = self.rules.lock().expect("stats lock");
+        let mut rules = self.rules.lock_or_recover();
         let now = now_ms();
         for s in rules.values_mut() {
             let (n, oldest) = pending(&s.name);

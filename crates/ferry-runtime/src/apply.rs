@@ -103,7 +103,8 @@ pub fn plan_in(
             }
             Err(why) => {
                 levels.insert(p.key.name.clone(), Level::Baseline);
-                problems.push(doc.problem(&format!("metadata.labels.{}", pss::ENFORCE_LABEL), why));
+                let path = format!("metadata.labels.{}", pss::ENFORCE_LABEL);
+                problems.push(doc.problem(&path, why.to_string()));
             }
         }
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_core::objects::StoredObject;
+use ferry_core::sync::MutexExt;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -102,11 +103,7 @@ fn pods(inner: &Arc<Inner>, workers: &mut HashMap<String, Worker>) {
                 if w.task.is_finished() {
                     finished.push(w.key.clone());
                     workers.remove(&uid);
-                    inner
-                        .pods
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .remove(&uid);
+                    inner.pods.lock_or_recover().remove(&uid);
                 }
             }
             Some(_) => {}

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use ferry_core::objects::StoredObject;
+use ferry_core::sync::MutexExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -14,12 +15,15 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::kinds::Kind;
+use crate::rollout::{
+    Owned, PodCount, revision, scale_recreate, scale_rolling, spec_replicas, status,
+};
 use crate::runtime::{Inner, now};
 use crate::services::pod_ready;
 use crate::store::Key;
 
-const REVISION: &str = "deployment.kubernetes.io/revision";
-const HASH: &str = "pod-template-hash";
+pub(crate) const REVISION: &str = "deployment.kubernetes.io/revision";
+pub(crate) const HASH: &str = "pod-template-hash";
 
 /// Changes the controllers want written.
 #[derive(Debug, Default)]
@@ -38,7 +42,7 @@ fn stored(kind: Kind, ns: &str, name: &str, value: Value) -> StoredObject {
     }
 }
 
-fn owned_by(
+pub(crate) fn owned_by(
     meta_owner: &Option<Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
     uid: &str,
 ) -> bool {
@@ -46,16 +50,16 @@ fn owned_by(
 }
 
 /// Pod readiness by pod uid.
-fn ready(inner: &Inner, p: &Pod) -> bool {
+pub(crate) fn ready(inner: &Inner, p: &Pod) -> bool {
     let Some(uid) = &p.metadata.uid else {
         return false;
     };
     let rt = inner.pod_rt(uid);
-    let rt = rt.lock().unwrap_or_else(|e| e.into_inner());
+    let rt = rt.lock_or_recover();
     !rt.terminating && pod_ready(&rt.status)
 }
 
-fn percent(v: Option<&IntOrString>, total: i32, default: &str, round_up: bool) -> i32 {
+pub(crate) fn percent(v: Option<&IntOrString>, total: i32, default: &str, round_up: bool) -> i32 {
     let v = v.cloned().unwrap_or(IntOrString::String(default.into()));
     match v {
         IntOrString::Int(n) => n,
@@ -124,7 +128,8 @@ pub fn reconcile(inner: &Inner) -> Changes {
     ch
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One Deployment: decides the replicas of its ReplicaSets (a new one when
+/// the template is new), prunes revision history, writes its status.
 fn deployment(
     inner: &Inner,
     o: &StoredObject,
@@ -134,157 +139,109 @@ fn deployment(
     ch: &mut Changes,
     out: &mut BTreeMap<(String, String), i32>,
 ) {
-    let ns = o.namespace.clone().unwrap_or_default();
-    let uid = d.metadata.uid.clone().unwrap_or_default();
-    let Some(spec) = &d.spec else { return };
-    let replicas = spec.replicas.unwrap_or(1);
-    let template = o
-        .value
-        .pointer("/spec/template")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let hash = template_hash(&template);
-    let mut mine: Vec<&ReplicaSet> = rss
-        .iter()
-        .filter(|r| owned_by(&r.metadata.owner_references, &uid))
-        .collect();
-    let rev = |r: &ReplicaSet| {
-        r.metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(REVISION))
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0)
+    let Some(v) = Owned::of(o, d, rss) else {
+        return;
     };
-    mine.sort_by_key(|r| rev(r));
-    let max_rev = mine.iter().map(|r| rev(r)).max().unwrap_or(0);
-    let rs_name = format!("{}-{hash}", o.name);
-    let new_rs = mine
-        .iter()
-        .find(|r| r.metadata.labels.as_ref().and_then(|l| l.get(HASH)) == Some(&hash))
-        .copied();
-    let count = |rs_name: &str, only_ready: bool| -> i32 {
-        pods.iter()
-            .filter(|p| {
-                p.metadata.deletion_timestamp.is_none()
-                    && p.metadata.namespace.as_deref() == Some(&ns)
-            })
-            .filter(|p| {
-                p.metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|r| r.name == rs_name)
-            })
-            .filter(|p| !only_ready || ready(inner, p))
-            .count() as i32
+    let count = PodCount {
+        inner,
+        pods,
+        ns: &v.ns,
     };
-    let cur = |r: &ReplicaSet| r.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-    let mut new_replicas = new_rs.map(cur).unwrap_or(0);
-    if new_rs.is_none() || new_rs.is_some_and(|r| rev(r) < max_rev) {
+    let mut new_replicas = v.new_rs.map(spec_replicas).unwrap_or(0);
+    if v.new_rs.is_none_or(|r| revision(r) < v.max_rev) {
         // A new template (or an undo to an old one): it becomes the newest revision.
-        let mut labels = template
-            .pointer("/metadata/labels")
-            .cloned()
-            .unwrap_or(json!({}));
-        labels[HASH] = json!(hash);
-        let mut tpl = template.clone();
-        tpl["metadata"]["labels"] = labels.clone();
-        let mut selector = o
-            .value
-            .pointer("/spec/selector")
-            .cloned()
-            .unwrap_or(json!({}));
-        selector["matchLabels"][HASH] = json!(hash);
-        let existing_uid = new_rs
-            .and_then(|r| r.metadata.uid.clone())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let value = json!({
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {
-                "name": rs_name, "namespace": ns, "uid": existing_uid, "labels": labels,
-                "creationTimestamp": new_rs.and_then(|r| r.metadata.creation_timestamp.as_ref()).map(|t| json!(t)).unwrap_or(json!(now())),
-                "annotations": { REVISION: (max_rev + 1).to_string() },
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": o.name, "uid": uid, "controller": true}],
-            },
-            "spec": { "replicas": new_replicas, "selector": selector, "template": tpl },
-        });
-        inner.event(
-            "Deployment",
-            &ns,
-            &o.name,
-            false,
-            "ScalingReplicaSet",
-            format!("new revision {} uses replica set {rs_name}", max_rev + 1),
-        );
-        ch.puts.push(stored(Kind::ReplicaSet, &ns, &rs_name, value));
+        ch.puts.push(new_revision(inner, o, &v, new_replicas));
     }
-    let olds: Vec<&ReplicaSet> = mine
+    let olds: Vec<&ReplicaSet> = v
+        .mine
         .iter()
-        .filter(|r| r.metadata.name.as_deref() != Some(&rs_name))
+        .filter(|r| r.metadata.name.as_deref() != Some(&v.rs_name))
         .copied()
         .collect();
     let mut old_replicas: Vec<(String, i32)> = olds
         .iter()
-        .map(|r| (r.metadata.name.clone().unwrap_or_default(), cur(r)))
+        .map(|r| {
+            (
+                r.metadata.name.clone().unwrap_or_default(),
+                spec_replicas(r),
+            )
+        })
         .collect();
-    let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
-    if recreate {
-        old_replicas.iter_mut().for_each(|(_, n)| *n = 0);
-        let old_pods: i32 = olds
-            .iter()
-            .map(|r| count(r.metadata.name.as_deref().unwrap_or_default(), false))
-            .sum();
-        new_replicas = if old_pods == 0 { replicas } else { 0 };
+    new_replicas = if v.recreate() {
+        scale_recreate(&v, &olds, &count, &mut old_replicas)
     } else {
-        let ru = spec
-            .strategy
-            .as_ref()
-            .and_then(|s| s.rolling_update.clone())
-            .unwrap_or_default();
-        let surge = percent(ru.max_surge.as_ref(), replicas, "25%", true);
-        let mut unavail = percent(ru.max_unavailable.as_ref(), replicas, "25%", false);
-        if surge == 0 && unavail == 0 {
-            unavail = 1;
-        }
-        let total: i32 = new_replicas + old_replicas.iter().map(|(_, n)| n).sum::<i32>();
-        if new_replicas < replicas {
-            new_replicas = (new_replicas + (replicas + surge - total).max(0)).min(replicas);
-        } else if new_replicas > replicas {
-            new_replicas = replicas;
-        }
-        let min_available = replicas - unavail;
-        let all_pods = new_replicas + old_replicas.iter().map(|(_, n)| n).sum::<i32>();
-        let new_ready = count(&rs_name, true);
-        let new_unavailable = (new_replicas - new_ready).max(0);
-        let mut budget = all_pods - min_available - new_unavailable;
-        // Unready old pods go first, then ready ones within the budget.
-        for (name, n) in old_replicas.iter_mut() {
-            let unready = (*n - count(name, true)).max(0).min(budget.max(0)).min(*n);
-            *n -= unready;
-            budget -= unready;
-        }
-        let old_ready_total: i32 = old_replicas.iter().map(|(name, _)| count(name, true)).sum();
-        let mut can_remove = (old_ready_total + new_ready - min_available)
-            .max(0)
-            .min(budget.max(0));
-        for (_, n) in old_replicas.iter_mut() {
-            let take = can_remove.min(*n);
-            *n -= take;
-            can_remove -= take;
-        }
-    }
-    out.insert((ns.clone(), rs_name.clone()), new_replicas);
+        scale_rolling(&v, &count, new_replicas, &mut old_replicas)
+    };
+    out.insert((v.ns.clone(), v.rs_name.clone()), new_replicas);
     for (name, n) in &old_replicas {
-        out.insert((ns.clone(), name.clone()), *n);
+        out.insert((v.ns.clone(), name.clone()), *n);
     }
-    // Revision history: keep the newest `revisionHistoryLimit` empty old ReplicaSets.
-    let limit = spec.revision_history_limit.unwrap_or(10).max(0) as usize;
+    prune_history(&v, &olds, &count, out, ch);
+    let status = status(d, &v, &count);
+    if o.value.get("status") != Some(&status) {
+        let mut value = o.value.clone();
+        value["status"] = status;
+        ch.puts.push(StoredObject { value, ..o.clone() });
+    }
+}
+
+/// The ReplicaSet of the current template, as the newest revision
+/// (keeping uid and creation time when it existed: an undo).
+fn new_revision(inner: &Inner, o: &StoredObject, v: &Owned<'_>, replicas: i32) -> StoredObject {
+    let (ns, hash, rs_name, new_rs) = (&v.ns, &v.hash, &v.rs_name, v.new_rs);
+    let mut labels = v
+        .template
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    labels[HASH] = json!(hash);
+    let mut tpl = v.template.clone();
+    tpl["metadata"]["labels"] = labels.clone();
+    let mut selector = o
+        .value
+        .pointer("/spec/selector")
+        .cloned()
+        .unwrap_or(json!({}));
+    selector["matchLabels"][HASH] = json!(hash);
+    let existing_uid = new_rs
+        .and_then(|r| r.metadata.uid.clone())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let value = json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {
+            "name": rs_name, "namespace": ns, "uid": existing_uid, "labels": labels,
+            "creationTimestamp": new_rs.and_then(|r| r.metadata.creation_timestamp.as_ref()).map(|t| json!(t)).unwrap_or(json!(now())),
+            "annotations": { REVISION: (v.max_rev + 1).to_string() },
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": o.name, "uid": v.uid, "controller": true}],
+        },
+        "spec": { "replicas": replicas, "selector": selector, "template": tpl },
+    });
+    inner.event(
+        "Deployment",
+        ns,
+        &o.name,
+        false,
+        "ScalingReplicaSet",
+        format!("new revision {} uses replica set {rs_name}", v.max_rev + 1),
+    );
+    stored(Kind::ReplicaSet, ns, rs_name, value)
+}
+
+/// Revision history: keeps the newest `revisionHistoryLimit` empty old
+/// ReplicaSets, deletes older empty ones.
+fn prune_history(
+    v: &Owned<'_>,
+    olds: &[&ReplicaSet],
+    count: &PodCount<'_>,
+    out: &BTreeMap<(String, String), i32>,
+    ch: &mut Changes,
+) {
+    let limit = v.spec.revision_history_limit.unwrap_or(10).max(0) as usize;
     let empty_olds: Vec<&ReplicaSet> = olds
         .iter()
         .filter(|r| {
-            out.get(&(ns.clone(), r.metadata.name.clone().unwrap_or_default())) == Some(&0)
-                && count(r.metadata.name.as_deref().unwrap_or_default(), false) == 0
+            out.get(&(v.ns.clone(), r.metadata.name.clone().unwrap_or_default())) == Some(&0)
+                && count.of(r.metadata.name.as_deref().unwrap_or_default(), false) == 0
         })
         .copied()
         .collect();
@@ -292,58 +249,10 @@ fn deployment(
         for r in &empty_olds[..empty_olds.len() - limit] {
             ch.deletes.push(Key::new(
                 Kind::ReplicaSet.group_kind(),
-                &ns,
+                &v.ns,
                 r.metadata.name.as_deref().unwrap_or_default(),
             ));
         }
-    }
-    // Status.
-    let updated = count(&rs_name, false);
-    let ready_new = count(&rs_name, true);
-    let all: i32 = mine
-        .iter()
-        .map(|r| count(r.metadata.name.as_deref().unwrap_or_default(), false))
-        .sum::<i32>()
-        + if new_rs.is_none() { updated } else { 0 };
-    let ready_all: i32 = mine
-        .iter()
-        .map(|r| count(r.metadata.name.as_deref().unwrap_or_default(), true))
-        .sum();
-    let unavail_allowed = if recreate {
-        0
-    } else {
-        percent(
-            spec.strategy
-                .as_ref()
-                .and_then(|s| s.rolling_update.as_ref())
-                .and_then(|r| r.max_unavailable.as_ref()),
-            replicas,
-            "25%",
-            false,
-        )
-    };
-    let available = ready_all >= replicas - unavail_allowed;
-    let complete = updated == replicas && ready_new == replicas && all == replicas;
-    let status = json!({
-        "observedGeneration": d.metadata.generation.unwrap_or(1),
-        "replicas": all, "updatedReplicas": updated, "readyReplicas": ready_all, "availableReplicas": ready_all,
-        "unavailableReplicas": (replicas - ready_all).max(0),
-        "conditions": [
-            {"type": "Available", "status": if available { "True" } else { "False" },
-             "reason": if available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
-             "message": if available { "Deployment has minimum availability." } else { "Deployment does not have minimum availability." }},
-            {"type": "Progressing", "status": "True",
-             "reason": if complete { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" },
-             "message": if complete { format!("ReplicaSet \"{rs_name}\" has successfully progressed.") } else { format!("ReplicaSet \"{rs_name}\" is progressing.") }},
-        ],
-    });
-    if o.value.get("status") != Some(&status) {
-        let mut v = o.value.clone();
-        v["status"] = status;
-        ch.puts.push(StoredObject {
-            value: v,
-            ..o.clone()
-        });
     }
 }
 

@@ -20,6 +20,18 @@ pub enum Error {
     /// The state store failed.
     #[error("state store: {0}")]
     Store(#[from] rusqlite::Error),
+    /// The disk under the state store is full (SQLite's `SQLITE_FULL`):
+    /// the transaction was rolled back, the store keeps its last state.
+    #[error(
+        "state store {path}: no space left on device: the disk is full; nothing of this apply \
+         was stored and the previous objects stay in effect; free space on that filesystem, \
+         then apply again"
+    )]
+    StoreFull {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
     /// A file or directory operation failed.
     #[error("{what} {path}: {source}")]
     Io {
@@ -45,6 +57,21 @@ pub enum Error {
     /// An image could not be made available.
     #[error("image `{image}`: {message}")]
     Image { image: String, message: String },
+    /// Pulling or unpacking an image failed (the image toolkit's message
+    /// is the reason shown in ImagePullBackOff).
+    #[error(transparent)]
+    Pull(#[from] ferry_image::Error),
+    /// The image is not in the store and `imagePullPolicy: Never`.
+    #[error("image `{image}` is not present and imagePullPolicy is Never")]
+    NotPresent { image: String },
+    /// No unpacked image of that name (images without a registry).
+    #[error(
+        "image `{image}` not found: no registry holds it (build it or push it to the region's registry)"
+    )]
+    NoImage { image: String },
+    /// A `pod-security.kubernetes.io/enforce` value that is not a level.
+    #[error("`{0}` is not a Pod Security Standards level: use privileged, baseline or restricted")]
+    PssLevel(String),
     /// The caller's token does not reach what the request touches.
     #[error("{0}")]
     Forbidden(String),

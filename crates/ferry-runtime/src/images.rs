@@ -61,7 +61,7 @@ pub struct Unpacked {
 }
 
 /// Boxed future of [`ImageSource::get`].
-pub type ImageFuture<'a> = Pin<Box<dyn Future<Output = Result<Unpacked, String>> + Send + 'a>>;
+pub type ImageFuture<'a> = Pin<Box<dyn Future<Output = crate::Result<Unpacked>> + Send + 'a>>;
 
 /// Makes images available; errors are the reason shown in ImagePullBackOff.
 pub trait ImageSource: Send + Sync + std::fmt::Debug {
@@ -87,9 +87,9 @@ impl ImageSource for LocalImages {
             let dir = Self::path_of(&self.dir, image);
             let rootfs = dir.join("rootfs");
             if !rootfs.is_dir() {
-                return Err(format!(
-                    "image `{image}` not found: no registry holds it (build it or push it to the region's registry)"
-                ));
+                return Err(crate::Error::NoImage {
+                    image: image.to_string(),
+                });
             }
             let config = std::fs::read(dir.join("config.json"))
                 .ok()

@@ -24,6 +24,7 @@ mod pod;
 pub mod portforward;
 mod protocol;
 mod pss;
+mod rollout;
 mod runtime;
 mod services;
 mod store;
@@ -35,6 +36,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use ferry_core::mesh::{ServiceSnapshot, SharedDialer, SharedMeshHandler};
 use ferry_core::objects::KindOwner;
+use ferry_core::sync::{MutexExt, RwLockExt};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -90,7 +92,7 @@ impl Runtime {
         sys::become_subreaper();
         let images: Arc<dyn images::ImageSource> = match cfg.images.clone() {
             Some(i) => i,
-            None => Arc::new(OciImages::open(cfg.data_dir.join("images")).map_err(Error::Other)?),
+            None => Arc::new(OciImages::open(cfg.data_dir.join("images"))?),
         };
         let runc = Runc {
             bin: cfg.oci_runtime.clone(),
@@ -133,16 +135,11 @@ impl Runtime {
     /// receives its current objects at once.
     pub fn register_owner(&self, owner: Arc<dyn KindOwner>) {
         let kinds: std::collections::BTreeSet<_> = owner.kinds().into_iter().collect();
-        self.inner
-            .owners
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(owner.clone());
+        self.inner.owners.write_or_recover().push(owner.clone());
         let all: Vec<_> = self
             .inner
             .objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .lock_or_recover()
             .map
             .values()
             .cloned()
@@ -156,13 +153,13 @@ impl Runtime {
 
     /// Installs the handler for connections pods make to Service addresses.
     pub fn set_mesh_handler(&self, handler: SharedMeshHandler) {
-        *self.inner.mesh.write().unwrap_or_else(|e| e.into_inner()) = Some(handler);
+        *self.inner.mesh.write_or_recover() = Some(handler);
     }
 
     /// Stops reconciling and stops every pod (processes, mounts, namespaces).
     pub async fn shutdown(&self) {
         self.inner.shutdown.cancel();
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let task = self.task.lock_or_recover().take();
         if let Some(t) = task {
             let _ = t.await;
         }

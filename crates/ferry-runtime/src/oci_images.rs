@@ -11,6 +11,7 @@ use ferry_image::rootfs::RootfsCache;
 use ferry_image::unpack::UnpackOptions;
 use ferry_image::{ImageRef, LocalImage, PullOptions, RegistryClient, Store};
 
+use crate::error::{Error, Result};
 use crate::images::{ImageConfig, ImageFuture, ImageSource, PullPolicy, Unpacked};
 
 /// Images from an OCI store and registries.
@@ -22,9 +23,9 @@ pub struct OciImages {
 
 impl OciImages {
     /// Store under `<dir>/store`, rootfs cache under `<dir>/rootfs`.
-    pub fn open(dir: PathBuf) -> Result<Self, String> {
-        let store = Store::open(dir.join("store")).map_err(|e| e.to_string())?;
-        let cache = RootfsCache::open(dir.join("rootfs")).map_err(|e| e.to_string())?;
+    pub fn open(dir: PathBuf) -> Result<Self> {
+        let store = Store::open(dir.join("store"))?;
+        let cache = RootfsCache::open(dir.join("rootfs"))?;
         Ok(Self { store, cache })
     }
 
@@ -36,17 +37,15 @@ impl OciImages {
         self.store.image(&r.to_string()).ok()
     }
 
-    async fn pull(&self, image: &str) -> Result<LocalImage, String> {
-        let r = ImageRef::parse(image).map_err(|e| e.to_string())?;
-        let client = RegistryClient::new(&r.registry, None).map_err(|e| e.to_string())?;
-        let pulled = ferry_image::pull(&client, &r, &self.store, &PullOptions::default())
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn pull(&self, image: &str) -> Result<LocalImage> {
+        let r = ImageRef::parse(image)?;
+        let client = RegistryClient::new(&r.registry, None)?;
+        let pulled = ferry_image::pull(&client, &r, &self.store, &PullOptions::default()).await?;
         let _ = self.store.tag(image, &pulled.descriptor);
         Ok(pulled)
     }
 
-    async fn unpack(&self, image: LocalImage) -> Result<Unpacked, String> {
+    async fn unpack(&self, image: LocalImage) -> Result<Unpacked> {
         let (store, cache) = (self.store.clone(), self.cache.clone());
         let id = image.digest();
         let cfg = image.config.config().clone().unwrap_or_default();
@@ -54,8 +53,7 @@ impl OciImages {
             cache.get_or_unpack(&store, &image, &UnpackOptions::default())
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Error::Other(format!("unpack task: {e}")))??;
         let config = ImageConfig {
             entrypoint: cfg.entrypoint().clone().unwrap_or_default(),
             cmd: cfg.cmd().clone().unwrap_or_default(),
@@ -74,9 +72,9 @@ impl ImageSource for OciImages {
             let chosen = match (policy, local) {
                 (PullPolicy::Never, Some(l)) | (PullPolicy::IfNotPresent, Some(l)) => l,
                 (PullPolicy::Never, None) => {
-                    return Err(format!(
-                        "image `{image}` is not present and imagePullPolicy is Never"
-                    ));
+                    return Err(Error::NotPresent {
+                        image: image.to_string(),
+                    });
                 }
                 (PullPolicy::IfNotPresent, None) => self.pull(image).await?,
                 (PullPolicy::Always, local) => match self.pull(image).await {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_core::objects::StoredObject;
+use ferry_core::sync::{MutexExt, RwLockExt};
 use ferry_core::{Problem, Problems};
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
 use serde_json::{Value, json};
@@ -69,11 +70,7 @@ impl Runtime {
         who: Option<&ferry_api::Identity>,
     ) -> Result<Vec<Outcome>> {
         let inner = &self.inner;
-        let owners = inner
-            .owners
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let owners = inner.owners.read_or_recover().clone();
         let planned = apply::plan_in(sources, namespace, &owners, &inner.namespace_levels())
             .map_err(Error::Invalid)?;
         if let Some(who) = who {
@@ -81,8 +78,7 @@ impl Runtime {
         }
         let current: Vec<Arc<StoredObject>> = inner
             .objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .lock_or_recover()
             .map
             .values()
             .cloned()
@@ -162,7 +158,7 @@ impl Runtime {
             && let Some(uid) = v.pointer("/metadata/uid").and_then(Value::as_str)
         {
             let rt = self.inner.pod_rt(uid);
-            let rt = rt.lock().unwrap_or_else(|e| e.into_inner());
+            let rt = rt.lock_or_recover();
             let mut st = rt.status.clone();
             let ready = !rt.terminating && pod_ready(&st);
             let running = st
@@ -206,8 +202,7 @@ impl Runtime {
             Kind::Namespace => {
                 let all: Vec<Arc<StoredObject>> = inner
                     .objects
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                    .lock_or_recover()
                     .map
                     .values()
                     .cloned()
@@ -424,7 +419,7 @@ impl Runtime {
 
     /// Events, optionally of one namespace and object (`Kind/name`).
     pub fn events(&self, namespace: Option<&str>, object: Option<&str>) -> Vec<Event> {
-        let ev = self.inner.events.lock().unwrap_or_else(|e| e.into_inner());
+        let ev = self.inner.events.lock_or_recover();
         ev.iter()
             .filter(|e| namespace.is_none_or(|n| e.namespace == n))
             .filter(|e| object.is_none_or(|o| e.object.eq_ignore_ascii_case(o)))

@@ -14,6 +14,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use ferry_api::{ApiError, ErrorCode};
+use ferry_core::sync::MutexExt;
 use tokio::net::TcpStream;
 
 use crate::Runtime;
@@ -29,8 +30,7 @@ impl Runtime {
         let netns = self
             .inner
             .pod_rt(&uid)
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .lock_or_recover()
             .netns
             .clone()
             .ok_or_else(|| {

@@ -26,7 +26,7 @@ pub enum Level {
 
 impl Level {
     /// The level a namespace's labels enforce; `Err` for an unknown value.
-    pub fn of_labels(labels: Option<&BTreeMap<String, String>>) -> Result<Level, String> {
+    pub fn of_labels(labels: Option<&BTreeMap<String, String>>) -> crate::Result<Level> {
         match labels
             .and_then(|l| l.get(ENFORCE_LABEL))
             .map(String::as_str)
@@ -34,9 +34,7 @@ impl Level {
             None | Some("baseline") => Ok(Level::Baseline),
             Some("privileged") => Ok(Level::Privileged),
             Some("restricted") => Ok(Level::Restricted),
-            Some(other) => Err(format!(
-                "`{other}` is not a Pod Security Standards level: use privileged, baseline or restricted"
-            )),
+            Some(other) => Err(crate::Error::PssLevel(other.to_string())),
         }
     }
 
@@ -303,10 +301,14 @@ mod tests {
 
     #[test]
     fn labels_pick_the_level() {
-        assert_eq!(Level::of_labels(None), Ok(Level::Baseline));
+        assert_eq!(Level::of_labels(None).unwrap(), Level::Baseline);
         let l = BTreeMap::from([(ENFORCE_LABEL.to_string(), "restricted".to_string())]);
-        assert_eq!(Level::of_labels(Some(&l)), Ok(Level::Restricted));
+        assert_eq!(Level::of_labels(Some(&l)).unwrap(), Level::Restricted);
         let l = BTreeMap::from([(ENFORCE_LABEL.to_string(), "lax".to_string())]);
-        assert!(Level::of_labels(Some(&l)).is_err());
+        let lax = Level::of_labels(Some(&l)).unwrap_err();
+        assert!(
+            lax.to_string().contains("`lax` is not a Pod Security"),
+            "{lax}"
+        );
     }
 }

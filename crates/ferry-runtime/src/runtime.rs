@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use ferry_core::mesh::{ServiceSnapshot, SharedMeshHandler};
 use ferry_core::objects::{GroupKind, KindOwner, StoredObject};
+use ferry_core::sync::{MutexExt, RwLockExt};
 use k8s_openapi::api::core::v1::PodStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -143,7 +144,7 @@ impl Inner {
         } else {
             tracing::debug!(object = %format!("{kind}/{name}"), namespace, reason, %message);
         }
-        let mut ev = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ev = self.events.lock_or_recover();
         if ev.len() >= 2000 {
             ev.pop_front();
         }
@@ -160,7 +161,7 @@ impl Inner {
     /// A copy of every object of `kind`.
     pub fn list(&self, kind: Kind) -> Vec<Arc<StoredObject>> {
         let gk = kind.group_kind();
-        let objs = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        let objs = self.objects.lock_or_recover();
         objs.map
             .iter()
             .filter(|(k, _)| k.group_kind == gk)
@@ -175,12 +176,7 @@ impl Inner {
             if kind.namespaced() { namespace } else { "" },
             name,
         );
-        self.objects
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .map
-            .get(&key)
-            .cloned()
+        self.objects.lock_or_recover().map.get(&key).cloned()
     }
 
     /// Decodes one object into its typed form.
@@ -216,7 +212,7 @@ impl Inner {
     /// Writes `puts` and `deletes` in one transaction and updates the map.
     /// Each put gets the next resource version.
     pub fn commit(&self, puts: Vec<StoredObject>, deletes: Vec<Key>) -> Result<()> {
-        let mut objs = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        let mut objs = self.objects.lock_or_recover();
         let mut rv = objs.rv;
         let mut writes = Vec::new();
         let mut puts_done = Vec::new();
@@ -227,10 +223,7 @@ impl Inner {
             puts_done.push(o);
         }
         writes.extend(deletes.iter().cloned().map(Write::Delete));
-        self.store
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .commit(&writes, rv)?;
+        self.store.lock_or_recover().commit(&writes, rv)?;
         objs.rv = rv;
         let mut owner_kinds = BTreeSet::new();
         for o in puts_done {
@@ -250,11 +243,7 @@ impl Inner {
 
     /// Hands each owner whose kinds changed its complete new set.
     pub fn notify_owners(&self, changed: &BTreeSet<GroupKind>, all: &[Arc<StoredObject>]) {
-        let owners = self
-            .owners
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let owners = self.owners.read_or_recover().clone();
         for owner in owners {
             let kinds: BTreeSet<GroupKind> = owner.kinds().into_iter().collect();
             if kinds.iter().any(|k| changed.contains(k)) {
@@ -271,8 +260,7 @@ impl Inner {
     /// Runtime state of a pod by uid, created on first use.
     pub fn pod_rt(&self, uid: &str) -> Arc<Mutex<PodRt>> {
         self.pods
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .lock_or_recover()
             .entry(uid.to_string())
             .or_default()
             .clone()

@@ -15,6 +15,7 @@ use std::time::Duration;
 use ferry_core::mesh::{
     DialFuture, Dialer, Endpoint, ServiceEntry, ServiceKey, ServicePort, ServiceSnapshot, SourcePod,
 };
+use ferry_core::sync::{MutexExt, RwLockExt};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tokio::net::{TcpListener, TcpStream};
@@ -88,7 +89,7 @@ fn snapshot(inner: &Inner) -> ServiceSnapshot {
                     continue;
                 }
                 let rt = inner.pod_rt(uid);
-                let rt = rt.lock().unwrap_or_else(|e| e.into_inner());
+                let rt = rt.lock_or_recover();
                 let Some(netns) = rt.netns.clone() else {
                     continue;
                 };
@@ -182,7 +183,7 @@ impl Listeners {
             .filter_map(|o| {
                 let uid = o.value.pointer("/metadata/uid")?.as_str()?.to_string();
                 let rt = inner.pod_rt(&uid);
-                let rt = rt.lock().unwrap_or_else(|e| e.into_inner());
+                let rt = rt.lock_or_recover();
                 if rt.terminating {
                     return None;
                 }
@@ -297,7 +298,7 @@ async fn serve(
             _ = stop.cancelled() => return,
             c = l.accept() => match c { Ok((c, _)) => c, Err(_) => continue },
         };
-        let mesh = inner.mesh.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mesh = inner.mesh.read_or_recover().clone();
         if let (Some(h), Some((ns, pod, _))) = (mesh, &k.pod)
             && k.protocol != Protocol::Tcp
         {
@@ -364,14 +365,7 @@ async fn forward(
         let active = inner
             .typed::<Pod>(Kind::Pod, &key.namespace, &ep.pod)
             .and_then(|p| p.metadata.uid)
-            .map(|uid| {
-                inner
-                    .pod_rt(&uid)
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .active
-                    .clone()
-            });
+            .map(|uid| inner.pod_rt(&uid).lock_or_recover().active.clone());
         if let Some(a) = &active {
             a.fetch_add(1, Ordering::SeqCst);
         }

@@ -9,7 +9,7 @@ use ferry_core::objects::{GroupKind, StoredObject};
 use rusqlite::{Connection, params};
 
 use crate::encryption::Encryption;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Identity of a stored object.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,6 +62,8 @@ pub enum Write {
 #[derive(Debug)]
 pub struct Store {
     conn: Connection,
+    /// The database file (for errors).
+    path: std::path::PathBuf,
     /// Seals Secrets before they are written (`None`: stored plain).
     encryption: Option<Encryption>,
 }
@@ -95,6 +97,7 @@ impl Store {
         )?;
         Ok(Self {
             conn,
+            path: path.to_path_buf(),
             encryption: None,
         })
     }
@@ -171,8 +174,21 @@ impl Store {
         Ok(v.unwrap_or(0) as u64)
     }
 
-    /// Applies `writes` atomically, recording `resource_version`.
+    /// Applies `writes` atomically, recording `resource_version`. On a full
+    /// disk nothing is written ([`Error::StoreFull`]).
     pub fn commit(&mut self, writes: &[Write], resource_version: u64) -> Result<()> {
+        let path = self.path.clone();
+        self.write(writes, resource_version).map_err(|e| match e {
+            Error::Store(source)
+                if source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) =>
+            {
+                Error::StoreFull { path, source }
+            }
+            e => e,
+        })
+    }
+
+    fn write(&mut self, writes: &[Write], resource_version: u64) -> Result<()> {
         let tx = self.conn.transaction()?;
         for w in writes {
             match w {

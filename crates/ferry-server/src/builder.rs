@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use ferry_build::{BuildOptions, Event, progress::render};
+use ferry_delivery::Error;
 use ferry_delivery::builder::{BuildRequest, ImageBuilder};
 use ferry_delivery::target::BoxFuture;
 
@@ -26,7 +27,10 @@ impl DockerfileBuilder {
 }
 
 impl ImageBuilder for DockerfileBuilder {
-    fn build_push<'a>(&'a self, req: &'a BuildRequest) -> BoxFuture<'a, Result<String, String>> {
+    fn build_push<'a>(
+        &'a self,
+        req: &'a BuildRequest,
+    ) -> BoxFuture<'a, ferry_delivery::Result<String>> {
         Box::pin(async move {
             let opts = BuildOptions {
                 context: req.context.clone(),
@@ -45,17 +49,29 @@ impl ImageBuilder for DockerfileBuilder {
                 ferry_build::build(&opts, &log)
             })
             .await
-            .map_err(|e| format!("build task: {e}"))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| build_error("build", req, e))?
+            .map_err(|e| build_error("build", req, e))?;
             ferry_build::output::push(
                 &built,
                 std::slice::from_ref(&req.reference),
                 &Default::default(),
             )
             .await
-            .map_err(|e| format!("push {}: {e}", req.reference))?;
+            .map_err(|e| build_error("push", req, e))?;
             tracing::info!(image = %req.reference, digest = %built.digest(), run = built.steps_run, cached = built.steps_cached, "pipeline image built and pushed");
             Ok(built.digest())
         })
+    }
+}
+
+fn build_error(
+    step: &'static str,
+    req: &BuildRequest,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::Build {
+        step,
+        reference: req.reference.clone(),
+        source: Box::new(source),
     }
 }

@@ -168,7 +168,14 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
     );
     let shutdown = CancellationToken::new();
     let events = EventBus::default();
-    let topology = Arc::new(config.topology.clone());
+    let mut topology = config.topology.clone();
+    // Paths an Application names are relative to the topology file.
+    for app in &mut topology.applications {
+        if let Some(ca) = &mut app.spec.source.ca_file {
+            *ca = config.config_dir.join(&*ca);
+        }
+    }
+    let topology = Arc::new(topology);
     // One delivery engine for every region, its data under the first's.
     let delivery = match bound.first() {
         Some(first) => {

@@ -2,7 +2,8 @@
 //! loopback ports, polling with a deadline, and [`Proc`], a child process in
 //! its own process group that is killed (group and all) on drop and whose
 //! logs are printed when the test fails; [`kube::KubeCluster`], a real
-//! Kubernetes API server (and controllers) per test.
+//! Kubernetes API server (and controllers) per test; [`SmallFs`], a tmpfs
+//! of a few MiB for tests of a full disk.
 #![forbid(unsafe_code)]
 
 pub mod kube;
@@ -11,8 +12,10 @@ pub mod kube_node;
 mod kube_node_cleanup;
 pub mod netns;
 mod proc;
+mod smallfs;
 
 pub use proc::Proc;
+pub use smallfs::SmallFs;
 
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};

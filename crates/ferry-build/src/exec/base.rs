@@ -5,18 +5,18 @@
 use ferry_image::pull::{Platform, PullOptions, image_name, pull};
 use ferry_image::{ImageRef, LocalImage, RegistryClient, Store};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 
 /// Checks a `--platform` value against the host.
-pub fn check_platform(wanted: &str) -> std::result::Result<(), String> {
+pub fn check_platform(wanted: &str) -> std::result::Result<(), InputError> {
     let host = Platform::current();
-    let want = Platform::parse(wanted)
-        .ok_or_else(|| format!("invalid platform `{wanted}` (use os/arch, e.g. linux/amd64)"))?;
+    let want =
+        Platform::parse(wanted).ok_or_else(|| InputError::InvalidPlatform(wanted.to_string()))?;
     if want.os != host.os || want.architecture != host.architecture {
-        return Err(format!(
-            "platform `{wanted}` cannot be built here: this host runs {}/{} and ferry does not emulate other platforms",
-            host.os, host.architecture
-        ));
+        return Err(InputError::ForeignPlatform {
+            wanted: wanted.to_string(),
+            host: format!("{}/{}", host.os, host.architecture),
+        });
     }
     Ok(())
 }
@@ -110,7 +110,7 @@ fn from_layout(store: &Store, reference: &str, rest: &str) -> Result<LocalImage>
         }
         let tmp = store.ingest_path();
         let src = layout.blob_path(&d);
-        std::fs::copy(&src, &tmp).map_err(|e| Error::io(&src, e))?;
+        Error::copy(&src, &tmp)?;
         store.commit(&tmp, &d).map_err(img_err)?;
     }
     store.tag(reference, &img.descriptor).map_err(img_err)?;

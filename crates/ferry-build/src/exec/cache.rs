@@ -9,7 +9,15 @@ use ferry_image::Store;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::tarball::LayerDesc;
+/// A layer blob a step wrote into the store (the cache record's format).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerDesc {
+    /// Digest of the gzip blob.
+    pub digest: String,
+    /// Digest of the uncompressed tar.
+    pub diff_id: String,
+    pub size: u64,
+}
 
 /// What a cached step produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,8 +65,11 @@ impl StepCache {
     }
 
     /// Stores `rec` under `key`.
-    pub fn put(&self, key: &str, rec: &StepRecord) -> Result<(), String> {
-        let bytes = serde_json::to_vec(rec).map_err(|e| e.to_string())?;
-        ferry_image::store::write_atomic(&self.path(key), &bytes).map_err(|e| e.to_string())
+    pub fn put(&self, key: &str, rec: &StepRecord) -> ferry_image::Result<()> {
+        let bytes = serde_json::to_vec(rec).map_err(|source| ferry_image::Error::Json {
+            what: "step cache record".into(),
+            source,
+        })?;
+        ferry_image::store::write_atomic(&self.path(key), &bytes)
     }
 }

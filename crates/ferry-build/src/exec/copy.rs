@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use globset::GlobBuilder;
 use sha2::{Digest, Sha256};
 
-use super::tarball::{Entries, Entry, Node};
+use crate::error::InputError;
 use crate::ignore::Ignore;
+use ferry_image::build::layer::{Entry, Layer, Owner};
 
 /// Where sources are read from.
 #[derive(Debug)]
@@ -59,14 +60,14 @@ fn walk_all(
     rel: &str,
     ignore: Option<&Ignore>,
     out: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), InputError> {
     let dir = if rel.is_empty() {
         root.to_path_buf()
     } else {
         root.join(rel)
     };
     let mut names: Vec<_> = fs::read_dir(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .map_err(|e| InputError::io(&dir, e))?
         .filter_map(|e| e.ok())
         .collect();
     names.sort_by_key(|e| e.file_name());
@@ -90,51 +91,57 @@ fn walk_all(
 }
 
 /// The sources named by `src` (a path or a glob), relative to the root.
-pub fn expand_source(source: &Source<'_>, src: &str) -> Result<Vec<String>, String> {
+pub fn expand_source(source: &Source<'_>, src: &str) -> Result<Vec<String>, InputError> {
+    let src_name = || src.to_string();
     let Some(rel) = clean_rel(src) else {
-        return Err(format!("source `{src}` is outside the build context"));
+        return Err(InputError::OutsideContext { src: src_name() });
     };
     if has_glob(&rel) {
         let glob = GlobBuilder::new(&rel)
             .literal_separator(true)
             .build()
-            .map_err(|e| format!("invalid pattern `{src}`: {e}"))?
+            .map_err(|source| InputError::Pattern {
+                src: src_name(),
+                source,
+            })?
             .compile_matcher();
         let mut all = Vec::new();
         walk_all(source.root, "", source.ignore, &mut all)?;
         let hits: Vec<String> = all.into_iter().filter(|p| glob.is_match(p)).collect();
         if hits.is_empty() {
-            return Err(format!(
-                "no source files were specified: `{src}` matches nothing"
-            ));
+            return Err(InputError::NoMatch { src: src_name() });
         }
         return Ok(hits);
     }
     if !rel.is_empty() && source.ignore.is_some_and(|i| i.excluded(&rel)) {
-        return Err(format!("`{src}` is excluded by .dockerignore"));
+        return Err(InputError::Ignored { src: src_name() });
     }
     Ok(vec![rel])
 }
 
 /// The host path of `rel`, checked to stay inside the root.
-fn host_path(source: &Source<'_>, rel: &str, src: &str) -> Result<PathBuf, String> {
+fn host_path(source: &Source<'_>, rel: &str, src: &str) -> Result<PathBuf, InputError> {
     if source.is_rootfs {
-        return ferry_image::unpack::secure_join(source.root, Path::new(rel))
-            .map_err(|e| format!("`{src}`: {e}"));
+        return ferry_image::unpack::secure_join(source.root, Path::new(rel)).map_err(|e| {
+            InputError::Rootfs {
+                src: src.to_string(),
+                source: e,
+            }
+        });
     }
     let p = source.root.join(rel);
-    let canon = p
-        .canonicalize()
-        .map_err(|_| format!("`{src}` not found in the build context"))?;
+    let canon = p.canonicalize().map_err(|_| InputError::NotFound {
+        src: src.to_string(),
+    })?;
     let root = source
         .root
         .canonicalize()
-        .map_err(|e| format!("{}: {e}", source.root.display()))?;
+        .map_err(|e| InputError::io(source.root, e))?;
     if !canon.starts_with(&root) {
-        return Err(format!(
-            "source `{src}` is outside the build context (it resolves to {})",
-            canon.display()
-        ));
+        return Err(InputError::Escapes {
+            src: src.to_string(),
+            resolved: canon,
+        });
     }
     Ok(canon)
 }
@@ -148,13 +155,16 @@ pub fn add_source(
     dest: &str,
     dest_is_dir: bool,
     attrs: Attrs,
-    out: &mut Entries,
-) -> Result<(), String> {
+    out: &mut Layer,
+) -> Result<(), InputError> {
     let host = host_path(source, rel, src)?;
-    let meta = fs::metadata(&host).map_err(|e| format!("`{src}`: {e}"))?;
+    let meta = fs::metadata(&host).map_err(|source| InputError::Source {
+        src: src.to_string(),
+        source,
+    })?;
     if meta.is_dir() {
         if !dest.is_empty() {
-            out.insert(dest.to_string(), entry(Node::Dir, &meta, attrs));
+            put(out, dest, dir_entry(&meta, attrs), attrs)?;
         }
         add_tree(source, &host, rel, dest, attrs, out)
     } else {
@@ -164,8 +174,7 @@ pub fn add_source(
         } else {
             dest.to_string()
         };
-        out.insert(target, entry(Node::File(host), &meta, attrs));
-        Ok(())
+        put(out, &target, file_entry(host, &meta, attrs), attrs)
     }
 }
 
@@ -175,10 +184,10 @@ fn add_tree(
     rel: &str,
     dest: &str,
     attrs: Attrs,
-    out: &mut Entries,
-) -> Result<(), String> {
+    out: &mut Layer,
+) -> Result<(), InputError> {
     let mut names: Vec<_> = fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .map_err(|e| InputError::io(dir, e))?
         .filter_map(|e| e.ok())
         .collect();
     names.sort_by_key(|e| e.file_name());
@@ -193,39 +202,48 @@ fn add_tree(
             continue;
         }
         let path = e.path();
-        let meta =
-            fs::symlink_metadata(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+        let meta = fs::symlink_metadata(&path).map_err(|err| InputError::io(&path, err))?;
         let d = join(dest, &name);
         let ft = meta.file_type();
         if ft.is_symlink() {
-            let t = fs::read_link(&path).map_err(|err| format!("{}: {err}", path.display()))?;
-            out.insert(
-                d,
-                Entry {
-                    node: Node::Symlink(t.to_string_lossy().into_owned()),
-                    mode: 0o777,
-                    uid: attrs.uid,
-                    gid: attrs.gid,
-                },
-            );
+            let t = fs::read_link(&path).map_err(|err| InputError::io(&path, err))?;
+            let target = t.to_string_lossy().into_owned();
+            put(out, &d, Entry::Symlink { target }, attrs)?;
         } else if ft.is_dir() {
-            out.insert(d.clone(), entry(Node::Dir, &meta, attrs));
+            put(out, &d, dir_entry(&meta, attrs), attrs)?;
             add_tree(source, &path, &r, &d, attrs, out)?;
         } else if ft.is_file() {
-            out.insert(d, entry(Node::File(path), &meta, attrs));
+            put(out, &d, file_entry(path, &meta, attrs), attrs)?;
         }
     }
     Ok(())
 }
 
-fn entry(node: Node, meta: &fs::Metadata, attrs: Attrs) -> Entry {
-    let mode = attrs.chmod.unwrap_or(meta.permissions().mode() & 0o7777);
-    Entry {
-        node,
-        mode,
+/// The mode `--chmod` gives, else the source's permission bits.
+fn mode(meta: &fs::Metadata, attrs: Attrs) -> u32 {
+    attrs.chmod.unwrap_or(meta.permissions().mode() & 0o7777)
+}
+
+fn dir_entry(meta: &fs::Metadata, attrs: Attrs) -> Entry {
+    Entry::Dir {
+        mode: mode(meta, attrs),
+    }
+}
+
+fn file_entry(source: PathBuf, meta: &fs::Metadata, attrs: Attrs) -> Entry {
+    Entry::File {
+        source,
+        mode: mode(meta, attrs),
+    }
+}
+
+/// Adds `entry` at `path` owned as `--chown` says.
+pub fn put(out: &mut Layer, path: &str, entry: Entry, attrs: Attrs) -> Result<(), InputError> {
+    let owner = Owner {
         uid: attrs.uid,
         gid: attrs.gid,
-    }
+    };
+    out.put(path, entry, owner).map_err(InputError::Layer)
 }
 
 /// `a` + `b` as an image path (no leading `/`).
@@ -254,23 +272,23 @@ pub fn is_archive(path: &Path) -> bool {
 
 /// A digest over the entries and the content of every file: the cache key
 /// input of a COPY step.
-pub fn entries_digest(entries: &Entries) -> Result<String, String> {
+pub fn entries_digest(layer: &Layer) -> Result<String, InputError> {
     let mut h = Sha256::new();
-    for (path, e) in entries {
-        h.update(format!("{path}\0{:o}\0{}\0{}\0", e.mode, e.uid, e.gid).as_bytes());
-        match &e.node {
-            Node::Dir => h.update(b"d"),
-            Node::Whiteout => h.update(b"w"),
-            Node::Symlink(t) => h.update(format!("l{t}").as_bytes()),
-            Node::Data(d) => {
+    for (path, e, o) in layer.iter() {
+        h.update(format!("{path}\0{:o}\0{}\0{}\0", e.mode(), o.uid, o.gid).as_bytes());
+        match e {
+            Entry::Dir { .. } => h.update(b"d"),
+            Entry::Whiteout => h.update(b"w"),
+            Entry::Symlink { target } => h.update(format!("l{target}").as_bytes()),
+            Entry::Data { data, .. } => {
                 h.update(b"f");
-                h.update(Sha256::digest(d));
+                h.update(Sha256::digest(data));
             }
-            Node::File(p) => {
-                let mut f = fs::File::open(p).map_err(|err| format!("{}: {err}", p.display()))?;
+            Entry::File { source: p, .. } => {
+                let mut f = fs::File::open(p).map_err(|err| InputError::io(p, err))?;
                 let size = f.metadata().map(|m| m.size()).unwrap_or(0);
                 let mut fh = Sha256::new();
-                std::io::copy(&mut f, &mut fh).map_err(|err| format!("{}: {err}", p.display()))?;
+                std::io::copy(&mut f, &mut fh).map_err(|err| InputError::io(p, err))?;
                 h.update(format!("f{size}").as_bytes());
                 h.update(fh.finalize());
             }
@@ -304,15 +322,18 @@ mod tests {
             ignore: None,
             is_rootfs: false,
         };
-        let mut out = Entries::new();
+        let mut out = Layer::new();
         let err =
             add_source(&src, "link", "link", "x", false, Attrs::default(), &mut out).unwrap_err();
-        assert!(err.contains("outside the build context"), "{err}");
+        assert!(matches!(&err, InputError::Escapes { src, .. } if src == "link"));
         assert!(
-            expand_source(&src, "../secret")
-                .unwrap_err()
-                .contains("outside")
+            err.to_string().contains("outside the build context"),
+            "{err}"
         );
+        assert!(matches!(
+            expand_source(&src, "../secret").unwrap_err(),
+            InputError::OutsideContext { .. }
+        ));
     }
 
     #[test]
@@ -330,12 +351,9 @@ mod tests {
             is_rootfs: false,
         };
         assert_eq!(expand_source(&src, "*.txt").unwrap(), vec!["a.txt"]);
-        assert!(
-            expand_source(&src, "b.txt")
-                .unwrap_err()
-                .contains(".dockerignore")
-        );
-        let mut out = Entries::new();
+        let ignored = expand_source(&src, "b.txt").unwrap_err();
+        assert!(ignored.to_string().contains(".dockerignore"), "{ignored}");
+        let mut out = Layer::new();
         add_source(
             &src,
             "",
@@ -350,12 +368,13 @@ mod tests {
             &mut out,
         )
         .unwrap();
-        let keys: Vec<&str> = out.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = out.iter().map(|(p, _, _)| p).collect();
         assert_eq!(
             keys,
             vec!["app", "app/a.txt", "app/c.md", "app/sub", "app/sub/d.txt"]
         );
-        assert_eq!(out["app/a.txt"].uid, 5);
-        assert_eq!(out["app/a.txt"].mode, 0o600);
+        let (entry, owner) = out.get("app/a.txt").unwrap();
+        assert_eq!((owner.uid, owner.gid), (5, 6));
+        assert_eq!(entry.mode(), 0o600);
     }
 }

@@ -7,64 +7,14 @@ use std::collections::BTreeMap;
 use super::cache::key;
 use super::copy::{self, Attrs, Source};
 use super::state::resolve_user;
-use super::tarball::{Entries, Entry, Node};
 use super::{Builder, StageRun};
 use crate::error::{Error, Result};
 use crate::ignore::Ignore;
 use crate::parse::{Copy, Step};
 use crate::progress::Event;
+use ferry_image::build::layer::{Entry, Layer};
 
 impl Builder<'_> {
-    /// True when `path` (relative) is a directory in the stage's image so
-    /// far: from the unpacked tree when it is current, else from the layers'
-    /// tar headers, newest first.
-    fn is_dir_in_image(&self, run: &StageRun, path: &str) -> Result<bool> {
-        if path.is_empty() {
-            return Ok(true);
-        }
-        if run.applied == run.state.layers.len() && !run.state.layers.is_empty() {
-            return Ok(run.rootfs.join(path).is_dir());
-        }
-        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let whiteout = if parent.is_empty() {
-            format!(".wh.{name}")
-        } else {
-            format!("{parent}/.wh.{name}")
-        };
-        for l in run.state.layers.iter().rev() {
-            let digest = l.descriptor.digest().to_string();
-            let blob = self.store.blob_path(&digest);
-            let f = std::fs::File::open(&blob).map_err(|e| Error::io(&blob, e))?;
-            let mut buf = std::io::BufReader::new(f);
-            let head = std::io::BufRead::fill_buf(&mut buf)
-                .map_err(|e| Error::io(&blob, e))?
-                .to_vec();
-            let reader: Box<dyn std::io::Read> = if head.starts_with(&[0x1f, 0x8b]) {
-                Box::new(flate2::read::GzDecoder::new(buf))
-            } else {
-                Box::new(buf)
-            };
-            let mut ar = tar::Archive::new(reader);
-            let entries = ar.entries().map_err(|e| Error::io(&blob, e))?;
-            for e in entries {
-                let e = e.map_err(|e| Error::io(&blob, e))?;
-                let p = e
-                    .path()
-                    .map_err(|e| Error::io(&blob, e))?
-                    .to_string_lossy()
-                    .into_owned();
-                let p = p.trim_start_matches("./").trim_end_matches('/');
-                if p == path {
-                    return Ok(e.header().entry_type().is_dir());
-                }
-                if p == whiteout {
-                    return Ok(false);
-                }
-            }
-        }
-        Ok(false)
-    }
-
     pub(super) fn copy_step(
         &mut self,
         run: &mut StageRun,
@@ -72,88 +22,163 @@ impl Builder<'_> {
         c: &Copy,
         is_add: bool,
     ) -> Result<()> {
-        let pos = &step.pos;
         let kw = if is_add { "ADD" } else { "COPY" };
+        let pos = &step.pos;
         let bad = |m: String| Error::invalid(pos, format!("{kw}: {m}"));
         // With --from, the source stage's cache key (or the image digest)
         // stands for its content: a hit needs no unpacking at all.
-        let mut from_key: Option<String> = None;
-        if let Some(from) = &c.from {
-            let from = self.sub(run, from, pos)?;
-            let id = match self.df.stage_index(&from) {
-                Some(j) => self.done[j].as_ref().map(|o| o.key.clone()),
-                None => {
-                    let progress = self.progress;
-                    let img = super::base::resolve(&self.store, &from, &|r| {
-                        progress(Event::Pulling(r.to_string()))
-                    })
-                    .map_err(|e| bad(e.to_string()))?;
-                    Some(img.digest())
-                }
-            };
-            if let Some(id) = id {
-                let mut parts = vec![
-                    kw.to_string(),
-                    "from".into(),
-                    id,
-                    self.sub(run, &c.dest, pos)?,
-                ];
-                for src in &c.srcs {
-                    parts.push(self.sub(run, src, pos)?);
-                }
-                for o in [&c.chown, &c.chmod] {
-                    parts.push(match o {
-                        Some(v) => self.sub(run, v, pos)?,
-                        None => String::new(),
-                    });
-                }
-                let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
-                let k = key(&run.key, &refs);
-                if let Some(rec) = self.lookup(&k) {
-                    run.key = k;
-                    return self.push_layer(run, step, rec.layer);
-                }
-                from_key = Some(k);
-            }
+        let from_key = self.copy_from_key(run, step, c, kw, &bad)?;
+        if let Some(k) = &from_key
+            && let Some(rec) = self.lookup(k)
+        {
+            run.key = k.clone();
+            return self.push_layer(run, step, rec.layer);
         }
-        // Where sources come from.
-        let mut from_run: Option<StageRun> = None;
-        if let Some(from) = &c.from {
-            let from = self.sub(run, from, pos)?;
-            match self.df.stage_index(&from) {
-                Some(j) => {
-                    let mut other = self.done[j]
-                        .clone()
-                        .ok_or_else(|| bad(format!("stage `{from}` was not built")))?;
-                    self.materialize(&mut other)?;
-                    // keep the unpacked tree for later COPY --from of the same stage
-                    self.done[j] = Some(other.clone());
-                    from_run = Some(other);
-                }
-                None => {
-                    let progress = self.progress;
-                    let img = super::base::resolve(&self.store, &from, &|r| {
-                        progress(Event::Pulling(r.to_string()))
-                    })
-                    .map_err(|e| bad(e.to_string()))?;
-                    let rootfs = self.new_rootfs()?;
-                    let mut other = StageRun {
-                        state: super::state::ImageState::from_image(
-                            &img.config,
-                            img.manifest.layers(),
-                        ),
-                        key: String::new(),
-                        args: BTreeMap::new(),
-                        rootfs,
-                        applied: 0,
-                        cmd_set: false,
-                    };
-                    self.materialize(&mut other)?;
-                    from_run = Some(other);
-                }
-            }
+        let from_run = self.copy_source_tree(run, step, c, &bad)?;
+        let attrs = self.copy_attrs(run, step, c, &bad)?;
+        let mut dest = self.copy_dest(run, step, c, &bad)?;
+        let srcs = self.copy_sources(run, step, c)?;
+        let multi = srcs.len() > 1 || srcs.iter().any(|s| s.contains(['*', '?', '[']));
+        if multi && !dest.dir {
+            return Err(bad(format!(
+                "with several sources the destination must be a directory ending in `/` (got `{}`)",
+                dest.raw
+            )));
         }
-        // Ownership and mode.
+        let root = match &from_run {
+            Some(r) => r.rootfs.clone(),
+            None => self.opts.context.clone(),
+        };
+        // `COPY file /existing-dir` copies into the directory, as docker does.
+        let single_file = !multi
+            && !dest.dir
+            && srcs.len() == 1
+            && !srcs[0].starts_with("<<")
+            && copy::clean_rel(&srcs[0]).is_some_and(|r| root.join(r).is_file());
+        dest.dir = dest.dir || (single_file && self.is_dir_in_image(run, &dest.path)?);
+        let gather = Gather {
+            c,
+            srcs: &srcs,
+            dest: &dest,
+            multi,
+            attrs,
+            is_add,
+            from_rootfs: from_run.is_some(),
+        };
+        let entries = self.copy_entries(run, step, &gather, &root, &bad)?;
+        let digest = copy::entries_digest(&entries).map_err(|e| bad(e.to_string()))?;
+        let k = from_key.unwrap_or_else(|| key(&run.key, &[kw, &dest.path, &digest]));
+        run.key = k.clone();
+        if let Some(rec) = self.lookup(&k) {
+            return self.push_layer(run, step, rec.layer);
+        }
+        let layer = if entries.is_empty() {
+            None
+        } else {
+            Some(self.write(&entries)?)
+        };
+        let layer = self.record(&k, layer)?;
+        self.push_layer(run, step, layer)
+    }
+
+    /// For `--from`, the step's cache key: the source stage's key or the
+    /// image's digest stands for the content. `None` without `--from`, or
+    /// when the source stage has no key yet.
+    fn copy_from_key(
+        &self,
+        run: &StageRun,
+        step: &Step,
+        c: &Copy,
+        kw: &str,
+        bad: &dyn Fn(String) -> Error,
+    ) -> Result<Option<String>> {
+        let pos = &step.pos;
+        let Some(from) = &c.from else {
+            return Ok(None);
+        };
+        let from = self.sub(run, from, pos)?;
+        let id = match self.df.stage_index(&from) {
+            Some(j) => self.done[j].as_ref().map(|o| o.key.clone()),
+            None => Some(self.resolve_image(&from, bad)?.digest()),
+        };
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let mut parts = vec![
+            kw.to_string(),
+            "from".into(),
+            id,
+            self.sub(run, &c.dest, pos)?,
+        ];
+        for src in &c.srcs {
+            parts.push(self.sub(run, src, pos)?);
+        }
+        for o in [&c.chown, &c.chmod] {
+            parts.push(match o {
+                Some(v) => self.sub(run, v, pos)?,
+                None => String::new(),
+            });
+        }
+        let refs: Vec<&str> = parts.iter().map(String::as_str).collect();
+        Ok(Some(key(&run.key, &refs)))
+    }
+
+    fn resolve_image(
+        &self,
+        reference: &str,
+        bad: &dyn Fn(String) -> Error,
+    ) -> Result<ferry_image::LocalImage> {
+        let progress = self.progress;
+        super::base::resolve(&self.store, reference, &|r| {
+            progress(Event::Pulling(r.to_string()))
+        })
+        .map_err(|e| bad(e.to_string()))
+    }
+
+    /// The unpacked tree `--from` names (a stage or an image), if any.
+    fn copy_source_tree(
+        &mut self,
+        run: &StageRun,
+        step: &Step,
+        c: &Copy,
+        bad: &dyn Fn(String) -> Error,
+    ) -> Result<Option<StageRun>> {
+        let Some(from) = &c.from else {
+            return Ok(None);
+        };
+        let from = self.sub(run, from, &step.pos)?;
+        if let Some(j) = self.df.stage_index(&from) {
+            let mut other = self.done[j]
+                .clone()
+                .ok_or_else(|| bad(format!("stage `{from}` was not built")))?;
+            self.materialize(&mut other)?;
+            // keep the unpacked tree for later COPY --from of the same stage
+            self.done[j] = Some(other.clone());
+            return Ok(Some(other));
+        }
+        let img = self.resolve_image(&from, bad)?;
+        let mut other = StageRun {
+            state: super::state::ImageState::from_image(&img.config, img.manifest.layers()),
+            key: String::new(),
+            args: BTreeMap::new(),
+            rootfs: self.new_rootfs()?,
+            applied: 0,
+            cmd_set: false,
+        };
+        self.materialize(&mut other)?;
+        Ok(Some(other))
+    }
+
+    /// `--chown` (names resolved in the stage's /etc/passwd and
+    /// /etc/group) and `--chmod`.
+    fn copy_attrs(
+        &self,
+        run: &mut StageRun,
+        step: &Step,
+        c: &Copy,
+        bad: &dyn Fn(String) -> Error,
+    ) -> Result<Attrs> {
+        let pos = &step.pos;
         let mut attrs = Attrs::default();
         if let Some(ch) = &c.chown {
             let ch = self.sub(run, ch, pos)?;
@@ -175,99 +200,96 @@ impl Builder<'_> {
                     .ok_or_else(|| bad(format!("--chmod={m}: expected an octal mode like 0644")))?,
             );
         }
-        // Destination.
-        let dest_raw = self.sub(run, &c.dest, pos)?;
-        let dest_abs = if dest_raw.starts_with('/') {
-            dest_raw.clone()
+        Ok(attrs)
+    }
+
+    /// The destination, relative to the image root, and whether it names
+    /// a directory (ends in `/` or `.`, or is the root).
+    fn copy_dest(
+        &self,
+        run: &StageRun,
+        step: &Step,
+        c: &Copy,
+        bad: &dyn Fn(String) -> Error,
+    ) -> Result<Dest> {
+        let raw = self.sub(run, &c.dest, &step.pos)?;
+        let abs = if raw.starts_with('/') {
+            raw.clone()
         } else {
-            format!(
-                "{}/{dest_raw}",
-                run.state.workdir.clone().unwrap_or_default()
-            )
+            format!("{}/{raw}", run.state.workdir.clone().unwrap_or_default())
         };
-        let dest = copy::clean_rel(&dest_abs)
-            .ok_or_else(|| bad(format!("destination `{dest_raw}` climbs above /")))?;
-        let dir_hint = dest_raw.ends_with('/')
-            || dest_raw == "."
-            || dest_raw.ends_with("/.")
-            || dest.is_empty();
-        let mut entries = Entries::new();
-        let mut srcs: Vec<String> = Vec::new();
-        for s in &c.srcs {
-            if c.heredocs
-                .iter()
-                .any(|h| s == &format!("<<{}", h.name) || s == &format!("<<-{}", h.name))
-            {
-                srcs.push(s.clone());
-            } else {
-                srcs.push(self.sub(run, s, pos)?);
-            }
-        }
-        let multi = srcs.len() > 1 || srcs.iter().any(|s| s.contains(['*', '?', '[']));
-        if multi && !dir_hint {
-            return Err(bad(format!(
-                "with several sources the destination must be a directory ending in `/` (got `{dest_raw}`)"
-            )));
-        }
-        let ctx_root = self.opts.context.clone();
-        let rootfs_root = from_run.as_ref().map(|r| r.rootfs.clone());
-        // `COPY file /existing-dir` copies into the directory, as docker does.
-        let single_file = !multi
-            && !dir_hint
-            && srcs.len() == 1
-            && !srcs[0].starts_with("<<")
-            && copy::clean_rel(&srcs[0])
-                .is_some_and(|r| rootfs_root.as_ref().unwrap_or(&ctx_root).join(r).is_file());
-        let dir_hint = dir_hint || (single_file && self.is_dir_in_image(run, &dest)?);
+        let path = copy::clean_rel(&abs)
+            .ok_or_else(|| bad(format!("destination `{raw}` climbs above /")))?;
+        let dir = raw.ends_with('/') || raw == "." || raw.ends_with("/.") || path.is_empty();
+        Ok(Dest { path, raw, dir })
+    }
+
+    /// The sources with variables expanded; here-document names as written.
+    fn copy_sources(&self, run: &StageRun, step: &Step, c: &Copy) -> Result<Vec<String>> {
+        c.srcs
+            .iter()
+            .map(|s| {
+                if heredoc_named(c, s).is_some() {
+                    Ok(s.clone())
+                } else {
+                    self.sub(run, s, &step.pos)
+                }
+            })
+            .collect()
+    }
+
+    /// The layer entries of every source: here-documents, local archives
+    /// (ADD extracts them), files and trees from the context or `--from`.
+    fn copy_entries(
+        &mut self,
+        run: &StageRun,
+        step: &Step,
+        g: &Gather<'_>,
+        root: &std::path::Path,
+        bad: &dyn Fn(String) -> Error,
+    ) -> Result<Layer> {
+        let pos = &step.pos;
         let mut excludes = Vec::new();
-        for e in &c.exclude {
+        for e in &g.c.exclude {
             excludes.push(self.sub(run, e, pos)?);
         }
         let ignore = self.ignore.with(&pos.file, &excludes)?;
         let exclude = Ignore::default().with(&pos.file, &excludes)?;
-        let source = match &rootfs_root {
-            Some(r) => Source {
-                root: r,
+        let source = if g.from_rootfs {
+            Source {
+                root,
                 ignore: (!excludes.is_empty()).then_some(&exclude),
                 is_rootfs: true,
-            },
-            None => Source {
-                root: &ctx_root,
+            }
+        } else {
+            Source {
+                root,
                 ignore: Some(&ignore),
                 is_rootfs: false,
-            },
+            }
         };
+        let mut entries = Layer::new();
         let mut extracted = Vec::new();
-        for src in &srcs {
-            if let Some(h) = c
-                .heredocs
-                .iter()
-                .find(|h| src == &format!("<<{}", h.name) || src == &format!("<<-{}", h.name))
-            {
+        for src in g.srcs {
+            if let Some(h) = heredoc_named(g.c, src) {
                 let content = if h.expand {
                     self.sub(run, &h.content, pos)
                         .unwrap_or_else(|_| h.content.clone())
                 } else {
                     h.content.clone()
                 };
-                let target = if dir_hint {
-                    copy::join(&dest, &h.name)
+                let target = if g.dest.dir {
+                    copy::join(&g.dest.path, &h.name)
                 } else {
-                    dest.clone()
+                    g.dest.path.clone()
                 };
-                let mode = attrs.chmod.unwrap_or(0o644);
-                entries.insert(
-                    target,
-                    Entry {
-                        node: Node::Data(content.into_bytes()),
-                        mode,
-                        uid: attrs.uid,
-                        gid: attrs.gid,
-                    },
-                );
+                let mode = g.attrs.chmod.unwrap_or(0o644);
+                let data = content.into_bytes();
+                copy::put(&mut entries, &target, Entry::Data { data, mode }, g.attrs)
+                    .map_err(|e| bad(e.to_string()))?;
                 continue;
             }
-            if is_add
+            if g.is_add
                 && (src.starts_with("http://")
                     || src.starts_with("https://")
                     || src.starts_with("git@"))
@@ -276,37 +298,17 @@ impl Builder<'_> {
                     "remote source `{src}` is not supported: ferry builds only read the local context; download it with RUN or put it in the context"
                 )));
             }
-            for rel in copy::expand_source(&source, src).map_err(bad)? {
+            for rel in copy::expand_source(&source, src).map_err(|e| bad(e.to_string()))? {
                 let host = source.root.join(&rel);
-                if is_add && from_run.is_none() && host.is_file() && copy::is_archive(&host) {
-                    // ADD of a local tarball: extract it, then copy the tree.
-                    let canon = host
-                        .canonicalize()
-                        .map_err(|e| bad(format!("`{src}`: {e}")))?;
-                    if !canon.starts_with(
-                        ctx_root
-                            .canonicalize()
-                            .map_err(|e| Error::io(&ctx_root, e))?,
-                    ) {
-                        return Err(bad(format!("source `{src}` is outside the build context")));
-                    }
-                    let dir = self.new_rootfs()?;
-                    let f = std::fs::File::open(&canon).map_err(|e| Error::io(&canon, e))?;
-                    ferry_image::unpack::unpack_layer(f, &dir, src, None, &Default::default())
-                        .map_err(|e| bad(format!("extract `{src}`: {e}")))?;
+                if g.is_add && !g.from_rootfs && host.is_file() && copy::is_archive(&host) {
+                    let dir = self.extract_archive(&host, src, bad)?;
                     extracted.push((dir, rel));
                     continue;
                 }
-                copy::add_source(
-                    &source,
-                    &rel,
-                    src,
-                    &dest,
-                    dir_hint || multi,
-                    attrs,
-                    &mut entries,
-                )
-                .map_err(bad)?;
+                let dest = &g.dest.path;
+                let into_dir = g.dest.dir || g.multi;
+                copy::add_source(&source, &rel, src, dest, into_dir, g.attrs, &mut entries)
+                    .map_err(|e| bad(e.to_string()))?;
             }
         }
         for (dir, rel) in &extracted {
@@ -315,20 +317,63 @@ impl Builder<'_> {
                 ignore: None,
                 is_rootfs: true,
             };
-            copy::add_source(&s, "", rel, &dest, true, attrs, &mut entries).map_err(bad)?;
+            copy::add_source(&s, "", rel, &g.dest.path, true, g.attrs, &mut entries)
+                .map_err(|e| bad(e.to_string()))?;
         }
-        let digest = copy::entries_digest(&entries).map_err(bad)?;
-        let k = from_key.unwrap_or_else(|| key(&run.key, &[kw, &dest, &digest]));
-        run.key = k.clone();
-        if let Some(rec) = self.lookup(&k) {
-            return self.push_layer(run, step, rec.layer);
-        }
-        let layer = if entries.is_empty() {
-            None
-        } else {
-            Some(self.write(&entries)?)
-        };
-        let layer = self.record(&k, layer)?;
-        self.push_layer(run, step, layer)
+        Ok(entries)
     }
+
+    /// ADD of a local tarball: extracts it (it must stay inside the
+    /// context) into a fresh directory whose tree is then copied.
+    fn extract_archive(
+        &mut self,
+        host: &std::path::Path,
+        src: &str,
+        bad: &dyn Fn(String) -> Error,
+    ) -> Result<std::path::PathBuf> {
+        let ctx_root = &self.opts.context;
+        let canon = host
+            .canonicalize()
+            .map_err(|e| bad(format!("`{src}`: {e}")))?;
+        let ctx = ctx_root
+            .canonicalize()
+            .map_err(|e| Error::io(ctx_root, e))?;
+        if !canon.starts_with(ctx) {
+            return Err(bad(format!("source `{src}` is outside the build context")));
+        }
+        let dir = self.new_rootfs()?;
+        let f = std::fs::File::open(&canon).map_err(|e| Error::io(&canon, e))?;
+        ferry_image::unpack::unpack_layer(f, &dir, src, None, &Default::default())
+            .map_err(|e| bad(format!("extract `{src}`: {e}")))?;
+        Ok(dir)
+    }
+}
+
+/// Where a COPY/ADD writes.
+struct Dest {
+    /// Relative to the image root, cleaned.
+    path: String,
+    /// As written (after substitution), for messages.
+    raw: String,
+    /// Sources go inside it.
+    dir: bool,
+}
+
+/// What [`Builder::copy_entries`] gathers.
+struct Gather<'a> {
+    c: &'a Copy,
+    srcs: &'a [String],
+    dest: &'a Dest,
+    multi: bool,
+    attrs: Attrs,
+    is_add: bool,
+    /// Sources come from `--from` (a root filesystem), not the context.
+    from_rootfs: bool,
+}
+
+/// The here-document `src` (`<<NAME` or `<<-NAME`) refers to, if any.
+fn heredoc_named<'a>(c: &'a Copy, src: &str) -> Option<&'a crate::parse::Heredoc> {
+    c.heredocs
+        .iter()
+        .find(|h| src == format!("<<{}", h.name) || src == format!("<<-{}", h.name))
 }

@@ -11,7 +11,7 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use super::tarball::{Entries, Entry, Node};
+use ferry_image::build::layer::{Entry, Layer, Owner};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Meta {
@@ -74,25 +74,20 @@ fn walk(
     Ok(())
 }
 
-/// The layer entries turning `before` into `after` (the tree at `root`).
-pub fn diff(root: &Path, before: &Snapshot, after: &Snapshot) -> io::Result<Entries> {
-    let mut out = Entries::new();
+/// The layer turning `before` into `after` (the tree at `root`).
+pub fn diff(root: &Path, before: &Snapshot, after: &Snapshot) -> io::Result<Layer> {
+    let mut out = Layer::new();
+    let put = |out: &mut Layer, path: &str, entry: Entry, owner: Owner| {
+        out.put(path, entry, owner).map_err(io::Error::other)
+    };
     for (path, m) in &after.paths {
         if before.paths.get(path) == Some(m) {
             continue;
         }
-        let Some(node) = node_of(root, path, m.mode)? else {
+        let Some(entry) = entry_of(root, path, m.mode)? else {
             continue;
         };
-        out.insert(
-            path.clone(),
-            Entry {
-                node,
-                mode: m.mode & 0o7777,
-                uid: m.uid,
-                gid: m.gid,
-            },
-        );
+        put(&mut out, path, entry, owner(m))?;
     }
     for path in before.paths.keys() {
         if after.paths.contains_key(path) {
@@ -102,36 +97,23 @@ pub fn diff(root: &Path, before: &Snapshot, after: &Snapshot) -> io::Result<Entr
             .rsplit_once('/')
             .is_some_and(|(p, _)| !after.paths.contains_key(p));
         if !parent_gone {
-            out.insert(
-                path.clone(),
-                Entry {
-                    node: Node::Whiteout,
-                    mode: 0,
-                    uid: 0,
-                    gid: 0,
-                },
-            );
+            put(&mut out, path, Entry::Whiteout, Owner::ROOT)?;
         }
     }
     // Parents keep their current metadata, so extracting the layer does not
     // change directories the step left alone.
-    let paths: Vec<String> = out.keys().cloned().collect();
+    let paths: Vec<String> = out.iter().map(|(p, _, _)| p.to_string()).collect();
     for path in paths {
         let mut p = path.as_str();
         while let Some((parent, _)) = p.rsplit_once('/') {
-            if out.contains_key(parent) {
+            if out.contains(parent) {
                 break;
             }
             if let Some(m) = after.paths.get(parent) {
-                out.insert(
-                    parent.to_string(),
-                    Entry {
-                        node: Node::Dir,
-                        mode: m.mode & 0o7777,
-                        uid: m.uid,
-                        gid: m.gid,
-                    },
-                );
+                let dir = Entry::Dir {
+                    mode: m.mode & 0o7777,
+                };
+                put(&mut out, parent, dir, owner(m))?;
             }
             p = parent;
         }
@@ -139,14 +121,25 @@ pub fn diff(root: &Path, before: &Snapshot, after: &Snapshot) -> io::Result<Entr
     Ok(out)
 }
 
-fn node_of(root: &Path, path: &str, mode: u32) -> io::Result<Option<Node>> {
+fn owner(m: &Meta) -> Owner {
+    Owner {
+        uid: m.uid,
+        gid: m.gid,
+    }
+}
+
+fn entry_of(root: &Path, path: &str, mode: u32) -> io::Result<Option<Entry>> {
     let full = root.join(path);
+    let perm = mode & 0o7777;
     Ok(match mode & libc_s_ifmt() {
-        0o040000 => Some(Node::Dir),
-        0o100000 => Some(Node::File(full)),
-        0o120000 => Some(Node::Symlink(
-            fs::read_link(&full)?.to_string_lossy().into_owned(),
-        )),
+        0o040000 => Some(Entry::Dir { mode: perm }),
+        0o100000 => Some(Entry::File {
+            source: full,
+            mode: perm,
+        }),
+        0o120000 => Some(Entry::Symlink {
+            target: fs::read_link(&full)?.to_string_lossy().into_owned(),
+        }),
         _ => None, // devices, fifos and sockets made by a step are not kept
     })
 }
@@ -178,7 +171,7 @@ mod tests {
         fs::remove_dir_all(r.join("olddir")).unwrap();
         let after = snapshot(r, &skip).unwrap();
         let e = diff(r, &before, &after).unwrap();
-        let keys: Vec<&str> = e.keys().map(String::as_str).collect();
+        let keys: Vec<&str> = e.iter().map(|(p, _, _)| p).collect();
         assert_eq!(
             keys,
             vec![
@@ -190,8 +183,8 @@ mod tests {
                 "olddir"
             ]
         );
-        assert_eq!(e["del"].node, Node::Whiteout);
-        assert_eq!(e["olddir"].node, Node::Whiteout);
-        assert_eq!(e["keep"].node, Node::Dir);
+        assert_eq!(e.get("del").unwrap().0, &Entry::Whiteout);
+        assert_eq!(e.get("olddir").unwrap().0, &Entry::Whiteout);
+        assert!(matches!(e.get("keep").unwrap().0, Entry::Dir { .. }));
     }
 }

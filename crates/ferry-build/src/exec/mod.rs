@@ -11,21 +11,21 @@ mod cache;
 mod copy;
 mod copy_step;
 mod diff;
+mod image_paths;
 mod run_step;
 mod runc;
 mod state;
 mod steps;
-pub mod tarball;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use ferry_image::build::canonical_json;
-use ferry_image::oci::{Descriptor, ImageManifestBuilder, MediaType};
+use ferry_image::Store;
+use ferry_image::build::{WrittenManifest, write_manifest};
+use ferry_image::oci::Descriptor;
 use ferry_image::unpack::{UnpackOptions, unpack_layer};
-use ferry_image::{Store, digest};
 
 pub use runc::{RunSpec, runtime_spec};
 pub use state::ImageState;
@@ -407,36 +407,14 @@ impl Builder<'_> {
             message: e.to_string(),
         };
         let config = state.config_json()?;
-        let config_bytes = canonical_json(&config, "image config").map_err(img)?;
-        let config_digest = self.store.write_blob(&config_bytes).map_err(img)?;
-        let manifest = ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(Descriptor::new(
-                MediaType::ImageConfig,
-                config_bytes.len() as u64,
-                digest::parse(&config_digest).map_err(img)?,
-            ))
-            .layers(
-                state
-                    .layers
-                    .iter()
-                    .map(|l| l.descriptor.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .build()
-            .map_err(|e| Error::Options(format!("manifest: {e}")))?;
-        let manifest_bytes = canonical_json(&manifest, "manifest").map_err(img)?;
-        let manifest_digest = self.store.write_blob(&manifest_bytes).map_err(img)?;
-        let descriptor = Descriptor::new(
-            MediaType::ImageManifest,
-            manifest_bytes.len() as u64,
-            digest::parse(&manifest_digest).map_err(img)?,
-        );
+        let layers = state.layers.iter().map(|l| l.descriptor.clone()).collect();
+        let WrittenManifest {
+            descriptor, bytes, ..
+        } = write_manifest(&self.store, &config, layers).map_err(img)?;
         Ok(Built {
             store: self.store.clone(),
             descriptor,
-            manifest_bytes: Bytes::from(manifest_bytes),
+            manifest_bytes: Bytes::from(bytes),
             config,
             steps_run: self.ran,
             steps_cached: self.cached,

@@ -4,21 +4,16 @@
 //! rendering into an OCI image config (plus Docker's `Healthcheck` and
 //! `Shell` extensions) with a fixed creation time.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use ferry_image::build::FIXED_CREATED;
-use ferry_image::oci::{
-    Arch, ConfigBuilder, Descriptor, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder,
-    Os, RootFsBuilder,
-};
+pub use ferry_image::build::DEFAULT_PATH;
+use ferry_image::build::{ConfigSpec, HistoryEntry};
+use ferry_image::oci::{Descriptor, ImageConfiguration};
 use serde_json::json;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InputError, Result};
 use crate::parse::Healthcheck;
-
-/// The default PATH when the base image sets none.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// One layer of the image: its blob descriptor and uncompressed digest.
 #[derive(Debug, Clone)]
@@ -132,68 +127,34 @@ impl ImageState {
             .unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()])
     }
 
+    /// The image config in the image toolkit's terms.
+    fn config_spec(&self) -> ConfigSpec {
+        ConfigSpec {
+            env: self.env_list(),
+            entrypoint: self.entrypoint.clone(),
+            cmd: self.cmd.clone(),
+            working_dir: self.workdir.clone(),
+            user: self.user.clone(),
+            labels: self.labels.clone(),
+            exposed_ports: self.ports.iter().cloned().collect(),
+            volumes: self.volumes.iter().cloned().collect(),
+            stop_signal: self.stop_signal.clone(),
+            history: self
+                .history
+                .iter()
+                .map(|h| HistoryEntry {
+                    created_by: h.created_by.clone(),
+                    empty_layer: h.empty_layer,
+                })
+                .collect(),
+            diff_ids: self.layers.iter().map(|l| l.diff_id.clone()).collect(),
+        }
+    }
+
     /// The OCI config as JSON, Docker extensions included.
     pub fn config_json(&self) -> Result<serde_json::Value> {
-        let err = |e: oci_spec::OciSpecError| Error::Options(format!("image config: {e}"));
-        let mut c = ConfigBuilder::default().env(self.env_list());
-        if let Some(v) = &self.entrypoint {
-            c = c.entrypoint(v.clone());
-        }
-        if let Some(v) = &self.cmd {
-            c = c.cmd(v.clone());
-        }
-        if let Some(v) = &self.workdir {
-            c = c.working_dir(v.clone());
-        }
-        if let Some(v) = &self.user {
-            c = c.user(v.clone());
-        }
-        if !self.labels.is_empty() {
-            c = c.labels(self.labels.clone().into_iter().collect::<HashMap<_, _>>());
-        }
-        if !self.ports.is_empty() {
-            c = c.exposed_ports(self.ports.iter().cloned().collect::<Vec<_>>());
-        }
-        if !self.volumes.is_empty() {
-            c = c.volumes(self.volumes.iter().cloned().collect::<Vec<_>>());
-        }
-        if let Some(v) = &self.stop_signal {
-            c = c.stop_signal(v.clone());
-        }
-        let history = self
-            .history
-            .iter()
-            .map(|h| {
-                let mut b = HistoryBuilder::default()
-                    .created(FIXED_CREATED)
-                    .created_by(h.created_by.clone());
-                if h.empty_layer {
-                    b = b.empty_layer(true);
-                }
-                b.build()
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(err)?;
-        let cfg = ImageConfigurationBuilder::default()
-            .created(FIXED_CREATED)
-            .architecture(Arch::default())
-            .os(Os::Linux)
-            .config(c.build().map_err(err)?)
-            .rootfs(
-                RootFsBuilder::default()
-                    .typ("layers")
-                    .diff_ids(
-                        self.layers
-                            .iter()
-                            .map(|l| l.diff_id.clone())
-                            .collect::<Vec<_>>(),
-                    )
-                    .build()
-                    .map_err(err)?,
-            )
-            .history(history)
-            .build()
-            .map_err(err)?;
+        let err = |e: ferry_image::Error| Error::Options(e.to_string());
+        let cfg = self.config_spec().to_oci().map_err(err)?;
         let mut v =
             serde_json::to_value(&cfg).map_err(|e| Error::Options(format!("image config: {e}")))?;
         if let Some(conf) = v.get_mut("config").and_then(|c| c.as_object_mut()) {
@@ -220,7 +181,7 @@ impl ImageState {
 pub fn resolve_user(
     rootfs: &Path,
     spec: &str,
-) -> std::result::Result<(u32, u32, Vec<u32>), String> {
+) -> std::result::Result<(u32, u32, Vec<u32>), InputError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -242,7 +203,7 @@ pub fn resolve_user(
             .map(|l| l.split(':').collect::<Vec<_>>())
             .find(|f| f.len() > 3 && f[0] == user)
             .and_then(|f| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
-            .ok_or_else(|| format!("user `{user}` is not in the image's /etc/passwd"))?,
+            .ok_or_else(|| InputError::UnknownUser(user.to_string()))?,
     };
     if let Some(g) = group {
         gid = match g.parse::<u32>() {
@@ -252,7 +213,7 @@ pub fn resolve_user(
                 .map(|l| l.split(':').collect::<Vec<_>>())
                 .find(|f| f.len() > 2 && f[0] == g)
                 .and_then(|f| f[2].parse().ok())
-                .ok_or_else(|| format!("group `{g}` is not in the image's /etc/group"))?,
+                .ok_or_else(|| InputError::UnknownGroup(g.to_string()))?,
         };
     }
     let name = passwd
@@ -301,10 +262,8 @@ mod tests {
         );
         assert_eq!(resolve_user(d.path(), "42").unwrap(), (42, 42, vec![]));
         assert_eq!(resolve_user(d.path(), "1000:7").unwrap(), (1000, 7, vec![]));
-        assert!(
-            resolve_user(d.path(), "ghost")
-                .unwrap_err()
-                .contains("ghost")
-        );
+        let ghost = resolve_user(d.path(), "ghost").unwrap_err();
+        assert!(matches!(&ghost, InputError::UnknownUser(u) if u == "ghost"));
+        assert!(ghost.to_string().contains("/etc/passwd"), "{ghost}");
     }
 }

@@ -3,12 +3,12 @@
 //! the cache; COPY and ADD (see `copy_step`) build a layer from their
 //! sources or come from the cache. Also the helpers those steps share.
 
+use ferry_image::build::{Compression, Layer};
 use ferry_image::oci::{Descriptor, MediaType};
 
-use super::cache::{StepRecord, key};
+use super::cache::{LayerDesc, StepRecord, key};
 use super::copy;
 use super::state::{History, ImageLayer};
-use super::tarball::{self, Entries, LayerDesc};
 use super::{Builder, StageRun};
 use crate::error::{Error, Pos, Result};
 use crate::expand::expand;
@@ -94,9 +94,9 @@ impl Builder<'_> {
                     layer: layer.clone(),
                 },
             )
-            .map_err(|m| Error::Image {
+            .map_err(|e| Error::Image {
                 context: "write step cache".into(),
-                message: m,
+                message: e.to_string(),
             })?;
         Ok(layer)
     }
@@ -214,7 +214,18 @@ impl Builder<'_> {
         Ok(())
     }
 
-    pub(super) fn write(&self, entries: &Entries) -> Result<LayerDesc> {
-        tarball::write_layer(&self.store, entries)
+    /// Writes `layer` into the store (gzip at its fastest level).
+    pub(super) fn write(&self, layer: &Layer) -> Result<LayerDesc> {
+        let written = layer
+            .write(&self.store, Compression::GzipFast)
+            .map_err(|e| Error::Image {
+                context: "store layer".into(),
+                message: e.to_string(),
+            })?;
+        Ok(LayerDesc {
+            digest: written.descriptor.digest().to_string(),
+            diff_id: written.diff_id,
+            size: written.descriptor.size(),
+        })
     }
 }

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::ast::{ArgDecl, CmdForm, Copy, Healthcheck, Instr, Run};
+use super::args;
+use super::ast::{CmdForm, Instr};
 use super::lines::Logical;
 use crate::error::{Error, Result};
 use crate::expand::split_words;
@@ -42,10 +43,10 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// A `--name=value` flag and the char index where it starts.
-struct Flag {
-    name: String,
-    value: Option<String>,
-    idx: usize,
+pub(super) struct Flag {
+    pub name: String,
+    pub value: Option<String>,
+    pub idx: usize,
 }
 
 /// The line being parsed, for positioned errors.
@@ -79,8 +80,125 @@ fn suggest(word: &str, options: &[&str], prefix: &str) -> String {
     }
 }
 
+/// A logical line split into keyword, flags and the rest.
+pub(super) struct Head<'a> {
+    pub line: &'a Line<'a>,
+    /// Upper-cased.
+    pub kw: String,
+    pub flags: Vec<Flag>,
+    /// The arguments after the flags, trailing space trimmed.
+    pub rest: String,
+    /// Char index of `rest` in the line.
+    pub rest_idx: usize,
+    /// Char length of the line (where "missing argument" errors point).
+    pub end: usize,
+}
+
+impl Head<'_> {
+    /// The value of the last `--name` (empty for a bare `--name`).
+    pub fn flag(&self, name: &str) -> Option<String> {
+        self.flags
+            .iter()
+            .rev()
+            .find(|f| f.name == name)
+            .map(|f| f.value.clone().unwrap_or_default())
+    }
+
+    /// The values of every `--name`, in order.
+    pub fn flags_named(&self, name: &str) -> impl Iterator<Item = &Flag> {
+        self.flags.iter().filter(move |f| f.name == name)
+    }
+
+    /// Fails with "`KW` requires `what`" when the line has no arguments.
+    pub fn need_args(&self, what: &str) -> Result<()> {
+        if self.rest.is_empty() {
+            Err(self.err(self.end, format!("{} requires {what}", self.kw)))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn err(&self, idx: usize, msg: impl Into<String>) -> Error {
+        self.line.err(idx, msg)
+    }
+
+    /// The arguments as words (quotes and the escape character honoured).
+    pub fn words(&self) -> Vec<String> {
+        split_words(&self.rest, self.line.escape)
+    }
+}
+
 /// Parses one logical line.
 pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
+    let head = split_head(line);
+    check_keyword_and_flags(&head)?;
+    let h = &head;
+    let rest = || h.rest.clone();
+    let instr = match h.kw.as_str() {
+        "FROM" => return args::from(h),
+        "RUN" => Instr::Run(args::run(h)?),
+        "COPY" => Instr::Copy(args::copy(h)?),
+        "ADD" => Instr::Add(args::copy(h)?),
+        "ENV" | "LABEL" => {
+            h.need_args("at least one key=value pair")?;
+            let pairs = key_values(line, &h.rest, h.rest_idx, h.kw == "ENV")?;
+            if h.kw == "ENV" {
+                Instr::Env(pairs)
+            } else {
+                Instr::Label(pairs)
+            }
+        }
+        "MAINTAINER" => {
+            h.need_args("a name")?;
+            let name = format!("\"{}\"", h.rest.replace('"', "\\\""));
+            Instr::Label(vec![("maintainer".into(), name)])
+        }
+        "ARG" => Instr::Arg(args::arg(h)?),
+        "WORKDIR" => h.need_args("a path").map(|()| Instr::Workdir(rest()))?,
+        "USER" => h
+            .need_args("a user (name or uid, optionally :group)")
+            .map(|()| Instr::User(rest()))?,
+        "STOPSIGNAL" => h
+            .need_args("a signal")
+            .map(|()| Instr::StopSignal(rest()))?,
+        "EXPOSE" => h
+            .need_args("at least one port")
+            .map(|()| Instr::Expose(h.words()))?,
+        "VOLUME" => {
+            h.need_args("at least one path")?;
+            Instr::Volume(exec_form(&h.rest).unwrap_or_else(|| h.words()))
+        }
+        "CMD" | "ENTRYPOINT" => {
+            h.need_args("a command")?;
+            let form = exec_form(&h.rest)
+                .map(CmdForm::Exec)
+                .unwrap_or(CmdForm::Shell(rest()));
+            if h.kw == "CMD" {
+                Instr::Cmd(form)
+            } else {
+                Instr::Entrypoint(form)
+            }
+        }
+        "SHELL" => match exec_form(&h.rest) {
+            Some(v) if !v.is_empty() => Instr::Shell(v),
+            _ => {
+                return Err(h.err(
+                    h.rest_idx,
+                    "SHELL requires a JSON array, e.g. SHELL [\"/bin/sh\", \"-c\"]",
+                ));
+            }
+        },
+        "HEALTHCHECK" => Instr::Healthcheck(args::healthcheck(h)?),
+        "ONBUILD" => {
+            return Err(line.err(0, "ONBUILD is not supported: ferry builds do not store or run triggers; put the instructions in the Dockerfile of the image that builds on this one"));
+        }
+        _ => unreachable!("keyword list checked above"),
+    };
+    Ok(Parsed::Instr(instr))
+}
+
+/// Keyword (upper-cased), leading flags and the rest of `line`.
+fn split_head<'a>(line: &'a Line<'a>) -> Head<'a> {
     let chars: Vec<char> = line.logical.text.chars().collect();
     let kw_end = chars
         .iter()
@@ -100,7 +218,19 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
         .collect::<String>()
         .trim_end()
         .to_string();
-    let allowed: &[&str] = match kw.as_str() {
+    Head {
+        line,
+        kw,
+        flags,
+        rest,
+        rest_idx,
+        end: chars.len(),
+    }
+}
+
+/// The flags each instruction accepts.
+fn allowed_flags(kw: &str) -> &'static [&'static str] {
+    match kw {
         "FROM" => &["platform"],
         "RUN" => &["mount", "network", "security"],
         "COPY" => &["from", "chown", "chmod", "link", "parents", "exclude"],
@@ -120,32 +250,39 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
             "retries",
         ],
         _ => &[],
-    };
-    if !KEYWORDS.contains(&kw.as_str()) {
-        return Err(line.err(
+    }
+}
+
+/// Refuses unknown keywords (with a suggestion), flags the instruction
+/// does not take, and flags Docker knows but ferry builds do not support.
+fn check_keyword_and_flags(h: &Head<'_>) -> Result<()> {
+    let kw = h.kw.as_str();
+    if !KEYWORDS.contains(&kw) {
+        return Err(h.err(
             0,
-            format!("unknown instruction `{kw}`{}", suggest(&kw, KEYWORDS, "")),
+            format!("unknown instruction `{kw}`{}", suggest(kw, KEYWORDS, "")),
         ));
     }
-    for f in &flags {
+    let allowed = allowed_flags(kw);
+    for f in &h.flags {
         if !allowed.contains(&f.name.as_str()) {
             let hint = if allowed.is_empty() {
                 format!(" ({kw} takes no flags)")
             } else {
                 suggest(&f.name, allowed, "--")
             };
-            return Err(line.err(f.idx, format!("unknown flag `--{}` for {kw}{hint}", f.name)));
+            return Err(h.err(f.idx, format!("unknown flag `--{}` for {kw}{hint}", f.name)));
         }
     }
-    let unsupported: &[&str] = match kw.as_str() {
+    let unsupported: &[&str] = match kw {
         "COPY" => &["parents"],
         "ADD" => &["parents", "checksum", "keep-git-dir"],
         _ => &[],
     };
-    for f in &flags {
+    for f in &h.flags {
         let insecure = f.name == "security" && f.value.as_deref() != Some("sandbox");
         if unsupported.contains(&f.name.as_str()) || insecure {
-            return Err(line.err(
+            return Err(h.err(
                 f.idx,
                 format!(
                     "{kw} --{} is not supported by ferry builds; remove it",
@@ -154,242 +291,7 @@ pub(crate) fn parse_line(line: &Line<'_>) -> Result<Parsed> {
             ));
         }
     }
-    let flag = |name: &str| {
-        flags
-            .iter()
-            .rev()
-            .find(|f| f.name == name)
-            .map(|f| f.value.clone().unwrap_or_default())
-    };
-    let need_args = |what: &str| -> Result<()> {
-        if rest.is_empty() {
-            Err(line.err(chars.len(), format!("{kw} requires {what}")))
-        } else {
-            Ok(())
-        }
-    };
-    let esc = line.escape;
-    let instr = match kw.as_str() {
-        "FROM" => {
-            need_args("an image reference (or `scratch`)")?;
-            let words = split_words(&rest, esc);
-            let (base, name) = match words.as_slice() {
-                [b] => (b.clone(), None),
-                [b, as_, n] if as_.eq_ignore_ascii_case("as") => {
-                    let n = n.to_ascii_lowercase();
-                    let ok = n.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                        && n.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-                    if !ok {
-                        return Err(line.err(rest_idx, format!("invalid stage name `{n}`: use letters, digits, `-`, `_` or `.`, starting with a letter")));
-                    }
-                    (b.clone(), Some(n))
-                }
-                _ => return Err(line.err(rest_idx, "FROM takes `image [AS name]`")),
-            };
-            return Ok(Parsed::From {
-                base,
-                name,
-                platform: flag("platform"),
-            });
-        }
-        "RUN" => {
-            need_args("a command")?;
-            let heredocs = line.logical.heredocs.clone();
-            let cmd = match (exec_form(&rest), heredocs.as_slice()) {
-                (Some(v), _) => CmdForm::Exec(v),
-                (None, [h])
-                    if rest == format!("<<{}", h.name) || rest == format!("<<-{}", h.name) =>
-                {
-                    CmdForm::Shell(h.content.clone())
-                }
-                (None, []) => CmdForm::Shell(rest.clone()),
-                (None, hs) => {
-                    // let the shell read the here-documents itself
-                    let mut s = rest.clone();
-                    for h in hs {
-                        s.push('\n');
-                        s.push_str(&h.content);
-                        s.push_str(&h.name);
-                    }
-                    CmdForm::Shell(s)
-                }
-            };
-            let mounts = flags
-                .iter()
-                .filter(|f| f.name == "mount")
-                .map(|f| f.value.clone().unwrap_or_default())
-                .collect();
-            Instr::Run(Run {
-                mounts,
-                network: flag("network"),
-                cmd,
-                heredocs,
-            })
-        }
-        "COPY" | "ADD" => {
-            need_args("a source and a destination")?;
-            let (mut words, json) = match exec_form(&rest) {
-                Some(v) => (v, true),
-                None => (split_words(&rest, esc), false),
-            };
-            if words.len() < 2 {
-                return Err(line.err(
-                    rest_idx,
-                    format!("{kw} requires at least one source and a destination"),
-                ));
-            }
-            let dest = words.pop().unwrap_or_default();
-            let c = Copy {
-                from: flag("from"),
-                chown: flag("chown"),
-                chmod: flag("chmod"),
-                exclude: flags
-                    .iter()
-                    .filter(|f| f.name == "exclude")
-                    .filter_map(|f| f.value.clone())
-                    .collect(),
-                srcs: words,
-                dest,
-                heredocs: line.logical.heredocs.clone(),
-                json,
-            };
-            if kw == "COPY" {
-                Instr::Copy(c)
-            } else {
-                Instr::Add(c)
-            }
-        }
-        "ENV" | "LABEL" => {
-            need_args("at least one key=value pair")?;
-            let pairs = key_values(line, &rest, rest_idx, kw == "ENV")?;
-            if kw == "ENV" {
-                Instr::Env(pairs)
-            } else {
-                Instr::Label(pairs)
-            }
-        }
-        "MAINTAINER" => {
-            need_args("a name")?;
-            Instr::Label(vec![(
-                "maintainer".into(),
-                format!("\"{}\"", rest.replace('"', "\\\"")),
-            )])
-        }
-        "ARG" => {
-            need_args("a name")?;
-            let mut decls = Vec::new();
-            for w in split_words(&rest, esc) {
-                let (name, default) = match w.split_once('=') {
-                    Some((n, d)) => (n.to_string(), Some(d.to_string())),
-                    None => (w.clone(), None),
-                };
-                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(line.err(rest_idx, format!("invalid ARG name `{name}`")));
-                }
-                decls.push(ArgDecl { name, default });
-            }
-            Instr::Arg(decls)
-        }
-        "WORKDIR" => {
-            need_args("a path")?;
-            Instr::Workdir(rest.clone())
-        }
-        "USER" => {
-            need_args("a user (name or uid, optionally :group)")?;
-            Instr::User(rest.clone())
-        }
-        "STOPSIGNAL" => {
-            need_args("a signal")?;
-            Instr::StopSignal(rest.clone())
-        }
-        "EXPOSE" => {
-            need_args("at least one port")?;
-            Instr::Expose(split_words(&rest, esc))
-        }
-        "VOLUME" => {
-            need_args("at least one path")?;
-            Instr::Volume(exec_form(&rest).unwrap_or_else(|| split_words(&rest, esc)))
-        }
-        "CMD" | "ENTRYPOINT" => {
-            need_args("a command")?;
-            let form = exec_form(&rest)
-                .map(CmdForm::Exec)
-                .unwrap_or(CmdForm::Shell(rest.clone()));
-            if kw == "CMD" {
-                Instr::Cmd(form)
-            } else {
-                Instr::Entrypoint(form)
-            }
-        }
-        "SHELL" => match exec_form(&rest) {
-            Some(v) if !v.is_empty() => Instr::Shell(v),
-            _ => {
-                return Err(line.err(
-                    rest_idx,
-                    "SHELL requires a JSON array, e.g. SHELL [\"/bin/sh\", \"-c\"]",
-                ));
-            }
-        },
-        "HEALTHCHECK" => {
-            need_args("NONE or CMD <command>")?;
-            let words = split_words(&rest, esc);
-            if words.len() == 1 && words[0].eq_ignore_ascii_case("none") {
-                if !flags.is_empty() {
-                    return Err(line.err(rest_idx, "HEALTHCHECK NONE takes no flags"));
-                }
-                Instr::Healthcheck(None)
-            } else {
-                let Some(cmd) = rest
-                    .strip_prefix("CMD")
-                    .or_else(|| rest.strip_prefix("cmd"))
-                else {
-                    return Err(line.err(rest_idx, "HEALTHCHECK takes NONE or CMD <command>"));
-                };
-                let cmd = cmd.trim();
-                let test = match exec_form(cmd) {
-                    Some(v) => std::iter::once("CMD".to_string()).chain(v).collect(),
-                    None => vec!["CMD-SHELL".to_string(), cmd.to_string()],
-                };
-                let dur = |name: &str| -> Result<Option<Duration>> {
-                    match flags.iter().rev().find(|f| f.name == name) {
-                        None => Ok(None),
-                        Some(f) => parse_duration(f.value.as_deref().unwrap_or(""))
-                            .map(Some)
-                            .ok_or_else(|| {
-                                line.err(
-                                    f.idx,
-                                    format!("--{name}: invalid duration (use e.g. 30s, 1m30s)"),
-                                )
-                            }),
-                    }
-                };
-                let retries = match flags.iter().rev().find(|f| f.name == "retries") {
-                    None => None,
-                    Some(f) => Some(
-                        f.value
-                            .as_deref()
-                            .unwrap_or("")
-                            .parse::<u32>()
-                            .map_err(|_| line.err(f.idx, "--retries: expected a whole number"))?,
-                    ),
-                };
-                Instr::Healthcheck(Some(Healthcheck {
-                    test,
-                    interval: dur("interval")?,
-                    timeout: dur("timeout")?,
-                    start_period: dur("start-period")?,
-                    start_interval: dur("start-interval")?,
-                    retries,
-                }))
-            }
-        }
-        "ONBUILD" => {
-            return Err(line.err(0, "ONBUILD is not supported: ferry builds do not store or run triggers; put the instructions in the Dockerfile of the image that builds on this one"));
-        }
-        _ => unreachable!("keyword list checked above"),
-    };
-    Ok(Parsed::Instr(instr))
+    Ok(())
 }
 
 /// Leading `--name[=value]` words; returns them and the index of the rest.

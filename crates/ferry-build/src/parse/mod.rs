@@ -2,6 +2,7 @@
 //! stages and typed instructions, or an error with file, line and column.
 //! Pure: no IO, no environment.
 
+mod args;
 pub mod ast;
 mod instruction;
 mod lines;

@@ -18,163 +18,188 @@ use crate::table::{HostPattern, RouteTable, Rule, TlsRef, VirtualHost};
 
 /// Compiles `objects` (the complete set) into a route table.
 pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
-    let mut out: Vec<Problem> = Vec::new();
-    let by = |group: &str, kind: &str| {
-        let mut v: Vec<&StoredObject> = objects
+    let mut c = Compiler::new(objects);
+    c.check_kinds();
+    // DestinationRules first: VirtualServices resolve subsets against them.
+    c.destination_rules();
+    let gateways = c.istio_gateways();
+    c.virtual_services(&gateways);
+    // Gateway API, then Ingress, each in its spec's precedence order.
+    c.k8s_routes(GATEWAY_API, "HTTPRoute");
+    c.k8s_routes(NETWORKING, "Ingress");
+    c.gateway_api_certificates();
+    c.finish()
+}
+
+/// The hosts each Istio Gateway (`namespace/name`) serves.
+type Gateways = BTreeMap<String, Vec<HostPattern>>;
+
+/// One compilation: the table being built and every problem found so far
+/// (in a fixed order: kinds, DestinationRules, Istio Gateways,
+/// VirtualServices, HTTPRoutes, Ingresses, Gateway API Gateways).
+struct Compiler<'o> {
+    objects: &'o [Arc<StoredObject>],
+    out: Vec<Problem>,
+    table: RouteTable,
+    claims: Claims,
+    /// North-south rules per host, in precedence order.
+    north: BTreeMap<HostPattern, Vec<Rule>>,
+}
+
+impl<'o> Compiler<'o> {
+    fn new(objects: &'o [Arc<StoredObject>]) -> Self {
+        Self {
+            objects,
+            out: Vec::new(),
+            table: RouteTable::default(),
+            claims: Claims::default(),
+            north: BTreeMap::new(),
+        }
+    }
+
+    /// The objects of one kind, by namespace and name.
+    fn of_kind(&self, group: &str, kind: &str) -> Vec<&'o StoredObject> {
+        let mut v: Vec<&StoredObject> = self
+            .objects
             .iter()
             .map(|o| o.as_ref())
             .filter(|o| o.group_kind.group == group && o.group_kind.kind == kind)
             .collect();
         v.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         v
-    };
-    for o in objects {
-        let gk = &o.group_kind;
-        if !config::kinds().contains(gk) {
-            out.push(Ctx::new(o).problem("kind", format!("{gk} is not a gateway kind")));
-            continue;
-        }
-        let ctx = Ctx::new(o);
-        let ok = match gk.group.as_str() {
-            ISTIO => matches!(ctx.version(), "v1alpha3" | "v1beta1" | "v1"),
-            GATEWAY_API => matches!(ctx.version(), "v1" | "v1beta1"),
-            NETWORKING => ctx.version() == "v1",
-            _ => false,
-        };
-        if !ok {
-            out.push(ctx.problem(
-                "apiVersion",
-                format!("unsupported apiVersion {:?} for {}", ctx.version(), gk.kind),
-            ));
-        }
-    }
-    let mut table = RouteTable::default();
-
-    // DestinationRules first: VirtualServices resolve subsets against them.
-    for o in by(ISTIO, "DestinationRule") {
-        let ctx = Ctx::new(o);
-        let Ok(spec) = ctx
-            .spec::<config::istio::DestinationRuleSpec>()
-            .map_err(|p| out.push(p))
-        else {
-            continue;
-        };
-        let policy = istio::destination_rule(&ctx, &spec, &mut out);
-        let key = ctx.service(&spec.host);
-        if let Some(prev) = table.policies.get(&key) {
-            out.push(ctx.problem(
-                "spec.host",
-                format!("{key} already has a DestinationRule ({})", prev.origin),
-            ));
-            continue;
-        }
-        table.policies.insert(key, policy);
     }
 
-    // Istio Gateways: which hosts each serves.
-    let mut gateways: BTreeMap<String, Vec<HostPattern>> = BTreeMap::new();
-    for o in by(ISTIO, "Gateway") {
-        let ctx = Ctx::new(o);
-        let Ok(spec) = ctx
-            .spec::<config::istio::GatewaySpec>()
-            .map_err(|p| out.push(p))
-        else {
-            continue;
-        };
-        let mut hosts = Vec::new();
-        for (i, s) in spec.servers.iter().enumerate() {
-            if s.hosts.is_empty() {
-                out.push(ctx.problem(
-                    format!("spec.servers[{i}].hosts"),
-                    "at least one host is required",
+    /// An object's spec, or None with its problem recorded.
+    fn spec<T: serde::de::DeserializeOwned>(&mut self, ctx: &Ctx) -> Option<T> {
+        ctx.spec::<T>().map_err(|p| self.out.push(p)).ok()
+    }
+
+    /// Every object is of a gateway kind, at a supported apiVersion.
+    fn check_kinds(&mut self) {
+        for o in self.objects {
+            let gk = &o.group_kind;
+            if !config::kinds().contains(gk) {
+                let p = Ctx::new(o).problem("kind", format!("{gk} is not a gateway kind"));
+                self.out.push(p);
+                continue;
+            }
+            let ctx = Ctx::new(o);
+            let ok = match gk.group.as_str() {
+                ISTIO => matches!(ctx.version(), "v1alpha3" | "v1beta1" | "v1"),
+                GATEWAY_API => matches!(ctx.version(), "v1" | "v1beta1"),
+                NETWORKING => ctx.version() == "v1",
+                _ => false,
+            };
+            if !ok {
+                self.out.push(ctx.problem(
+                    "apiVersion",
+                    format!("unsupported apiVersion {:?} for {}", ctx.version(), gk.kind),
                 ));
             }
-            hosts.extend(
-                s.hosts
-                    .iter()
-                    .map(|h| HostPattern::parse(h.rsplit('/').next().unwrap_or(h))),
-            );
-            if let Some(name) = s.tls.as_ref().and_then(|t| t.credential_name.as_ref()) {
-                for h in &s.hosts {
-                    let host = HostPattern::parse(h.rsplit('/').next().unwrap_or(h));
-                    table.tls.push(TlsRef {
-                        host,
-                        namespace: ctx.namespace.clone(),
-                        secret: name.clone(),
-                        origin: ctx.id(),
-                    });
-                }
-            }
-        }
-        gateways.insert(format!("{}/{}", ctx.namespace, o.name), hosts);
-    }
-
-    let mut claims = Claims::default();
-    let mut north: BTreeMap<HostPattern, Vec<Rule>> = BTreeMap::new();
-    for o in by(ISTIO, "VirtualService") {
-        let ctx = Ctx::new(o);
-        let Ok(spec) = ctx
-            .spec::<config::istio::VirtualServiceSpec>()
-            .map_err(|p| out.push(p))
-        else {
-            continue;
-        };
-        let compiled = istio::virtual_service(&ctx, &spec, &table.policies, &mut out);
-        let mesh = spec.gateways.is_empty() || spec.gateways.iter().any(|g| g == "mesh");
-        let bound: Vec<&Vec<HostPattern>> = spec
-            .gateways
-            .iter()
-            .filter(|g| *g != "mesh")
-            .filter_map(|g| {
-                let full = if g.contains('/') {
-                    g.clone()
-                } else {
-                    format!("{}/{g}", ctx.namespace)
-                };
-                gateways.get(&full)
-            })
-            .collect();
-        for (i, h) in spec.hosts.iter().enumerate() {
-            let pattern = HostPattern::parse(h);
-            let served = bound.iter().any(|hosts| {
-                hosts
-                    .iter()
-                    .any(|g| g == &pattern || matches_pattern(g, &pattern))
-            });
-            if served {
-                for (claim, path) in &compiled.claims {
-                    claims.claim(&ctx, &format!("host {h}"), claim, path, &mut out);
-                }
-                north
-                    .entry(pattern.clone())
-                    .or_default()
-                    .extend(compiled.rules.iter().cloned());
-            }
-            if mesh && !matches!(pattern, HostPattern::Any | HostPattern::Wildcard(_)) {
-                let key = ctx.service(h);
-                for (claim, path) in &compiled.claims {
-                    claims.claim(&ctx, &format!("mesh service {key}"), claim, path, &mut out);
-                }
-                let _ = i;
-                table
-                    .mesh
-                    .entry(key)
-                    .or_default()
-                    .extend(compiled.rules.iter().cloned());
-            }
         }
     }
 
-    // Gateway API, then Ingress, each in its spec's precedence order.
-    for (group, kind) in [(GATEWAY_API, "HTTPRoute"), (NETWORKING, "Ingress")] {
+    /// DestinationRules into the table's policies, one per Service.
+    fn destination_rules(&mut self) {
+        for o in self.of_kind(ISTIO, "DestinationRule") {
+            let ctx = Ctx::new(o);
+            let Some(spec) = self.spec::<config::istio::DestinationRuleSpec>(&ctx) else {
+                continue;
+            };
+            let policy = istio::destination_rule(&ctx, &spec, &mut self.out);
+            let key = ctx.service(&spec.host);
+            if let Some(prev) = self.table.policies.get(&key) {
+                self.out.push(ctx.problem(
+                    "spec.host",
+                    format!("{key} already has a DestinationRule ({})", prev.origin),
+                ));
+                continue;
+            }
+            self.table.policies.insert(key, policy);
+        }
+    }
+
+    /// Istio Gateways: which hosts each serves (and their TLS Secrets).
+    fn istio_gateways(&mut self) -> Gateways {
+        let mut gateways = Gateways::new();
+        for o in self.of_kind(ISTIO, "Gateway") {
+            let ctx = Ctx::new(o);
+            let Some(spec) = self.spec::<config::istio::GatewaySpec>(&ctx) else {
+                continue;
+            };
+            let mut hosts = Vec::new();
+            for (i, s) in spec.servers.iter().enumerate() {
+                if s.hosts.is_empty() {
+                    self.out.push(ctx.problem(
+                        format!("spec.servers[{i}].hosts"),
+                        "at least one host is required",
+                    ));
+                }
+                hosts.extend(s.hosts.iter().map(|h| gateway_host(h)));
+                if let Some(name) = s.tls.as_ref().and_then(|t| t.credential_name.as_ref()) {
+                    for h in &s.hosts {
+                        self.tls(&ctx, gateway_host(h), ctx.namespace.clone(), name);
+                    }
+                }
+            }
+            gateways.insert(format!("{}/{}", ctx.namespace, o.name), hosts);
+        }
+        gateways
+    }
+
+    /// VirtualServices: their rules under each host a bound Gateway serves
+    /// (north-south) and each Service they name (mesh).
+    fn virtual_services(&mut self, gateways: &Gateways) {
+        for o in self.of_kind(ISTIO, "VirtualService") {
+            let ctx = Ctx::new(o);
+            let Some(spec) = self.spec::<config::istio::VirtualServiceSpec>(&ctx) else {
+                continue;
+            };
+            let compiled = istio::virtual_service(&ctx, &spec, &self.table.policies, &mut self.out);
+            let mesh = spec.gateways.is_empty() || spec.gateways.iter().any(|g| g == "mesh");
+            let bound = bound_gateways(&ctx, &spec.gateways, gateways);
+            for h in &spec.hosts {
+                let pattern = HostPattern::parse(h);
+                let served = bound.iter().any(|hosts| {
+                    hosts
+                        .iter()
+                        .any(|g| g == &pattern || matches_pattern(g, &pattern))
+                });
+                if served {
+                    self.claim_all(&ctx, &format!("host {h}"), &compiled.claims);
+                    self.north
+                        .entry(pattern.clone())
+                        .or_default()
+                        .extend(compiled.rules.iter().cloned());
+                }
+                if mesh && !matches!(pattern, HostPattern::Any | HostPattern::Wildcard(_)) {
+                    let key = ctx.service(h);
+                    self.claim_all(&ctx, &format!("mesh service {key}"), &compiled.claims);
+                    self.table
+                        .mesh
+                        .entry(key)
+                        .or_default()
+                        .extend(compiled.rules.iter().cloned());
+                }
+            }
+        }
+    }
+
+    /// Claims every `(path key, field path)` of `claims` under `host`.
+    fn claim_all(&mut self, ctx: &Ctx, host: &str, claims: &[(String, String)]) {
+        for (claim, path) in claims {
+            self.claims.claim(ctx, host, claim, path, &mut self.out);
+        }
+    }
+
+    /// HTTPRoutes or Ingresses (`kind`), their rules in the spec's
+    /// precedence order after the rules already there.
+    fn k8s_routes(&mut self, group: &str, kind: &str) {
         let mut keyed = Vec::new();
-        for o in by(group, kind) {
+        for o in self.of_kind(group, kind) {
             let ctx = Ctx::new(o);
             let rules = if kind == "Ingress" {
-                let Ok(spec) = ctx
-                    .spec::<config::k8s::IngressSpec>()
-                    .map_err(|p| out.push(p))
-                else {
+                let Some(spec) = self.spec::<config::k8s::IngressSpec>(&ctx) else {
                     continue;
                 };
                 for t in &spec.tls {
@@ -182,71 +207,102 @@ pub fn compile(objects: &[Arc<StoredObject>]) -> Result<RouteTable, Problems> {
                         continue;
                     };
                     for h in &t.hosts {
-                        table.tls.push(TlsRef {
-                            host: HostPattern::parse(h),
-                            namespace: ctx.namespace.clone(),
-                            secret: secret.clone(),
-                            origin: ctx.id(),
-                        });
+                        self.tls(&ctx, HostPattern::parse(h), ctx.namespace.clone(), secret);
                     }
                 }
-                k8s::ingress(&ctx, &spec, &mut out)
+                k8s::ingress(&ctx, &spec, &mut self.out)
             } else {
-                let Ok(spec) = ctx
-                    .spec::<config::k8s::HttpRouteSpec>()
-                    .map_err(|p| out.push(p))
-                else {
+                let Some(spec) = self.spec::<config::k8s::HttpRouteSpec>(&ctx) else {
                     continue;
                 };
-                k8s::http_route(&ctx, &spec, &mut out)
+                k8s::http_route(&ctx, &spec, &mut self.out)
             };
             for k in &rules {
                 if let Some((claim, path)) = &k.claim {
-                    claims.claim(&ctx, &format!("host {}", k.host), claim, path, &mut out);
+                    let host = format!("host {}", k.host);
+                    self.claims.claim(&ctx, &host, claim, path, &mut self.out);
                 }
             }
             keyed.extend(rules);
         }
         keyed.sort_by(|a, b| a.key.cmp(&b.key));
         for k in keyed {
-            north.entry(k.host).or_default().push(k.rule);
+            self.north.entry(k.host).or_default().push(k.rule);
         }
     }
-    for o in by(GATEWAY_API, "Gateway") {
-        let ctx = Ctx::new(o);
-        let Ok(spec) = ctx
-            .spec::<config::k8s::GatewayApiSpec>()
-            .map_err(|p| out.push(p))
-        else {
-            continue;
-        };
-        for l in &spec.listeners {
-            for r in l.tls.iter().flat_map(|t| t.certificate_refs.iter()) {
-                let host = l
-                    .hostname
-                    .as_deref()
-                    .map_or(HostPattern::Any, HostPattern::parse);
-                let namespace = r.namespace.clone().unwrap_or_else(|| ctx.namespace.clone());
-                table.tls.push(TlsRef {
-                    host,
-                    namespace,
-                    secret: r.name.clone(),
-                    origin: ctx.id(),
-                });
+
+    /// Gateway API Gateways: the certificates of their TLS listeners.
+    fn gateway_api_certificates(&mut self) {
+        for o in self.of_kind(GATEWAY_API, "Gateway") {
+            let ctx = Ctx::new(o);
+            let Some(spec) = self.spec::<config::k8s::GatewayApiSpec>(&ctx) else {
+                continue;
+            };
+            for l in &spec.listeners {
+                for r in l.tls.iter().flat_map(|t| t.certificate_refs.iter()) {
+                    let host = l
+                        .hostname
+                        .as_deref()
+                        .map_or(HostPattern::Any, HostPattern::parse);
+                    let namespace = r.namespace.clone().unwrap_or_else(|| ctx.namespace.clone());
+                    self.tls(&ctx, host, namespace, &r.name);
+                }
             }
         }
     }
 
-    if !out.is_empty() {
-        return Err(Problems(out));
+    /// Records that `host` is served with the certificate of Secret
+    /// `namespace/secret`, as `ctx`'s object says.
+    fn tls(&mut self, ctx: &Ctx, host: HostPattern, namespace: String, secret: &str) {
+        self.table.tls.push(TlsRef {
+            host,
+            namespace,
+            secret: secret.to_string(),
+            origin: ctx.id(),
+        });
     }
-    let mut hosts: Vec<VirtualHost> = north
-        .into_iter()
-        .map(|(host, rules)| VirtualHost { host, rules })
-        .collect();
-    hosts.sort_by_key(|v| std::cmp::Reverse(v.host.specificity()));
-    table.north = hosts;
-    Ok(table)
+
+    /// The table, its virtual hosts most specific first; or every problem.
+    fn finish(self) -> Result<RouteTable, Problems> {
+        if !self.out.is_empty() {
+            return Err(Problems(self.out));
+        }
+        let mut table = self.table;
+        let mut hosts: Vec<VirtualHost> = self
+            .north
+            .into_iter()
+            .map(|(host, rules)| VirtualHost { host, rules })
+            .collect();
+        hosts.sort_by_key(|v| std::cmp::Reverse(v.host.specificity()));
+        table.north = hosts;
+        Ok(table)
+    }
+}
+
+/// An Istio Gateway server's host (`namespace/host` or `host`) as a pattern.
+fn gateway_host(h: &str) -> HostPattern {
+    HostPattern::parse(h.rsplit('/').next().unwrap_or(h))
+}
+
+/// The hosts of the Istio Gateways a VirtualService binds (`mesh` aside;
+/// names without a namespace are in the VirtualService's).
+fn bound_gateways<'g>(
+    ctx: &Ctx,
+    names: &[String],
+    gateways: &'g Gateways,
+) -> Vec<&'g Vec<HostPattern>> {
+    names
+        .iter()
+        .filter(|g| *g != "mesh")
+        .filter_map(|g| {
+            let full = if g.contains('/') {
+                g.clone()
+            } else {
+                format!("{}/{g}", ctx.namespace)
+            };
+            gateways.get(&full)
+        })
+        .collect()
 }
 
 /// True when gateway host pattern `g` admits VirtualService host `h`.

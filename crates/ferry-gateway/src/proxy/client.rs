@@ -10,18 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use ferry_core::mesh::{Endpoint, SharedDialer};
+use ferry_core::sync::MutexExt;
 use http::Uri;
-use http_body_util::combinators::UnsyncBoxBody;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
-/// Boxed error of bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-/// The body type used on both sides of the proxy.
-pub type Body = UnsyncBoxBody<Bytes, BoxError>;
+use super::types::Body;
 
 /// Where a pool key leads: the endpoint and its container port.
 #[derive(Debug, Default)]
@@ -31,7 +27,7 @@ impl Targets {
     /// Registers `authority` as leading to `endpoint`'s `port` (called once
     /// per snapshot, see `resolve`).
     pub fn register(&self, authority: &str, endpoint: &Endpoint, port: u16) {
-        let mut map = self.0.lock().expect("targets lock");
+        let mut map = self.0.lock_or_recover();
         match map.get(authority) {
             Some((e, p)) if e == endpoint && *p == port => {}
             _ => {
@@ -41,7 +37,7 @@ impl Targets {
     }
 
     pub(super) fn get(&self, authority: &str) -> Option<(Endpoint, u16)> {
-        self.0.lock().expect("targets lock").get(authority).cloned()
+        self.0.lock_or_recover().get(authority).cloned()
     }
 }
 
@@ -88,12 +84,11 @@ impl Connector {
     }
 }
 
-/// The upstream clients: the inline HTTP/1.1 exchange for requests whose
-/// body is buffered (nearly all), and hyper's pooling clients for streamed
-/// request bodies and upgrades (HTTP/1.1) and for HTTP/2 prior knowledge.
+/// hyper's pooling clients, for streamed request bodies and upgrades
+/// (HTTP/1.1) and for HTTP/2 prior knowledge (requests whose body is
+/// buffered, nearly all, go through the inline exchange, `h1`).
 #[derive(Debug, Clone)]
 pub struct Clients {
-    pub inline: Arc<super::h1::Pool>,
     pub connector: Connector,
     pub h1: Client<Connector, Body>,
     pub h2: Client<Connector, Body>,
@@ -112,13 +107,7 @@ impl Clients {
         let mut b2 = Client::builder(TokioExecutor::new());
         b2.http2_only(true).set_host(false);
         let h2 = b2.build(connector.clone());
-        let inline = Arc::new(super::h1::Pool::new(128, Duration::from_secs(60)));
-        Self {
-            inline,
-            connector,
-            h1,
-            h2,
-        }
+        Self { connector, h1, h2 }
     }
 }
 

@@ -3,25 +3,26 @@
 //! injected abort) or forward (delay, weighted destination, rewrites and
 //! header operations, mirrors, retries/timeouts, WebSocket upgrade; the
 //! upstream request itself is built in `outbound`), then record metrics and
-//! one JSON-able access-log event.
+//! one JSON-able access-log event (`access`).
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response};
 use http_body::Body as _;
-use http_body_util::BodyExt;
 
 use super::Inner;
-use super::client::Body;
-use super::downstream::{OnUpgrade, RequestBody, Upgraded};
+use super::access::{Seen, count_fault, record};
+use super::downstream::RequestBody;
 use super::h1::fields::{self, RawFields};
 use super::outbound::{collect, mirror, prepare};
 use super::respond::{self, text};
-use super::server::{ConnState, Direction};
-use crate::metrics::{FaultLabels, RequestKey, RequestSample};
+use super::types::{Body, ConnState, Direction};
+use super::upgrade::{self, DownstreamUpgrade};
+use super::upstream::{Answer, Failure};
 use crate::select::{self, RequestView};
 use crate::table::{
     Action, Destination, Forward, RetryPolicy, RouteTable, Rule, WeightedDestination,
@@ -78,7 +79,7 @@ pub fn handle_raw(
             }
             _ => None,
         };
-        let (resp, raw, route, dest, retries) = route(
+        let routed = route(
             gw.clone(),
             conn.clone(),
             req,
@@ -87,72 +88,46 @@ pub fn handle_raw(
             fallback.as_deref(),
         )
         .await;
-        let status = resp.status().as_u16();
-        let elapsed = start.elapsed();
-        let resp_bytes = resp.body().size_hint().exact().unwrap_or(0);
-        let key = RequestKey {
-            direction: conn.direction.name(),
-            route,
-            service: dest
-                .as_ref()
-                .map(|d| (d.service.name.as_str(), d.service.namespace.as_str())),
-            subset: dest
-                .as_ref()
-                .and_then(|d| d.subset.as_deref())
-                .unwrap_or(""),
-            status,
+        let seen = Seen {
+            start,
+            request_bytes: req_bytes,
+            logged,
+            authority: host_raw,
         };
-        gw.metrics.record_request(
-            &key,
-            RequestSample {
-                seconds: elapsed.as_secs_f64(),
-                request_bytes: req_bytes,
-                response_bytes: resp_bytes,
-            },
-        );
-        if retries > 0 {
-            gw.metrics
-                .retries
-                .get_or_create(&key.labels())
-                .inc_by(u64::from(retries));
-        }
-        if let Some((method, path)) = logged {
-            let service = key
-                .service
-                .map(|(n, ns)| format!("{n}.{ns}"))
-                .unwrap_or_default();
-            tracing::info!(
-                target: "ferry::access",
-                direction = conn.direction.name(),
-                client = %conn.remote,
-                method = %method,
-                authority = %host_raw,
-                path = %path,
-                status,
-                route = %route,
-                destination_service = %service,
-                destination_subset = %key.subset,
-                retries,
-                request_bytes = req_bytes,
-                response_bytes = resp_bytes,
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
-                "access"
-            );
-        }
-        (resp, raw)
+        record(&gw, &conn, &routed, seen);
+        (routed.response, routed.raw)
     }
 }
 
-/// The answer and its pass-through fields, the route's name, the
-/// destination chosen and the retries made.
-type Routed<'a> = (
-    Response<Body>,
-    Option<RawFields>,
-    &'a str,
-    Option<&'a Destination>,
-    u32,
-);
+/// What [`route`] did, for the client and for the metrics and access log.
+pub(super) struct Routed<'a> {
+    pub response: Response<Body>,
+    /// The upstream's pass-through fields (`h1::fields`), if any.
+    pub raw: Option<RawFields>,
+    /// The matched rule's name ("" when none matched).
+    pub route: &'a str,
+    /// The destination chosen, once the rule forwards.
+    pub dest: Option<&'a Destination>,
+    pub retries: u32,
+}
 
+impl<'a> Routed<'a> {
+    /// An answer made here, not by an upstream.
+    fn local(response: Response<Body>, route: &'a str, dest: Option<&'a Destination>) -> Self {
+        Self {
+            response,
+            raw: None,
+            route,
+            dest,
+            retries: 0,
+        }
+    }
+}
+
+/// Routes one request: selects the rule, answers locally (CORS preflight,
+/// directResponse, redirect, injected abort) or forwards to a weighted
+/// destination (delay, body, mirrors, retries and timeouts), then applies
+/// the rule's response operations.
 #[allow(clippy::manual_async_fn)] // an async block: see the `proxy` module docs
 fn route<'a>(
     gw: Arc<Inner>,
@@ -164,143 +139,45 @@ fn route<'a>(
 ) -> impl Future<Output = Routed<'a>> {
     async move {
         let host = select::normalize_host(host_raw);
-        let rules: &'a [Rule] = match &conn.direction {
-            Direction::North => match select::virtual_host(table, &host) {
-                Some(v) => &v.rules,
-                None => {
-                    return (
-                        text(404, format!("no route for host {host}\n")),
-                        None,
-                        "",
-                        None,
-                        0,
-                    );
-                }
-            },
-            Direction::Mesh { service, .. } => match table.mesh.get(service) {
-                Some(r) => r,
-                None => fallback.map(std::slice::from_ref).unwrap_or_default(),
-            },
+        let (rule, matched) = match select_rule(table, fallback, &conn, &req, &host) {
+            Ok(x) => x,
+            Err(r) => return Routed::local(r, "", None),
         };
-        let source_labels = match &conn.direction {
-            Direction::Mesh { source, .. } => Some(&source.labels),
-            Direction::North => None,
-        };
-        let view = RequestView {
-            host: &host,
-            path: req.uri().path(),
-            query: req.uri().query(),
-            method: req.method().as_str(),
-            scheme: conn.scheme,
-            port: conn.local_port,
-            headers: req.headers(),
-            source_labels,
-        };
-        let Some((mut rule, mut matched)) = select::first_rule(rules, &view) else {
-            return (text(404, "no matching route\n"), None, "", None, 0);
-        };
-        // An Ingress or HTTPRoute sending to a Service with mesh rules: those
-        // rules apply next, as for an ingress controller inside the mesh.
-        if rule.chain_mesh
-            && let Action::Forward(f) = &rule.action
-            && f.destinations.len() == 1
-            && f.rewrite.path.is_none()
-            && let Some(mesh_rules) = table.mesh.get(&f.destinations[0].dest.service)
-        {
-            match select::first_rule(mesh_rules, &view) {
-                Some((r, m)) => (rule, matched) = (r, m),
-                None => return (text(404, "no matching route\n"), None, "", None, 0),
-            }
-        }
         let name = rule.name.as_str();
         if let Some(cors) = &rule.cors
             && let Some(r) = respond::preflight(cors, req.method(), req.headers())
         {
-            return (r, None, name, None, 0);
+            return Routed::local(r, name, None);
         }
-        let origin = req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        // Local answers have no pass-through fields (`raw` is None).
-        let finish = |mut r: Response<Body>,
-                      mut raw: Option<RawFields>,
-                      extra: Option<&WeightedDestination>| {
-            if !rule.response_headers.is_empty()
-                || extra.is_some_and(|wd| !wd.response_headers.is_empty())
-                || rule.cors.is_some()
-            {
-                // The operations see (and may change) the upstream's fields.
-                fields::materialize(&mut r, raw.take());
-            }
-            respond::apply_ops(r.headers_mut(), &rule.response_headers);
-            if let Some(wd) = extra {
-                respond::apply_ops(r.headers_mut(), &wd.response_headers);
-            }
-            if let Some(cors) = &rule.cors {
-                respond::cors_response(cors, origin.as_deref(), r.headers_mut());
-            }
-            (r, raw)
-        };
-        let fwd = match &rule.action {
-            Action::Direct { status, body } => {
-                let (r, raw) = finish(text(*status, body.clone()), None, None);
-                return (r, raw, name, None, 0);
-            }
-            Action::Redirect(r) => {
-                let port = host_raw.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
-                let resp = respond::redirect(
-                    r,
-                    conn.scheme,
-                    &host,
-                    port,
-                    req.uri().path(),
-                    req.uri().query(),
-                    matched.as_deref(),
-                );
-                let (r, raw) = finish(resp, None, None);
-                return (r, raw, name, None, 0);
-            }
-            Action::Forward(f) => f,
+        let finish = Finish::new(rule, &req);
+        let fwd = match forward_or_answer(rule, &conn, &req, &host, host_raw, matched.as_deref()) {
+            Ok(f) => f,
+            Err(r) => return Routed::local(finish.local(r, None), name, None),
         };
         let Some(wd) = select::pick_weighted(&fwd.destinations, fastrand::f64()) else {
-            return (
-                text(500, "no destination has weight\n"),
-                None,
-                name,
-                None,
-                0,
-            );
+            return Routed::local(text(500, "no destination has weight\n"), name, None);
         };
         let dest = Some(&wd.dest);
         // Faults (Istio: with faults, retries and timeouts are off).
-        if let Some((delay, pct)) = fwd.fault.delay
-            && select::hit(pct, fastrand::f64())
-        {
-            count_fault(&gw, name, "delay");
+        if let Some(delay) = fault_delay(&gw, name, fwd) {
             tokio::time::sleep(delay).await;
         }
-        if let Some((status, pct)) = fwd.fault.abort
-            && select::hit(pct, fastrand::f64())
-        {
-            count_fault(&gw, name, "abort");
-            let (r, raw) = finish(text(status, "fault filter abort"), None, Some(wd));
-            return (r, raw, name, dest, 0);
+        if let Some(status) = fault_abort(&gw, name, fwd) {
+            let r = finish.local(text(status, "fault filter abort"), Some(wd));
+            return Routed::local(r, name, dest);
         }
-        let upgrade = req.headers().contains_key(header::UPGRADE);
-        let on_upgrade = upgrade.then(|| DownstreamUpgrade::of(&mut req));
+        let on_upgrade = DownstreamUpgrade::of(&mut req);
         let (head, body) =
             match prepare(&gw, &conn, req, rule, fwd, wd, matched.as_deref(), host_raw) {
                 Ok(x) => x,
-                Err(r) => return (r, None, name, dest, 0),
+                Err(r) => return Routed::local(r, name, dest),
             };
         let body = match body {
             Ok(b) => b,
             // Boxed: rare, and this future stays small without it.
             Err(b) => match Box::pin(collect(b)).await {
                 Ok(b) => b,
-                Err(r) => return (r, None, name, dest, 0),
+                Err(r) => return Routed::local(r, name, dest),
             },
         };
         mirror(&gw, table, name, fwd, &head, &body);
@@ -311,85 +188,194 @@ fn route<'a>(
         };
         let client = Some(&conn.info);
         let answer = Box::pin(gw.send(table, &wd.dest, head, body, &retry, timeout, client)).await;
-        match answer {
-            Err(f) => {
-                let (status, msg) = f.answer();
-                let (r, raw) = finish(text(status, msg), None, Some(wd));
-                (r, raw, name, dest, 0)
-            }
-            Ok(a) => {
-                let retries = a.retries;
-                let mut resp = a.response;
-                if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
-                    && let Some(down) = on_upgrade
-                {
-                    let up = hyper::upgrade::on(&mut resp);
-                    tokio::spawn(async move {
-                        let Ok(up) = up.await else { return };
-                        let mut up = hyper_util::rt::TokioIo::new(up);
-                        let _ = match down {
-                            DownstreamUpgrade::Own(rx) => match rx.await {
-                                Ok(mut down) => {
-                                    tokio::io::copy_bidirectional(&mut down, &mut up).await
-                                }
-                                Err(_) => return,
-                            },
-                            DownstreamUpgrade::Hyper(on) => match on.await {
-                                Ok(down) => {
-                                    let mut down = hyper_util::rt::TokioIo::new(down);
-                                    tokio::io::copy_bidirectional(&mut down, &mut up).await
-                                }
-                                Err(_) => return,
-                            },
-                        };
-                    });
-                    let (parts, _) = resp.into_parts();
-                    let r = Response::from_parts(
-                        parts,
-                        http_body_util::Empty::new()
-                            .map_err(|e| match e {})
-                            .boxed_unsync(),
-                    );
-                    return (r, None, name, dest, retries);
-                }
-                respond::strip_hop_by_hop(resp.headers_mut(), false);
-                let (r, raw) = finish(resp, a.raw, Some(wd));
-                (r, raw, name, dest, retries)
-            }
+        answered(answer, on_upgrade, &finish, wd, name)
+    }
+}
+
+/// Which rule answers: among the virtual host's rules (north-south) or the
+/// mesh Service's (else `fallback`), the first that matches; for an Ingress
+/// or HTTPRoute sending to a Service with mesh rules, the first of those
+/// that matches (as for an ingress controller inside the mesh). With the
+/// rule comes the path its match consumed (for prefix rewrites); without
+/// one, the `404` to send.
+fn select_rule<'a>(
+    table: &'a RouteTable,
+    fallback: Option<&'a Rule>,
+    conn: &ConnState,
+    req: &Request<RequestBody>,
+    host: &str,
+) -> Result<(&'a Rule, Option<Cow<'a, str>>), Response<Body>> {
+    let rules: &'a [Rule] = match &conn.direction {
+        Direction::North => match select::virtual_host(table, host) {
+            Some(v) => &v.rules,
+            None => return Err(text(404, format!("no route for host {host}\n"))),
+        },
+        Direction::Mesh { service, .. } => match table.mesh.get(service) {
+            Some(r) => r,
+            None => fallback.map(std::slice::from_ref).unwrap_or_default(),
+        },
+    };
+    let source_labels = match &conn.direction {
+        Direction::Mesh { source, .. } => Some(&source.labels),
+        Direction::North => None,
+    };
+    let view = RequestView {
+        host,
+        path: req.uri().path(),
+        query: req.uri().query(),
+        method: req.method().as_str(),
+        scheme: conn.scheme,
+        port: conn.local_port,
+        headers: req.headers(),
+        source_labels,
+    };
+    let no_match = || text(404, "no matching route\n");
+    let (rule, matched) = select::first_rule(rules, &view).ok_or_else(no_match)?;
+    if rule.chain_mesh
+        && let Action::Forward(f) = &rule.action
+        && f.destinations.len() == 1
+        && f.rewrite.path.is_none()
+        && let Some(mesh_rules) = table.mesh.get(&f.destinations[0].dest.service)
+    {
+        return select::first_rule(mesh_rules, &view).ok_or_else(no_match);
+    }
+    Ok((rule, matched))
+}
+
+/// The rule's forwarding, or the answer it gives itself (directResponse,
+/// redirect).
+fn forward_or_answer<'a>(
+    rule: &'a Rule,
+    conn: &ConnState,
+    req: &Request<RequestBody>,
+    host: &str,
+    host_raw: &str,
+    matched: Option<&str>,
+) -> Result<&'a Forward, Response<Body>> {
+    match &rule.action {
+        Action::Forward(f) => Ok(f),
+        Action::Direct { status, body } => Err(text(*status, body.clone())),
+        Action::Redirect(r) => {
+            let port = host_raw.rsplit_once(':').and_then(|(_, p)| p.parse().ok());
+            Err(respond::redirect(
+                r,
+                conn.scheme,
+                host,
+                port,
+                req.uri().path(),
+                req.uri().query(),
+                matched,
+            ))
         }
     }
 }
 
-/// Where the client's side of an upgraded connection comes from: ferry's
-/// HTTP/1.1 server hands its stream over after the `101`; hyper (TLS
-/// connections) has its own.
-enum DownstreamUpgrade {
-    Own(tokio::sync::oneshot::Receiver<Upgraded>),
-    Hyper(hyper::upgrade::OnUpgrade),
+/// The injected delay, when the forward has one and this request is hit
+/// (counted).
+fn fault_delay(gw: &Inner, route: &str, fwd: &Forward) -> Option<Duration> {
+    let (delay, pct) = fwd.fault.delay?;
+    select::hit(pct, fastrand::f64()).then(|| {
+        count_fault(gw, route, "delay");
+        delay
+    })
 }
 
-impl DownstreamUpgrade {
-    fn of(req: &mut Request<RequestBody>) -> Self {
-        match req
-            .extensions_mut()
-            .remove::<OnUpgrade>()
-            .and_then(|o| o.take())
+/// The injected abort's status, when the forward has one and this request
+/// is hit (counted).
+fn fault_abort(gw: &Inner, route: &str, fwd: &Forward) -> Option<u16> {
+    let (status, pct) = fwd.fault.abort?;
+    select::hit(pct, fastrand::f64()).then(|| {
+        count_fault(gw, route, "abort");
+        status
+    })
+}
+
+/// The upstream's answer as the client gets it: a failure's text, a `101`
+/// whose streams are spliced (`upgrade`), or the response with hop-by-hop
+/// fields stripped; all but the `101` with the rule's response operations.
+fn answered<'a>(
+    answer: Result<Answer, Failure>,
+    on_upgrade: Option<DownstreamUpgrade>,
+    finish: &Finish<'_>,
+    wd: &'a WeightedDestination,
+    name: &'a str,
+) -> Routed<'a> {
+    let dest = Some(&wd.dest);
+    let a = match answer {
+        Err(f) => {
+            let (status, msg) = f.answer();
+            return Routed::local(finish.local(text(status, msg), Some(wd)), name, dest);
+        }
+        Ok(a) => a,
+    };
+    let mut resp = a.response;
+    if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
+        && let Some(down) = on_upgrade
+    {
+        let r = upgrade::splice(resp, down);
+        return Routed {
+            retries: a.retries,
+            ..Routed::local(r, name, dest)
+        };
+    }
+    respond::strip_hop_by_hop(resp.headers_mut(), false);
+    let (response, raw) = finish.apply(resp, a.raw, Some(wd));
+    Routed {
+        response,
+        raw,
+        route: name,
+        dest,
+        retries: a.retries,
+    }
+}
+
+/// What every answer of a matched rule but a preflight and a `101` gets:
+/// the rule's response header operations (and the destination's), and CORS
+/// headers for the request's origin.
+struct Finish<'a> {
+    rule: &'a Rule,
+    origin: Option<String>,
+}
+
+impl<'a> Finish<'a> {
+    fn new(rule: &'a Rule, req: &Request<RequestBody>) -> Self {
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Self { rule, origin }
+    }
+
+    /// Applies to `r` and its pass-through fields `raw`.
+    fn apply(
+        &self,
+        mut r: Response<Body>,
+        mut raw: Option<RawFields>,
+        extra: Option<&WeightedDestination>,
+    ) -> (Response<Body>, Option<RawFields>) {
+        let rule = self.rule;
+        if !rule.response_headers.is_empty()
+            || extra.is_some_and(|wd| !wd.response_headers.is_empty())
+            || rule.cors.is_some()
         {
-            Some(rx) => DownstreamUpgrade::Own(rx),
-            None => DownstreamUpgrade::Hyper(hyper::upgrade::on(req)),
+            // The operations see (and may change) the upstream's fields.
+            fields::materialize(&mut r, raw.take());
         }
+        respond::apply_ops(r.headers_mut(), &rule.response_headers);
+        if let Some(wd) = extra {
+            respond::apply_ops(r.headers_mut(), &wd.response_headers);
+        }
+        if let Some(cors) = &rule.cors {
+            respond::cors_response(cors, self.origin.as_deref(), r.headers_mut());
+        }
+        (r, raw)
     }
-}
 
-/// Counts an injected fault (`delay` or `abort`) of `route`.
-fn count_fault(gw: &Inner, route: &str, fault: &str) {
-    gw.metrics
-        .faults
-        .get_or_create(&FaultLabels {
-            route: route.to_string(),
-            fault: fault.to_string(),
-        })
-        .inc();
+    /// Applies to a local answer (which has no pass-through fields).
+    fn local(&self, r: Response<Body>, extra: Option<&WeightedDestination>) -> Response<Body> {
+        self.apply(r, None, extra).0
+    }
 }
 
 fn default_mesh_rule(service: &ferry_core::mesh::ServiceKey, port: u16) -> Rule {

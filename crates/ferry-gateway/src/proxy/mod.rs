@@ -1,11 +1,13 @@
 //! The gateway as a running thing: the current route table and Service
 //! snapshot (both swapped atomically, so in-flight requests finish on the
 //! configuration they started with), upstream clients, per-destination
-//! load-balancing state and metrics. `server` accepts connections (`downstream`
-//! serves plain HTTP/1.1 ones), `handler` runs the request pipeline
-//! (`outbound` builds what it sends), `upstream` picks endpoints and
-//! retries (`resolve` builds their authorities once per Service snapshot),
-//! `respond` builds local answers.
+//! load-balancing state and metrics. `server` accepts connections
+//! (`downstream` serves plain HTTP/1.1 ones), `handler` runs the request
+//! pipeline (`outbound` builds what it sends, `upgrade` splices upgraded
+//! connections, `access` records metrics and the access log), `upstream`
+//! picks endpoints and retries (`resolve` builds their authorities once per
+//! Service snapshot), `respond` builds local answers; `types` holds what
+//! several of them share.
 //!
 //! **Futures on the request path.** The steps of one request (`Conn::exchange`,
 //! `handle_raw`, `route`, `send`, `tries`, `try_once`) are functions that
@@ -16,6 +18,7 @@
 //! 3,056 to 1,696 bytes, `send`'s from 2,400 to 1,960, and a proxied request
 //! calls `memmove` 27 times (7.9 KB) instead of 38 (10.7 KB).
 
+mod access;
 mod client;
 mod downstream;
 #[doc(hidden)]
@@ -26,10 +29,12 @@ mod outbound;
 mod resolve;
 mod respond;
 mod server;
+mod types;
+mod upgrade;
 mod upstream;
 
-pub use client::{Body, BoxError, HostDialer};
-pub use server::ConnInfo;
+pub use client::HostDialer;
+pub use types::{Body, BoxError, ConnInfo};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,6 +44,7 @@ use arc_swap::ArcSwap;
 use ferry_core::error::Problems;
 use ferry_core::mesh::{ServiceSnapshot, SharedDialer};
 use ferry_core::objects::StoredObject;
+use ferry_core::sync::MutexExt;
 use tokio::sync::watch;
 
 use crate::lb::Cluster;
@@ -90,6 +96,8 @@ pub(crate) struct Inner {
     /// Per destination (looked up per request: foldhash, not SipHash).
     pub clusters: Mutex<HashMap<Destination, Arc<Cluster>, foldhash::fast::RandomState>>,
     pub clients: client::Clients,
+    /// Idle connections of the inline HTTP/1.1 exchange (`h1`).
+    pub pool: Arc<h1::Pool>,
     pub targets: Arc<client::Targets>,
     pub metrics: Metrics,
     pub config: GatewayConfig,
@@ -112,10 +120,11 @@ impl Gateway {
             connect_timeout: config.connect_timeout,
         };
         let clients = client::Clients::new(connector);
+        let pool = Arc::new(h1::Pool::new(128, Duration::from_secs(60)));
         let initial = resolve::Resolved::new(
             Arc::new(services.borrow_and_update().clone()),
             &targets,
-            &clients.inline,
+            &pool,
         );
         let inner = Arc::new(Inner {
             table: ArcSwap::from_pointee(RouteTable::default()),
@@ -123,6 +132,7 @@ impl Gateway {
             objects: Mutex::new(Vec::new()),
             clusters: Mutex::new(HashMap::default()),
             clients,
+            pool,
             targets,
             metrics: Metrics::default(),
             config,
@@ -134,8 +144,7 @@ impl Gateway {
             while services.changed().await.is_ok() {
                 let snap = services.borrow_and_update().clone();
                 let Some(inner) = weak.upgrade() else { break };
-                let resolved =
-                    resolve::Resolved::new(Arc::new(snap), &inner.targets, &inner.clients.inline);
+                let resolved = resolve::Resolved::new(Arc::new(snap), &inner.targets, &inner.pool);
                 inner.services.store(Arc::new(resolved));
             }
         });
@@ -157,9 +166,9 @@ impl Gateway {
     pub fn apply(&self, objects: Vec<Arc<StoredObject>>) -> Result<(), Problems> {
         let table = crate::compile::compile(&objects)?;
         // Destination state follows the new policies (limits, outlier settings).
-        self.inner.clusters.lock().expect("clusters lock").clear();
+        self.inner.clusters.lock_or_recover().clear();
         self.inner.table.store(Arc::new(table));
-        *self.inner.objects.lock().expect("objects lock") = objects;
+        *self.inner.objects.lock_or_recover() = objects;
         self.reload_tls();
         Ok(())
     }
@@ -167,7 +176,7 @@ impl Gateway {
     /// Where TLS Secrets are read from; reloads certificates now and every
     /// 10 s after (Secrets may be applied after the routes naming them).
     pub fn set_secret_source(&self, source: Arc<dyn crate::tls::SecretSource>) {
-        *self.inner.secrets.lock().expect("secrets lock") = Some(source);
+        *self.inner.secrets.lock_or_recover() = Some(source);
         self.reload_tls();
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
@@ -181,7 +190,7 @@ impl Gateway {
 
     /// Re-reads the TLS Secrets the table names (after a Secret changed).
     pub fn reload_tls(&self) {
-        let source = self.inner.secrets.lock().expect("secrets lock").clone();
+        let source = self.inner.secrets.lock_or_recover().clone();
         let table = self.inner.table.load();
         let cfg = source.and_then(|s| crate::tls::server_config(&table.tls, s.as_ref()));
         self.inner.tls.store(Arc::new(cfg));

@@ -15,11 +15,9 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 
 use super::Inner;
-use super::client::Body;
 use super::downstream::RequestBody;
 use super::respond::{self, text};
-use super::server::{ConnInfo, ConnState};
-use super::upstream::{Head, ReqBody};
+use super::types::{Body, ConnInfo, ConnState, Head, ReqBody};
 use crate::metrics::MirrorLabels;
 use crate::select;
 use crate::table::{

@@ -16,63 +16,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::downstream::RequestBody;
+use super::types::{ConnInfo, ConnState, Direction};
 use super::{Gateway, handler};
 
 /// What an h2c connection starts with.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Where traffic on a connection comes from.
-#[derive(Debug, Clone)]
-pub enum Direction {
-    North,
-    Mesh {
-        service: ServiceKey,
-        port: u16,
-        source: SourcePod,
-    },
-}
-
-impl Direction {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Direction::North => "north",
-            Direction::Mesh { .. } => "mesh",
-        }
-    }
-}
-
-/// Facts about one downstream connection.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    pub direction: Direction,
-    pub remote: SocketAddr,
-    pub local_port: u16,
-    pub scheme: &'static str,
-}
-
-/// One downstream connection as its requests see it.
-#[derive(Debug)]
-pub struct ConnState {
-    pub info: ConnInfo,
-    /// The client's address as an `X-Forwarded-For` element, formatted once.
-    pub client_ip: http::HeaderValue,
-}
-
-impl ConnState {
-    pub fn new(info: ConnInfo) -> Self {
-        let client_ip = http::HeaderValue::try_from(info.remote.ip().to_string())
-            .expect("an IP address is a valid header value");
-        Self { info, client_ip }
-    }
-}
-
-impl std::ops::Deref for ConnState {
-    type Target = ConnInfo;
-
-    fn deref(&self) -> &ConnInfo {
-        &self.info
-    }
-}
 
 impl Gateway {
     /// Serves north-south traffic on `listener` until `shutdown`; open

@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferry_core::mesh::Endpoint;
+use ferry_core::sync::MutexExt;
 use http::header;
-use http::uri::{PathAndQuery, Scheme};
-use http::{HeaderMap, Method, Request, Response, Uri, Version};
+use http::uri::Scheme;
+use http::{Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Full};
 
 use super::Inner;
-use super::client::{Body, BoxError};
 use super::h1;
 use super::h1::fields::RawFields;
-use super::server::ConnInfo;
+use super::types::{Body, BoxError, ConnInfo, Head, ReqBody};
 use crate::lb::{Cluster, Outcome};
 use crate::table::{Destination, RetryPolicy, RouteTable, TrafficPolicy};
 
@@ -57,22 +57,6 @@ impl Failure {
     }
 }
 
-/// The request body: replayable bytes, or a stream usable once.
-#[derive(Debug)]
-pub enum ReqBody {
-    Buffered(Bytes),
-    Stream(Option<Body>),
-}
-
-/// A request head to send (possibly several times).
-#[derive(Debug, Clone)]
-pub struct Head {
-    pub method: Method,
-    pub path_and_query: PathAndQuery,
-    pub headers: HeaderMap,
-    pub grpc: bool,
-}
-
 /// What came back, with the endpoint that answered.
 #[derive(Debug)]
 pub struct Answer {
@@ -101,7 +85,7 @@ impl Inner {
     }
 
     fn cluster(&self, dest: &Destination, policy: &TrafficPolicy) -> Arc<Cluster> {
-        let mut map = self.clusters.lock().expect("clusters lock");
+        let mut map = self.clusters.lock_or_recover();
         if let Some(c) = map.get(dest) {
             return c.clone();
         }

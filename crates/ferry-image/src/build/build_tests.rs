@@ -1,6 +1,7 @@
 use super::*;
 use crate::rootfs::RootfsCache;
 use crate::unpack::UnpackOptions;
+use std::collections::HashMap;
 
 #[test]
 fn busybox_httpd_image_is_deterministic_and_unpacks() {

@@ -1,8 +1,10 @@
-//! Deterministic layer tars: entries sorted by path, owner root, a fixed
-//! mtime, no user or group names, so the same input always gives the same
-//! bytes and therefore the same digest. The tar is hashed (the `diffID`)
-//! and compressed (gzip, zstd or none) and hashed again (the blob digest)
-//! in one streaming pass into the store.
+//! Deterministic layer tars: entries sorted by path, a fixed mtime,
+//! numeric owners only (root unless an entry says otherwise), `.wh.<name>`
+//! files for deletions, so the same input always gives the same bytes and
+//! therefore the same digest. The tar is hashed (the `diffID`) and
+//! compressed (gzip, zstd or none) and hashed again (the blob digest) in one
+//! streaming pass into the store. Both `ferry image build` and the
+//! Dockerfile builder (`ferry-build`) write their layers here.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -24,6 +26,9 @@ pub const FIXED_MTIME: u64 = 0;
 pub enum Compression {
     #[default]
     Gzip,
+    /// gzip at its fastest level: build steps write a layer per step, where
+    /// CPU time matters more than a few percent of size.
+    GzipFast,
     Zstd,
     None,
 }
@@ -31,7 +36,7 @@ pub enum Compression {
 impl Compression {
     fn media_type(self) -> MediaType {
         match self {
-            Compression::Gzip => MediaType::ImageLayerGzip,
+            Compression::Gzip | Compression::GzipFast => MediaType::ImageLayerGzip,
             Compression::Zstd => MediaType::ImageLayerZstd,
             Compression::None => MediaType::ImageLayer,
         }
@@ -57,13 +62,41 @@ pub enum Entry {
     Symlink {
         target: String,
     },
+    /// Deletes the path from lower layers: written as `.wh.<name>`, owned
+    /// by root, mode 0644.
+    Whiteout,
 }
 
-/// A layer being assembled: paths (absolute inside the image) to entries.
-/// Parent directories are added automatically (mode 0755).
+impl Entry {
+    /// The permission bits the tar header carries (0777 for symlinks, 0
+    /// for whiteouts, whose header is fixed when written).
+    pub fn mode(&self) -> u32 {
+        match self {
+            Entry::Dir { mode } | Entry::File { mode, .. } | Entry::Data { mode, .. } => *mode,
+            Entry::Symlink { .. } => 0o777,
+            Entry::Whiteout => 0,
+        }
+    }
+}
+
+/// The numeric owner of an entry; no user or group names are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Owner {
+    /// uid 0, gid 0.
+    pub const ROOT: Owner = Owner { uid: 0, gid: 0 };
+}
+
+/// A layer being assembled: paths (absolute inside the image) to entries
+/// and their owners. [`Layer::insert`] adds missing parent directories
+/// (root, mode 0755); [`Layer::put`] adds exactly one entry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Layer {
-    entries: BTreeMap<String, Entry>,
+    entries: BTreeMap<String, (Entry, Owner)>,
 }
 
 /// A layer written to the store.
@@ -91,18 +124,44 @@ impl Layer {
         self.entries.is_empty()
     }
 
-    /// Adds `entry` at `path` (an image path like `/bin/sh`).
+    /// Adds `entry` at `path` (an image path like `/bin/sh`), owned by
+    /// root, and its missing parent directories.
     pub fn insert(&mut self, path: &str, entry: Entry) -> Result<()> {
         let key = normalize(path)?;
         let mut parent = Path::new(&key).parent();
         while let Some(p) = parent.filter(|p| !p.as_os_str().is_empty()) {
             self.entries
                 .entry(p.to_string_lossy().into_owned())
-                .or_insert(Entry::Dir { mode: 0o755 });
+                .or_insert((Entry::Dir { mode: 0o755 }, Owner::ROOT));
             parent = p.parent();
         }
-        self.entries.insert(key, entry);
+        self.entries.insert(key, (entry, Owner::ROOT));
         Ok(())
+    }
+
+    /// Adds (or replaces) exactly the entry at `path`, owned by `owner`,
+    /// without parent directories: for layers whose parents come from
+    /// lower layers or keep their own metadata (a build step's diff).
+    pub fn put(&mut self, path: &str, entry: Entry, owner: Owner) -> Result<()> {
+        self.entries.insert(normalize(path)?, (entry, owner));
+        Ok(())
+    }
+
+    /// True when the layer has an entry at `path` (normalised like
+    /// [`Layer::insert`]).
+    pub fn contains(&self, path: &str) -> bool {
+        normalize(path).is_ok_and(|k| self.entries.contains_key(&k))
+    }
+
+    /// The entry at `path` and its owner.
+    pub fn get(&self, path: &str) -> Option<(&Entry, Owner)> {
+        let (e, o) = self.entries.get(&normalize(path).ok()?)?;
+        Some((e, *o))
+    }
+
+    /// Entries in tar order: `(path without leading /, entry, owner)`.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Entry, Owner)> {
+        self.entries.iter().map(|(p, (e, o))| (p.as_str(), e, *o))
     }
 
     /// Adds a host file at `dest`, keeping its permission bits. Symlinks
@@ -175,8 +234,13 @@ impl Layer {
         let file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         let outer = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, file));
         let result = match compression {
-            Compression::Gzip => {
-                let enc = flate2::write::GzEncoder::new(outer, flate2::Compression::default());
+            Compression::Gzip | Compression::GzipFast => {
+                let level = if compression == Compression::GzipFast {
+                    flate2::Compression::fast()
+                } else {
+                    flate2::Compression::default()
+                };
+                let enc = flate2::write::GzEncoder::new(outer, level);
                 self.write_tar(enc)
                     .and_then(|(enc, diff_id)| Ok((enc.finish()?, diff_id)))
             }
@@ -203,41 +267,60 @@ impl Layer {
 
     fn write_tar<W: Write>(&self, out: W) -> io::Result<(W, String)> {
         let mut tar = tar::Builder::new(HashingWriter::new(out));
-        for (path, entry) in &self.entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_mtime(FIXED_MTIME);
-            h.set_uid(0);
-            h.set_gid(0);
-            match entry {
-                Entry::Dir { mode } => {
-                    h.set_entry_type(tar::EntryType::Directory);
-                    h.set_mode(*mode);
-                    h.set_size(0);
-                    tar.append_data(&mut h, format!("{path}/"), io::empty())?;
-                }
-                Entry::File { source, mode } => {
-                    let f = File::open(source)?;
-                    h.set_entry_type(tar::EntryType::Regular);
-                    h.set_mode(*mode);
-                    h.set_size(f.metadata()?.len());
-                    tar.append_data(&mut h, path, f)?;
-                }
-                Entry::Data { data, mode } => {
-                    h.set_entry_type(tar::EntryType::Regular);
-                    h.set_mode(*mode);
-                    h.set_size(data.len() as u64);
-                    tar.append_data(&mut h, path, data.as_slice())?;
-                }
-                Entry::Symlink { target } => {
-                    h.set_entry_type(tar::EntryType::Symlink);
-                    h.set_mode(0o777);
-                    h.set_size(0);
-                    tar.append_link(&mut h, path, target)?;
-                }
-            }
+        for (path, (entry, owner)) in &self.entries {
+            append(&mut tar, path, entry, *owner)?;
         }
         let (out, diff_id, _) = tar.into_inner()?.finish();
         Ok((out, diff_id))
+    }
+}
+
+/// Appends one entry with a fixed mtime and numeric owner.
+fn append<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &str,
+    entry: &Entry,
+    owner: Owner,
+) -> io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_mtime(FIXED_MTIME);
+    h.set_uid(owner.uid.into());
+    h.set_gid(owner.gid.into());
+    h.set_mode(entry.mode());
+    match entry {
+        Entry::Dir { .. } => {
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_size(0);
+            tar.append_data(&mut h, format!("{path}/"), io::empty())
+        }
+        Entry::File { source, .. } => {
+            let f = File::open(source)?;
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(f.metadata()?.len());
+            tar.append_data(&mut h, path, f)
+        }
+        Entry::Data { data, .. } => {
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(data.len() as u64);
+            tar.append_data(&mut h, path, data.as_slice())
+        }
+        Entry::Symlink { target } => {
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            tar.append_link(&mut h, path, target)
+        }
+        Entry::Whiteout => {
+            let (dir, name) = match path.rsplit_once('/') {
+                Some((d, n)) => (format!("{d}/"), n),
+                None => (String::new(), path),
+            };
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_size(0);
+            tar.append_data(&mut h, format!("{dir}.wh.{name}"), io::empty())
+        }
     }
 }
 
@@ -286,5 +369,87 @@ mod tests {
         assert_eq!(plain.descriptor.digest().to_string(), one.diff_id);
         assert!(normalize("/a/../b").is_err());
         assert_eq!(normalize("//a/./b/").unwrap(), "a/b");
+    }
+
+    /// Owners and whiteouts (what a Dockerfile step's layer needs) reach
+    /// the tar headers and take effect when the layer is unpacked.
+    #[test]
+    fn owners_and_whiteouts_are_written_and_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("store")).unwrap();
+        let mut lower = Layer::new();
+        for p in ["/etc/gone", "/etc/kept", "/top"] {
+            let data = p.as_bytes().to_vec();
+            lower.insert(p, Entry::Data { data, mode: 0o644 }).unwrap();
+        }
+        let app = Owner {
+            uid: 1000,
+            gid: 1001,
+        };
+        let mut upper = Layer::new();
+        upper.put("app", Entry::Dir { mode: 0o750 }, app).unwrap();
+        let data = b"x".to_vec();
+        upper
+            .put("app/f", Entry::Data { data, mode: 0o600 }, app)
+            .unwrap();
+        let target = "f".to_string();
+        upper.put("app/l", Entry::Symlink { target }, app).unwrap();
+        upper.put("etc/gone", Entry::Whiteout, app).unwrap();
+        upper.put("top", Entry::Whiteout, Owner::ROOT).unwrap();
+        assert!(!upper.contains("etc"), "put adds no parents");
+        assert_eq!(upper.get("/app/f").unwrap().1, app);
+
+        let fast = upper.write(&store, Compression::GzipFast).unwrap();
+        let bytes = store.read_blob(fast.descriptor.digest().as_ref()).unwrap();
+        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+        let headers: Vec<(String, u64, u64, u32)> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                let path = e.path().unwrap().to_string_lossy().into_owned();
+                (path, h.uid().unwrap(), h.gid().unwrap(), h.mode().unwrap())
+            })
+            .collect();
+        let want = [
+            ("app/", 1000, 1001, 0o750),
+            ("app/f", 1000, 1001, 0o600),
+            ("app/l", 1000, 1001, 0o777),
+            ("etc/.wh.gone", 0, 0, 0o644),
+            (".wh.top", 0, 0, 0o644),
+        ];
+        let want: Vec<(String, u64, u64, u32)> = want
+            .iter()
+            .map(|(p, u, g, m)| (p.to_string(), *u, *g, *m))
+            .collect();
+        assert_eq!(headers, want);
+        let default = upper.write(&store, Compression::Gzip).unwrap();
+        assert_eq!(fast.diff_id, default.diff_id, "same tar, other gzip level");
+
+        let root = dir.path().join("root");
+        let opts = crate::unpack::UnpackOptions {
+            allow_devices: false,
+            preserve_ownership: Some(true),
+        };
+        for l in [lower.write(&store, Compression::None).unwrap(), fast] {
+            let digest = l.descriptor.digest().to_string();
+            let blob = File::open(store.blob_path(&digest)).unwrap();
+            crate::unpack::unpack_layer(blob, &root, &digest, Some(&l.diff_id), &opts).unwrap();
+        }
+        assert!(!root.join("etc/gone").exists() && !root.join("top").exists());
+        assert!(root.join("etc/kept").exists());
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(root.join("app/f")).unwrap();
+        if running_as_root() {
+            assert_eq!((meta.uid(), meta.gid()), (1000, 1001));
+        }
+        assert_eq!(meta.mode() & 0o7777, 0o600);
+    }
+
+    fn running_as_root() -> bool {
+        fs::metadata("/proc/self")
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+            .unwrap_or(false)
     }
 }

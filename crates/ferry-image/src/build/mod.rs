@@ -6,21 +6,19 @@
 //! always give the same manifest digest.
 
 pub mod busybox;
+pub mod config;
 pub mod elf;
 pub mod layer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use bytes::Bytes;
-use oci_spec::image::{
-    Arch, ConfigBuilder, Descriptor, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder,
-    ImageManifest, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
-};
+use oci_spec::image::{Descriptor, ImageConfiguration, ImageManifest};
 
-pub use layer::{Compression, Entry, Layer, WrittenLayer};
+pub use config::{ConfigSpec, DEFAULT_PATH, HistoryEntry, WrittenManifest, write_manifest};
+pub use layer::{Compression, Entry, Layer, Owner, WrittenLayer};
 
-use crate::digest;
 use crate::error::{Error, Result};
 use crate::store::Store;
 
@@ -162,32 +160,13 @@ impl ImageBuilder {
             .iter()
             .map(|l| l.write(store, self.compression))
             .collect::<Result<_>>()?;
-        let config = self.config(&written)?;
-        let config_bytes = canonical_json(&config, "image config")?;
-        let config_digest = store.write_blob(&config_bytes)?;
-        let manifest = ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(Descriptor::new(
-                MediaType::ImageConfig,
-                config_bytes.len() as u64,
-                digest::parse(&config_digest)?,
-            ))
-            .layers(
-                written
-                    .iter()
-                    .map(|w| w.descriptor.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .build()
-            .map_err(|e| Error::Build(format!("manifest: {e}")))?;
-        let manifest_bytes = canonical_json(&manifest, "manifest")?;
-        let manifest_digest = store.write_blob(&manifest_bytes)?;
-        let descriptor = Descriptor::new(
-            MediaType::ImageManifest,
-            manifest_bytes.len() as u64,
-            digest::parse(&manifest_digest)?,
-        );
+        let config = self.config(&written).to_oci()?;
+        let layers = written.iter().map(|w| w.descriptor.clone()).collect();
+        let WrittenManifest {
+            descriptor,
+            manifest,
+            bytes,
+        } = write_manifest(store, &config, layers)?;
         if let Some(name) = name {
             store.tag(name, &descriptor)?;
         }
@@ -195,69 +174,27 @@ impl ImageBuilder {
             descriptor,
             manifest,
             config,
-            manifest_bytes: Bytes::from(manifest_bytes),
+            manifest_bytes: Bytes::from(bytes),
         })
     }
 
-    fn config(&self, layers: &[WrittenLayer]) -> Result<ImageConfiguration> {
-        let err = |e: oci_spec::OciSpecError| Error::Build(format!("image config: {e}"));
-        let mut c = ConfigBuilder::default();
-        let mut env = self.env.clone();
-        if !env.iter().any(|e| e.starts_with("PATH=")) {
-            env.insert(
-                0,
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-            );
+    fn config(&self, layers: &[WrittenLayer]) -> ConfigSpec {
+        let history = HistoryEntry {
+            created_by: "ferry image build".into(),
+            empty_layer: false,
+        };
+        ConfigSpec {
+            env: self.env.clone(),
+            entrypoint: self.entrypoint.clone(),
+            cmd: self.cmd.clone(),
+            working_dir: self.working_dir.clone(),
+            user: self.user.clone(),
+            labels: self.labels.clone(),
+            exposed_ports: self.exposed_ports.clone(),
+            history: vec![history; layers.len()],
+            diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
+            ..ConfigSpec::default()
         }
-        c = c.env(env);
-        if let Some(e) = &self.entrypoint {
-            c = c.entrypoint(e.clone());
-        }
-        if let Some(cmd) = &self.cmd {
-            c = c.cmd(cmd.clone());
-        }
-        if !self.exposed_ports.is_empty() {
-            c = c.exposed_ports(self.exposed_ports.clone());
-        }
-        if !self.labels.is_empty() {
-            c = c.labels(
-                self.labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect::<HashMap<_, _>>(),
-            );
-        }
-        if let Some(w) = &self.working_dir {
-            c = c.working_dir(w.clone());
-        }
-        if let Some(u) = &self.user {
-            c = c.user(u.clone());
-        }
-        let history: Vec<_> = layers
-            .iter()
-            .map(|_| {
-                HistoryBuilder::default()
-                    .created(FIXED_CREATED)
-                    .created_by("ferry image build")
-                    .build()
-            })
-            .collect::<std::result::Result<_, _>>()
-            .map_err(err)?;
-        ImageConfigurationBuilder::default()
-            .created(FIXED_CREATED)
-            .architecture(Arch::default())
-            .os(Os::Linux)
-            .config(c.build().map_err(err)?)
-            .rootfs(
-                RootFsBuilder::default()
-                    .typ("layers")
-                    .diff_ids(layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>())
-                    .build()
-                    .map_err(err)?,
-            )
-            .history(history)
-            .build()
-            .map_err(err)
     }
 }
 

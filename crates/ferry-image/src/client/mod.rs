@@ -170,7 +170,11 @@ impl RegistryClient {
     }
 
     fn cached_auth(&self, scope: &str) -> Option<String> {
-        let map = self.inner.auth.lock().expect("auth cache lock");
+        let map = self
+            .inner
+            .auth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(scope).or_else(|| map.get("*basic*")).cloned()
     }
 
@@ -180,7 +184,11 @@ impl RegistryClient {
                 let Some(c) = &self.inner.credentials else {
                     return Ok(());
                 };
-                let mut map = self.inner.auth.lock().expect("auth cache lock");
+                let mut map = self
+                    .inner
+                    .auth
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let value = basic_header(c);
                 map.insert("*basic*".into(), value);
                 return Ok(());

@@ -17,7 +17,6 @@ use super::token::{Claims, Grant};
 use super::{Account, Auth, TOKEN_TTL, now};
 use crate::Registry;
 use crate::error::Error;
-use crate::serve::ClientAddr;
 
 /// Parses `repository:<name>:<a,b>` scopes.
 pub(super) fn parse_scope(scope: &str) -> Option<(String, Vec<String>)> {
@@ -90,7 +89,7 @@ async fn login<'a>(
 /// `GET /token?service=...&scope=repository:<name>:<actions>...`
 pub(crate) async fn token_endpoint(
     State(reg): State<Registry>,
-    client: Option<axum::Extension<ClientAddr>>,
+    client: Option<axum::Extension<ferry_api::ConnInfo>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
@@ -102,7 +101,7 @@ pub(crate) async fn token_endpoint(
         .as_deref()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
-    let ip = client.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.0.ip());
+    let ip = client.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.remote.ip());
     let account = match basic_credentials(&headers) {
         Some((user, secret)) => match login(auth, ip, &user, secret).await {
             Ok(a) => Some(a),

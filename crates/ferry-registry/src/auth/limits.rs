@@ -10,6 +10,7 @@
 //! bucket is empty every Basic login from it gets `429` (a correct password
 //! included, or guessing could go on through the verified-secret cache).
 
+use ferry_core::sync::MutexExt;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -70,7 +71,7 @@ impl LoginLimiter {
     /// Reserves one login attempt for `ip`, or says in how many seconds
     /// the next one is allowed.
     pub fn reserve(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
-        let mut buckets = self.buckets.lock().expect("login limiter lock");
+        let mut buckets = self.buckets.lock_or_recover();
         if buckets.len() >= MAX_TRACKED {
             buckets.retain(|_, b| self.refilled(*b, now).tokens < self.burst);
         }
@@ -96,7 +97,7 @@ impl LoginLimiter {
 
     /// Gives back the attempt a successful login reserved.
     pub fn refund(&self, ip: IpAddr) {
-        let mut buckets = self.buckets.lock().expect("login limiter lock");
+        let mut buckets = self.buckets.lock_or_recover();
         if let Some(b) = buckets.get_mut(&ip) {
             b.tokens = (b.tokens + 1.0).min(self.burst);
         }

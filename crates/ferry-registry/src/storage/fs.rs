@@ -20,7 +20,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use super::uploads::Sessions;
-use super::write::{install, sync_dir, write_synced};
+use super::write::{sync_dir, write_installed};
 use super::{ByteStream, Info, Storage};
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};
@@ -206,8 +206,7 @@ impl Storage for FsStorage {
             if dest.exists() {
                 return Ok(());
             }
-            write_synced(&tmp, &bytes)?;
-            install(&tmp, &dest)
+            write_installed(&tmp, &dest, &bytes)
         })
         .await
     }
@@ -296,11 +295,7 @@ impl Storage for FsStorage {
 
     async fn meta_put(&self, key: &str, value: &[u8]) -> Result<()> {
         let (p, tmp, value) = (self.meta_path(key)?, self.tmp_path(), value.to_vec());
-        blocking(move || {
-            write_synced(&tmp, &value)?;
-            install(&tmp, &p)
-        })
-        .await
+        blocking(move || write_installed(&tmp, &p, &value)).await
     }
 
     async fn meta_delete(&self, key: &str) -> Result<bool> {

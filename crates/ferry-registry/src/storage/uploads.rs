@@ -4,6 +4,7 @@
 //! digest without reading the file back; a session lock orders appends,
 //! status queries and the commit of one upload.
 
+use ferry_core::sync::MutexExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -26,7 +27,7 @@ pub(super) struct Session {
 
 impl FsStorage {
     fn session(&self, id: &str) -> Arc<tokio::sync::Mutex<Session>> {
-        let mut map = self.sessions.lock().expect("sessions lock");
+        let mut map = self.sessions.lock_or_recover();
         map.entry(id.to_string())
             .or_insert_with(|| {
                 Arc::new(tokio::sync::Mutex::new(Session {
@@ -38,7 +39,7 @@ impl FsStorage {
     }
 
     fn forget(&self, id: &str) {
-        self.sessions.lock().expect("sessions lock").remove(id);
+        self.sessions.lock_or_recover().remove(id);
     }
 
     pub(super) async fn create_upload(&self) -> Result<String> {
@@ -104,14 +105,25 @@ impl FsStorage {
         let hasher = std::mem::replace(&mut s.hasher, Algorithm::Sha256.hasher());
         // Until the writer hands the hasher back, the session has none.
         s.hashed = u64::MAX;
-        let appended = append_to(file, path, size, hasher, hashing, body).await?;
+        let appended = append_to(file, path.clone(), size, hasher, hashing, body).await?;
         s.hasher = appended.hasher;
         s.hashed = if appended.hashed {
             size + appended.written
         } else {
             u64::MAX
         };
-        appended.result.map(|()| size + appended.written)
+        match appended.result {
+            Ok(()) => Ok(size + appended.written),
+            Err(e) if e.is_storage_full() => {
+                // A session holding the disk full would fail every other
+                // write too: give its space back; the client starts again.
+                drop(s);
+                self.forget(id);
+                let _ = blocking(move || remove(&path)).await;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub(super) async fn commit(&self, id: &str, digest: &Digest) -> Result<u64> {
@@ -164,6 +176,11 @@ impl FsStorage {
         .await;
         drop(s);
         self.forget(id);
+        if let Err(e) = &result
+            && e.is_storage_full()
+        {
+            let _ = blocking(move || remove(&path)).await;
+        }
         result.map(|()| size)
     }
 

@@ -126,7 +126,11 @@ pub(crate) async fn append_to(
                 if batched >= BATCH {
                     batched = 0;
                     if tx.send(std::mem::take(&mut batch)).await.is_err() {
-                        break; // the writer failed; its error is reported
+                        // The writer failed (its error is reported): read
+                        // on a little, so a client still sending its body
+                        // gets the answer rather than a reset connection.
+                        drain(&mut body).await;
+                        break;
                     }
                 }
             }
@@ -147,6 +151,26 @@ pub(crate) async fn append_to(
         appended.result = Err(e);
     }
     Ok(appended)
+}
+
+/// Bytes of a body read and dropped after a failed write, at most.
+const DRAIN: usize = 16 << 20;
+/// Time spent reading them, at most.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads and drops what is left of `body`, up to [`DRAIN`] bytes or
+/// [`DRAIN_FOR`]; the error answer closes the connection after it.
+async fn drain(body: &mut ByteStream) {
+    let mut left = DRAIN;
+    let _ = tokio::time::timeout(DRAIN_FOR, async {
+        while let Some(Ok(chunk)) = body.next().await {
+            match left.checked_sub(chunk.len()) {
+                Some(l) => left = l,
+                None => break,
+            }
+        }
+    })
+    .await;
 }
 
 /// The writer thread of [`append_to`].
@@ -234,12 +258,24 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, e))
 }
 
-/// Creates `path` holding `bytes`, durably.
+/// Creates `path` holding `bytes`, durably; on failure (a full disk) the
+/// part written is removed.
 pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| Error::io(path, e))
+    f.write_all(bytes).and_then(|_| f.sync_all()).map_err(|e| {
+        let _ = std::fs::remove_file(path);
+        Error::io(path, e)
+    })
+}
+
+/// Writes `bytes` to the staging file `tmp` and installs it as `dest`
+/// ([`write_synced`], [`install`]); nothing is left in `tmp/` when either
+/// fails.
+pub(crate) fn write_installed(tmp: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+    write_synced(tmp, bytes)?;
+    install(tmp, dest).inspect_err(|_| {
+        let _ = std::fs::remove_file(tmp);
+    })
 }
 
 /// Hashes a file from disk (uploads this process did not hash as they came).

@@ -48,11 +48,28 @@ pub async fn start_with_limits(
     limits: ferry_registry::ListenerLimits,
 ) -> TestRegistry {
     let dir = ferry_test_support::temp_dir();
+    let data_dir = dir.path().join("registry");
+    start_at(spec, limits, dir, data_dir).await
+}
+
+/// A registry keeping its data in `data_dir` (a small filesystem, say).
+pub async fn start_in(data_dir: std::path::PathBuf) -> TestRegistry {
+    let dir = ferry_test_support::temp_dir();
+    let limits = ferry_registry::ListenerLimits::default();
+    start_at(RegistrySpec::default(), limits, dir, data_dir).await
+}
+
+async fn start_at(
+    spec: RegistrySpec,
+    limits: ferry_registry::ListenerLimits,
+    dir: TempDir,
+    data_dir: std::path::PathBuf,
+) -> TestRegistry {
     let events = EventBus::default();
     let mut metrics = prometheus_client::registry::Registry::with_prefix("ferry");
     let config = Config {
         region: "uk".into(),
-        data_dir: dir.path().join("registry"),
+        data_dir,
         spec,
     };
     let registry =

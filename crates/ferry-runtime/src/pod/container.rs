@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferry_core::sync::MutexExt;
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
     ContainerStateWaiting, ContainerStatus, Pod,
@@ -232,7 +233,7 @@ fn plan(
 
 /// Sets the status of container `name` in the pod's runtime state.
 pub fn set_status(rt: &Mutex<PodRt>, init: bool, name: &str, f: impl FnOnce(&mut ContainerStatus)) {
-    let mut rt = rt.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rt = rt.lock_or_recover();
     let list = if init {
         rt.status.init_container_statuses.get_or_insert_default()
     } else {

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use ferry_core::sync::MutexExt;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio_util::sync::CancellationToken;
 
@@ -48,7 +49,7 @@ pub async fn run(
     let spec = pod.spec.clone().unwrap_or_default();
     let inits: Vec<Container> = spec.init_containers.clone().unwrap_or_default();
     let apps: Vec<Container> = spec.containers.clone();
-    rt.lock().unwrap_or_else(|e| e.into_inner()).status.phase = Some("Pending".into());
+    rt.lock_or_recover().status.phase = Some("Pending".into());
     if stop.is_cancelled() {
         // Deleted before it ran (or while ferry was down): clean up only.
         teardown(&inner, &dir, &uid, &inits, &apps).await;
@@ -110,7 +111,7 @@ pub async fn run(
         &hosts,
         &volumes::hosts_for(&inner.services.borrow(), &namespace, &name),
     );
-    rt.lock().unwrap_or_else(|e| e.into_inner()).netns = Some(netns.clone());
+    rt.lock_or_recover().netns = Some(netns.clone());
     inner.kick();
 
     let containers_stop = CancellationToken::new();
@@ -170,7 +171,7 @@ pub async fn run(
     let grace =
         Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
     let active = {
-        let mut r = rt.lock().unwrap_or_else(|e| e.into_inner());
+        let mut r = rt.lock_or_recover();
         r.terminating = true;
         r.active.clone()
     };
@@ -388,7 +389,7 @@ async fn pull_all(
                         format!("failed to pull image \"{image}\": {why}"),
                     );
                     set_status(rt, init, &c.name, |s| {
-                        s.state = Some(waiting(reason, why.clone()))
+                        s.state = Some(waiting(reason, why.to_string()))
                     });
                     let delay = container::backoff(
                         inner.cfg.backoff_base,

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferry_core::sync::MutexExt;
 use k8s_openapi::api::core::v1::{Container, Pod, Probe};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +78,7 @@ pub async fn run_inits(
                 break;
             }
             if policy == "Never" {
-                rt.lock().unwrap_or_else(|e| e.into_inner()).status.phase = Some("Failed".into());
+                rt.lock_or_recover().status.phase = Some("Failed".into());
                 return false;
             }
             crashes = if started.elapsed() > Duration::from_secs(600) {

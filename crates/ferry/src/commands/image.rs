@@ -3,6 +3,7 @@
 //! `$FERRY_IMAGE_STORE`, default `<data root>/images`), with progress bars
 //! on transfers and `-o json|yaml` for machines.
 
+use ferry_core::sync::MutexExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -423,7 +424,7 @@ fn progress_bars() -> (MultiProgress, ferry_image::Progress) {
     let bars: Arc<Mutex<HashMap<String, ProgressBar>>> = Arc::default();
     let m = multi.clone();
     let progress: ferry_image::Progress = Arc::new(move |e: ProgressEvent| {
-        let mut bars = bars.lock().expect("progress lock");
+        let mut bars = bars.lock_or_recover();
         match e {
             ProgressEvent::Start { id, total } => {
                 let bar = m.add(ProgressBar::new(total).with_style(style.clone()));

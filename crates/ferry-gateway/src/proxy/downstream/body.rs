@@ -12,17 +12,18 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
+use ferry_core::sync::MutexExt;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::net::tcp::OwnedReadHalf;
 
 use super::request::Framing;
-use crate::proxy::client::BoxError;
 use crate::proxy::h1::codec::Chunked;
-use crate::proxy::h1::decode::{Decoded, Decoder, poll_fill};
+use crate::proxy::h1::decode::{Decoder, Source, poll_body};
+use crate::proxy::types::BoxError;
 
 /// A request body.
 #[derive(Debug)]
@@ -47,11 +48,11 @@ pub struct Handback(Mutex<Option<ReadSide>>);
 impl Handback {
     /// The read side, if the body ended cleanly.
     pub fn take(&self) -> Option<ReadSide> {
-        self.0.lock().expect("handback lock").take()
+        self.0.lock_or_recover().take()
     }
 
     fn put(&self, side: ReadSide) {
-        *self.0.lock().expect("handback lock") = Some(side);
+        *self.0.lock_or_recover() = Some(side);
     }
 }
 
@@ -80,17 +81,33 @@ impl Reader {
             handback,
         }
     }
+}
 
-    /// The body has ended: the read side (and pipelined bytes) goes back.
+impl Source for Reader {
+    type Read = OwnedReadHalf;
+
+    fn parts(&mut self) -> (Option<(&mut OwnedReadHalf, &mut BytesMut)>, &mut Decoder) {
+        let side = self.read.as_mut().map(|r| (r, &mut self.buf));
+        (side, &mut self.decoder)
+    }
+
+    /// The read side (and pipelined bytes) goes back.
     fn finish(&mut self) {
         if let Some(read) = self.read.take() {
             self.handback.put((read, std::mem::take(&mut self.buf)));
         }
     }
 
-    fn fail(&mut self, e: io::Error) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    /// Nothing is handed back: the connection closes after the response.
+    fn drop_conn(&mut self) {
         self.read = None;
-        Poll::Ready(Some(Err(Box::new(e))))
+    }
+
+    fn truncated() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the client closed the connection in the middle of the request body",
+        )
     }
 }
 
@@ -113,39 +130,10 @@ impl http_body::Body for Reader {
     type Error = BoxError;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        loop {
-            let Some(read) = this.read.as_mut() else {
-                return Poll::Ready(None);
-            };
-            let want = match this.decoder.step(&mut this.buf) {
-                Ok(Decoded::Data(data)) => {
-                    if this.decoder.is_complete() {
-                        this.finish();
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Ok(Decoded::Done) => {
-                    this.finish();
-                    return Poll::Ready(None);
-                }
-                Ok(Decoded::NeedMore(want)) => want,
-                Err(e) => return this.fail(e),
-            };
-            match ready!(poll_fill(read, cx, &mut this.buf, want)) {
-                Ok(0) => {
-                    return this.fail(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the client closed the connection in the middle of the request body",
-                    ));
-                }
-                Ok(_) => {}
-                Err(e) => return this.fail(e),
-            }
-        }
+        poll_body(self.get_mut(), cx)
     }
 
     fn is_end_stream(&self) -> bool {

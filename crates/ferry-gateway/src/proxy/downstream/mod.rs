@@ -25,6 +25,7 @@ pub(super) mod request;
 mod response;
 
 pub use body::RequestBody;
+use ferry_core::sync::MutexExt;
 pub use io::Upgraded;
 
 use std::future::{Future, poll_fn};
@@ -44,7 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::handler;
-use super::server::ConnState;
+use super::types::ConnState;
 use body::{Handback, Reader};
 use request::{Framing, Refused, RequestHead};
 use response::{Asked, Sent};
@@ -63,7 +64,7 @@ pub struct OnUpgrade(Arc<std::sync::Mutex<Option<oneshot::Receiver<Upgraded>>>>)
 impl OnUpgrade {
     /// The receiver (once).
     pub fn take(&self) -> Option<oneshot::Receiver<Upgraded>> {
-        self.0.lock().expect("upgrade lock").take()
+        self.0.lock_or_recover().take()
     }
 }
 

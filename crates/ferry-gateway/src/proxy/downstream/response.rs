@@ -19,8 +19,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 
 use super::io::write_date;
-use crate::proxy::client::Body;
 use crate::proxy::h1::fields::RawFields;
+use crate::proxy::types::Body;
 
 /// Frames bigger than this are written from their own buffer (vectored
 /// with what is pending) instead of being copied.

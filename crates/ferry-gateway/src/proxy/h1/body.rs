@@ -6,15 +6,15 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 
 use super::codec::{Chunked, Framing};
-use super::decode::{Decoded, Decoder, poll_fill};
+use super::decode::{Decoder, Source, poll_body};
 use super::{Conn, Slot};
-use crate::proxy::client::BoxError;
+use crate::proxy::types::BoxError;
 
 /// The body of an upstream response, still arriving.
 #[derive(Debug)]
@@ -40,26 +40,34 @@ impl Upstream {
             keep_alive,
         }
     }
+}
 
-    /// The body is complete: the connection is reusable if it is clean.
+impl Source for Upstream {
+    type Read = tokio::net::TcpStream;
+
+    fn parts(&mut self) -> (Option<(&mut Self::Read, &mut BytesMut)>, &mut Decoder) {
+        let conn = self.conn.as_mut().map(|c| (&mut c.stream, &mut c.buf));
+        (conn, &mut self.decoder)
+    }
+
+    /// The connection goes back to the pool if it is clean.
     fn finish(&mut self) {
         if let Some(conn) = self.conn.take() {
             self.slot.release(conn, self.keep_alive);
         }
     }
 
-    /// Ends the body with `e`; the connection is closed, not pooled.
-    fn fail(&mut self, e: BoxError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    /// The connection is closed, not pooled.
+    fn drop_conn(&mut self) {
         self.conn = None;
-        Poll::Ready(Some(Err(e)))
     }
-}
 
-fn truncated() -> BoxError {
-    Box::new(io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        "upstream closed the connection in the middle of the body",
-    ))
+    fn truncated() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "upstream closed the connection in the middle of the body",
+        )
+    }
 }
 
 impl http_body::Body for Upstream {
@@ -67,39 +75,10 @@ impl http_body::Body for Upstream {
     type Error = BoxError;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        loop {
-            let Some(conn) = this.conn.as_mut() else {
-                return Poll::Ready(None);
-            };
-            let want = match this.decoder.step(&mut conn.buf) {
-                Ok(Decoded::Data(data)) => {
-                    if this.decoder.is_complete() {
-                        this.finish();
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Ok(Decoded::Done) => {
-                    this.finish();
-                    return Poll::Ready(None);
-                }
-                Ok(Decoded::NeedMore(want)) => want,
-                Err(e) => return this.fail(Box::new(e)),
-            };
-            match ready!(poll_fill(&mut conn.stream, cx, &mut conn.buf, want)) {
-                // The close is the end of a close-delimited body; never pooled.
-                Ok(0) if this.decoder.ends_at_close() => {
-                    this.conn = None;
-                    return Poll::Ready(None);
-                }
-                Ok(0) => return this.fail(truncated()),
-                Ok(_) => {}
-                Err(e) => return this.fail(Box::new(e)),
-            }
-        }
+        poll_body(self.get_mut(), cx)
     }
 
     fn is_end_stream(&self) -> bool {

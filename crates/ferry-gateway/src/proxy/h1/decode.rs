@@ -3,17 +3,19 @@
 //! (`h1::body::Upstream`) and a client's request body
 //! (`downstream::body::Reader`). [`Decoder`] is pure (Content-Length,
 //! chunked, or until the peer closes); [`poll_fill`] is the one read that
-//! feeds it.
+//! feeds it; [`poll_body`] is the one `poll_frame` of both bodies, which
+//! differ only in what a [`Source`] does when the body ends.
 
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
-use http_body::SizeHint;
+use http_body::{Frame, SizeHint};
 use tokio::io::AsyncRead;
 
 use super::codec::{Chunked, Step};
+use crate::proxy::types::BoxError;
 
 /// Largest read for a body (a single frame is at most this big).
 pub const READ: usize = 64 * 1024;
@@ -93,6 +95,64 @@ pub fn poll_fill<R: AsyncRead + Unpin>(
         buf.reserve(want);
     }
     tokio_util::io::poll_read_buf(Pin::new(read), cx, buf)
+}
+
+/// A body decoded from a connection it holds until the body ends.
+pub trait Source {
+    type Read: AsyncRead + Unpin;
+
+    /// The connection's read half and read buffer (`None` once the body
+    /// has ended or failed), and the body's decoder.
+    fn parts(&mut self) -> (Option<(&mut Self::Read, &mut BytesMut)>, &mut Decoder);
+    /// The body has ended cleanly: the connection goes on.
+    fn finish(&mut self);
+    /// The body failed, or ended with the peer's close: the connection is
+    /// dropped.
+    fn drop_conn(&mut self);
+    /// What the peer closing the connection before the end of the body means.
+    fn truncated() -> io::Error;
+}
+
+/// `poll_frame` of a body read from its [`Source`]: decodes what the buffer
+/// holds, reads more when it holds nothing, hands the connection on when
+/// the body ends cleanly and drops it when it fails.
+pub fn poll_body<S: Source>(
+    src: &mut S,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    let fail = |src: &mut S, e: io::Error| {
+        src.drop_conn();
+        Poll::Ready(Some(Err(Box::new(e) as BoxError)))
+    };
+    loop {
+        let (Some((read, buf)), decoder) = src.parts() else {
+            return Poll::Ready(None);
+        };
+        let want = match decoder.step(buf) {
+            Ok(Decoded::Data(data)) => {
+                if decoder.is_complete() {
+                    src.finish();
+                }
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            Ok(Decoded::Done) => {
+                src.finish();
+                return Poll::Ready(None);
+            }
+            Ok(Decoded::NeedMore(want)) => want,
+            Err(e) => return fail(src, e),
+        };
+        match ready!(poll_fill(read, cx, buf, want)) {
+            // The close is the end of a close-delimited body; never reused.
+            Ok(0) if decoder.ends_at_close() => {
+                src.drop_conn();
+                return Poll::Ready(None);
+            }
+            Ok(0) => return fail(src, S::truncated()),
+            Ok(_) => {}
+            Err(e) => return fail(src, e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -27,8 +27,8 @@ use http_body_util::{BodyExt, Empty, Full};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::client::{Body, Connector};
-use super::upstream::Head;
+use super::client::Connector;
+use super::types::{Body, Head};
 use codec::{Framing, Parsed};
 use fields::RawFields;
 

@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+use ferry_core::sync::MutexExt;
 use http::uri::Authority;
 use tokio::net::TcpStream;
 
@@ -42,7 +43,7 @@ impl Pool {
     /// slots no snapshot holds any more are forgotten, their connections
     /// closed).
     pub fn slot(&self, authority: &Authority) -> Arc<Slot> {
-        let mut slots = self.slots.lock().expect("pool lock");
+        let mut slots = self.slots.lock_or_recover();
         if let Some(slot) = slots.get(authority).and_then(Weak::upgrade) {
             return slot;
         }
@@ -81,7 +82,7 @@ impl Slot {
     /// closed by the server meanwhile (a race with a close is left to the
     /// exchange's retry).
     pub(super) fn checkout(&self) -> Option<Conn> {
-        let mut idle = self.idle.lock().expect("slot lock");
+        let mut idle = self.idle.lock_or_recover();
         while let Some((conn, since)) = idle.conns.pop() {
             if since.elapsed() < self.idle_timeout && !closed(&conn.stream) {
                 return Some(conn);
@@ -105,7 +106,7 @@ impl Slot {
             conn.buf = BytesMut::new();
         }
         let now = Instant::now();
-        let mut idle = self.idle.lock().expect("slot lock");
+        let mut idle = self.idle.lock_or_recover();
         if now.duration_since(idle.last_sweep) > self.idle_timeout / 4 {
             idle.last_sweep = now;
             let timeout = self.idle_timeout;
@@ -120,7 +121,7 @@ impl Slot {
     /// Idle connections held.
     #[cfg(test)]
     fn idle_count(&self) -> usize {
-        self.idle.lock().expect("slot lock").conns.len()
+        self.idle.lock_or_recover().conns.len()
     }
 }
 
