@@ -123,6 +123,11 @@ pub struct SyncPolicy {
     /// Delete objects that left git (only those ferry created).
     #[serde(default)]
     pub prune: bool,
+    /// Take over fields another tool applied (Kubernetes server-side apply
+    /// `force`); without it such a conflict fails the sync, naming the
+    /// other field manager. Fields edited by hand are taken back either way.
+    #[serde(default)]
+    pub force: bool,
 }
 
 fn yes() -> bool {
@@ -135,6 +140,7 @@ impl Default for SyncPolicy {
             automated: true,
             self_heal: false,
             prune: false,
+            force: false,
         }
     }
 }

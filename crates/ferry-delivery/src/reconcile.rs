@@ -321,6 +321,7 @@ impl Engine {
             &cmp,
             &inventory,
             policy.prune || inst.ephemeral,
+            policy.force,
         )
         .await;
         let elapsed = started.elapsed();

@@ -13,7 +13,7 @@ use crate::diff::{FieldDiff, diff};
 use crate::error::Result;
 use crate::health::{Health, assess, worst};
 use crate::object::{LABEL_APP, LABEL_ENV, ObjKey, label};
-use crate::target::Target;
+use crate::target::{ApplyContext, Target};
 
 /// The state of one object, as `ferry app get` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -167,8 +167,12 @@ pub async fn sync(
     cmp: &Comparison,
     inventory: &[ObjKey],
     prune: bool,
+    force: bool,
 ) -> Result<SyncResult> {
     let todo = cmp.to_apply();
+    // One context for every wave (read from the whole desired set, so a
+    // wave of cluster-scoped objects names the same namespace as the rest).
+    let ctx = ApplyContext::of_batch(desired).map(|c| ApplyContext { force, ..c });
     let waves = crate::order::waves(desired.to_vec());
     let last = waves.len().saturating_sub(1);
     let mut applied: Vec<ObjKey> = Vec::new();
@@ -181,7 +185,10 @@ pub async fn sync(
         let changed = !batch.is_empty();
         applied.extend(batch.iter().map(ObjKey::of));
         if changed {
-            target.apply(batch).await?;
+            match &ctx {
+                Some(ctx) => drop(target.apply_in(ctx.clone(), batch).await?),
+                None => target.apply(batch).await?,
+            }
         }
         if i == last {
             break;

@@ -31,7 +31,7 @@ async fn run(
     let all = t.list(LABEL_APP, "web").await.unwrap();
     let live = live_of(&all, "web", "dev");
     let cmp = compare(t, desired, &live, inv);
-    let res = sync(t, desired, &cmp, inv, prune).await.unwrap();
+    let res = sync(t, desired, &cmp, inv, prune, false).await.unwrap();
     (cmp, res)
 }
 
@@ -114,7 +114,11 @@ async fn failed_apply_changes_nothing() {
     let v2 = vec![obj("Deployment", "web", json!({"replicas": 3}))];
     let all = t.list(LABEL_APP, "web").await.unwrap();
     let cmp = compare(&t, &v2, &live_of(&all, "web", "dev"), &res.inventory);
-    assert!(sync(&t, &v2, &cmp, &res.inventory, true).await.is_err());
+    assert!(
+        sync(&t, &v2, &cmp, &res.inventory, true, false)
+            .await
+            .is_err()
+    );
     assert_eq!(
         t.get(&res.inventory[0]).unwrap().value["spec"]["replicas"],
         1

@@ -1,7 +1,9 @@
 //! The one seam between the sync engine and where objects run: [`Target`]
-//! (apply a batch, list what carries a label, delete, health). The embedded
-//! runtime implements it in production; [`MemoryTarget`] keeps objects in a
-//! map for the engine's unit tests.
+//! (apply a batch, list what carries a label, delete, health; with default
+//! methods for what only some targets offer: an [`ApplyContext`], a
+//! server-side dry run, a channel of changed objects). The embedded runtime
+//! and `ferry-kube`'s Kubernetes target implement it in production;
+//! [`MemoryTarget`] keeps objects in a map for the engine's unit tests.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,7 +16,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::health::{Health, object_health};
-use crate::object::{ObjKey, label};
+use crate::object::{LABEL_APP, LABEL_ENV, ObjKey, label};
 
 /// A boxed future, so the trait stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -35,6 +37,92 @@ pub trait Target: Send + Sync + fmt::Debug {
     /// Health of one live object (defaults to the status rules).
     fn health(&self, live: Option<&Value>) -> Health {
         object_health(live)
+    }
+
+    /// Applies a batch knowing which app and environment it belongs to
+    /// (targets that keep an inventory per app, or take fields over on
+    /// `force`, need it). Defaults to [`Target::apply`].
+    fn apply_in(
+        &self,
+        ctx: ApplyContext,
+        objects: Vec<StoredObject>,
+    ) -> BoxFuture<'_, Result<Vec<StoredObject>>> {
+        let _ = ctx;
+        let copy = objects.clone();
+        let fut = self.apply(objects);
+        Box::pin(async move { fut.await.map(|()| copy) })
+    }
+
+    /// The objects as the target would store them if applied now, without
+    /// changing anything (a server-side dry run, for `ferry app diff`).
+    /// Targets without one return the objects unchanged.
+    fn dry_run(
+        &self,
+        ctx: ApplyContext,
+        objects: Vec<StoredObject>,
+    ) -> BoxFuture<'_, Result<Vec<StoredObject>>> {
+        let _ = ctx;
+        Box::pin(async move { Ok(objects) })
+    }
+
+    /// Keys of live objects that changed on the target (drift, deletions),
+    /// when the target watches rather than being polled. `None`: poll.
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<ObjKey>> {
+        None
+    }
+}
+
+/// Calls `on_change` for every change a watching target reports (and once
+/// per lag, when changes were missed) until it returns false or the target
+/// goes away. No-op for targets that are polled, or outside a runtime.
+pub fn forward_changes(target: &dyn Target, on_change: impl Fn() -> bool + Send + 'static) {
+    use tokio::sync::broadcast::error::RecvError;
+    let (Some(mut changes), Ok(rt)) = (target.changes(), tokio::runtime::Handle::try_current())
+    else {
+        return;
+    };
+    rt.spawn(async move {
+        while let Ok(_) | Err(RecvError::Lagged(_)) = changes.recv().await {
+            if !on_change() {
+                return;
+            }
+        }
+    });
+}
+
+/// Which application and environment a batch is for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyContext {
+    pub app: String,
+    pub environment: String,
+    /// The environment's namespace.
+    pub namespace: String,
+    /// Take over fields other field managers own (server-side apply force).
+    pub force: bool,
+}
+
+impl ApplyContext {
+    /// Reads the context from a rendered batch: ferry's app and environment
+    /// labels, and the namespace most namespaced objects are in (render
+    /// puts the environment's there). `None` for an unlabelled batch.
+    pub fn of_batch(objects: &[StoredObject]) -> Option<Self> {
+        let first = objects.first()?;
+        let app = label(&first.value, LABEL_APP)?.to_string();
+        let environment = label(&first.value, LABEL_ENV)?.to_string();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for ns in objects.iter().filter_map(|o| o.namespace.as_deref()) {
+            *counts.entry(ns).or_default() += 1;
+        }
+        let namespace = counts
+            .into_iter()
+            .max_by_key(|(_, n)| *n)
+            .map_or_else(|| "default".to_string(), |(ns, _)| ns.to_string());
+        Some(Self {
+            app,
+            environment,
+            namespace,
+            force: false,
+        })
     }
 }
 
@@ -146,5 +234,43 @@ impl Target for MemoryTarget {
             inner.objects.remove(&k);
         }
         Box::pin(async move { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::set_label;
+    use ferry_core::objects::GroupKind;
+
+    fn obj(kind: &str, ns: Option<&str>) -> StoredObject {
+        let mut value = serde_json::json!({"kind": kind, "metadata": {"name": "x"}});
+        set_label(&mut value, LABEL_APP, "web");
+        set_label(&mut value, LABEL_ENV, "dev");
+        StoredObject {
+            group_kind: GroupKind::new("", kind),
+            namespace: ns.map(str::to_string),
+            name: "x".into(),
+            source: String::new(),
+            value,
+        }
+    }
+
+    #[test]
+    fn the_context_comes_from_labels_and_the_usual_namespace() {
+        let batch = [
+            obj("Namespace", None),
+            obj("ConfigMap", Some("web-dev")),
+            obj("Secret", Some("web-dev")),
+            obj("Service", Some("elsewhere")),
+        ];
+        let ctx = ApplyContext::of_batch(&batch).unwrap();
+        assert_eq!((ctx.app.as_str(), ctx.environment.as_str()), ("web", "dev"));
+        assert_eq!(ctx.namespace, "web-dev");
+        assert!(!ctx.force);
+        let mut bare = obj("ConfigMap", Some("x"));
+        bare.value = serde_json::json!({});
+        assert_eq!(ApplyContext::of_batch(&[bare]), None);
+        assert_eq!(ApplyContext::of_batch(&[]), None);
     }
 }

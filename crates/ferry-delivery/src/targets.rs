@@ -11,6 +11,7 @@ use crate::target::Target;
 impl Engine {
     /// Attaches a region's target.
     pub fn add_region(&self, name: &str, region: RegionTarget) {
+        self.wake_on_changes(region.target.as_ref());
         self.lock().regions.insert(name.to_string(), region);
         self.inner.wake.notify_one();
     }
@@ -18,8 +19,17 @@ impl Engine {
     /// Sends environment `env`'s applications to `target` instead of its
     /// region's (images still come from the region's registry).
     pub fn set_environment_target(&self, env: &str, target: Arc<dyn Target>) {
+        self.wake_on_changes(target.as_ref());
         self.lock().env_targets.insert(env.to_string(), target);
         self.inner.wake.notify_one();
+    }
+
+    /// A watching target (Kubernetes) wakes the loop when objects drift.
+    fn wake_on_changes(&self, target: &dyn Target) {
+        let inner = Arc::downgrade(&self.inner);
+        crate::target::forward_changes(target, move || {
+            inner.upgrade().map(|i| i.wake.notify_one()).is_some()
+        });
     }
 }
 

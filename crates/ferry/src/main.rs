@@ -6,6 +6,7 @@ mod cli;
 mod client;
 mod commands;
 mod credentials;
+mod kube_targets;
 mod leftovers;
 mod logging;
 mod output;

@@ -37,7 +37,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let mut credentials = Credentials::load()?;
     let config = ServerConfig {
         known_tokens: credentials.known_tokens(&topology),
-        kube_targets: None,
+        kube_targets: Some(std::sync::Arc::new(crate::kube_targets::KubeConnector)),
         topology,
         data_root,
         config_dir,
