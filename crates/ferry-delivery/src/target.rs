@@ -12,6 +12,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use ferry_core::objects::StoredObject;
+use ferry_core::sync::MutexExt;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -149,29 +150,28 @@ impl MemoryTarget {
 
     /// Makes every later apply fail with `message` (None: succeed again).
     pub fn fail_applies(&self, message: Option<&str>) {
-        self.inner.lock().expect("lock").fail_apply = message.map(str::to_string);
+        self.inner.lock_or_recover().fail_apply = message.map(str::to_string);
     }
 
     /// How many apply batches succeeded.
     pub fn applies(&self) -> usize {
-        self.inner.lock().expect("lock").applies
+        self.inner.lock_or_recover().applies
     }
 
     /// Every object applied so far, in order (one entry per apply of it).
     pub fn applied(&self) -> Vec<ObjKey> {
-        self.inner.lock().expect("lock").applied.clone()
+        self.inner.lock_or_recover().applied.clone()
     }
 
     /// The live object under `key`.
     pub fn get(&self, key: &ObjKey) -> Option<StoredObject> {
-        self.inner.lock().expect("lock").objects.get(key).cloned()
+        self.inner.lock_or_recover().objects.get(key).cloned()
     }
 
     /// Every live object.
     pub fn all(&self) -> Vec<StoredObject> {
         self.inner
-            .lock()
-            .expect("lock")
+            .lock_or_recover()
             .objects
             .values()
             .cloned()
@@ -181,8 +181,7 @@ impl MemoryTarget {
     /// Changes a live object by hand (drift), or creates one ferry did not.
     pub fn put(&self, o: StoredObject) {
         self.inner
-            .lock()
-            .expect("lock")
+            .lock_or_recover()
             .objects
             .insert(ObjKey::of(&o), o);
     }
@@ -202,7 +201,7 @@ fn with_status(mut o: StoredObject) -> StoredObject {
 
 impl Target for MemoryTarget {
     fn apply(&self, objects: Vec<StoredObject>) -> BoxFuture<'_, Result<()>> {
-        let mut inner = self.inner.lock().expect("lock");
+        let mut inner = self.inner.lock_or_recover();
         let result = match &inner.fail_apply {
             Some(m) => Err(Error::Target(m.clone())),
             None => {
@@ -218,7 +217,7 @@ impl Target for MemoryTarget {
     }
 
     fn list(&self, key: &str, value: &str) -> BoxFuture<'_, Result<Vec<StoredObject>>> {
-        let inner = self.inner.lock().expect("lock");
+        let inner = self.inner.lock_or_recover();
         let out = inner
             .objects
             .values()
@@ -229,7 +228,7 @@ impl Target for MemoryTarget {
     }
 
     fn delete(&self, keys: Vec<ObjKey>) -> BoxFuture<'_, Result<()>> {
-        let mut inner = self.inner.lock().expect("lock");
+        let mut inner = self.inner.lock_or_recover();
         for k in keys {
             inner.objects.remove(&k);
         }

@@ -4,6 +4,7 @@
 //! reported unknown, and applying a CustomResourceDefinition forgets its
 //! group, so new and changed CRDs resolve without a restart.
 
+use ferry_core::sync::MutexExt;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -51,7 +52,7 @@ impl Discovery {
         object: &str,
     ) -> Result<Served> {
         let key = (api_version.to_string(), kind.to_string());
-        if let Some(s) = self.by_gvk.lock().expect("lock").get(&key) {
+        if let Some(s) = self.by_gvk.lock_or_recover().get(&key) {
             return Ok(s.clone());
         }
         let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
@@ -59,7 +60,7 @@ impl Discovery {
         match discovery::pinned_kind(client, &gvk).await {
             Ok(found) => {
                 let s = served(found);
-                self.by_gvk.lock().expect("lock").insert(key, s.clone());
+                self.by_gvk.lock_or_recover().insert(key, s.clone());
                 Ok(s)
             }
             Err(e) if not_served(&e) => Err(Error::UnknownKind {
@@ -74,7 +75,7 @@ impl Discovery {
     /// The preferred resource of a group-kind (for kinds read back from an
     /// ApplySet annotation, which carry no version). `None`: not served.
     pub async fn resolve_kind(&self, client: &Client, gk: &GroupKind) -> Result<Option<Served>> {
-        if let Some(s) = self.by_gk.lock().expect("lock").get(gk) {
+        if let Some(s) = self.by_gk.lock_or_recover().get(gk) {
             return Ok(Some(s.clone()));
         }
         let group = if gk.group.is_empty() {
@@ -91,22 +92,17 @@ impl Discovery {
             return Ok(None);
         };
         let s = served(found);
-        self.by_gk
-            .lock()
-            .expect("lock")
-            .insert(gk.clone(), s.clone());
+        self.by_gk.lock_or_recover().insert(gk.clone(), s.clone());
         Ok(Some(s))
     }
 
     /// Forgets every kind of `group` (a CRD of it was applied).
     pub fn forget_group(&self, group: &str) {
         self.by_gk
-            .lock()
-            .expect("lock")
+            .lock_or_recover()
             .retain(|gk, _| gk.group != group);
         self.by_gvk
-            .lock()
-            .expect("lock")
+            .lock_or_recover()
             .retain(|(api, _), _| api.rsplit_once('/').map_or("", |(g, _)| g) != group);
     }
 }

@@ -5,6 +5,7 @@
 //! resourceVersion changed (or that vanished) are reported. Changed keys go
 //! to a `broadcast` channel the engine subscribes to.
 
+use ferry_core::sync::MutexExt;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -56,12 +57,12 @@ impl Watches {
 
     /// Kinds being watched.
     pub fn kinds(&self) -> Vec<GroupKind> {
-        self.running.lock().expect("lock").keys().cloned().collect()
+        self.running.lock_or_recover().keys().cloned().collect()
     }
 
     /// Starts the watch of `gk` unless it runs (needs a tokio runtime).
     pub fn ensure(&self, gk: GroupKind, served: Served) {
-        let mut running = self.running.lock().expect("lock");
+        let mut running = self.running.lock_or_recover();
         if running.contains_key(&gk) {
             return;
         }
@@ -73,7 +74,7 @@ impl Watches {
 
 impl Drop for Watches {
     fn drop(&mut self) {
-        for task in self.running.lock().expect("lock").values() {
+        for task in self.running.lock_or_recover().values() {
             task.abort();
         }
     }
