@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Kubernetes target benchmark: Flux's MTTP shape (fluxcd/flux-benchmark) on
+# this machine, against a real kube-apiserver v1.34 with controller-manager
+# and scheduler (scripts/k8s/up.sh api; built by setup.sh --test-peers).
+#
+# For each size N (default 100 500 1000): one git repository gets N apps at
+# once — each a Deployment scaled to zero, a ServiceAccount, a Service and an
+# Ingress — in one commit; the shipped `ferry` binary (perf profile), already
+# running `ferry up` with N Applications whose Environment targets the
+# cluster, is told by the push webhook. Measured: from the commit to every
+# app Synced and Healthy in `ferry app list` (4N objects on the API server,
+# counted with kubectl); ferry's peak RSS (VmHWM); the mean no-change
+# reconcile pass afterwards (delivery_reconcile_pass_seconds).
+# Targets (issue 19): 1,000 apps < 30 s, RSS < 150 MB, no-change pass < 2 s.
+#
+# Peer: Flux's published figure (RESULTS.md: 1,000 Kustomizations in
+# 4 m 15 s, kustomize-controller at 190 MiB, on a 16-core GitHub runner) —
+# published, not measured here: Flux's controllers are not run side by side
+# yet (their GitRepository source needs an HTTP git server go-git can clone).
+#
+# Usage: bench/kubernetes.sh [N...]   Needs root (as the cluster does).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(100 500 1000)
+KIT=scripts/k8s
+. "$KIT/lib.sh"
+[ -x "$BIN/kube-apiserver" ] || { echo "no Kubernetes binaries: run bash scripts/setup.sh --test-peers" >&2; exit 1; }
+cargo build --profile perf -q -p ferry
+FERRY=$PWD/target/perf/ferry
+work=$(mktemp -d); ferry_pid=""
+cleanup() {
+  [ -z "$ferry_pid" ] || { kill "$ferry_pid" 2>/dev/null; wait "$ferry_pid" 2>/dev/null || true; }
+  bash "$KIT/down.sh" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+git_() { git -c user.name=b -c user.email=b@b -c init.defaultBranch=master "$@"; }
+
+app_yaml() { # the four objects of app $1
+  cat <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: $1}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: $1}}
+  template:
+    metadata: {labels: {app: $1}}
+    spec: {serviceAccountName: $1, containers: [{name: c, image: "registry.invalid/podinfo:6", ports: [{containerPort: 9898}]}]}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: $1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: $1}
+spec: {selector: {app: $1}, ports: [{port: 80, targetPort: 9898}]}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: $1}
+spec:
+  rules: [{host: $1.bench.invalid, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: $1, port: {number: 80}}}}]}}]
+EOF
+}
+
+run_size() {
+  local n=$1 d=$work/n$1 api reg gw i
+  mkdir -p "$d/repo"
+  bash "$KIT/up.sh" api >"$d/up.log" 2>&1 || { cat "$d/up.log"; exit 1; }
+  git_ -C "$d/repo" init -q; echo bench >"$d/repo/README"; git_ -C "$d/repo" add -A; git_ -C "$d/repo" commit -qm init
+  api=$(free_port) reg=$(free_port) gw=$(free_port)
+  {
+    printf 'apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {name: uk}\nspec: {listeners: {api: "127.0.0.1:%s", registry: "127.0.0.1:%s", gateway: "127.0.0.1:%s"}}\n' "$api" "$reg" "$gw"
+    printf -- '---\napiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {name: bench}\nspec: {region: uk, target: {kubernetes: {kubeconfig: "%s"}}}\n' "$KUBECONFIG"
+    for i in $(seq 1 "$n"); do
+      printf -- '---\napiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {name: a%s}\nspec: {source: {repoUrl: "%s", path: apps/a%s}, syncPolicy: {prune: true, selfHeal: true}}\n' "$i" "$d/repo" "$i"
+    done
+  } >"$d/topology.yaml"
+  export FERRY_CONFIG=$d/client.yaml
+  "$FERRY" up -f "$d/topology.yaml" --dir "$d/data" >"$d/ferry.out" 2>"$d/ferry.err" &
+  ferry_pid=$!
+  for i in $(seq 600); do curl -sf "http://127.0.0.1:$api/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  for i in $(seq 1 "$n"); do mkdir -p "$d/repo/apps/a$i"; app_yaml "a$i" >"$d/repo/apps/a$i/all.yaml"; done
+  git_ -C "$d/repo" add -A
+  local t0 t1 synced=0
+  t0=$EPOCHREALTIME
+  git_ -C "$d/repo" commit -qm "$n apps"
+  curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' -H 'X-Gitea-Event: push' \
+    --data "{\"repository\":{\"clone_url\":\"$d/repo\"}}" "http://127.0.0.1:$api/api/v1/hooks/git"
+  for i in $(seq 3000); do
+    synced=$("$FERRY" app list --server "http://127.0.0.1:$api" -o json 2>/dev/null \
+      | jq '[.items[] | select(.sync == "Synced" and .health == "Healthy" and (.environments | length > 0))] | length' 2>/dev/null || echo 0)
+    [ "$synced" -ge "$n" ] && break
+    sleep 0.1
+  done
+  t1=$EPOCHREALTIME
+  [ "$synced" -ge "$n" ] || { echo "only $synced of $n apps synced and healthy; ferry's log: $d/ferry.err" >&2; tail -20 "$d/ferry.err" >&2; exit 1; }
+  local deploys
+  deploys=$("$BIN/kubectl" get deploy -n bench --no-headers 2>/dev/null | wc -l)
+  [ "$deploys" -eq "$n" ] || { echo "$deploys Deployments on the API server, want $n" >&2; exit 1; }
+  local hwm token m0 m1
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$ferry_pid/status")
+  token=$(awk '/token:/ {print $2; exit}' "$FERRY_CONFIG")
+  metric() { curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$api/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
+  m0="$(metric delivery_reconcile_pass_seconds_sum) $(metric delivery_reconcile_pass_seconds_count)"
+  sleep 10 # five resync passes (every 2 s) with nothing changed
+  m1="$(metric delivery_reconcile_pass_seconds_sum) $(metric delivery_reconcile_pass_seconds_count)"
+  kill "$ferry_pid"; wait "$ferry_pid" 2>/dev/null || true; ferry_pid=""
+  bash "$KIT/down.sh" >/dev/null 2>&1
+  awk -v n="$n" -v a="$t0" -v b="$t1" -v h="$hwm" -v m0="$m0" -v m1="$m1" 'BEGIN {
+    split(m0, x, " "); split(m1, y, " "); c = y[2] - x[2]; pass = c > 0 ? (y[1] - x[1]) / c : -1
+    t = b - a
+    printf "%5d apps (%d objects): push to all Synced+Healthy %.2f s; peak RSS %.1f MB; no-change pass %.3f s (mean of %d)\n", n, 4 * n, t, h / 1024, pass, c
+    if (n == 1000) {
+      printf "      targets: %.2f of the 30 s budget, %.2f of 150 MB, %.2f of the 2 s pass\n", t / 30, h / 1024 / 150, pass / 2
+      printf "      published, not measured here: Flux 4 m 15 s for 1,000 on 16 cores (%.1fx this run)\n", 255 / t
+    }
+  }'
+}
+
+for n in "${SIZES[@]}"; do run_size "$n"; done
