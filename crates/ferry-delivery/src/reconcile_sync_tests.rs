@@ -12,20 +12,19 @@ fn facts() -> Facts<'static> {
         commit: "c1",
         new_images: false,
         manual: false,
-        policy: SyncPolicy {
-            automated: true,
-            self_heal: false,
-            prune: false,
-        },
+        policy: policy(true, false, false),
         trigger: "git",
     }
 }
 
+/// The rest of the policy (fields to come, such as `force`) as default.
+#[allow(clippy::needless_update)]
 fn policy(automated: bool, self_heal: bool, prune: bool) -> SyncPolicy {
     SyncPolicy {
         automated,
         self_heal,
         prune,
+        ..SyncPolicy::default()
     }
 }
 
