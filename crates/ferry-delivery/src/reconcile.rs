@@ -6,14 +6,15 @@
 //! demand or to heal drift, record history and update status.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_core::app_spec::Application;
 use ferry_core::objects::StoredObject;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, RegionTarget};
 use crate::health::Health;
-use crate::history::{HistoryEntry, Outcome};
+use crate::history::{AppRecord, HistoryEntry};
 use crate::object::{LABEL_APP, LABEL_ENV};
 use crate::pipeline::StepState;
 use crate::plan::{Instance, instances, pipeline_of};
@@ -22,8 +23,11 @@ use crate::reconcile_inputs::order;
 use crate::render::images_of;
 use crate::source::normalise_url;
 use crate::status::{AppStatus, EnvStatus, SyncState};
-use crate::sync::{compare, live_of, sync};
 use crate::targets::target_id;
+
+#[path = "reconcile_sync.rs"]
+mod sync_step;
+use sync_step::Work;
 
 type Live = HashMap<(usize, String, String), Vec<StoredObject>>;
 pub(crate) fn now_ms() -> u64 {
@@ -118,6 +122,8 @@ impl Engine {
         waiting
     }
 
+    /// One environment of one application: snapshot, pin, resolve image
+    /// tags, render, then compare, gate and sync ([`Engine::converge`]).
     async fn reconcile_instance(
         &self,
         app: &Application,
@@ -125,285 +131,185 @@ impl Engine {
         live: &Live,
     ) -> EnvStatus {
         let name = &app.metadata.name;
-        let (region, rec, manual, prev) = {
-            let st = self.lock();
-            let rec = st.records.get(name).cloned().unwrap_or_default();
-            let manual = st.manual.contains(&(name.clone(), inst.env.clone()))
-                || st.manual.contains(&(name.clone(), String::new()));
-            let prev = st.status.get(name).and_then(|s| {
-                s.environments
-                    .iter()
-                    .find(|e| e.environment == inst.env)
-                    .cloned()
-            });
-            (st.target_for(&inst.region, &inst.env), rec, manual, prev)
-        };
-        let last_good = rec.last_good(&inst.env).cloned();
-        let mut status = EnvStatus {
-            environment: inst.env.clone(),
-            region: inst.region.clone(),
-            namespace: inst.namespace.clone(),
-            git_ref: inst.git_ref.clone(),
-            desired_revision: inst.commit.clone(),
-            synced_revision: last_good.as_ref().map(|e| e.revision.clone()),
-            sync: SyncState::Unknown,
-            health: prev.as_ref().map_or(Health::Unknown, |p| p.health),
-            images: last_good
-                .as_ref()
-                .map(|e| e.images.clone())
-                .unwrap_or_default(),
-            waiting: None,
-            error: None,
-            ephemeral: inst.ephemeral,
-            objects: prev.map(|p| p.objects).unwrap_or_default(),
-        };
-        let Some(region) = region else {
+        let snap = self.snapshot(name, inst);
+        let last_good = snap.rec.last_good(&inst.env).cloned();
+        let mut status = initial_status(inst, last_good.as_ref(), snap.prev);
+        let Some(region) = snap.region else {
             status.waiting = Some(format!(
                 "region `{}` is not attached to the engine",
                 inst.region
             ));
             return status;
         };
-        // A rollback pins the environment to an earlier successful sync.
-        let mut inst = inst.clone();
-        let mut trigger = if manual { "manual" } else { "git" };
-        if let Some(pin) = rec.pinned.get(&inst.env)
-            && let Some(entry) = rec.history.iter().find(|e| e.id.to_string() == *pin)
-        {
-            inst.commit = Some(entry.revision.clone());
-            if let Some(rule) = &inst.rule {
-                inst.image_tag = Some(crate::pipeline::expand(
-                    &rule.image_tag,
-                    &entry.revision,
-                    &inst.git_ref,
-                ));
-            }
-            trigger = "rollback";
-        }
+        let (mut inst, pinned) = pin_rollback(&snap.rec, inst);
+        let trigger = match (pinned, snap.manual) {
+            (true, _) => "rollback",
+            (false, true) => "manual",
+            (false, false) => "git",
+        };
         let Some(commit) = inst.commit.clone() else {
-            status.waiting = Some(
-                if status.desired_revision.is_none() && inst.git_ref.is_empty() {
-                    "waiting for the repository to be fetched".into()
-                } else {
-                    format!(
-                        "`{}` does not exist in the repository (or it is not fetched yet)",
-                        inst.git_ref
-                    )
-                },
-            );
+            status.waiting = Some(commit_missing(&status, &inst));
             return status;
         };
         status.desired_revision = Some(commit.clone());
-        let pipeline = pipeline_of(&self.inner.topology, name);
-        if let (Some(p), Some(rule)) = (pipeline, inst.rule.clone()) {
-            let url = normalise_url(&app.spec.source.repo_url);
-            match self
-                .image_tags(p, &url, &rule, &inst.git_ref, &commit)
-                .await
-            {
-                Ok(t) => inst.image_tags = t.into_iter().map(|(n, t)| (n, t.tag)).collect(),
-                Err(e) => {
-                    status.waiting = Some(format!("cannot tell which images changed: {e}"));
-                    return status;
-                }
-            }
+        if let Err(e) = self.resolve_image_tags(app, &mut inst, &commit).await {
+            status.waiting = Some(format!("cannot tell which images changed: {e}"));
+            return status;
         }
-        // Image policies first: the first matching override wins.
-        let overrides = {
-            let mut o = self
-                .policy_overrides(&app.spec.image_policies, &region.registry)
-                .await;
-            o.extend(app.spec.render.images.iter().cloned());
-            o.extend(inst.overrides(pipeline, &region.registry));
-            o
-        };
-        let desired = match self.rendered(app, &inst, &commit, &overrides).await {
+        let desired = match self.render_instance(app, &inst, &commit, &region).await {
             Ok(d) => d,
             Err(message) => {
-                self.run_step(
-                    &inst,
-                    &commit,
-                    &format!("render {}", inst.env),
-                    StepState::Failed,
-                    Some(message.clone()),
-                );
+                let step = format!("render {}", inst.env);
+                let failed = Some(message.clone());
+                self.run_step(&inst, &commit, &step, StepState::Failed, failed);
                 status.error = Some(message.clone());
                 self.record_failure(name, &inst, &commit, &message, trigger);
                 return status;
             }
         };
-        let live_all = live
-            .get(&(target_id(&region.target), name.clone(), inst.env.clone()))
-            .map(Vec::as_slice)
-            .unwrap_or_default();
-        let live_objs = live_of(live_all, name, &inst.env);
-        let inventory = rec.inventory.get(&inst.env).cloned().unwrap_or_default();
-        let cmp = compare(region.target.as_ref(), &desired, &live_objs, &inventory);
-        status.objects = cmp.objects.clone();
-        status.health = if live_objs.is_empty() && last_good.is_none() {
-            Health::Missing
-        } else {
-            cmp.health()
+        let work = Work {
+            app,
+            inst: &inst,
+            commit: &commit,
+            region: &region,
+            rec: snap.rec,
+            last_good,
+            manual: snap.manual,
+            trigger,
         };
-        let new_images = last_good
-            .as_ref()
-            .is_some_and(|e| e.images != desired_images(&desired));
-        let new_revision = status.synced_revision.as_deref() != Some(commit.as_str()) || new_images;
-        if new_images && status.synced_revision.as_deref() == Some(commit.as_str()) && !manual {
-            trigger = "image";
-        }
-        status.sync = if cmp.in_sync() && !new_revision {
-            SyncState::Synced
-        } else {
-            SyncState::OutOfSync
-        };
-        if let Some(w) = self.gate(app, &inst, &commit, &rec, new_revision).await {
-            self.replication_step(&inst, &commit, Some(&w));
-            self.run_step(
-                &inst,
-                &commit,
-                &format!("gate {}", inst.env),
-                StepState::Waiting,
-                Some(w.clone()),
-            );
-            status.waiting = Some(w);
-            return status;
-        }
-        if new_revision {
-            self.replication_step(&inst, &commit, None);
-            self.run_step(
-                &inst,
-                &commit,
-                &format!("gate {}", inst.env),
-                StepState::Succeeded,
-                None,
-            );
-        }
-        if status.synced_revision.as_deref() == Some(commit.as_str()) {
-            let state = match status.health {
-                Health::Healthy => StepState::Succeeded,
-                Health::Degraded => StepState::Failed,
-                _ => StepState::Running,
-            };
-            // A degraded environment says why (the first degraded object).
-            let why = cmp
-                .objects
+        self.converge(work, &desired, live, status).await
+    }
+
+    /// What the engine knows about `name` in `inst`'s environment, taken
+    /// under one lock; the target is the environment's own, else the
+    /// region's.
+    fn snapshot(&self, name: &str, inst: &Instance) -> Snapshot {
+        let st = self.lock();
+        let manual = st.manual.contains(&(name.to_string(), inst.env.clone()))
+            || st.manual.contains(&(name.to_string(), String::new()));
+        let prev = st.status.get(name).and_then(|s| {
+            s.environments
                 .iter()
-                .filter(|o| o.health == Health::Degraded)
-                .find_map(|o| o.why());
-            self.run_step(
-                &inst,
-                &commit,
-                &format!("healthy {}", inst.env),
-                state,
-                why.filter(|_| state == StepState::Failed),
-            );
-            if status.health == Health::Healthy {
-                self.served(&inst, &commit);
-            }
+                .find(|e| e.environment == inst.env)
+                .cloned()
+        });
+        Snapshot {
+            region: st.target_for(&inst.region, &inst.env),
+            rec: st.records.get(name).cloned().unwrap_or_default(),
+            manual,
+            prev,
         }
-        let policy = app.spec.sync_policy;
-        let drift = !cmp.in_sync() && !new_revision;
-        let go = manual
-            || (policy.automated && new_revision)
-            || (drift && policy.self_heal)
-            || (policy.prune && !cmp.extra.is_empty() && policy.automated);
-        if !go {
-            return status;
-        }
-        if drift && !manual {
-            trigger = "self-heal";
-        }
-        let started = Instant::now();
-        let result = sync(
-            region.target.as_ref(),
-            &desired,
-            &cmp,
-            &inventory,
-            policy.prune || inst.ephemeral,
-            policy.force,
-        )
-        .await;
-        let elapsed = started.elapsed();
-        self.inner
-            .metrics
-            .sync_seconds
-            .observe(elapsed.as_secs_f64());
-        if let Ok(r) = &result
-            && let Some(w) = &r.waiting
-        {
-            self.wave_pending(name, rec, &inst, &commit, r, w);
-            status.waiting = Some(w.clone());
-            status.sync = SyncState::OutOfSync;
-            return status;
-        }
-        self.lock()
-            .manual
-            .retain(|(a, e)| !(a == name && (e.is_empty() || *e == inst.env)));
-        let images = desired_images(&desired);
-        let (outcome, message) = match &result {
-            Ok(_) => (Outcome::Succeeded, None),
-            Err(e) => (Outcome::Failed, Some(e.to_string())),
+    }
+
+    /// The tag of each pipeline image at `commit` (those whose inputs did
+    /// not change keep the tag of the commit that last changed them).
+    async fn resolve_image_tags(
+        &self,
+        app: &Application,
+        inst: &mut Instance,
+        commit: &str,
+    ) -> crate::Result<()> {
+        let pipeline = pipeline_of(&self.inner.topology, &app.metadata.name);
+        let (Some(p), Some(rule)) = (pipeline, inst.rule.clone()) else {
+            return Ok(());
         };
-        self.inner
-            .metrics
-            .syncs
-            .get_or_create(&crate::metrics::OutcomeLabels {
-                outcome: format!("{outcome:?}"),
-            })
-            .inc();
-        let entry = HistoryEntry {
-            id: 0,
-            environment: inst.env.clone(),
-            revision: commit.clone(),
-            images: images.clone(),
-            outcome,
-            message: message.clone(),
-            trigger: trigger.to_string(),
-            started_ms: now_ms() - elapsed.as_millis() as u64,
-            duration_ms: elapsed.as_millis() as u64,
-        };
-        // Don't grow history with identical failures on every pass.
-        let repeat = outcome == Outcome::Failed
-            && rec.history.last().is_some_and(|l| {
-                l.outcome == Outcome::Failed && l.revision == commit && l.environment == inst.env
-            });
-        let mut rec = rec;
-        if !repeat {
-            rec.record(entry.clone());
-        }
-        let step = if result.is_ok() {
-            StepState::Succeeded
-        } else {
-            StepState::Failed
-        };
-        self.run_step(
-            &inst,
-            &commit,
-            &format!("sync {}", inst.env),
-            step,
-            message.clone(),
-        );
-        if let Ok(r) = &result {
-            rec.inventory.insert(inst.env.clone(), r.inventory.clone());
-            status.synced_revision = Some(commit.clone());
-            status.images = images;
-            status.sync = SyncState::Synced;
-            status.health = Health::Progressing;
-        } else {
-            status.error = message;
-        }
-        if let Err(e) = self.inner.store.save(name, &rec) {
-            tracing::error!(app = %name, error = %e, "cannot store sync record");
-        }
-        self.lock().records.insert(name.clone(), rec);
-        crate::notify::sync_outcome(self, name, &entry);
-        tracing::info!(app = %name, env = %inst.env, revision = %&commit[..7.min(commit.len())], outcome = ?outcome, trigger, "sync");
-        status
+        let url = normalise_url(&app.spec.source.repo_url);
+        let tags = self
+            .image_tags(p, &url, &rule, &inst.git_ref, commit)
+            .await?;
+        inst.image_tags = tags.into_iter().map(|(n, t)| (n, t.tag)).collect();
+        Ok(())
+    }
+
+    /// The desired objects of `inst` at `commit`, images rewritten: image
+    /// policies first (the first matching override wins), then the
+    /// Application's own overrides, then the pipeline's tags.
+    async fn render_instance(
+        &self,
+        app: &Application,
+        inst: &Instance,
+        commit: &str,
+        region: &RegionTarget,
+    ) -> Result<Arc<Vec<StoredObject>>, String> {
+        let pipeline = pipeline_of(&self.inner.topology, &app.metadata.name);
+        let mut overrides = self
+            .policy_overrides(&app.spec.image_policies, &region.registry)
+            .await;
+        overrides.extend(app.spec.render.images.iter().cloned());
+        overrides.extend(inst.overrides(pipeline, &region.registry));
+        self.rendered(app, inst, commit, &overrides).await
     }
 }
 
-fn desired_images(objs: &[StoredObject]) -> Vec<String> {
+/// The engine's state for one environment, taken under one lock.
+struct Snapshot {
+    /// Where the environment syncs (`None`: region not attached).
+    region: Option<RegionTarget>,
+    rec: AppRecord,
+    /// `ferry app sync` asked for this environment (or all of them).
+    manual: bool,
+    prev: Option<EnvStatus>,
+}
+
+/// The status before this pass looks at git: what was last synced.
+fn initial_status(
+    inst: &Instance,
+    last_good: Option<&HistoryEntry>,
+    prev: Option<EnvStatus>,
+) -> EnvStatus {
+    EnvStatus {
+        environment: inst.env.clone(),
+        region: inst.region.clone(),
+        namespace: inst.namespace.clone(),
+        git_ref: inst.git_ref.clone(),
+        desired_revision: inst.commit.clone(),
+        synced_revision: last_good.map(|e| e.revision.clone()),
+        sync: SyncState::Unknown,
+        health: prev.as_ref().map_or(Health::Unknown, |p| p.health),
+        images: last_good.map(|e| e.images.clone()).unwrap_or_default(),
+        waiting: None,
+        error: None,
+        ephemeral: inst.ephemeral,
+        objects: prev.map(|p| p.objects).unwrap_or_default(),
+    }
+}
+
+/// A rollback pins the environment to an earlier successful sync: the
+/// instance with the pinned revision (and its image tag), and whether a
+/// pin applied.
+fn pin_rollback(rec: &AppRecord, inst: &Instance) -> (Instance, bool) {
+    let mut inst = inst.clone();
+    let Some(entry) = rec
+        .pinned
+        .get(&inst.env)
+        .and_then(|pin| rec.history.iter().find(|e| e.id.to_string() == *pin))
+    else {
+        return (inst, false);
+    };
+    inst.commit = Some(entry.revision.clone());
+    if let Some(rule) = &inst.rule {
+        inst.image_tag = Some(crate::pipeline::expand(
+            &rule.image_tag,
+            &entry.revision,
+            &inst.git_ref,
+        ));
+    }
+    (inst, true)
+}
+
+/// Why an instance has no commit to deploy.
+fn commit_missing(status: &EnvStatus, inst: &Instance) -> String {
+    if status.desired_revision.is_none() && inst.git_ref.is_empty() {
+        "waiting for the repository to be fetched".into()
+    } else {
+        format!(
+            "`{}` does not exist in the repository (or it is not fetched yet)",
+            inst.git_ref
+        )
+    }
+}
+
+pub(crate) fn desired_images(objs: &[StoredObject]) -> Vec<String> {
     let mut v: Vec<String> = objs.iter().flat_map(|o| images_of(&o.value)).collect();
     v.sort();
     v.dedup();
