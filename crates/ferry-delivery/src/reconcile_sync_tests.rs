@@ -18,7 +18,6 @@ fn facts() -> Facts<'static> {
 }
 
 /// The rest of the policy (fields to come, such as `force`) as default.
-#[allow(clippy::needless_update)]
 fn policy(automated: bool, self_heal: bool, prune: bool) -> SyncPolicy {
     SyncPolicy {
         automated,
