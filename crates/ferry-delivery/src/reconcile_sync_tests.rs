@@ -17,7 +17,7 @@ fn facts() -> Facts<'static> {
     }
 }
 
-/// The rest of the policy (fields to come, such as `force`) as default.
+/// The rest of the policy (`force`) as default.
 fn policy(automated: bool, self_heal: bool, prune: bool) -> SyncPolicy {
     SyncPolicy {
         automated,
