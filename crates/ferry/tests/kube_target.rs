@@ -156,6 +156,8 @@ fn cluster_list_and_get_show_version_nodes_environment_and_apps_without_credenti
     let yaml = ok(cli(&api, &["cluster", "get", "ferry-test", "-o", "yaml"]));
     assert!(yaml.contains("readyNodes: 1"), "{yaml}");
 
+    eprintln!("{table}{wide}{get}");
+
     let missing = cli(&api, &["cluster", "get", "nope"]);
     assert!(!missing.status.success());
     assert!(

@@ -111,7 +111,9 @@ fn print_list(v: &Value, wide: bool) {
         eprintln!("No Kubernetes clusters: no Region or Environment has spec.target.kubernetes.");
         return;
     }
-    print!("{}", table(&headers, &rows));
+    for line in table(&headers, &rows).lines() {
+        println!("{}", line.trim_end());
+    }
 }
 
 fn print_one(c: &Value) {
