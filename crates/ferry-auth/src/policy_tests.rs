@@ -120,6 +120,24 @@ fn delivery_replication_gateway_and_token_routes() {
 }
 
 #[test]
+fn the_fleet_is_read_by_unscoped_viewers_only() {
+    for p in ["/api/v1/clusters", "/api/v1/clusters/prod"] {
+        assert_eq!(
+            need(&Method::GET, p, None),
+            token(Role::Viewer, Scope::Cluster)
+        );
+        assert_eq!(
+            need(&Method::POST, p, None),
+            token(Role::Admin, Scope::Cluster)
+        );
+    }
+    let viewer = who(Role::Viewer, &[], &[]);
+    assert!(check(&viewer, Role::Viewer, &Scope::Cluster).is_ok());
+    let scoped = who(Role::Admin, &[], &["shop"]);
+    assert!(check(&scoped, Role::Viewer, &Scope::Cluster).is_err());
+}
+
+#[test]
 fn unknown_routes_default_to_viewer_reads_and_admin_writes() {
     assert_eq!(
         need(&Method::GET, "/api/v1/something-new", None),

@@ -119,4 +119,52 @@ impl KubernetesTarget {
     pub fn kubeconfig_in(&self, config_dir: &Path) -> Option<PathBuf> {
         self.kubeconfig.as_ref().map(|p| config_dir.join(p))
     }
+
+    /// The cluster's name in `ferry cluster list`: the context, else the
+    /// kubeconfig's file stem, else `in-cluster`.
+    pub fn display_name(&self) -> String {
+        if let Some(c) = &self.context {
+            return c.clone();
+        }
+        match self.kubeconfig.as_deref().and_then(Path::file_stem) {
+            Some(stem) => stem.to_string_lossy().into_owned(),
+            None => "in-cluster".to_string(),
+        }
+    }
+}
+
+/// What a Kubernetes target reports about itself (`ferry cluster list`):
+/// the API server's URL (never a credential), its version and its nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterFacts {
+    /// The API server URL, without any user information.
+    pub server: String,
+    /// `/version`'s gitVersion, e.g. `v1.34.4`.
+    pub version: String,
+    pub nodes: usize,
+    /// Nodes whose `Ready` condition is `True`.
+    pub ready_nodes: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_is_named_by_its_context_else_its_file() {
+        let mut k = KubernetesTarget {
+            kubeconfig: Some("conf/prod.yaml".into()),
+            context: Some("gke-prod".into()),
+            in_cluster: false,
+        };
+        assert_eq!(k.display_name(), "gke-prod");
+        k.context = None;
+        assert_eq!(k.display_name(), "prod");
+        let k = KubernetesTarget {
+            in_cluster: true,
+            ..Default::default()
+        };
+        assert_eq!(k.display_name(), "in-cluster");
+    }
 }

@@ -67,13 +67,22 @@ impl ClusterSource {
 
     /// A connected client (no request is made yet).
     pub async fn client(&self) -> Result<Client> {
+        Ok(self.client_and_server().await?.0)
+    }
+
+    /// A connected client and the API server's URL (without user
+    /// information, so it can be shown).
+    pub async fn client_and_server(&self) -> Result<(Client, String)> {
         // The workspace builds rustls with more than one crypto backend, so
         // rustls cannot pick one by itself; ferry uses ring everywhere.
         // (Already installed by another component: that one stays.)
         let _ = rustls::crypto::ring::default_provider().install_default();
         let config = self.config().await?;
-        tracing::info!(source = %self, server = %config.cluster_url, "kubernetes target");
-        Client::try_from(config).map_err(|e| Error::api("building the kubernetes client", e))
+        let server = shown_url(&config.cluster_url);
+        tracing::info!(source = %self, %server, "kubernetes target");
+        let client = Client::try_from(config)
+            .map_err(|e| Error::api("building the kubernetes client", e))?;
+        Ok((client, server))
     }
 }
 
@@ -86,6 +95,19 @@ impl std::fmt::Display for ClusterSource {
             },
             ClusterSource::InCluster => f.write_str("in-cluster service account"),
         }
+    }
+}
+
+/// A server URL as it may be shown: `user:password@` dropped.
+pub(crate) fn shown_url(url: &http::Uri) -> String {
+    let text = url.to_string();
+    match (url.authority(), url.scheme_str()) {
+        (Some(a), Some(scheme)) if a.as_str().contains('@') => {
+            let host = a.as_str().rsplit('@').next().unwrap_or_default();
+            let rest = url.path_and_query().map_or("", |p| p.as_str());
+            format!("{scheme}://{host}{}", if rest == "/" { "" } else { rest })
+        }
+        _ => text.trim_end_matches('/').to_string(),
     }
 }
 
@@ -124,6 +146,16 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(ClusterSource::from_spec(&spec), ClusterSource::InCluster);
+    }
+
+    #[test]
+    fn a_shown_url_has_no_user_information() {
+        let u: http::Uri = "https://admin:sekrit@10.0.0.1:6443/".parse().unwrap();
+        assert_eq!(shown_url(&u), "https://10.0.0.1:6443");
+        let u: http::Uri = "https://127.0.0.1:6443".parse().unwrap();
+        assert_eq!(shown_url(&u), "https://127.0.0.1:6443");
+        let u: http::Uri = "https://u@k8s.example/prefix".parse().unwrap();
+        assert_eq!(shown_url(&u), "https://k8s.example/prefix");
     }
 
     #[tokio::test]

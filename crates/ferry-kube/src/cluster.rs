@@ -35,11 +35,14 @@ pub struct KubeTarget {
     pub(crate) client: Client,
     pub(crate) discovery: Arc<Discovery>,
     pub(crate) watches: Arc<Watches>,
+    /// The API server's URL as it may be shown (set by [`Self::connect`]).
+    pub(crate) server: Option<String>,
 }
 
 impl std::fmt::Debug for KubeTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KubeTarget")
+            .field("server", &self.server)
             .field("default_namespace", &self.client.default_namespace())
             .field("watched_kinds", &self.watches.kinds().len())
             .finish_non_exhaustive()
@@ -50,7 +53,11 @@ impl KubeTarget {
     /// Connects (builds the client; the first request is the first apply,
     /// list or watch).
     pub async fn connect(source: &ClusterSource) -> Result<Self> {
-        Ok(Self::with_client(source.client().await?))
+        let (client, server) = source.client_and_server().await?;
+        Ok(Self {
+            server: Some(server),
+            ..Self::with_client(client)
+        })
     }
 
     /// Wraps an existing client.
@@ -59,6 +66,7 @@ impl KubeTarget {
             watches: Arc::new(Watches::new(client.clone())),
             client,
             discovery: Arc::new(Discovery::new()),
+            server: None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! ApplySet inventory's ids and prune decision ([`applyset`]), conflict
 //! messages ([`conflict`]) — are apart from the IO: the client
 //! ([`client`]), discovery ([`discovery`]), server-side apply
-//! ([`cluster`]), the inventory ([`inventory`]), watches ([`watch`]).
+//! ([`cluster`]), cluster facts for `ferry cluster` ([`facts`]), the inventory ([`inventory`]), watches ([`watch`]).
 #![forbid(unsafe_code)]
 
 pub mod applyset;
@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod conflict;
 pub mod discovery;
 pub mod error;
+pub mod facts;
 mod inventory;
 pub mod order;
 mod target_impl;

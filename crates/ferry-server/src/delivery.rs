@@ -8,7 +8,8 @@
 //! `spec.target`, that target instead. Kubernetes targets come from the
 //! [`KubeTargets`] plugged into [`crate::ServerConfig::kube_targets`]
 //! (ferry-kube); one target per distinct cluster spec, shared by every
-//! region and environment naming it.
+//! region and environment naming it; [`crate::clusters`] lists them
+//! (`/api/v1/clusters`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +17,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use ferry_core::events::EventBus;
-use ferry_core::target_spec::{KubernetesTarget, TargetKind};
+use ferry_core::target_spec::{ClusterFacts, KubernetesTarget, TargetKind};
 use ferry_core::topology::Topology;
 use ferry_delivery::target::{BoxFuture, Target};
 use prometheus_client::registry::Registry;
@@ -33,6 +34,21 @@ pub trait KubeTargets: Send + Sync + std::fmt::Debug {
         &'a self,
         spec: &'a KubernetesTarget,
     ) -> BoxFuture<'a, ferry_delivery::Result<Arc<dyn Target>>>;
+
+    /// What the cluster `spec` reports — API server URL, version, nodes —
+    /// for `ferry cluster list|get` (`spec` as given to [`Self::connect`]).
+    /// Never a credential.
+    fn facts<'a>(
+        &'a self,
+        spec: &'a KubernetesTarget,
+    ) -> BoxFuture<'a, ferry_delivery::Result<ClusterFacts>> {
+        let _ = spec;
+        Box::pin(async {
+            Err(ferry_delivery::Error::Target(
+                "this Kubernetes connector does not describe clusters".into(),
+            ))
+        })
+    }
 }
 
 /// The engine and the targets built for it so far.
@@ -187,7 +203,13 @@ impl Delivery {
             },
         );
         self.engine.metrics().register(metrics);
-        Ok(routes)
+        let fleet = crate::clusters::Fleet {
+            kube: self.kube.clone(),
+            engine: self.engine.clone(),
+            topology: topo.clone(),
+            config_dir: self.config_dir.clone(),
+        };
+        Ok(routes.merge(crate::clusters::router(fleet)))
     }
 }
 

@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
+mod clusters;
 mod delivery;
 mod exposure;
 mod listeners;

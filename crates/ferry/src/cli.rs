@@ -72,6 +72,9 @@ pub enum Command {
     /// Applications delivered from git: list, get, diff, sync, history, rollback, promote
     #[command(subcommand)]
     App(crate::commands::app::AppCommand),
+    /// Kubernetes clusters delivered to: list, get (version, nodes, environments, apps)
+    #[command(subcommand)]
+    Cluster(crate::commands::cluster::ClusterCommand),
     /// Pipeline runs (build, replicate, deploy) and their steps
     #[command(subcommand)]
     Pipeline(crate::commands::pipeline::PipelineCommand),

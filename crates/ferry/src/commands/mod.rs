@@ -3,6 +3,7 @@
 pub mod app;
 pub mod apply;
 mod build;
+pub mod cluster;
 pub mod delete;
 pub mod demo;
 pub mod describe;
@@ -115,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Rollout(cmd) => rollout::run(cmd.in_namespace(&ns)),
         Command::App(cmd) => app::run(cmd),
+        Command::Cluster(cmd) => cluster::run(cmd),
         Command::Pipeline(cmd) => pipeline::run(cmd),
         Command::Token(cmd) => token::run(cmd),
     }

@@ -37,7 +37,9 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
     let mut credentials = Credentials::load()?;
     let config = ServerConfig {
         known_tokens: credentials.known_tokens(&topology),
-        kube_targets: Some(std::sync::Arc::new(crate::kube_targets::KubeConnector)),
+        kube_targets: Some(std::sync::Arc::new(
+            crate::kube_targets::KubeConnector::default(),
+        )),
         topology,
         data_root,
         config_dir,
