@@ -62,18 +62,16 @@ impl Encryption {
                     .is_some_and(|l| l.iter().any(|x| x == "secrets"))
             })
             .ok_or_else(|| bad("no entry for resources [secrets]".into()))?;
-        Self::from_providers(entry["providers"].as_array().cloned().unwrap_or_default()).map_err(
-            |e| match e {
-                Error::EncryptionConfig { message, .. } => bad(message),
-                other => other,
-            },
+        Self::from_providers(
+            &file,
+            entry["providers"].as_array().cloned().unwrap_or_default(),
         )
     }
 
-    /// The keys of `providers`; errors carry no file name (`load` adds it).
-    fn from_providers(providers: Vec<Value>) -> Result<Self> {
+    /// The keys of `providers`, read from `file` (named in errors).
+    fn from_providers(file: &str, providers: Vec<Value>) -> Result<Self> {
         let bad = |message: String| Error::EncryptionConfig {
-            file: String::new(),
+            file: file.to_string(),
             message,
         };
         let mut out = Encryption {
@@ -190,7 +188,7 @@ mod tests {
         } else {
             providers.push(identity);
         }
-        Encryption::from_providers(providers).unwrap()
+        Encryption::from_providers("test.yaml", providers).unwrap()
     }
 
     #[test]
