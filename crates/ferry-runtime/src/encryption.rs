@@ -215,4 +215,18 @@ mod tests {
         let plain = config(&[("k1", 1)], true);
         assert_eq!(plain.seal("x"), "x");
     }
+
+    #[test]
+    fn config_errors_name_the_file_and_provider() {
+        let aes = vec![serde_json::json!({"aescbc": {"keys": []}})];
+        let e = Encryption::from_providers("enc.yaml", aes).unwrap_err();
+        assert!(matches!(e, Error::EncryptionConfig { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "enc.yaml: providers[0]: only secretbox and identity are supported"
+        );
+        let sealed = config(&[("k1", 1)], false).seal("x");
+        let e = Encryption::open(None, &sealed).unwrap_err();
+        assert!(matches!(e, Error::Sealed(_)), "{e:?}");
+    }
 }
