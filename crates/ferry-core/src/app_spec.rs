@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Problems;
+use crate::error::{Error, Problems, TemplateProblem};
 use crate::labels::LabelSelector;
 use crate::meta::validate_dns_label;
 use crate::topology::Object;
@@ -351,7 +351,7 @@ pub fn validate(
                 problems.push(doc.problem(&at, "set exactly one of `branch` and `tag`"));
             }
             if let Err(m) = check_template(&r.image_tag) {
-                problems.push(doc.problem(&format!("{at}.imageTag"), m));
+                problems.push(doc.problem(&format!("{at}.imageTag"), m.to_string()));
             }
             if let Some(region) = &r.ephemeral_region
                 && !regions.contains(&region.as_str())
@@ -368,22 +368,23 @@ pub fn validate(
 /// The placeholders a tag template may use.
 pub const TEMPLATE_VARS: &[&str] = &["sha7", "sha", "branch", "semver"];
 
-fn check_template(t: &str) -> Result<(), String> {
+fn check_template(t: &str) -> Result<(), Error> {
+    let err = |problem| Error::Template {
+        template: t.to_string(),
+        problem,
+    };
     if t.is_empty() {
-        return Err("must not be empty".into());
+        return Err(err(TemplateProblem::Empty));
     }
-    let mut rest = t;
-    while let Some(open) = rest.find('{') {
-        let Some(close) = rest[open..].find('}') else {
-            return Err(format!("unclosed `{{` in `{t}`"));
+    let mut at = 0;
+    while let Some(open) = t[at..].find('{').map(|o| at + o) {
+        let Some(close) = t[open..].find('}').map(|c| open + c) else {
+            return Err(err(TemplateProblem::Unclosed));
         };
-        let var = &rest[open + 1..open + close];
-        if !TEMPLATE_VARS.contains(&var) {
-            return Err(format!(
-                "unknown placeholder `{{{var}}}`; use one of {{sha7}}, {{sha}}, {{branch}}, {{semver}}"
-            ));
+        if !TEMPLATE_VARS.contains(&&t[open + 1..close]) {
+            return Err(err(TemplateProblem::UnknownPlaceholder(open + 1, close)));
         }
-        rest = &rest[open + close + 1..];
+        at = close + 1;
     }
     Ok(())
 }
@@ -413,7 +414,12 @@ mod tests {
     fn templates() {
         assert!(check_template("dev-{sha7}").is_ok());
         assert!(check_template("{semver}").is_ok());
-        assert!(check_template("x-{sha8}").unwrap_err().contains("sha8"));
+        assert!(
+            check_template("x-{sha8}")
+                .unwrap_err()
+                .to_string()
+                .contains("{sha8}")
+        );
         assert!(check_template("x-{sha7").is_err());
         assert!(check_template("").is_err());
     }

@@ -43,6 +43,40 @@ pub enum Error {
     /// Credentials name neither a variable nor a file.
     #[error("credentials need passwordEnv or passwordFile")]
     NoPassword,
+    /// An `imageTag` template that does not expand.
+    #[error("{}", template_message(template, *problem))]
+    Template {
+        template: String,
+        problem: TemplateProblem,
+    },
+    /// A TLS hostname that is neither an IP address nor a DNS name.
+    #[error(
+        "`{0}` is neither an IP address nor a DNS name (letters, digits, `-` and `.`; no port, no wildcard)"
+    )]
+    Hostname(String),
+}
+
+/// What is wrong with an `imageTag` template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateProblem {
+    /// The template is empty.
+    Empty,
+    /// A `{` has no matching `}`.
+    Unclosed,
+    /// A `{placeholder}` that is not in [`crate::app_spec::TEMPLATE_VARS`]; the
+    /// byte range of its name inside the template.
+    UnknownPlaceholder(usize, usize),
+}
+
+fn template_message(template: &str, problem: TemplateProblem) -> String {
+    match problem {
+        TemplateProblem::Empty => "must not be empty".into(),
+        TemplateProblem::Unclosed => format!("unclosed `{{` in `{template}`"),
+        TemplateProblem::UnknownPlaceholder(start, end) => format!(
+            "unknown placeholder `{{{}}}`; use one of {{sha7}}, {{sha}}, {{branch}}, {{semver}}",
+            &template[start..end]
+        ),
+    }
 }
 
 fn dns_label_message(name: &str, too_long: bool) -> String {

@@ -144,11 +144,11 @@ pub struct RegistryGc {
 mod tests {
     use crate::topology::Topology;
 
-    fn region(gc: &str) -> Result<Topology, String> {
+    fn region(gc: &str) -> Result<Topology, crate::Error> {
         let text = format!(
             "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec:\n  listeners: {{api: 127.0.0.1:7070, registry: 127.0.0.1:5000, gateway: 127.0.0.1:8080}}\n  registry:\n    gc: {gc}\n"
         );
-        Topology::from_sources(&[("t.yaml".into(), text)]).map_err(|e| e.to_string())
+        Topology::from_sources(&[("t.yaml".into(), text)])
     }
 
     #[test]
@@ -159,9 +159,11 @@ mod tests {
         assert_eq!(gc.interval_seconds.get(), 60);
         assert_eq!(gc.grace_period_seconds, Some(5));
         assert!(gc.delete_untagged);
-        let zero = region("{intervalSeconds: 0}").unwrap_err();
+        let zero = region("{intervalSeconds: 0}").unwrap_err().to_string();
         assert!(zero.contains("spec.registry.gc.intervalSeconds"), "{zero}");
-        let unknown = region("{intervalSeconds: 5, interval: 1h}").unwrap_err();
+        let unknown = region("{intervalSeconds: 5, interval: 1h}")
+            .unwrap_err()
+            .to_string();
         assert!(unknown.contains("interval"), "{unknown}");
     }
 }

@@ -209,9 +209,13 @@ mod tests {
 
     const REGIONS: &str = "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {name: uk}\nspec:\n  listeners: {api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {name: sh}\nspec:\n  listeners: {api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}\n---\n";
 
-    fn load(rule: &str) -> Result<Topology, String> {
-        Topology::from_sources(&[("t.yaml".into(), format!("{REGIONS}apiVersion: ferry.dev/v1alpha1\nkind: ReplicationRule\nmetadata: {{name: r1}}\n{rule}"))])
-            .map_err(|e| e.to_string())
+    fn load(rule: &str) -> Result<Topology, crate::Error> {
+        Topology::from_sources(&[(
+            "t.yaml".into(),
+            format!(
+                "{REGIONS}apiVersion: ferry.dev/v1alpha1\nkind: ReplicationRule\nmetadata: {{name: r1}}\n{rule}"
+            ),
+        )])
     }
 
     #[test]
@@ -228,27 +232,32 @@ mod tests {
 
     #[test]
     fn bad_rules_name_the_field() {
-        let e = load("spec:\n  source: {region: ukk}\n  target: {region: sh}\n").unwrap_err();
+        let e = load("spec:\n  source: {region: ukk}\n  target: {region: sh}\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("spec.source.region") && e.contains("did you mean `uk`"),
             "{e}"
         );
-        let e = load("spec:\n  source: {region: uk}\n  target: {region: uk}\n").unwrap_err();
+        let e = load("spec:\n  source: {region: uk}\n  target: {region: uk}\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("same registry"), "{e}");
-        let e = load("spec:\n  source: {region: uk, url: 'http://x'}\n  target: {region: sh}\n  tags: {include: ['(']}\n  repositories: ['[']\n").unwrap_err();
+        let e = load("spec:\n  source: {region: uk, url: 'http://x'}\n  target: {region: sh}\n  tags: {include: ['(']}\n  repositories: ['[']\n").unwrap_err().to_string();
         assert!(
             e.contains("`spec.source`")
                 && e.contains("spec.tags.include[0]")
                 && e.contains("spec.repositories[0]"),
             "{e}"
         );
-        let e = load("spec:\n  source: {url: 'ftp://x'}\n  target: {region: sh, credentials: {username: u}}\n").unwrap_err();
+        let e = load("spec:\n  source: {url: 'ftp://x'}\n  target: {region: sh, credentials: {username: u}}\n").unwrap_err().to_string();
         assert!(
             e.contains("spec.source.url") && e.contains("passwordEnv"),
             "{e}"
         );
         let e = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  tagz: {}\n")
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("tagz"), "{e}");
     }
 }

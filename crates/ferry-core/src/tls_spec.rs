@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Problems;
+use crate::error::{Error, Problems};
 use crate::yaml::Document;
 
 /// TLS of a region's API listener; see the module documentation.
@@ -68,7 +68,7 @@ pub(crate) fn validate_choice(
     }
     for (i, h) in hostnames.iter().enumerate() {
         if let Err(m) = check_hostname(h) {
-            problems.push(doc.problem(&format!("{path}.hostnames[{i}]"), m));
+            problems.push(doc.problem(&format!("{path}.hostnames[{i}]"), m.to_string()));
         }
     }
 }
@@ -94,7 +94,7 @@ impl TlsSpec {
 
 /// An IP address, or a DNS name of lowercase-insensitive letters, digits
 /// and hyphens in dot-separated labels of 1 to 63 characters.
-fn check_hostname(h: &str) -> Result<(), String> {
+fn check_hostname(h: &str) -> Result<(), Error> {
     if h.parse::<std::net::IpAddr>().is_ok() {
         return Ok(());
     }
@@ -108,8 +108,6 @@ fn check_hostname(h: &str) -> Result<(), String> {
     if h.len() <= 253 && h.split('.').all(ok_label) {
         Ok(())
     } else {
-        Err(format!(
-            "`{h}` is neither an IP address nor a DNS name (letters, digits, `-` and `.`; no port, no wildcard)"
-        ))
+        Err(Error::Hostname(h.to_string()))
     }
 }

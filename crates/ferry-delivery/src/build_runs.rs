@@ -19,6 +19,7 @@ use ferry_core::app_spec::{BuildImage, Pipeline, PipelineRule};
 
 use crate::builder::{BuildKey, BuildRequest, BuildState, ImageBuilder, template_pins_commit};
 use crate::engine::Engine;
+use crate::error::{Error, report};
 use crate::image_tags::ImageTag;
 use crate::pipeline::{Resolved, StepState, ephemeral_branches, resolve};
 use crate::reconcile_records::RunRef;
@@ -225,7 +226,8 @@ impl Engine {
             );
             let state = match outcome {
                 Ok(()) => BuildState::Done,
-                Err(m) => {
+                Err(e) => {
+                    let m = report(&*e);
                     tracing::warn!(pipeline = %name, image = %image.name, commit = %r.commit, error = %m, "build failed");
                     BuildState::Failed(m)
                 }
@@ -237,14 +239,14 @@ impl Engine {
     }
 
     /// Checkout, then build and push each image of the job; one outcome
-    /// per image (a failed checkout fails them all).
+    /// per image (a failed checkout fails them all, hence the `Arc`).
     async fn build_steps(
         &self,
         job: &Job,
         run: &RunRef<'_>,
         work: &std::path::Path,
         builder: &dyn ImageBuilder,
-    ) -> Vec<Result<(), String>> {
+    ) -> Vec<Result<(), Arc<Error>>> {
         let _ = std::fs::remove_dir_all(work);
         self.run_step_for(run, "checkout", StepState::Running, None);
         let (cache, url, commit, dir) = (
@@ -255,11 +257,12 @@ impl Engine {
         );
         let checked = tokio::task::spawn_blocking(move || cache.checkout(&url, &commit, &dir))
             .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        if let Err(m) = checked {
-            self.run_step_for(run, "checkout", StepState::Failed, Some(m.clone()));
-            return vec![Err(format!("checkout: {m}")); job.images.len()];
+            .map_err(|e| Error::task("checkout", e))
+            .and_then(|r| r);
+        if let Err(e) = checked {
+            self.run_step_for(run, "checkout", StepState::Failed, Some(e.to_string()));
+            let e = Arc::new(Error::Checkout(Box::new(e)));
+            return vec![Err(e); job.images.len()];
         }
         self.run_step_for(run, "checkout", StepState::Succeeded, None);
         let mut outcomes = Vec::with_capacity(job.images.len());
@@ -285,9 +288,8 @@ impl Engine {
                     outcomes.push(Ok(()));
                 }
                 Err(e) => {
-                    let m = crate::error::report(&e);
-                    self.run_step_for(run, &step, StepState::Failed, Some(m.clone()));
-                    outcomes.push(Err(m));
+                    self.run_step_for(run, &step, StepState::Failed, Some(report(&e)));
+                    outcomes.push(Err(Arc::new(e)));
                 }
             }
         }

@@ -10,6 +10,13 @@ pub enum Error {
     /// A git operation failed (unreachable remote, unknown revision…).
     #[error("git {repo}: {message}")]
     Git { repo: String, message: String },
+    /// An object of a git mirror cannot be read (a commit, a tree entry);
+    /// callers wrap it in [`Error::Git`] naming the repository.
+    #[error("{what}: {message}")]
+    GitObject { what: String, message: String },
+    /// `spec.source.caFile` cannot be used (the file's content is never shown).
+    #[error("spec.source.caFile {}: {message}", path.display())]
+    CaFile { path: PathBuf, message: String },
     /// Manifests in the repository are invalid; each problem names file,
     /// document and field.
     #[error("invalid manifests:\n{0}")]
@@ -54,6 +61,11 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// Checking out a commit for a build failed; every image of the job
+    /// fails with it. The cause is in the message, not `source()`: `Io`
+    /// already prints its own source, so [`report`] would repeat it.
+    #[error("checkout: {0}")]
+    Checkout(Box<Error>),
     /// A blocking task of the engine panicked or was cancelled.
     #[error("{what} task failed")]
     Task {

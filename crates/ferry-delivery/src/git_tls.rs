@@ -14,20 +14,21 @@ use std::sync::{Arc, Mutex};
 
 use gix::protocol::transport::client::blocking_io::http;
 
+use crate::error::Error;
+
 /// The CA certificates of `path`, or why not (naming the file).
-pub(crate) fn load(path: &Path) -> Result<Vec<gix_reqwest::Certificate>, String> {
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("cannot read spec.source.caFile {}: {e}", path.display()))?;
-    let certs = gix_reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-        format!(
-            "spec.source.caFile {} is not a PEM certificate bundle: {e}",
-            path.display()
-        )
-    })?;
+pub(crate) fn load(path: &Path) -> Result<Vec<gix_reqwest::Certificate>, Error> {
+    let bad = |message: String| Error::CaFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+    let certs = gix_reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| bad(format!("is not a PEM certificate bundle: {e}")))?;
     if certs.is_empty() {
-        return Err(format!(
-            "spec.source.caFile {} holds no PEM certificate",
-            path.display()
+        return Err(bad(
+            "holds no PEM certificate (give the CA that signed the git server's certificate)"
+                .into(),
         ));
     }
     Ok(certs)
@@ -39,10 +40,13 @@ pub(crate) fn transport_options(
     repo: &gix::Repository,
     url: &str,
     certs: Vec<gix_reqwest::Certificate>,
-) -> Result<Box<dyn Any>, String> {
+) -> Result<Box<dyn Any>, Error> {
     let configured = repo
         .transport_options(url, None)
-        .map_err(|e| format!("transport options: {e}"))?;
+        .map_err(|e| Error::GitObject {
+            what: "transport options".into(),
+            message: e.to_string(),
+        })?;
     let mut opts = configured
         .and_then(|o| o.downcast::<http::Options>().ok())
         .map(|o| *o)

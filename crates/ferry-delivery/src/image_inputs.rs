@@ -11,6 +11,8 @@
 use ferry_core::app_spec::BuildImage;
 use gix::ObjectId;
 
+use crate::error::{Error, Result};
+
 /// How many first parents the walk reads at most; when the inputs are
 /// unchanged for longer, the resolved commit names the image.
 pub const WALK_LIMIT: usize = 500;
@@ -63,19 +65,28 @@ fn normalise(path: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+fn object(what: String, e: impl std::fmt::Display) -> Error {
+    Error::GitObject {
+        what,
+        message: e.to_string(),
+    }
+}
+
 /// The ids of one image's inputs at one commit (`None`: the path does not
 /// exist there).
 type Ids = (Option<ObjectId>, Option<ObjectId>);
 
-fn ids_at(commit: &gix::Commit<'_>, inputs: &[Inputs]) -> Result<Vec<Ids>, String> {
-    let tree = commit.tree().map_err(|e| e.to_string())?;
-    let lookup = |path: &str| -> Result<Option<ObjectId>, String> {
+fn ids_at(commit: &gix::Commit<'_>, inputs: &[Inputs]) -> Result<Vec<Ids>> {
+    let tree = commit
+        .tree()
+        .map_err(|e| object(format!("tree of commit {}", commit.id), e))?;
+    let lookup = |path: &str| -> Result<Option<ObjectId>> {
         if path.is_empty() {
             return Ok(Some(tree.id));
         }
         Ok(tree
             .lookup_entry_by_path(path)
-            .map_err(|e| format!("{path}: {e}"))?
+            .map_err(|e| object(format!("{path} at commit {}", commit.id), e))?
             .map(|e| e.object_id()))
     };
     inputs
@@ -100,11 +111,11 @@ pub fn source_commits(
     head: &str,
     inputs: &[Inputs],
     limit: usize,
-) -> Result<Vec<String>, String> {
-    let head_id = ObjectId::from_hex(head.as_bytes()).map_err(|e| format!("{head}: {e}"))?;
+) -> Result<Vec<String>> {
+    let head_id = ObjectId::from_hex(head.as_bytes()).map_err(|e| object(head.into(), e))?;
     let mut cur = repo
         .find_commit(head_id)
-        .map_err(|e| format!("commit {head}: {e}"))?;
+        .map_err(|e| object(format!("commit {head}"), e))?;
     let want = ids_at(&cur, inputs)?;
     let mut found = vec![head_id; inputs.len()];
     let mut open = vec![true; inputs.len()];

@@ -11,6 +11,7 @@ use ferry_core::objects::{GroupKind, StoredObject};
 use ferry_core::sync::MutexExt;
 
 use crate::engine::Engine;
+use crate::error::Error;
 use crate::object::{LABEL_APP, LABEL_ENV, set_label};
 use crate::plan::Instance;
 use crate::render::{RenderContext, render};
@@ -19,7 +20,7 @@ use crate::source::normalise_url;
 /// Rendered manifests per (repo, commit, path, env, overrides).
 #[derive(Debug, Default)]
 pub struct RenderCache {
-    map: HashMap<String, Arc<Result<Vec<StoredObject>, String>>>,
+    map: HashMap<String, Result<Arc<Vec<StoredObject>>, Arc<Error>>>,
 }
 
 impl Engine {
@@ -107,6 +108,9 @@ impl Engine {
         }
     }
 
+    /// [`Self::render_cached`] with the error as text.
+    // String because reconcile.rs writes it into a run step; its caller can
+    // take `render_cached` once the reconcile split (wt/reconsplit) lands.
     pub(crate) async fn rendered(
         &self,
         app: &Application,
@@ -114,6 +118,20 @@ impl Engine {
         commit: &str,
         overrides: &[ferry_core::app_spec::ImageOverride],
     ) -> Result<Arc<Vec<StoredObject>>, String> {
+        self.render_cached(app, inst, commit, overrides)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The manifests of `app` at `commit` for `inst`, rendered once per key;
+    /// a failure is cached too (shared, hence the `Arc`).
+    pub(crate) async fn render_cached(
+        &self,
+        app: &Application,
+        inst: &Instance,
+        commit: &str,
+        overrides: &[ferry_core::app_spec::ImageOverride],
+    ) -> Result<Arc<Vec<StoredObject>>, Arc<Error>> {
         let url = normalise_url(&app.spec.source.repo_url);
         let key = format!(
             "{url}\n{commit}\n{}\n{}\n{}\n{}",
@@ -123,7 +141,7 @@ impl Engine {
             serde_json::to_string(overrides).unwrap_or_default()
         );
         if let Some(hit) = self.inner.renders.lock_or_recover().map.get(&key).cloned() {
-            return (*hit).clone().map(Arc::new);
+            return hit;
         }
         let cache = self.inner.cache.clone();
         let spec = app.spec.clone();
@@ -135,10 +153,8 @@ impl Engine {
             inst.ephemeral,
         );
         let overrides = overrides.to_vec();
-        let result = tokio::task::spawn_blocking(move || -> Result<Vec<StoredObject>, String> {
-            let files = cache
-                .files(&url, &commit, &spec.source.path)
-                .map_err(|e| e.to_string())?;
+        let result = tokio::task::spawn_blocking(move || -> Result<Vec<StoredObject>, Error> {
+            let files = cache.files(&url, &commit, &spec.source.path)?;
             let ctx = RenderContext {
                 app: &name,
                 environment: &env,
@@ -148,7 +164,7 @@ impl Engine {
                 value_files: &spec.render.value_files,
                 images: &overrides,
             };
-            let mut objs = render(&files, &spec.source.path, &ctx).map_err(|e| e.to_string())?;
+            let mut objs = render(&files, &spec.source.path, &ctx)?;
             if ephemeral {
                 for o in &mut objs {
                     crate::render::preview_hosts(&mut o.value, &env);
@@ -158,13 +174,16 @@ impl Engine {
             Ok(objs)
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Error::task("render", e))
+        .and_then(|r| r)
+        .map(Arc::new)
+        .map_err(Arc::new);
         let mut cache = self.inner.renders.lock_or_recover();
         if cache.map.len() > 10_000 {
             cache.map.clear();
         }
-        cache.map.insert(key, Arc::new(result.clone()));
-        result.map(Arc::new)
+        cache.map.insert(key, result.clone());
+        result
     }
 }
 

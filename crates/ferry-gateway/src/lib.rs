@@ -34,4 +34,23 @@ pub enum Error {
     /// The routes API could not be reached or answered badly.
     #[error("routes api: {0}")]
     Api(String),
+    /// A duration field does not parse.
+    #[error("invalid duration {value:?} (use forms like 5s, 250ms, 1m30s)")]
+    Duration { value: String },
+    /// A regex field does not compile (RE2 syntax, matched against the whole value).
+    #[error("invalid regex {pattern:?}: {reason}")]
+    Regex {
+        pattern: String,
+        reason: Box<regex::Error>,
+    },
+    /// A `retryOn` entry names no condition ferry knows.
+    #[error(
+        "unknown retry condition {condition:?} (use 5xx, gateway-error, connect-failure, reset or a status code)"
+    )]
+    RetryOn { condition: String },
+    /// A TLS Secret's `tls.crt`/`tls.key` cannot be used.
+    #[error(
+        "{field}: {reason} (put a PEM certificate chain in tls.crt and its PEM private key in tls.key)"
+    )]
+    TlsSecret { field: &'static str, reason: String },
 }

@@ -15,6 +15,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use serde_json::Value;
 
+use crate::Error;
 use crate::table::{HostPattern, TlsRef};
 
 /// Looks up a Secret object (`kind: Secret`) by namespace and name.
@@ -58,15 +59,19 @@ pub fn pem_pair(secret: &Value) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((field("tls.crt")?, field("tls.key")?))
 }
 
-fn certified(cert: &[u8], key: &[u8]) -> Result<CertifiedKey, String> {
+fn certified(cert: &[u8], key: &[u8]) -> Result<CertifiedKey, Error> {
+    let bad = |field, reason: &dyn fmt::Display| Error::TlsSecret {
+        field,
+        reason: reason.to_string(),
+    };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("tls.crt: {e}"))?;
+        .map_err(|e| bad("tls.crt", &e))?;
     if chain.is_empty() {
-        return Err("tls.crt holds no certificate".into());
+        return Err(bad("tls.crt", &"holds no certificate"));
     }
-    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("tls.key: {e}"))?;
-    let signer = any_supported_type(&key).map_err(|e| format!("tls.key: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| bad("tls.key", &e))?;
+    let signer = any_supported_type(&key).map_err(|e| bad("tls.key", &e))?;
     Ok(CertifiedKey::new(chain, signer))
 }
 
@@ -103,7 +108,10 @@ pub fn server_config(
             continue;
         };
         let loaded = pem_pair(&secret)
-            .ok_or_else(|| "secret lacks tls.crt or tls.key".to_string())
+            .ok_or_else(|| Error::TlsSecret {
+                field: "tls.crt/tls.key",
+                reason: "missing from the secret's data and stringData".into(),
+            })
             .and_then(|(c, k)| certified(&c, &k));
         match loaded {
             Ok(k) => certs.push((r.host.clone(), Arc::new(k))),

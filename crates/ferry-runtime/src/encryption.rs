@@ -42,7 +42,10 @@ impl Encryption {
         let file = path.display().to_string();
         let docs = ferry_core::yaml::parse_documents(&file, &text)
             .map_err(|p| Error::Invalid(ferry_core::Problems(vec![p])))?;
-        let bad = |m: String| Error::Other(format!("{file}: {m}"));
+        let bad = |message: String| Error::EncryptionConfig {
+            file: file.clone(),
+            message,
+        };
         let doc = docs.first().ok_or_else(|| bad("no document".into()))?;
         if doc.kind() != Some("EncryptionConfiguration") {
             return Err(bad("kind must be EncryptionConfiguration".into()));
@@ -59,11 +62,18 @@ impl Encryption {
                     .is_some_and(|l| l.iter().any(|x| x == "secrets"))
             })
             .ok_or_else(|| bad("no entry for resources [secrets]".into()))?;
-        Self::from_providers(entry["providers"].as_array().cloned().unwrap_or_default())
-            .map_err(bad)
+        Self::from_providers(
+            &file,
+            entry["providers"].as_array().cloned().unwrap_or_default(),
+        )
     }
 
-    fn from_providers(providers: Vec<Value>) -> std::result::Result<Self, String> {
+    /// The keys of `providers`, read from `file` (named in errors).
+    fn from_providers(file: &str, providers: Vec<Value>) -> Result<Self> {
+        let bad = |message: String| Error::EncryptionConfig {
+            file: file.to_string(),
+            message,
+        };
         let mut out = Encryption {
             write: None,
             read: Vec::new(),
@@ -73,19 +83,19 @@ impl Encryption {
                 continue;
             }
             let Some(keys) = p.pointer("/secretbox/keys").and_then(Value::as_array) else {
-                return Err(format!(
+                return Err(bad(format!(
                     "providers[{i}]: only secretbox and identity are supported"
-                ));
+                )));
             };
             for (j, k) in keys.iter().enumerate() {
                 let name = k["name"].as_str().unwrap_or_default().to_string();
                 let raw = STANDARD
                     .decode(k["secret"].as_str().unwrap_or_default())
-                    .map_err(|e| format!("providers[{i}].secretbox.keys[{j}].secret: {e}"))?;
+                    .map_err(|e| bad(format!("providers[{i}].secretbox.keys[{j}].secret: {e}")))?;
                 if raw.len() != 32 || name.is_empty() || name.contains(':') {
-                    return Err(format!(
+                    return Err(bad(format!(
                         "providers[{i}].secretbox.keys[{j}]: needs a name (no ':') and a base64 secret of 32 bytes (head -c 32 /dev/urandom | base64)"
-                    ));
+                    )));
                 }
                 let key = *Key::from_slice(&raw);
                 if i == 0 && j == 0 {
@@ -95,7 +105,7 @@ impl Encryption {
             }
         }
         if providers.is_empty() {
-            return Err("no providers".into());
+            return Err(bad("no providers".into()));
         }
         Ok(out)
     }
@@ -125,18 +135,27 @@ impl Encryption {
     }
 
     /// Opens a stored value (sealed, or plain when identity is listed).
-    pub fn open(this: Option<&Self>, stored: &str) -> std::result::Result<String, String> {
+    pub fn open(this: Option<&Self>, stored: &str) -> Result<String> {
+        let sealed = |m: &dyn std::fmt::Display| Error::Sealed(m.to_string());
         let Some(rest) = stored.strip_prefix(PREFIX) else {
             return Ok(stored.to_string());
         };
-        let e = this.ok_or("encrypted, but no encryption configuration is given")?;
-        let (name, b64) = rest.split_once(':').ok_or("malformed encrypted value")?;
-        let (_, key) = e.read.iter().find(|(n, _)| n == name).ok_or(format!(
-            "encrypted with key `{name}`, which the configuration does not list"
-        ))?;
-        let bytes = STANDARD.decode(b64).map_err(|e| e.to_string())?;
+        let e = this.ok_or_else(|| {
+            sealed(&"encrypted, but no encryption configuration is given (start the runtime with the EncryptionConfiguration that sealed it)")
+        })?;
+        let (name, b64) = rest
+            .split_once(':')
+            .ok_or_else(|| sealed(&"malformed encrypted value"))?;
+        let (_, key) = e.read.iter().find(|(n, _)| n == name).ok_or_else(|| {
+            sealed(&format!(
+                "encrypted with key `{name}`, which the configuration does not list (add it to the secretbox keys)"
+            ))
+        })?;
+        let bytes = STANDARD
+            .decode(b64)
+            .map_err(|e| sealed(&format!("malformed encrypted value: {e}")))?;
         if bytes.len() < 40 {
-            return Err("encrypted value too short".into());
+            return Err(sealed(&"encrypted value too short"));
         }
         let (nonce, rest) = bytes.split_at(24);
         let (tag, ct) = rest.split_at(16);
@@ -148,8 +167,8 @@ impl Encryption {
                 &mut buf,
                 Tag::from_slice(tag),
             )
-            .map_err(|_| format!("cannot decrypt with key `{name}` (wrong key?)"))?;
-        String::from_utf8(buf).map_err(|e| e.to_string())
+            .map_err(|_| sealed(&format!("cannot decrypt with key `{name}` (wrong key?)")))?;
+        String::from_utf8(buf).map_err(|e| sealed(&format!("decrypted value is not UTF-8: {e}")))
     }
 }
 
@@ -169,7 +188,7 @@ mod tests {
         } else {
             providers.push(identity);
         }
-        Encryption::from_providers(providers).unwrap()
+        Encryption::from_providers("test.yaml", providers).unwrap()
     }
 
     #[test]
@@ -189,10 +208,25 @@ mod tests {
         assert!(
             Encryption::open(Some(&wrong), &sealed)
                 .unwrap_err()
+                .to_string()
                 .contains("wrong key")
         );
         assert!(Encryption::open(None, &sealed).is_err());
         let plain = config(&[("k1", 1)], true);
         assert_eq!(plain.seal("x"), "x");
+    }
+
+    #[test]
+    fn config_errors_name_the_file_and_provider() {
+        let aes = vec![serde_json::json!({"aescbc": {"keys": []}})];
+        let e = Encryption::from_providers("enc.yaml", aes).unwrap_err();
+        assert!(matches!(e, Error::EncryptionConfig { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "enc.yaml: providers[0]: only secretbox and identity are supported"
+        );
+        let sealed = config(&[("k1", 1)], false).seal("x");
+        let e = Encryption::open(None, &sealed).unwrap_err();
+        assert!(matches!(e, Error::Sealed(_)), "{e:?}");
     }
 }

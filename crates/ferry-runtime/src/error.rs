@@ -79,6 +79,16 @@ pub enum Error {
     /// root image, a subPath leaving its volume…): CreateContainerConfigError.
     #[error("{0}")]
     ContainerConfig(String),
+    /// The EncryptionConfiguration file cannot be used.
+    #[error("{file}: {message}")]
+    EncryptionConfig { file: String, message: String },
+    /// A stored Secret is encrypted and cannot be opened with the keys given.
+    #[error("{0}")]
+    Sealed(String),
+    /// A liveness, readiness or startup probe failed; the text is the
+    /// kubelet's (shown in the container's status and events).
+    #[error("{0}")]
+    Probe(String),
     /// Anything else, with a message saying what to do.
     #[error("{0}")]
     Other(String),

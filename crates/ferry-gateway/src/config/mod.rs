@@ -117,8 +117,10 @@ pub fn service_key(host: &str, default_ns: &str) -> ServiceKey {
 }
 
 /// Parses a duration such as `5s`, `0.5s`, `100ms`, `1m30s`, `1h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let err = || format!("invalid duration {s:?} (use forms like 5s, 250ms, 1m30s)");
+pub fn parse_duration(s: &str) -> Result<Duration, crate::Error> {
+    let err = || crate::Error::Duration {
+        value: s.to_string(),
+    };
     let mut total = 0f64;
     let mut rest = s.trim();
     if rest.is_empty() {
@@ -152,9 +154,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Compiles an anchored regex (RE2 semantics: the whole value must match).
-pub fn full_regex(pattern: &str) -> Result<regex::Regex, String> {
-    regex::Regex::new(&format!("^(?:{pattern})$"))
-        .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+pub fn full_regex(pattern: &str) -> Result<regex::Regex, crate::Error> {
+    regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| crate::Error::Regex {
+        pattern: pattern.to_string(),
+        reason: Box::new(e),
+    })
 }
 
 #[cfg(test)]

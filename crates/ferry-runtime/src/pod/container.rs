@@ -144,7 +144,7 @@ fn plan(
                 .into(),
         ));
     }
-    let mut env = volumes::environment(inner, pod, c, &image.config.env).map_err(bad)?;
+    let mut env = volumes::environment(inner, pod, c, &image.config.env)?;
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(
             0,
@@ -160,8 +160,7 @@ fn plan(
         ));
     }
     let accounts = user::Accounts::read(&image.rootfs);
-    let id = user::resolve(image.config.user.as_deref(), &accounts, &psc, &csc)
-        .map_err(Error::ContainerConfig)?;
+    let id = user::resolve(image.config.user.as_deref(), &accounts, &psc, &csc)?;
     if csc.run_as_non_root.or(psc.run_as_non_root) == Some(true) && id.uid == 0 {
         return Err(Error::ContainerConfig(format!(
             "container has runAsNonRoot and image will run as root (container {}): set runAsUser or a non-root USER in the image",

@@ -26,6 +26,7 @@ use ferry_core::sync::MutexExt;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Error;
 use crate::images::{PullPolicy, Unpacked};
 use crate::kinds::Kind;
 use crate::runtime::Inner;
@@ -266,7 +267,7 @@ async fn sync_volumes(
         // emptyDir is world-writable, as Kubernetes makes it.
         let mode = if v.empty_dir.is_some() { 0o777 } else { 0o755 };
         let written = match volumes::open_volume(dir, &v.name, mode, gid) {
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Error::io("cannot create the volume directory in", dir, e)),
             Ok(_) if v.empty_dir.is_some() => continue,
             Ok(fd) => match volumes::volume_files(inner, ns, pod, &v.name) {
                 None => continue,
@@ -319,7 +320,7 @@ fn write_volume(
     fd: std::os::fd::OwnedFd,
     files: &BTreeMap<String, Vec<u8>>,
     gid: Option<u32>,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let mut fd = fd;
     let mode = v
         .config_map
@@ -329,14 +330,15 @@ fn write_volume(
         .unwrap_or(0o644) as u32
         & 0o777;
     if v.secret.is_some() {
-        let mounted = sys::mount_tmpfs(&fd, SECRET_TMPFS_BYTES).map_err(|e| e.to_string())?;
+        let mounted = sys::mount_tmpfs(&fd, SECRET_TMPFS_BYTES)?;
         if mounted {
-            fd = volumes::open_volume(dir, &v.name, 0o755, gid).map_err(|e| e.to_string())?;
+            fd = volumes::open_volume(dir, &v.name, 0o755, gid)
+                .map_err(|e| Error::io("cannot open the secret tmpfs in", dir, e))?;
         }
     }
     volumes::sync_dir(&fd, files, mode, gid)
         .map(|_| ())
-        .map_err(|e| format!("cannot write its files: {e}"))
+        .map_err(|e| Error::io("cannot write its files in", dir, e))
 }
 
 /// The size of a secret volume's tmpfs (Kubernetes caps Secrets at 1 MiB).

@@ -47,14 +47,14 @@ pub fn binds(
                     v.name
                 )));
             }
-            None => volumes::volume_dir(pod_dir, &v.name).map_err(bad)?,
+            None => volumes::volume_dir(pod_dir, &v.name)?,
         };
         let source = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
             None => base,
             Some(sub) => {
                 let at = stage.join(j.to_string());
                 sub_path(&base, sub, &at, fs_group)
-                    .map_err(|e| bad(format!("volume `{}` subPath `{sub}`: {e}", v.name)))?;
+                    .map_err(|why| bad(format!("volume `{}` subPath `{sub}`: {why}", v.name)))?;
                 at
             }
         };
@@ -71,38 +71,38 @@ pub fn binds(
 
 /// Opens `sub` beneath the volume at `base` (creating it as a directory
 /// when missing, as the kubelet does) and bind-mounts it onto `at`.
-fn sub_path(
-    base: &Path,
-    sub: &str,
-    at: &Path,
-    gid: Option<u32>,
-) -> std::result::Result<(), String> {
+fn sub_path(base: &Path, sub: &str, at: &Path, gid: Option<u32>) -> Result<()> {
+    let bad = |m: String| Error::ContainerConfig(m);
     use nix::fcntl::OFlag;
     if let Some(why) = crate::local_paths::rel_path_problem(sub) {
-        return Err(why);
+        return Err(bad(why));
     }
-    let root = beneath::open_dir(base).map_err(|e| e.to_string())?;
+    let root = beneath::open_dir(base).map_err(|e| Error::io("cannot open volume", base, e))?;
     let fd = match beneath::open(&root, Path::new(sub), OFlag::O_PATH, 0) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-            beneath::mkdir_all(&root, Path::new(sub), 0o755, gid).map_err(|e| e.to_string())?
+            beneath::mkdir_all(&root, Path::new(sub), 0o755, gid)
+                .map_err(|e| Error::io("cannot create subPath in", base, e))?
         }
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-            return Err("it leads outside its volume (a `..` or a symlink); refused".into());
+            return Err(bad(
+                "it leads outside its volume (a `..` or a symlink); refused".into(),
+            ));
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(Error::io("cannot open subPath in", base, e)),
     };
     let is_dir = std::fs::metadata(format!(
         "/proc/self/fd/{}",
         std::os::fd::AsRawFd::as_raw_fd(&fd)
     ))
-    .map_err(|e| e.to_string())?
+    .map_err(|e| Error::io("cannot stat subPath in", base, e))?
     .is_dir();
     if is_dir {
-        std::fs::create_dir_all(at).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(at).map_err(|e| Error::io("cannot create", at, e))?;
     } else {
-        std::fs::create_dir_all(at.parent().unwrap_or(at)).map_err(|e| e.to_string())?;
-        std::fs::File::create(at).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(at.parent().unwrap_or(at))
+            .map_err(|e| Error::io("cannot create", at, e))?;
+        std::fs::File::create(at).map_err(|e| Error::io("cannot create", at, e))?;
     }
-    sys::bind_fd(&fd, at).map_err(|e| e.to_string())
+    sys::bind_fd(&fd, at)
 }

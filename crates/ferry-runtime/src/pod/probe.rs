@@ -9,6 +9,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Probe;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::error::Error;
 use crate::pod::runc::Runc;
 use crate::validate::resolve_port;
 
@@ -41,16 +42,17 @@ pub async fn check(
     ports: &BTreeMap<&str, i32>,
     runc: &Runc,
     ctr_id: &str,
-) -> Result<(), String> {
+) -> Result<(), Error> {
+    let failed = |m: String| Error::Probe(m);
     let t = timing(p);
     if let Some(h) = &p.http_get {
-        let port = resolve_port(&h.port, ports).ok_or("bad probe port")?;
+        let port = resolve_port(&h.port, ports).ok_or_else(|| failed("bad probe port".into()))?;
         let path = h.path.clone().unwrap_or_else(|| "/".into());
         let fut = async {
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let mut s = crate::net::dial(Some(netns), addr, t.timeout)
                 .await
-                .map_err(|e| format!("Get http://127.0.0.1:{port}{path}: {e}"))?;
+                .map_err(|e| failed(format!("Get http://127.0.0.1:{port}{path}: {e}")))?;
             let mut req = format!(
                 "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: ferry-probe\r\n"
             );
@@ -60,11 +62,14 @@ pub async fn check(
             req.push_str("\r\n");
             s.write_all(req.as_bytes())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| failed(e.to_string()))?;
             let mut buf = [0u8; 64];
             let mut got = 0;
             while got < 12 {
-                let n = s.read(&mut buf[got..]).await.map_err(|e| e.to_string())?;
+                let n = s
+                    .read(&mut buf[got..])
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
                 if n == 0 {
                     break;
                 }
@@ -75,40 +80,40 @@ pub async fn check(
                 .split_whitespace()
                 .nth(1)
                 .and_then(|c| c.parse().ok())
-                .ok_or(format!("bad HTTP answer {line:?}"))?;
+                .ok_or_else(|| failed(format!("bad HTTP answer {line:?}")))?;
             if (200..400).contains(&code) {
                 Ok(())
             } else {
-                Err(format!("HTTP probe failed with statuscode: {code}"))
+                Err(failed(format!("HTTP probe failed with statuscode: {code}")))
             }
         };
         return tokio::time::timeout(t.timeout, fut)
             .await
-            .unwrap_or_else(|_| Err("probe timed out".into()));
+            .unwrap_or_else(|_| Err(failed("probe timed out".into())));
     }
     if let Some(tcp) = &p.tcp_socket {
-        let port = resolve_port(&tcp.port, ports).ok_or("bad probe port")?;
+        let port = resolve_port(&tcp.port, ports).ok_or_else(|| failed("bad probe port".into()))?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         return crate::net::dial(Some(netns), addr, t.timeout)
             .await
             .map(drop)
-            .map_err(|e| format!("dial tcp {addr}: {e}"));
+            .map_err(|e| failed(format!("dial tcp {addr}: {e}")));
     }
     if let Some(e) = &p.exec {
         let cmd = e.command.clone().unwrap_or_default();
         let out = runc
             .exec(ctr_id, &cmd, t.timeout)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| failed(e.to_string()))?;
         return if out.exit_code == 0 {
             Ok(())
         } else {
-            Err(format!(
+            Err(failed(format!(
                 "command {cmd:?} exited with {}: {}",
                 out.exit_code,
                 out.stdout.trim()
-            ))
+            )))
         };
     }
-    Err("probe has no handler".into())
+    Err(failed("probe has no handler".into()))
 }

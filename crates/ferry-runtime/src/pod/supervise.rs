@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, Probe};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Error;
 use crate::images::Unpacked;
 use crate::pod::container::{self, Ctr, Rt, running, set_status, terminated, waiting};
 use crate::pod::probe;
@@ -399,7 +400,7 @@ async fn until(
     id: &str,
     stop: &CancellationToken,
     first_success: bool,
-) -> Option<Result<(), String>> {
+) -> Option<Result<(), Error>> {
     let t = probe::timing(p);
     tokio::select! { _ = stop.cancelled() => return None, _ = tokio::time::sleep(t.initial_delay) => {} }
     let mut bad = 0;

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use k8s_openapi::api::core::v1::{PodSecurityContext, SecurityContext};
 
+use crate::error::Error;
 use crate::pod::beneath;
 
 /// A process identity.
@@ -79,7 +80,7 @@ pub fn resolve(
     accounts: &Accounts,
     pod: &PodSecurityContext,
     c: &SecurityContext,
-) -> Result<Identity, String> {
+) -> Result<Identity, Error> {
     let run_as_user = c.run_as_user.or(pod.run_as_user).map(|u| u as u32);
     let run_as_group = c.run_as_group.or(pod.run_as_group).map(|g| g as u32);
     let spec = image_user.unwrap_or("").trim();
@@ -102,7 +103,7 @@ pub fn resolve(
                 },
                 Err(_) => {
                     let (n, u, g) = accounts.user(|n, _| n == user_part).ok_or_else(|| {
-                    format!("the image's USER `{user_part}` is not in its /etc/passwd; set runAsUser")
+                    Error::ContainerConfig(format!("the image's USER `{user_part}` is not in its /etc/passwd; set runAsUser"))
                 })?;
                     (Some(n), u, g)
                 }
@@ -114,7 +115,9 @@ pub fn resolve(
         (None, Some(g)) => match g.parse::<u32>() {
             Ok(g) => g,
             Err(_) => accounts.group_id(g).ok_or_else(|| {
-                format!("the image's USER group `{g}` is not in its /etc/group; set runAsGroup")
+                Error::ContainerConfig(format!(
+                    "the image's USER group `{g}` is not in its /etc/group; set runAsGroup"
+                ))
             })?,
         },
         (None, None) => passwd_gid,
@@ -150,7 +153,7 @@ mod tests {
         user: Option<&str>,
         pod: PodSecurityContext,
         c: SecurityContext,
-    ) -> Result<Identity, String> {
+    ) -> Result<Identity, Error> {
         resolve(user, &accounts(), &pod, &c)
     }
 
@@ -171,7 +174,12 @@ mod tests {
         let (p, c) = d();
         assert_eq!(id(Some("app:staff"), p, c).unwrap().gid, 50);
         let (p, c) = d();
-        assert!(id(Some("ghost"), p, c).unwrap_err().contains("ghost"));
+        assert!(
+            id(Some("ghost"), p, c)
+                .unwrap_err()
+                .to_string()
+                .contains("ghost")
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use ferry_core::mesh::ServiceSnapshot;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret};
 
+use crate::error::Error;
 use crate::kinds::Kind;
 use crate::local_paths;
 use crate::pod::beneath;
@@ -21,7 +22,7 @@ pub fn volume_files(
     ns: &str,
     pod: &Pod,
     volume: &str,
-) -> Option<Result<BTreeMap<String, Vec<u8>>, String>> {
+) -> Option<Result<BTreeMap<String, Vec<u8>>, Error>> {
     let v = pod
         .spec
         .as_ref()?
@@ -67,7 +68,9 @@ pub fn volume_files(
     };
     Some(match data {
         None if optional => Ok(BTreeMap::new()),
-        None => Err(format!("{what} not found")),
+        None => Err(Error::ContainerConfig(format!(
+            "{what} not found (create it, or mark the volume optional)"
+        ))),
         Some(data) => match items {
             None => Ok(data),
             Some(items) => items
@@ -75,7 +78,9 @@ pub fn volume_files(
                 .map(|i| {
                     data.get(&i.key)
                         .map(|d| (i.path.clone(), d.clone()))
-                        .ok_or(format!("{what} has no key `{}`", i.key))
+                        .ok_or_else(|| {
+                            Error::ContainerConfig(format!("{what} has no key `{}`", i.key))
+                        })
                 })
                 .collect(),
         },
@@ -187,7 +192,8 @@ pub fn environment(
     pod: &Pod,
     c: &Container,
     image_env: &[String],
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Error> {
+    let bad = |m: String| Error::ContainerConfig(m);
     let meta = &pod.metadata;
     let ns = meta.namespace.clone().unwrap_or_default();
     let mut env: Vec<(String, String)> = image_env
@@ -212,7 +218,7 @@ pub fn environment(
             match inner.typed::<ConfigMap>(Kind::ConfigMap, &ns, &r.name) {
                 Some(cm) => cm.data.unwrap_or_default(),
                 None if r.optional == Some(true) => BTreeMap::new(),
-                None => return Err(format!("configmap `{}` not found", r.name)),
+                None => return Err(bad(format!("configmap `{}` not found", r.name))),
             }
         } else if let Some(r) = &from.secret_ref {
             match inner.typed::<Secret>(Kind::Secret, &ns, &r.name) {
@@ -221,7 +227,7 @@ pub fn environment(
                     .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
                     .collect(),
                 None if r.optional == Some(true) => BTreeMap::new(),
-                None => return Err(format!("secret `{}` not found", r.name)),
+                None => return Err(bad(format!("secret `{}` not found", r.name))),
             }
         } else {
             BTreeMap::new()
@@ -239,10 +245,10 @@ pub fn environment(
                         Some(v) => v,
                         None if r.optional == Some(true) => continue,
                         None => {
-                            return Err(format!(
+                            return Err(bad(format!(
                                 "configmap `{}` key `{}` not found (env {})",
                                 r.name, r.key, e.name
-                            ));
+                            )));
                         }
                     }
                 } else if let Some(r) = &from.secret_key_ref {
@@ -251,10 +257,10 @@ pub fn environment(
                         Some(v) => String::from_utf8_lossy(&v).into_owned(),
                         None if r.optional == Some(true) => continue,
                         None => {
-                            return Err(format!(
+                            return Err(bad(format!(
                                 "secret `{}` key `{}` not found (env {})",
                                 r.name, r.key, e.name
-                            ));
+                            )));
                         }
                     }
                 } else if let Some(f) = &from.field_ref {
@@ -274,14 +280,17 @@ pub fn environment(
                                 .unwrap_or_default()
                         }
                         other => {
-                            return Err(format!(
+                            return Err(bad(format!(
                                 "fieldRef `{other}` is not supported (env {})",
                                 e.name
-                            ));
+                            )));
                         }
                     }
                 } else {
-                    return Err(format!("env {}: resourceFieldRef is not supported", e.name));
+                    return Err(bad(format!(
+                        "env {}: resourceFieldRef is not supported",
+                        e.name
+                    )));
                 }
             }
             (Some(v), None) => expand(v, &env),
@@ -304,13 +313,13 @@ fn expand(v: &str, env: &[(String, String)]) -> String {
 /// Host directory of volume `name` of a pod; the name must be a DNS-1123
 /// label (apply checks it; this keeps a stored object from older versions
 /// from naming `/` or `..`).
-pub fn volume_dir(pod_dir: &Path, name: &str) -> Result<PathBuf, String> {
+pub fn volume_dir(pod_dir: &Path, name: &str) -> Result<PathBuf, Error> {
     Ok(pod_dir.join(volume_rel(name)?))
 }
 
-fn volume_rel(name: &str) -> Result<PathBuf, String> {
+fn volume_rel(name: &str) -> Result<PathBuf, Error> {
     match local_paths::volume_name_problem(name) {
-        Some(why) => Err(why),
+        Some(why) => Err(Error::ContainerConfig(why)),
         None => Ok(Path::new("volumes").join(name)),
     }
 }

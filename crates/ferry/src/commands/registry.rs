@@ -36,19 +36,23 @@ pub fn run(cmd: RegistryCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Parses `90s`, `30m`, `1h`, `2d` or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+/// Parses `90s`, `30m`, `1h`, `2d` or plain seconds (a clap `value_parser`).
+pub fn parse_duration(s: &str) -> Result<Duration, BadInput> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 30s, 10m, 1h or 2d"))?;
+        .map_err(|_| BadInput(format!("`{s}` is not a duration like 30s, 10m, 1h or 2d")))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
         "h" => n * 3600,
         "d" => n * 86400,
-        _ => return Err(format!("unknown unit `{unit}` in `{s}` (use s, m, h or d)")),
+        _ => {
+            return Err(BadInput(format!(
+                "unknown unit `{unit}` in `{s}` (use s, m, h or d)"
+            )));
+        }
     };
     Ok(Duration::from_secs(secs))
 }

@@ -68,7 +68,7 @@ fn traffic_policy(
     let dur = |field: &str, v: &Option<String>, out: &mut Vec<Problem>| {
         v.as_ref().and_then(|s| {
             parse_duration(s)
-                .map_err(|e| out.push(ctx.problem(format!("{path}.{field}"), e)))
+                .map_err(|e| out.push(ctx.problem(format!("{path}.{field}"), e.to_string())))
                 .ok()
         })
     };

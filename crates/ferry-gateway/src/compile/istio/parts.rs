@@ -34,7 +34,7 @@ pub(super) fn check_percent(ctx: &Ctx, path: &str, v: f64, out: &mut Vec<Problem
 }
 
 /// Parses `retryOn` (`5xx,gateway-error,connect-failure,503,...`).
-pub fn parse_retry_on(s: &str) -> Result<RetryOn, String> {
+pub fn parse_retry_on(s: &str) -> Result<RetryOn, crate::Error> {
     let mut on = RetryOn::default();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part {
@@ -55,9 +55,9 @@ pub fn parse_retry_on(s: &str) -> Result<RetryOn, String> {
             code => match code.parse::<u16>() {
                 Ok(c) if (100..=599).contains(&c) => on.status_codes.push(c),
                 _ => {
-                    return Err(format!(
-                        "unknown retry condition {code:?} (use 5xx, gateway-error, connect-failure, reset or a status code)"
-                    ));
+                    return Err(crate::Error::RetryOn {
+                        condition: code.to_string(),
+                    });
                 }
             },
         }
@@ -109,7 +109,7 @@ fn str_match(ctx: &Ctx, path: &str, m: &StringMatch, out: &mut Vec<Problem>) -> 
         (None, None, Some(r)) => match full_regex(r) {
             Ok(re) => StrMatch::Regex(re),
             Err(e) => {
-                out.push(ctx.problem(format!("{path}.regex"), e));
+                out.push(ctx.problem(format!("{path}.regex"), e.to_string()));
                 StrMatch::Present
             }
         },
@@ -211,7 +211,7 @@ pub(super) fn cors(ctx: &Ctx, path: &str, p: &api::CorsPolicy, out: &mut Vec<Pro
     origins.extend(p.allow_origin.iter().map(|o| StrMatch::Exact(o.clone())));
     let max_age = p.max_age.as_ref().and_then(|s| {
         parse_duration(s)
-            .map_err(|e| out.push(ctx.problem(format!("{path}.maxAge"), e)))
+            .map_err(|e| out.push(ctx.problem(format!("{path}.maxAge"), e.to_string())))
             .ok()
     });
     Cors {

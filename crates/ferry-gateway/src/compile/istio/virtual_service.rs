@@ -219,7 +219,7 @@ fn forward(
             let pct = percent_of(ctx, &p, d.percentage.as_ref(), d.percent, out);
             match d.fixed_delay.as_deref().map(parse_duration) {
                 Some(Ok(dur)) => f.fault.delay = Some((dur, pct)),
-                Some(Err(e)) => out.push(ctx.problem(format!("{p}.fixedDelay"), e)),
+                Some(Err(e)) => out.push(ctx.problem(format!("{p}.fixedDelay"), e.to_string())),
                 None => out.push(ctx.problem(format!("{p}.fixedDelay"), "fixedDelay is required")),
             }
         }
@@ -245,7 +245,7 @@ fn forward(
         match parse_duration(t) {
             Ok(d) if d.is_zero() => {}
             Ok(d) => f.timeout = Some(d),
-            Err(e) => out.push(ctx.problem(format!("{path}.timeout"), e)),
+            Err(e) => out.push(ctx.problem(format!("{path}.timeout"), e.to_string())),
         }
     }
     f.retries = RetryPolicy::istio_default();
@@ -254,13 +254,15 @@ fn forward(
         if let Some(t) = &rt.per_try_timeout {
             match parse_duration(t) {
                 Ok(d) => f.retries.per_try_timeout = Some(d).filter(|d| !d.is_zero()),
-                Err(e) => out.push(ctx.problem(format!("{path}.retries.perTryTimeout"), e)),
+                Err(e) => {
+                    out.push(ctx.problem(format!("{path}.retries.perTryTimeout"), e.to_string()))
+                }
             }
         }
         if let Some(on) = &rt.retry_on {
             match parse_retry_on(on) {
                 Ok(v) => f.retries.on = v,
-                Err(e) => out.push(ctx.problem(format!("{path}.retries.retryOn"), e)),
+                Err(e) => out.push(ctx.problem(format!("{path}.retries.retryOn"), e.to_string())),
             }
         }
     }

@@ -80,7 +80,7 @@ fn route_match(
         "RegularExpression" => match full_regex(value) {
             Ok(r) => (Some(PathMatch::Regex(r)), 2),
             Err(e) => {
-                out.push(ctx.problem(format!("{path}.path.value"), e));
+                out.push(ctx.problem(format!("{path}.path.value"), e.to_string()));
                 (None, 2)
             }
         },
@@ -106,7 +106,9 @@ fn route_match(
                     "RegularExpression" => full_regex(&h.value)
                         .map(StrMatch::Regex)
                         .unwrap_or_else(|e| {
-                            out.push(ctx.problem(format!("{path}.{field}[{k}].value"), e));
+                            out.push(
+                                ctx.problem(format!("{path}.{field}[{k}].value"), e.to_string()),
+                            );
                             StrMatch::Present
                         }),
                     other => {
@@ -256,13 +258,15 @@ fn http_route_rule(
         if let Some(d) = &t.request {
             match parse_duration(d) {
                 Ok(d) => fwd.timeout = Some(d).filter(|d| !d.is_zero()),
-                Err(e) => out.push(ctx.problem(format!("{path}.timeouts.request"), e)),
+                Err(e) => out.push(ctx.problem(format!("{path}.timeouts.request"), e.to_string())),
             }
         }
         if let Some(d) = &t.backend_request {
             match parse_duration(d) {
                 Ok(d) => fwd.retries.per_try_timeout = Some(d).filter(|d| !d.is_zero()),
-                Err(e) => out.push(ctx.problem(format!("{path}.timeouts.backendRequest"), e)),
+                Err(e) => {
+                    out.push(ctx.problem(format!("{path}.timeouts.backendRequest"), e.to_string()))
+                }
             }
         }
     }
