@@ -81,9 +81,10 @@ run_size() {
     done
   } >"$d/topology.yaml"
   export FERRY_CONFIG=$d/client.yaml
-  "$FERRY" up -f "$d/topology.yaml" --dir "$d/data" >"$d/ferry.out" 2>"$d/ferry.err" &
+  "$FERRY" up -f "$d/topology.yaml" --data-dir "$d/data" >"$d/ferry.out" 2>"$d/ferry.err" &
   ferry_pid=$!
   for i in $(seq 600); do curl -sf "http://127.0.0.1:$api/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$api/healthz" >/dev/null || { echo "ferry up did not start:" >&2; tail -20 "$d/ferry.err" >&2; exit 1; }
   for i in $(seq 1 "$n"); do mkdir -p "$d/repo/apps/a$i"; app_yaml "a$i" >"$d/repo/apps/a$i/all.yaml"; done
   git_ -C "$d/repo" add -A
   local t0 t1 synced=0

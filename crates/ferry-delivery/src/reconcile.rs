@@ -158,7 +158,8 @@ impl Engine {
         }
         let desired = match self.render_instance(app, &inst, &commit, &region).await {
             Ok(d) => d,
-            Err(message) => {
+            Err(e) => {
+                let message = e.to_string();
                 let step = format!("render {}", inst.env);
                 let failed = Some(message.clone());
                 self.run_step(&inst, &commit, &step, StepState::Failed, failed);
@@ -230,14 +231,14 @@ impl Engine {
         inst: &Instance,
         commit: &str,
         region: &RegionTarget,
-    ) -> Result<Arc<Vec<StoredObject>>, String> {
+    ) -> Result<Arc<Vec<StoredObject>>, Arc<crate::Error>> {
         let pipeline = pipeline_of(&self.inner.topology, &app.metadata.name);
         let mut overrides = self
             .policy_overrides(&app.spec.image_policies, &region.registry)
             .await;
         overrides.extend(app.spec.render.images.iter().cloned());
         overrides.extend(inst.overrides(pipeline, &region.registry));
-        self.rendered(app, inst, commit, &overrides).await
+        self.render_cached(app, inst, commit, &overrides).await
     }
 }
 

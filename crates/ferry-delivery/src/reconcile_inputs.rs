@@ -108,21 +108,6 @@ impl Engine {
         }
     }
 
-    /// [`Self::render_cached`] with the error as text.
-    // String because reconcile.rs writes it into a run step; its caller can
-    // take `render_cached` once the reconcile split (wt/reconsplit) lands.
-    pub(crate) async fn rendered(
-        &self,
-        app: &Application,
-        inst: &Instance,
-        commit: &str,
-        overrides: &[ferry_core::app_spec::ImageOverride],
-    ) -> Result<Arc<Vec<StoredObject>>, String> {
-        self.render_cached(app, inst, commit, overrides)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
     /// The manifests of `app` at `commit` for `inst`, rendered once per key;
     /// a failure is cached too (shared, hence the `Arc`).
     pub(crate) async fn render_cached(
