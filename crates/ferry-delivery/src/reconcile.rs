@@ -11,6 +11,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use ferry_core::app_spec::Application;
 use ferry_core::objects::StoredObject;
+use futures_util::StreamExt;
 
 use crate::engine::{Engine, RegionTarget};
 use crate::health::Health;
@@ -19,7 +20,7 @@ use crate::object::{LABEL_APP, LABEL_ENV};
 use crate::pipeline::StepState;
 use crate::plan::{Instance, instances, pipeline_of};
 pub(crate) use crate::reconcile_inputs::RenderCache;
-use crate::reconcile_inputs::order;
+use crate::reconcile_inputs::layers;
 use crate::render::images_of;
 use crate::source::normalise_url;
 use crate::status::{AppStatus, EnvStatus, SyncState};
@@ -46,6 +47,12 @@ pub fn empty_status(a: &Application) -> AppStatus {
         environments: Vec::new(),
     }
 }
+
+/// How many applications of one `dependsOn` layer reconcile at once: each
+/// mostly waits on its target (a Kubernetes API server answers many
+/// requests in parallel), so a pass over 1,000 apps is not 1,000 round
+/// trips in a row.
+const PARALLEL_APPS: usize = 16;
 
 impl Engine {
     /// One full pass over every application.
@@ -76,8 +83,18 @@ impl Engine {
             }
         }
         let mut queue = 0;
-        for app in order(&self.inner.topology.applications) {
-            queue += self.reconcile_app(app, &live).await;
+        for layer in layers(&self.inner.topology.applications) {
+            // Futures made first: a closure inside the stream would make
+            // the pass's future not `Send` for every lifetime (rust#110338).
+            let runs: Vec<_> = layer
+                .into_iter()
+                .map(|app| self.reconcile_app(app, &live))
+                .collect();
+            let waiting: Vec<i64> = futures_util::stream::iter(runs)
+                .buffer_unordered(PARALLEL_APPS)
+                .collect()
+                .await;
+            queue += waiting.iter().sum::<i64>();
         }
         self.inner.metrics.queue_depth.set(queue);
         self.inner

@@ -186,26 +186,62 @@ fn namespace_object(ns: &str, app: &str, env: &str) -> StoredObject {
     }
 }
 
-/// Applications in `dependsOn` order (dependencies first; cycles last).
-pub fn order(apps: &[Application]) -> Vec<&Application> {
+/// Applications in layers: each layer's `dependsOn` are all in earlier
+/// layers, so the apps of one layer may reconcile concurrently (a cycle,
+/// refused when the topology loads, would end up in the last layer).
+pub fn layers(apps: &[Application]) -> Vec<Vec<&Application>> {
     let mut done: BTreeSet<&str> = BTreeSet::new();
     let mut out = Vec::new();
     let mut left: Vec<&Application> = apps.iter().collect();
     while !left.is_empty() {
-        let before = left.len();
-        left.retain(|a| {
-            if a.spec.depends_on.iter().all(|d| done.contains(d.as_str())) {
-                done.insert(&a.metadata.name);
-                out.push(*a);
-                false
-            } else {
-                true
-            }
-        });
-        if left.len() == before {
-            out.extend(left);
+        let (ready, rest): (Vec<&Application>, Vec<&Application>) = left
+            .into_iter()
+            .partition(|a| a.spec.depends_on.iter().all(|d| done.contains(d.as_str())));
+        if ready.is_empty() {
+            out.push(rest);
             break;
         }
+        done.extend(ready.iter().map(|a| a.metadata.name.as_str()));
+        out.push(ready);
+        left = rest;
     }
     out
+}
+
+#[cfg(test)]
+mod layer_tests {
+    use super::layers;
+    use ferry_core::app_spec::Application;
+
+    fn apps(list: &[(&str, &[&str])]) -> Vec<Application> {
+        let yaml: String = list
+            .iter()
+            .map(|(name, deps)| {
+                format!(
+                    "---\napiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {{name: {name}}}\nspec: {{source: {{repoUrl: /r, path: p}}, dependsOn: {deps:?}}}\n"
+                )
+            })
+            .collect();
+        let region = "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {name: r}\nspec: {listeners: {api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}}\n";
+        let t = ferry_core::topology::Topology::from_sources(&[(
+            "t.yaml".into(),
+            format!("{region}{yaml}"),
+        )]);
+        t.expect("valid applications").applications
+    }
+
+    #[test]
+    fn each_layer_depends_only_on_earlier_ones() {
+        let apps = apps(&[
+            ("ui", &["api"]),
+            ("api", &["db"]),
+            ("db", &[]),
+            ("docs", &[]),
+        ]);
+        let names: Vec<Vec<&str>> = layers(&apps)
+            .iter()
+            .map(|l| l.iter().map(|a| a.metadata.name.as_str()).collect())
+            .collect();
+        assert_eq!(names, vec![vec!["db", "docs"], vec!["api"], vec!["ui"]]);
+    }
 }
