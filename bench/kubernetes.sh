@@ -12,6 +12,9 @@
 # counted with kubectl); ferry's peak RSS (VmHWM); the mean no-change
 # reconcile pass afterwards (delivery_reconcile_pass_seconds).
 # Targets (issue 19): 1,000 apps < 30 s, RSS < 150 MB, no-change pass < 2 s.
+# An app counts when Synced and every object Healthy — except that an
+# Ingress stays Progressing (Argo CD's rule: no load-balancer address) since
+# this cluster runs no ingress controller.
 #
 # Peer: Flux's published figure (RESULTS.md: 1,000 Kustomizations in
 # 4 m 15 s, kustomize-controller at 190 MiB, on a 16-core GitHub runner) —
@@ -67,9 +70,6 @@ spec:
 EOF
 }
 
-# An app counts when Synced and every object Healthy — except that an
-# Ingress stays Progressing (Argo CD's rule: no load-balancer address) since
-# this cluster runs no ingress controller.
 READY='[.items[] | select(.sync == "Synced" and (.environments | length > 0)) | select(all(.environments[].objects[]; .health == "Healthy" or (.key.group_kind.kind == "Ingress" and .health == "Progressing")))] | length'
 
 run_size() {
@@ -111,10 +111,13 @@ run_size() {
   local hwm token m0 m1
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$ferry_pid/status")
   token=$(awk '/token:/ {print $2; exit}' "$FERRY_CONFIG")
-  metric() { curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$api/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
-  m0="$(metric delivery_reconcile_pass_seconds_sum) $(metric delivery_reconcile_pass_seconds_count)"
+  metric() { # the value of series $1 (any labels)
+    curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$api/metrics" |
+      awk -v k="$1" 'index($1, k) == 1 && (length($1) == length(k) || substr($1, length(k) + 1, 1) == "{") {print $2; exit}'
+  }
+  m0="$(metric ferry_delivery_reconcile_pass_seconds_sum) $(metric ferry_delivery_reconcile_pass_seconds_count)"
   sleep 10 # five resync passes (every 2 s) with nothing changed
-  m1="$(metric delivery_reconcile_pass_seconds_sum) $(metric delivery_reconcile_pass_seconds_count)"
+  m1="$(metric ferry_delivery_reconcile_pass_seconds_sum) $(metric ferry_delivery_reconcile_pass_seconds_count)"
   kill "$ferry_pid"; wait "$ferry_pid" 2>/dev/null || true; ferry_pid=""
   bash "$KIT/down.sh" >/dev/null 2>&1
   awk -v n="$n" -v a="$t0" -v b="$t1" -v h="$hwm" -v m0="$m0" -v m1="$m1" 'BEGIN {
