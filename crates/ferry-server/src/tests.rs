@@ -276,6 +276,8 @@ async fn every_route_refuses_calls_without_a_token_or_with_too_weak_a_role() {
         (M::GET, "/api/v1/replication", None, Viewer),
         (M::POST, "/api/v1/replication/reconcile", empty(), Deployer),
         (M::GET, "/api/v1/routes", None, Viewer),
+        (M::GET, "/api/v1/clusters", None, Viewer),
+        (M::GET, "/api/v1/clusters/prod", None, Viewer),
         (M::GET, "/api/v1/tokens", None, Admin),
         (
             M::POST,
@@ -321,6 +323,27 @@ async fn every_route_refuses_calls_without_a_token_or_with_too_weak_a_role() {
                 "{method} {path} with a role below {needs}"
             );
         }
+    }
+    // The fleet shows every cluster: a namespace-scoped viewer is too weak.
+    let body = serde_json::json!({"name": "scoped", "role": "viewer", "namespaces": ["web"]});
+    let req = http.post(format!("http://{api}/api/v1/tokens"));
+    let v: serde_json::Value = req
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let scoped = v["token"].as_str().unwrap().to_string();
+    for path in ["/api/v1/clusters", "/api/v1/clusters/prod"] {
+        let resp = send(&M::GET, path, &None, Some(&scoped)).await.unwrap();
+        assert_eq!(
+            resp.status(),
+            403,
+            "GET {path} with a namespace-scoped viewer"
+        );
     }
     // The admin token ferry created reaches them.
     let resp = http
