@@ -61,11 +61,7 @@ impl ImageCheck for HttpImageCheck {
                 .header("accept", ACCEPT)
                 .send()
                 .await
-                .map_err(|source| Error::RegistryTransport {
-                    registry: registry.to_string(),
-                    what: "unreachable".into(),
-                    source,
-                })?;
+                .map_err(unreachable(registry))?;
             match resp.status().as_u16() {
                 200..=299 => Ok(true),
                 404 => Ok(false),
@@ -81,16 +77,12 @@ impl ImageCheck for HttpImageCheck {
     fn tags<'a>(&'a self, registry: &'a str, name: &'a str) -> BoxFuture<'a, Result<Vec<String>>> {
         Box::pin(async move {
             let url = format!("http://{registry}/v2/{name}/tags/list?n=10000");
-            let resp =
-                self.client
-                    .get(&url)
-                    .send()
-                    .await
-                    .map_err(|source| Error::RegistryTransport {
-                        registry: registry.to_string(),
-                        what: "unreachable".into(),
-                        source,
-                    })?;
+            let resp = self
+                .client
+                .get(&url)
+                .send()
+                .await
+                .map_err(unreachable(registry))?;
             match resp.status().as_u16() {
                 404 => Ok(Vec::new()),
                 200..=299 => {
@@ -126,5 +118,14 @@ pub struct AnyImage;
 impl ImageCheck for AnyImage {
     fn present<'a>(&'a self, _: &'a str, _: &'a str, _: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async { Ok(true) })
+    }
+}
+
+/// The error for a registry that did not answer.
+fn unreachable(registry: &str) -> impl FnOnce(reqwest::Error) -> Error + '_ {
+    move |source| Error::RegistryTransport {
+        registry: registry.to_string(),
+        what: "unreachable".into(),
+        source,
     }
 }
