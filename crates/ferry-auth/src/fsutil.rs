@@ -25,14 +25,18 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))
 }
 
-/// Replaces `path` with `bytes`, mode 0600, atomically.
+/// Replaces `path` with `bytes`, mode 0600, atomically. The temporary
+/// file's name is unique within the process, so concurrent writers never
+/// rename each other's file away.
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().to_string());
     let tmp = dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}-{}.tmp",
         name.unwrap_or_default(),
-        std::process::id()
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let mut f = std::fs::OpenOptions::new()
         .write(true)

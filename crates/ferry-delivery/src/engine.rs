@@ -239,128 +239,6 @@ impl Engine {
         apps
     }
 
-    /// `ferry app sync`: fetch now and sync even without automation, lifting
-    /// a rollback pin.
-    pub fn sync_now(&self, app: &str, env: Option<&str>) -> Result<()> {
-        let spec = self.app(app)?;
-        let mut st = self.lock();
-        st.manual
-            .insert((app.to_string(), env.unwrap_or("").to_string()));
-        let rec = st.records.entry(app.to_string()).or_default();
-        match env {
-            Some(e) => {
-                rec.pinned.remove(e);
-            }
-            None => rec.pinned.clear(),
-        }
-        let rec = rec.clone();
-        if let Some(p) = crate::plan::pipeline_of(&self.inner.topology, app) {
-            st.builds
-                .retain(|k, v| k.0 != p.metadata.name || !matches!(v, BuildState::Failed(_)));
-        }
-        st.repos
-            .entry(normalise_url(&spec.spec.source.repo_url))
-            .or_default()
-            .want_fetch = true;
-        drop(st);
-        self.inner.store.save(app, &rec)?;
-        self.inner.wake.notify_one();
-        Ok(())
-    }
-
-    /// `ferry app rollback APP [REV]`: pins an environment to an earlier
-    /// successful sync (by history id or revision prefix; default: the one
-    /// before the current).
-    pub fn rollback(
-        &self,
-        app: &str,
-        env: Option<&str>,
-        to: Option<&str>,
-    ) -> Result<crate::history::HistoryEntry> {
-        self.app(app)?;
-        let mut st = self.lock();
-        let rec = st.records.entry(app.to_string()).or_default();
-        let good: Vec<_> = rec
-            .history
-            .iter()
-            .filter(|e| {
-                e.outcome == crate::history::Outcome::Succeeded
-                    && env.is_none_or(|x| x == e.environment)
-            })
-            .cloned()
-            .collect();
-        let entry = match to {
-            Some(t) => good
-                .iter()
-                .rev()
-                .find(|e| e.id.to_string() == t || (t.len() >= 4 && e.revision.starts_with(t)))
-                .cloned()
-                .ok_or_else(|| Error::NotFound {
-                    kind: "successful sync",
-                    name: t.to_string(),
-                })?,
-            None => {
-                let current = good.last().ok_or_else(|| {
-                    Error::Conflict(format!("`{app}` has no successful sync to roll back from"))
-                })?;
-                good.iter()
-                    .rev()
-                    .find(|e| {
-                        e.environment == current.environment && e.revision != current.revision
-                    })
-                    .cloned()
-                    .ok_or_else(|| {
-                        Error::Conflict(format!(
-                            "`{app}` has no earlier revision in `{}`",
-                            current.environment
-                        ))
-                    })?
-            }
-        };
-        rec.pinned
-            .insert(entry.environment.clone(), entry.id.to_string());
-        let rec = rec.clone();
-        st.manual
-            .insert((app.to_string(), entry.environment.clone()));
-        drop(st);
-        self.inner.store.save(app, &rec)?;
-        self.inner.wake.notify_one();
-        Ok(entry)
-    }
-
-    /// `ferry app promote APP [ENV]`: approves the revision waiting at a
-    /// manual gate.
-    pub fn promote(&self, app: &str, env: Option<&str>) -> Result<Vec<(String, String)>> {
-        self.app(app)?;
-        let mut st = self.lock();
-        let waiting: Vec<(String, String)> = st
-            .status
-            .get(app)
-            .map(|s| {
-                s.environments
-                    .iter()
-                    .filter(|e| env.is_none_or(|x| x == e.environment))
-                    .filter(|e| e.waiting.as_deref().is_some_and(|w| w.contains("approval")))
-                    .filter_map(|e| Some((e.environment.clone(), e.desired_revision.clone()?)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if waiting.is_empty() {
-            return Err(Error::Conflict(format!(
-                "`{app}` has no revision waiting for approval"
-            )));
-        }
-        let rec = st.records.entry(app.to_string()).or_default();
-        for (e, rev) in &waiting {
-            rec.approved.insert(e.clone(), rev.clone());
-        }
-        let rec = rec.clone();
-        drop(st);
-        self.inner.store.save(app, &rec)?;
-        self.inner.wake.notify_one();
-        Ok(waiting)
-    }
-
     /// Status of every application.
     pub fn list(&self) -> Vec<AppStatus> {
         let st = self.lock();
@@ -404,7 +282,7 @@ impl Engine {
         self.lock().runs.clone()
     }
 
-    fn app(&self, name: &str) -> Result<&ferry_core::app_spec::Application> {
+    pub(crate) fn app(&self, name: &str) -> Result<&ferry_core::app_spec::Application> {
         self.inner
             .topology
             .applications

@@ -6,9 +6,11 @@
 //! crash-safely (temporary file, fsync, rename, fsync of the directory), so
 //! a kill -9 at any moment leaves either the old or the new file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +93,9 @@ impl AppRecord {
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    /// One writer at a time per application, so records reach the disk in
+    /// the order they were changed (see `Engine::update_record`).
+    writers: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
 }
 
 impl Store {
@@ -99,7 +104,14 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            writers: Arc::default(),
         })
+    }
+
+    /// The lock that orders the writes of `app`'s record.
+    pub(crate) fn writer(&self, app: &str) -> Arc<Mutex<()>> {
+        let mut writers = self.writers.lock().unwrap_or_else(|p| p.into_inner());
+        writers.entry(app.to_string()).or_default().clone()
     }
 
     fn path(&self, app: &str) -> PathBuf {
@@ -128,12 +140,16 @@ impl Store {
 }
 
 /// Writes `bytes` to `path` through a temporary file, fsync and rename.
+/// The temporary file's name is unique within the process, so concurrent
+/// writers of one path never rename each other's file away.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
-        ".{}.tmp-{}",
+        ".{}.tmp-{}-{}",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("x"),
-        std::process::id()
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
     f.write_all(bytes)
@@ -150,6 +166,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Threads of one process writing one record at once (a rollback
+    /// while a sync finishes) all succeed and leave one whole file: no
+    /// writer renames another's temporary file away.
+    #[test]
+    fn concurrent_writers_of_one_path_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.json");
+        std::thread::scope(|s| {
+            for t in 0..8u8 {
+                let path = &path;
+                s.spawn(move || {
+                    for _ in 0..40 {
+                        write_atomic(path, &[t; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 4096);
+        assert!(bytes.iter().all(|b| *b == bytes[0]), "a torn file");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "temporary files left behind: {left:?}");
+    }
 
     fn entry(env: &str, rev: &str, outcome: Outcome) -> HistoryEntry {
         HistoryEntry {

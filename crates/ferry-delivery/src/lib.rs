@@ -1,6 +1,7 @@
 //! ferry's delivery engine.
 #![forbid(unsafe_code)]
 
+mod actions;
 pub mod api;
 mod attach;
 pub mod automation;

@@ -33,17 +33,6 @@ impl Engine {
         message: &str,
         trigger: &str,
     ) {
-        let mut st = self.lock();
-        let rec = st.records.entry(app.to_string()).or_default();
-        if rec
-            .history
-            .iter()
-            .rev()
-            .find(|e| e.environment == inst.env)
-            .is_some_and(|e| e.revision == commit && e.outcome == Outcome::Failed)
-        {
-            return;
-        }
         let entry = HistoryEntry {
             id: 0,
             environment: inst.env.clone(),
@@ -55,9 +44,19 @@ impl Engine {
             started_ms: now_ms(),
             duration_ms: 0,
         };
-        rec.record(entry.clone());
-        let rec = rec.clone();
-        drop(st);
+        let (recorded, saved) = self.update_record(app, |st| {
+            let rec = st.records.entry(app.to_string()).or_default();
+            let repeated = rec
+                .history
+                .iter()
+                .rev()
+                .find(|e| e.environment == inst.env)
+                .is_some_and(|e| e.revision == commit && e.outcome == Outcome::Failed);
+            (!repeated).then(|| rec.record(entry.clone()))
+        });
+        if recorded.is_none() {
+            return;
+        }
         self.inner
             .metrics
             .syncs
@@ -65,7 +64,7 @@ impl Engine {
                 outcome: "Failed".into(),
             })
             .inc();
-        if let Err(e) = self.inner.store.save(app, &rec) {
+        if let Err(e) = saved {
             tracing::error!(%app, error = %e, "cannot store sync record");
         }
         crate::notify::sync_outcome(self, app, &entry);
@@ -98,7 +97,7 @@ impl Engine {
         if gone.is_empty() {
             return;
         }
-        let mut rec = rec;
+        let mut torn_down = Vec::new();
         for env in gone {
             let mut keys = rec.inventory.get(&env).cloned().unwrap_or_default();
             crate::order::sort_for_delete(&mut keys);
@@ -111,13 +110,18 @@ impl Engine {
             }
             if ok {
                 tracing::info!(app = %name, %env, "ephemeral environment torn down");
-                rec.inventory.remove(&env);
+                torn_down.push(env);
             }
         }
-        if let Err(e) = self.inner.store.save(name, &rec) {
+        let ((), saved) = self.update_record(name, |st| {
+            let rec = st.records.entry(name.clone()).or_default();
+            for env in &torn_down {
+                rec.inventory.remove(env);
+            }
+        });
+        if let Err(e) = saved {
             tracing::error!(app = %name, error = %e, "cannot store record");
         }
-        self.lock().records.insert(name.clone(), rec);
     }
     /// Updates step `step` of the run for this instance's commit, creating
     /// the run the first time the commit is seen.
@@ -240,17 +244,18 @@ impl Engine {
     pub(crate) fn wave_pending(
         &self,
         app: &str,
-        mut rec: crate::history::AppRecord,
         inst: &Instance,
         commit: &str,
         r: &crate::sync::SyncResult,
         waiting: &str,
     ) {
-        rec.inventory.insert(inst.env.clone(), r.inventory.clone());
-        if let Err(e) = self.inner.store.save(app, &rec) {
+        let ((), saved) = self.update_record(app, |st| {
+            let rec = st.records.entry(app.to_string()).or_default();
+            rec.inventory.insert(inst.env.clone(), r.inventory.clone());
+        });
+        if let Err(e) = saved {
             tracing::error!(app = %app, error = %e, "cannot store sync record");
         }
-        self.lock().records.insert(app.to_string(), rec);
         self.run_step(
             inst,
             commit,

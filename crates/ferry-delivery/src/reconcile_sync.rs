@@ -174,7 +174,7 @@ impl Engine {
                 force: w.app.spec.sync_policy.force,
                 trigger: decision.trigger,
             };
-            self.sync_instance(job, w.rec, &mut status).await;
+            self.sync_instance(job, &mut status).await;
         }
         status
     }
@@ -219,12 +219,7 @@ impl Engine {
     /// Syncs; a wave not healthy yet leaves the environment waiting (the
     /// manual request stays, so the next pass goes on), else the outcome
     /// is recorded.
-    pub(super) async fn sync_instance(
-        &self,
-        job: SyncJob<'_>,
-        rec: AppRecord,
-        status: &mut EnvStatus,
-    ) {
+    pub(super) async fn sync_instance(&self, job: SyncJob<'_>, status: &mut EnvStatus) {
         let started = Instant::now();
         let result = sync(
             job.target,
@@ -241,7 +236,7 @@ impl Engine {
         if let Ok(r) = &result
             && let Some(w) = &r.waiting
         {
-            self.wave_pending(job.app, rec, job.inst, job.commit, r, w);
+            self.wave_pending(job.app, job.inst, job.commit, r, w);
             status.waiting = Some(w.clone());
             status.sync = SyncState::OutOfSync;
             return;
@@ -250,7 +245,7 @@ impl Engine {
         self.lock()
             .manual
             .retain(|(a, e)| !(a == name && (e.is_empty() || e == env)));
-        self.record_sync(&job, rec, result, elapsed, status);
+        self.record_sync(&job, result, elapsed, status);
     }
 
     /// Records a finished sync in `rec` (stored), the metrics, the run
@@ -258,7 +253,6 @@ impl Engine {
     fn record_sync(
         &self,
         job: &SyncJob<'_>,
-        mut rec: AppRecord,
         result: crate::Result<SyncResult>,
         elapsed: Duration,
         status: &mut EnvStatus,
@@ -284,9 +278,6 @@ impl Engine {
             started_ms: now_ms() - elapsed.as_millis() as u64,
             duration_ms: elapsed.as_millis() as u64,
         };
-        if !repeats_failure(&rec, &entry) {
-            rec.record(entry.clone());
-        }
         let step = if result.is_ok() {
             StepState::Succeeded
         } else {
@@ -294,8 +285,19 @@ impl Engine {
         };
         let step_name = format!("sync {}", inst.env);
         self.run_step(inst, commit, &step_name, step, message.clone());
-        if let Ok(r) = &result {
-            rec.inventory.insert(inst.env.clone(), r.inventory.clone());
+        let ((), saved) = self.update_record(name, |st| {
+            let rec = st.records.entry(name.to_string()).or_default();
+            if !repeats_failure(rec, &entry) {
+                rec.record(entry.clone());
+            }
+            if let Ok(r) = &result {
+                rec.inventory.insert(inst.env.clone(), r.inventory.clone());
+            }
+        });
+        if let Err(e) = saved {
+            tracing::error!(app = %name, error = %e, "cannot store sync record");
+        }
+        if result.is_ok() {
             status.synced_revision = Some(commit.to_string());
             status.images = images;
             status.sync = SyncState::Synced;
@@ -303,10 +305,6 @@ impl Engine {
         } else {
             status.error = message;
         }
-        if let Err(e) = self.inner.store.save(name, &rec) {
-            tracing::error!(app = %name, error = %e, "cannot store sync record");
-        }
-        self.lock().records.insert(name.to_string(), rec);
         crate::notify::sync_outcome(self, name, &entry);
         tracing::info!(app = %name, env = %inst.env, revision = %&commit[..7.min(commit.len())], outcome = ?outcome, trigger = job.trigger, "sync");
     }
