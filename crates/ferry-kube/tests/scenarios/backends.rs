@@ -41,7 +41,11 @@ impl Cluster for MemoryTarget {
 
 /// Both regions in memory.
 pub fn memory(gate: Gate) -> World {
-    World::new(gate, Arc::new(MemoryTarget::new()), Arc::new(MemoryTarget::new()))
+    World::new(
+        gate,
+        Arc::new(MemoryTarget::new()),
+        Arc::new(MemoryTarget::new()),
+    )
 }
 
 /// What a Kubernetes region runs besides its API server.

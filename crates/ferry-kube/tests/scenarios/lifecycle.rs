@@ -40,7 +40,10 @@ pub async fn rollback_pins_an_earlier_revision(w: World) {
     let c2 = second_in_dev(&w).await;
     assert_eq!(w.replicas(Uk, "dev").await, Some(2));
 
-    let entry = w.engine.rollback("myhero", Some("dev"), Some(&c1[..8])).unwrap();
+    let entry = w
+        .engine
+        .rollback("myhero", Some("dev"), Some(&c1[..8]))
+        .unwrap();
     assert_eq!(entry.revision, c1);
     let first = World::reference(Uk, "dev", &c1);
     w.settle("the rollback to the first commit", async || {
@@ -93,7 +96,8 @@ pub async fn prune_deletes_only_what_left_git(w: World) {
 pub async fn bad_commit_leaves_the_last_good_revision_running(w: World) {
     first_in_dev(&w).await;
     let c2 = second_in_dev(&w).await;
-    let bad_yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: data}\nspec:\n  replicas: many\n";
+    let bad_yaml =
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: data}\nspec:\n  replicas: many\n";
     let bad = w.commit_on("dev", &[("k8s/data.yaml", bad_yaml)], "bad");
     w.settle("the bad commit reported", async || {
         w.env("dev").is_some_and(|e| e.error.is_some())
@@ -102,7 +106,9 @@ pub async fn bad_commit_leaves_the_last_good_revision_running(w: World) {
     let env = w.env("dev").unwrap();
     let error = env.error.clone().unwrap();
     assert!(
-        error.contains("k8s/data.yaml@") && error.contains("document 0") && error.contains("spec.replicas"),
+        error.contains("k8s/data.yaml@")
+            && error.contains("document 0")
+            && error.contains("spec.replicas"),
         "{error}"
     );
     assert_eq!(env.synced_revision.as_deref(), Some(c2.as_str()));
@@ -114,7 +120,9 @@ pub async fn bad_commit_leaves_the_last_good_revision_running(w: World) {
     assert!(w.exists(Uk, "Service", Some("dev"), "data").await);
     let history = w.engine.history("myhero").unwrap();
     assert!(
-        history.iter().any(|h| h.revision == bad && h.outcome == Outcome::Failed),
+        history
+            .iter()
+            .any(|h| h.revision == bad && h.outcome == Outcome::Failed),
         "{history:#?}"
     );
 }

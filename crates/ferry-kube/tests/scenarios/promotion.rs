@@ -16,7 +16,10 @@ pub async fn dev_to_uk_and_master_to_shanghai_after_replication(w: World) {
     w.pass().await;
     // Nothing built yet: neither region deploys.
     let why = w.waiting("dev");
-    assert!(why.contains(&format!("myhero/data:dev-{}", &c1[..7])), "{why}");
+    assert!(
+        why.contains(&format!("myhero/data:dev-{}", &c1[..7])),
+        "{why}"
+    );
     assert_eq!(w.image(Uk, "dev").await, None);
     assert_eq!(w.image(Shanghai, "prod").await, None);
 
@@ -43,12 +46,21 @@ pub async fn dev_to_uk_and_master_to_shanghai_after_replication(w: World) {
     })
     .await;
     assert_eq!(w.image(Uk, "dev").await.as_ref(), Some(&dev_image));
-    assert_eq!(w.image(Shanghai, "dev").await, None, "dev never lands in shanghai");
+    assert_eq!(
+        w.image(Shanghai, "dev").await,
+        None,
+        "dev never lands in shanghai"
+    );
     let runs = w.engine.runs();
     let prod_tag = format!("prod-{}", &c1[..7]);
-    let prod = runs.iter().find(|r| r.git_ref == "master" && r.image_tag == prod_tag);
+    let prod = runs
+        .iter()
+        .find(|r| r.git_ref == "master" && r.image_tag == prod_tag);
     let prod = prod.unwrap_or_else(|| panic!("{runs:#?}"));
-    let step = prod.steps.iter().find(|s| s.name == "replicate to shanghai");
+    let step = prod
+        .steps
+        .iter()
+        .find(|s| s.name == "replicate to shanghai");
     let step = step.unwrap_or_else(|| panic!("{prod:#?}"));
     assert_eq!(step.state, StepState::Succeeded);
     let dev = runs.iter().find(|r| r.git_ref == "dev").unwrap();

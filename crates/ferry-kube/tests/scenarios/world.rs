@@ -109,7 +109,11 @@ spec:
 
 /// The key of `kind/name` (Deployment in apps/v1, the rest in v1).
 pub fn key(kind: &str, namespace: Option<&str>, name: &str) -> ObjKey {
-    let api = if kind == "Deployment" { "apps/v1" } else { "v1" };
+    let api = if kind == "Deployment" {
+        "apps/v1"
+    } else {
+        "v1"
+    };
     ObjKey {
         group_kind: GroupKind::of(api, kind),
         namespace: namespace.map(str::to_string),
@@ -153,7 +157,10 @@ impl World {
             registries.clone(),
         )
         .unwrap();
-        for (name, region, cluster) in [("uk", Region::Uk, &uk), ("shanghai", Region::Shanghai, &shanghai)] {
+        for (name, region, cluster) in [
+            ("uk", Region::Uk, &uk),
+            ("shanghai", Region::Shanghai, &shanghai),
+        ] {
             let target = cluster.target();
             let registry = region.registry().to_string();
             engine.add_region(name, RegionTarget { target, registry });
@@ -205,7 +212,13 @@ impl World {
     }
 
     /// The live object `kind/name` in `region`.
-    pub async fn get(&self, region: Region, kind: &str, ns: Option<&str>, name: &str) -> Option<Value> {
+    pub async fn get(
+        &self,
+        region: Region,
+        kind: &str,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
         self.cluster(region).get(&key(kind, ns, name)).await
     }
 
