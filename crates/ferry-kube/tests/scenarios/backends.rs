@@ -56,7 +56,8 @@ pub enum Nodes {
     /// Namespace stays Terminating).
     None,
     /// Controllers, a scheduler and a kwok node: Deployments become
-    /// Available, so health gates can open.
+    /// Available, so health gates can open, and a deleted Namespace goes
+    /// away once the namespace controller emptied it.
     Kwok,
 }
 
@@ -105,9 +106,6 @@ impl Cluster for Kube {
         Box::pin(async move {
             let live = self.api(key).await.get_opt(&key.name).await;
             let live = live.unwrap_or_else(|e| panic!("get {key}: {e}"))?;
-            if live.metadata.deletion_timestamp.is_some() {
-                return None;
-            }
             Some(serde_json::to_value(live).expect("JSON"))
         })
     }

@@ -5,12 +5,12 @@
 //! are written once ([`promotion`], [`lifecycle`]) over a [`world::World`]
 //! that gives each region a target and reads back what runs there.
 //!
-//! Health on Kubernetes: an API server alone stores objects but runs no
-//! controller, so a Deployment there never becomes Available (its
-//! environment stays Progressing) and a deleted Namespace stays
-//! Terminating (counted as removed: it is being deleted). Only the
-//! `requiresHealthyIn` gate needs a Healthy environment: its uk cluster
-//! runs controllers and a kwok node.
+//! Controllers on Kubernetes: an API server alone stores objects but runs
+//! none, so a Deployment there never becomes Available (its environment
+//! stays Progressing) and a deleted Namespace stays Terminating. Most
+//! scenarios need neither; the `requiresHealthyIn` gate needs dev Healthy
+//! and the feature branch's removal needs its Namespace really gone, so
+//! those two give uk controllers and a kwok node.
 
 mod backends;
 mod lifecycle;
@@ -95,8 +95,8 @@ async fn kube_bad_commit_leaves_the_last_good_revision_running() {
     lifecycle::bad_commit_leaves_the_last_good_revision_running(w).await;
 }
 
-/// A feature branch's environment: created, then removed (on an API
-/// server alone its Namespace stays Terminating, which counts as removed).
+/// A feature branch's environment: created, then removed — its Namespace
+/// gone, which needs the namespace controller: uk runs controllers.
 #[tokio::test]
 async fn memory_feature_branch_environment_created_and_removed() {
     lifecycle::feature_branch_environment_created_and_removed(memory(Gate::None)).await;
@@ -104,6 +104,6 @@ async fn memory_feature_branch_environment_created_and_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_feature_branch_environment_created_and_removed() {
-    let w = kube(Gate::None, Nodes::None).await;
+    let w = kube(Gate::None, Nodes::Kwok).await;
     lifecycle::feature_branch_environment_created_and_removed(w).await;
 }

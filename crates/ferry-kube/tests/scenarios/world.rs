@@ -34,7 +34,7 @@ const PATIENCE: Duration = Duration::from_secs(90);
 pub trait Cluster: Send + Sync {
     /// The target the engine syncs this region to.
     fn target(&self) -> Arc<dyn Target>;
-    /// The live object under `key`, unless it is gone or being deleted.
+    /// The live object under `key` (also while it is being deleted).
     fn get<'a>(&'a self, key: &'a ObjKey) -> BoxFuture<'a, Option<Value>>;
     /// Creates an object as another tool would (never applied by ferry).
     fn create_foreign(&self, value: Value) -> BoxFuture<'_, ()>;
