@@ -1,7 +1,10 @@
 //! The engine end to end against real git repositories (created here with
 //! the `git` CLI) and the in-memory target: sync, new commits by webhook
 //! trigger, bad commit, drift and self-heal, prune, rollback, dependsOn,
-//! unreachable remote, pipeline image gate.
+//! unreachable remote, pipeline image gate. The delivery scenarios that
+//! run against both targets (promotion, rollback, prune of only what
+//! ferry applied, bad commit, feature branches) are in ferry-kube's
+//! `tests/scenarios`.
 
 use std::sync::Arc;
 
@@ -190,21 +193,6 @@ async fn sync_update_bad_commit_drift_prune_and_rollback() {
     f.engine.sync_now("web", None).unwrap();
     f.engine.pass().await;
     assert_eq!(replicas(&f.target), 2);
-}
-
-#[tokio::test]
-async fn objects_ferry_did_not_create_are_never_pruned() {
-    let f = fixture("");
-    f.engine.pass().await;
-    let mut theirs = f.target.get(&key("Service", "web")).unwrap();
-    theirs.name = "theirs".into();
-    theirs.value["metadata"]["name"] = "theirs".into();
-    f.target.put(theirs);
-    commit(&f.repo, &[("k8s/svc.yaml", "")], "drop service");
-    f.engine.trigger_repo(&[f.repo.display().to_string()]);
-    f.engine.pass().await;
-    assert!(f.target.get(&key("Service", "web")).is_none());
-    assert!(f.target.get(&key("Service", "theirs")).is_some());
 }
 
 #[tokio::test]
