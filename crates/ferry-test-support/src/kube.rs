@@ -62,12 +62,7 @@ impl KubeCluster {
         let kubeconfig = write_kubeconfig(dir.path(), port);
         let logs = dir.path().join("logs");
         std::fs::create_dir_all(&logs).expect("create log dir");
-        let etcd_port = free_port();
-        let etcd = Proc::spawn("etcd", etcd_command(&bin, dir.path(), etcd_port), &logs);
-        let health = format!("http://127.0.0.1:{etcd_port}/health");
-        poll("etcd to answer /health", READY, || {
-            crate::http_ok(&health).then_some(())
-        });
+        let (etcd, etcd_port) = start_etcd(&bin, dir.path(), &logs);
         let mut c = KubeCluster {
             apiserver: None,
             others: Vec::new(),
@@ -236,4 +231,34 @@ impl KubeCluster {
                 .then_some(())
         });
     }
+}
+
+/// etcd on a free port, ready. A port found free can be taken by another
+/// process before etcd binds it (tests run in parallel): when etcd exits
+/// before answering, it is started again on other ports, three times.
+fn start_etcd(bin: &Path, dir: &Path, logs: &Path) -> (Proc, u16) {
+    for attempt in 1..=3 {
+        let port = free_port();
+        let _ = std::fs::remove_dir_all(dir.join("etcd"));
+        let mut etcd = Proc::spawn("etcd", etcd_command(bin, dir, port), logs);
+        let health = format!("http://127.0.0.1:{port}/health");
+        let up = poll("etcd to answer /health", READY, || {
+            if crate::http_ok(&health) {
+                Some(true)
+            } else {
+                etcd.wait_timeout(Duration::ZERO).map(|_| false)
+            }
+        });
+        if up {
+            return (etcd, port);
+        }
+        let log = etcd.stderr();
+        let skip = log.chars().count().saturating_sub(2000);
+        let tail: String = log.chars().skip(skip).collect();
+        eprintln!("etcd exited before answering (attempt {attempt}): …{tail}");
+    }
+    panic!(
+        "etcd did not start in three attempts; see its log in {}",
+        logs.display()
+    );
 }
