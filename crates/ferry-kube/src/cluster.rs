@@ -130,6 +130,7 @@ impl KubeTarget {
         if !dry_run {
             for o in &out {
                 self.watch_kind(o).await;
+                self.watches.record(&o.group_kind, &o.value);
             }
         }
         Ok(out)
