@@ -217,7 +217,11 @@ impl Engine {
             loop {
                 engine.pass().await;
                 let mut pause = engine.inner.cfg.resync_interval;
-                if engine.inner.retry_soon.load(std::sync::atomic::Ordering::Relaxed) {
+                if engine
+                    .inner
+                    .retry_soon
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
                     pause = pause.min(UNREACHABLE_RETRY);
                 }
                 tokio::select! {

@@ -69,9 +69,10 @@ impl Engine {
         self.start_builds().await;
         let targets = self.lock().targets();
         let live = self.list_targets(&targets).await;
-        self.inner
-            .retry_soon
-            .store(!live.failed.is_empty(), std::sync::atomic::Ordering::Relaxed);
+        self.inner.retry_soon.store(
+            !live.failed.is_empty(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let mut queue = 0;
         for layer in layers(&self.inner.topology.applications) {
             // Futures made first: a closure inside the stream would make

@@ -138,7 +138,11 @@ impl Engine {
             return status;
         }
         let key = (id, name.clone(), inst.env.clone());
-        let live_all = live.objects.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let live_all = live
+            .objects
+            .get(&key)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let live_objs = live_of(live_all, name, &inst.env);
         let inventory = w.rec.inventory.get(&inst.env).cloned().unwrap_or_default();
         let cmp = compare(w.region.target.as_ref(), desired, &live_objs, &inventory);
@@ -289,7 +293,13 @@ impl Engine {
         self.lock().records.insert(job.app.to_string(), rec);
         let message = format!("target unreachable, the sync resumes when it answers: {why}");
         let step = format!("sync {env}");
-        self.run_step(job.inst, job.commit, &step, StepState::Running, Some(message.clone()));
+        self.run_step(
+            job.inst,
+            job.commit,
+            &step,
+            StepState::Running,
+            Some(message.clone()),
+        );
         self.inner
             .retry_soon
             .store(true, std::sync::atomic::Ordering::Relaxed);

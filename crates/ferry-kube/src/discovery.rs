@@ -98,7 +98,9 @@ impl Discovery {
         };
         let s = served(found);
         self.by_gk.lock_or_recover().insert(gk.clone(), s.clone());
-        self.scopes.lock_or_recover().insert(gk.clone(), s.namespaced);
+        self.scopes
+            .lock_or_recover()
+            .insert(gk.clone(), s.namespaced);
         Ok(Some(s))
     }
 

@@ -102,7 +102,12 @@ impl KubeTarget {
 
     /// One kind's live objects carrying `selector`, parsed leanly
     /// (managedFields never allocated).
-    async fn list_kind(&self, gk: &GroupKind, served: &Served, selector: &str) -> Result<Vec<Value>> {
+    async fn list_kind(
+        &self,
+        gk: &GroupKind,
+        served: &Served,
+        selector: &str,
+    ) -> Result<Vec<Value>> {
         let what = || format!("list {gk} ({selector})");
         let api = self.api(served, None);
         let req = kube::core::Request::new(api.resource_url())
@@ -128,7 +133,12 @@ impl KubeTarget {
     /// from each kind's watch store when it can answer, else from the API
     /// server (a kind not watched yet, its first list not complete, its
     /// watch disconnected).
-    async fn read_kinds(&self, kinds: &BTreeSet<GroupKind>, key: &str, value: &str) -> Result<Vec<Value>> {
+    async fn read_kinds(
+        &self,
+        kinds: &BTreeSet<GroupKind>,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<Value>> {
         let selector = if value.is_empty() {
             key.to_string()
         } else {

@@ -174,9 +174,10 @@ mod tests {
 
     #[test]
     fn watch_lines_and_list_pages_parse() {
-        let e: LeanEvent =
-            serde_json::from_str(r#"{"type":"MODIFIED","object":{"metadata":{"name":"a","resourceVersion":"7"}}}"#)
-                .unwrap();
+        let e: LeanEvent = serde_json::from_str(
+            r#"{"type":"MODIFIED","object":{"metadata":{"name":"a","resourceVersion":"7"}}}"#,
+        )
+        .unwrap();
         assert!(matches!(e, LeanEvent::Modified(o) if o.resource_version() == "7"));
         let e: LeanEvent = serde_json::from_str(
             r#"{"type":"ERROR","object":{"kind":"Status","code":410,"reason":"Expired"}}"#,

@@ -156,7 +156,9 @@ impl KindStore {
             .values()
             .filter(|e| key != LABEL_APP || value.is_empty() || *e.app == *value)
             .filter_map(|e| serde_json::from_str::<Value>(&e.json).ok())
-            .filter(|v| key == LABEL_APP || label(v, key).is_some_and(|l| value.is_empty() || l == value))
+            .filter(|v| {
+                key == LABEL_APP || label(v, key).is_some_and(|l| value.is_empty() || l == value)
+            })
             .collect()
     }
 
@@ -177,8 +179,10 @@ mod tests {
     use serde_json::json;
 
     fn obj(name: &str, rv: &str) -> Lean {
-        Lean(json!({"metadata": {"name": name, "namespace": "ns", "resourceVersion": rv,
-            "labels": {LABEL_APP: "web"}}, "data": {"k": rv}}))
+        Lean(
+            json!({"metadata": {"name": name, "namespace": "ns", "resourceVersion": rv,
+            "labels": {LABEL_APP: "web"}}, "data": {"k": rv}}),
+        )
     }
 
     fn store() -> KindStore {

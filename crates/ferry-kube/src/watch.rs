@@ -96,7 +96,10 @@ impl Watches {
     }
 
     fn store(&self, gk: &GroupKind) -> Option<Store> {
-        self.running.lock_or_recover().get(gk).map(|(_, s)| s.clone())
+        self.running
+            .lock_or_recover()
+            .get(gk)
+            .map(|(_, s)| s.clone())
     }
 
     /// Objects of `gk` whose label `key` is `value` (any when empty), from
@@ -215,8 +218,8 @@ impl Kind {
             let req = Request::new(&self.path)
                 .list(&lp)
                 .map_err(kube::Error::BuildRequest)?;
-            let page: LeanList = serde_json::from_slice(&self.get(req).await?)
-                .map_err(kube::Error::SerdeError)?;
+            let page: LeanList =
+                serde_json::from_slice(&self.get(req).await?).map_err(kube::Error::SerdeError)?;
             let mut store = self.store.lock_or_recover();
             for o in page.items {
                 store.relisted(o);
@@ -261,7 +264,11 @@ impl Kind {
         let status = res.status();
         let mut body = res.into_body();
         if !status.is_success() {
-            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
             return match status.as_u16() {
                 410 => Ended::Gone,
                 code => Ended::Failed(rv, api_error(code, &bytes)),
@@ -310,7 +317,9 @@ impl Kind {
             LeanEvent::Error(status) => {
                 return Some(match LeanEvent::error_code(&status) {
                     410 => Ended::Gone,
-                    code => Ended::Failed(rv.clone(), api_error(code, status.to_string().as_bytes())),
+                    code => {
+                        Ended::Failed(rv.clone(), api_error(code, status.to_string().as_bytes()))
+                    }
                 });
             }
         };
@@ -322,7 +331,13 @@ impl Kind {
 /// An error status's body as kube-rs reports it.
 fn api_error(code: u16, body: &[u8]) -> kube::Error {
     let status: Value = serde_json::from_slice(body).unwrap_or_default();
-    let text = |f: &str| status.get(f).and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |f: &str| {
+        status
+            .get(f)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     kube::Error::Api(kube::core::ErrorResponse {
         status: text("status"),
         message: text("message"),
@@ -330,4 +345,3 @@ fn api_error(code: u16, body: &[u8]) -> kube::Error {
         code,
     })
 }
-

@@ -137,7 +137,10 @@ async fn api_server_killed_mid_sync_the_sync_resumes_nothing_lost_nothing_record
     .await;
     let took = back.elapsed();
     eprintln!("synced {took:?} after the API server was ready again");
-    assert!(took < Duration::from_secs(15), "resumed only after {took:?}");
+    assert!(
+        took < Duration::from_secs(15),
+        "resumed only after {took:?}"
+    );
 
     // Every object as in git, applied by ferry alone (never by an update).
     let live = config_maps(&cms).await.expect("list the ConfigMaps");
@@ -152,14 +155,26 @@ async fn api_server_killed_mid_sync_the_sync_resumes_nothing_lost_nothing_record
             .managed_fields
             .iter()
             .flatten()
-            .map(|m| (m.manager.clone().unwrap_or_default(), m.operation.clone().unwrap_or_default()))
+            .map(|m| {
+                (
+                    m.manager.clone().unwrap_or_default(),
+                    m.operation.clone().unwrap_or_default(),
+                )
+            })
             .collect();
-        assert_eq!(managers, [("ferry".to_string(), "Apply".to_string())], "{name}");
+        assert_eq!(
+            managers,
+            [("ferry".to_string(), "Apply".to_string())],
+            "{name}"
+        );
     }
 
     // The ApplySet: the parent records the kind, every object is a member.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), "dev");
-    let parent = secrets.get("ferry.web.dev").await.expect("the ApplySet parent");
+    let parent = secrets
+        .get("ferry.web.dev")
+        .await
+        .expect("the ApplySet parent");
     let labels = parent.metadata.labels.clone().unwrap_or_default();
     let id = labels.get("applyset.kubernetes.io/id").expect("an id");
     let kinds = parent
@@ -172,7 +187,11 @@ async fn api_server_killed_mid_sync_the_sync_resumes_nothing_lost_nothing_record
         .unwrap_or_default();
     assert!(kinds.split(',').any(|k| k == "ConfigMap"), "{kinds}");
     for cm in &live {
-        let part_of = cm.metadata.labels.as_ref().and_then(|l| l.get("applyset.kubernetes.io/part-of"));
+        let part_of = cm
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("applyset.kubernetes.io/part-of"));
         assert_eq!(part_of, Some(id), "{:?}", cm.metadata.name);
     }
 
