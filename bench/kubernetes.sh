@@ -26,15 +26,17 @@
 # published, not measured here: Flux's controllers are not run side by side
 # yet (their GitRepository source needs an HTTP git server go-git can clone).
 #
-# Usage: bench/kubernetes.sh [N...]   Needs root (as the cluster does).
+# Usage: [FERRY=perf-binary] bench/kubernetes.sh [N...]   Needs root (as the cluster does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(100 500 1000)
 KIT=scripts/k8s
 . "$KIT/lib.sh"
 [ -x "$BIN/kube-apiserver" ] || { echo "no Kubernetes binaries: run bash scripts/setup.sh --test-peers" >&2; exit 1; }
-cargo build --profile perf -q -p ferry
-FERRY=${CARGO_TARGET_DIR:-$PWD/target}/perf/ferry
+if [ -z "${FERRY:-}" ]; then # FERRY=path: measure that perf binary, already built
+  cargo build --profile perf -q -p ferry
+  FERRY=${CARGO_TARGET_DIR:-$PWD/target}/perf/ferry
+fi
 work=$(mktemp -d); ferry_pid=""
 cleanup() {
   [ -z "$ferry_pid" ] || { kill "$ferry_pid" 2>/dev/null; wait "$ferry_pid" 2>/dev/null || true; }

@@ -121,20 +121,6 @@ impl Watches {
         };
         store.lock_or_recover().applied(lean);
     }
-
-    /// Objects and bytes kept across every kind's store.
-    pub fn size(&self) -> (usize, usize) {
-        let stores: Vec<Store> = self
-            .running
-            .lock_or_recover()
-            .values()
-            .map(|(_, s)| s.clone())
-            .collect();
-        stores.iter().fold((0, 0), |(n, b), s| {
-            let (sn, sb) = s.lock_or_recover().size();
-            (n + sn, b + sb)
-        })
-    }
 }
 
 impl Drop for Watches {
@@ -228,7 +214,9 @@ impl Kind {
                 Some(t) => token = Some(t),
                 None => {
                     let changed = store.end_relist();
+                    let (objects, bytes) = store.size();
                     drop(store);
+                    tracing::debug!(kind = %self.gk, objects, bytes, "relisted");
                     self.send(changed);
                     return Ok(page.metadata.resource_version.unwrap_or_default());
                 }
