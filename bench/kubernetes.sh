@@ -9,8 +9,10 @@
 # running `ferry up` with N Applications whose Environment targets the
 # cluster, is told by the push webhook. Measured: from the commit to every
 # app Synced and Healthy in `ferry app list` (4N objects on the API server,
-# counted with kubectl); ferry's peak RSS (VmHWM); the mean no-change
-# reconcile pass afterwards (delivery_reconcile_pass_seconds).
+# counted with kubectl); ferry's RSS before the push (N Applications, no
+# objects yet), its peak (VmHWM) and after the no-change passes (VmRSS);
+# the mean no-change reconcile pass afterwards
+# (delivery_reconcile_pass_seconds).
 # Targets (issue 19): 1,000 apps < 30 s, RSS < 150 MB, no-change pass < 2 s.
 # Healthy includes the cluster's own work: the controller-manager (default
 # client limit 20 requests/s) must create each Deployment's ReplicaSet and
@@ -24,15 +26,17 @@
 # published, not measured here: Flux's controllers are not run side by side
 # yet (their GitRepository source needs an HTTP git server go-git can clone).
 #
-# Usage: bench/kubernetes.sh [N...]   Needs root (as the cluster does).
+# Usage: [FERRY=perf-binary] bench/kubernetes.sh [N...]   Needs root (as the cluster does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(100 500 1000)
 KIT=scripts/k8s
 . "$KIT/lib.sh"
 [ -x "$BIN/kube-apiserver" ] || { echo "no Kubernetes binaries: run bash scripts/setup.sh --test-peers" >&2; exit 1; }
-cargo build --profile perf -q -p ferry
-FERRY=$PWD/target/perf/ferry
+if [ -z "${FERRY:-}" ]; then # FERRY=path: measure that perf binary, already built
+  cargo build --profile perf -q -p ferry
+  FERRY=${CARGO_TARGET_DIR:-$PWD/target}/perf/ferry
+fi
 work=$(mktemp -d); ferry_pid=""
 cleanup() {
   [ -z "$ferry_pid" ] || { kill "$ferry_pid" 2>/dev/null; wait "$ferry_pid" 2>/dev/null || true; }
@@ -94,6 +98,9 @@ run_size() {
   ferry_pid=$!
   for i in $(seq 600); do curl -sf "http://127.0.0.1:$api/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -sf "http://127.0.0.1:$api/healthz" >/dev/null || { echo "ferry up did not start:" >&2; tail -20 "$d/ferry.err" >&2; exit 1; }
+  sleep 3 # a few passes over N apps with nothing in git yet
+  local idle
+  idle=$(awk '/VmRSS/ {print $2}' "/proc/$ferry_pid/status")
   for i in $(seq 1 "$n"); do mkdir -p "$d/repo/apps/a$i"; app_yaml "a$i" >"$d/repo/apps/a$i/all.yaml"; done
   git_ -C "$d/repo" add -A
   local t0 t1 synced=0
@@ -124,12 +131,15 @@ run_size() {
   m0="$(metric ferry_delivery_reconcile_pass_seconds_sum) $(metric ferry_delivery_reconcile_pass_seconds_count)"
   sleep 10 # five resync passes (every 2 s) with nothing changed
   m1="$(metric ferry_delivery_reconcile_pass_seconds_sum) $(metric ferry_delivery_reconcile_pass_seconds_count)"
+  local rss
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$ferry_pid/status")
   kill "$ferry_pid"; wait "$ferry_pid" 2>/dev/null || true; ferry_pid=""
   bash "$KIT/down.sh" >/dev/null 2>&1
-  awk -v n="$n" -v a="$t0" -v s="$ts" -v b="$t1" -v h="$hwm" -v m0="$m0" -v m1="$m1" 'BEGIN {
+  awk -v n="$n" -v a="$t0" -v s="$ts" -v b="$t1" -v h="$hwm" -v m0="$m0" -v m1="$m1" -v idle="$idle" -v rss="$rss" 'BEGIN {
     split(m0, x, " "); split(m1, y, " "); c = y[2] - x[2]; pass = c > 0 ? (y[1] - x[1]) / c : -1
     t = b - a
     printf "%5d apps (%d objects): push to all applied (Synced) %.2f s, to all Healthy %.2f s; peak RSS %.1f MB; no-change pass %.3f s (mean of %d)\n", n, 4 * n, s - a, t, h / 1024, pass, c
+    printf "      RSS: %.1f MB before the push (apps declared, nothing in git), %.1f MB peak, %.1f MB after the no-change passes\n", idle / 1024, h / 1024, rss / 1024
     if (n == 1000) {
       printf "      targets: %.2f of the 30 s budget, %.2f of 150 MB, %.2f of the 2 s pass\n", t / 30, h / 1024 / 150, pass / 2
       printf "      published, not measured here: Flux 4 m 15 s for 1,000 on 16 cores (%.1fx this run)\n", 255 / t

@@ -111,7 +111,14 @@ pub(crate) struct Inner {
     pub build_slots: tokio::sync::Semaphore,
     /// Recent git webhook deliveries, so a replayed one is ignored.
     pub deliveries: Mutex<crate::webhook::Deliveries>,
+    /// The last pass met an unreachable target: the next one comes after
+    /// [`UNREACHABLE_RETRY`] rather than the resync interval.
+    pub retry_soon: std::sync::atomic::AtomicBool,
 }
+
+/// How soon a pass follows one that met an unreachable target, so a sync
+/// resumes within about a second of the target's return.
+pub(crate) const UNREACHABLE_RETRY: Duration = Duration::from_secs(1);
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,6 +170,7 @@ impl Engine {
                 builder: std::sync::OnceLock::new(),
                 build_slots: tokio::sync::Semaphore::new(1),
                 deliveries: Mutex::new(crate::webhook::Deliveries::new(1000)),
+                retry_soon: Default::default(),
             }),
         })
     }
@@ -208,7 +216,14 @@ impl Engine {
         tokio::spawn(async move {
             loop {
                 engine.pass().await;
-                let pause = engine.inner.cfg.resync_interval;
+                let mut pause = engine.inner.cfg.resync_interval;
+                if engine
+                    .inner
+                    .retry_soon
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    pause = pause.min(UNREACHABLE_RETRY);
+                }
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = engine.inner.wake.notified() => {}

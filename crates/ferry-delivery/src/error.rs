@@ -27,6 +27,11 @@ pub enum Error {
     /// The deployment target refused or failed an operation.
     #[error("target: {0}")]
     Target(String),
+    /// The deployment target could not be reached (connection refused or
+    /// cut, the API server not ready). Nothing is recorded in history: the
+    /// engine retries every second until it answers again.
+    #[error("target unreachable: {0}; ferry retries every second until it answers")]
+    Unreachable(String),
     /// Stored state could not be read or written.
     #[error("{what} {path}: {source}")]
     Io {

@@ -30,7 +30,14 @@ use crate::targets::target_id;
 mod sync_step;
 use sync_step::Work;
 
-type Live = HashMap<(usize, String, String), Vec<StoredObject>>;
+/// Live objects grouped by (target, app, environment), so each instance
+/// looks only at its own; and the targets that could not be listed this
+/// pass (with why), whose instances are neither compared nor synced.
+#[derive(Default)]
+pub(crate) struct Live {
+    pub objects: HashMap<(usize, String, String), Vec<StoredObject>>,
+    pub failed: HashMap<usize, String>,
+}
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -61,27 +68,11 @@ impl Engine {
         self.fetch_due().await;
         self.start_builds().await;
         let targets = self.lock().targets();
-        // Live objects grouped by (target, app, environment), so each
-        // instance looks only at its own.
-        let mut live: Live = HashMap::new();
-        for (name, target) in &targets {
-            match target.list(LABEL_APP, "").await {
-                Ok(objs) => {
-                    for o in objs {
-                        let app = crate::object::label(&o.value, LABEL_APP)
-                            .unwrap_or_default()
-                            .to_string();
-                        let env = crate::object::label(&o.value, LABEL_ENV)
-                            .unwrap_or_default()
-                            .to_string();
-                        live.entry((target_id(target), app, env))
-                            .or_default()
-                            .push(o);
-                    }
-                }
-                Err(e) => tracing::warn!(target = %name, error = %e, "cannot list live objects"),
-            }
-        }
+        let live = self.list_targets(&targets).await;
+        self.inner.retry_soon.store(
+            !live.failed.is_empty(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let mut queue = 0;
         for layer in layers(&self.inner.topology.applications) {
             // Futures made first: a closure inside the stream would make
@@ -102,6 +93,35 @@ impl Engine {
             .reconcile_seconds
             .observe(started.elapsed().as_secs_f64());
     }
+    /// Lists each target once; a target that cannot be listed is recorded
+    /// as failed (its instances wait, nothing is synced blind).
+    async fn list_targets(&self, targets: &[(String, Arc<dyn crate::target::Target>)]) -> Live {
+        let mut live = Live::default();
+        for (name, target) in targets {
+            match target.list(LABEL_APP, "").await {
+                Ok(objs) => {
+                    for o in objs {
+                        let app = crate::object::label(&o.value, LABEL_APP)
+                            .unwrap_or_default()
+                            .to_string();
+                        let env = crate::object::label(&o.value, LABEL_ENV)
+                            .unwrap_or_default()
+                            .to_string();
+                        live.objects
+                            .entry((target_id(target), app, env))
+                            .or_default()
+                            .push(o);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(target = %name, error = %e, "cannot list live objects");
+                    live.failed.insert(target_id(target), e.to_string());
+                }
+            }
+        }
+        live
+    }
+
     /// Reconciles one application; returns how many environments still wait.
     async fn reconcile_app(&self, app: &Application, live: &Live) -> i64 {
         let name = &app.metadata.name;
@@ -174,7 +194,7 @@ impl Engine {
             return status;
         }
         let desired = match self.render_instance(app, &inst, &commit, &region).await {
-            Ok(d) => d,
+            Ok(d) => crate::target::with_target_scopes(region.target.as_ref(), d),
             Err(e) => {
                 let message = e.to_string();
                 let step = format!("render {}", inst.env);

@@ -129,8 +129,20 @@ impl Engine {
         mut status: EnvStatus,
     ) -> EnvStatus {
         let (name, inst, commit) = (&w.app.metadata.name, w.inst, w.commit);
-        let key = (target_id(&w.region.target), name.clone(), inst.env.clone());
-        let live_all = live.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let id = target_id(&w.region.target);
+        if let Some(why) = live.failed.get(&id) {
+            // Nothing compared, nothing synced blind: the last known
+            // objects stay shown and the next pass (within a second) tries again.
+            status.sync = SyncState::Unknown;
+            status.error = Some(format!("cannot read live objects: {why}"));
+            return status;
+        }
+        let key = (id, name.clone(), inst.env.clone());
+        let live_all = live
+            .objects
+            .get(&key)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let live_objs = live_of(live_all, name, &inst.env);
         let inventory = w.rec.inventory.get(&inst.env).cloned().unwrap_or_default();
         let cmp = compare(w.region.target.as_ref(), desired, &live_objs, &inventory);
@@ -241,11 +253,54 @@ impl Engine {
             status.sync = SyncState::OutOfSync;
             return;
         }
+        if let Err(crate::Error::Unreachable(why)) = &result {
+            self.sync_interrupted(&job, rec, why, status);
+            return;
+        }
         let (name, env) = (job.app, &job.inst.env);
         self.lock()
             .manual
             .retain(|(a, e)| !(a == name && (e.is_empty() || e == env)));
         self.record_sync(&job, result, elapsed, status);
+    }
+
+    /// A sync cut short because the target stopped answering: no history
+    /// entry (the revision is neither failed nor done), what it may have
+    /// applied kept in the inventory (desired plus the previous one, so a
+    /// later prune still finds it), the manual request kept, and the next
+    /// pass soon.
+    fn sync_interrupted(
+        &self,
+        job: &SyncJob<'_>,
+        mut rec: AppRecord,
+        why: &str,
+        status: &mut EnvStatus,
+    ) {
+        let env = &job.inst.env;
+        let mut inventory: std::collections::BTreeSet<ObjKey> =
+            job.desired.iter().map(ObjKey::of).collect();
+        inventory.extend(job.inventory.iter().cloned());
+        rec.inventory
+            .insert(env.clone(), inventory.into_iter().collect());
+        if let Err(e) = self.inner.store.save(job.app, &rec) {
+            tracing::error!(app = %job.app, error = %e, "cannot store sync record");
+        }
+        self.lock().records.insert(job.app.to_string(), rec);
+        let message = format!("target unreachable, the sync resumes when it answers: {why}");
+        let step = format!("sync {env}");
+        self.run_step(
+            job.inst,
+            job.commit,
+            &step,
+            StepState::Running,
+            Some(message.clone()),
+        );
+        self.inner
+            .retry_soon
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        status.sync = SyncState::OutOfSync;
+        status.error = Some(message);
+        tracing::warn!(app = %job.app, %env, error = %why, "sync interrupted: target unreachable");
     }
 
     /// Records a finished sync in `rec` (stored), the metrics, the run

@@ -66,6 +66,13 @@ pub trait Target: Send + Sync + fmt::Debug {
         Box::pin(async move { Ok(objects) })
     }
 
+    /// Whether the target serves `gk` namespaced, when it knows (a cluster's
+    /// discovery); `None`: it does not say, render's built-in list decides.
+    fn namespaced(&self, gk: &ferry_core::objects::GroupKind) -> Option<bool> {
+        let _ = gk;
+        None
+    }
+
     /// Keys of live objects that changed on the target (drift, deletions),
     /// when the target watches rather than being polled. `None`: poll.
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<ObjKey>> {
@@ -89,6 +96,36 @@ pub fn forward_changes(target: &dyn Target, on_change: impl Fn() -> bool + Send 
             }
         }
     });
+}
+
+/// `desired` with the namespace taken off objects whose kind `target`
+/// serves cluster-scoped (custom kinds [`crate::object::cluster_scoped`]
+/// does not know, to which render gave the environment's namespace), so
+/// their keys match the live objects'. Shared, not copied, when nothing
+/// changes.
+pub fn with_target_scopes(
+    target: &dyn Target,
+    desired: Arc<Vec<StoredObject>>,
+) -> Arc<Vec<StoredObject>> {
+    let wrong =
+        |o: &StoredObject| o.namespace.is_some() && target.namespaced(&o.group_kind) == Some(false);
+    if !desired.iter().any(wrong) {
+        return desired;
+    }
+    let fixed = desired
+        .iter()
+        .map(|o| {
+            let mut o = o.clone();
+            if wrong(&o) {
+                o.namespace = None;
+                if let Some(meta) = o.value.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.remove("namespace");
+                }
+            }
+            o
+        })
+        .collect();
+    Arc::new(fixed)
 }
 
 /// Which application and environment a batch is for.
@@ -138,6 +175,7 @@ pub struct MemoryTarget {
 struct Inner {
     objects: BTreeMap<ObjKey, StoredObject>,
     fail_apply: Option<String>,
+    unreachable: bool,
     applies: usize,
     applied: Vec<ObjKey>,
 }
@@ -151,6 +189,12 @@ impl MemoryTarget {
     /// Makes every later apply fail with `message` (None: succeed again).
     pub fn fail_applies(&self, message: Option<&str>) {
         self.inner.lock_or_recover().fail_apply = message.map(str::to_string);
+    }
+
+    /// Makes every later apply, list and delete fail as an unreachable
+    /// target does (`false`: answer again).
+    pub fn set_unreachable(&self, unreachable: bool) {
+        self.inner.lock_or_recover().unreachable = unreachable;
     }
 
     /// How many apply batches succeeded.
@@ -199,10 +243,15 @@ fn with_status(mut o: StoredObject) -> StoredObject {
     o
 }
 
+fn unreachable() -> Error {
+    Error::Unreachable("memory target: connection refused".into())
+}
+
 impl Target for MemoryTarget {
     fn apply(&self, objects: Vec<StoredObject>) -> BoxFuture<'_, Result<()>> {
         let mut inner = self.inner.lock_or_recover();
         let result = match &inner.fail_apply {
+            _ if inner.unreachable => Err(unreachable()),
             Some(m) => Err(Error::Target(m.clone())),
             None => {
                 for o in objects {
@@ -218,6 +267,9 @@ impl Target for MemoryTarget {
 
     fn list(&self, key: &str, value: &str) -> BoxFuture<'_, Result<Vec<StoredObject>>> {
         let inner = self.inner.lock_or_recover();
+        if inner.unreachable {
+            return Box::pin(async move { Err(unreachable()) });
+        }
         let out = inner
             .objects
             .values()
@@ -229,6 +281,9 @@ impl Target for MemoryTarget {
 
     fn delete(&self, keys: Vec<ObjKey>) -> BoxFuture<'_, Result<()>> {
         let mut inner = self.inner.lock_or_recover();
+        if inner.unreachable {
+            return Box::pin(async move { Err(unreachable()) });
+        }
         for k in keys {
             inner.objects.remove(&k);
         }

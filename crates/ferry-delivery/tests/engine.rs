@@ -349,3 +349,30 @@ async fn a_sync_goes_wave_by_wave_across_passes_and_records_once() {
     assert_eq!(replicas(&f.target), 1);
     assert_eq!(f.engine.history("web").unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn an_unreachable_target_is_reported_never_recorded_and_the_sync_resumes() {
+    let f = fixture("");
+    f.target.set_unreachable(true);
+    f.engine.pass().await;
+    let env = f.engine.get("web").unwrap().environments[0].clone();
+    let error = env.error.clone().unwrap_or_default();
+    assert!(error.contains("unreachable"), "{env:?}");
+    assert_eq!(env.synced_revision, None);
+    assert!(
+        f.engine.history("web").unwrap().is_empty(),
+        "an unreachable target is no failed revision"
+    );
+    f.engine.pass().await;
+    assert!(f.engine.history("web").unwrap().is_empty());
+
+    f.target.set_unreachable(false);
+    f.engine.pass().await;
+    let env = f.engine.get("web").unwrap().environments[0].clone();
+    assert_eq!(env.error, None, "{env:?}");
+    assert_eq!(env.sync, SyncState::Synced);
+    assert_eq!(replicas(&f.target), 1);
+    let history = f.engine.history("web").unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(f.target.applies(), 1, "applied once, when it answered");
+}

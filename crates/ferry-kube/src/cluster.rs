@@ -21,6 +21,7 @@ use crate::client::ClusterSource;
 use crate::conflict;
 use crate::discovery::{Discovery, Served};
 use crate::error::{Error, Result};
+use crate::lean::Lean;
 use crate::order::{crd_group, is_crd, ordered};
 use crate::watch::Watches;
 
@@ -130,6 +131,7 @@ impl KubeTarget {
         if !dry_run {
             for o in &out {
                 self.watch_kind(o).await;
+                self.watches.record(&o.group_kind, &o.value);
             }
         }
         Ok(out)
@@ -207,13 +209,12 @@ impl KubeTarget {
             if dry_run {
                 params = params.dry_run();
             }
-            let r = match api.patch(&o.name, &params, &Patch::Apply(value)).await {
-                Ok(live) => {
-                    return serde_json::to_value(live).map_err(|e| Error::Invalid {
-                        object: key,
-                        message: format!("the server's answer is not an object: {e}"),
-                    });
-                }
+            // The answer parsed leanly: its managedFields are never read.
+            let req = kube::core::Request::new(api.resource_url())
+                .patch(&o.name, &params, &Patch::Apply(value))
+                .map_err(|e| Error::api(format!("apply {key}"), kube::Error::BuildRequest(e)))?;
+            let r = match self.client.request::<Lean>(req).await {
+                Ok(Lean(live)) => return Ok(live),
                 Err(kube::Error::Api(r)) if r.code == 409 && !force => r,
                 Err(e) => return Err(Error::api(format!("apply {key} (from {})", o.source), e)),
             };

@@ -27,6 +27,8 @@ pub struct Served {
 pub struct Discovery {
     by_gvk: Mutex<HashMap<(String, String), Served>>,
     by_gk: Mutex<HashMap<GroupKind, Served>>,
+    /// Whether each kind resolved so far is namespaced.
+    scopes: Mutex<HashMap<GroupKind, bool>>,
 }
 
 fn served((resource, caps): (ApiResource, discovery::ApiCapabilities)) -> Served {
@@ -61,6 +63,9 @@ impl Discovery {
             Ok(found) => {
                 let s = served(found);
                 self.by_gvk.lock_or_recover().insert(key, s.clone());
+                self.scopes
+                    .lock_or_recover()
+                    .insert(GroupKind::new(group, kind), s.namespaced);
                 Ok(s)
             }
             Err(e) if not_served(&e) => Err(Error::UnknownKind {
@@ -93,11 +98,22 @@ impl Discovery {
         };
         let s = served(found);
         self.by_gk.lock_or_recover().insert(gk.clone(), s.clone());
+        self.scopes
+            .lock_or_recover()
+            .insert(gk.clone(), s.namespaced);
         Ok(Some(s))
+    }
+
+    /// Whether `gk` is namespaced, if it was resolved already (no request).
+    pub fn namespaced(&self, gk: &GroupKind) -> Option<bool> {
+        self.scopes.lock_or_recover().get(gk).copied()
     }
 
     /// Forgets every kind of `group` (a CRD of it was applied).
     pub fn forget_group(&self, group: &str) {
+        self.scopes
+            .lock_or_recover()
+            .retain(|gk, _| gk.group != group);
         self.by_gk
             .lock_or_recover()
             .retain(|gk, _| gk.group != group);

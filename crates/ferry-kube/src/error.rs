@@ -53,6 +53,14 @@ pub enum Error {
     /// An object in the batch lacks what ferry needs (name, kind…).
     #[error("{object}: {message}")]
     Invalid { object: String, message: String },
+    /// The API server could not be reached: the connection was refused or
+    /// cut, or it answered that it is not ready (502, 503, 504).
+    #[error("{what}: the API server is unreachable: {source}")]
+    Unreachable {
+        what: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
     /// The API server refused or failed a request.
     #[error("{what}: {source}")]
     Api {
@@ -63,17 +71,34 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error of a failed request: [`Error::Unreachable`] when the
+    /// server could not be reached, else [`Error::Api`].
     pub(crate) fn api(what: impl Into<String>, source: kube::Error) -> Self {
-        Error::Api {
-            what: what.into(),
-            source: Box::new(source),
+        let (what, source) = (what.into(), Box::new(source));
+        if unreachable(&source) {
+            Error::Unreachable { what, source }
+        } else {
+            Error::Api { what, source }
         }
+    }
+}
+
+/// True when `e` says the API server could not be reached or is not ready
+/// (rather than that it refused the request).
+pub(crate) fn unreachable(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(r) => matches!(r.code, 502..=504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
+        _ => false,
     }
 }
 
 impl From<Error> for ferry_delivery::Error {
     fn from(e: Error) -> Self {
-        ferry_delivery::Error::Target(e.to_string())
+        match e {
+            Error::Unreachable { .. } => ferry_delivery::Error::Unreachable(e.to_string()),
+            e => ferry_delivery::Error::Target(e.to_string()),
+        }
     }
 }
 

@@ -15,7 +15,9 @@ use serde_json::Value;
 
 use crate::applyset::{ApplySet, ID_LABEL, PART_OF_LABEL, Recorded, prune_candidates, scope_of};
 use crate::cluster::{FIELD_MANAGER, KubeTarget, is_not_found};
+use crate::discovery::Served;
 use crate::error::{Error, Result};
+use crate::lean::{Lean, LeanList};
 
 impl KubeTarget {
     fn secrets(&self, namespace: Option<&str>) -> Api<Secret> {
@@ -85,7 +87,7 @@ impl KubeTarget {
     }
 
     /// Live objects of the kinds in `kinds` carrying `selector` (a label
-    /// selector), across every namespace.
+    /// selector), across every namespace, asked of the API server.
     async fn list_kinds(&self, kinds: &BTreeSet<GroupKind>, selector: &str) -> Result<Vec<Value>> {
         let mut out = Vec::new();
         for gk in kinds {
@@ -93,21 +95,66 @@ impl KubeTarget {
                 continue; // a CRD removed since: nothing of that kind to list
             };
             self.watches.ensure(gk.clone(), served.clone());
-            let list = self
-                .api(&served, None)
-                .list(&ListParams::default().labels(selector))
-                .await
-                .map_err(|e| Error::api(format!("list {gk} ({selector})"), e))?;
-            for o in list.items {
-                let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+            out.extend(self.list_kind(gk, &served, selector).await?);
+        }
+        Ok(out)
+    }
+
+    /// One kind's live objects carrying `selector`, parsed leanly
+    /// (managedFields never allocated).
+    async fn list_kind(
+        &self,
+        gk: &GroupKind,
+        served: &Served,
+        selector: &str,
+    ) -> Result<Vec<Value>> {
+        let what = || format!("list {gk} ({selector})");
+        let api = self.api(served, None);
+        let req = kube::core::Request::new(api.resource_url())
+            .list(&ListParams::default().labels(selector))
+            .map_err(|e| Error::api(what(), kube::Error::BuildRequest(e)))?;
+        let list: LeanList = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| Error::api(what(), e))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|Lean(mut v)| {
                 v["apiVersion"] = Value::String(served.resource.api_version.clone());
                 v["kind"] = Value::String(gk.kind.clone());
-                // Never compared (diff skips it) and the bulk of each object.
-                if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-                    meta.remove("managedFields");
-                }
-                out.push(v);
+                v
+            })
+            .collect())
+    }
+
+    /// Objects of `kinds` whose `key` label is `value` (any when empty):
+    /// from each kind's watch store when it can answer, else from the API
+    /// server (a kind not watched yet, its first list not complete, its
+    /// watch disconnected).
+    async fn read_kinds(
+        &self,
+        kinds: &BTreeSet<GroupKind>,
+        key: &str,
+        value: &str,
+    ) -> Result<Vec<Value>> {
+        let selector = if value.is_empty() {
+            key.to_string()
+        } else {
+            format!("{key}={value}")
+        };
+        let mut out = Vec::new();
+        for gk in kinds {
+            if let Some(cached) = self.watches.cached(gk, key, value) {
+                out.extend(cached);
+                continue;
             }
+            let Some(served) = self.discovery.resolve_kind(&self.client, gk).await? else {
+                continue;
+            };
+            self.watches.ensure(gk.clone(), served.clone());
+            out.extend(self.list_kind(gk, &served, &selector).await?);
         }
         Ok(out)
     }
@@ -143,14 +190,18 @@ impl KubeTarget {
     /// Ids of every ApplySet ferry manages on this cluster, and the union
     /// of the kinds they record.
     async fn ferry_sets(&self) -> Result<(BTreeSet<String>, BTreeSet<GroupKind>)> {
-        let parents = self
-            .secrets(None)
+        let what = "list ApplySet parents";
+        // Metadata only (never a Secret's data), parsed leanly.
+        let req = kube::core::Request::new(self.secrets(None).resource_url())
             .list_metadata(&ListParams::default().labels(ID_LABEL))
+            .map_err(|e| Error::api(what, kube::Error::BuildRequest(e)))?;
+        let parents: LeanList = self
+            .client
+            .request(req)
             .await
-            .map_err(|e| Error::api("list ApplySet parents", e))?;
+            .map_err(|e| Error::api(what, e))?;
         let (mut ids, mut kinds) = (BTreeSet::new(), BTreeSet::new());
-        for p in parents.items {
-            let v = serde_json::json!({"metadata": p.metadata});
+        for Lean(v) in parents.items {
             let ns = v
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str)
@@ -171,12 +222,7 @@ impl KubeTarget {
     /// when empty).
     pub async fn list_labelled(&self, key: &str, value: &str) -> Result<Vec<StoredObject>> {
         let (_, kinds) = self.ferry_sets().await?;
-        let selector = if value.is_empty() {
-            key.to_string()
-        } else {
-            format!("{key}={value}")
-        };
-        let live = self.list_kinds(&kinds, &selector).await?;
+        let live = self.read_kinds(&kinds, key, value).await?;
         Ok(live
             .into_iter()
             .filter_map(|v| {

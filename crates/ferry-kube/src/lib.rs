@@ -3,7 +3,8 @@
 //! ApplySet inventory's ids and prune decision ([`applyset`]), conflict
 //! messages ([`conflict`]) — are apart from the IO: the client
 //! ([`client`]), discovery ([`discovery`]), server-side apply
-//! ([`cluster`]), cluster facts for `ferry cluster` ([`facts`]), the inventory ([`inventory`]), watches ([`watch`]).
+//! ([`cluster`]), cluster facts for `ferry cluster` ([`facts`]), the inventory ([`inventory`]), watches ([`watch`]) and the
+//! stores `list` reads ([`store`], objects parsed by [`lean`]).
 #![forbid(unsafe_code)]
 
 pub mod applyset;
@@ -14,7 +15,9 @@ pub mod discovery;
 pub mod error;
 pub mod facts;
 mod inventory;
+pub mod lean;
 pub mod order;
+pub mod store;
 mod target_impl;
 pub mod watch;
 

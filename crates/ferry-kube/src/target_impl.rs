@@ -77,6 +77,10 @@ impl Target for KubeTarget {
         Box::pin(async move { Ok(self.delete_checked(&keys).await?) })
     }
 
+    fn namespaced(&self, gk: &ferry_core::objects::GroupKind) -> Option<bool> {
+        self.discovery.namespaced(gk)
+    }
+
     fn changes(&self) -> Option<broadcast::Receiver<ObjKey>> {
         Some(self.watches.subscribe())
     }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use common::{eventually, kubectl_ok, target};
 use ferry_core::topology::Topology;
 use ferry_delivery::images::AnyImage;
+use ferry_delivery::status::SyncState;
 use ferry_delivery::{Engine, EngineConfig, RegionTarget};
 use ferry_test_support::kube::KubeCluster;
 use ferry_test_support::{git, git_commit};
@@ -190,4 +191,54 @@ async fn another_appliers_field_fails_the_sync_naming_it_unless_force() {
     })
     .await;
     stop.cancel();
+}
+
+const FLEET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: fleets.example.com}\nspec:\n  group: example.com\n  scope: Cluster\n  names: {plural: fleets, singular: fleet, kind: Fleet}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {openAPIV3Schema: {type: object, properties: {spec: {type: object, properties: {size: {type: integer}}}}}}\n";
+const FLEET: &str =
+    "apiVersion: example.com/v1\nkind: Fleet\nmetadata: {name: main}\nspec: {size: 3}\n";
+
+/// A cluster-scoped custom kind (render does not know its scope and gives
+/// it the environment's namespace) is keyed by discovery's scope: once
+/// synced it is Synced pass after pass, not re-applied as drift.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_scoped_custom_kind_is_synced_once_not_every_pass() {
+    let cluster = common::start_api().await;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo_with(
+        dir.path(),
+        &[("k8s/crd.yaml", FLEET_CRD), ("k8s/fleet.yaml", FLEET)],
+    );
+    let cfg = EngineConfig::new(dir.path().join("state"));
+    let topo = Arc::new(topology(repo.to_str().unwrap(), false));
+    let engine = Engine::new(cfg, topo, Default::default(), Arc::new(AnyImage)).unwrap();
+    engine.add_region(
+        "uk",
+        RegionTarget {
+            target: Arc::new(target(&cluster).await),
+            registry: "127.0.0.1:5000".into(),
+        },
+    );
+    // Passes by hand: the first syncs, the next ones must find it in sync.
+    for pass in 1..=5 {
+        engine.pass().await;
+        let env = engine.get("web").unwrap().environments[0].clone();
+        if pass == 1 {
+            assert_eq!(env.error, None, "{env:?}");
+            continue;
+        }
+        assert_eq!(env.sync, SyncState::Synced, "pass {pass}: {env:?}");
+        let fleet = env
+            .objects
+            .iter()
+            .find(|o| o.key.group_kind.kind == "Fleet");
+        let fleet = fleet.expect("the Fleet in the status");
+        assert_eq!(fleet.key.namespace, None, "{fleet:?}");
+        let history = engine.history("web").unwrap();
+        assert_eq!(history.len(), 1, "pass {pass}: re-applied: {history:?}");
+    }
+    let size = kubectl_ok(
+        &cluster,
+        &["get", "fleet", "main", "-o", "jsonpath={.spec.size}"],
+    );
+    assert_eq!(size, "3");
 }
