@@ -254,7 +254,7 @@ impl Engine {
             return;
         }
         if let Err(crate::Error::Unreachable(why)) = &result {
-            self.sync_interrupted(&job, rec, why, status);
+            self.sync_interrupted(&job, why, status);
             return;
         }
         let (name, env) = (job.app, &job.inst.env);
@@ -269,23 +269,19 @@ impl Engine {
     /// applied kept in the inventory (desired plus the previous one, so a
     /// later prune still finds it), the manual request kept, and the next
     /// pass soon.
-    fn sync_interrupted(
-        &self,
-        job: &SyncJob<'_>,
-        mut rec: AppRecord,
-        why: &str,
-        status: &mut EnvStatus,
-    ) {
+    fn sync_interrupted(&self, job: &SyncJob<'_>, why: &str, status: &mut EnvStatus) {
         let env = &job.inst.env;
         let mut inventory: std::collections::BTreeSet<ObjKey> =
             job.desired.iter().map(ObjKey::of).collect();
         inventory.extend(job.inventory.iter().cloned());
-        rec.inventory
-            .insert(env.clone(), inventory.into_iter().collect());
-        if let Err(e) = self.inner.store.save(job.app, &rec) {
+        let ((), saved) = self.update_record(job.app, |st| {
+            let rec = st.records.entry(job.app.to_string()).or_default();
+            rec.inventory
+                .insert(env.clone(), inventory.into_iter().collect());
+        });
+        if let Err(e) = saved {
             tracing::error!(app = %job.app, error = %e, "cannot store sync record");
         }
-        self.lock().records.insert(job.app.to_string(), rec);
         let message = format!("target unreachable, the sync resumes when it answers: {why}");
         let step = format!("sync {env}");
         self.run_step(
