@@ -112,6 +112,7 @@ impl Engine {
             if ok {
                 tracing::info!(app = %name, %env, "ephemeral environment torn down");
                 rec.inventory.remove(&env);
+                self.forget_pull_access(name, &env).await;
             }
         }
         if let Err(e) = self.inner.store.save(name, &rec) {
