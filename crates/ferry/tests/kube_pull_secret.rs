@@ -35,7 +35,12 @@ fn hash_secret(secret: &str) -> String {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(secret.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(secret.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_string()
@@ -97,7 +102,11 @@ fn topology(dir: &Path, node: &KubeNode, registry: std::net::SocketAddr) -> std:
 /// `kubectl -n dev get WHAT -o jsonpath=PATH`, when it succeeds.
 fn get(node: &KubeNode, what: &[&str], path: &str) -> Option<String> {
     let jsonpath = format!("jsonpath={path}");
-    let args: Vec<&str> = ["-n", "dev", "get"].into_iter().chain(what.iter().copied()).chain(["-o", jsonpath.as_str()]).collect();
+    let args: Vec<&str> = ["-n", "dev", "get"]
+        .into_iter()
+        .chain(what.iter().copied())
+        .chain(["-o", jsonpath.as_str()])
+        .collect();
     let out = node.cluster().kubectl(&args);
     out.status
         .success()
@@ -107,9 +116,15 @@ fn get(node: &KubeNode, what: &[&str], path: &str) -> Option<String> {
 /// The login in the pull Secret on the cluster.
 fn secret_login(node: &KubeNode, registry: &str) -> (String, String) {
     let template = r#"go-template={{index .data ".dockerconfigjson" | base64decode}}"#;
-    let out = node
-        .cluster()
-        .kubectl(&["-n", "dev", "get", "secret", "ferry-pull-web", "-o", template]);
+    let out = node.cluster().kubectl(&[
+        "-n",
+        "dev",
+        "get",
+        "secret",
+        "ferry-pull-web",
+        "-o",
+        template,
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let config: Value = serde_json::from_slice(&out.stdout).unwrap();
     let entry = &config["auths"][registry];
@@ -121,10 +136,18 @@ fn secret_login(node: &KubeNode, registry: &str) -> (String, String) {
 
 /// Waits until pod `name`'s container waits with a pull error.
 fn pull_fails(node: &KubeNode, name: &str) -> String {
-    poll(&format!("pod {name} failing to pull"), Duration::from_secs(90), || {
-        let reason = get(node, &[&format!("pod/{name}")], "{.status.containerStatuses[0].state.waiting.reason}")?;
-        matches!(reason.as_str(), "ErrImagePull" | "ImagePullBackOff").then_some(reason)
-    })
+    poll(
+        &format!("pod {name} failing to pull"),
+        Duration::from_secs(90),
+        || {
+            let reason = get(
+                node,
+                &[&format!("pod/{name}")],
+                "{.status.containerStatuses[0].state.waiting.reason}",
+            )?;
+            matches!(reason.as_str(), "ErrImagePull" | "ImagePullBackOff").then_some(reason)
+        },
+    )
 }
 
 #[test]
@@ -142,26 +165,54 @@ fn pods_pull_through_the_apps_robot_and_nothing_else_does() {
 
     // The app's pod runs, its image pulled from the region's registry.
     let pushed = Instant::now();
-    let ip = poll("web's pod Running with an IP", Duration::from_secs(180), || {
-        let phase = get(&node, WEB_POD, "{.items[0].status.phase}")?;
-        let ip = get(&node, WEB_POD, "{.items[0].status.podIP}")?;
-        (phase == "Running" && !ip.is_empty()).then_some(ip)
-    });
+    let ip = poll(
+        "web's pod Running with an IP",
+        Duration::from_secs(180),
+        || {
+            let phase = get(&node, WEB_POD, "{.items[0].status.phase}")?;
+            let ip = get(&node, WEB_POD, "{.items[0].status.podIP}")?;
+            (phase == "Running" && !ip.is_empty()).then_some(ip)
+        },
+    );
     eprintln!("pod Running {:?} after the push", pushed.elapsed());
-    let body = poll("web answering inside the namespace", Duration::from_secs(30), || {
-        let out = node.exec(&["curl", "-sf", &format!("http://{ip}:8080/")]);
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    });
+    let body = poll(
+        "web answering inside the namespace",
+        Duration::from_secs(30),
+        || {
+            let out = node.exec(&["curl", "-sf", &format!("http://{ip}:8080/")]);
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        },
+    );
     assert_eq!(body.trim(), "v1");
 
     // The Secret: dockerconfigjson, in the app's ApplySet, named by the
     // pod template after the user's own entry.
     let kind = get(&node, &["secret/ferry-pull-web"], "{.type}").unwrap();
     assert_eq!(kind, "kubernetes.io/dockerconfigjson");
-    let part_of = get(&node, &["secret/ferry-pull-web"], "{.metadata.labels.applyset\\.kubernetes\\.io/part-of}").unwrap();
-    let parent = get(&node, &["secret/ferry.web.dev"], "{.metadata.labels.applyset\\.kubernetes\\.io/id}").unwrap();
-    assert_eq!(part_of, parent, "the pull Secret is a member of the app's ApplySet");
-    let names = get(&node, &["deploy/web"], "{.spec.template.spec.imagePullSecrets[*].name}").unwrap();
+    let part_of = get(
+        &node,
+        &["secret/ferry-pull-web"],
+        "{.metadata.labels.applyset\\.kubernetes\\.io/part-of}",
+    )
+    .unwrap();
+    let parent = get(
+        &node,
+        &["secret/ferry.web.dev"],
+        "{.metadata.labels.applyset\\.kubernetes\\.io/id}",
+    )
+    .unwrap();
+    assert_eq!(
+        part_of, parent,
+        "the pull Secret is a member of the app's ApplySet"
+    );
+    let names = get(
+        &node,
+        &["deploy/web"],
+        "{.spec.template.spec.imagePullSecrets[*].name}",
+    )
+    .unwrap();
     assert_eq!(names, "users-own ferry-pull-web");
     let (user, secret) = secret_login(&node, &reg);
     assert_eq!(user, "robot$ferry-pull.web.dev");
@@ -174,33 +225,66 @@ fn pods_pull_through_the_apps_robot_and_nothing_else_does() {
              containers: [{{name: c, image: '{reg}/{image}', imagePullPolicy: Always}}]\n"
         )
     };
-    node.cluster().apply_text(&pod("no-secret", "pulltest/web:v1", "imagePullSecrets: []"));
-    node.cluster().apply_text(&pod("out-of-scope", "pulltest/other:v1", "imagePullSecrets: [{name: ferry-pull-web}]"));
+    node.cluster()
+        .apply_text(&pod("no-secret", "pulltest/web:v1", "imagePullSecrets: []"));
+    node.cluster().apply_text(&pod(
+        "out-of-scope",
+        "pulltest/other:v1",
+        "imagePullSecrets: [{name: ferry-pull-web}]",
+    ));
     pull_fails(&node, "no-secret");
     pull_fails(&node, "out-of-scope");
 
     // The robot pulls the app's repository, not another, and pushes nowhere.
     let robot = (user.as_str(), secret.as_str());
-    let pulled = image(dir.path(), robot, &["pull", &format!("{reg}/pulltest/web:v1")]);
+    let pulled = image(
+        dir.path(),
+        robot,
+        &["pull", &format!("{reg}/pulltest/web:v1")],
+    );
     assert!(pulled.status.success(), "{}", text(&pulled));
-    let other = image(dir.path(), robot, &["pull", &format!("{reg}/pulltest/other:v1")]);
+    let other = image(
+        dir.path(),
+        robot,
+        &["pull", &format!("{reg}/pulltest/other:v1")],
+    );
     assert!(!other.status.success(), "pulled outside its scope");
     for target in ["pulltest/web:v2", "pulltest/new:v1"] {
-        let push = image(dir.path(), robot, &["push", &format!("{reg}/pulltest/web:v1"), &format!("{reg}/{target}")]);
+        let push = image(
+            dir.path(),
+            robot,
+            &[
+                "push",
+                &format!("{reg}/pulltest/web:v1"),
+                &format!("{reg}/{target}"),
+            ],
+        );
         assert!(!push.status.success(), "the pull robot pushed {target}");
     }
 
     // Stored 0600; never in logs, app status, diff or history.
     let robots = dir.path().join("uk/registry/robots.json");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&robots).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&robots).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
-    for args in [&["app", "get", "web", "-o", "json"][..], &["app", "diff", "web"], &["app", "history", "web"]] {
+    for args in [
+        &["app", "get", "web", "-o", "json"][..],
+        &["app", "diff", "web"],
+        &["app", "history", "web"],
+    ] {
         let out = cli(&api, args);
-        assert!(!text(&out).contains(&secret), "`ferry {}` shows the robot's secret", args.join(" "));
+        assert!(
+            !text(&out).contains(&secret),
+            "`ferry {}` shows the robot's secret",
+            args.join(" ")
+        );
     }
     let pod_name = get(&node, WEB_POD, "{.items[0].metadata.name}").unwrap();
     let logs = |p: &ferry_test_support::Proc| format!("{}{}", p.stdout(), p.stderr());
-    assert!(!logs(&ferry_up).contains(&secret), "the robot's secret is in ferry up's log");
+    assert!(
+        !logs(&ferry_up).contains(&secret),
+        "the robot's secret is in ferry up's log"
+    );
 
     // A restart keeps the robot: same secret, no rollout.
     drop(ferry_up);
@@ -212,7 +296,17 @@ fn pods_pull_through_the_apps_robot_and_nothing_else_does() {
         (v["environments"][0]["sync"] == "Synced").then_some(())
     });
     eprintln!("Synced again {:?} after the restart", resynced.elapsed());
-    assert_eq!(secret_login(&node, &reg).1, secret, "the secret survived the restart");
-    assert_eq!(get(&node, WEB_POD, "{.items[0].metadata.name}").unwrap(), pod_name);
-    assert!(!logs(&ferry_up).contains(&secret), "the robot's secret is in ferry up's log");
+    assert_eq!(
+        secret_login(&node, &reg).1,
+        secret,
+        "the secret survived the restart"
+    );
+    assert_eq!(
+        get(&node, WEB_POD, "{.items[0].metadata.name}").unwrap(),
+        pod_name
+    );
+    assert!(
+        !logs(&ferry_up).contains(&secret),
+        "the robot's secret is in ferry up's log"
+    );
 }
