@@ -135,14 +135,22 @@ impl MintedRobots {
     /// before it is returned).
     pub(crate) fn ensure(&self, name: &str, repositories: &BTreeSet<String>) -> Result<PullRobot> {
         let login = format!("robot${name}");
+        let current = |robots: &BTreeMap<String, Minted>| {
+            robots
+                .get(name)
+                .filter(|m| m.repositories == *repositories)
+                .map(|m| PullRobot {
+                    login: login.clone(),
+                    secret: m.secret.clone(),
+                })
+        };
+        // Every pass asks; logins read concurrently: the common case reads.
+        if let Some(robot) = current(&self.robots.read().expect("robots lock")) {
+            return Ok(robot);
+        }
         let mut robots = self.robots.write().expect("robots lock");
-        if let Some(m) = robots.get(name)
-            && m.repositories == *repositories
-        {
-            return Ok(PullRobot {
-                login,
-                secret: m.secret.clone(),
-            });
+        if let Some(robot) = current(&robots) {
+            return Ok(robot);
         }
         let secret = new_secret();
         let mut next = robots.clone();
