@@ -1,7 +1,10 @@
 //! Desired-versus-live comparison, normalised so that fields the target
 //! fills in (defaults, status, server-owned metadata) make no noise: only
 //! fields written in git are compared, and a value the target spells
-//! differently (`80` and `"80"`) counts as equal.
+//! differently (`80` and `"80"`) counts as equal. A Secret's values never
+//! leave the engine in a diff ([`redact_secret`]): `ferry app get` and
+//! `ferry app diff` show which keys differ, as Argo CD does, not what they
+//! hold.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -102,6 +105,26 @@ fn scalar_eq(d: &Value, l: &Value) -> bool {
     }
 }
 
+/// What a Secret's value shows in a diff.
+pub const REDACTED: &str = "<redacted>";
+
+/// Hides the values of a Secret's `data` and `stringData` in `diffs` (an
+/// absent side stays absent, so a missing or added key still shows).
+pub fn redact_secret(diffs: &mut [FieldDiff]) {
+    let secret_field = |p: &str| {
+        ["data", "stringData"]
+            .iter()
+            .any(|f| p == *f || p.strip_prefix(f).is_some_and(|r| r.starts_with('.')))
+    };
+    for d in diffs.iter_mut().filter(|d| secret_field(&d.path)) {
+        for v in [&mut d.desired, &mut d.live] {
+            if !v.is_null() {
+                *v = Value::String(REDACTED.into());
+            }
+        }
+    }
+}
+
 /// Renders diffs as `path: live → desired` lines.
 pub fn describe(diffs: &[FieldDiff]) -> Vec<String> {
     diffs
@@ -161,6 +184,30 @@ mod tests {
             describe(&d)[1],
             "spec.template.spec.containers.0.image: x:1 → x:2"
         );
+    }
+
+    #[test]
+    fn secret_values_are_redacted_and_other_fields_are_not() {
+        let desired = json!({"type": "Opaque", "data": {"a": "bmV3", "b": "eA=="}, "stringData": {"s": "pw"},
+            "metadata": {"labels": {"data": "kept"}}});
+        let live =
+            json!({"type": "x", "data": {"a": "b2xk"}, "metadata": {"labels": {"data": "old"}}});
+        let mut d = diff(&desired, &live);
+        redact_secret(&mut d);
+        let lines = describe(&d);
+        assert_eq!(
+            lines,
+            [
+                "data.a: <redacted> → <redacted>",
+                "data.b: <absent> → <redacted>",
+                "metadata.labels.data: old → kept",
+                "stringData: <absent> → <redacted>",
+                "type: x → Opaque",
+            ]
+        );
+        for secret in ["bmV3", "b2xk", "eA==", "pw"] {
+            assert!(!format!("{d:?}").contains(secret), "{secret} leaked");
+        }
     }
 
     #[test]

@@ -93,6 +93,8 @@ pub(crate) struct State {
     pub sources: crate::image_tags::SourceCache,
     /// Tags per (registry, image) for image policies, with when they were listed.
     pub tags: BTreeMap<(String, String), (Instant, Vec<String>)>,
+    /// Per region, logins to its registry for targets that pull themselves.
+    pub pull: BTreeMap<String, Arc<dyn crate::pull_access::PullCredentials>>,
 }
 
 pub(crate) struct Inner {

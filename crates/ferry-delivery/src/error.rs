@@ -52,6 +52,11 @@ pub enum Error {
     /// A webhook request that failed verification or parsing.
     #[error("webhook: {0}")]
     Webhook(String),
+    /// The image pull Secret of an app on a Kubernetes target cannot be
+    /// made (the registry could not mint its robot, or an object of the
+    /// app's own has its name).
+    #[error("image pull Secret for registry {registry}: {message}")]
+    PullSecret { registry: String, message: String },
     /// An image build or registry check failed.
     #[error("image {image}: {message}")]
     Image { image: String, message: String },

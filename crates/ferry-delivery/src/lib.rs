@@ -23,6 +23,8 @@ pub mod object;
 pub mod order;
 pub mod pipeline;
 pub mod plan;
+pub mod pull_access;
+pub mod pull_secret;
 mod reconcile;
 mod reconcile_inputs;
 mod reconcile_records;

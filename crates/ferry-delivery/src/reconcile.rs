@@ -261,7 +261,8 @@ impl Engine {
 
     /// The desired objects of `inst` at `commit`, images rewritten: image
     /// policies first (the first matching override wins), then the
-    /// Application's own overrides, then the pipeline's tags.
+    /// Application's own overrides, then the pipeline's tags; with the
+    /// image pull Secret when the target needs one.
     async fn render_instance(
         &self,
         app: &Application,
@@ -275,7 +276,15 @@ impl Engine {
             .await;
         overrides.extend(app.spec.render.images.iter().cloned());
         overrides.extend(inst.overrides(pipeline, &region.registry));
-        self.render_cached(app, inst, commit, &overrides).await
+        let rendered = self.render_cached(app, inst, commit, &overrides).await?;
+        let to = crate::pull_secret::PullSecretFor {
+            app: &app.metadata.name,
+            environment: &inst.env,
+            registry: &region.registry,
+        };
+        self.with_pull_access(to, &inst.region, region, rendered)
+            .await
+            .map_err(Arc::new)
     }
 }
 

@@ -110,6 +110,7 @@ impl Engine {
             }
             if ok {
                 tracing::info!(app = %name, %env, "ephemeral environment torn down");
+                self.forget_pull_access(name, &env).await;
                 torn_down.push(env);
             }
         }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ferry_core::objects::StoredObject;
 use serde::Serialize;
 
-use crate::diff::{FieldDiff, diff};
+use crate::diff::{FieldDiff, diff, redact_secret};
 use crate::error::Result;
 use crate::health::{Health, assess, worst};
 use crate::object::{LABEL_APP, LABEL_ENV, ObjKey, label};
@@ -105,7 +105,10 @@ pub fn compare(
         let (sync, diffs) = match l {
             None => ("Missing", Vec::new()),
             Some(l) => {
-                let diffs = diff(&d.value, &l.value);
+                let mut diffs = diff(&d.value, &l.value);
+                if key.group_kind.group.is_empty() && key.group_kind.kind == "Secret" {
+                    redact_secret(&mut diffs);
+                }
                 (
                     if diffs.is_empty() {
                         "Synced"

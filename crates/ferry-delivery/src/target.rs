@@ -73,6 +73,14 @@ pub trait Target: Send + Sync + fmt::Debug {
         None
     }
 
+    /// The target's nodes pull images from the registry themselves (a
+    /// Kubernetes cluster), so an app's objects need an image pull Secret
+    /// when the registry wants a login ([`crate::pull_access`]). The
+    /// embedded runtime pulls in-process: false.
+    fn pulls_images_itself(&self) -> bool {
+        false
+    }
+
     /// Keys of live objects that changed on the target (drift, deletions),
     /// when the target watches rather than being polled. `None`: poll.
     fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<ObjKey>> {

@@ -84,6 +84,10 @@ impl Target for KubeTarget {
     fn changes(&self) -> Option<broadcast::Receiver<ObjKey>> {
         Some(self.watches.subscribe())
     }
+
+    fn pulls_images_itself(&self) -> bool {
+        true
+    }
 }
 
 /// Keys of a desired batch, for [`KubeTarget::prune`].

@@ -1,7 +1,9 @@
 //! Token scopes hold (issue 17, item 7): every account kind asks for
 //! `repository:X:*` and its token passes exactly the actions the account
 //! holds; `_catalog` needs a named account; failed logins are rate-limited
-//! per client; an open registry refuses a non-loopback listener.
+//! per client; an open registry refuses a non-loopback listener. A minted
+//! pull robot (issue 19, item 6) pulls its own repositories and nothing
+//! else, and pushes nowhere.
 
 mod common;
 
@@ -137,6 +139,72 @@ async fn star_scope_grants_exactly_each_accounts_actions() {
     )
     .await;
     assert!(listed(&t, "other/app").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_minted_pull_robot_pulls_its_repositories_only_and_never_pushes() {
+    let reg = start_with(spec(false)).await;
+    let repos: BTreeSet<String> = ["team/app".to_string()].into();
+    let robot = reg
+        .registry
+        .pull_robot("web", "dev", &repos)
+        .unwrap()
+        .expect("a registry with accounts needs a pull robot");
+    assert_eq!(robot.login, "robot$ferry-pull.web.dev");
+    let creds = Some((robot.login.as_str(), robot.secret.as_str()));
+    let t = token(&reg.url, creds, "repository:team/app:pull,push,delete").await;
+    assert_eq!(listed(&t, "team/app"), ["pull".to_string()].into());
+    assert_eq!(passes(&reg.url, &t).await, set(&["pull"]), "pull only");
+    let other = token(&reg.url, creds, "repository:team/other:*").await;
+    assert!(
+        listed(&other, "team/other").is_empty(),
+        "not its repository"
+    );
+    let c = client();
+    let catalog = c.get(format!("{}/v2/_catalog", reg.url)).bearer_auth(&t);
+    assert_eq!(catalog.send().await.unwrap().status(), 401);
+    let wrong = c
+        .get(format!("{}/token?service=ferry-registry", reg.url))
+        .basic_auth(&robot.login, Some("guess"));
+    assert_eq!(wrong.send().await.unwrap().status(), 401);
+
+    // Removed, its secret logs in no more.
+    assert!(reg.registry.remove_pull_robot("web", "dev").unwrap());
+    let gone = c
+        .get(format!("{}/token?service=ferry-registry", reg.url))
+        .basic_auth(&robot.login, Some(&robot.secret));
+    assert_eq!(gone.send().await.unwrap().status(), 401);
+
+    // An open registry, or one with anonymous pull, needs none.
+    let open = start().await;
+    assert!(
+        open.registry
+            .pull_robot("web", "dev", &repos)
+            .unwrap()
+            .is_none()
+    );
+    let anonymous = start_with(spec(true)).await;
+    let none = anonymous.registry.pull_robot("web", "dev", &repos).unwrap();
+    assert!(none.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn declared_robots_may_not_take_a_minted_name() {
+    let mut s = spec(false);
+    s.robots.push(account("ferry-pull.web.dev", "x", &[Pull]));
+    let dir = ferry_test_support::temp_dir();
+    let config = Config {
+        region: "uk".into(),
+        data_dir: dir.path().join("registry"),
+        spec: s,
+    };
+    let mut metrics = prometheus_client::registry::Registry::default();
+    let e = Registry::open(config, EventBus::default(), &mut metrics).unwrap_err();
+    let e = e.to_string();
+    assert!(
+        e.contains("spec.registry.robots") && e.contains("reserved"),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

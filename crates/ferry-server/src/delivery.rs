@@ -156,12 +156,14 @@ impl Delivery {
     }
 
     /// Attaches a region: its environments' own targets first (so no pass
-    /// syncs them to the region's), then the region's target, registry and
-    /// image builder. Returns the engine's routes.
+    /// syncs them to the region's), then the region's target, registry
+    /// (with the pull logins it mints for Kubernetes targets) and image
+    /// builder. Returns the engine's routes.
     pub(crate) async fn attach(
         &self,
         ctx: &RegionContext,
         runtime: &ferry_runtime::Runtime,
+        oci: &ferry_registry::Registry,
         metrics: &mut Registry,
         api_loopback: bool,
     ) -> Result<Router, Error> {
@@ -190,6 +192,13 @@ impl Delivery {
             .get(&ctx.name)
             .map(|e| e.registry.to_string())
             .unwrap_or_default();
+        // Before the region attaches, so no pass renders its apps without.
+        let logins = crate::pull::RegistryLogins {
+            registry: oci.clone(),
+            region: ctx.name.clone(),
+        };
+        self.engine
+            .set_pull_credentials(&ctx.name, Arc::new(logins));
         let routes = ferry_delivery::attach(
             &self.engine,
             ferry_delivery::Attach {

@@ -19,6 +19,7 @@ mod clusters;
 mod delivery;
 mod exposure;
 mod listeners;
+mod pull;
 mod region;
 mod tls;
 

@@ -89,7 +89,7 @@ pub(crate) async fn start(
     // Components not built yet answer 503 on their listener, so clients get a
     // clear answer rather than a refused connection.
     let api_addr = sockets.endpoints().api;
-    start_registry(
+    let registry = start_registry(
         &ctx,
         sockets.registry,
         tls.registry.clone(),
@@ -113,7 +113,7 @@ pub(crate) async fn start(
     let api_loopback = crate::exposure::is_loopback(api_addr);
     let v1 = v1.merge(
         delivery
-            .attach(&ctx, &runtime, &mut metrics, api_loopback)
+            .attach(&ctx, &runtime, &registry, &mut metrics, api_loopback)
             .await?,
     );
 
@@ -250,7 +250,7 @@ fn start_registry(
     tasks: &mut JoinSet<()>,
     metrics: &mut Registry,
     readiness: &Readiness,
-) -> Result<(), Error> {
+) -> Result<ferry_registry::Registry, Error> {
     readiness.register("registry");
     let mut spec = ctx
         .topology
@@ -275,7 +275,7 @@ fn start_registry(
         .map_err(failed)?;
     tasks.spawn(server);
     readiness.set("registry", true);
-    Ok(())
+    Ok(registry)
 }
 
 /// Serves the API on its listener (over TLS when the region says so) with

@@ -14,7 +14,7 @@ use base64::Engine;
 use ferry_core::registry_spec::RegistryAction;
 
 use super::token::{Claims, Grant};
-use super::{Account, Auth, TOKEN_TTL, now};
+use super::{Auth, Principal, TOKEN_TTL, now};
 use crate::Registry;
 use crate::error::Error;
 
@@ -57,29 +57,37 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_string(), secret.to_string()))
 }
 
-/// The account `user` logs in as, after the rate limit and the secret
-/// check; `Err` is the response to send.
+/// Who `user` logs in as — a declared account or a minted pull robot —
+/// after the rate limit and the secret check; `Err` is the response to send.
 async fn login<'a>(
     auth: &'a Auth,
     ip: IpAddr,
     user: &str,
     secret: String,
-) -> Result<&'a Account, Response> {
+) -> Result<Principal<'a>, Response> {
     if let Err(retry_after) = auth.logins.reserve(ip, tokio::time::Instant::now()) {
         tracing::warn!(%ip, account = user, retry_after, "registry: too many failed logins from this address");
         return Err(Error::TooManyRequests { retry_after }.into_response());
     }
-    let found = auth.accounts.iter().find(|a| a.login == user);
-    let ok = match found {
-        Some(a) => auth.check_secret(a, secret).await,
-        None => false,
+    let found = match auth.accounts.iter().find(|a| a.login == user) {
+        Some(a) => auth
+            .check_secret(a, secret)
+            .await
+            .then_some(Principal::Declared(a)),
+        None => auth
+            .minted
+            .check(user, &secret)
+            .map(|repositories| Principal::Minted {
+                login: user.to_string(),
+                repositories,
+            }),
     };
     match found {
-        Some(a) if ok => {
+        Some(who) => {
             auth.logins.refund(ip);
-            Ok(a)
+            Ok(who)
         }
-        _ => {
+        None => {
             tracing::info!(account = user, %ip, "registry login failed");
             Err(Error::Unauthorized { challenge: None }.into_response())
         }
@@ -102,7 +110,7 @@ pub(crate) async fn token_endpoint(
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
     let ip = client.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.remote.ip());
-    let account = match basic_credentials(&headers) {
+    let who = match basic_credentials(&headers) {
         Some((user, secret)) => match login(auth, ip, &user, secret).await {
             Ok(a) => Some(a),
             Err(resp) => return resp,
@@ -115,7 +123,7 @@ pub(crate) async fn token_endpoint(
             let Some((name, wanted)) = parse_scope(one) else {
                 continue;
             };
-            let actions = grant_actions(&wanted, &auth.allowed(account, &name));
+            let actions = grant_actions(&wanted, &auth.allowed(who.as_ref(), &name));
             access.push(Grant {
                 kind: "repository".into(),
                 name,
@@ -125,7 +133,10 @@ pub(crate) async fn token_endpoint(
     }
     let issued = now();
     let claims = Claims {
-        sub: account.map(|a| a.login.clone()).unwrap_or_default(),
+        sub: who
+            .as_ref()
+            .map(|w| w.login().to_string())
+            .unwrap_or_default(),
         exp: issued + TOKEN_TTL,
         access,
     };

@@ -6,16 +6,18 @@
 //! permissions allow (pull only, for anyone, with `anonymousPull`;
 //! [`endpoint`]). Tokens list explicit actions, each checked as such;
 //! `_catalog` needs a named account. Failed logins are rate-limited and
-//! argon2 runs under a semaphore ([`limits`]). Secrets and tokens are never
-//! logged.
+//! argon2 runs under a semaphore ([`limits`]). Besides the declared
+//! accounts, the region's server mints pull-only robots scoped to exact
+//! repositories ([`minted`]). Secrets and tokens are never logged.
 
 mod endpoint;
 pub mod limits;
+pub mod minted;
 pub mod token;
 
 pub(crate) use endpoint::token_endpoint;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,6 +31,7 @@ use sha2::{Digest as _, Sha256};
 use crate::Registry;
 use crate::error::{Error, Result};
 use limits::{Argon2Pool, LoginLimiter};
+use minted::MintedRobots;
 use token::Signer;
 
 /// The `service` of challenges and tokens.
@@ -62,6 +65,29 @@ pub struct Auth {
     verified: Mutex<HashMap<String, [u8; 32]>>,
     logins: LoginLimiter,
     argon2: Argon2Pool,
+    /// Pull robots the region's server mints.
+    minted: MintedRobots,
+}
+
+/// Who a login proved to be.
+#[derive(Debug)]
+enum Principal<'a> {
+    /// An account of `spec.registry`.
+    Declared(&'a Account),
+    /// A minted pull robot and the repositories it may pull.
+    Minted {
+        login: String,
+        repositories: BTreeSet<String>,
+    },
+}
+
+impl Principal<'_> {
+    fn login(&self) -> &str {
+        match self {
+            Principal::Declared(a) => &a.login,
+            Principal::Minted { login, .. } => login,
+        }
+    }
 }
 
 /// An argon2id PHC string for `secret`, for `secretHash` in the config.
@@ -94,6 +120,14 @@ impl Auth {
             .map(|u| (u.name.clone(), u))
             .chain(spec.robots.iter().map(|r| (format!("robot${}", r.name), r)));
         for (login, a) in all {
+            if login.starts_with(&format!("robot${}", minted::PREFIX)) {
+                return Err(Error::Config(format!(
+                    "spec.registry.robots: `{}` is reserved for the pull robots ferry mints; \
+                     choose a name not starting with `{}`",
+                    a.name,
+                    minted::PREFIX
+                )));
+            }
             PasswordHash::new(&a.secret_hash).map_err(|e| {
                 Error::Config(format!(
                     "account `{login}`: secretHash is not an argon2 PHC string: {e}"
@@ -126,20 +160,27 @@ impl Auth {
             verified: Mutex::default(),
             logins: LoginLimiter::default(),
             argon2: Argon2Pool::default(),
+            minted: MintedRobots::load(dir)?,
         }))
     }
 
-    fn allowed(&self, account: Option<&Account>, repository: &str) -> Vec<RegistryAction> {
+    fn allowed(&self, who: Option<&Principal<'_>>, repository: &str) -> Vec<RegistryAction> {
         let mut out = Vec::new();
         if self.anonymous_pull {
             out.push(RegistryAction::Pull);
         }
-        if let Some(a) = account {
-            for (glob, actions) in &a.rules {
-                if glob.is_match(repository) {
-                    out.extend(actions.iter().copied());
+        match who {
+            Some(Principal::Declared(a)) => {
+                for (glob, actions) in &a.rules {
+                    if glob.is_match(repository) {
+                        out.extend(actions.iter().copied());
+                    }
                 }
             }
+            Some(Principal::Minted { repositories, .. }) if repositories.contains(repository) => {
+                out.push(RegistryAction::Pull)
+            }
+            _ => {}
         }
         out.sort();
         out.dedup();
@@ -216,6 +257,37 @@ impl Auth {
 }
 
 impl Registry {
+    /// The pull robot of application `app` in environment `env`: pull
+    /// only, on exactly `repositories` (minted, or given a new secret when
+    /// the set changed; [`minted`]). `None` when pulling needs no
+    /// credentials here: no accounts are declared (an open registry) or
+    /// `anonymousPull` is on.
+    pub fn pull_robot(
+        &self,
+        app: &str,
+        env: &str,
+        repositories: &BTreeSet<String>,
+    ) -> Result<Option<minted::PullRobot>> {
+        match &self.inner.auth {
+            Some(auth) if !auth.anonymous_pull => auth
+                .minted
+                .ensure(&format!("{}{app}.{env}", minted::PREFIX), repositories)
+                .map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Removes the pull robot of `app` in `env` (its secret stops working);
+    /// false when there was none.
+    pub fn remove_pull_robot(&self, app: &str, env: &str) -> Result<bool> {
+        match &self.inner.auth {
+            Some(auth) => auth
+                .minted
+                .remove(&format!("{}{app}.{env}", minted::PREFIX)),
+            None => Ok(false),
+        }
+    }
+
     /// Checks the request's token grants every access in `needed` and, when
     /// `named` (the catalog), that it was issued to an account.
     pub(crate) fn authorize(
@@ -260,7 +332,13 @@ impl Registry {
                     && g.actions.iter().any(|x| x == a.action.as_str())
             }) || (auth.anonymous_pull && a.action == RegistryAction::Pull)
         };
-        if needed.iter().all(granted) && !(named && claims.sub.is_empty()) {
+        // The catalog lists every repository: a declared account's only,
+        // not a minted robot's (it knows its few repositories already).
+        let minted = claims
+            .sub
+            .strip_prefix("robot$")
+            .is_some_and(|n| n.starts_with(minted::PREFIX));
+        if needed.iter().all(granted) && !(named && (claims.sub.is_empty() || minted)) {
             Ok(())
         } else {
             Err(Error::Unauthorized {
