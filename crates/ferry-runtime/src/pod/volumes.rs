@@ -212,6 +212,23 @@ pub fn environment(
         "HOSTNAME".into(),
         meta.name.clone().unwrap_or_default(),
     );
+    if inner.cfg.api.is_some() {
+        // The `kubernetes` Service, as the kubelet announces it.
+        let host = crate::services::kubernetes_vip(inner.cfg.vip_base).to_string();
+        let port = crate::services::KUBERNETES_PORT.to_string();
+        set(&mut env, "KUBERNETES_SERVICE_HOST".into(), host.clone());
+        set(&mut env, "KUBERNETES_SERVICE_PORT".into(), port.clone());
+        set(
+            &mut env,
+            "KUBERNETES_SERVICE_PORT_HTTPS".into(),
+            port.clone(),
+        );
+        set(
+            &mut env,
+            "KUBERNETES_PORT".into(),
+            format!("tcp://{host}:{port}"),
+        );
+    }
     for from in c.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
         let data = if let Some(r) = &from.config_map_ref {
