@@ -246,7 +246,7 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
     let label = matches!(kind, Kind::Service | Kind::Namespace);
     match kind {
         Kind::Role | Kind::RoleBinding | Kind::ClusterRole | Kind::ClusterRoleBinding => {
-            validate::path_segment_name(doc, doc.name(), found)
+            crate::validate_rbac::path_segment_name(doc, doc.name(), found)
         }
         _ => validate::name(doc, doc.name(), label, found),
     }

@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 
 mod accounts;
+mod api_service;
 pub mod api;
 mod apply;
 mod controller;
@@ -45,22 +46,12 @@ use ferry_core::sync::{MutexExt, RwLockExt};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+pub use api_service::{KUBERNETES_NAMES, KUBERNETES_PORT, kubernetes_vip};
 pub use apply::Outcome;
 pub use error::{Error, Result};
 pub use oci_images::OciImages;
 pub use pod::runc::ExecOutput;
 pub use runtime::{ApiService, Event, RuntimeConfig};
-pub use services::{KUBERNETES_PORT, kubernetes_vip};
-
-/// The names pods reach the region's API by (the `kubernetes` Service of
-/// `default`): the API listener answers to them and its generated
-/// certificate names them.
-pub const KUBERNETES_NAMES: [&str; 4] = [
-    "kubernetes",
-    "kubernetes.default",
-    "kubernetes.default.svc",
-    "kubernetes.default.svc.cluster.local",
-];
 
 use crate::pod::runc::Runc;
 use crate::runtime::{Inner, Objects};

@@ -132,52 +132,10 @@ fn snapshot(inner: &Inner) -> ServiceSnapshot {
         );
     }
     if let Some(api) = &inner.cfg.api {
-        let entry = kubernetes_service(inner.cfg.vip_base, api.addr);
+        let entry = crate::api_service::kubernetes_service(inner.cfg.vip_base, api.addr);
         out.services.entry(entry.key.clone()).or_insert(entry);
     }
     out
-}
-
-/// The port pods reach the region's API on, as Kubernetes' `kubernetes`
-/// Service serves it.
-pub const KUBERNETES_PORT: u16 = 443;
-
-/// The address of the `kubernetes` Service: `.1` of the Service range's
-/// /24 (127.77.0.1 by default), below every address Services are given.
-pub fn kubernetes_vip(base: Ipv4Addr) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(base) & !0xff | 1)
-}
-
-/// The `kubernetes` Service of `default`: the region's API (`api`, on the
-/// host) on port 443 of [`kubernetes_vip`] in every pod, forwarded as TCP
-/// (a TLS API stays end to end). A stored Service of that name wins.
-fn kubernetes_service(base: Ipv4Addr, api: SocketAddr) -> ServiceEntry {
-    let key = ServiceKey {
-        namespace: "default".into(),
-        name: "kubernetes".into(),
-    };
-    let mut api_ip = api.ip();
-    if api_ip.is_unspecified() {
-        api_ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    }
-    ServiceEntry {
-        key,
-        vip: IpAddr::V4(kubernetes_vip(base)),
-        ports: vec![ServicePort {
-            name: Some("https".into()),
-            port: KUBERNETES_PORT,
-            node_port: None,
-            app_protocol: None,
-        }],
-        endpoints: vec![Endpoint {
-            pod: String::new(),
-            labels: BTreeMap::new(),
-            ready: true,
-            netns: None,
-            ip: api_ip,
-            ports: [(KUBERNETES_PORT, api.port())].into_iter().collect(),
-        }],
-    }
 }
 
 /// True when every app container is ready.
@@ -448,18 +406,6 @@ impl Dialer for NetnsDialer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_kubernetes_service_sits_below_the_service_range() {
-        let base = Ipv4Addr::new(127, 77, 0, 10);
-        assert_eq!(kubernetes_vip(base), Ipv4Addr::new(127, 77, 0, 1));
-        let api: SocketAddr = "0.0.0.0:8443".parse().unwrap();
-        let s = kubernetes_service(base, api);
-        assert_eq!(s.key.to_string(), "default/kubernetes");
-        let target = s.endpoints[0].target(KUBERNETES_PORT).unwrap();
-        assert_eq!(target, "127.0.0.1:8443".parse().unwrap());
-        assert_eq!(protocol_of(&s.ports[0]), Protocol::Tcp);
-    }
 
     #[test]
     fn vips_skip_used_addresses() {

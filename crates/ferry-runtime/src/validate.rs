@@ -25,22 +25,6 @@ pub fn name(doc: &Document, name: Option<&str>, label: bool, out: &mut Found) {
     }
 }
 
-/// `metadata.name` of the RBAC kinds: a path segment, as Kubernetes allows
-/// there (`system:aggregate-to-view`): not empty, `.` or `..`, no `/` or `%`.
-pub fn path_segment_name(doc: &Document, name: Option<&str>, out: &mut Found) {
-    match name {
-        None | Some("") => out.push(doc.problem("metadata.name", "a name is required")),
-        Some(n @ ("." | "..")) => {
-            out.push(doc.problem("metadata.name", format!("`{n}` is not a valid name")))
-        }
-        Some(n) if n.contains(['/', '%']) => out.push(doc.problem(
-            "metadata.name",
-            format!("`{n}` is not a valid name: it may not contain '/' or '%'"),
-        )),
-        _ => {}
-    }
-}
-
 fn dns_name(n: &str, label: bool) -> bool {
     let max = if label { 63 } else { 253 };
     let ok_char =

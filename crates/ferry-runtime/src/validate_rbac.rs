@@ -75,6 +75,22 @@ pub fn check(doc: &Document, kind: Kind, found: &mut Vec<Problem>) -> bool {
     true
 }
 
+/// `metadata.name` of the RBAC kinds: a path segment, as Kubernetes allows
+/// there (`system:aggregate-to-view`): not empty, `.` or `..`, no `/` or `%`.
+pub fn path_segment_name(doc: &Document, name: Option<&str>, out: &mut Vec<Problem>) {
+    match name {
+        None | Some("") => out.push(doc.problem("metadata.name", "a name is required")),
+        Some(n @ ("." | "..")) => {
+            out.push(doc.problem("metadata.name", format!("`{n}` is not a valid name")))
+        }
+        Some(n) if n.contains(['/', '%']) => out.push(doc.problem(
+            "metadata.name",
+            format!("`{n}` is not a valid name: it may not contain '/' or '%'"),
+        )),
+        _ => {}
+    }
+}
+
 fn rules(doc: &Document, rules: Option<&[PolicyRule]>, namespaced: bool, found: &mut Vec<Problem>) {
     for (i, r) in rules.into_iter().flatten().enumerate() {
         let at = |f: &str| format!("rules[{i}].{f}");

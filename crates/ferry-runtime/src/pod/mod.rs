@@ -123,7 +123,7 @@ pub async fn run(
         if !files_ok {
             return false;
         }
-        service_account_token(&inner, &pod, &dir, &rt, &apps, !adopted.is_empty()).await;
+        token::mount(&inner, &pod, &dir, &rt, &apps, !adopted.is_empty()).await;
         let Some(images) = pull_all(&inner, &namespace, &name, &rt, &inits, &apps).await else {
             return false;
         };
@@ -242,41 +242,6 @@ fn remove_cgroups(uid: &str) {
             }
         }
         let _ = std::fs::remove_dir(&pod);
-    }
-}
-
-/// Mounts the pod's service-account token; while its ServiceAccount is
-/// missing the containers wait in ContainerCreating, as on Kubernetes.
-async fn service_account_token(
-    inner: &Inner,
-    pod: &Pod,
-    dir: &Path,
-    rt: &container::Rt,
-    apps: &[Container],
-    adopted: bool,
-) {
-    let mut warned = false;
-    loop {
-        match token::prepare(inner, pod, dir, adopted) {
-            Ok(_) => return,
-            Err(why) => {
-                let (ns, name) = (
-                    pod.metadata.namespace.as_deref(),
-                    pod.metadata.name.as_deref(),
-                );
-                if !warned {
-                    let (ns, name) = (ns.unwrap_or_default(), name.unwrap_or_default());
-                    inner.event("Pod", ns, name, true, "FailedMount", why.to_string());
-                    warned = true;
-                }
-                for c in apps {
-                    set_status(rt, false, &c.name, |s| {
-                        s.state = Some(waiting("ContainerCreating", why.to_string()))
-                    });
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
     }
 }
 

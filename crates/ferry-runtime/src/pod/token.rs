@@ -16,6 +16,7 @@
 //! whichever user the image runs as.
 
 use std::path::Path;
+use std::time::Duration;
 
 use ferry_api::ServiceAccountRef;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, ServiceAccount};
@@ -25,6 +26,7 @@ use nix::unistd::{Uid, fchown};
 use crate::error::Error;
 use crate::kinds::Kind;
 use crate::pod::beneath;
+use crate::pod::container::{Rt, set_status, waiting};
 use crate::runtime::Inner;
 use crate::sys;
 
@@ -163,6 +165,41 @@ pub fn prepare(inner: &Inner, pod: &Pod, pod_dir: &Path, adopted: bool) -> Resul
     fchmod(&fd, Mode::from_bits_truncate(dir_mode)).map_err(|e| io(e.into()))?;
     tracing::info!(pod = ?pod.metadata.name, namespace = %account.namespace, account = %account.name, "service-account token mounted");
     Ok(true)
+}
+
+/// Mounts the pod's service-account token; while its ServiceAccount is
+/// missing the containers wait in ContainerCreating, as on Kubernetes.
+pub async fn mount(
+    inner: &Inner,
+    pod: &Pod,
+    dir: &Path,
+    rt: &Rt,
+    apps: &[Container],
+    adopted: bool,
+) {
+    let mut warned = false;
+    loop {
+        match prepare(inner, pod, dir, adopted) {
+            Ok(_) => return,
+            Err(why) => {
+                let (ns, name) = (
+                    pod.metadata.namespace.as_deref(),
+                    pod.metadata.name.as_deref(),
+                );
+                if !warned {
+                    let (ns, name) = (ns.unwrap_or_default(), name.unwrap_or_default());
+                    inner.event("Pod", ns, name, true, "FailedMount", why.to_string());
+                    warned = true;
+                }
+                for c in apps {
+                    set_status(rt, false, &c.name, |s| {
+                        s.state = Some(waiting("ContainerCreating", why.to_string()))
+                    });
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }
 
 /// Revokes the tokens of pod `uid` (it stopped for good, or starts again

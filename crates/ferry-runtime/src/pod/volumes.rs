@@ -213,21 +213,9 @@ pub fn environment(
         meta.name.clone().unwrap_or_default(),
     );
     if inner.cfg.api.is_some() {
-        // The `kubernetes` Service, as the kubelet announces it.
-        let host = crate::services::kubernetes_vip(inner.cfg.vip_base).to_string();
-        let port = crate::services::KUBERNETES_PORT.to_string();
-        set(&mut env, "KUBERNETES_SERVICE_HOST".into(), host.clone());
-        set(&mut env, "KUBERNETES_SERVICE_PORT".into(), port.clone());
-        set(
-            &mut env,
-            "KUBERNETES_SERVICE_PORT_HTTPS".into(),
-            port.clone(),
-        );
-        set(
-            &mut env,
-            "KUBERNETES_PORT".into(),
-            format!("tcp://{host}:{port}"),
-        );
+        for (k, val) in crate::api_service::environment(inner.cfg.vip_base) {
+            set(&mut env, k, val);
+        }
     }
     for from in c.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
