@@ -90,10 +90,11 @@ mod tests {
         assert_eq!(protocol_of(&s.ports[0]), Protocol::Tcp);
     }
 
-
     #[test]
     fn the_environment_names_the_service() {
-        let env: BTreeMap<String, String> = environment(Ipv4Addr::new(127, 77, 0, 10)).into_iter().collect();
+        let env: BTreeMap<String, String> = environment(Ipv4Addr::new(127, 77, 0, 10))
+            .into_iter()
+            .collect();
         assert_eq!(env["KUBERNETES_SERVICE_HOST"], "127.77.0.1");
         assert_eq!(env["KUBERNETES_PORT"], "tcp://127.77.0.1:443");
     }

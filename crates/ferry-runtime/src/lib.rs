@@ -10,8 +10,8 @@
 #![deny(unsafe_code)]
 
 mod accounts;
-mod api_service;
 pub mod api;
+mod api_service;
 mod apply;
 mod controller;
 mod deploy;

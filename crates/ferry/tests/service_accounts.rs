@@ -42,16 +42,26 @@ fn in_pod(api: &str, script: &str) -> String {
 }
 
 /// One HTTP/1.1 request to the API from inside the pod with its own token,
-/// through `kubernetes.default.svc:443`; (status, body).
+/// through `kubernetes.default.svc:443`; (status, body). The request's
+/// side stays open a second: on its EOF busybox nc half-closes, and the
+/// API's HTTP/1 server (hyper, no half-close support) may then drop the
+/// connection before it answers.
 fn call(api: &str, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
     let body = body.unwrap_or_default().replace('\'', "'\\''");
     let script = format!(
         "t=$(cat {SA_DIR}/token); b='{body}'; \
-         printf '%s %s HTTP/1.1\\r\\nHost: kubernetes.default.svc\\r\\nAuthorization: Bearer %s\\r\\n\
+         (printf '%s %s HTTP/1.1\\r\\nHost: kubernetes.default.svc\\r\\nAuthorization: Bearer %s\\r\\n\
 Content-Type: application/json\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n%s' \
-         {method} '{path}' \"$t\" ${{#b}} \"$b\" | nc -w 5 kubernetes.default.svc 443"
+         {method} '{path}' \"$t\" ${{#b}} \"$b\"; sleep 1) | nc -w 5 kubernetes.default.svc 443"
     );
-    let text = in_pod(api, &script);
+    let out = cli(
+        api,
+        &["-n", "team", "exec", "client", "--", "sh", "-c", &script],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !text.contains("\r\n\r\n") {
+        eprintln!("{method} {path}: no answer: {}", common::text(&out));
+    }
     let (head, body) = text.split_once("\r\n\r\n")?;
     let code = head
         .lines()
@@ -138,6 +148,8 @@ fn a_pods_token_reads_the_api_by_its_rbac_rules_and_dies_with_the_pod() {
     assert_eq!(other.0, 403, "{}", other.1);
     let everywhere = call(&api, "GET", "/api/v1/objects/pods", None).unwrap();
     assert_eq!(everywhere.0, 403, "{}", everywhere.1);
+    let discovery = call(&api, "GET", "/api/v1/api-resources", None).unwrap();
+    assert_eq!(discovery.0, 200, "{}", discovery.1);
     let tokens_route = call(&api, "GET", "/api/v1/tokens", None).unwrap();
     assert_eq!(tokens_route.0, 403, "{}", tokens_route.1);
     let cm = r#"{"sources":[{"file":"cm.yaml","text":"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: made-by-pod, namespace: team}\ndata: {a: b}\n"}]}"#;
@@ -162,6 +174,46 @@ fn a_pods_token_reads_the_api_by_its_rbac_rules_and_dies_with_the_pod() {
         "a RoleBinding grants its own namespace only: {}",
         other.1
     );
+
+    // `ferry api-resources` prints the runtime's table, the gateway's kinds after it.
+    let table = ok(cli(&api, &["api-resources"]));
+    let head = table.lines().next().unwrap_or_default();
+    assert!(
+        head.starts_with("NAME") && head.ends_with("KIND"),
+        "{table}"
+    );
+    for row in ["serviceaccounts", "sa", "v1", "true", "ServiceAccount"] {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.split_whitespace().any(|c| c == row)),
+            "{row}: {table}"
+        );
+    }
+    let rb = table
+        .lines()
+        .find(|l| l.starts_with("clusterrolebindings "))
+        .unwrap();
+    let cells: Vec<&str> = rb.split_whitespace().collect();
+    assert_eq!(
+        cells,
+        [
+            "clusterrolebindings",
+            "rbac.authorization.k8s.io/v1",
+            "false",
+            "ClusterRoleBinding"
+        ]
+    );
+    assert!(table.contains("Ingress"), "{table}");
+    let json: Value =
+        serde_json::from_str(&ok(cli(&api, &["api-resources", "-o", "json"]))).unwrap();
+    assert!(
+        json.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "Role" && r["namespaced"] == true)
+    );
+    assert!(ok(cli(&api, &["api-resources", "-o", "wide"])).contains("[create delete"));
 
     // The pod goes, and its token with it.
     let http = reqwest::blocking::Client::new();
