@@ -60,6 +60,23 @@ pub struct Identity {
     /// Applications the token is limited to; empty means every application.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<String>,
+    /// Set for a pod's service-account token: what it may do is decided by
+    /// the RBAC rules bound to this ServiceAccount, not by `role`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<ServiceAccountRef>,
+}
+
+/// A ServiceAccount by namespace and name (`system:serviceaccount:NS:NAME`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ServiceAccountRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for ServiceAccountRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "system:serviceaccount:{}:{}", self.namespace, self.name)
+    }
 }
 
 impl Identity {
@@ -86,9 +103,11 @@ impl Identity {
         !self.namespaces.is_empty() || !self.apps.is_empty()
     }
 
-    /// Whether Secret values may be shown to this caller.
+    /// Whether Secret values may be shown to this caller: admins, and
+    /// service accounts (a route reading Secrets was authorised by their
+    /// RBAC rules, which grant the values as on Kubernetes).
     pub fn sees_secret_values(&self) -> bool {
-        self.has(Role::Admin)
+        self.has(Role::Admin) || self.service_account.is_some()
     }
 }
 
@@ -108,6 +127,7 @@ mod tests {
             role,
             namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
             apps: apps.iter().map(|s| s.to_string()).collect(),
+            service_account: None,
         }
     }
 

@@ -19,7 +19,7 @@ pub mod tls;
 pub use error::{ApiError, ErrorCode};
 pub use guard::ListenerNames;
 pub use health::Readiness;
-pub use identity::{Identity, Role};
+pub use identity::{Identity, Role, ServiceAccountRef};
 pub use serve::{ConnInfo, ServeConfig, serve};
 
 use std::sync::Arc;

@@ -48,7 +48,11 @@ pub async fn authenticate(State(auth): State<Arc<Auth>>, mut req: Request, next:
         audit(None, "unauthenticated", resp.status().as_u16());
         return resp;
     };
-    if let Err(denied) = policy::check(&who, role, &scope) {
+    let allowed = match &who.service_account {
+        Some(account) => service_account(&auth, account, &method, &path, req.uri().query()),
+        None => policy::check(&who, role, &scope),
+    };
+    if let Err(denied) = allowed {
         let resp = ApiError::new(ErrorCode::Forbidden, denied.0).into_response();
         audit(Some(&who), "forbidden", resp.status().as_u16());
         return resp;
@@ -57,6 +61,28 @@ pub async fn authenticate(State(auth): State<Arc<Auth>>, mut req: Request, next:
     let resp = next.run(req).await;
     audit(Some(&who), "allowed", resp.status().as_u16());
     resp
+}
+
+/// A service-account token's request: RBAC decides, through the runtime's
+/// authorizer ([`crate::service_accounts`]).
+fn service_account(
+    auth: &Auth,
+    account: &ferry_api::ServiceAccountRef,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+) -> Result<(), policy::Denied> {
+    use crate::service_accounts::{Decide, decide, refused};
+    match decide(method, path, query) {
+        Decide::Discovery | Decide::Handler => Ok(()),
+        Decide::Refused => Err(refused(account, method, path)),
+        Decide::Rbac(attributes) => match auth.authorizer() {
+            Some(a) => a.authorize(account, &attributes),
+            None => Err(policy::Denied(format!(
+                "{account}: this region has no RBAC authorizer yet; try again when it is ready"
+            ))),
+        },
+    }
 }
 
 /// The token of `Authorization: Bearer <token>`, if any.

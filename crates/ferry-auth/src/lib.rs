@@ -15,16 +15,19 @@ pub mod audit;
 pub mod client_config;
 mod fsutil;
 pub mod layer;
+pub mod pod_tokens;
 pub mod policy;
+pub mod service_accounts;
 pub mod store;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferry_api::Role;
 
 pub use client_config::{ClientConfig, Context};
+pub use service_accounts::{Attributes, Authorizer};
 pub use store::{NewToken, TokenRecord, TokenStore};
 
 /// Errors of this crate.
@@ -59,6 +62,9 @@ pub enum Error {
 pub struct Auth {
     store: TokenStore,
     audit: audit::AuditLog,
+    /// Decides service-account tokens' requests (the runtime's RBAC), set
+    /// once the runtime runs; until then those requests are refused.
+    authorizer: OnceLock<Arc<dyn Authorizer>>,
 }
 
 /// Unix seconds now.
@@ -75,7 +81,22 @@ impl Auth {
         let dir = data_dir.join("auth");
         let store = TokenStore::open(&dir)?;
         let audit = audit::AuditLog::open(&dir.join("audit.log"))?;
-        Ok(Arc::new(Auth { store, audit }))
+        Ok(Arc::new(Auth {
+            store,
+            audit,
+            authorizer: OnceLock::new(),
+        }))
+    }
+
+    /// Installs the authorizer of service-account tokens (once; later calls
+    /// are ignored).
+    pub fn set_authorizer(&self, authorizer: Arc<dyn Authorizer>) {
+        let _ = self.authorizer.set(authorizer);
+    }
+
+    /// The authorizer of service-account tokens, once installed.
+    pub fn authorizer(&self) -> Option<&Arc<dyn Authorizer>> {
+        self.authorizer.get()
     }
 
     /// The token store.

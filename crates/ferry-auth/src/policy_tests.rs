@@ -16,6 +16,7 @@ fn who(role: Role, namespaces: &[&str], apps: &[&str]) -> Identity {
         role,
         namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
         apps: apps.iter().map(|s| s.to_string()).collect(),
+        service_account: None,
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use base64::Engine as _;
-use ferry_api::{Identity, Role};
+use ferry_api::{Identity, Role, ServiceAccountRef};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -35,9 +35,16 @@ pub struct TokenRecord {
     /// Unix seconds; `None`: never expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<u64>,
+    /// A pod's service-account token: the account it acts as (authorised
+    /// by RBAC rules, not by `role`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<ServiceAccountRef>,
+    /// The uid of the pod holding it; revoked when that pod goes away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
     /// Hex SHA-256 of the secret.
     #[serde(default, skip_serializing)]
-    sha256: String,
+    pub(crate) sha256: String,
 }
 
 /// The file's form: the records with their hashes.
@@ -72,8 +79,8 @@ pub struct TokenStore {
 }
 
 #[derive(Debug, Default)]
-struct State {
-    records: Vec<TokenRecord>,
+pub(crate) struct State {
+    pub(crate) records: Vec<TokenRecord>,
     by_hash: HashMap<[u8; 32], usize>,
 }
 
@@ -91,12 +98,12 @@ impl State {
     }
 }
 
-fn hash(secret: &str) -> [u8; 32] {
+pub(crate) fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }
 
 /// A fresh token: `ferry_` and 43 characters of URL-safe base64 (256 bits).
-fn generate() -> Result<String, Error> {
+pub(crate) fn generate() -> Result<String, Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| Error::Random(e.to_string()))?;
     Ok(format!(
@@ -160,6 +167,7 @@ impl TokenStore {
             role: r.role,
             namespaces: r.namespaces.clone(),
             apps: r.apps.clone(),
+            service_account: r.service_account.clone(),
         })
     }
 
@@ -180,13 +188,37 @@ impl TokenStore {
             apps: new.apps,
             created: now,
             expires: new.ttl.map(|t| now.saturating_add(t)),
+            service_account: None,
+            pod: None,
             sha256: hex::encode(hash(&secret)),
         };
+        self.insert(&mut state, record.clone())?;
+        Ok((secret, record))
+    }
+
+    /// Adds `record` and writes the file (under the caller's write lock).
+    pub(crate) fn insert(&self, state: &mut State, record: TokenRecord) -> Result<(), Error> {
         let mut records = state.records.clone();
-        records.push(record.clone());
+        records.push(record);
         self.persist(&records)?;
         *state = State::from(records)?;
-        Ok((secret, record))
+        Ok(())
+    }
+
+    /// Removes every record `drop` selects and writes the file; the removed
+    /// records (none: nothing written).
+    pub(crate) fn remove_where(
+        &self,
+        drop: impl Fn(&TokenRecord) -> bool,
+    ) -> Result<Vec<TokenRecord>, Error> {
+        let mut state = self.write();
+        let (removed, kept): (Vec<_>, Vec<_>) =
+            state.records.iter().cloned().partition(|r| drop(r));
+        if !removed.is_empty() {
+            self.persist(&kept)?;
+            *state = State::from(kept)?;
+        }
+        Ok(removed)
     }
 
     /// Removes the token called `name`; it stops working at once.
@@ -229,11 +261,11 @@ impl TokenStore {
         write_private(&self.path, &bytes)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+    pub(crate) fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+    pub(crate) fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -91,13 +91,12 @@ impl Target for RuntimeTarget {
                 label(v, &key).is_some_and(|l| value.is_empty() || l == value)
             };
             let mut out = Vec::new();
-            for kind in [
-                Kind::Namespace,
-                Kind::ConfigMap,
-                Kind::Secret,
-                Kind::Service,
-                Kind::Deployment,
-            ] {
+            // Every kind an app applies (ServiceAccounts and RBAC too);
+            // ReplicaSets and Pods are the runtime's own.
+            let applied = Kind::ALL
+                .into_iter()
+                .filter(|k| !matches!(k, Kind::ReplicaSet | Kind::Pod));
+            for kind in applied {
                 for v in rt.list(kind, None) {
                     if !wanted(&v) {
                         continue;
@@ -139,5 +138,48 @@ impl Target for RuntimeTarget {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::objects::GroupKind;
+    use serde_json::json;
+
+    fn object(kind: &str, group: &str, api: &str, name: &str) -> StoredObject {
+        StoredObject {
+            group_kind: GroupKind::new(group, kind),
+            namespace: Some("default".into()),
+            name: name.into(),
+            source: format!("{name}.yaml"),
+            value: json!({"apiVersion": api, "kind": kind,
+                "metadata": {"name": name, "namespace": "default", "labels": {"app.ferry.dev/name": "shop"}}}),
+        }
+    }
+
+    /// A chart's ServiceAccount and RBAC are applied and listed back, so
+    /// the engine sees them in sync (before, list left them out).
+    #[tokio::test]
+    async fn service_accounts_and_rbac_are_listed_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Runtime::start(ferry_runtime::RuntimeConfig::new(dir.path()))
+            .await
+            .unwrap();
+        let target = RuntimeTarget::new(rt.clone());
+        let mut role = object(
+            "Role",
+            "rbac.authorization.k8s.io",
+            "rbac.authorization.k8s.io/v1",
+            "reader",
+        );
+        role.value["rules"] = json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]);
+        let sa = object("ServiceAccount", "", "v1", "shop");
+        target.apply(vec![sa, role]).await.unwrap();
+        let listed = target.list("app.ferry.dev/name", "shop").await.unwrap();
+        let mut kinds: Vec<&str> = listed.iter().map(|o| o.group_kind.kind.as_str()).collect();
+        kinds.sort();
+        assert_eq!(kinds, ["Role", "ServiceAccount"]);
+        rt.shutdown().await;
     }
 }

@@ -26,6 +26,7 @@ use crate::kinds::Kind;
 pub fn router(rt: Runtime) -> Router {
     Router::new()
         .route("/apply", post(apply))
+        .route("/api-resources", get(api_resources))
         .route("/objects/{kind}", get(list))
         .route(
             "/objects/{kind}/{namespace}/{name}",
@@ -45,8 +46,61 @@ pub fn router(rt: Runtime) -> Router {
 
 fn kind(word: &str) -> Result<Kind, ApiError> {
     Kind::from_cli(word).ok_or_else(|| {
-        ApiError::new(ErrorCode::BadRequest, format!("unknown resource type `{word}`; use pods, deployments, replicasets, services, configmaps, secrets or namespaces"))
+        let known: Vec<&str> = crate::kinds::RESOURCES.iter().map(|r| r.plural).collect();
+        ApiError::new(
+            ErrorCode::BadRequest,
+            format!(
+                "unknown resource type `{word}`; use one of {} (`ferry api-resources` lists them)",
+                known.join(", ")
+            ),
+        )
     })
+}
+
+/// One row of `GET /api-resources`, as kubectl's discovery shows it.
+#[derive(Debug, serde::Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiResource {
+    pub name: String,
+    pub short_names: Vec<String>,
+    pub api_version: String,
+    pub namespaced: bool,
+    pub kind: String,
+    pub verbs: Vec<String>,
+}
+
+/// Every kind the runtime runs, from [`crate::kinds::RESOURCES`], then
+/// those other components own (the gateway's routing kinds).
+pub fn api_resource_rows(rt: &Runtime) -> Vec<ApiResource> {
+    let mut rows: Vec<ApiResource> = crate::kinds::RESOURCES
+        .iter()
+        .map(|r| ApiResource {
+            name: r.plural.into(),
+            short_names: r.short_names.iter().map(|s| s.to_string()).collect(),
+            api_version: r.api_version(),
+            namespaced: r.namespaced,
+            kind: r.name.into(),
+            verbs: r.verbs.iter().map(|s| s.to_string()).collect(),
+        })
+        .collect();
+    // Other components' kinds are stored under any version of their group.
+    rows.extend(rt.owned_kinds().into_iter().map(|gk| {
+        ApiResource {
+            name: crate::accounts::plural(&gk.kind),
+            short_names: vec![],
+            api_version: gk.group.clone(),
+            namespaced: true,
+            kind: gk.kind,
+            verbs: ["create", "delete", "get", "list", "patch", "update"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }));
+    rows
+}
+
+async fn api_resources(State(rt): State<Runtime>) -> Json<Value> {
+    Json(json!({ "items": api_resource_rows(&rt) }))
 }
 
 /// Body of `POST /apply`.

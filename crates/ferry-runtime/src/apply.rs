@@ -244,7 +244,15 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
         };
     }
     let label = matches!(kind, Kind::Service | Kind::Namespace);
-    validate::name(doc, doc.name(), label, found);
+    match kind {
+        Kind::Role | Kind::RoleBinding | Kind::ClusterRole | Kind::ClusterRoleBinding => {
+            crate::validate_rbac::path_segment_name(doc, doc.name(), found)
+        }
+        _ => validate::name(doc, doc.name(), label, found),
+    }
+    if crate::validate_rbac::check(doc, kind, found) {
+        return;
+    }
     match kind {
         Kind::Namespace => drop(decode!(Namespace)),
         Kind::ConfigMap => {
@@ -275,6 +283,12 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
                 None => found.push(doc.problem("spec", "a Pod needs a spec")),
             }
         }
+        // validate_rbac::check took them.
+        Kind::ServiceAccount
+        | Kind::Role
+        | Kind::RoleBinding
+        | Kind::ClusterRole
+        | Kind::ClusterRoleBinding => {}
     }
 }
 

@@ -39,6 +39,7 @@ pub async fn run(inner: Arc<Inner>) {
         if let Err(e) = assign_addresses(&inner) {
             tracing::error!(error = %e, "cannot assign service addresses");
         }
+        crate::accounts::reconcile(&inner);
         let ch = deploy::reconcile(&inner);
         if (!ch.puts.is_empty() || !ch.deletes.is_empty())
             && let Err(e) = inner.commit(ch.puts, ch.deletes)

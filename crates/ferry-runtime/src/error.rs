@@ -75,6 +75,10 @@ pub enum Error {
     /// The caller's token does not reach what the request touches.
     #[error("{0}")]
     Forbidden(String),
+
+    /// The region's token store failed (creating or revoking a pod's token).
+    #[error("service-account token: {0}")]
+    Token(#[from] ferry_auth::Error),
     /// A container's configuration cannot be honoured (runAsNonRoot with a
     /// root image, a subPath leaving its volume…): CreateContainerConfigError.
     #[error("{0}")]

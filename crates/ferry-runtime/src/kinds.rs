@@ -1,4 +1,6 @@
-//! The kinds the runtime runs itself, and strict decoding of a manifest
+//! The kinds the runtime runs itself — one table, [`RESOURCES`], gives each
+//! its names, group, plural, short names and scope (`ferry api-resources`
+//! prints it) — and strict decoding of a manifest
 //! document into its Kubernetes type: serde errors carry the field path, and
 //! fields the type does not know (k8s-openapi ignores them) are found by
 //! comparing the document with its decoded-and-re-encoded form.
@@ -14,64 +16,201 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Namespace,
+    ServiceAccount,
     ConfigMap,
     Secret,
+    Role,
+    RoleBinding,
+    ClusterRole,
+    ClusterRoleBinding,
     Service,
     Deployment,
     ReplicaSet,
     Pod,
 }
 
+/// What the API serves of one kind: the one table behind [`Kind`]'s names,
+/// `Kind::from_cli` and `ferry api-resources`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resource {
+    pub kind: Kind,
+    /// The kind's name as in manifests.
+    pub name: &'static str,
+    /// The API group (empty: the core group).
+    pub group: &'static str,
+    pub version: &'static str,
+    /// The plural resource name (`pods`), as RBAC rules and URLs name it.
+    pub plural: &'static str,
+    pub short_names: &'static [&'static str],
+    pub namespaced: bool,
+    /// kubectl's verbs for it.
+    pub verbs: &'static [&'static str],
+}
+
+const RW: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+const RBAC: &str = "rbac.authorization.k8s.io";
+
+/// Every built-in kind, in the order an apply creates them.
+pub const RESOURCES: [Resource; 12] = [
+    res(
+        Kind::Namespace,
+        "Namespace",
+        "",
+        "namespaces",
+        &["ns"],
+        false,
+    ),
+    res(
+        Kind::ServiceAccount,
+        "ServiceAccount",
+        "",
+        "serviceaccounts",
+        &["sa"],
+        true,
+    ),
+    res(
+        Kind::ConfigMap,
+        "ConfigMap",
+        "",
+        "configmaps",
+        &["cm"],
+        true,
+    ),
+    res(Kind::Secret, "Secret", "", "secrets", &[], true),
+    res(Kind::Role, "Role", RBAC, "roles", &[], true),
+    res(
+        Kind::RoleBinding,
+        "RoleBinding",
+        RBAC,
+        "rolebindings",
+        &[],
+        true,
+    ),
+    res(
+        Kind::ClusterRole,
+        "ClusterRole",
+        RBAC,
+        "clusterroles",
+        &[],
+        false,
+    ),
+    res(
+        Kind::ClusterRoleBinding,
+        "ClusterRoleBinding",
+        RBAC,
+        "clusterrolebindings",
+        &[],
+        false,
+    ),
+    res(Kind::Service, "Service", "", "services", &["svc"], true),
+    res(
+        Kind::Deployment,
+        "Deployment",
+        "apps",
+        "deployments",
+        &["deploy"],
+        true,
+    ),
+    res(
+        Kind::ReplicaSet,
+        "ReplicaSet",
+        "apps",
+        "replicasets",
+        &["rs"],
+        true,
+    ),
+    res(Kind::Pod, "Pod", "", "pods", &["po"], true),
+];
+
+const fn res(
+    kind: Kind,
+    name: &'static str,
+    group: &'static str,
+    plural: &'static str,
+    short_names: &'static [&'static str],
+    namespaced: bool,
+) -> Resource {
+    Resource {
+        kind,
+        name,
+        group,
+        version: "v1",
+        plural,
+        short_names,
+        namespaced,
+        verbs: RW,
+    }
+}
+
+impl Resource {
+    /// `group/version`, or `version` for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+}
+
 impl Kind {
     /// Every built-in kind, in the order an apply creates them.
-    pub const ALL: [Kind; 7] = [
-        Kind::Namespace,
-        Kind::ConfigMap,
-        Kind::Secret,
-        Kind::Service,
-        Kind::Deployment,
-        Kind::ReplicaSet,
-        Kind::Pod,
-    ];
+    pub const ALL: [Kind; RESOURCES.len()] = {
+        let mut out = [Kind::Namespace; RESOURCES.len()];
+        let mut i = 0;
+        while i < RESOURCES.len() {
+            out[i] = RESOURCES[i].kind;
+            i += 1;
+        }
+        out
+    };
+
+    /// The kind's row of [`RESOURCES`].
+    pub fn resource(self) -> &'static Resource {
+        RESOURCES
+            .iter()
+            .find(|r| r.kind == self)
+            .expect("every kind has a row in RESOURCES")
+    }
 
     /// `(group, kind)`.
     pub fn group_kind(self) -> GroupKind {
         GroupKind::new(self.group(), self.name())
     }
 
-    /// The API group (`apps` or the core group).
+    /// The API group (`apps`, `rbac.authorization.k8s.io` or the core group).
     pub fn group(self) -> &'static str {
-        match self {
-            Kind::Deployment | Kind::ReplicaSet => "apps",
-            _ => "",
-        }
+        self.resource().group
     }
 
     /// The `apiVersion` objects of this kind are written with.
-    pub fn api_version(self) -> &'static str {
-        if self.group() == "apps" {
-            "apps/v1"
-        } else {
-            "v1"
-        }
+    pub fn api_version(self) -> String {
+        self.resource().api_version()
     }
 
     /// The kind's name as in manifests.
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::Namespace => "Namespace",
-            Kind::ConfigMap => "ConfigMap",
-            Kind::Secret => "Secret",
-            Kind::Service => "Service",
-            Kind::Deployment => "Deployment",
-            Kind::ReplicaSet => "ReplicaSet",
-            Kind::Pod => "Pod",
-        }
+        self.resource().name
+    }
+
+    /// The plural resource name (`pods`).
+    pub fn plural(self) -> &'static str {
+        self.resource().plural
     }
 
     /// False for cluster-scoped kinds.
     pub fn namespaced(self) -> bool {
-        self != Kind::Namespace
+        self.resource().namespaced
     }
 
     /// The kind for a group/kind, if built in.
@@ -81,20 +220,24 @@ impl Kind {
             .find(|k| k.group() == gk.group && k.name() == gk.kind)
     }
 
-    /// Resolves what users type on the command line (`po`, `deploy`, `svc`…).
+    /// Resolves what users type on the command line (`po`, `deploy`, `svc`,
+    /// `pods`, `pod`, `deployments.apps`…): a short name, the plural or the
+    /// kind's name, case-insensitive, optionally with its group.
     pub fn from_cli(word: &str) -> Option<Kind> {
         let w = word.to_ascii_lowercase();
-        let w = w.split('.').next().unwrap_or_default();
-        Some(match w {
-            "ns" | "namespace" | "namespaces" => Kind::Namespace,
-            "cm" | "configmap" | "configmaps" => Kind::ConfigMap,
-            "secret" | "secrets" => Kind::Secret,
-            "svc" | "service" | "services" => Kind::Service,
-            "deploy" | "deployment" | "deployments" => Kind::Deployment,
-            "rs" | "replicaset" | "replicasets" => Kind::ReplicaSet,
-            "po" | "pod" | "pods" => Kind::Pod,
-            _ => return None,
-        })
+        let (w, group) = match w.split_once('.') {
+            Some((w, g)) => (w.to_string(), Some(g.to_string())),
+            None => (w, None),
+        };
+        RESOURCES
+            .iter()
+            .filter(|r| group.as_deref().is_none_or(|g| g == r.group))
+            .find(|r| {
+                r.plural == w
+                    || r.name.eq_ignore_ascii_case(&w)
+                    || r.short_names.contains(&w.as_str())
+            })
+            .map(|r| r.kind)
     }
 }
 
@@ -192,5 +335,24 @@ mod tests {
         assert_eq!(Kind::from_cli("pods"), Some(Kind::Pod));
         assert_eq!(Kind::from_cli("deployments.apps"), Some(Kind::Deployment));
         assert_eq!(Kind::from_cli("nope"), None);
+        assert_eq!(Kind::from_cli("sa"), Some(Kind::ServiceAccount));
+        assert_eq!(Kind::from_cli("rolebindings"), Some(Kind::RoleBinding));
+        assert_eq!(
+            Kind::from_cli("clusterroles.rbac.authorization.k8s.io"),
+            Some(Kind::ClusterRole)
+        );
+        assert_eq!(Kind::from_cli("pods.apps"), None);
+    }
+
+    #[test]
+    fn the_table_names_every_kind_once() {
+        for k in Kind::ALL {
+            assert_eq!(k.resource().kind, k);
+            assert_eq!(Kind::from_cli(k.plural()), Some(k));
+            assert_eq!(Kind::from_group_kind(&k.group_kind()), Some(k));
+        }
+        assert_eq!(Kind::Role.api_version(), "rbac.authorization.k8s.io/v1");
+        assert_eq!(Kind::Deployment.api_version(), "apps/v1");
+        assert!(!Kind::ClusterRoleBinding.namespaced() && Kind::RoleBinding.namespaced());
     }
 }

@@ -1,5 +1,6 @@
-//! ferry's embedded runtime: Kubernetes manifests (Namespace, ConfigMap,
-//! Secret, Service, Deployment, ReplicaSet, Pod) run on one machine with an
+//! ferry's embedded runtime: Kubernetes manifests (Namespace, ServiceAccount,
+//! ConfigMap, Secret, the RBAC kinds, Service, Deployment, ReplicaSet, Pod —
+//! [`kinds::RESOURCES`]) run on one machine with an
 //! OCI runtime (runc). Desired objects live in a SQLite store; a
 //! level-triggered loop reconciles Deployments into ReplicaSets and Pods;
 //! each pod runs in its own network namespace with loopback only, and
@@ -8,7 +9,9 @@
 //! they own) and [`Runtime::set_mesh_handler`] (L7 routing between pods).
 #![deny(unsafe_code)]
 
+mod accounts;
 pub mod api;
+mod api_service;
 mod apply;
 mod controller;
 mod deploy;
@@ -24,12 +27,15 @@ mod pod;
 pub mod portforward;
 mod protocol;
 mod pss;
+pub mod rbac;
+mod rbac_defaults;
 mod rollout;
 mod runtime;
 mod services;
 mod store;
 mod sys;
 mod validate;
+mod validate_rbac;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
@@ -40,11 +46,12 @@ use ferry_core::sync::{MutexExt, RwLockExt};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+pub use api_service::{KUBERNETES_NAMES, KUBERNETES_PORT, kubernetes_vip};
 pub use apply::Outcome;
 pub use error::{Error, Result};
 pub use oci_images::OciImages;
 pub use pod::runc::ExecOutput;
-pub use runtime::{Event, RuntimeConfig};
+pub use runtime::{ApiService, Event, RuntimeConfig};
 
 use crate::pod::runc::Runc;
 use crate::runtime::{Inner, Objects};
@@ -149,6 +156,22 @@ impl Runtime {
                 .filter(|o| kinds.contains(&o.group_kind))
                 .collect(),
         );
+    }
+
+    /// Decides the API requests of pods' service-account tokens by the
+    /// stored RBAC objects (for `ferry_auth::Auth::set_authorizer`).
+    pub fn authorizer(&self) -> Arc<dyn ferry_auth::Authorizer> {
+        Arc::new(accounts::RbacAuthorizer {
+            inner: self.inner.clone(),
+        })
+    }
+
+    /// The kinds other components own (registered with
+    /// [`Runtime::register_owner`]), sorted.
+    pub fn owned_kinds(&self) -> Vec<ferry_core::objects::GroupKind> {
+        let owners = self.inner.owners.read_or_recover().clone();
+        let kinds: std::collections::BTreeSet<_> = owners.iter().flat_map(|o| o.kinds()).collect();
+        kinds.into_iter().collect()
     }
 
     /// Installs the handler for connections pods make to Service addresses.

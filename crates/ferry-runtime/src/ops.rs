@@ -73,8 +73,13 @@ impl Runtime {
         let owners = inner.owners.read_or_recover().clone();
         let planned = apply::plan_in(sources, namespace, &owners, &inner.namespace_levels())
             .map_err(Error::Invalid)?;
-        if let Some(who) = who {
-            planned.iter().try_for_each(|p| in_scope(who, &p.key))?;
+        match who {
+            Some(ferry_api::Identity {
+                service_account: Some(sa),
+                ..
+            }) => crate::accounts::authorize_apply(inner, sa, &planned)?,
+            Some(who) => planned.iter().try_for_each(|p| in_scope(who, &p.key))?,
+            None => {}
         }
         let current: Vec<Arc<StoredObject>> = inner
             .objects

@@ -52,6 +52,21 @@ pub struct RuntimeConfig {
     pub vip_base: Ipv4Addr,
     /// NodePort and LoadBalancer Services listen on this host address.
     pub host_ip: Ipv4Addr,
+    /// The region's token store: pods get service-account tokens from it
+    /// (`None`: no token is mounted).
+    pub auth: Option<Arc<ferry_auth::Auth>>,
+    /// The region's API, reached from pods as the `kubernetes` Service of
+    /// `default` (`None`: no such Service).
+    pub api: Option<ApiService>,
+}
+
+/// The region's API as pods see it: the `kubernetes` Service forwards to
+/// `addr` on the host; `ca_pem` is the CA of its certificate, mounted as
+/// the service account's `ca.crt` (empty for a plain-HTTP API).
+#[derive(Debug, Clone)]
+pub struct ApiService {
+    pub addr: std::net::SocketAddr,
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl RuntimeConfig {
@@ -70,6 +85,8 @@ impl RuntimeConfig {
             log_max_bytes: 10 * 1024 * 1024,
             vip_base: Ipv4Addr::new(127, 77, 0, 10),
             host_ip: Ipv4Addr::LOCALHOST,
+            auth: None,
+            api: None,
         }
     }
 }

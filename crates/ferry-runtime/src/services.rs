@@ -131,6 +131,10 @@ fn snapshot(inner: &Inner) -> ServiceSnapshot {
             },
         );
     }
+    if let Some(api) = &inner.cfg.api {
+        let entry = crate::api_service::kubernetes_service(inner.cfg.vip_base, api.addr);
+        out.services.entry(entry.key.clone()).or_insert(entry);
+    }
     out
 }
 

@@ -98,7 +98,12 @@ pub(crate) async fn start(
         &readiness,
     )?;
     let replication = start_replication(&ctx, &mut metrics)?;
-    let runtime = start_runtime(&ctx, tasks, &readiness).await?;
+    let api_service = ferry_runtime::ApiService {
+        addr: api_addr,
+        ca_pem: tls.api_ca.as_ref().and_then(|p| std::fs::read(p).ok()),
+    };
+    let runtime = start_runtime(&ctx, tasks, &readiness, &auth, api_service).await?;
+    auth.set_authorizer(runtime.authorizer());
     let gateway = start_gateway(
         &ctx,
         sockets.gateway,
@@ -118,12 +123,13 @@ pub(crate) async fn start(
     );
 
     register_process_metrics(&mut metrics);
-    let hostnames = ctx
+    let mut hostnames = ctx
         .topology
         .region(&ctx.name)
         .and_then(|r| r.spec.tls.as_ref())
         .map(|t| t.hostnames.clone())
         .unwrap_or_default();
+    hostnames.extend(ferry_runtime::KUBERNETES_NAMES.map(String::from));
     let api = ferry_api::router(
         ApiState {
             region: ctx.name.clone(),
@@ -172,15 +178,22 @@ fn start_gateway(
     gateway
 }
 
-/// The region's runtime (pods through runc), state under `<data dir>/runtime`;
+/// The region's runtime (pods through runc), state under `<data dir>/runtime`,
+/// its pods' service-account tokens in the region's token store;
 /// on shutdown it stops every pod so no container outlives `ferry up`.
 async fn start_runtime(
     ctx: &RegionContext,
     tasks: &mut JoinSet<()>,
     readiness: &Readiness,
+    auth: &Arc<ferry_auth::Auth>,
+    api: ferry_runtime::ApiService,
 ) -> Result<ferry_runtime::Runtime, Error> {
     readiness.register("runtime");
     let mut config = ferry_runtime::RuntimeConfig::new(ctx.data_dir.join("runtime"));
+    // Pods' service-account tokens come from the region's token store and
+    // reach the API as the `kubernetes` Service.
+    config.auth = Some(auth.clone());
+    config.api = Some(api);
     config.encryption_config = ctx
         .topology
         .region(&ctx.name)

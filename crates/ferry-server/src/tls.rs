@@ -59,7 +59,12 @@ pub(crate) fn prepare(
     if let Some(spec) = &region.spec.tls {
         if spec.generate {
             let issuer = ca_for(&mut ca, name, &dir).map_err(|e| fail(&dir, e))?;
-            let files = issue(&dir, "api", name, api.ip(), &spec.hostnames, issuer)
+            // Pods reach the API as the `kubernetes` Service (ferry-runtime).
+            let mut hostnames = spec.hostnames.clone();
+            hostnames.extend(ferry_runtime::KUBERNETES_NAMES.map(String::from));
+            let vip = ferry_runtime::RuntimeConfig::new(data_dir).vip_base;
+            hostnames.push(ferry_runtime::kubernetes_vip(vip).to_string());
+            let files = issue(&dir, "api", name, api.ip(), &hostnames, issuer)
                 .map_err(|e| fail(&dir.join("api.crt"), e))?;
             out.api = Some(files);
             out.api_ca = Some(dir.join("ca.crt"));

@@ -78,6 +78,8 @@ pub enum Command {
     /// Pipeline runs (build, replicate, deploy) and their steps
     #[command(subcommand)]
     Pipeline(crate::commands::pipeline::PipelineCommand),
+    /// The kinds the region's runtime understands (kubectl's api-resources)
+    ApiResources(crate::commands::api_resources::ApiResourcesArgs),
     /// API tokens: create (with a role and scope), list, revoke (admin)
     #[command(subcommand)]
     Token(crate::commands::token::TokenCommand),

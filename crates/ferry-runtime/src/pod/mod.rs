@@ -13,6 +13,7 @@ pub mod runc;
 mod seccomp;
 pub mod spec;
 mod supervise;
+pub mod token;
 mod user;
 pub mod volumes;
 
@@ -122,6 +123,7 @@ pub async fn run(
         if !files_ok {
             return false;
         }
+        token::mount(&inner, &pod, &dir, &rt, &apps, !adopted.is_empty()).await;
         let Some(images) = pull_all(&inner, &namespace, &name, &rt, &inits, &apps).await else {
             return false;
         };
@@ -219,6 +221,7 @@ pub async fn teardown(
     for c in inits.iter().chain(apps) {
         container::cleanup(inner, &Ctr::new(dir, uid, &c.name)).await;
     }
+    token::revoke(inner, uid);
     let _ = sys::remove_netns(&dir.join("netns"));
     // Secret tmpfs and subPath binds: gone before anything is removed.
     sys::unmount_under(dir);

@@ -32,6 +32,14 @@ pub fn binds(
         destination: "/etc/hosts".into(),
         read_only: true,
     }];
+    let token_dir = pod_dir.join(crate::pod::token::DIR);
+    if token_dir.join("token").exists() && crate::pod::token::mounted_in(c) {
+        binds.push(Bind {
+            source: token_dir,
+            destination: crate::pod::token::MOUNT_PATH.into(),
+            read_only: true,
+        });
+    }
     for (j, m) in c.volume_mounts.iter().flatten().enumerate() {
         let v = spec
             .volumes

@@ -212,6 +212,11 @@ pub fn environment(
         "HOSTNAME".into(),
         meta.name.clone().unwrap_or_default(),
     );
+    if inner.cfg.api.is_some() {
+        for (k, val) in crate::api_service::environment(inner.cfg.vip_base) {
+            set(&mut env, k, val);
+        }
+    }
     for from in c.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
         let data = if let Some(r) = &from.config_map_ref {

@@ -1,5 +1,6 @@
 //! One module per verb; [`run`] dispatches.
 
+pub mod api_resources;
 pub mod app;
 pub mod apply;
 mod build;
@@ -119,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cluster(cmd) => cluster::run(cmd),
         Command::Pipeline(cmd) => pipeline::run(cmd),
         Command::Token(cmd) => token::run(cmd),
+        Command::ApiResources(args) => api_resources::run(args),
     }
 }
 
