@@ -404,7 +404,7 @@ impl Engine {
         self.lock().runs.clone()
     }
 
-    fn app(&self, name: &str) -> Result<&ferry_core::app_spec::Application> {
+    pub(crate) fn app(&self, name: &str) -> Result<&ferry_core::app_spec::Application> {
         self.inner
             .topology
             .applications

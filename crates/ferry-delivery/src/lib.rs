@@ -38,3 +38,4 @@ pub mod webhook;
 pub use attach::{Attach, attach};
 pub use engine::{Engine, EngineConfig, RegionTarget};
 pub use error::{Error, Result};
+pub use reconcile::{EnvDiff, ObjectDiff};

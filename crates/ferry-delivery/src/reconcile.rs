@@ -29,6 +29,9 @@ use crate::targets::target_id;
 #[path = "reconcile_sync.rs"]
 mod sync_step;
 use sync_step::Work;
+#[path = "reconcile_diff.rs"]
+mod diff_step;
+pub use diff_step::{EnvDiff, ObjectDiff};
 
 type Live = HashMap<(usize, String, String), Vec<StoredObject>>;
 pub(crate) fn now_ms() -> u64 {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ferry_core::objects::StoredObject;
 use serde::Serialize;
 
-use crate::diff::{FieldDiff, diff};
+use crate::diff::{FieldDiff, diff, normalise, redact};
 use crate::error::Result;
 use crate::health::{Health, assess, worst};
 use crate::object::{LABEL_APP, LABEL_ENV, ObjKey, label};
@@ -105,7 +105,12 @@ pub fn compare(
         let (sync, diffs) = match l {
             None => ("Missing", Vec::new()),
             Some(l) => {
-                let diffs = diff(&d.value, &l.value);
+                let (group, kind) = (&key.group_kind.group, &key.group_kind.kind);
+                let mut diffs = diff(
+                    &normalise(group, kind, &d.value),
+                    &normalise(group, kind, &l.value),
+                );
+                redact(group, kind, &mut diffs);
                 (
                     if diffs.is_empty() {
                         "Synced"
