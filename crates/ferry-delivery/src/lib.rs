@@ -9,6 +9,8 @@ pub mod builder;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod fleet;
+pub mod fleet_merge;
 mod gate;
 mod git_tls;
 pub mod health;
