@@ -281,7 +281,7 @@ mod tests {
         let inv = [ObjKey::of(&gone), ObjKey::of(&git)];
         let d = changes(
             &[git.clone(), cm.clone()],
-            &keyed(&[dry.clone()]),
+            &keyed(std::slice::from_ref(&dry)),
             &live_map,
             &inv,
             true,

@@ -46,8 +46,8 @@ fn topology(eu: &KubeCluster, cn: &KubeCluster, dir: &Path, selector: &str) -> P
     }
     let text = [
         topology_yaml(&["uk"], dir),
-        cluster_doc("eu", "eu", &eu.kubeconfig()),
-        cluster_doc("cn", "cn", &cn.kubeconfig()),
+        cluster_doc("eu", "eu", eu.kubeconfig()),
+        cluster_doc("cn", "cn", cn.kubeconfig()),
         env_doc("prod", selector),
         env_doc("cn", "{region: cn}"),
         format!(
