@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app_spec;
+pub mod cluster_spec;
 pub mod error;
 pub mod events;
 pub mod labels;

@@ -1,7 +1,9 @@
 //! `spec.target` of an `Environment` or a `Region`: where its applications
 //! run. `embedded: {}` is ferry's own runtime (the default);
 //! `kubernetes: {kubeconfig: PATH, context: NAME}` or
-//! `kubernetes: {inCluster: true}` is a Kubernetes cluster. A Region's
+//! `kubernetes: {inCluster: true}` is a Kubernetes cluster;
+//! `kubernetes: {clusterSelector: {...}}` picks the declared `Cluster`s
+//! whose labels match (every one of them: a fleet). A Region's
 //! target is the default of its environments. Credentials stay in the
 //! kubeconfig file (or the pod's service account); the topology only
 //! names them. A relative `kubeconfig` starts at the topology file's
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Problems;
+use crate::labels::LabelSelector;
 use crate::yaml::Document;
 
 /// `spec.target`: exactly one of `embedded` or `kubernetes`.
@@ -45,19 +48,30 @@ pub struct KubernetesTarget {
     /// Use the service account ferry's own pod runs as.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub in_cluster: bool,
+    /// Instead of naming one cluster: every declared `Cluster` whose
+    /// labels match (see `cluster_spec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_selector: Option<LabelSelector>,
 }
 
 /// Which target a spec names, once validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetKind<'a> {
     Embedded,
+    /// One cluster, named by kubeconfig (and context) or in-cluster.
     Kubernetes(&'a KubernetesTarget),
+    /// The declared `Cluster`s this selector matches.
+    Clusters(&'a LabelSelector),
 }
 
 impl TargetSpec {
     /// The target this names (`embedded` when nothing is set).
     pub fn kind(&self) -> TargetKind<'_> {
         match &self.kubernetes {
+            Some(KubernetesTarget {
+                cluster_selector: Some(sel),
+                ..
+            }) => TargetKind::Clusters(sel),
             Some(k) => TargetKind::Kubernetes(k),
             None => TargetKind::Embedded,
         }
@@ -81,7 +95,32 @@ impl TargetSpec {
                 ));
             }
         };
-        let at = |f: &str| format!("{path}.kubernetes.{f}");
+        if k.cluster_selector.is_some() {
+            let named = [
+                ("kubeconfig", k.kubeconfig.is_some()),
+                ("context", k.context.is_some()),
+                ("inCluster", k.in_cluster),
+            ];
+            if let Some((field, _)) = named.iter().find(|(_, set)| *set) {
+                problems.push(doc.problem(
+                    &format!("{path}.kubernetes.{field}"),
+                    "give either `clusterSelector` (declared Clusters by label) or one cluster \
+                     (`kubeconfig`/`context` or `inCluster`), not both",
+                ));
+            }
+            return;
+        }
+        k.validate_connection(doc, &format!("{path}.kubernetes"), problems);
+    }
+}
+
+impl KubernetesTarget {
+    /// Checks how one cluster is reached (`kubeconfig`, `context`,
+    /// `inCluster`) at `path` of `doc`: a target's `kubernetes` or a
+    /// Cluster's `spec`.
+    pub(crate) fn validate_connection(&self, doc: &Document, path: &str, problems: &mut Problems) {
+        let k = self;
+        let at = |f: &str| format!("{path}.{f}");
         let empty_path = k
             .kubeconfig
             .as_deref()
@@ -92,8 +131,9 @@ impl TargetSpec {
                 "give either `kubeconfig` or `inCluster: true`, not both",
             )),
             (None, false) => problems.push(doc.problem(
-                &format!("{path}.kubernetes"),
-                "say how to reach the cluster: `kubeconfig: PATH` (and optionally `context`) or `inCluster: true`",
+                path,
+                "say how to reach the cluster: `kubeconfig: PATH` (and optionally `context`) or `inCluster: true` \
+                 (a target may instead pick declared Clusters with `clusterSelector`)",
             )),
             _ if empty_path => problems.push(doc.problem(&at("kubeconfig"), "must not be empty")),
             _ => {}
@@ -111,9 +151,7 @@ impl TargetSpec {
             ));
         }
     }
-}
 
-impl KubernetesTarget {
     /// The kubeconfig path resolved against `config_dir` (the topology
     /// file's directory), when one is named.
     pub fn kubeconfig_in(&self, config_dir: &Path) -> Option<PathBuf> {
@@ -156,7 +194,7 @@ mod tests {
         let mut k = KubernetesTarget {
             kubeconfig: Some("conf/prod.yaml".into()),
             context: Some("gke-prod".into()),
-            in_cluster: false,
+            ..Default::default()
         };
         assert_eq!(k.display_name(), "gke-prod");
         k.context = None;

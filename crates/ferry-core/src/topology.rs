@@ -2,7 +2,8 @@
 //!
 //! `Region` (its listeners and data directory) and `Environment` (a named
 //! target with labels, living in one region); either may name where its
-//! applications run (`spec.target`, see `target_spec`). Later components add their
+//! applications run (`spec.target`, see `target_spec`), directly or by
+//! picking labelled `Cluster`s (`cluster_spec`). Later components add their
 //! kinds (`ReplicationRule`, `Application`, `Pipeline`) to [`KINDS`] and to
 //! the dispatch in [`Topology::from_documents`]. Loading is strict and
 //! collects every problem before returning.
@@ -23,6 +24,7 @@ use crate::yaml::{Document, parse_documents};
 pub const KINDS: &[&str] = &[
     "Region",
     "Environment",
+    "Cluster",
     "Application",
     "Pipeline",
     "ReplicationRule",
@@ -122,6 +124,8 @@ pub struct Topology {
     pub applications: Vec<crate::app_spec::Application>,
     pub pipelines: Vec<crate::app_spec::Pipeline>,
     pub replication_rules: Vec<crate::replication_spec::ReplicationRule>,
+    /// Declared Kubernetes clusters, picked by `clusterSelector`.
+    pub clusters: Vec<crate::cluster_spec::Cluster>,
 }
 
 impl Topology {
@@ -173,6 +177,7 @@ impl Topology {
         let mut apps = Vec::new();
         let mut pipelines = Vec::new();
         let mut replication_rules = Vec::new();
+        let mut clusters = Vec::new();
         for doc in docs {
             let Some(kind) = doc.kind() else {
                 problems.push(doc.problem("kind", "missing field `kind`"));
@@ -194,6 +199,7 @@ impl Topology {
                 "Application" => doc.decode().map(|a| apps.push((doc, a))),
                 "Pipeline" => doc.decode().map(|p| pipelines.push((doc, p))),
                 "ReplicationRule" => doc.decode().map(|r| replication_rules.push((doc, r))),
+                "Cluster" => doc.decode().map(|c| clusters.push((doc, c))),
                 other => Err(doc
                     .problem("kind", format!("unknown kind `{other}` in {API_VERSION}"))
                     .with_suggestion(nearest(other, KINDS.iter().copied()))),
@@ -204,6 +210,15 @@ impl Topology {
         }
         validate_regions(&regions, &mut problems);
         validate_environments(&envs, docs, &mut problems);
+        crate::cluster_spec::validate(&clusters, &mut problems);
+        topo.clusters = clusters.into_iter().map(|(_, c)| c).collect();
+        let targets = regions
+            .iter()
+            .map(|(d, r)| (*d, r.spec.target.as_ref()))
+            .chain(envs.iter().map(|(d, e)| (*d, e.spec.target.as_ref())));
+        for (doc, target) in targets {
+            crate::cluster_spec::check_selector(doc, target, &topo.clusters, &mut problems);
+        }
         let region_names: Vec<&str> = regions
             .iter()
             .map(|(_, r)| r.metadata.name.as_str())
@@ -239,6 +254,14 @@ impl Topology {
         self.region(name)
             .and_then(|r| r.spec.target.as_ref())
             .map_or(TargetKind::Embedded, TargetSpec::kind)
+    }
+
+    /// The declared clusters `selector` picks, in declaration order.
+    pub fn selected_clusters(
+        &self,
+        selector: &crate::labels::LabelSelector,
+    ) -> Vec<&crate::cluster_spec::Cluster> {
+        crate::cluster_spec::select(&self.clusters, selector)
     }
 
     /// Where `env` runs: its own target, else its region's, else embedded.

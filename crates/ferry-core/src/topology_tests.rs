@@ -320,3 +320,77 @@ fn a_misspelt_target_field_is_named_with_a_suggestion() {
     );
     assert_eq!(p[0].suggestion.as_deref(), Some("kubeconfig"));
 }
+
+const CLUSTERS: &str = "---\napiVersion: ferry.dev/v1alpha1\nkind: Cluster\nmetadata: {name: shanghai, labels: {region: cn, tier: prod}}\nspec: {kubeconfig: kube/sh.yaml}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Cluster\nmetadata: {name: london, labels: {region: uk, tier: prod}}\nspec: {kubeconfig: kube/ldn.yaml, context: admin}\n";
+
+#[test]
+fn environments_pick_declared_clusters_by_label() {
+    use crate::target_spec::TargetKind;
+    let text = with_targets(
+        "  target: {kubernetes: {clusterSelector: {matchLabels: {tier: prod}}}}\n",
+        "  target: {kubernetes: {clusterSelector: {matchLabels: {region: cn}}}}\n",
+    ) + CLUSTERS;
+    let t = load(&text).unwrap();
+    let names = |env: &str| -> Vec<String> {
+        let TargetKind::Clusters(sel) = t.environment_target(t.environment(env).unwrap()) else {
+            panic!("{env} picks clusters");
+        };
+        t.selected_clusters(sel)
+            .iter()
+            .map(|c| c.metadata.name.clone())
+            .collect()
+    };
+    assert_eq!(names("dev"), ["shanghai"]);
+    assert_eq!(names("prod"), ["shanghai", "london"], "the region's fleet");
+    assert_eq!(
+        t.clusters[1].spec.target().context.as_deref(),
+        Some("admin")
+    );
+}
+
+#[test]
+fn a_selector_matching_no_cluster_names_the_clusters_and_their_labels() {
+    let text = with_targets(
+        "",
+        "  target: {kubernetes: {clusterSelector: {matchLabels: {tier: prd}}}}\n",
+    ) + CLUSTERS;
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].document, Some(1));
+    assert_eq!(
+        p[0].path.as_deref(),
+        Some("spec.target.kubernetes.clusterSelector")
+    );
+    assert!(
+        p[0].message.contains("matches no cluster")
+            && p[0]
+                .message
+                .contains("shanghai {region=cn, tier=prod}, london {region=uk, tier=prod}"),
+        "{}",
+        p[0].message
+    );
+    assert_eq!(p[0].suggestion.as_deref(), Some("tier=prod"));
+    let none = problems(&with_targets(
+        "",
+        "  target: {kubernetes: {clusterSelector: {matchLabels: {region: cn}}}}\n",
+    ));
+    assert!(
+        none[0].message.contains("no Cluster is declared"),
+        "{none:?}"
+    );
+    let both = problems(&with_targets(
+        "",
+        "  target: {kubernetes: {kubeconfig: k.yaml, clusterSelector: {}}}\n",
+    ));
+    assert_eq!(
+        both[0].path.as_deref(),
+        Some("spec.target.kubernetes.kubeconfig")
+    );
+    assert!(both[0].message.contains("not both"), "{both:?}");
+    let bad = problems(&format!(
+        "{}---\napiVersion: ferry.dev/v1alpha1\nkind: Cluster\nmetadata: {{name: x}}\nspec: {{inCluster: true, context: c}}\n",
+        with_targets("", "")
+    ));
+    assert_eq!(bad[0].path.as_deref(), Some("spec.context"), "{bad:?}");
+    assert_eq!(bad[0].document, Some(3));
+}

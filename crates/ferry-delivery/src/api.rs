@@ -98,21 +98,24 @@ async fn get_app(
     Ok(Json(v))
 }
 
-async fn diff(State(e): State<Engine>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    let a = e.get(&name).map_err(err)?;
-    let envs: Vec<Value> = a
-        .environments
-        .iter()
-        .map(|env| {
-            let objects: Vec<Value> = env
-                .objects
-                .iter()
-                .filter(|o| o.sync != "Synced")
-                .map(|o| json!({"object": o.key.to_string(), "sync": o.sync, "diff": crate::diff::describe(&o.diff)}))
-                .collect();
-            json!({"environment": env.environment, "revision": env.desired_revision, "objects": objects})
-        })
-        .collect();
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffQuery {
+    #[serde(default)]
+    environment: Option<String>,
+}
+
+/// A fresh diff (`Engine::live_diff`): rendered, dry-run on the target and
+/// compared with live now.
+async fn diff(
+    State(e): State<Engine>,
+    Path(name): Path<String>,
+    Query(q): Query<DiffQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let envs = e
+        .live_diff(&name, q.environment.as_deref())
+        .await
+        .map_err(err)?;
     Ok(Json(json!({"name": name, "environments": envs})))
 }
 

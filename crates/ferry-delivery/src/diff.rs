@@ -1,11 +1,15 @@
 //! Desired-versus-live comparison, normalised so that fields the target
 //! fills in (defaults, status, server-owned metadata) make no noise: only
 //! fields written in git are compared, and a value the target spells
-//! differently (`80` and `"80"`) counts as equal. A Secret's values never
-//! leave the engine in a diff ([`redact_secret`]): `ferry app get` and
-//! `ferry app diff` show which keys differ, as Argo CD does, not what they
-//! hold.
+//! differently (`80` and `"80"`) counts as equal. [`diff_full`] also
+//! reports fields only the live object has, for a desired object that is
+//! complete (a server-side dry run's answer, defaults included); [`redact`]
+//! masks Secret values in either, and [`normalise`] reads a Secret's
+//! write-only `stringData` as the `data` the API server turns it into.
 
+use std::borrow::Cow;
+
+use base64::Engine as _;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -29,21 +33,37 @@ const SERVER_META: &[&str] = &[
     "selfLink",
 ];
 
+/// What a Secret's values read as in a diff (the runtime's mask, as Argo
+/// CD's): the key that changed shows, its value does not.
+pub const REDACTED: &str = "++++++++";
+
 /// The fields of `desired` whose value differs in `live`.
 pub fn diff(desired: &Value, live: &Value) -> Vec<FieldDiff> {
     let mut out = Vec::new();
-    walk(desired, live, &mut String::new(), &mut out);
+    walk(desired, live, false, &mut String::new(), &mut out);
     out
 }
 
-fn walk(desired: &Value, live: &Value, path: &mut String, out: &mut Vec<FieldDiff>) {
+/// [`diff`], plus the fields only `live` has (reported with `desired`
+/// null): for a `desired` that is the whole object as the target would
+/// store it, so a field git dropped shows as going away.
+pub fn diff_full(desired: &Value, live: &Value) -> Vec<FieldDiff> {
+    let mut out = Vec::new();
+    walk(desired, live, true, &mut String::new(), &mut out);
+    out
+}
+
+/// Fields the comparison never looks at: top-level `status` and the
+/// server's metadata.
+fn ignored(path: &str, key: &str) -> bool {
+    (path.is_empty() && key == "status") || (path == "metadata" && SERVER_META.contains(&key))
+}
+
+fn walk(desired: &Value, live: &Value, full: bool, path: &mut String, out: &mut Vec<FieldDiff>) {
     match (desired, live) {
         (Value::Object(d), Value::Object(l)) => {
             for (k, dv) in d {
-                if path.is_empty() && k == "status" {
-                    continue;
-                }
-                if path == "metadata" && SERVER_META.contains(&k.as_str()) {
+                if ignored(path, k) {
                     continue;
                 }
                 let len = path.len();
@@ -52,7 +72,7 @@ fn walk(desired: &Value, live: &Value, path: &mut String, out: &mut Vec<FieldDif
                 }
                 path.push_str(k);
                 match l.get(k) {
-                    Some(lv) => walk(dv, lv, path, out),
+                    Some(lv) => walk(dv, lv, full, path, out),
                     None if is_empty(dv) => {}
                     None => out.push(FieldDiff {
                         path: path.clone(),
@@ -62,12 +82,15 @@ fn walk(desired: &Value, live: &Value, path: &mut String, out: &mut Vec<FieldDif
                 }
                 path.truncate(len);
             }
+            if full {
+                only_live(d, l, path, out);
+            }
         }
         (Value::Array(d), Value::Array(l)) if d.len() == l.len() => {
             for (i, (dv, lv)) in d.iter().zip(l).enumerate() {
                 let len = path.len();
                 path.push_str(&format!(".{i}"));
-                walk(dv, lv, path, out);
+                walk(dv, lv, full, path, out);
                 path.truncate(len);
             }
         }
@@ -77,6 +100,114 @@ fn walk(desired: &Value, live: &Value, path: &mut String, out: &mut Vec<FieldDif
             desired: d.clone(),
             live: l.clone(),
         }),
+    }
+}
+
+/// The keys of `l` that `d` lacks, as going away.
+fn only_live(
+    d: &serde_json::Map<String, Value>,
+    l: &serde_json::Map<String, Value>,
+    path: &str,
+    out: &mut Vec<FieldDiff>,
+) {
+    for (k, lv) in l {
+        if d.contains_key(k) || ignored(path, k) || is_empty(lv) {
+            continue;
+        }
+        let at = if path.is_empty() {
+            k.clone()
+        } else {
+            format!("{path}.{k}")
+        };
+        out.push(FieldDiff {
+            path: at,
+            desired: Value::Null,
+            live: lv.clone(),
+        });
+    }
+}
+
+/// `v` as the comparison reads it: a Secret's `stringData` entries merged
+/// into `data`, base64-encoded (they win, as on the API server, which
+/// stores only `data`), so git's `stringData` matches a cluster's `data`.
+pub fn normalise<'a>(group: &str, kind: &str, v: &'a Value) -> Cow<'a, Value> {
+    let Some(Value::Object(strings)) = v.get("stringData") else {
+        return Cow::Borrowed(v);
+    };
+    if !(group.is_empty() && kind == "Secret") {
+        return Cow::Borrowed(v);
+    }
+    let mut out = v.clone();
+    let mut data = match out.get("data") {
+        Some(Value::Object(d)) => d.clone(),
+        _ => serde_json::Map::new(),
+    };
+    for (k, s) in strings {
+        let text = s.as_str().map_or_else(|| s.to_string(), str::to_string);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+        data.insert(k.clone(), Value::String(encoded));
+    }
+    if let Some(o) = out.as_object_mut() {
+        o.remove("stringData");
+        o.insert("data".into(), Value::Object(data));
+    }
+    Cow::Owned(out)
+}
+
+/// Masks the values in `diffs` of a Secret (`kind` as in `Secret` of the
+/// core group): `data` and `stringData` entries, and the last-applied
+/// annotation (which holds them too). Other kinds are left alone.
+pub fn redact(group: &str, kind: &str, diffs: &mut [FieldDiff]) {
+    if !(group.is_empty() && kind == "Secret") {
+        return;
+    }
+    for d in diffs {
+        for v in [&mut d.desired, &mut d.live] {
+            mask(&d.path, v);
+        }
+    }
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn mask(path: &str, v: &mut Value) {
+    let values = ["data", "stringData"]
+        .iter()
+        .any(|f| path == *f || path.strip_prefix(f).is_some_and(|r| r.starts_with('.')));
+    if values || path == format!("metadata.annotations.{LAST_APPLIED}") {
+        mask_all(v);
+    } else if path == "metadata.annotations" {
+        if let Some(a) = v.get_mut(LAST_APPLIED) {
+            mask_all(a);
+        }
+    } else if path == "metadata" || path.is_empty() {
+        // A whole object or its metadata (one side absent).
+        for f in ["data", "stringData"] {
+            if let Some(x) = v.get_mut(f) {
+                mask_all(x);
+            }
+        }
+        let meta = if path.is_empty() {
+            v.get_mut("metadata")
+        } else {
+            Some(v)
+        };
+        if let Some(a) = meta
+            .and_then(|m| m.get_mut("annotations"))
+            .and_then(|a| a.get_mut(LAST_APPLIED))
+        {
+            mask_all(a);
+        }
+    }
+}
+
+/// Every value below `v` masked, keys kept; absent stays absent.
+fn mask_all(v: &mut Value) {
+    match v {
+        Value::Null => {}
+        Value::Object(m) => m.values_mut().for_each(mask_all),
+        Value::Array(a) => a.iter_mut().for_each(mask_all),
+        other => *other = Value::String(REDACTED.into()),
     }
 }
 
@@ -102,26 +233,6 @@ fn scalar_eq(d: &Value, l: &Value) -> bool {
         (Value::Null, Value::Object(m)) => m.is_empty(),
         (Value::Null, Value::Array(a)) => a.is_empty(),
         _ => false,
-    }
-}
-
-/// What a Secret's value shows in a diff.
-pub const REDACTED: &str = "<redacted>";
-
-/// Hides the values of a Secret's `data` and `stringData` in `diffs` (an
-/// absent side stays absent, so a missing or added key still shows).
-pub fn redact_secret(diffs: &mut [FieldDiff]) {
-    let secret_field = |p: &str| {
-        ["data", "stringData"]
-            .iter()
-            .any(|f| p == *f || p.strip_prefix(f).is_some_and(|r| r.starts_with('.')))
-    };
-    for d in diffs.iter_mut().filter(|d| secret_field(&d.path)) {
-        for v in [&mut d.desired, &mut d.live] {
-            if !v.is_null() {
-                *v = Value::String(REDACTED.into());
-            }
-        }
     }
 }
 
@@ -187,30 +298,6 @@ mod tests {
     }
 
     #[test]
-    fn secret_values_are_redacted_and_other_fields_are_not() {
-        let desired = json!({"type": "Opaque", "data": {"a": "bmV3", "b": "eA=="}, "stringData": {"s": "pw"},
-            "metadata": {"labels": {"data": "kept"}}});
-        let live =
-            json!({"type": "x", "data": {"a": "b2xk"}, "metadata": {"labels": {"data": "old"}}});
-        let mut d = diff(&desired, &live);
-        redact_secret(&mut d);
-        let lines = describe(&d);
-        assert_eq!(
-            lines,
-            [
-                "data.a: <redacted> → <redacted>",
-                "data.b: <absent> → <redacted>",
-                "metadata.labels.data: old → kept",
-                "stringData: <absent> → <redacted>",
-                "type: x → Opaque",
-            ]
-        );
-        for secret in ["bmV3", "b2xk", "eA==", "pw"] {
-            assert!(!format!("{d:?}").contains(secret), "{secret} leaked");
-        }
-    }
-
-    #[test]
     fn numbers_and_numeric_strings_are_equal() {
         assert!(diff(&json!({"port": 80}), &json!({"port": "80"})).is_empty());
         assert!(diff(&json!({"w": 1.0}), &json!({"w": 1})).is_empty());
@@ -238,10 +325,83 @@ mod tests {
         })
     }
 
+    #[test]
+    fn a_full_diff_reports_what_only_live_has_but_not_server_fields() {
+        let dry = json!({"metadata": {"name": "a", "resourceVersion": "10"},
+            "spec": {"replicas": 1, "template": {"metadata": {"labels": {"app": "a"}}}}, "status": {"x": 1}});
+        let live = json!({"metadata": {"name": "a", "resourceVersion": "9", "uid": "u"},
+            "spec": {"replicas": 1, "paused": true, "template": {"metadata": {"labels": {"app": "a", "old": "y"}}}},
+            "status": {"x": 2, "y": 3}});
+        let d = diff_full(&dry, &live);
+        assert_eq!(
+            describe(&d),
+            [
+                "spec.template.metadata.labels.old: y → <absent>",
+                "spec.paused: true → <absent>"
+            ]
+        );
+        assert!(
+            diff(&dry, &live).is_empty(),
+            "one-sided: only desired fields"
+        );
+    }
+
+    #[test]
+    fn secret_values_are_masked_whichever_side_holds_them() {
+        let desired = json!({"metadata": {"annotations": {}}, "data": {"password": "bmV3", "user": "YQ=="}, "stringData": {"token": "t"}});
+        let live = json!({"metadata": {"annotations": {LAST_APPLIED: "{\"data\":{\"password\":\"b2xk\"}}"}},
+            "data": {"password": "b2xk", "user": "YQ=="}});
+        let mut d = diff_full(&desired, &live);
+        redact("", "Secret", &mut d);
+        let mut lines = describe(&d);
+        lines.sort();
+        let text = lines.join("\n");
+        assert_eq!(
+            text,
+            format!(
+                "data.password: {REDACTED} → {REDACTED}\nmetadata.annotations.{LAST_APPLIED}: {REDACTED} → <absent>\nstringData: <absent> → {{\"token\":\"{REDACTED}\"}}"
+            )
+        );
+        for secret in ["bmV3", "b2xk", "\"t\""] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        let mut whole = vec![FieldDiff {
+            path: String::new(),
+            desired: desired.clone(),
+            live: Value::Null,
+        }];
+        redact("", "Secret", &mut whole);
+        assert!(!whole[0].desired.to_string().contains("bmV3"));
+        let mut cm = diff(&json!({"data": {"k": "v2"}}), &json!({"data": {"k": "v1"}}));
+        redact("", "ConfigMap", &mut cm);
+        assert_eq!(
+            describe(&cm),
+            ["data.k: v1 → v2"],
+            "only Secrets are masked"
+        );
+    }
+
+    #[test]
+    fn a_secrets_string_data_is_compared_as_data() {
+        let git = json!({"stringData": {"password": "s3cret"}, "data": {"user": "YQ=="}});
+        let cluster = json!({"data": {"password": "czNjcmV0", "user": "YQ=="}, "type": "Opaque"});
+        let want = normalise("", "Secret", &git);
+        assert!(diff(&want, &cluster).is_empty(), "{want}");
+        assert!(
+            diff(&want, &normalise("", "Secret", &git)).is_empty(),
+            "embedded keeps stringData"
+        );
+        let edited = json!({"data": {"password": "ZWRpdGVk", "user": "YQ=="}});
+        assert_eq!(diff(&want, &edited).len(), 1);
+        let cm = json!({"stringData": {"a": "b"}});
+        assert!(matches!(normalise("", "ConfigMap", &cm), Cow::Borrowed(_)));
+    }
+
     proptest! {
         #[test]
         fn an_object_never_differs_from_itself(v in json_value()) {
             prop_assert!(diff(&v, &v).is_empty());
+            prop_assert!(diff_full(&v, &v).is_empty());
         }
     }
 }

@@ -29,6 +29,9 @@ use crate::targets::target_id;
 #[path = "reconcile_sync.rs"]
 mod sync_step;
 use sync_step::Work;
+#[path = "reconcile_diff.rs"]
+mod diff_step;
+pub use diff_step::{EnvDiff, ObjectDiff};
 
 /// Live objects grouped by (target, app, environment), so each instance
 /// looks only at its own; and the targets that could not be listed this

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ferry_core::objects::StoredObject;
 use serde::Serialize;
 
-use crate::diff::{FieldDiff, diff, redact_secret};
+use crate::diff::{FieldDiff, diff, normalise, redact};
 use crate::error::Result;
 use crate::health::{Health, assess, worst};
 use crate::object::{LABEL_APP, LABEL_ENV, ObjKey, label};
@@ -105,10 +105,12 @@ pub fn compare(
         let (sync, diffs) = match l {
             None => ("Missing", Vec::new()),
             Some(l) => {
-                let mut diffs = diff(&d.value, &l.value);
-                if key.group_kind.group.is_empty() && key.group_kind.kind == "Secret" {
-                    redact_secret(&mut diffs);
-                }
+                let (group, kind) = (&key.group_kind.group, &key.group_kind.kind);
+                let mut diffs = diff(
+                    &normalise(group, kind, &d.value),
+                    &normalise(group, kind, &l.value),
+                );
+                redact(group, kind, &mut diffs);
                 (
                     if diffs.is_empty() {
                         "Synced"

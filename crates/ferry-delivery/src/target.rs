@@ -1,7 +1,8 @@
 //! The one seam between the sync engine and where objects run: [`Target`]
 //! (apply a batch, list what carries a label, delete, health; with default
 //! methods for what only some targets offer: an [`ApplyContext`], a
-//! server-side dry run, a channel of changed objects). The embedded runtime
+//! server-side dry run, the members of a fleet, a channel of changed
+//! objects). The embedded runtime
 //! and `ferry-kube`'s Kubernetes target implement it in production;
 //! [`MemoryTarget`] keeps objects in a map for the engine's unit tests.
 
@@ -79,6 +80,19 @@ pub trait Target: Send + Sync + fmt::Debug {
     /// embedded runtime pulls in-process: false.
     fn pulls_images_itself(&self) -> bool {
         false
+    }
+
+    /// Whether [`Target::dry_run`] answers with whole objects as the
+    /// target would store them (defaults, admission and field ownership
+    /// included), so a diff may also report fields only live has.
+    fn dry_run_is_server_side(&self) -> bool {
+        false
+    }
+
+    /// The targets a fan-out target delivers to, by cluster name (a fleet
+    /// picked by `clusterSelector`); empty for a target that is one place.
+    fn members(&self) -> Vec<(String, Arc<dyn Target>)> {
+        Vec::new()
     }
 
     /// Keys of live objects that changed on the target (drift, deletions),

@@ -376,3 +376,34 @@ async fn an_unreachable_target_is_reported_never_recorded_and_the_sync_resumes()
     assert_eq!(history.len(), 1, "{history:?}");
     assert_eq!(f.target.applies(), 1, "applied once, when it answered");
 }
+
+#[tokio::test]
+async fn a_diff_is_computed_on_request_not_taken_from_the_last_pass() {
+    let f = fixture("");
+    f.engine.pass().await;
+    let d = f.engine.live_diff("web", None).await.unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].environment, "dev");
+    assert!(d[0].objects.is_empty() && d[0].error.is_none(), "{d:?}");
+    assert_eq!(d[0].dry_run, "none", "the memory target has no dry run");
+
+    // An edit by hand, seen at once: no pass ran since.
+    let mut edited = f.target.get(&key("Deployment", "web")).unwrap();
+    edited.value["spec"]["replicas"] = 5.into();
+    f.target.put(edited);
+    let d = f.engine.live_diff("web", Some("dev")).await.unwrap();
+    assert_eq!(d[0].objects.len(), 1, "{d:?}");
+    assert_eq!(d[0].objects[0].object, "Deployment.apps/dev/web");
+    assert_eq!(d[0].objects[0].sync, "OutOfSync");
+    assert_eq!(d[0].objects[0].diff, ["spec.replicas: 5 → 1"]);
+    let stored = f.engine.get("web").unwrap();
+    assert!(
+        stored.environments[0]
+            .objects
+            .iter()
+            .all(|o| o.diff.is_empty()),
+        "the stored status is still the last pass's"
+    );
+    assert!(f.engine.live_diff("web", Some("prod")).await.is_err());
+    assert_eq!(f.target.applies(), 1, "a diff applies nothing");
+}

@@ -135,7 +135,7 @@ mod tests {
         let spec = KubernetesTarget {
             kubeconfig: Some("/etc/ferry/prod.yaml".into()),
             context: Some("prod".into()),
-            in_cluster: false,
+            ..Default::default()
         };
         assert_eq!(
             ClusterSource::from_spec(&spec),

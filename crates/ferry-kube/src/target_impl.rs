@@ -68,6 +68,10 @@ impl Target for KubeTarget {
         Box::pin(async move { Ok(self.apply_batch(&ctx, objects, true).await?) })
     }
 
+    fn dry_run_is_server_side(&self) -> bool {
+        true
+    }
+
     fn list(&self, key: &str, value: &str) -> BoxFuture<'_, DResult<Vec<StoredObject>>> {
         let (key, value) = (key.to_string(), value.to_string());
         Box::pin(async move { Ok(self.list_labelled(&key, &value).await?) })

@@ -1,12 +1,14 @@
 //! The fleet: `GET /api/v1/clusters` and `/api/v1/clusters/{name}` list
-//! every Kubernetes target of the process (each distinct
-//! `spec.target.kubernetes` of its Regions and Environments) with what the
+//! every Kubernetes target of the process — the declared `Cluster`s by
+//! name with their labels, then each other distinct
+//! `spec.target.kubernetes` of its Regions and Environments — with what the
 //! cluster reports — server URL, version, nodes and Ready nodes, through
 //! [`KubeTargets::facts`] — the environments on it, and the applications
 //! there with the delivery engine's sync and health. Only the server URL
 //! and the context name are shown, never a token, a certificate or the
 //! kubeconfig's contents.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +43,10 @@ pub(crate) struct Member {
     pub name: String,
     /// The spec with its kubeconfig resolved (as the server connects it).
     pub spec: KubernetesTarget,
+    /// A declared Cluster's labels (empty for a cluster named directly).
+    pub labels: BTreeMap<String, String>,
+    /// Declared with `kind: Cluster` (picked by `clusterSelector`).
+    pub declared: bool,
     pub regions: Vec<String>,
     pub environments: Vec<String>,
 }
@@ -60,50 +66,109 @@ fn resolved(spec: &KubernetesTarget, config_dir: &Path) -> KubernetesTarget {
     }
 }
 
-/// Every distinct cluster, in the order the topology first names it, each
-/// with the regions and environments running there; a name two clusters
-/// would share gets `-2`, `-3`… on the later ones.
+/// Every distinct cluster: the declared Clusters in their order, then the
+/// others in the order the topology first names them, each with the
+/// regions and environments running there; a name two clusters would
+/// share gets `-2`, `-3`… on the later ones.
 pub(crate) fn members(topology: &Topology, config_dir: &Path) -> Vec<Member> {
-    let mut out: Vec<Member> = Vec::new();
-    let mut member = |spec: &KubernetesTarget| -> usize {
-        let spec = resolved(spec, config_dir);
-        if let Some(i) = out.iter().position(|m| m.spec == spec) {
-            return i;
-        }
-        let base = spec.display_name();
-        let mut name = base.clone();
-        let mut n = 1;
-        while out.iter().any(|m| m.name == name) {
-            n += 1;
-            name = format!("{base}-{n}");
-        }
-        out.push(Member {
-            name,
-            spec,
+    let mut out: Vec<Member> = topology
+        .clusters
+        .iter()
+        .map(|c| Member {
+            name: c.metadata.name.clone(),
+            spec: resolved(&c.spec.target(), config_dir),
+            labels: c.metadata.labels.clone(),
+            declared: true,
             regions: Vec::new(),
             environments: Vec::new(),
-        });
-        out.len() - 1
-    };
-    let mut regions = Vec::new();
-    for r in &topology.regions {
-        if let TargetKind::Kubernetes(k) = topology.region_target(&r.metadata.name) {
-            regions.push((member(k), r.metadata.name.clone()));
+        })
+        .collect();
+    let mut placed: Vec<(Vec<usize>, bool, String)> = Vec::new();
+    let kinds = topology
+        .regions
+        .iter()
+        .map(|r| {
+            (
+                topology.region_target(&r.metadata.name),
+                true,
+                &r.metadata.name,
+            )
+        })
+        .chain(
+            topology
+                .environments
+                .iter()
+                .map(|e| (topology.environment_target(e), false, &e.metadata.name)),
+        );
+    for (kind, is_region, name) in kinds {
+        let at = match kind {
+            TargetKind::Embedded => continue,
+            TargetKind::Kubernetes(k) => vec![member_for(&mut out, &resolved(k, config_dir))],
+            TargetKind::Clusters(sel) => picked(&out, topology, sel),
+        };
+        placed.push((at, is_region, name.clone()));
+    }
+    for (at, is_region, name) in placed {
+        for i in at {
+            let list = if is_region {
+                &mut out[i].regions
+            } else {
+                &mut out[i].environments
+            };
+            list.push(name.clone());
         }
-    }
-    let mut envs = Vec::new();
-    for e in &topology.environments {
-        if let TargetKind::Kubernetes(k) = topology.environment_target(e) {
-            envs.push((member(k), e.metadata.name.clone()));
-        }
-    }
-    for (i, r) in regions {
-        out[i].regions.push(r);
-    }
-    for (i, e) in envs {
-        out[i].environments.push(e);
     }
     out
+}
+
+/// The index of the member reached by `spec`, added when new.
+fn member_for(out: &mut Vec<Member>, spec: &KubernetesTarget) -> usize {
+    if let Some(i) = out.iter().position(|m| m.spec == *spec) {
+        return i;
+    }
+    let base = spec.display_name();
+    let mut name = base.clone();
+    let mut n = 1;
+    while out.iter().any(|m| m.name == name) {
+        n += 1;
+        name = format!("{base}-{n}");
+    }
+    out.push(Member {
+        name,
+        spec: spec.clone(),
+        labels: BTreeMap::new(),
+        declared: false,
+        regions: Vec::new(),
+        environments: Vec::new(),
+    });
+    out.len() - 1
+}
+
+/// The indices of the declared members `sel` picks.
+fn picked(out: &[Member], topology: &Topology, sel: &ferry_core::LabelSelector) -> Vec<usize> {
+    let names: Vec<&str> = topology
+        .selected_clusters(sel)
+        .iter()
+        .map(|c| c.metadata.name.as_str())
+        .collect();
+    (0..out.len())
+        .filter(|i| out[*i].declared && names.contains(&out[*i].name.as_str()))
+        .collect()
+}
+
+/// Whether a target of `kind` delivers to `m`.
+fn delivers_to(kind: TargetKind<'_>, m: &Member, topology: &Topology, config_dir: &Path) -> bool {
+    match kind {
+        TargetKind::Embedded => false,
+        TargetKind::Kubernetes(k) => resolved(k, config_dir) == m.spec,
+        TargetKind::Clusters(sel) => {
+            m.declared
+                && topology
+                    .selected_clusters(sel)
+                    .iter()
+                    .any(|c| c.metadata.name == m.name)
+        }
+    }
 }
 
 /// The applications' environments running on `m`: a declared environment
@@ -123,7 +188,7 @@ pub(crate) fn apps_on(
             Some(e) => topology.environment_target(e),
             None => topology.region_target(region),
         };
-        matches!(kind, TargetKind::Kubernetes(k) if resolved(k, config_dir) == m.spec)
+        delivers_to(kind, m, topology, config_dir)
     };
     apps.iter()
         .flat_map(|a| a.environments.iter().map(move |e| (a, e)))
@@ -155,6 +220,7 @@ async fn describe(fleet: &Fleet, m: Member, apps: Vec<Value>) -> Value {
         "name": m.name,
         "context": m.spec.context,
         "inCluster": m.spec.in_cluster,
+        "labels": m.labels,
         "regions": m.regions,
         "environments": m.environments,
         "apps": apps,
@@ -209,7 +275,7 @@ async fn get_one(
     let names: Vec<String> = all.iter().map(|m| m.name.clone()).collect();
     let Some(m) = all.into_iter().find(|m| m.name == name) else {
         let known = if names.is_empty() {
-            "no environment or region targets Kubernetes".to_string()
+            "no Cluster is declared and no environment or region targets Kubernetes".to_string()
         } else {
             format!("the clusters are: {}", names.join(", "))
         };

@@ -128,3 +128,47 @@ fn an_apps_environments_are_listed_on_the_cluster_they_run_on() {
     assert_eq!(on_eu[0]["environment"], "pr-7");
     assert!(apps_on(&m[2], &topo, conf, &apps).is_empty());
 }
+
+#[test]
+fn declared_clusters_come_first_by_name_with_labels_and_a_selector_lands_on_each() {
+    let cluster = |name: &str, labels: &str| {
+        format!(
+            "apiVersion: ferry.dev/v1alpha1\nkind: Cluster\nmetadata: {{name: {name}, labels: {labels}}}\nspec: {{kubeconfig: kube/{name}.yaml}}\n---\n"
+        )
+    };
+    let text = [
+        region("uk", 7000, ""),
+        cluster("london", "{region: uk}"),
+        cluster("shanghai", "{region: cn}"),
+        env(
+            "prod",
+            "uk",
+            ", target: {kubernetes: {clusterSelector: {matchExpressions: [{key: region, operator: Exists}]}}}",
+        ),
+        env(
+            "cn",
+            "uk",
+            ", target: {kubernetes: {clusterSelector: {matchLabels: {region: cn}}}}",
+        ),
+        // Named directly by the same file as a declared cluster: the same member.
+        env("ops", "uk", ", target: {kubernetes: {kubeconfig: kube/london.yaml}}"),
+    ]
+    .concat();
+    let topo = Topology::from_sources(&[("t.yaml".into(), text)]).unwrap();
+    let conf = Path::new("/etc/ferry");
+    let m = members(&topo, conf);
+    let names: Vec<&str> = m.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["london", "shanghai"], "{m:#?}");
+    assert_eq!(m[0].labels["region"], "uk");
+    assert_eq!(m[0].environments, ["prod", "ops"]);
+    assert_eq!(m[1].environments, ["prod", "cn"]);
+    let apps = [status("web", &[("prod", "uk"), ("cn", "uk")])];
+    let envs = |i: usize| -> Vec<String> {
+        apps_on(&m[i], &topo, conf, &apps)
+            .iter()
+            .map(|v| v["environment"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(envs(0), ["prod"]);
+    assert_eq!(envs(1), ["prod", "cn"]);
+}

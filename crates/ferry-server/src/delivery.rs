@@ -8,8 +8,10 @@
 //! `spec.target`, that target instead. Kubernetes targets come from the
 //! [`KubeTargets`] plugged into [`crate::ServerConfig::kube_targets`]
 //! (ferry-kube); one target per distinct cluster spec, shared by every
-//! region and environment naming it; [`crate::clusters`] lists them
-//! (`/api/v1/clusters`).
+//! region and environment naming it. A `clusterSelector` matching several
+//! declared Clusters gets a [`FleetTarget`] over theirs (one per distinct
+//! set), one matching a single Cluster that cluster's target;
+//! [`crate::clusters`] lists them (`/api/v1/clusters`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use axum::Router;
 use ferry_core::events::EventBus;
 use ferry_core::target_spec::{ClusterFacts, KubernetesTarget, TargetKind};
 use ferry_core::topology::Topology;
+use ferry_delivery::fleet::FleetTarget;
 use ferry_delivery::target::{BoxFuture, Target};
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +61,9 @@ pub(crate) struct Delivery {
     kube: Option<Arc<dyn KubeTargets>>,
     config_dir: PathBuf,
     clusters: tokio::sync::Mutex<HashMap<KubernetesTarget, Arc<dyn Target>>>,
+    /// Fleets by their clusters' names, so environments picking the same
+    /// clusters share one target (listed once per pass).
+    fleets: tokio::sync::Mutex<HashMap<Vec<String>, Arc<dyn Target>>>,
 }
 
 /// Refuses, before anything binds, a topology naming a Kubernetes target
@@ -72,7 +78,7 @@ pub(crate) fn check_targets(topology: &Topology, kube: bool) -> Result<(), Error
         .filter(|r| {
             matches!(
                 topology.region_target(&r.metadata.name),
-                TargetKind::Kubernetes(_)
+                TargetKind::Kubernetes(_) | TargetKind::Clusters(_)
             )
         })
         .map(|r| format!("region `{}`", r.metadata.name));
@@ -80,7 +86,12 @@ pub(crate) fn check_targets(topology: &Topology, kube: bool) -> Result<(), Error
         .environments
         .iter()
         .filter(|e| e.spec.target.is_some())
-        .filter(|e| matches!(topology.environment_target(e), TargetKind::Kubernetes(_)))
+        .filter(|e| {
+            matches!(
+                topology.environment_target(e),
+                TargetKind::Kubernetes(_) | TargetKind::Clusters(_)
+            )
+        })
         .map(|e| format!("environment `{}`", e.metadata.name));
     let named: Vec<String> = regions.chain(envs).collect();
     if named.is_empty() {
@@ -121,6 +132,7 @@ impl Delivery {
             kube: config.kube_targets.clone(),
             config_dir: config.config_dir.clone(),
             clusters: Default::default(),
+            fleets: Default::default(),
         })
     }
 
@@ -155,6 +167,48 @@ impl Delivery {
         Ok(target)
     }
 
+    /// The target of a `clusterSelector`: the one cluster it picks, or a
+    /// fleet over every cluster it picks.
+    async fn fleet(
+        &self,
+        topo: &Topology,
+        selector: &ferry_core::LabelSelector,
+        region: &str,
+    ) -> Result<Arc<dyn Target>, Error> {
+        let picked = topo.selected_clusters(selector);
+        let names: Vec<String> = picked.iter().map(|c| c.metadata.name.clone()).collect();
+        if let Some(t) = self.fleets.lock().await.get(&names) {
+            return Ok(t.clone());
+        }
+        let mut members = Vec::with_capacity(picked.len());
+        for c in picked {
+            let target = self.cluster(&c.spec.target(), region).await?;
+            members.push((c.metadata.name.clone(), target));
+        }
+        let target: Arc<dyn Target> = match members.len() {
+            1 => members.remove(0).1,
+            _ => Arc::new(FleetTarget::new(members)),
+        };
+        tracing::info!(region, clusters = ?names, "clusters picked by label");
+        self.fleets.lock().await.insert(names, target.clone());
+        Ok(target)
+    }
+
+    /// The target `kind` names, for region `region`.
+    async fn target_of(
+        &self,
+        kind: TargetKind<'_>,
+        embedded: &Arc<dyn Target>,
+        topo: &Topology,
+        region: &str,
+    ) -> Result<Arc<dyn Target>, Error> {
+        match kind {
+            TargetKind::Embedded => Ok(embedded.clone()),
+            TargetKind::Kubernetes(k) => self.cluster(k, region).await,
+            TargetKind::Clusters(sel) => self.fleet(topo, sel, region).await,
+        }
+    }
+
     /// Attaches a region: its environments' own targets first (so no pass
     /// syncs them to the region's), then the region's target, registry
     /// (with the pull logins it mints for Kubernetes targets) and image
@@ -176,17 +230,13 @@ impl Delivery {
             .iter()
             .filter(|e| e.spec.region == ctx.name && e.spec.target.is_some());
         for env in mine {
-            let target = match topo.environment_target(env) {
-                TargetKind::Embedded => embedded.clone(),
-                TargetKind::Kubernetes(k) => self.cluster(k, &ctx.name).await?,
-            };
+            let kind = topo.environment_target(env);
+            let target = self.target_of(kind, &embedded, topo, &ctx.name).await?;
             self.engine
                 .set_environment_target(&env.metadata.name, target);
         }
-        let target = match topo.region_target(&ctx.name) {
-            TargetKind::Embedded => embedded,
-            TargetKind::Kubernetes(k) => self.cluster(k, &ctx.name).await?,
-        };
+        let kind = topo.region_target(&ctx.name);
+        let target = self.target_of(kind, &embedded, topo, &ctx.name).await?;
         let registry = ctx
             .endpoints
             .get(&ctx.name)

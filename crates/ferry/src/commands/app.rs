@@ -15,8 +15,10 @@ pub enum AppCommand {
     List(ListArgs),
     /// Show one application per environment, with its objects
     Get(NameArgs),
-    /// Show what differs between git and the live objects
-    Diff(NameArgs),
+    /// Show what differs between git and the live objects (rendered now,
+    /// dry-run on the target); exit 1 when something differs, 2 when an
+    /// environment could not be compared
+    Diff(DiffArgs),
     /// Fetch and sync now (lifts a rollback pin)
     Sync(EnvArgs),
     /// Show the sync history (revision, images, outcome)
@@ -38,6 +40,18 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct NameArgs {
     pub name: String,
+    #[arg(short, long, value_enum)]
+    pub output: Option<Format>,
+    #[command(flatten)]
+    pub server: ServerArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    pub name: String,
+    /// Only this environment
+    #[arg(long = "env")]
+    pub environment: Option<String>,
     #[arg(short, long, value_enum)]
     pub output: Option<Format>,
     #[command(flatten)]
@@ -68,6 +82,50 @@ pub struct RollbackArgs {
 fn short(v: &Value) -> String {
     v.as_str()
         .map_or("-".into(), |s| s.chars().take(7).collect())
+}
+
+/// Where an environment's diff is: `dev` or `dev@cluster` for a fleet.
+fn place(e: &Value) -> String {
+    let env = e["environment"].as_str().unwrap_or_default();
+    match e["cluster"].as_str() {
+        Some(c) => format!("{env}@{c}"),
+        None => env.to_string(),
+    }
+}
+
+fn print_diff(v: &Value) {
+    for e in v["environments"].as_array().into_iter().flatten() {
+        if let Some(err) = e["error"].as_str() {
+            eprintln!("=== {}: cannot compare: {err}", place(e));
+        }
+        for o in e["objects"].as_array().into_iter().flatten() {
+            println!(
+                "=== {} {} ({})",
+                place(e),
+                o["object"].as_str().unwrap_or_default(),
+                o["sync"].as_str().unwrap_or_default()
+            );
+            for line in o["diff"].as_array().into_iter().flatten() {
+                println!("  {}", line.as_str().unwrap_or_default());
+            }
+        }
+    }
+}
+
+/// Like `diff` and `kubectl diff`: 0 when nothing differs, 1 when
+/// something does, 2 when an environment could not be compared.
+fn diff_exit(v: &Value) -> ExitCode {
+    let envs = v["environments"].as_array().cloned().unwrap_or_default();
+    if envs.iter().any(|e| e["error"].is_string()) {
+        ExitCode::from(2)
+    } else if envs
+        .iter()
+        .any(|e| e["objects"].as_array().is_some_and(|o| !o.is_empty()))
+    {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Runs the subcommand.
@@ -172,32 +230,20 @@ pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
             }
         }
         AppCommand::Diff(a) => {
-            let v: Value = Client::new(&a.server)?.get(&format!("/apps/{}/diff", a.name))?;
+            let mut path = format!("/apps/{}/diff", a.name);
+            if let Some(env) = &a.environment {
+                path.push_str(&format!(
+                    "?environment={}",
+                    crate::client::query_escape(env)
+                ));
+            }
+            let v: Value = Client::new(&a.server)?.get(&path)?;
             if let Some(f) = a.output.filter(|f| *f != Format::Wide) {
                 structured(f, &v)?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let mut differs = false;
-            for e in v["environments"].as_array().into_iter().flatten() {
-                for o in e["objects"].as_array().into_iter().flatten() {
-                    differs = true;
-                    println!(
-                        "=== {} {} ({})",
-                        e["environment"].as_str().unwrap_or_default(),
-                        o["object"].as_str().unwrap_or_default(),
-                        o["sync"].as_str().unwrap_or_default()
-                    );
-                    for line in o["diff"].as_array().into_iter().flatten() {
-                        println!("  {}", line.as_str().unwrap_or_default());
-                    }
-                }
-            }
-            // Like `diff` and `kubectl diff`: exit 1 when something differs.
-            return Ok(if differs {
-                ExitCode::from(1)
             } else {
-                ExitCode::SUCCESS
-            });
+                print_diff(&v);
+            }
+            return Ok(diff_exit(&v));
         }
         AppCommand::Sync(a) => {
             let _: Value = Client::new(&a.server)?.post(

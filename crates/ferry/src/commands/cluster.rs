@@ -1,6 +1,8 @@
 //! `ferry cluster list|get`: the Kubernetes clusters the running ferry
-//! delivers to (`/api/v1/clusters`), each with its server, version, nodes,
-//! environments and the applications there with their sync and health.
+//! delivers to (`/api/v1/clusters`) — declared Clusters by name with their
+//! labels, then clusters named directly — each with its server, version,
+//! nodes, environments and the applications there with their sync and
+//! health.
 
 use std::process::ExitCode;
 
@@ -57,6 +59,17 @@ fn version(c: &Value) -> String {
     c["version"].as_str().unwrap_or("<unknown>").to_string()
 }
 
+/// `k=v,k=v` of a cluster's labels, `-` without.
+fn labels(c: &Value) -> String {
+    let pairs = c["labels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    or_dash(pairs)
+}
+
 fn or_dash(list: Vec<String>) -> String {
     if list.is_empty() {
         "-".into()
@@ -70,6 +83,7 @@ fn row(c: &Value, wide: bool) -> Vec<String> {
     let apps = c["apps"].as_array().cloned().unwrap_or_default();
     let mut row = vec![
         s(&c["name"]),
+        labels(c),
         c["server"].as_str().unwrap_or("-").to_string(),
         version(c),
         nodes(c),
@@ -97,7 +111,15 @@ fn row(c: &Value, wide: bool) -> Vec<String> {
 }
 
 fn print_list(v: &Value, wide: bool) {
-    let mut headers = vec!["NAME", "SERVER", "VERSION", "NODES", "ENVIRONMENTS", "APPS"];
+    let mut headers = vec![
+        "NAME",
+        "LABELS",
+        "SERVER",
+        "VERSION",
+        "NODES",
+        "ENVIRONMENTS",
+        "APPS",
+    ];
     if wide {
         headers.extend(["CONTEXT", "APP STATUS", "ERROR"]);
     }
@@ -108,7 +130,9 @@ fn print_list(v: &Value, wide: bool) {
         .map(|c| row(c, wide))
         .collect();
     if rows.is_empty() {
-        eprintln!("No Kubernetes clusters: no Region or Environment has spec.target.kubernetes.");
+        eprintln!(
+            "No Kubernetes clusters: no Cluster is declared and no Region or Environment has spec.target.kubernetes."
+        );
         return;
     }
     for line in table(&headers, &rows).lines() {
@@ -118,6 +142,7 @@ fn print_list(v: &Value, wide: bool) {
 
 fn print_one(c: &Value) {
     println!("Name:          {}", s(&c["name"]));
+    println!("Labels:        {}", labels(c));
     if let Some(ctx) = c["context"].as_str() {
         println!("Context:       {ctx}");
     }
@@ -182,13 +207,14 @@ mod tests {
 
     #[test]
     fn a_row_shows_ready_over_total_and_unknown_when_unreachable() {
-        let up = json!({"name": "prod", "server": "https://k:6443", "version": "v1.34.4",
+        let up = json!({"name": "prod", "labels": {"region": "cn", "tier": "prod"}, "server": "https://k:6443", "version": "v1.34.4",
             "nodes": 3, "readyNodes": 2, "environments": ["prod"], "context": "prod",
             "apps": [{"name": "web", "environment": "prod", "sync": "Synced", "health": "Healthy"}]});
         assert_eq!(
             row(&up, true),
             [
                 "prod",
+                "region=cn,tier=prod",
                 "https://k:6443",
                 "v1.34.4",
                 "2/3",
@@ -200,6 +226,9 @@ mod tests {
             ]
         );
         let down = json!({"name": "eu", "environments": [], "apps": [], "error": "refused"});
-        assert_eq!(row(&down, false), ["eu", "-", "<unknown>", "-", "-", "0"]);
+        assert_eq!(
+            row(&down, false),
+            ["eu", "-", "-", "<unknown>", "-", "-", "0"]
+        );
     }
 }
