@@ -228,7 +228,10 @@ impl Connection {
                 }))
             }
         });
-        let builder = auto::Builder::new(TokioExecutor::new());
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // A client that half-closes after its request (`nc`, `curl -T -`)
+        // still gets the answer.
+        builder.http1().half_close(true);
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(conn);
         let mut draining = false;

@@ -42,17 +42,15 @@ fn in_pod(api: &str, script: &str) -> String {
 }
 
 /// One HTTP/1.1 request to the API from inside the pod with its own token,
-/// through `kubernetes.default.svc:443`; (status, body). The request's
-/// side stays open a second: on its EOF busybox nc half-closes, and the
-/// API's HTTP/1 server (hyper, no half-close support) may then drop the
-/// connection before it answers.
+/// through `kubernetes.default.svc:443`; (status, body). busybox nc
+/// half-closes at the request's end; the API still answers.
 fn call(api: &str, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
     let body = body.unwrap_or_default().replace('\'', "'\\''");
     let script = format!(
         "t=$(cat {SA_DIR}/token); b='{body}'; \
          (printf '%s %s HTTP/1.1\\r\\nHost: kubernetes.default.svc\\r\\nAuthorization: Bearer %s\\r\\n\
 Content-Type: application/json\\r\\nContent-Length: %s\\r\\nConnection: close\\r\\n\\r\\n%s' \
-         {method} '{path}' \"$t\" ${{#b}} \"$b\"; sleep 1) | nc -w 5 kubernetes.default.svc 443"
+         {method} '{path}' \"$t\" ${{#b}} \"$b\") | nc -w 5 kubernetes.default.svc 443"
     );
     let out = cli(
         api,
