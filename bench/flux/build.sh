@@ -36,7 +36,7 @@ build() { # build MODULE-NAME EXTRA-GO-MOD-EDIT-ARGS...
     GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -o "$FLUX_PEERS/$name.new" .) ||
     { echo "flux build: go build of github.com/fluxcd/$name@$FLUX_VERSION failed (output above)" >&2; return 1; }
   mv "$FLUX_PEERS/$name.new" "$FLUX_PEERS/$name"
-  cp "$dir"/config/crd/bases/*.yaml "$FLUX_PEERS/crds/"
+  install -m 0644 "$dir"/config/crd/bases/*.yaml "$FLUX_PEERS/crds/"
 }
 echo "building Flux $FLUX_VERSION controllers into $FLUX_PEERS (several minutes)" >&2
 build source-controller -replace github.com/fluxcd/pkg/artifact=github.com/fluxcd/pkg/artifact@v0.18.0
