@@ -58,6 +58,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 143' INT TERM # so that cleanup runs on Ctrl-C or kill too
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 git_() { git -c user.name=b -c user.email=b@b -c init.defaultBranch=master "$@"; }

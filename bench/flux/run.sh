@@ -17,7 +17,7 @@ flux_stop() {
 
 run_flux() {
   local n=$1 d=$work/flux$1 i git sa ka sh kh store t0 t1 have=0 k
-  mkdir -p "$d/git/repo"
+  mkdir -p "$d/git/repo" "$d/artifacts"
   bash "$KIT/up.sh" api >"$d/up.log" 2>&1 || { cat "$d/up.log"; exit 1; }
   "$BIN/kubectl" apply --server-side -f "$FLUX_PEERS/crds" >/dev/null
   "$BIN/kubectl" wait --for=condition=Established crd --all --timeout=60s >/dev/null
@@ -36,8 +36,8 @@ run_flux() {
   flux_start kustomize-controller --metrics-addr="127.0.0.1:$ka" --health-addr="127.0.0.1:$kh"
   local kpid=${flux_pids[-1]}
   for i in $(seq 600); do curl -sf "http://127.0.0.1:$sh/readyz" >/dev/null 2>&1 && curl -sf "http://127.0.0.1:$kh/readyz" >/dev/null 2>&1 &&
-    grep -q ready "$d/git.log" && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$kh/readyz" >/dev/null || { echo "Flux's controllers did not start: $d" >&2; tail -5 "$d"/*-controller.log >&2; exit 1; }
+    grep -q ready "$d/git.log" && break; kill -0 "$spid" "$kpid" 2>/dev/null || break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$sh/readyz" >/dev/null && curl -sf "http://127.0.0.1:$kh/readyz" >/dev/null || { echo "Flux's controllers did not start: $d" >&2; tail -5 "$d"/*-controller.log >&2; exit 1; }
   # N Kustomizations, first without their source: wait until each has been seen once
   for i in $(seq 1 "$n"); do
     printf -- '---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: {name: a%s, namespace: flux-system}\nspec: {interval: 60m, path: ./apps/a%s, prune: true, wait: false, targetNamespace: bench, sourceRef: {kind: GitRepository, name: bench}}\n' "$i" "$i"
