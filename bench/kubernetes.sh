@@ -24,11 +24,12 @@
 # module proxy into ~/.cache/ferry/peers/flux). For each N, after ferry's
 # run, a fresh API server (same up.sh api) gets Flux's CRDs, both controllers
 # run outside the cluster with the admin kubeconfig (leader election off,
-# ports on 127.0.0.1, default concurrency), the same N apps are committed to
-# a git repository served over smart HTTP on 127.0.0.1 (bench/flux/git_http.py
-# running git http-backend), and N Kustomizations (one per app path, interval
-# 60m, prune on, wait off, targetNamespace bench) are created and left to see
-# their source missing once. Measured: from creating the GitRepository to all
+# ports on 127.0.0.1, default concurrency: 2 source and 4 kustomize workers),
+# the same N apps are committed to a git repository served over smart HTTP on
+# 127.0.0.1 (bench/flux/git_http.py running git http-backend), and N
+# Kustomizations (one per app path, interval 60m, prune on, wait off,
+# targetNamespace bench) are created and left to see their source missing
+# once (they are then woken by the source's new artifact, not by a retry). Measured: from creating the GitRepository to all
 # 4N objects present on the API server (kubectl), the same point as ferry's
 # "applied" (every app Synced means its objects were server-side applied);
 # the controllers' peak RSS (VmHWM, summed). Printed beside ferry's figures

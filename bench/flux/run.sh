@@ -51,12 +51,15 @@ run_flux() {
   t0=$EPOCHREALTIME
   printf 'apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: {name: bench, namespace: flux-system}\nspec: {interval: 60m, url: "http://127.0.0.1:%s/repo", ref: {branch: master}}\n' "$git" |
     "$BIN/kubectl" apply --server-side -f - >/dev/null
-  for i in $(seq 6000); do
+  local limit=${FLUX_TIMEOUT:-1800} # seconds
+  while :; do
     have=$("$BIN/kubectl" get deploy,sa,svc,ingress -n bench -o name | grep -c '/a[0-9]' || true)
-    [ "$have" -ge $((4 * n)) ] && break; sleep 0.2
+    [ "$have" -ge $((4 * n)) ] && break
+    awk -v a="$t0" -v b="$EPOCHREALTIME" -v l="$limit" 'BEGIN {exit !(b - a > l)}' && break
+    sleep 0.2
   done
   t1=$EPOCHREALTIME
-  [ "$have" -ge $((4 * n)) ] || { echo "Flux: only $have of $((4 * n)) objects after 20 min; logs in $d" >&2; tail -5 "$d"/*-controller.log >&2; exit 1; }
+  [ "$have" -ge $((4 * n)) ] || { echo "Flux: only $have of $((4 * n)) objects after ${limit} s (FLUX_TIMEOUT); logs in $d" >&2; tail -5 "$d"/*-controller.log >&2; exit 1; }
   FLUX_APPLIED=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b - a}')
   FLUX_RSS=$(awk '/VmHWM/ {s += $2} END {printf "%.1f", s / 1024}' "/proc/$spid/status" "/proc/$kpid/status")
   local kready
