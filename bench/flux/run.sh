@@ -73,15 +73,15 @@ run_flux() {
 print_table() { # N
   local n=$1
   echo
-  printf '  %-42s %12s %12s\n' "$n apps, this machine ($(nproc) cores), same run" "applied (s)" "peak RSS MB"
-  printf '  %-42s %12s %12s\n' "ferry (one process)" "$FERRY_APPLIED" "$FERRY_RSS"
+  printf '  %-44s %12s %12s\n' "$n apps, this machine ($(nproc) cores), same run" "applied (s)" "peak RSS MB"
+  printf '  %-44s %12s %12s\n' "ferry (one process)" "$FERRY_APPLIED" "$FERRY_RSS"
   if [ -n "$FLUX_APPLIED" ]; then
-    printf '  %-42s %12s %12s\n' "Flux (source- + kustomize-controller)" "$FLUX_APPLIED" "$FLUX_RSS"
+    printf '  %-44s %12s %12s\n' "Flux (source- + kustomize-controller)" "$FLUX_APPLIED" "$FLUX_RSS"
     awk -v f="$FLUX_APPLIED" -v r="$FERRY_APPLIED" -v fm="$FLUX_RSS" -v rm="$FERRY_RSS" \
-      'BEGIN {printf "  %-42s %11.1fx %11.2fx\n", "ratio Flux / ferry", f / r, fm / rm}'
+      'BEGIN {printf "  %-44s %11.1fx %11.2fx\n", "ratio Flux / ferry", f / r, fm / rm}'
   else
-    printf '  %-42s %s\n' "Flux" "not run: ${FLUX_WHY:-no figure}"
+    printf '  %-44s %s\n' "Flux" "not run: ${FLUX_WHY:-no figure}"
   fi
-  printf '  %-42s %12s %12s\n' "published: Flux, 1,000 apps, 16 cores" "255" "190 MiB (kc)"
+  printf '  %-44s %12s %12s\n' "published: Flux, 1,000 apps, 16 cores" "255" "190 MiB (kc)"
   echo
 }
