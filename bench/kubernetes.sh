@@ -21,29 +21,48 @@
 # Ingress stays Progressing (Argo CD's rule: no load-balancer address) since
 # this cluster runs no ingress controller.
 #
-# Peer: Flux's published figure (RESULTS.md: 1,000 Kustomizations in
-# 4 m 15 s, kustomize-controller at 190 MiB, on a 16-core GitHub runner) —
-# published, not measured here: Flux's controllers are not run side by side
-# yet (their GitRepository source needs an HTTP git server go-git can clone).
+# Peer: Flux, measured in the same run when its controllers build
+# (bench/flux/build.sh: source-controller and kustomize-controller from the Go
+# module proxy into ~/.cache/ferry/peers/flux). For each N, after ferry's
+# run, a fresh API server (same up.sh api) gets Flux's CRDs, both controllers
+# run outside the cluster with the admin kubeconfig (leader election off,
+# ports on 127.0.0.1, default concurrency: 2 source and 4 kustomize workers),
+# the same N apps are committed to a git repository served over smart HTTP on
+# 127.0.0.1 (bench/flux/git_http.sh: git http-backend behind nginx and
+# fcgiwrap), and N
+# Kustomizations (one per app path, interval 60m, prune on, wait off,
+# targetNamespace bench) are created and left to see their source missing
+# once (they are then woken by the source's new artifact, not by a retry). Measured: from creating the GitRepository to all
+# 4N objects present on the API server (kubectl), the same point as ferry's
+# "applied" (every app Synced means its objects were server-side applied);
+# the controllers' peak RSS (VmHWM, summed). Printed beside ferry's figures
+# with the ratio, and Flux's published figure (RESULTS.md: 1,000
+# Kustomizations in 4 m 15 s, kustomize-controller at 190 MiB, on a 16-core
+# GitHub runner) labelled as published. If the controllers cannot be built
+# the reason is printed and only the published figure is kept.
 #
-# Usage: [FERRY=perf-binary] bench/kubernetes.sh [N...]   Needs root (as the cluster does).
+# Usage: [FERRY_BIN=perf-binary] bench/kubernetes.sh [N...]   Needs root (as the cluster does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=("$@"); [ ${#SIZES[@]} -gt 0 ] || SIZES=(100 500 1000)
 KIT=scripts/k8s
 . "$KIT/lib.sh"
 [ -x "$BIN/kube-apiserver" ] || { echo "no Kubernetes binaries: run bash scripts/setup.sh --test-peers" >&2; exit 1; }
-if [ -z "${FERRY:-}" ]; then # FERRY=path: measure that perf binary, already built
-  cargo build --profile perf -q -p ferry
-  FERRY=${CARGO_TARGET_DIR:-$PWD/target}/perf/ferry
-fi
-work=$(mktemp -d); ferry_pid=""
+# FERRY_BIN: an already built perf binary (skips the build), as the other benches
+[ -n "${FERRY_BIN:-}" ] || cargo build --profile perf -q -p ferry
+FERRY=${FERRY_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/perf/ferry}
+work=$(mktemp -d); ferry_pid=""; flux_pids=()
+FLUX_PEERS=${FERRY_PEERS_DIR:-$HOME/.cache/ferry/peers}/flux FLUX_WHY=""
+bash bench/flux/build.sh 2>"$work/flux-build.log" || FLUX_WHY="Flux's controllers did not build: $(grep 'flux build:' "$work/flux-build.log" | tail -1) (log: kept below)"
+[ -z "$FLUX_WHY" ] || { echo "$FLUX_WHY" >&2; tail -20 "$work/flux-build.log" >&2; }
 cleanup() {
   [ -z "$ferry_pid" ] || { kill "$ferry_pid" 2>/dev/null; wait "$ferry_pid" 2>/dev/null || true; }
+  for p in "${flux_pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null || true; done
   bash "$KIT/down.sh" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 143' INT TERM # so that cleanup runs on Ctrl-C or kill too
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 git_() { git -c user.name=b -c user.email=b@b -c init.defaultBranch=master "$@"; }
@@ -140,11 +159,16 @@ run_size() {
     t = b - a
     printf "%5d apps (%d objects): push to all applied (Synced) %.2f s, to all Healthy %.2f s; peak RSS %.1f MB; no-change pass %.3f s (mean of %d)\n", n, 4 * n, s - a, t, h / 1024, pass, c
     printf "      RSS: %.1f MB before the push (apps declared, nothing in git), %.1f MB peak, %.1f MB after the no-change passes\n", idle / 1024, h / 1024, rss / 1024
-    if (n == 1000) {
-      printf "      targets: %.2f of the 30 s budget, %.2f of 150 MB, %.2f of the 2 s pass\n", t / 30, h / 1024 / 150, pass / 2
-      printf "      published, not measured here: Flux 4 m 15 s for 1,000 on 16 cores (%.1fx this run)\n", 255 / t
-    }
+    if (n == 1000) printf "      targets: %.2f of the 30 s budget, %.2f of 150 MB, %.2f of the 2 s pass\n", t / 30, h / 1024 / 150, pass / 2
   }'
+  FERRY_APPLIED=$(awk -v a="$t0" -v s="$ts" 'BEGIN {printf "%.2f", s - a}') FERRY_RSS=$(awk -v h="$hwm" 'BEGIN {printf "%.1f", h / 1024}')
 }
 
-for n in "${SIZES[@]}"; do run_size "$n"; done
+. bench/flux/run.sh
+
+for n in "${SIZES[@]}"; do
+  run_size "$n"
+  FLUX_APPLIED="" FLUX_RSS=""
+  [ -n "$FLUX_WHY" ] || run_flux "$n"
+  print_table "$n"
+done
