@@ -19,18 +19,22 @@ pub enum Kind {
     Service,
     Deployment,
     ReplicaSet,
+    CronJob,
+    Job,
     Pod,
 }
 
 impl Kind {
     /// Every built-in kind, in the order an apply creates them.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Namespace,
         Kind::ConfigMap,
         Kind::Secret,
         Kind::Service,
         Kind::Deployment,
         Kind::ReplicaSet,
+        Kind::CronJob,
+        Kind::Job,
         Kind::Pod,
     ];
 
@@ -39,20 +43,21 @@ impl Kind {
         GroupKind::new(self.group(), self.name())
     }
 
-    /// The API group (`apps` or the core group).
+    /// The API group (`apps`, `batch` or the core group).
     pub fn group(self) -> &'static str {
         match self {
             Kind::Deployment | Kind::ReplicaSet => "apps",
+            Kind::Job | Kind::CronJob => "batch",
             _ => "",
         }
     }
 
     /// The `apiVersion` objects of this kind are written with.
     pub fn api_version(self) -> &'static str {
-        if self.group() == "apps" {
-            "apps/v1"
-        } else {
-            "v1"
+        match self.group() {
+            "apps" => "apps/v1",
+            "batch" => "batch/v1",
+            _ => "v1",
         }
     }
 
@@ -65,6 +70,8 @@ impl Kind {
             Kind::Service => "Service",
             Kind::Deployment => "Deployment",
             Kind::ReplicaSet => "ReplicaSet",
+            Kind::CronJob => "CronJob",
+            Kind::Job => "Job",
             Kind::Pod => "Pod",
         }
     }
@@ -93,6 +100,8 @@ impl Kind {
             "deploy" | "deployment" | "deployments" => Kind::Deployment,
             "rs" | "replicaset" | "replicasets" => Kind::ReplicaSet,
             "po" | "pod" | "pods" => Kind::Pod,
+            "job" | "jobs" => Kind::Job,
+            "cj" | "cronjob" | "cronjobs" => Kind::CronJob,
             _ => return None,
         })
     }

@@ -1,7 +1,8 @@
 //! ferry's embedded runtime: Kubernetes manifests (Namespace, ConfigMap,
-//! Secret, Service, Deployment, ReplicaSet, Pod) run on one machine with an
-//! OCI runtime (runc). Desired objects live in a SQLite store; a
-//! level-triggered loop reconciles Deployments into ReplicaSets and Pods;
+//! Secret, Service, Deployment, ReplicaSet, Job, CronJob, Pod) run on one
+//! machine with an OCI runtime (runc). Desired objects live in a SQLite
+//! store; a level-triggered loop reconciles Deployments into ReplicaSets
+//! and Pods, CronJobs into Jobs and Jobs into Pods run to completion;
 //! each pod runs in its own network namespace with loopback only, and
 //! Services are reached by name through listeners ferry holds inside every
 //! pod. Other components plug in through [`Runtime::register_owner`] (kinds
@@ -10,11 +11,16 @@
 
 pub mod api;
 mod apply;
+pub mod clock;
+mod cron;
+mod cronjob;
 mod controller;
 mod deploy;
 mod encryption;
 mod error;
 pub mod images;
+mod job;
+mod job_plan;
 pub mod kinds;
 mod local_paths;
 mod net;
@@ -30,6 +36,7 @@ mod services;
 mod store;
 mod sys;
 mod validate;
+mod validate_batch;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};

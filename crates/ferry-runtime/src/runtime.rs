@@ -52,6 +52,8 @@ pub struct RuntimeConfig {
     pub vip_base: Ipv4Addr,
     /// NodePort and LoadBalancer Services listen on this host address.
     pub host_ip: Ipv4Addr,
+    /// "Now" for Job deadlines and TTLs and CronJob schedules.
+    pub clock: crate::clock::Clock,
 }
 
 impl RuntimeConfig {
@@ -70,6 +72,7 @@ impl RuntimeConfig {
             log_max_bytes: 10 * 1024 * 1024,
             vip_base: Ipv4Addr::new(127, 77, 0, 10),
             host_ip: Ipv4Addr::LOCALHOST,
+            clock: crate::clock::Clock::system(),
         }
     }
 }
