@@ -100,10 +100,14 @@ impl Schedule {
             last = Some(next);
             n += 1;
             t = next;
-            if n > MAX_MISSED {
-                // Jump ahead: only the most recent one matters.
-                t = now - Duration::minutes(1);
-                n = MAX_MISSED + 1;
+            if n == MAX_MISSED + 1 {
+                // Too many to count: only the most recent one matters, and
+                // it is found going back from now.
+                let back = match self.zone {
+                    Zone::Local => self.cron.find_previous_occurrence(&now.with_timezone(&Local), true).ok().map(|x| x.with_timezone(&Utc)),
+                    Zone::Named(tz) => self.cron.find_previous_occurrence(&now.with_timezone(&tz), true).ok().map(|x| x.with_timezone(&Utc)),
+                };
+                return (back.or(last), n);
             }
         }
         (last, n)

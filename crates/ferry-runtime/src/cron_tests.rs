@@ -59,8 +59,13 @@ fn docs_schedules_and_macros() {
     );
     assert_eq!(
         utc("0 0 * JAN MON").next_after(at("2026-01-01T00:00:00Z")),
-        Some(at("2026-01-02T00:00:00Z")),
-        "day-of-month * with a day-of-week: both restricted only when both are given"
+        Some(at("2026-01-05T00:00:00Z")),
+        "day-of-month *: only Mondays (in January)"
+    );
+    assert_eq!(
+        utc("0 0 1 * MON").next_after(at("2026-01-27T00:00:00Z")),
+        Some(at("2026-02-01T00:00:00Z")),
+        "both given: either matches, as in Vixie cron (Sunday the 1st)"
     );
 }
 
@@ -106,7 +111,7 @@ fn fires_on_the_minute_boundary_with_a_fake_clock() {
     );
     i.now = at("2026-01-01T00:01:00Z");
     let job = job_name("hello", at("2026-01-01T00:01:00Z"));
-    assert_eq!(job, "hello-29454841", "minutes since the epoch");
+    assert_eq!(job, "hello-29453761", "minutes since the epoch");
     assert_eq!(
         decide(&s, &i),
         Decision::Start {
@@ -166,7 +171,7 @@ fn concurrency_policies_and_suspend() {
     let s = utc("* * * * *");
     let mut i = input("2026-01-01T00:05:00Z");
     i.last_schedule = Some(at("2026-01-01T00:04:00Z"));
-    i.active = vec!["hello-29454844".into()];
+    i.active = vec!["hello-29453764".into()];
     i.jobs = i.active.clone();
     assert!(matches!(decide(&s, &i), Decision::Start { ref replace, .. } if replace.is_empty()));
     i.concurrency = "Forbid";
@@ -178,7 +183,7 @@ fn concurrency_policies_and_suspend() {
     );
     i.concurrency = "Replace";
     assert!(
-        matches!(decide(&s, &i), Decision::Start { ref replace, .. } if replace == &vec!["hello-29454844".to_string()])
+        matches!(decide(&s, &i), Decision::Start { ref replace, .. } if replace == &vec!["hello-29453764".to_string()])
     );
     i.suspend = true;
     assert_eq!(decide(&s, &i), Decision::Wait { next: None });

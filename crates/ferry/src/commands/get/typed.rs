@@ -38,6 +38,8 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "cm" | "configmap" | "configmaps" => "configmaps",
         "secret" | "secrets" => "secrets",
         "ns" | "namespace" | "namespaces" => "namespaces",
+        "job" | "jobs" => "jobs",
+        "cj" | "cronjob" | "cronjobs" => "cronjobs",
         _ => return None,
     })
 }
@@ -47,7 +49,7 @@ pub fn typed_name(word: &str) -> anyhow::Result<(&'static str, String)> {
     let (kind, name) = word.split_once('/').unwrap_or((word, ""));
     let Some(kind) = plural(kind) else {
         return Err(BadInput(format!(
-            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, svc, cm, secrets, ns, all or routes)"
+            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, svc, cm, secrets, ns, jobs, cj, all or routes)"
         ))
         .into());
     };
