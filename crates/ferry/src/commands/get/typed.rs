@@ -69,6 +69,22 @@ pub fn run_typed(words: Vec<String>, global_ns: Option<String>) -> anyhow::Resul
         .namespace
         .or(global_ns)
         .unwrap_or_else(|| "default".into());
+    if !first.contains('/')
+        && let Some(kind) = plural(first)
+        && t.more.len() <= 1
+    {
+        // `get jobs [NAME]`: the kinds without a verb of their own.
+        let args = GetArgs {
+            name: t.more.first().cloned(),
+            namespace,
+            all_namespaces: false,
+            selector: None,
+            watch: t.watch,
+            output: t.output,
+            server: t.server.clone(),
+        };
+        return run(kind, args);
+    }
     let targets: Vec<(&str, String)> = std::iter::once(first)
         .chain(&t.more)
         .map(|w| typed_name(w))
