@@ -36,7 +36,10 @@ impl Clock {
     pub fn manual(start: SystemTime) -> (Self, ManualClock) {
         let t = Arc::new(Mutex::new(start));
         let read = t.clone();
-        (Self(Arc::new(move || *read.lock_or_recover())), ManualClock(t))
+        (
+            Self(Arc::new(move || *read.lock_or_recover())),
+            ManualClock(t),
+        )
     }
 
     /// Now.

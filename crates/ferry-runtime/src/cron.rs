@@ -104,8 +104,16 @@ impl Schedule {
                 // Too many to count: only the most recent one matters, and
                 // it is found going back from now.
                 let back = match self.zone {
-                    Zone::Local => self.cron.find_previous_occurrence(&now.with_timezone(&Local), true).ok().map(|x| x.with_timezone(&Utc)),
-                    Zone::Named(tz) => self.cron.find_previous_occurrence(&now.with_timezone(&tz), true).ok().map(|x| x.with_timezone(&Utc)),
+                    Zone::Local => self
+                        .cron
+                        .find_previous_occurrence(&now.with_timezone(&Local), true)
+                        .ok()
+                        .map(|x| x.with_timezone(&Utc)),
+                    Zone::Named(tz) => self
+                        .cron
+                        .find_previous_occurrence(&now.with_timezone(&tz), true)
+                        .ok()
+                        .map(|x| x.with_timezone(&Utc)),
                 };
                 return (back.or(last), n);
             }

@@ -153,7 +153,10 @@ fn starting_deadline_seconds() {
     let mut i = input("2026-01-01T10:03:00Z");
     i.last_schedule = Some(at("2026-01-01T09:00:00Z"));
     i.starting_deadline_seconds = Some(200);
-    assert!(matches!(decide(&s, &i), Decision::Start { .. }), "180 s late");
+    assert!(
+        matches!(decide(&s, &i), Decision::Start { .. }),
+        "180 s late"
+    );
     i.now = at("2026-01-01T10:04:00Z");
     assert_eq!(
         decide(&s, &i),
@@ -163,7 +166,10 @@ fn starting_deadline_seconds() {
         "240 s late: outside the window, not even counted as missed"
     );
     i.now = at("2026-01-01T10:03:19Z");
-    assert!(matches!(decide(&s, &i), Decision::Start { .. }), "199 s late");
+    assert!(
+        matches!(decide(&s, &i), Decision::Start { .. }),
+        "199 s late"
+    );
 }
 
 #[test]

@@ -59,15 +59,29 @@ fn cronjob(inner: &Inner, o: &StoredObject, cj: &CronJob, jobs: &[(Key, Job)], c
         .filter(|(_, j)| owned_by(&j.metadata.owner_references, &uid))
         .collect();
     let status_of = |j: &Job| serde_json::to_value(&j.status).unwrap_or(Value::Null);
-    let active: Vec<&(Key, Job)> = mine.iter().copied().filter(|(_, j)| finished(&status_of(j)).is_none()).collect();
+    let active: Vec<&(Key, Job)> = mine
+        .iter()
+        .copied()
+        .filter(|(_, j)| finished(&status_of(j)).is_none())
+        .collect();
     let now = inner.cfg.clock.utc();
-    let mut status = o.value.get("status").cloned().filter(Value::is_object).unwrap_or(json!({}));
+    let mut status = o
+        .value
+        .get("status")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or(json!({}));
     let input = Input {
         name: &o.name,
         suspend: spec.suspend.unwrap_or(false),
         concurrency: spec.concurrency_policy.as_deref().unwrap_or("Allow"),
         starting_deadline_seconds: spec.starting_deadline_seconds,
-        created: cj.metadata.creation_timestamp.as_ref().map(|t| t.0).unwrap_or(now),
+        created: cj
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0)
+            .unwrap_or(now),
         last_schedule: status["lastScheduleTime"].as_str().and_then(parse),
         active: active.iter().map(|(k, _)| k.name.clone()).collect(),
         jobs: mine.iter().map(|(k, _)| k.name.clone()).collect(),
@@ -77,19 +91,44 @@ fn cronjob(inner: &Inner, o: &StoredObject, cj: &CronJob, jobs: &[(Key, Job)], c
     match decide(&schedule, &input) {
         Decision::Wait { .. } => {}
         Decision::Skip { scheduled } => {
-            let msg = format!("Not starting job because prior execution is running and concurrency policy is Forbid (schedule {})", rfc3339(scheduled));
-            if !inner.events.lock().is_ok_and(|e| e.iter().any(|x| x.message == msg)) {
+            let msg = format!(
+                "Not starting job because prior execution is running and concurrency policy is Forbid (schedule {})",
+                rfc3339(scheduled)
+            );
+            if !inner
+                .events
+                .lock()
+                .is_ok_and(|e| e.iter().any(|x| x.message == msg))
+            {
                 inner.event("CronJob", &ns, &o.name, false, "JobAlreadyActive", msg);
             }
         }
-        Decision::Start { scheduled, job, replace } => {
+        Decision::Start {
+            scheduled,
+            job,
+            replace,
+        } => {
             for name in &replace {
-                inner.event("CronJob", &ns, &o.name, false, "SuccessfulDelete", format!("Deleted job {name}"));
+                inner.event(
+                    "CronJob",
+                    &ns,
+                    &o.name,
+                    false,
+                    "SuccessfulDelete",
+                    format!("Deleted job {name}"),
+                );
                 ch.deletes.push(Key::new(Kind::Job.group_kind(), &ns, name));
                 active_names.retain(|n| n != name);
             }
             ch.puts.push(new_job(o, &uid, &job, scheduled));
-            inner.event("CronJob", &ns, &o.name, false, "SuccessfulCreate", format!("Created job {job}"));
+            inner.event(
+                "CronJob",
+                &ns,
+                &o.name,
+                false,
+                "SuccessfulCreate",
+                format!("Created job {job}"),
+            );
             active_names.push(job);
             status["lastScheduleTime"] = json!(rfc3339(scheduled));
         }
@@ -125,16 +164,31 @@ fn history(
     let mut done = Vec::new();
     for (k, j) in mine {
         let st = status_of(j);
-        let Some((ty, at)) = finished(&st) else { continue };
-        let started = st["startTime"].as_str().and_then(parse).or_else(|| j.metadata.creation_timestamp.as_ref().map(|t| t.0));
+        let Some((ty, at)) = finished(&st) else {
+            continue;
+        };
+        let started = st["startTime"]
+            .as_str()
+            .and_then(parse)
+            .or_else(|| j.metadata.creation_timestamp.as_ref().map(|t| t.0));
         let succeeded = ty == "Complete";
         if succeeded
-            && let Some(t) = st["completionTime"].as_str().or(Some(at.as_str())).and_then(parse)
-            && status["lastSuccessfulTime"].as_str().and_then(parse).is_none_or(|l: DateTime<Utc>| t > l)
+            && let Some(t) = st["completionTime"]
+                .as_str()
+                .or(Some(at.as_str()))
+                .and_then(parse)
+            && status["lastSuccessfulTime"]
+                .as_str()
+                .and_then(parse)
+                .is_none_or(|l: DateTime<Utc>| t > l)
         {
             status["lastSuccessfulTime"] = json!(rfc3339(t));
         }
-        done.push(Finished { name: k.name.clone(), succeeded, started: started.unwrap_or_default() });
+        done.push(Finished {
+            name: k.name.clone(),
+            succeeded,
+            started: started.unwrap_or_default(),
+        });
     }
     let ns = o.namespace.clone().unwrap_or_default();
     let gone = trim_history(
@@ -143,16 +197,32 @@ fn history(
         spec.failed_jobs_history_limit.unwrap_or(1),
     );
     for name in gone {
-        inner.event("CronJob", &ns, &o.name, false, "SawCompletedJob", format!("Deleted job {name} past the history limit"));
-        ch.deletes.push(Key::new(Kind::Job.group_kind(), &ns, &name));
+        inner.event(
+            "CronJob",
+            &ns,
+            &o.name,
+            false,
+            "SawCompletedJob",
+            format!("Deleted job {name} past the history limit"),
+        );
+        ch.deletes
+            .push(Key::new(Kind::Job.group_kind(), &ns, &name));
     }
 }
 
 /// The Job for `scheduled` from the CronJob's `jobTemplate`.
 fn new_job(o: &StoredObject, uid: &str, name: &str, scheduled: DateTime<Utc>) -> StoredObject {
     let ns = o.namespace.clone().unwrap_or_default();
-    let tpl = o.value.pointer("/spec/jobTemplate").cloned().unwrap_or(json!({}));
-    let mut meta = tpl.get("metadata").cloned().filter(Value::is_object).unwrap_or(json!({}));
+    let tpl = o
+        .value
+        .pointer("/spec/jobTemplate")
+        .cloned()
+        .unwrap_or(json!({}));
+    let mut meta = tpl
+        .get("metadata")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or(json!({}));
     meta["name"] = json!(name);
     meta["namespace"] = json!(ns);
     meta["uid"] = json!(uuid::Uuid::new_v4().to_string());

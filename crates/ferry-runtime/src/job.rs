@@ -30,7 +30,12 @@ pub fn finished_phase(restart_policy: Option<&str>, st: &PodStatus) -> Option<&'
         .container_statuses
         .iter()
         .flatten()
-        .map(|c| c.state.as_ref().and_then(|s| s.terminated.as_ref()).map(|t| t.exit_code))
+        .map(|c| {
+            c.state
+                .as_ref()
+                .and_then(|s| s.terminated.as_ref())
+                .map(|t| t.exit_code)
+        })
         .collect::<Option<_>>()?;
     if codes.is_empty() {
         return None;
@@ -53,7 +58,12 @@ pub fn reconcile(inner: &Inner, ch: &mut Changes) {
     let jobs = inner.list(Kind::Job);
     let uids: Vec<String> = jobs
         .iter()
-        .filter_map(|o| o.value.pointer("/metadata/uid")?.as_str().map(str::to_string))
+        .filter_map(|o| {
+            o.value
+                .pointer("/metadata/uid")?
+                .as_str()
+                .map(str::to_string)
+        })
         .collect();
     for o in &jobs {
         if let Ok(j) = serde_json::from_value::<Job>(o.value.clone()) {
@@ -61,9 +71,12 @@ pub fn reconcile(inner: &Inner, ch: &mut Changes) {
         }
     }
     for (o, p) in &pods {
-        let orphan = p.metadata.owner_references.iter().flatten().any(|r| {
-            r.kind == "Job" && r.api_version == "batch/v1" && !uids.contains(&r.uid)
-        });
+        let orphan = p
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|r| r.kind == "Job" && r.api_version == "batch/v1" && !uids.contains(&r.uid));
         if orphan && p.metadata.deletion_timestamp.is_none() {
             ch.puts.push(mark_deleted(o));
         }
@@ -91,8 +104,14 @@ fn view(inner: &Inner, p: &Pod) -> PodView {
         deleting: p.metadata.deletion_timestamp.is_some(),
         ready: ready(inner, p),
         restarts: all.map(|c| c.restart_count).sum(),
-        exit_codes: terminated.iter().map(|(n, t)| (n.clone(), t.exit_code)).collect(),
-        finished: terminated.iter().filter_map(|(_, t)| t.finished_at.as_ref().map(|f| f.0)).max(),
+        exit_codes: terminated
+            .iter()
+            .map(|(n, t)| (n.clone(), t.exit_code))
+            .collect(),
+        finished: terminated
+            .iter()
+            .filter_map(|(_, t)| t.finished_at.as_ref().map(|f| f.0))
+            .max(),
         created: p
             .metadata
             .creation_timestamp
@@ -102,13 +121,26 @@ fn view(inner: &Inner, p: &Pod) -> PodView {
     }
 }
 
-fn job(inner: &Inner, o: &StoredObject, j: &Job, pods: &[(Arc<StoredObject>, Pod)], ch: &mut Changes) {
+fn job(
+    inner: &Inner,
+    o: &StoredObject,
+    j: &Job,
+    pods: &[(Arc<StoredObject>, Pod)],
+    ch: &mut Changes,
+) {
     let ns = o.namespace.clone().unwrap_or_default();
     let uid = j.metadata.uid.clone().unwrap_or_default();
     let spec = j.spec.clone().unwrap_or_default();
     let clock_now = inner.cfg.clock.utc();
     if ttl_expired(&o.value, spec.ttl_seconds_after_finished, clock_now) {
-        inner.event("Job", &ns, &o.name, false, "Deleted", "ttlSecondsAfterFinished passed");
+        inner.event(
+            "Job",
+            &ns,
+            &o.name,
+            false,
+            "Deleted",
+            "ttlSecondsAfterFinished passed",
+        );
         ch.deletes.push(Key::of(o));
         return;
     }
@@ -116,7 +148,11 @@ fn job(inner: &Inner, o: &StoredObject, j: &Job, pods: &[(Arc<StoredObject>, Pod
         .iter()
         .filter(|(_, p)| owned_by(&p.metadata.owner_references, &uid))
         .collect();
-    let policy = spec.template.spec.as_ref().and_then(|s| s.restart_policy.clone());
+    let policy = spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.clone());
     let rules = spec.pod_failure_policy.map(|p| p.rules).unwrap_or_default();
     let status = o.value.get("status").cloned().unwrap_or(Value::Null);
     let input = JobInput {
@@ -139,14 +175,32 @@ fn job(inner: &Inner, o: &StoredObject, j: &Job, pods: &[(Arc<StoredObject>, Pod
     }
     for name in &plan.delete {
         if let Some((po, _)) = mine.iter().find(|(po, _)| &po.name == name) {
-            inner.event("Job", &ns, &o.name, false, "SuccessfulDelete", format!("Deleted pod: {name}"));
+            inner.event(
+                "Job",
+                &ns,
+                &o.name,
+                false,
+                "SuccessfulDelete",
+                format!("Deleted pod: {name}"),
+            );
             ch.puts.push(mark_deleted(po));
         }
     }
-    let template = o.value.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let template = o
+        .value
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or(json!({}));
     for _ in 0..plan.create {
         let pod = new_pod(&ns, &o.name, &uid, &template);
-        inner.event("Job", &ns, &o.name, false, "SuccessfulCreate", format!("Created pod: {}", pod.name));
+        inner.event(
+            "Job",
+            &ns,
+            &o.name,
+            false,
+            "SuccessfulCreate",
+            format!("Created pod: {}", pod.name),
+        );
         ch.puts.push(pod);
     }
     if o.value.get("status") != Some(&plan.status) {

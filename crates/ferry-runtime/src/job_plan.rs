@@ -91,7 +91,11 @@ fn cond(ty: &str, reason: &str, message: &str, now: &str) -> Value {
 }
 
 /// The first podFailurePolicy rule a failed pod matches: `(action, text)`.
-fn matching_rule(rules: &[PodFailurePolicyRule], p: &PodView, ns: &str) -> Option<(String, String)> {
+fn matching_rule(
+    rules: &[PodFailurePolicyRule],
+    p: &PodView,
+    ns: &str,
+) -> Option<(String, String)> {
     rules.iter().enumerate().find_map(|(i, r)| {
         let req: &PodFailurePolicyOnExitCodesRequirement = r.on_exit_codes.as_ref()?;
         p.exit_codes.iter().find_map(|(c, code)| {
@@ -132,7 +136,11 @@ pub fn plan(j: &JobInput<'_>) -> Plan {
         json!({})
     };
     let live: Vec<&PodView> = j.pods.iter().filter(|p| !p.deleting).collect();
-    let active: Vec<&PodView> = live.iter().copied().filter(|p| p.phase == Phase::Active).collect();
+    let active: Vec<&PodView> = live
+        .iter()
+        .copied()
+        .filter(|p| p.phase == Phase::Active)
+        .collect();
     let mut out = Plan::default();
     if finished(&status).is_some() {
         // Done: whatever still runs goes; counts stay as recorded.
@@ -142,7 +150,11 @@ pub fn plan(j: &JobInput<'_>) -> Plan {
         out.status = status;
         return out;
     }
-    let succeeded = j.pods.iter().filter(|p| p.phase == Phase::Succeeded).count() as i32;
+    let succeeded = j
+        .pods
+        .iter()
+        .filter(|p| p.phase == Phase::Succeeded)
+        .count() as i32;
     let mut failed = 0;
     let mut fail_job = None;
     let mut last_failure: Option<DateTime<Utc>> = None;
@@ -204,9 +216,26 @@ pub fn plan(j: &JobInput<'_>) -> Plan {
         out.delete = active.iter().map(|p| p.name.clone()).collect();
         status["active"] = json!(0);
         status["completionTime"] = json!(now);
-        push_condition(&mut status, cond("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods", &now));
-        push_condition(&mut status, cond("Complete", "CompletionsReached", "Reached expected number of succeeded pods", &now));
-        out.events.push(("Completed", "Job completed".into(), false));
+        push_condition(
+            &mut status,
+            cond(
+                "SuccessCriteriaMet",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+                &now,
+            ),
+        );
+        push_condition(
+            &mut status,
+            cond(
+                "Complete",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
+                &now,
+            ),
+        );
+        out.events
+            .push(("Completed", "Job completed".into(), false));
         out.status = status;
         return out;
     }
@@ -226,15 +255,17 @@ pub fn plan(j: &JobInput<'_>) -> Plan {
         let excess = active.len() - want;
         out.delete = newest[..excess].iter().map(|p| p.name.clone()).collect();
     } else if active.len() < want {
-        let waiting = last_failure
-            .is_some_and(|t| t + retry_delay(j.backoff, failed) > j.now);
+        let waiting = last_failure.is_some_and(|t| t + retry_delay(j.backoff, failed) > j.now);
         if !waiting {
             out.create = want - active.len();
         }
     }
     status["active"] = json!(active.len() + out.create - out.delete.len());
     if j.suspend {
-        push_condition(&mut status, cond("Suspended", "JobSuspended", "Job suspended", &now));
+        push_condition(
+            &mut status,
+            cond("Suspended", "JobSuspended", "Job suspended", &now),
+        );
     } else if let Some(a) = status.get_mut("conditions").and_then(Value::as_array_mut) {
         a.retain(|c| c["type"] != "Suspended");
     }

@@ -12,9 +12,9 @@
 pub mod api;
 mod apply;
 pub mod clock;
+mod controller;
 mod cron;
 mod cronjob;
-mod controller;
 mod deploy;
 mod encryption;
 mod error;

@@ -93,7 +93,10 @@ impl Runtime {
                 && let Some(o) = old
                 && let Some(message) = crate::validate_batch::template_changed(&o.value, &p.value)
             {
-                let (file, doc) = p.source.rsplit_once(" document ").unwrap_or((&p.source, ""));
+                let (file, doc) = p
+                    .source
+                    .rsplit_once(" document ")
+                    .unwrap_or((&p.source, ""));
                 let mut problem = Problem::file(file, message);
                 problem.document = doc.parse().ok();
                 problem.object = Some(format!("Job/{}", p.key.name));

@@ -30,9 +30,16 @@ pub fn job_spec(doc: &Document, base: &str, spec: Option<&JobSpec>, out: &mut Fo
         }
     }
     if spec.active_deadline_seconds.is_some_and(|n| n <= 0) {
-        out.push(doc.problem(&format!("{base}.activeDeadlineSeconds"), "must be greater than 0"));
+        out.push(doc.problem(
+            &format!("{base}.activeDeadlineSeconds"),
+            "must be greater than 0",
+        ));
     }
-    if spec.completion_mode.as_deref().is_some_and(|m| m != "NonIndexed") {
+    if spec
+        .completion_mode
+        .as_deref()
+        .is_some_and(|m| m != "NonIndexed")
+    {
         out.push(doc.problem(
             &format!("{base}.completionMode"),
             "ferry runs NonIndexed Jobs only: drop completionMode or set it to NonIndexed",
@@ -65,10 +72,16 @@ pub fn job_spec(doc: &Document, base: &str, spec: Option<&JobSpec>, out: &mut Fo
     }
     for (i, r) in pfp.rules.iter().enumerate() {
         let at = format!("{base}.podFailurePolicy.rules[{i}]");
-        if !matches!(r.action.as_str(), "FailJob" | "Ignore" | "Count" | "FailIndex") {
+        if !matches!(
+            r.action.as_str(),
+            "FailJob" | "Ignore" | "Count" | "FailIndex"
+        ) {
             out.push(doc.problem(
                 &format!("{at}.action"),
-                format!("`{}` is not one of FailJob, Ignore, Count, FailIndex", r.action),
+                format!(
+                    "`{}` is not one of FailJob, Ignore, Count, FailIndex",
+                    r.action
+                ),
             ));
         }
         match &r.on_exit_codes {
@@ -88,19 +101,30 @@ pub fn job_spec(doc: &Document, base: &str, spec: Option<&JobSpec>, out: &mut Fo
 /// A CronJob: its schedule, time zone, policy and Job template.
 pub fn cronjob(doc: &Document, cj: &CronJob, out: &mut Found) {
     let Some(spec) = &cj.spec else {
-        out.push(doc.problem("spec", "a CronJob needs a spec with a schedule and a jobTemplate"));
+        out.push(doc.problem(
+            "spec",
+            "a CronJob needs a spec with a schedule and a jobTemplate",
+        ));
         return;
     };
-    if let Err((field, message)) = crate::cron::Schedule::parse(&spec.schedule, spec.time_zone.as_deref()) {
+    if let Err((field, message)) =
+        crate::cron::Schedule::parse(&spec.schedule, spec.time_zone.as_deref())
+    {
         out.push(doc.problem(&format!("spec.{field}"), message));
     }
     if let Some(p) = spec.concurrency_policy.as_deref()
         && !matches!(p, "Allow" | "Forbid" | "Replace")
     {
-        out.push(doc.problem("spec.concurrencyPolicy", format!("`{p}` is not one of Allow, Forbid, Replace")));
+        out.push(doc.problem(
+            "spec.concurrencyPolicy",
+            format!("`{p}` is not one of Allow, Forbid, Replace"),
+        ));
     }
     for (field, v) in [
-        ("successfulJobsHistoryLimit", spec.successful_jobs_history_limit),
+        (
+            "successfulJobsHistoryLimit",
+            spec.successful_jobs_history_limit,
+        ),
         ("failedJobsHistoryLimit", spec.failed_jobs_history_limit),
     ] {
         if v.is_some_and(|n| n < 0) {
@@ -110,7 +134,12 @@ pub fn cronjob(doc: &Document, cj: &CronJob, out: &mut Found) {
     if spec.starting_deadline_seconds.is_some_and(|n| n < 0) {
         out.push(doc.problem("spec.startingDeadlineSeconds", "must not be negative"));
     }
-    job_spec(doc, "spec.jobTemplate.spec", spec.job_template.spec.as_ref(), out);
+    job_spec(
+        doc,
+        "spec.jobTemplate.spec",
+        spec.job_template.spec.as_ref(),
+        out,
+    );
 }
 
 /// A Job's pod template may not change (Kubernetes: "field is

@@ -277,7 +277,9 @@ fn logs_of_a_job_read_its_pod() {
     ok(cli(&api, &["apply", "-f", &m]));
     let row = poll("the Job complete", Duration::from_secs(60), || {
         let out = ok(cli(&api, &["get", "jobs"]));
-        out.lines().find(|l| l.starts_with("migrate ") && l.contains("Complete")).map(str::to_string)
+        out.lines()
+            .find(|l| l.starts_with("migrate ") && l.contains("Complete"))
+            .map(str::to_string)
     });
     assert_eq!(row.split_whitespace().nth(2), Some("1/1"), "{row}");
     for target in ["job/migrate", "jobs.batch/migrate"] {
