@@ -10,6 +10,7 @@ use ferry_core::objects::{GroupKind, KindOwner, StoredObject};
 use ferry_core::yaml::{Document, parse_documents};
 use ferry_core::{Problem, Problems};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, PodSpec, Secret, Service};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -132,7 +133,13 @@ pub fn plan_in(
 fn pod_security(doc: &Document, p: &Planned, level: Level, problems: &mut Problems) {
     let (pointer, base) = match p.kind {
         Some(Kind::Pod) => ("/spec", "spec"),
-        Some(Kind::Deployment | Kind::ReplicaSet) => ("/spec/template/spec", "spec.template.spec"),
+        Some(Kind::Deployment | Kind::ReplicaSet | Kind::Job) => {
+            ("/spec/template/spec", "spec.template.spec")
+        }
+        Some(Kind::CronJob) => (
+            "/spec/jobTemplate/spec/template/spec",
+            "spec.jobTemplate.spec.template.spec",
+        ),
         _ => return,
     };
     let Some(Ok(spec)) = p
@@ -276,6 +283,11 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
                 validate::pod_spec(doc, "spec.template.spec", &spec, found);
             }
         }
+        Kind::Job => {
+            let job = decode!(Job);
+            crate::validate_batch::job_spec(doc, "spec", job.spec.as_ref(), found);
+        }
+        Kind::CronJob => crate::validate_batch::cronjob(doc, &decode!(CronJob), found),
         Kind::Pod => {
             let pod = decode!(Pod);
             match &pod.spec {

@@ -1,6 +1,6 @@
 //! The reconcile loop: level-triggered, woken by any change and every
 //! half second. Assigns Service addresses and node ports, runs the
-//! Deployment/ReplicaSet controllers, starts and stops pod workers, removes
+//! Deployment/ReplicaSet, CronJob and Job controllers, starts and stops pod workers, removes
 //! pods whose termination finished, and keeps Service listeners current.
 
 use std::collections::{BTreeSet, HashMap};
@@ -40,7 +40,9 @@ pub async fn run(inner: Arc<Inner>) {
             tracing::error!(error = %e, "cannot assign service addresses");
         }
         crate::accounts::reconcile(&inner);
-        let ch = deploy::reconcile(&inner);
+        let mut ch = deploy::reconcile(&inner);
+        crate::cronjob::reconcile(&inner, &mut ch);
+        crate::job::reconcile(&inner, &mut ch);
         if (!ch.puts.is_empty() || !ch.deletes.is_empty())
             && let Err(e) = inner.commit(ch.puts, ch.deletes)
         {

@@ -26,6 +26,8 @@ pub enum Kind {
     Service,
     Deployment,
     ReplicaSet,
+    CronJob,
+    Job,
     Pod,
 }
 
@@ -61,7 +63,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 12] = [
+pub const RESOURCES: [Resource; 14] = [
     res(
         Kind::Namespace,
         "Namespace",
@@ -129,6 +131,8 @@ pub const RESOURCES: [Resource; 12] = [
         &["rs"],
         true,
     ),
+    res(Kind::CronJob, "CronJob", "batch", "cronjobs", &["cj"], true),
+    res(Kind::Job, "Job", "batch", "jobs", &[], true),
     res(Kind::Pod, "Pod", "", "pods", &["po"], true),
 ];
 
@@ -188,7 +192,7 @@ impl Kind {
         GroupKind::new(self.group(), self.name())
     }
 
-    /// The API group (`apps`, `rbac.authorization.k8s.io` or the core group).
+    /// The API group (`apps`, `batch`, `rbac.authorization.k8s.io` or the core group).
     pub fn group(self) -> &'static str {
         self.resource().group
     }

@@ -1,8 +1,9 @@
 //! ferry's embedded runtime: Kubernetes manifests (Namespace, ServiceAccount,
-//! ConfigMap, Secret, the RBAC kinds, Service, Deployment, ReplicaSet, Pod —
-//! [`kinds::RESOURCES`]) run on one machine with an
-//! OCI runtime (runc). Desired objects live in a SQLite store; a
-//! level-triggered loop reconciles Deployments into ReplicaSets and Pods;
+//! ConfigMap, Secret, the RBAC kinds, Service, Deployment, ReplicaSet, Job,
+//! CronJob, Pod — [`kinds::RESOURCES`]) run on one machine with an OCI
+//! runtime (runc). Desired objects live in a SQLite store; a
+//! level-triggered loop reconciles Deployments into ReplicaSets and Pods,
+//! CronJobs into Jobs and Jobs into Pods run to completion;
 //! each pod runs in its own network namespace with loopback only, and
 //! Services are reached by name through listeners ferry holds inside every
 //! pod. Other components plug in through [`Runtime::register_owner`] (kinds
@@ -13,11 +14,16 @@ mod accounts;
 pub mod api;
 mod api_service;
 mod apply;
+pub mod clock;
 mod controller;
+mod cron;
+mod cronjob;
 mod deploy;
 mod encryption;
 mod error;
 pub mod images;
+mod job;
+mod job_plan;
 pub mod kinds;
 mod local_paths;
 mod net;
@@ -35,6 +41,7 @@ mod services;
 mod store;
 mod sys;
 mod validate;
+mod validate_batch;
 mod validate_rbac;
 
 use std::collections::{HashMap, VecDeque};

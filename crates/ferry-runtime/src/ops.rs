@@ -91,8 +91,23 @@ impl Runtime {
         let stamp = now();
         let mut puts = Vec::new();
         let mut outcomes = Vec::new();
+        let mut problems = Problems::default();
         for p in &planned {
             let old = current.iter().find(|o| Key::of(o) == p.key);
+            if p.kind == Some(Kind::Job)
+                && let Some(o) = old
+                && let Some(message) = crate::validate_batch::template_changed(&o.value, &p.value)
+            {
+                let (file, doc) = p
+                    .source
+                    .rsplit_once(" document ")
+                    .unwrap_or((&p.source, ""));
+                let mut problem = Problem::file(file, message);
+                problem.document = doc.parse().ok();
+                problem.object = Some(format!("Job/{}", p.key.name));
+                problem.path = Some("spec.template".into());
+                problems.push(problem);
+            }
             let (obj, action) = apply::merge(p, old.map(|o| &**o), 0, &stamp);
             outcomes.push(Outcome {
                 object: p.key.to_string(),
@@ -104,7 +119,6 @@ impl Runtime {
             }
         }
         // Owners validate their whole proposed set.
-        let mut problems = Problems::default();
         for owner in &owners {
             let kinds: std::collections::BTreeSet<_> = owner.kinds().into_iter().collect();
             let mut proposed: Vec<Arc<StoredObject>> = current
@@ -171,7 +185,10 @@ impl Runtime {
                 .iter()
                 .flatten()
                 .all(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()));
-            if st.phase.as_deref() != Some("Failed") && st.phase.as_deref() != Some("Succeeded") {
+            let policy = v.pointer("/spec/restartPolicy").and_then(Value::as_str);
+            if let Some(done) = crate::job::finished_phase(policy, &st) {
+                st.phase = Some(done.into());
+            } else {
                 st.phase = Some(
                     if running && st.container_statuses.is_some() {
                         "Running"

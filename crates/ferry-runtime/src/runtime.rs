@@ -58,6 +58,8 @@ pub struct RuntimeConfig {
     /// The region's API, reached from pods as the `kubernetes` Service of
     /// `default` (`None`: no such Service).
     pub api: Option<ApiService>,
+    /// "Now" for Job deadlines and TTLs and CronJob schedules.
+    pub clock: crate::clock::Clock,
 }
 
 /// The region's API as pods see it: the `kubernetes` Service forwards to
@@ -87,6 +89,7 @@ impl RuntimeConfig {
             host_ip: Ipv4Addr::LOCALHOST,
             auth: None,
             api: None,
+            clock: crate::clock::Clock::system(),
         }
     }
 }

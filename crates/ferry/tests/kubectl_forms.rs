@@ -1,8 +1,8 @@
 //! kubectl's command forms through the real binary against a real `ferry
 //! up`, as tutorials type them: `apply -f FILE -n NS` and `-n NS apply`,
 //! `get TYPE/NAME`, `get -l SELECTOR`, `get -w`, `scale --replicas`,
-//! `logs deploy/NAME`, `port-forward`. The last two run real pods (runc,
-//! root) with busybox images built by ferry itself.
+//! `logs deploy/NAME`, `logs job/NAME`, `port-forward`. The last three
+//! run real pods (runc, root) with busybox images built by ferry itself.
 
 mod common;
 
@@ -254,6 +254,37 @@ fn logs_of_a_deployment_picks_one_of_its_pods() {
     }
     let none = cli(&api, &["logs", "cm/hello"]);
     assert_eq!(none.status.code(), Some(2), "{}", text(&none));
+}
+
+/// Runs a real pod (runc, root): `logs job/NAME` reads the Job's pod, also
+/// after it finished; `get jobs` shows it Complete.
+#[test]
+fn logs_of_a_job_read_its_pod() {
+    let dir = temp_dir();
+    let topo = dir.path().join("topology.yaml");
+    std::fs::write(&topo, topology_yaml(&["local"], dir.path())).unwrap();
+    let store = ferry_image::Store::open(dir.path().join("local/runtime/images/store")).unwrap();
+    ferry_image::build::busybox::busybox_image()
+        .unwrap()
+        .build(&store, Some("hello:v1"))
+        .unwrap();
+    let m = write(
+        dir.path(),
+        "job.yaml",
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate}\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        image: hello:v1\n        imagePullPolicy: Never\n        command: [sh, -c, 'echo migrated 3 tables']\n",
+    );
+    let (_up, api) = up(&topo, dir.path());
+    ok(cli(&api, &["apply", "-f", &m]));
+    let row = poll("the Job complete", Duration::from_secs(60), || {
+        let out = ok(cli(&api, &["get", "jobs"]));
+        out.lines()
+            .find(|l| l.starts_with("migrate ") && l.contains("Complete"))
+            .map(str::to_string)
+    });
+    assert_eq!(row.split_whitespace().nth(2), Some("1/1"), "{row}");
+    for target in ["job/migrate", "jobs.batch/migrate"] {
+        assert_eq!(ok(cli(&api, &["logs", target])), "migrated 3 tables\n");
+    }
 }
 
 /// The local port a `port-forward` printed it listens on.

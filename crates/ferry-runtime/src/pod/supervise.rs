@@ -229,7 +229,6 @@ impl App {
             };
             run_token.cancel();
             let _ = self.inner.runc.delete(&self.ctr.id).await;
-            let _ = std::fs::rename(&self.ctr.log, self.ctr.previous_log());
             set_status(&self.rt, false, &cname, |s| {
                 s.last_state = Some(terminated(code, started_at.clone()));
                 s.state = Some(terminated(code, started_at.clone()));
@@ -246,6 +245,9 @@ impl App {
                 container::cleanup(&self.inner, &self.ctr).await;
                 return;
             }
+            // Its log becomes the previous one; a container that is not
+            // restarted keeps it as its log (a Job's pod's output).
+            let _ = std::fs::rename(&self.ctr.log, self.ctr.previous_log());
             crashes = if started.elapsed() > Duration::from_secs(600) {
                 1
             } else {

@@ -57,6 +57,11 @@ impl Drop for Env {
 /// httpd on 8080 answering the version) and `tools:1` (busybox, sleeping),
 /// built with the image toolkit.
 pub async fn env() -> Env {
+    env_with(|_| {}).await
+}
+
+/// [`env`] with the configuration changed by `f` first (e.g. a clock).
+pub async fn env_with(f: impl FnOnce(&mut RuntimeConfig)) -> Env {
     let dir = tempfile::Builder::new()
         .prefix("ferry-rt-")
         .tempdir()
@@ -65,6 +70,7 @@ pub async fn env() -> Env {
     cfg.backoff_base = Duration::from_millis(500);
     cfg.backoff_max = Duration::from_secs(4);
     build_images(&cfg.data_dir.join("images"));
+    f(&mut cfg);
     let rt = Runtime::start(cfg).await.unwrap();
     Env { rt, dir }
 }

@@ -1,4 +1,6 @@
 //! `ferry logs POD|TYPE/NAME [-c CONTAINER] [-f] [--previous] [--tail N]`.
+//! For `job/NAME` it reads the Job's pod (selected by the Job's
+//! `batch.kubernetes.io/controller-uid` label, as kubectl does).
 //! For `deploy/NAME`, `rs/NAME` or `svc/NAME` it picks a pod the way kubectl
 //! does: the pods the object's selector matches, running and ready ones
 //! first, then the most restarted, then the oldest; and says "Found N pods,
@@ -17,7 +19,7 @@ use crate::commands::get::plural;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The pod (NAME or pod/NAME), or deploy/NAME, rs/NAME, svc/NAME to use one of their pods
+    /// The pod (NAME or pod/NAME), or deploy/NAME, rs/NAME, svc/NAME, job/NAME to use one of their pods
     pub pod: String,
     /// The container (default: the pod's first)
     #[arg(short, long)]
@@ -73,10 +75,10 @@ pub fn pod_for(client: &Client, ns: &str, target: &str) -> anyhow::Result<String
         return Ok(target.to_string());
     };
     let kind = plural(kind)
-        .filter(|k| matches!(*k, "pods" | "deployments" | "replicasets" | "services"))
+        .filter(|k| matches!(*k, "pods" | "deployments" | "replicasets" | "services" | "jobs"))
         .ok_or_else(|| {
             BadInput(format!(
-                "cannot get logs of `{kind}`: give a pod, deploy/NAME, rs/NAME or svc/NAME"
+                "cannot get logs of `{kind}`: give a pod, deploy/NAME, rs/NAME, svc/NAME or job/NAME"
             ))
         })?;
     if kind == "pods" {
@@ -105,6 +107,11 @@ pub fn pod_for(client: &Client, ns: &str, target: &str) -> anyhow::Result<String
 /// An object's pod selector in the `-l` form: a Service's `spec.selector`
 /// map, or a workload's `spec.selector` matchLabels and matchExpressions.
 pub fn selector_of(obj: &Value) -> Option<String> {
+    if obj["kind"] == "Job" && obj.pointer("/spec/selector").is_none() {
+        // Kubernetes' generated selector: the Job's own uid.
+        let uid = obj.pointer("/metadata/uid")?.as_str()?;
+        return Some(format!("batch.kubernetes.io/controller-uid={uid}"));
+    }
     let sel = obj.pointer("/spec/selector")?;
     let labels = sel.get("matchLabels").unwrap_or(sel);
     let mut clauses: Vec<String> = labels

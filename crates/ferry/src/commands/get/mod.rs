@@ -15,6 +15,7 @@ use crate::client::{Client, ServerArg, query_escape};
 use crate::commands::BadInput;
 use crate::output::{self, Format};
 
+mod batch;
 mod typed;
 mod watch;
 
@@ -240,7 +241,10 @@ pub(crate) fn table(
             name
         }
     };
-    let (mut headers, mut rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
+    if let Some(t) = batch::table(kind, items, &prefix) {
+        return finish(t, items, with_ns);
+    }
+    let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
         "pods" | "pod" | "po" => (
             if wide {
                 vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
@@ -437,6 +441,15 @@ pub(crate) fn table(
                 .collect(),
         ),
     };
+    finish((headers, rows), items, with_ns)
+}
+
+/// The NAMESPACE column when listing across namespaces.
+fn finish(
+    (mut headers, mut rows): (Vec<&str>, Vec<Vec<String>>),
+    items: &[Value],
+    with_ns: bool,
+) -> (Vec<String>, Vec<Vec<String>>) {
     if with_ns {
         headers.insert(0, "NAMESPACE");
         for (row, item) in rows.iter_mut().zip(items) {
@@ -452,6 +465,8 @@ fn short(kind: &str) -> &'static str {
         "services" => "service",
         "deployments" => "deployment.apps",
         "replicasets" => "replicaset.apps",
+        "jobs" => "job.batch",
+        "cronjobs" => "cronjob.batch",
         _ => "object",
     }
 }

@@ -38,6 +38,8 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "cm" | "configmap" | "configmaps" => "configmaps",
         "secret" | "secrets" => "secrets",
         "ns" | "namespace" | "namespaces" => "namespaces",
+        "job" | "jobs" => "jobs",
+        "cj" | "cronjob" | "cronjobs" => "cronjobs",
         _ => return None,
     })
 }
@@ -47,7 +49,7 @@ pub fn typed_name(word: &str) -> anyhow::Result<(&'static str, String)> {
     let (kind, name) = word.split_once('/').unwrap_or((word, ""));
     let Some(kind) = plural(kind) else {
         return Err(BadInput(format!(
-            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, svc, cm, secrets, ns, all or routes)"
+            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, svc, cm, secrets, ns, jobs, cj, all or routes)"
         ))
         .into());
     };
@@ -67,6 +69,22 @@ pub fn run_typed(words: Vec<String>, global_ns: Option<String>) -> anyhow::Resul
         .namespace
         .or(global_ns)
         .unwrap_or_else(|| "default".into());
+    if !first.contains('/')
+        && let Some(kind) = plural(first)
+        && t.more.len() <= 1
+    {
+        // `get jobs [NAME]`: the kinds without a verb of their own.
+        let args = GetArgs {
+            name: t.more.first().cloned(),
+            namespace,
+            all_namespaces: false,
+            selector: None,
+            watch: t.watch,
+            output: t.output,
+            server: t.server.clone(),
+        };
+        return run(kind, args);
+    }
     let targets: Vec<(&str, String)> = std::iter::once(first)
         .chain(&t.more)
         .map(|w| typed_name(w))
