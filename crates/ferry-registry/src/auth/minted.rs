@@ -208,11 +208,12 @@ impl MintedRobots {
     }
 }
 
-/// Writes `bytes` to `path` (0600) through a fsynced temporary file.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to `path` (0600) through a fsynced temporary file
+/// (`<path>.tmp`: callers write one path from one writer at a time).
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("json.tmp");
+    let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
