@@ -52,7 +52,10 @@ pub fn render(files: &Files, root: &str, ctx: &RenderContext<'_>) -> Result<Vec<
                 .arg(ctx.app)
                 .arg(dir)
                 .arg("--namespace")
-                .arg(ctx.namespace);
+                .arg(ctx.namespace)
+                // Test hooks are for `helm test`, not part of a release
+                // (Argo CD and Pulumi leave them out too).
+                .arg("--skip-tests");
             for v in ctx.value_files {
                 c.arg("-f").arg(dir.join(v));
             }

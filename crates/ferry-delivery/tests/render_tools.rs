@@ -130,6 +130,12 @@ fn helm_child() {
             "chart/templates/service.yaml",
             "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}-api\n  namespace: {{ .Release.Namespace }}\nspec:\n  selector: {app: api}\n  ports: [{port: 80}]\n",
         ),
+        (
+            // A `helm test` hook, as `helm create` writes one: not part of
+            // the release.
+            "chart/templates/tests/test-connection.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations: {helm.sh/hook: test}\nspec:\n  restartPolicy: Never\n  containers: [{name: wget, image: busybox, command: [wget, 'web-api:80']}]\n",
+        ),
     ]);
     let values = vec!["values-dev.yaml".to_string()];
     let images = vec![ImageOverride {
@@ -138,7 +144,7 @@ fn helm_child() {
         new_tag: Some("v7".into()),
     }];
     let objs = render(&f, "chart", &ctx(&values, &images)).unwrap();
-    assert_eq!(objs.len(), 2, "{objs:#?}");
+    assert_eq!(objs.len(), 2, "the test hook is left out: {objs:#?}");
     let d = find(&objs, "Deployment", "web-api");
     assert_eq!(d.value["spec"]["replicas"], 4, "values-dev.yaml wins");
     assert_eq!(d.namespace.as_deref(), Some("dev"));
