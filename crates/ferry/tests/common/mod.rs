@@ -44,7 +44,12 @@ pub fn remember(api: &str, config: PathBuf) {
 /// Starts `ferry up -f topo` (logs under `dir`) and waits for the first
 /// region's `/readyz`; returns the process and that region's API URL.
 pub fn up(topo: &Path, dir: &Path) -> (Proc, String) {
-    let mut cmd = ferry();
+    up_with(topo, dir, ferry())
+}
+
+/// [`up`] with a command the caller prepared (an environment of its own,
+/// e.g. the peers directory on `PATH` for Helm).
+pub fn up_with(topo: &Path, dir: &Path, mut cmd: Command) -> (Proc, String) {
     cmd.args(["up", "-f"])
         .arg(topo)
         .args(["-o", "json"])
