@@ -197,7 +197,12 @@ async fn pods_wait_for_missing_unbound_and_single_pod_claims() {
             .then_some(())
     })
     .await;
-    assert!(waiting(&env.rt, "early").contains("is not bound"));
+    wait("unbound claim reported", T, || {
+        waiting(&env.rt, "early")
+            .contains("persistentvolumeclaim \"later\" is not bound")
+            .then_some(())
+    })
+    .await;
     apply(
         &env.rt,
         "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: gold}\nprovisioner: rancher.io/local-path\n",
@@ -266,7 +271,7 @@ async fn a_user_volume_naming_a_host_path_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("pv.yaml: document 2") && err.contains("field `spec.hostPath`"),
+        err.contains("pv.yaml: document 1 (PersistentVolume/mine)") && err.contains("field `spec.hostPath`"),
         "{err}"
     );
     assert!(env.rt.get(Kind::ConfigMap, "default", "alongside").is_err(), "nothing applied");
