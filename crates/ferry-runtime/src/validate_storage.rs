@@ -107,10 +107,7 @@ fn access_modes(doc: &Document, path: &str, modes: Option<&[String]>, out: &mut 
         }
     }
     if modes.iter().any(|m| m == "ReadWriteOncePod") && modes.len() > 1 {
-        out.push(doc.problem(
-            path,
-            "may not use ReadWriteOncePod with other access modes",
-        ));
+        out.push(doc.problem(path, "may not use ReadWriteOncePod with other access modes"));
     }
 }
 
@@ -199,7 +196,10 @@ mod tests {
         let bad = problems(&ok.replace("ReadWriteOnce", "ReadWriteSometimes"));
         assert!(bad[0].contains("spec.accessModes[0]"), "{bad:?}");
         let bad = problems(&ok.replace("storage: 1Gi", "storage: lots"));
-        assert!(bad[0].contains("spec.resources.requests.storage"), "{bad:?}");
+        assert!(
+            bad[0].contains("spec.resources.requests.storage"),
+            "{bad:?}"
+        );
         let bad = problems(&ok.replace("[ReadWriteOnce]", "[ReadWriteOncePod, ReadWriteOnce]"));
         assert!(bad[0].contains("ReadWriteOncePod"), "{bad:?}");
     }

@@ -72,8 +72,11 @@ fn world(inner: &Inner) -> World {
         provisioner: s(&o.value, "/provisioner").unwrap_or_default(),
         reclaim: Reclaim::parse(o.value.get("reclaimPolicy").and_then(Value::as_str)),
         immediate: s(&o.value, "/volumeBindingMode").as_deref() == Some("Immediate"),
-        default: s(&o.value, &format!("/metadata/annotations/{}", esc(DEFAULT_ANNOTATION)))
-            .as_deref()
+        default: s(
+            &o.value,
+            &format!("/metadata/annotations/{}", esc(DEFAULT_ANNOTATION)),
+        )
+        .as_deref()
             == Some("true"),
     });
     let classes: Vec<Class> = classes.collect();
@@ -189,7 +192,14 @@ fn act(inner: &Inner, w: &World, action: Action, ch: &mut Changes) {
             let condition = json!([{"type": "Bound", "status": "False",
                 "reason": reason, "message": message}]);
             if o.value.pointer("/status/conditions") != Some(&condition) {
-                inner.event("PersistentVolumeClaim", &claim.0, &claim.1, reason != "WaitForFirstConsumer", reason, message);
+                inner.event(
+                    "PersistentVolumeClaim",
+                    &claim.0,
+                    &claim.1,
+                    reason != "WaitForFirstConsumer",
+                    reason,
+                    message,
+                );
                 let mut v = protected(&o.value);
                 v["status"] = json!({"phase": "Pending", "conditions": condition});
                 ch.puts.push(with_value(&o, v));
@@ -198,7 +208,14 @@ fn act(inner: &Inner, w: &World, action: Action, ch: &mut Changes) {
         Action::Lost { claim } => {
             let Some(o) = claim_obj(&claim) else { return };
             let message = "Bound claim has lost its PersistentVolume. Data on the volume is lost!";
-            inner.event("PersistentVolumeClaim", &claim.0, &claim.1, true, "ClaimLost", message);
+            inner.event(
+                "PersistentVolumeClaim",
+                &claim.0,
+                &claim.1,
+                true,
+                "ClaimLost",
+                message,
+            );
             let mut v = o.value.clone();
             v["status"]["phase"] = json!("Lost");
             ch.puts.push(with_value(&o, v));
@@ -224,7 +241,14 @@ fn act(inner: &Inner, w: &World, action: Action, ch: &mut Changes) {
                 Ok(()) => ch.deletes.push(Key::of(&o)),
                 Err(e) if o.value.pointer("/status/phase") != Some(&json!("Failed")) => {
                     let message = format!("cannot remove the volume's directory: {e}");
-                    inner.event("PersistentVolume", "", &volume, true, "VolumeFailedDelete", message.clone());
+                    inner.event(
+                        "PersistentVolume",
+                        "",
+                        &volume,
+                        true,
+                        "VolumeFailedDelete",
+                        message.clone(),
+                    );
                     let mut v = o.value.clone();
                     v["status"] = json!({"phase": "Failed", "message": message});
                     ch.puts.push(with_value(&o, v));
@@ -250,7 +274,14 @@ fn provision(
         Ok(p) => p,
         Err(e) => {
             let message = format!("failed to provision volume with StorageClass \"{class}\": {e}");
-            inner.event("PersistentVolumeClaim", ns, name, true, "ProvisioningFailed", message);
+            inner.event(
+                "PersistentVolumeClaim",
+                ns,
+                name,
+                true,
+                "ProvisioningFailed",
+                message,
+            );
             return;
         }
     };
@@ -281,7 +312,14 @@ fn provision(
     ));
     ch.puts.push(bound_claim(o, volume, Some(capacity)));
     let message = format!("Successfully provisioned volume {volume}");
-    inner.event("PersistentVolumeClaim", ns, name, false, "ProvisioningSucceeded", message);
+    inner.event(
+        "PersistentVolumeClaim",
+        ns,
+        name,
+        false,
+        "ProvisioningSucceeded",
+        message,
+    );
 }
 
 /// The claim bound to `volume`: `spec.volumeName`, phase Bound, capacity and access modes.
@@ -317,8 +355,5 @@ fn protected(v: &Value) -> Value {
 }
 
 fn with_value(o: &StoredObject, value: Value) -> StoredObject {
-    StoredObject {
-        value,
-        ..o.clone()
-    }
+    StoredObject { value, ..o.clone() }
 }

@@ -155,7 +155,11 @@ fn claim(w: &World, c: &Claim) -> Option<Action> {
         return match c.phase.as_deref() {
             Some("Bound") => Some(Action::Lost { claim: id }),
             Some("Lost") => None,
-            _ => Some(wait(id, "FailedBinding", format!("volume \"{name}\" not found"))),
+            _ => Some(wait(
+                id,
+                "FailedBinding",
+                format!("volume \"{name}\" not found"),
+            )),
         };
     }
     let class = match &c.class {
@@ -173,8 +177,7 @@ fn claim(w: &World, c: &Claim) -> Option<Action> {
             _ => wait(
                 id,
                 "FailedBinding",
-                "no persistent volumes available for this claim and no storage class is set"
-                    .into(),
+                "no persistent volumes available for this claim and no storage class is set".into(),
             ),
         });
     };
@@ -225,9 +228,10 @@ pub fn volume_name(uid: &str) -> String {
 }
 
 fn volume(w: &World, v: &Volume) -> Option<Action> {
-    let claim_alive = v.claim.as_ref().is_some_and(|(id, uid)| {
-        w.claims.iter().any(|c| c.uid == *uid) || w.used.contains(id)
-    });
+    let claim_alive = v
+        .claim
+        .as_ref()
+        .is_some_and(|(id, uid)| w.claims.iter().any(|c| c.uid == *uid) || w.used.contains(id));
     if claim_alive {
         return None;
     }

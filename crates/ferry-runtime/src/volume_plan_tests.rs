@@ -167,10 +167,7 @@ fn a_claim_in_use_is_not_removed_until_no_pod_uses_it() {
     };
     assert!(decide(&w).is_empty(), "Terminating while a pod uses it");
     w.used.clear();
-    assert_eq!(
-        decide(&w),
-        vec![Action::RemoveClaim { claim: id("data") }]
-    );
+    assert_eq!(decide(&w), vec![Action::RemoveClaim { claim: id("data") }]);
 }
 
 #[test]

@@ -84,14 +84,20 @@ async fn data_survives_pod_recreation_and_a_runtime_restart() {
     })
     .await;
     assert_eq!(str_at(&pending, "/status/phase"), "Pending", "{c:?}");
-    apply(&env.rt, &pod_yaml("writer", "data", "echo kept > /data/f; sleep 3600"));
+    apply(
+        &env.rt,
+        &pod_yaml("writer", "data", "echo kept > /data/f; sleep 3600"),
+    );
     let pv = bound(&env.rt, "data").await;
     let dir = volume_dir(&env, &pv);
     assert_eq!(wait_file(dir.join("f")).await, "kept\n");
     let volume = env.rt.get(Kind::PersistentVolume, "", &pv).unwrap();
     assert_eq!(str_at(&volume, "/spec/capacity/storage"), "64Mi");
     assert_eq!(str_at(&volume, "/spec/claimRef/name"), "data");
-    assert_eq!(str_at(&volume, "/spec/persistentVolumeReclaimPolicy"), "Delete");
+    assert_eq!(
+        str_at(&volume, "/spec/persistentVolumeReclaimPolicy"),
+        "Delete"
+    );
     let claim = get(&env.rt, Kind::PersistentVolumeClaim, "data").unwrap();
     assert_eq!(str_at(&claim, "/status/capacity/storage"), "64Mi");
     use std::os::unix::fs::PermissionsExt;
@@ -100,8 +106,15 @@ async fn data_survives_pod_recreation_and_a_runtime_restart() {
 
     env.rt.delete(Kind::Pod, "default", "writer").unwrap();
     gone(&env.rt, Kind::Pod, "writer").await;
-    assert_eq!(bound(&env.rt, "data").await, pv, "the claim keeps its volume");
-    apply(&env.rt, &pod_yaml("reader", "data", "cp /data/f /data/g; sleep 3600"));
+    assert_eq!(
+        bound(&env.rt, "data").await,
+        pv,
+        "the claim keeps its volume"
+    );
+    apply(
+        &env.rt,
+        &pod_yaml("reader", "data", "cp /data/f /data/g; sleep 3600"),
+    );
     assert_eq!(wait_file(dir.join("g")).await, "kept\n");
 
     env.rt.shutdown().await;
@@ -109,7 +122,10 @@ async fn data_survives_pod_recreation_and_a_runtime_restart() {
     cfg.backoff_base = Duration::from_millis(500);
     env.rt = Runtime::start(cfg).await.unwrap();
     assert_eq!(bound(&env.rt, "data").await, pv);
-    apply(&env.rt, &pod_yaml("third", "data", "cp /data/g /data/h; sleep 3600"));
+    apply(
+        &env.rt,
+        &pod_yaml("third", "data", "cp /data/g /data/h; sleep 3600"),
+    );
     assert_eq!(wait_file(dir.join("h")).await, "kept\n");
     env.rt.shutdown().await;
 }
@@ -118,7 +134,10 @@ async fn data_survives_pod_recreation_and_a_runtime_restart() {
 async fn a_claim_in_use_waits_for_its_pod_then_delete_removes_the_directory() {
     let env = env().await;
     apply(&env.rt, &claim_yaml("scratch", None, "ReadWriteOnce"));
-    apply(&env.rt, &pod_yaml("user", "scratch", "touch /data/x; sleep 3600"));
+    apply(
+        &env.rt,
+        &pod_yaml("user", "scratch", "touch /data/x; sleep 3600"),
+    );
     let pv = bound(&env.rt, "scratch").await;
     let dir = volume_dir(&env, &pv);
     wait_file(dir.join("x")).await;
@@ -182,14 +201,20 @@ async fn retain_keeps_the_directory_and_releases_the_volume() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_wait_for_missing_unbound_and_single_pod_claims() {
     let env = env().await;
-    apply(&env.rt, &pod_yaml("early", "later", "echo ok > /data/early; sleep 3600"));
+    apply(
+        &env.rt,
+        &pod_yaml("early", "later", "echo ok > /data/early; sleep 3600"),
+    );
     wait("missing claim reported", T, || {
         waiting(&env.rt, "early")
             .contains("persistentvolumeclaim \"later\" not found")
             .then_some(())
     })
     .await;
-    apply(&env.rt, &claim_yaml("later", Some("gold"), "ReadWriteOncePod"));
+    apply(
+        &env.rt,
+        &claim_yaml("later", Some("gold"), "ReadWriteOncePod"),
+    );
     wait("unknown class reported", T, || {
         let c = get(&env.rt, Kind::PersistentVolumeClaim, "later")?;
         let why = str_at(&c, "/status/conditions/0/message");
@@ -211,7 +236,10 @@ async fn pods_wait_for_missing_unbound_and_single_pod_claims() {
     let dir = volume_dir(&env, &pv);
     assert_eq!(wait_file(dir.join("early")).await, "ok\n");
 
-    apply(&env.rt, &pod_yaml("second", "later", "echo ok > /data/second; sleep 3600"));
+    apply(
+        &env.rt,
+        &pod_yaml("second", "later", "echo ok > /data/second; sleep 3600"),
+    );
     wait("second pod waits for the single-pod claim", T, || {
         waiting(&env.rt, "second")
             .contains("is ReadWriteOncePod and in use by pod \"early\"")
@@ -248,14 +276,23 @@ async fn fs_group_owns_the_volume_and_read_only_is_honoured() {
     let sh = |script: &str| vec!["sh".to_string(), "-c".into(), script.into()];
     let deadline = std::time::Instant::now() + T;
     loop {
-        let out = env.rt.exec("default", "ro", None, &sh("cat /data/mine")).await;
+        let out = env
+            .rt
+            .exec("default", "ro", None, &sh("cat /data/mine"))
+            .await;
         if out.is_ok_and(|o| o.stdout == "me\n") {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "read-only pod never read the volume");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "read-only pod never read the volume"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let write = env.rt.exec("default", "ro", None, &sh("echo x > /data/ro")).await;
+    let write = env
+        .rt
+        .exec("default", "ro", None, &sh("echo x > /data/ro"))
+        .await;
     assert_ne!(write.unwrap().exit_code, 0);
     assert!(!dir.join("ro").exists(), "readOnly mount refused the write");
     env.rt.shutdown().await;
@@ -271,9 +308,43 @@ async fn a_user_volume_naming_a_host_path_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("pv.yaml: document 1 (PersistentVolume/mine)") && err.contains("field `spec.hostPath`"),
+        err.contains("pv.yaml: document 1 (PersistentVolume/mine)")
+            && err.contains("field `spec.hostPath`"),
         "{err}"
     );
-    assert!(env.rt.get(Kind::ConfigMap, "default", "alongside").is_err(), "nothing applied");
+    assert!(
+        env.rt.get(Kind::ConfigMap, "default", "alongside").is_err(),
+        "nothing applied"
+    );
+    env.rt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_namespace_deletes_its_claims_and_their_volumes() {
+    let env = env().await;
+    apply(
+        &env.rt,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: team}\n---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: now}\nprovisioner: rancher.io/local-path\nvolumeBindingMode: Immediate\n",
+    );
+    let claim = claim_yaml("db", Some("now"), "ReadWriteOnce")
+        .replace("{name: db}", "{name: db, namespace: team}");
+    apply(&env.rt, &claim);
+    let pv = wait("claim in team bound", T, || {
+        let c = env.rt.get(Kind::PersistentVolumeClaim, "team", "db").ok()?;
+        (str_at(&c, "/status/phase") == "Bound").then(|| str_at(&c, "/spec/volumeName").to_string())
+    })
+    .await;
+    let dir = volume_dir(&env, &pv);
+    assert!(dir.is_dir());
+    env.rt.delete(Kind::Namespace, "", "team").unwrap();
+    wait("claim, volume and directory gone", T, || {
+        let claim = env
+            .rt
+            .get(Kind::PersistentVolumeClaim, "team", "db")
+            .is_err();
+        let volume = env.rt.get(Kind::PersistentVolume, "", &pv).is_err();
+        (claim && volume && !dir.exists()).then_some(())
+    })
+    .await;
     env.rt.shutdown().await;
 }

@@ -39,7 +39,9 @@ pub fn claim_names(pod: &Pod) -> Vec<String> {
 /// The directory of volume `pv` (a DNS-1123 label: ferry names them `pvc-<uid>`).
 pub fn volume_dir(inner: &Inner, pv: &str) -> Result<PathBuf, Error> {
     match local_paths::volume_name_problem(pv) {
-        Some(why) => Err(Error::ContainerConfig(format!("persistentvolume `{pv}`: {why}"))),
+        Some(why) => Err(Error::ContainerConfig(format!(
+            "persistentvolume `{pv}`: {why}"
+        ))),
         None => Ok(inner.cfg.data_dir.join("volumes").join(pv)),
     }
 }
@@ -79,7 +81,9 @@ pub fn resolve(inner: &Inner, ns: &str, name: &str) -> Result<PathBuf, Error> {
     let phase = claim.status.as_ref().and_then(|s| s.phase.as_deref());
     let pv = claim.spec.as_ref().and_then(|s| s.volume_name.as_deref());
     let (Some("Bound"), Some(pv)) = (phase, pv) else {
-        return Err(wait(format!("persistentvolumeclaim \"{name}\" is not bound")));
+        return Err(wait(format!(
+            "persistentvolumeclaim \"{name}\" is not bound"
+        )));
     };
     if inner.get(Kind::PersistentVolume, "", pv).is_none() {
         return Err(wait(format!("persistentvolume \"{pv}\" not found")));
@@ -110,7 +114,11 @@ pub fn prepare(
             .map(|p| {
                 let m = p.metadata;
                 let created = m.creation_timestamp.map(|t| t.0.to_rfc3339());
-                (created.unwrap_or_default(), m.name.unwrap_or_default(), m.uid.unwrap_or_default())
+                (
+                    created.unwrap_or_default(),
+                    m.name.unwrap_or_default(),
+                    m.uid.unwrap_or_default(),
+                )
             })
             .collect();
         let me = pod.metadata.uid.as_deref().unwrap_or_default();

@@ -139,10 +139,22 @@ mod tests {
             "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}});
         let (headers, rows) = table("persistentvolumeclaims", &[c], &|n| n).unwrap();
         assert_eq!(headers[4], "ACCESS MODES");
-        assert_eq!(rows[0][..6], ["data", "Bound", "pvc-1", "1Gi", "RWO", "local-path"]);
+        assert_eq!(
+            rows[0][..6],
+            ["data", "Bound", "pvc-1", "1Gi", "RWO", "local-path"]
+        );
         let sc = json!({"metadata": {"name": "local-path", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
             "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer"});
         let (_, rows) = table("storageclasses", &[sc], &|n| n).unwrap();
-        assert_eq!(rows[0][..5], ["local-path (default)", "rancher.io/local-path", "Delete", "WaitForFirstConsumer", "false"]);
+        assert_eq!(
+            rows[0][..5],
+            [
+                "local-path (default)",
+                "rancher.io/local-path",
+                "Delete",
+                "WaitForFirstConsumer",
+                "false"
+            ]
+        );
     }
 }
