@@ -43,6 +43,9 @@ mod sys;
 mod validate;
 mod validate_batch;
 mod validate_rbac;
+mod validate_storage;
+mod volume;
+mod volume_plan;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};

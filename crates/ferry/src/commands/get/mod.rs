@@ -16,6 +16,7 @@ use crate::commands::BadInput;
 use crate::output::{self, Format};
 
 mod batch;
+mod storage;
 mod typed;
 mod watch;
 
@@ -242,6 +243,9 @@ pub(crate) fn table(
         }
     };
     if let Some(t) = batch::table(kind, items, &prefix) {
+        return finish(t, items, with_ns);
+    }
+    if let Some(t) = storage::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
     let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {

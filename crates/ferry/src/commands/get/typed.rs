@@ -40,6 +40,9 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "ns" | "namespace" | "namespaces" => "namespaces",
         "job" | "jobs" => "jobs",
         "cj" | "cronjob" | "cronjobs" => "cronjobs",
+        "pvc" | "persistentvolumeclaim" | "persistentvolumeclaims" => "persistentvolumeclaims",
+        "pv" | "persistentvolume" | "persistentvolumes" => "persistentvolumes",
+        "sc" | "storageclass" | "storageclasses" => "storageclasses",
         _ => return None,
     })
 }
