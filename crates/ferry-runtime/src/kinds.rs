@@ -26,6 +26,8 @@ pub enum Kind {
     Service,
     Deployment,
     ReplicaSet,
+    StatefulSet,
+    ControllerRevision,
     CronJob,
     Job,
     Pod,
@@ -63,7 +65,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 14] = [
+pub const RESOURCES: [Resource; 16] = [
     res(
         Kind::Namespace,
         "Namespace",
@@ -129,6 +131,22 @@ pub const RESOURCES: [Resource; 14] = [
         "apps",
         "replicasets",
         &["rs"],
+        true,
+    ),
+    res(
+        Kind::StatefulSet,
+        "StatefulSet",
+        "apps",
+        "statefulsets",
+        &["sts"],
+        true,
+    ),
+    res(
+        Kind::ControllerRevision,
+        "ControllerRevision",
+        "apps",
+        "controllerrevisions",
+        &[],
         true,
     ),
     res(Kind::CronJob, "CronJob", "batch", "cronjobs", &["cj"], true),
