@@ -166,6 +166,9 @@ async fn a_partitioned_rolling_update_goes_highest_first_above_the_partition() {
     let new = wait("web-2 and web-1 updated", Duration::from_secs(90), || {
         let sts = env.rt.get(Kind::StatefulSet, "default", "web").ok()?;
         let new = sts["status"]["updateRevision"].as_str()?.to_string();
+        if new == old {
+            return None;
+        }
         for n in ["web-2", "web-1", "web-0"] {
             if pod(&env, n).is_some_and(|p| revision(&p) == new) && !order.iter().any(|o| o == n) {
                 order.push(n.to_string());
