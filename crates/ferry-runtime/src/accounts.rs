@@ -90,7 +90,7 @@ fn revoke_stale_tokens(inner: &Inner) {
 }
 
 /// An object the runtime itself keeps (uid and creation time kept from `old`).
-fn system_object(
+pub(crate) fn system_object(
     kind: Kind,
     ns: &str,
     name: &str,

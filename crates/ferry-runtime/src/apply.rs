@@ -260,6 +260,9 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
     if crate::validate_rbac::check(doc, kind, found) {
         return;
     }
+    if crate::validate_storage::check(doc, kind, found) {
+        return;
+    }
     match kind {
         Kind::Namespace => drop(decode!(Namespace)),
         Kind::ConfigMap => {
@@ -299,7 +302,8 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
                 None => found.push(doc.problem("spec", "a Pod needs a spec")),
             }
         }
-        // validate_rbac::check took them.
+        // validate_rbac::check and validate_storage::check took them.
+        Kind::StorageClass | Kind::PersistentVolume | Kind::PersistentVolumeClaim => {}
         Kind::ServiceAccount
         | Kind::Role
         | Kind::RoleBinding

@@ -47,6 +47,7 @@ pub async fn run(inner: Arc<Inner>) {
         crate::cronjob::reconcile(&inner, &mut ch);
         crate::job::reconcile(&inner, &mut ch);
         crate::statefulset::reconcile(&inner, &mut ch);
+        crate::volume::reconcile(&inner, &mut ch);
         if (!ch.puts.is_empty() || !ch.deletes.is_empty())
             && let Err(e) = inner.commit(ch.puts, ch.deletes)
         {

@@ -19,6 +19,9 @@ pub enum Kind {
     ServiceAccount,
     ConfigMap,
     Secret,
+    StorageClass,
+    PersistentVolume,
+    PersistentVolumeClaim,
     Role,
     RoleBinding,
     ClusterRole,
@@ -65,7 +68,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 16] = [
+pub const RESOURCES: [Resource; 19] = [
     res(
         Kind::Namespace,
         "Namespace",
@@ -91,6 +94,30 @@ pub const RESOURCES: [Resource; 16] = [
         true,
     ),
     res(Kind::Secret, "Secret", "", "secrets", &[], true),
+    res(
+        Kind::StorageClass,
+        "StorageClass",
+        "storage.k8s.io",
+        "storageclasses",
+        &["sc"],
+        false,
+    ),
+    res(
+        Kind::PersistentVolume,
+        "PersistentVolume",
+        "",
+        "persistentvolumes",
+        &["pv"],
+        false,
+    ),
+    res(
+        Kind::PersistentVolumeClaim,
+        "PersistentVolumeClaim",
+        "",
+        "persistentvolumeclaims",
+        &["pvc"],
+        true,
+    ),
     res(Kind::Role, "Role", RBAC, "roles", &[], true),
     res(
         Kind::RoleBinding,

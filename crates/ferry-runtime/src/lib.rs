@@ -48,6 +48,9 @@ mod validate;
 mod validate_batch;
 mod validate_rbac;
 mod validate_statefulset;
+mod validate_storage;
+mod volume;
+mod volume_plan;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};

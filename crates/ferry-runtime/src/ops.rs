@@ -234,7 +234,10 @@ impl Runtime {
         let mut puts = Vec::new();
         let mut deletes = Vec::new();
         match kind {
-            Kind::Pod => puts.push(mark_deleted(&obj)),
+            // Claims and volumes wait for their pods (pvc- and pv-protection).
+            Kind::Pod | Kind::PersistentVolumeClaim | Kind::PersistentVolume => {
+                puts.push(mark_deleted(&obj))
+            }
             Kind::Namespace => {
                 let all: Vec<Arc<StoredObject>> = inner
                     .objects
@@ -244,7 +247,8 @@ impl Runtime {
                     .cloned()
                     .collect();
                 for o in all.iter().filter(|o| o.namespace.as_deref() == Some(name)) {
-                    if o.group_kind == Kind::Pod.group_kind() {
+                    let waits = [Kind::Pod, Kind::PersistentVolumeClaim].map(Kind::group_kind);
+                    if waits.contains(&o.group_kind) {
                         puts.push(mark_deleted(o));
                     } else {
                         deletes.push(Key::of(o));

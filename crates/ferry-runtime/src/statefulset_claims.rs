@@ -5,35 +5,33 @@
 //! name. Claims outlive their pods; `persistentVolumeClaimRetentionPolicy`
 //! decides whether they outlive a scale-down (`whenScaled`) and the
 //! StatefulSet (`whenDeleted`): `Retain`, the default, keeps them, `Delete`
-//! removes them once their pod is gone. The claims of a `whenDeleted:
-//! Delete` set are owned by it, as Kubernetes marks them.
+//! marks them deleted once their pod is gone (the volume controller's
+//! pvc-protection removes them when no pod uses them). The claims of a
+//! `whenDeleted: Delete` set are owned by it, as Kubernetes marks them.
 
 use std::sync::Arc;
 
-use ferry_core::objects::{GroupKind, StoredObject};
+use ferry_core::objects::StoredObject;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use serde_json::{Value, json};
 
-use crate::deploy::Changes;
+use crate::deploy::{Changes, mark_deleted};
+use crate::kinds::Kind;
 use crate::runtime::{Inner, now};
 use crate::statefulset::ordinal_of;
 use crate::statefulset_plan::Input;
-use crate::store::Key;
-
-fn claim_kind() -> GroupKind {
-    GroupKind::new("", "PersistentVolumeClaim")
-}
 
 /// Every stored claim.
 fn all_claims(inner: &Inner) -> Vec<Arc<StoredObject>> {
-    use ferry_core::sync::MutexExt;
-    let gk = claim_kind();
-    let objs = inner.objects.lock_or_recover();
-    objs.map
-        .iter()
-        .filter(|(k, _)| k.group_kind == gk)
-        .map(|(_, v)| v.clone())
-        .collect()
+    inner.list(Kind::PersistentVolumeClaim)
+}
+
+/// The claim marked for deletion (the volume controller removes it once
+/// no pod uses it), unless it already is.
+fn delete(c: &StoredObject, ch: &mut Changes) {
+    if c.value.pointer("/metadata/deletionTimestamp").is_none() {
+        ch.puts.push(mark_deleted(c));
+    }
 }
 
 /// The claim templates' names.
@@ -134,7 +132,7 @@ pub fn ensure(inner: &Inner, o: &StoredObject, s: &StatefulSet, ordinal: i32, ch
             ),
         );
         ch.puts.push(StoredObject {
-            group_kind: claim_kind(),
+            group_kind: Kind::PersistentVolumeClaim.group_kind(),
             namespace: Some(ns.clone()),
             name,
             source: "controller".into(),
@@ -167,31 +165,17 @@ pub fn remove_scaled_down(
             let Some(ordinal) = ordinal_of(&o.name, rest) else {
                 continue;
             };
-            let pod_gone = !input.pods.iter().any(|p| p.ordinal == ordinal) && !in_use(inner, c);
+            let pod_gone = !input.pods.iter().any(|p| p.ordinal == ordinal);
             if !in_range(ordinal) && pod_gone {
-                ch.deletes.push(Key::of(c));
+                delete(c, ch);
             }
         }
     }
 }
 
-/// True while a pod that is not finished with it mounts claim `c`.
-fn in_use(inner: &Inner, c: &StoredObject) -> bool {
-    inner.list(crate::kinds::Kind::Pod).iter().any(|p| {
-        p.namespace == c.namespace
-            && p.value
-                .pointer("/spec/volumes")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .any(|v| v.pointer("/persistentVolumeClaim/claimName") == Some(&json!(c.name)))
-    })
-}
-
-/// `whenDeleted: Delete`: claims owned by a StatefulSet that is gone, once
-/// no pod mounts them.
+/// `whenDeleted: Delete`: claims owned by a StatefulSet that is gone.
 pub fn remove_orphans(inner: &Inner, uids: &[String], ch: &mut Changes) {
-    for c in all_claims(inner).into_iter().filter(|c| !in_use(inner, c)) {
+    for c in all_claims(inner) {
         let owner = c
             .value
             .pointer("/metadata/ownerReferences")
@@ -201,7 +185,7 @@ pub fn remove_orphans(inner: &Inner, uids: &[String], ch: &mut Changes) {
             .find(|r| r["kind"] == "StatefulSet")
             .and_then(|r| r["uid"].as_str().map(str::to_string));
         if owner.is_some_and(|u| !uids.contains(&u)) {
-            ch.deletes.push(Key::of(&c));
+            delete(&c, ch);
         }
     }
 }

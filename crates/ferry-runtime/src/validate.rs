@@ -25,7 +25,7 @@ pub fn name(doc: &Document, name: Option<&str>, label: bool, out: &mut Found) {
     }
 }
 
-fn dns_name(n: &str, label: bool) -> bool {
+pub(crate) fn dns_name(n: &str, label: bool) -> bool {
     let max = if label { 63 } else { 253 };
     let ok_char =
         |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label && c == '.');
@@ -168,15 +168,17 @@ pub fn pod_spec(doc: &Document, base: &str, spec: &PodSpec, out: &mut Found) {
         ));
     }
     crate::local_paths::pod_spec(doc, base, spec, out);
+    crate::validate_storage::pod_claims(doc, base, spec, out);
     for (i, v) in spec.volumes.iter().flatten().enumerate() {
         let sources = [
             v.empty_dir.is_some(),
             v.config_map.is_some(),
             v.secret.is_some(),
             v.host_path.is_some(),
+            v.persistent_volume_claim.is_some(),
         ];
         if sources.iter().filter(|s| **s).count() != 1 {
-            out.push(doc.problem(&format!("{base}.volumes[{i}]"), "give exactly one of emptyDir, configMap, secret, hostPath (the volume types ferry runs)"));
+            out.push(doc.problem(&format!("{base}.volumes[{i}]"), "give exactly one of emptyDir, configMap, secret, hostPath, persistentVolumeClaim (the volume types ferry runs)"));
         }
     }
 }

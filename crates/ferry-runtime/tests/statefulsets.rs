@@ -3,7 +3,8 @@
 //! reaches `web-0.nginx` (and the longer names) through the headless
 //! Service and gets web-0's own answer; scale-down removes the highest
 //! ordinal first; a partitioned rolling update replaces only the ordinals
-//! at or above the partition, highest first; immutable fields are refused.
+//! at or above the partition, highest first; immutable fields are refused;
+//! a claim template's data outlives the StatefulSet.
 
 mod common;
 
@@ -199,4 +200,51 @@ async fn answer_local(env: &Env, name: &str) -> String {
     let cmd: Vec<String> = vec!["sh".into(), "-c".into(), script.into()];
     let out = env.rt.exec("default", name, None, &cmd).await.unwrap();
     out.stdout.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+const DB: &str = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  serviceName: db\n  replicas: 1\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: db\n        image: tools:1\n        command: [sh, -c, '[ -f /data/first ] || echo \"$HOSTNAME $RANDOM$RANDOM\" > /data/first; exec sleep 3600']\n        volumeMounts: [{name: data, mountPath: /data}]\n  volumeClaimTemplates:\n  - metadata: {name: data}\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources: {requests: {storage: 64Mi}}\n";
+
+/// `/data/first` in pod db-0 once it is ready.
+async fn first_line(env: &Env) -> String {
+    wait("db-0 ready", Duration::from_secs(60), || {
+        is_ready(env, "db-0").then_some(())
+    })
+    .await;
+    let cmd: Vec<String> = ["cat", "/data/first"].map(String::from).to_vec();
+    let out = env.rt.exec("default", "db-0", None, &cmd).await.unwrap();
+    assert!(out.stdout.starts_with("db-0 "), "{out:?}");
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claims_data_outlives_its_statefulset() {
+    let env = env().await;
+    apply(&env.rt, DB);
+    let first = first_line(&env).await;
+    let claim = env
+        .rt
+        .get(Kind::PersistentVolumeClaim, "default", "data-db-0")
+        .unwrap();
+    assert_eq!(claim["metadata"]["labels"]["app"], "db");
+    let p = pod(&env, "db-0").unwrap();
+    assert_eq!(
+        p["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "data-db-0"
+    );
+    env.rt.delete(Kind::StatefulSet, "default", "db").unwrap();
+    wait("db-0 gone", Duration::from_secs(60), || {
+        pod(&env, "db-0").is_none().then_some(())
+    })
+    .await;
+    let kept = env
+        .rt
+        .get(Kind::PersistentVolumeClaim, "default", "data-db-0");
+    assert!(kept.is_ok_and(|c| c["metadata"]["deletionTimestamp"].is_null()));
+    apply(&env.rt, DB);
+    assert_eq!(
+        first_line(&env).await,
+        first,
+        "the new db-0 sees the old data"
+    );
+    env.rt.shutdown().await;
 }

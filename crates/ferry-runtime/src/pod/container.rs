@@ -180,6 +180,7 @@ fn plan(
     let fs_group = psc.fs_group.map(|g| g as u32);
     let binds = mounts::binds(
         inner,
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
         &spec,
         c,
         pod_dir,

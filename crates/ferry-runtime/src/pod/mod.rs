@@ -6,6 +6,7 @@
 //! re-adopts containers that are still running.
 
 mod beneath;
+pub mod claims;
 pub mod container;
 mod mounts;
 pub mod probe;
@@ -269,14 +270,18 @@ async fn sync_volumes(
     for v in vols.iter().filter(|v| v.host_path.is_none()) {
         // emptyDir is world-writable, as Kubernetes makes it.
         let mode = if v.empty_dir.is_some() { 0o777 } else { 0o755 };
-        let written = match volumes::open_volume(dir, &v.name, mode, gid) {
-            Err(e) => Err(Error::io("cannot create the volume directory in", dir, e)),
-            Ok(_) if v.empty_dir.is_some() => continue,
-            Ok(fd) => match volumes::volume_files(inner, ns, pod, &v.name) {
-                None => continue,
-                Some(Ok(files)) => write_volume(dir, v, fd, &files, gid),
-                Some(Err(why)) => Err(why),
-            },
+        let written = if let Some(c) = &v.persistent_volume_claim {
+            claims::prepare(inner, ns, pod, &c.claim_name, gid)
+        } else {
+            match volumes::open_volume(dir, &v.name, mode, gid) {
+                Err(e) => Err(Error::io("cannot create the volume directory in", dir, e)),
+                Ok(_) if v.empty_dir.is_some() => continue,
+                Ok(fd) => match volumes::volume_files(inner, ns, pod, &v.name) {
+                    None => continue,
+                    Some(Ok(files)) => write_volume(dir, v, fd, &files, gid),
+                    Some(Err(why)) => Err(why),
+                },
+            }
         };
         match written {
             Ok(()) => {}

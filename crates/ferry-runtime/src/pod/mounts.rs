@@ -20,6 +20,7 @@ use crate::sys;
 /// container could have changed).
 pub fn binds(
     inner: &Inner,
+    ns: &str,
     spec: &PodSpec,
     c: &Container,
     pod_dir: &Path,
@@ -55,7 +56,10 @@ pub fn binds(
                     v.name
                 )));
             }
-            None => volumes::volume_dir(pod_dir, &v.name)?,
+            None => match &v.persistent_volume_claim {
+                Some(c) => crate::pod::claims::resolve(inner, ns, &c.claim_name)?,
+                None => volumes::volume_dir(pod_dir, &v.name)?,
+            },
         };
         let source = match m.sub_path.as_deref().filter(|s| !s.is_empty()) {
             None => base,
@@ -66,8 +70,11 @@ pub fn binds(
                 at
             }
         };
-        let read_only =
-            m.read_only.unwrap_or(false) || v.config_map.is_some() || v.secret.is_some();
+        let claim_read_only = v.persistent_volume_claim.as_ref().and_then(|c| c.read_only);
+        let read_only = m.read_only.unwrap_or(false)
+            || claim_read_only.unwrap_or(false)
+            || v.config_map.is_some()
+            || v.secret.is_some();
         binds.push(Bind {
             source,
             destination: m.mount_path.clone(),

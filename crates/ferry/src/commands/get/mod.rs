@@ -17,6 +17,7 @@ use crate::output::{self, Format};
 
 mod batch;
 mod stateful;
+mod storage;
 mod typed;
 mod watch;
 
@@ -246,6 +247,9 @@ pub(crate) fn table(
         return finish(t, items, with_ns);
     }
     if let Some(t) = stateful::table(kind, items, wide, &prefix) {
+        return finish(t, items, with_ns);
+    }
+    if let Some(t) = storage::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
     let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {

@@ -41,6 +41,9 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "job" | "jobs" => "jobs",
         "cj" | "cronjob" | "cronjobs" => "cronjobs",
         "sts" | "statefulset" | "statefulsets" => "statefulsets",
+        "pvc" | "persistentvolumeclaim" | "persistentvolumeclaims" => "persistentvolumeclaims",
+        "pv" | "persistentvolume" | "persistentvolumes" => "persistentvolumes",
+        "sc" | "storageclass" | "storageclasses" => "storageclasses",
         _ => return None,
     })
 }
