@@ -299,6 +299,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_kinds_are_named_as_kubectl_names_them() {
+        assert_eq!(Kind::from_cli("sts"), Some(Kind::StatefulSet));
+        assert_eq!(Kind::from_cli("statefulsets.apps"), Some(Kind::StatefulSet));
+        assert_eq!(Kind::StatefulSet.api_version(), "apps/v1");
+        assert_eq!(
+            Kind::from_cli("controllerrevisions"),
+            Some(Kind::ControllerRevision)
+        );
+    }
+
+    #[test]
     fn ordinals_are_read_from_pod_names() {
         assert_eq!(ordinal_of("web", "web-0"), Some(0));
         assert_eq!(ordinal_of("web", "web-12"), Some(12));
