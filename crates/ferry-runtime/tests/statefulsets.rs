@@ -65,9 +65,9 @@ async fn answer(env: &Env, from: &str, host: &str) -> String {
 async fn ordered_start(env: &Env, n: usize) {
     let mut seen = vec![false; n];
     wait("ordered start", Duration::from_secs(90), || {
-        for i in 0..n {
-            if !seen[i] && pod(env, &format!("web-{i}")).is_some() {
-                seen[i] = true;
+        for (i, seen) in seen.iter_mut().enumerate() {
+            if !*seen && pod(env, &format!("web-{i}")).is_some() {
+                *seen = true;
                 if i > 0 {
                     assert!(
                         is_ready(env, &format!("web-{}", i - 1)),
