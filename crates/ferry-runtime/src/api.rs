@@ -341,6 +341,9 @@ async fn rollout(
 #[derive(Debug, Deserialize)]
 struct ScaleBody {
     replicas: i32,
+    /// `deployments` (the default) or `statefulsets`.
+    #[serde(default)]
+    kind: Option<String>,
 }
 
 async fn scale(
@@ -348,8 +351,19 @@ async fn scale(
     Path((ns, name)): Path<(String, String)>,
     Json(b): Json<ScaleBody>,
 ) -> Result<Json<Value>, ApiError> {
-    rt.scale(&ns, &name, b.replicas)?;
+    let kind = match b.kind.as_deref().map(Kind::from_cli) {
+        None => Kind::Deployment,
+        Some(Some(k @ (Kind::Deployment | Kind::StatefulSet))) => k,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "only deployments and statefulsets scale",
+            ));
+        }
+    };
+    rt.scale_kind(kind, &ns, &name, b.replicas)?;
+    let word = kind.name().to_ascii_lowercase();
     Ok(Json(
-        json!({ "message": format!("deployment.apps/{name} scaled") }),
+        json!({ "message": format!("{word}.apps/{name} scaled") }),
     ))
 }

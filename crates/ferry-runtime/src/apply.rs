@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ferry_core::objects::{GroupKind, KindOwner, StoredObject};
 use ferry_core::yaml::{Document, parse_documents};
 use ferry_core::{Problem, Problems};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, PodSpec, Secret, Service};
 use serde::Serialize;
@@ -133,7 +133,7 @@ pub fn plan_in(
 fn pod_security(doc: &Document, p: &Planned, level: Level, problems: &mut Problems) {
     let (pointer, base) = match p.kind {
         Some(Kind::Pod) => ("/spec", "spec"),
-        Some(Kind::Deployment | Kind::ReplicaSet | Kind::Job) => {
+        Some(Kind::Deployment | Kind::ReplicaSet | Kind::Job | Kind::StatefulSet) => {
             ("/spec/template/spec", "spec.template.spec")
         }
         Some(Kind::CronJob) => (
@@ -291,6 +291,10 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
             crate::validate_batch::job_spec(doc, "spec", job.spec.as_ref(), found);
         }
         Kind::CronJob => crate::validate_batch::cronjob(doc, &decode!(CronJob), found),
+        Kind::StatefulSet => {
+            crate::validate_statefulset::statefulset(doc, &decode!(StatefulSet), found)
+        }
+        Kind::ControllerRevision => drop(decode!(ControllerRevision)),
         Kind::Pod => {
             let pod = decode!(Pod);
             match &pod.spec {

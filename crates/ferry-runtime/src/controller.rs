@@ -39,10 +39,14 @@ pub async fn run(inner: Arc<Inner>) {
         if let Err(e) = assign_addresses(&inner) {
             tracing::error!(error = %e, "cannot assign service addresses");
         }
+        if let Err(e) = crate::pod_address::assign(&inner) {
+            tracing::error!(error = %e, "cannot assign pod addresses");
+        }
         crate::accounts::reconcile(&inner);
         let mut ch = deploy::reconcile(&inner);
         crate::cronjob::reconcile(&inner, &mut ch);
         crate::job::reconcile(&inner, &mut ch);
+        crate::statefulset::reconcile(&inner, &mut ch);
         crate::volume::reconcile(&inner, &mut ch);
         if (!ch.puts.is_empty() || !ch.deletes.is_empty())
             && let Err(e) = inner.commit(ch.puts, ch.deletes)
@@ -134,6 +138,7 @@ fn assign_addresses(inner: &Inner) -> crate::Result<()> {
     let mut used_ips: BTreeSet<Ipv4Addr> = svcs
         .iter()
         .filter_map(|s| s.value.pointer("/spec/clusterIP")?.as_str()?.parse().ok())
+        .chain(crate::pod_address::used(inner))
         .collect();
     let mut used_ports: BTreeSet<i64> = svcs
         .iter()
@@ -154,6 +159,9 @@ fn assign_addresses(inner: &Inner) -> crate::Result<()> {
             .and_then(Value::as_str)
             .is_none_or(|ip| ip.parse::<Ipv4Addr>().is_err())
         {
+            if crate::pod_address::headless(&v) {
+                v["metadata"]["annotations"][crate::pod_address::HEADLESS] = json!("true");
+            }
             let ip = services::allocate_vip(inner.cfg.vip_base, &used_ips);
             used_ips.insert(ip);
             v["spec"]["clusterIP"] = json!(ip.to_string());

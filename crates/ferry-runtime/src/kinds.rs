@@ -29,6 +29,8 @@ pub enum Kind {
     Service,
     Deployment,
     ReplicaSet,
+    StatefulSet,
+    ControllerRevision,
     CronJob,
     Job,
     Pod,
@@ -66,7 +68,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 17] = [
+pub const RESOURCES: [Resource; 19] = [
     res(
         Kind::Namespace,
         "Namespace",
@@ -156,6 +158,22 @@ pub const RESOURCES: [Resource; 17] = [
         "apps",
         "replicasets",
         &["rs"],
+        true,
+    ),
+    res(
+        Kind::StatefulSet,
+        "StatefulSet",
+        "apps",
+        "statefulsets",
+        &["sts"],
+        true,
+    ),
+    res(
+        Kind::ControllerRevision,
+        "ControllerRevision",
+        "apps",
+        "controllerrevisions",
+        &[],
         true,
     ),
     res(Kind::CronJob, "CronJob", "batch", "cronjobs", &["cj"], true),

@@ -108,6 +108,20 @@ impl Runtime {
                 problem.path = Some("spec.template".into());
                 problems.push(problem);
             }
+            if p.kind == Some(Kind::StatefulSet)
+                && let Some(o) = old
+                && let Some(m) = crate::validate_statefulset::forbidden_update(&o.value, &p.value)
+            {
+                let (file, doc) = p
+                    .source
+                    .rsplit_once(" document ")
+                    .unwrap_or((&p.source, ""));
+                let mut problem = Problem::file(file, m);
+                problem.document = doc.parse().ok();
+                problem.object = Some(format!("StatefulSet/{}", p.key.name));
+                problem.path = Some("spec".into());
+                problems.push(problem);
+            }
             let (obj, action) = apply::merge(p, old.map(|o| &**o), 0, &stamp);
             outcomes.push(Outcome {
                 object: p.key.to_string(),
@@ -428,10 +442,15 @@ impl Runtime {
 
     /// Sets a Deployment's replicas.
     pub fn scale(&self, namespace: &str, name: &str, replicas: i32) -> Result<()> {
+        self.scale_kind(Kind::Deployment, namespace, name, replicas)
+    }
+
+    /// Sets the replicas of a Deployment or StatefulSet (`kind`).
+    pub fn scale_kind(&self, kind: Kind, namespace: &str, name: &str, replicas: i32) -> Result<()> {
         let d = self
             .inner
-            .get(Kind::Deployment, namespace, name)
-            .ok_or_else(|| not_found(Kind::Deployment, namespace, name))?;
+            .get(kind, namespace, name)
+            .ok_or_else(|| not_found(kind, namespace, name))?;
         let mut v = d.value.clone();
         v["spec"]["replicas"] = json!(replicas.max(0));
         self.inner.commit(

@@ -121,15 +121,16 @@ fn snapshot(inner: &Inner) -> ServiceSnapshot {
                 });
             }
         }
-        out.services.insert(
-            key.clone(),
-            ServiceEntry {
-                key,
-                vip,
-                ports,
-                endpoints,
-            },
-        );
+        let entry = ServiceEntry {
+            key,
+            vip,
+            ports,
+            endpoints,
+        };
+        for e in crate::pod_address::entries(&o.value, &entry, &pods) {
+            out.services.insert(e.key.clone(), e);
+        }
+        out.services.insert(entry.key.clone(), entry);
     }
     if let Some(api) = &inner.cfg.api {
         let entry = crate::api_service::kubernetes_service(inner.cfg.vip_base, api.addr);

@@ -1,6 +1,6 @@
 //! kubectl's command forms through the real binary against a real `ferry
 //! up`, as tutorials type them: `apply -f FILE -n NS` and `-n NS apply`,
-//! `get TYPE/NAME`, `get -l SELECTOR`, `get -w`, `scale --replicas`,
+//! `get TYPE/NAME`, `get -l SELECTOR`, `get -w`, `scale --replicas` (deploy and sts),
 //! `logs deploy/NAME`, `logs job/NAME`, `port-forward`. The last three
 //! run real pods (runc, root) with busybox images built by ferry itself.
 
@@ -157,7 +157,23 @@ fn get_type_slash_name_selectors_and_scale() {
     assert_eq!(d["spec"]["replicas"], 0, "{d}");
     let wrong = cli(&api, &["scale", "svc/web", "--replicas", "2"]);
     assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong));
+
+    let sts = write(dir.path(), "sts.yaml", STS);
+    ok(cli(&api, &["apply", "-f", &sts]));
+    let scaled = ok(cli(&api, &["scale", "sts/db", "--replicas", "2"]));
+    assert_eq!(scaled.trim(), "statefulset.apps/db scaled");
+    let table = ok(cli(&api, &["get", "statefulsets"]));
+    assert!(
+        table.starts_with("NAME ") && table.contains(" READY "),
+        "{table}"
+    );
+    assert_eq!(names(&table), ["db"], "{table}");
+    let s: serde_json::Value =
+        serde_json::from_str(&ok(cli(&api, &["get", "sts/db", "-o", "json"]))).unwrap();
+    assert_eq!(s["spec"]["replicas"], 2, "{s}");
 }
+
+const STS: &str = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\nspec:\n  replicas: 0\n  selector: {matchLabels: {app: db}}\n  template:\n    metadata: {labels: {app: db}}\n    spec:\n      containers: [{name: db, image: 127.0.0.1:1/none:v1}]\n";
 
 #[test]
 fn get_watch_prints_the_table_then_each_change() {

@@ -1,7 +1,7 @@
 //! `ferry logs POD|TYPE/NAME [-c CONTAINER] [-f] [--previous] [--tail N]`.
 //! For `job/NAME` it reads the Job's pod (selected by the Job's
 //! `batch.kubernetes.io/controller-uid` label, as kubectl does).
-//! For `deploy/NAME`, `rs/NAME` or `svc/NAME` it picks a pod the way kubectl
+//! For `deploy/NAME`, `rs/NAME`, `sts/NAME` or `svc/NAME` it picks a pod the way kubectl
 //! does: the pods the object's selector matches, running and ready ones
 //! first, then the most restarted, then the oldest; and says "Found N pods,
 //! using pod/X" on stderr when there was a choice.
@@ -19,7 +19,7 @@ use crate::commands::get::plural;
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The pod (NAME or pod/NAME), or deploy/NAME, rs/NAME, svc/NAME, job/NAME to use one of their pods
+    /// The pod (NAME or pod/NAME), or deploy/NAME, rs/NAME, sts/NAME, svc/NAME, job/NAME to use one of their pods
     pub pod: String,
     /// The container (default: the pod's first)
     #[arg(short, long)]
@@ -75,10 +75,15 @@ pub fn pod_for(client: &Client, ns: &str, target: &str) -> anyhow::Result<String
         return Ok(target.to_string());
     };
     let kind = plural(kind)
-        .filter(|k| matches!(*k, "pods" | "deployments" | "replicasets" | "services" | "jobs"))
+        .filter(|k| {
+            matches!(
+                *k,
+                "pods" | "deployments" | "replicasets" | "statefulsets" | "services" | "jobs"
+            )
+        })
         .ok_or_else(|| {
             BadInput(format!(
-                "cannot get logs of `{kind}`: give a pod, deploy/NAME, rs/NAME, svc/NAME or job/NAME"
+                "cannot get logs of `{kind}`: give a pod, deploy/NAME, rs/NAME, sts/NAME, svc/NAME or job/NAME"
             ))
         })?;
     if kind == "pods" {

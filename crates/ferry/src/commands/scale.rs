@@ -1,5 +1,6 @@
-//! `ferry scale deploy/NAME --replicas N` (or `scale deployment NAME`):
-//! sets a Deployment's replica count through the runtime's scale route.
+//! `ferry scale deploy/NAME --replicas N` (or `scale deployment NAME`,
+//! `scale sts/NAME`): sets a Deployment's or StatefulSet's replica count
+//! through the runtime's scale route.
 
 use std::process::ExitCode;
 
@@ -27,18 +28,19 @@ pub struct ScaleArgs {
 /// Scales.
 pub fn run(args: ScaleArgs) -> anyhow::Result<ExitCode> {
     let (kind, name) = kind_and_name(&args.target, args.name.as_deref())?;
-    if crate::commands::get::plural(&kind) != Some("deployments") {
+    let Some(plural @ ("deployments" | "statefulsets")) = crate::commands::get::plural(&kind)
+    else {
         return Err(BadInput(format!(
-            "ferry scales deployments, not `{kind}` (ReplicaSets follow their Deployment)"
+            "ferry scales deployments and statefulsets, not `{kind}` (ReplicaSets follow their Deployment)"
         ))
         .into());
-    }
+    };
     let replicas = i32::try_from(args.replicas)
         .map_err(|_| BadInput(format!("--replicas {} is too large", args.replicas)))?;
     let client = Client::new(&args.server)?;
     let v: Value = client.post(
         &format!("/scale/{}/{name}", args.namespace),
-        &json!({ "replicas": replicas }),
+        &json!({ "replicas": replicas, "kind": plural }),
     )?;
     println!("{}", v["message"].as_str().unwrap_or("scaled"));
     Ok(ExitCode::SUCCESS)

@@ -16,6 +16,7 @@ use crate::commands::BadInput;
 use crate::output::{self, Format};
 
 mod batch;
+mod stateful;
 mod storage;
 mod typed;
 mod watch;
@@ -245,6 +246,9 @@ pub(crate) fn table(
     if let Some(t) = batch::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
+    if let Some(t) = stateful::table(kind, items, wide, &prefix) {
+        return finish(t, items, with_ns);
+    }
     if let Some(t) = storage::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
@@ -471,6 +475,7 @@ fn short(kind: &str) -> &'static str {
         "replicasets" => "replicaset.apps",
         "jobs" => "job.batch",
         "cronjobs" => "cronjob.batch",
+        "statefulsets" => "statefulset.apps",
         _ => "object",
     }
 }

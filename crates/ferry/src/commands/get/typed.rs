@@ -40,6 +40,7 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "ns" | "namespace" | "namespaces" => "namespaces",
         "job" | "jobs" => "jobs",
         "cj" | "cronjob" | "cronjobs" => "cronjobs",
+        "sts" | "statefulset" | "statefulsets" => "statefulsets",
         "pvc" | "persistentvolumeclaim" | "persistentvolumeclaims" => "persistentvolumeclaims",
         "pv" | "persistentvolume" | "persistentvolumes" => "persistentvolumes",
         "sc" | "storageclass" | "storageclasses" => "storageclasses",
@@ -52,7 +53,7 @@ pub fn typed_name(word: &str) -> anyhow::Result<(&'static str, String)> {
     let (kind, name) = word.split_once('/').unwrap_or((word, ""));
     let Some(kind) = plural(kind) else {
         return Err(BadInput(format!(
-            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, svc, cm, secrets, ns, jobs, cj, all or routes)"
+            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, sts, svc, cm, secrets, ns, jobs, cj, all or routes)"
         ))
         .into());
     };
