@@ -24,6 +24,7 @@ pub enum Kind {
     ClusterRole,
     ClusterRoleBinding,
     Service,
+    NetworkPolicy,
     Deployment,
     ReplicaSet,
     CronJob,
@@ -63,7 +64,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 14] = [
+pub const RESOURCES: [Resource; 15] = [
     res(
         Kind::Namespace,
         "Namespace",
@@ -115,6 +116,14 @@ pub const RESOURCES: [Resource; 14] = [
         false,
     ),
     res(Kind::Service, "Service", "", "services", &["svc"], true),
+    res(
+        Kind::NetworkPolicy,
+        "NetworkPolicy",
+        "networking.k8s.io",
+        "networkpolicies",
+        &["netpol"],
+        true,
+    ),
     res(
         Kind::Deployment,
         "Deployment",

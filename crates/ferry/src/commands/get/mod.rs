@@ -16,6 +16,7 @@ use crate::commands::BadInput;
 use crate::output::{self, Format};
 
 mod batch;
+mod netpol;
 mod typed;
 mod watch;
 
@@ -244,6 +245,9 @@ pub(crate) fn table(
     if let Some(t) = batch::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
+    if let Some(t) = netpol::table(kind, items, &prefix) {
+        return finish(t, items, with_ns);
+    }
     let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
         "pods" | "pod" | "po" => (
             if wide {
@@ -467,6 +471,7 @@ fn short(kind: &str) -> &'static str {
         "replicasets" => "replicaset.apps",
         "jobs" => "job.batch",
         "cronjobs" => "cronjob.batch",
+        "networkpolicies" => "networkpolicy.networking.k8s.io",
         _ => "object",
     }
 }

@@ -40,6 +40,7 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "ns" | "namespace" | "namespaces" => "namespaces",
         "job" | "jobs" => "jobs",
         "cj" | "cronjob" | "cronjobs" => "cronjobs",
+        "netpol" | "networkpolicy" | "networkpolicies" => "networkpolicies",
         _ => return None,
     })
 }
