@@ -21,7 +21,7 @@ const PODS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: team, labe
 
 const DENY_INGRESS: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: server-deny-all}\nspec:\n  podSelector: {matchLabels: {app: server}}\n  policyTypes: [Ingress]\n";
 
-const ALLOW_CLIENTS: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: server-allow-clients}\nspec:\n  podSelector: {matchLabels: {app: server}}\n  ingress:\n  - from:\n    - podSelector: {matchLabels: {role: client}}\n    ports: [{port: http}]\n";
+const ALLOW_CLIENTS: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: server-allow-clients}\nspec:\n  podSelector: {matchLabels: {app: server}}\n  ingress:\n  - from:\n    - podSelector: {matchLabels: {role: client}}\n    ports:\n    - port: http\n";
 
 const ALLOW_TEAM: &str = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: server-allow-team}\nspec:\n  podSelector: {matchLabels: {app: server}}\n  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {team: a}}\n    ports: [{port: 8080, protocol: TCP}]\n";
 
