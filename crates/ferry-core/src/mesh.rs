@@ -112,7 +112,13 @@ pub trait Dialer: Send + Sync + fmt::Debug {
     /// `service`'s namespace) on container port `port`; asked per request
     /// before an endpoint is picked, since pooled connections are shared.
     /// The default enforces nothing.
-    fn allows(&self, origin: Origin<'_>, service: &ServiceKey, endpoint: &Endpoint, port: u16) -> bool {
+    fn allows(
+        &self,
+        origin: Origin<'_>,
+        service: &ServiceKey,
+        endpoint: &Endpoint,
+        port: u16,
+    ) -> bool {
         let _ = (origin, service, endpoint, port);
         true
     }

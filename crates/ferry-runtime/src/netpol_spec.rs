@@ -101,20 +101,28 @@ fn peer(at: &str, p: &NetworkPolicyPeer, bad: &mut Vec<Bad>) -> Option<Peer> {
     let namespaces = p.namespace_selector.as_ref();
     match &p.ip_block {
         Some(_) if pods.is_some() || namespaces.is_some() => {
-            bad.push((at.into(), "may not specify both ipBlock and another peer".into()));
+            bad.push((
+                at.into(),
+                "may not specify both ipBlock and another peer".into(),
+            ));
             None
         }
         Some(block) => {
             let cidr_at = format!("{at}.ipBlock.cidr");
             let whole = cidr(&cidr_at, &block.cidr, bad)?;
-            let except = block.except.iter().flatten().enumerate().filter_map(|(i, e)| {
-                let e_at = format!("{at}.ipBlock.except[{i}]");
-                let c = cidr(&e_at, e, bad)?;
-                if !whole.strictly_contains(&c) {
-                    bad.push((e_at, "must be a strict subset of `cidr`".into()));
-                }
-                Some(c)
-            });
+            let except = block
+                .except
+                .iter()
+                .flatten()
+                .enumerate()
+                .filter_map(|(i, e)| {
+                    let e_at = format!("{at}.ipBlock.except[{i}]");
+                    let c = cidr(&e_at, e, bad)?;
+                    if !whole.strictly_contains(&c) {
+                        bad.push((e_at, "must be a strict subset of `cidr`".into()));
+                    }
+                    Some(c)
+                });
             let except = except.collect();
             Some(Peer::Block {
                 cidr: whole,

@@ -29,7 +29,9 @@ fn world(namespaces: &[(&str, &[(&str, &str)])], yaml: &str) -> World {
 }
 
 fn labels(l: &[(&str, &str)]) -> Labels {
-    l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    l.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Whether pod `from` (namespace, labels) may reach pod `to` on `port`.
@@ -90,8 +92,16 @@ fn default_deny_all_ingress() {
         &BTreeMap::new(),
         80,
     );
-    assert!(d.reason.contains("ingress of pod default/b"), "{}", d.reason);
-    assert!(d.reason.contains("default/default-deny-ingress"), "{}", d.reason);
+    assert!(
+        d.reason.contains("ingress of pod default/b"),
+        "{}",
+        d.reason
+    );
+    assert!(
+        d.reason.contains("default/default-deny-ingress"),
+        "{}",
+        d.reason
+    );
 }
 
 #[test]
@@ -168,7 +178,10 @@ spec:
 
 #[test]
 fn the_documentations_test_network_policy() {
-    let w = world(&[("myproject", &[("project", "myproject")])], TEST_NETWORK_POLICY);
+    let w = world(
+        &[("myproject", &[("project", "myproject")])],
+        TEST_NETWORK_POLICY,
+    );
     let db = labels(&[("role", "db")]);
     let frontend = labels(&[("role", "frontend")]);
     let other = labels(&[("role", "other")]);
@@ -179,7 +192,12 @@ fn the_documentations_test_network_policy() {
     // Any pod of a namespace labelled project=myproject.
     assert!(allowed(&w, ("myproject", &other), ("default", &db), 6379));
     // Frontend pods of other namespaces are not in the podSelector's scope.
-    assert!(!allowed(&w, ("elsewhere", &frontend), ("default", &db), 6379));
+    assert!(!allowed(
+        &w,
+        ("elsewhere", &frontend),
+        ("default", &db),
+        6379
+    ));
     // ipBlock: outside clients by address, with the exception.
     assert!(external(&w, "172.17.0.5", ("default", &db), 6379));
     assert!(!external(&w, "172.17.1.5", ("default", &db), 6379));
@@ -254,5 +272,8 @@ fn bad_policies_are_refused_with_field_paths() {
         "{bad:#?}"
     );
     assert!(bad[7].1.contains("Unsupported value: \"HTTP\""));
-    assert_eq!(bad[8].1, "may not be specified when `port` is not specified");
+    assert_eq!(
+        bad[8].1,
+        "may not be specified when `port` is not specified"
+    );
 }

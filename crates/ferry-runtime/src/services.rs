@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Weak};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ferry_core::mesh::{
@@ -418,7 +418,13 @@ impl Dialer for NetnsDialer {
         })
     }
 
-    fn allows(&self, origin: Origin<'_>, service: &ServiceKey, endpoint: &Endpoint, port: u16) -> bool {
+    fn allows(
+        &self,
+        origin: Origin<'_>,
+        service: &ServiceKey,
+        endpoint: &Endpoint,
+        port: u16,
+    ) -> bool {
         let Some(inner) = self.0.upgrade() else {
             return false;
         };

@@ -73,7 +73,11 @@ async fn a_network_policy_denies_then_allows() {
     })
     .await;
     wait("clients running", Duration::from_secs(30), || {
-        let all = [("default", "client"), ("default", "other"), ("team", "remote")];
+        let all = [
+            ("default", "client"),
+            ("default", "other"),
+            ("team", "remote"),
+        ];
         all.iter().all(|(ns, p)| running(rt, ns, p)).then_some(())
     })
     .await;

@@ -256,7 +256,8 @@ impl Inner {
             let dialer = &self.clients.connector.dialer;
             let candidate = |e: &Endpoint| {
                 serving(e)
-                    && origin.is_none_or(|o| dialer.allows(o, &dest.service, e, e.ports[&port.port]))
+                    && origin
+                        .is_none_or(|o| dialer.allows(o, &dest.service, e, e.ports[&port.port]))
             };
             let picked = cluster
                 .pick(
