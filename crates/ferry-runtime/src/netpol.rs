@@ -169,18 +169,28 @@ impl World {
     }
 
     /// Decides a connection from `from` to container port `port` of `to`,
-    /// whose named container ports are `named`.
+    /// whose named container ports are `named`. `to` is `None` for a
+    /// destination that is no pod (the region's API on the host): no
+    /// ingress policy covers it, and only egress rules open to every
+    /// destination reach it.
     pub fn decide(
         &self,
         from: Source<'_>,
-        to: PodView<'_>,
+        to: Option<PodView<'_>>,
         named: &BTreeMap<String, u16>,
         port: u16,
     ) -> Decision {
+        let dest = match to {
+            Some(t) => format!("pod {}/{}", t.namespace, t.name),
+            None => "a host address".to_string(),
+        };
         let egress = match from {
             Source::Pod(src) => self.direction(Dir::Egress, src, |r| {
                 r.ports_match(port, named)
-                    && (r.peers.is_empty() || r.peers.iter().any(|p| self.peer_has_pod(p, src, to)))
+                    && (r.peers.is_empty()
+                        || to.is_some_and(|to| {
+                            r.peers.iter().any(|p| self.peer_has_pod(p, src, to))
+                        }))
             }),
             Source::External(_) => Verdict::Open,
         };
@@ -188,13 +198,17 @@ impl World {
             return Decision {
                 allowed: false,
                 reason: format!(
-                    "egress of {from} is limited by {}, none allows pod {}/{} port {port}",
+                    "egress of {from} is limited by {}, none allows {dest} port {port}",
                     list(selecting),
-                    to.namespace,
-                    to.name
                 ),
             };
         }
+        let Some(to) = to else {
+            return Decision {
+                allowed: true,
+                reason: format!("egress {egress}, no ingress policy covers {dest}"),
+            };
+        };
         let ingress = self.direction(Dir::Ingress, to, |r| {
             r.ports_match(port, named)
                 && (r.peers.is_empty()
@@ -207,9 +221,7 @@ impl World {
             Verdict::Denied(selecting) => Decision {
                 allowed: false,
                 reason: format!(
-                    "ingress of pod {}/{} is limited by {}, none allows {from} to port {port}",
-                    to.namespace,
-                    to.name,
+                    "ingress of {dest} is limited by {}, none allows {from} to port {port}",
                     list(&selecting)
                 ),
             },

@@ -70,15 +70,14 @@ pub fn allows(inner: &Inner, caller: &Caller, namespace: &str, pod: &str, port: 
         return true;
     }
     let none = PodFacts::default();
-    let dst_facts = view
-        .pods
-        .get(&(namespace.to_string(), pod.to_string()))
-        .unwrap_or(&none);
-    let dst = PodView {
+    // Not a pod: the region's API on the host (the `kubernetes` Service).
+    let dst_facts = view.pods.get(&(namespace.to_string(), pod.to_string()));
+    let dst = dst_facts.map(|f| PodView {
         namespace,
         name: pod,
-        labels: &dst_facts.labels,
-    };
+        labels: &f.labels,
+    });
+    let named = dst_facts.map_or(&none.named, |f| &f.named);
     let source = match caller {
         Caller::Pod { namespace, pod } => Source::Pod(PodView {
             namespace,
@@ -90,7 +89,7 @@ pub fn allows(inner: &Inner, caller: &Caller, namespace: &str, pod: &str, port: 
         }),
         Caller::External(ip) => Source::External(*ip),
     };
-    let d = view.world.decide(source, dst, &dst_facts.named, port);
+    let d = view.world.decide(source, dst, named, port);
     if !d.allowed {
         inner.netpol.refused.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(

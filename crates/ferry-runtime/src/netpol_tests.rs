@@ -47,7 +47,7 @@ fn allowed(w: &World, from: (&str, &Labels), to: (&str, &Labels), port: u16) -> 
         labels: to.1,
     };
     let named: BTreeMap<String, u16> = [("http".to_string(), 8080)].into_iter().collect();
-    w.decide(Source::Pod(src), dst, &named, port).allowed
+    w.decide(Source::Pod(src), Some(dst), &named, port).allowed
 }
 
 fn external(w: &World, ip: &str, to: (&str, &Labels), port: u16) -> bool {
@@ -57,7 +57,7 @@ fn external(w: &World, ip: &str, to: (&str, &Labels), port: u16) -> bool {
         labels: to.1,
     };
     let ip: IpAddr = ip.parse().unwrap();
-    w.decide(Source::External(ip), dst, &BTreeMap::new(), port)
+    w.decide(Source::External(ip), Some(dst), &BTreeMap::new(), port)
         .allowed
 }
 
@@ -84,11 +84,11 @@ fn default_deny_all_ingress() {
             name: "a",
             labels: &any,
         }),
-        PodView {
+        Some(PodView {
             namespace: "default",
             name: "b",
             labels: &any,
-        },
+        }),
         &BTreeMap::new(),
         80,
     );
@@ -275,5 +275,32 @@ fn bad_policies_are_refused_with_field_paths() {
     assert_eq!(
         bad[8].1,
         "may not be specified when `port` is not specified"
+    );
+}
+
+#[test]
+fn a_destination_that_is_no_pod_has_no_ingress_policy_and_only_open_egress() {
+    let any = labels(&[]);
+    let src = Source::Pod(PodView {
+        namespace: "default",
+        name: "a",
+        labels: &any,
+    });
+    let none = BTreeMap::new();
+    let w = world(&[], DENY_INGRESS);
+    assert!(w.decide(src, None, &none, 443).allowed);
+    let deny_egress = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: e}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to: [{podSelector: {}}]\n";
+    let w = world(&[], deny_egress);
+    let d = w.decide(src, None, &none, 443);
+    assert!(
+        !d.allowed && d.reason.contains("a host address"),
+        "{}",
+        d.reason
+    );
+    let open_egress = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: e}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - ports: [{port: 443}]\n";
+    assert!(
+        world(&[], open_egress)
+            .decide(src, None, &none, 443)
+            .allowed
     );
 }
