@@ -107,6 +107,30 @@ pub type DialFuture<'a> = Pin<Box<dyn Future<Output = std::io::Result<TcpStream>
 pub trait Dialer: Send + Sync + fmt::Debug {
     /// Connects to `endpoint` on container port `port`.
     fn dial<'a>(&'a self, endpoint: &'a Endpoint, port: u16) -> DialFuture<'a>;
+
+    /// Whether network policy lets `origin` reach `endpoint` (a pod of
+    /// `service`'s namespace) on container port `port`; asked per request
+    /// before an endpoint is picked, since pooled connections are shared.
+    /// The default enforces nothing.
+    fn allows(
+        &self,
+        origin: Origin<'_>,
+        service: &ServiceKey,
+        endpoint: &Endpoint,
+        port: u16,
+    ) -> bool {
+        let _ = (origin, service, endpoint, port);
+        true
+    }
+}
+
+/// Who a connection to an endpoint is made for.
+#[derive(Debug, Clone, Copy)]
+pub enum Origin<'a> {
+    /// A pod, through the mesh.
+    Pod(&'a SourcePod),
+    /// A client outside the region (north-south traffic), by its address.
+    External(IpAddr),
 }
 
 /// Where a mesh connection came from.

@@ -278,6 +278,10 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
             local_paths::keys(doc, "stringData", string, found);
         }
         Kind::Service => validate::service(doc, &decode!(Service), found),
+        Kind::NetworkPolicy => {
+            let np = decode!(k8s_openapi::api::networking::v1::NetworkPolicy);
+            crate::netpol_spec::check(doc, &np, found)
+        }
         Kind::Deployment => validate::deployment(doc, &decode!(Deployment), found),
         Kind::ReplicaSet => {
             let rs = decode!(ReplicaSet);

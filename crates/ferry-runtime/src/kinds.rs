@@ -27,6 +27,7 @@ pub enum Kind {
     ClusterRole,
     ClusterRoleBinding,
     Service,
+    NetworkPolicy,
     Deployment,
     ReplicaSet,
     StatefulSet,
@@ -68,7 +69,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 19] = [
+pub const RESOURCES: [Resource; 20] = [
     res(
         Kind::Namespace,
         "Namespace",
@@ -144,6 +145,14 @@ pub const RESOURCES: [Resource; 19] = [
         false,
     ),
     res(Kind::Service, "Service", "", "services", &["svc"], true),
+    res(
+        Kind::NetworkPolicy,
+        "NetworkPolicy",
+        "networking.k8s.io",
+        "networkpolicies",
+        &["netpol"],
+        true,
+    ),
     res(
         Kind::Deployment,
         "Deployment",

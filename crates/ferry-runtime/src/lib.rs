@@ -27,6 +27,9 @@ mod job_plan;
 pub mod kinds;
 mod local_paths;
 mod net;
+pub mod netpol;
+mod netpol_enforce;
+mod netpol_spec;
 mod oci_images;
 mod ops;
 mod pod;
@@ -134,6 +137,7 @@ impl Runtime {
             pods: Mutex::new(HashMap::new()),
             events: Mutex::new(VecDeque::new()),
             shutdown: tokio_util::sync::CancellationToken::new(),
+            netpol: Default::default(),
         });
         let task = tokio::spawn(controller::run(inner.clone()));
         inner.kick();
@@ -150,7 +154,7 @@ impl Runtime {
 
     /// Connects to endpoints inside their pods' network namespaces.
     pub fn dialer(&self) -> SharedDialer {
-        Arc::new(services::NetnsDialer)
+        Arc::new(services::NetnsDialer(Arc::downgrade(&self.inner)))
     }
 
     /// Registers a component owning kinds the runtime stores for it; it
@@ -187,6 +191,11 @@ impl Runtime {
         let owners = self.inner.owners.read_or_recover().clone();
         let kinds: std::collections::BTreeSet<_> = owners.iter().flat_map(|o| o.kinds()).collect();
         kinds.into_iter().collect()
+    }
+
+    /// Connections refused by NetworkPolicy since start.
+    pub fn network_policy_refusals(&self) -> u64 {
+        self.inner.netpol.refused()
     }
 
     /// Installs the handler for connections pods make to Service addresses.

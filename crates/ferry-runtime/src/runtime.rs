@@ -140,6 +140,8 @@ pub struct Inner {
     pub pods: Mutex<HashMap<String, Arc<Mutex<PodRt>>>>,
     pub events: Mutex<VecDeque<Event>>,
     pub shutdown: CancellationToken,
+    /// NetworkPolicy decisions' view and refusal count.
+    pub netpol: crate::netpol_enforce::Cache,
 }
 
 impl Inner {

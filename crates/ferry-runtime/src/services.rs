@@ -8,12 +8,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use ferry_core::mesh::{
-    DialFuture, Dialer, Endpoint, ServiceEntry, ServiceKey, ServicePort, ServiceSnapshot, SourcePod,
+    DialFuture, Dialer, Endpoint, Origin, ServiceEntry, ServiceKey, ServicePort, ServiceSnapshot,
+    SourcePod,
 };
 use ferry_core::sync::{MutexExt, RwLockExt};
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -22,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::kinds::Kind;
+use crate::netpol_enforce::{self, Caller};
 use crate::protocol::{Protocol, protocol_of};
 use crate::runtime::Inner;
 use crate::validate::selects;
@@ -299,9 +301,16 @@ async fn serve(
     rr: Arc<AtomicUsize>,
 ) {
     loop {
-        let conn = tokio::select! {
+        let (conn, peer) = tokio::select! {
             _ = stop.cancelled() => return,
-            c = l.accept() => match c { Ok((c, _)) => c, Err(_) => continue },
+            c = l.accept() => match c { Ok(c) => c, Err(_) => continue },
+        };
+        let caller = match &k.pod {
+            Some((namespace, pod, _)) => Caller::Pod {
+                namespace: namespace.clone(),
+                pod: pod.clone(),
+            },
+            None => Caller::External(peer.ip()),
         };
         let mesh = inner.mesh.read_or_recover().clone();
         if let (Some(h), Some((ns, pod, _))) = (mesh, &k.pod)
@@ -327,7 +336,7 @@ async fn serve(
                 if crate::protocol::sniff_http(&conn).await {
                     h.handle(conn, source, k.service.clone(), k.port);
                 } else {
-                    forward(inner, conn, k.service.clone(), k.port, rr).await;
+                    forward(inner, conn, k.service.clone(), k.port, rr, caller).await;
                 }
             });
             continue;
@@ -338,18 +347,21 @@ async fn serve(
             k.service.clone(),
             k.port,
             rr.clone(),
+            caller,
         ));
     }
 }
 
 /// L4 round-robin forwarding to a ready endpoint; a refused connection
-/// tries the next endpoint.
+/// tries the next endpoint, as does one network policy refuses (when all
+/// are refused, `conn` is closed without forwarding).
 async fn forward(
     inner: Arc<Inner>,
     mut conn: TcpStream,
     key: ServiceKey,
     port: u16,
     rr: Arc<AtomicUsize>,
+    caller: Caller,
 ) {
     let ready: Vec<Endpoint> = {
         let snap = inner.services.borrow();
@@ -367,6 +379,9 @@ async fn forward(
         let Some(target) = ep.target(port) else {
             continue;
         };
+        if !netpol_enforce::allows(&inner, &caller, &key.namespace, &ep.pod, target.port()) {
+            continue;
+        }
         let active = inner
             .typed::<Pod>(Kind::Pod, &key.namespace, &ep.pod)
             .and_then(|p| p.metadata.uid)
@@ -391,9 +406,10 @@ async fn forward(
     }
 }
 
-/// The runtime's [`Dialer`]: connects inside an endpoint's namespace.
-#[derive(Debug, Clone, Default)]
-pub struct NetnsDialer;
+/// The runtime's [`Dialer`]: connects inside an endpoint's namespace and
+/// answers for network policy.
+#[derive(Debug, Clone)]
+pub struct NetnsDialer(pub Weak<Inner>);
 
 impl Dialer for NetnsDialer {
     fn dial<'a>(&'a self, endpoint: &'a Endpoint, port: u16) -> DialFuture<'a> {
@@ -401,6 +417,26 @@ impl Dialer for NetnsDialer {
             let addr = SocketAddr::new(endpoint.ip, port);
             crate::net::dial(endpoint.netns.as_deref(), addr, Duration::from_secs(5)).await
         })
+    }
+
+    fn allows(
+        &self,
+        origin: Origin<'_>,
+        service: &ServiceKey,
+        endpoint: &Endpoint,
+        port: u16,
+    ) -> bool {
+        let Some(inner) = self.0.upgrade() else {
+            return false;
+        };
+        let caller = match origin {
+            Origin::Pod(p) => Caller::Pod {
+                namespace: p.namespace.clone(),
+                pod: p.pod.clone(),
+            },
+            Origin::External(ip) => Caller::External(ip),
+        };
+        netpol_enforce::allows(&inner, &caller, &service.namespace, &endpoint.pod, port)
     }
 }
 

@@ -180,7 +180,7 @@ fn route<'a>(
                 Err(r) => return Routed::local(r, name, dest),
             },
         };
-        mirror(&gw, table, name, fwd, &head, &body);
+        mirror(&gw, table, name, fwd, &head, &body, &conn.info);
         let (retry, timeout) = if fwd.fault.is_set() {
             (RetryPolicy::default(), None)
         } else {

@@ -172,7 +172,8 @@ pub(super) async fn collect(body: RequestBody) -> Result<ReqBody, Response<Body>
 }
 
 /// Fires mirrors (fire-and-forget; Host suffixed `-shadow`; skipped and
-/// counted when the body was too large to buffer).
+/// counted when the body was too large to buffer); `client`'s network
+/// policy holds for them too.
 pub(super) fn mirror(
     gw: &Arc<Inner>,
     table: &Arc<crate::table::RouteTable>,
@@ -180,6 +181,7 @@ pub(super) fn mirror(
     fwd: &Forward,
     head: &Head,
     body: &ReqBody,
+    client: &ConnInfo,
 ) {
     for m in &fwd.mirrors {
         if !select::hit(m.percent, fastrand::f64()) {
@@ -210,6 +212,7 @@ pub(super) fn mirror(
             }
         }
         let (gw, table, dest, bytes) = (gw.clone(), table.clone(), m.dest.clone(), bytes.clone());
+        let client = client.clone();
         let (sent, failed) = (labels("sent"), labels("failed"));
         tokio::spawn(async move {
             let none = RetryPolicy {
@@ -225,7 +228,7 @@ pub(super) fn mirror(
                     ReqBody::Buffered(bytes),
                     &none,
                     Some(Duration::from_secs(30)),
-                    None,
+                    Some(&client),
                 )
                 .await;
             match r {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use ferry_core::mesh::Endpoint;
+use ferry_core::mesh::{Endpoint, Origin};
 use ferry_core::sync::MutexExt;
 use http::header;
 use http::uri::Scheme;
@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use super::Inner;
 use super::h1;
 use super::h1::fields::RawFields;
-use super::types::{Body, BoxError, ConnInfo, Head, ReqBody};
+use super::types::{Body, BoxError, ConnInfo, Direction, Head, ReqBody};
 use crate::lb::{Cluster, Outcome};
 use crate::table::{Destination, RetryPolicy, RouteTable, TrafficPolicy};
 
@@ -32,6 +32,8 @@ pub enum Failure {
     Connect,
     Reset,
     Timeout,
+    /// Network policy lets the client reach none of the endpoints.
+    Denied,
 }
 
 impl Failure {
@@ -53,6 +55,7 @@ impl Failure {
                 "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
             ),
             Failure::Timeout => (504, "upstream request timeout"),
+            Failure::Denied => (403, "network policy denies this connection"),
         }
     }
 }
@@ -140,6 +143,7 @@ impl Inner {
                 labels,
                 dest,
                 hash_key: hash_key.as_deref(),
+                origin: client.map(origin),
             };
             // The tries future is made in each arm, not once before the match:
             // a future moved into `timeout` would keep its slot in this one too.
@@ -229,6 +233,7 @@ impl Inner {
                 labels,
                 dest,
                 hash_key,
+                origin,
             } = *target;
             let services = self.services.load();
             let resolved = services
@@ -242,20 +247,33 @@ impl Inner {
             }
             .ok_or(Failure::UnknownService)?;
             // Ready endpoints serving the port, in the subset.
-            let candidate = |e: &Endpoint| {
+            let serving = |e: &Endpoint| {
                 e.ready
                     && e.ports.contains_key(&port.port)
                     && labels.is_none_or(|l| l.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
             };
+            // ... that network policy lets the client reach.
+            let dialer = &self.clients.connector.dialer;
+            let candidate = |e: &Endpoint| {
+                serving(e)
+                    && origin
+                        .is_none_or(|o| dialer.allows(o, &dest.service, e, e.ports[&port.port]))
+            };
             let picked = cluster
                 .pick(
                     &entry.endpoints,
-                    candidate,
+                    &candidate,
                     &policy.lb,
                     hash_key,
                     Instant::now,
                 )
-                .ok_or(Failure::NoHealthyUpstream)?;
+                .ok_or_else(|| {
+                    let eps = &entry.endpoints;
+                    match eps.iter().any(serving) && !eps.iter().any(&candidate) {
+                        true => Failure::Denied,
+                        false => Failure::NoHealthyUpstream,
+                    }
+                })?;
             let endpoint = picked.endpoint;
             let container_port = endpoint.ports[&port.port];
             let upstream = resolved
@@ -363,6 +381,16 @@ struct Target<'a> {
     labels: Option<&'a BTreeMap<String, String>>,
     dest: &'a Destination,
     hash_key: Option<&'a str>,
+    /// Who the request is for (network policy); `None`: not checked.
+    origin: Option<Origin<'a>>,
+}
+
+/// Who a downstream connection's requests are for, as network policy sees it.
+fn origin(c: &ConnInfo) -> Origin<'_> {
+    match &c.direction {
+        Direction::Mesh { source, .. } => Origin::Pod(source),
+        Direction::North => Origin::External(c.remote.ip()),
+    }
 }
 
 /// One try's request body.

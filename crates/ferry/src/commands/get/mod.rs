@@ -16,6 +16,7 @@ use crate::commands::BadInput;
 use crate::output::{self, Format};
 
 mod batch;
+mod netpol;
 mod stateful;
 mod storage;
 mod typed;
@@ -252,6 +253,9 @@ pub(crate) fn table(
     if let Some(t) = storage::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
+    if let Some(t) = netpol::table(kind, items, &prefix) {
+        return finish(t, items, with_ns);
+    }
     let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
         "pods" | "pod" | "po" => (
             if wide {
@@ -476,6 +480,7 @@ fn short(kind: &str) -> &'static str {
         "jobs" => "job.batch",
         "cronjobs" => "cronjob.batch",
         "statefulsets" => "statefulset.apps",
+        "networkpolicies" => "networkpolicy.networking.k8s.io",
         _ => "object",
     }
 }

@@ -44,6 +44,7 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "pvc" | "persistentvolumeclaim" | "persistentvolumeclaims" => "persistentvolumeclaims",
         "pv" | "persistentvolume" | "persistentvolumes" => "persistentvolumes",
         "sc" | "storageclass" | "storageclasses" => "storageclasses",
+        "netpol" | "networkpolicy" | "networkpolicies" => "networkpolicies",
         _ => return None,
     })
 }
