@@ -43,6 +43,7 @@ pub async fn run(inner: Arc<Inner>) {
         let mut ch = deploy::reconcile(&inner);
         crate::cronjob::reconcile(&inner, &mut ch);
         crate::job::reconcile(&inner, &mut ch);
+        crate::quota_ctl::reconcile(&inner, &mut ch);
         if (!ch.puts.is_empty() || !ch.deletes.is_empty())
             && let Err(e) = inner.commit(ch.puts, ch.deletes)
         {

@@ -19,6 +19,8 @@ pub enum Kind {
     ServiceAccount,
     ConfigMap,
     Secret,
+    LimitRange,
+    ResourceQuota,
     Role,
     RoleBinding,
     ClusterRole,
@@ -63,7 +65,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 14] = [
+pub const RESOURCES: [Resource; 16] = [
     res(
         Kind::Namespace,
         "Namespace",
@@ -89,6 +91,8 @@ pub const RESOURCES: [Resource; 14] = [
         true,
     ),
     res(Kind::Secret, "Secret", "", "secrets", &[], true),
+    res(Kind::LimitRange, "LimitRange", "", "limitranges", &["limits"], true),
+    res(Kind::ResourceQuota, "ResourceQuota", "", "resourcequotas", &["quota"], true),
     res(Kind::Role, "Role", RBAC, "roles", &[], true),
     res(
         Kind::RoleBinding,
@@ -346,6 +350,8 @@ mod tests {
             Some(Kind::ClusterRole)
         );
         assert_eq!(Kind::from_cli("pods.apps"), None);
+        assert_eq!(Kind::from_cli("quota"), Some(Kind::ResourceQuota));
+        assert_eq!(Kind::from_cli("limits"), Some(Kind::LimitRange));
     }
 
     #[test]

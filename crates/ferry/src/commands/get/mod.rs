@@ -16,6 +16,7 @@ use crate::commands::BadInput;
 use crate::output::{self, Format};
 
 mod batch;
+mod quota;
 mod typed;
 mod watch;
 
@@ -244,6 +245,9 @@ pub(crate) fn table(
     if let Some(t) = batch::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
+    if let Some(t) = quota::table(kind, items, &prefix) {
+        return finish(t, items, with_ns);
+    }
     let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
         "pods" | "pod" | "po" => (
             if wide {
@@ -467,6 +471,8 @@ fn short(kind: &str) -> &'static str {
         "replicasets" => "replicaset.apps",
         "jobs" => "job.batch",
         "cronjobs" => "cronjob.batch",
+        "resourcequotas" => "resourcequota",
+        "limitranges" => "limitrange",
         _ => "object",
     }
 }

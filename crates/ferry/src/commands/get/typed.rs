@@ -40,6 +40,8 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "ns" | "namespace" | "namespaces" => "namespaces",
         "job" | "jobs" => "jobs",
         "cj" | "cronjob" | "cronjobs" => "cronjobs",
+        "quota" | "resourcequota" | "resourcequotas" => "resourcequotas",
+        "limits" | "limitrange" | "limitranges" => "limitranges",
         _ => return None,
     })
 }
