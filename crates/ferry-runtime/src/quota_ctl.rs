@@ -93,8 +93,14 @@ pub fn admit_new_pod(inner: &Inner, pending: &[StoredObject], pod: &mut StoredOb
     Admission::new(&all, &all, &is_term).admit(pod, None, &is_term)
 }
 
+/// The reason of a refusal without the (generated) name of the refused pod.
+fn refusal(message: &str) -> &str {
+    message.split_once(" is forbidden: ").map_or(message, |(_, why)| why)
+}
+
 /// Records a controller's refused pod creation as a `FailedCreate` warning,
-/// once while the refusal stays the same (Kubernetes counts repeats).
+/// once while the refusal stays the same (each attempt names a new pod;
+/// Kubernetes counts the repeats).
 pub fn failed_create(inner: &Inner, kind: &str, ns: &str, name: &str, why: &str) {
     let message = format!("Error creating: {why}");
     let object = format!("{kind}/{name}");
@@ -104,7 +110,7 @@ pub fn failed_create(inner: &Inner, kind: &str, ns: &str, name: &str, why: &str)
         .iter()
         .rev()
         .find(|e| e.object == object && e.namespace == ns)
-        .is_some_and(|e| e.reason == "FailedCreate" && e.message == message);
+        .is_some_and(|e| e.reason == "FailedCreate" && refusal(&e.message) == refusal(&message));
     if !repeat {
         inner.event(kind, ns, name, true, "FailedCreate", message);
     }
@@ -117,7 +123,12 @@ pub fn replica_failure(status: &mut Value, old: Option<&Value>, why: Option<&str
     let kept = old
         .and_then(|s| s.get("conditions"))
         .and_then(Value::as_array)
-        .and_then(|c| c.iter().find(|c| c["type"] == "ReplicaFailure" && c["message"] == why))
+        .and_then(|c| {
+            c.iter().find(|c| {
+                let message = c["message"].as_str().unwrap_or_default();
+                c["type"] == "ReplicaFailure" && refusal(message) == refusal(why)
+            })
+        })
         .cloned();
     let cond = kept.unwrap_or_else(|| {
         json!({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
