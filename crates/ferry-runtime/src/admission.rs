@@ -168,7 +168,8 @@ impl Admission {
         let pod = json!({"spec": spec});
         let one = quota::usage("", "Pod", "pods", &pod, false);
         for (q, _) in n.quotas.iter().filter(|(q, _)| q.matches("Pod", &pod)) {
-            let alone = quota::constraints(q, &spec).and_then(|()| quota::check(q, &ResourceList::new(), &one));
+            let alone = quota::constraints(q, &spec)
+                .and_then(|()| quota::check(q, &ResourceList::new(), &one));
             out.extend(alone.err());
         }
         out
@@ -180,7 +181,9 @@ impl Admission {
             return vec![];
         };
         let show = |l: &ResourceList| -> Value {
-            l.iter().map(|(k, v)| (k.clone(), json!(v.to_string()))).collect()
+            l.iter()
+                .map(|(k, v)| (k.clone(), json!(v.to_string())))
+                .collect()
         };
         n.quotas
             .iter()
@@ -188,9 +191,19 @@ impl Admission {
                 let used: ResourceList = q
                     .hard
                     .keys()
-                    .map(|k| (k.clone(), used.get(k).copied().unwrap_or(crate::quantity::Quantity::count(0))))
+                    .map(|k| {
+                        (
+                            k.clone(),
+                            used.get(k)
+                                .copied()
+                                .unwrap_or(crate::quantity::Quantity::count(0)),
+                        )
+                    })
                     .collect();
-                (q.name.clone(), json!({"hard": show(&q.hard), "used": show(&used)}))
+                (
+                    q.name.clone(),
+                    json!({"hard": show(&q.hard), "used": show(&used)}),
+                )
             })
             .collect()
     }
@@ -219,7 +232,10 @@ pub fn template_of(o: &StoredObject) -> Option<(&'static str, &'static str)> {
 }
 
 /// `objects` with `changes` laid over them (same key: the change wins).
-pub fn overlay<'a>(objects: &'a [&'a StoredObject], changes: &'a [StoredObject]) -> Vec<&'a StoredObject> {
+pub fn overlay<'a>(
+    objects: &'a [&'a StoredObject],
+    changes: &'a [StoredObject],
+) -> Vec<&'a StoredObject> {
     let changed: BTreeMap<Key, &StoredObject> = changes.iter().map(|c| (Key::of(c), c)).collect();
     let mut out: Vec<&StoredObject> = objects
         .iter()

@@ -18,12 +18,20 @@ fn obj(kind: Kind, name: &str, value: Value) -> StoredObject {
 }
 
 fn pod(name: &str, resources: Value) -> StoredObject {
-    obj(Kind::Pod, name, json!({"metadata": {"name": name},
-        "spec": {"containers": [{"name": "main", "image": "busybox", "resources": resources}]}}))
+    obj(
+        Kind::Pod,
+        name,
+        json!({"metadata": {"name": name},
+        "spec": {"containers": [{"name": "main", "image": "busybox", "resources": resources}]}}),
+    )
 }
 
 fn quota(hard: Value) -> StoredObject {
-    obj(Kind::ResourceQuota, "compute", json!({"metadata": {"name": "compute"}, "spec": {"hard": hard}}))
+    obj(
+        Kind::ResourceQuota,
+        "compute",
+        json!({"metadata": {"name": "compute"}, "spec": {"hard": hard}}),
+    )
 }
 
 fn never(_: &StoredObject) -> bool {
@@ -33,10 +41,16 @@ fn never(_: &StoredObject) -> bool {
 #[test]
 fn a_quota_applied_with_pods_governs_them_in_order() {
     let q = quota(json!({"pods": "2"}));
-    let mut set = vec![q, pod("a", json!({})), pod("b", json!({})), pod("c", json!({}))];
+    let mut set = vec![
+        q,
+        pod("a", json!({})),
+        pod("b", json!({})),
+        pod("c", json!({})),
+    ];
     let governing: Vec<&StoredObject> = set.iter().collect();
     let mut adm = Admission::new(&governing, &[], &never);
-    let results: Vec<Result<(), String>> = set.iter_mut().map(|o| adm.admit(o, None, &never)).collect();
+    let results: Vec<Result<(), String>> =
+        set.iter_mut().map(|o| adm.admit(o, None, &never)).collect();
     assert!(results[..3].iter().all(Result::is_ok));
     assert_eq!(
         results[3].as_ref().unwrap_err(),
@@ -47,12 +61,18 @@ fn a_quota_applied_with_pods_governs_them_in_order() {
 #[test]
 fn existing_usage_counts_and_updates_charge_growth() {
     let q = quota(json!({"requests.cpu": "1", "limits.cpu": "2"}));
-    let running = pod("a", json!({"requests": {"cpu": "600m"}, "limits": {"cpu": "1"}}));
+    let running = pod(
+        "a",
+        json!({"requests": {"cpu": "600m"}, "limits": {"cpu": "1"}}),
+    );
     let existing = [&q, &running];
     let mut adm = Admission::new(&existing, &existing, &never);
     let mut same = running.clone();
     assert_eq!(adm.admit(&mut same, Some(&running), &never), Ok(()));
-    let mut more = pod("b", json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}));
+    let mut more = pod(
+        "b",
+        json!({"requests": {"cpu": "500m"}, "limits": {"cpu": "500m"}}),
+    );
     assert_eq!(
         adm.admit(&mut more, None, &never).unwrap_err(),
         "pods \"b\" is forbidden: exceeded quota: compute, requested: requests.cpu=500m, used: requests.cpu=600m, limited: requests.cpu=1"
@@ -69,8 +89,12 @@ fn existing_usage_counts_and_updates_charge_growth() {
 
 #[test]
 fn pods_are_defaulted_and_annotated() {
-    let range = obj(Kind::LimitRange, "lr", json!({"spec": {"limits": [
-        {"type": "Container", "default": {"cpu": "500m", "memory": "64Mi"}, "defaultRequest": {"cpu": "100m"}, "max": {"cpu": "1"}}]}}));
+    let range = obj(
+        Kind::LimitRange,
+        "lr",
+        json!({"spec": {"limits": [
+        {"type": "Container", "default": {"cpu": "500m", "memory": "64Mi"}, "defaultRequest": {"cpu": "100m"}, "max": {"cpu": "1"}}]}}),
+    );
     let mut adm = Admission::new(&[&range], &[], &never);
     let mut p = pod("a", json!({}));
     adm.admit(&mut p, None, &never).unwrap();
@@ -99,11 +123,17 @@ fn templates_that_can_never_run_are_named() {
     let q = quota(json!({"requests.memory": "1Gi"}));
     let adm = Admission::new(&[&q], &[], &never);
     let spec = json!({"containers": [{"name": "web", "image": "nginx"}]});
-    assert_eq!(adm.check_template("q", &spec), ["failed quota: compute: must specify requests.memory for: web"]);
-    let huge = json!({"containers": [{"name": "web", "resources": {"requests": {"memory": "2Gi"}}}]});
+    assert_eq!(
+        adm.check_template("q", &spec),
+        ["failed quota: compute: must specify requests.memory for: web"]
+    );
+    let huge =
+        json!({"containers": [{"name": "web", "resources": {"requests": {"memory": "2Gi"}}}]});
     assert_eq!(
         adm.check_template("q", &huge),
-        ["exceeded quota: compute, requested: requests.memory=2Gi, used: requests.memory=0, limited: requests.memory=1Gi"]
+        [
+            "exceeded quota: compute, requested: requests.memory=2Gi, used: requests.memory=0, limited: requests.memory=1Gi"
+        ]
     );
     assert!(adm.check_template("other", &spec).is_empty());
 }
@@ -115,6 +145,9 @@ fn status_shows_hard_and_used() {
     let adm = Admission::new(&[&q, &p], &[&q, &p], &never);
     assert_eq!(
         adm.statuses("q"),
-        [("compute".to_string(), json!({"hard": {"pods": "2", "requests.cpu": "1"}, "used": {"pods": "1", "requests.cpu": "250m"}}))]
+        [(
+            "compute".to_string(),
+            json!({"hard": {"pods": "2", "requests.cpu": "1"}, "used": {"pods": "1", "requests.cpu": "250m"}})
+        )]
     );
 }

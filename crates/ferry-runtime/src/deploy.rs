@@ -178,7 +178,10 @@ fn deployment(
     }
     prune_history(&v, &olds, &count, out, ch);
     let mut status = status(d, &v, &count);
-    crate::quota_ctl::deployment_failure(&mut status, v.new_rs.into_iter().chain(v.mine.iter().copied()));
+    crate::quota_ctl::deployment_failure(
+        &mut status,
+        v.new_rs.into_iter().chain(v.mine.iter().copied()),
+    );
     if o.value.get("status") != Some(&status) {
         let mut value = o.value.clone();
         value["status"] = status;

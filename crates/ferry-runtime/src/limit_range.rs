@@ -25,7 +25,9 @@ pub struct Item {
 
 /// The items of a LimitRange object, as `SetDefaults_LimitRangeItem` leaves them.
 pub fn items(limit_range: &Value) -> Vec<Item> {
-    let list = limit_range.pointer("/spec/limits").and_then(Value::as_array);
+    let list = limit_range
+        .pointer("/spec/limits")
+        .and_then(Value::as_array);
     list.into_iter()
         .flatten()
         .map(|i| {
@@ -70,7 +72,12 @@ pub fn requests_from_limits(spec: &mut Value) {
             continue;
         };
         let limits = c.pointer("/resources/limits").cloned();
-        for (k, v) in limits.as_ref().and_then(Value::as_object).into_iter().flatten() {
+        for (k, v) in limits
+            .as_ref()
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             if c.pointer(&format!("/resources/requests/{k}")).is_none() {
                 c["resources"]["requests"][k] = v.clone();
             }
@@ -100,7 +107,13 @@ pub fn apply_defaults(spec: &mut Value, items: &[Item]) -> Option<String> {
                     names.push(k.clone());
                 }
             }
-            (!names.is_empty()).then(|| format!("{} {} for {what} {name}", names.join(", "), &field[..field.len() - 1]))
+            (!names.is_empty()).then(|| {
+                format!(
+                    "{} {} for {what} {name}",
+                    names.join(", "),
+                    &field[..field.len() - 1]
+                )
+            })
         };
         let r = set("requests", &requests);
         let l = set("limits", &limits);
@@ -120,7 +133,12 @@ pub fn requests_over_limits(spec: &Value, base: &str) -> Vec<(String, String)> {
         for (k, r) in &req {
             if let Some(l) = lim.get(k).filter(|l| r > *l) {
                 let path = format!("{base}{}.resources.requests", dotted(&at));
-                out.push((path, format!("Invalid value: \"{r}\": must be less than or equal to {k} limit of {l}")));
+                out.push((
+                    path,
+                    format!(
+                        "Invalid value: \"{r}\": must be less than or equal to {k} limit of {l}"
+                    ),
+                ));
             }
         }
     }
@@ -182,17 +200,29 @@ pub fn pod_totals(spec: &Value) -> (ResourceList, ResourceList) {
 fn check_item(it: &Item, ty: &str, req: &ResourceList, lim: &ResourceList, errs: &mut Vec<String>) {
     for (k, min) in &it.min {
         match (req.get(k), lim.get(k)) {
-            (None, _) => errs.push(format!("minimum {k} usage per {ty} is {min}.  No request is specified")),
-            (Some(r), _) if r < min => errs.push(format!("minimum {k} usage per {ty} is {min}, but request is {r}")),
-            (_, Some(l)) if l < min => errs.push(format!("minimum {k} usage per {ty} is {min}, but limit is {l}")),
+            (None, _) => errs.push(format!(
+                "minimum {k} usage per {ty} is {min}.  No request is specified"
+            )),
+            (Some(r), _) if r < min => errs.push(format!(
+                "minimum {k} usage per {ty} is {min}, but request is {r}"
+            )),
+            (_, Some(l)) if l < min => errs.push(format!(
+                "minimum {k} usage per {ty} is {min}, but limit is {l}"
+            )),
             _ => {}
         }
     }
     for (k, max) in &it.max {
         match (req.get(k), lim.get(k)) {
-            (_, None) => errs.push(format!("maximum {k} usage per {ty} is {max}.  No limit is specified")),
-            (_, Some(l)) if l > max => errs.push(format!("maximum {k} usage per {ty} is {max}, but limit is {l}")),
-            (Some(r), _) if r > max => errs.push(format!("maximum {k} usage per {ty} is {max}, but request is {r}")),
+            (_, None) => errs.push(format!(
+                "maximum {k} usage per {ty} is {max}.  No limit is specified"
+            )),
+            (_, Some(l)) if l > max => errs.push(format!(
+                "maximum {k} usage per {ty} is {max}, but limit is {l}"
+            )),
+            (Some(r), _) if r > max => errs.push(format!(
+                "maximum {k} usage per {ty} is {max}, but request is {r}"
+            )),
             _ => {}
         }
     }
@@ -219,15 +249,23 @@ pub fn check_claim(claim: &Value, items: &[Item]) -> Vec<String> {
     for it in items.iter().filter(|i| i.type_ == "PersistentVolumeClaim") {
         for (k, min) in &it.min {
             match req.get(k) {
-                None => errs.push(format!("minimum {k} usage per PersistentVolumeClaim is {min}.  No request is specified")),
-                Some(r) if r < min => errs.push(format!("minimum {k} usage per PersistentVolumeClaim is {min}, but request is {r}")),
+                None => errs.push(format!(
+                    "minimum {k} usage per PersistentVolumeClaim is {min}.  No request is specified"
+                )),
+                Some(r) if r < min => errs.push(format!(
+                    "minimum {k} usage per PersistentVolumeClaim is {min}, but request is {r}"
+                )),
                 _ => {}
             }
         }
         for (k, max) in &it.max {
             match req.get(k) {
-                None => errs.push(format!("maximum {k} usage per PersistentVolumeClaim is {max}.  No request is specified")),
-                Some(r) if r > max => errs.push(format!("maximum {k} usage per PersistentVolumeClaim is {max}, but request is {r}")),
+                None => errs.push(format!(
+                    "maximum {k} usage per PersistentVolumeClaim is {max}.  No request is specified"
+                )),
+                Some(r) if r > max => errs.push(format!(
+                    "maximum {k} usage per PersistentVolumeClaim is {max}, but request is {r}"
+                )),
                 _ => {}
             }
         }

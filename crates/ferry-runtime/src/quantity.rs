@@ -106,7 +106,11 @@ impl Quantity {
     pub fn add(self, y: Quantity) -> Self {
         Self {
             nanos: self.nanos + y.nanos,
-            format: if self.is_zero() { y.format } else { self.format },
+            format: if self.is_zero() {
+                y.format
+            } else {
+                self.format
+            },
         }
     }
 

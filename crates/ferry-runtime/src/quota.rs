@@ -82,16 +82,14 @@ impl Quota {
         if self.scopes.is_empty() {
             return true;
         }
-        kind == "Pod"
-            && self
-                .scopes
-                .iter()
-                .all(|s| scope_matches(s, &obj["spec"]))
+        kind == "Pod" && self.scopes.iter().all(|s| scope_matches(s, &obj["spec"]))
     }
 }
 
 fn scope_matches(s: &ScopeReq, spec: &Value) -> bool {
-    let terminating = spec["activeDeadlineSeconds"].as_i64().is_some_and(|d| d >= 0);
+    let terminating = spec["activeDeadlineSeconds"]
+        .as_i64()
+        .is_some_and(|d| d >= 0);
     match s.scope.as_str() {
         "Terminating" => terminating,
         "NotTerminating" => !terminating,
@@ -240,9 +238,18 @@ pub fn constraints(q: &Quota, spec: &Value) -> Result<(), String> {
     }
     let parts: Vec<String> = missing
         .iter()
-        .map(|(r, names)| format!("{r} for: {}", names.iter().cloned().collect::<Vec<_>>().join(",")))
+        .map(|(r, names)| {
+            format!(
+                "{r} for: {}",
+                names.iter().cloned().collect::<Vec<_>>().join(",")
+            )
+        })
         .collect();
-    Err(format!("failed quota: {}: must specify {}", q.name, parts.join("; ")))
+    Err(format!(
+        "failed quota: {}: must specify {}",
+        q.name,
+        parts.join("; ")
+    ))
 }
 
 /// Whether `requested` fits in the quota on top of `used`:

@@ -28,13 +28,21 @@ fn terminal(inner: &Inner, o: &StoredObject) -> bool {
     let Some(uid) = o.value.pointer("/metadata/uid").and_then(Value::as_str) else {
         return false;
     };
-    let policy = o.value.pointer("/spec/restartPolicy").and_then(Value::as_str);
+    let policy = o
+        .value
+        .pointer("/spec/restartPolicy")
+        .and_then(Value::as_str);
     let known = inner.pods.lock_or_recover().get(uid).cloned();
-    known.is_some_and(|rt| crate::job::finished_phase(policy, &rt.lock_or_recover().status).is_some())
+    known.is_some_and(|rt| {
+        crate::job::finished_phase(policy, &rt.lock_or_recover().status).is_some()
+    })
 }
 
 fn problem(o: &StoredObject, path: Option<&str>, message: String) -> Problem {
-    let (file, doc) = o.source.rsplit_once(" document ").unwrap_or((&o.source, ""));
+    let (file, doc) = o
+        .source
+        .rsplit_once(" document ")
+        .unwrap_or((&o.source, ""));
     let mut p = Problem::file(file, message);
     p.document = doc.parse().ok();
     p.object = Some(format!("{}/{}", o.group_kind.kind, o.name));
@@ -78,15 +86,28 @@ pub fn admit_apply(
 
 /// Admits a pod a controller is about to create, against the store with
 /// the pass's `pending` changes laid over it; the pod is defaulted in place.
-pub fn admit_new_pod(inner: &Inner, pending: &[StoredObject], pod: &mut StoredObject) -> Result<(), String> {
+pub fn admit_new_pod(
+    inner: &Inner,
+    pending: &[StoredObject],
+    pod: &mut StoredObject,
+) -> Result<(), String> {
     let ns = pod.namespace.clone().unwrap_or_default();
-    let governed = [Kind::LimitRange, Kind::ResourceQuota]
-        .iter()
-        .any(|k| inner.list(*k).iter().any(|o| o.namespace.as_deref() == Some(&ns)));
+    let governed = [Kind::LimitRange, Kind::ResourceQuota].iter().any(|k| {
+        inner
+            .list(*k)
+            .iter()
+            .any(|o| o.namespace.as_deref() == Some(&ns))
+    });
     if !governed {
         return Ok(());
     }
-    let stored: Vec<Arc<StoredObject>> = inner.objects.lock_or_recover().map.values().cloned().collect();
+    let stored: Vec<Arc<StoredObject>> = inner
+        .objects
+        .lock_or_recover()
+        .map
+        .values()
+        .cloned()
+        .collect();
     let stored: Vec<&StoredObject> = stored.iter().map(|o| &**o).collect();
     let all = overlay(&stored, pending);
     let is_term = |o: &StoredObject| terminal(inner, o);
@@ -95,7 +116,9 @@ pub fn admit_new_pod(inner: &Inner, pending: &[StoredObject], pod: &mut StoredOb
 
 /// The reason of a refusal without the (generated) name of the refused pod.
 fn refusal(message: &str) -> &str {
-    message.split_once(" is forbidden: ").map_or(message, |(_, why)| why)
+    message
+        .split_once(" is forbidden: ")
+        .map_or(message, |(_, why)| why)
 }
 
 /// Records a controller's refused pod creation as a `FailedCreate` warning,
@@ -145,8 +168,10 @@ pub fn deployment_failure<'a>(status: &mut Value, rss: impl IntoIterator<Item = 
         conds.iter().find(|c| c.type_ == "ReplicaFailure").cloned()
     });
     if let (Some(c), Some(list)) = (failure, status["conditions"].as_array_mut()) {
-        list.push(json!({"type": "ReplicaFailure", "status": c.status, "reason": c.reason,
-            "message": c.message, "lastTransitionTime": c.last_transition_time}));
+        list.push(
+            json!({"type": "ReplicaFailure", "status": c.status, "reason": c.reason,
+            "message": c.message, "lastTransitionTime": c.last_transition_time}),
+        );
     }
 }
 
@@ -156,7 +181,13 @@ pub fn reconcile(inner: &Inner, ch: &mut Changes) {
     if quotas.is_empty() {
         return;
     }
-    let stored: Vec<Arc<StoredObject>> = inner.objects.lock_or_recover().map.values().cloned().collect();
+    let stored: Vec<Arc<StoredObject>> = inner
+        .objects
+        .lock_or_recover()
+        .map
+        .values()
+        .cloned()
+        .collect();
     let stored: Vec<&StoredObject> = stored.iter().map(|o| &**o).collect();
     let is_term = |o: &StoredObject| terminal(inner, o);
     let adm = Admission::new(&stored, &stored, &is_term);
@@ -168,7 +199,10 @@ pub fn reconcile(inner: &Inner, ch: &mut Changes) {
         if o.value.get("status") != Some(&status) {
             let mut value = o.value.clone();
             value["status"] = status;
-            ch.puts.push(StoredObject { value, ..(**o).clone() });
+            ch.puts.push(StoredObject {
+                value,
+                ..(**o).clone()
+            });
         }
     }
 }

@@ -54,7 +54,10 @@ async fn the_second_pod_beyond_the_quota_is_refused_and_nothing_of_its_apply_sto
     let first = quota_pod("quota-mem-cpu-demo", ("800Mi", "800m"), ("600Mi", "400m"));
     apply(&env.rt, &first);
     wait("the first pod runs", Duration::from_secs(60), || {
-        let p = env.rt.get(Kind::Pod, "quota-mem-cpu-example", "quota-mem-cpu-demo").ok()?;
+        let p = env
+            .rt
+            .get(Kind::Pod, "quota-mem-cpu-example", "quota-mem-cpu-demo")
+            .ok()?;
         running(&p).then_some(())
     })
     .await;
@@ -65,11 +68,22 @@ async fn the_second_pod_beyond_the_quota_is_refused_and_nothing_of_its_apply_sto
         err,
         "test.yaml: document 1 (Pod/quota-mem-cpu-demo-2): pods \"quota-mem-cpu-demo-2\" is forbidden: exceeded quota: mem-cpu-demo, requested: requests.memory=700Mi, used: requests.memory=600Mi, limited: requests.memory=1Gi"
     );
-    assert!(env.rt.get(Kind::ConfigMap, "quota-mem-cpu-example", "extra").is_err());
-    assert!(env.rt.get(Kind::Pod, "quota-mem-cpu-example", "quota-mem-cpu-demo-2").is_err());
+    assert!(
+        env.rt
+            .get(Kind::ConfigMap, "quota-mem-cpu-example", "extra")
+            .is_err()
+    );
+    assert!(
+        env.rt
+            .get(Kind::Pod, "quota-mem-cpu-example", "quota-mem-cpu-demo-2")
+            .is_err()
+    );
     // The controller keeps the quota's status.
     let used = wait("quota status", Duration::from_secs(10), || {
-        let q = env.rt.get(Kind::ResourceQuota, "quota-mem-cpu-example", "mem-cpu-demo").ok()?;
+        let q = env
+            .rt
+            .get(Kind::ResourceQuota, "quota-mem-cpu-example", "mem-cpu-demo")
+            .ok()?;
         q.pointer("/status/used").cloned()
     })
     .await;
@@ -92,11 +106,18 @@ async fn a_deployment_beyond_the_pod_quota_gets_the_pods_that_fit() {
     let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: pod-demo}\nspec:\n  hard: {pods: \"2\"}\n";
     let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: pod-quota-demo}\nspec:\n  replicas: 3\n  selector: {matchLabels: {app: pqd}}\n  template:\n    metadata: {labels: {app: pqd}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers: [{name: main, image: tools:1}]\n";
     apply(&env.rt, &format!("{quota}---\n{deploy}"));
-    let cond = wait("the Deployment reports ReplicaFailure", Duration::from_secs(30), || {
-        let d = env.rt.get(Kind::Deployment, "default", "pod-quota-demo").ok()?;
-        let conds = d.pointer("/status/conditions")?.as_array()?.clone();
-        conds.into_iter().find(|c| c["type"] == "ReplicaFailure")
-    })
+    let cond = wait(
+        "the Deployment reports ReplicaFailure",
+        Duration::from_secs(30),
+        || {
+            let d = env
+                .rt
+                .get(Kind::Deployment, "default", "pod-quota-demo")
+                .ok()?;
+            let conds = d.pointer("/status/conditions")?.as_array()?.clone();
+            conds.into_iter().find(|c| c["type"] == "ReplicaFailure")
+        },
+    )
     .await;
     assert_eq!(cond["reason"], "FailedCreate");
     let message = cond["message"].as_str().unwrap();
@@ -107,11 +128,26 @@ async fn a_deployment_beyond_the_pod_quota_gets_the_pods_that_fit() {
     );
     assert_eq!(pods(&env.rt, "pqd").len(), 2);
     let rs = env.rt.list(Kind::ReplicaSet, Some("default")).remove(0);
-    assert_eq!(rs.pointer("/status/conditions/0/reason").and_then(Value::as_str), Some("FailedCreate"));
+    assert_eq!(
+        rs.pointer("/status/conditions/0/reason")
+            .and_then(Value::as_str),
+        Some("FailedCreate")
+    );
     let events = env.rt.events(Some("default"), None);
-    let failed: Vec<_> = events.iter().filter(|e| e.reason == "FailedCreate").collect();
-    assert_eq!(failed.len(), 1, "one event while the refusal stays the same: {failed:?}");
-    assert!(failed[0].message.starts_with("Error creating: pods \"pod-quota-demo-"));
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|e| e.reason == "FailedCreate")
+        .collect();
+    assert_eq!(
+        failed.len(),
+        1,
+        "one event while the refusal stays the same: {failed:?}"
+    );
+    assert!(
+        failed[0]
+            .message
+            .starts_with("Error creating: pods \"pod-quota-demo-")
+    );
     // Both pods run; the third never appears.
     wait("two pods run", Duration::from_secs(60), || {
         (pods(&env.rt, "pqd").iter().filter(|p| running(p)).count() == 2).then_some(())
@@ -137,8 +173,11 @@ async fn limit_range_defaults_reach_the_pod_and_its_cgroups() {
         &serde_json::json!({"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "100m", "memory": "32Mi"}})
     );
     assert_eq!(
-        p.pointer("/metadata/annotations/kubernetes.io~1limit-ranger").and_then(Value::as_str),
-        Some("LimitRanger plugin set: cpu, memory request for container default-mem-demo-ctr; cpu, memory limit for container default-mem-demo-ctr")
+        p.pointer("/metadata/annotations/kubernetes.io~1limit-ranger")
+            .and_then(Value::as_str),
+        Some(
+            "LimitRanger plugin set: cpu, memory request for container default-mem-demo-ctr; cpu, memory limit for container default-mem-demo-ctr"
+        )
     );
     let uid = p.pointer("/metadata/uid").and_then(Value::as_str).unwrap();
     let ctr = "default-mem-demo-ctr";
@@ -156,7 +195,10 @@ async fn limit_range_defaults_reach_the_pod_and_its_cgroups() {
         format!("/sys/fs/cgroup/cpu/ferry/{uid}/{ctr}/cpu.cfs_quota_us"),
         format!("/sys/fs/cgroup/ferry/{uid}/{ctr}/cpu.max"),
     );
-    assert!(cpu.trim() == "50000" || cpu.trim() == "50000 100000", "{cpu}");
+    assert!(
+        cpu.trim() == "50000" || cpu.trim() == "50000 100000",
+        "{cpu}"
+    );
     env.rt.shutdown().await;
 }
 
@@ -166,7 +208,9 @@ async fn min_and_max_violations_are_refused_for_pods_and_templates() {
     let lr = "apiVersion: v1\nkind: LimitRange\nmetadata: {name: cpu-min-max-demo-lr}\nspec:\n  limits:\n  - type: Container\n    max: {cpu: 800m}\n    min: {cpu: 200m}\n";
     apply(&env.rt, lr);
     let pod = |name: &str, limit: &str, request: &str| {
-        format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers:\n  - name: main\n    image: tools:1\n    resources: {{limits: {{cpu: \"{limit}\"}}, requests: {{cpu: {request}}}}}\n")
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  containers:\n  - name: main\n    image: tools:1\n    resources: {{limits: {{cpu: \"{limit}\"}}, requests: {{cpu: {request}}}}}\n"
+        )
     };
     assert_eq!(
         apply_err(&env, &pod("constraints-cpu-demo-2", "1.5", "500m")),

@@ -25,7 +25,12 @@ pub fn table(kind: &str, items: &[Value], name: &dyn Fn(String) -> String) -> Op
             vec!["NAME", "CREATED AT"],
             items
                 .iter()
-                .map(|l| vec![name(s(l, "/metadata/name")), s(l, "/metadata/creationTimestamp")])
+                .map(|l| {
+                    vec![
+                        name(s(l, "/metadata/name")),
+                        s(l, "/metadata/creationTimestamp"),
+                    ]
+                })
                 .collect(),
         )),
         _ => None,
@@ -64,7 +69,10 @@ mod tests {
         let (headers, rows) = table("resourcequotas", &[q], &|n| n).unwrap();
         assert_eq!(headers, ["NAME", "AGE", "REQUEST", "LIMIT"]);
         assert_eq!(rows[0][0], "mem-cpu-demo");
-        assert_eq!(rows[0][2], "requests.cpu: 400m/1, requests.memory: 600Mi/1Gi");
+        assert_eq!(
+            rows[0][2],
+            "requests.cpu: 400m/1, requests.memory: 600Mi/1Gi"
+        );
         assert_eq!(rows[0][3], "limits.cpu: 800m/2, limits.memory: 800Mi/2Gi");
     }
 }
