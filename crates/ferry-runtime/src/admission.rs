@@ -85,7 +85,7 @@ impl Admission {
 
     /// True when no LimitRange or quota governs namespace `ns`.
     pub fn idle(&self, ns: &str) -> bool {
-        self.namespaces.get(ns).is_none()
+        !self.namespaces.contains_key(ns)
     }
 
     /// Admits the creation (`old` None) or update of `o`: a pod's resources
@@ -117,10 +117,11 @@ impl Admission {
             if let Some(why) = lr::aggregate(&errs) {
                 return Err(forbidden(&why));
             }
-        } else if kind == "PersistentVolumeClaim" && group.is_empty() {
-            if let Some(why) = lr::aggregate(&lr::check_claim(&o.value, &n.ranges)) {
-                return Err(forbidden(&why));
-            }
+        } else if kind == "PersistentVolumeClaim"
+            && group.is_empty()
+            && let Some(why) = lr::aggregate(&lr::check_claim(&o.value, &n.ranges))
+        {
+            return Err(forbidden(&why));
         }
         let new = usage_of(o, terminal);
         let old = old.map(|p| usage_of(p, terminal));

@@ -41,7 +41,7 @@ fn never(_: &StoredObject) -> bool {
 #[test]
 fn a_quota_applied_with_pods_governs_them_in_order() {
     let q = quota(json!({"pods": "2"}));
-    let mut set = vec![
+    let mut set = [
         q,
         pod("a", json!({})),
         pod("b", json!({})),
