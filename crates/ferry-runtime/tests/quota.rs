@@ -2,7 +2,8 @@
 //! Kubernetes documentation's tasks: a pod within the memory/CPU quota
 //! runs and the second, beyond it, is refused with the API server's text
 //! (nothing of that apply stored); a Deployment of 3 under `pods: 2` gets
-//! two pods and reports FailedCreate; LimitRange defaults reach the stored
+//! two pods and reports FailedCreate, a Job under `pods: 1` runs its pods
+//! one at a time (a finished pod frees the quota); LimitRange defaults reach the stored
 //! pod and its cgroups; min/max violations are refused.
 
 mod common;
@@ -226,5 +227,33 @@ async fn min_and_max_violations_are_refused_for_pods_and_templates() {
         "test.yaml: document 0 (Deployment/big): field `spec.template.spec`: pods created from this template would be forbidden: maximum cpu usage per Container is 800m, but limit is 2"
     );
     assert!(env.rt.list(Kind::Pod, None).is_empty());
+    env.rt.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_beyond_the_pod_quota_runs_the_pods_that_fit() {
+    let env = env().await;
+    let quota = "apiVersion: v1\nkind: ResourceQuota\nmetadata: {name: one-pod}\nspec:\n  hard: {pods: \"1\"}\n";
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata: {name: wide}\nspec:\n  completions: 2\n  parallelism: 2\n  template:\n    spec:\n      restartPolicy: Never\n      terminationGracePeriodSeconds: 1\n      containers: [{name: main, image: tools:1, command: [sh, -c, 'sleep 1']}]\n";
+    apply(&env.rt, &format!("{quota}---\n{job}"));
+    let failed = wait("a FailedCreate event", Duration::from_secs(30), || {
+        let events = env.rt.events(Some("default"), None);
+        events.into_iter().find(|e| e.reason == "FailedCreate")
+    })
+    .await;
+    assert_eq!(failed.object, "Job/wide");
+    assert!(
+        failed.message.ends_with(
+            "is forbidden: exceeded quota: one-pod, requested: pods=1, used: pods=1, limited: pods=1"
+        ),
+        "{}",
+        failed.message
+    );
+    // The finished pod frees the quota: both completions happen, one at a time.
+    wait("the Job completes", Duration::from_secs(60), || {
+        let j = env.rt.get(Kind::Job, "default", "wide").ok()?;
+        (j.pointer("/status/succeeded").and_then(Value::as_i64) == Some(2)).then_some(())
+    })
+    .await;
     env.rt.shutdown().await;
 }
