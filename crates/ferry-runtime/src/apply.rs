@@ -11,7 +11,9 @@ use ferry_core::yaml::{Document, parse_documents};
 use ferry_core::{Problem, Problems};
 use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, PodSpec, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, LimitRange, Namespace, Pod, PodSpec, ResourceQuota, Secret, Service,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -299,6 +301,10 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
             crate::validate_statefulset::statefulset(doc, &decode!(StatefulSet), found)
         }
         Kind::ControllerRevision => drop(decode!(ControllerRevision)),
+        Kind::LimitRange => crate::validate_quota::limit_range(doc, &decode!(LimitRange), found),
+        Kind::ResourceQuota => {
+            crate::validate_quota::resource_quota(doc, &decode!(ResourceQuota), found)
+        }
         Kind::Pod => {
             let pod = decode!(Pod);
             match &pod.spec {

@@ -48,6 +48,7 @@ pub async fn run(inner: Arc<Inner>) {
         crate::job::reconcile(&inner, &mut ch);
         crate::statefulset::reconcile(&inner, &mut ch);
         crate::volume::reconcile(&inner, &mut ch);
+        crate::quota_ctl::reconcile(&inner, &mut ch);
         if (!ch.puts.is_empty() || !ch.deletes.is_empty())
             && let Err(e) = inner.commit(ch.puts, ch.deletes)
         {

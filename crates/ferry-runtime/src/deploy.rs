@@ -177,7 +177,11 @@ fn deployment(
         out.insert((v.ns.clone(), name.clone()), *n);
     }
     prune_history(&v, &olds, &count, out, ch);
-    let status = status(d, &v, &count);
+    let mut status = status(d, &v, &count);
+    crate::quota_ctl::deployment_failure(
+        &mut status,
+        v.new_rs.into_iter().chain(v.mine.iter().copied()),
+    );
     if o.value.get("status") != Some(&status) {
         let mut value = o.value.clone();
         value["status"] = status;
@@ -278,6 +282,7 @@ fn replicaset(inner: &Inner, rs: &ReplicaSet, want: i32, pods: &[Pod], ch: &mut 
         })
         .collect();
     let have = live.len() as i32;
+    let mut failure = None;
     if have < want {
         let template = obj
             .value
@@ -296,6 +301,12 @@ fn replicaset(inner: &Inner, rs: &ReplicaSet, want: i32, pods: &[Pod], ch: &mut 
             meta["creationTimestamp"] = json!(now());
             meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": name, "uid": uid, "controller": true}]);
             let value = json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec").cloned().unwrap_or(json!({}))});
+            let mut pod = stored(Kind::Pod, &ns, &pod_name, value);
+            if let Err(why) = crate::quota_ctl::admit_new_pod(inner, &ch.puts, &mut pod) {
+                crate::quota_ctl::failed_create(inner, "ReplicaSet", &ns, &name, &why);
+                failure = Some(why);
+                break;
+            }
             inner.event(
                 "ReplicaSet",
                 &ns,
@@ -304,7 +315,7 @@ fn replicaset(inner: &Inner, rs: &ReplicaSet, want: i32, pods: &[Pod], ch: &mut 
                 "SuccessfulCreate",
                 format!("created pod: {pod_name}"),
             );
-            ch.puts.push(stored(Kind::Pod, &ns, &pod_name, value));
+            ch.puts.push(pod);
         }
     } else if have > want {
         // Not-ready pods first, then the newest.
@@ -335,7 +346,8 @@ fn replicaset(inner: &Inner, rs: &ReplicaSet, want: i32, pods: &[Pod], ch: &mut 
         .and_then(Value::as_i64)
         .unwrap_or(-1);
     let ready_n = live.iter().filter(|p| ready(inner, p)).count();
-    let status = json!({"replicas": live.len().min(want.max(0) as usize).max(have.min(want) as usize), "readyReplicas": ready_n, "availableReplicas": ready_n});
+    let mut status = json!({"replicas": live.len().min(want.max(0) as usize).max(have.min(want) as usize), "readyReplicas": ready_n, "availableReplicas": ready_n});
+    crate::quota_ctl::replica_failure(&mut status, obj.value.get("status"), failure.as_deref());
     if replicas_now != want as i64 || obj.value.get("status") != Some(&status) {
         let mut v = obj.value.clone();
         v["spec"]["replicas"] = json!(want);

@@ -192,7 +192,11 @@ fn job(
         .cloned()
         .unwrap_or(json!({}));
     for _ in 0..plan.create {
-        let pod = new_pod(&ns, &o.name, &uid, &template);
+        let mut pod = new_pod(&ns, &o.name, &uid, &template);
+        if let Err(why) = crate::quota_ctl::admit_new_pod(inner, &ch.puts, &mut pod) {
+            crate::quota_ctl::failed_create(inner, "Job", &ns, &o.name, &why);
+            break;
+        }
         inner.event(
             "Job",
             &ns,

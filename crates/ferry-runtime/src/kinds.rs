@@ -22,6 +22,8 @@ pub enum Kind {
     StorageClass,
     PersistentVolume,
     PersistentVolumeClaim,
+    LimitRange,
+    ResourceQuota,
     Role,
     RoleBinding,
     ClusterRole,
@@ -69,7 +71,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 20] = [
+pub const RESOURCES: [Resource; 22] = [
     res(
         Kind::Namespace,
         "Namespace",
@@ -117,6 +119,22 @@ pub const RESOURCES: [Resource; 20] = [
         "",
         "persistentvolumeclaims",
         &["pvc"],
+        true,
+    ),
+    res(
+        Kind::LimitRange,
+        "LimitRange",
+        "",
+        "limitranges",
+        &["limits"],
+        true,
+    ),
+    res(
+        Kind::ResourceQuota,
+        "ResourceQuota",
+        "",
+        "resourcequotas",
+        &["quota"],
         true,
     ),
     res(Kind::Role, "Role", RBAC, "roles", &[], true),
@@ -400,6 +418,8 @@ mod tests {
             Some(Kind::ClusterRole)
         );
         assert_eq!(Kind::from_cli("pods.apps"), None);
+        assert_eq!(Kind::from_cli("quota"), Some(Kind::ResourceQuota));
+        assert_eq!(Kind::from_cli("limits"), Some(Kind::LimitRange));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 mod accounts;
+mod admission;
 pub mod api;
 mod api_service;
 mod apply;
@@ -25,6 +26,7 @@ pub mod images;
 mod job;
 mod job_plan;
 pub mod kinds;
+mod limit_range;
 mod local_paths;
 mod net;
 pub mod netpol;
@@ -37,6 +39,9 @@ mod pod_address;
 pub mod portforward;
 mod protocol;
 mod pss;
+mod quantity;
+mod quota;
+mod quota_ctl;
 pub mod rbac;
 mod rbac_defaults;
 mod rollout;
@@ -49,6 +54,7 @@ mod store;
 mod sys;
 mod validate;
 mod validate_batch;
+mod validate_quota;
 mod validate_rbac;
 mod validate_statefulset;
 mod validate_storage;

@@ -132,6 +132,7 @@ impl Runtime {
                 puts.push(obj);
             }
         }
+        crate::quota_ctl::admit_apply(inner, &current, &mut puts, &mut problems);
         // Owners validate their whole proposed set.
         for owner in &owners {
             let kinds: std::collections::BTreeSet<_> = owner.kinds().into_iter().collect();

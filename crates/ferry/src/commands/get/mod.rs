@@ -17,6 +17,7 @@ use crate::output::{self, Format};
 
 mod batch;
 mod netpol;
+mod quota;
 mod stateful;
 mod storage;
 mod typed;
@@ -256,6 +257,9 @@ pub(crate) fn table(
     if let Some(t) = netpol::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
+    if let Some(t) = quota::table(kind, items, &prefix) {
+        return finish(t, items, with_ns);
+    }
     let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
         "pods" | "pod" | "po" => (
             if wide {
@@ -481,6 +485,8 @@ fn short(kind: &str) -> &'static str {
         "cronjobs" => "cronjob.batch",
         "statefulsets" => "statefulset.apps",
         "networkpolicies" => "networkpolicy.networking.k8s.io",
+        "resourcequotas" => "resourcequota",
+        "limitranges" => "limitrange",
         _ => "object",
     }
 }

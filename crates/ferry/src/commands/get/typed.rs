@@ -45,6 +45,8 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "pv" | "persistentvolume" | "persistentvolumes" => "persistentvolumes",
         "sc" | "storageclass" | "storageclasses" => "storageclasses",
         "netpol" | "networkpolicy" | "networkpolicies" => "networkpolicies",
+        "quota" | "resourcequota" | "resourcequotas" => "resourcequotas",
+        "limits" | "limitrange" | "limitranges" => "limitranges",
         _ => return None,
     })
 }
