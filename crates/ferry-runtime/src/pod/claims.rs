@@ -73,11 +73,6 @@ pub fn resolve(inner: &Inner, ns: &str, name: &str) -> Result<PathBuf, Error> {
     let claim: PersistentVolumeClaim = inner
         .typed(Kind::PersistentVolumeClaim, ns, name)
         .ok_or_else(|| wait(format!("persistentvolumeclaim \"{name}\" not found")))?;
-    if claim.metadata.deletion_timestamp.is_some() {
-        return Err(wait(format!(
-            "persistentvolumeclaim \"{name}\" is being deleted"
-        )));
-    }
     let phase = claim.status.as_ref().and_then(|s| s.phase.as_deref());
     let pv = claim.spec.as_ref().and_then(|s| s.volume_name.as_deref());
     let (Some("Bound"), Some(pv)) = (phase, pv) else {
@@ -103,6 +98,15 @@ pub fn prepare(
 ) -> Result<(), Error> {
     let dir = resolve(inner, ns, name)?;
     let claim: Option<PersistentVolumeClaim> = inner.typed(Kind::PersistentVolumeClaim, ns, name);
+    // A running pod keeps its volume; a new one does not start on a claim going away.
+    if claim
+        .as_ref()
+        .is_some_and(|c| c.metadata.deletion_timestamp.is_some())
+    {
+        return Err(Error::ContainerConfig(format!(
+            "persistentvolumeclaim \"{name}\" is being deleted"
+        )));
+    }
     let modes = claim.and_then(|c| c.spec?.access_modes).unwrap_or_default();
     if modes.iter().any(|m| m == "ReadWriteOncePod") {
         let holders: Vec<(String, String, String)> = inner
