@@ -262,7 +262,7 @@ impl Inner {
             let picked = cluster
                 .pick(
                     &entry.endpoints,
-                    &candidate,
+                    candidate,
                     &policy.lb,
                     hash_key,
                     Instant::now,
