@@ -19,7 +19,7 @@ use std::time::Duration;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::kube::KubeCluster;
-pub use crate::kube_node_addons::{DNS_IP, host_netfilter, nslookup_answers};
+pub use crate::kube_node_addons::{DNS_IP, KubeNodeBuilder, host_netfilter, nslookup_answers};
 use crate::kube_node_addons::{kubelet_dns_config, start_cluster_dns, start_kube_proxy};
 use crate::kube_node_cleanup::cleanup;
 use crate::netns::Netns;
@@ -46,44 +46,6 @@ pub struct KubeNode {
     _lock: Flock<File>,
 }
 
-/// What a [`KubeNode`] runs besides the kubelet; see [`KubeNode::builder`].
-#[derive(Debug, Default, Clone)]
-pub struct KubeNodeBuilder {
-    mirrors: Vec<SocketAddr>,
-    proxy: bool,
-    dns: bool,
-}
-
-impl KubeNodeBuilder {
-    /// Host loopback registries (plain HTTP) the node may pull from.
-    #[must_use]
-    pub fn mirrors(mut self, mirrors: &[SocketAddr]) -> Self {
-        self.mirrors = mirrors.to_vec();
-        self
-    }
-
-    /// Runs kube-proxy in the node's namespace (ClusterIP and NodePort
-    /// Services).
-    #[must_use]
-    pub fn proxy(mut self, on: bool) -> Self {
-        self.proxy = on;
-        self
-    }
-
-    /// Runs CoreDNS for `cluster.local` behind the `kube-dns` Service at
-    /// [`DNS_IP`], the kubelet's `clusterDNS`; implies [`Self::proxy`].
-    #[must_use]
-    pub fn cluster_dns(mut self, on: bool) -> Self {
-        self.dns = on;
-        self
-    }
-
-    /// Starts the cluster and its node; returns once every part is ready.
-    pub fn start(self) -> KubeNode {
-        KubeNode::start_with(&self)
-    }
-}
-
 impl KubeNode {
     /// Starts a cluster and its node (no kube-proxy, no cluster DNS);
     /// `mirrors` are host loopback registries (plain HTTP) the node may
@@ -98,7 +60,7 @@ impl KubeNode {
         KubeNodeBuilder::default()
     }
 
-    fn start_with(opts: &KubeNodeBuilder) -> KubeNode {
+    pub(crate) fn start_with(opts: &KubeNodeBuilder) -> KubeNode {
         let lock = File::create("/run/lock/ferry-test-k8s-node.lock").expect("create node lock");
         let lock = Flock::lock(lock, FlockArg::LockExclusive).expect("lock node");
         let cluster = KubeCluster::start_controllers_without_nodes();

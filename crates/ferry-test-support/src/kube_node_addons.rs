@@ -1,21 +1,22 @@
-//! What a [`crate::kube_node::KubeNode`] adds on request so Services work
-//! as on a real cluster: kube-proxy (iptables mode, the kit's
-//! `templates/kube-proxy.yaml`) and cluster DNS (CoreDNS with its
-//! `kubernetes` plugin, built by the kit from `go/coredns-wrap`). Both run
-//! as processes inside the node's network namespace, so their rules and
-//! sockets exist only there. CoreDNS is no pod (there is no image for it):
-//! it listens on the node IP, and the `kube-dns` Service in `kube-system`
-//! (ClusterIP [`DNS_IP`], no selector) has a hand-made EndpointSlice
-//! pointing at it, so pods reach it through kube-proxy at the address the
-//! kubelet's `clusterDNS` names, as kubeadm's clusters do. CoreDNS talks
-//! to the API server as the `coredns` ServiceAccount with kubeadm's
-//! `system:coredns` role.
+//! What a [`crate::kube_node::KubeNode`] adds on request
+//! ([`KubeNodeBuilder`]) so Services work as on a real cluster: kube-proxy
+//! (iptables mode, the kit's `templates/kube-proxy.yaml`) and cluster DNS
+//! (CoreDNS with its `kubernetes` plugin, built by the kit from
+//! `go/coredns-wrap`). Both run as processes inside the node's network
+//! namespace, so their rules and sockets exist only there. CoreDNS is no
+//! pod (there is no image for it): it listens on port 53 of the namespace,
+//! and the `kube-dns` Service in `kube-system` (ClusterIP [`DNS_IP`], no
+//! selector) has a hand-made EndpointSlice at the node IP, so pods reach it
+//! through kube-proxy at the address the kubelet's `clusterDNS` names, as
+//! on kubeadm's clusters. CoreDNS reads the API as the `coredns`
+//! ServiceAccount with kubeadm's `system:coredns` role.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use crate::kube::KubeCluster;
-use crate::kube_node::{NODE, NODE_IP};
+use crate::kube_node::{KubeNode, NODE, NODE_IP};
 use crate::netns::Netns;
 use crate::{Proc, poll};
 
@@ -25,6 +26,44 @@ pub const DNS_IP: &str = "10.96.0.10";
 
 /// How long an addon gets to become ready (the machine may be busy).
 const READY: Duration = Duration::from_secs(60);
+
+/// What a [`KubeNode`] runs besides the kubelet; see [`KubeNode::builder`].
+#[derive(Debug, Default, Clone)]
+pub struct KubeNodeBuilder {
+    pub(crate) mirrors: Vec<SocketAddr>,
+    pub(crate) proxy: bool,
+    pub(crate) dns: bool,
+}
+
+impl KubeNodeBuilder {
+    /// Host loopback registries (plain HTTP) the node may pull from.
+    #[must_use]
+    pub fn mirrors(mut self, mirrors: &[SocketAddr]) -> Self {
+        self.mirrors = mirrors.to_vec();
+        self
+    }
+
+    /// Runs kube-proxy in the node's namespace (ClusterIP and NodePort
+    /// Services).
+    #[must_use]
+    pub fn proxy(mut self, on: bool) -> Self {
+        self.proxy = on;
+        self
+    }
+
+    /// Runs CoreDNS for `cluster.local` behind the `kube-dns` Service at
+    /// [`DNS_IP`], the kubelet's `clusterDNS`; implies [`Self::proxy`].
+    #[must_use]
+    pub fn cluster_dns(mut self, on: bool) -> Self {
+        self.dns = on;
+        self
+    }
+
+    /// Starts the cluster and its node; returns once every part is ready.
+    pub fn start(self) -> KubeNode {
+        KubeNode::start_with(&self)
+    }
+}
 
 /// The kubelet configuration lines that make pods use cluster DNS.
 pub(crate) fn kubelet_dns_config() -> String {
