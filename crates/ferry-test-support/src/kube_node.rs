@@ -7,6 +7,8 @@
 //! machine at a time (kubelet and kubepods cgroups are machine-wide): a
 //! lock file serialises test binaries. Drop stops the pods and daemons and
 //! removes mounts, pod namespaces and cgroups, as `scripts/k8s/down.sh`.
+//! On request ([`KubeNode::builder`]) the node also runs kube-proxy and
+//! cluster DNS (see `kube_node_addons`), killed first on drop.
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -17,6 +19,8 @@ use std::time::Duration;
 use nix::fcntl::{Flock, FlockArg};
 
 use crate::kube::KubeCluster;
+pub use crate::kube_node_addons::{DNS_IP, KubeNodeBuilder, host_netfilter, nslookup_answers};
+use crate::kube_node_addons::{kubelet_dns_config, start_cluster_dns, start_kube_proxy};
 use crate::kube_node_cleanup::cleanup;
 use crate::netns::Netns;
 use crate::{Proc, free_addr, poll};
@@ -31,6 +35,8 @@ const PAUSE: &str = "pause:3.10";
 /// A running node; see the module docs. Fields drop in order.
 #[derive(Debug)]
 pub struct KubeNode {
+    /// kube-proxy and CoreDNS, when asked for; killed before the kubelet.
+    addons: Vec<Proc>,
     kubelet: Option<Proc>,
     containerd: Option<Proc>,
     _registry: Proc,
@@ -41,9 +47,20 @@ pub struct KubeNode {
 }
 
 impl KubeNode {
-    /// Starts a cluster and its node; `mirrors` are host loopback
-    /// registries (plain HTTP) the node may pull from.
+    /// Starts a cluster and its node (no kube-proxy, no cluster DNS);
+    /// `mirrors` are host loopback registries (plain HTTP) the node may
+    /// pull from.
     pub fn start(mirrors: &[SocketAddr]) -> KubeNode {
+        Self::builder().mirrors(mirrors).start()
+    }
+
+    /// A node with more parts: `KubeNode::builder().mirrors(&[r])
+    /// .cluster_dns(true).start()`.
+    pub fn builder() -> KubeNodeBuilder {
+        KubeNodeBuilder::default()
+    }
+
+    pub(crate) fn start_with(opts: &KubeNodeBuilder) -> KubeNode {
         let lock = File::create("/run/lock/ferry-test-k8s-node.lock").expect("create node lock");
         let lock = Flock::lock(lock, FlockArg::LockExclusive).expect("lock node");
         let cluster = KubeCluster::start_controllers_without_nodes();
@@ -53,14 +70,21 @@ impl KubeNode {
         let pause_registry = free_addr();
         let registry = start_registry(&cluster, pause_registry);
         push_pause(&cluster, pause_registry);
-        let mut all = mirrors.to_vec();
+        let mut all = opts.mirrors.clone();
         all.push(pause_registry);
         for m in &all {
             netns.forward_in(*m);
         }
         let dir = cluster.dir().to_path_buf();
         render_configs(&dir, pause_registry, &all);
+        if opts.dns {
+            let kubelet = dir.join("conf/kubelet.yaml");
+            let mut text = std::fs::read_to_string(&kubelet).expect("read kubelet.yaml");
+            text.push_str(&kubelet_dns_config());
+            std::fs::write(&kubelet, text).expect("write kubelet.yaml");
+        }
         let mut node = KubeNode {
+            addons: Vec::new(),
             kubelet: None,
             containerd: None,
             _registry: registry,
@@ -70,6 +94,15 @@ impl KubeNode {
             _lock: lock,
         };
         node.start_daemons();
+        if opts.proxy || opts.dns {
+            let logs = node.cluster.log_dir();
+            let proxy = start_kube_proxy(&node.netns, node.cluster.dir(), &logs);
+            node.addons.push(proxy);
+        }
+        if opts.dns {
+            let dns = start_cluster_dns(&node.netns, &node.cluster);
+            node.addons.push(dns);
+        }
         node
     }
 
@@ -147,6 +180,9 @@ impl KubeNode {
 
 impl Drop for KubeNode {
     fn drop(&mut self) {
+        for mut a in self.addons.drain(..) {
+            a.kill();
+        }
         if let Some(mut k) = self.kubelet.take() {
             k.kill();
         }

@@ -9,6 +9,7 @@
 pub mod kube;
 mod kube_cmd;
 pub mod kube_node;
+mod kube_node_addons;
 mod kube_node_cleanup;
 pub mod netns;
 mod proc;

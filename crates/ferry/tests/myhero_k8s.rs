@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{cli, up, via_gateway};
@@ -36,32 +34,13 @@ fn tutorial_manifests_run_on_the_runtime_behind_the_gateway() {
     .unwrap();
     let (_up, api) = up(&topo, dir.path());
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let ferry_bin = Path::new(env!("CARGO_BIN_EXE_ferry"));
-    let build = Command::new("bash")
-        .arg(root.join("examples/myhero/build-images.sh"))
-        .arg("--push")
-        .env("MYHERO_REGISTRY", registry.to_string())
-        .env("MYHERO_BIN_DIR", ferry_bin.parent().unwrap())
-        .env("FERRY", ferry_bin)
-        .env("FERRY_IMAGE_STORE", dir.path().join("images"))
-        .env("XDG_DATA_HOME", dir.path().join("xdg"))
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "build-images.sh:\n{}\n{}",
-        String::from_utf8_lossy(&build.stdout),
-        String::from_utf8_lossy(&build.stderr)
-    );
+    common::myhero::build_and_push_images(dir.path(), registry);
 
     // The tutorial's manifests with only the registry host changed.
     let mut files = Vec::new();
-    for name in ["mosca", "data", "app", "ernst", "ui", "ingress"] {
-        let src = root.join(format!("examples/myhero/k8s/myhero-{name}.yml"));
-        let text = std::fs::read_to_string(&src).unwrap();
+    for name in common::myhero::MANIFESTS {
         let dest = dir.path().join(format!("myhero-{name}.yml"));
-        std::fs::write(&dest, text.replace("127.0.0.1:5000", &registry.to_string())).unwrap();
+        std::fs::write(&dest, common::myhero::manifest(name, registry)).unwrap();
         files.push(dest);
     }
     let mut args = vec!["apply".to_string()];

@@ -2,6 +2,8 @@
 //! wait for the region's readiness, and run CLI verbs against its API.
 #![allow(dead_code)]
 
+pub mod myhero;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
