@@ -1,6 +1,7 @@
 //! The runtime's JSON API, nested by the region under `/api/v1`: apply,
 //! list/get/delete objects, events, logs (with follow), exec, port-forward
-//! (an upgraded raw tunnel, see `portforward`), rollout and scale.
+//! (an upgraded raw tunnel, see `portforward`), rollout and scale, pod
+//! eviction and node cordon/uncordon.
 //! Cluster-scoped objects use `_` as their namespace in paths.
 
 use std::collections::BTreeMap;
@@ -41,6 +42,9 @@ pub fn router(rt: Runtime) -> Router {
         )
         .route("/rollout/{namespace}/{name}/{action}", post(rollout))
         .route("/scale/{namespace}/{name}", post(scale))
+        .route("/eviction/{namespace}/{pod}", post(evict))
+        .route("/cordon/{node}", post(cordon))
+        .route("/uncordon/{node}", post(uncordon))
         .with_state(rt)
 }
 
@@ -352,4 +356,21 @@ async fn scale(
     Ok(Json(
         json!({ "message": format!("deployment.apps/{name} scaled") }),
     ))
+}
+
+/// The Eviction subresource: 429 while a PodDisruptionBudget forbids it.
+async fn evict(
+    State(rt): State<Runtime>,
+    Path((ns, pod)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    rt.evict(&ns, &pod)?;
+    Ok(Json(json!({ "message": format!("pod/{pod} evicted") })))
+}
+
+async fn cordon(State(rt): State<Runtime>, Path(node): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "message": rt.cordon(&node, true)? })))
+}
+
+async fn uncordon(State(rt): State<Runtime>, Path(node): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "message": rt.cordon(&node, false)? })))
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Namespace,
+    Node,
     ServiceAccount,
     ConfigMap,
     Secret,
@@ -26,6 +27,8 @@ pub enum Kind {
     Service,
     Deployment,
     ReplicaSet,
+    DaemonSet,
+    PodDisruptionBudget,
     CronJob,
     Job,
     Pod,
@@ -63,7 +66,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 14] = [
+pub const RESOURCES: [Resource; 17] = [
     res(
         Kind::Namespace,
         "Namespace",
@@ -72,6 +75,7 @@ pub const RESOURCES: [Resource; 14] = [
         &["ns"],
         false,
     ),
+    res(Kind::Node, "Node", "", "nodes", &["no"], false),
     res(
         Kind::ServiceAccount,
         "ServiceAccount",
@@ -129,6 +133,22 @@ pub const RESOURCES: [Resource; 14] = [
         "apps",
         "replicasets",
         &["rs"],
+        true,
+    ),
+    res(
+        Kind::DaemonSet,
+        "DaemonSet",
+        "apps",
+        "daemonsets",
+        &["ds"],
+        true,
+    ),
+    res(
+        Kind::PodDisruptionBudget,
+        "PodDisruptionBudget",
+        "policy",
+        "poddisruptionbudgets",
+        &["pdb"],
         true,
     ),
     res(Kind::CronJob, "CronJob", "batch", "cronjobs", &["cj"], true),

@@ -16,6 +16,7 @@ use crate::commands::BadInput;
 use crate::output::{self, Format};
 
 mod batch;
+mod nodes;
 mod typed;
 mod watch;
 
@@ -141,7 +142,7 @@ pub fn run(kind: &str, args: GetArgs) -> anyhow::Result<ExitCode> {
 
 /// Cluster-scoped kinds use `_` as namespace in paths.
 pub fn ns_path<'a>(kind: &str, ns: &'a str) -> &'a str {
-    if matches!(kind, "ns" | "namespace" | "namespaces") {
+    if matches!(kind, "ns" | "namespace" | "namespaces" | "nodes") {
         "_"
     } else {
         ns
@@ -244,6 +245,9 @@ pub(crate) fn table(
     if let Some(t) = batch::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
+    if let Some(t) = nodes::table(kind, items, &prefix) {
+        return finish(t, items, with_ns);
+    }
     let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
         "pods" | "pod" | "po" => (
             if wide {
@@ -276,7 +280,9 @@ pub(crate) fn table(
                         age(p),
                     ];
                     if wide {
-                        row.extend([s(p, "/status/podIP"), "ferry".into()]);
+                        let node = s(p, "/spec/nodeName");
+                        let node = if node.is_empty() { "<none>".into() } else { node };
+                        row.extend([s(p, "/status/podIP"), node]);
                     }
                     row
                 })
@@ -467,6 +473,9 @@ fn short(kind: &str) -> &'static str {
         "replicasets" => "replicaset.apps",
         "jobs" => "job.batch",
         "cronjobs" => "cronjob.batch",
+        "nodes" => "node",
+        "daemonsets" => "daemonset.apps",
+        "poddisruptionbudgets" => "poddisruptionbudget.policy",
         _ => "object",
     }
 }

@@ -40,6 +40,9 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "ns" | "namespace" | "namespaces" => "namespaces",
         "job" | "jobs" => "jobs",
         "cj" | "cronjob" | "cronjobs" => "cronjobs",
+        "no" | "node" | "nodes" => "nodes",
+        "ds" | "daemonset" | "daemonsets" => "daemonsets",
+        "pdb" | "poddisruptionbudget" | "poddisruptionbudgets" => "poddisruptionbudgets",
         _ => return None,
     })
 }
