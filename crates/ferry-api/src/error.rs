@@ -21,9 +21,6 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The request names a host this listener does not answer to (421).
     Misdirected,
-    /// The request is refused for now and may succeed later (429), as an
-    /// eviction a PodDisruptionBudget blocks.
-    TooManyRequests,
 }
 
 impl ErrorCode {
@@ -40,7 +37,6 @@ impl ErrorCode {
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Misdirected => StatusCode::MISDIRECTED_REQUEST,
-            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

@@ -359,12 +359,20 @@ async fn scale(
 }
 
 /// The Eviction subresource: 429 while a PodDisruptionBudget forbids it.
+/// The body has the API's error form, code `TooManyRequests`.
 async fn evict(
     State(rt): State<Runtime>,
     Path((ns, pod)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    rt.evict(&ns, &pod)?;
-    Ok(Json(json!({ "message": format!("pod/{pod} evicted") })))
+) -> Result<Response, ApiError> {
+    match rt.evict(&ns, &pod) {
+        Ok(()) => Ok(Json(json!({ "message": format!("pod/{pod} evicted") })).into_response()),
+        Err(crate::Error::DisruptionBudget(cause)) => {
+            let message = crate::disruption::VIOLATES;
+            let body = json!({"code": "TooManyRequests", "message": message, "details": [cause]});
+            Ok((axum::http::StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn cordon(State(rt): State<Runtime>, Path(node): Path<String>) -> Result<Json<Value>, ApiError> {

@@ -95,7 +95,7 @@ pub fn plan(input: &DsInput) -> DsPlan {
             status,
         };
     }
-    let (new, old): (Vec<&DsPod>, Vec<&DsPod>) = live.iter().partition(|p| p.hash == input.hash);
+    let (new, old): (Vec<&DsPod>, Vec<&DsPod>) = live.iter().copied().partition(|p| p.hash == input.hash);
     let mut delete: Vec<String> = Vec::new();
     let mut create = live.is_empty();
     // Duplicates: the oldest new pod stays (or the oldest old one).
@@ -133,7 +133,7 @@ pub fn plan(input: &DsInput) -> DsPlan {
 
 fn status(input: &DsInput, live: &[&DsPod]) -> Value {
     let on = i32::from(input.should_run);
-    let any = |f: &dyn Fn(&DsPod) -> bool| i32::from(live.iter().any(|p| f(p)));
+    let any = |f: &dyn Fn(&DsPod) -> bool| i32::from(live.iter().copied().any(f));
     let scheduled = on * any(&|_| true);
     let ready = on * any(&|p| p.ready);
     let updated = on * any(&|p| p.hash == input.hash);

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 pub const VIOLATES: &str = "Cannot evict pod as it would violate the pod's disruption budget.";
 
 /// What a budget's status is computed from.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BudgetInput {
     pub min_available: Option<IntOrString>,
     pub max_unavailable: Option<IntOrString>,

@@ -136,8 +136,9 @@ impl From<Error> for ferry_api::ApiError {
             Error::Invalid(p) => ApiError::from(ferry_core::Error::Invalid(p)),
             Error::NotFound { .. } => ApiError::new(ErrorCode::NotFound, e.to_string()),
             Error::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
+            // The eviction route answers these itself, with 429.
             Error::DisruptionBudget(cause) => {
-                ApiError::new(ErrorCode::TooManyRequests, e.to_string()).with_details(vec![cause])
+                ApiError::new(ErrorCode::Conflict, crate::disruption::VIOLATES).with_details(vec![cause])
             }
             other => ApiError::new(ErrorCode::Internal, other.to_string()),
         }

@@ -75,8 +75,8 @@ fn scale(inner: &Inner, ns: &str, pods: &[&Pod]) -> std::result::Result<i32, Str
     let mut seen = BTreeSet::new();
     let mut total = 0;
     for p in pods {
-        let refs = p.metadata.owner_references.iter().flatten();
-        let Some(c) = refs.clone().find(|r| r.controller == Some(true)) else {
+        let mut refs = p.metadata.owner_references.iter().flatten();
+        let Some(c) = refs.find(|r| r.controller == Some(true)) else {
             let name = p.metadata.name.clone().unwrap_or_default();
             return Err(format!("found no controllers for pod \"{name}\""));
         };

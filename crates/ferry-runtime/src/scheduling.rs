@@ -119,7 +119,7 @@ fn requirement(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         "Gt" | "Lt" => {
-            let (Some(v), Some(bound)) = (value.and_then(number), values.first().and_then(|b| number(b)))
+            let (Some(v), Some(bound)) = (value.and_then(number), values.first().and_then(|b| number(b.as_str())))
             else {
                 return false;
             };
