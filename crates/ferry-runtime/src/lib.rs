@@ -134,6 +134,7 @@ impl Runtime {
             events: Mutex::new(VecDeque::new()),
             shutdown: tokio_util::sync::CancellationToken::new(),
         });
+        node::ensure(&inner)?;
         let task = tokio::spawn(controller::run(inner.clone()));
         inner.kick();
         Ok(Self {

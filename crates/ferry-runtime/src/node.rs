@@ -48,6 +48,17 @@ pub fn view(inner: &Inner) -> NodeView {
     }
 }
 
+/// Stores the Node (or brings it up to date) before the controller starts,
+/// so a cordon right after start is not lost to the first round.
+pub fn ensure(inner: &Inner) -> Result<()> {
+    let mut ch = Changes::default();
+    reconcile(inner, &mut ch);
+    if ch.puts.is_empty() {
+        return Ok(());
+    }
+    inner.commit(ch.puts, vec![])
+}
+
 /// Keeps the Node object present with its well-known labels.
 pub fn reconcile(inner: &Inner, ch: &mut Changes) {
     let name = &inner.cfg.node_name;
