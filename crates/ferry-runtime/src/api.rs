@@ -375,10 +375,16 @@ async fn evict(
     }
 }
 
-async fn cordon(State(rt): State<Runtime>, Path(node): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn cordon(
+    State(rt): State<Runtime>,
+    Path(node): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "message": rt.cordon(&node, true)? })))
 }
 
-async fn uncordon(State(rt): State<Runtime>, Path(node): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn uncordon(
+    State(rt): State<Runtime>,
+    Path(node): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "message": rt.cordon(&node, false)? })))
 }

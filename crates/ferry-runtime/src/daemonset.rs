@@ -76,10 +76,22 @@ fn daemon_set(
     ch: &mut Changes,
 ) {
     let ns = o.namespace.clone().unwrap_or_default();
-    let uid = o.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
-    let template = o.value.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let uid = o
+        .value
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let template = o
+        .value
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or(json!({}));
     let hash = template_hash(&template);
-    let generation = o.value.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+    let generation = o
+        .value
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     // The template's own scheduling constraints, with the tolerations added.
     let mut check = template.get("spec").cloned().unwrap_or(json!({}));
     check["tolerations"] = pod_spec(&template, &node.name)["tolerations"].clone();
@@ -98,13 +110,27 @@ fn daemon_set(
     let plan = daemonset_plan::plan(&input);
     for name in &plan.delete {
         if let Some((po, _)) = mine.iter().find(|(po, _)| &po.name == name) {
-            inner.event("DaemonSet", &ns, &o.name, false, "SuccessfulDelete", format!("Deleted pod: {name}"));
+            inner.event(
+                "DaemonSet",
+                &ns,
+                &o.name,
+                false,
+                "SuccessfulDelete",
+                format!("Deleted pod: {name}"),
+            );
             ch.puts.push(mark_deleted(po));
         }
     }
     if plan.create {
         let pod = new_pod(&ns, &o.name, uid, &template, &hash, generation, &node.name);
-        inner.event("DaemonSet", &ns, &o.name, false, "SuccessfulCreate", format!("Created pod: {}", pod.name));
+        inner.event(
+            "DaemonSet",
+            &ns,
+            &o.name,
+            false,
+            "SuccessfulCreate",
+            format!("Created pod: {}", pod.name),
+        );
         ch.puts.push(pod);
     }
     if o.value.get("status") != Some(&plan.status) {
@@ -118,7 +144,10 @@ fn view(inner: &Inner, p: &Pod) -> DsPod {
     let labels = p.metadata.labels.as_ref();
     DsPod {
         name: p.metadata.name.clone().unwrap_or_default(),
-        hash: labels.and_then(|l| l.get(REVISION_HASH)).cloned().unwrap_or_default(),
+        hash: labels
+            .and_then(|l| l.get(REVISION_HASH))
+            .cloned()
+            .unwrap_or_default(),
         ready: ready(inner, p),
         deleting: p.metadata.deletion_timestamp.is_some(),
         created: p

@@ -15,7 +15,10 @@ pub enum Strategy {
     OnDelete,
     /// Pods that may be missing, or that may be added, during an update
     /// (already scaled to this one node).
-    Rolling { max_unavailable: i32, max_surge: i32 },
+    Rolling {
+        max_unavailable: i32,
+        max_surge: i32,
+    },
 }
 
 impl Strategy {
@@ -95,13 +98,18 @@ pub fn plan(input: &DsInput) -> DsPlan {
             status,
         };
     }
-    let (new, old): (Vec<&DsPod>, Vec<&DsPod>) = live.iter().copied().partition(|p| p.hash == input.hash);
+    let (new, old): (Vec<&DsPod>, Vec<&DsPod>) =
+        live.iter().copied().partition(|p| p.hash == input.hash);
     let mut delete: Vec<String> = Vec::new();
     let mut create = live.is_empty();
     // Duplicates: the oldest new pod stays (or the oldest old one).
     let extra_new = if new.is_empty() { &[][..] } else { &new[1..] };
     delete.extend(extra_new.iter().map(|p| p.name.clone()));
-    let old_kept = if new.is_empty() && !old.is_empty() { &old[1..] } else { &old[..] };
+    let old_kept = if new.is_empty() && !old.is_empty() {
+        &old[1..]
+    } else {
+        &old[..]
+    };
     match input.strategy {
         // Old pods stay until deleted (duplicates aside).
         Strategy::OnDelete => delete.extend(old_kept.iter().map(|p| p.name.clone())),

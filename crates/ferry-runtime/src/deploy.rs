@@ -189,13 +189,25 @@ fn deployment(
 /// The disruptions PodDisruptionBudgets allow the old ReplicaSets' pods
 /// (`None`: no budget selects them).
 fn old_pods_budget(inner: &Inner, olds: &[&ReplicaSet], pods: &[Pod]) -> Option<i32> {
-    let uids: Vec<&str> = olds.iter().filter_map(|r| r.metadata.uid.as_deref()).collect();
+    let uids: Vec<&str> = olds
+        .iter()
+        .filter_map(|r| r.metadata.uid.as_deref())
+        .collect();
     let pod = pods.iter().find(|p| {
         p.metadata.deletion_timestamp.is_none()
-            && p.metadata.owner_references.iter().flatten().any(|r| uids.contains(&r.uid.as_str()))
+            && p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|r| uids.contains(&r.uid.as_str()))
     })?;
     let ns = pod.metadata.namespace.clone().unwrap_or_default();
-    crate::pdb::allowed_for(inner, &ns, &pod.metadata.labels.clone().unwrap_or_default(), pods)
+    crate::pdb::allowed_for(
+        inner,
+        &ns,
+        &pod.metadata.labels.clone().unwrap_or_default(),
+        pods,
+    )
 }
 
 /// The ReplicaSet of the current template, as the newest revision

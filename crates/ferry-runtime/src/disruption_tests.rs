@@ -11,7 +11,12 @@ fn pct(s: &str) -> Option<IntOrString> {
     Some(IntOrString::String(s.into()))
 }
 
-fn input(min: Option<IntOrString>, max: Option<IntOrString>, pods: i32, healthy: i32) -> BudgetInput {
+fn input(
+    min: Option<IntOrString>,
+    max: Option<IntOrString>,
+    pods: i32,
+    healthy: i32,
+) -> BudgetInput {
     BudgetInput {
         min_available: min,
         max_unavailable: max,
@@ -25,7 +30,10 @@ fn input(min: Option<IntOrString>, max: Option<IntOrString>, pods: i32, healthy:
 #[test]
 fn min_available_two_of_three_allows_one_disruption() {
     let b = budget(&input(int(2), None, 3, 3)).unwrap();
-    assert_eq!((b.expected, b.desired_healthy, b.disruptions_allowed), (3, 2, 1));
+    assert_eq!(
+        (b.expected, b.desired_healthy, b.disruptions_allowed),
+        (3, 2, 1)
+    );
     // One pod evicted and its replacement not ready yet: none left.
     let b = budget(&input(int(2), None, 3, 2)).unwrap();
     assert_eq!(b.disruptions_allowed, 0);
@@ -46,7 +54,10 @@ fn max_unavailable_thirty_percent_rounds_up() {
 fn min_available_percent_rounds_up() {
     // The docs: 7 pods with minAvailable "50%" need 4.
     let b = budget(&input(pct("50%"), None, 7, 7)).unwrap();
-    assert_eq!((b.expected, b.desired_healthy, b.disruptions_allowed), (7, 4, 3));
+    assert_eq!(
+        (b.expected, b.desired_healthy, b.disruptions_allowed),
+        (7, 4, 3)
+    );
     let b = budget(&input(pct("100%"), None, 3, 3)).unwrap();
     assert_eq!(b.disruptions_allowed, 0);
 }
@@ -56,7 +67,10 @@ fn percentages_use_the_controllers_scale_not_the_pods_present() {
     let mut i = input(None, pct("50%"), 2, 2);
     i.scale = Ok(4);
     let b = budget(&i).unwrap();
-    assert_eq!((b.expected, b.desired_healthy, b.disruptions_allowed), (4, 2, 0));
+    assert_eq!(
+        (b.expected, b.desired_healthy, b.disruptions_allowed),
+        (4, 2, 0)
+    );
     i.scale = Err("found no controllers for pod \"a\"".into());
     assert!(budget(&i).is_err());
     let st = status(&i);
@@ -86,7 +100,9 @@ fn eviction_follows_the_budget_and_the_unhealthy_pod_policy() {
     let err = evict(PodState::Healthy, &one(spent, None)).unwrap_err();
     assert_eq!(
         err,
-        Refused::Violates("The disruption budget web needs 2 healthy pods and has 2 currently".into())
+        Refused::Violates(
+            "The disruption budget web needs 2 healthy pods and has 2 currently".into()
+        )
     );
     let room = budget(&input(int(2), None, 3, 3)).unwrap();
     assert!(evict(PodState::Healthy, &one(room, None)).is_ok());

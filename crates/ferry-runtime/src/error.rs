@@ -138,7 +138,8 @@ impl From<Error> for ferry_api::ApiError {
             Error::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
             // The eviction route answers these itself, with 429.
             Error::DisruptionBudget(cause) => {
-                ApiError::new(ErrorCode::Conflict, crate::disruption::VIOLATES).with_details(vec![cause])
+                ApiError::new(ErrorCode::Conflict, crate::disruption::VIOLATES)
+                    .with_details(vec![cause])
             }
             other => ApiError::new(ErrorCode::Internal, other.to_string()),
         }

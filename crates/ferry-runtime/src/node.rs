@@ -109,7 +109,8 @@ pub fn schedule(inner: &Inner) {
     let mut puts = Vec::new();
     for o in inner.list(Kind::Pod) {
         let v = &o.value;
-        if v.pointer("/spec/nodeName").is_some() || v.pointer("/metadata/deletionTimestamp").is_some()
+        if v.pointer("/spec/nodeName").is_some()
+            || v.pointer("/metadata/deletionTimestamp").is_some()
         {
             continue;
         }
@@ -152,13 +153,14 @@ impl Runtime {
     /// and answers kubectl's message (`node/uk cordoned`).
     pub fn cordon(&self, name: &str, on: bool) -> Result<String> {
         let inner = &self.inner;
-        let o: Arc<StoredObject> = inner
-            .get(Kind::Node, "", name)
-            .ok_or_else(|| Error::NotFound {
-                kind: "Node".into(),
-                namespace: String::new(),
-                name: name.to_string(),
-            })?;
+        let o: Arc<StoredObject> =
+            inner
+                .get(Kind::Node, "", name)
+                .ok_or_else(|| Error::NotFound {
+                    kind: "Node".into(),
+                    namespace: String::new(),
+                    name: name.to_string(),
+                })?;
         let was = o.value.pointer("/spec/unschedulable") == Some(&json!(true));
         let verb = if on { "cordoned" } else { "uncordoned" };
         if was == on {
@@ -173,7 +175,9 @@ impl Runtime {
         taints.retain(|t| t["key"] != UNSCHEDULABLE_TAINT);
         if on {
             v["spec"]["unschedulable"] = json!(true);
-            taints.push(json!({"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule", "timeAdded": now()}));
+            taints.push(
+                json!({"key": UNSCHEDULABLE_TAINT, "effect": "NoSchedule", "timeAdded": now()}),
+            );
         } else if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
             spec.remove("unschedulable");
         }
@@ -185,8 +189,19 @@ impl Runtime {
             v["spec"]["taints"] = json!(taints);
         }
         inner.commit(vec![stored(name, v)], vec![])?;
-        let reason = if on { "NodeNotSchedulable" } else { "NodeSchedulable" };
-        inner.event("Node", "", name, false, reason, format!("Node {name} status is now: {reason}"));
+        let reason = if on {
+            "NodeNotSchedulable"
+        } else {
+            "NodeSchedulable"
+        };
+        inner.event(
+            "Node",
+            "",
+            name,
+            false,
+            reason,
+            format!("Node {name} status is now: {reason}"),
+        );
         Ok(format!("node/{name} {verb}"))
     }
 }

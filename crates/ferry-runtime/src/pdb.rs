@@ -65,7 +65,11 @@ fn input(inner: &Inner, o: &StoredObject, pods: &[Pod]) -> BudgetInput {
         pods: mine.len() as i32,
         healthy: mine.iter().filter(|p| ready(inner, p)).count() as i32,
         scale: scale(inner, &ns, &mine),
-        generation: o.value.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1),
+        generation: o
+            .value
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1),
     }
 }
 
@@ -86,14 +90,22 @@ fn scale(inner: &Inner, ns: &str, pods: &[&Pod]) -> std::result::Result<i32, Str
             && let Some(d) = rs.value.pointer("/metadata/ownerReferences/0")
             && d["kind"] == "Deployment"
         {
-            owner = ("apps/v1".into(), "Deployment".into(), d["name"].as_str().unwrap_or_default().into());
+            owner = (
+                "apps/v1".into(),
+                "Deployment".into(),
+                d["name"].as_str().unwrap_or_default().into(),
+            );
         }
         if !seen.insert(owner.clone()) {
             continue;
         }
         let kind = Kind::from_group_kind(&GroupKind::of(&owner.0, &owner.1));
         let obj = kind.and_then(|k| inner.get(k, ns, &owner.2));
-        let pointer = if owner.1 == "DaemonSet" { "/status/desiredNumberScheduled" } else { "/spec/replicas" };
+        let pointer = if owner.1 == "DaemonSet" {
+            "/status/desiredNumberScheduled"
+        } else {
+            "/spec/replicas"
+        };
         total += obj
             .and_then(|o| o.value.pointer(pointer).and_then(Value::as_i64))
             .unwrap_or(1) as i32;
@@ -109,13 +121,21 @@ pub fn reconcile(inner: &Inner, ch: &mut Changes) {
         if o.value.get("status") != Some(&status) {
             let mut value = o.value.clone();
             value["status"] = status;
-            ch.puts.push(StoredObject { value, ..(*o).clone() });
+            ch.puts.push(StoredObject {
+                value,
+                ..(*o).clone()
+            });
         }
     }
 }
 
 /// The budgets selecting pods labelled `l` in `ns`, with their numbers now.
-fn budgets_for(inner: &Inner, ns: &str, l: &BTreeMap<String, String>, pods: &[Pod]) -> Vec<(String, Budget, Option<String>)> {
+fn budgets_for(
+    inner: &Inner,
+    ns: &str,
+    l: &BTreeMap<String, String>,
+    pods: &[Pod],
+) -> Vec<(String, Budget, Option<String>)> {
     inner
         .list(Kind::PodDisruptionBudget)
         .iter()
@@ -127,7 +147,10 @@ fn budgets_for(inner: &Inner, ns: &str, l: &BTreeMap<String, String>, pods: &[Po
                 current_healthy: 0,
                 disruptions_allowed: 0,
             });
-            let policy = o.value.pointer("/spec/unhealthyPodEvictionPolicy").and_then(Value::as_str);
+            let policy = o
+                .value
+                .pointer("/spec/unhealthyPodEvictionPolicy")
+                .and_then(Value::as_str);
             (o.name.clone(), b, policy.map(String::from))
         })
         .collect()
@@ -135,12 +158,22 @@ fn budgets_for(inner: &Inner, ns: &str, l: &BTreeMap<String, String>, pods: &[Po
 
 /// The fewest disruptions the budgets selecting pods labelled `l` allow
 /// (`None`: no budget selects them).
-pub fn allowed_for(inner: &Inner, ns: &str, l: &BTreeMap<String, String>, pods: &[Pod]) -> Option<i32> {
-    budgets_for(inner, ns, l, pods).iter().map(|(_, b, _)| b.disruptions_allowed).min()
+pub fn allowed_for(
+    inner: &Inner,
+    ns: &str,
+    l: &BTreeMap<String, String>,
+    pods: &[Pod],
+) -> Option<i32> {
+    budgets_for(inner, ns, l, pods)
+        .iter()
+        .map(|(_, b, _)| b.disruptions_allowed)
+        .min()
 }
 
 fn state(inner: &Inner, p: &Pod) -> PodState {
-    if p.metadata.deletion_timestamp.is_some() || p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none() {
+    if p.metadata.deletion_timestamp.is_some()
+        || p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none()
+    {
         return PodState::Ignored;
     }
     if ready(inner, p) {
@@ -168,12 +201,16 @@ impl Runtime {
     pub fn evict(&self, ns: &str, name: &str) -> Result<()> {
         let inner = &self.inner;
         let _one = EVICTIONS.lock_or_recover();
-        let o: Arc<StoredObject> = inner.get(Kind::Pod, ns, name).ok_or_else(|| Error::NotFound {
-            kind: "Pod".into(),
-            namespace: ns.to_string(),
-            name: name.to_string(),
-        })?;
-        let pod: Pod = serde_json::from_value(o.value.clone()).map_err(|e| Error::Other(e.to_string()))?;
+        let o: Arc<StoredObject> =
+            inner
+                .get(Kind::Pod, ns, name)
+                .ok_or_else(|| Error::NotFound {
+                    kind: "Pod".into(),
+                    namespace: ns.to_string(),
+                    name: name.to_string(),
+                })?;
+        let pod: Pod =
+            serde_json::from_value(o.value.clone()).map_err(|e| Error::Other(e.to_string()))?;
         if pod.metadata.deletion_timestamp.is_some() {
             return Ok(());
         }

@@ -175,8 +175,11 @@ pub(crate) fn scale_rolling(
         .iter()
         .map(|(name, _)| count.of(name, true))
         .sum();
-    let mut can_remove =
-        ready_removals(old_ready_total + new_ready - min_available, budget, pdb_allowed);
+    let mut can_remove = ready_removals(
+        old_ready_total + new_ready - min_available,
+        budget,
+        pdb_allowed,
+    );
     for (_, n) in old_replicas.iter_mut() {
         let take = can_remove.min(*n);
         *n -= take;

@@ -91,7 +91,10 @@ pub fn selector_matches(spec: &PodSpec, node: &NodeView) -> bool {
         .affinity
         .as_ref()
         .and_then(|a| a.node_affinity.as_ref())
-        .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref());
+        .and_then(|n| {
+            n.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        });
     let affinity_ok = required.is_none_or(|r| {
         r.node_selector_terms.iter().any(|term| {
             let exprs = term.match_expressions.iter().flatten();
@@ -119,11 +122,17 @@ fn requirement(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         "Gt" | "Lt" => {
-            let (Some(v), Some(bound)) = (value.and_then(number), values.first().and_then(|b| number(b.as_str())))
-            else {
+            let (Some(v), Some(bound)) = (
+                value.and_then(number),
+                values.first().and_then(|b| number(b.as_str())),
+            ) else {
                 return false;
             };
-            if r.operator == "Gt" { v > bound } else { v < bound }
+            if r.operator == "Gt" {
+                v > bound
+            } else {
+                v < bound
+            }
         }
         _ => false,
     }
@@ -132,14 +141,25 @@ fn requirement(r: &NodeSelectorRequirement, value: Option<&str>) -> bool {
 /// Whether one of `tolerations` tolerates `taint`.
 pub fn tolerated(taint: &Taint, tolerations: &[Toleration]) -> bool {
     tolerations.iter().any(|t| {
-        let effect_ok = t.effect.as_deref().is_none_or(|e| e.is_empty() || e == taint.effect);
-        let key_ok = t.key.as_deref().is_none_or(|k| k.is_empty() || k == taint.key);
+        let effect_ok = t
+            .effect
+            .as_deref()
+            .is_none_or(|e| e.is_empty() || e == taint.effect);
+        let key_ok = t
+            .key
+            .as_deref()
+            .is_none_or(|k| k.is_empty() || k == taint.key);
         let value_ok = match t.operator.as_deref() {
             Some("Exists") => true,
-            _ => t.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default(),
+            _ => {
+                t.value.as_deref().unwrap_or_default() == taint.value.as_deref().unwrap_or_default()
+            }
         };
         // An empty key with Exists tolerates everything.
-        effect_ok && key_ok && value_ok && (t.key.is_some() || t.operator.as_deref() == Some("Exists"))
+        effect_ok
+            && key_ok
+            && value_ok
+            && (t.key.is_some() || t.operator.as_deref() == Some("Exists"))
     })
 }
 
@@ -196,7 +216,10 @@ mod tests {
         let plain = spec(json!({}));
         assert!(fits(&plain, &node(false)).is_ok());
         let err = fits(&plain, &node(true)).unwrap_err();
-        assert!(err.starts_with("0/1 nodes are available: 1 node(s) were unschedulable."), "{err}");
+        assert!(
+            err.starts_with("0/1 nodes are available: 1 node(s) were unschedulable."),
+            "{err}"
+        );
         let daemon = PodSpec {
             tolerations: Some(daemon_tolerations()),
             ..plain
@@ -210,16 +233,23 @@ mod tests {
         assert!(fits(&os, &node(false)).is_ok());
         let gpu = spec(json!({"nodeSelector": {"gpu": "true"}}));
         let err = fits(&gpu, &node(false)).unwrap_err();
-        assert!(err.contains("didn't match Pod's node affinity/selector"), "{err}");
+        assert!(
+            err.contains("didn't match Pod's node affinity/selector"),
+            "{err}"
+        );
         let affinity = |op: &str, values: serde_json::Value| {
-            spec(json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
-                {"nodeSelectorTerms": [{"matchExpressions": [{"key": "topology.kubernetes.io/region", "operator": op, "values": values}]}]}}}}))
+            spec(
+                json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+                {"nodeSelectorTerms": [{"matchExpressions": [{"key": "topology.kubernetes.io/region", "operator": op, "values": values}]}]}}}}),
+            )
         };
         assert!(fits(&affinity("In", json!(["uk", "us"])), &node(false)).is_ok());
         assert!(fits(&affinity("NotIn", json!(["uk"])), &node(false)).is_err());
         assert!(fits(&affinity("Exists", json!([])), &node(false)).is_ok());
-        let by_name = spec(json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
-            {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["other"]}]}]}}}}));
+        let by_name = spec(
+            json!({"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+            {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["other"]}]}]}}}}),
+        );
         assert!(fits(&by_name, &node(false)).is_err());
     }
 
@@ -232,9 +262,18 @@ mod tests {
             ..Default::default()
         };
         let t = |v: serde_json::Value| -> Vec<Toleration> { serde_json::from_value(v).unwrap() };
-        assert!(tolerated(&taint, &t(json!([{"key": "dedicated", "operator": "Equal", "value": "db"}]))));
-        assert!(!tolerated(&taint, &t(json!([{"key": "dedicated", "value": "web"}]))));
+        assert!(tolerated(
+            &taint,
+            &t(json!([{"key": "dedicated", "operator": "Equal", "value": "db"}]))
+        ));
+        assert!(!tolerated(
+            &taint,
+            &t(json!([{"key": "dedicated", "value": "web"}]))
+        ));
         assert!(tolerated(&taint, &t(json!([{"operator": "Exists"}]))));
-        assert!(!tolerated(&taint, &t(json!([{"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}]))));
+        assert!(!tolerated(
+            &taint,
+            &t(json!([{"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}]))
+        ));
     }
 }

@@ -59,12 +59,19 @@ pub fn daemonset(doc: &Document, d: &DaemonSet, out: &mut Found) {
         None | Some("RollingUpdate") | Some("OnDelete") => {}
         Some(other) => out.push(doc.problem(
             "spec.updateStrategy.type",
-            format!("Unsupported value: \"{other}\": supported values: \"OnDelete\", \"RollingUpdate\""),
+            format!(
+                "Unsupported value: \"{other}\": supported values: \"OnDelete\", \"RollingUpdate\""
+            ),
         )),
     }
     if let Some(ru) = &strategy.rolling_update {
         let at = "spec.updateStrategy.rollingUpdate";
-        let unavailable = count(doc, &format!("{at}.maxUnavailable"), ru.max_unavailable.as_ref(), out);
+        let unavailable = count(
+            doc,
+            &format!("{at}.maxUnavailable"),
+            ru.max_unavailable.as_ref(),
+            out,
+        );
         let surge = count(doc, &format!("{at}.maxSurge"), ru.max_surge.as_ref(), out);
         // Kubernetes defaults maxUnavailable to 1.
         let unavailable = unavailable.unwrap_or(Some(1));
@@ -92,7 +99,12 @@ pub fn pdb(doc: &Document, p: &PodDisruptionBudget, out: &mut Found) {
         out.push(doc.problem("spec", "minAvailable and maxUnavailable cannot be both set"));
     }
     count(doc, "spec.minAvailable", spec.min_available.as_ref(), out);
-    count(doc, "spec.maxUnavailable", spec.max_unavailable.as_ref(), out);
+    count(
+        doc,
+        "spec.maxUnavailable",
+        spec.max_unavailable.as_ref(),
+        out,
+    );
     if let Some(policy) = spec.unhealthy_pod_eviction_policy.as_deref()
         && !matches!(policy, "IfHealthyBudget" | "AlwaysAllow")
     {
@@ -111,7 +123,12 @@ pub fn pdb(doc: &Document, p: &PodDisruptionBudget, out: &mut Found) {
 
 /// A count or a percentage: `None` when absent, `Some(None)` when invalid,
 /// else `Some(Some(n))` (`n` the count or the percent value).
-fn count(doc: &Document, path: &str, v: Option<&IntOrString>, out: &mut Found) -> Option<Option<i32>> {
+fn count(
+    doc: &Document,
+    path: &str,
+    v: Option<&IntOrString>,
+    out: &mut Found,
+) -> Option<Option<i32>> {
     let v = v?;
     let n = match v {
         IntOrString::Int(n) if *n >= 0 => Some(*n),

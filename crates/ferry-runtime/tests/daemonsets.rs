@@ -20,12 +20,17 @@ fn daemonset(name: &str, version: &str, node_selector: &str) -> String {
 fn status(rt: &ferry_runtime::Runtime, name: &str, field: &str) -> i64 {
     rt.get(Kind::DaemonSet, "default", name)
         .ok()
-        .and_then(|d| d.pointer(&format!("/status/{field}")).and_then(Value::as_i64))
+        .and_then(|d| {
+            d.pointer(&format!("/status/{field}"))
+                .and_then(Value::as_i64)
+        })
         .unwrap_or(-1)
 }
 
 fn image(p: &Value) -> &str {
-    p.pointer("/spec/containers/0/image").and_then(Value::as_str).unwrap_or_default()
+    p.pointer("/spec/containers/0/image")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,17 +40,26 @@ async fn a_daemonset_runs_one_pod_and_a_rolling_update_replaces_it() {
     apply(rt, &daemonset("agent", "v1", "{kubernetes.io/os: linux}"));
     let first = wait("one ready agent pod", Duration::from_secs(60), || {
         let p = pods(rt, "agent");
-        (p.len() == 1 && ready(&p[0]) && status(rt, "agent", "numberReady") == 1).then(|| p[0].clone())
+        (p.len() == 1 && ready(&p[0]) && status(rt, "agent", "numberReady") == 1)
+            .then(|| p[0].clone())
     })
     .await;
     let name = first["metadata"]["name"].as_str().unwrap().to_string();
-    assert!(name.starts_with("agent-") && name.len() == "agent-".len() + 5, "{name}");
+    assert!(
+        name.starts_with("agent-") && name.len() == "agent-".len() + 5,
+        "{name}"
+    );
     assert_eq!(first["spec"]["nodeName"], "ferry");
     let labels = &first["metadata"]["labels"];
     assert!(labels["controller-revision-hash"].is_string(), "{labels}");
     assert_eq!(labels["pod-template-generation"], "1");
     assert_eq!(first["metadata"]["ownerReferences"][0]["kind"], "DaemonSet");
-    for f in ["desiredNumberScheduled", "currentNumberScheduled", "updatedNumberScheduled", "numberAvailable"] {
+    for f in [
+        "desiredNumberScheduled",
+        "currentNumberScheduled",
+        "updatedNumberScheduled",
+        "numberAvailable",
+    ] {
         assert_eq!(status(rt, "agent", f), 1, "{f}");
     }
     assert_eq!(status(rt, "agent", "numberMisscheduled"), 0);
@@ -62,7 +76,9 @@ async fn a_daemonset_runs_one_pod_and_a_rolling_update_replaces_it() {
     assert_ne!(second["metadata"]["name"].as_str(), Some(name.as_str()));
     assert_eq!(second["metadata"]["labels"]["pod-template-generation"], "2");
     wait("status updated", Duration::from_secs(10), || {
-        (status(rt, "agent", "updatedNumberScheduled") == 1 && status(rt, "agent", "observedGeneration") == 2).then_some(())
+        (status(rt, "agent", "updatedNumberScheduled") == 1
+            && status(rt, "agent", "observedGeneration") == 2)
+            .then_some(())
     })
     .await;
     // maxUnavailable (the default): the old pod went before the new came.
@@ -71,8 +87,12 @@ async fn a_daemonset_runs_one_pod_and_a_rolling_update_replaces_it() {
         .into_iter()
         .map(|e| format!("{} {}", e.reason, e.message))
         .collect();
-    let deleted = events.iter().position(|e| e == &format!("SuccessfulDelete Deleted pod: {name}"));
-    let created = events.iter().rposition(|e| e.starts_with("SuccessfulCreate"));
+    let deleted = events
+        .iter()
+        .position(|e| e == &format!("SuccessfulDelete Deleted pod: {name}"));
+    let created = events
+        .iter()
+        .rposition(|e| e.starts_with("SuccessfulCreate"));
     assert!(deleted.is_some() && deleted < created, "{events:?}");
     rt.shutdown().await;
 }
@@ -91,10 +111,15 @@ async fn a_node_selector_the_node_does_not_match_runs_no_pod() {
     assert_eq!(status(rt, "gpu", "desiredNumberScheduled"), 0);
     assert_eq!(status(rt, "gpu", "currentNumberScheduled"), 0);
     // The node's well-known labels select it.
-    apply(rt, &daemonset("gpu", "v1", "{topology.kubernetes.io/region: ferry}"));
-    wait("a pod once the selector matches", Duration::from_secs(60), || {
-        (pods(rt, "gpu").len() == 1).then_some(())
-    })
+    apply(
+        rt,
+        &daemonset("gpu", "v1", "{topology.kubernetes.io/region: ferry}"),
+    );
+    wait(
+        "a pod once the selector matches",
+        Duration::from_secs(60),
+        || (pods(rt, "gpu").len() == 1).then_some(()),
+    )
     .await;
     rt.shutdown().await;
 }

@@ -21,12 +21,18 @@ const AGENT: &str = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agen
 fn allowed(rt: &ferry_runtime::Runtime) -> i64 {
     rt.get(Kind::PodDisruptionBudget, "default", "web")
         .ok()
-        .and_then(|p| p.pointer("/status/disruptionsAllowed").and_then(Value::as_i64))
+        .and_then(|p| {
+            p.pointer("/status/disruptionsAllowed")
+                .and_then(Value::as_i64)
+        })
         .unwrap_or(-1)
 }
 
 fn name(p: &Value) -> String {
-    p["metadata"]["name"].as_str().unwrap_or_default().to_string()
+    p["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Serves the runtime's API on a free port; its base URL.
@@ -43,10 +49,14 @@ async fn a_budget_stops_evictions_from_a_cordoned_node_until_uncordon() {
     let env = env().await;
     let rt = &env.rt;
     apply(rt, &format!("{}---\n{PDB}", web("web", 3, "v1")));
-    wait("3 ready pods and one disruption allowed", Duration::from_secs(60), || {
-        let p = pods(rt, "web");
-        (p.len() == 3 && p.iter().all(ready) && allowed(rt) == 1).then_some(())
-    })
+    wait(
+        "3 ready pods and one disruption allowed",
+        Duration::from_secs(60),
+        || {
+            let p = pods(rt, "web");
+            (p.len() == 3 && p.iter().all(ready) && allowed(rt) == 1).then_some(())
+        },
+    )
     .await;
     let status = rt.get(Kind::PodDisruptionBudget, "default", "web").unwrap()["status"].clone();
     assert_eq!(status["currentHealthy"], 3);
@@ -59,19 +69,36 @@ async fn a_budget_stops_evictions_from_a_cordoned_node_until_uncordon() {
     assert_eq!(node["spec"]["unschedulable"], true);
     let before: Vec<String> = pods(rt, "web").iter().map(name).collect();
     rt.evict("default", &before[0]).unwrap();
-    let pending = wait("the replacement Pending as Unschedulable", Duration::from_secs(20), || {
-        pods(rt, "web").into_iter().find(|p| !before.contains(&name(p)))
-            .filter(|p| p["status"]["conditions"][0]["reason"] == "Unschedulable")
-    })
+    let pending = wait(
+        "the replacement Pending as Unschedulable",
+        Duration::from_secs(20),
+        || {
+            pods(rt, "web")
+                .into_iter()
+                .find(|p| !before.contains(&name(p)))
+                .filter(|p| p["status"]["conditions"][0]["reason"] == "Unschedulable")
+        },
+    )
     .await;
     assert_eq!(pending["status"]["phase"], "Pending");
     assert!(pending["spec"]["nodeName"].is_null());
-    let message = pending["status"]["conditions"][0]["message"].as_str().unwrap();
-    assert!(message.starts_with("0/1 nodes are available: 1 node(s) were unschedulable."), "{message}");
-    wait("the budget spent", Duration::from_secs(20), || (allowed(rt) == 0).then_some(())).await;
+    let message = pending["status"]["conditions"][0]["message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        message.starts_with("0/1 nodes are available: 1 node(s) were unschedulable."),
+        "{message}"
+    );
+    wait("the budget spent", Duration::from_secs(20), || {
+        (allowed(rt) == 0).then_some(())
+    })
+    .await;
 
     let err = rt.evict("default", &before[1]).unwrap_err();
-    assert_eq!(err.to_string(), "Cannot evict pod as it would violate the pod's disruption budget.");
+    assert_eq!(
+        err.to_string(),
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    );
     let api = serve(rt).await;
     let resp = reqwest::Client::new()
         .post(format!("{api}/eviction/default/{}", before[2]))
@@ -81,22 +108,39 @@ async fn a_budget_stops_evictions_from_a_cordoned_node_until_uncordon() {
         .unwrap();
     assert_eq!(resp.status(), 429);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["message"], "Cannot evict pod as it would violate the pod's disruption budget.");
-    assert_eq!(body["details"][0], "The disruption budget web needs 2 healthy pods and has 2 currently");
+    assert_eq!(
+        body["message"],
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    );
+    assert_eq!(
+        body["details"][0],
+        "The disruption budget web needs 2 healthy pods and has 2 currently"
+    );
     assert_eq!(pods(rt, "web").iter().filter(|p| ready(p)).count(), 2);
 
     // DaemonSet pods tolerate the cordon.
     apply(rt, AGENT);
-    wait("the agent running on the cordoned node", Duration::from_secs(60), || {
-        pods(rt, "agent").first().filter(|p| p["status"]["phase"] == "Running").map(|_| ())
-    })
+    wait(
+        "the agent running on the cordoned node",
+        Duration::from_secs(60),
+        || {
+            pods(rt, "agent")
+                .first()
+                .filter(|p| p["status"]["phase"] == "Running")
+                .map(|_| ())
+        },
+    )
     .await;
 
     assert_eq!(rt.cordon("ferry", false).unwrap(), "node/ferry uncordoned");
-    wait("3 ready pods after uncordon", Duration::from_secs(60), || {
-        let p = pods(rt, "web");
-        (p.len() == 3 && p.iter().all(ready) && allowed(rt) == 1).then_some(())
-    })
+    wait(
+        "3 ready pods after uncordon",
+        Duration::from_secs(60),
+        || {
+            let p = pods(rt, "web");
+            (p.len() == 3 && p.iter().all(ready) && allowed(rt) == 1).then_some(())
+        },
+    )
     .await;
     rt.evict("default", &before[1]).unwrap();
     rt.shutdown().await;
@@ -106,23 +150,38 @@ async fn a_budget_stops_evictions_from_a_cordoned_node_until_uncordon() {
 async fn a_cordon_survives_a_restart() {
     let env = env().await;
     env.rt.cordon("ferry", true).unwrap();
-    assert_eq!(env.rt.cordon("ferry", true).unwrap(), "node/ferry already cordoned");
+    assert_eq!(
+        env.rt.cordon("ferry", true).unwrap(),
+        "node/ferry already cordoned"
+    );
     env.rt.shutdown().await;
     let mut cfg = ferry_runtime::RuntimeConfig::new(env.dir.path().join("runtime"));
     cfg.backoff_base = Duration::from_millis(500);
     let rt = ferry_runtime::Runtime::start(cfg).await.unwrap();
     apply(&rt, TOOLS);
     let p = wait("tools held Pending", Duration::from_secs(10), || {
-        rt.get(Kind::Pod, "default", "tools").ok().filter(|p| p["status"]["conditions"][0]["reason"] == "Unschedulable")
+        rt.get(Kind::Pod, "default", "tools")
+            .ok()
+            .filter(|p| p["status"]["conditions"][0]["reason"] == "Unschedulable")
     })
     .await;
     assert_eq!(p["status"]["phase"], "Pending");
     let events = rt.events(Some("default"), Some("Pod/tools"));
-    assert!(events.iter().any(|e| e.reason == "FailedScheduling"), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.reason == "FailedScheduling"),
+        "{events:?}"
+    );
     rt.cordon("ferry", false).unwrap();
-    wait("tools running after uncordon", Duration::from_secs(30), || {
-        rt.get(Kind::Pod, "default", "tools").ok().filter(|p| p["status"]["phase"] == "Running").map(|_| ())
-    })
+    wait(
+        "tools running after uncordon",
+        Duration::from_secs(30),
+        || {
+            rt.get(Kind::Pod, "default", "tools")
+                .ok()
+                .filter(|p| p["status"]["phase"] == "Running")
+                .map(|_| ())
+        },
+    )
     .await;
     rt.shutdown().await;
 }

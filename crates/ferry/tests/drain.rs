@@ -37,17 +37,25 @@ fn drain_honours_the_budget_until_its_timeout_and_uncordon_recovers() {
     std::fs::write(&m, APP).unwrap();
     let (_up, api) = up(&topo, dir.path());
     ok(cli(&api, &["apply", "-f", m.to_str().unwrap()]));
-    poll("3 web pods and the agent running", Duration::from_secs(60), || {
-        (running(&api, "web") == 3 && running(&api, "agent") == 1).then_some(())
-    });
+    poll(
+        "3 web pods and the agent running",
+        Duration::from_secs(60),
+        || (running(&api, "web") == 3 && running(&api, "agent") == 1).then_some(()),
+    );
     let nodes = ok(cli(&api, &["get", "nodes"]));
     assert!(nodes.starts_with("NAME"), "{nodes}");
     let row: Vec<&str> = nodes.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(row[..3], ["local", "Ready", "control-plane"], "{nodes}");
-    poll("the budget allows one disruption", Duration::from_secs(10), || {
-        let out = ok(cli(&api, &["get", "pdb"]));
-        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()[..4] == ["web", "2", "N/A", "1"]).then_some(())
-    });
+    poll(
+        "the budget allows one disruption",
+        Duration::from_secs(10),
+        || {
+            let out = ok(cli(&api, &["get", "pdb"]));
+            out.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>()[..4] == ["web", "2", "N/A", "1"])
+                .then_some(())
+        },
+    );
 
     let refused = cli(&api, &["drain", "local", "--timeout", "10s"]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
@@ -56,23 +64,36 @@ fn drain_honours_the_budget_until_its_timeout_and_uncordon_recovers() {
     assert!(t.contains("cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): default/agent-"), "{t}");
     assert_eq!(running(&api, "web"), 3, "nothing evicted");
 
-    let blocked = cli(&api, &["drain", "local", "--ignore-daemonsets", "--timeout", "12s"]);
+    let blocked = cli(
+        &api,
+        &["drain", "local", "--ignore-daemonsets", "--timeout", "12s"],
+    );
     let t = text(&blocked);
     assert_eq!(blocked.status.code(), Some(1), "{t}");
     assert!(t.contains("node/local already cordoned"), "{t}");
-    assert!(t.contains("Warning: ignoring DaemonSet-managed Pods: default/agent-"), "{t}");
+    assert!(
+        t.contains("Warning: ignoring DaemonSet-managed Pods: default/agent-"),
+        "{t}"
+    );
     assert_eq!(t.matches("evicting pod default/web-").count(), 3, "{t}");
     assert!(t.contains("(will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget."), "{t}");
     assert!(t.contains("global timeout reached: 12s"), "{t}");
     assert!(t.contains("error: unable to drain node \"local\""), "{t}");
-    assert_eq!(running(&api, "web"), 2, "one evicted, never fewer than 2: {t}");
+    assert_eq!(
+        running(&api, "web"),
+        2,
+        "one evicted, never fewer than 2: {t}"
+    );
     assert_eq!(running(&api, "agent"), 1, "DaemonSet pods stay");
     let pending = ok(cli(&api, &["get", "pods", "-l", "app=web"]));
     assert!(pending.contains("Pending"), "{pending}");
     let nodes = ok(cli(&api, &["get", "nodes"]));
     assert!(nodes.contains("Ready,SchedulingDisabled"), "{nodes}");
 
-    assert_eq!(ok(cli(&api, &["uncordon", "local"])).trim(), "node/local uncordoned");
+    assert_eq!(
+        ok(cli(&api, &["uncordon", "local"])).trim(),
+        "node/local uncordoned"
+    );
     poll("3 web pods running again", Duration::from_secs(60), || {
         (running(&api, "web") == 3).then_some(())
     });

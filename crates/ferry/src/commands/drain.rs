@@ -86,14 +86,30 @@ pub fn select(pods: &[Value], node: &str, a: &DrainArgs) -> Selection {
             return;
         }
         if ok {
-            out.warnings.push(format!("Warning: {warn}: {}", list.join(", ")));
+            out.warnings
+                .push(format!("Warning: {warn}: {}", list.join(", ")));
         } else {
             out.errors.push(format!("{err}: {}", list.join(", ")));
         }
     };
-    report(daemon, a.ignore_daemonsets, "ignoring DaemonSet-managed Pods", "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore)");
-    report(bare, a.force, "deleting Pods that declare no controller", "cannot delete Pods that declare no controller (use --force to override)");
-    report(local, false, "", "cannot delete Pods with local storage (use --delete-emptydir-data to override)");
+    report(
+        daemon,
+        a.ignore_daemonsets,
+        "ignoring DaemonSet-managed Pods",
+        "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore)",
+    );
+    report(
+        bare,
+        a.force,
+        "deleting Pods that declare no controller",
+        "cannot delete Pods that declare no controller (use --force to override)",
+    );
+    report(
+        local,
+        false,
+        "",
+        "cannot delete Pods with local storage (use --delete-emptydir-data to override)",
+    );
     out
 }
 
@@ -122,17 +138,25 @@ pub fn run(a: DrainArgs) -> anyhow::Result<ExitCode> {
     loop {
         let mut blocked = Vec::new();
         for (ns, name, uid) in pending {
-            let (status, body) = client.post_status(&format!("/eviction/{ns}/{name}"), &json!({}))?;
+            let (status, body) =
+                client.post_status(&format!("/eviction/{ns}/{name}"), &json!({}))?;
             match status {
                 200..=299 | 404 => evicted.push((ns, name, uid)),
                 429 => {
                     let m = body["message"].as_str().unwrap_or("too many requests");
-                    eprintln!("error when evicting pods/\"{name}\" -n \"{ns}\" (will retry after 5s): {m}");
+                    eprintln!(
+                        "error when evicting pods/\"{name}\" -n \"{ns}\" (will retry after 5s): {m}"
+                    );
                     blocked.push((ns, name, uid));
                 }
                 _ => {
                     let m = body["message"].as_str().unwrap_or("request failed");
-                    return Ok(failed(&a.node, &[format!("error when evicting pods/\"{name}\" -n \"{ns}\": {m}")]));
+                    return Ok(failed(
+                        &a.node,
+                        &[format!(
+                            "error when evicting pods/\"{name}\" -n \"{ns}\": {m}"
+                        )],
+                    ));
                 }
             }
         }
@@ -164,7 +188,13 @@ fn uid_of(pods: &[Value], ns: &str, name: &str) -> Option<String> {
 }
 
 /// Waits until the pod is gone (or replaced by one of the same name).
-fn wait_gone(client: &Client, ns: &str, name: &str, uid: Option<&str>, deadline: Option<Instant>) -> anyhow::Result<()> {
+fn wait_gone(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    uid: Option<&str>,
+    deadline: Option<Instant>,
+) -> anyhow::Result<()> {
     loop {
         let now = client.get::<Value>(&format!("/objects/pods/{ns}/{name}"));
         let gone = match &now {
@@ -175,7 +205,9 @@ fn wait_gone(client: &Client, ns: &str, name: &str, uid: Option<&str>, deadline:
             return Ok(());
         }
         if deadline.is_some_and(|d| Instant::now() > d) {
-            anyhow::bail!("error when waiting for pod \"{name}\" in namespace \"{ns}\" to terminate: global timeout reached");
+            anyhow::bail!(
+                "error when waiting for pod \"{name}\" in namespace \"{ns}\" to terminate: global timeout reached"
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -183,8 +215,14 @@ fn wait_gone(client: &Client, ns: &str, name: &str, uid: Option<&str>, deadline:
 
 /// kubectl's report of a drain that could not finish (exit status 1).
 fn failed(node: &str, errors: &[String]) -> ExitCode {
-    let joined = if errors.len() == 1 { errors[0].clone() } else { format!("[{}]", errors.join(", ")) };
-    eprintln!("error: unable to drain node \"{node}\" due to error: {joined}, continuing command...");
+    let joined = if errors.len() == 1 {
+        errors[0].clone()
+    } else {
+        format!("[{}]", errors.join(", "))
+    };
+    eprintln!(
+        "error: unable to drain node \"{node}\" due to error: {joined}, continuing command..."
+    );
     eprintln!("There are pending nodes to be drained:\n {node}");
     errors.iter().for_each(|e| eprintln!("{e}"));
     ExitCode::FAILURE
@@ -207,34 +245,63 @@ mod tests {
 
     fn pod(name: &str, owner: Option<&str>, empty_dir: bool) -> Value {
         let refs = owner.map(|k| json!([{"kind": k, "name": "x", "controller": true}]));
-        let vols = if empty_dir { json!([{"name": "v", "emptyDir": {}}]) } else { json!([]) };
+        let vols = if empty_dir {
+            json!([{"name": "v", "emptyDir": {}}])
+        } else {
+            json!([])
+        };
         json!({"metadata": {"namespace": "default", "name": name, "ownerReferences": refs},
             "spec": {"nodeName": "uk", "volumes": vols}})
     }
 
     #[test]
     fn daemonset_and_bare_pods_need_their_flags_as_kubectl() {
-        let pods = [pod("web-a", Some("ReplicaSet"), false), pod("ds-a", Some("DaemonSet"), false), pod("bare", None, false)];
+        let pods = [
+            pod("web-a", Some("ReplicaSet"), false),
+            pod("ds-a", Some("DaemonSet"), false),
+            pod("bare", None, false),
+        ];
         let s = select(&pods, "uk", &args(&[]));
-        assert_eq!(s.errors, [
-            "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): default/ds-a",
-            "cannot delete Pods that declare no controller (use --force to override): default/bare",
-        ]);
+        assert_eq!(
+            s.errors,
+            [
+                "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): default/ds-a",
+                "cannot delete Pods that declare no controller (use --force to override): default/bare",
+            ]
+        );
         let s = select(&pods, "uk", &args(&["--ignore-daemonsets", "--force"]));
         assert!(s.errors.is_empty());
-        assert_eq!(s.evict, [("default".into(), "web-a".into()), ("default".into(), "bare".into())]);
-        assert_eq!(s.warnings, [
-            "Warning: ignoring DaemonSet-managed Pods: default/ds-a",
-            "Warning: deleting Pods that declare no controller: default/bare",
-        ]);
+        assert_eq!(
+            s.evict,
+            [
+                ("default".into(), "web-a".into()),
+                ("default".into(), "bare".into())
+            ]
+        );
+        assert_eq!(
+            s.warnings,
+            [
+                "Warning: ignoring DaemonSet-managed Pods: default/ds-a",
+                "Warning: deleting Pods that declare no controller: default/bare",
+            ]
+        );
     }
 
     #[test]
     fn empty_dir_pods_need_delete_emptydir_data() {
         let pods = [pod("cache-a", Some("ReplicaSet"), true)];
         let s = select(&pods, "uk", &args(&[]));
-        assert_eq!(s.errors, ["cannot delete Pods with local storage (use --delete-emptydir-data to override): default/cache-a"]);
-        let s = select(&pods, "uk", &args(&["--delete-emptydir-data", "--timeout", "30s"]));
+        assert_eq!(
+            s.errors,
+            [
+                "cannot delete Pods with local storage (use --delete-emptydir-data to override): default/cache-a"
+            ]
+        );
+        let s = select(
+            &pods,
+            "uk",
+            &args(&["--delete-emptydir-data", "--timeout", "30s"]),
+        );
         assert_eq!(s.evict.len(), 1);
     }
 }

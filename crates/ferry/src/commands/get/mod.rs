@@ -281,7 +281,11 @@ pub(crate) fn table(
                     ];
                     if wide {
                         let node = s(p, "/spec/nodeName");
-                        let node = if node.is_empty() { "<none>".into() } else { node };
+                        let node = if node.is_empty() {
+                            "<none>".into()
+                        } else {
+                            node
+                        };
                         row.extend([s(p, "/status/podIP"), node]);
                     }
                     row

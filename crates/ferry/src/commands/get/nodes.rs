@@ -83,7 +83,10 @@ pub fn table(kind: &str, items: &[Value], name: &dyn Fn(String) -> String) -> Op
 }
 
 fn num(v: &Value, pointer: &str) -> String {
-    v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0).to_string()
+    v.pointer(pointer)
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .to_string()
 }
 
 fn int_or_string(v: Option<&Value>) -> String {
@@ -153,7 +156,10 @@ mod tests {
             "status": {"conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": "v1"}}});
         let (h, rows) = table("nodes", &[n], &|s| s).unwrap();
         assert_eq!(h, ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]);
-        assert_eq!(rows[0][..3], ["uk", "Ready,SchedulingDisabled", "control-plane"]);
+        assert_eq!(
+            rows[0][..3],
+            ["uk", "Ready,SchedulingDisabled", "control-plane"]
+        );
         assert_eq!(rows[0][4], "v1");
     }
 
