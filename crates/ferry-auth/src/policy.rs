@@ -73,6 +73,9 @@ fn v1(method: &Method, reads: bool, rest: &[&str], query: Option<&str>) -> Need 
         (["exec", n, _], false) => (Role::Admin, ns(n)),
         (["portforward", n, _, _], false) => (Role::Admin, ns(n)),
         (["rollout", n, _, _], false) | (["scale", n, _], false) => (Role::Deployer, ns(n)),
+        (["eviction", n, _], false) => (Role::Deployer, ns(n)),
+        // The node is the region: cordoning it touches every namespace.
+        (["cordon" | "uncordon", _], false) => (Role::Admin, Cluster),
         (["apply"], false) => (Role::Deployer, Handler),
         (["apps"], true) | (["pipelines", "runs", ..], true) => (Role::Viewer, Handler),
         (["apps", app, ..], true) => (Role::Viewer, App(app.to_string())),

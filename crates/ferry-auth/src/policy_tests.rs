@@ -74,6 +74,16 @@ fn runtime_routes() {
         token(Role::Deployer, ns("web"))
     );
     assert_eq!(
+        post("/api/v1/eviction/web/ui-1"),
+        token(Role::Deployer, ns("web")),
+        "an eviction deletes a pod, as a deployer may"
+    );
+    assert_eq!(
+        post("/api/v1/cordon/uk"),
+        token(Role::Admin, Scope::Cluster),
+        "cordoning the node touches every namespace"
+    );
+    assert_eq!(
         g("/api/v1/logs/web/ui-1", None),
         token(Role::Viewer, ns("web"))
     );

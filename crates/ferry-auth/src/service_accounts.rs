@@ -86,6 +86,8 @@ pub fn decide(method: &Method, path: &str, query: Option<&str>) -> Decide {
         ["scale", n, name] if post => {
             rbac("patch", "deployments", Some("scale"), ns(n), Some(name))
         }
+        ["eviction", n, pod] if post => rbac("create", "pods", Some("eviction"), ns(n), Some(pod)),
+        ["cordon" | "uncordon", node] if post => rbac("patch", "nodes", None, None, Some(node)),
         ["apply"] if post => Decide::Handler,
         _ => Decide::Refused,
     }
@@ -106,7 +108,7 @@ pub fn refused(account: &ServiceAccountRef, method: &Method, path: &str) -> Deni
     Denied(format!(
         "{account} cannot {method} {path}: a pod's service-account token reaches the \
          Kubernetes-object routes only (objects, apply, events, logs, exec, port-forward, \
-         rollout, scale), as its RBAC rules allow"
+         rollout, scale, eviction, cordon), as its RBAC rules allow"
     ))
 }
 

@@ -221,7 +221,7 @@ fn masked(u: &ResourceList, q: &Quota) -> ResourceList {
 /// The pod-template pointer of a workload object, with its field path.
 pub fn template_of(o: &StoredObject) -> Option<(&'static str, &'static str)> {
     match Kind::from_group_kind(&o.group_kind)? {
-        Kind::Deployment | Kind::ReplicaSet | Kind::Job => {
+        Kind::Deployment | Kind::ReplicaSet | Kind::Job | Kind::StatefulSet | Kind::DaemonSet => {
             Some(("/spec/template/spec", "spec.template.spec"))
         }
         Kind::CronJob => Some((

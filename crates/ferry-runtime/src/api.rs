@@ -1,6 +1,7 @@
 //! The runtime's JSON API, nested by the region under `/api/v1`: apply,
 //! list/get/delete objects, events, logs (with follow), exec, port-forward
-//! (an upgraded raw tunnel, see `portforward`), rollout and scale.
+//! (an upgraded raw tunnel, see `portforward`), rollout and scale, pod
+//! eviction and node cordon/uncordon.
 //! Cluster-scoped objects use `_` as their namespace in paths.
 
 use std::collections::BTreeMap;
@@ -41,6 +42,9 @@ pub fn router(rt: Runtime) -> Router {
         )
         .route("/rollout/{namespace}/{name}/{action}", post(rollout))
         .route("/scale/{namespace}/{name}", post(scale))
+        .route("/eviction/{namespace}/{pod}", post(evict))
+        .route("/cordon/{node}", post(cordon))
+        .route("/uncordon/{node}", post(uncordon))
         .with_state(rt)
 }
 
@@ -366,4 +370,35 @@ async fn scale(
     Ok(Json(
         json!({ "message": format!("{word}.apps/{name} scaled") }),
     ))
+}
+
+/// The Eviction subresource: 429 while a PodDisruptionBudget forbids it.
+/// The body has the API's error form, code `TooManyRequests`.
+async fn evict(
+    State(rt): State<Runtime>,
+    Path((ns, pod)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    match rt.evict(&ns, &pod) {
+        Ok(()) => Ok(Json(json!({ "message": format!("pod/{pod} evicted") })).into_response()),
+        Err(crate::Error::DisruptionBudget(cause)) => {
+            let message = crate::disruption::VIOLATES;
+            let body = json!({"code": "TooManyRequests", "message": message, "details": [cause]});
+            Ok((axum::http::StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn cordon(
+    State(rt): State<Runtime>,
+    Path(node): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "message": rt.cordon(&node, true)? })))
+}
+
+async fn uncordon(
+    State(rt): State<Runtime>,
+    Path(node): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "message": rt.cordon(&node, false)? })))
 }

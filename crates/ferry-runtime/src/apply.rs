@@ -135,9 +135,9 @@ pub fn plan_in(
 fn pod_security(doc: &Document, p: &Planned, level: Level, problems: &mut Problems) {
     let (pointer, base) = match p.kind {
         Some(Kind::Pod) => ("/spec", "spec"),
-        Some(Kind::Deployment | Kind::ReplicaSet | Kind::Job | Kind::StatefulSet) => {
-            ("/spec/template/spec", "spec.template.spec")
-        }
+        Some(
+            Kind::Deployment | Kind::ReplicaSet | Kind::Job | Kind::StatefulSet | Kind::DaemonSet,
+        ) => ("/spec/template/spec", "spec.template.spec"),
         Some(Kind::CronJob) => (
             "/spec/jobTemplate/spec/template/spec",
             "spec.jobTemplate.spec.template.spec",
@@ -305,6 +305,14 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
         Kind::ResourceQuota => {
             crate::validate_quota::resource_quota(doc, &decode!(ResourceQuota), found)
         }
+        Kind::DaemonSet => crate::validate_daemonset::daemonset(doc, &decode!(k8s_openapi::api::apps::v1::DaemonSet), found),
+        Kind::PodDisruptionBudget => {
+            crate::validate_daemonset::pdb(doc, &decode!(k8s_openapi::api::policy::v1::PodDisruptionBudget), found)
+        }
+        Kind::Node => found.push(doc.problem(
+            "kind",
+            "the node is the region's own (`ferry get nodes`); mark it unschedulable with `ferry cordon`",
+        )),
         Kind::Pod => {
             let pod = decode!(Pod);
             match &pod.spec {
@@ -368,6 +376,13 @@ pub fn merge(
                 && value.pointer("/spec/clusterIP").is_none()
             {
                 value["spec"]["clusterIP"] = ip.clone();
+            }
+            // A pod stays bound to the node it was scheduled to.
+            if let Some(node) = o.value.pointer("/spec/nodeName")
+                && p.kind == Some(Kind::Pod)
+                && value.pointer("/spec/nodeName").is_none()
+            {
+                value["spec"]["nodeName"] = node.clone();
             }
             if old_hash == Some(p.hash.as_str()) {
                 "unchanged"

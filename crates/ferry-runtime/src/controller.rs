@@ -49,11 +49,15 @@ pub async fn run(inner: Arc<Inner>) {
         crate::statefulset::reconcile(&inner, &mut ch);
         crate::volume::reconcile(&inner, &mut ch);
         crate::quota_ctl::reconcile(&inner, &mut ch);
+        crate::node::reconcile(&inner, &mut ch);
+        crate::daemonset::reconcile(&inner, &mut ch);
+        crate::pdb::reconcile(&inner, &mut ch);
         if (!ch.puts.is_empty() || !ch.deletes.is_empty())
             && let Err(e) = inner.commit(ch.puts, ch.deletes)
         {
             tracing::error!(error = %e, "cannot store controller changes");
         }
+        crate::node::schedule(&inner);
         pods(&inner, &mut workers);
         services::publish(&inner);
         listeners.reconcile(&inner).await;
@@ -82,7 +86,10 @@ fn pods(inner: &Arc<Inner>, workers: &mut HashMap<String, Worker>) {
         };
         live.insert(uid.clone());
         let deleting = o.value.pointer("/metadata/deletionTimestamp").is_some();
+        let unbound = o.value.pointer("/spec/nodeName").is_none();
         match workers.get(&uid) {
+            // Not scheduled yet (a cordoned node): no worker.
+            None if unbound && !deleting => {}
             None => {
                 // A pod being deleted still gets a worker (stopped at once):
                 // it tears down whatever a previous ferry process left.

@@ -170,7 +170,8 @@ fn deployment(
     new_replicas = if v.recreate() {
         scale_recreate(&v, &olds, &count, &mut old_replicas)
     } else {
-        scale_rolling(&v, &count, new_replicas, &mut old_replicas)
+        let budget = old_pods_budget(inner, &olds, pods);
+        scale_rolling(&v, &count, new_replicas, &mut old_replicas, budget)
     };
     out.insert((v.ns.clone(), v.rs_name.clone()), new_replicas);
     for (name, n) in &old_replicas {
@@ -187,6 +188,30 @@ fn deployment(
         value["status"] = status;
         ch.puts.push(StoredObject { value, ..o.clone() });
     }
+}
+
+/// The disruptions PodDisruptionBudgets allow the old ReplicaSets' pods
+/// (`None`: no budget selects them).
+fn old_pods_budget(inner: &Inner, olds: &[&ReplicaSet], pods: &[Pod]) -> Option<i32> {
+    let uids: Vec<&str> = olds
+        .iter()
+        .filter_map(|r| r.metadata.uid.as_deref())
+        .collect();
+    let pod = pods.iter().find(|p| {
+        p.metadata.deletion_timestamp.is_none()
+            && p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|r| uids.contains(&r.uid.as_str()))
+    })?;
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    crate::pdb::allowed_for(
+        inner,
+        &ns,
+        &pod.metadata.labels.clone().unwrap_or_default(),
+        pods,
+    )
 }
 
 /// The ReplicaSet of the current template, as the newest revision

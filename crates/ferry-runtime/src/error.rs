@@ -75,6 +75,9 @@ pub enum Error {
     /// The caller's token does not reach what the request touches.
     #[error("{0}")]
     Forbidden(String),
+    /// An eviction a PodDisruptionBudget refuses (429; the cause names the budget).
+    #[error("Cannot evict pod as it would violate the pod's disruption budget.")]
+    DisruptionBudget(String),
 
     /// The region's token store failed (creating or revoking a pod's token).
     #[error("service-account token: {0}")]
@@ -133,6 +136,11 @@ impl From<Error> for ferry_api::ApiError {
             Error::Invalid(p) => ApiError::from(ferry_core::Error::Invalid(p)),
             Error::NotFound { .. } => ApiError::new(ErrorCode::NotFound, e.to_string()),
             Error::Forbidden(m) => ApiError::new(ErrorCode::Forbidden, m),
+            // The eviction route answers these itself, with 429.
+            Error::DisruptionBudget(cause) => {
+                ApiError::new(ErrorCode::Conflict, crate::disruption::VIOLATES)
+                    .with_details(vec![cause])
+            }
             other => ApiError::new(ErrorCode::Internal, other.to_string()),
         }
     }

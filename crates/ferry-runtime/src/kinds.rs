@@ -16,6 +16,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Namespace,
+    Node,
     ServiceAccount,
     ConfigMap,
     Secret,
@@ -34,6 +35,8 @@ pub enum Kind {
     ReplicaSet,
     StatefulSet,
     ControllerRevision,
+    DaemonSet,
+    PodDisruptionBudget,
     CronJob,
     Job,
     Pod,
@@ -71,7 +74,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 22] = [
+pub const RESOURCES: [Resource; 25] = [
     res(
         Kind::Namespace,
         "Namespace",
@@ -80,6 +83,7 @@ pub const RESOURCES: [Resource; 22] = [
         &["ns"],
         false,
     ),
+    res(Kind::Node, "Node", "", "nodes", &["no"], false),
     res(
         Kind::ServiceAccount,
         "ServiceAccount",
@@ -201,6 +205,22 @@ pub const RESOURCES: [Resource; 22] = [
         "apps",
         "controllerrevisions",
         &[],
+        true,
+    ),
+    res(
+        Kind::DaemonSet,
+        "DaemonSet",
+        "apps",
+        "daemonsets",
+        &["ds"],
+        true,
+    ),
+    res(
+        Kind::PodDisruptionBudget,
+        "PodDisruptionBudget",
+        "policy",
+        "poddisruptionbudgets",
+        &["pdb"],
         true,
     ),
     res(Kind::CronJob, "CronJob", "batch", "cronjobs", &["cj"], true),

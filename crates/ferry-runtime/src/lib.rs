@@ -19,7 +19,10 @@ pub mod clock;
 mod controller;
 mod cron;
 mod cronjob;
+mod daemonset;
+mod daemonset_plan;
 mod deploy;
+mod disruption;
 mod encryption;
 mod error;
 pub mod images;
@@ -32,8 +35,10 @@ mod net;
 pub mod netpol;
 mod netpol_enforce;
 mod netpol_spec;
+mod node;
 mod oci_images;
 mod ops;
+mod pdb;
 mod pod;
 mod pod_address;
 pub mod portforward;
@@ -46,6 +51,7 @@ pub mod rbac;
 mod rbac_defaults;
 mod rollout;
 mod runtime;
+mod scheduling;
 mod services;
 mod statefulset;
 mod statefulset_claims;
@@ -54,6 +60,7 @@ mod store;
 mod sys;
 mod validate;
 mod validate_batch;
+mod validate_daemonset;
 mod validate_quota;
 mod validate_rbac;
 mod validate_statefulset;
@@ -145,6 +152,7 @@ impl Runtime {
             shutdown: tokio_util::sync::CancellationToken::new(),
             netpol: Default::default(),
         });
+        node::ensure(&inner)?;
         let task = tokio::spawn(controller::run(inner.clone()));
         inner.kick();
         Ok(Self {

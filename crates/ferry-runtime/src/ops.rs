@@ -188,7 +188,10 @@ impl Runtime {
 
     fn render(&self, kind: Kind, o: &StoredObject) -> Value {
         let mut v = o.value.clone();
+        // A pod the scheduler holds back shows the status it stored.
+        let held = v.pointer("/spec/nodeName").is_none() && v.get("status").is_some();
         if kind == Kind::Pod
+            && !held
             && let Some(uid) = v.pointer("/metadata/uid").and_then(Value::as_str)
         {
             let rt = self.inner.pod_rt(uid);

@@ -99,6 +99,7 @@ fn edit_rules() -> Vec<Value> {
             &all,
         ),
         rule(&[""], &["serviceaccounts/token"], &["create"]),
+        rule(&[""], &["pods/eviction"], &["create"]),
         rule(
             &["apps"],
             &[

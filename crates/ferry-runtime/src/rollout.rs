@@ -130,12 +130,14 @@ pub(crate) fn scale_recreate(
 
 /// Rolling update: the new ReplicaSet grows within maxSurge; old ones
 /// shrink (unready pods first) while at least `replicas - maxUnavailable`
-/// pods stay ready. Returns the new ReplicaSet's replicas.
+/// pods stay ready, and ready ones only as far as a PodDisruptionBudget
+/// selecting them allows (`pdb_allowed`). Returns the new ReplicaSet's replicas.
 pub(crate) fn scale_rolling(
     v: &Owned<'_>,
     count: &PodCount<'_>,
     mut new_replicas: i32,
     old_replicas: &mut [(String, i32)],
+    pdb_allowed: Option<i32>,
 ) -> i32 {
     let replicas = v.replicas;
     let ru = v
@@ -173,15 +175,26 @@ pub(crate) fn scale_rolling(
         .iter()
         .map(|(name, _)| count.of(name, true))
         .sum();
-    let mut can_remove = (old_ready_total + new_ready - min_available)
-        .max(0)
-        .min(budget.max(0));
+    let mut can_remove = ready_removals(
+        old_ready_total + new_ready - min_available,
+        budget,
+        pdb_allowed,
+    );
     for (_, n) in old_replicas.iter_mut() {
         let take = can_remove.min(*n);
         *n -= take;
         can_remove -= take;
     }
     new_replicas
+}
+
+/// How many ready old pods may go this round: those above the minimum
+/// available, within the rollout's budget, and no more than the
+/// disruptions a PodDisruptionBudget selecting them allows (`None`: none
+/// selects them) — the rollout then waits for new pods to become ready.
+pub(crate) fn ready_removals(above_minimum: i32, budget: i32, pdb_allowed: Option<i32>) -> i32 {
+    let n = above_minimum.max(0).min(budget.max(0));
+    pdb_allowed.map_or(n, |allowed| n.min(allowed.max(0)))
 }
 
 /// The Deployment's status: replica counts and the Available and
@@ -230,4 +243,25 @@ pub(crate) fn status(d: &Deployment, v: &Owned<'_>, count: &PodCount<'_>) -> Val
              "message": if complete { format!("ReplicaSet \"{rs_name}\" has successfully progressed.") } else { format!("ReplicaSet \"{rs_name}\" is progressing.") }},
         ],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ready_removals;
+
+    #[test]
+    fn ready_old_pods_go_within_the_rollout_budget() {
+        assert_eq!(ready_removals(2, 1, None), 1);
+        assert_eq!(ready_removals(-1, 3, None), 0);
+        assert_eq!(ready_removals(2, 5, None), 2);
+    }
+
+    #[test]
+    fn a_spent_disruption_budget_holds_ready_old_pods_back() {
+        // maxUnavailable would let two go; a PDB with minAvailable 3 of 3
+        // allows none until a new pod is ready, then one.
+        assert_eq!(ready_removals(2, 2, Some(0)), 0);
+        assert_eq!(ready_removals(2, 2, Some(1)), 1);
+        assert_eq!(ready_removals(1, 2, Some(4)), 1);
+    }
 }

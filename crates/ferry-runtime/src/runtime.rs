@@ -60,6 +60,8 @@ pub struct RuntimeConfig {
     pub api: Option<ApiService>,
     /// "Now" for Job deadlines and TTLs and CronJob schedules.
     pub clock: crate::clock::Clock,
+    /// The name of this machine's Node object (the region's name).
+    pub node_name: String,
 }
 
 /// The region's API as pods see it: the `kubernetes` Service forwards to
@@ -90,6 +92,7 @@ impl RuntimeConfig {
             auth: None,
             api: None,
             clock: crate::clock::Clock::system(),
+            node_name: "ferry".into(),
         }
     }
 }

@@ -153,7 +153,11 @@ fn statefulset(
             .find(|r| &r.name == revision)
             .and_then(|r| r.value.pointer("/data/spec/template"))
             .unwrap_or(&template);
-        let pod = new_pod(o, &uid, *ordinal, revision, tpl);
+        let mut pod = new_pod(o, &uid, *ordinal, revision, tpl);
+        if let Err(why) = crate::quota_ctl::admit_new_pod(inner, &ch.puts, &mut pod) {
+            crate::quota_ctl::failed_create(inner, "StatefulSet", &ns, &o.name, &why);
+            break;
+        }
         claims::ensure(inner, o, s, *ordinal, ch);
         inner.event(
             "StatefulSet",

@@ -194,6 +194,8 @@ async fn start_runtime(
     // reach the API as the `kubernetes` Service.
     config.auth = Some(auth.clone());
     config.api = Some(api);
+    // The region is the node (`ferry get nodes`, cordon, drain).
+    config.node_name = ctx.name.clone();
     config.encryption_config = ctx
         .topology
         .region(&ctx.name)

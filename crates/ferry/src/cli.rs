@@ -66,6 +66,12 @@ pub enum Command {
     PortForward(crate::commands::port_forward::PortForwardArgs),
     /// Set a Deployment's number of replicas (`scale deploy/NAME --replicas N`)
     Scale(crate::commands::scale::ScaleArgs),
+    /// Mark the node (the region) unschedulable: new pods stay Pending, DaemonSet pods excepted
+    Cordon(crate::commands::cordon::CordonArgs),
+    /// Mark the node (the region) schedulable again
+    Uncordon(crate::commands::cordon::CordonArgs),
+    /// Cordon the node and evict its pods through the Eviction API, honouring PodDisruptionBudgets
+    Drain(crate::commands::drain::DrainArgs),
     /// Follow, undo or restart a Deployment's rollout
     #[command(subcommand)]
     Rollout(crate::commands::rollout::RolloutCommand),

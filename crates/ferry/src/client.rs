@@ -206,6 +206,17 @@ impl Client {
             .with_context(|| format!("bad answer from {url}"))
     }
 
+    /// POST JSON; the status and the JSON answer, whatever the status
+    /// (for callers that retry some refusals, as drain does on 429).
+    pub fn post_status<B: Serialize>(&self, path: &str, body: &B) -> anyhow::Result<(u16, Value)> {
+        let url = self.url(path);
+        let resp = self.http.post(&url).json(body).send().map_err(|e| {
+            anyhow!("cannot reach the region API at {url}: {e}; is `ferry up` running?")
+        })?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().unwrap_or(Value::Null)))
+    }
+
     /// DELETE, answer JSON. The body is `{}`: the API takes mutations only
     /// as JSON (no HTML form can send that).
     pub fn delete(&self, path: &str) -> anyhow::Result<Value> {

@@ -274,7 +274,7 @@ pub fn environment(
                         "metadata.namespace" => ns.clone(),
                         "metadata.uid" => meta.uid.clone().unwrap_or_default(),
                         "status.podIP" | "status.hostIP" => "127.0.0.1".into(),
-                        "spec.nodeName" => "ferry".into(),
+                        "spec.nodeName" => inner.cfg.node_name.clone(),
                         p if p.starts_with("metadata.labels['") => {
                             let k = p
                                 .trim_start_matches("metadata.labels['")

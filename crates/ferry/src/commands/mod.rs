@@ -5,9 +5,11 @@ pub mod app;
 pub mod apply;
 mod build;
 pub mod cluster;
+pub mod cordon;
 pub mod delete;
 pub mod demo;
 pub mod describe;
+pub mod drain;
 pub mod exec;
 pub mod gateway;
 pub mod get;
@@ -115,6 +117,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             args.namespace = ns;
             scale::run(args)
         }
+        Command::Cordon(args) => cordon::run(args, true),
+        Command::Uncordon(args) => cordon::run(args, false),
+        Command::Drain(args) => drain::run(args),
         Command::Rollout(cmd) => rollout::run(cmd.in_namespace(&ns)),
         Command::App(cmd) => app::run(cmd),
         Command::Cluster(cmd) => cluster::run(cmd),

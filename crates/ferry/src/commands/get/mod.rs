@@ -17,6 +17,7 @@ use crate::output::{self, Format};
 
 mod batch;
 mod netpol;
+mod nodes;
 mod quota;
 mod stateful;
 mod storage;
@@ -145,7 +146,7 @@ pub fn run(kind: &str, args: GetArgs) -> anyhow::Result<ExitCode> {
 
 /// Cluster-scoped kinds use `_` as namespace in paths.
 pub fn ns_path<'a>(kind: &str, ns: &'a str) -> &'a str {
-    if matches!(kind, "ns" | "namespace" | "namespaces") {
+    if matches!(kind, "ns" | "namespace" | "namespaces" | "nodes") {
         "_"
     } else {
         ns
@@ -260,6 +261,9 @@ pub(crate) fn table(
     if let Some(t) = quota::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
+    if let Some(t) = nodes::table(kind, items, &prefix) {
+        return finish(t, items, with_ns);
+    }
     let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
         "pods" | "pod" | "po" => (
             if wide {
@@ -292,7 +296,13 @@ pub(crate) fn table(
                         age(p),
                     ];
                     if wide {
-                        row.extend([s(p, "/status/podIP"), "ferry".into()]);
+                        let node = s(p, "/spec/nodeName");
+                        let node = if node.is_empty() {
+                            "<none>".into()
+                        } else {
+                            node
+                        };
+                        row.extend([s(p, "/status/podIP"), node]);
                     }
                     row
                 })
@@ -487,6 +497,9 @@ fn short(kind: &str) -> &'static str {
         "networkpolicies" => "networkpolicy.networking.k8s.io",
         "resourcequotas" => "resourcequota",
         "limitranges" => "limitrange",
+        "nodes" => "node",
+        "daemonsets" => "daemonset.apps",
+        "poddisruptionbudgets" => "poddisruptionbudget.policy",
         _ => "object",
     }
 }

@@ -47,6 +47,9 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "netpol" | "networkpolicy" | "networkpolicies" => "networkpolicies",
         "quota" | "resourcequota" | "resourcequotas" => "resourcequotas",
         "limits" | "limitrange" | "limitranges" => "limitranges",
+        "no" | "node" | "nodes" => "nodes",
+        "ds" | "daemonset" | "daemonsets" => "daemonsets",
+        "pdb" | "poddisruptionbudget" | "poddisruptionbudgets" => "poddisruptionbudgets",
         _ => return None,
     })
 }
