@@ -288,6 +288,10 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
             crate::validate_batch::job_spec(doc, "spec", job.spec.as_ref(), found);
         }
         Kind::CronJob => crate::validate_batch::cronjob(doc, &decode!(CronJob), found),
+        Kind::HorizontalPodAutoscaler => {
+            use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler as Hpa;
+            crate::validate_hpa::check(doc, &decode!(Hpa), found)
+        }
         Kind::Pod => {
             let pod = decode!(Pod);
             match &pod.spec {

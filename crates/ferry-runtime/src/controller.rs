@@ -30,6 +30,7 @@ struct Worker {
 pub async fn run(inner: Arc<Inner>) {
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let mut listeners = Listeners::default();
+    let mut hpas = crate::hpa::State::default();
     loop {
         tokio::select! {
             _ = inner.kick.notified() => {}
@@ -43,6 +44,7 @@ pub async fn run(inner: Arc<Inner>) {
         let mut ch = deploy::reconcile(&inner);
         crate::cronjob::reconcile(&inner, &mut ch);
         crate::job::reconcile(&inner, &mut ch);
+        crate::hpa::reconcile(&inner, &mut hpas, &mut ch);
         if (!ch.puts.is_empty() || !ch.deletes.is_empty())
             && let Err(e) = inner.commit(ch.puts, ch.deletes)
         {

@@ -28,6 +28,7 @@ pub enum Kind {
     ReplicaSet,
     CronJob,
     Job,
+    HorizontalPodAutoscaler,
     Pod,
 }
 
@@ -63,7 +64,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 14] = [
+pub const RESOURCES: [Resource; 15] = [
     res(
         Kind::Namespace,
         "Namespace",
@@ -133,6 +134,17 @@ pub const RESOURCES: [Resource; 14] = [
     ),
     res(Kind::CronJob, "CronJob", "batch", "cronjobs", &["cj"], true),
     res(Kind::Job, "Job", "batch", "jobs", &[], true),
+    Resource {
+        version: "v2",
+        ..res(
+            Kind::HorizontalPodAutoscaler,
+            "HorizontalPodAutoscaler",
+            "autoscaling",
+            "horizontalpodautoscalers",
+            &["hpa"],
+            true,
+        )
+    },
     res(Kind::Pod, "Pod", "", "pods", &["po"], true),
 ];
 

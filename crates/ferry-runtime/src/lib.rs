@@ -1,6 +1,6 @@
 //! ferry's embedded runtime: Kubernetes manifests (Namespace, ServiceAccount,
 //! ConfigMap, Secret, the RBAC kinds, Service, Deployment, ReplicaSet, Job,
-//! CronJob, Pod — [`kinds::RESOURCES`]) run on one machine with an OCI
+//! CronJob, HorizontalPodAutoscaler, Pod — [`kinds::RESOURCES`]) run on one machine with an OCI
 //! runtime (runc). Desired objects live in a SQLite store; a
 //! level-triggered loop reconciles Deployments into ReplicaSets and Pods,
 //! CronJobs into Jobs and Jobs into Pods run to completion;
@@ -21,6 +21,10 @@ mod cronjob;
 mod deploy;
 mod encryption;
 mod error;
+mod hpa;
+mod hpa_behavior;
+mod hpa_metrics;
+mod hpa_plan;
 pub mod images;
 mod job;
 mod job_plan;
@@ -42,6 +46,7 @@ mod store;
 mod sys;
 mod validate;
 mod validate_batch;
+mod validate_hpa;
 mod validate_rbac;
 
 use std::collections::{HashMap, VecDeque};
@@ -121,6 +126,7 @@ impl Runtime {
             store: Mutex::new(store),
             owners: RwLock::new(Vec::new()),
             mesh: RwLock::new(None),
+            requests: RwLock::new(None),
             services,
             kick: Notify::new(),
             pods: Mutex::new(HashMap::new()),
@@ -184,6 +190,12 @@ impl Runtime {
     /// Installs the handler for connections pods make to Service addresses.
     pub fn set_mesh_handler(&self, handler: SharedMeshHandler) {
         *self.inner.mesh.write_or_recover() = Some(handler);
+    }
+
+    /// Installs the per-pod request counts HorizontalPodAutoscalers read
+    /// as the `http_requests_per_second` Pods metric.
+    pub fn set_request_counts(&self, counts: ferry_core::pod_load::SharedPodRequestCounts) {
+        *self.inner.requests.write_or_recover() = Some(counts);
     }
 
     /// Stops reconciling and stops every pod (processes, mounts, namespaces).

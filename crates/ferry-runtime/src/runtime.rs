@@ -60,6 +60,9 @@ pub struct RuntimeConfig {
     pub api: Option<ApiService>,
     /// "Now" for Job deadlines and TTLs and CronJob schedules.
     pub clock: crate::clock::Clock,
+    /// How often each HorizontalPodAutoscaler is evaluated (Kubernetes'
+    /// `--horizontal-pod-autoscaler-sync-period`, 15 s).
+    pub hpa_sync_period: Duration,
 }
 
 /// The region's API as pods see it: the `kubernetes` Service forwards to
@@ -90,6 +93,7 @@ impl RuntimeConfig {
             auth: None,
             api: None,
             clock: crate::clock::Clock::system(),
+            hpa_sync_period: Duration::from_secs(15),
         }
     }
 }
@@ -135,6 +139,8 @@ pub struct Inner {
     pub store: Mutex<Store>,
     pub owners: RwLock<Vec<Arc<dyn KindOwner>>>,
     pub mesh: RwLock<Option<SharedMeshHandler>>,
+    /// Requests answered per pod (the gateway), for HPAs' Pods metric.
+    pub requests: RwLock<Option<ferry_core::pod_load::SharedPodRequestCounts>>,
     pub services: watch::Sender<ServiceSnapshot>,
     pub kick: Notify,
     pub pods: Mutex<HashMap<String, Arc<Mutex<PodRt>>>>,

@@ -15,6 +15,7 @@ use crate::client::{Client, ServerArg, query_escape};
 use crate::commands::BadInput;
 use crate::output::{self, Format};
 
+mod autoscaling;
 mod batch;
 mod typed;
 mod watch;
@@ -244,6 +245,9 @@ pub(crate) fn table(
     if let Some(t) = batch::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
+    if let Some(t) = autoscaling::table(kind, items, &prefix) {
+        return finish(t, items, with_ns);
+    }
     let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
         "pods" | "pod" | "po" => (
             if wide {
@@ -467,6 +471,7 @@ fn short(kind: &str) -> &'static str {
         "replicasets" => "replicaset.apps",
         "jobs" => "job.batch",
         "cronjobs" => "cronjob.batch",
+        "horizontalpodautoscalers" => "horizontalpodautoscaler.autoscaling",
         _ => "object",
     }
 }

@@ -40,6 +40,9 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "ns" | "namespace" | "namespaces" => "namespaces",
         "job" | "jobs" => "jobs",
         "cj" | "cronjob" | "cronjobs" => "cronjobs",
+        "hpa" | "horizontalpodautoscaler" | "horizontalpodautoscalers" => {
+            "horizontalpodautoscalers"
+        }
         _ => return None,
     })
 }
@@ -49,7 +52,7 @@ pub fn typed_name(word: &str) -> anyhow::Result<(&'static str, String)> {
     let (kind, name) = word.split_once('/').unwrap_or((word, ""));
     let Some(kind) = plural(kind) else {
         return Err(BadInput(format!(
-            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, svc, cm, secrets, ns, jobs, cj, all or routes)"
+            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, svc, cm, secrets, ns, jobs, cj, hpa, all or routes)"
         ))
         .into());
     };
