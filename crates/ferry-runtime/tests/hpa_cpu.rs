@@ -66,6 +66,7 @@ async fn cpu_burning_pods_scale_their_deployment_to_max_replicas() {
         .get(Kind::HorizontalPodAutoscaler, "default", "burn")
         .unwrap();
     let st = &hpa["status"];
+    eprintln!("hpa status: {st}");
     let util = st
         .pointer("/currentMetrics/0/resource/current/averageUtilization")
         .and_then(Value::as_i64)
