@@ -17,14 +17,13 @@ use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscaler, MetricSpec};
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use crate::deploy::{Changes, ready};
+use crate::deploy::Changes;
 use crate::hpa_behavior::{Behavior, History};
-use crate::hpa_metrics::{Sampled, Sampler, memory_milli};
-use crate::hpa_plan::{self, Decision, Input, MetricInput, PodMetric, Source, Target};
+use crate::hpa_metrics::{Sampler, metric, to_sample};
+use crate::hpa_plan::{self, Decision, Input, MetricInput};
 use crate::kinds::Kind;
 use crate::runtime::Inner;
 use crate::store::Key;
-use crate::validate::parse_quantity;
 
 /// What the controller keeps between rounds.
 #[derive(Debug, Default)]
@@ -74,6 +73,9 @@ pub fn reconcile(inner: &Inner, st: &mut State, ch: &mut Changes) {
         sampled.extend(mine.iter().filter_map(|p| to_sample(p)));
         work.push((o, h, target, mine));
     }
+    // Two HPAs may select the same pods.
+    sampled.sort_by(|a, b| a.uid.cmp(&b.uid));
+    sampled.dedup_by(|a, b| a.uid == b.uid);
     let counts = inner.requests.read_or_recover().clone();
     st.sampler.sample(&sampled, counts.as_deref());
     let now = inner.cfg.clock.utc();
@@ -301,115 +303,4 @@ fn target(inner: &Inner, ns: &str, h: &HorizontalPodAutoscaler) -> Option<ScaleT
 fn selects(sel: &LabelSelector, ns: &str, p: &Pod) -> bool {
     p.metadata.namespace.as_deref() == Some(ns)
         && sel.matches(p.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
-}
-
-fn to_sample(p: &Pod) -> Option<Sampled> {
-    Some(Sampled {
-        uid: p.metadata.uid.clone()?,
-        namespace: p.metadata.namespace.clone()?,
-        name: p.metadata.name.clone()?,
-        containers: containers(p),
-    })
-}
-
-fn containers(p: &Pod) -> Vec<String> {
-    p.spec
-        .iter()
-        .flat_map(|s| &s.containers)
-        .map(|c| c.name.clone())
-        .collect()
-}
-
-/// One metric of the spec, measured on `pods`.
-fn metric(inner: &Inner, sampler: &Sampler, m: &MetricSpec, pods: &[&Pod]) -> Option<MetricInput> {
-    let (source, target) = match m.type_.as_str() {
-        "Resource" => {
-            let r = m.resource.as_ref()?;
-            (Source::Resource(r.name.clone()), &r.target)
-        }
-        "ContainerResource" => {
-            let r = m.container_resource.as_ref()?;
-            (
-                Source::ContainerResource(r.name.clone(), r.container.clone()),
-                &r.target,
-            )
-        }
-        "Pods" => {
-            let p = m.pods.as_ref()?;
-            (Source::Pods(p.metric.name.clone()), &p.target)
-        }
-        // Refused at apply (validate_hpa).
-        _ => return None,
-    };
-    let target = match (target.average_utilization, target.average_value.as_ref()) {
-        (Some(u), _) if target.type_ == "Utilization" => Target::Utilization(u),
-        (_, Some(q)) => Target::AverageValue(milli(&q.0)?),
-        _ => return None,
-    };
-    let counts = inner.requests.read_or_recover().is_some();
-    let pods = match &source {
-        Source::Pods(_) if !counts => Err("no gateway counts requests in this runtime".into()),
-        _ => Ok(pods
-            .iter()
-            .map(|p| pod_metric(inner, sampler, &source, p))
-            .collect()),
-    };
-    Some(MetricInput {
-        source,
-        target,
-        pods,
-    })
-}
-
-fn milli(q: &str) -> Option<i64> {
-    parse_quantity(q).map(|v| (v * 1000.0).round() as i64)
-}
-
-/// How pod `p` counts for `source`.
-fn pod_metric(inner: &Inner, sampler: &Sampler, source: &Source, p: &Pod) -> PodMetric {
-    let uid = p.metadata.uid.clone().unwrap_or_default();
-    let rt = inner.pod_rt(&uid).lock_or_recover().status.clone();
-    let policy = p.spec.as_ref().and_then(|s| s.restart_policy.as_deref());
-    let started = rt
-        .container_statuses
-        .as_ref()
-        .is_some_and(|c| !c.is_empty());
-    let ignored = p.metadata.deletion_timestamp.is_some()
-        || crate::job::finished_phase(policy, &rt) == Some("Failed")
-        || !started;
-    let all = containers(p);
-    let (resource, chosen) = match source {
-        Source::Resource(r) => (r.as_str(), all),
-        Source::ContainerResource(r, c) => (r.as_str(), vec![c.clone()]),
-        Source::Pods(_) => ("", all),
-    };
-    let value = match (source, resource) {
-        (Source::Pods(_), _) => sampler.requests_milli(&uid),
-        (_, "cpu") => sampler.cpu_millis(&uid, &chosen),
-        (_, "memory") => memory_milli(&uid, &chosen),
-        _ => None,
-    };
-    PodMetric {
-        name: p.metadata.name.clone().unwrap_or_default(),
-        ignored,
-        unready: !ready(inner, p),
-        value,
-        request: request(p, resource, &chosen),
-    }
-}
-
-/// The sum of `containers`' requests for `resource` (milli-units).
-fn request(p: &Pod, resource: &str, containers: &[String]) -> Result<i64, String> {
-    let mut total = 0;
-    for c in p.spec.iter().flat_map(|s| &s.containers) {
-        if !containers.contains(&c.name) {
-            continue;
-        }
-        let q = c
-            .resources
-            .as_ref()
-            .and_then(|r| r.requests.as_ref()?.get(resource));
-        total += q.and_then(|q| milli(&q.0)).ok_or_else(|| c.name.clone())?;
-    }
-    Ok(total)
 }

@@ -5,12 +5,21 @@
 //! pages, as cAdvisor and metrics-server report it), and requests per
 //! second from the gateway's per-pod counts (`ferry_core::pod_load`).
 //! Values are milli-units (millicores, milli-bytes, milli-requests/s).
+//! [`metric`] turns one metric of an HPA's spec into the plan's input.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ferry_core::pod_load::PodRequestCounts;
+use ferry_core::sync::{MutexExt, RwLockExt};
+use k8s_openapi::api::autoscaling::v2::MetricSpec;
+use k8s_openapi::api::core::v1::Pod;
+
+use crate::deploy::ready;
+use crate::hpa_plan::{MetricInput, PodMetric, Source, Target};
+use crate::runtime::Inner;
+use crate::validate::parse_quantity;
 
 /// Rates are taken over about this much of the most recent samples.
 pub const RATE_WINDOW: Duration = Duration::from_secs(5);
@@ -152,6 +161,124 @@ fn working_set(uid: &str, container: &str) -> Option<i64> {
         }
     };
     Some(usage.saturating_sub(inactive.unwrap_or(0)) as i64)
+}
+
+// === from an HPA's metric spec to the plan's input ===
+
+pub fn to_sample(p: &Pod) -> Option<Sampled> {
+    Some(Sampled {
+        uid: p.metadata.uid.clone()?,
+        namespace: p.metadata.namespace.clone()?,
+        name: p.metadata.name.clone()?,
+        containers: containers(p),
+    })
+}
+
+fn containers(p: &Pod) -> Vec<String> {
+    p.spec
+        .iter()
+        .flat_map(|s| &s.containers)
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+/// One metric of the spec, measured on `pods`.
+pub fn metric(
+    inner: &Inner,
+    sampler: &Sampler,
+    m: &MetricSpec,
+    pods: &[&Pod],
+) -> Option<MetricInput> {
+    let (source, target) = match m.type_.as_str() {
+        "Resource" => {
+            let r = m.resource.as_ref()?;
+            (Source::Resource(r.name.clone()), &r.target)
+        }
+        "ContainerResource" => {
+            let r = m.container_resource.as_ref()?;
+            (
+                Source::ContainerResource(r.name.clone(), r.container.clone()),
+                &r.target,
+            )
+        }
+        "Pods" => {
+            let p = m.pods.as_ref()?;
+            (Source::Pods(p.metric.name.clone()), &p.target)
+        }
+        // Refused at apply (validate_hpa).
+        _ => return None,
+    };
+    let target = match (target.average_utilization, target.average_value.as_ref()) {
+        (Some(u), _) if target.type_ == "Utilization" => Target::Utilization(u),
+        (_, Some(q)) => Target::AverageValue(milli(&q.0)?),
+        _ => return None,
+    };
+    let counts = inner.requests.read_or_recover().is_some();
+    let pods = match &source {
+        Source::Pods(_) if !counts => Err("no gateway counts requests in this runtime".into()),
+        _ => Ok(pods
+            .iter()
+            .map(|p| pod_metric(inner, sampler, &source, p))
+            .collect()),
+    };
+    Some(MetricInput {
+        source,
+        target,
+        pods,
+    })
+}
+
+fn milli(q: &str) -> Option<i64> {
+    parse_quantity(q).map(|v| (v * 1000.0).round() as i64)
+}
+
+/// How pod `p` counts for `source`.
+fn pod_metric(inner: &Inner, sampler: &Sampler, source: &Source, p: &Pod) -> PodMetric {
+    let uid = p.metadata.uid.clone().unwrap_or_default();
+    let rt = inner.pod_rt(&uid).lock_or_recover().status.clone();
+    let policy = p.spec.as_ref().and_then(|s| s.restart_policy.as_deref());
+    let started = rt
+        .container_statuses
+        .as_ref()
+        .is_some_and(|c| !c.is_empty());
+    let ignored = p.metadata.deletion_timestamp.is_some()
+        || crate::job::finished_phase(policy, &rt) == Some("Failed")
+        || !started;
+    let all = containers(p);
+    let (resource, chosen) = match source {
+        Source::Resource(r) => (r.as_str(), all),
+        Source::ContainerResource(r, c) => (r.as_str(), vec![c.clone()]),
+        Source::Pods(_) => ("", all),
+    };
+    let value = match (source, resource) {
+        (Source::Pods(_), _) => sampler.requests_milli(&uid),
+        (_, "cpu") => sampler.cpu_millis(&uid, &chosen),
+        (_, "memory") => memory_milli(&uid, &chosen),
+        _ => None,
+    };
+    PodMetric {
+        name: p.metadata.name.clone().unwrap_or_default(),
+        ignored,
+        unready: !ready(inner, p),
+        value,
+        request: request(p, resource, &chosen),
+    }
+}
+
+/// The sum of `containers`' requests for `resource` (milli-units).
+fn request(p: &Pod, resource: &str, containers: &[String]) -> Result<i64, String> {
+    let mut total = 0;
+    for c in p.spec.iter().flat_map(|s| &s.containers) {
+        if !containers.contains(&c.name) {
+            continue;
+        }
+        let q = c
+            .resources
+            .as_ref()
+            .and_then(|r| r.requests.as_ref()?.get(resource));
+        total += q.and_then(|q| milli(&q.0)).ok_or_else(|| c.name.clone())?;
+    }
+    Ok(total)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod hpa;
 mod hpa_behavior;
 mod hpa_metrics;
 mod hpa_plan;
+mod hpa_replicas;
 pub mod images;
 mod job;
 mod job_plan;
