@@ -12,6 +12,7 @@ pub mod labels;
 pub mod mesh;
 pub mod meta;
 pub mod objects;
+pub mod pod_load;
 pub mod registry_spec;
 pub mod replication_spec;
 pub mod sync;

@@ -17,6 +17,7 @@ pub mod files;
 pub mod lb;
 pub mod metrics;
 pub mod owner;
+pub mod pod_requests;
 pub mod proxy;
 pub mod routes;
 pub mod select;

@@ -313,6 +313,10 @@ fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
             "kind",
             "the node is the region's own (`ferry get nodes`); mark it unschedulable with `ferry cordon`",
         )),
+        Kind::HorizontalPodAutoscaler => {
+            use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler as Hpa;
+            crate::validate_hpa::check(doc, &decode!(Hpa), found)
+        }
         Kind::Pod => {
             let pod = decode!(Pod);
             match &pod.spec {

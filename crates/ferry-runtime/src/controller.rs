@@ -30,6 +30,7 @@ struct Worker {
 pub async fn run(inner: Arc<Inner>) {
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let mut listeners = Listeners::default();
+    let mut hpas = crate::hpa::State::default();
     loop {
         tokio::select! {
             _ = inner.kick.notified() => {}
@@ -52,6 +53,7 @@ pub async fn run(inner: Arc<Inner>) {
         crate::node::reconcile(&inner, &mut ch);
         crate::daemonset::reconcile(&inner, &mut ch);
         crate::pdb::reconcile(&inner, &mut ch);
+        crate::hpa::reconcile(&inner, &mut hpas, &mut ch);
         if (!ch.puts.is_empty() || !ch.deletes.is_empty())
             && let Err(e) = inner.commit(ch.puts, ch.deletes)
         {

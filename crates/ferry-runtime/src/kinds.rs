@@ -39,6 +39,7 @@ pub enum Kind {
     PodDisruptionBudget,
     CronJob,
     Job,
+    HorizontalPodAutoscaler,
     Pod,
 }
 
@@ -74,7 +75,7 @@ const RW: &[&str] = &[
 const RBAC: &str = "rbac.authorization.k8s.io";
 
 /// Every built-in kind, in the order an apply creates them.
-pub const RESOURCES: [Resource; 25] = [
+pub const RESOURCES: &[Resource] = &[
     res(
         Kind::Namespace,
         "Namespace",
@@ -225,6 +226,17 @@ pub const RESOURCES: [Resource; 25] = [
     ),
     res(Kind::CronJob, "CronJob", "batch", "cronjobs", &["cj"], true),
     res(Kind::Job, "Job", "batch", "jobs", &[], true),
+    Resource {
+        version: "v2",
+        ..res(
+            Kind::HorizontalPodAutoscaler,
+            "HorizontalPodAutoscaler",
+            "autoscaling",
+            "horizontalpodautoscalers",
+            &["hpa"],
+            true,
+        )
+    },
     res(Kind::Pod, "Pod", "", "pods", &["po"], true),
 ];
 

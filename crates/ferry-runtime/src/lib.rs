@@ -1,6 +1,6 @@
 //! ferry's embedded runtime: Kubernetes manifests (Namespace, ServiceAccount,
 //! ConfigMap, Secret, the RBAC kinds, Service, Deployment, ReplicaSet, Job,
-//! CronJob, Pod — [`kinds::RESOURCES`]) run on one machine with an OCI
+//! CronJob, HorizontalPodAutoscaler, Pod — [`kinds::RESOURCES`]) run on one machine with an OCI
 //! runtime (runc). Desired objects live in a SQLite store; a
 //! level-triggered loop reconciles Deployments into ReplicaSets and Pods,
 //! CronJobs into Jobs and Jobs into Pods run to completion;
@@ -25,6 +25,11 @@ mod deploy;
 mod disruption;
 mod encryption;
 mod error;
+mod hpa;
+mod hpa_behavior;
+mod hpa_metrics;
+mod hpa_plan;
+mod hpa_replicas;
 pub mod images;
 mod job;
 mod job_plan;
@@ -61,6 +66,7 @@ mod sys;
 mod validate;
 mod validate_batch;
 mod validate_daemonset;
+mod validate_hpa;
 mod validate_quota;
 mod validate_rbac;
 mod validate_statefulset;
@@ -145,6 +151,7 @@ impl Runtime {
             store: Mutex::new(store),
             owners: RwLock::new(Vec::new()),
             mesh: RwLock::new(None),
+            requests: RwLock::new(None),
             services,
             kick: Notify::new(),
             pods: Mutex::new(HashMap::new()),
@@ -215,6 +222,12 @@ impl Runtime {
     /// Installs the handler for connections pods make to Service addresses.
     pub fn set_mesh_handler(&self, handler: SharedMeshHandler) {
         *self.inner.mesh.write_or_recover() = Some(handler);
+    }
+
+    /// Installs the per-pod request counts HorizontalPodAutoscalers read
+    /// as the `http_requests_per_second` Pods metric.
+    pub fn set_request_counts(&self, counts: ferry_core::pod_load::SharedPodRequestCounts) {
+        *self.inner.requests.write_or_recover() = Some(counts);
     }
 
     /// Stops reconciling and stops every pod (processes, mounts, namespaces).

@@ -62,6 +62,9 @@ pub struct RuntimeConfig {
     pub clock: crate::clock::Clock,
     /// The name of this machine's Node object (the region's name).
     pub node_name: String,
+    /// How often each HorizontalPodAutoscaler is evaluated (Kubernetes'
+    /// `--horizontal-pod-autoscaler-sync-period`, 15 s).
+    pub hpa_sync_period: Duration,
 }
 
 /// The region's API as pods see it: the `kubernetes` Service forwards to
@@ -93,6 +96,7 @@ impl RuntimeConfig {
             api: None,
             clock: crate::clock::Clock::system(),
             node_name: "ferry".into(),
+            hpa_sync_period: Duration::from_secs(15),
         }
     }
 }
@@ -138,6 +142,8 @@ pub struct Inner {
     pub store: Mutex<Store>,
     pub owners: RwLock<Vec<Arc<dyn KindOwner>>>,
     pub mesh: RwLock<Option<SharedMeshHandler>>,
+    /// Requests answered per pod (the gateway), for HPAs' Pods metric.
+    pub requests: RwLock<Option<ferry_core::pod_load::SharedPodRequestCounts>>,
     pub services: watch::Sender<ServiceSnapshot>,
     pub kick: Notify,
     pub pods: Mutex<HashMap<String, Arc<Mutex<PodRt>>>>,

@@ -49,6 +49,7 @@ use tokio::sync::watch;
 
 use crate::lb::Cluster;
 use crate::metrics::Metrics;
+use crate::pod_requests::PodRequests;
 use crate::table::{Destination, RouteTable};
 
 /// Tunables of the proxy (runtime behaviour, not routing config).
@@ -100,6 +101,8 @@ pub(crate) struct Inner {
     pub pool: Arc<h1::Pool>,
     pub targets: Arc<client::Targets>,
     pub metrics: Metrics,
+    /// Requests answered per pod (the HPA's `http_requests_per_second`).
+    pub requests: PodRequests,
     pub config: GatewayConfig,
     pub secrets: Mutex<Option<Arc<dyn crate::tls::SecretSource>>>,
     pub tls: ArcSwap<Option<Arc<rustls::ServerConfig>>>,
@@ -121,11 +124,13 @@ impl Gateway {
         };
         let clients = client::Clients::new(connector);
         let pool = Arc::new(h1::Pool::new(128, Duration::from_secs(60)));
+        let requests = PodRequests::default();
         let initial = resolve::Resolved::new(
             Arc::new(services.borrow_and_update().clone()),
             &targets,
             &pool,
-        );
+        )
+        .count_in(&requests);
         let inner = Arc::new(Inner {
             table: ArcSwap::from_pointee(RouteTable::default()),
             services: ArcSwap::from_pointee(initial),
@@ -135,6 +140,7 @@ impl Gateway {
             pool,
             targets,
             metrics: Metrics::default(),
+            requests,
             config,
             secrets: Mutex::new(None),
             tls: ArcSwap::from_pointee(None),
@@ -144,7 +150,8 @@ impl Gateway {
             while services.changed().await.is_ok() {
                 let snap = services.borrow_and_update().clone();
                 let Some(inner) = weak.upgrade() else { break };
-                let resolved = resolve::Resolved::new(Arc::new(snap), &inner.targets, &inner.pool);
+                let resolved = resolve::Resolved::new(Arc::new(snap), &inner.targets, &inner.pool)
+                    .count_in(&inner.requests);
                 inner.services.store(Arc::new(resolved));
             }
         });
@@ -154,6 +161,11 @@ impl Gateway {
     /// The gateway's metrics (register them into the region's registry).
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Requests answered per pod, for the runtime's HorizontalPodAutoscalers.
+    pub fn request_counts(&self) -> ferry_core::pod_load::SharedPodRequestCounts {
+        Arc::new(self.inner.requests.clone())
     }
 
     /// Checks a complete proposed object set without applying it.

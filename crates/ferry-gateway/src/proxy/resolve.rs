@@ -14,6 +14,7 @@ use http::uri::Authority;
 
 use super::client::Targets;
 use super::h1::{Pool, Slot};
+use crate::pod_requests::{Counter, PodRequests};
 
 /// One Service with the upstreams of its endpoints.
 #[derive(Debug)]
@@ -22,6 +23,9 @@ pub struct ResolvedService {
     /// Per endpoint (in `entry.endpoints` order): container port → its
     /// idle-connection slot (which carries the authority).
     upstreams: Vec<Vec<(u16, Arc<Slot>)>>,
+    /// Per endpoint: its pod's answered-requests counter (empty until
+    /// [`Resolved::count_in`]).
+    served: Vec<Counter>,
 }
 
 impl ResolvedService {
@@ -32,6 +36,11 @@ impl ResolvedService {
             .iter()
             .find(|(p, _)| *p == container_port)
             .map(|(_, s)| s)
+    }
+
+    /// The answered-requests counter of endpoint number `index`.
+    pub fn served(&self, index: usize) -> Option<&Counter> {
+        self.served.get(index)
     }
 }
 
@@ -69,11 +78,27 @@ impl Resolved {
                 let resolved = ResolvedService {
                     entry: entry.clone(),
                     upstreams,
+                    served: Vec::new(),
                 };
                 (key.clone(), resolved)
             })
             .collect();
         Self { snapshot, services }
+    }
+
+    /// Gives every endpoint its pod's counter from `requests` (dropping the
+    /// counters of pods that are no endpoint any more).
+    pub fn count_in(mut self, requests: &PodRequests) -> Self {
+        requests.retain(&self.snapshot);
+        for (key, s) in &mut self.services {
+            s.served = s
+                .entry
+                .endpoints
+                .iter()
+                .map(|e| requests.counter(&key.namespace, &e.pod))
+                .collect();
+        }
+        self
     }
 }
 

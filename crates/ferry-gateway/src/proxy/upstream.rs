@@ -279,6 +279,7 @@ impl Inner {
             let upstream = resolved
                 .upstream(picked.index, container_port)
                 .ok_or(Failure::Reset)?;
+            let served = resolved.served(picked.index);
             let proto = port
                 .app_protocol
                 .as_deref()
@@ -295,6 +296,9 @@ impl Inner {
                     .unwrap_or(Err(Failure::Timeout)),
                 None => self.exchange(upstream, h2, head, last, body).await,
             };
+            if let (Ok(_), Some(c)) = (&result, served) {
+                crate::pod_requests::count(c);
+            }
             let outcome = match &result {
                 Ok((r, _)) => Outcome::Status(r.status().as_u16()),
                 Err(_) => Outcome::Failed,

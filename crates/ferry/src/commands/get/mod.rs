@@ -15,6 +15,7 @@ use crate::client::{Client, ServerArg, query_escape};
 use crate::commands::BadInput;
 use crate::output::{self, Format};
 
+mod autoscaling;
 mod batch;
 mod netpol;
 mod nodes;
@@ -264,6 +265,9 @@ pub(crate) fn table(
     if let Some(t) = nodes::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
+    if let Some(t) = autoscaling::table(kind, items, &prefix) {
+        return finish(t, items, with_ns);
+    }
     let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
         "pods" | "pod" | "po" => (
             if wide {
@@ -500,6 +504,7 @@ fn short(kind: &str) -> &'static str {
         "nodes" => "node",
         "daemonsets" => "daemonset.apps",
         "poddisruptionbudgets" => "poddisruptionbudget.policy",
+        "horizontalpodautoscalers" => "horizontalpodautoscaler.autoscaling",
         _ => "object",
     }
 }

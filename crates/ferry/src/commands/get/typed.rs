@@ -50,6 +50,9 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "no" | "node" | "nodes" => "nodes",
         "ds" | "daemonset" | "daemonsets" => "daemonsets",
         "pdb" | "poddisruptionbudget" | "poddisruptionbudgets" => "poddisruptionbudgets",
+        "hpa" | "horizontalpodautoscaler" | "horizontalpodautoscalers" => {
+            "horizontalpodautoscalers"
+        }
         _ => return None,
     })
 }
@@ -59,7 +62,7 @@ pub fn typed_name(word: &str) -> anyhow::Result<(&'static str, String)> {
     let (kind, name) = word.split_once('/').unwrap_or((word, ""));
     let Some(kind) = plural(kind) else {
         return Err(BadInput(format!(
-            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, sts, svc, cm, secrets, ns, jobs, cj, all or routes)"
+            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, sts, ds, svc, cm, secrets, ns, jobs, cj, hpa, pvc, all or routes; `ferry api-resources` lists every type)"
         ))
         .into());
     };
