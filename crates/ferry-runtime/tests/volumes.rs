@@ -52,9 +52,11 @@ fn volume_dir(env: &Env, pv: &str) -> PathBuf {
     env.dir.path().join("runtime/volumes").join(pv)
 }
 
+/// The file's content once a pod has written it: `cp` and `echo` create the
+/// file before they write, so an empty file is not yet written.
 async fn wait_file(path: PathBuf) -> String {
     wait(&format!("{}", path.display()), T, || {
-        std::fs::read_to_string(&path).ok()
+        std::fs::read_to_string(&path).ok().filter(|s| !s.is_empty())
     })
     .await
 }
@@ -136,7 +138,7 @@ async fn a_claim_in_use_waits_for_its_pod_then_delete_removes_the_directory() {
     apply(&env.rt, &claim_yaml("scratch", None, "ReadWriteOnce"));
     apply(
         &env.rt,
-        &pod_yaml("user", "scratch", "touch /data/x; sleep 3600"),
+        &pod_yaml("user", "scratch", "echo x > /data/x; sleep 3600"),
     );
     let pv = bound(&env.rt, "scratch").await;
     let dir = volume_dir(&env, &pv);
