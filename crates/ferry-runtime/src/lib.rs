@@ -15,6 +15,8 @@ mod admission;
 pub mod api;
 mod api_service;
 mod apply;
+mod apply_check;
+mod apply_merge;
 pub mod clock;
 mod controller;
 mod cron;
