@@ -45,6 +45,8 @@ mod netpol_spec;
 mod node;
 mod oci_images;
 mod ops;
+mod ops_exec;
+mod ops_rollout;
 mod pdb;
 mod pod;
 mod pod_address;
