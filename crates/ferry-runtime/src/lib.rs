@@ -23,6 +23,7 @@ mod cron;
 mod cronjob;
 mod daemonset;
 mod daemonset_plan;
+mod decode;
 mod deploy;
 mod disruption;
 mod encryption;
