@@ -62,6 +62,7 @@ mod rbac_defaults;
 mod rollout;
 mod runtime;
 mod scheduling;
+mod service_listeners;
 mod services;
 mod statefulset;
 mod statefulset_claims;
