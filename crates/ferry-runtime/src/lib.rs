@@ -75,6 +75,7 @@ mod validate_daemonset;
 mod validate_hpa;
 mod validate_quota;
 mod validate_rbac;
+mod validate_service;
 mod validate_statefulset;
 mod validate_storage;
 mod volume;
