@@ -13,6 +13,7 @@
 mod accounts;
 mod admission;
 pub mod api;
+mod api_exec;
 mod api_service;
 mod apply;
 mod apply_check;
@@ -25,6 +26,7 @@ mod daemonset;
 mod daemonset_plan;
 mod decode;
 mod deploy;
+mod deploy_replicaset;
 mod disruption;
 mod encryption;
 mod error;
