@@ -6,7 +6,6 @@ use ferry_core::objects::StoredObject;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
-use sha2::Digest;
 
 use crate::deploy::{Changes, mark_deleted, owned_by, ready, stored};
 use crate::kinds::Kind;
