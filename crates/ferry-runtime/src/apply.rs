@@ -6,20 +6,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use ferry_core::objects::{GroupKind, KindOwner, StoredObject};
+use ferry_core::objects::{GroupKind, KindOwner};
 use ferry_core::yaml::{Document, parse_documents};
 use ferry_core::{Problem, Problems};
-use k8s_openapi::api::apps::v1::{ControllerRevision, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{
-    ConfigMap, LimitRange, Namespace, Pod, PodSpec, ResourceQuota, Secret, Service,
-};
+use k8s_openapi::api::core::v1::PodSpec;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::kinds::{Kind, decode_strict};
-use crate::local_paths;
+use crate::apply_check::check_builtin;
+pub use crate::apply_merge::merge;
+use crate::kinds::Kind;
 use crate::pss::{self, Level};
 use crate::store::Key;
 use crate::validate;
@@ -238,172 +235,6 @@ fn plan_one(
         value,
         hash,
     })
-}
-
-fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>) {
-    macro_rules! decode {
-        ($t:ty) => {
-            match decode_strict::<$t>(doc) {
-                Ok(v) => v,
-                Err(p) => {
-                    found.push(p);
-                    return;
-                }
-            }
-        };
-    }
-    let label = matches!(kind, Kind::Service | Kind::Namespace);
-    match kind {
-        Kind::Role | Kind::RoleBinding | Kind::ClusterRole | Kind::ClusterRoleBinding => {
-            crate::validate_rbac::path_segment_name(doc, doc.name(), found)
-        }
-        _ => validate::name(doc, doc.name(), label, found),
-    }
-    if crate::validate_rbac::check(doc, kind, found) {
-        return;
-    }
-    if crate::validate_storage::check(doc, kind, found) {
-        return;
-    }
-    match kind {
-        Kind::Namespace => drop(decode!(Namespace)),
-        Kind::ConfigMap => {
-            let cm = decode!(ConfigMap);
-            local_paths::keys(doc, "data", cm.data.iter().flat_map(|d| d.keys()), found);
-            let binary = cm.binary_data.iter().flat_map(|d| d.keys());
-            local_paths::keys(doc, "binaryData", binary, found);
-        }
-        Kind::Secret => {
-            let s = decode!(Secret);
-            local_paths::keys(doc, "data", s.data.iter().flat_map(|d| d.keys()), found);
-            let string = s.string_data.iter().flat_map(|d| d.keys());
-            local_paths::keys(doc, "stringData", string, found);
-        }
-        Kind::Service => validate::service(doc, &decode!(Service), found),
-        Kind::NetworkPolicy => {
-            let np = decode!(k8s_openapi::api::networking::v1::NetworkPolicy);
-            crate::netpol_spec::check(doc, &np, found)
-        }
-        Kind::Deployment => validate::deployment(doc, &decode!(Deployment), found),
-        Kind::ReplicaSet => {
-            let rs = decode!(ReplicaSet);
-            let spec = rs.spec.and_then(|s| s.template).and_then(|t| t.spec);
-            if let Some(spec) = spec {
-                validate::pod_spec(doc, "spec.template.spec", &spec, found);
-            }
-        }
-        Kind::Job => {
-            let job = decode!(Job);
-            crate::validate_batch::job_spec(doc, "spec", job.spec.as_ref(), found);
-        }
-        Kind::CronJob => crate::validate_batch::cronjob(doc, &decode!(CronJob), found),
-        Kind::StatefulSet => {
-            crate::validate_statefulset::statefulset(doc, &decode!(StatefulSet), found)
-        }
-        Kind::ControllerRevision => drop(decode!(ControllerRevision)),
-        Kind::LimitRange => crate::validate_quota::limit_range(doc, &decode!(LimitRange), found),
-        Kind::ResourceQuota => {
-            crate::validate_quota::resource_quota(doc, &decode!(ResourceQuota), found)
-        }
-        Kind::DaemonSet => crate::validate_daemonset::daemonset(doc, &decode!(k8s_openapi::api::apps::v1::DaemonSet), found),
-        Kind::PodDisruptionBudget => {
-            crate::validate_daemonset::pdb(doc, &decode!(k8s_openapi::api::policy::v1::PodDisruptionBudget), found)
-        }
-        Kind::Node => found.push(doc.problem(
-            "kind",
-            "the node is the region's own (`ferry get nodes`); mark it unschedulable with `ferry cordon`",
-        )),
-        Kind::HorizontalPodAutoscaler => {
-            use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler as Hpa;
-            crate::validate_hpa::check(doc, &decode!(Hpa), found)
-        }
-        Kind::Pod => {
-            let pod = decode!(Pod);
-            match &pod.spec {
-                Some(spec) => validate::pod_spec(doc, "spec", spec, found),
-                None => found.push(doc.problem("spec", "a Pod needs a spec")),
-            }
-        }
-        // validate_rbac::check and validate_storage::check took them.
-        Kind::StorageClass | Kind::PersistentVolume | Kind::PersistentVolumeClaim => {}
-        Kind::ServiceAccount
-        | Kind::Role
-        | Kind::RoleBinding
-        | Kind::ClusterRole
-        | Kind::ClusterRoleBinding => {}
-    }
-}
-
-/// Merges a planned document with the stored object it replaces: keeps uid,
-/// creation time, status and server-assigned fields; bumps generation when
-/// the spec changed. Returns the object and what happened.
-pub fn merge(
-    p: &Planned,
-    old: Option<&StoredObject>,
-    rv: u64,
-    now: &str,
-) -> (StoredObject, &'static str) {
-    let mut value = p.value.clone();
-    let old_hash = old
-        .and_then(|o| {
-            o.value.pointer(&format!(
-                "/metadata/annotations/{}",
-                APPLIED_HASH.replace('/', "~1")
-            ))
-        })
-        .and_then(Value::as_str);
-    let meta = &mut value["metadata"];
-    meta["annotations"][APPLIED_HASH] = json!(p.hash);
-    let action = match old {
-        None => {
-            meta["uid"] = json!(uuid::Uuid::new_v4().to_string());
-            meta["creationTimestamp"] = json!(now);
-            meta["generation"] = json!(1);
-            "created"
-        }
-        Some(o) => {
-            let om = &o.value["metadata"];
-            meta["uid"] = om["uid"].clone();
-            meta["creationTimestamp"] = om["creationTimestamp"].clone();
-            let generation = om["generation"].as_i64().unwrap_or(1);
-            let spec_changed = o.value.get("spec") != p.value.get("spec");
-            meta["generation"] = json!(if spec_changed {
-                generation + 1
-            } else {
-                generation
-            });
-            if let Some(status) = o.value.get("status") {
-                value["status"] = status.clone();
-            }
-            if let Some(ip) = o.value.pointer("/spec/clusterIP")
-                && value.get("spec").is_some()
-                && value.pointer("/spec/clusterIP").is_none()
-            {
-                value["spec"]["clusterIP"] = ip.clone();
-            }
-            // A pod stays bound to the node it was scheduled to.
-            if let Some(node) = o.value.pointer("/spec/nodeName")
-                && p.kind == Some(Kind::Pod)
-                && value.pointer("/spec/nodeName").is_none()
-            {
-                value["spec"]["nodeName"] = node.clone();
-            }
-            if old_hash == Some(p.hash.as_str()) {
-                "unchanged"
-            } else {
-                "configured"
-            }
-        }
-    };
-    value["metadata"]["resourceVersion"] = json!(rv.to_string());
-    let obj = StoredObject {
-        group_kind: p.key.group_kind.clone(),
-        namespace: (!p.key.namespace.is_empty()).then(|| p.key.namespace.clone()),
-        name: p.key.name.clone(),
-        source: p.source.clone(),
-        value,
-    };
-    (obj, action)
 }
 
 #[cfg(test)]

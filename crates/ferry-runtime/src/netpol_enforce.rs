@@ -1,5 +1,5 @@
 //! NetworkPolicy at the places ferry makes pod connections: the per-pod
-//! Service listeners' L4 forwarding (`services::forward`) and the
+//! Service listeners' L4 forwarding (`service_listeners::forward`) and the
 //! runtime's [`ferry_core::mesh::Dialer`], which the gateway asks per
 //! request for mesh and north-south traffic. Decisions are
 //! [`crate::netpol`]'s over a view of the stored policies, namespaces and

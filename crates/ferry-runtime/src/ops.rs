@@ -1,29 +1,26 @@
 //! The runtime's operations behind the API and CLI verbs: apply, get (with
 //! live pod status), delete (graceful for pods, cascading for Deployments
-//! and Namespaces), logs, exec, rollout undo/restart, scale, events.
+//! and Namespaces), events; logs and exec are in `ops_exec.rs`, rollout
+//! undo/restart and scale in `ops_rollout.rs`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use ferry_core::objects::StoredObject;
 use ferry_core::sync::{MutexExt, RwLockExt};
 use ferry_core::{Problem, Problems};
-use k8s_openapi::api::core::v1::{Pod, PodCondition};
-use serde_json::{Value, json};
+use k8s_openapi::api::core::v1::PodCondition;
+use serde_json::Value;
 
 use crate::apply::{self, Outcome};
 use crate::deploy::mark_deleted;
 use crate::error::{Error, Result};
 use crate::kinds::Kind;
-use crate::pod::container::Ctr;
-use crate::pod::runc::ExecOutput;
 use crate::runtime::{Event, now};
 use crate::services::pod_ready;
 use crate::store::Key;
 use crate::{Runtime, services};
 
-fn not_found(kind: Kind, ns: &str, name: &str) -> Error {
+pub(crate) fn not_found(kind: Kind, ns: &str, name: &str) -> Error {
     Error::NotFound {
         kind: kind.name().to_string(),
         namespace: ns.to_string(),
@@ -273,197 +270,6 @@ impl Runtime {
             }
         }
         inner.commit(puts, deletes)
-    }
-
-    /// Log file of a container (`None`: the pod's first container).
-    pub fn log_path(
-        &self,
-        namespace: &str,
-        pod: &str,
-        container: Option<&str>,
-        previous: bool,
-    ) -> Result<PathBuf> {
-        let (p, uid, cname) = self.container_of(namespace, pod, container)?;
-        let _ = p;
-        let ctr = Ctr::new(&self.inner.pod_dir(&uid), &uid, &cname);
-        let path = if previous {
-            ctr.previous_log()
-        } else {
-            ctr.log
-        };
-        if !path.exists() {
-            let what = if previous {
-                "previous terminated container"
-            } else {
-                "container"
-            };
-            return Err(Error::Other(format!(
-                "{what} `{cname}` in pod `{pod}` has no logs yet"
-            )));
-        }
-        Ok(path)
-    }
-
-    pub(crate) fn container_of(
-        &self,
-        namespace: &str,
-        pod: &str,
-        container: Option<&str>,
-    ) -> Result<(Pod, String, String)> {
-        let p: Pod = self
-            .inner
-            .typed(Kind::Pod, namespace, pod)
-            .ok_or_else(|| not_found(Kind::Pod, namespace, pod))?;
-        let uid = p.metadata.uid.clone().unwrap_or_default();
-        let spec = p.spec.clone().unwrap_or_default();
-        let names: Vec<String> = spec
-            .init_containers
-            .iter()
-            .flatten()
-            .chain(&spec.containers)
-            .map(|c| c.name.clone())
-            .collect();
-        let cname = match container {
-            Some(c) if names.iter().any(|n| n == c) => c.to_string(),
-            Some(c) => {
-                return Err(Error::Invalid(Problems(vec![Problem::file(
-                    "<request>",
-                    format!(
-                        "container `{c}` is not in pod `{pod}`; choose one of: {}",
-                        names.join(", ")
-                    ),
-                )])));
-            }
-            None => spec
-                .containers
-                .first()
-                .map(|c| c.name.clone())
-                .unwrap_or_default(),
-        };
-        Ok((p, uid, cname))
-    }
-
-    /// Runs `command` in a container of a pod.
-    pub async fn exec(
-        &self,
-        namespace: &str,
-        pod: &str,
-        container: Option<&str>,
-        command: &[String],
-    ) -> Result<ExecOutput> {
-        let (_, uid, cname) = self.container_of(namespace, pod, container)?;
-        let ctr = Ctr::new(&self.inner.pod_dir(&uid), &uid, &cname);
-        self.inner
-            .runc
-            .exec(&ctr.id, command, Duration::from_secs(300))
-            .await
-    }
-
-    /// Rolls a Deployment back to `revision` (default: the previous one).
-    pub fn rollout_undo(
-        &self,
-        namespace: &str,
-        name: &str,
-        revision: Option<i64>,
-    ) -> Result<String> {
-        let d = self
-            .inner
-            .get(Kind::Deployment, namespace, name)
-            .ok_or_else(|| not_found(Kind::Deployment, namespace, name))?;
-        let uid = d.value.pointer("/metadata/uid").cloned();
-        let mut rss: Vec<(i64, Arc<StoredObject>)> = self
-            .inner
-            .list(Kind::ReplicaSet)
-            .into_iter()
-            .filter(|r| r.value.pointer("/metadata/ownerReferences/0/uid") == uid.as_ref())
-            .map(|r| {
-                let rev = r
-                    .value
-                    .pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                (rev, r)
-            })
-            .collect();
-        rss.sort_by_key(|(r, _)| *r);
-        let target = match revision {
-            Some(r) => rss.iter().find(|(rev, _)| *rev == r),
-            None => rss.len().checked_sub(2).and_then(|i| rss.get(i)),
-        }
-        .ok_or_else(|| {
-            Error::Other(format!(
-                "deployment `{name}` has no {} to roll back to",
-                revision.map_or("previous revision".into(), |r| format!("revision {r}"))
-            ))
-        })?;
-        let mut tpl = target
-            .1
-            .value
-            .pointer("/spec/template")
-            .cloned()
-            .unwrap_or(Value::Null);
-        if let Some(l) = tpl
-            .pointer_mut("/metadata/labels")
-            .and_then(Value::as_object_mut)
-        {
-            l.remove("pod-template-hash");
-        }
-        let mut v = d.value.clone();
-        v["spec"]["template"] = tpl;
-        v["metadata"]["generation"] = json!(v["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
-        self.inner.commit(
-            vec![StoredObject {
-                value: v,
-                ..(*d).clone()
-            }],
-            vec![],
-        )?;
-        Ok(format!(
-            "deployment.apps/{name} rolled back to revision {}",
-            target.0
-        ))
-    }
-
-    /// Restarts a Deployment's pods with a rolling update.
-    pub fn rollout_restart(&self, namespace: &str, name: &str) -> Result<()> {
-        let d = self
-            .inner
-            .get(Kind::Deployment, namespace, name)
-            .ok_or_else(|| not_found(Kind::Deployment, namespace, name))?;
-        let mut v = d.value.clone();
-        v["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
-            json!(now());
-        v["metadata"]["generation"] = json!(v["metadata"]["generation"].as_i64().unwrap_or(1) + 1);
-        self.inner.commit(
-            vec![StoredObject {
-                value: v,
-                ..(*d).clone()
-            }],
-            vec![],
-        )
-    }
-
-    /// Sets a Deployment's replicas.
-    pub fn scale(&self, namespace: &str, name: &str, replicas: i32) -> Result<()> {
-        self.scale_kind(Kind::Deployment, namespace, name, replicas)
-    }
-
-    /// Sets the replicas of a Deployment or StatefulSet (`kind`).
-    pub fn scale_kind(&self, kind: Kind, namespace: &str, name: &str, replicas: i32) -> Result<()> {
-        let d = self
-            .inner
-            .get(kind, namespace, name)
-            .ok_or_else(|| not_found(kind, namespace, name))?;
-        let mut v = d.value.clone();
-        v["spec"]["replicas"] = json!(replicas.max(0));
-        self.inner.commit(
-            vec![StoredObject {
-                value: v,
-                ..(*d).clone()
-            }],
-            vec![],
-        )
     }
 
     /// Events, optionally of one namespace and object (`Kind/name`).

@@ -17,6 +17,7 @@ use crate::output::{self, Format};
 
 mod autoscaling;
 mod batch;
+mod core;
 mod netpol;
 mod nodes;
 mod quota;
@@ -24,8 +25,10 @@ mod stateful;
 mod storage;
 mod typed;
 mod watch;
+mod workloads;
 
 pub use typed::{plural, run_typed};
+pub use workloads::pod_status;
 
 #[derive(Debug, Args)]
 pub struct GetArgs {
@@ -192,46 +195,25 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
-/// A pod's STATUS column, as kubectl computes it.
-pub fn pod_status(p: &Value) -> String {
-    if p.pointer("/metadata/deletionTimestamp").is_some() {
-        return "Terminating".into();
-    }
-    let statuses = p
-        .pointer("/status/initContainerStatuses")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    for c in &statuses {
-        if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
-            return format!("Init:{r}");
-        }
-        if c.pointer("/state/running").is_some() {
-            return format!("Init:0/{}", statuses.len());
-        }
-    }
-    for c in p
-        .pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        if let Some(r) = c
-            .pointer("/state/waiting/reason")
-            .and_then(Value::as_str)
-            .filter(|r| !r.is_empty())
-        {
-            return r.to_string();
-        }
-        if let Some(r) = c
-            .pointer("/state/terminated/reason")
-            .and_then(Value::as_str)
-        {
-            return r.to_string();
-        }
-    }
-    s(p, "/status/phase")
-}
+/// A kind's table: `(kind, items, wide, name)` gives its headers and rows,
+/// or `None` when the kind is another table's.
+type TableFn = fn(&str, &[Value], bool, &dyn Fn(String) -> String) -> Option<Table>;
+
+/// Headers and rows of one table.
+pub(crate) type Table = (Vec<&'static str>, Vec<Vec<String>>);
+
+/// Every kind's table, asked in order; a new kind is one line here.
+const TABLES: &[TableFn] = &[
+    |k, items, _, name| batch::table(k, items, name),
+    stateful::table,
+    |k, items, _, name| storage::table(k, items, name),
+    |k, items, _, name| netpol::table(k, items, name),
+    |k, items, _, name| quota::table(k, items, name),
+    |k, items, _, name| nodes::table(k, items, name),
+    |k, items, _, name| autoscaling::table(k, items, name),
+    workloads::table,
+    core::table,
+];
 
 pub(crate) fn table(
     kind: &str,
@@ -247,231 +229,17 @@ pub(crate) fn table(
             name
         }
     };
-    if let Some(t) = batch::table(kind, items, &prefix) {
-        return finish(t, items, with_ns);
-    }
-    if let Some(t) = stateful::table(kind, items, wide, &prefix) {
-        return finish(t, items, with_ns);
-    }
-    if let Some(t) = storage::table(kind, items, &prefix) {
-        return finish(t, items, with_ns);
-    }
-    if let Some(t) = netpol::table(kind, items, &prefix) {
-        return finish(t, items, with_ns);
-    }
-    if let Some(t) = quota::table(kind, items, &prefix) {
-        return finish(t, items, with_ns);
-    }
-    if let Some(t) = nodes::table(kind, items, &prefix) {
-        return finish(t, items, with_ns);
-    }
-    if let Some(t) = autoscaling::table(kind, items, &prefix) {
-        return finish(t, items, with_ns);
-    }
-    let (headers, rows): (Vec<&str>, Vec<Vec<String>>) = match kind {
-        "pods" | "pod" | "po" => (
-            if wide {
-                vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
-            } else {
-                vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-            },
-            items
-                .iter()
-                .map(|p| {
-                    let cs = p
-                        .pointer("/status/containerStatuses")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
-                    let total = p
-                        .pointer("/spec/containers")
-                        .and_then(Value::as_array)
-                        .map_or(0, Vec::len);
-                    let ready = cs.iter().filter(|c| c["ready"] == true).count();
-                    let restarts: i64 = cs
-                        .iter()
-                        .map(|c| c["restartCount"].as_i64().unwrap_or(0))
-                        .sum();
-                    let mut row = vec![
-                        prefix(s(p, "/metadata/name")),
-                        format!("{ready}/{total}"),
-                        pod_status(p),
-                        restarts.to_string(),
-                        age(p),
-                    ];
-                    if wide {
-                        let node = s(p, "/spec/nodeName");
-                        let node = if node.is_empty() {
-                            "<none>".into()
-                        } else {
-                            node
-                        };
-                        row.extend([s(p, "/status/podIP"), node]);
-                    }
-                    row
-                })
-                .collect(),
-        ),
-        "deployments" | "deploy" | "deployment" => (
-            if wide {
-                vec![
-                    "NAME",
-                    "READY",
-                    "UP-TO-DATE",
-                    "AVAILABLE",
-                    "AGE",
-                    "CONTAINERS",
-                    "IMAGES",
-                ]
-            } else {
-                vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
-            },
-            items
-                .iter()
-                .map(|d| {
-                    let want = d
-                        .pointer("/spec/replicas")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(1);
-                    let mut row = vec![
-                        prefix(s(d, "/metadata/name")),
-                        format!("{}/{want}", n(d, "/status/readyReplicas")),
-                        n(d, "/status/updatedReplicas").to_string(),
-                        n(d, "/status/availableReplicas").to_string(),
-                        age(d),
-                    ];
-                    if wide {
-                        let cs = d
-                            .pointer("/spec/template/spec/containers")
-                            .and_then(Value::as_array)
-                            .cloned()
-                            .unwrap_or_default();
-                        row.push(
-                            cs.iter()
-                                .map(|c| s(c, "/name"))
-                                .collect::<Vec<_>>()
-                                .join(","),
-                        );
-                        row.push(
-                            cs.iter()
-                                .map(|c| s(c, "/image"))
-                                .collect::<Vec<_>>()
-                                .join(","),
-                        );
-                    }
-                    row
-                })
-                .collect(),
-        ),
-        "replicasets" | "rs" | "replicaset" => (
-            vec!["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
-            items
-                .iter()
-                .map(|r| {
-                    vec![
-                        prefix(s(r, "/metadata/name")),
-                        n(r, "/spec/replicas").to_string(),
-                        n(r, "/status/replicas").to_string(),
-                        n(r, "/status/readyReplicas").to_string(),
-                        age(r),
-                    ]
-                })
-                .collect(),
-        ),
-        "services" | "svc" | "service" => (
-            vec![
-                "NAME",
-                "TYPE",
-                "CLUSTER-IP",
-                "EXTERNAL-IP",
-                "PORT(S)",
-                "AGE",
-            ],
-            items
-                .iter()
-                .map(|v| {
-                    let ty = v
-                        .pointer("/spec/type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("ClusterIP")
-                        .to_string();
-                    let ports: Vec<String> = v
-                        .pointer("/spec/ports")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .map(|p| match p.get("nodePort").and_then(Value::as_i64) {
-                            Some(np) => format!("{}:{np}/TCP", n(p, "/port")),
-                            None => format!("{}/TCP", n(p, "/port")),
-                        })
-                        .collect();
-                    let external = if ty == "LoadBalancer" {
-                        "127.0.0.1".to_string()
-                    } else {
-                        "<none>".into()
-                    };
-                    vec![
-                        prefix(s(v, "/metadata/name")),
-                        ty,
-                        s(v, "/spec/clusterIP"),
-                        external,
-                        ports.join(","),
-                        age(v),
-                    ]
-                })
-                .collect(),
-        ),
-        "configmaps" | "cm" | "configmap" => (
-            vec!["NAME", "DATA", "AGE"],
-            items
-                .iter()
-                .map(|c| {
-                    vec![
-                        prefix(s(c, "/metadata/name")),
-                        c.get("data")
-                            .and_then(Value::as_object)
-                            .map_or(0, |m| m.len())
-                            .to_string(),
-                        age(c),
-                    ]
-                })
-                .collect(),
-        ),
-        "secrets" | "secret" => (
-            vec!["NAME", "TYPE", "DATA", "AGE"],
-            items
-                .iter()
-                .map(|c| {
-                    let count = c
-                        .get("data")
-                        .and_then(Value::as_object)
-                        .map_or(0, |m| m.len())
-                        + c.get("stringData")
-                            .and_then(Value::as_object)
-                            .map_or(0, |m| m.len());
-                    let ty = c
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("Opaque")
-                        .to_string();
-                    vec![
-                        prefix(s(c, "/metadata/name")),
-                        ty,
-                        count.to_string(),
-                        age(c),
-                    ]
-                })
-                .collect(),
-        ),
-        _ => (
-            vec!["NAME", "STATUS", "AGE"],
-            items
+    let t = TABLES
+        .iter()
+        .find_map(|t| t(kind, items, wide, &prefix))
+        .unwrap_or_else(|| {
+            let rows = items
                 .iter()
                 .map(|c| vec![prefix(s(c, "/metadata/name")), "Active".into(), age(c)])
-                .collect(),
-        ),
-    };
-    finish((headers, rows), items, with_ns)
+                .collect();
+            (vec!["NAME", "STATUS", "AGE"], rows)
+        });
+    finish(t, items, with_ns)
 }
 
 /// The NAMESPACE column when listing across namespaces.
