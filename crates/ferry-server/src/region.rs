@@ -168,6 +168,7 @@ fn start_gateway(
     runtime.register_owner(gateway.kind_owner());
     runtime.set_mesh_handler(gateway.mesh_handler(ctx.shutdown.clone()));
     runtime.set_request_counts(gateway.request_counts());
+    gateway.set_serving(runtime.serving(), runtime.autoscaler());
     let rt = runtime.clone();
     gateway.set_secret_source(std::sync::Arc::new(ferry_gateway::tls::FnSecrets(
         move |ns: &str, name: &str| rt.get(ferry_runtime::kinds::Kind::Secret, ns, name).ok(),
