@@ -99,11 +99,7 @@ fn pod_spec(rev: &Value) -> Value {
         .unwrap_or(0);
     for (i, c) in containers.iter_mut().enumerate() {
         if c.get("name").is_none() {
-            c["name"] = json!(if i == serving {
-                "user-container".to_string()
-            } else {
-                format!("user-container-{i}")
-            });
+            c["name"] = json!(crate::knative_spec::container_name(i, serving));
         }
     }
     let c = &mut containers[serving];

@@ -143,6 +143,17 @@ impl ScaleSettings {
     }
 }
 
+/// Knative's names for unnamed containers: `user-container` for the
+/// serving one (the first declaring a port, else the first), else
+/// `user-container-<index>`.
+pub fn container_name(index: usize, serving: usize) -> String {
+    if index == serving {
+        "user-container".into()
+    } else {
+        format!("user-container-{index}")
+    }
+}
+
 /// A Go duration (`6s`, `1m30s`, `500ms`, `1h`); `0` alone is zero.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     if s == "0" {

@@ -13,7 +13,7 @@ use ferry_core::yaml::Document;
 
 use crate::knative_spec::{
     INITIAL_SCALE, KService, MAX_SCALE, MIN_SCALE, RETENTION, TARGET, TrafficTarget, WINDOW,
-    parse_duration,
+    container_name, parse_duration,
 };
 use crate::validate::{self, Found};
 
@@ -21,7 +21,17 @@ use crate::validate::{self, Found};
 pub fn service(doc: &Document, svc: &KService, out: &mut Found) {
     let name = svc.metadata.name.as_deref().unwrap_or_default();
     let tpl = &svc.spec.template;
-    validate::pod_spec(doc, "spec.template.spec", &tpl.spec.pod, out);
+    let mut pod = tpl.spec.pod.clone();
+    let first_port = pod
+        .containers
+        .iter()
+        .position(|c| c.ports.as_ref().is_some_and(|p| !p.is_empty()));
+    for (i, c) in pod.containers.iter_mut().enumerate() {
+        if c.name.is_empty() {
+            c.name = container_name(i, first_port.unwrap_or(0));
+        }
+    }
+    validate::pod_spec(doc, "spec.template.spec", &pod, out);
     let serving = tpl
         .spec
         .pod
