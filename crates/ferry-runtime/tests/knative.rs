@@ -77,6 +77,20 @@ impl Stack {
             .unwrap()
     }
 
+    /// Pods of a revision, terminating ones included.
+    fn all_pods(&self, revision: &str) -> usize {
+        self.env
+            .rt
+            .list(Kind::Pod, Some("default"))
+            .iter()
+            .filter(|p| {
+                p.pointer("/metadata/labels/serving.knative.dev~1revision")
+                    .and_then(Value::as_str)
+                    == Some(revision)
+            })
+            .count()
+    }
+
     /// Live pods of a revision.
     fn pods(&self, revision: &str) -> usize {
         self.env
@@ -141,16 +155,20 @@ async fn a_service_scales_to_zero_after_its_window_and_a_burst_at_zero_is_all_an
         idle >= Duration::from_secs(6),
         "scaled to zero {idle:?} after the last request, before the window"
     );
-    let rev = s
-        .env
-        .rt
-        .get(Kind::Revision, "default", "hello-00001")
-        .unwrap();
-    assert_eq!(
-        rev.pointer("/status/conditions/1/reason")
-            .and_then(Value::as_str),
-        Some("NoTraffic")
-    );
+    wait("Active=False NoTraffic", Duration::from_secs(10), || {
+        let rev = s
+            .env
+            .rt
+            .get(Kind::Revision, "default", "hello-00001")
+            .ok()?;
+        (rev.pointer("/status/conditions/1/reason")? == "NoTraffic").then_some(())
+    })
+    .await;
+    // Gone, not only terminating: the next request finds no pod at all.
+    wait("no pod", Duration::from_secs(30), || {
+        (s.all_pods("hello-00001") == 0).then_some(())
+    })
+    .await;
     // 50 at once while at zero: every one held, then answered.
     let burst = (0..50).map(|_| {
         let (c, s) = (c.clone(), &s);
@@ -320,7 +338,7 @@ async fn cold_start_samples() {
     let mut samples = Vec::new();
     for _ in 0..6 {
         wait("zero", Duration::from_secs(60), || {
-            (s.pods("cold-00001") == 0).then_some(())
+            (s.all_pods("cold-00001") == 0).then_some(())
         })
         .await;
         let (code, _, _, took) = s.get(&c, "cold.default.example.com").await;
