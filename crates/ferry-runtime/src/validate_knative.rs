@@ -193,3 +193,7 @@ fn traffic(doc: &Document, targets: &[TrafficTarget], out: &mut Found) {
         ));
     }
 }
+
+#[cfg(test)]
+#[path = "validate_knative_tests.rs"]
+mod tests;
