@@ -98,6 +98,22 @@ impl Activator {
         }
     }
 
+    /// Registers `ferry_gateway_activator_cold_start_seconds` and
+    /// `ferry_gateway_activator_refused_total`.
+    pub fn register(&self, registry: &mut prometheus_client::registry::Registry) {
+        let r = registry.sub_registry_with_prefix("gateway_activator");
+        r.register(
+            "cold_start_seconds",
+            "Time the activator held a request for a Knative revision until a pod of it was ready",
+            self.cold_start.clone(),
+        );
+        r.register(
+            "refused",
+            "Requests the activator answered 503 (queue full or no pod in time)",
+            self.overflow.clone(),
+        );
+    }
+
     pub(crate) fn set_autoscaler(&self, a: SharedAutoscaler) {
         *self.autoscaler.write_or_recover() = Some(a);
     }

@@ -174,6 +174,7 @@ fn start_gateway(
         move |ns: &str, name: &str| rt.get(ferry_runtime::kinds::Kind::Secret, ns, name).ok(),
     )));
     gateway.metrics().register(metrics);
+    gateway.activator().register(metrics);
     let (gw, shutdown) = (gateway.clone(), ctx.shutdown.clone());
     tasks.spawn(async move { gw.serve(listener, shutdown).await });
     readiness.set("gateway", true);
