@@ -17,6 +17,7 @@ use crate::output::{self, Format};
 
 mod autoscaling;
 mod batch;
+mod knative;
 mod netpol;
 mod nodes;
 mod quota;
@@ -263,6 +264,9 @@ pub(crate) fn table(
         return finish(t, items, with_ns);
     }
     if let Some(t) = nodes::table(kind, items, &prefix) {
+        return finish(t, items, with_ns);
+    }
+    if let Some(t) = knative::table(kind, items, &prefix) {
         return finish(t, items, with_ns);
     }
     if let Some(t) = autoscaling::table(kind, items, &prefix) {
