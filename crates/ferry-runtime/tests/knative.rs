@@ -336,7 +336,7 @@ async fn cold_start_samples() {
     s.ready("cold").await;
     let c = reqwest::Client::new();
     let mut samples = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..8 {
         wait("zero", Duration::from_secs(60), || {
             (s.all_pods("cold-00001") == 0).then_some(())
         })
