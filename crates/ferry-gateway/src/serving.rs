@@ -103,3 +103,70 @@ fn rule(r: &ServingRoute) -> Rule {
         chain_mesh: false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_core::mesh::ServiceKey;
+    use ferry_core::serving::ServingTarget;
+
+    fn target(rev: &str, percent: u32) -> ServingTarget {
+        ServingTarget {
+            service: ServiceKey {
+                namespace: "default".into(),
+                name: rev.into(),
+            },
+            percent,
+        }
+    }
+
+    #[test]
+    fn hosts_join_the_table_by_specificity_and_objects_keep_theirs() {
+        let mut table = RouteTable::default();
+        for h in ["*", "taken.default.example.com"] {
+            table.north.push(VirtualHost {
+                host: HostPattern::parse(h),
+                rules: vec![],
+            });
+        }
+        let snap = ServingSnapshot {
+            routes: vec![
+                ServingRoute {
+                    host: "hello.default.example.com".into(),
+                    origin: "Route/default/hello".into(),
+                    targets: vec![target("hello-00001", 90), target("hello-00002", 10)],
+                },
+                ServingRoute {
+                    host: "taken.default.example.com".into(),
+                    origin: "Route/default/taken".into(),
+                    targets: vec![target("taken-00001", 100)],
+                },
+            ],
+            revisions: Default::default(),
+        };
+        merge(&mut table, &snap);
+        let hosts: Vec<String> = table.north.iter().map(|v| v.host.to_string()).collect();
+        assert_eq!(
+            hosts,
+            [
+                "taken.default.example.com",
+                "hello.default.example.com",
+                "*"
+            ]
+        );
+        // The object's host kept its (empty) rules.
+        assert!(table.north[0].rules.is_empty());
+        let Action::Forward(f) = &table.north[1].rules[0].action else {
+            panic!("forward expected");
+        };
+        let weights: Vec<(String, u32)> = f
+            .destinations
+            .iter()
+            .map(|d| (d.dest.service.name.clone(), d.weight))
+            .collect();
+        assert_eq!(
+            weights,
+            [("hello-00001".into(), 90), ("hello-00002".into(), 10)]
+        );
+    }
+}
