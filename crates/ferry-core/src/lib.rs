@@ -15,6 +15,7 @@ pub mod objects;
 pub mod pod_load;
 pub mod registry_spec;
 pub mod replication_spec;
+pub mod serving;
 pub mod sync;
 pub mod target_spec;
 pub mod tls_spec;

@@ -11,6 +11,7 @@
 //! object store; `routes` explains the table for `ferry get routes`.
 #![forbid(unsafe_code)]
 
+pub mod activator;
 pub mod compile;
 pub mod config;
 pub mod files;
@@ -21,6 +22,7 @@ pub mod pod_requests;
 pub mod proxy;
 pub mod routes;
 pub mod select;
+pub mod serving;
 pub mod table;
 pub mod tls;
 

@@ -92,6 +92,14 @@ pub(crate) fn check_builtin(doc: &Document, kind: Kind, found: &mut Vec<Problem>
             use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler as Hpa;
             crate::validate_hpa::check(doc, &decode!(Hpa), found)
         }
+        Kind::KnativeService => {
+            let ksvc = decode!(crate::knative_spec::KService);
+            crate::validate_knative::service(doc, &ksvc, found)
+        }
+        Kind::Revision => found.push(doc.problem(
+            "kind",
+            "Revisions are made by their Service's controller: apply a serving.knative.dev/v1 Service",
+        )),
         Kind::Pod => {
             let pod = decode!(Pod);
             match &pod.spec {

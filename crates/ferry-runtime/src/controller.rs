@@ -54,6 +54,7 @@ pub async fn run(inner: Arc<Inner>) {
         crate::daemonset::reconcile(&inner, &mut ch);
         crate::pdb::reconcile(&inner, &mut ch);
         crate::hpa::reconcile(&inner, &mut hpas, &mut ch);
+        crate::knative::reconcile(&inner, &mut ch);
         if (!ch.puts.is_empty() || !ch.deletes.is_empty())
             && let Err(e) = inner.commit(ch.puts, ch.deletes)
         {

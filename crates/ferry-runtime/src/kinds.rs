@@ -35,6 +35,8 @@ pub enum Kind {
     CronJob,
     Job,
     HorizontalPodAutoscaler,
+    KnativeService,
+    Revision,
     Pod,
 }
 
@@ -232,6 +234,22 @@ pub const RESOURCES: &[Resource] = &[
             true,
         )
     },
+    res(
+        Kind::KnativeService,
+        "Service",
+        crate::knative_spec::GROUP,
+        "services",
+        &["ksvc", "kservice"],
+        true,
+    ),
+    res(
+        Kind::Revision,
+        "Revision",
+        crate::knative_spec::GROUP,
+        "revisions",
+        &["rev"],
+        true,
+    ),
     res(Kind::Pod, "Pod", "", "pods", &["po"], true),
 ];
 
@@ -370,7 +388,10 @@ mod tests {
     fn the_table_names_every_kind_once() {
         for k in Kind::ALL {
             assert_eq!(k.resource().kind, k);
-            assert_eq!(Kind::from_cli(k.plural()), Some(k));
+            assert_eq!(
+                Kind::from_cli(&format!("{}.{}", k.plural(), k.group())),
+                Some(k)
+            );
             assert_eq!(Kind::from_group_kind(&k.group_kind()), Some(k));
         }
         assert_eq!(Kind::Role.api_version(), "rbac.authorization.k8s.io/v1");

@@ -39,6 +39,12 @@ pub mod images;
 mod job;
 mod job_plan;
 pub mod kinds;
+mod knative;
+mod knative_load;
+mod knative_objects;
+mod knative_plan;
+mod knative_scale;
+pub mod knative_spec;
 mod limit_range;
 mod local_paths;
 mod net;
@@ -75,6 +81,7 @@ mod validate;
 mod validate_batch;
 mod validate_daemonset;
 mod validate_hpa;
+mod validate_knative;
 mod validate_quota;
 mod validate_rbac;
 mod validate_service;
@@ -167,6 +174,7 @@ impl Runtime {
             events: Mutex::new(VecDeque::new()),
             shutdown: tokio_util::sync::CancellationToken::new(),
             netpol: Default::default(),
+            serving: Default::default(),
         });
         node::ensure(&inner)?;
         let task = tokio::spawn(controller::run(inner.clone()));

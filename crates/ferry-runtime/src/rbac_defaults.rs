@@ -62,6 +62,7 @@ fn view_rules() -> Vec<Value> {
             &READ,
         ),
         rule(&["autoscaling"], &["horizontalpodautoscalers"], &READ),
+        rule(&["serving.knative.dev"], &["services", "revisions"], &READ),
         rule(&["batch"], &["cronjobs", "jobs"], &READ),
         rule(&["policy"], &["poddisruptionbudgets"], &READ),
         rule(
@@ -115,6 +116,7 @@ fn edit_rules() -> Vec<Value> {
             &all,
         ),
         rule(&["autoscaling"], &["horizontalpodautoscalers"], &all),
+        rule(&["serving.knative.dev"], &["services", "revisions"], &all),
         rule(&["batch"], &["cronjobs", "jobs"], &all),
         rule(&["policy"], &["poddisruptionbudgets"], &all),
         rule(

@@ -65,6 +65,8 @@ pub struct RuntimeConfig {
     /// How often each HorizontalPodAutoscaler is evaluated (Kubernetes'
     /// `--horizontal-pod-autoscaler-sync-period`, 15 s).
     pub hpa_sync_period: Duration,
+    /// The domain of Knative Services' URLs (`<name>.<ns>.<domain>`; Knative's `config-domain`).
+    pub serving_domain: String,
 }
 
 /// The region's API as pods see it: the `kubernetes` Service forwards to
@@ -97,6 +99,7 @@ impl RuntimeConfig {
             clock: crate::clock::Clock::system(),
             node_name: "ferry".into(),
             hpa_sync_period: Duration::from_secs(15),
+            serving_domain: "example.com".into(),
         }
     }
 }
@@ -151,6 +154,8 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     /// NetworkPolicy decisions' view and refusal count.
     pub netpol: crate::netpol_enforce::Cache,
+    /// Knative routes for the gateway and revision load from it.
+    pub serving: crate::knative_load::Serving,
 }
 
 impl Inner {

@@ -168,11 +168,13 @@ fn start_gateway(
     runtime.register_owner(gateway.kind_owner());
     runtime.set_mesh_handler(gateway.mesh_handler(ctx.shutdown.clone()));
     runtime.set_request_counts(gateway.request_counts());
+    gateway.set_serving(runtime.serving(), runtime.autoscaler());
     let rt = runtime.clone();
     gateway.set_secret_source(std::sync::Arc::new(ferry_gateway::tls::FnSecrets(
         move |ns: &str, name: &str| rt.get(ferry_runtime::kinds::Kind::Secret, ns, name).ok(),
     )));
     gateway.metrics().register(metrics);
+    gateway.activator().register(metrics);
     let (gw, shutdown) = (gateway.clone(), ctx.shutdown.clone());
     tasks.spawn(async move { gw.serve(listener, shutdown).await });
     readiness.set("gateway", true);

@@ -304,7 +304,15 @@ fn answered<'a>(
     let a = match answer {
         Err(f) => {
             let (status, msg) = f.answer();
-            return Routed::local(finish.local(text(status, msg), Some(wd)), name, dest);
+            let mut r = text(status, msg);
+            if f == Failure::Activator {
+                let after = crate::activator::RETRY_AFTER_SECS.to_string();
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_str(&after).expect("digits"),
+                );
+            }
+            return Routed::local(finish.local(r, Some(wd)), name, dest);
         }
         Ok(a) => a,
     };

@@ -34,6 +34,7 @@ mod upgrade;
 mod upstream;
 
 pub use client::HostDialer;
+pub(crate) use resolve::Resolved;
 pub use types::{Body, BoxError, ConnInfo};
 
 use std::collections::HashMap;
@@ -68,6 +69,11 @@ pub struct GatewayConfig {
     /// started one (HTTP/1.1); then the connection is closed, so a client
     /// trickling bytes cannot hold it forever (hyper's default).
     pub header_timeout: Duration,
+    /// Requests the activator holds per Knative revision with no ready pod;
+    /// more are answered 503 with `Retry-After`.
+    pub activator_queue: usize,
+    /// How long the activator holds a request before answering 503.
+    pub activator_timeout: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -77,6 +83,8 @@ impl Default for GatewayConfig {
             connect_timeout: Duration::from_secs(10),
             park_after: downstream::PARK_AFTER,
             header_timeout: Duration::from_secs(30),
+            activator_queue: 1000,
+            activator_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -106,6 +114,8 @@ pub(crate) struct Inner {
     pub config: GatewayConfig,
     pub secrets: Mutex<Option<Arc<dyn crate::tls::SecretSource>>>,
     pub tls: ArcSwap<Option<Arc<rustls::ServerConfig>>>,
+    /// Holds requests for Knative revisions at zero (`activator`).
+    pub activator: crate::activator::Activator,
 }
 
 impl Gateway {
@@ -131,6 +141,8 @@ impl Gateway {
             &pool,
         )
         .count_in(&requests);
+        let activator =
+            crate::activator::Activator::new(config.activator_queue, config.activator_timeout);
         let inner = Arc::new(Inner {
             table: ArcSwap::from_pointee(RouteTable::default()),
             services: ArcSwap::from_pointee(initial),
@@ -144,6 +156,7 @@ impl Gateway {
             config,
             secrets: Mutex::new(None),
             tls: ArcSwap::from_pointee(None),
+            activator,
         });
         let weak = Arc::downgrade(&inner);
         tokio::spawn(async move {
@@ -153,6 +166,7 @@ impl Gateway {
                 let resolved = resolve::Resolved::new(Arc::new(snap), &inner.targets, &inner.pool)
                     .count_in(&inner.requests);
                 inner.services.store(Arc::new(resolved));
+                inner.activator.services_changed();
             }
         });
         Self { inner }
@@ -176,7 +190,8 @@ impl Gateway {
     /// Compiles and swaps in a complete object set; on error the previous
     /// routing stays in force.
     pub fn apply(&self, objects: Vec<Arc<StoredObject>>) -> Result<(), Problems> {
-        let table = crate::compile::compile(&objects)?;
+        let mut table = crate::compile::compile(&objects)?;
+        crate::serving::merge(&mut table, &self.inner.activator.snapshot.load());
         // Destination state follows the new policies (limits, outlier settings).
         self.inner.clusters.lock_or_recover().clear();
         self.inner.table.store(Arc::new(table));

@@ -34,6 +34,9 @@ pub enum Failure {
     Timeout,
     /// Network policy lets the client reach none of the endpoints.
     Denied,
+    /// The activator could hold no more requests for a Knative revision
+    /// with no ready pod, or none became ready in time.
+    Activator,
 }
 
 impl Failure {
@@ -56,6 +59,7 @@ impl Failure {
             ),
             Failure::Timeout => (504, "upstream request timeout"),
             Failure::Denied => (403, "network policy denies this connection"),
+            Failure::Activator => (503, "activator: the revision has no ready pod yet"),
         }
     }
 }
@@ -112,6 +116,14 @@ impl Inner {
         client: Option<&ConnInfo>,
     ) -> impl Future<Output = Result<Answer, Failure>> {
         async move {
+            let dialer = &self.clients.connector.dialer;
+            // Boxed: only Knative revisions pay for the activator's future.
+            let _flight = match self.activator.guards(&dest.service) {
+                true => Box::pin(self.activator.admit(&dest.service, &self.services, dialer))
+                    .await
+                    .map_err(|_| Failure::Activator)?,
+                false => None,
+            };
             let (policy, labels) = self.policy(table, dest);
             // The consistent-hash key of the client's request (mirrors have none).
             let hash_key = client.and_then(|c| super::outbound::hash_key(policy, &head, c));

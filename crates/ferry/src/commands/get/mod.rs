@@ -17,6 +17,7 @@ use crate::output::{self, Format};
 
 mod autoscaling;
 mod batch;
+mod knative;
 mod core;
 mod netpol;
 mod nodes;
@@ -210,6 +211,7 @@ const TABLES: &[TableFn] = &[
     |k, items, _, name| netpol::table(k, items, name),
     |k, items, _, name| quota::table(k, items, name),
     |k, items, _, name| nodes::table(k, items, name),
+    |k, items, _, name| knative::table(k, items, name),
     |k, items, _, name| autoscaling::table(k, items, name),
     workloads::table,
     core::table,
