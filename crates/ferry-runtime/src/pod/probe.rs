@@ -147,7 +147,10 @@ mod tests {
         let waits: Vec<u128> = (1..=9)
             .map(|n| readiness_wait(&t, false, n).as_millis())
             .collect();
-        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
+        assert_eq!(
+            waits,
+            [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]
+        );
         assert_eq!(readiness_wait(&t, false, u32::MAX), t.period);
     }
 
