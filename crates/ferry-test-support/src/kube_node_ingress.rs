@@ -89,9 +89,12 @@ pub(crate) fn start_ingress_controller(netns: &Netns, cluster: &KubeCluster) -> 
         &token_file.display().to_string(),
         &cluster.ca_file().display().to_string(),
     ));
-    let p = Proc::spawn("traefik", c, &cluster.log_dir());
+    let mut p = Proc::spawn("traefik", c, &cluster.log_dir());
     let url = format!("http://{PING}/ping");
     poll("Traefik's ping", Duration::from_secs(60), || {
+        if p.wait_timeout(Duration::ZERO).is_some() {
+            panic!("traefik exited: {}", p.stderr());
+        }
         netns
             .exec(&["curl", "-sf", "-m", "2", "-o", "/dev/null", &url])
             .status

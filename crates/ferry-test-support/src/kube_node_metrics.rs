@@ -27,8 +27,9 @@ use crate::{Proc, poll};
 /// The port metrics-server listens on inside the node's namespace.
 const PORT: u16 = 4443;
 
-/// How often metrics-server scrapes the kubelet (its minimum is 10 s).
-const RESOLUTION: &str = "10s";
+/// How often metrics-server scrapes the kubelet (the upstream manifest's;
+/// it must exceed the kubelet request timeout, 10 s).
+const RESOLUTION: &str = "15s";
 
 /// The upstream manifest's ServiceAccount and RBAC, the Service (an
 /// ExternalName `127.0.0.1`, see the module docs) and the APIService on
@@ -128,11 +129,14 @@ pub(crate) fn start_metrics_server(netns: &Netns, cluster: &KubeCluster) -> Proc
         // The kubelet's serving certificate is self-signed, as on kind.
         .arg("--kubelet-insecure-tls")
         .arg(format!("--metric-resolution={RESOLUTION}"));
-    let p = Proc::spawn("metrics-server", c, &cluster.log_dir());
+    let mut p = Proc::spawn("metrics-server", c, &cluster.log_dir());
     poll(
         "the v1beta1.metrics.k8s.io APIService Available",
         Duration::from_secs(90),
         || {
+            if p.wait_timeout(Duration::ZERO).is_some() {
+                panic!("metrics-server exited: {}", p.stderr());
+            }
             let out = cluster.kubectl(&[
                 "get",
                 "apiservice",

@@ -284,15 +284,14 @@ fn the_same_render_gives_the_same_app_on_a_kubernetes_node() {
         let o = o.unwrap_or_else(|| panic!("{kind} missing: {objects:#?}"));
         assert_eq!(o["health"], "Healthy", "{kind}: {objects:#?}");
     }
-    let cpu = kget(
-        &node,
-        "hpa/webapp",
-        "{.status.currentMetrics[0].resource.current.averageUtilization}",
+    eprintln!(
+        "HPA on the node: {:?}",
+        kget(&node, "hpa/webapp", "{.status}")
     );
-    assert!(
-        cpu.is_some_and(|c| c.parse::<u32>().is_ok()),
-        "no CPU reading"
-    );
+    poll("the HPA's CPU reading", Duration::from_secs(90), || {
+        let path = "{.status.currentMetrics[0].resource.current.averageUtilization}";
+        kget(&node, "hpa/webapp", path)?.parse::<u32>().ok()
+    });
     let address = kget(
         &node,
         "ingress/webapp",
