@@ -8,40 +8,36 @@
 # HPA and the Ingress on: per release a ServiceAccount, a ConfigMap, a
 # Service, a Deployment (readiness and liveness probes, the ConfigMap
 # mounted), an autoscaling/v2 HPA and an Ingress — 30 objects. The peer
-# is the same render's Deployment documents only (their pods identical,
-# the ConfigMap volume dropped since its ConfigMap is not applied).
+# is the same chart's Deployments alone: the Deployment documents of the
+# same render with `serviceAccount.create=false` (so their pods run as the
+# namespace's `default` ServiceAccount, which exists, rather than the
+# chart's, which is not applied — a pod naming a missing ServiceAccount
+# never starts, as on Kubernetes) and without the ConfigMap volume (its
+# ConfigMap is not applied either). The pods are otherwise identical.
 #
 # Each round applies both, each into a fresh namespace, alternating which
-# goes first, and times `ferry apply` until every Deployment reports its
-# one replica ready (polled through ferry's API with curl every 20 ms, not
-# a CLI process per poll). Prints each round and the median ratio
+# goes first, and times `ferry apply` until every Deployment reports at
+# least one replica ready and all its replicas ready (the namespace's
+# Deployments listed through ferry's API with curl every 20 ms, not a CLI
+# process per poll). Prints each round and the median ratio
 # chart / deployments-alone (target <= 1.5).
 #
 # Needs root, runc, jq, bc, helm (scripts/setup.sh --test-peers). FERRY
 # defaults to the perf binary (cargo build --profile perf -p ferry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FERRY=${FERRY:-${CARGO_TARGET_DIR:-target}/perf/ferry}
-[ -x "$FERRY" ] || { echo "build first: cargo build --profile perf -p ferry (or set FERRY)" >&2; exit 1; }
-FERRY=$(realpath "$FERRY")
+. bench/lib.sh
+bench_init chart
 HELM=${HELM:-${FERRY_PEERS_DIR:-$HOME/.cache/ferry/peers}/helm}
 [ -x "$HELM" ] || { echo "helm not found at $HELM: run scripts/setup.sh --test-peers" >&2; exit 1; }
 RELEASES=${RELEASES:-5}
-ROUNDS=${ROUNDS:-3}
-work=$(mktemp -d /tmp/ferry-bench-chart.XXXXXX)
-api_port=$((20000 + RANDOM % 20000))
-export FERRY_SERVER="http://127.0.0.1:$api_port"
-export FERRY_CONFIG="$work/client-config.yaml"
-up_pid=""
+ROUNDS=${ROUNDS:-5}
 
 cleanup() {
-  if [ -n "$up_pid" ]; then kill -INT "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; fi
+  ferry_down
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc -l; }
 
 "$FERRY" image build --httpd v1 --port 8080 -t bench-web:v1 --store "$work/local/runtime/images/store" >/dev/null
 
@@ -61,7 +57,8 @@ for i in $(seq "$RELEASES"); do
     --set "ingress.hosts[0].host=r$i.example.test" --set "ingress.hosts[0].paths[0].path=/" \
     --set "ingress.hosts[0].paths[0].pathType=Prefix" >> "$work/chart.yaml"
   echo "---" >> "$work/chart.yaml"
-  "$HELM" template "r$i" examples/charts/webapp --skip-tests -f "$work/values.yaml" --show-only templates/deployment.yaml >> "$work/deployments.yaml"
+  "$HELM" template "r$i" examples/charts/webapp --skip-tests -f "$work/values.yaml" \
+    --set serviceAccount.create=false --show-only templates/deployment.yaml >> "$work/deployments.yaml"
   echo "---" >> "$work/deployments.yaml"
 done
 objects=$(grep -c '^kind:' "$work/chart.yaml")
@@ -69,28 +66,14 @@ deployments=$(grep -c '^kind: Deployment' "$work/deployments.yaml")
 echo "chart: $objects objects ($RELEASES releases); peer: its $deployments Deployments alone"
 
 # --- ferry up -------------------------------------------------------------------
-cat > "$work/topology.yaml" <<YAML
-apiVersion: ferry.dev/v1alpha1
-kind: Region
-metadata: {name: local}
-spec:
-  dataDir: $work/local
-  listeners: {api: 127.0.0.1:$api_port, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}
-YAML
-"$FERRY" up -f "$work/topology.yaml" > "$work/up.log" 2>&1 &
-up_pid=$!
-for _ in $(seq 100); do curl -sf "$FERRY_SERVER/readyz" >/dev/null && break; sleep 0.1; done
-token=$(awk '/token:/ {print $2; exit}' "$FERRY_CONFIG")
-ferry_api() { curl -sf -H "Authorization: Bearer $token" "$FERRY_SERVER/api/v1/$1"; }
+ferry_up
 
 all_ready() { # namespace
-  local i
-  for i in $(seq "$RELEASES"); do
-    ferry_api "objects/deployments/$1/r$i-webapp" | grep -q '"readyReplicas":1[,}]' || return 1
-  done
+  ferry_api "objects/deployments?namespace=$1" | jq -e --argjson n "$RELEASES" \
+    '[.items[] | select((.status.readyReplicas // 0) >= ([.spec.replicas // 1, 1] | max))] | length == $n' >/dev/null
 }
 no_pods() { # namespace
-  ! ferry_api "objects/pods" | jq -e --arg ns "$1" '.items[] | select(.metadata.namespace == $ns)' >/dev/null
+  ferry_api "objects/pods?namespace=$1" | jq -e '.items == []' >/dev/null
 }
 
 run() { # file namespace → seconds to all ready
@@ -98,10 +81,10 @@ run() { # file namespace → seconds to all ready
   "$FERRY" apply -f "$work/ns.yaml" >/dev/null
   local t0; t0=$(now)
   "$FERRY" apply -f "$1" -n "$2" >/dev/null
-  until all_ready "$2"; do sleep 0.02; done
+  poll_until 300 0.02 all_ready "$2" || return 1
   since "$t0"
   "$FERRY" delete namespace "$2" >/dev/null
-  until no_pods "$2"; do sleep 0.1; done
+  poll_until 120 0.1 no_pods "$2" || return 1
 }
 
 # Warm-up: the image unpacked into the rootfs cache once.

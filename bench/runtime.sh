@@ -31,30 +31,20 @@
 # binary (cargo build --profile perf -p ferry).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FERRY=${FERRY:-${CARGO_TARGET_DIR:-target}/perf/ferry}
-[ -x "$FERRY" ] || { echo "build first: cargo build --profile perf -p ferry (or set FERRY)" >&2; exit 1; }
-FERRY=$(realpath "$FERRY")
+. bench/lib.sh
+bench_init runtime
 SIZES=${SIZES:-"1 10 50"}
 MEM_PODS=${MEM_PODS:-100}
-work=$(mktemp -d /tmp/ferry-bench-runtime.XXXXXX)
-api_port=$((20000 + RANDOM % 20000))
-export FERRY_SERVER="http://127.0.0.1:$api_port"
-# `ferry up` writes its admin token here; the CLI and the polls use it.
-export FERRY_CONFIG="$work/client-config.yaml"
 export CONTAINERS_CONF="$work/containers.conf"
-up_pid=""
 svc_pid=""
 
 cleanup() {
-  if [ -n "$up_pid" ]; then kill -INT "$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; fi
+  ferry_down
   if [ -n "$svc_pid" ]; then kill "$svc_pid" 2>/dev/null || true; wait "$svc_pid" 2>/dev/null || true; fi
   for f in "$work"/podman-*.yaml; do [ -f "$f" ] && podman kube down "$f" >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-now() { date +%s.%N; }
-since() { echo "$(now) - $1" | bc -l; }
 
 # --- image, built once, cached on both sides -------------------------------
 "$FERRY" image build --httpd v1 --port 8080 -t bench-web:v1 --store "$work/local/runtime/images/store" >/dev/null
@@ -106,19 +96,7 @@ YAML
 }
 
 # --- ferry up ----------------------------------------------------------------
-cat > "$work/topology.yaml" <<YAML
-apiVersion: ferry.dev/v1alpha1
-kind: Region
-metadata: {name: local}
-spec:
-  dataDir: $work/local
-  listeners: {api: 127.0.0.1:$api_port, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}
-YAML
-"$FERRY" up -f "$work/topology.yaml" > "$work/up.log" 2>&1 &
-up_pid=$!
-for _ in $(seq 100); do curl -sf "$FERRY_SERVER/readyz" >/dev/null && break; sleep 0.1; done
-token=$(awk '/token:/ {print $2; exit}' "$FERRY_CONFIG")
-ferry_api() { curl -sf -H "Authorization: Bearer $token" "$FERRY_SERVER/api/v1/$1"; }
+ferry_up
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$up_pid/status"; }
 
 ferry_ready() { # name replicas

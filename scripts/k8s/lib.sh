@@ -2,6 +2,7 @@
 # Defines where all state lives ($K8S_PEERS), the pinned versions, and small helpers.
 K8S_PEERS=${K8S_PEERS:-${FERRY_PEERS_DIR:-$HOME/.cache/ferry/peers}/k8s}
 K8S_VERSION=v1.34.4 ETCD_VERSION=v3.6.17 KWOK_VERSION=v0.7.0 REGISTRY_VERSION=v3.1.2 COREDNS_VERSION=v1.15.0
+METRICS_SERVER_VERSION=v0.8.0 TRAEFIK_VERSION=v3.6.12
 BIN=$K8S_PEERS/bin ROOT=$K8S_PEERS/root PKI=${K8S_PKI:-$K8S_PEERS/pki} RUN=$K8S_PEERS/run
 DATA=$K8S_PEERS/data LOGS=$K8S_PEERS/logs CONF=$K8S_PEERS/conf
 LIBDIR=$ROOT/usr/lib/$(uname -m)-linux-gnu

@@ -1,6 +1,7 @@
 //! Container lifecycle: a failing liveness probe restarts the container
 //! (with its previous log kept), a crashing container backs off in
-//! CrashLoopBackOff, init containers run to completion first.
+//! CrashLoopBackOff, init containers run to completion first, a readiness
+//! probe failing before the server is up is retried sooner than its period.
 
 mod common;
 
@@ -135,4 +136,42 @@ spec:
     })
     .await;
     env.rt.shutdown().await;
+}
+
+/// Regression: ferry probes as soon as runc has started the container, so a
+/// server still starting lost the first readiness probe and then waited a
+/// whole period (10 s by default) to become Ready. Until its first success
+/// the probe is now retried from 100 ms, doubling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_ready_after_its_first_probe_is_not_held_for_a_period() {
+    let env = env().await;
+    apply(
+        &env.rt,
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: slow, labels: {app: slow}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: app
+    image: tools:1
+    command: [sh, -c, "sleep 1; touch /tmp/ready; sleep 3600"]
+    readinessProbe: {exec: {command: [cat, /tmp/ready]}}
+"#,
+    );
+    let running = |st: &Value| st.pointer("/containerStatuses/0/state/running").is_some();
+    wait("slow running", Duration::from_secs(60), || {
+        running(&status(&env, "slow")).then_some(())
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let ready = |st: &Value| st.pointer("/containerStatuses/0/ready") == Some(&Value::Bool(true));
+    wait("slow ready", Duration::from_secs(30), || {
+        ready(&status(&env, "slow")).then_some(())
+    })
+    .await;
+    let took = started.elapsed();
+    // The probe period is 10 s; the file appears after 1 s.
+    assert!(took < Duration::from_secs(7), "ready after {took:?}");
 }

@@ -111,6 +111,26 @@ pub(crate) fn apiserver_command(bin: &Path, dir: &Path, port: u16, etcd_port: u1
             "--kubelet-client-key={}",
             p("apiserver-kubelet-client.key")
         ));
+    // The aggregation layer, as kubeadm configures it (extension API
+    // servers such as metrics-server trust these headers).
+    c.arg(format!(
+        "--requestheader-client-ca-file={}",
+        p("front-proxy-ca.crt")
+    ))
+    .args([
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+    ])
+    .arg(format!(
+        "--proxy-client-cert-file={}",
+        p("front-proxy-client.crt")
+    ))
+    .arg(format!(
+        "--proxy-client-key-file={}",
+        p("front-proxy-client.key")
+    ));
     c
 }
 

@@ -8,7 +8,9 @@
 //! lock file serialises test binaries. Drop stops the pods and daemons and
 //! removes mounts, pod namespaces and cgroups, as `scripts/k8s/down.sh`.
 //! On request ([`KubeNode::builder`]) the node also runs kube-proxy and
-//! cluster DNS (see `kube_node_addons`), killed first on drop.
+//! cluster DNS (see `kube_node_addons`), metrics-server (see
+//! `kube_node_metrics`) and Traefik as Ingress controller (see
+//! `kube_node_ingress`), killed first on drop.
 
 use std::fs::File;
 use std::net::SocketAddr;
@@ -22,6 +24,9 @@ use crate::kube::KubeCluster;
 pub use crate::kube_node_addons::{DNS_IP, KubeNodeBuilder, host_netfilter, nslookup_answers};
 use crate::kube_node_addons::{kubelet_dns_config, start_cluster_dns, start_kube_proxy};
 use crate::kube_node_cleanup::cleanup;
+pub use crate::kube_node_ingress::INGRESS_HTTP;
+use crate::kube_node_ingress::start_ingress_controller;
+use crate::kube_node_metrics::start_metrics_server;
 use crate::netns::Netns;
 use crate::{Proc, free_addr, poll};
 
@@ -35,7 +40,8 @@ const PAUSE: &str = "pause:3.10";
 /// A running node; see the module docs. Fields drop in order.
 #[derive(Debug)]
 pub struct KubeNode {
-    /// kube-proxy and CoreDNS, when asked for; killed before the kubelet.
+    /// kube-proxy, CoreDNS, metrics-server and Traefik, when asked for;
+    /// killed before the kubelet.
     addons: Vec<Proc>,
     kubelet: Option<Proc>,
     containerd: Option<Proc>,
@@ -102,6 +108,14 @@ impl KubeNode {
         if opts.dns {
             let dns = start_cluster_dns(&node.netns, &node.cluster);
             node.addons.push(dns);
+        }
+        if opts.metrics {
+            let ms = start_metrics_server(&node.netns, &node.cluster);
+            node.addons.push(ms);
+        }
+        if opts.ingress {
+            let traefik = start_ingress_controller(&node.netns, &node.cluster);
+            node.addons.push(traefik);
         }
         node
     }

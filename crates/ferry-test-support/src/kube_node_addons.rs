@@ -33,6 +33,8 @@ pub struct KubeNodeBuilder {
     pub(crate) mirrors: Vec<SocketAddr>,
     pub(crate) proxy: bool,
     pub(crate) dns: bool,
+    pub(crate) metrics: bool,
+    pub(crate) ingress: bool,
 }
 
 impl KubeNodeBuilder {
@@ -56,6 +58,24 @@ impl KubeNodeBuilder {
     #[must_use]
     pub fn cluster_dns(mut self, on: bool) -> Self {
         self.dns = on;
+        self
+    }
+
+    /// Runs metrics-server, registered as the `metrics.k8s.io` API (see
+    /// `kube_node_metrics`), so HorizontalPodAutoscalers get resource
+    /// metrics.
+    #[must_use]
+    pub fn metrics_server(mut self, on: bool) -> Self {
+        self.metrics = on;
+        self
+    }
+
+    /// Runs Traefik as the Ingress controller (see `kube_node_ingress`):
+    /// Ingresses without a class are served at [`crate::kube_node::INGRESS_HTTP`]
+    /// and get the node IP in their status.
+    #[must_use]
+    pub fn ingress_controller(mut self, on: bool) -> Self {
+        self.ingress = on;
         self
     }
 
@@ -171,12 +191,12 @@ fn corefile(kubeconfig: &Path) -> String {
 }
 
 /// A kubeconfig naming the cluster's CA and `token`.
-fn token_kubeconfig(cluster: &KubeCluster, token: &str) -> String {
+pub(crate) fn token_kubeconfig(cluster: &KubeCluster, token: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Config\n\
          clusters: [{{name: ferry-test, cluster: {{server: \"{}\", certificate-authority: \"{}\"}}}}]\n\
-         users: [{{name: coredns, user: {{token: \"{token}\"}}}}]\n\
-         contexts: [{{name: ferry-test, context: {{cluster: ferry-test, user: coredns}}}}]\n\
+         users: [{{name: sa, user: {{token: \"{token}\"}}}}]\n\
+         contexts: [{{name: ferry-test, context: {{cluster: ferry-test, user: sa}}}}]\n\
          current-context: ferry-test\n",
         cluster.server(),
         cluster.ca_file().display()
@@ -194,20 +214,7 @@ pub(crate) fn start_cluster_dns(netns: &Netns, cluster: &KubeCluster) -> Proc {
         bin.display()
     );
     cluster.apply_text(&dns_objects());
-    let out = cluster.kubectl(&[
-        "-n",
-        "kube-system",
-        "create",
-        "token",
-        "coredns",
-        "--duration=24h",
-    ]);
-    assert!(
-        out.status.success(),
-        "create coredns's token: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let token = service_account_token(cluster, "coredns");
     let conf = cluster.dir().join("conf");
     let kubeconfig = conf.join("coredns.kubeconfig");
     std::fs::write(&kubeconfig, token_kubeconfig(cluster, &token)).expect("write kubeconfig");
@@ -230,6 +237,24 @@ pub(crate) fn start_cluster_dns(netns: &Netns, cluster: &KubeCluster) -> Proc {
         (answers == ["10.96.0.1"]).then_some(())
     });
     p
+}
+
+/// A token (24 h) of the ServiceAccount `name` in `kube-system`.
+pub(crate) fn service_account_token(cluster: &KubeCluster, name: &str) -> String {
+    let out = cluster.kubectl(&[
+        "-n",
+        "kube-system",
+        "create",
+        "token",
+        name,
+        "--duration=24h",
+    ]);
+    assert!(
+        out.status.success(),
+        "create {name}'s token: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// The addresses in busybox `nslookup`'s answer (the `Address` lines after

@@ -11,6 +11,8 @@ mod kube_cmd;
 pub mod kube_node;
 mod kube_node_addons;
 mod kube_node_cleanup;
+mod kube_node_ingress;
+mod kube_node_metrics;
 pub mod netns;
 mod proc;
 mod smallfs;

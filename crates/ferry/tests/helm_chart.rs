@@ -10,10 +10,11 @@
 //! raises the Deployment to its `minReplicas`, the pods run as the chart's
 //! ServiceAccount and serve the ConfigMap's file through the region's
 //! gateway at the Ingress's host. On a real Kubernetes node the same
-//! render gives the same objects, the same two pods serving the same file;
-//! there the test cluster has no metrics API and no Ingress controller, so
-//! ferry reports the HPA Degraded (FailedGetResourceMetric, as Argo CD
-//! would) and the Ingress Progressing — the test asserts exactly that.
+//! render gives the same healthy app: the same objects, the same two pods
+//! serving the same file, and — with metrics-server and an Ingress
+//! controller (Traefik) on the node, as a real cluster has them — the HPA
+//! reading the pods' CPU and the Ingress published at the node's address
+//! and answering for its host there; ferry reports every object Healthy.
 
 mod common;
 
@@ -22,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{cli, ferry, ok, text, up_with, via_gateway};
-use ferry_test_support::kube_node::KubeNode;
+use ferry_test_support::kube_node::{INGRESS_HTTP, KubeNode, NODE_IP};
 use ferry_test_support::{free_addr, git, git_commit, peers_dir, poll, temp_dir};
 use serde_json::Value;
 
@@ -240,7 +241,11 @@ fn the_same_render_gives_the_same_app_on_a_kubernetes_node() {
     let dir = temp_dir();
     let registry_addr = free_addr();
     let registry = registry_addr.to_string();
-    let node = KubeNode::start(&[registry_addr]);
+    let node = KubeNode::builder()
+        .mirrors(&[registry_addr])
+        .metrics_server(true)
+        .ingress_controller(true)
+        .start();
     let repo = chart_repo(dir.path(), &registry);
     let target = format!(
         "{{kubernetes: {{kubeconfig: '{}', context: ferry-test}}}}",
@@ -264,23 +269,45 @@ fn the_same_render_gives_the_same_app_on_a_kubernetes_node() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), GREETING, "pod {ip}");
     }
 
-    // Synced; the workloads Healthy; what the test cluster lacks is named.
+    // Synced and Healthy, every object: the HPA reads the pods' CPU through
+    // metrics-server, the Ingress has the controller's address.
     let objects = poll(
-        "webapp Synced, HPA assessed",
-        Duration::from_secs(120),
+        "webapp Synced and Healthy on the node",
+        Duration::from_secs(180),
         || {
-            let (sync, _, objects) = app_status(&api)?;
-            let hpa = objects
-                .iter()
-                .find(|o| kind_of(o) == "HorizontalPodAutoscaler")?;
-            (sync == "Synced" && hpa["health"] == "Degraded").then_some(objects)
+            let (sync, health, objects) = app_status(&api)?;
+            (sync == "Synced" && health == "Healthy").then_some(objects)
         },
     );
-    let find = |kind: &str| objects.iter().find(|o| kind_of(o) == kind).unwrap();
-    for kind in ["ServiceAccount", "ConfigMap", "Service", "Deployment"] {
-        assert_eq!(find(kind)["health"], "Healthy", "{kind}: {objects:#?}");
+    for kind in KINDS {
+        let o = objects.iter().find(|o| kind_of(o) == kind);
+        let o = o.unwrap_or_else(|| panic!("{kind} missing: {objects:#?}"));
+        assert_eq!(o["health"], "Healthy", "{kind}: {objects:#?}");
     }
-    let hpa = find("HorizontalPodAutoscaler").to_string();
-    assert!(hpa.contains("FailedGetResourceMetric"), "{hpa}");
-    assert_eq!(find("Ingress")["health"], "Progressing");
+    eprintln!(
+        "HPA on the node: {:?}",
+        kget(&node, "hpa/webapp", "{.status}")
+    );
+    poll("the HPA's CPU reading", Duration::from_secs(90), || {
+        let path = "{.status.currentMetrics[0].resource.current.averageUtilization}";
+        kget(&node, "hpa/webapp", path)?.parse::<u32>().ok()
+    });
+    let address = kget(
+        &node,
+        "ingress/webapp",
+        "{.status.loadBalancer.ingress[0].ip}",
+    );
+    assert_eq!(address.as_deref(), Some(NODE_IP));
+    let url = format!("http://{INGRESS_HTTP}/config/greeting");
+    let body = poll(
+        "the Ingress host answering on the node",
+        Duration::from_secs(60),
+        || {
+            let out = node.exec(&["curl", "-sf", "-H", "Host: chart-example.local", &url]);
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        },
+    );
+    assert_eq!(body, GREETING);
 }

@@ -35,6 +35,25 @@ pub fn timing(p: &Probe) -> Timing {
     }
 }
 
+/// The first retry of a readiness probe that has never succeeded.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+
+/// The wait before the next readiness probe, after `failures` failures in a
+/// row. Once the probe has succeeded it is the period. Before that, while the
+/// container is not ready anyway and a failure changes nothing, it is
+/// 100 ms doubling up to the period: ferry probes as soon as `runc start`
+/// returns, before a server has had time to bind, where the kubelet's first
+/// probe waits for its next pod status relist (about a second); a full
+/// period (10 s by default) after that lost race would dominate the time
+/// to Ready.
+pub fn readiness_wait(t: &Timing, ever_succeeded: bool, failures: u32) -> Duration {
+    if ever_succeeded || failures == 0 {
+        return t.period;
+    }
+    let doubled = FIRST_RETRY.saturating_mul(1u32 << failures.saturating_sub(1).min(16));
+    doubled.min(t.period)
+}
+
 /// Runs `p` once; `Err` carries why it failed.
 pub async fn check(
     p: &Probe,
@@ -116,4 +135,34 @@ pub async fn check(
         };
     }
     Err(failed("probe has no handler".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_never_ready_probe_is_retried_sooner_up_to_its_period() {
+        let t = timing(&Probe::default());
+        let waits: Vec<u128> = (1..=9)
+            .map(|n| readiness_wait(&t, false, n).as_millis())
+            .collect();
+        assert_eq!(
+            waits,
+            [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]
+        );
+        assert_eq!(readiness_wait(&t, false, u32::MAX), t.period);
+    }
+
+    #[test]
+    fn once_ready_or_after_a_success_the_period_holds() {
+        let p = Probe {
+            period_seconds: Some(3),
+            ..Probe::default()
+        };
+        let t = timing(&p);
+        assert_eq!(readiness_wait(&t, true, 1), Duration::from_secs(3));
+        assert_eq!(readiness_wait(&t, true, 5), Duration::from_secs(3));
+        assert_eq!(readiness_wait(&t, false, 0), Duration::from_secs(3));
+    }
 }

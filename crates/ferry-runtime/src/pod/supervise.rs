@@ -348,12 +348,13 @@ async fn probes(
         };
         let t = probe::timing(&p);
         tokio::time::sleep(t.initial_delay).await;
-        let (mut ok, mut bad, mut ready) = (0u32, 0u32, false);
+        let (mut ok, mut bad, mut ready, mut ever_ok) = (0u32, 0u32, false, false);
         loop {
             match probe::check(&p, &netns, &ports, &inner.runc, &id).await {
                 Ok(()) => {
                     ok += 1;
                     bad = 0;
+                    ever_ok = true;
                 }
                 Err(_) => {
                     bad += 1;
@@ -373,7 +374,7 @@ async fn probes(
                 inner.kick();
                 crate::services::publish(&inner);
             }
-            tokio::time::sleep(t.period).await;
+            tokio::time::sleep(probe::readiness_wait(&t, ever_ok, bad)).await;
         }
     };
     let live_loop = async {
