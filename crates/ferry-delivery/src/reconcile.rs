@@ -158,7 +158,10 @@ impl Engine {
             environments: envs,
             ..empty_status(app)
         };
-        self.lock().status.insert(name.clone(), status);
+        let before = self.lock().status.insert(name.clone(), status.clone());
+        if before.as_ref() != Some(&status) {
+            self.changed(name);
+        }
         waiting
     }
 

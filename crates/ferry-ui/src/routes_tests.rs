@@ -1,0 +1,1 @@
+// Route tests live in tests/routes.rs (through the whole router).
