@@ -128,10 +128,7 @@ pub fn layout(page: &Page<'_>, body: &str) -> String {
             csrf_field(v.csrf),
         );
     }
-    let _ = write!(
-        out,
-        "</header><main id=\"main\">{body}</main></body></html>\n"
-    );
+    let _ = writeln!(out, "</header><main id=\"main\">{body}</main></body></html>");
     out
 }
 

@@ -34,8 +34,8 @@ pub mod session;
 pub mod tree;
 pub mod view;
 
-#[cfg(test)]
-mod testdata;
+#[cfg(any(test, feature = "synthetic"))]
+pub mod testdata;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -108,6 +108,9 @@ struct Inner {
     cfg: UiConfig,
     sessions: Mutex<session::SessionStore>,
     changes: Arc<live::Changes>,
+    /// Cancelled when the region stops: live streams end, so the API
+    /// listener's graceful drain does not wait for open tabs.
+    stop: tokio_util::sync::CancellationToken,
 }
 
 impl Ui {
@@ -120,14 +123,20 @@ impl Ui {
                 cfg,
                 sessions,
                 changes,
+                stop: Default::default(),
             }),
         })
     }
 
-    /// Follows the engine's changes until `shutdown`, for live updates.
+    /// Follows the engine's changes until `shutdown`, for live updates;
+    /// then ends every live stream.
     pub fn start(&self, shutdown: tokio_util::sync::CancellationToken) {
         let rx = self.inner.cfg.engine.changes();
-        tokio::spawn(live::follow(rx, self.inner.changes.clone(), shutdown));
+        let (changes, stop) = (self.inner.changes.clone(), self.inner.stop.clone());
+        tokio::spawn(async move {
+            live::follow(rx, changes, shutdown).await;
+            stop.cancel();
+        });
     }
 
     fn cfg(&self) -> &UiConfig {

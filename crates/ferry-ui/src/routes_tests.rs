@@ -305,4 +305,21 @@ async fn the_live_stream_patches_after_a_change_and_resumes_or_reloads() {
         .unwrap();
     let (_, _, text) = w.send(req).await;
     assert!(text.starts_with("event: reload"), "{text}");
+
+    // The region stopping ends open streams (the listener's drain does not
+    // wait for them).
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    w.ui.start(shutdown.clone());
+    let req = Request::get("/ui/events?view=overview")
+        .header(header::HOST, HOST)
+        .header(header::COOKIE, &cookie)
+        .body(Body::empty())
+        .unwrap();
+    let resp = router(w.ui.clone()).oneshot(req).await.unwrap();
+    shutdown.cancel();
+    let body = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        resp.into_body().collect(),
+    );
+    body.await.expect("the stream ends at shutdown").unwrap();
 }

@@ -145,7 +145,11 @@ async fn next_event(f: &mut Follow) -> Option<Event> {
             }
         }
         // Wait for the log to move past what was just read.
-        if f.rx.changed().await.is_err() {
+        let moved = tokio::select! {
+            _ = f.ui.inner.stop.cancelled() => return None,
+            moved = f.rx.changed() => moved,
+        };
+        if moved.is_err() {
             return None;
         }
     }
