@@ -158,8 +158,13 @@ impl Engine {
             environments: envs,
             ..empty_status(app)
         };
-        let before = self.lock().status.insert(name.clone(), status.clone());
-        if before.as_ref() != Some(&status) {
+        let changed = {
+            let mut st = self.lock();
+            let changed = st.status.get(name) != Some(&status);
+            st.status.insert(name.clone(), status);
+            changed
+        };
+        if changed {
             self.changed(name);
         }
         waiting

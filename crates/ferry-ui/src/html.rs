@@ -128,7 +128,10 @@ pub fn layout(page: &Page<'_>, body: &str) -> String {
             csrf_field(v.csrf),
         );
     }
-    let _ = writeln!(out, "</header><main id=\"main\">{body}</main></body></html>");
+    let _ = writeln!(
+        out,
+        "</header><main id=\"main\">{body}</main></body></html>"
+    );
     out
 }
 
