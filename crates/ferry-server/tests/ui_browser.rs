@@ -1,9 +1,9 @@
 //! The web UI end to end in headless Debian chromium, driven over the
 //! DevTools protocol: a real region (embedded runtime, delivery engine
 //! syncing two applications from a git repository), a page without a
-//! session sent to login, the keyboard reaching the skip link, logging in
-//! with the admin token, the applications list turning Synced live, an
-//! application's tree and history, a new commit arriving on the open page
+//! session sent to login (its token field focused), logging in with the
+//! admin token, the keyboard reaching the skip link, the applications list
+//! turning Synced live, an application's tree and history, a new commit arriving on the open page
 //! without a reload, a rollback by its button, and the list at a phone's
 //! width without horizontal scrolling. A screenshot of every page is saved
 //! under the test's output directory and checked for content.
@@ -94,12 +94,14 @@ fn browse(dir: &Path, out: &Path, url: &str, admin: &str, repo: &Path, first: &s
     b.navigate(&format!("{url}/ui/apps"));
     b.wait_for(
         "the login page",
-        "location.pathname + location.search",
+        "document.readyState === 'complete' && location.pathname + location.search",
         |v| v == "/ui/login?next=%2Fui%2Fapps",
     );
-    b.key("Tab", 9);
-    let focused = b.eval("document.activeElement.className");
-    assert_eq!(focused, "skip", "the first Tab reaches the skip link");
+    b.wait_for(
+        "the token field focused",
+        "document.activeElement.id",
+        |v| v == "token",
+    );
     shot(&mut b, out, "login.png");
     b.eval(&format!(
         "document.getElementById('token').value = {}; document.querySelector('form[action=\"/ui/login\"]').submit(); true",
@@ -126,6 +128,12 @@ fn browse(dir: &Path, out: &Path, url: &str, admin: &str, repo: &Path, first: &s
         },
     );
     shot(&mut b, out, "apps.png");
+    b.key("Tab", 9);
+    let focused = b.eval("document.activeElement.className");
+    assert_eq!(focused, "skip", "the first Tab reaches the skip link");
+    b.key("Tab", 9);
+    let focused = b.eval("document.activeElement.getAttribute('href')");
+    assert_eq!(focused, "/ui", "then the navigation");
 
     b.eval("document.querySelector('a[href^=\"/ui/apps/web\"]').click(); true");
     b.wait_for(

@@ -89,6 +89,13 @@ impl Browser {
             next_id: 0,
         };
         b.call("Page.enable", json!({}));
+        // A headless page has no focused window: key events (Tab) would go
+        // nowhere without focus emulation.
+        b.call("Page.bringToFront", json!({}));
+        b.call(
+            "Emulation.setFocusEmulationEnabled",
+            json!({ "enabled": true }),
+        );
         b
     }
 
