@@ -56,6 +56,14 @@ pub struct ApiState {
 /// The region's API: built-in routes plus `v1`, nested under `/api/v1`,
 /// behind the browser [`guard`]. Unknown paths answer a JSON 404.
 pub fn router(state: ApiState, v1: Router) -> Router {
+    router_with(state, v1, Router::new())
+}
+
+/// [`router`] with `extra` routes beside the API (the web UI under `/ui`),
+/// behind the same guard: its Host check applies to them; the cross-origin
+/// and content-type rules stay `/api/v1`'s (the UI checks
+/// [`guard::check_same_origin`] and a CSRF token itself).
+pub fn router_with(state: ApiState, v1: Router, extra: Router) -> Router {
     let names = state.names.clone();
     let builtin = Router::new()
         .route("/healthz", get(healthz))
@@ -65,6 +73,7 @@ pub fn router(state: ApiState, v1: Router) -> Router {
         .with_state(state);
     builtin
         .nest("/api/v1", v1)
+        .merge(extra)
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(names, guard::guard))
 }

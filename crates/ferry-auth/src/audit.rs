@@ -69,7 +69,7 @@ impl AuditLog {
 }
 
 /// The current time as RFC 3339 (UTC).
-pub(crate) fn rfc3339_now() -> String {
+pub fn rfc3339_now() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()

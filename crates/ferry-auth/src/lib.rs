@@ -104,6 +104,11 @@ impl Auth {
         &self.store
     }
 
+    /// The audit log (the web UI records its actions in it too).
+    pub fn audit(&self) -> &audit::AuditLog {
+        &self.audit
+    }
+
     /// Makes sure the operator holds an admin token: `known` (the token the
     /// client config already has for this region) is kept if it is a valid
     /// admin token without a scope; otherwise a new one is created and its

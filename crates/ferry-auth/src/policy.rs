@@ -4,7 +4,8 @@
 //! The table is explicit for the routes that need less than admin; any other
 //! mutating route needs admin, so a route added later without a line here
 //! is admin-only rather than open. Reads need viewer. Health, readiness,
-//! metrics and the git webhook (which checks its own signature) are open.
+//! metrics and the git webhook (which checks its own signature) are open;
+//! so is `/ui`, the web UI, which has its own sessions (ferry-ui).
 
 use axum::http::Method;
 use ferry_api::{Identity, Role};
@@ -48,6 +49,10 @@ pub fn need(method: &Method, path: &str, query: Option<&str>) -> Need {
     match segments.as_slice() {
         ["healthz"] | ["readyz"] | ["metrics"] if reads => Need::Open,
         ["api", "v1", "hooks", "git"] if method == Method::POST => Need::Open,
+        // The web UI authenticates by its own session cookie (a token is
+        // exchanged for it at /ui/login) and checks this policy itself for
+        // each action, through `check`, with the API route the action is.
+        ["ui", ..] => Need::Open,
         ["api", "v1", rest @ ..] => v1(method, reads, rest, query),
         _ if reads => token(Role::Viewer, Scope::Cluster),
         _ => token(Role::Admin, Scope::Cluster),

@@ -31,6 +31,15 @@ fn health_metrics_and_the_webhook_are_open() {
 }
 
 #[test]
+fn the_web_ui_has_its_own_sessions_and_nothing_else_borrows_its_prefix() {
+    for (m, p) in [(Method::GET, "/ui"), (Method::POST, "/ui/apps/web/sync")] {
+        assert_eq!(need(&m, p, None), Need::Open, "{m} {p}");
+    }
+    assert_ne!(need(&Method::GET, "/uix", None), Need::Open);
+    assert_ne!(need(&Method::POST, "/api/v1/ui", None), Need::Open);
+}
+
+#[test]
 fn runtime_routes() {
     let g = |p: &str, q: Option<&str>| need(&Method::GET, p, q);
     let post = |p: &str| need(&Method::POST, p, None);

@@ -171,6 +171,24 @@ impl TokenStore {
         })
     }
 
+    /// The identity of the token called `name` if it is still valid at
+    /// `now` (a web UI session re-checks its token on every request, so
+    /// revoking the token ends the session).
+    pub fn identity(&self, name: &str, now: u64) -> Option<Identity> {
+        let state = self.read();
+        let r = state.records.iter().find(|r| r.name == name)?;
+        if r.expires.is_some_and(|e| now >= e) {
+            return None;
+        }
+        Some(Identity {
+            name: r.name.clone(),
+            role: r.role,
+            namespaces: r.namespaces.clone(),
+            apps: r.apps.clone(),
+            service_account: r.service_account.clone(),
+        })
+    }
+
     /// Creates a token at `now`; returns its secret (shown once) and record.
     pub fn create(&self, new: NewToken, now: u64) -> Result<(String, TokenRecord), Error> {
         if !valid_name(&new.name) {

@@ -29,7 +29,9 @@ impl Engine {
             let out = change(&mut st);
             (out, st.records.entry(app.to_string()).or_default().clone())
         };
-        (out, self.inner.store.save(app, &rec))
+        let saved = self.inner.store.save(app, &rec);
+        self.changed(app);
+        (out, saved)
     }
 
     /// `ferry app sync`: fetch now and sync even without automation, lifting

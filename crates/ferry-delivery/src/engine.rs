@@ -116,6 +116,9 @@ pub(crate) struct Inner {
     /// The last pass met an unreachable target: the next one comes after
     /// [`UNREACHABLE_RETRY`] rather than the resync interval.
     pub retry_soon: std::sync::atomic::AtomicBool,
+    /// The name of each application whose status or record changed (the
+    /// web UI's live updates; see [`Engine::changes`]).
+    pub changed: tokio::sync::broadcast::Sender<Arc<str>>,
 }
 
 /// How soon a pass follows one that met an unreachable target, so a sync
@@ -173,6 +176,7 @@ impl Engine {
                 build_slots: tokio::sync::Semaphore::new(1),
                 deliveries: Mutex::new(crate::webhook::Deliveries::new(1000)),
                 retry_soon: Default::default(),
+                changed: tokio::sync::broadcast::channel(4096).0,
             }),
         })
     }
@@ -187,6 +191,18 @@ impl Engine {
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.inner.state.lock_or_recover()
+    }
+
+    /// Names of applications as their status or stored record changes (a
+    /// subscriber that lags is told how many it missed and must treat every
+    /// application as changed).
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.inner.changed.subscribe()
+    }
+
+    /// Tells [`Engine::changes`] subscribers that `app` changed.
+    pub(crate) fn changed(&self, app: &str) {
+        let _ = self.inner.changed.send(Arc::from(app));
     }
 
     /// The engine's metrics, to register in a region's registry.

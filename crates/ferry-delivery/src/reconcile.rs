@@ -158,7 +158,15 @@ impl Engine {
             environments: envs,
             ..empty_status(app)
         };
-        self.lock().status.insert(name.clone(), status);
+        let changed = {
+            let mut st = self.lock();
+            let changed = st.status.get(name) != Some(&status);
+            st.status.insert(name.clone(), status);
+            changed
+        };
+        if changed {
+            self.changed(name);
+        }
         waiting
     }
 

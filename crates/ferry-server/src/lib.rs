@@ -22,6 +22,7 @@ mod listeners;
 mod pull;
 mod region;
 mod tls;
+mod ui;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

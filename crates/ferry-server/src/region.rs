@@ -130,7 +130,8 @@ pub(crate) async fn start(
         .map(|t| t.hostnames.clone())
         .unwrap_or_default();
     hostnames.extend(ferry_runtime::KUBERNETES_NAMES.map(String::from));
-    let api = ferry_api::router(
+    let ui = crate::ui::router(&ctx, &auth, &delivery.engine, &runtime)?;
+    let api = ferry_api::router_with(
         ApiState {
             region: ctx.name.clone(),
             metrics: Arc::new(metrics),
@@ -138,6 +139,7 @@ pub(crate) async fn start(
             names: ferry_api::ListenerNames::new(api_addr.ip(), &hostnames),
         },
         v1,
+        ui,
     )
     .layer(axum::middleware::from_fn_with_state(
         auth,

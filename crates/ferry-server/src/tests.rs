@@ -423,3 +423,70 @@ async fn the_topologys_encryption_config_seals_secrets_at_rest() {
         "the Secret's value is stored in clear"
     );
 }
+
+/// The web UI on a TLS API listener: behind its sessions (a page without
+/// one is a 303 to login, not the API's 401), a token exchanged for a
+/// Secure, HttpOnly, SameSite=Strict cookie, and the guard's Host check
+/// still applies to `/ui`.
+#[tokio::test]
+async fn the_web_ui_is_served_behind_sessions_on_the_api_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(config(tls_topology(), dir.path())).await.unwrap();
+    let api = running.api("uk").unwrap().clone();
+    let admin = running.new_admin_tokens()["uk"].clone();
+    let ca = std::fs::read(api.ca_file.as_ref().unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .redirect(reqwest::redirect::Policy::none())
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let page = client
+        .get(format!("{}/ui/apps", api.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+    assert_eq!(page.headers()["location"], "/ui/login?next=%2Fui%2Fapps");
+    let login = client
+        .post(format!("{}/ui/login", api.url))
+        .header("origin", &api.url)
+        .form(&[("token", admin.as_str()), ("next", "/ui")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let set = login.headers()["set-cookie"].to_str().unwrap().to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure"] {
+        assert!(set.contains(attr), "{set}");
+    }
+    let cookie = set.split(';').next().unwrap().to_string();
+    let overview = client
+        .get(format!("{}/ui", api.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(overview.status(), 200);
+    let html = overview.text().await.unwrap();
+    assert!(
+        html.contains("<h1>Overview</h1>") && html.contains("region uk"),
+        "{html}"
+    );
+    let css = client
+        .get(format!("{}/ui/static/ui.css", api.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    let rebound = client
+        .get(format!("{}/ui", api.url))
+        .header("host", "evil.example")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 421);
+    drop(client);
+    running.shutdown().await;
+}

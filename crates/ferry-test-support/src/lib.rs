@@ -3,9 +3,11 @@
 //! its own process group that is killed (group and all) on drop and whose
 //! logs are printed when the test fails; [`kube::KubeCluster`], a real
 //! Kubernetes API server (and controllers) per test; [`SmallFs`], a tmpfs
-//! of a few MiB for tests of a full disk.
+//! of a few MiB for tests of a full disk; [`cdp::Browser`], a headless
+//! chromium driven over the DevTools protocol.
 #![forbid(unsafe_code)]
 
+pub mod cdp;
 pub mod kube;
 mod kube_cmd;
 pub mod kube_node;

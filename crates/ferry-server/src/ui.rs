@@ -1,0 +1,40 @@
+//! The region's web UI (ferry-ui) under `/ui` of its API listener: built
+//! from the region's token store and runtime and the process's delivery
+//! engine, following the engine's changes until the region stops.
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::Error;
+use crate::region::RegionContext;
+
+/// The UI's routes, its live feed started.
+pub(crate) fn router(
+    ctx: &RegionContext,
+    auth: &Arc<ferry_auth::Auth>,
+    engine: &ferry_delivery::Engine,
+    runtime: &ferry_runtime::Runtime,
+) -> Result<Router, Error> {
+    let endpoints = ctx
+        .endpoints
+        .iter()
+        .map(|(name, e)| (name.clone(), e.api.to_string()))
+        .collect();
+    let ui = ferry_ui::Ui::new(ferry_ui::UiConfig {
+        region: ctx.name.clone(),
+        topology: ctx.topology.clone(),
+        endpoints,
+        auth: auth.clone(),
+        engine: engine.clone(),
+        runtime: Some(runtime.clone()),
+        sessions: Default::default(),
+    })
+    .map_err(|e| Error::Component {
+        region: ctx.name.clone(),
+        component: "ui",
+        message: e.to_string(),
+    })?;
+    ui.start(ctx.shutdown.clone());
+    Ok(ferry_ui::router(ui))
+}

@@ -1,0 +1,55 @@
+// ferry's web UI: live updates and confirmations. The pages work without
+// this script (links and forms); it only makes them follow changes and ask
+// before a rollback.
+//
+// Live: <body data-live="/ui/events?..."> names the page's server-sent
+// event stream. A `patch` event carries {"patches":[{"id","html"}]}: each
+// element with that id is replaced by the new HTML (rendered and escaped by
+// the server). A `reload` event reloads the page. The browser reconnects by
+// itself and sends Last-Event-ID, from which the server resumes.
+"use strict";
+(function () {
+  var status = document.getElementById("live");
+  function say(text) {
+    if (status) status.textContent = text;
+  }
+
+  // Confirmation before forms that change something big (rollback).
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) e.preventDefault();
+  });
+
+  var url = document.body.getAttribute("data-live");
+  if (!url || !window.EventSource) return;
+  var source = new EventSource(url);
+  source.addEventListener("open", function () {
+    say("live");
+  });
+  source.addEventListener("patch", function (e) {
+    var message = JSON.parse(e.data);
+    message.patches.forEach(function (p) {
+      var old = document.getElementById(p.id);
+      if (!old) return;
+      // Keep keyboard focus where it was when the focused element is
+      // replaced by one at the same place.
+      var focused = old.contains(document.activeElement) ? document.activeElement : null;
+      var path = focused && focused.getAttribute("action") ? focused.getAttribute("action") : null;
+      old.outerHTML = p.html;
+      if (path) {
+        var again = document.querySelector('form[action="' + CSS.escape(path) + '"]');
+        if (again) again.focus();
+      }
+    });
+    document.body.setAttribute("data-updated", String(Date.now()));
+    say("live · updated " + new Date().toLocaleTimeString());
+  });
+  source.addEventListener("reload", function () {
+    source.close();
+    window.location.reload();
+  });
+  source.addEventListener("error", function () {
+    say("reconnecting…");
+  });
+})();

@@ -1,0 +1,145 @@
+//! ferry's web UI, served under `/ui` by every region's API listener.
+//!
+//! Server-rendered HTML (every asset compiled into the binary, no CDN, a
+//! little vanilla JavaScript for live updates and confirmations) behind the
+//! API's tokens: `/ui/login` exchanges a token for a server-side
+//! [`session`] whose identifier travels in an HttpOnly, SameSite=Strict
+//! cookie ([`cookie`]; Secure over TLS), and every form carries the
+//! session's [`csrf`] token. A request without a session is sent to the
+//! login page (303). What a page offers and what a POST may do are decided
+//! by ferry-auth's route policy for the API route the action stands for
+//! (`POST /api/v1/apps/{name}/rollback` for the rollback button), so the
+//! UI never grants more than the token would through the API.
+//!
+//! The API's browser guard (ferry-api `guard.rs`) still checks the Host of
+//! every `/ui` request; its `/api/v1` rules (JSON-only mutations) are not
+//! the UI's: a UI POST must be same-origin (`Origin`, `Sec-Fetch-Site`) and
+//! carry the CSRF token.
+//!
+//! Data comes from the delivery engine's statuses and histories and the
+//! region's runtime (ReplicaSets and Pods below a Deployment); pages are
+//! rendered from those structures in one pass ([`view`], [`pages`]). Live
+//! updates are server-sent events ([`live`]) driven by the engine's change
+//! notifications; `Last-Event-ID` resumes.
+#![forbid(unsafe_code)]
+
+pub mod cookie;
+pub mod csrf;
+pub mod html;
+pub mod live;
+mod load;
+pub mod pages;
+mod routes;
+pub mod session;
+pub mod tree;
+pub mod view;
+
+#[cfg(any(test, feature = "synthetic"))]
+pub mod testdata;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use ferry_core::topology::Topology;
+
+pub use routes::router;
+
+/// Errors of the UI, each shown as an HTML page with its status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read random bytes from the operating system: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Delivery(#[from] ferry_delivery::Error),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(
+        "the form's CSRF token is missing or does not belong to this session; reload the page and try again"
+    )]
+    Csrf,
+    #[error("{0}")]
+    CrossOrigin(String),
+}
+
+impl Error {
+    /// The HTTP status the error page is sent with.
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode as S;
+        match self {
+            Error::Random(_) => S::INTERNAL_SERVER_ERROR,
+            Error::Delivery(ferry_delivery::Error::NotFound { .. }) | Error::NotFound(_) => {
+                S::NOT_FOUND
+            }
+            Error::Delivery(ferry_delivery::Error::Conflict(_)) => S::CONFLICT,
+            Error::Delivery(_) => S::INTERNAL_SERVER_ERROR,
+            Error::Forbidden(_) | Error::Csrf | Error::CrossOrigin(_) => S::FORBIDDEN,
+        }
+    }
+}
+
+/// What a region's UI is built from.
+#[derive(Debug, Clone)]
+pub struct UiConfig {
+    /// The region serving the UI.
+    pub region: String,
+    pub topology: Arc<Topology>,
+    /// Each region's API address (`host:port`), for the overview.
+    pub endpoints: BTreeMap<String, String>,
+    /// The region's tokens and audit log.
+    pub auth: Arc<ferry_auth::Auth>,
+    /// The process's delivery engine.
+    pub engine: ferry_delivery::Engine,
+    /// The region's runtime (trees of environments in this region show
+    /// ReplicaSets and Pods); `None` shows applied objects only.
+    pub runtime: Option<ferry_runtime::Runtime>,
+    pub sessions: session::Limits,
+}
+
+/// One region's UI: a cheap-to-clone handle.
+#[derive(Debug, Clone)]
+pub struct Ui {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: UiConfig,
+    sessions: Mutex<session::SessionStore>,
+    changes: Arc<live::Changes>,
+    /// Cancelled when the region stops: live streams end, so the API
+    /// listener's graceful drain does not wait for open tabs.
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Ui {
+    /// A UI for `cfg`; [`Ui::start`] makes its pages follow the engine.
+    pub fn new(cfg: UiConfig) -> Result<Ui, Error> {
+        let sessions = Mutex::new(session::SessionStore::new(cfg.sessions));
+        let changes = Arc::new(live::Changes::new(session::random_id()?));
+        Ok(Ui {
+            inner: Arc::new(Inner {
+                cfg,
+                sessions,
+                changes,
+                stop: Default::default(),
+            }),
+        })
+    }
+
+    /// Follows the engine's changes until `shutdown`, for live updates;
+    /// then ends every live stream.
+    pub fn start(&self, shutdown: tokio_util::sync::CancellationToken) {
+        let rx = self.inner.cfg.engine.changes();
+        let (changes, stop) = (self.inner.changes.clone(), self.inner.stop.clone());
+        tokio::spawn(async move {
+            live::follow(rx, changes, shutdown).await;
+            stop.cancel();
+        });
+    }
+
+    fn cfg(&self) -> &UiConfig {
+        &self.inner.cfg
+    }
+}

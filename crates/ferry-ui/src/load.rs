@@ -1,0 +1,149 @@
+//! Where pages get their data: one read of the engine's statuses (limited
+//! to what the viewer's token reaches), one history, the runtime's
+//! ReplicaSets and Pods of one namespace; then the pure renderers. Also the
+//! policy question every button and POST asks.
+
+use axum::http::Method;
+use ferry_api::Identity;
+use ferry_auth::policy::{self, Need};
+use ferry_delivery::status::AppStatus;
+use ferry_runtime::kinds::Kind;
+
+use crate::pages::app::AppPage;
+use crate::pages::overview::RegionRow;
+use crate::view::Filter;
+use crate::{Error, Ui, pages, tree, view};
+
+/// An application's page: its body and, separately, the environment's
+/// section (what live updates replace).
+#[derive(Debug)]
+pub(crate) struct AppView {
+    pub body: String,
+    pub section: String,
+}
+
+impl Ui {
+    /// Whether `who` may `method path` on the API (the route policy).
+    pub(crate) fn allowed(&self, who: &Identity, method: &Method, path: &str) -> Result<(), Error> {
+        match policy::need(method, path, None) {
+            Need::Open => Ok(()),
+            Need::Token { role, scope } => {
+                policy::check(who, role, &scope).map_err(|d| Error::Forbidden(d.0))
+            }
+        }
+    }
+
+    /// Every application `who` may see.
+    fn visible_apps(&self, who: &Identity) -> Vec<AppStatus> {
+        let mut apps = self.cfg().engine.list();
+        apps.retain(|a| who.allows_app(&a.name));
+        apps
+    }
+
+    pub(crate) fn overview_body(&self, who: &Identity) -> String {
+        let cfg = self.cfg();
+        let regions: Vec<RegionRow> = cfg
+            .topology
+            .regions
+            .iter()
+            .map(|r| RegionRow {
+                name: r.metadata.name.clone(),
+                api: cfg
+                    .endpoints
+                    .get(&r.metadata.name)
+                    .cloned()
+                    .unwrap_or_default(),
+                this: r.metadata.name == cfg.region,
+                environments: cfg
+                    .topology
+                    .environments
+                    .iter()
+                    .filter(|e| e.spec.region == r.metadata.name)
+                    .count(),
+            })
+            .collect();
+        let apps = self.visible_apps(who);
+        pages::overview::overview(&regions, &view::env_counts(&cfg.topology, &apps))
+    }
+
+    pub(crate) fn envs_fragment(&self, who: &Identity) -> String {
+        let apps = self.visible_apps(who);
+        pages::overview::envs_table(&view::env_counts(&self.cfg().topology, &apps))
+    }
+
+    pub(crate) fn list_body(&self, who: &Identity, filter: &Filter) -> String {
+        let apps = self.visible_apps(who);
+        let envs: Vec<String> = view::env_counts(&self.cfg().topology, &apps)
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        pages::apps::apps(&view::rows(&apps, filter), filter, &envs)
+    }
+
+    pub(crate) fn list_fragment(&self, who: &Identity, filter: &Filter) -> String {
+        let apps = self.visible_apps(who);
+        pages::apps::table(&view::rows(&apps, filter), filter)
+    }
+
+    /// Application `name` in environment `env` (default: its first).
+    pub(crate) fn app_view(
+        &self,
+        who: &Identity,
+        name: &str,
+        env: Option<&str>,
+        csrf: &str,
+    ) -> Result<AppView, Error> {
+        let engine = &self.cfg().engine;
+        self.allowed(who, &Method::GET, &format!("/api/v1/apps/{name}"))?;
+        let app = engine.get(name)?;
+        let chosen = match env {
+            Some(e) => app.environments.iter().find(|x| x.environment == e),
+            None => app.environments.first(),
+        };
+        let Some(chosen) = chosen else {
+            if let Some(e) = env {
+                return Err(Error::NotFound(format!(
+                    "application `{name}` has no environment `{e}`"
+                )));
+            }
+            let section = "<section id=\"env\"><p>The engine has not reconciled this application \
+                 yet; this part of the page updates when it has.</p></section>"
+                .to_string();
+            let body = format!("<h1>{}</h1>{section}", crate::html::Esc(name));
+            return Ok(AppView { body, section });
+        };
+        let mut history = engine.history(name)?;
+        history.retain(|h| h.environment == chosen.environment);
+        let live = self.live_objects(&chosen.region, &chosen.namespace);
+        let nodes = tree::build(&chosen.objects, &live);
+        let action = |verb: &str| {
+            self.allowed(who, &Method::POST, &format!("/api/v1/apps/{name}/{verb}"))
+                .is_ok()
+        };
+        let page = AppPage {
+            app: &app,
+            env: chosen,
+            tree: &nodes,
+            history: &history,
+            can_sync: action("sync"),
+            can_rollback: action("rollback"),
+            csrf,
+        };
+        Ok(AppView {
+            body: pages::app::app(&page),
+            section: pages::app::env_section(&page),
+        })
+    }
+
+    /// ReplicaSets and Pods of `namespace` when it is this region's.
+    fn live_objects(&self, region: &str, namespace: &str) -> tree::Live {
+        let cfg = self.cfg();
+        match &cfg.runtime {
+            Some(rt) if region == cfg.region => tree::Live {
+                replica_sets: rt.list(Kind::ReplicaSet, Some(namespace)),
+                pods: rt.list(Kind::Pod, Some(namespace)),
+            },
+            _ => tree::Live::default(),
+        }
+    }
+}

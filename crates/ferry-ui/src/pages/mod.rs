@@ -1,0 +1,16 @@
+//! The pages' bodies, rendered from data (pure): each function returns
+//! HTML for `html::layout` to wrap, or a fragment the live stream sends to
+//! replace the element of the same id.
+
+pub mod app;
+pub mod apps;
+pub mod login;
+pub mod overview;
+
+/// An error page's body.
+pub fn error(status: u16, message: &str) -> String {
+    format!(
+        "<h1>{status}</h1><p class=\"error\" role=\"alert\">{}</p><p><a href=\"/ui\">Back to the overview</a></p>",
+        crate::html::Esc(message)
+    )
+}
