@@ -116,6 +116,8 @@ pub(crate) struct Inner {
     /// The last pass met an unreachable target: the next one comes after
     /// [`UNREACHABLE_RETRY`] rather than the resync interval.
     pub retry_soon: std::sync::atomic::AtomicBool,
+    /// Asks regions run by other processes (`ferry up --region`).
+    pub remote: std::sync::OnceLock<Arc<dyn crate::remote::RemoteRegions>>,
 }
 
 /// How soon a pass follows one that met an unreachable target, so a sync
@@ -173,6 +175,7 @@ impl Engine {
                 build_slots: tokio::sync::Semaphore::new(1),
                 deliveries: Mutex::new(crate::webhook::Deliveries::new(1000)),
                 retry_soon: Default::default(),
+                remote: std::sync::OnceLock::new(),
             }),
         })
     }

@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod pull_access;
 pub mod pull_secret;
+pub mod remote;
 mod reconcile;
 mod reconcile_inputs;
 mod reconcile_records;
