@@ -71,7 +71,9 @@ fn check_url(url: &str) -> Result<(), String> {
         .ok_or_else(|| format!("`{url}` is not a URL: write https://host:port"))?;
     let host = rest.trim_end_matches('/');
     if host.is_empty() || host.contains(['/', ' ', '?', '#']) {
-        return Err(format!("`{url}`: give scheme, host and port only (https://host:port)"));
+        return Err(format!(
+            "`{url}`: give scheme, host and port only (https://host:port)"
+        ));
     }
     match scheme {
         "https" => Ok(()),
@@ -120,7 +122,9 @@ mod tests {
 
     #[test]
     fn plain_http_beyond_loopback_and_bad_urls_name_the_field() {
-        let plain = region("{api: 'http://10.0.0.2:7070'}").unwrap_err().to_string();
+        let plain = region("{api: 'http://10.0.0.2:7070'}")
+            .unwrap_err()
+            .to_string();
         assert!(plain.contains("spec.endpoints.api"), "{plain}");
         assert!(plain.contains("use https://"), "{plain}");
         let path = region("{registry: 'https://r.example:5000/v2'}")
@@ -129,7 +133,9 @@ mod tests {
         assert!(path.contains("spec.endpoints.registry"), "{path}");
         let token = region("{tokenFile: t}").unwrap_err().to_string();
         assert!(token.contains("spec.endpoints.tokenFile"), "{token}");
-        let unknown = region("{api: 'https://a:1', token: x}").unwrap_err().to_string();
+        let unknown = region("{api: 'https://a:1', token: x}")
+            .unwrap_err()
+            .to_string();
         assert!(unknown.contains("token"), "{unknown}");
     }
 }

@@ -28,7 +28,10 @@ impl Engine {
             return None;
         }
         let sha7 = &commit[..7.min(commit.len())];
-        let prev = inst.rule.as_ref().and_then(|r| r.requires_healthy_in.as_ref());
+        let prev = inst
+            .rule
+            .as_ref()
+            .and_then(|r| r.requires_healthy_in.as_ref());
         let remote_prev = prev.and_then(|p| Some((p, self.remote_region_of(p)?)));
         if let Some((prev, region)) = &remote_prev
             && let Some(why) = self

@@ -21,7 +21,11 @@ use crate::target::BoxFuture;
 pub trait RemoteRegions: Send + Sync + std::fmt::Debug {
     /// `app`'s environments as region `region`'s own engine reports them
     /// (`GET /api/v1/apps/{app}` on its API); `Err` when it cannot answer.
-    fn app_status<'a>(&'a self, region: &'a str, app: &'a str) -> BoxFuture<'a, Result<Vec<RemoteEnv>>>;
+    fn app_status<'a>(
+        &'a self,
+        region: &'a str,
+        app: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<RemoteEnv>>>;
 }
 
 /// What a gate needs of one environment's status in another region.

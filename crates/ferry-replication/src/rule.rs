@@ -80,7 +80,10 @@ impl Rule {
                 client: RegistryClient::with_ca(
                     &addr,
                     creds,
-                    ep.region.as_ref().and_then(|r| cas.get(r)).map(Vec::as_slice),
+                    ep.region
+                        .as_ref()
+                        .and_then(|r| cas.get(r))
+                        .map(Vec::as_slice),
                 )?,
             })
         };

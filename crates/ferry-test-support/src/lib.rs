@@ -3,7 +3,8 @@
 //! its own process group that is killed (group and all) on drop and whose
 //! logs are printed when the test fails; [`kube::KubeCluster`], a real
 //! Kubernetes API server (and controllers) per test; [`SmallFs`], a tmpfs
-//! of a few MiB for tests of a full disk.
+//! of a few MiB for tests of a full disk; [`wan::Wan`], regions in network
+//! namespaces joined by toxiproxy links with WAN latency and bandwidth.
 #![forbid(unsafe_code)]
 
 pub mod kube;
@@ -14,6 +15,7 @@ mod kube_node_cleanup;
 pub mod netns;
 mod proc;
 mod smallfs;
+pub mod wan;
 
 pub use proc::Proc;
 pub use smallfs::SmallFs;
