@@ -40,6 +40,20 @@ pub(crate) fn registries(
         .map(|(name, e)| (name.clone(), e.local_registry.to_string()))
         .collect();
     let mut cas = BTreeMap::new();
+    let first = ctx
+        .topology
+        .regions
+        .first()
+        .map(|r| r.metadata.name.as_str());
+    // Only the CAs of regions a rule run here copies from or to are read.
+    let named: std::collections::BTreeSet<&str> = ctx
+        .topology
+        .replication_rules
+        .iter()
+        .filter(|r| ferry_replication::rule::owned_by(r, &ctx.name, first == Some(&ctx.name)))
+        .flat_map(|r| [&r.spec.source.region, &r.spec.target.region])
+        .filter_map(|r| r.as_deref())
+        .collect();
     for region in remote_regions(&ctx.topology, &ctx.endpoints) {
         let Some(e) = &region.spec.endpoints else {
             continue;
@@ -48,7 +62,7 @@ pub(crate) fn registries(
         if let Some(url) = &e.registry {
             addrs.insert(name.clone(), url.trim_end_matches('/').to_string());
         }
-        if let Some(ca) = &e.ca_file {
+        if let Some(ca) = e.ca_file.as_ref().filter(|_| named.contains(name.as_str())) {
             let path = ctx.config_dir.join(ca);
             let pem = std::fs::read(&path).map_err(|e| Error::Component {
                 region: ctx.name.clone(),
