@@ -225,3 +225,7 @@ pub(crate) fn remote_regions_client<V>(
     let client = HttpRemoteRegions::new(topology, local, config_dir);
     (!client.apis.is_empty()).then(|| Arc::new(client) as Arc<dyn RemoteRegions>)
 }
+
+#[cfg(test)]
+#[path = "remote_tests.rs"]
+mod tests;
