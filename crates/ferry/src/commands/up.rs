@@ -47,8 +47,16 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         // API tokens are not checked yet, so no API listener may leave loopback.
         auth_enabled: true,
     };
-    for dir in config.region_data_dirs() {
-        report_leftovers(&dir);
+    // With --region, the other regions' directories belong to other processes.
+    let regions = config.topology.regions.iter();
+    for (region, dir) in regions.zip(config.region_data_dirs()) {
+        if args
+            .region
+            .as_ref()
+            .is_none_or(|r| *r == region.metadata.name)
+        {
+            report_leftovers(&dir);
+        }
     }
     runtime()?.block_on(serve(config, args.region, &mut credentials, args.output))
 }
