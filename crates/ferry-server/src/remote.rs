@@ -28,12 +28,13 @@ use crate::region::RegionContext;
 /// a fraction of a second; a cut link must not stall a pass for long).
 const REMOTE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Region → registry address, and region → PEM CA of its registry.
+pub(crate) type Registries = (BTreeMap<String, String>, BTreeMap<String, Vec<u8>>);
+
 /// Registry address of every region replication may name (the local ones'
 /// loopback addresses, the remote ones' `spec.endpoints.registry`) and the
 /// CA of each remote region that names one.
-pub(crate) fn registries(
-    ctx: &RegionContext,
-) -> Result<(BTreeMap<String, String>, BTreeMap<String, Vec<u8>>), Error> {
+pub(crate) fn registries(ctx: &RegionContext) -> Result<Registries, Error> {
     let mut addrs: BTreeMap<String, String> = ctx
         .endpoints
         .iter()
