@@ -76,6 +76,16 @@ if [ "$want_peers" = 1 ]; then
   go_peer helm helm.sh/helm/v3/cmd/helm v3.22.1
   # crane: bench/registry.sh's push client and the digest checks after it.
   go_peer crane github.com/google/go-containerregistry/cmd/crane v0.22.1
+  # Shopify's toxiproxy (its server only): the WAN emulation of
+  # ferry-test-support's wan.rs (latency, jitter, bandwidth, cut links)
+  # between regions in network namespaces. Its main package is `server`.
+  if [ "$(cat "$PEERS/toxiproxy-server.version" 2>/dev/null)" != "v2.5.0" ]; then
+    echo "setup: building toxiproxy-server v2.5.0 into $PEERS"
+    tmp="$(mktemp -d)"
+    GOBIN="$tmp" go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.5.0
+    mv "$tmp/server" "$PEERS/toxiproxy-server" && rmdir "$tmp"
+    echo "v2.5.0" > "$PEERS/toxiproxy-server.version"
+  fi
   # A real Kubernetes v1.34.4 (etcd, kube-apiserver, controller-manager,
   # scheduler, kubelet, kube-proxy, kubectl, kwok; containerd and runc
   # extracted from Debian packages) for ferry-kube's tests: see

@@ -13,6 +13,7 @@ pub mod mesh;
 pub mod meta;
 pub mod objects;
 pub mod pod_load;
+pub mod region_endpoints;
 pub mod registry_spec;
 pub mod replication_spec;
 pub mod serving;

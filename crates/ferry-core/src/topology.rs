@@ -70,6 +70,9 @@ pub struct RegionSpec {
     /// target (default: the embedded runtime).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetSpec>,
+    /// How other regions' processes reach this one (`ferry up --region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<crate::region_endpoints::RegionEndpoints>,
 }
 
 /// The host addresses a region listens on. Port 0 picks a free port.
@@ -295,6 +298,9 @@ fn validate_regions(regions: &[(&Document, Region)], problems: &mut Problems) {
         }
         if let Some(tls) = region.spec.registry.as_ref().and_then(|r| r.tls.as_ref()) {
             tls.validate(doc, problems);
+        }
+        if let Some(e) = &region.spec.endpoints {
+            e.validate(doc, problems);
         }
         for (listener, addr) in region.spec.listeners.named() {
             if addr.port() == 0 {

@@ -119,6 +119,8 @@ pub(crate) struct Inner {
     /// The name of each application whose status or record changed (the
     /// web UI's live updates; see [`Engine::changes`]).
     pub changed: tokio::sync::broadcast::Sender<Arc<str>>,
+    /// Asks regions run by other processes (`ferry up --region`).
+    pub remote: std::sync::OnceLock<Arc<dyn crate::remote::RemoteRegions>>,
 }
 
 /// How soon a pass follows one that met an unreachable target, so a sync
@@ -177,6 +179,7 @@ impl Engine {
                 deliveries: Mutex::new(crate::webhook::Deliveries::new(1000)),
                 retry_soon: Default::default(),
                 changed: tokio::sync::broadcast::channel(4096).0,
+                remote: std::sync::OnceLock::new(),
             }),
         })
     }

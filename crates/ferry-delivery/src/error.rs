@@ -57,6 +57,10 @@ pub enum Error {
     /// app's own has its name).
     #[error("image pull Secret for registry {registry}: {message}")]
     PullSecret { registry: String, message: String },
+    /// A region served by another process could not answer (unreachable,
+    /// refused the token, or said something unexpected).
+    #[error("region `{region}` (another process): {message}")]
+    Remote { region: String, message: String },
     /// An image build or registry check failed.
     #[error("image {image}: {message}")]
     Image { image: String, message: String },

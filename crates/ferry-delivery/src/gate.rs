@@ -3,6 +3,8 @@
 //! environment the rule names, it was approved by hand when the rule asks,
 //! and every image it needs is present in the region's own registry (for
 //! a region other than the build region: replication has delivered it).
+//! An environment of a region another process runs is asked over its API
+//! (`remote.rs`).
 
 use ferry_core::app_spec::Application;
 
@@ -26,6 +28,18 @@ impl Engine {
             return None;
         }
         let sha7 = &commit[..7.min(commit.len())];
+        let prev = inst
+            .rule
+            .as_ref()
+            .and_then(|r| r.requires_healthy_in.as_ref());
+        let remote_prev = prev.and_then(|p| Some((p, self.remote_region_of(p)?)));
+        if let Some((prev, region)) = &remote_prev
+            && let Some(why) = self
+                .remote_healthy_gate(&app.metadata.name, prev, region, commit)
+                .await
+        {
+            return Some(why);
+        }
         {
             let st = self.lock();
             for dep in &app.spec.depends_on {
@@ -43,7 +57,9 @@ impl Engine {
                 }
             }
             if let Some(rule) = &inst.rule {
-                if let Some(prev) = &rule.requires_healthy_in {
+                if let Some(prev) = &rule.requires_healthy_in
+                    && remote_prev.is_none()
+                {
                     let ok = st.status.get(&app.metadata.name).is_some_and(|s| {
                         s.environments.iter().any(|e| {
                             e.environment == *prev

@@ -183,10 +183,10 @@ impl Engine {
         let last_good = snap.rec.last_good(&inst.env).cloned();
         let mut status = initial_status(inst, last_good.as_ref(), snap.prev);
         let Some(region) = snap.region else {
-            status.waiting = Some(format!(
-                "region `{}` is not attached to the engine",
-                inst.region
-            ));
+            status.waiting = Some(match self.inner.remote.get() {
+                Some(_) => format!("delivered by region `{}`'s own process", inst.region),
+                None => format!("region `{}` is not attached to the engine", inst.region),
+            });
             return status;
         };
         let (mut inst, pinned) = pin_rollback(&snap.rec, inst);

@@ -33,6 +33,9 @@ pub struct EngineConfig {
     pub rules: Vec<ReplicationRule>,
     /// Region name → registry address.
     pub registries: BTreeMap<String, String>,
+    /// Region name → the PEM CA its registry's certificate chains to, for
+    /// regions served by other processes (`spec.endpoints.caFile`).
+    pub cas: BTreeMap<String, Vec<u8>>,
     /// True for the topology's first region (runs URL-to-URL rules).
     pub first_region: bool,
     pub events: EventBus,
@@ -60,6 +63,7 @@ impl EngineConfig {
             data_dir,
             rules,
             registries,
+            cas: BTreeMap::new(),
             first_region: false,
             events,
             shutdown,
@@ -102,7 +106,7 @@ impl Engine {
             .iter()
             .filter(|r| owned_by(r, &cfg.region, cfg.first_region))
         {
-            let rule = Rule::compile(r, &cfg.registries)?;
+            let rule = Rule::compile_trusting(r, &cfg.registries, &cfg.cas)?;
             rules.insert(rule.name.clone(), rule);
         }
         let queue = Arc::new(Queue::open(&cfg.data_dir.join("queue"))?);

@@ -40,6 +40,17 @@ impl Rule {
     /// Compiles `rule`; `registries` maps region names to their registry
     /// address (`host:port` or URL).
     pub fn compile(rule: &ReplicationRule, registries: &BTreeMap<String, String>) -> Result<Self> {
+        Self::compile_trusting(rule, registries, &BTreeMap::new())
+    }
+
+    /// [`Rule::compile`] where a region's registry is trusted with its CA
+    /// from `cas` (region name → PEM): a region in another process whose
+    /// certificate its own CA signed.
+    pub fn compile_trusting(
+        rule: &ReplicationRule,
+        registries: &BTreeMap<String, String>,
+        cas: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<Self> {
         let name = rule.metadata.name.clone();
         let err = |message: String| Error::Rule {
             rule: name.clone(),
@@ -66,7 +77,14 @@ impl Rule {
             Ok(Endpoint {
                 name: label,
                 region: ep.region.clone(),
-                client: RegistryClient::new(&addr, creds)?,
+                client: RegistryClient::with_ca(
+                    &addr,
+                    creds,
+                    ep.region
+                        .as_ref()
+                        .and_then(|r| cas.get(r))
+                        .map(Vec::as_slice),
+                )?,
             })
         };
         let repositories = if spec.repositories.is_empty() {

@@ -240,7 +240,7 @@ impl Delivery {
         let registry = ctx
             .endpoints
             .get(&ctx.name)
-            .map(|e| e.registry.to_string())
+            .map(|e| e.local_registry.to_string())
             .unwrap_or_default();
         // Before the region attaches, so no pass renders its apps without.
         let logins = crate::pull::RegistryLogins {

@@ -21,6 +21,7 @@ mod exposure;
 mod listeners;
 mod pull;
 mod region;
+mod remote;
 mod tls;
 mod ui;
 
@@ -84,6 +85,8 @@ pub enum Error {
         named.join(", ")
     )]
     NoKubernetes { named: Vec<String> },
+    #[error("--region `{region}` is not a Region of the topology (it declares {})", known.join(", "))]
+    UnknownRegion { region: String, known: Vec<String> },
 }
 
 /// What `ferry up` needs to start.
@@ -124,6 +127,11 @@ impl ServerConfig {
 pub struct RegionEndpoints {
     pub api: SocketAddr,
     pub registry: SocketAddr,
+    /// Where the region's own components reach its registry: the loopback
+    /// twin of an exposed registry listener (`listeners.rs`), else the
+    /// registry listener (an unspecified address as loopback).
+    #[serde(skip)]
+    pub local_registry: SocketAddr,
     pub gateway: SocketAddr,
 }
 
@@ -160,9 +168,36 @@ pub struct Running {
 
 /// Checks exposure, binds every listener, then starts every region.
 pub async fn start(config: ServerConfig) -> Result<Running, Error> {
-    exposure::check(&config.topology, config.auth_enabled)?;
-    delivery::check_targets(&config.topology, config.kube_targets.is_some())?;
-    let bound = listeners::bind_all(&config.topology)?;
+    start_regions(config, None).await
+}
+
+/// Starts only region `name` of the topology (`ferry up --region`); the
+/// others run in other processes, reached at their `spec.endpoints`
+/// (`remote.rs`).
+pub async fn start_region(config: ServerConfig, name: &str) -> Result<Running, Error> {
+    start_regions(config, Some(name)).await
+}
+
+async fn start_regions(config: ServerConfig, only: Option<&str>) -> Result<Running, Error> {
+    let mut local = config.topology.clone();
+    if let Some(name) = only {
+        local.regions.retain(|r| r.metadata.name == name);
+        if local.regions.is_empty() {
+            return Err(Error::UnknownRegion {
+                region: name.to_string(),
+                known: config
+                    .topology
+                    .regions
+                    .iter()
+                    .map(|r| r.metadata.name.clone())
+                    .collect(),
+            });
+        }
+        local.environments.retain(|e| e.spec.region == name);
+    }
+    exposure::check(&local, config.auth_enabled)?;
+    delivery::check_targets(&local, config.kube_targets.is_some())?;
+    let bound = listeners::bind_all(&local)?;
     let endpoints: Arc<BTreeMap<String, RegionEndpoints>> = Arc::new(
         bound
             .iter()
@@ -197,6 +232,12 @@ pub async fn start(config: ServerConfig) -> Result<Running, Error> {
         }
         None => None,
     };
+    if let (Some(d), Some(remote)) = (
+        &delivery,
+        remote::remote_regions_client(&topology, &endpoints, &config.config_dir),
+    ) {
+        d.engine.set_remote_regions(remote);
+    }
     let mut tasks = JoinSet::new();
     let mut new_admin_tokens = BTreeMap::new();
     let (mut apis, mut registry_tls) = (BTreeMap::new(), Vec::new());
@@ -269,7 +310,7 @@ fn api_endpoint(addr: SocketAddr, tls: &tls::RegionTls) -> ApiEndpoint {
     }
 }
 
-fn reachable(mut addr: SocketAddr) -> SocketAddr {
+pub(crate) fn reachable(mut addr: SocketAddr) -> SocketAddr {
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {
             SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),

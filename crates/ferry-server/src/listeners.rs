@@ -1,5 +1,10 @@
 //! Binds every listener of every region before any component starts, so a
 //! port conflict names its region and listener and nothing is half-started.
+//! A registry listener on a specific address beyond loopback (served with
+//! TLS and accounts) gets a loopback twin on the same port, plain HTTP, for
+//! the region's own runtime, delivery and replication source: they stay on
+//! the host, and image references inside the region do not change when the
+//! exposed address does.
 
 use std::net::SocketAddr;
 
@@ -14,15 +19,23 @@ pub(crate) struct RegionSockets {
     pub region: String,
     pub api: TcpListener,
     pub registry: TcpListener,
+    /// `127.0.0.1:<registry port>` when `registry` is exposed (see above).
+    pub registry_local: Option<TcpListener>,
     pub gateway: TcpListener,
 }
 
 impl RegionSockets {
     pub fn endpoints(&self) -> RegionEndpoints {
         let addr = |l: &TcpListener| l.local_addr().expect("a bound socket has an address");
+        let registry = addr(&self.registry);
+        let local_registry = match &self.registry_local {
+            Some(l) => addr(l),
+            None => crate::reachable(registry),
+        };
         RegionEndpoints {
             api: addr(&self.api),
-            registry: addr(&self.registry),
+            registry,
+            local_registry,
             gateway: addr(&self.gateway),
         }
     }
@@ -35,9 +48,19 @@ pub(crate) fn bind_all(topology: &Topology) -> Result<Vec<RegionSockets>, Error>
     for region in &topology.regions {
         let name = region.metadata.name.clone();
         let l = &region.spec.listeners;
+        let api = bind(&name, "api", l.api)?;
+        let registry = bind(&name, "registry", l.registry)?;
+        let registry_local = match registry.local_addr() {
+            Ok(a) if !a.ip().is_loopback() && !a.ip().is_unspecified() => {
+                let twin = SocketAddr::from(([127, 0, 0, 1], a.port()));
+                Some(bind(&name, "registry (loopback twin)", twin)?)
+            }
+            _ => None,
+        };
         out.push(RegionSockets {
-            api: bind(&name, "api", l.api)?,
-            registry: bind(&name, "registry", l.registry)?,
+            api,
+            registry,
+            registry_local,
             gateway: bind(&name, "gateway", l.gateway)?,
             region: name,
         });

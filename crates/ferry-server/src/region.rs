@@ -89,6 +89,7 @@ pub(crate) async fn start(
     // Components not built yet answer 503 on their listener, so clients get a
     // clear answer rather than a refused connection.
     let api_addr = sockets.endpoints().api;
+    let twin = sockets.registry_local;
     let registry = start_registry(
         &ctx,
         sockets.registry,
@@ -97,6 +98,9 @@ pub(crate) async fn start(
         &mut metrics,
         &readiness,
     )?;
+    if let Some(twin) = twin {
+        crate::remote::serve_local_twin(&ctx, &registry, twin, tasks);
+    }
     let replication = start_replication(&ctx, &mut metrics)?;
     let api_service = ferry_runtime::ApiService {
         addr: api_addr,
@@ -230,17 +234,7 @@ fn start_replication(
     ctx: &RegionContext,
     metrics: &mut Registry,
 ) -> Result<ferry_replication::Engine, Error> {
-    let registries = ctx
-        .endpoints
-        .iter()
-        .map(|(name, e)| {
-            let mut addr = e.registry;
-            if addr.ip().is_unspecified() {
-                addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-            }
-            (name.clone(), addr.to_string())
-        })
-        .collect();
+    let (registries, cas) = crate::remote::registries(ctx)?;
     let mut cfg = ferry_replication::EngineConfig::new(
         &ctx.name,
         ctx.data_dir.join("replication"),
@@ -249,6 +243,7 @@ fn start_replication(
         ctx.events.clone(),
         ctx.shutdown.clone(),
     );
+    cfg.cas = cas;
     cfg.first_region = ctx
         .topology
         .regions

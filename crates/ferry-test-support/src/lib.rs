@@ -4,7 +4,9 @@
 //! logs are printed when the test fails; [`kube::KubeCluster`], a real
 //! Kubernetes API server (and controllers) per test; [`SmallFs`], a tmpfs
 //! of a few MiB for tests of a full disk; [`cdp::Browser`], a headless
-//! chromium driven over the DevTools protocol.
+//! chromium driven over the DevTools protocol; [`wan::Wan`], regions in
+//! network namespaces joined by toxiproxy links with WAN latency and
+//! bandwidth.
 #![forbid(unsafe_code)]
 
 pub mod cdp;
@@ -18,6 +20,7 @@ mod kube_node_metrics;
 pub mod netns;
 mod proc;
 mod smallfs;
+pub mod wan;
 
 pub use proc::Proc;
 pub use smallfs::SmallFs;

@@ -102,6 +102,9 @@ pub struct UpArgs {
     /// Print the endpoint table as json or yaml instead of a table
     #[arg(short, long, value_enum)]
     pub output: Option<crate::output::Format>,
+    /// Run only this region of the topology; the others run in their own processes, reached at their spec.endpoints
+    #[arg(long, value_name = "NAME", requires = "config")]
+    pub region: Option<String>,
     /// API listener of the built-in `local` region instead of 127.0.0.1:7070 (without -f; port 0 picks a free port, the table says which)
     #[arg(long, value_name = "ADDR", conflicts_with = "config")]
     pub api: Option<std::net::SocketAddr>,

@@ -51,17 +51,32 @@ impl RegistryClient {
     /// those of Docker's `config.json` for the host are used, if any
     /// ([`docker_config`]).
     pub fn new(registry: &str, credentials: Option<Credentials>) -> Result<Self> {
-        let http = reqwest::Client::builder()
+        Self::with_ca(registry, credentials, None)
+    }
+
+    /// [`RegistryClient::new`] trusting `ca_pem` (PEM certificates) besides
+    /// the built-in roots: a region's own CA across hosts.
+    pub fn with_ca(
+        registry: &str,
+        credentials: Option<Credentials>,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<Self> {
+        let transport = |source| Error::Transport {
+            registry: registry.to_string(),
+            source,
+        };
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
             .pool_idle_timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::limited(5))
-            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|source| Error::Transport {
-                registry: registry.to_string(),
-                source,
-            })?;
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = ca_pem {
+            for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(transport)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(transport)?;
         let base = registry_base_url(registry);
         let host = base
             .split_once("://")

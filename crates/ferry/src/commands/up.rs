@@ -1,4 +1,5 @@
-//! `ferry up`: starts every region of the topology in this process, prints
+//! `ferry up`: starts every region of the topology in this process (or
+//! only `--region NAME`, the others running elsewhere), prints
 //! the endpoint table, and runs until SIGINT or SIGTERM, then shuts down
 //! gracefully (in-flight requests finish, components stop their children).
 
@@ -46,20 +47,32 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         // API tokens are not checked yet, so no API listener may leave loopback.
         auth_enabled: true,
     };
-    for dir in config.region_data_dirs() {
-        report_leftovers(&dir);
+    // With --region, the other regions' directories belong to other processes.
+    let regions = config.topology.regions.iter();
+    for (region, dir) in regions.zip(config.region_data_dirs()) {
+        if args
+            .region
+            .as_ref()
+            .is_none_or(|r| *r == region.metadata.name)
+        {
+            report_leftovers(&dir);
+        }
     }
-    runtime()?.block_on(serve(config, &mut credentials, args.output))
+    runtime()?.block_on(serve(config, args.region, &mut credentials, args.output))
 }
 
 async fn serve(
     config: ServerConfig,
+    region: Option<String>,
     credentials: &mut Credentials,
     format: Option<Format>,
 ) -> anyhow::Result<ExitCode> {
     let mut sigint = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut running = ferry_server::start(config).await?;
+    let mut running = match region {
+        Some(name) => ferry_server::start_region(config, &name).await?,
+        None => ferry_server::start(config).await?,
+    };
     credentials.record(&running)?;
     let endpoints = running.endpoints();
     match format {

@@ -1,0 +1,232 @@
+//! Regions this process does not run (`ferry up --region`): where their
+//! registries and APIs are (`spec.endpoints` of their `Region`), the CA
+//! that signed them, and the token their API wants.
+//!
+//! Replication gets each remote region's registry URL and CA at start (the
+//! CA file must exist then: the error names the field). Promotion gates ask
+//! a remote region's API for an application's status through
+//! [`HttpRemoteRegions`], which reads the CA and token files at each call,
+//! so a region started later, or a rotated token, needs no restart. The
+//! token is sent only to that region's `spec.endpoints.api` and is never
+//! logged or put in an error.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_core::topology::{Region, Topology};
+use ferry_delivery::remote::{RemoteApp, RemoteEnv, RemoteRegions};
+use ferry_delivery::target::BoxFuture;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::Error;
+use crate::region::RegionContext;
+
+/// How long one question to another region may take (a WAN round trip is
+/// a fraction of a second; a cut link must not stall a pass for long).
+const REMOTE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Region → registry address, and region → PEM CA of its registry.
+pub(crate) type Registries = (BTreeMap<String, String>, BTreeMap<String, Vec<u8>>);
+
+/// Registry address of every region replication may name (the local ones'
+/// loopback addresses, the remote ones' `spec.endpoints.registry`) and the
+/// CA of each remote region that names one.
+pub(crate) fn registries(ctx: &RegionContext) -> Result<Registries, Error> {
+    let mut addrs: BTreeMap<String, String> = ctx
+        .endpoints
+        .iter()
+        .map(|(name, e)| (name.clone(), e.local_registry.to_string()))
+        .collect();
+    let mut cas = BTreeMap::new();
+    let first = ctx
+        .topology
+        .regions
+        .first()
+        .map(|r| r.metadata.name.as_str());
+    // Only the CAs of regions a rule run here copies from or to are read.
+    let named: std::collections::BTreeSet<&str> = ctx
+        .topology
+        .replication_rules
+        .iter()
+        .filter(|r| ferry_replication::rule::owned_by(r, &ctx.name, first == Some(&ctx.name)))
+        .flat_map(|r| [&r.spec.source.region, &r.spec.target.region])
+        .filter_map(|r| r.as_deref())
+        .collect();
+    for region in remote_regions(&ctx.topology, &ctx.endpoints) {
+        let Some(e) = &region.spec.endpoints else {
+            continue;
+        };
+        let name = &region.metadata.name;
+        if let Some(url) = &e.registry {
+            addrs.insert(name.clone(), url.trim_end_matches('/').to_string());
+        }
+        if let Some(ca) = e.ca_file.as_ref().filter(|_| named.contains(name.as_str())) {
+            let path = ctx.config_dir.join(ca);
+            let pem = std::fs::read(&path).map_err(|e| Error::Component {
+                region: ctx.name.clone(),
+                component: "replication",
+                message: format!(
+                    "cannot read spec.endpoints.caFile of Region `{name}` ({}): {e}; \
+                     copy that region's CA (its <data dir>/tls/ca.crt) there",
+                    path.display()
+                ),
+            })?;
+            cas.insert(name.clone(), pem);
+        }
+    }
+    Ok((addrs, cas))
+}
+
+/// Regions of the topology that no region of this process is.
+fn remote_regions<'a, V>(
+    topology: &'a Topology,
+    local: &'a BTreeMap<String, V>,
+) -> impl Iterator<Item = &'a Region> {
+    topology
+        .regions
+        .iter()
+        .filter(move |r| !local.contains_key(&r.metadata.name))
+}
+
+/// Serves the registry's loopback twin (plain HTTP, the same accounts).
+pub(crate) fn serve_local_twin(
+    ctx: &RegionContext,
+    registry: &ferry_registry::Registry,
+    listener: TcpListener,
+    tasks: &mut JoinSet<()>,
+) {
+    tasks.spawn(ferry_registry::serve(
+        listener,
+        registry.router(),
+        None,
+        ferry_registry::ListenerLimits::default(),
+        ctx.shutdown.clone(),
+    ));
+}
+
+/// One remote region's API as the gates need it.
+#[derive(Debug, Clone)]
+struct RemoteApi {
+    url: Option<String>,
+    ca_file: Option<PathBuf>,
+    token_file: Option<PathBuf>,
+}
+
+/// The server's [`RemoteRegions`]: HTTPS to each remote region's API.
+#[derive(Debug)]
+pub(crate) struct HttpRemoteRegions {
+    apis: BTreeMap<String, RemoteApi>,
+}
+
+impl HttpRemoteRegions {
+    /// The remote regions of `topology` (those not in `local`), their
+    /// relative paths resolved against `config_dir`.
+    pub(crate) fn new<V>(
+        topology: &Topology,
+        local: &BTreeMap<String, V>,
+        config_dir: &Path,
+    ) -> Self {
+        let apis = remote_regions(topology, local)
+            .map(|r| {
+                let e = r.spec.endpoints.clone().unwrap_or_default();
+                let api = RemoteApi {
+                    url: e.api.map(|u| u.trim_end_matches('/').to_string()),
+                    ca_file: e.ca_file.map(|p| config_dir.join(p)),
+                    token_file: e.token_file.map(|p| config_dir.join(p)),
+                };
+                (r.metadata.name.clone(), api)
+            })
+            .collect();
+        Self { apis }
+    }
+
+    async fn get_app(&self, region: &str, app: &str) -> Result<Vec<RemoteEnv>, String> {
+        let api = self
+            .apis
+            .get(region)
+            .ok_or_else(|| "not a region of the topology run elsewhere".to_string())?;
+        let url = api
+            .url
+            .as_ref()
+            .ok_or_else(|| format!("Region `{region}` has no spec.endpoints.api to ask"))?;
+        let mut http = reqwest::Client::builder().timeout(REMOTE_TIMEOUT);
+        if let Some(ca) = &api.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| format!("spec.endpoints.caFile {}: {e}", ca.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("spec.endpoints.caFile {}: {e}", ca.display()))?;
+            for cert in certs {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        let http = http.build().map_err(|e| e.to_string())?;
+        let mut req = http.get(format!("{url}/api/v1/apps/{app}"));
+        if let Some(file) = &api.token_file {
+            let token = std::fs::read_to_string(file)
+                .map_err(|e| format!("spec.endpoints.tokenFile {}: {e}", file.display()))?;
+            req = req.bearer_auth(token.trim());
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("{url} unreachable: {}", without_url(&e)))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("{url} answered {status} for application `{app}`"));
+        }
+        let body: RemoteApp = resp
+            .json()
+            .await
+            .map_err(|e| format!("{url}: unexpected answer: {}", without_url(&e)))?;
+        Ok(body.environments)
+    }
+}
+
+/// A reqwest error's text without the URL it repeats, with its causes.
+fn without_url(e: &reqwest::Error) -> String {
+    let text = e.to_string();
+    let mut msg = match text.split_once(" for url (") {
+        Some((head, _)) => head.to_string(),
+        None => text,
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    msg
+}
+
+impl RemoteRegions for HttpRemoteRegions {
+    fn app_status<'a>(
+        &'a self,
+        region: &'a str,
+        app: &'a str,
+    ) -> BoxFuture<'a, ferry_delivery::Result<Vec<RemoteEnv>>> {
+        Box::pin(async move {
+            self.get_app(region, app)
+                .await
+                .map_err(|message| ferry_delivery::Error::Remote {
+                    region: region.to_string(),
+                    message,
+                })
+        })
+    }
+}
+
+/// The gates' client, when some region of the topology runs elsewhere.
+pub(crate) fn remote_regions_client<V>(
+    topology: &Topology,
+    local: &BTreeMap<String, V>,
+    config_dir: &Path,
+) -> Option<Arc<dyn RemoteRegions>> {
+    let client = HttpRemoteRegions::new(topology, local, config_dir);
+    (!client.apis.is_empty()).then(|| Arc::new(client) as Arc<dyn RemoteRegions>)
+}
+
+#[cfg(test)]
+#[path = "remote_tests.rs"]
+mod tests;
