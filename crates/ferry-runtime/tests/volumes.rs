@@ -56,7 +56,9 @@ fn volume_dir(env: &Env, pv: &str) -> PathBuf {
 /// file before they write, so an empty file is not yet written.
 async fn wait_file(path: PathBuf) -> String {
     wait(&format!("{}", path.display()), T, || {
-        std::fs::read_to_string(&path).ok().filter(|s| !s.is_empty())
+        std::fs::read_to_string(&path)
+            .ok()
+            .filter(|s| !s.is_empty())
     })
     .await
 }

@@ -17,8 +17,8 @@ use crate::output::{self, Format};
 
 mod autoscaling;
 mod batch;
-mod knative;
 mod core;
+mod knative;
 mod netpol;
 mod nodes;
 mod quota;
