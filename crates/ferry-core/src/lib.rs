@@ -15,9 +15,11 @@ pub mod objects;
 pub mod pod_load;
 pub mod registry_spec;
 pub mod replication_spec;
+pub mod rollout_spec;
 pub mod sync;
 pub mod target_spec;
 pub mod tls_spec;
+pub mod traffic;
 pub mod topology;
 pub mod yaml;
 
