@@ -11,6 +11,7 @@
 //! object store; `routes` explains the table for `ferry get routes`.
 #![forbid(unsafe_code)]
 
+pub mod canary;
 pub mod compile;
 pub mod config;
 pub mod files;

@@ -103,6 +103,8 @@ pub(crate) struct Inner {
     pub metrics: Metrics,
     /// Requests answered per pod (the HPA's `http_requests_per_second`).
     pub requests: PodRequests,
+    /// Canary splits in force and their counters (`crate::canary`).
+    pub splits: crate::canary::Splits,
     pub config: GatewayConfig,
     pub secrets: Mutex<Option<Arc<dyn crate::tls::SecretSource>>>,
     pub tls: ArcSwap<Option<Arc<rustls::ServerConfig>>>,
@@ -141,6 +143,7 @@ impl Gateway {
             targets,
             metrics: Metrics::default(),
             requests,
+            splits: Default::default(),
             config,
             secrets: Mutex::new(None),
             tls: ArcSwap::from_pointee(None),
@@ -176,7 +179,8 @@ impl Gateway {
     /// Compiles and swaps in a complete object set; on error the previous
     /// routing stays in force.
     pub fn apply(&self, objects: Vec<Arc<StoredObject>>) -> Result<(), Problems> {
-        let table = crate::compile::compile(&objects)?;
+        let mut table = crate::compile::compile(&objects)?;
+        self.inner.splits.overlay(&mut table);
         // Destination state follows the new policies (limits, outlier settings).
         self.inner.clusters.lock_or_recover().clear();
         self.inner.table.store(Arc::new(table));
