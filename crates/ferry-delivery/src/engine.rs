@@ -116,6 +116,8 @@ pub(crate) struct Inner {
     /// The last pass met an unreachable target: the next one comes after
     /// [`UNREACHABLE_RETRY`] rather than the resync interval.
     pub retry_soon: std::sync::atomic::AtomicBool,
+    /// Canary rollouts and each region's gateway (`crate::rollout`).
+    pub rollouts: crate::rollout::Rollouts,
 }
 
 /// How soon a pass follows one that met an unreachable target, so a sync
@@ -173,6 +175,7 @@ impl Engine {
                 build_slots: tokio::sync::Semaphore::new(1),
                 deliveries: Mutex::new(crate::webhook::Deliveries::new(1000)),
                 retry_soon: Default::default(),
+                rollouts: Default::default(),
             }),
         })
     }
@@ -200,6 +203,7 @@ impl Engine {
         let mut events = self.inner.events.subscribe();
         let waker = self.clone();
         let stop = shutdown.clone();
+        crate::rollout::driver::spawn(self.clone(), shutdown.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {

@@ -30,6 +30,7 @@ pub mod pull_secret;
 mod reconcile;
 mod reconcile_inputs;
 mod reconcile_records;
+pub mod rollout;
 pub mod render;
 mod runs;
 pub mod runtime_target;
