@@ -52,6 +52,12 @@ impl Engine {
         region: &str,
         env: &str,
     ) -> Option<(Arc<dyn Target>, SharedTrafficSplits)> {
+        // This slice runs canaries on the embedded runtime only.
+        let topo = &self.inner.topology;
+        let e = topo.environments.iter().find(|e| e.metadata.name == env)?;
+        if !matches!(topo.environment_target(e), ferry_core::target_spec::TargetKind::Embedded) {
+            return None;
+        }
         let traffic = self.inner.rollouts.traffic.lock_or_recover().get(region).cloned()?;
         let st = self.lock();
         let target = match st.env_targets.get(env) {
