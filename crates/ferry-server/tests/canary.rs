@@ -22,6 +22,14 @@ use serde_json::{Value, json};
 
 const HOST: &str = "web.canary.test";
 
+/// The admin token of the region under test (one region per test binary
+/// at a time: the tests run one by one, `--test-threads 1`).
+static TOKEN: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+fn token() -> String {
+    TOKEN.lock().unwrap().clone()
+}
+
 /// The CGI every version answers `/cgi-bin/v` with: its version, or for
 /// `bad` a 500 one time in five (a random byte mod 5).
 fn cgi(version: &str) -> String {
@@ -103,6 +111,8 @@ async fn region(strategy: &str) -> Region {
     .await
     .unwrap();
     let api = running.api("uk").unwrap().url.clone();
+    let token = running.new_admin_tokens().get("uk").cloned().unwrap_or_default();
+    *TOKEN.lock().unwrap() = token;
     let gateway = running.region("uk").unwrap().gateway;
     let r = Region {
         _dir: dir,
@@ -200,7 +210,7 @@ fn api_get(api: &str, path: &str) -> Value {
     let Ok(mut s) = std::net::TcpStream::connect(host) else {
         return Value::Null;
     };
-    let req = format!("GET /api/v1{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let req = format!("GET /api/v1{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", token());
     let mut out = Vec::new();
     if s.write_all(req.as_bytes()).is_err() || s.read_to_end(&mut out).is_err() {
         return Value::Null;
@@ -212,7 +222,13 @@ fn api_get(api: &str, path: &str) -> Value {
 
 async fn api_post(api: &str, path: &str, body: Value) -> u16 {
     let c = reqwest::Client::new();
-    let r = c.post(format!("{api}/api/v1{path}")).json(&body).send().await.unwrap();
+    let r = c
+        .post(format!("{api}/api/v1{path}"))
+        .bearer_auth(token())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     r.status().as_u16()
 }
 
