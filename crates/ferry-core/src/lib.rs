@@ -19,8 +19,8 @@ pub mod rollout_spec;
 pub mod sync;
 pub mod target_spec;
 pub mod tls_spec;
-pub mod traffic;
 pub mod topology;
+pub mod traffic;
 pub mod yaml;
 
 pub use error::{Error, Problem, Problems};

@@ -18,7 +18,9 @@ use ferry_core::traffic::{
 };
 
 use crate::proxy::Gateway;
-use crate::table::{Action, DestinationPolicy, RouteTable, Rule, SubsetPolicy, WeightedDestination};
+use crate::table::{
+    Action, DestinationPolicy, RouteTable, Rule, SubsetPolicy, WeightedDestination,
+};
 
 /// The subset names a split adds.
 pub const STABLE: &str = "ferry-stable";
@@ -189,12 +191,20 @@ impl TrafficSplits for Gateway {
                 inner.splits.overlay(&mut table);
                 inner.table.store(Arc::new(table));
             }
-            Err(e) => tracing::error!(error = %e, "canary split: the accepted routes no longer compile"),
+            Err(e) => {
+                tracing::error!(error = %e, "canary split: the accepted routes no longer compile")
+            }
         }
     }
 
     fn stats(&self, service: &ServiceKey) -> Option<SplitStats> {
-        let c = self.inner.splits.counters.lock_or_recover().get(service).cloned()?;
+        let c = self
+            .inner
+            .splits
+            .counters
+            .lock_or_recover()
+            .get(service)
+            .cloned()?;
         Some(SplitStats {
             stable: c.stable.read(),
             canary: c.canary.read(),

@@ -55,11 +55,16 @@ async fn a_split_shares_a_services_traffic_by_weight_and_counts_each_side() {
     gw.gateway.set_split(&key, split(100));
     let swap = t.elapsed();
     assert_eq!(versions(&gw, 20).await, (0, 20), "the next request already");
-    println!("weight change to effect: {swap:?} (set_split returning; the next request follows it)");
+    println!(
+        "weight change to effect: {swap:?} (set_split returning; the next request follows it)"
+    );
 
     gw.gateway.set_split(&key, split(25));
     let (_, to_canary) = versions(&gw, 400).await;
-    assert!((60..=140).contains(&to_canary), "{to_canary} of 400 at 25 %");
+    assert!(
+        (60..=140).contains(&to_canary),
+        "{to_canary} of 400 at 25 %"
+    );
 
     let stats = gw.gateway.stats(&key).unwrap();
     assert_eq!(stats.canary.requests, 20 + to_canary as u64);

@@ -33,7 +33,10 @@ fn token() -> String {
 /// The CGI every version answers `/cgi-bin/v` with: its version, or for
 /// `bad` a 500 one time in five (a random byte mod 5).
 fn cgi(version: &str) -> String {
-    let ok = format!("printf 'Content-Type: text/plain\\r\\nContent-Length: {}\\r\\n\\r\\n{version}\\n'\n", version.len() + 1);
+    let ok = format!(
+        "printf 'Content-Type: text/plain\\r\\nContent-Length: {}\\r\\n\\r\\n{version}\\n'\n",
+        version.len() + 1
+    );
     if version != "bad" {
         return format!("#!/bin/sh\n{ok}");
     }
@@ -66,7 +69,7 @@ fn build_images(data: &Path) {
 fn manifests(image: &str, command: Option<&str>) -> String {
     let command = command.map_or(String::new(), |c| format!("        command: {c}\n"));
     format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: web\n        image: {image}\n        imagePullPolicy: Never\n{command}        ports: [{{containerPort: 8080}}]\n        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec:\n  selector: {{app: web}}\n  ports: [{{port: 80, targetPort: 8080}}]\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web}}\nspec:\n  rules:\n  - host: {HOST}\n    http:\n      paths:\n      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}\n"
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: 3\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - name: web\n        image: {image}\n        imagePullPolicy: Never\n{command}        ports: [{{containerPort: 8080}}]\n        readinessProbe: {{httpGet: {{path: /healthz, port: 8080}}, periodSeconds: 1}}\n---\napiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec:\n  selector: {{app: web}}\n  ports: [{{port: 80, targetPort: 8080}}]\n---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {{name: web}}\nspec:\n  rules:\n  - host: {HOST}\n    http:\n      paths:\n      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}\n"
     )
 }
 
@@ -111,7 +114,11 @@ async fn region(strategy: &str) -> Region {
     .await
     .unwrap();
     let api = running.api("uk").unwrap().url.clone();
-    let token = running.new_admin_tokens().get("uk").cloned().unwrap_or_default();
+    let token = running
+        .new_admin_tokens()
+        .get("uk")
+        .cloned()
+        .unwrap_or_default();
     *TOKEN.lock().unwrap() = token;
     let gateway = running.region("uk").unwrap().gateway;
     let r = Region {
@@ -122,7 +129,10 @@ async fn region(strategy: &str) -> Region {
         gateway,
     };
     let gw = r.gateway;
-    wait("v1 served", 120, move || (get(gw) == Some((200, "v1".into()))).then_some(())).await;
+    wait("v1 served", 120, move || {
+        (get(gw) == Some((200, "v1".into()))).then_some(())
+    })
+    .await;
     r
 }
 
@@ -141,7 +151,11 @@ fn get(gateway: SocketAddr) -> Option<(u16, String)> {
     Some((status, body))
 }
 
-async fn wait<T: Send + 'static>(what: &'static str, secs: u64, f: impl FnMut() -> Option<T> + Send + 'static) -> T {
+async fn wait<T: Send + 'static>(
+    what: &'static str,
+    secs: u64,
+    f: impl FnMut() -> Option<T> + Send + 'static,
+) -> T {
     tokio::task::spawn_blocking(move || poll(what, Duration::from_secs(secs), f))
         .await
         .unwrap()
@@ -167,7 +181,12 @@ impl Load {
             threads: Vec::new(),
         };
         for _ in 0..4 {
-            let (stop, sent, failed, canary) = (l.stop.clone(), l.sent.clone(), l.failed.clone(), l.canary.clone());
+            let (stop, sent, failed, canary) = (
+                l.stop.clone(),
+                l.sent.clone(),
+                l.failed.clone(),
+                l.canary.clone(),
+            );
             let every = Duration::from_secs(4) / rps;
             l.threads.push(std::thread::spawn(move || {
                 let mut next = Instant::now();
@@ -210,7 +229,10 @@ fn api_get(api: &str, path: &str) -> Value {
     let Ok(mut s) = std::net::TcpStream::connect(host) else {
         return Value::Null;
     };
-    let req = format!("GET /api/v1{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", token());
+    let req = format!(
+        "GET /api/v1{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        token()
+    );
     let mut out = Vec::new();
     if s.write_all(req.as_bytes()).is_err() || s.read_to_end(&mut out).is_err() {
         return Value::Null;
@@ -239,8 +261,15 @@ fn rollout(api: &str) -> Value {
 
 /// Commits `image` (and a command) and asks for a sync.
 async fn deploy(r: &Region, image: &str, command: Option<&str>) {
-    git_commit(&r.repo, &[("k8s/web.yaml", &manifests(image, command))], image);
-    assert_eq!(api_post(&r.api, "/apps/web/sync", json!({"environment": "dev"})).await, 202);
+    git_commit(
+        &r.repo,
+        &[("k8s/web.yaml", &manifests(image, command))],
+        image,
+    );
+    assert_eq!(
+        api_post(&r.api, "/apps/web/sync", json!({"environment": "dev"})).await,
+        202
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -266,14 +295,31 @@ async fn a_good_version_goes_through_every_step_in_order_and_becomes_stable() {
     let steps: Vec<u64> = seen.iter().map(|s| s.0).collect();
     assert!(steps.windows(2).all(|w| w[0] < w[1]), "in order: {seen:?}");
     for (step, weight) in [(1, 20), (2, 20), (3, 20), (4, 50)] {
-        assert!(seen.contains(&(step, weight)), "step {step} at {weight} %: {seen:?}");
+        assert!(
+            seen.contains(&(step, weight)),
+            "step {step} at {weight} %: {seen:?}"
+        );
     }
     let ro = rollout(&r.api);
-    assert!(ro["analysis"]["measurements"].as_u64().unwrap() >= 2, "{ro}");
+    assert!(
+        ro["analysis"]["measurements"].as_u64().unwrap() >= 2,
+        "{ro}"
+    );
     assert_eq!(ro["analysis"]["failures"], 0, "{ro}");
-    assert_eq!(api_post(&r.api, "/apps/web/rollout/promote", json!({"environment": "dev"})).await, 202);
+    assert_eq!(
+        api_post(
+            &r.api,
+            "/apps/web/rollout/promote",
+            json!({"environment": "dev"})
+        )
+        .await,
+        202
+    );
     let api = r.api.clone();
-    wait("promoted", 90, move || (rollout(&api)["phase"] == "Completed").then_some(())).await;
+    wait("promoted", 90, move || {
+        (rollout(&api)["phase"] == "Completed").then_some(())
+    })
+    .await;
     let (sent, failed, v2) = load.stop();
     println!("good canary: {sent} requests, {failed} failed, {v2} answered by v2");
     assert_eq!(failed, 0);
@@ -281,8 +327,13 @@ async fn a_good_version_goes_through_every_step_in_order_and_becomes_stable() {
     for _ in 0..20 {
         assert_eq!(get(gw), Some((200, "v2".into())), "the stable is v2 now");
     }
-    let app = api_get(&r.api, "/apps/web");
-    assert_eq!(app["environments"][0]["health"], "Healthy", "{app}");
+    let api = r.api.clone();
+    let env = wait("Healthy on v2", 30, move || {
+        let env = api_get(&api, "/apps/web")["environments"][0].clone();
+        (env["health"] == "Healthy" && env["sync"] == "Synced").then_some(env)
+    })
+    .await;
+    assert_eq!(env["images"], json!(["web:v2"]), "{env}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -292,7 +343,10 @@ async fn a_version_answering_500_is_rolled_back_by_the_analysis() {
     let t = Instant::now();
     deploy(&r, "web:bad", None).await;
     let api = r.api.clone();
-    let exposed = wait("canary traffic", 60, move || (rollout(&api)["weight"] == 5).then(Instant::now)).await;
+    let exposed = wait("canary traffic", 60, move || {
+        (rollout(&api)["weight"] == 5).then(Instant::now)
+    })
+    .await;
     let api = r.api.clone();
     let ro = wait("rolled back", 60, move || {
         std::thread::sleep(Duration::from_millis(20));
@@ -314,11 +368,18 @@ async fn a_version_answering_500_is_rolled_back_by_the_analysis() {
     let message = ro["message"].as_str().unwrap();
     assert!(message.contains("success rate"), "{message}");
     assert!(measurements <= 3, "detected within a few intervals: {ro}");
-    assert!((failed as f64) < sent as f64 * 0.01, "{failed} of {sent} failed");
+    assert!(
+        (failed as f64) < sent as f64 * 0.01,
+        "{failed} of {sent} failed"
+    );
     assert_eq!(ro["weight"], 0);
     let gw = r.gateway;
     for _ in 0..20 {
-        assert_eq!(get(gw), Some((200, "v1".into())), "all traffic back on stable");
+        assert_eq!(
+            get(gw),
+            Some((200, "v1".into())),
+            "all traffic back on stable"
+        );
     }
     let api = r.api.clone();
     let env = wait("Degraded", 30, move || {
@@ -326,9 +387,20 @@ async fn a_version_answering_500_is_rolled_back_by_the_analysis() {
         (env["health"] == "Degraded").then_some(env)
     })
     .await;
-    assert!(env["error"].as_str().unwrap().contains("success rate"), "{env}");
-    let metrics = reqwest::get(format!("{}/metrics", r.api)).await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("ferry_delivery_rollout_analysis_success_rate{"), "metrics");
+    assert!(
+        env["error"].as_str().unwrap().contains("success rate"),
+        "{env}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", r.api))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("ferry_delivery_rollout_analysis_success_rate{"),
+        "metrics"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -343,12 +415,21 @@ async fn a_canary_whose_pods_crash_is_ended_by_the_progress_deadline() {
         (ro["phase"] == "Aborted").then_some(ro)
     })
     .await;
-    println!("crashing canary aborted after {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "crashing canary aborted after {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let message = ro["message"].as_str().unwrap();
-    assert!(message.starts_with("progress deadline: step 1 did not finish within 8 s"), "{message}");
+    assert!(
+        message.starts_with("progress deadline: step 1 did not finish within 8 s"),
+        "{message}"
+    );
     let (sent, failed, _) = load.stop();
     assert_eq!(failed, 0, "of {sent}: the weight never moved");
     assert_eq!(get(r.gateway), Some((200, "v1".into())));
     let api = r.api.clone();
-    wait("Degraded", 30, move || (api_get(&api, "/apps/web")["environments"][0]["health"] == "Degraded").then_some(())).await;
+    wait("Degraded", 30, move || {
+        (api_get(&api, "/apps/web")["environments"][0]["health"] == "Degraded").then_some(())
+    })
+    .await;
 }

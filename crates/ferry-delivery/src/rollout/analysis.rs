@@ -144,7 +144,11 @@ mod tests {
     fn slow_answers_fail_on_p99_and_few_requests_are_inconclusive() {
         let m = measure(&side(0, 0, 0), &side(100, 0, 5), &spec());
         assert_eq!(m.verdict, Verdict::Fail);
-        assert!(m.reason.unwrap().starts_with("latency p99 1000 ms > 500 ms"));
+        assert!(
+            m.reason
+                .unwrap()
+                .starts_with("latency p99 1000 ms > 500 ms")
+        );
         let m = measure(&side(0, 0, 0), &side(9, 9, 0), &spec());
         assert_eq!(m.verdict, Verdict::Inconclusive);
     }

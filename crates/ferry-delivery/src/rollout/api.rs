@@ -57,13 +57,24 @@ fn environment(body: &Bytes) -> Result<String, ApiError> {
 }
 
 /// Marks the running rollouts of `name` in the body's environment.
-fn mark(e: &Engine, name: &str, body: &Bytes, f: fn(&mut super::Rollout)) -> Result<Json<Value>, ApiError> {
+fn mark(
+    e: &Engine,
+    name: &str,
+    body: &Bytes,
+    f: fn(&mut super::Rollout),
+) -> Result<Json<Value>, ApiError> {
     known(e, name)?;
     let env = environment(body)?;
     let mut active = e.inner.rollouts.active.lock_or_recover();
     let mut marked = Vec::new();
-    for r in active.values_mut().filter(|r| r.app == name && r.environment == env) {
-        if !matches!(r.phase, Phase::Completed | Phase::Aborted | Phase::Promoting) {
+    for r in active
+        .values_mut()
+        .filter(|r| r.app == name && r.environment == env)
+    {
+        if !matches!(
+            r.phase,
+            Phase::Completed | Phase::Aborted | Phase::Promoting
+        ) {
             f(r);
             marked.push(r.deployment.clone());
         }
@@ -72,7 +83,9 @@ fn mark(e: &Engine, name: &str, body: &Bytes, f: fn(&mut super::Rollout)) -> Res
         let msg = format!("no canary of application {name} is running in environment {env}");
         return Err(ApiError::new(ErrorCode::Conflict, msg));
     }
-    Ok(Json(json!({"name": name, "environment": env, "deployments": marked})))
+    Ok(Json(
+        json!({"name": name, "environment": env, "deployments": marked}),
+    ))
 }
 
 async fn promote(

@@ -55,10 +55,19 @@ impl Engine {
         // This slice runs canaries on the embedded runtime only.
         let topo = &self.inner.topology;
         let e = topo.environments.iter().find(|e| e.metadata.name == env)?;
-        if !matches!(topo.environment_target(e), ferry_core::target_spec::TargetKind::Embedded) {
+        if !matches!(
+            topo.environment_target(e),
+            ferry_core::target_spec::TargetKind::Embedded
+        ) {
             return None;
         }
-        let traffic = self.inner.rollouts.traffic.lock_or_recover().get(region).cloned()?;
+        let traffic = self
+            .inner
+            .rollouts
+            .traffic
+            .lock_or_recover()
+            .get(region)
+            .cloned()?;
         let st = self.lock();
         let target = match st.env_targets.get(env) {
             Some(t) => t.clone(),
@@ -78,7 +87,12 @@ impl Engine {
                 .collect()
         };
         for (key, seen) in running {
-            let strategy = self.inner.topology.environments.iter().find(|e| e.metadata.name == key.1);
+            let strategy = self
+                .inner
+                .topology
+                .environments
+                .iter()
+                .find(|e| e.metadata.name == key.1);
             let Some(strategy) = strategy.and_then(|e| e.spec.strategy.as_ref()) else {
                 continue;
             };
@@ -88,18 +102,27 @@ impl Engine {
             let obs = observe(&seen, target.as_ref(), traffic.as_ref()).await;
             let (cmds, r) = {
                 let mut active = self.inner.rollouts.active.lock_or_recover();
-                let Some(r) = active.get_mut(&key) else { continue };
+                let Some(r) = active.get_mut(&key) else {
+                    continue;
+                };
                 let cmds = advance(r, &strategy.canary, &obs, now_ms());
                 (cmds, r.clone())
             };
             for c in cmds {
-                self.carry_out(&r, &c, target.as_ref(), traffic.as_ref()).await;
+                self.carry_out(&r, &c, target.as_ref(), traffic.as_ref())
+                    .await;
             }
             self.inner.metrics.rollouts.observe(&r);
         }
     }
 
-    async fn carry_out(&self, r: &Rollout, c: &Command, target: &dyn Target, traffic: &dyn ferry_core::traffic::TrafficSplits) {
+    async fn carry_out(
+        &self,
+        r: &Rollout,
+        c: &Command,
+        target: &dyn Target,
+        traffic: &dyn ferry_core::traffic::TrafficSplits,
+    ) {
         tracing::info!(app = %r.app, env = %r.environment, deployment = %r.deployment, step = r.step, command = ?c, message = ?r.message, "rollout");
         match c {
             Command::ScaleCanary(n) => {
@@ -124,13 +147,24 @@ impl Engine {
             (Command::SetWeight(0), Phase::Aborted) => "aborted",
             _ => return,
         };
-        let labels = super::metrics::OutcomeLabels { outcome: outcome.into() };
-        self.inner.metrics.rollouts.outcomes.get_or_create(&labels).inc();
+        let labels = super::metrics::OutcomeLabels {
+            outcome: outcome.into(),
+        };
+        self.inner
+            .metrics
+            .rollouts
+            .outcomes
+            .get_or_create(&labels)
+            .inc();
     }
 }
 
 /// Sets (or with `None` removes) the split of every Service of `r`.
-pub(crate) fn set_weight(r: &Rollout, traffic: &dyn ferry_core::traffic::TrafficSplits, w: Option<u32>) {
+pub(crate) fn set_weight(
+    r: &Rollout,
+    traffic: &dyn ferry_core::traffic::TrafficSplits,
+    w: Option<u32>,
+) {
     for svc in &r.services {
         let key = ServiceKey {
             namespace: r.namespace.clone(),
@@ -156,25 +190,35 @@ pub(crate) async fn remove_canary(r: &Rollout, target: &dyn Target) {
     }
 }
 
-async fn observe(r: &Rollout, target: &dyn Target, traffic: &dyn ferry_core::traffic::TrafficSplits) -> Observed {
+async fn observe(
+    r: &Rollout,
+    target: &dyn Target,
+    traffic: &dyn ferry_core::traffic::TrafficSplits,
+) -> Observed {
     let mut obs = Observed::default();
     let canary = canary_name(&r.deployment);
     if let Ok(objs) = target.list(CANARY_LABEL, &r.deployment).await
-        && let Some(c) = objs.iter().find(|o| o.name == canary && o.namespace.as_deref() == Some(&r.namespace))
+        && let Some(c) = objs
+            .iter()
+            .find(|o| o.name == canary && o.namespace.as_deref() == Some(&r.namespace))
     {
         obs.canary_ready = ready_pods(&c.value);
     }
     if r.phase == Phase::Promoting
         && let Ok(objs) = target.list(LABEL_APP, &r.app).await
         && let Some(d) = objs.iter().find(|o| {
-            o.name == r.deployment && o.namespace.as_deref() == Some(&r.namespace) && o.group_kind.kind == "Deployment"
+            o.name == r.deployment
+                && o.namespace.as_deref() == Some(&r.namespace)
+                && o.group_kind.kind == "Deployment"
         })
     {
         let same = d
             .value
             .pointer("/spec/template")
             .is_some_and(|t| crate::diff::diff(&r.canary_template, t).is_empty());
-        obs.stable_rolled = same && object_health(Some(&d.value)) == Health::Healthy;
+        // Every pod updated and ready, as the controller has observed it.
+        let all = ready_pods(&d.value) >= r.replicas;
+        obs.stable_rolled = same && all && object_health(Some(&d.value)) == Health::Healthy;
     }
     let mut sum: Option<SideStats> = None;
     for svc in &r.services {
@@ -194,7 +238,8 @@ async fn observe(r: &Rollout, target: &dyn Target, traffic: &dyn ferry_core::tra
 fn add(acc: &mut SideStats, s: &SideStats) {
     acc.requests += s.requests;
     acc.errors += s.errors;
-    acc.latency.resize(s.latency.len().max(acc.latency.len()), 0);
+    acc.latency
+        .resize(s.latency.len().max(acc.latency.len()), 0);
     for (a, b) in acc.latency.iter_mut().zip(&s.latency) {
         *a += b;
     }

@@ -27,7 +27,12 @@ impl Engine {
         desired: &[StoredObject],
         live: &BTreeMap<ObjKey, &StoredObject>,
     ) -> Option<Vec<StoredObject>> {
-        let env = self.inner.topology.environments.iter().find(|e| e.metadata.name == inst.env)?;
+        let env = self
+            .inner
+            .topology
+            .environments
+            .iter()
+            .find(|e| e.metadata.name == inst.env)?;
         let strategy = env.spec.strategy.as_ref()?;
         let (target, traffic) = self.rollout_io(&inst.region, &inst.env)?;
         let live: BTreeMap<String, &StoredObject> = live

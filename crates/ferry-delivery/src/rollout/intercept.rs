@@ -71,7 +71,9 @@ pub fn intercept(
         let (Some(new), Some(l)) = (template(o).cloned(), live.get(&o.name)) else {
             continue;
         };
-        let Some(live_tpl) = template(l) else { continue };
+        let Some(live_tpl) = template(l) else {
+            continue;
+        };
         let key = (ctx.app.to_string(), ctx.env.to_string(), o.name.clone());
         let r = active.get(&o.name);
         let hold = match r {
@@ -129,7 +131,11 @@ fn start(
         services,
         stable_template: stable,
         canary_template: canary,
-        selector: o.value.pointer("/spec/selector").cloned().unwrap_or_default(),
+        selector: o
+            .value
+            .pointer("/spec/selector")
+            .cloned()
+            .unwrap_or_default(),
         replicas,
         phase: Phase::Progressing,
         step: 0,
@@ -188,7 +194,12 @@ mod tests {
     };
 
     fn image(objs: &[StoredObject]) -> &str {
-        objs[0].value.pointer("/spec/template/spec/containers/0/image").unwrap().as_str().unwrap()
+        objs[0]
+            .value
+            .pointer("/spec/template/spec/containers/0/image")
+            .unwrap()
+            .as_str()
+            .unwrap()
     }
 
     #[test]
@@ -209,7 +220,11 @@ mod tests {
         assert!(out.start.is_empty());
         assert_eq!(image(out.desired.as_ref().unwrap()), "web:1");
         active.get_mut("web").unwrap().phase = Phase::Promoting;
-        assert!(intercept(&CTX, &desired, &live_map, &active).desired.is_none());
+        assert!(
+            intercept(&CTX, &desired, &live_map, &active)
+                .desired
+                .is_none()
+        );
 
         // An aborted template is held back, a revert to stable ends it.
         active.get_mut("web").unwrap().phase = Phase::Aborted;
@@ -226,7 +241,12 @@ mod tests {
         let live_map = BTreeMap::from([("web".to_string(), &live)]);
         let out = intercept(&CTX, &[deploy("web:2")], &live_map, &BTreeMap::new());
         assert!(out.start.is_empty() && out.desired.is_none());
-        let out = intercept(&CTX, &[deploy("web:2"), service()], &BTreeMap::new(), &BTreeMap::new());
+        let out = intercept(
+            &CTX,
+            &[deploy("web:2"), service()],
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        );
         assert!(out.start.is_empty() && out.desired.is_none());
     }
 }

@@ -60,7 +60,11 @@ impl RolloutMetrics {
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("rollout");
         r.register("step", "Current canary step (0-based)", self.step.clone());
-        r.register("weight", "Percent of traffic sent to the canary", self.weight.clone());
+        r.register(
+            "weight",
+            "Percent of traffic sent to the canary",
+            self.weight.clone(),
+        );
         r.register(
             "analysis_success_rate",
             "Canary success rate of the last analysis measurement",
@@ -76,6 +80,10 @@ impl RolloutMetrics {
             "Canary requests in the last analysis measurement",
             self.requests.clone(),
         );
-        r.register("outcomes", "Rollouts finished, by outcome", self.outcomes.clone());
+        r.register(
+            "outcomes",
+            "Rollouts finished, by outcome",
+            self.outcomes.clone(),
+        );
     }
 }

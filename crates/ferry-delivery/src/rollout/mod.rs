@@ -14,10 +14,10 @@
 pub mod analysis;
 pub mod api;
 pub mod driver;
+mod hook;
 pub mod intercept;
 pub mod metrics;
 pub mod plan;
-mod hook;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -144,7 +144,10 @@ fn step(r: &mut Rollout, s: &CanaryStrategy, obs: &Observed, now_ms: u64) -> Vec
                 next_step(r, now_ms);
                 return vec![Command::SetWeight(*w)];
             }
-            r.message = Some(format!("waiting for {want} canary pods to be ready ({} are)", obs.canary_ready));
+            r.message = Some(format!(
+                "waiting for {want} canary pods to be ready ({} are)",
+                obs.canary_ready
+            ));
         }
         CanaryStep::Pause(p) => match p.duration {
             Some(d) if elapsed >= d.0.as_millis() as u64 => {

@@ -65,11 +65,19 @@ fn obs(ready: u32, s: Option<SideStats>) -> Observed {
 
 #[test]
 fn a_good_canary_goes_through_every_step_in_order_then_becomes_stable() {
-    let s = strategy("[{setWeight: 25}, {pause: {duration: 2s}}, {analysis: {count: 2}}, {setWeight: 50}, {pause: {}}]");
+    let s = strategy(
+        "[{setWeight: 25}, {pause: {duration: 2s}}, {analysis: {count: 2}}, {setWeight: 50}, {pause: {}}]",
+    );
     let mut r = rollout();
-    assert_eq!(advance(&mut r, &s, &obs(0, stats(0, 0)), 0), [Command::ScaleCanary(1)]);
+    assert_eq!(
+        advance(&mut r, &s, &obs(0, stats(0, 0)), 0),
+        [Command::ScaleCanary(1)]
+    );
     assert_eq!(advance(&mut r, &s, &obs(0, stats(0, 0)), 100), []);
-    assert_eq!(advance(&mut r, &s, &obs(1, stats(0, 0)), 200), [Command::SetWeight(25)]);
+    assert_eq!(
+        advance(&mut r, &s, &obs(1, stats(0, 0)), 200),
+        [Command::SetWeight(25)]
+    );
     assert_eq!((r.step, r.weight), (1, 25));
     // The analysis starts its first window with traffic.
     assert_eq!(advance(&mut r, &s, &obs(1, stats(0, 0)), 300), []);
@@ -78,13 +86,22 @@ fn a_good_canary_goes_through_every_step_in_order_then_becomes_stable() {
     assert_eq!(advance(&mut r, &s, &obs(1, stats(40, 0)), 2300), []);
     assert_eq!(r.step, 2, "the pause ended after 2 s");
     assert_eq!(advance(&mut r, &s, &obs(1, stats(60, 1)), 3300), []);
-    assert_eq!(advance(&mut r, &s, &obs(1, stats(80, 1)), 4300), [Command::ScaleCanary(2)]);
+    assert_eq!(
+        advance(&mut r, &s, &obs(1, stats(80, 1)), 4300),
+        [Command::ScaleCanary(2)]
+    );
     assert_eq!(r.step, 3, "two passing measurements in the analysis step");
-    assert_eq!(advance(&mut r, &s, &obs(2, stats(80, 1)), 4400), [Command::SetWeight(50)]);
+    assert_eq!(
+        advance(&mut r, &s, &obs(2, stats(80, 1)), 4400),
+        [Command::SetWeight(50)]
+    );
     assert_eq!(advance(&mut r, &s, &obs(2, stats(90, 1)), 4500), []);
     assert_eq!(r.phase, Phase::Paused);
     r.promote = true;
-    assert_eq!(advance(&mut r, &s, &obs(2, stats(95, 1)), 4600), [Command::SyncStable]);
+    assert_eq!(
+        advance(&mut r, &s, &obs(2, stats(95, 1)), 4600),
+        [Command::SyncStable]
+    );
     assert_eq!(r.phase, Phase::Promoting);
     assert_eq!(advance(&mut r, &s, &obs(2, stats(99, 1)), 4700), []);
     let rolled = Observed {
@@ -109,7 +126,10 @@ fn failed_measurements_beyond_the_limit_roll_back_with_the_metric() {
     assert_eq!(cmds, [Command::SetWeight(0), Command::ScaleCanary(0)]);
     assert_eq!(r.phase, Phase::Aborted);
     let m = r.message.unwrap();
-    assert!(m.contains("measurement 2 (2 failed, failureLimit 1)"), "{m}");
+    assert!(
+        m.contains("measurement 2 (2 failed, failureLimit 1)"),
+        "{m}"
+    );
     assert!(m.contains("success rate 0.800 < 0.95 (10 of 50"), "{m}");
 }
 
@@ -146,7 +166,11 @@ fn the_progress_deadline_ends_pods_never_ready_and_a_pause_never_promoted() {
     assert_eq!(r.phase, Phase::Paused);
     advance(&mut r, &s, &obs(1, None), 31_001);
     assert_eq!(r.phase, Phase::Aborted);
-    assert!(r.message.unwrap().contains("step 2 did not finish within 30 s (paused"));
+    assert!(
+        r.message
+            .unwrap()
+            .contains("step 2 did not finish within 30 s (paused")
+    );
 }
 
 #[test]

@@ -43,7 +43,15 @@ pub fn run(cmd: RolloutCommand) -> anyhow::Result<()> {
                 .flatten()
                 .map(row)
                 .collect();
-            let head = ["DEPLOYMENT", "PHASE", "STEP", "WEIGHT", "SUCCESS", "P99", "MESSAGE"];
+            let head = [
+                "DEPLOYMENT",
+                "PHASE",
+                "STEP",
+                "WEIGHT",
+                "SUCCESS",
+                "P99",
+                "MESSAGE",
+            ];
             print!("{}", table(&head, &rows));
         }
         RolloutCommand::Promote(a) => act(&a, "promote")?,
@@ -58,7 +66,11 @@ fn act(a: &RolloutArgs, verb: &str) -> anyhow::Result<()> {
         &json!({"environment": a.environment}),
     )?;
     for d in v["deployments"].as_array().into_iter().flatten() {
-        println!("{verb}: canary of {} in {}", d.as_str().unwrap_or_default(), a.environment);
+        println!(
+            "{verb}: canary of {} in {}",
+            d.as_str().unwrap_or_default(),
+            a.environment
+        );
     }
     Ok(())
 }
@@ -71,8 +83,12 @@ fn row(r: &Value) -> Vec<String> {
         text(&r["phase"]),
         format!("{}/{}", r["step"], r["steps"]),
         format!("{}%", r["weight"]),
-        last["successRate"].as_f64().map_or("-".into(), |s| format!("{s:.3}")),
-        last["latencyP99"].as_f64().map_or("-".into(), |s| format!("{:.0}ms", s * 1000.0)),
+        last["successRate"]
+            .as_f64()
+            .map_or("-".into(), |s| format!("{s:.3}")),
+        last["latencyP99"]
+            .as_f64()
+            .map_or("-".into(), |s| format!("{:.0}ms", s * 1000.0)),
         text(&r["message"]),
     ]
 }
