@@ -18,9 +18,7 @@ use ferry_core::traffic::{
 };
 
 use crate::proxy::Gateway;
-use crate::table::{
-    Action, DestinationPolicy, RouteTable, Rule, SubsetPolicy, WeightedDestination,
-};
+use crate::table::{Action, RouteTable, Rule, SubsetPolicy, WeightedDestination};
 
 /// The subset names a split adds.
 pub const STABLE: &str = "ferry-stable";
@@ -111,10 +109,7 @@ pub fn overlay(table: &mut RouteTable, splits: &BTreeMap<ServiceKey, Split>) {
         split_rule(rule, splits);
     }
     for (service, split) in splits {
-        let p = table
-            .policies
-            .entry(service.clone())
-            .or_insert_with(DestinationPolicy::default);
+        let p = table.policies.entry(service.clone()).or_default();
         let base = p.policy.clone();
         p.subsets.insert(
             STABLE.into(),
