@@ -22,9 +22,11 @@ use serde_json::{Value, json};
 
 const HOST: &str = "web.canary.test";
 
-/// The admin token of the region under test (one region per test binary
-/// at a time: the tests run one by one, `--test-threads 1`).
+/// The admin token of the region under test: one region at a time, the
+/// tests hold [`SERIAL`] (they also share two cores with their pods).
 static TOKEN: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn token() -> String {
     TOKEN.lock().unwrap().clone()
@@ -274,6 +276,7 @@ async fn deploy(r: &Region, image: &str, command: Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_good_version_goes_through_every_step_in_order_and_becomes_stable() {
+    let _serial = SERIAL.lock().await;
     let r = region("      steps:\n      - setWeight: 20\n      - pause: {duration: 2s}\n      - analysis: {count: 2}\n      - setWeight: 50\n      - pause: {}\n      analysis: {interval: 1s, minRequests: 3, successRate: 0.95}\n      progressDeadlineSeconds: 60\n").await;
     let load = Load::start(r.gateway, 60, "v2");
     deploy(&r, "web:v2", None).await;
@@ -338,6 +341,7 @@ async fn a_good_version_goes_through_every_step_in_order_and_becomes_stable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_version_answering_500_is_rolled_back_by_the_analysis() {
+    let _serial = SERIAL.lock().await;
     let r = region("      steps:\n      - setWeight: 5\n      - pause: {duration: 60s}\n      - setWeight: 50\n      - pause: {}\n      analysis: {interval: 2s, minRequests: 5, successRate: 0.95}\n      progressDeadlineSeconds: 60\n").await;
     let load = Load::start(r.gateway, 100, "bad");
     let t = Instant::now();
@@ -405,6 +409,7 @@ async fn a_version_answering_500_is_rolled_back_by_the_analysis() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_canary_whose_pods_crash_is_ended_by_the_progress_deadline() {
+    let _serial = SERIAL.lock().await;
     let r = region("      steps:\n      - setWeight: 50\n      - pause: {}\n      progressDeadlineSeconds: 8\n").await;
     let load = Load::start(r.gateway, 20, "never");
     let t = Instant::now();
