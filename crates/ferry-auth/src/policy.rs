@@ -87,6 +87,9 @@ fn v1(method: &Method, reads: bool, rest: &[&str], query: Option<&str>) -> Need 
         (["apps", app, "sync" | "rollback" | "promote"], false) => {
             (Role::Deployer, App(app.to_string()))
         }
+        (["apps", app, "rollout", "promote" | "abort"], false) => {
+            (Role::Deployer, App(app.to_string()))
+        }
         (["replication", "reconcile"], false) => (Role::Deployer, Cluster),
         // The fleet shows every cluster's URL and apps: unscoped tokens.
         (["clusters", ..], true) => (Role::Viewer, Cluster),

@@ -17,10 +17,12 @@ pub mod region_endpoints;
 pub mod registry_spec;
 pub mod replication_spec;
 pub mod serving;
+pub mod rollout_spec;
 pub mod sync;
 pub mod target_spec;
 pub mod tls_spec;
 pub mod topology;
+pub mod traffic;
 pub mod yaml;
 
 pub use error::{Error, Problem, Problems};

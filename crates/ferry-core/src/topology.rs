@@ -107,6 +107,9 @@ pub struct EnvironmentSpec {
     /// Where its applications run (default: the region's target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetSpec>,
+    /// How a changed Deployment is rolled out (a canary, `rollout_spec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<crate::rollout_spec::RolloutStrategy>,
 }
 
 impl Environment {
@@ -334,6 +337,9 @@ fn validate_environments(
         let name = env.metadata.name.as_str();
         if let Err(m) = validate_dns_label(name) {
             problems.push(doc.problem("metadata.name", m.to_string()));
+        }
+        for (field, m) in env.spec.strategy.iter().flat_map(|s| s.canary.problems()) {
+            problems.push(doc.problem(&field, m));
         }
         if let Some(first) = names.insert(name, doc.index) {
             problems.push(doc.problem(

@@ -39,6 +39,7 @@ pub fn router_with(engine: Engine, policy: HookPolicy) -> Router {
         .route("/apps/{name}/sync", post(sync))
         .route("/apps/{name}/rollback", post(rollback))
         .route("/apps/{name}/promote", post(promote))
+        .merge(crate::rollout::api::routes())
         .route("/pipelines/runs", get(runs))
         .route("/pipelines/runs/{id}", get(run))
         .route(

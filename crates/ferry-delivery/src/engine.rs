@@ -121,6 +121,8 @@ pub(crate) struct Inner {
     pub changed: tokio::sync::broadcast::Sender<Arc<str>>,
     /// Asks regions run by other processes (`ferry up --region`).
     pub remote: std::sync::OnceLock<Arc<dyn crate::remote::RemoteRegions>>,
+    /// Canary rollouts and each region's gateway (`crate::rollout`).
+    pub rollouts: crate::rollout::Rollouts,
 }
 
 /// How soon a pass follows one that met an unreachable target, so a sync
@@ -180,6 +182,7 @@ impl Engine {
                 retry_soon: Default::default(),
                 changed: tokio::sync::broadcast::channel(4096).0,
                 remote: std::sync::OnceLock::new(),
+                rollouts: Default::default(),
             }),
         })
     }
@@ -219,6 +222,7 @@ impl Engine {
         let mut events = self.inner.events.subscribe();
         let waker = self.clone();
         let stop = shutdown.clone();
+        crate::rollout::driver::spawn(self.clone(), shutdown.clone());
         tokio::spawn(async move {
             loop {
                 tokio::select! {

@@ -32,6 +32,7 @@ mod reconcile_inputs;
 mod reconcile_records;
 pub mod remote;
 pub mod render;
+pub mod rollout;
 mod runs;
 pub mod runtime_target;
 pub mod source;

@@ -24,11 +24,14 @@ pub struct Metrics {
     pub reconcile_seconds: Histogram,
     pub build_seconds: Histogram,
     pub builds: Family<OutcomeLabels, Counter>,
+    /// Canary rollouts (`delivery_rollout_*`).
+    pub rollouts: crate::rollout::metrics::RolloutMetrics,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Self {
+            rollouts: Default::default(),
             sync_seconds: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             syncs: Family::default(),
             commit_to_serving_seconds: Histogram::new(exponential_buckets(0.1, 2.0, 12)),
@@ -50,6 +53,7 @@ impl Metrics {
             self.sync_seconds.clone(),
         );
         r.register("syncs", "Syncs by outcome", self.syncs.clone());
+        self.rollouts.register(r);
         r.register(
             "commit_to_serving_seconds",
             "From a commit being seen (webhook or poll) to it being healthy",

@@ -145,6 +145,8 @@ impl Engine {
             .unwrap_or_default();
         let live_objs = live_of(live_all, name, &inst.env);
         let inventory = w.rec.inventory.get(&inst.env).cloned().unwrap_or_default();
+        let held = self.rollout_desired(inst, desired, &live_objs).await;
+        let desired = held.as_deref().unwrap_or(desired);
         let cmp = compare(w.region.target.as_ref(), desired, &live_objs, &inventory);
         status.objects = cmp.objects.clone();
         status.health = if live_objs.is_empty() && w.last_good.is_none() {
@@ -152,6 +154,7 @@ impl Engine {
         } else {
             cmp.health()
         };
+        self.rollout_health(inst, &mut status);
         let last_images = w.last_good.as_ref().map(|e| &e.images);
         let decision = decide(&Facts {
             in_sync: cmp.in_sync(),

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod activator;
+pub mod canary;
 pub mod compile;
 pub mod config;
 pub mod files;

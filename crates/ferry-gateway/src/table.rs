@@ -340,7 +340,18 @@ pub struct DestinationPolicy {
 #[derive(Debug, Clone, Default)]
 pub struct SubsetPolicy {
     pub labels: BTreeMap<String, String>,
+    /// Label keys the subset's pods must not carry (a canary split's
+    /// stable side: every pod without the canary label).
+    pub absent: Vec<String>,
     pub policy: TrafficPolicy,
+}
+
+impl SubsetPolicy {
+    /// True when a pod with `labels` is in the subset.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+            && self.absent.iter().all(|k| !labels.contains_key(k))
+    }
 }
 
 /// Load balancing, connection limits and outlier detection.

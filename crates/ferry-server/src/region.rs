@@ -117,6 +117,8 @@ pub(crate) async fn start(
         &runtime,
     );
     let v1 = v1.merge(ferry_gateway::routes::api(gateway.clone()));
+    let splits: ferry_core::traffic::SharedTrafficSplits = std::sync::Arc::new(gateway.clone());
+    delivery.engine.set_traffic(&ctx.name, splits);
     let v1 = v1.merge(ferry_runtime::api::router(runtime.clone()));
     let v1 = v1.merge(ferry_replication::api::router(replication));
     let api_loopback = crate::exposure::is_loopback(api_addr);

@@ -44,6 +44,12 @@ pub fn record(gw: &Inner, conn: &ConnState, routed: &Routed<'_>, seen: Seen<'_>)
             response_bytes: resp_bytes,
         },
     );
+    if let Some(d) = dest
+        && let Some(subset) = &d.subset
+    {
+        gw.splits
+            .record(&d.service, subset, status, elapsed.as_secs_f64());
+    }
     if retries > 0 {
         gw.metrics
             .retries

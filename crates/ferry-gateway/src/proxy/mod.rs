@@ -111,6 +111,8 @@ pub(crate) struct Inner {
     pub metrics: Metrics,
     /// Requests answered per pod (the HPA's `http_requests_per_second`).
     pub requests: PodRequests,
+    /// Canary splits in force and their counters (`crate::canary`).
+    pub splits: crate::canary::Splits,
     pub config: GatewayConfig,
     pub secrets: Mutex<Option<Arc<dyn crate::tls::SecretSource>>>,
     pub tls: ArcSwap<Option<Arc<rustls::ServerConfig>>>,
@@ -153,6 +155,7 @@ impl Gateway {
             targets,
             metrics: Metrics::default(),
             requests,
+            splits: Default::default(),
             config,
             secrets: Mutex::new(None),
             tls: ArcSwap::from_pointee(None),
@@ -192,6 +195,7 @@ impl Gateway {
     pub fn apply(&self, objects: Vec<Arc<StoredObject>>) -> Result<(), Problems> {
         let mut table = crate::compile::compile(&objects)?;
         crate::serving::merge(&mut table, &self.inner.activator.snapshot.load());
+        self.inner.splits.overlay(&mut table);
         // Destination state follows the new policies (limits, outlier settings).
         self.inner.clusters.lock_or_recover().clear();
         self.inner.table.store(Arc::new(table));

@@ -4,7 +4,6 @@
 //! limits, and retry per the route's policy with per-try and overall
 //! timeouts. Request bodies are replayable only when buffered.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,7 +20,7 @@ use super::h1;
 use super::h1::fields::RawFields;
 use super::types::{Body, BoxError, ConnInfo, Direction, Head, ReqBody};
 use crate::lb::{Cluster, Outcome};
-use crate::table::{Destination, RetryPolicy, RouteTable, TrafficPolicy};
+use crate::table::{Destination, RetryPolicy, RouteTable, SubsetPolicy, TrafficPolicy};
 
 /// Why no upstream answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,14 +78,14 @@ impl Inner {
         &self,
         table: &'t RouteTable,
         dest: &Destination,
-    ) -> (&'t TrafficPolicy, Option<&'t BTreeMap<String, String>>) {
+    ) -> (&'t TrafficPolicy, Option<&'t SubsetPolicy>) {
         static DEFAULT: std::sync::LazyLock<TrafficPolicy> =
             std::sync::LazyLock::new(TrafficPolicy::default);
         let Some(p) = table.policies.get(&dest.service) else {
             return (&DEFAULT, None);
         };
         match dest.subset.as_ref().and_then(|s| p.subsets.get(s)) {
-            Some(s) => (&s.policy, Some(&s.labels)),
+            Some(s) => (&s.policy, Some(s)),
             None => (&p.policy, None),
         }
     }
@@ -124,7 +123,7 @@ impl Inner {
                     .map_err(|_| Failure::Activator)?,
                 false => None,
             };
-            let (policy, labels) = self.policy(table, dest);
+            let (policy, subset) = self.policy(table, dest);
             // The consistent-hash key of the client's request (mirrors have none).
             let hash_key = client.and_then(|c| super::outbound::hash_key(policy, &head, c));
             let cluster = self.cluster(dest, policy);
@@ -152,7 +151,7 @@ impl Inner {
             let target = Target {
                 cluster: &cluster,
                 policy,
-                labels,
+                subset,
                 dest,
                 hash_key: hash_key.as_deref(),
                 origin: client.map(origin),
@@ -242,7 +241,7 @@ impl Inner {
             let Target {
                 cluster,
                 policy,
-                labels,
+                subset,
                 dest,
                 hash_key,
                 origin,
@@ -262,7 +261,7 @@ impl Inner {
             let serving = |e: &Endpoint| {
                 e.ready
                     && e.ports.contains_key(&port.port)
-                    && labels.is_none_or(|l| l.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
+                    && subset.is_none_or(|s| s.matches(&e.labels))
             };
             // ... that network policy lets the client reach.
             let dialer = &self.clients.connector.dialer;
@@ -393,8 +392,8 @@ impl Inner {
 struct Target<'a> {
     cluster: &'a Cluster,
     policy: &'a TrafficPolicy,
-    /// The subset's labels, if the destination names one.
-    labels: Option<&'a BTreeMap<String, String>>,
+    /// The subset, if the destination names one.
+    subset: Option<&'a SubsetPolicy>,
     dest: &'a Destination,
     hash_key: Option<&'a str>,
     /// Who the request is for (network policy); `None`: not checked.

@@ -27,6 +27,9 @@ pub enum AppCommand {
     Rollback(RollbackArgs),
     /// Approve the revision waiting at a manual promotion gate
     Promote(EnvArgs),
+    /// An environment's canary rollouts: status, promote, abort
+    #[command(subcommand)]
+    Rollout(super::app_rollout::RolloutCommand),
 }
 
 #[derive(Debug, Args)]
@@ -312,6 +315,7 @@ pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
                 a.name
             );
         }
+        AppCommand::Rollout(c) => super::app_rollout::run(c)?,
         AppCommand::Promote(a) => {
             let v: Value = Client::new(&a.server)?.post(
                 &format!("/apps/{}/promote", a.name),

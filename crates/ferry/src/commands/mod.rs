@@ -2,6 +2,7 @@
 
 pub mod api_resources;
 pub mod app;
+pub mod app_rollout;
 pub mod apply;
 mod build;
 pub mod cluster;

@@ -38,6 +38,7 @@ pub fn destination_rule(
                 s.name.clone(),
                 SubsetPolicy {
                     labels: s.labels.clone(),
+                    absent: Vec::new(),
                     policy,
                 },
             )

@@ -1,0 +1,212 @@
+//! Canary splits (ferry-core's `traffic` contract): per Service, the share
+//! of its traffic the delivery engine sends to a Deployment's canary pods.
+//! [`overlay`] (pure) rewrites a compiled [`RouteTable`] so every route to
+//! a split Service forwards to two subsets — `ferry-stable` (pods without
+//! the canary label) and `ferry-canary` (pods with it) — at the split's
+//! weights; the gateway applies it after every compile and on every
+//! [`TrafficSplits::set_split`], so a weight change is one table swap.
+//! [`SplitCounters`] count each side's answers for the engine's analysis.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ferry_core::mesh::ServiceKey;
+use ferry_core::sync::MutexExt;
+use ferry_core::traffic::{
+    CANARY_LABEL, LATENCY_BUCKETS, SideStats, Split, SplitStats, TrafficSplits,
+};
+
+use crate::proxy::Gateway;
+use crate::table::{Action, RouteTable, Rule, SubsetPolicy, WeightedDestination};
+
+/// The subset names a split adds.
+pub const STABLE: &str = "ferry-stable";
+pub const CANARY: &str = "ferry-canary";
+
+/// The splits in force and their counters.
+#[derive(Debug, Default)]
+pub struct Splits {
+    pub splits: Mutex<BTreeMap<ServiceKey, Split>>,
+    counters: Mutex<HashMap<ServiceKey, Arc<SplitCounters>>>,
+}
+
+/// One side's counters.
+#[derive(Debug, Default)]
+struct SideCounters {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+}
+
+/// Both sides' counters of one Service.
+#[derive(Debug, Default)]
+pub struct SplitCounters {
+    stable: SideCounters,
+    canary: SideCounters,
+}
+
+impl SideCounters {
+    fn record(&self, status: u16, seconds: f64) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        if status >= 500 {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| seconds <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.latency[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn read(&self) -> SideStats {
+        SideStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            latency: self
+                .latency
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+        }
+    }
+}
+
+impl Splits {
+    /// Counts one answer of `subset` (a split's) of `service`.
+    pub fn record(&self, service: &ServiceKey, subset: &str, status: u16, seconds: f64) {
+        let side = match subset {
+            STABLE => false,
+            CANARY => true,
+            _ => return,
+        };
+        let Some(c) = self.counters.lock_or_recover().get(service).cloned() else {
+            return;
+        };
+        let side = if side { &c.canary } else { &c.stable };
+        side.record(status, seconds);
+    }
+
+    /// Rewrites `table` for the splits in force.
+    pub fn overlay(&self, table: &mut RouteTable) {
+        overlay(table, &self.splits.lock_or_recover());
+    }
+}
+
+/// Splits every forward to a Service of `splits` (naming no subset of its
+/// own) into its stable and canary subsets, and adds both subsets to the
+/// Service's destination policy.
+pub fn overlay(table: &mut RouteTable, splits: &BTreeMap<ServiceKey, Split>) {
+    if splits.is_empty() {
+        return;
+    }
+    let rules = table
+        .north
+        .iter_mut()
+        .flat_map(|v| v.rules.iter_mut())
+        .chain(table.mesh.values_mut().flatten());
+    for rule in rules {
+        split_rule(rule, splits);
+    }
+    for (service, split) in splits {
+        let p = table.policies.entry(service.clone()).or_default();
+        let base = p.policy.clone();
+        p.subsets.insert(
+            STABLE.into(),
+            SubsetPolicy {
+                labels: BTreeMap::new(),
+                absent: vec![CANARY_LABEL.into()],
+                policy: base.clone(),
+            },
+        );
+        let labels = BTreeMap::from([(CANARY_LABEL.to_string(), split.deployment.clone())]);
+        p.subsets.insert(
+            CANARY.into(),
+            SubsetPolicy {
+                labels,
+                absent: Vec::new(),
+                policy: base,
+            },
+        );
+    }
+}
+
+fn split_rule(rule: &mut Rule, splits: &BTreeMap<ServiceKey, Split>) {
+    let Action::Forward(fwd) = &mut rule.action else {
+        return;
+    };
+    let mut out = Vec::with_capacity(fwd.destinations.len() + 1);
+    for wd in fwd.destinations.drain(..) {
+        let split = splits.get(&wd.dest.service);
+        let Some(split) = split.filter(|_| wd.dest.subset.is_none()) else {
+            // Weights of untouched destinations keep their proportion.
+            out.push(WeightedDestination {
+                weight: wd.weight * 100,
+                ..wd
+            });
+            continue;
+        };
+        let canary = split.canary_weight.min(100);
+        for (subset, share) in [(STABLE, 100 - canary), (CANARY, canary)] {
+            if share == 0 {
+                continue;
+            }
+            let mut d = wd.clone();
+            d.dest.subset = Some(subset.into());
+            d.weight = wd.weight * share;
+            out.push(d);
+        }
+    }
+    fwd.destinations = out;
+}
+
+impl TrafficSplits for Gateway {
+    fn set_split(&self, service: &ServiceKey, split: Option<Split>) {
+        let inner = &self.inner;
+        {
+            let mut splits = inner.splits.splits.lock_or_recover();
+            match split {
+                Some(s) => {
+                    inner
+                        .splits
+                        .counters
+                        .lock_or_recover()
+                        .entry(service.clone())
+                        .or_default();
+                    splits.insert(service.clone(), s);
+                }
+                None => {
+                    splits.remove(service);
+                }
+            }
+        }
+        let objects = inner.objects.lock_or_recover().clone();
+        match crate::compile::compile(&objects) {
+            Ok(mut table) => {
+                inner.splits.overlay(&mut table);
+                inner.table.store(Arc::new(table));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "canary split: the accepted routes no longer compile")
+            }
+        }
+    }
+
+    fn stats(&self, service: &ServiceKey) -> Option<SplitStats> {
+        let c = self
+            .inner
+            .splits
+            .counters
+            .lock_or_recover()
+            .get(service)
+            .cloned()?;
+        Some(SplitStats {
+            stable: c.stable.read(),
+            canary: c.canary.read(),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "canary_tests.rs"]
+mod tests;
