@@ -4,7 +4,7 @@
 //! One probe attempt is [`probe::check`].
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Container, Probe};
@@ -57,37 +57,9 @@ pub(super) async fn probes(
         inner.kick();
     }
     let ready_loop = async {
-        let Some(p) = readiness else {
-            return std::future::pending::<()>().await;
-        };
-        let t = probe::timing(&p);
-        tokio::time::sleep(t.initial_delay).await;
-        let (mut ok, mut bad, mut ready) = (0u32, 0u32, false);
-        loop {
-            match probe::check(&p, &netns, &ports, &inner.runc, &id).await {
-                Ok(()) => {
-                    ok += 1;
-                    bad = 0;
-                }
-                Err(_) => {
-                    bad += 1;
-                    ok = 0;
-                }
-            }
-            let now_ready = if ok >= t.success_threshold {
-                true
-            } else if bad >= t.failure_threshold {
-                false
-            } else {
-                ready
-            };
-            if now_ready != ready {
-                ready = now_ready;
-                set_status(&rt, false, &c.name, |s| s.ready = ready);
-                inner.kick();
-                crate::services::publish(&inner);
-            }
-            tokio::time::sleep(t.period).await;
+        match readiness {
+            Some(p) => readiness_loop(&inner, &p, &netns, &ports, &id, &rt, &c.name).await,
+            None => std::future::pending::<()>().await,
         }
     };
     let live_loop = async {
@@ -103,6 +75,54 @@ pub(super) async fn probes(
         _ = stop.cancelled() => {}
         _ = ready_loop => {}
         _ = live_loop => {}
+    }
+}
+
+/// Runs the readiness probe forever, updating the container's `ready`
+/// (and the Services' endpoints) whenever it flips.
+async fn readiness_loop(
+    inner: &Arc<Inner>,
+    p: &Probe,
+    netns: &Path,
+    ports: &BTreeMap<&str, i32>,
+    id: &str,
+    rt: &Rt,
+    cname: &str,
+) {
+    let t = probe::timing(p);
+    tokio::time::sleep(t.initial_delay).await;
+    let (mut ok, mut bad, mut ready) = (0u32, 0u32, false);
+    loop {
+        match probe::check(p, netns, ports, &inner.runc, id).await {
+            Ok(()) => {
+                ok += 1;
+                bad = 0;
+            }
+            Err(_) => {
+                bad += 1;
+                ok = 0;
+            }
+        }
+        let now_ready = ready_after(ok, bad, ready, t.success_threshold, t.failure_threshold);
+        if now_ready != ready {
+            ready = now_ready;
+            set_status(rt, false, cname, |s| s.ready = ready);
+            inner.kick();
+            crate::services::publish(inner);
+        }
+        tokio::time::sleep(t.period).await;
+    }
+}
+
+/// Readiness after `ok` consecutive successes or `bad` consecutive
+/// failures: flips only at a threshold, else stays `ready`.
+fn ready_after(ok: u32, bad: u32, ready: bool, success: u32, failure: u32) -> bool {
+    if ok >= success {
+        true
+    } else if bad >= failure {
+        false
+    } else {
+        ready
     }
 }
 
@@ -132,5 +152,24 @@ async fn until(
             }
         }
         tokio::select! { _ = stop.cancelled() => return None, _ = tokio::time::sleep(t.period) => {} }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ready_after;
+
+    #[test]
+    fn readiness_flips_only_at_a_threshold() {
+        assert!(ready_after(1, 0, false, 1, 3));
+        assert!(
+            ready_after(0, 2, true, 1, 3),
+            "two failures of three keep it"
+        );
+        assert!(!ready_after(0, 3, true, 1, 3));
+        assert!(
+            !ready_after(1, 0, false, 2, 3),
+            "one success of two is not enough"
+        );
     }
 }

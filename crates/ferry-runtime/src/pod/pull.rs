@@ -25,49 +25,59 @@ pub(super) async fn pull_all(
         .map(|c| (true, c))
         .chain(apps.iter().map(|c| (false, c)))
     {
-        let image = c.image.clone().unwrap_or_default();
-        let policy = PullPolicy::resolve(c.image_pull_policy.as_deref(), &image);
-        let mut attempt = 0u32;
-        loop {
-            set_status(rt, init, &c.name, |s| {
-                s.image = image.clone();
-                if s.state.is_none() {
-                    s.state = Some(waiting("ContainerCreating", ""));
-                }
-            });
-            match inner.images.get(&image, policy).await {
-                Ok(u) => {
-                    set_status(rt, init, &c.name, |s| s.image_id = u.id.clone());
-                    out.insert(c.name.clone(), u);
-                    break;
-                }
-                Err(why) => {
-                    attempt += 1;
-                    let reason = if attempt == 1 {
-                        "ErrImagePull"
-                    } else {
-                        "ImagePullBackOff"
-                    };
-                    inner.event(
-                        "Pod",
-                        ns,
-                        name,
-                        true,
-                        "Failed",
-                        format!("failed to pull image \"{image}\": {why}"),
-                    );
-                    set_status(rt, init, &c.name, |s| {
-                        s.state = Some(waiting(reason, why.to_string()))
-                    });
-                    let delay = container::backoff(
-                        inner.cfg.backoff_base,
-                        inner.cfg.backoff_max,
-                        attempt + 1,
-                    );
-                    tokio::time::sleep(delay).await;
-                }
+        let u = pull_one(inner, ns, name, rt, init, c).await;
+        out.insert(c.name.clone(), u);
+    }
+    Some(out)
+}
+
+/// Gets the image of container `c` (an init container when `init`),
+/// retrying with back-off until it succeeds.
+async fn pull_one(
+    inner: &Inner,
+    ns: &str,
+    name: &str,
+    rt: &container::Rt,
+    init: bool,
+    c: &Container,
+) -> Unpacked {
+    let image = c.image.clone().unwrap_or_default();
+    let policy = PullPolicy::resolve(c.image_pull_policy.as_deref(), &image);
+    let mut attempt = 0u32;
+    loop {
+        set_status(rt, init, &c.name, |s| {
+            s.image = image.clone();
+            if s.state.is_none() {
+                s.state = Some(waiting("ContainerCreating", ""));
+            }
+        });
+        match inner.images.get(&image, policy).await {
+            Ok(u) => {
+                set_status(rt, init, &c.name, |s| s.image_id = u.id.clone());
+                return u;
+            }
+            Err(why) => {
+                attempt += 1;
+                let reason = if attempt == 1 {
+                    "ErrImagePull"
+                } else {
+                    "ImagePullBackOff"
+                };
+                inner.event(
+                    "Pod",
+                    ns,
+                    name,
+                    true,
+                    "Failed",
+                    format!("failed to pull image \"{image}\": {why}"),
+                );
+                set_status(rt, init, &c.name, |s| {
+                    s.state = Some(waiting(reason, why.to_string()))
+                });
+                let delay =
+                    container::backoff(inner.cfg.backoff_base, inner.cfg.backoff_max, attempt + 1);
+                tokio::time::sleep(delay).await;
             }
         }
     }
-    Some(out)
 }
