@@ -1,97 +1,11 @@
 //! Real builds: runc runs the RUN steps on a busybox base image made by the
-//! image toolkit; results are checked by reading the layers back.
+//! image toolkit; results are checked by reading the layers back. Multi-stage
+//! builds, the step cache, RUN and errors; COPY and ADD are in
+//! `build_copy.rs`.
 
-use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+mod common;
 
-use ferry_build::{BuildOptions, Built, Error, Event, build};
-use ferry_image::Store;
-use ferry_image::build::busybox;
-
-const BASE: &str = "ferry.test/busybox:1";
-
-/// A context directory plus a cache directory holding the busybox base.
-struct Fixture {
-    _tmp: tempfile::TempDir,
-    context: PathBuf,
-    cache: PathBuf,
-}
-
-impl Fixture {
-    fn new(dockerfile: &str, files: &[(&str, &str)]) -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let context = tmp.path().join("ctx");
-        let cache = tmp.path().join("cache");
-        std::fs::create_dir_all(&context).unwrap();
-        let store = Store::open(cache.join("store")).unwrap();
-        busybox::busybox_image()
-            .unwrap()
-            .build(&store, Some(BASE))
-            .unwrap();
-        std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
-        for (p, c) in files {
-            write(&context.join(p), c);
-        }
-        Fixture {
-            _tmp: tmp,
-            context,
-            cache,
-        }
-    }
-
-    fn opts(&self) -> BuildOptions {
-        BuildOptions {
-            context: self.context.clone(),
-            dockerfile: None,
-            build_args: BTreeMap::new(),
-            target: None,
-            cache_dir: self.cache.clone(),
-            no_cache: false,
-            allow: Default::default(),
-        }
-    }
-
-    fn build(&self) -> Built {
-        self.build_with(&self.opts()).0.unwrap()
-    }
-
-    fn build_with(&self, opts: &BuildOptions) -> (Result<Built, Error>, Vec<Event>) {
-        let events = Mutex::new(Vec::new());
-        let r = build(opts, &|e| events.lock().unwrap().push(e));
-        (r, events.into_inner().unwrap())
-    }
-}
-
-fn write(p: &Path, c: &str) {
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, c).unwrap();
-}
-
-/// Every file of every layer: path → content (last layer wins; whiteouts
-/// recorded as "<whiteout>").
-fn files(built: &Built) -> BTreeMap<String, String> {
-    let m: ferry_image::oci::ImageManifest = serde_json::from_slice(&built.manifest_bytes).unwrap();
-    let mut out = BTreeMap::new();
-    for l in m.layers() {
-        let blob = built.store.read_blob(l.digest().as_ref()).unwrap();
-        let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(blob.as_slice()));
-        for e in ar.entries().unwrap() {
-            let mut e = e.unwrap();
-            let path = e.path().unwrap().to_string_lossy().into_owned();
-            let mut s = String::new();
-            if e.header().entry_type().is_file() {
-                e.read_to_string(&mut s).ok();
-            }
-            if path.rsplit('/').next().unwrap_or("").starts_with(".wh.") {
-                s = "<whiteout>".into();
-            }
-            out.insert(path, s);
-        }
-    }
-    out
-}
+use common::*;
 
 const MULTI: &str = r#"
 # a two-stage build: a busybox stage RUNs shell commands, scratch copies the result
@@ -268,71 +182,6 @@ fn failing_run_reports_step_exit_code_and_output_tail() {
 }
 
 #[test]
-fn copy_from_outside_the_context_is_refused() {
-    let fx = Fixture::new("FROM ferry.test/busybox:1\nCOPY ../secret /secret\n", &[]);
-    let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
-    assert!(
-        err.contains("Dockerfile:2:1") && err.contains("outside the build context"),
-        "{err}"
-    );
-    let fx = Fixture::new("FROM ferry.test/busybox:1\nCOPY link /secret\n", &[]);
-    std::os::unix::fs::symlink("/etc/hostname", fx.context.join("link")).unwrap();
-    let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
-    assert!(err.contains("outside the build context"), "{err}");
-}
-
-#[test]
-fn copy_add_heredoc_chown_chmod_globs_dockerignore_and_tarballs() {
-    let df = "FROM ferry.test/busybox:1\n\
-COPY --chown=nobody:nogroup --chmod=600 *.txt /data/\n\
-COPY <<EOF /etc/app.conf\nport=$PORT\nEOF\n\
-ADD bundle.tar /opt/\n\
-COPY --exclude=*.tar . /ctx/\n\
-RUN stat -c '%u:%g %a' /data/keep.txt > /perm && cat /opt/inner/x > /fromtar\n";
-    let fx = Fixture::new(
-        df,
-        &[
-            ("keep.txt", "k"),
-            ("skip.txt", "s"),
-            (".dockerignore", "skip.txt\n"),
-        ],
-    );
-    // a small tarball in the context
-    let tar_path = fx.context.join("bundle.tar");
-    let mut b = tar::Builder::new(std::fs::File::create(&tar_path).unwrap());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(6);
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    b.append_data(&mut h, "inner/x", &b"in tar"[..]).unwrap();
-    b.finish().unwrap();
-    drop(b);
-    let mut opts = fx.opts();
-    opts.build_args.insert("PORT".into(), "80".into());
-    let built = fx.build_with(&opts).0.unwrap();
-    let f = files(&built);
-    assert!(
-        f.contains_key("data/keep.txt") && !f.contains_key("data/skip.txt"),
-        "{:?}",
-        f.keys().collect::<Vec<_>>()
-    );
-    assert_eq!(f.get("perm").map(String::as_str), Some("65534:65534 600\n"));
-    assert_eq!(f.get("fromtar").map(String::as_str), Some("in tar"));
-    assert_eq!(
-        f.get("etc/app.conf").map(String::as_str),
-        Some("port=\n"),
-        "ARG not declared: empty"
-    );
-    assert!(
-        f.contains_key("ctx/Dockerfile")
-            && !f.contains_key("ctx/bundle.tar")
-            && !f.contains_key("ctx/skip.txt")
-    );
-}
-
-#[test]
 fn bad_input_is_named() {
     let fx = Fixture::new("FROM ferry.test/busybox:1\nCOPY missing.txt /x\n", &[]);
     let err = fx.build_with(&fx.opts()).0.unwrap_err().to_string();
@@ -386,18 +235,4 @@ RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && w
     opts.no_cache = true;
     let second = fx.build_with(&opts).0.unwrap();
     assert_eq!(files(&second).get("runs").map(String::as_str), Some("2\n"));
-}
-
-#[test]
-fn copy_of_a_file_onto_an_existing_directory_goes_inside_it() {
-    let df = "FROM ferry.test/busybox:1\nCOPY app.py /tmp\nCOPY app.py /renamed.py\nWORKDIR /srv\nCOPY app.py .\n";
-    let fx = Fixture::new(df, &[("app.py", "print()\n")]);
-    let f = files(&fx.build());
-    assert!(
-        f.contains_key("tmp/app.py")
-            && f.contains_key("renamed.py")
-            && f.contains_key("srv/app.py"),
-        "{:?}",
-        f.keys().collect::<Vec<_>>()
-    );
 }

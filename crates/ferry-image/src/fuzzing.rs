@@ -3,5 +3,5 @@
 
 /// The upload offset after a registry's upload-status `Range: 0-<end>`.
 pub fn parse_range_end(range: &str) -> u64 {
-    crate::client::blobs::parse_range_end(range)
+    crate::client::upload::parse_range_end(range)
 }

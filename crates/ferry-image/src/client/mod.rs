@@ -6,16 +6,15 @@
 //! bearer tokens are cached per scope.
 
 mod auth;
-pub(crate) mod blobs;
+mod blobs;
 pub mod docker_config;
 mod manifests;
+pub(crate) mod upload;
 
 pub use auth::{Challenge, Credentials, parse_challenge};
-pub use blobs::{
-    BlobSource, ByteStream, FileSource, MONOLITHIC_MAX, RegistrySource, SessionHook, UploadOptions,
-    UploadSession, backoff,
-};
+pub use blobs::{BlobSource, ByteStream, FileSource, RegistrySource, backoff};
 pub use manifests::{FetchedManifest, MANIFEST_ACCEPT};
+pub use upload::{MONOLITHIC_MAX, SessionHook, UploadOptions, UploadSession};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

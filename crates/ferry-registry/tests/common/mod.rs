@@ -249,3 +249,26 @@ pub fn make_certs(dir: &std::path::Path) -> RegistryTls {
         ..Default::default()
     }
 }
+
+/// The upload's size once the cut request has been fully processed (the
+/// size stops changing between two status calls).
+pub async fn settled_upload_size(c: &reqwest::Client, url: &str) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut last = u64::MAX;
+    loop {
+        let r = c.get(url).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        let range = r.headers()["range"].to_str().unwrap().to_string();
+        let end: u64 = range.trim_start_matches("0-").parse().unwrap();
+        let size = if end == 0 { 0 } else { end + 1 };
+        if size == last && size > 0 {
+            return size;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "upload size never settled"
+        );
+        last = size;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -8,8 +8,11 @@
 mod beneath;
 pub mod claims;
 pub mod container;
+mod inits;
 mod mounts;
 pub mod probe;
+mod probe_loops;
+mod pull;
 pub mod runc;
 mod seccomp;
 pub mod spec;
@@ -20,7 +23,7 @@ mod volume_sync;
 pub mod volumes;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -29,7 +32,6 @@ use ferry_core::sync::MutexExt;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio_util::sync::CancellationToken;
 
-use crate::images::{PullPolicy, Unpacked};
 use crate::kinds::Kind;
 use crate::runtime::Inner;
 use crate::sys;
@@ -47,101 +49,175 @@ pub async fn run(
     let Some(pod) = inner.typed::<Pod>(Kind::Pod, &namespace, &name) else {
         return;
     };
-    let rt = inner.pod_rt(&uid);
-    let dir = inner.pod_dir(&uid);
-    let netns = dir.join("netns");
     let spec = pod.spec.clone().unwrap_or_default();
-    let inits: Vec<Container> = spec.init_containers.clone().unwrap_or_default();
-    let apps: Vec<Container> = spec.containers.clone();
-    rt.lock_or_recover().status.phase = Some("Pending".into());
+    let w = Worker {
+        rt: inner.pod_rt(&uid),
+        dir: inner.pod_dir(&uid),
+        netns: inner.pod_dir(&uid).join("netns"),
+        inits: spec.init_containers.clone().unwrap_or_default(),
+        apps: spec.containers.clone(),
+        grace: Duration::from_secs(
+            spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64
+        ),
+        inner,
+        namespace,
+        name,
+        uid,
+        pod,
+    };
+    w.rt.lock_or_recover().status.phase = Some("Pending".into());
     if stop.is_cancelled() {
         // Deleted before it ran (or while ferry was down): clean up only.
-        teardown(&inner, &dir, &uid, &inits, &apps).await;
+        w.teardown().await;
         return;
     }
+    let adopted = w.adopt().await;
+    if let Err(e) = w.sandbox(&adopted).await {
+        w.sandbox_failed(&e);
+        stop.cancelled().await;
+        w.teardown().await;
+        return;
+    }
+    let hosts = w.dir.join("hosts");
+    let _ = volumes::write_in_place(
+        &hosts,
+        &volumes::hosts_for(&w.inner.services.borrow(), &w.namespace, &w.name),
+    );
+    w.rt.lock_or_recover().netns = Some(w.netns.clone());
+    w.inner.kick();
 
-    // Re-adopt running containers left by a previous ferry process.
-    let mut adopted: BTreeMap<String, i32> = BTreeMap::new();
-    if sys::netns_alive(&netns) {
-        for c in &apps {
-            let ctr = Ctr::new(&dir, &uid, &c.name);
-            if let Some((state, pid)) = inner.runc.state(&ctr.id).await
+    let containers_stop = CancellationToken::new();
+    let mut tasks = Vec::new();
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => {}
+        _ = w.start(&adopted, &containers_stop, &mut tasks) => {}
+    }
+    w.keep_current(&hosts, &stop).await;
+    w.drain().await;
+    containers_stop.cancel();
+    for t in tasks {
+        let _ = t.await;
+    }
+    w.teardown().await;
+}
+
+/// What a pod worker works on; its steps are the methods.
+struct Worker {
+    inner: Arc<Inner>,
+    namespace: String,
+    name: String,
+    uid: String,
+    pod: Pod,
+    rt: container::Rt,
+    dir: PathBuf,
+    netns: PathBuf,
+    inits: Vec<Container>,
+    apps: Vec<Container>,
+    grace: Duration,
+}
+
+// === impl Worker ===
+
+impl Worker {
+    /// Running containers left by a previous ferry process: all of the
+    /// pod's app containers by name, or none.
+    async fn adopt(&self) -> BTreeMap<String, i32> {
+        let mut adopted = BTreeMap::new();
+        if !sys::netns_alive(&self.netns) {
+            return adopted;
+        }
+        for c in &self.apps {
+            let ctr = Ctr::new(&self.dir, &self.uid, &c.name);
+            if let Some((state, pid)) = self.inner.runc.state(&ctr.id).await
                 && state == "running"
             {
                 adopted.insert(c.name.clone(), pid);
             }
         }
-        if adopted.len() != apps.len() {
+        if adopted.len() != self.apps.len() {
             adopted.clear();
         }
+        adopted
     }
-    if adopted.is_empty() {
-        teardown(&inner, &dir, &uid, &inits, &apps).await;
-        if let Err(e) = std::fs::create_dir_all(dir.join("logs"))
-            .and_then(|_| private(&dir))
-            .and_then(|_| pod_pids_limit(&uid, inner.cfg.pids_limit))
-            .map_err(|e| e.to_string())
-            .and_then(|_| sys::create_netns(&netns).map_err(|e| e.to_string()))
-        {
-            inner.event(
-                "Pod",
-                &namespace,
-                &name,
-                true,
-                "FailedCreatePodSandBox",
-                e.clone(),
-            );
-            for c in &apps {
-                set_status(&rt, false, &c.name, |s| {
-                    s.state = Some(waiting("ContainerCreating", e.clone()))
-                });
-            }
-            stop.cancelled().await;
-            teardown(&inner, &dir, &uid, &inits, &apps).await;
-            return;
-        }
-    } else {
-        inner.event(
-            "Pod",
-            &namespace,
-            &name,
-            false,
-            "Adopted",
-            "containers still running after a ferry restart were re-adopted",
-        );
-    }
-    let hosts = dir.join("hosts");
-    let _ = volumes::write_in_place(
-        &hosts,
-        &volumes::hosts_for(&inner.services.borrow(), &namespace, &name),
-    );
-    rt.lock_or_recover().netns = Some(netns.clone());
-    inner.kick();
 
-    let containers_stop = CancellationToken::new();
-    let mut tasks = Vec::new();
-    let setup = async {
-        let files_ok = sync_volumes(&inner, &namespace, &pod, &dir, &rt, &apps).await;
-        if !files_ok {
+    /// A fresh sandbox (directory, pids limit, network namespace) unless
+    /// containers were adopted, which keep theirs.
+    async fn sandbox(&self, adopted: &BTreeMap<String, i32>) -> Result<(), String> {
+        if !adopted.is_empty() {
+            self.inner.event(
+                "Pod",
+                &self.namespace,
+                &self.name,
+                false,
+                "Adopted",
+                "containers still running after a ferry restart were re-adopted",
+            );
+            return Ok(());
+        }
+        self.teardown().await;
+        std::fs::create_dir_all(self.dir.join("logs"))
+            .and_then(|_| private(&self.dir))
+            .and_then(|_| pod_pids_limit(&self.uid, self.inner.cfg.pids_limit))
+            .map_err(|e| e.to_string())
+            .and_then(|_| sys::create_netns(&self.netns).map_err(|e| e.to_string()))
+    }
+
+    /// Reports a sandbox that could not be created, on the pod and on
+    /// every app container.
+    fn sandbox_failed(&self, e: &str) {
+        self.inner.event(
+            "Pod",
+            &self.namespace,
+            &self.name,
+            true,
+            "FailedCreatePodSandBox",
+            e.to_string(),
+        );
+        for c in &self.apps {
+            set_status(&self.rt, false, &c.name, |s| {
+                s.state = Some(waiting("ContainerCreating", e.to_string()))
+            });
+        }
+    }
+
+    /// Files, token, images and init containers, then one supervisor task
+    /// per app container (pushed to `tasks`); false when a step failed.
+    async fn start(
+        &self,
+        adopted: &BTreeMap<String, i32>,
+        containers_stop: &CancellationToken,
+        tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+    ) -> bool {
+        let (inner, rt, dir) = (&self.inner, &self.rt, &self.dir);
+        if !sync_volumes(inner, &self.namespace, &self.pod, dir, rt, &self.apps).await {
             return false;
         }
-        token::mount(&inner, &pod, &dir, &rt, &apps, !adopted.is_empty()).await;
-        let Some(images) = pull_all(&inner, &namespace, &name, &rt, &inits, &apps).await else {
+        token::mount(inner, &self.pod, dir, rt, &self.apps, !adopted.is_empty()).await;
+        let pulled = pull::pull_all(
+            inner,
+            &self.namespace,
+            &self.name,
+            rt,
+            &self.inits,
+            &self.apps,
+        );
+        let Some(images) = pulled.await else {
             return false;
         };
         if adopted.is_empty()
-            && !supervise::run_inits(&inner, &pod, &inits, &images, &dir, &netns, &rt).await
+            && !inits::run_inits(inner, &self.pod, &self.inits, &images, dir, &self.netns, rt).await
         {
             return false;
         }
-        for c in &apps {
+        for c in &self.apps {
             let task = supervise::App {
                 inner: inner.clone(),
-                pod: pod.clone(),
+                pod: self.pod.clone(),
                 c: c.clone(),
                 image: images[&c.name].clone(),
-                ctr: Ctr::new(&dir, &uid, &c.name),
-                netns: netns.clone(),
+                ctr: Ctr::new(dir, &self.uid, &c.name),
+                netns: self.netns.clone(),
                 dir: dir.clone(),
                 rt: rt.clone(),
                 stop: containers_stop.clone(),
@@ -150,47 +226,47 @@ pub async fn run(
             tasks.push(tokio::spawn(task.run()));
         }
         true
-    };
-    tokio::select! {
-        biased;
-        _ = stop.cancelled() => {}
-        _ = setup => {}
     }
-    let mut services = inner.services.subscribe();
-    while !stop.is_cancelled() {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = services.changed() => {
-                let text = volumes::hosts_for(&services.borrow_and_update(), &namespace, &name);
-                let _ = volumes::write_in_place(&hosts, &text);
-            }
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {
-                if let Some(p) = inner.typed::<Pod>(Kind::Pod, &namespace, &name) {
-                    sync_volumes(&inner, &namespace, &p, &dir, &rt, &[]).await;
+
+    /// Keeps the hosts file and the volumes current until `stop`.
+    async fn keep_current(&self, hosts: &Path, stop: &CancellationToken) {
+        let (inner, ns, name) = (&self.inner, &self.namespace, &self.name);
+        let mut services = inner.services.subscribe();
+        while !stop.is_cancelled() {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = services.changed() => {
+                    let text = volumes::hosts_for(&services.borrow_and_update(), ns, name);
+                    let _ = volumes::write_in_place(hosts, &text);
+                }
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {
+                    if let Some(p) = inner.typed::<Pod>(Kind::Pod, ns, name) {
+                        sync_volumes(inner, ns, &p, &self.dir, &self.rt, &[]).await;
+                    }
                 }
             }
         }
     }
 
-    // Terminate: no new connections, drain forwarded ones, then stop containers.
-    let grace =
-        Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
-    let active = {
-        let mut r = rt.lock_or_recover();
-        r.terminating = true;
-        r.active.clone()
-    };
-    inner.kick();
-    crate::services::publish(&inner);
-    let deadline = Instant::now() + grace.min(Duration::from_secs(10));
-    while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    /// Terminating: no new connections, then up to the grace period (at
+    /// most 10 s) for forwarded ones to finish.
+    async fn drain(&self) {
+        let active = {
+            let mut r = self.rt.lock_or_recover();
+            r.terminating = true;
+            r.active.clone()
+        };
+        self.inner.kick();
+        crate::services::publish(&self.inner);
+        let deadline = Instant::now() + self.grace.min(Duration::from_secs(10));
+        while active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
-    containers_stop.cancel();
-    for t in tasks {
-        let _ = t.await;
+
+    async fn teardown(&self) {
+        teardown(&self.inner, &self.dir, &self.uid, &self.inits, &self.apps).await;
     }
-    teardown(&inner, &dir, &uid, &inits, &apps).await;
 }
 
 /// A pod's directory holds its Secrets' files: mode 0700, root only.
@@ -245,66 +321,4 @@ fn remove_cgroups(uid: &str) {
         }
         let _ = std::fs::remove_dir(&pod);
     }
-}
-
-/// Gets every container's image, retrying with back-off (ImagePullBackOff).
-async fn pull_all(
-    inner: &Inner,
-    ns: &str,
-    name: &str,
-    rt: &container::Rt,
-    inits: &[Container],
-    apps: &[Container],
-) -> Option<BTreeMap<String, Unpacked>> {
-    let mut out = BTreeMap::new();
-    for (init, c) in inits
-        .iter()
-        .map(|c| (true, c))
-        .chain(apps.iter().map(|c| (false, c)))
-    {
-        let image = c.image.clone().unwrap_or_default();
-        let policy = PullPolicy::resolve(c.image_pull_policy.as_deref(), &image);
-        let mut attempt = 0u32;
-        loop {
-            set_status(rt, init, &c.name, |s| {
-                s.image = image.clone();
-                if s.state.is_none() {
-                    s.state = Some(waiting("ContainerCreating", ""));
-                }
-            });
-            match inner.images.get(&image, policy).await {
-                Ok(u) => {
-                    set_status(rt, init, &c.name, |s| s.image_id = u.id.clone());
-                    out.insert(c.name.clone(), u);
-                    break;
-                }
-                Err(why) => {
-                    attempt += 1;
-                    let reason = if attempt == 1 {
-                        "ErrImagePull"
-                    } else {
-                        "ImagePullBackOff"
-                    };
-                    inner.event(
-                        "Pod",
-                        ns,
-                        name,
-                        true,
-                        "Failed",
-                        format!("failed to pull image \"{image}\": {why}"),
-                    );
-                    set_status(rt, init, &c.name, |s| {
-                        s.state = Some(waiting(reason, why.to_string()))
-                    });
-                    let delay = container::backoff(
-                        inner.cfg.backoff_base,
-                        inner.cfg.backoff_max,
-                        attempt + 1,
-                    );
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-    }
-    Some(out)
 }

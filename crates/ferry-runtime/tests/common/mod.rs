@@ -17,39 +17,68 @@ pub struct Env {
 }
 
 impl Drop for Env {
-    /// A failed test never reaches `shutdown`: remove its containers and
-    /// mounts so nothing outlives the test.
+    /// Stops the runtime first (its controller would otherwise keep
+    /// writing into the directory after it is removed, leaving
+    /// `/tmp/ferry-rt-*` behind), then removes what a failed test left:
+    /// containers and mounts, so nothing outlives the test. The directory
+    /// itself goes after this, with the `dir` field.
     fn drop(&mut self) {
-        let root = self.dir.path().join("runtime/runc");
-        let list = std::process::Command::new("runc")
+        stop_runtime(&self.rt);
+        delete_containers(&self.dir.path().join("runtime/runc"));
+        unmount_under(self.dir.path());
+    }
+}
+
+/// Shuts `rt` down (at most 30 s) from a synchronous `drop` on a
+/// multi-threaded tokio runtime; a no-op when it already was shut down.
+fn stop_runtime(rt: &Runtime) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return;
+    }
+    tokio::task::block_in_place(|| {
+        handle.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(30), rt.shutdown()).await;
+        })
+    });
+}
+
+/// `runc delete -f` of every container under the runc root `root`.
+fn delete_containers(root: &std::path::Path) {
+    let list = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(root)
+        .args(["list", "-q"])
+        .output();
+    for id in list
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+        .lines()
+    {
+        let _ = std::process::Command::new("runc")
             .arg("--root")
-            .arg(&root)
-            .args(["list", "-q"])
-            .output();
-        for id in list
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
-            .lines()
-        {
-            let _ = std::process::Command::new("runc")
-                .arg("--root")
-                .arg(&root)
-                .args(["delete", "-f", id])
-                .status();
-        }
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-        let base = self.dir.path().to_string_lossy().into_owned();
-        let mut ours: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(1))
-            .filter(|m| m.starts_with(&base))
-            .collect();
-        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in ours {
-            let _ = std::process::Command::new("umount")
-                .args(["-l", m])
-                .status();
-        }
+            .arg(root)
+            .args(["delete", "-f", id])
+            .status();
+    }
+}
+
+/// Lazily unmounts every mount under `dir`, deepest first.
+fn unmount_under(dir: &std::path::Path) {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let base = dir.to_string_lossy().into_owned();
+    let mut ours: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|m| m.starts_with(&base))
+        .collect();
+    ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in ours {
+        let _ = std::process::Command::new("umount")
+            .args(["-l", m])
+            .status();
     }
 }
 

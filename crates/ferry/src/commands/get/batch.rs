@@ -4,9 +4,7 @@
 
 use serde_json::Value;
 
-use super::{age, s};
-
-type Table = (Vec<&'static str>, Vec<Vec<String>>);
+use super::{Table, age, s};
 
 /// The table of `kind` (`jobs`/`cronjobs`), or `None` for other kinds.
 pub fn table(kind: &str, items: &[Value], name: &dyn Fn(String) -> String) -> Option<Table> {
