@@ -1,3 +1,5 @@
+//! Tests of HTML escaping and the page shell.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,5 @@
+//! Tests of the session store: expiry, eviction, revocation, CSRF.
+
 use super::*;
 
 fn store(idle: u64, absolute: u64, max: usize) -> SessionStore {

@@ -1,3 +1,5 @@
+//! Tests of the object tree built from an app's live objects.
+
 use super::*;
 use serde_json::json;
 

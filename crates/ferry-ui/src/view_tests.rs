@@ -1,3 +1,5 @@
+//! Tests of the apps list's filters, pagination and counts.
+
 use super::*;
 use crate::testdata::{app, many};
 

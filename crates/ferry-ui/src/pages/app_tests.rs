@@ -1,3 +1,5 @@
+//! Tests of the application page: tree, history and buttons per role.
+
 use super::*;
 use crate::testdata;
 use ferry_delivery::health::Health;
