@@ -16,6 +16,7 @@ pub mod pod_load;
 pub mod region_endpoints;
 pub mod registry_spec;
 pub mod replication_spec;
+pub mod rollout_routes;
 pub mod rollout_spec;
 pub mod serving;
 pub mod sync;

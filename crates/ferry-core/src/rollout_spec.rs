@@ -1,6 +1,8 @@
 //! An Environment's progressive delivery strategy, in Argo Rollouts'
 //! vocabulary (`spec.strategy.canary`): ordered `steps` (`setWeight`,
-//! `pause` with a `duration` or until promoted, `analysis`), a background
+//! `pause` with a `duration` or until promoted, `analysis`, and the
+//! routing steps of [`crate::rollout_routes`]: `setHeaderRoute`,
+//! `setMirrorRoute` and ferry's own `ferryFault`), a background
 //! `analysis` measured on the gateway's own per-destination counters
 //! (success rate, p99 latency) with a failure limit and a minimum request
 //! count, and a `progressDeadlineSeconds` no step may outlast.
@@ -8,6 +10,11 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::rollout_routes::{
+    FerryFault, SetHeaderRoute, SetMirrorRoute, fault_problems, header_route_problems,
+    mirror_route_problems,
+};
 
 /// `spec.strategy` of an Environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,8 +48,15 @@ pub enum CanaryStep {
     SetWeight(u32),
     /// `{duration: 30s}`, or `{}`: until `ferry app rollout promote`.
     Pause(PauseStep),
-    /// Waits for `count` passing measurements of the analysis.
+    /// Waits for `count` passing measurements of the analysis (of the
+    /// mirrored requests while a mirror route is set).
     Analysis(AnalysisStep),
+    /// Requests matching headers go to the canary (Argo's shape).
+    SetHeaderRoute(SetHeaderRoute),
+    /// A share of requests is mirrored to the canary (Argo's shape).
+    SetMirrorRoute(SetMirrorRoute),
+    /// A ferry extension, not Argo's: delays the canary's calls to Services.
+    FerryFault(FerryFault),
 }
 
 /// `pause`.
@@ -118,13 +132,22 @@ impl CanaryStrategy {
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for (i, s) in self.steps.iter().enumerate() {
-            if let CanaryStep::SetWeight(w) = s
-                && *w > 100
-            {
-                out.push((
-                    format!("spec.strategy.canary.steps[{i}].setWeight"),
+            let at = format!("spec.strategy.canary.steps[{i}]");
+            match s {
+                CanaryStep::SetWeight(w) if *w > 100 => out.push((
+                    format!("{at}.setWeight"),
                     format!("{w} is not a percentage (0-100)"),
-                ));
+                )),
+                CanaryStep::SetHeaderRoute(r) => {
+                    header_route_problems(&format!("{at}.setHeaderRoute"), r, &mut out)
+                }
+                CanaryStep::SetMirrorRoute(r) => {
+                    mirror_route_problems(&format!("{at}.setMirrorRoute"), r, &mut out)
+                }
+                CanaryStep::FerryFault(f) => {
+                    fault_problems(&format!("{at}.ferryFault"), f, &mut out)
+                }
+                _ => {}
             }
         }
         let a = &self.analysis;

@@ -7,12 +7,18 @@
 //! pods without the [`CANARY_LABEL`] (stable) and pods with it (canary) —
 //! in one route-table swap; [`TrafficSplits::stats`] returns monotonic
 //! counters per side, from which the engine computes each analysis
-//! window's success rate and latency quantiles.
+//! window's success rate and latency quantiles. A split may also carry
+//! header routes (matching requests go to the canary whatever the
+//! weight), mirror routes (copies sent to the canary, its answers
+//! discarded and counted on a third side, `mirror`) and a delay injected
+//! into the canary pods' own calls to Services.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::mesh::ServiceKey;
+use crate::rollout_routes::{SetHeaderRoute, SetMirrorRoute};
 
 /// The pod label marking a canary's pods (its value: the Deployment it
 /// is the canary of).
@@ -34,11 +40,12 @@ pub struct SideStats {
     pub latency: Vec<u64>,
 }
 
-/// Both sides of a split.
+/// Both sides of a split, and the canary's answers to mirrored requests.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SplitStats {
     pub stable: SideStats,
     pub canary: SideStats,
+    pub mirror: SideStats,
 }
 
 /// Splits Services' traffic between stable and canary pods.
@@ -52,11 +59,18 @@ pub trait TrafficSplits: Send + Sync + fmt::Debug {
     fn stats(&self, service: &ServiceKey) -> Option<SplitStats>;
 }
 
-/// One split: the Deployment whose canary pods take `canary_weight` percent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One split: the Deployment whose canary pods take `canary_weight`
+/// percent, and the routes that reach them otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Split {
     pub deployment: String,
     pub canary_weight: u32,
+    /// Each with at least one match, checked before the weights.
+    pub header_routes: Vec<SetHeaderRoute>,
+    /// Each copying a share of its matching requests to the canary.
+    pub mirror_routes: Vec<SetMirrorRoute>,
+    /// A delay and the percent of the canary pods' calls it is added to.
+    pub canary_delay: Option<(Duration, u32)>,
 }
 
 /// Shared handle type.

@@ -5,7 +5,9 @@
 //! the canary label) and `ferry-canary` (pods with it) — at the split's
 //! weights; the gateway applies it after every compile and on every
 //! [`TrafficSplits::set_split`], so a weight change is one table swap.
-//! [`SplitCounters`] count each side's answers for the engine's analysis.
+//! [`SplitCounters`] count each side's answers for the engine's analysis,
+//! the canary's answers to mirrored requests apart from its live ones.
+//! Header and mirror routes: [`crate::canary_routes`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +19,7 @@ use ferry_core::traffic::{
     CANARY_LABEL, LATENCY_BUCKETS, SideStats, Split, SplitStats, TrafficSplits,
 };
 
+use crate::canary_routes::{MIRROR, expand};
 use crate::proxy::Gateway;
 use crate::table::{Action, RouteTable, Rule, SubsetPolicy, WeightedDestination};
 
@@ -39,11 +42,12 @@ struct SideCounters {
     latency: [AtomicU64; LATENCY_BUCKETS.len() + 1],
 }
 
-/// Both sides' counters of one Service.
+/// Both sides' counters of one Service, and the mirrored requests'.
 #[derive(Debug, Default)]
 pub struct SplitCounters {
     stable: SideCounters,
     canary: SideCounters,
+    mirror: SideCounters,
 }
 
 impl SideCounters {
@@ -75,15 +79,17 @@ impl SideCounters {
 impl Splits {
     /// Counts one answer of `subset` (a split's) of `service`.
     pub fn record(&self, service: &ServiceKey, subset: &str, status: u16, seconds: f64) {
-        let side = match subset {
-            STABLE => false,
-            CANARY => true,
-            _ => return,
-        };
+        if ![STABLE, CANARY, MIRROR].contains(&subset) {
+            return;
+        }
         let Some(c) = self.counters.lock_or_recover().get(service).cloned() else {
             return;
         };
-        let side = if side { &c.canary } else { &c.stable };
+        let side = match subset {
+            STABLE => &c.stable,
+            CANARY => &c.canary,
+            _ => &c.mirror,
+        };
         side.record(status, seconds);
     }
 
@@ -94,19 +100,28 @@ impl Splits {
 }
 
 /// Splits every forward to a Service of `splits` (naming no subset of its
-/// own) into its stable and canary subsets, and adds both subsets to the
-/// Service's destination policy.
+/// own) into its stable and canary subsets, after the copies its header
+/// and mirror routes add, and adds the subsets to the Service's
+/// destination policy.
 pub fn overlay(table: &mut RouteTable, splits: &BTreeMap<ServiceKey, Split>) {
     if splits.is_empty() {
         return;
     }
-    let rules = table
+    let lists = table
         .north
         .iter_mut()
-        .flat_map(|v| v.rules.iter_mut())
-        .chain(table.mesh.values_mut().flatten());
-    for rule in rules {
-        split_rule(rule, splits);
+        .map(|v| &mut v.rules)
+        .chain(table.mesh.values_mut());
+    for rules in lists {
+        let expanded = std::mem::take(rules)
+            .into_iter()
+            .flat_map(|r| expand(r, splits));
+        *rules = expanded
+            .map(|mut r| {
+                split_rule(&mut r, splits);
+                r
+            })
+            .collect();
     }
     for (service, split) in splits {
         let p = table.policies.entry(service.clone()).or_default();
@@ -120,14 +135,20 @@ pub fn overlay(table: &mut RouteTable, splits: &BTreeMap<ServiceKey, Split>) {
             },
         );
         let labels = BTreeMap::from([(CANARY_LABEL.to_string(), split.deployment.clone())]);
-        p.subsets.insert(
-            CANARY.into(),
-            SubsetPolicy {
-                labels,
-                absent: Vec::new(),
-                policy: base,
-            },
-        );
+        if let Some((delay, percent)) = split.canary_delay {
+            let d = (delay, f64::from(percent.min(100)));
+            table.canary_delays.insert(split.deployment.clone(), d);
+        }
+        for subset in [CANARY, MIRROR] {
+            p.subsets.insert(
+                subset.into(),
+                SubsetPolicy {
+                    labels: labels.clone(),
+                    absent: Vec::new(),
+                    policy: base.clone(),
+                },
+            );
+        }
     }
 }
 
@@ -158,6 +179,22 @@ fn split_rule(rule: &mut Rule, splits: &BTreeMap<ServiceKey, Split>) {
         }
     }
     fwd.destinations = out;
+}
+
+/// The delay a canary's `ferryFault` adds to this call of one of its pods
+/// to a Service (rolled per request), if any.
+pub(crate) fn canary_delay(
+    table: &RouteTable,
+    direction: &crate::proxy::Direction,
+) -> Option<std::time::Duration> {
+    if table.canary_delays.is_empty() {
+        return None;
+    }
+    let crate::proxy::Direction::Mesh { source, .. } = direction else {
+        return None;
+    };
+    let (delay, percent) = table.canary_delays.get(source.labels.get(CANARY_LABEL)?)?;
+    crate::select::hit(*percent, fastrand::f64()).then_some(*delay)
 }
 
 impl TrafficSplits for Gateway {
@@ -203,6 +240,7 @@ impl TrafficSplits for Gateway {
         Some(SplitStats {
             stable: c.stable.read(),
             canary: c.canary.read(),
+            mirror: c.mirror.read(),
         })
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod activator;
 pub mod canary;
+pub mod canary_routes;
 pub mod compile;
 pub mod config;
 pub mod files;

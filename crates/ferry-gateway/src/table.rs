@@ -20,6 +20,9 @@ pub struct RouteTable {
     pub policies: BTreeMap<ServiceKey, DestinationPolicy>,
     /// TLS Secrets for SNI, by host pattern.
     pub tls: Vec<TlsRef>,
+    /// Canary `ferryFault`s: by the Deployment a canary pod belongs to, the
+    /// delay added to a percent of that pod's calls to Services.
+    pub canary_delays: BTreeMap<String, (Duration, f64)>,
 }
 
 /// A TLS Secret serving a host pattern.

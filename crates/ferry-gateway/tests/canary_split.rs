@@ -46,6 +46,7 @@ async fn a_split_shares_a_services_traffic_by_weight_and_counts_each_side() {
         Some(Split {
             deployment: "web".into(),
             canary_weight: w,
+            ..Default::default()
         })
     };
     gw.gateway.set_split(&key, split(0));

@@ -131,6 +131,7 @@ impl Engine {
                 }
             }
             Command::SetWeight(w) => set_weight(r, traffic, Some(*w)),
+            Command::SetRoutes => set_weight(r, traffic, Some(r.weight)),
             Command::SyncStable => {
                 if let Err(e) = self.sync_now(&r.app, Some(&r.environment)) {
                     tracing::warn!(app = %r.app, error = %e, "cannot ask for the promoting sync");
@@ -159,7 +160,8 @@ impl Engine {
     }
 }
 
-/// Sets (or with `None` removes) the split of every Service of `r`.
+/// Sets (or with `None` removes) the split of every Service of `r`, with
+/// the routes `r` has in force.
 pub(crate) fn set_weight(
     r: &Rollout,
     traffic: &dyn ferry_core::traffic::TrafficSplits,
@@ -173,6 +175,12 @@ pub(crate) fn set_weight(
         let split = w.map(|canary_weight| Split {
             deployment: r.deployment.clone(),
             canary_weight,
+            header_routes: r.header_routes.clone(),
+            mirror_routes: r.mirror_routes.clone(),
+            canary_delay: r.fault.as_ref().and_then(|f| {
+                let d = f.delay?;
+                Some((d.0, f.percentage.min(100)))
+            }),
         });
         traffic.set_split(&key, split);
     }
@@ -220,18 +228,22 @@ async fn observe(
         let all = ready_pods(&d.value) >= r.replicas;
         obs.stable_rolled = same && all && object_health(Some(&d.value)) == Health::Healthy;
     }
-    let mut sum: Option<SideStats> = None;
     for svc in &r.services {
         let key = ServiceKey {
             namespace: r.namespace.clone(),
             name: svc.clone(),
         };
         if let Some(s) = traffic.stats(&key) {
-            let acc = sum.get_or_insert_with(SideStats::default);
-            add(acc, &s.canary);
+            add(
+                obs.canary_stats.get_or_insert_with(Default::default),
+                &s.canary,
+            );
+            add(
+                obs.mirror_stats.get_or_insert_with(Default::default),
+                &s.mirror,
+            );
         }
     }
-    obs.canary_stats = sum;
     obs
 }
 

@@ -64,7 +64,11 @@ impl Engine {
             }
             (out.desired, ended)
         };
-        for r in ended {
+        for mut r in ended {
+            // Its routes go first: nothing may reach the leaving canary.
+            r.header_routes.clear();
+            r.mirror_routes.clear();
+            r.fault = None;
             set_weight(&r, traffic.as_ref(), Some(0));
             remove_canary(&r, target.as_ref()).await;
             set_weight(&r, traffic.as_ref(), None);

@@ -1,8 +1,10 @@
 //! Canary rollouts on the embedded target (issue #22's first slice): an
 //! Environment's `spec.strategy.canary` runs a Deployment whose pod
 //! template changed as a canary beside the stable one, moves the gateway's
-//! weights step by step, analyses the canary's answers on the gateway's
-//! own counters, and promotes it or rolls it back.
+//! weights step by step (or routes tagged requests to it, mirrors a share
+//! of live traffic to it, delays its calls), analyses the canary's answers
+//! on the gateway's own counters — mirrored ones apart — and promotes it
+//! or rolls it back.
 //!
 //! Pure: [`intercept`] (what the sync applies while a canary runs: the
 //! stable template held in the user's Deployment; when a rollout starts),
@@ -22,6 +24,7 @@ pub mod plan;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use ferry_core::rollout_routes::{FerryFault, SetHeaderRoute, SetMirrorRoute};
 use ferry_core::traffic::SharedTrafficSplits;
 use serde::Serialize;
 use serde_json::Value;
@@ -91,6 +94,14 @@ pub struct Rollout {
     pub weight: u32,
     pub canary_replicas: u32,
     pub analysis: AnalysisRun,
+    /// The analysis of the canary's answers to mirrored requests.
+    pub mirror_analysis: AnalysisRun,
+    /// Header routes in force: their requests go to the canary.
+    pub header_routes: Vec<SetHeaderRoute>,
+    /// Mirror routes in force: copies of their requests go to the canary.
+    pub mirror_routes: Vec<SetMirrorRoute>,
+    /// The `ferryFault` in force on the canary's calls to Services.
+    pub fault: Option<FerryFault>,
     /// `promote` asked for, not acted on yet.
     pub promote: bool,
     /// `abort` asked for, not acted on yet.

@@ -5,18 +5,24 @@
 //! As Argo Rollouts: `setWeight` scales the canary for the weight and,
 //! once its pods are ready, moves the weight; `pause {duration}` waits;
 //! `pause {}` waits for `promote` (which skips any current step);
-//! `analysis {count}` waits for that many passing measurements. The
-//! background analysis measures every `interval` once traffic reaches the
-//! canary; more failed measurements than `failureLimit` abort. No step
+//! `analysis {count}` waits for that many passing measurements (of the
+//! mirrored requests while a mirror route is set); `setHeaderRoute`,
+//! `setMirrorRoute` and `ferryFault` start the canary (one pod at weight
+//! 0) and, once it is ready, set or (named alone) remove their route. The
+//! background analysis measures every `interval` once live traffic reaches
+//! the canary (a weight or a header route) and, apart, once a mirror route
+//! is set; more failed measurements than `failureLimit` abort, and an
+//! abort or promotion removes every route. No step
 //! outlasts `progressDeadlineSeconds` (a timed pause: beyond its duration).
 //! After the last step the user's Deployment takes the canary's template;
 //! once it is rolled out the weight returns to it and the canary goes.
 
+use ferry_core::rollout_routes::{FerryFault, SetHeaderRoute, SetMirrorRoute};
 use ferry_core::rollout_spec::{CanaryStep, CanaryStrategy};
 use ferry_core::traffic::SideStats;
 
 use super::analysis::{Verdict, measure};
-use super::{Phase, Rollout};
+use super::{AnalysisRun, Phase, Rollout};
 
 /// What the driver saw at one tick.
 #[derive(Debug, Clone, Default)]
@@ -27,6 +33,8 @@ pub struct Observed {
     pub stable_rolled: bool,
     /// The canary side's counters, summed over the split Services.
     pub canary_stats: Option<SideStats>,
+    /// The canary's answers to mirrored requests, likewise.
+    pub mirror_stats: Option<SideStats>,
 }
 
 /// One thing for the driver to do.
@@ -36,6 +44,8 @@ pub enum Command {
     ScaleCanary(u32),
     /// Swap the route table: this percent to the canary.
     SetWeight(u32),
+    /// Swap the route table for the rollout's routes (and its weight).
+    SetRoutes,
     /// Sync the environment so the user's Deployment takes the canary's template.
     SyncStable,
     /// Remove the split and the canary Deployment.
@@ -67,16 +77,41 @@ pub fn advance(r: &mut Rollout, s: &CanaryStrategy, obs: &Observed, now_ms: u64)
     step(r, s, obs, now_ms)
 }
 
-/// The background analysis: a measurement each interval once traffic
-/// reaches the canary; `Some(why)` when it failed.
+/// The background analysis: a measurement each interval of the live
+/// canary traffic once some reaches it, and of the mirrored traffic while
+/// a mirror route is set; `Some(why)` when one failed.
 fn analyse(r: &mut Rollout, s: &CanaryStrategy, obs: &Observed, now_ms: u64) -> Option<String> {
-    let a = &mut r.analysis;
-    let stats = obs.canary_stats.as_ref()?;
+    let live = r.weight > 0 || !r.header_routes.is_empty();
+    let stats = obs.canary_stats.as_ref().filter(|_| live);
+    if let Some(why) = measure_run(&mut r.analysis, stats, s, now_ms, "canary analysis") {
+        return Some(why);
+    }
+    let stats = obs
+        .mirror_stats
+        .as_ref()
+        .filter(|_| !r.mirror_routes.is_empty());
+    let what = "analysis of the mirrored requests";
+    measure_run(&mut r.mirror_analysis, stats, s, now_ms, what)
+}
+
+/// One run's window: started at the first counters seen, measured and
+/// restarted every interval; without counters (the traffic it judges
+/// stopped) it starts again when they come back.
+fn measure_run(
+    a: &mut AnalysisRun,
+    stats: Option<&SideStats>,
+    s: &CanaryStrategy,
+    now_ms: u64,
+    what: &str,
+) -> Option<String> {
+    let Some(stats) = stats else {
+        a.window_start_ms = None;
+        a.baseline = None;
+        return None;
+    };
     let (Some(start), Some(base)) = (a.window_start_ms, a.baseline.as_ref()) else {
-        if r.weight > 0 {
-            a.window_start_ms = Some(now_ms);
-            a.baseline = Some(stats.clone());
-        }
+        a.window_start_ms = Some(now_ms);
+        a.baseline = Some(stats.clone());
         return None;
     };
     if now_ms.saturating_sub(start) < s.analysis.interval.0.as_millis() as u64 {
@@ -94,7 +129,7 @@ fn analyse(r: &mut Rollout, s: &CanaryStrategy, obs: &Observed, now_ms: u64) -> 
     let failed = m.verdict == Verdict::Fail && a.failures > s.analysis.failure_limit;
     let why = m.reason.clone().map(|reason| {
         format!(
-            "canary analysis failed at measurement {} ({} failed, failureLimit {}): {reason}",
+            "{what} failed at measurement {} ({} failed, failureLimit {}): {reason}",
             a.measurements, a.failures, s.analysis.failure_limit
         )
     });
@@ -105,6 +140,7 @@ fn analyse(r: &mut Rollout, s: &CanaryStrategy, obs: &Observed, now_ms: u64) -> 
 fn abort(r: &mut Rollout, why: String) -> Vec<Command> {
     r.phase = Phase::Aborted;
     r.message = Some(why);
+    clear_routes(r);
     r.weight = 0;
     r.canary_replicas = 0;
     vec![Command::SetWeight(0), Command::ScaleCanary(0)]
@@ -114,6 +150,7 @@ fn next_step(r: &mut Rollout, now_ms: u64) {
     r.step += 1;
     r.step_started_ms = now_ms;
     r.analysis.passes_in_step = 0;
+    r.mirror_analysis.passes_in_step = 0;
     r.phase = Phase::Progressing;
     r.message = None;
 }
@@ -123,7 +160,12 @@ fn step(r: &mut Rollout, s: &CanaryStrategy, obs: &Observed, now_ms: u64) -> Vec
         r.phase = Phase::Promoting;
         r.message = Some("steps done: promoting the canary to stable".into());
         r.stable_synced = true;
-        return vec![Command::SyncStable];
+        let routed = clear_routes(r);
+        return [Command::SetRoutes]
+            .into_iter()
+            .filter(|_| routed)
+            .chain([Command::SyncStable])
+            .collect();
     };
     if r.promote {
         r.promote = false;
@@ -161,14 +203,37 @@ fn step(r: &mut Rollout, s: &CanaryStrategy, obs: &Observed, now_ms: u64) -> Vec
             }
         },
         CanaryStep::Analysis(a) => {
-            if r.analysis.passes_in_step >= a.count {
+            let run = if r.mirror_routes.is_empty() {
+                &r.analysis
+            } else {
+                &r.mirror_analysis
+            };
+            if run.passes_in_step >= a.count {
                 next_step(r, now_ms);
                 return step_again(r, s, obs, now_ms);
             }
             r.message = Some(format!(
                 "analysis: {} of {} passing measurements",
-                r.analysis.passes_in_step, a.count
+                run.passes_in_step, a.count
             ));
+        }
+        CanaryStep::SetHeaderRoute(h) => {
+            let removes = h.matches.is_empty();
+            if let Some(wait) = route_step(r, obs, now_ms, removes, |r| set_header_route(r, h)) {
+                return wait;
+            }
+        }
+        CanaryStep::SetMirrorRoute(m) => {
+            let removes = m.removes();
+            if let Some(wait) = route_step(r, obs, now_ms, removes, |r| set_mirror_route(r, m)) {
+                return wait;
+            }
+        }
+        CanaryStep::FerryFault(f) => {
+            let removes = f.delay.is_none();
+            if let Some(wait) = route_step(r, obs, now_ms, removes, |r| set_fault(r, f)) {
+                return wait;
+            }
         }
     }
     if elapsed > deadline {
@@ -183,6 +248,61 @@ fn step(r: &mut Rollout, s: &CanaryStrategy, obs: &Observed, now_ms: u64) -> Vec
         );
     }
     Vec::new()
+}
+
+/// A routing step: the canary started and ready first (unless the step
+/// removes a route), then `set` and the table swapped. `None`: waiting.
+fn route_step(
+    r: &mut Rollout,
+    obs: &Observed,
+    now_ms: u64,
+    removes: bool,
+    set: impl FnOnce(&mut Rollout),
+) -> Option<Vec<Command>> {
+    if !removes {
+        let want = canary_replicas(r.replicas, r.weight);
+        if r.canary_replicas < want {
+            r.canary_replicas = want;
+            return Some(vec![Command::ScaleCanary(want)]);
+        }
+        if obs.canary_ready < r.canary_replicas {
+            r.message = Some(format!(
+                "waiting for {} canary pods to be ready ({} are)",
+                r.canary_replicas, obs.canary_ready
+            ));
+            return None;
+        }
+    }
+    set(r);
+    next_step(r, now_ms);
+    Some(vec![Command::SetRoutes])
+}
+
+fn set_header_route(r: &mut Rollout, h: &SetHeaderRoute) {
+    r.header_routes.retain(|x| x.name != h.name);
+    if !h.matches.is_empty() {
+        r.header_routes.push(h.clone());
+    }
+}
+
+fn set_mirror_route(r: &mut Rollout, m: &SetMirrorRoute) {
+    r.mirror_routes.retain(|x| x.name != m.name);
+    if !m.removes() {
+        r.mirror_routes.push(m.clone());
+    }
+}
+
+fn set_fault(r: &mut Rollout, f: &FerryFault) {
+    r.fault = f.delay.is_some().then(|| f.clone());
+}
+
+/// Removes every route; true when there was one.
+fn clear_routes(r: &mut Rollout) -> bool {
+    let had = !r.header_routes.is_empty() || !r.mirror_routes.is_empty() || r.fault.is_some();
+    r.header_routes.clear();
+    r.mirror_routes.clear();
+    r.fault = None;
+    had
 }
 
 /// A step that finished at once lets the next one start in the same tick.
@@ -206,3 +326,7 @@ fn promoting(r: &mut Rollout, obs: &Observed) -> Vec<Command> {
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "plan_routes_tests.rs"]
+mod routes_tests;

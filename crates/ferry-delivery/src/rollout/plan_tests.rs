@@ -17,7 +17,7 @@ fn strategy(steps: &str) -> CanaryStrategy {
     serde_json::from_value(doc[0].value.clone()).unwrap()
 }
 
-fn rollout() -> Rollout {
+pub(super) fn rollout() -> Rollout {
     Rollout {
         app: "web".into(),
         environment: "dev".into(),
@@ -37,6 +37,10 @@ fn rollout() -> Rollout {
         weight: 0,
         canary_replicas: 0,
         analysis: AnalysisRun::default(),
+        mirror_analysis: AnalysisRun::default(),
+        header_routes: Vec::new(),
+        mirror_routes: Vec::new(),
+        fault: None,
         promote: false,
         abort: false,
         stable_synced: false,
@@ -60,6 +64,7 @@ fn obs(ready: u32, s: Option<SideStats>) -> Observed {
         canary_ready: ready,
         stable_rolled: false,
         canary_stats: s,
+        mirror_stats: None,
     }
 }
 

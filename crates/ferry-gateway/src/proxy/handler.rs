@@ -159,7 +159,8 @@ fn route<'a>(
         };
         let dest = Some(&wd.dest);
         // Faults (Istio: with faults, retries and timeouts are off).
-        if let Some(delay) = fault_delay(&gw, name, fwd) {
+        let canary = crate::canary::canary_delay(table, &conn.direction);
+        if let Some(delay) = fault_delay(&gw, name, fwd, canary) {
             tokio::time::sleep(delay).await;
         }
         if let Some(status) = fault_abort(&gw, name, fwd) {
@@ -272,8 +273,17 @@ fn forward_or_answer<'a>(
 
 /// The injected delay, when the forward has one and this request is hit
 /// (counted).
-fn fault_delay(gw: &Inner, route: &str, fwd: &Forward) -> Option<Duration> {
-    let (delay, pct) = fwd.fault.delay?;
+/// (A canary `ferryFault`'s `canary` delay applies when the route has none.)
+fn fault_delay(
+    gw: &Inner,
+    route: &str,
+    fwd: &Forward,
+    canary: Option<Duration>,
+) -> Option<Duration> {
+    let Some((delay, pct)) = fwd.fault.delay else {
+        canary.inspect(|_| count_fault(gw, route, "canary_delay"))?;
+        return canary;
+    };
     select::hit(pct, fastrand::f64()).then(|| {
         count_fault(gw, route, "delay");
         delay

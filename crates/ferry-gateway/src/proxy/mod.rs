@@ -35,7 +35,7 @@ mod upstream;
 
 pub use client::HostDialer;
 pub(crate) use resolve::Resolved;
-pub use types::{Body, BoxError, ConnInfo};
+pub use types::{Body, BoxError, ConnInfo, Direction};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -215,6 +215,7 @@ pub(super) fn mirror(
         let client = client.clone();
         let (sent, failed) = (labels("sent"), labels("failed"));
         tokio::spawn(async move {
+            let start = std::time::Instant::now();
             let none = RetryPolicy {
                 attempts: 0,
                 per_try_timeout: None,
@@ -231,14 +232,23 @@ pub(super) fn mirror(
                     Some(&client),
                 )
                 .await;
-            match r {
+            let status = match r {
                 Ok(a) => {
                     gw.metrics.mirrors.get_or_create(&sent).inc();
-                    let _ = a.response.into_body().collect().await;
+                    let status = a.response.status().as_u16();
+                    let whole = a.response.into_body().collect().await.is_ok();
+                    if whole { status } else { 502 }
                 }
                 Err(_) => {
                     gw.metrics.mirrors.get_or_create(&failed).inc();
+                    502
                 }
+            };
+            // A canary's mirror route: its answers are analysed apart.
+            if dest.subset.as_deref() == Some(crate::canary_routes::MIRROR) {
+                let seconds = start.elapsed().as_secs_f64();
+                gw.splits
+                    .record(&dest.service, crate::canary_routes::MIRROR, status, seconds);
             }
         });
     }

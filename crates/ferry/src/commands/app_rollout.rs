@@ -10,6 +10,7 @@ use crate::output::{Format, structured, table};
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
     /// Show each Deployment's canary: phase, step, weight, last analysis
+    /// (of live and of mirrored requests), routes in force
     Status(RolloutArgs),
     /// Skip the current step (a `pause: {}` ends)
     Promote(RolloutArgs),
@@ -50,6 +51,8 @@ pub fn run(cmd: RolloutCommand) -> anyhow::Result<()> {
                 "WEIGHT",
                 "SUCCESS",
                 "P99",
+                "MIRROR-SUCCESS",
+                "ROUTES",
                 "MESSAGE",
             ];
             print!("{}", table(&head, &rows));
@@ -89,6 +92,31 @@ fn row(r: &Value) -> Vec<String> {
         last["latencyP99"]
             .as_f64()
             .map_or("-".into(), |s| format!("{:.0}ms", s * 1000.0)),
+        r["mirrorAnalysis"]["last"]["successRate"]
+            .as_f64()
+            .map_or("-".into(), |s| format!("{s:.3}")),
+        routes(r),
         text(&r["message"]),
     ]
+}
+
+/// `header:NAME`, `mirror:NAME@PERCENT%` and `fault:DELAY@PERCENT%`.
+fn routes(r: &Value) -> String {
+    let list = |k: &str| r[k].as_array().cloned().unwrap_or_default();
+    let mut out: Vec<String> = list("headerRoutes")
+        .iter()
+        .map(|h| format!("header:{}", h["name"].as_str().unwrap_or("?")))
+        .collect();
+    out.extend(list("mirrorRoutes").iter().map(|m| {
+        let pct = m["percentage"].as_u64().unwrap_or(100);
+        format!("mirror:{}@{pct}%", m["name"].as_str().unwrap_or("?"))
+    }));
+    if let Some(delay) = r["fault"]["delay"].as_str() {
+        out.push(format!("fault:{delay}@{}%", r["fault"]["percentage"]));
+    }
+    if out.is_empty() {
+        "-".into()
+    } else {
+        out.join(",")
+    }
 }
