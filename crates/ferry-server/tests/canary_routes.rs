@@ -2,8 +2,10 @@
 //! `common`): a `setHeaderRoute` step sends only tagged clients to the
 //! canary (and its abort takes the route away); a `setMirrorRoute` step
 //! copies live requests to the canary — counted on the canary pod itself —
-//! while clients only ever see stable's answers; and a canary failing its
-//! mirrored requests is rolled back before any weight moves. Needs root.
+//! while clients only ever see stable's answers; a canary failing its
+//! mirrored requests is rolled back before any weight moves; and a
+//! `ferryFault` delay on the canary's calls to another Service shows in
+//! its mirrored answers' latency, rolling it back at weight 0. Needs root.
 
 mod common;
 
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::*;
+use ferry_test_support::git_commit;
 use serde_json::{Value, json};
 
 const TAG: &str = "X-Tester: yes\r\n";
@@ -194,4 +197,77 @@ async fn a_canary_failing_mirrored_requests_is_rolled_back_before_any_weight_mov
     let error = env["error"].as_str().unwrap();
     assert!(error.contains("mirrored requests failed"), "{env}");
     assert!(error.contains("success rate"), "{env}");
+}
+
+/// The Service `dep` the `calls` version calls (busybox httpd, version v1).
+const DEP: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: dep}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: dep}}\n  template:\n    metadata: {labels: {app: dep}}\n    spec:\n      terminationGracePeriodSeconds: 1\n      containers:\n      - {name: dep, image: 'web:v1', imagePullPolicy: Never, ports: [{containerPort: 8080}], readinessProbe: {httpGet: {path: /healthz, port: 8080}, periodSeconds: 1}}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: dep}\nspec:\n  selector: {app: dep}\n  ports: [{port: 80, targetPort: 8080}]\n";
+
+/// A region whose canary calls `dep` (running before the canary starts),
+/// mirrored and analysed with a p99 limit of 500 ms, after `fault` steps.
+async fn calling_canary(fault: &str) -> (Region, Load, std::time::Instant) {
+    let r = region(&format!("      steps:\n{fault}      - setMirrorRoute: {{name: shadow, percentage: 100}}\n      - analysis: {{count: 3}}\n      - pause: {{}}\n      analysis: {{interval: 1s, minRequests: 5, successRate: 0.95, latencyP99: 500ms}}\n      progressDeadlineSeconds: 60\n")).await;
+    git_commit(&r.repo, &[("k8s/dep.yaml", DEP)], "dep");
+    let body = json!({"environment": "dev"});
+    assert_eq!(api_post(&r.api, "/apps/web/sync", body).await, 202);
+    let api = r.api.clone();
+    wait("dep running", 60, move || {
+        let env = api_get(&api, "/apps/web")["environments"][0].clone();
+        let healthy = env["health"] == "Healthy" && env["sync"] == "Synced";
+        (healthy && env["images"].to_string().contains("web:v1")).then_some(())
+    })
+    .await;
+    let load = Load::start(r.gateway, 40, "calls");
+    let t = std::time::Instant::now();
+    deploy(&r, "web:calls", None).await;
+    (r, load, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fault_on_the_canarys_calls_is_analysed_before_any_weight_moves() {
+    let _serial = SERIAL.lock().await;
+    let fault = "      - ferryFault: {delay: 800ms, percentage: 100}\n";
+    let (r, load, t) = calling_canary(fault).await;
+    let (ro, weights) = watch(&r.api, "rolled back", |ro| ro["phase"] == "Aborted").await;
+    let (sent, failed, calls) = load.stop();
+    let message = ro["message"].as_str().unwrap();
+    println!(
+        "fault gate: {sent} client requests, {failed} failed, {calls} answered by the canary; aborted {:.1} s after the deploy: {message}",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(
+        message.starts_with("analysis of the mirrored requests failed")
+            && message.contains("latency p99"),
+        "{message}"
+    );
+    assert_eq!(weights, [0], "the weight never moved");
+    assert_eq!((failed, calls), (0, 0), "of {sent}");
+    assert!(ro["fault"].is_null(), "removed with the abort: {ro}");
+    let metrics = reqwest::get(format!("{}/metrics", r.api))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let delayed: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.contains("fault=\"canary_delay\""))
+        .collect();
+    assert!(!delayed.is_empty(), "the canary's calls were delayed");
+    println!("{delayed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_the_fault_the_same_calling_canary_passes() {
+    let _serial = SERIAL.lock().await;
+    let (r, load, _) = calling_canary("").await;
+    let (ro, weights) = watch(&r.api, "paused", |ro| {
+        ro["phase"] == "Paused" || ro["phase"] == "Aborted"
+    })
+    .await;
+    let (sent, failed, calls) = load.stop();
+    let m = &ro["mirrorAnalysis"];
+    println!("no fault: {sent} client requests, {failed} failed, {calls} by the canary; {m}");
+    assert_eq!(ro["phase"], "Paused", "{ro}");
+    assert_eq!((weights.as_slice(), failed, calls), (&[0][..], 0, 0));
+    assert!(m["last"]["latencyP99"].as_f64().unwrap() <= 0.5, "{m}");
 }

@@ -34,9 +34,15 @@ pub fn token() -> String {
 
 /// The CGI every version answers `/cgi-bin/v` with: its version, or for
 /// `bad` a 500 one time in five (a random byte mod 5); each call appends a
-/// byte to `/www/hits`.
+/// byte to `/www/hits`. `calls` first calls the Service `dep` (HTTP/1.0
+/// GET of `/healthz` with busybox nc, through the mesh).
 pub fn cgi(version: &str) -> String {
-    let count = "printf x >> /www/hits\n";
+    let dep =
+        "printf 'GET /healthz HTTP/1.0\\r\\nHost: dep\\r\\n\\r\\n' | nc -w 3 dep 80 > /dev/null\n";
+    let count = format!(
+        "printf x >> /www/hits\n{}",
+        if version == "calls" { dep } else { "" }
+    );
     let ok = format!(
         "printf 'Content-Type: text/plain\\r\\nContent-Length: {}\\r\\n\\r\\n{version}\\n'\n",
         version.len() + 1
@@ -54,7 +60,7 @@ const HITS_CGI: &str = "#!/bin/sh\nn=$(cat /www/hits 2>/dev/null | wc -c)\nn=$((
 
 pub fn build_images(data: &Path) {
     let store = ferry_image::Store::open(data.join("uk/runtime/images/store")).unwrap();
-    for v in ["v1", "v2", "bad"] {
+    for v in ["v1", "v2", "bad", "calls"] {
         let mut l = Layer::new();
         l.insert(
             "/www/cgi-bin/v",
