@@ -161,6 +161,16 @@ async fn mirrored_requests_reach_the_canary_and_clients_see_only_stable() {
     // live canary requests are the probe's, none during the windows).
     assert_eq!(ro2["analysis"]["last"]["requests"], 0, "{ro2}");
     assert!(m["last"]["requests"].as_u64().unwrap() >= 5, "{ro2}");
+    let metrics = reqwest::get(format!("{}/metrics", r.api))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("ferry_delivery_rollout_mirror_analysis_success_rate{"));
+    assert!(line.is_some_and(|l| l.ends_with(" 1.0")), "{line:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,6 +1,7 @@
 //! The rollouts' metrics (prometheus-client, under the engine's prefix):
-//! current step, canary weight and the last analysis measurement, per
-//! app, environment and Deployment.
+//! current step, canary weight and the last analysis measurement of the
+//! live canary traffic and, apart, of the mirrored requests, per app,
+//! environment and Deployment.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,7 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
-use super::Rollout;
+use super::{AnalysisRun, Rollout};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RolloutLabels {
@@ -26,15 +27,53 @@ pub struct OutcomeLabels {
 
 type FloatGauge = Gauge<f64, AtomicU64>;
 
+/// One analysis run's last measurement.
+#[derive(Debug, Clone, Default)]
+pub struct RunMetrics {
+    pub success_rate: Family<RolloutLabels, FloatGauge>,
+    pub latency_p99: Family<RolloutLabels, FloatGauge>,
+    pub requests: Family<RolloutLabels, Gauge>,
+}
+
 /// Every rollout metric; cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct RolloutMetrics {
     pub step: Family<RolloutLabels, Gauge>,
     pub weight: Family<RolloutLabels, Gauge>,
-    pub success_rate: Family<RolloutLabels, FloatGauge>,
-    pub latency_p99: Family<RolloutLabels, FloatGauge>,
-    pub requests: Family<RolloutLabels, Gauge>,
+    pub live: RunMetrics,
+    pub mirror: RunMetrics,
     pub outcomes: Family<OutcomeLabels, Counter>,
+}
+
+impl RunMetrics {
+    fn observe(&self, l: &RolloutLabels, run: &AnalysisRun) {
+        let Some(m) = &run.last else {
+            return;
+        };
+        self.success_rate.get_or_create(l).set(m.success_rate);
+        if let Some(p) = m.latency_p99 {
+            self.latency_p99.get_or_create(l).set(p);
+        }
+        self.requests.get_or_create(l).set(m.requests as i64);
+    }
+
+    fn register(&self, r: &mut Registry, prefix: &str, what: &str) {
+        r.register(
+            format!("{prefix}success_rate"),
+            format!("Canary success rate of the last {what} measurement"),
+            self.success_rate.clone(),
+        );
+        r.register(
+            format!("{prefix}latency_p99_seconds"),
+            format!("Canary p99 latency of the last {what} measurement"),
+            self.latency_p99.clone(),
+        );
+        r.register(
+            format!("{prefix}requests"),
+            format!("Canary requests in the last {what} measurement"),
+            self.requests.clone(),
+        );
+    }
 }
 
 impl RolloutMetrics {
@@ -47,13 +86,8 @@ impl RolloutMetrics {
         };
         self.step.get_or_create(&l).set(r.step as i64);
         self.weight.get_or_create(&l).set(i64::from(r.weight));
-        if let Some(m) = &r.analysis.last {
-            self.success_rate.get_or_create(&l).set(m.success_rate);
-            if let Some(p) = m.latency_p99 {
-                self.latency_p99.get_or_create(&l).set(p);
-            }
-            self.requests.get_or_create(&l).set(m.requests as i64);
-        }
+        self.live.observe(&l, &r.analysis);
+        self.mirror.observe(&l, &r.mirror_analysis);
     }
 
     /// Registers under `rollout_` in `registry`.
@@ -65,21 +99,9 @@ impl RolloutMetrics {
             "Percent of traffic sent to the canary",
             self.weight.clone(),
         );
-        r.register(
-            "analysis_success_rate",
-            "Canary success rate of the last analysis measurement",
-            self.success_rate.clone(),
-        );
-        r.register(
-            "analysis_latency_p99_seconds",
-            "Canary p99 latency of the last analysis measurement",
-            self.latency_p99.clone(),
-        );
-        r.register(
-            "analysis_requests",
-            "Canary requests in the last analysis measurement",
-            self.requests.clone(),
-        );
+        self.live.register(r, "analysis_", "analysis");
+        self.mirror
+            .register(r, "mirror_analysis_", "analysis of mirrored requests");
         r.register(
             "outcomes",
             "Rollouts finished, by outcome",
