@@ -1,9 +1,9 @@
 //! What a request leaves behind: its metrics (`requests_total` and the
 //! rest, labelled by direction, route, destination and status; retries and
-//! injected faults) and, when someone listens to `ferry::access`, one
-//! access-log event.
+//! injected faults, which are rolled here) and, when someone listens to
+//! `ferry::access`, one access-log event.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::Method;
 use http_body::Body as _;
@@ -12,6 +12,8 @@ use super::Inner;
 use super::handler::Routed;
 use super::types::ConnState;
 use crate::metrics::{FaultLabels, RequestKey, RequestSample};
+use crate::select;
+use crate::table::Forward;
 
 /// What the access log needs of the request besides what `Routed` says.
 pub struct Seen<'a> {
@@ -90,4 +92,32 @@ pub fn count_fault(gw: &Inner, route: &str, fault: &str) {
             fault: fault.to_string(),
         })
         .inc();
+}
+
+/// The injected delay, when the forward has one and this request is hit
+/// (counted); else a canary `ferryFault`'s `canary` delay (counted).
+pub(super) fn fault_delay(
+    gw: &Inner,
+    route: &str,
+    fwd: &Forward,
+    canary: Option<Duration>,
+) -> Option<Duration> {
+    let Some((delay, pct)) = fwd.fault.delay else {
+        canary.inspect(|_| count_fault(gw, route, "canary_delay"))?;
+        return canary;
+    };
+    select::hit(pct, fastrand::f64()).then(|| {
+        count_fault(gw, route, "delay");
+        delay
+    })
+}
+
+/// The injected abort's status, when the forward has one and this request
+/// is hit (counted).
+pub(super) fn fault_abort(gw: &Inner, route: &str, fwd: &Forward) -> Option<u16> {
+    let (status, pct) = fwd.fault.abort?;
+    select::hit(pct, fastrand::f64()).then(|| {
+        count_fault(gw, route, "abort");
+        status
+    })
 }

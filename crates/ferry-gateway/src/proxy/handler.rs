@@ -8,14 +8,14 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response};
 use http_body::Body as _;
 
 use super::Inner;
-use super::access::{Seen, count_fault, record};
+use super::access::{Seen, fault_abort, fault_delay, record};
 use super::downstream::RequestBody;
 use super::h1::fields::{self, RawFields};
 use super::outbound::{collect, mirror, prepare};
@@ -269,35 +269,6 @@ fn forward_or_answer<'a>(
             ))
         }
     }
-}
-
-/// The injected delay, when the forward has one and this request is hit
-/// (counted).
-/// (A canary `ferryFault`'s `canary` delay applies when the route has none.)
-fn fault_delay(
-    gw: &Inner,
-    route: &str,
-    fwd: &Forward,
-    canary: Option<Duration>,
-) -> Option<Duration> {
-    let Some((delay, pct)) = fwd.fault.delay else {
-        canary.inspect(|_| count_fault(gw, route, "canary_delay"))?;
-        return canary;
-    };
-    select::hit(pct, fastrand::f64()).then(|| {
-        count_fault(gw, route, "delay");
-        delay
-    })
-}
-
-/// The injected abort's status, when the forward has one and this request
-/// is hit (counted).
-fn fault_abort(gw: &Inner, route: &str, fwd: &Forward) -> Option<u16> {
-    let (status, pct) = fwd.fault.abort?;
-    select::hit(pct, fastrand::f64()).then(|| {
-        count_fault(gw, route, "abort");
-        status
-    })
 }
 
 /// The upstream's answer as the client gets it: a failure's text, a `101`
