@@ -5,6 +5,8 @@
 //! the canary label) and `ferry-canary` (pods with it) — at the split's
 //! weights; the gateway applies it after every compile and on every
 //! [`TrafficSplits::set_split`], so a weight change is one table swap.
+//! Mesh traffic to a Service without rules of its own is split likewise
+//! ([`fallback_rules`] on the proxy's default rule).
 //! [`SplitCounters`] count each side's answers for the engine's analysis,
 //! the canary's answers to mirrored requests apart from its live ones.
 //! Header and mirror routes: [`crate::canary_routes`].
@@ -113,16 +115,9 @@ pub fn overlay(table: &mut RouteTable, splits: &BTreeMap<ServiceKey, Split>) {
         .map(|v| &mut v.rules)
         .chain(table.mesh.values_mut());
     for rules in lists {
-        let expanded = std::mem::take(rules)
-            .into_iter()
-            .flat_map(|r| expand(r, splits));
-        *rules = expanded
-            .map(|mut r| {
-                split_rule(&mut r, splits);
-                r
-            })
-            .collect();
+        *rules = split_rules(std::mem::take(rules), splits);
     }
+    table.splits = splits.clone();
     for (service, split) in splits {
         let p = table.policies.entry(service.clone()).or_default();
         let base = p.policy.clone();
@@ -150,6 +145,27 @@ pub fn overlay(table: &mut RouteTable, splits: &BTreeMap<ServiceKey, Split>) {
             );
         }
     }
+}
+
+/// `rules` with their route copies, split.
+fn split_rules(rules: Vec<Rule>, splits: &BTreeMap<ServiceKey, Split>) -> Vec<Rule> {
+    let expanded = rules.into_iter().flat_map(|r| expand(r, splits));
+    expanded
+        .map(|mut r| {
+            split_rule(&mut r, splits);
+            r
+        })
+        .collect()
+}
+
+/// The rules for mesh traffic to a Service without rules of its own:
+/// its `default` rule, split (with the routes' copies) while a canary of
+/// the Service runs.
+pub(crate) fn fallback_rules(table: &RouteTable, default: Rule) -> Vec<Rule> {
+    if table.splits.is_empty() {
+        return vec![default];
+    }
+    split_rules(vec![default], &table.splits)
 }
 
 fn split_rule(rule: &mut Rule, splits: &BTreeMap<ServiceKey, Split>) {

@@ -226,3 +226,63 @@ fn a_canary_fault_delays_only_its_own_pods_calls() {
     assert_eq!(canary_delay(&table, &from(&[(CANARY_LABEL, "api")])), None);
     assert_eq!(canary_delay(&table, &crate::proxy::Direction::North), None);
 }
+
+#[test]
+fn mesh_calls_to_a_service_without_rules_are_split_and_header_routed() {
+    let default = |service: &str| Rule {
+        name: format!("default/{service}"),
+        matches: vec![],
+        action: Action::Forward(Box::new(crate::table::Forward {
+            destinations: vec![WeightedDestination {
+                dest: crate::table::Destination {
+                    service: key(service),
+                    subset: None,
+                    port: Some(80),
+                },
+                weight: 100,
+                request_headers: Default::default(),
+                response_headers: Default::default(),
+            }],
+            ..Default::default()
+        })),
+        request_headers: Default::default(),
+        response_headers: Default::default(),
+        cors: None,
+        chain_mesh: false,
+    };
+    let subsets = |rules: &[Rule]| -> Vec<Vec<(Option<String>, u32)>> {
+        rules
+            .iter()
+            .map(|r| match &r.action {
+                Action::Forward(f) => f
+                    .destinations
+                    .iter()
+                    .map(|d| (d.dest.subset.clone(), d.weight))
+                    .collect(),
+                _ => vec![],
+            })
+            .collect()
+    };
+    let mut table = RouteTable::default();
+    assert_eq!(fallback_rules(&table, default("web")).len(), 1);
+    let hr = "{name: t, match: [{headerName: x-t, headerValue: {exact: '1'}}]}";
+    let doc = ferry_core::yaml::parse_documents("t.yaml", hr).unwrap();
+    let s = Split {
+        deployment: "web".into(),
+        canary_weight: 30,
+        header_routes: vec![serde_json::from_value(doc[0].value.clone()).unwrap()],
+        ..Default::default()
+    };
+    overlay(&mut table, &BTreeMap::from([(key("web"), s)]));
+    let rules = fallback_rules(&table, default("web"));
+    assert_eq!(
+        subsets(&rules),
+        [
+            vec![(Some(CANARY.into()), 10000)],
+            vec![(Some(STABLE.into()), 7000), (Some(CANARY.into()), 3000)],
+        ]
+    );
+    assert_eq!(rules[0].matches[0].headers[0].0, "x-t");
+    let other = fallback_rules(&table, default("db"));
+    assert_eq!(subsets(&other), [vec![(None, 10000)]]);
+}

@@ -23,6 +23,9 @@ pub struct RouteTable {
     /// Canary `ferryFault`s: by the Deployment a canary pod belongs to, the
     /// delay added to a percent of that pod's calls to Services.
     pub canary_delays: BTreeMap<String, (Duration, f64)>,
+    /// The canary splits the table was overlaid with (for the default
+    /// rule of mesh Services without rules of their own).
+    pub splits: BTreeMap<ServiceKey, ferry_core::traffic::Split>,
 }
 
 /// A TLS Secret serving a host pattern.

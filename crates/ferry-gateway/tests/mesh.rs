@@ -5,45 +5,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
-use ferry_core::mesh::{ServiceKey, SourcePod};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A fake "service address": every accepted connection goes to the handler
-/// as if a pod labelled `labels` had dialed `myhero/<service>:80`.
-async fn service_address(
-    gw: &ferry_gateway::Gateway,
-    service: &str,
-    labels: &[(&str, &str)],
-) -> std::net::SocketAddr {
-    let handler = gw.mesh_handler(tokio_util::sync::CancellationToken::new());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let key = ServiceKey {
-        namespace: "myhero".into(),
-        name: service.into(),
-    };
-    let source = SourcePod {
-        namespace: "myhero".into(),
-        pod: "caller".into(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    };
-    let handler = Arc::clone(&handler);
-    tokio::spawn(async move {
-        loop {
-            let Ok((conn, _)): std::io::Result<(TcpStream, _)> = listener.accept().await else {
-                break;
-            };
-            handler.handle(conn, source.clone(), key.clone(), 80);
-        }
-    });
-    addr
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mesh_calls_get_the_seed_abort_and_subset_rules() {

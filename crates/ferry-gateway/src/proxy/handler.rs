@@ -72,22 +72,15 @@ pub fn handle_raw(
         let req_bytes = req.body().size_hint().exact().unwrap_or(0);
         let table = gw.table.load_full();
         // A mesh Service without rules of its own gets the default one
-        // (boxed: a rule is large, and this future holds it while waiting).
+        // (split by a canary's overlay when one runs; on the heap: a rule is
+        // large, and this future holds it while waiting).
         let fallback = match &conn.direction {
             Direction::Mesh { service, port, .. } if !table.mesh.contains_key(service) => {
-                Some(Box::new(default_mesh_rule(service, *port)))
+                crate::canary::fallback_rules(&table, default_mesh_rule(service, *port))
             }
-            _ => None,
+            _ => Vec::new(),
         };
-        let routed = route(
-            gw.clone(),
-            conn.clone(),
-            req,
-            host_raw,
-            &table,
-            fallback.as_deref(),
-        )
-        .await;
+        let routed = route(gw.clone(), conn.clone(), req, host_raw, &table, &fallback).await;
         let seen = Seen {
             start,
             request_bytes: req_bytes,
@@ -135,7 +128,7 @@ fn route<'a>(
     mut req: Request<RequestBody>,
     host_raw: &str,
     table: &'a Arc<RouteTable>,
-    fallback: Option<&'a Rule>,
+    fallback: &'a [Rule],
 ) -> impl Future<Output = Routed<'a>> {
     async move {
         let host = select::normalize_host(host_raw);
@@ -201,7 +194,7 @@ fn route<'a>(
 /// one, the `404` to send.
 fn select_rule<'a>(
     table: &'a RouteTable,
-    fallback: Option<&'a Rule>,
+    fallback: &'a [Rule],
     conn: &ConnState,
     req: &Request<RequestBody>,
     host: &str,
@@ -213,7 +206,7 @@ fn select_rule<'a>(
         },
         Direction::Mesh { service, .. } => match table.mesh.get(service) {
             Some(r) => r,
-            None => fallback.map(std::slice::from_ref).unwrap_or_default(),
+            None => fallback,
         },
     };
     let source_labels = match &conn.direction {

@@ -1,6 +1,7 @@
 //! Test fixtures: tiny HTTP backends on 127.0.0.1 that answer their version
 //! and record what they saw, Service snapshots built from them, and a
-//! gateway serving on a loopback port with objects parsed from YAML.
+//! gateway serving on a loopback port with objects parsed from YAML, and
+//! fake Service addresses handing connections to its mesh handler.
 //! `wire` reads HTTP/1.1 by hand; `raw` is a scripted raw-TCP backend.
 #![allow(dead_code)]
 
@@ -15,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferry_core::mesh::{Endpoint, ServiceEntry, ServiceKey, ServicePort, ServiceSnapshot};
+use ferry_core::mesh::{
+    Endpoint, ServiceEntry, ServiceKey, ServicePort, ServiceSnapshot, SourcePod,
+};
 use ferry_core::objects::{GroupKind, StoredObject};
 use ferry_gateway::{Gateway, GatewayConfig, HostDialer};
 use http_body_util::{BodyExt, Full};
@@ -326,3 +329,39 @@ spec:
   - port: {number: 80, name: http, protocol: HTTP}
     hosts: ["*"]
 "#;
+
+/// A fake "service address": every accepted connection goes to the handler
+/// as if a pod labelled `labels` had dialed `myhero/<service>:80`.
+pub async fn service_address(
+    gw: &ferry_gateway::Gateway,
+    service: &str,
+    labels: &[(&str, &str)],
+) -> std::net::SocketAddr {
+    let handler = gw.mesh_handler(tokio_util::sync::CancellationToken::new());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let key = ServiceKey {
+        namespace: "myhero".into(),
+        name: service.into(),
+    };
+    let source = SourcePod {
+        namespace: "myhero".into(),
+        pod: "caller".into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    let handler = Arc::clone(&handler);
+    tokio::spawn(async move {
+        loop {
+            let Ok((conn, _)): std::io::Result<(tokio::net::TcpStream, _)> =
+                listener.accept().await
+            else {
+                break;
+            };
+            handler.handle(conn, source.clone(), key.clone(), 80);
+        }
+    });
+    addr
+}
