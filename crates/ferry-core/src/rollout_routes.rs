@@ -7,7 +7,7 @@
 //! canary pods' calls to other Services. Validation names each field's
 //! path (`spec.strategy.canary.steps[2].setHeaderRoute.match[0].headerName`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -150,6 +150,35 @@ pub(crate) fn fault_problems(at: &str, f: &FerryFault, out: &mut Problems) {
     }
 }
 
+/// The route names the steps so far have set, to catch a removal of a
+/// route no earlier step sets (a misspelt name would leave it in force).
+#[derive(Debug, Default)]
+pub(crate) struct RouteNames {
+    header: BTreeSet<String>,
+    mirror: BTreeSet<String>,
+}
+
+impl RouteNames {
+    pub(crate) fn header(&mut self, at: &str, r: &SetHeaderRoute, out: &mut Problems) {
+        track(&mut self.header, at, &r.name, r.matches.is_empty(), out);
+    }
+
+    pub(crate) fn mirror(&mut self, at: &str, r: &SetMirrorRoute, out: &mut Problems) {
+        track(&mut self.mirror, at, &r.name, r.removes(), out);
+    }
+}
+
+fn track(names: &mut BTreeSet<String>, at: &str, name: &str, removes: bool, out: &mut Problems) {
+    if !removes {
+        names.insert(name.to_string());
+    } else if !names.remove(name) {
+        out.push((
+            format!("{at}.name"),
+            format!("removes route {name:?}, which no earlier step sets"),
+        ));
+    }
+}
+
 fn name_problems(at: &str, name: &str, out: &mut Problems) {
     if name.trim().is_empty() {
         out.push((format!("{at}.name"), "a route needs a name".into()));
@@ -214,6 +243,38 @@ mod tests {
         };
         assert_eq!(f.delay.unwrap().0.as_millis(), 200);
         assert!(c.problems().is_empty(), "{:?}", c.problems());
+    }
+
+    #[test]
+    fn an_environment_with_a_bad_route_is_refused_with_the_field_path() {
+        let text = "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {name: uk}\nspec: {listeners: {api: 127.0.0.1:7071, registry: 127.0.0.1:5001, gateway: 127.0.0.1:8081}}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {name: dev}\nspec:\n  region: uk\n  strategy: {canary: {steps: [{setWeight: 5}, {setHeaderRoute: {name: t, match: [{headerName: 'x y', headerValue: {exact: a}}]}}]}}\n";
+        let sources = [("topo.yaml".to_string(), text.to_string())];
+        let Err(crate::Error::Invalid(p)) = crate::topology::Topology::from_sources(&sources)
+        else {
+            panic!("accepted");
+        };
+        let paths: Vec<_> = p.0.iter().filter_map(|p| p.path.as_deref()).collect();
+        assert_eq!(
+            paths,
+            ["spec.strategy.canary.steps[1].setHeaderRoute.match[0].headerName"]
+        );
+    }
+
+    #[test]
+    fn removing_a_route_no_earlier_step_sets_is_a_problem() {
+        let c = strategy(
+            "[{setMirrorRoute: {name: m, percentage: 5}}, {setHeaderRoute: {name: m}}, {setMirrorRoute: {name: m}}, {setMirrorRoute: {name: m}}]",
+        );
+        let p = c.problems();
+        let fields: Vec<&str> = p.iter().map(|p| p.0.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.strategy.canary.steps[1].setHeaderRoute.name",
+                "spec.strategy.canary.steps[3].setMirrorRoute.name",
+            ]
+        );
+        assert_eq!(p[0].1, "removes route \"m\", which no earlier step sets");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::rollout_routes::{
-    FerryFault, SetHeaderRoute, SetMirrorRoute, fault_problems, header_route_problems,
+    FerryFault, RouteNames, SetHeaderRoute, SetMirrorRoute, fault_problems, header_route_problems,
     mirror_route_problems,
 };
 
@@ -131,6 +131,7 @@ impl CanaryStrategy {
     /// Problems with values serde accepts: `(field path, message)`.
     pub fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
+        let mut names = RouteNames::default();
         for (i, s) in self.steps.iter().enumerate() {
             let at = format!("spec.strategy.canary.steps[{i}]");
             match s {
@@ -139,10 +140,14 @@ impl CanaryStrategy {
                     format!("{w} is not a percentage (0-100)"),
                 )),
                 CanaryStep::SetHeaderRoute(r) => {
-                    header_route_problems(&format!("{at}.setHeaderRoute"), r, &mut out)
+                    let at = format!("{at}.setHeaderRoute");
+                    header_route_problems(&at, r, &mut out);
+                    names.header(&at, r, &mut out);
                 }
                 CanaryStep::SetMirrorRoute(r) => {
-                    mirror_route_problems(&format!("{at}.setMirrorRoute"), r, &mut out)
+                    let at = format!("{at}.setMirrorRoute");
+                    mirror_route_problems(&at, r, &mut out);
+                    names.mirror(&at, r, &mut out);
                 }
                 CanaryStep::FerryFault(f) => {
                     fault_problems(&format!("{at}.ferryFault"), f, &mut out)
