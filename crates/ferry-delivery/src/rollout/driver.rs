@@ -87,13 +87,14 @@ impl Engine {
                 .collect()
         };
         for (key, seen) in running {
-            let strategy = self
-                .inner
-                .topology
-                .environments
-                .iter()
-                .find(|e| e.metadata.name == key.1);
-            let Some(strategy) = strategy.and_then(|e| e.spec.strategy.as_ref()) else {
+            let topo = &self.inner.topology;
+            let env = topo.environments.iter().find(|e| e.metadata.name == key.1);
+            let env_strategy = env.and_then(|e| e.spec.strategy.as_ref());
+            let strategy = seen
+                .strategy
+                .clone()
+                .or_else(|| env_strategy.map(|s| s.canary.clone()));
+            let Some(strategy) = strategy else {
                 continue;
             };
             let Some((target, traffic)) = self.rollout_io(&seen.region, &seen.environment) else {
@@ -105,7 +106,7 @@ impl Engine {
                 let Some(r) = active.get_mut(&key) else {
                     continue;
                 };
-                let cmds = advance(r, &strategy.canary, &obs, now_ms());
+                let cmds = advance(r, &strategy, &obs, now_ms());
                 (cmds, r.clone())
             };
             for c in cmds {

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use ferry_core::objects::StoredObject;
 use ferry_core::sync::MutexExt;
 
+use super::argo;
 use super::driver::{now_ms, remove_canary, set_weight};
 use super::intercept::{Ctx, intercept};
 use super::{Phase, Rollout};
@@ -33,18 +34,29 @@ impl Engine {
             .environments
             .iter()
             .find(|e| e.metadata.name == inst.env)?;
-        let strategy = env.spec.strategy.as_ref()?;
+        let strategy = env.spec.strategy.as_ref().map(|s| &s.canary);
         let (target, traffic) = self.rollout_io(&inst.region, &inst.env)?;
+        // Argo Rollouts: each runs as the Deployment of its name, its own steps.
+        let converted = argo::convert(desired, strategy.map(|s| &s.analysis));
+        let (desired, argo) = match &converted {
+            Some((objects, strategies)) => (objects.as_slice(), Some(strategies)),
+            None if strategy.is_none() => return None,
+            None => (desired, None),
+        };
+        // Without the Environment's strategy only Rollouts run canaries.
+        let canaried =
+            |name: &str| strategy.is_some() || argo.is_some_and(|a| a.contains_key(name));
         let live: BTreeMap<String, &StoredObject> = live
             .values()
             .filter(|o| o.group_kind.group == "apps" && o.group_kind.kind == "Deployment")
+            .filter(|o| canaried(&o.name))
             .map(|o| (o.name.clone(), *o))
             .collect();
         let ctx = Ctx {
             app: &inst.app,
             env: &inst.env,
             region: &inst.region,
-            steps: strategy.canary.steps.len(),
+            steps: strategy.map_or(0, |s| s.steps.len()),
             now_ms: now_ms(),
         };
         let (out, ended) = {
@@ -54,7 +66,14 @@ impl Engine {
                 .filter(|((a, e, _), _)| *a == inst.app && *e == inst.env)
                 .map(|((_, _, d), r)| (d.clone(), r.clone()))
                 .collect();
-            let out = intercept(&ctx, desired, &live, &mine);
+            let mut out = intercept(&ctx, desired, &live, &mine);
+            for r in &mut out.start {
+                if let Some(a) = argo.and_then(|a| a.get(&r.deployment)) {
+                    r.steps = a.strategy.steps.len();
+                    r.strategy = Some(a.strategy.clone());
+                    r.notes = a.notes.clone();
+                }
+            }
             let ended: Vec<Rollout> = out.end.iter().filter_map(|k| active.remove(k)).collect();
             for r in &out.start {
                 tracing::info!(app = %r.app, env = %r.environment, deployment = %r.deployment, "canary rollout starts");
@@ -73,7 +92,8 @@ impl Engine {
             remove_canary(&r, target.as_ref()).await;
             set_weight(&r, traffic.as_ref(), None);
         }
-        out
+        // Converted Rollouts are what syncs, even with no canary running.
+        out.or_else(|| argo.map(|_| desired.to_vec()))
     }
 
     /// A rolled-back canary makes its environment Degraded, saying why.

@@ -149,6 +149,8 @@ fn start(
         header_routes: Vec::new(),
         mirror_routes: Vec::new(),
         fault: None,
+        strategy: None,
+        notes: Vec::new(),
         promote: false,
         abort: false,
         stable_synced: false,

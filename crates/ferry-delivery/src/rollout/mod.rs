@@ -6,6 +6,9 @@
 //! on the gateway's own counters — mirrored ones apart — and promotes it
 //! or rolls it back.
 //!
+//! An app's Argo `Rollout` runs as the Deployment of its name with its
+//! own steps ([`argo`]).
+//!
 //! Pure: [`intercept`] (what the sync applies while a canary runs: the
 //! stable template held in the user's Deployment; when a rollout starts),
 //! [`plan`] (one decision of the step machine, clock injected) and
@@ -15,6 +18,7 @@
 
 pub mod analysis;
 pub mod api;
+pub mod argo;
 pub mod driver;
 mod hook;
 pub mod intercept;
@@ -102,6 +106,12 @@ pub struct Rollout {
     pub mirror_routes: Vec<SetMirrorRoute>,
     /// The `ferryFault` in force on the canary's calls to Services.
     pub fault: Option<FerryFault>,
+    /// An Argo `Rollout`'s own strategy (else the Environment's).
+    #[serde(skip)]
+    pub strategy: Option<ferry_core::rollout_spec::CanaryStrategy>,
+    /// What of an Argo `Rollout`'s strategy ferry does not run as written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// `promote` asked for, not acted on yet.
     pub promote: bool,
     /// `abort` asked for, not acted on yet.

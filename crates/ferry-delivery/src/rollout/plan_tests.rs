@@ -41,6 +41,8 @@ pub(super) fn rollout() -> Rollout {
         header_routes: Vec::new(),
         mirror_routes: Vec::new(),
         fault: None,
+        strategy: None,
+        notes: Vec::new(),
         promote: false,
         abort: false,
         stable_synced: false,

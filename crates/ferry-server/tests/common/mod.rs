@@ -111,16 +111,25 @@ impl Drop for Region {
     }
 }
 
+/// A region whose Environment has the canary `strategy` (the lines under
+/// `strategy.canary:`), the app at v1.
 pub async fn region(strategy: &str) -> Region {
+    let env = format!("  strategy:\n    canary:\n{strategy}");
+    region_with(&env, &manifests("web:v1", None)).await
+}
+
+/// A region whose Environment's spec ends with `env` (YAML lines), the
+/// app's `k8s/web.yaml` first committed as `web`.
+pub async fn region_with(env: &str, web: &str) -> Region {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q"]);
-    git_commit(&repo, &[("k8s/web.yaml", &manifests("web:v1", None))], "v1");
+    git_commit(&repo, &[("k8s/web.yaml", web)], "v1");
     let data = dir.path().join("data");
     build_images(&data);
     let text = format!(
-        "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec: {{listeners: {{api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}}}}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {{name: dev, labels: {{stage: dev}}}}\nspec:\n  region: uk\n  strategy:\n    canary:\n{strategy}---\napiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {{name: web}}\nspec:\n  source: {{repoUrl: '{}', path: k8s}}\n  environments: {{matchLabels: {{stage: dev}}}}\n  syncPolicy: {{automated: true, selfHeal: true, prune: true}}\n",
+        "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec: {{listeners: {{api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}}}}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {{name: dev, labels: {{stage: dev}}}}\nspec:\n  region: uk\n{env}---\napiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {{name: web}}\nspec:\n  source: {{repoUrl: '{}', path: k8s}}\n  environments: {{matchLabels: {{stage: dev}}}}\n  syncPolicy: {{automated: true, selfHeal: true, prune: true}}\n",
         repo.display()
     );
     let topology = Topology::from_sources(&[("topology.yaml".into(), text)]).unwrap();
