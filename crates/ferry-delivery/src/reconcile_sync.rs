@@ -145,7 +145,7 @@ impl Engine {
             .unwrap_or_default();
         let live_objs = live_of(live_all, name, &inst.env);
         let inventory = w.rec.inventory.get(&inst.env).cloned().unwrap_or_default();
-        let held = self.rollout_desired(inst, desired, &live_objs).await;
+        let (held, starts) = self.rollout_desired(inst, desired, &live_objs).await;
         let desired = held.as_deref().unwrap_or(desired);
         let cmp = compare(w.region.target.as_ref(), desired, &live_objs, &inventory);
         status.objects = cmp.objects.clone();
@@ -175,6 +175,7 @@ impl Engine {
             status.waiting = Some(why);
             return status;
         }
+        self.rollout_start(inst, starts);
         self.progress_steps(inst, commit, &status, &cmp, decision.new_revision);
         if decision.go {
             let job = SyncJob {
@@ -196,7 +197,8 @@ impl Engine {
 
     /// Run steps once past the gate: the gate passed for a new revision;
     /// for the synced revision, how healthy it is (a degraded one says why:
-    /// the first degraded object) and served when healthy.
+    /// the first degraded object, else the environment's error, such as a
+    /// rolled-back canary's) and served when healthy.
     fn progress_steps(
         &self,
         inst: &Instance,
@@ -222,7 +224,8 @@ impl Engine {
             .objects
             .iter()
             .filter(|o| o.health == Health::Degraded)
-            .find_map(|o| o.why());
+            .find_map(|o| o.why())
+            .or_else(|| status.error.clone()); // e.g. a rolled-back canary
         let step = format!("healthy {}", inst.env);
         let why = why.filter(|_| state == StepState::Failed);
         self.run_step(inst, commit, &step, state, why);

@@ -1,9 +1,12 @@
 //! Where canaries meet the sync: before an environment is compared,
-//! [`Engine::rollout_desired`] runs [`super::intercept::intercept`] and
-//! records the rollouts it starts (their split set to 0 % before any
-//! canary pod exists, so the Service never balances onto them) or ends;
+//! [`Engine::rollout_desired`] runs [`super::intercept::intercept`], ends
+//! the rollouts it ends and returns those it starts, which
+//! [`Engine::rollout_start`] records once the sync is past its gate (a
+//! revision waiting for `requiresHealthyIn` or an approval starts no
+//! canary; the split is set to 0 % before any canary pod exists, so the
+//! Service never balances onto them);
 //! after, [`Engine::rollout_health`] marks the environment Degraded with
-//! the reason of a rolled-back canary.
+//! the reason of a rolled-back canary, Progressing while one runs.
 
 use std::collections::BTreeMap;
 
@@ -21,13 +24,48 @@ use crate::plan::Instance;
 use crate::status::EnvStatus;
 
 impl Engine {
-    /// The objects to sync for `inst` while canaries run (`None`: `desired`).
+    /// The objects to sync for `inst` while canaries run (`None`: `desired`),
+    /// and the rollouts this sync starts once past its gate
+    /// ([`Engine::rollout_start`]).
     pub(crate) async fn rollout_desired(
         &self,
         inst: &Instance,
         desired: &[StoredObject],
         live: &BTreeMap<ObjKey, &StoredObject>,
-    ) -> Option<Vec<StoredObject>> {
+    ) -> (Option<Vec<StoredObject>>, Vec<Rollout>) {
+        match self.rollout_intercept(inst, desired, live).await {
+            Some((held, start)) => (held, start),
+            None => (None, Vec::new()),
+        }
+    }
+
+    /// Records the rollouts a sync past its gate starts (their split at
+    /// 0 % before any canary pod exists).
+    pub(crate) fn rollout_start(&self, inst: &Instance, start: Vec<Rollout>) {
+        let Some((_, traffic)) = self.rollout_io(&inst.region, &inst.env) else {
+            return;
+        };
+        let mut active = self.inner.rollouts.active.lock_or_recover();
+        for r in start {
+            let key = (r.app.clone(), r.environment.clone(), r.deployment.clone());
+            if active
+                .get(&key)
+                .is_some_and(|a| a.canary_template == r.canary_template)
+            {
+                continue;
+            }
+            tracing::info!(app = %r.app, env = %r.environment, deployment = %r.deployment, "canary rollout starts");
+            set_weight(&r, traffic.as_ref(), Some(0));
+            active.insert(key, r);
+        }
+    }
+
+    async fn rollout_intercept(
+        &self,
+        inst: &Instance,
+        desired: &[StoredObject],
+        live: &BTreeMap<ObjKey, &StoredObject>,
+    ) -> Option<(Option<Vec<StoredObject>>, Vec<Rollout>)> {
         let env = self
             .inner
             .topology
@@ -75,13 +113,7 @@ impl Engine {
                 }
             }
             let ended: Vec<Rollout> = out.end.iter().filter_map(|k| active.remove(k)).collect();
-            for r in &out.start {
-                tracing::info!(app = %r.app, env = %r.environment, deployment = %r.deployment, "canary rollout starts");
-                set_weight(r, traffic.as_ref(), Some(0));
-                let key = (r.app.clone(), r.environment.clone(), r.deployment.clone());
-                active.insert(key, r.clone());
-            }
-            (out.desired, ended)
+            (out, ended)
         };
         for mut r in ended {
             // Its routes go first: nothing may reach the leaving canary.
@@ -93,15 +125,20 @@ impl Engine {
             set_weight(&r, traffic.as_ref(), None);
         }
         // Converted Rollouts are what syncs, even with no canary running.
-        out.or_else(|| argo.map(|_| desired.to_vec()))
+        let held = out.desired.or_else(|| argo.map(|_| desired.to_vec()));
+        Some((held, out.start))
     }
 
     /// A rolled-back canary makes its environment Degraded, saying why.
+    /// A running one keeps it Progressing: the revision is not healthy
+    /// there until its canary is promoted, so a `requiresHealthyIn` gate
+    /// (the next region's wave) waits for the canary to succeed.
     pub(crate) fn rollout_health(&self, inst: &Instance, status: &mut EnvStatus) {
         let active = self.inner.rollouts.active.lock_or_recover();
-        let aborted = active
+        let mut mine = active
             .values()
-            .find(|r| r.app == inst.app && r.environment == inst.env && r.phase == Phase::Aborted);
+            .filter(|r| r.app == inst.app && r.environment == inst.env);
+        let aborted = mine.clone().find(|r| r.phase == Phase::Aborted);
         if let Some(r) = aborted {
             status.health = Health::Degraded;
             status.error = Some(format!(
@@ -109,6 +146,8 @@ impl Engine {
                 r.deployment,
                 r.message.as_deref().unwrap_or("aborted")
             ));
+        } else if status.health == Health::Healthy && mine.any(|r| r.phase != Phase::Completed) {
+            status.health = Health::Progressing;
         }
     }
 }

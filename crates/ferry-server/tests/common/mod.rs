@@ -118,9 +118,10 @@ pub async fn region(strategy: &str) -> Region {
     region_with(&env, &manifests("web:v1", None)).await
 }
 
-/// A region whose Environment's spec ends with `env` (YAML lines), the
-/// app's `k8s/web.yaml` first committed as `web`.
-pub async fn region_with(env: &str, web: &str) -> Region {
+/// The region `uk` of the topology documents `rest` (Environments,
+/// Applications, Pipelines; the app's repository path replacing `{repo}`),
+/// the app's `k8s/web.yaml` first committed as `web`.
+pub async fn boot(rest: &str, web: &str) -> Region {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(&repo).unwrap();
@@ -129,8 +130,8 @@ pub async fn region_with(env: &str, web: &str) -> Region {
     let data = dir.path().join("data");
     build_images(&data);
     let text = format!(
-        "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec: {{listeners: {{api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}}}}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {{name: dev, labels: {{stage: dev}}}}\nspec:\n  region: uk\n{env}---\napiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {{name: web}}\nspec:\n  source: {{repoUrl: '{}', path: k8s}}\n  environments: {{matchLabels: {{stage: dev}}}}\n  syncPolicy: {{automated: true, selfHeal: true, prune: true}}\n",
-        repo.display()
+        "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: uk}}\nspec: {{listeners: {{api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}}}}\n---\n{}",
+        rest.replace("{repo}", &repo.display().to_string())
     );
     let topology = Topology::from_sources(&[("topology.yaml".into(), text)]).unwrap();
     let running = start(ServerConfig {
@@ -151,13 +152,22 @@ pub async fn region_with(env: &str, web: &str) -> Region {
         .unwrap_or_default();
     *TOKEN.lock().unwrap() = token;
     let gateway = running.region("uk").unwrap().gateway;
-    let r = Region {
+    Region {
         _dir: dir,
         repo,
         running: Some(running),
         api,
         gateway,
-    };
+    }
+}
+
+/// A region whose Environment's spec ends with `env` (YAML lines), the
+/// app's `k8s/web.yaml` first committed as `web`, once it serves v1.
+pub async fn region_with(env: &str, web: &str) -> Region {
+    let rest = format!(
+        "apiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {{name: dev, labels: {{stage: dev}}}}\nspec:\n  region: uk\n{env}---\napiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {{name: web}}\nspec:\n  source: {{repoUrl: '{{repo}}', path: k8s}}\n  environments: {{matchLabels: {{stage: dev}}}}\n  syncPolicy: {{automated: true, selfHeal: true, prune: true}}\n"
+    );
+    let r = boot(&rest, web).await;
     let gw = r.gateway;
     wait("v1 served", 120, move || {
         (get(gw) == Some((200, "v1".into()))).then_some(())
