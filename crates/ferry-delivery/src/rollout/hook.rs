@@ -42,6 +42,9 @@ impl Engine {
     /// Records the rollouts a sync past its gate starts (their split at
     /// 0 % before any canary pod exists).
     pub(crate) fn rollout_start(&self, inst: &Instance, start: Vec<Rollout>) {
+        if start.is_empty() {
+            return;
+        }
         let Some((_, traffic)) = self.rollout_io(&inst.region, &inst.env) else {
             return;
         };
