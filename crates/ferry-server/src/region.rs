@@ -183,6 +183,7 @@ fn start_gateway(
     )));
     gateway.metrics().register(metrics);
     gateway.activator().register(metrics);
+    runtime.register_metrics(metrics);
     let (gw, shutdown) = (gateway.clone(), ctx.shutdown.clone());
     tasks.spawn(async move { gw.serve(listener, shutdown).await });
     readiness.set("gateway", true);
