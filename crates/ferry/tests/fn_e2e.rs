@@ -4,6 +4,7 @@
 //! registry and applied as a Knative Service starting at zero; its first
 //! invocation scales it from zero through the gateway's activator, and the
 //! cold start shows in `ferry describe ksvc` and the region's /metrics.
+//! Then the same for the http-rust template (a static Rust binary).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -104,4 +105,14 @@ fn a_function_is_created_deployed_and_invoked_from_zero() {
         .find(|l| l.contains("phase=\"total\""))
         .unwrap();
     assert!(total.ends_with(" 1"), "{total}");
+
+    // http-rust: compiled on this host by `fn deploy` (cargo, static).
+    ok(fcli(
+        d,
+        &api,
+        &["fn", "new", "fast", "--template", "http-rust"],
+    ));
+    ok(fcli(d, &api, &["fn", "deploy", "fast"]));
+    let out = fcli(d, &api, &["fn", "invoke", "fast", "-d", "x"]);
+    assert_eq!(ok(out), "hello from fast (rust): x\n");
 }

@@ -95,6 +95,7 @@ fn build(dir: &Path) -> anyhow::Result<ferry_build::Built> {
 /// `cargo build --release` of a Rust function as a static binary, copied
 /// to `<dir>/fn-bin` for its Dockerfile.
 fn cargo_build(dir: &Path, name: &str) -> anyhow::Result<()> {
+    let dir = &std::path::absolute(dir)?;
     let target = dir.join("target");
     eprintln!("cargo build --release (static) in {}", dir.display());
     let status = Command::new("cargo")
