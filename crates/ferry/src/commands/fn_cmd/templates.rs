@@ -121,6 +121,7 @@ fn handle(body: &[u8]) -> String {
 }
 
 fn serve(stream: TcpStream) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
     let mut out = stream.try_clone()?;
     let mut r = BufReader::new(stream);
     loop {
@@ -149,12 +150,14 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
         let mut body = vec![0; length];
         r.read_exact(&mut body)?;
         let answer = handle(&body);
-        write!(
-            out,
+        // One write per response: several small ones would wait for the
+        // client's delayed ACK (Nagle), 40 ms each.
+        let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{}\r\n{answer}",
             answer.len(),
             if close { "Connection: close\r\n" } else { "" }
-        )?;
+        );
+        out.write_all(response.as_bytes())?;
         if close {
             return Ok(());
         }
