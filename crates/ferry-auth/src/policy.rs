@@ -91,6 +91,8 @@ fn v1(method: &Method, reads: bool, rest: &[&str], query: Option<&str>) -> Need 
             (Role::Deployer, App(app.to_string()))
         }
         (["replication", "reconcile"], false) => (Role::Deployer, Cluster),
+        // The region's registry and gateway addresses: any token.
+        (["endpoints"], true) => (Role::Viewer, Handler),
         // The fleet shows every cluster's URL and apps: unscoped tokens.
         (["clusters", ..], true) => (Role::Viewer, Cluster),
         (["tokens", ..], _) => (Role::Admin, Cluster),

@@ -58,6 +58,10 @@ pub struct Unpacked {
     pub config: ImageConfig,
     /// The digest or other identity, shown as `imageID`.
     pub id: String,
+    /// Time spent unpacking layers into the rootfs cache for this request
+    /// (about zero when the cache already held them): the cold-start
+    /// `rootfs` phase rather than `image`.
+    pub unpack: std::time::Duration,
 }
 
 /// Boxed future of [`ImageSource::get`].
@@ -99,6 +103,7 @@ impl ImageSource for LocalImages {
                 rootfs,
                 config,
                 id: format!("local:{}", normalize(image)),
+                unpack: std::time::Duration::ZERO,
             })
         })
     }

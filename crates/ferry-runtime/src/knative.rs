@@ -7,6 +7,7 @@
 //! revisions the activator guards are published to the gateway.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ferry_core::mesh::ServiceKey;
@@ -19,13 +20,14 @@ use crate::deploy::Changes;
 use crate::kinds::Kind;
 use crate::knative_objects::{self as objects, RevisionId};
 use crate::knative_plan::{self, RevisionInfo, cond};
+use crate::knative_prewarm as prewarm;
 use crate::knative_scale::desired;
 use crate::knative_spec::{KService, LABEL_CONFIGURATION_GENERATION, ScaleSettings, TEMPLATE_HASH};
 use crate::runtime::{Inner, now};
 use crate::store::Key;
 
 /// Reconciles every Knative Service and publishes the routes.
-pub fn reconcile(inner: &Inner, ch: &mut Changes) {
+pub fn reconcile(inner: &Arc<Inner>, ch: &mut Changes) {
     let svcs = inner.list(Kind::KnativeService);
     let revs = inner.list(Kind::Revision);
     let mut snap = ServingSnapshot::default();
@@ -68,11 +70,11 @@ pub fn reconcile(inner: &Inner, ch: &mut Changes) {
 
 /// One Service: its Revisions, their pods, its routes and status.
 fn service(
-    inner: &Inner,
+    inner: &Arc<Inner>,
     o: &StoredObject,
     svc: &KService,
     uid: &str,
-    all_revs: &[std::sync::Arc<StoredObject>],
+    all_revs: &[Arc<StoredObject>],
     snap: &mut ServingSnapshot,
     ch: &mut Changes,
 ) {
@@ -148,7 +150,7 @@ fn info(rev: &Value) -> RevisionInfo {
 }
 
 /// One Revision: decides its pods, writes its Deployment, Service, status.
-fn revision(inner: &Inner, rev: &Value, snap: &mut ServingSnapshot, ch: &mut Changes) {
+fn revision(inner: &Arc<Inner>, rev: &Value, snap: &mut ServingSnapshot, ch: &mut Changes) {
     let ns = rev["metadata"]["namespace"]
         .as_str()
         .unwrap_or_default()
@@ -211,12 +213,23 @@ fn revision(inner: &Inner, rev: &Value, snap: &mut ServingSnapshot, ch: &mut Cha
             objects::service(rev, &uid, &stamp),
         ));
     }
-    let ready_pods = ready_pods(inner, &ns, rev);
+    let (ready_pods, uids) = ready_pods(inner, &ns, rev);
+    let cold = match ready_pods {
+        0 => None,
+        _ => inner.serving.finish_cold(inner, &key, &uids),
+    };
     let was_ready = info(rev).ready;
-    let ready = if was_ready || ready_pods > 0 {
-        cond("Ready", "True", "", "")
-    } else {
-        cond("Ready", "Unknown", "Deploying", "")
+    let prewarm = match settings.initial {
+        0 if prewarm::wanted(&settings, rev) => Some(prewarm::ensure(inner, &key, rev)),
+        0 => Some(prewarm::State::Done),
+        _ => None,
+    };
+    let ready = match prewarm {
+        _ if was_ready || ready_pods > 0 => cond("Ready", "True", "", ""),
+        Some(prewarm::State::Done) => cond("Ready", "True", "", ""),
+        Some(prewarm::State::Failed { why, .. }) => cond("Ready", "False", "PrewarmFailed", &why),
+        Some(prewarm::State::Pulling) => cond("Ready", "Unknown", "Prewarming", ""),
+        None => cond("Ready", "Unknown", "Deploying", ""),
     };
     let active = match ready_pods {
         0 if want == 0 => cond(
@@ -228,12 +241,15 @@ fn revision(inner: &Inner, rev: &Value, snap: &mut ServingSnapshot, ch: &mut Cha
         0 => cond("Active", "Unknown", "Activating", ""),
         _ => cond("Active", "True", "", ""),
     };
-    let status = json!({
+    let mut status = json!({
         "observedGeneration": 1,
         "conditions": [ready, active],
         "actualReplicas": ready_pods,
         "desiredReplicas": want,
     });
+    if let Some(c) = cold.or_else(|| rev.pointer("/status/lastColdStart").cloned()) {
+        status["lastColdStart"] = c;
+    }
     let obj = stored(Kind::Revision, &ns, &name, rev.clone());
     put_status(&obj, status, ch);
     snap.revisions.insert(
@@ -244,10 +260,10 @@ fn revision(inner: &Inner, rev: &Value, snap: &mut ServingSnapshot, ch: &mut Cha
     );
 }
 
-/// Ready pods of a Revision.
-fn ready_pods(inner: &Inner, ns: &str, rev: &Value) -> u32 {
+/// Ready pods of a Revision, and the uids of all its live pods.
+fn ready_pods(inner: &Inner, ns: &str, rev: &Value) -> (u32, Vec<String>) {
     let uid = rev.pointer("/metadata/uid").and_then(Value::as_str);
-    inner
+    let pods: Vec<k8s_openapi::api::core::v1::Pod> = inner
         .list(Kind::Pod)
         .iter()
         .filter(|p| p.namespace.as_deref() == Some(ns))
@@ -258,10 +274,14 @@ fn ready_pods(inner: &Inner, ns: &str, rev: &Value) -> u32 {
                 == uid
         })
         .filter_map(|p| serde_json::from_value(p.value.clone()).ok())
-        .filter(|p: &k8s_openapi::api::core::v1::Pod| {
-            p.metadata.deletion_timestamp.is_none() && crate::deploy::ready(inner, p)
-        })
-        .count() as u32
+        .filter(|p: &k8s_openapi::api::core::v1::Pod| p.metadata.deletion_timestamp.is_none())
+        .collect();
+    let ready = pods
+        .iter()
+        .filter(|p| crate::deploy::ready(inner, p))
+        .count() as u32;
+    let uids = pods.into_iter().filter_map(|p| p.metadata.uid).collect();
+    (ready, uids)
 }
 
 /// Writes `status` on `o` when it differs, keeping each condition's

@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use ferry_core::mesh::ServiceKey;
 use ferry_core::serving::{Autoscaler, RevisionLoad, ServingSnapshot, SharedAutoscaler};
 use ferry_core::sync::MutexExt;
+use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::cold_start::{Finish, PHASES};
 use crate::knative_scale::Observed;
 use crate::runtime::Inner;
 
@@ -21,6 +23,10 @@ use crate::runtime::Inner;
 pub struct Serving {
     pub routes: watch::Sender<ServingSnapshot>,
     loads: Mutex<HashMap<ServiceKey, Load>>,
+    /// Knative pods' start marks and the cold-start histogram.
+    pub cold: crate::cold_start::ColdStarts,
+    /// Revisions starting at zero being (or done being) pre-warmed.
+    pub prewarms: crate::knative_prewarm::Prewarms,
 }
 
 impl Default for Serving {
@@ -28,6 +34,8 @@ impl Default for Serving {
         Self {
             routes: watch::Sender::new(ServingSnapshot::default()),
             loads: Mutex::new(HashMap::new()),
+            cold: Default::default(),
+            prewarms: Default::default(),
         }
     }
 }
@@ -42,6 +50,8 @@ struct Load {
     created: Instant,
     /// The replicas the controller last decided.
     replicas: u32,
+    /// When a request found the revision at zero, until a pod is ready.
+    cold_since: Option<Instant>,
 }
 
 impl Load {
@@ -52,6 +62,7 @@ impl Load {
             last_active: None,
             created: now,
             replicas: 0,
+            cold_since: None,
         }
     }
 }
@@ -73,7 +84,24 @@ impl Serving {
         if l.samples.len() > 4096 {
             l.samples.pop_front();
         }
-        c > 0 && l.replicas == 0
+        let cold = c > 0 && l.replicas == 0;
+        if cold && l.cold_since.is_none() {
+            l.cold_since = Some(now);
+        }
+        cold
+    }
+
+    /// When a request found the revision at zero, if no pod of it has been
+    /// ready since.
+    pub fn cold_since(&self, service: &ServiceKey) -> Option<Instant> {
+        self.loads.lock_or_recover().get(service)?.cold_since
+    }
+
+    /// The revision's cold start is over (measured or not).
+    pub fn warm(&self, service: &ServiceKey) {
+        if let Some(l) = self.loads.lock_or_recover().get_mut(service) {
+            l.cold_since = None;
+        }
     }
 
     /// The revision's load as the autoscaler decides on it.
@@ -102,6 +130,39 @@ impl Serving {
         }
     }
 
+    /// Once a revision that was cold has a ready pod: its cold start as
+    /// kept in `status.lastColdStart` when one of its pods was marked
+    /// (observed in the histogram, and an event), else `None`.
+    pub fn finish_cold(&self, inner: &Inner, key: &ServiceKey, uids: &[String]) -> Option<Value> {
+        let since = self.cold_since(key)?;
+        let record = match self.cold.finish(since, uids) {
+            Finish::Done(r) => r,
+            Finish::Pending if since.elapsed() < Duration::from_secs(600) => return None,
+            Finish::Pending | Finish::Untracked => {
+                self.warm(key);
+                return None;
+            }
+        };
+        self.warm(key);
+        let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+        let phases: Vec<String> = PHASES
+            .iter()
+            .zip(record.phases)
+            .map(|(p, d)| format!("{p} {}", ms(d)))
+            .collect();
+        let message = format!("cold start {}: {}", ms(record.total), phases.join(", "));
+        tracing::info!(revision = %key, total = ?record.total, "{message}");
+        inner.event(
+            "Revision",
+            &key.namespace,
+            &key.name,
+            false,
+            "ColdStart",
+            message,
+        );
+        Some(record.to_status(&crate::runtime::now()))
+    }
+
     /// Notes the replicas decided for a revision.
     pub fn decided(&self, service: &ServiceKey, replicas: u32) {
         if let Some(l) = self.loads.lock_or_recover().get_mut(service) {
@@ -112,6 +173,7 @@ impl Serving {
     /// Forgets revisions that no longer exist.
     pub fn retain(&self, live: impl Fn(&ServiceKey) -> bool) {
         self.loads.lock_or_recover().retain(|k, _| live(k));
+        self.prewarms.retain(live);
     }
 }
 
@@ -135,6 +197,16 @@ impl crate::Runtime {
     /// The Knative routes and revisions, for the gateway's activator.
     pub fn serving(&self) -> watch::Receiver<ServingSnapshot> {
         self.inner.serving.routes.subscribe()
+    }
+
+    /// Registers `ferry_runtime_cold_start_seconds{phase}` (the region's
+    /// prefix first): Knative revisions' cold starts by phase, and total.
+    pub fn register_metrics(&self, registry: &mut prometheus_client::registry::Registry) {
+        registry.sub_registry_with_prefix("runtime").register(
+            "cold_start_seconds",
+            "Knative revisions' scale-from-zero time, from the request to a ready pod, by phase (schedule, image, rootfs, process, readiness) and total",
+            self.inner.serving.cold.seconds.clone(),
+        );
     }
 
     /// Where the gateway pushes revision load.

@@ -49,6 +49,7 @@ impl OciImages {
         let (store, cache) = (self.store.clone(), self.cache.clone());
         let id = image.digest();
         let cfg = image.config.config().clone().unwrap_or_default();
+        let started = std::time::Instant::now();
         let rootfs = tokio::task::spawn_blocking(move || {
             cache.get_or_unpack(&store, &image, &UnpackOptions::default())
         })
@@ -61,7 +62,12 @@ impl OciImages {
             working_dir: cfg.working_dir().clone().filter(|w| !w.is_empty()),
             user: cfg.user().clone().filter(|u| !u.is_empty()),
         };
-        Ok(Unpacked { rootfs, config, id })
+        Ok(Unpacked {
+            rootfs,
+            config,
+            id,
+            unpack: started.elapsed(),
+        })
     }
 }
 

@@ -108,10 +108,16 @@ fn annotations(doc: &Document, svc: &KService, out: &mut Found) {
             format!("max-scale={max} is less than min-scale={min}"),
         ));
     }
-    if int(INITIAL_SCALE, out) == Some(0) {
+    // initial-scale 0 is allowed (Knative's allow-zero-initial-scale:
+    // true): the revision waits at zero, pre-warmed (knative_prewarm).
+    let _ = int(INITIAL_SCALE, out);
+    if let Some(v) = a.get(crate::knative_prewarm::PREWARM)
+        && v != "true"
+        && v != "false"
+    {
         out.push(doc.problem(
-            &path(INITIAL_SCALE),
-            "initial-scale=0 not allowed by cluster (allow-zero-initial-scale is false)",
+            &path(crate::knative_prewarm::PREWARM),
+            format!("invalid value: {v}: expected \"true\" or \"false\""),
         ));
     }
     if let Some(v) = a.get(TARGET)

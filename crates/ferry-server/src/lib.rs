@@ -17,6 +17,7 @@
 pub mod builder;
 mod clusters;
 mod delivery;
+mod endpoints_api;
 mod exposure;
 mod listeners;
 mod pull;

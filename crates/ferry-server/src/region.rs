@@ -88,7 +88,8 @@ pub(crate) async fn start(
 
     // Components not built yet answer 503 on their listener, so clients get a
     // clear answer rather than a refused connection.
-    let api_addr = sockets.endpoints().api;
+    let endpoints = sockets.endpoints();
+    let api_addr = endpoints.api;
     let twin = sockets.registry_local;
     let registry = start_registry(
         &ctx,
@@ -120,6 +121,7 @@ pub(crate) async fn start(
     let splits: ferry_core::traffic::SharedTrafficSplits = std::sync::Arc::new(gateway.clone());
     delivery.engine.set_traffic(&ctx.name, splits);
     let v1 = v1.merge(ferry_runtime::api::router(runtime.clone()));
+    let v1 = v1.merge(crate::endpoints_api::router(&endpoints));
     let v1 = v1.merge(ferry_replication::api::router(replication));
     let api_loopback = crate::exposure::is_loopback(api_addr);
     let v1 = v1.merge(
@@ -183,6 +185,7 @@ fn start_gateway(
     )));
     gateway.metrics().register(metrics);
     gateway.activator().register(metrics);
+    runtime.register_metrics(metrics);
     let (gw, shutdown) = (gateway.clone(), ctx.shutdown.clone());
     tasks.spawn(async move { gw.serve(listener, shutdown).await });
     readiness.set("gateway", true);

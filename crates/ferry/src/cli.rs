@@ -84,6 +84,9 @@ pub enum Command {
     /// Pipeline runs (build, replicate, deploy) and their steps
     #[command(subcommand)]
     Pipeline(crate::commands::pipeline::PipelineCommand),
+    /// Functions as Knative Services: new (from a template), deploy, invoke
+    #[command(subcommand)]
+    Fn(crate::commands::fn_cmd::FnCommand),
     /// The kinds the region's runtime understands (kubectl's api-resources)
     ApiResources(crate::commands::api_resources::ApiResourcesArgs),
     /// API tokens: create (with a role and scope), list, revoke (admin)

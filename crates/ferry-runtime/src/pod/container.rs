@@ -95,7 +95,12 @@ pub async fn start(
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| Error::io("cannot restrict", &cfg, e))?;
-    inner.runc.run(&ctr.id, &ctr.bundle, &ctr.log).await
+    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+    let cold = &inner.serving.cold;
+    cold.mark(uid, |m| _ = m.rootfs_done.get_or_insert_with(Instant::now));
+    let pid = inner.runc.run(&ctr.id, &ctr.bundle, &ctr.log).await?;
+    cold.mark(uid, |m| _ = m.process.get_or_insert_with(Instant::now));
+    Ok(pid)
 }
 
 /// Removes whatever is left of a previous instance.

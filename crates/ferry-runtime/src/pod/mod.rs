@@ -7,6 +7,7 @@
 
 mod beneath;
 pub mod claims;
+mod cold_marks;
 pub mod container;
 mod inits;
 mod mounts;
@@ -77,6 +78,10 @@ pub async fn run(
         stop.cancelled().await;
         w.teardown().await;
         return;
+    }
+    // After the sandbox: making it tears down what an earlier run left.
+    if adopted.is_empty() && cold_marks::knative(&w.pod) {
+        w.inner.serving.cold.track(&w.uid);
     }
     let hosts = w.dir.join("hosts");
     let _ = volumes::write_in_place(
@@ -194,6 +199,7 @@ impl Worker {
             return false;
         }
         token::mount(inner, &self.pod, dir, rt, &self.apps, !adopted.is_empty()).await;
+        cold_marks::mark(inner, &self.pod, |m| m.image_start = Some(Instant::now()));
         let pulled = pull::pull_all(
             inner,
             &self.namespace,
@@ -205,6 +211,10 @@ impl Worker {
         let Some(images) = pulled.await else {
             return false;
         };
+        cold_marks::mark(inner, &self.pod, |m| {
+            m.image_done = Some(Instant::now());
+            m.unpack = images.values().map(|u| u.unpack).sum();
+        });
         if adopted.is_empty()
             && !inits::run_inits(inner, &self.pod, &self.inits, &images, dir, &self.netns, rt).await
         {
@@ -225,6 +235,9 @@ impl Worker {
             };
             tasks.push(tokio::spawn(task.run()));
         }
+        let (uid, netns) = (self.uid.clone(), self.netns.clone());
+        let stop = containers_stop.clone();
+        cold_marks::watch_ready(inner.clone(), uid, netns, &self.apps, rt.clone(), stop);
         true
     }
 
@@ -300,6 +313,7 @@ pub async fn teardown(
         container::cleanup(inner, &Ctr::new(dir, uid, &c.name)).await;
     }
     token::revoke(inner, uid);
+    inner.serving.cold.forget(uid);
     let _ = sys::remove_netns(&dir.join("netns"));
     // Secret tmpfs and subPath binds: gone before anything is removed.
     sys::unmount_under(dir);

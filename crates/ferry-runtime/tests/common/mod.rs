@@ -2,6 +2,8 @@
 //! dir with busybox test images whose httpd serves a version string.
 #![allow(dead_code)]
 
+pub mod serving;
+
 use std::time::Duration;
 
 use ferry_image::build::busybox;

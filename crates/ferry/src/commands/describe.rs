@@ -63,7 +63,12 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
             }
         );
     }
+    let knative = obj["apiVersion"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("serving.knative.dev/"));
     match k.as_str() {
+        "Service" if knative => super::describe_knative::service(&client, &obj)?,
+        "Revision" if knative => super::describe_knative::revision(&obj),
         "Pod" => {
             println!("Status:       {}", pod_status(&obj));
             println!(

@@ -10,8 +10,10 @@ pub mod cordon;
 pub mod delete;
 pub mod demo;
 pub mod describe;
+mod describe_knative;
 pub mod drain;
 pub mod exec;
+pub mod fn_cmd;
 pub mod gateway;
 pub mod get;
 pub mod image;
@@ -127,6 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Pipeline(cmd) => pipeline::run(cmd),
         Command::Token(cmd) => token::run(cmd),
         Command::ApiResources(args) => api_resources::run(args),
+        Command::Fn(cmd) => fn_cmd::run(cmd, &ns),
     }
 }
 

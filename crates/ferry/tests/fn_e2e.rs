@@ -1,0 +1,118 @@
+//! `ferry fn` through the real binary against a running `ferry up`: a
+//! function from the http-sh template (busybox httpd running a shell
+//! script) is written, built without a daemon, pushed to the region's
+//! registry and applied as a Knative Service starting at zero; its first
+//! invocation scales it from zero through the gateway's activator, and the
+//! cold start shows in `ferry describe ksvc` and the region's /metrics.
+//! Then the same for the http-rust template (a static Rust binary).
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use ferry_test_support::{free_addr, poll, temp_dir};
+use serde_json::Value;
+
+mod common;
+use common::{cli, ferry, ok, text, up};
+
+/// `ferry ARGS` with the test's client config and data directory.
+fn fcli(dir: &Path, api: &str, args: &[&str]) -> Output {
+    ferry()
+        .args(args)
+        .env("FERRY_SERVER", api)
+        .env("FERRY_CONFIG", common::client_config(dir))
+        .env("XDG_DATA_HOME", dir.join("xdg"))
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn live_pods(api: &str) -> usize {
+    let out = cli(
+        api,
+        &[
+            "get",
+            "pods",
+            "-l",
+            "serving.knative.dev/service=hello",
+            "-o",
+            "json",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let items = v["items"].as_array().cloned().unwrap_or_default();
+    items
+        .iter()
+        .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
+        .count()
+}
+
+#[test]
+fn a_function_is_created_deployed_and_invoked_from_zero() {
+    let dir = temp_dir();
+    let topo = dir.path().join("topology.yaml");
+    std::fs::write(
+        &topo,
+        format!(
+            "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {{name: local}}\n\
+             spec: {{dataDir: {}, listeners: {{api: {}, registry: {}, gateway: {}}}}}\n",
+            dir.path().join("local").display(),
+            free_addr(),
+            free_addr(),
+            free_addr()
+        ),
+    )
+    .unwrap();
+    let (_up, api) = up(&topo, dir.path());
+    let d = dir.path();
+    ok(fcli(
+        d,
+        &api,
+        &["fn", "new", "hello", "--template", "http-sh"],
+    ));
+    for f in ["Dockerfile", "service.yaml", "handler.sh", "busybox"] {
+        assert!(d.join("hello").join(f).is_file(), "{f}");
+    }
+    let deployed = ok(fcli(d, &api, &["fn", "deploy", "hello"]));
+    assert!(deployed.contains("http://hello.default."), "{deployed}");
+    // initial-scale 0: Ready with its image pre-warmed, and no pod.
+    assert_eq!(live_pods(&api), 0);
+    let out = fcli(d, &api, &["fn", "invoke", "hello", "--data", "world"]);
+    assert_eq!(ok(out), "hello from hello (sh): world\n");
+    let out = fcli(d, &api, &["fn", "invoke", "hello"]);
+    assert_eq!(ok(out), "hello from hello (sh): no data\n");
+    assert_eq!(live_pods(&api), 1, "scaled from zero to one");
+    let described = poll("cold start in describe", Duration::from_secs(20), || {
+        let out = ok(cli(&api, &["describe", "ksvc/hello"]));
+        (!out.contains("Last Cold Start: <none>")).then_some(out)
+    });
+    for phase in ["schedule", "image", "rootfs", "process", "readiness"] {
+        assert!(described.contains(&format!("  {phase} ")), "{described}");
+    }
+    let metrics = Command::new("curl")
+        .args(["-sf", &format!("{api}/metrics")])
+        .output()
+        .unwrap();
+    let metrics = text(&metrics);
+    let counts: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("ferry_runtime_cold_start_seconds_count"))
+        .collect();
+    assert_eq!(counts.len(), 6, "five phases and the total: {counts:?}");
+    let total = counts
+        .iter()
+        .find(|l| l.contains("phase=\"total\""))
+        .unwrap();
+    assert!(total.ends_with(" 1"), "{total}");
+
+    // http-rust: compiled on this host by `fn deploy` (cargo, static).
+    ok(fcli(
+        d,
+        &api,
+        &["fn", "new", "fast", "--template", "http-rust"],
+    ));
+    ok(fcli(d, &api, &["fn", "deploy", "fast"]));
+    let out = fcli(d, &api, &["fn", "invoke", "fast", "-d", "x"]);
+    assert_eq!(ok(out), "hello from fast (rust): x\n");
+}
