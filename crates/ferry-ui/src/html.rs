@@ -62,6 +62,7 @@ pub struct Viewer<'a> {
 pub enum Nav {
     Overview,
     Apps,
+    Serverless,
     None,
 }
 
@@ -116,13 +117,15 @@ pub fn layout(page: &Page<'_>, body: &str) -> String {
         let _ = write!(
             out,
             "<nav aria-label=\"main\"><a href=\"/ui\"{}>Overview</a>\
-             <a href=\"/ui/apps\"{}>Applications</a></nav>\
+             <a href=\"/ui/apps\"{}>Applications</a>\
+             <a href=\"/ui/serverless\"{}>Serverless</a></nav>\
              <span class=\"who\">{} <span class=\"role\">{}</span></span>\
              <span id=\"live\" class=\"live\" aria-live=\"polite\"></span>\
              <form method=\"post\" action=\"/ui/logout\" class=\"inline\">{}\
              <button type=\"submit\">Log out</button></form>",
             current(Nav::Overview),
             current(Nav::Apps),
+            current(Nav::Serverless),
             Esc(v.name),
             Esc(v.role),
             csrf_field(v.csrf),

@@ -1,6 +1,7 @@
 //! Where pages get their data: one read of the engine's statuses (limited
 //! to what the viewer's token reaches), one history, the runtime's
-//! ReplicaSets and Pods of one namespace; then the pure renderers. Also the
+//! ReplicaSets and Pods of one namespace, its Knative Services and Revisions
+//! in the viewer's namespaces; then the pure renderers. Also the
 //! policy question every button and POST asks.
 
 use axum::http::Method;
@@ -133,6 +134,26 @@ impl Ui {
             body: pages::app::app(&page),
             section: pages::app::env_section(&page),
         })
+    }
+
+    /// This region's Knative Services and Revisions in the namespaces `who`
+    /// may read (none without a runtime).
+    pub(crate) fn serverless_body(&self, who: &Identity) -> String {
+        let (mut services, mut revisions) = match &self.cfg().runtime {
+            Some(rt) => (
+                rt.list(Kind::KnativeService, None),
+                rt.list(Kind::Revision, None),
+            ),
+            None => Default::default(),
+        };
+        let visible = |o: &serde_json::Value| {
+            o.pointer("/metadata/namespace")
+                .and_then(serde_json::Value::as_str)
+                .is_some_and(|ns| who.allows_namespace(ns))
+        };
+        services.retain(visible);
+        revisions.retain(visible);
+        pages::serverless::serverless(&pages::serverless::rows(&services, &revisions))
     }
 
     /// ReplicaSets and Pods of `namespace` when it is this region's.

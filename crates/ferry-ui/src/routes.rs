@@ -40,6 +40,7 @@ pub fn router(ui: Ui) -> Router {
         .route("/ui/apps/{name}", get(app))
         .route("/ui/apps/{name}/sync", post(actions::sync))
         .route("/ui/apps/{name}/rollback", post(actions::rollback))
+        .route("/ui/serverless", get(serverless))
         .route("/ui/events", get(events::events))
         .route("/ui/static/{file}", get(asset))
         .layer(middleware::from_fn(same_origin_posts))
@@ -161,6 +162,11 @@ async fn apps(State(ui): State<Ui>, who: Current, Query(filter): Query<Filter>) 
     let live = live_url(&ui, &format!("view=list&{}", filter.query(filter.page())));
     let body = ui.list_body(&who.identity, &filter);
     page(&ui, &who, "Applications", Nav::Apps, Some(live), &body)
+}
+
+async fn serverless(State(ui): State<Ui>, who: Current) -> Response {
+    let body = ui.serverless_body(&who.identity);
+    page(&ui, &who, "Serverless", Nav::Serverless, None, &body)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -132,7 +132,12 @@ async fn without_a_session_every_page_and_action_sends_to_login() {
     let (status, h, _) = w.get("/ui/apps?env=dev", None).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(location(&h), "/ui/login?next=%2Fui%2Fapps%3Fenv%3Ddev");
-    for path in ["/ui", "/ui/apps/web", "/ui/events?view=overview"] {
+    for path in [
+        "/ui",
+        "/ui/apps/web",
+        "/ui/events?view=overview",
+        "/ui/serverless",
+    ] {
         let (status, _, _) = w.get(path, None).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
     }
@@ -144,6 +149,23 @@ async fn without_a_session_every_page_and_action_sends_to_login() {
     let (status, _, page) = w.get("/ui/login", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("type=\"password\""));
+}
+
+#[tokio::test]
+async fn the_serverless_page_needs_a_session_and_is_in_the_nav() {
+    let w = World::new();
+    let (status, h, _) = w.get("/ui/serverless", None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&h), "/ui/login?next=%2Fui%2Fserverless");
+    let (cookie, _) = w.login(&w.token("alice", Role::Viewer)).await;
+    let (status, _, page) = w.get("/ui/serverless", Some(&cookie)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<h1>Serverless</h1>"), "{page}");
+    assert!(
+        page.contains("No Knative Services"),
+        "no runtime, no services"
+    );
+    assert!(page.contains("<a href=\"/ui/serverless\" aria-current=\"page\">Serverless</a>"));
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ pub mod app;
 pub mod apps;
 pub mod login;
 pub mod overview;
+pub mod serverless;
 
 /// An error page's body.
 pub fn error(status: u16, message: &str) -> String {
