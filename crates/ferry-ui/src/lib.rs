@@ -17,7 +17,8 @@
 //! carry the CSRF token.
 //!
 //! Data comes from the delivery engine's statuses and histories and the
-//! region's runtime (ReplicaSets and Pods below a Deployment); pages are
+//! region's runtime (ReplicaSets and Pods below a Deployment; Knative
+//! Services and Revisions with their last cold start); pages are
 //! rendered from those structures in one pass ([`view`], [`pages`]). Live
 //! updates are server-sent events ([`live`]) driven by the engine's change
 //! notifications; `Last-Event-ID` resumes.
