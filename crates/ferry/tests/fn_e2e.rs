@@ -90,6 +90,18 @@ fn a_function_is_created_deployed_and_invoked_from_zero() {
     for phase in ["schedule", "image", "rootfs", "process", "readiness"] {
         assert!(described.contains(&format!("  {phase} ")), "{described}");
     }
+    // kubectl's words for Knative's kinds list them as Knative's CLI does.
+    let ksvc = ok(cli(&api, &["get", "ksvc"]));
+    assert!(
+        ksvc.starts_with("NAME ") && ksvc.contains("LATESTREADY"),
+        "{ksvc}"
+    );
+    assert!(ksvc.contains("hello-00001"), "{ksvc}");
+    let rev = ok(cli(&api, &["get", "rev/hello-00001"]));
+    assert!(
+        rev.contains("CONFIG NAME") && rev.contains("hello"),
+        "{rev}"
+    );
     let metrics = Command::new("curl")
         .args(["-sf", &format!("{api}/metrics")])
         .output()

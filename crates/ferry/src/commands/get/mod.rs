@@ -275,6 +275,8 @@ fn short(kind: &str) -> &'static str {
         "daemonsets" => "daemonset.apps",
         "poddisruptionbudgets" => "poddisruptionbudget.policy",
         "horizontalpodautoscalers" => "horizontalpodautoscaler.autoscaling",
+        "ksvc" => "service.serving.knative.dev",
+        "revisions" => "revision.serving.knative.dev",
         _ => "object",
     }
 }

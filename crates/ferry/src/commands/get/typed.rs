@@ -30,6 +30,15 @@ pub struct TypedArgs {
 /// The list route's word for a kind kubectl users type (`deploy`, `svc`...).
 pub fn plural(kind: &str) -> Option<&'static str> {
     let k = kind.to_ascii_lowercase();
+    // Knative Serving's kinds by their group first: `services.serving…`
+    // is not core/v1's Service.
+    if let Some(word) = k.strip_suffix(".serving.knative.dev") {
+        return match word {
+            "service" | "services" => Some("ksvc"),
+            "revision" | "revisions" => Some("revisions"),
+            _ => None,
+        };
+    }
     Some(match k.split('.').next().unwrap_or_default() {
         "po" | "pod" | "pods" => "pods",
         "deploy" | "deployment" | "deployments" => "deployments",
@@ -53,6 +62,8 @@ pub fn plural(kind: &str) -> Option<&'static str> {
         "hpa" | "horizontalpodautoscaler" | "horizontalpodautoscalers" => {
             "horizontalpodautoscalers"
         }
+        "ksvc" | "kservice" => "ksvc",
+        "rev" | "revision" | "revisions" => "revisions",
         _ => return None,
     })
 }
@@ -62,7 +73,7 @@ pub fn typed_name(word: &str) -> anyhow::Result<(&'static str, String)> {
     let (kind, name) = word.split_once('/').unwrap_or((word, ""));
     let Some(kind) = plural(kind) else {
         return Err(BadInput(format!(
-            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, sts, ds, svc, cm, secrets, ns, jobs, cj, hpa, pvc, all or routes; `ferry api-resources` lists every type)"
+            "the server doesn't have a resource type \"{kind}\" (use pods, deploy, rs, sts, ds, svc, cm, secrets, ns, jobs, cj, hpa, pvc, ksvc, rev, all or routes; `ferry api-resources` lists every type)"
         ))
         .into());
     };
@@ -143,5 +154,12 @@ mod tests {
             "{err}"
         );
         assert!(typed_name("deploy/").is_err());
+        assert_eq!(typed_name("ksvc/f").unwrap(), ("ksvc", "f".to_string()));
+        assert_eq!(
+            typed_name("services.serving.knative.dev/f").unwrap(),
+            ("ksvc", "f".to_string())
+        );
+        assert_eq!(typed_name("service/f").unwrap().0, "services");
+        assert_eq!(typed_name("rev/f-00001").unwrap().0, "revisions");
     }
 }
