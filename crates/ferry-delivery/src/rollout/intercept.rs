@@ -155,6 +155,7 @@ fn start(
         abort: false,
         stable_synced: false,
         message: None,
+        history: Vec::new(),
     }
 }
 

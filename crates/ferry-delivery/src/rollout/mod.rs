@@ -120,6 +120,18 @@ pub struct Rollout {
     pub stable_synced: bool,
     /// Why it was aborted, or what it waits for.
     pub message: Option<String>,
+    /// Every step entered, in order: a short step is seen here even when
+    /// no one looked while it ran.
+    pub history: Vec<StepEntry>,
+}
+
+/// A step the rollout entered: its index, the canary's weight then, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepEntry {
+    pub step: usize,
+    pub weight: u32,
+    pub started_ms: u64,
 }
 
 /// The name of the canary Deployment ferry runs beside `deployment`.

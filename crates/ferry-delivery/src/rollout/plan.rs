@@ -22,7 +22,7 @@ use ferry_core::rollout_spec::{CanaryStep, CanaryStrategy};
 use ferry_core::traffic::SideStats;
 
 use super::analysis::{Verdict, measure};
-use super::{AnalysisRun, Phase, Rollout};
+use super::{AnalysisRun, Phase, Rollout, StepEntry};
 
 /// What the driver saw at one tick.
 #[derive(Debug, Clone, Default)]
@@ -153,6 +153,11 @@ fn next_step(r: &mut Rollout, now_ms: u64) {
     r.mirror_analysis.passes_in_step = 0;
     r.phase = Phase::Progressing;
     r.message = None;
+    r.history.push(StepEntry {
+        step: r.step,
+        weight: r.weight,
+        started_ms: now_ms,
+    });
 }
 
 fn step(r: &mut Rollout, s: &CanaryStrategy, obs: &Observed, now_ms: u64) -> Vec<Command> {

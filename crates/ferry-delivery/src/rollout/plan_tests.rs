@@ -47,6 +47,7 @@ pub(super) fn rollout() -> Rollout {
         abort: false,
         stable_synced: false,
         message: None,
+        history: Vec::new(),
     }
 }
 
@@ -118,6 +119,22 @@ fn a_good_canary_goes_through_every_step_in_order_then_becomes_stable() {
     assert_eq!(advance(&mut r, &s, &rolled, 4800), [Command::Finish]);
     assert_eq!(r.phase, Phase::Completed);
     assert_eq!(advance(&mut r, &s, &rolled, 4900), []);
+    let steps: Vec<(usize, u32, u64)> = r
+        .history
+        .iter()
+        .map(|e| (e.step, e.weight, e.started_ms))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (1, 25, 200),
+            (2, 25, 2300),
+            (3, 25, 4300),
+            (4, 50, 4400),
+            (5, 50, 4600)
+        ],
+        "every step entered, with the weight then and when"
+    );
 }
 
 #[test]
