@@ -3,8 +3,6 @@
 //! port, wait until it answers, run real curl, and read vote totals.
 #![forbid(unsafe_code)]
 
-pub mod cdp;
-
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;

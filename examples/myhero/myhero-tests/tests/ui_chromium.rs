@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use myhero_tests::cdp::{Browser, chromium_bin};
+use ferry_test_support::cdp::{Browser, chromium_bin};
 use myhero_tests::{Proc, Service, curl, data_count, free_port, poll, start, temp_dir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_myhero-stack");
@@ -42,7 +42,7 @@ fn backend(dir: &Path) -> (Service, Service) {
 /// Loads the UI at `ui_url` in chromium, votes for Deadpool by clicking,
 /// checks the results table and myhero-data, and saves `shot`.
 fn vote_in_browser(dir: &Path, ui_url: &str, data_url: &str, shot: &str) {
-    let mut browser = Browser::start(dir);
+    let mut browser = Browser::start(dir, 1024, 900);
     browser.navigate(&format!("{ui_url}/"));
     browser.wait_for(
         "the v1 heading",
