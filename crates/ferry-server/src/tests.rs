@@ -239,6 +239,7 @@ async fn every_route_refuses_calls_without_a_token_or_with_too_weak_a_role() {
         (M::GET, "/api/v1", None, Viewer),
         (M::POST, "/api/v1/apply", Some(apply.clone()), Deployer),
         (M::GET, "/api/v1/api-resources", None, Viewer),
+        (M::GET, "/api/v1/endpoints", None, Viewer),
         (M::GET, "/api/v1/objects/secrets", None, Viewer),
         (M::GET, "/api/v1/objects/rolebindings", None, Viewer),
         (M::GET, "/api/v1/objects/configmaps/default/x", None, Viewer),
