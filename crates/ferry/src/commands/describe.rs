@@ -147,20 +147,7 @@ pub fn run(args: DescribeArgs) -> anyhow::Result<ExitCode> {
                     .and_then(Value::as_str)
                     .unwrap_or("RollingUpdate")
             );
-            println!("Conditions:");
-            for c in obj
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                println!(
-                    "  {:<12} {:<6} {}",
-                    c["type"].as_str().unwrap_or(""),
-                    c["status"].as_str().unwrap_or(""),
-                    c["reason"].as_str().unwrap_or("")
-                );
-            }
+            super::describe_knative::conditions(&obj, 12, 6);
         }
         "Service" => {
             println!(

@@ -43,7 +43,7 @@ pub fn service(client: &Client, obj: &Value) -> anyhow::Result<()> {
             t["revisionName"].as_str().unwrap_or("")
         );
     }
-    conditions(obj);
+    conditions(obj, 20, 8);
     let ns = s(obj, "/metadata/namespace");
     let sel = format!("serving.knative.dev/service={}", s(obj, "/metadata/name"));
     let list: Value = client.get(&format!(
@@ -63,7 +63,7 @@ pub fn service(client: &Client, obj: &Value) -> anyhow::Result<()> {
 /// A Revision's part of the description.
 pub fn revision(obj: &Value) {
     revision_body(obj, "");
-    conditions(obj);
+    conditions(obj, 20, 8);
 }
 
 fn revision_body(r: &Value, indent: &str) {
@@ -100,7 +100,9 @@ pub fn cold_start_lines(c: Option<&Value>) -> Vec<String> {
     out
 }
 
-fn conditions(obj: &Value) {
+/// `Conditions:` and one line per `status.conditions` entry, in columns
+/// `type_w` and `status_w` wide.
+pub(crate) fn conditions(obj: &Value, type_w: usize, status_w: usize) {
     println!("Conditions:");
     for c in obj
         .pointer("/status/conditions")
@@ -109,7 +111,7 @@ fn conditions(obj: &Value) {
         .flatten()
     {
         println!(
-            "  {:<20} {:<8} {}",
+            "  {:<type_w$} {:<status_w$} {}",
             c["type"].as_str().unwrap_or(""),
             c["status"].as_str().unwrap_or(""),
             c["reason"].as_str().unwrap_or("")
