@@ -89,12 +89,18 @@ async fn a_cold_start_is_measured_by_phase_and_kept_on_the_revision() {
     );
     // The process starts and the server binds: both take time.
     assert!(h["process"].1 > 0.0 && h["readiness"].1 > 0.0, "{h:?}");
-    assert!((last["totalSeconds"].as_f64().unwrap() - total).abs() < 1e-5);
+    assert!(
+        (last["totalSeconds"].as_f64().unwrap() - total).abs() < 1e-5,
+        "{last} vs {h:?}"
+    );
     for p in PHASES {
         assert!(last["phaseSeconds"][p].is_f64(), "{last}");
     }
     let events = s.env.rt.events(Some("default"), None);
-    let ev = events.iter().find(|e| e.reason == "ColdStart").unwrap();
+    let ev = events
+        .iter()
+        .find(|e| e.reason == "ColdStart")
+        .unwrap_or_else(|| panic!("no ColdStart event: {events:?}"));
     assert!(ev.message.contains("readiness"), "{}", ev.message);
     s.shutdown().await;
 }

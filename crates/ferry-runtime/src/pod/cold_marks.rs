@@ -72,6 +72,11 @@ pub(super) fn watch_ready(
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + WATCH_FOR;
         while Instant::now() < deadline && !stop.is_cancelled() {
+            // The instant Ready was seen, before the dial: the gateway may
+            // forward the waiting request as soon as the status is Ready,
+            // and under load the dial's answer can come after the response
+            // went out — the mark must not.
+            let seen = Instant::now();
             let ready = rt
                 .lock_or_recover()
                 .status
@@ -84,10 +89,7 @@ pub(super) fn watch_ready(
                     .await
                     .is_ok()
             {
-                inner
-                    .serving
-                    .cold
-                    .mark(&uid, |m| m.ready = Some(Instant::now()));
+                inner.serving.cold.mark(&uid, |m| m.ready = Some(seen));
                 inner.kick();
                 return;
             }
