@@ -199,6 +199,14 @@ impl Engine {
         let dir = self.inner.cfg.data_dir.clone();
         crate::runs::save(&dir, &mut st.runs);
         drop(st);
+        // The web UI's pipeline pages follow the application's changes.
+        let app = self
+            .inner
+            .topology
+            .pipelines
+            .iter()
+            .find(|p| p.metadata.name == snapshot.pipeline);
+        self.changed(app.map_or(snapshot.pipeline.as_str(), |p| p.spec.application.as_str()));
         if done {
             crate::notify::send(
                 self,
