@@ -99,6 +99,26 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
+/// `s` cut to at most `n` bytes (at a character boundary), `…` marking a cut.
+fn cut(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        return s.to_string();
+    }
+    let mut end = n;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 fn pager(out: &mut String, base: &str, page: usize, pages: usize) {
     out.push_str("<nav class=\"pager\" aria-label=\"pages\">");
     if page > 1 {
@@ -115,9 +135,9 @@ fn pager(out: &mut String, base: &str, page: usize, pages: usize) {
 pub fn repositories(repos: &[String], page: usize) -> String {
     let pages = repos.len().div_ceil(REPOS_PER_PAGE).max(1);
     let mut out = format!(
-        "<h1>Registry</h1><p class=\"count\">{} repositories</p>\
+        "<h1>Registry</h1><p class=\"count\">{}</p>\
          <div class=\"scroll\"><table><thead><tr><th scope=\"col\">Repository</th></tr></thead><tbody>",
-        repos.len()
+        plural(repos.len(), "repository").replace("repositorys", "repositories")
     );
     for r in repos
         .iter()
@@ -150,13 +170,13 @@ pub struct TagRow {
 pub fn repository(name: &str, page: &TagPage, rows: &[TagRow], at: usize) -> String {
     let pages = page.total.div_ceil(TAGS_PER_PAGE).max(1);
     let mut out = format!(
-        "<h1>{} <span class=\"note\">repository</span></h1><p class=\"count\">{} tags</p>\
+        "<h1>{} <span class=\"note\">repository</span></h1><p class=\"count\">{}</p>\
          <div class=\"scroll\"><table><thead><tr><th scope=\"col\">Tag</th>\
          <th scope=\"col\">Digest</th><th scope=\"col\">Type</th>\
          <th scope=\"col\" class=\"num\">Size</th><th scope=\"col\">Referrers</th>\
          <th scope=\"col\">Regions</th></tr></thead><tbody>",
         Esc(name),
-        page.total
+        plural(page.total, "tag")
     );
     for r in rows {
         tag_row(&mut out, r);
@@ -224,7 +244,9 @@ fn tag_row(out: &mut String, r: &TagRow) {
                 "pending",
                 format!(
                     "copy pending, {n} attempts{}",
-                    e.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                    e.as_deref()
+                        .map(|e| format!(": {}", cut(e, 160)))
+                        .unwrap_or_default()
                 ),
             ),
             Replica::Unchecked => ("unchecked", format!("{} not checked yet", h.rule)),

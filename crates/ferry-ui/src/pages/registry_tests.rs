@@ -90,6 +90,32 @@ fn a_tag_row_shows_digest_size_referrers_and_regions() {
     );
     assert!(html.contains("us <span class=\"badge b-pending\">pending</span>"));
     assert!(html.contains("connection refused"));
+    let long = PendingCopy {
+        last_error: Some("x".repeat(1000)),
+        ..pending("r", "v1")
+    };
+    let row = TagRow {
+        info: info("v1", 0),
+        held: held(
+            "uk",
+            "web",
+            "v1",
+            &[("r".into(), "us".into())],
+            &[long],
+            |_| true,
+        ),
+    };
+    let one = repository(
+        "web",
+        &TagPage {
+            total: 1,
+            tags: vec![],
+        },
+        &[row],
+        1,
+    );
+    assert!(one.contains(&format!("{}…", "x".repeat(160))) && !one.contains(&"x".repeat(161)));
+    assert!(one.contains("1 tag<"));
     assert!(html.contains("href=\"/ui/registry/repo?name=team%2Fweb&amp;page=1\">Previous"));
     assert!(html.contains("href=\"/ui/registry/repo?name=team%2Fweb&amp;page=3\">Next"));
     assert!(html.contains("page 2 of 3"));
@@ -106,4 +132,5 @@ fn repositories_are_paged_and_escaped() {
     let evil = repositories(&["<b>x</b>".to_string()], 1);
     assert!(evil.contains("&lt;b&gt;x&lt;/b&gt;") && !evil.contains("<b>x"));
     assert!(repositories(&[], 1).contains("No repositories"));
+    assert!(repositories(&["a".to_string()], 1).contains("1 repository<"));
 }
