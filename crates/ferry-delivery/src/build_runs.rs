@@ -276,6 +276,7 @@ impl Engine {
                 context,
                 build_args: image.build_args.clone(),
                 reference: reference.clone(),
+                log: self.step_log(run, &step),
             };
             match builder.build_push(&req).await {
                 Ok(digest) => {

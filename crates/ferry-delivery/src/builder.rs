@@ -10,8 +10,36 @@ use std::path::PathBuf;
 use crate::error::Result;
 use crate::target::BoxFuture;
 
+/// Where a build writes its progress, a line at a time (the run step's
+/// log: the web UI shows it live). Cheap to clone; the default drops lines.
+#[derive(Clone, Default)]
+pub struct BuildLog(Option<std::sync::Arc<LineSink>>);
+
+/// What a [`BuildLog`] hands its lines to.
+type LineSink = dyn Fn(&str) + Send + Sync;
+
+impl BuildLog {
+    /// A log that hands each line to `sink`.
+    pub fn new(sink: impl Fn(&str) + Send + Sync + 'static) -> BuildLog {
+        BuildLog(Some(std::sync::Arc::new(sink)))
+    }
+
+    /// Writes one line.
+    pub fn line(&self, text: &str) {
+        if let Some(sink) = &self.0 {
+            sink(text);
+        }
+    }
+}
+
+impl fmt::Debug for BuildLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BuildLog")
+    }
+}
+
 /// One image to build and push.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct BuildRequest {
     /// The build context: a directory of the checked-out commit.
     pub context: PathBuf,
@@ -21,6 +49,8 @@ pub struct BuildRequest {
     pub build_args: BTreeMap<String, String>,
     /// Full reference to push: `registry/name:tag`.
     pub reference: String,
+    /// The build's progress lines (steps, RUN output).
+    pub log: BuildLog,
 }
 
 /// Builds and pushes images for pipelines.

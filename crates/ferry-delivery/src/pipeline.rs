@@ -139,6 +139,59 @@ pub struct Step {
     pub started_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_ms: Option<u64>,
+    /// The step's log, oldest first: a line per change of its state or
+    /// message, at most [`STEP_LOG_LINES`] (older lines are dropped and
+    /// counted in `log_dropped`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<LogLine>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub log_dropped: u64,
+}
+
+/// Lines kept per step (runs are stored on every step change: the bound
+/// keeps `runs.json` small).
+pub const STEP_LOG_LINES: usize = 64;
+
+/// Bytes kept of one log line.
+pub const STEP_LOG_LINE_BYTES: usize = 1024;
+
+/// One line of a step's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// When it was written (Unix milliseconds).
+    pub ms: u64,
+    pub text: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Step {
+    /// Appends `text` (cut to [`STEP_LOG_LINE_BYTES`]) to the log, dropping
+    /// the oldest line past [`STEP_LOG_LINES`].
+    pub fn log_line(&mut self, text: &str, now: u64) {
+        let mut end = text.len().min(STEP_LOG_LINE_BYTES);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.log.push(LogLine {
+            ms: now,
+            text: text[..end].to_string(),
+        });
+        if self.log.len() > STEP_LOG_LINES {
+            let extra = self.log.len() - STEP_LOG_LINES;
+            self.log.drain(..extra);
+            self.log_dropped += extra as u64;
+        }
+    }
+}
+
+fn log_text(state: StepState, message: Option<&str>) -> String {
+    match message {
+        Some(m) => format!("{state:?}: {m}"),
+        None => format!("{state:?}"),
+    }
 }
 
 /// One run of a pipeline for one commit of one ref.
@@ -161,24 +214,32 @@ pub struct Run {
 }
 
 impl Run {
-    /// Starts (or updates) step `name`.
+    /// Starts (or updates) step `name`, logging the change.
     pub fn step(&mut self, name: &str, state: StepState, message: Option<String>, now: u64) {
+        let line = log_text(state, message.as_deref());
         match self.steps.iter_mut().find(|s| s.name == name) {
             Some(s) => {
+                s.log_line(&line, now);
                 s.state = state;
                 s.message = message;
                 if matches!(state, StepState::Succeeded | StepState::Failed) {
                     s.finished_ms = Some(now);
                 }
             }
-            None => self.steps.push(Step {
-                name: name.to_string(),
-                state,
-                message,
-                started_ms: now,
-                finished_ms: matches!(state, StepState::Succeeded | StepState::Failed)
-                    .then_some(now),
-            }),
+            None => {
+                let mut s = Step {
+                    name: name.to_string(),
+                    state,
+                    message,
+                    started_ms: now,
+                    finished_ms: matches!(state, StepState::Succeeded | StepState::Failed)
+                        .then_some(now),
+                    log: Vec::new(),
+                    log_dropped: 0,
+                };
+                s.log_line(&line, now);
+                self.steps.push(s);
+            }
         }
         self.state = if self.steps.iter().any(|s| s.state == StepState::Failed) {
             StepState::Failed
@@ -266,5 +327,30 @@ mod tests {
         assert_eq!(run.state, StepState::Succeeded);
         run.step("deploy dev", StepState::Failed, Some("x".into()), 3);
         assert_eq!(run.state, StepState::Failed);
+        let texts: Vec<&str> = run.steps[0].log.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["Running", "Succeeded"]);
+        assert_eq!(run.steps[1].log[0].text, "Failed: x");
+    }
+
+    #[test]
+    fn a_steps_log_is_bounded_in_lines_and_bytes() {
+        let mut s = Step {
+            name: "gate dev".into(),
+            state: StepState::Waiting,
+            message: None,
+            started_ms: 0,
+            finished_ms: None,
+            log: vec![],
+            log_dropped: 0,
+        };
+        for i in 0..(STEP_LOG_LINES as u64 + 10) {
+            s.log_line(&format!("line {i}"), i);
+        }
+        assert_eq!(s.log.len(), STEP_LOG_LINES);
+        assert_eq!(s.log_dropped, 10);
+        assert_eq!(s.log[0].text, "line 10", "the oldest lines go first");
+        s.log_line(&"é".repeat(STEP_LOG_LINE_BYTES), 99);
+        let last = &s.log.last().unwrap().text;
+        assert!(last.len() <= STEP_LOG_LINE_BYTES && last.starts_with('é'));
     }
 }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_core::app_spec::Application;
+use ferry_core::sync::MutexExt;
 
 use crate::engine::Engine;
 use crate::history::{HistoryEntry, Outcome};
@@ -199,6 +200,14 @@ impl Engine {
         let dir = self.inner.cfg.data_dir.clone();
         crate::runs::save(&dir, &mut st.runs);
         drop(st);
+        // The web UI's pipeline pages follow the application's changes.
+        let app = self
+            .inner
+            .topology
+            .pipelines
+            .iter()
+            .find(|p| p.metadata.name == snapshot.pipeline);
+        self.changed(app.map_or(snapshot.pipeline.as_str(), |p| p.spec.application.as_str()));
         if done {
             crate::notify::send(
                 self,
@@ -211,6 +220,46 @@ impl Engine {
                 serde_json::to_value(&snapshot).unwrap_or_default(),
             );
         }
+    }
+
+    /// A sink appending lines to step `step` of the run `run` names (a
+    /// build's progress). Lines are kept in memory and stored with the
+    /// run's next step change; the UI hears of them at most every 250 ms
+    /// (and at the step's end), so a chatty RUN does not flood its feed.
+    pub(crate) fn step_log(&self, run: &RunRef<'_>, step: &str) -> crate::builder::BuildLog {
+        let (engine, step) = (self.clone(), step.to_string());
+        let key = (
+            run.pipeline.to_string(),
+            run.git_ref.to_string(),
+            run.commit.to_string(),
+        );
+        let app = self
+            .inner
+            .topology
+            .pipelines
+            .iter()
+            .find(|p| p.metadata.name == key.0);
+        let app = app.map_or(key.0.clone(), |p| p.spec.application.clone());
+        let told = std::sync::Mutex::new(None::<std::time::Instant>);
+        crate::builder::BuildLog::new(move |line| {
+            let now = now_ms();
+            let mut st = engine.lock();
+            let found = st
+                .runs
+                .iter_mut()
+                .rev()
+                .find(|r| r.pipeline == key.0 && r.git_ref == key.1 && r.commit == key.2);
+            let Some(s) = found.and_then(|r| r.steps.iter_mut().find(|s| s.name == step)) else {
+                return;
+            };
+            s.log_line(line, now);
+            drop(st);
+            let mut told = told.lock_or_recover();
+            if told.is_none_or(|t| t.elapsed() >= std::time::Duration::from_millis(250)) {
+                *told = Some(std::time::Instant::now());
+                engine.changed(&app);
+            }
+        })
     }
 
     /// Records commit-to-serving latency once per (app, env, commit).

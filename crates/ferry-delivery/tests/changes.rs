@@ -62,6 +62,7 @@ impl ImageBuilder for Registry {
         assert!(req.context.join("Dockerfile").is_file(), "{req:?}");
         self.tags.lock().unwrap().insert((name.into(), tag.into()));
         self.built.lock().unwrap().push(reference.clone());
+        req.log.line("STEP 1/1: COPY main /");
         Box::pin(async { Ok("sha256:0".to_string()) })
     }
 }
@@ -239,6 +240,19 @@ async fn a_commit_changing_one_context_rebuilds_and_redeploys_only_that_image() 
             .starts_with("unchanged"),
         "{run:?}"
     );
+    // The build's own lines are in its step's log, between start and push.
+    let log: Vec<&str> = step("build web/a")
+        .log
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(log.len(), 3, "{log:?}");
+    assert!(
+        log[0].starts_with("Running: uk.reg:5000/web/a:dev-"),
+        "{log:?}"
+    );
+    assert_eq!(log[1], "STEP 1/1: COPY main /");
+    assert!(log[2].starts_with("Succeeded: pushed "), "{log:?}");
 
     // A restarted engine computes the same tags from git: it finds every
     // image built and every object applied.

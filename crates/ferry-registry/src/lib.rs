@@ -14,6 +14,7 @@
 
 mod api;
 pub mod auth;
+pub mod browse;
 pub mod digest;
 mod error;
 #[doc(hidden)]

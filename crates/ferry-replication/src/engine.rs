@@ -171,6 +171,23 @@ impl Engine {
         self.inner.stats.snapshot(|r| q.pending(r))
     }
 
+    /// The rules of this engine that copy `repository:tag`, each with its
+    /// target's name (a region, or a URL).
+    pub fn targets_of(&self, repository: &str, tag: &str) -> Vec<(String, String)> {
+        self.inner
+            .rules
+            .values()
+            .filter(|r| r.matches_repo(repository) && r.matches_tag(tag))
+            .map(|r| (r.name.clone(), r.target.name.clone()))
+            .collect()
+    }
+
+    /// Tasks waiting or in flight (which images are not yet where a rule
+    /// sends them).
+    pub fn pending_tasks(&self) -> Vec<crate::queue::Task> {
+        self.inner.queue.tasks()
+    }
+
     /// Starts a reconcile pass now.
     pub fn reconcile_now(&self) {
         self.inner.reconcile.notify_one();

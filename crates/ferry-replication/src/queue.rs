@@ -194,6 +194,12 @@ impl Queue {
         Ok(())
     }
 
+    /// Every task queued or in flight (copies, for status pages).
+    pub fn tasks(&self) -> Vec<Task> {
+        let slots = self.slots.lock_or_recover();
+        slots.values().map(|s| s.task.clone()).collect()
+    }
+
     /// Takes the next ready task, or tells how long until one is ready.
     pub fn take(&self) -> std::result::Result<Task, Option<Duration>> {
         let mut slots = self.slots.lock_or_recover();

@@ -2,7 +2,8 @@
 //! (`ferry-build`, RUN steps in runc, a step cache under the region's data
 //! directory) followed by a push through the image toolkit. Builds are
 //! blocking work, so each runs on a blocking thread; the step log goes to
-//! `tracing` (the run's steps carry the outcome).
+//! `tracing` and, line by line, to the run step's log (the web UI's run
+//! page shows it live).
 
 use std::path::PathBuf;
 
@@ -43,9 +44,13 @@ impl ImageBuilder for DockerfileBuilder {
                 // does not get the host's network (`RUN --network=host`).
                 allow: Default::default(),
             };
-            let reference = req.reference.clone();
+            let (reference, sink) = (req.reference.clone(), req.log.clone());
             let built = tokio::task::spawn_blocking(move || {
-                let log = |e: Event| tracing::debug!(image = %reference, "{}", render(&e));
+                let log = |e: Event| {
+                    let line = render(&e);
+                    tracing::debug!(image = %reference, "{line}");
+                    sink.line(&line);
+                };
                 ferry_build::build(&opts, &log)
             })
             .await

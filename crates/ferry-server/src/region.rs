@@ -122,7 +122,7 @@ pub(crate) async fn start(
     delivery.engine.set_traffic(&ctx.name, splits);
     let v1 = v1.merge(ferry_runtime::api::router(runtime.clone()));
     let v1 = v1.merge(crate::endpoints_api::router(&endpoints));
-    let v1 = v1.merge(ferry_replication::api::router(replication));
+    let v1 = v1.merge(ferry_replication::api::router(replication.clone()));
     let api_loopback = crate::exposure::is_loopback(api_addr);
     let v1 = v1.merge(
         delivery
@@ -138,7 +138,14 @@ pub(crate) async fn start(
         .map(|t| t.hostnames.clone())
         .unwrap_or_default();
     hostnames.extend(ferry_runtime::KUBERNETES_NAMES.map(String::from));
-    let ui = crate::ui::router(&ctx, &auth, &delivery.engine, &runtime)?;
+    let ui = crate::ui::router(
+        &ctx,
+        &auth,
+        &delivery.engine,
+        &runtime,
+        &registry,
+        &replication,
+    )?;
     let api = ferry_api::router_with(
         ApiState {
             region: ctx.name.clone(),

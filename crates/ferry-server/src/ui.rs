@@ -1,6 +1,7 @@
 //! The region's web UI (ferry-ui) under `/ui` of its API listener: built
-//! from the region's token store and runtime and the process's delivery
-//! engine, following the engine's changes until the region stops.
+//! from the region's token store, runtime, registry and replication engine
+//! and the process's delivery engine, following the engine's changes until
+//! the region stops.
 
 use std::sync::Arc;
 
@@ -15,6 +16,8 @@ pub(crate) fn router(
     auth: &Arc<ferry_auth::Auth>,
     engine: &ferry_delivery::Engine,
     runtime: &ferry_runtime::Runtime,
+    registry: &ferry_registry::Registry,
+    replication: &ferry_replication::Engine,
 ) -> Result<Router, Error> {
     let endpoints = ctx
         .endpoints
@@ -29,6 +32,8 @@ pub(crate) fn router(
         engine: engine.clone(),
         runtime: Some(runtime.clone()),
         sessions: Default::default(),
+        registry: Some(registry.clone()),
+        replication: Some(replication.clone()),
     })
     .map_err(|e| Error::Component {
         region: ctx.name.clone(),

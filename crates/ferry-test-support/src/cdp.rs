@@ -101,6 +101,14 @@ impl Browser {
 
     /// Sends one DevTools command and returns its `result`.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        match self.try_call(method, params) {
+            Ok(v) => v,
+            Err(e) => panic!("{method} failed: {e}"),
+        }
+    }
+
+    /// Sends one DevTools command: its `result`, or its `error`.
+    pub fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let msg = json!({ "id": id, "method": method, "params": params });
@@ -114,8 +122,10 @@ impl Browser {
                 continue;
             };
             if v["id"] == id {
-                assert!(v.get("error").is_none(), "{method} failed: {}", v["error"]);
-                return v["result"].clone();
+                return match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                };
             }
         }
     }
@@ -147,11 +157,14 @@ impl Browser {
     /// Polls `expr` until `check` accepts its value (20 s at most).
     pub fn wait_for(&mut self, what: &str, expr: &str, check: impl Fn(&Value) -> bool) -> Value {
         poll(what, Duration::from_secs(20), || {
-            // A navigation in progress destroys the context: try again.
-            let r = self.call(
-                "Runtime.evaluate",
-                json!({ "expression": expr, "returnByValue": true }),
-            );
+            // A navigation in progress destroys the context (an exception)
+            // or the target (an error): try again.
+            let r = self
+                .try_call(
+                    "Runtime.evaluate",
+                    json!({ "expression": expr, "returnByValue": true }),
+                )
+                .ok()?;
             let v = r["result"]["value"].clone();
             (r.get("exceptionDetails").is_none() && check(&v)).then_some(v)
         })

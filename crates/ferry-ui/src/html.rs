@@ -63,6 +63,8 @@ pub enum Nav {
     Overview,
     Apps,
     Serverless,
+    Pipelines,
+    Registry,
     None,
 }
 
@@ -118,7 +120,9 @@ pub fn layout(page: &Page<'_>, body: &str) -> String {
             out,
             "<nav aria-label=\"main\"><a href=\"/ui\"{}>Overview</a>\
              <a href=\"/ui/apps\"{}>Applications</a>\
-             <a href=\"/ui/serverless\"{}>Serverless</a></nav>\
+             <a href=\"/ui/serverless\"{}>Serverless</a>\
+             <a href=\"/ui/pipelines\"{}>Pipelines</a>\
+             <a href=\"/ui/registry\"{}>Registry</a></nav>\
              <span class=\"who\">{} <span class=\"role\">{}</span></span>\
              <span id=\"live\" class=\"live\" aria-live=\"polite\"></span>\
              <form method=\"post\" action=\"/ui/logout\" class=\"inline\">{}\
@@ -126,6 +130,8 @@ pub fn layout(page: &Page<'_>, body: &str) -> String {
             current(Nav::Overview),
             current(Nav::Apps),
             current(Nav::Serverless),
+            current(Nav::Pipelines),
+            current(Nav::Registry),
             Esc(v.name),
             Esc(v.role),
             csrf_field(v.csrf),

@@ -29,6 +29,7 @@ pub mod csrf;
 pub mod html;
 pub mod live;
 mod load;
+mod load_delivery;
 pub mod pages;
 mod routes;
 pub mod session;
@@ -62,6 +63,8 @@ pub enum Error {
     Csrf,
     #[error("{0}")]
     CrossOrigin(String),
+    #[error("cannot read the registry: {0}")]
+    Registry(String),
 }
 
 impl Error {
@@ -74,7 +77,7 @@ impl Error {
                 S::NOT_FOUND
             }
             Error::Delivery(ferry_delivery::Error::Conflict(_)) => S::CONFLICT,
-            Error::Delivery(_) => S::INTERNAL_SERVER_ERROR,
+            Error::Delivery(_) | Error::Registry(_) => S::INTERNAL_SERVER_ERROR,
             Error::Forbidden(_) | Error::Csrf | Error::CrossOrigin(_) => S::FORBIDDEN,
         }
     }
@@ -96,6 +99,10 @@ pub struct UiConfig {
     /// ReplicaSets and Pods); `None` shows applied objects only.
     pub runtime: Option<ferry_runtime::Runtime>,
     pub sessions: session::Limits,
+    /// This region's registry, for the registry browser (`None`: none).
+    pub registry: Option<ferry_registry::Registry>,
+    /// This region's replication engine: which regions hold an image.
+    pub replication: Option<ferry_replication::Engine>,
 }
 
 /// One region's UI: a cheap-to-clone handle.

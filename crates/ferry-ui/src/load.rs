@@ -64,7 +64,9 @@ impl Ui {
             })
             .collect();
         let apps = self.visible_apps(who);
-        pages::overview::overview(&regions, &view::env_counts(&cfg.topology, &apps))
+        let mut body = pages::overview::overview(&regions, &view::env_counts(&cfg.topology, &apps));
+        body.push_str(&self.delivery_map(who));
+        body
     }
 
     pub(crate) fn envs_fragment(&self, who: &Identity) -> String {

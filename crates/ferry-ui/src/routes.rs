@@ -5,6 +5,7 @@
 //! `routes/events.rs`.
 
 mod actions;
+mod delivery;
 mod events;
 mod session;
 
@@ -41,6 +42,10 @@ pub fn router(ui: Ui) -> Router {
         .route("/ui/apps/{name}/sync", post(actions::sync))
         .route("/ui/apps/{name}/rollback", post(actions::rollback))
         .route("/ui/serverless", get(serverless))
+        .route("/ui/pipelines", get(delivery::pipelines))
+        .route("/ui/pipelines/runs/{id}", get(delivery::run))
+        .route("/ui/registry", get(delivery::registry))
+        .route("/ui/registry/repo", get(delivery::repository))
         .route("/ui/events", get(events::events))
         .route("/ui/static/{file}", get(asset))
         .layer(middleware::from_fn(same_origin_posts))

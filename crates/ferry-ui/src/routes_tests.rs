@@ -39,6 +39,8 @@ impl World {
             engine,
             runtime: None,
             sessions: Default::default(),
+            registry: None,
+            replication: None,
         })
         .unwrap();
         World {
@@ -137,6 +139,12 @@ async fn without_a_session_every_page_and_action_sends_to_login() {
         "/ui/apps/web",
         "/ui/events?view=overview",
         "/ui/serverless",
+        "/ui/pipelines",
+        "/ui/pipelines/runs/1",
+        "/ui/registry",
+        "/ui/registry/repo?name=web",
+        "/ui/events?view=pipelines",
+        "/ui/events?view=run&run=1",
     ] {
         let (status, _, _) = w.get(path, None).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");

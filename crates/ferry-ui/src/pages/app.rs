@@ -179,7 +179,7 @@ fn history(out: &mut String, p: &AppPage<'_>) {
 }
 
 /// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` UTC.
-fn started(ms: u64) -> String {
+pub(crate) fn started(ms: u64) -> String {
     let secs = i64::try_from(ms / 1000).unwrap_or(0);
     let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs) else {
         return "-".into();

@@ -4,8 +4,11 @@
 
 pub mod app;
 pub mod apps;
+pub mod delivery_map;
 pub mod login;
 pub mod overview;
+pub mod pipelines;
+pub mod registry;
 pub mod serverless;
 
 /// An error page's body.

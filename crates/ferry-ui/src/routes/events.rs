@@ -1,6 +1,6 @@
 //! `GET /ui/events`: a page's live stream (server-sent events). The page
 //! says what it shows (`view=overview`, `view=list` with its filter,
-//! `view=app&app=&env=`) and since when (`since`, or the browser's
+//! `view=app&app=&env=`, `view=pipelines&pipeline=&page=`, `view=run&run=`) and since when (`since`, or the browser's
 //! `Last-Event-ID` on a reconnect). Whenever the change log moves and the
 //! change concerns the page, the stream re-renders the page's fragment and
 //! sends it as a `patch` event — `{"patches":[{"id","html"}]}`, the element
@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use super::Current;
 use crate::Ui;
 use crate::live::Since;
+use crate::pages::pipelines::RunFilter;
 use crate::view::Filter;
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -34,6 +35,8 @@ pub(crate) struct EventsQuery {
     name: String,
     health: String,
     page: String,
+    pipeline: String,
+    run: String,
 }
 
 /// What one stream follows.
@@ -42,6 +45,8 @@ enum View {
     Overview,
     List(Filter),
     App { app: String, env: Option<String> },
+    Pipelines(RunFilter),
+    Run(u64),
 }
 
 impl View {
@@ -57,6 +62,11 @@ impl View {
                 app: q.app,
                 env: Some(q.env).filter(|e| !e.is_empty()),
             },
+            "pipelines" => View::Pipelines(RunFilter {
+                pipeline: q.pipeline,
+                page: q.page,
+            }),
+            "run" => View::Run(q.run.parse().unwrap_or(0)),
             _ => View::Overview,
         }
     }
@@ -166,6 +176,11 @@ fn render(f: &Follow) -> Option<Vec<serde_json::Value>> {
         View::App { app, env } => {
             let v = f.ui.app_view(who, app, env.as_deref(), &f.who.csrf).ok()?;
             vec![patch("env", v.section)]
+        }
+        View::Pipelines(filter) => vec![patch("runs", f.ui.runs_fragment(who, filter))],
+        View::Run(id) => {
+            let run = f.ui.run(who, *id).ok()?;
+            vec![patch("run", crate::pages::pipelines::run_section(&run))]
         }
     })
 }
