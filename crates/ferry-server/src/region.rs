@@ -138,7 +138,7 @@ pub(crate) async fn start(
         .map(|t| t.hostnames.clone())
         .unwrap_or_default();
     hostnames.extend(ferry_runtime::KUBERNETES_NAMES.map(String::from));
-    let ui = crate::ui::router(&ctx, &auth, &delivery.engine, &runtime)?;
+    let ui = crate::ui::router(&ctx, &auth, &delivery.engine, &runtime, &gateway)?;
     let api = ferry_api::router_with(
         ApiState {
             region: ctx.name.clone(),

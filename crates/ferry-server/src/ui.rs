@@ -1,6 +1,7 @@
 //! The region's web UI (ferry-ui) under `/ui` of its API listener: built
 //! from the region's token store and runtime and the process's delivery
-//! engine, following the engine's changes until the region stops.
+//! engine and its gateway (the traffic page), following the engine's
+//! changes and sampling the gateway's metrics until the region stops.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ pub(crate) fn router(
     auth: &Arc<ferry_auth::Auth>,
     engine: &ferry_delivery::Engine,
     runtime: &ferry_runtime::Runtime,
+    gateway: &ferry_gateway::Gateway,
 ) -> Result<Router, Error> {
     let endpoints = ctx
         .endpoints
@@ -29,6 +31,7 @@ pub(crate) fn router(
         engine: engine.clone(),
         runtime: Some(runtime.clone()),
         sessions: Default::default(),
+        traffic: Some(ferry_ui::traffic::TrafficSource::of(gateway.clone())),
     })
     .map_err(|e| Error::Component {
         region: ctx.name.clone(),

@@ -63,6 +63,8 @@ pub enum Nav {
     Overview,
     Apps,
     Serverless,
+    Traffic,
+    Pods,
     None,
 }
 
@@ -118,7 +120,8 @@ pub fn layout(page: &Page<'_>, body: &str) -> String {
             out,
             "<nav aria-label=\"main\"><a href=\"/ui\"{}>Overview</a>\
              <a href=\"/ui/apps\"{}>Applications</a>\
-             <a href=\"/ui/serverless\"{}>Serverless</a></nav>\
+             <a href=\"/ui/serverless\"{}>Serverless</a>\
+             <a href=\"/ui/traffic\"{}>Traffic</a><a href=\"/ui/pods\"{}>Pods</a></nav>\
              <span class=\"who\">{} <span class=\"role\">{}</span></span>\
              <span id=\"live\" class=\"live\" aria-live=\"polite\"></span>\
              <form method=\"post\" action=\"/ui/logout\" class=\"inline\">{}\
@@ -126,6 +129,8 @@ pub fn layout(page: &Page<'_>, body: &str) -> String {
             current(Nav::Overview),
             current(Nav::Apps),
             current(Nav::Serverless),
+            current(Nav::Traffic),
+            current(Nav::Pods),
             Esc(v.name),
             Esc(v.role),
             csrf_field(v.csrf),

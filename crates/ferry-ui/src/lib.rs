@@ -32,6 +32,7 @@ mod load;
 pub mod pages;
 mod routes;
 pub mod session;
+pub mod traffic;
 pub mod tree;
 pub mod view;
 
@@ -96,6 +97,8 @@ pub struct UiConfig {
     /// ReplicaSets and Pods); `None` shows applied objects only.
     pub runtime: Option<ferry_runtime::Runtime>,
     pub sessions: session::Limits,
+    /// The region's gateway, for the traffic page; `None` shows no routes.
+    pub traffic: Option<traffic::TrafficSource>,
 }
 
 /// One region's UI: a cheap-to-clone handle.
@@ -112,6 +115,8 @@ struct Inner {
     /// Cancelled when the region stops: live streams end, so the API
     /// listener's graceful drain does not wait for open tabs.
     stop: tokio_util::sync::CancellationToken,
+    /// The traffic page's samples of the gateway's metrics.
+    sampler: Option<Arc<traffic::Sampler>>,
 }
 
 impl Ui {
@@ -119,19 +124,27 @@ impl Ui {
     pub fn new(cfg: UiConfig) -> Result<Ui, Error> {
         let sessions = Mutex::new(session::SessionStore::new(cfg.sessions));
         let changes = Arc::new(live::Changes::new(session::random_id()?));
+        let sampler = cfg
+            .traffic
+            .as_ref()
+            .map(|t| Arc::new(traffic::Sampler::new(t)));
         Ok(Ui {
             inner: Arc::new(Inner {
                 cfg,
                 sessions,
                 changes,
                 stop: Default::default(),
+                sampler,
             }),
         })
     }
 
     /// Follows the engine's changes until `shutdown`, for live updates;
-    /// then ends every live stream.
+    /// then ends every live stream. Samples the gateway's metrics too.
     pub fn start(&self, shutdown: tokio_util::sync::CancellationToken) {
+        if let (Some(s), Some(t)) = (&self.inner.sampler, &self.inner.cfg.traffic) {
+            tokio::spawn(traffic::run(s.clone(), t.every, shutdown.clone()));
+        }
         let rx = self.inner.cfg.engine.changes();
         let (changes, stop) = (self.inner.changes.clone(), self.inner.stop.clone());
         tokio::spawn(async move {

@@ -6,7 +6,10 @@
 
 mod actions;
 mod events;
+mod pod_logs;
+mod pods;
 mod session;
+mod traffic;
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -41,6 +44,12 @@ pub fn router(ui: Ui) -> Router {
         .route("/ui/apps/{name}/sync", post(actions::sync))
         .route("/ui/apps/{name}/rollback", post(actions::rollback))
         .route("/ui/serverless", get(serverless))
+        .route("/ui/traffic", get(traffic::page_handler))
+        .route("/ui/pods", get(pods::list))
+        .route("/ui/pods/{ns}/{pod}", get(pods::show))
+        .route("/ui/pods/{ns}/{pod}/logs", get(pod_logs::follow))
+        .route("/ui/pods/{ns}/{pod}/exec", post(pods::exec))
+        .route("/ui/traffic/live", get(traffic::live))
         .route("/ui/events", get(events::events))
         .route("/ui/static/{file}", get(asset))
         .layer(middleware::from_fn(same_origin_posts))

@@ -6,7 +6,9 @@ pub mod app;
 pub mod apps;
 pub mod login;
 pub mod overview;
+pub mod pods;
 pub mod serverless;
+pub mod traffic;
 
 /// An error page's body.
 pub fn error(status: u16, message: &str) -> String {
