@@ -47,10 +47,11 @@
     setInterval(function () {
       fetch(polled.getAttribute("data-poll"), { credentials: "same-origin" })
         .then(function (r) {
-          if (r.redirected || !r.ok) throw new Error("status " + r.status);
-          return r.json();
+          // Sent to the login page: the session ended.
+          if (r.redirected) return window.location.reload();
+          if (!r.ok) throw new Error("status " + r.status);
+          return r.json().then(patch);
         })
-        .then(patch)
         .catch(function () {
           say("reconnecting…");
         });
