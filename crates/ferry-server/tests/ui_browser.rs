@@ -6,7 +6,11 @@
 //! turning Synced live, an application's tree and history, a new commit arriving on the open page
 //! without a reload, a rollback by its button, and the list at a phone's
 //! width without horizontal scrolling. A screenshot of every page is saved
-//! under the test's output directory and checked for content.
+//! under the test's output directory and checked for content. Then the
+//! traffic page: an Ingress applied through the API, requests through the
+//! region's gateway, and the page's destination block turning from no data
+//! to the gateway's numbers in place (no layout shift, per Chromium's
+//! Layout Instability API).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -82,14 +86,18 @@ async fn log_in_see_the_apps_open_one_follow_a_change_and_roll_back() {
     let admin = running.new_admin_tokens()["uk"].clone();
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui_browser");
     std::fs::create_dir_all(&out).unwrap();
+    let gateway = running.region("uk").unwrap().gateway;
     let (work, repo2) = (dir.path().to_path_buf(), repo.clone());
-    tokio::task::spawn_blocking(move || browse(&work, &out, &url, &admin, &repo2, &first))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut b = browse(&work, &out, &url, &admin, &repo2, &first);
+        traffic(&mut b, &out, &url, &admin, gateway);
+    })
+    .await
+    .unwrap();
     running.shutdown().await;
 }
 
-fn browse(dir: &Path, out: &Path, url: &str, admin: &str, repo: &Path, first: &str) {
+fn browse(dir: &Path, out: &Path, url: &str, admin: &str, repo: &Path, first: &str) -> Browser {
     let mut b = Browser::start(dir, 1280, 900);
     b.navigate(&format!("{url}/ui/apps"));
     b.wait_for(
@@ -206,4 +214,67 @@ fn browse(dir: &Path, out: &Path, url: &str, admin: &str, repo: &Path, first: &s
         "the page is {wide} px wide on a 390 px phone: {culprits}"
     );
     shot(&mut b, out, "apps-phone.png");
+    b
+}
+
+/// The traffic page follows the gateway: an Ingress to a Service without
+/// endpoints, so every request through the gateway is a 503, shows as a
+/// 0.0 % success rate and a drawn line once the gateway's metrics were
+/// sampled (every 10 s) and the page refreshed (as often), without moving
+/// anything on the page.
+fn traffic(b: &mut Browser, out: &Path, url: &str, admin: &str, gateway: std::net::SocketAddr) {
+    let c = reqwest::blocking::Client::new();
+    let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop, namespace: default}\nspec:\n  rules:\n  - host: shop.test\n    http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: nowhere, port: {number: 80}}}}\n";
+    let resp = c
+        .post(format!("{url}/api/v1/apply"))
+        .bearer_auth(admin)
+        .json(&json!({"sources": [{"file": "ingress.yaml", "text": ingress}]}))
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    b.call("Emulation.clearDeviceMetricsOverride", json!({}));
+    b.navigate(&format!("{url}/ui/traffic"));
+    b.wait_for(
+        "the Ingress on the traffic page",
+        "document.querySelector('#traffic table')?.innerText ?? ''",
+        |v| v.as_str().unwrap_or("").contains("shop.test"),
+    );
+    b.eval(
+        "window.shift = 0; window.moved = []; new PerformanceObserver(l => l.getEntries().forEach(e => { window.shift += e.value; e.sources.forEach(s => window.moved.push(s.node?.id || s.node?.className || s.node?.nodeName)); })).observe({type: 'layout-shift'}); true",
+    );
+    let send = || {
+        for _ in 0..20 {
+            let r = c
+                .get(format!("http://{gateway}/"))
+                .header("host", "shop.test")
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 503);
+        }
+    };
+    let success = "document.querySelector('#traffic .c-success .num')?.textContent";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while b.eval(success) != "0.0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no numbers on the traffic page within 60 s"
+        );
+        send();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let path = b.eval("document.querySelector('#traffic .c-rate path').getAttribute('d')");
+    assert!(path.as_str().unwrap().starts_with('M'), "{path}");
+    let moved = b.eval("window.moved.join(', ')");
+    assert_eq!(
+        b.eval("window.shift"),
+        0,
+        "the refresh moved the page: {moved}"
+    );
+    shot(b, out, "traffic.png");
+    b.navigate(&format!("{url}/ui/pods"));
+    b.wait_for(
+        "the pods page",
+        "document.querySelector('h1')?.textContent",
+        |v| v == "Pods",
+    );
 }

@@ -38,20 +38,28 @@ pub fn dest_id(k: &DestKey) -> String {
 pub fn sparkline(points: &[(f64, Option<f64>)], now: f64, max: f64, label: &str) -> String {
     let max = if max > 0.0 { max } else { 1.0 };
     let mut d = String::new();
-    let mut pen_down = false;
+    // Points in the segment being drawn; a lone point is drawn as a dot.
+    let mut run = 0;
     for &(t, v) in points {
         let Some(v) = v else {
-            pen_down = false;
+            if run == 1 {
+                d.push_str(" l0,0");
+            }
+            run = 0;
             continue;
         };
-        let x = (W * (1.0 - (now - t) / WINDOW)).clamp(0.0, W);
+        let x = 1.0 + (W - 2.0) * (1.0 - (now - t) / WINDOW).clamp(0.0, 1.0);
         let y = H - 2.0 - (v / max).clamp(0.0, 1.0) * (H - 4.0);
-        let _ = write!(d, "{}{x:.1},{y:.1}", if pen_down { " L" } else { " M" });
-        pen_down = true;
+        let _ = write!(d, "{}{x:.1},{y:.1}", if run > 0 { " L" } else { " M" });
+        run += 1;
+    }
+    if run == 1 {
+        d.push_str(" l0,0");
     }
     format!(
         "<svg class=\"spark\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" \
-         aria-label=\"{}\"><path d=\"{}\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"1.5\"/></svg>",
+         aria-label=\"{}\"><path d=\"{}\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"2\" \
+         stroke-linecap=\"round\" stroke-linejoin=\"round\"/></svg>",
         Esc(label),
         d.trim_start()
     )
