@@ -72,6 +72,13 @@ async fn log_in_see_the_apps_open_one_follow_a_change_and_roll_back() {
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q"]);
     let first = commit(&repo, "hello");
+    // The busybox image the pods part runs, in the region's image store.
+    let images = ferry_runtime::OciImages::open(dir.path().join("data/uk/runtime/images")).unwrap();
+    ferry_image::build::busybox::busybox_image()
+        .unwrap()
+        .cmd(["sleep", "3600"])
+        .build(&images.store, Some("tools:1"))
+        .unwrap();
     let running = ferry_server::start(ferry_server::ServerConfig {
         topology: topology(&repo),
         data_root: dir.path().join("data"),
@@ -91,6 +98,7 @@ async fn log_in_see_the_apps_open_one_follow_a_change_and_roll_back() {
     tokio::task::spawn_blocking(move || {
         let mut b = browse(&work, &out, &url, &admin, &repo2, &first);
         traffic(&mut b, &out, &url, &admin, gateway);
+        pods(&mut b, &out, &url, &admin);
     })
     .await
     .unwrap();
@@ -271,10 +279,52 @@ fn traffic(b: &mut Browser, out: &Path, url: &str, admin: &str, gateway: std::ne
         "the refresh moved the page: {moved}"
     );
     shot(b, out, "traffic.png");
+}
+
+/// A pod's page: its log grows in the open page (the live log stream),
+/// and the exec form runs a command and shows its output.
+fn pods(b: &mut Browser, out: &Path, url: &str, admin: &str) {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: talker, namespace: default}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: tools:1\n    command: [sh, -c, 'i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done']\n";
+    let c = reqwest::blocking::Client::new();
+    let resp = c
+        .post(format!("{url}/api/v1/apply"))
+        .bearer_auth(admin)
+        .json(&json!({"sources": [{"file": "pod.yaml", "text": pod}]}))
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    ferry_test_support::poll(
+        "the pod running",
+        std::time::Duration::from_secs(60),
+        || {
+            let p: Value = c
+                .get(format!("{url}/api/v1/objects/pods/default/talker"))
+                .bearer_auth(admin)
+                .send()
+                .ok()?
+                .json()
+                .ok()?;
+            (p["status"]["phase"] == "Running").then_some(())
+        },
+    );
     b.navigate(&format!("{url}/ui/pods"));
     b.wait_for(
-        "the pods page",
-        "document.querySelector('h1')?.textContent",
-        |v| v == "Pods",
+        "the pod listed",
+        "document.querySelector('main table')?.innerText ?? ''",
+        |v| v.as_str().unwrap_or("").contains("talker"),
     );
+    b.navigate(&format!("{url}/ui/pods/default/talker"));
+    let lines = "(document.getElementById('log')?.textContent.match(/tick/g) || []).length";
+    let first = b.wait_for("the log's tail", lines, |v| v.as_u64() > Some(0));
+    let first = first.as_u64().unwrap();
+    b.wait_for("the log growing in the open page", lines, |v| {
+        v.as_u64() > Some(first + 3)
+    });
+    b.eval("document.getElementById('command').value = 'echo exec-ok'; document.querySelector('form.exec').submit(); true");
+    b.wait_for(
+        "the command's output",
+        "document.getElementById('exec-out')?.textContent ?? ''",
+        |v| v == "exec-ok\n",
+    );
+    shot(b, out, "pod.png");
 }
