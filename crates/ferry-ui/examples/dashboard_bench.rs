@@ -52,12 +52,18 @@ fn topology(n: usize) -> ferry_core::topology::Topology {
              apiVersion: ferry.dev/v1alpha1\nkind: Environment\nmetadata: {{name: {env}}}\nspec: {{region: {region}}}\n---\n"
         ));
     }
+    let mut sources = vec![("regions.yaml".to_string(), yaml)];
+    // One file per 1,000 applications (the YAML reader's document budget).
     for i in 0..n {
-        yaml.push_str(&format!(
+        if i % 1000 == 0 {
+            sources.push((format!("apps-{i}.yaml"), String::new()));
+        }
+        let file = &mut sources.last_mut().unwrap().1;
+        file.push_str(&format!(
             "apiVersion: ferry.dev/v1alpha1\nkind: Application\nmetadata: {{name: app-{i:05}}}\nspec: {{source: {{repoUrl: 'https://git.example/o/app-{i:05}.git'}}}}\n---\n"
         ));
     }
-    ferry_core::topology::Topology::from_sources(&[("t.yaml".into(), yaml)]).unwrap()
+    ferry_core::topology::Topology::from_sources(&sources).unwrap()
 }
 
 fn main() {
