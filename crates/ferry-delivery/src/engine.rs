@@ -322,6 +322,16 @@ impl Engine {
         self.lock().runs.clone()
     }
 
+    /// Puts `status` in as the application's current status and tells
+    /// [`Engine::changes`] subscribers, for measurements of what reads
+    /// statuses with many synthetic applications (the web UI's benchmark).
+    #[cfg(feature = "synthetic")]
+    pub fn put_status(&self, status: AppStatus) {
+        let name = status.name.clone();
+        self.lock().status.insert(name.clone(), status);
+        self.changed(&name);
+    }
+
     pub(crate) fn app(&self, name: &str) -> Result<&ferry_core::app_spec::Application> {
         self.inner
             .topology

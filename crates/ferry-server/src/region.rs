@@ -145,6 +145,7 @@ pub(crate) async fn start(
         &runtime,
         &registry,
         &replication,
+        &gateway,
     )?;
     let api = ferry_api::router_with(
         ApiState {

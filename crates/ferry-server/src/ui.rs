@@ -1,6 +1,7 @@
 //! The region's web UI (ferry-ui) under `/ui` of its API listener: built
-//! from the region's token store, runtime, registry and replication engine
-//! and the process's delivery engine, following the engine's changes until
+//! from the region's token store, runtime, registry, replication engine
+//! and gateway (the traffic page) and the process's delivery engine,
+//! following the engine's changes and sampling the gateway's metrics until
 //! the region stops.
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub(crate) fn router(
     runtime: &ferry_runtime::Runtime,
     registry: &ferry_registry::Registry,
     replication: &ferry_replication::Engine,
+    gateway: &ferry_gateway::Gateway,
 ) -> Result<Router, Error> {
     let endpoints = ctx
         .endpoints
@@ -34,6 +36,7 @@ pub(crate) fn router(
         sessions: Default::default(),
         registry: Some(registry.clone()),
         replication: Some(replication.clone()),
+        traffic: Some(ferry_ui::traffic::TrafficSource::of(gateway.clone())),
     })
     .map_err(|e| Error::Component {
         region: ctx.name.clone(),

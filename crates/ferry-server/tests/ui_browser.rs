@@ -6,7 +6,11 @@
 //! turning Synced live, an application's tree and history, a new commit arriving on the open page
 //! without a reload, a rollback by its button, and the list at a phone's
 //! width without horizontal scrolling. A screenshot of every page is saved
-//! under the test's output directory and checked for content.
+//! under the test's output directory and checked for content. Then the
+//! traffic page: an Ingress applied through the API, requests through the
+//! region's gateway, and the page's destination block turning from no data
+//! to the gateway's numbers in place (no layout shift, per Chromium's
+//! Layout Instability API).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -68,6 +72,13 @@ async fn log_in_see_the_apps_open_one_follow_a_change_and_roll_back() {
     std::fs::create_dir_all(&repo).unwrap();
     git(&repo, &["init", "-q"]);
     let first = commit(&repo, "hello");
+    // The busybox image the pods part runs, in the region's image store.
+    let images = ferry_runtime::OciImages::open(dir.path().join("data/uk/runtime/images")).unwrap();
+    ferry_image::build::busybox::busybox_image()
+        .unwrap()
+        .cmd(["sleep", "3600"])
+        .build(&images.store, Some("tools:1"))
+        .unwrap();
     let running = ferry_server::start(ferry_server::ServerConfig {
         topology: topology(&repo),
         data_root: dir.path().join("data"),
@@ -82,14 +93,19 @@ async fn log_in_see_the_apps_open_one_follow_a_change_and_roll_back() {
     let admin = running.new_admin_tokens()["uk"].clone();
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui_browser");
     std::fs::create_dir_all(&out).unwrap();
+    let gateway = running.region("uk").unwrap().gateway;
     let (work, repo2) = (dir.path().to_path_buf(), repo.clone());
-    tokio::task::spawn_blocking(move || browse(&work, &out, &url, &admin, &repo2, &first))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || {
+        let mut b = browse(&work, &out, &url, &admin, &repo2, &first);
+        traffic(&mut b, &out, &url, &admin, gateway);
+        pods(&mut b, &out, &url, &admin);
+    })
+    .await
+    .unwrap();
     running.shutdown().await;
 }
 
-fn browse(dir: &Path, out: &Path, url: &str, admin: &str, repo: &Path, first: &str) {
+fn browse(dir: &Path, out: &Path, url: &str, admin: &str, repo: &Path, first: &str) -> Browser {
     let mut b = Browser::start(dir, 1280, 900);
     b.navigate(&format!("{url}/ui/apps"));
     b.wait_for(
@@ -206,4 +222,109 @@ fn browse(dir: &Path, out: &Path, url: &str, admin: &str, repo: &Path, first: &s
         "the page is {wide} px wide on a 390 px phone: {culprits}"
     );
     shot(&mut b, out, "apps-phone.png");
+    b
+}
+
+/// The traffic page follows the gateway: an Ingress to a Service without
+/// endpoints, so every request through the gateway is a 503, shows as a
+/// 0.0 % success rate and a drawn line once the gateway's metrics were
+/// sampled (every 10 s) and the page refreshed (as often), without moving
+/// anything on the page.
+fn traffic(b: &mut Browser, out: &Path, url: &str, admin: &str, gateway: std::net::SocketAddr) {
+    let c = reqwest::blocking::Client::new();
+    let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: shop, namespace: default}\nspec:\n  rules:\n  - host: shop.test\n    http:\n      paths:\n      - {path: /, pathType: Prefix, backend: {service: {name: nowhere, port: {number: 80}}}}\n";
+    let resp = c
+        .post(format!("{url}/api/v1/apply"))
+        .bearer_auth(admin)
+        .json(&json!({"sources": [{"file": "ingress.yaml", "text": ingress}]}))
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    b.call("Emulation.clearDeviceMetricsOverride", json!({}));
+    b.navigate(&format!("{url}/ui/traffic"));
+    b.wait_for(
+        "the Ingress on the traffic page",
+        "document.querySelector('#traffic table')?.innerText ?? ''",
+        |v| v.as_str().unwrap_or("").contains("shop.test"),
+    );
+    b.eval(
+        "window.shift = 0; window.moved = []; new PerformanceObserver(l => l.getEntries().forEach(e => { window.shift += e.value; e.sources.forEach(s => window.moved.push(s.node?.id || s.node?.className || s.node?.nodeName)); })).observe({type: 'layout-shift'}); true",
+    );
+    let send = || {
+        for _ in 0..20 {
+            let r = c
+                .get(format!("http://{gateway}/"))
+                .header("host", "shop.test")
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 503);
+        }
+    };
+    let success = "document.querySelector('#traffic .c-success .num')?.textContent";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while b.eval(success) != "0.0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no numbers on the traffic page within 60 s"
+        );
+        send();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let path = b.eval("document.querySelector('#traffic .c-rate path').getAttribute('d')");
+    assert!(path.as_str().unwrap().starts_with('M'), "{path}");
+    let moved = b.eval("window.moved.join(', ')");
+    assert_eq!(
+        b.eval("window.shift"),
+        0,
+        "the refresh moved the page: {moved}"
+    );
+    shot(b, out, "traffic.png");
+}
+
+/// A pod's page: its log grows in the open page (the live log stream),
+/// and the exec form runs a command and shows its output.
+fn pods(b: &mut Browser, out: &Path, url: &str, admin: &str) {
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: talker, namespace: default}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: app\n    image: tools:1\n    command: [sh, -c, 'i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done']\n";
+    let c = reqwest::blocking::Client::new();
+    let resp = c
+        .post(format!("{url}/api/v1/apply"))
+        .bearer_auth(admin)
+        .json(&json!({"sources": [{"file": "pod.yaml", "text": pod}]}))
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    ferry_test_support::poll(
+        "the pod running",
+        std::time::Duration::from_secs(60),
+        || {
+            let p: Value = c
+                .get(format!("{url}/api/v1/objects/pods/default/talker"))
+                .bearer_auth(admin)
+                .send()
+                .ok()?
+                .json()
+                .ok()?;
+            (p["status"]["phase"] == "Running").then_some(())
+        },
+    );
+    b.navigate(&format!("{url}/ui/pods"));
+    b.wait_for(
+        "the pod listed",
+        "document.querySelector('main table')?.innerText ?? ''",
+        |v| v.as_str().unwrap_or("").contains("talker"),
+    );
+    b.navigate(&format!("{url}/ui/pods/default/talker"));
+    let lines = "(document.getElementById('log')?.textContent.match(/tick/g) || []).length";
+    let first = b.wait_for("the log's tail", lines, |v| v.as_u64() > Some(0));
+    let first = first.as_u64().unwrap();
+    b.wait_for("the log growing in the open page", lines, |v| {
+        v.as_u64() > Some(first + 3)
+    });
+    b.eval("document.getElementById('command').value = 'echo exec-ok'; document.querySelector('form.exec').submit(); true");
+    b.wait_for(
+        "the command's output",
+        "document.getElementById('exec-out')?.textContent ?? ''",
+        |v| v == "exec-ok\n",
+    );
+    shot(b, out, "pod.png");
 }

@@ -21,14 +21,7 @@
     if (question && !window.confirm(question)) e.preventDefault();
   });
 
-  var url = document.body.getAttribute("data-live");
-  if (!url || !window.EventSource) return;
-  var source = new EventSource(url);
-  source.addEventListener("open", function () {
-    say("live");
-  });
-  source.addEventListener("patch", function (e) {
-    var message = JSON.parse(e.data);
+  function patch(message) {
     message.patches.forEach(function (p) {
       var old = document.getElementById(p.id);
       if (!old) return;
@@ -44,6 +37,54 @@
     });
     document.body.setAttribute("data-updated", String(Date.now()));
     say("live · updated " + new Date().toLocaleTimeString());
+  }
+
+  // Polled: an element with data-poll="/ui/…" (the traffic page) fetches
+  // that URL's {"patches":[…]} every data-every seconds.
+  var polled = document.querySelector("[data-poll]");
+  if (polled && window.fetch) {
+    var every = Number(polled.getAttribute("data-every")) || 10;
+    setInterval(function () {
+      fetch(polled.getAttribute("data-poll"), { credentials: "same-origin" })
+        .then(function (r) {
+          // Sent to the login page: the session ended.
+          if (r.redirected) return window.location.reload();
+          if (!r.ok) throw new Error("status " + r.status);
+          return r.json().then(patch);
+        })
+        .catch(function () {
+          say("reconnecting…");
+        });
+    }, every * 1000);
+  }
+
+  // A followed log: <pre data-log="/ui/pods/…/logs?…"> appends each `log`
+  // event's text (put in as text, never as HTML); a reconnect resumes from
+  // Last-Event-ID, the byte offset in the log.
+  var log = document.querySelector("pre[data-log]");
+  if (log && window.EventSource) {
+    var logs = new EventSource(log.getAttribute("data-log"));
+    logs.addEventListener("log", function (e) {
+      var atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      log.textContent += JSON.parse(e.data).text;
+      if (log.textContent.length > 262144) log.textContent = log.textContent.slice(-196608);
+      if (atEnd) log.scrollTop = log.scrollHeight;
+      log.setAttribute("data-offset", e.lastEventId);
+    });
+    logs.addEventListener("reload", function () {
+      logs.close();
+      window.location.reload();
+    });
+  }
+
+  var url = document.body.getAttribute("data-live");
+  if (!url || !window.EventSource) return;
+  var source = new EventSource(url);
+  source.addEventListener("open", function () {
+    say("live");
+  });
+  source.addEventListener("patch", function (e) {
+    patch(JSON.parse(e.data));
   });
   source.addEventListener("reload", function () {
     source.close();

@@ -65,6 +65,8 @@ pub enum Nav {
     Serverless,
     Pipelines,
     Registry,
+    Traffic,
+    Pods,
     None,
 }
 
@@ -122,7 +124,8 @@ pub fn layout(page: &Page<'_>, body: &str) -> String {
              <a href=\"/ui/apps\"{}>Applications</a>\
              <a href=\"/ui/serverless\"{}>Serverless</a>\
              <a href=\"/ui/pipelines\"{}>Pipelines</a>\
-             <a href=\"/ui/registry\"{}>Registry</a></nav>\
+             <a href=\"/ui/registry\"{}>Registry</a>\
+             <a href=\"/ui/traffic\"{}>Traffic</a><a href=\"/ui/pods\"{}>Pods</a></nav>\
              <span class=\"who\">{} <span class=\"role\">{}</span></span>\
              <span id=\"live\" class=\"live\" aria-live=\"polite\"></span>\
              <form method=\"post\" action=\"/ui/logout\" class=\"inline\">{}\
@@ -132,6 +135,8 @@ pub fn layout(page: &Page<'_>, body: &str) -> String {
             current(Nav::Serverless),
             current(Nav::Pipelines),
             current(Nav::Registry),
+            current(Nav::Traffic),
+            current(Nav::Pods),
             Esc(v.name),
             Esc(v.role),
             csrf_field(v.csrf),

@@ -33,6 +33,7 @@ mod load_delivery;
 pub mod pages;
 mod routes;
 pub mod session;
+pub mod traffic;
 pub mod tree;
 pub mod view;
 
@@ -103,6 +104,8 @@ pub struct UiConfig {
     pub registry: Option<ferry_registry::Registry>,
     /// This region's replication engine: which regions hold an image.
     pub replication: Option<ferry_replication::Engine>,
+    /// The region's gateway, for the traffic page; `None` shows no routes.
+    pub traffic: Option<traffic::TrafficSource>,
 }
 
 /// One region's UI: a cheap-to-clone handle.
@@ -119,6 +122,8 @@ struct Inner {
     /// Cancelled when the region stops: live streams end, so the API
     /// listener's graceful drain does not wait for open tabs.
     stop: tokio_util::sync::CancellationToken,
+    /// The traffic page's samples of the gateway's metrics.
+    sampler: Option<Arc<traffic::Sampler>>,
 }
 
 impl Ui {
@@ -126,19 +131,27 @@ impl Ui {
     pub fn new(cfg: UiConfig) -> Result<Ui, Error> {
         let sessions = Mutex::new(session::SessionStore::new(cfg.sessions));
         let changes = Arc::new(live::Changes::new(session::random_id()?));
+        let sampler = cfg
+            .traffic
+            .as_ref()
+            .map(|t| Arc::new(traffic::Sampler::new(t)));
         Ok(Ui {
             inner: Arc::new(Inner {
                 cfg,
                 sessions,
                 changes,
                 stop: Default::default(),
+                sampler,
             }),
         })
     }
 
     /// Follows the engine's changes until `shutdown`, for live updates;
-    /// then ends every live stream.
+    /// then ends every live stream. Samples the gateway's metrics too.
     pub fn start(&self, shutdown: tokio_util::sync::CancellationToken) {
+        if let (Some(s), Some(t)) = (&self.inner.sampler, &self.inner.cfg.traffic) {
+            tokio::spawn(traffic::run(s.clone(), t.every, shutdown.clone()));
+        }
         let rx = self.inner.cfg.engine.changes();
         let (changes, stop) = (self.inner.changes.clone(), self.inner.stop.clone());
         tokio::spawn(async move {

@@ -7,7 +7,10 @@
 mod actions;
 mod delivery;
 mod events;
+mod pod_logs;
+mod pods;
 mod session;
+mod traffic;
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -46,6 +49,12 @@ pub fn router(ui: Ui) -> Router {
         .route("/ui/pipelines/runs/{id}", get(delivery::run))
         .route("/ui/registry", get(delivery::registry))
         .route("/ui/registry/repo", get(delivery::repository))
+        .route("/ui/traffic", get(traffic::page_handler))
+        .route("/ui/pods", get(pods::list))
+        .route("/ui/pods/{ns}/{pod}", get(pods::show))
+        .route("/ui/pods/{ns}/{pod}/logs", get(pod_logs::follow))
+        .route("/ui/pods/{ns}/{pod}/exec", post(pods::exec))
+        .route("/ui/traffic/live", get(traffic::live))
         .route("/ui/events", get(events::events))
         .route("/ui/static/{file}", get(asset))
         .layer(middleware::from_fn(same_origin_posts))

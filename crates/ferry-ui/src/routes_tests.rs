@@ -14,14 +14,14 @@ use super::*;
 
 const HOST: &str = "127.0.0.1:7070";
 
-struct World {
-    ui: Ui,
-    auth: Arc<Auth>,
-    _dir: tempfile::TempDir,
+pub(crate) struct World {
+    pub(crate) ui: Ui,
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) _dir: tempfile::TempDir,
 }
 
 impl World {
-    fn new() -> World {
+    pub(crate) fn new() -> World {
         let dir = tempfile::tempdir().unwrap();
         let auth = Auth::open(dir.path()).unwrap();
         let engine = crate::testdata::engine(&dir.path().join("delivery"), &["web"]);
@@ -41,6 +41,7 @@ impl World {
             sessions: Default::default(),
             registry: None,
             replication: None,
+            traffic: None,
         })
         .unwrap();
         World {
@@ -50,7 +51,7 @@ impl World {
         }
     }
 
-    fn token(&self, name: &str, role: Role) -> String {
+    pub(crate) fn token(&self, name: &str, role: Role) -> String {
         let new = NewToken {
             name: name.into(),
             role,
@@ -61,7 +62,10 @@ impl World {
         self.auth.store().create(new, ferry_auth::now()).unwrap().0
     }
 
-    async fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    pub(crate) async fn send(
+        &self,
+        req: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
         let resp = router(self.ui.clone()).oneshot(req).await.unwrap();
         let (parts, body) = resp.into_parts();
         let bytes = body.collect().await.unwrap().to_bytes();
@@ -72,7 +76,7 @@ impl World {
         )
     }
 
-    async fn get(
+    pub(crate) async fn get(
         &self,
         path: &str,
         cookie: Option<&str>,
@@ -84,7 +88,7 @@ impl World {
         self.send(req.body(Body::empty()).unwrap()).await
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         cookie: Option<&str>,
@@ -102,7 +106,7 @@ impl World {
     }
 
     /// Logs in with `token`; the cookie to send and the session's CSRF token.
-    async fn login(&self, token: &str) -> (String, String) {
+    pub(crate) async fn login(&self, token: &str) -> (String, String) {
         let (status, headers, _) = self
             .post(
                 "/ui/login",
@@ -124,7 +128,7 @@ impl World {
     }
 }
 
-fn location(h: &axum::http::HeaderMap) -> &str {
+pub(crate) fn location(h: &axum::http::HeaderMap) -> &str {
     h[header::LOCATION].to_str().unwrap()
 }
 
@@ -145,13 +149,20 @@ async fn without_a_session_every_page_and_action_sends_to_login() {
         "/ui/registry/repo?name=web",
         "/ui/events?view=pipelines",
         "/ui/events?view=run&run=1",
+        "/ui/traffic",
+        "/ui/traffic/live",
+        "/ui/pods",
+        "/ui/pods/default/web-1",
+        "/ui/pods/default/web-1/logs",
     ] {
         let (status, _, _) = w.get(path, None).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
     }
-    let (status, h, _) = w.post("/ui/apps/web/rollback", None, "csrf=x").await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(location(&h), "/ui/login?next=%2Fui");
+    for action in ["/ui/apps/web/rollback", "/ui/pods/default/web-1/exec"] {
+        let (status, h, _) = w.post(action, None, "csrf=x").await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{action}");
+        assert_eq!(location(&h), "/ui/login?next=%2Fui");
+    }
     let (status, _, _) = w.get("/ui/apps", Some("ferry_session=forged")).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "an unknown session is none");
     let (status, _, page) = w.get("/ui/login", None).await;

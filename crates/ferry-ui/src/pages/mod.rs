@@ -9,7 +9,9 @@ pub mod login;
 pub mod overview;
 pub mod pipelines;
 pub mod registry;
+pub mod pods;
 pub mod serverless;
+pub mod traffic;
 
 /// An error page's body.
 pub fn error(status: u16, message: &str) -> String {
