@@ -190,7 +190,10 @@ fn wan_replication_against_the_floor_and_skopeo() {
         || shanghai_has(&wan, "bench/ferry", "v1").then_some(()),
     );
     let ferry_secs = pushed.elapsed().as_secs_f64();
-    let bytes = replicated_bytes(&wan, dir);
+    // The rule's counters move just after the manifest lands.
+    let bytes = poll("the rule's byte count", Duration::from_secs(30), || {
+        Some(replicated_bytes(&wan, dir)).filter(|b| *b > 0)
+    });
     eprintln!("load after ferry: {}", load());
 
     // skopeo: uk's registry (loopback in uk) → shanghai across the link.
