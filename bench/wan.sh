@@ -13,6 +13,13 @@
 # FERRY=path uses that binary instead of building the perf profile.
 # Needs root, toxiproxy and skopeo (scripts/setup.sh --test-peers).
 #
+# Figures on the 2-core dev machine (2026-12-07, load average 10-13 from other
+# sessions; the *debug* binary, since a perf build did not fit the session),
+# 64 MiB in 4 layers, three runs: ferry 13.8 / 13.1 / 14.7 s, skopeo
+# 12.6 / 12.7 / 12.7 s: ferry/skopeo 1.10 / 1.03 / 1.16x (target <= 0.7x: not
+# met); against the link floor (26.8 s) ferry 0.49-0.55x, against the
+# per-connection floor (one layer / 20 Mbit/s, 6.7 s) ferry ~2x, skopeo ~1.9x.
+#
 # Note: toxiproxy's bandwidth toxic limits each connection, not the link:
 # copies over several connections at once (ferry: 4 blobs, skopeo: up to 6)
 # can beat the single-connection floor.
