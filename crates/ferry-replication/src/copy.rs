@@ -16,6 +16,9 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::throttle::{Throttled, TokenBucket};
 
+/// Blobs below this size are copied beside the large ones, not after.
+const SMALL_BLOB: u64 = 1 << 20;
+
 /// Where upload sessions are remembered between attempts (the queue).
 pub trait SessionStore: Send + Sync {
     fn load(&self, blob: &str) -> Option<UploadSession>;
@@ -132,8 +135,17 @@ impl Ctx<'_> {
                 blobs.push((digest.to_string(), size));
             }
         }
-        // Largest first: the long transfers start early and overlap the rest.
+        // Largest first: the long transfers start early and overlap the
+        // rest. Small blobs (the config, tiny layers) do not wait for a
+        // slot: over a WAN each costs a few round trips, which would
+        // otherwise be added after the first large layer ends.
         blobs.sort_by_key(|b| std::cmp::Reverse(b.1));
+        let (large, small): (Vec<_>, Vec<_>) = blobs.into_iter().partition(|b| b.1 >= SMALL_BLOB);
+        futures_util::try_join!(self.copy_all(large), self.copy_all(small))?;
+        Ok(())
+    }
+
+    async fn copy_all(&self, blobs: Vec<(String, u64)>) -> Result<()> {
         stream::iter(blobs.into_iter().map(Ok::<_, Error>))
             .try_for_each_concurrent(self.opts.parallelism.max(1), |(digest, size)| async move {
                 self.copy_blob(&digest, size).await

@@ -245,5 +245,14 @@ fn wan_replication_against_the_floor_and_skopeo() {
         "  ferry / skopeo: {:.2}x (target <= 0.7x)",
         ferry_secs / skopeo_secs
     );
+    // toxiproxy limits each connection: layers copied at once each get
+    // 20 Mbit/s, so the reachable floor is about one layer's bytes over
+    // the bandwidth.
+    let parallel = floor / layers.min(4) as f64;
+    println!(
+        "  per-connection floor (bytes / layers / 20 Mbit/s): {parallel:.1} s; ferry {:.2}x, skopeo {:.2}x",
+        ferry_secs / parallel,
+        skopeo_secs / parallel
+    );
     println!("  load average at the end: {}", load());
 }
