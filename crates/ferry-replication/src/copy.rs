@@ -69,15 +69,12 @@ pub async fn copy_image(
     opts: &CopyOptions,
 ) -> Result<CopyReport> {
     let top = src.get_manifest(repo, reference).await?;
-    if let Ok(Some((have, _, _))) = dst.head_manifest(repo, reference).await
-        && have == top.digest
-    {
-        return Ok(CopyReport {
-            digest: top.digest,
-            up_to_date: true,
-            ..Default::default()
-        });
-    }
+    let holds = |have: Result<Option<(String, String, u64)>, ferry_image::Error>| matches!(have, Ok(Some((d, _, _))) if d == top.digest);
+    let current = || CopyReport {
+        digest: top.digest.clone(),
+        up_to_date: true,
+        ..Default::default()
+    };
     let sent = Arc::new(AtomicU64::new(0));
     let skipped = Arc::new(AtomicU64::new(0));
     let ctx = Ctx {
@@ -89,6 +86,9 @@ pub async fn copy_image(
         skipped: skipped.clone(),
     };
     if top.is_index() {
+        if holds(dst.head_manifest(repo, reference).await) {
+            return Ok(current());
+        }
         let index: Value = serde_json::from_slice(&top.bytes)
             .map_err(|e| protocol(src, format!("index {repo}:{reference}: {e}")))?;
         for child in index["manifests"].as_array().into_iter().flatten() {
@@ -104,7 +104,18 @@ pub async fn copy_image(
                 .await?;
         }
     } else {
-        ctx.copy_blobs(&top.bytes).await?;
+        // What the target holds is asked while the blobs go: over a WAN
+        // the question costs round trips (connection, TLS, token) the blob
+        // requests pay anyway. An image already there costs one HEAD per
+        // blob (each is skipped).
+        let (have, copied) = tokio::join!(
+            dst.head_manifest(repo, reference),
+            ctx.copy_blobs(&top.bytes)
+        );
+        if holds(have) {
+            return Ok(current());
+        }
+        copied?;
     }
     dst.put_manifest(repo, reference, &top.media_type, top.bytes.clone())
         .await?;
