@@ -19,7 +19,10 @@
 #     ferry/skopeo 1.02-1.16x (target <= 0.7x: not met); 0.48-0.55x the link
 #     floor of 26.8 s (target <= 1.15x: met, see the note), ~2x the
 #     per-connection floor of 6.7 s (skopeo ~1.9x)
-#   300 MiB in 4 layers, 1 run: ferry 41.3 s, skopeo 38.0 s, ferry/skopeo
+#   after copying the config beside the layers and asking for the target's
+#     manifest during the copy, 64 MiB, 4 runs: ferry 12.1-13.4 s, skopeo
+#     12.6-13.0 s, ferry/skopeo 0.93-1.06x
+#   300 MiB in 4 layers, 1 run (before the manifest change): ferry 41.3 s, skopeo 38.0 s, ferry/skopeo
 #     1.09x; 0.33x the link floor of 125.8 s; 1.31x the per-connection floor
 #     of 31.5 s (skopeo 1.21x)
 #
