@@ -1,9 +1,12 @@
 //! The reconcile pass of the engine: at start, every interval and on
 //! request, each rule's source and target are compared tag by tag and what
 //! differs is queued — copies for tags the target lacks or holds at
-//! another digest; with `spec.deletes`, deletions for matching tags the
-//! target holds and the source no longer does (also in repositories gone
-//! from the source's catalog), so deletions missed while down still land.
+//! another digest. It never deletes: a tag the target holds and the source
+//! lacks may have been pushed to the target directly, and a source wiped
+//! or half-restored must not empty its mirrors. With `spec.deletes`,
+//! deletions are replicated from the source's delete events only (as
+//! Harbor does), through the persisted queue, so none is lost while the
+//! target or ferry is down.
 
 use tokio_util::sync::CancellationToken;
 
@@ -63,32 +66,6 @@ impl Engine {
                     tracing::info!(rule = %rule.name, %repo, %tag, "reconcile: target is missing or behind");
                     self.enqueue(task)?;
                 }
-            }
-            if rule.deletes {
-                self.queue_deletions(rule, repo, &tags).await?;
-            }
-        }
-        if rule.deletes {
-            // Repositories the source no longer lists (every manifest
-            // deleted): their matching tags in the target go too. A target
-            // that refuses its catalog (some hosted registries) is skipped.
-            for repo in dst.catalog().await.unwrap_or_default() {
-                if rule.matches_repo(&repo) && !repos.contains(&repo) {
-                    self.queue_deletions(rule, &repo, &[]).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Queues the deletion of each matching tag of `repo` the target holds
-    /// and the source (whose matching tags are `kept`) does not.
-    async fn queue_deletions(&self, rule: &Rule, repo: &str, kept: &[String]) -> Result<()> {
-        let dst = &rule.target.client;
-        for tag in dst.tags(repo).await.unwrap_or_default() {
-            if rule.matches_tag(&tag) && !kept.contains(&tag) {
-                tracing::info!(rule = %rule.name, %repo, %tag, "reconcile: gone from the source");
-                self.enqueue(Task::new(&rule.name, repo, &tag, Op::Delete))?;
             }
         }
         Ok(())

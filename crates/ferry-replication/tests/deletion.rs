@@ -1,6 +1,7 @@
 //! Replicated deletions (`spec.deletes`) between real registries: a tag
 //! removed in the source loses its tag in the target (the manifest stays),
-//! a manifest deleted by digest is deleted there, a rule without the flag
+//! a manifest deleted by digest is deleted there, a tag the target holds of
+//! its own survives a reconcile pass (deletions follow events), a rule without the flag
 //! never deletes (neither by event nor by reconcile, nor a deletion task
 //! persisted before the flag was turned off), a deletion queued while the
 //! target was down is carried out by the next engine, and a CNCF
@@ -103,13 +104,29 @@ async fn tag_removal_and_manifest_deletion_follow_only_with_the_flag() {
     })
     .await;
 
+    // A tag pushed to the target directly, which the source never had,
+    // survives the deleting rule's reconcile: deletions follow events only.
+    let own = push_small(&store, &b.host(), "team/app", "local", "b's own").await;
     // Without the flag: nothing deleted, by the events nor by a reconcile.
-    let before = status(&engine, "keep").last_reconcile;
+    let (before, mirror_before) = (
+        status(&engine, "keep").last_reconcile,
+        status(&engine, "mirror").last_reconcile,
+    );
     engine.reconcile_now();
     eventually("a reconcile pass", 30, || async {
         status(&engine, "keep").last_reconcile != before
+            && status(&engine, "mirror").last_reconcile != mirror_before
     })
     .await;
+    eventually("mirror's queue drained", 10, || async {
+        status(&engine, "mirror").pending == 0
+    })
+    .await;
+    assert_eq!(
+        digest_in(&b.host(), "team/app", "local").await.as_deref(),
+        Some(own.as_str()),
+        "the target's own tag was deleted by a reconcile pass"
+    );
     eventually("keep's queue drained", 10, || async {
         status(&engine, "keep").pending == 0
     })
