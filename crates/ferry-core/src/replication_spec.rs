@@ -9,7 +9,8 @@
 //!   target: {region: shanghai}
 //!   repositories: ["myhero/*"]            # globs; default: every repository
 //!   tags: {include: ["^v\\d+"], exclude: ["-dev$"]}   # regexes
-//!   deletes: false                        # propagate deletes
+//!   deletes: false                        # propagate deletions (alias `deletion`)
+//!   bandwidth: 10Mi                       # cap per rule, bytes per second
 //!   reconcileIntervalSeconds: 60          # periodic catch-up pass
 //! ```
 //!
@@ -39,9 +40,15 @@ pub struct ReplicationRuleSpec {
     pub repositories: Vec<String>,
     #[serde(default)]
     pub tags: TagFilter,
-    /// Delete in the target what is deleted in the source.
-    #[serde(default)]
+    /// Delete in the target what is deleted in the source: a removed tag
+    /// loses its tag there, a deleted manifest is deleted (Harbor's
+    /// "replicate deletion"). Never without this flag.
+    #[serde(default, alias = "deletion")]
     pub deletes: bool,
+    /// Cap on the bytes per second this rule moves (`10Mi`, `500k`, `2M`:
+    /// binary `Ki`/`Mi`/`Gi` or decimal `k`/`M`/`G` suffixes); unset: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<String>,
     /// Seconds between reconcile passes (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile_interval_seconds: Option<u64>,
@@ -149,9 +156,43 @@ pub fn validate(rules: &[(&Document, ReplicationRule)], regions: &[&str], proble
                 }
             }
         }
+        if let Some(b) = &s.bandwidth
+            && let Err(m) = parse_bandwidth(b)
+        {
+            problems.push(doc.problem("spec.bandwidth", m));
+        }
         if s.reconcile_interval_seconds == Some(0) {
             problems.push(doc.problem("spec.reconcileIntervalSeconds", "must be at least 1"));
         }
+    }
+}
+
+/// Bytes per second of a `spec.bandwidth` value: a positive integer with
+/// an optional suffix `k`/`M`/`G` (powers of 1000) or `Ki`/`Mi`/`Gi`
+/// (powers of 1024).
+pub fn parse_bandwidth(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let factor: u64 = match unit {
+        "" => 1,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "`{text}`: unknown unit `{unit}` (bytes per second: 500k, 10Mi, 1G)"
+            ));
+        }
+    };
+    match num.parse::<u64>().ok().and_then(|n| n.checked_mul(factor)) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a positive number of bytes per second (500k, 10Mi, 1G)"
+        )),
     }
 }
 
@@ -223,6 +264,15 @@ mod tests {
         let t = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  repositories: ['myhero/*']\n  tags: {include: ['^v'], exclude: ['-dev$']}\n  deletes: true\n").unwrap();
         assert_eq!(t.replication_rules.len(), 1);
         assert!(t.replication_rules[0].spec.deletes);
+        let d = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  deletion: true\n  bandwidth: 10Mi\n").unwrap();
+        let spec = &d.replication_rules[0].spec;
+        assert!(spec.deletes, "`deletion` is an alias of `deletes`");
+        assert_eq!(
+            super::parse_bandwidth(spec.bandwidth.as_deref().unwrap()),
+            Ok(10 << 20)
+        );
+        assert_eq!(super::parse_bandwidth("500k"), Ok(500_000));
+        assert!(super::parse_bandwidth("0").is_err() && super::parse_bandwidth("Mi").is_err());
         let u = load("spec:\n  source: {url: 'http://127.0.0.1:5000', credentials: {username: u, passwordEnv: P}}\n  target: {region: sh}\n").unwrap();
         assert_eq!(
             u.replication_rules[0].spec.source.url.as_deref(),
@@ -255,6 +305,10 @@ mod tests {
             e.contains("spec.source.url") && e.contains("passwordEnv"),
             "{e}"
         );
+        let e = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  bandwidth: 10Mo\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("spec.bandwidth") && e.contains("10Mo"), "{e}");
         let e = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  tagz: {}\n")
             .unwrap_err()
             .to_string();

@@ -6,17 +6,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ferry_core::events::{Event, EventBus};
 use ferry_core::replication_spec::ReplicationRule;
-use ferry_image::client::UploadSession;
 use tokio::sync::Notify;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::copy::{SessionStore, copy_image};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::queue::{Op, Queue, Task};
 use crate::rule::{Rule, owned_by};
 use crate::status::{Metrics, RuleStatus, Stats};
@@ -77,20 +76,20 @@ impl EngineConfig {
 /// A running engine; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    region: String,
-    rules: BTreeMap<String, Rule>,
-    queue: Arc<Queue>,
-    stats: Stats,
-    events: EventBus,
-    wake: Notify,
-    reconcile: Notify,
-    max_backoff: Duration,
-    interval: Duration,
+pub(crate) struct Inner {
+    pub(crate) region: String,
+    pub(crate) rules: BTreeMap<String, Rule>,
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) stats: Stats,
+    pub(crate) events: EventBus,
+    pub(crate) wake: Notify,
+    pub(crate) reconcile: Notify,
+    pub(crate) max_backoff: Duration,
+    pub(crate) interval: Duration,
 }
 
 impl Engine {
@@ -168,7 +167,15 @@ impl Engine {
     /// Status of every rule this engine runs.
     pub fn status(&self) -> Vec<RuleStatus> {
         let q = self.inner.queue.clone();
-        self.inner.stats.snapshot(|r| q.pending(r))
+        let rules = &self.inner.rules;
+        self.inner.stats.snapshot(
+            |r| q.pending(r),
+            |r| {
+                rules
+                    .get(r)
+                    .map_or(0, |r| r.in_flight.load(Ordering::Relaxed))
+            },
+        )
     }
 
     /// The rules of this engine that copy `repository:tag`, each with its
@@ -249,11 +256,14 @@ impl Engine {
         let is_tag = !reference.contains(':');
         for rule in self.inner.rules.values() {
             let from_here = rule.source.region.as_deref() == Some(region.as_str());
+            // A digest-only push is left to the tagged copies when tags are
+            // filtered; a manifest deleted by digest goes from the target
+            // whatever tags it had.
             let wanted = rule.matches_repo(repo)
                 && if is_tag {
                     rule.matches_tag(&reference)
                 } else {
-                    !rule.has_tag_filter()
+                    op == Op::Delete || !rule.has_tag_filter()
                 };
             if !from_here || !wanted || (op == Op::Delete && !rule.deletes) {
                 continue;
@@ -261,199 +271,6 @@ impl Engine {
             if let Err(e) = self.enqueue(Task::new(&rule.name, repo, &reference, op)) {
                 tracing::error!(rule = %rule.name, error = %e, "cannot queue replication task");
             }
-        }
-    }
-
-    // === impl Engine: reconcile ===
-
-    async fn reconcile_loop(self, shutdown: CancellationToken) {
-        loop {
-            for rule in self.inner.rules.values() {
-                let result = self.reconcile_rule(rule).await;
-                if let Err(e) = &result {
-                    tracing::warn!(rule = %rule.name, error = %e, "reconcile pass failed");
-                }
-                self.inner
-                    .stats
-                    .reconciled(&rule.name, result.err().map(|e| e.to_string()).as_deref());
-            }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(self.inner.interval) => {}
-                _ = self.inner.reconcile.notified() => {}
-            }
-        }
-    }
-
-    async fn reconcile_rule(&self, rule: &Rule) -> Result<()> {
-        let (src, dst) = (&rule.source.client, &rule.target.client);
-        for repo in src
-            .catalog()
-            .await?
-            .into_iter()
-            .filter(|r| rule.matches_repo(r))
-        {
-            let tags: Vec<String> = src
-                .tags(&repo)
-                .await?
-                .into_iter()
-                .filter(|t| rule.matches_tag(t))
-                .collect();
-            for tag in &tags {
-                let task = Task::new(&rule.name, &repo, tag, Op::Copy);
-                if self.inner.queue.contains(&task) {
-                    continue;
-                }
-                let want = src.head_manifest(&repo, tag).await?.map(|m| m.0);
-                let have = dst
-                    .head_manifest(&repo, tag)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|m| m.0);
-                if want.is_some() && want != have {
-                    tracing::info!(rule = %rule.name, %repo, %tag, "reconcile: target is missing or behind");
-                    self.enqueue(task)?;
-                }
-            }
-            if rule.deletes {
-                for tag in dst.tags(&repo).await.unwrap_or_default() {
-                    if rule.matches_tag(&tag) && !tags.contains(&tag) {
-                        self.enqueue(Task::new(&rule.name, &repo, &tag, Op::Delete))?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    // === impl Engine: workers ===
-
-    async fn work(self, shutdown: CancellationToken) {
-        loop {
-            match self.inner.queue.take() {
-                Ok(task) => {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = self.run(task) => {}
-                    }
-                }
-                Err(wait) => {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = self.inner.wake.notified() => {}
-                        _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(1))) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    async fn run(&self, task: Task) {
-        let key = task.key();
-        let image = format!("{}:{}", task.repository, task.reference);
-        let Some(rule) = self.inner.rules.get(&task.rule) else {
-            tracing::info!(rule = %task.rule, %image, "dropping task of a rule that no longer exists");
-            let _ = self.inner.queue.done(&key);
-            return;
-        };
-        let result = match task.op {
-            Op::Copy => self.copy(rule, &task, &key).await,
-            Op::Delete => self.delete(rule, &task).await.map(|_| 0),
-        };
-        match result {
-            Ok(bytes) => {
-                if let Err(e) = self.inner.queue.done(&key) {
-                    tracing::error!(error = %e, "cannot remove finished replication task");
-                }
-                self.inner
-                    .stats
-                    .success(&rule.name, &image, bytes, task.op == Op::Copy);
-            }
-            Err(Error::Image(ferry_image::Error::NotFound { what, .. }))
-                if task.op == Op::Copy && what.starts_with("manifest") =>
-            {
-                tracing::info!(rule = %rule.name, %image, "source image is gone; nothing to replicate");
-                let _ = self.inner.queue.done(&key);
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                self.inner.stats.failure(&rule.name, &msg);
-                let delay = self.backoff(task.attempts + 1);
-                let attempts = self.inner.queue.failed(&key, &msg, delay).unwrap_or(0);
-                tracing::warn!(rule = %rule.name, %image, attempts, retry_in = ?delay, error = %msg, "replication failed; will retry");
-            }
-        }
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = Duration::from_millis(250u64.saturating_mul(1u64 << attempt.min(16)));
-        base.min(self.inner.max_backoff)
-    }
-
-    async fn copy(&self, rule: &Rule, task: &Task, key: &str) -> Result<u64> {
-        let sessions: Arc<dyn SessionStore> = Arc::new(QueueSessions {
-            queue: self.inner.queue.clone(),
-            key: key.to_string(),
-        });
-        let report = copy_image(
-            &rule.source.client,
-            &rule.target.client,
-            &task.repository,
-            &task.reference,
-            sessions,
-            4,
-        )
-        .await?;
-        if !report.up_to_date {
-            tracing::info!(rule = %rule.name, repo = %task.repository, reference = %task.reference, digest = %report.digest, bytes = report.bytes, skipped_blobs = report.skipped_blobs, "replicated");
-            self.inner.events.publish(Event::ImageReplicated {
-                source: rule.source.name.clone(),
-                target: rule.target.name.clone(),
-                repository: task.repository.clone(),
-                tag: (!task.reference.contains(':')).then(|| task.reference.clone()),
-                digest: report.digest.clone(),
-            });
-        }
-        Ok(report.bytes)
-    }
-
-    async fn delete(&self, rule: &Rule, task: &Task) -> Result<()> {
-        let dst = &rule.target.client;
-        // Still present in the source (re-pushed since)? Then keep it.
-        if (task.reference.contains(':')
-            || rule
-                .source
-                .client
-                .head_manifest(&task.repository, &task.reference)
-                .await?
-                .is_none())
-            && dst
-                .delete_manifest(&task.repository, &task.reference)
-                .await
-                .is_err()
-            && let Some((digest, _, _)) =
-                dst.head_manifest(&task.repository, &task.reference).await?
-        {
-            dst.delete_manifest(&task.repository, &digest).await?;
-        }
-        Ok(())
-    }
-}
-
-struct QueueSessions {
-    queue: Arc<Queue>,
-    key: String,
-}
-
-impl SessionStore for QueueSessions {
-    fn load(&self, blob: &str) -> Option<UploadSession> {
-        self.queue.upload(&self.key, blob)
-    }
-
-    fn save(&self, blob: &str, session: &UploadSession) {
-        if let Err(e) = self.queue.save_upload(&self.key, blob, session) {
-            tracing::warn!(error = %e, "cannot persist upload session");
         }
     }
 }

@@ -2,6 +2,8 @@
 //! the repository glob set and tag regexes, and which engine runs it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use ferry_core::replication_spec::{CredentialsRef, ReplicationEndpoint, ReplicationRule};
@@ -10,6 +12,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use regex::Regex;
 
 use crate::error::{Error, Result};
+use crate::throttle::TokenBucket;
 
 /// Default seconds between reconcile passes.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
@@ -34,6 +37,10 @@ pub struct Rule {
     exclude: Vec<Regex>,
     pub deletes: bool,
     pub interval: Duration,
+    /// `spec.bandwidth`: one bucket shared by all of the rule's copies.
+    pub bucket: Option<Arc<TokenBucket>>,
+    /// Bytes of blobs being copied not yet sent.
+    pub in_flight: Arc<AtomicU64>,
 }
 
 impl Rule {
@@ -101,7 +108,16 @@ impl Rule {
                 .map(|r| Regex::new(r).map_err(|e| err(format!("regex `{r}`: {e}"))))
                 .collect()
         };
+        let bucket = spec
+            .bandwidth
+            .as_deref()
+            .map(ferry_core::replication_spec::parse_bandwidth)
+            .transpose()
+            .map_err(|m| err(format!("spec.bandwidth: {m}")))?
+            .map(|rate| Arc::new(TokenBucket::new(rate)));
         Ok(Self {
+            bucket,
+            in_flight: Arc::default(),
             source: endpoint(&spec.source)?,
             target: endpoint(&spec.target)?,
             repositories,
@@ -179,6 +195,7 @@ mod tests {
                 },
                 deletes: false,
                 reconcile_interval_seconds: None,
+                bandwidth: None,
             },
         }
     }

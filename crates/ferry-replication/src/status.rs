@@ -1,7 +1,10 @@
-//! Per-rule status (last success, lag, pending, failures) as the API and
-//! CLI show it, and the same figures as Prometheus metrics
-//! (`ferry_replication_lag_seconds`, `..._queue_depth`, `..._images_total`,
-//! `..._failures_total`, `..._bytes_total`, labelled by rule).
+//! Per-rule status (queue length, lag, bytes in flight, last success and
+//! failure) as the API and CLI show it, and the same figures as Prometheus
+//! metrics labelled by rule: `ferry_replication_lag_seconds` (age of the
+//! oldest pending task), `..._queue_depth`, `..._bytes_in_flight`,
+//! `..._last_success_timestamp_seconds`, `..._last_failure_timestamp_seconds`,
+//! `..._images_total`, `..._deletions_total`, `..._failures_total`,
+//! `..._bytes_total`.
 
 use ferry_core::sync::MutexExt;
 use std::collections::BTreeMap;
@@ -15,7 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
-use crate::queue::now_ms;
+use crate::queue::{Op, now_ms};
 
 /// What the API returns for one rule.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,10 +39,19 @@ pub struct RuleStatus {
     pub last_success_image: Option<String>,
     /// Images copied since start.
     pub replicated: u64,
+    /// Deletions replicated since start (`spec.deletes`).
+    #[serde(default)]
+    pub deleted: u64,
     /// Blob bytes sent since start.
     pub bytes: u64,
+    /// Bytes of the blobs being copied now that are not sent yet.
+    #[serde(default)]
+    pub bytes_in_flight: u64,
     /// Failed attempts since start.
     pub failures: u64,
+    /// When the last attempt failed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// When the last reconcile pass finished (RFC 3339).
@@ -57,7 +69,11 @@ struct RuleLabel {
 pub struct Metrics {
     lag: Family<RuleLabel, Gauge<f64, AtomicU64>>,
     depth: Family<RuleLabel, Gauge>,
+    in_flight: Family<RuleLabel, Gauge>,
+    last_success: Family<RuleLabel, Gauge<f64, AtomicU64>>,
+    last_failure: Family<RuleLabel, Gauge<f64, AtomicU64>>,
     images: Family<RuleLabel, Counter>,
+    deletions: Family<RuleLabel, Counter>,
     failures: Family<RuleLabel, Counter>,
     bytes: Family<RuleLabel, Counter>,
 }
@@ -73,7 +89,27 @@ impl Metrics {
             m.lag.clone(),
         );
         sub.register("queue_depth", "Replication tasks pending", m.depth.clone());
+        sub.register(
+            "bytes_in_flight",
+            "Bytes of blobs being copied not yet sent",
+            m.in_flight.clone(),
+        );
+        sub.register(
+            "last_success_timestamp_seconds",
+            "When a copy or deletion last completed (Unix time)",
+            m.last_success.clone(),
+        );
+        sub.register(
+            "last_failure_timestamp_seconds",
+            "When an attempt last failed (Unix time)",
+            m.last_failure.clone(),
+        );
         sub.register("images", "Images replicated", m.images.clone());
+        sub.register(
+            "deletions",
+            "Deletions replicated (spec.deletes)",
+            m.deletions.clone(),
+        );
         sub.register(
             "failures",
             "Failed replication attempts",
@@ -122,27 +158,30 @@ impl Stats {
         }
     }
 
-    pub fn success(&self, rule: &str, image: &str, bytes: u64, copied: bool) {
+    pub fn success(&self, rule: &str, image: &str, bytes: u64, op: Op) {
         let l = RuleLabel { rule: rule.into() };
-        if copied {
-            self.metrics.images.get_or_create(&l).inc();
-        }
+        match op {
+            Op::Copy => self.metrics.images.get_or_create(&l).inc(),
+            Op::Delete => self.metrics.deletions.get_or_create(&l).inc(),
+        };
         self.metrics.bytes.get_or_create(&l).inc_by(bytes);
+        self.metrics.last_success.get_or_create(&l).set(unix_now());
         self.with(rule, |s| {
             s.last_success = Some(now_rfc3339());
             s.last_success_image = Some(image.into());
-            s.replicated += u64::from(copied);
+            s.replicated += u64::from(op == Op::Copy);
+            s.deleted += u64::from(op == Op::Delete);
             s.bytes += bytes;
         });
     }
 
     pub fn failure(&self, rule: &str, error: &str) {
-        self.metrics
-            .failures
-            .get_or_create(&RuleLabel { rule: rule.into() })
-            .inc();
+        let l = RuleLabel { rule: rule.into() };
+        self.metrics.failures.get_or_create(&l).inc();
+        self.metrics.last_failure.get_or_create(&l).set(unix_now());
         self.with(rule, |s| {
             s.failures += 1;
+            s.last_failure = Some(now_rfc3339());
             s.last_error = Some(error.into());
         });
     }
@@ -156,22 +195,36 @@ impl Stats {
         });
     }
 
-    /// Refreshes pending and lag from the queue; returns every rule's status.
-    pub fn snapshot(&self, pending: impl Fn(&str) -> (usize, Option<u64>)) -> Vec<RuleStatus> {
+    /// Refreshes pending and lag from the queue and the bytes in flight
+    /// from the rules; returns every rule's status.
+    pub fn snapshot(
+        &self,
+        pending: impl Fn(&str) -> (usize, Option<u64>),
+        in_flight: impl Fn(&str) -> u64,
+    ) -> Vec<RuleStatus> {
         let mut rules = self.rules.lock_or_recover();
         let now = now_ms();
         for s in rules.values_mut() {
             let (n, oldest) = pending(&s.name);
             s.pending = n;
             s.lag_seconds = oldest.map_or(0.0, |o| now.saturating_sub(o) as f64 / 1000.0);
+            s.bytes_in_flight = in_flight(&s.name);
             let l = RuleLabel {
                 rule: s.name.clone(),
             };
             self.metrics.depth.get_or_create(&l).set(n as i64);
+            self.metrics
+                .in_flight
+                .get_or_create(&l)
+                .set(i64::try_from(s.bytes_in_flight).unwrap_or(i64::MAX));
             self.metrics.lag.get_or_create(&l).set(s.lag_seconds);
         }
         rules.values().cloned().collect()
     }
+}
+
+fn unix_now() -> f64 {
+    now_ms() as f64 / 1000.0
 }
 
 fn now_rfc3339() -> String {
