@@ -22,8 +22,8 @@ use crate::apply::Planned;
 use crate::error::{Error, Result};
 use crate::kinds::Kind;
 use crate::rbac::{self, Policy, Request};
-use crate::rbac_escalation::{self, Written};
 use crate::rbac_defaults;
+use crate::rbac_escalation::{self, Written};
 use crate::runtime::{Inner, now};
 
 /// The ClusterRole every service account holds in its own namespace.
@@ -255,7 +255,9 @@ fn written(p: &Planned) -> Option<Written> {
 /// `policy` with the RBAC objects of this apply in place of those they
 /// replace (a binding may refer to a role applied with it).
 fn planned_policy(policy: &Policy, planned: &[Planned]) -> Policy {
-    fn put<T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>>(
+    fn put<
+        T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+    >(
         list: &mut Vec<T>,
         item: T,
     ) {

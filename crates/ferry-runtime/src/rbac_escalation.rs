@@ -55,7 +55,8 @@ impl Written {
 pub fn held_rules(policy: &Policy, sa: &ServiceAccountRef, ns: Option<&str>) -> Vec<PolicyRule> {
     let mut out = Vec::new();
     for b in &policy.cluster_role_bindings {
-        if b.role_ref.kind == "ClusterRole" && rbac::subjects_include(b.subjects.as_deref(), sa, None)
+        if b.role_ref.kind == "ClusterRole"
+            && rbac::subjects_include(b.subjects.as_deref(), sa, None)
         {
             out.extend(rbac::cluster_role_rules(policy, &b.role_ref.name));
         }
@@ -80,7 +81,9 @@ pub fn held_rules(policy: &Policy, sa: &ServiceAccountRef, ns: Option<&str>) -> 
 
 /// Whether the `held` rules grant everything `wanted` grants.
 pub fn covers(held: &[PolicyRule], wanted: &[PolicyRule]) -> bool {
-    wanted.iter().all(|w| atoms(w).iter().all(|a| held.iter().any(|h| holds(h, a))))
+    wanted
+        .iter()
+        .all(|w| atoms(w).iter().all(|a| held.iter().any(|h| holds(h, a))))
 }
 
 /// One verb on one group/resource/name, or on one non-resource URL.
@@ -100,8 +103,12 @@ enum Target<'a> {
     Url(&'a str),
 }
 
+fn strs(l: &Option<Vec<String>>) -> Vec<&str> {
+    l.iter().flatten().map(String::as_str).collect()
+}
+
 fn atoms(rule: &PolicyRule) -> Vec<Atom<'_>> {
-    let list = |l: &Option<Vec<String>>| l.iter().flatten().map(String::as_str).collect::<Vec<_>>();
+    let list = strs;
     let (groups, resources, urls) = (
         list(&rule.api_groups),
         list(&rule.resources),
@@ -116,19 +123,27 @@ fn atoms(rule: &PolicyRule) -> Vec<Atom<'_>> {
         for &group in &groups {
             for &resource in &resources {
                 for &name in &names {
-                    let target = Target::Resource { group, resource, name };
+                    let target = Target::Resource {
+                        group,
+                        resource,
+                        name,
+                    };
                     out.push(Atom { verb, target });
                 }
             }
         }
-        out.extend(urls.iter().map(|u| Atom { verb, target: Target::Url(u) }));
+        out.extend(urls.iter().map(|u| Atom {
+            verb,
+            target: Target::Url(u),
+        }));
     }
     out
 }
 
 /// Whether one held rule grants `a`.
 fn holds(h: &PolicyRule, a: &Atom) -> bool {
-    let has = |l: &Option<Vec<String>>, want: &str| l.iter().flatten().any(|x| x == "*" || x == want);
+    let has =
+        |l: &Option<Vec<String>>, want: &str| l.iter().flatten().any(|x| x == "*" || x == want);
     if !h.verbs.iter().any(|v| v == "*" || v == a.verb) {
         return false;
     }
@@ -136,7 +151,11 @@ fn holds(h: &PolicyRule, a: &Atom) -> bool {
         Target::Url(url) => h.non_resource_urls.iter().flatten().any(|u| {
             u == "*" || u == url || u.strip_suffix('*').is_some_and(|p| url.starts_with(p))
         }),
-        Target::Resource { group, resource, name } => {
+        Target::Resource {
+            group,
+            resource,
+            name,
+        } => {
             let resource_held = h.resources.iter().flatten().any(|r| {
                 r == "*"
                     || r == resource
@@ -165,11 +184,18 @@ pub fn check(
     let (verb, resource, name, ns, rules) = match w {
         Written::Role(r) => {
             let ns = r.metadata.namespace.clone();
-            ("escalate", "roles", r.metadata.name.clone(), ns, r.rules.clone().unwrap_or_default())
+            (
+                "escalate",
+                "roles",
+                r.metadata.name.clone(),
+                ns,
+                r.rules.clone().unwrap_or_default(),
+            )
         }
         Written::ClusterRole(r) => {
             let mut with = planned.clone();
-            with.cluster_roles.retain(|c| c.metadata.name != r.metadata.name);
+            with.cluster_roles
+                .retain(|c| c.metadata.name != r.metadata.name);
             with.cluster_roles.push(r.clone());
             let name = r.metadata.name.clone().unwrap_or_default();
             let rules = rbac::cluster_role_rules(&with, &name);
@@ -178,12 +204,28 @@ pub fn check(
         Written::RoleBinding(b) => {
             let ns = b.metadata.namespace.clone().unwrap_or_default();
             let rules = rbac::role_ref_rules(planned, &b.role_ref, &ns);
-            let resource = if b.role_ref.kind == "Role" { "roles" } else { "clusterroles" };
-            ("bind", resource, Some(b.role_ref.name.clone()), Some(ns), rules)
+            let resource = if b.role_ref.kind == "Role" {
+                "roles"
+            } else {
+                "clusterroles"
+            };
+            (
+                "bind",
+                resource,
+                Some(b.role_ref.name.clone()),
+                Some(ns),
+                rules,
+            )
         }
         Written::ClusterRoleBinding(b) => {
             let rules = rbac::cluster_role_rules(planned, &b.role_ref.name);
-            ("bind", "clusterroles", Some(b.role_ref.name.clone()), None, rules)
+            (
+                "bind",
+                "clusterroles",
+                Some(b.role_ref.name.clone()),
+                None,
+                rules,
+            )
         }
     };
     if covers(&held_rules(policy, sa, ns.as_deref()), &rules) {
@@ -200,8 +242,14 @@ pub fn check(
     if rbac::allows(policy, sa, &may) {
         return Ok(());
     }
-    let scope = ns.map_or("cluster-wide".to_string(), |n| format!("in the namespace \"{n}\""));
-    let what = if verb == "bind" { "binds a role granting" } else { "grants" };
+    let scope = ns.map_or("cluster-wide".to_string(), |n| {
+        format!("in the namespace \"{n}\"")
+    });
+    let what = if verb == "bind" {
+        "binds a role granting"
+    } else {
+        "grants"
+    };
     Err(format!(
         "User \"{sa}\" may not write this object: it {what} permissions the account does not hold {scope} \
          (privilege escalation); hold them yourself, or be granted `{verb}` on {resource} \"{}\" in API group \"{GROUP}\"",

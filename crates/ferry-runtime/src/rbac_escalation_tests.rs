@@ -64,7 +64,10 @@ fn binding_cluster_admin_is_refused_as_escalation() {
     )
     .unwrap_err();
     assert!(err.contains("privilege escalation"), "{err}");
-    assert!(err.contains("`bind` on clusterroles \"cluster-admin\""), "{err}");
+    assert!(
+        err.contains("`bind` on clusterroles \"cluster-admin\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -78,7 +81,8 @@ fn a_role_within_what_the_account_holds_is_allowed_and_beyond_it_refused() {
     let star = "[{apiGroups: [apps], resources: ['*'], verbs: [get]}]";
     assert!(check_one(&p, Written::Role(role("r", star))).is_err());
     // A name held does not cover every name.
-    let named = "[{apiGroups: [''], resources: [configmaps], resourceNames: [settings], verbs: [get]}]";
+    let named =
+        "[{apiGroups: [''], resources: [configmaps], resourceNames: [settings], verbs: [get]}]";
     assert_eq!(check_one(&p, Written::Role(role("r", named))), Ok(()));
     let all = "[{apiGroups: [''], resources: [configmaps], verbs: [get]}]";
     assert!(check_one(&p, Written::Role(role("r", all))).is_err());
@@ -98,9 +102,17 @@ fn escalate_and_bind_verbs_allow_what_the_account_does_not_hold() {
     let admin = binding("me", "ClusterRole", "cluster-admin");
     assert_eq!(check_one(&p, Written::RoleBinding(admin)), Ok(()));
     // `bind` on one role is not `bind` on another.
-    p.cluster_roles
-        .push(cluster_role("nodes", "[{apiGroups: [''], resources: [nodes], verbs: [delete]}]"));
-    assert!(check_one(&p, Written::RoleBinding(binding("n", "ClusterRole", "nodes"))).is_err());
+    p.cluster_roles.push(cluster_role(
+        "nodes",
+        "[{apiGroups: [''], resources: [nodes], verbs: [delete]}]",
+    ));
+    assert!(
+        check_one(
+            &p,
+            Written::RoleBinding(binding("n", "ClusterRole", "nodes"))
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -119,22 +131,30 @@ fn cluster_wide_objects_need_cluster_wide_permissions() {
     let mut own = crb;
     own.metadata.name = Some("admins".into());
     admin.cluster_role_bindings.push(own.clone());
-    assert_eq!(check_one(&admin, Written::ClusterRole(cluster_role("c", get))), Ok(()));
+    assert_eq!(
+        check_one(&admin, Written::ClusterRole(cluster_role("c", get))),
+        Ok(())
+    );
     assert_eq!(check_one(&admin, Written::ClusterRoleBinding(own)), Ok(()));
 }
 
 #[test]
 fn an_aggregating_cluster_role_is_judged_by_the_rules_it_picks_up() {
     let mut p = policy();
-    let mut picked = cluster_role("secrets", "[{apiGroups: [''], resources: [secrets], verbs: [get]}]");
+    let mut picked = cluster_role(
+        "secrets",
+        "[{apiGroups: [''], resources: [secrets], verbs: [get]}]",
+    );
     picked.metadata.labels = Some([("agg".to_string(), "yes".to_string())].into());
     p.cluster_roles.push(picked);
     p.cluster_role_bindings.push(yaml(
         "metadata: {name: view}\nsubjects: [{kind: ServiceAccount, name: deployer, namespace: team}]\n\
          roleRef: {kind: ClusterRole, name: reader, apiGroup: rbac.authorization.k8s.io}\n",
     ));
-    p.cluster_roles
-        .push(cluster_role("reader", "[{apiGroups: [apps], resources: [deployments], verbs: [get]}]"));
+    p.cluster_roles.push(cluster_role(
+        "reader",
+        "[{apiGroups: [apps], resources: [deployments], verbs: [get]}]",
+    ));
     let mut agg = cluster_role("agg", "[]");
     agg.aggregation_rule = Some(yaml("clusterRoleSelectors: [{matchLabels: {agg: 'yes'}}]"));
     let err = check_one(&p, Written::ClusterRole(agg)).unwrap_err();
@@ -167,5 +187,8 @@ fn written_decodes_only_rbac_kinds() {
         Some(Written::Role(_))
     ));
     assert!(Written::of("", "ConfigMap", &v).is_none());
-    assert!(Written::of("example.com", "Role", &v).is_none(), "another group's Role");
+    assert!(
+        Written::of("example.com", "Role", &v).is_none(),
+        "another group's Role"
+    );
 }
