@@ -4,7 +4,9 @@
 //! bootstrap policy do) and revokes the tokens of pods that are gone; the
 //! [`rbac::Policy`] of the stored objects; and the two places RBAC decides
 //! for a pod's token — the API middleware's [`RbacAuthorizer`] and apply,
-//! which needs `create` for a new object and `patch` for an existing one.
+//! which needs `create` for a new object and `patch` for an existing one,
+//! and no RBAC object granting more than the token holds
+//! ([`crate::rbac_escalation`]).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::kinds::Kind;
 use crate::rbac::{self, Policy, Request};
 use crate::rbac_defaults;
+use crate::rbac_escalation::{self, Written};
 use crate::runtime::{Inner, now};
 
 /// The ClusterRole every service account holds in its own namespace.
@@ -229,7 +232,53 @@ pub fn authorize_apply(inner: &Inner, sa: &ServiceAccountRef, planned: &[Planned
             return Err(Error::Forbidden(format!("{}: {}", p.key, denied(sa, &req))));
         }
     }
+    let with_planned = planned_policy(&policy, planned);
+    for p in planned {
+        let Some(w) = written(p) else {
+            continue;
+        };
+        rbac_escalation::check(&policy, &with_planned, sa, &w)
+            .map_err(|e| Error::Forbidden(format!("{}: {e}", p.key)))?;
+    }
     Ok(())
+}
+
+/// A planned RBAC object as it will be stored (its namespace from its key).
+fn written(p: &Planned) -> Option<Written> {
+    let mut value = p.value.clone();
+    if !p.key.namespace.is_empty() {
+        value["metadata"]["namespace"] = json!(p.key.namespace);
+    }
+    Written::of(&p.key.group_kind.group, &p.key.group_kind.kind, &value)
+}
+
+/// `policy` with the RBAC objects of this apply in place of those they
+/// replace (a binding may refer to a role applied with it).
+fn planned_policy(policy: &Policy, planned: &[Planned]) -> Policy {
+    fn put<
+        T: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+    >(
+        list: &mut Vec<T>,
+        item: T,
+    ) {
+        let same = |o: &T| {
+            o.metadata().name == item.metadata().name
+                && o.metadata().namespace == item.metadata().namespace
+        };
+        list.retain(|o| !same(o));
+        list.push(item);
+    }
+    let mut out = policy.clone();
+    for p in planned {
+        match written(p) {
+            Some(Written::Role(r)) => put(&mut out.roles, r),
+            Some(Written::ClusterRole(r)) => put(&mut out.cluster_roles, r),
+            Some(Written::RoleBinding(b)) => put(&mut out.role_bindings, b),
+            Some(Written::ClusterRoleBinding(b)) => put(&mut out.cluster_role_bindings, b),
+            None => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -69,6 +69,7 @@ mod quota;
 mod quota_ctl;
 pub mod rbac;
 mod rbac_defaults;
+pub mod rbac_escalation;
 mod rollout;
 mod runtime;
 mod scheduling;

@@ -79,7 +79,7 @@ pub fn allows(policy: &Policy, sa: &ServiceAccountRef, req: &Request) -> bool {
 }
 
 /// The rules a RoleBinding in `ns` refers to.
-fn role_ref_rules(policy: &Policy, role_ref: &RoleRef, ns: &str) -> Vec<PolicyRule> {
+pub(crate) fn role_ref_rules(policy: &Policy, role_ref: &RoleRef, ns: &str) -> Vec<PolicyRule> {
     match role_ref.kind.as_str() {
         "Role" => policy
             .roles
@@ -129,7 +129,7 @@ pub fn cluster_role_rules(policy: &Policy, name: &str) -> Vec<PolicyRule> {
 /// Whether `subjects` name `sa`; `binding_ns` is a RoleBinding's namespace
 /// (the default of its ServiceAccount subjects), `None` for a
 /// ClusterRoleBinding (whose ServiceAccount subjects must name one).
-fn subjects_include(
+pub(crate) fn subjects_include(
     subjects: Option<&[Subject]>,
     sa: &ServiceAccountRef,
     binding_ns: Option<&str>,

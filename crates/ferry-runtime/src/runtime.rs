@@ -67,6 +67,9 @@ pub struct RuntimeConfig {
     pub hpa_sync_period: Duration,
     /// The domain of Knative Services' URLs (`<name>.<ns>.<domain>`; Knative's `config-domain`).
     pub serving_domain: String,
+    /// How long a pod's service-account token is valid; it is rotated once
+    /// a fifth of that is left (Kubernetes' bound tokens: an hour).
+    pub pod_token_ttl: Duration,
 }
 
 /// The region's API as pods see it: the `kubernetes` Service forwards to
@@ -100,6 +103,7 @@ impl RuntimeConfig {
             node_name: "ferry".into(),
             hpa_sync_period: Duration::from_secs(15),
             serving_domain: "example.com".into(),
+            pod_token_ttl: Duration::from_secs(ferry_auth::pod_tokens::POD_TOKEN_TTL),
         }
     }
 }

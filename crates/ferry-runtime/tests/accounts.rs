@@ -4,7 +4,8 @@
 //! its account, then gets a token of the region's store mounted with
 //! Kubernetes' modes (0600 in a 0700 directory, owned by the user its
 //! containers share) that is revoked when the pod goes; an account that
-//! turns automounting off gets no token.
+//! turns automounting off gets no token. Tokens expire and are rotated
+//! while the pod runs, the file replaced whole and still the pod user's.
 
 mod common;
 
@@ -63,6 +64,11 @@ async fn a_helm_created_chart_with_its_service_account_applies_and_runs() {
 
 /// A runtime whose pods get tokens from a token store in its directory.
 async fn env_with_tokens() -> (Env, std::sync::Arc<ferry_auth::Auth>) {
+    env_with_token_ttl(None).await
+}
+
+/// The same, with pod tokens living `ttl` (default: an hour).
+async fn env_with_token_ttl(ttl: Option<Duration>) -> (Env, std::sync::Arc<ferry_auth::Auth>) {
     let dir = tempfile::Builder::new()
         .prefix("ferry-rt-")
         .tempdir()
@@ -70,6 +76,9 @@ async fn env_with_tokens() -> (Env, std::sync::Arc<ferry_auth::Auth>) {
     let auth = ferry_auth::Auth::open(dir.path()).unwrap();
     let mut cfg = RuntimeConfig::new(dir.path().join("runtime"));
     cfg.auth = Some(auth.clone());
+    if let Some(ttl) = ttl {
+        cfg.pod_token_ttl = ttl;
+    }
     build_images(&cfg.data_dir.join("images"));
     let rt = Runtime::start(cfg).await.unwrap();
     (Env { rt, dir }, auth)
@@ -187,5 +196,63 @@ async fn an_account_that_turns_automounting_off_gets_no_token_unless_the_pod_ask
         "no shared runAsUser: readable to any"
     );
     assert_eq!(auth.store().pod_token_uids().len(), 1);
+    env.rt.shutdown().await;
+}
+
+/// Pod `app`'s token read inside, as the pod's user (it must stay readable
+/// to that user across rotations).
+async fn token_inside(rt: &Runtime) -> String {
+    let cat = vec!["cat".into(), format!("{SA_DIR}/token")];
+    let out = rt.exec("default", "app", None, &cat).await.unwrap();
+    assert_eq!(out.exit_code, 0, "{out:?}");
+    out.stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_pods_token_is_rotated_before_it_expires() {
+    let (env, auth) = env_with_token_ttl(Some(Duration::from_secs(5))).await;
+    apply(
+        &env.rt,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: app}\nspec:\n  securityContext: {runAsUser: 1000}\n  terminationGracePeriodSeconds: 1\n  containers: [{name: app, image: 'tools:1'}]\n",
+    );
+    wait("the pod runs", Duration::from_secs(30), || {
+        let p = env.rt.get(Kind::Pod, "default", "app").ok()?;
+        p.pointer("/status/containerStatuses/0/state/running")
+            .map(|_| ())
+    })
+    .await;
+    let first = token_inside(&env.rt).await;
+    let expires = auth.store().verify(&first, ferry_auth::now()).unwrap();
+    assert!(expires.service_account.is_some());
+    let mut second = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        second = token_inside(&env.rt).await;
+        if second != first {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_ne!(second, first, "the token was not rotated within 20 s");
+    let now = ferry_auth::now();
+    assert!(
+        auth.store().verify(&second, now).is_some(),
+        "the new token works"
+    );
+    // The old one lapses at its expiry, the new one outlives it.
+    wait("the old token expires", Duration::from_secs(10), || {
+        auth.store()
+            .verify(&first, ferry_auth::now())
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(auth.store().verify(&second, ferry_auth::now()).is_some());
+    let pod = env.rt.get(Kind::Pod, "default", "app").unwrap();
+    assert_eq!(
+        pod.pointer("/status/containerStatuses/0/restartCount"),
+        Some(&Value::from(0)),
+        "the pod ran on undisturbed"
+    );
     env.rt.shutdown().await;
 }

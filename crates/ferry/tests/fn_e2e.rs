@@ -4,7 +4,9 @@
 //! registry and applied as a Knative Service starting at zero; its first
 //! invocation scales it from zero through the gateway's activator, and the
 //! cold start shows in `ferry describe ksvc` and the region's /metrics.
-//! Then the same for the http-rust template (a static Rust binary).
+//! Then the same for the http-rust template (a static Rust binary). Each
+//! function's pod stops on SIGTERM when its service is deleted (a PID 1
+//! without a handler would wait out the grace period).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -28,24 +30,37 @@ fn fcli(dir: &Path, api: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn live_pods(api: &str) -> usize {
-    let out = cli(
-        api,
-        &[
-            "get",
-            "pods",
-            "-l",
-            "serving.knative.dev/service=hello",
-            "-o",
-            "json",
-        ],
-    );
+/// The function's pods: (all, without a deletion timestamp).
+fn pods(api: &str, service: &str) -> (usize, usize) {
+    let selector = format!("serving.knative.dev/service={service}");
+    let out = cli(api, &["get", "pods", "-l", &selector, "-o", "json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let items = v["items"].as_array().cloned().unwrap_or_default();
-    items
+    let live = items
         .iter()
         .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
-        .count()
+        .count();
+    (items.len(), live)
+}
+
+fn live_pods(api: &str) -> usize {
+    pods(api, "hello").1
+}
+
+/// Deletes the function's Knative Service; its pod must be gone well
+/// inside the 30 s grace period: the template's PID 1 stops on SIGTERM.
+fn deleted_promptly(api: &str, service: &str) {
+    assert_eq!(pods(api, service).1, 1, "{service} runs one pod");
+    let started = std::time::Instant::now();
+    ok(cli(api, &["delete", &format!("ksvc/{service}")]));
+    poll("pods gone", Duration::from_secs(60), || {
+        (pods(api, service).0 == 0).then_some(())
+    });
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "{service}'s pod took {took:?} to stop: SIGTERM ignored?"
+    );
 }
 
 #[test]
@@ -117,6 +132,7 @@ fn a_function_is_created_deployed_and_invoked_from_zero() {
         .find(|l| l.contains("phase=\"total\""))
         .unwrap();
     assert!(total.ends_with(" 1"), "{total}");
+    deleted_promptly(&api, "hello");
 
     // http-rust: compiled on this host by `fn deploy` (cargo, static).
     ok(fcli(
@@ -127,4 +143,5 @@ fn a_function_is_created_deployed_and_invoked_from_zero() {
     ok(fcli(d, &api, &["fn", "deploy", "fast"]));
     let out = fcli(d, &api, &["fn", "invoke", "fast", "-d", "x"]);
     assert_eq!(ok(out), "hello from fast (rust): x\n");
+    deleted_promptly(&api, "fast");
 }

@@ -4,7 +4,8 @@
 //! mounted token reaches the region's API as the `kubernetes` Service: it
 //! may list pods in `team` (every account holds `view` in its own
 //! namespace), is refused Secrets, another namespace and writes; after a
-//! RoleBinding granting `edit` it creates a ConfigMap; once the pod is
+//! RoleBinding granting `edit` it creates a ConfigMap; with `admin` it may
+//! bind `view` but not `cluster-admin` (escalation); once the pod is
 //! deleted the token is refused (401). The token is never in ferry's log
 //! nor, in clear, in the token store, and its host directory is beneath
 //! the pod's 0700 directory.
@@ -172,6 +173,31 @@ fn a_pods_token_reads_the_api_by_its_rbac_rules_and_dies_with_the_pod() {
         "a RoleBinding grants its own namespace only: {}",
         other.1
     );
+
+    // `admin` in team lets it write RoleBindings, but not bind a role
+    // granting more than it holds (cluster-admin); `view` it may bind.
+    apply(
+        &api,
+        dir.path(),
+        "admin.yaml",
+        &EDIT
+            .replace("reader-edits", "reader-admins")
+            .replace("name: edit", "name: admin"),
+    );
+    let bind = |role: &str| {
+        format!(
+            r#"{{"sources":[{{"file":"rb.yaml","text":"apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: to-{role}, namespace: team}}\nsubjects: [{{kind: ServiceAccount, name: reader}}]\nroleRef: {{kind: ClusterRole, name: {role}, apiGroup: rbac.authorization.k8s.io}}\n"}}]}}"#
+        )
+    };
+    let escalation = call(&api, "POST", "/api/v1/apply", Some(&bind("cluster-admin"))).unwrap();
+    assert_eq!(escalation.0, 403, "{}", escalation.1);
+    assert!(
+        escalation.1.contains("privilege escalation"),
+        "{}",
+        escalation.1
+    );
+    let within = call(&api, "POST", "/api/v1/apply", Some(&bind("view"))).unwrap();
+    assert_eq!(within.0, 200, "{}", within.1);
 
     // `ferry api-resources` prints the runtime's table, the gateway's kinds after it.
     let table = ok(cli(&api, &["api-resources"]));

@@ -241,7 +241,7 @@ impl Worker {
         true
     }
 
-    /// Keeps the hosts file and the volumes current until `stop`.
+    /// Keeps the hosts file, the volumes and the token current until `stop`.
     async fn keep_current(&self, hosts: &Path, stop: &CancellationToken) {
         let (inner, ns, name) = (&self.inner, &self.namespace, &self.name);
         let mut services = inner.services.subscribe();
@@ -255,6 +255,7 @@ impl Worker {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {
                     if let Some(p) = inner.typed::<Pod>(Kind::Pod, ns, name) {
                         sync_volumes(inner, ns, &p, &self.dir, &self.rt, &[]).await;
+                        token::refresh(inner, &p, &self.dir);
                     }
                 }
             }

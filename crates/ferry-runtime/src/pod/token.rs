@@ -5,8 +5,11 @@
 //! false, or a container mounts something of its own there.
 //!
 //! The token is a ferry API token of the region's store, created when the
-//! pod starts (a pod re-adopted after a restart keeps its own) and revoked
-//! when it stops for good (`pod::teardown`), so it dies with the pod. It is
+//! pod starts (a pod re-adopted after a restart keeps its own while it is
+//! valid) and revoked when it stops for good (`pod::teardown`), so it dies
+//! with the pod. Like Kubernetes' bound tokens it expires
+//! (`RuntimeConfig::pod_token_ttl`, an hour) and is rotated while the pod
+//! runs ([`refresh`]): the file is replaced whole, by rename. It is
 //! never logged. Its directory, `<pod dir>/serviceaccount`, is a tmpfs of
 //! its own (the token never reaches a disk) inside the pod directory, which
 //! is 0700 and root's: no other user of the host reaches it. Modes are
@@ -15,13 +18,15 @@
 //! user; otherwise the files are 0644 (directory 0755), readable to
 //! whichever user the image runs as.
 
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
 
 use ferry_api::ServiceAccountRef;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, ServiceAccount};
+use nix::fcntl::{OFlag, renameat};
 use nix::sys::stat::{Mode, fchmod};
-use nix::unistd::{Uid, fchown};
+use nix::unistd::{Uid, UnlinkatFlags, fchown, unlinkat};
 
 use crate::error::Error;
 use crate::kinds::Kind;
@@ -117,24 +122,20 @@ pub fn prepare(inner: &Inner, pod: &Pod, pod_dir: &Path, adopted: bool) -> Resul
         return Ok(false);
     }
     let dir = pod_dir.join(DIR);
-    if adopted && dir.join("token").exists() && auth.store().pod_token_uids().contains(&uid) {
+    let now = ferry_auth::now();
+    if adopted && dir.join("token").exists() && auth.store().pod_token_valid(&uid, now) {
         return Ok(true);
     }
     let io = |e: std::io::Error| Error::io("cannot write the service-account token in", &dir, e);
     let owner = file_owner(&spec);
-    let (file_mode, dir_mode) = if owner.is_some() {
-        (0o600, 0o700)
-    } else {
-        (0o644, 0o755)
-    };
+    let (file_mode, dir_mode) = modes(owner);
     let pod_fd = beneath::open_dir(pod_dir).map_err(io)?;
     let mut fd = beneath::mkdir_all(&pod_fd, Path::new(DIR), 0o700, None).map_err(io)?;
     if sys::mount_tmpfs(&fd, TMPFS_BYTES)? {
         fd = beneath::mkdir_all(&pod_fd, Path::new(DIR), 0o700, None).map_err(io)?;
     }
-    let secret = auth
-        .store()
-        .create_pod_token(&account, &uid, ferry_auth::now())?;
+    let ttl = inner.cfg.pod_token_ttl.as_secs();
+    let secret = auth.store().create_pod_token(&account, &uid, now, ttl)?;
     let ca = inner
         .cfg
         .api
@@ -147,17 +148,7 @@ pub fn prepare(inner: &Inner, pod: &Pod, pod_dir: &Path, adopted: bool) -> Resul
         ("ca.crt", &ca),
     ];
     for (name, data) in files {
-        beneath::write(&fd, Path::new(name), data, file_mode, None).map_err(io)?;
-        if let Some(u) = owner {
-            let f = beneath::open(
-                &fd,
-                Path::new(name),
-                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_NOFOLLOW,
-                0,
-            )
-            .map_err(io)?;
-            fchown(&f, Some(Uid::from_raw(u)), None).map_err(|e| io(e.into()))?;
-        }
+        put(&fd, name, data, file_mode, owner).map_err(io)?;
     }
     if let Some(u) = owner {
         fchown(&fd, Some(Uid::from_raw(u)), None).map_err(|e| io(e.into()))?;
@@ -165,6 +156,73 @@ pub fn prepare(inner: &Inner, pod: &Pod, pod_dir: &Path, adopted: bool) -> Resul
     fchmod(&fd, Mode::from_bits_truncate(dir_mode)).map_err(|e| io(e.into()))?;
     tracing::info!(pod = ?pod.metadata.name, namespace = %account.namespace, account = %account.name, "service-account token mounted");
     Ok(true)
+}
+
+/// Modes of the token's files and directory for `owner`.
+fn modes(owner: Option<u32>) -> (u32, u32) {
+    if owner.is_some() {
+        (0o600, 0o700)
+    } else {
+        (0o644, 0o755)
+    }
+}
+
+/// Writes `name` in `dir` whole or not at all: a temporary file, owned and
+/// moded as it will be, renamed over the old one (a container reading the
+/// token sees the old or the new, never a partial or unreadable one).
+fn put(
+    dir: &OwnedFd,
+    name: &str,
+    data: &[u8],
+    mode: u32,
+    owner: Option<u32>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = format!("..{name}.tmp");
+    let _ = unlinkat(dir, tmp.as_str(), UnlinkatFlags::NoRemoveDir);
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW;
+    let fd = beneath::open(dir, Path::new(&tmp), flags, mode)?;
+    if let Some(u) = owner {
+        fchown(&fd, Some(Uid::from_raw(u)), None)?;
+    }
+    fchmod(&fd, Mode::from_bits_truncate(mode))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(data)?;
+    renameat(dir, tmp.as_str(), dir, name)?;
+    Ok(())
+}
+
+/// Rotates the running pod's token once a fifth of its life is left: a new
+/// one is issued and written over the `token` file (the old one stays
+/// valid until it expires, so clients rereading the file carry on).
+pub fn refresh(inner: &Inner, pod: &Pod, pod_dir: &Path) {
+    let Some(auth) = &inner.cfg.auth else {
+        return;
+    };
+    let uid = pod.metadata.uid.clone().unwrap_or_default();
+    let (now, ttl) = (ferry_auth::now(), inner.cfg.pod_token_ttl.as_secs());
+    let dir = pod_dir.join(DIR);
+    if !dir.join("token").exists() || !auth.store().pod_token_due(&uid, now, ttl) {
+        return;
+    }
+    let account = account_of(pod);
+    let owner = pod.spec.as_ref().and_then(file_owner);
+    let rotated = auth
+        .store()
+        .rotate_pod_token(&account, &uid, now, ttl)
+        .map_err(|e| e.to_string())
+        .and_then(|secret| {
+            let fd = beneath::open_dir(&dir).map_err(|e| e.to_string())?;
+            put(&fd, "token", secret.as_bytes(), modes(owner).0, owner).map_err(|e| e.to_string())
+        });
+    match rotated {
+        Ok(()) => {
+            tracing::info!(pod = ?pod.metadata.name, namespace = %account.namespace, "service-account token rotated")
+        }
+        Err(e) => {
+            tracing::error!(pod = ?pod.metadata.name, error = %e, "cannot rotate the service-account token")
+        }
+    }
 }
 
 /// Mounts the pod's service-account token; while its ServiceAccount is
