@@ -112,6 +112,8 @@ fn main() {
             engine: engine.clone(),
             runtime: None,
             sessions: Default::default(),
+            registry: None,
+            replication: None,
             traffic: None,
         })
         .unwrap();

@@ -106,6 +106,7 @@ impl World {
             sessions: Default::default(),
             registry: Some(registry.clone()),
             replication: Some(replication),
+            traffic: None,
         })
         .unwrap();
         World {
