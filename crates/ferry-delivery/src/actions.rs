@@ -34,6 +34,42 @@ impl Engine {
         (out, saved)
     }
 
+    /// [`Self::update_record`] for the sync path: the change is made at
+    /// once, and the write (a file, two fsyncs) runs on a blocking thread,
+    /// so the other applications of a pass — polled by the same task — go
+    /// on meanwhile. The write, under the app's writer lock, stores the
+    /// record as it is then, so writes of one application still land in
+    /// order and the last one holds every change.
+    pub(crate) async fn update_record_async<T>(
+        &self,
+        app: &str,
+        change: impl FnOnce(&mut State) -> T,
+    ) -> (T, Result<()>) {
+        let out = change(&mut self.lock());
+        let engine = self.clone();
+        let name = app.to_string();
+        let saved = tokio::task::spawn_blocking(move || {
+            let writer = engine.inner.store.writer(&name);
+            let _writing = writer.lock().unwrap_or_else(|p| p.into_inner());
+            let rec = engine
+                .lock()
+                .records
+                .get(&name)
+                .cloned()
+                .unwrap_or_default();
+            engine.inner.store.save(&name, &rec)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(Error::Task {
+                what: "record write",
+                source: Box::new(e),
+            })
+        });
+        self.changed(app);
+        (out, saved)
+    }
+
     /// `ferry app sync`: fetch now and sync even without automation, lifting
     /// a rollback pin.
     pub fn sync_now(&self, app: &str, env: Option<&str>) -> Result<()> {

@@ -260,14 +260,14 @@ impl Engine {
             return;
         }
         if let Err(crate::Error::Unreachable(why)) = &result {
-            self.sync_interrupted(&job, why, status);
+            self.sync_interrupted(&job, why, status).await;
             return;
         }
         let (name, env) = (job.app, &job.inst.env);
         self.lock()
             .manual
             .retain(|(a, e)| !(a == name && (e.is_empty() || e == env)));
-        self.record_sync(&job, result, elapsed, status);
+        self.record_sync(&job, result, elapsed, status).await;
     }
 
     /// A sync cut short because the target stopped answering: no history
@@ -275,16 +275,18 @@ impl Engine {
     /// applied kept in the inventory (desired plus the previous one, so a
     /// later prune still finds it), the manual request kept, and the next
     /// pass soon.
-    fn sync_interrupted(&self, job: &SyncJob<'_>, why: &str, status: &mut EnvStatus) {
+    async fn sync_interrupted(&self, job: &SyncJob<'_>, why: &str, status: &mut EnvStatus) {
         let env = &job.inst.env;
         let mut inventory: std::collections::BTreeSet<ObjKey> =
             job.desired.iter().map(ObjKey::of).collect();
         inventory.extend(job.inventory.iter().cloned());
-        let ((), saved) = self.update_record(job.app, |st| {
-            let rec = st.records.entry(job.app.to_string()).or_default();
-            rec.inventory
-                .insert(env.clone(), inventory.into_iter().collect());
-        });
+        let ((), saved) = self
+            .update_record_async(job.app, |st| {
+                let rec = st.records.entry(job.app.to_string()).or_default();
+                rec.inventory
+                    .insert(env.clone(), inventory.into_iter().collect());
+            })
+            .await;
         if let Err(e) = saved {
             tracing::error!(app = %job.app, error = %e, "cannot store sync record");
         }
@@ -307,7 +309,7 @@ impl Engine {
 
     /// Records a finished sync in `rec` (stored), the metrics, the run
     /// and `status`, and notifies.
-    fn record_sync(
+    async fn record_sync(
         &self,
         job: &SyncJob<'_>,
         result: crate::Result<SyncResult>,
@@ -342,15 +344,17 @@ impl Engine {
         };
         let step_name = format!("sync {}", inst.env);
         self.run_step(inst, commit, &step_name, step, message.clone());
-        let ((), saved) = self.update_record(name, |st| {
-            let rec = st.records.entry(name.to_string()).or_default();
-            if !repeats_failure(rec, &entry) {
-                rec.record(entry.clone());
-            }
-            if let Ok(r) = &result {
-                rec.inventory.insert(inst.env.clone(), r.inventory.clone());
-            }
-        });
+        let ((), saved) = self
+            .update_record_async(name, |st| {
+                let rec = st.records.entry(name.to_string()).or_default();
+                if !repeats_failure(rec, &entry) {
+                    rec.record(entry.clone());
+                }
+                if let Ok(r) = &result {
+                    rec.inventory.insert(inst.env.clone(), r.inventory.clone());
+                }
+            })
+            .await;
         if let Err(e) = saved {
             tracing::error!(app = %name, error = %e, "cannot store sync record");
         }

@@ -4,8 +4,11 @@
 //! ApplySet after the parent recorded its kind, custom resources held back
 //! until their CustomResourceDefinition is Established.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use ferry_core::sync::MutexExt;
 
 use ferry_core::objects::StoredObject;
 use ferry_delivery::object::{ObjKey, set_label};
@@ -23,6 +26,7 @@ use crate::discovery::{Discovery, Served};
 use crate::error::{Error, Result};
 use crate::lean::Lean;
 use crate::order::{crd_group, is_crd, ordered};
+use crate::parents::Parents;
 use crate::watch::Watches;
 
 /// ferry's field manager on every cluster.
@@ -36,6 +40,12 @@ pub struct KubeTarget {
     pub(crate) client: Client,
     pub(crate) discovery: Arc<Discovery>,
     pub(crate) watches: Arc<Watches>,
+    /// ApplySet parents as last listed or written ([`crate::parents`]).
+    pub(crate) parents: Arc<Parents>,
+    /// Namespaces seen to exist, so each sync does not GET its namespace.
+    /// A namespace deleted since is noticed when an apply into it fails
+    /// (the batch is then applied again after re-creating it).
+    pub(crate) namespaces: Arc<Mutex<HashSet<String>>>,
     /// The API server's URL as it may be shown (set by [`Self::connect`]).
     pub(crate) server: Option<String>,
 }
@@ -67,6 +77,8 @@ impl KubeTarget {
             watches: Arc::new(Watches::new(client.clone())),
             client,
             discovery: Arc::new(Discovery::new()),
+            parents: Arc::default(),
+            namespaces: Arc::default(),
             server: None,
         }
     }
@@ -87,7 +99,9 @@ impl KubeTarget {
 
     /// Applies a batch for `ctx`'s app and environment; returns the objects
     /// as the server stored them. With `dry_run` nothing changes (neither
-    /// the objects nor the ApplySet parent).
+    /// the objects nor the ApplySet parent). A batch that fails because its
+    /// namespace is gone (deleted since ferry last saw it) is applied once
+    /// more, the namespace and parent asked of the API server afresh.
     pub async fn apply_batch(
         &self,
         ctx: &ApplyContext,
@@ -95,12 +109,30 @@ impl KubeTarget {
         dry_run: bool,
     ) -> Result<Vec<StoredObject>> {
         let set = ApplySet::new(&ctx.app, &ctx.environment, &ctx.namespace);
+        match self.apply_set(ctx, &set, objects.clone(), dry_run).await {
+            Err(Error::Api { source, .. }) if !dry_run && namespace_missing(&source) => {
+                tracing::info!(namespace = %ctx.namespace, "namespace gone: applying again");
+                self.namespaces.lock_or_recover().clear();
+                self.parents.forget(&set);
+                self.apply_set(ctx, &set, objects, dry_run).await
+            }
+            other => other,
+        }
+    }
+
+    async fn apply_set(
+        &self,
+        ctx: &ApplyContext,
+        set: &ApplySet,
+        objects: Vec<StoredObject>,
+        dry_run: bool,
+    ) -> Result<Vec<StoredObject>> {
         let objects = ordered(objects);
         if !dry_run {
             self.ensure_namespace(&ctx.namespace).await?;
             let (kinds, namespaces) =
                 scope_of(objects.iter().map(ObjKey::of).collect::<Vec<_>>().iter());
-            self.record_in_parent(&set, kinds, namespaces).await?;
+            self.record_in_parent(set, kinds, namespaces).await?;
         }
         let mut out = Vec::with_capacity(objects.len());
         let mut new_groups: Vec<String> = Vec::new();
@@ -247,8 +279,18 @@ impl KubeTarget {
     }
 
     /// Creates the environment's namespace when missing (unlabelled, as
-    /// Argo CD's CreateNamespace: never pruned).
+    /// Argo CD's CreateNamespace: never pruned); asks the API server only
+    /// the first time.
     async fn ensure_namespace(&self, name: &str) -> Result<()> {
+        if self.namespaces.lock_or_recover().contains(name) {
+            return Ok(());
+        }
+        self.create_namespace(name).await?;
+        self.namespaces.lock_or_recover().insert(name.to_string());
+        Ok(())
+    }
+
+    async fn create_namespace(&self, name: &str) -> Result<()> {
         let api: Api<DynamicObject> = Api::all_with(
             self.client.clone(),
             &kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::Namespace>(&()),
@@ -288,4 +330,10 @@ impl KubeTarget {
 
 pub(crate) fn is_not_found(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(r) if r.code == 404)
+}
+
+/// True when a write failed because its namespace does not exist
+/// (`namespaces "x" not found`).
+fn namespace_missing(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(r) if r.code == 404 && r.message.starts_with("namespaces \""))
 }

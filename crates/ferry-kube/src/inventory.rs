@@ -18,6 +18,7 @@ use crate::cluster::{FIELD_MANAGER, KubeTarget, is_not_found};
 use crate::discovery::Served;
 use crate::error::{Error, Result};
 use crate::lean::{Lean, LeanList};
+use crate::parents::Known;
 
 impl KubeTarget {
     fn secrets(&self, namespace: Option<&str>) -> Api<Secret> {
@@ -37,10 +38,23 @@ impl KubeTarget {
         Ok(got.map(|m| serde_json::json!({"metadata": m.metadata})))
     }
 
-    /// What `set`'s parent records, refusing a set of another tool.
-    async fn recorded(&self, set: &ApplySet) -> Result<(bool, Recorded)> {
-        let live = self.parent(set).await?;
-        let rec = Recorded::of(live.as_ref(), &set.namespace);
+    /// What `set`'s parent records, refusing a set of another tool:
+    /// from the parents cache when it knows (`cached`), else asked of the
+    /// API server.
+    async fn recorded(&self, set: &ApplySet, cached: bool) -> Result<(bool, Recorded)> {
+        let known = if cached {
+            self.parents.get(set)
+        } else {
+            Known::Unknown
+        };
+        let (exists, rec) = match known {
+            Known::Present(rec) => (true, rec),
+            Known::Absent => (false, Recorded::of(None, &set.namespace)),
+            Known::Unknown => {
+                let live = self.parent(set).await?;
+                (live.is_some(), Recorded::of(live.as_ref(), &set.namespace))
+            }
+        };
         if let Some(tooling) = rec.foreign() {
             return Err(Error::ForeignApplySet {
                 name: set.name.clone(),
@@ -48,7 +62,7 @@ impl KubeTarget {
                 tooling: tooling.to_string(),
             });
         }
-        Ok((live.is_some(), rec))
+        Ok((exists, rec))
     }
 
     /// Adds kinds and namespaces to the parent (a superset, as the KEP asks
@@ -59,7 +73,7 @@ impl KubeTarget {
         kinds: BTreeSet<GroupKind>,
         namespaces: BTreeSet<String>,
     ) -> Result<()> {
-        let (exists, rec) = self.recorded(set).await?;
+        let (exists, rec) = self.recorded(set, true).await?;
         if exists && kinds.is_subset(&rec.kinds) && namespaces.is_subset(&rec.namespaces) {
             return Ok(());
         }
@@ -75,15 +89,28 @@ impl KubeTarget {
         namespaces: &BTreeSet<String>,
     ) -> Result<()> {
         let parent = set.parent(kinds, namespaces);
-        self.secrets(Some(&set.namespace))
+        let written = self
+            .secrets(Some(&set.namespace))
             .patch(
                 &set.name,
                 &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&parent),
             )
-            .await
-            .map_err(|e| Error::api(format!("apply ApplySet parent secret/{}", set.name), e))?;
-        Ok(())
+            .await;
+        match written {
+            Ok(_) => {
+                let rec = Recorded::of(Some(&parent), &set.namespace);
+                self.parents.wrote(set, rec);
+                Ok(())
+            }
+            Err(e) => {
+                self.parents.forget(set);
+                Err(Error::api(
+                    format!("apply ApplySet parent secret/{}", set.name),
+                    e,
+                ))
+            }
+        }
     }
 
     /// Live objects of the kinds in `kinds` carrying `selector` (a label
@@ -164,7 +191,7 @@ impl KubeTarget {
     /// to `keep`'s kinds and namespaces. Returns what was deleted.
     pub async fn prune(&self, ctx: &ApplyContext, keep: &BTreeSet<ObjKey>) -> Result<Vec<ObjKey>> {
         let set = ApplySet::new(&ctx.app, &ctx.environment, &ctx.namespace);
-        let (exists, rec) = self.recorded(&set).await?;
+        let (exists, rec) = self.recorded(&set, false).await?;
         if !exists {
             return Ok(Vec::new());
         }
@@ -191,6 +218,7 @@ impl KubeTarget {
     /// of the kinds they record.
     async fn ferry_sets(&self) -> Result<(BTreeSet<String>, BTreeSet<GroupKind>)> {
         let what = "list ApplySet parents";
+        let ticket = self.parents.begin_listing();
         // Metadata only (never a Secret's data), parsed leanly.
         let req = kube::core::Request::new(self.secrets(None).resource_url())
             .list_metadata(&ListParams::default().labels(ID_LABEL))
@@ -201,20 +229,26 @@ impl KubeTarget {
             .await
             .map_err(|e| Error::api(what, e))?;
         let (mut ids, mut kinds) = (BTreeSet::new(), BTreeSet::new());
+        let mut listed = Vec::with_capacity(parents.items.len());
         for Lean(v) in parents.items {
-            let ns = v
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let rec = Recorded::of(Some(&v), ns);
-            if rec.tooling.is_none() || rec.foreign().is_some() {
-                continue;
-            }
-            if let Some(id) = label(&v, ID_LABEL) {
+            let meta = |f: &str| {
+                v.pointer(&format!("/metadata/{f}"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let (ns, name) = (meta("namespace"), meta("name"));
+            let rec = Recorded::of(Some(&v), &ns);
+            if rec.tooling.is_some()
+                && rec.foreign().is_none()
+                && let Some(id) = label(&v, ID_LABEL)
+            {
                 ids.insert(id.to_string());
+                kinds.extend(rec.kinds.iter().cloned());
             }
-            kinds.extend(rec.kinds);
+            listed.push(((ns, name), rec));
         }
+        self.parents.listed(ticket, listed);
         Ok((ids, kinds))
     }
 

@@ -17,6 +17,7 @@ pub mod facts;
 mod inventory;
 pub mod lean;
 pub mod order;
+pub mod parents;
 pub mod store;
 mod target_impl;
 pub mod watch;

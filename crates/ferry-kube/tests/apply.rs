@@ -5,7 +5,9 @@
 mod common;
 
 use common::{config_map, ctx, kubectl_ok, obj, target};
+use ferry_delivery::object::LABEL_APP;
 use ferry_kube::Error;
+use ferry_kube::applyset::ApplySet;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -157,4 +159,60 @@ async fn a_dry_run_shows_the_servers_object_and_changes_nothing() {
     assert_eq!(v, "one", "a dry run changed the live object");
     let out = cluster.kubectl(&["get", "svc", "web", "-n", "apps"]);
     assert!(!out.status.success(), "a dry run created the Service");
+}
+
+/// ferry remembers an environment's namespace and its ApplySet parents
+/// between syncs instead of reading them before every apply; when the
+/// namespace is deleted behind its back, the next apply fails into it,
+/// then creates it and the parent again and applies the batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_deleted_since_the_last_sync_is_created_again() {
+    let cluster = common::start_with_controllers().await;
+    let t = target(&cluster).await;
+    let c = ctx("web", "gone");
+    t.apply_batch(&c, vec![config_map(&c, "cfg", "one")], false)
+        .await
+        .expect("first apply");
+    // A pass lists every parent: from now on the parent is known.
+    t.list_labelled(LABEL_APP, "").await.expect("list");
+    kubectl_ok(
+        &cluster,
+        &[
+            "delete",
+            "namespace",
+            "gone",
+            "--wait=true",
+            "--timeout=60s",
+        ],
+    );
+    t.apply_batch(&c, vec![config_map(&c, "cfg", "two")], false)
+        .await
+        .expect("apply after the namespace was deleted");
+    let got = kubectl_ok(
+        &cluster,
+        &[
+            "get",
+            "cm",
+            "cfg",
+            "-n",
+            "gone",
+            "-o",
+            "jsonpath={.data.key}",
+        ],
+    );
+    assert_eq!(got, "two");
+    let set = ApplySet::new("web", "dev", "gone");
+    let kinds = kubectl_ok(
+        &cluster,
+        &[
+            "get",
+            "secret",
+            &set.name,
+            "-n",
+            "gone",
+            "-o",
+            "jsonpath={.metadata.annotations.applyset\\.kubernetes\\.io/contains-group-kinds}",
+        ],
+    );
+    assert_eq!(kinds, "ConfigMap", "the parent is back with its kinds");
 }
