@@ -101,7 +101,7 @@ mod tests {
 
     fn rec(kinds: &[&str]) -> Recorded {
         Recorded {
-            kinds: kinds.iter().map(|k| GroupKind::new("", *k)).collect(),
+            kinds: kinds.iter().map(|k| GroupKind::new("", k)).collect(),
             namespaces: ["ns".to_string()].into(),
             tooling: Some("ferry/v1".into()),
         }

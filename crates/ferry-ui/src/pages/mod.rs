@@ -8,8 +8,8 @@ pub mod delivery_map;
 pub mod login;
 pub mod overview;
 pub mod pipelines;
-pub mod registry;
 pub mod pods;
+pub mod registry;
 pub mod serverless;
 pub mod traffic;
 
