@@ -130,6 +130,7 @@ impl Ui {
             history: &history,
             can_sync: action("sync"),
             can_rollback: action("rollback"),
+            can_promote: action("promote"),
             csrf,
         };
         Ok(AppView {

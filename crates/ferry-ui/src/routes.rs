@@ -1,7 +1,7 @@
 //! The UI's routes (all under `/ui`), the security headers every answer
 //! carries, the same-origin rule for POSTs, the compiled-in assets, and the
 //! page handlers. Sessions and login are in `routes/session.rs`, the
-//! actions (sync, rollback) in `routes/actions.rs`, the live stream in
+//! actions (sync, rollback, promote) in `routes/actions.rs`, the live stream in
 //! `routes/events.rs`.
 
 mod actions;
@@ -44,6 +44,8 @@ pub fn router(ui: Ui) -> Router {
         .route("/ui/apps/{name}", get(app))
         .route("/ui/apps/{name}/sync", post(actions::sync))
         .route("/ui/apps/{name}/rollback", post(actions::rollback))
+        .route("/ui/apps/{name}/promote", post(actions::promote))
+        .route("/ui/apps/{name}/diff", get(app_diff))
         .route("/ui/serverless", get(serverless))
         .route("/ui/pipelines", get(delivery::pipelines))
         .route("/ui/pipelines/runs/{id}", get(delivery::run))
@@ -203,6 +205,27 @@ async fn app(
     }
     let live = live_url(&ui, &query);
     Ok(page(&ui, &who, &name, Nav::Apps, Some(live), &view.body))
+}
+
+/// The live-versus-desired diff (`Engine::live_diff`, as
+/// `GET /api/v1/apps/{name}/diff` answers it), for whoever that route
+/// admits.
+async fn app_diff(
+    State(ui): State<Ui>,
+    who: Current,
+    Path(name): Path<String>,
+    Query(q): Query<EnvQuery>,
+) -> Result<Response, Error> {
+    let env = q.env.filter(|e| !e.is_empty());
+    ui.allowed(
+        &who.identity,
+        &Method::GET,
+        &format!("/api/v1/apps/{name}/diff"),
+    )?;
+    let envs = ui.cfg().engine.live_diff(&name, env.as_deref()).await?;
+    let body = crate::pages::diff::page(&name, env.as_deref(), &envs);
+    let title = format!("{name}: diff");
+    Ok(page(&ui, &who, &title, Nav::Apps, None, &body))
 }
 
 /// 303 to `to` (after a POST, so a reload does not post again).

@@ -141,6 +141,7 @@ async fn without_a_session_every_page_and_action_sends_to_login() {
     for path in [
         "/ui",
         "/ui/apps/web",
+        "/ui/apps/web/diff?env=dev",
         "/ui/events?view=overview",
         "/ui/serverless",
         "/ui/pipelines",
@@ -158,7 +159,11 @@ async fn without_a_session_every_page_and_action_sends_to_login() {
         let (status, _, _) = w.get(path, None).await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
     }
-    for action in ["/ui/apps/web/rollback", "/ui/pods/default/web-1/exec"] {
+    for action in [
+        "/ui/apps/web/rollback",
+        "/ui/apps/web/promote",
+        "/ui/pods/default/web-1/exec",
+    ] {
         let (status, h, _) = w.post(action, None, "csrf=x").await;
         assert_eq!(status, StatusCode::SEE_OTHER, "{action}");
         assert_eq!(location(&h), "/ui/login?next=%2Fui");

@@ -1,7 +1,9 @@
 //! An application's page: a tab per environment, and for the chosen one its
 //! state, the sync button, the object tree (Deployment → ReplicaSet → Pods,
 //! Service, Ingress) with sync and health per object, and the sync history
-//! with a rollback button per earlier successful sync. The environment's
+//! with a rollback button per earlier successful sync, a link to the
+//! live-versus-desired diff, and a promote button while a revision waits
+//! at a manual approval gate. The environment's
 //! section (`id="env"`) is replaced by live updates. Buttons show only when
 //! the viewer's role allows them; the server checks again on every POST.
 
@@ -24,6 +26,8 @@ pub struct AppPage<'a> {
     pub history: &'a [HistoryEntry],
     pub can_sync: bool,
     pub can_rollback: bool,
+    /// The viewer may approve a revision waiting at a manual gate.
+    pub can_promote: bool,
     pub csrf: &'a str,
 }
 
@@ -85,6 +89,30 @@ pub fn env_section(p: &AppPage<'_>) -> String {
             let _ = write!(out, "<p class=\"{class}\" role=\"status\">{}</p>", Esc(t));
         }
     }
+    let waits_for_approval = env
+        .waiting
+        .as_deref()
+        .is_some_and(|w| w.contains("approval"));
+    if p.can_promote && waits_for_approval {
+        let _ = write!(
+            out,
+            "<form method=\"post\" action=\"/ui/apps/{}/promote\" class=\"inline\" \
+             data-confirm=\"Promote {} to {}?\">{}\
+             <input type=\"hidden\" name=\"env\" value=\"{}\">\
+             <button type=\"submit\">Promote</button></form>",
+            Url(app),
+            Esc(short_rev(env.desired_revision.as_deref())),
+            Esc(&env.environment),
+            csrf_field(p.csrf),
+            Esc(&env.environment)
+        );
+    }
+    let _ = write!(
+        out,
+        "<p><a href=\"/ui/apps/{}/diff?env={}\">Diff live → desired</a></p>",
+        Url(app),
+        Url(&env.environment)
+    );
     if p.can_sync {
         let _ = write!(
             out,

@@ -34,6 +34,7 @@ fn render(can: bool, name: &str) -> String {
         history: &history,
         can_sync: can,
         can_rollback: can,
+        can_promote: can,
         csrf: "the-csrf",
     })
 }
@@ -69,4 +70,41 @@ fn hostile_names_in_the_tree_and_tabs_are_inert() {
     let html = render(true, "<script>x()</script>");
     assert!(!html.contains("<script>"), "{html}");
     assert!(html.contains("/ui/apps/%3Cscript%3Ex%28%29%3C%2Fscript%3E/sync"));
+}
+
+#[test]
+fn a_revision_waiting_for_approval_gets_a_promote_button_for_those_allowed() {
+    let mut app = testdata::app("web", &[("prod", "us")], Health::Healthy);
+    app.environments[0].waiting =
+        Some("waiting for approval of 0123456: run `ferry app promote web --env prod`".into());
+    fn page(app: &AppStatus, can: bool) -> String {
+        super::app(&AppPage {
+            app,
+            env: &app.environments[0],
+            tree: &[],
+            history: &[],
+            can_sync: can,
+            can_rollback: can,
+            can_promote: can,
+            csrf: "the-csrf",
+        })
+    }
+    let html = page(&app, true);
+    assert_eq!(
+        html.matches("action=\"/ui/apps/web/promote\"").count(),
+        1,
+        "{html}"
+    );
+    assert!(
+        html.contains("data-confirm=\"Promote 0123456 to prod?\""),
+        "{html}"
+    );
+    assert!(html.contains("href=\"/ui/apps/web/diff?env=prod\""));
+    assert!(
+        !page(&app, false).contains("/promote"),
+        "no button for a viewer"
+    );
+    // Waiting for something else (health elsewhere): nothing to approve.
+    app.environments[0].waiting = Some("waiting for 0123456 to be healthy in `dev`".into());
+    assert!(!page(&app, true).contains("/promote"));
 }

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod apps;
 pub mod delivery_map;
+pub mod diff;
 pub mod login;
 pub mod overview;
 pub mod pipelines;

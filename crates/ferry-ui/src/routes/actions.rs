@@ -1,4 +1,5 @@
-//! The buttons: sync now and roll back. Each POST is checked in this order
+//! The buttons: sync now, roll back, and promote (approve the revision
+//! waiting at a manual gate). Each POST is checked in this order
 //! — a live session (else 303 to login), the session's CSRF token (403),
 //! the route policy for the API route the action stands for (403: a
 //! viewer cannot sync or roll back, a token scoped to other applications
@@ -84,3 +85,23 @@ pub(crate) async fn rollback(
     let path = format!("/ui/apps/{name}/rollback");
     finish(&ui, &who, &path, done, back_to(&name, env))
 }
+
+pub(crate) async fn promote(
+    State(ui): State<Ui>,
+    who: Current,
+    Path(name): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    let env = f.env.as_deref().filter(|e| !e.is_empty());
+    let done = check(&ui, &who, &f, &format!("/api/v1/apps/{name}/promote")).and_then(|()| {
+        let approved = ui.cfg().engine.promote(&name, env)?;
+        tracing::info!(app = %name, approved = ?approved, token = %who.identity.name, "promotion approved from the UI");
+        Ok(())
+    });
+    let path = format!("/ui/apps/{name}/promote");
+    finish(&ui, &who, &path, done, back_to(&name, env))
+}
+
+#[cfg(test)]
+#[path = "actions_tests.rs"]
+mod tests;
