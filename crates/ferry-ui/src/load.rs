@@ -11,7 +11,7 @@ use ferry_delivery::status::AppStatus;
 use ferry_runtime::kinds::Kind;
 
 use crate::pages::app::AppPage;
-use crate::pages::overview::RegionRow;
+use crate::pages::overview::{RegionRow, RegistryState};
 use crate::view::Filter;
 use crate::{Error, Ui, pages, tree, view};
 
@@ -65,6 +65,19 @@ impl Ui {
             .collect();
         let apps = self.visible_apps(who);
         let mut body = pages::overview::overview(&regions, &view::env_counts(&cfg.topology, &apps));
+        let rules = cfg.replication.as_ref().map(|r| r.status());
+        let state = match &rules {
+            None => RegistryState::NoReplication,
+            Some(_)
+                if self
+                    .allowed(who, &Method::GET, "/api/v1/replication")
+                    .is_err() =>
+            {
+                RegistryState::Hidden
+            }
+            Some(r) => RegistryState::Rules(r),
+        };
+        body.push_str(&pages::overview::registry_section(&cfg.region, state));
         body.push_str(&self.delivery_map(who));
         body
     }

@@ -1,9 +1,13 @@
-//! The overview: the regions of the topology and every environment with
-//! its applications counted by health (the table is patched live).
+//! The overview: the regions of the topology, this region's registry with
+//! its replication rules' queues and lag, and every environment with its
+//! applications counted by health (the table is patched live).
 
 use std::fmt::Write as _;
 
+use ferry_replication::RuleStatus;
+
 use crate::html::{Esc, Url, badge};
+use crate::pages::registry::bytes;
 use crate::view::{EnvCounts, HEALTHS, health_word};
 
 /// A region on the overview.
@@ -41,6 +45,74 @@ pub fn overview(regions: &[RegionRow], envs: &[EnvCounts]) -> String {
     out.push_str("</tbody></table></div><h2>Environments</h2>");
     out.push_str(&envs_table(envs));
     out
+}
+
+/// What the overview shows of this region's registry.
+#[derive(Debug, Clone, Copy)]
+pub enum RegistryState<'a> {
+    /// The region runs no replication engine.
+    NoReplication,
+    /// The viewer may not read replication state (a scoped token).
+    Hidden,
+    /// Each rule this region's replication engine runs.
+    Rules(&'a [RuleStatus]),
+}
+
+/// This region's registry (`id="registry"`): per replication rule its
+/// queue (pending copies), lag (age of the oldest pending one), bytes in
+/// flight, last success and last error.
+pub fn registry_section(region: &str, state: RegistryState<'_>) -> String {
+    let mut out = format!(
+        "<section id=\"registry\"><h2>Registry <span class=\"note\">region {} · \
+         <a href=\"/ui/registry\">browse</a></span></h2>",
+        Esc(region)
+    );
+    let rules = match state {
+        RegistryState::NoReplication => {
+            out.push_str("<p>This region replicates nothing.</p></section>");
+            return out;
+        }
+        RegistryState::Hidden => {
+            out.push_str("<p>Replication state needs a token without a scope.</p></section>");
+            return out;
+        }
+        RegistryState::Rules(r) => r,
+    };
+    out.push_str(
+        "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Rule</th><th scope=\"col\">To</th>\
+         <th scope=\"col\" class=\"num\">Pending</th><th scope=\"col\" class=\"num\">Lag</th>\
+         <th scope=\"col\" class=\"num\">In flight</th><th scope=\"col\">Last success</th>\
+         <th scope=\"col\">Last error</th></tr></thead><tbody>",
+    );
+    for r in rules {
+        let _ = write!(
+            out,
+            "<tr><th scope=\"row\">{}</th><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td>{}</td><td class=\"problem\">{}</td></tr>",
+            Esc(&r.name),
+            Esc(&r.target),
+            r.pending,
+            Esc(&lag(r.lag_seconds)),
+            Esc(&bytes(r.bytes_in_flight)),
+            Esc(r.last_success.as_deref().unwrap_or("-")),
+            Esc(r.last_error.as_deref().unwrap_or("")),
+        );
+    }
+    if rules.is_empty() {
+        out.push_str("<tr><td colspan=\"7\">No replication rule starts here.</td></tr>");
+    }
+    out.push_str("</tbody></table></div></section>");
+    out
+}
+
+/// A lag in seconds, as `0 s`, `42 s`, `3 min 5 s` or `2 h 10 min`.
+pub fn lag(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
 }
 
 /// The environments table (`id="envs"`, replaced by live updates).
@@ -85,3 +157,7 @@ pub fn envs_table(envs: &[EnvCounts]) -> String {
     out.push_str("</tbody></table></div>");
     out
 }
+
+#[cfg(test)]
+#[path = "overview_tests.rs"]
+mod tests;

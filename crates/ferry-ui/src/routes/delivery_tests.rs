@@ -345,3 +345,31 @@ async fn the_overview_maps_the_viewers_delivery_paths() {
     let (_, page) = w.get("/ui", &api_only).await;
     assert!(page.contains("builds api<"), "{page}");
 }
+
+#[tokio::test]
+async fn the_overview_shows_this_regions_replication_queue_per_rule() {
+    let w = World::new().await;
+    let replication = w.ui.cfg().replication.clone().unwrap();
+    let task = ferry_replication::queue::Task::new(
+        "uk-to-us",
+        "team/web",
+        "v1",
+        ferry_replication::queue::Op::Copy,
+    );
+    replication.enqueue(task).unwrap();
+    let all = w.login(Role::Viewer, &[]).await;
+    let (_, page) = w.get("/ui", &all).await;
+    let row = page
+        .split("<th scope=\"row\">uk-to-us</th>")
+        .nth(1)
+        .unwrap();
+    let row = row.split("</tr>").next().unwrap();
+    assert!(row.contains("<td>us</td><td class=\"num\">1</td>"), "{row}");
+    let scoped = w.login(Role::Viewer, &["web"]).await;
+    let (_, page) = w.get("/ui", &scoped).await;
+    assert!(page.contains("<section id=\"registry\">"), "{page}");
+    assert!(
+        !page.contains("uk-to-us</th>"),
+        "replication state needs an unscoped token"
+    );
+}
