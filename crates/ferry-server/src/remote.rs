@@ -143,7 +143,14 @@ impl HttpRemoteRegions {
         Self { apis }
     }
 
-    async fn get_app(&self, region: &str, app: &str) -> Result<Vec<RemoteEnv>, String> {
+    /// The regions this client asks, by name.
+    pub(crate) fn regions(&self) -> impl Iterator<Item = &str> {
+        self.apis.keys().map(String::as_str)
+    }
+
+    /// A GET of `path` on `region`'s API (its CA trusted, its token sent);
+    /// also the URL, for messages.
+    fn get(&self, region: &str, path: &str) -> Result<(reqwest::RequestBuilder, String), String> {
         let api = self
             .apis
             .get(region)
@@ -163,12 +170,17 @@ impl HttpRemoteRegions {
             }
         }
         let http = http.build().map_err(|e| e.to_string())?;
-        let mut req = http.get(format!("{url}/api/v1/apps/{app}"));
+        let mut req = http.get(format!("{url}{path}"));
         if let Some(file) = &api.token_file {
             let token = std::fs::read_to_string(file)
                 .map_err(|e| format!("spec.endpoints.tokenFile {}: {e}", file.display()))?;
             req = req.bearer_auth(token.trim());
         }
+        Ok((req, url.clone()))
+    }
+
+    async fn get_app(&self, region: &str, app: &str) -> Result<Vec<RemoteEnv>, String> {
+        let (req, url) = self.get(region, &format!("/api/v1/apps/{app}"))?;
         let resp = req
             .send()
             .await
@@ -182,6 +194,25 @@ impl HttpRemoteRegions {
             .await
             .map_err(|e| format!("{url}: unexpected answer: {}", without_url(&e)))?;
         Ok(body.environments)
+    }
+
+    /// `region`'s ferry version (`GET /api/v1`): whether it answers, for
+    /// the UI's overview.
+    pub(crate) async fn version(&self, region: &str) -> Result<String, String> {
+        let (req, url) = self.get(region, "/api/v1")?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("{url} unreachable: {}", without_url(&e)))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("{url} answered {status}"));
+        }
+        let body: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("{url}: unexpected answer: {}", without_url(&e)))?;
+        Ok(body["ferryVersion"].as_str().unwrap_or("?").to_string())
     }
 }
 

@@ -2,14 +2,24 @@
 //! from the region's token store, runtime, registry, replication engine
 //! and gateway (the traffic page) and the process's delivery engine,
 //! following the engine's changes and sampling the gateway's metrics until
-//! the region stops.
+//! the region stops. Regions other processes run are probed every
+//! [`PROBE_EVERY`] (`GET /api/v1` through the gates' client, their CA and
+//! token) so the overview can say which answer and since when one does
+//! not.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use ferry_ui::regions::RegionStates;
+use tokio_util::sync::CancellationToken;
 
 use crate::Error;
 use crate::region::RegionContext;
+use crate::remote::HttpRemoteRegions;
+
+/// How often the overview's remote regions are probed.
+pub(crate) const PROBE_EVERY: Duration = Duration::from_secs(15);
 
 /// The UI's routes, its live feed started.
 pub(crate) fn router(
@@ -26,6 +36,9 @@ pub(crate) fn router(
         .iter()
         .map(|(name, e)| (name.clone(), e.api.to_string()))
         .collect();
+    let regions = Arc::new(RegionStates::new());
+    let client = HttpRemoteRegions::new(&ctx.topology, &ctx.endpoints, &ctx.config_dir);
+    tokio::spawn(probe(client, regions.clone(), ctx.shutdown.clone()));
     let ui = ferry_ui::Ui::new(ferry_ui::UiConfig {
         region: ctx.name.clone(),
         topology: ctx.topology.clone(),
@@ -37,6 +50,7 @@ pub(crate) fn router(
         registry: Some(registry.clone()),
         replication: Some(replication.clone()),
         traffic: Some(ferry_ui::traffic::TrafficSource::of(gateway.clone())),
+        regions: Some(regions.clone()),
     })
     .map_err(|e| Error::Component {
         region: ctx.name.clone(),
@@ -45,4 +59,33 @@ pub(crate) fn router(
     })?;
     ui.start(ctx.shutdown.clone());
     Ok(ferry_ui::router(ui))
+}
+
+/// Probes each remote region now and every [`PROBE_EVERY`] until
+/// `shutdown`, recording the answers in `states`.
+pub(crate) async fn probe(
+    client: HttpRemoteRegions,
+    states: Arc<RegionStates>,
+    shutdown: CancellationToken,
+) {
+    let names: Vec<String> = client.regions().map(String::from).collect();
+    if names.is_empty() {
+        return;
+    }
+    loop {
+        for region in &names {
+            let answer = tokio::select! {
+                a = client.version(region) => a,
+                () = shutdown.cancelled() => return,
+            };
+            if let Err(e) = &answer {
+                tracing::debug!(region = %region, error = %e, "remote region does not answer");
+            }
+            states.record(region, answer, ferry_auth::now() * 1000);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(PROBE_EVERY) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
 }

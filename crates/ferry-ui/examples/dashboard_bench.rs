@@ -115,6 +115,7 @@ fn main() {
             registry: None,
             replication: None,
             traffic: None,
+            regions: None,
         })
         .unwrap();
         ui.start(tokio_util::sync::CancellationToken::new());

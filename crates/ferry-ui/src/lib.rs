@@ -31,6 +31,7 @@ pub mod live;
 mod load;
 mod load_delivery;
 pub mod pages;
+pub mod regions;
 mod routes;
 pub mod session;
 pub mod traffic;
@@ -106,6 +107,9 @@ pub struct UiConfig {
     pub replication: Option<ferry_replication::Engine>,
     /// The region's gateway, for the traffic page; `None` shows no routes.
     pub traffic: Option<traffic::TrafficSource>,
+    /// What probes of the regions other processes run found (`None`: not
+    /// probed; the overview shows them as unknown).
+    pub regions: Option<Arc<regions::RegionStates>>,
 }
 
 /// One region's UI: a cheap-to-clone handle.

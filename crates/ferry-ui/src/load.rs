@@ -11,7 +11,7 @@ use ferry_delivery::status::AppStatus;
 use ferry_runtime::kinds::Kind;
 
 use crate::pages::app::AppPage;
-use crate::pages::overview::{RegionRow, RegistryState};
+use crate::pages::overview::{Reach, RegionRow, RegistryState};
 use crate::view::Filter;
 use crate::{Error, Ui, pages, tree, view};
 
@@ -61,6 +61,7 @@ impl Ui {
                     .iter()
                     .filter(|e| e.spec.region == r.metadata.name)
                     .count(),
+                reach: self.reach(&r.metadata.name),
             })
             .collect();
         let apps = self.visible_apps(who);
@@ -80,6 +81,32 @@ impl Ui {
         body.push_str(&pages::overview::registry_section(&cfg.region, state));
         body.push_str(&self.delivery_map(who));
         body
+    }
+
+    /// Whether region `name` answers: this process's regions do; the
+    /// others as the server's last probe found them.
+    fn reach(&self, name: &str) -> Reach {
+        let cfg = self.cfg();
+        if cfg.endpoints.contains_key(name) || name == cfg.region {
+            return Reach::Local {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            };
+        }
+        let Some(seen) = cfg.regions.as_ref().and_then(|r| r.get(name)) else {
+            return Reach::Unknown;
+        };
+        if seen.up {
+            Reach::Up {
+                version: seen.version,
+                checked: pages::app::started(seen.checked_ms),
+            }
+        } else {
+            Reach::Unreachable {
+                since: pages::app::started(seen.since_ms),
+                error: seen.error.unwrap_or_default(),
+                version: seen.version,
+            }
+        }
     }
 
     pub(crate) fn envs_fragment(&self, who: &Identity) -> String {

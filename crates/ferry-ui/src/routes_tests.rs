@@ -42,6 +42,7 @@ impl World {
             registry: None,
             replication: None,
             traffic: None,
+            regions: None,
         })
         .unwrap();
         World {

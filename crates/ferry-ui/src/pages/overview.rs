@@ -19,6 +19,27 @@ pub struct RegionRow {
     /// Whether this page is served by it.
     pub this: bool,
     pub environments: usize,
+    pub reach: Reach,
+}
+
+/// Whether a region answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Run by this process (so up), at this version.
+    Local { version: String },
+    /// Its API answered the last probe at `checked`.
+    Up {
+        version: Option<String>,
+        checked: String,
+    },
+    /// No answer since `since`.
+    Unreachable {
+        since: String,
+        error: String,
+        version: Option<String>,
+    },
+    /// Not probed yet.
+    Unknown,
 }
 
 /// The overview's body.
@@ -26,7 +47,8 @@ pub fn overview(regions: &[RegionRow], envs: &[EnvCounts]) -> String {
     let mut out = String::from("<h1>Overview</h1><h2>Regions</h2>");
     out.push_str(
         "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Region</th>\
-         <th scope=\"col\">API</th><th scope=\"col\">Environments</th></tr></thead><tbody>",
+         <th scope=\"col\">API</th><th scope=\"col\">State</th><th scope=\"col\">Version</th>\
+         <th scope=\"col\">Environments</th></tr></thead><tbody>",
     );
     for r in regions {
         let this = if r.this {
@@ -36,15 +58,49 @@ pub fn overview(regions: &[RegionRow], envs: &[EnvCounts]) -> String {
         };
         let _ = write!(
             out,
-            "<tr><td>{}{this}</td><td><code>{}</code></td><td>{}</td></tr>",
+            "<tr><td>{}{this}</td><td><code>{}</code></td>{}<td>{}</td></tr>",
             Esc(&r.name),
             Esc(&r.api),
+            reach(&r.reach),
             r.environments
         );
     }
     out.push_str("</tbody></table></div><h2>Environments</h2>");
     out.push_str(&envs_table(envs));
     out
+}
+
+/// A region's state and version cells.
+fn reach(r: &Reach) -> String {
+    let version = |v: &Option<String>| Esc(v.as_deref().unwrap_or("-")).to_string();
+    match r {
+        Reach::Local { version } => format!(
+            "<td>{} <span class=\"note\">this process</span></td><td>{}</td>",
+            badge("up"),
+            Esc(version)
+        ),
+        Reach::Up {
+            version: v,
+            checked,
+        } => format!(
+            "<td>{} <span class=\"note\">checked {}</span></td><td>{}</td>",
+            badge("up"),
+            Esc(checked),
+            version(v)
+        ),
+        Reach::Unreachable {
+            since,
+            error,
+            version: v,
+        } => format!(
+            "<td>{} since {} <span class=\"why\">{}</span></td><td>{}</td>",
+            badge("unreachable"),
+            Esc(since),
+            Esc(error),
+            version(v)
+        ),
+        Reach::Unknown => "<td>not checked yet</td><td>-</td>".to_string(),
+    }
 }
 
 /// What the overview shows of this region's registry.

@@ -1,4 +1,4 @@
-//! Tests of the overview's registry section: a row per rule with queue,
+//! Tests of the overview: each region's state and version, and the registry section: a row per rule with queue,
 //! lag and bytes in flight, escaping, and what a scoped viewer or a region
 //! without replication sees.
 
@@ -54,4 +54,50 @@ fn lags_read_in_the_largest_units() {
     assert_eq!(lag(-1.0), "0 s");
     assert_eq!(lag(59.4), "59 s");
     assert_eq!(lag(3600.0 * 2.0 + 600.0), "2 h 10 min");
+}
+
+#[test]
+fn regions_show_up_unreachable_since_or_unknown_with_versions() {
+    let row = |name: &str, reach: Reach| RegionRow {
+        name: name.into(),
+        api: "127.0.0.1:1".into(),
+        this: name == "uk",
+        environments: 1,
+        reach,
+    };
+    let regions = [
+        row(
+            "uk",
+            Reach::Local {
+                version: "0.1.0".into(),
+            },
+        ),
+        row(
+            "us",
+            Reach::Up {
+                version: Some("0.2.0".into()),
+                checked: "2026-01-01 00:00:00".into(),
+            },
+        ),
+        row(
+            "sh",
+            Reach::Unreachable {
+                since: "2026-01-01 00:01:00".into(),
+                error: "<cut>".into(),
+                version: None,
+            },
+        ),
+        row("eu", Reach::Unknown),
+    ];
+    let html = overview(&regions, &[]);
+    assert!(
+        html.contains("this process</span></td><td>0.1.0</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("checked 2026-01-01 00:00:00</span></td><td>0.2.0</td>"),
+        "{html}"
+    );
+    assert!(html.contains("unreachable</span> since 2026-01-01 00:01:00 <span class=\"why\">&lt;cut&gt;</span></td><td>-</td>"), "{html}");
+    assert!(html.contains("<td>not checked yet</td><td>-</td>"));
 }
