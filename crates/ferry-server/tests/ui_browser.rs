@@ -10,7 +10,9 @@
 //! traffic page: an Ingress applied through the API, requests through the
 //! region's gateway, and the page's destination block turning from no data
 //! to the gateway's numbers in place (no layout shift, per Chromium's
-//! Layout Instability API).
+//! Layout Instability API). Last, a weighted VirtualService applied, then
+//! applied again with other weights: the open traffic page shows the new
+//! percentages in place, without a reload.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -98,6 +100,7 @@ async fn log_in_see_the_apps_open_one_follow_a_change_and_roll_back() {
     tokio::task::spawn_blocking(move || {
         let mut b = browse(&work, &out, &url, &admin, &repo2, &first);
         traffic(&mut b, &out, &url, &admin, gateway);
+        weights(&mut b, &url, &admin);
         pods(&mut b, &out, &url, &admin);
     })
     .await
@@ -279,6 +282,52 @@ fn traffic(b: &mut Browser, out: &Path, url: &str, admin: &str, gateway: std::ne
         "the refresh moved the page: {moved}"
     );
     shot(b, out, "traffic.png");
+}
+
+/// A VirtualService splitting `api` between two subsets, as `v1`/`v2` %.
+fn split(v1: u32, v2: u32) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: api, namespace: default}}\n\
+         spec:\n  hosts: [api]\n  http:\n  - route:\n    - {{destination: {{host: api, subset: v1}}, weight: {v1}}}\n\
+         \x20   - {{destination: {{host: api, subset: v2}}, weight: {v2}}}\n---\n\
+         apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: api, namespace: default}}\n\
+         spec:\n  host: api\n  subsets:\n  - {{name: v1, labels: {{version: v1}}}}\n  - {{name: v2, labels: {{version: v2}}}}\n"
+    )
+}
+
+/// A route's weights change on the open traffic page after an apply: no
+/// reload (a marker set on the page survives), the destination blocks'
+/// percentages patched by the page's periodic refresh.
+fn weights(b: &mut Browser, url: &str, admin: &str) {
+    let c = reqwest::blocking::Client::new();
+    let apply = |v1: u32, v2: u32| {
+        let resp = c
+            .post(format!("{url}/api/v1/apply"))
+            .bearer_auth(admin)
+            .json(&json!({"sources": [{"file": "api.yaml", "text": split(v1, v2)}]}))
+            .send()
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    };
+    apply(90, 10);
+    b.navigate(&format!("{url}/ui/traffic"));
+    let names =
+        "[...document.querySelectorAll('#traffic .dest-name')].map(e => e.textContent).join(' | ')";
+    b.wait_for("the 90/10 split on the traffic page", names, |v| {
+        let t = v.as_str().unwrap_or("");
+        t.contains("api.default[v1] 90%") && t.contains("api.default[v2] 10%")
+    });
+    b.eval("window.sameDocument = true; true");
+    apply(50, 50);
+    b.wait_for("the 50/50 split without a reload", names, |v| {
+        let t = v.as_str().unwrap_or("");
+        t.contains("api.default[v1] 50%") && t.contains("api.default[v2] 50%")
+    });
+    assert_eq!(
+        b.eval("window.sameDocument === true"),
+        true,
+        "the page reloaded"
+    );
 }
 
 /// A pod's page: its log grows in the open page (the live log stream),
