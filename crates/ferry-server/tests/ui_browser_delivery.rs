@@ -2,8 +2,11 @@
 //! DevTools protocol: a real region whose pipeline deploys `master` to
 //! `dev` behind a manual approval. The pipelines page shows the run live;
 //! on the run's page the gate's log says it waits, and after an approval
-//! through the API the gate's next log line and the sync and healthy steps
-//! appear without a reload, with the commit-to-serving time. The registry
+//! by the application page's Promote button (a second window) the gate's
+//! next log line and the sync and healthy steps
+//! appear without a reload, with the commit-to-serving time; the
+//! application's diff page then finds live matching desired at that
+//! commit (the engine's fresh dry-run comparison). The registry
 //! browser shows an image pushed over the registry's HTTP API with its
 //! digest and the copy its replication rule has pending; the overview maps
 //! uk → the rule's target → dev in SVG. Screenshots are saved under the
@@ -109,7 +112,7 @@ async fn a_run_waits_at_its_gate_then_serves_live_and_the_registry_and_map_show(
         let digest = push(&registry, "team/web", "v1");
         let mut b = Browser::start(&work, 1280, 900);
         log_in(&mut b, &url, &admin);
-        pipelines(&mut b, &out, &url, &admin, &commit);
+        pipelines(&mut b, &out, &url, &commit);
         registry_and_map(&mut b, &out, &url, &digest);
     })
     .await
@@ -131,7 +134,7 @@ fn log_in(b: &mut Browser, url: &str, admin: &str) {
     });
 }
 
-fn pipelines(b: &mut Browser, out: &Path, url: &str, admin: &str, commit: &str) {
+fn pipelines(b: &mut Browser, out: &Path, url: &str, commit: &str) {
     // The run appears (live, if the engine's first pass comes after load).
     b.wait_for(
         "a run waiting at its gate",
@@ -153,15 +156,28 @@ fn pipelines(b: &mut Browser, out: &Path, url: &str, admin: &str, commit: &str) 
     assert!(run.contains("not serving yet"), "{run}");
     shot(b, out, "run-waiting.png");
 
-    // Approve through the API: the open page follows without a reload.
+    // Approve by the application page's Promote button, in a second window
+    // (same origin, driven from this one): the open run page follows
+    // without a reload.
     b.eval("window.marker = 'not reloaded'; true");
-    let resp = reqwest::blocking::Client::new()
-        .post(format!("{url}/api/v1/apps/web/promote"))
-        .bearer_auth(admin)
-        .json(&json!({"environment": "dev"}))
-        .send()
-        .unwrap();
-    assert_eq!(resp.status(), 202);
+    let opened = b.call(
+        "Runtime.evaluate",
+        json!({"expression": "window.app = window.open('/ui/apps/web?env=dev'); !!window.app", "userGesture": true}),
+    );
+    assert_eq!(opened["result"]["value"], true, "{opened}");
+    b.wait_for(
+        "the Promote button on the application's page",
+        "window.app.document.querySelector('form[action=\"/ui/apps/web/promote\"] button')?.textContent ?? ''",
+        |v| v == "Promote",
+    );
+    let diff_link = b.eval("window.app.document.querySelector('a[href=\"/ui/apps/web/diff?env=dev\"]')?.textContent ?? ''");
+    assert_eq!(diff_link, "Diff live → desired");
+    b.eval("window.app.confirm = () => true; window.app.document.querySelector('form[action=\"/ui/apps/web/promote\"] button').click(); true");
+    b.wait_for(
+        "the promotion answered with the application's page again",
+        "(window.app.document.readyState === 'complete' && !window.app.document.querySelector('form[action=\"/ui/apps/web/promote\"]')) ? window.app.location.pathname : ''",
+        |v| v == "/ui/apps/web",
+    );
     b.wait_for(
         "the gate passed and the run healthy, live",
         "document.getElementById('run').innerText",
@@ -180,6 +196,20 @@ fn pipelines(b: &mut Browser, out: &Path, url: &str, admin: &str, commit: &str) 
         "the gate's log gained its line live: {gate_log}"
     );
     shot(b, out, "run-served.png");
+
+    // The diff page: the engine's fresh comparison of dev, now synced.
+    b.navigate(&format!("{url}/ui/apps/web/diff?env=dev"));
+    let section = b.wait_for(
+        "the diff of dev",
+        "document.querySelector('section.diff-env')?.innerText ?? ''",
+        |v| v.as_str().unwrap_or("").starts_with("dev"),
+    );
+    let section = section.as_str().unwrap();
+    assert!(
+        section.contains(&format!("revision {}", &commit[..7]))
+            && section.contains("Live matches desired."),
+        "{section}"
+    );
 }
 
 fn registry_and_map(b: &mut Browser, out: &Path, url: &str, digest: &str) {
