@@ -6,7 +6,8 @@
 //! next log line and the sync and healthy steps
 //! appear without a reload, with the commit-to-serving time; the
 //! application's diff page then finds live matching desired at that
-//! commit (the engine's fresh dry-run comparison). The registry
+//! commit (the engine's fresh dry-run comparison), and after an edit by
+//! hand shows it as `-` the live value, `+` git's. The registry
 //! browser shows an image pushed over the registry's HTTP API with its
 //! digest and the copy its replication rule has pending; the overview maps
 //! uk → the rule's target → dev in SVG. Screenshots are saved under the
@@ -112,7 +113,7 @@ async fn a_run_waits_at_its_gate_then_serves_live_and_the_registry_and_map_show(
         let digest = push(&registry, "team/web", "v1");
         let mut b = Browser::start(&work, 1280, 900);
         log_in(&mut b, &url, &admin);
-        pipelines(&mut b, &out, &url, &commit);
+        pipelines(&mut b, &out, &url, &admin, &commit);
         registry_and_map(&mut b, &out, &url, &digest);
     })
     .await
@@ -134,7 +135,7 @@ fn log_in(b: &mut Browser, url: &str, admin: &str) {
     });
 }
 
-fn pipelines(b: &mut Browser, out: &Path, url: &str, commit: &str) {
+fn pipelines(b: &mut Browser, out: &Path, url: &str, admin: &str, commit: &str) {
     // The run appears (live, if the engine's first pass comes after load).
     b.wait_for(
         "a run waiting at its gate",
@@ -210,6 +211,31 @@ fn pipelines(b: &mut Browser, out: &Path, url: &str, commit: &str) {
             && section.contains("Live matches desired."),
         "{section}"
     );
+
+    // An edit by hand (no self-heal here): the diff shows it as a removal
+    // of the live value and an addition of git's.
+    let c = reqwest::blocking::Client::new();
+    let mut live: serde_json::Value = c
+        .get(format!("{url}/api/v1/objects/configmaps/dev/web"))
+        .bearer_auth(admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    live["data"]["greeting"] = json!("edited-by-hand");
+    let resp = c
+        .post(format!("{url}/api/v1/apply"))
+        .bearer_auth(admin)
+        .json(&json!({"sources": [{"file": "cm.yaml", "text": live.to_string()}]}))
+        .send()
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().unwrap());
+    b.navigate(&format!("{url}/ui/apps/web/diff?env=dev"));
+    let lines = "[...document.querySelectorAll('pre.diff del, pre.diff ins')].map(e => e.textContent).join('|')";
+    b.wait_for("the hand edit in the diff", lines, |v| {
+        v == "- data.greeting: edited-by-hand|+ data.greeting: hello"
+    });
+    shot(b, out, "diff.png");
 }
 
 fn registry_and_map(b: &mut Browser, out: &Path, url: &str, digest: &str) {
