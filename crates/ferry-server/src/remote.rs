@@ -179,39 +179,39 @@ impl HttpRemoteRegions {
         Ok((req, url.clone()))
     }
 
-    async fn get_app(&self, region: &str, app: &str) -> Result<Vec<RemoteEnv>, String> {
-        let (req, url) = self.get(region, &format!("/api/v1/apps/{app}"))?;
+    /// GETs `path` on `region`'s API and decodes its JSON answer; `what`
+    /// ends the message of a non-2xx answer (" for application `x`").
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        region: &str,
+        path: &str,
+        what: &str,
+    ) -> Result<T, String> {
+        let (req, url) = self.get(region, path)?;
         let resp = req
             .send()
             .await
             .map_err(|e| format!("{url} unreachable: {}", without_url(&e)))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(format!("{url} answered {status} for application `{app}`"));
+            return Err(format!("{url} answered {status}{what}"));
         }
-        let body: RemoteApp = resp
-            .json()
+        resp.json()
             .await
-            .map_err(|e| format!("{url}: unexpected answer: {}", without_url(&e)))?;
+            .map_err(|e| format!("{url}: unexpected answer: {}", without_url(&e)))
+    }
+
+    async fn get_app(&self, region: &str, app: &str) -> Result<Vec<RemoteEnv>, String> {
+        let path = format!("/api/v1/apps/{app}");
+        let what = format!(" for application `{app}`");
+        let body: RemoteApp = self.get_json(region, &path, &what).await?;
         Ok(body.environments)
     }
 
     /// `region`'s ferry version (`GET /api/v1`): whether it answers, for
     /// the UI's overview.
     pub(crate) async fn version(&self, region: &str) -> Result<String, String> {
-        let (req, url) = self.get(region, "/api/v1")?;
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("{url} unreachable: {}", without_url(&e)))?;
-        let status = resp.status();
-        if !status.is_success() {
-            return Err(format!("{url} answered {status}"));
-        }
-        let body: serde_json::Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("{url}: unexpected answer: {}", without_url(&e)))?;
+        let body: serde_json::Value = self.get_json(region, "/api/v1", "").await?;
         Ok(body["ferryVersion"].as_str().unwrap_or("?").to_string())
     }
 }
