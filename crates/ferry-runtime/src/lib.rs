@@ -90,6 +90,7 @@ mod validate_rbac;
 mod validate_service;
 mod validate_statefulset;
 mod validate_storage;
+mod validate_update;
 mod volume;
 mod volume_plan;
 

@@ -91,9 +91,9 @@ impl Runtime {
         let mut problems = Problems::default();
         for p in &planned {
             let old = current.iter().find(|o| Key::of(o) == p.key);
-            if p.kind == Some(Kind::Job)
-                && let Some(o) = old
-                && let Some(message) = crate::validate_batch::template_changed(&o.value, &p.value)
+            if let (Some(kind), Some(o)) = (p.kind, old)
+                && let Some((path, message)) =
+                    crate::validate_update::forbidden(kind, &o.value, &p.value)
             {
                 let (file, doc) = p
                     .source
@@ -101,22 +101,8 @@ impl Runtime {
                     .unwrap_or((&p.source, ""));
                 let mut problem = Problem::file(file, message);
                 problem.document = doc.parse().ok();
-                problem.object = Some(format!("Job/{}", p.key.name));
-                problem.path = Some("spec.template".into());
-                problems.push(problem);
-            }
-            if p.kind == Some(Kind::StatefulSet)
-                && let Some(o) = old
-                && let Some(m) = crate::validate_statefulset::forbidden_update(&o.value, &p.value)
-            {
-                let (file, doc) = p
-                    .source
-                    .rsplit_once(" document ")
-                    .unwrap_or((&p.source, ""));
-                let mut problem = Problem::file(file, m);
-                problem.document = doc.parse().ok();
-                problem.object = Some(format!("StatefulSet/{}", p.key.name));
-                problem.path = Some("spec".into());
+                problem.object = Some(format!("{}/{}", kind.name(), p.key.name));
+                problem.path = Some(path.into());
                 problems.push(problem);
             }
             let (obj, action) = apply::merge(p, old.map(|o| &**o), 0, &stamp);

@@ -138,6 +138,51 @@ async fn bad_documents_are_rejected_with_location_and_nothing_is_applied() {
     env.rt.shutdown().await;
 }
 
+/// A binding's `roleRef` is immutable, as in Kubernetes: re-applying it
+/// with another role is refused with file, document (zero-based, as every
+/// problem counts them) and field, and the
+/// whole apply (a ConfigMap beside it too) leaves nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bindings_role_cannot_be_swapped_under_its_subjects() {
+    let env = env().await;
+    let docs = |role: &str, greeting: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\ndata: {{greeting: {greeting}}}\n---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: app-view}}\n\
+             subjects:\n- {{kind: ServiceAccount, name: app}}\n\
+             roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: {role}}}\n"
+        )
+    };
+    let apply = |text: String| env.rt.apply(&[("rbac.yaml".into(), text)]);
+    apply(docs("view", "hello")).unwrap();
+    // Subjects and other objects may change; the role may not.
+    let err = apply(docs("admin", "changed")).unwrap_err();
+    let Error::Invalid(problems) = &err else {
+        panic!("{err}")
+    };
+    let msg = problems.to_string();
+    for expect in [
+        "rbac.yaml: document 1 (RoleBinding/app-view)",
+        "roleRef",
+        "ClusterRole/view to ClusterRole/admin",
+    ] {
+        assert!(msg.contains(expect), "expected {expect:?} in:\n{msg}");
+    }
+    let stored = |kind, name: &str| {
+        env.rt
+            .list(kind, Some("default"))
+            .into_iter()
+            .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+            .unwrap()
+    };
+    assert_eq!(stored(Kind::ConfigMap, "c")["data"]["greeting"], "hello");
+    assert_eq!(
+        stored(Kind::RoleBinding, "app-view")["roleRef"]["name"],
+        "view"
+    );
+    env.rt.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unpullable_image_waits_in_image_pull_back_off_while_others_run() {
     let env = env().await;
