@@ -224,8 +224,9 @@ fn port_name_ok(s: &str) -> bool {
         && !s.contains("--")
 }
 
-/// A `metav1.LabelSelector` as ferry-core's, checking operators and values.
-fn selector(at: &str, s: &meta::LabelSelector, bad: &mut Vec<Bad>) -> LabelSelector {
+/// A `metav1.LabelSelector` as ferry-core's, checking operators and values
+/// (also the RBAC aggregation selectors', `crate::validate_rbac`).
+pub(crate) fn selector(at: &str, s: &meta::LabelSelector, bad: &mut Vec<Bad>) -> LabelSelector {
     let mut out = LabelSelector {
         match_labels: s.match_labels.clone().unwrap_or_default(),
         match_expressions: Vec::new(),

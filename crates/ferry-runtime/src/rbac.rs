@@ -115,15 +115,26 @@ pub fn cluster_role_rules(policy: &Policy, name: &str) -> Vec<PolicyRule> {
             continue;
         }
         let labels = other.metadata.labels.clone().unwrap_or_default();
-        let picked = selectors.iter().any(|s| {
-            let want = s.match_labels.clone().unwrap_or_default();
-            !want.is_empty() && want.iter().all(|(k, v)| labels.get(k) == Some(v))
-        });
+        let picked = selectors.iter().any(|s| picks(s, &labels));
         if picked {
             rules.extend(other.rules.clone().unwrap_or_default());
         }
     }
     rules
+}
+
+/// Whether an aggregation selector picks a ClusterRole with `labels`:
+/// `matchLabels` and `matchExpressions` ANDed, as Kubernetes selects. A
+/// selector without requirements picks nothing (Kubernetes would pick every
+/// ClusterRole, cluster-admin's rules included), nor does one apply would
+/// refuse (an unknown operator, values missing).
+fn picks(
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let mut bad = Vec::new();
+    let parsed = crate::netpol_spec::selector("", selector, &mut bad);
+    bad.is_empty() && !parsed.is_empty() && parsed.matches(labels)
 }
 
 /// Whether `subjects` name `sa`; `binding_ns` is a RoleBinding's namespace

@@ -226,6 +226,50 @@ fn an_aggregated_cluster_role_gains_the_rules_of_the_roles_it_selects() {
 }
 
 #[test]
+fn aggregation_selectors_match_expressions_and_an_empty_one_picks_nothing() {
+    let role = |name: &str, tier: &str, resource: &str| {
+        yaml(&format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: {name}\n  labels: {{tier: {tier}}}\nrules:\n- apiGroups: [\"\"]\n  resources: [{resource}]\n  verbs: [get]\n"
+        ))
+    };
+    let aggregating = |selectors: &str| {
+        yaml(&format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: agg}}\naggregationRule:\n  clusterRoleSelectors: {selectors}\n"
+        ))
+    };
+    let policy = |selectors: &str| Policy {
+        cluster_roles: vec![
+            aggregating(selectors),
+            role("reads-pods", "web", "pods"),
+            role("reads-secrets", "db", "secrets"),
+            role("reads-nodes", "infra", "nodes"),
+        ],
+        ..Policy::default()
+    };
+    let names = |p: &Policy| {
+        let mut r: Vec<String> = cluster_role_rules(p, "agg")
+            .into_iter()
+            .flat_map(|r| r.resources.unwrap_or_default())
+            .collect();
+        r.sort();
+        r
+    };
+    let p = policy("[{matchExpressions: [{key: tier, operator: In, values: [web, db]}]}]");
+    assert_eq!(names(&p), ["pods", "secrets"]);
+    let p = policy("[{matchExpressions: [{key: tier, operator: NotIn, values: [db]}]}]");
+    assert_eq!(names(&p), ["nodes", "pods"]);
+    let p =
+        policy("[{matchLabels: {tier: web}, matchExpressions: [{key: tier, operator: Exists}]}]");
+    assert_eq!(names(&p), ["pods"]);
+    let p = policy("[{matchExpressions: [{key: tier, operator: Gt, values: ['1']}]}]");
+    assert!(names(&p).is_empty(), "an unknown operator picks nothing");
+    assert!(
+        names(&policy("[{}]")).is_empty(),
+        "an empty selector picks nothing"
+    );
+}
+
+#[test]
 fn the_default_cluster_role_holds_in_the_accounts_own_namespace_only() {
     let mut p = Policy {
         cluster_roles: vec![yaml(

@@ -58,7 +58,14 @@ pub fn check(doc: &Document, kind: Kind, found: &mut Vec<Problem>) -> bool {
         Kind::Role => rules(doc, decode!(Role).rules.as_deref(), true, found),
         Kind::ClusterRole => {
             let role = decode!(ClusterRole);
-            rules(doc, role.rules.as_deref(), false, found)
+            rules(doc, role.rules.as_deref(), false, found);
+            let selectors = role.aggregation_rule.and_then(|a| a.cluster_role_selectors);
+            for (i, s) in selectors.iter().flatten().enumerate() {
+                let at = format!("aggregationRule.clusterRoleSelectors[{i}]");
+                let mut bad = Vec::new();
+                crate::netpol_spec::selector(&at, s, &mut bad);
+                found.extend(bad.into_iter().map(|(path, m)| doc.problem(&path, m)));
+            }
         }
         Kind::RoleBinding => {
             let b = decode!(RoleBinding);
@@ -249,6 +256,35 @@ mod tests {
         }
         let custom = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: r}\nrules:\n- apiGroups: [policy]\n  resources: [podsecuritypolicies]\n  verbs: [use]\n- nonResourceURLs: [/metrics]\n  verbs: [get]\n";
         assert_eq!(problems(Kind::ClusterRole, custom), Vec::<String>::new());
+    }
+
+    #[test]
+    fn aggregation_selectors_are_checked_like_label_selectors() {
+        let role = |selector: &str| {
+            format!(
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: r}}\naggregationRule:\n  clusterRoleSelectors:\n  - {selector}\n"
+            )
+        };
+        let ok = role("matchExpressions: [{key: tier, operator: In, values: [web]}]");
+        assert_eq!(problems(Kind::ClusterRole, &ok), Vec::<String>::new());
+        let bad = problems(
+            Kind::ClusterRole,
+            &role("matchExpressions: [{key: tier, operator: Gt, values: ['1']}]"),
+        );
+        let bad = bad.join("\n");
+        assert!(
+            bad.contains("field `aggregationRule.clusterRoleSelectors[0].matchExpressions[0].operator`: Unsupported value: \"Gt\""),
+            "{bad}"
+        );
+        let bad = problems(
+            Kind::ClusterRole,
+            &role("matchExpressions: [{key: tier, operator: In}]"),
+        )
+        .join("\n");
+        assert!(
+            bad.contains("clusterRoleSelectors[0].matchExpressions[0].values"),
+            "{bad}"
+        );
     }
 
     #[test]
