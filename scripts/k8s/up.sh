@@ -56,7 +56,8 @@ start kube-controller-manager "$BIN/kube-controller-manager" --kubeconfig="$K" -
   --authorization-kubeconfig="$K" --bind-address=127.0.0.1 --secure-port=10257 --leader-elect=false \
   --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" --use-service-account-credentials=true \
   --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
-  --allocate-node-cidrs=true --cluster-cidr=10.244.0.0/16 --service-cluster-ip-range=10.96.0.0/16
+  --allocate-node-cidrs=true --cluster-cidr=10.244.0.0/16 --service-cluster-ip-range=10.96.0.0/16 \
+  --kube-api-qps="${FERRY_K8S_CM_QPS:-20}" --kube-api-burst="$(( ${FERRY_K8S_CM_QPS:-20} * 3 / 2 ))"
 K=$PKI/scheduler.kubeconfig
 start kube-scheduler "$BIN/kube-scheduler" --kubeconfig="$K" --authentication-kubeconfig="$K" \
   --authorization-kubeconfig="$K" --bind-address=127.0.0.1 --secure-port=10259 --leader-elect=false

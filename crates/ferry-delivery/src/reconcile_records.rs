@@ -197,9 +197,9 @@ impl Engine {
         let done =
             run.state != was && matches!(run.state, StepState::Succeeded | StepState::Failed);
         let snapshot = run.clone();
-        let dir = self.inner.cfg.data_dir.clone();
-        crate::runs::save(&dir, &mut st.runs);
+        let runs = self.inner.runs_file.snapshot(&mut st.runs);
         drop(st);
+        (self.inner.runs_file).write(&self.inner.cfg.data_dir, runs);
         // The web UI's pipeline pages follow the application's changes.
         let app = self
             .inner
