@@ -230,12 +230,17 @@ fn overview(b: &mut Browser, registry: &str, us: &mut FakeRegion) {
     b.eval(
         "window.shift = 0; window.moved = []; new PerformanceObserver(l => l.getEntries().forEach(e => { window.shift += e.value; e.sources.forEach(s => window.moved.push(s.node?.id || s.node?.className || s.node?.nodeName)); })).observe({type: 'layout-shift'}); true",
     );
+    let t0 = std::time::Instant::now();
     us.stop();
     // The probe runs every 15 s; the page shows its finding within a second.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
     loop {
         let t = b.eval(regions);
         if t.as_str().unwrap_or("").contains("unreachable since") {
+            eprintln!(
+                "overview: us unreachable {:?} after its listener closed",
+                t0.elapsed()
+            );
             break;
         }
         assert!(
@@ -271,6 +276,7 @@ fn pods(b: &mut Browser, url: &str, admin: &str) {
     let resp = reqwest::blocking::Client::new()
         .delete(format!("{url}/api/v1/objects/pods/default/live-pod"))
         .bearer_auth(admin)
+        .json(&json!({}))
         .send()
         .unwrap();
     assert!(resp.status().is_success(), "{}", resp.text().unwrap());
