@@ -1,6 +1,8 @@
 //! The overview: the regions of the topology, this region's registry with
 //! its replication rules' queues and lag, and every environment with its
-//! applications counted by health (the table is patched live).
+//! applications counted by health. The regions table (`#regions`), the
+//! registry section (`#registry`) and the environments table (`#envs`)
+//! are each replaced by live updates.
 
 use std::fmt::Write as _;
 

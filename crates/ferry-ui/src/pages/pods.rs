@@ -1,5 +1,5 @@
 //! The pods pages (pure): the region's pods in the namespaces the viewer
-//! may read, and one pod — its containers, its events, the tail of a
+//! may read (the table, `#pods`, replaced by live updates), and one pod — its containers, its events, the tail of a
 //! container's log (followed live: `data-log` names the stream that
 //! appends to it) and, for tokens the API lets exec (admins), a form
 //! running one command in a container with its output.

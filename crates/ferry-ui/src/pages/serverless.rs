@@ -3,6 +3,7 @@
 //! Revision's last cold start split into phases (schedule, image, rootfs,
 //! process, readiness), read from the runtime's `status.lastColdStart`.
 //! Phases are numbers and `<meter>` bars (no script, no inline style).
+//! The Services (`#ksvcs`) are replaced whole by live updates.
 
 use std::fmt::Write as _;
 
