@@ -173,6 +173,7 @@ impl Runtime {
             mesh: RwLock::new(None),
             requests: RwLock::new(None),
             services,
+            committed: watch::Sender::new(0),
             kick: Notify::new(),
             pods: Mutex::new(HashMap::new()),
             events: Mutex::new(VecDeque::new()),
@@ -192,6 +193,12 @@ impl Runtime {
     /// Every Service with its address and endpoints, updated on change.
     pub fn services(&self) -> watch::Receiver<ServiceSnapshot> {
         self.inner.services.subscribe()
+    }
+
+    /// The number of commits of the stored objects so far, moving after
+    /// each one (after the kind owners, such as the gateway, have seen it).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.committed.subscribe()
     }
 
     /// Connects to endpoints inside their pods' network namespaces.

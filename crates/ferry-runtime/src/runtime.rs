@@ -152,6 +152,9 @@ pub struct Inner {
     /// Requests answered per pod (the gateway), for HPAs' Pods metric.
     pub requests: RwLock<Option<ferry_core::pod_load::SharedPodRequestCounts>>,
     pub services: watch::Sender<ServiceSnapshot>,
+    /// Counts the commits of the object map (puts and deletes), for
+    /// whoever shows objects live (the web UI).
+    pub committed: watch::Sender<u64>,
     pub kick: Notify,
     pub pods: Mutex<HashMap<String, Arc<Mutex<PodRt>>>>,
     pub events: Mutex<VecDeque<Event>>,
@@ -277,6 +280,7 @@ impl Inner {
         let snapshot: Vec<Arc<StoredObject>> = objs.map.values().cloned().collect();
         drop(objs);
         self.notify_owners(&owner_kinds, &snapshot);
+        self.committed.send_modify(|n| *n += 1);
         self.kick();
         Ok(())
     }

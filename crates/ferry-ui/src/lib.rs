@@ -21,16 +21,21 @@
 //! Services and Revisions with their last cold start); pages are
 //! rendered from those structures in one pass ([`view`], [`pages`]). Live
 //! updates are server-sent events ([`live`]) driven by the engine's change
-//! notifications; `Last-Event-ID` resumes.
+//! notifications and the region's other sources ([`live_sources`]: the
+//! runtime's objects, remote regions' probes, replication, the gateway's
+//! routes); a stream sends only the fragments that changed ([`patches`]);
+//! `Last-Event-ID` resumes.
 #![forbid(unsafe_code)]
 
 pub mod cookie;
 pub mod csrf;
 pub mod html;
 pub mod live;
+pub mod live_sources;
 mod load;
 mod load_delivery;
 pub mod pages;
+pub mod patches;
 pub mod regions;
 mod routes;
 pub mod session;
@@ -156,6 +161,7 @@ impl Ui {
         if let (Some(s), Some(t)) = (&self.inner.sampler, &self.inner.cfg.traffic) {
             tokio::spawn(traffic::run(s.clone(), t.every, shutdown.clone()));
         }
+        tokio::spawn(live_sources::run(self.clone(), shutdown.clone()));
         let rx = self.inner.cfg.engine.changes();
         let (changes, stop) = (self.inner.changes.clone(), self.inner.stop.clone());
         tokio::spawn(async move {

@@ -3,7 +3,9 @@
 //! [`follow`] turns the engine's change notifications (an application's
 //! status or record changed) into a sequence: each change gets the next
 //! number, and the log remembers the last number at which each application
-//! changed. An event's id is `<epoch>-<number>`, the epoch being random per
+//! changed. The region's other sources — the runtime's objects, the remote
+//! regions' probes, replication, the gateway's route table — are noted as
+//! [`Topic`]s the same way (`live_sources.rs` feeds them). An event's id is `<epoch>-<number>`, the epoch being random per
 //! process: a browser reconnecting with `Last-Event-ID` gets what changed
 //! after that number, and one whose id comes from another process (ferry
 //! restarted) or that the log cannot answer is told to reload. When the
@@ -20,13 +22,29 @@ use ferry_core::sync::MutexExt;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+/// A source of change other than the delivery engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Topic {
+    /// The runtime's stored objects (pods, Knative Services, Revisions…).
+    Runtime,
+    /// What the probes of remote regions found.
+    Regions,
+    /// This region's replication rules' state.
+    Replication,
+    /// The gateway's route table.
+    Routes,
+}
+
 /// What changed after a given number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Since {
     /// Nothing.
     Nothing,
-    /// These applications (sorted).
-    Apps(Vec<String>),
+    /// These applications and these other sources (both sorted).
+    Changed {
+        apps: Vec<String>,
+        topics: Vec<Topic>,
+    },
     /// Possibly everything (the engine's channel overflowed).
     All,
     /// The number is not this process's: the page must reload.
@@ -46,8 +64,39 @@ struct Log {
     seq: u64,
     /// The number of each application's last change.
     changed: HashMap<String, u64>,
+    /// The number of each topic's last change.
+    topics: HashMap<Topic, u64>,
     /// The number of the last "everything changed".
     all: u64,
+}
+
+impl Since {
+    /// Whether application `app` changed (or possibly everything).
+    pub fn app(&self, app: &str) -> bool {
+        match self {
+            Since::Changed { apps, .. } => apps.iter().any(|a| a == app),
+            Since::All => true,
+            Since::Nothing | Since::Reload => false,
+        }
+    }
+
+    /// Whether any application changed (or possibly everything).
+    pub fn any_app(&self) -> bool {
+        match self {
+            Since::Changed { apps, .. } => !apps.is_empty(),
+            Since::All => true,
+            Since::Nothing | Since::Reload => false,
+        }
+    }
+
+    /// Whether source `topic` changed (or possibly everything).
+    pub fn topic(&self, topic: Topic) -> bool {
+        match self {
+            Since::Changed { topics, .. } => topics.contains(&topic),
+            Since::All => true,
+            Since::Nothing | Since::Reload => false,
+        }
+    }
 }
 
 impl Changes {
@@ -67,6 +116,18 @@ impl Changes {
             log.seq += 1;
             let seq = log.seq;
             log.changed.insert(app.to_string(), seq);
+            seq
+        };
+        self.tx.send_replace(seq);
+    }
+
+    /// Source `topic` changed.
+    pub fn note_topic(&self, topic: Topic) {
+        let seq = {
+            let mut log = self.log.lock_or_recover();
+            log.seq += 1;
+            let seq = log.seq;
+            log.topics.insert(topic, seq);
             seq
         };
         self.tx.send_replace(seq);
@@ -118,10 +179,17 @@ impl Changes {
             .map(|(a, _)| a.clone())
             .collect();
         apps.sort();
-        let since = if apps.is_empty() {
+        let mut topics: Vec<Topic> = log
+            .topics
+            .iter()
+            .filter(|(_, s)| **s > after)
+            .map(|(t, _)| *t)
+            .collect();
+        topics.sort();
+        let since = if apps.is_empty() && topics.is_empty() {
             Since::Nothing
         } else {
-            Since::Apps(apps)
+            Since::Changed { apps, topics }
         };
         (since, log.seq)
     }
@@ -168,15 +236,45 @@ mod tests {
         c.note("api");
         c.note("web");
         assert_eq!(c.seq(), 3);
-        assert_eq!(
-            c.since(Some(0)).0,
-            Since::Apps(vec!["api".into(), "web".into()])
-        );
-        assert_eq!(c.since(Some(2)).0, Since::Apps(vec!["web".into()]));
+        assert_eq!(c.since(Some(0)).0, apps(&["api", "web"]));
+        assert_eq!(c.since(Some(2)).0, apps(&["web"]));
         assert_eq!(c.since(Some(3)).0, Since::Nothing);
         c.note_all();
         assert_eq!(c.since(Some(3)).0, Since::All);
         assert_eq!(c.since(Some(4)).0, Since::Nothing);
+    }
+
+    fn apps(names: &[&str]) -> Since {
+        Since::Changed {
+            apps: names.iter().map(|s| s.to_string()).collect(),
+            topics: vec![],
+        }
+    }
+
+    #[test]
+    fn topics_are_logged_beside_applications() {
+        let c = Changes::new("e1".into());
+        c.note_topic(Topic::Runtime);
+        c.note("web");
+        c.note_topic(Topic::Regions);
+        let (since, seq) = c.since(Some(0));
+        assert_eq!(seq, 3);
+        assert_eq!(
+            since,
+            Since::Changed {
+                apps: vec!["web".into()],
+                topics: vec![Topic::Runtime, Topic::Regions],
+            }
+        );
+        assert!(since.topic(Topic::Runtime) && !since.topic(Topic::Routes));
+        assert!(since.app("web") && !since.app("api") && since.any_app());
+        let (later, _) = c.since(Some(2));
+        assert!(!later.any_app() && later.topic(Topic::Regions));
+        assert!(!later.topic(Topic::Runtime), "noted before number 2");
+        assert_eq!(c.since(Some(3)).0, Since::Nothing);
+        c.note_all();
+        let all = c.since(Some(3)).0;
+        assert!(all.topic(Topic::Replication) && all.app("any"));
     }
 
     #[test]
@@ -206,7 +304,7 @@ mod tests {
             .await
             .expect("a change within 5 s")
             .unwrap();
-        assert_eq!(changes.since(Some(0)).0, Since::Apps(vec!["web".into()]));
+        assert_eq!(changes.since(Some(0)).0, apps(&["web"]));
         shutdown.cancel();
         task.await.unwrap();
     }

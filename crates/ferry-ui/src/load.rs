@@ -42,9 +42,18 @@ impl Ui {
     }
 
     pub(crate) fn overview_body(&self, who: &Identity) -> String {
+        let apps = self.visible_apps(who);
+        let envs = view::env_counts(&self.cfg().topology, &apps);
+        let mut body = pages::overview::overview(&self.region_rows(), &envs);
+        body.push_str(&self.registry_fragment(who));
+        body.push_str(&self.delivery_map(who));
+        body
+    }
+
+    /// The regions of the topology, each up or not as far as known.
+    fn region_rows(&self) -> Vec<RegionRow> {
         let cfg = self.cfg();
-        let regions: Vec<RegionRow> = cfg
-            .topology
+        cfg.topology
             .regions
             .iter()
             .map(|r| RegionRow {
@@ -63,9 +72,17 @@ impl Ui {
                     .count(),
                 reach: self.reach(&r.metadata.name),
             })
-            .collect();
-        let apps = self.visible_apps(who);
-        let mut body = pages::overview::overview(&regions, &view::env_counts(&cfg.topology, &apps));
+            .collect()
+    }
+
+    /// The overview's regions table (the same for every viewer).
+    pub(crate) fn regions_fragment(&self) -> String {
+        pages::overview::regions_table(&self.region_rows())
+    }
+
+    /// The overview's registry section as `who` may see it.
+    pub(crate) fn registry_fragment(&self, who: &Identity) -> String {
+        let cfg = self.cfg();
         let rules = cfg.replication.as_ref().map(|r| r.status());
         let state = match &rules {
             None => RegistryState::NoReplication,
@@ -78,9 +95,7 @@ impl Ui {
             }
             Some(r) => RegistryState::Rules(r),
         };
-        body.push_str(&pages::overview::registry_section(&cfg.region, state));
-        body.push_str(&self.delivery_map(who));
-        body
+        pages::overview::registry_section(&cfg.region, state)
     }
 
     /// Whether region `name` answers: this process's regions do; the
@@ -182,6 +197,15 @@ impl Ui {
     /// This region's Knative Services and Revisions in the namespaces `who`
     /// may read (none without a runtime).
     pub(crate) fn serverless_body(&self, who: &Identity) -> String {
+        pages::serverless::serverless(&self.serverless_rows(who))
+    }
+
+    /// The serverless page's live part.
+    pub(crate) fn serverless_fragment(&self, who: &Identity) -> String {
+        pages::serverless::services_div(&self.serverless_rows(who))
+    }
+
+    fn serverless_rows(&self, who: &Identity) -> Vec<pages::serverless::ServiceRow> {
         let (mut services, mut revisions) = match &self.cfg().runtime {
             Some(rt) => (
                 rt.list(Kind::KnativeService, None),
@@ -196,7 +220,7 @@ impl Ui {
         };
         services.retain(visible);
         revisions.retain(visible);
-        pages::serverless::serverless(&pages::serverless::rows(&services, &revisions))
+        pages::serverless::rows(&services, &revisions)
     }
 
     /// ReplicaSets and Pods of `namespace` when it is this region's.

@@ -181,8 +181,9 @@ async fn apps(State(ui): State<Ui>, who: Current, Query(filter): Query<Filter>) 
 }
 
 async fn serverless(State(ui): State<Ui>, who: Current) -> Response {
+    let live = live_url(&ui, "view=serverless");
     let body = ui.serverless_body(&who.identity);
-    page(&ui, &who, "Serverless", Nav::Serverless, None, &body)
+    page(&ui, &who, "Serverless", Nav::Serverless, Some(live), &body)
 }
 
 #[derive(Debug, Default, Deserialize)]

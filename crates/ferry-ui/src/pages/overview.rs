@@ -1,6 +1,8 @@
 //! The overview: the regions of the topology, this region's registry with
 //! its replication rules' queues and lag, and every environment with its
-//! applications counted by health (the table is patched live).
+//! applications counted by health. The regions table (`#regions`), the
+//! registry section (`#registry`) and the environments table (`#envs`)
+//! are each replaced by live updates.
 
 use std::fmt::Write as _;
 
@@ -45,8 +47,16 @@ pub enum Reach {
 /// The overview's body.
 pub fn overview(regions: &[RegionRow], envs: &[EnvCounts]) -> String {
     let mut out = String::from("<h1>Overview</h1><h2>Regions</h2>");
-    out.push_str(
-        "<div class=\"scroll\"><table><thead><tr><th scope=\"col\">Region</th>\
+    out.push_str(&regions_table(regions));
+    out.push_str("<h2>Environments</h2>");
+    out.push_str(&envs_table(envs));
+    out
+}
+
+/// The regions table (`id="regions"`, replaced by live updates).
+pub fn regions_table(regions: &[RegionRow]) -> String {
+    let mut out = String::from(
+        "<div class=\"scroll\" id=\"regions\"><table><thead><tr><th scope=\"col\">Region</th>\
          <th scope=\"col\">API</th><th scope=\"col\">State</th><th scope=\"col\">Version</th>\
          <th scope=\"col\">Environments</th></tr></thead><tbody>",
     );
@@ -65,8 +75,7 @@ pub fn overview(regions: &[RegionRow], envs: &[EnvCounts]) -> String {
             r.environments
         );
     }
-    out.push_str("</tbody></table></div><h2>Environments</h2>");
-    out.push_str(&envs_table(envs));
+    out.push_str("</tbody></table></div>");
     out
 }
 

@@ -1,5 +1,5 @@
 //! The pods pages (pure): the region's pods in the namespaces the viewer
-//! may read, and one pod — its containers, its events, the tail of a
+//! may read (the table, `#pods`, replaced by live updates), and one pod — its containers, its events, the tail of a
 //! container's log (followed live: `data-log` names the stream that
 //! appends to it) and, for tokens the API lets exec (admins), a form
 //! running one command in a container with its output.
@@ -85,9 +85,14 @@ pub fn href(ns: &str, name: &str) -> String {
 
 /// The list page's body.
 pub fn list(pods: &[PodRow]) -> String {
-    let mut out = String::from("<h1>Pods</h1>");
+    format!("<h1>Pods</h1>{}", table(pods))
+}
+
+/// The list's table (`id="pods"`, replaced by live updates).
+pub fn table(pods: &[PodRow]) -> String {
+    let mut out = String::from("<div id=\"pods\">");
     if pods.is_empty() {
-        out.push_str("<p>No pods in the namespaces you can see.</p>");
+        out.push_str("<p>No pods in the namespaces you can see.</p></div>");
         return out;
     }
     out.push_str(
@@ -110,7 +115,7 @@ pub fn list(pods: &[PodRow]) -> String {
             Esc(&p.created),
         );
     }
-    out.push_str("</tbody></table></div>");
+    out.push_str("</tbody></table></div></div>");
     out
 }
 

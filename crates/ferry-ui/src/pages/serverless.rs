@@ -3,6 +3,7 @@
 //! Revision's last cold start split into phases (schedule, image, rootfs,
 //! process, readiness), read from the runtime's `status.lastColdStart`.
 //! Phases are numbers and `<meter>` bars (no script, no inline style).
+//! The Services (`#ksvcs`) are replaced whole by live updates.
 
 use std::fmt::Write as _;
 
@@ -119,9 +120,15 @@ fn ms(secs: f64) -> String {
 
 /// The page's body.
 pub fn serverless(services: &[ServiceRow]) -> String {
-    let mut out = String::from("<h1>Serverless</h1>");
+    format!("<h1>Serverless</h1>{}", services_div(services))
+}
+
+/// The Services and their Revisions (`id="ksvcs"`, replaced by live
+/// updates).
+pub fn services_div(services: &[ServiceRow]) -> String {
+    let mut out = String::from("<div id=\"ksvcs\">");
     if services.is_empty() {
-        out.push_str("<p>No Knative Services in the namespaces you can see.</p>");
+        out.push_str("<p>No Knative Services in the namespaces you can see.</p></div>");
         return out;
     }
     for s in services {
@@ -154,6 +161,7 @@ pub fn serverless(services: &[ServiceRow]) -> String {
         }
         out.push_str("</tbody></table></div></section>");
     }
+    out.push_str("</div>");
     out
 }
 

@@ -116,12 +116,20 @@ pub fn dest_block(d: &DestView, now: f64) -> String {
 
 /// The page's body.
 pub fn traffic(rules: &[RuleView], now: f64, every_secs: u64) -> String {
-    let mut out = format!(
+    format!(
         "<h1>Traffic</h1><p class=\"note\">The region gateway's routes and, per destination, \
          requests per second, success rate and p99 over the last 15 minutes \
-         (sampled every {every_secs} s).</p>\
-         <div id=\"traffic\" data-poll=\"/ui/traffic/live\" data-every=\"{every_secs}\">"
-    );
+         (sampled every {every_secs} s).</p>{}",
+        routes_div(rules, now, every_secs)
+    )
+}
+
+/// The route tables (`id="traffic"`): replaced whole by the live stream
+/// when the gateway's rules change; its destination blocks are refreshed
+/// every sampling interval.
+pub fn routes_div(rules: &[RuleView], now: f64, every_secs: u64) -> String {
+    let mut out =
+        format!("<div id=\"traffic\" data-poll=\"/ui/traffic/live\" data-every=\"{every_secs}\">");
     if rules.is_empty() {
         out.push_str("<p>No routes: apply an Ingress, an HTTPRoute or a VirtualService.</p></div>");
         return out;

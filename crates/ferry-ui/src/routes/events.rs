@@ -1,12 +1,19 @@
 //! `GET /ui/events`: a page's live stream (server-sent events). The page
 //! says what it shows (`view=overview`, `view=list` with its filter,
-//! `view=app&app=&env=`, `view=pipelines&pipeline=&page=`, `view=run&run=`) and since when (`since`, or the browser's
-//! `Last-Event-ID` on a reconnect). Whenever the change log moves and the
-//! change concerns the page, the stream re-renders the page's fragment and
-//! sends it as a `patch` event — `{"patches":[{"id","html"}]}`, the element
-//! of that id replaced — if it differs from the last one sent. A `reload`
-//! event (then the end of the stream) asks the page to reload: an id from
-//! another process, a session that ended, an application that went away.
+//! `view=app&app=&env=`, `view=pipelines&pipeline=&page=`, `view=run&run=`,
+//! `view=pods`, `view=serverless`, `view=traffic`) and since when (`since`,
+//! or the browser's `Last-Event-ID` on a reconnect). Whenever the change
+//! log moves, the stream re-renders the page's fragments the change
+//! concerns ([`View::fragments`]: an application's change the
+//! environments table, a runtime change the pods list, a probe the
+//! regions table…) and sends those that differ from what it last sent
+//! ([`crate::patches::Sent`]) as a `patch` event —
+//! `{"patches":[{"id","html"}]}`, the element of that id replaced. Every
+//! fragment is rendered for the stream's viewer as the page is (a
+//! namespace-limited token's pods list holds only its namespaces). A
+//! `reload` event (then the end of the stream) asks the page to reload: an
+//! id from another process, a session that ended, an application that went
+//! away, a page the viewer may no longer see.
 
 use std::convert::Infallible;
 
@@ -21,8 +28,9 @@ use tokio::sync::watch;
 
 use super::Current;
 use crate::Ui;
-use crate::live::Since;
+use crate::live::{Since, Topic};
 use crate::pages::pipelines::RunFilter;
+use crate::patches::{Patch, Sent};
 use crate::view::Filter;
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -47,6 +55,34 @@ enum View {
     App { app: String, env: Option<String> },
     Pipelines(RunFilter),
     Run(u64),
+    Pods,
+    Serverless,
+    Traffic,
+}
+
+/// A part of a page the stream re-renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fragment {
+    /// The overview's environments table (`#envs`).
+    Envs,
+    /// The overview's regions table (`#regions`).
+    Regions,
+    /// The overview's registry section (`#registry`).
+    Registry,
+    /// The applications list (`#rows`).
+    Rows,
+    /// An application's environment (`#env`).
+    Env,
+    /// The pipelines' runs (`#runs`).
+    Runs,
+    /// One run (`#run`).
+    Run,
+    /// The pods list (`#pods`).
+    Pods,
+    /// The Knative Services (`#ksvcs`).
+    Services,
+    /// The gateway's route tables (`#traffic`).
+    Routes,
 }
 
 impl View {
@@ -67,16 +103,34 @@ impl View {
                 page: q.page,
             }),
             "run" => View::Run(q.run.parse().unwrap_or(0)),
+            "pods" => View::Pods,
+            "serverless" => View::Serverless,
+            "traffic" => View::Traffic,
             _ => View::Overview,
         }
     }
 
-    /// Whether a change of `since` may change this view.
-    fn concerned(&self, since: &Since) -> bool {
-        match (self, since) {
-            (_, Since::Nothing) => false,
-            (View::App { app, .. }, Since::Apps(apps)) => apps.iter().any(|a| a == app),
-            _ => true,
+    /// The fragments of this view a change of `since` may alter.
+    fn fragments(&self, since: &Since) -> Vec<Fragment> {
+        let apps = since.any_app();
+        let when = |yes: bool, f: Fragment| if yes { vec![f] } else { vec![] };
+        match self {
+            View::Overview => [
+                (apps, Fragment::Envs),
+                (since.topic(Topic::Regions), Fragment::Regions),
+                (since.topic(Topic::Replication), Fragment::Registry),
+            ]
+            .into_iter()
+            .filter(|(yes, _)| *yes)
+            .map(|(_, f)| f)
+            .collect(),
+            View::List(_) => when(apps, Fragment::Rows),
+            View::App { app, .. } => when(since.app(app), Fragment::Env),
+            View::Pipelines(_) => when(apps, Fragment::Runs),
+            View::Run(_) => when(apps, Fragment::Run),
+            View::Pods => when(since.topic(Topic::Runtime), Fragment::Pods),
+            View::Serverless => when(since.topic(Topic::Runtime), Fragment::Services),
+            View::Traffic => when(since.topic(Topic::Routes), Fragment::Routes),
         }
     }
 }
@@ -88,7 +142,7 @@ struct Follow {
     /// The change number the page is up to date with; `None`: reload.
     after: Option<u64>,
     rx: watch::Receiver<u64>,
-    last: Option<String>,
+    sent: Sent,
     done: bool,
 }
 
@@ -115,7 +169,7 @@ pub(crate) async fn events(
         view: View::of(q),
         after,
         rx,
-        last: None,
+        sent: Sent::default(),
         done: false,
     };
     Sse::new(stream_of(follow))
@@ -142,14 +196,15 @@ async fn next_event(f: &mut Follow) -> Option<Event> {
             return Some(Event::default().event("reload").data("{}"));
         }
         f.after = Some(seq);
-        if f.view.concerned(&since) {
-            let Some(patches) = render(f) else {
+        let fragments = f.view.fragments(&since);
+        if !fragments.is_empty() {
+            let Some(rendered) = render(f, &fragments) else {
                 f.done = true;
                 return Some(Event::default().event("reload").data("{}"));
             };
-            let data = json!({ "patches": patches }).to_string();
-            if f.last.as_ref() != Some(&data) {
-                f.last = Some(data.clone());
+            let patches = f.sent.fresh(rendered);
+            if !patches.is_empty() {
+                let data = json!({ "patches": patches }).to_string();
                 let id = f.ui.inner.changes.id(seq);
                 return Some(Event::default().event("patch").id(id).data(data));
             }
@@ -165,22 +220,39 @@ async fn next_event(f: &mut Follow) -> Option<Event> {
     }
 }
 
-/// The fragments of the view as they are now; `None` when the page
-/// cannot show anymore (the application is gone or out of reach).
-fn render(f: &Follow) -> Option<Vec<serde_json::Value>> {
+/// The fragments `which` as they are now; `None` when the page cannot
+/// show anymore (the application is gone or out of reach).
+fn render(f: &Follow, which: &[Fragment]) -> Option<Vec<Patch>> {
+    which.iter().map(|w| fragment(f, *w)).collect()
+}
+
+fn fragment(f: &Follow, which: Fragment) -> Option<Patch> {
+    let ui = &f.ui;
     let who = &f.who.identity;
-    let patch = |id: &str, html: String| json!({ "id": id, "html": html });
-    Some(match &f.view {
-        View::Overview => vec![patch("envs", f.ui.envs_fragment(who))],
-        View::List(filter) => vec![patch("rows", f.ui.list_fragment(who, filter))],
-        View::App { app, env } => {
-            let v = f.ui.app_view(who, app, env.as_deref(), &f.who.csrf).ok()?;
-            vec![patch("env", v.section)]
+    Some(match (which, &f.view) {
+        (Fragment::Envs, _) => Patch::new("envs", ui.envs_fragment(who)),
+        (Fragment::Regions, _) => Patch::new("regions", ui.regions_fragment()),
+        (Fragment::Registry, _) => Patch::new("registry", ui.registry_fragment(who)),
+        (Fragment::Rows, View::List(filter)) => Patch::new("rows", ui.list_fragment(who, filter)),
+        (Fragment::Env, View::App { app, env }) => {
+            let v = ui.app_view(who, app, env.as_deref(), &f.who.csrf).ok()?;
+            Patch::new("env", v.section)
         }
-        View::Pipelines(filter) => vec![patch("runs", f.ui.runs_fragment(who, filter))],
-        View::Run(id) => {
-            let run = f.ui.run(who, *id).ok()?;
-            vec![patch("run", crate::pages::pipelines::run_section(&run))]
+        (Fragment::Runs, View::Pipelines(filter)) => {
+            Patch::new("runs", ui.runs_fragment(who, filter))
         }
+        (Fragment::Run, View::Run(id)) => {
+            let run = ui.run(who, *id).ok()?;
+            Patch::new("run", crate::pages::pipelines::run_section(&run))
+        }
+        (Fragment::Pods, _) => Patch::new("pods", ui.pods_fragment(who)),
+        (Fragment::Services, _) => Patch::new("ksvcs", ui.serverless_fragment(who)),
+        (Fragment::Routes, _) => Patch::new("traffic", ui.traffic_fragment(who).ok()?),
+        // A fragment of another view: `fragments` never asks for one.
+        _ => return None,
     })
 }
+
+#[cfg(test)]
+#[path = "events_tests.rs"]
+mod tests;

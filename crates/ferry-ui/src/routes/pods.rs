@@ -47,13 +47,23 @@ impl Ui {
     }
 
     fn pods_body(&self, who: &Identity) -> String {
+        pods::list(&self.pod_rows(who))
+    }
+
+    /// The pods list's live part: the same rows as the page.
+    pub(crate) fn pods_fragment(&self, who: &Identity) -> String {
+        pods::table(&self.pod_rows(who))
+    }
+
+    /// The region's pods in the namespaces `who` may read, sorted.
+    fn pod_rows(&self, who: &Identity) -> Vec<pods::PodRow> {
         let mut pods: Vec<pods::PodRow> = match &self.cfg().runtime {
             Some(rt) => rt.list(Kind::Pod, None).iter().map(pods::row).collect(),
             None => vec![],
         };
         pods.retain(|p| who.allows_namespace(&p.namespace));
         pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-        pods::list(&pods)
+        pods
     }
 
     /// The pod page, with the output of an exec when there was one.
@@ -150,8 +160,9 @@ async fn tail(rt: &ferry_runtime::Runtime, ns: &str, pod: &str, container: &str)
 }
 
 pub(crate) async fn list(State(ui): State<Ui>, who: Current) -> Response {
+    let live = super::live_url(&ui, "view=pods");
     let body = ui.pods_body(&who.identity);
-    page(&ui, &who, "Pods", Nav::Pods, None, &body)
+    page(&ui, &who, "Pods", Nav::Pods, Some(live), &body)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,4 +1,5 @@
-//! `GET /ui/traffic`, the region gateway's routes with live charts, and
+//! `GET /ui/traffic`, the region gateway's routes with live charts (the
+//! tables replaced through the live stream when the rules change), and
 //! `GET /ui/traffic/live`, the small JSON the page fetches every sampling
 //! interval to replace each destination's block in place. Both need what
 //! `GET /api/v1/routes` needs (the route table spans namespaces).
@@ -24,6 +25,16 @@ impl Ui {
         Ok(traffic::rules(&table, |k| sampler.series(k)))
     }
 
+    /// The route tables as the live stream replaces them.
+    pub(crate) fn traffic_fragment(&self, who: &ferry_api::Identity) -> Result<String, Error> {
+        let rules = self.traffic_rules(who)?;
+        Ok(pages::traffic::routes_div(
+            &rules,
+            traffic::now(),
+            self.traffic_every(),
+        ))
+    }
+
     fn traffic_every(&self) -> u64 {
         self.cfg()
             .traffic
@@ -33,9 +44,10 @@ impl Ui {
 }
 
 pub(crate) async fn page_handler(State(ui): State<Ui>, who: Current) -> Result<Response, Error> {
+    let live = super::live_url(&ui, "view=traffic");
     let rules = ui.traffic_rules(&who.identity)?;
     let body = pages::traffic::traffic(&rules, traffic::now(), ui.traffic_every());
-    Ok(page(&ui, &who, "Traffic", Nav::Traffic, None, &body))
+    Ok(page(&ui, &who, "Traffic", Nav::Traffic, Some(live), &body))
 }
 
 pub(crate) async fn live(State(ui): State<Ui>, who: Current) -> Result<Response, Error> {

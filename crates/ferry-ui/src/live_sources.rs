@@ -1,0 +1,170 @@
+//! Feeds the change log ([`crate::live::Changes`]) from the region's
+//! sources besides the delivery engine, one [`Topic`] each:
+//!
+//! - the runtime's stored objects ([`Topic::Runtime`]): its commit counter
+//!   (`Runtime::changes`) moves after every apply, status update or
+//!   deletion; noted at most every [`RUNTIME_EVERY`], so a busy runtime
+//!   does not make every open pods page re-render on each pod status;
+//! - the remote regions' probes ([`Topic::Regions`]), this region's
+//!   replication rules ([`Topic::Replication`]) and the gateway's route
+//!   table ([`Topic::Routes`]), which announce nothing: every [`POLL`]
+//!   (and after each runtime change, which is what recompiles routes) the
+//!   fragment each shows — the overview's regions table, the registry
+//!   section as a viewer allowed to see it would, the route table's rules
+//!   without their samples — is hashed, and the topic noted when the hash
+//!   moved. The route table is only looked into when the gateway swapped
+//!   it (a new `Arc`).
+//!
+//! All of it runs once per region, whatever the number of open pages (and
+//! also while none is open, so a stream resuming after a gap learns what
+//! changed in it); a poll costs a few microseconds.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::Ui;
+use crate::live::Topic;
+use crate::pages::overview::{RegistryState, registry_section};
+
+/// How often the sources without notifications are looked at.
+pub const POLL: Duration = Duration::from_millis(250);
+/// The shortest time between two notes of a runtime change.
+pub const RUNTIME_EVERY: Duration = Duration::from_millis(100);
+
+/// The last hash of each polled source.
+#[derive(Debug, Default)]
+pub struct Fingerprints {
+    seen: Vec<(Topic, u64)>,
+    /// The route table last hashed (its address: the gateway swaps it).
+    table: usize,
+}
+
+impl Fingerprints {
+    /// Records `now` (a hash per topic) and returns the topics whose hash
+    /// moved since the last call; the first sight of a topic is no change.
+    pub fn moved(&mut self, now: &[(Topic, u64)]) -> Vec<Topic> {
+        let mut out = Vec::new();
+        for &(topic, h) in now {
+            match self.seen.iter_mut().find(|(t, _)| *t == topic) {
+                Some((_, last)) if *last != h => {
+                    *last = h;
+                    out.push(topic);
+                }
+                Some(_) => {}
+                None => self.seen.push((topic, h)),
+            }
+        }
+        out
+    }
+}
+
+/// A hash of `value`'s text.
+pub fn hash_of(value: &impl Hash) -> u64 {
+    let mut h = DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
+impl Ui {
+    /// The hashes of what the polled sources show now.
+    fn source_hashes(&self, fp: &mut Fingerprints) -> Vec<(Topic, u64)> {
+        let cfg = self.cfg();
+        let mut out = vec![(Topic::Regions, hash_of(&self.regions_fragment()))];
+        if let Some(r) = &cfg.replication {
+            let status = r.status();
+            let html = registry_section(&cfg.region, RegistryState::Rules(&status));
+            out.push((Topic::Replication, hash_of(&html)));
+        }
+        if let Some(t) = &cfg.traffic {
+            let table = (t.table)();
+            let at = Arc::as_ptr(&table) as usize;
+            let h = if at == fp.table {
+                // Unchanged: the hash recorded last time.
+                fp.seen
+                    .iter()
+                    .find(|(t, _)| *t == Topic::Routes)
+                    .map_or(0, |(_, h)| *h)
+            } else {
+                fp.table = at;
+                let rules = crate::traffic::rules(&table, |_| vec![]);
+                hash_of(&format!("{rules:?}"))
+            };
+            out.push((Topic::Routes, h));
+        }
+        out
+    }
+}
+
+/// Waits for the runtime's next commit (never, without a runtime).
+async fn committed(rx: &mut Option<watch::Receiver<u64>>) {
+    if let Some(r) = rx
+        && r.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
+}
+
+/// Notes the sources' changes in `ui`'s change log until `shutdown`.
+pub async fn run(ui: Ui, shutdown: CancellationToken) {
+    let mut runtime = ui.cfg().runtime.as_ref().map(|r| r.changes());
+    let mut tick = tokio::time::interval(POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut fp = Fingerprints::default();
+    let changes = ui.inner.changes.clone();
+    loop {
+        let runtime_moved = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = committed(&mut runtime) => true,
+            _ = tick.tick() => false,
+        };
+        if runtime_moved {
+            changes.note_topic(Topic::Runtime);
+        }
+        let now = ui.source_hashes(&mut fp);
+        for topic in fp.moved(&now) {
+            changes.note_topic(topic);
+        }
+        if runtime_moved {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(RUNTIME_EVERY) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_topic_moves_when_its_hash_does_and_not_at_first_sight() {
+        let mut fp = Fingerprints::default();
+        assert_eq!(
+            fp.moved(&[(Topic::Regions, 1), (Topic::Replication, 7)]),
+            vec![]
+        );
+        assert_eq!(
+            fp.moved(&[(Topic::Regions, 1), (Topic::Replication, 7)]),
+            vec![]
+        );
+        assert_eq!(
+            fp.moved(&[(Topic::Regions, 2), (Topic::Replication, 7)]),
+            vec![Topic::Regions]
+        );
+        assert_eq!(
+            fp.moved(&[(Topic::Regions, 2), (Topic::Routes, 3)]),
+            vec![],
+            "a topic first seen later"
+        );
+        assert_eq!(
+            fp.moved(&[(Topic::Routes, 4), (Topic::Replication, 8)]),
+            vec![Topic::Routes, Topic::Replication]
+        );
+    }
+}
