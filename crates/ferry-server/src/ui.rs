@@ -1,6 +1,6 @@
 //! The region's web UI (ferry-ui) under `/ui` of its API listener: built
-//! from the region's token store, runtime, registry, replication engine
-//! and gateway (the traffic page) and the process's delivery engine,
+//! from the region's token store, runtime, registry (and its image events),
+//! replication engine and gateway (the traffic page) and the process's delivery engine,
 //! following the engine's changes and sampling the gateway's metrics until
 //! the region stops. Regions other processes run are probed every
 //! [`PROBE_EVERY`] (`GET /api/v1` through the gates' client, their CA and
@@ -51,6 +51,7 @@ pub(crate) fn router(
         replication: Some(replication.clone()),
         traffic: Some(ferry_ui::traffic::TrafficSource::of(gateway.clone())),
         regions: Some(regions.clone()),
+        events: Some(ctx.events.clone()),
     })
     .map_err(|e| Error::Component {
         region: ctx.name.clone(),

@@ -116,6 +116,7 @@ fn main() {
             replication: None,
             traffic: None,
             regions: None,
+            events: None,
         })
         .unwrap();
         ui.start(tokio_util::sync::CancellationToken::new());

@@ -115,6 +115,9 @@ pub struct UiConfig {
     /// What probes of the regions other processes run found (`None`: not
     /// probed; the overview shows them as unknown).
     pub regions: Option<Arc<regions::RegionStates>>,
+    /// The region's event bus: its image events make the registry pages
+    /// follow pushes live (`None`: they show what was there at load).
+    pub events: Option<ferry_core::events::EventBus>,
 }
 
 /// One region's UI: a cheap-to-clone handle.

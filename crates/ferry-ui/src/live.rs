@@ -4,7 +4,8 @@
 //! status or record changed) into a sequence: each change gets the next
 //! number, and the log remembers the last number at which each application
 //! changed. The region's other sources — the runtime's objects, the remote
-//! regions' probes, replication, the gateway's route table — are noted as
+//! regions' probes, replication, the gateway's route table, the registry's
+//! image events — are noted as
 //! [`Topic`]s the same way (`live_sources.rs` feeds them). An event's id is `<epoch>-<number>`, the epoch being random per
 //! process: a browser reconnecting with `Last-Event-ID` gets what changed
 //! after that number, and one whose id comes from another process (ferry
@@ -33,6 +34,9 @@ pub enum Topic {
     Replication,
     /// The gateway's route table.
     Routes,
+    /// This region's registry: a manifest pushed, deleted or replicated
+    /// here (the event bus's image events).
+    Registry,
 }
 
 /// What changed after a given number.

@@ -5,6 +5,10 @@
 //!   (`Runtime::changes`) moves after every apply, status update or
 //!   deletion; noted at most every [`RUNTIME_EVERY`], so a busy runtime
 //!   does not make every open pods page re-render on each pod status;
+//! - the registry's image events ([`Topic::Registry`]): a manifest pushed
+//!   to or deleted from this region's registry, or replicated into it, as
+//!   the event bus announces them (a lagging subscription counts as a
+//!   change);
 //! - the remote regions' probes ([`Topic::Regions`]), this region's
 //!   replication rules ([`Topic::Replication`]) and the gateway's route
 //!   table ([`Topic::Routes`]), which announce nothing: every [`POLL`]
@@ -23,7 +27,8 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use ferry_core::events::Event;
+use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::Ui;
@@ -109,9 +114,36 @@ async fn committed(rx: &mut Option<watch::Receiver<u64>>) {
     std::future::pending().await
 }
 
+/// Whether `event` changes what region `here`'s registry holds.
+pub fn concerns_registry(event: &Event, here: &str) -> bool {
+    match event {
+        Event::ImagePushed { region, .. } | Event::ImageDeleted { region, .. } => region == here,
+        Event::ImageReplicated { target, .. } => target == here,
+        _ => false,
+    }
+}
+
+/// Waits for the next image event concerning region `here`'s registry
+/// (never, without an event bus).
+async fn image_event(rx: &mut Option<broadcast::Receiver<Arc<Event>>>, here: &str) {
+    if let Some(r) = rx {
+        loop {
+            match r.recv().await {
+                Ok(e) if concerns_registry(&e, here) => return,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => return,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+    std::future::pending().await
+}
+
 /// Notes the sources' changes in `ui`'s change log until `shutdown`.
 pub async fn run(ui: Ui, shutdown: CancellationToken) {
     let mut runtime = ui.cfg().runtime.as_ref().map(|r| r.changes());
+    let mut images = ui.cfg().events.as_ref().map(|e| e.subscribe());
+    let here = ui.cfg().region.clone();
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut fp = Fingerprints::default();
@@ -120,6 +152,10 @@ pub async fn run(ui: Ui, shutdown: CancellationToken) {
         let runtime_moved = tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = committed(&mut runtime) => true,
+            _ = image_event(&mut images, &here) => {
+                changes.note_topic(Topic::Registry);
+                false
+            }
             _ = tick.tick() => false,
         };
         if runtime_moved {
@@ -141,6 +177,33 @@ pub async fn run(ui: Ui, shutdown: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registry_events_of_this_region_only() {
+        let pushed = |region: &str| Event::ImagePushed {
+            region: region.into(),
+            repository: "team/web".into(),
+            tag: Some("v1".into()),
+            digest: "sha256:00".into(),
+        };
+        assert!(concerns_registry(&pushed("uk"), "uk"));
+        assert!(!concerns_registry(&pushed("us"), "uk"));
+        let deleted = Event::ImageDeleted {
+            region: "uk".into(),
+            repository: "team/web".into(),
+            reference: "v1".into(),
+        };
+        assert!(concerns_registry(&deleted, "uk"));
+        let copied = |target: &str| Event::ImageReplicated {
+            source: "us".into(),
+            target: target.into(),
+            repository: "team/web".into(),
+            tag: None,
+            digest: "sha256:00".into(),
+        };
+        assert!(concerns_registry(&copied("uk"), "uk"), "copied here");
+        assert!(!concerns_registry(&copied("ap"), "uk"), "copied away");
+    }
 
     #[test]
     fn a_topic_moves_when_its_hash_does_and_not_at_first_sight() {

@@ -100,7 +100,7 @@ impl Ui {
 
     /// Whether region `name` answers: this process's regions do; the
     /// others as the server's last probe found them.
-    fn reach(&self, name: &str) -> Reach {
+    pub(crate) fn reach(&self, name: &str) -> Reach {
         let cfg = self.cfg();
         if cfg.endpoints.contains_key(name) || name == cfg.region {
             return Reach::Local {

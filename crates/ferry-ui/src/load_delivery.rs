@@ -5,13 +5,15 @@
 //! pipelines whose application the token reaches (as
 //! `GET /api/v1/pipelines/runs` filters them), repositories those
 //! pipelines build (every repository for a token without a scope), and
-//! replication state only where `GET /api/v1/replication` is allowed.
+//! replication state (the registry's Regions column, the map's arrows)
+//! only where `GET /api/v1/replication` is allowed.
 
 use axum::http::Method;
 use ferry_api::Identity;
 use ferry_delivery::pipeline::Run;
 
 use crate::pages::delivery_map;
+use crate::pages::overview::Reach;
 use crate::pages::pipelines::{self, RunFilter};
 use crate::pages::registry::{self as reg, PendingCopy, TagRow};
 use crate::{Error, Ui};
@@ -84,7 +86,25 @@ impl Ui {
                     .iter()
                     .any(|e| e.metadata.name == env && who.allows_namespace(e.namespace()))
         };
-        delivery_map::render(&delivery_map::build(topo, &names, envs))
+        let mut map = delivery_map::build(topo, &names, envs);
+        let rules = self.cfg().replication.as_ref().filter(|_| {
+            self.allowed(who, &Method::GET, "/api/v1/replication")
+                .is_ok()
+        });
+        let rules = rules.map(|r| r.status()).unwrap_or_default();
+        delivery_map::mark(
+            &mut map,
+            |region| {
+                topo.regions.iter().any(|r| r.metadata.name == region).then_some(())?;
+                match self.reach(region) {
+                    Reach::Local { .. } | Reach::Up { .. } => Some("up"),
+                    Reach::Unreachable { .. } => Some("unreachable"),
+                    Reach::Unknown => None,
+                }
+            },
+            |rule| rules.iter().find(|r| r.name == rule).map(rule_state),
+        );
+        delivery_map::render(&map)
     }
 
     /// Repositories of this region's registry `who` may see.
@@ -172,6 +192,15 @@ impl Ui {
             })
             .collect();
         Ok(reg::repository(name, &tags, &rows, page))
+    }
+}
+
+/// A rule's state on the map, in words (no age: see `delivery_map`).
+fn rule_state(r: &ferry_replication::status::RuleStatus) -> String {
+    match (r.pending, &r.last_reconcile) {
+        (0, None) => "not checked yet".into(),
+        (0, Some(_)) => "in sync".into(),
+        (n, _) => format!("{n} pending"),
     }
 }
 

@@ -43,6 +43,7 @@ impl World {
             replication: None,
             traffic: None,
             regions: None,
+            events: None,
         })
         .unwrap();
         World {

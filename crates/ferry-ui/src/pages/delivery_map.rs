@@ -3,7 +3,10 @@
 //! or registries outside the topology by URL, followed rule after rule),
 //! and the environments of every region reached. Drawn as inline SVG in
 //! three columns (no script, no external asset), followed by the same
-//! paths as a list for screen readers and narrow screens.
+//! paths as a list for screen readers and narrow screens. Each region's
+//! box says whether it answers and each rule's arrow how its copies stand
+//! ([`mark`]), words only — no age — so the live stream resends the map
+//! only when one of them changes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,6 +22,8 @@ pub struct Node {
     pub column: usize,
     pub label: String,
     pub note: String,
+    /// `up`, `unreachable`; empty when not known.
+    pub state: String,
 }
 
 /// An arrow between two boxes (indices into [`Map::nodes`]).
@@ -28,6 +33,9 @@ pub struct Edge {
     pub to: usize,
     /// The replication rule, empty for a region's environment.
     pub label: String,
+    /// How the rule's copies stand (`in sync`, `2 pending`…); empty when
+    /// not known here.
+    pub state: String,
 }
 
 /// The map's boxes and arrows.
@@ -50,6 +58,7 @@ impl Map {
             column,
             label: label.to_string(),
             note,
+            state: String::new(),
         });
         self.nodes.len() - 1
     }
@@ -96,6 +105,7 @@ pub fn build(topology: &Topology, pipelines: &[&str], envs: impl Fn(&str) -> boo
                 from,
                 to,
                 label: r.metadata.name.clone(),
+                state: String::new(),
             });
             if known.is_none() {
                 reached.push((to, target.clone()));
@@ -111,11 +121,37 @@ pub fn build(topology: &Topology, pipelines: &[&str], envs: impl Fn(&str) -> boo
                     from: *region_node,
                     to,
                     label: String::new(),
+                    state: String::new(),
                 });
             }
         }
     }
     map
+}
+
+/// Marks the build and replica boxes with `region(label)` and the rules'
+/// arrows with `rule(name)` (`None` leaves one unmarked: a registry outside
+/// the topology, a rule this region does not run or the viewer may not see).
+pub fn mark(
+    map: &mut Map,
+    region: impl Fn(&str) -> Option<&'static str>,
+    rule: impl Fn(&str) -> Option<String>,
+) {
+    for n in map.nodes.iter_mut().filter(|n| n.column < 2) {
+        n.state = region(&n.label).unwrap_or_default().to_string();
+    }
+    for e in map.edges.iter_mut().filter(|e| !e.label.is_empty()) {
+        e.state = rule(&e.label).unwrap_or_default();
+    }
+}
+
+/// ` (state)`, or nothing for an empty state.
+fn paren(state: &str) -> String {
+    if state.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", Esc(state))
+    }
 }
 
 const COL_X: [usize; 3] = [10, 290, 570];
@@ -171,10 +207,11 @@ pub fn render(map: &Map) -> String {
         if !e.label.is_empty() {
             let _ = write!(
                 out,
-                "<text class=\"map-label\" x=\"{}\" y=\"{}\">{}</text>",
+                "<text class=\"map-label\" x=\"{}\" y=\"{}\">{}{}</text>",
                 (x1 + x2) / 2 - 30,
                 (y1 + y2) / 2 - 4,
-                Esc(&e.label)
+                Esc(&e.label),
+                paren(&e.state)
             );
         }
     }
@@ -183,14 +220,15 @@ pub fn render(map: &Map) -> String {
         let _ = write!(
             out,
             "<g class=\"map-node map-c{}\"><rect x=\"{x}\" y=\"{y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"5\"/>\
-             <text x=\"{}\" y=\"{}\" class=\"map-name\">{}</text><text x=\"{}\" y=\"{}\" class=\"map-note\">{}</text></g>",
+             <text x=\"{}\" y=\"{}\" class=\"map-name\">{}</text><text x=\"{}\" y=\"{}\" class=\"map-note\">{}{}</text></g>",
             n.column,
             x + 8,
             y + 18,
             Esc(&n.label),
             x + 8,
             y + 35,
-            Esc(&n.note)
+            Esc(&n.note),
+            paren(&n.state)
         );
     }
     out.push_str("</svg><ul class=\"map-paths\">");
@@ -199,13 +237,19 @@ pub fn render(map: &Map) -> String {
         let how = if e.label.is_empty() {
             "deploys to environment".to_string()
         } else {
-            format!("replicates by rule {} to", Esc(&e.label))
+            format!(
+                "replicates by rule {}{} to",
+                Esc(&e.label),
+                paren(&e.state)
+            )
         };
         let _ = write!(
             out,
-            "<li>{} {how} {}</li>",
+            "<li>{}{} {how} {}{}</li>",
             Esc(&from.label),
-            Esc(&to.label)
+            paren(&from.state),
+            Esc(&to.label),
+            paren(&to.state)
         );
     }
     out.push_str("</ul></section>");

@@ -105,3 +105,31 @@ fn the_map_renders_as_svg_and_as_a_list() {
     );
     assert!(!html.contains("href="), "no external asset or link");
 }
+
+#[test]
+fn regions_and_rules_are_marked_in_words() {
+    let mut m = build(&topology(), &["web", "api"], |_| true);
+    mark(
+        &mut m,
+        |region| match region {
+            "uk" => Some("up"),
+            "us" => Some("unreachable"),
+            _ => None,
+        },
+        |rule| (rule == "uk-to-us").then(|| "2 pending".to_string()),
+    );
+    let html = render(&m);
+    assert!(
+        html.contains("<li>uk (up) replicates by rule uk-to-us (2 pending) to us (unreachable)</li>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<li>us (unreachable) replicates by rule us-to-ap to ap</li>"),
+        "a region not known, a rule not run here: unmarked: {html}"
+    );
+    assert!(
+        html.contains("<li>us (unreachable) deploys to environment prod</li>"),
+        "environments are not marked: {html}"
+    );
+    assert!(html.contains("builds web, api (up)</text>"), "{html}");
+}

@@ -6,6 +6,8 @@
 //! tag by tag), `pending` with the last error while a copy waits, and
 //! `not checked yet` before the rule's first pass. Pages are bounded
 //! ([`REPOS_PER_PAGE`], [`TAGS_PER_PAGE`]) whatever the registry holds.
+//! Each page is one element (`id="repos"`, `id="tags"`) the live stream
+//! replaces when an image event or the replication state moves.
 
 use std::fmt::Write as _;
 
@@ -135,7 +137,7 @@ fn pager(out: &mut String, base: &str, page: usize, pages: usize) {
 pub fn repositories(repos: &[String], page: usize) -> String {
     let pages = repos.len().div_ceil(REPOS_PER_PAGE).max(1);
     let mut out = format!(
-        "<h1>Registry</h1><p class=\"count\">{}</p>\
+        "<div id=\"repos\"><h1>Registry</h1><p class=\"count\">{}</p>\
          <div class=\"scroll\"><table><thead><tr><th scope=\"col\">Repository</th></tr></thead><tbody>",
         plural(repos.len(), "repository").replace("repositorys", "repositories")
     );
@@ -156,6 +158,7 @@ pub fn repositories(repos: &[String], page: usize) -> String {
     }
     out.push_str("</tbody></table></div>");
     pager(&mut out, "/ui/registry?", page, pages);
+    out.push_str("</div>");
     out
 }
 
@@ -170,7 +173,7 @@ pub struct TagRow {
 pub fn repository(name: &str, page: &TagPage, rows: &[TagRow], at: usize) -> String {
     let pages = page.total.div_ceil(TAGS_PER_PAGE).max(1);
     let mut out = format!(
-        "<h1>{} <span class=\"note\">repository</span></h1><p class=\"count\">{}</p>\
+        "<div id=\"tags\"><h1>{} <span class=\"note\">repository</span></h1><p class=\"count\">{}</p>\
          <div class=\"scroll\"><table><thead><tr><th scope=\"col\">Tag</th>\
          <th scope=\"col\">Digest</th><th scope=\"col\">Type</th>\
          <th scope=\"col\" class=\"num\">Size</th><th scope=\"col\">Referrers</th>\
@@ -191,6 +194,7 @@ pub fn repository(name: &str, page: &TagPage, rows: &[TagRow], at: usize) -> Str
         at,
         pages,
     );
+    out.push_str("</div>");
     out
 }
 

@@ -1,7 +1,7 @@
 //! The delivery pages' handlers: `GET /ui/pipelines` (runs, live),
 //! `GET /ui/pipelines/runs/{id}` (a run's steps and logs, live),
-//! `GET /ui/registry` (repositories) and `GET /ui/registry/repo?name=`
-//! (a repository's tags). Without a session each sends to login, as every
+//! `GET /ui/registry` (repositories, live) and `GET /ui/registry/repo?name=`
+//! (a repository's tags, live). Without a session each sends to login, as every
 //! UI page does (the `Current` extractor).
 
 use axum::extract::{Path, Query, State};
@@ -58,8 +58,9 @@ pub(crate) async fn registry(
     who: Current,
     Query(q): Query<RegistryQuery>,
 ) -> Result<Response, Error> {
+    let live = live_url(&ui, &format!("view=registry&page={}", q.page()));
     let body = ui.registry_body(&who.identity, q.page()).await?;
-    Ok(page(&ui, &who, "Registry", Nav::Registry, None, &body))
+    Ok(page(&ui, &who, "Registry", Nav::Registry, Some(live), &body))
 }
 
 pub(crate) async fn repository(
@@ -67,8 +68,10 @@ pub(crate) async fn repository(
     who: Current,
     Query(q): Query<RegistryQuery>,
 ) -> Result<Response, Error> {
+    let query = format!("view=repo&name={}&page={}", Url(&q.name), q.page());
+    let live = live_url(&ui, &query);
     let body = ui.repository_body(&who.identity, &q.name, q.page()).await?;
-    Ok(page(&ui, &who, &q.name, Nav::Registry, None, &body))
+    Ok(page(&ui, &who, &q.name, Nav::Registry, Some(live), &body))
 }
 
 #[cfg(test)]

@@ -91,7 +91,7 @@ impl World {
             [("uk", "127.0.0.1:1"), ("us", "127.0.0.1:1")]
                 .map(|(r, a)| (r.to_string(), a.to_string()))
                 .into(),
-            events,
+            events.clone(),
             stop.clone(),
         );
         cfg.reconcile_interval = Some(std::time::Duration::from_secs(3600));
@@ -108,6 +108,7 @@ impl World {
             replication: Some(replication),
             traffic: None,
             regions: Some(Arc::new(crate::regions::RegionStates::new())),
+            events: Some(events),
         })
         .unwrap();
         World {
@@ -340,11 +341,14 @@ async fn the_overview_maps_the_viewers_delivery_paths() {
     let all = w.login(Role::Viewer, &[]).await;
     let (_, page) = w.get("/ui", &all).await;
     assert!(page.contains("<section id=\"delivery-map\">"), "{page}");
-    assert!(page.contains("<li>uk replicates by rule uk-to-us to us</li>"));
+    assert!(
+        page.contains("<li>uk (up) replicates by rule uk-to-us ("),
+        "this region up, its rule's state: {page}"
+    );
     assert!(page.contains("builds web, api"));
     let api_only = w.login(Role::Viewer, &["api"]).await;
     let (_, page) = w.get("/ui", &api_only).await;
-    assert!(page.contains("builds api<"), "{page}");
+    assert!(page.contains("builds api (up)<"), "{page}");
 }
 
 #[path = "delivery_overview_tests.rs"]

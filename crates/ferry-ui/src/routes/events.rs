@@ -1,12 +1,14 @@
 //! `GET /ui/events`: a page's live stream (server-sent events). The page
 //! says what it shows (`view=overview`, `view=list` with its filter,
 //! `view=app&app=&env=`, `view=pipelines&pipeline=&page=`, `view=run&run=`,
-//! `view=pods`, `view=serverless`, `view=traffic`) and since when (`since`,
+//! `view=pods`, `view=serverless`, `view=traffic`, `view=registry&page=`,
+//! `view=repo&name=&page=`) and since when (`since`,
 //! or the browser's `Last-Event-ID` on a reconnect). Whenever the change
 //! log moves, the stream re-renders the page's fragments the change
 //! concerns ([`View::fragments`]: an application's change the
-//! environments table, a runtime change the pods list, a probe the
-//! regions table…) and sends those that differ from what it last sent
+//! environments table, a runtime change the pods list and an application's
+//! object tree, a probe the regions table and the delivery map, an image
+//! event the registry pages…) and sends those that differ from what it last sent
 //! ([`crate::patches::Sent`]) as a `patch` event —
 //! `{"patches":[{"id","html"}]}`, the element of that id replaced. Every
 //! fragment is rendered for the stream's viewer as the page is (a
@@ -58,6 +60,10 @@ enum View {
     Pods,
     Serverless,
     Traffic,
+    /// The registry's repositories, page `page`.
+    Registry(usize),
+    /// A repository's tags, page `page`.
+    Repo { name: String, page: usize },
 }
 
 /// A part of a page the stream re-renders.
@@ -83,6 +89,12 @@ enum Fragment {
     Services,
     /// The gateway's route tables (`#traffic`).
     Routes,
+    /// The overview's delivery-path map (`#delivery-map`).
+    Map,
+    /// The registry's repositories (`#repos`).
+    Repos,
+    /// A repository's tags (`#tags`).
+    Tags,
 }
 
 impl View {
@@ -106,6 +118,11 @@ impl View {
             "pods" => View::Pods,
             "serverless" => View::Serverless,
             "traffic" => View::Traffic,
+            "registry" => View::Registry(page_of(&q.page)),
+            "repo" => View::Repo {
+                page: page_of(&q.page),
+                name: q.name,
+            },
             _ => View::Overview,
         }
     }
@@ -113,26 +130,40 @@ impl View {
     /// The fragments of this view a change of `since` may alter.
     fn fragments(&self, since: &Since) -> Vec<Fragment> {
         let apps = since.any_app();
+        let runtime = since.topic(Topic::Runtime);
+        let regions = since.topic(Topic::Regions);
+        let replication = since.topic(Topic::Replication);
+        let registry = since.topic(Topic::Registry);
         let when = |yes: bool, f: Fragment| if yes { vec![f] } else { vec![] };
         match self {
             View::Overview => [
                 (apps, Fragment::Envs),
-                (since.topic(Topic::Regions), Fragment::Regions),
-                (since.topic(Topic::Replication), Fragment::Registry),
+                (regions, Fragment::Regions),
+                (replication, Fragment::Registry),
+                (regions || replication, Fragment::Map),
             ]
             .into_iter()
             .filter(|(yes, _)| *yes)
             .map(|(_, f)| f)
             .collect(),
             View::List(_) => when(apps, Fragment::Rows),
-            View::App { app, .. } => when(since.app(app), Fragment::Env),
+            // The object tree shows the runtime's ReplicaSets and Pods.
+            View::App { app, .. } => when(since.app(app) || runtime, Fragment::Env),
             View::Pipelines(_) => when(apps, Fragment::Runs),
             View::Run(_) => when(apps, Fragment::Run),
-            View::Pods => when(since.topic(Topic::Runtime), Fragment::Pods),
-            View::Serverless => when(since.topic(Topic::Runtime), Fragment::Services),
+            View::Pods => when(runtime, Fragment::Pods),
+            View::Serverless => when(runtime, Fragment::Services),
             View::Traffic => when(since.topic(Topic::Routes), Fragment::Routes),
+            View::Registry(_) => when(registry, Fragment::Repos),
+            // Its Regions column shows the replication rules' state.
+            View::Repo { .. } => when(registry || replication, Fragment::Tags),
         }
     }
+}
+
+/// A `page=` parameter as the registry pages read it (from 1).
+fn page_of(text: &str) -> usize {
+    text.trim().parse::<usize>().unwrap_or(1).max(1)
 }
 
 struct Follow {
@@ -198,7 +229,7 @@ async fn next_event(f: &mut Follow) -> Option<Event> {
         f.after = Some(seq);
         let fragments = f.view.fragments(&since);
         if !fragments.is_empty() {
-            let Some(rendered) = render(f, &fragments) else {
+            let Some(rendered) = render(f, &fragments).await else {
                 f.done = true;
                 return Some(Event::default().event("reload").data("{}"));
             };
@@ -222,8 +253,22 @@ async fn next_event(f: &mut Follow) -> Option<Event> {
 
 /// The fragments `which` as they are now; `None` when the page cannot
 /// show anymore (the application is gone or out of reach).
-fn render(f: &Follow, which: &[Fragment]) -> Option<Vec<Patch>> {
-    which.iter().map(|w| fragment(f, *w)).collect()
+async fn render(f: &Follow, which: &[Fragment]) -> Option<Vec<Patch>> {
+    let mut out = Vec::with_capacity(which.len());
+    for w in which {
+        out.push(match (w, &f.view) {
+            (Fragment::Repos, View::Registry(page)) => {
+                let html = f.ui.registry_body(&f.who.identity, *page).await;
+                Patch::new("repos", html.ok()?)
+            }
+            (Fragment::Tags, View::Repo { name, page }) => {
+                let html = f.ui.repository_body(&f.who.identity, name, *page).await;
+                Patch::new("tags", html.ok()?)
+            }
+            _ => fragment(f, *w)?,
+        });
+    }
+    Some(out)
 }
 
 fn fragment(f: &Follow, which: Fragment) -> Option<Patch> {
@@ -248,6 +293,7 @@ fn fragment(f: &Follow, which: Fragment) -> Option<Patch> {
         (Fragment::Pods, _) => Patch::new("pods", ui.pods_fragment(who)),
         (Fragment::Services, _) => Patch::new("ksvcs", ui.serverless_fragment(who)),
         (Fragment::Routes, _) => Patch::new("traffic", ui.traffic_fragment(who).ok()?),
+        (Fragment::Map, _) => Patch::new("delivery-map", ui.delivery_map(who)),
         // A fragment of another view: `fragments` never asks for one.
         _ => return None,
     })

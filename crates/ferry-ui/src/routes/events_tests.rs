@@ -29,15 +29,20 @@ fn each_view_re_renders_only_what_a_change_concerns() {
     assert_eq!(overview.fragments(&changed(&["web"], &[])), [F::Envs]);
     assert_eq!(
         overview.fragments(&changed(&[], &[Topic::Regions, Topic::Runtime])),
-        [F::Regions]
+        [F::Regions, F::Map]
     );
     assert_eq!(
         overview.fragments(&changed(&[], &[Topic::Replication])),
-        [F::Registry]
+        [F::Registry, F::Map]
+    );
+    assert_eq!(
+        overview.fragments(&changed(&[], &[Topic::Registry, Topic::Runtime])),
+        [],
+        "an image event shows through replication's state, not by itself"
     );
     assert_eq!(
         overview.fragments(&Since::All),
-        [F::Envs, F::Regions, F::Registry]
+        [F::Envs, F::Regions, F::Registry, F::Map]
     );
     assert_eq!(overview.fragments(&Since::Nothing), []);
 
@@ -47,6 +52,50 @@ fn each_view_re_renders_only_what_a_change_concerns() {
     };
     assert_eq!(app.fragments(&changed(&["api"], &[])), []);
     assert_eq!(app.fragments(&changed(&["web"], &[])), [F::Env]);
+    assert_eq!(
+        app.fragments(&changed(&[], &[Topic::Runtime])),
+        [F::Env],
+        "the object tree shows the runtime's ReplicaSets and Pods"
+    );
+    assert_eq!(
+        app.fragments(&changed(&[], &[Topic::Regions, Topic::Routes])),
+        []
+    );
+
+    let repos = View::Registry(1);
+    assert_eq!(repos.fragments(&changed(&[], &[Topic::Registry])), [F::Repos]);
+    assert_eq!(
+        repos.fragments(&changed(&["web"], &[Topic::Runtime, Topic::Replication])),
+        []
+    );
+    let repo = View::Repo {
+        name: "team/web".into(),
+        page: 2,
+    };
+    assert_eq!(repo.fragments(&changed(&[], &[Topic::Registry])), [F::Tags]);
+    assert_eq!(
+        repo.fragments(&changed(&[], &[Topic::Replication])),
+        [F::Tags],
+        "the Regions column"
+    );
+    assert_eq!(repo.fragments(&changed(&[], &[Topic::Runtime])), []);
+    assert_eq!(
+        View::of(EventsQuery {
+            view: "repo".into(),
+            name: "team/web".into(),
+            page: "2".into(),
+            ..Default::default()
+        }),
+        repo
+    );
+    assert_eq!(
+        View::of(EventsQuery {
+            view: "registry".into(),
+            page: "x".into(),
+            ..Default::default()
+        }),
+        View::Registry(1)
+    );
 
     assert_eq!(View::Pods.fragments(&changed(&["web"], &[])), []);
     assert_eq!(
