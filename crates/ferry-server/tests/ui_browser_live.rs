@@ -14,7 +14,9 @@
 //! - the pods list: an applied pod's row appears, and goes when deleted;
 //! - the serverless page: an applied Knative Service and its Revision;
 //! - the traffic page: a route given a second destination shows it (its
-//!   block and the Target column) without a reload.
+//!   block and the Target column) without a reload;
+//! - the registry: a repository pushed shows in the open repositories
+//!   list, a tag pushed in the open repository's page.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -176,6 +178,7 @@ async fn pages_follow_regions_replication_pods_serverless_and_routes_live() {
         pods(&mut b, &url, &admin);
         serverless(&mut b, &url, &admin);
         traffic(&mut b, &url, &admin);
+        registry_pages(&mut b, &url, &registry);
     })
     .await
     .unwrap();
@@ -350,4 +353,31 @@ fn traffic(b: &mut Browser, url: &str, admin: &str) {
         "the Target column: {rows}"
     );
     still_marked(b, "traffic page");
+}
+
+fn registry_pages(b: &mut Browser, url: &str, registry: &str) {
+    b.navigate(&format!("{url}/ui/registry"));
+    let repos = "document.getElementById('repos')?.innerText ?? 'no #repos'";
+    b.wait_for("the repositories", repos, |v| {
+        v.as_str().unwrap_or("").contains("team/web")
+    });
+    mark(b);
+    let t0 = std::time::Instant::now();
+    push(registry, "team/api", "v1");
+    b.wait_for("the pushed repository", repos, |v| {
+        v.as_str().unwrap_or("").contains("team/api")
+    });
+    eprintln!("registry: the new repository shown {:?} after the push", t0.elapsed());
+    still_marked(b, "registry page");
+    b.navigate(&format!("{url}/ui/registry/repo?name=team%2Fweb"));
+    let tags = "[...document.querySelectorAll('#tags tbody th')].map(t => t.textContent).join(',')";
+    b.wait_for("team/web's tag", tags, |v| v == "v1");
+    mark(b);
+    let t0 = std::time::Instant::now();
+    push(registry, "team/web", "v2");
+    b.wait_for("the pushed tag", tags, |v| {
+        v.as_str().unwrap_or("").split(',').any(|t| t == "v2")
+    });
+    eprintln!("registry: the new tag shown {:?} after the push", t0.elapsed());
+    still_marked(b, "repository page");
 }

@@ -4,7 +4,10 @@
 //! with a rollback button per earlier successful sync, a link to the
 //! live-versus-desired diff, and a promote button while a revision waits
 //! at a manual approval gate. The environment's
-//! section (`id="env"`) is replaced by live updates. Buttons show only when
+//! section (`id="env"`) is replaced by live updates when the application's
+//! status or the runtime's objects change (a pod ready, a ReplicaSet
+//! scaled); it holds no relative time ("3 s ago"), only fixed timestamps,
+//! so an unchanged section is never resent. Buttons show only when
 //! the viewer's role allows them; the server checks again on every POST.
 
 use std::fmt::Write as _;

@@ -1,8 +1,9 @@
 //! The overview: the regions of the topology, this region's registry with
 //! its replication rules' queues and lag, and every environment with its
 //! applications counted by health. The regions table (`#regions`), the
-//! registry section (`#registry`) and the environments table (`#envs`)
-//! are each replaced by live updates.
+//! registry section (`#registry`), the environments table (`#envs`) and
+//! the delivery-path map (`#delivery-map`, `delivery_map.rs`) are each
+//! replaced by live updates.
 
 use std::fmt::Write as _;
 
