@@ -228,6 +228,13 @@ fn overview(b: &mut Browser, registry: &str, us: &mut FakeRegion) {
         t0.elapsed()
     );
     still_marked(b, "overview");
+    // The failing copy's error arrives on its own (and may wrap, moving the
+    // map below): wait for it, so only the probe's change is measured.
+    b.wait_for("the copy's error", pending, |v| {
+        let t = v.as_str().unwrap_or("");
+        t.lines()
+            .any(|l| l.starts_with("uk-to-mirror") && l.split('\t').nth(6).is_some_and(|e| !e.trim().is_empty()))
+    });
 
     b.eval(
         "window.shift = 0; window.moved = []; new PerformanceObserver(l => l.getEntries().forEach(e => { window.shift += e.value; e.sources.forEach(s => window.moved.push(s.node?.id || s.node?.className || s.node?.nodeName)); })).observe({type: 'layout-shift'}); true",
