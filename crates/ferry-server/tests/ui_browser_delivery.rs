@@ -10,7 +10,8 @@
 //! hand shows it as `-` the live value, `+` git's. The registry
 //! browser shows an image pushed over the registry's HTTP API with its
 //! digest and the copy its replication rule has pending; the overview maps
-//! uk → the rule's target → dev in SVG. Screenshots are saved under the
+//! uk (up) → the rule's target (its copy pending) → dev in SVG. Screenshots
+//! are saved under the
 //! test's output directory and checked for content.
 
 use std::collections::BTreeMap;
@@ -270,8 +271,8 @@ fn registry_and_map(b: &mut Browser, out: &Path, url: &str, digest: &str) {
     let paths = b.eval("document.querySelector('ul.map-paths').innerText");
     let paths = paths.as_str().unwrap();
     assert!(
-        paths.contains("uk replicates by rule uk-to-mirror to http://127.0.0.1:9")
-            && paths.contains("uk deploys to environment dev"),
+        paths.contains("uk (up) replicates by rule uk-to-mirror (1 pending) to http://127.0.0.1:9")
+            && paths.contains("uk (up) deploys to environment dev"),
         "{paths}"
     );
     let height = b.eval("document.querySelector('svg.map').getBoundingClientRect().height");
