@@ -232,8 +232,10 @@ fn overview(b: &mut Browser, registry: &str, us: &mut FakeRegion) {
     // map below): wait for it, so only the probe's change is measured.
     b.wait_for("the copy's error", pending, |v| {
         let t = v.as_str().unwrap_or("");
-        t.lines()
-            .any(|l| l.starts_with("uk-to-mirror") && l.split('\t').nth(6).is_some_and(|e| !e.trim().is_empty()))
+        t.lines().any(|l| {
+            l.starts_with("uk-to-mirror")
+                && l.split('\t').nth(6).is_some_and(|e| !e.trim().is_empty())
+        })
     });
 
     b.eval(
@@ -374,7 +376,10 @@ fn registry_pages(b: &mut Browser, url: &str, registry: &str) {
     b.wait_for("the pushed repository", repos, |v| {
         v.as_str().unwrap_or("").contains("team/api")
     });
-    eprintln!("registry: the new repository shown {:?} after the push", t0.elapsed());
+    eprintln!(
+        "registry: the new repository shown {:?} after the push",
+        t0.elapsed()
+    );
     still_marked(b, "registry page");
     b.navigate(&format!("{url}/ui/registry/repo?name=team%2Fweb"));
     let tags = "[...document.querySelectorAll('#tags tbody th')].map(t => t.textContent).join(',')";
@@ -385,6 +390,9 @@ fn registry_pages(b: &mut Browser, url: &str, registry: &str) {
     b.wait_for("the pushed tag", tags, |v| {
         v.as_str().unwrap_or("").split(',').any(|t| t == "v2")
     });
-    eprintln!("registry: the new tag shown {:?} after the push", t0.elapsed());
+    eprintln!(
+        "registry: the new tag shown {:?} after the push",
+        t0.elapsed()
+    );
     still_marked(b, "repository page");
 }

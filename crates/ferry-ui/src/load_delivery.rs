@@ -95,7 +95,10 @@ impl Ui {
         delivery_map::mark(
             &mut map,
             |region| {
-                topo.regions.iter().any(|r| r.metadata.name == region).then_some(())?;
+                topo.regions
+                    .iter()
+                    .any(|r| r.metadata.name == region)
+                    .then_some(())?;
                 match self.reach(region) {
                     Reach::Local { .. } | Reach::Up { .. } => Some("up"),
                     Reach::Unreachable { .. } => Some("unreachable"),

@@ -237,11 +237,7 @@ pub fn render(map: &Map) -> String {
         let how = if e.label.is_empty() {
             "deploys to environment".to_string()
         } else {
-            format!(
-                "replicates by rule {}{} to",
-                Esc(&e.label),
-                paren(&e.state)
-            )
+            format!("replicates by rule {}{} to", Esc(&e.label), paren(&e.state))
         };
         let _ = write!(
             out,

@@ -120,7 +120,9 @@ fn regions_and_rules_are_marked_in_words() {
     );
     let html = render(&m);
     assert!(
-        html.contains("<li>uk (up) replicates by rule uk-to-us (2 pending) to us (unreachable)</li>"),
+        html.contains(
+            "<li>uk (up) replicates by rule uk-to-us (2 pending) to us (unreachable)</li>"
+        ),
         "{html}"
     );
     assert!(

@@ -60,7 +60,14 @@ pub(crate) async fn registry(
 ) -> Result<Response, Error> {
     let live = live_url(&ui, &format!("view=registry&page={}", q.page()));
     let body = ui.registry_body(&who.identity, q.page()).await?;
-    Ok(page(&ui, &who, "Registry", Nav::Registry, Some(live), &body))
+    Ok(page(
+        &ui,
+        &who,
+        "Registry",
+        Nav::Registry,
+        Some(live),
+        &body,
+    ))
 }
 
 pub(crate) async fn repository(

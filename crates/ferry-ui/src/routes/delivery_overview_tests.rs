@@ -58,7 +58,12 @@ async fn the_maps_regions_and_rules_follow_the_probes_and_the_queue_live() {
         "v1",
         ferry_replication::queue::Op::Copy,
     );
-    w.ui.cfg().replication.clone().unwrap().enqueue(task).unwrap();
+    w.ui.cfg()
+        .replication
+        .clone()
+        .unwrap()
+        .enqueue(task)
+        .unwrap();
     until(&mut stream, "uk-to-us (1 pending)").await;
     stop.cancel();
 }
@@ -79,14 +84,25 @@ async fn the_registry_pages_follow_the_registrys_image_events() {
         tag: Some("t00000".into()),
         digest: digest.to_string(),
     };
-    w.ui.cfg().events.as_ref().unwrap().publish(pushed("team/new"));
+    w.ui.cfg()
+        .events
+        .as_ref()
+        .unwrap()
+        .publish(pushed("team/new"));
     let text = until(&mut repos, "team/new").await;
     assert!(text.contains(r#""id":"repos""#), "{text}");
     // A second tag of team/web (as `World::image` adds them), announced
     // as the registry's PUT does.
-    let dir = w._dir.path().join("registry/store/repositories/team/web/_manifests/tags");
+    let dir = w
+        ._dir
+        .path()
+        .join("registry/store/repositories/team/web/_manifests/tags");
     std::fs::copy(dir.join("t00000"), dir.join("v2")).unwrap();
-    w.ui.cfg().events.as_ref().unwrap().publish(pushed("team/web"));
+    w.ui.cfg()
+        .events
+        .as_ref()
+        .unwrap()
+        .publish(pushed("team/web"));
     let text = until(&mut tags, ">v2<").await;
     assert!(text.contains("2 tags"), "{text}");
     stop.cancel();

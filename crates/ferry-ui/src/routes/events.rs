@@ -54,7 +54,10 @@ pub(crate) struct EventsQuery {
 enum View {
     Overview,
     List(Filter),
-    App { app: String, env: Option<String> },
+    App {
+        app: String,
+        env: Option<String>,
+    },
     Pipelines(RunFilter),
     Run(u64),
     Pods,
@@ -63,7 +66,10 @@ enum View {
     /// The registry's repositories, page `page`.
     Registry(usize),
     /// A repository's tags, page `page`.
-    Repo { name: String, page: usize },
+    Repo {
+        name: String,
+        page: usize,
+    },
 }
 
 /// A part of a page the stream re-renders.

@@ -63,7 +63,10 @@ fn each_view_re_renders_only_what_a_change_concerns() {
     );
 
     let repos = View::Registry(1);
-    assert_eq!(repos.fragments(&changed(&[], &[Topic::Registry])), [F::Repos]);
+    assert_eq!(
+        repos.fragments(&changed(&[], &[Topic::Registry])),
+        [F::Repos]
+    );
     assert_eq!(
         repos.fragments(&changed(&["web"], &[Topic::Runtime, Topic::Replication])),
         []
