@@ -139,14 +139,20 @@ pub struct TagFilter {
     pub exclude: Vec<String>,
 }
 
-/// Validates every rule against the topology's region names; `private`
-/// are the regions that accept no inbound connection.
+/// Validates every rule against the topology's regions (their names, and
+/// which are private: they accept no inbound connection).
 pub fn validate(
     rules: &[(&Document, ReplicationRule)],
-    regions: &[&str],
-    private: &[&str],
+    all: &[(&Document, crate::topology::Region)],
     problems: &mut Problems,
 ) {
+    let regions: Vec<&str> = all.iter().map(|(_, r)| r.metadata.name.as_str()).collect();
+    let private: Vec<&str> = all
+        .iter()
+        .filter(|(_, r)| r.spec.private)
+        .map(|(_, r)| r.metadata.name.as_str())
+        .collect();
+    let (regions, private) = (regions.as_slice(), private.as_slice());
     let mut names = std::collections::HashMap::new();
     for (doc, rule) in rules {
         let name = rule.metadata.name.as_str();

@@ -237,17 +237,7 @@ impl Topology {
         crate::app_spec::validate(&apps, &pipelines, &region_names, &mut problems);
         topo.applications = apps.into_iter().map(|(_, a)| a).collect();
         topo.pipelines = pipelines.into_iter().map(|(_, p)| p).collect();
-        let private: Vec<&str> = regions
-            .iter()
-            .filter(|(_, r)| r.spec.private)
-            .map(|(_, r)| r.metadata.name.as_str())
-            .collect();
-        crate::replication_spec::validate(
-            &replication_rules,
-            &region_names,
-            &private,
-            &mut problems,
-        );
+        crate::replication_spec::validate(&replication_rules, &regions, &mut problems);
         topo.replication_rules = replication_rules.into_iter().map(|(_, r)| r).collect();
         topo.regions = regions.into_iter().map(|(_, r)| r).collect();
         topo.environments = envs.into_iter().map(|(_, e)| e).collect();
