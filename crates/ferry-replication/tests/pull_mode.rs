@@ -145,6 +145,7 @@ async fn the_target_region_polls_the_source_and_resumes_its_queue_after_a_restar
     .await;
     let s = status(&engine, "b-pulls");
     assert_eq!((s.pending, s.replicated), (0, 4), "{s:?}");
+    assert_eq!(s.mode, ReplicationMode::Pull, "{s:?}");
     assert_eq!(digest_in(&b.host(), "other/app", "v0").await, None);
     assert!(s.last_reconcile.is_some(), "{s:?}");
     shutdown.cancel();
