@@ -91,6 +91,9 @@ fn v1(method: &Method, reads: bool, rest: &[&str], query: Option<&str>) -> Need 
             (Role::Deployer, App(app.to_string()))
         }
         (["replication", "reconcile"], false) => (Role::Deployer, Cluster),
+        // A private region pushing its status (it accepts no inbound
+        // connection, so gates here cannot ask it).
+        (["regions", _, "status"], false) if method == Method::PUT => (Role::Deployer, Cluster),
         // The region's registry and gateway addresses: any token.
         (["endpoints"], true) => (Role::Viewer, Handler),
         // The fleet shows every cluster's URL and apps: unscoped tokens.

@@ -129,6 +129,14 @@ fn delivery_replication_gateway_and_token_routes() {
         post("/api/v1/replication/reconcile"),
         token(Role::Deployer, Scope::Cluster)
     );
+    assert_eq!(
+        need(&Method::PUT, "/api/v1/regions/sh/status", None),
+        token(Role::Deployer, Scope::Cluster)
+    );
+    assert_eq!(
+        post("/api/v1/regions/sh/status"),
+        token(Role::Admin, Scope::Cluster)
+    );
     assert_eq!(g("/api/v1/routes"), token(Role::Viewer, Scope::Cluster));
     assert_eq!(g("/api/v1/tokens"), token(Role::Admin, Scope::Cluster));
     assert_eq!(post("/api/v1/tokens"), token(Role::Admin, Scope::Cluster));

@@ -12,7 +12,15 @@
 //!   deletes: false                        # propagate deletions (alias `deletion`)
 //!   bandwidth: 10Mi                       # cap per rule, bytes per second
 //!   reconcileIntervalSeconds: 60          # periodic catch-up pass
+//!   mode: push                            # or pull: run by the target region
 //! ```
+//!
+//! `mode: push` (the default) is run by the source region's process, which
+//! dials the target's registry. `mode: pull` is run by the target region's
+//! process, which polls the source's catalog and tags lists every
+//! `reconcileIntervalSeconds` (default 10 in pull mode) and copies what
+//! differs into its own registry: the only way into a region marked
+//! `spec.private: true`, whose host accepts no inbound connection.
 //!
 //! Validation is strict: exactly one of `region`/`url` per side, regions
 //! must exist, source and target differ, globs and regexes compile,
@@ -49,9 +57,32 @@ pub struct ReplicationRuleSpec {
     /// binary `Ki`/`Mi`/`Gi` or decimal `k`/`M`/`G` suffixes); unset: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<String>,
-    /// Seconds between reconcile passes (default 60).
+    /// Seconds between reconcile passes (default 60; 10 in pull mode,
+    /// where the pass is the only way to learn of new images).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile_interval_seconds: Option<u64>,
+    /// Which side's process runs the rule (default `push`).
+    #[serde(default, skip_serializing_if = "ReplicationMode::is_push")]
+    pub mode: ReplicationMode,
+}
+
+/// `spec.mode` of a rule: which region's process runs it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplicationMode {
+    /// The source region's process dials the target's registry.
+    #[default]
+    Push,
+    /// The target region's process polls the source's registry and copies
+    /// into its own: the target needs no inbound connection.
+    Pull,
+}
+
+impl ReplicationMode {
+    /// True for the default, `push`.
+    pub fn is_push(&self) -> bool {
+        *self == ReplicationMode::Push
+    }
 }
 
 /// One side of a rule: a region of the topology, or any OCI registry.
@@ -108,8 +139,20 @@ pub struct TagFilter {
     pub exclude: Vec<String>,
 }
 
-/// Validates every rule against the topology's region names.
-pub fn validate(rules: &[(&Document, ReplicationRule)], regions: &[&str], problems: &mut Problems) {
+/// Validates every rule against the topology's regions (their names, and
+/// which are private: they accept no inbound connection).
+pub fn validate(
+    rules: &[(&Document, ReplicationRule)],
+    all: &[(&Document, crate::topology::Region)],
+    problems: &mut Problems,
+) {
+    let regions: Vec<&str> = all.iter().map(|(_, r)| r.metadata.name.as_str()).collect();
+    let private: Vec<&str> = all
+        .iter()
+        .filter(|(_, r)| r.spec.private)
+        .map(|(_, r)| r.metadata.name.as_str())
+        .collect();
+    let (regions, private) = (regions.as_slice(), private.as_slice());
     let mut names = std::collections::HashMap::new();
     for (doc, rule) in rules {
         let name = rule.metadata.name.as_str();
@@ -163,6 +206,56 @@ pub fn validate(rules: &[(&Document, ReplicationRule)], regions: &[&str], proble
         }
         if s.reconcile_interval_seconds == Some(0) {
             problems.push(doc.problem("spec.reconcileIntervalSeconds", "must be at least 1"));
+        }
+        validate_mode(doc, s, private, problems);
+    }
+}
+
+/// Who can run the rule: a push into a private region would need an
+/// inbound connection; a pull needs a target region to run it.
+fn validate_mode(
+    doc: &Document,
+    s: &ReplicationRuleSpec,
+    private: &[&str],
+    problems: &mut Problems,
+) {
+    let target = s.target.region.as_deref();
+    match s.mode {
+        ReplicationMode::Push => {
+            if let Some(t) = target.filter(|t| private.contains(t)) {
+                problems.push(doc.problem(
+                    "spec.mode",
+                    format!(
+                        "region `{t}` is private (spec.private: true) and accepts no inbound \
+                         connection, so the source cannot push into it: use `mode: pull` \
+                         (`{t}` then polls the source's registry and copies what is new)"
+                    ),
+                ));
+            }
+        }
+        ReplicationMode::Pull => {
+            if target.is_none() {
+                problems.push(doc.problem(
+                    "spec.mode",
+                    "`mode: pull` is run by the target region's process: the target must be a `region`",
+                ));
+            }
+            if let Some(sr) = s.source.region.as_deref().filter(|r| private.contains(r)) {
+                problems.push(doc.problem(
+                    "spec.mode",
+                    format!(
+                        "region `{sr}` is private and accepts no inbound connection, so the \
+                         target cannot pull from it: use `mode: push` (the default)"
+                    ),
+                ));
+            }
+            if s.deletes {
+                problems.push(doc.problem(
+                    "spec.deletes",
+                    "deletions are replicated from the source's events, which a pulling \
+                     region does not receive: not supported with `mode: pull`",
+                ));
+            }
         }
     }
 }
@@ -245,73 +338,5 @@ fn validate_endpoint(
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::topology::Topology;
-
-    const REGIONS: &str = "apiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {name: uk}\nspec:\n  listeners: {api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}\n---\napiVersion: ferry.dev/v1alpha1\nkind: Region\nmetadata: {name: sh}\nspec:\n  listeners: {api: 127.0.0.1:0, registry: 127.0.0.1:0, gateway: 127.0.0.1:0}\n---\n";
-
-    fn load(rule: &str) -> Result<Topology, crate::Error> {
-        Topology::from_sources(&[(
-            "t.yaml".into(),
-            format!(
-                "{REGIONS}apiVersion: ferry.dev/v1alpha1\nkind: ReplicationRule\nmetadata: {{name: r1}}\n{rule}"
-            ),
-        )])
-    }
-
-    #[test]
-    fn a_good_rule_loads() {
-        let t = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  repositories: ['myhero/*']\n  tags: {include: ['^v'], exclude: ['-dev$']}\n  deletes: true\n").unwrap();
-        assert_eq!(t.replication_rules.len(), 1);
-        assert!(t.replication_rules[0].spec.deletes);
-        let d = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  deletion: true\n  bandwidth: 10Mi\n").unwrap();
-        let spec = &d.replication_rules[0].spec;
-        assert!(spec.deletes, "`deletion` is an alias of `deletes`");
-        assert_eq!(
-            super::parse_bandwidth(spec.bandwidth.as_deref().unwrap()),
-            Ok(10 << 20)
-        );
-        assert_eq!(super::parse_bandwidth("500k"), Ok(500_000));
-        assert!(super::parse_bandwidth("0").is_err() && super::parse_bandwidth("Mi").is_err());
-        let u = load("spec:\n  source: {url: 'http://127.0.0.1:5000', credentials: {username: u, passwordEnv: P}}\n  target: {region: sh}\n").unwrap();
-        assert_eq!(
-            u.replication_rules[0].spec.source.url.as_deref(),
-            Some("http://127.0.0.1:5000")
-        );
-    }
-
-    #[test]
-    fn bad_rules_name_the_field() {
-        let e = load("spec:\n  source: {region: ukk}\n  target: {region: sh}\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("spec.source.region") && e.contains("did you mean `uk`"),
-            "{e}"
-        );
-        let e = load("spec:\n  source: {region: uk}\n  target: {region: uk}\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("same registry"), "{e}");
-        let e = load("spec:\n  source: {region: uk, url: 'http://x'}\n  target: {region: sh}\n  tags: {include: ['(']}\n  repositories: ['[']\n").unwrap_err().to_string();
-        assert!(
-            e.contains("`spec.source`")
-                && e.contains("spec.tags.include[0]")
-                && e.contains("spec.repositories[0]"),
-            "{e}"
-        );
-        let e = load("spec:\n  source: {url: 'ftp://x'}\n  target: {region: sh, credentials: {username: u}}\n").unwrap_err().to_string();
-        assert!(
-            e.contains("spec.source.url") && e.contains("passwordEnv"),
-            "{e}"
-        );
-        let e = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  bandwidth: 10Mo\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("spec.bandwidth") && e.contains("10Mo"), "{e}");
-        let e = load("spec:\n  source: {region: uk}\n  target: {region: sh}\n  tagz: {}\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("tagz"), "{e}");
-    }
-}
+#[path = "replication_spec_tests.rs"]
+mod tests;

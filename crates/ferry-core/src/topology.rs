@@ -73,6 +73,11 @@ pub struct RegionSpec {
     /// How other regions' processes reach this one (`ferry up --region`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<crate::region_endpoints::RegionEndpoints>,
+    /// The region's host accepts no inbound connection from other regions:
+    /// it only dials out (images reach it by `mode: pull` replication, it
+    /// pushes its applications' status to the regions that gate on it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private: bool,
 }
 
 /// The host addresses a region listens on. Port 0 picks a free port.
@@ -232,7 +237,7 @@ impl Topology {
         crate::app_spec::validate(&apps, &pipelines, &region_names, &mut problems);
         topo.applications = apps.into_iter().map(|(_, a)| a).collect();
         topo.pipelines = pipelines.into_iter().map(|(_, p)| p).collect();
-        crate::replication_spec::validate(&replication_rules, &region_names, &mut problems);
+        crate::replication_spec::validate(&replication_rules, &regions, &mut problems);
         topo.replication_rules = replication_rules.into_iter().map(|(_, r)| r).collect();
         topo.regions = regions.into_iter().map(|(_, r)| r).collect();
         topo.environments = envs.into_iter().map(|(_, e)| e).collect();

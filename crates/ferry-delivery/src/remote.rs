@@ -8,9 +8,11 @@
 //! for the application's status there. Missing evidence never promotes:
 //! an unreachable region, a refused token or an answer without the
 //! environment keeps the gate closed, with the reason in the status, and
-//! the next pass asks again.
+//! the next pass asks again. A private region (`spec.private`) cannot be
+//! asked: it pushes the same [`RemoteEnv`] records to the regions that
+//! gate on it, and the server's client answers from the last push.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::error::Result;
@@ -29,7 +31,7 @@ pub trait RemoteRegions: Send + Sync + std::fmt::Debug {
 }
 
 /// What a gate needs of one environment's status in another region.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteEnv {
     pub environment: String,

@@ -1,7 +1,8 @@
 //! The registry over HTTPS (`spec.registry.tls`, rustls): a CA and a server
 //! certificate for 127.0.0.1 are made at test time (rcgen), skopeo pushes an
 //! image and pulls it back verifying the chain against that CA, digests stay
-//! identical, and a client that does not trust the CA is refused.
+//! identical, and a client that does not trust the CA is refused. A plain
+//! twin listener of the same registry challenges with `http://` realms.
 
 mod common;
 #[path = "common/layout.rs"]
@@ -106,4 +107,69 @@ async fn skopeo_pushes_and_pulls_over_https_with_a_test_ca() {
     })
     .await
     .unwrap();
+}
+
+/// A TLS registry with accounts challenges for tokens at `https://`; its
+/// plain-HTTP twin (the loopback listener `ferry up` adds beside an exposed
+/// one) must send clients to `http://`, or a client logging in through the
+/// twin dials TLS on a plain port.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_listener_challenges_with_its_own_scheme() {
+    let tmp = ferry_test_support::temp_dir();
+    let robot = ferry_core::registry_spec::RegistryAccount {
+        name: "ci".into(),
+        secret_hash: ferry_registry::auth::hash_secret("robot-token"),
+        permissions: vec![],
+    };
+    let reg = start_with(RegistrySpec {
+        tls: Some(make_certs(tmp.path())),
+        robots: vec![robot],
+        ..RegistrySpec::default()
+    })
+    .await;
+    let twin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let twin_host = twin.local_addr().unwrap().to_string();
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(ferry_registry::serve(
+        twin,
+        reg.registry.router(),
+        None,
+        ferry_registry::ListenerLimits::default(),
+        stop.clone(),
+    ));
+    let ca = std::fs::read(tmp.path().join("ca/ca.crt")).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .build()
+        .unwrap();
+    let realm = |r: reqwest::Response| {
+        assert_eq!(r.status(), 401);
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let tls = realm(
+        https
+            .get(format!("https://{}/v2/", reg.host))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        tls.starts_with(&format!("Bearer realm=\"https://{}/token\"", reg.host)),
+        "{tls}"
+    );
+    let plain = realm(
+        client()
+            .get(format!("http://{twin_host}/v2/"))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert!(
+        plain.starts_with(&format!("Bearer realm=\"http://{twin_host}/token\"")),
+        "{plain}"
+    );
+    stop.cancel();
 }

@@ -126,6 +126,7 @@ fn rule(target: &str) -> ReplicationRule {
             tags: Default::default(),
             deletes: false,
             reconcile_interval_seconds: Some(3600),
+            mode: Default::default(),
             bandwidth: None,
         },
     }

@@ -111,9 +111,14 @@ impl Engine {
         let queue = Arc::new(Queue::open(&cfg.data_dir.join("queue"))?);
         let stats = Stats::new(
             Metrics::register(metrics),
-            rules
-                .values()
-                .map(|r| (r.name.clone(), r.source.name.clone(), r.target.name.clone())),
+            rules.values().map(|r| {
+                (
+                    r.name.clone(),
+                    r.source.name.clone(),
+                    r.target.name.clone(),
+                    r.mode,
+                )
+            }),
         );
         let interval = cfg.reconcile_interval.unwrap_or_else(|| {
             rules

@@ -3,7 +3,9 @@
 //!
 //! Each region runs one [`Engine`] for the rules whose source is that
 //! region (a rule with a URL source runs in its target region; URL to URL
-//! in the first region). The engine is:
+//! in the first region; a `mode: pull` rule in its target region, polling
+//! the source with its reconcile pass: a private region only dials out).
+//! The engine is:
 //! - **event-driven**: an `ImagePushed`/`ImageDeleted` on the region's
 //!   event bus that matches a rule queues a task at once;
 //! - **reconciled**: a periodic pass (and one at start) compares source and

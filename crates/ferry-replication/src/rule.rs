@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use ferry_core::replication_spec::{CredentialsRef, ReplicationEndpoint, ReplicationRule};
+use ferry_core::replication_spec::{
+    CredentialsRef, ReplicationEndpoint, ReplicationMode, ReplicationRule,
+};
 use ferry_image::{Credentials, RegistryClient};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use regex::Regex;
@@ -16,6 +18,9 @@ use crate::throttle::TokenBucket;
 
 /// Default seconds between reconcile passes.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Default seconds between polls of a `mode: pull` rule's source (its
+/// reconcile pass is the only way it learns of new images).
+pub const DEFAULT_PULL_INTERVAL: Duration = Duration::from_secs(10);
 
 /// One side of a compiled rule.
 #[derive(Debug, Clone)]
@@ -36,6 +41,9 @@ pub struct Rule {
     include: Vec<Regex>,
     exclude: Vec<Regex>,
     pub deletes: bool,
+    /// `spec.mode`: pull rules are run by the target region and learn of
+    /// new images by polling the source only.
+    pub mode: ReplicationMode,
     pub interval: Duration,
     /// `spec.bandwidth`: one bucket shared by all of the rule's copies.
     pub bucket: Option<Arc<TokenBucket>>,
@@ -124,9 +132,14 @@ impl Rule {
             include: regexes(&spec.tags.include)?,
             exclude: regexes(&spec.tags.exclude)?,
             deletes: spec.deletes,
-            interval: spec
-                .reconcile_interval_seconds
-                .map_or(DEFAULT_INTERVAL, Duration::from_secs),
+            mode: spec.mode,
+            interval: spec.reconcile_interval_seconds.map_or(
+                match spec.mode {
+                    ReplicationMode::Push => DEFAULT_INTERVAL,
+                    ReplicationMode::Pull => DEFAULT_PULL_INTERVAL,
+                },
+                Duration::from_secs,
+            ),
             name,
         })
     }
@@ -149,10 +162,13 @@ impl Rule {
     }
 }
 
-/// Which engine runs `rule`: the source region's; for a URL source, the
-/// target region's; when both sides are URLs, the first region's.
+/// Which engine runs `rule`: in pull mode the target region's; otherwise
+/// the source region's; for a URL source, the target region's; when both
+/// sides are URLs, the first region's.
 pub fn owned_by(rule: &ReplicationRule, region: &str, first_region: bool) -> bool {
+    let pull = rule.spec.mode == ReplicationMode::Pull;
     match (&rule.spec.source.region, &rule.spec.target.region) {
+        (_, Some(t)) if pull => t == region,
         (Some(s), _) => s == region,
         (None, Some(t)) => t == region,
         (None, None) => first_region,
@@ -195,6 +211,7 @@ mod tests {
                 },
                 deletes: false,
                 reconcile_interval_seconds: None,
+                mode: Default::default(),
                 bandwidth: None,
             },
         }
@@ -214,5 +231,20 @@ mod tests {
         assert_eq!(all.target.name, "http://127.0.0.1:9");
         assert!(owned_by(&rule(&[], &[], &[]), "a", false));
         assert!(!owned_by(&rule(&[], &[], &[]), "b", true));
+        let mut pull = rule(&[], &[], &[]);
+        pull.spec.target = ReplicationEndpoint {
+            region: Some("b".into()),
+            ..Default::default()
+        };
+        pull.spec.mode = ReplicationMode::Pull;
+        assert!(owned_by(&pull, "b", false) && !owned_by(&pull, "a", true));
+        let regs = BTreeMap::from([
+            ("a".to_string(), "127.0.0.1:1".to_string()),
+            ("b".to_string(), "127.0.0.1:2".to_string()),
+        ]);
+        assert_eq!(
+            Rule::compile(&pull, &regs).unwrap().interval,
+            DEFAULT_PULL_INTERVAL
+        );
     }
 }

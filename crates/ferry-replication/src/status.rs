@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 
+use ferry_core::replication_spec::ReplicationMode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -27,6 +28,9 @@ pub struct RuleStatus {
     pub name: String,
     pub source: String,
     pub target: String,
+    /// `spec.mode`: `pull` when this (target) region polls the source.
+    #[serde(default, skip_serializing_if = "ReplicationMode::is_push")]
+    pub mode: ReplicationMode,
     /// Tasks waiting or in flight.
     pub pending: usize,
     /// Age of the oldest pending task (0 when nothing is pending).
@@ -130,17 +134,18 @@ pub struct Stats {
 impl Stats {
     pub fn new(
         metrics: Metrics,
-        rules: impl IntoIterator<Item = (String, String, String)>,
+        rules: impl IntoIterator<Item = (String, String, String, ReplicationMode)>,
     ) -> Self {
         let rules = rules
             .into_iter()
-            .map(|(name, source, target)| {
+            .map(|(name, source, target, mode)| {
                 (
                     name.clone(),
                     RuleStatus {
                         name,
                         source,
                         target,
+                        mode,
                         ..Default::default()
                     },
                 )

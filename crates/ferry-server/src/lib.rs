@@ -21,8 +21,10 @@ mod endpoints_api;
 mod exposure;
 mod listeners;
 mod pull;
+mod pushed_status;
 mod region;
 mod remote;
+mod status_push;
 mod tls;
 mod ui;
 
@@ -233,9 +235,11 @@ async fn start_regions(config: ServerConfig, only: Option<&str>) -> Result<Runni
         }
         None => None,
     };
+    let pushed = Arc::new(pushed_status::PushedStore::default());
+    let dir = &config.config_dir;
     if let (Some(d), Some(remote)) = (
         &delivery,
-        remote::remote_regions_client(&topology, &endpoints, &config.config_dir),
+        remote::remote_regions_client(&topology, &endpoints, dir, pushed.clone()),
     ) {
         d.engine.set_remote_regions(remote);
     }
@@ -274,6 +278,7 @@ async fn start_regions(config: ServerConfig, only: Option<&str>) -> Result<Runni
             endpoints: endpoints.clone(),
             events: events.clone(),
             shutdown: shutdown.child_token(),
+            pushed: pushed.clone(),
         };
         let known = config.known_tokens.get(&sockets.region).map(String::as_str);
         let delivery = delivery

@@ -39,6 +39,8 @@ pub struct RegionContext {
     pub events: EventBus,
     /// Cancelled when the region must stop.
     pub shutdown: CancellationToken,
+    /// Status pushed in by private regions (read by promotion gates).
+    pub pushed: Arc<crate::pushed_status::PushedStore>,
 }
 
 pub(crate) fn data_dir(config: &ServerConfig, region: &Region) -> PathBuf {
@@ -120,9 +122,15 @@ pub(crate) async fn start(
     let v1 = v1.merge(ferry_gateway::routes::api(gateway.clone()));
     let splits: ferry_core::traffic::SharedTrafficSplits = std::sync::Arc::new(gateway.clone());
     delivery.engine.set_traffic(&ctx.name, splits);
+    crate::status_push::spawn(&ctx, &delivery.engine, tasks);
     let v1 = v1.merge(ferry_runtime::api::router(runtime.clone()));
     let v1 = v1.merge(crate::endpoints_api::router(&endpoints));
     let v1 = v1.merge(ferry_replication::api::router(replication.clone()));
+    let v1 = v1.merge(crate::pushed_status::router(
+        ctx.pushed.clone(),
+        ctx.topology.clone(),
+        &ctx.name,
+    ));
     let api_loopback = crate::exposure::is_loopback(api_addr);
     let v1 = v1.merge(
         delivery

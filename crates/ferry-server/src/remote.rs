@@ -8,7 +8,9 @@
 //! [`HttpRemoteRegions`], which reads the CA and token files at each call,
 //! so a region started later, or a rotated token, needs no restart. The
 //! token is sent only to that region's `spec.endpoints.api` and is never
-//! logged or put in an error.
+//! logged or put in an error. A private region (`spec.private`) cannot be
+//! dialed: its status comes from what it last pushed here
+//! ([`crate::pushed_status`]), and it pushes its own with [`HttpRemoteRegions::put_json`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::Error;
+use crate::pushed_status::PushedStore;
 use crate::region::RegionContext;
 
 /// How long one question to another region may take (a WAN round trip is
@@ -115,10 +118,14 @@ struct RemoteApi {
     token_file: Option<PathBuf>,
 }
 
-/// The server's [`RemoteRegions`]: HTTPS to each remote region's API.
+/// The server's [`RemoteRegions`]: HTTPS to each remote region's API,
+/// or the status a private region pushed.
 #[derive(Debug)]
 pub(crate) struct HttpRemoteRegions {
     apis: BTreeMap<String, RemoteApi>,
+    /// Remote regions marked `spec.private`: never dialed.
+    private: std::collections::BTreeSet<String>,
+    pushed: Option<Arc<PushedStore>>,
 }
 
 impl HttpRemoteRegions {
@@ -140,7 +147,21 @@ impl HttpRemoteRegions {
                 (r.metadata.name.clone(), api)
             })
             .collect();
-        Self { apis }
+        let private = remote_regions(topology, local)
+            .filter(|r| r.spec.private)
+            .map(|r| r.metadata.name.clone())
+            .collect();
+        Self {
+            apis,
+            private,
+            pushed: None,
+        }
+    }
+
+    /// Answers for private regions from what they pushed into `store`.
+    pub(crate) fn with_pushed(mut self, store: Arc<PushedStore>) -> Self {
+        self.pushed = Some(store);
+        self
     }
 
     /// The regions this client asks, by name.
@@ -148,9 +169,14 @@ impl HttpRemoteRegions {
         self.apis.keys().map(String::as_str)
     }
 
-    /// A GET of `path` on `region`'s API (its CA trusted, its token sent);
-    /// also the URL, for messages.
-    fn get(&self, region: &str, path: &str) -> Result<(reqwest::RequestBuilder, String), String> {
+    /// A request of `path` on `region`'s API (its CA trusted, its token
+    /// sent); also the URL, for messages.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        region: &str,
+        path: &str,
+    ) -> Result<(reqwest::RequestBuilder, String), String> {
         let api = self
             .apis
             .get(region)
@@ -170,7 +196,7 @@ impl HttpRemoteRegions {
             }
         }
         let http = http.build().map_err(|e| e.to_string())?;
-        let mut req = http.get(format!("{url}{path}"));
+        let mut req = http.request(method, format!("{url}{path}"));
         if let Some(file) = &api.token_file {
             let token = std::fs::read_to_string(file)
                 .map_err(|e| format!("spec.endpoints.tokenFile {}: {e}", file.display()))?;
@@ -187,7 +213,12 @@ impl HttpRemoteRegions {
         path: &str,
         what: &str,
     ) -> Result<T, String> {
-        let (req, url) = self.get(region, path)?;
+        if self.private.contains(region) {
+            return Err(format!(
+                "region `{region}` is private (spec.private): it cannot be dialed"
+            ));
+        }
+        let (req, url) = self.request(reqwest::Method::GET, region, path)?;
         let resp = req
             .send()
             .await
@@ -201,7 +232,37 @@ impl HttpRemoteRegions {
             .map_err(|e| format!("{url}: unexpected answer: {}", without_url(&e)))
     }
 
+    /// PUTs `body` as JSON to `path` on `region`'s API (a private region
+    /// pushing its status out); a non-2xx answer is an error with its text.
+    pub(crate) async fn put_json<T: serde::Serialize>(
+        &self,
+        region: &str,
+        path: &str,
+        body: &T,
+    ) -> Result<(), String> {
+        let (req, url) = self.request(reqwest::Method::PUT, region, path)?;
+        let resp = req
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| format!("{url} unreachable: {}", without_url(&e)))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = resp.text().await.unwrap_or_default();
+        Err(format!("{url} answered {status}: {}", text.trim()))
+    }
+
     async fn get_app(&self, region: &str, app: &str) -> Result<Vec<RemoteEnv>, String> {
+        if self.private.contains(region) {
+            return match &self.pushed {
+                Some(store) => store.app_status(region, app),
+                None => Err(format!(
+                    "region `{region}` is private and pushes no status to this process"
+                )),
+            };
+        }
         let path = format!("/api/v1/apps/{app}");
         let what = format!(" for application `{app}`");
         let body: RemoteApp = self.get_json(region, &path, &what).await?;
@@ -253,8 +314,9 @@ pub(crate) fn remote_regions_client<V>(
     topology: &Topology,
     local: &BTreeMap<String, V>,
     config_dir: &Path,
+    pushed: Arc<PushedStore>,
 ) -> Option<Arc<dyn RemoteRegions>> {
-    let client = HttpRemoteRegions::new(topology, local, config_dir);
+    let client = HttpRemoteRegions::new(topology, local, config_dir).with_pushed(pushed);
     (!client.apis.is_empty()).then(|| Arc::new(client) as Arc<dyn RemoteRegions>)
 }
 

@@ -284,6 +284,12 @@ async fn every_route_refuses_calls_without_a_token_or_with_too_weak_a_role() {
         (M::GET, "/api/v1/pipelines/runs", None, Viewer),
         (M::GET, "/api/v1/replication", None, Viewer),
         (M::POST, "/api/v1/replication/reconcile", empty(), Deployer),
+        (
+            M::PUT,
+            "/api/v1/regions/uk/status",
+            Some(serde_json::json!({"region": "uk", "intervalSeconds": 2, "apps": {}})),
+            Deployer,
+        ),
         (M::GET, "/api/v1/routes", None, Viewer),
         (M::GET, "/api/v1/clusters", None, Viewer),
         (M::GET, "/api/v1/clusters/prod", None, Viewer),

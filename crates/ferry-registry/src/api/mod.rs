@@ -70,7 +70,10 @@ async fn handle(reg: &Registry, route: Route, req: Request) -> Result<Response> 
     let needed = needed_access(&route, &method, &query);
     // The catalog lists every repository: anonymous tokens do not see it.
     let named = matches!(route, Route::Catalog);
-    reg.authorize(req.headers(), &needed, named)?;
+    // A challenge names the scheme this connection speaks: the plain
+    // loopback twin of a TLS listener must not send clients to https.
+    let tls = req.extensions().get::<ferry_api::ConnInfo>().map(|c| c.tls);
+    reg.authorize(req.headers(), tls, &needed, named)?;
     let (parts, body) = req.into_parts();
     let headers = parts.headers;
     let head = method == Method::HEAD;

@@ -221,15 +221,23 @@ impl Auth {
         ok
     }
 
-    fn challenge(&self, headers: &HeaderMap, needed: &[Access], insufficient: bool) -> String {
+    fn challenge(
+        &self,
+        headers: &HeaderMap,
+        tls: Option<bool>,
+        needed: &[Access],
+        insufficient: bool,
+    ) -> String {
+        let scheme = match tls {
+            Some(true) => "https",
+            Some(false) => "http",
+            None => self.scheme,
+        };
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost");
-        let mut c = format!(
-            "Bearer realm=\"{}://{host}/token\",service=\"{SERVICE}\"",
-            self.scheme
-        );
+        let mut c = format!("Bearer realm=\"{scheme}://{host}/token\",service=\"{SERVICE}\"");
         // One scope per repository, space-separated (a mount also needs
         // pull on the source repository).
         let mut scopes: Vec<(&str, Vec<&str>)> = Vec::new();
@@ -289,10 +297,12 @@ impl Registry {
     }
 
     /// Checks the request's token grants every access in `needed` and, when
-    /// `named` (the catalog), that it was issued to an account.
+    /// `named` (the catalog), that it was issued to an account; `tls` is
+    /// whether the request came over TLS (its challenge's realm scheme).
     pub(crate) fn authorize(
         &self,
         headers: &HeaderMap,
+        tls: Option<bool>,
         needed: &[Access],
         named: bool,
     ) -> Result<()> {
@@ -321,7 +331,7 @@ impl Registry {
                 return Ok(());
             }
             return Err(Error::Unauthorized {
-                challenge: Some(auth.challenge(headers, needed, false)),
+                challenge: Some(auth.challenge(headers, tls, needed, false)),
             });
         };
         // Explicit actions only: a `*` in a token (never issued) grants nothing.
@@ -342,7 +352,7 @@ impl Registry {
             Ok(())
         } else {
             Err(Error::Unauthorized {
-                challenge: Some(auth.challenge(headers, needed, true)),
+                challenge: Some(auth.challenge(headers, tls, needed, true)),
             })
         }
     }

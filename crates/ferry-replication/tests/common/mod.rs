@@ -128,6 +128,7 @@ pub fn rule(name: &str, repos: &[&str]) -> ReplicationRule {
             tags: TagFilter::default(),
             deletes: false,
             reconcile_interval_seconds: None,
+            mode: Default::default(),
             bandwidth: None,
         },
     }
