@@ -123,6 +123,8 @@ pub(crate) struct Inner {
     pub remote: std::sync::OnceLock<Arc<dyn crate::remote::RemoteRegions>>,
     /// Canary rollouts and each region's gateway (`crate::rollout`).
     pub rollouts: crate::rollout::Rollouts,
+    /// Bounds on live diffs asked for by readers (`crate::diff_limit`).
+    pub diffs: crate::diff_limit::DiffLimiter,
 }
 
 /// How soon a pass follows one that met an unreachable target, so a sync
@@ -183,6 +185,7 @@ impl Engine {
                 changed: tokio::sync::broadcast::channel(4096).0,
                 remote: std::sync::OnceLock::new(),
                 rollouts: Default::default(),
+                diffs: crate::diff_limit::DiffLimiter::new(Default::default()),
             }),
         })
     }

@@ -2,6 +2,7 @@
 
 pub mod api_resources;
 pub mod app;
+mod app_diff;
 pub mod app_rollout;
 pub mod apply;
 mod build;
