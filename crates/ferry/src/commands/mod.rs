@@ -20,6 +20,7 @@ pub mod get;
 pub mod image;
 pub mod logs;
 pub mod pipeline;
+mod pipeline_logs;
 pub mod port_forward;
 pub mod registry;
 pub mod replication;
