@@ -31,6 +31,7 @@ pub struct RunsArgs {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Run id (default: the newest run)
+    #[arg(value_name = "RUN")]
     pub id: Option<u64>,
     /// Only this step's log, without the `[step]` prefix (e.g. `build web`,
     /// `gate dev`)
