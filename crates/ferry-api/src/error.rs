@@ -21,6 +21,9 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// The request names a host this listener does not answer to (421).
     Misdirected,
+    /// Too many requests of this kind are being served; retry later (429,
+    /// with `Retry-After`).
+    TooManyRequests,
 }
 
 impl ErrorCode {
@@ -37,6 +40,7 @@ impl ErrorCode {
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Misdirected => StatusCode::MISDIRECTED_REQUEST,
+            ErrorCode::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

@@ -6,7 +6,8 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ferry_api::{ApiError, ErrorCode, Identity};
 use ferry_core::sync::MutexExt;
@@ -57,6 +58,7 @@ fn err(e: Error) -> ApiError {
     let code = match &e {
         Error::NotFound { .. } => ErrorCode::NotFound,
         Error::Conflict(_) => ErrorCode::Conflict,
+        Error::DiffBusy { .. } => ErrorCode::TooManyRequests,
         Error::Webhook(m) if m.contains("signature") || m.contains("Token") => {
             ErrorCode::Unauthorized
         }
@@ -107,17 +109,33 @@ struct DiffQuery {
 }
 
 /// A fresh diff (`Engine::live_diff`): rendered, dry-run on the target and
-/// compared with live now.
+/// compared with live now — or a few seconds ago (`ageMs`), within the
+/// engine's bounds (`crate::diff_limit`): 429 with `Retry-After` when
+/// every slot stays busy.
 async fn diff(
     State(e): State<Engine>,
     Path(name): Path<String>,
     Query(q): Query<DiffQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let envs = e
-        .live_diff(&name, q.environment.as_deref())
-        .await
-        .map_err(err)?;
-    Ok(Json(json!({"name": name, "environments": envs})))
+) -> Response {
+    match e.live_diff_limited(&name, q.environment.as_deref()).await {
+        Ok(d) => Json(json!({
+            "name": name,
+            "environments": d.environments.as_slice(),
+            "ageMs": d.age.as_millis() as u64,
+        }))
+        .into_response(),
+        Err(e) => {
+            let after = match &e {
+                Error::DiffBusy { retry_after, .. } => Some(retry_after.as_secs().max(1)),
+                _ => None,
+            };
+            let mut resp = err(e).into_response();
+            if let Some(secs) = after {
+                resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            resp
+        }
+    }
 }
 
 async fn history(

@@ -191,3 +191,46 @@ async fn beyond_loopback_an_unsigned_webhook_needs_a_secret() {
     let (status, _) = call(r, hook_req(("x-github-delivery", "y"), Some("k"))).await;
     assert_eq!(status, StatusCode::ACCEPTED);
 }
+
+#[tokio::test]
+async fn a_diff_is_reused_while_fresh_and_refused_with_retry_after_when_slots_stay_busy() {
+    let (e, _d) = engine(None);
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    let (status, v) = call(router(e.clone()), get("/apps/web/diff")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["ageMs"], 0, "run for this request: {v}");
+    // Both slots held by comparisons that never end.
+    for app in ["a", "b"] {
+        let e = e.clone();
+        let key = (app.to_string(), None);
+        tokio::spawn(async move {
+            let never = std::future::pending::<crate::Result<Vec<crate::EnvDiff>>>();
+            e.inner.diffs.run(key, never).await
+        });
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while e.inner.diffs.running() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slots were never taken"
+        );
+        tokio::task::yield_now().await;
+    }
+    let (status, v) = call(router(e.clone()), get("/apps/web/diff")).await;
+    assert_eq!(status, StatusCode::OK, "a fresh result needs no slot: {v}");
+    let resp = router(e)
+        .oneshot(get("/apps/web/diff?environment=dev"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "5");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["code"], "TooManyRequests", "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("try again in 5 s"),
+        "{v}"
+    );
+}

@@ -236,28 +236,14 @@ fn scalar_eq(d: &Value, l: &Value) -> bool {
     }
 }
 
-/// Renders diffs as `path: live → desired` lines.
+/// Renders diffs as `path: live → desired` lines (see
+/// [`crate::change::Change::lines`]).
 pub fn describe(diffs: &[FieldDiff]) -> Vec<String> {
     diffs
         .iter()
-        .map(|d| format!("{}: {} → {}", d.path, short(&d.live), short(&d.desired)))
+        .cloned()
+        .flat_map(|d| crate::change::Change::from(d).lines())
         .collect()
-}
-
-fn short(v: &Value) -> String {
-    let s = match v {
-        Value::Null => "<absent>".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if s.len() > 80 {
-        format!(
-            "{}…",
-            &s[..s.char_indices().nth(79).map_or(s.len(), |(i, _)| i)]
-        )
-    } else {
-        s
-    }
 }
 
 #[cfg(test)]

@@ -125,6 +125,8 @@ pub(crate) struct Inner {
     pub rollouts: crate::rollout::Rollouts,
     /// Writes `runs.json` outside the state lock (`crate::runs`).
     pub runs_file: crate::runs::RunsFile,
+    /// Bounds on live diffs asked for by readers (`crate::diff_limit`).
+    pub diffs: crate::diff_limit::DiffLimiter,
 }
 
 /// How soon a pass follows one that met an unreachable target, so a sync
@@ -186,6 +188,7 @@ impl Engine {
                 remote: std::sync::OnceLock::new(),
                 rollouts: Default::default(),
                 runs_file: Default::default(),
+                diffs: crate::diff_limit::DiffLimiter::new(Default::default()),
             }),
         })
     }

@@ -49,6 +49,16 @@ pub enum Error {
     /// A request that cannot be honoured in the current state.
     #[error("{0}")]
     Conflict(String),
+    /// Live diffs on request are all busy (`crate::diff_limit`); the
+    /// request waited its turn and gave up.
+    #[error(
+        "{running} live diffs (dry runs against the target) are running already; try again in {} s",
+        retry_after.as_secs()
+    )]
+    DiffBusy {
+        running: usize,
+        retry_after: std::time::Duration,
+    },
     /// A webhook request that failed verification or parsing.
     #[error("webhook: {0}")]
     Webhook(String),

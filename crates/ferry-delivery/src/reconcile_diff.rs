@@ -16,7 +16,8 @@ use ferry_core::objects::StoredObject;
 use serde::Serialize;
 
 use super::pin_rollback;
-use crate::diff::{describe, diff, diff_full, normalise, redact};
+use crate::change::{Change, object_lines};
+use crate::diff::{diff, diff_full, normalise, redact};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::object::{LABEL_APP, ObjKey};
@@ -54,8 +55,23 @@ pub struct ObjectDiff {
     /// `OutOfSync`, `Missing` (not on the target) or `Extra` (applied by
     /// ferry, no longer in git: pruned by a sync with prune on).
     pub sync: &'static str,
-    /// `path: live → desired` lines, Secret values masked.
-    pub diff: Vec<String>,
+    /// The fields that differ, Secret values masked (none for `Missing`
+    /// and `Extra`).
+    pub changes: Vec<Change>,
+    /// Why an object without changes is listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// What the diff says of an `Extra` object.
+const EXTRA_NOTE: &str = "not in git: a sync with prune on deletes it";
+
+impl ObjectDiff {
+    /// The CLI's text of the object's differences
+    /// ([`crate::change::object_lines`]).
+    pub fn lines(&self) -> Vec<String> {
+        object_lines(&self.changes, self.note.as_deref())
+    }
 }
 
 impl Engine {
@@ -205,7 +221,8 @@ pub(crate) fn changes(
             out.push(ObjectDiff {
                 object: key.to_string(),
                 sync: "Missing",
-                diff: Vec::new(),
+                changes: Vec::new(),
+                note: None,
             });
             continue;
         };
@@ -224,7 +241,8 @@ pub(crate) fn changes(
             out.push(ObjectDiff {
                 object: key.to_string(),
                 sync: "OutOfSync",
-                diff: describe(&fields),
+                changes: fields.into_iter().map(Change::from).collect(),
+                note: None,
             });
         }
     }
@@ -234,7 +252,8 @@ pub(crate) fn changes(
             out.push(ObjectDiff {
                 object: k.to_string(),
                 sync: "Extra",
-                diff: vec!["not in git: a sync with prune on deletes it".into()],
+                changes: Vec::new(),
+                note: Some(EXTRA_NOTE.into()),
             });
         }
     }
@@ -301,7 +320,7 @@ mod tests {
         let live_map: BTreeMap<ObjKey, &StoredObject> = [(ObjKey::of(&edited), &edited)].into();
         let d = changes(&[git], &keyed(&[dry]), &live_map, &[], true);
         assert_eq!(d.len(), 1);
-        assert_eq!(d[0].diff, ["spec.type: NodePort → ClusterIP"]);
+        assert_eq!(d[0].lines(), ["spec.type: NodePort → ClusterIP"]);
     }
 
     #[test]
@@ -320,7 +339,7 @@ mod tests {
             &[],
             false,
         );
-        assert_eq!(d[0].diff, ["data.password: ++++++++ → ++++++++"]);
+        assert_eq!(d[0].lines(), ["data.password: ++++++++ → ++++++++"]);
         assert!(!format!("{d:?}").contains("bmV3"));
     }
 }

@@ -395,7 +395,7 @@ async fn a_diff_is_computed_on_request_not_taken_from_the_last_pass() {
     assert_eq!(d[0].objects.len(), 1, "{d:?}");
     assert_eq!(d[0].objects[0].object, "Deployment.apps/dev/web");
     assert_eq!(d[0].objects[0].sync, "OutOfSync");
-    assert_eq!(d[0].objects[0].diff, ["spec.replicas: 5 → 1"]);
+    assert_eq!(d[0].objects[0].lines(), ["spec.replicas: 5 → 1"]);
     let stored = f.engine.get("web").unwrap();
     assert!(
         stored.environments[0]

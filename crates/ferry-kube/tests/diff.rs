@@ -158,7 +158,7 @@ async fn a_synced_app_shows_no_defaults_an_edit_shows_and_the_dry_run_changes_no
         d[0].objects
             .iter()
             .find(|o| o.object == object)
-            .map(|o| o.diff.clone())
+            .map(|o| o.lines())
             .unwrap_or_else(|| panic!("{object} not in {text}"))
     };
     assert_eq!(lines("Deployment.apps/dev/web"), ["spec.replicas: 3 → 1"]);

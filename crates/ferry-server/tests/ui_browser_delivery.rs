@@ -16,11 +16,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ferry_core::topology::Topology;
 use ferry_registry::digest::{Algorithm, Digest};
 use ferry_test_support::cdp::{Browser, blank_fraction};
-use ferry_test_support::{git, git_commit};
+use ferry_test_support::{git, git_commit, poll};
 use serde_json::json;
 
 fn topology(repo: &Path) -> Topology {
@@ -231,10 +232,16 @@ fn pipelines(b: &mut Browser, out: &Path, url: &str, admin: &str, commit: &str) 
         .send()
         .unwrap();
     assert!(resp.status().is_success(), "{}", resp.text().unwrap());
-    b.navigate(&format!("{url}/ui/apps/web/diff?env=dev"));
-    let lines = "[...document.querySelectorAll('pre.diff del, pre.diff ins')].map(e => e.textContent).join('|')";
-    b.wait_for("the hand edit in the diff", lines, |v| {
-        v == "- data.greeting: edited-by-hand|+ data.greeting: hello"
+    // A comparison younger than 5 s is reused (the page says how old it
+    // is): load the page again until a fresh one shows the edit.
+    let lines = "document.querySelector('section.diff-env p.same') ? 'same' : \
+        [...document.querySelectorAll('pre.diff del, pre.diff ins')].map(e => e.textContent).join('|')";
+    poll("the hand edit in the diff", Duration::from_secs(30), || {
+        b.navigate(&format!("{url}/ui/apps/web/diff?env=dev"));
+        let v = b.wait_for("the diff page", lines, |v| {
+            v.as_str().is_some_and(|s| !s.is_empty())
+        });
+        (v == "- data.greeting: edited-by-hand|+ data.greeting: hello").then_some(())
     });
     shot(b, out, "diff.png");
 }

@@ -84,6 +84,7 @@ impl Error {
                 S::NOT_FOUND
             }
             Error::Delivery(ferry_delivery::Error::Conflict(_)) => S::CONFLICT,
+            Error::Delivery(ferry_delivery::Error::DiffBusy { .. }) => S::TOO_MANY_REQUESTS,
             Error::Delivery(_) | Error::Registry(_) => S::INTERNAL_SERVER_ERROR,
             Error::Forbidden(_) | Error::Csrf | Error::CrossOrigin(_) => S::FORBIDDEN,
         }

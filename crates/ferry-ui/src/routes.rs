@@ -139,9 +139,15 @@ pub(crate) fn page(
     Html(doc).into_response()
 }
 
-/// An error's page, with its status.
+/// An error's page, with its status (and `Retry-After` when busy).
 pub(crate) fn error_page(e: Error) -> Response {
     let status = e.status();
+    let retry = match &e {
+        Error::Delivery(ferry_delivery::Error::DiffBusy { retry_after, .. }) => {
+            Some(retry_after.as_secs().max(1))
+        }
+        _ => None,
+    };
     let doc = html::layout(
         &Page {
             title: status.canonical_reason().unwrap_or("error"),
@@ -152,7 +158,11 @@ pub(crate) fn error_page(e: Error) -> Response {
         },
         &crate::pages::error(status.as_u16(), &e.to_string()),
     );
-    (status, Html(doc)).into_response()
+    let mut resp = (status, Html(doc)).into_response();
+    if let Some(secs) = retry {
+        resp.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    resp
 }
 
 impl IntoResponse for Error {
@@ -208,9 +218,10 @@ async fn app(
     Ok(page(&ui, &who, &name, Nav::Apps, Some(live), &view.body))
 }
 
-/// The live-versus-desired diff (`Engine::live_diff`, as
-/// `GET /api/v1/apps/{name}/diff` answers it), for whoever that route
-/// admits.
+/// The live-versus-desired diff (`Engine::live_diff_limited`, as
+/// `GET /api/v1/apps/{name}/diff` answers it: a result a few seconds old
+/// reused, a bounded number of dry runs at once, 429 when none frees in
+/// time), for whoever that route admits.
 async fn app_diff(
     State(ui): State<Ui>,
     who: Current,
@@ -223,8 +234,12 @@ async fn app_diff(
         &Method::GET,
         &format!("/api/v1/apps/{name}/diff"),
     )?;
-    let envs = ui.cfg().engine.live_diff(&name, env.as_deref()).await?;
-    let body = crate::pages::diff::page(&name, env.as_deref(), &envs);
+    let d = ui
+        .cfg()
+        .engine
+        .live_diff_limited(&name, env.as_deref())
+        .await?;
+    let body = crate::pages::diff::page(&name, env.as_deref(), &d.environments, d.age);
     let title = format!("{name}: diff");
     Ok(page(&ui, &who, &title, Nav::Apps, None, &body))
 }

@@ -162,8 +162,16 @@ fn environments_pick_clusters_by_label_and_a_fleet_gets_the_app_on_every_one() {
         r#"{"data":{"key":"edited"}}"#,
     ]);
     assert!(patch.status.success());
-    let diff = cli(&api, &["app", "diff", "web", "--env", "prod"]);
-    assert_eq!(diff.status.code(), Some(1), "{}", text(&diff));
+    // The comparison of prod above is reused for 5 s: ask until a fresh
+    // one sees the edit.
+    let diff = poll(
+        "a diff of prod with the edit",
+        Duration::from_secs(30),
+        || {
+            let d = cli(&api, &["app", "diff", "web", "--env", "prod"]);
+            (d.status.code() == Some(1)).then_some(d)
+        },
+    );
     let out = text(&diff);
     assert!(
         out.contains("=== prod@eu ConfigMap/prod/cfg (OutOfSync)")

@@ -87,50 +87,6 @@ fn short(v: &Value) -> String {
         .map_or("-".into(), |s| s.chars().take(7).collect())
 }
 
-/// Where an environment's diff is: `dev` or `dev@cluster` for a fleet.
-fn place(e: &Value) -> String {
-    let env = e["environment"].as_str().unwrap_or_default();
-    match e["cluster"].as_str() {
-        Some(c) => format!("{env}@{c}"),
-        None => env.to_string(),
-    }
-}
-
-fn print_diff(v: &Value) {
-    for e in v["environments"].as_array().into_iter().flatten() {
-        if let Some(err) = e["error"].as_str() {
-            eprintln!("=== {}: cannot compare: {err}", place(e));
-        }
-        for o in e["objects"].as_array().into_iter().flatten() {
-            println!(
-                "=== {} {} ({})",
-                place(e),
-                o["object"].as_str().unwrap_or_default(),
-                o["sync"].as_str().unwrap_or_default()
-            );
-            for line in o["diff"].as_array().into_iter().flatten() {
-                println!("  {}", line.as_str().unwrap_or_default());
-            }
-        }
-    }
-}
-
-/// Like `diff` and `kubectl diff`: 0 when nothing differs, 1 when
-/// something does, 2 when an environment could not be compared.
-fn diff_exit(v: &Value) -> ExitCode {
-    let envs = v["environments"].as_array().cloned().unwrap_or_default();
-    if envs.iter().any(|e| e["error"].is_string()) {
-        ExitCode::from(2)
-    } else if envs
-        .iter()
-        .any(|e| e["objects"].as_array().is_some_and(|o| !o.is_empty()))
-    {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
 /// Runs the subcommand.
 pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -244,9 +200,11 @@ pub fn run(cmd: AppCommand) -> anyhow::Result<ExitCode> {
             if let Some(f) = a.output.filter(|f| *f != Format::Wide) {
                 structured(f, &v)?;
             } else {
-                print_diff(&v);
+                let (out, err) = super::app_diff::render(&v)?;
+                print!("{out}");
+                eprint!("{err}");
             }
-            return Ok(diff_exit(&v));
+            return Ok(super::app_diff::exit(&v));
         }
         AppCommand::Sync(a) => {
             let _: Value = Client::new(&a.server)?.post(

@@ -2,6 +2,7 @@
 
 pub mod api_resources;
 pub mod app;
+mod app_diff;
 pub mod app_rollout;
 pub mod apply;
 mod build;
@@ -19,6 +20,7 @@ pub mod get;
 pub mod image;
 pub mod logs;
 pub mod pipeline;
+mod pipeline_logs;
 pub mod port_forward;
 pub mod registry;
 pub mod replication;

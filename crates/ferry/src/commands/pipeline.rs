@@ -1,9 +1,7 @@
-//! `ferry pipeline runs|logs [-f]`: pipeline runs of the delivery engine
-//! and their steps, followed live with `-f`.
+//! `ferry pipeline runs|logs`: pipeline runs of the delivery engine, and
+//! a run's step logs (`pipeline_logs.rs`), followed live with `-f`.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -15,7 +13,8 @@ use crate::output::{Format, structured, table};
 pub enum PipelineCommand {
     /// List pipeline runs (newest last)
     Runs(RunsArgs),
-    /// Show the steps of a run (default: the newest), -f to follow
+    /// Print a run's step logs (default: the newest run); -f follows them
+    /// until the run succeeds or fails
     Logs(LogsArgs),
 }
 
@@ -31,9 +30,14 @@ pub struct RunsArgs {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// Run id
+    /// Run id (default: the newest run)
+    #[arg(value_name = "RUN")]
     pub id: Option<u64>,
-    /// Keep printing step changes until the run ends
+    /// Only this step's log, without the `[step]` prefix (e.g. `build web`,
+    /// `gate dev`)
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Keep printing new lines until the run succeeds or fails
     #[arg(short, long)]
     pub follow: bool,
     #[command(flatten)]
@@ -82,61 +86,12 @@ pub fn run(cmd: PipelineCommand) -> anyhow::Result<ExitCode> {
             );
         }
         PipelineCommand::Logs(a) => {
-            let client = Client::new(&a.server)?;
-            let id = match a.id {
-                Some(id) => id,
-                None => {
-                    let v: Value = client.get("/pipelines/runs")?;
-                    v["items"]
-                        .as_array()
-                        .and_then(|i| i.last())
-                        .and_then(|r| r["id"].as_u64())
-                        .ok_or_else(|| {
-                            crate::commands::BadInput(
-                                "no pipeline run yet: push to a branch a pipeline rule matches"
-                                    .into(),
-                            )
-                        })?
-                }
+            let req = super::pipeline_logs::Request {
+                id: a.id,
+                step: a.step,
+                follow: a.follow,
             };
-            let mut printed: BTreeMap<String, String> = BTreeMap::new();
-            loop {
-                let r: Value = client.get(&format!("/pipelines/runs/{id}"))?;
-                if printed.is_empty() {
-                    println!(
-                        "run {id}: {} {} {} → {}",
-                        s(&r["pipeline"]),
-                        s(&r["gitRef"]),
-                        s(&r["commit"]).chars().take(7).collect::<String>(),
-                        s(&r["imageTag"])
-                    );
-                }
-                for step in r["steps"].as_array().into_iter().flatten() {
-                    let line = format!(
-                        "{:<10} {}{}",
-                        s(&step["state"]),
-                        s(&step["name"]),
-                        step["message"]
-                            .as_str()
-                            .map(|m| format!(": {m}"))
-                            .unwrap_or_default()
-                    );
-                    if printed.get(s(&step["name"])) != Some(&line) {
-                        println!("{line}");
-                        printed.insert(s(&step["name"]).to_string(), line);
-                    }
-                }
-                let state = s(&r["state"]);
-                if !a.follow || state == "Succeeded" || state == "Failed" {
-                    println!("state: {state}");
-                    return Ok(if state == "Failed" {
-                        ExitCode::from(1)
-                    } else {
-                        ExitCode::SUCCESS
-                    });
-                }
-                std::thread::sleep(Duration::from_millis(300));
-            }
+            return super::pipeline_logs::print(&Client::new(&a.server)?, &req);
         }
     }
     Ok(ExitCode::SUCCESS)
