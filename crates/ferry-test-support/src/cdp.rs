@@ -154,20 +154,37 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
-    /// Polls `expr` until `check` accepts its value (20 s at most).
+    /// Polls `expr` until `check` accepts its value (20 s at most); on
+    /// timeout the panic shows the last answer and the page's address.
     pub fn wait_for(&mut self, what: &str, expr: &str, check: impl Fn(&Value) -> bool) -> Value {
-        poll(what, Duration::from_secs(20), || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut last = Value::Null;
+        loop {
             // A navigation in progress destroys the context (an exception)
             // or the target (an error): try again.
-            let r = self
-                .try_call(
-                    "Runtime.evaluate",
-                    json!({ "expression": expr, "returnByValue": true }),
-                )
-                .ok()?;
-            let v = r["result"]["value"].clone();
-            (r.get("exceptionDetails").is_none() && check(&v)).then_some(v)
-        })
+            let r = self.try_call(
+                "Runtime.evaluate",
+                json!({ "expression": expr, "returnByValue": true }),
+            );
+            if let Ok(r) = &r {
+                let v = &r["result"]["value"];
+                if r.get("exceptionDetails").is_none() && check(v) {
+                    return v.clone();
+                }
+            }
+            last = r.unwrap_or_else(|e| e);
+            if std::time::Instant::now() >= deadline {
+                let href = self
+                    .try_call(
+                        "Runtime.evaluate",
+                        json!({ "expression": "location.href", "returnByValue": true }),
+                    )
+                    .map(|r| r["result"]["value"].clone())
+                    .unwrap_or_default();
+                panic!("timed out after 20s waiting for {what}; last answer {last}; page {href}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// Presses and releases one key (`Tab`, `Enter`) in the page.

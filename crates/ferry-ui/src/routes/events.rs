@@ -159,6 +159,7 @@ impl View {
             View::Run(_) => when(apps, Fragment::Run),
             View::Pods => when(runtime, Fragment::Pods),
             View::Serverless => when(runtime, Fragment::Services),
+            // `Topic::Routes` is not noted for now (`crate::live_sources`).
             View::Traffic => when(since.topic(Topic::Routes), Fragment::Routes),
             View::Registry(_) => when(registry, Fragment::Repos),
             // Its Regions column shows the replication rules' state.
