@@ -101,20 +101,23 @@ for _ in $(seq 600); do # written once every region has started
 done
 [ -n "$token" ] || { echo "no admin token for uk in $FERRY_CONFIG:" >&2; tail -20 "$work/up.err" >&2; exit 1; }
 
-READY='[.items[] | select(.sync == "Synced" and (.environments | length == 2)) | select(all(.environments[].objects[]; .health == "Healthy"))] | length'
-deadline=$(($(date +%s) + ${SYNC_TIMEOUT:-3600})) ready=0 said=0
-until [ "$ready" -ge "$N" ]; do
-  [ "$(date +%s)" -lt "$deadline" ] || { echo "only $ready of $N apps Synced and Healthy after ${SYNC_TIMEOUT:-3600} s; ferry's log:" >&2; tail -20 "$work/up.err" >&2; exit 1; }
-  kill -0 "$up_pid" || { echo "ferry up exited:" >&2; tail -20 "$work/up.err" >&2; exit 1; }
-  sleep $((N >= 2000 ? 5 : 1))
-  ready=$(curl -sf -H "Authorization: Bearer $token" "$api/api/v1/apps" | jq "$READY" || echo 0)
-  if [ $(($(date +%s) - said)) -ge 60 ]; then said=$(date +%s); echo "  $ready of $N Synced and Healthy after $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f", b - a}') s"; fi
-done
-t1=$EPOCHREALTIME
 metric() { # the value of series $1 (any labels)
   curl -sf -H "Authorization: Bearer $token" "$api/metrics" |
     awk -v k="$1" '!done && index($1, k) == 1 && (length($1) == length(k) || substr($1, length(k) + 1, 1) == "{") {print $2; done = 1}'
 }
+# The sync counter is cheap to read; the list (every app's status, tens of
+# MB at 10,000) is asked for only once every environment has synced.
+READY='[.items[] | select(.sync == "Synced" and (.environments | length == 2)) | select(all(.environments[].objects[]; .health == "Healthy"))] | length'
+deadline=$(($(date +%s) + ${SYNC_TIMEOUT:-3600})) ready=0 synced=0 said=0
+until [ "$ready" -ge "$N" ]; do
+  [ "$(date +%s)" -lt "$deadline" ] || { echo "only $synced of $((2 * N)) environments synced, $ready of $N apps Synced and Healthy after ${SYNC_TIMEOUT:-3600} s; ferry's log:" >&2; tail -5 "$work/up.err" >&2; exit 1; }
+  kill -0 "$up_pid" || { echo "ferry up exited:" >&2; tail -20 "$work/up.err" >&2; exit 1; }
+  sleep $((N >= 2000 ? 5 : 1))
+  synced=$(curl -sf -H "Authorization: Bearer $token" "$api/metrics" | awk '/^ferry_delivery_syncs_total[{].*outcome="Succeeded"/ {s += $2} END {print s + 0}' || echo 0)
+  [ "$synced" -lt $((2 * N)) ] || ready=$(curl -sf -H "Authorization: Bearer $token" "$api/api/v1/apps" | jq "$READY" || echo 0)
+  if [ $(($(date +%s) - said)) -ge 60 ]; then said=$(date +%s); echo "  $synced of $((2 * N)) environments synced, $ready of $N apps Synced and Healthy after $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.0f", b - a}') s"; fi
+done
+t1=$EPOCHREALTIME
 m0="$(metric ferry_delivery_reconcile_pass_seconds_sum) $(metric ferry_delivery_reconcile_pass_seconds_count)"
 sleep 10
 m1="$(metric ferry_delivery_reconcile_pass_seconds_sum) $(metric ferry_delivery_reconcile_pass_seconds_count)"
