@@ -14,24 +14,35 @@
 # embedded runtime) and N Applications (files of 1,000 documents), each
 # synced to both environments from a real git repository in Flux's MTTP
 # shape — a Deployment scaled to zero, a ServiceAccount and a Service per
-# app (nothing to run). N-1 apps share one repository; the probe app
+# app (nothing to run); SHAPE=configmaps puts three ConfigMaps there
+# instead (as many objects and as large a status, no Deployment for the
+# runtime's controller). N-1 apps share one repository; the probe app
 # (app-00001) has a repository of its own, so that the SSE figure's commits
 # change one application's revision and not all of them. The script waits
 # (with a deadline) until the API lists every app Synced and Healthy,
 # printing how long that took and the engine's pass time, then runs the
 # `dashboard_client` example of ferry-test-support against uk's API
 # listener: login with the admin token `ferry up` wrote, HTTP timings and
-# page sizes, Chromium over DevTools (first contentful paint, the RSS of
-# ferry's process with one tab open vs closed), and seven commits to the
-# probe app each followed by the API's sync, timed to the page's patch.
+# page sizes, Chromium over DevTools (first contentful paint; ferry's RSS,
+# `/proc/PID/status`, with five logged-in browsers on the list and their
+# live streams open vs on about:blank, per tab, beside a control with
+# nothing opened — the engine's passes move the RSS by megabytes), and
+# seven commits to the probe app each followed by the API's sync, timed to
+# the page's patch and split at the engine's sync (its history entry).
+#
+# Syncing is the slow part at large N, and it is the product's: on the
+# embedded runtime the per-apply cost grows with the objects stored (see
+# ARCHITECTURE.md, Web UI), so 10,000 apps take far longer than 10x 1,000.
 #
 # Beside them, Argo CD's published figure for its applications list
 # (argoproj/argo-cd #9575: 35 s at 8,000 applications) — published, not a
 # run of Argo CD on this machine. bench/dashboard_render.sh splits the
 # server's part (status copy, filter, render) without HTTP.
 #
-# Usage: [FERRY_BIN=perf-binary] bench/dashboard.sh [N]
+# Usage: [FERRY_BIN=perf-binary] [SHAPE=mttp|configmaps] bench/dashboard.sh [N]
 #        SYNC_TIMEOUT (s, default 3600): the deadline for all N synced.
+# The machine's load is printed before and after: on shared cores the
+# figures are noisy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
