@@ -158,7 +158,6 @@ impl Browser {
     /// timeout the panic shows the last answer and the page's address.
     pub fn wait_for(&mut self, what: &str, expr: &str, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let mut last = Value::Null;
         loop {
             // A navigation in progress destroys the context (an exception)
             // or the target (an error): try again.
@@ -172,7 +171,7 @@ impl Browser {
                     return v.clone();
                 }
             }
-            last = r.unwrap_or_else(|e| e);
+            let last = r.unwrap_or_else(|e| e);
             if std::time::Instant::now() >= deadline {
                 let href = self
                     .try_call(
