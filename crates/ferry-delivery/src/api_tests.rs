@@ -1,3 +1,6 @@
+//! Tests of the delivery API routes (`api.rs`), called through the router
+//! with `oneshot` over an engine that holds one application and no target.
+
 use super::*;
 use axum::body::Body;
 use axum::http::Request;
